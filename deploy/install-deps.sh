@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian package cpsync's build, demo and tests
+# need. Idempotent: asks apt only for what is missing. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+	build-essential cmake pkg-config clang libclang-rt-14-dev
+	librdkafka-dev libavro-dev libmicrohttpd-dev libpq-dev libjansson-dev
+	libcyaml-dev libcurl4-openssl-dev libcmocka-dev
+	postgresql postgresql-contrib kcat python3 python3-avro
+)
+if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
+	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
+	packages+=("${extra[@]}")
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install-deps: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

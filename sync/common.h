@@ -1,0 +1,33 @@
+/*
+ * Error convention shared by every module: functions return CPS_OK (0) or a
+ * negative cps_err and, on error, fill a caller-owned errstr buffer with a
+ * one-line reason (lowercase first word, no trailing period, never personal
+ * data unmasked). The code says whether retrying can help.
+ */
+#ifndef CPS_COMMON_H
+#define CPS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cps_err {
+	CPS_OK = 0,
+	CPS_ERR_INVALID = -1,   /* the input is bad: retrying will not help */
+	CPS_ERR_RETRIABLE = -2, /* a transient failure (network, busy): retry later */
+	CPS_ERR_FATAL = -3,     /* a bug or an unusable configuration */
+};
+
+#define CPS_ERRSTR_SIZE 512
+
+/* printf into errstr (NULL-safe, always terminated); returns CPS_ERR_INVALID
+ * so that `return cps_seterr(...)` reads naturally for bad input. */
+int cps_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Like cps_seterr but returns the given code. */
+int cps_seterr_code(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define CPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
