@@ -43,28 +43,27 @@ const char *cps_framing_name(enum cps_framing f)
 	return "unknown";
 }
 
+/* Error texts stay on one line each (greppable): keep them short. */
+static int too_short(const char *what, size_t len, int need, char *errstr, size_t errstr_size)
+{
+	return cps_seterr(errstr, errstr_size, "not %s: %zu bytes, the header needs %d", what, len,
+	                  need);
+}
+
 static int parse_confluent(const uint8_t *p, size_t len, struct cps_frame *out, char *errstr,
                            size_t errstr_size)
 {
-	if (len < 1)
-		return cps_seterr(
-		    errstr, errstr_size,
-		    "not Confluent wire format: empty message, expected at least %d bytes",
-		    CONFLUENT_HEADER_LEN);
-	if (p[0] != CONFLUENT_MAGIC)
-		return cps_seterr(errstr, errstr_size,
-		                  "not Confluent wire format: magic byte 0x%02X, expected 0x00",
-		                  p[0]);
+	static const char what[] = "Confluent wire format";
+
+	if (len >= 1 && p[0] != CONFLUENT_MAGIC)
+		return cps_seterr(errstr, errstr_size, "not %s: magic byte 0x%02X, expected 0x00",
+		                  what, p[0]);
 	if (len < CONFLUENT_HEADER_LEN)
-		return cps_seterr(errstr, errstr_size,
-		                  "not Confluent wire format: message of %zu bytes is shorter than "
-		                  "the 5-byte header",
-		                  len);
+		return too_short(what, len, CONFLUENT_HEADER_LEN, errstr, errstr_size);
 	out->schema_id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
 	                           ((uint32_t)p[3] << 8) | (uint32_t)p[4]);
 	if (out->schema_id < 0)
-		return cps_seterr(errstr, errstr_size,
-		                  "not Confluent wire format: negative schema id %d",
+		return cps_seterr(errstr, errstr_size, "not %s: negative schema id %d", what,
 		                  out->schema_id);
 	out->body = p + CONFLUENT_HEADER_LEN;
 	out->body_len = len - CONFLUENT_HEADER_LEN;
@@ -74,24 +73,18 @@ static int parse_confluent(const uint8_t *p, size_t len, struct cps_frame *out, 
 static int parse_single_object(const uint8_t *p, size_t len, struct cps_frame *out, char *errstr,
                                size_t errstr_size)
 {
+	static const char what[] = "Avro single-object encoding";
 	uint64_t fp = 0;
 	int i;
 
-	if (len < 2)
-		return cps_seterr(errstr, errstr_size,
-		                  "not Avro single-object encoding: message of %zu bytes is "
-		                  "shorter than the 2-byte marker",
-		                  len);
-	if (p[0] != SINGLE_OBJECT_MAGIC0 || p[1] != SINGLE_OBJECT_MAGIC1)
-		return cps_seterr(
-		    errstr, errstr_size,
-		    "not Avro single-object encoding: marker 0x%02X 0x%02X, expected 0xC3 0x01",
-		    p[0], p[1]);
+	if (len >= 1 && p[0] != SINGLE_OBJECT_MAGIC0)
+		return cps_seterr(errstr, errstr_size, "not %s: magic byte 0x%02X, expected 0xC3",
+		                  what, p[0]);
+	if (len >= 2 && p[1] != SINGLE_OBJECT_MAGIC1)
+		return cps_seterr(errstr, errstr_size, "not %s: second byte 0x%02X, expected 0x01",
+		                  what, p[1]);
 	if (len < SINGLE_OBJECT_HDR_LEN)
-		return cps_seterr(errstr, errstr_size,
-		                  "not Avro single-object encoding: message of %zu bytes is "
-		                  "shorter than the 10-byte header",
-		                  len);
+		return too_short(what, len, SINGLE_OBJECT_HDR_LEN, errstr, errstr_size);
 	for (i = 7; i >= 0; i--)
 		fp = (fp << 8) | p[2 + i];
 	out->fingerprint = fp;
