@@ -61,6 +61,11 @@ void cps_codec_free(struct cps_codec *c)
 	free(c);
 }
 
+struct cps_schema *cps_codec_schema(struct cps_codec *c)
+{
+	return c->reader;
+}
+
 avro_value_t *cps_codec_value(struct cps_codec *c)
 {
 	return &c->value;

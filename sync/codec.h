@@ -19,6 +19,9 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 		  struct cps_codec **out, char *errstr, size_t errstr_size);
 void cps_codec_free(struct cps_codec *c);
 
+/* The reader schema (borrowed). */
+struct cps_schema *cps_codec_schema(struct cps_codec *c);
+
 /* The codec's reusable value (of the reader schema). */
 avro_value_t *cps_codec_value(struct cps_codec *c);
 
