@@ -15,5 +15,11 @@ json_t *cps_value_to_json(avro_value_t *value, char *errstr, size_t errstr_size)
 /* Fills `value` (of the schema the JSON must follow) from `json`. Errors
  * name the field path, e.g. "expected string for .name, got integer". */
 int cps_value_from_json(json_t *json, avro_value_t *value, char *errstr, size_t errstr_size);
+/* Like cps_value_from_json, but a record field missing from `json` takes the
+ * "default" that `schema_json` (the reader schema's JSON, e.g. struct
+ * cps_schema.json, which keeps the defaults Avro C drops) gives it; without
+ * one it is an error. Fields not in the schema are an error in both. */
+int cps_value_from_json_defaults(json_t *schema_json, json_t *json, avro_value_t *value,
+                                 char *errstr, size_t errstr_size);
 
 #endif
