@@ -6,22 +6,13 @@
 #ifndef CPS_RULES_H
 #define CPS_RULES_H
 
+#include "config.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
-struct cps_config;
-
-enum cps_rule_kind {
-	CPS_RULE_PRECEDENCE, /* ordered authoritative platforms; first with a value wins */
-	CPS_RULE_LATEST,     /* newest effective time wins; source time breaks ties */
-	CPS_RULE_MANUAL,     /* any disagreement opens a conflict */
-};
-
-enum cps_on_disagree {
-	CPS_DISAGREE_ACCEPT,
-	CPS_DISAGREE_FLAG,
-	CPS_DISAGREE_CONFLICT,
-};
+/* enum cps_rule_kind and enum cps_rule_disagree come from config.h, which
+ * parses and validates the section. */
 
 #define CPS_RULE_MAX_PLATFORMS 8
 
@@ -30,7 +21,7 @@ struct cps_field_rule {
 	enum cps_rule_kind kind;
 	char *platforms[CPS_RULE_MAX_PLATFORMS]; /* precedence order (also manual's fallback order) */
 	size_t n_platforms;
-	enum cps_on_disagree on_disagree;
+	enum cps_rule_disagree on_disagree;
 };
 
 struct cps_entity_rules {
@@ -57,7 +48,5 @@ void cps_rules_free(struct cps_rules *r);
  * none); NULL when the entity has no rules at all. */
 const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
 					   const char *field, int *rule_version);
-const char *cps_rule_kind_name(enum cps_rule_kind k);
-const char *cps_on_disagree_name(enum cps_on_disagree d);
 
 #endif
