@@ -1,0 +1,181 @@
+/*
+ * The connector registry and the open path shared by every connector:
+ * checks a table's version and mandatory slots at registration, validates
+ * settings against the connector's declarations before its open runs.
+ */
+#include "connector.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_CONNECTORS 16
+
+extern const struct cps_connector_ops cps_kafka_connector;
+
+static const struct cps_connector_ops *registry[MAX_CONNECTORS];
+static size_t n_registered;
+
+void cps_position_format(const char *platform, const struct cps_position *pos, char *buf,
+                         size_t size)
+{
+	if (!buf || size == 0)
+		return;
+	snprintf(buf, size, "%s:%s/%" PRId32 "@%" PRId64, platform ? platform : "", pos->stream,
+	         pos->partition, pos->offset);
+}
+
+/* Which mandatory slot is missing, or NULL when the table is complete. */
+static const char *missing_slot(const struct cps_connector_ops *ops)
+{
+	if (!ops->type || !*ops->type)
+		return "type";
+	if (!ops->settings || ops->n_settings == 0)
+		return "settings";
+	if (!ops->source_open && !ops->sink_open)
+		return "source_open or sink_open";
+	if (ops->source_open) {
+		if (!ops->source_poll)
+			return "source_poll";
+		if (!ops->source_commit)
+			return "source_commit";
+		if (!ops->source_close)
+			return "source_close";
+	} else if (ops->source_poll || ops->source_commit || ops->source_close) {
+		return "source_open";
+	}
+	if (ops->sink_open) {
+		if (!ops->sink_put)
+			return "sink_put";
+		if (!ops->sink_flush)
+			return "sink_flush";
+		if (!ops->sink_close)
+			return "sink_close";
+	} else if (ops->sink_put || ops->sink_flush || ops->sink_close) {
+		return "sink_open";
+	}
+	return NULL;
+}
+
+int cps_connector_register(const struct cps_connector_ops *ops, char *errstr, size_t errstr_size)
+{
+	const char *slot;
+
+	if (!ops)
+		return cps_seterr(errstr, errstr_size, "connector table is NULL");
+	if (ops->version != CPS_CONNECTOR_API_VERSION)
+		return cps_seterr(
+		    errstr, errstr_size, "connector '%s' has API version %d, this cpsync needs %d",
+		    ops->type ? ops->type : "?", ops->version, CPS_CONNECTOR_API_VERSION);
+	slot = missing_slot(ops);
+	if (slot)
+		return cps_seterr(errstr, errstr_size, "connector '%s' lacks mandatory slot '%s'",
+		                  ops->type ? ops->type : "?", slot);
+	if (cps_connector_find(ops->type))
+		return cps_seterr(errstr, errstr_size, "connector type '%s' is already registered",
+		                  ops->type);
+	if (n_registered == MAX_CONNECTORS)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "connector registry is full (%d types)", MAX_CONNECTORS);
+	registry[n_registered++] = ops;
+	return CPS_OK;
+}
+
+const struct cps_connector_ops *cps_connector_find(const char *type)
+{
+	for (size_t i = 0; type && i < n_registered; i++)
+		if (strcmp(registry[i]->type, type) == 0)
+			return registry[i];
+	return NULL;
+}
+
+int cps_connector_register_builtins(char *errstr, size_t errstr_size)
+{
+	static const struct cps_connector_ops *const builtins[] = {&cps_kafka_connector};
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(builtins); i++) {
+		int rc;
+
+		if (cps_connector_find(builtins[i]->type) == builtins[i])
+			continue;
+		rc = cps_connector_register(builtins[i], errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	return CPS_OK;
+}
+
+void cps_connector_registry_clear(void)
+{
+	n_registered = 0;
+}
+
+static int open_side(const struct cps_connector_ops *ops, bool source, const char *platform,
+                     const struct cps_settings *settings, struct cps_conn **out, char *errstr,
+                     size_t errstr_size)
+{
+	struct cps_settings resolved;
+	struct cps_conn *c = NULL;
+	const char *side = source ? "source" : "sink";
+	char why[CPS_ERRSTR_SIZE];
+	int rc;
+
+	*out = NULL;
+	if (!ops || (source ? !ops->source_open : !ops->sink_open))
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "connector '%s' cannot be a %s", ops ? ops->type : "?",
+		                       side);
+	if (!platform || strlen(platform) >= CPS_PLATFORM_MAX)
+		return cps_seterr(errstr, errstr_size, "platform name is missing or too long");
+	rc =
+	    cps_settings_validate(settings, ops->settings, ops->n_settings,
+	                          source ? CPS_SETTING_SOURCE : CPS_SETTING_SINK, why, sizeof(why));
+	if (rc != CPS_OK)
+		return cps_seterr(errstr, errstr_size, "%s %s '%s': %s", ops->type, side, platform,
+		                  why);
+	cps_settings_init(&resolved);
+	if ((settings && cps_settings_copy(&resolved, settings) < 0) ||
+	    cps_settings_apply_defaults(&resolved, ops->settings, ops->n_settings) < 0) {
+		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out_release;
+	}
+	rc = source ? ops->source_open(platform, &resolved, &c, errstr, errstr_size)
+	            : ops->sink_open(platform, &resolved, &c, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_release;
+	c->ops = ops;
+	c->is_source = source;
+	snprintf(c->platform, sizeof(c->platform), "%s", platform);
+	*out = c;
+out_release:
+	cps_settings_release(&resolved);
+	return rc;
+}
+
+int cps_connector_source_open(const struct cps_connector_ops *ops, const char *platform,
+                              const struct cps_settings *settings, struct cps_conn **out,
+                              char *errstr, size_t errstr_size)
+{
+	return open_side(ops, true, platform, settings, out, errstr, errstr_size);
+}
+
+int cps_connector_sink_open(const struct cps_connector_ops *ops, const char *platform,
+                            const struct cps_settings *settings, struct cps_conn **out,
+                            char *errstr, size_t errstr_size)
+{
+	return open_side(ops, false, platform, settings, out, errstr, errstr_size);
+}
+
+void cps_conn_describe(struct cps_conn *c, struct cps_conn_status *st)
+{
+	void (*describe)(struct cps_conn *, struct cps_conn_status *);
+
+	memset(st, 0, sizeof(*st));
+	st->lag = -1;
+	st->last_msg_ms = -1;
+	if (!c)
+		return;
+	describe = c->is_source ? c->ops->source_describe : c->ops->sink_describe;
+	if (describe)
+		describe(c, st);
+}

@@ -1,0 +1,211 @@
+/*
+ * The connector contract: how the engine moves BYTES in from a platform
+ * (source: open / poll / commit(positions) / close) and out to it (sink:
+ * open / put(batch) / flush / close). Decoding, validation and reconciliation
+ * are the engine's. Each connector is one const table of function pointers
+ * (struct cps_connector_ops), registered by type name at start-up.
+ */
+#ifndef CPS_CONNECTOR_H
+#define CPS_CONNECTOR_H
+
+#include "common.h"
+#include "settings.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPS_CONNECTOR_API_VERSION 1
+
+#define CPS_STREAM_MAX   256 /* a stream name: Kafka topic (<= 249), slot, file name */
+#define CPS_PLATFORM_MAX 64  /* "province", "city", "shenshan" */
+#define CPS_ORIGIN_MAX   (CPS_PLATFORM_MAX + CPS_STREAM_MAX + 48)
+
+/* An opaque position in a source, self-contained so that the engine can copy
+ * and store it: Kafka (topic, partition, offset); PostgreSQL (slot, -, LSN);
+ * files (file name, -, record index). `offset` is the position OF the message
+ * (committing it means "this one is done", the connector resumes after it). */
+struct cps_position {
+	char stream[CPS_STREAM_MAX];
+	int32_t partition;
+	int64_t offset;
+};
+
+/* "province:cpsync.province.person/3@1234" into buf (always terminated). */
+void cps_position_format(const char *platform, const struct cps_position *pos, char *buf,
+                         size_t size);
+
+struct cps_header {
+	const char *name;
+	const void *value; /* may be NULL */
+	size_t value_len;
+};
+
+/* One message from a source. Every pointer is borrowed from the connector and
+ * stays valid until the next poll or close of that source. */
+struct cps_source_msg {
+	const char *entity; /* hint from the settings' stream -> entity mapping; NULL if none */
+	const void *key;    /* may be NULL (no key) */
+	size_t key_len;
+	const void *value; /* raw as received: this is what the dead-letter store keeps */
+	size_t value_len;
+	struct cps_position pos;
+	char origin[CPS_ORIGIN_MAX]; /* printable position, see cps_position_format */
+	int64_t source_ts_ms;        /* when the platform recorded it; -1 when unknown */
+	const struct cps_header *headers;
+	size_t n_headers;
+};
+
+/* What poll fills: a view whose `msgs` array is borrowed from the connector,
+ * valid until the next poll or close of that source. */
+struct cps_source_batch {
+	struct cps_source_msg *msgs;
+	size_t n;
+};
+
+/* One record for a sink. Everything is borrowed for the duration of put. */
+struct cps_sink_record {
+	const char *entity;          /* "person", ...: picks the destination */
+	const char *stream;          /* destination override (topic/table/file); NULL = by entity */
+	const char *origin_platform; /* the platform this change came from */
+	const void *key;
+	size_t key_len;
+	const void *value; /* already framed by the engine */
+	size_t value_len;
+	const struct cps_header *headers;
+	size_t n_headers;
+};
+
+/* Status figures for the HTTP status page and metrics. -1 = unknown. */
+struct cps_conn_status {
+	int64_t lag;          /* source: messages behind the end; sink: not yet delivered */
+	uint64_t received;    /* source: messages returned by poll */
+	uint64_t committed;   /* source: positions committed */
+	uint64_t enqueued;    /* sink: records accepted by put */
+	uint64_t delivered;   /* sink: records acknowledged by the platform */
+	uint64_t failed;      /* sink: records whose delivery failed */
+	uint64_t errors;      /* errors reported to the caller */
+	int64_t last_msg_ms;  /* wall clock of the last message seen/acknowledged; -1 */
+	char last_error[256]; /* "" when none; never personal data */
+};
+
+struct cps_connector_ops;
+
+/* The base of every connector instance: a connector's own struct embeds it
+ * FIRST (struct kafka_source { struct cps_conn base; ... }). Filled by
+ * cps_connector_source_open / sink_open. */
+struct cps_conn {
+	const struct cps_connector_ops *ops;
+	char platform[CPS_PLATFORM_MAX];
+	bool is_source;
+};
+
+/*
+ * The table. A connector provides the source side, the sink side, or both; a
+ * side's open/poll|put/commit|flush/close are then all set ("must be set").
+ * Each open receives settings already validated against `settings` and with
+ * declared defaults filled in; open may keep nothing borrowed from them.
+ * Errors: CPS_ERR_RETRIABLE for transient trouble (network, broker busy),
+ * CPS_ERR_FATAL when the instance is unusable and must be closed.
+ */
+struct cps_connector_ops {
+	int version;                             /* must be CPS_CONNECTOR_API_VERSION */
+	const char *type;                        /* must be set: "kafka", "postgres", "files" */
+	const struct cps_setting_decl *settings; /* must be set */
+	size_t n_settings;                       /* must be > 0 */
+
+	/* source side: may be NULL as a whole */
+	int (*source_open)(const char *platform, const struct cps_settings *settings,
+	                   struct cps_conn **out, char *errstr, size_t errstr_size);
+	/* must be set with source_open. Returns within timeout_ms (pause/stop
+	 * rely on it) with 0..max messages in *batch (replacing the previous
+	 * batch). A message is only handed out again after a reopen, unless
+	 * committed. */
+	int (*source_poll)(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
+	                   int timeout_ms, char *errstr, size_t errstr_size);
+	/* must be set with source_open. Durably records that the given positions
+	 * (and everything before them in their stream/partition) are done;
+	 * synchronous. */
+	int (*source_commit)(struct cps_conn *c, const struct cps_position *pos, size_t n,
+	                     char *errstr, size_t errstr_size);
+	void (*source_close)(struct cps_conn *c); /* must be set with source_open */
+	void (*source_describe)(struct cps_conn *c, struct cps_conn_status *st); /* may be NULL */
+
+	/* sink side: may be NULL as a whole */
+	int (*sink_open)(const char *platform, const struct cps_settings *settings,
+	                 struct cps_conn **out, char *errstr, size_t errstr_size);
+	/* must be set with sink_open. Accepts records in order; *accepted says
+	 * how many were taken even on error. Acceptance is not delivery. */
+	int (*sink_put)(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
+	                size_t *accepted, char *errstr, size_t errstr_size);
+	/* must be set with sink_open. Waits until every accepted record is
+	 * delivered; an error if any delivery since the last flush failed. */
+	int (*sink_flush)(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size);
+	void (*sink_close)(struct cps_conn *c); /* must be set with sink_open */
+	void (*sink_describe)(struct cps_conn *c, struct cps_conn_status *st); /* may be NULL */
+};
+
+/* Registry. Refuses (CPS_ERR_INVALID, reason in errstr) a table of another
+ * version, one with a missing mandatory slot, or a type already registered.
+ * The table is borrowed: it must be static. Call at start-up, before threads. */
+int cps_connector_register(const struct cps_connector_ops *ops, char *errstr, size_t errstr_size);
+/* The table for `type`, or NULL. */
+const struct cps_connector_ops *cps_connector_find(const char *type);
+/* Registers the connectors compiled into cpsync (kafka, ...). Idempotent. */
+int cps_connector_register_builtins(char *errstr, size_t errstr_size);
+/* Forgets every registration (tests). */
+void cps_connector_registry_clear(void);
+
+/* Open one side: validates `settings` against ops->settings (an error names
+ * the unknown or invalid key), fills in defaults, calls the connector's open
+ * and fills the base. A connector without that side is CPS_ERR_FATAL. */
+int cps_connector_source_open(const struct cps_connector_ops *ops, const char *platform,
+                              const struct cps_settings *settings, struct cps_conn **out,
+                              char *errstr, size_t errstr_size);
+int cps_connector_sink_open(const struct cps_connector_ops *ops, const char *platform,
+                            const struct cps_settings *settings, struct cps_conn **out,
+                            char *errstr, size_t errstr_size);
+
+/* Dispatchers: the only way the core calls into a connector. */
+static inline int cps_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
+                                  int timeout_ms, char *errstr, size_t errstr_size)
+{
+	return c->ops->source_poll(c, batch, max, timeout_ms, errstr, errstr_size);
+}
+
+static inline int cps_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n,
+                                    char *errstr, size_t errstr_size)
+{
+	return c->ops->source_commit(c, pos, n, errstr, errstr_size);
+}
+
+static inline void cps_source_close(struct cps_conn *c)
+{
+	if (c)
+		c->ops->source_close(c);
+}
+
+static inline int cps_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
+                               size_t *accepted, char *errstr, size_t errstr_size)
+{
+	return c->ops->sink_put(c, recs, n, accepted, errstr, errstr_size);
+}
+
+static inline int cps_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr,
+                                 size_t errstr_size)
+{
+	return c->ops->sink_flush(c, timeout_ms, errstr, errstr_size);
+}
+
+static inline void cps_sink_close(struct cps_conn *c)
+{
+	if (c)
+		c->ops->sink_close(c);
+}
+
+/* Fills st (reset first) with what the connector knows; -1/0 otherwise.
+ * @locality the thread that polls/puts on c (the engine snapshots the figures
+ * for the status page; connectors keep their counters unsynchronised). */
+void cps_conn_describe(struct cps_conn *c, struct cps_conn_status *st);
+
+#endif
