@@ -489,8 +489,8 @@ out:
 }
 
 /* Stores a schema fetched for `id`: an identical catalog schema (same
- * fingerprint) is reused, else the catalog (or, without one or when it
- * refuses, the registry) takes it. @locks r->lock MUST be held. */
+ * fingerprint) is reused, else the catalog (or, without one, the
+ * registry) takes it. @locks r->lock MUST be held. */
 static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *fetched,
                          struct cps_schema **out, char *errstr, size_t errstr_size)
 {
@@ -509,17 +509,19 @@ static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *
 		fetched = NULL;
 		if (same->id <= 0)
 			same->id = id;
-	} else {
+	} else if (r->catalog) {
+		/* cps_catalog_add takes ownership, failing or not. */
 		fetched->id = id;
-		if (r->catalog &&
-		    cps_catalog_add(r->catalog, fetched, cerr, sizeof(cerr)) == CPS_OK) {
-			same = fetched;
-			fetched = NULL;
-		} else if (grow((void **)&r->owned, &r->cap_owned, r->n_owned, sizeof(*r->owned)) ==
-		           0) {
-			same = r->owned[r->n_owned++] = fetched;
-			fetched = NULL;
-		}
+		same = fetched;
+		fetched = NULL;
+		if (cps_catalog_add(r->catalog, same, cerr, sizeof(cerr)) != CPS_OK)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			                       "schema id %" PRId32 " from the registry: %s", id,
+			                       cerr);
+	} else if (grow((void **)&r->owned, &r->cap_owned, r->n_owned, sizeof(*r->owned)) == 0) {
+		fetched->id = id;
+		same = r->owned[r->n_owned++] = fetched;
+		fetched = NULL;
 	}
 	if (!same || remember_id_schema(r, id, same) < 0) {
 		cps_schema_free(fetched);

@@ -1,0 +1,9 @@
+# Schema-registry tests: unit.test_registry (tests/unit/test_registry.c) spawns
+# tests/fixtures/registry.py, a Confluent-compatible fixture, with the
+# project's python3; registry.interop checks cpsync's Confluent frames with
+# python3-avro against schemas fetched from that fixture.
+if(TEST unit.test_registry)
+  set_tests_properties(unit.test_registry PROPERTIES
+    ENVIRONMENT "CPSYNC_SOURCE_DIR=${PROJECT_SOURCE_DIR};CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas;CPSYNC_PYTHON3=${PYTHON3}"
+    TIMEOUT 120)
+endif()
