@@ -591,6 +591,8 @@ void cps_catalog_free(struct cps_catalog *c)
 	free(c);
 }
 
+/* Takes ownership of `s` in every case (it is freed on error). Not thread-safe:
+ * add schemas before sharing the catalog, or under the caller's lock. */
 int cps_catalog_add(struct cps_catalog *c, struct cps_schema *s, char *errstr, size_t errstr_size)
 {
 	if (c->n == c->cap) {
