@@ -8,6 +8,7 @@ packages=(
 	librdkafka-dev libavro-dev libmicrohttpd-dev libpq-dev libjansson-dev
 	libcyaml-dev libcurl4-openssl-dev libcmocka-dev
 	postgresql postgresql-contrib kcat python3 python3-avro
+	openssl # tests: self-signed certificates for the HTTPS server test
 )
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
