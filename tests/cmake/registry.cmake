@@ -7,3 +7,8 @@ if(TEST unit.test_registry)
     ENVIRONMENT "CPSYNC_SOURCE_DIR=${PROJECT_SOURCE_DIR};CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas;CPSYNC_PYTHON3=${PYTHON3}"
     TIMEOUT 120)
 endif()
+
+add_test(NAME registry.interop
+  COMMAND ${PYTHON3} ${PROJECT_SOURCE_DIR}/tests/interop/registry_test.py ${CPSYNC_BIN}
+          ${PROJECT_SOURCE_DIR})
+set_tests_properties(registry.interop PROPERTIES TIMEOUT 180)
