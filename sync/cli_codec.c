@@ -204,8 +204,14 @@ int cps_cli_encode(int argc, char **argv)
 			   a.limits.max_message_bytes);
 		goto out;
 	}
-	json = json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY, &jerr);
+	/* Avro JSON carries bytes and decimals as strings that may hold U+0000. */
+	json = json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!json) {
+		/* jansson quotes the input after " near "; it may be personal data. */
+		char *near = strstr(jerr.text, " near ");
+
+		if (near)
+			*near = 0;
 		cps_seterr(err, sizeof(err), "invalid JSON at line %d column %d: %s", jerr.line,
 			   jerr.column, jerr.text);
 		goto out;
