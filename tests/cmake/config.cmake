@@ -1,0 +1,19 @@
+# Tests of the configuration area (sync/config*.c): the committed
+# docs/CONFIG.md is what `cpsync config-doc` prints, the example config
+# passes `cpsync check-config`, and a bad file fails it with FILE:LINE.
+add_test(NAME config.doc_current
+  COMMAND sh -c "\"$1\" config-doc > \"$3\" && diff -u \"$2\" \"$3\" || { echo 'docs/CONFIG.md is out of date: run cpsync config-doc > docs/CONFIG.md'; exit 1; }"
+  sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/docs/CONFIG.md ${CMAKE_CURRENT_BINARY_DIR}/CONFIG.md.generated)
+
+add_test(NAME config.check_example
+  COMMAND ${CPSYNC_BIN} check-config ${PROJECT_SOURCE_DIR}/deploy/cpsync.example.yaml)
+set_tests_properties(config.check_example PROPERTIES
+  PASS_REGULAR_EXPRESSION "^config OK: .*cpsync.example.yaml")
+
+add_test(NAME config.check_rejects_bad
+  COMMAND sh -c "out=$(\"$1\" check-config \"$2\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | grep -qF \"unknown_key.yaml:4: unknown key 'kafka.brokres' (did you mean 'kafka.brokers'?)\""
+  sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/unknown_key.yaml)
+
+add_test(NAME config.check_hides_secret
+  COMMAND sh -c "out=$(\"$1\" check-config \"$2\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && ! echo \"$out\" | grep -q hunter2 && echo \"$out\" | grep -qF \"schemas.registry.password\""
+  sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/secret_type.yaml)
