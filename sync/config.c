@@ -103,6 +103,23 @@ static struct cps_config_node *child_mut(struct cps_config_node *map, const char
 	return NULL;
 }
 
+/* A new empty map child named `name`, carrying the parent's line; NULL
+ * when memory is out. */
+static struct cps_config_node *add_map_child(struct cps_config_node *parent, const char *name)
+{
+	struct cps_config_node *c = node_new(CPS_NODE_MAP, parent->line);
+
+	if (!c)
+		return NULL;
+	if (!(c->key = strdup(name))) {
+		node_free(c);
+		return NULL;
+	}
+	if (node_add(parent, c) < 0)
+		return NULL;
+	return c;
+}
+
 /* ---- ${ENV} substitution ------------------------------------------------ */
 
 struct loader {
@@ -865,10 +882,8 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 	int rc = CPS_OK;
 	if (p) { /* an intermediate map */
 		if (!child) {
-			child = node_new(CPS_NODE_MAP, 0);
-			if (!child || !(child->key = strdup(name)) || node_add(node, child) < 0) {
-				if (child && !child->key)
-					node_free(child);
+			child = add_map_child(node, name);
+			if (!child) {
 				rc = cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 				                     "out of memory");
 				goto out;
@@ -895,7 +910,8 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 		}
 		if (!def && k->type != CPS_CFG_LIST && k->type != CPS_CFG_MAP)
 			goto out;
-		child = node_new(k->type == CPS_CFG_MAP ? CPS_NODE_MAP : CPS_NODE_SCALAR, 0);
+		child =
+		    node_new(k->type == CPS_CFG_MAP ? CPS_NODE_MAP : CPS_NODE_SCALAR, node->line);
 		if (!child || !(child->key = strdup(name)) ||
 		    (child->kind == CPS_NODE_SCALAR && !(child->value = strdup(def ? def : ""))) ||
 		    (k->type == CPS_CFG_LIST && split_list(child) < 0)) {
@@ -1155,13 +1171,10 @@ int cps_config_validate_section(struct cps_config *cfg, const char *section_path
 	for (char *tok = strtok_r(copy, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
 		struct cps_config_node *c = child_mut(node, tok, strlen(tok));
 		if (!c) {
-			c = node_new(CPS_NODE_MAP, 0);
-			if (!c || !(c->key = strdup(tok)) || node_add(node, c) < 0) {
-				if (c && !c->key)
-					node_free(c);
+			c = add_map_child(node, tok);
+			if (!c)
 				return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
 				                       "out of memory");
-			}
 		}
 		if (c->kind == CPS_NODE_NULL)
 			c->kind = CPS_NODE_MAP;

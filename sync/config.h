@@ -63,7 +63,7 @@ enum cps_config_node_kind {
  * `key`, in file order; a sequence's children have key NULL. */
 struct cps_config_node {
 	enum cps_config_node_kind kind;
-	int line;    /* 1-based line in the file; 0 for a declared default */
+	int line;    /* 1-based line in the file (a filled-in default: its parent's) */
 	char *key;   /* the key in the parent mapping, or NULL */
 	char *value; /* SCALAR: the text after ${ENV} substitution */
 	struct cps_config_node **children;

@@ -422,7 +422,7 @@ static void test_validate_section(void **state)
 	assert_int_equal(cps_config_validate_section(cfg, "platforms.zone.source", keys,
 	                                             CPS_ARRAY_SIZE(keys), err, sizeof(err)),
 	                 CPS_ERR_INVALID);
-	assert_string_equal(err, "t.yaml:0: key 'platforms.zone.source.dsn' is required");
+	assert_string_equal(err, "t.yaml:7: key 'platforms.zone.source.dsn' is required");
 	cps_config_free(cfg);
 
 	cfg = string_ok("platforms:\n  city:\n    connector: postgres\n    source:\n"
