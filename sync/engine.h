@@ -1,0 +1,77 @@
+/*
+ * The engine: wires logging, the schema catalog and registry, the store,
+ * Kafka (embedded or external), the HTTP server with /healthz, /readyz and
+ * /status, the publisher, the reconcile workers and one ingest runner per
+ * enabled platform source; stops them in reverse order. Also the /status
+ * and /readyz handlers (status_http.c), usable without an engine.
+ */
+#ifndef CPS_ENGINE_H
+#define CPS_ENGINE_H
+
+#include "config.h"
+#include "http.h"
+#include "settings.h"
+#include "status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cps_engine_opts {
+	const char *http_listen; /* overrides http.listen when set ("127.0.0.1:0": a free port) */
+	const char *schema_dir;  /* overrides schemas.dir when set */
+	bool no_signals;         /* do not block SIGINT/SIGTERM (wait then only ends on stop) */
+};
+
+struct cps_engine;
+
+/* Starts everything in order; on error stops what was started and returns
+ * the reason. `cfg` is borrowed and must outlive the engine. Blocks SIGINT
+ * and SIGTERM in the calling thread first (every thread started later
+ * inherits that), unless opts->no_signals. */
+int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
+                     struct cps_engine **out, char *errstr, size_t errstr_size);
+/* Blocks until SIGINT or SIGTERM arrives, or cps_engine_request_stop is
+ * called. Returns the signal number, 0 for a request. */
+int cps_engine_wait(struct cps_engine *e);
+/* Makes cps_engine_wait return (any thread, async-signal-unsafe). */
+void cps_engine_request_stop(struct cps_engine *e);
+/* Stops everything in reverse order, joins every thread, frees; NULL-safe. */
+void cps_engine_stop(struct cps_engine *e);
+
+/* Borrowed views for tests and the CLI. */
+unsigned cps_engine_http_port(const struct cps_engine *e);
+const char *cps_engine_bootstrap(const struct cps_engine *e);
+struct cps_status *cps_engine_status(struct cps_engine *e);
+
+/* Flattens a config MAP into settings: nested maps join their keys with
+ * '.', sequences become comma-separated lists ("topics: [a, b]" -> "a,b"). */
+int cps_engine_flatten_settings(const struct cps_config_node *map, const char *prefix,
+                                struct cps_settings *out);
+
+/* ---- /status and /readyz (status_http.c) -------------------------------- */
+
+struct cps_status_http_conf {
+	struct cps_status *status; /* borrowed, must outlive the handlers */
+	const char *store_conninfo; /* copied; the handlers' own connection */
+	int store_timeout_ms;       /* statement timeout of that connection; 0 = 2000 */
+	const char *kafka_bootstrap;        /* copied; NULL = no Kafka check */
+	bool kafka_embedded;
+	const struct cps_settings *kafka_properties; /* copied; "properties.*" passed through */
+};
+
+struct cps_status_http;
+
+int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_status_http **out,
+                        char *errstr, size_t errstr_size);
+void cps_status_http_free(struct cps_status_http *sh);
+/* Registers GET /status (open: it holds no personal data). */
+int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv,
+                             char *errstr, size_t errstr_size);
+/* The readiness callback for struct cps_http_conf.ready (ctx = sh): store
+ * reachable, Kafka answers a metadata request within 1 s, every link
+ * RUNNING. @locality an HTTP thread */
+int cps_status_http_ready(void *ctx, json_t *reasons);
+/* The whole /status document (status + store figures). @locality any thread */
+json_t *cps_status_http_document(struct cps_status_http *sh);
+
+#endif
