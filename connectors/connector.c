@@ -32,8 +32,6 @@ static const char *missing_slot(const struct cps_connector_ops *ops)
 		return "type";
 	if (!ops->settings || ops->n_settings == 0)
 		return "settings";
-	if (!ops->source_open && !ops->sink_open)
-		return "source_open or sink_open";
 	if (ops->source_open) {
 		if (!ops->source_poll)
 			return "source_poll";
@@ -54,6 +52,8 @@ static const char *missing_slot(const struct cps_connector_ops *ops)
 	} else if (ops->sink_put || ops->sink_flush || ops->sink_close) {
 		return "sink_open";
 	}
+	if (!ops->source_open && !ops->sink_open)
+		return "source_open or sink_open";
 	return NULL;
 }
 

@@ -528,7 +528,8 @@ static void kafka_source_describe(struct cps_conn *c, struct cps_conn_status *st
 	snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
 	if (rd_kafka_assignment(s->rk, &parts) || !parts)
 		return;
-	if (rd_kafka_position(s->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+	/* no assignment yet (joining the group): lag unknown */
+	if (parts->cnt > 0 && rd_kafka_position(s->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		int64_t lag = 0;
 
 		for (int i = 0; i < parts->cnt; i++) {
