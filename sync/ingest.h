@@ -1,0 +1,83 @@
+/*
+ * The ingest stage: one source runner thread per source connector. It polls
+ * raw messages, decodes them with the guarded codec (the connector's
+ * framing), validates them, produces IngestEvents to the ingest topic with an
+ * idempotent producer and dead letters to the store and the dead-letter
+ * topic, and commits the source only once all of a batch is acknowledged.
+ * See ENGINE.md "Source runner".
+ */
+#ifndef CPS_INGEST_H
+#define CPS_INGEST_H
+
+#include "codec.h"
+#include "common.h"
+#include "connector.h"
+#include "guard.h"
+#include "registry.h"
+#include "schema.h"
+#include "settings.h"
+#include "status.h"
+
+#include <stddef.h>
+
+/* Opens a fresh source after a fatal poll or commit error (the runner has
+ * already closed the old one). May be NULL: the runner then keeps retrying
+ * the old source with backoff. */
+typedef int (*cps_ingest_reopen_fn)(void *arg, struct cps_conn **out, char *errstr,
+                                    size_t errstr_size);
+
+struct cps_ingest_conf {
+	const char *platform;          /* "province", "city", "shenshan": the events' platform */
+	struct cps_conn *source;       /* an open source; the runner takes it over (see start) */
+	enum cps_framing framing;      /* how the source's values are framed */
+	struct cps_catalog *catalog;   /* borrowed, must outlive the runner */
+	struct cps_registry *registry; /* borrowed, may be NULL (registry-free) */
+	const char *ingest_topic;      /* kafka.ingest_topic */
+	const char *dead_letter_topic; /* kafka.dead_letter_topic; NULL or "" = store only */
+	const char *bootstrap;         /* kafka.brokers */
+	const struct cps_settings
+	    *kafka_props;           /* "kafka.properties.*"/"properties.*"; may be NULL */
+	const char *store_conninfo; /* the runner opens its own store connection */
+	size_t batch_max;           /* store.batch_size; 0 = 500 */
+	int poll_timeout_ms;        /* 0 = 200 */
+	int flush_timeout_ms;       /* producer flush per batch; 0 = 30000 */
+	int backoff_max_ms;         /* retry backoff cap; 0 = 5000 (starts at 100, doubles) */
+	struct cps_link *link;      /* borrowed, may be NULL */
+	struct cps_status *status;  /* borrowed, may be NULL (with link: for last_error) */
+	const struct cps_guard_limits *limits; /* may be NULL: the defaults */
+	cps_ingest_reopen_fn reopen;           /* may be NULL */
+	void *reopen_arg;
+};
+
+struct cps_ingest;
+
+/* Validates `conf`, builds the codecs and the idempotent producer (acks=all,
+ * enable.idempotence=true, conf->kafka_props applied) and starts the runner
+ * thread. Strings of `conf` are copied. On success the runner owns
+ * conf->source (closed by cps_ingest_stop_and_join); on failure the caller
+ * still owns it. CPS_ERR_INVALID for a bad configuration. */
+int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out, char *errstr,
+                     size_t errstr_size);
+
+/* Pause stops polling after the current batch (link state PAUSED); resume
+ * goes on. Both take effect between polls. Thread-safe. */
+void cps_ingest_pause(struct cps_ingest *r);
+void cps_ingest_resume(struct cps_ingest *r);
+
+/* Stops after the current batch (a batch not fully acknowledged is NOT
+ * committed and comes again on the next start), joins the thread, closes the
+ * source, producer and store connection, and frees the runner. Link state
+ * STOPPED. NULL-safe. */
+void cps_ingest_stop_and_join(struct cps_ingest *r);
+
+/* Figures kept by the runner itself (also mirrored to the link when set).
+ * Thread-safe snapshots. */
+struct cps_ingest_stats {
+	int64_t accepted;     /* events acknowledged on the ingest topic */
+	int64_t dead_letters; /* dead letters stored and acknowledged */
+	int64_t errors;       /* failed attempts (poll, produce, store, commit) */
+	int64_t commits;      /* successful source commits */
+};
+void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out);
+
+#endif
