@@ -1,0 +1,737 @@
+/*
+ * Unit tests of store.c against a real PostgreSQL ($CPSYNC_TEST_PG; the test
+ * fails without it), in a database of its own created and dropped here:
+ * migrations, one-transaction batches read back, all-or-nothing failure,
+ * append-only audit, idempotent dead letters, outbox order, and the time of
+ * 5,000- and 10,000-state batches (printed, not asserted).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "cli.h"
+#include "common.h"
+#include "store.h"
+#include "store_int.h"
+
+#include <libpq-fe.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char admin_conninfo[1024];
+static char db_conninfo[1200];
+static char db_name[64];
+static PGconn *db; /* a side connection for checks */
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static void sql_ok(const char *sql)
+{
+	PGresult *res = PQexec(db, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		fail_msg("'%s': %s", sql, PQerrorMessage(db));
+	PQclear(res);
+}
+
+/* The SQLSTATE the statement fails with ("" when it succeeds). */
+static const char *sql_fails(const char *sql)
+{
+	static char state[8];
+	PGresult *res = PQexec(db, sql);
+	const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	snprintf(state, sizeof(state), "%s", s ? s : "");
+	PQclear(res);
+	return state;
+}
+
+static long long sql_int(const char *sql)
+{
+	PGresult *res = PQexec(db, sql);
+	long long v;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail_msg("'%s': %s", sql, PQerrorMessage(db));
+	v = PQgetisnull(res, 0, 0) ? -1 : atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+static char *sql_text(const char *sql)
+{
+	PGresult *res = PQexec(db, sql);
+	char *v;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail_msg("'%s': %s", sql, PQerrorMessage(db));
+	v = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+static void check_ok(int rc, const char *err)
+{
+	if (rc != CPS_OK)
+		fail_msg("rc %d: %s", rc, err);
+}
+
+static struct cps_store *store_open(void)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = NULL;
+
+	if (cps_store_open(db_conninfo, &s, err, sizeof(err)) != CPS_OK)
+		fail_msg("open: %s", err);
+	return s;
+}
+
+static json_t *js(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+
+	if (!j)
+		fail_msg("bad test JSON '%s': %s", text, e.text);
+	return j;
+}
+
+/* A key state as the reconciler leaves it (built by hand: reconcile.c is
+ * not needed to test the store). */
+static struct cps_key_state *state_new(const char *entity, const char *key)
+{
+	struct cps_key_state *st = calloc(1, sizeof(*st));
+
+	assert_non_null(st);
+	snprintf(st->entity, sizeof(st->entity), "%s", entity);
+	st->key = strdup(key);
+	st->platforms = json_object();
+	st->record = json_null();
+	st->provenance = json_object();
+	st->conflicts = json_object();
+	return st;
+}
+
+static void state_free(struct cps_key_state *st)
+{
+	if (!st)
+		return;
+	free(st->key);
+	json_decref(st->platforms);
+	json_decref(st->record);
+	json_decref(st->provenance);
+	json_decref(st->conflicts);
+	free(st);
+}
+
+static void state_fill(struct cps_key_state *st, int64_t version, const char *record,
+                       const char *platforms, const char *provenance, const char *conflicts)
+{
+	st->version = version;
+	json_decref(st->record);
+	st->record = js(record);
+	json_decref(st->platforms);
+	st->platforms = js(platforms);
+	json_decref(st->provenance);
+	st->provenance = js(provenance);
+	json_decref(st->conflicts);
+	st->conflicts = js(conflicts);
+}
+
+static void commit_ok(struct cps_store *s, const struct cps_store_batch *b)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_store_commit_batch(s, b, err, sizeof(err)) != CPS_OK)
+		fail_msg("commit: %s", err);
+}
+
+/* ---- setup: a database of our own -------------------------------------- */
+
+static int group_setup(void **state)
+{
+	const char *base = getenv("CPSYNC_TEST_PG");
+	char sql[128];
+	PGconn *admin;
+	PGresult *res;
+
+	if (!base || !*base) {
+		fprintf(stderr, "CPSYNC_TEST_PG is not set: the store tests need PostgreSQL "
+		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
+		return -1;
+	}
+	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
+	snprintf(db_name, sizeof(db_name), "cps_store_%ld", (long)getpid());
+	admin = PQconnectdb(admin_conninfo);
+	if (PQstatus(admin) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
+		PQfinish(admin);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
+	res = PQexec(admin, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "create database: %s", PQerrorMessage(admin));
+		PQclear(res);
+		PQfinish(admin);
+		return -1;
+	}
+	PQclear(res);
+	PQfinish(admin);
+	/* later keywords override earlier ones in a conninfo string */
+	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
+	db = PQconnectdb(db_conninfo);
+	if (PQstatus(db) != CONNECTION_OK) {
+		fprintf(stderr, "connect to %s: %s", db_name, PQerrorMessage(db));
+		return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char sql[128];
+	PGconn *admin;
+
+	PQfinish(db);
+	db = NULL;
+	if (!*db_name)
+		return 0;
+	admin = PQconnectdb(admin_conninfo);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	PQfinish(admin);
+	return 0;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+/* Runs first: the other tests need the schema. */
+static void test_migrate(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	int applied = -1, latest = -1;
+	char *argv[] = {"migrate", "--conninfo", db_conninfo, NULL};
+
+	check_ok(cps_store_schema_version(s, &applied, &latest, err, sizeof(err)), err);
+	assert_int_equal(applied, 0);
+	assert_int_equal(latest, cps_migrations[cps_migrations_count - 1].version);
+	assert_true(latest >= 1);
+	/* before the schema exists, a write says what to do */
+	{
+		struct cps_store_batch b = {0};
+
+		assert_int_equal(cps_store_commit_batch(s, &b, err, sizeof(err)), CPS_ERR_FATAL);
+		assert_non_null(strstr(err, "cpsync migrate"));
+	}
+
+	check_ok(cps_store_migrate(s, err, sizeof(err)), err);
+	check_ok(cps_store_schema_version(s, &applied, &latest, err, sizeof(err)), err);
+	assert_int_equal(applied, latest);
+	/* again: a no-op, through the command line this time */
+	assert_int_equal(cps_cli_migrate(3, argv), 0);
+	check_ok(cps_store_migrate(s, err, sizeof(err)), err);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.schema_migrations"),
+	                 (long long)cps_migrations_count);
+	check_ok(cps_store_ping(s, err, sizeof(err)), err);
+
+	/* a database newer than this binary is refused */
+	sql_ok("INSERT INTO cpsync.schema_migrations (version, name) VALUES (9999, '9999_future')");
+	assert_int_equal(cps_store_migrate(s, err, sizeof(err)), CPS_ERR_FATAL);
+	assert_non_null(strstr(err, "newer"));
+	sql_ok("DELETE FROM cpsync.schema_migrations WHERE version = 9999");
+	check_ok(cps_store_migrate(s, err, sizeof(err)), err);
+
+	/* a bad usage and a bad conninfo */
+	{
+		char *bad[] = {"migrate", NULL};
+		char *wrong[] = {"migrate", "--conninfo", "host=127.0.0.1 port=1 connect_timeout=2",
+		                 NULL};
+
+		assert_int_equal(cps_cli_migrate(1, bad), 2);
+		assert_int_equal(cps_cli_migrate(3, wrong), 1);
+	}
+	cps_store_close(s);
+}
+
+static const char *REC1 = "{\"person_id\": \"P1\", \"name\": \"\\u5f20\\u4e09\", "
+                          "\"income\": \"\\u0000\\u0027\\u0010\", \"odd\": \"a\\ue000b\", "
+                          "\"n\": 42, \"x\": 1.5, \"flag\": true, \"none\": null}";
+static const char *PLAT1 =
+    "{\"city\": {\"withdrawn\": false, \"eff\": 1000, \"src\": 1001, "
+    "\"pos\": \"city:0/16B3F28\", \"fields\": {\"name\": {\"v\": \"\\u5f20\\u4e09\", "
+    "\"eff\": 1000, \"src\": 1001, \"pos\": \"city:0/16B3F28\"}, "
+    "\"income\": {\"v\": \"\\u0000\\u0027\\u0010\", \"eff\": 1000, \"src\": 1001, "
+    "\"pos\": \"city:0/16B3F28\"}}}}";
+static const char *PROV1 =
+    "{\"name\": {\"platform\": \"city\", \"pos\": \"city:0/16B3F28\", "
+    "\"eff\": 1000, \"src\": 1001, \"rule\": \"precedence\", \"rule_version\": 1}}";
+static const char *CONF1 =
+    "{\"income\": {\"candidates\": [{\"platform\": \"city\", \"v\": \"1\", "
+    "\"eff\": 1000, \"src\": 1001, \"pos\": \"c\"}, {\"platform\": \"province\", "
+    "\"v\": \"2\", \"eff\": 900, \"src\": 901, \"pos\": \"p\"}], \"rule\": \"manual\", "
+    "\"opened_at\": 1000}}";
+
+static void test_commit_and_read_back(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	struct cps_key_state *a = state_new("person", "P1"), *b = state_new("household", "H\"1\\");
+	struct cps_key_state *states[] = {a, b};
+	json_t *changed = js("[\"name\", \"income\"]");
+	json_t *cands = js("[{\"platform\": \"city\", \"v\": \"1\"}, {\"platform\": \"province\", "
+	                   "\"v\": \"2\"}]");
+	const uint8_t payload[] = {0xc3, 0x01, 0x00, 0xff, 0x00};
+	struct cps_store_emit emits[] = {
+	    {"person", "P1", 1, CPS_OP_UPSERT, NULL, NULL, changed, "u.person", payload,
+	     sizeof(payload)},
+	    {"household", "H\"1\\", 3, CPS_OP_DELETE, NULL, NULL, changed, "u.household", payload,
+	     2},
+	};
+	struct cps_store_conflict conflicts[] = {
+	    {CPS_CONFLICT_OPEN, "person", "P1", "income", cands, "manual", NULL},
+	};
+	struct cps_store_audit audits[] = {
+	    {"cpsync", "conflict.opened", "person", "P1", "income", NULL, cands, "manual rule"},
+	};
+	struct cps_store_offset offsets[] = {{"ingest", 0, 17}, {"ingest", 2, 5}};
+	struct cps_store_batch batch = {states, 2, emits, 2, conflicts, 1, audits, 1, offsets, 2};
+	struct cps_key_state *l1 = state_new("person", "P1"),
+	                     *l2 = state_new("household", "H\"1\\"),
+	                     *l3 = state_new("person", "nobody");
+	struct cps_key_state *loads[] = {l3, l1, l2};
+	int32_t parts[] = {0, 1, 2};
+	int64_t offs[3];
+	struct cps_store_stats stats;
+	char *text;
+
+	sql_ok("TRUNCATE cpsync.outbox, cpsync.records, cpsync.record_history, cpsync.conflicts, "
+	       "cpsync.ingest_offsets");
+	state_fill(a, 1, REC1, PLAT1, PROV1, CONF1);
+	state_fill(b, 3, "null", "{\"city\": {\"withdrawn\": true}}", "{}", "{}");
+	b->deleted = 1;
+	emits[0].record = a->record;
+	emits[0].provenance = a->provenance;
+	commit_ok(s, &batch);
+
+	/* load: one query fills known keys, leaves the unknown one empty */
+	check_ok(cps_store_load_states(s, loads, 3, err, sizeof(err)), err);
+	assert_int_equal(l1->version, 1);
+	assert_false(l1->deleted);
+	assert_true(json_equal(l1->record, a->record));
+	assert_true(json_equal(l1->platforms, a->platforms));
+	assert_true(json_equal(l1->provenance, a->provenance));
+	assert_true(json_equal(l1->conflicts, a->conflicts));
+	assert_int_equal(json_string_length(json_object_get(l1->record, "income")), 3);
+	assert_int_equal(l2->version, 3);
+	assert_true(l2->deleted);
+	assert_true(json_is_null(l2->record));
+	assert_true(json_equal(l2->platforms, b->platforms));
+	assert_int_equal(l3->version, 0);
+	assert_true(json_is_null(l3->record));
+	assert_int_equal(json_object_size(l3->platforms), 0);
+
+	/* the jsonb is readable by SQL too */
+	text = sql_text("SELECT record->>'name' FROM cpsync.records WHERE key = 'P1'");
+	assert_string_equal(text, "\xe5\xbc\xa0\xe4\xb8\x89");
+	free(text);
+
+	/* history and outbox */
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.record_history"), 2);
+	text = sql_text("SELECT op || ':' || array_to_string(changed_fields, ',') "
+	                "FROM cpsync.record_history WHERE entity = 'household'");
+	assert_string_equal(text, "delete:name,income");
+	free(text);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.record_history WHERE key = 'P1' "
+	                         "AND version = 1 AND record->>'n' = '42'"),
+	                 1);
+	text = sql_text("SELECT encode(payload, 'hex') FROM cpsync.outbox WHERE key = 'P1'");
+	assert_string_equal(text, "c30100ff00");
+	free(text);
+
+	/* conflicts, audit, offsets */
+	text = sql_text("SELECT status || ':' || rule || ':' || jsonb_array_length(candidates) "
+	                "FROM cpsync.conflicts WHERE key = 'P1' AND field = 'income'");
+	assert_string_equal(text, "open:manual:2");
+	free(text);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.audit WHERE action = "
+	                         "'conflict.opened' AND after IS NOT NULL AND before IS NULL"),
+	                 1);
+	check_ok(cps_store_load_offsets(s, "ingest", parts, offs, 3, err, sizeof(err)), err);
+	assert_int_equal(offs[0], 17);
+	assert_int_equal(offs[1], -1);
+	assert_int_equal(offs[2], 5);
+
+	check_ok(cps_store_stats(s, &stats, err, sizeof(err)), err);
+	assert_int_equal(stats.records, 2);
+	assert_int_equal(stats.open_conflicts, 1);
+	assert_true(stats.oldest_conflict_age_s >= 0);
+	assert_int_equal(stats.outbox_pending, 2);
+
+	/* a second batch: the conflict's candidates change, then it closes itself;
+	 * offsets move on */
+	{
+		json_t *cands2 = js("[{\"platform\": \"city\", \"v\": \"3\"}]");
+		struct cps_store_conflict upd[] = {
+		    {CPS_CONFLICT_UPDATE, "person", "P1", "income", cands2, NULL, NULL},
+		};
+		struct cps_store_conflict cls[] = {
+		    {CPS_CONFLICT_CLOSE, "person", "P1", "income", NULL, NULL, "auto"},
+		};
+		struct cps_store_offset off2[] = {{"ingest", 0, 20}};
+		struct cps_store_batch b2 = {0};
+
+		b2.conflicts = upd;
+		b2.n_conflicts = 1;
+		commit_ok(s, &b2);
+		text =
+		    sql_text("SELECT candidates->0->>'v' FROM cpsync.conflicts WHERE key = 'P1'");
+		assert_string_equal(text, "3");
+		free(text);
+
+		b2.conflicts = cls;
+		b2.offsets = off2;
+		b2.n_offsets = 1;
+		commit_ok(s, &b2);
+		text = sql_text("SELECT status || ':' || (closed_at IS NOT NULL) FROM "
+		                "cpsync.conflicts WHERE key = 'P1'");
+		assert_string_equal(text, "auto_closed:true");
+		free(text);
+		assert_int_equal(
+		    cps_store_load_offsets(s, "ingest", parts, offs, 1, err, sizeof(err)), CPS_OK);
+		assert_int_equal(offs[0], 20);
+		check_ok(cps_store_stats(s, &stats, err, sizeof(err)), err);
+		assert_int_equal(stats.open_conflicts, 0);
+		assert_int_equal(stats.oldest_conflict_age_s, -1);
+
+		/* a new conflict on the same field opens a new row */
+		conflicts[0].candidates = cands2;
+		b2 = (struct cps_store_batch){0};
+		b2.conflicts = conflicts;
+		b2.n_conflicts = 1;
+		commit_ok(s, &b2);
+		assert_int_equal(sql_int("SELECT count(*) FROM cpsync.conflicts WHERE key = 'P1'"),
+		                 2);
+		json_decref(cands2);
+	}
+
+	state_free(a);
+	state_free(b);
+	state_free(l1);
+	state_free(l2);
+	state_free(l3);
+	json_decref(changed);
+	json_decref(cands);
+	cps_store_close(s);
+}
+
+static void test_failing_batch_writes_nothing(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	struct cps_key_state *f1 = state_new("person", "F1"), *f2 = state_new("person", "F2");
+	struct cps_key_state *both[] = {f2, f1};
+	const uint8_t payload[] = {1, 2, 3};
+	struct cps_store_emit e1 = {"person", "F1", 1,          CPS_OP_UPSERT, NULL,
+	                            NULL,     NULL, "u.person", payload,       3};
+	struct cps_store_emit e2[] = {
+	    {"person", "F2", 1, CPS_OP_UPSERT, NULL, NULL, NULL, "u.person", payload, 3},
+	    e1, /* F1 version 1 again: record_history's key */
+	};
+	struct cps_store_audit au = {
+	    "cpsync", "conflict.opened", "person", "F2", "name", NULL, NULL, NULL};
+	struct cps_store_offset off = {"failing", 0, 99};
+	struct cps_store_batch b1 = {0}, b2 = {0};
+	long long outbox, audit;
+
+	state_fill(f1, 1, "{\"name\": \"\\u674e\\u56db\"}", "{}", "{}", "{}");
+	b1.states = &f1;
+	b1.n_states = 1;
+	b1.emits = &e1;
+	b1.n_emits = 1;
+	commit_ok(s, &b1);
+	outbox = sql_int("SELECT count(*) FROM cpsync.outbox");
+	audit = sql_int("SELECT count(*) FROM cpsync.audit");
+
+	state_fill(f2, 1, "{\"name\": \"\\u738b\\u4e94\"}", "{}", "{}", "{}");
+	{
+		b2.states = both;
+		b2.n_states = 2;
+		b2.emits = e2;
+		b2.n_emits = 2;
+		b2.audits = &au;
+		b2.n_audits = 1;
+		b2.offsets = &off;
+		b2.n_offsets = 1;
+		assert_int_equal(cps_store_commit_batch(s, &b2, err, sizeof(err)), CPS_ERR_INVALID);
+	}
+	assert_string_equal(err, "store: insert into record_history failed: SQLSTATE 23505 "
+	                         "(constraint record_history_pkey)");
+	assert_null(strstr(err, "\xe6\x9d\x8e")); /* no value of the row */
+	/* nothing of the batch: state, history, outbox, audit, offsets */
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'F2'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.record_history WHERE key = 'F2'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.outbox"), outbox);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.audit"), audit);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.ingest_offsets WHERE topic = "
+	                         "'failing'"),
+	                 0);
+
+	/* the connection is still good: the same batch without the duplicate commits */
+	b2.n_emits = 1;
+	check_ok(cps_store_ping(s, err, sizeof(err)), err);
+	commit_ok(s, &b2);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'F2'"), 1);
+	assert_int_equal(sql_int("SELECT next_offset FROM cpsync.ingest_offsets WHERE topic = "
+	                         "'failing'"),
+	                 99);
+
+	/* a stale state (older than the stored row) fails the whole batch, retriably */
+	f1->version = 0;
+	off.next_offset = 120;
+	b1.emits = NULL;
+	b1.n_emits = 0;
+	b1.offsets = &off;
+	b1.n_offsets = 1;
+	assert_int_equal(cps_store_commit_batch(s, &b1, err, sizeof(err)), CPS_ERR_RETRIABLE);
+	assert_non_null(strstr(err, "SQLSTATE 40001"));
+	assert_int_equal(sql_int("SELECT next_offset FROM cpsync.ingest_offsets WHERE topic = "
+	                         "'failing'"),
+	                 99);
+	assert_int_equal(sql_int("SELECT version FROM cpsync.records WHERE key = 'F1'"), 1);
+
+	state_free(f1);
+	state_free(f2);
+	cps_store_close(s);
+}
+
+static void test_audit_append_only(void **state)
+{
+	struct cps_store *s = store_open();
+	json_t *before = js("{\"v\": 1}");
+	struct cps_store_audit au = {
+	    "steward-7", "conflict.resolved", "person", "A1", "income", before,
+	    NULL,        "checked paper file"};
+	struct cps_store_batch b = {0};
+
+	b.audits = &au;
+	b.n_audits = 1;
+	commit_ok(s, &b);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.audit WHERE key = 'A1' AND actor = "
+	                         "'steward-7' AND at IS NOT NULL"),
+	                 1);
+	assert_string_equal(sql_fails("UPDATE cpsync.audit SET reason = 'x' WHERE key = 'A1'"),
+	                    "42501");
+	assert_string_equal(sql_fails("DELETE FROM cpsync.audit WHERE key = 'A1'"), "42501");
+	assert_string_equal(sql_fails("TRUNCATE cpsync.audit"), "42501");
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.audit WHERE key = 'A1' AND reason = "
+	                         "'checked paper file'"),
+	                 1);
+	json_decref(before);
+	cps_store_close(s);
+}
+
+static void test_dead_letters_idempotent(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	const uint8_t raw[] = {0x00, 0xc3, 0x01, 0x00, 0x7f};
+	const uint8_t rkey[] = {'p', '/', '1'};
+	struct cps_dead_letter dl[] = {
+	    {"province", "province:t/3@1234", "person", "bad national id", raw, sizeof(raw), rkey,
+	     sizeof(rkey), 1700000000123},
+	    {"shenshan", "shenshan:f.avro#17", NULL, "truncated record", raw, 2, NULL, 0, 0},
+	};
+	struct cps_dead_letter again[] = {
+	    {"province", "province:t/3@1234", "person", "other reason", raw, 1, NULL, 0, 0},
+	    {"city", "city:0/16B3F28", "household", "unknown schema", NULL, 0, NULL, 0, 0},
+	};
+	struct cps_store_stats stats;
+	char *text;
+
+	check_ok(cps_store_add_dead_letters(s, dl, 2, err, sizeof(err)), err);
+	check_ok(cps_store_add_dead_letters(s, again, 2, err, sizeof(err)), err);
+	check_ok(cps_store_add_dead_letters(s, dl, 0, err, sizeof(err)), err);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.dead_letters"), 3);
+	text = sql_text("SELECT reason || ':' || encode(raw, 'hex') || ':' || encode(raw_key, "
+	                "'escape') || ':' || status || ':' || "
+	                "(extract(epoch FROM received_at) * 1000)::bigint "
+	                "FROM cpsync.dead_letters WHERE origin = 'province:t/3@1234'");
+	assert_string_equal(text, "bad national id:00c301007f:p/1:new:1700000000123");
+	free(text);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.dead_letters WHERE entity IS NULL "
+	                         "AND raw_key IS NULL AND received_at > now() - interval '1 hour'"),
+	                 1);
+	check_ok(cps_store_stats(s, &stats, err, sizeof(err)), err);
+	assert_int_equal(stats.dead_letters, 3);
+	sql_ok("UPDATE cpsync.dead_letters SET status = 'discarded' WHERE origin = "
+	       "'city:0/16B3F28'");
+	check_ok(cps_store_stats(s, &stats, err, sizeof(err)), err);
+	assert_int_equal(stats.dead_letters, 2);
+	cps_store_close(s);
+}
+
+static void test_outbox_order(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	struct cps_store_emit emits[5];
+	char keys[5][8];
+	uint8_t payloads[5][2];
+	struct cps_store_batch b = {0};
+	struct cps_outbox_row *rows;
+	size_t n;
+	int64_t ids[3];
+
+	sql_ok("TRUNCATE cpsync.outbox");
+	for (int i = 0; i < 5; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "O%d", i);
+		payloads[i][0] = (uint8_t)i;
+		payloads[i][1] = 0;
+		emits[i] = (struct cps_store_emit){"alert", keys[i], 1,         CPS_OP_UPSERT, NULL,
+		                                   NULL,    NULL,    "u.alert", payloads[i],   2};
+	}
+	b.emits = emits;
+	b.n_emits = 5;
+	commit_ok(s, &b);
+
+	check_ok(cps_store_outbox_fetch(s, 3, &rows, &n, err, sizeof(err)), err);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(rows[i].key, keys[i]);
+		assert_string_equal(rows[i].topic, "u.alert");
+		assert_int_equal(rows[i].payload_len, 2);
+		assert_int_equal(rows[i].payload[0], i);
+		if (i)
+			assert_true(rows[i].id > rows[i - 1].id);
+		ids[i] = rows[i].id;
+	}
+	check_ok(cps_store_outbox_delete(s, ids, 3, err, sizeof(err)), err);
+	check_ok(cps_store_outbox_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].key, "O3");
+	assert_string_equal(rows[1].key, "O4");
+	assert_true(rows[0].id > ids[2]);
+	ids[0] = rows[0].id;
+	ids[1] = rows[1].id;
+	check_ok(cps_store_outbox_delete(s, ids, 2, err, sizeof(err)), err);
+	check_ok(cps_store_outbox_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
+	assert_int_equal(n, 0);
+	cps_store_close(s);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* n states, each with an emit (history + outbox) and one offset: one
+ * transaction, checked through xmin (one transaction id for every row). */
+static void bench_batch(size_t n, const char *entity)
+{
+	struct cps_store *s = store_open();
+	struct cps_key_state **states = calloc(n, sizeof(*states));
+	struct cps_store_emit *emits = calloc(n, sizeof(*emits));
+	struct cps_store_offset off = {"bench", 0, (int64_t)n};
+	struct cps_store_batch b = {0};
+	uint8_t payload[200];
+	char sql[256];
+	double t0, dt;
+
+	assert_non_null(states);
+	assert_non_null(emits);
+	memset(payload, 0x5a, sizeof(payload));
+	for (size_t i = 0; i < n; i++) {
+		char key[32], rec[512], plat[700];
+
+		snprintf(key, sizeof(key), "B%06zu", i);
+		snprintf(rec, sizeof(rec),
+		         "{\"person_id\": \"%s\", \"name\": \"\\u5f20\\u4e09\", \"household_id\": "
+		         "\"H%zu\", \"birth_date\": 7300, \"phone\": \"138******78\", "
+		         "\"income\": \"\\u0027\\u0010\", \"status\": \"ACTIVE\", \"members\": 3}",
+		         key, i / 3);
+		snprintf(plat, sizeof(plat),
+		         "{\"city\": {\"withdrawn\": false, \"eff\": %zu, \"src\": %zu, \"pos\": "
+		         "\"city:0/%zX\", \"fields\": {\"name\": {\"v\": \"\\u5f20\\u4e09\", "
+		         "\"eff\": 1, \"src\": 1, \"pos\": \"city:0/1\"}, \"members\": {\"v\": 3, "
+		         "\"eff\": 1, \"src\": 1, \"pos\": \"city:0/1\"}}}}",
+		         i, i, i);
+		states[i] = state_new(entity, key);
+		state_fill(states[i], 1, rec, plat,
+		           "{\"name\": {\"platform\": \"city\", \"rule\": \"precedence\"}}", "{}");
+		emits[i] = (struct cps_store_emit){
+		    entity,         states[i]->key,    1,
+		    CPS_OP_UPSERT,  states[i]->record, states[i]->provenance,
+		    NULL,           "u.person",        payload,
+		    sizeof(payload)};
+	}
+	b.states = states;
+	b.n_states = n;
+	b.emits = emits;
+	b.n_emits = n;
+	b.offsets = &off;
+	b.n_offsets = 1;
+
+	t0 = now_s();
+	commit_ok(s, &b);
+	dt = now_s() - t0;
+	printf("store: batch of %zu states (+%zu history, +%zu outbox rows) committed in %.3f s: "
+	       "%.0f states/s, %.0f rows/s\n",
+	       n, n, n, dt, (double)n / dt, (double)(3 * n + 1) / dt);
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM cpsync.records WHERE entity = '%s'",
+	         entity);
+	assert_int_equal(sql_int(sql), (long long)n);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(DISTINCT x) FROM (SELECT xmin::text x FROM cpsync.records WHERE "
+	         "entity = '%s' UNION ALL SELECT xmin::text FROM cpsync.record_history WHERE "
+	         "entity = '%s' UNION ALL SELECT xmin::text FROM cpsync.ingest_offsets) t",
+	         entity, entity);
+	/* offsets of other tests were written by other transactions */
+	sql_ok("DELETE FROM cpsync.ingest_offsets WHERE topic <> 'bench'");
+	assert_int_equal(sql_int(sql), 1);
+	for (size_t i = 0; i < n; i++)
+		state_free(states[i]);
+	free(states);
+	free(emits);
+	cps_store_close(s);
+}
+
+static void test_batch_5000(void **state)
+{
+	bench_batch(5000, "bench5k");
+}
+
+static void test_batch_10000(void **state)
+{
+	bench_batch(10000, "bench10k");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_migrate),
+	    cmocka_unit_test(test_commit_and_read_back),
+	    cmocka_unit_test(test_failing_batch_writes_nothing),
+	    cmocka_unit_test(test_audit_append_only),
+	    cmocka_unit_test(test_dead_letters_idempotent),
+	    cmocka_unit_test(test_outbox_order),
+	    cmocka_unit_test(test_batch_5000),
+	    cmocka_unit_test(test_batch_10000),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
