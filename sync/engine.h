@@ -23,6 +23,7 @@ struct cps_engine_opts {
 };
 
 struct cps_engine;
+struct cps_catalog;
 
 /* Starts everything in order; on error stops what was started and returns
  * the reason. `cfg` is borrowed and must outlive the engine. Blocks SIGINT
@@ -42,6 +43,7 @@ void cps_engine_stop(struct cps_engine *e);
 unsigned cps_engine_http_port(const struct cps_engine *e);
 const char *cps_engine_bootstrap(const struct cps_engine *e);
 struct cps_status *cps_engine_status(struct cps_engine *e);
+struct cps_catalog *cps_engine_catalog(struct cps_engine *e);
 
 /* Flattens a config MAP into settings: nested maps join their keys with
  * '.', sequences become comma-separated lists ("topics: [a, b]" -> "a,b"). */
@@ -51,10 +53,10 @@ int cps_engine_flatten_settings(const struct cps_config_node *map, const char *p
 /* ---- /status and /readyz (status_http.c) -------------------------------- */
 
 struct cps_status_http_conf {
-	struct cps_status *status; /* borrowed, must outlive the handlers */
-	const char *store_conninfo; /* copied; the handlers' own connection */
-	int store_timeout_ms;       /* statement timeout of that connection; 0 = 2000 */
-	const char *kafka_bootstrap;        /* copied; NULL = no Kafka check */
+	struct cps_status *status;   /* borrowed, must outlive the handlers */
+	const char *store_conninfo;  /* copied; the handlers' own connection */
+	int store_timeout_ms;        /* statement timeout of that connection; 0 = 2000 */
+	const char *kafka_bootstrap; /* copied; NULL = no Kafka check */
 	bool kafka_embedded;
 	const struct cps_settings *kafka_properties; /* copied; "properties.*" passed through */
 };
@@ -65,8 +67,8 @@ int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_stat
                         char *errstr, size_t errstr_size);
 void cps_status_http_free(struct cps_status_http *sh);
 /* Registers GET /status (open: it holds no personal data). */
-int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv,
-                             char *errstr, size_t errstr_size);
+int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv, char *errstr,
+                             size_t errstr_size);
 /* The readiness callback for struct cps_http_conf.ready (ctx = sh): store
  * reachable, Kafka answers a metadata request within 1 s, every link
  * RUNNING. @locality an HTTP thread */

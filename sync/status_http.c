@@ -8,6 +8,7 @@
 #include "engine.h"
 
 #include "broker.h"
+#include "buf.h"
 #include "common.h"
 #include "log.h"
 #include "store.h"
@@ -34,24 +35,36 @@ struct cps_status_http {
 	rd_kafka_t *probe; /* a producer used only for metadata requests */
 };
 
-/* The conninfo with "options=-c statement_timeout=N" added, in keyword/value
- * or URI form. An existing options setting is kept as it is. */
+/* The conninfo with a statement timeout ("options=-c statement_timeout=N")
+ * and a 2 s connect timeout added, in keyword/value or URI form. Settings
+ * the conninfo already has are kept as they are. */
 static char *conninfo_with_timeout(const char *conninfo, int timeout_ms)
 {
-	char *out = NULL;
 	int uri = !strncmp(conninfo, "postgres://", 11) || !strncmp(conninfo, "postgresql://", 13);
+	char sep = uri ? (strchr(conninfo, '?') ? '&' : '?') : ' ';
+	struct cps_buf b;
+	char *out;
 
-	if (strstr(conninfo, "options"))
-		return strdup(conninfo);
-	if (uri) {
-		if (asprintf(&out, "%s%soptions=-c%%20statement_timeout%%3D%d", conninfo,
-		             strchr(conninfo, '?') ? "&" : "?", timeout_ms) < 0)
-			return NULL;
-	} else if (asprintf(&out, "%s%soptions='-c statement_timeout=%d'", conninfo,
-	                    conninfo[0] ? " " : "", timeout_ms) < 0) {
-		return NULL;
+	cps_buf_init(&b, 0);
+	if (cps_buf_printf(&b, "%s", conninfo) < 0)
+		goto out_fail;
+	if (!strstr(conninfo, "options")) {
+		if (uri ? cps_buf_printf(&b, "%coptions=-c%%20statement_timeout%%3D%d", sep,
+		                         timeout_ms) < 0
+		        : cps_buf_printf(&b, " options='-c statement_timeout=%d'", timeout_ms) < 0)
+			goto out_fail;
+		sep = uri ? '&' : ' ';
 	}
+	if (!strstr(conninfo, "connect_timeout") &&
+	    cps_buf_printf(&b, "%cconnect_timeout=2", sep) < 0)
+		goto out_fail;
+	out = strdup(b.data ? (const char *)b.data : "");
+	cps_buf_release(&b);
 	return out;
+
+out_fail:
+	cps_buf_release(&b);
+	return NULL;
 }
 
 int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_status_http **out,
