@@ -73,9 +73,26 @@ static const char UNION[] = "[\"null\",\"int\",\"string\"]";
 
 static const char INTS[] = "{\"type\":\"array\",\"items\":\"int\"}";
 
+/* No arrays or maps: Avro C must give back exactly the input bytes. */
+static const char SCALARS[] =
+    "{\"type\":\"record\",\"name\":\"S\",\"fields\":["
+    "{\"name\":\"n\",\"type\":\"null\"},{\"name\":\"b\",\"type\":\"boolean\"},"
+    "{\"name\":\"i\",\"type\":\"int\"},{\"name\":\"l\",\"type\":\"long\"},"
+    "{\"name\":\"f\",\"type\":\"float\"},{\"name\":\"d\",\"type\":\"double\"},"
+    "{\"name\":\"s\",\"type\":\"string\"},{\"name\":\"by\",\"type\":\"bytes\"},"
+    "{\"name\":\"fx\",\"type\":{\"type\":\"fixed\",\"name\":\"F3\",\"size\":3}},"
+    "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"X\",\"Y\"]}},"
+    "{\"name\":\"u\",\"type\":[\"null\",\"int\",\"string\",\"E\",\"F3\"]},"
+    "{\"name\":\"list\",\"type\":{\"type\":\"record\",\"name\":\"L\",\"fields\":["
+    "{\"name\":\"v\",\"type\":\"long\"},{\"name\":\"next\",\"type\":[\"null\",\"L\"]}]}}]}";
+
 static const char *const schema_texts[] = {ALL_TYPES, PERSON,   TREE,  NULLS, EMPTIES,
-                                           STRING,    ENUM_REC, UNION, INTS};
+                                           STRING,    ENUM_REC, UNION, INTS,  SCALARS};
+/* Whether the schema has arrays or maps, whose blocks Avro C may legitimately
+ * re-encode differently (negative counts, several blocks, duplicate keys). */
+static const int has_blocks[] = {1, 1, 1, 1, 1, 0, 0, 0, 1, 0};
 #define NSCHEMAS CPS_ARRAY_SIZE(schema_texts)
+_Static_assert(CPS_ARRAY_SIZE(has_blocks) == NSCHEMAS, "one has_blocks flag per schema");
 
 static avro_schema_t schemas[NSCHEMAS];
 static avro_value_iface_t *ifaces[NSCHEMAS];
@@ -83,7 +100,8 @@ static avro_reader_t reader;
 
 static void die(const char *what, size_t which)
 {
-	fprintf(stderr, "fuzz_decode: schema %zu: %s: %s\n", which, what, avro_strerror());
+	fprintf(stderr, "fuzz_decode: schema %zu: %s (last Avro C error: %s)\n", which, what,
+	        avro_strerror());
 	abort();
 }
 
@@ -122,6 +140,48 @@ static uint8_t *encode(avro_value_t *v, size_t *len, size_t which)
 	*len = (size_t)avro_writer_tell(w);
 	avro_writer_free(w);
 	return out;
+}
+
+/* An oracle independent of the guard's byte walk: the value Avro C decoded
+ * must make sense for the schema (Avro C itself accepts an enum index out of
+ * range, a boolean byte other than 0 or 1, ...). */
+static void check_value(avro_value_t *v, size_t which)
+{
+	avro_value_t child;
+	size_t i, n = 0;
+	int idx, b;
+
+	switch (avro_value_get_type(v)) {
+	case AVRO_BOOLEAN:
+		if (avro_value_get_boolean(v, &b) != 0 || (b != 0 && b != 1))
+			die("decoded boolean is neither 0 nor 1", which);
+		break;
+	case AVRO_ENUM:
+		if (avro_value_get_enum(v, &idx) != 0 || idx < 0 ||
+		    idx >= avro_schema_enum_number_of_symbols(avro_value_get_schema(v)))
+			die("decoded enum index out of range", which);
+		break;
+	case AVRO_UNION:
+		if (avro_value_get_discriminant(v, &idx) != 0 || idx < 0 ||
+		    (size_t)idx >= avro_schema_union_size(avro_value_get_schema(v)) ||
+		    avro_value_get_current_branch(v, &child) != 0)
+			die("decoded union branch out of range", which);
+		check_value(&child, which);
+		break;
+	case AVRO_RECORD:
+	case AVRO_ARRAY:
+	case AVRO_MAP:
+		if (avro_value_get_size(v, &n) != 0)
+			die("cannot get a size", which);
+		for (i = 0; i < n; i++) {
+			if (avro_value_get_by_index(v, i, &child, NULL) != 0)
+				die("cannot get a child", which);
+			check_value(&child, which);
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -170,10 +230,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	avro_reader_memory_set_source(reader, (const char *)msg, (int64_t)len);
 	if (avro_value_read(reader, &value) != 0)
 		die("guard accepted what avro_value_read refuses", which);
+	check_value(&value, which);
 	/* May fail cleanly (jansson refuses NaN and infinities) but must not crash. */
 	if (avro_value_to_json(&value, 1, &json) == 0)
 		free(json);
 	out = encode(&value, &out_len, which);
+	if ((out_len != len || memcmp(out, msg, len) != 0) && !has_blocks[which])
+		die("re-encoding differs from the input", which);
 	if (out_len != len || memcmp(out, msg, len) != 0) {
 		/* Legitimately different only where Avro C normalises: negative
 		 * block counts with byte sizes, several blocks merged into one,

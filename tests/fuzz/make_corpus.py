@@ -13,7 +13,7 @@ import avro.io
 import avro.schema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ORDER = ["ALL_TYPES", "PERSON", "TREE", "NULLS", "EMPTIES", "STRING", "ENUM_REC", "UNION", "INTS"]
+ORDER = ["ALL_TYPES", "PERSON", "TREE", "NULLS", "EMPTIES", "STRING", "ENUM_REC", "UNION", "INTS", "SCALARS"]
 
 
 def embedded_schemas():
@@ -81,6 +81,12 @@ VALID = {
     "ENUM_REC": [{"age": 42, "gender": "B"}],
     "UNION": [None, 12345, "u"],
     "INTS": [[], [1, -1, 2147483647, -2147483648] * 10],
+    "SCALARS": [
+        {"n": None, "b": True, "i": 300, "l": -(1 << 40), "f": 3.25, "d": 1e300, "s": "scalar",
+         "by": b"\xff\x00", "fx": b"abc", "e": "Y", "u": "Y", "list": node(3)},
+        {"n": None, "b": False, "i": -1, "l": 1, "f": -1.0, "d": 0.5, "s": "", "by": b"",
+         "fx": b"\x00\x01\x02", "e": "X", "u": b"xyz", "list": node(0)},
+    ],
 }
 
 HOSTILE = {
