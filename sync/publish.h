@@ -16,12 +16,12 @@
 struct cps_config;
 
 struct cps_publisher_conf {
-	const char *bootstrap;                      /* "host:port,…" (required) */
+	const char *bootstrap;                       /* "host:port,…" (required) */
 	const struct cps_settings *kafka_properties; /* "kafka.properties.*" pairs, may be NULL */
-	const char *conninfo;                       /* the store (required) */
-	size_t batch;                               /* outbox rows per fetch; 0 = 1000 */
-	struct cps_status *status;                  /* may be NULL */
-	struct cps_link *link; /* "publisher" line of /status, may be NULL */
+	const char *conninfo;                        /* the store (required) */
+	size_t batch;                                /* outbox rows per fetch; 0 = 1000 */
+	struct cps_status *status;                   /* may be NULL */
+	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
 };
 
 struct cps_publisher;
@@ -29,7 +29,7 @@ struct cps_publisher;
 /* Copies what it needs of `conf`; the thread opens its own store connection
  * and producer (and keeps retrying them when they fail). */
 int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
-			char *errstr, size_t errstr_size);
+                        char *errstr, size_t errstr_size);
 /* Something was committed to the outbox: look now. Thread-safe, NULL-safe. */
 void cps_publisher_wake(struct cps_publisher *p);
 /* Stops the thread (undelivered rows stay in the outbox), joins, frees. NULL-safe. */

@@ -30,7 +30,7 @@ struct cps_unified_conf {
 struct cps_unified;
 
 int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **out, char *errstr,
-		    size_t errstr_size);
+                    size_t errstr_size);
 void cps_unified_free(struct cps_unified *u);
 
 /* The unified event of `st` after `o` as Avro JSON of <entity>_event: entity
@@ -38,18 +38,18 @@ void cps_unified_free(struct cps_unified *u);
  * one cpsync.FieldProvenance per field of the record that has a value, in
  * schema field order. New reference, or NULL with errstr set. */
 json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state *st,
-			       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
-			       char *errstr, size_t errstr_size);
+                               const struct cps_reconcile_outcome *o, int64_t event_time_ms,
+                               char *errstr, size_t errstr_size);
 
 /* Appends the framed unified event to `out`. */
 int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
-		       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
-		       struct cps_buf *out, char *errstr, size_t errstr_size);
+                       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
+                       struct cps_buf *out, char *errstr, size_t errstr_size);
 
 /* Decodes a framed unified event of `entity` (any framing the bytes carry:
  * Confluent ids through the registry or the catalog, single-object through
  * the catalog) to Avro JSON. For sinks and tests. New reference in *out. */
 int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
-		       json_t **out, char *errstr, size_t errstr_size);
+                       json_t **out, char *errstr, size_t errstr_size);
 
 #endif

@@ -20,21 +20,21 @@
 #include <stdint.h>
 
 struct cps_worker_conf {
-	const char *bootstrap;                      /* required */
+	const char *bootstrap;                       /* required */
 	const struct cps_settings *kafka_properties; /* "kafka.properties.*", may be NULL */
-	const char *ingest_topic;                   /* kafka.ingest_topic */
-	const char *group_id;                       /* kafka.group_id */
-	const char *unified_topic_prefix;           /* kafka.unified_topic_prefix */
-	const char *conninfo;                       /* store.conninfo */
-	int workers;                                /* reconcile.workers (>= 1) */
-	size_t batch_size;                          /* store.batch_size */
-	int batch_ms;                               /* store.batch_ms */
-	struct cps_catalog *catalog;                /* borrowed, shared (read-only) */
-	const struct cps_rules *rules;              /* borrowed, shared (read-only) */
-	enum cps_framing unified_framing;           /* confluent (default) or single-object */
-	struct cps_registry *registry;              /* NULL: registry-free ids */
-	struct cps_publisher *publisher;            /* woken after each commit, may be NULL */
-	struct cps_status *status;                  /* may be NULL */
+	const char *ingest_topic;                    /* kafka.ingest_topic */
+	const char *group_id;                        /* kafka.group_id */
+	const char *unified_topic_prefix;            /* kafka.unified_topic_prefix */
+	const char *conninfo;                        /* store.conninfo */
+	int workers;                                 /* reconcile.workers (>= 1) */
+	size_t batch_size;                           /* store.batch_size */
+	int batch_ms;                                /* store.batch_ms */
+	struct cps_catalog *catalog;                 /* borrowed, shared (read-only) */
+	const struct cps_rules *rules;               /* borrowed, shared (read-only) */
+	enum cps_framing unified_framing;            /* confluent (default) or single-object */
+	struct cps_registry *registry;               /* NULL: registry-free ids */
+	struct cps_publisher *publisher;             /* woken after each commit, may be NULL */
+	struct cps_status *status;                   /* may be NULL */
 	struct cps_link *link; /* the "reconcile" line of /status, may be NULL */
 };
 
@@ -47,7 +47,7 @@ struct cps_workers;
 /* Starts conf->workers threads. `conf` is copied; borrowed pointers must
  * outlive cps_workers_stop. */
 int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **out, char *errstr,
-		      size_t errstr_size);
+                      size_t errstr_size);
 /* Stops every worker (an uncommitted batch is dropped: its events stay on
  * the ingest topic after the stored offsets), joins, closes, frees. NULL-safe. */
 void cps_workers_stop(struct cps_workers *w);
