@@ -19,6 +19,7 @@ static const struct {
 	{"encode", cps_cli_encode, "Avro JSON on stdin to Avro bytes on stdout"},
 	{"check-config", cps_cli_check_config, "validate a configuration file"},
 	{"config-doc", cps_cli_config_doc, "print the configuration reference (Markdown)"},
+	{"migrate", cps_cli_migrate, "create or upgrade the store's tables in PostgreSQL"},
 };
 
 static void usage(FILE *f)
