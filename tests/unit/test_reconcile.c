@@ -595,6 +595,45 @@ static void test_rules_default_yaml(void **state)
 	free(body);
 }
 
+/* The config engineer's example configuration carries its own rules section:
+ * it must load through cps_rules_from_config too. */
+static void test_rules_example_config(void **state)
+{
+	char path[1200], err[CPS_ERRSTR_SIZE];
+	struct cps_config *cfg = NULL;
+	struct cps_rules *r = NULL;
+	int ver = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/deploy/cpsync.example.yaml", source_dir);
+	if (cps_config_load(path, &cfg, err, sizeof(err)) != CPS_OK)
+		fail_msg("config: %s", err);
+	if (cps_rules_from_config(cfg, &r, err, sizeof(err)) != CPS_OK)
+		fail_msg("rules: %s", err);
+	assert_int_equal(r->n_entities, cps_config_rule_entity_count(cfg));
+	for (size_t i = 0; i < r->n_entities; i++) {
+		const char *e = cps_config_rule_entity_at(cfg, i);
+		const struct cps_config_node *fields = cps_config_node_child(
+		    cps_config_node_child(cps_config_get_map(cfg, "rules"), e), "fields");
+		struct cps_config_rule cr;
+
+		for (size_t j = 0; fields && j < fields->count; j++) {
+			const struct cps_field_rule *fr =
+			    cps_rules_for(r, e, fields->children[j]->key, &ver);
+
+			assert_int_equal(cps_config_rule_get(cfg, e, fields->children[j]->key, &cr),
+			                 CPS_OK);
+			assert_non_null(fr->field);
+			assert_int_equal(fr->kind, cr.kind);
+			assert_int_equal(fr->on_disagree, cr.on_disagree);
+			assert_int_equal(fr->n_platforms, cr.platforms ? cr.platforms->count : 0);
+			assert_int_equal(ver, (int)cr.version);
+		}
+	}
+	cps_rules_free(r);
+	cps_config_free(cfg);
+}
+
 static void make_event(struct cps_ingest_event *ev, const char *platform, const char *key,
                        enum cps_op op, int64_t eff, json_t *record)
 {
@@ -721,6 +760,7 @@ int main(void)
 	    cmocka_unit_test(test_rules_json),
 	    cmocka_unit_test(test_rules_json_errors),
 	    cmocka_unit_test(test_rules_default_yaml),
+	    cmocka_unit_test(test_rules_example_config),
 	    cmocka_unit_test(test_apply_errors),
 	    cmocka_unit_test(test_no_rules_falls_back_to_latest),
 	};
