@@ -15,7 +15,7 @@ cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWith
 	-DCPSYNC_SANITIZE=ON -DCPSYNC_FUZZ=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
-pgdata=$root/var/test-pg
+pgdata=${CPSYNC_TEST_PGDATA:-$root/var/test-pg}
 pgport=${CPSYNC_TEST_PG_PORT:-55432}
 CPSYNC_TEST_PG=$("$root/deploy/pg-private.sh" start "$pgdata" "$pgport")
 export CPSYNC_TEST_PG
