@@ -124,6 +124,7 @@ struct kafka_source {
 	/* the last batch: messages held until the next poll */
 	rd_kafka_message_t **held;
 	struct cps_source_msg *msgs;
+	size_t *hdr_start; /* per message: its first header in hdrs */
 	size_t n_held, cap;
 	struct cps_header *hdrs;
 	size_t n_hdrs, cap_hdrs;
@@ -161,6 +162,7 @@ static void kafka_source_close(struct cps_conn *c)
 	free(s->topics);
 	free(s->held);
 	free(s->msgs);
+	free(s->hdr_start);
 	free(s->hdrs);
 	free(s);
 }
@@ -303,6 +305,7 @@ static int source_reserve(struct kafka_source *s, size_t max)
 	if (max > s->cap) {
 		rd_kafka_message_t **held = realloc(s->held, max * sizeof(*held));
 		struct cps_source_msg *msgs;
+		size_t *hdr_start;
 
 		if (!held)
 			return -1;
@@ -311,6 +314,10 @@ static int source_reserve(struct kafka_source *s, size_t max)
 		if (!msgs)
 			return -1;
 		s->msgs = msgs;
+		hdr_start = realloc(s->hdr_start, max * sizeof(*hdr_start));
+		if (!hdr_start)
+			return -1;
+		s->hdr_start = hdr_start;
 		s->cap = max;
 	}
 	return 0;
@@ -319,14 +326,14 @@ static int source_reserve(struct kafka_source *s, size_t max)
 /* Records the message's headers in s->hdrs; the pointers are set once the
  * batch is complete (the array may still move). */
 static int source_take_headers(struct kafka_source *s, rd_kafka_message_t *rkm,
-                               struct cps_source_msg *m)
+                               struct cps_source_msg *m, size_t *start)
 {
 	rd_kafka_headers_t *hdrs;
 	const char *name;
 	const void *value;
 	size_t size;
-
-	m->headers = (const struct cps_header *)(uintptr_t)s->n_hdrs; /* start index for now */
+	*start = s->n_hdrs;
+	m->headers = NULL;
 	m->n_headers = 0;
 	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0;
@@ -442,17 +449,14 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 		s->held[n] = rkm;
 		s->n_held = n + 1;
 		source_fill_msg(s, rkm, &s->msgs[n]);
-		if (source_take_headers(s, rkm, &s->msgs[n]) < 0) {
+		if (source_take_headers(s, rkm, &s->msgs[n], &s->hdr_start[n]) < 0) {
 			/* keep the message: it is only handed out once */
 			s->msgs[n].n_headers = 0;
 		}
 		n++;
 	}
-	for (size_t i = 0; i < n; i++) {
-		size_t start = (size_t)(uintptr_t)s->msgs[i].headers;
-
-		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[start] : NULL;
-	}
+	for (size_t i = 0; i < n; i++)
+		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->hdr_start[i]] : NULL;
 	if (n) {
 		s->received += n;
 		s->last_msg_ms = now_ms();
