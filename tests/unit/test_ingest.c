@@ -44,6 +44,10 @@
 
 extern const struct cps_connector_ops cps_kafka_connector;
 
+/* The runner of the test under way: stopped by teardown when an assertion
+ * left it running (the catalog must outlive it). */
+static struct cps_ingest *active_runner;
+
 struct fixture {
 	struct cps_broker *broker;
 	rd_kafka_t *producer;
@@ -151,6 +155,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	char sql[160];
 
+	cps_ingest_stop_and_join(active_runner);
 	rd_kafka_destroy(f->producer);
 	cps_codec_free(f->person);
 	cps_catalog_free(f->catalog);
@@ -429,6 +434,7 @@ static void test_runner_end_to_end(void **state)
 
 		if (cps_ingest_start(&conf, &runner, err, sizeof(err)) != CPS_OK)
 			fail_msg("start: %s", err);
+		active_runner = runner;
 	}
 	wait_for(runner, 4, 5);
 	{
@@ -442,6 +448,7 @@ static void test_runner_end_to_end(void **state)
 	}
 	assert_int_equal(atomic_load(&link->state), CPS_LINK_RUNNING);
 	cps_ingest_stop_and_join(runner);
+	active_runner = NULL;
 	assert_int_equal(atomic_load(&link->state), CPS_LINK_STOPPED);
 	assert_int_equal(atomic_load(&link->records), 4);
 	assert_int_equal(atomic_load(&link->dead_letters), 5);
@@ -588,10 +595,116 @@ static void test_runner_end_to_end(void **state)
 	cps_buf_release(&badregion);
 }
 
+/* ---- produce failures: no commit until every delivery succeeds ---------------- */
+
+static void test_produce_failure_no_commit(void **state)
+{
+	struct fixture *f = *state;
+	char id_a[19], id_b[19], group[64], err[CPS_ERRSTR_SIZE];
+	rd_kafka_resp_err_t errs[400];
+	struct cps_ingest_stats st;
+	struct cps_status *status;
+	struct cps_link *link;
+	struct cps_event_codec *ec;
+	struct cps_ingest *runner;
+	struct cps_buf a, b;
+	struct msg got[16];
+	int seen_a = 0, seen_b = 0;
+	int64_t deadline;
+	size_t n;
+
+	assert_int_equal(cps_national_id_make("440305", 1970, 5, 5, 11, id_a), CPS_OK);
+	assert_int_equal(cps_national_id_make("440306", 1975, 7, 7, 22, id_b), CPS_OK);
+	person_frame(f, id_a, "440305", &a, NULL);
+	person_frame(f, id_b, "440306", &b, NULL);
+	send_msg(f, SRC2, id_a, a.data, a.len, TS0, NULL);
+	send_msg(f, SRC2, id_b, b.data, b.len, TS0 + 1, NULL);
+	/* every produce request fails from now on, until cleared */
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(errs); i++)
+		errs[i] = RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+	rd_kafka_mock_push_request_errors_array(cps_broker_mock(f->broker), 0 /* Produce */,
+	                                        CPS_ARRAY_SIZE(errs), errs);
+
+	assert_int_equal(cps_status_new("test", &status), CPS_OK);
+	link = cps_status_add_link(status, "province-source", "province", "kafka", CPS_LINK_SOURCE);
+	snprintf(group, sizeof(group), "ingest-fail-%ld", (long)getpid());
+	{
+		struct cps_ingest_conf conf = {
+		    .platform = "province",
+		    .source = open_source(f, group, SRC2, SRC2),
+		    .framing = CPS_FRAMING_SINGLE_OBJECT,
+		    .catalog = f->catalog,
+		    .ingest_topic = INGEST2,
+		    .bootstrap = cps_broker_bootstrap(f->broker),
+		    .store_conninfo = f->db_conninfo,
+		    .batch_max = 10,
+		    .flush_timeout_ms = 5000,
+		    .backoff_max_ms = 200,
+		    .link = link,
+		    .status = status,
+		};
+
+		if (cps_ingest_start(&conf, &runner, err, sizeof(err)) != CPS_OK)
+			fail_msg("start: %s", err);
+		active_runner = runner;
+	}
+	/* failing: errors counted, link FAILED with a reason, nothing committed */
+	deadline = mono_ms() + 30000;
+	do {
+		usleep(50 * 1000);
+		cps_ingest_get_stats(runner, &st);
+	} while (st.errors < 3 && mono_ms() < deadline);
+	assert_true(st.errors >= 3);
+	assert_int_equal(st.accepted, 0);
+	assert_int_equal(st.commits, 0);
+	assert_int_equal(atomic_load(&link->state), CPS_LINK_FAILED);
+	assert_true(atomic_load(&link->errors) >= 3);
+	print_message("last error: %s\n", link->last_error);
+	assert_non_null(strstr(link->last_error, "Topic authorization failed"));
+	assert_null(strstr(link->last_error, id_a));
+	assert_int_equal(committed(f, group, SRC2), RD_KAFKA_OFFSET_INVALID);
+
+	/* the broker recovers: the same batch goes through and is committed */
+	rd_kafka_mock_clear_request_errors(cps_broker_mock(f->broker), 0);
+	wait_for(runner, 2, 0);
+	cps_ingest_get_stats(runner, &st);
+	assert_int_equal(st.accepted, 2);
+	assert_true(st.commits >= 1); /* the two may come in one poll or two */
+	deadline = mono_ms() + 5000;
+	while (atomic_load(&link->state) != CPS_LINK_RUNNING && mono_ms() < deadline)
+		usleep(20 * 1000);
+	assert_int_equal(atomic_load(&link->state), CPS_LINK_RUNNING);
+	cps_ingest_stop_and_join(runner);
+	active_runner = NULL;
+	assert_int_equal(committed(f, group, SRC2), 2);
+
+	/* each record at least once (a failed attempt may have landed some) */
+	assert_int_equal(cps_event_codec_new(f->catalog, &ec, err, sizeof(err)), CPS_OK);
+	n = consume_all(f, INGEST2, got, 16);
+	assert_true(n >= 2);
+	for (size_t i = 0; i < n; i++) {
+		struct cps_ingest_event ev;
+
+		assert_int_equal(cps_ingest_event_decode(ec, got[i].value, got[i].value_len, &ev,
+		                                         err, sizeof(err)),
+		                 CPS_OK);
+		seen_a += !strcmp(ev.key, id_a);
+		seen_b += !strcmp(ev.key, id_b);
+		cps_ingest_event_release(&ev);
+		msg_release(&got[i]);
+	}
+	assert_true(seen_a >= 1 && seen_b >= 1);
+	cps_event_codec_free(ec);
+	cps_status_free(status);
+	cps_buf_release(&a);
+	cps_buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_runner_end_to_end),
+	    cmocka_unit_test(test_produce_failure_no_commit),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
