@@ -205,7 +205,8 @@ int cps_cli_demo(int argc, char **argv)
 	}
 	path = demo_config_path(path_buf, sizeof(path_buf));
 	if (!path) {
-		fprintf(stderr, "cpsync: demo: deploy/demo.yaml not found (set CPSYNC_DEMO_CONFIG)\n");
+		fprintf(stderr,
+		        "cpsync: demo: deploy/demo.yaml not found (set CPSYNC_DEMO_CONFIG)\n");
 		return 1;
 	}
 	if (cps_config_load(path, &cfg, err, sizeof(err)) != CPS_OK) {

@@ -127,7 +127,7 @@ int cps_engine_flatten_settings(const struct cps_config_node *map, const char *p
 	if (!map)
 		return 0;
 	cps_buf_init(&key, 0);
-	if (cps_buf_reserve(&key, 64) < 0) 
+	if (cps_buf_reserve(&key, 64) < 0)
 		return -1;
 	key.data[0] = '\0';
 	if (prefix && cps_buf_printf(&key, "%s", prefix) < 0) {
@@ -146,7 +146,8 @@ static void settings_remove(struct cps_settings *s, const char *key)
 		if (!strcmp(s->items[i].key, key)) {
 			free(s->items[i].key);
 			free(s->items[i].value);
-			memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof(s->items[0]));
+			memmove(&s->items[i], &s->items[i + 1],
+			        (s->n - i - 1) * sizeof(s->items[0]));
 			s->n--;
 			return;
 		}
@@ -312,8 +313,7 @@ static int load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts
 	r = cps_catalog_load_dir(dir, &e->catalog, err, sizeof(err));
 	if (r != CPS_OK)
 		return cps_seterr_code(r, errstr, errstr_size, "schemas '%s': %s", dir, err);
-	cps_log_info("SCHEMA", "loaded %zu schemas from '%s'", cps_catalog_count(e->catalog),
-	             dir);
+	cps_log_info("SCHEMA", "loaded %zu schemas from '%s'", cps_catalog_count(e->catalog), dir);
 	r = cps_registry_new(&rc, e->catalog, &e->registry, err, sizeof(err));
 	if (r != CPS_OK)
 		return cps_seterr_code(r, errstr, errstr_size, "schema registry: %s", err);
@@ -444,7 +444,8 @@ static int source_settings(struct cps_engine *e, const struct cps_config_platfor
 		size_t it = 0;
 
 		rc = cps_settings_set(&src->settings, "brokers", e->bootstrap);
-		while (rc == 0 && (kv = cps_settings_next(&e->kafka_props, "kafka.properties.", &it)))
+		while (rc == 0 &&
+		       (kv = cps_settings_next(&e->kafka_props, "kafka.properties.", &it)))
 			rc = cps_settings_set(&src->settings, kv->key, kv->value);
 	}
 	snprintf(group, sizeof(group), "cpsync-source-%s", p->name);
@@ -470,9 +471,10 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	cps_settings_init(&src->settings);
 	src->ops = cps_connector_find(p->connector);
 	if (!src->ops)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "platform '%s': connector '%s' is not available in this build",
-		                       p->name, p->connector);
+		return cps_seterr_code(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "platform '%s': connector '%s' is not available in this build", p->name,
+		    p->connector);
 	rc = source_settings(e, p, src, &framing, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;

@@ -65,9 +65,8 @@ void cps_status_free(struct cps_status *st)
 	free(st);
 }
 
-struct cps_link *cps_status_add_link(struct cps_status *st, const char *name,
-                                     const char *platform, const char *type,
-                                     enum cps_link_direction dir)
+struct cps_link *cps_status_add_link(struct cps_status *st, const char *name, const char *platform,
+                                     const char *type, enum cps_link_direction dir)
 {
 	struct cps_link *l = calloc(1, sizeof(*l));
 
@@ -256,11 +255,10 @@ json_t *cps_status_to_json(struct cps_status *st)
 			return NULL;
 		}
 	}
-	doc = json_pack("{s:s,s:s,s:I,s:{s:s?,s:b},s:o}", "version", CPSYNC_VERSION, "instance",
-	                st->instance, "uptime_s",
-	                (json_int_t)((mono_ms() - st->started_mono_ms) / 1000), "kafka",
-	                "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0,
-	                "links", links);
+	doc = json_pack(
+	    "{s:s,s:s,s:I,s:{s:s?,s:b},s:o}", "version", CPSYNC_VERSION, "instance", st->instance,
+	    "uptime_s", (json_int_t)((mono_ms() - st->started_mono_ms) / 1000), "kafka",
+	    "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0, "links", links);
 	pthread_mutex_unlock(&st->lock);
 	return doc;
 }

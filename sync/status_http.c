@@ -80,9 +80,9 @@ int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_stat
 	cps_settings_init(&sh->kafka_props);
 	pthread_mutex_init(&sh->store_lock, NULL);
 	pthread_mutex_init(&sh->kafka_lock, NULL);
-	sh->conninfo = conninfo_with_timeout(conf->store_conninfo ? conf->store_conninfo : "",
-	                                     conf->store_timeout_ms > 0 ? conf->store_timeout_ms
-	                                                                : 2000);
+	sh->conninfo =
+	    conninfo_with_timeout(conf->store_conninfo ? conf->store_conninfo : "",
+	                          conf->store_timeout_ms > 0 ? conf->store_timeout_ms : 2000);
 	if (!sh->conninfo)
 		goto out_oom;
 	if (conf->kafka_bootstrap && !(sh->bootstrap = strdup(conf->kafka_bootstrap)))
@@ -156,16 +156,14 @@ static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
 	doc = json_pack("{s:b,s:i,s:I,s:I,s:o,s:I,s:I}", "ok", 1, "schema_version", applied,
 	                "records", (json_int_t)stats.records, "open_conflicts",
 	                (json_int_t)stats.open_conflicts, "oldest_conflict_age_s",
-	                stats.oldest_conflict_age_s < 0
-	                    ? json_null()
-	                    : json_integer(stats.oldest_conflict_age_s),
+	                stats.oldest_conflict_age_s < 0 ? json_null()
+	                                                : json_integer(stats.oldest_conflict_age_s),
 	                "dead_letters", (json_int_t)stats.dead_letters, "outbox_pending",
 	                (json_int_t)stats.outbox_pending);
-	*conflicts = json_pack("{s:I,s:o}", "open", (json_int_t)stats.open_conflicts,
-	                       "oldest_age_s",
-	                       stats.oldest_conflict_age_s < 0
-	                           ? json_null()
-	                           : json_integer(stats.oldest_conflict_age_s));
+	*conflicts =
+	    json_pack("{s:I,s:o}", "open", (json_int_t)stats.open_conflicts, "oldest_age_s",
+	              stats.oldest_conflict_age_s < 0 ? json_null()
+	                                              : json_integer(stats.oldest_conflict_age_s));
 	return doc;
 }
 
@@ -199,8 +197,8 @@ static void status_handler(void *ctx, const struct cps_http_request *req,
 	cps_http_reply_json(resp, 200, doc);
 }
 
-int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv,
-                             char *errstr, size_t errstr_size)
+int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv, char *errstr,
+                             size_t errstr_size)
 {
 	return cps_http_route(srv, "GET", "/status", status_handler, sh, CPS_HTTP_OPEN, errstr,
 	                      errstr_size);

@@ -119,9 +119,9 @@ static void test_document_shape(void **state)
 
 	doc = cps_status_to_json(st);
 	assert_non_null(doc);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "kafka"),
-	                                                      "bootstrap")),
-	                    "127.0.0.1:39092");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(doc, "kafka"), "bootstrap")),
+	    "127.0.0.1:39092");
 	links = json_object_get(doc, "links");
 	assert_int_equal(json_array_size(links), 2);
 	l = json_array_get(links, 0);
@@ -163,8 +163,9 @@ static void test_no_raw_national_ids(void **state)
 
 	assert_int_equal(cps_status_new("inst-3", &st), CPS_OK);
 	l = cps_status_add_link(st, "shenshan-source", "shenshan", "files", CPS_LINK_SOURCE);
-	cps_link_set_error(st, l, "person " FAKE_ID18 " failed check, also " FAKE_ID15 " and "
-	                          "11010519491231002x; offset 123456789012345678901");
+	cps_link_set_error(st, l,
+	                   "person " FAKE_ID18 " failed check, also " FAKE_ID15 " and "
+	                   "11010519491231002x; offset 123456789012345678901");
 	assert_null(strstr(l->last_error, FAKE_ID18));
 	assert_null(strstr(l->last_error, FAKE_ID15));
 	assert_null(strstr(l->last_error, "1231002"));
