@@ -32,6 +32,9 @@ static int setup(void **state)
 /* Validates a JSON text built with printf arguments; returns the code and
  * leaves the reason in err. */
 static int validate(const char *entity, char *err, size_t err_size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int validate(const char *entity, char *err, size_t err_size, const char *fmt, ...)
 {
 	char text[2048];
 	json_error_t jerr;
