@@ -118,10 +118,11 @@ static void test_key(void **state)
 static void test_household(void **state)
 {
 	char err[CPS_ERRSTR_SIZE];
-	const char *fmt = "{\"household_id\":\"H440305202100123\",\"head_national_id\":\"%s\","
-	                  "\"members\":[{\"national_id\":\"%s\",\"relation\":\"HEAD\"},"
-	                  "{\"national_id\":\"%s\",\"relation\":\"CHILD\"}],"
-	                  "\"region_code\":\"440307\"}";
+	static const char fmt[] =
+	    "{\"household_id\":\"H440305202100123\",\"head_national_id\":\"%s\","
+	    "\"members\":[{\"national_id\":\"%s\",\"relation\":\"HEAD\"},"
+	    "{\"national_id\":\"%s\",\"relation\":\"CHILD\"}],"
+	    "\"region_code\":\"440307\"}";
 
 	assert_int_equal(validate("household", err, sizeof(err), fmt, good_id, good_id, good_id2),
 	                 CPS_OK);
@@ -185,9 +186,10 @@ static void test_subjects(void **state)
 static void test_verification_items(void **state)
 {
 	char err[CPS_ERRSTR_SIZE];
-	const char *fmt = "{\"verification_id\":\"HD2023-440306-000871\",\"items\":["
-	                  "{\"member_national_id\":null},{\"member_national_id\":{\"string\":"
-	                  "\"%s\"}}]}";
+	static const char fmt[] =
+	    "{\"verification_id\":\"HD2023-440306-000871\",\"items\":["
+	    "{\"member_national_id\":null},{\"member_national_id\":{\"string\":"
+	    "\"%s\"}}]}";
 
 	assert_int_equal(validate("verification", err, sizeof(err), fmt, good_id2), CPS_OK);
 	assert_int_equal(validate("verification", err, sizeof(err), fmt, bad_check),
@@ -200,7 +202,7 @@ static void test_verification_items(void **state)
 static void test_region_codes(void **state)
 {
 	char err[CPS_ERRSTR_SIZE];
-	const char *fmt = "{\"national_id\":\"%s\",\"registration_region_code\":\"%s\"}";
+	static const char fmt[] = "{\"national_id\":\"%s\",\"registration_region_code\":\"%s\"}";
 
 	assert_int_equal(validate("person", err, sizeof(err), fmt, good_id, "44030"),
 	                 CPS_ERR_INVALID);
