@@ -14,6 +14,8 @@ int cps_cli_decode(int argc, char **argv);
 int cps_cli_encode(int argc, char **argv);
 int cps_cli_check_config(int argc, char **argv);
 int cps_cli_config_doc(int argc, char **argv);
+int cps_cli_run(int argc, char **argv);     /* cli_run.c: cpsync run -c FILE */
+int cps_cli_demo(int argc, char **argv);    /* cli_run.c: cpsync demo */
 int cps_cli_migrate(int argc, char **argv); /* cli_store.c */
 
 /* The schemas directory: `explicit_dir`, else $CPSYNC_SCHEMA_DIR, else the
