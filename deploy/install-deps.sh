@@ -9,6 +9,7 @@ packages=(
 	libcyaml-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
 	postgresql postgresql-contrib kcat python3 python3-avro
 	openssl # tests: self-signed certificates for the HTTPS server test
+	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
 )
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
