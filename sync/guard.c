@@ -114,21 +114,16 @@ __attribute__((format(printf, 3, 4))) static int reject(struct walk *w, const ui
 	return CPS_ERR_INVALID;
 }
 
-/* Zig-zag varint of at most `max_bytes` bytes (10 for long, 5 for int),
- * minimal encoding only (Avro C re-encodes minimally), no overflow. */
-static inline int read_varint(struct walk *w, unsigned max_bytes, int64_t *out)
+/* The multi-byte case of read_varint (kept out of line so the one-byte
+ * case inlines). */
+static __attribute__((noinline)) int read_varint_slow(struct walk *w, unsigned max_bytes,
+                                                      int64_t *out)
 {
 	const uint8_t *start = w->p;
 	const uint8_t *p = w->p;
 	uint64_t v = 0;
 	unsigned i, shift = 0;
 
-	if (p < w->end && *p < 0x80) {
-		v = *p;
-		w->p = p + 1;
-		*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-		return CPS_OK;
-	}
 	for (i = 0;; i++, shift += 7) {
 		uint8_t b;
 
@@ -152,6 +147,19 @@ static inline int read_varint(struct walk *w, unsigned max_bytes, int64_t *out)
 	w->p = p;
 	*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 	return CPS_OK;
+}
+
+/* Zig-zag varint of at most `max_bytes` bytes (10 for long, 5 for int),
+ * minimal encoding only (Avro C re-encodes minimally), no overflow. */
+static inline int read_varint(struct walk *w, unsigned max_bytes, int64_t *out)
+{
+	if (__builtin_expect(w->p < w->end && *w->p < 0x80, 1)) {
+		uint64_t v = *w->p++;
+
+		*out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+		return CPS_OK;
+	}
+	return read_varint_slow(w, max_bytes, out);
 }
 
 static avro_schema_t deref(avro_schema_t s)
