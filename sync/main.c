@@ -13,6 +13,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+	{"run", cps_cli_run, "run a configured deployment: cpsync run -c FILE"},
+	{"demo", cps_cli_demo, "run the embedded demo: embedded Kafka, demo data from all three platforms"},
 	{"version", cps_cli_version, "print the version of cpsync and its libraries"},
 	{"schema", cps_cli_schema, "list|fingerprint|canonical|show: inspect Avro schemas"},
 	{"decode", cps_cli_decode, "Avro bytes on stdin to Avro JSON on stdout"},
