@@ -2,7 +2,8 @@
  * The link registry behind /status and /readyz: one struct cps_link per
  * running connector, counters updated with atomics by the link's thread,
  * the texts (last_error, bootstrap) under the registry lock. Serialises the
- * links and the global facts to the /status JSON document.
+ * links and the global facts to the /status JSON document, with the
+ * per-platform roll-up (freshness against its target, throughput, errors).
  */
 #include "status.h"
 
@@ -10,6 +11,7 @@
 #include "pii.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,11 @@ struct cps_status {
 	int64_t started_mono_ms;
 	struct cps_link **links; /* each allocated alone: pointers stay valid */
 	size_t n, cap;
+	struct freshness_target {
+		char platform[32];
+		int64_t target_s;
+	} targets[16];
+	size_t n_targets;
 };
 
 static int64_t wall_ms(void)
@@ -83,6 +90,7 @@ struct cps_link *cps_status_add_link(struct cps_status *st, const char *name, co
 	atomic_init(&l->lag, -1);
 	atomic_init(&l->last_success_ms, 0);
 	atomic_init(&l->newest_effective_ms, 0);
+	cps_throughput_init(&l->throughput);
 
 	pthread_mutex_lock(&st->lock);
 	if (st->n == st->cap) {
@@ -172,6 +180,38 @@ const char *cps_link_state_name(enum cps_link_state s)
 	return "UNKNOWN";
 }
 
+void cps_status_set_freshness_target(struct cps_status *st, const char *platform, int64_t target_s)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->n_targets; i++)
+		if (!strcmp(st->targets[i].platform, platform))
+			break;
+	if (i < CPS_ARRAY_SIZE(st->targets)) {
+		snprintf(st->targets[i].platform, sizeof(st->targets[i].platform), "%s", platform);
+		st->targets[i].target_s = target_s;
+		if (i == st->n_targets)
+			st->n_targets++;
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void cps_status_sample(struct cps_status *st)
+{
+	int64_t now_s = cps_throughput_now();
+	size_t n = cps_status_link_count(st);
+
+	for (size_t i = 0; i < n; i++) {
+		struct cps_link *l = cps_status_link_at(st, i);
+		int64_t total = atomic_load(&l->records);
+
+		if (total > l->sampled_records)
+			cps_throughput_add(&l->throughput, now_s, total - l->sampled_records);
+		l->sampled_records = total;
+	}
+}
+
 void cps_status_set_bootstrap(struct cps_status *st, const char *bootstrap)
 {
 	pthread_mutex_lock(&st->lock);
@@ -217,37 +257,134 @@ static json_t *iso8601_or_null(int64_t ms)
 	return json_string(text);
 }
 
+/* Age in seconds of the newest fact, -1 when there is none. */
+static int64_t age_s(int64_t newest_ms, int64_t now_ms)
+{
+	if (newest_ms <= 0)
+		return -1;
+	return now_ms > newest_ms ? (now_ms - newest_ms) / 1000 : 0;
+}
+
 /* @locks st->lock MUST be held (last_error). */
-static json_t *link_to_json(const struct cps_link *l, int64_t now)
+static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 {
 	int64_t lag = atomic_load(&l->lag);
-	int64_t newest = atomic_load(&l->newest_effective_ms);
-	json_t *freshness = json_null();
+	int64_t age = age_s(atomic_load(&l->newest_effective_ms), now);
+	int64_t counts[CPS_THROUGHPUT_SECONDS];
+	json_t *one, *series = json_array();
 
-	if (newest > 0)
-		freshness = json_integer(now > newest ? (now - newest) / 1000 : 0);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:o,s:s?}", "name", l->name,
-	                 "platform", l->platform, "direction",
-	                 l->direction == CPS_LINK_SOURCE ? "source" : "sink", "type", l->type,
-	                 "state", cps_link_state_name((enum cps_link_state)atomic_load(&l->state)),
-	                 "records", (json_int_t)atomic_load(&l->records), "errors",
-	                 (json_int_t)atomic_load(&l->errors), "dead_letters",
-	                 (json_int_t)atomic_load(&l->dead_letters), "lag",
-	                 lag < 0 ? json_null() : json_integer(lag), "last_success",
-	                 iso8601_or_null(atomic_load(&l->last_success_ms)), "freshness_s",
-	                 freshness, "last_error", l->last_error[0] ? l->last_error : NULL);
+	if (!series)
+		return NULL;
+	cps_throughput_series(&l->throughput, now_s, counts);
+	for (int i = 0; i < CPS_THROUGHPUT_SECONDS; i++)
+		json_array_append_new(series, json_integer(counts[i]));
+	one = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o,s:o,s:s?}", "name", l->name,
+	                "platform", l->platform, "direction",
+	                l->direction == CPS_LINK_SOURCE ? "source" : "sink", "type", l->type,
+	                "state", cps_link_state_name((enum cps_link_state)atomic_load(&l->state)),
+	                "records", (json_int_t)atomic_load(&l->records), "errors",
+	                (json_int_t)atomic_load(&l->errors), "dead_letters",
+	                (json_int_t)atomic_load(&l->dead_letters), "lag",
+	                lag < 0 ? json_null() : json_integer(lag), "last_success",
+	                iso8601_or_null(atomic_load(&l->last_success_ms)), "freshness_s",
+	                age < 0 ? json_null() : json_integer(age), "last_error",
+	                l->last_error[0] ? l->last_error : NULL);
+	if (!one) {
+		json_decref(series);
+		return NULL;
+	}
+	json_object_set_new(one, "throughput_per_min",
+	                    json_integer(cps_throughput_sum(&l->throughput, now_s)));
+	json_object_set_new(one, "series", series);
+	return one;
+}
+
+/* The roll-up of the links of `platform`: freshness is the age of the
+ * newest fact any of them applied; last_error is that of a link not
+ * RUNNING if there is one, else any link's.
+ * @locks st->lock MUST be held */
+static json_t *platform_to_json(struct cps_status *st, const char *platform, int64_t now,
+                                int64_t now_s)
+{
+	int64_t newest = 0, throughput = 0, errors = 0, dead = 0, target = -1;
+	const char *last_error = NULL;
+	int last_error_down = 0;
+	json_t *links = json_array(), *doc;
+	int64_t age;
+	bool fresh;
+
+	if (!links)
+		return NULL;
+	for (size_t i = 0; i < st->n; i++) {
+		struct cps_link *l = st->links[i];
+		int64_t eff = atomic_load(&l->newest_effective_ms);
+		int down = atomic_load(&l->state) != CPS_LINK_RUNNING;
+
+		if (strcmp(l->platform, platform) != 0)
+			continue;
+		json_array_append_new(links, json_string(l->name));
+		if (eff > newest)
+			newest = eff;
+		throughput += cps_throughput_sum(&l->throughput, now_s);
+		errors += atomic_load(&l->errors);
+		dead += atomic_load(&l->dead_letters);
+		if (l->last_error[0] && (!last_error || (down && !last_error_down))) {
+			last_error = l->last_error;
+			last_error_down = down;
+		}
+	}
+	for (size_t i = 0; i < st->n_targets; i++)
+		if (!strcmp(st->targets[i].platform, platform))
+			target = st->targets[i].target_s;
+	age = age_s(newest, now);
+	fresh = age >= 0 && (target < 0 || age <= target);
+	doc = json_pack("{s:s,s:o,s:o,s:o,s:b,s:I,s:I,s:I,s:s?}", "name", platform, "links", links,
+	                "freshness_s", age < 0 ? json_null() : json_integer(age),
+	                "freshness_target_s", target < 0 ? json_null() : json_integer(target),
+	                "fresh", fresh, "throughput_per_min", (json_int_t)throughput, "errors",
+	                (json_int_t)errors, "dead_letters", (json_int_t)dead, "last_error",
+	                last_error);
+	return doc;
+}
+
+/* One entry per platform of the links (in order of first appearance),
+ * cpsync's own links left out.
+ * @locks st->lock MUST be held */
+static json_t *platforms_to_json(struct cps_status *st, int64_t now, int64_t now_s)
+{
+	json_t *platforms = json_array();
+
+	for (size_t i = 0; platforms && i < st->n; i++) {
+		const char *name = st->links[i]->platform;
+		size_t j;
+		json_t *one;
+
+		if (!strcmp(name, CPS_STATUS_ENGINE_PLATFORM))
+			continue;
+		for (j = 0; j < i; j++)
+			if (!strcmp(st->links[j]->platform, name))
+				break;
+		if (j < i)
+			continue; /* already rolled up */
+		one = platform_to_json(st, name, now, now_s);
+		if (!one || json_array_append_new(platforms, one) != 0) {
+			json_decref(platforms);
+			return NULL;
+		}
+	}
+	return platforms;
 }
 
 json_t *cps_status_to_json(struct cps_status *st)
 {
-	json_t *doc, *links = json_array();
-	int64_t now = wall_ms();
+	json_t *doc, *links = json_array(), *platforms;
+	int64_t now = wall_ms(), now_s = cps_throughput_now();
 
 	if (!links)
 		return NULL;
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->n; i++) {
-		json_t *one = link_to_json(st->links[i], now);
+		json_t *one = link_to_json(st->links[i], now, now_s);
 
 		if (!one || json_array_append_new(links, one) != 0) {
 			pthread_mutex_unlock(&st->lock);
@@ -255,10 +392,17 @@ json_t *cps_status_to_json(struct cps_status *st)
 			return NULL;
 		}
 	}
-	doc = json_pack(
-	    "{s:s,s:s,s:I,s:{s:s?,s:b},s:o}", "version", CPSYNC_VERSION, "instance", st->instance,
-	    "uptime_s", (json_int_t)((mono_ms() - st->started_mono_ms) / 1000), "kafka",
-	    "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0, "links", links);
+	platforms = platforms_to_json(st, now, now_s);
+	if (!platforms) {
+		pthread_mutex_unlock(&st->lock);
+		json_decref(links);
+		return NULL;
+	}
+	doc = json_pack("{s:s,s:s,s:I,s:{s:s?,s:b},s:o,s:o}", "version", CPSYNC_VERSION, "instance",
+	                st->instance, "uptime_s",
+	                (json_int_t)((mono_ms() - st->started_mono_ms) / 1000), "kafka",
+	                "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0,
+	                "links", links, "platforms", platforms);
 	pthread_mutex_unlock(&st->lock);
 	return doc;
 }

@@ -3,7 +3,9 @@
  * (status.c) plus the store's figures, read with a connection of the HTTP
  * side's own (short statement timeout, reopened after a failure). /readyz:
  * the store answers, Kafka answers a metadata request within 1 s, every link
- * is RUNNING. Neither document ever holds personal data.
+ * is RUNNING. Neither document ever holds personal data. The conflicts
+ * part breaks the open conflicts down by entity and field (names from the
+ * schemas, never values) and counts the closed ones by how they closed.
  */
 #include "engine.h"
 
@@ -13,6 +15,7 @@
 #include "log.h"
 #include "store.h"
 
+#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +33,7 @@ struct cps_status_http {
 
 	pthread_mutex_t store_lock; /* one HTTP thread at a time on the connection */
 	struct cps_store *store;
+	PGconn *pq; /* the conflict breakdown's queries, not in the store's API */
 
 	pthread_mutex_t kafka_lock;
 	rd_kafka_t *probe; /* a producer used only for metadata requests */
@@ -103,6 +107,8 @@ void cps_status_http_free(struct cps_status_http *sh)
 	if (!sh)
 		return;
 	cps_store_close(sh->store);
+	if (sh->pq)
+		PQfinish(sh->pq);
 	if (sh->probe)
 		rd_kafka_destroy(sh->probe);
 	cps_settings_release(&sh->kafka_props);
@@ -128,6 +134,94 @@ static void store_drop(struct cps_status_http *sh)
 {
 	cps_store_close(sh->store);
 	sh->store = NULL;
+}
+
+/* Open conflicts by entity and field, and all conflicts by status, from
+ * the HTTP side's own libpq connection (reopened after a failure).
+ * @locks sh->store_lock MUST be held */
+#define CONFLICTS_BY_FIELD_SQL                                                                     \
+	"SELECT entity, field, count(*) FROM cpsync.conflicts "                                    \
+	"WHERE status IN ('open', 'claimed') GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1000"
+#define CONFLICTS_BY_STATUS_SQL "SELECT status, count(*) FROM cpsync.conflicts GROUP BY 1"
+
+static PGresult *pq_query(struct cps_status_http *sh, const char *sql)
+{
+	PGresult *res;
+
+	if (sh->pq && PQstatus(sh->pq) != CONNECTION_OK) {
+		PQfinish(sh->pq);
+		sh->pq = NULL;
+	}
+	if (!sh->pq) {
+		sh->pq = PQconnectdb(sh->conninfo);
+		if (PQstatus(sh->pq) != CONNECTION_OK) {
+			cps_log_debug(CPS_DBG_HTTP, "HTTP", "status: conflict figures unavailable");
+			PQfinish(sh->pq);
+			sh->pq = NULL;
+			return NULL;
+		}
+	}
+	res = PQexec(sh->pq, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		PQfinish(sh->pq);
+		sh->pq = NULL;
+		return NULL;
+	}
+	return res;
+}
+
+/* Adds by_entity, by_field, opened_total and closed {how: n} to `conflicts`.
+ * The closed statuses are named as the store's close kinds: "auto",
+ * "resolved", "dismissed". Leaves `conflicts` as it was on failure. */
+static void conflict_breakdown(struct cps_status_http *sh, json_t *conflicts)
+{
+	json_t *by_entity = json_object(), *by_field = json_array(), *closed = json_object();
+	PGresult *fields = NULL, *statuses = NULL;
+	json_int_t opened = 0;
+
+	pthread_mutex_lock(&sh->store_lock);
+	fields = pq_query(sh, CONFLICTS_BY_FIELD_SQL);
+	if (fields)
+		statuses = pq_query(sh, CONFLICTS_BY_STATUS_SQL);
+	pthread_mutex_unlock(&sh->store_lock);
+	if (!fields || !statuses || !by_entity || !by_field || !closed)
+		goto out;
+	for (int i = 0; i < PQntuples(fields); i++) {
+		const char *entity = PQgetvalue(fields, i, 0);
+		json_int_t n = atoll(PQgetvalue(fields, i, 2));
+		json_t *sofar = json_object_get(by_entity, entity);
+
+		json_object_set_new(by_entity, entity,
+		                    json_integer(n + (sofar ? json_integer_value(sofar) : 0)));
+		json_array_append_new(by_field,
+		                      json_pack("{s:s,s:s,s:I}", "entity", entity, "field",
+		                                PQgetvalue(fields, i, 1), "open", n));
+	}
+	json_object_set_new(closed, "auto", json_integer(0));
+	json_object_set_new(closed, "resolved", json_integer(0));
+	json_object_set_new(closed, "dismissed", json_integer(0));
+	for (int i = 0; i < PQntuples(statuses); i++) {
+		const char *status = PQgetvalue(statuses, i, 0);
+		json_int_t n = atoll(PQgetvalue(statuses, i, 1));
+
+		opened += n;
+		if (!strcmp(status, "auto_closed"))
+			status = "auto";
+		else if (strcmp(status, "resolved") != 0 && strcmp(status, "dismissed") != 0)
+			continue; /* open or claimed */
+		json_object_set_new(closed, status, json_integer(n));
+	}
+	json_object_set(conflicts, "by_entity", by_entity);
+	json_object_set(conflicts, "by_field", by_field);
+	json_object_set_new(conflicts, "opened_total", json_integer(opened));
+	json_object_set(conflicts, "closed", closed);
+out:
+	PQclear(fields);
+	PQclear(statuses);
+	json_decref(by_entity);
+	json_decref(by_field);
+	json_decref(closed);
 }
 
 static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
@@ -177,6 +271,8 @@ json_t *cps_status_http_document(struct cps_status_http *sh)
 	if (kafka)
 		json_object_set_new(kafka, "embedded", json_boolean(sh->embedded));
 	store = store_json(sh, &conflicts);
+	if (conflicts && json_is_true(json_object_get(store, "ok")))
+		conflict_breakdown(sh, conflicts);
 	if (!store || !conflicts || json_object_set_new(doc, "store", store) != 0 ||
 	    json_object_set_new(doc, "conflicts", conflicts) != 0) {
 		json_decref(doc);
