@@ -15,6 +15,7 @@
 #include "guard.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "pii.h"
 #include "publish.h"
 #include "registry.h"
@@ -65,6 +66,7 @@ struct cps_engine {
 
 	struct cps_status_http *status_http;
 	struct cps_http_server *http;
+	struct cps_metrics *metrics;
 
 	struct cps_publisher *publisher;
 	struct cps_workers *workers;
@@ -350,6 +352,7 @@ static int start_http(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	    .kafka_properties = &e->kafka_props,
 	};
 	struct cps_http_conf hc = {0};
+	struct cps_metrics_conf mc = {0};
 	int rc;
 
 	rc = cps_status_http_new(&sc, &e->status_http, errstr, errstr_size);
@@ -369,8 +372,17 @@ static int start_http(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	rc = cps_status_http_register(e->status_http, e->http, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	cps_log_info("HTTP", "listening on %s, port %u: /healthz /readyz /status", hc.listen,
-	             cps_http_port(e->http));
+	/* open until http.open_routes exists */
+	mc.status = e->status;
+	mc.status_http = e->status_http;
+	mc.http = e->http;
+	mc.cfg = e->cfg;
+	mc.required_roles = CPS_HTTP_OPEN;
+	rc = cps_metrics_start(&mc, &e->metrics, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	cps_log_info("HTTP", "listening on %s, port %u: /healthz /readyz /status /metrics",
+	             hc.listen, cps_http_port(e->http));
 	return CPS_OK;
 }
 
@@ -682,6 +694,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_workers_stop(e->workers);
 	cps_publisher_stop(e->publisher);
 	cps_http_stop(e->http);
+	cps_metrics_stop(e->metrics);
 	cps_status_http_free(e->status_http);
 	cps_broker_stop(e->broker);
 	free(e->bootstrap);
