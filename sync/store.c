@@ -15,6 +15,7 @@
 #include "store.h"
 
 #include "common.h"
+#include "metrics.h"
 #include "store_int.h"
 
 #include <libpq-fe.h>
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* pg_advisory_xact_lock key of migrations ("cpsync" in ASCII). */
 #define MIGRATE_LOCK_KEY "108724400124259"
@@ -917,8 +919,11 @@ static int send_offset(struct cps_store *s, const struct cps_store_offset *o, ch
 int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
                            size_t errstr_size)
 {
-	int rc = pipeline_begin(s, errstr, errstr_size);
+	struct timespec start;
+	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	rc = pipeline_begin(s, errstr, errstr_size);
 	if (rc)
 		return rc;
 	for (size_t i = 0; !rc && i < b->n_states; i++)
@@ -931,7 +936,10 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 		rc = send_audit(s, &b->audits[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_offsets; i++)
 		rc = send_offset(s, &b->offsets[i], errstr, errstr_size);
-	return pipeline_end(s, rc, errstr, errstr_size);
+	rc = pipeline_end(s, rc, errstr, errstr_size);
+	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
+		cps_histogram_observe_since(&cps_hist_store_commit, &start);
+	return rc;
 }
 
 int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
