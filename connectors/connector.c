@@ -12,6 +12,7 @@
 #define MAX_CONNECTORS 16
 
 extern const struct cps_connector_ops cps_kafka_connector;
+extern const struct cps_connector_ops cps_files_connector;
 
 static const struct cps_connector_ops *registry[MAX_CONNECTORS];
 static size_t n_registered;
@@ -91,7 +92,8 @@ const struct cps_connector_ops *cps_connector_find(const char *type)
 
 int cps_connector_register_builtins(char *errstr, size_t errstr_size)
 {
-	static const struct cps_connector_ops *const builtins[] = {&cps_kafka_connector};
+	static const struct cps_connector_ops *const builtins[] = {&cps_kafka_connector,
+	                                                           &cps_files_connector};
 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(builtins); i++) {
 		int rc;

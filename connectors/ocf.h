@@ -52,7 +52,7 @@ const char *cps_ocf_reader_schema_json(struct cps_ocf_reader *r);
 avro_schema_t cps_ocf_reader_schema(struct cps_ocf_reader *r);
 enum cps_ocf_codec cps_ocf_reader_codec(struct cps_ocf_reader *r);
 
-/* The next record: returns 1 with *rec/*len pointing into the reader's
+/* The next record: returns 1 with *rec and *len pointing into the reader's
  * current block (valid until the next call) and *index its 0-based number in
  * the file; 0 at a clean end of file; CPS_ERR_INVALID with a reason when the
  * framing is broken (truncated, bad sync marker, bad count or size, deflate
