@@ -77,6 +77,19 @@ const struct cps_config_key cps_config_keys[] = {
     {"http.timeout_s", CPS_CFG_INT, "30", 1, 3600, NULL, 0, "Idle connection timeout in seconds."},
     {"http.max_connections", CPS_CFG_INT, "64", 1, 10000, NULL, 0,
      "Most simultaneous HTTP connections."},
+    {"http.tokens.*.token", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
+     "Bearer token of the holder named by the key (at least 16 characters; use "
+     "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},
+    {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
+     "Role of the token: `viewer` (status, records masked), `steward` (conflicts, records "
+     "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
+    {"http.open_routes", CPS_CFG_LIST, "/healthz,/readyz,/metrics", 0, 0, NULL, 0,
+     "Route patterns served without a token."},
+    {"http.tls_cert_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
+     "PEM certificate (chain) of the HTTP server; HTTPS when it and `http.tls_key_file` are "
+     "set."},
+    {"http.tls_key_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
+     "PEM private key of `http.tls_cert_file`."},
 
     {"reconcile.workers", CPS_CFG_INT, "2", 1, 64, NULL, 0,
      "Reconcile worker threads of this instance (each a member of `kafka.group_id`)."},
