@@ -7,6 +7,7 @@
  */
 #include "engine.h"
 
+#include "api_ops.h"
 #include "broker.h"
 #include "common.h"
 #include "connector.h"
@@ -73,6 +74,8 @@ struct cps_engine {
 
 	struct engine_source *sources;
 	size_t n_sources;
+
+	struct cps_ops_api *ops_api; /* dead letters and connector controls */
 };
 
 /* ---- settings ------------------------------------------------------------ */
@@ -555,6 +558,27 @@ static int start_sources(struct cps_engine *e, char *errstr, size_t errstr_size)
 	return CPS_OK;
 }
 
+/* The operator API (api_ops.h) over the running sources. */
+static int start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	struct cps_ops_api_source *srcs = calloc(e->n_sources ? e->n_sources : 1, sizeof(*srcs));
+	struct cps_ops_api_conf oc = {.store_conninfo = e->conninfo, .status = e->status};
+	int rc;
+
+	if (!srcs)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (size_t i = 0; i < e->n_sources; i++)
+		if (e->sources[i].runner)
+			srcs[oc.n_sources++] = (struct cps_ops_api_source){
+			    e->sources[i].link->name, e->sources[i].platform, e->sources[i].runner};
+	oc.sources = srcs;
+	rc = cps_ops_api_new(&oc, &e->ops_api, errstr, errstr_size);
+	free(srcs);
+	if (rc == CPS_OK)
+		rc = cps_ops_api_register(e->ops_api, e->http, errstr, errstr_size);
+	return rc;
+}
+
 /* ---- public -------------------------------------------------------------- */
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -625,6 +649,9 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	rc = start_sources(e, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_stop;
+	rc = start_ops_api(e, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_stop;
 	/* sinks: issue 4 */
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
@@ -686,6 +713,7 @@ void cps_engine_stop(struct cps_engine *e)
 	if (!e)
 		return;
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
+	cps_ops_api_detach(e->ops_api);
 	for (size_t i = e->n_sources; i-- > 0;) {
 		cps_ingest_stop_and_join(e->sources[i].runner);
 		cps_settings_release(&e->sources[i].settings);
@@ -694,6 +722,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_workers_stop(e->workers);
 	cps_publisher_stop(e->publisher);
 	cps_http_stop(e->http);
+	cps_ops_api_free(e->ops_api);
 	cps_metrics_stop(e->metrics);
 	cps_status_http_free(e->status_http);
 	cps_broker_stop(e->broker);

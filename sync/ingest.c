@@ -65,6 +65,17 @@ struct cps_ingest {
 	pthread_t thread;
 	atomic_bool stop, paused;
 	_Atomic int64_t accepted, dead_letters, errors, commits;
+
+	/* cps_ingest_restart: the runner closes and reopens its source */
+	atomic_bool restart;
+	_Atomic int64_t restarts;
+	/* cps_ingest_replay: a second message path (its own codecs, producer
+	 * and buffers, created on first use) so that replays never touch the
+	 * runner thread's; serialised by replay_lock */
+	struct cps_guard_limits limits;
+	bool has_limits;
+	pthread_mutex_t replay_lock;
+	struct cps_ingest *replay;
 };
 
 static int64_t now_ms(void)
@@ -575,6 +586,15 @@ static void *runner_main(void *arg)
 		struct cps_source_batch batch;
 		int rc;
 
+		if (atomic_exchange(&r->restart, false)) {
+			cps_log_info(FACILITY, "source '%s' restarting: closing and reopening it",
+			             r->platform);
+			if (r->source)
+				source_drop(r);
+			set_state(r, CPS_LINK_STARTING);
+			atomic_fetch_add(&r->restarts, 1);
+			continue;
+		}
 		if (atomic_load(&r->paused)) {
 			struct timespec ts = {0, 50 * 1000000};
 
@@ -625,6 +645,10 @@ static void runner_free(struct cps_ingest *r)
 {
 	if (!r)
 		return;
+	if (r->replay) {
+		runner_free(r->replay);
+		r->replay = NULL;
+	}
 	producer_free(r);
 	cps_store_close(r->store);
 	for (int i = 0; i < N_ENTITIES; i++)
@@ -708,6 +732,10 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->status = conf->status;
 	r->reopen = conf->reopen;
 	r->reopen_arg = conf->reopen_arg;
+	if (conf->limits) {
+		r->limits = *conf->limits;
+		r->has_limits = true;
+	}
 	r->ingest_topic = strdup(conf->ingest_topic);
 	r->dead_letter_topic = dup_or_null(conf->dead_letter_topic);
 	r->store_conninfo = strdup(conf->store_conninfo);
@@ -739,7 +767,9 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->source = conf->source;
 	if (r->link)
 		cps_link_set_state(r->link, CPS_LINK_STARTING);
+	pthread_mutex_init(&r->replay_lock, NULL);
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
+		pthread_mutex_destroy(&r->replay_lock);
 		r->source = NULL;
 		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "cannot start the ingest thread of '%s'", conf->platform);
@@ -771,6 +801,7 @@ void cps_ingest_stop_and_join(struct cps_ingest *r)
 	pthread_join(r->thread, NULL);
 	cps_source_close(r->source);
 	r->source = NULL;
+	pthread_mutex_destroy(&r->replay_lock);
 	runner_free(r);
 }
 
@@ -780,4 +811,148 @@ void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out)
 	out->dead_letters = atomic_load(&r->dead_letters);
 	out->errors = atomic_load(&r->errors);
 	out->commits = atomic_load(&r->commits);
+	out->restarts = atomic_load(&r->restarts);
+}
+
+/* ---------------------------------------------------- restart, replay */
+
+int cps_ingest_restart(struct cps_ingest *r, char *errstr, size_t errstr_size)
+{
+	if (!r->reopen)
+		return cps_seterr(errstr, errstr_size,
+		                  "the source of '%s' has no way to reopen, it cannot restart",
+		                  r->platform);
+	atomic_store(&r->restart, true);
+	return CPS_OK;
+}
+
+bool cps_ingest_paused(struct cps_ingest *r)
+{
+	return atomic_load(&r->paused);
+}
+
+/* The replay path: a struct cps_ingest without a thread or a source, with
+ * the runner's configuration and its own codecs and producer.
+ * @locks r->replay_lock MUST be held */
+static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_size)
+{
+	struct cps_ingest *p = calloc(1, sizeof(*p));
+	int rc;
+
+	if (!p)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	snprintf(p->platform, sizeof(p->platform), "%s", r->platform);
+	cps_settings_init(&p->props);
+	cps_buf_init(&p->value, 0);
+	cps_buf_init(&p->key, 0);
+	cps_deadletters_init(&p->dead);
+	p->framing = r->framing;
+	p->catalog = r->catalog;
+	p->registry = r->registry;
+	p->flush_timeout_ms = r->flush_timeout_ms < 10000 ? r->flush_timeout_ms : 10000;
+	p->ingest_topic = strdup(r->ingest_topic);
+	p->store_conninfo = strdup(r->store_conninfo);
+	p->bootstrap = strdup(r->bootstrap);
+	if (!p->ingest_topic || !p->store_conninfo || !p->bootstrap ||
+	    cps_settings_copy(&p->props, &r->props) < 0) {
+		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out_free;
+	}
+	for (int i = 0; i < N_ENTITIES; i++) {
+		struct cps_schema *s = cps_catalog_by_entity(r->catalog, cps_entities[i]);
+
+		if (!s) {
+			rc = cps_seterr(errstr, errstr_size,
+			                "the schema catalog has no '%s' schema", cps_entities[i]);
+			goto out_free;
+		}
+		rc = cps_codec_new(s, r->has_limits ? &r->limits : NULL, &p->codec[i], errstr,
+		                   errstr_size);
+		if (rc != CPS_OK)
+			goto out_free;
+	}
+	rc = cps_event_codec_new(r->catalog, &p->events, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_free;
+	rc = producer_new(p, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_free;
+	r->replay = p;
+	return CPS_OK;
+
+out_free:
+	runner_free(p);
+	return rc;
+}
+
+int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *msg, char *reason,
+                      size_t reason_size, char *errstr, size_t errstr_size)
+{
+	struct cps_source_msg m;
+	struct cps_ingest *p;
+	rd_kafka_resp_err_t err;
+	char fatal[256];
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.entity = msg->entity && *msg->entity ? msg->entity : NULL;
+	m.key = msg->key;
+	m.key_len = msg->key ? msg->key_len : 0;
+	m.value = msg->value;
+	m.value_len = msg->value ? msg->value_len : 0;
+	m.source_ts_ms = -1;
+	snprintf(m.pos.stream, sizeof(m.pos.stream), "%s", "dead-letter replay");
+	m.pos.offset = -1;
+	snprintf(m.origin, sizeof(m.origin), "%s", msg->origin ? msg->origin : "");
+
+	pthread_mutex_lock(&r->replay_lock);
+	if (!r->replay) {
+		rc = replay_path_new(r, errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto out_unlock;
+	}
+	p = r->replay;
+	/* what an earlier failed replay left in flight does not count now */
+	rd_kafka_flush(p->rk, p->flush_timeout_ms);
+	p->dr_failed = 0;
+	p->dr_first_error[0] = '\0';
+	p->batch_accepted = 0;
+	p->batch_newest_effective = -1;
+	cps_deadletters_reset(&p->dead);
+	rc = ingest_message(p, &m, now_ms(), errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_unlock;
+	if (p->dead.n) {
+		snprintf(reason, reason_size, "%s", p->dead.text[0].reason);
+		rc = CPS_ERR_INVALID;
+		cps_seterr(errstr, errstr_size, "the message is still a dead letter");
+		goto out_unlock;
+	}
+	err = rd_kafka_flush(p->rk, p->flush_timeout_ms);
+	if (rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal))) {
+		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                     "replay producer fatal error: %s", fatal);
+		producer_free(p);
+		if (producer_new(p, fatal, sizeof(fatal)) != CPS_OK)
+			cps_log_warn(FACILITY, "recreating the replay producer of '%s': %s",
+			             r->platform, fatal);
+		goto out_unlock;
+	}
+	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                     "replay flush timed out after %d ms", p->flush_timeout_ms);
+		goto out_unlock;
+	}
+	if (p->dr_failed) {
+		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "replay failed: %s",
+		                     p->dr_first_error);
+		goto out_unlock;
+	}
+	atomic_fetch_add(&r->accepted, p->batch_accepted);
+	if (r->link)
+		atomic_fetch_add(&r->link->records, p->batch_accepted);
+	rc = CPS_OK;
+out_unlock:
+	pthread_mutex_unlock(&r->replay_lock);
+	return rc;
 }

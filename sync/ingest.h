@@ -18,6 +18,7 @@
 #include "settings.h"
 #include "status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Opens a fresh source after a fatal poll or commit error (the runner has
@@ -77,7 +78,40 @@ struct cps_ingest_stats {
 	int64_t dead_letters; /* dead letters stored and acknowledged */
 	int64_t errors;       /* failed attempts (poll, produce, store, commit) */
 	int64_t commits;      /* successful source commits */
+	int64_t restarts;     /* source restarts done (cps_ingest_restart) */
 };
 void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out);
+
+/* Whether cps_ingest_pause is in force. Thread-safe. */
+bool cps_ingest_paused(struct cps_ingest *r);
+
+/* Asks the runner to close its source and open a fresh one with the reopen
+ * callback, between polls (a paused runner reopens on resume). The link is
+ * STARTING meanwhile, then RUNNING; stats.restarts counts done restarts.
+ * CPS_ERR_INVALID when the runner has no reopen callback. Thread-safe. */
+int cps_ingest_restart(struct cps_ingest *r, char *errstr, size_t errstr_size);
+
+/* One stored dead letter to run again. Everything is borrowed for the call. */
+struct cps_ingest_replay_msg {
+	const void *value; /* the raw value as received */
+	size_t value_len;
+	const void *key; /* may be NULL */
+	size_t key_len;
+	const char *entity; /* the stream's entity; NULL or "" when it was unknown */
+	const char *origin; /* its original source position: the event's provenance */
+};
+
+/* Runs ONE message through the runner's own decode / validate / produce path
+ * (with a separate codec set and producer, so any thread may call it, while
+ * the runner runs or is paused) and waits for the ingest topic's
+ * acknowledgement. Headers are not kept with dead letters: the effective
+ * time is the record's business time or now. Nothing goes to the
+ * dead-letter store or topic here.
+ * CPS_OK: produced and acknowledged. CPS_ERR_INVALID: still a dead letter,
+ * `reason` says why (nothing produced). CPS_ERR_RETRIABLE / CPS_ERR_FATAL:
+ * Kafka or the registry failed (errstr); the message may have been produced.
+ * Serialised per runner. */
+int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *msg, char *reason,
+                      size_t reason_size, char *errstr, size_t errstr_size);
 
 #endif
