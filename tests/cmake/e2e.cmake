@@ -1,0 +1,29 @@
+# End-to-end tests of the sync engine (tests/e2e/README.md): a standalone
+# embedded broker (broker_main) that outlives cpsync, and Python harnesses
+# run with Debian's /usr/bin/python3 (python3-avro, python3-confluent-kafka,
+# python3-psycopg2). Each needs CPSYNC_TEST_PG (deploy/test.sh exports it).
+add_executable(cps_e2e_broker ${PROJECT_SOURCE_DIR}/tests/e2e/broker_main.c)
+target_link_libraries(cps_e2e_broker PRIVATE cpsync_core cpsync_warnings PkgConfig::RDKAFKA)
+
+set(CPS_E2E_PYTHON /usr/bin/python3)
+if(TARGET cpsync_plain)
+	set(CPS_E2E_FAST_BIN $<TARGET_FILE:cpsync_plain>)
+else()
+	set(CPS_E2E_FAST_BIN $<TARGET_FILE:cpsync>)
+endif()
+
+add_test(NAME e2e.pipeline
+	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/pipeline.py
+		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
+		--source ${PROJECT_SOURCE_DIR})
+add_test(NAME e2e.bad_input
+	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/bad_input.py
+		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
+		--source ${PROJECT_SOURCE_DIR})
+# the unsanitized binary: 100k events and a throughput figure
+add_test(NAME e2e.crash_safety
+	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/crash_safety.py
+		--cpsync ${CPS_E2E_FAST_BIN} --broker $<TARGET_FILE:cps_e2e_broker>
+		--source ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.pipeline e2e.bad_input PROPERTIES TIMEOUT 240)
+set_tests_properties(e2e.crash_safety PROPERTIES TIMEOUT 300)

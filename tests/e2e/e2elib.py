@@ -1,0 +1,474 @@
+"""Shared harness of the end-to-end tests (tests/e2e/*.py): a private
+database per test, the standalone broker (broker_main), a cpsync process
+with its own configuration, /status polling, and independent Avro framing
+(python3-avro, single-object and Confluent) for producing and consuming.
+Run with Debian's /usr/bin/python3 (python3-avro, -confluent-kafka, -psycopg2).
+"""
+import argparse
+import io
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import avro.io
+import avro.schema
+import psycopg2
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+NAME = "e2e"
+ENTITIES = ["person", "household", "enrolment", "verification", "alert"]
+
+
+def fail(msg):
+    print("%s: FAIL: %s" % (NAME, msg), file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def info(msg):
+    print("%s: %s" % (NAME, msg), flush=True)
+
+
+def parse_args(name):
+    global NAME
+    NAME = name
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cpsync", required=True)
+    ap.add_argument("--broker", required=True)
+    ap.add_argument("--source", required=True)
+    args = ap.parse_args()
+    args.pg = os.environ.get("CPSYNC_TEST_PG")
+    if not args.pg:
+        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    args.schemas = os.path.join(args.source, "schemas")
+    return args
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+class Database:
+    """A fresh database `cps_<tag>_<pid>` on CPSYNC_TEST_PG, dropped by drop()."""
+
+    def __init__(self, base, tag):
+        self.base = base
+        self.name = "cps_%s_%d" % (tag, os.getpid())
+        self.conninfo = base + " dbname=" + self.name
+        admin = psycopg2.connect(base)
+        admin.autocommit = True
+        with admin.cursor() as c:
+            c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+            c.execute("CREATE DATABASE " + self.name)
+        admin.close()
+        self._conn = None
+
+    def query(self, sql, args=None):
+        if self._conn is None:
+            self._conn = psycopg2.connect(self.conninfo)
+            self._conn.autocommit = True
+        with self._conn.cursor() as c:
+            c.execute(sql, args)
+            return c.fetchall()
+
+    def drop(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        admin = psycopg2.connect(self.base)
+        admin.autocommit = True
+        with admin.cursor() as c:
+            c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+        admin.close()
+
+
+# -------------------------------------------------------------------- broker
+
+class Broker:
+    """broker_main in its own process: outlives any cpsync."""
+
+    def __init__(self, binary, partitions, topics):
+        cmd = [binary, "--partitions", str(partitions)]
+        for t in topics:
+            cmd += ["--topic", t]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("bootstrap="):
+            self.stop()
+            fail("broker_main did not print its bootstrap (got %r)" % line)
+        self.bootstrap = line.split("=", 1)[1]
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# -------------------------------------------------------------------- cpsync
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=5):
+    """(status, parsed JSON body) or (None, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, None
+    except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
+        return None, None
+
+
+def load_rules(source):
+    """The `rules:` section of deploy/rules.default.yaml, verbatim."""
+    with open(os.path.join(source, "deploy/rules.default.yaml")) as f:
+        text = f.read()
+    i = text.index("\nrules:")
+    return text[i + 1:]
+
+
+def platforms_yaml(platforms, brokers, group_suffix):
+    """platforms: {name: (framing, {topic: entity})} on the kafka connector."""
+    out = ["platforms:"]
+    for name, (framing, topics) in platforms.items():
+        out += ["  %s:" % name, "    connector: kafka", "    source:",
+                "      brokers: %s" % brokers,
+                "      group_id: e2e-%s-%s" % (name, group_suffix),
+                "      framing: %s" % framing,
+                "      topics: [%s]" % ", ".join(topics), "      topic:"]
+        for t, e in topics.items():
+            if e is not None:
+                out.append("        %s: {entity: %s}" % (t, e))
+    return "\n".join(out) + "\n"
+
+
+def write_config(path, *, instance, schemas, bootstrap, conninfo, platforms, source,
+                 ingest_topic="cpsync.ingest", dead_letter_topic="cpsync.deadletter",
+                 unified_prefix="cpsync.unified.", workers=2, batch_size=1000, batch_ms=50,
+                 group_suffix="0"):
+    text = """\
+instance: {instance}
+log:
+  level: info
+schemas:
+  dir: {schemas}
+kafka:
+  brokers: {bootstrap}
+  ingest_topic: {ingest}
+  unified_topic_prefix: {prefix}
+  dead_letter_topic: {dlt}
+  group_id: e2e-reconcile-{suffix}
+store:
+  conninfo: "{conninfo}"
+  batch_size: {batch_size}
+  batch_ms: {batch_ms}
+http:
+  listen: 127.0.0.1:0
+reconcile:
+  workers: {workers}
+""".format(instance=instance, schemas=schemas, bootstrap=bootstrap, ingest=ingest_topic,
+           prefix=unified_prefix, dlt=dead_letter_topic, suffix=group_suffix,
+           conninfo=conninfo, batch_size=batch_size, batch_ms=batch_ms, workers=workers)
+    text += platforms_yaml(platforms, bootstrap, group_suffix)
+    text += load_rules(source)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class Cpsync:
+    """One `cpsync run -c CONFIG` process on a free HTTP port."""
+
+    def __init__(self, binary, config, logpath):
+        self.binary = binary
+        self.config = config
+        self.logpath = logpath
+        self.proc = None
+        self.port = None
+
+    def start(self, wait_healthy=True):
+        self.port = free_port()
+        self.log = open(self.logpath, "a")
+        self.proc = subprocess.Popen(
+            [self.binary, "run", "-c", self.config, "--http", "127.0.0.1:%d" % self.port],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        if wait_healthy:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                fail("cpsync exited early with %d\n%s" % (self.proc.returncode, self.tail()))
+            st, _ = http_get(self.port, "/healthz")
+            if st == 200:
+                return
+            if time.monotonic() > deadline:
+                fail("/healthz never answered 200\n" + self.tail())
+            time.sleep(0.1)
+
+    def status(self):
+        st, doc = http_get(self.port, "/status")
+        if st != 200:
+            return None
+        return doc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout=20):
+        """SIGTERM; returns the exit status (kills after `timeout`)."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            fail("cpsync did not exit within %d s of SIGTERM\n%s" % (timeout, self.tail()))
+
+    def tail(self, n=6000):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
+
+# ----------------------------------------------------------------- Avro
+
+def crc64_avro(data):
+    """CRC-64-AVRO (the Rabin fingerprint of the Avro specification)."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp)
+    fp = empty
+    for b in data:
+        fp = (fp >> 8) ^ table[(fp ^ b) & 0xFF]
+    return fp
+
+
+class Schemas:
+    """Resolved entity and unified-event schemas (from `cpsync schema show`),
+    their fingerprints (computed here) and registry-free ids."""
+
+    def __init__(self, cpsync, schema_dir):
+        with open(os.path.join(schema_dir, "schema-ids.json")) as f:
+            self.ids = json.load(f)
+        self.entity = {}
+        self.event = {}
+        self.fingerprint = {}
+        for e in ENTITIES:
+            self.entity[e] = self._load(cpsync, schema_dir, "%s.avsc" % e)
+            self.event[e] = self._load(cpsync, schema_dir, "unified/%s_event.avsc" % e)
+            pcf = self.entity[e].canonical_form.encode()
+            self.fingerprint[e] = crc64_avro(pcf)
+        self.by_id = {}
+        for e in ENTITIES:
+            self.by_id[self.ids[self.event[e].fullname]] = self.event[e]
+
+    @staticmethod
+    def _load(cpsync, schema_dir, rel):
+        text = subprocess.run([cpsync, "schema", "show", os.path.join(schema_dir, rel),
+                               "--schemas", schema_dir], check=True,
+                              stdout=subprocess.PIPE).stdout.decode()
+        return avro.schema.parse(json.dumps(strip_logical(json.loads(text))))
+
+    def body(self, entity, record):
+        buf = io.BytesIO()
+        avro.io.DatumWriter(self.entity[entity]).write(record, avro.io.BinaryEncoder(buf))
+        return buf.getvalue()
+
+    def single_object(self, entity, record):
+        return b"\xc3\x01" + struct.pack("<Q", self.fingerprint[entity]) + self.body(entity, record)
+
+    def confluent(self, entity, record):
+        sid = self.ids[self.entity[entity].fullname]
+        return b"\x00" + struct.pack(">I", sid) + self.body(entity, record)
+
+    def frame(self, framing, entity, record):
+        if framing == "single-object":
+            return self.single_object(entity, record)
+        if framing == "confluent":
+            return self.confluent(entity, record)
+        fail("unknown framing " + framing)
+
+    def decode_unified(self, value):
+        """A unified event (Confluent or single-object framing) as a dict."""
+        if value[:1] == b"\x00":
+            sid = struct.unpack(">I", value[1:5])[0]
+            schema = self.by_id.get(sid)
+            if schema is None:
+                fail("unified event with unknown schema id %d" % sid)
+            body = value[5:]
+        elif value[:2] == b"\xc3\x01":
+            fp = struct.unpack("<Q", value[2:10])[0]
+            schema = None
+            for e in ENTITIES:
+                if crc64_avro(self.event[e].canonical_form.encode()) == fp:
+                    schema = self.event[e]
+            if schema is None:
+                fail("unified event with unknown fingerprint %016x" % fp)
+            body = value[10:]
+        else:
+            fail("unified event with unknown framing byte %r" % value[:2])
+        dec = avro.io.BinaryDecoder(io.BytesIO(body))
+        out = avro.io.DatumReader(schema, schema).read(dec)
+        if dec.reader.read(1):
+            fail("trailing bytes after a unified event")
+        return out
+
+
+def strip_logical(node):
+    """The schema without logical types (canonical form and fingerprint are
+    unchanged): dates stay ints and decimals stay their two's-complement bytes."""
+    if isinstance(node, dict):
+        drop = ("logicalType", "precision", "scale") if "logicalType" in node else ()
+        return {k: strip_logical(v) for k, v in node.items() if k not in drop}
+    if isinstance(node, list):
+        return [strip_logical(v) for v in node]
+    return node
+
+
+def money(cents):
+    """A decimal(12, 2) amount of `cents` as Avro bytes (big-endian two's complement)."""
+    n = max(1, (cents.bit_length() + 8) // 8)
+    return cents.to_bytes(n, "big", signed=True)
+
+
+def avro_json_bytes(b):
+    """bytes as the Avro JSON string of code points 0-255."""
+    return b.decode("latin-1")
+
+
+# ----------------------------------------------------------------- Kafka
+
+def producer(bootstrap):
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                     "enable.idempotence": True, "queue.buffering.max.messages": 200000,
+                     "batch.num.messages": 2000})
+
+
+def produce_all(p, msgs):
+    """msgs: iterable of (topic, key, value, headers, timestamp_ms or None).
+    Returns the delivered (topic, partition, offset) per message, in order."""
+    out = [None] * 0
+    errors = []
+
+    def make_cb(i):
+        def cb(err, m):
+            if err:
+                errors.append(str(err))
+            else:
+                out[i] = (m.topic(), m.partition(), m.offset())
+        return cb
+
+    msgs = list(msgs)
+    out = [None] * len(msgs)
+    for i, (topic, key, value, headers, ts) in enumerate(msgs):
+        kw = {"on_delivery": make_cb(i)}
+        if headers:
+            kw["headers"] = headers
+        if ts is not None:
+            kw["timestamp"] = ts
+        while True:
+            try:
+                p.produce(topic, value=value, key=key, **kw)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    p.flush(120)
+    if errors or any(o is None for o in out):
+        fail("producing failed: %s" % (errors[:3] or "undelivered messages"))
+    return out
+
+
+def consume_all(bootstrap, topics, timeout_s=120):
+    """Every message of `topics`, from the beginning to the high watermarks
+    read at the call: list of (topic, partition, offset, key, value, headers)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-reader-%d" % os.getpid(),
+                  "enable.auto.commit": False, "enable.partition.eof": False})
+    want = {}
+    for t in topics:
+        md = c.list_topics(t, timeout=10)
+        for pid in md.topics[t].partitions:
+            lo, hi = c.get_watermark_offsets(TopicPartition(t, pid), timeout=10)
+            if hi > lo:
+                want[(t, pid)] = hi
+    c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for (t, p) in want])
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while want and time.monotonic() < deadline:
+        for m in c.consume(num_messages=5000, timeout=0.5):
+            if m.error():
+                continue
+            tp = (m.topic(), m.partition())
+            if tp in want and m.offset() < want[tp]:
+                out.append((m.topic(), m.partition(), m.offset(), m.key(), m.value(),
+                            m.headers() or []))
+                if m.offset() + 1 >= want[tp]:
+                    del want[tp]
+    c.close()
+    if want:
+        fail("reading %s timed out with %d partitions unfinished" % (topics, len(want)))
+    return out
+
+
+def end_offsets(bootstrap, topic):
+    """Sum of the high watermarks of `topic`'s partitions."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-wm-%d" % os.getpid()})
+    md = c.list_topics(topic, timeout=10)
+    total = 0
+    for pid in md.topics[topic].partitions:
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
+        total += hi
+    c.close()
+    return total
+
+
+# ------------------------------------------------------- national IDs
+
+_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+_CHECK = "10X98765432"
+
+
+def national_id(region, birth_yyyymmdd, seq):
+    """A GB 11643 ID with a valid check character (synthetic, not a person)."""
+    body = "%s%s%03d" % (region, birth_yyyymmdd, seq % 1000)
+    s = sum(int(d) * w for d, w in zip(body, _WEIGHTS))
+    return body + _CHECK[s % 11]
+
+
+def tmpdir(tag):
+    return tempfile.mkdtemp(prefix="cps-e2e-%s-" % tag)

@@ -1,0 +1,281 @@
+#!/usr/bin/python3
+"""e2e.pipeline: three platforms' records through a real cpsync, read back by
+independent clients.
+
+A standalone broker (broker_main) holds the platform topics; python3-avro
+encodes person/household/enrolment records (province and Shenshan
+single-object framed, the city Confluent framed with the ids of
+schemas/schema-ids.json) and confluent-kafka produces them, with explicit
+effective times. The records disagree on a manual field (person.name), on
+precedence fields (person.labour_capacity, household income and monitoring
+category, enrolment status) and on a latest field (person.phone). Once
+/status shows every event applied, the test reads cpsync.unified.<entity>
+with confluent-kafka and decodes every event with python3-avro, and reads
+cpsync.records, record_history and conflicts with psycopg2, asserting the
+values the rules demand, per-field provenance, versions 1..n per key, the
+open conflict of the manual field and the records table.
+
+usage: pipeline.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
+"""
+import json
+import os
+import time
+
+import e2elib as L
+
+PLATFORMS = {
+    "province": ("single-object", {"prov.person": "person", "prov.household": "household",
+                                   "prov.enrolment": "enrolment"}),
+    "city": ("confluent", {"city.person": "person", "city.household": "household",
+                           "city.enrolment": "enrolment"}),
+    "shenshan": ("single-object", {"ss.person": "person", "ss.enrolment": "enrolment"}),
+}
+TOPIC = {(p, e): t for p, (_, ts) in PLATFORMS.items() for t, e in ts.items()}
+T0 = 1_700_000_000_000  # effective times: fixed, so the ordering is the test's
+
+
+def person(nid, name, **kw):
+    rec = {"national_id": nid, "name": name, "gender": "MALE", "birth_date": -658,
+           "registration_region_code": "440305", "residence_region_code": "440305",
+           "residence_address": "南山区桃源街道平山村12栋603", "has_residence_permit": False,
+           "disabled": False, "disability_grade": None, "seriously_ill": False,
+           "labour_capacity": "PARTIAL", "phone": "13798765432", "household_id": None,
+           "deceased": False}
+    rec.update(kw)
+    return rec
+
+
+def household(hid, head, spouse, income_cents, category):
+    return {"household_id": hid, "head_national_id": head,
+            "members": [{"national_id": head, "relation": "HEAD"},
+                        {"national_id": spouse, "relation": "SPOUSE"}],
+            "member_count": 2, "region_code": "440305", "household_type": "URBAN",
+            "per_capita_monthly_income": L.money(income_cents), "monitoring_category": category,
+            "monitoring_since": 18901}
+
+
+def enrolment(eid, hid, status, amount_cents):
+    return {"enrolment_id": eid, "subject_type": "HOUSEHOLD", "subject_id": hid,
+            "programme": "DIBAO", "status": status, "applied_date": 18876,
+            "start_date": 18901, "gradual_exit_start_date": None,
+            "gradual_exit_end_date": None, "end_date": None,
+            "monthly_amount": L.money(amount_cents), "covered_members": 2,
+            "granting_region_code": "441521", "status_reason": None}
+
+
+def plain(v):
+    """Avro JSON (union branches wrapped) to plain values."""
+    if isinstance(v, dict):
+        if len(v) == 1:
+            (k, inner), = v.items()
+            if k in ("string", "int", "long", "boolean", "bytes", "double", "float") or "." in k \
+                    or k[:1].isupper():
+                return plain(inner)
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    return v
+
+
+def from_avro(v):
+    """python3-avro values to the plain Avro JSON form (bytes as code points)."""
+    if isinstance(v, bytes):
+        return L.avro_json_bytes(v)
+    if isinstance(v, dict):
+        return {k: from_avro(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [from_avro(x) for x in v]
+    return v
+
+
+def main():
+    args = L.parse_args("e2e.pipeline")
+    schemas = L.Schemas(args.cpsync, args.schemas)
+    work = L.tmpdir("pipeline")
+    topics = ["cpsync.ingest:8", "cpsync.deadletter:2"] + \
+        ["cpsync.unified.%s:4" % e for e in L.ENTITIES] + ["%s:4" % t for t in TOPIC.values()]
+    broker = L.Broker(args.broker, 4, topics)
+    db = L.Database(args.pg, "e2e_pipeline")
+    cps = None
+    try:
+        cfg = os.path.join(work, "pipeline.yaml")
+        L.write_config(cfg, instance="e2e-pipeline", schemas=args.schemas,
+                       bootstrap=broker.bootstrap, conninfo=db.conninfo, platforms=PLATFORMS,
+                       source=args.source, batch_ms=20)
+        cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
+        cps.start()
+        run(args, schemas, broker, db, cps)
+        rc = cps.stop()
+        if rc != 0:
+            L.fail("cpsync exited with %s after SIGTERM\n%s" % (rc, cps.tail()))
+    finally:
+        if cps:
+            cps.kill()
+        broker.stop()
+        db.drop()
+    L.info("OK")
+
+
+def run(args, schemas, broker, db, cps):
+    p1 = L.national_id("440305", "19680314", 317)
+    p2 = L.national_id("440304", "19711102", 208)
+    p3 = L.national_id("441521", "19850921", 573)
+    h1, e1 = "H440305202100123", "H440305202100123:DIBAO"
+    msgs = []  # (platform, entity, key, record or None, effective offset in s)
+
+    # P1: city and province disagree on name (manual), labour_capacity
+    # (precedence city first) and phone (latest: the province's is newer)
+    msgs.append(("city", "person", p1, person(p1, "陈建国", labour_capacity="PARTIAL",
+                                               phone="13798765432"), 10))
+    msgs.append(("province", "person", p1, person(p1, "陈建囯", labour_capacity="FULL",
+                                                   phone="13800000001"), 20))
+    # P2: the province alone, then an update of the address
+    msgs.append(("province", "person", p2, person(p2, "林秀英", gender="FEMALE"), 10))
+    msgs.append(("province", "person", p2, person(p2, "林秀英", gender="FEMALE",
+                                                   residence_address="福田区香蜜湖街道1号"), 30))
+    # P3: Shenshan creates, then deletes (a tombstone keyed by the ID)
+    msgs.append(("shenshan", "person", p3, person(p3, "黄志强", residence_region_code="441521",
+                                                   registration_region_code="441521"), 10))
+    msgs.append(("shenshan", "person", p3, None, 40))
+    # H1: income is the city's, the monitoring category the province's
+    msgs.append(("city", "household", h1, household(h1, p1, p2, 120000, "DIBAO_EDGE"), 10))
+    msgs.append(("province", "household", h1, household(h1, p1, p2, 135000, "DIBAO"), 10))
+    # E1: status is Shenshan's
+    msgs.append(("city", "enrolment", e1, enrolment(e1, h1, "APPLIED", 80000), 10))
+    msgs.append(("shenshan", "enrolment", e1, enrolment(e1, h1, "ACTIVE", 81000), 15))
+
+    out = []
+    for plat, ent, key, rec, eff in msgs:
+        framing = PLATFORMS[plat][0]
+        value = schemas.frame(framing, ent, rec) if rec is not None else None
+        ts = T0 + eff * 1000
+        out.append((TOPIC[(plat, ent)], key.encode(), value,
+                    [("effective_time", str(ts).encode())], ts))
+    t_start = time.monotonic()
+    L.produce_all(L.producer(broker.bootstrap), out)
+
+    # wait for: every message accepted by its source, the store at rest
+    expect_accepted = {p: sum(1 for m in msgs if m[0] == p) for p in PLATFORMS}
+    deadline = time.monotonic() + 30
+    while True:
+        doc = cps.status()
+        if doc:
+            links = {l["name"]: l for l in doc["links"]}
+            ok = all(links.get("%s-source" % p, {}).get("records", 0) >= n
+                     for p, n in expect_accepted.items())
+            applied = db.query("SELECT count(*) FROM cpsync.records")[0][0]
+            pending = db.query("SELECT count(*) FROM cpsync.outbox")[0][0]
+            if ok and applied == 5 and pending == 0 and settled(db, broker, len(msgs)):
+                break
+        if not cps.alive() or time.monotonic() > deadline:
+            L.fail("records not applied: %s\ndead letters: %s\n%s" % (
+                json.dumps(doc), db.query("SELECT origin, reason FROM cpsync.dead_letters"),
+                cps.tail()))
+        time.sleep(0.3)
+    L.info("applied in %.1f s" % (time.monotonic() - t_start))
+
+    dead = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
+    if dead:
+        L.fail("%d dead letters for valid input: %s" % (
+            dead, db.query("SELECT origin, reason FROM cpsync.dead_letters")))
+
+    # -- the records table
+    rows = {(e, k): (v, d, r, prov, plats) for e, k, v, d, r, prov, plats in db.query(
+        "SELECT entity, key, version, deleted, record, provenance, platforms FROM cpsync.records")}
+    r = plain(rows[("person", p1)][2])
+    # manual: the first value applied stands while the conflict is open
+    # (which platform's came first is the runners' race)
+    first = db.query("SELECT record FROM cpsync.record_history WHERE entity = 'person' AND "
+                     "key = %s AND version = 1", (p1,))[0][0]
+    expect(r["name"] in ("陈建国", "陈建囯") and r["name"] == plain(first)["name"],
+           "P1 name keeps its first applied value while the conflict is open")
+    expect(r["labour_capacity"] == "PARTIAL", "P1 labour_capacity is the city's (precedence)")
+    expect(r["phone"] == "13800000001", "P1 phone is the newest (latest), the province's")
+    expect(sorted(rows[("person", p1)][4]) == ["city", "province"], "P1 platforms")
+    r = plain(rows[("person", p2)][2])
+    expect(r["residence_address"] == "福田区香蜜湖街道1号", "P2 address updated")
+    expect(rows[("person", p3)][1] is True, "P3 deleted after Shenshan's tombstone")
+    r = plain(rows[("household", h1)][2])
+    expect(r["per_capita_monthly_income"] == L.avro_json_bytes(L.money(120000)),
+           "H1 income is the city's (precedence)")
+    expect(r["monitoring_category"] == "DIBAO", "H1 monitoring category is the province's")
+    r = plain(rows[("enrolment", e1)][2])
+    expect(r["status"] == "ACTIVE", "E1 status is Shenshan's")
+    expect(r["monthly_amount"] == L.avro_json_bytes(L.money(81000)), "E1 amount is Shenshan's")
+
+    # -- conflicts: one open, for P1's name only
+    conf = db.query("SELECT entity, key, field, status, candidates FROM cpsync.conflicts")
+    live = [c for c in conf if c[3] == "open"]
+    expect(len(live) == 1 and live[0][:3] == ("person", p1, "name"),
+           "exactly one open conflict, for person P1 field name: %s"
+           % [(c[0], c[2], c[3], c[1] == p1) for c in conf])
+    cands = json.dumps(live[0][4], ensure_ascii=False)
+    expect("陈建国" in cands and "陈建囯" in cands, "the conflict lists both candidates")
+
+    # -- history: versions 1..n per key, the last equal to records.version
+    hist = {}
+    for e, k, v, op, rec in db.query(
+            "SELECT entity, key, version, op, record FROM cpsync.record_history "
+            "ORDER BY entity, key, version"):
+        hist.setdefault((e, k), []).append((v, op, rec))
+    for ek, (ver, deleted, rec, _, _) in rows.items():
+        vs = [h[0] for h in hist.get(ek, [])]
+        expect(vs == list(range(1, ver + 1)), "history of %s is versions 1..%d (got %s)"
+               % (ek[0], ver, vs))
+    expect(hist[("person", p3)][-1][1] == "delete", "P3's last history row is a delete")
+    expect(hist[("person", p2)][-1][0] == 2, "P2 has exactly two versions")
+
+    # -- the unified topics, decoded by python3-avro
+    events = L.consume_all(broker.bootstrap, ["cpsync.unified.%s" % e for e in
+                                              ("person", "household", "enrolment")])
+    seen = {}
+    for topic, part, off, key, value, headers in events:
+        ev = schemas.decode_unified(value)
+        ent = topic.rsplit(".", 1)[1]
+        expect(ev["entity"] == ent.upper(), "entity of an event on %s" % topic)
+        expect(key.decode() == ev["key"], "Kafka key equals the event key")
+        seen[(ent, ev["key"], ev["version"])] = ev
+    store_versions = {(e, k, h[0]) for (e, k), hs in hist.items() for h in hs}
+    expect(set(seen) == store_versions, "unified events (by key, version) equal the history: "
+           "%d events, %d history rows" % (len(seen), len(store_versions)))
+    for (e, k, v), ev in seen.items():
+        rows_rec = plain(hist[(e, k)][v - 1][2])
+        if ev["operation"] == "DELETE":
+            expect(ev["record"] is None, "a DELETE event carries no record")
+        else:
+            expect(from_avro(ev["record"]) == rows_rec,
+                   "event %s v%d record equals the history's" % (e, v))
+
+    prov = {p["field"]: p for p in seen[("person", p1, rows[("person", p1)][0])]["provenance"]}
+    expect(prov["labour_capacity"]["platform"] == "CITY"
+           and prov["labour_capacity"]["rule"] == "precedence", "P1 labour_capacity provenance")
+    expect(prov["phone"]["platform"] == "PROVINCE" and prov["phone"]["rule"] == "latest",
+           "P1 phone provenance")
+    expect(prov["phone"]["effective_time"] == T0 + 20000, "P1 phone effective time")
+    expect(prov["phone"]["source_position"].startswith("province:prov.person/"),
+           "P1 phone source position")
+    expect(prov["name"]["rule"] == "manual", "P1 name provenance rule")
+    hp = {p["field"]: p for p in seen[("household", h1, rows[("household", h1)][0])]["provenance"]}
+    expect(hp["per_capita_monthly_income"]["platform"] == "CITY", "H1 income provenance")
+    expect(hp["monitoring_category"]["platform"] == "PROVINCE", "H1 category provenance")
+    ep = {p["field"]: p for p in seen[("enrolment", e1, rows[("enrolment", e1)][0])]["provenance"]}
+    expect(ep["status"]["platform"] == "SHENSHAN" and ep["status"]["rule"] == "precedence",
+           "E1 status provenance")
+    L.info("%d unified events decoded, %d keys, 1 open conflict" % (len(seen), len(rows)))
+
+
+def settled(db, broker, n_events):
+    """The stored ingest offsets reached the end of the ingest topic, which
+    holds at least every accepted event."""
+    stored = db.query("SELECT coalesce(sum(next_offset), 0) FROM cpsync.ingest_offsets")[0][0]
+    end = L.end_offsets(broker.bootstrap, "cpsync.ingest")
+    return end >= n_events and stored == end
+
+
+def expect(cond, what):
+    if not cond:
+        L.fail(what)
+
+
+if __name__ == "__main__":
+    main()
