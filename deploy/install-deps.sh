@@ -11,6 +11,7 @@ packages=(
 	postgresql postgresql-contrib kcat python3 python3-avro
 	openssl # tests: self-signed certificates for the HTTPS server test
 	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
+	prometheus # tests: promtool check metrics on the live /metrics
 )
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
