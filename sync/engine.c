@@ -7,6 +7,7 @@
  */
 #include "engine.h"
 
+#include "api.h"
 #include "api_ops.h"
 #include "broker.h"
 #include "common.h"
@@ -76,6 +77,7 @@ struct cps_engine {
 	size_t n_sources;
 
 	struct cps_ops_api *ops_api; /* dead letters and connector controls */
+	struct cps_api *api;         /* steward API: conflicts, records, audit */
 };
 
 /* ---- settings ------------------------------------------------------------ */
@@ -356,11 +358,18 @@ static int start_http(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	};
 	struct cps_http_conf hc = {0};
 	struct cps_metrics_conf mc = {0};
+	struct cps_api_auth auth;
 	int rc;
 
 	rc = cps_status_http_new(&sc, &e->status_http, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
+	rc = cps_api_auth_from_config(e->cfg, &auth, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	hc.open_routes = auth.open_routes;
+	hc.tls_cert_file = auth.tls_cert_file;
+	hc.tls_key_file = auth.tls_key_file;
 	hc.listen = opts && opts->http_listen ? opts->http_listen
 	                                      : cps_config_get_string(e->cfg, "http.listen");
 	hc.max_body_bytes = (size_t)cps_config_get_int(e->cfg, "http.max_body_bytes");
@@ -370,17 +379,20 @@ static int start_http(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	hc.ready = cps_status_http_ready;
 	hc.ready_ctx = e->status_http;
 	rc = cps_http_start(&hc, &e->http, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_http_set_tokens(e->http, auth.tokens, auth.n_tokens, errstr, errstr_size);
+	cps_api_auth_release(&auth);
 	if (rc != CPS_OK)
 		return rc;
 	rc = cps_status_http_register(e->status_http, e->http, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	/* open until http.open_routes exists */
+	/* open or not as http.open_routes says */
 	mc.status = e->status;
 	mc.status_http = e->status_http;
 	mc.http = e->http;
 	mc.cfg = e->cfg;
-	mc.required_roles = CPS_HTTP_OPEN;
+	mc.required_roles = CPS_ROLE_ANY;
 	rc = cps_metrics_start(&mc, &e->metrics, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
@@ -579,6 +591,25 @@ static int start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
 	return rc;
 }
 
+/* The steward API (api.h): conflicts, records, audit. */
+static int start_steward_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	struct cps_api_conf ac = {
+	    .conninfo = e->conninfo,
+	    .catalog = e->catalog,
+	    .registry = e->registry,
+	    .unified_framing = CPS_FRAMING_CONFLUENT, /* as the reconcile workers */
+	    .unified_topic_prefix = cps_config_get_string(e->cfg, "kafka.unified_topic_prefix"),
+	    .rules = e->rules,
+	    .publisher = e->publisher,
+	};
+	int rc = cps_api_new(&ac, &e->api, errstr, errstr_size);
+
+	if (rc == CPS_OK)
+		rc = cps_api_register(e->api, e->http, errstr, errstr_size);
+	return rc;
+}
+
 /* ---- public -------------------------------------------------------------- */
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -652,6 +683,9 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	rc = start_ops_api(e, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_stop;
+	rc = start_steward_api(e, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_stop;
 	/* sinks: issue 4 */
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
@@ -714,6 +748,7 @@ void cps_engine_stop(struct cps_engine *e)
 		return;
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
 	cps_ops_api_detach(e->ops_api);
+	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
 	for (size_t i = e->n_sources; i-- > 0;) {
 		cps_ingest_stop_and_join(e->sources[i].runner);
 		cps_settings_release(&e->sources[i].settings);
@@ -723,6 +758,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_publisher_stop(e->publisher);
 	cps_http_stop(e->http);
 	cps_ops_api_free(e->ops_api);
+	cps_api_free(e->api);
 	cps_metrics_stop(e->metrics);
 	cps_status_http_free(e->status_http);
 	cps_broker_stop(e->broker);
