@@ -12,6 +12,7 @@
 #define MAX_CONNECTORS 16
 
 extern const struct cps_connector_ops cps_kafka_connector;
+extern const struct cps_connector_ops cps_postgres_connector;
 extern const struct cps_connector_ops cps_files_connector;
 
 static const struct cps_connector_ops *registry[MAX_CONNECTORS];
