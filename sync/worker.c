@@ -896,3 +896,19 @@ void cps_worker_conf_from_config(const struct cps_config *cfg, struct cps_worker
 	conf->batch_size = (size_t)cps_config_get_int(cfg, "store.batch_size");
 	conf->batch_ms = (int)cps_config_get_int(cfg, "store.batch_ms");
 }
+
+void cps_workers_stop_stats(struct cps_workers *p, struct cps_worker_stats *out)
+{
+	if (!p) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	atomic_store(&p->stop, 1);
+	for (int i = 0; i < p->n; i++)
+		if (p->w[i].started) {
+			pthread_join(p->w[i].thread, NULL);
+			p->w[i].started = 0;
+		}
+	cps_workers_get_stats(p, out);
+	cps_workers_stop(p);
+}

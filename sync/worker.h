@@ -62,5 +62,7 @@ struct cps_worker_stats {
 };
 
 void cps_workers_get_stats(struct cps_workers *w, struct cps_worker_stats *out);
+/* cps_workers_stop, giving the final figures (every thread joined) in *out. */
+void cps_workers_stop_stats(struct cps_workers *w, struct cps_worker_stats *out);
 
 #endif
