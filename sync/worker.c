@@ -13,6 +13,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "reconcile.h"
 #include "store.h"
 #include "unified.h"
@@ -546,7 +547,9 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 	size_t n_offs, n_dead = 0;
 	int64_t newest_eff = 0, opened = 0;
 	struct attempt a;
+	struct timespec start;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(&a, 0, sizeof(a));
 	if (!items || !offs) {
 		fail(w, "batch", "out of memory");
@@ -619,6 +622,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 	atomic_fetch_add(&p->emitted, (long long)a.n_emits);
 	atomic_fetch_add(&p->dead_letters, (long long)n_dead);
 	atomic_fetch_add(&p->conflicts, (long long)opened);
+	cps_histogram_observe_since(&cps_hist_reconcile_batch, &start); /* committed batches */
 	if (p->conf.link) {
 		struct cps_link *l = p->conf.link;
 		int64_t prev = atomic_load(&l->newest_effective_ms);
