@@ -10,6 +10,7 @@ tests (Apache Avro's Python implementation, not Avro C).
   ocf_tool.py encode SCHEMA.avsc RECORDS.json
       prints {"records": [hex binary]} (one Avro binary per record)
 """
+import datetime
 import hashlib
 import io
 import json
@@ -18,6 +19,22 @@ import sys
 import avro.datafile
 import avro.io
 import avro.schema
+
+
+def from_json(schema, records):
+    """Days since the epoch for fields of logical type date (JSON has no dates)."""
+    epoch = datetime.date(1970, 1, 1)
+    for r in records:
+        for f in getattr(schema, "fields", []):
+            if getattr(f.type, "logical_type", None) == "date" and isinstance(r.get(f.name), int):
+                r[f.name] = epoch + datetime.timedelta(days=r[f.name])
+    return records
+
+
+def to_json(value):
+    if isinstance(value, datetime.date):
+        return (value - datetime.date(1970, 1, 1)).days
+    raise TypeError(type(value))
 
 
 def binary(schema, datum):
@@ -35,7 +52,7 @@ def main(argv):
     cmd = argv[1]
     if cmd == "write":
         schema = avro.schema.parse(open(argv[2]).read())
-        records = json.load(open(argv[3]))
+        records = from_json(schema, json.load(open(argv[3])))
         per_block = int(argv[6]) if len(argv) > 6 else 0
         with open(argv[4], "wb") as f:
             w = avro.datafile.DataFileWriter(f, avro.io.DatumWriter(), schema, codec=argv[5])
@@ -54,10 +71,10 @@ def main(argv):
             records = list(r)
             r.close()
         print(json.dumps({"schema": name, "codec": codec, "records": records,
-                          "sha256": sha256(argv[2])}))
+                          "sha256": sha256(argv[2])}, default=to_json))
     elif cmd == "encode":
         schema = avro.schema.parse(open(argv[2]).read())
-        records = json.load(open(argv[3]))
+        records = from_json(schema, json.load(open(argv[3])))
         print(json.dumps({"records": [binary(schema, r) for r in records]}))
     else:
         sys.exit("unknown command " + cmd)
