@@ -13,7 +13,6 @@
 #include "log.h"
 #include "status.h"
 
-#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -51,7 +50,7 @@ void cps_histogram_observe(struct cps_histogram *h, double seconds)
 	while (i < h->n_bounds && seconds > h->bounds[i])
 		i++;
 	atomic_fetch_add(&h->bucket[i], 1);
-	atomic_fetch_add(&h->sum_us, (uint64_t)llround(seconds * 1e6));
+	atomic_fetch_add(&h->sum_us, (uint64_t)(seconds * 1e6 + 0.5));
 }
 
 void cps_histogram_observe_since(struct cps_histogram *h, const struct timespec *start)
@@ -124,12 +123,10 @@ static const char *esc(const char *v, char *buf, size_t size)
 /* A sample value: integers as such, others with enough digits. */
 static void put_value(struct fmt *f, double v)
 {
-	if (isinf(v))
-		put(f, "%s\n", v > 0 ? "+Inf" : "-Inf");
-	else if (v == floor(v) && fabs(v) < 9e15)
+	if (v > -9e15 && v < 9e15 && v == (double)(long long)v)
 		put(f, "%.0f\n", v);
 	else
-		put(f, "%.9g\n", v);
+		put(f, "%.6f\n", v);
 }
 
 static const char *str(const json_t *obj, const char *key)

@@ -1,0 +1,339 @@
+#!/usr/bin/env python3
+"""metrics.promtool and metrics.status_fields: /metrics and /status of a live cpsync.
+
+Creates a fresh database on $CPSYNC_TEST_PG, starts `cpsync run -c CONFIG`
+(embedded Kafka broker, one kafka platform source with a 120 s freshness
+target, HTTP on a free port), produces every sample person record
+(single-object framing made by `cpsync encode`, sent with `kcat -P`) and
+waits until the reconcile link has them all. Then, by MODE:
+
+  promtool  GET /metrics: 200, text/plain version 0.0.4, `promtool check
+            metrics` exits 0 on it, the link record counters are > 0, the
+            store commit histogram counted, HTTP requests by route pattern,
+            no national ID anywhere.
+  status    GET /status: the platforms roll-up (freshness within target,
+            throughput > 0), each link's throughput_per_min and 60-point
+            series, the conflicts breakdown, the earlier keys kept.
+
+Ends with SIGTERM and asserts exit 0 (ASan leak checks included).
+usage: live.py MODE CPSYNC_BIN SOURCE_DIR
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+NAME = "metrics.?"
+
+
+def fail(msg):
+    print("%s: FAIL: %s" % (NAME, msg), file=sys.stderr)
+    sys.exit(1)
+
+
+def psql(conninfo, sql):
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(port, path):
+    """(status, content type, body bytes) or (None, None, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+    except (urllib.error.URLError, ConnectionError, socket.timeout):
+        return None, None, None
+
+
+def status_doc(port):
+    code, _, body = fetch(port, "/status")
+    if code != 200:
+        fail("/status answered %s" % code)
+    return json.loads(body)
+
+
+CONFIG = """\
+instance: metrics-{pid}
+log:
+  level: info
+schemas:
+  dir: {schemas}
+kafka:
+  brokers: embedded
+  embedded:
+    partitions: 2
+store:
+  conninfo: "{conninfo}"
+  batch_ms: 20
+http:
+  listen: 127.0.0.1:1   # overridden by --http
+reconcile:
+  workers: 1
+platforms:
+  province:
+    connector: kafka
+    freshness_target_s: 120
+    source:
+      framing: single-object
+      topics: [province.person]
+      topic:
+        province.person: {{entity: person}}
+rules:
+  person:
+    default:
+      rule: precedence
+      platforms: [province]
+"""
+
+
+def tail(log):
+    log.flush()
+    log.seek(0)
+    return log.read()[-6000:]
+
+
+def produce_people(cpsync, source_dir, bootstrap):
+    """Every sample person, one message each, keyed by national ID."""
+    ids = []
+    with open(os.path.join(source_dir, "tests/interop/records/person.jsonl")) as f:
+        lines = [l for l in f if l.strip()]
+    for line in lines:
+        key = json.loads(line)["national_id"]
+        value = subprocess.run([cpsync, "encode", "--entity", "person", "--framing",
+                                "single-object", "--schemas", os.path.join(source_dir, "schemas")],
+                               input=line.encode(), stdout=subprocess.PIPE, check=True).stdout
+        with tempfile.NamedTemporaryFile() as tmp:
+            tmp.write(value)
+            tmp.flush()
+            subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", "province.person", "-k", key,
+                            tmp.name], check=True, timeout=30)
+        ids.append(key)
+    return ids
+
+
+def start_traffic(proc, port, log, cpsync, source_dir):
+    deadline = time.monotonic() + 60
+    while fetch(port, "/healthz")[0] != 200:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            fail("/healthz never answered 200\n" + tail(log))
+        time.sleep(0.2)
+    while True:
+        doc = status_doc(port)
+        links = {l["name"]: l for l in doc["links"]}
+        if all(links.get(n, {}).get("state") == "RUNNING" for n in ("province-source", "publisher")):
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), tail(log)))
+        time.sleep(0.2)
+    ids = produce_people(cpsync, source_dir, doc["kafka"]["bootstrap"])
+    while True:
+        doc = status_doc(port)
+        links = {l["name"]: l for l in doc["links"]}
+        if (links["province-source"]["records"] >= len(ids)
+                and links["reconcile"]["records"] >= len(ids)):
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            fail("records not through: %s\n%s" % (json.dumps(doc["links"]), tail(log)))
+        time.sleep(0.2)
+    time.sleep(2.2)  # the 1 Hz throughput sampler has run since
+    return ids
+
+
+def no_ids(text, ids, where):
+    for i in ids:
+        if i in text:
+            fail("a national ID in " + where)
+    if re.search(r"\d{17}[\dX]", text):
+        fail("something shaped like a national ID in " + where)
+
+
+def sample(text, name, **labels):
+    """The value of the one sample of `name` with these labels (others ignored)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(4))
+    return None
+
+
+def check_metrics(port, ids):
+    code, ctype, body = fetch(port, "/status")  # one more request to count
+    code, ctype, body = fetch(port, "/metrics")
+    if code != 200:
+        fail("/metrics answered %s: %r" % (code, body[:200]))
+    if not ctype or not ctype.startswith("text/plain; version=0.0.4"):
+        fail("/metrics content type %r" % ctype)
+    text = body.decode()
+    res = subprocess.run(["promtool", "check", "metrics"], input=body, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    if res.returncode != 0:
+        fail("promtool check metrics exited %d:\n%s\n--- exposition:\n%s"
+             % (res.returncode, res.stdout.decode(errors="replace"), text[:4000]))
+    for link in ("province-source", "reconcile"):
+        v = sample(text, "cpsync_link_records_total", link=link)
+        if v is None or v < len(ids):
+            fail("cpsync_link_records_total{link=%s} = %s, want >= %d" % (link, v, len(ids)))
+    if sample(text, "cpsync_link_up", link="province-source", platform="province",
+              direction="source") != 1:
+        fail("cpsync_link_up of province-source is not 1")
+    if sample(text, "cpsync_link_last_success_timestamp_seconds", link="reconcile") is None:
+        fail("no last success time of the reconcile link")
+    fresh = sample(text, "cpsync_platform_freshness_seconds", platform="province")
+    if fresh is None or not 0 <= fresh <= 120:
+        fail("cpsync_platform_freshness_seconds{province} = %s" % fresh)
+    if sample(text, "cpsync_platform_freshness_target_seconds", platform="province") != 120:
+        fail("freshness target of province is not 120")
+    commits = sample(text, "cpsync_store_commit_seconds_count")
+    if not commits or commits < 1:
+        fail("cpsync_store_commit_seconds_count = %s" % commits)
+    if sample(text, "cpsync_store_commit_seconds_bucket", le="+Inf") != commits:
+        fail("store commit histogram: +Inf bucket differs from the count")
+    batches = sample(text, "cpsync_reconcile_batch_seconds_count")
+    if not batches or batches < 1:
+        fail("cpsync_reconcile_batch_seconds_count = %s" % batches)
+    if sample(text, "cpsync_conflicts_open") is None:
+        fail("no cpsync_conflicts_open sample")
+    if sample(text, "cpsync_conflicts_resolved_total", how="resolved") is None:
+        fail("no cpsync_conflicts_resolved_total{how=resolved} sample")
+    status_reqs = sample(text, "cpsync_http_requests_total", route="/status", code_class="2xx")
+    if not status_reqs or status_reqs < 1:
+        fail("cpsync_http_requests_total{route=/status,2xx} = %s" % status_reqs)
+    if sample(text, "cpsync_http_request_duration_seconds_count", route="/status") is None:
+        fail("no HTTP duration histogram of /status")
+    if not re.search(r'^cpsync_build_info\{version="[^"]+"\} 1$', text, re.M):
+        fail("no cpsync_build_info")
+    if sample(text, "cpsync_uptime_seconds") is None:
+        fail("no cpsync_uptime_seconds")
+    for fam in ("cpsync_replication_slot_lag_bytes", "cpsync_kafka_consumer_lag",
+                "cpsync_outbox_pending", "cpsync_reconcile_batch_seconds"):
+        if "# TYPE %s " % fam not in text:
+            fail("family %s not defined" % fam)
+    for line in text.splitlines():
+        if line.startswith("cpsync_http_requests_total") and "/status/" in line:
+            fail("a raw path in an HTTP label: " + line)
+    no_ids(text, ids, "/metrics")
+
+
+def check_status(port, ids):
+    doc = status_doc(port)
+    for key in ("version", "instance", "uptime_s", "kafka", "store", "links", "conflicts",
+                "platforms"):
+        if key not in doc:
+            fail("/status lacks '%s'" % key)
+    links = {l["name"]: l for l in doc["links"]}
+    for l in doc["links"]:
+        for key in ("name", "platform", "direction", "type", "state", "records", "errors",
+                    "dead_letters", "lag", "last_success", "freshness_s"):
+            if key not in l:
+                fail("link %s lacks '%s'" % (l["name"], key))
+        series = l.get("series")
+        if (not isinstance(series, list) or len(series) != 60
+                or not all(isinstance(x, int) and x >= 0 for x in series)):
+            fail("link %s series: %r" % (l["name"], series))
+        if l.get("throughput_per_min") != sum(series):
+            fail("link %s throughput_per_min %r is not the sum of its series"
+                 % (l["name"], l.get("throughput_per_min")))
+    for name in ("province-source", "reconcile"):
+        if links[name]["throughput_per_min"] < len(ids):
+            fail("%s throughput_per_min %d, want >= %d" % (name, links[name]["throughput_per_min"],
+                                                          len(ids)))
+    plats = {p["name"]: p for p in doc["platforms"]}
+    if sorted(plats) != ["province"]:
+        fail("platforms %s, want only province (cpsync's own links are not a platform)"
+             % sorted(plats))
+    p = plats["province"]
+    want = {"name", "links", "freshness_s", "freshness_target_s", "fresh", "throughput_per_min",
+            "errors", "dead_letters"}
+    if not want <= set(p):
+        fail("province lacks %s" % sorted(want - set(p)))
+    if p["links"] != ["province-source"]:
+        fail("province links %r" % p["links"])
+    if p["freshness_target_s"] != 120:
+        fail("province freshness_target_s %r" % p["freshness_target_s"])
+    if not isinstance(p["freshness_s"], int) or not 0 <= p["freshness_s"] <= 120:
+        fail("province freshness_s %r not within the target" % p["freshness_s"])
+    if p["fresh"] is not True:
+        fail("province not fresh: %s" % json.dumps(p))
+    if p["throughput_per_min"] < len(ids):
+        fail("province throughput_per_min %r" % p["throughput_per_min"])
+    if p["errors"] != 0 or p["dead_letters"] != 0:
+        fail("province errors/dead letters: %s" % json.dumps(p))
+    c = doc["conflicts"]
+    if not isinstance(c.get("open"), int) or "oldest_age_s" not in c:
+        fail("conflicts part: %s" % json.dumps(c))
+    if not isinstance(c.get("by_entity"), dict) or not isinstance(c.get("by_field"), list):
+        fail("conflicts breakdown: %s" % json.dumps(c))
+    if sum(c["by_entity"].values()) != c["open"] or sum(f["open"] for f in c["by_field"]) != c["open"]:
+        fail("conflicts breakdown does not add up to open: %s" % json.dumps(c))
+    if not isinstance(c.get("opened_total"), int) or set(c.get("closed", {})) != {
+            "auto", "resolved", "dismissed"}:
+        fail("conflicts totals: %s" % json.dumps(c))
+    no_ids(json.dumps(doc, ensure_ascii=False), ids, "/status")
+
+
+def main():
+    global NAME
+    if len(sys.argv) != 4 or sys.argv[1] not in ("promtool", "status"):
+        fail("usage: live.py promtool|status CPSYNC_BIN SOURCE_DIR")
+    mode, cpsync, source_dir = sys.argv[1:]
+    NAME = "metrics.promtool" if mode == "promtool" else "metrics.status_fields"
+    base = os.environ.get("CPSYNC_TEST_PG")
+    if not base:
+        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    db = "cps_metrics_%s_%d" % (mode, os.getpid())
+    psql(base, "CREATE DATABASE " + db)
+    proc = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "metrics.yaml")
+            with open(cfg, "w") as f:
+                f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source_dir, "schemas"),
+                                      conninfo=base + " dbname=" + db))
+            port = free_port()
+            log = open(os.path.join(tmp, "cpsync.log"), "w+")
+            proc = subprocess.Popen([cpsync, "run", "-c", cfg, "--http", "127.0.0.1:%d" % port],
+                                    stdout=log, stderr=subprocess.STDOUT)
+            try:
+                ids = start_traffic(proc, port, log, cpsync, source_dir)
+                if mode == "promtool":
+                    check_metrics(port, ids)
+                else:
+                    check_status(port, ids)
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    fail("cpsync did not exit within 15 s of SIGTERM\n" + tail(log))
+                if rc != 0:
+                    fail("cpsync exited with %d after SIGTERM\n%s" % (rc, tail(log)))
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    finally:
+        psql(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+    print("%s: OK" % NAME)
+
+
+if __name__ == "__main__":
+    main()
