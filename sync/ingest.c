@@ -31,6 +31,7 @@
 #define KEY_MAX            1024 /* bytes of a tombstone's key */
 #define QUEUE_FULL_WAIT_MS 30000
 #define HEADER_EFFECTIVE   "effective_time"
+#define HEADER_WRITER_FP   "cpsync-writer-fingerprint"
 
 struct cps_ingest {
 	/* configuration */
@@ -221,6 +222,32 @@ static int header_effective_time(const struct cps_source_msg *m, int64_t *out)
 	return 0;
 }
 
+/* The "cpsync-writer-fingerprint" header (16 hex digits of the CRC-64-AVRO
+ * fingerprint; the files source sets it from a container file's schema): the
+ * raw body was written with that catalog schema. *out = NULL when absent;
+ * -1 when present but malformed or unknown to the catalog. */
+static int header_writer_schema(struct cps_ingest *r, const struct cps_source_msg *m,
+                                struct cps_schema **out)
+{
+	*out = NULL;
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const struct cps_header *h = &m->headers[i];
+		char hex[17];
+
+		if (strcmp(h->name, HEADER_WRITER_FP) != 0)
+			continue;
+		if (!h->value || h->value_len != 16)
+			return -1;
+		memcpy(hex, h->value, 16);
+		hex[16] = '\0';
+		if (strspn(hex, "0123456789abcdef") != 16)
+			return -1;
+		*out = cps_catalog_by_fingerprint(r->catalog, strtoull(hex, NULL, 16));
+		return *out ? 0 : -1;
+	}
+	return 0;
+}
+
 /* The entity's business time field, when it has one and it is set. */
 static int64_t business_time(const char *entity, json_t *record)
 {
@@ -301,9 +328,22 @@ static int ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, 
 			return dead_letter(r, m, entity, why, now, errstr, errstr_size);
 		ev.op = CPS_OP_DELETE;
 	} else {
-		rc =
-		    cps_codec_decode_framed(r->codec[ei], r->framing, r->catalog, r->registry,
-		                            m->value, m->value_len, decode_err, sizeof(decode_err));
+		struct cps_schema *writer = NULL;
+
+		if (header_writer_schema(r, m, &writer) < 0) {
+			snprintf(why, sizeof(why),
+			         "header '%s' names no writer schema of the catalog",
+			         HEADER_WRITER_FP);
+			return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+		}
+		if (writer)
+			rc = cps_codec_decode(
+			    r->codec[ei], writer == cps_codec_schema(r->codec[ei]) ? NULL : writer,
+			    m->value, m->value_len, decode_err, sizeof(decode_err));
+		else
+			rc = cps_codec_decode_framed(r->codec[ei], r->framing, r->catalog,
+			                             r->registry, m->value, m->value_len,
+			                             decode_err, sizeof(decode_err));
 		if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
 			return cps_seterr_code(rc, errstr, errstr_size, "decoding a %s record: %s",
 			                       entity, decode_err);
