@@ -132,7 +132,10 @@ static void deadletters_list(void *ctx, const struct cps_http_request *req,
 		size_t i;
 		json_t *it;
 
-		json_array_foreach(items, i, it) json_object_del(it, "note");
+		json_array_foreach(items, i, it)
+		{
+			json_object_del(it, "note");
+		}
 	}
 	snprintf(next, sizeof(next), "%" PRId64, next_cursor);
 	cps_http_reply_json(resp, 200,
@@ -272,13 +275,12 @@ static int replay_request(const struct cps_http_request *req, struct cps_http_re
 	*note = NULL;
 	if (!json_is_object(body))
 		return bad_request(resp, "the body must be a JSON object");
-	json_object_foreach(
-	    body, key,
-	    v) if (strcmp(key, "ids") && strcmp(key, "filter") && strcmp(key, "limit") &&
-	           strcmp(key,
-	                  "note")) return cps_http_reply_error(resp, 400,
-	                                                       "unknown member '%.40s' in the body",
-	                                                       key);
+	json_object_foreach(body, key, v)
+	{
+		if (strcmp(key, "ids") && strcmp(key, "filter") && strcmp(key, "limit") &&
+		    strcmp(key, "note"))
+			return bad_request(resp, "unknown member '%.40s' in the body", key);
+	}
 	if (!jids == !jf)
 		return bad_request(resp, "give either \"ids\" or \"filter\"");
 	if (jn && (!json_is_string(jn) || json_string_length(jn) > REPLAY_NOTE_MAX))
