@@ -5,7 +5,8 @@ Creates a fresh database on $CPSYNC_TEST_PG, starts `cpsync run -c CONFIG`
 (embedded Kafka broker, one kafka platform source with a 120 s freshness
 target, HTTP on a free port), produces every sample person record
 (single-object framing made by `cpsync encode`, sent with `kcat -P`) and
-waits until the reconcile link has them all. Then, by MODE:
+waits until the reconcile link has them all, and writes six conflicts (three
+live, three closed) into the store. Then, by MODE:
 
   promtool  GET /metrics: 200, text/plain version 0.0.4, `promtool check
             metrics` exits 0 on it, the link record counters are > 0, the
@@ -154,6 +155,19 @@ def start_traffic(proc, port, log, cpsync, source_dir):
     return ids
 
 
+# Conflicts in every status, written straight into the store (the keys are
+# made up): 3 live (2 person, 1 household), 3 closed, one of each kind.
+CONFLICTS_SQL = """
+INSERT INTO cpsync.conflicts (entity, key, field, status, opened_at) VALUES
+ ('person', 'k1', 'name', 'open', now() - interval '90 seconds'),
+ ('person', 'k2', 'name', 'claimed', now() - interval '10 seconds'),
+ ('household', 'h1', 'address', 'open', now()),
+ ('person', 'k3', 'gender', 'resolved', now()),
+ ('person', 'k4', 'gender', 'auto_closed', now()),
+ ('person', 'k5', 'gender', 'dismissed', now())
+"""
+
+
 def no_ids(text, ids, where):
     for i in ids:
         if i in text:
@@ -211,10 +225,13 @@ def check_metrics(port, ids):
     batches = sample(text, "cpsync_reconcile_batch_seconds_count")
     if not batches or batches < 1:
         fail("cpsync_reconcile_batch_seconds_count = %s" % batches)
-    if sample(text, "cpsync_conflicts_open") is None:
-        fail("no cpsync_conflicts_open sample")
-    if sample(text, "cpsync_conflicts_resolved_total", how="resolved") is None:
-        fail("no cpsync_conflicts_resolved_total{how=resolved} sample")
+    got = (sample(text, "cpsync_conflicts_open"), sample(text, "cpsync_conflicts_opened_total"),
+           sample(text, "cpsync_conflicts_open_by_entity", entity="person"))
+    if got != (3, 6, 2):
+        fail("conflicts open, opened total, open persons: %s, want (3, 6, 2)" % (got,))
+    for how in ("auto", "resolved", "dismissed"):
+        if sample(text, "cpsync_conflicts_resolved_total", how=how) != 1:
+            fail("cpsync_conflicts_resolved_total{how=%s} is not 1" % how)
     status_reqs = sample(text, "cpsync_http_requests_total", route="/status", code_class="2xx")
     if not status_reqs or status_reqs < 1:
         fail("cpsync_http_requests_total{route=/status,2xx} = %s" % status_reqs)
@@ -283,11 +300,17 @@ def check_status(port, ids):
         fail("conflicts part: %s" % json.dumps(c))
     if not isinstance(c.get("by_entity"), dict) or not isinstance(c.get("by_field"), list):
         fail("conflicts breakdown: %s" % json.dumps(c))
-    if sum(c["by_entity"].values()) != c["open"] or sum(f["open"] for f in c["by_field"]) != c["open"]:
-        fail("conflicts breakdown does not add up to open: %s" % json.dumps(c))
-    if not isinstance(c.get("opened_total"), int) or set(c.get("closed", {})) != {
-            "auto", "resolved", "dismissed"}:
+    if c["open"] != 3 or not 89 <= (c["oldest_age_s"] or 0) <= 150:
+        fail("conflicts open/oldest: %s" % json.dumps(c))
+    if c["by_entity"] != {"household": 1, "person": 2}:
+        fail("conflicts by_entity: %s" % json.dumps(c["by_entity"]))
+    if c["by_field"] != [{"entity": "household", "field": "address", "open": 1},
+                         {"entity": "person", "field": "name", "open": 2}]:
+        fail("conflicts by_field: %s" % json.dumps(c["by_field"]))
+    if c.get("opened_total") != 6 or c.get("closed") != {"auto": 1, "resolved": 1, "dismissed": 1}:
         fail("conflicts totals: %s" % json.dumps(c))
+    if doc["store"].get("open_conflicts") != 3:
+        fail("store part: %s" % json.dumps(doc["store"]))
     no_ids(json.dumps(doc, ensure_ascii=False), ids, "/status")
 
 
@@ -315,6 +338,7 @@ def main():
                                     stdout=log, stderr=subprocess.STDOUT)
             try:
                 ids = start_traffic(proc, port, log, cpsync, source_dir)
+                psql(base + " dbname=" + db, CONFLICTS_SQL)
                 if mode == "promtool":
                     check_metrics(port, ids)
                 else:
