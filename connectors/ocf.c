@@ -8,6 +8,8 @@
 #include "ocf.h"
 #include "common.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -191,6 +193,108 @@ int cps_ocf_datum_size(avro_schema_t schema, const void *buf, size_t len, unsign
 	return CPS_OK;
 }
 
+/* Named types seen by check_names (Avro C leaks when a name repeats). */
+struct names {
+	char *v[256];
+	size_t n;
+};
+
+/* A pre-walk of the schema JSON before Avro C parses it: no named type
+ * defined twice, no nesting deeper than max_depth. -1 with a reason. */
+static int check_names(json_t *j, const char *ns, struct names *seen, unsigned depth,
+                       unsigned max_depth, char *why, size_t why_size)
+{
+	const char *type, *name, *own_ns;
+	char full[512];
+	size_t i;
+	json_t *v;
+
+	if (depth > max_depth) {
+		snprintf(why, why_size, "nests deeper than %u", max_depth);
+		return -1;
+	}
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v) if (check_names(v, ns, seen, depth + 1, max_depth, why,
+		                                            why_size) < 0) return -1;
+		return 0;
+	}
+	if (!json_is_object(j))
+		return 0;
+	type = json_string_value(json_object_get(j, "type"));
+	name = json_string_value(json_object_get(j, "name"));
+	if (type && name &&
+	    (!strcmp(type, "record") || !strcmp(type, "error") || !strcmp(type, "enum") ||
+	     !strcmp(type, "fixed"))) {
+		own_ns = json_string_value(json_object_get(j, "namespace"));
+		if (strchr(name, '.'))
+			snprintf(full, sizeof(full), "%s", name);
+		else
+			snprintf(full, sizeof(full), "%s%s%s",
+			         own_ns ? own_ns
+			         : ns   ? ns
+			                : "",
+			         (own_ns && *own_ns) || (!own_ns && ns && *ns) ? "." : "", name);
+		for (i = 0; i < seen->n; i++)
+			if (!strcmp(seen->v[i], full)) {
+				snprintf(why, why_size, "defines '%.200s' twice", full);
+				return -1;
+			}
+		if (seen->n == sizeof(seen->v) / sizeof(seen->v[0])) {
+			snprintf(why, why_size, "defines more than %zu named types", seen->n);
+			return -1;
+		}
+		seen->v[seen->n] = strdup(full);
+		if (!seen->v[seen->n]) {
+			snprintf(why, why_size, "out of memory");
+			return -1;
+		}
+		seen->n++;
+		ns = seen->v[seen->n - 1];
+		if (strrchr(ns, '.')) {
+			/* children inherit the namespace part of the full name */
+			snprintf(full, sizeof(full), "%.*s", (int)(strrchr(ns, '.') - ns), ns);
+			ns = full;
+		} else {
+			ns = "";
+		}
+	}
+	if (check_names(json_object_get(j, "type"), ns, seen, depth + 1, max_depth, why, why_size) <
+	        0 ||
+	    check_names(json_object_get(j, "items"), ns, seen, depth + 1, max_depth, why,
+	                why_size) < 0 ||
+	    check_names(json_object_get(j, "values"), ns, seen, depth + 1, max_depth, why,
+	                why_size) < 0)
+		return -1;
+	v = json_object_get(j, "fields");
+	if (json_is_array(v)) {
+		json_t *field;
+
+		json_array_foreach(v, i,
+		                   field) if (check_names(field, ns, seen, depth + 1, max_depth,
+		                                          why, why_size) < 0) return -1;
+	}
+	return 0;
+}
+
+static int check_schema_json(const char *text, size_t len, unsigned max_depth, char *why,
+                             size_t why_size)
+{
+	struct names seen = {.n = 0};
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	int rc;
+
+	if (!j) {
+		snprintf(why, why_size, "not JSON: %.200s", jerr.text);
+		return -1;
+	}
+	rc = check_names(j, "", &seen, 0, max_depth, why, why_size);
+	for (size_t i = 0; i < seen.n; i++)
+		free(seen.v[i]);
+	json_decref(j);
+	return rc;
+}
+
 /* Parses the metadata map; fills schema/codec. */
 static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_size)
 {
@@ -256,6 +360,13 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (strlen(r->schema_json) != schema_len)
 		return cps_seterr(errstr, errstr_size, "header schema contains a NUL byte");
+	{
+		char why[300];
+
+		if (check_schema_json(r->schema_json, schema_len, r->limits.max_depth, why,
+		                      sizeof(why)) < 0)
+			return cps_seterr(errstr, errstr_size, "header schema %s", why);
+	}
 	if (avro_schema_from_json_length(r->schema_json, schema_len, &r->schema) != 0) {
 		r->schema = NULL;
 		return cps_seterr(errstr, errstr_size, "header schema does not parse: %.200s",
