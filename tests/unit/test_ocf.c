@@ -311,6 +311,20 @@ static void test_not_avro_and_bad_headers(void **state)
 	                 CPS_ERR_INVALID);
 	assert_non_null(strstr(err, "header schema does not parse"));
 
+	cps_buf_reset(&f); /* a named type defined twice (Avro C leaks on it) */
+	assert_int_equal(
+	    cps_ocf_write_header(&f,
+	                         "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"t\","
+	                         "\"fields\":[{\"name\":\"a\",\"type\":{\"type\":\"enum\","
+	                         "\"name\":\"K\",\"symbols\":[\"A\"]}},{\"name\":\"b\","
+	                         "\"type\":{\"type\":\"enum\",\"name\":\"t.K\",\"symbols\":"
+	                         "[\"B\"]}}]}",
+	                         CPS_OCF_NULL, SYNC),
+	    CPS_OK);
+	assert_int_equal(cps_ocf_reader_open(f.data, f.len, NULL, &r, err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "defines 't.K' twice"));
+
 	cps_buf_reset(&f); /* an unknown codec */
 	assert_int_equal(cps_ocf_write_header(&f, SCHEMA, CPS_OCF_NULL, SYNC), CPS_OK);
 	memcpy((uint8_t *)memmem(f.data, f.len, "avro.codec\x08null", 15) + 11, "zzzz", 4);
