@@ -343,7 +343,7 @@ static void cached_row_release(struct cached_row *r)
 static void toast_remember(struct table_state *st, const char *key, size_t n,
                            const char *const *names, const char *const *values, bool is_delete)
 {
-	struct cached_row *r;
+	struct cached_row *r, fresh = {0};
 	bool long_value = false;
 
 	if (!key)
@@ -358,22 +358,26 @@ static void toast_remember(struct table_state *st, const char *key, size_t n,
 			return;
 	}
 	r = &st->toast[hash_key(key) % TOAST_CACHE_SLOTS];
-	if (r->key && (strcmp(r->key, key) == 0 || long_value))
-		cached_row_release(r);
-	if (is_delete || !long_value || r->key)
-		return;
-	r->key = strdup(key);
-	r->names = calloc(n + 1, sizeof(char *));
-	r->values = calloc(n + 1, sizeof(char *));
-	if (!r->key || !r->names || !r->values) {
-		cached_row_release(r);
+	if (is_delete || !long_value) {
+		if (r->key && strcmp(r->key, key) == 0)
+			cached_row_release(r);
 		return;
 	}
-	r->n = n;
-	for (size_t i = 0; i < n; i++) {
-		r->names[i] = names[i] ? strdup(names[i]) : NULL;
-		r->values[i] = values[i] ? strdup(values[i]) : NULL;
+	/* copy first: values may point into the row being replaced */
+	fresh.key = strdup(key);
+	fresh.names = calloc(n + 1, sizeof(char *));
+	fresh.values = calloc(n + 1, sizeof(char *));
+	fresh.n = fresh.names && fresh.values ? n : 0;
+	for (size_t i = 0; i < fresh.n; i++) {
+		fresh.names[i] = names[i] ? strdup(names[i]) : NULL;
+		fresh.values[i] = values[i] ? strdup(values[i]) : NULL;
 	}
+	cached_row_release(r);
+	if (!fresh.key || !fresh.names || !fresh.values) {
+		cached_row_release(&fresh);
+		return;
+	}
+	*r = fresh;
 }
 
 static const struct cached_row *toast_lookup(struct table_state *st, const char *key)

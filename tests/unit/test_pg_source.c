@@ -1,0 +1,437 @@
+/*
+ * The postgres source against the real server (CPSYNC_TEST_PG, a fresh
+ * database per test, the slot dropped at the end): snapshot + streaming
+ * yields each row exactly once (with inserts during the snapshot), updates,
+ * deletes as tombstones, DDL mid-stream, unchanged TOAST merged, a killed
+ * walsender resumed without loss, confirmed_flush_lsn advancing only with
+ * commits, an idle database whose slot keeps up, and the polling mode.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "avro_json.h"
+#include "codec.h"
+#include "connector.h"
+#include "pgoutput.h"
+#include "schema.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const struct cps_connector_ops cps_postgres_connector;
+
+#define MAX_KEYS 512
+
+struct fixture {
+	char db[64], slot[64], conninfo[512], slot_sql[256];
+	PGconn *admin, *c;
+	struct cps_catalog *catalog;
+	struct cps_codec *codec;
+	struct cps_settings settings;
+};
+
+/* What the source produced per key. */
+struct seen {
+	int upserts[MAX_KEYS], deletes[MAX_KEYS];
+	char name[MAX_KEYS][32];
+	char phone[MAX_KEYS][32];
+	size_t addr_len[MAX_KEYS];
+	struct cps_position last;
+	size_t n;
+};
+
+static void exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
+static char *query1(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	char *v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+static uint64_t query_lsn(PGconn *c, const char *sql)
+{
+	char *v = query1(c, sql);
+	uint64_t lsn = 0;
+
+	assert_int_equal(cps_pgo_lsn_parse(v, &lsn), 0);
+	free(v);
+	return lsn;
+}
+
+static int setup(void **state)
+{
+	static int seq;
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *base = getenv("CPSYNC_TEST_PG");
+	char sql[256], err[CPS_ERRSTR_SIZE];
+
+	if (!base) {
+		fprintf(stderr, "CPSYNC_TEST_PG is not set: this test needs PostgreSQL\n");
+		return -1;
+	}
+	snprintf(f->db, sizeof(f->db), "cps_pgsrc_%d_%d", (int)getpid(), seq++);
+	f->admin = PQconnectdb(base);
+	if (PQstatus(f->admin) != CONNECTION_OK)
+		return -1;
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+	PQclear(PQexec(f->admin, sql));
+	snprintf(f->conninfo, sizeof(f->conninfo), "%s dbname=%s", base, f->db);
+	/* slots are cluster-wide: one name per test */
+	snprintf(f->slot, sizeof(f->slot), "%s_slot", f->db);
+	snprintf(f->slot_sql, sizeof(f->slot_sql),
+	         "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
+	         "'%s'",
+	         f->slot);
+	f->c = PQconnectdb(f->conninfo);
+	if (PQstatus(f->c) != CONNECTION_OK)
+		return -1;
+	exec_ok(f->c, "CREATE TABLE person (national_id text PRIMARY KEY, name text NOT NULL, "
+	              "gender text NOT NULL DEFAULT 'UNKNOWN', birth_date date NOT NULL, "
+	              "registration_region_code text NOT NULL, residence_region_code text NOT "
+	              "NULL, residence_address text, disabled boolean NOT NULL DEFAULT false, "
+	              "updated_at timestamptz NOT NULL DEFAULT now(), id bigserial)");
+	exec_ok(f->c, "ALTER TABLE person ALTER COLUMN residence_address SET STORAGE EXTERNAL");
+	if (cps_catalog_load_dir(getenv("CPSYNC_SCHEMA_DIR"), &f->catalog, err, sizeof(err)) ||
+	    cps_codec_new(cps_catalog_by_entity(f->catalog, "person"), NULL, &f->codec, err,
+	                  sizeof(err)))
+		return -1;
+	cps_settings_init(&f->settings);
+	cps_settings_set(&f->settings, "conninfo", f->conninfo);
+	cps_settings_set(&f->settings, "schema_dir", getenv("CPSYNC_SCHEMA_DIR"));
+	cps_settings_set(&f->settings, "slot", f->slot);
+	cps_settings_set(&f->settings, "publication", "cps_test_pub");
+	cps_settings_set(&f->settings, "table.public.person.entity", "person");
+	cps_settings_set(&f->settings, "table.public.person.column.disabled", "disabled");
+	cps_settings_set(&f->settings, "status_interval_ms", "200");
+	snprintf(sql, sizeof(sql), "%s_origin", f->db);
+	cps_settings_set(&f->settings, "ignore_origin", sql);
+	cps_settings_set(&f->settings, "snapshot_batch", "7");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char sql[256];
+
+	PQclear(PQexec(f->c, "SELECT pg_drop_replication_slot(slot_name) FROM "
+	                     "pg_replication_slots WHERE database = current_database()"));
+	PQfinish(f->c);
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
+	PQclear(PQexec(f->admin, sql));
+	PQfinish(f->admin);
+	cps_codec_free(f->codec);
+	cps_catalog_free(f->catalog);
+	cps_settings_release(&f->settings);
+	free(f);
+	return 0;
+}
+
+static void insert_people(PGconn *c, int from, int to)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "INSERT INTO person (national_id, name, birth_date, registration_region_code, "
+	         "residence_region_code) SELECT 'K' || i, 'n' || i, DATE '1980-01-01' + i, "
+	         "'440305', '440305' FROM generate_series(%d, %d) i",
+	         from, to);
+	exec_ok(c, sql);
+}
+
+static struct cps_conn *open_source(struct fixture *f)
+{
+	struct cps_conn *conn = NULL;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_connector_source_open(&cps_postgres_connector, "city", &f->settings, &conn, err,
+	                              sizeof(err)) != CPS_OK)
+		fail_msg("open: %s", err);
+	return conn;
+}
+
+static void record(struct fixture *f, struct seen *s, const struct cps_source_msg *m)
+{
+	char key[64], err[CPS_ERRSTR_SIZE];
+	int k;
+	json_t *j, *v;
+
+	assert_string_equal(m->entity, "person");
+	assert_non_null(m->key);
+	snprintf(key, sizeof(key), "%.*s", (int)m->key_len, (const char *)m->key);
+	assert_int_equal(key[0], 'K');
+	k = atoi(key + 1);
+	assert_true(k >= 0 && k < MAX_KEYS);
+	assert_true(strncmp(m->origin, "city:", 5) == 0);
+	if (s->n > 0) /* positions strictly increase within the stream */
+		assert_true(m->pos.offset > s->last.offset);
+	s->last = m->pos;
+	s->n++;
+	if (!m->value) {
+		s->deletes[k]++;
+		return;
+	}
+	s->upserts[k]++;
+	if (cps_codec_decode(f->codec, NULL, m->value, m->value_len, err, sizeof(err)) != CPS_OK)
+		fail_msg("decode %s: %s", key, err);
+	j = cps_value_to_json(cps_codec_value(f->codec), err, sizeof(err));
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "national_id")), key);
+	snprintf(s->name[k], sizeof(s->name[k]), "%s",
+	         json_string_value(json_object_get(j, "name")));
+	v = json_object_get(j, "phone");
+	snprintf(s->phone[k], sizeof(s->phone[k]), "%s",
+	         json_is_object(v) ? json_string_value(json_object_get(v, "string")) : "");
+	v = json_object_get(j, "residence_address");
+	s->addr_len[k] =
+	    json_is_object(v) ? strlen(json_string_value(json_object_get(v, "string"))) : 0;
+	json_decref(j);
+}
+
+/* Polls until `want` more messages came (or 15 s), committing each batch
+ * when `commit`. Returns the poll's last rc. */
+static int collect(struct fixture *f, struct cps_conn *conn, struct seen *s, size_t want,
+                   bool commit)
+{
+	time_t end = time(NULL) + 15;
+	size_t start = s->n;
+	char err[CPS_ERRSTR_SIZE];
+	int rc = CPS_OK;
+
+	while (s->n - start < want && time(NULL) < end) {
+		struct cps_source_batch b;
+
+		rc = cps_source_poll(conn, &b, 50, 200, err, sizeof(err));
+		if (rc != CPS_OK)
+			return rc;
+		for (size_t i = 0; i < b.n; i++)
+			record(f, s, &b.msgs[i]);
+		if (commit && b.n > 0 &&
+		    cps_source_commit(conn, &b.msgs[b.n - 1].pos, 1, err, sizeof(err)) != CPS_OK)
+			fail_msg("commit: %s", err);
+	}
+	return rc;
+}
+
+static void test_snapshot_stream_changes(void **state)
+{
+	struct fixture *f = *state;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct cps_conn *conn;
+	char big[400];
+
+	insert_people(f->c, 0, 99);
+	conn = open_source(f);
+	/* the slot exists now: rows inserted during the snapshot come by streaming */
+	insert_people(f->c, 100, 109);
+	assert_int_equal(collect(f, conn, s, 110, true), CPS_OK);
+	assert_int_equal(s->n, 110);
+	for (int k = 0; k < 110; k++)
+		assert_int_equal(s->upserts[k], 1);
+	exec_ok(f->c, "UPDATE person SET name = 'renamed' WHERE national_id = 'K5'");
+	exec_ok(f->c, "DELETE FROM person WHERE national_id = 'K6'");
+	assert_int_equal(collect(f, conn, s, 2, true), CPS_OK);
+	assert_int_equal(s->upserts[5], 2);
+	assert_string_equal(s->name[5], "renamed");
+	assert_int_equal(s->deletes[6], 1);
+	/* DDL mid-stream: the new column feeds the schema's field of that name */
+	exec_ok(f->c, "ALTER TABLE person ADD COLUMN phone text");
+	exec_ok(f->c, "UPDATE person SET phone = '13800000000' WHERE national_id = 'K7'");
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_string_equal(s->phone[7], "13800000000");
+	/* TOAST: a long address, then an update that leaves it unchanged ('u') */
+	exec_ok(f->c, "UPDATE person SET residence_address = (SELECT string_agg(md5(i::text), '') "
+	              "FROM generate_series(1, 300) i) WHERE national_id = 'K8'");
+	exec_ok(f->c, "UPDATE person SET name = 'toasted' WHERE national_id = 'K8'");
+	assert_int_equal(collect(f, conn, s, 2, true), CPS_OK);
+	assert_string_equal(s->name[8], "toasted");
+	assert_int_equal(s->addr_len[8], 300 * 32);
+	cps_source_close(conn);
+	/* restart with an empty cache: the unchanged value is read from the table */
+	conn = open_source(f);
+	exec_ok(f->c, "UPDATE person SET name = 'again' WHERE national_id = 'K8'");
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_string_equal(s->name[8], "again");
+	assert_int_equal(s->addr_len[8], 300 * 32);
+	/* cpsync's own writes (replication origin "cpsync") are skipped */
+	{
+		char sql[512];
+
+		/* origins are cluster-wide: this test's own name */
+		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_create('%s_origin')",
+		         f->db);
+		exec_ok(f->c, sql);
+		snprintf(sql, sizeof(sql),
+		         "BEGIN; SELECT pg_replication_origin_session_setup('%s_origin'); UPDATE "
+		         "person SET name = 'echo' WHERE national_id = 'K9'; COMMIT",
+		         f->db);
+		exec_ok(f->c, sql);
+		exec_ok(f->c, "SELECT pg_replication_origin_session_reset()");
+		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s_origin')", f->db);
+		exec_ok(f->c, sql);
+	}
+	exec_ok(f->c, "UPDATE person SET name = 'mine' WHERE national_id = 'K10'");
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_string_equal(s->name[10], "mine");
+	assert_string_equal(s->name[9], "n9");
+	(void)big;
+	cps_source_close(conn);
+	free(s);
+}
+
+static void test_kill_resume_and_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct cps_conn *conn = open_source(f);
+	uint64_t flush0, flush1, flush2;
+	char err[CPS_ERRSTR_SIZE];
+	int rc;
+
+	/* nothing in the table: the snapshot is empty, streaming starts */
+	assert_int_equal(collect(f, conn, s, 0, true), CPS_OK);
+	insert_people(f->c, 0, 49);
+	/* polled but not committed: the slot must not move past these rows */
+	assert_int_equal(collect(f, conn, s, 50, false), CPS_OK);
+	assert_int_equal(s->n, 50);
+	sleep(1);
+	flush0 = query_lsn(f->c, f->slot_sql);
+	{
+		uint64_t insert_lsn = query_lsn(f->c, "SELECT pg_current_wal_lsn()::text");
+
+		assert_true(flush0 < insert_lsn);
+	}
+	/* the walsender dies before the commit: a reopen re-sends the rows */
+	exec_ok(f->c, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE "
+	              "database = current_database()");
+	rc = collect(f, conn, s, 1, false);
+	assert_int_equal(rc, CPS_ERR_RETRIABLE);
+	cps_source_close(conn);
+	conn = open_source(f);
+	s->last.offset = 0; /* positions belong to one instance */
+	insert_people(f->c, 50, 59);
+	assert_int_equal(collect(f, conn, s, 60, true), CPS_OK);
+	for (int k = 0; k < 60; k++)
+		assert_true(s->upserts[k] >= 1);
+	for (int k = 0; k < 50; k++)
+		assert_int_equal(s->upserts[k], 2); /* re-delivered once, none lost */
+	sleep(1);
+	flush1 = query_lsn(f->c, f->slot_sql);
+	assert_true(flush1 > flush0);
+	/* idle database, WAL written elsewhere: keepalives move the slot along */
+	{
+		PGconn *other = PQconnectdb(getenv("CPSYNC_TEST_PG"));
+		struct cps_source_batch b;
+		uint64_t wal;
+
+		exec_ok(other, "CREATE TABLE IF NOT EXISTS cps_pgsrc_noise (x text)");
+		exec_ok(other, "INSERT INTO cps_pgsrc_noise SELECT md5(i::text) FROM "
+		               "generate_series(1, 20000) i");
+		exec_ok(other, "DROP TABLE cps_pgsrc_noise");
+		wal = query_lsn(other, "SELECT pg_current_wal_lsn()::text");
+		PQfinish(other);
+		for (int i = 0; i < 60; i++) {
+			assert_int_equal(cps_source_poll(conn, &b, 50, 200, err, sizeof(err)),
+			                 CPS_OK);
+			assert_int_equal(b.n, 0);
+			flush2 = query_lsn(f->c, f->slot_sql);
+			if (flush2 >= wal)
+				break;
+		}
+		assert_true(flush2 >= wal);
+	}
+	{
+		struct cps_conn_status st;
+
+		sleep(3);
+		cps_source_poll(conn, &(struct cps_source_batch){0}, 1, 100, err, sizeof(err));
+		cps_conn_describe(conn, &st);
+		assert_true(st.lag >= 0);
+		assert_true(st.received >= 60);
+		assert_true(st.last_msg_ms > 0);
+	}
+	cps_source_close(conn);
+	free(s);
+}
+
+static void test_polling(void **state)
+{
+	struct fixture *f = *state;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct cps_conn *conn;
+
+	cps_settings_set(&f->settings, "mode", "polling");
+	cps_settings_set(&f->settings, "poll_interval_ms", "50");
+	cps_settings_set(&f->settings, "table.public.person.increment_column", "id");
+	cps_settings_set(&f->settings, "table.public.person.timestamp_column", "updated_at");
+	insert_people(f->c, 0, 19);
+	conn = open_source(f);
+	assert_int_equal(collect(f, conn, s, 20, true), CPS_OK);
+	assert_int_equal(s->n, 20);
+	insert_people(f->c, 20, 24);
+	exec_ok(f->c, "UPDATE person SET name = 'polled', updated_at = now() + interval '1 s' "
+	              "WHERE national_id = 'K3'");
+	assert_int_equal(collect(f, conn, s, 6, true), CPS_OK);
+	assert_int_equal(s->n, 26);
+	for (int k = 20; k < 25; k++)
+		assert_int_equal(s->upserts[k], 1);
+	assert_int_equal(s->upserts[3], 2);
+	assert_string_equal(s->name[3], "polled");
+	/* nothing new: nothing polled */
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_int_equal(s->n, 26);
+	cps_source_close(conn);
+	free(s);
+}
+
+static void test_bad_settings(void **state)
+{
+	struct fixture *f = *state;
+	struct cps_conn *conn = NULL;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_settings_set(&f->settings, "table.public.person.column.name", "no_such_field");
+	assert_int_not_equal(cps_connector_source_open(&cps_postgres_connector, "city",
+	                                               &f->settings, &conn, err, sizeof(err)),
+	                     CPS_OK);
+	assert_non_null(strstr(err, "no_such_field"));
+	assert_null(conn);
+	cps_settings_set(&f->settings, "table.public.person.column.name", "name");
+	cps_settings_set(&f->settings, "mode", "sideways");
+	assert_int_not_equal(cps_connector_source_open(&cps_postgres_connector, "city",
+	                                               &f->settings, &conn, err, sizeof(err)),
+	                     CPS_OK);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_snapshot_stream_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill_resume_and_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_polling, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_settings, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
