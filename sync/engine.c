@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "common.h"
 #include "connector.h"
+#include "dashboard.h"
 #include "event.h"
 #include "framing.h"
 #include "guard.h"
@@ -385,6 +386,8 @@ static int start_http(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	if (rc != CPS_OK)
 		return rc;
 	rc = cps_status_http_register(e->status_http, e->http, errstr, errstr_size);
+	if (rc == CPS_OK) /* open: the page holds no data, the API needs the token */
+		rc = cps_dashboard_register(e->http, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	/* open or not as http.open_routes says */
