@@ -296,7 +296,7 @@ static void status_handler(void *ctx, const struct cps_http_request *req,
 int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv, char *errstr,
                              size_t errstr_size)
 {
-	return cps_http_route(srv, "GET", "/status", status_handler, sh, CPS_HTTP_OPEN, errstr,
+	return cps_http_route(srv, "GET", "/status", status_handler, sh, CPS_ROLE_ANY, errstr,
 	                      errstr_size);
 }
 
