@@ -32,6 +32,7 @@ import urllib.error
 import urllib.request
 
 NAME = "metrics.?"
+TOKEN = "metrics-test-viewer-%d" % os.getpid()
 
 
 def fail(msg):
@@ -50,10 +51,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fetch(port, path):
+def fetch(port, path, token=None):
     """(status, content type, body bytes) or (None, None, None) when nothing answers."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.headers.get("Content-Type"), r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type"), e.read()
@@ -62,7 +66,7 @@ def fetch(port, path):
 
 
 def status_doc(port):
-    code, _, body = fetch(port, "/status")
+    code, _, body = fetch(port, "/status", TOKEN)
     if code != 200:
         fail("/status answered %s" % code)
     return json.loads(body)
@@ -83,6 +87,8 @@ store:
   batch_ms: 20
 http:
   listen: 127.0.0.1:1   # overridden by --http
+  tokens:               # /status needs one; /metrics is open by default
+    dashboard-viewer: {{token: "{token}", role: viewer}}
 reconcile:
   workers: 1
 platforms:
@@ -191,8 +197,8 @@ def sample(text, name, **labels):
 
 
 def check_metrics(port, ids):
-    code, ctype, body = fetch(port, "/status")  # one more request to count
-    code, ctype, body = fetch(port, "/metrics")
+    status_doc(port)  # one more request to count
+    code, ctype, body = fetch(port, "/metrics")  # no token: open by default
     if code != 200:
         fail("/metrics answered %s: %r" % (code, body[:200]))
     if not ctype or not ctype.startswith("text/plain; version=0.0.4"):
@@ -331,7 +337,7 @@ def main():
             cfg = os.path.join(tmp, "metrics.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source_dir, "schemas"),
-                                      conninfo=base + " dbname=" + db))
+                                      conninfo=base + " dbname=" + db, token=TOKEN))
             port = free_port()
             log = open(os.path.join(tmp, "cpsync.log"), "w+")
             proc = subprocess.Popen([cpsync, "run", "-c", cfg, "--http", "127.0.0.1:%d" % port],
