@@ -786,6 +786,11 @@ unsigned cps_engine_http_port(const struct cps_engine *e)
 	return e->http ? cps_http_port(e->http) : 0;
 }
 
+struct cps_http_server *cps_engine_http(struct cps_engine *e)
+{
+	return e->http;
+}
+
 const char *cps_engine_bootstrap(const struct cps_engine *e)
 {
 	return e->bootstrap;

@@ -41,6 +41,8 @@ void cps_engine_stop(struct cps_engine *e);
 
 /* Borrowed views for tests and the CLI. */
 unsigned cps_engine_http_port(const struct cps_engine *e);
+/* The HTTP server with every route registered (e.g. for cps_http_routes). */
+struct cps_http_server *cps_engine_http(struct cps_engine *e);
 const char *cps_engine_bootstrap(const struct cps_engine *e);
 struct cps_status *cps_engine_status(struct cps_engine *e);
 struct cps_catalog *cps_engine_catalog(struct cps_engine *e);

@@ -1196,3 +1196,20 @@ void cps_http_stats(struct cps_http_server *srv,
 	pthread_mutex_unlock(&srv->stats_lock);
 	cb(ctx, &out);
 }
+
+void cps_http_routes(struct cps_http_server *srv,
+                     void (*cb)(void *ctx, const struct cps_http_route_info *ri), void *ctx)
+{
+	struct cps_http_route_info ri;
+	const struct route *r;
+
+	pthread_rwlock_rdlock(&srv->routes_lock);
+	for (r = srv->routes; r; r = r->next) {
+		ri.method = r->method;
+		ri.pattern = r->pattern;
+		ri.roles = r->roles;
+		ri.open = r->roles == CPS_HTTP_OPEN || is_open_pattern(srv, r->pattern);
+		cb(ctx, &ri);
+	}
+	pthread_rwlock_unlock(&srv->routes_lock);
+}

@@ -130,6 +130,18 @@ int cps_http_reply_error(struct cps_http_response *resp, int status, const char 
 /* Adds a response header (copied); CR, LF and NUL are refused. */
 int cps_http_response_header(struct cps_http_response *resp, const char *name, const char *value);
 
+/* One registered route as cps_http_routes reports it. */
+struct cps_http_route_info {
+	const char *method;  /* "GET", "POST", ... */
+	const char *pattern; /* "/api/v1/conflicts/{id}" */
+	unsigned roles;      /* as registered; CPS_HTTP_OPEN = anyone */
+	int open;            /* served without a token (open role or conf.open_routes) */
+};
+/* Calls cb once per registered route (built-in ones included), in
+ * registration order. cb must not register routes. */
+void cps_http_routes(struct cps_http_server *server,
+                     void (*cb)(void *ctx, const struct cps_http_route_info *ri), void *ctx);
+
 /* Counters of one route, by status class; latency in seconds. */
 #define CPS_HTTP_LATENCY_BUCKETS 11
 extern const double cps_http_latency_bounds_s[CPS_HTTP_LATENCY_BUCKETS];
