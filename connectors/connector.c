@@ -14,6 +14,9 @@
 extern const struct cps_connector_ops cps_kafka_connector;
 extern const struct cps_connector_ops cps_postgres_connector;
 extern const struct cps_connector_ops cps_files_connector;
+/* postgres_sink.c: cps_postgres_connector's source side plus the sink side;
+ * declared in sink_runner.h */
+const struct cps_connector_ops *cps_postgres_connector_ops(void);
 
 static const struct cps_connector_ops *registry[MAX_CONNECTORS];
 static size_t n_registered;
@@ -93,8 +96,8 @@ const struct cps_connector_ops *cps_connector_find(const char *type)
 
 int cps_connector_register_builtins(char *errstr, size_t errstr_size)
 {
-	static const struct cps_connector_ops *const builtins[] = {&cps_kafka_connector,
-	                                                           &cps_files_connector};
+	const struct cps_connector_ops *const builtins[] = {
+	    &cps_kafka_connector, &cps_files_connector, cps_postgres_connector_ops()};
 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(builtins); i++) {
 		int rc;
