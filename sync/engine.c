@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "rules.h"
 #include "schema.h"
+#include "sink_runner.h"
 #include "store.h"
 #include "worker.h"
 
@@ -76,6 +77,9 @@ struct cps_engine {
 
 	struct engine_source *sources;
 	size_t n_sources;
+
+	struct cps_sink_runner **sinks; /* one per platform with a `sink` section */
+	size_t n_sinks;
 
 	struct cps_ops_api *ops_api; /* dead letters and connector controls */
 	struct cps_api *api;         /* steward API: conflicts, records, audit */
@@ -573,6 +577,58 @@ static int start_sources(struct cps_engine *e, char *errstr, size_t errstr_size)
 	return CPS_OK;
 }
 
+/* One sink runner per enabled platform with a non-empty `sink` section. */
+static int start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	size_t np = cps_config_platform_count(e->cfg);
+
+	e->sinks = calloc(np ? np : 1, sizeof(*e->sinks));
+	if (!e->sinks)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (size_t i = 0; i < np; i++) {
+		struct cps_config_platform p;
+		struct cps_sink_runner_conf sc = {0};
+		struct cps_settings settings;
+		char name[64];
+		int rc;
+
+		if (cps_config_platform_at(e->cfg, i, &p) != CPS_OK || !p.enabled || !p.sink ||
+		    p.sink->count == 0)
+			continue;
+		sc.ops = cps_connector_find(p.connector);
+		if (!sc.ops)
+			return cps_seterr_code(
+			    CPS_ERR_FATAL, errstr, errstr_size,
+			    "platform '%s': connector '%s' is not available in this build", p.name,
+			    p.connector);
+		cps_settings_init(&settings);
+		if (cps_engine_flatten_settings(p.sink, NULL, &settings) < 0) {
+			cps_settings_release(&settings);
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		}
+		snprintf(name, sizeof(name), "%s-sink", p.name);
+		sc.platform = p.name;
+		sc.settings = &settings;
+		sc.bootstrap = e->bootstrap;
+		sc.kafka_props = &e->kafka_props;
+		sc.topic_prefix = cps_config_get_string(e->cfg, "kafka.unified_topic_prefix");
+		sc.catalog = e->catalog;
+		sc.registry = e->registry;
+		sc.store_conninfo = e->conninfo;
+		sc.status = e->status;
+		sc.link = cps_status_add_link(e->status, name, p.name, p.connector, CPS_LINK_SINK);
+		sc.batch_max = (size_t)cps_config_get_int(e->cfg, "store.batch_size");
+		rc = sc.link ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
+		             : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		cps_settings_release(&settings);
+		if (rc != CPS_OK)
+			return rc;
+		e->n_sinks++;
+		cps_log_info("ENGINE", "platform '%s': %s sink started", p.name, p.connector);
+	}
+	return CPS_OK;
+}
+
 /* The operator API (api_ops.h) over the running sources. */
 static int start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
 {
@@ -689,7 +745,9 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	rc = start_steward_api(e, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_stop;
-	/* sinks: issue 4 */
+	rc = start_sinks(e, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_stop;
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
 	*out = e;
@@ -752,6 +810,9 @@ void cps_engine_stop(struct cps_engine *e)
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
 	cps_ops_api_detach(e->ops_api);
 	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
+	for (size_t i = e->n_sinks; i-- > 0;)
+		cps_sink_runner_stop(e->sinks[i]);
+	free(e->sinks);
 	for (size_t i = e->n_sources; i-- > 0;) {
 		cps_ingest_stop_and_join(e->sources[i].runner);
 		cps_settings_release(&e->sources[i].settings);
