@@ -179,7 +179,9 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 	if (rc == CPS_OK)
 		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
 		                 errstr, errstr_size);
-	return rc;
+	/* another session holds the origin (a previous instance not yet gone):
+	 * worth retrying */
+	return rc == CPS_ERR_FATAL ? CPS_ERR_RETRIABLE : rc;
 }
 
 static int pg_sink_open(const char *platform, const struct cps_settings *settings,

@@ -1,0 +1,321 @@
+/*
+ * The postgres sink (connectors/postgres_sink.c) against a real PostgreSQL
+ * ($CPSYNC_TEST_PG, a database of its own): upserts into a city inbound
+ * table with SQL types from the plain JSON, idempotence by (key, version),
+ * deletes, and the replication origin on every write (test_decoding's
+ * only-local filter hides exactly the sink's changes).
+ */
+#include "connector.h"
+#include "sink_runner.h"
+
+#include <libpq-fe.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* origins are cluster-wide and one session at a time: one per test run */
+static char admin_conninfo[512], db_conninfo[640], db_name[64], origin[64];
+
+#define check_ok(expr, err)                                                                        \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		if (rc_ != CPS_OK)                                                                 \
+			fail_msg("%s: %d %s", #expr, rc_, err);                                    \
+	} while (0)
+
+static void sql_ok(PGconn *db, const char *sql)
+{
+	PGresult *res = PQexec(db, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(db));
+	PQclear(res);
+}
+
+/* The first value of the first row, copied into buf ("<null>" for NULL). */
+static const char *sql_value(PGconn *db, const char *sql, char *buf, size_t size)
+{
+	PGresult *res = PQexec(db, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(db));
+	if (PQntuples(res) == 0)
+		snprintf(buf, size, "<none>");
+	else
+		snprintf(buf, size, "%s",
+		         PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return buf;
+}
+
+static int put_one(struct cps_conn *c, const char *key, long version, const char *op,
+                   const char *json, char *err, size_t err_size)
+{
+	char v[24];
+	struct cps_header h[3];
+	struct cps_sink_record r = {0};
+	size_t accepted = 0;
+
+	snprintf(v, sizeof(v), "%ld", version);
+	h[0] = (struct cps_header){CPS_SINK_HEADER_KEY, key, strlen(key)};
+	h[1] = (struct cps_header){CPS_SINK_HEADER_VERSION, v, strlen(v)};
+	h[2] = (struct cps_header){CPS_SINK_HEADER_OPERATION, op, strlen(op)};
+	r.entity = "person";
+	r.origin_platform = CPS_SINK_ORIGIN;
+	r.key = key;
+	r.key_len = strlen(key);
+	r.value = json;
+	r.value_len = strlen(json);
+	r.headers = h;
+	r.n_headers = 3;
+	return cps_sink_put(c, &r, 1, &accepted, err, err_size);
+}
+
+static struct cps_conn *open_sink(char *err, size_t err_size)
+{
+	struct cps_settings s;
+	struct cps_conn *c = NULL;
+	int rc;
+
+	cps_settings_init(&s);
+	cps_settings_set(&s, "conninfo", db_conninfo);
+	cps_settings_set(&s, "table.person", "city_inbound.person");
+	cps_settings_set(&s, "column.person.name", "full_name");
+	cps_settings_set(&s, "column.person.residence_address", ""); /* not written */
+	cps_settings_set(&s, "key_column", "national_id");
+	cps_settings_set(&s, "origin", origin);
+	rc = cps_connector_sink_open(cps_postgres_connector_ops(), "city", &s, &c, err, err_size);
+	cps_settings_release(&s);
+	check_ok(rc, err);
+	return c;
+}
+
+static const char person_v1[] =
+    "{\"national_id\":\"440300199001011234\",\"name\":\"Zhang San\",\"gender\":\"MALE\","
+    "\"birth_date\":\"1990-01-01\",\"residence_address\":\"secret street\",\"disabled\":false,"
+    "\"phone\":null,\"updated_at\":\"2024-03-01T08:30:00.250Z\",\"income\":\"1234.50\","
+    "\"tags\":[\"a\",{\"b\":1}]}";
+
+static void test_upsert_idempotent_by_version(void **state)
+{
+	char err[CPS_ERRSTR_SIZE], buf[1024], sql[160];
+	struct cps_conn *c;
+	struct cps_conn_status st;
+	PGconn *db = PQconnectdb(db_conninfo);
+
+	(void)state;
+	assert_int_equal(PQstatus(db), CONNECTION_OK);
+	sql_ok(db, "CREATE SCHEMA city_inbound");
+	sql_ok(db, "CREATE TABLE city_inbound.person (national_id text PRIMARY KEY, full_name text "
+	           "NOT NULL, gender text, birth_date date, residence_address text, disabled "
+	           "boolean, phone text, updated_at timestamptz, income numeric(12,2), tags jsonb, "
+	           "cpsync_version bigint NOT NULL)");
+	/* a logical slot watching every change from now on */
+	sql_ok(db, "SELECT pg_create_logical_replication_slot('cps_sink_test', 'test_decoding')");
+
+	c = open_sink(err, sizeof(err));
+	check_ok(put_one(c, "440300199001011234", 3, "UPSERT", person_v1, err, sizeof(err)), err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(
+	    sql_value(db,
+	              "SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s', full_name, gender, birth_date, "
+	              "residence_address IS NULL, disabled, phone IS NULL, updated_at, income, "
+	              "cpsync_version) FROM city_inbound.person",
+	              buf, sizeof(buf)),
+	    "Zhang San|MALE|1990-01-01|t|f|t|2024-03-01 08:30:00.25+00|1234.50|3");
+	assert_string_equal(
+	    sql_value(db, "SELECT tags::text FROM city_inbound.person", buf, sizeof(buf)),
+	    "[\"a\", {\"b\": 1}]");
+
+	/* re-delivery of the same version changes nothing */
+	check_ok(put_one(c, "440300199001011234", 3, "UPSERT",
+	                 "{\"name\":\"Changed\",\"gender\":\"FEMALE\"}", err, sizeof(err)),
+	         err);
+	/* an older version does not overwrite a newer */
+	check_ok(
+	    put_one(c, "440300199001011234", 2, "UPSERT", "{\"name\":\"Older\"}", err, sizeof(err)),
+	    err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(sql_value(db,
+	                              "SELECT full_name || '|' || cpsync_version FROM "
+	                              "city_inbound.person",
+	                              buf, sizeof(buf)),
+	                    "Zhang San|3");
+	/* a newer one does, in the same flush as a second key */
+	check_ok(
+	    put_one(c, "440300199001011234", 4, "UPSERT", "{\"name\":\"Li Si\"}", err, sizeof(err)),
+	    err);
+	check_ok(put_one(c, "44030019900101567X", 1, "UPSERT", "{\"name\":\"Wang Wu\"}", err,
+	                 sizeof(err)),
+	         err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(
+	    sql_value(db,
+	              "SELECT string_agg(full_name || '|' || cpsync_version, ',' ORDER BY "
+	              "national_id) FROM city_inbound.person",
+	              buf, sizeof(buf)),
+	    "Li Si|4,Wang Wu|1");
+	/* a delete of an older version leaves the newer row; a newer delete removes it */
+	check_ok(put_one(c, "440300199001011234", 4, "DELETE", "null", err, sizeof(err)), err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(
+	    sql_value(db, "SELECT count(*) FROM city_inbound.person", buf, sizeof(buf)), "2");
+	check_ok(put_one(c, "440300199001011234", 5, "DELETE", "null", err, sizeof(err)), err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(sql_value(db,
+	                              "SELECT string_agg(national_id, ',') FROM "
+	                              "city_inbound.person",
+	                              buf, sizeof(buf)),
+	                    "44030019900101567X");
+	cps_conn_describe(c, &st);
+	assert_int_equal(st.enqueued, 7);
+	assert_int_equal(st.delivered, 7);
+	assert_int_equal(st.failed, 0);
+
+	/* the origin exists, and every change the sink made carries it:
+	 * test_decoding's only-local drops changes with an origin */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_replication_origin WHERE roname = '%s'",
+	         origin);
+	assert_string_equal(sql_value(db, sql, buf, sizeof(buf)), "1");
+	sql_ok(db, "INSERT INTO city_inbound.person VALUES ('local-row', 'Local', NULL, NULL, "
+	           "NULL, NULL, NULL, NULL, NULL, NULL, 1)");
+	assert_string_equal(
+	    sql_value(db,
+	              "SELECT count(*) FROM pg_logical_slot_peek_changes('cps_sink_test', NULL, "
+	              "NULL, 'only-local', '0') WHERE data LIKE 'table city_inbound.person:%'",
+	              buf, sizeof(buf)),
+	    "5"); /* the sink's 2 inserts, 1 update, 1 delete; 1 local insert */
+	assert_string_equal(
+	    sql_value(db,
+	              "SELECT string_agg(data, '') FROM pg_logical_slot_peek_changes("
+	              "'cps_sink_test', NULL, NULL, 'only-local', '1') WHERE data LIKE "
+	              "'table city_inbound.person:%'",
+	              buf, sizeof(buf)),
+	    "table city_inbound.person: INSERT: national_id[text]:'local-row' "
+	    "full_name[text]:'Local' gender[text]:null birth_date[date]:null "
+	    "residence_address[text]:null disabled[boolean]:null phone[text]:null "
+	    "updated_at[timestamp with time zone]:null income[numeric]:null tags[jsonb]:null "
+	    "cpsync_version[bigint]:1");
+	sql_ok(db, "SELECT pg_drop_replication_slot('cps_sink_test')");
+	cps_sink_close(c);
+	PQfinish(db);
+}
+
+static void test_bad_records(void **state)
+{
+	char err[CPS_ERRSTR_SIZE], buf[64];
+	struct cps_conn *c;
+	struct cps_settings s;
+	PGconn *db = PQconnectdb(db_conninfo);
+	struct cps_sink_record r = {.entity = "household", .key = "k", .key_len = 1};
+	size_t accepted = 9;
+
+	(void)state;
+	c = open_sink(err, sizeof(err));
+	/* no table for the entity, no version header */
+	assert_int_equal(cps_sink_put(c, &r, 1, &accepted, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_int_equal(accepted, 0);
+	/* a value the column type refuses fails the flush; nothing is written
+	 * and no personal data is in the error */
+	check_ok(put_one(c, "440300199001019999", 1, "UPSERT",
+	                 "{\"name\":\"Bad Date\",\"birth_date\":\"19900101-secret\"}", err,
+	                 sizeof(err)),
+	         err);
+	assert_int_not_equal(cps_sink_flush(c, 10000, err, sizeof(err)), CPS_OK);
+	assert_null(strstr(err, "secret"));
+	assert_non_null(strstr(err, "22007")); /* invalid_datetime_format */
+	assert_string_equal(sql_value(db,
+	                              "SELECT count(*) FROM city_inbound.person WHERE "
+	                              "national_id = '440300199001019999'",
+	                              buf, sizeof(buf)),
+	                    "0");
+	/* the sink is usable again after the failed flush */
+	check_ok(
+	    put_one(c, "440300199001019999", 1, "UPSERT", "{\"name\":\"Good\"}", err, sizeof(err)),
+	    err);
+	check_ok(cps_sink_flush(c, 10000, err, sizeof(err)), err);
+	assert_string_equal(sql_value(db,
+	                              "SELECT full_name FROM city_inbound.person WHERE "
+	                              "national_id = '440300199001019999'",
+	                              buf, sizeof(buf)),
+	                    "Good");
+	cps_sink_close(c);
+
+	/* unknown settings are refused by name */
+	cps_settings_init(&s);
+	cps_settings_set(&s, "conninfo", db_conninfo);
+	cps_settings_set(&s, "no_such_key", "1");
+	assert_int_not_equal(
+	    cps_connector_sink_open(cps_postgres_connector_ops(), "city", &s, &c, err, sizeof(err)),
+	    CPS_OK);
+	assert_non_null(strstr(err, "no_such_key"));
+	cps_settings_release(&s);
+	PQfinish(db);
+}
+
+static int group_setup(void **state)
+{
+	const char *base = getenv("CPSYNC_TEST_PG");
+	char sql[160];
+	PGconn *admin;
+
+	(void)state;
+	if (!base || !*base) {
+		fprintf(stderr,
+		        "CPSYNC_TEST_PG is not set: the postgres sink tests need PostgreSQL "
+		        "(deploy/pg-private.sh start DIR PORT prints it)\n");
+		return -1;
+	}
+	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
+	snprintf(db_name, sizeof(db_name), "cps_pg_sink_%ld", (long)getpid());
+	snprintf(origin, sizeof(origin), "cpsync_test_%ld", (long)getpid());
+	admin = PQconnectdb(admin_conninfo);
+	if (PQstatus(admin) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
+		PQfinish(admin);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
+	PQclear(PQexec(admin, sql));
+	PQfinish(admin);
+	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char sql[160];
+	PGconn *admin = PQconnectdb(admin_conninfo);
+
+	(void)state;
+	snprintf(sql, sizeof(sql),
+	         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
+	         "database = '%s'",
+	         db_name);
+	PQclear(PQexec(admin, sql));
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s')", origin);
+	PQclear(PQexec(admin, sql));
+	PQfinish(admin);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_upsert_idempotent_by_version),
+	    cmocka_unit_test(test_bad_records),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
