@@ -1,0 +1,34 @@
+# The terminal commands over the HTTP API (sync/cli_api.c, sync/api_client.c),
+# the OpenAPI route coverage and the personal-data scan. All need
+# $CPSYNC_TEST_PG (they fail when it is unset).
+# - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists
+#   exactly the routes (method + pattern) an in-process engine registers.
+# - cli.api: tests/cli/test_cli.py drives every command (human and --json
+#   output, exit codes, 401/403 hints) against `cpsync run` through
+#   cpsync-api-cli, a stand-in for main.c's dispatch of the same functions.
+# - pii.scan: tests/pii/scan.py runs `cpsync demo` with tokens, bad messages
+#   and conflicts, then scans the log, /status, /metrics and every viewer GET
+#   for the demo's national IDs, names and phones.
+add_executable(test_openapi_routes ${PROJECT_SOURCE_DIR}/tests/openapi/test_openapi_routes.c)
+target_link_libraries(test_openapi_routes PRIVATE cpsync_core cpsync_warnings
+  PkgConfig::CMOCKA PkgConfig::CYAML PkgConfig::CURL PkgConfig::RDKAFKA PkgConfig::LIBPQ
+  PkgConfig::MHD yaml)
+target_include_directories(test_openapi_routes PRIVATE ${PROJECT_SOURCE_DIR}/sync)
+add_test(NAME openapi.routes COMMAND test_openapi_routes)
+set_tests_properties(openapi.routes PROPERTIES LABELS "api"
+  ENVIRONMENT "CPSYNC_SOURCE_DIR=${PROJECT_SOURCE_DIR};CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas"
+  TIMEOUT 120)
+
+add_executable(cpsync_api_cli ${PROJECT_SOURCE_DIR}/tests/cli/cli_main.c)
+target_link_libraries(cpsync_api_cli PRIVATE cpsync_core cpsync_warnings)
+target_include_directories(cpsync_api_cli PRIVATE ${PROJECT_SOURCE_DIR}/sync)
+set_target_properties(cpsync_api_cli PROPERTIES OUTPUT_NAME cpsync-api-cli)
+add_test(NAME cli.api
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/test_cli.py
+          --cpsync ${CPSYNC_BIN} --cli $<TARGET_FILE:cpsync_api_cli> --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(cli.api PROPERTIES LABELS "api" TIMEOUT 300)
+
+add_test(NAME pii.scan
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/pii/scan.py
+          --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(pii.scan PROPERTIES LABELS "api" TIMEOUT 300)
