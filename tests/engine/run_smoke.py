@@ -67,6 +67,7 @@ store:
   batch_ms: 20
 http:
   listen: 127.0.0.1:1   # overridden by --http
+  open_routes: [/healthz, /readyz, /status]
 reconcile:
   workers: 1
 platforms:

@@ -93,6 +93,7 @@ __attribute__((format(printf, 1, 2))) static struct cps_config *load(const char 
 #define BASE_CONFIG                                                                                \
 	"instance: engine-test\n"                                                                  \
 	"log: {level: warn}\n"                                                                     \
+	"http: {open_routes: [/healthz, /readyz, /status]}\n"                                      \
 	"kafka:\n"                                                                                 \
 	"  brokers: embedded\n"                                                                    \
 	"  embedded: {partitions: 1}\n"                                                            \
