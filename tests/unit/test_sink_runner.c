@@ -1,0 +1,616 @@
+/*
+ * The sink runner (sync/sink_runner.c): the no-echo rule, the allow-list
+ * and the plain JSON for SQL targets as pure functions; then the province's
+ * Kafka sink end to end on the embedded broker with a real store
+ * ($CPSYNC_TEST_PG, a database of its own) holding record_history: a change
+ * from the city is sent, changes that came from the province are not, fields
+ * outside the allow-list never appear, and committed offsets hold.
+ */
+#include "broker.h"
+#include "buf.h"
+#include "codec.h"
+#include "avro_json.h"
+#include "connector.h"
+#include "framing.h"
+#include "schema.h"
+#include "sink_runner.h"
+#include "store.h"
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static struct cps_catalog *catalog;
+static char admin_conninfo[512], db_conninfo[640], db_name[64];
+
+#define check_ok(expr, err)                                                                        \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		if (rc_ != CPS_OK)                                                                 \
+			fail_msg("%s: %d %s", #expr, rc_, err);                                    \
+	} while (0)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *const person_fields[] = {"national_id",
+                                            "name",
+                                            "gender",
+                                            "birth_date",
+                                            "registration_region_code",
+                                            "residence_region_code",
+                                            "residence_address",
+                                            "has_residence_permit",
+                                            "disabled",
+                                            "disability_grade",
+                                            "seriously_ill",
+                                            "labour_capacity",
+                                            "phone",
+                                            "household_id",
+                                            "deceased"};
+
+static json_t *person(const char *id, const char *name, const char *phone)
+{
+	return json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:{s:s},s:b,s:b,s:n,s:b,s:s,s:o,s:n,s:b}",
+	                 "national_id", id, "name", name, "gender", "FEMALE", "birth_date", 7305,
+	                 "registration_region_code", "440304", "residence_region_code", "440304",
+	                 "residence_address", "string", "Futian", "has_residence_permit", 1,
+	                 "disabled", 0, "disability_grade", "seriously_ill", 0, "labour_capacity",
+	                 "FULL", "phone", phone ? json_pack("{s:s}", "string", phone) : json_null(),
+	                 "household_id", "deceased", 0);
+}
+
+/* A provenance entry; platform NULL = a steward's decision. */
+static json_t *prov(const char *field, const char *platform)
+{
+	return json_pack(
+	    "{s:s,s:o,s:o,s:I,s:I,s:s,s:i,s:n,s:o,s:n,s:n}", "field", field, "platform",
+	    platform ? json_pack("{s:s}", "cpsync.Platform", platform) : json_null(),
+	    "source_position", platform ? json_pack("{s:s}", "string", "pos") : json_null(),
+	    "effective_time", (json_int_t)1700000000000, "source_time", (json_int_t)1700000000000,
+	    "rule", platform ? "precedence" : "steward", "rule_version", 1, "conflict_id",
+	    "steward", platform ? json_null() : json_pack("{s:s}", "string", "alice"), "decided_at",
+	    "reason");
+}
+
+/* A unified person event; `platforms[i]` is the platform of field i (every
+ * field that has a value gets an entry). */
+static json_t *event(const char *id, long version, const char *name, const char *phone,
+                     const char *const *platforms)
+{
+	json_t *rec = person(id, name, phone);
+	json_t *provs = json_array();
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(person_fields); i++)
+		if (!json_is_null(json_object_get(rec, person_fields[i])))
+			json_array_append_new(provs, prov(person_fields[i], platforms[i]));
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:{s:o},s:o}", "entity", "PERSON", "key", id,
+	                 "version", (json_int_t)version, "operation", "UPSERT", "event_time",
+	                 (json_int_t)1700000001000, "record", "cpsync.Person", rec, "provenance",
+	                 provs);
+}
+
+static void all(const char **p, const char *platform)
+{
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(person_fields); i++)
+		p[i] = platform;
+}
+
+static size_t field_index(const char *name)
+{
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(person_fields); i++)
+		if (!strcmp(person_fields[i], name))
+			return i;
+	fail_msg("no field %s", name);
+	return 0;
+}
+
+/* ---- pure ---------------------------------------------------------------- */
+
+static void test_no_echo_rule(void **state)
+{
+	const char *p[CPS_ARRAY_SIZE(person_fields)];
+	json_t *ev, *changed, *del, *prevprov;
+
+	(void)state;
+	all(p, "CITY");
+	p[field_index("phone")] = "PROVINCE";
+	ev = event("K", 2, "N", "123", p);
+	/* the version changed only the province's phone: an echo for the province */
+	changed = json_pack("[s]", "phone");
+	assert_true(cps_sink_is_echo(ev, "province", changed, NULL));
+	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
+	assert_false(cps_sink_is_echo(ev, "shenshan", changed, NULL));
+	json_decref(changed);
+	/* the city's name and the province's phone changed: the province
+	 * learns the name, the city the phone */
+	changed = json_pack("[s,s]", "phone", "name");
+	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
+	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
+	json_decref(changed);
+	/* a field changed to null decides nothing; with nothing attributable
+	 * the fallback says: not an echo unless P holds every value */
+	changed = json_pack("[s]", "household_id");
+	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
+	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
+	json_decref(changed);
+	json_decref(ev);
+	/* unknown changed fields: an echo only when P holds every value */
+	all(p, "PROVINCE");
+	ev = event("K", 1, "N", NULL, p);
+	assert_true(cps_sink_is_echo(ev, "province", NULL, NULL));
+	assert_false(cps_sink_is_echo(ev, "city", NULL, NULL));
+	json_decref(ev);
+	/* a steward's decision is never an echo */
+	p[field_index("gender")] = NULL;
+	ev = event("K", 3, "N", NULL, p);
+	changed = json_pack("[s]", "gender");
+	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
+	assert_false(cps_sink_is_echo(ev, "province", NULL, NULL));
+	json_decref(changed);
+	json_decref(ev);
+	/* a delete goes back only to platforms that did not hold the record */
+	del = json_pack("{s:s,s:s,s:I,s:s,s:n,s:[]}", "entity", "PERSON", "key", "K", "version",
+	                (json_int_t)4, "operation", "DELETE", "record", "provenance");
+	prevprov =
+	    json_pack("{s:{s:s},s:{s:s}}", "name", "platform", "city", "phone", "platform", "city");
+	assert_true(cps_sink_is_echo(del, "city", NULL, prevprov));
+	assert_false(cps_sink_is_echo(del, "province", NULL, prevprov));
+	assert_false(cps_sink_is_echo(del, "province", NULL, NULL));
+	json_decref(prevprov);
+	json_decref(del);
+}
+
+static void test_allow_list_and_plain_json(void **state)
+{
+	struct cps_schema *schema = cps_catalog_by_entity(catalog, "person");
+	json_t *rec, *plain, *t;
+	char err[CPS_ERRSTR_SIZE];
+	char *text;
+
+	(void)state;
+	assert_non_null(schema);
+	/* Avro targets: nullable fields outside the list become null */
+	rec = person("440300199001011234", "Zhang", "13800000000");
+	check_ok(
+	    cps_sink_apply_allow(rec, schema,
+	                         "national_id, name,gender,birth_date,registration_region_code,"
+	                         "residence_region_code,has_residence_permit,disabled,"
+	                         "seriously_ill,labour_capacity,deceased",
+	                         CPS_SINK_FORMAT_FRAMED, err, sizeof(err)),
+	    err);
+	assert_true(json_is_null(json_object_get(rec, "phone")));
+	assert_true(json_is_null(json_object_get(rec, "residence_address")));
+	assert_string_equal(json_string_value(json_object_get(rec, "name")), "Zhang");
+	/* ... and a non-nullable one outside it stops the record */
+	assert_int_equal(cps_sink_apply_allow(rec, schema, "national_id,phone", CPS_SINK_FORMAT_RAW,
+	                                      err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "'name'"));
+	json_decref(rec);
+	/* SQL targets: the other fields are removed */
+	rec = person("440300199001011234", "Zhang", "13800000000");
+	check_ok(cps_sink_apply_allow(rec, schema, "national_id,birth_date,phone,residence_address",
+	                              CPS_SINK_FORMAT_JSON, err, sizeof(err)),
+	         err);
+	assert_int_equal(json_object_size(rec), 4);
+	plain = cps_sink_plain_json(schema->json, schema->json, rec, err, sizeof(err));
+	assert_non_null(plain);
+	text = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, "{\"birth_date\":\"1990-01-01\",\"national_id\":"
+	                          "\"440300199001011234\",\"phone\":\"13800000000\","
+	                          "\"residence_address\":\"Futian\"}");
+	free(text);
+	json_decref(plain);
+	json_decref(rec);
+	/* logical types: timestamp, decimal (negative, scaled), bytes, enum, arrays */
+	t = json_loads("{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+	               "{\"name\":\"ts\",\"type\":{\"type\":\"long\",\"logicalType\":"
+	               "\"timestamp-millis\"}},"
+	               "{\"name\":\"amt\",\"type\":[\"null\",{\"type\":\"bytes\",\"logicalType\":"
+	               "\"decimal\",\"precision\":12,\"scale\":2}]},"
+	               "{\"name\":\"neg\",\"type\":{\"type\":\"bytes\",\"logicalType\":\"decimal\","
+	               "\"precision\":12,\"scale\":2}},"
+	               "{\"name\":\"raw\",\"type\":\"bytes\"},"
+	               "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\",\"symbols\":"
+	               "[\"A\"]}},"
+	               "{\"name\":\"again\",\"type\":\"E\"},"
+	               "{\"name\":\"list\",\"type\":{\"type\":\"array\",\"items\":[\"null\","
+	               "\"int\"]}}]}",
+	               0, NULL);
+	/* 123456 = 0x01E240 -> 1234.56; -5 = 0xFB -> -0.05 */
+	rec =
+	    json_loads("{\"ts\":1709281800250,\"amt\":{\"bytes\":\"\\u0001\\u00e2\\u0040\"},"
+	               "\"neg\":\"\\u00fb\",\"raw\":\"\\u0000\\u00ff\",\"e\":\"A\",\"again\":\"A\","
+	               "\"list\":[{\"int\":1},null]}",
+	               JSON_ALLOW_NUL, NULL);
+	assert_non_null(t);
+	assert_non_null(rec);
+	plain = cps_sink_plain_json(t, t, rec, err, sizeof(err));
+	assert_non_null(plain);
+	text = json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text,
+	                    "{\"again\":\"A\",\"amt\":\"1234.56\",\"e\":\"A\",\"list\":[1,null],"
+	                    "\"neg\":\"-0.05\",\"raw\":\"\\\\x00ff\","
+	                    "\"ts\":\"2024-03-01T08:30:00.250Z\"}");
+	free(text);
+	json_decref(plain);
+	json_decref(rec);
+	json_decref(t);
+	assert_int_equal(cps_sink_format_for("kafka"), CPS_SINK_FORMAT_FRAMED);
+	assert_int_equal(cps_sink_format_for("files"), CPS_SINK_FORMAT_RAW);
+	assert_int_equal(cps_sink_format_for("postgres"), CPS_SINK_FORMAT_JSON);
+}
+
+/* ---- the province's Kafka sink -------------------------------------------- */
+
+static void produce_event(rd_kafka_t *rk, const char *topic, const char *schema_name, json_t *ev)
+{
+	struct cps_schema *schema = cps_catalog_by_name(catalog, schema_name);
+	struct cps_codec *codec;
+	struct cps_buf buf;
+	char err[CPS_ERRSTR_SIZE];
+	const char *key = json_string_value(json_object_get(ev, "key"));
+
+	assert_non_null(schema);
+	check_ok(cps_codec_new(schema, NULL, &codec, err, sizeof(err)), err);
+	check_ok(cps_value_from_json(ev, cps_codec_value(codec), err, sizeof(err)), err);
+	cps_buf_init(&buf, 0);
+	check_ok(cps_codec_encode_framed(codec, CPS_FRAMING_SINGLE_OBJECT, 0,
+	                                 cps_codec_value(codec), &buf, err, sizeof(err)),
+	         err);
+	assert_int_equal(
+	    rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, strlen(key)),
+	                      RD_KAFKA_V_VALUE(buf.data, buf.len),
+	                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+	    0);
+	cps_buf_release(&buf);
+	cps_codec_free(codec);
+	json_decref(ev);
+}
+
+static void sql_ok(PGconn *db, const char *sql)
+{
+	PGresult *res = PQexec(db, sql);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(db));
+	PQclear(res);
+}
+
+static struct cps_sink_runner *start_runner(struct cps_broker *broker,
+                                            const struct cps_settings *kprops)
+{
+	struct cps_settings s;
+	struct cps_sink_runner_conf rc = {0};
+	struct cps_sink_runner *r = NULL;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_settings_init(&s);
+	cps_settings_set(&s, "entity.person.topic", "province.inbound.person");
+	cps_settings_set(&s, "allow.person",
+	                 "national_id,name,gender,birth_date,registration_region_code,"
+	                 "residence_region_code,has_residence_permit,disabled,seriously_ill,"
+	                 "labour_capacity,deceased");
+	rc.platform = "province";
+	rc.ops = cps_connector_find("kafka");
+	rc.settings = &s;
+	rc.bootstrap = cps_broker_bootstrap(broker);
+	rc.kafka_props = kprops;
+	rc.catalog = catalog;
+	rc.store_conninfo = db_conninfo;
+	rc.poll_ms = 100;
+	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
+	cps_settings_release(&s);
+	return r;
+}
+
+/* Until n events were consumed and `sent` of them delivered and committed. */
+static void wait_consumed(struct cps_sink_runner *r, uint64_t n, uint64_t sent)
+{
+	struct cps_sink_stats st;
+	int64_t end = now_ms() + 60000;
+
+	do {
+		cps_sink_runner_stats(r, &st);
+		if (st.consumed >= n && st.sent >= sent)
+			return;
+		usleep(100 * 1000);
+	} while (now_ms() < end);
+	fail_msg("consumed %llu of %llu unified events", (unsigned long long)st.consumed,
+	         (unsigned long long)n);
+}
+
+static void test_province_kafka_sink(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person", "cpsync.unified.household",
+	                        "province.inbound.person"};
+	const char *p[CPS_ARRAY_SIZE(person_fields)];
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	struct cps_sink_stats st;
+	struct cps_settings kprops;
+	struct cps_codec *codec;
+	char err[CPS_ERRSTR_SIZE], group[64];
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *prod, *cons;
+	rd_kafka_topic_partition_list_t *l;
+	PGconn *db = PQconnectdb(db_conninfo);
+	const char *got[8];
+	long got_version[8];
+	int n_got = 0;
+	int64_t end;
+
+	(void)state;
+	assert_int_equal(PQstatus(db), CONNECTION_OK);
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 3, &broker, err, sizeof(err)), err);
+	cps_settings_init(&kprops);
+	cps_settings_set(&kprops, "kafka.properties.session.timeout.ms", "6000");
+	cps_settings_set(&kprops, "kafka.properties.heartbeat.interval.ms", "500");
+
+	/* record_history as the reconcile workers write it */
+	sql_ok(db, "INSERT INTO cpsync.record_history (entity, key, version, op, provenance, "
+	           "changed_fields) VALUES "
+	           "('person', 'K1', 1, 'upsert', '{}', '{national_id,name,phone}'),"
+	           "('person', 'K1', 2, 'upsert', '{}', '{phone}'),"
+	           "('person', 'K3', 1, 'upsert', '{}', '{gender}'),"
+	           "('person', 'K1', 3, 'upsert', '{}', '{name}')");
+
+	conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "bootstrap.servers", cps_broker_bootstrap(broker), err,
+	                  sizeof(err));
+	prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	assert_non_null(prod);
+	/* K1 v1: the city's new person -> sent */
+	all(p, "CITY");
+	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
+	              event("K1", 1, "City Name", "13800000001", p));
+	/* K1 v2: only the province's phone changed -> an echo for the province */
+	p[field_index("phone")] = "PROVINCE";
+	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
+	              event("K1", 2, "City Name", "13800000002", p));
+	/* K2 v1: all from the province, no history row -> the province holds it all */
+	all(p, "PROVINCE");
+	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
+	              event("K2", 1, "Province Name", "13800000003", p));
+	/* K3 v1: a steward settled the gender -> sent */
+	p[field_index("gender")] = NULL;
+	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
+	              event("K3", 1, "Steward Case", NULL, p));
+	/* K1 v3: the city renamed -> sent */
+	all(p, "CITY");
+	p[field_index("phone")] = "PROVINCE";
+	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
+	              event("K1", 3, "City Renamed", "13800000002", p));
+	/* a household change: the province's allow-list has no household */
+	assert_int_equal(rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topics[1]),
+	                                   RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),
+	                 0);
+	assert_int_equal(rd_kafka_flush(prod, 10000), 0);
+	rd_kafka_destroy(prod);
+
+	r = start_runner(broker, &kprops);
+	wait_consumed(r, 5, 3);
+	usleep(300 * 1000);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.consumed, 5); /* never the household topic */
+	assert_int_equal(st.echoes, 2);
+	assert_int_equal(st.sent, 3);
+	assert_int_equal(st.undecodable, 0);
+	assert_int_equal(st.failures, 0);
+	cps_sink_runner_stop(r);
+
+	/* what the province received: decoded as cpsync.Person */
+	check_ok(
+	    cps_codec_new(cps_catalog_by_entity(catalog, "person"), NULL, &codec, err, sizeof(err)),
+	    err);
+	conf = rd_kafka_conf_new();
+	snprintf(group, sizeof(group), "reader-%ld", (long)getpid());
+	rd_kafka_conf_set(conf, "bootstrap.servers", cps_broker_bootstrap(broker), err,
+	                  sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
+	rd_kafka_conf_set(conf, "session.timeout.ms", "6000", err, sizeof(err));
+	cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	assert_non_null(cons);
+	rd_kafka_poll_set_consumer(cons);
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topics[2], RD_KAFKA_PARTITION_UA);
+	assert_int_equal(rd_kafka_subscribe(cons, l), 0);
+	rd_kafka_topic_partition_list_destroy(l);
+	for (end = now_ms() + 30000; now_ms() < end && n_got < 3;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+		rd_kafka_headers_t *hdrs = NULL;
+		const void *hv;
+		size_t hlen;
+		json_t *rec;
+		char version[16];
+
+		if (!m)
+			continue;
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		assert_true(n_got < 8);
+		check_ok(cps_codec_decode_framed(codec, CPS_FRAMING_SINGLE_OBJECT, catalog, NULL,
+		                                 m->payload, m->len, err, sizeof(err)),
+		         err);
+		rec = cps_value_to_json(cps_codec_value(codec), err, sizeof(err));
+		assert_non_null(rec);
+		/* outside the allow-list: never there */
+		assert_true(json_is_null(json_object_get(rec, "phone")));
+		assert_true(json_is_null(json_object_get(rec, "residence_address")));
+		got[n_got] =
+		    json_string_value(json_object_get(rec, "name")) &&
+		            !strcmp(json_string_value(json_object_get(rec, "name")), "City Renamed")
+		        ? "City Renamed"
+		    : strcmp(json_string_value(json_object_get(rec, "national_id")), "K3") == 0
+		        ? "K3"
+		        : "K1";
+		assert_int_equal(rd_kafka_message_headers(m, &hdrs), 0);
+		assert_int_equal(
+		    rd_kafka_header_get_last(hdrs, CPS_SINK_HEADER_VERSION, &hv, &hlen), 0);
+		snprintf(version, sizeof(version), "%.*s", (int)hlen, (const char *)hv);
+		got_version[n_got] = atol(version);
+		assert_int_equal(rd_kafka_header_get_last(hdrs, "cpsync-origin", &hv, &hlen), 0);
+		assert_memory_equal(hv, CPS_SINK_ORIGIN, hlen);
+		assert_int_equal(m->key_len, 2);
+		json_decref(rec);
+		rd_kafka_message_destroy(m);
+		n_got++;
+	}
+	assert_int_equal(n_got, 3);
+	assert_string_equal(got[0], "K1");
+	assert_int_equal(got_version[0], 1);
+	assert_string_equal(got[1], "K3");
+	assert_int_equal(got_version[1], 1);
+	assert_string_equal(got[2], "City Renamed");
+	assert_int_equal(got_version[2], 3);
+	/* nothing more: the echoes never came */
+	for (end = now_ms() + 1500; now_ms() < end;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
+
+		if (m && !m->err)
+			fail_msg("an unexpected record on the province's topic");
+		if (m)
+			rd_kafka_message_destroy(m);
+	}
+
+	/* a restart resumes after the committed offsets: nothing again */
+	r = start_runner(broker, &kprops);
+	usleep(8000 * 1000);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.consumed, 0);
+	assert_int_equal(st.sent, 0);
+	cps_sink_runner_stop(r);
+
+	rd_kafka_consumer_close(cons);
+	rd_kafka_destroy(cons);
+	cps_codec_free(codec);
+	cps_settings_release(&kprops);
+	cps_broker_stop(broker);
+	PQfinish(db);
+}
+
+static void test_bad_settings(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person"};
+	struct cps_broker *broker;
+	struct cps_sink_runner_conf rc = {0};
+	struct cps_sink_runner *r = NULL;
+	struct cps_settings s;
+	char err[CPS_ERRSTR_SIZE];
+
+	(void)state;
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 1, &broker, err, sizeof(err)), err);
+	cps_settings_init(&s);
+	cps_settings_set(&s, "entity.person.topic", "x");
+	rc.platform = "province";
+	rc.ops = cps_connector_find("kafka");
+	rc.settings = &s;
+	rc.bootstrap = cps_broker_bootstrap(broker);
+	rc.catalog = catalog;
+	/* no allow-list: nothing would be sent */
+	assert_int_not_equal(cps_sink_runner_start(&rc, &r, err, sizeof(err)), CPS_OK);
+	assert_non_null(strstr(err, "allow"));
+	cps_settings_set(&s, "allow.citizen", "name");
+	assert_int_not_equal(cps_sink_runner_start(&rc, &r, err, sizeof(err)), CPS_OK);
+	assert_non_null(strstr(err, "allow.citizen"));
+	cps_settings_release(&s);
+	cps_settings_init(&s);
+	cps_settings_set(&s, "allow.person", "name");
+	cps_settings_set(&s, "framing", "xml");
+	assert_int_not_equal(cps_sink_runner_start(&rc, &r, err, sizeof(err)), CPS_OK);
+	assert_non_null(strstr(err, "framing"));
+	/* the connector's own validation names the unknown key */
+	cps_settings_set(&s, "framing", "confluent");
+	cps_settings_set(&s, "no_such_key", "1");
+	assert_int_not_equal(cps_sink_runner_start(&rc, &r, err, sizeof(err)), CPS_OK);
+	assert_non_null(strstr(err, "no_such_key"));
+	assert_null(r);
+	cps_settings_release(&s);
+	cps_broker_stop(broker);
+}
+
+static int group_setup(void **state)
+{
+	const char *base = getenv("CPSYNC_TEST_PG"), *dir = getenv("CPSYNC_SCHEMA_DIR");
+	char err[CPS_ERRSTR_SIZE], sql[160];
+	struct cps_store *s;
+	PGconn *admin;
+
+	(void)state;
+	if (!base || !*base) {
+		fprintf(stderr, "CPSYNC_TEST_PG is not set: the sink runner tests need PostgreSQL "
+		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
+		return -1;
+	}
+	if (cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &catalog, err,
+	                         sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "catalog: %s\n", err);
+		return -1;
+	}
+	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
+	snprintf(db_name, sizeof(db_name), "cps_sink_runner_%ld", (long)getpid());
+	admin = PQconnectdb(admin_conninfo);
+	if (PQstatus(admin) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
+		PQfinish(admin);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
+	PQclear(PQexec(admin, sql));
+	PQfinish(admin);
+	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
+	if (cps_store_open(db_conninfo, &s, err, sizeof(err)) != CPS_OK ||
+	    cps_store_migrate(s, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "store: %s\n", err);
+		return -1;
+	}
+	cps_store_close(s);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char sql[160];
+	PGconn *admin = PQconnectdb(admin_conninfo);
+
+	(void)state;
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+	PQclear(PQexec(admin, sql));
+	PQfinish(admin);
+	cps_catalog_free(catalog);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_no_echo_rule),
+	    cmocka_unit_test(test_allow_list_and_plain_json),
+	    cmocka_unit_test(test_bad_settings),
+	    cmocka_unit_test(test_province_kafka_sink),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
