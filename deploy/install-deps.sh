@@ -12,6 +12,7 @@ packages=(
 	openssl # tests: self-signed certificates for the HTTPS server test
 	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
 	prometheus # tests: promtool check metrics on the live /metrics
+	chromium nodejs npm fonts-wqy-microhei # tests/browser: headless Chromium (playwright-core from npm), CJK glyphs in screenshots
 )
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"

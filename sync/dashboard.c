@@ -54,8 +54,8 @@ static int etag_matches(const char *header, const char *etag)
 
 static int security_headers(struct cps_http_response *resp)
 {
+	/* X-Content-Type-Options: nosniff comes with every answer of http.c */
 	if (cps_http_response_header(resp, "Content-Security-Policy", csp) != CPS_OK ||
-	    cps_http_response_header(resp, "X-Content-Type-Options", "nosniff") != CPS_OK ||
 	    cps_http_response_header(resp, "X-Frame-Options", "DENY") != CPS_OK ||
 	    cps_http_response_header(resp, "Referrer-Policy", "no-referrer") != CPS_OK)
 		return CPS_ERR_FATAL;

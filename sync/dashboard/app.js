@@ -245,7 +245,8 @@
     }
     return String(v);
   }
-  function provText(p) {
+  // brief: platform, rule, steward and reason only (times and position left out)
+  function provText(p, brief) {
     if (!p || typeof p !== "object") return "—";
     const parts = [];
     const pf = unwrap(p.platform);
@@ -255,7 +256,10 @@
     if (st) parts.push("steward " + st);
     const reason = unwrap(p.reason);
     if (reason) parts.push("“" + reason + "”");
-    if (p.effective_time) parts.push(fmtTime(unwrap(p.effective_time)));
+    const eff = unwrap(p.effective_time !== undefined ? p.effective_time : p.eff);
+    if (eff && !brief) parts.push(fmtTime(eff));
+    const pos = unwrap(p.source_position !== undefined ? p.source_position : p.pos);
+    if (pos && !brief) parts.push(pos);
     return parts.join(" · ") || "—";
   }
 
@@ -307,15 +311,17 @@
   const COLORS = ["#1f5fbf", "#d9822b", "#2e9e5b", "#a83fb0", "#c23b3b", "#3a8fa8", "#7a6c1e", "#555"];
 
   async function pollStatus() {
+    const b = $("#banner");
     try {
       const st = await api("GET", "/status");
       lastStatus = st;
       renderStatus(st);
       $("#updated").textContent = fmtTime(Date.now());
-      if ($("#banner").dataset.kind === "unreachable") { banner(""); $("#banner").dataset.kind = ""; }
+      if (b.dataset.kind) { banner(""); b.dataset.kind = ""; }
     } catch (e) {
-      banner(t("unreachable") + " (" + e.message + ")", "bad");
-      $("#banner").dataset.kind = "unreachable";
+      // /status needs a token of any role; without one the page says so
+      banner(e.status ? accessNote(e, "viewer") : t("unreachable"), e.status === 401 ? "" : "bad");
+      b.dataset.kind = "status";
     }
   }
 
@@ -510,7 +516,7 @@
           } }, t("take")) : null);
     });
     const closed = !(c.status === "open" || c.status === "claimed");
-    const form = closed ? null : el("form", { class: "resolve", id: "resolve-form" },
+    const form = closed ? null : el("form", { class: "resolve", id: "resolve-form", novalidate: true },
       el("h3", null, t("resolve")),
       el("div", { class: "row" },
         el("label", null, el("input", { type: "radio", name: "action", value: "take_platform", id: "act-take", checked: true }), " ", t("act_take")),
@@ -521,11 +527,11 @@
       el("div", { class: "row" },
         el("label", null, el("input", { type: "radio", name: "action", value: "dismiss", id: "act-dismiss" }), " ", t("act_dismiss"))),
       el("label", { for: "reason" }, t("reason")),
-      el("textarea", { id: "reason", required: true, placeholder: t("reason_hint"), maxlength: 500 }),
+      el("textarea", { id: "reason", "aria-required": "true", placeholder: t("reason_hint"), maxlength: 500 }),
       el("div", { class: "row" }, el("button", { type: "submit", id: "resolve-submit" }, t("submit")),
         el("span", { id: "resolve-msg", class: "err" })));
     if (chosen === null && c.candidates && c.candidates.length) chosen = c.candidates[0].platform;
-    box.replaceChildren(
+    box.replaceChildren(...[
       el("h2", null, "#" + c.id + " " + c.entity + "." + c.field + " ", stateBadgeConflict(c.status)),
       el("dl", null,
         el("dt", null, t("key")), el("dd", { class: "mono" }, c.key),
@@ -543,7 +549,8 @@
         c.resolution.action + (c.resolution.platform ? " " + c.resolution.platform : "") + " · " +
         (c.resolution.by || "") + " · " + fmtTime(c.resolution.at) + " · “" + (c.resolution.reason || "") + "”")) : null,
       form,
-      el("p", null, el("button", { type: "button", class: "secondary", onclick: () => showRecord(c.entity, c.key) }, t("open_record"))));
+      el("p", null, el("button", { type: "button", class: "secondary", onclick: () => showRecord(c.entity, c.key) }, t("open_record"))),
+    ].filter((x) => x)); // replaceChildren would turn null into "null"
     if (form) form.addEventListener("submit", (ev) => { ev.preventDefault(); submitResolve(c); });
   }
   function stateBadgeConflict(s) {
@@ -599,7 +606,7 @@
     const pfNames = Object.keys(pfs);
     const fieldRows = Object.keys(rec).map((f) => el("tr", { "data-field": f, class: highlight === f ? "chg" : null },
       el("td", null, el("b", null, f)), el("td", { class: "mono", "data-value": "" }, show(rec[f], info, f)),
-      el("td", null, provText(prov[f])),
+      el("td", { title: provText(prov[f]) }, provText(prov[f], true)),
       pfNames.map((p) => {
         const fv = pfs[p] && pfs[p].fields ? pfs[p].fields[f] : undefined;
         return el("td", { class: "mono" }, fv === undefined ? "" : show(fv && "v" in fv ? fv.v : fv, info, f));
@@ -611,7 +618,7 @@
     const hist = (r.history || []).map((h) => el("tr", { "data-version": h.version },
       num(h.version), el("td", null, h.op), el("td", { class: "nowrap" }, fmtTime(h.committed_at)),
       el("td", null, (h.changed_fields || []).map((f) => f + " = " + show(h.record ? h.record[f] : null, info, f) +
-        (h.provenance && h.provenance[f] ? " (" + provText(h.provenance[f]) + ")" : "")).join("; "))));
+        (h.provenance && h.provenance[f] ? " (" + provText(h.provenance[f], true) + ")" : "")).join("; "))));
     box.replaceChildren(
       el("h2", null, t("record") + " " + r.entity + " ", el("span", { class: "mono" }, r.key), r.masked ? " " + t("masked") : ""),
       el("dl", { class: "kv" }, el("dt", null, t("version")), el("dd", { id: "record-version" }, String(r.version)),
@@ -639,7 +646,7 @@
     $("#token").placeholder = lang ? "bearer token" : "访问令牌 bearer token";
   }
   function refreshAll() {
-    if (lastStatus) renderStatus(lastStatus);
+    pollStatus();
     loadDeadLetters();
     loadQueue();
     if (selected) openConflict(selected);

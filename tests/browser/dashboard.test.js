@@ -1,0 +1,259 @@
+// browser.dashboard, the browser half: drives Debian's /usr/bin/chromium
+// (playwright-core, fresh profile) through the dashboard of a running cpsync
+// seeded by run_dashboard.py: headers, every link with its state, role
+// limits (viewer 403), dead letters (operator), a conflict's candidates,
+// resolve with a reason, the queue and the unified record after it, EN/中文,
+// 900px width. Saves PNG screenshots into CPS_OUT; prints "RESULT {json}".
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const URL_ = process.env.CPS_URL;
+const TOK = {
+  steward: process.env.CPS_STEWARD_TOKEN,
+  operator: process.env.CPS_OPERATOR_TOKEN,
+  viewer: process.env.CPS_VIEWER_TOKEN,
+};
+const LINKS = JSON.parse(process.env.CPS_LINKS || "[]");
+const OUT = process.env.CPS_OUT;
+const failures = [];
+
+function check(cond, msg) {
+  if (!cond) {
+    failures.push(msg);
+    console.log("browser.dashboard: FAIL: " + msg);
+  }
+}
+const log = (m) => console.log("browser.dashboard: " + m);
+
+async function apiGet(p, token) {
+  const r = await fetch(new URL(p, URL_), { headers: token ? { Authorization: "Bearer " + token } : {} });
+  return { status: r.status, doc: await r.json().catch(() => null), headers: r.headers };
+}
+const unwrap = (v) => (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1
+  ? Object.values(v)[0] : v);
+
+async function checkHeaders() {
+  const r = await fetch(URL_);
+  const body = await r.text();
+  check(r.status === 200, "GET / answered " + r.status);
+  check(/^text\/html/.test(r.headers.get("content-type") || ""), "GET / content-type " + r.headers.get("content-type"));
+  check(/default-src 'self'/.test(r.headers.get("content-security-policy") || ""), "CSP: " + r.headers.get("content-security-policy"));
+  check(r.headers.get("x-content-type-options") === "nosniff", "X-Content-Type-Options");
+  check(r.headers.get("x-frame-options") === "DENY", "X-Frame-Options");
+  check(!/https?:\/\//.test(body.replace(/http:\/\/www\.w3\.org\/[0-9]+\/(svg|xhtml)/g, "")), "the page names an external resource");
+  const etag = r.headers.get("etag");
+  check(!!etag && r.headers.get("cache-control") === "no-cache", "ETag/Cache-Control on /");
+  const again = await fetch(URL_, { headers: { "If-None-Match": etag } });
+  check(again.status === 304, "If-None-Match on / answered " + again.status);
+  for (const [name, type] of [["app.js", "text/javascript"], ["style.css", "text/css"], ["person.avsc", "application/json"]]) {
+    const a = await fetch(new URL("/assets/" + name, URL_));
+    const text = await a.text();
+    check(a.status === 200 && (a.headers.get("content-type") || "").startsWith(type),
+      "/assets/" + name + ": " + a.status + " " + a.headers.get("content-type"));
+    if (name !== "person.avsc") check(!/https?:\/\/(?!www\.w3\.org\/)/.test(text), name + " names an external resource");
+  }
+  const missing = await fetch(new URL("/assets/nope.js", URL_));
+  check(missing.status === 404, "/assets/nope.js answered " + missing.status);
+}
+
+async function setToken(page, token) {
+  await page.fill("#token", token);
+  await page.click("#token-save");
+}
+
+async function main() {
+  await checkHeaders();
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "cpsync-chromium-"));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 900 },
+    locale: "zh-CN",
+  });
+  const shots = [];
+  const shot = async (page, name, full) => {
+    const p = path.join(OUT, name);
+    await page.screenshot({ path: p, fullPage: !!full });
+    shots.push(p);
+  };
+  const pageErrors = [];
+  let result = null;
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    page.setDefaultTimeout(20000);
+    page.on("pageerror", (e) => pageErrors.push("page error: " + e.message));
+    // the 401/403 the test provokes on purpose show up as "Failed to load resource"
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 40[13]/.test(m.text())) {
+        pageErrors.push("console: " + m.text());
+      }
+    });
+    page.on("request", (req) => {
+      const u = new URL(req.url());
+      if (u.origin !== new URL(URL_).origin) pageErrors.push("external request: " + u.origin);
+    });
+    await page.goto(URL_);
+
+    // ---- no token: the page asks for one (even /status needs a token)
+    await page.waitForFunction(() => document.querySelector("#banner").textContent.includes("令牌"));
+    check((await page.locator("#dlq-msg").textContent()).includes("令牌"), "dead letters ask for a token");
+
+    // ---- a viewer: every link with its state, the operator's limit on dead letters
+    await setToken(page, TOK.viewer);
+    for (const name of LINKS) {
+      const badge = page.locator(`#links tr[data-link="${name}"] .state`);
+      await badge.waitFor();
+      const state = await badge.getAttribute("data-state");
+      const text = (await badge.textContent()).trim();
+      check(!!state && text.length > 0, `link ${name}: state "${state}" text "${text}"`);
+    }
+    const shown = await page.locator("#links tbody tr[data-link]").count();
+    check(shown === LINKS.length, `links shown ${shown}, /status has ${LINKS.length}`);
+    const running = await page.locator('#links .state[data-state="RUNNING"]').first().textContent();
+    check(running.includes("运行中"), "RUNNING badge in Chinese: " + running);
+    await page.locator('#platforms tr[data-platform="province"]').waitFor();
+    await page.locator("#chart svg path[data-link]").first().waitFor();
+    check(await page.locator("#banner").isHidden(), "the token banner stays after a token");
+    await page.locator("#dlq tr[data-dlq]").first().waitFor(); // viewers may list them
+    await page.click('.tab[data-tab="steward"]');
+    await page.waitForFunction(() => document.querySelector("#queue-msg").textContent.includes("needs the steward role"));
+    await page.click('.tab[data-tab="ops"]');
+    const stored = await page.evaluate(() => sessionStorage.getItem("cpsync.token"));
+    check(stored === TOK.viewer, "the token is kept in sessionStorage");
+
+    // ---- operator: dead letters
+    await setToken(page, TOK.operator);
+    await page.locator("#dlq tr[data-dlq]").first().waitFor();
+    const dlqReason = await page.locator("#dlq tr[data-dlq] td.err").first().textContent();
+    check(dlqReason.trim().length > 0, "a dead letter shows its reason");
+    await page.waitForTimeout(2500); // a second /status poll for the chart
+    await shot(page, "dashboard-operations.png", true);
+
+    // ---- steward: no dead letters (operator's), the queue, a conflict, resolve
+    await setToken(page, TOK.steward);
+    await page.waitForFunction(() => document.querySelector("#dlq-msg").textContent.includes("needs the operator role"));
+    check((await page.locator("#dlq-msg").textContent()).includes("需要管理员角色"), "403 note in Chinese");
+    await page.click('.tab[data-tab="steward"]');
+    const firstRow = page.locator("#conflicts tr[data-conflict]").first();
+    await firstRow.waitFor();
+    const rows = await page.locator("#conflicts tr[data-conflict]").count();
+    check(rows === 15, "first queue page has 15 rows: " + rows);
+    // pagination: the next page holds other conflicts
+    const page1 = await page.locator("#conflicts tr[data-conflict]").evaluateAll((rs) => rs.map((r) => r.dataset.conflict));
+    await page.click("#q-next");
+    await page.waitForFunction((first) => {
+      const r = document.querySelector("#conflicts tr[data-conflict]");
+      return r && r.dataset.conflict !== first;
+    }, page1[0]);
+    const page2 = await page.locator("#conflicts tr[data-conflict]").evaluateAll((rs) => rs.map((r) => r.dataset.conflict));
+    check(page2.length > 0 && page2.every((id) => !page1.includes(id)), "page 2 repeats page 1: " + page2);
+    await page.click("#q-first");
+    await page.waitForFunction((first) => {
+      const r = document.querySelector("#conflicts tr[data-conflict]");
+      return r && r.dataset.conflict === first;
+    }, page1[0]);
+
+    const id = page1[0];
+    await page.click(`#conflicts tr[data-conflict="${id}"]`);
+    await page.locator("#conflict .cand").nth(1).waitFor();
+    const api0 = await apiGet("/api/v1/conflicts/" + id, TOK.steward);
+    check(api0.status === 200, "GET conflict " + id + ": " + api0.status);
+    const c = api0.doc;
+    const cands = await page.locator("#conflict .cand").evaluateAll((els) => els.map((e) => ({
+      platform: e.dataset.platform,
+      value: e.querySelector("[data-value]").textContent,
+      text: e.textContent,
+    })));
+    check(cands.length === c.candidates.length, "candidates shown: " + cands.length);
+    for (const want of c.candidates) {
+      const got = cands.find((x) => x.platform === want.platform);
+      check(got && got.value === String(unwrap(want.value)), `candidate ${want.platform}: ${got && got.value}`);
+      check(got && got.text.includes(want.position), `candidate ${want.platform} shows its position`);
+    }
+    check((await page.locator("#conflict").textContent()).includes(c.rule), "the rule is shown");
+    const city = c.candidates.find((x) => x.platform === "city");
+    check(!!city, "a city candidate");
+    const cityValue = String(unwrap(city.value));
+    const recBefore = await apiGet(`/api/v1/records/${c.entity}/${encodeURIComponent(c.key)}`, TOK.steward);
+    check(String(unwrap(recBefore.doc.record[c.field])) !== cityValue, "the record already has the city's value");
+
+    // a reason is required
+    await page.click('#conflict .cand[data-platform="city"] button.take');
+    await page.click("#resolve-submit");
+    check((await page.locator("#resolve-msg").textContent()).includes("原因"), "submit without a reason is refused");
+    const reason = "dashboard test: the city verified the phone " + Date.now();
+    await page.fill("#reason", reason);
+    await shot(page, "dashboard-conflict.png", true);
+    await page.click("#resolve-submit");
+    await page.waitForFunction(() => document.querySelector("#banner").textContent.includes("已处理"));
+
+    // it left the queue
+    await page.click('.tab[data-tab="steward"]');
+    await page.locator("#conflicts tr[data-conflict]").first().waitFor();
+    check(await page.locator(`#conflicts tr[data-conflict="${id}"]`).count() === 0, "the resolved conflict is still in the queue");
+    const after = await apiGet("/api/v1/conflicts/" + id, TOK.steward);
+    check(after.doc.status === "resolved" && after.doc.resolution && after.doc.resolution.reason === reason,
+      "conflict after: " + JSON.stringify(after.doc.status) + " " + JSON.stringify(after.doc.resolution));
+    let open = [], cur = null;
+    do {
+      const q = await apiGet("/api/v1/conflicts?status=open&limit=500" + (cur ? "&cursor=" + cur : ""), TOK.steward);
+      open = open.concat(q.doc.items.map((x) => String(x.id)));
+      cur = q.doc.next_cursor;
+    } while (cur);
+    check(!open.includes(String(id)), "the API still lists the conflict as open");
+
+    // the unified record changed, in the API and on the page
+    const recAfter = await apiGet(`/api/v1/records/${c.entity}/${encodeURIComponent(c.key)}`, TOK.steward);
+    check(String(unwrap(recAfter.doc.record[c.field])) === cityValue, "record after: " + JSON.stringify(recAfter.doc.record[c.field]));
+    check(recAfter.doc.version > recBefore.doc.version, `version ${recBefore.doc.version} -> ${recAfter.doc.version}`);
+    await page.click('.tab[data-tab="record"]');
+    await page.fill("#r-key", c.key);
+    await page.click('#record-form button[type="submit"]');
+    await page.waitForFunction(([f, v]) => {
+      const td = document.querySelector(`#record-fields tr[data-field="${f}"] [data-value]`);
+      return td && td.textContent === v;
+    }, [c.field, cityValue]);
+    const prov = await page.locator(`#record-fields tr[data-field="${c.field}"]`).textContent();
+    check(prov.includes("steward"), "the record's provenance names the steward decision: " + prov);
+    check(await page.locator(`#record-history tr[data-version="${recAfter.doc.version}"]`).count() === 1, "history shows the new version");
+    await shot(page, "dashboard-record.png", true);
+
+    // ---- English, and a narrower window
+    await page.click("#lang");
+    check((await page.locator('.tab[data-tab="ops"]').textContent()) === "Operations", "EN labels");
+    await page.click('.tab[data-tab="ops"]');
+    await page.setViewportSize({ width: 900, height: 800 });
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, "page overflows a 900px window by " + overflow + "px");
+    await shot(page, "dashboard-900px.png", false);
+    await page.click('.tab[data-tab="steward"]');
+    await page.locator("#conflicts tr[data-conflict]").first().waitFor();
+    const qOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(qOverflow <= 0, "the conflict tab overflows a 900px window by " + qOverflow + "px");
+
+    result = { conflict_id: Number(id), key: c.key, reason };
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  for (const e of pageErrors) check(false, e);
+  for (const s of shots) log("screenshot " + s);
+  if (result) console.log("RESULT " + JSON.stringify(result));
+  if (failures.length) {
+    log(failures.length + " failure(s)");
+    process.exit(1);
+  }
+  log("OK");
+}
+
+main().catch((e) => {
+  console.log("browser.dashboard: FAIL: " + (e && e.stack || e));
+  process.exit(1);
+});
