@@ -618,8 +618,9 @@ static int start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
 		sc.status = e->status;
 		sc.link = cps_status_add_link(e->status, name, p.name, p.connector, CPS_LINK_SINK);
 		sc.batch_max = (size_t)cps_config_get_int(e->cfg, "store.batch_size");
-		rc = sc.link ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
-		             : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = sc.link
+		         ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
+		         : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		cps_settings_release(&settings);
 		if (rc != CPS_OK)
 			return rc;
