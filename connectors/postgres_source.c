@@ -16,7 +16,6 @@
  */
 #include "connector.h"
 
-#include "avro_json.h"
 #include "codec.h"
 #include "log.h"
 #include "pg_mapping.h"
@@ -81,6 +80,12 @@ struct cached_row {
 	char **names, **values; /* values[i] NULL = SQL NULL */
 };
 
+/* The column plan of one relation, rebuilt by each Relation message. */
+struct relplan {
+	struct cps_pg_plan plan;
+	struct relplan *next;
+};
+
 struct table_state {
 	struct cps_codec *codec;
 	struct cached_row *toast; /* TOAST_CACHE_SLOTS, lazily allocated */
@@ -121,8 +126,14 @@ struct pg_source {
 	/* the batch handed out by the last poll */
 	struct cps_source_msg *msgs;
 	size_t n_msgs, cap_msgs;
-	struct cps_buf arena; /* keys and values of the batch; pointers fixed at the end */
-	struct cps_buf row;   /* NUL-terminated copies of one tuple's values */
+	struct cps_buf arena;     /* keys and values of the batch; pointers fixed at the end */
+	struct cps_buf row;       /* NUL-terminated copies of one tuple's values */
+	struct cps_pg_text *vals; /* one row's values, over row or a PGresult */
+	size_t cap_vals;
+	struct relplan *plans;              /* owned; reached through the relcache's user */
+	struct cps_pg_plan result_plan;     /* of the last snapshot/polling result */
+	char origin_prefix[CPS_ORIGIN_MAX]; /* "<platform>:<at>#" */
+	size_t origin_prefix_len, slot_len;
 	/* status */
 	int64_t lag_bytes, last_commit_ms, last_lag_query_ms;
 	uint64_t received, committed, errors;
@@ -254,63 +265,110 @@ static int table_index(struct pg_source *s, const struct cps_pg_table *t)
 	return (int)(t - s->map->tables);
 }
 
-/* Encodes one row of table t as a message (value NULL for a delete). */
-static int emit_row(struct pg_source *s, struct cps_pg_table *t, size_t n, const char *const *names,
-                    const char *const *values, bool is_delete, int64_t offset,
-                    const char *origin_at, uint32_t row, int64_t ts_ms, char *errstr,
+/* Copies at most size-1 bytes of src and terminates; returns the length. */
+static size_t copy_str(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+	return len;
+}
+
+/* The origin up to the row index: "<platform>:<at>#"; rows then only append
+ * their decimal index (see emit_row). */
+static void set_origin_at(struct pg_source *s, const char *at)
+{
+	int n = snprintf(s->origin_prefix, sizeof(s->origin_prefix), "%s:%s#", s->platform, at);
+
+	s->origin_prefix_len = n < 0 ? 0
+	                       : (size_t)n >= sizeof(s->origin_prefix)
+	                           ? sizeof(s->origin_prefix) - 1
+	                           : (size_t)n;
+}
+
+/* "X/X" of an LSN, hand-written (the hot path formats one per transaction). */
+static void lsn_text(uint64_t lsn, char *buf)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	uint32_t part[2] = {(uint32_t)(lsn >> 32), (uint32_t)lsn};
+	char *p = buf;
+
+	for (int k = 0; k < 2; k++) {
+		int shift = 28;
+
+		while (shift > 0 && !(part[k] >> shift & 0xF))
+			shift -= 4;
+		for (; shift >= 0; shift -= 4)
+			*p++ = hex[part[k] >> shift & 0xF];
+		if (k == 0)
+			*p++ = '/';
+	}
+	*p = '\0';
+}
+
+/* Encodes one row (values of plan p's columns) as a message; value NULL for
+ * a delete. A row that cannot be encoded leaves with an empty value, which
+ * ingest refuses and dead-letters with its origin. */
+static int emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pg_text *vals,
+                    bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
                     size_t errstr_size)
 {
+	struct cps_pg_table *t = p->t;
 	struct table_state *st = &s->ts[table_index(s, t)];
 	struct cps_source_msg *m;
-	const char *key = NULL;
-	json_t *obj = NULL;
-	int rc = CPS_OK;
+	char digits[24], *d = digits + sizeof(digits);
+	size_t nd, at;
+	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		if (names[i] && !strcmp(names[i], t->key_column))
-			key = values[i];
 	m = batch_add(s);
 	if (!m)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	m->entity = t->entity;
-	snprintf(m->pos.stream, sizeof(m->pos.stream), "%s", s->polling ? t->relname : s->slot);
+	if (s->polling)
+		copy_str(m->pos.stream, sizeof(m->pos.stream), t->relname, strlen(t->relname));
+	else
+		copy_str(m->pos.stream, sizeof(m->pos.stream), s->slot, s->slot_len);
 	m->pos.offset = offset;
-	snprintf(m->origin, sizeof(m->origin), "%s:%s#%" PRIu32, s->platform, origin_at, row);
+	/* origin: the prefix and the row index in decimal */
+	do {
+		*--d = (char)('0' + row % 10);
+		row /= 10;
+	} while (row);
+	nd = (size_t)(digits + sizeof(digits) - d);
+	at = s->origin_prefix_len;
+	memcpy(m->origin, s->origin_prefix, at);
+	copy_str(m->origin + at, sizeof(m->origin) - at, d, nd);
 	m->source_ts_ms = ts_ms;
-	if (key) {
+	if (p->key_col >= 0 && vals[p->key_col].kind == 't') {
 		m->key = (void *)(uintptr_t)(s->arena.len + 1);
-		m->key_len = strlen(key);
-		if (cps_buf_append(&s->arena, key, m->key_len) < 0)
+		m->key_len = vals[p->key_col].len;
+		if (cps_buf_append(&s->arena, vals[p->key_col].text, m->key_len) < 0)
 			goto out_oom;
 	}
 	if (is_delete)
 		return CPS_OK;
-	rc = cps_pg_row_to_json(t, n, names, values, &obj, errstr, errstr_size);
+	rc = cps_pg_row_fill(p, vals, cps_codec_value(st->codec), errstr, errstr_size);
 	if (rc == CPS_OK) {
-		avro_value_t *v = cps_codec_value(st->codec);
 		size_t start = s->arena.len;
 
-		rc = cps_value_from_json_defaults(t->schema->json, obj, v, errstr, errstr_size);
-		if (rc == CPS_OK)
-			rc = cps_codec_encode(st->codec, v, &s->arena, errstr, errstr_size);
+		rc = cps_codec_encode(st->codec, cps_codec_value(st->codec), &s->arena, errstr,
+		                      errstr_size);
 		if (rc == CPS_OK) {
 			m->value = (void *)(uintptr_t)(start + 1);
 			m->value_len = s->arena.len - start;
 		}
 	}
-	json_decref(obj);
 	if (rc != CPS_OK) {
-		/* the row cannot be encoded: an empty value, which ingest refuses
-		 * and dead-letters with this origin; the reason names no value */
+		/* the reason names the column and field, never the value */
 		cps_log_warn("PGSRC", "row of '%s.%s' at %s: %s", t->nspname, t->relname, m->origin,
 		             errstr);
 		if (cps_buf_reserve(&s->arena, 1) < 0)
 			goto out_oom;
 		m->value = (void *)(uintptr_t)(s->arena.len + 1);
 		m->value_len = 0;
-		rc = CPS_OK;
 	}
-	return rc;
+	return CPS_OK;
 out_oom:
 	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
@@ -340,16 +398,17 @@ static void cached_row_release(struct cached_row *r)
 
 /* Remembers a row that holds a long value (which a later update may leave
  * unchanged, 'u'); forgets the key on delete. */
-static void toast_remember(struct table_state *st, const char *key, size_t n,
-                           const char *const *names, const char *const *values, bool is_delete)
+static void toast_remember(struct table_state *st, const char *key, const struct cps_pg_plan *p,
+                           const struct cps_pg_text *vals, bool is_delete)
 {
 	struct cached_row *r, fresh = {0};
 	bool long_value = false;
+	size_t n = p->ncols;
 
 	if (!key)
 		return;
 	for (size_t i = 0; i < n && !long_value; i++)
-		long_value = names[i] && values[i] && strlen(values[i]) >= TOAST_MIN_LEN;
+		long_value = vals[i].kind == 't' && vals[i].len >= TOAST_MIN_LEN;
 	if (!st->toast) {
 		if (!long_value)
 			return;
@@ -369,8 +428,10 @@ static void toast_remember(struct table_state *st, const char *key, size_t n,
 	fresh.values = calloc(n + 1, sizeof(char *));
 	fresh.n = fresh.names && fresh.values ? n : 0;
 	for (size_t i = 0; i < fresh.n; i++) {
-		fresh.names[i] = names[i] ? strdup(names[i]) : NULL;
-		fresh.values[i] = values[i] ? strdup(values[i]) : NULL;
+		if (vals[i].kind == 'u')
+			continue; /* unknown: not remembered */
+		fresh.names[i] = strdup(p->colnames[i]);
+		fresh.values[i] = vals[i].kind == 't' ? strdup(vals[i].text) : NULL;
 	}
 	cached_row_release(r);
 	if (!fresh.key || !fresh.names || !fresh.values) {
@@ -415,7 +476,6 @@ out:
 	PQfreemem(qk);
 	return v;
 }
-
 /* ---------------------------------------------------------- streaming */
 
 static int send_status(struct pg_source *s, bool force, char *errstr, size_t errstr_size)
@@ -487,88 +547,83 @@ static bool advance_flush(struct pg_source *s)
 	return true;
 }
 
-/* One tuple of a change as NUL-terminated column values, with unchanged
- * TOAST values ('u') merged from the cache or the database. */
-static int tuple_values(struct pg_source *s, const struct cps_pgo_relation *rel,
-                        struct cps_pg_table *t, const struct cps_pgo_tuple *tup,
-                        const char ***names_out, const char ***values_out, size_t *n_out)
+/* The values of one tuple (plan p's columns) as NUL-terminated texts in
+ * s->row, with unchanged TOAST values ('u') merged from the cache or the
+ * database (still unknown: 'u', the field takes its default); *key_out is
+ * the key column's text or NULL. No allocation once the buffers are grown. */
+static int tuple_texts(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pgo_tuple *tup,
+                       struct cps_pg_text **out, const char **key_out)
 {
-	static __thread const char **names, **values;
-	static __thread size_t cap;
-	size_t n = tup->n < rel->ncols ? tup->n : rel->ncols;
-	size_t *offs;
-	const char *key = NULL;
+	size_t n = p->ncols, total = 1;
+	struct cps_pg_text *v;
 	const struct cached_row *cached = NULL;
+	bool toasted = false;
 
-	if (n + 1 > cap) {
-		const char **a = realloc(names, (n + 1) * sizeof(char *));
-		const char **b = a ? realloc(values, (n + 1) * sizeof(char *)) : NULL;
+	if (n + 1 > s->cap_vals) {
+		struct cps_pg_text *a = realloc(s->vals, (n + 1) * sizeof(*a));
 
-		if (a)
-			names = a;
-		if (!b)
+		if (!a)
 			return -1;
-		values = b;
-		cap = n + 1;
+		s->vals = a;
+		s->cap_vals = n + 1;
 	}
+	v = s->vals;
 	cps_buf_reset(&s->row);
-	offs = calloc(n + 1, sizeof(size_t));
-	if (!offs)
+	for (size_t i = 0; i < n && i < tup->n; i++)
+		if (tup->vals[i].kind == 't' || tup->vals[i].kind == 'b')
+			total += tup->vals[i].len + 1;
+	if (cps_buf_reserve(&s->row, total) < 0)
 		return -1;
+	/* texts as offsets into s->row until the end (a fetch may move it) */
 	for (size_t i = 0; i < n; i++) {
-		const struct cps_pgo_value *v = &tup->vals[i];
+		const struct cps_pgo_value *pv = i < tup->n ? &tup->vals[i] : NULL;
 
-		names[i] = rel->colnames[i];
-		offs[i] = 0;
-		if (v->kind == 't') {
-			offs[i] = s->row.len + 1;
-			if (cps_buf_append(&s->row, v->data, v->len) < 0 ||
-			    cps_buf_append_byte(&s->row, 0) < 0) {
-				free(offs);
-				return -1;
-			}
+		v[i].text = NULL;
+		v[i].len = 0;
+		if (!pv || pv->kind == 'u' || pv->kind == 'n') {
+			v[i].kind = pv && pv->kind == 'n' ? 'n' : 'u';
+			toasted |= pv && pv->kind == 'u';
+			continue;
 		}
+		v[i].kind = 't';
+		v[i].text = (const char *)(uintptr_t)s->row.len;
+		v[i].len = pv->len;
+		memcpy(s->row.data + s->row.len, pv->data, pv->len);
+		s->row.len += pv->len;
+		s->row.data[s->row.len++] = '\0';
 	}
-	for (size_t i = 0; i < n; i++) {
-		values[i] = offs[i] ? (const char *)s->row.data + offs[i] - 1 : NULL;
-		if (!strcmp(names[i], t->key_column))
-			key = values[i];
-	}
-	for (size_t i = 0; i < n; i++) {
-		char *fetched;
+	s->row.data[s->row.len] = '\0';
+	for (size_t i = 0; toasted && i < n && i < tup->n; i++) {
+		const char *key = NULL, *val = NULL;
+		char *fetched = NULL;
 
 		if (tup->vals[i].kind != 'u')
 			continue;
+		if (p->key_col >= 0 && v[p->key_col].kind == 't')
+			key = (const char *)s->row.data + (uintptr_t)v[p->key_col].text;
 		if (!cached)
-			cached = toast_lookup(&s->ts[table_index(s, t)], key);
-		values[i] = NULL;
+			cached = toast_lookup(&s->ts[table_index(s, p->t)], key);
 		for (size_t j = 0; cached && j < cached->n; j++)
-			if (cached->names[j] && !strcmp(cached->names[j], names[i]))
-				values[i] = cached->values[j];
-		if (values[i] || !key)
-			continue;
-		/* keep the fetched copy alive in the row buffer */
-		fetched = read_current_value(s, t, names[i], key);
-		if (fetched) {
-			size_t at = s->row.len;
+			if (cached->names[j] && !strcmp(cached->names[j], p->colnames[i]))
+				val = cached->values[j];
+		if (!val && key)
+			val = fetched = read_current_value(s, p->t, p->colnames[i], key);
+		if (val) {
+			size_t at = s->row.len, len = strlen(val);
 
-			if (cps_buf_append(&s->row, fetched, strlen(fetched) + 1) == 0) {
-				/* the buffer may have moved: recompute the earlier pointers */
-				for (size_t k = 0; k < n; k++)
-					if (offs[k])
-						values[k] = (const char *)s->row.data + offs[k] - 1;
-				offs[i] = at + 1;
-				values[i] = (const char *)s->row.data + at;
+			if (cps_buf_append(&s->row, val, len + 1) == 0) {
+				v[i].kind = 't';
+				v[i].text = (const char *)(uintptr_t)at;
+				v[i].len = len;
 			}
-			free(fetched);
 		}
-		if (!values[i])
-			names[i] = NULL; /* unknown: leave the field to its default */
+		free(fetched);
 	}
-	free(offs);
-	*names_out = names;
-	*values_out = values;
-	*n_out = n;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].kind == 't')
+			v[i].text = (const char *)s->row.data + (uintptr_t)v[i].text;
+	*key_out = p->key_col >= 0 && v[p->key_col].kind == 't' ? v[p->key_col].text : NULL;
+	*out = v;
 	return 0;
 }
 
@@ -576,11 +631,11 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
                          char *errstr, size_t errstr_size)
 {
 	struct cps_pgo_relation *rel = cps_pgo_relcache_get(&s->rels, m->relid);
-	struct cps_pg_table *t;
-	const char **names, **values;
+	struct relplan *rp;
+	struct cps_pg_plan *p;
+	struct table_state *st;
+	struct cps_pg_text *vals;
 	const char *key = NULL, *old_key = NULL;
-	char at[40];
-	size_t n;
 	bool is_delete = m->kind == CPS_PGO_DELETE;
 	int rc;
 
@@ -591,50 +646,68 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 		                       "postgres source '%s': change for relation %" PRIu32
 		                       " before its Relation message",
 		                       s->platform, m->relid);
-	t = rel->user;
-	if (!t)
+	rp = rel->user;
+	if (!rp || !rp->plan.t)
 		return CPS_OK;
-	cps_pgo_lsn_format(s->txn_final_lsn, at, sizeof(at));
+	p = &rp->plan;
+	st = &s->ts[table_index(s, p->t)];
 	/* an update that changed the key: the old key goes away first */
 	if (m->kind == CPS_PGO_UPDATE && m->old_kind) {
-		if (tuple_values(s, rel, t, &m->old_tuple, &names, &values, &n) < 0)
+		if (tuple_texts(s, p, &m->old_tuple, &vals, &old_key) < 0)
 			goto out_oom;
-		for (size_t i = 0; i < n; i++)
-			if (names[i] && !strcmp(names[i], t->key_column) && values[i])
-				old_key = values[i];
-		for (size_t i = 0; old_key && i < m->new_tuple.n && i < rel->ncols; i++)
-			if (!strcmp(rel->colnames[i], t->key_column) &&
-			    m->new_tuple.vals[i].kind == 't' &&
-			    m->new_tuple.vals[i].len == strlen(old_key) &&
-			    !memcmp(m->new_tuple.vals[i].data, old_key, strlen(old_key)))
+		if (old_key && p->key_col >= 0 && (size_t)p->key_col < m->new_tuple.n) {
+			const struct cps_pgo_value *nv = &m->new_tuple.vals[p->key_col];
+			size_t len = strlen(old_key);
+
+			if (nv->kind == 't' && nv->len == len && !memcmp(nv->data, old_key, len))
 				old_key = NULL;
+		}
 		if (old_key) {
-			toast_remember(&s->ts[table_index(s, t)], old_key, n, names, values, true);
-			rc = emit_row(s, t, n, names, values, true, next_offset(s, lsn), at,
-			              s->txn_row++, s->txn_commit_ms, errstr, errstr_size);
+			toast_remember(st, old_key, p, vals, true);
+			rc = emit_row(s, p, vals, true, next_offset(s, lsn), s->txn_row++,
+			              s->txn_commit_ms, errstr, errstr_size);
 			if (rc != CPS_OK)
 				return rc;
 		}
 	}
-	if (tuple_values(s, rel, t, is_delete ? &m->old_tuple : &m->new_tuple, &names, &values,
-	                 &n) < 0)
+	if (tuple_texts(s, p, is_delete ? &m->old_tuple : &m->new_tuple, &vals, &key) < 0)
 		goto out_oom;
-	for (size_t i = 0; i < n; i++)
-		if (names[i] && !strcmp(names[i], t->key_column))
-			key = values[i];
-	rc = emit_row(s, t, n, names, values, is_delete, next_offset(s, lsn), at, s->txn_row++,
-	              s->txn_commit_ms, errstr, errstr_size);
-	toast_remember(&s->ts[table_index(s, t)], key, n, names, values, is_delete);
+	rc = emit_row(s, p, vals, is_delete, next_offset(s, lsn), s->txn_row++, s->txn_commit_ms,
+	              errstr, errstr_size);
+	toast_remember(st, key, p, vals, is_delete);
 	return rc;
 out_oom:
 	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+/* A Relation message: the relation's column plan, (re)built once. */
+static int handle_relation(struct pg_source *s, const struct cps_pgo_msg *m, char *errstr,
+                           size_t errstr_size)
+{
+	struct cps_pgo_relation *rel = cps_pgo_relcache_put(&s->rels, m);
+	struct relplan *rp;
+
+	if (!rel)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rp = rel->user;
+	if (!rp) {
+		rp = calloc(1, sizeof(*rp));
+		if (!rp)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rp->next = s->plans;
+		s->plans = rp;
+		rel->user = rp;
+	}
+	return cps_pg_plan_build(&rp->plan, cps_pg_mapping_find(s->map, rel->nspname, rel->relname),
+	                         rel->ncols, (const char *const *)rel->colnames, errstr,
+	                         errstr_size);
 }
 
 static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, char *errstr,
                            size_t errstr_size)
 {
 	struct cps_pgo_msg m;
-	struct cps_pgo_relation *rel;
+	char at[40];
 	int rc;
 
 	rc = cps_pgo_decode(&s->dec, f->data, f->len, &m, errstr, errstr_size);
@@ -647,17 +720,15 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 		s->txn_final_lsn = m.lsn;
 		s->txn_commit_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
 		s->txn_row = 0;
+		lsn_text(m.lsn, at);
+		set_origin_at(s, at);
 		break;
 	case CPS_PGO_ORIGIN:
 		if (*s->ignore_origin && !strcmp(m.name, s->ignore_origin))
 			s->skip_txn = true;
 		break;
 	case CPS_PGO_RELATION:
-		rel = cps_pgo_relcache_put(&s->rels, &m);
-		if (!rel)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		rel->user = cps_pg_mapping_find(s->map, rel->nspname, rel->relname);
-		break;
+		return handle_relation(s, &m, errstr, errstr_size);
 	case CPS_PGO_INSERT:
 	case CPS_PGO_UPDATE:
 	case CPS_PGO_DELETE:
@@ -681,7 +752,6 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 	}
 	return CPS_OK;
 }
-
 static int start_streaming(struct pg_source *s, uint64_t from, char *errstr, size_t errstr_size)
 {
 	char sql[512], lsn[40];
@@ -744,26 +814,36 @@ static int poll_stream(struct pg_source *s, size_t max, int timeout_ms, char *er
                        size_t errstr_size)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
-	int rc = CPS_OK;
+	bool consumed = false; /* PQconsumeInput ran since the last message */
+	int rc;
 
 	query_lag(s);
+	rc = send_status(s, advance_flush(s), errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	while (s->n_msgs < max) {
 		char *buf = NULL;
 		struct cps_pgo_frame f;
 		int len;
 
-		if (advance_flush(s))
-			rc = send_status(s, true, errstr, errstr_size);
-		else
-			rc = send_status(s, false, errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
 		len = PQgetCopyData(s->repl, &buf, 1);
 		if (len == 0) {
-			int64_t left = deadline - mono_ms();
+			int64_t left;
 
+			if (!consumed) {
+				/* take what the socket already holds, without waiting */
+				if (!PQconsumeInput(s->repl))
+					return conn_error(s, s->repl, "reading the stream", errstr,
+					                  errstr_size);
+				consumed = true;
+				continue;
+			}
+			left = deadline - mono_ms();
 			if (s->n_msgs > 0 || left <= 0)
 				break;
+			rc = send_status(s, advance_flush(s), errstr, errstr_size);
+			if (rc != CPS_OK)
+				return rc;
 			wait_readable(
 			    s->repl,
 			    (int)(left < s->status_interval_ms ? left : s->status_interval_ms));
@@ -772,6 +852,7 @@ static int poll_stream(struct pg_source *s, size_t max, int timeout_ms, char *er
 				                  errstr_size);
 			continue;
 		}
+		consumed = false;
 		if (len == -1) {
 			s->copy_done = true;
 			conn_error(s, s->repl, "server ended the stream", errstr, errstr_size);
@@ -805,49 +886,57 @@ static int emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
 {
 	int nf = PQnfields(r), nt = PQntuples(r);
 	const char **names = calloc((size_t)nf + 1, sizeof(char *));
-	const char **values = calloc((size_t)nf + 1, sizeof(char *));
 	struct table_state *st = &s->ts[table_index(s, t)];
+	struct cps_pg_plan *p = &s->result_plan;
+	struct cps_pg_text *vals;
 	int rc = CPS_OK;
 	char at[64];
 
-	if (!names || !values) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
+	if (!names)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (int i = 0; i < nf; i++)
 		names[i] = PQfname(r, i);
+	rc = cps_pg_plan_build(p, t, (size_t)nf, names, errstr, errstr_size);
+	free(names);
+	if (rc != CPS_OK)
+		return rc;
+	if ((size_t)nf + 1 > s->cap_vals) {
+		struct cps_pg_text *a = realloc(s->vals, ((size_t)nf + 1) * sizeof(*a));
+
+		if (!a)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		s->vals = a;
+		s->cap_vals = (size_t)nf + 1;
+	}
+	vals = s->vals;
 	if (snapshot) {
 		char lsn[40];
 
 		cps_pgo_lsn_format(s->consistent_lsn, lsn, sizeof(lsn));
 		snprintf(at, sizeof(at), "snapshot@%s", lsn);
+	} else {
+		snprintf(at, sizeof(at), "poll@%s.%s", t->nspname, t->relname);
 	}
+	set_origin_at(s, at);
 	for (int row = 0; row < nt && rc == CPS_OK; row++) {
 		int64_t offset;
 
-		for (int i = 0; i < nf; i++)
-			values[i] = PQgetisnull(r, row, i) ? NULL : PQgetvalue(r, row, i);
-		if (snapshot) {
-			offset = next_offset(s, 0);
-		} else {
-			offset = ++st->poll_seq;
-			snprintf(at, sizeof(at), "poll@%s.%s", t->nspname, t->relname);
+		for (int i = 0; i < nf; i++) {
+			vals[i].kind = PQgetisnull(r, row, i) ? 'n' : 't';
+			vals[i].text = vals[i].kind == 't' ? PQgetvalue(r, row, i) : NULL;
+			vals[i].len = vals[i].kind == 't' ? (size_t)PQgetlength(r, row, i) : 0;
 		}
+		offset = snapshot ? next_offset(s, 0) : ++st->poll_seq;
 		rc =
-		    emit_row(s, t, (size_t)nf, names, values, false, offset, at,
+		    emit_row(s, p, vals, false, offset,
 		             (uint32_t)(snapshot ? offset : st->poll_seq), -1, errstr, errstr_size);
-		if (snapshot) {
-			const char *key = NULL;
-
-			for (int i = 0; i < nf; i++)
-				if (!strcmp(names[i], t->key_column))
-					key = values[i];
-			toast_remember(st, key, (size_t)nf, names, values, false);
-		}
+		if (snapshot)
+			toast_remember(st,
+			               p->key_col >= 0 && vals[p->key_col].kind == 't'
+			                   ? vals[p->key_col].text
+			                   : NULL,
+			               p, vals, false);
 	}
-out:
-	free(names);
-	free(values);
 	return rc;
 }
 
@@ -1069,6 +1158,15 @@ static void pg_source_close(struct cps_conn *c)
 	cps_pgo_relcache_release(&s->rels);
 	cps_buf_release(&s->arena);
 	cps_buf_release(&s->row);
+	while (s->plans) {
+		struct relplan *next = s->plans->next;
+
+		cps_pg_plan_release(&s->plans->plan);
+		free(s->plans);
+		s->plans = next;
+	}
+	cps_pg_plan_release(&s->result_plan);
+	free(s->vals);
 	free(s->msgs);
 	free(s->marks);
 	free(s->conninfo);
@@ -1229,6 +1327,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
+	s->slot_len = strlen(s->slot);
 	s->create_slot = cps_settings_get_bool(settings, "create_slot", true);
 	s->create_publication = cps_settings_get_bool(settings, "create_publication", true);
 	s->status_interval_ms = cps_settings_get_int(settings, "status_interval_ms", 10000);
@@ -1264,6 +1363,8 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 			goto out_close;
 		}
 		rc = cps_codec_new(t->schema, NULL, &s->ts[i].codec, errstr, errstr_size);
+		if (rc == CPS_OK)
+			rc = cps_pg_table_prepare(t, errstr, errstr_size);
 		if (rc != CPS_OK)
 			goto out_close;
 	}
