@@ -26,4 +26,4 @@ add_test(NAME e2e.crash_safety
 		--cpsync ${CPS_E2E_FAST_BIN} --broker $<TARGET_FILE:cps_e2e_broker>
 		--source ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e.pipeline e2e.bad_input PROPERTIES TIMEOUT 240)
-set_tests_properties(e2e.crash_safety PROPERTIES TIMEOUT 300)
+set_tests_properties(e2e.crash_safety PROPERTIES TIMEOUT 480)
