@@ -3,7 +3,8 @@
  * changes (insert, update, delete, truncate, DDL), then the slot's messages
  * read with pg_logical_slot_get_binary_changes and decoded one by one; also
  * truncated input, CopyData frames, status updates and the text -> Avro JSON
- * conversions of the table mapping.
+ * conversions of the table mapping; and the capture hot path (column plan +
+ * row fill by index) giving the very bytes of the JSON way, row after row.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "avro_json.h"
+#include "codec.h"
 #include "common.h"
 #include "pg_mapping.h"
 #include "pgoutput.h"
@@ -287,11 +290,194 @@ static void test_text_conversions(void **state)
 	(void)state;
 }
 
+#define UNKNOWN_TEXT ((const char *)1) /* a 'u' value: the field takes its default */
+
+/* Fills a row both ways, the hot path (plan + cps_pg_row_fill into the
+ * codec's value) and the JSON way (cps_pg_row_to_json + schema defaults),
+ * and checks both succeed with the same Avro bytes, or both fail; returns
+ * the hot path's error text ("" when none). */
+static const char *same_row(struct cps_pg_plan *p, struct cps_codec *c, const char *const *texts,
+                            const char *const *cols)
+{
+	static char err[CPS_ERRSTR_SIZE];
+	struct cps_pg_text vals[16];
+	const char *names[16], *values[16];
+	struct cps_buf a, b;
+	avro_value_t v2;
+	json_t *obj = NULL;
+	char err2[CPS_ERRSTR_SIZE];
+	int rc1, rc2;
+
+	assert_true(p->ncols <= 16);
+	for (size_t i = 0; i < p->ncols; i++) {
+		names[i] = texts[i] == UNKNOWN_TEXT ? NULL : cols[i];
+		values[i] = texts[i] == UNKNOWN_TEXT ? NULL : texts[i];
+		vals[i].kind = texts[i] == UNKNOWN_TEXT ? 'u' : texts[i] ? 't' : 'n';
+		vals[i].text = vals[i].kind == 't' ? texts[i] : NULL;
+		vals[i].len = vals[i].kind == 't' ? strlen(texts[i]) : 0;
+	}
+	cps_buf_init(&a, 0);
+	cps_buf_init(&b, 0);
+	err[0] = '\0';
+	rc1 = cps_pg_row_fill(p, vals, cps_codec_value(c), err, sizeof(err));
+	if (rc1 == CPS_OK)
+		assert_int_equal(cps_codec_encode(c, cps_codec_value(c), &a, err, sizeof(err)),
+		                 CPS_OK);
+	assert_int_equal(avro_generic_value_new(p->t->schema->iface, &v2), 0);
+	rc2 = cps_pg_row_to_json(p->t, p->ncols, names, values, &obj, err2, sizeof(err2));
+	if (rc2 == CPS_OK)
+		rc2 =
+		    cps_value_from_json_defaults(p->t->schema->json, obj, &v2, err2, sizeof(err2));
+	if (rc2 == CPS_OK)
+		assert_int_equal(cps_codec_encode(c, &v2, &b, err2, sizeof(err2)), CPS_OK);
+	if ((rc1 == CPS_OK) != (rc2 == CPS_OK))
+		fail_msg("hot path %s (%s), JSON way %s (%s)", rc1 ? "failed" : "ok", err,
+		         rc2 ? "failed" : "ok", rc2 ? err2 : "");
+	if (rc1 == CPS_OK) {
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.data, b.data, a.len);
+	}
+	json_decref(obj);
+	avro_value_decref(&v2);
+	cps_buf_release(&a);
+	cps_buf_release(&b);
+	return err;
+}
+
+static void test_row_fill(void **state)
+{
+	static const char *const pcols[] = {"national_id",
+	                                    "full_name",
+	                                    "gender",
+	                                    "birth_date",
+	                                    "registration_region_code",
+	                                    "residence_region_code",
+	                                    "residence_address",
+	                                    "disabled",
+	                                    "disability_grade",
+	                                    "phone",
+	                                    "not_mapped"};
+	static const char *const hcols[] = {"household_id",
+	                                    "head_national_id",
+	                                    "members",
+	                                    "member_count",
+	                                    "region_code",
+	                                    "household_type",
+	                                    "per_capita_monthly_income",
+	                                    "monitoring_category",
+	                                    "monitoring_since"};
+	char path[1024], err[CPS_ERRSTR_SIZE];
+	struct cps_catalog *cat;
+	struct cps_pg_mapping *m;
+	struct cps_pg_table *pt, *ht;
+	struct cps_pg_plan pp = {0}, hp = {0};
+	struct cps_codec *pc, *hc;
+	struct cps_settings s;
+	const char *e;
+
+	snprintf(path, sizeof(path), "%s", getenv("CPSYNC_SCHEMA_DIR"));
+	assert_int_equal(cps_catalog_load_dir(path, &cat, err, sizeof(err)), CPS_OK);
+	cps_settings_init(&s);
+	cps_settings_set(&s, "table.public.person.entity", "person");
+	cps_settings_set(&s, "table.public.person.column.full_name", "name");
+	cps_settings_set(&s, "table.city.household.entity", "household");
+	assert_int_equal(cps_pg_mapping_from_settings(&s, cat, &m, err, sizeof(err)), CPS_OK);
+	pt = cps_pg_mapping_find(m, "public", "person");
+	ht = cps_pg_mapping_find(m, "city", "household");
+	assert_non_null(pt);
+	assert_non_null(ht);
+	assert_int_equal(cps_pg_table_prepare(pt, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_pg_table_prepare(pt, err, sizeof(err)), CPS_OK); /* idempotent */
+	assert_int_equal(cps_pg_table_prepare(ht, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_codec_new(pt->schema, NULL, &pc, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_codec_new(ht->schema, NULL, &hc, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_pg_plan_build(&pp, pt, 11, pcols, err, sizeof(err)), CPS_OK);
+	assert_int_equal(pp.key_col, 0);
+	assert_int_equal(pp.field[1], 1);   /* full_name -> name */
+	assert_int_equal(pp.field[10], -1); /* not in the schema */
+	assert_int_equal(cps_pg_plan_build(&hp, ht, 9, hcols, err, sizeof(err)), CPS_OK);
+
+	{
+		const char *r1[] = {"K1",
+		                    "name one",
+		                    "FEMALE",
+		                    "1990-05-17",
+		                    "440305",
+		                    "440306",
+		                    "street 1 \xe8\xa1\x97",
+		                    "t",
+		                    "GRADE_2",
+		                    "13800000000",
+		                    "x"};
+		/* disabled and phone unknown: their defaults, not r1's values */
+		const char *r2[] = {"K2",     "name two",   "UNSPECIFIED", "1949-12-31",
+		                    "440305", "440305",     NULL,          UNKNOWN_TEXT,
+		                    NULL,     UNKNOWN_TEXT, NULL};
+		/* gender's enum has a default, the field none: both ways refuse */
+		const char *no_gender[] = {"K8",     "name eight", UNKNOWN_TEXT, "1990-01-01",
+		                           "440305", "440305",     NULL,         "f",
+		                           NULL,     NULL,         NULL};
+		const char *r3[] = {"K3", "name three", "MALE", "2024-02-29", "441521", "441521",
+		                    NULL, "true",       NULL,   NULL,         NULL};
+		const char *bad_date[] = {"K4",     "name four", "MALE", "2024-13-01",
+		                          "440305", "440305",    NULL,   "f",
+		                          NULL,     NULL,        NULL};
+		const char *null_key[] = {NULL,     "name five", "MALE", "2000-01-01",
+		                          "440305", "440305",    NULL,   "f",
+		                          NULL,     NULL,        NULL};
+		const char *bad_enum[] = {"K6",     "name six", "OTHER", "2000-01-01",
+		                          "440305", "440305",   NULL,    "f",
+		                          NULL,     NULL,       NULL};
+		const char *bad_utf8[] = {"K7",     "\xff\xfe", "MALE", "2000-01-01",
+		                          "440305", "440305",   NULL,   "f",
+		                          NULL,     NULL,       NULL};
+
+		assert_string_equal(same_row(&pp, pc, r1, pcols), "");
+		assert_string_equal(same_row(&pp, pc, r2, pcols),
+		                    ""); /* defaults, not r1's values */
+		assert_string_equal(same_row(&pp, pc, r1, pcols), "");
+		assert_string_equal(same_row(&pp, pc, r3, pcols), "");
+		e = same_row(&pp, pc, bad_date, pcols);
+		assert_non_null(strstr(e, "column 'birth_date'"));
+		assert_null(strstr(e, "2024-13-01")); /* never the value */
+		e = same_row(&pp, pc, null_key, pcols);
+		assert_non_null(strstr(e, "not nullable"));
+		assert_non_null(strstr(same_row(&pp, pc, bad_enum, pcols), "column 'gender'"));
+		assert_non_null(strstr(same_row(&pp, pc, bad_utf8, pcols), "UTF-8"));
+		assert_non_null(strstr(same_row(&pp, pc, no_gender, pcols), "gender"));
+		assert_string_equal(same_row(&pp, pc, r2, pcols), ""); /* after errors */
+	}
+	{
+		const char *h1[] = {
+		    "H1",      "K1",     "[{\"national_id\": \"K1\", \"relation\": \"HEAD\"}]",
+		    "1",       "440305", "URBAN",
+		    "1234.50", "DIBAO",  "2024-01-02"};
+		const char *h2[] = {"H2",         "K2",    "[]",    "0", "440305",
+		                    UNKNOWN_TEXT, "-1.00", "DIBAO", NULL};
+		const char *no_count[] = {"H3",    "K3", "[]",    UNKNOWN_TEXT, "440305",
+		                          "RURAL", "0",  "DIBAO", NULL};
+
+		assert_string_equal(same_row(&hp, hc, h1, hcols), "");
+		assert_string_equal(same_row(&hp, hc, h2, hcols), "");
+		assert_non_null(strstr(same_row(&hp, hc, no_count, hcols), "member_count"));
+		assert_string_equal(same_row(&hp, hc, h1, hcols), "");
+	}
+	cps_pg_plan_release(&pp);
+	cps_pg_plan_release(&hp);
+	cps_codec_free(pc);
+	cps_codec_free(hc);
+	cps_pg_mapping_free(m);
+	cps_settings_release(&s);
+	cps_catalog_free(cat);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_frames),
 	    cmocka_unit_test(test_text_conversions),
+	    cmocka_unit_test(test_row_fill),
 	    cmocka_unit_test(test_real_messages),
 	};
 
