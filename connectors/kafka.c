@@ -75,7 +75,7 @@ static bool user_sets(const struct cps_settings *settings, const char *property)
 /* The client configuration: the brokers and the user's properties, our
  * defaults where the user set nothing, then the properties we manage (which
  * the user may not set). */
-static rd_kafka_conf_t *client_conf(const struct cps_settings *settings,
+static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps_settings *settings,
                                     const char *const (*fixed)[2], size_t n_fixed,
                                     const char *const (*defaults)[2], size_t n_defaults,
                                     char *errstr, size_t errstr_size)
@@ -89,8 +89,8 @@ static rd_kafka_conf_t *client_conf(const struct cps_settings *settings,
 			           managed_properties[i]);
 			return NULL;
 		}
-	conf = cps_kafka_conf_new(cps_settings_get(settings, "brokers"), settings, errstr,
-	                          errstr_size);
+	conf = cps_kafka_conf_new_for(kind, cps_settings_get(settings, "brokers"), settings, errstr,
+	                              errstr_size);
 	if (!conf)
 		return NULL;
 	for (size_t i = 0; i < n_defaults; i++)
@@ -259,7 +259,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 		    {"enable.auto.offset.store", "false"},
 		};
 
-		conf = client_conf(settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
+		conf = client_conf(CPS_KAFKA_CONSUMER, settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
 		                   CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
 	}
 	if (!conf) {
@@ -639,7 +639,7 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 		    {"enable.idempotence", "true"},
 		};
 
-		conf = client_conf(settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
+		conf = client_conf(CPS_KAFKA_PRODUCER, settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
 		                   CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
 	}
 	if (!conf) {

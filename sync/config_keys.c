@@ -60,6 +60,12 @@ const struct cps_config_key cps_config_keys[] = {
     {"kafka.properties.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties passed through unchanged (`security.protocol`, `sasl.*`, "
      "`ssl.*`, `acks`, `compression.type`, `linger.ms`, ...)."},
+    {"kafka.producer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
+     "librdkafka properties for cpsync's producers only (`linger.ms`, `compression.type`, "
+     "...); they override `kafka.properties`."},
+    {"kafka.consumer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
+     "librdkafka properties for cpsync's consumers only (`session.timeout.ms`, "
+     "`heartbeat.interval.ms`, ...); they override `kafka.properties`."},
 
     {"store.conninfo", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_SECRET,
      "libpq connection string of the store (keyword/value or URI). Logged only with the "

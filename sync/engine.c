@@ -474,13 +474,10 @@ static int source_settings(struct cps_engine *e, const struct cps_config_platfor
 	if (strcmp(p->connector, "kafka") != 0)
 		return CPS_OK;
 	if (!cps_settings_get(&src->settings, "brokers")) {
-		const struct cps_setting *kv;
-		size_t it = 0;
-
 		rc = cps_settings_set(&src->settings, "brokers", e->bootstrap);
-		while (rc == 0 &&
-		       (kv = cps_settings_next(&e->kafka_props, "kafka.properties.", &it)))
-			rc = cps_settings_set(&src->settings, kv->key, kv->value);
+		if (rc == 0)
+			rc = cps_kafka_settings_for(CPS_KAFKA_CONSUMER, &e->kafka_props,
+			                            &src->settings);
 	}
 	snprintf(group, sizeof(group), "cpsync-source-%s", p->name);
 	if (rc == 0 && !cps_settings_get(&src->settings, "group_id"))

@@ -112,7 +112,8 @@ static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_siz
 	static const char *const fixed[][2] = {
 	    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
 	char kerr[512];
-	rd_kafka_conf_t *conf = cps_kafka_conf_new(p->bootstrap, &p->props, errstr, errstr_size);
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props, errstr, errstr_size);
 
 	if (!conf)
 		return CPS_ERR_FATAL;
@@ -357,17 +358,21 @@ void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats
 
 int cps_kafka_properties_from_config(const struct cps_config *cfg, struct cps_settings *out)
 {
-	const struct cps_config_node *map = cps_config_get_map(cfg, "kafka.properties");
+	static const char *const sections[] = {"kafka.properties", "kafka.producer", "kafka.consumer"};
 	char key[512];
 
-	for (size_t i = 0; map && i < map->count; i++) {
-		const struct cps_config_node *kv = map->children[i];
+	for (size_t s = 0; s < CPS_ARRAY_SIZE(sections); s++) {
+		const struct cps_config_node *map = cps_config_get_map(cfg, sections[s]);
 
-		if (kv->kind != CPS_NODE_SCALAR || !kv->key || !kv->value)
-			continue;
-		snprintf(key, sizeof(key), "kafka.properties.%s", kv->key);
-		if (cps_settings_set(out, key, kv->value) != 0)
-			return -1;
+		for (size_t i = 0; map && i < map->count; i++) {
+			const struct cps_config_node *kv = map->children[i];
+
+			if (kv->kind != CPS_NODE_SCALAR || !kv->key || !kv->value)
+				continue;
+			snprintf(key, sizeof(key), "%s.%s", sections[s], kv->key);
+			if (cps_settings_set(out, key, kv->value) != 0)
+				return -1;
+		}
 	}
 	return 0;
 }

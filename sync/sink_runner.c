@@ -8,6 +8,8 @@
  */
 #include "sink_runner.h"
 
+#include "broker.h"
+
 #include "avro_json.h"
 #include "buf.h"
 #include "codec.h"
@@ -919,13 +921,10 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 	/* a Kafka sink without brokers writes to cpsync's own Kafka */
 	if (r->format == CPS_SINK_FORMAT_FRAMED &&
 	    !cps_settings_get(&r->sink_settings, "brokers")) {
-		const struct cps_setting *kv;
-		size_t it = 0;
-
 		rc = cps_settings_set(&r->sink_settings, "brokers", conf->bootstrap);
-		while (rc == 0 && conf->kafka_props &&
-		       (kv = cps_settings_next(conf->kafka_props, "kafka.properties.", &it)))
-			rc = cps_settings_set(&r->sink_settings, kv->key, kv->value);
+		if (rc == 0 && conf->kafka_props)
+			rc = cps_kafka_settings_for(CPS_KAFKA_PRODUCER, conf->kafka_props,
+			                            &r->sink_settings);
 		if (rc < 0)
 			goto out_oom;
 	}
@@ -950,14 +949,9 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 		rc = cps_settings_set(&r->source_settings, "brokers", conf->bootstrap);
 	if (rc == 0)
 		rc = cps_settings_set(&r->source_settings, "auto.offset.reset", "earliest");
-	if (conf->kafka_props) {
-		const struct cps_setting *kv;
-		size_t it = 0;
-
-		while (rc == 0 &&
-		       (kv = cps_settings_next(conf->kafka_props, "kafka.properties.", &it)))
-			rc = cps_settings_set(&r->source_settings, kv->key, kv->value);
-	}
+	if (rc == 0 && conf->kafka_props)
+		rc = cps_kafka_settings_for(CPS_KAFKA_CONSUMER, conf->kafka_props,
+		                            &r->source_settings);
 	if (rc < 0)
 		goto out_oom;
 	return CPS_OK;

@@ -731,7 +731,7 @@ static int consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 	                          {"enable.partition.eof", "false"}};
 	rd_kafka_topic_partition_list_t *topics;
 	rd_kafka_conf_t *conf =
-	    cps_kafka_conf_new(p->conf.bootstrap, &p->props, errstr, errstr_size);
+	    cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, p->conf.bootstrap, &p->props, errstr, errstr_size);
 	char kerr[512];
 	rd_kafka_resp_err_t err;
 
