@@ -139,9 +139,13 @@
     for (const r of rows) tbody.appendChild(r);
   }
   function head(table, keys) {
+    // "#key": a number column; "key?": hidden in a narrow window (.opt)
     table.tHead.replaceChildren(el("tr", null, keys.map((k) => {
+      const opt = k.endsWith("?");
+      if (opt) k = k.slice(0, -1);
       const num = k.startsWith("#");
-      return el("th", { class: num ? "num" : null }, t(num ? k.slice(1) : k));
+      const cls = [num ? "num" : "", opt ? "opt" : ""].join(" ").trim();
+      return el("th", { class: cls || null }, t(num ? k.slice(1) : k));
     })));
   }
   const num = (v) => el("td", { class: "num" }, v === null || v === undefined ? "—" : String(v));
@@ -152,9 +156,10 @@
   function fmtAge(s) {
     if (s === null || s === undefined) return "—";
     if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min" + (s % 60 ? " " + (s % 60) + " s" : "");
     if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
-    return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+    if (s < 86400 * 10) return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+    return Math.floor(s / 86400) + " d";
   }
   function fmtTime(v) {
     if (v === null || v === undefined || v === "") return "—";
@@ -351,7 +356,7 @@
       num(p.throughput_per_min), num(p.errors), num(p.dead_letters),
       el("td", { class: "err" }, p.last_error || ""))), 7);
 
-    head($("#links"), ["name", "platform", "direction", "state", "#lag", "freshness", "#records", "#per_min",
+    head($("#links"), ["name", "platform", "direction?", "state", "#lag", "freshness", "#records", "#per_min?",
       "#errors", "#dead", "last_success", "last_error"]);
     fill($("#links").tBodies[0], links.map((l) => {
       const target = targets[l.platform];
@@ -361,10 +366,11 @@
       return el("tr", { "data-link": l.name },
         el("td", { class: "nowrap" }, el("b", null, l.name)),
         el("td", null, l.platform),
-        el("td", null, l.direction + (l.type ? " · " + l.type : "")),
+        el("td", { class: "opt nowrap" }, l.direction + (l.type ? " · " + l.type : "")),
         el("td", null, stateBadge(l.state)),
         num(l.lag), el("td", { class: "nowrap" + (stale ? " err" : "") }, fr),
-        num(l.records), num(l.throughput_per_min), num(l.errors), num(l.dead_letters),
+        num(l.records), el("td", { class: "num opt" }, String(l.throughput_per_min === undefined ? "—" : l.throughput_per_min)),
+        num(l.errors), num(l.dead_letters),
         el("td", { class: "nowrap" }, fmtTime(l.last_success)),
         el("td", { class: "err" }, l.last_error || ""));
     }), 12);
@@ -442,7 +448,7 @@
     try {
       const doc = await api("GET", "/api/v1/deadletters?limit=20");
       note($("#dlq-msg"), "");
-      fill(tb, doc.items.map((d) => el("tr", { "data-dlq": d.id },
+      fill(tb, doc.items.map((d) => el("tr", { "data-dlq": d.id, onclick: () => inspectDeadLetter(d.id) },
         num(d.id), el("td", { class: "nowrap" }, fmtTime(d.received_at)), el("td", null, d.platform || "—"),
         el("td", { class: "mono" }, d.origin || "—"), el("td", null, d.entity || "—"),
         el("td", { class: "err" }, d.reason || ""), el("td", null, d.status), num(d.size))), 8, "no_dlq");
@@ -450,6 +456,26 @@
       note($("#dlq-msg"), accessNote(e, "operator"), e.status === 403 ? "" : "bad");
       fill(tb, [], 8);
     }
+  }
+
+  // one dead letter in full: operators only (raw bytes as base64)
+  async function inspectDeadLetter(id) {
+    const box = $("#dlq-detail");
+    let d;
+    try {
+      d = await api("GET", "/api/v1/deadletters/" + encodeURIComponent(id));
+    } catch (e) {
+      box.replaceChildren(el("div", { class: "note" }, accessNote(e, "operator")));
+      return;
+    }
+    const raw = typeof d.raw === "string" ? d.raw : "";
+    box.replaceChildren(el("dl", { class: "kv" },
+      ["id", "received", "platform", "origin", "entity", "key", "reason", "status", "size"].map((k) => {
+        const v = { received: fmtTime(d.received_at) }[k] || d[k];
+        return [el("dt", null, t(k)), el("dd", { class: k === "reason" ? "err" : null }, v === null || v === undefined ? "—" : String(v))];
+      }).flat(),
+      el("dt", null, "raw (base64)"),
+      el("dd", { class: "mono" }, raw.length > 400 ? raw.slice(0, 400) + "… (" + raw.length + ")" : raw)));
   }
 
   // ---------------------------------------------------------------- conflicts
@@ -580,6 +606,8 @@
       return;
     }
     banner(t("resolved") + " (#" + c.id + ")", "ok");
+    const shown = $("#banner").textContent;
+    setTimeout(() => { if ($("#banner").textContent === shown) banner(""); }, 15000);
     selected = null;
     await loadQueue();
     await showRecord(c.entity, c.key, c.field);

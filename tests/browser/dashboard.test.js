@@ -132,6 +132,11 @@ async function main() {
     await page.locator("#dlq tr[data-dlq]").first().waitFor();
     const dlqReason = await page.locator("#dlq tr[data-dlq] td.err").first().textContent();
     check(dlqReason.trim().length > 0, "a dead letter shows its reason");
+    await page.locator("#dlq tr[data-dlq]").first().click();
+    await page.locator("#dlq-detail dd.mono").waitFor();
+    check((await page.locator("#dlq-detail").textContent()).includes(dlqReason.trim()), "dead letter detail");
+    const raw = (await page.locator("#dlq-detail dd.mono").textContent()).trim();
+    check(Buffer.from(raw, "base64").toString("latin1").includes("not avro at all"), "dead letter raw bytes: " + raw);
     await page.waitForTimeout(2500); // a second /status poll for the chart
     await shot(page, "dashboard-operations.png", true);
 
