@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""pii.scan: no national ID, name or phone number leaves cpsync unmasked
+where it must not.
+
+Runs `cpsync run` (embedded Kafka, a fresh database from CPSYNC_TEST_PG,
+viewer/steward/operator tokens, deploy/rules.default.yaml) fed with 200
+realistic persons from three platforms that disagree (names: conflicts for a
+steward; phones: the latest wins), adds bad messages that carry real
+people's data (an invalid national ID with a real name and phone, a
+truncated record, JSON text, an unknown schema id) so they are
+dead-lettered, replays and discards some as an operator and resolves a
+conflict as a steward. Then collects every national ID, name and phone of the
+store's records (cpsync.records: the unified record and each platform's
+last-seen values) and scans: the process's whole stderr (and stdout), GET
+/status (as viewer), GET /metrics, and every GET operation of
+docs/openapi.yaml plus the dashboard page as the viewer (403s are fine; a
+record must come back masked). Any hit fails with the place and the value
+masked. Logs, /status and /metrics are also scanned for any 18-digit string
+shaped like a valid national ID.
+
+usage: scan.py --cpsync BIN --source DIR   (run with /usr/bin/python3)
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import e2elib as L  # noqa: E402
+
+TOKENS = {"viewer": "pii-viewer-token-0123456789",
+          "steward": "pii-steward-token-0123456789",
+          "operator": "pii-operator-token-0123456789"}
+WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+CHECK = "10X98765432"
+ID_SHAPE = re.compile(r"(?<![0-9])[1-9][0-9]{5}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
+                      r"(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X](?![0-9])")
+FAILS = []
+PEOPLE = 200
+
+CONFIG = """\
+instance: pii-{pid}
+log: {{level: debug}}
+schemas:
+  dir: {schemas}
+kafka:
+  brokers: embedded
+  embedded: {{partitions: 2}}
+  properties: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}
+store:
+  conninfo: "{conninfo}"
+  batch_ms: 20
+http:
+  listen: 127.0.0.1:1
+  tokens:
+    viewer: {{token: "{viewer}", role: viewer}}
+    steward: {{token: "{steward}", role: steward}}
+    operator: {{token: "{operator}", role: operator}}
+reconcile:
+  workers: 2
+platforms:
+  province:
+    connector: kafka
+    source:
+      framing: single-object
+      topics: [province.person]
+      topic: {{province.person: {{entity: person}}}}
+  city:
+    connector: kafka
+    source:
+      framing: confluent
+      topics: [city.person]
+      topic: {{city.person: {{entity: person}}}}
+  shenshan:
+    connector: kafka
+    source:
+      framing: single-object
+      topics: [shenshan.person]
+      topic: {{shenshan.person: {{entity: person}}}}
+"""
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+GIVEN = "建国秀英志强丽娟海燕文华明辉晓东雪梅春兰德胜玉珍伟红桂芳振华"
+
+
+def valid_id(s):
+    return sum(int(d) * w for d, w in zip(s[:17], WEIGHTS)) % 11 == CHECK.index(s[17])
+
+
+def mask(kind, v):
+    if kind == "id":
+        return v[:6] + "*" * (len(v) - 7) + v[-1:]
+    if kind == "phone":
+        return v[:3] + "*" * (len(v) - 5) + v[-2:]
+    return v[:1] + "*" * (len(v) - 1)
+
+
+def request(port, path, token=None, method="GET", body=None, timeout=30):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data,
+                                 method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def unwrap(v):
+    """An Avro JSON union branch {"string": "x"} -> "x"."""
+    if isinstance(v, dict) and len(v) == 1:
+        return next(iter(v.values()))
+    return v
+
+
+def collect(db):
+    """{'id': set, 'name': set, 'phone': set} from every record and every
+    platform's last-seen values."""
+    found = {"id": set(), "name": set(), "phone": set()}
+
+    def take(field, value):
+        value = unwrap(value)
+        if isinstance(value, dict) and "v" in value:
+            value = unwrap(value["v"])
+        if not isinstance(value, str) or not value:
+            return
+        if field.endswith("national_id"):
+            found["id"].add(value)
+        elif field == "name":
+            found["name"].add(value)
+        elif field == "phone":
+            found["phone"].add(value)
+
+    for entity, key, record, platforms in db.query(
+            "SELECT entity, key, record, platforms FROM cpsync.records"):
+        if entity == "person":
+            found["id"].add(key)
+        for f, v in (record or {}).items():
+            take(f, v)
+        for p in (platforms or {}).values():
+            for f, v in (p.get("fields") or {}).items():
+                take(f, v)
+    # a name shorter than two characters would match anything
+    found["name"] = {n for n in found["name"] if len(n) >= 2}
+    return found
+
+
+def scan(place, text, pii, id_shapes):
+    hits = 0
+    for kind in ("id", "phone"):
+        for v in pii[kind]:
+            if re.search(r"(?<![0-9])" + re.escape(v) + r"(?![0-9])", text):
+                FAILS.append("%s: %s %s" % (place, kind, mask(kind, v)))
+                hits += 1
+    for v in pii["name"]:
+        if v in text:
+            FAILS.append("%s: name %s" % (place, mask("name", v)))
+            hits += 1
+    if id_shapes:
+        for m in ID_SHAPE.finditer(text):
+            if valid_id(m.group(0)):
+                FAILS.append("%s: an ID-shaped string %s" % (place, mask("id", m.group(0))))
+                hits += 1
+    return hits
+
+
+def person(nid, name, phone):
+    return {"national_id": nid, "name": name, "gender": "MALE", "birth_date": -658,
+            "registration_region_code": "440305", "residence_region_code": "440305",
+            "residence_address": "南山区桃源街道平山村12栋603", "has_residence_permit": False,
+            "disabled": False, "disability_grade": None, "seriously_ill": False,
+            "labour_capacity": "PARTIAL", "phone": phone, "household_id": None,
+            "deceased": False}
+
+
+def people(schemas):
+    """PEOPLE persons from the province; the city disagrees about the name of
+    every fifth (a manual field: a conflict) and about every phone (latest
+    wins); Shenshan knows every third."""
+    msgs, t0 = [], 1_700_000_000_000
+    for i in range(PEOPLE):
+        nid = L.national_id("4403%02d" % (i % 7 + 3), "19%02d%02d%02d" % (
+            50 + i % 45, i % 12 + 1, i % 28 + 1), i)
+        name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i // len(SURNAMES)) % len(GIVEN)] + \
+            GIVEN[(i * 11) % len(GIVEN)]
+        p = person(nid, name, "13%09d" % (100000000 + i * 7919))
+        msgs.append(("province.person", nid.encode(), schemas.single_object("person", p),
+                     None, t0 + i))
+        c = dict(p, phone="15%09d" % (200000000 + i * 104729))
+        if i % 5 == 0:
+            c["name"] = SURNAMES[(i + 3) % len(SURNAMES)] + name[1:]
+        msgs.append(("city.person", nid.encode(), schemas.confluent("person", c), None,
+                     t0 + i + 1))
+        if i % 3 == 0:
+            msgs.append(("shenshan.person", nid.encode(), schemas.single_object(
+                "person", dict(p, phone="18%09d" % (300000000 + i * 31))), None, t0 + i + 2))
+    return msgs
+
+
+def wait_for(what, fn, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            L.fail("timed out waiting for " + what)
+        time.sleep(0.5)
+
+
+def bad_messages(schemas, db):
+    """Four messages that must be dead-lettered, each carrying a real
+    person's data from the store."""
+    rows = db.query("SELECT key, record FROM cpsync.records WHERE entity = 'person' "
+                    "AND record IS NOT NULL ORDER BY key LIMIT 4")
+    if len(rows) < 4:
+        L.fail("fewer than 4 persons in the store")
+    msgs = []
+    nid, rec = rows[0]
+    name, phone = unwrap(rec.get("name")), unwrap(rec.get("phone")) or "13800001111"
+    bad_id = nid[:17] + ("0" if nid[17] != "0" else "1")   # wrong check character
+    msgs.append(("province.person", bad_id.encode(),
+                 schemas.single_object("person", person(bad_id, name, phone)), None, None))
+    nid, rec = rows[1]
+    full = schemas.single_object("person", person(nid, unwrap(rec.get("name")),
+                                                  unwrap(rec.get("phone")) or "13800002222"))
+    msgs.append(("province.person", nid.encode(), full[:-7], None, None))
+    nid, rec = rows[2]
+    msgs.append(("shenshan.person", nid.encode(),
+                 json.dumps({"national_id": nid, "name": unwrap(rec.get("name")),
+                             "phone": unwrap(rec.get("phone"))}, ensure_ascii=False).encode(),
+                 None, None))
+    nid, rec = rows[3]
+    body = schemas.body("person", person(nid, unwrap(rec.get("name")),
+                                         unwrap(rec.get("phone")) or "13800003333"))
+    msgs.append(("city.person", nid.encode(), b"\x00\x00\x00\x7f\x7f" + body, None, None))
+    return msgs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cpsync", required=True)
+    ap.add_argument("--source", required=True)
+    args = ap.parse_args()
+    L.NAME = "pii.scan"
+    pg = os.environ.get("CPSYNC_TEST_PG")
+    if not pg:
+        L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    source = os.path.abspath(args.source)
+    db = L.Database(pg, "pii")
+    work = L.tmpdir("pii")
+    port = L.free_port()
+    cfg = os.path.join(work, "pii.yaml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
+                              conninfo=db.conninfo, **TOKENS))
+        f.write(L.load_rules(source))
+    out_path, err_path = os.path.join(work, "stdout.log"), os.path.join(work, "stderr.log")
+    proc = None
+    try:
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen([args.cpsync, "run", "-c", cfg, "--http",
+                                     "127.0.0.1:%d" % port], stdout=out, stderr=err)
+
+        def healthy():
+            if proc.poll() is not None:
+                with open(err_path, errors="replace") as f:
+                    L.fail("cpsync run exited with %s\n%s" % (proc.returncode, f.read()[-4000:]))
+            return L.http_get(port, "/healthz")[0] == 200
+        wait_for("/healthz", healthy, 60)
+        run(args, source, db, port, proc, err_path)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            L.fail("cpsync did not stop within 30 s of SIGTERM")
+        if rc != 0:
+            FAILS.append("cpsync exited with %d" % rc)
+        pii = collect(db)
+        for path, place in ((err_path, "stderr"), (out_path, "stdout")):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                scan(place, f.read(), pii, True)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        db.drop()
+    if FAILS:
+        for f in FAILS[:50]:
+            print("pii.scan: FAIL: personal data in " + f, file=sys.stderr)
+        L.fail("%d unmasked personal data found" % len(FAILS))
+    L.info("OK")
+
+
+def run(args, source, db, port, proc, err_path):
+    st, body = request(port, "/status", TOKENS["viewer"])
+    if st != 200:
+        L.fail("/status answered %s" % st)
+    bootstrap = json.loads(body)["kafka"]["bootstrap"]
+    schemas = L.Schemas(args.cpsync, os.path.join(source, "schemas"))
+    wait_for("sources RUNNING", lambda: all(
+        l["state"] == "RUNNING" for l in json.loads(request(port, "/status", TOKENS["viewer"])[1])[
+            "links"] if l["name"].endswith("-source")), 60)
+    prod = L.producer(bootstrap)
+    L.produce_all(prod, people(schemas))
+    wait_for("every person and open conflicts in the store", lambda: db.query(
+        "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= %d AND " % PEOPLE +
+        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0])
+    n_before = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
+    L.produce_all(prod, bad_messages(schemas, db))
+    wait_for("4 new dead letters", lambda: db.query(
+        "SELECT count(*) FROM cpsync.dead_letters")[0][0] >= n_before + 4, 60)
+    dls = [r[0] for r in db.query("SELECT id FROM cpsync.dead_letters ORDER BY id")]
+    st, _ = request(port, "/api/v1/deadletters/replay", TOKENS["operator"], "POST",
+                    {"ids": dls[-2:], "note": "re-run after the fix"})
+    if st != 200:
+        FAILS.append("replay as operator answered %d" % st)
+    st, _ = request(port, "/api/v1/deadletters/%d/discard" % dls[0], TOKENS["operator"], "POST",
+                    {"reason": "not a person record"})
+    if st not in (200, 409):
+        FAILS.append("discard as operator answered %d" % st)
+    # a steward resolves a conflict: the audit trail and the log see it
+    cid = db.query("SELECT id FROM cpsync.conflicts WHERE status = 'open' ORDER BY id LIMIT 1")
+    if cid:
+        st, _ = request(port, "/api/v1/conflicts/%d/resolve" % cid[0][0], TOKENS["steward"],
+                        "POST", {"action": "dismiss", "reason": "checked with the family"})
+        if st != 200:
+            FAILS.append("resolve as steward answered %d" % st)
+    time.sleep(2)  # the trickle goes on: more log lines, more conflicts
+
+    pii = collect(db)
+    L.info("collected %d national IDs, %d names, %d phones" % (
+        len(pii["id"]), len(pii["name"]), len(pii["phone"])))
+    if len(pii["id"]) < 150 or len(pii["name"]) < 100 or len(pii["phone"]) < 100:
+        L.fail("too little personal data collected to make the scan meaningful")
+
+    for path, token, place in (("/status", TOKENS["viewer"], "GET /status (viewer)"),
+                               ("/metrics", None, "GET /metrics")):
+        st, body = request(port, path, token)
+        if st != 200:
+            FAILS.append("%s answered %d" % (place, st))
+        scan(place, body.decode("utf-8", "replace"), pii, True)
+
+    # every documented GET, with real values for its parameters, as the viewer
+    with open(os.path.join(source, "docs", "openapi.yaml")) as f:
+        doc = yaml.safe_load(f)
+    values = {
+        "id": [str(r[0]) for r in db.query(
+            "SELECT id FROM cpsync.conflicts ORDER BY id LIMIT 3")] +
+              [str(r[0]) for r in db.query(
+                  "SELECT id FROM cpsync.dead_letters ORDER BY id LIMIT 3")],
+        "name": ["province-source", "city-source", "shenshan-source", "publisher"],
+    }
+    records = db.query("SELECT entity, key FROM cpsync.records WHERE entity IN "
+                       "('person', 'household', 'enrolment') ORDER BY entity, key LIMIT 40")
+    records += db.query("SELECT entity, key FROM cpsync.records WHERE conflicts <> '{}' "
+                        "ORDER BY key LIMIT 5")
+    checked = 0
+    for path, item in sorted(doc["paths"].items()):
+        if "get" not in item:
+            continue
+        if "{entity}" in path:
+            urls = [path.replace("{entity}", e).replace("{key}", urllib.parse.quote(k, safe=""))
+                    for e, k in records[::4]]
+        elif "{" in path:
+            urls = []
+            for param, vals in values.items():
+                if "{%s}" % param in path:
+                    urls = [path.replace("{%s}" % param, v) for v in vals]
+            if not urls:
+                FAILS.append("no value for the parameters of %s" % path)
+        else:
+            urls = [path]
+        for url in urls:
+            st, body = request(port, url, TOKENS["viewer"])
+            place = "GET %s as viewer (HTTP %d)" % (path, st)
+            text = body.decode("utf-8", "replace")
+            if st == 200 and "{entity}" in path:
+                if json.loads(text).get("masked") is not True:
+                    FAILS.append("%s: not marked masked" % place)
+            if st not in (200, 403, 404):
+                FAILS.append("%s: unexpected status" % place)
+            scan(place, text, pii, False)
+            checked += 1
+    for url in ("/", "/api/v1/deadletters?limit=500", "/api/v1/connectors"):
+        st, body = request(port, url, TOKENS["viewer"])
+        scan("GET %s as viewer (HTTP %d)" % (url, st), body.decode("utf-8", "replace"), pii,
+             False)
+        checked += 1
+    # the scanner itself: the steward's unmasked view of a person must be caught
+    e, k = next(r for r in records if r[0] == "person")
+    st, body = request(port, "/api/v1/records/person/" + urllib.parse.quote(k, safe=""),
+                       TOKENS["steward"])
+    before = len(FAILS)
+    if st != 200 or scan("self-check", body.decode("utf-8", "replace"), pii, True) < 2:
+        L.fail("the scan does not see the steward's unmasked record (HTTP %d)" % st)
+    del FAILS[before:]
+    L.info("scanned %d viewer responses" % checked)
+    if checked < 20:
+        L.fail("only %d viewer responses scanned" % checked)
+
+
+if __name__ == "__main__":
+    main()
