@@ -1,8 +1,10 @@
 /*
  * `cpsync run -c FILE [--http ADDR]`: the service, until SIGINT or SIGTERM.
- * `cpsync demo [--pg CONNINFO] [--http ADDR] [--people N]`: the engine with
- * deploy/demo.yaml (embedded Kafka) and the demo generator producing to the
- * platforms' topics; prints where to look.
+ * `cpsync demo [--pg CONNINFO] [--city-pg CONNINFO] [--shenshan-dir DIR]
+ * [--http ADDR] [--people N]`: the engine with deploy/demo.yaml (embedded
+ * Kafka for the province, the city as a PostgreSQL database, Shenshan as
+ * inbox/outbox directories) and the demo generator playing the three
+ * platforms on those transports; prints where to look.
  */
 #include "cli.h"
 
@@ -11,9 +13,12 @@
 #include "demo.h"
 #include "engine.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +35,30 @@ static void run_usage(FILE *f)
 
 static void demo_usage(FILE *f)
 {
-	fprintf(f, "usage: cpsync demo [--pg CONNINFO] [--http ADDR] [--people N]\n"
-	           "  --pg CONNINFO  the store (libpq conninfo); default $CPSYNC_PG\n"
-	           "  --http ADDR    listen address (default 127.0.0.1:8080)\n"
-	           "  --people N     people the demo generator invents (default 3000)\n"
-	           "Runs the engine with deploy/demo.yaml (embedded Kafka) and a generator\n"
-	           "that plays the three platforms; Ctrl-C stops.\n");
+	fprintf(f,
+	        "usage: cpsync demo [--pg CONNINFO] [--city-pg CONNINFO] [--shenshan-dir DIR]\n"
+	        "                   [--http ADDR] [--people N]\n"
+	        "  --pg CONNINFO       the store (libpq conninfo); default $CPSYNC_PG\n"
+	        "  --city-pg CONNINFO  the city's database, created when missing; default\n"
+	        "                      the store's server with dbname=city\n"
+	        "  --shenshan-dir DIR  the zone's inbox/ and outbox/ (default var/demo/shenshan)\n"
+	        "  --http ADDR         listen address (default 127.0.0.1:8080)\n"
+	        "  --people N          people the demo generator invents (default 3000)\n"
+	        "Runs the engine with deploy/demo.yaml: the province on an embedded Kafka,\n"
+	        "the city as a PostgreSQL database, Shenshan as Avro files in directories,\n"
+	        "and a generator that plays the three platforms; Ctrl-C stops.\n");
 }
+
+/* Where the demo's city and Shenshan live; NULL members: Kafka. */
+struct demo_places {
+	const char *city_conninfo;
+	const char *city_dbname;
+	const char *shenshan_dir; /* absolute */
+};
 
 /* Starts the engine, optionally the demo, waits for a signal, stops. */
 static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, bool with_demo,
-                 long people)
+                 long people, const struct demo_places *places)
 {
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_engine *engine;
@@ -59,6 +77,13 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 		dc.catalog = cps_engine_catalog(engine);
 		dc.people = (size_t)people;
 		dc.seed = 20211201;
+		if (places) {
+			static char inbox[PATH_MAX];
+
+			snprintf(inbox, sizeof(inbox), "%s/inbox", places->shenshan_dir);
+			dc.city_conninfo = places->city_conninfo;
+			dc.shenshan_inbox = inbox;
+		}
 		if (cps_demo_start(&dc, &demo, err, sizeof(err)) != CPS_OK) {
 			fprintf(stderr, "cpsync: demo: %s\n", err);
 			cps_engine_stop(engine);
@@ -70,6 +95,12 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 		       "  unified:   kcat -C -b %s -t %sperson -o beginning -e\n",
 		       cps_engine_http_port(engine), cps_engine_bootstrap(engine),
 		       cps_engine_bootstrap(engine), prefix);
+		if (places)
+			printf("  city:      psql -d '%s' -c 'TABLE inbound.person LIMIT 5'\n"
+			       "             (the city's own tables: city.*; what cpsync sends it: "
+			       "inbound.*)\n"
+			       "  shenshan:  inbox %s/inbox, outbox %s/outbox\n",
+			       places->city_dbname, places->shenshan_dir, places->shenshan_dir);
 		fflush(stdout);
 	}
 	cps_engine_wait(engine);
@@ -117,7 +148,7 @@ int cps_cli_run(int argc, char **argv)
 		fprintf(stderr, "cpsync: run: %s\n", err);
 		return 1;
 	}
-	rc = serve(cfg, &opts, false, 0);
+	rc = serve(cfg, &opts, false, 0, NULL);
 	cps_config_free(cfg);
 	return rc;
 }
@@ -150,18 +181,170 @@ static const char *demo_config_path(char *buf, size_t size)
 	return NULL;
 }
 
+/* `conninfo` with its dbname replaced by `dbname`, as "key='value' ..."
+ * (malloc'd), or NULL when it does not parse. */
+static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	size_t size = 64 + strlen(conninfo) * 2 + strlen(dbname) * 2, o = 0;
+	char *out = opts ? malloc(size) : NULL;
+
+	if (!out) {
+		PQconninfoFree(opts);
+		return NULL;
+	}
+	out[0] = '\0';
+	for (PQconninfoOption *p = opts; p->keyword; p++) {
+		const char *v = !strcmp(p->keyword, "dbname") ? dbname : p->val;
+
+		if (!v)
+			continue;
+		o += (size_t)snprintf(out + o, size - o, "%s%s='", o ? " " : "", p->keyword);
+		for (; *v && o + 4 < size; v++) {
+			if (*v == '\'' || *v == '\\')
+				out[o++] = '\\';
+			out[o++] = *v;
+		}
+		o += (size_t)snprintf(out + o, size - o, "'");
+	}
+	PQconninfoFree(opts);
+	return out;
+}
+
+/* The dbname of a conninfo (malloc'd), or NULL. */
+static char *conninfo_dbname(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	char *name = NULL;
+
+	for (PQconninfoOption *p = opts; p && p->keyword; p++)
+		if (!strcmp(p->keyword, "dbname") && p->val)
+			name = strdup(p->val);
+	PQconninfoFree(opts);
+	return name;
+}
+
+/* Creates database `dbname` through the server of `admin_conninfo` unless
+ * it exists. */
+static int ensure_database(const char *admin_conninfo, const char *dbname, char *errstr,
+                           size_t errstr_size)
+{
+	PGconn *db = PQconnectdb(admin_conninfo);
+	const char *params[1] = {dbname};
+	PGresult *res;
+	char *ident, sql[512];
+	int rc = CPS_OK;
+
+	if (PQstatus(db) != CONNECTION_OK) {
+		rc = cps_seterr(errstr, errstr_size, "connecting to the store's server failed: %s",
+		                PQerrorMessage(db));
+		errstr[strcspn(errstr, "\n")] = '\0';
+		PQfinish(db);
+		return rc;
+	}
+	res = PQexecParams(db, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL, params,
+	                   NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0) {
+		PQclear(res);
+		ident = PQescapeIdentifier(db, dbname, strlen(dbname));
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", ident ? ident : "\"\"");
+		PQfreemem(ident);
+		res = PQexec(db, sql);
+		/* 42P04: created meanwhile by someone else */
+		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "42P04") != 0)
+			rc = cps_seterr(errstr, errstr_size, "creating database '%s' failed: %s",
+			                dbname,
+			                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+	} else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = cps_seterr(errstr, errstr_size, "looking for database '%s' failed: %s", dbname,
+		                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
+	}
+	PQclear(res);
+	PQfinish(db);
+	return rc;
+}
+
+/* mkdir -p for one path. */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The city's database and tables, the zone's directories, and the
+ * environment deploy/demo.yaml reads them from. */
+static int prepare_places(const char *store, const char *city_opt, const char *shenshan_opt,
+                          struct demo_places *pl, char **owned_city, char **owned_dbname)
+{
+	static char shenshan_abs[PATH_MAX];
+	char err[CPS_ERRSTR_SIZE], dir[PATH_MAX];
+	const char *sub[] = {"inbox", "outbox"};
+
+	*owned_city = city_opt ? strdup(city_opt) : conninfo_with_dbname(store, "city");
+	if (!*owned_city) {
+		fprintf(stderr, "cpsync: demo: the store's conninfo does not parse\n");
+		return 2;
+	}
+	*owned_dbname = conninfo_dbname(*owned_city);
+	if (!*owned_dbname) {
+		fprintf(stderr, "cpsync: demo: --city-pg names no dbname\n");
+		return 2;
+	}
+	if (ensure_database(store, *owned_dbname, err, sizeof(err)) != CPS_OK ||
+	    cps_demo_city_setup(*owned_city, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "cpsync: demo: city: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(sub); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", shenshan_opt, sub[i]);
+		if (make_dirs(dir) < 0) {
+			fprintf(stderr, "cpsync: demo: creating '%s': %s\n", dir, strerror(errno));
+			return 1;
+		}
+	}
+	if (!realpath(shenshan_opt, shenshan_abs)) {
+		fprintf(stderr, "cpsync: demo: '%s': %s\n", shenshan_opt, strerror(errno));
+		return 1;
+	}
+	pl->city_conninfo = *owned_city;
+	pl->city_dbname = *owned_dbname;
+	pl->shenshan_dir = shenshan_abs;
+	if (setenv("CPSYNC_DEMO_CITY_PG", *owned_city, 1) != 0 ||
+	    setenv("CPSYNC_DEMO_SHENSHAN_DIR", shenshan_abs, 1) != 0) {
+		fprintf(stderr, "cpsync: demo: out of memory\n");
+		return 1;
+	}
+	return 0;
+}
+
 int cps_cli_demo(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"pg", required_argument, NULL, 'p'},
 	    {"http", required_argument, NULL, 'H'},
 	    {"people", required_argument, NULL, 'n'},
+	    {"city-pg", required_argument, NULL, 'C'},
+	    {"shenshan-dir", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct cps_engine_opts opts = {0};
 	char path_buf[PATH_MAX], err[CPS_ERRSTR_SIZE], *end;
-	const char *path, *pg;
+	char *city = NULL, *city_db = NULL;
+	const char *path, *pg, *city_opt = NULL, *shenshan_opt = "var/demo/shenshan";
+	struct demo_places places = {0};
 	struct cps_config *cfg;
 	long people = CPS_DEMO_DEFAULT_PEOPLE;
 	int c, rc;
@@ -177,6 +360,12 @@ int cps_cli_demo(int argc, char **argv)
 			break;
 		case 'H':
 			opts.http_listen = optarg;
+			break;
+		case 'C':
+			city_opt = optarg;
+			break;
+		case 'S':
+			shenshan_opt = optarg;
 			break;
 		case 'n':
 			people = strtol(optarg, &end, 10);
@@ -209,13 +398,25 @@ int cps_cli_demo(int argc, char **argv)
 		        "cpsync: demo: deploy/demo.yaml not found (set CPSYNC_DEMO_CONFIG)\n");
 		return 1;
 	}
+	rc = prepare_places(pg, city_opt, shenshan_opt, &places, &city, &city_db);
+	if (rc != 0)
+		goto out;
+	/* the schemas of this installation, wherever demo.yaml lies; the
+	 * connectors that load schemas themselves read $CPSYNC_SCHEMA_DIR */
+	opts.schema_dir = cps_cli_schema_dir(NULL);
+	if (setenv("CPSYNC_SCHEMA_DIR", opts.schema_dir, 1) != 0) {
+		rc = 1;
+		goto out;
+	}
 	if (cps_config_load(path, &cfg, err, sizeof(err)) != CPS_OK) {
 		fprintf(stderr, "cpsync: demo: %s\n", err);
-		return 1;
+		rc = 1;
+		goto out;
 	}
-	/* the schemas of this installation, wherever demo.yaml lies */
-	opts.schema_dir = cps_cli_schema_dir(NULL);
-	rc = serve(cfg, &opts, true, people);
+	rc = serve(cfg, &opts, true, people, &places);
 	cps_config_free(cfg);
+out:
+	free(city);
+	free(city_db);
 	return rc;
 }

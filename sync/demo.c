@@ -3,7 +3,9 @@
  * households of Shenzhen and the Shenshan zone built from a seed, the
  * records each platform holds about them (with the disagreements real
  * platforms have), an initial load and a trickle of changes, and the thread
- * that produces them to the platforms' topics with an idempotent producer.
+ * that delivers them: to the platforms' topics with an idempotent producer,
+ * or to the city's database (demo_city.c) and the Shenshan inbox
+ * (demo_shenshan.c) when those are given.
  */
 #include "demo.h"
 
@@ -1310,7 +1312,15 @@ struct cps_demo {
 	/* trickle byte budget (demo thread only) */
 	int64_t minute_start_ms;
 	size_t minute_bytes;
+	/* the city's and the zone's own transports; NULL = Kafka */
+	struct cps_demo_city *city;
+	struct cps_demo_shenshan *shenshan;
+	uint64_t city_uncommitted; /* demo thread only */
+	int shenshan_flush_ms;
+	int64_t shenshan_flushed_ms; /* demo thread only */
 };
+
+#define CITY_COMMIT_ROWS 500 /* rows of one city transaction in the initial load */
 
 static int64_t wall_ms(void)
 {
@@ -1361,6 +1371,69 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void 
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* Commits the city's transaction. @locality the demo thread */
+static int city_commit(struct cps_demo *d)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!d->city || !d->city_uncommitted)
+		return 0;
+	if (cps_demo_city_commit(d->city, err, sizeof(err)) != CPS_OK) {
+		demo_fail(d, err);
+		return CPS_ERR_FATAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->stats.delivered[CPS_DEMO_CITY] += d->city_uncommitted;
+	pthread_mutex_unlock(&d->lock);
+	d->city_uncommitted = 0;
+	return 0;
+}
+
+/* Publishes the zone's pending files. @locality the demo thread */
+static int shenshan_flush(struct cps_demo *d)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!d->shenshan)
+		return 0;
+	d->shenshan_flushed_ms = wall_ms();
+	if (cps_demo_shenshan_flush(d->shenshan, err, sizeof(err)) != CPS_OK) {
+		demo_fail(d, err);
+		return CPS_ERR_FATAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->stats.delivered[CPS_DEMO_SHENSHAN] = d->stats.produced[CPS_DEMO_SHENSHAN];
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* One message of the city or the zone on its own transport. @locality the
+ * demo thread */
+static int emit_local(struct cps_demo *d, const struct cps_demo_msg *m)
+{
+	char err[CPS_ERRSTR_SIZE];
+	int rc;
+
+	if (m->platform == CPS_DEMO_CITY)
+		rc = cps_demo_city_put(d->city, m, err, sizeof(err));
+	else
+		rc = cps_demo_shenshan_put(d->shenshan, m, err, sizeof(err));
+	if (rc != CPS_OK) {
+		demo_fail(d, err);
+		return CPS_ERR_FATAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->stats.produced[m->platform]++;
+	if (m->platform == CPS_DEMO_SHENSHAN)
+		d->stats.delivered[CPS_DEMO_SHENSHAN] =
+		    d->stats.produced[CPS_DEMO_SHENSHAN] - cps_demo_shenshan_pending(d->shenshan);
+	pthread_mutex_unlock(&d->lock);
+	if (m->platform == CPS_DEMO_CITY && ++d->city_uncommitted >= CITY_COMMIT_ROWS &&
+	    city_commit(d) != 0)
+		return CPS_ERR_FATAL;
+	return demo_stopping(d) ? 1 : 0;
+}
+
 /* Encodes and produces one message. @locality the demo thread */
 static int demo_emit(void *arg, const struct cps_demo_msg *m)
 {
@@ -1371,6 +1444,9 @@ static int demo_emit(void *arg, const struct cps_demo_msg *m)
 	rd_kafka_resp_err_t kerr;
 	size_t key_len = strlen(m->key);
 
+	if ((m->platform == CPS_DEMO_CITY && d->city) ||
+	    (m->platform == CPS_DEMO_SHENSHAN && d->shenshan))
+		return emit_local(d, m);
 	cps_buf_reset(&d->buf);
 	if (m->record) {
 		struct cps_schema *schema = cps_codec_schema(codec);
@@ -1453,10 +1529,11 @@ static void *demo_thread(void *arg)
 	int64_t interval_us = 1000000 / (d->trickle_per_s ? d->trickle_per_s : 1);
 	int64_t next_us;
 	uint64_t failed = 0;
+	bool broken;
 	int rc;
 
 	rc = cps_demo_gen_initial(d->gen, demo_emit, d);
-	if (rc < 0 || !demo_flush(d))
+	if (rc < 0 || city_commit(d) != 0 || shenshan_flush(d) != 0 || !demo_flush(d))
 		goto out;
 	pthread_mutex_lock(&d->lock);
 	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
@@ -1495,7 +1572,10 @@ static void *demo_thread(void *arg)
 			continue;
 		}
 		rc = cps_demo_gen_change(d->gen, now, demo_emit, d);
-		if (rc < 0)
+		if (rc < 0 || city_commit(d) != 0)
+			break;
+		if (d->shenshan && wall_ms() - d->shenshan_flushed_ms >= d->shenshan_flush_ms &&
+		    shenshan_flush(d) != 0)
 			break;
 		pthread_mutex_lock(&d->lock);
 		d->stats.changes++;
@@ -1508,6 +1588,12 @@ static void *demo_thread(void *arg)
 			break;
 	}
 out:
+	/* what was generated before a stop still reaches the city and the zone */
+	pthread_mutex_lock(&d->lock);
+	broken = d->failed;
+	pthread_mutex_unlock(&d->lock);
+	if (!broken && city_commit(d) == 0)
+		shenshan_flush(d);
 	return NULL;
 }
 
@@ -1517,6 +1603,8 @@ static void demo_free(struct cps_demo *d)
 		return;
 	if (d->rk)
 		rd_kafka_destroy(d->rk);
+	cps_demo_city_close(d->city);
+	cps_demo_shenshan_close(d->shenshan);
 	for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
 		cps_codec_free(d->codecs[e]);
 	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
@@ -1625,6 +1713,19 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	rc = cps_demo_gen_new(conf, &d->gen, errstr, errstr_size);
 	if (rc)
 		goto out_free;
+	if (conf->city_conninfo) {
+		rc = cps_demo_city_open(conf->city_conninfo, conf->catalog, &d->city, errstr,
+		                        errstr_size);
+		if (rc)
+			goto out_free;
+	}
+	if (conf->shenshan_inbox) {
+		rc = cps_demo_shenshan_open(conf->shenshan_inbox, conf->catalog, &d->shenshan,
+		                            errstr, errstr_size);
+		if (rc)
+			goto out_free;
+		d->shenshan_flush_ms = conf->shenshan_flush_ms > 0 ? conf->shenshan_flush_ms : 2000;
+	}
 	rc = demo_producer(d, errstr, errstr_size);
 	if (rc)
 		goto out_free;

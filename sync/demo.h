@@ -2,8 +2,11 @@
  * The demo data generator: realistic, deterministic (from a seed) records of
  * the three platforms — persons, households, enrolments, verifications and
  * alerts, with genuine disagreements between the city and the province —
- * produced to the platforms' own source topics exactly as the platforms
- * would: an initial load, then a steady trickle of changes until stopped.
+ * delivered as the platforms would: an initial load, then a steady trickle
+ * of changes until stopped. Each platform on its transport: the province
+ * (and, without a database or an inbox, the others) produces to Kafka
+ * topics, the city writes SQL rows into its database (demo_city.c), the
+ * Shenshan zone drops Avro container files into its inbox (demo_shenshan.c).
  */
 #ifndef CPS_DEMO_H
 #define CPS_DEMO_H
@@ -61,6 +64,15 @@ struct cps_demo_conf {
 	 * NULL = single-object for province and shenshan, confluent with the
 	 * catalog's registry-free ids (schemas/schema-ids.json) for city. */
 	const char *framing[CPS_DEMO_PLATFORMS];
+	/* The city's database (libpq conninfo): non-NULL = the city's messages
+	 * become rows of its tables (cps_demo_city_setup must have run), not
+	 * Kafka messages. */
+	const char *city_conninfo;
+	/* The Shenshan inbox directory: non-NULL = the zone's messages become
+	 * Avro container files there (a file per entity at the end of the
+	 * initial load, then every shenshan_flush_ms), not Kafka messages. */
+	const char *shenshan_inbox;
+	int shenshan_flush_ms; /* 0 = 2000 */
 };
 
 /* ---- the generator alone (no Kafka): what the demo produces ------------- */
@@ -96,13 +108,15 @@ int cps_demo_gen_change(struct cps_demo_gen *g, int64_t now_ms, cps_demo_emit_fn
 struct cps_demo;
 
 struct cps_demo_stats {
-	uint64_t produced[CPS_DEMO_PLATFORMS];  /* accepted by the producer */
-	uint64_t delivered[CPS_DEMO_PLATFORMS]; /* acknowledged by the broker */
-	uint64_t failed[CPS_DEMO_PLATFORMS];    /* delivery failed */
-	uint64_t bytes;                         /* keys and values produced */
-	uint64_t changes;                       /* trickle changes generated */
-	bool loaded;                            /* the initial load is acknowledged */
-	char last_error[256];                   /* "" when none; never personal data */
+	/* Kafka: accepted by the producer / acknowledged by the broker; city:
+	 * executed / committed; Shenshan: encoded / in a published file. */
+	uint64_t produced[CPS_DEMO_PLATFORMS];
+	uint64_t delivered[CPS_DEMO_PLATFORMS];
+	uint64_t failed[CPS_DEMO_PLATFORMS]; /* delivery failed */
+	uint64_t bytes;                      /* keys and values produced */
+	uint64_t changes;                    /* trickle changes generated */
+	bool loaded;                         /* the initial load is acknowledged */
+	char last_error[256];                /* "" when none; never personal data */
 };
 
 /* Builds the population and an idempotent producer (acks=all), then starts
@@ -117,6 +131,52 @@ int cps_demo_wait_loaded(struct cps_demo *d, int timeout_ms, char *errstr, size_
 void cps_demo_get_stats(struct cps_demo *d, struct cps_demo_stats *out);
 /* Stops the thread, flushes what was produced (up to 10 s), frees; NULL-safe. */
 void cps_demo_stop(struct cps_demo *d);
+
+/* ---- the city as a database (demo_city.c) --------------------------------- */
+
+/* The city's DDL: schema "city" (person, household, enrolment, verification:
+ * a column per schema field, the key field the primary key; decimals
+ * numeric(12,2), dates date, timestamps timestamptz, arrays jsonb) and
+ * schema "inbound" (person, household, enrolment, alert: cpsync_key,
+ * cpsync_version, the fields, received_at) that cpsync's postgres sink
+ * writes. Idempotent (IF NOT EXISTS). */
+extern const char cps_demo_city_sql[];
+
+/* Runs cps_demo_city_sql in the database of `conninfo`. */
+int cps_demo_city_setup(const char *conninfo, char *errstr, size_t errstr_size);
+
+struct cps_demo_city;
+
+/* Connects and prepares the statements; `catalog` gives the field lists. */
+int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
+                       struct cps_demo_city **out, char *errstr, size_t errstr_size);
+/* One city message as SQL in the open transaction (begun on demand): an
+ * upsert of the row (left alone when equal) or, for a delete, a DELETE.
+ * A failed statement rolls the transaction back. Errors carry no values. */
+int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, char *errstr,
+                      size_t errstr_size);
+/* Commits the open transaction, if any. */
+int cps_demo_city_commit(struct cps_demo_city *c, char *errstr, size_t errstr_size);
+/* Rolls back what is not committed; NULL-safe. */
+void cps_demo_city_close(struct cps_demo_city *c);
+
+/* ---- the Shenshan zone as files (demo_shenshan.c) -------------------------- */
+
+struct cps_demo_shenshan;
+
+/* `inbox` must exist and be writable. */
+int cps_demo_shenshan_open(const char *inbox, struct cps_catalog *catalog,
+                           struct cps_demo_shenshan **out, char *errstr, size_t errstr_size);
+/* Adds the record to its entity's pending file (a delete is skipped: the
+ * zone's files carry no deletes). */
+int cps_demo_shenshan_put(struct cps_demo_shenshan *s, const struct cps_demo_msg *m, char *errstr,
+                          size_t errstr_size);
+/* Publishes every pending file: "<inbox>/.NAME.tmp", fsync, rename to
+ * "<inbox>/shenshan-<entity>-<UTC time>-<seq>.avro", fsync the directory. */
+int cps_demo_shenshan_flush(struct cps_demo_shenshan *s, char *errstr, size_t errstr_size);
+/* Records waiting for the next flush. */
+size_t cps_demo_shenshan_pending(const struct cps_demo_shenshan *s);
+void cps_demo_shenshan_close(struct cps_demo_shenshan *s);
 
 /* ---- name and address tables (demo_names.c) ------------------------------ */
 
