@@ -12,8 +12,14 @@ packages=(
 	openssl # tests: self-signed certificates for the HTTPS server test
 	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
 	prometheus # tests: promtool check metrics on the live /metrics
-	chromium nodejs npm fonts-wqy-microhei # tests/browser: headless Chromium (playwright-core from npm), CJK glyphs in screenshots
+	chromium fonts-wqy-microhei # tests/browser: headless Chromium, CJK glyphs in screenshots
 )
+# tests/browser drives Chromium with playwright-core from npm. Debian's nodejs
+# and npm only where no Node.js is installed: a Node.js from elsewhere (for
+# example NodeSource's, which bundles npm) conflicts with Debian's npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	packages+=(nodejs npm)
+fi
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
 	packages+=("${extra[@]}")
