@@ -6,6 +6,7 @@
  * entity in an outbox, tmp + fsync + rename, each with a manifest.
  */
 #include "connector.h"
+#include "clock.h"
 #include "log.h"
 #include "ocf.h"
 #include "schema.h"
@@ -153,22 +154,6 @@ static void sha256_final_hex(struct sha256 *s, char hex[65])
 }
 
 /* ------------------------------------------------------------- utilities */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -580,7 +565,7 @@ static bool oldest_complete(struct files_source *s, char *name, size_t name_size
 {
 	DIR *d = opendir(s->inbox);
 	struct dirent *de;
-	int64_t now = now_ms(), best_mtime = INT64_MAX;
+	int64_t now = cps_wall_ms(), best_mtime = INT64_MAX;
 	bool found = false;
 
 	if (!d)
@@ -632,7 +617,7 @@ static int finish_file(struct files_source *s, char *errstr, size_t errstr_size)
 		         s->reason);
 		rc = reject_file(s, s->name, reason, errstr, errstr_size);
 	} else {
-		iso_time(now_ms(), at, sizeof(at));
+		iso_time(cps_wall_ms(), at, sizeof(at));
 		receipt = json_pack(
 		    "{s:s, s:s, s:I, s:I, s:s?, s:s, s:s, s:b, s:s}", "file", s->name, "sha256",
 		    s->sha, "bytes", (json_int_t)s->image.len, "records", (json_int_t)s->records,
@@ -723,7 +708,7 @@ static int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
                              int timeout_ms, char *errstr, size_t errstr_size)
 {
 	struct files_source *s = (struct files_source *)c;
-	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = cps_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	int rc = CPS_OK;
 
 	batch->msgs = NULL;
@@ -755,16 +740,16 @@ static int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 				continue;
 			}
 		}
-		if (mono_ms() >= deadline)
+		if (cps_mono_ms() >= deadline)
 			break;
-		sleep_ms(deadline - mono_ms() < 50 ? deadline - mono_ms() : 50);
+		sleep_ms(deadline - cps_mono_ms() < 50 ? deadline - cps_mono_ms() : 50);
 	}
 out:
 	for (size_t i = 0; i < batch->n; i++)
 		s->msgs[i].value = s->arena.data + s->value_offs[i];
 	s->received += batch->n;
 	if (batch->n)
-		s->last_msg_ms = now_ms();
+		s->last_msg_ms = cps_wall_ms();
 	if (rc < 0) {
 		s->errors++;
 		snprintf(s->last_error, sizeof(s->last_error), "%s", errstr ? errstr : "");
@@ -993,7 +978,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 	char stamp[32], *json;
 	time_t t;
 	struct tm tm;
-	int64_t now = now_ms();
+	int64_t now = cps_wall_ms();
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -1037,7 +1022,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 		out_file_discard(f);
 		return rc;
 	}
-	f->opened_mono = mono_ms();
+	f->opened_mono = cps_mono_ms();
 	f->first_ms = f->last_ms = -1;
 	return CPS_OK;
 }
@@ -1106,7 +1091,7 @@ static int roll_aged(struct files_sink *k, bool all, char *errstr, size_t errstr
 	int rc = CPS_OK;
 
 	for (size_t i = k->n_files; i-- > 0;) {
-		if (all || mono_ms() - k->files[i].opened_mono >= k->roll_ms) {
+		if (all || cps_mono_ms() - k->files[i].opened_mono >= k->roll_ms) {
 			int r = roll_at(k, i, errstr, errstr_size);
 
 			if (r != CPS_OK && rc == CPS_OK)
@@ -1196,7 +1181,7 @@ static int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs
 		}
 		f->pending_count++;
 		f->records++;
-		f->last_ms = now_ms();
+		f->last_ms = cps_wall_ms();
 		if (f->first_ms < 0)
 			f->first_ms = f->last_ms;
 		(*accepted)++;

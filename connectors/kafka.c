@@ -6,6 +6,7 @@
  * to librdkafka (TLS, SASL, compression, linger.ms, ...).
  */
 #include "connector.h"
+#include "clock.h"
 
 #include "broker.h"
 
@@ -44,22 +45,6 @@ static const char *const managed_properties[] = {
     "bootstrap.servers",        "group.id",           "enable.auto.commit",
     "enable.auto.offset.store", "enable.idempotence", "auto.offset.reset",
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool user_sets(const struct cps_settings *settings, const char *property)
 {
@@ -386,7 +371,7 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
                              int timeout_ms, char *errstr, size_t errstr_size)
 {
 	struct kafka_source *s = (struct kafka_source *)c;
-	int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = cps_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	char why[256];
 	size_t n = 0;
 
@@ -404,7 +389,7 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 	if (source_reserve(s, max) < 0)
 		return source_error(s, CPS_ERR_RETRIABLE, errstr, errstr_size, "out of memory");
 	while (n < max) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - cps_mono_ms();
 		rd_kafka_message_t *rkm;
 		int rc;
 
@@ -459,7 +444,7 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->hdr_start[i]] : NULL;
 	if (n) {
 		s->received += n;
-		s->last_msg_ms = now_ms();
+		s->last_msg_ms = cps_wall_ms();
 	}
 	batch->msgs = s->msgs;
 	batch->n = n;
@@ -582,7 +567,7 @@ static void sink_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, 
 		return;
 	}
 	k->delivered++;
-	k->last_msg_ms = now_ms();
+	k->last_msg_ms = cps_wall_ms();
 }
 
 static void kafka_sink_close(struct cps_conn *c)
@@ -696,14 +681,14 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 		rd_kafka_header_add(hdrs, HEADER_ORIGIN, -1, r->origin_platform, -1);
 	if (r->entity)
 		rd_kafka_header_add(hdrs, HEADER_ENTITY, -1, r->entity, -1);
-	deadline = mono_ms() + k->queue_full_timeout_ms;
+	deadline = cps_mono_ms() + k->queue_full_timeout_ms;
 	for (;;) {
 		err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
 		                        RD_KAFKA_V_KEY((void *)r->key, r->key_len),
 		                        RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
 		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || mono_ms() >= deadline)
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cps_mono_ms() >= deadline)
 			break;
 		/* serve delivery reports until there is room */
 		rd_kafka_poll(k->rk, 50);

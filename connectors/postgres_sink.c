@@ -7,6 +7,7 @@
  * them. Records are CPS_SINK_FORMAT_JSON (sync/sink_runner.h).
  */
 #include "connector.h"
+#include "clock.h"
 
 #include "buf.h"
 #include "sink_runner.h"
@@ -56,14 +57,6 @@ struct pg_sink {
 	int64_t last_msg_ms;
 	char last_error[256];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The server's primary message with quoted parts (which may be values, thus
  * personal data) blanked out; never the DETAIL. */
@@ -578,7 +571,7 @@ static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_
 	if (rc != CPS_OK)
 		goto out_release;
 	k->delivered += k->n_pending;
-	k->last_msg_ms = now_ms();
+	k->last_msg_ms = cps_wall_ms();
 	pending_clear(k);
 	goto out_release;
 

@@ -4,6 +4,7 @@
  * the store before the source batch is committed.
  */
 #include "deadletter.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,18 +79,10 @@ static void fix_pointers(struct cps_deadletters *d)
 	}
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_letter *dl,
                        const struct cps_deadletter_text *t, char *errstr, size_t errstr_size)
 {
-	int64_t deadline = mono_ms() + QUEUE_FULL_WAIT_MS;
+	int64_t deadline = cps_mono_ms() + QUEUE_FULL_WAIT_MS;
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
 	rd_kafka_resp_err_t err;
 
@@ -104,7 +97,7 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_
 		                        RD_KAFKA_V_VALUE((void *)dl->raw, dl->raw_len),
 		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 		                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || mono_ms() >= deadline)
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cps_mono_ms() >= deadline)
 			break;
 		rd_kafka_poll(rk, 50);
 	}

@@ -6,6 +6,7 @@
  * batch is retried as it is (its messages stay valid until the next poll).
  */
 #include "ingest.h"
+#include "clock.h"
 
 #include "avro_json.h"
 #include "broker.h"
@@ -78,22 +79,6 @@ struct cps_ingest {
 	pthread_mutex_t replay_lock;
 	struct cps_ingest *replay;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int entity_index(const char *entity)
 {
@@ -170,7 +155,7 @@ static void producer_free(struct cps_ingest *r)
 static int produce(struct cps_ingest *r, const char *topic, const void *key, size_t key_len,
                    const void *value, size_t value_len, char *errstr, size_t errstr_size)
 {
-	int64_t deadline = mono_ms() + QUEUE_FULL_WAIT_MS;
+	int64_t deadline = cps_mono_ms() + QUEUE_FULL_WAIT_MS;
 	rd_kafka_resp_err_t err;
 
 	for (;;) {
@@ -178,7 +163,7 @@ static int produce(struct cps_ingest *r, const char *topic, const void *key, siz
 		                        RD_KAFKA_V_KEY((void *)key, key_len),
 		                        RD_KAFKA_V_VALUE((void *)value, value_len),
 		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || mono_ms() >= deadline)
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cps_mono_ms() >= deadline)
 			break;
 		rd_kafka_poll(r->rk, 50);
 	}
@@ -425,7 +410,7 @@ out:
 static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b, char *errstr,
                          size_t errstr_size)
 {
-	int64_t now = now_ms();
+	int64_t now = cps_wall_ms();
 	rd_kafka_resp_err_t err;
 	char fatal[256];
 	int rc;
@@ -547,9 +532,9 @@ static void update_lag(struct cps_ingest *r)
 /* Sleeps the current backoff (interrupted by stop) and doubles it. */
 static void backoff_sleep(struct cps_ingest *r, int *backoff_ms)
 {
-	int64_t until = mono_ms() + *backoff_ms;
+	int64_t until = cps_mono_ms() + *backoff_ms;
 
-	while (!atomic_load(&r->stop) && mono_ms() < until) {
+	while (!atomic_load(&r->stop) && cps_mono_ms() < until) {
 		struct timespec ts = {0, 20 * 1000000};
 
 		nanosleep(&ts, NULL);
@@ -608,7 +593,7 @@ static bool run_batch(struct cps_ingest *r, const struct cps_source_batch *b, in
 
 		atomic_fetch_add(&r->link->records, r->batch_accepted);
 		atomic_fetch_add(&r->link->dead_letters, (int64_t)r->dead.n);
-		atomic_store(&r->link->last_success_ms, now_ms());
+		atomic_store(&r->link->last_success_ms, cps_wall_ms());
 		if (r->batch_newest_effective > newest)
 			atomic_store(&r->link->newest_effective_ms, r->batch_newest_effective);
 	}
@@ -960,7 +945,7 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 	p->batch_accepted = 0;
 	p->batch_newest_effective = -1;
 	cps_deadletters_reset(&p->dead);
-	rc = ingest_message(p, &m, now_ms(), errstr, errstr_size);
+	rc = ingest_message(p, &m, cps_wall_ms(), errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_unlock;
 	if (p->dead.n) {

@@ -6,6 +6,7 @@
  * duplicates by key and version).
  */
 #include "publish.h"
+#include "clock.h"
 
 #include "broker.h"
 #include "common.h"
@@ -44,14 +45,6 @@ struct cps_publisher {
 
 	atomic_llong published, errors, pending;
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps up to `ms` or until woken or stopped. */
 static void wait_wake(struct cps_publisher *p, int ms)
@@ -202,7 +195,7 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 		atomic_store(&p->pending, (long long)(n - nids));
 		if (p->link) {
 			atomic_fetch_add(&p->link->records, (int64_t)nids);
-			atomic_store(&p->link->last_success_ms, wall_ms());
+			atomic_store(&p->link->last_success_ms, cps_wall_ms());
 		}
 	}
 	if (failed && !atomic_load(&p->stop)) {

@@ -7,6 +7,7 @@
  * sides after a pause: uncommitted events are delivered again (at-least-once).
  */
 #include "sink_runner.h"
+#include "clock.h"
 
 #include "broker.h"
 
@@ -515,22 +516,6 @@ struct cps_sink_runner {
 	char masked_key[64];
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int entity_index(const char *entity)
 {
 	for (int i = 0; entity && i < N_ENTITIES; i++)
@@ -760,8 +745,8 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	if (rc != CPS_OK)
 		return rc;
 	if (batch.n == 0) {
-		if (mono_ms() - *last_flush >= IDLE_FLUSH_MS) {
-			*last_flush = mono_ms();
+		if (cps_mono_ms() - *last_flush >= IDLE_FLUSH_MS) {
+			*last_flush = cps_mono_ms();
 			return cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
 		}
 		return CPS_OK;
@@ -804,14 +789,14 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	rc = cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	*last_flush = mono_ms();
+	*last_flush = cps_mono_ms();
 	rc = cps_source_commit(r->source, r->positions, batch.n, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	stat_add(r, &r->stats.sent, n_out);
 	if (r->link) {
 		atomic_fetch_add(&r->link->records, (int64_t)n_out);
-		atomic_store(&r->link->last_success_ms, wall_ms());
+		atomic_store(&r->link->last_success_ms, cps_wall_ms());
 	}
 	return CPS_OK;
 }
@@ -820,7 +805,7 @@ static void *runner_main(void *arg)
 {
 	struct cps_sink_runner *r = arg;
 	char err[CPS_ERRSTR_SIZE];
-	int64_t last_flush = mono_ms();
+	int64_t last_flush = cps_mono_ms();
 
 	while (!atomic_load(&r->stop)) {
 		int rc = open_sides(r, err, sizeof(err));
@@ -841,8 +826,8 @@ static void *runner_main(void *arg)
 				cps_link_set_error(r->status, r->link, err);
 		}
 		close_sides(r);
-		for (int64_t until = mono_ms() + BACKOFF_MS;
-		     mono_ms() < until && !atomic_load(&r->stop);)
+		for (int64_t until = cps_mono_ms() + BACKOFF_MS;
+		     cps_mono_ms() < until && !atomic_load(&r->stop);)
 			nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
 	}
 	if (r->sink) {

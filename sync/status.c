@@ -6,6 +6,7 @@
  * per-platform roll-up (freshness against its target, throughput, errors).
  */
 #include "status.h"
+#include "clock.h"
 
 #include "common.h"
 #include "pii.h"
@@ -31,22 +32,6 @@ struct cps_status {
 	size_t n_targets;
 };
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int cps_status_new(const char *instance, struct cps_status **out)
 {
 	struct cps_status *st = calloc(1, sizeof(*st));
@@ -56,7 +41,7 @@ int cps_status_new(const char *instance, struct cps_status **out)
 		return CPS_ERR_FATAL;
 	pthread_mutex_init(&st->lock, NULL);
 	snprintf(st->instance, sizeof(st->instance), "%s", instance ? instance : "");
-	st->started_mono_ms = mono_ms();
+	st->started_mono_ms = cps_mono_ms();
 	*out = st;
 	return CPS_OK;
 }
@@ -378,7 +363,7 @@ static json_t *platforms_to_json(struct cps_status *st, int64_t now, int64_t now
 json_t *cps_status_to_json(struct cps_status *st)
 {
 	json_t *doc, *links = json_array(), *platforms;
-	int64_t now = wall_ms(), now_s = cps_throughput_now();
+	int64_t now = cps_wall_ms(), now_s = cps_throughput_now();
 
 	if (!links)
 		return NULL;
@@ -400,7 +385,7 @@ json_t *cps_status_to_json(struct cps_status *st)
 	}
 	doc = json_pack("{s:s,s:s,s:I,s:{s:s?,s:b},s:o,s:o}", "version", CPSYNC_VERSION, "instance",
 	                st->instance, "uptime_s",
-	                (json_int_t)((mono_ms() - st->started_mono_ms) / 1000), "kafka",
+	                (json_int_t)((cps_mono_ms() - st->started_mono_ms) / 1000), "kafka",
 	                "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0,
 	                "links", links, "platforms", platforms);
 	pthread_mutex_unlock(&st->lock);

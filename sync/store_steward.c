@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* memmem */
 #endif
 #include "store_steward.h"
+#include "clock.h"
 
 #include "common.h"
 #include "event.h"
@@ -554,14 +555,6 @@ static const char *action_name(enum cps_resolution how)
 	}
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A jsonb parameter's text into owned[i] (NULL json: SQL NULL). */
 static int jparam(char **owned, const char **v, int i, json_t *j)
 {
@@ -596,7 +589,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	json_t *before = NULL, *after = NULL, *resolution = NULL, *topic = NULL;
 	PGresult *res = NULL;
 	PGconn *c;
-	int64_t old_version, now = now_ms();
+	int64_t old_version, now = cps_wall_ms();
 	int rc, in_txn = 0, have_state = 0;
 
 	*out = NULL;

@@ -7,6 +7,7 @@
  * twice, nothing skipped (undecodable messages become dead letters).
  */
 #include "worker.h"
+#include "clock.h"
 
 #include "broker.h"
 #include "common.h"
@@ -51,22 +52,6 @@ struct cps_workers {
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int stopping(struct worker *w)
 {
@@ -331,7 +316,7 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 {
 	struct cps_workers *p = w->pool;
 	size_t cap_states = 0, cap_emits = 0;
-	int64_t now = wall_ms();
+	int64_t now = cps_wall_ms();
 	struct cps_buf buf;
 	int rc = CPS_OK;
 
@@ -473,7 +458,7 @@ static int add_dead_letters(struct worker *w, struct item *items, size_t n, char
 {
 	struct cps_dead_letter *dl = calloc(n, sizeof(*dl));
 	size_t k = 0;
-	int64_t now = wall_ms();
+	int64_t now = cps_wall_ms();
 	int rc;
 
 	if (!dl)
@@ -629,7 +614,7 @@ static void process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 
 		atomic_fetch_add(&l->records, (int64_t)(n - n_dead));
 		atomic_fetch_add(&l->dead_letters, (int64_t)n_dead);
-		atomic_store(&l->last_success_ms, wall_ms());
+		atomic_store(&l->last_success_ms, cps_wall_ms());
 		while (newest_eff > prev &&
 		       !atomic_compare_exchange_weak(&l->newest_effective_ms, &prev, newest_eff))
 			;
@@ -684,7 +669,7 @@ static void *run(void *arg)
 			rd_kafka_message_t *m;
 
 			if (n) {
-				int64_t left = deadline - mono_ms();
+				int64_t left = deadline - cps_mono_ms();
 
 				if (left <= 0)
 					break;
@@ -707,7 +692,7 @@ static void *run(void *arg)
 				continue;
 			}
 			if (!n)
-				deadline = mono_ms() + p->conf.batch_ms;
+				deadline = cps_mono_ms() + p->conf.batch_ms;
 			msgs[n++] = m;
 		}
 		if (n && !stopping(w))
