@@ -5,6 +5,7 @@
  * The form is computed on the schema JSON (jansson), not on Avro C's schema.
  */
 #include "schema.h"
+#include "schema_int.h"
 
 #include "buf.h"
 #include "common.h"
@@ -138,12 +139,7 @@ static int put(struct pcf *st, const char *s)
 	return 0;
 }
 
-/*
- * Full name of a named type: `name` if it contains a dot, else the
- * `namespace` attribute (when present, "" meaning none), else the enclosing
- * namespace. Returns a malloc'd string.
- */
-static char *full_name(const char *name, const json_t *ns_attr, const char *enclosing)
+char *cps_avro_full_name(const char *name, const json_t *ns_attr, const char *enclosing)
 {
 	const char *ns = enclosing;
 	char *full;
@@ -159,8 +155,7 @@ static char *full_name(const char *name, const json_t *ns_attr, const char *encl
 	return full;
 }
 
-/* The namespace part of a full name (malloc'd, "" for none). */
-static char *namespace_of(const char *full)
+char *cps_avro_namespace_of(const char *full)
 {
 	const char *dot = strrchr(full, '.');
 
@@ -176,7 +171,7 @@ static int put_reference(struct pcf *st, const char *ref, const char *ns)
 
 	if (is_primitive(ref))
 		return put_string(st, ref);
-	if (!(full = full_name(ref, NULL, ns)))
+	if (!(full = cps_avro_full_name(ref, NULL, ns)))
 		return fail(st, "out of memory");
 	if (!name_defined(st, full) && name_defined(st, ref))
 		rc = put_string(st, ref);
@@ -196,7 +191,8 @@ static int put_named(struct pcf *st, const json_t *s, const char *type, const ch
 
 	if (!json_is_string(name) || !*json_string_value(name))
 		return fail(st, "%s schema without a name", type);
-	if (!(full = full_name(json_string_value(name), json_object_get(s, "namespace"), ns)))
+	if (!(full =
+	          cps_avro_full_name(json_string_value(name), json_object_get(s, "namespace"), ns)))
 		return fail(st, "out of memory");
 	if (name_defined(st, full)) {
 		/* A second definition: written as the reference it stands for. */
@@ -206,7 +202,7 @@ static int put_named(struct pcf *st, const json_t *s, const char *type, const ch
 	if (name_add(st, full) || put(st, "{\"name\":") || put_string(st, full) ||
 	    put(st, ",\"type\":") || put_string(st, type))
 		goto out;
-	if (!(inner_ns = namespace_of(full))) {
+	if (!(inner_ns = cps_avro_namespace_of(full))) {
 		fail(st, "out of memory");
 		goto out;
 	}

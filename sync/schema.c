@@ -6,6 +6,7 @@
  * subdirectories, with registry-free ids from dir/schema-ids.json.
  */
 #include "schema.h"
+#include "schema_int.h"
 
 #include "common.h"
 
@@ -46,31 +47,6 @@ static int is_named_type(const char *t)
 	       !strcmp(t, "fixed");
 }
 
-/* Full name of a named type (malloc'd): dotted `name` as is, else the
- * `namespace` attribute when present ("" = none), else the enclosing one. */
-static char *full_name(const char *name, const json_t *ns_attr, const char *enclosing)
-{
-	const char *ns = enclosing;
-	char *full;
-
-	if (strchr(name, '.'))
-		return strdup(name);
-	if (json_is_string(ns_attr))
-		ns = json_string_value(ns_attr);
-	if (!ns || !*ns)
-		return strdup(name);
-	if (asprintf(&full, "%s.%s", ns, name) < 0)
-		return NULL;
-	return full;
-}
-
-static char *namespace_of(const char *full)
-{
-	const char *dot = strrchr(full, '.');
-
-	return dot ? strndup(full, (size_t)(dot - full)) : strdup("");
-}
-
 /* The full name of a top-level named schema, or NULL when it is not one. */
 static char *top_level_name(const json_t *json)
 {
@@ -79,7 +55,7 @@ static char *top_level_name(const json_t *json)
 	if (!json_is_string(type) || !is_named_type(json_string_value(type)) ||
 	    !json_is_string(name))
 		return NULL;
-	return full_name(json_string_value(name), json_object_get(json, "namespace"), "");
+	return cps_avro_full_name(json_string_value(name), json_object_get(json, "namespace"), "");
 }
 
 /* A growable list of strings. */
@@ -212,9 +188,9 @@ static int definitions_collect(struct definitions *d, const json_t *s, const cha
 		return definitions_collect(d, json_object_get(s, "values"), ns, depth + 1, 0);
 	name = json_object_get(s, "name");
 	if (is_named_type(t) && json_is_string(name)) {
-		char *full =
-		    full_name(json_string_value(name), json_object_get(s, "namespace"), ns);
-		char *inner = full ? namespace_of(full) : NULL;
+		char *full = cps_avro_full_name(json_string_value(name),
+		                                json_object_get(s, "namespace"), ns);
+		char *inner = full ? cps_avro_namespace_of(full) : NULL;
 		const json_t *fields = json_object_get(s, "fields"), *f;
 		size_t i;
 
@@ -293,7 +269,7 @@ static json_t *resolve_reference(struct resolver *r, json_t *ref, const char *ns
 
 	if (is_primitive(name))
 		return json_incref(ref);
-	if (!(full = full_name(name, NULL, ns)))
+	if (!(full = cps_avro_full_name(name, NULL, ns)))
 		return resolve_fail(r, CPS_ERR_FATAL, "out of memory");
 	/* As Java resolves a short name: the enclosing namespace, then none. */
 	if (strlist_has(&r->defined, full) || strlist_has(&r->defined, name)) {
@@ -329,8 +305,8 @@ static json_t *resolve_named(struct resolver *r, const json_t *s, const char *t,
 
 	if (!json_is_string(name))
 		return resolve_fail(r, CPS_ERR_INVALID, "%s schema without a name", t);
-	full = full_name(json_string_value(name), json_object_get(s, "namespace"), ns);
-	inner = full ? namespace_of(full) : NULL;
+	full = cps_avro_full_name(json_string_value(name), json_object_get(s, "namespace"), ns);
+	inner = full ? cps_avro_namespace_of(full) : NULL;
 	if (!full || !inner || strlist_add(&r->defined, full)) {
 		resolve_fail(r, CPS_ERR_FATAL, "out of memory");
 		goto out;
