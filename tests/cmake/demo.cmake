@@ -1,0 +1,9 @@
+# The demo on its real transports (tests/demo/six_links.py): `cpsync demo`
+# with the province on the embedded Kafka, the city as a PostgreSQL database
+# (change capture in, inbound tables out) and Shenshan as inbox/outbox
+# directories; six links RUNNING, records everywhere, no echo to the city.
+# Debian's /usr/bin/python3 (python3-avro, python3-psycopg2); CPSYNC_TEST_PG.
+add_test(NAME demo.six_links
+	COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/demo/six_links.py
+		--cpsync $<TARGET_FILE:cpsync> --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(demo.six_links PROPERTIES TIMEOUT 240)
