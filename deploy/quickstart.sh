@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Quick start: from a fresh Debian 12 machine to a running cpsync demo — the
 # dependencies, a release build (build/release), a private PostgreSQL under
-# var/demo-pg on port 54329, then `cpsync demo` with an embedded Kafka broker
-# and the demo generator playing the three platforms. Ctrl-C stops cpsync
-# AND the private PostgreSQL.
+# var/demo-pg on port 54329, then `cpsync demo`: the province on an embedded
+# Kafka broker, the city as the database "city" of that PostgreSQL, the
+# Shenshan zone as var/demo/shenshan/{inbox,outbox}, and the demo generator
+# playing the three platforms. Ctrl-C stops cpsync AND the private PostgreSQL.
 #
 #   deploy/quickstart.sh [--people N] [--http ADDR]
 set -euo pipefail
@@ -12,13 +13,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build/release
 pgdata=$root/var/demo-pg
 pgport=${CPSYNC_DEMO_PG_PORT:-54329}
+shenshan=$root/var/demo/shenshan
 http=127.0.0.1:8080
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--http) http=${2:?--http wants an address}; args+=(--http "$http"); shift 2 ;;
 	--people) args+=(--people "${2:?--people wants a number}"); shift 2 ;;
-	-h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "quickstart: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -53,11 +55,19 @@ cat <<EOF
     status:   http://$http/status   (also /readyz, /healthz)
     kafka:    the bootstrap address is printed below ("kafka:") and in /status
     unified:  kcat -C -b <bootstrap> -t cpsync.unified.person -o beginning -e
+    city:     psql "host=127.0.0.1 port=$pgport user=postgres dbname=city"
+                the city's own tables:        \dt city.*
+                what cpsync sends the city:   TABLE inbound.person LIMIT 5;
+                                              (also inbound.household, .enrolment, .alert)
+    shenshan: the zone drops files into $shenshan/inbox
+              cpsync writes to  $shenshan/outbox  (Avro files + .manifest.json;
+              python3 -c 'import avro.datafile,avro.io,sys; [print(r) for r in
+              avro.datafile.DataFileReader(open(sys.argv[1],"rb"),avro.io.DatumReader())]' FILE)
     Ctrl-C stops cpsync and the private PostgreSQL.
 EOF
 # In the background so that the trap also stops PostgreSQL on Ctrl-C; cpsync
 # receives the terminal's SIGINT too and stops cleanly.
-"$build/cpsync" demo --pg "$pg" "${args[@]}" &
+"$build/cpsync" demo --pg "$pg" --shenshan-dir "$shenshan" "${args[@]}" &
 cpsync_pid=$!
 set +e
 wait "$cpsync_pid"

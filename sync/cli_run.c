@@ -52,7 +52,7 @@ static void demo_usage(FILE *f)
 /* Where the demo's city and Shenshan live; NULL members: Kafka. */
 struct demo_places {
 	const char *city_conninfo;
-	const char *city_dbname;
+	const char *city_display; /* conninfo without the password */
 	const char *shenshan_dir; /* absolute */
 };
 
@@ -96,11 +96,11 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 		       cps_engine_http_port(engine), cps_engine_bootstrap(engine),
 		       cps_engine_bootstrap(engine), prefix);
 		if (places)
-			printf("  city:      psql -d '%s' -c 'TABLE inbound.person LIMIT 5'\n"
+			printf("  city:      psql \"%s\" -c 'TABLE inbound.person LIMIT 5'\n"
 			       "             (the city's own tables: city.*; what cpsync sends it: "
 			       "inbound.*)\n"
 			       "  shenshan:  inbox %s/inbox, outbox %s/outbox\n",
-			       places->city_dbname, places->shenshan_dir, places->shenshan_dir);
+			       places->city_display, places->shenshan_dir, places->shenshan_dir);
 		fflush(stdout);
 	}
 	cps_engine_wait(engine);
@@ -181,12 +181,13 @@ static const char *demo_config_path(char *buf, size_t size)
 	return NULL;
 }
 
-/* `conninfo` with its dbname replaced by `dbname`, as "key='value' ..."
- * (malloc'd), or NULL when it does not parse. */
-static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
+/* `conninfo` with its dbname replaced by `dbname` (NULL: kept), as
+ * "key='value' ..." (malloc'd), without the password when `for_display`;
+ * NULL when it does not parse. */
+static char *conninfo_with_dbname(const char *conninfo, const char *dbname, bool for_display)
 {
 	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
-	size_t size = 64 + strlen(conninfo) * 2 + strlen(dbname) * 2, o = 0;
+	size_t size = 64 + strlen(conninfo) * 2 + (dbname ? strlen(dbname) * 2 : 0), o = 0;
 	char *out = opts ? malloc(size) : NULL;
 
 	if (!out) {
@@ -195,9 +196,9 @@ static char *conninfo_with_dbname(const char *conninfo, const char *dbname)
 	}
 	out[0] = '\0';
 	for (PQconninfoOption *p = opts; p->keyword; p++) {
-		const char *v = !strcmp(p->keyword, "dbname") ? dbname : p->val;
+		const char *v = !strcmp(p->keyword, "dbname") && dbname ? dbname : p->val;
 
-		if (!v)
+		if (!v || (for_display && !strcmp(p->keyword, "password")))
 			continue;
 		o += (size_t)snprintf(out + o, size - o, "%s%s='", o ? " " : "", p->keyword);
 		for (; *v && o + 4 < size; v++) {
@@ -286,13 +287,14 @@ static int make_dirs(const char *path)
 /* The city's database and tables, the zone's directories, and the
  * environment deploy/demo.yaml reads them from. */
 static int prepare_places(const char *store, const char *city_opt, const char *shenshan_opt,
-                          struct demo_places *pl, char **owned_city, char **owned_dbname)
+                          struct demo_places *pl, char **owned_city, char **owned_dbname,
+                          char **owned_display)
 {
 	static char shenshan_abs[PATH_MAX];
 	char err[CPS_ERRSTR_SIZE], dir[PATH_MAX];
 	const char *sub[] = {"inbox", "outbox"};
 
-	*owned_city = city_opt ? strdup(city_opt) : conninfo_with_dbname(store, "city");
+	*owned_city = city_opt ? strdup(city_opt) : conninfo_with_dbname(store, "city", false);
 	if (!*owned_city) {
 		fprintf(stderr, "cpsync: demo: the store's conninfo does not parse\n");
 		return 2;
@@ -300,6 +302,11 @@ static int prepare_places(const char *store, const char *city_opt, const char *s
 	*owned_dbname = conninfo_dbname(*owned_city);
 	if (!*owned_dbname) {
 		fprintf(stderr, "cpsync: demo: --city-pg names no dbname\n");
+		return 2;
+	}
+	*owned_display = conninfo_with_dbname(*owned_city, NULL, true);
+	if (!*owned_display) {
+		fprintf(stderr, "cpsync: demo: --city-pg does not parse\n");
 		return 2;
 	}
 	if (ensure_database(store, *owned_dbname, err, sizeof(err)) != CPS_OK ||
@@ -319,7 +326,7 @@ static int prepare_places(const char *store, const char *city_opt, const char *s
 		return 1;
 	}
 	pl->city_conninfo = *owned_city;
-	pl->city_dbname = *owned_dbname;
+	pl->city_display = *owned_display;
 	pl->shenshan_dir = shenshan_abs;
 	if (setenv("CPSYNC_DEMO_CITY_PG", *owned_city, 1) != 0 ||
 	    setenv("CPSYNC_DEMO_SHENSHAN_DIR", shenshan_abs, 1) != 0) {
@@ -342,7 +349,7 @@ int cps_cli_demo(int argc, char **argv)
 	};
 	struct cps_engine_opts opts = {0};
 	char path_buf[PATH_MAX], err[CPS_ERRSTR_SIZE], *end;
-	char *city = NULL, *city_db = NULL;
+	char *city = NULL, *city_db = NULL, *city_display = NULL;
 	const char *path, *pg, *city_opt = NULL, *shenshan_opt = "var/demo/shenshan";
 	struct demo_places places = {0};
 	struct cps_config *cfg;
@@ -398,7 +405,7 @@ int cps_cli_demo(int argc, char **argv)
 		        "cpsync: demo: deploy/demo.yaml not found (set CPSYNC_DEMO_CONFIG)\n");
 		return 1;
 	}
-	rc = prepare_places(pg, city_opt, shenshan_opt, &places, &city, &city_db);
+	rc = prepare_places(pg, city_opt, shenshan_opt, &places, &city, &city_db, &city_display);
 	if (rc != 0)
 		goto out;
 	/* the schemas of this installation, wherever demo.yaml lies; the
@@ -418,5 +425,6 @@ int cps_cli_demo(int argc, char **argv)
 out:
 	free(city);
 	free(city_db);
+	free(city_display);
 	return rc;
 }
