@@ -22,6 +22,11 @@ static const struct {
 	{"check-config", cps_cli_check_config, "validate a configuration file"},
 	{"config-doc", cps_cli_config_doc, "print the configuration reference (Markdown)"},
 	{"migrate", cps_cli_migrate, "create or upgrade the store's tables in PostgreSQL"},
+	{"status", cps_cli_status, "links, store and conflicts of a running cpsync (HTTP API)"},
+	{"conflicts", cps_cli_conflicts, "list|show|resolve conflicts (HTTP API)"},
+	{"records", cps_cli_records, "show a unified record with provenance and history (HTTP API)"},
+	{"dlq", cps_cli_dlq, "list|show|replay|discard dead letters (HTTP API)"},
+	{"connectors", cps_cli_connectors, "list|pause|resume|restart links (HTTP API)"},
 };
 
 static void usage(FILE *f)

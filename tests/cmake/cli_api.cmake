@@ -4,10 +4,9 @@
 # - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists
 #   exactly the routes (method + pattern) an in-process engine registers.
 # - cli.api: tests/cli/test_cli.py drives every command (human and --json
-#   output, exit codes, 401/403 hints) against `cpsync run` through
-#   cpsync-api-cli, a stand-in for main.c's dispatch of the same functions.
-# - pii.scan: tests/pii/scan.py runs `cpsync demo` with tokens, bad messages
-#   and conflicts, then scans the log, /status, /metrics and every viewer GET
+#   output, exit codes, 401/403 hints) against `cpsync run`.
+# - pii.scan: tests/pii/scan.py runs `cpsync run` with tokens, realistic
+#   persons from three platforms, bad messages and conflicts, then scans the log, /status, /metrics and every viewer GET
 #   for the demo's national IDs, names and phones.
 add_executable(test_openapi_routes ${PROJECT_SOURCE_DIR}/tests/openapi/test_openapi_routes.c)
 target_link_libraries(test_openapi_routes PRIVATE cpsync_core cpsync_warnings
@@ -19,13 +18,9 @@ set_tests_properties(openapi.routes PROPERTIES LABELS "api"
   ENVIRONMENT "CPSYNC_SOURCE_DIR=${PROJECT_SOURCE_DIR};CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas"
   TIMEOUT 120)
 
-add_executable(cpsync_api_cli ${PROJECT_SOURCE_DIR}/tests/cli/cli_main.c)
-target_link_libraries(cpsync_api_cli PRIVATE cpsync_core cpsync_warnings)
-target_include_directories(cpsync_api_cli PRIVATE ${PROJECT_SOURCE_DIR}/sync)
-set_target_properties(cpsync_api_cli PROPERTIES OUTPUT_NAME cpsync-api-cli)
 add_test(NAME cli.api
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/test_cli.py
-          --cpsync ${CPSYNC_BIN} --cli $<TARGET_FILE:cpsync_api_cli> --source ${PROJECT_SOURCE_DIR})
+          --cpsync ${CPSYNC_BIN} --cli ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(cli.api PROPERTIES LABELS "api" TIMEOUT 300)
 
 add_test(NAME pii.scan
