@@ -24,6 +24,8 @@ import psycopg2
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 NAME = "e2e"
+# a viewer token for /status (only the open routes answer without one)
+TOKEN = os.urandom(16).hex()
 ENTITIES = ["person", "household", "enrolment", "verification", "alert"]
 
 
@@ -127,8 +129,10 @@ def free_port():
 
 def http_get(port, path, timeout=5):
     """(status, parsed JSON body) or (None, None) when nothing answers."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
+                                 headers={"Authorization": "Bearer " + TOKEN})
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         try:
@@ -187,11 +191,13 @@ store:
   batch_ms: {batch_ms}
 http:
   listen: 127.0.0.1:0
+  tokens:
+    e2e: {{token: "{token}", role: viewer}}
 reconcile:
   workers: {workers}
 """.format(instance=instance, schemas=schemas, bootstrap=bootstrap, ingest=ingest_topic,
            prefix=unified_prefix, dlt=dead_letter_topic, suffix=group_suffix,
-           conninfo=conninfo, batch_size=batch_size, batch_ms=batch_ms, workers=workers)
+           conninfo=conninfo, token=TOKEN, batch_size=batch_size, batch_ms=batch_ms, workers=workers)
     if kafka_properties:
         i = text.index("  group_id:")
         j = text.index("\n", i) + 1

@@ -156,7 +156,7 @@ def run(args, schemas, broker, db, cps):
 
     # wait for: every message accepted by its source, the store at rest
     expect_accepted = {p: sum(1 for m in msgs if m[0] == p) for p in PLATFORMS}
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while True:
         doc = cps.status()
         if doc:
