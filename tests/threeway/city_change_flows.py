@@ -134,9 +134,12 @@ def run(args, schemas, store, city, cps, ssdir):
     L.info("city insert + update: P at v2 in cpsync.records")
 
     # -- the unified topic
-    evs = [L.Schemas.decode_unified(schemas, v) for _, _, _, _, v, _ in
-           L.consume_all(bootstrap, ["cpsync.unified.person"])]
-    vs = sorted({e["version"] for e in evs if e["key"] == P})
+    def unified_versions():
+        evs = [schemas.decode_unified(v) for _, _, _, _, v, _ in
+               L.consume_all(bootstrap, ["cpsync.unified.person"])]
+        return sorted({e["version"] for e in evs if e["key"] == P})
+    T.wait_for("P v2 on the unified topic", lambda: 2 in unified_versions(), 30, cps)
+    vs = unified_versions()
     if vs != [1, 2]:
         L.fail("unified topic versions of P: %s" % vs)
 
