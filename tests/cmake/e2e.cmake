@@ -1,4 +1,4 @@
-# End-to-end tests of the sync engine (tests/e2e/README.md): a standalone
+# End-to-end tests of the sync engine (each script opens with what it tests): a standalone
 # embedded broker (broker_main) that outlives cpsync, and Python harnesses
 # run with Debian's /usr/bin/python3 (python3-avro, python3-confluent-kafka,
 # python3-psycopg2). Each needs CPSYNC_TEST_PG (deploy/test.sh exports it).
