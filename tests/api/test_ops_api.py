@@ -50,7 +50,7 @@ kafka:
   brokers: embedded
   embedded:
     partitions: 1
-  properties:   # quicker rebalances on the embedded broker (restart rejoins the group)
+  consumer:   # quicker rebalances on the embedded broker (restart rejoins the group)
     session.timeout.ms: 6000
     heartbeat.interval.ms: 500
 store:
@@ -335,7 +335,7 @@ def deadletter_checks(api, db, bootstrap, cpsync, source_dir, log):
 
 
 def link_state(api, name):
-    status, doc = api.call("GET", "/status")
+    status, doc = api.call("GET", "/status", "viewer")
     if status != 200:
         return None
     return {l["name"]: l["state"] for l in doc["links"]}.get(name)
@@ -438,7 +438,7 @@ def main():
                 wait_for("/healthz", healthy, timeout=60, log=log)
                 wait_for("province-source RUNNING",
                          lambda: link_state(api, "province-source") == "RUNNING", log=log)
-                status, doc = api.call("GET", "/status")
+                status, doc = api.call("GET", "/status", "viewer")
                 bootstrap = doc["kafka"]["bootstrap"]
                 db = Db(conninfo)
                 roles_checks(api)

@@ -56,7 +56,7 @@ schemas:
 kafka:
   brokers: embedded
   embedded: {{partitions: 2}}
-  properties: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}
+  consumer: {{session.timeout.ms: 6000, heartbeat.interval.ms: 500}}
 store:
   conninfo: "{conninfo}"
   batch_ms: 20
