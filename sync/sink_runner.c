@@ -200,6 +200,21 @@ int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const 
 
 /* ---- plain JSON for SQL targets ------------------------------------------ */
 
+/* Whether a declared type (name `n`, namespace attribute `ns` or NULL) is the
+ * one `ref` names. A declaration without a namespace attribute inherits its
+ * enclosing one, which we do not track: its short name decides then. */
+static bool names_type(const char *n, const char *ns, const char *ref)
+{
+	const char *dot = strrchr(ref, '.');
+	size_t nsl = ns ? strlen(ns) : 0;
+
+	if (!strcmp(n, ref))
+		return true;
+	if (ns && !strchr(n, '.'))
+		return !strncmp(ref, ns, nsl) && ref[nsl] == '.' && !strcmp(ref + nsl + 1, n);
+	return dot && !strchr(n, '.') && !strcmp(dot + 1, n);
+}
+
 /* The definition of named type `name` inside `node`, or NULL. */
 static json_t *find_named(json_t *node, const char *name)
 {
@@ -219,14 +234,9 @@ static json_t *find_named(json_t *node, const char *name)
 		json_t *r;
 
 		if (n && type &&
-		    (!strcmp(type, "record") || !strcmp(type, "enum") || !strcmp(type, "fixed"))) {
-			char full[256];
-
-			snprintf(full, sizeof(full), "%s%s%s", ns && !strchr(n, '.') ? ns : "",
-			         ns && !strchr(n, '.') ? "." : "", n);
-			if (!strcmp(n, name) || !strcmp(full, name))
-				return node;
-		}
+		    (!strcmp(type, "record") || !strcmp(type, "enum") || !strcmp(type, "fixed")) &&
+		    names_type(n, ns, name))
+			return node;
 		if ((r = find_named(json_object_get(node, "type"), name)))
 			return r;
 		if ((r = find_named(json_object_get(node, "fields"), name)))
@@ -323,14 +333,12 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 			                     : json_string_value(json_object_get(t, "name"));
 			const char *ns = json_string_value(json_object_get(t, "namespace"));
 			const char *bt = json_string_value(json_object_get(t, "type"));
-			char full[256];
 
 			if (!bn && bt) /* unnamed complex or primitive-with-logical-type branch */
 				bn = bt;
 			if (!bn)
 				continue;
-			snprintf(full, sizeof(full), "%s%s%s", ns ? ns : "", ns ? "." : "", bn);
-			if (!strcmp(bn, branch) || !strcmp(full, branch))
+			if (names_type(bn, ns, branch))
 				return cps_sink_plain_json(root, t, json_object_get(value, branch),
 				                           errstr, errstr_size);
 		}
