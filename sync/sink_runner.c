@@ -2,8 +2,8 @@
  * The sink runner (sink_runner.h): one thread per platform sink. Consumes
  * the unified topics with the Kafka connector's source side, drops echoes
  * (cps_sink_is_echo, with record_history.changed_fields from the store),
- * applies the allow-list, encodes for the target connector, puts, flushes,
- * then commits the consumed offsets. Any failure closes and reopens both
+ * applies the allow-list, encodes for the target connector, puts, and at
+ * most every `flush_ms` flushes, then commits the consumed offsets. Any failure closes and reopens both
  * sides after a pause: uncommitted events are delivered again (at-least-once).
  */
 #include "sink_runner.h"
@@ -508,13 +508,16 @@ struct cps_sink_runner {
 	struct cps_link *link;
 	size_t batch_max;
 	int poll_ms;
+	int flush_ms; /* settings `flush_ms`: flush and commit at most this often; 0 = every batch */
+	struct cps_position *pending; /* consumed and put, not yet flushed: newest per partition */
+	size_t n_pending, cap_pending;
+	size_t unflushed; /* records put since the last flush */
 
 	struct cps_unified *unified;
 	struct cps_codec *codecs[N_ENTITIES];
 	struct cps_conn *source, *sink;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
-	struct cps_position *positions;
 
 	pthread_t thread;
 	bool started;
@@ -741,22 +744,73 @@ static int open_sides(struct cps_sink_runner *r, char *errstr, size_t errstr_siz
 	return rc;
 }
 
-/* One poll-put-flush-commit round. @locality the runner thread */
+/* Remembers the newest consumed position of each stream partition until the
+ * next flush. @locality the runner thread */
+static int pending_add(struct cps_sink_runner *r, const struct cps_position *pos)
+{
+	for (size_t i = 0; i < r->n_pending; i++) {
+		struct cps_position *p = &r->pending[i];
+
+		if (p->partition == pos->partition && !strcmp(p->stream, pos->stream)) {
+			if (pos->offset > p->offset)
+				p->offset = pos->offset;
+			return 0;
+		}
+	}
+	if (r->n_pending == r->cap_pending) {
+		size_t cap = r->cap_pending ? r->cap_pending * 2 : 16;
+		struct cps_position *p = realloc(r->pending, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		r->pending = p;
+		r->cap_pending = cap;
+	}
+	r->pending[r->n_pending++] = *pos;
+	return 0;
+}
+
+/* Flushes the sink, then commits what it consumed: a committed offset is
+ * always delivered. @locality the runner thread */
+static int flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
+                            size_t errstr_size)
+{
+	int rc = cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
+
+	if (rc != CPS_OK)
+		return rc;
+	*last_flush = cps_mono_ms();
+	if (r->n_pending) {
+		rc = cps_source_commit(r->source, r->pending, r->n_pending, errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	stat_add(r, &r->stats.sent, r->unflushed);
+	if (r->link && r->unflushed) {
+		atomic_fetch_add(&r->link->records, (int64_t)r->unflushed);
+		atomic_store(&r->link->last_success_ms, cps_wall_ms());
+	}
+	r->n_pending = 0;
+	r->unflushed = 0;
+	return CPS_OK;
+}
+
+/* One poll-put round; flush and commit when due. @locality the runner thread */
 static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
                      size_t errstr_size)
 {
 	struct cps_source_batch batch = {0};
 	size_t n_out = 0, accepted = 0;
+	int64_t since_flush;
 	int rc;
 
 	rc = cps_source_poll(r->source, &batch, r->batch_max, r->poll_ms, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
+	since_flush = cps_mono_ms() - *last_flush;
 	if (batch.n == 0) {
-		if (cps_mono_ms() - *last_flush >= IDLE_FLUSH_MS) {
-			*last_flush = cps_mono_ms();
-			return cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
-		}
+		if (since_flush >= (r->n_pending ? r->flush_ms : IDLE_FLUSH_MS))
+			return flush_and_commit(r, last_flush, errstr, errstr_size);
 		return CPS_OK;
 	}
 	stat_add(r, &r->stats.consumed, batch.n);
@@ -767,7 +821,8 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		char why[CPS_ERRSTR_SIZE];
 		bool skip = true;
 
-		r->positions[i] = m->pos;
+		if (pending_add(r, &m->pos) < 0)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (ei < 0 || !r->allow[ei] ||
 		    cps_unified_decode(r->unified, entity_names[ei], m->value, m->value_len, &event,
 		                       why, sizeof(why)) != CPS_OK) {
@@ -794,18 +849,9 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		if (rc != CPS_OK)
 			return rc;
 	}
-	rc = cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
-	*last_flush = cps_mono_ms();
-	rc = cps_source_commit(r->source, r->positions, batch.n, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
-	stat_add(r, &r->stats.sent, n_out);
-	if (r->link) {
-		atomic_fetch_add(&r->link->records, (int64_t)n_out);
-		atomic_store(&r->link->last_success_ms, cps_wall_ms());
-	}
+	r->unflushed += n_out;
+	if (since_flush >= r->flush_ms)
+		return flush_and_commit(r, last_flush, errstr, errstr_size);
 	return CPS_OK;
 }
 
@@ -826,6 +872,8 @@ static void *runner_main(void *arg)
 		if (rc == CPS_OK)
 			continue;
 		stat_add(r, &r->stats.failures, 1);
+		r->n_pending = 0; /* not committed: Kafka delivers them again */
+		r->unflushed = 0;
 		cps_log_warn(FACILITY, "sink '%s': %s; reopening", r->platform, err);
 		if (r->link) {
 			cps_link_set_state(r->link, CPS_LINK_FAILED);
@@ -856,7 +904,7 @@ static void runner_free(struct cps_sink_runner *r)
 		cps_buf_release(&r->out[i].value);
 	free(r->out);
 	free(r->recs);
-	free(r->positions);
+	free(r->pending);
 	for (int i = 0; i < N_ENTITIES; i++) {
 		free(r->allow[i]);
 		cps_codec_free(r->codecs[i]);
@@ -899,6 +947,15 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 			n_allowed++;
 		} else if (!strcmp(kv->key, "framing")) {
 			framing = kv->value;
+		} else if (!strcmp(kv->key, "flush_ms")) {
+			char *end;
+			long ms = strtol(kv->value, &end, 10);
+
+			if (*end || ms < 0 || ms > 3600000)
+				return cps_seterr(errstr, errstr_size,
+				                  "sink '%s': flush_ms must be 0..3600000 milliseconds",
+				                  conf->platform);
+			r->flush_ms = (int)ms;
 		} else if (cps_settings_set(&r->sink_settings, kv->key, kv->value) < 0) {
 			goto out_oom;
 		}
@@ -990,8 +1047,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 		goto out_oom;
 	r->out = calloc(r->batch_max, sizeof(*r->out));
 	r->recs = calloc(r->batch_max, sizeof(*r->recs));
-	r->positions = calloc(r->batch_max, sizeof(*r->positions));
-	if (!r->out || !r->recs || !r->positions)
+	if (!r->out || !r->recs)
 		goto out_oom;
 	for (size_t i = 0; i < r->batch_max; i++)
 		cps_buf_init(&r->out[i].value, 0);

@@ -49,8 +49,9 @@ struct cps_sink_runner_conf {
 	const struct cps_connector_ops *ops; /* the sink's connector */
 	/* The platform's `sink` section flattened. The runner takes out its own
 	 * keys — `allow.<entity>` (comma list of fields, required for each
-	 * entity sent), `framing` (kafka) — and hands the rest to the
-	 * connector; a Kafka sink without `brokers` gets cpsync's own. Copied. */
+	 * entity sent), `framing` (kafka), `flush_ms` (flush the sink and
+	 * commit at most this often, default 0 = after every batch; a files
+	 * sink rolls a file per flush) — and hands the rest to the connector; a Kafka sink without `brokers` gets cpsync's own. Copied. */
 	const struct cps_settings *settings;
 	const char *bootstrap;                  /* cpsync's Kafka */
 	const struct cps_settings *kafka_props; /* "kafka.properties.*"; may be NULL */
