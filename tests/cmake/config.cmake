@@ -17,3 +17,7 @@ add_test(NAME config.check_rejects_bad
 add_test(NAME config.check_hides_secret
   COMMAND sh -c "out=$(\"$1\" check-config \"$2\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && ! echo \"$out\" | grep -q hunter2 && echo \"$out\" | grep -qF \"schemas.registry.password\""
   sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/secret_type.yaml)
+
+add_test(NAME config.check_connector_settings
+  COMMAND sh -c "out=$(\"$1\" check-config \"$2\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | grep -qF \"connector_setting.yaml:12: platforms.province.sink: unknown setting 'topic_prefix'\""
+  sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/connector_setting.yaml)
