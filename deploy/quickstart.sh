@@ -52,7 +52,10 @@ trap 'stop_all; exit 130' INT TERM
 
 cat <<EOF
 ==> starting cpsync demo
-    status:   http://$http/status   (also /readyz, /healthz)
+    dashboard: http://$http/  — paste a token: demo-steward-token (conflicts),
+               demo-operator-token (links, dead letters), demo-viewer-token
+    status:   http://$http/status   (also /readyz, /healthz, /metrics)
+    terminal: CPSYNC_URL=http://$http CPSYNC_TOKEN=demo-steward-token $build/cpsync conflicts list
     kafka:    the bootstrap address is printed below ("kafka:") and in /status
     unified:  kcat -C -b <bootstrap> -t cpsync.unified.person -o beginning -e
     city:     psql "host=127.0.0.1 port=$pgport user=postgres dbname=city"
@@ -61,7 +64,7 @@ cat <<EOF
                                               (also inbound.household, .enrolment, .alert)
     shenshan: the zone drops files into $shenshan/inbox
               cpsync writes to  $shenshan/outbox  (Avro files + .manifest.json;
-              python3 -c 'import avro.datafile,avro.io,sys; [print(r) for r in
+              /usr/bin/python3 -c 'import avro.datafile,avro.io,sys; [print(r) for r in
               avro.datafile.DataFileReader(open(sys.argv[1],"rb"),avro.io.DatumReader())]' FILE)
     Ctrl-C stops cpsync and the private PostgreSQL.
 EOF

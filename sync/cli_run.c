@@ -90,11 +90,13 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 			return 1;
 		}
 		printf("cpsync demo is running (Ctrl-C stops it)\n"
+		       "  dashboard: http://127.0.0.1:%u/  (default tokens: demo-steward-token, "
+		       "demo-operator-token, demo-viewer-token)\n"
 		       "  status:    http://127.0.0.1:%u/status\n"
 		       "  kafka:     %s\n"
 		       "  unified:   kcat -C -b %s -t %sperson -o beginning -e\n",
-		       cps_engine_http_port(engine), cps_engine_bootstrap(engine),
-		       cps_engine_bootstrap(engine), prefix);
+		       cps_engine_http_port(engine), cps_engine_http_port(engine),
+		       cps_engine_bootstrap(engine), cps_engine_bootstrap(engine), prefix);
 		if (places)
 			printf("  city:      psql \"%s\" -c 'TABLE inbound.person LIMIT 5'\n"
 			       "             (the city's own tables: city.*; what cpsync sends it: "
