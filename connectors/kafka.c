@@ -244,8 +244,8 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 		    {"enable.auto.offset.store", "false"},
 		};
 
-		conf = client_conf(CPS_KAFKA_CONSUMER, settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
-		                   CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
+		conf = client_conf(CPS_KAFKA_CONSUMER, settings, fixed, CPS_ARRAY_SIZE(fixed),
+		                   defaults, CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
 	}
 	if (!conf) {
 		rc = CPS_ERR_INVALID;
@@ -624,8 +624,8 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 		    {"enable.idempotence", "true"},
 		};
 
-		conf = client_conf(CPS_KAFKA_PRODUCER, settings, fixed, CPS_ARRAY_SIZE(fixed), defaults,
-		                   CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
+		conf = client_conf(CPS_KAFKA_PRODUCER, settings, fixed, CPS_ARRAY_SIZE(fixed),
+		                   defaults, CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
 	}
 	if (!conf) {
 		rc = CPS_ERR_INVALID;

@@ -34,8 +34,10 @@ int cps_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value
  * topics and partitions, never record contents). */
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-	enum cps_log_level l = level <= 3 ? CPS_LOG_ERROR : level == 4 ? CPS_LOG_WARN
-	                     : level <= 6 ? CPS_LOG_INFO : CPS_LOG_DEBUG;
+	enum cps_log_level l = level <= 3   ? CPS_LOG_ERROR
+	                       : level == 4 ? CPS_LOG_WARN
+	                       : level <= 6 ? CPS_LOG_INFO
+	                                    : CPS_LOG_DEBUG;
 
 	if (l == CPS_LOG_DEBUG)
 		cps_log_debug(CPS_DBG_KAFKA, "KAFKA", "%s: %s", fac, buf);
@@ -54,8 +56,8 @@ static int apply_prefixed(rd_kafka_conf_t *conf, const struct cps_settings *prop
 			const char *key = kv->key + strlen(prefixes[p]);
 
 			if (!*key)
-				return cps_seterr(errstr, errstr_size, "setting '%s' names no property",
-				                  kv->key);
+				return cps_seterr(errstr, errstr_size,
+				                  "setting '%s' names no property", kv->key);
 			if (cps_kafka_conf_set(conf, key, kv->value, errstr, errstr_size) != CPS_OK)
 				return CPS_ERR_INVALID;
 		}

@@ -36,6 +36,6 @@ const char *cps_cli_schema_dir(const char *explicit_dir);
  * *catalog may hold the catalog that owns *out (free it after use); when
  * it is NULL the caller owns *out. */
 int cps_cli_load_schema(const char *path, const char *schema_dir, struct cps_schema **out,
-			struct cps_catalog **catalog, char *errstr, size_t errstr_size);
+                        struct cps_catalog **catalog, char *errstr, size_t errstr_size);
 
 #endif

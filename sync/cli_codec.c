@@ -27,28 +27,36 @@ struct codec_args {
 
 static void codec_usage(FILE *f, const char *verb)
 {
-	fprintf(f,
-		"usage: cpsync %s (--schema FILE | --entity NAME) [--framing raw|confluent|single-object]\n"
-		"                 [--schemas DIR] [--registry URL] [--subject NAME]\n"
-		"                 [--max-bytes N] [--max-items N] [--max-depth N]\n"
-		"%s\n"
-		"--entity names a schema of the schemas directory (person, household, enrolment,\n"
-		"verification, alert, ingest_event, person_event, …). Without --registry, Confluent\n"
-		"schema ids come from the schemas directory's schema-ids.json (registry-free mode).\n",
-		verb,
-		!strcmp(verb, "decode") ? "Reads one Avro message on stdin, writes its Avro JSON encoding on stdout."
-					: "Reads one Avro JSON value on stdin, writes the Avro message on stdout.");
+	fprintf(
+	    f,
+	    "usage: cpsync %s (--schema FILE | --entity NAME) [--framing "
+	    "raw|confluent|single-object]\n"
+	    "                 [--schemas DIR] [--registry URL] [--subject NAME]\n"
+	    "                 [--max-bytes N] [--max-items N] [--max-depth N]\n"
+	    "%s\n"
+	    "--entity names a schema of the schemas directory (person, household, enrolment,\n"
+	    "verification, alert, ingest_event, person_event, …). Without --registry, Confluent\n"
+	    "schema ids come from the schemas directory's schema-ids.json (registry-free mode).\n",
+	    verb,
+	    !strcmp(verb, "decode")
+	        ? "Reads one Avro message on stdin, writes its Avro JSON encoding on stdout."
+	        : "Reads one Avro JSON value on stdin, writes the Avro message on stdout.");
 }
 
 static int parse_args(int argc, char **argv, const char *verb, struct codec_args *a)
 {
 	static const struct option opts[] = {
-		{"schema", required_argument, NULL, 's'},   {"entity", required_argument, NULL, 'e'},
-		{"framing", required_argument, NULL, 'f'},  {"schemas", required_argument, NULL, 'd'},
-		{"registry", required_argument, NULL, 'r'}, {"subject", required_argument, NULL, 'j'},
-		{"max-bytes", required_argument, NULL, 'b'}, {"max-items", required_argument, NULL, 'i'},
-		{"max-depth", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"schema", required_argument, NULL, 's'},
+	    {"entity", required_argument, NULL, 'e'},
+	    {"framing", required_argument, NULL, 'f'},
+	    {"schemas", required_argument, NULL, 'd'},
+	    {"registry", required_argument, NULL, 'r'},
+	    {"subject", required_argument, NULL, 'j'},
+	    {"max-bytes", required_argument, NULL, 'b'},
+	    {"max-items", required_argument, NULL, 'i'},
+	    {"max-depth", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -58,22 +66,42 @@ static int parse_args(int argc, char **argv, const char *verb, struct codec_args
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:e:f:d:r:j:b:i:p:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': a->schema_file = optarg; break;
-		case 'e': a->entity = optarg; break;
-		case 'd': a->schema_dir = optarg; break;
-		case 'r': a->registry_url = optarg; break;
-		case 'j': a->subject = optarg; break;
-		case 'b': a->limits.max_message_bytes = strtoull(optarg, NULL, 10); break;
-		case 'i': a->limits.max_items = strtoull(optarg, NULL, 10); break;
-		case 'p': a->limits.max_depth = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 's':
+			a->schema_file = optarg;
+			break;
+		case 'e':
+			a->entity = optarg;
+			break;
+		case 'd':
+			a->schema_dir = optarg;
+			break;
+		case 'r':
+			a->registry_url = optarg;
+			break;
+		case 'j':
+			a->subject = optarg;
+			break;
+		case 'b':
+			a->limits.max_message_bytes = strtoull(optarg, NULL, 10);
+			break;
+		case 'i':
+			a->limits.max_items = strtoull(optarg, NULL, 10);
+			break;
+		case 'p':
+			a->limits.max_depth = (unsigned)strtoul(optarg, NULL, 10);
+			break;
 		case 'f':
 			if (cps_framing_from_name(optarg, &a->framing) != 0) {
 				fprintf(stderr, "cpsync: %s: unknown framing '%s'\n", verb, optarg);
 				return 2;
 			}
 			break;
-		case 'h': codec_usage(stdout, verb); return 1;
-		default: codec_usage(stderr, verb); return 2;
+		case 'h':
+			codec_usage(stdout, verb);
+			return 1;
+		default:
+			codec_usage(stderr, verb);
+			return 2;
 		}
 	}
 	if (!a->schema_file == !a->entity || optind != argc) {
@@ -105,7 +133,7 @@ static void session_release(struct codec_session *s)
 }
 
 static int session_open(struct codec_session *s, const struct codec_args *a, char *err,
-			size_t errsz)
+                        size_t errsz)
 {
 	struct cps_registry_conf rconf = {.url = a->registry_url, .timeout_ms = 5000};
 	int rc;
@@ -116,7 +144,8 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 	if (a->schema_file) {
 		struct cps_catalog *owner = NULL;
 
-		rc = cps_cli_load_schema(a->schema_file, a->schema_dir, &s->schema, &owner, err, errsz);
+		rc = cps_cli_load_schema(a->schema_file, a->schema_dir, &s->schema, &owner, err,
+		                         errsz);
 		if (rc != CPS_OK)
 			return rc;
 		if (owner)
@@ -135,8 +164,9 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 	if (a->entity) {
 		s->schema = cps_catalog_by_entity(s->catalog, a->entity);
 		if (!s->schema)
-			return cps_seterr(err, errsz, "unknown entity '%s' (see 'cpsync schema list')",
-					  a->entity);
+			return cps_seterr(err, errsz,
+			                  "unknown entity '%s' (see 'cpsync schema list')",
+			                  a->entity);
 	}
 	if (s->catalog || a->registry_url) {
 		rc = cps_registry_new(&rconf, s->catalog, &s->registry, err, errsz);
@@ -161,11 +191,11 @@ int cps_cli_decode(int argc, char **argv)
 		goto out;
 	if (cps_buf_read_fd(&s.in, STDIN_FILENO) != 0) {
 		cps_seterr(err, sizeof(err), "input exceeds the limit of %zu bytes",
-			   a.limits.max_message_bytes);
+		           a.limits.max_message_bytes);
 		goto out;
 	}
 	if (cps_codec_decode_framed(s.codec, a.framing, s.catalog, s.registry, s.in.data, s.in.len,
-				    err, sizeof(err)) != CPS_OK)
+	                            err, sizeof(err)) != CPS_OK)
 		goto out;
 	json = cps_value_to_json(cps_codec_value(s.codec), err, sizeof(err));
 	if (!json)
@@ -201,11 +231,12 @@ int cps_cli_encode(int argc, char **argv)
 		goto out;
 	if (cps_buf_read_fd(&s.in, STDIN_FILENO) != 0) {
 		cps_seterr(err, sizeof(err), "input exceeds the limit of %zu bytes",
-			   a.limits.max_message_bytes);
+		           a.limits.max_message_bytes);
 		goto out;
 	}
 	/* Avro JSON carries bytes and decimals as strings that may hold U+0000. */
-	json = json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	json =
+	    json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!json) {
 		/* jansson quotes the input after " near "; it may be personal data. */
 		char *near = strstr(jerr.text, " near ");
@@ -213,7 +244,7 @@ int cps_cli_encode(int argc, char **argv)
 		if (near)
 			*near = 0;
 		cps_seterr(err, sizeof(err), "invalid JSON at line %d column %d: %s", jerr.line,
-			   jerr.column, jerr.text);
+		           jerr.column, jerr.text);
 		goto out;
 	}
 	if (cps_value_from_json(json, cps_codec_value(s.codec), err, sizeof(err)) != CPS_OK)
@@ -223,14 +254,16 @@ int cps_cli_encode(int argc, char **argv)
 
 		snprintf(subject, sizeof(subject), "%s", a.subject ? a.subject : s.schema->name);
 		if (!s.registry) {
-			cps_seterr(err, sizeof(err), "confluent framing needs a registry or schema ids");
+			cps_seterr(err, sizeof(err),
+			           "confluent framing needs a registry or schema ids");
 			goto out;
 		}
-		if (cps_registry_id_for(s.registry, subject, s.schema, &id, err, sizeof(err)) != CPS_OK)
+		if (cps_registry_id_for(s.registry, subject, s.schema, &id, err, sizeof(err)) !=
+		    CPS_OK)
 			goto out;
 	}
 	if (cps_codec_encode_framed(s.codec, a.framing, id, cps_codec_value(s.codec), &s.out, err,
-				    sizeof(err)) != CPS_OK)
+	                            sizeof(err)) != CPS_OK)
 		goto out;
 	if (fwrite(s.out.data, 1, s.out.len, stdout) != s.out.len || fflush(stdout) != 0) {
 		cps_seterr(err, sizeof(err), "cannot write to stdout");

@@ -26,8 +26,8 @@ int cps_cli_version(int argc, char **argv)
 
 	printf("cpsync %s\n", CPSYNC_VERSION);
 	printf("  librdkafka %s, libpq %d.%d, libmicrohttpd %s, %s, jansson %s\n",
-	       rd_kafka_version_str(), pq / 10000, pq % 10000, MHD_get_version(),
-	       curl_version(), JANSSON_VERSION);
+	       rd_kafka_version_str(), pq / 10000, pq % 10000, MHD_get_version(), curl_version(),
+	       JANSSON_VERSION);
 	return 0;
 }
 
@@ -54,7 +54,7 @@ const char *cps_cli_schema_dir(const char *explicit_dir)
 }
 
 int cps_cli_load_schema(const char *path, const char *schema_dir, struct cps_schema **out,
-			struct cps_catalog **catalog, char *errstr, size_t errstr_size)
+                        struct cps_catalog **catalog, char *errstr, size_t errstr_size)
 {
 	char want[PATH_MAX], have[PATH_MAX], catalog_err[CPS_ERRSTR_SIZE];
 	struct cps_catalog *cat = NULL;
@@ -109,13 +109,13 @@ static int schema_list(const char *dir)
 static void schema_usage(FILE *f)
 {
 	fprintf(f, "usage: cpsync schema list [--schemas DIR]\n"
-		   "       cpsync schema fingerprint FILE [--schemas DIR]\n"
-		   "       cpsync schema canonical FILE [--schemas DIR]\n"
-		   "       cpsync schema show FILE [--schemas DIR]\n"
-		   "fingerprint prints the CRC-64-AVRO fingerprint of the Parsing Canonical Form\n"
-		   "(16 hex digits, most significant byte first) and the schema's full name;\n"
-		   "canonical prints the Parsing Canonical Form; show prints the schema JSON with\n"
-		   "references to other files of the schemas directory resolved.\n");
+	           "       cpsync schema fingerprint FILE [--schemas DIR]\n"
+	           "       cpsync schema canonical FILE [--schemas DIR]\n"
+	           "       cpsync schema show FILE [--schemas DIR]\n"
+	           "fingerprint prints the CRC-64-AVRO fingerprint of the Parsing Canonical Form\n"
+	           "(16 hex digits, most significant byte first) and the schema's full name;\n"
+	           "canonical prints the Parsing Canonical Form; show prints the schema JSON with\n"
+	           "references to other files of the schemas directory resolved.\n");
 }
 
 int cps_cli_schema(int argc, char **argv)
@@ -143,7 +143,8 @@ int cps_cli_schema(int argc, char **argv)
 	dir = cps_cli_schema_dir(dir);
 	if (!strcmp(verb, "list"))
 		return schema_list(dir);
-	if (!file || (strcmp(verb, "fingerprint") && strcmp(verb, "canonical") && strcmp(verb, "show"))) {
+	if (!file ||
+	    (strcmp(verb, "fingerprint") && strcmp(verb, "canonical") && strcmp(verb, "show"))) {
 		schema_usage(stderr);
 		return 2;
 	}

@@ -21,7 +21,7 @@ struct cps_codec {
 };
 
 int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limits,
-		  struct cps_codec **out, char *errstr, size_t errstr_size)
+                  struct cps_codec **out, char *errstr, size_t errstr_size)
 {
 	struct cps_codec *c = calloc(1, sizeof(*c));
 
@@ -33,8 +33,8 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 	else
 		cps_guard_limits_default(&c->limits);
 	if (avro_generic_value_new(reader->iface, &c->value) != 0) {
-		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "cannot create a value of '%s': %s",
-				reader->name, avro_strerror());
+		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                "cannot create a value of '%s': %s", reader->name, avro_strerror());
 		free(c);
 		return CPS_ERR_FATAL;
 	}
@@ -72,13 +72,13 @@ avro_value_t *cps_codec_value(struct cps_codec *c)
 }
 
 int cps_codec_decode(struct cps_codec *c, const struct cps_schema *writer, const void *buf,
-		     size_t len, char *errstr, size_t errstr_size)
+                     size_t len, char *errstr, size_t errstr_size)
 {
 	int rc;
 
 	if (writer && writer->fingerprint != c->reader->fingerprint)
-		return cps_resolve_decode(writer, c->reader, buf, len, &c->limits, &c->value, errstr,
-					  errstr_size);
+		return cps_resolve_decode(writer, c->reader, buf, len, &c->limits, &c->value,
+		                          errstr, errstr_size);
 
 	rc = cps_guard_check(c->reader->avro, buf, len, &c->limits, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -87,21 +87,22 @@ int cps_codec_decode(struct cps_codec *c, const struct cps_schema *writer, const
 	avro_reader_memory_set_source(c->in, buf, (int64_t)len);
 	if (avro_value_read(c->in, &c->value) != 0)
 		return cps_seterr(errstr, errstr_size, "avro decode of '%s' failed: %s",
-				  c->reader->name, avro_strerror());
+		                  c->reader->name, avro_strerror());
 	return CPS_OK;
 }
 
 /* The writer schema a frame names: by registry id (Confluent) or by
  * CRC-64-AVRO fingerprint (single-object). */
 static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
-			struct cps_catalog *catalog, struct cps_registry *reg,
-			const struct cps_schema **writer, char *errstr, size_t errstr_size)
+                        struct cps_catalog *catalog, struct cps_registry *reg,
+                        const struct cps_schema **writer, char *errstr, size_t errstr_size)
 {
 	struct cps_schema *s = NULL;
 	int rc;
 
 	*writer = NULL;
-	if ((f->framing == CPS_FRAMING_CONFLUENT && c->reader->id && f->schema_id == c->reader->id) ||
+	if ((f->framing == CPS_FRAMING_CONFLUENT && c->reader->id &&
+	     f->schema_id == c->reader->id) ||
 	    (f->framing == CPS_FRAMING_SINGLE_OBJECT && f->fingerprint == c->reader->fingerprint))
 		return CPS_OK; /* written with the reader schema itself */
 	switch (f->framing) {
@@ -117,17 +118,17 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 		}
 		if (!s)
 			return cps_seterr(errstr, errstr_size,
-					  "schema id %d unknown (registry-free mode: see "
-					  "schemas/schema-ids.json)",
-					  (int)f->schema_id);
+			                  "schema id %d unknown (registry-free mode: see "
+			                  "schemas/schema-ids.json)",
+			                  (int)f->schema_id);
 		*writer = s;
 		return CPS_OK;
 	case CPS_FRAMING_SINGLE_OBJECT:
 		s = catalog ? cps_catalog_by_fingerprint(catalog, f->fingerprint) : NULL;
 		if (!s)
 			return cps_seterr(errstr, errstr_size,
-					  "schema fingerprint %016llx unknown to the catalog",
-					  (unsigned long long)f->fingerprint);
+			                  "schema fingerprint %016llx unknown to the catalog",
+			                  (unsigned long long)f->fingerprint);
 		*writer = s;
 		return CPS_OK;
 	}
@@ -135,8 +136,8 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 }
 
 int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
-			    struct cps_catalog *catalog, struct cps_registry *reg, const void *buf,
-			    size_t len, char *errstr, size_t errstr_size)
+                            struct cps_catalog *catalog, struct cps_registry *reg, const void *buf,
+                            size_t len, char *errstr, size_t errstr_size)
 {
 	const struct cps_schema *writer;
 	struct cps_frame f;
@@ -144,8 +145,8 @@ int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
 
 	if (len > c->limits.max_message_bytes)
 		return cps_seterr(errstr, errstr_size,
-				  "message of %zu bytes exceeds the limit of %zu bytes", len,
-				  c->limits.max_message_bytes);
+		                  "message of %zu bytes exceeds the limit of %zu bytes", len,
+		                  c->limits.max_message_bytes);
 	rc = cps_frame_parse(framing, buf, len, &f, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
@@ -156,33 +157,33 @@ int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
 }
 
 int cps_codec_encode(struct cps_codec *c, avro_value_t *value, struct cps_buf *out, char *errstr,
-		     size_t errstr_size)
+                     size_t errstr_size)
 {
 	size_t size;
 
 	if (avro_value_sizeof(value, &size) != 0)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-				       "cannot size a value of '%s': %s", c->reader->name,
-				       avro_strerror());
+		                       "cannot size a value of '%s': %s", c->reader->name,
+		                       avro_strerror());
 	if (cps_buf_reserve(out, size) != 0)
-		return cps_seterr(errstr, errstr_size, "encoded value of %zu bytes exceeds the buffer limit",
-				  size);
+		return cps_seterr(errstr, errstr_size,
+		                  "encoded value of %zu bytes exceeds the buffer limit", size);
 	avro_writer_memory_set_dest(c->out, (char *)out->data + out->len, (int64_t)size);
 	if (avro_value_write(c->out, value) != 0)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-				       "avro encode of '%s' failed: %s", c->reader->name,
-				       avro_strerror());
+		                       "avro encode of '%s' failed: %s", c->reader->name,
+		                       avro_strerror());
 	out->len += size;
 	out->data[out->len] = 0;
 	return CPS_OK;
 }
 
 int cps_codec_encode_framed(struct cps_codec *c, enum cps_framing framing, int32_t schema_id,
-			    avro_value_t *value, struct cps_buf *out, char *errstr,
-			    size_t errstr_size)
+                            avro_value_t *value, struct cps_buf *out, char *errstr,
+                            size_t errstr_size)
 {
 	if (cps_frame_write_header(framing, schema_id, c->reader->fingerprint, out) != 0)
 		return cps_seterr(errstr, errstr_size, "cannot write the %s header",
-				  cps_framing_name(framing));
+		                  cps_framing_name(framing));
 	return cps_codec_encode(c, value, out, errstr, errstr_size);
 }

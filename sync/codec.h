@@ -16,7 +16,7 @@ struct cps_codec;
 
 /* `reader` is borrowed and must outlive the codec. `limits` may be NULL. */
 int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limits,
-		  struct cps_codec **out, char *errstr, size_t errstr_size);
+                  struct cps_codec **out, char *errstr, size_t errstr_size);
 void cps_codec_free(struct cps_codec *c);
 
 /* The reader schema (borrowed). */
@@ -29,21 +29,21 @@ avro_value_t *cps_codec_value(struct cps_codec *c);
  * into the codec's value. Guarded: hostile bytes get CPS_ERR_INVALID and a
  * specific reason. */
 int cps_codec_decode(struct cps_codec *c, const struct cps_schema *writer, const void *buf,
-		     size_t len, char *errstr, size_t errstr_size);
+                     size_t len, char *errstr, size_t errstr_size);
 
 /* Decodes a framed message: the frame's id or fingerprint picks the writer
  * schema (through `reg`, which may be NULL for raw and single-object with
  * catalog fingerprints). */
 int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
-			    struct cps_catalog *catalog, struct cps_registry *reg, const void *buf,
-			    size_t len, char *errstr, size_t errstr_size);
+                            struct cps_catalog *catalog, struct cps_registry *reg, const void *buf,
+                            size_t len, char *errstr, size_t errstr_size);
 
 /* Appends the Avro binary of `value` (the reader schema's) to `out`. */
 int cps_codec_encode(struct cps_codec *c, avro_value_t *value, struct cps_buf *out, char *errstr,
-		     size_t errstr_size);
+                     size_t errstr_size);
 /* Header for `framing` then the body; `schema_id` only for confluent. */
 int cps_codec_encode_framed(struct cps_codec *c, enum cps_framing framing, int32_t schema_id,
-			    avro_value_t *value, struct cps_buf *out, char *errstr,
-			    size_t errstr_size);
+                            avro_value_t *value, struct cps_buf *out, char *errstr,
+                            size_t errstr_size);
 
 #endif

@@ -15,7 +15,7 @@
 
 const char *const cps_entities[5] = {"person", "household", "enrolment", "verification", "alert"};
 static const char *const key_fields[5] = {"national_id", "household_id", "enrolment_id",
-					  "verification_id", "alert_id"};
+                                          "verification_id", "alert_id"};
 
 struct cps_event_codec {
 	struct cps_catalog *catalog;
@@ -70,7 +70,7 @@ void cps_event_codec_free(struct cps_event_codec *ec)
 }
 
 int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **out, char *errstr,
-			size_t errstr_size)
+                        size_t errstr_size)
 {
 	struct cps_event_codec *ec = calloc(1, sizeof(*ec));
 	struct cps_schema *s;
@@ -83,7 +83,7 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 	s = cps_catalog_by_entity(catalog, "ingest_event");
 	if (!s) {
 		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-				     "the schema catalog has no ingest_event schema");
+		                     "the schema catalog has no ingest_event schema");
 		goto fail;
 	}
 	rc = cps_codec_new(s, NULL, &ec->ingest, errstr, errstr_size);
@@ -93,7 +93,8 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 		s = cps_catalog_by_entity(catalog, cps_entities[i]);
 		if (!s) {
 			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-					     "the schema catalog has no '%s' schema", cps_entities[i]);
+			                     "the schema catalog has no '%s' schema",
+			                     cps_entities[i]);
 			goto fail;
 		}
 		rc = cps_codec_new(s, NULL, &ec->entity[i], errstr, errstr_size);
@@ -108,11 +109,11 @@ fail:
 }
 
 static int field(avro_value_t *rec, const char *name, avro_value_t *out, char *errstr,
-		 size_t errstr_size)
+                 size_t errstr_size)
 {
 	if (avro_value_get_by_name(rec, name, out, NULL) != 0)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
-				       "ingest event schema has no field '%s'", name);
+		                       "ingest event schema has no field '%s'", name);
 	return CPS_OK;
 }
 
@@ -129,7 +130,7 @@ static int set_enum_upper(avro_value_t *v, const char *lower, char *errstr, size
 	idx = avro_schema_enum_get_by_name(avro_value_get_schema(v), upper);
 	if (idx < 0)
 		return cps_seterr(errstr, errstr_size, "unknown symbol '%s' for enum %s", upper,
-				  avro_schema_type_name(avro_value_get_schema(v)));
+		                  avro_schema_type_name(avro_value_get_schema(v)));
 	avro_value_set_enum(v, idx);
 	return CPS_OK;
 }
@@ -148,7 +149,7 @@ static void get_enum_lower(avro_value_t *v, char *out, size_t size)
 }
 
 int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_event *ev,
-			    struct cps_buf *out, char *errstr, size_t errstr_size)
+                            struct cps_buf *out, char *errstr, size_t errstr_size)
 {
 	avro_value_t *rec = cps_codec_value(ec->ingest), f, branch;
 	int ei = entity_index(ev->entity), rc;
@@ -200,7 +201,7 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 		avro_value_set_bytes(&branch, ec->payload.data, ec->payload.len);
 	}
 	return cps_codec_encode_framed(ec->ingest, CPS_FRAMING_SINGLE_OBJECT, 0, rec, out, errstr,
-				       errstr_size);
+	                               errstr_size);
 }
 
 static char *get_string_dup(avro_value_t *v)
@@ -213,7 +214,7 @@ static char *get_string_dup(avro_value_t *v)
 }
 
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
-			    struct cps_ingest_event *out, char *errstr, size_t errstr_size)
+                            struct cps_ingest_event *out, char *errstr, size_t errstr_size)
 {
 	avro_value_t *rec, f, branch;
 	int64_t fp = 0;
@@ -221,7 +222,7 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 
 	memset(out, 0, sizeof(*out));
 	rc = cps_codec_decode_framed(ec->ingest, CPS_FRAMING_SINGLE_OBJECT, ec->catalog, NULL, buf,
-				     len, errstr, errstr_size);
+	                             len, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	rec = cps_codec_value(ec->ingest);
@@ -251,18 +252,19 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 	ei = entity_index(out->entity);
 	if (ei < 0 || !out->key || !out->source_position) {
 		rc = cps_seterr(errstr, errstr_size, "ingest event for unknown entity '%s'",
-				out->entity);
+		                out->entity);
 		goto fail;
 	}
 	if (bi == 1) {
-		const struct cps_schema *writer = cps_catalog_by_fingerprint(ec->catalog, (uint64_t)fp);
+		const struct cps_schema *writer =
+		    cps_catalog_by_fingerprint(ec->catalog, (uint64_t)fp);
 		const void *p = NULL;
 		size_t n = 0;
 
 		if (!writer) {
 			rc = cps_seterr(errstr, errstr_size,
-					"payload schema fingerprint %016llx unknown to the catalog",
-					(unsigned long long)fp);
+			                "payload schema fingerprint %016llx unknown to the catalog",
+			                (unsigned long long)fp);
 			goto fail;
 		}
 		avro_value_get_current_branch(&f, &branch);
@@ -270,7 +272,8 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 		rc = cps_codec_decode(ec->entity[ei], writer, p, n, errstr, errstr_size);
 		if (rc != CPS_OK)
 			goto fail;
-		out->record = cps_value_to_json(cps_codec_value(ec->entity[ei]), errstr, errstr_size);
+		out->record =
+		    cps_value_to_json(cps_codec_value(ec->entity[ei]), errstr, errstr_size);
 		if (!out->record) {
 			rc = CPS_ERR_INVALID;
 			goto fail;

@@ -17,17 +17,17 @@
  * CPS_ERR_INVALID with the first incompatibility, e.g.
  * "enum cpsync.Gender: symbol 'MALE' moved from index 0 to 1". */
 int cps_schema_check_compatible(const struct cps_schema *writer, const struct cps_schema *reader,
-				char *errstr, size_t errstr_size);
+                                char *errstr, size_t errstr_size);
 
 /* Decodes `buf` (one datum of `writer`, checked by the guard first) into
  * `out`, a value of `reader`'s class, filling reader-only fields from their
  * defaults. */
 int cps_resolve_decode(const struct cps_schema *writer, const struct cps_schema *reader,
-		       const void *buf, size_t len, const struct cps_guard_limits *limits,
-		       avro_value_t *out, char *errstr, size_t errstr_size);
+                       const void *buf, size_t len, const struct cps_guard_limits *limits,
+                       avro_value_t *out, char *errstr, size_t errstr_size);
 
 /* Sets `out` to a JSON default value (as found in a schema's "default"). */
 int cps_value_set_default(json_t *schema, json_t *dflt, avro_value_t *out, char *errstr,
-			  size_t errstr_size);
+                          size_t errstr_size);
 
 #endif

@@ -30,9 +30,9 @@ const char *cps_framing_name(enum cps_framing f);
 
 /* Splits a framed message; CPS_ERR_INVALID with a reason on a bad header. */
 int cps_frame_parse(enum cps_framing framing, const void *buf, size_t len, struct cps_frame *out,
-		    char *errstr, size_t errstr_size);
+                    char *errstr, size_t errstr_size);
 /* Appends the header for `framing` (nothing for raw). */
 int cps_frame_write_header(enum cps_framing framing, int32_t schema_id, uint64_t fingerprint,
-			   struct cps_buf *out);
+                           struct cps_buf *out);
 
 #endif

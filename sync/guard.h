@@ -16,8 +16,8 @@
 
 struct cps_guard_limits {
 	size_t max_message_bytes; /* default 4 MiB */
-	uint64_t max_items;       /* array/map items in one message, all blocks; default 1,000,000 */
-	unsigned max_depth;       /* nesting of records/arrays/maps/unions; default 64 */
+	uint64_t max_items; /* array/map items in one message, all blocks; default 1,000,000 */
+	unsigned max_depth; /* nesting of records/arrays/maps/unions; default 64 */
 };
 
 void cps_guard_limits_default(struct cps_guard_limits *l);
@@ -26,12 +26,12 @@ void cps_guard_limits_default(struct cps_guard_limits *l);
  * limits; otherwise CPS_ERR_INVALID and a reason naming the byte offset and
  * the field path, e.g. "enum index 7 out of range 0..3 at offset 12 (.gender)". */
 int cps_guard_check(avro_schema_t schema, const void *buf, size_t len,
-		    const struct cps_guard_limits *limits, char *errstr, size_t errstr_size);
+                    const struct cps_guard_limits *limits, char *errstr, size_t errstr_size);
 
 /* Like cps_guard_check but for a prefix: sets *consumed to the size of the
  * datum and does not treat following bytes as an error (container-file blocks). */
 int cps_guard_check_prefix(avro_schema_t schema, const void *buf, size_t len,
-			   const struct cps_guard_limits *limits, size_t *consumed,
-			   char *errstr, size_t errstr_size);
+                           const struct cps_guard_limits *limits, size_t *consumed, char *errstr,
+                           size_t errstr_size);
 
 #endif

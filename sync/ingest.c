@@ -117,8 +117,8 @@ static bool user_sets(const struct cps_settings *props, const char *property)
 static int producer_new(struct cps_ingest *r, char *errstr, size_t errstr_size)
 {
 	char client_id[CPS_PLATFORM_MAX + 32], why[512];
-	rd_kafka_conf_t *conf =
-	    cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, r->bootstrap, &r->props, errstr, errstr_size);
+	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, r->bootstrap, &r->props,
+	                                               errstr, errstr_size);
 
 	if (!conf)
 		return CPS_ERR_INVALID;

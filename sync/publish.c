@@ -105,8 +105,8 @@ static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_siz
 	static const char *const fixed[][2] = {
 	    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
 	char kerr[512];
-	rd_kafka_conf_t *conf =
-	    cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props, errstr, errstr_size);
+	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props,
+	                                               errstr, errstr_size);
 
 	if (!conf)
 		return CPS_ERR_FATAL;
@@ -351,7 +351,8 @@ void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats
 
 int cps_kafka_properties_from_config(const struct cps_config *cfg, struct cps_settings *out)
 {
-	static const char *const sections[] = {"kafka.properties", "kafka.producer", "kafka.consumer"};
+	static const char *const sections[] = {"kafka.properties", "kafka.producer",
+	                                       "kafka.consumer"};
 	char key[512];
 
 	for (size_t s = 0; s < CPS_ARRAY_SIZE(sections); s++) {

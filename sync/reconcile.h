@@ -43,12 +43,12 @@ void cps_key_state_release(struct cps_key_state *st);
 
 /* What one apply or resolve did. All JSON owned; release with _release. */
 struct cps_reconcile_outcome {
-	int changed;            /* the unified record changed: a new version to emit */
-	int64_t version;        /* the new version when changed */
-	enum cps_op op;         /* upsert, or delete when every platform withdrew */
-	json_t *opened;         /* [{"field", "candidates", "rule"}] conflicts opened */
-	json_t *updated;        /* [{"field", "candidates"}] open conflicts whose candidates changed */
-	json_t *closed;         /* [{"field", "how": "auto"|"resolved"|"dismissed"}] */
+	int changed;     /* the unified record changed: a new version to emit */
+	int64_t version; /* the new version when changed */
+	enum cps_op op;  /* upsert, or delete when every platform withdrew */
+	json_t *opened;  /* [{"field", "candidates", "rule"}] conflicts opened */
+	json_t *updated; /* [{"field", "candidates"}] open conflicts whose candidates changed */
+	json_t *closed;  /* [{"field", "how": "auto"|"resolved"|"dismissed"}] */
 	json_t *changed_fields; /* ["name", …] fields whose unified value changed */
 };
 
@@ -57,8 +57,8 @@ void cps_reconcile_outcome_release(struct cps_reconcile_outcome *o);
 
 /* Applies one ingest event to `st` (its entity and key must match). */
 int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
-			const struct cps_ingest_event *ev, struct cps_reconcile_outcome *out,
-			char *errstr, size_t errstr_size);
+                        const struct cps_ingest_event *ev, struct cps_reconcile_outcome *out,
+                        char *errstr, size_t errstr_size);
 
 enum cps_resolution {
 	CPS_RESOLVE_TAKE_PLATFORM, /* the value of one candidate platform */
@@ -69,8 +69,8 @@ enum cps_resolution {
 /* A steward's decision on the open conflict of `field`. `value` is used for
  * ENTER_VALUE, `platform` for TAKE_PLATFORM. */
 int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *st,
-			  const char *field, enum cps_resolution how, const char *platform,
-			  json_t *value, const char *steward, const char *reason, int64_t now_ms,
-			  struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size);
+                          const char *field, enum cps_resolution how, const char *platform,
+                          json_t *value, const char *steward, const char *reason, int64_t now_ms,
+                          struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size);
 
 #endif

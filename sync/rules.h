@@ -19,7 +19,8 @@
 struct cps_field_rule {
 	char *field; /* NULL for an entity's default rule */
 	enum cps_rule_kind kind;
-	char *platforms[CPS_RULE_MAX_PLATFORMS]; /* precedence order (also manual's fallback order) */
+	char *
+	    platforms[CPS_RULE_MAX_PLATFORMS]; /* precedence order (also manual's fallback order) */
 	size_t n_platforms;
 	enum cps_rule_disagree on_disagree;
 };
@@ -39,7 +40,7 @@ struct cps_rules {
 
 /* From the config's `rules` section. */
 int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, char *errstr,
-			  size_t errstr_size);
+                          size_t errstr_size);
 /* From JSON of the same shape as the YAML section (reconciliation case files). */
 int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, size_t errstr_size);
 void cps_rules_free(struct cps_rules *r);
@@ -47,6 +48,6 @@ void cps_rules_free(struct cps_rules *r);
 /* The rule for `field` of `entity` (the entity default when the field has
  * none); NULL when the entity has no rules at all. */
 const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
-					   const char *field, int *rule_version);
+                                           const char *field, int *rule_version);
 
 #endif

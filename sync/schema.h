@@ -17,23 +17,23 @@
 #include <stdint.h>
 
 struct cps_schema {
-	char *name;       /* full name, e.g. "cpsync.Person" */
-	char *path;       /* file it came from, or NULL */
-	json_t *json;     /* the schema JSON, references resolved (owned) */
+	char *name;   /* full name, e.g. "cpsync.Person" */
+	char *path;   /* file it came from, or NULL */
+	json_t *json; /* the schema JSON, references resolved (owned) */
 	avro_schema_t avro;
 	avro_value_iface_t *iface; /* generic value class for `avro` */
-	char *canonical;  /* Parsing Canonical Form */
-	uint64_t fingerprint; /* CRC-64-AVRO of `canonical` */
-	int32_t id;       /* registry id; 0 = not known */
+	char *canonical;           /* Parsing Canonical Form */
+	uint64_t fingerprint;      /* CRC-64-AVRO of `canonical` */
+	int32_t id;                /* registry id; 0 = not known */
 };
 
 /* Parses schema JSON text. On success *out is owned by the caller. */
 int cps_schema_parse(const char *text, size_t len, struct cps_schema **out, char *errstr,
-		     size_t errstr_size);
+                     size_t errstr_size);
 /* Takes a reference of its own to `json`. */
 int cps_schema_from_json(json_t *json, struct cps_schema **out, char *errstr, size_t errstr_size);
 int cps_schema_load_file(const char *path, struct cps_schema **out, char *errstr,
-			 size_t errstr_size);
+                         size_t errstr_size);
 void cps_schema_free(struct cps_schema *s);
 
 /* Parsing Canonical Form of a schema JSON (Avro specification 1.11,
@@ -48,7 +48,7 @@ struct cps_catalog;
  * registry-free id manifest `dir/schema-ids.json` ({"<full name>": id, …})
  * when present. */
 int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr,
-			 size_t errstr_size);
+                         size_t errstr_size);
 void cps_catalog_free(struct cps_catalog *c);
 /* Lookups return borrowed pointers valid for the catalog's lifetime, or NULL. */
 struct cps_schema *cps_catalog_by_name(struct cps_catalog *c, const char *full_name);

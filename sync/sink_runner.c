@@ -952,9 +952,10 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 			long ms = strtol(kv->value, &end, 10);
 
 			if (*end || ms < 0 || ms > 3600000)
-				return cps_seterr(errstr, errstr_size,
-				                  "sink '%s': flush_ms must be 0..3600000 milliseconds",
-				                  conf->platform);
+				return cps_seterr(
+				    errstr, errstr_size,
+				    "sink '%s': flush_ms must be 0..3600000 milliseconds",
+				    conf->platform);
 			r->flush_ms = (int)ms;
 		} else if (cps_settings_set(&r->sink_settings, kv->key, kv->value) < 0) {
 			goto out_oom;

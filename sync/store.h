@@ -24,7 +24,7 @@ void cps_store_close(struct cps_store *s);
 int cps_store_migrate(struct cps_store *s, char *errstr, size_t errstr_size);
 /* The highest migration version applied (0 = none) and the newest known. */
 int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, char *errstr,
-			     size_t errstr_size);
+                             size_t errstr_size);
 /* SELECT 1 round trip, for readiness. */
 int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
 
@@ -32,7 +32,7 @@ int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
  * set, the rest freshly initialised) in one query; keys not in the store
  * stay empty. */
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
-			  char *errstr, size_t errstr_size);
+                          char *errstr, size_t errstr_size);
 
 /* One unified change to record in history and the outbox. */
 struct cps_store_emit {
@@ -65,7 +65,7 @@ struct cps_store_conflict {
 };
 
 struct cps_store_audit {
-	const char *actor; /* "cpsync" or a steward's name */
+	const char *actor;  /* "cpsync" or a steward's name */
 	const char *action; /* "conflict.opened", "conflict.auto_closed", "conflict.resolved", … */
 	const char *entity;
 	const char *key;
@@ -98,12 +98,12 @@ struct cps_store_batch {
 /* Writes the batch in one transaction (pipeline mode). On error nothing is
  * written; CPS_ERR_RETRIABLE for connection loss or serialization failure. */
 int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
-			   size_t errstr_size);
+                           size_t errstr_size);
 
 /* Stored next offsets of `topic`'s partitions: offsets[i] for partitions[i],
  * -1 when none is stored. */
 int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t *partitions,
-			   int64_t *offsets, size_t n, char *errstr, size_t errstr_size);
+                           int64_t *offsets, size_t n, char *errstr, size_t errstr_size);
 
 /* A message cpsync could not accept, kept with its raw bytes. `origin` is
  * unique: adding the same origin twice keeps the first (idempotent). */
@@ -120,7 +120,7 @@ struct cps_dead_letter {
 };
 
 int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
-			       char *errstr, size_t errstr_size);
+                               char *errstr, size_t errstr_size);
 
 /* The outbox, oldest first. Rows are borrowed until the next fetch. */
 struct cps_outbox_row {
@@ -132,9 +132,9 @@ struct cps_outbox_row {
 };
 
 int cps_store_outbox_fetch(struct cps_store *s, size_t limit, struct cps_outbox_row **rows,
-			   size_t *n, char *errstr, size_t errstr_size);
+                           size_t *n, char *errstr, size_t errstr_size);
 int cps_store_outbox_delete(struct cps_store *s, const int64_t *ids, size_t n, char *errstr,
-			    size_t errstr_size);
+                            size_t errstr_size);
 
 /* Figures for /status. */
 struct cps_store_stats {
@@ -146,6 +146,6 @@ struct cps_store_stats {
 };
 
 int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,
-		    size_t errstr_size);
+                    size_t errstr_size);
 
 #endif

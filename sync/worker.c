@@ -715,8 +715,8 @@ static int consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 	                          {"auto.offset.reset", "earliest"},
 	                          {"enable.partition.eof", "false"}};
 	rd_kafka_topic_partition_list_t *topics;
-	rd_kafka_conf_t *conf =
-	    cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, p->conf.bootstrap, &p->props, errstr, errstr_size);
+	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, p->conf.bootstrap,
+	                                               &p->props, errstr, errstr_size);
 	char kerr[512];
 	rd_kafka_resp_err_t err;
 

@@ -219,14 +219,15 @@ static void test_allow_list_and_plain_json(void **state)
 	json_decref(rec);
 	/* a union branch named with the namespace its enum inherits from the record */
 	rec = person("440300199001011234", "Zhang", "13800000000");
-	json_object_set_new(rec, "disability_grade", json_pack("{s:s}", "cpsync.DisabilityGrade",
-	                                                       "GRADE_2"));
+	json_object_set_new(rec, "disability_grade",
+	                    json_pack("{s:s}", "cpsync.DisabilityGrade", "GRADE_2"));
 	check_ok(cps_sink_apply_allow(rec, schema, "national_id,disability_grade",
 	                              CPS_SINK_FORMAT_JSON, err, sizeof(err)),
 	         err);
 	plain = cps_sink_plain_json(schema->json, schema->json, rec, err, sizeof(err));
 	assert_non_null(plain);
-	assert_string_equal(json_string_value(json_object_get(plain, "disability_grade")), "GRADE_2");
+	assert_string_equal(json_string_value(json_object_get(plain, "disability_grade")),
+	                    "GRADE_2");
 	json_decref(plain);
 	json_decref(rec);
 	/* logical types: timestamp, decimal (negative, scaled), bytes, enum, arrays */
