@@ -460,7 +460,7 @@ static char *read_current_value(struct pg_source *s, struct cps_pg_table *t, con
 	const char *params[1] = {key};
 	char *qc = PQescapeIdentifier(s->sql, column, strlen(column));
 	char *qk = PQescapeIdentifier(s->sql, t->key_column, strlen(t->key_column));
-	PGresult *r;
+	PGresult *r = NULL;
 	char *v = NULL;
 
 	if (!qc || !qk)
@@ -757,7 +757,7 @@ static int start_streaming(struct pg_source *s, uint64_t from, char *errstr, siz
 	char sql[512], lsn[40];
 	char *qslot = PQescapeIdentifier(s->repl, s->slot, strlen(s->slot));
 	char *qpub = PQescapeLiteral(s->repl, s->publication, strlen(s->publication));
-	PGresult *r;
+	PGresult *r = NULL;
 
 	if (!qslot || !qpub) {
 		PQfreemem(qslot);
@@ -796,7 +796,7 @@ static void wait_readable(PGconn *c, int timeout_ms)
 static void query_lag(struct pg_source *s)
 {
 	const char *params[1] = {s->slot};
-	PGresult *r;
+	PGresult *r = NULL;
 
 	if (!s->sql || mono_ms() - s->last_lag_query_ms < LAG_QUERY_MS)
 		return;
@@ -943,7 +943,7 @@ static int emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
 static int poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_t errstr_size)
 {
 	char sql[1024];
-	PGresult *r;
+	PGresult *r = NULL;
 	int rc;
 
 	if (!s->snap_txn_open) {
@@ -1023,7 +1023,7 @@ static int poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *er
 			                                strlen(t->increment_column));
 			const char *params[2] = {st->last_ts, st->last_inc};
 			size_t limit = max - s->n_msgs;
-			PGresult *r;
+			PGresult *r = NULL;
 			int rc, nt;
 
 			if (!qts || !qinc) {
@@ -1104,7 +1104,7 @@ static void pg_source_close(struct cps_conn *c)
 	    PQstatus(s->repl) == CONNECTION_OK) {
 		char err[CPS_ERRSTR_SIZE], *buf;
 		int64_t deadline = mono_ms() + 3000;
-		PGresult *r;
+		PGresult *r = NULL;
 		int len;
 
 		advance_flush(s);
@@ -1131,7 +1131,7 @@ static void pg_source_close(struct cps_conn *c)
 	if (!s->polling && s->phase == PHASE_SNAPSHOT && s->snapshot_name[0] && s->sql &&
 	    PQstatus(s->sql) == CONNECTION_OK) {
 		const char *params[1] = {s->slot};
-		PGresult *r;
+		PGresult *r = NULL;
 
 		PQclear(PQexec(s->sql, "ROLLBACK"));
 		r = PQexecParams(s->sql, "SELECT pg_drop_replication_slot($1)", 1, NULL, params,
@@ -1181,7 +1181,7 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 {
 	const char *params[1] = {s->publication};
 	struct cps_buf sql;
-	PGresult *r;
+	PGresult *r = NULL;
 	bool exists;
 	char *q;
 	int rc;
@@ -1222,7 +1222,7 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 static int open_replication(struct pg_source *s, char *errstr, size_t errstr_size)
 {
 	const char *params[1] = {s->slot};
-	PGresult *r;
+	PGresult *r = NULL;
 	char sql[512];
 	char *qslot;
 	int rc;

@@ -5,7 +5,6 @@
  * missing ones get their defaults. Also the Markdown reference writer.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* asprintf */
 #endif
 #include "config.h"
 

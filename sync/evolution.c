@@ -349,7 +349,7 @@ static int set_number(avro_value_t *out, double d, int64_t l, int is_integer)
 static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_value_t *out)
 {
 	char wname[512], rname[512];
-	const uint8_t *raw;
+	const uint8_t *raw = NULL;
 	int64_t l;
 	int rc;
 

@@ -4,7 +4,6 @@
  * request: (subject, fingerprint) -> id and id -> schema are cached under
  * one mutex, shared by all workers; requests run without the lock held.
  */
-#define _GNU_SOURCE /* asprintf */
 #include "registry.h"
 #include "buf.h"
 #include "common.h"

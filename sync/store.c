@@ -10,7 +10,6 @@
  * character U+E000: U+0000 -> U+E000 '0', U+E000 -> U+E000 U+E000.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
 #endif
 #include "store.h"
 

@@ -6,7 +6,6 @@
  * jsonb text is (un)escaped exactly as store.c does (U+0000 <-> U+E000 '0').
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
 #endif
 #include "store_steward.h"
 #include "clock.h"

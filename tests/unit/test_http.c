@@ -5,7 +5,6 @@
  * limits (Content-Length and chunked), JSON helpers, health endpoints,
  * concurrency, per-route stats, the access-log hook and HTTPS.
  */
-#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

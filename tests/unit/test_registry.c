@@ -4,7 +4,6 @@
  * the catalog, 4xx/5xx/refused/timeout/oversized answers, basic auth,
  * concurrent workers, and registry-free mode on tests/data/registry/.
  */
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
