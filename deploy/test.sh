@@ -24,4 +24,18 @@ trap '"$root/deploy/pg-private.sh" stop "$pgdata"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
-ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@"
+set +e
+ctest --output-on-failure --timeout 900 -j"$(nproc)" "$@" 2>&1 | tee ctest.out
+rc=${PIPESTATUS[0]}
+set -e
+# The benchmarks pass whatever their speed: show what they measured.
+echo "== figures printed by the benchmarks (tests/bench, e2e.crash_safety) =="
+grep -hE '^(bare Avro C|guard \+|guard alone|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|e2e.crash_safety: uninterrupted)' \
+	Testing/Temporary/LastTest.log || true
+# ctest's verdict again, as the last line.
+summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' ctest.out | tail -n 1)
+if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+	failed=${BASH_REMATCH[1]}
+	echo "ctest: $((BASH_REMATCH[2] - failed)) passed, $failed failed"
+fi
+exit $rc

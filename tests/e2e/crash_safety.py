@@ -147,7 +147,7 @@ def config(args, work, broker, db, run):
                    unified_prefix="%s.unified." % run, workers=2, batch_size=1000,
                    batch_ms=50, group_suffix=run,
                    # a killed member leaves its groups within seconds, not 45 s
-                   kafka_properties={"session.timeout.ms": 6000,
+                   kafka_consumer_properties={"session.timeout.ms": 6000,
                                      "heartbeat.interval.ms": 1000})
     return cfg
 

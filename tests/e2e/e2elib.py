@@ -151,7 +151,7 @@ def load_rules(source):
     return text[i + 1:]
 
 
-def platforms_yaml(platforms, brokers, group_suffix, kafka_properties=None):
+def platforms_yaml(platforms, brokers, group_suffix, kafka_consumer_properties=None):
     """platforms: {name: (framing, {topic: entity})} on the kafka connector."""
     out = ["platforms:"]
     for name, (framing, topics) in platforms.items():
@@ -160,7 +160,7 @@ def platforms_yaml(platforms, brokers, group_suffix, kafka_properties=None):
                 "      group_id: e2e-%s-%s" % (name, group_suffix),
                 "      framing: %s" % framing,
                 "      topics: [%s]" % ", ".join(topics)]
-        for k, v in (kafka_properties or {}).items():
+        for k, v in (kafka_consumer_properties or {}).items():
             out.append("      properties.%s: \"%s\"" % (k, v))
         out.append("      topic:")
         for t, e in topics.items():
@@ -172,7 +172,7 @@ def platforms_yaml(platforms, brokers, group_suffix, kafka_properties=None):
 def write_config(path, *, instance, schemas, bootstrap, conninfo, platforms, source,
                  ingest_topic="cpsync.ingest", dead_letter_topic="cpsync.deadletter",
                  unified_prefix="cpsync.unified.", workers=2, batch_size=1000, batch_ms=50,
-                 group_suffix="0", kafka_properties=None):
+                 group_suffix="0", kafka_consumer_properties=None):
     text = """\
 instance: {instance}
 log:
@@ -198,12 +198,12 @@ reconcile:
 """.format(instance=instance, schemas=schemas, bootstrap=bootstrap, ingest=ingest_topic,
            prefix=unified_prefix, dlt=dead_letter_topic, suffix=group_suffix,
            conninfo=conninfo, token=TOKEN, batch_size=batch_size, batch_ms=batch_ms, workers=workers)
-    if kafka_properties:
+    if kafka_consumer_properties:
         i = text.index("  group_id:")
         j = text.index("\n", i) + 1
-        text = text[:j] + "  properties:\n" + "".join(
-            "    %s: \"%s\"\n" % kv for kv in kafka_properties.items()) + text[j:]
-    text += platforms_yaml(platforms, bootstrap, group_suffix, kafka_properties)
+        text = text[:j] + "  consumer:\n" + "".join(
+            "    %s: \"%s\"\n" % kv for kv in kafka_consumer_properties.items()) + text[j:]
+    text += platforms_yaml(platforms, bootstrap, group_suffix, kafka_consumer_properties)
     text += load_rules(source)
     with open(path, "w") as f:
         f.write(text)

@@ -373,8 +373,8 @@ static void test_province_kafka_sink(void **state)
 	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
 	check_ok(cps_broker_start(1, topics, 3, &broker, err, sizeof(err)), err);
 	cps_settings_init(&kprops);
-	cps_settings_set(&kprops, "kafka.properties.session.timeout.ms", "6000");
-	cps_settings_set(&kprops, "kafka.properties.heartbeat.interval.ms", "500");
+	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
+	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");
 
 	/* record_history as the reconcile workers write it */
 	sql_ok(db, "INSERT INTO cpsync.record_history (entity, key, version, op, provenance, "

@@ -531,8 +531,8 @@ static int group_setup(void **state)
 	}
 	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
 	cps_settings_init(&kprops);
-	cps_settings_set(&kprops, "kafka.properties.session.timeout.ms", "6000");
-	cps_settings_set(&kprops, "kafka.properties.heartbeat.interval.ms", "500");
+	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
+	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");
 	if (cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &catalog, err,
 	                         sizeof(err)) != CPS_OK) {
 		fprintf(stderr, "catalog: %s\n", err);
