@@ -70,6 +70,28 @@ static void mask_provenance(json_t *prov)
 	json_object_foreach(prov, k, v) json_object_del(v, "reason");
 }
 
+/* National IDs also hide inside identifiers that are not personal fields
+ * (a person's enrolment is keyed "<national ID>:<programme>"): mask them
+ * in every string of the viewer's document. */
+static void mask_embedded_ids(json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		char *text = strdup(json_string_value(j));
+
+		if (text && cps_mask_national_ids_in(text))
+			json_string_set(j, text);
+		free(text);
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v) mask_embedded_ids(v);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v) mask_embedded_ids(v);
+	}
+}
+
 static void mask_view(const struct masked_entity *m, json_t *o, const char *masked_key)
 {
 	const char *pn, *f;
@@ -94,6 +116,7 @@ static void mask_view(const struct masked_entity *m, json_t *o, const char *mask
 		mask_record(m, json_object_get(h, "record"));
 		mask_provenance(json_object_get(h, "provenance"));
 	}
+	mask_embedded_ids(o);
 }
 
 static void records_show(void *ctx, const struct cps_http_request *req,

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <time.h>
 
@@ -80,6 +81,31 @@ const char *cps_mask_national_id(const char *id, char *out, size_t out_size)
 		out_add(&o, "*", 1);
 	out_add(&o, id + n - 1, 1);
 	return out;
+}
+
+size_t cps_mask_national_ids_in(char *text)
+{
+	size_t n = text ? strlen(text) : 0, found = 0;
+
+	for (size_t i = 0; n >= 18 && i <= n - 18; i++) {
+		char first17[18];
+		size_t j;
+
+		if (i > 0 && isdigit((unsigned char)text[i - 1]))
+			continue;
+		for (j = 0; j < 17 && isdigit((unsigned char)text[i + j]); j++)
+			;
+		if (j < 17 || (i + 18 < n && isdigit((unsigned char)text[i + 18])))
+			continue;
+		memcpy(first17, text + i, 17);
+		first17[17] = 0;
+		if (cps_national_id_check_char(first17) != text[i + 17])
+			continue;
+		memset(text + i + 6, '*', 11);
+		found++;
+		i += 17;
+	}
+	return found;
 }
 
 /* Length of the UTF-8 sequence starting at s, or 0 when it is invalid. */

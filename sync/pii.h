@@ -17,6 +17,12 @@
  * look like a 15- or 18-character ID becomes "***". */
 const char *cps_mask_national_id(const char *id, char *out, size_t out_size);
 
+/* Masks, in place, every national ID embedded in `text` (18 characters,
+ * 17 digits and a check character that matches, not part of a longer run of
+ * digits): "E:440305199001011234:DIBAO" -> "E:440305***********4:DIBAO".
+ * For keys and identifiers built from a person's ID. Returns how many. */
+size_t cps_mask_national_ids_in(char *text);
+
 /* "张三丰" -> "张**": the first character, then one '*' per remaining
  * character (UTF-8 aware). Invalid UTF-8 becomes "***". */
 const char *cps_mask_name(const char *name, char *out, size_t out_size);

@@ -27,3 +27,12 @@ add_test(NAME pii.scan
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/pii/scan.py
           --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(pii.scan PROPERTIES LABELS "api" TIMEOUT 300)
+
+# The same scan over `cpsync demo` on its real transports. The demo's city
+# sink writes under the cluster-wide replication origin "cpsync", which one
+# session at a time may use: demo tests take turns.
+add_test(NAME pii.scan_demo
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/pii/scan.py
+          --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR} --demo)
+set_tests_properties(pii.scan_demo PROPERTIES LABELS "api" TIMEOUT 300
+  RESOURCE_LOCK cpsync_demo_origin)

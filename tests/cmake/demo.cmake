@@ -6,4 +6,4 @@
 add_test(NAME demo.six_links
 	COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/demo/six_links.py
 		--cpsync $<TARGET_FILE:cpsync> --source ${PROJECT_SOURCE_DIR})
-set_tests_properties(demo.six_links PROPERTIES TIMEOUT 240)
+set_tests_properties(demo.six_links PROPERTIES TIMEOUT 240 RESOURCE_LOCK cpsync_demo_origin)

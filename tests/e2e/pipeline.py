@@ -13,7 +13,8 @@ category, enrolment status) and on a latest field (person.phone). Once
 with confluent-kafka and decodes every event with python3-avro, and reads
 cpsync.records, record_history and conflicts with psycopg2, asserting the
 values the rules demand, per-field provenance, versions 1..n per key, the
-open conflict of the manual field and the records table.
+open conflicts (a manual field; a precedence field whose rule opens a conflict
+on disagreement) and the records table.
 
 usage: pipeline.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -203,14 +204,19 @@ def run(args, schemas, broker, db, cps):
     expect(r["status"] == "ACTIVE", "E1 status is Shenshan's")
     expect(r["monthly_amount"] == L.avro_json_bytes(L.money(81000)), "E1 amount is Shenshan's")
 
-    # -- conflicts: one open, for P1's name only
-    conf = db.query("SELECT entity, key, field, status, candidates FROM cpsync.conflicts")
+    # -- conflicts: P1's name (manual) and H1's income (precedence, on_disagree
+    # conflict: the province reports another income than the city verified)
+    conf = db.query("SELECT entity, key, field, status, candidates FROM cpsync.conflicts "
+                    "ORDER BY entity DESC")
     live = [c for c in conf if c[3] == "open"]
-    expect(len(live) == 1 and live[0][:3] == ("person", p1, "name"),
-           "exactly one open conflict, for person P1 field name: %s"
-           % [(c[0], c[2], c[3], c[1] == p1) for c in conf])
+    expect([c[:3] for c in live] == [("person", p1, "name"),
+                                     ("household", h1, "per_capita_monthly_income")],
+           "open conflicts for person P1 name and household H1 income: %s"
+           % [(c[0], c[2], c[3], c[1] in (p1, h1)) for c in conf])
     cands = json.dumps(live[0][4], ensure_ascii=False)
-    expect("陈建国" in cands and "陈建囯" in cands, "the conflict lists both candidates")
+    expect("陈建国" in cands and "陈建囯" in cands, "the name conflict lists both candidates")
+    cands = {c["platform"] for c in live[1][4]}
+    expect(cands == {"city", "province"}, "the income conflict lists city and province")
 
     # -- history: versions 1..n per key, the last equal to records.version
     hist = {}
@@ -261,7 +267,7 @@ def run(args, schemas, broker, db, cps):
     ep = {p["field"]: p for p in seen[("enrolment", e1, rows[("enrolment", e1)][0])]["provenance"]}
     expect(ep["status"]["platform"] == "SHENSHAN" and ep["status"]["rule"] == "precedence",
            "E1 status provenance")
-    L.info("%d unified events decoded, %d keys, 1 open conflict" % (len(seen), len(rows)))
+    L.info("%d unified events decoded, %d keys, 2 open conflicts" % (len(seen), len(rows)))
 
 
 def settled(db, broker, n_events):

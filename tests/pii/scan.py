@@ -18,7 +18,11 @@ record must come back masked). Any hit fails with the place and the value
 masked. Logs, /status and /metrics are also scanned for any 18-digit string
 shaped like a valid national ID.
 
-usage: scan.py --cpsync BIN --source DIR   (run with /usr/bin/python3)
+With --demo it scans `cpsync demo` instead (the three platforms on their
+real transports, the demo's own data and disagreements; a steward resolves a
+conflict), with the same scan of its output and HTTP answers.
+
+usage: scan.py --cpsync BIN --source DIR [--demo]   (run with /usr/bin/python3)
 """
 import argparse
 import json
@@ -254,8 +258,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--source", required=True)
+    ap.add_argument("--demo", action="store_true", help="scan `cpsync demo`")
     args = ap.parse_args()
-    L.NAME = "pii.scan"
+    L.NAME = "pii.scan_demo" if args.demo else "pii.scan"
     pg = os.environ.get("CPSYNC_TEST_PG")
     if not pg:
         L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
@@ -270,10 +275,22 @@ def main():
         f.write(L.load_rules(source))
     out_path, err_path = os.path.join(work, "stdout.log"), os.path.join(work, "stderr.log")
     proc = None
+    city = L.Database(pg, "piicity") if args.demo else None
+    slot = "cps_pii_slot_%d" % os.getpid()
     try:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen([args.cpsync, "run", "-c", cfg, "--http",
-                                     "127.0.0.1:%d" % port], stdout=out, stderr=err)
+            if args.demo:
+                env = dict(os.environ, CPSYNC_DEMO_CITY_SLOT=slot,
+                           CPSYNC_DEMO_VIEWER_TOKEN=TOKENS["viewer"],
+                           CPSYNC_DEMO_STEWARD_TOKEN=TOKENS["steward"],
+                           CPSYNC_DEMO_OPERATOR_TOKEN=TOKENS["operator"])
+                proc = subprocess.Popen(
+                    [args.cpsync, "demo", "--people", "300", "--pg", db.conninfo,
+                     "--city-pg", city.conninfo, "--shenshan-dir", os.path.join(work, "shenshan"),
+                     "--http", "127.0.0.1:%d" % port], stdout=out, stderr=err, env=env)
+            else:
+                proc = subprocess.Popen([args.cpsync, "run", "-c", cfg, "--http",
+                                         "127.0.0.1:%d" % port], stdout=out, stderr=err)
 
         def healthy():
             if proc.poll() is not None:
@@ -281,7 +298,10 @@ def main():
                     L.fail("cpsync run exited with %s\n%s" % (proc.returncode, f.read()[-4000:]))
             return L.http_get(port, "/healthz")[0] == 200
         wait_for("/healthz", healthy, 60)
-        run(args, source, db, port, proc, err_path)
+        if args.demo:
+            run_demo(source, db, port)
+        else:
+            run(args, source, db, port, proc, err_path)
         proc.send_signal(signal.SIGTERM)
         try:
             rc = proc.wait(timeout=30)
@@ -298,11 +318,30 @@ def main():
             proc.kill()
             proc.wait()
         db.drop()
+        if city is not None:
+            city.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                       "WHERE slot_name = %s AND NOT active", (slot,))
+            city.drop()
     if FAILS:
         for f in FAILS[:50]:
             print("pii.scan: FAIL: personal data in " + f, file=sys.stderr)
         L.fail("%d unmasked personal data found" % len(FAILS))
     L.info("OK")
+
+
+def run_demo(source, db, port):
+    """The demo invents its people; wait until they are in, let a steward
+    resolve a conflict, then scan."""
+    wait_for("the demo's people and a conflict in the store", lambda: db.query(
+        "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= 300 AND "
+        "(SELECT count(*) FROM cpsync.conflicts WHERE status = 'open') > 0")[0][0], 150)
+    cid = db.query("SELECT id FROM cpsync.conflicts WHERE status = 'open' ORDER BY id LIMIT 1")
+    st, _ = request(port, "/api/v1/conflicts/%d/resolve" % cid[0][0], TOKENS["steward"], "POST",
+                    {"action": "dismiss", "reason": "checked with the family"})
+    if st != 200:
+        FAILS.append("resolve as steward answered %d" % st)
+    time.sleep(3)  # the trickle goes on: more log lines
+    scan_http(source, db, port)
 
 
 def run(args, source, db, port, proc, err_path):
@@ -341,6 +380,12 @@ def run(args, source, db, port, proc, err_path):
             FAILS.append("resolve as steward answered %d" % st)
     time.sleep(2)  # the trickle goes on: more log lines, more conflicts
 
+    scan_http(source, db, port)
+
+
+def scan_http(source, db, port):
+    """Collects the store's personal data and scans /status, /metrics and
+    every documented GET answered to the viewer."""
     pii = collect(db)
     L.info("collected %d national IDs, %d names, %d phones" % (
         len(pii["id"]), len(pii["name"]), len(pii["phone"])))
@@ -364,8 +409,10 @@ def run(args, source, db, port, proc, err_path):
                   "SELECT id FROM cpsync.dead_letters ORDER BY id LIMIT 3")],
         "name": ["province-source", "city-source", "shenshan-source", "publisher"],
     }
-    records = db.query("SELECT entity, key FROM cpsync.records WHERE entity IN "
-                       "('person', 'household', 'enrolment') ORDER BY entity, key LIMIT 40")
+    records = db.query("SELECT entity, key FROM (SELECT entity, key, row_number() OVER "
+                       "(PARTITION BY entity ORDER BY key) AS n FROM cpsync.records WHERE entity "
+                       "IN ('person', 'household', 'enrolment')) t WHERE n <= 14 "
+                       "ORDER BY entity, key")
     records += db.query("SELECT entity, key FROM cpsync.records WHERE conflicts <> '{}' "
                         "ORDER BY key LIMIT 5")
     checked = 0

@@ -16,6 +16,25 @@
 #include <string.h>
 #include <time.h>
 
+static void test_mask_ids_in_text(void **state)
+{
+	char id[19], other[19], text[128];
+
+	(void)state;
+	assert_int_equal(cps_national_id_make("440305", 1990, 1, 1, 123, id), CPS_OK);
+	assert_int_equal(cps_national_id_make("441521", 1956, 7, 9, 42, other), CPS_OK);
+	snprintf(text, sizeof(text), "%s:DIBAO and %s", id, other);
+	assert_int_equal(cps_mask_national_ids_in(text), 2);
+	assert_null(strstr(text, id));
+	assert_null(strstr(text, other));
+	assert_int_equal(strncmp(text, "440305***********", 17), 0);
+	assert_int_equal(text[17], id[17]);
+	/* a wrong check character, a longer digit run and a short one stay */
+	snprintf(text, sizeof(text), "%.17s%c 9%s %.16s", id, id[17] == '1' ? '2' : '1', id, id);
+	assert_int_equal(cps_mask_national_ids_in(text), 0);
+	assert_int_equal(cps_mask_national_ids_in(NULL), 0);
+}
+
 static void test_mask_national_id(void **state)
 {
 	char out[CPS_MASK_SIZE];
@@ -189,10 +208,10 @@ static void test_national_id_make(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mask_national_id),  cmocka_unit_test(test_mask_name),
-	    cmocka_unit_test(test_mask_phone_amount), cmocka_unit_test(test_mask_conninfo),
-	    cmocka_unit_test(test_national_id_valid), cmocka_unit_test(test_national_id_invalid),
-	    cmocka_unit_test(test_national_id_make),
+	    cmocka_unit_test(test_mask_ids_in_text),    cmocka_unit_test(test_mask_national_id),
+	    cmocka_unit_test(test_mask_name),           cmocka_unit_test(test_mask_phone_amount),
+	    cmocka_unit_test(test_mask_conninfo),       cmocka_unit_test(test_national_id_valid),
+	    cmocka_unit_test(test_national_id_invalid), cmocka_unit_test(test_national_id_make),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
