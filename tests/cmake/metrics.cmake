@@ -18,3 +18,9 @@ endforeach()
 if(TEST unit.test_metrics)
   set_tests_properties(unit.test_metrics PROPERTIES LABELS "metrics")
 endif()
+
+# deploy/prometheus/cpsync-alerts.yaml: valid rules, and every metric they
+# name is one cpsync exports (sync/metrics.c).
+add_test(NAME metrics.alert_rules
+  COMMAND sh -c "promtool check rules \"$1\" || exit 1; for m in $(grep -o 'cpsync_[a-z_]*' \"$1\" | sort -u); do grep -q \"\\\"$m\" \"$2\" || { echo \"$m is not exported by cpsync\"; exit 1; }; done"
+  sh ${PROJECT_SOURCE_DIR}/deploy/prometheus/cpsync-alerts.yaml ${PROJECT_SOURCE_DIR}/sync/metrics.c)
