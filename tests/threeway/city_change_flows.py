@@ -12,7 +12,10 @@ directories and the province on Kafka topics. Asserted, for person P:
   to P are; the province's change never goes back to the province;
 - files written by python3-avro into the inbox (null and deflate codecs)
   are applied, reach the city's inbound tables and the province, and are not
-  echoed into Shenshan's outbox.
+  echoed into Shenshan's outbox;
+- a row deleted in the city: a person only the city had is deleted, with a
+  DELETE event on the unified topic; one the province also has keeps its
+  unified record, the city's values withdrawn.
 
 usage: city_change_flows.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -243,6 +246,27 @@ def run(args, schemas, store, city, cps, ssdir):
         L.fail("%d person records in Shenshan's outbox carry a phone number (not allowed)"
                % len(phones))
     L.info("Shenshan's outbox: %d person records, no phone number, no echo" % len(people))
+    # -- deletes in the city: D (only the city has it) disappears from the
+    # unified view with a DELETE event; P (the province has it too) only
+    # loses the city's values
+    D = L.national_id("440306", "19790502", 128)
+    city_insert(city, person(D, name="林海燕", gender="FEMALE"))
+    T.wait_for("D v1 in cpsync.records", lambda: record_of(store, D), 60, cps)
+    city.execute("DELETE FROM city.person WHERE national_id IN (%s, %s)", (D, P))
+
+    def deleted():
+        return store.query("SELECT deleted FROM cpsync.records WHERE entity = 'person' "
+                           "AND key = %s", (D,))[0][0]
+    T.wait_for("D deleted in cpsync.records", deleted, 60, cps)
+    T.wait_for("the city's withdrawal of P in cpsync.records", lambda: store.query(
+        "SELECT (platforms->'city'->>'withdrawn')::boolean AND NOT deleted "
+        "FROM cpsync.records WHERE entity = 'person' AND key = %s", (P,))[0][0], 60, cps)
+    T.wait_for("D's DELETE event on the unified topic", lambda: any(
+        ev["key"] == D and ev["operation"] == "DELETE" and ev["record"] is None
+        for ev in (schemas.decode_unified(v) for _, _, _, _, v, _ in
+                   L.consume_all(bootstrap, ["cpsync.unified.person"]))), 30, cps)
+    L.info("city deletes: D deleted with a DELETE event, P kept with the city withdrawn")
+
     dead = store.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     if dead:
         L.fail("%d dead letters: %s" % (dead, store.query(
