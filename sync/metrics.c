@@ -314,9 +314,29 @@ static void format_store(struct fmt *f, const json_t *store)
 		put(f, "cpsync_store_records ");
 		put_value(f, num(store, "records"));
 	}
-	/* no PostgreSQL source yet: the family is defined without samples */
+}
+
+/* A PostgreSQL source reports its slot's lag (bytes of WAL the slot holds
+ * behind the server's current position) as its link lag. */
+static void format_slot_lag(struct fmt *f, const json_t *links)
+{
+	char labels[320];
+	const json_t *l;
+	size_t i;
+
 	family(f, "cpsync_replication_slot_lag_bytes", "gauge",
 	       "Bytes of WAL the PostgreSQL source's replication slot is behind.");
+	json_array_foreach((json_t *)links, i, l)
+	{
+		const json_t *lag = json_object_get(l, "lag");
+
+		if (strcmp(str(l, "type"), "postgres") || strcmp(str(l, "direction"), "source") ||
+		    !json_is_integer(lag) || json_integer_value(lag) < 0)
+			continue;
+		link_labels(l, labels, sizeof(labels));
+		put(f, "cpsync_replication_slot_lag_bytes%s ", labels);
+		put_value(f, (double)json_integer_value(lag));
+	}
 }
 
 /* Consumer lag by group: the reconcile link's group and each Kafka source's
@@ -430,6 +450,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	format_conflicts(&f, json_object_get(status_doc, "conflicts"));
 	format_store(&f, json_object_get(status_doc, "store"));
 	format_consumer_lag(&f, links, reconcile_group ? reconcile_group : DEFAULT_GROUP);
+	format_slot_lag(&f, links);
 	format_histogram(&f, &cps_hist_reconcile_batch);
 	format_histogram(&f, &cps_hist_store_commit);
 	family(&f, "cpsync_http_requests_total", "counter",

@@ -381,9 +381,9 @@ static void test_format(void **state)
 	has_line(text, "cpsync_store_up 1");
 	has_line(text, "cpsync_outbox_pending 6");
 	has_line(text, "cpsync_dead_letters_pending 2");
-	/* defined, no samples yet */
+	/* DOC has no postgres source: the family without samples */
 	has_line(text, "# TYPE cpsync_replication_slot_lag_bytes gauge");
-	assert_null(strstr(text, "\ncpsync_replication_slot_lag_bytes "));
+	assert_null(strstr(text, "\ncpsync_replication_slot_lag_bytes"));
 	/* consumer lag by group: the reconcile link's group and the source's */
 	has_line(text, "cpsync_kafka_consumer_lag{group=\"my-group\"} 3");
 	has_line(text, "cpsync_kafka_consumer_lag{group=\"cpsync-source-province\"} 5");
@@ -391,6 +391,18 @@ static void test_format(void **state)
 	has_line(text, "# TYPE cpsync_store_commit_seconds histogram");
 	has_line(text, "# TYPE cpsync_http_requests_total counter");
 	has_line(text, "# TYPE cpsync_http_request_duration_seconds histogram");
+	free(text);
+
+	/* a postgres source's link lag is its replication slot's lag */
+	text = format_doc("{\"version\": \"x\", \"uptime_s\": 0, \"platforms\": [],"
+	                  " \"links\": [{\"name\": \"city-source\", \"platform\": \"city\","
+	                  " \"direction\": \"source\", \"type\": \"postgres\","
+	                  " \"state\": \"RUNNING\", \"lag\": 4096}],"
+	                  " \"conflicts\": {\"open\": null}, \"store\": {\"ok\": false}}",
+	                  NULL);
+	well_formed(text);
+	has_line(text, "cpsync_replication_slot_lag_bytes{link=\"city-source\",platform=\"city\","
+	               "direction=\"source\"} 4096");
 	free(text);
 
 	/* store down: no store figures, store_up 0 */
