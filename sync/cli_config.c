@@ -108,8 +108,99 @@ int cps_cli_check_config(int argc, char **argv)
 	return 0;
 }
 
+/* Keys of a platform's sections that cpsync itself reads; the connector
+ * never sees them. */
+static const struct {
+	const char *name, *side, *def, *doc;
+} engine_keys[] = {
+    {"framing", "source", "single-object (kafka), raw (postgres, files)",
+     "How messages are framed: `raw`, `confluent` (schema ids from the registry or "
+     "`schemas/schema-ids.json`) or `single-object` (schema fingerprints)."},
+    {"framing", "sink", "single-object",
+     "Framing of the records a Kafka sink sends: `confluent` or `single-object`."},
+    {"allow.<entity>", "sink", "(required for each entity sent)",
+     "Comma-separated fields of `<entity>` the platform may receive; entities without a "
+     "list are not sent; other fields are sent as null (or the record is held back when "
+     "the field is required)."},
+    {"flush_ms", "sink", "0",
+     "Flush the sink and commit what it consumed at most this often (0: after every batch). "
+     "A files sink closes an outbox file at each flush."},
+};
+
+static const char *setting_type_name(enum cps_setting_type t)
+{
+	switch (t) {
+	case CPS_SETTING_INT:
+		return "int";
+	case CPS_SETTING_BOOL:
+		return "bool";
+	case CPS_SETTING_LIST:
+		return "list";
+	default:
+		return "string";
+	}
+}
+
+/* Text for a Markdown table cell: '|' escaped. */
+static void put_cell(FILE *f, const char *text)
+{
+	for (; text && *text; text++) {
+		if (*text == '|')
+			fputc('\\', f);
+		fputc(*text, f);
+	}
+}
+
+/* The settings every built-in connector declares, as Markdown tables. */
+static void write_connector_doc(FILE *f)
+{
+	static const char *const types[] = {"kafka", "postgres", "files"};
+	char err[CPS_ERRSTR_SIZE];
+
+	fprintf(f,
+	        "\n## Connector settings (`platforms.*.source`, `platforms.*.sink`)\n\n"
+	        "Each platform names a connector; its `source` and `sink` sections hold that "
+	        "connector's settings, flattened: `table: {city.person: {entity: person}}` is the "
+	        "setting `table.city.person.entity`. `*` stands for any name. "
+	        "`cpsync check-config` checks them.\n\n"
+	        "### Read by cpsync itself\n\n"
+	        "| Key | Side | Default | Description |\n|---|---|---|---|\n");
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(engine_keys); i++)
+		fprintf(f, "| `%s` | %s | %s | %s |\n", engine_keys[i].name, engine_keys[i].side,
+		        engine_keys[i].def, engine_keys[i].doc);
+	if (cps_connector_register_builtins(err, sizeof(err)) != CPS_OK)
+		return;
+	for (size_t t = 0; t < CPS_ARRAY_SIZE(types); t++) {
+		const struct cps_connector_ops *ops = cps_connector_find(types[t]);
+
+		if (!ops)
+			continue;
+		fprintf(f,
+		        "\n### `%s`\n\n| Key | Side | Type | Default | Range | Description |\n"
+		        "|---|---|---|---|---|---|\n",
+		        ops->type);
+		for (size_t i = 0; i < ops->n_settings; i++) {
+			const struct cps_setting_decl *d = &ops->settings[i];
+			unsigned side = d->flags & CPS_SETTING_BOTH;
+
+			fprintf(f, "| `%s`%s | %s | %s | %s | ", d->name,
+			        d->flags & CPS_SETTING_REQUIRED ? " (required)" : "",
+			        side == CPS_SETTING_BOTH     ? "both"
+			        : side == CPS_SETTING_SOURCE ? "source"
+			                                     : "sink",
+			        setting_type_name(d->type), d->def && *d->def ? d->def : "");
+			if (d->type == CPS_SETTING_INT && (d->min || d->max))
+				fprintf(f, "%lld .. %lld", (long long)d->min, (long long)d->max);
+			fputs(" | ", f);
+			put_cell(f, d->doc);
+			fputs(" |\n", f);
+		}
+	}
+}
+
 int cps_cli_config_doc(int argc, char **argv)
 {
 	cps_config_write_doc(stdout);
+	write_connector_doc(stdout);
 	return 0;
 }

@@ -1482,8 +1482,8 @@ void cps_config_write_doc(FILE *f)
 	        "- Durations are integer milliseconds or a number with a unit: `250ms`, `5s`, "
 	        "`2m`, `1h`. A list may be a YAML sequence or one comma-separated string. An empty "
 	        "value (`key:`) means the default.\n"
-	        "- A connector validates its own `platforms.*.source` and `platforms.*.sink` keys "
-	        "when it starts (see its documentation).\n");
+	        "- Each platform's `source` and `sink` keys are its connector's: see \"Connector "
+	        "settings\" at the end.\n");
 	for (size_t i = 0; i < cps_config_keys_count;) {
 		const char *p = cps_config_keys[i].path;
 		size_t len = strcspn(p, ".");

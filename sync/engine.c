@@ -465,7 +465,11 @@ static int source_settings(struct cps_engine *e, const struct cps_config_platfor
 	if (cps_engine_flatten_settings(p->source, NULL, &src->settings) < 0)
 		goto out_oom;
 	name = cps_settings_get(&src->settings, "framing");
-	if (cps_framing_from_name(name ? name : DEFAULT_SOURCE_FRAMING, framing) < 0)
+	/* Kafka messages carry a framing; the postgres and files sources hand
+	 * over bare Avro (files name their writer schema in a header). */
+	if (!name)
+		name = strcmp(p->connector, "kafka") ? "raw" : DEFAULT_SOURCE_FRAMING;
+	if (cps_framing_from_name(name, framing) < 0)
 		return cps_seterr(errstr, errstr_size,
 		                  "platform '%s': source framing '%s' is not raw, confluent or "
 		                  "single-object",

@@ -478,7 +478,9 @@ static void test_example_and_doc_current(void **state)
 	snprintf(path, sizeof(path), "%s/docs/CONFIG.md", source_dir());
 	cps_buf_init(&committed, 0);
 	assert_int_equal(cps_buf_read_file(&committed, path), 0);
-	if (committed.len != doc_len || memcmp(committed.data, doc, doc_len))
+	/* the keys' part; `cpsync config-doc` appends the connectors' settings
+	 * (the whole file is compared by the test config.doc_current) */
+	if (committed.len < doc_len || memcmp(committed.data, doc, doc_len))
 		fail_msg("docs/CONFIG.md is out of date: run 'cpsync config-doc > docs/CONFIG.md'");
 	assert_non_null(strstr(doc, "| `kafka.brokers` | string | `embedded` |"));
 	cps_buf_release(&committed);
