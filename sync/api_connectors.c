@@ -238,11 +238,11 @@ static bool settled(const struct cps_ops_api_source *src, const struct cps_link 
 	case ACTION_PAUSE:
 		return st == CPS_LINK_PAUSED;
 	case ACTION_RESUME:
-		return st == CPS_LINK_RUNNING;
+		return st == CPS_LINK_RUNNING || st == CPS_LINK_STANDBY;
 	case ACTION_RESTART:
 		cps_ingest_get_stats(src->runner, &stats);
 		return stats.restarts > restarts_before &&
-		       (st == CPS_LINK_RUNNING || st == CPS_LINK_PAUSED);
+		       (st == CPS_LINK_RUNNING || st == CPS_LINK_PAUSED || st == CPS_LINK_STANDBY);
 	}
 	return false;
 }

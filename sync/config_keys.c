@@ -74,6 +74,10 @@ const struct cps_config_key cps_config_keys[] = {
      "Most events written in one store transaction."},
     {"store.batch_ms", CPS_CFG_DURATION_MS, "50", 1, 60000, NULL, 0,
      "Longest wait to fill a batch before committing it."},
+    {"store.leader_retry_ms", CPS_CFG_DURATION_MS, "2000", 100, 600000, NULL, 0,
+     "How often a STANDBY single-reader source (postgres, files) asks for its advisory "
+     "lock `cpsync.source.<platform>` in the store, to take over from an instance that "
+     "died."},
 
     {"http.listen", CPS_CFG_STRING, "127.0.0.1:8080", 0, 0, NULL, 0,
      "Address and port of the HTTP server (health, status, metrics, steward API, "

@@ -517,10 +517,21 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	src->link = cps_status_add_link(e->status, name, p->name, p->connector, CPS_LINK_SOURCE);
 	if (!src->link)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	rc = cps_connector_source_open(src->ops, p->name, &src->settings, &conn, err, sizeof(err));
+	/* a replication slot or a file inbox has one reader across instances:
+	 * the runner opens it once it holds the source's advisory lock */
+	ic.single_reader = !strcmp(p->connector, "postgres") || !strcmp(p->connector, "files");
+	if (ic.single_reader) /* bad settings fail the start all the same */
+		rc = cps_settings_validate(&src->settings, src->ops->settings, src->ops->n_settings,
+		                           CPS_SETTING_SOURCE, err, sizeof(err));
+	else
+		rc = cps_connector_source_open(src->ops, p->name, &src->settings, &conn, err,
+		                               sizeof(err));
 	if (rc != CPS_OK)
-		return cps_seterr_code(rc, errstr, errstr_size, "platform '%s' source: %s", p->name,
-		                       err);
+		return cps_seterr_code(rc, errstr, errstr_size, "platform '%s' source: %s%s%s",
+		                       p->name, ic.single_reader ? p->connector : "",
+		                       ic.single_reader ? " source: " : "", err);
+	ic.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
+	ic.instance = cps_config_get_string(e->cfg, "instance");
 	ic.platform = p->name;
 	ic.source = conn;
 	ic.framing = framing;
@@ -543,8 +554,9 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 		return cps_seterr_code(rc, errstr, errstr_size, "platform '%s' ingest: %s", p->name,
 		                       err);
 	}
-	cps_log_info("ENGINE", "platform '%s': %s source started (%s framing)", p->name,
-	             p->connector, cps_framing_name(framing));
+	cps_log_info("ENGINE", "platform '%s': %s source started (%s framing%s)", p->name,
+	             p->connector, cps_framing_name(framing),
+	             ic.single_reader ? ", single reader under an advisory lock" : "");
 	return CPS_OK;
 }
 

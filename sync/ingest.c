@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@
 #define QUEUE_FULL_WAIT_MS 30000
 #define HEADER_EFFECTIVE   "effective_time"
 #define HEADER_WRITER_FP   "cpsync-writer-fingerprint"
+#define LOCK_CHECK_MS      2000 /* a leader's `SELECT 1` on its lock session */
 
 struct cps_ingest {
 	/* configuration */
@@ -48,6 +50,9 @@ struct cps_ingest {
 	struct cps_status *status;
 	cps_ingest_reopen_fn reopen;
 	void *reopen_arg;
+	bool single_reader;
+	int leader_retry_ms;
+	char instance[128];
 
 	/* @locality runner thread (after start) */
 	struct cps_conn *source;
@@ -63,6 +68,10 @@ struct cps_ingest {
 	/* delivery reports of the current attempt (served on the runner thread) */
 	int64_t dr_failed;
 	char dr_first_error[256];
+	/* a single-reader source's advisory lock: its own store session */
+	PGconn *lock_conn;
+	bool leading, standby_logged;
+	int64_t lock_checked_ms;
 
 	pthread_t thread;
 	atomic_bool stop, paused;
@@ -548,6 +557,142 @@ static void source_drop(struct cps_ingest *r)
 	r->source = NULL;
 }
 
+/* ------------------------------------------- single reader: leadership */
+
+static void leader_release(struct cps_ingest *r)
+{
+	PQfinish(r->lock_conn);
+	r->lock_conn = NULL;
+	r->leading = false;
+}
+
+/* The first line of libpq's message (it holds no row values). */
+static void pq_error(PGconn *c, const char *what, char *err, size_t err_size)
+{
+	const char *m = c ? PQerrorMessage(c) : "out of memory";
+
+	snprintf(err, err_size, "%s: %.*s", what, (int)strcspn(m, "\n"), m);
+}
+
+/* Asks for the source's session-level advisory lock on the runner's own
+ * store connection (opened when needed, named for the DBAs). CPS_OK with
+ * r->leading telling whether the lock is ours; CPS_ERR_RETRIABLE when the
+ * store could not be asked (the session is then closed). */
+static int leader_try(struct cps_ingest *r, char *err, size_t err_size)
+{
+	char appname[128 + CPS_PLATFORM_MAX + 16];
+	const char *keys[] = {"dbname",
+	                      "application_name",
+	                      "connect_timeout",
+	                      "keepalives_idle",
+	                      "keepalives_interval",
+	                      "keepalives_count",
+	                      NULL};
+	const char *values[] = {r->store_conninfo, appname, "10", "5", "2", "3", NULL};
+	const char *params[1] = {r->platform};
+	PGresult *res;
+
+	if (r->lock_conn && PQstatus(r->lock_conn) != CONNECTION_OK)
+		leader_release(r);
+	if (!r->lock_conn) {
+		snprintf(appname, sizeof(appname), "cpsync %s %s", r->instance, r->platform);
+		r->lock_conn = PQconnectdbParams(keys, values, 1);
+		if (PQstatus(r->lock_conn) != CONNECTION_OK) {
+			pq_error(r->lock_conn, "connecting to the store", err, err_size);
+			leader_release(r);
+			return CPS_ERR_RETRIABLE;
+		}
+	}
+	res = PQexecParams(r->lock_conn,
+	                   "SELECT pg_try_advisory_lock(hashtextextended('cpsync.source.' || $1, "
+	                   "0))",
+	                   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pq_error(r->lock_conn, "pg_try_advisory_lock", err, err_size);
+		PQclear(res);
+		leader_release(r);
+		return CPS_ERR_RETRIABLE;
+	}
+	r->leading = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	r->lock_checked_ms = cps_mono_ms();
+	return CPS_OK;
+}
+
+/* Whether the leader's lock session is still alive (a `SELECT 1` every
+ * LOCK_CHECK_MS; a lost session has lost its lock). */
+static bool leader_check(struct cps_ingest *r)
+{
+	PGresult *res;
+	bool ok;
+
+	if (!r->lock_conn || PQstatus(r->lock_conn) != CONNECTION_OK)
+		return false;
+	if (cps_mono_ms() - r->lock_checked_ms < LOCK_CHECK_MS)
+		return true;
+	res = PQexec(r->lock_conn, "SELECT 1");
+	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	r->lock_checked_ms = cps_mono_ms();
+	return ok;
+}
+
+/* Sleeps store.leader_retry_ms (interrupted by stop, restart or pause). */
+static void standby_sleep(struct cps_ingest *r)
+{
+	int64_t until = cps_mono_ms() + r->leader_retry_ms;
+
+	while (!atomic_load(&r->stop) && !atomic_load(&r->restart) && !atomic_load(&r->paused) &&
+	       cps_mono_ms() < until) {
+		struct timespec ts = {0, 20 * 1000000};
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* A single-reader source may be read only under its advisory lock: true
+ * when this runner holds it; false (after a standby wait, the source closed)
+ * when another instance does or the store cannot be asked. */
+static bool leader_hold(struct cps_ingest *r)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (r->leading) {
+		if (leader_check(r))
+			return true;
+		cps_log_warn(FACILITY,
+		             "platform '%s': the advisory lock's store session is lost, closing "
+		             "the source",
+		             r->platform);
+		if (r->source)
+			source_drop(r);
+		leader_release(r);
+	}
+	if (leader_try(r, err, sizeof(err)) != CPS_OK) {
+		if (r->source)
+			source_drop(r);
+		r->standby_logged = false;
+		record_failure(r, "taking the source's advisory lock failed", err);
+		standby_sleep(r);
+		return false;
+	}
+	if (r->leading) {
+		cps_log_info(FACILITY, "platform '%s': leading (advisory lock held)", r->platform);
+		r->standby_logged = false;
+		set_state(r, CPS_LINK_STARTING);
+		return true;
+	}
+	if (r->source)
+		source_drop(r);
+	if (!r->standby_logged)
+		cps_log_info(FACILITY, "platform '%s': standby (another instance holds the source)",
+		             r->platform);
+	r->standby_logged = true;
+	set_state(r, CPS_LINK_STANDBY);
+	standby_sleep(r);
+	return false;
+}
+
 /* Processes a polled batch until it is acknowledged and committed, or stop.
  * Returns false when the source must be reopened. */
 static bool run_batch(struct cps_ingest *r, const struct cps_source_batch *b, int *backoff_ms)
@@ -607,7 +752,7 @@ static void *runner_main(void *arg)
 	char err[CPS_ERRSTR_SIZE];
 	int backoff_ms = 100;
 
-	set_state(r, CPS_LINK_RUNNING);
+	set_state(r, r->single_reader ? CPS_LINK_STARTING : CPS_LINK_RUNNING);
 	while (!atomic_load(&r->stop)) {
 		struct cps_source_batch batch;
 		int rc;
@@ -628,6 +773,8 @@ static void *runner_main(void *arg)
 			nanosleep(&ts, NULL);
 			continue;
 		}
+		if (r->single_reader && !leader_hold(r))
+			continue;
 		if (!r->source) {
 			rc = r->reopen
 			         ? r->reopen(r->reopen_arg, &r->source, err, sizeof(err))
@@ -676,6 +823,7 @@ static void runner_free(struct cps_ingest *r)
 		r->replay = NULL;
 	}
 	producer_free(r);
+	leader_release(r);
 	cps_store_close(r->store);
 	for (int i = 0; i < N_ENTITIES; i++)
 		cps_codec_free(r->codec[i]);
@@ -727,7 +875,12 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 
 	if (!conf->platform || !*conf->platform || strlen(conf->platform) >= CPS_NAME_MAX)
 		return cps_seterr(errstr, errstr_size, "ingest needs a platform name");
-	if (!conf->source || !conf->source->is_source)
+	if (conf->single_reader && !conf->reopen)
+		return cps_seterr(
+		    errstr, errstr_size,
+		    "ingest of '%s' as a single reader needs a way to reopen its source",
+		    conf->platform);
+	if ((!conf->source && !conf->single_reader) || (conf->source && !conf->source->is_source))
 		return cps_seterr(errstr, errstr_size, "ingest of '%s' needs an open source",
 		                  conf->platform);
 	if (!conf->catalog || !conf->ingest_topic || !*conf->ingest_topic || !conf->bootstrap ||
@@ -758,6 +911,9 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->status = conf->status;
 	r->reopen = conf->reopen;
 	r->reopen_arg = conf->reopen_arg;
+	r->single_reader = conf->single_reader;
+	r->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
+	snprintf(r->instance, sizeof(r->instance), "%s", conf->instance ? conf->instance : "");
 	if (conf->limits) {
 		r->limits = *conf->limits;
 		r->has_limits = true;
@@ -827,6 +983,7 @@ void cps_ingest_stop_and_join(struct cps_ingest *r)
 	pthread_join(r->thread, NULL);
 	cps_source_close(r->source);
 	r->source = NULL;
+	leader_release(r); /* after the source: another instance may take over now */
 	pthread_mutex_destroy(&r->replay_lock);
 	runner_free(r);
 }

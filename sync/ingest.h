@@ -48,11 +48,19 @@ struct cps_ingest_conf {
 	const struct cps_guard_limits *limits; /* may be NULL: the defaults */
 	cps_ingest_reopen_fn reopen;           /* may be NULL */
 	void *reopen_arg;
+	/* A single-reader source (a replication slot, a file inbox): the
+	 * runner reads it only while it holds the PostgreSQL advisory lock
+	 * 'cpsync.source.<platform>' on its own store connection; without it
+	 * the link is STANDBY and the source closed. Needs `reopen`; `source`
+	 * may then be NULL (opened once the lock is held). */
+	bool single_reader;
+	int leader_retry_ms;  /* store.leader_retry_ms; 0 = 2000 */
+	const char *instance; /* shown as application_name of the lock's session */
 };
 
 struct cps_ingest;
 
-/* Validates `conf`, builds the codecs and the idempotent producer (acks=all,
+/* Validates `conf` (a single_reader conf may come without a source), builds the codecs and the idempotent producer (acks=all,
  * enable.idempotence=true, conf->kafka_props applied) and starts the runner
  * thread. Strings of `conf` are copied. On success the runner owns
  * conf->source (closed by cps_ingest_stop_and_join); on failure the caller

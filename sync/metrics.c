@@ -165,7 +165,7 @@ static int64_t iso8601_ms(const char *text)
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
-enum link_figure { LF_RECORDS, LF_ERRORS, LF_DEAD, LF_LAG, LF_UP, LF_LAST_SUCCESS };
+enum link_figure { LF_RECORDS, LF_ERRORS, LF_DEAD, LF_LAG, LF_UP, LF_STANDBY, LF_LAST_SUCCESS };
 
 static const struct {
 	const char *name, *type, *help;
@@ -177,6 +177,9 @@ static const struct {
                  "Messages of the link set aside as dead letters."},
     [LF_LAG] = {"cpsync_link_lag", "gauge", "Messages the link is behind (when known)."},
     [LF_UP] = {"cpsync_link_up", "gauge", "1 when the link is RUNNING, else 0."},
+    [LF_STANDBY] = {"cpsync_link_standby", "gauge",
+                    "1 when the link is STANDBY (a single-reader source another instance "
+                    "holds), else 0."},
     [LF_LAST_SUCCESS] = {"cpsync_link_last_success_timestamp_seconds", "gauge",
                          "Unix time of the link's last successful batch."},
 };
@@ -213,6 +216,9 @@ static void format_links(struct fmt *f, const json_t *links)
 				break;
 			case LF_UP:
 				value = !strcmp(str(l, "state"), "RUNNING");
+				break;
+			case LF_STANDBY:
+				value = !strcmp(str(l, "state"), "STANDBY");
 				break;
 			case LF_LAST_SUCCESS: {
 				int64_t ms = iso8601_ms(

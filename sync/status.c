@@ -161,6 +161,8 @@ const char *cps_link_state_name(enum cps_link_state s)
 		return "FAILED";
 	case CPS_LINK_STOPPED:
 		return "STOPPED";
+	case CPS_LINK_STANDBY:
+		return "STANDBY";
 	}
 	return "UNKNOWN";
 }
@@ -303,7 +305,8 @@ static json_t *platform_to_json(struct cps_status *st, const char *platform, int
 	for (size_t i = 0; i < st->n; i++) {
 		struct cps_link *l = st->links[i];
 		int64_t eff = atomic_load(&l->newest_effective_ms);
-		int down = atomic_load(&l->state) != CPS_LINK_RUNNING;
+		int state = atomic_load(&l->state);
+		int down = state != CPS_LINK_RUNNING && state != CPS_LINK_STANDBY;
 
 		if (strcmp(l->platform, platform) != 0)
 			continue;

@@ -20,6 +20,7 @@ enum cps_link_state {
 	CPS_LINK_PAUSED,
 	CPS_LINK_FAILED, /* retrying after an error */
 	CPS_LINK_STOPPED,
+	CPS_LINK_STANDBY, /* a single-reader source another instance holds */
 };
 
 enum cps_link_direction {

@@ -3,7 +3,8 @@
  * (status.c) plus the store's figures, read with a connection of the HTTP
  * side's own (short statement timeout, reopened after a failure). /readyz:
  * the store answers, Kafka answers a metadata request within 1 s, every link
- * is RUNNING. Neither document ever holds personal data. The conflicts
+ * is RUNNING (or STANDBY: a single-reader source another instance holds).
+ * Neither document ever holds personal data. The conflicts
  * part breaks the open conflicts down by entity and field (names from the
  * schemas, never values) and counts the closed ones by how they closed.
  */
@@ -369,8 +370,8 @@ int cps_status_http_ready(void *ctx, json_t *reasons)
 		struct cps_link *l = cps_status_link_at(sh->status, i);
 		int state = atomic_load(&l->state);
 
-		if (state == CPS_LINK_RUNNING)
-			continue;
+		if (state == CPS_LINK_RUNNING || state == CPS_LINK_STANDBY)
+			continue; /* a standby single reader is healthy */
 		snprintf(reason, sizeof(reason), "link '%s' is %s", l->name,
 		         cps_link_state_name((enum cps_link_state)state));
 		json_array_append_new(reasons, json_string(reason));

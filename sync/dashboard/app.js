@@ -111,6 +111,7 @@
     DEGRADED: ["降级", "degraded", "warn"],
     FAILED: ["失败", "failed", "bad"],
     STOPPED: ["已停止", "stopped", "idle"],
+    STANDBY: ["备用", "standby", "standby"],
   };
   let lang = sessionStorage.getItem("cpsync.lang") === "en" ? 1 : 0;
   const t = (k) => (TEXT[k] ? TEXT[k][lang] : k);

@@ -403,6 +403,23 @@ static void test_format(void **state)
 	well_formed(text);
 	has_line(text, "cpsync_replication_slot_lag_bytes{link=\"city-source\",platform=\"city\","
 	               "direction=\"source\"} 4096");
+	has_line(text, "cpsync_link_standby{link=\"city-source\",platform=\"city\","
+	               "direction=\"source\"} 0");
+	free(text);
+
+	/* a single-reader source another instance holds: STANDBY, not up */
+	text = format_doc("{\"version\": \"x\", \"uptime_s\": 0, \"platforms\": [],"
+	                  " \"links\": [{\"name\": \"shenshan-source\", \"platform\": \"shenshan\","
+	                  " \"direction\": \"source\", \"type\": \"files\","
+	                  " \"state\": \"STANDBY\"}],"
+	                  " \"conflicts\": {\"open\": null}, \"store\": {\"ok\": false}}",
+	                  NULL);
+	well_formed(text);
+	has_line(text, "# TYPE cpsync_link_standby gauge");
+	has_line(text, "cpsync_link_standby{link=\"shenshan-source\",platform=\"shenshan\","
+	               "direction=\"source\"} 1");
+	has_line(text, "cpsync_link_up{link=\"shenshan-source\",platform=\"shenshan\","
+	               "direction=\"source\"} 0");
 	free(text);
 
 	/* store down: no store figures, store_up 0 */

@@ -80,6 +80,7 @@ static void test_registry(void **state)
 	assert_string_equal(cps_link_state_name(CPS_LINK_PAUSED), "PAUSED");
 	assert_string_equal(cps_link_state_name(CPS_LINK_FAILED), "FAILED");
 	assert_string_equal(cps_link_state_name(CPS_LINK_STOPPED), "STOPPED");
+	assert_string_equal(cps_link_state_name(CPS_LINK_STANDBY), "STANDBY");
 	assert_string_equal(cps_link_state_name((enum cps_link_state)99), "UNKNOWN");
 	cps_status_free(st);
 	cps_status_free(NULL);
