@@ -581,14 +581,15 @@ static void pq_error(PGconn *c, const char *what, char *err, size_t err_size)
 static int leader_try(struct cps_ingest *r, char *err, size_t err_size)
 {
 	char appname[128 + CPS_PLATFORM_MAX + 16];
-	const char *keys[] = {"dbname",
-	                      "application_name",
-	                      "connect_timeout",
+	/* defaults the store's conninfo may override, then ours: the name */
+	const char *keys[] = {"connect_timeout",
 	                      "keepalives_idle",
 	                      "keepalives_interval",
 	                      "keepalives_count",
+	                      "dbname",
+	                      "application_name",
 	                      NULL};
-	const char *values[] = {r->store_conninfo, appname, "10", "5", "2", "3", NULL};
+	const char *values[] = {"10", "5", "2", "3", r->store_conninfo, appname, NULL};
 	const char *params[1] = {r->platform};
 	PGresult *res;
 

@@ -9,6 +9,8 @@ broker and the inbox. Asserted:
   the lock held by the leader's session (application_name
   'cpsync <instance> shenshan');
 - files dropped in the inbox are applied (cpsync.records);
+- the leader's lock session is terminated (pg_terminate_backend): it closes
+  the source at once, one instance leads again and files still flow;
 - the leader is SIGKILLed: within 15 s the other instance's link is
   RUNNING, and files dropped afterwards are applied;
 - no file is applied twice: every key at version 1 with one record_history
@@ -216,13 +218,31 @@ def run(args, schemas, store, a, b, ssdir):
     if link_state(standby) != "STANDBY":
         L.fail("the standby became %s" % link_state(standby))
 
+    # -- the leader's lock session is terminated: it closes the source at once
+    # (either instance may then win the lock), and files still flow once
+    killed = store.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = %s", ("cpsync %s shenshan" % leader.name,))
+    if killed != [(True,)]:
+        L.fail("terminating the leader's lock session: %s" % killed)
+    wait_for("the leader to notice its lost lock session",
+             lambda: "the advisory lock's store session is lost" in leader.tail(100000),
+             15, both)
+    states = wait_for("one RUNNING and one STANDBY again",
+                      lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
+                          [link_state(a), link_state(b)]), FAILOVER_S, both)
+    leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
+    L.info("after the lost lock session: leader %s" % leader.name)
+    names += drop_files(schemas, inbox, "relock", FILES_BEFORE * PER_FILE, FILES_BEFORE, keys)
+    wait_for("the files dropped after the lost session applied",
+             lambda: len(versions(store, keys)) == len(keys), 90, both)
+
     # -- the leader dies: the standby takes over
     leader.kill()
     t0 = time.monotonic()
     wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
              FAILOVER_S, (standby,))
     L.info("failover after %.1f s" % (time.monotonic() - t0))
-    names += drop_files(schemas, inbox, "after", FILES_BEFORE * PER_FILE, FILES_AFTER, keys)
+    names += drop_files(schemas, inbox, "after", 2 * FILES_BEFORE * PER_FILE, FILES_AFTER, keys)
     wait_for("the files dropped after the failover applied",
              lambda: len(versions(store, keys)) == len(keys), 120, (standby,))
     wait_for("every receipt",
