@@ -9,4 +9,4 @@ add_test(NAME bench.pg_capture
   COMMAND sh -c "out=$(bash \"$1\" \"$2\" \"$3\" 200000) || exit 1; echo \"$out\"; for w in 'pg_recvlogical test_decoding: [0-9]+ rows/s' 'cpsync postgres source.*: [0-9]+ rows/s' 'ratio .*: [0-9.]+'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
     sh ${PROJECT_SOURCE_DIR}/tests/bench/bench_pg_capture.sh $<TARGET_FILE:bench_pg_capture>
     ${PROJECT_SOURCE_DIR}/schemas)
-set_tests_properties(bench.pg_capture PROPERTIES TIMEOUT 600)
+set_tests_properties(bench.pg_capture PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
