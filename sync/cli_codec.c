@@ -132,6 +132,8 @@ static void session_release(struct codec_session *s)
 	cps_buf_release(&s->out);
 }
 
+/* Loads the schema, the catalog, the registry and the codec, then reads the
+ * whole of stdin (up to the message limit) into s->in. */
 static int session_open(struct codec_session *s, const struct codec_args *a, char *err,
                         size_t errsz)
 {
@@ -173,7 +175,13 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 		if (rc != CPS_OK && s->catalog)
 			return rc;
 	}
-	return cps_codec_new(s->schema, &a->limits, &s->codec, err, errsz);
+	rc = cps_codec_new(s->schema, &a->limits, &s->codec, err, errsz);
+	if (rc != CPS_OK)
+		return rc;
+	if (cps_buf_read_fd(&s->in, STDIN_FILENO) != 0)
+		return cps_seterr(err, errsz, "input exceeds the limit of %zu bytes",
+		                  a->limits.max_message_bytes);
+	return CPS_OK;
 }
 
 int cps_cli_decode(int argc, char **argv)
@@ -189,11 +197,6 @@ int cps_cli_decode(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (session_open(&s, &a, err, sizeof(err)) != CPS_OK)
 		goto out;
-	if (cps_buf_read_fd(&s.in, STDIN_FILENO) != 0) {
-		cps_seterr(err, sizeof(err), "input exceeds the limit of %zu bytes",
-		           a.limits.max_message_bytes);
-		goto out;
-	}
 	if (cps_codec_decode_framed(s.codec, a.framing, s.catalog, s.registry, s.in.data, s.in.len,
 	                            err, sizeof(err)) != CPS_OK)
 		goto out;
@@ -229,11 +232,6 @@ int cps_cli_encode(int argc, char **argv)
 		return rc == 1 ? 0 : rc;
 	if (session_open(&s, &a, err, sizeof(err)) != CPS_OK)
 		goto out;
-	if (cps_buf_read_fd(&s.in, STDIN_FILENO) != 0) {
-		cps_seterr(err, sizeof(err), "input exceeds the limit of %zu bytes",
-		           a.limits.max_message_bytes);
-		goto out;
-	}
 	/* Avro JSON carries bytes and decimals as strings that may hold U+0000. */
 	json =
 	    json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
