@@ -73,6 +73,7 @@ struct cps_engine {
 	struct cps_metrics *metrics;
 
 	struct cps_publisher *publisher;
+	struct cps_ingest_topic *identity; /* verifies the stored ingest offsets */
 	struct cps_workers *workers;
 
 	struct engine_source *sources;
@@ -417,6 +418,7 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	    .status = e->status,
 	};
 	struct cps_worker_conf wc = {0};
+	struct cps_ingest_topic_conf tc = {0};
 	int rc;
 
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
@@ -439,6 +441,17 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	wc.link = cps_status_add_link(e->status, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE);
 	if (!wc.link)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	/* before anything trusts the stored offsets: are they of this topic? */
+	tc.bootstrap = e->bootstrap;
+	tc.kafka_props = &e->kafka_props;
+	tc.topic = wc.ingest_topic;
+	tc.conninfo = e->conninfo;
+	tc.status = e->status;
+	tc.link = wc.link;
+	rc = cps_ingest_topic_start(&tc, &e->identity, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	wc.identity = e->identity;
 	return cps_workers_start(&wc, &e->workers, errstr, errstr_size);
 }
 
@@ -548,6 +561,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	ic.limits = &e->limits;
 	ic.reopen = source_reopen;
 	ic.reopen_arg = src;
+	ic.identity = e->identity;
 	rc = cps_ingest_start(&ic, &src->runner, err, sizeof(err));
 	if (rc != CPS_OK) {
 		cps_source_close(conn);
@@ -833,6 +847,7 @@ void cps_engine_stop(struct cps_engine *e)
 	}
 	free(e->sources);
 	cps_workers_stop(e->workers);
+	cps_ingest_topic_stop(e->identity);
 	cps_publisher_stop(e->publisher);
 	cps_http_stop(e->http);
 	cps_ops_api_free(e->ops_api);

@@ -2,8 +2,9 @@
  * The source runner (see ingest.h and ENGINE.md "Source runner"): poll a
  * batch, turn each message into an IngestEvent on the ingest topic or into a
  * dead letter, wait for every delivery report and the dead-letter store
- * write, and only then commit the batch's positions to the source. A failed
- * batch is retried as it is (its messages stay valid until the next poll).
+ * write, then queue the batch (ingest_ack.h) and commit its positions to the
+ * source once the store has applied everything it produced. A failed batch
+ * is retried as it is (its messages stay valid until the next poll).
  */
 #include "ingest.h"
 #include "clock.h"
@@ -12,6 +13,7 @@
 #include "broker.h"
 #include "deadletter.h"
 #include "event.h"
+#include "ingest_ack.h"
 #include "log.h"
 #include "pii.h"
 #include "store.h"
@@ -35,6 +37,10 @@
 #define HEADER_EFFECTIVE   "effective_time"
 #define HEADER_WRITER_FP   "cpsync-writer-fingerprint"
 #define LOCK_CHECK_MS      2000 /* a leader's `SELECT 1` on its lock session */
+#define ACK_CHECK_MS       20   /* how often the store is asked what it has applied */
+#define ACK_MAX_PENDING    64   /* batches acknowledged by Kafka, not yet by the store */
+#define ACK_WINDOW_BATCHES 4    /* ... and at most this many full batches of events */
+#define ACK_DRAIN_MS       5000 /* at stop: how long to wait for the store to catch up */
 
 struct cps_ingest {
 	/* configuration */
@@ -53,6 +59,7 @@ struct cps_ingest {
 	bool single_reader;
 	int leader_retry_ms;
 	char instance[128];
+	struct cps_ingest_topic *identity;
 
 	/* @locality runner thread (after start) */
 	struct cps_conn *source;
@@ -68,6 +75,12 @@ struct cps_ingest {
 	/* delivery reports of the current attempt (served on the runner thread) */
 	int64_t dr_failed;
 	char dr_first_error[256];
+	struct cps_ingest_produced *produced; /* the attempt's last offset per partition */
+	size_t n_produced, cap_produced;
+	bool produced_oom;
+	/* acknowledged batches waiting for the store (ingest_ack.h) */
+	struct cps_ingest_acks *acks;
+	int64_t acks_checked_ms;
 	/* a single-reader source's advisory lock: its own store session */
 	PGconn *lock_conn;
 	bool leading, standby_logged;
@@ -99,13 +112,33 @@ static int entity_index(const char *entity)
 
 /* ------------------------------------------------------------ producer */
 
+/* @locality runner thread */
+static void note_produced(struct cps_ingest *r, int32_t partition, int64_t offset)
+{
+	while (cps_ingest_produced_note(r->produced, &r->n_produced, r->cap_produced, partition,
+	                                offset) < 0) {
+		size_t cap = r->cap_produced ? r->cap_produced * 2 : 32;
+		struct cps_ingest_produced *p = realloc(r->produced, cap * sizeof(*p));
+
+		if (!p) {
+			r->produced_oom = true; /* the attempt fails: nothing to wait for */
+			return;
+		}
+		r->produced = p;
+		r->cap_produced = cap;
+	}
+}
+
 /* @locality runner thread (rd_kafka_poll / rd_kafka_flush serve it there) */
 static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
 	struct cps_ingest *r = opaque;
 
-	if (!rkm->err)
+	if (!rkm->err) {
+		if (strcmp(rd_kafka_topic_name(rkm->rkt), r->ingest_topic) == 0)
+			note_produced(r, rkm->partition, rkm->offset);
 		return;
+	}
 	if (r->dr_failed++ == 0)
 		snprintf(r->dr_first_error, sizeof(r->dr_first_error),
 		         "delivery to '%s' [%" PRId32 "] failed: %s", rd_kafka_topic_name(rkm->rkt),
@@ -433,6 +466,8 @@ static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b,
 	rd_kafka_flush(r->rk, r->flush_timeout_ms);
 	r->dr_failed = 0;
 	r->dr_first_error[0] = '\0';
+	r->n_produced = 0;
+	r->produced_oom = false;
 	r->batch_accepted = 0;
 	r->batch_newest_effective = -1;
 	cps_deadletters_reset(&r->dead);
@@ -459,6 +494,9 @@ static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b,
 		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "%" PRId64 " deliveries failed, first: %s", r->dr_failed,
 		                       r->dr_first_error);
+	if (r->produced_oom)
+		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                       "out of memory noting the produced offsets");
 	if (r->dead.n) {
 		if (!r->store) {
 			rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
@@ -551,10 +589,13 @@ static void backoff_sleep(struct cps_ingest *r, int *backoff_ms)
 	*backoff_ms = *backoff_ms * 2 > r->backoff_max_ms ? r->backoff_max_ms : *backoff_ms * 2;
 }
 
+/* Closes the source. Its batches waiting for the store are forgotten: a
+ * new source delivers them again from the last committed position. */
 static void source_drop(struct cps_ingest *r)
 {
 	cps_source_close(r->source);
 	r->source = NULL;
+	cps_ingest_acks_clear(r->acks);
 }
 
 /* ------------------------------------------- single reader: leadership */
@@ -694,8 +735,74 @@ static bool leader_hold(struct cps_ingest *r)
 	return false;
 }
 
-/* Processes a polled batch until it is acknowledged and committed, or stop.
- * Returns false when the source must be reopened. */
+/* Commits to the source the positions of every queued batch whose events
+ * the store has applied (end-to-end acknowledgement, ingest_ack.h). Only
+ * after the ingest topic's identity is verified: before that, stored offsets
+ * may belong to an older topic. Returns false when the source must be
+ * reopened. */
+static bool commit_applied(struct cps_ingest *r, int *backoff_ms)
+{
+	const struct cps_position *pos;
+	char err[CPS_ERRSTR_SIZE];
+	size_t n_pos, n_batches;
+	int rc;
+
+	if (!cps_ingest_acks_pending(r->acks) || !cps_ingest_topic_verified(r->identity))
+		return true;
+	r->acks_checked_ms = cps_mono_ms();
+	if (!r->store && cps_store_open(r->store_conninfo, &r->store, err, sizeof(err)) != CPS_OK) {
+		r->store = NULL;
+		record_failure(r, "asking the store what it has applied", err);
+		return true;
+	}
+	rc = cps_ingest_acks_release(r->acks, r->store, &pos, &n_pos, &n_batches, err, sizeof(err));
+	if (rc != CPS_OK) {
+		record_failure(r, "asking the store what it has applied", err);
+		cps_store_close(r->store);
+		r->store = NULL;
+		return true;
+	}
+	if (!n_pos)
+		return true;
+	for (;;) {
+		rc = cps_source_commit(r->source, pos, n_pos, err, sizeof(err));
+		if (rc == CPS_OK)
+			break;
+		record_failure(r, "source commit failed", err);
+		if (rc == CPS_ERR_FATAL && r->reopen)
+			return false;
+		backoff_sleep(r, backoff_ms);
+		if (atomic_load(&r->stop))
+			return true; /* not committed: delivered again on the next start */
+	}
+	atomic_fetch_add(&r->commits, 1);
+	return true;
+}
+
+/* At stop: gives the store a little time to apply what was acknowledged, so
+ * that a clean restart delivers little again. */
+static void drain_applied(struct cps_ingest *r)
+{
+	int64_t until = cps_mono_ms() + ACK_DRAIN_MS;
+	int backoff_ms = 100;
+
+	while (r->source && cps_ingest_acks_pending(r->acks) && cps_mono_ms() < until) {
+		struct timespec ts = {0, ACK_CHECK_MS * 1000000};
+
+		if (!commit_applied(r, &backoff_ms))
+			return;
+		nanosleep(&ts, NULL);
+	}
+	if (cps_ingest_acks_pending(r->acks))
+		cps_log_info(FACILITY,
+		             "source '%s' stops with %zu batch(es) not yet applied by the store: "
+		             "they come again from the source on the next start",
+		             r->platform, cps_ingest_acks_pending(r->acks));
+}
+
+/* Processes a polled batch until it is acknowledged by the ingest topic and
+ * queued for the store's acknowledgement, or stop. Returns false when the
+ * source must be reopened. */
 static bool run_batch(struct cps_ingest *r, const struct cps_source_batch *b, int *backoff_ms)
 {
 	char err[CPS_ERRSTR_SIZE];
@@ -716,22 +823,12 @@ static bool run_batch(struct cps_ingest *r, const struct cps_source_batch *b, in
 		if (atomic_load(&r->stop))
 			return true; /* not committed: the batch comes again */
 	}
-	if (batch_positions(r, b, &n_pos, err, sizeof(err)) != CPS_OK) {
-		record_failure(r, "commit", err);
+	if (batch_positions(r, b, &n_pos, err, sizeof(err)) != CPS_OK ||
+	    cps_ingest_acks_push(r->acks, r->positions, n_pos, r->produced, r->n_produced,
+	                         (size_t)r->batch_accepted) < 0) {
+		record_failure(r, "commit", "out of memory");
 		return false;
 	}
-	for (;;) {
-		rc = cps_source_commit(r->source, r->positions, n_pos, err, sizeof(err));
-		if (rc == CPS_OK)
-			break;
-		record_failure(r, "source commit failed", err);
-		if (rc == CPS_ERR_FATAL && r->reopen)
-			return false;
-		backoff_sleep(r, backoff_ms);
-		if (atomic_load(&r->stop))
-			return true;
-	}
-	atomic_fetch_add(&r->commits, 1);
 	atomic_fetch_add(&r->accepted, r->batch_accepted);
 	atomic_fetch_add(&r->dead_letters, (int64_t)r->dead.n);
 	if (r->link) {
@@ -756,7 +853,28 @@ static void *runner_main(void *arg)
 	set_state(r, r->single_reader ? CPS_LINK_STARTING : CPS_LINK_RUNNING);
 	while (!atomic_load(&r->stop)) {
 		struct cps_source_batch batch;
+		int poll_ms = r->poll_timeout_ms;
 		int rc;
+
+		if (cps_ingest_acks_pending(r->acks)) {
+			if (cps_mono_ms() - r->acks_checked_ms >= ACK_CHECK_MS &&
+			    !commit_applied(r, &backoff_ms)) {
+				source_drop(r);
+				continue;
+			}
+			if (cps_ingest_acks_pending(r->acks) >= ACK_MAX_PENDING ||
+			    cps_ingest_acks_pending_events(r->acks) >=
+			        ACK_WINDOW_BATCHES * r->batch_max) {
+				/* the store is behind: stop reading until it catches up (what
+				 * a crash makes the source deliver again stays small) */
+				struct timespec ts = {0, ACK_CHECK_MS * 1000000};
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			if (poll_ms > ACK_CHECK_MS)
+				poll_ms = ACK_CHECK_MS;
+		}
 
 		if (atomic_exchange(&r->restart, false)) {
 			cps_log_info(FACILITY, "source '%s' restarting: closing and reopening it",
@@ -787,8 +905,7 @@ static void *runner_main(void *arg)
 				continue;
 			}
 		}
-		rc = cps_source_poll(r->source, &batch, r->batch_max, r->poll_timeout_ms, err,
-		                     sizeof(err));
+		rc = cps_source_poll(r->source, &batch, r->batch_max, poll_ms, err, sizeof(err));
 		if (rc != CPS_OK) {
 			record_failure(r, "poll failed", err);
 			if (rc == CPS_ERR_FATAL && r->reopen)
@@ -809,6 +926,7 @@ static void *runner_main(void *arg)
 			set_state(r, CPS_LINK_RUNNING);
 		update_lag(r);
 	}
+	drain_applied(r);
 	set_state(r, CPS_LINK_STOPPED);
 	return NULL;
 }
@@ -825,6 +943,8 @@ static void runner_free(struct cps_ingest *r)
 	}
 	producer_free(r);
 	leader_release(r);
+	cps_ingest_acks_free(r->acks);
+	free(r->produced);
 	cps_store_close(r->store);
 	for (int i = 0; i < N_ENTITIES; i++)
 		cps_codec_free(r->codec[i]);
@@ -914,6 +1034,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->reopen_arg = conf->reopen_arg;
 	r->single_reader = conf->single_reader;
 	r->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
+	r->identity = conf->identity;
 	snprintf(r->instance, sizeof(r->instance), "%s", conf->instance ? conf->instance : "");
 	if (conf->limits) {
 		r->limits = *conf->limits;
@@ -923,7 +1044,8 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->dead_letter_topic = dup_or_null(conf->dead_letter_topic);
 	r->store_conninfo = strdup(conf->store_conninfo);
 	r->bootstrap = strdup(conf->bootstrap);
-	if (!r->ingest_topic || !r->store_conninfo || !r->bootstrap ||
+	r->acks = cps_ingest_acks_new(conf->ingest_topic);
+	if (!r->ingest_topic || !r->store_conninfo || !r->bootstrap || !r->acks ||
 	    (conf->dead_letter_topic && *conf->dead_letter_topic && !r->dead_letter_topic) ||
 	    (conf->kafka_props && cps_settings_copy(&r->props, conf->kafka_props) < 0)) {
 		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

@@ -3,7 +3,8 @@
  * raw messages, decodes them with the guarded codec (the connector's
  * framing), validates them, produces IngestEvents to the ingest topic with an
  * idempotent producer and dead letters to the store and the dead-letter
- * topic, and commits the source only once all of a batch is acknowledged.
+ * topic, and commits the source only once the store has applied every event
+ * of a batch (end-to-end acknowledgement, ingest_ack.h).
  * See ENGINE.md "Source runner".
  */
 #ifndef CPS_INGEST_H
@@ -13,6 +14,7 @@
 #include "common.h"
 #include "connector.h"
 #include "guard.h"
+#include "ingest_topic.h"
 #include "registry.h"
 #include "schema.h"
 #include "settings.h"
@@ -56,6 +58,9 @@ struct cps_ingest_conf {
 	bool single_reader;
 	int leader_retry_ms;  /* store.leader_retry_ms; 0 = 2000 */
 	const char *instance; /* shown as application_name of the lock's session */
+	/* the ingest topic's identity check: positions are committed only once
+	 * it has verified the stored offsets; NULL = already verified. Borrowed. */
+	struct cps_ingest_topic *identity;
 };
 
 struct cps_ingest;
@@ -73,10 +78,11 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 void cps_ingest_pause(struct cps_ingest *r);
 void cps_ingest_resume(struct cps_ingest *r);
 
-/* Stops after the current batch (a batch not fully acknowledged is NOT
- * committed and comes again on the next start), joins the thread, closes the
- * source, producer and store connection, and frees the runner. Link state
- * STOPPED. NULL-safe. */
+/* Stops after the current batch, waits up to 5 s for the store to apply the
+ * acknowledged batches and commits their positions (a batch not applied by
+ * then is NOT committed and comes again on the next start), joins the
+ * thread, closes the source, producer and store connection, and frees the
+ * runner. Link state STOPPED. NULL-safe. */
 void cps_ingest_stop_and_join(struct cps_ingest *r);
 
 /* Figures kept by the runner itself (also mirrored to the link when set).
@@ -85,7 +91,7 @@ struct cps_ingest_stats {
 	int64_t accepted;     /* events acknowledged on the ingest topic */
 	int64_t dead_letters; /* dead letters stored and acknowledged */
 	int64_t errors;       /* failed attempts (poll, produce, store, commit) */
-	int64_t commits;      /* successful source commits */
+	int64_t commits;      /* successful source commits (of batches the store applied) */
 	int64_t restarts;     /* source restarts done (cps_ingest_restart) */
 };
 void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out);

@@ -97,10 +97,12 @@ static const struct stmt {
     [ST_AUDIT_INSERT] = {"cps_audit_insert", "insert into audit", 8,
                          "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, "
                          "after, reason) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8)"},
-    [ST_OFFSET_UPSERT] = {"cps_offset_upsert", "upsert into ingest_offsets", 3,
-                          "INSERT INTO cpsync.ingest_offsets (topic, partition, next_offset) "
-                          "VALUES ($1, $2, $3) ON CONFLICT (topic, partition) DO UPDATE SET "
-                          "next_offset = EXCLUDED.next_offset, updated_at = now()"},
+    [ST_OFFSET_UPSERT] = {"cps_offset_upsert", "upsert into ingest_offsets", 4,
+                          "INSERT INTO cpsync.ingest_offsets (topic, partition, next_offset, "
+                          "last_fingerprint) VALUES ($1, $2, $3, $4) "
+                          "ON CONFLICT (topic, partition) DO UPDATE SET "
+                          "next_offset = EXCLUDED.next_offset, "
+                          "last_fingerprint = EXCLUDED.last_fingerprint, updated_at = now()"},
     [ST_DEAD_LETTER_INSERT] = {"cps_dead_letter_insert", "insert into dead_letters", 7,
                                "INSERT INTO cpsync.dead_letters (received_at, platform, origin, "
                                "entity, reason, raw, raw_key) VALUES "
@@ -763,6 +765,7 @@ static int send_offset(struct cps_store *s, const struct cps_store_offset *o, ch
 	p.v[0] = o->topic;
 	p.v[1] = params_int(&p, 0, o->partition);
 	p.v[2] = params_int(&p, 1, o->next_offset);
+	p.v[3] = params_int(&p, 2, (int64_t)o->last_fingerprint);
 	return pipeline_send(s, ST_OFFSET_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
 }
 

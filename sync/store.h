@@ -78,7 +78,8 @@ struct cps_store_audit {
 struct cps_store_offset {
 	const char *topic;
 	int32_t partition;
-	int64_t next_offset; /* the next offset to consume */
+	int64_t next_offset;       /* the next offset to consume */
+	uint64_t last_fingerprint; /* of the message at next_offset - 1 (ingest_topic.h) */
 };
 
 /* What one batch writes. The arrays are borrowed for the call. */

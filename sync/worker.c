@@ -42,6 +42,7 @@ struct worker {
 	struct cps_event_codec *ec;
 	struct cps_unified *uni;
 	int revoked; /* set by the rebalance callback: drop the batch being collected */
+	int joined;  /* has had its first assignment (possibly empty) */
 };
 
 struct cps_workers {
@@ -51,6 +52,7 @@ struct cps_workers {
 	int n;
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
+	atomic_int joined; /* workers that have had their first assignment */
 };
 
 static int stopping(struct worker *w)
@@ -110,7 +112,7 @@ static void store_drop(struct worker *w)
 
 /* ---- rebalance: assign at the stored offsets ------------------------------ */
 
-static void assign_stored(struct worker *w, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+static int assign_stored(struct worker *w, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
 	char errstr[CPS_ERRSTR_SIZE];
 	int backoff = BACKOFF_MIN_MS;
@@ -147,6 +149,20 @@ static void assign_stored(struct worker *w, rd_kafka_t *rk, rd_kafka_topic_parti
 cleanup:
 	free(pn);
 	free(off);
+	return loaded ? CPS_OK : CPS_ERR_RETRIABLE;
+}
+
+/* Ready when idle: the link is RUNNING once every worker has joined the
+ * group and holds its assignment, or none because another instance does. */
+static void joined(struct worker *w)
+{
+	struct cps_workers *p = w->pool;
+
+	if (w->joined)
+		return;
+	w->joined = 1;
+	if (atomic_fetch_add(&p->joined, 1) + 1 == p->n && p->conf.link)
+		cps_link_set_state(p->conf.link, CPS_LINK_RUNNING);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -156,7 +172,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		w->revoked = 1; /* anything collected before is from an older assignment */
-		assign_stored(w, rk, parts);
+		if (assign_stored(w, rk, parts) == CPS_OK)
+			joined(w);
 	} else {
 		w->revoked = 1;
 		rd_kafka_assign(rk, NULL);
@@ -483,7 +500,8 @@ static int add_dead_letters(struct worker *w, struct item *items, size_t n, char
 	return rc;
 }
 
-/* Next offsets of the batch's partitions. */
+/* Next offsets of the batch's partitions, each with the fingerprint of the
+ * message before it (the ingest topic's identity, ingest_topic.h). */
 static size_t batch_offsets(struct cps_workers *p, struct item *items, size_t n,
                             struct cps_store_offset *offs)
 {
@@ -505,6 +523,15 @@ static size_t batch_offsets(struct cps_workers *p, struct item *items, size_t n,
 		} else if (next > offs[j].next_offset) {
 			offs[j].next_offset = next;
 		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const rd_kafka_message_t *m = items[i].m;
+
+		for (size_t j = 0; j < k; j++)
+			if (offs[j].partition == m->partition &&
+			    offs[j].next_offset == m->offset + 1)
+				offs[j].last_fingerprint =
+				    cps_ingest_fingerprint(m->key, m->key_len, m->payload, m->len);
 	}
 	return k;
 }
@@ -659,6 +686,9 @@ static void *run(void *arg)
 		fail(w, "batch", "out of memory");
 		return NULL;
 	}
+	/* stored offsets of an older incarnation of the topic are not to be trusted */
+	while (!cps_ingest_topic_verified(p->conf.identity) && !stopping(w))
+		nap(w, 50);
 	store_ready(w);
 	while (!stopping(w)) {
 		int64_t deadline = 0;

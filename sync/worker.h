@@ -10,6 +10,7 @@
 #define CPS_WORKER_H
 
 #include "framing.h"
+#include "ingest_topic.h"
 #include "publish.h"
 #include "registry.h"
 #include "rules.h"
@@ -36,6 +37,9 @@ struct cps_worker_conf {
 	struct cps_publisher *publisher;             /* woken after each commit, may be NULL */
 	struct cps_status *status;                   /* may be NULL */
 	struct cps_link *link; /* the "reconcile" line of /status, may be NULL */
+	/* the ingest topic's identity check: workers consume only once it has
+	 * verified the stored offsets; NULL = already verified */
+	struct cps_ingest_topic *identity;
 };
 
 /* Fills the conf's topic, group, store and batch fields from a loaded
