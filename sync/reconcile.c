@@ -230,6 +230,20 @@ static json_t *new_provenance(const struct cps_field_rule *rule, int ver, json_t
 	                 cps_rule_kind_name(rule->kind), "rule_version", ver);
 }
 
+/* Whether the steward decision of provenance `prov` still holds against the
+ * newest fact `newest` (NULL: none) of the field: it does until a platform
+ * states something newer than every fact the decision saw ("seen_eff",
+ * "seen_src"; a decision stored before those existed was stamped in "eff"
+ * and "src" with them). */
+static int decision_holds(const json_t *prov, const json_t *newest)
+{
+	const char *eff = json_object_get(prov, "seen_eff") ? "seen_eff" : "eff";
+	const char *src = json_object_get(prov, "seen_eff") ? "seen_src" : "src";
+
+	return !newest || stamp_cmp(jint(newest, "eff"), jint(newest, "src"), jint(prov, eff),
+	                            jint(prov, src)) <= 0;
+}
+
 /* Keeps the old provenance object but brings its markers (flagged,
  * disagreeing, pending) in line with the new one. */
 static void sync_markers(struct work *w, json_t *old, json_t *nw)
@@ -285,8 +299,7 @@ static void reconcile_field(struct work *w, const char *field)
 	if (!cands)
 		return;
 	/* a steward decision holds until a fact newer than all it saw */
-	if (prov && json_object_get(prov, "steward") && cur &&
-	    (!newest || obj_stamp_cmp(newest, prov) <= 0)) {
+	if (prov && json_object_get(prov, "steward") && cur && decision_holds(prov, newest)) {
 		put(w, w->record, field, json_incref(cur));
 		goto out;
 	}
@@ -549,13 +562,42 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 
 /* ---- steward decisions ------------------------------------------------------- */
 
+/* The provenance of a decision (reconcile.h). Where the value comes from,
+ * `origin`: the chosen candidate (take-platform) or the value's own
+ * provenance (dismiss); NULL for an entered value (or a dismissed null),
+ * whose times are the decision's. Then the rule "steward", the conflict,
+ * who decided, when and why, and the newest fact the decision saw. */
+static json_t *decision_provenance(const json_t *origin, int ver, int64_t conflict_id,
+                                   const char *steward, const char *reason, int64_t now_ms,
+                                   const json_t *newest)
+{
+	json_t *platform = origin ? json_object_get(origin, "platform") : NULL;
+	json_t *pos = origin ? json_object_get(origin, "pos") : NULL;
+	json_t *p;
+
+	p = json_pack("{s:O, s:O, s:I, s:I, s:s, s:i, s:s, s:I, s:s?, s:I, s:I}", "platform",
+	              platform ? platform : json_null(), "pos", pos ? pos : json_null(), "eff",
+	              origin ? jint(origin, "eff") : (json_int_t)now_ms, "src",
+	              origin ? jint(origin, "src") : (json_int_t)now_ms, "rule", "steward",
+	              "rule_version", ver, "steward", steward, "decided_at", (json_int_t)now_ms,
+	              "reason", reason, "seen_eff", newest ? jint(newest, "eff") : 0, "seen_src",
+	              newest ? jint(newest, "src") : 0);
+	if (p && conflict_id > 0 &&
+	    json_object_set_new(p, "conflict_id", json_integer(conflict_id)) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}
+
 int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *st,
                           const char *field, enum cps_resolution how, const char *platform,
-                          json_t *value, const char *steward, const char *reason, int64_t now_ms,
-                          struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size)
+                          json_t *value, const char *steward, const char *reason,
+                          int64_t conflict_id, int64_t now_ms, struct cps_reconcile_outcome *out,
+                          char *errstr, size_t errstr_size)
 {
 	json_t *conflict, *cands, *cand = NULL, *c, *newest = NULL, *p, *nprov = NULL, *nval;
-	json_t *old_prov, *cur;
+	json_t *old_prov, *cur, *origin;
 	const char *pn;
 	size_t i;
 	int ver = 0;
@@ -613,18 +655,12 @@ int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *s
 	else
 		nval = cur ? json_incref(cur) : json_null();
 	if (how == CPS_RESOLVE_TAKE_PLATFORM)
-		p = cand;
-	else if (how == CPS_RESOLVE_DISMISS)
-		p = old_prov;
+		origin = cand;
+	else if (how == CPS_RESOLVE_DISMISS && cur && !json_is_null(cur))
+		origin = old_prov;
 	else
-		p = NULL;
-	nprov = json_pack(
-	    "{s:O, s:O, s:I, s:I, s:s, s:i, s:s, s:I, s:s?}", "platform",
-	    p && json_object_get(p, "platform") ? json_object_get(p, "platform") : json_null(),
-	    "pos", p && json_object_get(p, "pos") ? json_object_get(p, "pos") : json_null(), "eff",
-	    newest ? jint(newest, "eff") : 0, "src", newest ? jint(newest, "src") : 0, "rule",
-	    "steward", "rule_version", ver, "steward", steward, "decided_at", (json_int_t)now_ms,
-	    "reason", reason);
+		origin = NULL;
+	nprov = decision_provenance(origin, ver, conflict_id, steward, reason, now_ms, newest);
 	if (!nval || !nprov ||
 	    json_array_append_new(
 	        out->closed, json_pack("{s:s, s:s}", "field", field, "how",

@@ -19,8 +19,15 @@
  *  record:     the unified record as an Avro JSON object, or null before the first value
  *  provenance: {"name": {"platform": "city", "pos": "…", "eff": ms, "src": ms,
  *                        "rule": "precedence", "rule_version": 1,
- *                        "flagged": true?, "pending": true?,
- *                        "steward": "…"?, "decided_at": ms?, "reason": "…"?}}
+ *                        "flagged": true?, "pending": true?}}
+ *              platform, pos, eff and src are those of the fact the value came
+ *              from. A steward decision (rule "steward") adds "conflict_id"?,
+ *              "steward", "decided_at", "reason"? and "seen_eff"/"seen_src": the
+ *              newest fact of the field the decision saw (a newer one ends it).
+ *              Taking a platform's value: that candidate's platform, pos, eff,
+ *              src. Entering a value: platform and pos null, eff = src =
+ *              decided_at. Dismissing: the kept value's own platform, pos, eff
+ *              and src (as for an entered value when the value is null).
  *  conflicts:  open conflicts by field: {"income": {"candidates": [{"platform": "city",
  *                        "v": …, "eff": ms, "src": ms, "pos": "…"}, …], "rule": "manual",
  *                        "opened_at": ms}}
@@ -67,10 +74,12 @@ enum cps_resolution {
 };
 
 /* A steward's decision on the open conflict of `field`. `value` is used for
- * ENTER_VALUE, `platform` for TAKE_PLATFORM. */
+ * ENTER_VALUE, `platform` for TAKE_PLATFORM. `conflict_id` is the store's id
+ * of that conflict, recorded in the field's provenance (0: none recorded). */
 int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *st,
                           const char *field, enum cps_resolution how, const char *platform,
-                          json_t *value, const char *steward, const char *reason, int64_t now_ms,
-                          struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size);
+                          json_t *value, const char *steward, const char *reason,
+                          int64_t conflict_id, int64_t now_ms, struct cps_reconcile_outcome *out,
+                          char *errstr, size_t errstr_size);
 
 #endif

@@ -90,7 +90,8 @@ void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out
 /*
  * The no-echo rule, pure. `event` is a decoded unified event (Avro JSON);
  * `platform` the sink's platform ("city"). A provenance entry "comes from
- * P" when its platform is P (a steward's entry, platform null, never does).
+ * P" when its platform is P: a value a steward took from P does, a value a
+ * steward entered (platform null) never does.
  * - UPSERT with `changed_fields` (record_history of this version, a JSON
  *   array of names; NULL when unknown): an echo when every changed field
  *   that has a provenance entry comes from P and at least one does. A field

@@ -530,7 +530,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 
 	/* 3. the decision, by the reconciliation rules */
 	rc = cps_reconcile_resolve(d->rules, &st, field, d->how, d->platform, d->value, d->steward,
-	                           d->reason, now, &o, errstr, errstr_size);
+	                           d->reason, d->conflict_id, now, &o, errstr, errstr_size);
 	if (rc) {
 		if (rc == CPS_ERR_INVALID)
 			*why = CPS_STEWARD_BAD_REQUEST;

@@ -100,7 +100,11 @@ static json_t *opt_string(json_t *j)
 	return json_is_string(j) ? json_pack("{s:O}", "string", j) : json_null();
 }
 
-/* One cpsync.FieldProvenance from the key state's provenance entry. */
+/* One cpsync.FieldProvenance from the key state's provenance entry
+ * (reconcile.h). The platform, position and times are those of the fact the
+ * value came from, for a rule and for a steward's decision alike: a steward
+ * who took a platform's value names that platform; only an entered value has
+ * none (its times are the decision time). */
 static json_t *field_provenance(const char *field, json_t *p)
 {
 	json_t *steward = json_object_get(p, "steward");
@@ -108,10 +112,11 @@ static json_t *field_provenance(const char *field, json_t *p)
 	json_t *decided = json_object_get(p, "decided_at");
 	json_t *eff = json_object_get(p, "eff"), *src = json_object_get(p, "src");
 	json_t *rule = json_object_get(p, "rule");
+	json_t *conflict = json_object_get(p, "conflict_id");
 	json_t *plat, *fp;
 	int64_t eff_ms, src_ms;
 
-	if (json_is_string(platform) && !json_is_string(steward)) {
+	if (json_is_string(platform)) {
 		char up[CPS_NAME_MAX];
 		size_t k;
 		const char *s = json_string_value(platform);
@@ -128,15 +133,17 @@ static json_t *field_provenance(const char *field, json_t *p)
 	                                    : 0;
 	src_ms = json_is_integer(src) ? json_integer_value(src) : eff_ms;
 	fp = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:n, s:o, s:o, s:o}", "field", field, "platform",
+	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "field", field, "platform",
 	    plat, "source_position",
-	    json_is_string(steward) ? json_null() : opt_string(json_object_get(p, "pos")),
+	    json_is_string(platform) ? opt_string(json_object_get(p, "pos")) : json_null(),
 	    "effective_time", (json_int_t)eff_ms, "source_time", (json_int_t)src_ms, "rule",
 	    json_is_string(steward) ? "steward"
 	    : json_is_string(rule)  ? json_string_value(rule)
 	                            : "precedence",
 	    "rule_version", (json_int_t)json_integer_value(json_object_get(p, "rule_version")),
-	    "conflict_id", "steward", opt_string(steward), "decided_at",
+	    "conflict_id",
+	    json_is_integer(conflict) ? json_pack("{s:O}", "long", conflict) : json_null(),
+	    "steward", opt_string(steward), "decided_at",
 	    json_is_integer(decided) ? json_pack("{s:O}", "long", decided) : json_null(), "reason",
 	    opt_string(json_object_get(p, "reason")));
 	return fp;

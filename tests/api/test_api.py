@@ -9,7 +9,9 @@ pagination over every conflict (no duplicate, no gap, stable while new
 conflicts arrive), malformed/unknown/wrongly typed bodies and parameters
 (400), 404, 405, 413, claim, a race of 20 resolves of one conflict (exactly
 one 200), enter_value validation, dismiss, the unified event on Kafka with
-the steward's decision in its provenance, the audit trail (API and SQL) and
+the steward's decision in its provenance (conflict id, steward, reason, and
+the taken platform's position and times, or none for an entered value),
+alike in the API's views and the store, the audit trail (API and SQL) and
 the viewer's masked record view.
 
 usage: test_api.py --cpsync BIN --source DIR   (run with /usr/bin/python3)
@@ -144,6 +146,63 @@ def wait_for(what, fn, timeout=90):
         if time.monotonic() > deadline:
             L.fail("timed out waiting for " + what)
         time.sleep(0.3)
+
+
+def plain(v):
+    """A nullable string as the API may show it ({"string": x} or x) as x."""
+    return v["string"] if isinstance(v, dict) and "string" in v else v
+
+
+def check_decision(what, prov, ev_prov, conflict, cand, reason):
+    """A steward's decision, alike in the store's provenance (as the API shows
+    it) and in the unified event's cpsync.FieldProvenance: the conflict it
+    settled, who and why, and where the value came from: the taken
+    candidate's platform, position and times, or (cand None: an entered
+    value) no platform, no position and the decision time."""
+    check(isinstance(prov, dict) and isinstance(prov.get("decided_at"), int),
+          "%s: provenance without decided_at: %s" % (what, prov))
+    if cand is not None:
+        platform, pos = cand["platform"], cand["position"]
+        eff, src = cand["effective_ms"], cand["source_ms"]
+        check(pos and eff and src, "%s: candidate without position/times: %s" % (what, cand))
+    else:
+        platform, pos = None, None
+        eff = src = prov.get("decided_at")
+    want = {"rule": "steward", "conflict_id": conflict, "steward": "li-steward",
+            "reason": reason, "platform": platform, "pos": pos, "eff": eff, "src": src}
+    got = {k: prov.get(k) for k in want}
+    check(got == want, "%s: stored provenance %s, want %s" % (what, got, want))
+    if ev_prov is None:
+        return
+    want = {"rule": "steward", "conflict_id": conflict, "steward": "li-steward",
+            "reason": reason, "platform": platform.upper() if platform else None,
+            "source_position": pos, "effective_time": eff, "source_time": src,
+            "decided_at": prov.get("decided_at")}
+    got = {k: ev_prov.get(k) for k in want}
+    check(got == want, "%s: unified provenance %s, want %s" % (what, got, want))
+
+
+def unified_decision(bootstrap, schemas, key, field="phone"):
+    """The first unified event of `key` whose `field` carries a decision of
+    li-steward, and that field's FieldProvenance; None when none yet."""
+    for (_t, _p, _o, k, value, _h) in L.consume_all(bootstrap, ["cpsync.unified.person"]):
+        if k != key.encode():
+            continue
+        ev = schemas.decode_unified(value)
+        for pv in ev["provenance"]:
+            if pv["field"] == field and pv.get("steward") == "li-steward":
+                return ev, pv
+    return None
+
+
+def stored_decision(db, key, version, field="phone"):
+    """The field's provenance in cpsync.records and in the record_history row
+    of `version` (the decision's), from SQL."""
+    cur = db.query("SELECT provenance -> %s FROM cpsync.records WHERE entity = 'person' AND "
+                   "key = %s", (field, key))
+    hist = db.query("SELECT provenance -> %s FROM cpsync.record_history WHERE entity = "
+                    "'person' AND key = %s AND version = %s", (field, key, version))
+    return (cur[0][0] if cur else None), (hist[0][0] if hist else None)
 
 
 def main():
@@ -409,25 +468,51 @@ def run(args, schema_dir, db, cps):
     st, doc, _ = request(port, "GET", "/api/v1/audit?until=946684800000", S)
     check(st == 200 and doc["items"] == [], "audit until (epoch ms)")
 
-    # the unified event carries the decision
-    def decided():
-        for (_t, _p, _o, key, value, _h) in L.consume_all(bootstrap, ["cpsync.unified.person"]):
-            if key != ckey.encode():
-                continue
-            ev = schemas.decode_unified(value)
-            for pv in ev["provenance"]:
-                if pv["field"] == "phone" and pv.get("steward") == "li-steward":
-                    return ev, pv
-        return None
-    ev, pv = wait_for("the unified event of the resolution", decided, timeout=60)
-    # (unified.c leaves the platform null for any steward decision)
+    # the unified event carries the decision: the conflict, the city's
+    # platform, position and times, the steward and the reason; the API's
+    # views and the store say the same
+    ev, pv = wait_for("the unified event of the resolution",
+                      lambda: unified_decision(bootstrap, schemas, ckey), timeout=60)
     # (the first event carrying the decision is the resolution's version; a
     # platform event still in flight for this key may have added one more)
-    check(pv["reason"] == reason and pv["decided_at"] and pv["rule"] == "steward"
-          and ev["record"]["phone"] == "13900000001"
+    check(ev["record"]["phone"] == "13900000001"
           and ev["version"] in [h["version"] for h in rec["history"]],
           "unified event: %s / %s (record history %s)"
           % (pv, ev["version"], [h["version"] for h in rec["history"]]))
+    check_decision("take_platform city", prov, pv, cid, cands["city"], reason)
+    check_decision("take_platform city, conflict view", c["current"]["provenance"], None, cid,
+                   cands["city"], reason)
+    stored, hist = stored_decision(db, ckey, ev["version"])
+    check(stored == prov and hist == prov, "take_platform city: store %s, history %s, API %s"
+          % (stored, hist, prov))
+
+    # take the province's value, the older fact (the city's is newer): the
+    # province's position and its own times, not the newest fact's
+    c4, k4 = db.query("SELECT id, key FROM cpsync.conflicts WHERE key = %s", (keys[3],))[0]
+    st, c4doc, _ = request(port, "GET", "/api/v1/conflicts/%d" % c4, S)
+    cands4 = {x["platform"]: x for x in c4doc["candidates"]}
+    check(cands4["province"]["effective_ms"] < cands4["city"]["effective_ms"],
+          "the province's candidate is not the older one: %s" % c4doc["candidates"])
+    st, doc, _ = request(port, "POST", "/api/v1/conflicts/%d/resolve" % c4, S,
+                         {"action": "take_platform", "platform": "province",
+                          "reason": "province record verified"})
+    check(st == 200 and doc["conflict"]["status"] == "resolved", "take province: %s %s"
+          % (st, doc))
+    ev4, pv4 = wait_for("the unified event of the province's resolution",
+                        lambda: unified_decision(bootstrap, schemas, k4), timeout=60)
+    st, rec4, _ = request(port, "GET", "/api/v1/records/person/%s" % k4, S)
+    check(plain(rec4["record"]["phone"]) == plain(cands4["province"]["value"])
+          and ev4["record"]["phone"] == plain(cands4["province"]["value"]),
+          "take province: the value is not the province's")
+    check_decision("take_platform province", rec4["provenance"]["phone"], pv4, c4,
+                   cands4["province"], "province record verified")
+    check_decision("take_platform province, conflict view",
+                   doc["conflict"]["current"]["provenance"], None, c4, cands4["province"],
+                   "province record verified")
+    stored, hist = stored_decision(db, k4, ev4["version"])
+    check(stored == rec4["provenance"]["phone"] and hist == stored,
+          "take_platform province: store %s, history %s, API %s"
+          % (stored, hist, rec4["provenance"]["phone"]))
 
     # enter_value and dismiss on other conflicts
     c2, k2 = db.query("SELECT id, key FROM cpsync.conflicts WHERE key = %s", (keys[1],))[0]
@@ -438,10 +523,35 @@ def run(args, schema_dir, db, cps):
     st, rec2, _ = request(port, "GET", "/api/v1/records/person/%s" % k2, S)
     check(rec2["record"]["phone"] in ("13700000000", {"string": "13700000000"})
           and rec2["provenance"]["phone"]["platform"] is None, "entered value: %s" % rec2)
-    c3 = db.query("SELECT id FROM cpsync.conflicts WHERE key = %s", (keys[2],))[0][0]
+    ev2, pv2 = wait_for("the unified event of the entered value",
+                        lambda: unified_decision(bootstrap, schemas, k2), timeout=60)
+    check(ev2["record"]["phone"] == "13700000000", "entered value: unified record %s"
+          % ev2["record"]["phone"])
+    check_decision("enter_value", rec2["provenance"]["phone"], pv2, c2, None,
+                   "called the household")
+    check_decision("enter_value, conflict view", doc["conflict"]["current"]["provenance"],
+                   None, c2, None, "called the household")
+    stored, hist = stored_decision(db, k2, ev2["version"])
+    check(stored == rec2["provenance"]["phone"] and hist == stored,
+          "enter_value: store %s, history %s" % (stored, hist))
+
+    # dismiss: the value stays, and so does where it came from
+    c3, k3 = db.query("SELECT id, key FROM cpsync.conflicts WHERE key = %s", (keys[2],))[0]
+    st, c3doc, _ = request(port, "GET", "/api/v1/conflicts/%d" % c3, S)
+    kept = plain(c3doc["current"]["value"])
+    owner = [x for x in c3doc["candidates"] if plain(x["value"]) == kept]
+    check(len(owner) == 1, "dismiss: the current value is no one candidate's: %s"
+          % c3doc["candidates"])
     st, doc, _ = request(port, "POST", "/api/v1/conflicts/%d/resolve" % c3, S,
                          {"action": "dismiss", "reason": "both numbers ring"})
     check(st == 200 and doc["conflict"]["status"] == "dismissed", "dismiss: %s" % st)
+    ev3, pv3 = wait_for("the unified event of the dismissal",
+                        lambda: unified_decision(bootstrap, schemas, k3), timeout=60)
+    st, rec3, _ = request(port, "GET", "/api/v1/records/person/%s" % k3, S)
+    check(plain(rec3["record"]["phone"]) == kept and ev3["record"]["phone"] == kept,
+          "dismiss changed the value")
+    check_decision("dismiss", rec3["provenance"]["phone"], pv3, c3, owner[0] if owner else None,
+                   "both numbers ring")
 
     # a later platform change still goes through the records the steward changed
     L.produce_all(prod, [("province.person", ckey.encode(),

@@ -81,13 +81,25 @@ static void make_state(struct cps_key_state *st, const char *id, const char *pho
 		                              "pos", "city:0/16B3F28", "eff", (json_int_t)1000,
 		                              "src", (json_int_t)1001, "rule", "precedence",
 		                              "rule_version", 2));
+	/* a steward took the province's phone (conflict 42) */
 	if (phone)
 		json_object_set_new(
 		    st->provenance, "phone",
-		    json_pack("{s:s, s:s, s:I, s:I, s:s, s:i, s:s, s:I, s:s}", "platform",
-		              "province", "pos", "province:t/1@7", "eff", (json_int_t)5000, "src",
-		              (json_int_t)5001, "rule", "manual", "rule_version", 2, "steward",
-		              "steward01", "decided_at", (json_int_t)9000, "reason", "checked"));
+		    json_pack("{s:s, s:s, s:I, s:I, s:s, s:i, s:I, s:s, s:I, s:s, s:I, s:I}",
+		              "platform", "province", "pos", "province:t/1@7", "eff",
+		              (json_int_t)5000, "src", (json_int_t)5001, "rule", "steward",
+		              "rule_version", 2, "conflict_id", (json_int_t)42, "steward",
+		              "steward01", "decided_at", (json_int_t)9000, "reason", "checked",
+		              "seen_eff", (json_int_t)6000, "seen_src", (json_int_t)6001));
+	/* a steward entered the labour capacity (conflict 43) */
+	json_object_set_new(st->provenance, "labour_capacity",
+	                    json_pack("{s:n, s:n, s:I, s:I, s:s, s:i, s:I, s:s, s:I, s:s, s:I, "
+	                              "s:I}",
+	                              "platform", "pos", "eff", (json_int_t)9500, "src",
+	                              (json_int_t)9500, "rule", "steward", "rule_version", 2,
+	                              "conflict_id", (json_int_t)43, "steward", "steward02",
+	                              "decided_at", (json_int_t)9500, "reason", "visited",
+	                              "seen_eff", (json_int_t)6000, "seen_src", (json_int_t)6001));
 }
 
 static json_t *prov_of(json_t *ev, const char *field)
@@ -156,11 +168,20 @@ static void test_unified_confluent_roundtrip(void **state)
 	assert_true(json_is_null(json_object_get(p, "conflict_id")));
 	assert_true(json_is_null(json_object_get(p, "steward")));
 	assert_true(json_is_null(json_object_get(p, "decided_at")));
-	/* a steward decision: no platform, rule "steward", who, when, why */
+	/* a steward took a platform's value: that platform, its position and
+	 * times, rule "steward", the conflict, who, when, why */
 	p = prov_of(ev, "phone");
-	assert_true(json_is_null(json_object_get(p, "platform")));
-	assert_true(json_is_null(json_object_get(p, "source_position")));
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(p, "platform"), "cpsync.Platform")),
+	    "PROVINCE");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(p, "source_position"), "string")),
+	    "province:t/1@7");
+	assert_int_equal(json_integer_value(json_object_get(p, "effective_time")), 5000);
+	assert_int_equal(json_integer_value(json_object_get(p, "source_time")), 5001);
 	assert_string_equal(json_string_value(json_object_get(p, "rule")), "steward");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(p, "conflict_id"), "long")), 42);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(p, "steward"), "string")),
 	    "steward01");
@@ -168,6 +189,17 @@ static void test_unified_confluent_roundtrip(void **state)
 	    json_integer_value(json_object_get(json_object_get(p, "decided_at"), "long")), 9000);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(p, "reason"), "string")), "checked");
+	/* a steward entered the value: no platform, no position, the decision time */
+	p = prov_of(ev, "labour_capacity");
+	assert_true(json_is_null(json_object_get(p, "platform")));
+	assert_true(json_is_null(json_object_get(p, "source_position")));
+	assert_int_equal(json_integer_value(json_object_get(p, "effective_time")), 9500);
+	assert_int_equal(json_integer_value(json_object_get(p, "source_time")), 9500);
+	assert_string_equal(json_string_value(json_object_get(p, "rule")), "steward");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(p, "conflict_id"), "long")), 43);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(p, "decided_at"), "long")), 9500);
 	json_decref(ev);
 	/* garbage is refused with a reason */
 	assert_int_not_equal(cps_unified_decode(u, "person", "xy", 2, &ev, err, sizeof(err)),

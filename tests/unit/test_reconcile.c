@@ -194,6 +194,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			    json_object_get(rj, "value"),
 			    json_string_value(json_object_get(rj, "steward")),
 			    json_string_value(json_object_get(rj, "reason")),
+			    json_integer_value(json_object_get(rj, "conflict_id")),
 			    json_integer_value(json_object_get(rj, "now")), &o, err, sizeof(err));
 			if (rc != CPS_OK) {
 				print_error("resolve of '%s' after event %zu: %s\n", field,
@@ -683,7 +684,7 @@ static void test_apply_errors(void **state)
 
 	/* resolve without a conflict, with a platform that is no candidate */
 	assert_int_equal(cps_reconcile_resolve(r, &st, "name", CPS_RESOLVE_DISMISS, NULL, NULL,
-	                                       "steward-1", NULL, 5000, &o, err, sizeof(err)),
+	                                       "steward-1", NULL, 0, 5000, &o, err, sizeof(err)),
 	                 CPS_ERR_INVALID);
 	assert_non_null(strstr(err, "no open conflict"));
 	make_event(&ev, "city", key, CPS_OP_UPSERT, 1000, json_pack("{s:s}", "name", "Zhang San"));
@@ -695,21 +696,21 @@ static void test_apply_errors(void **state)
 	cps_ingest_event_release(&ev);
 	assert_int_equal(json_array_size(o.opened), 1);
 	assert_int_equal(cps_reconcile_resolve(r, &st, "name", CPS_RESOLVE_TAKE_PLATFORM,
-	                                       "shenshan", NULL, "steward-1", NULL, 5000, &o, err,
-	                                       sizeof(err)),
+	                                       "shenshan", NULL, "steward-1", NULL, 0, 5000, &o,
+	                                       err, sizeof(err)),
 	                 CPS_ERR_INVALID);
 	assert_null(strstr(err, "Zhang"));
 	assert_int_equal(cps_reconcile_resolve(r, &st, "name", CPS_RESOLVE_ENTER_VALUE, NULL, NULL,
-	                                       "steward-1", NULL, 5000, &o, err, sizeof(err)),
+	                                       "steward-1", NULL, 0, 5000, &o, err, sizeof(err)),
 	                 CPS_ERR_INVALID);
 	assert_int_equal(cps_reconcile_resolve(r, &st, "name", CPS_RESOLVE_DISMISS, NULL, NULL,
-	                                       NULL, NULL, 5000, &o, err, sizeof(err)),
+	                                       NULL, NULL, 0, 5000, &o, err, sizeof(err)),
 	                 CPS_ERR_INVALID);
 	/* the conflict is still open after the refused decisions */
 	assert_non_null(json_object_get(st.conflicts, "name"));
 	v = json_string("Zhang San");
 	assert_int_equal(cps_reconcile_resolve(r, &st, "name", CPS_RESOLVE_ENTER_VALUE, NULL, v,
-	                                       "steward-1", "checked the hukou", 5000, &o, err,
+	                                       "steward-1", "checked the hukou", 0, 5000, &o, err,
 	                                       sizeof(err)),
 	                 CPS_OK);
 	json_decref(v);
