@@ -20,6 +20,17 @@ packages=(
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	packages+=(nodejs npm)
 fi
+# tests: a real Apache Kafka broker (deploy/kafka-private.sh) runs on Java 17
+# or later, its jars fetched with Maven; the tests' venv (deploy/pyenv.sh)
+# needs python3-venv. Debian's JRE and Maven only where none is installed.
+java_major=$( (java -version 2>&1 || true) | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -n 1)
+if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+	packages+=(openjdk-17-jre-headless)
+fi
+if ! command -v mvn >/dev/null 2>&1; then
+	packages+=(maven)
+fi
+packages+=(python3-venv)
 if [ "${CPSYNC_DEPS_EXTRA:-}" != "" ]; then
 	read -r -a extra <<<"$CPSYNC_DEPS_EXTRA"
 	packages+=("${extra[@]}")
