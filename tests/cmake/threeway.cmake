@@ -15,3 +15,13 @@ foreach(t city_change_flows pg_source_kill six_links)
       --source ${PROJECT_SOURCE_DIR})
   set_tests_properties(threeway.${t} PROPERTIES TIMEOUT 240 LABELS threeway)
 endforeach()
+# Nothing lost across a restart of the embedded default (tests/threeway/no_loss.py):
+# a clean restart with a backlog, and 10 SIGKILLs while all three platforms flow
+# (on the unsanitized binary, as e2e.crash_safety: tens of thousands of events).
+foreach(s restart kill)
+  add_test(NAME threeway.no_loss_${s}
+    COMMAND ${CPS_TW_PYTHON} ${CPS_TW_DIR}/no_loss.py --scenario ${s}
+      --cpsync ${CPS_E2E_FAST_BIN} --broker $<TARGET_FILE:cps_e2e_broker>
+      --source ${PROJECT_SOURCE_DIR})
+  set_tests_properties(threeway.no_loss_${s} PROPERTIES TIMEOUT 480 LABELS threeway)
+endforeach()

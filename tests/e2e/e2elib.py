@@ -38,13 +38,16 @@ def info(msg):
     print("%s: %s" % (NAME, msg), flush=True)
 
 
-def parse_args(name):
+def parse_args(name, extra=()):
+    """--cpsync, --broker, --source and any `extra` (flag, add_argument kwargs)."""
     global NAME
     NAME = name
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--broker", required=True)
     ap.add_argument("--source", required=True)
+    for flag, kw in extra:
+        ap.add_argument(flag, **kw)
     args = ap.parse_args()
     args.pg = os.environ.get("CPSYNC_TEST_PG")
     if not args.pg:

@@ -85,9 +85,11 @@ def allow(fields):
 
 
 def write_config(path, *, instance, schemas, source, store_conninfo, city, shenshan_dir,
-                 brokers="embedded", partitions=2, status_interval_ms=1000):
+                 brokers="embedded", partitions=2, status_interval_ms=1000,
+                 province_brokers=None, roll_records=1):
     """The three platforms on their real transports. `brokers`: "embedded"
-    (in-process) or a bootstrap list (a broker that outlives cpsync)."""
+    (in-process) or a bootstrap list (a broker that outlives cpsync).
+    `province_brokers`: the province's own Kafka, when not cpsync's."""
     city_conn = city.db.conninfo
     text = """\
 instance: {instance}
@@ -120,13 +122,13 @@ reconcile:
 platforms:
   province:
     connector: kafka
-    source:
+    source:{prov_brokers}
       framing: single-object
       topics: [province.person, province.household]
       topic:
         province.person: {{entity: person}}
         province.household: {{entity: household}}
-    sink:
+    sink:{prov_brokers}
       framing: single-object
       entity:
         person: {{topic: province.inbound.person}}
@@ -164,7 +166,7 @@ platforms:
     sink:
       outbox: {ss}/outbox
       schema_dir: {schemas}
-      roll_records: 1
+      roll_records: {roll_records}
       roll_ms: 300
       allow:
         person: {ss_person}
@@ -173,7 +175,8 @@ platforms:
            store=store_conninfo, city=city_conn, slot=city.slot, publication=city.publication,
            origin=city.origin, status_ms=status_interval_ms, ss=shenshan_dir,
            prov_person=allow(PERSON_FIELDS), city_person=allow(PERSON_FIELDS),
-           ss_person=allow(SHENSHAN_PERSON), household=allow(HOUSEHOLD_FIELDS))
+           ss_person=allow(SHENSHAN_PERSON), household=allow(HOUSEHOLD_FIELDS),
+           roll_records=roll_records, prov_brokers=("\n      brokers: " + province_brokers) if province_brokers else "")
     text += L.load_rules(source)
     with open(path, "w") as f:
         f.write(text)
