@@ -17,9 +17,21 @@ cmake --build "$build" -j"$(nproc)"
 
 pgdata=${CPSYNC_TEST_PGDATA:-$root/var/test-pg}
 pgport=${CPSYNC_TEST_PG_PORT:-55432}
+kafkadir=${CPSYNC_TEST_KAFKADIR:-$root/var/test-kafka}
+kafkaport=${CPSYNC_TEST_KAFKA_PORT:-19092}
+stop_services() {
+	"$root/deploy/kafka-private.sh" stop "$kafkadir" || true
+	"$root/deploy/pg-private.sh" stop "$pgdata"
+}
+trap stop_services EXIT
 CPSYNC_TEST_PG=$("$root/deploy/pg-private.sh" start "$pgdata" "$pgport")
-export CPSYNC_TEST_PG
-trap '"$root/deploy/pg-private.sh" stop "$pgdata"' EXIT
+# A real Apache Kafka (one KRaft node) for the tests labelled `kafka`; tests
+# that need a 3-node cluster start their own with the same script. The
+# tests' Python venv (confluent-kafka 2.x, fastavro) for the outside clients.
+CPSYNC_TEST_KAFKA=$("$root/deploy/kafka-private.sh" start "$kafkadir" "$kafkaport")
+CPSYNC_TEST_KAFKA_SCRIPT=$root/deploy/kafka-private.sh
+CPSYNC_TEST_PYENV=$("$root/deploy/pyenv.sh")
+export CPSYNC_TEST_PG CPSYNC_TEST_KAFKA CPSYNC_TEST_KAFKA_SCRIPT CPSYNC_TEST_PYENV
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
