@@ -1,8 +1,9 @@
 /*
  * `cpsync run -c FILE [--http ADDR]`: the service, until SIGINT or SIGTERM.
  * `cpsync demo [--pg CONNINFO] [--city-pg CONNINFO] [--shenshan-dir DIR]
- * [--http ADDR] [--people N]`: the engine with deploy/demo.yaml (embedded
- * Kafka for the province, the city as a PostgreSQL database, Shenshan as
+ * [--http ADDR] [--people N] [--kafka BOOTSTRAP]`: the engine with
+ * deploy/demo.yaml (embedded Kafka, or a real one, for the province and
+ * cpsync's own topics, the city as a PostgreSQL database, Shenshan as
  * inbox/outbox directories) and the demo generator playing the three
  * platforms on those transports; prints where to look.
  */
@@ -37,13 +38,15 @@ static void demo_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cpsync demo [--pg CONNINFO] [--city-pg CONNINFO] [--shenshan-dir DIR]\n"
-	        "                   [--http ADDR] [--people N]\n"
+	        "                   [--http ADDR] [--people N] [--kafka BOOTSTRAP]\n"
 	        "  --pg CONNINFO       the store (libpq conninfo); default $CPSYNC_PG\n"
 	        "  --city-pg CONNINFO  the city's database, created when missing; default\n"
 	        "                      the store's server with dbname=city\n"
 	        "  --shenshan-dir DIR  the zone's inbox/ and outbox/ (default var/demo/shenshan)\n"
 	        "  --http ADDR         listen address (default 127.0.0.1:8080)\n"
 	        "  --people N          people the demo generator invents (default 3000)\n"
+	        "  --kafka BOOTSTRAP   a real Kafka instead of the embedded broker (its topics\n"
+	        "                      survive a restart; deploy/kafka-private.sh starts one)\n"
 	        "Runs the engine with deploy/demo.yaml: the province on an embedded Kafka,\n"
 	        "the city as a PostgreSQL database, Shenshan as Avro files in directories,\n"
 	        "and a generator that plays the three platforms; Ctrl-C stops.\n");
@@ -346,6 +349,7 @@ int cps_cli_demo(int argc, char **argv)
 	    {"people", required_argument, NULL, 'n'},
 	    {"city-pg", required_argument, NULL, 'C'},
 	    {"shenshan-dir", required_argument, NULL, 'S'},
+	    {"kafka", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -375,6 +379,13 @@ int cps_cli_demo(int argc, char **argv)
 			break;
 		case 'S':
 			shenshan_opt = optarg;
+			break;
+		case 'k':
+			/* deploy/demo.yaml: brokers: ${CPSYNC_DEMO_KAFKA:-embedded} */
+			if (setenv("CPSYNC_DEMO_KAFKA", optarg, 1) != 0) {
+				fprintf(stderr, "cpsync: demo: out of memory\n");
+				return 1;
+			}
 			break;
 		case 'n':
 			people = strtol(optarg, &end, 10);

@@ -57,6 +57,17 @@ const struct cps_config_key cps_config_keys[] = {
      "Topic that mirrors dead letters (raw bytes and reason) for other tools."},
     {"kafka.group_id", CPS_CFG_STRING, "cpsync-reconcile", 0, 0, NULL, 0,
      "Consumer group of the reconcile workers of all instances."},
+    {"kafka.topics.partitions", CPS_CFG_INT, "8", -1, 100000, NULL, 0,
+     "On a real cluster, partitions of cpsync's own topics (ingest, dead-letter, unified) "
+     "that cpsync creates at start when they are missing; -1: the broker's default. "
+     "Existing topics are left as they are."},
+    {"kafka.topics.replication_factor", CPS_CFG_INT, "-1", -1, 32, NULL, 0,
+     "Replication factor of the topics cpsync creates; -1: the broker's "
+     "`default.replication.factor`."},
+    {"kafka.unified_topic_config.*", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "Topic configuration of the unified topics when cpsync creates them, e.g. "
+     "`cleanup.policy: compact` (a new consumer still gets the latest version of every key; "
+     "older versions go) or `min.insync.replicas: 2`."},
     {"kafka.properties.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties passed through unchanged (`security.protocol`, `sasl.*`, "
      "`ssl.*`, `acks`, `compression.type`, `linger.ms`, ...)."},

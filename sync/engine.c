@@ -448,6 +448,7 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	tc.conninfo = e->conninfo;
 	tc.status = e->status;
 	tc.link = wc.link;
+	tc.create_topics = e->broker ? NULL : e->cfg;
 	rc = cps_ingest_topic_start(&tc, &e->identity, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;

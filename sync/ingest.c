@@ -850,6 +850,13 @@ static void *runner_main(void *arg)
 	char err[CPS_ERRSTR_SIZE];
 	int backoff_ms = 100;
 
+	/* nothing goes into the ingest topic before cpsync has checked (and on a
+	 * real cluster created) it */
+	while (!cps_ingest_topic_verified(r->identity) && !atomic_load(&r->stop)) {
+		struct timespec ts = {0, 50 * 1000000};
+
+		nanosleep(&ts, NULL);
+	}
 	set_state(r, r->single_reader ? CPS_LINK_STARTING : CPS_LINK_RUNNING);
 	while (!atomic_load(&r->stop)) {
 		struct cps_source_batch batch;

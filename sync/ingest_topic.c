@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "clock.h"
 #include "common.h"
+#include "kafka_topics.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -31,6 +32,7 @@ struct cps_ingest_topic {
 	struct cps_settings props;
 	pthread_t thread;
 	bool started;
+	bool topics_ready; /* created or found (kafka_topics.h) */
 	atomic_bool verified, stop;
 };
 
@@ -355,6 +357,13 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 	size_t n = 0;
 	int count = 0, rc;
 
+	if (t->conf.create_topics && !t->topics_ready) {
+		rc = cps_kafka_topics_ensure(t->conf.create_topics, t->conf.bootstrap, &t->props,
+		                             errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+		t->topics_ready = true;
+	}
 	c = PQconnectdb(t->conf.conninfo);
 	if (PQstatus(c) != CONNECTION_OK) {
 		rc = pq_fail(c, NULL, "connecting", errstr, errstr_size);

@@ -3,8 +3,8 @@
  * are positions in ONE incarnation of the ingest topic; a topic deleted and
  * re-created, a fresh embedded broker, or another cluster starts again at 0.
  * Before any worker consumes and before any source trusts the stored offsets,
- * a check (in its own thread, retried until Kafka and the store answer)
- * compares the cluster id and, per partition, the message now at the last
+ * a check (in its own thread, retried until Kafka and the store answer;
+ * on a real cluster it first creates cpsync's missing topics) compares the cluster id and, per partition, the message now at the last
  * applied offset with the fingerprint stored for it. A new incarnation is
  * read from its beginning and said once at WARN; a partition that ends before
  * its stored offset (the broker lost messages) is read from its low
@@ -13,6 +13,7 @@
 #ifndef CPS_INGEST_TOPIC_H
 #define CPS_INGEST_TOPIC_H
 
+#include "config.h"
 #include "settings.h"
 #include "status.h"
 
@@ -27,6 +28,9 @@ struct cps_ingest_topic_conf {
 	const char *conninfo;                   /* store.conninfo */
 	struct cps_status *status;              /* may be NULL */
 	struct cps_link *link;                  /* where failures show ("reconcile"), may be NULL */
+	/* a real cluster: create cpsync's missing topics first (kafka_topics.h);
+	 * NULL for the embedded broker, which makes its own. Borrowed. */
+	const struct cps_config *create_topics;
 };
 
 struct cps_ingest_topic;
