@@ -34,6 +34,13 @@ struct cps_ingest_topic {
 	bool started;
 	bool topics_ready; /* created or found (kafka_topics.h) */
 	atomic_bool verified, stop;
+	/* partitions read again after the broker lost messages: /readyz says
+	 * so until the store has come back to where each one ended */
+	struct lost {
+		int32_t partition;
+		int64_t until; /* the partition's high watermark when found */
+	} * lost;
+	size_t n_lost;
 };
 
 /* One stored partition and what the topic holds there now. */
@@ -417,6 +424,10 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 		cps_log_error(FAC, "%s", msg);
 		if (t->conf.status && t->conf.link)
 			cps_link_set_error(t->conf.status, t->conf.link, msg);
+		if (!t->lost)
+			t->lost = calloc(n, sizeof(*t->lost));
+		if (t->lost)
+			t->lost[t->n_lost++] = (struct lost){parts[i].partition, parts[i].high};
 	}
 	cps_log_info(FAC,
 	             "ingest topic '%s': stored offsets of %zu partition(s) verified on "
@@ -437,6 +448,59 @@ out:
 
 /* ---- the thread ------------------------------------------------------------------ */
 
+static void nap(struct cps_ingest_topic *t, int ms)
+{
+	for (int waited = 0; waited < ms && !atomic_load(&t->stop); waited += 50)
+		usleep(50 * 1000);
+}
+
+/* Whether the store's next offset of every lost partition has come back to
+ * where the partition ended when the loss was found. */
+static bool reread_done(struct cps_ingest_topic *t)
+{
+	char part[16];
+	const char *params[2] = {t->conf.topic, part};
+	PGconn *c = PQconnectdb(t->conf.conninfo);
+	bool done = PQstatus(c) == CONNECTION_OK;
+
+	for (size_t i = 0; done && i < t->n_lost; i++) {
+		PGresult *res;
+
+		snprintf(part, sizeof(part), "%" PRId32, t->lost[i].partition);
+		res = PQexecParams(c,
+		                   "SELECT next_offset FROM cpsync.ingest_offsets "
+		                   "WHERE topic = $1 AND partition = $2",
+		                   2, NULL, params, NULL, NULL, 0);
+		done = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		       atoll(PQgetvalue(res, 0, 0)) >= t->lost[i].until;
+		PQclear(res);
+	}
+	PQfinish(c);
+	return done;
+}
+
+/* /readyz is 503 while partitions that lost messages are read again. */
+static void watch_reread(struct cps_ingest_topic *t)
+{
+	char reason[160];
+
+	if (!t->n_lost || !t->conf.status)
+		return;
+	snprintf(reason, sizeof(reason),
+	         "ingest topic '%.64s': %zu partition(s) read again after the broker lost "
+	         "messages",
+	         t->conf.topic, t->n_lost);
+	cps_status_set_unready(t->conf.status, reason);
+	while (!atomic_load(&t->stop) && !reread_done(t))
+		nap(t, RETRY_MS);
+	cps_status_set_unready(t->conf.status, NULL);
+	if (!atomic_load(&t->stop))
+		cps_log_info(FAC,
+		             "ingest topic '%s': the partitions that lost messages are read "
+		             "again",
+		             t->conf.topic);
+}
+
 static void *check_main(void *arg)
 {
 	struct cps_ingest_topic *t = arg;
@@ -445,6 +509,7 @@ static void *check_main(void *arg)
 	while (!atomic_load(&t->stop)) {
 		if (verify_once(t, err, sizeof(err)) == CPS_OK) {
 			atomic_store(&t->verified, true);
+			watch_reread(t);
 			return NULL;
 		}
 		if (strcmp(err, last) != 0) /* a lasting outage is said once */
@@ -453,8 +518,7 @@ static void *check_main(void *arg)
 		snprintf(last, sizeof(last), "%s", err);
 		if (t->conf.status && t->conf.link)
 			cps_link_set_error(t->conf.status, t->conf.link, err);
-		for (int waited = 0; waited < RETRY_MS && !atomic_load(&t->stop); waited += 50)
-			usleep(50 * 1000);
+		nap(t, RETRY_MS);
 	}
 	return NULL;
 }
@@ -465,6 +529,7 @@ static void topic_free(struct cps_ingest_topic *t)
 	free((char *)t->conf.topic);
 	free((char *)t->conf.conninfo);
 	cps_settings_release(&t->props);
+	free(t->lost);
 	free(t);
 }
 

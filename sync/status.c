@@ -22,6 +22,7 @@ struct cps_status {
 	pthread_mutex_t lock;
 	char instance[128];
 	char bootstrap[256];
+	char unready[256]; /* cps_status_set_unready: "" when none */
 	int64_t started_mono_ms;
 	struct cps_link **links; /* each allocated alone: pointers stay valid */
 	size_t n, cap;
@@ -204,6 +205,24 @@ void cps_status_set_bootstrap(struct cps_status *st, const char *bootstrap)
 	pthread_mutex_lock(&st->lock);
 	snprintf(st->bootstrap, sizeof(st->bootstrap), "%s", bootstrap ? bootstrap : "");
 	pthread_mutex_unlock(&st->lock);
+}
+
+void cps_status_set_unready(struct cps_status *st, const char *reason)
+{
+	pthread_mutex_lock(&st->lock);
+	snprintf(st->unready, sizeof(st->unready), "%s", reason ? reason : "");
+	pthread_mutex_unlock(&st->lock);
+}
+
+bool cps_status_unready(struct cps_status *st, char *out, size_t out_size)
+{
+	bool set;
+
+	pthread_mutex_lock(&st->lock);
+	set = st->unready[0] != '\0';
+	snprintf(out, out_size, "%s", st->unready);
+	pthread_mutex_unlock(&st->lock);
+	return set;
 }
 
 size_t cps_status_link_count(struct cps_status *st)

@@ -8,6 +8,7 @@
 #define CPS_STATUS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -60,6 +61,10 @@ const char *cps_link_state_name(enum cps_link_state s);
 
 /* Global facts shown in /status. */
 void cps_status_set_bootstrap(struct cps_status *st, const char *bootstrap);
+/* An instance-wide reason /readyz answers 503 for (already masked); NULL or
+ * "" clears it. cps_status_unready copies it and says whether one is set. */
+void cps_status_set_unready(struct cps_status *st, const char *reason);
+bool cps_status_unready(struct cps_status *st, char *out, size_t out_size);
 size_t cps_status_link_count(struct cps_status *st);
 struct cps_link *cps_status_link_at(struct cps_status *st, size_t i);
 

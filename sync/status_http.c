@@ -342,7 +342,7 @@ out_unlock:
 int cps_status_http_ready(void *ctx, json_t *reasons)
 {
 	struct cps_status_http *sh = ctx;
-	char err[CPS_ERRSTR_SIZE], reason[160];
+	char err[CPS_ERRSTR_SIZE], reason[256];
 	struct cps_store *s;
 	int ready = 1, rc = CPS_ERR_RETRIABLE;
 	size_t n;
@@ -363,6 +363,10 @@ int cps_status_http_ready(void *ctx, json_t *reasons)
 	if (sh->bootstrap && kafka_reachable(sh, err, sizeof(err)) != CPS_OK) {
 		cps_log_debug(CPS_DBG_HTTP, "HTTP", "readyz: kafka unreachable: %s", err);
 		json_array_append_new(reasons, json_string("kafka unreachable"));
+		ready = 0;
+	}
+	if (cps_status_unready(sh->status, reason, sizeof(reason))) {
+		json_array_append_new(reasons, json_string(reason));
 		ready = 0;
 	}
 	n = cps_status_link_count(sh->status);
