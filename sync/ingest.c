@@ -36,11 +36,12 @@
 #define QUEUE_FULL_WAIT_MS 30000
 #define HEADER_EFFECTIVE   "effective_time"
 #define HEADER_WRITER_FP   "cpsync-writer-fingerprint"
-#define LOCK_CHECK_MS      2000 /* a leader's `SELECT 1` on its lock session */
-#define ACK_CHECK_MS       20   /* how often the store is asked what it has applied */
-#define ACK_MAX_PENDING    64   /* batches acknowledged by Kafka, not yet by the store */
-#define ACK_WINDOW_BATCHES 4    /* ... and at most this many full batches of events */
-#define ACK_DRAIN_MS       5000 /* at stop: how long to wait for the store to catch up */
+#define LOCK_CHECK_MS      2000  /* a leader's `SELECT 1` on its lock session */
+#define ACK_CHECK_MS       20    /* how often the store is asked what it has applied */
+#define ACK_MAX_PENDING    64    /* batches acknowledged by Kafka, not yet by the store */
+#define ACK_WINDOW_BATCHES 4     /* ... and at most this many full batches of events */
+#define ACK_DRAIN_MS       5000  /* at stop: how long to wait for the store to catch up */
+#define REPLAY_APPLY_MS    30000 /* a replay waits this long for the store */
 
 struct cps_ingest {
 	/* configuration */
@@ -1166,7 +1167,9 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 	p->ingest_topic = strdup(r->ingest_topic);
 	p->store_conninfo = strdup(r->store_conninfo);
 	p->bootstrap = strdup(r->bootstrap);
-	if (!p->ingest_topic || !p->store_conninfo || !p->bootstrap ||
+	p->acks = cps_ingest_acks_new(r->ingest_topic);
+	p->identity = r->identity;
+	if (!p->ingest_topic || !p->store_conninfo || !p->bootstrap || !p->acks ||
 	    cps_settings_copy(&p->props, &r->props) < 0) {
 		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
@@ -1196,6 +1199,53 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 out_free:
 	runner_free(p);
 	return rc;
+}
+
+/* A replayed dead letter counts as replayed only once the store has it (as a
+ * source's position, ingest_ack.h): the ingest topic alone may still lose
+ * it. On a timeout the dead letter stays as it was; replaying it again is
+ * harmless (applying an event twice changes nothing). */
+static int replay_wait_applied(struct cps_ingest *p, char *errstr, size_t errstr_size)
+{
+	int64_t until = cps_mono_ms() + REPLAY_APPLY_MS;
+	const struct cps_position *pos;
+	size_t n_pos, n_batches = 0;
+	int rc;
+
+	cps_ingest_acks_clear(p->acks);
+	if (cps_ingest_acks_push(p->acks, NULL, 0, p->produced, p->n_produced, 1) < 0)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	while (!n_batches) {
+		if (cps_mono_ms() > until)
+			return cps_seterr_code(
+			    CPS_ERR_RETRIABLE, errstr, errstr_size,
+			    "the replayed message is on the ingest topic but the "
+			    "store has not applied it within %d ms",
+			    REPLAY_APPLY_MS);
+		if (cps_ingest_topic_verified(p->identity)) {
+			if (!p->store) {
+				rc = cps_store_open(p->store_conninfo, &p->store, errstr,
+				                    errstr_size);
+				if (rc != CPS_OK) {
+					p->store = NULL;
+					return rc == CPS_ERR_INVALID ? CPS_ERR_RETRIABLE : rc;
+				}
+			}
+			rc = cps_ingest_acks_release(p->acks, p->store, &pos, &n_pos, &n_batches,
+			                             errstr, errstr_size);
+			if (rc != CPS_OK) {
+				cps_store_close(p->store);
+				p->store = NULL;
+				return rc;
+			}
+		}
+		if (!n_batches) {
+			struct timespec ts = {0, ACK_CHECK_MS * 1000000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	return CPS_OK;
 }
 
 int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *msg, char *reason,
@@ -1229,6 +1279,7 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 	rd_kafka_flush(p->rk, p->flush_timeout_ms);
 	p->dr_failed = 0;
 	p->dr_first_error[0] = '\0';
+	p->n_produced = 0;
 	p->batch_accepted = 0;
 	p->batch_newest_effective = -1;
 	cps_deadletters_reset(&p->dead);
@@ -1261,6 +1312,9 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 		                     p->dr_first_error);
 		goto out_unlock;
 	}
+	rc = replay_wait_applied(p, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_unlock;
 	atomic_fetch_add(&r->accepted, p->batch_accepted);
 	if (r->link)
 		atomic_fetch_add(&r->link->records, p->batch_accepted);

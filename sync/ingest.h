@@ -117,13 +117,14 @@ struct cps_ingest_replay_msg {
 
 /* Runs ONE message through the runner's own decode / validate / produce path
  * (with a separate codec set and producer, so any thread may call it, while
- * the runner runs or is paused) and waits for the ingest topic's
- * acknowledgement. Headers are not kept with dead letters: the effective
- * time is the record's business time or now. Nothing goes to the
- * dead-letter store or topic here.
- * CPS_OK: produced and acknowledged. CPS_ERR_INVALID: still a dead letter,
+ * the runner runs or is paused) and waits until the store has applied it
+ * (end to end, as a source's positions; up to 30 s). Headers are not kept
+ * with dead letters: the effective time is the record's business time or
+ * now. Nothing goes to the dead-letter store or topic here.
+ * CPS_OK: produced and applied. CPS_ERR_INVALID: still a dead letter,
  * `reason` says why (nothing produced). CPS_ERR_RETRIABLE / CPS_ERR_FATAL:
- * Kafka or the registry failed (errstr); the message may have been produced.
+ * Kafka, the registry or the store failed, or the store did not apply it in
+ * time (errstr); the message may have been produced.
  * Serialised per runner. */
 int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *msg, char *reason,
                       size_t reason_size, char *errstr, size_t errstr_size);
