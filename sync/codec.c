@@ -101,7 +101,9 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 	int rc;
 
 	*writer = NULL;
-	if ((f->framing == CPS_FRAMING_CONFLUENT && c->reader->id &&
+	/* a Confluent id names the reader schema only in the catalog's id space
+	 * (registry-free); with a registry, ids are the registry's to resolve */
+	if ((f->framing == CPS_FRAMING_CONFLUENT && !reg && c->reader->id &&
 	     f->schema_id == c->reader->id) ||
 	    (f->framing == CPS_FRAMING_SINGLE_OBJECT && f->fingerprint == c->reader->fingerprint))
 		return CPS_OK; /* written with the reader schema itself */
