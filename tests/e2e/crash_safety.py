@@ -23,7 +23,16 @@ database. Asserted:
 Prints run B's end-to-end throughput (input events / s, from the start of
 cpsync until every unified event is published).
 
-usage: crash_safety.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
+With --real-kafka (kafka_real.crash_safety) the same runs on the real Kafka
+broker of $CPSYNC_TEST_KAFKA: topic and consumer group names carry a prefix
+unique to the run, the topics are created beforehand and deleted afterwards;
+--keys and --kills scale it (kafka_real.crash_safety uses fewer keys: a real
+broker on 2 shared cores is slower than the in-process mock). Each run
+prints events in, unified out, lost, doubled (re-published duplicates of
+one content, dropped by (key, version)) and gaps.
+
+usage: crash_safety.py --cpsync BIN (--broker BROKER_MAIN | --real-kafka) --source SOURCE_DIR
+                       [--keys N] [--kills K]
 """
 import os
 import random
@@ -42,8 +51,11 @@ T0 = 1_700_000_000_000
 SEED = int(os.environ.get("CPSYNC_E2E_SEED", "20240611"))
 
 
+PFX = ""  # topic and group prefix on a shared real broker
+
+
 def topic_of(p):
-    return "in.%s.person" % p
+    return "%sin.%s.person" % (PFX, p)
 
 
 def platforms_conf():
@@ -165,8 +177,10 @@ def wait_done(cps, db, broker, run, input_ends, timeout):
 
 def unified_versions(broker, run):
     """(key, version) of every event on <run>.unified.person, parsed from the
-    Confluent-framed Avro body (entity enum, key string, version long)."""
+    Confluent-framed Avro body (entity enum, key string, version long). A
+    (key, version) published twice must carry the same bytes both times."""
     out = []
+    content = {}
     for _, _, _, key, value, _ in L.consume_all(broker.bootstrap, ["%s.unified.person" % run],
                                                 timeout_s=180):
         buf, i = value, 5
@@ -190,22 +204,32 @@ def unified_versions(broker, run):
         v = varint()
         if key.decode() != k:
             L.fail("unified event key differs from its Kafka key")
+        if content.setdefault((k, v), value) != value:
+            L.fail("a (key, version) carries two different contents on the unified topic")
         out.append((k, v))
     return out
 
 
 def main():
-    args = L.parse_args("e2e.crash_safety")
+    global PFX, N_KEYS, KILLS
+    args = L.parse_args("e2e.crash_safety", extra=[
+        ("--keys", {"type": int, "default": N_KEYS}),
+        ("--kills", {"type": int, "default": KILLS})])
+    if args.real_kafka:
+        L.NAME = "kafka_real.crash_safety"
+    PFX, N_KEYS, KILLS = args.pfx, args.keys, args.kills
+    run_a, run_b = PFX + "a", PFX + "b"
     rng = random.Random(SEED)
     schemas = L.Schemas(args.cpsync, args.schemas)
     work = L.tmpdir("crash")
     topics = ["%s:16" % topic_of(p) for p in PLATFORMS]
-    for run in ("a", "b"):
+    for run in (run_a, run_b):
         topics += ["%s.ingest:32" % run, "%s.dead:2" % run, "%s.unified.person:64" % run]
         topics += ["%s.unified.%s:2" % (run, e) for e in L.ENTITIES if e != "person"]
-    broker = L.Broker(args.broker, 2, topics)
-    dba = L.Database(args.pg, "e2e_crash_a")
-    dbb = L.Database(args.pg, "e2e_crash_b")
+    broker = L.open_broker(args, 2, topics)
+    tag = "kr_crash" if args.real_kafka else "e2e_crash"
+    dba = L.Database(args.pg, tag + "_a")
+    dbb = L.Database(args.pg, tag + "_b")
     cps = None
     try:
         t = time.monotonic()
@@ -218,7 +242,7 @@ def main():
         input_ends = {p: L.end_offsets(broker.bootstrap, topic_of(p)) for p in PLATFORMS}
 
         # run A: five SIGKILLs at random moments while it works
-        cps = L.Cpsync(args.cpsync, config(args, work, broker, dba, "a"),
+        cps = L.Cpsync(args.cpsync, config(args, work, broker, dba, run_a),
                        os.path.join(work, "a.log"))
         cps.start()
         for k in range(KILLS):
@@ -231,7 +255,7 @@ def main():
                     L.fail("run a: no progress after restart %d\n%s" % (k, cps.tail()))
                 time.sleep(0.1)
             time.sleep(rng.uniform(0.2, 3.0))
-            busy = not done(dba, broker, "a", input_ends)
+            busy = not done(dba, broker, run_a, input_ends)
             cps.kill()
             applied = dba.query("SELECT count(*) FROM cpsync.record_history")[0][0]
             L.info("kill %d: SIGKILL (%s), %d history rows so far"
@@ -242,19 +266,19 @@ def main():
             if not broker.alive():
                 L.fail("the broker died with cpsync")
             cps.start()
-        wait_done(cps, dba, broker, "a", input_ends, 200)
+        wait_done(cps, dba, broker, run_a, input_ends, 200)
         rc = cps.stop()
         if rc != 0:
             L.fail("run a: exit %s after SIGTERM\n%s" % (rc, cps.tail()))
 
         # run B: uninterrupted, timed
-        cps = L.Cpsync(args.cpsync, config(args, work, broker, dbb, "b"),
+        cps = L.Cpsync(args.cpsync, config(args, work, broker, dbb, run_b),
                        os.path.join(work, "b.log"))
         t = time.monotonic()
         cps.start()
-        wait_done(cps, dbb, broker, "b", input_ends, 200)
+        wait_done(cps, dbb, broker, run_b, input_ends, 200)
         hist_b = dbb.query("SELECT count(*) FROM cpsync.record_history")[0][0]
-        while L.end_offsets(broker.bootstrap, "b.unified.person") < hist_b:
+        while L.end_offsets(broker.bootstrap, "%s.unified.person" % run_b) < hist_b:
             if time.monotonic() - t > 200:
                 L.fail("run b: unified events missing")
             time.sleep(0.2)
@@ -267,7 +291,7 @@ def main():
             L.fail("run b: exit %s after SIGTERM\n%s" % (rc, cps.tail()))
         cps = None
 
-        check(broker, dba, dbb, events, delivered, n_valid)
+        check(broker, dba, dbb, events, delivered, n_valid, run_a)
     finally:
         if cps:
             cps.kill()
@@ -277,7 +301,7 @@ def main():
     L.info("OK")
 
 
-def check(broker, dba, dbb, events, delivered, n_valid):
+def check(broker, dba, dbb, events, delivered, n_valid, run_a):
     rec_sql = ("SELECT entity, key, version, deleted, record FROM cpsync.records "
                "ORDER BY entity, key")
     ra, rb = dba.query(rec_sql), dbb.query(rec_sql)
@@ -335,7 +359,7 @@ def check(broker, dba, dbb, events, delivered, n_valid):
 
     # the unified topic of the killed run: at least once, exactly after dedup
     history = {(k, v) for (_, k, v, _, _) in ha}
-    seen = unified_versions(broker, "a")
+    seen = unified_versions(broker, run_a)
     dedup = set(seen)
     if dedup != history:
         L.fail("unified topic (key, version) set differs from the history: %d missing, "
@@ -343,6 +367,9 @@ def check(broker, dba, dbb, events, delivered, n_valid):
     L.info("%d keys, %d history versions identical in both runs; unified topic: %d events, "
            "%d duplicates dropped by (key, version); %d dead letters"
            % (len(ra), len(ha), len(seen), len(seen) - len(dedup), N_BAD))
+    L.info("killed run: events in %d (%d valid), unified out %d (%d distinct (key, version)), "
+           "lost 0, doubled 0 after dropping %d re-published duplicates by (key, version), "
+           "gaps 0" % (len(events), n_valid, len(seen), len(dedup), len(seen) - len(dedup)))
 
 
 if __name__ == "__main__":

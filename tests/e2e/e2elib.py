@@ -39,21 +39,51 @@ def info(msg):
 
 
 def parse_args(name, extra=()):
-    """--cpsync, --broker, --source and any `extra` (flag, add_argument kwargs)."""
+    """--cpsync, --broker, --source, --real-kafka and any `extra` (flag,
+    add_argument kwargs). With --real-kafka the test runs on the real Kafka
+    of CPSYNC_TEST_KAFKA (and fails when it is unset) instead of broker_main:
+    args.kafka is its bootstrap, and args.pfx a prefix unique to this test
+    run for the names it creates there (topics, consumer groups); without it
+    args.pfx is "" and --broker is required."""
     global NAME
     NAME = name
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
-    ap.add_argument("--broker", required=True)
+    ap.add_argument("--broker")
     ap.add_argument("--source", required=True)
+    ap.add_argument("--real-kafka", action="store_true",
+                    help="run on the real broker of $CPSYNC_TEST_KAFKA")
     for flag, kw in extra:
         ap.add_argument(flag, **kw)
     args = ap.parse_args()
     args.pg = os.environ.get("CPSYNC_TEST_PG")
     if not args.pg:
         fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    args.kafka = None
+    args.pfx = ""
+    if args.real_kafka:
+        args.kafka = real_kafka_bootstrap()
+        args.pfx = unique_prefix(name)
+    elif not args.broker:
+        fail("--broker BROKER_MAIN is required without --real-kafka")
     args.schemas = os.path.join(args.source, "schemas")
     return args
+
+
+def real_kafka_bootstrap():
+    """The bootstrap of the tests' real Kafka; fails (never skips) without it."""
+    b = os.environ.get("CPSYNC_TEST_KAFKA")
+    if not b:
+        fail("CPSYNC_TEST_KAFKA is not set: this test needs a real Kafka broker "
+             "(deploy/test.sh starts one: deploy/kafka-private.sh start var/test-kafka 19092)")
+    return b
+
+
+def unique_prefix(name):
+    """A prefix for the topics and groups of one test run on a shared broker:
+    the test's name and pid ('_' would make Kafka warn of a metric-name
+    collision with '.')."""
+    return "%s-%d." % (name.replace("_", "-"), os.getpid())
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -122,6 +152,119 @@ class Broker:
                 self.proc.wait()
 
 
+class RealKafka:
+    """A test's topics on a real Kafka cluster (the shared CPSYNC_TEST_KAFKA, or
+    a cluster the test started): created with their partition counts at
+    construction ("name:partitions" as for Broker, `partitions` otherwise),
+    deleted by stop(). The same face as Broker: bootstrap, alive(), stop().
+    They keep every message (retention.ms -1): the tests produce records with
+    fixed timestamps of 2023, which a real broker's time retention (7 days)
+    would delete at its next check, within 5 minutes."""
+
+    def __init__(self, bootstrap, partitions, topics, replication=-1, config=None):
+        self.bootstrap = bootstrap
+        self.admin = admin_client(bootstrap)
+        self.topics = {}
+        for t in topics:
+            name, _, n = t.partition(":")
+            self.topics[name] = int(n) if n else partitions
+        conf = {"retention.ms": "-1"}
+        conf.update(config or {})
+        create_topics(self.admin, self.topics, replication, conf)
+
+    def alive(self):
+        try:
+            self.admin.list_topics(timeout=10)
+            return True
+        except Exception:  # noqa: BLE001 (KafkaException: the cluster does not answer)
+            return False
+
+    def stop(self):
+        try:
+            delete_topics(self.admin, list(self.topics), wait_s=0)
+        except Exception as e:  # noqa: BLE001 (cleanup: say it, do not mask the verdict)
+            info("deleting the test's topics: %s" % e)
+
+
+def open_broker(args, partitions, topics):
+    """broker_main, or with --real-kafka the test's topics on the real broker."""
+    if args.real_kafka:
+        return RealKafka(args.kafka, partitions, topics)
+    return Broker(args.broker, partitions, topics)
+
+
+def admin_client(bootstrap):
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create_topics(admin, topics, replication=-1, config=None, timeout_s=60):
+    """topics: {name: partitions}. Retries while a deleted topic of the same
+    name is still being removed (deletion is asynchronous)."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import NewTopic
+    todo = dict(topics)
+    deadline = time.monotonic() + timeout_s
+    while todo:
+        futs = admin.create_topics([NewTopic(t, num_partitions=n, replication_factor=replication,
+                                             config=dict(config or {}))
+                                    for t, n in todo.items()], operation_timeout=30)
+        last = None
+        for t, f in futs.items():
+            try:
+                f.result()
+                del todo[t]
+            except Exception as e:  # noqa: BLE001
+                err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+                if err is not None and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    # exists, or still being deleted: wait until it is gone or usable
+                    if not _marked_for_deletion(admin, t):
+                        del todo[t]
+                        continue
+                last = "%s: %s" % (t, e)
+        if todo:
+            if time.monotonic() > deadline:
+                fail("creating topics %s: %s" % (sorted(todo), last))
+            time.sleep(0.5)
+    # metadata of every broker knows them before anyone produces or subscribes
+    deadline = time.monotonic() + timeout_s
+    while True:
+        md = admin.list_topics(timeout=10).topics
+        if all(t in md and not md[t].error and len(md[t].partitions) == n
+               for t, n in topics.items()):
+            return
+        if time.monotonic() > deadline:
+            fail("topics %s not in the metadata after creating them" % sorted(topics))
+        time.sleep(0.2)
+
+
+def _marked_for_deletion(admin, topic):
+    md = admin.list_topics(timeout=10).topics
+    return topic not in md or md[topic].error is not None
+
+
+def delete_topics(admin, names, wait_s=60):
+    """Deletes `names` (missing ones are fine); with wait_s, until the
+    metadata no longer lists them."""
+    from confluent_kafka import KafkaError
+    futs = admin.delete_topics(list(names), operation_timeout=30)
+    for t, f in futs.items():
+        try:
+            f.result()
+        except Exception as e:  # noqa: BLE001
+            err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            if err is None or err.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+    deadline = time.monotonic() + wait_s
+    while wait_s:
+        md = admin.list_topics(timeout=10).topics
+        if not any(t in md for t in names):
+            return
+        if time.monotonic() > deadline:
+            fail("topics %s still listed %d s after their deletion" % (sorted(names), wait_s))
+        time.sleep(0.2)
+
+
 # -------------------------------------------------------------------- cpsync
 
 def free_port():
@@ -155,9 +298,14 @@ def load_rules(source):
 
 
 def platforms_yaml(platforms, brokers, group_suffix, kafka_consumer_properties=None):
-    """platforms: {name: (framing, {topic: entity})} on the kafka connector."""
+    """platforms: {name: (framing, {topic: entity})} on the kafka connector;
+    {name: None}: a platform the rules name, disabled."""
     out = ["platforms:"]
-    for name, (framing, topics) in platforms.items():
+    for name, conf in platforms.items():
+        if conf is None:
+            out += ["  %s:" % name, "    connector: kafka", "    enabled: false"]
+            continue
+        framing, topics = conf
         out += ["  %s:" % name, "    connector: kafka", "    source:",
                 "      brokers: %s" % brokers,
                 "      group_id: e2e-%s-%s" % (name, group_suffix),
@@ -390,10 +538,12 @@ def avro_json_bytes(b):
 
 # ----------------------------------------------------------------- Kafka
 
-def producer(bootstrap):
-    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                     "enable.idempotence": True, "queue.buffering.max.messages": 200000,
-                     "batch.num.messages": 2000})
+def producer(bootstrap, conf=None):
+    """The idempotent producer of the tests; `conf` adds or overrides properties."""
+    c = {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True,
+         "queue.buffering.max.messages": 200000, "batch.num.messages": 2000}
+    c.update(conf or {})
+    return Producer(c)
 
 
 def produce_all(p, msgs):

@@ -16,7 +16,12 @@ values the rules demand, per-field provenance, versions 1..n per key, the
 open conflicts (a manual field; a precedence field whose rule opens a conflict
 on disagreement) and the records table.
 
-usage: pipeline.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
+With --real-kafka (kafka_real.pipeline) the same runs on the real Kafka
+broker of $CPSYNC_TEST_KAFKA instead of broker_main: every topic and consumer
+group name then carries a prefix unique to the run (the broker is shared),
+the topics are created beforehand and deleted afterwards.
+
+usage: pipeline.py --cpsync BIN (--broker BROKER_MAIN | --real-kafka) --source SOURCE_DIR
 """
 import json
 import os
@@ -32,6 +37,17 @@ PLATFORMS = {
     "shenshan": ("single-object", {"ss.person": "person", "ss.enrolment": "enrolment"}),
 }
 TOPIC = {(p, e): t for p, (_, ts) in PLATFORMS.items() for t, e in ts.items()}
+INGEST = "cpsync.ingest"
+UNIFIED = "cpsync.unified."
+
+
+def use_prefix(pfx):
+    """Every topic name of the test prefixed with `pfx` (a shared real broker)."""
+    global PLATFORMS, TOPIC, INGEST, UNIFIED
+    PLATFORMS = {p: (fr, {pfx + t: e for t, e in ts.items()}) for p, (fr, ts) in PLATFORMS.items()}
+    TOPIC = {(p, e): t for p, (_, ts) in PLATFORMS.items() for t, e in ts.items()}
+    INGEST = pfx + INGEST
+    UNIFIED = pfx + UNIFIED
 T0 = 1_700_000_000_000  # effective times: fixed, so the ordering is the test's
 
 
@@ -91,18 +107,24 @@ def from_avro(v):
 
 def main():
     args = L.parse_args("e2e.pipeline")
+    if args.real_kafka:
+        L.NAME = "kafka_real.pipeline"
+        use_prefix(args.pfx)
     schemas = L.Schemas(args.cpsync, args.schemas)
     work = L.tmpdir("pipeline")
-    topics = ["cpsync.ingest:8", "cpsync.deadletter:2"] + \
-        ["cpsync.unified.%s:4" % e for e in L.ENTITIES] + ["%s:4" % t for t in TOPIC.values()]
-    broker = L.Broker(args.broker, 4, topics)
-    db = L.Database(args.pg, "e2e_pipeline")
+    dead = args.pfx + "cpsync.deadletter"
+    topics = ["%s:8" % INGEST, "%s:2" % dead] + \
+        ["%s%s:4" % (UNIFIED, e) for e in L.ENTITIES] + ["%s:4" % t for t in TOPIC.values()]
+    broker = L.open_broker(args, 4, topics)
+    db = L.Database(args.pg, "kr_pipeline" if args.real_kafka else "e2e_pipeline")
     cps = None
     try:
         cfg = os.path.join(work, "pipeline.yaml")
         L.write_config(cfg, instance="e2e-pipeline", schemas=args.schemas,
                        bootstrap=broker.bootstrap, conninfo=db.conninfo, platforms=PLATFORMS,
-                       source=args.source, batch_ms=20)
+                       source=args.source, batch_ms=20, ingest_topic=INGEST,
+                       dead_letter_topic=dead, unified_prefix=UNIFIED,
+                       group_suffix=args.pfx + "0")
         cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
         cps.start()
         run(args, schemas, broker, db, cps)
@@ -232,7 +254,7 @@ def run(args, schemas, broker, db, cps):
     expect(hist[("person", p2)][-1][0] == 2, "P2 has exactly two versions")
 
     # -- the unified topics, decoded by python3-avro
-    events = L.consume_all(broker.bootstrap, ["cpsync.unified.%s" % e for e in
+    events = L.consume_all(broker.bootstrap, [UNIFIED + e for e in
                                               ("person", "household", "enrolment")])
     seen = {}
     for topic, part, off, key, value, headers in events:
@@ -258,7 +280,8 @@ def run(args, schemas, broker, db, cps):
     expect(prov["phone"]["platform"] == "PROVINCE" and prov["phone"]["rule"] == "latest",
            "P1 phone provenance")
     expect(prov["phone"]["effective_time"] == T0 + 20000, "P1 phone effective time")
-    expect(prov["phone"]["source_position"].startswith("province:prov.person/"),
+    expect(prov["phone"]["source_position"].startswith(
+        "province:%s/" % TOPIC[("province", "person")]),
            "P1 phone source position")
     expect(prov["name"]["rule"] == "manual", "P1 name provenance rule")
     hp = {p["field"]: p for p in seen[("household", h1, rows[("household", h1)][0])]["provenance"]}
@@ -268,13 +291,17 @@ def run(args, schemas, broker, db, cps):
     expect(ep["status"]["platform"] == "SHENSHAN" and ep["status"]["rule"] == "precedence",
            "E1 status provenance")
     L.info("%d unified events decoded, %d keys, 2 open conflicts" % (len(seen), len(rows)))
+    dups = len(events) - len(seen)
+    expect(dups == 0, "%d unified events published twice without any crash" % dups)
+    L.info("events in %d, unified out %d (%d distinct (key, version)), lost 0, doubled %d, "
+           "gaps 0" % (len(msgs), len(events), len(seen), dups))
 
 
 def settled(db, broker, n_events):
     """The stored ingest offsets reached the end of the ingest topic, which
     holds at least every accepted event."""
     stored = db.query("SELECT coalesce(sum(next_offset), 0) FROM cpsync.ingest_offsets")[0][0]
-    end = L.end_offsets(broker.bootstrap, "cpsync.ingest")
+    end = L.end_offsets(broker.bootstrap, INGEST)
     return end >= n_events and stored == end
 
 

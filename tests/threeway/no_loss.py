@@ -24,7 +24,19 @@ Scenarios (--scenario):
   versions are gapless, and on the last run's unified topic no (key,
   version) carries two contents.
 
-usage: no_loss.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR --scenario S
+With --real-kafka (kafka_real.no_loss_restart, kafka_real.no_loss_kill)
+cpsync's own Kafka is the real broker of $CPSYNC_TEST_KAFKA instead of
+`embedded`, and the province's topics live there too (every topic and
+consumer group name prefixed uniquely to the run; created beforehand,
+deleted afterwards). The ingest and unified topics then survive cpsync:
+- restart: the log must NOT say that the ingest topic is a new one (it says
+  that its stored offsets were verified), and the unified topic holds every
+  (key, version) of the history, of both runs;
+- kill: the same over all eleven runs: every (key, version) of the history
+  is on the unified topic, none with two contents.
+
+usage: no_loss.py --cpsync BIN (--broker BROKER_MAIN | --real-kafka) --source SOURCE_DIR
+                  --scenario S
 """
 import datetime
 import os
@@ -42,6 +54,7 @@ from twlib import L
 EPOCH = datetime.date(1970, 1, 1)
 REGION = {"province": "440303", "city": "440305", "shenshan": "441521"}
 SEED = int(os.environ.get("CPSYNC_TW_SEED", str(int(time.time()))))
+PFX = ""  # topic and group prefix on a shared real broker
 
 
 def nid(platform, i):
@@ -71,6 +84,7 @@ class Platforms:
         self.last = {}
         self.values = {}
         self.files = 0
+        self.handed = 0  # records handed to cpsync by the three platforms
         self.lock = threading.Lock()
         self.city_conn = psycopg2.connect(city.db.conninfo)
         self.city_conn.autocommit = True
@@ -94,6 +108,7 @@ class Platforms:
                 w.append(person("shenshan", i, addr))
             w.close()
         os.rename(tmp, os.path.join(self.inbox, name))
+        self.handed += len(recs)
         for i, addr in recs:
             self._note(nid("shenshan", i), addr)
 
@@ -111,15 +126,17 @@ class Platforms:
                           "DO UPDATE SET residence_address = EXCLUDED.residence_address"
                           % (", ".join(cols), ", ".join(["%s"] * len(cols))), vals)
             c.execute("COMMIT")
+        self.handed += len(recs)
         for i, addr in recs:
             self._note(nid("city", i), addr)
 
     def province(self, recs, effective_ms):
-        msgs = [("province.person", nid("province", i).encode(),
+        msgs = [(PFX + "province.person", nid("province", i).encode(),
                  self.schemas.single_object("person", person("province", i, addr)),
                  [("effective_time", str(effective_ms + n).encode())], None)
                 for n, (i, addr) in enumerate(recs)]
         L.produce_all(self.producer, msgs)
+        self.handed += len(recs)
         for i, addr in recs:
             self._note(nid("province", i), addr)
 
@@ -170,14 +187,36 @@ def unified_by_key_version(schemas, bootstrap):
     """{(key, version): payload} of cpsync.unified.person; fails when one
     (key, version) carries two contents."""
     seen = {}
-    for _, _, _, key, value, headers in L.consume_all(bootstrap, ["cpsync.unified.person"]):
+    n = 0
+    for _, _, _, key, value, headers in L.consume_all(bootstrap, [PFX + "cpsync.unified.person"]):
+        n += 1
         ev = schemas.decode_unified(value)
         kv = (key.decode(), ev["version"])
         if kv in seen and seen[kv] != value:
             L.fail("(key, version %d) carries two different contents on the unified topic"
                    % ev["version"])
         seen[kv] = value
+    unified_by_key_version.events = n
     return seen
+
+
+def all_published(store, cps, schemas, bootstrap):
+    """On a surviving unified topic: once the outbox is empty, every (key,
+    version) of the person history is there (with one content each).
+    Returns (events on the topic, distinct (key, version))."""
+    T.wait_for("the outbox to drain",
+               lambda: store.query("SELECT count(*) FROM cpsync.outbox")[0][0] == 0, 120, cps)
+    got = unified_by_key_version(schemas, bootstrap)
+    hist = set(store.query("SELECT key, version FROM cpsync.record_history "
+                           "WHERE entity = 'person'"))
+    missing = hist - set(got)
+    if missing:
+        L.fail("%d of %d (key, version) of the history are not on the unified topic"
+               % (len(missing), len(hist)))
+    extra = set(got) - hist
+    if extra:
+        L.fail("%d (key, version) on the unified topic are not in the history" % len(extra))
+    return unified_by_key_version.events, len(got)
 
 
 def ready_within(cps, limit):
@@ -192,6 +231,10 @@ def ready_within(cps, limit):
 
 def embedded_bootstrap(cps):
     return cps.status()["kafka"]["bootstrap"]
+
+
+def kafka_bootstrap(args, cps):
+    return args.kafka if args.real_kafka else embedded_bootstrap(cps)
 
 
 # ---- scenarios --------------------------------------------------------------------
@@ -230,13 +273,22 @@ def scenario_restart(args, schemas, store, city, cps, plats):
                + [nid("province", i) for i in range(200, 700)])
 
     def published():
-        got = unified_by_key_version(schemas, embedded_bootstrap(cps))
+        got = unified_by_key_version(schemas, kafka_bootstrap(args, cps))
         return all((k, final[k]) in got for k in changed)
     T.wait_for("the backlog's final versions on the unified topic", published, 120, cps,
                interval=1)
     log = cps.tail(10 ** 9)[log_before:]
     news = log.count("is a new one")
-    if news != 1:
+    if args.real_kafka:
+        # the ingest topic outlived cpsync: its stored offsets are verified
+        if news != 0:
+            L.fail("the restart logged 'ingest topic … is a new one' %d times although the "
+                   "real broker kept the topic\n%s" % (news, log[-4000:]))
+        if "verified on cluster" not in log:
+            L.fail("the restart did not log that the stored ingest offsets were verified\n%s"
+                   % log[-4000:])
+        n_events, n_distinct = all_published(store, cps, schemas, args.kafka)
+    elif news != 1:
         L.fail("the restart logged 'ingest topic … is a new one' %d times, want once\n%s"
                % (news, log[-4000:]))
     rc = cps.stop()
@@ -245,6 +297,10 @@ def scenario_restart(args, schemas, store, city, cps, plats):
     L.info("clean restart with a backlog of %d records: all at their last value, %d keys, "
            "%d versions, nothing applied twice; lost 0, doubled 0, gaps 0"
            % (backlog, len(plats.last), n_versions))
+    if args.real_kafka:
+        L.info("events in %d, unified out %d (%d distinct (key, version), every one of the "
+               "history, one content each), lost 0, doubled 0, gaps 0; the ingest topic was "
+               "verified, not new" % (plats.handed, n_events, n_distinct))
 
 
 class Flow(threading.Thread):
@@ -299,7 +355,12 @@ def scenario_kill(args, schemas, store, city, cps, plats):
         L.fail("the platforms' writer failed: %s" % flow.error)
     wait_applied(cps, store, plats, 240)
     n_versions = check_versions(store, plats, exact=False)
-    got = unified_by_key_version(schemas, embedded_bootstrap(cps))
+    if args.real_kafka:
+        n_events, n_distinct = all_published(store, cps, schemas, args.kafka)
+        L.info("events in %d, unified out %d over all runs (%d distinct (key, version), every "
+               "one of the history, one content each), lost 0, doubled 0, gaps 0"
+               % (plats.handed, n_events, n_distinct))
+    got = unified_by_key_version(schemas, kafka_bootstrap(args, cps))
     rc = cps.stop()
     if rc != 0:
         L.fail("cpsync exited with %s after SIGTERM\n%s" % (rc, cps.tail()))
@@ -312,24 +373,36 @@ def scenario_kill(args, schemas, store, city, cps, plats):
 def main():
     scenario = ("--scenario", {"required": True, "choices": ["restart", "kill"]})
     args = L.parse_args("threeway.no_loss", extra=[scenario])
-    L.NAME = "threeway.no_loss_" + args.scenario
+    global PFX
+    L.NAME = ("kafka_real" if args.real_kafka else "threeway") + ".no_loss_" + args.scenario
+    PFX = args.pfx
     schemas = L.Schemas(args.cpsync, args.schemas)
     work = L.tmpdir("tw-noloss")
     ssdir = os.path.join(work, "shenshan")
     for d in ("inbox", "outbox"):
         os.makedirs(os.path.join(ssdir, d))
-    broker = L.Broker(args.broker, 4, ["province.person:4", "province.household:2",
-                                       "province.inbound.person:2",
-                                       "province.inbound.household:2"])
-    store = L.Database(args.pg, "tw_store_nl_" + args.scenario)
-    city = T.City(args.pg, "nl" + args.scenario[0], args.source)
+    topics = [PFX + t for t in ("province.person:4", "province.household:2",
+                                "province.inbound.person:2", "province.inbound.household:2")]
+    if args.real_kafka:
+        # cpsync's own topics too: on the real broker they outlive cpsync
+        topics += [PFX + t for t in ("cpsync.ingest:4", "cpsync.deadletter:1")]
+        topics += ["%scpsync.unified.%s:4" % (PFX, e) for e in L.ENTITIES]
+    broker = L.open_broker(args, 4, topics)
+    tag = "kr" if args.real_kafka else "tw"
+    store = L.Database(args.pg, tag + "_store_nl_" + args.scenario)
+    city = T.City(args.pg, ("k" if args.real_kafka else "") + "nl" + args.scenario[0],
+                  args.source)
     cps = None
     try:
         cfg = os.path.join(work, "threeway.yaml")
+        if args.real_kafka:
+            # the province on cpsync's own Kafka: the real broker
+            kafka = dict(brokers=args.kafka, province_brokers=None, prefix=PFX)
+        else:
+            kafka = dict(brokers="embedded", province_brokers=broker.bootstrap)
         T.write_config(cfg, instance="tw-noloss", schemas=args.schemas, source=args.source,
                        store_conninfo=store.conninfo, city=city, shenshan_dir=ssdir,
-                       brokers="embedded", partitions=4, province_brokers=broker.bootstrap,
-                       roll_records=1000)
+                       partitions=4, roll_records=1000, **kafka)
         cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
         plats = Platforms(schemas, city, os.path.join(ssdir, "inbox"), broker.bootstrap)
         if args.scenario == "restart":

@@ -86,10 +86,12 @@ def allow(fields):
 
 def write_config(path, *, instance, schemas, source, store_conninfo, city, shenshan_dir,
                  brokers="embedded", partitions=2, status_interval_ms=1000,
-                 province_brokers=None, roll_records=1):
+                 province_brokers=None, roll_records=1, prefix=""):
     """The three platforms on their real transports. `brokers`: "embedded"
     (in-process) or a bootstrap list (a broker that outlives cpsync).
-    `province_brokers`: the province's own Kafka, when not cpsync's."""
+    `province_brokers`: the province's own Kafka, when not cpsync's.
+    `prefix`: prepended to every topic and to the reconcile and province
+    source consumer groups (tests sharing one real broker)."""
     city_conn = city.db.conninfo
     text = """\
 instance: {instance}
@@ -101,10 +103,10 @@ kafka:
   brokers: {brokers}
   embedded:
     partitions: {partitions}
-  ingest_topic: cpsync.ingest
-  unified_topic_prefix: cpsync.unified.
-  dead_letter_topic: cpsync.deadletter
-  group_id: tw-reconcile
+  ingest_topic: {p}cpsync.ingest
+  unified_topic_prefix: {p}cpsync.unified.
+  dead_letter_topic: {p}cpsync.deadletter
+  group_id: {p}tw-reconcile
   consumer:
     session.timeout.ms: 6000
     heartbeat.interval.ms: 500
@@ -122,17 +124,17 @@ reconcile:
 platforms:
   province:
     connector: kafka
-    source:{prov_brokers}
+    source:{prov_brokers}{prov_group}
       framing: single-object
-      topics: [province.person, province.household]
+      topics: [{p}province.person, {p}province.household]
       topic:
-        province.person: {{entity: person}}
-        province.household: {{entity: household}}
+        {p}province.person: {{entity: person}}
+        {p}province.household: {{entity: household}}
     sink:{prov_brokers}
       framing: single-object
       entity:
-        person: {{topic: province.inbound.person}}
-        household: {{topic: province.inbound.household}}
+        person: {{topic: {p}province.inbound.person}}
+        household: {{topic: {p}province.inbound.household}}
       allow:
         person: {prov_person}
         household: {household}
@@ -176,7 +178,9 @@ platforms:
            origin=city.origin, status_ms=status_interval_ms, ss=shenshan_dir,
            prov_person=allow(PERSON_FIELDS), city_person=allow(PERSON_FIELDS),
            ss_person=allow(SHENSHAN_PERSON), household=allow(HOUSEHOLD_FIELDS),
-           roll_records=roll_records, prov_brokers=("\n      brokers: " + province_brokers) if province_brokers else "")
+           roll_records=roll_records, p=prefix,
+           prov_group=("\n      group_id: %scpsync-source-province" % prefix) if prefix else "",
+           prov_brokers=("\n      brokers: " + province_brokers) if province_brokers else "")
     text += L.load_rules(source)
     with open(path, "w") as f:
         f.write(text)
