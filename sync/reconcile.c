@@ -284,9 +284,12 @@ static void conflict_track(struct work *w, const char *field, const struct cps_f
 	}
 }
 
-/* Recomputes one field into w->record and w->provenance. */
-static void reconcile_field(struct work *w, const char *field)
+/* Recomputes one field into w->record and w->provenance. Returns whether
+ * another platform now backs the field's unchanged value: that is news for
+ * consumers too (the published provenance must agree with the store's). */
+static bool reconcile_field(struct work *w, const char *field)
 {
+	bool new_winner = false;
 	int ver;
 	const struct cps_field_rule *rule = rule_of(w, field, &ver);
 	json_t *cur = json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
@@ -297,7 +300,7 @@ static void reconcile_field(struct work *w, const char *field)
 
 	cands = field_candidates(w, rule, field, &newest);
 	if (!cands)
-		return;
+		return false;
 	/* a steward decision holds until a fact newer than all it saw */
 	if (prov && json_object_get(prov, "steward") && cur && decision_holds(prov, newest)) {
 		put(w, w->record, field, json_incref(cur));
@@ -355,11 +358,15 @@ static void reconcile_field(struct work *w, const char *field)
 		sync_markers(w, prov, nprov); /* same value, same winner: untouched */
 		json_decref(nprov);
 	} else {
+		new_winner = prov && cur && json_equal(cur, value) &&
+		             !json_equal(json_object_get(prov, "platform"),
+		                         json_object_get(nprov, "platform"));
 		put(w, w->provenance, field, nprov);
 	}
 	put(w, w->record, field, value);
 out:
 	json_decref(cands);
+	return new_winner;
 }
 
 /* The fields of the unified record: the current record's, then any other
@@ -440,8 +447,8 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 		json_t *before =
 		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
 
-		reconcile_field(w, field);
-		if (!before || !json_equal(before, json_object_get(w->record, field)))
+		if (reconcile_field(w, field) || !before ||
+		    !json_equal(before, json_object_get(w->record, field)))
 			push(w, out->changed_fields, json_incref(p));
 	}
 	json_decref(names);
