@@ -180,6 +180,21 @@ def check_versions(store, plats, exact):
     if bad:
         L.fail("%d keys with versions not 1..n%s, e.g. %s"
                % (len(bad), " = their distinct values" if exact else "", bad[:3]))
+    if not exact:
+        # more versions than distinct values: events delivered again after a
+        # kill and applied again (a change back to an older value, then forth)
+        more = [k for k, vals in plats.values.items() if len(hist.get(k, [])) > len(vals)]
+        by = {}
+        for k in more:
+            p = [p for p, r in REGION.items() if k.startswith(r)][0]
+            by[p] = by.get(p, 0) + 1
+        if more:
+            seq = [T.plain(a) for (a,) in store.query(
+                "SELECT record->'residence_address' FROM cpsync.record_history WHERE "
+                "entity = 'person' AND key = %s ORDER BY version", (more[0],))]
+            L.info("%d keys have more versions than distinct values (per platform %s), "
+                   "e.g. versions %s for values %s"
+                   % (len(more), by, seq, plats.values[more[0]]))
     return sum(len(v) for v in hist.values())
 
 
