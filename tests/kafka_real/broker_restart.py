@@ -104,6 +104,7 @@ def main():
     cps = None
     flow = None
     store = None
+    progress = None
     t_start = time.monotonic()
     try:
         took = cluster.start()
@@ -145,6 +146,9 @@ def main():
             leads[leader] = leads.get(leader, 0) + 1
         victim = max(sorted(leads), key=lambda n: leads[n])
         sent_before = province.sent
+        progress = K.Progress(store, province)
+        progress.start()
+        time.sleep(1)
         cluster.kill(victim)
         t_kill = time.monotonic()
         L.info("SIGKILL node %d (leader of %d of %d province partitions) after %d events"
@@ -183,6 +187,11 @@ def main():
         L.info("node %d back in every ISR %.1f s after its restart" % (victim, t_isr))
         time.sleep(3)
         flow.finish()
+        progress.finish()
+        stall, at = progress.stall()
+        L.info("cpsync's recovery: the longest time without a new version applied while "
+               "events waited was %.1f s%s" % (stall, "" if at is None else
+                                               " (from %.1f s after the kill)" % (at - t_kill)))
 
         K.wait_applied(store, province, 180, (cps,))
         n_versions = K.check_versions(store, province)
@@ -215,6 +224,8 @@ def main():
     finally:
         if flow:
             flow.stop_flag.set()
+        if progress:
+            progress.stop_flag.set()
         if cps:
             cps.kill()
         if store:

@@ -129,6 +129,44 @@ class Flow(threading.Thread):
             L.fail("the province's producer failed: %r" % (self.error,))
 
 
+class Progress(threading.Thread):
+    """Samples the store's applied versions every 0.2 s (its own connection)
+    until stopped: stall() is the longest time the count did not grow while
+    the province kept producing."""
+
+    def __init__(self, store, province):
+        super().__init__(daemon=True)
+        import psycopg2
+        self.conn = psycopg2.connect(store.conninfo)
+        self.conn.autocommit = True
+        self.province = province
+        self.samples = []  # (monotonic, versions applied, events sent)
+        self.stop_flag = threading.Event()
+
+    def run(self):
+        with self.conn.cursor() as c:
+            while not self.stop_flag.is_set():
+                c.execute("SELECT count(*) FROM cpsync.record_history")
+                self.samples.append((time.monotonic(), c.fetchone()[0], self.province.sent))
+                time.sleep(0.2)
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join(10)
+        self.conn.close()
+
+    def stall(self):
+        """(longest stall in s, its start as monotonic time)."""
+        best, at = 0.0, None
+        since = None
+        for t, n, sent in self.samples:
+            if since is None or n != since[1]:
+                since = (t, n)
+            elif sent > n and t - since[0] > best:
+                best, at = t - since[0], since[0]
+        return best, at
+
+
 # ---- the checks --------------------------------------------------------------------
 
 def store_addresses(store):

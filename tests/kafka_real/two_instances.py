@@ -55,6 +55,7 @@ def main():
     store = L.Database(args.pg, "kr_two")
     procs = []
     flow = None
+    progress = None
     t_start = time.monotonic()
     try:
         for name in ("a", "b"):
@@ -102,6 +103,9 @@ def main():
         log_len = len(a.tail(10 ** 9))
         applied_before = store.query("SELECT count(*) FROM cpsync.record_history")[0][0]
         marks = K.watermarks(args.kafka, unified + "person")
+        progress = K.Progress(store, province)
+        progress.start()
+        time.sleep(1)
         killed_at = time.time()
         t_kill = time.monotonic()
         b.kill()
@@ -134,6 +138,10 @@ def main():
             time.sleep(0.2)
         time.sleep(3)
         flow.finish()
+        progress.finish()
+        stall, at = progress.stall()
+        L.info("the longest time without a new version applied while events waited: %.1f s%s"
+               % (stall, "" if at is None else " (from %.1f s after the kill)" % (at - t_kill)))
 
         K.wait_applied(store, province, 120, (a,))
         n_versions = K.check_versions(store, province)
@@ -152,6 +160,8 @@ def main():
     finally:
         if flow:
             flow.stop_flag.set()
+        if progress:
+            progress.stop_flag.set()
         for p in procs:
             p.kill()
         broker.stop()
