@@ -8,6 +8,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -360,6 +361,12 @@ reconcile:
         f.write(text)
 
 
+# cpsync gets SIGKILL when the test process dies (a ctest timeout kills it
+# without running its finally blocks): util-linux setpriv sets the parent-death
+# signal and execs cpsync, which keeps the pid.
+DIE_WITH_US = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
 class Cpsync:
     """One `cpsync run -c CONFIG` process on a free HTTP port."""
 
@@ -374,7 +381,8 @@ class Cpsync:
         self.port = free_port()
         self.log = open(self.logpath, "a")
         self.proc = subprocess.Popen(
-            [self.binary, "run", "-c", self.config, "--http", "127.0.0.1:%d" % self.port],
+            DIE_WITH_US + [self.binary, "run", "-c", self.config,
+                           "--http", "127.0.0.1:%d" % self.port],
             stdout=self.log, stderr=subprocess.STDOUT)
         if wait_healthy:
             self.wait_healthy()
