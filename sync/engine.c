@@ -421,6 +421,7 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	struct cps_ingest_topic_conf tc = {0};
 	int rc;
 
+	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
 	if (!pc.link)
 		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

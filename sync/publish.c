@@ -25,6 +25,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define IDLE_WAIT_MS   100
+/* One publisher across instances: two would send the same versions twice and
+ * could interleave one key's versions out of order. */
+#define LEADER_LOCK "cpsync.publisher"
 
 struct cps_publisher {
 	char *bootstrap;
@@ -41,6 +44,8 @@ struct cps_publisher {
 	atomic_int stop;
 
 	struct cps_store *store;
+	bool leading; /* holds LEADER_LOCK on `store`'s session */
+	int leader_retry_ms;
 	rd_kafka_t *rk;
 
 	atomic_llong published, errors, pending;
@@ -209,6 +214,33 @@ cleanup:
 	return rc;
 }
 
+/* Takes the publisher's advisory lock, or waits as STANDBY (healthy) while
+ * another instance holds it. Returns whether this one publishes. */
+static bool lead(struct cps_publisher *p)
+{
+	char errstr[CPS_ERRSTR_SIZE];
+
+	if (cps_store_try_lock(p->store, LEADER_LOCK, &p->leading, errstr, sizeof(errstr)) !=
+	    CPS_OK) {
+		fail(p, "taking the publisher's advisory lock", errstr);
+		cps_store_close(p->store);
+		p->store = NULL;
+		wait_wake(p, BACKOFF_MAX_MS);
+		return false;
+	}
+	if (p->leading) {
+		cps_log_info(FAC, "publishing (advisory lock '%s' held)", LEADER_LOCK);
+		return true;
+	}
+	if (p->link && atomic_load(&p->link->state) != CPS_LINK_STANDBY) {
+		cps_log_info(FAC, "standby: another instance publishes");
+		cps_link_set_state(p->link, CPS_LINK_STANDBY);
+	}
+	for (int waited = 0; waited < p->leader_retry_ms && !atomic_load(&p->stop); waited += 100)
+		wait_wake(p, 100);
+	return false;
+}
+
 static void *run(void *arg)
 {
 	struct cps_publisher *p = arg;
@@ -220,12 +252,17 @@ static void *run(void *arg)
 		size_t n = 0;
 		int rc;
 
-		if (!p->store &&
-		    cps_store_open(p->conninfo, &p->store, errstr, sizeof(errstr)) != CPS_OK) {
-			p->store = NULL;
-			fail(p, "store", errstr);
-			goto backoff;
+		if (!p->store) {
+			p->leading = false; /* a closed session has lost its lock */
+			if (cps_store_open(p->conninfo, &p->store, errstr, sizeof(errstr)) !=
+			    CPS_OK) {
+				p->store = NULL;
+				fail(p, "store", errstr);
+				goto backoff;
+			}
 		}
+		if (!p->leading && !lead(p))
+			continue;
 		if (!p->rk && producer_new(p, errstr, sizeof(errstr)) != CPS_OK) {
 			fail(p, "producer", errstr);
 			goto backoff;
@@ -295,6 +332,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	    (conf->kafka_properties && cps_settings_copy(&p->props, conf->kafka_properties)))
 		goto oom;
 	p->batch = conf->batch ? conf->batch : 1000;
+	p->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
 	p->status = conf->status;
 	p->link = conf->link;
 	pthread_mutex_init(&p->mu, NULL);

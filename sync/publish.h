@@ -4,6 +4,9 @@
  * deleting rows only once Kafka acknowledged them. Kafka down: rows wait in
  * the outbox and go out later, nothing is lost. Reconcile workers wake it
  * after each commit (cps_publisher_wake); otherwise it polls every 100 ms.
+ * One instance publishes: the holder of the advisory lock 'cpsync.publisher'
+ * on the publisher's store session; the others are STANDBY and take over
+ * within store.leader_retry_ms of its session ending.
  */
 #ifndef CPS_PUBLISH_H
 #define CPS_PUBLISH_H
@@ -22,6 +25,7 @@ struct cps_publisher_conf {
 	size_t batch;                                /* outbox rows per fetch; 0 = 1000 */
 	struct cps_status *status;                   /* may be NULL */
 	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
+	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
 };
 
 struct cps_publisher;

@@ -314,6 +314,26 @@ int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size)
 	return rc;
 }
 
+int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *errstr,
+                       size_t errstr_size)
+{
+	const char *params[1] = {name};
+	PGresult *res;
+	int rc = usable(s, errstr, errstr_size);
+
+	*held = false;
+	if (rc)
+		return rc;
+	res = PQexecParams(s->conn, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", 1, NULL,
+	                   params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		rc = result_error(s, res, "pg_try_advisory_lock", errstr, errstr_size);
+	else
+		*held = !strcmp(PQgetvalue(res, 0, 0), "t");
+	PQclear(res);
+	return rc;
+}
+
 /* ---- migrations ------------------------------------------------------------ */
 
 static int exec_simple(struct cps_store *s, const char *sql, const char *what, PGresult **keep,

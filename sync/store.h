@@ -27,6 +27,11 @@ int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, cha
                              size_t errstr_size);
 /* SELECT 1 round trip, for readiness. */
 int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
+/* Takes the session-level advisory lock `name` (hashtextextended(name, 0))
+ * on this connection if it is free: *held says whether it is ours now. It is
+ * held until the connection closes (cps_store_close, or a lost session). */
+int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *errstr,
+                       size_t errstr_size);
 
 /* Loads the stored state of each (entity, key) in `states` (entity and key
  * set, the rest freshly initialised) in one query; keys not in the store
