@@ -22,7 +22,7 @@ import urllib.request
 import avro.io
 import avro.schema
 import psycopg2
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 NAME = "e2e"
 # a viewer token for /status (only the open routes answer without one)
@@ -620,16 +620,25 @@ def consume_all(bootstrap, topics, timeout_s=120):
     return out
 
 
-def end_offsets(bootstrap, topic):
-    """Sum of the high watermarks of `topic`'s partitions."""
+def end_offsets(bootstrap, topic, timeout_s=30):
+    """Sum of the high watermarks of `topic`'s partitions. A topic just
+    created on a real broker may answer "not leader" for a moment: retried."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e-wm-%d" % os.getpid()})
-    md = c.list_topics(topic, timeout=10)
-    total = 0
-    for pid in md.topics[topic].partitions:
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
-        total += hi
-    c.close()
-    return total
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            md = c.list_topics(topic, timeout=10)
+            total = 0
+            for pid in md.topics[topic].partitions:
+                lo, hi = c.get_watermark_offsets(TopicPartition(topic, pid), timeout=10)
+                total += hi
+            c.close()
+            return total
+        except KafkaException:
+            if time.monotonic() > deadline:
+                c.close()
+                raise
+            time.sleep(0.5)
 
 
 # ------------------------------------------------------- national IDs

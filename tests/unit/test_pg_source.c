@@ -234,6 +234,25 @@ static int collect(struct fixture *f, struct cps_conn *conn, struct seen *s, siz
 	return rc;
 }
 
+/* Waits (up to 10 s) until no walsender streams the test's slot. */
+static void wait_slot_inactive(struct fixture *f)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT 1 FROM pg_replication_slots WHERE slot_name = '%s' AND active", f->slot);
+	for (int i = 0; i < 200; i++) {
+		PGresult *r = PQexec(f->c, sql);
+		bool active = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+
+		PQclear(r);
+		if (!active)
+			return;
+		usleep(50 * 1000);
+	}
+	fail_msg("slot '%s' still active 10 s after the source closed", f->slot);
+}
+
 static void test_snapshot_stream_changes(void **state)
 {
 	struct fixture *f = *state;
@@ -268,6 +287,8 @@ static void test_snapshot_stream_changes(void **state)
 	assert_string_equal(s->name[8], "toasted");
 	assert_int_equal(s->addr_len[8], 300 * 32);
 	cps_source_close(conn);
+	/* the old walsender gone, its last feedback (the flush) is in the slot */
+	wait_slot_inactive(f);
 	/* restart with an empty cache: the unchanged value is read from the table */
 	conn = open_source(f);
 	exec_ok(f->c, "UPDATE person SET name = 'again' WHERE national_id = 'K8'");
