@@ -45,7 +45,7 @@ echo "== figures printed by the benchmarks (tests/bench, e2e.crash_safety) =="
 grep -hE '^(bare Avro C|guard \+|guard alone|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|e2e.crash_safety: uninterrupted)' \
 	Testing/Temporary/LastTest.log || true
 echo "== counts printed by the no-loss and real-broker tests =="
-grep -hE 'lost 0|takeover|compacted|idle start' Testing/Temporary/LastTest.log | sort -u || true
+grep -hE '^[a-z_.]+: .*(lost 0|takeover|compacted|idle start)' Testing/Temporary/LastTest.log | sort -u || true
 # ctest's verdict again, as the last line.
 summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' ctest.out | tail -n 1)
 if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
