@@ -528,19 +528,8 @@ static int batch_positions(struct cps_ingest *r, const struct cps_source_batch *
 		r->positions = p;
 		r->cap_positions = b->n;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		const struct cps_position *pos = &b->msgs[i].pos;
-		size_t j;
-
-		for (j = 0; j < *n; j++)
-			if (r->positions[j].partition == pos->partition &&
-			    !strcmp(r->positions[j].stream, pos->stream))
-				break;
-		if (j == *n)
-			r->positions[(*n)++] = *pos;
-		else if (pos->offset > r->positions[j].offset)
-			r->positions[j].offset = pos->offset;
-	}
+	for (size_t i = 0; i < b->n; i++) /* room for b->n: never full */
+		cps_positions_raise(r->positions, n, r->cap_positions, &b->msgs[i].pos);
 	return CPS_OK;
 }
 

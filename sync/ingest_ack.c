@@ -47,6 +47,21 @@ int cps_ingest_produced_note(struct cps_ingest_produced *list, size_t *n, size_t
 	return 0;
 }
 
+int cps_positions_raise(struct cps_position *list, size_t *n, size_t cap,
+                        const struct cps_position *pos)
+{
+	for (size_t j = 0; j < *n; j++)
+		if (list[j].partition == pos->partition && !strcmp(list[j].stream, pos->stream)) {
+			if (pos->offset > list[j].offset)
+				list[j].offset = pos->offset;
+			return 0;
+		}
+	if (*n == cap)
+		return -1;
+	list[(*n)++] = *pos;
+	return 0;
+}
+
 struct cps_ingest_acks *cps_ingest_acks_new(const char *ingest_topic)
 {
 	struct cps_ingest_acks *a = calloc(1, sizeof(*a));
@@ -201,20 +216,8 @@ static bool applied(const struct cps_ingest_acks *a, size_t n_parts, const struc
 
 static int merge_positions(struct cps_ingest_acks *a, size_t *n_out, const struct pending *p)
 {
-	for (size_t i = 0; i < p->n_pos; i++) {
-		const struct cps_position *pos = &p->pos[i];
-		size_t j;
-
-		for (j = 0; j < *n_out; j++)
-			if (a->merged[j].partition == pos->partition &&
-			    !strcmp(a->merged[j].stream, pos->stream))
-				break;
-		if (j < *n_out) {
-			if (pos->offset > a->merged[j].offset)
-				a->merged[j].offset = pos->offset;
-			continue;
-		}
-		if (*n_out == a->cap_merged) {
+	for (size_t i = 0; i < p->n_pos; i++)
+		while (cps_positions_raise(a->merged, n_out, a->cap_merged, &p->pos[i]) < 0) {
 			size_t cap = a->cap_merged ? a->cap_merged * 2 : 16;
 			struct cps_position *m = realloc(a->merged, cap * sizeof(*m));
 
@@ -223,8 +226,6 @@ static int merge_positions(struct cps_ingest_acks *a, size_t *n_out, const struc
 			a->merged = m;
 			a->cap_merged = cap;
 		}
-		a->merged[(*n_out)++] = *pos;
-	}
 	return 0;
 }
 

@@ -28,6 +28,11 @@ struct cps_ingest_produced {
 int cps_ingest_produced_note(struct cps_ingest_produced *list, size_t *n, size_t cap,
                              int32_t partition, int64_t offset);
 
+/* Raises the entry of pos's stream/partition in `list` (of *n, room for
+ * `cap`) to pos->offset, or appends it. -1 when `cap` is reached. */
+int cps_positions_raise(struct cps_position *list, size_t *n, size_t cap,
+                        const struct cps_position *pos);
+
 struct cps_ingest_acks;
 
 struct cps_ingest_acks *cps_ingest_acks_new(const char *ingest_topic);
