@@ -754,16 +754,15 @@ static bool commit_applied(struct cps_ingest *r, int *backoff_ms)
 	}
 	if (!n_pos)
 		return true;
-	for (;;) {
-		rc = cps_source_commit(r->source, pos, n_pos, err, sizeof(err));
-		if (rc == CPS_OK)
-			break;
+	/* No retry loop here: the source may have broken since it delivered
+	 * (a terminated walsender); its next poll finds out and reopens it. A
+	 * position not committed now is covered by the next commit (commits are
+	 * cumulative) or delivered again after a restart. */
+	(void)backoff_ms;
+	rc = cps_source_commit(r->source, pos, n_pos, err, sizeof(err));
+	if (rc != CPS_OK) {
 		record_failure(r, "source commit failed", err);
-		if (rc == CPS_ERR_FATAL && r->reopen)
-			return false;
-		backoff_sleep(r, backoff_ms);
-		if (atomic_load(&r->stop))
-			return true; /* not committed: delivered again on the next start */
+		return !(rc == CPS_ERR_FATAL && r->reopen);
 	}
 	atomic_fetch_add(&r->commits, 1);
 	return true;
