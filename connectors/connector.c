@@ -3,7 +3,7 @@
  * checks a table's version and mandatory slots at registration, validates
  * settings against the connector's declarations before its open runs.
  */
-#include "connector.h"
+#include "connectors/connector.h"
 
 #include <inttypes.h>
 #include <stdio.h>

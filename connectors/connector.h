@@ -8,8 +8,8 @@
 #ifndef CPS_CONNECTOR_H
 #define CPS_CONNECTOR_H
 
-#include "common.h"
-#include "settings.h"
+#include "base/common.h"
+#include "config/settings.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -8,10 +8,10 @@
 #ifndef CPS_ENGINE_H
 #define CPS_ENGINE_H
 
-#include "config.h"
-#include "http.h"
-#include "settings.h"
-#include "status.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "config/settings.h"
+#include "observe/status.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,8 +14,8 @@
 
 #include <avro.h>
 
-#include "common.h"
-#include "guard.h"
+#include "base/common.h"
+#include "codec/guard.h"
 
 static const char PERSON[] =
     "{\"type\":\"record\",\"name\":\"Person\",\"namespace\":\"bench\",\"fields\":["

@@ -5,7 +5,7 @@
  * batch and discarding the bytes (no ingest, no Kafka: a null consumer), and
  * prints the rows and the elapsed seconds.
  */
-#include "connector.h"
+#include "connectors/connector.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""cli.api: the terminal commands over the HTTP API (sync/cli_api.c) against
+"""cli.api: the terminal commands over the HTTP API (sync/cli/cli_api.c) against
 a running `cpsync run` (embedded Kafka, fresh database on CPSYNC_TEST_PG,
 viewer/steward/operator tokens).
 

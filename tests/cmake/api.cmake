@@ -1,4 +1,4 @@
-# The steward API (sync/api*.c, sync/store_steward.c): api.steward runs
+# The steward API (sync/api*.c, sync/store/store_steward.c): api.steward runs
 # tests/api/test_api.py with Debian's /usr/bin/python3 (python3-avro,
 # -confluent-kafka, -psycopg2; the Avro/Kafka helpers of tests/e2e/e2elib.py)
 # against `cpsync run` with an embedded broker and a fresh database on

@@ -1,4 +1,4 @@
-# The dashboard in a real browser (sync/dashboard*, tests/browser/):
+# The dashboard in a real browser (sync/http/dashboard*, tests/browser/):
 # browser.npm installs playwright-core (pinned by package-lock.json) into
 # tests/browser/node_modules from the npm registry; browser.dashboard runs
 # run_dashboard.py (Debian /usr/bin/python3: a `cpsync run` with an embedded

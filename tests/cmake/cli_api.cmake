@@ -1,4 +1,4 @@
-# The terminal commands over the HTTP API (sync/cli_api.c, sync/api_client.c),
+# The terminal commands over the HTTP API (sync/cli/cli_api.c, sync/cli/api_client.c),
 # the OpenAPI route coverage and the personal-data scan. All need
 # $CPSYNC_TEST_PG (they fail when it is unset).
 # - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists

@@ -1,4 +1,4 @@
-# The files connector (connectors/files.c, connectors/ocf.c): the unit tests
+# The files connector (connectors/files/files.c, connectors/files/ocf.c): the unit tests
 # test_files and test_ocf need python3-avro (Debian's interpreter), and the
 # container-file reader is fuzzed: a replay of the checked-in corpus always,
 # a 30 s libFuzzer run with CPSYNC_FUZZ under clang.

@@ -1,4 +1,4 @@
-# HTTP server (sync/http.c) tests. The behaviour is tested by the cmocka
+# HTTP server (sync/http/http.c) tests. The behaviour is tested by the cmocka
 # program unit.test_http (real server on 127.0.0.1 port 0, libcurl client,
 # HTTPS with a certificate made by `openssl req` at test time); here it gets
 # its label and a timeout that allows for the idle-connection timeout check.

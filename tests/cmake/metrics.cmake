@@ -1,4 +1,4 @@
-# Prometheus /metrics and the richer /status (sync/metrics.c, throughput.c,
+# Prometheus /metrics and the richer /status (sync/observe/metrics.c, throughput.c,
 # status.c). Both start `cpsync run` with an embedded broker and a fresh
 # database on $CPSYNC_TEST_PG and push the sample persons through it.
 # metrics.promtool: `promtool check metrics` (Debian prometheus) passes on the
@@ -20,7 +20,7 @@ if(TEST unit.test_metrics)
 endif()
 
 # deploy/prometheus/cpsync-alerts.yaml: valid rules, and every metric they
-# name is one cpsync exports (sync/metrics.c).
+# name is one cpsync exports (sync/observe/metrics.c).
 add_test(NAME metrics.alert_rules
   COMMAND sh -c "promtool check rules \"$1\" || exit 1; for m in $(grep -o 'cpsync_[a-z_]*' \"$1\" | sort -u); do grep -q \"\\\"$m\" \"$2\" || { echo \"$m is not exported by cpsync\"; exit 1; }; done"
-  sh ${PROJECT_SOURCE_DIR}/deploy/prometheus/cpsync-alerts.yaml ${PROJECT_SOURCE_DIR}/sync/metrics.c)
+  sh ${PROJECT_SOURCE_DIR}/deploy/prometheus/cpsync-alerts.yaml ${PROJECT_SOURCE_DIR}/sync/observe/metrics.c)

@@ -1,12 +1,12 @@
 /*
- * broker_main: a standalone embedded Kafka cluster (sync/broker.h) for the
+ * broker_main: a standalone embedded Kafka cluster (sync/kafka/broker.h) for the
  * end-to-end tests, so that the broker outlives a cpsync that is killed.
  * usage: broker_main [--partitions N] --topic NAME[:PARTITIONS] ...
  * Prints "bootstrap=<host:port>" on stdout once every topic exists, then
  * runs until stdin reaches EOF or SIGTERM/SIGINT arrives.
  */
-#include "broker.h"
-#include "common.h"
+#include "kafka/broker.h"
+#include "base/common.h"
 
 #include <errno.h>
 #include <poll.h>

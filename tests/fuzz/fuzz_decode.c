@@ -11,8 +11,8 @@
 
 #include <avro.h>
 
-#include "common.h"
-#include "guard.h"
+#include "base/common.h"
+#include "codec/guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

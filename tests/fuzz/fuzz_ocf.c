@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the Object Container File reader (connectors/ocf.c):
+ * libFuzzer harness for the Object Container File reader (connectors/files/ocf.c):
  * any bytes as a whole file. Whatever it opens, every record it returns must
  * lie inside the input or its inflated block, and the walk must end (clean
  * end or a broken-framing error) within the caps. Replay: replay_main.c.
@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "common.h"
-#include "ocf.h"
+#include "base/common.h"
+#include "connectors/files/ocf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,8 +3,8 @@
  * topic "t", produces 3 messages through the kafka sink, prints the bootstrap
  * address on stdout and keeps the broker up until stdin reaches EOF.
  */
-#include "broker.h"
-#include "connector.h"
+#include "kafka/broker.h"
+#include "connectors/connector.h"
 
 #include <stdio.h>
 #include <string.h>

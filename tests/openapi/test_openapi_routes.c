@@ -21,10 +21,10 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "common.h"
-#include "config.h"
+#include "base/common.h"
+#include "config/config.h"
 #include "engine.h"
-#include "http.h"
+#include "http/http.h"
 
 #define MAX_OPS 256
 

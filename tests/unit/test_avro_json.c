@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_json.h"
-#include "common.h"
+#include "codec/avro_json.h"
+#include "base/common.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

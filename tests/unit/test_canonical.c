@@ -4,9 +4,9 @@
  * share/test/data/schema-tests.txt), plus the cases the file does not cover
  * (logical types, namespace inheritance, repeated names, errors).
  */
-#include "buf.h"
-#include "common.h"
-#include "schema.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "codec/schema.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -4,8 +4,8 @@
  * entity, name, fingerprint and id, the id manifest, and errors that name the
  * file they come from.
  */
-#include "common.h"
-#include "schema.h"
+#include "base/common.h"
+#include "codec/schema.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "buf.h"
-#include "common.h"
-#include "config.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

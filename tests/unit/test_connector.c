@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "connector.h"
+#include "connectors/connector.h"
 
 #include <stdio.h>
 #include <stdlib.h>

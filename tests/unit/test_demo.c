@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "avro_json.h"
-#include "broker.h"
-#include "codec.h"
-#include "common.h"
-#include "demo.h"
-#include "pii.h"
-#include "registry.h"
+#include "codec/avro_json.h"
+#include "kafka/broker.h"
+#include "codec/codec.h"
+#include "base/common.h"
+#include "demo/demo.h"
+#include "base/pii.h"
+#include "codec/registry.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,9 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "common.h"
-#include "config.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "config/config.h"
 #include "engine.h"
 
 static char conninfo[512];

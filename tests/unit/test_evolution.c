@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_json.h"
-#include "common.h"
-#include "evolution.h"
+#include "codec/avro_json.h"
+#include "base/common.h"
+#include "codec/evolution.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)

@@ -22,11 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "common.h"
-#include "connector.h"
-#include "guard.h"
-#include "schema.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "connectors/connector.h"
+#include "codec/guard.h"
+#include "codec/schema.h"
 
 extern const struct cps_connector_ops cps_files_connector;
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of sync/framing.c: framing names, header round trips for the
+ * Unit tests of sync/codec/framing.c: framing names, header round trips for the
  * raw, Confluent and single-object framings, known byte layouts, and every
  * malformed-header error (empty, too short, wrong magic, negative id).
  */
@@ -12,9 +12,9 @@
 
 #include <cmocka.h>
 
-#include "buf.h"
-#include "common.h"
-#include "framing.h"
+#include "base/buf.h"
+#include "base/common.h"
+#include "codec/framing.h"
 
 static void test_names(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the guard (sync/guard.c): every rejection class with its
+ * Unit tests of the guard (sync/codec/guard.c): every rejection class with its
  * exact reason, reasons that name offset and path but never content, and
  * acceptance of data that Avro C itself wrote for a schema using every type.
  */
@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "common.h"
-#include "guard.h"
+#include "base/common.h"
+#include "codec/guard.h"
 
 static const char ALL_TYPES[] =
     "{\"type\":\"record\",\"name\":\"All\",\"namespace\":\"t\",\"fields\":["

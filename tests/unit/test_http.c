@@ -1,5 +1,5 @@
 /*
- * Tests of the HTTP server (sync/http.c): a real server on 127.0.0.1 port 0,
+ * Tests of the HTTP server (sync/http/http.c): a real server on 127.0.0.1 port 0,
  * requests through libcurl (and a raw socket where the exact bytes matter):
  * routing, path and query parameters, 404/405, bearer auth by role, body
  * limits (Content-Length and chunked), JSON helpers, health endpoints,
@@ -22,8 +22,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "http.h"
+#include "base/common.h"
+#include "http/http.h"
 
 #define TOK_VIEWER   "viewer-token-0123456789"
 #define TOK_STEWARD  "steward-token-0123456789"

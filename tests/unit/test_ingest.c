@@ -1,6 +1,6 @@
 /*
  * The source runner end to end, nothing of cpsync mocked: a Kafka source
- * (connectors/kafka.c) on the embedded broker over TCP fed with valid person
+ * (connectors/kafka/kafka.c) on the embedded broker over TCP fed with valid person
  * records (single-object framing), undecodable bytes, a truncated record, an
  * invalid national ID, a bad region code, a message of an unmapped topic and
  * a tombstone; the runner in its thread with a real PostgreSQL store. Checks
@@ -18,15 +18,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "avro_json.h"
-#include "broker.h"
-#include "codec.h"
-#include "connector.h"
-#include "event.h"
-#include "ingest.h"
-#include "pii.h"
-#include "status.h"
-#include "store.h"
+#include "codec/avro_json.h"
+#include "kafka/broker.h"
+#include "codec/codec.h"
+#include "connectors/connector.h"
+#include "model/event.h"
+#include "ingest/ingest.h"
+#include "base/pii.h"
+#include "observe/status.h"
+#include "store/store.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

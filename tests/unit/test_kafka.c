@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "broker.h"
-#include "connector.h"
+#include "kafka/broker.h"
+#include "connectors/connector.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "common.h"
-#include "config.h"
-#include "log.h"
+#include "base/common.h"
+#include "config/config.h"
+#include "base/log.h"
 
 #include <fcntl.h>
 #include <jansson.h>

@@ -1,6 +1,6 @@
 /*
- * Tests of the metrics module (sync/metrics.c), the throughput ring
- * (sync/throughput.c) and the /status additions (sync/status.c): ring
+ * Tests of the metrics module (sync/observe/metrics.c), the throughput ring
+ * (sync/observe/throughput.c) and the /status additions (sync/observe/status.c): ring
  * windows and concurrent adds, histogram buckets and concurrent observes,
  * the platforms roll-up, the exact Prometheus exposition of a known
  * document (escaping, absent samples, HELP/TYPE before every sample), and
@@ -20,12 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "base/common.h"
 #include "engine.h"
-#include "http.h"
-#include "metrics.h"
-#include "status.h"
-#include "throughput.h"
+#include "http/http.h"
+#include "observe/metrics.h"
+#include "observe/status.h"
+#include "observe/throughput.h"
 
 static int64_t wall_ms(void)
 {

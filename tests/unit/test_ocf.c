@@ -1,5 +1,5 @@
 /*
- * The Object Container File reader and writer (connectors/ocf.c) on good and
+ * The Object Container File reader and writer (connectors/files/ocf.c) on good and
  * hostile bytes: round trips with both codecs, every truncation, a wrong sync
  * marker, corrupt deflate data, a deflate bomb, huge block counts and sizes,
  * undelimitable and structurally intact corrupt records, non-Avro input.
@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "common.h"
-#include "guard.h"
-#include "ocf.h"
+#include "base/common.h"
+#include "codec/guard.h"
+#include "connectors/files/ocf.h"
 
 static const char SCHEMA[] =
     "{\"type\":\"record\",\"name\":\"Person\",\"namespace\":\"cpsync.test\",\"fields\":["

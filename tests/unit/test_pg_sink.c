@@ -1,12 +1,12 @@
 /*
- * The postgres sink (connectors/postgres_sink.c) against a real PostgreSQL
+ * The postgres sink (connectors/postgres/postgres_sink.c) against a real PostgreSQL
  * ($CPSYNC_TEST_PG, a database of its own): upserts into a city inbound
  * table with SQL types from the plain JSON, idempotence by (key, version),
  * deletes, and the replication origin on every write (test_decoding's
  * only-local filter hides exactly the sink's changes).
  */
-#include "connector.h"
-#include "sink_runner.h"
+#include "connectors/connector.h"
+#include "sink/sink_runner.h"
 
 #include <libpq-fe.h>
 #include <setjmp.h>

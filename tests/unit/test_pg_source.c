@@ -12,11 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "avro_json.h"
-#include "codec.h"
-#include "connector.h"
-#include "pgoutput.h"
-#include "schema.h"
+#include "codec/avro_json.h"
+#include "codec/codec.h"
+#include "connectors/connector.h"
+#include "connectors/postgres/pgoutput.h"
+#include "codec/schema.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

@@ -12,12 +12,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "avro_json.h"
-#include "codec.h"
-#include "common.h"
-#include "pg_mapping.h"
-#include "pgoutput.h"
-#include "schema.h"
+#include "codec/avro_json.h"
+#include "codec/codec.h"
+#include "base/common.h"
+#include "connectors/postgres/pg_mapping.h"
+#include "connectors/postgres/pgoutput.h"
+#include "codec/schema.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

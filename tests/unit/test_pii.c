@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "common.h"
-#include "pii.h"
+#include "base/common.h"
+#include "base/pii.h"
 
 #include <stdio.h>
 #include <string.h>

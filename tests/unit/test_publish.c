@@ -11,15 +11,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "broker.h"
-#include "common.h"
-#include "event.h"
-#include "pii.h"
-#include "publish.h"
-#include "reconcile.h"
-#include "schema.h"
-#include "store.h"
-#include "unified.h"
+#include "kafka/broker.h"
+#include "base/common.h"
+#include "model/event.h"
+#include "base/pii.h"
+#include "publish/publish.h"
+#include "reconcile/reconcile.h"
+#include "codec/schema.h"
+#include "store/store.h"
+#include "reconcile/unified.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

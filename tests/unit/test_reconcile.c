@@ -11,11 +11,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "common.h"
-#include "config.h"
-#include "event.h"
-#include "reconcile.h"
-#include "rules.h"
+#include "base/common.h"
+#include "config/config.h"
+#include "model/event.h"
+#include "reconcile/reconcile.h"
+#include "reconcile/rules.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * Tests of sync/registry.c against tests/fixtures/registry.py (spawned per
+ * Tests of sync/codec/registry.c against tests/fixtures/registry.py (spawned per
  * test group): register-or-lookup and its id cache, fetch of unknown ids into
  * the catalog, 4xx/5xx/refused/timeout/oversized answers, basic auth,
  * concurrent workers, and registry-free mode on tests/data/registry/.
@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h"
-#include "registry.h"
-#include "schema.h"
+#include "base/common.h"
+#include "codec/registry.h"
+#include "codec/schema.h"
 
 extern char **environ;
 

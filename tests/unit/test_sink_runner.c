@@ -1,20 +1,20 @@
 /*
- * The sink runner (sync/sink_runner.c): the no-echo rule, the allow-list
+ * The sink runner (sync/sink/sink_runner.c): the no-echo rule, the allow-list
  * and the plain JSON for SQL targets as pure functions; then the province's
  * Kafka sink end to end on the embedded broker with a real store
  * ($CPSYNC_TEST_PG, a database of its own) holding record_history: a change
  * from the city is sent, changes that came from the province are not, fields
  * outside the allow-list never appear, and committed offsets hold.
  */
-#include "broker.h"
-#include "buf.h"
-#include "codec.h"
-#include "avro_json.h"
-#include "connector.h"
-#include "framing.h"
-#include "schema.h"
-#include "sink_runner.h"
-#include "store.h"
+#include "kafka/broker.h"
+#include "base/buf.h"
+#include "codec/codec.h"
+#include "codec/avro_json.h"
+#include "connectors/connector.h"
+#include "codec/framing.h"
+#include "codec/schema.h"
+#include "sink/sink_runner.h"
+#include "store/store.h"
 
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>

@@ -1,6 +1,6 @@
 /*
- * Tests of the link registry (sync/status.c) and the /status and /readyz
- * documents (sync/status_http.c): link lifecycle and counters, the exact
+ * Tests of the link registry (sync/observe/status.c) and the /status and /readyz
+ * documents (sync/observe/status_http.c): link lifecycle and counters, the exact
  * shape of the JSON document, the last-line scrub of national IDs in
  * last_error, concurrent updates, and readiness reasons when the store and
  * Kafka are unreachable and links are not RUNNING.
@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.h"
+#include "base/common.h"
 #include "engine.h"
-#include "status.h"
+#include "observe/status.h"
 
 /* Made-up identifiers shaped like national IDs (18 and 15 characters). */
 #define FAKE_ID18 "11010519491231002X"

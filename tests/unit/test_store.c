@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "cli.h"
-#include "common.h"
-#include "store.h"
-#include "store_int.h"
+#include "cli/cli.h"
+#include "base/common.h"
+#include "store/store.h"
+#include "store/store_int.h"
 
 #include <libpq-fe.h>
 

@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "common.h"
-#include "pii.h"
-#include "validate.h"
+#include "base/common.h"
+#include "base/pii.h"
+#include "model/validate.h"
 
 #include <stdio.h>
 #include <string.h>

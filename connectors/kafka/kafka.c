@@ -1,0 +1,786 @@
+/*
+ * The Kafka connector. Source: a high-level consumer in a consumer group,
+ * manual offset commits of exactly what the engine acknowledged. Sink: an
+ * idempotent producer (acks=all), one topic per entity, delivery reports
+ * counted and checked at flush. Every "properties.*" setting passes straight
+ * to librdkafka (TLS, SASL, compression, linger.ms, ...).
+ */
+#include "connectors/connector.h"
+#include "base/clock.h"
+
+#include "kafka/broker.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HEADER_ORIGIN "cpsync-origin"
+#define HEADER_ENTITY "cpsync-entity"
+
+static const struct cps_setting_decl kafka_settings[] = {
+    {"brokers", CPS_SETTING_LIST, NULL, 0, 0, CPS_SETTING_BOTH | CPS_SETTING_REQUIRED,
+     "bootstrap servers, host:port[,host:port...]"},
+    {"group_id", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SOURCE | CPS_SETTING_REQUIRED,
+     "consumer group of the source; instances sharing it split the partitions"},
+    {"topics", CPS_SETTING_LIST, NULL, 0, 0, CPS_SETTING_SOURCE | CPS_SETTING_REQUIRED,
+     "topics the source consumes, comma-separated"},
+    {"topic.*.entity", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SOURCE,
+     "entity carried by a consumed topic (person, household, ...): the messages' entity hint"},
+    {"entity.*.topic", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SINK,
+     "topic the sink produces records of an entity to"},
+    {"auto.offset.reset", CPS_SETTING_STRING, "earliest", 0, 0, CPS_SETTING_SOURCE,
+     "where a group without a committed offset starts: earliest or latest"},
+    {"queue_full_timeout_ms", CPS_SETTING_INT, "30000", 0, 3600000, CPS_SETTING_SINK,
+     "how long put waits for room in a full producer queue before failing"},
+    {"properties.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_BOTH,
+     "any librdkafka configuration property, passed through"},
+    {"kafka.properties.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_BOTH,
+     "same as properties.*"},
+};
+
+/* Properties cpsync's delivery guarantees depend on: not overridable. */
+static const char *const managed_properties[] = {
+    "bootstrap.servers",        "group.id",           "enable.auto.commit",
+    "enable.auto.offset.store", "enable.idempotence", "auto.offset.reset",
+};
+
+static bool user_sets(const struct cps_settings *settings, const char *property)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "properties.%s", property);
+	if (cps_settings_get(settings, key))
+		return true;
+	snprintf(key, sizeof(key), "kafka.properties.%s", property);
+	return cps_settings_get(settings, key) != NULL;
+}
+
+/* The client configuration: the brokers and the user's properties, our
+ * defaults where the user set nothing, then the properties we manage (which
+ * the user may not set). */
+static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps_settings *settings,
+                                    const char *const (*fixed)[2], size_t n_fixed,
+                                    const char *const (*defaults)[2], size_t n_defaults,
+                                    char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf;
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(managed_properties); i++)
+		if (user_sets(settings, managed_properties[i])) {
+			cps_seterr(errstr, errstr_size,
+			           "kafka property '%s' is managed by cpsync and may not be set",
+			           managed_properties[i]);
+			return NULL;
+		}
+	conf = cps_kafka_conf_new_for(kind, cps_settings_get(settings, "brokers"), settings, errstr,
+	                              errstr_size);
+	if (!conf)
+		return NULL;
+	for (size_t i = 0; i < n_defaults; i++)
+		if (!user_sets(settings, defaults[i][0]) &&
+		    cps_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) !=
+		        CPS_OK)
+			goto out_destroy;
+	for (size_t i = 0; i < n_fixed; i++)
+		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
+		    CPS_OK)
+			goto out_destroy;
+	return conf;
+
+out_destroy:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- source */
+
+struct kafka_topic {
+	char *name;
+	char *entity; /* NULL when unmapped */
+};
+
+struct kafka_source {
+	struct cps_conn base;
+	rd_kafka_t *rk;
+	struct kafka_topic *topics;
+	size_t n_topics;
+	/* the last batch: messages held until the next poll */
+	rd_kafka_message_t **held;
+	struct cps_source_msg *msgs;
+	size_t *hdr_start; /* per message: its first header in hdrs */
+	size_t n_held, cap;
+	struct cps_header *hdrs;
+	size_t n_hdrs, cap_hdrs;
+	/* an error met after messages were collected, reported on the next poll */
+	int pending_rc;
+	char pending[256];
+	uint64_t received, committed, errors;
+	int64_t last_msg_ms;
+	char last_error[256];
+};
+
+static void source_release_held(struct kafka_source *s)
+{
+	for (size_t i = 0; i < s->n_held; i++)
+		rd_kafka_message_destroy(s->held[i]);
+	s->n_held = 0;
+	s->n_hdrs = 0;
+}
+
+static void kafka_source_close(struct cps_conn *c)
+{
+	struct kafka_source *s = (struct kafka_source *)c;
+
+	if (!s)
+		return;
+	source_release_held(s);
+	if (s->rk) {
+		rd_kafka_consumer_close(s->rk);
+		rd_kafka_destroy(s->rk);
+	}
+	for (size_t i = 0; i < s->n_topics; i++) {
+		free(s->topics[i].name);
+		free(s->topics[i].entity);
+	}
+	free(s->topics);
+	free(s->held);
+	free(s->msgs);
+	free(s->hdr_start);
+	free(s->hdrs);
+	free(s);
+}
+
+/* Splits the "topics" list and looks up each topic's entity. */
+static int source_parse_topics(struct kafka_source *s, const struct cps_settings *settings,
+                               char *errstr, size_t errstr_size)
+{
+	const char *p = cps_settings_get(settings, "topics");
+	size_t n = 1;
+
+	for (const char *q = p; *q; q++)
+		n += *q == ',';
+	s->topics = calloc(n, sizeof(*s->topics));
+	if (!s->topics)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		struct kafka_topic *t = &s->topics[s->n_topics];
+		char key[CPS_STREAM_MAX + 16];
+		const char *entity;
+
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= CPS_STREAM_MAX)
+			return cps_seterr(errstr, errstr_size,
+			                  "setting 'topics' has an empty or too long topic name");
+		t->name = strndup(p, len);
+		if (!t->name)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		s->n_topics++;
+		snprintf(key, sizeof(key), "topic.%s.entity", t->name);
+		entity = cps_settings_get(settings, key);
+		if (entity && *entity && !(t->entity = strdup(entity)))
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	/* a mapping for a topic not consumed is a configuration mistake */
+	{
+		const struct cps_setting *kv;
+		size_t it = 0;
+
+		while ((kv = cps_settings_next(settings, "topic.", &it))) {
+			bool found = false;
+
+			for (size_t i = 0; i < s->n_topics && !found; i++) {
+				size_t len = strlen(s->topics[i].name);
+
+				found = strncmp(kv->key + 6, s->topics[i].name, len) == 0 &&
+				        strcmp(kv->key + 6 + len, ".entity") == 0;
+			}
+			if (!found)
+				return cps_seterr(errstr, errstr_size,
+				                  "setting '%s' names a topic not in 'topics'",
+				                  kv->key);
+		}
+	}
+	return CPS_OK;
+}
+
+static int kafka_source_open(const char *platform, const struct cps_settings *settings,
+                             struct cps_conn **out, char *errstr, size_t errstr_size)
+{
+	struct kafka_source *s = calloc(1, sizeof(*s));
+	rd_kafka_topic_partition_list_t *subscription = NULL;
+	rd_kafka_conf_t *conf = NULL;
+	rd_kafka_resp_err_t err;
+	char client_id[CPS_PLATFORM_MAX + 32], why[512];
+	int rc;
+
+	if (!s)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	s->last_msg_ms = -1;
+	rc = source_parse_topics(s, settings, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_close;
+	snprintf(client_id, sizeof(client_id), "cpsync-%s-source", platform);
+	{
+		const char *const defaults[][2] = {
+		    {"client.id", client_id},
+		    {"enable.partition.eof", "false"},
+		};
+		const char *const fixed[][2] = {
+		    {"group.id", cps_settings_get(settings, "group_id")},
+		    {"auto.offset.reset", cps_settings_get(settings, "auto.offset.reset")},
+		    {"enable.auto.commit", "false"},
+		    {"enable.auto.offset.store", "false"},
+		};
+
+		conf = client_conf(CPS_KAFKA_CONSUMER, settings, fixed, CPS_ARRAY_SIZE(fixed),
+		                   defaults, CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
+	}
+	if (!conf) {
+		rc = CPS_ERR_INVALID;
+		goto out_close;
+	}
+	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (!s->rk) {
+		rd_kafka_conf_destroy(conf);
+		rc = cps_seterr(errstr, errstr_size, "creating the kafka consumer failed: %s", why);
+		goto out_close;
+	}
+	rd_kafka_poll_set_consumer(s->rk);
+	subscription = rd_kafka_topic_partition_list_new((int)s->n_topics);
+	for (size_t i = 0; i < s->n_topics; i++)
+		rd_kafka_topic_partition_list_add(subscription, s->topics[i].name,
+		                                  RD_KAFKA_PARTITION_UA);
+	err = rd_kafka_subscribe(s->rk, subscription);
+	rd_kafka_topic_partition_list_destroy(subscription);
+	if (err) {
+		rc = cps_seterr(errstr, errstr_size, "subscribing to the topics failed: %s",
+		                rd_kafka_err2str(err));
+		goto out_close;
+	}
+	*out = &s->base;
+	return CPS_OK;
+
+out_close:
+	kafka_source_close(&s->base);
+	return rc;
+}
+
+static const char *topic_entity(const struct kafka_source *s, const char *topic)
+{
+	for (size_t i = 0; i < s->n_topics; i++)
+		if (strcmp(s->topics[i].name, topic) == 0)
+			return s->topics[i].entity;
+	return NULL;
+}
+
+static int source_reserve(struct kafka_source *s, size_t max)
+{
+	if (max > s->cap) {
+		rd_kafka_message_t **held = realloc(s->held, max * sizeof(*held));
+		struct cps_source_msg *msgs;
+		size_t *hdr_start;
+
+		if (!held)
+			return -1;
+		s->held = held;
+		msgs = realloc(s->msgs, max * sizeof(*msgs));
+		if (!msgs)
+			return -1;
+		s->msgs = msgs;
+		hdr_start = realloc(s->hdr_start, max * sizeof(*hdr_start));
+		if (!hdr_start)
+			return -1;
+		s->hdr_start = hdr_start;
+		s->cap = max;
+	}
+	return 0;
+}
+
+/* Records the message's headers in s->hdrs; the pointers are set once the
+ * batch is complete (the array may still move). */
+static int source_take_headers(struct kafka_source *s, rd_kafka_message_t *rkm,
+                               struct cps_source_msg *m, size_t *start)
+{
+	rd_kafka_headers_t *hdrs;
+	const char *name;
+	const void *value;
+	size_t size;
+	*start = s->n_hdrs;
+	m->headers = NULL;
+	m->n_headers = 0;
+	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;
+	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; i++) {
+		if (s->n_hdrs == s->cap_hdrs) {
+			size_t cap = s->cap_hdrs ? s->cap_hdrs * 2 : 64;
+			struct cps_header *h = realloc(s->hdrs, cap * sizeof(*h));
+
+			if (!h)
+				return -1;
+			s->hdrs = h;
+			s->cap_hdrs = cap;
+		}
+		s->hdrs[s->n_hdrs++] = (struct cps_header){name, value, size};
+		m->n_headers++;
+	}
+	return 0;
+}
+
+static void source_fill_msg(struct kafka_source *s, rd_kafka_message_t *rkm,
+                            struct cps_source_msg *m)
+{
+	const char *topic = rd_kafka_topic_name(rkm->rkt);
+	rd_kafka_timestamp_type_t tstype;
+
+	m->entity = topic_entity(s, topic);
+	m->key = rkm->key;
+	m->key_len = rkm->key_len;
+	m->value = rkm->payload;
+	m->value_len = rkm->len;
+	snprintf(m->pos.stream, sizeof(m->pos.stream), "%s", topic);
+	m->pos.partition = rkm->partition;
+	m->pos.offset = rkm->offset;
+	cps_position_format(s->base.platform, &m->pos, m->origin, sizeof(m->origin));
+	m->source_ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
+	if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
+		m->source_ts_ms = -1;
+}
+
+static int source_error(struct kafka_source *s, int rc, char *errstr, size_t errstr_size,
+                        const char *text)
+{
+	s->errors++;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", text);
+	return cps_seterr_code(rc, errstr, errstr_size, "%s", text);
+}
+
+/* @locality the single thread that uses this source */
+static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
+                             int timeout_ms, char *errstr, size_t errstr_size)
+{
+	struct kafka_source *s = (struct kafka_source *)c;
+	int64_t deadline = cps_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	char why[256];
+	size_t n = 0;
+
+	source_release_held(s);
+	batch->msgs = NULL;
+	batch->n = 0;
+	if (s->pending_rc) {
+		int rc = s->pending_rc;
+
+		s->pending_rc = 0;
+		return source_error(s, rc, errstr, errstr_size, s->pending);
+	}
+	if (max == 0)
+		return CPS_OK;
+	if (source_reserve(s, max) < 0)
+		return source_error(s, CPS_ERR_RETRIABLE, errstr, errstr_size, "out of memory");
+	while (n < max) {
+		int64_t left = deadline - cps_mono_ms();
+		rd_kafka_message_t *rkm;
+		int rc;
+
+		/* wait for the first message only; then take what is already here */
+		rkm = rd_kafka_consumer_poll(s->rk, n == 0 && left > 0 ? (int)left : 0);
+		if (!rkm) {
+			if (n > 0 || left <= 0)
+				break;
+			continue;
+		}
+		if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			rd_kafka_message_destroy(rkm);
+			continue;
+		}
+		if (rkm->err) {
+			rc = CPS_ERR_RETRIABLE;
+			if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+				char fatal[200];
+
+				rd_kafka_fatal_error(s->rk, fatal, sizeof(fatal));
+				snprintf(why, sizeof(why), "kafka consumer fatal error: %s", fatal);
+				rc = CPS_ERR_FATAL;
+			} else if (rkm->rkt) {
+				snprintf(why, sizeof(why),
+				         "kafka consumer error on '%s' [%" PRId32 "]: %s",
+				         rd_kafka_topic_name(rkm->rkt), rkm->partition,
+				         rd_kafka_message_errstr(rkm));
+			} else {
+				snprintf(why, sizeof(why), "kafka consumer error: %s",
+				         rd_kafka_message_errstr(rkm));
+			}
+			rd_kafka_message_destroy(rkm);
+			if (n == 0 || rc == CPS_ERR_FATAL) {
+				source_release_held(s);
+				return source_error(s, rc, errstr, errstr_size, why);
+			}
+			/* hand out what we have; the error comes with the next poll */
+			s->pending_rc = rc;
+			snprintf(s->pending, sizeof(s->pending), "%s", why);
+			break;
+		}
+		s->held[n] = rkm;
+		s->n_held = n + 1;
+		source_fill_msg(s, rkm, &s->msgs[n]);
+		if (source_take_headers(s, rkm, &s->msgs[n], &s->hdr_start[n]) < 0) {
+			/* keep the message: it is only handed out once */
+			s->msgs[n].n_headers = 0;
+		}
+		n++;
+	}
+	for (size_t i = 0; i < n; i++)
+		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->hdr_start[i]] : NULL;
+	if (n) {
+		s->received += n;
+		s->last_msg_ms = cps_wall_ms();
+	}
+	batch->msgs = s->msgs;
+	batch->n = n;
+	return CPS_OK;
+}
+
+static int kafka_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n,
+                               char *errstr, size_t errstr_size)
+{
+	struct kafka_source *s = (struct kafka_source *)c;
+	rd_kafka_topic_partition_list_t *offsets;
+	rd_kafka_resp_err_t err;
+	char why[512];
+	int rc = CPS_OK;
+
+	if (n == 0)
+		return CPS_OK;
+	offsets = rd_kafka_topic_partition_list_new((int)n);
+	for (size_t i = 0; i < n; i++) {
+		rd_kafka_topic_partition_t *tp;
+
+		if (pos[i].offset < 0) {
+			snprintf(why, sizeof(why),
+			         "cannot commit negative offset of '%s' [%" PRId32 "]",
+			         pos[i].stream, pos[i].partition);
+			rc = source_error(s, CPS_ERR_INVALID, errstr, errstr_size, why);
+			goto out_destroy;
+		}
+		tp = rd_kafka_topic_partition_list_find(offsets, pos[i].stream, pos[i].partition);
+		if (!tp)
+			tp = rd_kafka_topic_partition_list_add(offsets, pos[i].stream,
+			                                       pos[i].partition);
+		/* the committed offset is the next message to read */
+		if (tp->offset < pos[i].offset + 1)
+			tp->offset = pos[i].offset + 1;
+	}
+	err = rd_kafka_commit(s->rk, offsets, 0 /* synchronous */);
+	if (err) {
+		snprintf(why, sizeof(why), "committing %d kafka offsets failed: %s", offsets->cnt,
+		         rd_kafka_err2str(err));
+		rc = source_error(
+		    s, err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE, errstr,
+		    errstr_size, why);
+		goto out_destroy;
+	}
+	for (int i = 0; i < offsets->cnt; i++) {
+		if (!offsets->elems[i].err)
+			continue;
+		snprintf(why, sizeof(why), "committing the offset of '%s' [%" PRId32 "] failed: %s",
+		         offsets->elems[i].topic, offsets->elems[i].partition,
+		         rd_kafka_err2str(offsets->elems[i].err));
+		rc = source_error(s, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		goto out_destroy;
+	}
+	s->committed += n;
+out_destroy:
+	rd_kafka_topic_partition_list_destroy(offsets);
+	return rc;
+}
+
+static void kafka_source_describe(struct cps_conn *c, struct cps_conn_status *st)
+{
+	struct kafka_source *s = (struct kafka_source *)c;
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	st->received = s->received;
+	st->committed = s->committed;
+	st->errors = s->errors;
+	st->last_msg_ms = s->last_msg_ms;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
+	if (rd_kafka_assignment(s->rk, &parts) || !parts)
+		return;
+	/* no assignment yet (joining the group): lag unknown */
+	if (parts->cnt > 0 && rd_kafka_position(s->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		int64_t lag = 0;
+
+		for (int i = 0; i < parts->cnt; i++) {
+			int64_t lo, hi;
+
+			if (rd_kafka_get_watermark_offsets(s->rk, parts->elems[i].topic,
+			                                   parts->elems[i].partition, &lo,
+			                                   &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+			    hi < 0)
+				continue;
+			/* no position yet: everything from the low mark is ahead */
+			lag += hi - (parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo);
+		}
+		st->lag = lag;
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* ------------------------------------------------------------------ sink */
+
+struct kafka_sink {
+	struct cps_conn base;
+	rd_kafka_t *rk;
+	struct cps_settings routes; /* entity.<entity>.topic */
+	int64_t queue_full_timeout_ms;
+	uint64_t enqueued, delivered, failed, errors;
+	uint64_t failed_since_flush;
+	char first_failure[256];
+	int64_t last_msg_ms;
+	char last_error[256];
+};
+
+/* @locality the thread calling put/flush (delivery reports are served by
+ * rd_kafka_poll and rd_kafka_flush there) */
+static void sink_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+	struct kafka_sink *k = opaque;
+
+	if (rkm->err) {
+		k->failed++;
+		if (k->failed_since_flush++ == 0)
+			snprintf(k->first_failure, sizeof(k->first_failure),
+			         "delivery to '%s' [%" PRId32 "] failed: %s",
+			         rd_kafka_topic_name(rkm->rkt), rkm->partition,
+			         rd_kafka_err2str(rkm->err));
+		return;
+	}
+	k->delivered++;
+	k->last_msg_ms = cps_wall_ms();
+}
+
+static void kafka_sink_close(struct cps_conn *c)
+{
+	struct kafka_sink *k = (struct kafka_sink *)c;
+
+	if (!k)
+		return;
+	if (k->rk) {
+		/* close does not deliver: the engine flushes first */
+		rd_kafka_purge(k->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(k->rk, 0);
+		rd_kafka_destroy(k->rk);
+	}
+	cps_settings_release(&k->routes);
+	free(k);
+}
+
+static int kafka_sink_open(const char *platform, const struct cps_settings *settings,
+                           struct cps_conn **out, char *errstr, size_t errstr_size)
+{
+	struct kafka_sink *k = calloc(1, sizeof(*k));
+	rd_kafka_conf_t *conf;
+	const struct cps_setting *kv;
+	char client_id[CPS_PLATFORM_MAX + 32], why[512];
+	size_t it = 0;
+	int rc;
+
+	if (!k)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_settings_init(&k->routes);
+	k->last_msg_ms = -1;
+	k->queue_full_timeout_ms = cps_settings_get_int(settings, "queue_full_timeout_ms", 30000);
+	while ((kv = cps_settings_next(settings, "entity.", &it))) {
+		if (!*kv->value) {
+			rc = cps_seterr(errstr, errstr_size, "setting '%s' is empty", kv->key);
+			goto out_close;
+		}
+		if (cps_settings_set(&k->routes, kv->key, kv->value) < 0) {
+			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			goto out_close;
+		}
+	}
+	snprintf(client_id, sizeof(client_id), "cpsync-%s-sink", platform);
+	{
+		const char *const defaults[][2] = {
+		    {"client.id", client_id},
+		    {"acks", "all"},
+		    /* the Java client's key hashing: same partitions as any producer */
+		    {"partitioner", "murmur2_random"},
+		    {"linger.ms", "5"},
+		};
+		const char *const fixed[][2] = {
+		    {"enable.idempotence", "true"},
+		};
+
+		conf = client_conf(CPS_KAFKA_PRODUCER, settings, fixed, CPS_ARRAY_SIZE(fixed),
+		                   defaults, CPS_ARRAY_SIZE(defaults), errstr, errstr_size);
+	}
+	if (!conf) {
+		rc = CPS_ERR_INVALID;
+		goto out_close;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, sink_delivery_report);
+	rd_kafka_conf_set_opaque(conf, k);
+	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+	if (!k->rk) {
+		rd_kafka_conf_destroy(conf);
+		rc = cps_seterr(errstr, errstr_size, "creating the kafka producer failed: %s", why);
+		goto out_close;
+	}
+	*out = &k->base;
+	return CPS_OK;
+
+out_close:
+	kafka_sink_close(&k->base);
+	return rc;
+}
+
+static int sink_error(struct kafka_sink *k, int rc, char *errstr, size_t errstr_size,
+                      const char *text)
+{
+	k->errors++;
+	snprintf(k->last_error, sizeof(k->last_error), "%s", text);
+	return cps_seterr_code(rc, errstr, errstr_size, "%s", text);
+}
+
+static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, char *errstr,
+                        size_t errstr_size)
+{
+	char key[CPS_STREAM_MAX + 16], why[512];
+	const char *topic = r->stream;
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t err;
+	int64_t deadline;
+
+	if (!topic || !*topic) {
+		snprintf(key, sizeof(key), "entity.%s.topic", r->entity ? r->entity : "");
+		topic = cps_settings_get(&k->routes, key);
+		if (!topic) {
+			snprintf(why, sizeof(why), "no topic for entity '%s' (set '%s')",
+			         r->entity ? r->entity : "", key);
+			return sink_error(k, CPS_ERR_INVALID, errstr, errstr_size, why);
+		}
+	}
+	hdrs = rd_kafka_headers_new(r->n_headers + 2);
+	for (size_t i = 0; i < r->n_headers; i++)
+		rd_kafka_header_add(hdrs, r->headers[i].name, -1, r->headers[i].value,
+		                    (ssize_t)r->headers[i].value_len);
+	if (r->origin_platform)
+		rd_kafka_header_add(hdrs, HEADER_ORIGIN, -1, r->origin_platform, -1);
+	if (r->entity)
+		rd_kafka_header_add(hdrs, HEADER_ENTITY, -1, r->entity, -1);
+	deadline = cps_mono_ms() + k->queue_full_timeout_ms;
+	for (;;) {
+		err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
+		                        RD_KAFKA_V_KEY((void *)r->key, r->key_len),
+		                        RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+		                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cps_mono_ms() >= deadline)
+			break;
+		/* serve delivery reports until there is room */
+		rd_kafka_poll(k->rk, 50);
+	}
+	if (!err) {
+		k->enqueued++;
+		return CPS_OK;
+	}
+	rd_kafka_headers_destroy(hdrs); /* still ours when producev failed */
+	snprintf(why, sizeof(why), "producing to '%s' failed: %s", topic, rd_kafka_err2str(err));
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+	case RD_KAFKA_RESP_ERR__FATAL:
+		return sink_error(k, CPS_ERR_FATAL, errstr, errstr_size, why);
+	default:
+		return sink_error(k, CPS_ERR_INVALID, errstr, errstr_size, why);
+	}
+}
+
+/* @locality the single thread that uses this sink */
+static int kafka_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
+                          size_t *accepted, char *errstr, size_t errstr_size)
+{
+	struct kafka_sink *k = (struct kafka_sink *)c;
+	int rc = CPS_OK;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rc = sink_put_one(k, &recs[i], errstr, errstr_size);
+		if (rc != CPS_OK)
+			break;
+	}
+	if (accepted)
+		*accepted = i;
+	rd_kafka_poll(k->rk, 0);
+	return rc;
+}
+
+static int kafka_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	struct kafka_sink *k = (struct kafka_sink *)c;
+	rd_kafka_resp_err_t err = rd_kafka_flush(k->rk, timeout_ms);
+	char why[512], fatal[256];
+
+	if (rd_kafka_fatal_error(k->rk, fatal, sizeof(fatal))) {
+		snprintf(why, sizeof(why), "kafka producer fatal error: %s", fatal);
+		return sink_error(k, CPS_ERR_FATAL, errstr, errstr_size, why);
+	}
+	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+		snprintf(why, sizeof(why),
+		         "flush timed out after %d ms with %d records undelivered", timeout_ms,
+		         rd_kafka_outq_len(k->rk));
+		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+	}
+	if (k->failed_since_flush) {
+		snprintf(why, sizeof(why),
+		         "%" PRIu64 " deliveries failed since the last flush, first: %s",
+		         k->failed_since_flush, k->first_failure);
+		k->failed_since_flush = 0;
+		k->first_failure[0] = '\0';
+		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+	}
+	return CPS_OK;
+}
+
+static void kafka_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
+{
+	struct kafka_sink *k = (struct kafka_sink *)c;
+
+	st->lag = rd_kafka_outq_len(k->rk);
+	st->enqueued = k->enqueued;
+	st->delivered = k->delivered;
+	st->failed = k->failed;
+	st->errors = k->errors;
+	st->last_msg_ms = k->last_msg_ms;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
+}
+
+const struct cps_connector_ops cps_kafka_connector = {
+    .version = CPS_CONNECTOR_API_VERSION,
+    .type = "kafka",
+    .settings = kafka_settings,
+    .n_settings = CPS_ARRAY_SIZE(kafka_settings),
+    .source_open = kafka_source_open,
+    .source_poll = kafka_source_poll,
+    .source_commit = kafka_source_commit,
+    .source_close = kafka_source_close,
+    .source_describe = kafka_source_describe,
+    .sink_open = kafka_sink_open,
+    .sink_put = kafka_sink_put,
+    .sink_flush = kafka_sink_flush,
+    .sink_close = kafka_sink_close,
+    .sink_describe = kafka_sink_describe,
+};

@@ -1,0 +1,645 @@
+/*
+ * The postgres sink (the city's inbound tables): unified changes upserted in
+ * one transaction per flush, sent in libpq pipeline mode, idempotent by
+ * (key, version): INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE the stored
+ * version is older. The session carries the replication origin "cpsync" so
+ * that the city's logical decoding marks these writes and the source skips
+ * them. Records are CPS_SINK_FORMAT_JSON (sync/sink/sink_runner.h).
+ */
+#include "connectors/connector.h"
+#include "base/clock.h"
+
+#include "base/buf.h"
+#include "sink/sink_runner.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SESSION_OPTIONS "-c datestyle=ISO -c timezone=UTC"
+#define PIPELINE_DEPTH  256 /* queries sent before the results are read */
+
+extern const struct cps_connector_ops cps_postgres_connector; /* the source side */
+
+static const struct cps_setting_decl sink_settings[] = {
+    {"column.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SINK,
+     "column.<entity>.<field>: the column a field is written to (default: the field name)"},
+    {"key_column", CPS_SETTING_STRING, "cpsync_key", 0, 0, CPS_SETTING_SINK,
+     "column holding the entity key: the upsert's conflict target (unique)"},
+    {"version_column", CPS_SETTING_STRING, "cpsync_version", 0, 0, CPS_SETTING_SINK,
+     "bigint column holding the unified version: an older version never overwrites a newer"},
+    {"origin", CPS_SETTING_STRING, "cpsync", 0, 0, CPS_SETTING_SINK,
+     "replication origin the sink's session writes under (the source's ignore_origin)"},
+};
+
+struct pending {
+	char *entity, *key, *json;
+	int64_t version;
+	bool is_delete;
+};
+
+struct pg_sink {
+	struct cps_conn base;
+	PGconn *db;
+	char *conninfo;
+	char *origin;
+	char *key_column, *version_column;
+	struct cps_settings map; /* table.<entity>, column.<entity>.<field> */
+	struct pending *pending;
+	size_t n_pending, cap_pending;
+	uint64_t enqueued, delivered, failed, errors;
+	int64_t last_msg_ms;
+	char last_error[256];
+};
+
+/* The server's primary message with quoted parts (which may be values, thus
+ * personal data) blanked out; never the DETAIL. */
+static void safe_pg_error(const PGresult *res, PGconn *db, char *out, size_t size)
+{
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	size_t o = 0;
+	bool quoted = false;
+
+	if (!msg)
+		msg = PQerrorMessage(db);
+	o = (size_t)snprintf(out, size, "[%s] ", state ? state : "-----");
+	for (; *msg && *msg != '\n' && o + 4 < size; msg++) {
+		if (*msg == '"') {
+			if (!quoted)
+				o += (size_t)snprintf(out + o, size - o, "\"...\"");
+			quoted = !quoted;
+			continue;
+		}
+		if (!quoted)
+			out[o++] = *msg;
+	}
+	out[o < size ? o : size - 1] = '\0';
+}
+
+static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+
+static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size, const char *fmt,
+                     ...)
+{
+	va_list ap;
+
+	k->errors++;
+	va_start(ap, fmt);
+	vsnprintf(k->last_error, sizeof(k->last_error), fmt, ap);
+	va_end(ap);
+	return cps_seterr_code(rc, errstr, errstr_size, "%s", k->last_error);
+}
+
+static void pending_clear(struct pg_sink *k)
+{
+	for (size_t i = 0; i < k->n_pending; i++) {
+		free(k->pending[i].entity);
+		free(k->pending[i].key);
+		free(k->pending[i].json);
+	}
+	k->n_pending = 0;
+}
+
+static void pg_sink_close(struct cps_conn *c)
+{
+	struct pg_sink *k = (struct pg_sink *)c;
+
+	if (!k)
+		return;
+	pending_clear(k);
+	free(k->pending);
+	PQfinish(k->db);
+	free(k->conninfo);
+	free(k->origin);
+	free(k->key_column);
+	free(k->version_column);
+	cps_settings_release(&k->map);
+	free(k);
+}
+
+static int exec_simple(struct pg_sink *k, const char *sql, int n, const char *const *params,
+                       char *errstr, size_t errstr_size)
+{
+	PGresult *res = PQexecParams(k->db, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	char why[256];
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return CPS_OK;
+	}
+	safe_pg_error(res, k->db, why, sizeof(why));
+	PQclear(res);
+	return sink_fail(k, PQstatus(k->db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+	                 errstr, errstr_size, "%s", why);
+}
+
+/* Connects and sets the session's replication origin (created if missing). */
+static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
+{
+	const char *keys[] = {"dbname", "options", "application_name", NULL};
+	const char *vals[] = {k->conninfo, SESSION_OPTIONS, "cpsync-sink", NULL};
+	const char *params[1] = {k->origin};
+	char why[256];
+	int rc;
+
+	PQfinish(k->db);
+	k->db = PQconnectdbParams(keys, vals, 1 /* expand dbname as a conninfo */);
+	if (PQstatus(k->db) != CONNECTION_OK) {
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(k->db));
+		why[strcspn(why, "\n")] = '\0';
+		return sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                 "connecting to the city database failed: %s", why);
+	}
+	rc = exec_simple(
+	    k,
+	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) "
+	    "IS NULL",
+	    1, params, errstr, errstr_size);
+	if (rc != CPS_OK) /* a concurrent create: try once more */
+		rc = exec_simple(k,
+		                 "SELECT pg_replication_origin_create($1) WHERE "
+		                 "pg_replication_origin_oid($1) IS NULL",
+		                 1, params, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
+		                 errstr, errstr_size);
+	/* another session holds the origin (a previous instance not yet gone):
+	 * worth retrying */
+	return rc == CPS_ERR_FATAL ? CPS_ERR_RETRIABLE : rc;
+}
+
+static int pg_sink_open(const char *platform, const struct cps_settings *settings,
+                        struct cps_conn **out, char *errstr, size_t errstr_size)
+{
+	struct pg_sink *k = calloc(1, sizeof(*k));
+	const struct cps_setting *kv;
+	size_t it = 0;
+	int rc;
+
+	(void)platform;
+	if (!k)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_settings_init(&k->map);
+	k->last_msg_ms = -1;
+	k->conninfo = strdup(cps_settings_get(settings, "conninfo"));
+	k->origin = strdup(cps_settings_get(settings, "origin"));
+	k->key_column = strdup(cps_settings_get(settings, "key_column"));
+	k->version_column = strdup(cps_settings_get(settings, "version_column"));
+	if (!k->conninfo || !k->origin || !k->key_column || !k->version_column) {
+		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out_close;
+	}
+	if (!*k->origin || !*k->key_column || !*k->version_column) {
+		rc = cps_seterr(
+		    errstr, errstr_size,
+		    "settings 'origin', 'key_column' and 'version_column' may not be empty");
+		goto out_close;
+	}
+	while ((kv = cps_settings_next(settings, "table.", &it)))
+		if (!strchr(kv->key + 6, '.') && cps_settings_set(&k->map, kv->key, kv->value) < 0)
+			goto out_oom;
+	it = 0;
+	while ((kv = cps_settings_next(settings, "column.", &it)))
+		if (cps_settings_set(&k->map, kv->key, kv->value) < 0)
+			goto out_oom;
+	rc = connect_db(k, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_close;
+	*out = &k->base;
+	return CPS_OK;
+
+out_oom:
+	rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+out_close:
+	pg_sink_close(&k->base);
+	return rc;
+}
+
+static const char *header(const struct cps_sink_record *r, const char *name, char *buf, size_t size)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (!strcmp(r->headers[i].name, name) && r->headers[i].value) {
+			size_t n =
+			    r->headers[i].value_len < size - 1 ? r->headers[i].value_len : size - 1;
+
+			memcpy(buf, r->headers[i].value, n);
+			buf[n] = '\0';
+			return buf;
+		}
+	return NULL;
+}
+
+/* @locality the single thread that uses this sink */
+static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
+                       size_t *accepted, char *errstr, size_t errstr_size)
+{
+	struct pg_sink *k = (struct pg_sink *)c;
+	size_t i;
+	int rc = CPS_OK;
+
+	for (i = 0; i < n; i++) {
+		const struct cps_sink_record *r = &recs[i];
+		char version[32], op[16], tkey[128];
+		struct pending *p;
+		int64_t v;
+
+		if (!r->entity || !r->key ||
+		    !header(r, CPS_SINK_HEADER_VERSION, version, sizeof(version))) {
+			rc = sink_fail(k, CPS_ERR_INVALID, errstr, errstr_size, "%s",
+			               "record without entity, key or cpsync-version header");
+			break;
+		}
+		snprintf(tkey, sizeof(tkey), "table.%s", r->entity);
+		if (!cps_settings_get(&k->map, tkey)) {
+			rc = sink_fail(k, CPS_ERR_INVALID, errstr, errstr_size,
+			               "no table for entity '%s' (set table.<entity>)", r->entity);
+			break;
+		}
+		if (cps_setting_parse_int(version, &v) != CPS_OK || v <= 0) {
+			rc = sink_fail(k, CPS_ERR_INVALID, errstr, errstr_size, "%s",
+			               "cpsync-version header is not a positive integer");
+			break;
+		}
+		if (k->n_pending == k->cap_pending) {
+			size_t cap = k->cap_pending ? k->cap_pending * 2 : 64;
+			struct pending *np = realloc(k->pending, cap * sizeof(*np));
+
+			if (!np) {
+				rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+				                     "out of memory");
+				break;
+			}
+			k->pending = np;
+			k->cap_pending = cap;
+		}
+		p = &k->pending[k->n_pending];
+		p->entity = strdup(r->entity);
+		p->key = strndup(r->key, r->key_len);
+		p->json = r->value ? strndup(r->value, r->value_len) : strdup("null");
+		p->version = v;
+		p->is_delete =
+		    header(r, CPS_SINK_HEADER_OPERATION, op, sizeof(op)) && !strcmp(op, "DELETE");
+		if (!p->entity || !p->key || !p->json) {
+			free(p->entity);
+			free(p->key);
+			free(p->json);
+			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			break;
+		}
+		k->n_pending++;
+		k->enqueued++;
+	}
+	*accepted = i;
+	return rc;
+}
+
+/* "schema.table" quoted as "schema"."table". */
+static int quote_table(PGconn *db, const char *name, struct cps_buf *sql)
+{
+	const char *dot = strchr(name, '.');
+	char *a, *b = NULL;
+	int rc;
+
+	a = dot ? PQescapeIdentifier(db, name, (size_t)(dot - name))
+	        : PQescapeIdentifier(db, name, strlen(name));
+	if (dot)
+		b = PQescapeIdentifier(db, dot + 1, strlen(dot + 1));
+	if (!a || (dot && !b))
+		rc = -1;
+	else
+		rc = dot ? cps_buf_printf(sql, "%s.%s", a, b) : cps_buf_printf(sql, "%s", a);
+	PQfreemem(a);
+	PQfreemem(b);
+	return rc;
+}
+
+static int append_ident(PGconn *db, struct cps_buf *sql, const char *name)
+{
+	char *q = PQescapeIdentifier(db, name, strlen(name));
+	int rc = q ? cps_buf_printf(sql, "%s", q) : -1;
+
+	PQfreemem(q);
+	return rc;
+}
+
+/* One statement ready to send; its parameters point into `rec` and `owned`. */
+struct stmt {
+	struct cps_buf sql;
+	const char **params;
+	int n_params;
+	char **owned; /* texts made here */
+	size_t n_owned;
+	json_t *rec;
+};
+
+static void stmt_release(struct stmt *s)
+{
+	for (size_t i = 0; i < s->n_owned; i++)
+		free(s->owned[i]);
+	free(s->owned);
+	free(s->params);
+	json_decref(s->rec);
+	cps_buf_release(&s->sql);
+	memset(s, 0, sizeof(*s));
+}
+
+static const char *stmt_own(struct stmt *s, char *text)
+{
+	if (!text)
+		return NULL;
+	s->owned[s->n_owned++] = text;
+	return text;
+}
+
+/* The statement of one pending change. Values are text; the server casts
+ * them to each column's type. -1 when memory is out, CPS_ERR_INVALID for a
+ * bad record. */
+static int build_statement(struct pg_sink *k, const struct pending *p, struct stmt *s, char *errstr,
+                           size_t errstr_size)
+{
+	char tkey[128], ckey[256], vtext[32];
+	const char *table, *field;
+	struct cps_buf cols, vals, sets;
+	size_t n_fields;
+	json_t *v;
+	int rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	cps_buf_init(&s->sql, 0);
+	snprintf(tkey, sizeof(tkey), "table.%s", p->entity);
+	table = cps_settings_get(&k->map, tkey);
+	snprintf(vtext, sizeof(vtext), "%" PRId64, p->version);
+	if (!p->is_delete) {
+		s->rec = json_loads(p->json, 0, NULL);
+		if (!json_is_object(s->rec))
+			return cps_seterr(errstr, errstr_size, "a '%s' record is not a JSON object",
+			                  p->entity);
+	}
+	n_fields = s->rec ? json_object_size(s->rec) : 0;
+	s->params = calloc(n_fields + 2, sizeof(*s->params));
+	s->owned = calloc(n_fields + 1, sizeof(*s->owned));
+	if (!s->params || !s->owned)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	s->params[0] = p->key;
+	s->params[1] = stmt_own(s, strdup(vtext));
+	s->n_params = 2;
+	if (!s->params[1])
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (p->is_delete) {
+		if (cps_buf_printf(&s->sql, "DELETE FROM ") < 0 ||
+		    quote_table(k->db, table, &s->sql) < 0 ||
+		    cps_buf_printf(&s->sql, " WHERE ") < 0 ||
+		    append_ident(k->db, &s->sql, k->key_column) < 0 ||
+		    cps_buf_printf(&s->sql, " = $1 AND ") < 0 ||
+		    append_ident(k->db, &s->sql, k->version_column) < 0 ||
+		    cps_buf_printf(&s->sql, " < $2::bigint") < 0)
+			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return CPS_OK;
+	}
+	cps_buf_init(&cols, 0);
+	cps_buf_init(&vals, 0);
+	cps_buf_init(&sets, 0);
+	if (append_ident(k->db, &cols, k->key_column) < 0 || cps_buf_printf(&cols, ", ") < 0 ||
+	    append_ident(k->db, &cols, k->version_column) < 0 ||
+	    cps_buf_printf(&vals, "$1, $2::bigint") < 0 ||
+	    append_ident(k->db, &sets, k->version_column) < 0 ||
+	    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
+	    append_ident(k->db, &sets, k->version_column) < 0)
+		rc = -1;
+	json_object_foreach(s->rec, field, v)
+	{
+		const char *column;
+		const char *value;
+
+		if (rc < 0)
+			break;
+		snprintf(ckey, sizeof(ckey), "column.%s.%s", p->entity, field);
+		column = cps_settings_get(&k->map, ckey);
+		if (!column)
+			column = field;
+		if (!*column || !strcmp(column, k->key_column) ||
+		    !strcmp(column, k->version_column))
+			continue; /* unmapped ("") or the key itself */
+		if (json_is_null(v))
+			value = NULL;
+		else if (json_is_string(v))
+			value = json_string_value(v);
+		else if (!(value = stmt_own(s, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))) {
+			rc = -1;
+			break;
+		}
+		s->params[s->n_params++] = value;
+		if (cps_buf_printf(&cols, ", ") < 0 || append_ident(k->db, &cols, column) < 0 ||
+		    cps_buf_printf(&vals, ", $%d", s->n_params) < 0 ||
+		    cps_buf_printf(&sets, ", ") < 0 || append_ident(k->db, &sets, column) < 0 ||
+		    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
+		    append_ident(k->db, &sets, column) < 0)
+			rc = -1;
+	}
+	if (rc == 0 &&
+	    (cps_buf_printf(&s->sql, "INSERT INTO ") < 0 ||
+	     quote_table(k->db, table, &s->sql) < 0 ||
+	     cps_buf_printf(&s->sql, " AS t (%s) VALUES (%s) ON CONFLICT (",
+	                    (const char *)cols.data, (const char *)vals.data) < 0 ||
+	     append_ident(k->db, &s->sql, k->key_column) < 0 ||
+	     cps_buf_printf(&s->sql, ") DO UPDATE SET %s WHERE t.", (const char *)sets.data) < 0 ||
+	     append_ident(k->db, &s->sql, k->version_column) < 0 ||
+	     cps_buf_printf(&s->sql, " < EXCLUDED.") < 0 ||
+	     append_ident(k->db, &s->sql, k->version_column) < 0))
+		rc = -1;
+	cps_buf_release(&cols);
+	cps_buf_release(&vals);
+	cps_buf_release(&sets);
+	if (rc < 0)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return CPS_OK;
+}
+
+/* Reads the results of `n` pipelined statements and the sync. */
+static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr_size)
+{
+	char why[256] = "";
+	int rc = CPS_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		PGresult *res;
+
+		while ((res = PQgetResult(k->db))) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == CPS_OK) {
+				safe_pg_error(res, k->db, why, sizeof(why));
+				rc = st == PGRES_PIPELINE_ABORTED ? CPS_ERR_RETRIABLE
+				                                  : CPS_ERR_INVALID;
+			}
+			PQclear(res);
+		}
+		if (PQstatus(k->db) != CONNECTION_OK) {
+			snprintf(why, sizeof(why), "connection lost");
+			return sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size,
+			                 "writing to the city database failed: %s", why);
+		}
+	}
+	{
+		PGresult *res = PQgetResult(k->db);
+
+		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == CPS_OK) {
+			safe_pg_error(res, k->db, why, sizeof(why));
+			rc = CPS_ERR_RETRIABLE;
+		}
+		PQclear(res);
+	}
+	if (rc != CPS_OK)
+		return sink_fail(k, rc, errstr, errstr_size,
+		                 "upsert into the city database failed: %s", why);
+	return CPS_OK;
+}
+
+/* Writes every pending change in one transaction. @locality the sink's thread */
+static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	struct pg_sink *k = (struct pg_sink *)c;
+	struct stmt *stmts = NULL;
+	size_t sent = 0, batch_start = 0, n_stmts = k->n_pending;
+	int rc;
+
+	(void)timeout_ms;
+	if (k->n_pending == 0)
+		return CPS_OK;
+	if (!k->db || PQstatus(k->db) != CONNECTION_OK) {
+		rc = connect_db(k, errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	stmts = calloc(n_stmts, sizeof(*stmts));
+	if (!stmts)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (size_t i = 0; i < k->n_pending; i++) {
+		rc = build_statement(k, &k->pending[i], &stmts[i], errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto out_release;
+	}
+	rc = exec_simple(k, "BEGIN", 0, NULL, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_release;
+	if (PQenterPipelineMode(k->db) != 1) {
+		rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+		               "cannot enter pipeline mode");
+		goto out_rollback;
+	}
+	while (rc == CPS_OK && sent < k->n_pending) {
+		struct stmt *s = &stmts[sent];
+
+		if (PQsendQueryParams(k->db, (const char *)s->sql.data, s->n_params, NULL,
+		                      s->params, NULL, NULL, 0) != 1) {
+			rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+			               "sending an upsert failed");
+			break;
+		}
+		sent++;
+		if (sent - batch_start == PIPELINE_DEPTH || sent == k->n_pending) {
+			if (PQpipelineSync(k->db) != 1) {
+				rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+				               "pipeline sync failed");
+				break;
+			}
+			rc = read_results(k, sent - batch_start, errstr, errstr_size);
+			batch_start = sent;
+		}
+	}
+	if (PQpipelineStatus(k->db) != PQ_PIPELINE_OFF && PQexitPipelineMode(k->db) != 1) {
+		/* results left unread: the connection is unusable */
+		PQfinish(k->db);
+		k->db = NULL;
+		if (rc == CPS_OK)
+			rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+			               "cannot leave pipeline mode");
+		goto out_release;
+	}
+	if (rc != CPS_OK)
+		goto out_rollback;
+	rc = exec_simple(k, "COMMIT", 0, NULL, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_release;
+	k->delivered += k->n_pending;
+	k->last_msg_ms = cps_wall_ms();
+	pending_clear(k);
+	goto out_release;
+
+out_rollback:
+	if (k->db && PQstatus(k->db) == CONNECTION_OK)
+		PQclear(PQexec(k->db, "ROLLBACK"));
+	k->failed += k->n_pending;
+	pending_clear(k); /* the runner re-delivers what it did not commit */
+out_release:
+	for (size_t i = 0; i < n_stmts; i++)
+		stmt_release(&stmts[i]);
+	free(stmts);
+	return rc;
+}
+
+static void pg_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
+{
+	struct pg_sink *k = (struct pg_sink *)c;
+
+	st->lag = (int64_t)k->n_pending;
+	st->enqueued = k->enqueued;
+	st->delivered = k->delivered;
+	st->failed = k->failed;
+	st->errors = k->errors;
+	st->last_msg_ms = k->last_msg_ms;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
+}
+
+/*
+ * The "postgres" connector as registered: the source side of
+ * connectors/postgres/postgres_source.c (cps_postgres_connector) with this sink side
+ * and both settings tables merged. Built once.
+ */
+static struct cps_connector_ops combined;
+static struct cps_setting_decl *combined_settings;
+static pthread_once_t combined_once = PTHREAD_ONCE_INIT;
+
+static void combine(void)
+{
+	const struct cps_connector_ops *src = &cps_postgres_connector;
+	size_t n = src->n_settings + CPS_ARRAY_SIZE(sink_settings), m = 0;
+
+	combined = *src;
+	combined_settings = calloc(n, sizeof(*combined_settings));
+	if (!combined_settings)
+		return;
+	for (size_t i = 0; i < src->n_settings; i++)
+		combined_settings[m++] = src->settings[i];
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(sink_settings); i++) {
+		bool dup = false;
+
+		for (size_t j = 0; j < src->n_settings; j++)
+			if (!strcmp(src->settings[j].name, sink_settings[i].name))
+				dup = true;
+		if (!dup)
+			combined_settings[m++] = sink_settings[i];
+	}
+	combined.settings = combined_settings;
+	combined.n_settings = m;
+	combined.sink_open = pg_sink_open;
+	combined.sink_put = pg_sink_put;
+	combined.sink_flush = pg_sink_flush;
+	combined.sink_close = pg_sink_close;
+	combined.sink_describe = pg_sink_describe;
+}
+
+const struct cps_connector_ops *cps_postgres_connector_ops(void)
+{
+	pthread_once(&combined_once, combine);
+	return combined_settings ? &combined : &cps_postgres_connector;
+}

@@ -1,0 +1,136 @@
+/*
+ * Steward API, audit trail (GET /api/v1/audit): what cpsync and the
+ * stewards did, newest first, by record, actor or time, with keyset
+ * cursors. Stewards and operators.
+ */
+#include "api/api_int.h"
+
+#include "base/common.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define FAC "API"
+
+/* "2026-03-01T12:00:00Z", "...T12:00:00.250+08:00" or epoch milliseconds,
+ * to microseconds since the epoch; -1 when malformed. */
+static int64_t parse_time_us(const char *s)
+{
+	struct tm tm = {0};
+	int64_t ms = 0, frac_us = 0, off_s = 0;
+	const char *p;
+	size_t n = strlen(s);
+
+	if (n && n <= 15 && strspn(s, "0123456789") == n) {
+		for (p = s; *p; p++)
+			ms = ms * 10 + (*p - '0');
+		return ms * 1000;
+	}
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.') {
+		int64_t scale = 100000;
+
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			frac_us += (*p - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+
+		if (strspn(p + 1, "0123456789") != 2 || strspn(p + 4, "0123456789") != 2 ||
+		    h > 23 || m > 59)
+			return -1;
+		off_s = (*p == '+' ? 1 : -1) * (h * 3600 + m * 60);
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	return ((int64_t)timegm(&tm) - off_s) * 1000000 + frac_us;
+}
+
+static int query_time(const struct cps_http_request *req, struct cps_http_response *resp,
+                      const char *name, int64_t *out)
+{
+	const char *s = cps_http_query(req, name);
+
+	*out = -1;
+	if (!s)
+		return 0;
+	*out = parse_time_us(s);
+	if (*out < 0) {
+		cps_http_reply_error(resp, 400,
+		                     "query parameter '%s' must be an RFC 3339 time or epoch "
+		                     "milliseconds",
+		                     name);
+		return -1;
+	}
+	return 0;
+}
+
+static void audit_list(void *ctx, const struct cps_http_request *req,
+                       struct cps_http_response *resp)
+{
+	struct cps_api *api = ctx;
+	struct cps_audit_filter f = {0};
+	struct cps_steward_cursor next;
+	char errstr[CPS_ERRSTR_SIZE], cur[128];
+	json_t *items = NULL;
+	int64_t limit;
+	int rc;
+
+	if (cps_api_enter(api, resp))
+		return;
+	f.entity = cps_http_query(req, "entity");
+	f.key = cps_http_query(req, "key");
+	f.actor = cps_http_query(req, "actor");
+	if (f.entity && !cps_api_name_ok(f.entity)) {
+		cps_http_reply_error(
+		    resp, 400,
+		    "query parameter 'entity' must be a name of [a-z0-9_], 1 to 63 "
+		    "characters");
+		goto out;
+	}
+	if ((f.key && (!*f.key || strlen(f.key) > 512)) ||
+	    (f.actor && (!*f.actor || strlen(f.actor) > 200))) {
+		cps_http_reply_error(resp, 400,
+		                     "query parameters 'key' and 'actor' must not be "
+		                     "empty or overlong");
+		goto out;
+	}
+	if (query_time(req, resp, "since", &f.since_us) ||
+	    query_time(req, resp, "until", &f.until_us) ||
+	    cps_api_query_int(req, resp, "limit", 1, CPS_API_LIMIT_MAX, 50, &limit) ||
+	    cps_api_cursor_decode(req, resp, &f.after))
+		goto out;
+	f.limit = (int)limit;
+	rc = cps_steward_audit_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
+	if (rc != CPS_OK) {
+		cps_log_warn(FAC, "audit list: %s", errstr);
+		cps_api_reply_store_error(resp, rc, 0, errstr);
+		goto out;
+	}
+	if (next.has && cps_api_cursor_encode(&next, cur, sizeof(cur)) == 0)
+		cps_http_reply_json(resp, 200,
+		                    json_pack("{s:o, s:s}", "items", items, "next_cursor", cur));
+	else
+		cps_http_reply_json(resp, 200,
+		                    json_pack("{s:o, s:n}", "items", items, "next_cursor"));
+out:
+	cps_api_leave(api);
+}
+
+int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                           size_t errstr_size)
+{
+	return cps_http_route(server, "GET", "/api/v1/audit", audit_list, api,
+	                      CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR, errstr, errstr_size);
+}

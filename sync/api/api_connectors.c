@@ -1,0 +1,382 @@
+/*
+ * Connector controls of the operator API (GET /api/v1/connectors, POST
+ * /api/v1/connectors/{name}/pause|resume|restart) and the operator API's
+ * lifecycle (api_ops.h): its store connection pool and the runners it may
+ * use until the engine detaches it. Each action is audited before it is done.
+ */
+#include "api/api_ops.h"
+
+#include "base/common.h"
+#include "base/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FACILITY       "API"
+#define REASON_MAX     1000
+#define SETTLE_WAIT_MS 3000 /* how long an action waits to answer 200 instead of 202 */
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **out, char *errstr,
+                    size_t errstr_size)
+{
+	struct cps_ops_api *api;
+
+	*out = NULL;
+	if (!conf->store_conninfo || !conf->status)
+		return cps_seterr(errstr, errstr_size,
+		                  "the operator API needs a store and a status");
+	api = calloc(1, sizeof(*api));
+	if (!api)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	api->status = conf->status;
+	api->conninfo = strdup(conf->store_conninfo);
+	api->sources = calloc(conf->n_sources ? conf->n_sources : 1, sizeof(*api->sources));
+	if (!api->conninfo || !api->sources)
+		goto out_oom;
+	for (size_t i = 0; i < conf->n_sources; i++) {
+		struct cps_ops_api_source *d = &api->sources[api->n_sources++];
+
+		d->link_name = strdup(conf->sources[i].link_name);
+		d->platform = strdup(conf->sources[i].platform);
+		d->runner = conf->sources[i].runner;
+		if (!d->link_name || !d->platform)
+			goto out_oom;
+	}
+	pthread_rwlock_init(&api->runners_lock, NULL);
+	pthread_mutex_init(&api->pool_lock, NULL);
+	*out = api;
+	return CPS_OK;
+
+out_oom:
+	for (size_t i = 0; i < api->n_sources; i++) {
+		free((char *)api->sources[i].link_name);
+		free((char *)api->sources[i].platform);
+	}
+	free(api->sources);
+	free(api->conninfo);
+	free(api);
+	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+void cps_ops_api_detach(struct cps_ops_api *api)
+{
+	if (!api)
+		return;
+	pthread_rwlock_wrlock(&api->runners_lock);
+	api->detached = true;
+	for (size_t i = 0; i < api->n_sources; i++)
+		api->sources[i].runner = NULL;
+	pthread_rwlock_unlock(&api->runners_lock);
+}
+
+void cps_ops_api_free(struct cps_ops_api *api)
+{
+	if (!api)
+		return;
+	for (size_t i = 0; i < api->n_pool; i++)
+		cps_dlq_store_close(api->pool[i]);
+	for (size_t i = 0; i < api->n_sources; i++) {
+		free((char *)api->sources[i].link_name);
+		free((char *)api->sources[i].platform);
+	}
+	pthread_rwlock_destroy(&api->runners_lock);
+	pthread_mutex_destroy(&api->pool_lock);
+	free(api->sources);
+	free(api->conninfo);
+	free(api);
+}
+
+int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
+                         size_t errstr_size)
+{
+	int rc = cps_ops_api_register_deadletters(api, srv, errstr, errstr_size);
+
+	return rc == CPS_OK ? cps_ops_api_register_connectors(api, srv, errstr, errstr_size) : rc;
+}
+
+int cps_ops_api_store_get(struct cps_ops_api *api, struct cps_dlq_store **out, char *errstr,
+                          size_t errstr_size)
+{
+	pthread_mutex_lock(&api->pool_lock);
+	*out = api->n_pool ? api->pool[--api->n_pool] : NULL;
+	pthread_mutex_unlock(&api->pool_lock);
+	if (*out)
+		return CPS_OK;
+	return cps_dlq_store_open(api->conninfo, out, errstr, errstr_size);
+}
+
+void cps_ops_api_store_put(struct cps_ops_api *api, struct cps_dlq_store *s)
+{
+	if (!s)
+		return;
+	if (cps_dlq_store_ok(s)) {
+		pthread_mutex_lock(&api->pool_lock);
+		if (api->n_pool < CPS_OPS_POOL_MAX) {
+			api->pool[api->n_pool++] = s;
+			s = NULL;
+		}
+		pthread_mutex_unlock(&api->pool_lock);
+	}
+	cps_dlq_store_close(s);
+}
+
+static const struct cps_ops_api_source *source_find(struct cps_ops_api *api, const char *platform,
+                                                    const char *link_name)
+{
+	pthread_rwlock_rdlock(&api->runners_lock);
+	if (api->detached)
+		return NULL;
+	for (size_t i = 0; i < api->n_sources; i++) {
+		const struct cps_ops_api_source *s = &api->sources[i];
+
+		if ((platform && !strcmp(s->platform, platform)) ||
+		    (link_name && !strcmp(s->link_name, link_name)))
+			return s->runner ? s : NULL;
+	}
+	return NULL;
+}
+
+const struct cps_ops_api_source *cps_ops_api_source_by_platform(struct cps_ops_api *api,
+                                                                const char *platform)
+{
+	return source_find(api, platform, NULL);
+}
+
+const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *api,
+                                                            const char *link_name)
+{
+	return source_find(api, NULL, link_name);
+}
+
+void cps_ops_api_runners_unlock(struct cps_ops_api *api)
+{
+	pthread_rwlock_unlock(&api->runners_lock);
+}
+
+/* ---- connectors ---------------------------------------------------------- */
+
+enum action {
+	ACTION_PAUSE,
+	ACTION_RESUME,
+	ACTION_RESTART,
+};
+
+static const char *const action_audit[] = {"connector.paused", "connector.resumed",
+                                           "connector.restarted"};
+static const char *const action_verb[] = {"paused", "resumed", "restarted"};
+
+static struct cps_link *link_by_name(struct cps_ops_api *api, const char *name)
+{
+	size_t n = cps_status_link_count(api->status);
+
+	for (size_t i = 0; i < n; i++) {
+		struct cps_link *l = cps_status_link_at(api->status, i);
+
+		if (l && !strcmp(l->name, name))
+			return l;
+	}
+	return NULL;
+}
+
+static const char *link_state(const struct cps_link *l)
+{
+	return cps_link_state_name((enum cps_link_state)atomic_load(&l->state));
+}
+
+static json_t *link_json(struct cps_ops_api *api, const struct cps_link *l)
+{
+	const struct cps_ops_api_source *src = cps_ops_api_source_by_link(api, l->name);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", l->name, "platform", l->platform,
+	              "direction", l->direction == CPS_LINK_SOURCE ? "source" : "sink", "type",
+	              l->type, "state", link_state(l), "controllable", src != NULL);
+
+	if (j && src)
+		json_object_set_new(j, "paused", json_boolean(cps_ingest_paused(src->runner)));
+	cps_ops_api_runners_unlock(api);
+	return j;
+}
+
+static void connectors_list(void *ctx, const struct cps_http_request *req,
+                            struct cps_http_response *resp)
+{
+	struct cps_ops_api *api = ctx;
+	size_t n = cps_status_link_count(api->status);
+	json_t *arr = json_array();
+
+	(void)req;
+	for (size_t i = 0; arr && i < n; i++) {
+		struct cps_link *l = cps_status_link_at(api->status, i);
+
+		if (l && json_array_append_new(arr, link_json(api, l)) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	cps_http_reply_json(resp, 200, arr ? json_pack("{s:o}", "connectors", arr) : NULL);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Whether the runner shows the action's effect. @locks runners_lock read */
+static bool settled(const struct cps_ops_api_source *src, const struct cps_link *l, enum action a,
+                    int64_t restarts_before)
+{
+	int st = atomic_load(&l->state);
+	struct cps_ingest_stats stats;
+
+	switch (a) {
+	case ACTION_PAUSE:
+		return st == CPS_LINK_PAUSED;
+	case ACTION_RESUME:
+		return st == CPS_LINK_RUNNING || st == CPS_LINK_STANDBY;
+	case ACTION_RESTART:
+		cps_ingest_get_stats(src->runner, &stats);
+		return stats.restarts > restarts_before &&
+		       (st == CPS_LINK_RUNNING || st == CPS_LINK_PAUSED || st == CPS_LINK_STANDBY);
+	}
+	return false;
+}
+
+/* The optional body {"reason": "..."}; NULL reply on success. */
+static int action_reason(const struct cps_http_request *req, struct cps_http_response *resp,
+                         char *reason, size_t size)
+{
+	json_t *body, *r;
+
+	reason[0] = '\0';
+	if (req->body_len == 0)
+		return CPS_OK;
+	body = cps_http_body_json(req, resp);
+	if (!body)
+		return CPS_ERR_INVALID;
+	r = json_object_get(body, "reason");
+	if (!json_is_object(body) || (r && !json_is_string(r) && !json_is_null(r)) ||
+	    json_object_size(body) > (r ? 1u : 0u)) {
+		json_decref(body);
+		cps_http_reply_error(
+		    resp, 400, "the body must be empty or {\"reason\": string} and nothing else");
+		return CPS_ERR_INVALID;
+	}
+	if (json_is_string(r) && json_string_length(r) > REASON_MAX) {
+		json_decref(body);
+		cps_http_reply_error(resp, 400, "reason is longer than %d bytes", REASON_MAX);
+		return CPS_ERR_INVALID;
+	}
+	if (json_is_string(r))
+		snprintf(reason, size, "%s", json_string_value(r));
+	json_decref(body);
+	return CPS_OK;
+}
+
+static void connector_action(void *ctx, const struct cps_http_request *req,
+                             struct cps_http_response *resp)
+{
+	const struct cps_ops_action_route *route = ctx;
+	struct cps_ops_api *api = route->api;
+	const char *name = cps_http_param(req, "name");
+	const struct cps_ops_api_source *src;
+	struct cps_dlq_store *store = NULL;
+	struct cps_ingest_stats stats;
+	struct cps_link *l;
+	char reason[REASON_MAX + 1], err[CPS_ERRSTR_SIZE];
+	json_t *before, *after;
+	int64_t waited = 0;
+	int rc;
+
+	if (action_reason(req, resp, reason, sizeof(reason)) != CPS_OK)
+		return;
+	l = name ? link_by_name(api, name) : NULL;
+	if (!l) {
+		cps_http_reply_error(resp, 404, "no connector link of that name");
+		return;
+	}
+	src = cps_ops_api_source_by_link(api, l->name);
+	if (!src) {
+		bool stopping = api->detached;
+
+		cps_ops_api_runners_unlock(api);
+		if (stopping)
+			cps_http_reply_error(resp, 503, "cpsync is stopping");
+		else
+			cps_http_reply_error(resp, 409,
+			                     "link '%s' cannot be %s: only platform sources can",
+			                     l->name, action_verb[route->action]);
+		return;
+	}
+	/* audited first: an action the audit trail cannot hold is not done */
+	rc = cps_ops_api_store_get(api, &store, err, sizeof(err));
+	if (rc == CPS_OK) {
+		before = json_pack("{s:s}", "state", link_state(l));
+		after = json_pack("{s:s}", "state",
+		                  route->action == ACTION_PAUSE ? "PAUSED" : "RUNNING");
+		rc = cps_dlq_audit(store, req->principal ? req->principal : "anonymous",
+		                   action_audit[route->action], "connector", l->name, before, after,
+		                   reason[0] ? reason : NULL, err, sizeof(err));
+		json_decref(before);
+		json_decref(after);
+	}
+	cps_ops_api_store_put(api, store);
+	if (rc != CPS_OK) {
+		cps_ops_api_runners_unlock(api);
+		cps_log_warn(FACILITY, "connector '%s' not %s: audit failed: %s", l->name,
+		             action_verb[route->action], err);
+		cps_http_reply_error(resp, 503, "the audit trail is unavailable: %s", err);
+		return;
+	}
+	cps_ingest_get_stats(src->runner, &stats);
+	switch (route->action) {
+	case ACTION_PAUSE:
+		cps_ingest_pause(src->runner);
+		break;
+	case ACTION_RESUME:
+		cps_ingest_resume(src->runner);
+		break;
+	case ACTION_RESTART:
+		rc = cps_ingest_restart(src->runner, err, sizeof(err));
+		if (rc != CPS_OK) {
+			cps_ops_api_runners_unlock(api);
+			cps_http_reply_error(resp, 409, "%s", err);
+			return;
+		}
+		break;
+	}
+	cps_log_info(FACILITY, "connector '%s' %s by an operator", l->name,
+	             action_verb[route->action]);
+	while (!settled(src, l, route->action, stats.restarts) && waited < SETTLE_WAIT_MS) {
+		sleep_ms(20);
+		waited += 20;
+	}
+	rc = settled(src, l, route->action, stats.restarts) ? 200 : 202;
+	cps_ops_api_runners_unlock(api);
+	cps_http_reply_json(resp, rc, link_json(api, l));
+}
+
+int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_server *srv,
+                                    char *errstr, size_t errstr_size)
+{
+	static const char *const patterns[] = {
+	    "/api/v1/connectors/{name}/pause",
+	    "/api/v1/connectors/{name}/resume",
+	    "/api/v1/connectors/{name}/restart",
+	};
+	int rc = cps_http_route(srv, "GET", "/api/v1/connectors", connectors_list, api,
+	                        CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR, errstr, errstr_size);
+
+	for (int i = 0; rc == CPS_OK && i < 3; i++) {
+		api->action_routes[i].api = api;
+		api->action_routes[i].action = i;
+		rc = cps_http_route(srv, "POST", patterns[i], connector_action,
+		                    &api->action_routes[i], CPS_ROLE_OPERATOR, errstr, errstr_size);
+	}
+	return rc;
+}

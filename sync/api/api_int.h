@@ -1,0 +1,62 @@
+/*
+ * Private to the steward API (api*.c): the shared handle, the in-flight
+ * gate used by cps_api_quiesce, cursors, parameter parsing and the mapping
+ * of store refusals to HTTP statuses.
+ */
+#ifndef CPS_API_INT_H
+#define CPS_API_INT_H
+
+#include "api/api.h"
+#include "store/store_steward.h"
+#include "reconcile/unified.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct cps_api {
+	struct cps_steward_store *store;
+	struct cps_catalog *catalog;
+	const struct cps_rules *rules;
+	struct cps_publisher *publisher;
+	char *topic_prefix;
+	pthread_mutex_t uni_mu; /* guards uni: one encoder shared by the HTTP threads */
+	struct cps_unified *uni;
+	pthread_mutex_t gate_mu;
+	pthread_cond_t gate_cv;
+	int in_flight;
+	int stopping;
+};
+
+#define CPS_API_LIMIT_MAX 500
+
+/* Call first in every handler: 0 = go on (then cps_api_leave), else the
+ * response (503) is set and the handler returns at once. */
+int cps_api_enter(struct cps_api *api, struct cps_http_response *resp);
+void cps_api_leave(struct cps_api *api);
+
+/* Replies for a store call that failed: the refusal's status with the
+ * store's message (which never holds values), else 503/500. */
+void cps_api_reply_store_error(struct cps_http_response *resp, int rc, int why, const char *errstr);
+
+/* Query parameter `name` as an integer in [min, max], `def` when absent;
+ * on a bad value replies 400 and returns -1. */
+int cps_api_query_int(const struct cps_http_request *req, struct cps_http_response *resp,
+                      const char *name, int64_t min, int64_t max, int64_t def, int64_t *out);
+/* The opaque cursor text (base64 of "at_us.id") and back; decode replies
+ * 400 on a bad one and returns -1. Absent = no cursor, 0. */
+int cps_api_cursor_encode(const struct cps_steward_cursor *c, char *out, size_t out_size);
+int cps_api_cursor_decode(const struct cps_http_request *req, struct cps_http_response *resp,
+                          struct cps_steward_cursor *out);
+/* An entity, field or platform name: [a-z0-9_], 1..63 characters. */
+int cps_api_name_ok(const char *s);
+
+/* Route registration of each file. */
+int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                               size_t errstr_size);
+int cps_api_records_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                             size_t errstr_size);
+int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                           size_t errstr_size);
+
+#endif

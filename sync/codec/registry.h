@@ -1,0 +1,40 @@
+/*
+ * Schema ids for the Confluent wire format. Two sources: a Confluent-
+ * compatible schema registry over HTTP (register-or-lookup of our schemas,
+ * fetch of unknown ids, an id cache so each id costs one request), or —
+ * registry-free, for air-gapped government networks — the ids of the
+ * catalog's manifest (schemas/schema-ids.json).
+ */
+#ifndef CPS_REGISTRY_H
+#define CPS_REGISTRY_H
+
+#include "codec/schema.h"
+
+struct cps_registry;
+
+struct cps_registry_conf {
+	const char *url;      /* NULL or "" = registry-free (catalog ids only) */
+	long timeout_ms;      /* per request; default 5000 */
+	const char *username; /* basic auth, optional */
+	const char *password;
+	const char *ca_file; /* TLS trust, optional */
+};
+
+/* The registry keeps a borrowed pointer to `catalog`, which must outlive it;
+ * schemas fetched by id are added to the catalog. */
+int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *catalog,
+                     struct cps_registry **out, char *errstr, size_t errstr_size);
+void cps_registry_free(struct cps_registry *r);
+
+/* The id of `schema` under `subject` (e.g. "cpsync.unified.person-value"):
+ * cached, else POST /subjects/{subject}/versions (register-or-lookup); in
+ * registry-free mode schema->id from the manifest. Sets schema->id too. */
+int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_schema *schema,
+                        int32_t *id, char *errstr, size_t errstr_size);
+
+/* The schema with `id`: cached or catalog, else GET /schemas/ids/{id}.
+ * Returned pointer is borrowed (owned by the catalog). */
+int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_schema **out,
+                              char *errstr, size_t errstr_size);
+
+#endif

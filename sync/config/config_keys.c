@@ -1,0 +1,150 @@
+/*
+ * The declared configuration keys of cpsync: name, type, default, range,
+ * allowed values and documentation, in the order of docs/CONFIG.md (which
+ * `cpsync config-doc` generates from this table). Connectors declare the
+ * keys of their own platforms.*.source/sink sections in their own tables.
+ */
+#include "config/config.h"
+
+#define MIB(n) ((long long)(n) << 20)
+
+const struct cps_config_key cps_config_keys[] = {
+    {"instance", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_DEF_HOSTNAME,
+     "The name of this cpsync instance in logs, metrics and the store (who holds a source, "
+     "who resolved a conflict). Must differ between instances sharing a store."},
+
+    {"log.level", CPS_CFG_ENUM, "info", 0, 0, "error|warn|info|debug", 0,
+     "The least severe level written. `debug` with an empty `log.debug` enables every debug "
+     "context."},
+    {"log.format", CPS_CFG_ENUM, "text", 0, 0, "text|json", 0,
+     "`text`: `2026-11-28T20:16:52.123Z info  STORE message`; `json`: one object per line "
+     "with `ts`, `level`, `facility`, `msg`."},
+    {"log.debug", CPS_CFG_LIST, "", 0, 0, "connector|reconcile|store|http|kafka|codec|all", 0,
+     "Debug contexts to write whatever `log.level` is."},
+
+    {"schemas.dir", CPS_CFG_STRING, "schemas", 0, 0, NULL, CPS_CFG_PATH,
+     "The directory of the Avro schemas (`*.avsc`)."},
+    {"schemas.registry.url", CPS_CFG_STRING, "", 0, 0, NULL, 0,
+     "Base URL of a Confluent-compatible schema registry. Empty: registry-free (Avro "
+     "single-object encoding with schema fingerprints)."},
+    {"schemas.registry.timeout_ms", CPS_CFG_DURATION_MS, "5s", 100, 600000, NULL, 0,
+     "Timeout of one registry request."},
+    {"schemas.registry.username", CPS_CFG_STRING, "", 0, 0, NULL, 0,
+     "HTTP basic-auth user for the registry (empty: none)."},
+    {"schemas.registry.password", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_SECRET,
+     "HTTP basic-auth password for the registry; use `${ENV_VAR}`."},
+    {"schemas.registry.ca_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
+     "PEM file of the CA that signs the registry's certificate (empty: the system's)."},
+
+    {"codec.max_message_bytes", CPS_CFG_INT, "4194304", 64, MIB(256), NULL, 0,
+     "Largest encoded message accepted from any platform; larger ones go to the dead-letter "
+     "store."},
+    {"codec.max_items", CPS_CFG_INT, "1000000", 1, 100000000, NULL, 0,
+     "Most array and map items in one message, summed over all levels."},
+    {"codec.max_depth", CPS_CFG_INT, "64", 1, 1024, NULL, 0,
+     "Deepest nesting of records, arrays, maps and unions in one message."},
+
+    {"kafka.brokers", CPS_CFG_STRING, "embedded", 0, 0, NULL, 0,
+     "`embedded` (an in-process broker, librdkafka's mock cluster, for demos and tests) or a "
+     "comma-separated `host:port` list."},
+    {"kafka.embedded.partitions", CPS_CFG_INT, "8", 1, 256, NULL, 0,
+     "Partitions of every topic of the embedded broker."},
+    {"kafka.ingest_topic", CPS_CFG_STRING, "cpsync.ingest", 0, 0, NULL, 0,
+     "Topic where sources put every valid change, keyed by entity key."},
+    {"kafka.unified_topic_prefix", CPS_CFG_STRING, "cpsync.unified.", 0, 0, NULL, 0,
+     "Prefix of the unified topics: one per entity (`cpsync.unified.person`, ...)."},
+    {"kafka.dead_letter_topic", CPS_CFG_STRING, "cpsync.deadletter", 0, 0, NULL, 0,
+     "Topic that mirrors dead letters (raw bytes and reason) for other tools."},
+    {"kafka.group_id", CPS_CFG_STRING, "cpsync-reconcile", 0, 0, NULL, 0,
+     "Consumer group of the reconcile workers of all instances."},
+    {"kafka.topics.partitions", CPS_CFG_INT, "8", -1, 100000, NULL, 0,
+     "On a real cluster, partitions of cpsync's own topics (ingest, dead-letter, unified) "
+     "that cpsync creates at start when they are missing; -1: the broker's default. "
+     "Existing topics are left as they are."},
+    {"kafka.topics.replication_factor", CPS_CFG_INT, "-1", -1, 32, NULL, 0,
+     "Replication factor of the topics cpsync creates; -1: the broker's "
+     "`default.replication.factor`."},
+    {"kafka.unified_topic_config.*", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "Topic configuration of the unified topics when cpsync creates them, e.g. "
+     "`cleanup.policy: compact` (a new consumer still gets the latest version of every key; "
+     "older versions go) or `min.insync.replicas: 2`."},
+    {"kafka.properties.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
+     "librdkafka properties passed through unchanged (`security.protocol`, `sasl.*`, "
+     "`ssl.*`, `acks`, `compression.type`, `linger.ms`, ...)."},
+    {"kafka.producer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
+     "librdkafka properties for cpsync's producers only (`linger.ms`, `compression.type`, "
+     "...); they override `kafka.properties`."},
+    {"kafka.consumer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
+     "librdkafka properties for cpsync's consumers only (`session.timeout.ms`, "
+     "`heartbeat.interval.ms`, ...); they override `kafka.properties`."},
+
+    {"store.conninfo", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_SECRET,
+     "libpq connection string of the store (keyword/value or URI). Logged only with the "
+     "password masked. Empty: libpq's environment (`PGHOST`, ...)."},
+    {"store.batch_size", CPS_CFG_INT, "1000", 1, 100000, NULL, 0,
+     "Most events written in one store transaction."},
+    {"store.batch_ms", CPS_CFG_DURATION_MS, "50", 1, 60000, NULL, 0,
+     "Longest wait to fill a batch before committing it."},
+    {"store.leader_retry_ms", CPS_CFG_DURATION_MS, "2000", 100, 600000, NULL, 0,
+     "How often a STANDBY single-reader source (postgres, files) asks for its advisory "
+     "lock `cpsync.source.<platform>` in the store, to take over from an instance that "
+     "died."},
+
+    {"http.listen", CPS_CFG_STRING, "127.0.0.1:8080", 0, 0, NULL, 0,
+     "Address and port of the HTTP server (health, status, metrics, steward API, "
+     "dashboard). Loopback by default."},
+    {"http.max_body_bytes", CPS_CFG_INT, "1048576", 1024, MIB(64), NULL, 0,
+     "Largest request body; larger ones get 413."},
+    {"http.timeout_s", CPS_CFG_INT, "30", 1, 3600, NULL, 0, "Idle connection timeout in seconds."},
+    {"http.max_connections", CPS_CFG_INT, "64", 1, 10000, NULL, 0,
+     "Most simultaneous HTTP connections."},
+    {"http.tokens.*.token", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
+     "Bearer token of the holder named by the key (at least 16 characters; use "
+     "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},
+    {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
+     "Role of the token: `viewer` (status, records masked), `steward` (conflicts, records "
+     "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
+    {"http.open_routes", CPS_CFG_LIST, "/healthz,/readyz,/metrics", 0, 0, NULL, 0,
+     "Route patterns served without a token."},
+    {"http.tls_cert_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
+     "PEM certificate (chain) of the HTTP server; HTTPS when it and `http.tls_key_file` are "
+     "set."},
+    {"http.tls_key_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
+     "PEM private key of `http.tls_cert_file`."},
+
+    {"reconcile.workers", CPS_CFG_INT, "2", 1, 64, NULL, 0,
+     "Reconcile worker threads of this instance (each a member of `kafka.group_id`)."},
+
+    {"platforms.*.connector", CPS_CFG_ENUM, NULL, 0, 0, "kafka|postgres|files|demo",
+     CPS_CFG_REQUIRED, "The connector type that talks to this platform."},
+    {"platforms.*.enabled", CPS_CFG_BOOL, "true", 0, 0, NULL, 0,
+     "A disabled platform is neither read nor written."},
+    {"platforms.*.freshness_target_s", CPS_CFG_INT, "300", 1, 86400 * 7, NULL, 0,
+     "Seconds within which this platform's changes should reach the unified records; the "
+     "status page and metrics report lag against it."},
+    {"platforms.*.source", CPS_CFG_MAP, NULL, 0, 0, NULL, 0,
+     "Settings of the connector's source side (validated by the connector)."},
+    {"platforms.*.sink", CPS_CFG_MAP, NULL, 0, 0, NULL, 0,
+     "Settings of the connector's sink side (validated by the connector)."},
+
+    {"rules.*.version", CPS_CFG_INT, "1", 1, 1000000, NULL, 0,
+     "Version of this entity's rule set, recorded in each field's provenance; raise it when "
+     "the rules change."},
+    {"rules.*.default.rule", CPS_CFG_ENUM, "latest", 0, 0, "precedence|latest|manual", 0,
+     "Survivorship of fields without their own entry: `precedence` (the first of "
+     "`platforms` with a value wins), `latest` (the newest effective time wins), `manual` "
+     "(any disagreement opens a conflict)."},
+    {"rules.*.default.platforms", CPS_CFG_LIST, "", 0, 0, NULL, 0,
+     "Platform names, most authoritative first (needed by `precedence`)."},
+    {"rules.*.default.on_disagree", CPS_CFG_ENUM, "accept", 0, 0, "accept|flag|conflict", 0,
+     "When other platforms disagree with the winner: `accept` silently, `flag` it, or open "
+     "a `conflict`."},
+    {"rules.*.fields.*.rule", CPS_CFG_ENUM, NULL, 0, 0, "precedence|latest|manual", 0,
+     "The rule of one field (Avro field name); unset parts come from `default`."},
+    {"rules.*.fields.*.platforms", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,
+     "Platform names for this field, most authoritative first."},
+    {"rules.*.fields.*.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
+     "Disagreement handling for this field."},
+};
+
+const size_t cps_config_keys_count = sizeof(cps_config_keys) / sizeof(cps_config_keys[0]);

@@ -1,0 +1,61 @@
+/*
+ * The change events that cross the engine: an ingest event (one platform's
+ * statement about one record) and its Avro form (schemas/ingest_event.avsc).
+ * Records travel as Avro JSON objects (jansson) inside the engine: field-level
+ * reconciliation compares and stores them as JSON; the codec turns them back
+ * into Avro at the edges.
+ */
+#ifndef CPS_EVENT_H
+#define CPS_EVENT_H
+
+#include "base/buf.h"
+#include "codec/schema.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+enum cps_op {
+	CPS_OP_UPSERT,
+	CPS_OP_DELETE,
+};
+
+#define CPS_NAME_MAX 32 /* platform and entity names */
+
+struct cps_ingest_event {
+	char platform[CPS_NAME_MAX]; /* "province", "city", "shenshan" */
+	char entity[CPS_NAME_MAX];   /* "person", "household", … */
+	char *key;                   /* entity key (owned) */
+	enum cps_op op;
+	int64_t effective_ms;  /* business time: when the fact became true */
+	int64_t source_ms;     /* when the platform recorded it */
+	char *source_position; /* "province:topic/3@1234", "city:0/16B3F28", "shenshan:f.avro#17" */
+	json_t *record;        /* the entity record (Avro JSON), NULL for deletes (owned ref) */
+};
+
+void cps_ingest_event_release(struct cps_ingest_event *ev);
+
+/* Text names of the operation ("upsert", "delete"). */
+const char *cps_op_name(enum cps_op op);
+
+struct cps_event_codec; /* per thread: IngestEvent + entity codecs of a catalog */
+
+int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **out, char *errstr,
+                        size_t errstr_size);
+void cps_event_codec_free(struct cps_event_codec *ec);
+
+/* IngestEvent in single-object encoding, the payload the entity record in its
+ * current schema. */
+int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_event *ev,
+                            struct cps_buf *out, char *errstr, size_t errstr_size);
+int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
+                            struct cps_ingest_event *out, char *errstr, size_t errstr_size);
+
+/* The entities cpsync knows, in the order of the Avro Entity enum, and the
+ * field of each record that holds its key. NULL for an unknown entity. */
+extern const char *const cps_entities[5];
+const char *cps_entity_key_field(const char *entity);
+
+/* The ingest topic's message key: "<entity>/<key>". */
+int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out);
+
+#endif

@@ -1,0 +1,410 @@
+/*
+ * The publisher thread: outbox rows (oldest first) → the idempotent Kafka
+ * producer → flush until every row is acknowledged → delete the delivered
+ * rows → repeat. Rows Kafka did not take stay in the outbox and are retried
+ * with backoff; a crash between ack and delete re-publishes (consumers drop
+ * duplicates by key and version).
+ */
+#include "publish/publish.h"
+#include "base/clock.h"
+
+#include "kafka/broker.h"
+#include "base/common.h"
+#include "config/config.h"
+#include "base/log.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FAC            "PUBLISH"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define IDLE_WAIT_MS   100
+/* One publisher across instances: two would send the same versions twice and
+ * could interleave one key's versions out of order. */
+#define LEADER_LOCK "cpsync.publisher"
+
+struct cps_publisher {
+	char *bootstrap;
+	char *conninfo;
+	struct cps_settings props;
+	size_t batch;
+	struct cps_status *status;
+	struct cps_link *link;
+
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int woken; /* under mu */
+	atomic_int stop;
+
+	struct cps_store *store;
+	bool leading; /* holds LEADER_LOCK on `store`'s session */
+	int leader_retry_ms;
+	rd_kafka_t *rk;
+
+	atomic_llong published, errors, pending;
+};
+
+/* Sleeps up to `ms` or until woken or stopped. */
+static void wait_wake(struct cps_publisher *p, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (!p->woken && !atomic_load(&p->stop))
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+			break;
+	p->woken = 0;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void cps_publisher_wake(struct cps_publisher *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->woken = 1;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void fail(struct cps_publisher *p, const char *what, const char *err)
+{
+	char msg[CPS_ERRSTR_SIZE + 64];
+
+	atomic_fetch_add(&p->errors, 1);
+	snprintf(msg, sizeof(msg), "%s: %s", what, err);
+	cps_log_warn(FAC, "%s", msg);
+	if (p->link) {
+		atomic_fetch_add(&p->link->errors, 1);
+		cps_link_set_state(p->link, CPS_LINK_FAILED);
+		if (p->status)
+			cps_link_set_error(p->status, p->link, msg);
+	}
+}
+
+/* Delivery report: the message opaque points at the row's status slot. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	signed char *slot = m->_private;
+
+	if (slot)
+		*slot = m->err ? -1 : 1;
+}
+
+static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_size)
+{
+	static const char *const fixed[][2] = {
+	    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+	char kerr[512];
+	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props,
+	                                               errstr, errstr_size);
+
+	if (!conf)
+		return CPS_ERR_FATAL;
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(fixed); i++)
+		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
+		    CPS_OK) {
+			rd_kafka_conf_destroy(conf);
+			return CPS_ERR_FATAL;
+		}
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+	if (!p->rk) {
+		rd_kafka_conf_destroy(conf);
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "cannot create the producer: %s", kerr);
+	}
+	return CPS_OK;
+}
+
+static void producer_drop(struct cps_publisher *p)
+{
+	if (!p->rk)
+		return;
+	rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+	rd_kafka_flush(p->rk, 1000);
+	rd_kafka_destroy(p->rk);
+	p->rk = NULL;
+}
+
+/* Produces the rows and waits until each is acknowledged or failed (or the
+ * publisher stops); then deletes the delivered ones. */
+static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, size_t n,
+                        char *errstr, size_t errstr_size)
+{
+	signed char *slot = calloc(n, 1);
+	int64_t *ids = calloc(n, sizeof(*ids));
+	size_t nids = 0, failed = 0;
+	int rc = CPS_OK;
+	char kerr[512];
+
+	if (!slot || !ids) {
+		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n && !atomic_load(&p->stop); i++) {
+		rd_kafka_resp_err_t err;
+
+		for (;;) {
+			err = rd_kafka_producev(
+			    p->rk, RD_KAFKA_V_TOPIC(rows[i].topic),
+			    RD_KAFKA_V_KEY(rows[i].key, rows[i].key ? strlen(rows[i].key) : 0),
+			    RD_KAFKA_V_VALUE((void *)rows[i].payload, rows[i].payload_len),
+			    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&slot[i]),
+			    RD_KAFKA_V_END);
+			if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || atomic_load(&p->stop))
+				break;
+			rd_kafka_poll(p->rk, 100);
+		}
+		if (err) {
+			slot[i] = -1;
+			snprintf(kerr, sizeof(kerr), "%s", rd_kafka_err2str(err));
+		}
+	}
+	/* All delivered (or failed) before anything is deleted. */
+	while (rd_kafka_outq_len(p->rk) > 0 && !atomic_load(&p->stop)) {
+		rd_kafka_flush(p->rk, 200);
+		if (rd_kafka_fatal_error(p->rk, kerr, sizeof(kerr)))
+			break;
+		atomic_store(&p->pending, (long long)n);
+	}
+	if (rd_kafka_outq_len(p->rk) > 0) {
+		/* Stopping (or fatal): what is not acknowledged stays in the outbox. */
+		producer_drop(p);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (slot[i] == 1)
+			ids[nids++] = rows[i].id;
+		else
+			failed++;
+	}
+	if (nids) {
+		rc = cps_store_outbox_delete(p->store, ids, nids, errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto cleanup;
+		atomic_fetch_add(&p->published, (long long)nids);
+		atomic_store(&p->pending, (long long)(n - nids));
+		if (p->link) {
+			atomic_fetch_add(&p->link->records, (int64_t)nids);
+			atomic_store(&p->link->last_success_ms, cps_wall_ms());
+		}
+	}
+	if (failed && !atomic_load(&p->stop)) {
+		atomic_fetch_add(&p->errors, (long long)failed - 1);
+		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                     "%zu of %zu unified events not delivered", failed, n);
+	}
+cleanup:
+	free(slot);
+	free(ids);
+	return rc;
+}
+
+/* Takes the publisher's advisory lock, or waits as STANDBY (healthy) while
+ * another instance holds it. Returns whether this one publishes. */
+static bool lead(struct cps_publisher *p)
+{
+	char errstr[CPS_ERRSTR_SIZE];
+
+	if (cps_store_try_lock(p->store, LEADER_LOCK, &p->leading, errstr, sizeof(errstr)) !=
+	    CPS_OK) {
+		fail(p, "taking the publisher's advisory lock", errstr);
+		cps_store_close(p->store);
+		p->store = NULL;
+		wait_wake(p, BACKOFF_MAX_MS);
+		return false;
+	}
+	if (p->leading) {
+		cps_log_info(FAC, "publishing (advisory lock '%s' held)", LEADER_LOCK);
+		return true;
+	}
+	if (p->link && atomic_load(&p->link->state) != CPS_LINK_STANDBY) {
+		cps_log_info(FAC, "standby: another instance publishes");
+		cps_link_set_state(p->link, CPS_LINK_STANDBY);
+	}
+	for (int waited = 0; waited < p->leader_retry_ms && !atomic_load(&p->stop); waited += 100)
+		wait_wake(p, 100);
+	return false;
+}
+
+static void *run(void *arg)
+{
+	struct cps_publisher *p = arg;
+	char errstr[CPS_ERRSTR_SIZE];
+	int backoff = BACKOFF_MIN_MS;
+
+	while (!atomic_load(&p->stop)) {
+		struct cps_outbox_row *rows = NULL;
+		size_t n = 0;
+		int rc;
+
+		if (!p->store) {
+			p->leading = false; /* a closed session has lost its lock */
+			if (cps_store_open(p->conninfo, &p->store, errstr, sizeof(errstr)) !=
+			    CPS_OK) {
+				p->store = NULL;
+				fail(p, "store", errstr);
+				goto backoff;
+			}
+		}
+		if (!p->leading && !lead(p))
+			continue;
+		if (!p->rk && producer_new(p, errstr, sizeof(errstr)) != CPS_OK) {
+			fail(p, "producer", errstr);
+			goto backoff;
+		}
+		rc = cps_store_outbox_fetch(p->store, p->batch, &rows, &n, errstr, sizeof(errstr));
+		if (rc != CPS_OK) {
+			fail(p, "outbox fetch", errstr);
+			cps_store_close(p->store);
+			p->store = NULL;
+			goto backoff;
+		}
+		atomic_store(&p->pending, (long long)n);
+		if (n == 0) {
+			if (p->link && atomic_load(&p->link->state) != CPS_LINK_RUNNING)
+				cps_link_set_state(p->link, CPS_LINK_RUNNING);
+			backoff = BACKOFF_MIN_MS;
+			wait_wake(p, IDLE_WAIT_MS);
+			continue;
+		}
+		rc = publish_rows(p, rows, n, errstr, sizeof(errstr));
+		if (atomic_load(&p->stop))
+			break;
+		if (rc != CPS_OK) {
+			fail(p, "publish", errstr);
+			if (p->rk && rd_kafka_fatal_error(p->rk, NULL, 0))
+				producer_drop(p);
+			if (rc != CPS_ERR_RETRIABLE) {
+				/* The delete failed: reconnect; rows go out again. */
+				cps_store_close(p->store);
+				p->store = NULL;
+			}
+			goto backoff;
+		}
+		if (p->link && atomic_load(&p->link->state) != CPS_LINK_RUNNING)
+			cps_link_set_state(p->link, CPS_LINK_RUNNING);
+		backoff = BACKOFF_MIN_MS;
+		continue;
+	backoff:
+		wait_wake(p, backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	producer_drop(p);
+	cps_store_close(p->store);
+	p->store = NULL;
+	if (p->link)
+		cps_link_set_state(p->link, CPS_LINK_STOPPED);
+	return NULL;
+}
+
+int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
+                        char *errstr, size_t errstr_size)
+{
+	struct cps_publisher *p;
+	pthread_condattr_t ca;
+
+	*out = NULL;
+	if (!conf || !conf->bootstrap || !conf->conninfo)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "the publisher needs a bootstrap and a store conninfo");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_settings_init(&p->props);
+	p->bootstrap = strdup(conf->bootstrap);
+	p->conninfo = strdup(conf->conninfo);
+	if (!p->bootstrap || !p->conninfo ||
+	    (conf->kafka_properties && cps_settings_copy(&p->props, conf->kafka_properties)))
+		goto oom;
+	p->batch = conf->batch ? conf->batch : 1000;
+	p->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
+	p->status = conf->status;
+	p->link = conf->link;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (p->link)
+		cps_link_set_state(p->link, CPS_LINK_STARTING);
+	if (pthread_create(&p->thread, NULL, run, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		cps_settings_release(&p->props);
+		free(p->bootstrap);
+		free(p->conninfo);
+		free(p);
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "cannot start the publisher thread");
+	}
+	*out = p;
+	return CPS_OK;
+oom:
+	cps_settings_release(&p->props);
+	free(p->bootstrap);
+	free(p->conninfo);
+	free(p);
+	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+void cps_publisher_stop(struct cps_publisher *p)
+{
+	if (!p)
+		return;
+	atomic_store(&p->stop, 1);
+	cps_publisher_wake(p);
+	pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	cps_settings_release(&p->props);
+	free(p->bootstrap);
+	free(p->conninfo);
+	free(p);
+}
+
+void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!p)
+		return;
+	out->published = atomic_load(&p->published);
+	out->errors = atomic_load(&p->errors);
+	out->pending = atomic_load(&p->pending);
+}
+
+int cps_kafka_properties_from_config(const struct cps_config *cfg, struct cps_settings *out)
+{
+	static const char *const sections[] = {"kafka.properties", "kafka.producer",
+	                                       "kafka.consumer"};
+	char key[512];
+
+	for (size_t s = 0; s < CPS_ARRAY_SIZE(sections); s++) {
+		const struct cps_config_node *map = cps_config_get_map(cfg, sections[s]);
+
+		for (size_t i = 0; map && i < map->count; i++) {
+			const struct cps_config_node *kv = map->children[i];
+
+			if (kv->kind != CPS_NODE_SCALAR || !kv->key || !kv->value)
+				continue;
+			snprintf(key, sizeof(key), "%s.%s", sections[s], kv->key);
+			if (cps_settings_set(out, key, kv->value) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * The publisher (design: ENGINE.md "Publisher"): one thread that moves the
+ * store's outbox to the unified topics with an idempotent Kafka producer,
+ * deleting rows only once Kafka acknowledged them. Kafka down: rows wait in
+ * the outbox and go out later, nothing is lost. Reconcile workers wake it
+ * after each commit (cps_publisher_wake); otherwise it polls every 100 ms.
+ * One instance publishes: the holder of the advisory lock 'cpsync.publisher'
+ * on the publisher's store session; the others are STANDBY and take over
+ * within store.leader_retry_ms of its session ending.
+ */
+#ifndef CPS_PUBLISH_H
+#define CPS_PUBLISH_H
+
+#include "config/settings.h"
+#include "observe/status.h"
+
+#include <stdint.h>
+
+struct cps_config;
+
+struct cps_publisher_conf {
+	const char *bootstrap;                       /* "host:port,…" (required) */
+	const struct cps_settings *kafka_properties; /* "kafka.properties.*" pairs, may be NULL */
+	const char *conninfo;                        /* the store (required) */
+	size_t batch;                                /* outbox rows per fetch; 0 = 1000 */
+	struct cps_status *status;                   /* may be NULL */
+	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
+	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
+};
+
+struct cps_publisher;
+
+/* Copies what it needs of `conf`; the thread opens its own store connection
+ * and producer (and keeps retrying them when they fail). */
+int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
+                        char *errstr, size_t errstr_size);
+/* Something was committed to the outbox: look now. Thread-safe, NULL-safe. */
+void cps_publisher_wake(struct cps_publisher *p);
+/* Stops the thread (undelivered rows stay in the outbox), joins, frees. NULL-safe. */
+void cps_publisher_stop(struct cps_publisher *p);
+
+struct cps_publisher_stats {
+	int64_t published; /* rows delivered and deleted */
+	int64_t errors;    /* failed deliveries, store and producer errors */
+	int64_t pending;   /* outbox rows seen at the last fetch, not yet deleted */
+};
+
+void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out);
+
+/* Every kafka.properties.* pair of the config into `out` (initialised,
+ * empty), keys kept whole ("kafka.properties.security.protocol"), for
+ * cps_kafka_conf_new. -1 when memory is out. */
+int cps_kafka_properties_from_config(const struct cps_config *cfg, struct cps_settings *out);
+
+#endif

@@ -1,0 +1,691 @@
+/*
+ * Field-level reconciliation of one key (reconcile.h, ENGINE.md
+ * "Reconciliation"): per-platform last-seen facts, per-field survivorship
+ * rules, conflicts, steward decisions. Pure: no I/O, no clock. Every apply
+ * works on copies of the state and swaps them in only on success, so a
+ * failure leaves the state as it was.
+ */
+#include "reconcile/reconcile.h"
+
+#include "base/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* When an entity has no rules at all: the config's declared default. */
+static const struct cps_field_rule fallback_rule = {
+    .kind = CPS_RULE_LATEST,
+    .on_disagree = CPS_DISAGREE_ACCEPT,
+};
+
+#define OOM(errstr, size) cps_seterr_code(CPS_ERR_FATAL, errstr, size, "out of memory")
+
+static json_int_t jint(const json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+static int stamp_cmp(int64_t e1, int64_t s1, int64_t e2, int64_t s2)
+{
+	if (e1 != e2)
+		return e1 < e2 ? -1 : 1;
+	if (s1 != s2)
+		return s1 < s2 ? -1 : 1;
+	return 0;
+}
+
+/* Compares the (eff, src) of two JSON objects carrying "eff" and "src". */
+static int obj_stamp_cmp(const json_t *a, const json_t *b)
+{
+	return stamp_cmp(jint(a, "eff"), jint(a, "src"), jint(b, "eff"), jint(b, "src"));
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+int cps_key_state_init(struct cps_key_state *st, const char *entity, const char *key)
+{
+	memset(st, 0, sizeof(*st));
+	if (!entity || strlen(entity) >= sizeof(st->entity) || !key)
+		return CPS_ERR_INVALID;
+	strcpy(st->entity, entity);
+	st->key = strdup(key);
+	st->platforms = json_object();
+	st->record = json_null();
+	st->provenance = json_object();
+	st->conflicts = json_object();
+	if (!st->key || !st->platforms || !st->provenance || !st->conflicts) {
+		cps_key_state_release(st);
+		return CPS_ERR_FATAL;
+	}
+	return CPS_OK;
+}
+
+void cps_key_state_release(struct cps_key_state *st)
+{
+	free(st->key);
+	json_decref(st->platforms);
+	json_decref(st->record);
+	json_decref(st->provenance);
+	json_decref(st->conflicts);
+	memset(st, 0, sizeof(*st));
+}
+
+void cps_reconcile_outcome_init(struct cps_reconcile_outcome *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->op = CPS_OP_UPSERT;
+}
+
+void cps_reconcile_outcome_release(struct cps_reconcile_outcome *o)
+{
+	json_decref(o->opened);
+	json_decref(o->updated);
+	json_decref(o->closed);
+	json_decref(o->changed_fields);
+	cps_reconcile_outcome_init(o);
+}
+
+static int outcome_reset(struct cps_reconcile_outcome *o)
+{
+	cps_reconcile_outcome_release(o);
+	o->opened = json_array();
+	o->updated = json_array();
+	o->closed = json_array();
+	o->changed_fields = json_array();
+	return o->opened && o->updated && o->closed && o->changed_fields ? CPS_OK : CPS_ERR_FATAL;
+}
+
+/* ---- one apply's working copy ------------------------------------------------ */
+
+struct work {
+	const struct cps_rules *rules;
+	const char *entity;
+	const char *key;
+	const char *key_field;
+	int64_t opened_at;
+	json_t *platforms; /* working copies, swapped into the state on success */
+	json_t *provenance;
+	json_t *conflicts;
+	json_t *old_record; /* the state's, borrowed */
+	json_t *record;     /* the new one */
+	struct cps_reconcile_outcome *out;
+	int oom;
+};
+
+static const struct cps_field_rule *rule_of(const struct work *w, const char *field, int *ver)
+{
+	const struct cps_field_rule *r = cps_rules_for(w->rules, w->entity, field, ver);
+
+	if (!r) {
+		*ver = 0;
+		return &fallback_rule;
+	}
+	return r;
+}
+
+/* Sets obj[key] = v, stealing v; records an allocation failure. */
+static void put(struct work *w, json_t *obj, const char *key, json_t *v)
+{
+	if (!v || json_object_set_new(obj, key, v) < 0)
+		w->oom = 1;
+}
+
+static void push(struct work *w, json_t *arr, json_t *v)
+{
+	if (!v || json_array_append_new(arr, v) < 0)
+		w->oom = 1;
+}
+
+static int listed(const struct cps_field_rule *rule, const char *platform)
+{
+	for (size_t i = 0; i < rule->n_platforms; i++)
+		if (!strcmp(rule->platforms[i], platform))
+			return 1;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The platforms in the rule's order: its list first, then every other
+ * platform of the state by name. Returns the count; names are borrowed. */
+static size_t platform_order(const struct cps_field_rule *rule, json_t *platforms,
+                             const char **names, size_t cap)
+{
+	size_t n = 0, rest;
+	const char *name;
+	json_t *p;
+
+	for (size_t i = 0; i < rule->n_platforms && n < cap; i++)
+		if (json_object_get(platforms, rule->platforms[i]))
+			names[n++] = rule->platforms[i];
+	rest = n;
+	json_object_foreach(platforms, name, p)
+	{
+		if (n < cap && !listed(rule, name))
+			names[n++] = name;
+	}
+	qsort(names + rest, n - rest, sizeof(*names), cmp_str);
+	return n;
+}
+
+#define MAX_PLATFORMS 64
+
+/* The candidates of `field`: [{platform, v, eff, src, pos}] of the
+ * non-withdrawn platforms with a non-null value, in the rule's order.
+ * `newest` receives the newest fact (null or not) of those platforms for
+ * the field (NULL when none). */
+static json_t *field_candidates(struct work *w, const struct cps_field_rule *rule,
+                                const char *field, json_t **newest)
+{
+	const char *names[MAX_PLATFORMS];
+	size_t n = platform_order(rule, w->platforms, names, MAX_PLATFORMS);
+	json_t *cands = json_array();
+
+	*newest = NULL;
+	if (!cands) {
+		w->oom = 1;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_object_get(w->platforms, names[i]);
+		json_t *f = json_object_get(json_object_get(p, "fields"), field);
+		json_t *v = json_object_get(f, "v");
+
+		if (!f || json_is_true(json_object_get(p, "withdrawn")))
+			continue;
+		if (!*newest || obj_stamp_cmp(f, *newest) > 0)
+			*newest = f;
+		if (!v || json_is_null(v))
+			continue;
+		push(w, cands,
+		     json_pack("{s:s, s:O, s:I, s:I, s:O}", "platform", names[i], "v", v, "eff",
+		               jint(f, "eff"), "src", jint(f, "src"), "pos",
+		               json_object_get(f, "pos")));
+	}
+	return cands;
+}
+
+/* The winner's index by the rule (-1 when there are no candidates). */
+static int winner_of(const struct cps_field_rule *rule, json_t *cands)
+{
+	size_t n = json_array_size(cands);
+	int best = n ? 0 : -1;
+
+	if (rule->kind != CPS_RULE_LATEST)
+		return best; /* precedence: candidates are in the rule's order */
+	for (size_t i = 1; i < n; i++)
+		if (obj_stamp_cmp(json_array_get(cands, i), json_array_get(cands, best)) > 0)
+			best = (int)i;
+	return best;
+}
+
+static json_t *new_provenance(const struct cps_field_rule *rule, int ver, json_t *cand)
+{
+	return json_pack("{s:O, s:O, s:I, s:I, s:s, s:i}", "platform",
+	                 json_object_get(cand, "platform"), "pos", json_object_get(cand, "pos"),
+	                 "eff", jint(cand, "eff"), "src", jint(cand, "src"), "rule",
+	                 cps_rule_kind_name(rule->kind), "rule_version", ver);
+}
+
+/* Whether the steward decision of provenance `prov` still holds against the
+ * newest fact `newest` (NULL: none) of the field: it does until a platform
+ * states something newer than every fact the decision saw ("seen_eff",
+ * "seen_src"; a decision stored before those existed was stamped in "eff"
+ * and "src" with them). */
+static int decision_holds(const json_t *prov, const json_t *newest)
+{
+	const char *eff = json_object_get(prov, "seen_eff") ? "seen_eff" : "eff";
+	const char *src = json_object_get(prov, "seen_eff") ? "seen_src" : "src";
+
+	return !newest || stamp_cmp(jint(newest, "eff"), jint(newest, "src"), jint(prov, eff),
+	                            jint(prov, src)) <= 0;
+}
+
+/* Keeps the old provenance object but brings its markers (flagged,
+ * disagreeing, pending) in line with the new one. */
+static void sync_markers(struct work *w, json_t *old, json_t *nw)
+{
+	static const char *const markers[] = {"flagged", "disagreeing", "pending"};
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(markers); i++) {
+		json_t *a = json_object_get(old, markers[i]);
+		json_t *b = json_object_get(nw, markers[i]);
+
+		if (!b)
+			json_object_del(old, markers[i]);
+		else if (!a || !json_equal(a, b))
+			put(w, old, markers[i], json_incref(b));
+	}
+}
+
+static void conflict_track(struct work *w, const char *field, const struct cps_field_rule *rule,
+                           json_t *cands, int needed)
+{
+	json_t *open = json_object_get(w->conflicts, field);
+
+	if (needed && !open) {
+		put(w, w->conflicts, field,
+		    json_pack("{s:O, s:s, s:I}", "candidates", cands, "rule",
+		              cps_rule_kind_name(rule->kind), "opened_at",
+		              (json_int_t)w->opened_at));
+		push(w, w->out->opened,
+		     json_pack("{s:s, s:O, s:s}", "field", field, "candidates", cands, "rule",
+		               cps_rule_kind_name(rule->kind)));
+	} else if (needed && !json_equal(json_object_get(open, "candidates"), cands)) {
+		put(w, open, "candidates", json_incref(cands));
+		push(w, w->out->updated,
+		     json_pack("{s:s, s:O}", "field", field, "candidates", cands));
+	} else if (!needed && open) {
+		json_object_del(w->conflicts, field);
+		push(w, w->out->closed, json_pack("{s:s, s:s}", "field", field, "how", "auto"));
+	}
+}
+
+/* Recomputes one field into w->record and w->provenance. Returns whether
+ * another platform now backs the field's unchanged value: that is news for
+ * consumers too (the published provenance must agree with the store's). */
+static bool reconcile_field(struct work *w, const char *field)
+{
+	bool new_winner = false;
+	int ver;
+	const struct cps_field_rule *rule = rule_of(w, field, &ver);
+	json_t *cur = json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
+	json_t *prov = json_object_get(w->provenance, field);
+	json_t *newest, *cands, *win = NULL, *value, *nprov = NULL, *disagreeing;
+	int wi, needed;
+	size_t i;
+
+	cands = field_candidates(w, rule, field, &newest);
+	if (!cands)
+		return false;
+	/* a steward decision holds until a fact newer than all it saw */
+	if (prov && json_object_get(prov, "steward") && cur && decision_holds(prov, newest)) {
+		put(w, w->record, field, json_incref(cur));
+		goto out;
+	}
+	wi = winner_of(rule, cands);
+	if (wi >= 0)
+		win = json_array_get(cands, wi);
+	disagreeing = json_array();
+	if (!disagreeing) {
+		w->oom = 1;
+		goto out;
+	}
+	json_array_foreach(cands, i, value)
+	{
+		if (!json_equal(json_object_get(value, "v"), json_object_get(win, "v")))
+			push(w, disagreeing, json_incref(json_object_get(value, "platform")));
+	}
+	needed = json_array_size(disagreeing) > 0 &&
+	         (rule->kind == CPS_RULE_MANUAL || rule->on_disagree == CPS_DISAGREE_CONFLICT);
+	conflict_track(w, field, rule, cands, needed);
+
+	if (rule->kind == CPS_RULE_MANUAL && needed) {
+		if (cur && !json_is_null(cur)) {
+			/* parked: the field keeps its value and provenance */
+			put(w, w->record, field, json_incref(cur));
+			json_decref(disagreeing);
+			goto out;
+		}
+		win = json_array_get(cands, 0);
+		nprov = new_provenance(rule, ver, win);
+		if (nprov)
+			put(w, nprov, "pending", json_true());
+	} else if (win) {
+		nprov = new_provenance(rule, ver, win);
+		if (nprov && rule->on_disagree == CPS_DISAGREE_FLAG &&
+		    json_array_size(disagreeing)) {
+			put(w, nprov, "flagged", json_true());
+			put(w, nprov, "disagreeing", json_incref(disagreeing));
+		}
+	}
+	json_decref(disagreeing);
+	value = win ? json_object_get(win, "v") : json_null();
+	if (w->key_field && !strcmp(field, w->key_field))
+		value = json_string(w->key);
+	else
+		json_incref(value);
+	if (win && !nprov)
+		w->oom = 1;
+	if (!nprov) {
+		json_object_del(w->provenance, field);
+	} else if (prov && !json_object_get(prov, "steward") && cur && json_equal(cur, value) &&
+	           json_equal(json_object_get(prov, "platform"),
+	                      json_object_get(nprov, "platform"))) {
+		sync_markers(w, prov, nprov); /* same value, same winner: untouched */
+		json_decref(nprov);
+	} else {
+		new_winner = prov && cur && json_equal(cur, value) &&
+		             !json_equal(json_object_get(prov, "platform"),
+		                         json_object_get(nprov, "platform"));
+		put(w, w->provenance, field, nprov);
+	}
+	put(w, w->record, field, value);
+out:
+	json_decref(cands);
+	return new_winner;
+}
+
+/* The fields of the unified record: the current record's, then any other
+ * field some platform has stated, as an array of names. */
+static json_t *field_names(struct work *w)
+{
+	json_t *names = json_array(), *seen = json_object(), *p, *v;
+	const char *k, *pn;
+
+	if (!names || !seen) {
+		w->oom = 1;
+		json_decref(seen);
+		return names;
+	}
+	if (json_is_object(w->old_record)) {
+		json_object_foreach(w->old_record, k, v)
+		{
+			push(w, names, json_string(k));
+			put(w, seen, k, json_true());
+		}
+	}
+	json_object_foreach(w->platforms, pn, p)
+	{
+		json_object_foreach(json_object_get(p, "fields"), k, v)
+		{
+			if (json_object_get(seen, k))
+				continue;
+			push(w, names, json_string(k));
+			put(w, seen, k, json_true());
+		}
+	}
+	if (w->key_field && !json_object_get(seen, w->key_field))
+		push(w, names, json_string(w->key_field)); /* the key is always there */
+	json_decref(seen);
+	return names;
+}
+
+/* Step 2 and 3 of ENGINE.md: recompute every field, decide the outcome. */
+static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
+{
+	struct cps_reconcile_outcome *out = w->out;
+	int all_withdrawn = json_object_size(w->platforms) > 0;
+	const char *k;
+	json_t *p, *names;
+	size_t i;
+
+	json_object_foreach(w->platforms, k, p)
+	{
+		if (!json_is_true(json_object_get(p, "withdrawn")))
+			all_withdrawn = 0;
+	}
+	if (all_withdrawn) {
+		json_object_foreach(w->conflicts, k, p)
+		{
+			push(w, out->closed, json_pack("{s:s, s:s}", "field", k, "how", "auto"));
+		}
+		json_object_clear(w->conflicts);
+		json_object_clear(w->provenance);
+		w->record = json_null();
+		*deleted = 1;
+		if (!json_is_null(st->record)) {
+			out->changed = 1;
+			out->op = CPS_OP_DELETE;
+		}
+		return;
+	}
+	*deleted = 0;
+	w->record = json_object();
+	names = field_names(w);
+	if (!w->record || !names) {
+		w->oom = 1;
+		json_decref(names);
+		return;
+	}
+	json_array_foreach(names, i, p)
+	{
+		const char *field = json_string_value(p);
+		json_t *before =
+		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
+
+		if (reconcile_field(w, field) || !before ||
+		    !json_equal(before, json_object_get(w->record, field)))
+			push(w, out->changed_fields, json_incref(p));
+	}
+	json_decref(names);
+	if (json_array_size(out->changed_fields) || !json_is_object(st->record))
+		out->changed = 1;
+}
+
+/* Step 1 of ENGINE.md: the event updates its platform's last-seen facts. */
+static void update_platform(struct work *w, const struct cps_ingest_event *ev)
+{
+	json_t *p = json_object_get(w->platforms, ev->platform);
+	json_t *fields, *v, *f;
+	const char *k;
+	int cmp;
+
+	if (!p) {
+		p = json_pack("{s:b, s:I, s:I, s:s?, s:{}}", "withdrawn", ev->op == CPS_OP_DELETE,
+		              "eff", (json_int_t)ev->effective_ms, "src", (json_int_t)ev->source_ms,
+		              "pos", ev->source_position, "fields");
+		put(w, w->platforms, ev->platform, p);
+		if (!p)
+			return;
+	} else {
+		cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(p, "eff"), jint(p, "src"));
+		/* at equal stamps a delete wins, whatever the arrival order */
+		if (cmp > 0 || (cmp == 0 && (ev->op == CPS_OP_DELETE ||
+		                             !json_is_true(json_object_get(p, "withdrawn"))))) {
+			put(w, p, "withdrawn", json_boolean(ev->op == CPS_OP_DELETE));
+			put(w, p, "eff", json_integer(ev->effective_ms));
+			put(w, p, "src", json_integer(ev->source_ms));
+			put(w, p, "pos",
+			    ev->source_position ? json_string(ev->source_position) : json_null());
+		}
+	}
+	if (ev->op == CPS_OP_DELETE)
+		return;
+	fields = json_object_get(p, "fields");
+	json_object_foreach(ev->record, k, v)
+	{
+		f = json_object_get(fields, k);
+		if (f &&
+		    stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src")) < 0)
+			continue; /* an older fact than the one we hold */
+		if (f && json_equal(json_object_get(f, "v"), v) &&
+		    stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src")) == 0)
+			continue; /* the same fact again */
+		put(w, fields, k,
+		    json_pack("{s:o, s:I, s:I, s:s?}", "v", json_deep_copy(v), "eff",
+		              (json_int_t)ev->effective_ms, "src", (json_int_t)ev->source_ms, "pos",
+		              ev->source_position));
+	}
+}
+
+int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
+                        const struct cps_ingest_event *ev, struct cps_reconcile_outcome *out,
+                        char *errstr, size_t errstr_size)
+{
+	struct work w = {0};
+	int deleted = st->deleted, rc;
+
+	if (outcome_reset(out) != CPS_OK)
+		return OOM(errstr, errstr_size);
+	if (strcmp(ev->entity, st->entity))
+		return cps_seterr(errstr, errstr_size,
+		                  "event of entity '%.32s' applied to a state of entity '%.32s'",
+		                  ev->entity, st->entity);
+	if (!ev->key || !st->key || strcmp(ev->key, st->key))
+		return cps_seterr(errstr, errstr_size,
+		                  "event key differs from the state's key (entity '%.32s')",
+		                  st->entity);
+	if (!ev->platform[0])
+		return cps_seterr(errstr, errstr_size, "event without a platform");
+	if (ev->op != CPS_OP_DELETE && !json_is_object(ev->record))
+		return cps_seterr(errstr, errstr_size,
+		                  "upsert event from '%.32s' without a record object",
+		                  ev->platform);
+
+	w.rules = rules;
+	w.entity = st->entity;
+	w.key = st->key;
+	w.key_field = cps_entity_key_field(st->entity);
+	w.opened_at = ev->source_ms;
+	w.out = out;
+	w.old_record = st->record;
+	w.platforms = json_deep_copy(st->platforms);
+	w.provenance = json_deep_copy(st->provenance);
+	w.conflicts = json_deep_copy(st->conflicts);
+	if (!w.platforms || !w.provenance || !w.conflicts)
+		w.oom = 1;
+	if (!w.oom)
+		update_platform(&w, ev);
+	if (!w.oom)
+		recompute(&w, st, &deleted);
+	if (w.oom) {
+		rc = OOM(errstr, errstr_size);
+		json_decref(w.platforms);
+		json_decref(w.provenance);
+		json_decref(w.conflicts);
+		json_decref(w.record);
+		cps_reconcile_outcome_release(out);
+		return rc;
+	}
+	json_decref(st->platforms);
+	json_decref(st->provenance);
+	json_decref(st->conflicts);
+	json_decref(st->record);
+	st->platforms = w.platforms;
+	st->provenance = w.provenance;
+	st->conflicts = w.conflicts;
+	st->record = w.record;
+	st->deleted = deleted;
+	if (out->changed) {
+		st->version++;
+		out->version = st->version;
+	}
+	return CPS_OK;
+}
+
+/* ---- steward decisions ------------------------------------------------------- */
+
+/* The provenance of a decision (reconcile.h). Where the value comes from,
+ * `origin`: the chosen candidate (take-platform) or the value's own
+ * provenance (dismiss); NULL for an entered value (or a dismissed null),
+ * whose times are the decision's. Then the rule "steward", the conflict,
+ * who decided, when and why, and the newest fact the decision saw. */
+static json_t *decision_provenance(const json_t *origin, int ver, int64_t conflict_id,
+                                   const char *steward, const char *reason, int64_t now_ms,
+                                   const json_t *newest)
+{
+	json_t *platform = origin ? json_object_get(origin, "platform") : NULL;
+	json_t *pos = origin ? json_object_get(origin, "pos") : NULL;
+	json_t *p;
+
+	p = json_pack("{s:O, s:O, s:I, s:I, s:s, s:i, s:s, s:I, s:s?, s:I, s:I}", "platform",
+	              platform ? platform : json_null(), "pos", pos ? pos : json_null(), "eff",
+	              origin ? jint(origin, "eff") : (json_int_t)now_ms, "src",
+	              origin ? jint(origin, "src") : (json_int_t)now_ms, "rule", "steward",
+	              "rule_version", ver, "steward", steward, "decided_at", (json_int_t)now_ms,
+	              "reason", reason, "seen_eff", newest ? jint(newest, "eff") : 0, "seen_src",
+	              newest ? jint(newest, "src") : 0);
+	if (p && conflict_id > 0 &&
+	    json_object_set_new(p, "conflict_id", json_integer(conflict_id)) < 0) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}
+
+int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *st,
+                          const char *field, enum cps_resolution how, const char *platform,
+                          json_t *value, const char *steward, const char *reason,
+                          int64_t conflict_id, int64_t now_ms, struct cps_reconcile_outcome *out,
+                          char *errstr, size_t errstr_size)
+{
+	json_t *conflict, *cands, *cand = NULL, *c, *newest = NULL, *p, *nprov = NULL, *nval;
+	json_t *old_prov, *cur, *origin;
+	const char *pn;
+	size_t i;
+	int ver = 0;
+
+	if (outcome_reset(out) != CPS_OK)
+		return OOM(errstr, errstr_size);
+	if (!field || !(conflict = json_object_get(st->conflicts, field)))
+		return cps_seterr(errstr, errstr_size, "no open conflict on field '%.64s'",
+		                  field ? field : "");
+	if (!steward || !*steward)
+		return cps_seterr(errstr, errstr_size,
+		                  "a steward decision needs the steward's name");
+	cands = json_object_get(conflict, "candidates");
+	if (how == CPS_RESOLVE_TAKE_PLATFORM) {
+		json_array_foreach(cands, i, c)
+		{
+			if (platform &&
+			    !strcmp(json_string_value(json_object_get(c, "platform")), platform))
+				cand = c;
+		}
+		if (!cand)
+			return cps_seterr(errstr, errstr_size,
+			                  "platform '%.32s' is not a candidate of the conflict on "
+			                  "field '%.64s'",
+			                  platform ? platform : "", field);
+	} else if (how == CPS_RESOLVE_ENTER_VALUE) {
+		if (!value)
+			return cps_seterr(errstr, errstr_size, "no value entered for field '%.64s'",
+			                  field);
+	} else if (how != CPS_RESOLVE_DISMISS) {
+		return cps_seterr(errstr, errstr_size, "unknown resolution for field '%.64s'",
+		                  field);
+	}
+	if (!json_is_object(st->record))
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "conflict on field '%.64s' of a record that does not exist",
+		                       field);
+	rule_of(&(struct work){.rules = rules, .entity = st->entity}, field, &ver);
+	/* the decision is stamped with the newest fact it saw: it holds until
+	 * a platform states something newer about the field */
+	json_object_foreach(st->platforms, pn, p)
+	{
+		json_t *f = json_object_get(json_object_get(p, "fields"), field);
+
+		if (f && !json_is_true(json_object_get(p, "withdrawn")) &&
+		    (!newest || obj_stamp_cmp(f, newest) > 0))
+			newest = f;
+	}
+	cur = json_object_get(st->record, field);
+	old_prov = json_object_get(st->provenance, field);
+	if (how == CPS_RESOLVE_TAKE_PLATFORM)
+		nval = json_deep_copy(json_object_get(cand, "v"));
+	else if (how == CPS_RESOLVE_ENTER_VALUE)
+		nval = json_deep_copy(value);
+	else
+		nval = cur ? json_incref(cur) : json_null();
+	if (how == CPS_RESOLVE_TAKE_PLATFORM)
+		origin = cand;
+	else if (how == CPS_RESOLVE_DISMISS && cur && !json_is_null(cur))
+		origin = old_prov;
+	else
+		origin = NULL;
+	nprov = decision_provenance(origin, ver, conflict_id, steward, reason, now_ms, newest);
+	if (!nval || !nprov ||
+	    json_array_append_new(
+	        out->closed, json_pack("{s:s, s:s}", "field", field, "how",
+	                               how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved")) <
+	        0) {
+		json_decref(nval);
+		json_decref(nprov);
+		cps_reconcile_outcome_release(out);
+		return OOM(errstr, errstr_size);
+	}
+	if (!cur || !json_equal(cur, nval))
+		json_array_append_new(out->changed_fields, json_string(field));
+	json_object_set_new(st->record, field, nval);
+	json_object_set_new(st->provenance, field, nprov);
+	json_object_del(st->conflicts, field);
+	/* a decision is always news for consumers: the field's provenance changed */
+	out->changed = 1;
+	out->op = CPS_OP_UPSERT;
+	out->version = ++st->version;
+	return CPS_OK;
+}

@@ -1,0 +1,53 @@
+/*
+ * Field-level survivorship rules (config `rules.<entity>`): for each field
+ * of each entity, how the unified value is chosen among the platforms'
+ * values, and what happens when lower-ranked platforms disagree.
+ */
+#ifndef CPS_RULES_H
+#define CPS_RULES_H
+
+#include "config/config.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* enum cps_rule_kind and enum cps_rule_disagree come from config.h, which
+ * parses and validates the section. */
+
+#define CPS_RULE_MAX_PLATFORMS 8
+
+struct cps_field_rule {
+	char *field; /* NULL for an entity's default rule */
+	enum cps_rule_kind kind;
+	char *
+	    platforms[CPS_RULE_MAX_PLATFORMS]; /* precedence order (also manual's fallback order) */
+	size_t n_platforms;
+	enum cps_rule_disagree on_disagree;
+};
+
+struct cps_entity_rules {
+	char *entity;
+	int version; /* recorded in provenance: which rule set decided */
+	struct cps_field_rule dflt;
+	struct cps_field_rule *fields;
+	size_t n_fields;
+};
+
+struct cps_rules {
+	struct cps_entity_rules *entities;
+	size_t n_entities;
+};
+
+/* From the config's `rules` section. */
+int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, char *errstr,
+                          size_t errstr_size);
+/* From JSON of the same shape as the YAML section (reconciliation case files). */
+int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, size_t errstr_size);
+void cps_rules_free(struct cps_rules *r);
+
+/* The rule for `field` of `entity` (the entity default when the field has
+ * none); NULL when the entity has no rules at all. */
+const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
+                                           const char *field, int *rule_version);
+
+#endif

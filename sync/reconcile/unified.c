@@ -1,0 +1,271 @@
+/*
+ * Unified events (schemas/unified/<entity>_event.avsc) from a key state and
+ * a reconcile outcome: Avro JSON first, then encoded with the entity event's
+ * codec in the configured framing. Also the decoder sinks and tests use.
+ */
+#include "reconcile/unified.h"
+
+#include "codec/avro_json.h"
+#include "codec/codec.h"
+#include "base/common.h"
+#include "model/event.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_ENTITIES 5
+
+struct cps_unified {
+	struct cps_catalog *catalog;
+	enum cps_framing framing;
+	struct cps_registry *registry;
+	char *topic_prefix;
+	struct cps_codec *codec[N_ENTITIES]; /* <entity>_event, made on first use */
+	struct cps_schema *record_schema[N_ENTITIES];
+};
+
+static int entity_index(const char *entity)
+{
+	for (int i = 0; i < N_ENTITIES; i++)
+		if (entity && !strcmp(entity, cps_entities[i]))
+			return i;
+	return -1;
+}
+
+int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **out, char *errstr,
+                    size_t errstr_size)
+{
+	struct cps_unified *u;
+
+	*out = NULL;
+	if (!conf || !conf->catalog)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "unified events need a schema catalog");
+	if (conf->framing == CPS_FRAMING_RAW)
+		return cps_seterr_code(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "unified events are framed: confluent or single-object, not raw");
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	u->catalog = conf->catalog;
+	u->framing = conf->framing;
+	u->registry = conf->registry;
+	u->topic_prefix = strdup(conf->topic_prefix ? conf->topic_prefix : "cpsync.unified.");
+	if (!u->topic_prefix) {
+		free(u);
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	}
+	*out = u;
+	return CPS_OK;
+}
+
+void cps_unified_free(struct cps_unified *u)
+{
+	if (!u)
+		return;
+	for (int i = 0; i < N_ENTITIES; i++)
+		cps_codec_free(u->codec[i]);
+	free(u->topic_prefix);
+	free(u);
+}
+
+/* The codec of <entity>_event and the entity's record schema. */
+static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *errstr,
+                     size_t errstr_size)
+{
+	char name[64];
+	struct cps_schema *s;
+	int i = entity_index(entity), rc;
+
+	if (i < 0)
+		return cps_seterr(errstr, errstr_size, "unknown entity '%s'", entity ? entity : "");
+	*idx = i;
+	if (u->codec[i])
+		return CPS_OK;
+	snprintf(name, sizeof(name), "%s_event", entity);
+	s = cps_catalog_by_entity(u->catalog, name);
+	u->record_schema[i] = cps_catalog_by_entity(u->catalog, entity);
+	if (!s || !u->record_schema[i])
+		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       "the schema catalog has no '%s' schema", s ? entity : name);
+	rc = cps_codec_new(s, NULL, &u->codec[i], errstr, errstr_size);
+	return rc;
+}
+
+static json_t *opt_string(json_t *j)
+{
+	return json_is_string(j) ? json_pack("{s:O}", "string", j) : json_null();
+}
+
+/* One cpsync.FieldProvenance from the key state's provenance entry
+ * (reconcile.h). The platform, position and times are those of the fact the
+ * value came from, for a rule and for a steward's decision alike: a steward
+ * who took a platform's value names that platform; only an entered value has
+ * none (its times are the decision time). */
+static json_t *field_provenance(const char *field, json_t *p)
+{
+	json_t *steward = json_object_get(p, "steward");
+	json_t *platform = json_object_get(p, "platform");
+	json_t *decided = json_object_get(p, "decided_at");
+	json_t *eff = json_object_get(p, "eff"), *src = json_object_get(p, "src");
+	json_t *rule = json_object_get(p, "rule");
+	json_t *conflict = json_object_get(p, "conflict_id");
+	json_t *plat, *fp;
+	int64_t eff_ms, src_ms;
+
+	if (json_is_string(platform)) {
+		char up[CPS_NAME_MAX];
+		size_t k;
+		const char *s = json_string_value(platform);
+
+		for (k = 0; s[k] && k + 1 < sizeof(up); k++)
+			up[k] = (char)toupper((unsigned char)s[k]);
+		up[k] = 0;
+		plat = json_pack("{s:s}", "cpsync.Platform", up);
+	} else {
+		plat = json_null();
+	}
+	eff_ms = json_is_integer(eff)       ? json_integer_value(eff)
+	         : json_is_integer(decided) ? json_integer_value(decided)
+	                                    : 0;
+	src_ms = json_is_integer(src) ? json_integer_value(src) : eff_ms;
+	fp = json_pack(
+	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "field", field, "platform",
+	    plat, "source_position",
+	    json_is_string(platform) ? opt_string(json_object_get(p, "pos")) : json_null(),
+	    "effective_time", (json_int_t)eff_ms, "source_time", (json_int_t)src_ms, "rule",
+	    json_is_string(steward) ? "steward"
+	    : json_is_string(rule)  ? json_string_value(rule)
+	                            : "precedence",
+	    "rule_version", (json_int_t)json_integer_value(json_object_get(p, "rule_version")),
+	    "conflict_id",
+	    json_is_integer(conflict) ? json_pack("{s:O}", "long", conflict) : json_null(),
+	    "steward", opt_string(steward), "decided_at",
+	    json_is_integer(decided) ? json_pack("{s:O}", "long", decided) : json_null(), "reason",
+	    opt_string(json_object_get(p, "reason")));
+	return fp;
+}
+
+json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state *st,
+                               const struct cps_reconcile_outcome *o, int64_t event_time_ms,
+                               char *errstr, size_t errstr_size)
+{
+	char upper[CPS_NAME_MAX];
+	json_t *ev = NULL, *prov, *rec, *fields;
+	int deleted, i;
+	size_t k;
+
+	if (codec_for(u, st->entity, &i, errstr, errstr_size) != CPS_OK)
+		return NULL;
+	for (k = 0; st->entity[k] && k + 1 < sizeof(upper); k++)
+		upper[k] = (char)toupper((unsigned char)st->entity[k]);
+	upper[k] = 0;
+	deleted =
+	    (o && o->changed ? o->op == CPS_OP_DELETE : st->deleted) || !json_is_object(st->record);
+	prov = json_array();
+	fields = json_object_get(u->record_schema[i]->json, "fields");
+	if (!deleted) {
+		size_t fi;
+		json_t *f;
+
+		json_array_foreach(fields, fi, f)
+		{
+			const char *name = json_string_value(json_object_get(f, "name"));
+			json_t *v = name ? json_object_get(st->record, name) : NULL;
+			json_t *p = name ? json_object_get(st->provenance, name) : NULL;
+
+			if (!v || json_is_null(v) || !json_is_object(p))
+				continue;
+			json_array_append_new(prov, field_provenance(name, p));
+		}
+		rec = json_pack("{s:O}", u->record_schema[i]->name, st->record);
+	} else {
+		rec = json_null();
+	}
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o}", "entity", upper, "key",
+	               st->key ? st->key : "", "version",
+	               (json_int_t)(o && o->changed ? o->version : st->version), "operation",
+	               deleted ? "DELETE" : "UPSERT", "event_time", (json_int_t)event_time_ms,
+	               "record", rec, "provenance", prov);
+	if (!ev)
+		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                "cannot build the unified %s event", st->entity);
+	return ev;
+}
+
+int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
+                       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
+                       struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	struct cps_schema *s;
+	avro_value_t *v;
+	json_t *ev;
+	int32_t id = 0;
+	int rc, i;
+
+	ev = cps_unified_event_json(u, st, o, event_time_ms, errstr, errstr_size);
+	if (!ev)
+		return CPS_ERR_FATAL;
+	i = entity_index(st->entity);
+	s = cps_codec_schema(u->codec[i]);
+	if (u->framing == CPS_FRAMING_CONFLUENT) {
+		if (u->registry) {
+			char subject[256];
+
+			snprintf(subject, sizeof(subject), "%s%s-value", u->topic_prefix,
+			         st->entity);
+			rc = cps_registry_id_for(u->registry, subject, s, &id, errstr, errstr_size);
+			if (rc != CPS_OK)
+				goto cleanup;
+		} else {
+			id = s->id;
+		}
+		if (id <= 0) {
+			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			                     "no registry-free id for %s (schemas/schema-ids.json)",
+			                     s->name);
+			goto cleanup;
+		}
+	}
+	v = cps_codec_value(u->codec[i]);
+	avro_value_reset(v);
+	rc = cps_value_from_json(ev, v, errstr, errstr_size);
+	if (rc != CPS_OK) {
+		/* The state's record does not fit the schema: a reconciler bug. */
+		rc = CPS_ERR_FATAL;
+		goto cleanup;
+	}
+	rc = cps_codec_encode_framed(u->codec[i], u->framing, id, v, out, errstr, errstr_size);
+cleanup:
+	json_decref(ev);
+	return rc;
+}
+
+int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                       json_t **out, char *errstr, size_t errstr_size)
+{
+	const uint8_t *b = buf;
+	enum cps_framing framing;
+	int rc, i;
+
+	*out = NULL;
+	rc = codec_for(u, entity, &i, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	if (len >= 1 && b[0] == 0x00)
+		framing = CPS_FRAMING_CONFLUENT;
+	else if (len >= 2 && b[0] == 0xC3 && b[1] == 0x01)
+		framing = CPS_FRAMING_SINGLE_OBJECT;
+	else
+		return cps_seterr(errstr, errstr_size,
+		                  "unified event is neither confluent nor single-object framed");
+	rc = cps_codec_decode_framed(u->codec[i], framing, u->catalog, u->registry, buf, len,
+	                             errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	*out = cps_value_to_json(cps_codec_value(u->codec[i]), errstr, errstr_size);
+	return *out ? CPS_OK : CPS_ERR_INVALID;
+}

@@ -1,0 +1,125 @@
+/*
+ * The sink runner: one thread per platform sink. It consumes the unified
+ * topics of the entities the sink's allow-list names (consumer group
+ * "cpsync-sink-<platform>"), drops echoes, applies the allow-list, encodes
+ * each change for the target connector, puts, flushes and only then commits
+ * the consumed offsets (at-least-once; targets are idempotent by key+version).
+ */
+#ifndef CPS_SINK_RUNNER_H
+#define CPS_SINK_RUNNER_H
+
+#include "connectors/connector.h"
+#include "codec/registry.h"
+#include "codec/schema.h"
+#include "observe/status.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * What a sink receives in struct cps_sink_record, by connector type:
+ * - "kafka": value = the entity record (cpsync.Person, ...) framed with the
+ *   sink's `framing` setting (default single-object); key = entity key.
+ * - "files": value = the raw Avro binary of the entity record, header
+ *   "cpsync-schema-fingerprint" = 16 hex digits of its schema.
+ * - any other type ("postgres"): value = CPS_SINK_FORMAT_JSON text, a JSON
+ *   object of the allowed fields with SQL-friendly plain values: unions
+ *   unwrapped, enums as symbols, date as "YYYY-MM-DD", timestamp-millis as
+ *   "YYYY-MM-DDTHH:MM:SS.mmmZ", decimal as its exact decimal text, other
+ *   bytes/fixed as "\x<hex>" (bytea input), arrays/maps/records as nested
+ *   plain JSON. A DELETE has value = "null" (JSON) and operation "DELETE".
+ * Every record carries the headers below (value = text, not terminated).
+ */
+#define CPS_SINK_HEADER_KEY       "cpsync-key"
+#define CPS_SINK_HEADER_VERSION   "cpsync-version"   /* decimal text */
+#define CPS_SINK_HEADER_OPERATION "cpsync-operation" /* "UPSERT" or "DELETE" */
+#define CPS_SINK_ORIGIN           "cpsync"           /* cps_sink_record.origin_platform */
+
+enum cps_sink_format {
+	CPS_SINK_FORMAT_FRAMED, /* kafka */
+	CPS_SINK_FORMAT_RAW,    /* files */
+	CPS_SINK_FORMAT_JSON,   /* everything else (postgres) */
+};
+
+enum cps_sink_format cps_sink_format_for(const char *connector_type);
+
+struct cps_sink_runner_conf {
+	const char *platform;                /* "city": the sink's own platform */
+	const struct cps_connector_ops *ops; /* the sink's connector */
+	/* The platform's `sink` section flattened. The runner takes out its own
+	 * keys — `allow.<entity>` (comma list of fields, required for each
+	 * entity sent), `framing` (kafka), `flush_ms` (flush the sink and
+	 * commit at most this often, default 0 = after every batch; a files
+	 * sink rolls a file per flush) — and hands the rest to the connector; a Kafka sink without `brokers` gets cpsync's own. Copied. */
+	const struct cps_settings *settings;
+	const char *bootstrap;                  /* cpsync's Kafka */
+	const struct cps_settings *kafka_props; /* "kafka.properties.*"; may be NULL */
+	const char *topic_prefix;               /* NULL = "cpsync.unified." */
+	struct cps_catalog *catalog;            /* borrowed */
+	struct cps_registry *registry;          /* borrowed; may be NULL */
+	/* cpsync's store, for record_history.changed_fields (the no-echo rule);
+	 * NULL = the provenance-only rule (see cps_sink_is_echo). */
+	const char *store_conninfo;
+	struct cps_status *status; /* may be NULL */
+	struct cps_link *link;     /* may be NULL */
+	size_t batch_max;          /* 0 = 500 */
+	int poll_ms;               /* 0 = 200 */
+};
+
+struct cps_sink_stats {
+	uint64_t consumed;    /* unified events read */
+	uint64_t sent;        /* records flushed to the platform */
+	uint64_t echoes;      /* dropped: the change came from this platform */
+	uint64_t not_allowed; /* dropped: a non-nullable field is outside the allow-list */
+	uint64_t undecodable; /* dropped: not a unified event of its topic's entity */
+	uint64_t failures;    /* put/flush/commit failures (each followed by a reopen) */
+};
+
+struct cps_sink_runner;
+
+/* Validates the settings, opens the sink and the consumer and starts the
+ * thread. Errors name the platform's bad setting. */
+int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_sink_runner **out,
+                          char *errstr, size_t errstr_size);
+/* Stops the thread (after its current batch), closes everything, frees. */
+void cps_sink_runner_stop(struct cps_sink_runner *r);
+/* A consistent copy of the counters; any thread. */
+void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out);
+
+/*
+ * The no-echo rule, pure. `event` is a decoded unified event (Avro JSON);
+ * `platform` the sink's platform ("city"). A provenance entry "comes from
+ * P" when its platform is P: a value a steward took from P does, a value a
+ * steward entered (platform null) never does.
+ * - UPSERT with `changed_fields` (record_history of this version, a JSON
+ *   array of names; NULL when unknown): an echo when every changed field
+ *   that has a provenance entry comes from P and at least one does. A field
+ *   changed to null has no entry and decides nothing.
+ * - UPSERT without changed_fields (or none attributable): an echo when every
+ *   provenance entry comes from P — P then already holds every value.
+ * - DELETE: the record goes only when every platform withdrew it; an echo
+ *   when `prev_provenance` (the previous version's provenance as the store
+ *   keeps it, {"field": {"platform": "city", ...}}; NULL when unknown) names
+ *   P, i.e. P withdrew it itself; without it the delete is sent.
+ */
+bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_fields,
+                      json_t *prev_provenance);
+
+/* Applies the allow-list `fields` (comma list) to `record` (Avro JSON of
+ * `schema`), in place. JSON format: removes every other field. Avro
+ * formats: sets every other field to null, or returns CPS_ERR_INVALID
+ * (reason: the first such field's name) when it is not nullable. */
+int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const char *fields,
+                         enum cps_sink_format format, char *errstr, size_t errstr_size);
+
+/* The plain JSON of an Avro JSON `value` of type `type` (schema JSON), see
+ * CPS_SINK_FORMAT_JSON above. `root` resolves named types. New reference. */
+json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *errstr,
+                            size_t errstr_size);
+
+/* The "postgres" connector as registered (connectors/postgres/postgres_sink.c): the
+ * source side of postgres_source.c plus the sink side, settings merged. */
+const struct cps_connector_ops *cps_postgres_connector_ops(void);
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * Avro JSON in and out of PostgreSQL jsonb. jsonb cannot hold U+0000, which
+ * the Avro JSON encoding of bytes and decimals contains, so strings are
+ * escaped reversibly with U+E000 on the way in (U+0000 -> U+E000 '0',
+ * U+E000 -> U+E000 U+E000) and unescaped on the way out.
+ */
+#include "store/jsonb.h"
+
+#include "base/buf.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char PUA[] = "\xee\x80\x80"; /* U+E000, the escape character */
+
+static int str_special(const char *p, size_t n, int decode)
+{
+	if (!decode && memchr(p, '\0', n))
+		return 1;
+	return memmem(p, n, PUA, 3) != NULL;
+}
+
+static int json_special(json_t *j, int decode)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_STRING:
+		return str_special(json_string_value(j), json_string_length(j), decode);
+	case JSON_ARRAY:
+		json_array_foreach(j, i, v) if (json_special(v, decode)) return 1;
+		return 0;
+	case JSON_OBJECT:
+		json_object_foreach(j, k, v) if (str_special(k, strlen(k), decode) ||
+		                                 json_special(v, decode)) return 1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* The string (escaped or unescaped) as a new jansson string. Object keys
+ * cannot hold U+0000 in jansson's API, so keys only carry U+E000 pairs. */
+static json_t *str_transcode(const char *p, size_t n, int decode)
+{
+	struct cps_buf b;
+	json_t *out = NULL;
+
+	cps_buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (!decode && p[i] == '\0') {
+			r = cps_buf_append(&b, PUA, 3) || cps_buf_append_byte(&b, '0');
+		} else if (!decode && i + 3 <= n && !memcmp(p + i, PUA, 3)) {
+			r = cps_buf_append(&b, PUA, 3) || cps_buf_append(&b, PUA, 3);
+			i += 2;
+		} else if (decode && i + 3 <= n && !memcmp(p + i, PUA, 3)) {
+			i += 3;
+			if (i < n && p[i] == '0') {
+				r = cps_buf_append_byte(&b, '\0');
+			} else if (i + 3 <= n && !memcmp(p + i, PUA, 3)) {
+				r = cps_buf_append(&b, PUA, 3);
+				i += 2;
+			} else { /* not ours: keep it as it was */
+				r = cps_buf_append(&b, PUA, 3);
+				i--;
+			}
+		} else {
+			r = cps_buf_append_byte(&b, (uint8_t)p[i]);
+		}
+		if (r)
+			goto out;
+	}
+	out = json_stringn_nocheck(b.data ? (const char *)b.data : "", b.len);
+out:
+	cps_buf_release(&b);
+	return out;
+}
+
+/* A new reference: `j` itself when nothing needs (un)escaping. */
+static json_t *json_transcode(json_t *j, int decode)
+{
+	const char *k;
+	json_t *v, *out;
+	size_t i;
+
+	if (!json_special(j, decode))
+		return json_incref(j);
+	switch (json_typeof(j)) {
+	case JSON_STRING:
+		return str_transcode(json_string_value(j), json_string_length(j), decode);
+	case JSON_ARRAY:
+		out = json_array();
+		json_array_foreach(
+		    j, i,
+		    v) if (!out || json_array_append_new(out, json_transcode(v, decode))) goto fail;
+		return out;
+	case JSON_OBJECT:
+		out = json_object();
+		json_object_foreach(j, k, v)
+		{
+			json_t *key = str_transcode(k, strlen(k), decode);
+			int r = !out || !key ||
+			        json_object_setn_new(out, json_string_value(key),
+			                             json_string_length(key),
+			                             json_transcode(v, decode));
+
+			json_decref(key);
+			if (r)
+				goto fail;
+		}
+		return out;
+	default:
+		return json_incref(j);
+	}
+fail:
+	json_decref(out);
+	return NULL;
+}
+
+char *cps_jsonb_param(json_t *j, const char *def, int *ok)
+{
+	json_t *t;
+	char *text;
+
+	*ok = 1;
+	if (!j) {
+		if (!def)
+			return NULL;
+		text = strdup(def);
+		*ok = text != NULL;
+		return text;
+	}
+	t = json_transcode(j, 0);
+	text = t ? json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	json_decref(t);
+	*ok = text != NULL;
+	return text;
+}
+
+json_t *cps_jsonb_value(const PGresult *res, int row, int col)
+{
+	json_t *raw, *out;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	raw = json_loadb(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col),
+	                 JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (!raw)
+		return NULL;
+	out = json_transcode(raw, 1);
+	json_decref(raw);
+	return out;
+}

@@ -1,0 +1,157 @@
+/*
+ * The store: cpsync's state in PostgreSQL (schema `cpsync`), created and
+ * upgraded by versioned migrations (sync/store/migrations/NNN_*.sql, embedded in
+ * the binary). One reconcile batch is ONE transaction: key states, history,
+ * outbox, conflicts, audit and the ingest offsets it consumed — so a crash
+ * never applies an event twice or loses one. Writes use libpq pipeline mode
+ * (never a round trip per row). One struct cps_store per thread.
+ */
+#ifndef CPS_STORE_H
+#define CPS_STORE_H
+
+#include "model/event.h"
+#include "reconcile/reconcile.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cps_store;
+
+int cps_store_open(const char *conninfo, struct cps_store **out, char *errstr, size_t errstr_size);
+void cps_store_close(struct cps_store *s);
+/* Applies every migration not yet applied, each in its own transaction,
+ * under an advisory lock (several instances may start at once). */
+int cps_store_migrate(struct cps_store *s, char *errstr, size_t errstr_size);
+/* The highest migration version applied (0 = none) and the newest known. */
+int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, char *errstr,
+                             size_t errstr_size);
+/* SELECT 1 round trip, for readiness. */
+int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
+/* Takes the session-level advisory lock `name` (hashtextextended(name, 0))
+ * on this connection if it is free: *held says whether it is ours now. It is
+ * held until the connection closes (cps_store_close, or a lost session). */
+int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *errstr,
+                       size_t errstr_size);
+
+/* Loads the stored state of each (entity, key) in `states` (entity and key
+ * set, the rest freshly initialised) in one query; keys not in the store
+ * stay empty. */
+int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
+                          char *errstr, size_t errstr_size);
+
+/* One unified change to record in history and the outbox. */
+struct cps_store_emit {
+	const char *entity;
+	const char *key;
+	int64_t version;
+	enum cps_op op;
+	json_t *record;         /* borrowed */
+	json_t *provenance;     /* borrowed */
+	json_t *changed_fields; /* borrowed */
+	const char *topic;      /* unified topic */
+	const uint8_t *payload; /* the encoded unified event (framed) */
+	size_t payload_len;
+};
+
+enum cps_conflict_change_kind {
+	CPS_CONFLICT_OPEN,
+	CPS_CONFLICT_UPDATE,
+	CPS_CONFLICT_CLOSE,
+};
+
+struct cps_store_conflict {
+	enum cps_conflict_change_kind kind;
+	const char *entity;
+	const char *key;
+	const char *field;
+	json_t *candidates; /* borrowed; open and update */
+	const char *rule;   /* open */
+	const char *how;    /* close: "auto", "resolved", "dismissed" */
+};
+
+struct cps_store_audit {
+	const char *actor;  /* "cpsync" or a steward's name */
+	const char *action; /* "conflict.opened", "conflict.auto_closed", "conflict.resolved", … */
+	const char *entity;
+	const char *key;
+	const char *field;
+	json_t *before; /* borrowed, may be NULL */
+	json_t *after;  /* borrowed, may be NULL */
+	const char *reason;
+};
+
+struct cps_store_offset {
+	const char *topic;
+	int32_t partition;
+	int64_t next_offset;       /* the next offset to consume */
+	uint64_t last_fingerprint; /* of the message at next_offset - 1 (ingest_topic.h) */
+};
+
+/* What one batch writes. The arrays are borrowed for the call. */
+struct cps_store_batch {
+	struct cps_key_state **states; /* every state the batch changed */
+	size_t n_states;
+	struct cps_store_emit *emits;
+	size_t n_emits;
+	struct cps_store_conflict *conflicts;
+	size_t n_conflicts;
+	struct cps_store_audit *audits;
+	size_t n_audits;
+	struct cps_store_offset *offsets;
+	size_t n_offsets;
+};
+
+/* Writes the batch in one transaction (pipeline mode). On error nothing is
+ * written; CPS_ERR_RETRIABLE for connection loss or serialization failure. */
+int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
+                           size_t errstr_size);
+
+/* Stored next offsets of `topic`'s partitions: offsets[i] for partitions[i],
+ * -1 when none is stored. */
+int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t *partitions,
+                           int64_t *offsets, size_t n, char *errstr, size_t errstr_size);
+
+/* A message cpsync could not accept, kept with its raw bytes. `origin` is
+ * unique: adding the same origin twice keeps the first (idempotent). */
+struct cps_dead_letter {
+	const char *platform;
+	const char *origin; /* "province:topic/3@1234" */
+	const char *entity; /* may be NULL when unknown */
+	const char *reason;
+	const uint8_t *raw;
+	size_t raw_len;
+	const uint8_t *raw_key;
+	size_t raw_key_len;
+	int64_t received_ms;
+};
+
+int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
+                               char *errstr, size_t errstr_size);
+
+/* The outbox, oldest first. Rows are borrowed until the next fetch. */
+struct cps_outbox_row {
+	int64_t id;
+	const char *topic;
+	const char *key;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+int cps_store_outbox_fetch(struct cps_store *s, size_t limit, struct cps_outbox_row **rows,
+                           size_t *n, char *errstr, size_t errstr_size);
+int cps_store_outbox_delete(struct cps_store *s, const int64_t *ids, size_t n, char *errstr,
+                            size_t errstr_size);
+
+/* Figures for /status. */
+struct cps_store_stats {
+	int64_t records;
+	int64_t open_conflicts;
+	int64_t oldest_conflict_age_s; /* -1 when none */
+	int64_t dead_letters;          /* not yet replayed or discarded */
+	int64_t outbox_pending;
+};
+
+int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,
+                    size_t errstr_size);
+
+#endif
