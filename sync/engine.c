@@ -272,18 +272,18 @@ static int start_kafka(struct cps_engine *e, char *errstr, size_t errstr_size)
 	int rc;
 
 	if (cps_kafka_properties_from_config(e->cfg, &e->kafka_props) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (strcmp(brokers, "embedded") != 0) {
 		e->bootstrap = strdup(brokers);
 		if (!e->bootstrap)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		cps_status_set_bootstrap(e->status, e->bootstrap);
 		cps_log_info("KAFKA", "kafka bootstrap %s", e->bootstrap);
 		return CPS_OK;
 	}
 	if (collect_topics(e->cfg, &topics) < 0) {
 		topic_list_release(&topics);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	rc = cps_broker_start((int)cps_config_get_int(e->cfg, "kafka.embedded.partitions"),
 	                      (const char **)topics.names, topics.n, &e->broker, errstr,
@@ -293,7 +293,7 @@ static int start_kafka(struct cps_engine *e, char *errstr, size_t errstr_size)
 		return rc;
 	e->bootstrap = strdup(cps_broker_bootstrap(e->broker));
 	if (!e->bootstrap)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_status_set_bootstrap(e->status, e->bootstrap);
 	cps_log_info("KAFKA", "embedded kafka broker at %s (kcat -L -b %s)", e->bootstrap,
 	             e->bootstrap);
@@ -325,11 +325,11 @@ static int load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts
 		rc.ca_file = NULL;
 	r = cps_catalog_load_dir(dir, &e->catalog, err, sizeof(err));
 	if (r != CPS_OK)
-		return cps_seterr_code(r, errstr, errstr_size, "schemas '%s': %s", dir, err);
+		return cps_seterr(r, errstr, errstr_size, "schemas '%s': %s", dir, err);
 	cps_log_info("SCHEMA", "loaded %zu schemas from '%s'", cps_catalog_count(e->catalog), dir);
 	r = cps_registry_new(&rc, e->catalog, &e->registry, err, sizeof(err));
 	if (r != CPS_OK)
-		return cps_seterr_code(r, errstr, errstr_size, "schema registry: %s", err);
+		return cps_seterr(r, errstr, errstr_size, "schema registry: %s", err);
 	return CPS_OK;
 }
 
@@ -347,7 +347,7 @@ static int migrate_store(struct cps_engine *e, char *errstr, size_t errstr_size)
 		rc = cps_store_schema_version(s, &applied, &latest, err, sizeof(err));
 	cps_store_close(s);
 	if (rc != CPS_OK)
-		return cps_seterr_code(rc, errstr, errstr_size, "store '%s': %s", masked, err);
+		return cps_seterr(rc, errstr, errstr_size, "store '%s': %s", masked, err);
 	cps_log_info("STORE", "store '%s' at schema version %d", masked, applied);
 	return CPS_OK;
 }
@@ -424,7 +424,7 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
 	if (!pc.link)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rc = cps_publisher_start(&pc, &e->publisher, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
@@ -441,7 +441,7 @@ static int start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_siz
 	wc.status = e->status;
 	wc.link = cps_status_add_link(e->status, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE);
 	if (!wc.link)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* before anything trusts the stored offsets: are they of this topic? */
 	tc.bootstrap = e->bootstrap;
 	tc.kafka_props = &e->kafka_props;
@@ -485,7 +485,7 @@ static int source_settings(struct cps_engine *e, const struct cps_config_platfor
 	if (!name)
 		name = strcmp(p->connector, "kafka") ? "raw" : DEFAULT_SOURCE_FRAMING;
 	if (cps_framing_from_name(name, framing) < 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "platform '%s': source framing '%s' is not raw, confluent or "
 		                  "single-object",
 		                  p->name, name);
@@ -504,7 +504,7 @@ static int source_settings(struct cps_engine *e, const struct cps_config_platfor
 	if (rc == 0)
 		return CPS_OK;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 static int start_source(struct cps_engine *e, const struct cps_config_platform *p,
@@ -521,7 +521,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	cps_settings_init(&src->settings);
 	src->ops = cps_connector_find(p->connector);
 	if (!src->ops)
-		return cps_seterr_code(
+		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
 		    "platform '%s': connector '%s' is not available in this build", p->name,
 		    p->connector);
@@ -531,7 +531,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	snprintf(name, sizeof(name), "%s-source", p->name);
 	src->link = cps_status_add_link(e->status, name, p->name, p->connector, CPS_LINK_SOURCE);
 	if (!src->link)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* a replication slot or a file inbox has one reader across instances:
 	 * the runner opens it once it holds the source's advisory lock */
 	ic.single_reader = !strcmp(p->connector, "postgres") || !strcmp(p->connector, "files");
@@ -542,7 +542,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 		rc = cps_connector_source_open(src->ops, p->name, &src->settings, &conn, err,
 		                               sizeof(err));
 	if (rc != CPS_OK)
-		return cps_seterr_code(rc, errstr, errstr_size, "platform '%s' source: %s%s%s",
+		return cps_seterr(rc, errstr, errstr_size, "platform '%s' source: %s%s%s",
 		                       p->name, ic.single_reader ? p->connector : "",
 		                       ic.single_reader ? " source: " : "", err);
 	ic.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
@@ -567,7 +567,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	rc = cps_ingest_start(&ic, &src->runner, err, sizeof(err));
 	if (rc != CPS_OK) {
 		cps_source_close(conn);
-		return cps_seterr_code(rc, errstr, errstr_size, "platform '%s' ingest: %s", p->name,
+		return cps_seterr(rc, errstr, errstr_size, "platform '%s' ingest: %s", p->name,
 		                       err);
 	}
 	cps_log_info("ENGINE", "platform '%s': %s source started (%s framing%s)", p->name,
@@ -586,7 +586,7 @@ static int start_sources(struct cps_engine *e, char *errstr, size_t errstr_size)
 		return rc;
 	e->sources = calloc(np ? np : 1, sizeof(*e->sources));
 	if (!e->sources)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < np; i++) {
 		struct cps_config_platform p;
 
@@ -613,7 +613,7 @@ static int start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
 
 	e->sinks = calloc(np ? np : 1, sizeof(*e->sinks));
 	if (!e->sinks)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < np; i++) {
 		struct cps_config_platform p;
 		struct cps_sink_runner_conf sc = {0};
@@ -626,14 +626,14 @@ static int start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
 			continue;
 		sc.ops = cps_connector_find(p.connector);
 		if (!sc.ops)
-			return cps_seterr_code(
+			return cps_seterr(
 			    CPS_ERR_FATAL, errstr, errstr_size,
 			    "platform '%s': connector '%s' is not available in this build", p.name,
 			    p.connector);
 		cps_settings_init(&settings);
 		if (cps_engine_flatten_settings(p.sink, NULL, &settings) < 0) {
 			cps_settings_release(&settings);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		snprintf(name, sizeof(name), "%s-sink", p.name);
 		sc.platform = p.name;
@@ -649,7 +649,7 @@ static int start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
 		sc.batch_max = (size_t)cps_config_get_int(e->cfg, "store.batch_size");
 		rc = sc.link
 		         ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
-		         : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		         : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		cps_settings_release(&settings);
 		if (rc != CPS_OK)
 			return rc;
@@ -667,7 +667,7 @@ static int start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
 	int rc;
 
 	if (!srcs)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < e->n_sources; i++)
 		if (e->sources[i].runner)
 			srcs[oc.n_sources++] = (struct cps_ops_api_source){
@@ -712,7 +712,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	*out = NULL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	e->cfg = cfg;
 	atomic_init(&e->stop_requested, false);
 	pthread_mutex_init(&e->wait_lock, NULL);
@@ -733,7 +733,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 		goto out_stop;
 	rc = cps_status_new(cps_config_get_string(cfg, "instance"), &e->status);
 	if (rc != CPS_OK) {
-		cps_seterr_code(rc, errstr, errstr_size, "out of memory");
+		cps_seterr(rc, errstr, errstr_size, "out of memory");
 		goto out_stop;
 	}
 	cps_guard_limits_default(&e->limits);
@@ -742,7 +742,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	e->limits.max_depth = (unsigned)cps_config_get_int(cfg, "codec.max_depth");
 	e->conninfo = strdup(cps_config_get_string(cfg, "store.conninfo"));
 	if (!e->conninfo) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_stop;
 	}
 
@@ -751,7 +751,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 		goto out_stop;
 	rc = cps_rules_from_config(cfg, &e->rules, err, sizeof(err));
 	if (rc != CPS_OK) {
-		cps_seterr_code(rc, errstr, errstr_size, "rules: %s", err);
+		cps_seterr(rc, errstr, errstr_size, "rules: %s", err);
 		goto out_stop;
 	}
 	rc = migrate_store(e, errstr, errstr_size);

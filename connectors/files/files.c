@@ -214,19 +214,19 @@ static int write_file_atomic(const char *dir, const char *name, const void *data
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "creating '%s': %s",
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "creating '%s': %s",
 		                       tmp, strerror(errno));
 	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
 		close(fd);
 		unlink(tmp);
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
 		                       tmp, strerror(e));
 	}
 	close(fd);
 	if (rename(tmp, path) < 0 || fsync_dir(dir) < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "publishing '%s': %s", path, strerror(errno));
 	return CPS_OK;
 }
@@ -238,7 +238,7 @@ static int write_json_atomic(const char *dir, const char *name, json_t *j, char 
 	int rc;
 
 	if (!text)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rc = write_file_atomic(dir, name, text, strlen(text), errstr, errstr_size);
 	free(text);
 	return rc;
@@ -247,7 +247,7 @@ static int write_json_atomic(const char *dir, const char *name, json_t *j, char 
 static int make_dir(const char *dir, char *errstr, size_t errstr_size)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "creating '%s': %s", dir,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "creating '%s': %s", dir,
 		                       strerror(errno));
 	return CPS_OK;
 }
@@ -326,7 +326,7 @@ static int ledger_load(struct files_source *s, char *errstr, size_t errstr_size)
 	f = fopen(path, "re");
 	if (!f)
 		return errno == ENOENT ? CPS_OK
-		                       : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		                       : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                                         "reading '%s': %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		if (strlen(line) < 64 || strspn(line, "0123456789abcdef") != 64)
@@ -334,7 +334,7 @@ static int ledger_load(struct files_source *s, char *errstr, size_t errstr_size)
 		line[64] = '\0';
 		if (!ledger_has(s, line) && ledger_remember(s, line) < 0) {
 			fclose(f);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 	}
 	fclose(f);
@@ -356,12 +356,12 @@ static int ledger_append(struct files_source *s, char *errstr, size_t errstr_siz
 
 		if (fd >= 0)
 			close(fd);
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "appending to '%s': %s", path, strerror(e));
 	}
 	close(fd);
 	if (ledger_remember(s, s->sha) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	return CPS_OK;
 }
 
@@ -373,7 +373,7 @@ static int progress_write(struct files_source *s, char *errstr, size_t errstr_si
 	int rc;
 
 	if (!j)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rc = write_json_atomic(s->inbox, PROGRESS_NAME, j, errstr, errstr_size);
 	json_decref(j);
 	return rc;
@@ -427,10 +427,10 @@ static int move_file(struct files_source *s, const char *name, const char *dir, 
 		snprintf(to, sizeof(to), "%s/%s", dir, moved);
 	}
 	if (rename(from, to) < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "moving '%s' to '%s': %s", from, to, strerror(errno));
 	if (fsync_dir(dir) < 0 || fsync_dir(s->inbox) < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
 		                       dir, strerror(errno));
 	return CPS_OK;
 }
@@ -506,7 +506,7 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0
-		                       : cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                       : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                                         "opening '%s': %s", path, strerror(errno));
 	rc = cps_buf_read_fd(&s->image, fd);
 	close(fd);
@@ -625,7 +625,7 @@ static int finish_file(struct files_source *s, char *errstr, size_t errstr_size)
 		    "codec", cps_ocf_codec_name(cps_ocf_reader_codec(s->reader)), "resumed",
 		    s->resumed, "processed_at", at);
 		if (!receipt)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		snprintf(rname, sizeof(rname), "%s.receipt.json", s->name);
 		rc = write_json_atomic(s->done, rname, receipt, errstr, errstr_size);
 		json_decref(receipt);
@@ -672,7 +672,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 			break;
 		}
 		if (rc == CPS_ERR_FATAL)
-			return cps_seterr_code(rc, errstr, errstr_size, "reading '%s': %s", s->name,
+			return cps_seterr(rc, errstr, errstr_size, "reading '%s': %s", s->name,
 			                       why);
 		if (rc < 0) {
 			s->eof = s->broken = true;
@@ -687,7 +687,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		memset(m, 0, sizeof(*m));
 		s->value_offs[batch->n] = s->arena.len;
 		if (cps_buf_append(&s->arena, rec, len) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		m->entity = s->has_entity ? s->entity : NULL;
 		m->value_len = len;
 		snprintf(m->pos.stream, sizeof(m->pos.stream), "%s", s->name);
@@ -716,7 +716,7 @@ static int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 	if (max == 0)
 		return CPS_OK;
 	if (grow_batch(s, max) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_buf_reset(&s->arena);
 	batch->msgs = s->msgs;
 	for (;;) {
@@ -843,7 +843,7 @@ static int files_source_open(const char *platform, const struct cps_settings *se
 
 	*out = NULL;
 	if (!s)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_buf_init(&s->image, 0);
 	cps_buf_init(&s->arena, 0);
 	s->last_msg_ms = -1;
@@ -855,7 +855,7 @@ static int files_source_open(const char *platform, const struct cps_settings *se
 	s->stable_ms = cps_settings_get_int(settings, "stable_ms", 2000);
 	s->max_file_bytes = cps_settings_get_int(settings, "max_file_bytes", 268435456);
 	if (!s->inbox || !s->done || !s->rejected) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
 	while ((kv = cps_settings_next(settings, "file.", &it))) {
@@ -866,7 +866,7 @@ static int files_source_open(const char *platform, const struct cps_settings *se
 			continue;
 		p = realloc(s->prefixes, (s->n_prefixes + 1) * sizeof(*p));
 		if (!p) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_free;
 		}
 		s->prefixes = p;
@@ -874,7 +874,7 @@ static int files_source_open(const char *platform, const struct cps_settings *se
 		p->prefix = strndup(kv->key + 5, n - 12);
 		p->entity = strdup(kv->value);
 		if (!p->prefix || !p->entity) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_free;
 		}
 	}
@@ -882,7 +882,7 @@ static int files_source_open(const char *platform, const struct cps_settings *se
 	s->header.value = s->writer_fp;
 	s->header.value_len = 16;
 	if (access(s->inbox, R_OK | W_OK | X_OK) < 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "inbox '%s': %s", s->inbox,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "inbox '%s': %s", s->inbox,
 		                     strerror(errno));
 		goto out_free;
 	}
@@ -946,7 +946,7 @@ static void out_file_discard(struct out_file *f)
 static int out_file_write(struct out_file *f, char *errstr, size_t errstr_size)
 {
 	if (write_all(f->fd, f->out.data, f->out.len) < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
 		                       f->tmp_path, strerror(errno));
 	sha256_update(&f->sha, f->out.data, f->out.len);
 	f->bytes += f->out.len;
@@ -1003,7 +1003,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 			continue;
 		f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (f->fd < 0 && (errno != EEXIST || tries > 1000))
-			return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                       "creating '%s': %s", f->tmp_path, strerror(errno));
 	}
 	if (getrandom(f->sync, sizeof(f->sync), 0) != (ssize_t)sizeof(f->sync))
@@ -1012,7 +1012,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 	json = json_dumps(schema->json, JSON_COMPACT);
 	if (!json) {
 		out_file_discard(f);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	rc = cps_ocf_write_header(&f->out, json, k->codec, f->sync);
 	free(json);
@@ -1037,7 +1037,7 @@ static int out_file_roll(struct files_sink *k, struct out_file *f, char *errstr,
 
 	rc = out_file_write_block(k, f, errstr, errstr_size);
 	if (rc == CPS_OK && fsync(f->fd) < 0)
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
 		                     f->tmp_path, strerror(errno));
 	if (rc != CPS_OK)
 		goto out;
@@ -1045,7 +1045,7 @@ static int out_file_roll(struct files_sink *k, struct out_file *f, char *errstr,
 	f->fd = -1;
 	snprintf(path, sizeof(path), "%s/%s", k->outbox, f->name);
 	if (rename(f->tmp_path, path) < 0 || fsync_dir(k->outbox) < 0) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "publishing '%s': %s",
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "publishing '%s': %s",
 		                     path, strerror(errno));
 		goto out;
 	}
@@ -1059,7 +1059,7 @@ static int out_file_roll(struct files_sink *k, struct out_file *f, char *errstr,
 	                     "sha256", hex, "codec", cps_ocf_codec_name(k->codec), "first_time",
 	                     first, "last_time", last);
 	if (!manifest) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	snprintf(mname, sizeof(mname), "%s.manifest.json", f->name);
@@ -1135,18 +1135,18 @@ static int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs
 
 		if (!r->entity || !*r->entity || strlen(r->entity) >= ENTITY_MAX ||
 		    strchr(r->entity, '/')) {
-			rc = cps_seterr(errstr, errstr_size, "record %zu has no usable entity", i);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "record %zu has no usable entity", i);
 			break;
 		}
 		schema = record_schema(k, r);
 		if (!schema) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "no schema for a '%s' record in the catalog", r->entity);
 			break;
 		}
 		if (cps_guard_check(schema->avro, r->value, r->value_len, NULL, why, sizeof(why)) !=
 		    CPS_OK) {
-			rc = cps_seterr(errstr, errstr_size, "'%s' record is not a %s: %s",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "'%s' record is not a %s: %s",
 			                r->entity, schema->name, why);
 			break;
 		}
@@ -1163,7 +1163,7 @@ static int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs
 			void *p = realloc(k->files, (k->n_files + 1) * sizeof(*k->files));
 
 			if (!p) {
-				rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 				                     "out of memory");
 				break;
 			}
@@ -1176,7 +1176,7 @@ static int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs
 		}
 		f = &k->files[fi];
 		if (cps_buf_append(&f->pending, r->value, r->value_len) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}
 		f->pending_count++;
@@ -1275,17 +1275,17 @@ static int files_sink_open(const char *platform, const struct cps_settings *sett
 
 	*out = NULL;
 	if (!k)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	k->last_msg_ms = -1;
 	k->outbox = strdup(cps_settings_get(settings, "outbox"));
 	k->roll_records = cps_settings_get_int(settings, "roll_records", 1000);
 	k->roll_ms = cps_settings_get_int(settings, "roll_ms", 60000);
 	if (!k->outbox) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
 	if (cps_ocf_codec_from_name(codec ? codec : "null", &k->codec) != CPS_OK) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "setting 'codec': '%s' is not null or deflate", codec);
 		goto out_free;
 	}
@@ -1302,7 +1302,7 @@ static int files_sink_open(const char *platform, const struct cps_settings *sett
 		goto out_free;
 	}
 	if (access(k->outbox, W_OK | X_OK) < 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "outbox '%s': %s",
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "outbox '%s': %s",
 		                     k->outbox, strerror(errno));
 		goto out_free;
 	}

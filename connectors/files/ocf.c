@@ -304,22 +304,22 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 	int64_t count;
 
 	if (len < sizeof(magic) || memcmp(p, magic, sizeof(magic)) != 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "not an Avro object container file (no magic)");
 	for (;;) {
 		if (read_long(p, len, &pos, &count) < 0)
-			return cps_seterr(errstr, errstr_size, "truncated header metadata");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header metadata");
 		if (count == 0)
 			break;
 		if (count < 0) {
 			int64_t bsize;
 
 			if (count == INT64_MIN || read_long(p, len, &pos, &bsize) < 0)
-				return cps_seterr(errstr, errstr_size, "bad header metadata block");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "bad header metadata block");
 			count = -count;
 		}
 		if (count > 1024)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "header metadata block of %lld entries is too many",
 			                  (long long)count);
 		for (int64_t i = 0; i < count; i++) {
@@ -328,7 +328,7 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 
 			if (read_bytes(p, len, &pos, &k, &kn) < 0 ||
 			    read_bytes(p, len, &pos, &v, &vn) < 0)
-				return cps_seterr(errstr, errstr_size, "truncated header metadata");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header metadata");
 			if (kn == 11 && !memcmp(k, "avro.schema", 11)) {
 				schema = v;
 				schema_len = vn;
@@ -338,38 +338,38 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 			}
 		}
 		if (pos > r->limits.max_header_bytes)
-			return cps_seterr(errstr, errstr_size, "header is larger than %zu bytes",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header is larger than %zu bytes",
 			                  r->limits.max_header_bytes);
 	}
 	end = pos + CPS_OCF_SYNC_SIZE;
 	if (end > len)
-		return cps_seterr(errstr, errstr_size, "truncated header (no sync marker)");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header (no sync marker)");
 	memcpy(r->sync, p + pos, CPS_OCF_SYNC_SIZE);
 	r->pos = end;
 	if (!schema)
-		return cps_seterr(errstr, errstr_size, "header has no 'avro.schema'");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header has no 'avro.schema'");
 	if (!codec || (codec_len == 4 && !memcmp(codec, "null", 4)))
 		r->codec = CPS_OCF_NULL;
 	else if (codec_len == 7 && !memcmp(codec, "deflate", 7))
 		r->codec = CPS_OCF_DEFLATE;
 	else
-		return cps_seterr(errstr, errstr_size, "unsupported codec '%.*s'",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unsupported codec '%.*s'",
 		                  (int)(codec_len > 32 ? 32 : codec_len), (const char *)codec);
 	r->schema_json = strndup((const char *)schema, schema_len);
 	if (!r->schema_json)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (strlen(r->schema_json) != schema_len)
-		return cps_seterr(errstr, errstr_size, "header schema contains a NUL byte");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema contains a NUL byte");
 	{
 		char why[300];
 
 		if (check_schema_json(r->schema_json, schema_len, r->limits.max_depth, why,
 		                      sizeof(why)) < 0)
-			return cps_seterr(errstr, errstr_size, "header schema %s", why);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema %s", why);
 	}
 	if (avro_schema_from_json_length(r->schema_json, schema_len, &r->schema) != 0) {
 		r->schema = NULL;
-		return cps_seterr(errstr, errstr_size, "header schema does not parse: %.200s",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema does not parse: %.200s",
 		                  avro_strerror());
 	}
 	return CPS_OK;
@@ -383,7 +383,7 @@ int cps_ocf_reader_open(const void *buf, size_t len, const struct cps_ocf_limits
 
 	*out = NULL;
 	if (!r)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	r->buf = buf;
 	r->len = len;
 	if (limits)
@@ -436,7 +436,7 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, -15) != Z_OK)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "inflateInit2 failed");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "inflateInit2 failed");
 	cps_buf_reset(&r->inflated);
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = (uInt)n;
@@ -444,7 +444,7 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 		size_t room;
 
 		if (r->inflated.len >= r->limits.max_inflated_bytes) {
-			rc = cps_seterr(errstr, errstr_size, "block %lld inflates past %zu bytes",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld inflates past %zu bytes",
 			                (long long)r->n_blocks, r->limits.max_inflated_bytes);
 			goto out;
 		}
@@ -452,7 +452,7 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 		if (room > 65536)
 			room = 65536;
 		if (cps_buf_reserve(&r->inflated, room) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out;
 		}
 		zs.next_out = r->inflated.data + r->inflated.len;
@@ -462,7 +462,7 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 		if (zrc == Z_STREAM_END)
 			break;
 		if (zrc != Z_OK || (zs.avail_in == 0 && zs.avail_out != 0)) {
-			rc = cps_seterr(errstr, errstr_size, "block %lld: bad deflate data%s%s",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: bad deflate data%s%s",
 			                (long long)r->n_blocks, zs.msg ? ": " : "",
 			                zs.msg ? zs.msg : "");
 			goto out;
@@ -486,23 +486,23 @@ static int next_block(struct cps_ocf_reader *r, char *errstr, size_t errstr_size
 	r->n_blocks++;
 	if (read_long(r->buf, r->len, &pos, &count) < 0 ||
 	    read_long(r->buf, r->len, &pos, &size) < 0)
-		return cps_seterr(errstr, errstr_size, "block %lld: truncated block header",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: truncated block header",
 		                  (long long)r->n_blocks);
 	if (count < 0 || count > r->limits.max_block_count)
-		return cps_seterr(
+		return cps_seterr(CPS_ERR_INVALID, 
 		    errstr, errstr_size, "block %lld: record count %lld outside 0..%lld",
 		    (long long)r->n_blocks, (long long)count, (long long)r->limits.max_block_count);
 	if (size < 0 || (uint64_t)size > r->limits.max_block_bytes)
-		return cps_seterr(errstr, errstr_size, "block %lld: size %lld outside 0..%zu",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: size %lld outside 0..%zu",
 		                  (long long)r->n_blocks, (long long)size,
 		                  r->limits.max_block_bytes);
 	if ((uint64_t)size > r->len - pos || r->len - pos - (size_t)size < CPS_OCF_SYNC_SIZE)
-		return cps_seterr(errstr, errstr_size, "block %lld: truncated",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: truncated",
 		                  (long long)r->n_blocks);
 	data = r->buf + pos;
 	pos += (size_t)size;
 	if (memcmp(r->buf + pos, r->sync, CPS_OCF_SYNC_SIZE) != 0)
-		return cps_seterr(errstr, errstr_size, "block %lld: sync marker does not match",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: sync marker does not match",
 		                  (long long)r->n_blocks);
 	pos += CPS_OCF_SYNC_SIZE;
 	if (r->codec == CPS_OCF_DEFLATE) {
@@ -529,10 +529,10 @@ int cps_ocf_reader_next(struct cps_ocf_reader *r, const void **rec, size_t *len,
 	int rc;
 
 	if (r->broken)
-		return cps_seterr(errstr, errstr_size, "%s", r->broken_reason);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s", r->broken_reason);
 	while (r->block_done >= r->block_count) {
 		if (r->block && r->block_pos != r->block_len) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "block %lld: %zu bytes after its %lld records",
 			                (long long)r->n_blocks, r->block_len - r->block_pos,
 			                (long long)r->block_count);
@@ -613,18 +613,18 @@ int cps_ocf_write_block(struct cps_buf *out, enum cps_ocf_codec codec,
 	if (codec == CPS_OCF_NULL) {
 		if (write_long(out, count) < 0 || write_bytes(out, data, len) < 0 ||
 		    cps_buf_append(out, sync, CPS_OCF_SYNC_SIZE) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "block buffer is full");
 		return CPS_OK;
 	}
 	memset(&zs, 0, sizeof(zs));
 	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
 	    Z_OK)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "deflateInit2 failed");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "deflateInit2 failed");
 	bound = deflateBound(&zs, (uLong)len);
 	z = malloc(bound);
 	if (!z) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	zs.next_in = (Bytef *)data;
@@ -632,12 +632,12 @@ int cps_ocf_write_block(struct cps_buf *out, enum cps_ocf_codec codec,
 	zs.next_out = z;
 	zs.avail_out = (uInt)bound;
 	if (deflate(&zs, Z_FINISH) != Z_STREAM_END) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "deflate failed");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "deflate failed");
 		goto out;
 	}
 	if (write_long(out, count) < 0 || write_bytes(out, z, zs.total_out) < 0 ||
 	    cps_buf_append(out, sync, CPS_OCF_SYNC_SIZE) < 0)
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "block buffer is full");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "block buffer is full");
 out:
 	free(z);
 	deflateEnd(&zs);

@@ -69,7 +69,7 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(managed_properties); i++)
 		if (user_sets(settings, managed_properties[i])) {
-			cps_seterr(errstr, errstr_size,
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			           "kafka property '%s' is managed by cpsync and may not be set",
 			           managed_properties[i]);
 			return NULL;
@@ -163,7 +163,7 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 		n += *q == ',';
 	s->topics = calloc(n, sizeof(*s->topics));
 	if (!s->topics)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	while (*p) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -178,16 +178,16 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
 		if (len == 0 || len >= CPS_STREAM_MAX)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting 'topics' has an empty or too long topic name");
 		t->name = strndup(p, len);
 		if (!t->name)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		s->n_topics++;
 		snprintf(key, sizeof(key), "topic.%s.entity", t->name);
 		entity = cps_settings_get(settings, key);
 		if (entity && *entity && !(t->entity = strdup(entity)))
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (!comma)
 			break;
 		p = comma + 1;
@@ -207,7 +207,7 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 				        strcmp(kv->key + 6 + len, ".entity") == 0;
 			}
 			if (!found)
-				return cps_seterr(errstr, errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                  "setting '%s' names a topic not in 'topics'",
 				                  kv->key);
 		}
@@ -226,7 +226,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	int rc;
 
 	if (!s)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	s->last_msg_ms = -1;
 	rc = source_parse_topics(s, settings, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -254,7 +254,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
 	if (!s->rk) {
 		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr(errstr, errstr_size, "creating the kafka consumer failed: %s", why);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the kafka consumer failed: %s", why);
 		goto out_close;
 	}
 	rd_kafka_poll_set_consumer(s->rk);
@@ -265,7 +265,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	err = rd_kafka_subscribe(s->rk, subscription);
 	rd_kafka_topic_partition_list_destroy(subscription);
 	if (err) {
-		rc = cps_seterr(errstr, errstr_size, "subscribing to the topics failed: %s",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "subscribing to the topics failed: %s",
 		                rd_kafka_err2str(err));
 		goto out_close;
 	}
@@ -363,7 +363,7 @@ static int source_error(struct kafka_source *s, int rc, char *errstr, size_t err
 {
 	s->errors++;
 	snprintf(s->last_error, sizeof(s->last_error), "%s", text);
-	return cps_seterr_code(rc, errstr, errstr_size, "%s", text);
+	return cps_seterr(rc, errstr, errstr_size, "%s", text);
 }
 
 /* @locality the single thread that uses this source */
@@ -597,17 +597,17 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	int rc;
 
 	if (!k)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&k->routes);
 	k->last_msg_ms = -1;
 	k->queue_full_timeout_ms = cps_settings_get_int(settings, "queue_full_timeout_ms", 30000);
 	while ((kv = cps_settings_next(settings, "entity.", &it))) {
 		if (!*kv->value) {
-			rc = cps_seterr(errstr, errstr_size, "setting '%s' is empty", kv->key);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is empty", kv->key);
 			goto out_close;
 		}
 		if (cps_settings_set(&k->routes, kv->key, kv->value) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_close;
 		}
 	}
@@ -636,7 +636,7 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!k->rk) {
 		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr(errstr, errstr_size, "creating the kafka producer failed: %s", why);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the kafka producer failed: %s", why);
 		goto out_close;
 	}
 	*out = &k->base;
@@ -652,7 +652,7 @@ static int sink_error(struct kafka_sink *k, int rc, char *errstr, size_t errstr_
 {
 	k->errors++;
 	snprintf(k->last_error, sizeof(k->last_error), "%s", text);
-	return cps_seterr_code(rc, errstr, errstr_size, "%s", text);
+	return cps_seterr(rc, errstr, errstr_size, "%s", text);
 }
 
 static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, char *errstr,

@@ -353,10 +353,10 @@ static int wrap_union(const struct cps_schema *schema, json_t *type, json_t *inn
 
 	if (!b) {
 		json_decref(inner);
-		return cps_seterr(errstr, errstr_size, "union has no non-null branch");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union has no non-null branch");
 	}
 	*out = json_pack("{so}", branch_name(r), inner);
-	return *out ? CPS_OK : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const char *text,
@@ -384,11 +384,11 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		return wrap_union(schema, r, inner, out, errstr, errstr_size);
 	}
 	if (!text)
-		return cps_seterr(errstr, errstr_size, "null for a field that is not nullable");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "null for a field that is not nullable");
 	if (!strcmp(w, "string") || !strcmp(w, "enum")) {
 		*out = json_string(text);
 		if (!*out)
-			return cps_seterr(errstr, errstr_size, "text is not valid UTF-8");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "text is not valid UTF-8");
 		return CPS_OK;
 	}
 	if (!strcmp(w, "boolean")) {
@@ -397,7 +397,7 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		else if (!strcmp(text, "f") || !strcmp(text, "false") || !strcmp(text, "0"))
 			*out = json_false();
 		else
-			return cps_seterr(errstr, errstr_size, "not a boolean");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a boolean");
 		return CPS_OK;
 	}
 	if (!strcmp(w, "int") || !strcmp(w, "long")) {
@@ -405,24 +405,24 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 			const char *p = text;
 
 			if (!parse_date(&p, &iv) || *p)
-				return cps_seterr(errstr, errstr_size, "not an ISO date");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an ISO date");
 		} else if (!strcmp(lt, "time-millis") || !strcmp(lt, "time-micros")) {
 			const char *p = text;
 
 			if (!parse_time(&p, &iv) || *p)
-				return cps_seterr(errstr, errstr_size, "not a time of day");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a time of day");
 			if (!strcmp(lt, "time-millis"))
 				iv /= 1000;
 		} else if (strstr(lt, "timestamp-")) {
 			if (!parse_timestamp(text, &iv))
-				return cps_seterr(errstr, errstr_size, "not an ISO timestamp");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an ISO timestamp");
 			if (strstr(lt, "millis"))
 				iv = iv >= 0 ? iv / 1000 : -((-iv + 999) / 1000);
 		} else if (!parse_int64(text, &iv)) {
-			return cps_seterr(errstr, errstr_size, "not an integer");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an integer");
 		}
 		if (!strcmp(w, "int") && (iv < INT32_MIN || iv > INT32_MAX))
-			return cps_seterr(errstr, errstr_size, "integer out of int range");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "integer out of int range");
 		*out = json_integer(iv);
 		return CPS_OK;
 	}
@@ -431,9 +431,9 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		double d = strtod(text, &end);
 
 		if (end == text || *end || d != d)
-			return cps_seterr(errstr, errstr_size, "not a finite number");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a finite number");
 		*out = json_real(d);
-		return *out ? CPS_OK : cps_seterr(errstr, errstr_size, "not a finite number");
+		return *out ? CPS_OK : cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a finite number");
 	}
 	if (!strcmp(w, "bytes") || !strcmp(w, "fixed")) {
 		if (!strcmp(lt, "decimal")) {
@@ -442,12 +442,12 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 			*out = decimal_json(text,
 			                    json_is_integer(sc) ? (int)json_integer_value(sc) : 0);
 			if (!*out)
-				return cps_seterr(errstr, errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                  "not a decimal within the field's scale");
 		} else {
 			*out = bytea_json(text);
 			if (!*out)
-				return cps_seterr(errstr, errstr_size, "not bytea hex text");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not bytea hex text");
 		}
 		return CPS_OK;
 	}
@@ -457,13 +457,13 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		int rc;
 
 		if (!j)
-			return cps_seterr(errstr, errstr_size, "not JSON (line %d column %d)",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not JSON (line %d column %d)",
 			                  jerr.line, jerr.column);
 		rc = json_value_to_avro(schema, r, j, out, errstr, errstr_size);
 		json_decref(j);
 		return rc;
 	}
-	return cps_seterr(errstr, errstr_size, "unsupported Avro type '%s'", w);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unsupported Avro type '%s'", w);
 }
 
 /* A json/jsonb value (array element, object member) into Avro JSON. */
@@ -492,7 +492,7 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		size_t i;
 
 		if (!json_is_array(v))
-			return cps_seterr(errstr, errstr_size, "expected a JSON array");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "expected a JSON array");
 		*out = json_array();
 		json_array_foreach(v, i, e)
 		{
@@ -509,7 +509,7 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		const char *k;
 
 		if (!json_is_object(v))
-			return cps_seterr(errstr, errstr_size, "expected a JSON object");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "expected a JSON object");
 		*out = json_object();
 		json_object_foreach(v, k, e)
 		{
@@ -538,7 +538,7 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		return cps_pg_text_to_json(schema, r, json_string_value(v), out, errstr,
 		                           errstr_size);
 	if (json_is_null(v))
-		return cps_seterr(errstr, errstr_size, "null for a type that is not nullable");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "null for a type that is not nullable");
 	*out = json_incref(v);
 	return CPS_OK;
 
@@ -546,7 +546,7 @@ out_fail:
 	json_decref(*out);
 	*out = NULL;
 	return rc != CPS_OK ? rc
-	                    : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	                    : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 /* The "type" of schema field `name`, or NULL. */
@@ -578,7 +578,7 @@ int cps_pg_row_to_json(const struct cps_pg_table *t, size_t n, const char *const
 
 	*out = NULL;
 	if (!obj)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const char *field;
 		json_t *v;
@@ -592,7 +592,7 @@ int cps_pg_row_to_json(const struct cps_pg_table *t, size_t n, const char *const
 		if (cps_pg_text_to_json(t->schema, field_type(t->schema, field), values[i], &v, why,
 		                        sizeof(why)) != CPS_OK) {
 			json_decref(obj);
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "column '%s' of %s.%s (field '%s'): %s", columns[i],
 			                  t->nspname, t->relname, field, why);
 		}
@@ -713,7 +713,7 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 
 		t = table_get(m, rest, (size_t)(col - rest));
 		if (!t || !col[8] || !*value)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting '%s' is not a column mapping", key);
 		c = realloc(t->cols, (t->n_cols + 1) * sizeof(*c));
 		if (!c)
@@ -741,7 +741,7 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		break;
 	}
 	if (!slot)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "setting '%s' is not table.<schema.table>.entity, .key, "
 		                  ".column.<name>, .increment_column or .timestamp_column",
 		                  key);
@@ -752,7 +752,7 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 	*slot = copy;
 	return CPS_OK;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalog *catalog,
@@ -765,12 +765,12 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 
 	*out = NULL;
 	if (!m)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	while ((kv = cps_settings_next(s, "table.", &it)))
 		if ((rc = table_setting(m, kv->key, kv->value, errstr, errstr_size)) != CPS_OK)
 			goto out_free;
 	if (m->n == 0) {
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "no table mapped: set table.<schema.table>.entity");
 		goto out_free;
 	}
@@ -779,19 +779,19 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 		char *qn, *qr;
 
 		if (!t->entity) {
-			rc = cps_seterr(errstr, errstr_size, "table '%s.%s' has no entity setting",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s' has no entity setting",
 			                t->nspname, t->relname);
 			goto out_free;
 		}
 		t->schema = cps_catalog_by_entity(catalog, t->entity);
 		if (!t->schema) {
-			rc = cps_seterr(errstr, errstr_size, "table '%s.%s': unknown entity '%s'",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s': unknown entity '%s'",
 			                t->nspname, t->relname, t->entity);
 			goto out_free;
 		}
 		for (size_t j = 0; j < t->n_cols; j++)
 			if (!field_type(t->schema, t->cols[j].field)) {
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "table '%s.%s': column '%s' maps to '%s', not a "
 				                "field of entity '%s'",
 				                t->nspname, t->relname, t->cols[j].column,
@@ -808,13 +808,13 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 					kf = t->cols[j].column;
 			t->key_column = kf ? strdup(kf) : NULL;
 			if (!t->key_column) {
-				rc = cps_seterr(errstr, errstr_size, "table '%s.%s' has no key",
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s' has no key",
 				                t->nspname, t->relname);
 				goto out_free;
 			}
 		}
 		if (!!t->increment_column != !!t->timestamp_column) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "table '%s.%s': polling needs both increment_column and "
 			                "timestamp_column",
 			                t->nspname, t->relname);
@@ -827,7 +827,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 		free(qn);
 		free(qr);
 		if (!t->qualified) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_free;
 		}
 	}
@@ -940,7 +940,7 @@ int cps_pg_table_prepare(struct cps_pg_table *t, char *errstr, size_t errstr_siz
 		goto out_oom;
 	if (avro_generic_value_new(t->schema->iface, &t->defaults) != 0) {
 		table_unprepare(t);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot create a value of entity '%s': %s", t->entity,
 		                       avro_strerror());
 	}
@@ -963,7 +963,7 @@ int cps_pg_table_prepare(struct cps_pg_table *t, char *errstr, size_t errstr_siz
 	return CPS_OK;
 out_oom:
 	table_unprepare(t);
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 void cps_pg_plan_release(struct cps_pg_plan *p)
@@ -1029,7 +1029,7 @@ int cps_pg_plan_build(struct cps_pg_plan *p, struct cps_pg_table *t, size_t n,
 	}
 	return CPS_OK;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 /* Valid UTF-8 (what jansson accepts): no overlongs, surrogates or > U+10FFFF. */
@@ -1075,7 +1075,7 @@ static bool utf8_valid(const uint8_t *s, size_t n)
 
 static int avro_fail(char *why, size_t why_size)
 {
-	return cps_seterr_code(CPS_ERR_FATAL, why, why_size, "avro value: %s", avro_strerror());
+	return cps_seterr(CPS_ERR_FATAL, why, why_size, "avro value: %s", avro_strerror());
 }
 
 /* The JSON way, for the types without a fast conversion. */
@@ -1108,7 +1108,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		return slow_set(t, c, v, fv, why, why_size);
 	if (v->kind == 'n') {
 		if (c->null_branch < 0)
-			return cps_seterr(why, why_size, "null for a field that is not nullable");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size, "null for a field that is not nullable");
 		if (avro_value_set_branch(fv, c->null_branch, &branch) != 0 ||
 		    avro_value_set_null(&branch) != 0)
 			return avro_fail(why, why_size);
@@ -1122,7 +1122,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 	switch (c->kind) {
 	case CK_STRING:
 		if (!utf8_valid((const uint8_t *)text, v->len))
-			return cps_seterr(why, why_size, "text is not valid UTF-8");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size, "text is not valid UTF-8");
 		if (avro_value_set_string_len(dst, text, v->len + 1) != 0)
 			return avro_fail(why, why_size);
 		return CPS_OK;
@@ -1139,7 +1139,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 				return CPS_OK;
 			}
 		}
-		return cps_seterr(why, why_size, "not a symbol of the field's enum");
+		return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a symbol of the field's enum");
 	}
 	case CK_BOOL: {
 		int b;
@@ -1149,7 +1149,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		else if (!strcmp(text, "f") || !strcmp(text, "false") || !strcmp(text, "0"))
 			b = 0;
 		else
-			return cps_seterr(why, why_size, "not a boolean");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a boolean");
 		if (avro_value_set_boolean(dst, b) != 0)
 			return avro_fail(why, why_size);
 		return CPS_OK;
@@ -1161,29 +1161,29 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		switch (c->lt) {
 		case LT_DATE:
 			if (!parse_date(&p, &iv) || *p)
-				return cps_seterr(why, why_size, "not an ISO date");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not an ISO date");
 			break;
 		case LT_TIME_MILLIS:
 		case LT_TIME_MICROS:
 			if (!parse_time(&p, &iv) || *p)
-				return cps_seterr(why, why_size, "not a time of day");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a time of day");
 			if (c->lt == LT_TIME_MILLIS)
 				iv /= 1000;
 			break;
 		case LT_TS_MILLIS:
 		case LT_TS_MICROS:
 			if (!parse_timestamp(text, &iv))
-				return cps_seterr(why, why_size, "not an ISO timestamp");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not an ISO timestamp");
 			if (c->lt == LT_TS_MILLIS)
 				iv = iv >= 0 ? iv / 1000 : -((-iv + 999) / 1000);
 			break;
 		default:
 			if (!parse_int64(text, &iv))
-				return cps_seterr(why, why_size, "not an integer");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not an integer");
 		}
 		if (c->kind == CK_INT) {
 			if (iv < INT32_MIN || iv > INT32_MAX)
-				return cps_seterr(why, why_size, "integer out of int range");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size, "integer out of int range");
 			if (avro_value_set_int(dst, (int32_t)iv) != 0)
 				return avro_fail(why, why_size);
 		} else if (avro_value_set_long(dst, iv) != 0) {
@@ -1197,7 +1197,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		double d = strtod(text, &end);
 
 		if (end == text || *end || d != d || d - d != 0)
-			return cps_seterr(why, why_size, "not a finite number");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a finite number");
 		if ((c->kind == CK_FLOAT ? avro_value_set_float(dst, (float)d)
 		                         : avro_value_set_double(dst, d)) != 0)
 			return avro_fail(why, why_size);
@@ -1227,7 +1227,7 @@ int cps_pg_row_fill(struct cps_pg_plan *p, const struct cps_pg_text *vals, avro_
 		t->holds_default[f] = 0;
 		rc = conv_set(t, &t->conv[f], &vals[i], &fv, why, sizeof(why));
 		if (rc != CPS_OK)
-			return cps_seterr_code(
+			return cps_seterr(
 			    rc == CPS_ERR_FATAL ? CPS_ERR_FATAL : CPS_ERR_INVALID, errstr,
 			    errstr_size, "column '%s' of %s.%s (field '%s'): %s", p->colnames[i],
 			    t->nspname, t->relname, t->conv[f].name, why);
@@ -1237,7 +1237,7 @@ int cps_pg_row_fill(struct cps_pg_plan *p, const struct cps_pg_text *vals, avro_
 		if (p->filled[f] || t->holds_default[f])
 			continue;
 		if (!t->conv[f].has_default)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "missing field .%s of %s.%s, which has no default",
 			                  t->conv[f].name, t->nspname, t->relname);
 		if (avro_value_get_by_index(rec, f, &fv, NULL) != 0 ||

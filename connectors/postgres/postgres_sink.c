@@ -95,7 +95,7 @@ static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size
 	va_start(ap, fmt);
 	vsnprintf(k->last_error, sizeof(k->last_error), fmt, ap);
 	va_end(ap);
-	return cps_seterr_code(rc, errstr, errstr_size, "%s", k->last_error);
+	return cps_seterr(rc, errstr, errstr_size, "%s", k->last_error);
 }
 
 static void pending_clear(struct pg_sink *k)
@@ -187,7 +187,7 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 
 	(void)platform;
 	if (!k)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&k->map);
 	k->last_msg_ms = -1;
 	k->conninfo = strdup(cps_settings_get(settings, "conninfo"));
@@ -195,11 +195,11 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 	k->key_column = strdup(cps_settings_get(settings, "key_column"));
 	k->version_column = strdup(cps_settings_get(settings, "version_column"));
 	if (!k->conninfo || !k->origin || !k->key_column || !k->version_column) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
 	if (!*k->origin || !*k->key_column || !*k->version_column) {
-		rc = cps_seterr(
+		rc = cps_seterr(CPS_ERR_INVALID, 
 		    errstr, errstr_size,
 		    "settings 'origin', 'key_column' and 'version_column' may not be empty");
 		goto out_close;
@@ -218,7 +218,7 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 	return CPS_OK;
 
 out_oom:
-	rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 out_close:
 	pg_sink_close(&k->base);
 	return rc;
@@ -274,7 +274,7 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			struct pending *np = realloc(k->pending, cap * sizeof(*np));
 
 			if (!np) {
-				rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 				                     "out of memory");
 				break;
 			}
@@ -292,7 +292,7 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			free(p->entity);
 			free(p->key);
 			free(p->json);
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}
 		k->n_pending++;
@@ -381,19 +381,19 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	if (!p->is_delete) {
 		s->rec = json_loads(p->json, 0, NULL);
 		if (!json_is_object(s->rec))
-			return cps_seterr(errstr, errstr_size, "a '%s' record is not a JSON object",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "a '%s' record is not a JSON object",
 			                  p->entity);
 	}
 	n_fields = s->rec ? json_object_size(s->rec) : 0;
 	s->params = calloc(n_fields + 2, sizeof(*s->params));
 	s->owned = calloc(n_fields + 1, sizeof(*s->owned));
 	if (!s->params || !s->owned)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	s->params[0] = p->key;
 	s->params[1] = stmt_own(s, strdup(vtext));
 	s->n_params = 2;
 	if (!s->params[1])
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (p->is_delete) {
 		if (cps_buf_printf(&s->sql, "DELETE FROM ") < 0 ||
 		    quote_table(k->db, table, &s->sql) < 0 ||
@@ -402,7 +402,7 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 		    cps_buf_printf(&s->sql, " = $1 AND ") < 0 ||
 		    append_ident(k->db, &s->sql, k->version_column) < 0 ||
 		    cps_buf_printf(&s->sql, " < $2::bigint") < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		return CPS_OK;
 	}
 	cps_buf_init(&cols, 0);
@@ -460,7 +460,7 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	cps_buf_release(&vals);
 	cps_buf_release(&sets);
 	if (rc < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	return CPS_OK;
 }
 
@@ -522,7 +522,7 @@ static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_
 	}
 	stmts = calloc(n_stmts, sizeof(*stmts));
 	if (!stmts)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < k->n_pending; i++) {
 		rc = build_statement(k, &k->pending[i], &stmts[i], errstr, errstr_size);
 		if (rc != CPS_OK)

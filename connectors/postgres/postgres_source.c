@@ -175,7 +175,7 @@ static int conn_error(struct pg_source *s, PGconn *c, const char *what, char *er
 
 	s->errors++;
 	snprintf(s->last_error, sizeof(s->last_error), "%s: %s", what, pq_err(c));
-	return cps_seterr_code(code, errstr, errstr_size, "postgres source '%s': %s: %s",
+	return cps_seterr(code, errstr, errstr_size, "postgres source '%s': %s: %s",
 	                       s->platform, what, pq_err(c));
 }
 
@@ -323,7 +323,7 @@ static int emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps
 
 	m = batch_add(s);
 	if (!m)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	m->entity = t->entity;
 	if (s->polling)
 		copy_str(m->pos.stream, sizeof(m->pos.stream), t->relname, strlen(t->relname));
@@ -370,7 +370,7 @@ static int emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps
 	}
 	return CPS_OK;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 /* ------------------------------------------------------ TOAST merging */
@@ -642,7 +642,7 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	if (s->skip_txn)
 		return CPS_OK;
 	if (!rel)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "postgres source '%s': change for relation %" PRIu32
 		                       " before its Relation message",
 		                       s->platform, m->relid);
@@ -677,7 +677,7 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	toast_remember(st, key, p, vals, is_delete);
 	return rc;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 /* A Relation message: the relation's column plan, (re)built once. */
@@ -688,12 +688,12 @@ static int handle_relation(struct pg_source *s, const struct cps_pgo_msg *m, cha
 	struct relplan *rp;
 
 	if (!rel)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rp = rel->user;
 	if (!rp) {
 		rp = calloc(1, sizeof(*rp));
 		if (!rp)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		rp->next = s->plans;
 		s->plans = rp;
 		rel->user = rp;
@@ -743,7 +743,7 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 		s->in_txn = false;
 		s->last_commit_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
 		if (push_mark(s, m.end_lsn) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (m.end_lsn > s->server_wal_end)
 			s->server_wal_end = m.end_lsn;
 		break;
@@ -893,7 +893,7 @@ static int emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
 	char at[64];
 
 	if (!names)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (int i = 0; i < nf; i++)
 		names[i] = PQfname(r, i);
 	rc = cps_pg_plan_build(p, t, (size_t)nf, names, errstr, errstr_size);
@@ -904,7 +904,7 @@ static int emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
 		struct cps_pg_text *a = realloc(s->vals, ((size_t)nf + 1) * sizeof(*a));
 
 		if (!a)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		s->vals = a;
 		s->cap_vals = (size_t)nf + 1;
 	}
@@ -1001,7 +1001,7 @@ static int poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_t e
 		return rc;
 	s->snap_txn_open = false;
 	if (push_mark(s, s->consistent_lsn) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	return start_streaming(s, s->consistent_lsn, errstr, errstr_size);
 }
 
@@ -1062,7 +1062,7 @@ static int poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *er
 					free(ts);
 					free(inc);
 					PQclear(r);
-					return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+					return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 					                       "out of memory");
 				}
 				free(st->last_ts);
@@ -1197,7 +1197,7 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 	if (exists)
 		return CPS_OK;
 	if (!s->create_publication)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "postgres source '%s': publication '%s' does not exist and "
 		                       "create_publication is off",
 		                       s->platform, s->publication);
@@ -1209,7 +1209,7 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 		rc = cps_buf_printf(&sql, "%s%s", i ? ", " : "", s->map->tables[i].qualified);
 	if (rc < 0) {
 		cps_buf_release(&sql);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	rc = exec_expect(s, s->sql, (const char *)sql.data, PGRES_COMMAND_OK, NULL,
 	                 "creating the publication", errstr, errstr_size);
@@ -1236,7 +1236,7 @@ static int open_replication(struct pg_source *s, char *errstr, size_t errstr_siz
 		return rc;
 	if (PQnfields(r) < 4 || PQgetisnull(r, 0, 3)) {
 		PQclear(r);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "postgres source '%s': the replication connection is not "
 		                       "bound to a database",
 		                       s->platform);
@@ -1259,7 +1259,7 @@ static int open_replication(struct pg_source *s, char *errstr, size_t errstr_siz
 		if (strcmp(PQgetvalue(r, 0, 1), "pgoutput") || strcmp(PQgetvalue(r, 0, 2), "t") ||
 		    cps_pgo_lsn_parse(PQgetvalue(r, 0, 0), &from) < 0) {
 			PQclear(r);
-			return cps_seterr_code(
+			return cps_seterr(
 			    CPS_ERR_FATAL, errstr, errstr_size,
 			    "postgres source '%s': slot '%s' exists but is not a "
 			    "pgoutput slot of this database",
@@ -1272,7 +1272,7 @@ static int open_replication(struct pg_source *s, char *errstr, size_t errstr_siz
 	}
 	PQclear(r);
 	if (!s->create_slot)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "postgres source '%s': slot '%s' does not exist and "
 		                       "create_slot is off",
 		                       s->platform, s->slot);
@@ -1289,7 +1289,7 @@ static int open_replication(struct pg_source *s, char *errstr, size_t errstr_siz
 	if (PQnfields(r) < 3 || cps_pgo_lsn_parse(PQgetvalue(r, 0, 1), &s->consistent_lsn) < 0 ||
 	    PQgetisnull(r, 0, 2)) {
 		PQclear(r);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "postgres source '%s': unexpected CREATE_REPLICATION_SLOT "
 		                       "answer",
 		                       s->platform);
@@ -1311,7 +1311,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	int rc;
 
 	if (!s)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	snprintf(s->platform, sizeof(s->platform), "%s", platform);
 	cps_pgo_decoder_init(&s->dec);
 	cps_pgo_relcache_init(&s->rels);
@@ -1324,7 +1324,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	s->publication = strdup(cps_settings_get(settings, "publication"));
 	s->ignore_origin = strdup(cps_settings_get(settings, "ignore_origin"));
 	if (!s->conninfo || !s->slot || !s->publication || !s->ignore_origin) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
 	s->slot_len = strlen(s->slot);
@@ -1335,7 +1335,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	s->batch_rows = cps_settings_get_int(settings, "snapshot_batch", 1000);
 	s->max_lag_bytes = cps_settings_get_int(settings, "max_slot_lag_bytes", 1 << 30);
 	if (strcmp(mode, "replication") && strcmp(mode, "polling")) {
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "postgres source '%s': mode '%s' is not replication or polling",
 		                platform, mode);
 		goto out_close;
@@ -1349,14 +1349,14 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 		goto out_close;
 	s->ts = calloc(s->map->n, sizeof(*s->ts));
 	if (!s->ts) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
 	for (size_t i = 0; i < s->map->n; i++) {
 		struct cps_pg_table *t = &s->map->tables[i];
 
 		if (s->polling && !t->increment_column) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "postgres source '%s': polling table '%s.%s' needs "
 			                "increment_column and timestamp_column",
 			                platform, t->nspname, t->relname);
@@ -1435,7 +1435,7 @@ static int pg_source_commit(struct cps_conn *c, const struct cps_position *pos, 
 		if (s->polling)
 			continue; /* progress is in memory: a restart re-reads (idempotent) */
 		if (strcmp(pos[i].stream, s->slot) != 0)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "postgres source '%s': position of stream '%s' is not "
 			                  "slot '%s'",
 			                  s->platform, pos[i].stream, s->slot);

@@ -28,7 +28,7 @@ int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *err
 
 	*out = NULL;
 	if (!api)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&api->uni_mu, NULL);
 	pthread_mutex_init(&api->gate_mu, NULL);
 	pthread_cond_init(&api->gate_cv, NULL);
@@ -38,7 +38,7 @@ int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *err
 	api->topic_prefix =
 	    strdup(conf->unified_topic_prefix ? conf->unified_topic_prefix : "cpsync.unified.");
 	if (!api->topic_prefix) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
 	rc = cps_steward_store_new(conf->conninfo, 4, &api->store, errstr, errstr_size);
@@ -255,7 +255,7 @@ int cps_api_auth_from_config(const struct cps_config *cfg, struct cps_api_auth *
 	out->open_routes = calloc(n_open + 1, sizeof(*out->open_routes));
 	if (!out->tokens || !out->open_routes) {
 		cps_api_auth_release(out);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct cps_config_node *t = map->children[i];
@@ -264,7 +264,7 @@ int cps_api_auth_from_config(const struct cps_config *cfg, struct cps_api_auth *
 
 		if (!token || strlen(token) < 16) {
 			cps_api_auth_release(out);
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "key 'http.tokens.%s.token': a token of at least 16 "
 			                  "characters is required",
 			                  t->key);
@@ -280,7 +280,7 @@ int cps_api_auth_from_config(const struct cps_config *cfg, struct cps_api_auth *
 		out->open_routes[i] = open->children[i]->value;
 	if ((cert && *cert) != (key && *key)) {
 		cps_api_auth_release(out);
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "keys 'http.tls_cert_file' and 'http.tls_key_file' go together");
 	}
 	out->tls_cert_file = cert && *cert ? cert : NULL;

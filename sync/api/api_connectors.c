@@ -27,11 +27,11 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
 
 	*out = NULL;
 	if (!conf->store_conninfo || !conf->status)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "the operator API needs a store and a status");
 	api = calloc(1, sizeof(*api));
 	if (!api)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	api->status = conf->status;
 	api->conninfo = strdup(conf->store_conninfo);
 	api->sources = calloc(conf->n_sources ? conf->n_sources : 1, sizeof(*api->sources));
@@ -59,7 +59,7 @@ out_oom:
 	free(api->sources);
 	free(api->conninfo);
 	free(api);
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 void cps_ops_api_detach(struct cps_ops_api *api)

@@ -19,13 +19,10 @@ enum cps_err {
 
 #define CPS_ERRSTR_SIZE 512
 
-/* printf into errstr (NULL-safe, always terminated); returns CPS_ERR_INVALID
- * so that `return cps_seterr(...)` reads naturally for bad input. */
-int cps_seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Like cps_seterr but returns the given code. */
-int cps_seterr_code(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
+/* printf into errstr (NULL-safe, always terminated) and return code, so a
+ * call site says what kind of failure it is:
+ * `return cps_seterr(CPS_ERR_RETRIABLE, errstr, size, "store unreachable: %s", why)`. */
+int cps_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #define CPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -365,32 +365,32 @@ int cps_national_id_validate(const char *id, char *errstr, size_t errstr_size)
 	size_t n;
 
 	if (!id)
-		return cps_seterr(errstr, errstr_size, "national id is missing");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id is missing");
 	n = strlen(id);
 	if (n != 18)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id has %zu characters, expected 18", n);
 	for (int i = 0; i < 17; i++)
 		if (!is_digit(id[i]))
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "national id character %d is not a digit", i + 1);
 	if (id[17] == 'x')
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id check character must be uppercase 'X'");
 	if (!is_digit(id[17]) && id[17] != 'X')
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id check character is not a digit or 'X'");
 	if (!known_province(digits_value(id, 2)))
-		return cps_seterr(errstr, errstr_size, "national id has an unknown province code");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id has an unknown province code");
 	if (!memcmp(id + 3, "000", 3))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id region code names no county (ends in 000)");
 	problem = birth_date_problem(digits_value(id + 6, 4), digits_value(id + 10, 2),
 	                             digits_value(id + 12, 2));
 	if (problem)
-		return cps_seterr(errstr, errstr_size, "national id %s", problem);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id %s", problem);
 	if (cps_national_id_check_char(id) != id[17])
-		return cps_seterr(errstr, errstr_size, "national id check character is wrong");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id check character is wrong");
 	return CPS_OK;
 }
 

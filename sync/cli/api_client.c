@@ -32,13 +32,13 @@ int cps_api_client_init(struct cps_api_client *c, const char *url, const char *t
 	if (!token || !*token)
 		token = getenv("CPSYNC_TOKEN");
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "bad --url: it must start with http:// or https://");
 	if (token && strpbrk(token, "\r\n"))
-		return cps_seterr(errstr, errstr_size, "bad token: it holds a line break");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "bad token: it holds a line break");
 	if (!curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "libcurl could not initialise");
 		curl_ready = 1;
 	}
@@ -47,7 +47,7 @@ int cps_api_client_init(struct cps_api_client *c, const char *url, const char *t
 	c->curl = curl_easy_init();
 	if (!c->base_url || (token && *token && !c->token) || !c->curl) {
 		cps_api_client_release(c);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	n = strlen(c->base_url);
 	while (n > 0 && c->base_url[n - 1] == '/')
@@ -94,7 +94,7 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 	cps_buf_init(&reply, c->max_response);
 	cps_buf_init(&url, 0);
 	if (cps_buf_printf(&url, "%s%s", c->base_url, path) != 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	curl_easy_reset(h);
@@ -118,7 +118,7 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 	if (body) {
 		text = json_dumps(body, JSON_COMPACT);
 		if (!text) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out;
 		}
 		headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -132,11 +132,11 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (cc == CURLE_WRITE_ERROR)
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "the reply of '%s' is larger than %zu bytes", c->base_url,
 			                c->max_response);
 		else
-			rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "cannot reach cpsync at '%s': %s", c->base_url,
 			                     curl_easy_strerror(cc));
 		goto out;

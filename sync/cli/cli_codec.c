@@ -161,12 +161,12 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 		/* The catalog resolves ids and fingerprints; with --schema it is optional. */
 		rc = cps_catalog_load_dir(a->schema_dir, &s->catalog, cerr, sizeof(cerr));
 		if (rc != CPS_OK && !a->schema_file)
-			return cps_seterr(err, errsz, "%s", cerr);
+			return cps_seterr(CPS_ERR_INVALID, err, errsz, "%s", cerr);
 	}
 	if (a->entity) {
 		s->schema = cps_catalog_by_entity(s->catalog, a->entity);
 		if (!s->schema)
-			return cps_seterr(err, errsz,
+			return cps_seterr(CPS_ERR_INVALID, err, errsz,
 			                  "unknown entity '%s' (see 'cpsync schema list')",
 			                  a->entity);
 	}
@@ -179,7 +179,7 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 	if (rc != CPS_OK)
 		return rc;
 	if (cps_buf_read_fd(&s->in, STDIN_FILENO) != 0)
-		return cps_seterr(err, errsz, "input exceeds the limit of %zu bytes",
+		return cps_seterr(CPS_ERR_INVALID, err, errsz, "input exceeds the limit of %zu bytes",
 		                  a->limits.max_message_bytes);
 	return CPS_OK;
 }
@@ -204,7 +204,7 @@ int cps_cli_decode(int argc, char **argv)
 	if (!json)
 		goto out;
 	if (json_dumpf(json, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0) {
-		cps_seterr(err, sizeof(err), "cannot write to stdout");
+		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "cannot write to stdout");
 		goto out;
 	}
 	putchar('\n');
@@ -241,7 +241,7 @@ int cps_cli_encode(int argc, char **argv)
 
 		if (near)
 			*near = 0;
-		cps_seterr(err, sizeof(err), "invalid JSON at line %d column %d: %s", jerr.line,
+		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "invalid JSON at line %d column %d: %s", jerr.line,
 		           jerr.column, jerr.text);
 		goto out;
 	}
@@ -252,7 +252,7 @@ int cps_cli_encode(int argc, char **argv)
 
 		snprintf(subject, sizeof(subject), "%s", a.subject ? a.subject : s.schema->name);
 		if (!s.registry) {
-			cps_seterr(err, sizeof(err),
+			cps_seterr(CPS_ERR_INVALID, err, sizeof(err),
 			           "confluent framing needs a registry or schema ids");
 			goto out;
 		}
@@ -264,7 +264,7 @@ int cps_cli_encode(int argc, char **argv)
 	                            sizeof(err)) != CPS_OK)
 		goto out;
 	if (fwrite(s.out.data, 1, s.out.len, stdout) != s.out.len || fflush(stdout) != 0) {
-		cps_seterr(err, sizeof(err), "cannot write to stdout");
+		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "cannot write to stdout");
 		goto out;
 	}
 	status = 0;

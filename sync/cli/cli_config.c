@@ -35,28 +35,28 @@ static int check_section(const struct cps_config *cfg, const struct cps_config_p
 	if (!node || node->count == 0)
 		return CPS_OK;
 	if (source ? !ops->source_open : !ops->sink_open)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "%s:%d: platform '%s': connector '%s' has no %s side",
 		                  cps_config_file(cfg), node->line, p->name, ops->type,
 		                  source ? "source" : "sink");
 	cps_settings_init(&all);
 	cps_settings_init(&own);
 	if (cps_engine_flatten_settings(node, NULL, &all) < 0)
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	while (rc == CPS_OK && (kv = cps_settings_next(&all, "", &it)))
 		if (!engine_key(kv->key, source) && cps_settings_set(&own, kv->key, kv->value) < 0)
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* What the engine fills in for a Kafka link: cpsync's own brokers and a group. */
 	if (rc == CPS_OK && !strcmp(ops->type, "kafka") &&
 	    ((!cps_settings_get(&own, "brokers") &&
 	      cps_settings_set(&own, "brokers", "cpsync") < 0) ||
 	     (source && !cps_settings_get(&own, "group_id") &&
 	      cps_settings_set(&own, "group_id", "cpsync") < 0)))
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (rc == CPS_OK && cps_settings_validate(&own, ops->settings, ops->n_settings,
 	                                          source ? CPS_SETTING_SOURCE : CPS_SETTING_SINK,
 	                                          why, sizeof(why)) != CPS_OK)
-		rc = cps_seterr(errstr, errstr_size, "%s:%d: platforms.%s.%s: %s",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s:%d: platforms.%s.%s: %s",
 		                cps_config_file(cfg), node->line, p->name,
 		                source ? "source" : "sink", why);
 	cps_settings_release(&own);

@@ -242,7 +242,7 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 	int rc = CPS_OK;
 
 	if (PQstatus(db) != CONNECTION_OK) {
-		rc = cps_seterr(errstr, errstr_size, "connecting to the store's server failed: %s",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "connecting to the store's server failed: %s",
 		                PQerrorMessage(db));
 		errstr[strcspn(errstr, "\n")] = '\0';
 		PQfinish(db);
@@ -259,11 +259,11 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 		/* 42P04: created meanwhile by someone else */
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "42P04") != 0)
-			rc = cps_seterr(errstr, errstr_size, "creating database '%s' failed: %s",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating database '%s' failed: %s",
 			                dbname,
 			                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
 	} else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = cps_seterr(errstr, errstr_size, "looking for database '%s' failed: %s", dbname,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "looking for database '%s' failed: %s", dbname,
 		                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
 	}
 	PQclear(res);

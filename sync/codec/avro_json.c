@@ -332,11 +332,11 @@ static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth
 	return obj;
 
 out_avro:
-	cps_seterr(c->errstr, c->errstr_size, "cannot read record field at %s: %s",
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read record field at %s: %s",
 	           cps_json_path_str(&c->path), avro_strerror());
 	goto out_fail;
 out_nomem:
-	cps_seterr(c->errstr, c->errstr_size, "out of memory at %s", cps_json_path_str(&c->path));
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s", cps_json_path_str(&c->path));
 out_fail:
 	json_decref(obj);
 	return NULL;
@@ -357,7 +357,7 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 		json_t *cj;
 
 		if (avro_value_get_by_index(v, i, &child, &key)) {
-			cps_seterr(c->errstr, c->errstr_size, "cannot read item at %s: %s",
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read item at %s: %s",
 			           cps_json_path_str(&c->path), avro_strerror());
 			goto out_fail;
 		}
@@ -371,7 +371,7 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 
 			if (!k) {
 				json_decref(cj);
-				cps_seterr(c->errstr, c->errstr_size,
+				cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 				           "map key at %s{%zu} is not valid UTF-8",
 				           cps_json_path_str(&c->path), i);
 				goto out_fail;
@@ -386,7 +386,7 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 	return out;
 
 out_nomem:
-	cps_seterr(c->errstr, c->errstr_size, "out of memory at %s", cps_json_path_str(&c->path));
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s", cps_json_path_str(&c->path));
 out_fail:
 	json_decref(out);
 	return NULL;
@@ -402,7 +402,7 @@ static json_t *union_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 
 	if (avro_value_get_discriminant(v, &disc) || disc < 0 ||
 	    avro_value_get_current_branch(v, &branch)) {
-		cps_seterr(c->errstr, c->errstr_size, "union at %s has no branch set",
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "union at %s has no branch set",
 		           cps_json_path_str(&c->path));
 		return NULL;
 	}
@@ -416,7 +416,7 @@ static json_t *union_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 	if (!obj ||
 	    json_object_set_new(obj, cps_avro_type_name(bs, namebuf, sizeof(namebuf)), cj)) {
 		json_decref(obj);
-		cps_seterr(c->errstr, c->errstr_size, "out of memory at %s",
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
 		           cps_json_path_str(&c->path));
 		return NULL;
 	}
@@ -436,7 +436,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 	json_t *j;
 
 	if (depth > MAX_DEPTH) {
-		cps_seterr(c->errstr, c->errstr_size, "value nested deeper than %d at %s",
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "value nested deeper than %d at %s",
 		           MAX_DEPTH, cps_json_path_str(&c->path));
 		return NULL;
 	}
@@ -445,7 +445,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 		avro_value_get_string(v, &s, &size);
 		j = json_stringn(s ? s : "", size ? size - 1 : 0);
 		if (!j)
-			cps_seterr(c->errstr, c->errstr_size, "string at %s is not valid UTF-8",
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "string at %s is not valid UTF-8",
 			           cps_json_path_str(&c->path));
 		return j;
 	case AVRO_BYTES:
@@ -456,7 +456,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 			avro_value_get_fixed(v, &buf, &size);
 		j = bytes_to_json(buf, size);
 		if (!j)
-			cps_seterr(c->errstr, c->errstr_size, "out of memory at %s",
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
 			           cps_json_path_str(&c->path));
 		return j;
 	case AVRO_INT32:
@@ -473,7 +473,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 		avro_value_get_double(v, &d);
 	real:
 		if (!isfinite(d)) {
-			cps_seterr(c->errstr, c->errstr_size,
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 			           "non-finite number at %s has no JSON encoding",
 			           cps_json_path_str(&c->path));
 			return NULL;
@@ -489,7 +489,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 
 		avro_value_get_enum(v, &e);
 		if (e < 0 || e >= avro_schema_enum_number_of_symbols(es)) {
-			cps_seterr(c->errstr, c->errstr_size, "enum index %d out of range at %s", e,
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "enum index %d out of range at %s", e,
 			           cps_json_path_str(&c->path));
 			return NULL;
 		}
@@ -504,7 +504,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 	case AVRO_UNION:
 		return union_to_json(c, v, depth);
 	default:
-		cps_seterr(c->errstr, c->errstr_size, "unsupported Avro type at %s",
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "unsupported Avro type at %s",
 		           cps_json_path_str(&c->path));
 		return NULL;
 	}
@@ -551,13 +551,13 @@ static const char *json_type_name(json_t *j)
 
 static int type_error(struct in_ctx *c, const char *expected, json_t *j)
 {
-	return cps_seterr(c->errstr, c->errstr_size, "expected %s for %s, got %s", expected,
+	return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "expected %s for %s, got %s", expected,
 	                  cps_json_path_str(c->path), json_type_name(j));
 }
 
 static int avro_error(struct in_ctx *c, const char *what)
 {
-	return cps_seterr(c->errstr, c->errstr_size, "cannot set %s at %s: %s", what,
+	return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot set %s at %s: %s", what,
 	                  cps_json_path_str(c->path), avro_strerror());
 }
 
@@ -569,7 +569,7 @@ static int json_to_bytes(struct in_ctx *c, json_t *j, uint8_t **out, size_t *out
 	uint8_t *b = malloc(len + 1);
 
 	if (!b)
-		return cps_seterr(c->errstr, c->errstr_size, "out of memory at %s",
+		return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
 		                  cps_json_path_str(c->path));
 	while (i < len) {
 		if (s[i] < 0x80) {
@@ -579,7 +579,7 @@ static int json_to_bytes(struct in_ctx *c, json_t *j, uint8_t **out, size_t *out
 			i += 2;
 		} else {
 			free(b);
-			return cps_seterr(c->errstr, c->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 			                  "code point above 255 in bytes at %s",
 			                  cps_json_path_str(c->path));
 		}
@@ -617,7 +617,7 @@ static int fill_record(struct in_ctx *c, json_t *j, int as_default, avro_value_t
 			fj = cps_json_field_default(def, name);
 			fdefault = 1;
 			if (!fj)
-				return cps_seterr(c->errstr, c->errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 				                  "missing field %s, which has no default",
 				                  cps_json_path_str(c->path));
 		}
@@ -627,7 +627,7 @@ static int fill_record(struct in_ctx *c, json_t *j, int as_default, avro_value_t
 		cps_json_path_pop(c->path, saved);
 	}
 	if (present != json_object_size(j))
-		return cps_seterr(c->errstr, c->errstr_size, "unknown field in record %s at %s",
+		return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "unknown field in record %s at %s",
 		                  cps_avro_type_name(rs, namebuf, sizeof(namebuf)),
 		                  cps_json_path_str(c->path));
 	return CPS_OK;
@@ -713,7 +713,7 @@ static int fill_union(struct in_ctx *c, json_t *j, int as_default, avro_value_t 
 	} else if (json_is_null(j)) {
 		disc = union_branch_by_name(us, "null");
 		if (disc < 0)
-			return cps_seterr(c->errstr, c->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 			                  "null for %s, whose union has no null branch",
 			                  cps_json_path_str(c->path));
 	} else {
@@ -722,7 +722,7 @@ static int fill_union(struct in_ctx *c, json_t *j, int as_default, avro_value_t 
 		json_object_foreach(j, key, inner) break;
 		disc = union_branch_by_name(us, key);
 		if (disc < 0)
-			return cps_seterr(c->errstr, c->errstr_size, "unknown union branch for %s",
+			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "unknown union branch for %s",
 			                  cps_json_path_str(c->path));
 	}
 	if (avro_value_set_branch(v, disc, &branch))
@@ -739,7 +739,7 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 	int rc, idx;
 
 	if (depth > MAX_DEPTH)
-		return cps_seterr(c->errstr, c->errstr_size, "JSON nested deeper than %d at %s",
+		return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "JSON nested deeper than %d at %s",
 		                  MAX_DEPTH, cps_json_path_str(c->path));
 	switch (avro_value_get_type(v)) {
 	case AVRO_STRING:
@@ -761,7 +761,7 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 
 			if ((int64_t)len != want) {
 				free(bytes);
-				return cps_seterr(c->errstr, c->errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 				                  "expected %lld bytes for %s, got %zu",
 				                  (long long)want, cps_json_path_str(c->path), len);
 			}
@@ -776,7 +776,7 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 			return type_error(c, "integer", j);
 		iv = json_integer_value(j);
 		if (iv < INT32_MIN || iv > INT32_MAX)
-			return cps_seterr(c->errstr, c->errstr_size, "int out of range for %s",
+			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "int out of range for %s",
 			                  cps_json_path_str(c->path));
 		avro_value_set_int(v, (int32_t)iv);
 		return CPS_OK;
@@ -813,7 +813,7 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 		s = cps_avro_deref(avro_value_get_schema(v));
 		idx = avro_schema_enum_get_by_name(s, json_string_value(j));
 		if (idx < 0)
-			return cps_seterr(c->errstr, c->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 			                  "unknown symbol of enum %s at %s",
 			                  cps_avro_type_name(s, namebuf, sizeof(namebuf)),
 			                  cps_json_path_str(c->path));
@@ -831,7 +831,7 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 	case AVRO_UNION:
 		return fill_union(c, j, as_default, v, depth);
 	default:
-		return cps_seterr(c->errstr, c->errstr_size, "unsupported Avro type at %s",
+		return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "unsupported Avro type at %s",
 		                  cps_json_path_str(c->path));
 	}
 }
@@ -843,7 +843,7 @@ int cps_json_fill(const struct cps_json_names *names, json_t *json, int as_defau
 	    .names = names, .path = path, .errstr = errstr, .errstr_size = errstr_size};
 
 	if (!json)
-		return cps_seterr(errstr, errstr_size, "no JSON value for %s",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no JSON value for %s",
 		                  cps_json_path_str(path));
 	return fill(&c, json, as_default, value, 0);
 }
@@ -858,7 +858,7 @@ int cps_value_from_json_defaults(json_t *schema_json, json_t *json, avro_value_t
 	if (schema_json) {
 		names = cps_json_names_new(schema_json);
 		if (!names)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	cps_json_path_init(&path);
 	avro_value_reset(value);

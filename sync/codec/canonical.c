@@ -340,7 +340,7 @@ char *cps_canonical_form(json_t *schema, char *errstr, size_t errstr_size)
 
 	cps_buf_init(&st.out, 0);
 	if (!schema) {
-		cps_seterr(errstr, errstr_size, "no schema");
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no schema");
 		goto out;
 	}
 	if (put_schema(&st, schema, "", 0))

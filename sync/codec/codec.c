@@ -26,14 +26,14 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 	struct cps_codec *c = calloc(1, sizeof(*c));
 
 	if (!c)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	c->reader = reader;
 	if (limits)
 		c->limits = *limits;
 	else
 		cps_guard_limits_default(&c->limits);
 	if (avro_generic_value_new(reader->iface, &c->value) != 0) {
-		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "cannot create a value of '%s': %s", reader->name, avro_strerror());
 		free(c);
 		return CPS_ERR_FATAL;
@@ -42,7 +42,7 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 	c->out = avro_writer_memory(NULL, 0);
 	if (!c->in || !c->out) {
 		cps_codec_free(c);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	*out = c;
 	return CPS_OK;
@@ -86,7 +86,7 @@ int cps_codec_decode(struct cps_codec *c, const struct cps_schema *writer, const
 	avro_value_reset(&c->value);
 	avro_reader_memory_set_source(c->in, buf, (int64_t)len);
 	if (avro_value_read(c->in, &c->value) != 0)
-		return cps_seterr(errstr, errstr_size, "avro decode of '%s' failed: %s",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "avro decode of '%s' failed: %s",
 		                  c->reader->name, avro_strerror());
 	return CPS_OK;
 }
@@ -119,7 +119,7 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 			s = cps_catalog_by_id(catalog, f->schema_id);
 		}
 		if (!s)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "schema id %d unknown (registry-free mode: see "
 			                  "schemas/schema-ids.json)",
 			                  (int)f->schema_id);
@@ -128,13 +128,13 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 	case CPS_FRAMING_SINGLE_OBJECT:
 		s = catalog ? cps_catalog_by_fingerprint(catalog, f->fingerprint) : NULL;
 		if (!s)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "schema fingerprint %016llx unknown to the catalog",
 			                  (unsigned long long)f->fingerprint);
 		*writer = s;
 		return CPS_OK;
 	}
-	return cps_seterr(errstr, errstr_size, "unknown framing");
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown framing");
 }
 
 int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
@@ -146,7 +146,7 @@ int cps_codec_decode_framed(struct cps_codec *c, enum cps_framing framing,
 	int rc;
 
 	if (len > c->limits.max_message_bytes)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "message of %zu bytes exceeds the limit of %zu bytes", len,
 		                  c->limits.max_message_bytes);
 	rc = cps_frame_parse(framing, buf, len, &f, errstr, errstr_size);
@@ -164,15 +164,15 @@ int cps_codec_encode(struct cps_codec *c, avro_value_t *value, struct cps_buf *o
 	size_t size;
 
 	if (avro_value_sizeof(value, &size) != 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot size a value of '%s': %s", c->reader->name,
 		                       avro_strerror());
 	if (cps_buf_reserve(out, size) != 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "encoded value of %zu bytes exceeds the buffer limit", size);
 	avro_writer_memory_set_dest(c->out, (char *)out->data + out->len, (int64_t)size);
 	if (avro_value_write(c->out, value) != 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "avro encode of '%s' failed: %s", c->reader->name,
 		                       avro_strerror());
 	out->len += size;
@@ -185,7 +185,7 @@ int cps_codec_encode_framed(struct cps_codec *c, enum cps_framing framing, int32
                             size_t errstr_size)
 {
 	if (cps_frame_write_header(framing, schema_id, c->reader->fingerprint, out) != 0)
-		return cps_seterr(errstr, errstr_size, "cannot write the %s header",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "cannot write the %s header",
 		                  cps_framing_name(framing));
 	return cps_codec_encode(c, value, out, errstr, errstr_size);
 }

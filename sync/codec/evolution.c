@@ -90,7 +90,7 @@ struct resolver {
 
 static int truncated(struct resolver *rs)
 {
-	return cps_seterr(rs->errstr, rs->errstr_size, "truncated datum at %s",
+	return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "truncated datum at %s",
 	                  cps_json_path_str(&rs->path));
 }
 
@@ -131,7 +131,7 @@ static int read_len(struct resolver *rs, const uint8_t **data, size_t *len)
 	if (rc != CPS_OK)
 		return rc;
 	if (l < 0)
-		return cps_seterr(rs->errstr, rs->errstr_size, "negative length at %s",
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "negative length at %s",
 		                  cps_json_path_str(&rs->path));
 	*len = (size_t)l;
 	return read_raw(rs, *len, data);
@@ -153,7 +153,7 @@ static int resolve_record(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 	int rc = CPS_OK;
 
 	if (rn && !(seen = calloc(rn, 1)))
-		return cps_seterr_code(CPS_ERR_FATAL, rs->errstr, rs->errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, rs->errstr, rs->errstr_size, "out of memory");
 	for (i = 0; i < wn; i++) {
 		const char *name = avro_schema_record_field_name(w, (int)i);
 		avro_schema_t wf = avro_schema_record_field_get_by_index(w, (int)i);
@@ -164,7 +164,7 @@ static int resolve_record(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 		if (ri >= 0) {
 			seen[ri] = 1;
 			if (avro_value_get_by_index(out, (size_t)ri, &child, NULL)) {
-				rc = cps_seterr(rs->errstr, rs->errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 				                "cannot get field %s: %s",
 				                cps_json_path_str(&rs->path), avro_strerror());
 				goto out;
@@ -188,13 +188,13 @@ static int resolve_record(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 		saved = cps_json_path_push_field(&rs->path, name);
 		dflt = cps_json_field_default(reader_record_def(rs, r), name);
 		if (!dflt) {
-			rc = cps_seterr(rs->errstr, rs->errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                "reader field %s is not in the writer and has no default",
 			                cps_json_path_str(&rs->path));
 			goto out;
 		}
 		if (avro_value_get_by_index(out, i, &child, NULL)) {
-			rc = cps_seterr(rs->errstr, rs->errstr_size, "cannot get field %s: %s",
+			rc = cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot get field %s: %s",
 			                cps_json_path_str(&rs->path), avro_strerror());
 			goto out;
 		}
@@ -219,7 +219,7 @@ static int resolve_enum(struct resolver *rs, avro_schema_t w, avro_schema_t r, a
 	if (rc != CPS_OK)
 		return rc;
 	if (idx < 0 || idx >= avro_schema_enum_number_of_symbols(w))
-		return cps_seterr(rs->errstr, rs->errstr_size, "enum index out of range at %s",
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "enum index out of range at %s",
 		                  cps_json_path_str(&rs->path));
 	if (!out)
 		return CPS_OK;
@@ -231,7 +231,7 @@ static int resolve_enum(struct resolver *rs, avro_schema_t w, avro_schema_t r, a
 
 		ri = dflt ? avro_schema_enum_get_by_name(r, dflt) : -1;
 		if (ri < 0)
-			return cps_seterr(rs->errstr, rs->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                  "enum %s: writer symbol '%s' is not in the reader and "
 			                  "the reader has no default (%s)",
 			                  cps_avro_type_name(w, wname, sizeof(wname)), sym,
@@ -262,7 +262,7 @@ static int resolve_blocks(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 			return CPS_OK;
 		if (count < 0) {
 			if (count == INT64_MIN)
-				return cps_seterr(rs->errstr, rs->errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 				                  "bad block count at %s",
 				                  cps_json_path_str(&rs->path));
 			count = -count;
@@ -285,7 +285,7 @@ static int resolve_blocks(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 				if (out) {
 					cps_buf_reset(&rs->scratch);
 					if (cps_buf_append(&rs->scratch, key, klen) < 0)
-						return cps_seterr_code(CPS_ERR_FATAL, rs->errstr,
+						return cps_seterr(CPS_ERR_FATAL, rs->errstr,
 						                       rs->errstr_size,
 						                       "out of memory");
 					if (avro_value_add(out, (const char *)rs->scratch.data,
@@ -302,7 +302,7 @@ static int resolve_blocks(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 		}
 	}
 avro_fail:
-	return cps_seterr(rs->errstr, rs->errstr_size, "cannot add item at %s: %s",
+	return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot add item at %s: %s",
 	                  cps_json_path_str(&rs->path), avro_strerror());
 }
 
@@ -320,12 +320,12 @@ static int resolve_text(struct resolver *rs, avro_value_t *out)
 	} else {
 		cps_buf_reset(&rs->scratch);
 		if (cps_buf_append(&rs->scratch, data, len) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, rs->errstr, rs->errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, rs->errstr, rs->errstr_size,
 			                       "out of memory");
 		rc = avro_value_set_string_len(out, (const char *)rs->scratch.data, len + 1);
 	}
 	if (rc)
-		return cps_seterr(rs->errstr, rs->errstr_size, "cannot set %s: %s",
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot set %s: %s",
 		                  cps_json_path_str(&rs->path), avro_strerror());
 	return CPS_OK;
 }
@@ -361,7 +361,7 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 		if (rc != CPS_OK)
 			return rc;
 		if (l < 0 || (size_t)l >= avro_schema_union_size(w))
-			return cps_seterr(rs->errstr, rs->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                  "union index out of range at %s",
 			                  cps_json_path_str(&rs->path));
 		return resolve(rs, avro_schema_union_branch(w, (int)l), r, out);
@@ -371,18 +371,18 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 		int bi = reader_branch(w, r);
 
 		if (bi < 0)
-			return cps_seterr(rs->errstr, rs->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                  "writer type %s has no branch in the reader union at %s",
 			                  cps_avro_type_name(w, wname, sizeof(wname)),
 			                  cps_json_path_str(&rs->path));
 		if (avro_value_set_branch(out, bi, &branch))
-			return cps_seterr(rs->errstr, rs->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                  "cannot set branch at %s: %s",
 			                  cps_json_path_str(&rs->path), avro_strerror());
 		return resolve(rs, w, avro_schema_union_branch(r, bi), &branch);
 	}
 	if (out && !matches_exactly(w, r) && !promotes(w, r))
-		return cps_seterr(
+		return cps_seterr(CPS_ERR_INVALID, 
 		    rs->errstr, rs->errstr_size, "writer type %s cannot be read as %s at %s",
 		    cps_avro_type_name(w, wname, sizeof(wname)),
 		    cps_avro_type_name(r, rname, sizeof(rname)), cps_json_path_str(&rs->path));
@@ -429,7 +429,7 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 
 		rc = read_raw(rs, n, &raw);
 		if (rc == CPS_OK && out && avro_value_set_fixed(out, (void *)raw, n))
-			return cps_seterr(rs->errstr, rs->errstr_size, "cannot set %s: %s",
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot set %s: %s",
 			                  cps_json_path_str(&rs->path), avro_strerror());
 		return rc;
 	}
@@ -442,7 +442,7 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 	case AVRO_MAP:
 		return resolve_blocks(rs, w, r, out, 1);
 	default:
-		return cps_seterr(rs->errstr, rs->errstr_size, "unsupported writer type at %s",
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "unsupported writer type at %s",
 		                  cps_json_path_str(&rs->path));
 	}
 }
@@ -473,7 +473,7 @@ int cps_resolve_decode(const struct cps_schema *writer, const struct cps_schema 
 	avro_value_reset(out);
 	rc = resolve(&rs, writer->avro, reader->avro, out);
 	if (rc == CPS_OK && rs.p != rs.end)
-		rc = cps_seterr(errstr, errstr_size, "%zu trailing bytes after the datum",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%zu trailing bytes after the datum",
 		                (size_t)(rs.end - rs.p));
 	cps_buf_release(&rs.scratch);
 	cps_json_names_free(rs.names);
@@ -488,7 +488,7 @@ int cps_value_set_default(json_t *schema, json_t *dflt, avro_value_t *out, char 
 	int rc;
 
 	if (!names)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_json_path_init(&path);
 	avro_value_reset(out);
 	rc = cps_json_fill(names, dflt, 1, out, &path, errstr, errstr_size);
@@ -526,10 +526,10 @@ static int check_enum(struct checker *ck, avro_schema_t w, avro_schema_t r)
 		j = avro_schema_enum_get_by_name(r, sym);
 		cps_avro_type_name(w, name, sizeof(name));
 		if (j < 0)
-			return cps_seterr(ck->errstr, ck->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
 			                  "enum %s: symbol '%s' removed in the reader (%s)", name,
 			                  sym, cps_json_path_str(&ck->path));
-		return cps_seterr(ck->errstr, ck->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
 		                  "enum %s: symbol '%s' moved from index %d to %d (%s)", name, sym,
 		                  i, j, cps_json_path_str(&ck->path));
 	}
@@ -547,7 +547,7 @@ static int check_record(struct checker *ck, avro_schema_t w, avro_schema_t r)
 			return CPS_OK; /* already being checked further up */
 	}
 	if (ck->depth == MAX_CHECK_DEPTH)
-		return cps_seterr(ck->errstr, ck->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
 		                  "schemas nested deeper than %d at %s", MAX_CHECK_DEPTH,
 		                  cps_json_path_str(&ck->path));
 	ck->stack_w[ck->depth] = w;
@@ -562,7 +562,7 @@ static int check_record(struct checker *ck, avro_schema_t w, avro_schema_t r)
 			rc = check(ck, avro_schema_record_field_get_by_index(w, wi),
 			           avro_schema_record_field_get_by_index(r, (int)i));
 		else if (!cps_json_field_default(cps_json_names_find(ck->reader_names, r), fname))
-			rc = cps_seterr(
+			rc = cps_seterr(CPS_ERR_INVALID, 
 			    ck->errstr, ck->errstr_size,
 			    "record %s: reader field %s is not in the writer and has no default",
 			    cps_avro_type_name(r, name, sizeof(name)),
@@ -595,7 +595,7 @@ static int check(struct checker *ck, avro_schema_t w, avro_schema_t r)
 		int bi = reader_branch(w, r);
 
 		if (bi < 0)
-			return cps_seterr(ck->errstr, ck->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
 			                  "writer type %s has no branch in the reader union at %s",
 			                  cps_avro_type_name(w, wname, sizeof(wname)),
 			                  cps_json_path_str(&ck->path));
@@ -604,7 +604,7 @@ static int check(struct checker *ck, avro_schema_t w, avro_schema_t r)
 	if (promotes(w, r))
 		return CPS_OK;
 	if (!matches_exactly(w, r))
-		return cps_seterr(
+		return cps_seterr(CPS_ERR_INVALID, 
 		    ck->errstr, ck->errstr_size, "writer type %s cannot be read as %s at %s",
 		    cps_avro_type_name(w, wname, sizeof(wname)),
 		    cps_avro_type_name(r, rname, sizeof(rname)), cps_json_path_str(&ck->path));
@@ -642,7 +642,7 @@ int cps_schema_check_compatible(const struct cps_schema *writer, const struct cp
 
 	ck.reader_names = cps_json_names_new(reader->json);
 	if (!ck.reader_names)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_json_path_init(&ck.path);
 	rc = check(&ck, writer->avro, reader->avro);
 	cps_json_names_free(ck.reader_names);

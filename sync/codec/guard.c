@@ -441,7 +441,7 @@ static int guard_walk(avro_schema_t schema, const void *buf, size_t len,
 		limits = &defaults;
 	}
 	if (!schema || (!buf && len > 0))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "guard called without a schema or buffer");
 	w.base = buf ? buf : (const void *)"";
 	w.p = w.base;

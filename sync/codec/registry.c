@@ -87,23 +87,23 @@ int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *c
 
 	*out = NULL;
 	if (!conf)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "registry configuration missing");
 	if ((!conf->url || !*conf->url) && !catalog)
-		return cps_seterr_code(
+		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
 		    "registry-free mode needs a schema catalog with schema-ids.json");
 	if (conf->url && *conf->url && strncmp(conf->url, "http://", 7) != 0 &&
 	    strncmp(conf->url, "https://", 8) != 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "registry url must start with http:// or https://");
 	if (conf->timeout_ms < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "registry timeout %ld ms is negative", conf->timeout_ms);
 	if (conf->url && *conf->url) {
 		pthread_once(&curl_once, curl_init_once);
 		if (curl_init_result != CURLE_OK)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "curl_global_init failed: %s",
 			                       curl_easy_strerror(curl_init_result));
 	}
@@ -136,7 +136,7 @@ int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *c
 out_free:
 	cps_registry_free(r);
 out_of_memory:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 void cps_registry_free(struct cps_registry *r)
@@ -210,10 +210,10 @@ static int http_status_error(long status, const char *method, const char *path,
 	else
 		rc = CPS_ERR_INVALID;
 	if (code || *msg)
-		return cps_seterr_code(rc, errstr, errstr_size,
+		return cps_seterr(rc, errstr, errstr_size,
 		                       "registry %s \"%s\" failed: HTTP %ld, error_code %lld: %s",
 		                       method, path, status, code, msg);
-	return cps_seterr_code(rc, errstr, errstr_size, "registry %s \"%s\" failed: HTTP %ld",
+	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: HTTP %ld",
 	                       method, path, status);
 }
 
@@ -225,11 +225,11 @@ static int curl_error(CURLcode cc, const char *method, const char *path, long ti
 
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "registry %s \"%s\" timed out after %ld ms", method, path,
 		                       timeout_ms);
 	case CURLE_WRITE_ERROR:
-		return cps_seterr_code(CPS_ERR_INVALID, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                       "registry %s \"%s\" failed: response larger than %zu bytes",
 		                       method, path, MAX_RESPONSE_BYTES);
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -244,7 +244,7 @@ static int curl_error(CURLcode cc, const char *method, const char *path, long ti
 		rc = CPS_ERR_RETRIABLE; /* network, TLS handshake, DNS: may pass */
 		break;
 	}
-	return cps_seterr_code(rc, errstr, errstr_size, "registry %s \"%s\" failed: %s", method,
+	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: %s", method,
 	                       path, why);
 }
 
@@ -267,7 +267,7 @@ static int registry_request(struct cps_registry *r, const char *method, const ch
 	cps_buf_init(&resp, MAX_RESPONSE_BYTES);
 	if (asprintf(&url, "%s%s", r->url, path) < 0) {
 		url = NULL;
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	curl = curl_easy_init();
@@ -277,7 +277,7 @@ static int registry_request(struct cps_registry *r, const char *method, const ch
 	h = headers && body ? curl_slist_append(headers, "Content-Type: " REGISTRY_CONTENT_TYPE)
 	                    : headers;
 	if (!curl || !h) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -319,7 +319,7 @@ static int registry_request(struct cps_registry *r, const char *method, const ch
 	if (!*out || !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "registry %s \"%s\" answered HTTP %ld without a JSON object",
 		                method, path, status);
 		goto out;
@@ -406,7 +406,7 @@ static int id_from_catalog(struct cps_registry *r, struct cps_schema *schema, in
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (found <= 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "schema \"%s\" has no id (%s)",
 		                       schema->name ? schema->name : "?", FREE_MODE_HINT);
 	*id = found;
@@ -427,7 +427,7 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 	if (!r->url)
 		return id_from_catalog(r, schema, id, errstr, errstr_size);
 	if (!subject || !*subject)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "registry subject for schema \"%s\" is empty",
 		                       schema->name ? schema->name : "?");
 
@@ -451,7 +451,7 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (!escaped || !body || asprintf(&path, "/subjects/%s/versions", escaped) < 0) {
 		path = NULL;
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	rc = registry_request(r, "POST", path, body, &resp, errstr, errstr_size);
@@ -460,7 +460,7 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 	jid = json_object_get(resp, "id");
 	got = json_is_integer(jid) ? json_integer_value(jid) : 0;
 	if (got <= 0 || got > INT32_MAX) {
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "registry POST \"%s\" answered without a valid \"id\"", path);
 		goto out;
 	}
@@ -471,7 +471,7 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 	known = r->catalog ? cps_catalog_by_fingerprint(r->catalog, schema->fingerprint) : NULL;
 	if (remember_subject_id(r, subject, schema->fingerprint, (int32_t)got) < 0 ||
 	    (known && remember_id_schema(r, (int32_t)got, known) < 0))
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_unlock(&r->lock);
 	if (rc == CPS_OK)
 		*id = (int32_t)got;
@@ -514,7 +514,7 @@ static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *
 		same = fetched;
 		fetched = NULL;
 		if (cps_catalog_add(r->catalog, same, cerr, sizeof(cerr)) != CPS_OK)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "schema id %" PRId32 " from the registry: %s", id,
 			                       cerr);
 	} else if (grow((void **)&r->owned, &r->cap_owned, r->n_owned, sizeof(*r->owned)) == 0) {
@@ -524,7 +524,7 @@ static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *
 	}
 	if (!same || remember_id_schema(r, id, same) < 0) {
 		cps_schema_free(fetched);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	*out = same;
 	return CPS_OK;
@@ -541,7 +541,7 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 
 	*out = NULL;
 	if (id <= 0)
-		return cps_seterr(errstr, errstr_size, "schema id %" PRId32 " is not positive", id);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " is not positive", id);
 	pthread_mutex_lock(&r->lock);
 	/* With a registry only ids it gave out count: the manifest's ids of a
 	 * registry-free deployment may mean other schemas there. */
@@ -552,7 +552,7 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 		return CPS_OK;
 	}
 	if (!r->url)
-		return cps_seterr(errstr, errstr_size, "schema id %" PRId32 " unknown (%s)", id,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " unknown (%s)", id,
 		                  FREE_MODE_HINT);
 
 	snprintf(path, sizeof(path), "/schemas/ids/%" PRId32, id);
@@ -561,21 +561,21 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 		goto out;
 	type = json_object_get(resp, "schemaType");
 	if (json_is_string(type) && strcmp(json_string_value(type), "AVRO") != 0) {
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "schema id %" PRId32 " is a %.20s schema, not Avro", id,
 		                json_string_value(type));
 		goto out;
 	}
 	text = json_object_get(resp, "schema");
 	if (!json_is_string(text)) {
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "registry GET \"%s\" answered without a \"schema\" string", path);
 		goto out;
 	}
 	rc = cps_schema_parse(json_string_value(text), json_string_length(text), &s, perr,
 	                      sizeof(perr));
 	if (rc != CPS_OK) {
-		rc = cps_seterr(errstr, errstr_size, "schema id %" PRId32 " from the registry: %s",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " from the registry: %s",
 		                id, perr);
 		goto out;
 	}

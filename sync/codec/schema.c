@@ -231,7 +231,7 @@ static json_t *resolve_fail(struct resolver *r, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(reason, sizeof(reason), fmt, ap);
 		va_end(ap);
-		r->rc = cps_seterr_code(code, r->errstr, r->errstr_size, "%s: %s", r->what, reason);
+		r->rc = cps_seterr(code, r->errstr, r->errstr_size, "%s: %s", r->what, reason);
 	}
 	return NULL;
 }
@@ -455,7 +455,7 @@ static int schema_build(const json_t *json, const char *path, const struct defin
 
 	*out = NULL;
 	if (!(s = calloc(1, sizeof(*s)))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	if (!(s->json = resolve(&r, json, "", 0))) {
@@ -463,30 +463,30 @@ static int schema_build(const json_t *json, const char *path, const struct defin
 		goto out;
 	}
 	if (path && !(s->path = strdup(path))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	if (!(s->canonical = cps_canonical_form(s->json, reason, sizeof(reason)))) {
-		rc = cps_seterr(errstr, errstr_size, "%s: %s", r.what, reason);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: %s", r.what, reason);
 		goto out;
 	}
 	s->fingerprint = cps_crc64_avro(s->canonical, strlen(s->canonical));
 	s->name = top_level_name(s->json);
 	if (!s->name && !(s->name = strdup(s->canonical))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	if (!(text = json_dumps(s->json, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	if (avro_schema_from_json_length(text, strlen(text), &s->avro)) {
 		s->avro = NULL;
-		rc = cps_seterr(errstr, errstr_size, "%s: avro: %s", r.what, avro_strerror());
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro: %s", r.what, avro_strerror());
 		goto out;
 	}
 	if (!(s->iface = avro_generic_class_from_schema(s->avro))) {
-		rc = cps_seterr(errstr, errstr_size, "%s: avro value class: %s", r.what,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro value class: %s", r.what,
 		                avro_strerror());
 		goto out;
 	}
@@ -503,7 +503,7 @@ int cps_schema_from_json(json_t *json, struct cps_schema **out, char *errstr, si
 {
 	if (!json) {
 		*out = NULL;
-		return cps_seterr(errstr, errstr_size, "no schema");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no schema");
 	}
 	return schema_build(json, NULL, NULL, out, errstr, errstr_size);
 }
@@ -518,7 +518,7 @@ int cps_schema_parse(const char *text, size_t len, struct cps_schema **out, char
 	*out = NULL;
 	json = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!json)
-		return cps_seterr(errstr, errstr_size, "schema: invalid JSON at line %d: %s",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema: invalid JSON at line %d: %s",
 		                  jerr.line, jerr.text);
 	rc = cps_schema_from_json(json, out, errstr, errstr_size);
 	json_decref(json);
@@ -534,9 +534,9 @@ static json_t *load_json_file(const char *path, char *errstr, size_t errstr_size
 	if (json)
 		return json;
 	if (access(path, R_OK) != 0)
-		*rc = cps_seterr(errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
+		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
 	else
-		*rc = cps_seterr(errstr, errstr_size, "%s: invalid JSON at line %d: %s", path,
+		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: invalid JSON at line %d: %s", path,
 		                 jerr.line, jerr.text);
 	return NULL;
 }
@@ -577,7 +577,7 @@ int cps_catalog_add(struct cps_catalog *c, struct cps_schema *s, char *errstr, s
 
 		if (!v) {
 			cps_schema_free(s);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		c->items = v;
 		c->cap = cap;
@@ -680,7 +680,7 @@ static int list_dir(const char *dir, struct strlist *files, struct strlist *subd
 	int rc = CPS_OK;
 
 	if (!dp)
-		return cps_seterr(errstr, errstr_size, "%s: cannot open schema directory: %s", dir,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: cannot open schema directory: %s", dir,
 		                  strerror(errno));
 	while ((e = readdir(dp))) {
 		struct stat st;
@@ -689,7 +689,7 @@ static int list_dir(const char *dir, struct strlist *files, struct strlist *subd
 		if (e->d_name[0] == '.')
 			continue;
 		if (asprintf(&p, "%s/%s", dir, e->d_name) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}
 		if (stat(p, &st) == 0) {
@@ -700,7 +700,7 @@ static int list_dir(const char *dir, struct strlist *files, struct strlist *subd
 		}
 		free(p);
 		if (rc) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}
 	}
@@ -711,10 +711,10 @@ static int list_dir(const char *dir, struct strlist *files, struct strlist *subd
 		qsort(d.v, d.n, sizeof(*d.v), cmp_str);
 	for (size_t i = 0; rc == CPS_OK && i < f.n; i++)
 		if (strlist_add(files, f.v[i]))
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; rc == CPS_OK && i < d.n; i++)
 		if (strlist_add(subdirs, d.v[i]))
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	strlist_release(&f);
 	strlist_release(&d);
 	return rc;
@@ -729,13 +729,13 @@ static int apply_manifest(struct cps_catalog *c, const char *dir, char *errstr, 
 	int rc = CPS_OK;
 
 	if (asprintf(&path, "%s/%s", dir, MANIFEST_NAME) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (access(path, F_OK) != 0)
 		goto out; /* no manifest: no ids */
 	if (!(json = load_json_file(path, errstr, errstr_size, &rc)))
 		goto out;
 	if (!json_is_object(json)) {
-		rc = cps_seterr(errstr, errstr_size, "%s: not a JSON object of full name to id",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: not a JSON object of full name to id",
 		                path);
 		goto out;
 	}
@@ -745,19 +745,19 @@ static int apply_manifest(struct cps_catalog *c, const char *dir, char *errstr, 
 		json_int_t id = json_integer_value(v);
 
 		if (!json_is_integer(v) || id <= 0 || id > INT32_MAX) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "%s: id of \"%s\" is not an integer from 1 to 2147483647",
 			                path, key);
 			goto out;
 		}
 		if (!s) {
-			rc = cps_seterr(errstr, errstr_size, "%s: no schema named \"%s\"", path,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: no schema named \"%s\"", path,
 			                key);
 			goto out;
 		}
 		other = cps_catalog_by_id(c, (int32_t)id);
 		if (other && other != s) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "%s: id %lld given to both \"%s\" and \"%s\"", path,
 			                (long long)id, other->name, key);
 			goto out;
@@ -789,7 +789,7 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 		if ((rc = list_dir(subdirs.v[i], &files, NULL, errstr, errstr_size)))
 			goto out;
 	if (!(c = calloc(1, sizeof(*c))) || (files.n && !(docs = calloc(files.n, sizeof(*docs))))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	/* Every file's JSON first, so that files may refer to each other in any order. */
@@ -797,7 +797,7 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 		if (!(docs[i] = load_json_file(files.v[i], errstr, errstr_size, &rc)))
 			goto out;
 		if (definitions_collect(&defs, docs[i], "", 0, 1)) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out;
 		}
 	}
@@ -808,7 +808,7 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 			goto out;
 		same = cps_catalog_by_name(c, s->name);
 		if (same && same->fingerprint != s->fingerprint) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "%s: schema \"%s\" is already defined differently in %s",
 			                files.v[i], s->name, same->path);
 			cps_schema_free(s);

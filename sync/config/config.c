@@ -158,14 +158,14 @@ static int env_substitute(struct loader *ld, const char *s, size_t len, int line
 		while (j < len && env_name_char(s[j], j == name))
 			j++;
 		if (j == name || j >= len || (s[j] != '}' && s[j] != ':'))
-			return cps_seterr(ld->errstr, ld->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 			                  "%s:%d: key '%s': malformed ${...} reference (expected "
 			                  "${NAME} or ${NAME:-default})",
 			                  ld->label, line, where);
 		char var[256];
 		size_t nlen = j - name;
 		if (nlen >= sizeof(var))
-			return cps_seterr(ld->errstr, ld->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 			                  "%s:%d: key '%s': environment variable name too long",
 			                  ld->label, line, where);
 		memcpy(var, s + name, nlen);
@@ -173,7 +173,7 @@ static int env_substitute(struct loader *ld, const char *s, size_t len, int line
 		const char *val = getenv(var);
 		if (s[j] == ':') {
 			if (j + 1 >= len || s[j + 1] != '-')
-				return cps_seterr(ld->errstr, ld->errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 				                  "%s:%d: key '%s': malformed ${...} reference "
 				                  "(expected ${NAME:-default})",
 				                  ld->label, line, where);
@@ -181,7 +181,7 @@ static int env_substitute(struct loader *ld, const char *s, size_t len, int line
 			while (end < len && s[end] != '}')
 				end++;
 			if (end >= len)
-				return cps_seterr(ld->errstr, ld->errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 				                  "%s:%d: key '%s': unterminated ${...} reference",
 				                  ld->label, line, where);
 			if (val && *val) {
@@ -194,7 +194,7 @@ static int env_substitute(struct loader *ld, const char *s, size_t len, int line
 			continue;
 		}
 		if (!val)
-			return cps_seterr(ld->errstr, ld->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 			                  "%s:%d: key '%s': environment variable '%s' is not set",
 			                  ld->label, line, where, var);
 		if (cps_buf_append(b, val, strlen(val)) < 0)
@@ -203,7 +203,7 @@ static int env_substitute(struct loader *ld, const char *s, size_t len, int line
 	}
 	return CPS_OK;
 out_of_memory:
-	return cps_seterr(ld->errstr, ld->errstr_size, "%s:%d: key '%s': value too large",
+	return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size, "%s:%d: key '%s': value too large",
 	                  ld->label, line, where);
 }
 
@@ -229,11 +229,11 @@ static int convert(struct loader *ld, yaml_node_t *yn, const char *path, int dep
 
 	*out = NULL;
 	if (depth > MAX_DEPTH)
-		return cps_seterr(ld->errstr, ld->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 		                  "%s:%d: key '%s': nested deeper than %d levels", ld->label, line,
 		                  path, MAX_DEPTH);
 	if (++ld->nodes > MAX_NODES)
-		return cps_seterr(ld->errstr, ld->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 		                  "%s:%d: more than %d values (aliases expanding?)", ld->label,
 		                  line, MAX_NODES);
 
@@ -287,7 +287,7 @@ static int convert(struct loader *ld, yaml_node_t *yn, const char *path, int dep
 			int kline = (int)k->start_mark.line + 1;
 
 			if (k->type != YAML_SCALAR_NODE) {
-				cps_seterr(ld->errstr, ld->errstr_size,
+				cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size,
 				           "%s:%d: key under '%s' is not a plain name", ld->label,
 				           kline, *path ? path : "(top level)");
 				goto fail;
@@ -295,7 +295,7 @@ static int convert(struct loader *ld, yaml_node_t *yn, const char *path, int dep
 			const char *key = (const char *)k->data.scalar.value;
 			snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
 			if (child_mut(n, key, strlen(key))) {
-				cps_seterr(ld->errstr, ld->errstr_size, "%s:%d: duplicate key '%s'",
+				cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size, "%s:%d: duplicate key '%s'",
 				           ld->label, kline, sub);
 				goto fail;
 			}
@@ -314,17 +314,17 @@ static int convert(struct loader *ld, yaml_node_t *yn, const char *path, int dep
 		}
 		break;
 	default:
-		return cps_seterr(ld->errstr, ld->errstr_size, "%s:%d: empty yaml node", ld->label,
+		return cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size, "%s:%d: empty yaml node", ld->label,
 		                  line);
 	}
 	if (!n)
-		return cps_seterr_code(CPS_ERR_FATAL, ld->errstr, ld->errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, ld->errstr, ld->errstr_size, "out of memory");
 	*out = n;
 	return CPS_OK;
 fail:
 	node_free(n);
 	if (ld->errstr && ld->errstr_size && !*ld->errstr)
-		cps_seterr(ld->errstr, ld->errstr_size, "out of memory");
+		cps_seterr(CPS_ERR_INVALID, ld->errstr, ld->errstr_size, "out of memory");
 	return CPS_ERR_INVALID;
 }
 
@@ -341,10 +341,10 @@ static int parse_yaml(const char *text, size_t len, const char *label,
 	if (errstr && errstr_size)
 		errstr[0] = 0;
 	if (!yaml_parser_initialize(&parser))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		rc = cps_seterr(errstr, errstr_size, "%s:%zu: yaml syntax error: %s%s%s", label,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s:%zu: yaml syntax error: %s%s%s", label,
 		                parser.problem_mark.line + 1,
 		                parser.problem ? parser.problem : "unknown problem",
 		                parser.context ? " " : "", parser.context ? parser.context : "");
@@ -356,7 +356,7 @@ static int parse_yaml(const char *text, size_t len, const char *label,
 		*root = node_new(CPS_NODE_MAP, 1);
 	} else if (top->type != YAML_MAPPING_NODE &&
 	           !(top->type == YAML_SCALAR_NODE && is_null_scalar(top))) {
-		rc = cps_seterr(errstr, errstr_size, "%s:%zu: the file must be a mapping of keys",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s:%zu: the file must be a mapping of keys",
 		                label, top->start_mark.line + 1);
 	} else if (top->type == YAML_SCALAR_NODE) {
 		*root = node_new(CPS_NODE_MAP, 1);
@@ -364,15 +364,15 @@ static int parse_yaml(const char *text, size_t len, const char *label,
 		rc = convert(&ld, top, "", 0, root);
 	}
 	if (rc == CPS_OK && !*root)
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (top && rc == CPS_OK) {
 		if (!yaml_parser_load(&parser, &extra)) {
-			rc = cps_seterr(errstr, errstr_size, "%s:%zu: yaml syntax error: %s", label,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s:%zu: yaml syntax error: %s", label,
 			                parser.problem_mark.line + 1,
 			                parser.problem ? parser.problem : "unknown problem");
 		} else {
 			if (yaml_document_get_root_node(&extra))
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "%s: more than one yaml document in the file",
 				                label);
 			yaml_document_delete(&extra);
@@ -603,13 +603,13 @@ static int type_error(struct validator *v, const struct cps_config_node *n, cons
                       bool secret, const char *expected)
 {
 	if (n->kind != CPS_NODE_SCALAR)
-		return cps_seterr(v->errstr, v->errstr_size, "%s:%d: key '%s': expected %s, got %s",
+		return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size, "%s:%d: key '%s': expected %s, got %s",
 		                  v->label, n->line, path, expected, kind_name(n->kind));
 	if (secret)
-		return cps_seterr(v->errstr, v->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size,
 		                  "%s:%d: key '%s': expected %s, got a value not shown (secret)",
 		                  v->label, n->line, path, expected);
-	return cps_seterr(v->errstr, v->errstr_size, "%s:%d: key '%s': expected %s, got '%.64s'",
+	return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size, "%s:%d: key '%s': expected %s, got '%.64s'",
 	                  v->label, n->line, path, expected, n->value);
 }
 
@@ -742,11 +742,11 @@ static int check_leaf(struct validator *v, struct cps_config_node *n,
 			return type_error(v, n, path, secret, what);
 		if (k->min < k->max && (iv < k->min || iv > k->max)) {
 			if (secret)
-				return cps_seterr(
+				return cps_seterr(CPS_ERR_INVALID, 
 				    v->errstr, v->errstr_size,
 				    "%s:%d: key '%s': value is out of range %lld..%lld", v->label,
 				    n->line, path, k->min, k->max);
-			return cps_seterr(v->errstr, v->errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size,
 			                  "%s:%d: key '%s': %s is out of range %lld..%lld%s",
 			                  v->label, n->line, path, n->value, k->min, k->max,
 			                  dur ? " ms" : "");
@@ -766,7 +766,7 @@ static int check_leaf(struct validator *v, struct cps_config_node *n,
 		return 0;
 	case CPS_CFG_LIST:
 		if (n->kind == CPS_NODE_SCALAR && split_list(n) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 			                       "out of memory");
 		if (n->kind != CPS_NODE_SEQ)
 			return type_error(v, n, path, secret, "a list of strings");
@@ -799,7 +799,7 @@ static int validate_map(struct validator *v, struct cps_config_node *map)
 	int rc;
 
 	if (v->depth >= MAX_DEPTH)
-		return cps_seterr(v->errstr, v->errstr_size, "%s:%d: nested too deeply", v->label,
+		return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size, "%s:%d: nested too deeply", v->label,
 		                  map->line);
 	for (size_t i = 0; i < map->count;) {
 		struct cps_config_node *c = map->children[i];
@@ -837,12 +837,12 @@ static int validate_map(struct validator *v, struct cps_config_node *map)
 			if (s) {
 				char full[700];
 				join_path(v, v->depth, full, sizeof(full));
-				return cps_seterr(
+				return cps_seterr(CPS_ERR_INVALID, 
 				    v->errstr, v->errstr_size,
 				    "%s:%d: unknown key '%s' (did you mean '%s%s%s'?)", v->label,
 				    c->line, path, full, *full ? "." : "", s);
 			}
-			return cps_seterr(v->errstr, v->errstr_size, "%s:%d: unknown key '%s'",
+			return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size, "%s:%d: unknown key '%s'",
 			                  v->label, c->line, path);
 		}
 		i++;
@@ -883,7 +883,7 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 		if (!child) {
 			child = add_map_child(node, name);
 			if (!child) {
-				rc = cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
+				rc = cps_seterr(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 				                     "out of memory");
 				goto out;
 			}
@@ -897,7 +897,7 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 
 		if (k->flags & CPS_CFG_REQUIRED) {
 			join_path(v, v->depth, path, sizeof(path));
-			rc = cps_seterr(v->errstr, v->errstr_size, "%s:%d: key '%s' is required",
+			rc = cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size, "%s:%d: key '%s' is required",
 			                v->label, node->line, path);
 			goto out;
 		}
@@ -915,12 +915,12 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 		    (child->kind == CPS_NODE_SCALAR && !(child->value = strdup(def ? def : ""))) ||
 		    (k->type == CPS_CFG_LIST && split_list(child) < 0)) {
 			node_free(child);
-			rc = cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 			                     "out of memory");
 			goto out;
 		}
 		if (node_add(node, child) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 			                     "out of memory");
 			goto out;
 		}
@@ -929,7 +929,7 @@ static int apply_key(struct validator *v, struct cps_config_node *node, const ch
 	    child->value[0] != '/' && v->dir && strcmp(v->dir, ".")) {
 		char *joined;
 		if (asprintf(&joined, "%s/%s", v->dir, child->value) < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, v->errstr, v->errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, v->errstr, v->errstr_size,
 			                     "out of memory");
 			goto out;
 		}
@@ -1009,7 +1009,7 @@ static int check_rule_entry(struct validator *v, const struct cps_config_node *p
 
 	fill_rule(entity, entry, &r);
 	if (r.kind == CPS_RULE_PRECEDENCE && (!r.platforms || r.platforms->count == 0))
-		return cps_seterr(v->errstr, v->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size,
 		                  "%s:%d: key '%s.platforms': rule 'precedence' needs at least one "
 		                  "platform",
 		                  v->label, entry->line, path);
@@ -1017,7 +1017,7 @@ static int check_rule_entry(struct validator *v, const struct cps_config_node *p
 		const char *name = own->children[i]->value;
 		if (cps_config_node_child(platforms, name))
 			continue;
-		return cps_seterr(v->errstr, v->errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, v->errstr, v->errstr_size,
 		                  "%s:%d: key '%s.platforms': unknown platform '%.64s' (not under "
 		                  "'platforms')",
 		                  v->label, own->children[i]->line, path, name);
@@ -1070,7 +1070,7 @@ int cps_config_load_string(const char *text, size_t len, const char *label, cons
 	if (!cfg || !(cfg->file = strdup(label ? label : "config")) ||
 	    !(cfg->dir = strdup(dir ? dir : "."))) {
 		cps_config_free(cfg);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	rc = parse_yaml(text, len, cfg->file, &cfg->root, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -1100,14 +1100,14 @@ int cps_config_load(const char *path, struct cps_config **out, char *errstr, siz
 	if (cps_buf_read_file(&b, path) < 0) {
 		int e = errno;
 		cps_buf_release(&b);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot read config file '%s': %s", path,
 		                       e ? strerror(e) : "larger than 4 MiB");
 	}
 	dir = strdup(path);
 	if (!dir) {
 		cps_buf_release(&b);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	slash = strrchr(dir, '/');
 	if (slash == dir)
@@ -1172,17 +1172,17 @@ int cps_config_validate_section(struct cps_config *cfg, const char *section_path
 		if (!c) {
 			c = add_map_child(node, tok);
 			if (!c)
-				return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 				                       "out of memory");
 		}
 		if (c->kind == CPS_NODE_NULL)
 			c->kind = CPS_NODE_MAP;
 		if (c->kind != CPS_NODE_MAP)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "%s:%d: key '%s': expected a mapping, got %s", cfg->file,
 			                  c->line, section_path, kind_name(c->kind));
 		if (v.depth >= MAX_DEPTH)
-			return cps_seterr(errstr, errstr_size, "section path too deep");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "section path too deep");
 		v.comps[v.depth++] = c->key;
 		node = c;
 	}
@@ -1194,13 +1194,13 @@ int cps_config_validate_section(struct cps_config *cfg, const char *section_path
 	int base = v.depth, rc = CPS_OK;
 
 	if (!full || !paths)
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; rc == CPS_OK && i < nkeys; i++) {
 		full[i] = keys[i];
 		if (asprintf(&paths[i], "%s%s%s", section_path ? section_path : "",
 		             section_path && *section_path ? "." : "", keys[i].path) < 0) {
 			paths[i] = NULL;
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		full[i].path = paths[i];
 	}

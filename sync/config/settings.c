@@ -206,23 +206,23 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 		return CPS_OK;
 	case CPS_SETTING_INT:
 		if (cps_setting_parse_int(value, &iv) != CPS_OK)
-			return cps_seterr(errstr, errstr_size, "setting '%s' is not an integer",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is not an integer",
 			                  key);
 		if ((d->min || d->max) && (iv < d->min || iv > d->max))
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting '%s' is out of range [%lld, %lld]", key,
 			                  (long long)d->min, (long long)d->max);
 		return CPS_OK;
 	case CPS_SETTING_BOOL:
 		if (cps_setting_parse_bool(value, &bv) != CPS_OK)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting '%s' is not a boolean (true or false)", key);
 		return CPS_OK;
 	case CPS_SETTING_LIST: {
 		const char *p = value;
 
 		if (!*p)
-			return cps_seterr(errstr, errstr_size, "setting '%s' is an empty list",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is an empty list",
 			                  key);
 		for (;;) {
 			const char *comma = strchr(p, ',');
@@ -233,7 +233,7 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 				len--;
 			}
 			if (len == 0)
-				return cps_seterr(errstr, errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                  "setting '%s' has an empty list element", key);
 			if (!comma)
 				break;
@@ -242,7 +242,7 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 		return CPS_OK;
 	}
 	}
-	return cps_seterr(errstr, errstr_size, "setting '%s' has an unknown declared type", key);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' has an unknown declared type", key);
 }
 
 int cps_settings_validate(const struct cps_settings *s, const struct cps_setting_decl *decls,
@@ -253,7 +253,7 @@ int cps_settings_validate(const struct cps_settings *s, const struct cps_setting
 		int rc;
 
 		if (!d)
-			return cps_seterr(errstr, errstr_size, "unknown setting '%s'",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown setting '%s'",
 			                  s->items[i].key);
 		rc = check_value(d, s->items[i].key, s->items[i].value, errstr, errstr_size);
 		if (rc != CPS_OK)
@@ -266,7 +266,7 @@ int cps_settings_validate(const struct cps_settings *s, const struct cps_setting
 		    strchr(d->name, '*'))
 			continue;
 		if (!cps_settings_get(s, d->name))
-			return cps_seterr(errstr, errstr_size, "missing required setting '%s'",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "missing required setting '%s'",
 			                  d->name);
 	}
 	return CPS_OK;

@@ -940,7 +940,7 @@ int cps_demo_gen_new(const struct cps_demo_conf *conf, struct cps_demo_gen **out
 
 	*out = NULL;
 	if (people > 1000000)
-		return cps_seterr(errstr, errstr_size, "demo: %zu people is more than 1000000",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo: %zu people is more than 1000000",
 		                  people);
 	g = calloc(1, sizeof(*g));
 	while (slots < people * 4)
@@ -955,7 +955,7 @@ int cps_demo_gen_new(const struct cps_demo_conf *conf, struct cps_demo_gen **out
 		ids.mask = slots - 1;
 	}
 	if (!g || !g->persons || !g->households || !g->alerts || !ids.slots) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	while (g->n_persons < people) {
@@ -965,7 +965,7 @@ int cps_demo_gen_new(const struct cps_demo_conf *conf, struct cps_demo_gen **out
 			size = people - g->n_persons;
 		rc = build_household(g, &ids, (int)g->n_households, size);
 		if (rc) {
-			cps_seterr_code(rc, errstr, errstr_size,
+			cps_seterr(rc, errstr, errstr_size,
 			                "demo: building household %zu failed", g->n_households);
 			goto out;
 		}
@@ -1628,7 +1628,7 @@ static int demo_producer(struct cps_demo *d, char *errstr, size_t errstr_size)
 	char why[512];
 
 	if (!conf)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", d->bootstrap, why, sizeof(why)))
 		goto out_conf;
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(props); i++)
@@ -1639,13 +1639,13 @@ static int demo_producer(struct cps_demo *d, char *errstr, size_t errstr_size)
 	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!d->rk) {
 		rd_kafka_conf_destroy(conf);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "demo: creating the producer failed: %s", why);
 	}
 	return CPS_OK;
 out_conf:
 	rd_kafka_conf_destroy(conf);
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 	                       "demo: producer configuration refused: %s", why);
 }
 
@@ -1659,11 +1659,11 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 
 	*out = NULL;
 	if (!conf->bootstrap || !*conf->bootstrap || !conf->catalog)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "demo: a bootstrap and a catalog are required");
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	cps_buf_init(&d->buf, 0);
@@ -1676,7 +1676,7 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++) {
 		d->framing[p] = default_framing[p];
 		if (conf->framing[p] && cps_framing_from_name(conf->framing[p], &d->framing[p])) {
-			rc = cps_seterr(errstr, errstr_size, "demo: unknown framing '%s' for %s",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo: unknown framing '%s' for %s",
 			                conf->framing[p], cps_demo_platform_names[p]);
 			goto out_free;
 		}
@@ -1695,13 +1695,13 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 		    cps_catalog_by_entity(conf->catalog, cps_demo_entity_names[e]);
 
 		if (!s) {
-			rc = cps_seterr(errstr, errstr_size, "demo: the catalog has no '%s' schema",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo: the catalog has no '%s' schema",
 			                cps_demo_entity_names[e]);
 			goto out_free;
 		}
 		for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
 			if (d->framing[p] == CPS_FRAMING_CONFLUENT && s->id <= 0) {
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "demo: schema '%s' has no registry-free id for %s",
 				                s->name, cps_demo_platform_names[p]);
 				goto out_free;
@@ -1730,7 +1730,7 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	if (rc)
 		goto out_free;
 	if (pthread_create(&d->thread, NULL, demo_thread, d) != 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "demo: starting the thread failed");
 		goto out_free;
 	}
@@ -1742,7 +1742,7 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	return CPS_OK;
 
 out_oom:
-	rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 out_free:
 	demo_free(d);
 	return rc;
@@ -1759,10 +1759,10 @@ int cps_demo_wait_loaded(struct cps_demo *d, int timeout_ms, char *errstr, size_
 	       pthread_cond_timedwait(&d->cond, &d->lock, &ts) == 0)
 		;
 	if (d->failed)
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "demo: %s",
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "demo: %s",
 		                     d->stats.last_error);
 	else if (!d->stats.loaded)
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "demo: the initial load was not acknowledged within %d ms",
 		                     timeout_ms);
 	pthread_mutex_unlock(&d->lock);

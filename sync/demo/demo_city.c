@@ -164,7 +164,7 @@ static int exec_sql(PGconn *db, const char *sql, const char *what, char *errstr,
 	}
 	safe_error(res, db, why, sizeof(why));
 	PQclear(res);
-	return cps_seterr_code(PQstatus(db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+	return cps_seterr(PQstatus(db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
 	                       errstr, errstr_size, "demo city: %s failed: %s", what, why);
 }
 
@@ -180,7 +180,7 @@ static int connect_city(const char *conninfo, PGconn **out, char *errstr, size_t
 		snprintf(why, sizeof(why), "%s", db ? PQerrorMessage(db) : "out of memory");
 		why[strcspn(why, "\n")] = '\0';
 		PQfinish(db);
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "demo city: connecting to the city database failed: %s",
 		                       why);
 	}
@@ -432,7 +432,7 @@ int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
 
 	*out = NULL;
 	if (!c)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_buf_init(&c->text, 0);
 	for (int e = 0; e < CPS_DEMO_ENTITIES; e++) {
 		struct table *t = &c->tables[e];
@@ -443,7 +443,7 @@ int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
 		t->fields = t->schema ? json_object_get(t->schema->json, "fields") : NULL;
 		t->n_fields = json_array_size(t->fields);
 		if (!t->n_fields) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "demo city: the catalog has no '%s' schema",
 			                cps_demo_entity_names[e]);
 			goto out_close;
@@ -501,7 +501,7 @@ int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
 		cps_buf_release(&cmp);
 		if (brc < 0) {
 			cps_buf_release(&sql);
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_close;
 		}
 		snprintf(name, sizeof(name), "up_%s", ent);
@@ -518,7 +518,7 @@ int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			safe_error(res, c->db, why, sizeof(why));
 			PQclear(res);
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "demo city: preparing the statements of '%s' failed: %s",
 			                ent, why);
 			goto out_close;
@@ -550,7 +550,7 @@ static int exec_prepared(struct cps_demo_city *c, const char *name, int n,
 	res = PQexecPrepared(c->db, name, n, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		safe_error(res, c->db, why, sizeof(why));
-		rc = cps_seterr_code(PQstatus(c->db) == CONNECTION_OK ? CPS_ERR_FATAL
+		rc = cps_seterr(PQstatus(c->db) == CONNECTION_OK ? CPS_ERR_FATAL
 		                                                      : CPS_ERR_RETRIABLE,
 		                     errstr, errstr_size, "demo city: '%s' failed: %s", name, why);
 		PQclear(PQexec(c->db, "ROLLBACK"));
@@ -570,7 +570,7 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 	int rc = CPS_OK;
 
 	if (!t->schema)
-		return cps_seterr(errstr, errstr_size, "demo city: the city has no '%s' table",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo city: the city has no '%s' table",
 		                  cps_demo_entity_names[m->entity]);
 	if (!m->record) {
 		const char *key = m->key;
@@ -581,7 +581,7 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 	params = calloc(t->n_fields, sizeof(*params));
 	offs = calloc(t->n_fields, sizeof(*offs));
 	if (!params || !offs) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	/* every value's text first (the buffer may move), then the pointers */
@@ -595,7 +595,7 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 		int brc;
 
 		if (!p) {
-			rc = cps_seterr(
+			rc = cps_seterr(CPS_ERR_INVALID, 
 			    errstr, errstr_size,
 			    "demo city: field '%s' of a %s record does not fit its schema", fname,
 			    cps_demo_entity_names[m->entity]);
@@ -620,7 +620,7 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 		free(dumped);
 		json_decref(p);
 		if (brc < 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out;
 		}
 	}

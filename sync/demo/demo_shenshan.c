@@ -59,10 +59,10 @@ int cps_demo_shenshan_open(const char *inbox, struct cps_catalog *catalog,
 	*out = NULL;
 	if (!s || !(s->inbox = strdup(inbox))) {
 		free(s);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	if (access(inbox, W_OK) != 0) {
-		rc = cps_seterr(errstr, errstr_size, "demo shenshan: inbox '%s': %s", inbox,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo shenshan: inbox '%s': %s", inbox,
 		                strerror(errno));
 		goto out_close;
 	}
@@ -73,7 +73,7 @@ int cps_demo_shenshan_open(const char *inbox, struct cps_catalog *catalog,
 		cps_buf_init(&s->files[e].image, (size_t)1 << 30);
 		cps_buf_init(&s->files[e].block, 0);
 		if (!schema) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "demo shenshan: the catalog has no '%s' schema",
 			                cps_demo_entity_names[e]);
 			goto out_close;
@@ -124,16 +124,16 @@ int cps_demo_shenshan_put(struct cps_demo_shenshan *s, const struct cps_demo_msg
 			for (size_t i = 0; i < sizeof(f->sync); i++)
 				f->sync[i] = (uint8_t)(wall_ms() >> (i % 8) ^ (int64_t)i * 131);
 		if (!json)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		rc = cps_ocf_write_header(&f->image, json, CPS_OCF_NULL, f->sync);
 		free(json);
 		if (rc != CPS_OK)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "demo shenshan: writing a file header failed");
 	}
 	if (cps_value_from_json(m->record, cps_codec_value(codec), err, sizeof(err)) != CPS_OK ||
 	    cps_codec_encode(codec, cps_codec_value(codec), &f->block, err, sizeof(err)) != CPS_OK)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "demo shenshan: encoding a %s record failed: %s",
 		                  cps_demo_entity_names[m->entity], err);
 	f->block_count++;
@@ -185,10 +185,10 @@ static int publish(struct cps_demo_shenshan *s, int e, char *errstr, size_t errs
 	snprintf(final_path, sizeof(final_path), "%s/%s", s->inbox, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "demo shenshan: creating '%s': %s", tmp, strerror(errno));
 	if (write_all(fd, f->image.data, f->image.len) < 0 || fsync(fd) < 0) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "demo shenshan: writing '%s': %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -196,7 +196,7 @@ static int publish(struct cps_demo_shenshan *s, int e, char *errstr, size_t errs
 	}
 	close(fd);
 	if (rename(tmp, final_path) < 0) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "demo shenshan: publishing '%s': %s", final_path,
 		                     strerror(errno));
 		unlink(tmp);

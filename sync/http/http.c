@@ -436,24 +436,24 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 	int rc;
 
 	if (!srv || !method || !pattern || !handler)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "route needs a server, method, pattern and handler");
 	if (!valid_method(method))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "route method \"%.20s\" is not an upper-case HTTP method",
 		                  method);
 	if (required_roles & ~(unsigned)CPS_ROLE_ANY)
-		return cps_seterr(errstr, errstr_size, "route \"%s\" has unknown role bits 0x%x",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "route \"%s\" has unknown role bits 0x%x",
 		                  pattern, required_roles);
 	copy = strdup(pattern);
 	r = calloc(1, sizeof(*r));
 	if (!copy || !r) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "out of memory adding a route");
 		goto out_free;
 	}
 	if (split_path(copy, seg, &nseg) < 0) {
-		rc = cps_seterr(
+		rc = cps_seterr(CPS_ERR_INVALID, 
 		    errstr, errstr_size,
 		    "route pattern \"%.100s\" must start with '/' and have at most %d segments",
 		    pattern, MAX_SEGMENTS);
@@ -467,7 +467,7 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 	r->seg = calloc(nseg ? nseg : 1, sizeof(*r->seg));
 	r->is_param = calloc(nseg ? nseg : 1, 1);
 	if (!r->pattern || !r->seg || !r->is_param) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "out of memory adding a route");
 		goto out_free;
 	}
@@ -475,14 +475,14 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 		size_t n = strlen(seg[i]);
 
 		if (n == 0) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "route pattern \"%s\" has an empty segment", pattern);
 			goto out_free;
 		}
 		if (seg[i][0] == '{' || strchr(seg[i], '{') || strchr(seg[i], '}')) {
 			if (seg[i][0] != '{' || seg[i][n - 1] != '}' || n < 3 ||
 			    strcspn(seg[i] + 1, "{}") != n - 2) {
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "route pattern \"%s\": a parameter must be a whole "
 				                "segment \"{name}\"",
 				                pattern);
@@ -493,7 +493,7 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 			for (j = 0; r->seg[i] && j < i; j++) {
 				if (r->is_param[j] && strcmp(r->seg[j], r->seg[i]) == 0) {
 					r->nseg = i + 1;
-					rc = cps_seterr(
+					rc = cps_seterr(CPS_ERR_INVALID, 
 					    errstr, errstr_size,
 					    "route pattern \"%s\" repeats parameter \"%s\"",
 					    pattern, r->seg[i]);
@@ -505,7 +505,7 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 		}
 		r->nseg = i + 1;
 		if (!r->seg[i]) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "out of memory adding a route");
 			goto out_free;
 		}
@@ -518,7 +518,7 @@ int cps_http_route(struct cps_http_server *srv, const char *method, const char *
 	for (it = srv->routes; it; it = it->next) {
 		if (strcmp(it->method, r->method) == 0 && strcmp(it->pattern, r->pattern) == 0) {
 			pthread_rwlock_unlock(&srv->routes_lock);
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "route %s \"%s\" is already registered", method, pattern);
 			goto out_free;
 		}
@@ -560,29 +560,29 @@ int cps_http_set_tokens(struct cps_http_server *srv, const struct cps_http_token
 
 	t = calloc(n ? n : 1, sizeof(*t));
 	if (!t)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "out of memory copying tokens");
 	for (i = 0; i < n; i++) {
 		const struct cps_http_token *in = &tokens[i];
 		size_t len = in->token ? strlen(in->token) : 0;
 
 		if (!in->name || !*in->name) {
-			rc = cps_seterr(errstr, errstr_size, "token #%zu has no name", i + 1);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "token #%zu has no name", i + 1);
 			goto out_free;
 		}
 		if (len < MIN_TOKEN_LEN || len > MAX_TOKEN_LEN) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "token #%zu must be %d to %d characters long", i + 1,
 			                MIN_TOKEN_LEN, MAX_TOKEN_LEN);
 			goto out_free;
 		}
 		if (strpbrk(in->token, " \t\r\n")) {
-			rc = cps_seterr(errstr, errstr_size, "token #%zu contains whitespace",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "token #%zu contains whitespace",
 			                i + 1);
 			goto out_free;
 		}
 		if (in->roles == 0 || (in->roles & ~(unsigned)CPS_ROLE_ANY)) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "token #%zu needs roles within viewer, steward, operator",
 			                i + 1);
 			goto out_free;
@@ -590,7 +590,7 @@ int cps_http_set_tokens(struct cps_http_server *srv, const struct cps_http_token
 		for (j = 0; j < i; j++) {
 			if (strcmp(t[j].name, in->name) == 0 ||
 			    strcmp(t[j].token, in->token) == 0) {
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "tokens #%zu and #%zu share a name or a secret",
 				                j + 1, i + 1);
 				goto out_free;
@@ -601,7 +601,7 @@ int cps_http_set_tokens(struct cps_http_server *srv, const struct cps_http_token
 		t[i].len = len;
 		t[i].roles = in->roles;
 		if (!t[i].name || !t[i].token) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "out of memory copying tokens");
 			goto out_free;
 		}
@@ -919,25 +919,25 @@ static int parse_listen(const char *addr, char *host, size_t hsize, char *port, 
 		h = addr + 1;
 		hend = strchr(h, ']');
 		if (!hend || hend[1] != ':')
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "listen address \"%s\" is not \"[address]:port\"", addr);
 		colon = hend + 1;
 	} else {
 		colon = strrchr(addr, ':');
 		if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
-			return cps_seterr(
+			return cps_seterr(CPS_ERR_INVALID, 
 			    errstr, errstr_size,
 			    "listen address \"%s\" is not \"host:port\" (IPv6 needs brackets)",
 			    addr);
 		hend = colon;
 	}
 	if (hend == h || (size_t)(hend - h) >= hsize)
-		return cps_seterr(errstr, errstr_size, "listen address \"%s\" has no usable host",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "listen address \"%s\" has no usable host",
 		                  addr);
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
 	if (colon[1] < '0' || colon[1] > '9' || *end || errno || p > 65535)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "listen address \"%s\" has no valid port (0-65535)", addr);
 	memcpy(host, h, (size_t)(hend - h));
 	host[hend - h] = 0;
@@ -963,7 +963,7 @@ static int open_listener(const char *addr, int *fd_out, int *family, unsigned *p
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc)
-		return cps_seterr(errstr, errstr_size, "listen address \"%s\": %s", addr,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "listen address \"%s\": %s", addr,
 		                  gai_strerror(rc));
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -982,7 +982,7 @@ static int open_listener(const char *addr, int *fd_out, int *family, unsigned *p
 	}
 	if (fd < 0) {
 		freeaddrinfo(res);
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "cannot listen on \"%s\": %s", addr, strerror(err));
 	}
 	*family = ai->ai_family;
@@ -990,7 +990,7 @@ static int open_listener(const char *addr, int *fd_out, int *family, unsigned *p
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
 		err = errno;
 		close(fd);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "getsockname on \"%s\": %s", addr, strerror(err));
 	}
 	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -1004,7 +1004,7 @@ static int read_pem(struct cps_buf *b, const char *path, const char *what, char 
 {
 	cps_buf_init(b, (size_t)1 << 20);
 	if (cps_buf_read_file(b, path) < 0 || b->len == 0)
-		return cps_seterr(errstr, errstr_size, "cannot read TLS %s file \"%s\": %s", what,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "cannot read TLS %s file \"%s\": %s", what,
 		                  path, errno ? strerror(errno) : "empty or over 1 MiB");
 	return CPS_OK;
 }
@@ -1066,15 +1066,15 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 
 	*out = NULL;
 	if (tls && !(conf->tls_cert_file && conf->tls_key_file))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "HTTPS needs both tls_cert_file and tls_key_file");
 	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return cps_seterr_code(
+		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
 		    "HTTPS requested but libmicrohttpd was built without TLS support");
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "out of memory starting the HTTP server");
 	srv->listen_fd = -1;
 	srv->conf = *conf;
@@ -1086,7 +1086,7 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 	pthread_mutex_init(&srv->tokens_lock, NULL);
 	pthread_mutex_init(&srv->stats_lock, NULL);
 	if (copy_open_routes(srv, conf->open_routes) < 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "out of memory starting the HTTP server");
 		goto out_free;
 	}
@@ -1138,7 +1138,7 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 	    MHD_OPTION_END);
 	atomic_store(&srv->starting, 0);
 	if (!srv->mhd) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "libmicrohttpd did not start on \"%s\": %s", addr,
 		                     srv->start_msg[0] ? srv->start_msg : "no reason given");
 		close(srv->listen_fd);

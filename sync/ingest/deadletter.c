@@ -43,11 +43,11 @@ int cps_deadletters_add(struct cps_deadletters *d, const char *platform,
 		struct cps_deadletter_text *text;
 
 		if (!items)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		d->items = items;
 		text = realloc(d->text, cap * sizeof(*text));
 		if (!text)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		d->text = text;
 		d->cap = cap;
 	}
@@ -104,7 +104,7 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_
 	if (!err)
 		return CPS_OK;
 	rd_kafka_headers_destroy(hdrs); /* still ours when producev failed */
-	return cps_seterr_code(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+	return cps_seterr(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
 	                       errstr, errstr_size, "producing a dead letter to '%s' failed: %s",
 	                       topic, rd_kafka_err2str(err));
 }

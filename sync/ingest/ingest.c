@@ -178,7 +178,7 @@ static int producer_new(struct cps_ingest *r, char *errstr, size_t errstr_size)
 	r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!r->rk) {
 		rd_kafka_conf_destroy(conf);
-		return cps_seterr(errstr, errstr_size, "creating the ingest producer failed: %s",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the ingest producer failed: %s",
 		                  why);
 	}
 	return CPS_OK;
@@ -212,7 +212,7 @@ static int produce(struct cps_ingest *r, const char *topic, const void *key, siz
 	}
 	if (!err)
 		return CPS_OK;
-	return cps_seterr_code(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+	return cps_seterr(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
 	                       errstr, errstr_size, "producing to '%s' failed: %s", topic,
 	                       rd_kafka_err2str(err));
 }
@@ -374,7 +374,7 @@ static int ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, 
 			                             r->registry, m->value, m->value_len,
 			                             decode_err, sizeof(decode_err));
 		if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
-			return cps_seterr_code(rc, errstr, errstr_size, "decoding a %s record: %s",
+			return cps_seterr(rc, errstr, errstr_size, "decoding a %s record: %s",
 			                       entity, decode_err);
 		if (rc != CPS_OK) {
 			snprintf(why, sizeof(why), "undecodable %s record: %s", entity, decode_err);
@@ -401,7 +401,7 @@ static int ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, 
 		key = strdup(json_string_value(json_object_get(record, key_field)));
 		if (!key) {
 			json_decref(record);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		ev.op = CPS_OP_UPSERT;
 		if (effective < 0)
@@ -425,7 +425,7 @@ static int ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, 
 		goto out;
 	}
 	if (rc != CPS_OK) {
-		rc = cps_seterr_code(rc, errstr, errstr_size, "encoding an ingest event: %s", why);
+		rc = cps_seterr(rc, errstr, errstr_size, "encoding an ingest event: %s", why);
 		goto out;
 	}
 	if (cps_ingest_key(entity, key, &r->key) != 0) {
@@ -485,18 +485,18 @@ static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b,
 	}
 	err = rd_kafka_flush(r->rk, r->flush_timeout_ms);
 	if (rd_kafka_fatal_error(r->rk, fatal, sizeof(fatal)))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "ingest producer fatal error: %s", fatal);
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "flush timed out after %d ms with %d messages undelivered",
 		                       r->flush_timeout_ms, rd_kafka_outq_len(r->rk));
 	if (r->dr_failed)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "%" PRId64 " deliveries failed, first: %s", r->dr_failed,
 		                       r->dr_first_error);
 	if (r->produced_oom)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "out of memory noting the produced offsets");
 	if (r->dead.n) {
 		if (!r->store) {
@@ -524,7 +524,7 @@ static int batch_positions(struct cps_ingest *r, const struct cps_source_batch *
 		struct cps_position *p = realloc(r->positions, b->n * sizeof(*p));
 
 		if (!p)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		r->positions = p;
 		r->cap_positions = b->n;
 	}
@@ -893,7 +893,7 @@ static void *runner_main(void *arg)
 		if (!r->source) {
 			rc = r->reopen
 			         ? r->reopen(r->reopen_arg, &r->source, err, sizeof(err))
-			         : cps_seterr(err, sizeof(err), "no way to reopen the source");
+			         : cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "no way to reopen the source");
 			if (rc != CPS_OK) {
 				r->source = NULL;
 				record_failure(r, "reopening the source failed", err);
@@ -967,14 +967,14 @@ static int check_platform(struct cps_catalog *catalog, const char *platform, cha
 	size_t i;
 
 	if (!s)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "the schema catalog has no ingest_event schema");
 	field = avro_schema_record_field_get(s->avro, "platform");
 	for (i = 0; platform[i] && i + 1 < sizeof(upper); i++)
 		upper[i] = (char)toupper((unsigned char)platform[i]);
 	upper[i] = '\0';
 	if (!field || avro_schema_enum_get_by_name(field, upper) < 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "platform '%s' is not one of the IngestEvent's", platform);
 	return CPS_OK;
 }
@@ -991,18 +991,18 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	int rc;
 
 	if (!conf->platform || !*conf->platform || strlen(conf->platform) >= CPS_NAME_MAX)
-		return cps_seterr(errstr, errstr_size, "ingest needs a platform name");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest needs a platform name");
 	if (conf->single_reader && !conf->reopen)
-		return cps_seterr(
+		return cps_seterr(CPS_ERR_INVALID, 
 		    errstr, errstr_size,
 		    "ingest of '%s' as a single reader needs a way to reopen its source",
 		    conf->platform);
 	if ((!conf->source && !conf->single_reader) || (conf->source && !conf->source->is_source))
-		return cps_seterr(errstr, errstr_size, "ingest of '%s' needs an open source",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest of '%s' needs an open source",
 		                  conf->platform);
 	if (!conf->catalog || !conf->ingest_topic || !*conf->ingest_topic || !conf->bootstrap ||
 	    !*conf->bootstrap || !conf->store_conninfo)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "ingest of '%s' needs a catalog, an ingest topic, brokers and a "
 		                  "store",
 		                  conf->platform);
@@ -1011,7 +1011,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 		return rc;
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	snprintf(r->platform, sizeof(r->platform), "%s", conf->platform);
 	cps_settings_init(&r->props);
 	cps_buf_init(&r->value, 0);
@@ -1044,14 +1044,14 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	if (!r->ingest_topic || !r->store_conninfo || !r->bootstrap || !r->acks ||
 	    (conf->dead_letter_topic && *conf->dead_letter_topic && !r->dead_letter_topic) ||
 	    (conf->kafka_props && cps_settings_copy(&r->props, conf->kafka_props) < 0)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
 	for (int i = 0; i < N_ENTITIES; i++) {
 		struct cps_schema *s = cps_catalog_by_entity(conf->catalog, cps_entities[i]);
 
 		if (!s) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "the schema catalog has no '%s' schema", cps_entities[i]);
 			goto out_free;
 		}
@@ -1072,7 +1072,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
 		pthread_mutex_destroy(&r->replay_lock);
 		r->source = NULL;
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "cannot start the ingest thread of '%s'", conf->platform);
 		goto out_free;
 	}
@@ -1121,7 +1121,7 @@ void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out)
 int cps_ingest_restart(struct cps_ingest *r, char *errstr, size_t errstr_size)
 {
 	if (!r->reopen)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "the source of '%s' has no way to reopen, it cannot restart",
 		                  r->platform);
 	atomic_store(&r->restart, true);
@@ -1142,7 +1142,7 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 	int rc;
 
 	if (!p)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	snprintf(p->platform, sizeof(p->platform), "%s", r->platform);
 	cps_settings_init(&p->props);
 	cps_buf_init(&p->value, 0);
@@ -1159,14 +1159,14 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 	p->identity = r->identity;
 	if (!p->ingest_topic || !p->store_conninfo || !p->bootstrap || !p->acks ||
 	    cps_settings_copy(&p->props, &r->props) < 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
 	for (int i = 0; i < N_ENTITIES; i++) {
 		struct cps_schema *s = cps_catalog_by_entity(r->catalog, cps_entities[i]);
 
 		if (!s) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "the schema catalog has no '%s' schema", cps_entities[i]);
 			goto out_free;
 		}
@@ -1202,10 +1202,10 @@ static int replay_wait_applied(struct cps_ingest *p, char *errstr, size_t errstr
 
 	cps_ingest_acks_clear(p->acks);
 	if (cps_ingest_acks_push(p->acks, NULL, 0, p->produced, p->n_produced, 1) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	while (!n_batches) {
 		if (cps_mono_ms() > until)
-			return cps_seterr_code(
+			return cps_seterr(
 			    CPS_ERR_RETRIABLE, errstr, errstr_size,
 			    "the replayed message is on the ingest topic but the "
 			    "store has not applied it within %d ms",
@@ -1277,12 +1277,12 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 	if (p->dead.n) {
 		snprintf(reason, reason_size, "%s", p->dead.text[0].reason);
 		rc = CPS_ERR_INVALID;
-		cps_seterr(errstr, errstr_size, "the message is still a dead letter");
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "the message is still a dead letter");
 		goto out_unlock;
 	}
 	err = rd_kafka_flush(p->rk, p->flush_timeout_ms);
 	if (rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "replay producer fatal error: %s", fatal);
 		producer_free(p);
 		if (producer_new(p, fatal, sizeof(fatal)) != CPS_OK)
@@ -1291,12 +1291,12 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 		goto out_unlock;
 	}
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "replay flush timed out after %d ms", p->flush_timeout_ms);
 		goto out_unlock;
 	}
 	if (p->dr_failed) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "replay failed: %s",
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "replay failed: %s",
 		                     p->dr_first_error);
 		goto out_unlock;
 	}

@@ -242,7 +242,7 @@ int cps_ingest_acks_release(struct cps_ingest_acks *a, struct cps_store *store,
 	if (!a->n)
 		return CPS_OK;
 	if (collect_partitions(a, &n_parts) < 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (n_parts) {
 		rc = cps_store_load_offsets(store, a->topic, a->parts, a->next, n_parts, errstr,
 		                            errstr_size);
@@ -251,7 +251,7 @@ int cps_ingest_acks_release(struct cps_ingest_acks *a, struct cps_store *store,
 	}
 	while (a->n && applied(a, n_parts, &a->q[a->head])) {
 		if (merge_positions(a, n_out, &a->q[a->head]) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		pending_release(a, &a->q[a->head]);
 		a->head = (a->head + 1) % a->cap;
 		a->n--;

@@ -77,7 +77,7 @@ static int pq_fail(PGconn *c, PGresult *res, const char *what, char *errstr, siz
 
 	PQclear(res);
 	/* the first line: libpq's messages about these statements hold no row values */
-	return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s: %.*s", what,
+	return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s: %.*s", what,
 	                       (int)strcspn(m, "\n"), m);
 }
 
@@ -109,7 +109,7 @@ static int load_stored(PGconn *c, const char *topic, char **cluster, struct stor
 	*parts = calloc((size_t)rows + 1, sizeof(**parts));
 	if (!*parts) {
 		PQclear(res);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	for (int i = 0; i < rows; i++) {
 		struct stored_part *p = &(*parts)[i];
@@ -202,7 +202,7 @@ static rd_kafka_t *consumer_new(struct cps_ingest_topic *t, char *errstr, size_t
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
 	if (!rk) {
 		rd_kafka_conf_destroy(conf);
-		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "cannot create a consumer: %s",
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot create a consumer: %s",
 		                kerr);
 	}
 	return rk;
@@ -217,11 +217,11 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int *count, char *
 	rd_kafka_resp_err_t err;
 
 	if (!rkt)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS);
 	rd_kafka_topic_destroy(rkt);
 	if (err)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "metadata of '%s': %s", topic, rd_kafka_err2str(err));
 	*count = 0;
 	if (md->topic_cnt == 1 && !md->topics[0].err)
@@ -230,7 +230,7 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int *count, char *
 	         md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		err = md->topics[0].err;
 		rd_kafka_metadata_destroy(md);
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "metadata of '%s': %s", topic, rd_kafka_err2str(err));
 	}
 	rd_kafka_metadata_destroy(md);
@@ -248,7 +248,7 @@ static int check_partitions(rd_kafka_t *rk, const char *topic, int count, struct
 	int rc = CPS_OK;
 
 	if (!list)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct stored_part *p = &parts[i];
 		rd_kafka_resp_err_t err;
@@ -260,7 +260,7 @@ static int check_partitions(rd_kafka_t *rk, const char *topic, int count, struct
 		err = rd_kafka_query_watermark_offsets(rk, topic, p->partition, &p->low, &p->high,
 		                                       TIMEOUT_MS);
 		if (err) {
-			rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "watermarks of '%s' [%" PRId32 "]: %s", topic,
 			                     p->partition, rd_kafka_err2str(err));
 			goto out;
@@ -306,7 +306,7 @@ static int check_partitions(rd_kafka_t *rk, const char *topic, int count, struct
 	}
 	rd_kafka_assign(rk, NULL);
 	if (waiting)
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "reading the last applied messages of '%s' timed out", topic);
 out:
 	rd_kafka_topic_partition_list_destroy(list);
@@ -386,7 +386,7 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 	}
 	cluster = rd_kafka_clusterid(rk, TIMEOUT_MS);
 	if (!cluster) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "the Kafka cluster did not tell its id");
 		goto out;
 	}
@@ -540,11 +540,11 @@ int cps_ingest_topic_start(const struct cps_ingest_topic_conf *conf, struct cps_
 
 	*out = NULL;
 	if (!conf->bootstrap || !conf->topic || !conf->conninfo)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "the ingest topic check needs brokers, a topic and a store");
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	t->conf = *conf;
 	cps_settings_init(&t->props);
 	t->conf.bootstrap = strdup(conf->bootstrap);
@@ -554,11 +554,11 @@ int cps_ingest_topic_start(const struct cps_ingest_topic_conf *conf, struct cps_
 	if (!t->conf.bootstrap || !t->conf.topic || !t->conf.conninfo ||
 	    (conf->kafka_props && cps_settings_copy(&t->props, conf->kafka_props))) {
 		topic_free(t);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	if (pthread_create(&t->thread, NULL, check_main, t) != 0) {
 		topic_free(t);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot start the ingest topic check");
 	}
 	t->started = true;

@@ -26,8 +26,8 @@ int cps_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value
 	if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
 		return CPS_OK;
 	if (cps_setting_is_secret(key))
-		return cps_seterr(errstr, errstr_size, "kafka property '%s' was rejected", key);
-	return cps_seterr(errstr, errstr_size, "kafka property '%s' was rejected: %s", key, why);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "kafka property '%s' was rejected", key);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "kafka property '%s' was rejected: %s", key, why);
 }
 
 /* librdkafka's own log lines, through cpsync's logger (they name brokers,
@@ -56,7 +56,7 @@ static int apply_prefixed(rd_kafka_conf_t *conf, const struct cps_settings *prop
 			const char *key = kv->key + strlen(prefixes[p]);
 
 			if (!*key)
-				return cps_seterr(errstr, errstr_size,
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                  "setting '%s' names no property", kv->key);
 			if (cps_kafka_conf_set(conf, key, kv->value, errstr, errstr_size) != CPS_OK)
 				return CPS_ERR_INVALID;
@@ -75,7 +75,7 @@ rd_kafka_conf_t *cps_kafka_conf_new_for(enum cps_kafka_client kind, const char *
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
 	if (!conf) {
-		cps_seterr(errstr, errstr_size, "out of memory");
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "out of memory");
 		return NULL;
 	}
 	rd_kafka_conf_set_log_cb(conf, kafka_log);
@@ -130,11 +130,11 @@ int cps_broker_create_topic(struct cps_broker *b, const char *topic, int partiti
 	rd_kafka_resp_err_t err;
 
 	if (partitions < 1)
-		return cps_seterr(errstr, errstr_size, "topic '%s' needs at least one partition",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "topic '%s' needs at least one partition",
 		                  topic);
 	err = rd_kafka_mock_topic_create(b->mcluster, topic, partitions, 1);
 	if (err)
-		return cps_seterr(errstr, errstr_size, "creating topic '%s' failed: %s", topic,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating topic '%s' failed: %s", topic,
 		                  rd_kafka_err2str(err));
 	return CPS_OK;
 }
@@ -150,30 +150,30 @@ int cps_broker_start(int partitions, const char **topics, size_t n, struct cps_b
 	*out = NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	conf = rd_kafka_conf_new();
 	/* the host handle has no broker to talk to: keep it quiet */
 	if (rd_kafka_conf_set(conf, "log_level", "3", why, sizeof(why)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "broker config: %s", why);
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "broker config: %s", why);
 		goto out_free;
 	}
 	b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!b->rk) {
 		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "creating the broker host handle failed: %s", why);
 		goto out_free;
 	}
 	b->mcluster = rd_kafka_mock_cluster_new(b->rk, 1);
 	if (!b->mcluster) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "starting the embedded kafka cluster failed");
 		goto out_free;
 	}
 	b->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(b->mcluster));
 	if (!b->bootstrap) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -29,7 +29,7 @@ static rd_kafka_NewTopic_t *new_topic(const struct cps_config *cfg, const char *
 	    (int)cps_config_get_int(cfg, "kafka.topics.replication_factor"), why, sizeof(why));
 
 	if (!t) {
-		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "topic '%s': %s", name, why);
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "topic '%s': %s", name, why);
 		return NULL;
 	}
 	for (size_t i = 0; unified && conf && i < conf->count; i++) {
@@ -38,7 +38,7 @@ static rd_kafka_NewTopic_t *new_topic(const struct cps_config *cfg, const char *
 		if (kv->kind != CPS_NODE_SCALAR || !kv->key || !kv->value)
 			continue;
 		if (rd_kafka_NewTopic_set_config(t, kv->key, kv->value)) {
-			cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                "topic '%s': cannot set '%s'", name, kv->key);
 			rd_kafka_NewTopic_destroy(t);
 			return NULL;
@@ -56,7 +56,7 @@ static int check_result(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
 	int rc = CPS_OK;
 
 	if (rd_kafka_event_error(ev))
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "creating cpsync's topics: %s",
 		                       rd_kafka_event_error_string(ev));
 	topics = rd_kafka_CreateTopics_result_topics(res, &n);
@@ -67,7 +67,7 @@ static int check_result(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
 			cps_log_info(FAC, "created topic '%s'", name);
 		else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && rc == CPS_OK)
-			rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "creating topic '%s': %s", name,
 			                     rd_kafka_topic_result_error_string(topics[i])
 			                         ? rd_kafka_topic_result_error_string(topics[i])
@@ -108,11 +108,11 @@ int cps_kafka_topics_ensure(const struct cps_config *cfg, const char *bootstrap,
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
 	if (!rk) {
 		rd_kafka_conf_destroy(conf);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot create an admin client: %s", why);
 	}
 	if (rd_kafka_metadata(rk, 1, NULL, &md, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "listing the cluster's topics: no answer within %d ms",
 		                     TIMEOUT_MS);
 		goto out;
@@ -144,7 +144,7 @@ int cps_kafka_topics_ensure(const struct cps_config *cfg, const char *bootstrap,
 	rd_kafka_CreateTopics(rk, topics, n, opts, queue);
 	ev = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
 	if (!ev)
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "creating cpsync's topics: no answer within %d ms",
 		                     TIMEOUT_MS + 5000);
 	else

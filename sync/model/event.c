@@ -77,12 +77,12 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 	int rc;
 
 	if (!ec)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	ec->catalog = catalog;
 	cps_buf_init(&ec->payload, 0);
 	s = cps_catalog_by_entity(catalog, "ingest_event");
 	if (!s) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "the schema catalog has no ingest_event schema");
 		goto fail;
 	}
@@ -92,7 +92,7 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 	for (int i = 0; i < 5; i++) {
 		s = cps_catalog_by_entity(catalog, cps_entities[i]);
 		if (!s) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "the schema catalog has no '%s' schema",
 			                     cps_entities[i]);
 			goto fail;
@@ -112,7 +112,7 @@ static int field(avro_value_t *rec, const char *name, avro_value_t *out, char *e
                  size_t errstr_size)
 {
 	if (avro_value_get_by_name(rec, name, out, NULL) != 0)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "ingest event schema has no field '%s'", name);
 	return CPS_OK;
 }
@@ -129,7 +129,7 @@ static int set_enum_upper(avro_value_t *v, const char *lower, char *errstr, size
 	upper[i] = 0;
 	idx = avro_schema_enum_get_by_name(avro_value_get_schema(v), upper);
 	if (idx < 0)
-		return cps_seterr(errstr, errstr_size, "unknown symbol '%s' for enum %s", upper,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown symbol '%s' for enum %s", upper,
 		                  avro_schema_type_name(avro_value_get_schema(v)));
 	avro_value_set_enum(v, idx);
 	return CPS_OK;
@@ -155,7 +155,7 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 	int ei = entity_index(ev->entity), rc;
 
 	if (ei < 0)
-		return cps_seterr(errstr, errstr_size, "unknown entity '%s'", ev->entity);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", ev->entity);
 	avro_value_reset(rec);
 	if ((rc = field(rec, "platform", &f, errstr, errstr_size)) ||
 	    (rc = set_enum_upper(&f, ev->platform, errstr, errstr_size)))
@@ -251,7 +251,7 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 	avro_value_get_discriminant(&f, &bi);
 	ei = entity_index(out->entity);
 	if (ei < 0 || !out->key || !out->source_position) {
-		rc = cps_seterr(errstr, errstr_size, "ingest event for unknown entity '%s'",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest event for unknown entity '%s'",
 		                out->entity);
 		goto fail;
 	}
@@ -262,7 +262,7 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 		size_t n = 0;
 
 		if (!writer) {
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "payload schema fingerprint %016llx unknown to the catalog",
 			                (unsigned long long)fp);
 			goto fail;
@@ -279,7 +279,7 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 			goto fail;
 		}
 	} else if (out->op == CPS_OP_UPSERT) {
-		rc = cps_seterr(errstr, errstr_size, "upsert ingest event without a payload");
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "upsert ingest event without a payload");
 		goto fail;
 	}
 	return CPS_OK;

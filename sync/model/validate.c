@@ -36,12 +36,12 @@ static int check_national_id(const char *path, json_t *obj, const char *name, bo
 	if (!present) {
 		if (!required)
 			return CPS_OK;
-		return cps_seterr(errstr, errstr_size, "field '%s' is missing", path);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s' is missing", path);
 	}
 	if (!id)
-		return cps_seterr(errstr, errstr_size, "field '%s' is not a string", path);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s' is not a string", path);
 	if (cps_national_id_validate(id, why, sizeof(why)) != CPS_OK)
-		return cps_seterr(errstr, errstr_size, "field '%s': %s", path, why);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s': %s", path, why);
 	return CPS_OK;
 }
 
@@ -53,7 +53,7 @@ static int check_subject(const char *entity, json_t *record, char *errstr, size_
 	const char *type = field_string(record, "subject_type", &present);
 
 	if (!type)
-		return cps_seterr(errstr, errstr_size, "field '%s.subject_type' is missing",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.subject_type' is missing",
 		                  entity);
 	if (strcmp(type, "PERSON") != 0)
 		return CPS_OK;
@@ -72,13 +72,13 @@ static int check_array_ids(const char *entity, json_t *record, const char *array
 	if (!items)
 		return CPS_OK;
 	if (!json_is_array(items))
-		return cps_seterr(errstr, errstr_size, "field '%s.%s' is not an array", entity,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s' is not an array", entity,
 		                  array);
 	json_array_foreach(items, i, item)
 	{
 		snprintf(path, sizeof(path), "%s.%s[%zu].%s", entity, array, i, name);
 		if (!json_is_object(item))
-			return cps_seterr(errstr, errstr_size, "field '%s.%s[%zu]' is not a record",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s[%zu]' is not a record",
 			                  entity, array, i);
 		rc = check_national_id(path, item, name, required, errstr, errstr_size);
 		if (rc != CPS_OK)
@@ -105,10 +105,10 @@ static int check_region_codes(const char *entity, json_t *record, char *errstr, 
 		if (!present)
 			continue;
 		if (!code)
-			return cps_seterr(errstr, errstr_size, "field '%s.%s' is not a string",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s' is not a string",
 			                  entity, name);
 		if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "field '%s.%s' is not a 6-digit region code", entity,
 			                  name);
 	}
@@ -123,19 +123,19 @@ int cps_validate_record(const char *entity, json_t *record, char *errstr, size_t
 	int rc;
 
 	if (!key_field)
-		return cps_seterr(errstr, errstr_size, "unknown entity '%s'",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'",
 		                  entity ? entity : "(none)");
 	if (!json_is_object(record))
-		return cps_seterr(errstr, errstr_size, "%s record is not a JSON object", entity);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s record is not a JSON object", entity);
 	key = field_string(record, key_field, &present);
 	if (!present)
-		return cps_seterr(errstr, errstr_size, "key field '%s.%s' is missing", entity,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is missing", entity,
 		                  key_field);
 	if (!key)
-		return cps_seterr(errstr, errstr_size, "key field '%s.%s' is not a string", entity,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is not a string", entity,
 		                  key_field);
 	if (!*key)
-		return cps_seterr(errstr, errstr_size, "key field '%s.%s' is empty", entity,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is empty", entity,
 		                  key_field);
 
 	if (!strcmp(entity, "person")) {

@@ -549,7 +549,7 @@ int cps_metrics_start(const struct cps_metrics_conf *conf, struct cps_metrics **
 
 	*out = NULL;
 	if (!m)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	m->status = conf->status;
 	m->status_http = conf->status_http;
 	m->http = conf->http;
@@ -574,7 +574,7 @@ int cps_metrics_start(const struct cps_metrics_conf *conf, struct cps_metrics **
 	snprintf(m->reconcile_group, sizeof(m->reconcile_group), "%s",
 	         group ? group : DEFAULT_GROUP);
 	if (pthread_create(&m->sampler, NULL, sampler_main, m) != 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "metrics: cannot start the sampler thread");
 		goto out_free;
 	}

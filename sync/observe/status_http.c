@@ -79,7 +79,7 @@ int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_stat
 
 	*out = NULL;
 	if (!sh)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	sh->status = conf->status;
 	sh->embedded = conf->kafka_embedded;
 	cps_settings_init(&sh->kafka_props);
@@ -100,7 +100,7 @@ int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_stat
 
 out_oom:
 	cps_status_http_free(sh);
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 void cps_status_http_free(struct cps_status_http *sh)
@@ -323,14 +323,14 @@ static int kafka_reachable(struct cps_status_http *sh, char *errstr, size_t errs
 		sh->probe = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
 		if (!sh->probe) {
 			rd_kafka_conf_destroy(conf);
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "kafka client for readiness: %s", kerr);
 			goto out_unlock;
 		}
 	}
 	err = rd_kafka_metadata(sh->probe, 0, NULL, &md, KAFKA_PROBE_TIMEOUT_MS);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
 		                     rd_kafka_err2str(err));
 	else
 		rd_kafka_metadata_destroy(md);

@@ -125,7 +125,7 @@ static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_siz
 	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
 	if (!p->rk) {
 		rd_kafka_conf_destroy(conf);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot create the producer: %s", kerr);
 	}
 	return CPS_OK;
@@ -153,7 +153,7 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 	char kerr[512];
 
 	if (!slot || !ids) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto cleanup;
 	}
 	for (size_t i = 0; i < n && !atomic_load(&p->stop); i++) {
@@ -205,7 +205,7 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 	}
 	if (failed && !atomic_load(&p->stop)) {
 		atomic_fetch_add(&p->errors, (long long)failed - 1);
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "%zu of %zu unified events not delivered", failed, n);
 	}
 cleanup:
@@ -320,11 +320,11 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 
 	*out = NULL;
 	if (!conf || !conf->bootstrap || !conf->conninfo)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "the publisher needs a bootstrap and a store conninfo");
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&p->props);
 	p->bootstrap = strdup(conf->bootstrap);
 	p->conninfo = strdup(conf->conninfo);
@@ -349,7 +349,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 		free(p->bootstrap);
 		free(p->conninfo);
 		free(p);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot start the publisher thread");
 	}
 	*out = p;
@@ -359,7 +359,7 @@ oom:
 	free(p->bootstrap);
 	free(p->conninfo);
 	free(p);
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 void cps_publisher_stop(struct cps_publisher *p)

@@ -18,7 +18,7 @@ static const struct cps_field_rule fallback_rule = {
     .on_disagree = CPS_DISAGREE_ACCEPT,
 };
 
-#define OOM(errstr, size) cps_seterr_code(CPS_ERR_FATAL, errstr, size, "out of memory")
+#define OOM(errstr, size) cps_seterr(CPS_ERR_FATAL, errstr, size, "out of memory")
 
 static json_int_t jint(const json_t *obj, const char *key)
 {
@@ -512,17 +512,17 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 	if (outcome_reset(out) != CPS_OK)
 		return OOM(errstr, errstr_size);
 	if (strcmp(ev->entity, st->entity))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "event of entity '%.32s' applied to a state of entity '%.32s'",
 		                  ev->entity, st->entity);
 	if (!ev->key || !st->key || strcmp(ev->key, st->key))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "event key differs from the state's key (entity '%.32s')",
 		                  st->entity);
 	if (!ev->platform[0])
-		return cps_seterr(errstr, errstr_size, "event without a platform");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "event without a platform");
 	if (ev->op != CPS_OP_DELETE && !json_is_object(ev->record))
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "upsert event from '%.32s' without a record object",
 		                  ev->platform);
 
@@ -612,10 +612,10 @@ int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *s
 	if (outcome_reset(out) != CPS_OK)
 		return OOM(errstr, errstr_size);
 	if (!field || !(conflict = json_object_get(st->conflicts, field)))
-		return cps_seterr(errstr, errstr_size, "no open conflict on field '%.64s'",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no open conflict on field '%.64s'",
 		                  field ? field : "");
 	if (!steward || !*steward)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "a steward decision needs the steward's name");
 	cands = json_object_get(conflict, "candidates");
 	if (how == CPS_RESOLVE_TAKE_PLATFORM) {
@@ -626,20 +626,20 @@ int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *s
 				cand = c;
 		}
 		if (!cand)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "platform '%.32s' is not a candidate of the conflict on "
 			                  "field '%.64s'",
 			                  platform ? platform : "", field);
 	} else if (how == CPS_RESOLVE_ENTER_VALUE) {
 		if (!value)
-			return cps_seterr(errstr, errstr_size, "no value entered for field '%.64s'",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no value entered for field '%.64s'",
 			                  field);
 	} else if (how != CPS_RESOLVE_DISMISS) {
-		return cps_seterr(errstr, errstr_size, "unknown resolution for field '%.64s'",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown resolution for field '%.64s'",
 		                  field);
 	}
 	if (!json_is_object(st->record))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "conflict on field '%.64s' of a record that does not exist",
 		                       field);
 	rule_of(&(struct work){.rules = rules, .entity = st->entity}, field, &ver);

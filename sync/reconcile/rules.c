@@ -52,17 +52,17 @@ static int add_platform(struct cps_field_rule *fr, const char *name, const char 
                         char *errstr, size_t errstr_size)
 {
 	if (!name || !*name)
-		return cps_seterr(errstr, errstr_size, "rules '%s': empty platform name", where);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': empty platform name", where);
 	if (fr->n_platforms >= CPS_RULE_MAX_PLATFORMS)
-		return cps_seterr(errstr, errstr_size, "rules '%s': more than %d platforms", where,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': more than %d platforms", where,
 		                  CPS_RULE_MAX_PLATFORMS);
 	for (size_t i = 0; i < fr->n_platforms; i++)
 		if (!strcmp(fr->platforms[i], name))
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "rules '%s': platform '%.64s' listed twice", where, name);
 	fr->platforms[fr->n_platforms] = strdup(name);
 	if (!fr->platforms[fr->n_platforms])
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	fr->n_platforms++;
 	return CPS_OK;
 }
@@ -71,7 +71,7 @@ static int check_rule(const struct cps_field_rule *fr, const char *where, char *
                       size_t errstr_size)
 {
 	if (fr->kind == CPS_RULE_PRECEDENCE && fr->n_platforms == 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "rules '%s': rule 'precedence' needs at least one platform",
 		                  where);
 	return CPS_OK;
@@ -87,14 +87,14 @@ static int rule_from_config(const struct cps_config_rule *cr, const char *field,
 
 	if ((int)cr->kind < 0 || (size_t)cr->kind >= CPS_ARRAY_SIZE(kind_names) ||
 	    (int)cr->on_disagree < 0 || (size_t)cr->on_disagree >= CPS_ARRAY_SIZE(disagree_names))
-		return cps_seterr(errstr, errstr_size, "rules '%s': unknown rule or on_disagree",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': unknown rule or on_disagree",
 		                  where);
 	out->kind = cr->kind;
 	out->on_disagree = cr->on_disagree;
 	if (field && !(out->field = strdup(field)))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (p && p->kind == CPS_NODE_SCALAR)
-		return cps_seterr(errstr, errstr_size, "rules '%s': platforms must be a list",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': platforms must be a list",
 		                  where);
 	for (size_t i = 0; p && p->kind == CPS_NODE_SEQ && i < p->count; i++) {
 		rc = add_platform(out, p->children[i]->value, where, errstr, errstr_size);
@@ -116,7 +116,7 @@ int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, 
 	*out = NULL;
 	r = calloc(1, sizeof(*r));
 	if (!r || (n && !(r->entities = calloc(n, sizeof(*r->entities))))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -128,7 +128,7 @@ int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, 
 
 		r->n_entities++;
 		if (!(e->entity = strdup(name))) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto fail;
 		}
 		snprintf(where, sizeof(where), "%.64s.default", name);
@@ -142,7 +142,7 @@ int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, 
 			continue;
 		e->fields = calloc(fields->count, sizeof(*e->fields));
 		if (!e->fields) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto fail;
 		}
 		for (size_t j = 0; j < fields->count; j++) {
@@ -179,11 +179,11 @@ static int rule_from_json(json_t *j, const struct cps_field_rule *dflt, const ch
 	int idx, rc;
 
 	if (!json_is_object(j))
-		return cps_seterr(errstr, errstr_size, "rules '%s': not an object", where);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': not an object", where);
 	json_object_foreach(j, k, v)
 	{
 		if (strcmp(k, "rule") && strcmp(k, "platforms") && strcmp(k, "on_disagree"))
-			return cps_seterr(errstr, errstr_size, "rules '%s': unknown key '%.64s'",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': unknown key '%.64s'",
 			                  where, k);
 	}
 	rule = json_object_get(j, "rule");
@@ -194,7 +194,7 @@ static int rule_from_json(json_t *j, const struct cps_field_rule *dflt, const ch
 	if (rule) {
 		idx = name_index(kind_names, CPS_ARRAY_SIZE(kind_names), json_string_value(rule));
 		if (idx < 0)
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "rules '%s': rule must be precedence, latest or manual",
 			                  where);
 		out->kind = (enum cps_rule_kind)idx;
@@ -203,18 +203,18 @@ static int rule_from_json(json_t *j, const struct cps_field_rule *dflt, const ch
 		idx = name_index(disagree_names, CPS_ARRAY_SIZE(disagree_names),
 		                 json_string_value(dis));
 		if (idx < 0)
-			return cps_seterr(
+			return cps_seterr(CPS_ERR_INVALID, 
 			    errstr, errstr_size,
 			    "rules '%s': on_disagree must be accept, flag or conflict", where);
 		out->on_disagree = (enum cps_rule_disagree)idx;
 	}
 	if (field && !(out->field = strdup(field)))
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (plats) {
 		size_t i;
 
 		if (!json_is_array(plats))
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "rules '%s': platforms must be a list", where);
 		json_array_foreach(plats, i, v)
 		{
@@ -243,11 +243,11 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 
 	*out = NULL;
 	if (!json_is_object(rules))
-		return cps_seterr(errstr, errstr_size, "rules: not an object");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules: not an object");
 	n = json_object_size(rules);
 	r = calloc(1, sizeof(*r));
 	if (!r || (n && !(r->entities = calloc(n, sizeof(*r->entities))))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
 	json_object_foreach(rules, name, ej)
@@ -258,17 +258,17 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 		json_t *empty = NULL;
 
 		if (!(e->entity = strdup(name))) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto fail;
 		}
 		if (!json_is_object(ej)) {
-			rc = cps_seterr(errstr, errstr_size, "rules '%.64s': not an object", name);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%.64s': not an object", name);
 			goto fail;
 		}
 		json_object_foreach(ej, k, fj)
 		{
 			if (strcmp(k, "version") && strcmp(k, "default") && strcmp(k, "fields")) {
-				rc = cps_seterr(errstr, errstr_size,
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "rules '%.64s': unknown key '%.64s'", name, k);
 				goto fail;
 			}
@@ -278,7 +278,7 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 		if (ver) {
 			if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
 			    json_integer_value(ver) > 1000000) {
-				rc = cps_seterr(
+				rc = cps_seterr(CPS_ERR_INVALID, 
 				    errstr, errstr_size,
 				    "rules '%.64s': version must be an integer 1..1000000", name);
 				goto fail;
@@ -297,13 +297,13 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 		if (!fields)
 			continue;
 		if (!json_is_object(fields)) {
-			rc = cps_seterr(errstr, errstr_size, "rules '%.64s.fields': not an object",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%.64s.fields': not an object",
 			                name);
 			goto fail;
 		}
 		if (json_object_size(fields) &&
 		    !(e->fields = calloc(json_object_size(fields), sizeof(*e->fields)))) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto fail;
 		}
 		json_object_foreach(fields, k, fj)

@@ -41,22 +41,22 @@ int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **ou
 
 	*out = NULL;
 	if (!conf || !conf->catalog)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "unified events need a schema catalog");
 	if (conf->framing == CPS_FRAMING_RAW)
-		return cps_seterr_code(
+		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
 		    "unified events are framed: confluent or single-object, not raw");
 	u = calloc(1, sizeof(*u));
 	if (!u)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	u->catalog = conf->catalog;
 	u->framing = conf->framing;
 	u->registry = conf->registry;
 	u->topic_prefix = strdup(conf->topic_prefix ? conf->topic_prefix : "cpsync.unified.");
 	if (!u->topic_prefix) {
 		free(u);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	*out = u;
 	return CPS_OK;
@@ -81,7 +81,7 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 	int i = entity_index(entity), rc;
 
 	if (i < 0)
-		return cps_seterr(errstr, errstr_size, "unknown entity '%s'", entity ? entity : "");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", entity ? entity : "");
 	*idx = i;
 	if (u->codec[i])
 		return CPS_OK;
@@ -89,7 +89,7 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 	s = cps_catalog_by_entity(u->catalog, name);
 	u->record_schema[i] = cps_catalog_by_entity(u->catalog, entity);
 	if (!s || !u->record_schema[i])
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "the schema catalog has no '%s' schema", s ? entity : name);
 	rc = cps_codec_new(s, NULL, &u->codec[i], errstr, errstr_size);
 	return rc;
@@ -191,7 +191,7 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 	               deleted ? "DELETE" : "UPSERT", "event_time", (json_int_t)event_time_ms,
 	               "record", rec, "provenance", prov);
 	if (!ev)
-		cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "cannot build the unified %s event", st->entity);
 	return ev;
 }
@@ -224,7 +224,7 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 			id = s->id;
 		}
 		if (id <= 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "no registry-free id for %s (schemas/schema-ids.json)",
 			                     s->name);
 			goto cleanup;
@@ -260,7 +260,7 @@ int cps_unified_decode(struct cps_unified *u, const char *entity, const void *bu
 	else if (len >= 2 && b[0] == 0xC3 && b[1] == 0x01)
 		framing = CPS_FRAMING_SINGLE_OBJECT;
 	else
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "unified event is neither confluent nor single-object framed");
 	rc = cps_codec_decode_framed(u->codec[i], framing, u->catalog, u->registry, buf, len,
 	                             errstr, errstr_size);

@@ -190,7 +190,7 @@ int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const 
 			continue;
 		}
 		if (!type_nullable(json_object_get(fd, "type")))
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "field '%s' is outside the allow-list and not nullable",
 			                  name);
 		json_object_set_new(record, name, json_null());
@@ -310,7 +310,7 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 		}
 		type = find_named(root, tname);
 		if (!type) {
-			cps_seterr(errstr, errstr_size, "named type '%s' is not defined", tname);
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "named type '%s' is not defined", tname);
 			return NULL;
 		}
 	}
@@ -323,7 +323,7 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 			return json_null();
 		branch = json_object_iter_key(json_object_iter(value));
 		if (!branch) {
-			cps_seterr(errstr, errstr_size, "union value is not an object");
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union value is not an object");
 			return NULL;
 		}
 		json_array_foreach(type, i, t)
@@ -342,13 +342,13 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 				return cps_sink_plain_json(root, t, json_object_get(value, branch),
 				                           errstr, errstr_size);
 		}
-		cps_seterr(errstr, errstr_size, "union branch '%s' is not in the schema", branch);
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union branch '%s' is not in the schema", branch);
 		return NULL;
 	}
 	tname = json_string_value(json_object_get(type, "type"));
 	logical = json_string_value(json_object_get(type, "logicalType"));
 	if (!tname) {
-		cps_seterr(errstr, errstr_size, "schema type without a name");
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema type without a name");
 		return NULL;
 	}
 	if (logical && !strcmp(logical, "date") && json_is_integer(value)) {
@@ -389,7 +389,7 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 
 		if (!s || !raw) {
 			free(raw);
-			cps_seterr(errstr, errstr_size, "expected bytes as a string");
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "expected bytes as a string");
 			return NULL;
 		}
 		/* code points 0-255 in UTF-8 back to bytes */
@@ -419,7 +419,7 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 		}
 		free(raw);
 		if (!r)
-			cps_seterr(errstr, errstr_size, "bad bytes value");
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "bad bytes value");
 		return r;
 	}
 	if (!strcmp(tname, "record")) {
@@ -579,7 +579,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 			msg[strcspn(msg, "\n")] = '\0';
 			PQfinish(r->store);
 			r->store = NULL;
-			return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                       "connecting to the store failed: %s", msg);
 		}
 	}
@@ -590,7 +590,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
 		msg[strcspn(msg, "\n")] = '\0';
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "reading record_history failed: %s", msg);
 	} else if (PQntuples(res) == 1) {
 		if (!PQgetisnull(res, 0, 0))
@@ -668,13 +668,13 @@ static int build_record(struct cps_sink_runner *r, int ei, json_t *event, struct
 		char *text;
 
 		if (!plain)
-			return cps_seterr(errstr, errstr_size, "%s record to JSON: %s", entity,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s record to JSON: %s", entity,
 			                  why);
 		text = json_dumps(plain, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(plain);
 		if (!text || cps_buf_append(&o->value, text, strlen(text)) < 0) {
 			free(text);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		free(text);
 	} else if (!is_delete) {
@@ -683,7 +683,7 @@ static int build_record(struct cps_sink_runner *r, int ei, json_t *event, struct
 		if (!codec) {
 			rc = cps_codec_new(schema, NULL, &r->codecs[ei], why, sizeof(why));
 			if (rc != CPS_OK)
-				return cps_seterr_code(rc, errstr, errstr_size, "%s codec: %s",
+				return cps_seterr(rc, errstr, errstr_size, "%s codec: %s",
 				                       entity, why);
 			codec = r->codecs[ei];
 		}
@@ -697,7 +697,7 @@ static int build_record(struct cps_sink_runner *r, int ei, json_t *event, struct
 			                                   cps_codec_value(codec), &o->value, why,
 			                                   sizeof(why));
 		if (rc != CPS_OK)
-			return cps_seterr(errstr, errstr_size, "encoding a %s record: %s", entity,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "encoding a %s record: %s", entity,
 			                  why);
 	}
 	snprintf(o->key, sizeof(o->key), "%s", key);
@@ -822,7 +822,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		bool skip = true;
 
 		if (pending_add(r, &m->pos) < 0)
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (ei < 0 || !r->allow[ei] ||
 		    cps_unified_decode(r->unified, entity_names[ei], m->value, m->value_len, &event,
 		                       why, sizeof(why)) != CPS_OK) {
@@ -844,7 +844,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	if (n_out) {
 		rc = cps_sink_put(r->sink, r->recs, n_out, &accepted, errstr, errstr_size);
 		if (rc == CPS_OK && accepted != n_out)
-			rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "sink accepted %zu of %zu records", accepted, n_out);
 		if (rc != CPS_OK)
 			return rc;
@@ -935,7 +935,7 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 			int ei = entity_index(kv->key + 6);
 
 			if (ei < 0)
-				return cps_seterr(
+				return cps_seterr(CPS_ERR_INVALID, 
 				    errstr, errstr_size,
 				    "sink '%s': '%s' names no entity (person, household, "
 				    "enrolment, verification, alert)",
@@ -952,7 +952,7 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 			long ms = strtol(kv->value, &end, 10);
 
 			if (*end || ms < 0 || ms > 3600000)
-				return cps_seterr(
+				return cps_seterr(CPS_ERR_INVALID, 
 				    errstr, errstr_size,
 				    "sink '%s': flush_ms must be 0..3600000 milliseconds",
 				    conf->platform);
@@ -962,11 +962,11 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 		}
 	}
 	if (n_allowed == 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "sink '%s': no allow.<entity> list: it would send nothing",
 		                  conf->platform);
 	if (cps_framing_from_name(framing, &r->framing) < 0)
-		return cps_seterr(errstr, errstr_size,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "sink '%s': framing '%s' is not raw, confluent or single-object",
 		                  conf->platform, framing);
 	/* a Kafka sink without brokers writes to cpsync's own Kafka */
@@ -1007,7 +1007,7 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 		goto out_oom;
 	return CPS_OK;
 out_oom:
-	return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_sink_runner **out,
@@ -1021,13 +1021,13 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	*out = NULL;
 	if (!conf->platform || strlen(conf->platform) >= CPS_PLATFORM_MAX || !conf->ops ||
 	    !conf->catalog || !conf->bootstrap)
-		return cps_seterr_code(
+		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
 		    "sink runner: platform, connector, catalog and bootstrap are "
 		    "required");
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&r->stats_lock, NULL);
 	atomic_init(&r->stop, false);
 	snprintf(r->platform, sizeof(r->platform), "%s", conf->platform);
@@ -1058,18 +1058,18 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	uc.topic_prefix = conf->topic_prefix;
 	rc = cps_unified_new(&uc, &r->unified, err, sizeof(err));
 	if (rc != CPS_OK) {
-		cps_seterr_code(rc, errstr, errstr_size, "sink '%s': %s", r->platform, err);
+		cps_seterr(rc, errstr, errstr_size, "sink '%s': %s", r->platform, err);
 		goto out_free;
 	}
 	/* open once here so that a bad setting fails the start */
 	rc = open_sides(r, err, sizeof(err));
 	if (rc != CPS_OK) {
-		cps_seterr_code(rc, errstr, errstr_size, "platform '%s' sink: %s", r->platform,
+		cps_seterr(rc, errstr, errstr_size, "platform '%s' sink: %s", r->platform,
 		                err);
 		goto out_free;
 	}
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "sink '%s': cannot start its thread", r->platform);
 		goto out_free;
 	}
@@ -1080,7 +1080,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	return CPS_OK;
 
 out_oom:
-	rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 out_free:
 	runner_free(r);
 	return rc;

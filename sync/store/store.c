@@ -182,31 +182,31 @@ static int result_error(struct cps_store *s, const PGresult *res, const char *wh
 	char line[160];
 
 	if (!state)
-		return cps_seterr_code(code, errstr, errstr_size, "store: %s failed: %s", what,
+		return cps_seterr(code, errstr, errstr_size, "store: %s failed: %s", what,
 		                       conn_message(s->conn, line, sizeof(line)));
 	if (!strcmp(state, "42P01") || !strcmp(state, "3F000"))
-		return cps_seterr_code(
+		return cps_seterr(
 		    code, errstr, errstr_size,
 		    "store: %s failed: SQLSTATE %s (schema missing: run cpsync migrate)", what,
 		    state);
 	if (!strcmp(state, "40001"))
-		return cps_seterr_code(
+		return cps_seterr(
 		    code, errstr, errstr_size,
 		    "store: %s failed: SQLSTATE %s (concurrent change or stale key "
 		    "state: reload the states and retry)",
 		    what, state);
 	if (constraint)
-		return cps_seterr_code(code, errstr, errstr_size,
+		return cps_seterr(code, errstr, errstr_size,
 		                       "store: %s failed: SQLSTATE %s (constraint %s)", what, state,
 		                       constraint);
-	return cps_seterr_code(code, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
+	return cps_seterr(code, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
 	                       state);
 }
 
 static int usable(struct cps_store *s, char *errstr, size_t errstr_size)
 {
 	if (s->broken || PQstatus(s->conn) != CONNECTION_OK)
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "store: connection lost, reopen the store");
 	return CPS_OK;
 }
@@ -224,14 +224,14 @@ int cps_store_open(const char *conninfo, struct cps_store **out, char *errstr, s
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 	s->conn = PQconnectdbParams(keys, values, 1);
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		int code = s->conn && strstr(PQerrorMessage(s->conn), "invalid")
 		               ? CPS_ERR_FATAL
 		               : CPS_ERR_RETRIABLE;
 
-		cps_seterr_code(code, errstr, errstr_size, "store: cannot connect: %s",
+		cps_seterr(code, errstr, errstr_size, "store: cannot connect: %s",
 		                conn_message(s->conn, line, sizeof(line)));
 		cps_store_close(s);
 		return code;
@@ -411,7 +411,7 @@ static int migrate_one(struct cps_store *s, const struct cps_migration *m, char 
 	if (rc)
 		goto rollback;
 	if (applied > latest) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "store: database schema version %d is newer than this cpsync "
 		                     "knows (%d): upgrade cpsync",
 		                     applied, latest);
@@ -426,7 +426,7 @@ static int migrate_one(struct cps_store *s, const struct cps_migration *m, char 
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-		rc = cps_seterr_code(sqlstate_code(s->conn, state), errstr, errstr_size,
+		rc = cps_seterr(sqlstate_code(s->conn, state), errstr, errstr_size,
 		                     "store: migration '%s' failed: SQLSTATE %s: %s", m->name,
 		                     state ? state : "none", msg ? msg : "connection lost");
 		PQclear(res);
@@ -517,7 +517,7 @@ static int pipeline_begin(struct cps_store *s, char *errstr, size_t errstr_size)
 	if (PQsetnonblocking(s->conn, 1) || !PQenterPipelineMode(s->conn) ||
 	    send_plain(s, ST_BEGIN, "BEGIN")) {
 		s->broken = 1;
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "store: cannot start a pipeline: %s",
 		                       conn_message(s->conn, line, sizeof(line)));
 	}
@@ -535,7 +535,7 @@ static int pipeline_send(struct cps_store *s, enum stmt_id id, const char *const
 	    sent_push(s, (uint8_t)id) ||
 	    (s->n_sent % PIPELINE_FLUSH_EVERY == 0 && pipeline_flush(s) < 0)) {
 		s->broken = 1;
-		return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "store: sending %s failed: %s", stmts[id].what,
 		                       conn_message(s->conn, line, sizeof(line)));
 	}
@@ -566,7 +566,7 @@ static int pipeline_end(struct cps_store *s, int failed_before, char *errstr, si
 	    PQsetnonblocking(s->conn, 0)) {
 		s->broken = 1;
 		if (!rc)
-			rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "store: pipeline failed: %s",
 			                     conn_message(s->conn, line, sizeof(line)));
 		return rc;
@@ -603,7 +603,7 @@ static int pipeline_end(struct cps_store *s, int failed_before, char *errstr, si
 	if (!PQexitPipelineMode(s->conn)) {
 		s->broken = 1;
 		return rc ? rc
-		          : cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		          : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                            "store: cannot leave pipeline mode: %s",
 		                            conn_message(s->conn, line, sizeof(line)));
 	}
@@ -671,7 +671,7 @@ static int send_state(struct cps_store *s, const struct cps_key_state *st, char 
 	    params_json(&p, 5, st->provenance, "{}") || params_json(&p, 6, st->platforms, "{}") ||
 	    params_json(&p, 7, st->conflicts, "{}")) {
 		params_clear(&p);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "store: out of memory encoding a key state");
 	}
 	rc = pipeline_send(s, ST_RECORD_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
@@ -693,7 +693,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	    params_json(&p, 5, e->provenance, NULL) ||
 	    params_json(&p, 6, e->changed_fields, NULL)) {
 		params_clear(&p);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "store: out of memory encoding an emit");
 	}
 	rc = pipeline_send(s, ST_HISTORY_INSERT, p.v, NULL, NULL, errstr, errstr_size);
@@ -709,7 +709,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	p.len[4] = (int)e->payload_len;
 	p.fmt[4] = 1;
 	if (e->payload_len > INT32_MAX)
-		return cps_seterr(errstr, errstr_size, "store: outbox payload too large");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "store: outbox payload too large");
 	return pipeline_send(s, ST_OUTBOX_INSERT, p.v, p.len, p.fmt, errstr, errstr_size);
 }
 
@@ -737,17 +737,17 @@ static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c
 		id = ST_CONFLICT_CLOSE;
 		p.v[3] = close_status(c->how);
 		if (!p.v[3])
-			return cps_seterr(errstr, errstr_size,
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "store: conflict close with unknown 'how'");
 		rc = 0;
 		break;
 	default:
-		return cps_seterr(errstr, errstr_size, "store: unknown conflict change kind %d",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "store: unknown conflict change kind %d",
 		                  (int)c->kind);
 	}
 	if (rc) {
 		params_clear(&p);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "store: out of memory encoding a conflict");
 	}
 	rc = pipeline_send(s, id, p.v, NULL, NULL, errstr, errstr_size);
@@ -769,7 +769,7 @@ static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char
 	p.v[7] = a->reason;
 	if (params_json(&p, 5, a->before, NULL) || params_json(&p, 6, a->after, NULL)) {
 		params_clear(&p);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "store: out of memory encoding an audit row");
 	}
 	rc = pipeline_send(s, ST_AUDIT_INSERT, p.v, NULL, NULL, errstr, errstr_size);
@@ -829,7 +829,7 @@ int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter
 		struct params p = {0};
 
 		if (dl[i].raw_len > INT32_MAX || dl[i].raw_key_len > INT32_MAX) {
-			rc = cps_seterr(errstr, errstr_size, "store: dead letter too large");
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "store: dead letter too large");
 			break;
 		}
 		p.v[0] = dl[i].received_ms > 0 ? params_int(&p, 0, dl[i].received_ms) : NULL;
@@ -892,7 +892,7 @@ int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, si
 	cps_buf_init(&keys, 0);
 	names = malloc(2 * n * sizeof(*names));
 	if (!names) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -901,7 +901,7 @@ int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, si
 	}
 	if (text_array(&entities, names, sizeof(*names), n) ||
 	    text_array(&keys, names + n, sizeof(*names), n)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "store: out of memory listing the keys to load");
 		goto out;
 	}
@@ -925,7 +925,7 @@ int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, si
 		if (!j[0] || !j[1] || !j[2] || !j[3]) {
 			for (int c = 0; c < 4; c++)
 				json_decref(j[c]);
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "store: stored state of entity '%s' is not valid JSON",
 			                     st->entity);
 			goto out;
@@ -960,7 +960,7 @@ int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t
 		if (cps_buf_printf(&list, "%c%" PRId32, i ? ',' : '{', partitions[i]) < 0)
 			rc = -1;
 	if (rc || cps_buf_append_byte(&list, '}')) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 		goto out;
 	}
 	values[0] = topic;
@@ -1015,7 +1015,7 @@ int cps_store_outbox_fetch(struct cps_store *s, size_t limit, struct cps_outbox_
 		s->outbox_rows = calloc(count, sizeof(*s->outbox_rows));
 		if (!s->outbox_rows) {
 			PQclear(res);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "store: out of memory");
 		}
 	}
@@ -1024,7 +1024,7 @@ int cps_store_outbox_fetch(struct cps_store *s, size_t limit, struct cps_outbox_
 
 		if (PQgetlength(res, (int)i, 0) != 8) {
 			PQclear(res);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "store: unexpected outbox id format");
 		}
 		r->id = be64(PQgetvalue(res, (int)i, 0));
@@ -1055,7 +1055,7 @@ int cps_store_outbox_delete(struct cps_store *s, const int64_t *ids, size_t n, c
 			rc = -1;
 	if (rc || cps_buf_append_byte(&list, '}')) {
 		cps_buf_release(&list);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 	}
 	values[0] = (const char *)list.data;
 	rc = exec_prepared(s, ST_OUTBOX_DELETE, values, NULL, NULL, 0, &res, errstr, errstr_size);

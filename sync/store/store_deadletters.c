@@ -42,13 +42,13 @@ static int result_error(struct cps_dlq_store *s, const PGresult *res, const char
 		           : !strncmp(state, "22", 2) || !strncmp(state, "23", 2) ? CPS_ERR_INVALID
 		                                                                  : CPS_ERR_FATAL;
 
-		return cps_seterr_code(
+		return cps_seterr(
 		    code, errstr, errstr_size, "store: %s failed: SQLSTATE %s%s", what, state,
 		    !strcmp(state, "42P01") ? " (schema missing: run cpsync migrate)" : "");
 	}
 	m = PQerrorMessage(s->conn);
 	n = strcspn(m, "\n");
-	return cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s failed: %.*s",
+	return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s failed: %.*s",
 	                       what, (int)(n > 200 ? 200 : n), n ? m : "connection lost");
 }
 
@@ -110,7 +110,7 @@ int cps_dlq_store_open(const char *conninfo, struct cps_dlq_store **out, char *e
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	s->conn = PQconnectdb(conninfo);
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
 		rc = result_error(s, NULL, "connecting", errstr, errstr_size);
@@ -201,7 +201,7 @@ int cps_dlq_list(struct cps_dlq_store *s, const struct cps_dlq_filter *f, json_t
 		if (!arr || json_array_append_new(arr, item_from_row(res, i)) < 0) {
 			json_decref(arr);
 			PQclear(res);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 	if ((size_t)n > f->limit && f->limit > 0)
 		*next_cursor = strtoll(PQgetvalue(res, (int)f->limit - 1, 0), NULL, 10);
@@ -235,7 +235,7 @@ int cps_dlq_get(struct cps_dlq_store *s, int64_t id, json_t **item, char *errstr
 		    json_object_set_new(it, "key", text_or_null(res, 0, N_ITEM_COLUMNS + 1)) < 0) {
 			json_decref(it);
 			PQclear(res);
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		*item = it;
 	}
@@ -321,7 +321,7 @@ int cps_dlq_lock(struct cps_dlq_store *s, int64_t id, struct cps_dlq_locked *row
 	if (oom || !row->platform || !row->status) {
 		cps_dlq_locked_release(row);
 		cps_dlq_rollback(s);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	*found = true;
 	return CPS_OK;
@@ -390,7 +390,7 @@ int cps_dlq_select_new(struct cps_dlq_store *s, const struct cps_dlq_filter *f, 
 	*ids = calloc(rows ? (size_t)rows : 1, sizeof(**ids));
 	if (!*ids) {
 		PQclear(res);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	for (int i = 0; i < rows; i++)
 		(*ids)[i] = strtoll(PQgetvalue(res, i, 0), NULL, 10);
@@ -468,7 +468,7 @@ int cps_dlq_audit(struct cps_dlq_store *s, const char *actor, const char *action
 	int rc;
 
 	if ((before && !b) || (after && !a))
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	else
 		rc = exec(s, "insert into audit",
 		          "INSERT INTO cpsync.audit (actor, action, entity, key, before, after, "

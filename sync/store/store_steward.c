@@ -43,7 +43,7 @@ int cps_steward_store_new(const char *conninfo, unsigned max_idle, struct cps_st
 	*out = NULL;
 	if (!ss || !(ss->conninfo = strdup(conninfo ? conninfo : ""))) {
 		free(ss);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	ss->max_idle = max_idle > POOL_MAX ? POOL_MAX : max_idle;
 	pthread_mutex_init(&ss->mu, NULL);
@@ -89,7 +89,7 @@ static PGconn *conn_take(struct cps_steward_store *ss, char *errstr, size_t errs
 	memcpy(line, c ? PQerrorMessage(c) : "out of memory", n);
 	line[n] = '\0';
 	PQfinish(c);
-	cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: connection failed: %s",
+	cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: connection failed: %s",
 	                n ? line : "unknown reason");
 	return NULL;
 }
@@ -141,7 +141,7 @@ static int run(PGconn *c, const char *what, const char *sql, int n, const char *
 		return CPS_OK;
 	state = *res ? PQresultErrorField(*res, PG_DIAG_SQLSTATE) : NULL;
 	rc = sqlstate_code(c, state);
-	cps_seterr_code(rc, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
+	cps_seterr(rc, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
 	                state ? state : "none (connection lost)");
 	PQclear(*res);
 	*res = NULL;
@@ -329,9 +329,9 @@ static int conflict_get(PGconn *c, int64_t id, json_t **out, int *why, char *err
 		return rc;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(errstr, errstr_size, "conflict %" PRId64 " not found", id);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " not found", id);
 	} else if (!(*out = conflict_row(res, 0, 1))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	PQclear(res);
 	return rc;
@@ -381,7 +381,7 @@ int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const c
 		json_decref(*out);
 		*out = NULL;
 		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(
+		rc = cps_seterr(CPS_ERR_INVALID, 
 		    errstr, errstr_size,
 		    "conflict %" PRId64 " is not open (claimed by another steward or closed)", id);
 	}
@@ -465,18 +465,18 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 		goto out;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(errstr, errstr_size, "conflict %" PRId64 " not found",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " not found",
 		                d->conflict_id);
 		goto out;
 	}
 	if (strcmp(PQgetvalue(res, 0, 3), "open") && strcmp(PQgetvalue(res, 0, 3), "claimed")) {
 		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(errstr, errstr_size, "conflict %" PRId64 " is already %s",
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " is already %s",
 		                d->conflict_id, PQgetvalue(res, 0, 3));
 		goto out;
 	}
 	if (cps_key_state_init(&st, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)) != CPS_OK) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "conflict %" PRId64 " has an unusable entity", d->conflict_id);
 		goto out;
 	}
@@ -496,7 +496,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 		goto out;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "the record of conflict %" PRId64 " is missing", d->conflict_id);
 		goto out;
 	}
@@ -514,14 +514,14 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	res = NULL;
 	if (!json_is_object(st.provenance) || !json_is_object(st.platforms) ||
 	    !json_is_object(st.conflicts)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                     "the stored state of conflict %" PRId64 " is unreadable",
 		                     d->conflict_id);
 		goto out;
 	}
 	if (!json_object_get(st.conflicts, field)) {
 		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "conflict %" PRId64 " is no longer open in its record",
 		                d->conflict_id);
 		goto out;
@@ -540,7 +540,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	if (rc) {
 		if (rc == CPS_ERR_INVALID) {
 			*why = CPS_STEWARD_BAD_REQUEST;
-			rc = cps_seterr(errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "the value does not match the schema of field '%.64s'",
 			                field);
 		}
@@ -552,7 +552,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	topic =
 	    json_sprintf("%s%s", d->topic_prefix ? d->topic_prefix : "cpsync.unified.", st.entity);
 	if (!before || !after || !resolution || !topic) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	if (d->how == CPS_RESOLVE_TAKE_PLATFORM)
@@ -570,7 +570,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	v[7] = oldver;
 	if (jparam(owned, v, 4, json_is_null(st.record) ? NULL : st.record) ||
 	    jparam(owned, v, 5, st.provenance) || jparam(owned, v, 6, st.platforms)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	{
@@ -584,13 +584,13 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 		               "conflicts = $8::jsonb, updated_at = now() "
 		               "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
 		               9, vv, NULL, &res, errstr, errstr_size)
-		         : cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		         : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		free(conf_text);
 	}
 	if (rc)
 		goto out;
 	if (strcmp(PQcmdTuples(res), "1")) {
-		rc = cps_seterr_code(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "store: the record changed under its lock");
 		goto out;
 	}
@@ -606,7 +606,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 		v[3] = cps_op_name(o.op);
 		if (jparam(owned, v, 4, json_is_null(st.record) ? NULL : st.record) ||
 		    jparam(owned, v, 5, st.provenance) || jparam(owned, v, 6, o.changed_fields)) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out;
 		}
 		rc = run(c, "insert into record_history",
@@ -641,7 +641,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	v[0] = ids;
 	v[1] = d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved";
 	if (jparam(owned, v, 2, resolution)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	rc = run(c, "close of conflicts",
@@ -661,7 +661,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	v[3] = field;
 	v[6] = d->reason;
 	if (jparam(owned, v, 4, before) || jparam(owned, v, 5, after)) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	rc = run(c, "insert into audit",
@@ -727,7 +727,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 		goto out;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(errstr, errstr_size, "no %.32s record with that key", entity);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no %.32s record with that key", entity);
 		goto out;
 	}
 	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o, s:o}", "entity", entity, "key", key,
@@ -738,7 +738,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	PQclear(res);
 	res = NULL;
 	if (!o) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	rc = run(c, "select from conflicts",

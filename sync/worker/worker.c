@@ -341,7 +341,7 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 	a->index = json_object();
 	cps_buf_init(&buf, 0);
 	if (!a->keep || !a->index)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		char k[CPS_NAME_MAX + 2048];
 		json_t *idx;
@@ -355,15 +355,15 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 			continue;
 		}
 		if (grow((void **)&a->states, &cap_states, a->n_states + 1, sizeof(*a->states)))
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		a->states[a->n_states] = calloc(1, sizeof(struct cps_key_state));
 		if (!a->states[a->n_states])
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (cps_key_state_init(a->states[a->n_states], items[i].ev.entity,
 		                       items[i].ev.key) != CPS_OK) {
 			free(a->states[a->n_states]);
 			a->states[a->n_states] = NULL;
-			return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		items[i].state = a->n_states++;
 		json_object_set_new(a->index, k, json_integer((json_int_t)items[i].state));
@@ -387,7 +387,7 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 		if (rc != CPS_OK) {
 			cps_reconcile_outcome_release(&o);
 			if (item_refuse(&items[i], why) != CPS_OK)
-				return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 				                       "out of memory");
 			cps_log_warn(FAC, "dead-lettered %s: %s", items[i].origin, why);
 			rc = CPS_ERR_INVALID;
@@ -399,7 +399,7 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 			if (rc != CPS_OK) {
 				cps_reconcile_outcome_release(&o);
 				if (item_refuse(&items[i], why) != CPS_OK)
-					return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+					return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 					                       "out of memory");
 				cps_log_error(FAC, "dead-lettered %s: unified event: %s",
 				              items[i].origin, why);
@@ -463,7 +463,7 @@ static int attempt_build(struct worker *w, struct item *items, size_t n, struct 
 	oom:
 		cps_reconcile_outcome_release(&o);
 		cps_buf_release(&buf);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 out:
 	cps_buf_release(&buf);
@@ -479,7 +479,7 @@ static int add_dead_letters(struct worker *w, struct item *items, size_t n, char
 	int rc;
 
 	if (!dl)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		if (!items[i].skip)
 			continue;
@@ -763,7 +763,7 @@ static int consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 	w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
 	if (!w->rk) {
 		rd_kafka_conf_destroy(conf);
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot create the ingest consumer: %s", kerr);
 	}
 	rd_kafka_poll_set_consumer(w->rk);
@@ -772,7 +772,7 @@ static int consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 	err = rd_kafka_subscribe(w->rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (err)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot subscribe to %s: %s", p->conf.ingest_topic,
 		                       rd_kafka_err2str(err));
 	return CPS_OK;
@@ -810,12 +810,12 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 	*out = NULL;
 	if (!conf || !conf->bootstrap || !conf->conninfo || !conf->catalog || !conf->rules ||
 	    conf->workers < 1)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "reconcile workers need a bootstrap, a store, a catalog, "
 		                       "rules and at least one worker");
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	p->conf = *conf;
 	cps_settings_init(&p->props);
 	p->conf.bootstrap = strdup(conf->bootstrap);
@@ -835,7 +835,7 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 	if (!p->w || !p->conf.bootstrap || !p->conf.ingest_topic || !p->conf.group_id ||
 	    !p->conf.unified_topic_prefix || !p->conf.conninfo ||
 	    (conf->kafka_properties && cps_settings_copy(&p->props, conf->kafka_properties))) {
-		rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
 	p->n = conf->workers;
@@ -862,7 +862,7 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 		cps_link_set_state(p->conf.link, CPS_LINK_STARTING);
 	for (int i = 0; i < p->n; i++) {
 		if (pthread_create(&p->w[i].thread, NULL, run, &p->w[i]) != 0) {
-			rc = cps_seterr_code(CPS_ERR_FATAL, errstr, errstr_size,
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                     "cannot start reconcile worker %d", i);
 			goto fail;
 		}
