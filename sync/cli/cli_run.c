@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "demo/demo.h"
 #include "engine.h"
+#include "store/pgerr.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -242,9 +243,10 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 	int rc = CPS_OK;
 
 	if (PQstatus(db) != CONNECTION_OK) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "connecting to the store's server failed: %s",
-		                PQerrorMessage(db));
-		errstr[strcspn(errstr, "\n")] = '\0';
+		char line[200];
+
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "connecting to the store's server failed: %s",
+		                cps_pg_conn_message(db, line, sizeof(line)));
 		PQfinish(db);
 		return rc;
 	}

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 
 #include "codec/avro_json.h"
+#include "model/entity.h"
 #include "kafka/broker.h"
 #include "ingest/deadletter.h"
 #include "model/event.h"
@@ -17,6 +18,7 @@
 #include "base/log.h"
 #include "base/pii.h"
 #include "store/store.h"
+#include "store/pgerr.h"
 #include "model/validate.h"
 
 #include <ctype.h>
@@ -31,7 +33,6 @@
 #include <time.h>
 
 #define FACILITY           "INGEST"
-#define N_ENTITIES         5
 #define KEY_MAX            1024 /* bytes of a tombstone's key */
 #define QUEUE_FULL_WAIT_MS 30000
 #define HEADER_EFFECTIVE   "effective_time"
@@ -66,7 +67,7 @@ struct cps_ingest {
 	struct cps_conn *source;
 	rd_kafka_t *rk;
 	struct cps_store *store;
-	struct cps_codec *codec[N_ENTITIES];
+	struct cps_codec *codec[CPS_N_ENTITIES];
 	struct cps_event_codec *events;
 	struct cps_buf value, key;
 	struct cps_deadletters dead;
@@ -102,14 +103,6 @@ struct cps_ingest {
 	pthread_mutex_t replay_lock;
 	struct cps_ingest *replay;
 };
-
-static int entity_index(const char *entity)
-{
-	for (int i = 0; i < N_ENTITIES; i++)
-		if (!strcmp(entity, cps_entities[i]))
-			return i;
-	return -1;
-}
 
 /* ------------------------------------------------------------ producer */
 
@@ -329,7 +322,7 @@ static int ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, 
 	int64_t effective;
 	json_t *record = NULL;
 	char *key = NULL;
-	int ei = m->entity ? entity_index(m->entity) : -1;
+	int ei = m->entity ? cps_entity_index(m->entity) : -1;
 	int rc;
 
 	if (ei < 0) {
@@ -597,12 +590,12 @@ static void leader_release(struct cps_ingest *r)
 	r->leading = false;
 }
 
-/* The first line of libpq's message (it holds no row values). */
+/* "what: libpq's first line" (it holds no row values). */
 static void pq_error(PGconn *c, const char *what, char *err, size_t err_size)
 {
-	const char *m = c ? PQerrorMessage(c) : "out of memory";
+	char line[200];
 
-	snprintf(err, err_size, "%s: %.*s", what, (int)strcspn(m, "\n"), m);
+	snprintf(err, err_size, "%s: %s", what, cps_pg_conn_message(c, line, sizeof(line)));
 }
 
 /* Asks for the source's session-level advisory lock on the runner's own
@@ -942,7 +935,7 @@ static void runner_free(struct cps_ingest *r)
 	cps_ingest_acks_free(r->acks);
 	free(r->produced);
 	cps_store_close(r->store);
-	for (int i = 0; i < N_ENTITIES; i++)
+	for (int i = 0; i < CPS_N_ENTITIES; i++)
 		cps_codec_free(r->codec[i]);
 	cps_event_codec_free(r->events);
 	cps_buf_release(&r->value);
@@ -1047,7 +1040,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	for (int i = 0; i < N_ENTITIES; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		struct cps_schema *s = cps_catalog_by_entity(conf->catalog, cps_entities[i]);
 
 		if (!s) {
@@ -1162,7 +1155,7 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	for (int i = 0; i < N_ENTITIES; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		struct cps_schema *s = cps_catalog_by_entity(r->catalog, cps_entities[i]);
 
 		if (!s) {

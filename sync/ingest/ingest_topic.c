@@ -5,6 +5,7 @@
  * resets what belongs to an older incarnation and records the cluster id.
  */
 #include "ingest/ingest_topic.h"
+#include "store/pgerr.h"
 
 #include "kafka/broker.h"
 #include "base/clock.h"
@@ -73,12 +74,11 @@ uint64_t cps_ingest_fingerprint(const void *key, size_t key_len, const void *val
 
 static int pq_fail(PGconn *c, PGresult *res, const char *what, char *errstr, size_t errstr_size)
 {
-	const char *m = c ? PQerrorMessage(c) : "out of memory";
+	char line[200];
 
 	PQclear(res);
-	/* the first line: libpq's messages about these statements hold no row values */
-	return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s: %.*s", what,
-	                       (int)strcspn(m, "\n"), m);
+	return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s: %s", what,
+	                  cps_pg_conn_message(c, line, sizeof(line)));
 }
 
 /* The stored cluster id (NULL when none; caller frees) and partitions. */

@@ -13,31 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cps_entities[5] = {"person", "household", "enrolment", "verification", "alert"};
-static const char *const key_fields[5] = {"national_id", "household_id", "enrolment_id",
-                                          "verification_id", "alert_id"};
 
 struct cps_event_codec {
 	struct cps_catalog *catalog;
 	struct cps_codec *ingest;
-	struct cps_codec *entity[5];
+	struct cps_codec *entity[CPS_N_ENTITIES];
 	struct cps_buf payload;
 };
-
-static int entity_index(const char *entity)
-{
-	for (int i = 0; i < 5; i++)
-		if (!strcmp(entity, cps_entities[i]))
-			return i;
-	return -1;
-}
-
-const char *cps_entity_key_field(const char *entity)
-{
-	int i = entity_index(entity);
-
-	return i < 0 ? NULL : key_fields[i];
-}
 
 const char *cps_op_name(enum cps_op op)
 {
@@ -63,7 +45,7 @@ void cps_event_codec_free(struct cps_event_codec *ec)
 	if (!ec)
 		return;
 	cps_codec_free(ec->ingest);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < CPS_N_ENTITIES; i++)
 		cps_codec_free(ec->entity[i]);
 	cps_buf_release(&ec->payload);
 	free(ec);
@@ -89,7 +71,7 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 	rc = cps_codec_new(s, NULL, &ec->ingest, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto fail;
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		s = cps_catalog_by_entity(catalog, cps_entities[i]);
 		if (!s) {
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
@@ -152,7 +134,7 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
                             struct cps_buf *out, char *errstr, size_t errstr_size)
 {
 	avro_value_t *rec = cps_codec_value(ec->ingest), f, branch;
-	int ei = entity_index(ev->entity), rc;
+	int ei = cps_entity_index(ev->entity), rc;
 
 	if (ei < 0)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", ev->entity);
@@ -249,7 +231,7 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 	avro_value_get_long(&f, &fp);
 	field(rec, "payload", &f, NULL, 0);
 	avro_value_get_discriminant(&f, &bi);
-	ei = entity_index(out->entity);
+	ei = cps_entity_index(out->entity);
 	if (ei < 0 || !out->key || !out->source_position) {
 		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest event for unknown entity '%s'",
 		                out->entity);

@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "codec/schema.h"
+#include "model/entity.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -50,10 +51,6 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
                             struct cps_ingest_event *out, char *errstr, size_t errstr_size);
 
-/* The entities cpsync knows, in the order of the Avro Entity enum, and the
- * field of each record that holds its key. NULL for an unknown entity. */
-extern const char *const cps_entities[5];
-const char *cps_entity_key_field(const char *entity);
 
 /* The ingest topic's message key: "<entity>/<key>". */
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out);

@@ -7,6 +7,7 @@
 
 #include "codec/avro_json.h"
 #include "codec/codec.h"
+#include "model/entity.h"
 #include "base/common.h"
 #include "model/event.h"
 
@@ -15,24 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_ENTITIES 5
 
 struct cps_unified {
 	struct cps_catalog *catalog;
 	enum cps_framing framing;
 	struct cps_registry *registry;
 	char *topic_prefix;
-	struct cps_codec *codec[N_ENTITIES]; /* <entity>_event, made on first use */
-	struct cps_schema *record_schema[N_ENTITIES];
+	struct cps_codec *codec[CPS_N_ENTITIES]; /* <entity>_event, made on first use */
+	struct cps_schema *record_schema[CPS_N_ENTITIES];
 };
-
-static int entity_index(const char *entity)
-{
-	for (int i = 0; i < N_ENTITIES; i++)
-		if (entity && !strcmp(entity, cps_entities[i]))
-			return i;
-	return -1;
-}
 
 int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **out, char *errstr,
                     size_t errstr_size)
@@ -66,7 +58,7 @@ void cps_unified_free(struct cps_unified *u)
 {
 	if (!u)
 		return;
-	for (int i = 0; i < N_ENTITIES; i++)
+	for (int i = 0; i < CPS_N_ENTITIES; i++)
 		cps_codec_free(u->codec[i]);
 	free(u->topic_prefix);
 	free(u);
@@ -78,7 +70,7 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 {
 	char name[64];
 	struct cps_schema *s;
-	int i = entity_index(entity), rc;
+	int i = cps_entity_index(entity), rc;
 
 	if (i < 0)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", entity ? entity : "");
@@ -209,7 +201,7 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 	ev = cps_unified_event_json(u, st, o, event_time_ms, errstr, errstr_size);
 	if (!ev)
 		return CPS_ERR_FATAL;
-	i = entity_index(st->entity);
+	i = cps_entity_index(st->entity);
 	s = cps_codec_schema(u->codec[i]);
 	if (u->framing == CPS_FRAMING_CONFLUENT) {
 		if (u->registry) {

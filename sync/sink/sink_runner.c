@@ -14,10 +14,12 @@
 #include "codec/avro_json.h"
 #include "base/buf.h"
 #include "codec/codec.h"
+#include "model/entity.h"
 #include "codec/framing.h"
 #include "base/log.h"
 #include "base/pii.h"
 #include "reconcile/unified.h"
+#include "store/pgerr.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -35,12 +37,9 @@
 #define FLUSH_TIMEOUT_MS 30000
 #define BACKOFF_MS       1000
 #define IDLE_FLUSH_MS    1000
-#define N_ENTITIES       5
 
 extern const struct cps_connector_ops cps_kafka_connector;
 
-static const char *const entity_names[N_ENTITIES] = {"person", "household", "enrolment",
-                                                     "verification", "alert"};
 
 enum cps_sink_format cps_sink_format_for(const char *connector_type)
 {
@@ -499,7 +498,7 @@ struct cps_sink_runner {
 	enum cps_framing framing;
 	struct cps_settings sink_settings;   /* for the connector */
 	struct cps_settings source_settings; /* for the Kafka consumer */
-	char *allow[N_ENTITIES];             /* NULL = entity not sent */
+	char *allow[CPS_N_ENTITIES];             /* NULL = entity not sent */
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	char *store_conninfo;
@@ -514,7 +513,7 @@ struct cps_sink_runner {
 	size_t unflushed; /* records put since the last flush */
 
 	struct cps_unified *unified;
-	struct cps_codec *codecs[N_ENTITIES];
+	struct cps_codec *codecs[CPS_N_ENTITIES];
 	struct cps_conn *source, *sink;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
@@ -526,14 +525,6 @@ struct cps_sink_runner {
 	struct cps_sink_stats stats;
 	char masked_key[64];
 };
-
-static int entity_index(const char *entity)
-{
-	for (int i = 0; entity && i < N_ENTITIES; i++)
-		if (!strcmp(entity_names[i], entity))
-			return i;
-	return -1;
-}
 
 static void stat_add(struct cps_sink_runner *r, uint64_t *field, uint64_t n)
 {
@@ -575,8 +566,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 		if (PQstatus(r->store) != CONNECTION_OK) {
 			char msg[256];
 
-			snprintf(msg, sizeof(msg), "%s", PQerrorMessage(r->store));
-			msg[strcspn(msg, "\n")] = '\0';
+			cps_pg_conn_message(r->store, msg, sizeof(msg));
 			PQfinish(r->store);
 			r->store = NULL;
 			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
@@ -607,7 +597,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 static int build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
                         struct cps_sink_record *rec, bool *skip, char *errstr, size_t errstr_size)
 {
-	const char *entity = entity_names[ei];
+	const char *entity = cps_entities[ei];
 	const char *key = json_string_value(json_object_get(event, "key"));
 	const char *op = json_string_value(json_object_get(event, "operation"));
 	int64_t version = json_integer_value(json_object_get(event, "version"));
@@ -816,7 +806,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	stat_add(r, &r->stats.consumed, batch.n);
 	for (size_t i = 0; i < batch.n; i++) {
 		struct cps_source_msg *m = &batch.msgs[i];
-		int ei = entity_index(m->entity);
+		int ei = cps_entity_index(m->entity);
 		json_t *event = NULL;
 		char why[CPS_ERRSTR_SIZE];
 		bool skip = true;
@@ -824,7 +814,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		if (pending_add(r, &m->pos) < 0)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (ei < 0 || !r->allow[ei] ||
-		    cps_unified_decode(r->unified, entity_names[ei], m->value, m->value_len, &event,
+		    cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &event,
 		                       why, sizeof(why)) != CPS_OK) {
 			if (ei >= 0 && r->allow[ei])
 				cps_log_warn(FACILITY,
@@ -905,7 +895,7 @@ static void runner_free(struct cps_sink_runner *r)
 	free(r->out);
 	free(r->recs);
 	free(r->pending);
-	for (int i = 0; i < N_ENTITIES; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		free(r->allow[i]);
 		cps_codec_free(r->codecs[i]);
 	}
@@ -932,7 +922,7 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 		const struct cps_setting *kv = &conf->settings->items[i];
 
 		if (!strncmp(kv->key, "allow.", 6)) {
-			int ei = entity_index(kv->key + 6);
+			int ei = cps_entity_index(kv->key + 6);
 
 			if (ei < 0)
 				return cps_seterr(CPS_ERR_INVALID, 
@@ -981,14 +971,14 @@ static int split_settings(struct cps_sink_runner *r, const struct cps_sink_runne
 	}
 	/* the consumer of the unified topics */
 	cps_buf_init(&topics, 0);
-	for (int i = 0; i < N_ENTITIES && rc == 0; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES && rc == 0; i++) {
 		if (!r->allow[i])
 			continue;
-		snprintf(topic, sizeof(topic), "%s%s", prefix, entity_names[i]);
+		snprintf(topic, sizeof(topic), "%s%s", prefix, cps_entities[i]);
 		snprintf(key, sizeof(key), "topic.%s.entity", topic);
 		rc = cps_buf_printf(&topics, "%s%s", topics.len ? "," : "", topic);
 		if (rc == 0)
-			rc = cps_settings_set(&r->source_settings, key, entity_names[i]);
+			rc = cps_settings_set(&r->source_settings, key, cps_entities[i]);
 	}
 	snprintf(key, sizeof(key), "cpsync-sink-%s", conf->platform);
 	if (rc == 0)

@@ -16,6 +16,7 @@
 
 #include "base/common.h"
 #include "observe/metrics.h"
+#include "store/pgerr.h"
 #include "store/store_int.h"
 
 #include <libpq-fe.h>
@@ -144,63 +145,11 @@ struct cps_store {
 
 /* ---- errors -------------------------------------------------------------- */
 
-static int sqlstate_code(PGconn *conn, const char *sqlstate)
-{
-	if (PQstatus(conn) == CONNECTION_BAD || !sqlstate || !*sqlstate)
-		return CPS_ERR_RETRIABLE;
-	if (!strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "40001") ||
-	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) ||
-	    !strncmp(sqlstate, "53", 2) || !strcmp(sqlstate, "55P03"))
-		return CPS_ERR_RETRIABLE;
-	if (!strncmp(sqlstate, "22", 2) || !strncmp(sqlstate, "23", 2))
-		return CPS_ERR_INVALID;
-	return CPS_ERR_FATAL;
-}
-
-/* The first line of libpq's connection-level message (no row values). */
-static const char *conn_message(PGconn *conn, char *buf, size_t size)
-{
-	const char *m = conn ? PQerrorMessage(conn) : "out of memory";
-	size_t n = strcspn(m, "\n");
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(buf, m, n);
-	buf[n] = '\0';
-	return n ? buf : "connection lost";
-}
-
-/* "store: insert into outbox failed: SQLSTATE 23505 (constraint outbox_pkey)".
- * Only the SQLSTATE and constraint name: the message and detail may quote
- * values. A client-side failure (no SQLSTATE) gives libpq's first line. */
+/* Only the SQLSTATE and constraint name: the message and detail may quote values. */
 static int result_error(struct cps_store *s, const PGresult *res, const char *what, char *errstr,
                         size_t errstr_size)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-	int code = sqlstate_code(s->conn, state);
-	char line[160];
-
-	if (!state)
-		return cps_seterr(code, errstr, errstr_size, "store: %s failed: %s", what,
-		                       conn_message(s->conn, line, sizeof(line)));
-	if (!strcmp(state, "42P01") || !strcmp(state, "3F000"))
-		return cps_seterr(
-		    code, errstr, errstr_size,
-		    "store: %s failed: SQLSTATE %s (schema missing: run cpsync migrate)", what,
-		    state);
-	if (!strcmp(state, "40001"))
-		return cps_seterr(
-		    code, errstr, errstr_size,
-		    "store: %s failed: SQLSTATE %s (concurrent change or stale key "
-		    "state: reload the states and retry)",
-		    what, state);
-	if (constraint)
-		return cps_seterr(code, errstr, errstr_size,
-		                       "store: %s failed: SQLSTATE %s (constraint %s)", what, state,
-		                       constraint);
-	return cps_seterr(code, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
-	                       state);
+	return cps_pg_result_error(s->conn, res, "store", what, errstr, errstr_size);
 }
 
 static int usable(struct cps_store *s, char *errstr, size_t errstr_size)
@@ -232,7 +181,7 @@ int cps_store_open(const char *conninfo, struct cps_store **out, char *errstr, s
 		               : CPS_ERR_RETRIABLE;
 
 		cps_seterr(code, errstr, errstr_size, "store: cannot connect: %s",
-		                conn_message(s->conn, line, sizeof(line)));
+		                cps_pg_conn_message(s->conn, line, sizeof(line)));
 		cps_store_close(s);
 		return code;
 	}
@@ -426,7 +375,7 @@ static int migrate_one(struct cps_store *s, const struct cps_migration *m, char 
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-		rc = cps_seterr(sqlstate_code(s->conn, state), errstr, errstr_size,
+		rc = cps_seterr(cps_pg_sqlstate_code(s->conn, state), errstr, errstr_size,
 		                     "store: migration '%s' failed: SQLSTATE %s: %s", m->name,
 		                     state ? state : "none", msg ? msg : "connection lost");
 		PQclear(res);
@@ -519,7 +468,7 @@ static int pipeline_begin(struct cps_store *s, char *errstr, size_t errstr_size)
 		s->broken = 1;
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "store: cannot start a pipeline: %s",
-		                       conn_message(s->conn, line, sizeof(line)));
+		                       cps_pg_conn_message(s->conn, line, sizeof(line)));
 	}
 	return CPS_OK;
 }
@@ -537,7 +486,7 @@ static int pipeline_send(struct cps_store *s, enum stmt_id id, const char *const
 		s->broken = 1;
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "store: sending %s failed: %s", stmts[id].what,
-		                       conn_message(s->conn, line, sizeof(line)));
+		                       cps_pg_conn_message(s->conn, line, sizeof(line)));
 	}
 	return CPS_OK;
 }
@@ -568,7 +517,7 @@ static int pipeline_end(struct cps_store *s, int failed_before, char *errstr, si
 		if (!rc)
 			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                     "store: pipeline failed: %s",
-			                     conn_message(s->conn, line, sizeof(line)));
+			                     cps_pg_conn_message(s->conn, line, sizeof(line)));
 		return rc;
 	}
 	for (size_t i = 0; i < s->n_sent; i++) {
@@ -605,7 +554,7 @@ static int pipeline_end(struct cps_store *s, int failed_before, char *errstr, si
 		return rc ? rc
 		          : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                            "store: cannot leave pipeline mode: %s",
-		                            conn_message(s->conn, line, sizeof(line)));
+		                            cps_pg_conn_message(s->conn, line, sizeof(line)));
 	}
 	/* An error aborted the transaction, which waits for ROLLBACK. */
 	if (rc && PQtransactionStatus(s->conn) != PQTRANS_IDLE)

@@ -7,6 +7,7 @@
 #include "store/store_deadletters.h"
 
 #include "base/common.h"
+#include "store/pgerr.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -31,25 +32,7 @@ struct cps_dlq_store {
 static int result_error(struct cps_dlq_store *s, const PGresult *res, const char *what,
                         char *errstr, size_t errstr_size)
 {
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *m;
-	size_t n;
-
-	if (state) {
-		int code = !strncmp(state, "08", 2) || !strncmp(state, "40", 2) ||
-		                   !strncmp(state, "57", 2) || !strncmp(state, "55P03", 5)
-		               ? CPS_ERR_RETRIABLE
-		           : !strncmp(state, "22", 2) || !strncmp(state, "23", 2) ? CPS_ERR_INVALID
-		                                                                  : CPS_ERR_FATAL;
-
-		return cps_seterr(
-		    code, errstr, errstr_size, "store: %s failed: SQLSTATE %s%s", what, state,
-		    !strcmp(state, "42P01") ? " (schema missing: run cpsync migrate)" : "");
-	}
-	m = PQerrorMessage(s->conn);
-	n = strcspn(m, "\n");
-	return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: %s failed: %.*s",
-	                       what, (int)(n > 200 ? 200 : n), n ? m : "connection lost");
+	return cps_pg_result_error(s->conn, res, "store", what, errstr, errstr_size);
 }
 
 /* Runs one statement with text parameters; *out = its result on success. */

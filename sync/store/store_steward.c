@@ -9,6 +9,7 @@
 #endif
 #include "store/store_steward.h"
 #include "store/jsonb.h"
+#include "store/pgerr.h"
 #include "base/clock.h"
 
 #include "base/common.h"
@@ -66,7 +67,6 @@ static PGconn *conn_take(struct cps_steward_store *ss, char *errstr, size_t errs
 {
 	PGconn *c = NULL;
 	char line[160];
-	size_t n;
 
 	pthread_mutex_lock(&ss->mu);
 	while (!c && ss->n_idle) {
@@ -82,15 +82,9 @@ static PGconn *conn_take(struct cps_steward_store *ss, char *errstr, size_t errs
 	c = PQconnectdb(ss->conninfo);
 	if (c && PQstatus(c) == CONNECTION_OK)
 		return c;
-	/* libpq's first line names host and reason, not the password */
-	n = strcspn(c ? PQerrorMessage(c) : "out of memory", "\n");
-	if (n >= sizeof(line))
-		n = sizeof(line) - 1;
-	memcpy(line, c ? PQerrorMessage(c) : "out of memory", n);
-	line[n] = '\0';
-	PQfinish(c);
 	cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: connection failed: %s",
-	                n ? line : "unknown reason");
+	           cps_pg_conn_message(c, line, sizeof(line)));
+	PQfinish(c);
 	return NULL;
 }
 
@@ -112,17 +106,6 @@ static void conn_give(struct cps_steward_store *ss, PGconn *c)
 	PQfinish(c);
 }
 
-static int sqlstate_code(PGconn *conn, const char *sqlstate)
-{
-	if (PQstatus(conn) == CONNECTION_BAD || !sqlstate || !*sqlstate)
-		return CPS_ERR_RETRIABLE;
-	if (!strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "40001") ||
-	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) ||
-	    !strncmp(sqlstate, "53", 2))
-		return CPS_ERR_RETRIABLE;
-	return CPS_ERR_FATAL;
-}
-
 /* Runs one statement with text parameters (a NULL value is SQL NULL; a
  * nonzero lens[i] marks a binary parameter). *res is the caller's. */
 static int run(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
@@ -130,7 +113,6 @@ static int run(PGconn *c, const char *what, const char *sql, int n, const char *
 {
 	int fmts[16] = {0};
 	ExecStatusType st;
-	const char *state;
 	int rc;
 
 	for (int i = 0; lens && i < n; i++)
@@ -139,10 +121,7 @@ static int run(PGconn *c, const char *what, const char *sql, int n, const char *
 	st = PQresultStatus(*res);
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return CPS_OK;
-	state = *res ? PQresultErrorField(*res, PG_DIAG_SQLSTATE) : NULL;
-	rc = sqlstate_code(c, state);
-	cps_seterr(rc, errstr, errstr_size, "store: %s failed: SQLSTATE %s", what,
-	                state ? state : "none (connection lost)");
+	rc = cps_pg_result_error(c, *res, "store", what, errstr, errstr_size);
 	PQclear(*res);
 	*res = NULL;
 	return rc;
