@@ -18,6 +18,7 @@
 #include "codec/guard.h"
 #include "ingest/ingest.h"
 #include "base/log.h"
+#include "config/log_config.h"
 #include "observe/metrics.h"
 #include "base/pii.h"
 #include "publish/publish.h"

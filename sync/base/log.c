@@ -6,7 +6,6 @@
 #include "base/log.h"
 
 #include "base/common.h"
-#include "config/config.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -247,34 +246,4 @@ void cps_log_write(enum cps_log_level level, const char *facility, const char *f
 		off += (size_t)w;
 	}
 	errno = saved_errno;
-}
-
-int cps_log_configure(const struct cps_config *cfg, char *errstr, size_t errstr_size)
-{
-	const struct cps_config_node *dbg;
-	const char *s;
-	unsigned mask = 0;
-	int level;
-
-	s = cps_config_get_string(cfg, "log.level");
-	level = cps_log_level_parse(s);
-	if (level < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "log.level: unknown level");
-	s = cps_config_get_string(cfg, "log.format");
-	if (s && !strcmp(s, "json"))
-		cps_log_set_format(CPS_LOG_JSON);
-	else if (!s || !strcmp(s, "text"))
-		cps_log_set_format(CPS_LOG_TEXT);
-	else
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "log.format: unknown format");
-	dbg = cps_config_get_list(cfg, "log.debug");
-	for (size_t i = 0; dbg && i < dbg->count; i++) {
-		unsigned bit = cps_log_ctx_parse(dbg->children[i]->value);
-		if (!bit)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "log.debug: unknown context");
-		mask |= bit;
-	}
-	atomic_store(&named_debug, mask);
-	cps_log_set_level((enum cps_log_level)level);
-	return CPS_OK;
 }

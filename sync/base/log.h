@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct cps_config;
 
 enum cps_log_level {
 	CPS_LOG_ERROR = 0,
@@ -86,9 +85,5 @@ const char *cps_log_level_name(enum cps_log_level level);
 /* A context name ("store", "all") -> its bit; 0 when unknown. */
 unsigned cps_log_ctx_parse(const char *name);
 
-/* Applies log.level, log.format and log.debug from a loaded configuration.
- * The configuration was validated at load, so this fails only on a config
- * that did not come from cps_config_load. */
-int cps_log_configure(const struct cps_config *cfg, char *errstr, size_t errstr_size);
 
 #endif

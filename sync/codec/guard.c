@@ -292,9 +292,65 @@ static int walk_blocks(struct walk *w, avro_schema_t items, int is_map)
 		}
 		if (size >= 0 && (uint64_t)size != (uint64_t)(w->p - start))
 			return reject(w, at,
-			              "block byte size %" PRId64
-			              " does not match its %zu bytes of items",
+			              "block byte size %" PRId64 " does not match its %zu bytes of items",
 			              size, (size_t)(w->p - start));
+	}
+}
+
+/* A value with no children: null, boolean, numbers, strings, fixed, enum. */
+static int walk_scalar(struct walk *w, avro_schema_t s, const uint8_t *at)
+{
+	int64_t v;
+	int rc;
+
+	switch (avro_typeof(s)) {
+	case AVRO_NULL:
+		return CPS_OK;
+	case AVRO_BOOLEAN:
+		if (w->p == w->end)
+			return reject(w, at, "truncated boolean");
+		if (*w->p > 1)
+			return reject(w, at, "boolean byte not 0 or 1");
+		w->p++;
+		return CPS_OK;
+	case AVRO_INT32:
+		return read_varint(w, 5, &v);
+	case AVRO_INT64:
+		return read_varint(w, 10, &v);
+	case AVRO_FLOAT:
+	case AVRO_DOUBLE: {
+		size_t need = avro_typeof(s) == AVRO_FLOAT ? 4 : 8;
+
+		if (remaining(w) < need)
+			return reject(w, at, "truncated %s: %zu bytes needed, %zu remain",
+			              need == 4 ? "float" : "double", need, remaining(w));
+		w->p += need;
+		return CPS_OK;
+	}
+	case AVRO_STRING:
+		return walk_string(w, "string");
+	case AVRO_BYTES:
+		return walk_string(w, "bytes");
+	case AVRO_FIXED: {
+		int64_t need = avro_schema_fixed_size(s);
+
+		if (need < 0 || (uint64_t)need > remaining(w))
+			return reject(w, at, "truncated fixed: %" PRId64 " bytes needed, %zu remain",
+			              need, remaining(w));
+		w->p += need;
+		return CPS_OK;
+	}
+	case AVRO_ENUM: {
+		int nsym = avro_schema_enum_number_of_symbols(s);
+
+		if ((rc = read_varint(w, 10, &v)) != CPS_OK)
+			return rc;
+		if (v < 0 || v >= nsym)
+			return reject(w, at, "enum index %" PRId64 " out of range 0..%d", v, nsym - 1);
+		return CPS_OK;
+	}
+	default:
+		return reject(w, at, "unsupported schema type %d", (int)avro_typeof(s));
 	}
 }
 
@@ -308,64 +364,6 @@ static int walk_datum(struct walk *w, avro_schema_t s)
 again:
 	at = w->p;
 	switch (avro_typeof(s)) {
-	case AVRO_NULL:
-		break;
-	case AVRO_BOOLEAN:
-		if (w->p == w->end) {
-			rc = reject(w, at, "truncated boolean");
-			break;
-		}
-		if (*w->p > 1) {
-			rc = reject(w, at, "boolean byte not 0 or 1");
-			break;
-		}
-		w->p++;
-		break;
-	case AVRO_INT32:
-		rc = read_varint(w, 5, &v);
-		break;
-	case AVRO_INT64:
-		rc = read_varint(w, 10, &v);
-		break;
-	case AVRO_FLOAT:
-	case AVRO_DOUBLE: {
-		size_t need = avro_typeof(s) == AVRO_FLOAT ? 4 : 8;
-
-		if (remaining(w) < need) {
-			rc = reject(w, at, "truncated %s: %zu bytes needed, %zu remain",
-			            need == 4 ? "float" : "double", need, remaining(w));
-			break;
-		}
-		w->p += need;
-		break;
-	}
-	case AVRO_STRING:
-		rc = walk_string(w, "string");
-		break;
-	case AVRO_BYTES:
-		rc = walk_string(w, "bytes");
-		break;
-	case AVRO_FIXED: {
-		int64_t need = avro_schema_fixed_size(s);
-
-		if (need < 0 || (uint64_t)need > remaining(w)) {
-			rc = reject(w, at, "truncated fixed: %" PRId64 " bytes needed, %zu remain",
-			            need, remaining(w));
-			break;
-		}
-		w->p += need;
-		break;
-	}
-	case AVRO_ENUM: {
-		int nsym = avro_schema_enum_number_of_symbols(s);
-
-		if ((rc = read_varint(w, 10, &v)) != CPS_OK)
-			break;
-		if (v < 0 || v >= nsym)
-			rc =
-			    reject(w, at, "enum index %" PRId64 " out of range 0..%d", v, nsym - 1);
-		break;
-	}
 	case AVRO_UNION: {
 		size_t nbranch = avro_schema_union_size(s);
 
@@ -406,22 +404,20 @@ again:
 		break;
 	}
 	case AVRO_ARRAY:
-		if ((rc = enter(w, at)) != CPS_OK)
-			break;
-		entered++;
-		rc = walk_blocks(w, avro_schema_array_items(s), 0);
-		break;
 	case AVRO_MAP:
 		if ((rc = enter(w, at)) != CPS_OK)
 			break;
 		entered++;
-		rc = walk_blocks(w, avro_schema_map_values(s), 1);
+		if (avro_typeof(s) == AVRO_ARRAY)
+			rc = walk_blocks(w, avro_schema_array_items(s), 0);
+		else
+			rc = walk_blocks(w, avro_schema_map_values(s), 1);
 		break;
 	case AVRO_LINK:
 		s = avro_schema_link_target(s);
 		goto again;
 	default:
-		rc = reject(w, at, "unsupported schema type %d", (int)avro_typeof(s));
+		rc = walk_scalar(w, s, at);
 		break;
 	}
 	w->depth -= entered;
