@@ -1,19 +1,14 @@
 /*
  * The running demo (see demo.h): the thread that takes the generator's
  * messages (demo_population.c builds the people, demo_records.c the initial
- * load, demo_changes.c the trickle) and delivers them: to the platforms'
- * topics with an idempotent producer, or to the city's database
- * (demo_city.c) and the Shenshan inbox (demo_shenshan.c) when those are given.
+ * load, demo_changes.c the trickle) and hands each to its platform's
+ * transport: Kafka (demo_kafka.c), or the city's database (demo_city.c) and
+ * the Shenshan inbox (demo_shenshan.c) when those are given; and its stats.
  */
 #include "demo/demo.h"
 
-#include "base/buf.h"
-#include "codec/codec.h"
 #include "base/common.h"
-#include "codec/framing.h"
-#include "codec/avro_json.h"
 
-#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,16 +16,10 @@
 #include <time.h>
 
 struct cps_demo {
-	struct cps_catalog *catalog;
-	char *bootstrap;
-	char *topics[CPS_DEMO_PLATFORMS][CPS_DEMO_ENTITIES];
-	enum cps_framing framing[CPS_DEMO_PLATFORMS];
 	unsigned trickle_per_s;
 	bool no_trickle;
 	struct cps_demo_gen *gen;
-	struct cps_codec *codecs[CPS_DEMO_ENTITIES];
-	rd_kafka_t *rk;
-	struct cps_buf buf;
+	struct cps_demo_kafka *kafka; /* the province's transport, and the others' by default */
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;
@@ -79,21 +68,21 @@ static void demo_fail(struct cps_demo *d, const char *why)
 	fprintf(stderr, "demo: %s\n", why);
 }
 
-/* @locality a librdkafka thread (inside rd_kafka_poll/flush of the demo thread) */
-static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+/* demo_stopping for the transports, which know no struct cps_demo. */
+static bool demo_stopping_cb(void *arg)
 {
-	struct cps_demo *d = opaque;
-	int platform = (int)(intptr_t)rkm->_private;
+	return demo_stopping(arg);
+}
 
-	(void)rk;
-	if (platform < 0 || platform >= CPS_DEMO_PLATFORMS)
-		return;
+/* @locality a librdkafka thread (inside cps_demo_kafka_poll/flush of the demo thread) */
+static void kafka_delivered(void *arg, enum cps_demo_platform platform, const char *error)
+{
+	struct cps_demo *d = arg;
+
 	pthread_mutex_lock(&d->lock);
-	if (rkm->err) {
+	if (error) {
 		d->stats.failed[platform]++;
-		snprintf(d->stats.last_error, sizeof(d->stats.last_error),
-		         "delivery to '%s' failed: %s", rd_kafka_topic_name(rkm->rkt),
-		         rd_kafka_err2str(rkm->err));
+		snprintf(d->stats.last_error, sizeof(d->stats.last_error), "%s", error);
 	} else {
 		d->stats.delivered[platform]++;
 	}
@@ -163,64 +152,30 @@ static int emit_local(struct cps_demo *d, const struct cps_demo_msg *m)
 	return demo_stopping(d) ? 1 : 0;
 }
 
-/* Encodes and produces one message. @locality the demo thread */
+/* One message on its platform's transport. @locality the demo thread */
 static int demo_emit(void *arg, const struct cps_demo_msg *m)
 {
 	struct cps_demo *d = arg;
-	struct cps_codec *codec = d->codecs[m->entity];
-	const char *topic = d->topics[m->platform][m->entity];
-	char err[CPS_ERRSTR_SIZE], eff[24];
-	rd_kafka_resp_err_t kerr;
-	size_t key_len = strlen(m->key);
+	char err[CPS_ERRSTR_SIZE + 64];
+	size_t bytes = 0;
+	int rc;
 
 	if ((m->platform == CPS_DEMO_CITY && d->city) ||
 	    (m->platform == CPS_DEMO_SHENSHAN && d->shenshan))
 		return emit_local(d, m);
-	cps_buf_reset(&d->buf);
-	if (m->record) {
-		struct cps_schema *schema = cps_codec_schema(codec);
-
-		if (cps_value_from_json(m->record, cps_codec_value(codec), err, sizeof(err)) !=
-		        CPS_OK ||
-		    cps_codec_encode_framed(codec, d->framing[m->platform], schema->id,
-		                            cps_codec_value(codec), &d->buf, err,
-		                            sizeof(err)) != CPS_OK) {
-			char why[CPS_ERRSTR_SIZE + 64];
-
-			snprintf(why, sizeof(why), "encoding a %s record failed: %s",
-			         cps_demo_entity_names[m->entity], err);
-			demo_fail(d, why);
-			return CPS_ERR_FATAL;
-		}
-	}
-	snprintf(eff, sizeof(eff), "%lld", (long long)m->effective_ms);
-	for (;;) {
-		kerr = rd_kafka_producev(
-		    d->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		    RD_KAFKA_V_KEY(m->key, key_len),
-		    RD_KAFKA_V_VALUE(m->record ? d->buf.data : NULL, m->record ? d->buf.len : 0),
-		    RD_KAFKA_V_HEADER("effective_time", eff, (ssize_t)strlen(eff)),
-		    RD_KAFKA_V_OPAQUE((void *)(intptr_t)m->platform), RD_KAFKA_V_END);
-		if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			break;
-		if (demo_stopping(d))
-			return 1;
-		rd_kafka_poll(d->rk, 50);
-	}
-	if (kerr) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "producing to '%s' failed: %s", topic,
-		         rd_kafka_err2str(kerr));
-		demo_fail(d, why);
+	rc = cps_demo_kafka_produce(d->kafka, m, demo_stopping_cb, d, &bytes, err, sizeof(err));
+	if (rc == 1)
+		return 1;
+	if (rc != CPS_OK) {
+		demo_fail(d, err);
 		return CPS_ERR_FATAL;
 	}
 	pthread_mutex_lock(&d->lock);
 	d->stats.produced[m->platform]++;
-	d->stats.bytes += key_len + (m->record ? d->buf.len : 0);
+	d->stats.bytes += bytes;
 	pthread_mutex_unlock(&d->lock);
-	d->minute_bytes += key_len + (m->record ? d->buf.len : 0);
-	rd_kafka_poll(d->rk, 0);
+	d->minute_bytes += bytes;
+	cps_demo_kafka_poll(d->kafka);
 	return demo_stopping(d) ? 1 : 0;
 }
 
@@ -241,17 +196,6 @@ static bool demo_sleep_until(struct cps_demo *d, int64_t deadline_ms)
 	return stop;
 }
 
-/* Flushes until everything is acknowledged or a stop. */
-static bool demo_flush(struct cps_demo *d)
-{
-	while (rd_kafka_outq_len(d->rk) > 0) {
-		if (demo_stopping(d))
-			return false;
-		rd_kafka_flush(d->rk, 100);
-	}
-	return true;
-}
-
 static void *demo_thread(void *arg)
 {
 	struct cps_demo *d = arg;
@@ -262,7 +206,8 @@ static void *demo_thread(void *arg)
 	int rc;
 
 	rc = cps_demo_gen_initial(d->gen, demo_emit, d);
-	if (rc < 0 || city_commit(d) != 0 || shenshan_flush(d) != 0 || !demo_flush(d))
+	if (rc < 0 || city_commit(d) != 0 || shenshan_flush(d) != 0 ||
+	    !cps_demo_kafka_flush_all(d->kafka, demo_stopping_cb, d))
 		goto out;
 	pthread_mutex_lock(&d->lock);
 	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
@@ -309,7 +254,7 @@ static void *demo_thread(void *arg)
 		pthread_mutex_lock(&d->lock);
 		d->stats.changes++;
 		pthread_mutex_unlock(&d->lock);
-		rd_kafka_poll(d->rk, 0);
+		cps_demo_kafka_poll(d->kafka);
 		next_us += interval_us;
 		if (next_us < (now - 1000) * 1000)
 			next_us = now * 1000; /* fell behind by over a second: no burst */
@@ -330,59 +275,18 @@ static void demo_free(struct cps_demo *d)
 {
 	if (!d)
 		return;
-	if (d->rk)
-		rd_kafka_destroy(d->rk);
+	cps_demo_kafka_close(d->kafka);
 	cps_demo_city_close(d->city);
 	cps_demo_shenshan_close(d->shenshan);
-	for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
-		cps_codec_free(d->codecs[e]);
-	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
-		for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
-			free(d->topics[p][e]);
 	cps_demo_gen_free(d->gen);
-	cps_buf_release(&d->buf);
-	free(d->bootstrap);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 }
 
-static int demo_producer(struct cps_demo *d, char *errstr, size_t errstr_size)
-{
-	static const char *const props[][2] = {
-	    {"enable.idempotence", "true"}, {"acks", "all"},    {"linger.ms", "20"},
-	    {"compression.type", "lz4"},    {"log_level", "4"},
-	};
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char why[512];
-
-	if (!conf)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", d->bootstrap, why, sizeof(why)))
-		goto out_conf;
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(props); i++)
-		if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof(why)))
-			goto out_conf;
-	rd_kafka_conf_set_opaque(conf, d);
-	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
-	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!d->rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "demo: creating the producer failed: %s", why);
-	}
-	return CPS_OK;
-out_conf:
-	rd_kafka_conf_destroy(conf);
-	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-	                  "demo: producer configuration refused: %s", why);
-}
-
 int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char *errstr,
                    size_t errstr_size)
 {
-	static const enum cps_framing default_framing[CPS_DEMO_PLATFORMS] = {
-	    CPS_FRAMING_SINGLE_OBJECT, CPS_FRAMING_CONFLUENT, CPS_FRAMING_SINGLE_OBJECT};
 	struct cps_demo *d;
 	int rc;
 
@@ -395,52 +299,11 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
-	cps_buf_init(&d->buf, 0);
-	d->catalog = conf->catalog;
 	d->trickle_per_s = conf->trickle_per_s ? conf->trickle_per_s : CPS_DEMO_DEFAULT_TRICKLE;
 	d->no_trickle = conf->no_trickle;
-	d->bootstrap = strdup(conf->bootstrap);
-	if (!d->bootstrap)
-		goto out_oom;
-	for (int p = 0; p < CPS_DEMO_PLATFORMS; p++) {
-		d->framing[p] = default_framing[p];
-		if (conf->framing[p] && cps_framing_from_name(conf->framing[p], &d->framing[p])) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "demo: unknown framing '%s' for %s", conf->framing[p],
-			                cps_demo_platform_names[p]);
-			goto out_free;
-		}
-		for (int e = 0; e < CPS_DEMO_ENTITIES; e++) {
-			if (conf->topics[p][e])
-				d->topics[p][e] = strdup(conf->topics[p][e]);
-			else if (asprintf(&d->topics[p][e], "%s.%s", cps_demo_platform_names[p],
-			                  cps_demo_entity_names[e]) < 0)
-				d->topics[p][e] = NULL;
-			if (!d->topics[p][e])
-				goto out_oom;
-		}
-	}
-	for (int e = 0; e < CPS_DEMO_ENTITIES; e++) {
-		struct cps_schema *s =
-		    cps_catalog_by_entity(conf->catalog, cps_demo_entity_names[e]);
-
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "demo: the catalog has no '%s' schema",
-			                cps_demo_entity_names[e]);
-			goto out_free;
-		}
-		for (int p = 0; p < CPS_DEMO_PLATFORMS; p++)
-			if (d->framing[p] == CPS_FRAMING_CONFLUENT && s->id <= 0) {
-				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-				                "demo: schema '%s' has no registry-free id for %s",
-				                s->name, cps_demo_platform_names[p]);
-				goto out_free;
-			}
-		rc = cps_codec_new(s, NULL, &d->codecs[e], errstr, errstr_size);
-		if (rc)
-			goto out_free;
-	}
+	rc = cps_demo_kafka_open(conf, kafka_delivered, d, &d->kafka, errstr, errstr_size);
+	if (rc)
+		goto out_free;
 	rc = cps_demo_gen_new(conf, &d->gen, errstr, errstr_size);
 	if (rc)
 		goto out_free;
@@ -457,7 +320,7 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 			goto out_free;
 		d->shenshan_flush_ms = conf->shenshan_flush_ms > 0 ? conf->shenshan_flush_ms : 2000;
 	}
-	rc = demo_producer(d, errstr, errstr_size);
+	rc = cps_demo_kafka_start(d->kafka, errstr, errstr_size);
 	if (rc)
 		goto out_free;
 	if (pthread_create(&d->thread, NULL, demo_thread, d) != 0) {
@@ -468,12 +331,10 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	d->thread_started = true;
 	fprintf(stderr, "demo: producing %zu people (seed %llu) to '%s'\n",
 	        conf->people ? conf->people : (size_t)CPS_DEMO_DEFAULT_PEOPLE,
-	        (unsigned long long)conf->seed, d->bootstrap);
+	        (unsigned long long)conf->seed, conf->bootstrap);
 	*out = d;
 	return CPS_OK;
 
-out_oom:
-	rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 out_free:
 	demo_free(d);
 	return rc;
@@ -509,6 +370,8 @@ void cps_demo_get_stats(struct cps_demo *d, struct cps_demo_stats *out)
 
 void cps_demo_stop(struct cps_demo *d)
 {
+	int unacked;
+
 	if (!d)
 		return;
 	pthread_mutex_lock(&d->lock);
@@ -517,8 +380,7 @@ void cps_demo_stop(struct cps_demo *d)
 	pthread_mutex_unlock(&d->lock);
 	if (d->thread_started)
 		pthread_join(d->thread, NULL);
-	if (d->rk && rd_kafka_flush(d->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		fprintf(stderr, "demo: %d messages not acknowledged at stop\n",
-		        rd_kafka_outq_len(d->rk));
+	if (d->kafka && cps_demo_kafka_flush(d->kafka, 10000, &unacked) != CPS_OK)
+		fprintf(stderr, "demo: %d messages not acknowledged at stop\n", unacked);
 	demo_free(d);
 }
