@@ -5,8 +5,10 @@
  * delivered as the platforms would: an initial load, then a steady trickle
  * of changes until stopped. Each platform on its transport: the province
  * (and, without a database or an inbox, the others) produces to Kafka
- * topics, the city writes SQL rows into its database (demo_city.c), the
- * Shenshan zone drops Avro container files into its inbox (demo_shenshan.c).
+ * topics (demo_kafka.c), the city writes SQL rows into its database
+ * (demo_city.c), the Shenshan zone drops Avro container files into its inbox
+ * (demo_shenshan.c). demo.c runs it all; the generator itself is
+ * demo_population.c, demo_records.c and demo_changes.c (private: demo_int.h).
  */
 #ifndef CPS_DEMO_H
 #define CPS_DEMO_H
@@ -131,6 +133,38 @@ int cps_demo_wait_loaded(struct cps_demo *d, int timeout_ms, char *errstr, size_
 void cps_demo_get_stats(struct cps_demo *d, struct cps_demo_stats *out);
 /* Stops the thread, flushes what was produced (up to 10 s), frees; NULL-safe. */
 void cps_demo_stop(struct cps_demo *d);
+
+/* ---- the platforms on Kafka (demo_kafka.c) --------------------------------- */
+
+struct cps_demo_kafka;
+
+/* A delivery report of a message of `platform`: `error` is NULL when the
+ * broker acknowledged it, else why it failed (the topic named, no values).
+ * @locality a librdkafka thread, inside cps_demo_kafka_poll/flush* */
+typedef void (*cps_demo_delivered_fn)(void *arg, enum cps_demo_platform platform,
+                                      const char *error);
+
+/* Checks conf's framings and topics, and makes a codec per entity from
+ * conf->catalog (borrowed); no producer yet. */
+int cps_demo_kafka_open(const struct cps_demo_conf *conf, cps_demo_delivered_fn delivered,
+                        void *arg, struct cps_demo_kafka **out, char *errstr, size_t errstr_size);
+/* Creates the idempotent producer (acks=all) for conf->bootstrap. */
+int cps_demo_kafka_start(struct cps_demo_kafka *k, char *errstr, size_t errstr_size);
+/* Encodes and produces one message to its platform's entity topic: CPS_OK
+ * (*bytes = key and value), 1 when `stopping(arg)` said so while the queue
+ * was full, or CPS_ERR_FATAL (errstr says why, without values). */
+int cps_demo_kafka_produce(struct cps_demo_kafka *k, const struct cps_demo_msg *m,
+                           bool (*stopping)(void *arg), void *arg, size_t *bytes, char *errstr,
+                           size_t errstr_size);
+/* Serves delivery reports, without waiting. */
+void cps_demo_kafka_poll(struct cps_demo_kafka *k);
+/* Waits until every message is acknowledged (true) or `stopping(arg)`. */
+bool cps_demo_kafka_flush_all(struct cps_demo_kafka *k, bool (*stopping)(void *arg), void *arg);
+/* Waits up to timeout_ms for every message to be acknowledged: CPS_OK, or
+ * CPS_ERR_RETRIABLE with *unacked the messages still queued. */
+int cps_demo_kafka_flush(struct cps_demo_kafka *k, int timeout_ms, int *unacked);
+/* Destroys the producer (what is queued is dropped) and frees; NULL-safe. */
+void cps_demo_kafka_close(struct cps_demo_kafka *k);
 
 /* ---- the city as a database (demo_city.c) --------------------------------- */
 

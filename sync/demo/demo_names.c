@@ -1,7 +1,7 @@
 /*
- * Name and address tables of the demo data generator (demo.c): common
- * Chinese surnames in rough order of frequency, given-name characters, and
- * the street offices (街道) of Shenzhen's districts and the Shenshan zone.
+ * Name and address tables of the demo data generator (demo_population.c):
+ * common Chinese surnames in rough order of frequency, given-name
+ * characters, and the street offices (街道) of Shenzhen's districts and the Shenshan zone.
  * Invented combinations only: no real person's data.
  */
 #include "demo/demo.h"
