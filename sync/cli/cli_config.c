@@ -1,7 +1,8 @@
 /*
  * `cpsync check-config FILE` and `cpsync config-doc`. check-config validates
- * the file itself and every platform's source and sink section against the
- * settings its connector declares, so a typo fails here and not at start-up.
+ * the file itself, its rules, and every platform's source and sink section
+ * against the settings its connector declares, so a typo fails here and not
+ * at start-up.
  */
 #include "cli/cli.h"
 
@@ -9,6 +10,7 @@
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "engine.h"
+#include "reconcile/rules.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -84,6 +86,16 @@ static int check_platforms(const struct cps_config *cfg, char *errstr, size_t er
 	return rc;
 }
 
+/* The checks across the keys of `rules` (reconcile/rules.h), as at start-up. */
+static int check_rules(const struct cps_config *cfg, char *errstr, size_t errstr_size)
+{
+	struct cps_rules *rules;
+	int rc = cps_rules_from_config(cfg, &rules, errstr, errstr_size);
+
+	cps_rules_free(rules);
+	return rc;
+}
+
 int cps_cli_check_config(int argc, char **argv)
 {
 	char err[CPS_ERRSTR_SIZE];
@@ -98,7 +110,9 @@ int cps_cli_check_config(int argc, char **argv)
 		fprintf(stderr, "cpsync: check-config: %s\n", err);
 		return 1;
 	}
-	rc = check_platforms(cfg, err, sizeof(err));
+	rc = check_rules(cfg, err, sizeof(err));
+	if (rc == CPS_OK)
+		rc = check_platforms(cfg, err, sizeof(err));
 	cps_config_free(cfg);
 	if (rc != CPS_OK) {
 		fprintf(stderr, "cpsync: check-config: %s\n", err);

@@ -128,7 +128,7 @@ int cps_config_validate_section(struct cps_config *cfg, const char *section_path
                                 const struct cps_config_key *keys, size_t nkeys, char *errstr,
                                 size_t errstr_size);
 
-/* ---- platforms and rules: what the engine needs --------------------------- */
+/* ---- platforms: what the engine runs ----------------------------------------- */
 
 struct cps_config_platform {
 	const char *name;
@@ -146,36 +146,11 @@ int cps_config_platform_at(const struct cps_config *cfg, size_t i, struct cps_co
 int cps_config_platform_find(const struct cps_config *cfg, const char *name,
                              struct cps_config_platform *out);
 
-enum cps_rule_kind {
-	CPS_RULE_PRECEDENCE, /* the first platform of `platforms` that has a value wins */
-	CPS_RULE_LATEST,     /* the newest effective time wins */
-	CPS_RULE_MANUAL,     /* any disagreement opens a conflict */
-};
-
-enum cps_rule_disagree {
-	CPS_DISAGREE_ACCEPT,   /* the winner is taken silently */
-	CPS_DISAGREE_FLAG,     /* the winner is taken, the disagreement is recorded */
-	CPS_DISAGREE_CONFLICT, /* a conflict is opened for the field */
-};
-
-struct cps_config_rule {
-	enum cps_rule_kind kind;
-	enum cps_rule_disagree on_disagree;
-	const struct cps_config_node *platforms; /* SEQ of platform names, may be empty */
-	long long version;                       /* the entity's rule-set version */
-	bool field_specific;                     /* false: the entity's default rule applies */
-};
-
-/* Entities with rules (rules.*), in file order. */
-size_t cps_config_rule_entity_count(const struct cps_config *cfg);
-const char *cps_config_rule_entity_at(const struct cps_config *cfg, size_t i);
-/* The rule of one field (NULL: the entity's default). A field entry
- * inherits whatever it does not set from the entity's default. Returns
- * CPS_ERR_INVALID when the entity has no rules. */
-int cps_config_rule_get(const struct cps_config *cfg, const char *entity, const char *field,
-                        struct cps_config_rule *out);
-const char *cps_rule_kind_name(enum cps_rule_kind kind);
-const char *cps_rule_disagree_name(enum cps_rule_disagree d);
+/* The `rules` section (rules.<entity>.default / .fields.<field>) is declared
+ * in config_keys.c and validated key by key like any other; what the rules
+ * mean, and the checks across keys, belong to the reconciler
+ * (reconcile/rules.h), which reads the section as a tree
+ * (cps_config_get_map(cfg, "rules")). */
 
 /* ---- documentation ----------------------------------------------------- */
 

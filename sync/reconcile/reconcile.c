@@ -9,6 +9,7 @@
 
 #include "base/common.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,18 +1,28 @@
 /*
  * Field-level survivorship rules (config `rules.<entity>`): for each field
  * of each entity, how the unified value is chosen among the platforms'
- * values, and what happens when lower-ranked platforms disagree.
+ * values, and what happens when lower-ranked platforms disagree. The rule
+ * kinds are the reconciler's own; the configuration holds them as text.
  */
 #ifndef CPS_RULES_H
 #define CPS_RULES_H
 
-#include "config/config.h"
-
 #include <jansson.h>
 #include <stddef.h>
 
-/* enum cps_rule_kind and enum cps_rule_disagree come from config.h, which
- * parses and validates the section. */
+struct cps_config;
+
+enum cps_rule_kind {
+	CPS_RULE_PRECEDENCE, /* the first platform of `platforms` that has a value wins */
+	CPS_RULE_LATEST,     /* the newest effective time wins */
+	CPS_RULE_MANUAL,     /* any disagreement opens a conflict */
+};
+
+enum cps_rule_disagree {
+	CPS_DISAGREE_ACCEPT,   /* the winner is taken silently */
+	CPS_DISAGREE_FLAG,     /* the winner is taken, the disagreement is recorded */
+	CPS_DISAGREE_CONFLICT, /* a conflict is opened for the field */
+};
 
 #define CPS_RULE_MAX_PLATFORMS 8
 
@@ -38,7 +48,10 @@ struct cps_rules {
 	size_t n_entities;
 };
 
-/* From the config's `rules` section. */
+/* From the config's `rules` section (validated key by key at load). Also
+ * checks what the key table cannot: a `precedence` rule needs platforms,
+ * and every platform it names is under `platforms`; those errors read
+ * "FILE:LINE: key 'rules.<entity>.….platforms': …" (CPS_ERR_INVALID). */
 int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, char *errstr,
                           size_t errstr_size);
 /* From JSON of the same shape as the YAML section (reconciliation case files). */
@@ -49,5 +62,9 @@ void cps_rules_free(struct cps_rules *r);
  * none); NULL when the entity has no rules at all. */
 const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
                                            const char *field, int *rule_version);
+
+/* "precedence", "latest", "manual"; "accept", "flag", "conflict" ("?" out of range). */
+const char *cps_rule_kind_name(enum cps_rule_kind kind);
+const char *cps_rule_disagree_name(enum cps_rule_disagree d);
 
 #endif

@@ -12,6 +12,7 @@
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -10,8 +10,8 @@
 #   for the demo's national IDs, names and phones.
 add_executable(test_openapi_routes ${PROJECT_SOURCE_DIR}/tests/openapi/test_openapi_routes.c)
 target_link_libraries(test_openapi_routes PRIVATE cpsync_core cpsync_warnings
-  PkgConfig::CMOCKA PkgConfig::CYAML PkgConfig::CURL PkgConfig::RDKAFKA PkgConfig::LIBPQ
-  PkgConfig::MHD yaml)
+  PkgConfig::CMOCKA PkgConfig::YAML PkgConfig::CURL PkgConfig::RDKAFKA PkgConfig::LIBPQ
+  PkgConfig::MHD)
 target_include_directories(test_openapi_routes PRIVATE ${PROJECT_SOURCE_DIR}/sync)
 add_test(NAME openapi.routes COMMAND test_openapi_routes)
 set_tests_properties(openapi.routes PROPERTIES LABELS "api"

@@ -603,6 +603,7 @@ static void test_rules_example_config(void **state)
 	char path[1200], err[CPS_ERRSTR_SIZE];
 	struct cps_config *cfg = NULL;
 	struct cps_rules *r = NULL;
+	const struct cps_config_node *rules;
 	int ver = 0;
 
 	(void)state;
@@ -611,28 +612,139 @@ static void test_rules_example_config(void **state)
 		fail_msg("config: %s", err);
 	if (cps_rules_from_config(cfg, &r, err, sizeof(err)) != CPS_OK)
 		fail_msg("rules: %s", err);
-	assert_int_equal(r->n_entities, cps_config_rule_entity_count(cfg));
+	rules = cps_config_get_map(cfg, "rules");
+	assert_int_equal(r->n_entities, rules->count);
 	for (size_t i = 0; i < r->n_entities; i++) {
-		const char *e = cps_config_rule_entity_at(cfg, i);
-		const struct cps_config_node *fields = cps_config_node_child(
-		    cps_config_node_child(cps_config_get_map(cfg, "rules"), e), "fields");
-		struct cps_config_rule cr;
+		const struct cps_config_node *e = rules->children[i];
+		const struct cps_config_node *fields = cps_config_node_child(e, "fields");
+		const char *def_rule = cps_config_node_string(e, "default.rule", NULL);
+		const char *def_dis = cps_config_node_string(e, "default.on_disagree", NULL);
 
 		for (size_t j = 0; fields && j < fields->count; j++) {
-			const struct cps_field_rule *fr =
-			    cps_rules_for(r, e, fields->children[j]->key, &ver);
+			const struct cps_config_node *entry = fields->children[j];
+			const struct cps_field_rule *fr = cps_rules_for(r, e->key, entry->key, &ver);
 
-			assert_int_equal(cps_config_rule_get(cfg, e, fields->children[j]->key, &cr),
-			                 CPS_OK);
 			assert_non_null(fr->field);
-			assert_int_equal(fr->kind, cr.kind);
-			assert_int_equal(fr->on_disagree, cr.on_disagree);
-			assert_int_equal(fr->n_platforms, cr.platforms ? cr.platforms->count : 0);
-			assert_int_equal(ver, (int)cr.version);
+			assert_string_equal(cps_rule_kind_name(fr->kind),
+			                    cps_config_node_string(entry, "rule", def_rule));
+			assert_string_equal(cps_rule_disagree_name(fr->on_disagree),
+			                    cps_config_node_string(entry, "on_disagree", def_dis));
+			assert_int_equal(fr->n_platforms,
+			                 cps_config_node_child(entry, "platforms")->count);
+			assert_int_equal(ver, (int)cps_config_node_int(e, "version", 0));
 		}
 	}
 	cps_rules_free(r);
 	cps_config_free(cfg);
+}
+
+/* The rules section of tests/data/config/full.yaml: the text the config
+ * holds becomes the enums; a field entry takes what it does not set from
+ * the entity's default, except platforms (a field entry always has its own
+ * list after the load, empty when not written). */
+static void test_rules_config(void **state)
+{
+	static const char text[] = "platforms:\n"
+	                           "  province: {connector: kafka}\n"
+	                           "  city: {connector: postgres}\n"
+	                           "rules:\n"
+	                           "  person:\n"
+	                           "    version: 3\n"
+	                           "    default:\n"
+	                           "      rule: latest\n"
+	                           "    fields:\n"
+	                           "      disability_grade:\n"
+	                           "        rule: manual\n"
+	                           "      monitoring_category:\n"
+	                           "        rule: precedence\n"
+	                           "        platforms: [province]\n"
+	                           "        on_disagree: flag\n"
+	                           "  verification:\n"
+	                           "    default:\n"
+	                           "      rule: precedence\n"
+	                           "      platforms: [city, province]\n"
+	                           "      on_disagree: conflict\n"
+	                           "    fields:\n"
+	                           "      result:\n"
+	                           "        rule: latest\n";
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_config *cfg = NULL;
+	struct cps_rules *r = NULL;
+	const struct cps_field_rule *fr;
+	int ver = 0;
+
+	(void)state;
+	if (cps_config_load_string(text, strlen(text), "t.yaml", NULL, &cfg, err, sizeof(err)) !=
+	    CPS_OK)
+		fail_msg("config: %s", err);
+	if (cps_rules_from_config(cfg, &r, err, sizeof(err)) != CPS_OK)
+		fail_msg("rules: %s", err);
+	assert_int_equal(r->n_entities, 2);
+	assert_string_equal(r->entities[1].entity, "verification");
+	fr = cps_rules_for(r, "person", "disability_grade", &ver);
+	assert_string_equal(fr->field, "disability_grade");
+	assert_int_equal(fr->kind, CPS_RULE_MANUAL);
+	assert_int_equal(fr->on_disagree, CPS_DISAGREE_ACCEPT);
+	assert_int_equal(ver, 3);
+	fr = cps_rules_for(r, "person", "monitoring_category", &ver);
+	assert_int_equal(fr->kind, CPS_RULE_PRECEDENCE);
+	assert_int_equal(fr->on_disagree, CPS_DISAGREE_FLAG);
+	assert_int_equal(fr->n_platforms, 1);
+	assert_string_equal(fr->platforms[0], "province");
+	/* a field without an entry takes the entity default */
+	fr = cps_rules_for(r, "person", "address", &ver);
+	assert_null(fr->field);
+	assert_int_equal(fr->kind, CPS_RULE_LATEST);
+	fr = cps_rules_for(r, "verification", NULL, &ver);
+	assert_int_equal(fr->kind, CPS_RULE_PRECEDENCE);
+	assert_int_equal(fr->on_disagree, CPS_DISAGREE_CONFLICT);
+	assert_int_equal(ver, 1);
+	assert_string_equal(fr->platforms[0], "city");
+	fr = cps_rules_for(r, "verification", "result", &ver);
+	assert_int_equal(fr->kind, CPS_RULE_LATEST);
+	assert_int_equal(fr->on_disagree, CPS_DISAGREE_CONFLICT); /* inherited */
+	assert_int_equal(fr->n_platforms, 0);                      /* its own, empty */
+	assert_null(cps_rules_for(r, "alert", NULL, &ver));
+	assert_string_equal(cps_rule_kind_name(CPS_RULE_MANUAL), "manual");
+	assert_string_equal(cps_rule_disagree_name(CPS_DISAGREE_FLAG), "flag");
+	cps_rules_free(r);
+	cps_config_free(cfg);
+}
+
+/* The checks across keys name FILE:LINE and the key, as the load's errors do. */
+static void test_rules_config_errors(void **state)
+{
+	static const struct {
+		const char *text, *error;
+	} bad[] = {
+	    {"platforms:\n  city: {connector: postgres}\n"
+	     "rules:\n  person:\n    default:\n      rule: precedence\n",
+	     "t.yaml:5: key 'rules.person.default.platforms': rule 'precedence' needs at least one platform"},
+	    {"platforms:\n  city: {connector: postgres}\n"
+	     "rules:\n  person:\n    fields:\n      income:\n        rule: precedence\n"
+	     "        platforms: [city, citty]\n",
+	     "t.yaml:8: key 'rules.person.fields.income.platforms': unknown platform 'citty' (not under 'platforms')"},
+	    {"platforms:\n  city: {connector: postgres}\n"
+	     "rules:\n  person:\n    default:\n      platforms: [city, city]\n",
+	     "rules 'person.default': platform 'city' listed twice"},
+	};
+	char err[CPS_ERRSTR_SIZE];
+
+	(void)state;
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(bad); i++) {
+		struct cps_config *cfg = NULL;
+		struct cps_rules *r = (void *)1;
+
+		if (cps_config_load_string(bad[i].text, strlen(bad[i].text), "t.yaml", NULL, &cfg,
+		                           err, sizeof(err)) != CPS_OK)
+			fail_msg("config: %s", err);
+		err[0] = 0;
+		assert_int_equal(cps_rules_from_config(cfg, &r, err, sizeof(err)), CPS_ERR_INVALID);
+		assert_null(r);
+		if (strcmp(err, bad[i].error))
+			fail_msg("error is '%s', expected '%s'", err, bad[i].error);
+		cps_config_free(cfg);
+	}
 }
 
 static void make_event(struct cps_ingest_event *ev, const char *platform, const char *key,
@@ -762,6 +874,8 @@ int main(void)
 	    cmocka_unit_test(test_rules_json_errors),
 	    cmocka_unit_test(test_rules_default_yaml),
 	    cmocka_unit_test(test_rules_example_config),
+	    cmocka_unit_test(test_rules_config),
+	    cmocka_unit_test(test_rules_config_errors),
 	    cmocka_unit_test(test_apply_errors),
 	    cmocka_unit_test(test_no_rules_falls_back_to_latest),
 	};
