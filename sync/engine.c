@@ -19,6 +19,7 @@
 #include "ingest/ingest.h"
 #include "base/log.h"
 #include "observe/metrics.h"
+#include "observe/status_http.h"
 #include "base/pii.h"
 #include "publish/publish.h"
 #include "codec/registry.h"
