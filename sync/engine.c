@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "config/log_config.h"
 #include "observe/metrics.h"
+#include "observe/status_http.h"
 #include "base/pii.h"
 #include "publish/publish.h"
 #include "codec/registry.h"

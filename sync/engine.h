@@ -2,8 +2,8 @@
  * The engine: wires logging, the schema catalog and registry, the store,
  * Kafka (embedded or external), the HTTP server with /healthz, /readyz and
  * /status, the publisher, the reconcile workers and one ingest runner per
- * enabled platform source; stops them in reverse order. Also the /status
- * and /readyz handlers (status_http.c), usable without an engine.
+ * enabled platform source; stops them in reverse order. The /status and
+ * /readyz handlers, usable without an engine, are in observe/status_http.h.
  */
 #ifndef CPS_ENGINE_H
 #define CPS_ENGINE_H
@@ -12,6 +12,7 @@
 #include "http/http.h"
 #include "config/settings.h"
 #include "observe/status.h"
+#include "observe/status_http.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,31 +52,5 @@ struct cps_catalog *cps_engine_catalog(struct cps_engine *e);
  * '.', sequences become comma-separated lists ("topics: [a, b]" -> "a,b"). */
 int cps_engine_flatten_settings(const struct cps_config_node *map, const char *prefix,
                                 struct cps_settings *out);
-
-/* ---- /status and /readyz (status_http.c) -------------------------------- */
-
-struct cps_status_http_conf {
-	struct cps_status *status;   /* borrowed, must outlive the handlers */
-	const char *store_conninfo;  /* copied; the handlers' own connection */
-	int store_timeout_ms;        /* statement timeout of that connection; 0 = 2000 */
-	const char *kafka_bootstrap; /* copied; NULL = no Kafka check */
-	bool kafka_embedded;
-	const struct cps_settings *kafka_properties; /* copied; "properties.*" passed through */
-};
-
-struct cps_status_http;
-
-int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_status_http **out,
-                        char *errstr, size_t errstr_size);
-void cps_status_http_free(struct cps_status_http *sh);
-/* Registers GET /status (open: it holds no personal data). */
-int cps_status_http_register(struct cps_status_http *sh, struct cps_http_server *srv, char *errstr,
-                             size_t errstr_size);
-/* The readiness callback for struct cps_http_conf.ready (ctx = sh): store
- * reachable, Kafka answers a metadata request within 1 s, every link
- * RUNNING. @locality an HTTP thread */
-int cps_status_http_ready(void *ctx, json_t *reasons);
-/* The whole /status document (status + store figures). @locality any thread */
-json_t *cps_status_http_document(struct cps_status_http *sh);
 
 #endif

@@ -67,10 +67,9 @@ static int query_time(const struct cps_http_request *req, struct cps_http_respon
 		return 0;
 	*out = parse_time_us(s);
 	if (*out < 0) {
-		cps_http_reply_error(resp, 400,
-		                     "query parameter '%s' must be an RFC 3339 time or epoch "
-		                     "milliseconds",
-		                     name);
+		cps_http_reply_error(
+		    resp, 400,
+		    "query parameter '%s' must be an RFC 3339 time or epoch milliseconds", name);
 		return -1;
 	}
 	return 0;
@@ -95,15 +94,13 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	if (f.entity && !cps_api_name_ok(f.entity)) {
 		cps_http_reply_error(
 		    resp, 400,
-		    "query parameter 'entity' must be a name of [a-z0-9_], 1 to 63 "
-		    "characters");
+		    "query parameter 'entity' must be a name of [a-z0-9_], 1 to 63 characters");
 		goto out;
 	}
 	if ((f.key && (!*f.key || strlen(f.key) > 512)) ||
 	    (f.actor && (!*f.actor || strlen(f.actor) > 200))) {
-		cps_http_reply_error(resp, 400,
-		                     "query parameters 'key' and 'actor' must not be "
-		                     "empty or overlong");
+		cps_http_reply_error(
+		    resp, 400, "query parameters 'key' and 'actor' must not be empty or overlong");
 		goto out;
 	}
 	if (query_time(req, resp, "since", &f.since_us) ||

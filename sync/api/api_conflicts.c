@@ -41,10 +41,9 @@ static int query_name(const struct cps_http_request *req, struct cps_http_respon
 {
 	*out = cps_http_query(req, name);
 	if (*out && !cps_api_name_ok(*out)) {
-		cps_http_reply_error(resp, 400,
-		                     "query parameter '%s' must be a name of [a-z0-9_], 1 to 63 "
-		                     "characters",
-		                     name);
+		cps_http_reply_error(
+		    resp, 400,
+		    "query parameter '%s' must be a name of [a-z0-9_], 1 to 63 characters", name);
 		return -1;
 	}
 	return 0;
@@ -73,8 +72,7 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 		if (i == CPS_ARRAY_SIZE(STATUSES)) {
 			cps_http_reply_error(
 			    resp, 400,
-			    "query parameter 'status' must be one of open, claimed, "
-			    "resolved, dismissed, auto_closed");
+			    "query parameter 'status' must be one of open, claimed, resolved, dismissed, auto_closed");
 			goto out;
 		}
 	}
@@ -195,8 +193,7 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 	if (st && (!req->principal || strcmp(json_string_value(st), req->principal))) {
 		cps_http_reply_error(
 		    resp, 400,
-		    "field 'steward' must be the name of the token used (or be left "
-		    "out)");
+		    "field 'steward' must be the name of the token used (or be left out)");
 		goto out;
 	}
 	if (!req->principal) {
@@ -252,8 +249,7 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 	if (!json_is_string(action)) {
 		cps_http_reply_error(
 		    resp, 400,
-		    "field 'action' (a string: take_platform, enter_value or dismiss) "
-		    "is required");
+		    "field 'action' (a string: take_platform, enter_value or dismiss) is required");
 		goto out;
 	}
 	a = json_string_value(action);

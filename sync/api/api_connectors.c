@@ -1,10 +1,10 @@
 /*
  * Connector controls of the operator API (GET /api/v1/connectors, POST
- * /api/v1/connectors/{name}/pause|resume|restart) and the operator API's
- * lifecycle (api_ops.h): its store connection pool and the runners it may
- * use until the engine detaches it. Each action is audited before it is done.
+ * /api/v1/connectors/{name}/pause|resume|restart). Each action is audited
+ * before it is done, then waits a little for the runner to show its effect
+ * (200) before answering that it is under way (202).
  */
-#include "api/api_ops.h"
+#include "api/api_ops_int.h"
 
 #include "base/common.h"
 #include "base/log.h"
@@ -17,147 +17,6 @@
 #define FACILITY       "API"
 #define REASON_MAX     1000
 #define SETTLE_WAIT_MS 3000 /* how long an action waits to answer 200 instead of 202 */
-
-/* ---- lifecycle ----------------------------------------------------------- */
-
-int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **out, char *errstr,
-                    size_t errstr_size)
-{
-	struct cps_ops_api *api;
-
-	*out = NULL;
-	if (!conf->store_conninfo || !conf->status)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "the operator API needs a store and a status");
-	api = calloc(1, sizeof(*api));
-	if (!api)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	api->status = conf->status;
-	api->conninfo = strdup(conf->store_conninfo);
-	api->sources = calloc(conf->n_sources ? conf->n_sources : 1, sizeof(*api->sources));
-	if (!api->conninfo || !api->sources)
-		goto out_oom;
-	for (size_t i = 0; i < conf->n_sources; i++) {
-		struct cps_ops_api_source *d = &api->sources[api->n_sources++];
-
-		d->link_name = strdup(conf->sources[i].link_name);
-		d->platform = strdup(conf->sources[i].platform);
-		d->runner = conf->sources[i].runner;
-		if (!d->link_name || !d->platform)
-			goto out_oom;
-	}
-	pthread_rwlock_init(&api->runners_lock, NULL);
-	pthread_mutex_init(&api->pool_lock, NULL);
-	*out = api;
-	return CPS_OK;
-
-out_oom:
-	for (size_t i = 0; i < api->n_sources; i++) {
-		free((char *)api->sources[i].link_name);
-		free((char *)api->sources[i].platform);
-	}
-	free(api->sources);
-	free(api->conninfo);
-	free(api);
-	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-}
-
-void cps_ops_api_detach(struct cps_ops_api *api)
-{
-	if (!api)
-		return;
-	pthread_rwlock_wrlock(&api->runners_lock);
-	api->detached = true;
-	for (size_t i = 0; i < api->n_sources; i++)
-		api->sources[i].runner = NULL;
-	pthread_rwlock_unlock(&api->runners_lock);
-}
-
-void cps_ops_api_free(struct cps_ops_api *api)
-{
-	if (!api)
-		return;
-	for (size_t i = 0; i < api->n_pool; i++)
-		cps_dlq_store_close(api->pool[i]);
-	for (size_t i = 0; i < api->n_sources; i++) {
-		free((char *)api->sources[i].link_name);
-		free((char *)api->sources[i].platform);
-	}
-	pthread_rwlock_destroy(&api->runners_lock);
-	pthread_mutex_destroy(&api->pool_lock);
-	free(api->sources);
-	free(api->conninfo);
-	free(api);
-}
-
-int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
-                         size_t errstr_size)
-{
-	int rc = cps_ops_api_register_deadletters(api, srv, errstr, errstr_size);
-
-	return rc == CPS_OK ? cps_ops_api_register_connectors(api, srv, errstr, errstr_size) : rc;
-}
-
-int cps_ops_api_store_get(struct cps_ops_api *api, struct cps_dlq_store **out, char *errstr,
-                          size_t errstr_size)
-{
-	pthread_mutex_lock(&api->pool_lock);
-	*out = api->n_pool ? api->pool[--api->n_pool] : NULL;
-	pthread_mutex_unlock(&api->pool_lock);
-	if (*out)
-		return CPS_OK;
-	return cps_dlq_store_open(api->conninfo, out, errstr, errstr_size);
-}
-
-void cps_ops_api_store_put(struct cps_ops_api *api, struct cps_dlq_store *s)
-{
-	if (!s)
-		return;
-	if (cps_dlq_store_ok(s)) {
-		pthread_mutex_lock(&api->pool_lock);
-		if (api->n_pool < CPS_OPS_POOL_MAX) {
-			api->pool[api->n_pool++] = s;
-			s = NULL;
-		}
-		pthread_mutex_unlock(&api->pool_lock);
-	}
-	cps_dlq_store_close(s);
-}
-
-static const struct cps_ops_api_source *source_find(struct cps_ops_api *api, const char *platform,
-                                                    const char *link_name)
-{
-	pthread_rwlock_rdlock(&api->runners_lock);
-	if (api->detached)
-		return NULL;
-	for (size_t i = 0; i < api->n_sources; i++) {
-		const struct cps_ops_api_source *s = &api->sources[i];
-
-		if ((platform && !strcmp(s->platform, platform)) ||
-		    (link_name && !strcmp(s->link_name, link_name)))
-			return s->runner ? s : NULL;
-	}
-	return NULL;
-}
-
-const struct cps_ops_api_source *cps_ops_api_source_by_platform(struct cps_ops_api *api,
-                                                                const char *platform)
-{
-	return source_find(api, platform, NULL);
-}
-
-const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *api,
-                                                            const char *link_name)
-{
-	return source_find(api, NULL, link_name);
-}
-
-void cps_ops_api_runners_unlock(struct cps_ops_api *api)
-{
-	pthread_rwlock_unlock(&api->runners_lock);
-}
-
-/* ---- connectors ---------------------------------------------------------- */
 
 enum action {
 	ACTION_PAUSE,

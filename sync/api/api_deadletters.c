@@ -5,7 +5,7 @@
  * through its platform's ingest path, under its row lock) and POST
  * /api/v1/deadletters/{id}/discard (with a reason, audited).
  */
-#include "api/api_ops.h"
+#include "api/api_ops_int.h"
 
 #include "base/common.h"
 #include "base/log.h"
@@ -319,8 +319,7 @@ static int replay_request(const struct cps_http_request *req, struct cps_http_re
 		    strcmp(key, "reason_contains"))
 			return bad_request(
 			    resp,
-			    "filter members are platform, entity and reason_contains, not "
-			    "'%.40s'",
+			    "filter members are platform, entity and reason_contains, not '%.40s'",
 			    key);
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    json_string_length(v) > FILTER_VALUE_MAX)
@@ -382,10 +381,10 @@ static void deadletters_replay(void *ctx, const struct cps_http_request *req,
 			results = NULL;
 		}
 	if (n)
-		cps_log_info(FACILITY,
-		             "dead letter replay: %d replayed, %d still bad, %d skipped, %d not "
-		             "found, %d errors",
-		             t.replayed, t.still_bad, t.skipped, t.not_found, t.errors);
+		cps_log_info(
+		    FACILITY,
+		    "dead letter replay: %d replayed, %d still bad, %d skipped, %d not found, %d errors",
+		    t.replayed, t.still_bad, t.skipped, t.not_found, t.errors);
 	cps_http_reply_json(resp, 200,
 	                    results ? json_pack("{s:o, s:i, s:i, s:i, s:i, s:i}", "results",
 	                                        results, "replayed", t.replayed, "still_bad",
@@ -424,8 +423,7 @@ static void deadletter_discard(void *ctx, const struct cps_http_request *req,
 	if (!json_is_object(body) || json_object_size(body) != 1 || !reason || !*p) {
 		cps_http_reply_error(
 		    resp, 400,
-		    "the body must be {\"reason\": a non-blank string} and nothing "
-		    "else");
+		    "the body must be {\"reason\": a non-blank string} and nothing else");
 		goto out;
 	}
 	if (strlen(reason) > REASON_MAX) {

@@ -8,10 +8,10 @@
 
 #include "base/common.h"
 #include "config/config.h"
-#include "engine.h"
 #include "http/http.h"
 #include "base/log.h"
 #include "observe/status.h"
+#include "observe/status_http.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -177,9 +177,9 @@ static const struct {
                  "Messages of the link set aside as dead letters."},
     [LF_LAG] = {"cpsync_link_lag", "gauge", "Messages the link is behind (when known)."},
     [LF_UP] = {"cpsync_link_up", "gauge", "1 when the link is RUNNING, else 0."},
-    [LF_STANDBY] = {"cpsync_link_standby", "gauge",
-                    "1 when the link is STANDBY (a single-reader source another instance "
-                    "holds), else 0."},
+    [LF_STANDBY] =
+        {"cpsync_link_standby", "gauge",
+         "1 when the link is STANDBY (a single-reader source another instance holds), else 0."},
     [LF_LAST_SUCCESS] = {"cpsync_link_last_success_timestamp_seconds", "gauge",
                          "Unix time of the link's last successful batch."},
 };
@@ -412,9 +412,7 @@ static void http_requests_cb(void *ctx, const struct cps_http_route_stats *st)
 	for (int c = 0; c < 5; c++)
 		if (st->count[c])
 			put(f,
-			    "cpsync_http_requests_total{method=\"%s\",route=\"%s\",code_class=\"%"
-			    "s\"} "
-			    "%llu\n",
+			    "cpsync_http_requests_total{method=\"%s\",route=\"%s\",code_class=\"%s\"} %llu\n",
 			    method, route, classes[c], (unsigned long long)st->count[c]);
 }
 

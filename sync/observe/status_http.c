@@ -8,7 +8,7 @@
  * part breaks the open conflicts down by entity and field (names from the
  * schemas, never values) and counts the closed ones by how they closed.
  */
-#include "engine.h"
+#include "observe/status_http.h"
 
 #include "kafka/broker.h"
 #include "base/buf.h"

@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include "base/common.h"
-#include "engine.h"
 #include "http/http.h"
 #include "observe/metrics.h"
 #include "observe/status.h"
+#include "observe/status_http.h"
 #include "observe/throughput.h"
 
 static int64_t wall_ms(void)

@@ -18,8 +18,8 @@
 #include <time.h>
 
 #include "base/common.h"
-#include "engine.h"
 #include "observe/status.h"
+#include "observe/status_http.h"
 
 /* Made-up identifiers shaped like national IDs (18 and 15 characters). */
 #define FAKE_ID18 "11010519491231002X"

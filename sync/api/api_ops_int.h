@@ -1,0 +1,56 @@
+/*
+ * Private to the operator API (api_ops*.c, api_deadletters.c,
+ * api_connectors.c): the handle, its pool of store connections and the
+ * runner lookup the route files use (api_ops_resources.c), and the route
+ * registration of each route file (called by api_ops.c).
+ */
+#ifndef CPS_API_OPS_INT_H
+#define CPS_API_OPS_INT_H
+
+#include "api/api_ops.h"
+#include "store/store_deadletters.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CPS_OPS_POOL_MAX 4
+
+struct cps_ops_api {
+	char *conninfo;
+	struct cps_status *status;
+	struct cps_ops_api_source *sources; /* strings owned */
+	size_t n_sources;
+	pthread_rwlock_t runners_lock; /* read: using a runner; write: detach */
+	bool detached;
+	pthread_mutex_t pool_lock;
+	struct cps_dlq_store *pool[CPS_OPS_POOL_MAX];
+	size_t n_pool;
+	/* the contexts of the three connector action routes */
+	struct cps_ops_action_route {
+		struct cps_ops_api *api;
+		int action;
+	} action_routes[3];
+};
+
+/* A store connection from the pool (or a new one); give it back with put,
+ * which closes it when it is no longer usable. @locality any HTTP thread */
+int cps_ops_api_store_get(struct cps_ops_api *api, struct cps_dlq_store **out, char *errstr,
+                          size_t errstr_size);
+void cps_ops_api_store_put(struct cps_ops_api *api, struct cps_dlq_store *s);
+
+/* Takes runners_lock for reading; NULL source (lock still held) when
+ * detached or none matches. Always pair with cps_ops_api_runners_unlock. */
+const struct cps_ops_api_source *cps_ops_api_source_by_platform(struct cps_ops_api *api,
+                                                                const char *platform);
+const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *api,
+                                                            const char *link_name);
+void cps_ops_api_runners_unlock(struct cps_ops_api *api);
+
+/* The route registrations of each part. */
+int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,
+                                     char *errstr, size_t errstr_size);
+int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_server *srv,
+                                    char *errstr, size_t errstr_size);
+
+#endif

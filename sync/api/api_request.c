@@ -1,0 +1,172 @@
+/*
+ * What every steward route handler (api_conflicts.c, api_records.c,
+ * api_audit.c) shares: the in-flight gate that lets the engine stop what
+ * the API borrows (cps_api_enter/leave/quiesce), query parameters, keyset
+ * cursors, name checks and the HTTP status of a store refusal.
+ */
+#include "api/api_int.h"
+
+#include "base/common.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+void cps_api_quiesce(struct cps_api *api)
+{
+	if (!api)
+		return;
+	pthread_mutex_lock(&api->gate_mu);
+	api->stopping = 1;
+	while (api->in_flight > 0)
+		pthread_cond_wait(&api->gate_cv, &api->gate_mu);
+	pthread_mutex_unlock(&api->gate_mu);
+}
+
+int cps_api_enter(struct cps_api *api, struct cps_http_response *resp)
+{
+	int stopping;
+
+	pthread_mutex_lock(&api->gate_mu);
+	stopping = api->stopping;
+	if (!stopping)
+		api->in_flight++;
+	pthread_mutex_unlock(&api->gate_mu);
+	if (stopping)
+		cps_http_reply_error(resp, 503, "cpsync is stopping");
+	return stopping;
+}
+
+void cps_api_leave(struct cps_api *api)
+{
+	pthread_mutex_lock(&api->gate_mu);
+	if (--api->in_flight == 0)
+		pthread_cond_broadcast(&api->gate_cv);
+	pthread_mutex_unlock(&api->gate_mu);
+}
+
+void cps_api_reply_store_error(struct cps_http_response *resp, int rc, int why, const char *errstr)
+{
+	if (rc == CPS_ERR_INVALID && why == CPS_STEWARD_NOT_FOUND)
+		cps_http_reply_error(resp, 404, "%s", errstr);
+	else if (rc == CPS_ERR_INVALID && why == CPS_STEWARD_STATE)
+		cps_http_reply_error(resp, 409, "%s", errstr);
+	else if (rc == CPS_ERR_INVALID && why == CPS_STEWARD_BAD_REQUEST)
+		cps_http_reply_error(resp, 400, "%s", errstr);
+	else if (rc == CPS_ERR_RETRIABLE)
+		cps_http_reply_error(resp, 503, "%s", errstr);
+	else
+		cps_http_reply_error(resp, 500, "%s", errstr);
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (!s || !*s || strlen(s) > 18)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int cps_api_query_int(const struct cps_http_request *req, struct cps_http_response *resp,
+                      const char *name, int64_t min, int64_t max, int64_t def, int64_t *out)
+{
+	const char *s = cps_http_query(req, name);
+
+	if (!s) {
+		*out = def;
+		return 0;
+	}
+	if (parse_int(s, out) || *out < min || *out > max) {
+		cps_http_reply_error(resp, 400,
+		                     "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64,
+		                     name, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int cps_api_cursor_encode(const struct cps_steward_cursor *c, char *out, size_t out_size)
+{
+	char raw[64];
+	size_t n = (size_t)snprintf(raw, sizeof(raw), "%" PRId64 ".%" PRId64, c->at_us, c->id),
+	       k = 0;
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(uint8_t)raw[i] << 16;
+
+		v |= i + 1 < n ? (uint32_t)(uint8_t)raw[i + 1] << 8 : 0;
+		v |= i + 2 < n ? (uint8_t)raw[i + 2] : 0;
+		for (size_t j = 0; j < 4 && j <= n - i; j++) {
+			if (k + 1 >= out_size)
+				return -1;
+			out[k++] = B64[(v >> (18 - 6 * j)) & 63];
+		}
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+int cps_api_cursor_decode(const struct cps_http_request *req, struct cps_http_response *resp,
+                          struct cps_steward_cursor *out)
+{
+	const char *s = cps_http_query(req, "cursor");
+	char raw[64], *dot;
+	size_t n, k = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return 0;
+	n = strlen(s);
+	if (n == 0 || n > 80)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = strchr(B64, s[i]);
+
+		if (!p || !s[i])
+			goto bad;
+		acc = acc << 6 | (uint32_t)(p - B64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (k + 1 >= sizeof(raw))
+				goto bad;
+			raw[k++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	raw[k] = '\0';
+	dot = strchr(raw, '.');
+	if (!dot)
+		goto bad;
+	*dot = '\0';
+	if (parse_int(raw, &out->at_us) || parse_int(dot + 1, &out->id))
+		goto bad;
+	out->has = 1;
+	return 0;
+bad:
+	cps_http_reply_error(resp, 400, "query parameter 'cursor' is not a cursor this API gave");
+	return -1;
+}
+
+int cps_api_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 63)
+		return 0;
+	for (; *s; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+			return 0;
+	return 1;
+}
