@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "sink/sink_runner.h"
+#include "store/pgerr.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -58,30 +59,6 @@ struct pg_sink {
 	char last_error[256];
 };
 
-/* The server's primary message with quoted parts (which may be values, thus
- * personal data) blanked out; never the DETAIL. */
-static void safe_pg_error(const PGresult *res, PGconn *db, char *out, size_t size)
-{
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	size_t o = 0;
-	bool quoted = false;
-
-	if (!msg)
-		msg = PQerrorMessage(db);
-	o = (size_t)snprintf(out, size, "[%s] ", state ? state : "-----");
-	for (; *msg && *msg != '\n' && o + 4 < size; msg++) {
-		if (*msg == '"') {
-			if (!quoted)
-				o += (size_t)snprintf(out + o, size - o, "\"...\"");
-			quoted = !quoted;
-			continue;
-		}
-		if (!quoted)
-			out[o++] = *msg;
-	}
-	out[o < size ? o : size - 1] = '\0';
-}
 
 static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size, const char *fmt,
                      ...) __attribute__((format(printf, 5, 6)));
@@ -136,7 +113,7 @@ static int exec_simple(struct pg_sink *k, const char *sql, int n, const char *co
 		PQclear(res);
 		return CPS_OK;
 	}
-	safe_pg_error(res, k->db, why, sizeof(why));
+	cps_pg_safe_message(res, k->db, why, sizeof(why));
 	PQclear(res);
 	return sink_fail(k, PQstatus(k->db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
 	                 errstr, errstr_size, "%s", why);
@@ -477,7 +454,7 @@ static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr
 			ExecStatusType st = PQresultStatus(res);
 
 			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == CPS_OK) {
-				safe_pg_error(res, k->db, why, sizeof(why));
+				cps_pg_safe_message(res, k->db, why, sizeof(why));
 				rc = st == PGRES_PIPELINE_ABORTED ? CPS_ERR_RETRIABLE
 				                                  : CPS_ERR_INVALID;
 			}
@@ -493,7 +470,7 @@ static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr
 		PGresult *res = PQgetResult(k->db);
 
 		if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && rc == CPS_OK) {
-			safe_pg_error(res, k->db, why, sizeof(why));
+			cps_pg_safe_message(res, k->db, why, sizeof(why));
 			rc = CPS_ERR_RETRIABLE;
 		}
 		PQclear(res);

@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "connectors/postgres/pg_mapping.h"
 #include "connectors/postgres/pgoutput.h"
+#include "store/pgerr.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -156,16 +157,12 @@ static int64_t wall_us(void)
 	return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-/* A one-line libpq error without the trailing newline. */
+/* libpq's first line (host and reason, no row values). */
 static const char *pq_err(PGconn *c)
 {
 	static __thread char buf[256];
-	size_t n;
 
-	snprintf(buf, sizeof(buf), "%s", c ? PQerrorMessage(c) : "no connection");
-	n = strcspn(buf, "\n");
-	buf[n] = '\0';
-	return buf;
+	return cps_pg_conn_message(c, buf, sizeof(buf));
 }
 
 static int conn_error(struct pg_source *s, PGconn *c, const char *what, char *errstr,

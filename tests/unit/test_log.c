@@ -13,6 +13,7 @@
 #include "base/common.h"
 #include "config/config.h"
 #include "base/log.h"
+#include "config/log_config.h"
 
 #include <fcntl.h>
 #include <jansson.h>
