@@ -116,22 +116,6 @@ def link_state(cps):
     return None
 
 
-def wait_for(what, pred, timeout, procs=(), detail=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        for p in procs:
-            if not p.alive():
-                L.fail("a cpsync died while waiting for %s\n%s" % (what, p.tail()))
-        if time.monotonic() > deadline:
-            L.fail("timed out (%d s) waiting for %s%s\n%s" % (
-                timeout, what, (" (%s)" % detail()) if detail else "",
-                "\n----\n".join(p.tail(3000) for p in procs)))
-        time.sleep(0.2)
-
-
 def metrics_text(cps):
     req = urllib.request.Request("http://127.0.0.1:%d/metrics" % cps.port,
                                  headers={"Authorization": "Bearer " + L.TOKEN})
@@ -174,7 +158,7 @@ def run(args, schemas, store, a, b, ssdir):
     both = (a, b)
 
     # -- exactly one leader, the other on standby
-    states = wait_for("one RUNNING and one STANDBY shenshan-source",
+    states = L.wait_for("one RUNNING and one STANDBY shenshan-source",
                       lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
                           [link_state(a), link_state(b)]), 60, both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
@@ -204,15 +188,15 @@ def run(args, schemas, store, a, b, ssdir):
     # -- files are applied by the leader
     keys = []
     names = drop_files(schemas, inbox, "before", 0, FILES_BEFORE, keys)
-    wait_for("the first files applied",
+    L.wait_for("the first files applied",
              lambda: len(versions(store, keys)) == len(keys), 90, both)
-    wait_for("the first files' receipts",
+    L.wait_for("the first files' receipts",
              lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
                          for n in names), 30, both)
     L.info("%d files applied by the leader" % len(names))
     # ready (its reconcile worker has committed a batch by now): STANDBY is healthy
     ready = []
-    wait_for("/readyz 200 on the standby",
+    L.wait_for("/readyz 200 on the standby",
              lambda: ready.append(L.http_get(standby.port, "/readyz")) or
              ready[-1][0] == 200, 60, both, lambda: "last /readyz: %s" % (ready[-1:],))
     if link_state(standby) != "STANDBY":
@@ -224,28 +208,28 @@ def run(args, schemas, store, a, b, ssdir):
                          "WHERE application_name = %s", ("cpsync %s shenshan" % leader.name,))
     if killed != [(True,)]:
         L.fail("terminating the leader's lock session: %s" % killed)
-    wait_for("the leader to notice its lost lock session",
+    L.wait_for("the leader to notice its lost lock session",
              lambda: "the advisory lock's store session is lost" in leader.tail(100000),
              15, both)
-    states = wait_for("one RUNNING and one STANDBY again",
+    states = L.wait_for("one RUNNING and one STANDBY again",
                       lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
                           [link_state(a), link_state(b)]), FAILOVER_S, both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
     L.info("after the lost lock session: leader %s" % leader.name)
     names += drop_files(schemas, inbox, "relock", FILES_BEFORE * PER_FILE, FILES_BEFORE, keys)
-    wait_for("the files dropped after the lost session applied",
+    L.wait_for("the files dropped after the lost session applied",
              lambda: len(versions(store, keys)) == len(keys), 90, both)
 
     # -- the leader dies: the standby takes over
     leader.kill()
     t0 = time.monotonic()
-    wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
+    L.wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
              FAILOVER_S, (standby,))
     L.info("failover after %.1f s" % (time.monotonic() - t0))
     names += drop_files(schemas, inbox, "after", 2 * FILES_BEFORE * PER_FILE, FILES_AFTER, keys)
-    wait_for("the files dropped after the failover applied",
+    L.wait_for("the files dropped after the failover applied",
              lambda: len(versions(store, keys)) == len(keys), 120, (standby,))
-    wait_for("every receipt",
+    L.wait_for("every receipt",
              lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
                          for n in names), 30, (standby,))
     time.sleep(2)  # anything applied twice would show by now
