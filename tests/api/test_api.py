@@ -316,7 +316,7 @@ def run(args, schema_dir, db, cps):
     check(pages >= 6, "only %d pages" % pages)
     # ascending, filtered, after the inserts settled
     L.wait_for("150 conflicts", lambda: db.query("SELECT count(*) FROM cpsync.conflicts")[0][0]
-             >= 150)
+               >= 150)
     allids = [r[0] for r in db.query("SELECT id FROM cpsync.conflicts WHERE entity = 'person' "
                                      "ORDER BY opened_at, id")]
     seen, cursor = [], None
@@ -461,7 +461,7 @@ def run(args, schema_dir, db, cps):
     # platform, position and times, the steward and the reason; the API's
     # views and the store say the same
     ev, pv = L.wait_for("the unified event of the resolution",
-                      lambda: unified_decision(bootstrap, schemas, ckey), timeout=60)
+                        lambda: unified_decision(bootstrap, schemas, ckey), timeout=60)
     # (the first event carrying the decision is the resolution's version; a
     # platform event still in flight for this key may have added one more)
     check(ev["record"]["phone"] == "13900000001"
@@ -488,7 +488,7 @@ def run(args, schema_dir, db, cps):
     check(st == 200 and doc["conflict"]["status"] == "resolved", "take province: %s %s"
           % (st, doc))
     ev4, pv4 = L.wait_for("the unified event of the province's resolution",
-                        lambda: unified_decision(bootstrap, schemas, k4), timeout=60)
+                          lambda: unified_decision(bootstrap, schemas, k4), timeout=60)
     st, rec4, _ = request(port, "GET", "/api/v1/records/person/%s" % k4, S)
     check(plain(rec4["record"]["phone"]) == plain(cands4["province"]["value"])
           and ev4["record"]["phone"] == plain(cands4["province"]["value"]),
@@ -513,7 +513,7 @@ def run(args, schema_dir, db, cps):
     check(rec2["record"]["phone"] in ("13700000000", {"string": "13700000000"})
           and rec2["provenance"]["phone"]["platform"] is None, "entered value: %s" % rec2)
     ev2, pv2 = L.wait_for("the unified event of the entered value",
-                        lambda: unified_decision(bootstrap, schemas, k2), timeout=60)
+                          lambda: unified_decision(bootstrap, schemas, k2), timeout=60)
     check(ev2["record"]["phone"] == "13700000000", "entered value: unified record %s"
           % ev2["record"]["phone"])
     check_decision("enter_value", rec2["provenance"]["phone"], pv2, c2, None,
@@ -535,7 +535,7 @@ def run(args, schema_dir, db, cps):
                          {"action": "dismiss", "reason": "both numbers ring"})
     check(st == 200 and doc["conflict"]["status"] == "dismissed", "dismiss: %s" % st)
     ev3, pv3 = L.wait_for("the unified event of the dismissal",
-                        lambda: unified_decision(bootstrap, schemas, k3), timeout=60)
+                          lambda: unified_decision(bootstrap, schemas, k3), timeout=60)
     st, rec3, _ = request(port, "GET", "/api/v1/records/person/%s" % k3, S)
     check(plain(rec3["record"]["phone"]) == kept and ev3["record"]["phone"] == kept,
           "dismiss changed the value")

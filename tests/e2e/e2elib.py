@@ -2,7 +2,9 @@
 database per test, the standalone broker (broker_main), a cpsync process
 with its own configuration, /status polling, and independent Avro framing
 (python3-avro, single-object and Confluent) for producing and consuming.
-Run with Debian's /usr/bin/python3 (python3-avro, -confluent-kafka, -psycopg2).
+Builds on tests/lib/cpsynctest.py (process, database, HTTP, polling), whose
+names it re-exports. Run with Debian's /usr/bin/python3 (python3-avro,
+-confluent-kafka, -psycopg2).
 """
 import argparse
 import io

@@ -159,8 +159,8 @@ def run(args, schemas, store, a, b, ssdir):
 
     # -- exactly one leader, the other on standby
     states = L.wait_for("one RUNNING and one STANDBY shenshan-source",
-                      lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
-                          [link_state(a), link_state(b)]), 60, both)
+                        lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
+                            [link_state(a), link_state(b)]), 60, procs=both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
     L.info("leader %s, standby %s" % (leader.name, standby.name))
     for _ in range(10):  # it stays that way
@@ -189,16 +189,17 @@ def run(args, schemas, store, a, b, ssdir):
     keys = []
     names = drop_files(schemas, inbox, "before", 0, FILES_BEFORE, keys)
     L.wait_for("the first files applied",
-             lambda: len(versions(store, keys)) == len(keys), 90, both)
+               lambda: len(versions(store, keys)) == len(keys), 90, procs=both)
     L.wait_for("the first files' receipts",
-             lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
-                         for n in names), 30, both)
+               lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
+                           for n in names), 30, procs=both)
     L.info("%d files applied by the leader" % len(names))
     # ready (its reconcile worker has committed a batch by now): STANDBY is healthy
     ready = []
     L.wait_for("/readyz 200 on the standby",
-             lambda: ready.append(L.http_get(standby.port, "/readyz")) or
-             ready[-1][0] == 200, 60, both, lambda: "last /readyz: %s" % (ready[-1:],))
+               lambda: ready.append(L.http_get(standby.port, "/readyz")) or
+               ready[-1][0] == 200, 60, procs=both,
+               detail=lambda: "last /readyz: %s" % (ready[-1:],))
     if link_state(standby) != "STANDBY":
         L.fail("the standby became %s" % link_state(standby))
 
@@ -209,29 +210,29 @@ def run(args, schemas, store, a, b, ssdir):
     if killed != [(True,)]:
         L.fail("terminating the leader's lock session: %s" % killed)
     L.wait_for("the leader to notice its lost lock session",
-             lambda: "the advisory lock's store session is lost" in leader.tail(100000),
-             15, both)
+               lambda: "the advisory lock's store session is lost" in leader.tail(100000),
+               15, procs=both)
     states = L.wait_for("one RUNNING and one STANDBY again",
-                      lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
-                          [link_state(a), link_state(b)]), FAILOVER_S, both)
+                        lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
+                            [link_state(a), link_state(b)]), FAILOVER_S, procs=both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
     L.info("after the lost lock session: leader %s" % leader.name)
     names += drop_files(schemas, inbox, "relock", FILES_BEFORE * PER_FILE, FILES_BEFORE, keys)
     L.wait_for("the files dropped after the lost session applied",
-             lambda: len(versions(store, keys)) == len(keys), 90, both)
+               lambda: len(versions(store, keys)) == len(keys), 90, procs=both)
 
     # -- the leader dies: the standby takes over
     leader.kill()
     t0 = time.monotonic()
     L.wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
-             FAILOVER_S, (standby,))
+               FAILOVER_S, procs=(standby,))
     L.info("failover after %.1f s" % (time.monotonic() - t0))
     names += drop_files(schemas, inbox, "after", 2 * FILES_BEFORE * PER_FILE, FILES_AFTER, keys)
     L.wait_for("the files dropped after the failover applied",
-             lambda: len(versions(store, keys)) == len(keys), 120, (standby,))
+               lambda: len(versions(store, keys)) == len(keys), 120, procs=(standby,))
     L.wait_for("every receipt",
-             lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
-                         for n in names), 30, (standby,))
+               lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
+                           for n in names), 30, procs=(standby,))
     time.sleep(2)  # anything applied twice would show by now
 
     # -- nothing twice

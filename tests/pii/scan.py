@@ -341,12 +341,13 @@ def run(args, source, db, port, proc, err_path):
     schemas = L.Schemas(args.cpsync, os.path.join(source, "schemas"))
     L.wait_for("sources RUNNING", lambda: all(
         l["state"] == "RUNNING" for l in json.loads(request(port, "/status", TOKENS["viewer"])[1])[
-            "links"] if l["name"].endswith("-source")), 60)
+                "links"] if l["name"].endswith("-source")), 60)
     prod = L.producer(bootstrap)
     L.produce_all(prod, people(schemas))
     L.wait_for("every person and open conflicts in the store", lambda: db.query(
         "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= %d AND " % PEOPLE +
-        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0], 120)
+        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0],
+        120)
     n_before = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     L.produce_all(prod, bad_messages(schemas, db))
     L.wait_for("4 new dead letters", lambda: db.query(

@@ -574,7 +574,8 @@ static int group_setup(void **state)
 		fprintf(stderr, "catalog: %s\n", err);
 		return -1;
 	}
-	if (cps_testdb_create(&testdb, "cps_sink_runner", -1) != 0 || cps_testdb_migrate(&testdb) != 0)
+	if (cps_testdb_create(&testdb, "cps_sink_runner", -1) != 0 ||
+	    cps_testdb_migrate(&testdb) != 0)
 		return -1;
 	return 0;
 }

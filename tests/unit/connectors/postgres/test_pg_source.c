@@ -298,7 +298,8 @@ static void test_snapshot_stream_changes(void **state)
 		         f->db.name);
 		exec_ok(f->c, sql);
 		exec_ok(f->c, "SELECT pg_replication_origin_session_reset()");
-		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s_origin')", f->db.name);
+		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s_origin')",
+		         f->db.name);
 		exec_ok(f->c, sql);
 	}
 	exec_ok(f->c, "UPDATE person SET name = 'mine' WHERE national_id = 'K10'");
