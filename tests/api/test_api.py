@@ -137,17 +137,6 @@ def seed(schemas, prod, first, n):
     return keys
 
 
-def wait_for(what, fn, timeout=90):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            L.fail("timed out waiting for " + what)
-        time.sleep(0.3)
-
-
 def plain(v):
     """A nullable string as the API may show it ({"string": x} or x) as x."""
     return v["string"] if isinstance(v, dict) and "string" in v else v
@@ -210,7 +199,7 @@ def main():
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--source", required=True)
     args = ap.parse_args()
-    L.NAME = "api.steward"
+    L.set_name("api.steward")
     pg = os.environ.get("CPSYNC_TEST_PG")
     if not pg:
         L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
@@ -251,12 +240,12 @@ def run(args, schema_dir, db, cps):
     check(st == 200, "/status answered %s" % st)
     bootstrap = doc["kafka"]["bootstrap"]
     schemas = L.Schemas(args.cpsync, schema_dir)
-    wait_for("sources RUNNING", lambda: all(
+    L.wait_for("sources RUNNING", lambda: all(
         l["state"] == "RUNNING" for l in request(port, "GET", "/status", TOKENS["operator"])[1]
         ["links"] if l["name"] in ("province-source", "city-source")))
     prod = L.producer(bootstrap)
     keys = seed(schemas, prod, 1, 130)
-    wait_for("130 open conflicts", lambda: db.query(
+    L.wait_for("130 open conflicts", lambda: db.query(
         "SELECT count(*) FROM cpsync.conflicts WHERE status = 'open'")[0][0] >= 130)
     cid, ckey = db.query("SELECT id, key FROM cpsync.conflicts WHERE key = %s",
                          (keys[0],))[0]
@@ -326,8 +315,8 @@ def run(args, schema_dir, db, cps):
     check(before <= set(seen), "gap: %d conflicts never listed" % len(before - set(seen)))
     check(pages >= 6, "only %d pages" % pages)
     # ascending, filtered, after the inserts settled
-    wait_for("150 conflicts", lambda: db.query("SELECT count(*) FROM cpsync.conflicts")[0][0]
-             >= 150)
+    L.wait_for("150 conflicts", lambda: db.query("SELECT count(*) FROM cpsync.conflicts")[0][0]
+               >= 150)
     allids = [r[0] for r in db.query("SELECT id FROM cpsync.conflicts WHERE entity = 'person' "
                                      "ORDER BY opened_at, id")]
     seen, cursor = [], None
@@ -471,8 +460,8 @@ def run(args, schema_dir, db, cps):
     # the unified event carries the decision: the conflict, the city's
     # platform, position and times, the steward and the reason; the API's
     # views and the store say the same
-    ev, pv = wait_for("the unified event of the resolution",
-                      lambda: unified_decision(bootstrap, schemas, ckey), timeout=60)
+    ev, pv = L.wait_for("the unified event of the resolution",
+                        lambda: unified_decision(bootstrap, schemas, ckey), timeout=60)
     # (the first event carrying the decision is the resolution's version; a
     # platform event still in flight for this key may have added one more)
     check(ev["record"]["phone"] == "13900000001"
@@ -498,8 +487,8 @@ def run(args, schema_dir, db, cps):
                           "reason": "province record verified"})
     check(st == 200 and doc["conflict"]["status"] == "resolved", "take province: %s %s"
           % (st, doc))
-    ev4, pv4 = wait_for("the unified event of the province's resolution",
-                        lambda: unified_decision(bootstrap, schemas, k4), timeout=60)
+    ev4, pv4 = L.wait_for("the unified event of the province's resolution",
+                          lambda: unified_decision(bootstrap, schemas, k4), timeout=60)
     st, rec4, _ = request(port, "GET", "/api/v1/records/person/%s" % k4, S)
     check(plain(rec4["record"]["phone"]) == plain(cands4["province"]["value"])
           and ev4["record"]["phone"] == plain(cands4["province"]["value"]),
@@ -523,8 +512,8 @@ def run(args, schema_dir, db, cps):
     st, rec2, _ = request(port, "GET", "/api/v1/records/person/%s" % k2, S)
     check(rec2["record"]["phone"] in ("13700000000", {"string": "13700000000"})
           and rec2["provenance"]["phone"]["platform"] is None, "entered value: %s" % rec2)
-    ev2, pv2 = wait_for("the unified event of the entered value",
-                        lambda: unified_decision(bootstrap, schemas, k2), timeout=60)
+    ev2, pv2 = L.wait_for("the unified event of the entered value",
+                          lambda: unified_decision(bootstrap, schemas, k2), timeout=60)
     check(ev2["record"]["phone"] == "13700000000", "entered value: unified record %s"
           % ev2["record"]["phone"])
     check_decision("enter_value", rec2["provenance"]["phone"], pv2, c2, None,
@@ -545,8 +534,8 @@ def run(args, schema_dir, db, cps):
     st, doc, _ = request(port, "POST", "/api/v1/conflicts/%d/resolve" % c3, S,
                          {"action": "dismiss", "reason": "both numbers ring"})
     check(st == 200 and doc["conflict"]["status"] == "dismissed", "dismiss: %s" % st)
-    ev3, pv3 = wait_for("the unified event of the dismissal",
-                        lambda: unified_decision(bootstrap, schemas, k3), timeout=60)
+    ev3, pv3 = L.wait_for("the unified event of the dismissal",
+                          lambda: unified_decision(bootstrap, schemas, k3), timeout=60)
     st, rec3, _ = request(port, "GET", "/api/v1/records/person/%s" % k3, S)
     check(plain(rec3["record"]["phone"]) == kept and ev3["record"]["phone"] == kept,
           "dismiss changed the value")
@@ -558,7 +547,7 @@ def run(args, schema_dir, db, cps):
                           schemas.single_object("person", dict(person(ckey, "13800000001"),
                                                                labour_capacity="FULL")),
                           None, T0 + 10 ** 6)])
-    wait_for("the worker's change after the decision", lambda: db.query(
+    L.wait_for("the worker's change after the decision", lambda: db.query(
         "SELECT record->>'labour_capacity' FROM cpsync.records WHERE key = %s",
         (ckey,))[0][0] == "FULL")
     v = db.query("SELECT version FROM cpsync.records WHERE key = %s", (ckey,))[0][0]

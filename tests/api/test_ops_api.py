@@ -34,6 +34,9 @@ import urllib.request
 import psycopg2
 from confluent_kafka import Producer
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cpsynctest as C  # noqa: E402
+
 TOKENS = {
     "viewer": "viewer-token-0123456789abcdef",
     "steward": "steward-token-0123456789abcdef",
@@ -86,20 +89,9 @@ rules:
 """
 
 
-def fail(msg):
-    print("api.ops: FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
 def check(cond, msg):
     if not cond:
-        fail(msg)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        C.fail(msg)
 
 
 class Api:
@@ -130,7 +122,7 @@ class Api:
     def ok(self, method, path, role="operator", body=None, want=200):
         status, doc = self.call(method, path, role, body)
         if status != want:
-            fail("%s %s as %s: %s %s (wanted %d)" % (method, path, role, status,
+            C.fail("%s %s as %s: %s %s (wanted %d)" % (method, path, role, status,
                                                      json.dumps(doc), want))
         return doc
 
@@ -142,14 +134,8 @@ def wait_for(what, cond, timeout=30, log=None):
         if v:
             return v
         if time.monotonic() > deadline:
-            fail("timed out waiting for %s%s" % (what, "\n" + tail(log) if log else ""))
+            C.fail("timed out waiting for %s%s" % (what, "\n" + C.log_tail(log) if log else ""))
         time.sleep(0.2)
-
-
-def tail(log):
-    log.flush()
-    log.seek(0)
-    return log.read()[-6000:]
 
 
 def persons(source_dir):
@@ -197,7 +183,7 @@ def roles_checks(api):
         req.add_header("Authorization", "Bearer not-a-token-at-all-000000")
         try:
             urllib.request.urlopen(req, timeout=10)
-            fail("%s %s with a bad token answered 2xx" % (method, path))
+            C.fail("%s %s with a bad token answered 2xx" % (method, path))
         except urllib.error.HTTPError as e:
             check(e.code == 401, "%s %s with a bad token: %d" % (method, path, e.code))
         for role in forbidden:
@@ -377,7 +363,7 @@ def connector_checks(api, db, bootstrap, cpsync, source_dir, log):
     check(doc["state"] == "RUNNING", "restart: %s" % doc)
     produce(bootstrap, "province.person", [(ids[1].encode(), encode(cpsync, source_dir, lines[2]))])
     wait_for("a record after the restart", lambda: stored(ids[1]), timeout=60, log=log)
-    check("restarting" in tail(log), "no restart line in the log")
+    check("restarting" in C.log_tail(log), "no restart line in the log")
 
     rows = db.query("SELECT action, actor, key, after->>'state', reason FROM cpsync.audit "
                     "WHERE action LIKE 'connector.%%' ORDER BY id")
@@ -388,42 +374,21 @@ def connector_checks(api, db, bootstrap, cpsync, source_dir, log):
           "connector audit rows: %s" % rows)
 
 
-class Db:
-    def __init__(self, conninfo):
-        self.conn = psycopg2.connect(conninfo)
-        self.conn.autocommit = True
-
-    def query(self, sql, args=()):
-        with self.conn.cursor() as c:
-            c.execute(sql, args)
-            return c.fetchall()
-
-    def execute(self, sql, args=()):
-        with self.conn.cursor() as c:
-            c.execute(sql, args)
-
-
 def main():
+    C.set_name("api.ops")
     if len(sys.argv) != 3:
-        fail("usage: test_ops_api.py CPSYNC_BIN SOURCE_DIR")
+        C.fail("usage: test_ops_api.py CPSYNC_BIN SOURCE_DIR")
     cpsync, source_dir = sys.argv[1], sys.argv[2]
-    base = os.environ.get("CPSYNC_TEST_PG")
-    if not base:
-        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
-    dbname = "cps_api_ops_%d" % os.getpid()
-    admin = psycopg2.connect(base)
-    admin.autocommit = True
-    admin.cursor().execute("CREATE DATABASE " + dbname)
-    conninfo = base + " dbname=" + dbname
+    db = C.Database(C.require_pg(), "api_ops")
+    conninfo = db.conninfo
     proc = None
-    db = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "ops.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source_dir, "schemas"),
                                       conninfo=conninfo, **TOKENS))
-            port = free_port()
+            port = C.free_port()
             log = open(os.path.join(tmp, "cpsync.log"), "w+")
             proc = subprocess.Popen([cpsync, "run", "-c", cfg, "--http", "127.0.0.1:%d" % port],
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -432,7 +397,7 @@ def main():
 
                 def healthy():
                     if proc.poll() is not None:
-                        fail("cpsync exited early with %d\n%s" % (proc.returncode, tail(log)))
+                        C.fail("cpsync exited early with %d\n%s" % (proc.returncode, C.log_tail(log)))
                     return api.call("GET", "/healthz")[0] == 200
 
                 wait_for("/healthz", healthy, timeout=60, log=log)
@@ -440,7 +405,6 @@ def main():
                          lambda: link_state(api, "province-source") == "RUNNING", log=log)
                 status, doc = api.call("GET", "/status", "viewer")
                 bootstrap = doc["kafka"]["bootstrap"]
-                db = Db(conninfo)
                 roles_checks(api)
                 deadletter_checks(api, db, bootstrap, cpsync, source_dir, log)
                 connector_checks(api, db, bootstrap, cpsync, source_dir, log)
@@ -448,9 +412,9 @@ def main():
                 try:
                     rc = proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    fail("cpsync did not exit within 15 s of SIGTERM\n" + tail(log))
-                check(rc == 0, "cpsync exited with %d after SIGTERM\n%s" % (rc, tail(log)))
-                out = tail(log)
+                    C.fail("cpsync did not exit within 15 s of SIGTERM\n" + C.log_tail(log))
+                check(rc == 0, "cpsync exited with %d after SIGTERM\n%s" % (rc, C.log_tail(log)))
+                out = C.log_tail(log)
                 for nid in (json.loads(l)["national_id"] for l in persons(source_dir)):
                     check(nid not in out, "a national ID in the log")
             finally:
@@ -458,10 +422,7 @@ def main():
                     proc.kill()
                     proc.wait()
     finally:
-        if db:
-            db.conn.close()
-        admin.cursor().execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % dbname)
-        admin.close()
+        db.drop()
     print("api.ops: OK")
 
 

@@ -110,17 +110,6 @@ def request(port, path, token=None, timeout=10):
         return status, None, text
 
 
-def wait_for(what, fn, timeout=90):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            L.fail("timed out waiting for " + what)
-        time.sleep(0.3)
-
-
 def seed(schemas, prod):
     msgs = []
     for i in range(1, PEOPLE + 1):
@@ -142,7 +131,7 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--out", required=True, help="directory for the screenshots")
     args = ap.parse_args()
-    L.NAME = "browser.dashboard"
+    L.set_name("browser.dashboard")
     pg = os.environ.get("CPSYNC_TEST_PG")
     if not pg:
         L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
@@ -186,12 +175,12 @@ def run(args, schema_dir, db, cps):
         st = status() or {}
         states = {l["name"]: l["state"] for l in st.get("links", [])}
         return all(states.get(s) == "RUNNING" for s in sources)
-    wait_for("sources RUNNING", sources_running)
+    L.wait_for("sources RUNNING", sources_running)
     bootstrap = status()["kafka"]["bootstrap"]
     seed(L.Schemas(args.cpsync, schema_dir), L.producer(bootstrap))
-    wait_for("%d open conflicts" % PEOPLE, lambda: db.query(
+    L.wait_for("%d open conflicts" % PEOPLE, lambda: db.query(
         "SELECT count(*) FROM cpsync.conflicts WHERE status = 'open'")[0][0] >= PEOPLE)
-    wait_for("a dead letter", lambda: db.query(
+    L.wait_for("a dead letter", lambda: db.query(
         "SELECT count(*) FROM cpsync.dead_letters")[0][0] >= 1)
     links = [l["name"] for l in status()["links"]]
     L.info("seeded; links %s" % ", ".join(links))

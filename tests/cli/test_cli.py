@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--source", required=True)
     args = ap.parse_args()
-    L.NAME = "cli.api"
+    L.set_name("cli.api")
     pg = os.environ.get("CPSYNC_TEST_PG")
     if not pg:
         L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")

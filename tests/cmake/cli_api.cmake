@@ -9,7 +9,7 @@
 #   persons from three platforms, bad messages and conflicts, then scans the log, /status, /metrics and every viewer GET
 #   for the demo's national IDs, names and phones.
 add_executable(test_openapi_routes ${PROJECT_SOURCE_DIR}/tests/openapi/test_openapi_routes.c)
-target_link_libraries(test_openapi_routes PRIVATE cpsync_core cpsync_warnings
+target_link_libraries(test_openapi_routes PRIVATE cpsync_testlib cpsync_core cpsync_warnings
   PkgConfig::CMOCKA PkgConfig::YAML PkgConfig::CURL PkgConfig::RDKAFKA PkgConfig::LIBPQ
   PkgConfig::MHD)
 target_include_directories(test_openapi_routes PRIVATE ${PROJECT_SOURCE_DIR}/sync)

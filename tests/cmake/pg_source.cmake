@@ -1,5 +1,5 @@
-# PostgreSQL source area: the cmocka tests are tests/unit/test_pgoutput.c and
-# test_pg_source.c; here the capture benchmark (pg_recvlogical with
+# PostgreSQL source area: the cmocka tests are test_pgoutput.c and
+# test_pg_source.c in tests/unit/connectors/postgres/; here the capture benchmark (pg_recvlogical with
 # test_decoding vs the postgres source on the same WAL), on the unsanitized
 # core built -O2. Prints figures; no timing assertion.
 add_executable(bench_pg_capture ${PROJECT_SOURCE_DIR}/tests/bench/bench_pg_capture.c)

@@ -1,4 +1,4 @@
-# Schema-registry tests: unit.test_registry (tests/unit/test_registry.c) spawns
+# Schema-registry tests: unit.test_registry (tests/unit/codec/test_registry.c) spawns
 # tests/fixtures/registry.py, a Confluent-compatible fixture, with the
 # project's python3; registry.interop checks cpsync's Confluent frames with
 # python3-avro against schemas fetched from that fixture.

@@ -276,7 +276,7 @@ def for_python_avro(rec):
 # ------------------------------------------------------------------ the test
 
 def main():
-    L.NAME = NAME
+    L.set_name(NAME)
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--source", required=True)

@@ -368,7 +368,7 @@ def check_outbox(cpsync, source, schemas_dir, parsed, pg):
 
 
 def main():
-    L.NAME = NAME
+    L.set_name(NAME)
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--source", required=True)

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,33 +29,11 @@ import avro.datafile
 import avro.io
 import psycopg2
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cpsynctest as C  # noqa: E402
+
 PLATFORMS = ("province", "city", "shenshan")
 DEADLINE_S = 120
-
-
-def fail(msg):
-    print("FAIL: " + msg, flush=True)
-    raise SystemExit(1)
-
-
-def conninfo_with_db(conninfo, db):
-    parts = [p for p in conninfo.split() if not p.startswith("dbname=")]
-    return " ".join(parts + ["dbname=" + db])
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def national_id(region, birth, seq):
-    body = "%s%s%03d" % (region, birth, seq)
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(c) * w for c, w in zip(body, weights))
-    return body + "10X98765432"[total % 11]
 
 
 def status(port):
@@ -77,24 +54,23 @@ def platform_links(doc):
 
 
 def main():
+    C.set_name("demo.six_links")
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--source", required=True)
     args = ap.parse_args()
 
-    base = os.environ.get("CPSYNC_TEST_PG")
-    if not base:
-        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    base = C.require_pg()
     pid = os.getpid()
     store_db, city_db, slot = ("cps_demo_store_%d" % pid, "cps_demo_city_%d" % pid,
                                "cps_demo_slot_%d" % pid)
-    store_ci, city_ci = conninfo_with_db(base, store_db), conninfo_with_db(base, city_db)
+    store_ci, city_ci = C.conninfo_with_db(base, store_db), C.conninfo_with_db(base, city_db)
     admin = psycopg2.connect(base)
     admin.autocommit = True
     admin.cursor().execute('CREATE DATABASE "%s"' % store_db)
     tmp = tempfile.mkdtemp(prefix="cps_demo_")
     shenshan = os.path.join(tmp, "shenshan")
-    port = free_port()
+    port = C.free_port()
     log_path = os.path.join(tmp, "cpsync.log")
     env = dict(os.environ, CPSYNC_DEMO_CITY_SLOT=slot,
                CPSYNC_DEMO_CONFIG=os.path.join(args.source, "deploy", "demo.yaml"))
@@ -129,7 +105,7 @@ def main():
         admin.close()
         shutil.rmtree(tmp, ignore_errors=True)
     if proc.returncode != 0:
-        fail("cpsync exited with %s after SIGTERM" % proc.returncode)
+        C.fail("cpsync exited with %s after SIGTERM" % proc.returncode)
     print("PASS demo.six_links", flush=True)
 
 
@@ -139,7 +115,7 @@ def wait_for(what, deadline, probe, interval=1.0):
         if v:
             return v
         if time.monotonic() > deadline:
-            fail("timed out waiting for " + what)
+            C.fail("timed out waiting for " + what)
         time.sleep(interval)
 
 
@@ -148,7 +124,7 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
 
     def alive():
         if proc.poll() is not None:
-            fail("cpsync exited early with %s" % proc.returncode)
+            C.fail("cpsync exited early with %s" % proc.returncode)
 
     # 1. six links RUNNING with records, then each total grows
     def six_running():
@@ -191,11 +167,11 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
     for entity in ("person", "household", "enrolment", "verification", "alert"):
         n = one(store, "SELECT count(*) FROM cpsync.records WHERE entity = %s", (entity,))
         if not n:
-            fail("no %s records in the store" % entity)
+            C.fail("no %s records in the store" % entity)
     for p in PLATFORMS:
         n = one(store, "SELECT count(*) FROM cpsync.records WHERE platforms ? %s", (p,))
         if not n:
-            fail("no record in the store carries %s's values" % p)
+            C.fail("no record in the store carries %s's values" % p)
 
     # 3. a file in the Shenshan outbox that python3-avro reads
     def outbox_file():
@@ -212,11 +188,11 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
                 key = {"Person": "national_id", "Household": "household_id",
                        "Enrolment": "enrolment_id"}.get(name)
                 if not key or not rec.get(key):
-                    fail("%s: a record of %s without its key" % (os.path.basename(path), name))
+                    C.fail("%s: a record of %s without its key" % (os.path.basename(path), name))
                 read += 1
             reader.close()
     if not read:
-        fail("the Shenshan outbox files hold no records")
+        C.fail("the Shenshan outbox files hold no records")
     print("outbox: %d files, %d records read by python3-avro from the first ones"
           % (len(files), read), flush=True)
 
@@ -228,9 +204,9 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
     wait_for("rows in inbound.person/household/enrolment/alert", deadline, inbound_rows)
 
     # 5a. a person only the city knows never comes back to it
-    lonely = national_id("440305", "19800101", 417)
+    lonely = C.national_id("440305", "19800101", 417)
     if one(city, "SELECT count(*) FROM city.person WHERE national_id = %s", (lonely,)):
-        fail("the generated population already holds the test's person")
+        C.fail("the generated population already holds the test's person")
     city.cursor().execute(
         "INSERT INTO city.person (national_id, name, gender, birth_date, "
         "registration_region_code, residence_region_code, residence_address, "
@@ -260,16 +236,16 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
     while time.monotonic() < watch_until:
         alive()
         if one(city, "SELECT count(*) FROM inbound.person WHERE cpsync_key = %s", (lonely,)):
-            fail("the city-only person was echoed into inbound.person")
+            C.fail("the city-only person was echoed into inbound.person")
         if one(city, "SELECT count(*) FROM inbound.person WHERE cpsync_key = %s "
                "AND cpsync_version = %s", (known, v_echo)):
-            fail("the city's own change (version %d) was echoed into inbound.person" % v_echo)
+            C.fail("the city's own change (version %d) was echoed into inbound.person" % v_echo)
         time.sleep(0.5)
     # the sink went on delivering meanwhile: the silence above is no stall
     later = sum(one(city, "SELECT count(*) FROM inbound.%s WHERE received_at > %%s" % t,
                     (t_echo,)) for t in ("person", "household", "enrolment", "alert"))
     if not later:
-        fail("the city sink delivered nothing after the city's change: no-echo not shown")
+        C.fail("the city sink delivered nothing after the city's change: no-echo not shown")
     print("no echo: %d inbound rows written since, none of the city's own" % later, flush=True)
     store.close()
     city.close()

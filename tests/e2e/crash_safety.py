@@ -216,7 +216,7 @@ def main():
         ("--keys", {"type": int, "default": N_KEYS}),
         ("--kills", {"type": int, "default": KILLS})])
     if args.real_kafka:
-        L.NAME = "kafka_real.crash_safety"
+        L.set_name("kafka_real.crash_safety")
     PFX, N_KEYS, KILLS = args.pfx, args.keys, args.kills
     run_a, run_b = PFX + "a", PFX + "b"
     rng = random.Random(SEED)

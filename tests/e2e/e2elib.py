@@ -2,41 +2,30 @@
 database per test, the standalone broker (broker_main), a cpsync process
 with its own configuration, /status polling, and independent Avro framing
 (python3-avro, single-object and Confluent) for producing and consuming.
-Run with Debian's /usr/bin/python3 (python3-avro, -confluent-kafka, -psycopg2).
+Builds on tests/lib/cpsynctest.py (process, database, HTTP, polling), whose
+names it re-exports. Run with Debian's /usr/bin/python3 (python3-avro,
+-confluent-kafka, -psycopg2).
 """
 import argparse
 import io
 import json
 import os
-import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import avro.io
 import avro.schema
-import psycopg2
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
-NAME = "e2e"
-# a viewer token for /status (only the open routes answer without one)
-TOKEN = os.urandom(16).hex()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+# the shared harness, re-exported: the scripts call L.fail, L.Cpsync, L.Database ...
+from cpsynctest import (DIE_WITH_US, TOKEN, Cpsync, Database, conninfo_with_db,  # noqa: E402,F401
+                        fail, free_port, http_fetch, http_get, info, log_tail, national_id,
+                        psql, require_pg, set_name, tmpdir, wait_for)
+
 ENTITIES = ["person", "household", "enrolment", "verification", "alert"]
-
-
-def fail(msg):
-    print("%s: FAIL: %s" % (NAME, msg), file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def info(msg):
-    print("%s: %s" % (NAME, msg), flush=True)
 
 
 def parse_args(name, extra=()):
@@ -46,8 +35,7 @@ def parse_args(name, extra=()):
     args.kafka is its bootstrap, and args.pfx a prefix unique to this test
     run for the names it creates there (topics, consumer groups); without it
     args.pfx is "" and --broker is required."""
-    global NAME
-    NAME = name
+    set_name(name)
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpsync", required=True)
     ap.add_argument("--broker")
@@ -57,9 +45,7 @@ def parse_args(name, extra=()):
     for flag, kw in extra:
         ap.add_argument(flag, **kw)
     args = ap.parse_args()
-    args.pg = os.environ.get("CPSYNC_TEST_PG")
-    if not args.pg:
-        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
+    args.pg = require_pg()
     args.kafka = None
     args.pfx = ""
     if args.real_kafka:
@@ -85,42 +71,6 @@ def unique_prefix(name):
     the test's name and pid ('_' would make Kafka warn of a metric-name
     collision with '.')."""
     return "%s-%d." % (name.replace("_", "-"), os.getpid())
-
-
-# ---------------------------------------------------------------- PostgreSQL
-
-class Database:
-    """A fresh database `cps_<tag>_<pid>` on CPSYNC_TEST_PG, dropped by drop()."""
-
-    def __init__(self, base, tag):
-        self.base = base
-        self.name = "cps_%s_%d" % (tag, os.getpid())
-        self.conninfo = base + " dbname=" + self.name
-        admin = psycopg2.connect(base)
-        admin.autocommit = True
-        with admin.cursor() as c:
-            c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
-            c.execute("CREATE DATABASE " + self.name)
-        admin.close()
-        self._conn = None
-
-    def query(self, sql, args=None):
-        if self._conn is None:
-            self._conn = psycopg2.connect(self.conninfo)
-            self._conn.autocommit = True
-        with self._conn.cursor() as c:
-            c.execute(sql, args)
-            return c.fetchall()
-
-    def drop(self):
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        admin = psycopg2.connect(self.base)
-        admin.autocommit = True
-        with admin.cursor() as c:
-            c.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
-        admin.close()
 
 
 # -------------------------------------------------------------------- broker
@@ -266,29 +216,7 @@ def delete_topics(admin, names, wait_s=60):
         time.sleep(0.2)
 
 
-# -------------------------------------------------------------------- cpsync
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port, path, timeout=5):
-    """(status, parsed JSON body) or (None, None) when nothing answers."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
-                                 headers={"Authorization": "Bearer " + TOKEN})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        try:
-            return e.code, json.loads(e.read() or b"null")
-        except ValueError:
-            return e.code, None
-    except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
-        return None, None
-
+# ----------------------------------------------------------- configuration
 
 def load_rules(source):
     """The `rules:` section of deploy/rules.default.yaml, verbatim."""
@@ -359,79 +287,6 @@ reconcile:
     text += load_rules(source)
     with open(path, "w") as f:
         f.write(text)
-
-
-# cpsync gets SIGKILL when the test process dies (a ctest timeout kills it
-# without running its finally blocks): util-linux setpriv sets the parent-death
-# signal and execs cpsync, which keeps the pid.
-DIE_WITH_US = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
-
-
-class Cpsync:
-    """One `cpsync run -c CONFIG` process on a free HTTP port."""
-
-    def __init__(self, binary, config, logpath):
-        self.binary = binary
-        self.config = config
-        self.logpath = logpath
-        self.proc = None
-        self.port = None
-
-    def start(self, wait_healthy=True):
-        self.port = free_port()
-        self.log = open(self.logpath, "a")
-        self.proc = subprocess.Popen(
-            DIE_WITH_US + [self.binary, "run", "-c", self.config,
-                           "--http", "127.0.0.1:%d" % self.port],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        if wait_healthy:
-            self.wait_healthy()
-
-    def wait_healthy(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                fail("cpsync exited early with %d\n%s" % (self.proc.returncode, self.tail()))
-            st, _ = http_get(self.port, "/healthz")
-            if st == 200:
-                return
-            if time.monotonic() > deadline:
-                fail("/healthz never answered 200\n" + self.tail())
-            time.sleep(0.1)
-
-    def status(self):
-        st, doc = http_get(self.port, "/status")
-        if st != 200:
-            return None
-        return doc
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self, timeout=20):
-        """SIGTERM; returns the exit status (kills after `timeout`)."""
-        if not self.alive():
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            fail("cpsync did not exit within %d s of SIGTERM\n%s" % (timeout, self.tail()))
-
-    def tail(self, n=6000):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()[-n:]
-        except OSError:
-            return ""
 
 
 # ----------------------------------------------------------------- Avro
@@ -639,20 +494,3 @@ def end_offsets(bootstrap, topic, timeout_s=30):
                 c.close()
                 raise
             time.sleep(0.5)
-
-
-# ------------------------------------------------------- national IDs
-
-_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-_CHECK = "10X98765432"
-
-
-def national_id(region, birth_yyyymmdd, seq):
-    """A GB 11643 ID with a valid check character (synthetic, not a person)."""
-    body = "%s%s%03d" % (region, birth_yyyymmdd, seq % 1000)
-    s = sum(int(d) * w for d, w in zip(body, _WEIGHTS))
-    return body + _CHECK[s % 11]
-
-
-def tmpdir(tag):
-    return tempfile.mkdtemp(prefix="cps-e2e-%s-" % tag)

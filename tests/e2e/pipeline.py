@@ -108,7 +108,7 @@ def from_avro(v):
 def main():
     args = L.parse_args("e2e.pipeline")
     if args.real_kafka:
-        L.NAME = "kafka_real.pipeline"
+        L.set_name("kafka_real.pipeline")
         use_prefix(args.pfx)
     schemas = L.Schemas(args.cpsync, args.schemas)
     work = L.tmpdir("pipeline")

@@ -16,40 +16,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-
-def fail(msg):
-    print("engine.run_smoke: FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def psql(conninfo, sql):
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(port, path):
-    """(status, parsed JSON body) or (None, None) when nothing answers."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return None, None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cpsynctest as C  # noqa: E402
 
 
 CONFIG = """\
@@ -93,15 +66,12 @@ rules:
 
 
 def main():
+    C.set_name("engine.run_smoke")
     if len(sys.argv) != 3:
-        fail("usage: run_smoke.py CPSYNC_BIN SOURCE_DIR")
+        C.fail("usage: run_smoke.py CPSYNC_BIN SOURCE_DIR")
     cpsync, source_dir = sys.argv[1], sys.argv[2]
-    base = os.environ.get("CPSYNC_TEST_PG")
-    if not base:
-        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
-    db = "cps_engine_smoke_%d" % os.getpid()
-    psql(base, "CREATE DATABASE " + db)
-    conninfo = base + " dbname=" + db
+    db = C.Database(C.require_pg(), "engine_smoke")
+    conninfo = db.conninfo
     proc = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -109,7 +79,7 @@ def main():
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source_dir, "schemas"),
                                       conninfo=conninfo))
-            port = free_port()
+            port = C.free_port()
             log = open(os.path.join(tmp, "cpsync.log"), "w+")
             proc = subprocess.Popen([cpsync, "run", "-c", cfg, "--http", "127.0.0.1:%d" % port],
                                     stdout=log, stderr=subprocess.STDOUT)
@@ -121,33 +91,27 @@ def main():
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-                    fail("cpsync did not exit within 10 s of SIGTERM\n" + tail(log))
+                    C.fail("cpsync did not exit within 10 s of SIGTERM\n" + C.log_tail(log))
                 if rc != 0:
-                    fail("cpsync exited with %d after SIGTERM\n%s" % (rc, tail(log)))
-                out = tail(log)
+                    C.fail("cpsync exited with %d after SIGTERM\n%s" % (rc, C.log_tail(log)))
+                out = C.log_tail(log)
                 if "stopped" not in out:
-                    fail("no 'stopped' line in the log\n" + out)
+                    C.fail("no 'stopped' line in the log\n" + out)
                 if national_id in out or re.search(r"\d{17}[\dX]", out):
-                    fail("something shaped like a national ID in the log")
+                    C.fail("something shaped like a national ID in the log")
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
     finally:
-        psql(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+        db.drop()
     print("engine.run_smoke: OK")
 
 
-def tail(log):
-    log.flush()
-    log.seek(0)
-    return log.read()[-6000:]
-
-
 def status_links(port):
-    status, doc = get(port, "/status")
+    status, doc = C.http_get(port, "/status", token=None)
     if status != 200:
-        fail("/status answered %s" % status)
+        C.fail("/status answered %s" % status)
     return doc, {l["name"]: l for l in doc["links"]}
 
 
@@ -171,12 +135,12 @@ def check_running(proc, port, log, cpsync, source_dir):
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            fail("cpsync exited early with %d\n%s" % (proc.returncode, tail(log)))
-        status, body = get(port, "/healthz")
+            C.fail("cpsync exited early with %d\n%s" % (proc.returncode, C.log_tail(log)))
+        status, body = C.http_get(port, "/healthz", token=None)
         if status == 200:
             break
         if time.monotonic() > deadline:
-            fail("/healthz never answered 200\n" + tail(log))
+            C.fail("/healthz never answered 200\n" + C.log_tail(log))
         time.sleep(0.2)
 
     # the source and the publisher run as soon as they are connected
@@ -185,11 +149,11 @@ def check_running(proc, port, log, cpsync, source_dir):
         if all(links.get(n, {}).get("state") == "RUNNING" for n in ("province-source", "publisher")):
             break
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), tail(log)))
+            C.fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), C.log_tail(log)))
         time.sleep(0.2)
     bootstrap = doc["kafka"]["bootstrap"] or ""
     if not doc["kafka"].get("embedded") or not re.fullmatch(r"127\.0\.0\.1:\d+", bootstrap):
-        fail("kafka part: %s" % json.dumps(doc["kafka"]))
+        C.fail("kafka part: %s" % json.dumps(doc["kafka"]))
     national_id = produce_person(cpsync, source_dir, bootstrap)
 
     # one record through the pipeline: every link RUNNING, the record stored
@@ -201,34 +165,34 @@ def check_running(proc, port, log, cpsync, source_dir):
                 and doc["store"].get("records", 0) >= 1):
             break
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail("record not through: %s\n%s" % (json.dumps(doc), tail(log)))
+            C.fail("record not through: %s\n%s" % (json.dumps(doc), C.log_tail(log)))
         time.sleep(0.2)
     names = sorted(links)
     if national_id in json.dumps(doc):
-        fail("a national ID in /status")
+        C.fail("a national ID in /status")
 
     if names != ["province-source", "publisher", "reconcile"]:
-        fail("unexpected links %s (the disabled platform must not run)" % names)
+        C.fail("unexpected links %s (the disabled platform must not run)" % names)
     for key in ("version", "instance", "uptime_s", "kafka", "store", "links", "conflicts"):
         if key not in doc:
-            fail("/status lacks '%s': %s" % (key, json.dumps(doc)))
+            C.fail("/status lacks '%s': %s" % (key, json.dumps(doc)))
     store = doc["store"]
     if store.get("ok") is not True or store.get("schema_version", 0) < 1:
-        fail("store part: %s" % json.dumps(store))
+        C.fail("store part: %s" % json.dumps(store))
     for key in ("records", "open_conflicts", "oldest_conflict_age_s", "dead_letters", "outbox_pending"):
         if key not in store:
-            fail("store part lacks '%s': %s" % (key, json.dumps(store)))
+            C.fail("store part lacks '%s': %s" % (key, json.dumps(store)))
     src = [l for l in doc["links"] if l["name"] == "province-source"][0]
     if (src["platform"], src["direction"], src["type"]) != ("province", "source", "kafka"):
-        fail("province-source link: %s" % json.dumps(src))
+        C.fail("province-source link: %s" % json.dumps(src))
 
     deadline = time.monotonic() + 30
     while True:
-        status, body = get(port, "/readyz")
+        status, body = C.http_get(port, "/readyz", token=None)
         if status == 200 and body.get("ready") is True:
             break
         if time.monotonic() > deadline:
-            fail("/readyz: %s %s" % (status, json.dumps(body)))
+            C.fail("/readyz: %s %s" % (status, json.dumps(body)))
         time.sleep(0.3)
 
     # the publisher delivered the unified version
@@ -239,7 +203,7 @@ def check_running(proc, port, log, cpsync, source_dir):
         if national_id in out.split():
             break
         if time.monotonic() > deadline:
-            fail("no unified person on cpsync.unified.person (got %r)\n%s" % (out[:200], tail(log)))
+            C.fail("no unified person on cpsync.unified.person (got %r)\n%s" % (out[:200], C.log_tail(log)))
         time.sleep(0.5)
     return national_id
 

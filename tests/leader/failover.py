@@ -116,22 +116,6 @@ def link_state(cps):
     return None
 
 
-def wait_for(what, pred, timeout, procs=(), detail=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        for p in procs:
-            if not p.alive():
-                L.fail("a cpsync died while waiting for %s\n%s" % (what, p.tail()))
-        if time.monotonic() > deadline:
-            L.fail("timed out (%d s) waiting for %s%s\n%s" % (
-                timeout, what, (" (%s)" % detail()) if detail else "",
-                "\n----\n".join(p.tail(3000) for p in procs)))
-        time.sleep(0.2)
-
-
 def metrics_text(cps):
     req = urllib.request.Request("http://127.0.0.1:%d/metrics" % cps.port,
                                  headers={"Authorization": "Bearer " + L.TOKEN})
@@ -174,9 +158,9 @@ def run(args, schemas, store, a, b, ssdir):
     both = (a, b)
 
     # -- exactly one leader, the other on standby
-    states = wait_for("one RUNNING and one STANDBY shenshan-source",
-                      lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
-                          [link_state(a), link_state(b)]), 60, both)
+    states = L.wait_for("one RUNNING and one STANDBY shenshan-source",
+                        lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
+                            [link_state(a), link_state(b)]), 60, procs=both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
     L.info("leader %s, standby %s" % (leader.name, standby.name))
     for _ in range(10):  # it stays that way
@@ -204,17 +188,18 @@ def run(args, schemas, store, a, b, ssdir):
     # -- files are applied by the leader
     keys = []
     names = drop_files(schemas, inbox, "before", 0, FILES_BEFORE, keys)
-    wait_for("the first files applied",
-             lambda: len(versions(store, keys)) == len(keys), 90, both)
-    wait_for("the first files' receipts",
-             lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
-                         for n in names), 30, both)
+    L.wait_for("the first files applied",
+               lambda: len(versions(store, keys)) == len(keys), 90, procs=both)
+    L.wait_for("the first files' receipts",
+               lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
+                           for n in names), 30, procs=both)
     L.info("%d files applied by the leader" % len(names))
     # ready (its reconcile worker has committed a batch by now): STANDBY is healthy
     ready = []
-    wait_for("/readyz 200 on the standby",
-             lambda: ready.append(L.http_get(standby.port, "/readyz")) or
-             ready[-1][0] == 200, 60, both, lambda: "last /readyz: %s" % (ready[-1:],))
+    L.wait_for("/readyz 200 on the standby",
+               lambda: ready.append(L.http_get(standby.port, "/readyz")) or
+               ready[-1][0] == 200, 60, procs=both,
+               detail=lambda: "last /readyz: %s" % (ready[-1:],))
     if link_state(standby) != "STANDBY":
         L.fail("the standby became %s" % link_state(standby))
 
@@ -224,30 +209,30 @@ def run(args, schemas, store, a, b, ssdir):
                          "WHERE application_name = %s", ("cpsync %s shenshan" % leader.name,))
     if killed != [(True,)]:
         L.fail("terminating the leader's lock session: %s" % killed)
-    wait_for("the leader to notice its lost lock session",
-             lambda: "the advisory lock's store session is lost" in leader.tail(100000),
-             15, both)
-    states = wait_for("one RUNNING and one STANDBY again",
-                      lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
-                          [link_state(a), link_state(b)]), FAILOVER_S, both)
+    L.wait_for("the leader to notice its lost lock session",
+               lambda: "the advisory lock's store session is lost" in leader.tail(100000),
+               15, procs=both)
+    states = L.wait_for("one RUNNING and one STANDBY again",
+                        lambda: (lambda s: s if sorted(s) == ["RUNNING", "STANDBY"] else None)(
+                            [link_state(a), link_state(b)]), FAILOVER_S, procs=both)
     leader, standby = (a, b) if states[0] == "RUNNING" else (b, a)
     L.info("after the lost lock session: leader %s" % leader.name)
     names += drop_files(schemas, inbox, "relock", FILES_BEFORE * PER_FILE, FILES_BEFORE, keys)
-    wait_for("the files dropped after the lost session applied",
-             lambda: len(versions(store, keys)) == len(keys), 90, both)
+    L.wait_for("the files dropped after the lost session applied",
+               lambda: len(versions(store, keys)) == len(keys), 90, procs=both)
 
     # -- the leader dies: the standby takes over
     leader.kill()
     t0 = time.monotonic()
-    wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
-             FAILOVER_S, (standby,))
+    L.wait_for("the standby to take over", lambda: link_state(standby) == "RUNNING",
+               FAILOVER_S, procs=(standby,))
     L.info("failover after %.1f s" % (time.monotonic() - t0))
     names += drop_files(schemas, inbox, "after", 2 * FILES_BEFORE * PER_FILE, FILES_AFTER, keys)
-    wait_for("the files dropped after the failover applied",
-             lambda: len(versions(store, keys)) == len(keys), 120, (standby,))
-    wait_for("every receipt",
-             lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
-                         for n in names), 30, (standby,))
+    L.wait_for("the files dropped after the failover applied",
+               lambda: len(versions(store, keys)) == len(keys), 120, procs=(standby,))
+    L.wait_for("every receipt",
+               lambda: all(os.path.exists(os.path.join(done, n + ".receipt.json"))
+                           for n in names), 30, procs=(standby,))
     time.sleep(2)  # anything applied twice would show by now
 
     # -- nothing twice

@@ -23,52 +23,21 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-NAME = "metrics.?"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import cpsynctest as C  # noqa: E402
+
 TOKEN = "metrics-test-viewer-%d" % os.getpid()
 
 
-def fail(msg):
-    print("%s: FAIL: %s" % (NAME, msg), file=sys.stderr)
-    sys.exit(1)
-
-
-def psql(conninfo, sql):
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", sql],
-                   check=True, stdout=subprocess.DEVNULL)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fetch(port, path, token=None):
-    """(status, content type, body bytes) or (None, None, None) when nothing answers."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.headers.get("Content-Type"), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read()
-    except (urllib.error.URLError, ConnectionError, socket.timeout):
-        return None, None, None
-
-
 def status_doc(port):
-    code, _, body = fetch(port, "/status", TOKEN)
+    code, _, body = C.http_fetch(port, "/status", TOKEN)
     if code != 200:
-        fail("/status answered %s" % code)
+        C.fail("/status answered %s" % code)
     return json.loads(body)
 
 
@@ -108,12 +77,6 @@ rules:
 """
 
 
-def tail(log):
-    log.flush()
-    log.seek(0)
-    return log.read()[-6000:]
-
-
 def produce_people(cpsync, source_dir, bootstrap):
     """Every sample person, one message each, keyed by national ID."""
     ids = []
@@ -135,9 +98,9 @@ def produce_people(cpsync, source_dir, bootstrap):
 
 def start_traffic(proc, port, log, cpsync, source_dir):
     deadline = time.monotonic() + 60
-    while fetch(port, "/healthz")[0] != 200:
+    while C.http_fetch(port, "/healthz")[0] != 200:
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail("/healthz never answered 200\n" + tail(log))
+            C.fail("/healthz never answered 200\n" + C.log_tail(log))
         time.sleep(0.2)
     while True:
         doc = status_doc(port)
@@ -145,7 +108,7 @@ def start_traffic(proc, port, log, cpsync, source_dir):
         if all(links.get(n, {}).get("state") == "RUNNING" for n in ("province-source", "publisher")):
             break
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), tail(log)))
+            C.fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), C.log_tail(log)))
         time.sleep(0.2)
     ids = produce_people(cpsync, source_dir, doc["kafka"]["bootstrap"])
     while True:
@@ -155,7 +118,7 @@ def start_traffic(proc, port, log, cpsync, source_dir):
                 and links["reconcile"]["records"] >= len(ids)):
             break
         if proc.poll() is not None or time.monotonic() > deadline:
-            fail("records not through: %s\n%s" % (json.dumps(doc["links"]), tail(log)))
+            C.fail("records not through: %s\n%s" % (json.dumps(doc["links"]), C.log_tail(log)))
         time.sleep(0.2)
     time.sleep(2.2)  # the 1 Hz throughput sampler has run since
     return ids
@@ -177,9 +140,9 @@ INSERT INTO cpsync.conflicts (entity, key, field, status, opened_at) VALUES
 def no_ids(text, ids, where):
     for i in ids:
         if i in text:
-            fail("a national ID in " + where)
+            C.fail("a national ID in " + where)
     if re.search(r"\d{17}[\dX]", text):
-        fail("something shaped like a national ID in " + where)
+        C.fail("something shaped like a national ID in " + where)
 
 
 def sample(text, name, **labels):
@@ -198,62 +161,62 @@ def sample(text, name, **labels):
 
 def check_metrics(port, ids):
     status_doc(port)  # one more request to count
-    code, ctype, body = fetch(port, "/metrics")  # no token: open by default
+    code, ctype, body = C.http_fetch(port, "/metrics")  # no token: open by default
     if code != 200:
-        fail("/metrics answered %s: %r" % (code, body[:200]))
+        C.fail("/metrics answered %s: %r" % (code, body[:200]))
     if not ctype or not ctype.startswith("text/plain; version=0.0.4"):
-        fail("/metrics content type %r" % ctype)
+        C.fail("/metrics content type %r" % ctype)
     text = body.decode()
     res = subprocess.run(["promtool", "check", "metrics"], input=body, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     if res.returncode != 0:
-        fail("promtool check metrics exited %d:\n%s\n--- exposition:\n%s"
+        C.fail("promtool check metrics exited %d:\n%s\n--- exposition:\n%s"
              % (res.returncode, res.stdout.decode(errors="replace"), text[:4000]))
     for link in ("province-source", "reconcile"):
         v = sample(text, "cpsync_link_records_total", link=link)
         if v is None or v < len(ids):
-            fail("cpsync_link_records_total{link=%s} = %s, want >= %d" % (link, v, len(ids)))
+            C.fail("cpsync_link_records_total{link=%s} = %s, want >= %d" % (link, v, len(ids)))
     if sample(text, "cpsync_link_up", link="province-source", platform="province",
               direction="source") != 1:
-        fail("cpsync_link_up of province-source is not 1")
+        C.fail("cpsync_link_up of province-source is not 1")
     if sample(text, "cpsync_link_last_success_timestamp_seconds", link="reconcile") is None:
-        fail("no last success time of the reconcile link")
+        C.fail("no last success time of the reconcile link")
     fresh = sample(text, "cpsync_platform_freshness_seconds", platform="province")
     if fresh is None or not 0 <= fresh <= 120:
-        fail("cpsync_platform_freshness_seconds{province} = %s" % fresh)
+        C.fail("cpsync_platform_freshness_seconds{province} = %s" % fresh)
     if sample(text, "cpsync_platform_freshness_target_seconds", platform="province") != 120:
-        fail("freshness target of province is not 120")
+        C.fail("freshness target of province is not 120")
     commits = sample(text, "cpsync_store_commit_seconds_count")
     if not commits or commits < 1:
-        fail("cpsync_store_commit_seconds_count = %s" % commits)
+        C.fail("cpsync_store_commit_seconds_count = %s" % commits)
     if sample(text, "cpsync_store_commit_seconds_bucket", le="+Inf") != commits:
-        fail("store commit histogram: +Inf bucket differs from the count")
+        C.fail("store commit histogram: +Inf bucket differs from the count")
     batches = sample(text, "cpsync_reconcile_batch_seconds_count")
     if not batches or batches < 1:
-        fail("cpsync_reconcile_batch_seconds_count = %s" % batches)
+        C.fail("cpsync_reconcile_batch_seconds_count = %s" % batches)
     got = (sample(text, "cpsync_conflicts_open"), sample(text, "cpsync_conflicts_opened_total"),
            sample(text, "cpsync_conflicts_open_by_entity", entity="person"))
     if got != (3, 6, 2):
-        fail("conflicts open, opened total, open persons: %s, want (3, 6, 2)" % (got,))
+        C.fail("conflicts open, opened total, open persons: %s, want (3, 6, 2)" % (got,))
     for how in ("auto", "resolved", "dismissed"):
         if sample(text, "cpsync_conflicts_resolved_total", how=how) != 1:
-            fail("cpsync_conflicts_resolved_total{how=%s} is not 1" % how)
+            C.fail("cpsync_conflicts_resolved_total{how=%s} is not 1" % how)
     status_reqs = sample(text, "cpsync_http_requests_total", route="/status", code_class="2xx")
     if not status_reqs or status_reqs < 1:
-        fail("cpsync_http_requests_total{route=/status,2xx} = %s" % status_reqs)
+        C.fail("cpsync_http_requests_total{route=/status,2xx} = %s" % status_reqs)
     if sample(text, "cpsync_http_request_duration_seconds_count", route="/status") is None:
-        fail("no HTTP duration histogram of /status")
+        C.fail("no HTTP duration histogram of /status")
     if not re.search(r'^cpsync_build_info\{version="[^"]+"\} 1$', text, re.M):
-        fail("no cpsync_build_info")
+        C.fail("no cpsync_build_info")
     if sample(text, "cpsync_uptime_seconds") is None:
-        fail("no cpsync_uptime_seconds")
+        C.fail("no cpsync_uptime_seconds")
     for fam in ("cpsync_replication_slot_lag_bytes", "cpsync_kafka_consumer_lag",
                 "cpsync_outbox_pending", "cpsync_reconcile_batch_seconds"):
         if "# TYPE %s " % fam not in text:
-            fail("family %s not defined" % fam)
+            C.fail("family %s not defined" % fam)
     for line in text.splitlines():
         if line.startswith("cpsync_http_requests_total") and "/status/" in line:
-            fail("a raw path in an HTTP label: " + line)
+            C.fail("a raw path in an HTTP label: " + line)
     no_ids(text, ids, "/metrics")
 
 
@@ -262,89 +225,85 @@ def check_status(port, ids):
     for key in ("version", "instance", "uptime_s", "kafka", "store", "links", "conflicts",
                 "platforms"):
         if key not in doc:
-            fail("/status lacks '%s'" % key)
+            C.fail("/status lacks '%s'" % key)
     links = {l["name"]: l for l in doc["links"]}
     for l in doc["links"]:
         for key in ("name", "platform", "direction", "type", "state", "records", "errors",
                     "dead_letters", "lag", "last_success", "freshness_s"):
             if key not in l:
-                fail("link %s lacks '%s'" % (l["name"], key))
+                C.fail("link %s lacks '%s'" % (l["name"], key))
         series = l.get("series")
         if (not isinstance(series, list) or len(series) != 60
                 or not all(isinstance(x, int) and x >= 0 for x in series)):
-            fail("link %s series: %r" % (l["name"], series))
+            C.fail("link %s series: %r" % (l["name"], series))
         if l.get("throughput_per_min") != sum(series):
-            fail("link %s throughput_per_min %r is not the sum of its series"
+            C.fail("link %s throughput_per_min %r is not the sum of its series"
                  % (l["name"], l.get("throughput_per_min")))
     for name in ("province-source", "reconcile"):
         if links[name]["throughput_per_min"] < len(ids):
-            fail("%s throughput_per_min %d, want >= %d" % (name, links[name]["throughput_per_min"],
+            C.fail("%s throughput_per_min %d, want >= %d" % (name, links[name]["throughput_per_min"],
                                                           len(ids)))
     plats = {p["name"]: p for p in doc["platforms"]}
     if sorted(plats) != ["province"]:
-        fail("platforms %s, want only province (cpsync's own links are not a platform)"
+        C.fail("platforms %s, want only province (cpsync's own links are not a platform)"
              % sorted(plats))
     p = plats["province"]
     want = {"name", "links", "freshness_s", "freshness_target_s", "fresh", "throughput_per_min",
             "errors", "dead_letters"}
     if not want <= set(p):
-        fail("province lacks %s" % sorted(want - set(p)))
+        C.fail("province lacks %s" % sorted(want - set(p)))
     if p["links"] != ["province-source"]:
-        fail("province links %r" % p["links"])
+        C.fail("province links %r" % p["links"])
     if p["freshness_target_s"] != 120:
-        fail("province freshness_target_s %r" % p["freshness_target_s"])
+        C.fail("province freshness_target_s %r" % p["freshness_target_s"])
     if not isinstance(p["freshness_s"], int) or not 0 <= p["freshness_s"] <= 120:
-        fail("province freshness_s %r not within the target" % p["freshness_s"])
+        C.fail("province freshness_s %r not within the target" % p["freshness_s"])
     if p["fresh"] is not True:
-        fail("province not fresh: %s" % json.dumps(p))
+        C.fail("province not fresh: %s" % json.dumps(p))
     if p["throughput_per_min"] < len(ids):
-        fail("province throughput_per_min %r" % p["throughput_per_min"])
+        C.fail("province throughput_per_min %r" % p["throughput_per_min"])
     if p["errors"] != 0 or p["dead_letters"] != 0:
-        fail("province errors/dead letters: %s" % json.dumps(p))
+        C.fail("province errors/dead letters: %s" % json.dumps(p))
     c = doc["conflicts"]
     if not isinstance(c.get("open"), int) or "oldest_age_s" not in c:
-        fail("conflicts part: %s" % json.dumps(c))
+        C.fail("conflicts part: %s" % json.dumps(c))
     if not isinstance(c.get("by_entity"), dict) or not isinstance(c.get("by_field"), list):
-        fail("conflicts breakdown: %s" % json.dumps(c))
+        C.fail("conflicts breakdown: %s" % json.dumps(c))
     if c["open"] != 3 or not 89 <= (c["oldest_age_s"] or 0) <= 150:
-        fail("conflicts open/oldest: %s" % json.dumps(c))
+        C.fail("conflicts open/oldest: %s" % json.dumps(c))
     if c["by_entity"] != {"household": 1, "person": 2}:
-        fail("conflicts by_entity: %s" % json.dumps(c["by_entity"]))
+        C.fail("conflicts by_entity: %s" % json.dumps(c["by_entity"]))
     if c["by_field"] != [{"entity": "household", "field": "address", "open": 1},
                          {"entity": "person", "field": "name", "open": 2}]:
-        fail("conflicts by_field: %s" % json.dumps(c["by_field"]))
+        C.fail("conflicts by_field: %s" % json.dumps(c["by_field"]))
     if c.get("opened_total") != 6 or c.get("closed") != {"auto": 1, "resolved": 1, "dismissed": 1}:
-        fail("conflicts totals: %s" % json.dumps(c))
+        C.fail("conflicts totals: %s" % json.dumps(c))
     if doc["store"].get("open_conflicts") != 3:
-        fail("store part: %s" % json.dumps(doc["store"]))
+        C.fail("store part: %s" % json.dumps(doc["store"]))
     no_ids(json.dumps(doc, ensure_ascii=False), ids, "/status")
 
 
 def main():
-    global NAME
+    C.set_name("metrics.?")
     if len(sys.argv) != 4 or sys.argv[1] not in ("promtool", "status"):
-        fail("usage: live.py promtool|status CPSYNC_BIN SOURCE_DIR")
+        C.fail("usage: live.py promtool|status CPSYNC_BIN SOURCE_DIR")
     mode, cpsync, source_dir = sys.argv[1:]
-    NAME = "metrics.promtool" if mode == "promtool" else "metrics.status_fields"
-    base = os.environ.get("CPSYNC_TEST_PG")
-    if not base:
-        fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
-    db = "cps_metrics_%s_%d" % (mode, os.getpid())
-    psql(base, "CREATE DATABASE " + db)
+    C.set_name("metrics.promtool" if mode == "promtool" else "metrics.status_fields")
+    db = C.Database(C.require_pg(), "metrics_" + mode)
     proc = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = os.path.join(tmp, "metrics.yaml")
             with open(cfg, "w") as f:
                 f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source_dir, "schemas"),
-                                      conninfo=base + " dbname=" + db, token=TOKEN))
-            port = free_port()
+                                      conninfo=db.conninfo, token=TOKEN))
+            port = C.free_port()
             log = open(os.path.join(tmp, "cpsync.log"), "w+")
             proc = subprocess.Popen([cpsync, "run", "-c", cfg, "--http", "127.0.0.1:%d" % port],
                                     stdout=log, stderr=subprocess.STDOUT)
             try:
                 ids = start_traffic(proc, port, log, cpsync, source_dir)
-                psql(base + " dbname=" + db, CONFLICTS_SQL)
+                C.psql(db.conninfo, CONFLICTS_SQL)
                 if mode == "promtool":
                     check_metrics(port, ids)
                 else:
@@ -353,16 +312,16 @@ def main():
                 try:
                     rc = proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    fail("cpsync did not exit within 15 s of SIGTERM\n" + tail(log))
+                    C.fail("cpsync did not exit within 15 s of SIGTERM\n" + C.log_tail(log))
                 if rc != 0:
-                    fail("cpsync exited with %d after SIGTERM\n%s" % (rc, tail(log)))
+                    C.fail("cpsync exited with %d after SIGTERM\n%s" % (rc, C.log_tail(log)))
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
     finally:
-        psql(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    print("%s: OK" % NAME)
+        db.drop()
+    print("%s: OK" % C.NAME)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <libpq-fe.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "config/config.h"
 #include "engine.h"
 #include "http/http.h"
+#include "testdb.h"
 
 #define MAX_OPS 256
 
@@ -39,27 +39,13 @@ struct ops {
 	size_t n;
 };
 
-static char conninfo[512];
-static char dbname[64];
+static struct cps_testdb testdb;
 
 static const char *source_dir(void)
 {
 	const char *d = getenv("CPSYNC_SOURCE_DIR");
 
 	return d && *d ? d : CPSYNC_SOURCE_DIR;
-}
-
-static void pg_exec(const char *base, const char *sql)
-{
-	PGconn *c = PQconnectdb(base);
-	PGresult *r;
-
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
 }
 
 static void ops_add(struct ops *o, const char *method, const char *path)
@@ -246,7 +232,7 @@ static void test_routes_match_document(void **state)
 	load_openapi(doc);
 	snprintf(schemas, sizeof(schemas), "%s/schemas", source_dir());
 	opts.schema_dir = getenv("CPSYNC_SCHEMA_DIR") ? getenv("CPSYNC_SCHEMA_DIR") : schemas;
-	snprintf(text, sizeof(text), CONFIG, conninfo);
+	snprintf(text, sizeof(text), CONFIG, testdb.conninfo);
 	if (cps_config_load_string(text, strlen(text), "openapi.yaml", NULL, &cfg, err,
 	                           sizeof(err)) != CPS_OK)
 		fail_msg("config: %s", err);
@@ -291,26 +277,12 @@ static void test_routes_match_document(void **state)
 
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG");
-	char sql[128];
-
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set (deploy/test.sh exports it)\n");
-		return -1;
-	}
-	snprintf(dbname, sizeof(dbname), "cps_openapi_%d", (int)getpid());
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
-	pg_exec(base, sql);
-	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", base, dbname);
-	return 0;
+	return cps_testdb_create(&testdb, "cps_openapi", -1);
 }
 
 static int group_teardown(void **state)
 {
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-	pg_exec(getenv("CPSYNC_TEST_PG"), sql);
+	cps_testdb_drop(&testdb);
 	return 0;
 }
 

@@ -214,17 +214,6 @@ def people(schemas):
     return msgs
 
 
-def wait_for(what, fn, timeout=120):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            L.fail("timed out waiting for " + what)
-        time.sleep(0.5)
-
-
 def bad_messages(schemas, db):
     """Four messages that must be dead-lettered, each carrying a real
     person's data from the store."""
@@ -260,7 +249,7 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--demo", action="store_true", help="scan `cpsync demo`")
     args = ap.parse_args()
-    L.NAME = "pii.scan_demo" if args.demo else "pii.scan"
+    L.set_name("pii.scan_demo" if args.demo else "pii.scan")
     pg = os.environ.get("CPSYNC_TEST_PG")
     if not pg:
         L.fail("CPSYNC_TEST_PG is not set (deploy/test.sh exports it)")
@@ -297,7 +286,7 @@ def main():
                 with open(err_path, errors="replace") as f:
                     L.fail("cpsync run exited with %s\n%s" % (proc.returncode, f.read()[-4000:]))
             return L.http_get(port, "/healthz")[0] == 200
-        wait_for("/healthz", healthy, 60)
+        L.wait_for("/healthz", healthy, 60)
         if args.demo:
             run_demo(source, db, port)
         else:
@@ -332,7 +321,7 @@ def main():
 def run_demo(source, db, port):
     """The demo invents its people; wait until they are in, let a steward
     resolve a conflict, then scan."""
-    wait_for("the demo's people and a conflict in the store", lambda: db.query(
+    L.wait_for("the demo's people and a conflict in the store", lambda: db.query(
         "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= 300 AND "
         "(SELECT count(*) FROM cpsync.conflicts WHERE status = 'open') > 0")[0][0], 150)
     cid = db.query("SELECT id FROM cpsync.conflicts WHERE status = 'open' ORDER BY id LIMIT 1")
@@ -350,17 +339,18 @@ def run(args, source, db, port, proc, err_path):
         L.fail("/status answered %s" % st)
     bootstrap = json.loads(body)["kafka"]["bootstrap"]
     schemas = L.Schemas(args.cpsync, os.path.join(source, "schemas"))
-    wait_for("sources RUNNING", lambda: all(
+    L.wait_for("sources RUNNING", lambda: all(
         l["state"] == "RUNNING" for l in json.loads(request(port, "/status", TOKENS["viewer"])[1])[
-            "links"] if l["name"].endswith("-source")), 60)
+                "links"] if l["name"].endswith("-source")), 60)
     prod = L.producer(bootstrap)
     L.produce_all(prod, people(schemas))
-    wait_for("every person and open conflicts in the store", lambda: db.query(
+    L.wait_for("every person and open conflicts in the store", lambda: db.query(
         "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= %d AND " % PEOPLE +
-        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0])
+        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0],
+        120)
     n_before = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     L.produce_all(prod, bad_messages(schemas, db))
-    wait_for("4 new dead letters", lambda: db.query(
+    L.wait_for("4 new dead letters", lambda: db.query(
         "SELECT count(*) FROM cpsync.dead_letters")[0][0] >= n_before + 4, 60)
     dls = [r[0] for r in db.query("SELECT id FROM cpsync.dead_letters ORDER BY id")]
     st, _ = request(port, "/api/v1/deadletters/replay", TOKENS["operator"], "POST",

@@ -389,7 +389,7 @@ def main():
     scenario = ("--scenario", {"required": True, "choices": ["restart", "kill"]})
     args = L.parse_args("threeway.no_loss", extra=[scenario])
     global PFX
-    L.NAME = ("kafka_real" if args.real_kafka else "threeway") + ".no_loss_" + args.scenario
+    L.set_name(("kafka_real" if args.real_kafka else "threeway") + ".no_loss_" + args.scenario)
     PFX = args.pfx
     schemas = L.Schemas(args.cpsync, args.schemas)
     work = L.tmpdir("tw-noloss")

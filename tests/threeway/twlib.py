@@ -2,7 +2,8 @@
 fresh PostgreSQL database (tests/threeway/city.sql) captured by the postgres
 source and written by the postgres sink, Shenshan as inbox/outbox directories,
 the province on Kafka topics, the store in its own fresh database, and one
-cpsync configuration wiring the three. Builds on tests/e2e/e2elib.py.
+cpsync configuration wiring the three. Builds on tests/e2e/e2elib.py and
+tests/lib/cpsynctest.py.
 """
 import os
 import sys
@@ -74,10 +75,7 @@ class City:
 
 def exec_sql(db, sql, args=None):
     """A statement without a result set, on db's autocommit connection."""
-    if db._conn is None:
-        db.query("SELECT 1")
-    with db._conn.cursor() as c:
-        c.execute(sql, args)
+    db.execute(sql, args)
 
 
 def allow(fields):
@@ -206,19 +204,8 @@ def wait_links_running(cps, timeout=90, names=LINKS):
     L.fail("links not all RUNNING within %d s: %s\n%s" % (timeout, states, cps.tail()))
 
 
-def wait_for(what, pred, timeout, cps=None, interval=0.2):
-    """Polls pred() until it returns a true value (returned)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if cps is not None and not cps.alive():
-            L.fail("cpsync died while waiting for %s\n%s" % (what, cps.tail()))
-        if time.monotonic() > deadline:
-            L.fail("timed out (%d s) waiting for %s%s" % (
-                timeout, what, ("\n" + cps.tail()) if cps else ""))
-        time.sleep(interval)
+# polls until a condition holds (tests/lib/cpsynctest.py)
+wait_for = L.wait_for
 
 
 def plain(v):

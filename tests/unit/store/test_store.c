@@ -15,6 +15,7 @@
 #include "base/common.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 
@@ -24,9 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char admin_conninfo[1024];
-static char db_conninfo[1200];
-static char db_name[64];
+static struct cps_testdb testdb;
 static PGconn *db; /* a side connection for checks */
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -88,7 +87,7 @@ static struct cps_store *store_open(void)
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_store *s = NULL;
 
-	if (cps_store_open(db_conninfo, &s, err, sizeof(err)) != CPS_OK)
+	if (cps_store_open(testdb.conninfo, &s, err, sizeof(err)) != CPS_OK)
 		fail_msg("open: %s", err);
 	return s;
 }
@@ -157,41 +156,11 @@ static void commit_ok(struct cps_store *s, const struct cps_store_batch *b)
 
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG");
-	char sql[128];
-	PGconn *admin;
-	PGresult *res;
-
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the store tests need PostgreSQL "
-		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
+	if (cps_testdb_create(&testdb, "cps_store", -1) != 0)
 		return -1;
-	}
-	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
-	snprintf(db_name, sizeof(db_name), "cps_store_%ld", (long)getpid());
-	admin = PQconnectdb(admin_conninfo);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
-		PQfinish(admin);
-		return -1;
-	}
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
-	res = PQexec(admin, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "create database: %s", PQerrorMessage(admin));
-		PQclear(res);
-		PQfinish(admin);
-		return -1;
-	}
-	PQclear(res);
-	PQfinish(admin);
-	/* later keywords override earlier ones in a conninfo string */
-	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
-	db = PQconnectdb(db_conninfo);
+	db = PQconnectdb(testdb.conninfo);
 	if (PQstatus(db) != CONNECTION_OK) {
-		fprintf(stderr, "connect to %s: %s", db_name, PQerrorMessage(db));
+		fprintf(stderr, "connect to %s: %s", testdb.name, PQerrorMessage(db));
 		return -1;
 	}
 	return 0;
@@ -199,17 +168,9 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	char sql[128];
-	PGconn *admin;
-
 	PQfinish(db);
 	db = NULL;
-	if (!*db_name)
-		return 0;
-	admin = PQconnectdb(admin_conninfo);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
+	cps_testdb_drop(&testdb);
 	return 0;
 }
 
@@ -221,7 +182,7 @@ static void test_migrate(void **state)
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_store *s = store_open();
 	int applied = -1, latest = -1;
-	char *argv[] = {"migrate", "--conninfo", db_conninfo, NULL};
+	char *argv[] = {"migrate", "--conninfo", testdb.conninfo, NULL};
 
 	check_ok(cps_store_schema_version(s, &applied, &latest, err, sizeof(err)), err);
 	assert_int_equal(applied, 0);

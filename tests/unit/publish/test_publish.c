@@ -19,6 +19,7 @@
 #include "reconcile/reconcile.h"
 #include "codec/schema.h"
 #include "store/store.h"
+#include "testdb.h"
 #include "reconcile/unified.h"
 
 #include <libpq-fe.h>
@@ -257,7 +258,7 @@ static void test_unified_single_object_delete(void **state)
 
 /* ---- the publisher ------------------------------------------------------------ */
 
-static char admin_conninfo[512], db_name[64], db_conninfo[768];
+static struct cps_testdb testdb;
 
 static long long q_int(PGconn *c, const char *sql)
 {
@@ -280,7 +281,7 @@ static void fill_outbox(void)
 	struct cps_store *s;
 
 	check_ok(cps_unified_new(&uc, &u, err, sizeof(err)), err);
-	check_ok(cps_store_open(db_conninfo, &s, err, sizeof(err)), err);
+	check_ok(cps_store_open(testdb.conninfo, &s, err, sizeof(err)), err);
 	for (int v = 1; v <= 2; v++) {
 		struct cps_key_state st[3], *sp[3];
 		struct cps_store_emit em[3];
@@ -337,7 +338,7 @@ static void test_publisher_broker_down(void **state)
 	rd_kafka_topic_partition_list_t *l;
 	rd_kafka_t *rk;
 	json_t *last = json_object();
-	PGconn *db = PQconnectdb(db_conninfo);
+	PGconn *db = PQconnectdb(testdb.conninfo);
 	int got = 0;
 	int64_t end;
 
@@ -349,7 +350,7 @@ static void test_publisher_broker_down(void **state)
 	cps_settings_set(&props, "kafka.properties.reconnect.backoff.max.ms", "200");
 	pc = (struct cps_publisher_conf){.bootstrap = cps_broker_bootstrap(broker),
 	                                 .kafka_properties = &props,
-	                                 .conninfo = db_conninfo};
+	                                 .conninfo = testdb.conninfo};
 
 	/* down: nothing leaves the outbox; a stop meanwhile loses nothing */
 	assert_int_equal(rd_kafka_mock_broker_set_down(cps_broker_mock(broker), 1), 0);
@@ -426,52 +427,22 @@ static void test_publisher_broker_down(void **state)
 
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG"), *dir = getenv("CPSYNC_SCHEMA_DIR");
-	char err[CPS_ERRSTR_SIZE], sql[160];
-	struct cps_store *s;
-	PGconn *admin;
+	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
+	char err[CPS_ERRSTR_SIZE];
 
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the publisher tests need PostgreSQL "
-		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
-		return -1;
-	}
 	if (cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &catalog, err,
 	                         sizeof(err)) != CPS_OK) {
 		fprintf(stderr, "catalog: %s\n", err);
 		return -1;
 	}
-	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
-	snprintf(db_name, sizeof(db_name), "cps_publish_%ld", (long)getpid());
-	admin = PQconnectdb(admin_conninfo);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
-		PQfinish(admin);
+	if (cps_testdb_create(&testdb, "cps_publish", -1) != 0 || cps_testdb_migrate(&testdb) != 0)
 		return -1;
-	}
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
-	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
-	if (cps_store_open(db_conninfo, &s, err, sizeof(err)) != CPS_OK ||
-	    cps_store_migrate(s, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "store: %s\n", err);
-		return -1;
-	}
-	cps_store_close(s);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char sql[160];
-	PGconn *admin = PQconnectdb(admin_conninfo);
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
+	cps_testdb_drop(&testdb);
 	cps_catalog_free(catalog);
 	return 0;
 }

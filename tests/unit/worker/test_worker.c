@@ -21,6 +21,7 @@
 #include "store/store.h"
 #include "reconcile/unified.h"
 #include "worker/worker.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -31,7 +32,6 @@
 
 #define PARTITIONS 4
 
-static char admin_conninfo[512];
 static struct cps_catalog *catalog;
 static struct cps_rules *rules;
 static struct cps_broker *broker;
@@ -41,8 +41,8 @@ static int db_seq;
 static struct cps_settings kprops;
 
 struct db {
-	char name[64];
-	char conninfo[768];
+	struct cps_testdb scratch;
+	const char *conninfo; /* scratch.conninfo */
 	PGconn *conn;
 };
 
@@ -62,35 +62,17 @@ static int64_t now_ms(void)
 
 static void db_create(struct db *d)
 {
-	char sql[160], err[CPS_ERRSTR_SIZE];
-	PGconn *admin = PQconnectdb(admin_conninfo);
-	struct cps_store *s;
-
-	assert_int_equal(PQstatus(admin), CONNECTION_OK);
-	snprintf(d->name, sizeof(d->name), "cps_worker_%ld_%d", (long)getpid(), ++db_seq);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", d->name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
-	snprintf(d->conninfo, sizeof(d->conninfo), "%s dbname=%s", admin_conninfo, d->name);
-	check_ok(cps_store_open(d->conninfo, &s, err, sizeof(err)), err);
-	check_ok(cps_store_migrate(s, err, sizeof(err)), err);
-	cps_store_close(s);
+	assert_int_equal(cps_testdb_create(&d->scratch, "cps_worker", ++db_seq), 0);
+	assert_int_equal(cps_testdb_migrate(&d->scratch), 0);
+	d->conninfo = d->scratch.conninfo;
 	d->conn = PQconnectdb(d->conninfo);
 	assert_int_equal(PQstatus(d->conn), CONNECTION_OK);
 }
 
 static void db_drop(struct db *d)
 {
-	char sql[160];
-	PGconn *admin;
-
 	PQfinish(d->conn);
-	admin = PQconnectdb(admin_conninfo);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
+	cps_testdb_drop(&d->scratch);
 }
 
 /* One integer from a query. */
@@ -525,11 +507,9 @@ static int group_setup(void **state)
 	json_t *rj;
 
 	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the worker tests need PostgreSQL "
-		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
+		fprintf(stderr, "CPSYNC_TEST_PG is not set: the worker tests need PostgreSQL (deploy/pg-private.sh start DIR PORT prints it)\n");
 		return -1;
 	}
-	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
 	cps_settings_init(&kprops);
 	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
 	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");

@@ -17,6 +17,7 @@
 #include "connectors/connector.h"
 #include "connectors/postgres/pgoutput.h"
 #include "codec/schema.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@ extern const struct cps_connector_ops cps_postgres_connector;
 #define MAX_KEYS 512
 
 struct fixture {
-	char db[64], slot[64], conninfo[512], slot_sql[256];
-	PGconn *admin, *c;
+	struct cps_testdb db;
+	char slot[64], slot_sql[256];
+	PGconn *c;
 	struct cps_catalog *catalog;
 	struct cps_codec *codec;
 	struct cps_settings settings;
@@ -82,27 +84,17 @@ static int setup(void **state)
 {
 	static int seq;
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *base = getenv("CPSYNC_TEST_PG");
 	char sql[256], err[CPS_ERRSTR_SIZE];
 
-	if (!base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: this test needs PostgreSQL\n");
+	if (cps_testdb_create(&f->db, "cps_pgsrc", seq++) != 0)
 		return -1;
-	}
-	snprintf(f->db, sizeof(f->db), "cps_pgsrc_%d_%d", (int)getpid(), seq++);
-	f->admin = PQconnectdb(base);
-	if (PQstatus(f->admin) != CONNECTION_OK)
-		return -1;
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
-	PQclear(PQexec(f->admin, sql));
-	snprintf(f->conninfo, sizeof(f->conninfo), "%s dbname=%s", base, f->db);
 	/* slots are cluster-wide: one name per test */
-	snprintf(f->slot, sizeof(f->slot), "%s_slot", f->db);
+	snprintf(f->slot, sizeof(f->slot), "%s_slot", f->db.name);
 	snprintf(f->slot_sql, sizeof(f->slot_sql),
 	         "SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = "
 	         "'%s'",
 	         f->slot);
-	f->c = PQconnectdb(f->conninfo);
+	f->c = PQconnectdb(f->db.conninfo);
 	if (PQstatus(f->c) != CONNECTION_OK)
 		return -1;
 	exec_ok(f->c, "CREATE TABLE person (national_id text PRIMARY KEY, name text NOT NULL, "
@@ -116,14 +108,14 @@ static int setup(void **state)
 	                  sizeof(err)))
 		return -1;
 	cps_settings_init(&f->settings);
-	cps_settings_set(&f->settings, "conninfo", f->conninfo);
+	cps_settings_set(&f->settings, "conninfo", f->db.conninfo);
 	cps_settings_set(&f->settings, "schema_dir", getenv("CPSYNC_SCHEMA_DIR"));
 	cps_settings_set(&f->settings, "slot", f->slot);
 	cps_settings_set(&f->settings, "publication", "cps_test_pub");
 	cps_settings_set(&f->settings, "table.public.person.entity", "person");
 	cps_settings_set(&f->settings, "table.public.person.column.disabled", "disabled");
 	cps_settings_set(&f->settings, "status_interval_ms", "200");
-	snprintf(sql, sizeof(sql), "%s_origin", f->db);
+	snprintf(sql, sizeof(sql), "%s_origin", f->db.name);
 	cps_settings_set(&f->settings, "ignore_origin", sql);
 	cps_settings_set(&f->settings, "snapshot_batch", "7");
 	*state = f;
@@ -133,14 +125,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char sql[256];
 
 	PQclear(PQexec(f->c, "SELECT pg_drop_replication_slot(slot_name) FROM "
 	                     "pg_replication_slots WHERE database = current_database()"));
 	PQfinish(f->c);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
-	PQclear(PQexec(f->admin, sql));
-	PQfinish(f->admin);
+	cps_testdb_drop(&f->db);
 	cps_codec_free(f->codec);
 	cps_catalog_free(f->catalog);
 	cps_settings_release(&f->settings);
@@ -301,15 +290,16 @@ static void test_snapshot_stream_changes(void **state)
 
 		/* origins are cluster-wide: this test's own name */
 		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_create('%s_origin')",
-		         f->db);
+		         f->db.name);
 		exec_ok(f->c, sql);
 		snprintf(sql, sizeof(sql),
 		         "BEGIN; SELECT pg_replication_origin_session_setup('%s_origin'); UPDATE "
 		         "person SET name = 'echo' WHERE national_id = 'K9'; COMMIT",
-		         f->db);
+		         f->db.name);
 		exec_ok(f->c, sql);
 		exec_ok(f->c, "SELECT pg_replication_origin_session_reset()");
-		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s_origin')", f->db);
+		snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s_origin')",
+		         f->db.name);
 		exec_ok(f->c, sql);
 	}
 	exec_ok(f->c, "UPDATE person SET name = 'mine' WHERE national_id = 'K10'");
@@ -362,7 +352,7 @@ static void test_kill_resume_and_flush(void **state)
 	assert_true(flush1 > flush0);
 	/* idle database, WAL written elsewhere: keepalives move the slot along */
 	{
-		PGconn *other = PQconnectdb(getenv("CPSYNC_TEST_PG"));
+		PGconn *other = PQconnectdb(f->db.admin);
 		struct cps_source_batch b;
 		uint64_t wal;
 

@@ -7,6 +7,7 @@
  */
 #include "connectors/connector.h"
 #include "sink/sink_runner.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <setjmp.h>
@@ -19,8 +20,9 @@
 
 #include <cmocka.h>
 
+static struct cps_testdb testdb;
 /* origins are cluster-wide and one session at a time: one per test run */
-static char admin_conninfo[512], db_conninfo[640], db_name[64], origin[64];
+static char origin[64];
 
 #define check_ok(expr, err)                                                                        \
 	do {                                                                                       \
@@ -85,7 +87,7 @@ static struct cps_conn *open_sink(char *err, size_t err_size)
 	int rc;
 
 	cps_settings_init(&s);
-	cps_settings_set(&s, "conninfo", db_conninfo);
+	cps_settings_set(&s, "conninfo", testdb.conninfo);
 	cps_settings_set(&s, "table.person", "city_inbound.person");
 	cps_settings_set(&s, "column.person.name", "full_name");
 	cps_settings_set(&s, "column.person.residence_address", ""); /* not written */
@@ -108,7 +110,7 @@ static void test_upsert_idempotent_by_version(void **state)
 	char err[CPS_ERRSTR_SIZE], buf[1024], sql[160];
 	struct cps_conn *c;
 	struct cps_conn_status st;
-	PGconn *db = PQconnectdb(db_conninfo);
+	PGconn *db = PQconnectdb(testdb.conninfo);
 
 	(void)state;
 	assert_int_equal(PQstatus(db), CONNECTION_OK);
@@ -213,7 +215,7 @@ static void test_bad_records(void **state)
 	char err[CPS_ERRSTR_SIZE], buf[64];
 	struct cps_conn *c;
 	struct cps_settings s;
-	PGconn *db = PQconnectdb(db_conninfo);
+	PGconn *db = PQconnectdb(testdb.conninfo);
 	struct cps_sink_record r = {.entity = "household", .key = "k", .key_len = 1};
 	size_t accepted = 9;
 
@@ -250,7 +252,7 @@ static void test_bad_records(void **state)
 
 	/* unknown settings are refused by name */
 	cps_settings_init(&s);
-	cps_settings_set(&s, "conninfo", db_conninfo);
+	cps_settings_set(&s, "conninfo", testdb.conninfo);
 	cps_settings_set(&s, "no_such_key", "1");
 	assert_int_not_equal(
 	    cps_connector_sink_open(cps_postgres_connector_ops(), "city", &s, &c, err, sizeof(err)),
@@ -262,51 +264,26 @@ static void test_bad_records(void **state)
 
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG");
-	char sql[160];
-	PGconn *admin;
-
 	(void)state;
-	if (!base || !*base) {
-		fprintf(stderr,
-		        "CPSYNC_TEST_PG is not set: the postgres sink tests need PostgreSQL "
-		        "(deploy/pg-private.sh start DIR PORT prints it)\n");
+	if (cps_testdb_create(&testdb, "cps_pg_sink", -1) != 0)
 		return -1;
-	}
-	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
-	snprintf(db_name, sizeof(db_name), "cps_pg_sink_%ld", (long)getpid());
 	snprintf(origin, sizeof(origin), "cpsync_test_%ld", (long)getpid());
-	admin = PQconnectdb(admin_conninfo);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
-		PQfinish(admin);
-		return -1;
-	}
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
-	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	char sql[160];
-	PGconn *admin = PQconnectdb(admin_conninfo);
 
 	(void)state;
 	snprintf(sql, sizeof(sql),
 	         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE "
 	         "database = '%s'",
-	         db_name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
+	         testdb.name);
+	cps_testdb_exec(testdb.admin, sql);
+	cps_testdb_drop(&testdb);
 	snprintf(sql, sizeof(sql), "SELECT pg_replication_origin_drop('%s')", origin);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
+	cps_testdb_exec(testdb.admin, sql);
 	return 0;
 }
 

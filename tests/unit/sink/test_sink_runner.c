@@ -15,6 +15,7 @@
 #include "codec/schema.h"
 #include "sink/sink_runner.h"
 #include "store/store.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
@@ -30,7 +31,7 @@
 #include <cmocka.h>
 
 static struct cps_catalog *catalog;
-static char admin_conninfo[512], db_conninfo[640], db_name[64];
+static struct cps_testdb testdb;
 
 #define check_ok(expr, err)                                                                        \
 	do {                                                                                       \
@@ -325,7 +326,7 @@ static struct cps_sink_runner *start_runner(struct cps_broker *broker,
 	rc.bootstrap = cps_broker_bootstrap(broker);
 	rc.kafka_props = kprops;
 	rc.catalog = catalog;
-	rc.store_conninfo = db_conninfo;
+	rc.store_conninfo = testdb.conninfo;
 	rc.poll_ms = 100;
 	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
 	cps_settings_release(&s);
@@ -362,7 +363,7 @@ static void test_province_kafka_sink(void **state)
 	rd_kafka_conf_t *conf;
 	rd_kafka_t *prod, *cons;
 	rd_kafka_topic_partition_list_t *l;
-	PGconn *db = PQconnectdb(db_conninfo);
+	PGconn *db = PQconnectdb(testdb.conninfo);
 	const char *got[8];
 	long got_version[8];
 	int n_got = 0;
@@ -564,54 +565,25 @@ static void test_bad_settings(void **state)
 
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG"), *dir = getenv("CPSYNC_SCHEMA_DIR");
-	char err[CPS_ERRSTR_SIZE], sql[160];
-	struct cps_store *s;
-	PGconn *admin;
+	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
+	char err[CPS_ERRSTR_SIZE];
 
 	(void)state;
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the sink runner tests need PostgreSQL "
-		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
-		return -1;
-	}
 	if (cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &catalog, err,
 	                         sizeof(err)) != CPS_OK) {
 		fprintf(stderr, "catalog: %s\n", err);
 		return -1;
 	}
-	snprintf(admin_conninfo, sizeof(admin_conninfo), "%s", base);
-	snprintf(db_name, sizeof(db_name), "cps_sink_runner_%ld", (long)getpid());
-	admin = PQconnectdb(admin_conninfo);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to CPSYNC_TEST_PG: %s", PQerrorMessage(admin));
-		PQfinish(admin);
+	if (cps_testdb_create(&testdb, "cps_sink_runner", -1) != 0 ||
+	    cps_testdb_migrate(&testdb) != 0)
 		return -1;
-	}
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
-	snprintf(db_conninfo, sizeof(db_conninfo), "%s dbname=%s", admin_conninfo, db_name);
-	if (cps_store_open(db_conninfo, &s, err, sizeof(err)) != CPS_OK ||
-	    cps_store_migrate(s, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "store: %s\n", err);
-		return -1;
-	}
-	cps_store_close(s);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char sql[160];
-	PGconn *admin = PQconnectdb(admin_conninfo);
-
 	(void)state;
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-	PQclear(PQexec(admin, sql));
-	PQfinish(admin);
+	cps_testdb_drop(&testdb);
 	cps_catalog_free(catalog);
 	return 0;
 }

@@ -18,23 +18,13 @@
 #include "connectors/postgres/pg_mapping.h"
 #include "connectors/postgres/pgoutput.h"
 #include "codec/schema.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static PGconn *admin_connect(void)
-{
-	const char *base = getenv("CPSYNC_TEST_PG");
-	PGconn *c;
-
-	assert_non_null(base); /* the test needs a real server: fail, never skip */
-	c = PQconnectdb(base);
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	return c;
-}
 
 static void exec_ok(PGconn *c, const char *sql)
 {
@@ -43,17 +33,6 @@ static void exec_ok(PGconn *c, const char *sql)
 	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
 		fail_msg("%s: %s", sql, PQerrorMessage(c));
 	PQclear(r);
-}
-
-static PGconn *db_connect(const char *db)
-{
-	char ci[512];
-	PGconn *c;
-
-	snprintf(ci, sizeof(ci), "%s dbname=%s", getenv("CPSYNC_TEST_PG"), db);
-	c = PQconnectdb(ci);
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	return c;
 }
 
 /* Every message of the slot so far, decoded in order; kinds into `kinds`. */
@@ -113,19 +92,18 @@ static size_t drain(PGconn *c, struct cps_pgo_decoder *d, struct cps_pgo_relcach
 
 static void test_real_messages(void **state)
 {
-	PGconn *admin = admin_connect(), *c;
-	char db[64], sql[256], kinds[64], texts[64][64];
+	struct cps_testdb db;
+	PGconn *c;
+	char kinds[64], texts[64][64];
 	struct cps_pgo_decoder d;
 	struct cps_pgo_relcache rc;
 	struct cps_pgo_relation *rel;
 	size_t n;
 
-	snprintf(db, sizeof(db), "cps_pgoutput_%d", (int)getpid());
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", db);
-	exec_ok(admin, sql);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
-	exec_ok(admin, sql);
-	c = db_connect(db);
+	/* the test needs a real server: fail, never skip */
+	assert_int_equal(cps_testdb_create(&db, "cps_pgoutput", -1), 0);
+	c = PQconnectdb(db.conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	cps_pgo_decoder_init(&d);
 	cps_pgo_relcache_init(&rc);
 	exec_ok(c, "CREATE TABLE t (id text PRIMARY KEY, name text, big text)");
@@ -164,9 +142,7 @@ static void test_real_messages(void **state)
 
 	exec_ok(c, "SELECT pg_drop_replication_slot('s')");
 	PQfinish(c);
-	snprintf(sql, sizeof(sql), "DROP DATABASE %s", db);
-	exec_ok(admin, sql);
-	PQfinish(admin);
+	cps_testdb_drop(&db);
 	cps_pgo_relcache_release(&rc);
 	cps_pgo_decoder_release(&d);
 	(void)state;

@@ -27,6 +27,7 @@
 #include "base/pii.h"
 #include "observe/status.h"
 #include "store/store.h"
+#include "testdb.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -55,7 +56,7 @@ struct fixture {
 	rd_kafka_t *producer;
 	struct cps_catalog *catalog;
 	struct cps_codec *person;
-	char admin_conninfo[512], db_conninfo[640], db_name[64];
+	struct cps_testdb db;
 };
 
 /* One message as sent or as read back. */
@@ -84,56 +85,18 @@ static int64_t mono_ms(void)
 
 /* ---- setup: broker, catalog, database ------------------------------------ */
 
-static int pg_exec(const char *conninfo, const char *sql)
-{
-	PGconn *c = PQconnectdb(conninfo);
-	PGresult *res;
-	int ok;
-
-	if (PQstatus(c) != CONNECTION_OK) {
-		fprintf(stderr, "connect: %s", PQerrorMessage(c));
-		PQfinish(c);
-		return -1;
-	}
-	res = PQexec(c, sql);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-	if (!ok)
-		fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
-	return ok ? 0 : -1;
-}
-
 static int setup(void **state)
 {
 	static struct fixture f;
 	const char *topics[] = {SRC, UNMAPPED, INGEST, DLQ, SRC2, INGEST2};
-	const char *base = getenv("CPSYNC_TEST_PG"), *dir = getenv("CPSYNC_SCHEMA_DIR");
-	char err[CPS_ERRSTR_SIZE], sql[160], why[512];
-	struct cps_store *store;
+	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
+	char err[CPS_ERRSTR_SIZE], why[512];
 	rd_kafka_conf_t *conf;
 
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the ingest tests need PostgreSQL "
-		                "(deploy/pg-private.sh start DIR PORT prints it)\n");
-		return -1;
-	}
 	if (!dir)
 		dir = CPSYNC_SOURCE_DIR "/schemas";
-	snprintf(f.admin_conninfo, sizeof(f.admin_conninfo), "%s", base);
-	snprintf(f.db_name, sizeof(f.db_name), "cps_ingest_%ld", (long)getpid());
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f.db_name);
-	pg_exec(f.admin_conninfo, sql);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f.db_name);
-	if (pg_exec(f.admin_conninfo, sql) != 0)
+	if (cps_testdb_create(&f.db, "cps_ingest", -1) != 0 || cps_testdb_migrate(&f.db) != 0)
 		return -1;
-	snprintf(f.db_conninfo, sizeof(f.db_conninfo), "%s dbname=%s", f.admin_conninfo, f.db_name);
-	if (cps_store_open(f.db_conninfo, &store, err, sizeof(err)) != CPS_OK ||
-	    cps_store_migrate(store, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "store: %s\n", err);
-		return -1;
-	}
-	cps_store_close(store);
 	if (cps_broker_start(1, topics, CPS_ARRAY_SIZE(topics), &f.broker, err, sizeof(err)) !=
 	        CPS_OK ||
 	    cps_catalog_load_dir(dir, &f.catalog, err, sizeof(err)) != CPS_OK ||
@@ -155,15 +118,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char sql[160];
 
 	cps_ingest_stop_and_join(active_runner);
 	rd_kafka_destroy(f->producer);
 	cps_codec_free(f->person);
 	cps_catalog_free(f->catalog);
 	cps_broker_stop(f->broker);
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db_name);
-	pg_exec(f->admin_conninfo, sql);
+	cps_testdb_drop(&f->db);
 	return 0;
 }
 
@@ -349,7 +310,7 @@ static void store_applied_all(struct fixture *f, const char *topic)
 {
 	const struct rd_kafka_metadata *md;
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(f->producer, topic, NULL);
-	PGconn *db = PQconnectdb(f->db_conninfo);
+	PGconn *db = PQconnectdb(f->db.conninfo);
 
 	assert_int_equal(PQstatus(db), CONNECTION_OK);
 	assert_int_equal(rd_kafka_metadata(f->producer, 0, rkt, &md, 10000), 0);
@@ -463,7 +424,7 @@ static void test_runner_end_to_end(void **state)
 		    .ingest_topic = INGEST,
 		    .dead_letter_topic = DLQ,
 		    .bootstrap = cps_broker_bootstrap(f->broker),
-		    .store_conninfo = f->db_conninfo,
+		    .store_conninfo = f->db.conninfo,
 		    .batch_max = 3,
 		    .link = link,
 		    .status = status,
@@ -564,7 +525,7 @@ static void test_runner_end_to_end(void **state)
 
 	/* the dead letters in PostgreSQL: raw bytes, key, origin, specific reason */
 	{
-		PGconn *db = PQconnectdb(f->db_conninfo);
+		PGconn *db = PQconnectdb(f->db.conninfo);
 		PGresult *res;
 		char origin[128];
 		int seen[5] = {0};
@@ -694,7 +655,7 @@ static void test_produce_failure_no_commit(void **state)
 		    .catalog = f->catalog,
 		    .ingest_topic = INGEST2,
 		    .bootstrap = cps_broker_bootstrap(f->broker),
-		    .store_conninfo = f->db_conninfo,
+		    .store_conninfo = f->db.conninfo,
 		    .batch_max = 10,
 		    .flush_timeout_ms = 5000,
 		    .backoff_max_ms = 200,

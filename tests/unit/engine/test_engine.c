@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +23,9 @@
 #include "base/common.h"
 #include "config/config.h"
 #include "engine.h"
+#include "testdb.h"
 
-static char conninfo[512];
-static char dbname[64];
+static struct cps_testdb testdb;
 
 static const char *schema_dir(void)
 {
@@ -35,42 +34,17 @@ static const char *schema_dir(void)
 	return d && *d ? d : CPSYNC_SOURCE_DIR "/schemas";
 }
 
-static void pg_exec(const char *base, const char *sql)
-{
-	PGconn *c = PQconnectdb(base);
-	PGresult *r;
-
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
-}
-
 static int group_setup(void **state)
 {
-	const char *base = getenv("CPSYNC_TEST_PG");
-	char sql[128];
-
-	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set (deploy/test.sh exports it)\n");
+	if (cps_testdb_create(&testdb, "cps_engine", -1) != 0)
 		return -1;
-	}
-	snprintf(dbname, sizeof(dbname), "cps_engine_%d", (int)getpid());
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
-	pg_exec(base, sql);
-	snprintf(conninfo, sizeof(conninfo), "%s dbname=%s", base, dbname);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
-	char sql[128];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", dbname);
-	pg_exec(getenv("CPSYNC_TEST_PG"), sql);
+	cps_testdb_drop(&testdb);
 	curl_global_cleanup();
 	return 0;
 }
@@ -163,7 +137,7 @@ static void test_start_errors(void **state)
 	struct cps_engine_opts opts = {.http_listen = "127.0.0.1:0", .no_signals = true};
 	struct cps_config *cfg;
 
-	cfg = load(BASE_CONFIG, conninfo, "kafka", "single-object");
+	cfg = load(BASE_CONFIG, testdb.conninfo, "kafka", "single-object");
 	opts.schema_dir = "/nonexistent/schemas";
 	expect_start_error(cfg, &opts, "schemas '/nonexistent/schemas'");
 	cps_config_free(cfg);
@@ -182,13 +156,13 @@ static void test_start_errors(void **state)
 	}
 	cps_config_free(cfg);
 
-	cfg = load(BASE_CONFIG, conninfo, "kafka", "base64");
+	cfg = load(BASE_CONFIG, testdb.conninfo, "kafka", "base64");
 	expect_start_error(cfg, &opts, "platform 'province': source framing 'base64'");
 	cps_config_free(cfg);
 
 	/* a connector that is missing from the build or refuses kafka's settings:
 	 * the error names the platform, everything started is stopped (ASan) */
-	cfg = load(BASE_CONFIG, conninfo, "files", "raw");
+	cfg = load(BASE_CONFIG, testdb.conninfo, "files", "raw");
 	expect_start_error(cfg, &opts, "platform 'province'");
 	cps_config_free(cfg);
 }
@@ -237,7 +211,7 @@ static void *signal_later(void *arg)
 static void test_start_stop(void **state)
 {
 	struct cps_engine_opts opts = {.http_listen = "127.0.0.1:0", .schema_dir = schema_dir()};
-	struct cps_config *cfg = load(BASE_CONFIG, conninfo, "kafka", "single-object");
+	struct cps_config *cfg = load(BASE_CONFIG, testdb.conninfo, "kafka", "single-object");
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_engine *e;
 	struct cps_status *st;
