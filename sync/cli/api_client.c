@@ -166,11 +166,8 @@ void cps_api_client_error(long status, const json_t *doc, char *buf, size_t size
 		snprintf(buf, size,
 		         "%s (HTTP 401: give a valid token with --token or $CPSYNC_TOKEN)", msg);
 	else if (status == 403)
-		snprintf(
-		    buf, size,
-		    "%s (HTTP 403: the token's role may not do this; stewards handle conflicts "
-		    "and see records unmasked, operators handle dead letters and connectors)",
-		    msg);
+		snprintf(buf, size, "%s (HTTP 403: the token's role may not do this; stewards handle conflicts and see records unmasked, operators handle dead letters and connectors)",
+		         msg);
 	else
 		snprintf(buf, size, "%s (HTTP %ld)", msg, status);
 }

@@ -18,14 +18,15 @@ int cps_cli_run(int argc, char **argv);     /* cli_run.c: cpsync run -c FILE */
 int cps_cli_demo(int argc, char **argv);    /* cli_run.c: cpsync demo */
 int cps_cli_migrate(int argc, char **argv); /* cli_store.c */
 
-/* cli_api.c: commands that speak to a running cpsync over its HTTP API
- * (--url/$CPSYNC_URL, --token/$CPSYNC_TOKEN, --json). argv[0] is the
+/* Commands that speak to a running cpsync over its HTTP API
+ * (--url/$CPSYNC_URL, --token/$CPSYNC_TOKEN, --json), one file each; what
+ * they share is in cli_api.c, their tables in cli_table.c. argv[0] is the
  * command's name, as for the others. */
-int cps_cli_status(int argc, char **argv);     /* cpsync status */
-int cps_cli_conflicts(int argc, char **argv);  /* cpsync conflicts list|show|resolve */
-int cps_cli_records(int argc, char **argv);    /* cpsync records show ENTITY KEY */
-int cps_cli_dlq(int argc, char **argv);        /* cpsync dlq list|show|replay|discard */
-int cps_cli_connectors(int argc, char **argv); /* cpsync connectors list|pause|resume|restart */
+int cps_cli_status(int argc, char **argv);     /* cli_status.c: cpsync status */
+int cps_cli_conflicts(int argc, char **argv);  /* cli_conflicts.c: list|show|resolve */
+int cps_cli_records(int argc, char **argv);    /* cli_records.c: records show ENTITY KEY */
+int cps_cli_dlq(int argc, char **argv);        /* cli_dlq.c: list|show|replay|discard */
+int cps_cli_connectors(int argc, char **argv); /* cli_connectors.c: list|pause|resume|restart */
 
 /* The schemas directory: `explicit_dir`, else $CPSYNC_SCHEMA_DIR, else the
  * source tree's schemas/, else the installed share/cpsync/schemas. */

@@ -29,8 +29,7 @@ static void codec_usage(FILE *f, const char *verb)
 {
 	fprintf(
 	    f,
-	    "usage: cpsync %s (--schema FILE | --entity NAME) [--framing "
-	    "raw|confluent|single-object]\n"
+	    "usage: cpsync %s (--schema FILE | --entity NAME) [--framing raw|confluent|single-object]\n"
 	    "                 [--schemas DIR] [--registry URL] [--subject NAME]\n"
 	    "                 [--max-bytes N] [--max-items N] [--max-depth N]\n"
 	    "%s\n"

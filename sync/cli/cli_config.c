@@ -128,17 +128,13 @@ static const struct {
 	const char *name, *side, *def, *doc;
 } engine_keys[] = {
     {"framing", "source", "single-object (kafka), raw (postgres, files)",
-     "How messages are framed: `raw`, `confluent` (schema ids from the registry or "
-     "`schemas/schema-ids.json`) or `single-object` (schema fingerprints)."},
+     "How messages are framed: `raw`, `confluent` (schema ids from the registry or `schemas/schema-ids.json`) or `single-object` (schema fingerprints)."},
     {"framing", "sink", "single-object",
      "Framing of the records a Kafka sink sends: `confluent` or `single-object`."},
     {"allow.<entity>", "sink", "(required for each entity sent)",
-     "Comma-separated fields of `<entity>` the platform may receive; entities without a "
-     "list are not sent; other fields are sent as null (or the record is held back when "
-     "the field is required)."},
+     "Comma-separated fields of `<entity>` the platform may receive; entities without a list are not sent; other fields are sent as null (or the record is held back when the field is required)."},
     {"flush_ms", "sink", "0",
-     "Flush the sink and commit what it consumed at most this often (0: after every batch). "
-     "A files sink closes an outbox file at each flush."},
+     "Flush the sink and commit what it consumed at most this often (0: after every batch). A files sink closes an outbox file at each flush."},
 };
 
 static const char *setting_type_name(enum cps_setting_type t)
@@ -173,10 +169,7 @@ static void write_connector_doc(FILE *f)
 
 	fprintf(f,
 	        "\n## Connector settings (`platforms.*.source`, `platforms.*.sink`)\n\n"
-	        "Each platform names a connector; its `source` and `sink` sections hold that "
-	        "connector's settings, flattened: `table: {city.person: {entity: person}}` is the "
-	        "setting `table.city.person.entity`. `*` stands for any name. "
-	        "`cpsync check-config` checks them.\n\n"
+	        "Each platform names a connector; its `source` and `sink` sections hold that connector's settings, flattened: `table: {city.person: {entity: person}}` is the setting `table.city.person.entity`. `*` stands for any name. `cpsync check-config` checks them.\n\n"
 	        "### Read by cpsync itself\n\n"
 	        "| Key | Side | Default | Description |\n|---|---|---|---|\n");
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(engine_keys); i++)

@@ -30,8 +30,7 @@ static void run_usage(FILE *f)
 {
 	fprintf(f, "usage: cpsync run -c FILE [--http ADDR]\n"
 	           "  -c, --config FILE  the configuration (see cpsync config-doc)\n"
-	           "  --http ADDR        listen address, overrides http.listen "
-	           "(\"127.0.0.1:0\": any free port)\n"
+	           "  --http ADDR        listen address, overrides http.listen (\"127.0.0.1:0\": any free port)\n"
 	           "Runs until SIGINT or SIGTERM; exits 0 after a clean stop.\n");
 }
 
@@ -94,8 +93,7 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 			return 1;
 		}
 		printf("cpsync demo is running (Ctrl-C stops it)\n"
-		       "  dashboard: http://127.0.0.1:%u/  (default tokens: demo-steward-token, "
-		       "demo-operator-token, demo-viewer-token)\n"
+		       "  dashboard: http://127.0.0.1:%u/  (default tokens: demo-steward-token, demo-operator-token, demo-viewer-token)\n"
 		       "  status:    http://127.0.0.1:%u/status\n"
 		       "  kafka:     %s\n"
 		       "  unified:   kcat -C -b %s -t %sperson -o beginning -e\n",
@@ -103,8 +101,7 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 		       cps_engine_bootstrap(engine), cps_engine_bootstrap(engine), prefix);
 		if (places)
 			printf("  city:      psql \"%s\" -c 'TABLE inbound.person LIMIT 5'\n"
-			       "             (the city's own tables: city.*; what cpsync sends it: "
-			       "inbound.*)\n"
+			       "             (the city's own tables: city.*; what cpsync sends it: inbound.*)\n"
 			       "  shenshan:  inbox %s/inbox, outbox %s/outbox\n",
 			       places->city_display, places->shenshan_dir, places->shenshan_dir);
 		fflush(stdout);
@@ -410,8 +407,7 @@ int cps_cli_demo(int argc, char **argv)
 	}
 	pg = getenv("CPSYNC_PG");
 	if (!pg || !*pg) {
-		fprintf(stderr, "cpsync: demo: give the store with --pg CONNINFO (or $CPSYNC_PG); "
-		                "deploy/pg-private.sh starts a private PostgreSQL\n");
+		fprintf(stderr, "cpsync: demo: give the store with --pg CONNINFO (or $CPSYNC_PG); deploy/pg-private.sh starts a private PostgreSQL\n");
 		return 2;
 	}
 	path = demo_config_path(path_buf, sizeof(path_buf));

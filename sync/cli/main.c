@@ -1,6 +1,6 @@
 /*
  * cpsync: the one binary. Dispatches to the subcommands (cli.h); the
- * commands themselves live in sync/cli_*.c so the core library holds them
+ * commands themselves live in sync/cli/cli_*.c so the core library holds them
  * and tests can reach them.
  */
 #include "cli/cli.h"

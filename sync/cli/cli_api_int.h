@@ -1,0 +1,95 @@
+/*
+ * Private to the commands that speak to a running cpsync over its HTTP API
+ * (cli_status.c, cli_conflicts.c, cli_records.c, cli_dlq.c,
+ * cli_connectors.c): the options they share, one request with its error
+ * printed, and the paging of list endpoints (cli_api.c).
+ */
+#ifndef CPS_CLI_API_INT_H
+#define CPS_CLI_API_INT_H
+
+#include "cli/api_client.h"
+#include "base/buf.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include <jansson.h>
+
+/* What an argument parser returns to let its command go on; any other
+ * value is the command's exit status (0 after --help, 2 on bad usage). */
+#define CPS_CLI_PROCEED (-1)
+
+/* The options every API command takes. */
+struct cps_cli_opts {
+	const char *url;
+	const char *token;
+	long timeout_ms;
+	bool json;
+};
+
+/* getopt_long codes of the API commands' long options. */
+enum {
+	OPT_URL = 1000,
+	OPT_TOKEN,
+	OPT_TIMEOUT,
+	OPT_JSON,
+	OPT_STATUS,
+	OPT_ENTITY,
+	OPT_FIELD,
+	OPT_PLATFORM,
+	OPT_LIMIT,
+	OPT_ALL,
+	OPT_TAKE,
+	OPT_VALUE,
+	OPT_DISMISS,
+	OPT_REASON,
+	OPT_HISTORY,
+	OPT_REASON_CONTAINS,
+	OPT_NOTE,
+	OPT_HELP,
+};
+
+#define CPS_CLI_COMMON_LONGOPTS                                                                    \
+	{"url", required_argument, NULL, OPT_URL}, {"token", required_argument, NULL, OPT_TOKEN},  \
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                                     \
+	    {"json", no_argument, NULL, OPT_JSON},                                                 \
+	{                                                                                          \
+		"help", no_argument, NULL, OPT_HELP                                                \
+	}
+
+/* The "common options:" paragraph every command's usage ends with. */
+extern const char cps_cli_common_usage[];
+
+/* Handles a common option; returns 1 when it was one, 0 when it was not,
+ * -1 on a bad value (the message is printed). */
+int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
+/* `arg` as 1..max into *out; prints "cpsync: WHAT wants 1..MAX" and
+ * returns -1 when it is not. */
+int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
+/* `arg` as a positive id; prints why and returns -1 when it is not. */
+int cps_cli_parse_id(const char *arg, long long *out);
+
+/* Opens the client of `o`; prints the error and returns -1 on failure. */
+int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c);
+/* One request; prints the error and returns -1 unless the status is 2xx
+ * (or `also_ok`, e.g. 503 for /readyz) and the answer is JSON. *doc is set
+ * on success (the caller decrefs); *status_out (may be NULL) gets the
+ * status whenever an answer came. */
+int cps_cli_call(struct cps_api_client *c, const char *method, const char *path, json_t *body,
+                 long also_ok, long *status_out, json_t **doc);
+/* Prints `doc` indented, keys sorted. */
+void cps_cli_print_json(const json_t *doc);
+
+/* Adds "name=value" (value escaped) to the query string `q` ("?a=1&b=x");
+ * a NULL value adds nothing. Returns -1 when out of memory. */
+int cps_cli_query_add(struct cps_buf *q, const char *name, const char *value);
+/* GETs `base` + `query` (without cursor/limit), following next_cursor,
+ * until `want` items (0 = all) are appended to `items`; *more tells whether
+ * the server had more. Returns -1 (error printed) when a request failed. */
+int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_buf *query, long want,
+                       json_t *items, bool *more);
+
+/* cli_conflicts.c: the conflicts table (also under a record). */
+void cps_cli_print_conflict_list(const json_t *items);
+
+#endif

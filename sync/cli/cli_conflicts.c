@@ -1,0 +1,365 @@
+/*
+ * cpsync conflicts list|show|resolve: the steward's view of a running
+ * cpsync's conflicts (GET /api/v1/conflicts, newest first, following the
+ * cursor), one conflict with its candidates, and its resolution with a
+ * reason (POST /api/v1/conflicts/ID/resolve).
+ */
+#include "cli/cli.h"
+#include "cli/cli_api_int.h"
+#include "cli/cli_table.h"
+#include "base/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void conflicts_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: cpsync conflicts list [--status S] [--entity E] [--field F] [--platform P]\n"
+	    "                             [--limit N | --all]\n"
+	    "       cpsync conflicts show ID\n"
+	    "       cpsync conflicts resolve ID (--take PLATFORM | --value JSON | --dismiss)\n"
+	    "                                   --reason TEXT\n"
+	    "  the steward role: list (newest first, 50 unless --limit or --all), one\n"
+	    "  conflict with its candidates, or resolve one with a reason\n%s",
+	    cps_cli_common_usage);
+}
+
+void cps_cli_print_conflict_list(const json_t *items)
+{
+	static const char *const head[] = {"ID",    "STATUS",    "ENTITY", "KEY",
+	                                   "FIELD", "PLATFORMS", "AGE",    "CLAIMED BY"};
+	struct cps_table t;
+	const json_t *it;
+	size_t i;
+
+	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
+		return;
+	json_array_foreach(items, i, it)
+	{
+		char *row[] = {cps_cli_fmt_int(json_object_get(it, "id")),
+		               cps_cli_member_text(it, "status"),
+		               cps_cli_member_text(it, "entity"),
+		               cps_cli_member_text(it, "key"),
+		               cps_cli_member_text(it, "field"),
+		               cps_cli_fmt_join(json_object_get(it, "platforms")),
+		               cps_cli_fmt_age(json_object_get(it, "age_s")),
+		               cps_cli_member_text(it, "claimed_by")};
+		cps_table_add(&t, row);
+	}
+	cps_table_print(&t, stdout);
+	cps_table_release(&t);
+}
+
+static void print_conflict(const json_t *cf)
+{
+	static const char *const head[] = {"PLATFORM", "VALUE", "EFFECTIVE MS", "SOURCE MS",
+	                                   "POSITION"};
+	const json_t *cur = json_object_get(cf, "current"),
+	             *res = json_object_get(cf, "resolution"), *cand;
+	struct cps_table t;
+	size_t i;
+
+	cps_cli_print_kv("conflict", cps_cli_fmt_int(json_object_get(cf, "id")));
+	cps_cli_print_kv("status", cps_cli_member_text(cf, "status"));
+	cps_cli_print_kv("entity", cps_cli_member_text(cf, "entity"));
+	cps_cli_print_kv("key", cps_cli_member_text(cf, "key"));
+	cps_cli_print_kv("field", cps_cli_member_text(cf, "field"));
+	cps_cli_print_kv("rule", cps_cli_member_text(cf, "rule"));
+	cps_cli_print_kv("opened at", cps_cli_member_text(cf, "opened_at"));
+	cps_cli_print_kv("age", cps_cli_fmt_age(json_object_get(cf, "age_s")));
+	cps_cli_print_kv("claimed by", cps_cli_member_text(cf, "claimed_by"));
+	if (json_is_object(cur)) {
+		cps_cli_print_kv("current", cps_cli_member_text(cur, "value"));
+		cps_cli_print_kv("  from", json_is_object(json_object_get(cur, "provenance"))
+		                               ? cps_cli_member_text(
+		                                     json_object_get(cur, "provenance"), "platform")
+		                               : NULL);
+		cps_cli_print_kv("  version",
+		                 cps_cli_fmt_int(json_object_get(cur, "record_version")));
+	}
+	if (json_is_object(res)) {
+		cps_cli_print_kv("resolution", cps_cli_member_text(res, "action"));
+		if (json_object_get(res, "platform"))
+			cps_cli_print_kv("  platform", cps_cli_member_text(res, "platform"));
+		if (json_object_get(res, "value"))
+			cps_cli_print_kv("  value", cps_cli_member_text(res, "value"));
+		cps_cli_print_kv("  by", cps_cli_member_text(res, "by"));
+		cps_cli_print_kv("  at", cps_cli_member_text(res, "at"));
+		cps_cli_print_kv("  reason", cps_cli_member_text(res, "reason"));
+	}
+	printf("\n");
+	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
+		return;
+	json_array_foreach(json_object_get(cf, "candidates"), i, cand)
+	{
+		char *row[] = {cps_cli_member_text(cand, "platform"),
+		               cps_cli_member_text(cand, "value"),
+		               cps_cli_fmt_int(json_object_get(cand, "effective_ms")),
+		               cps_cli_fmt_int(json_object_get(cand, "source_ms")),
+		               cps_cli_member_text(cand, "position")};
+		cps_table_add(&t, row);
+	}
+	cps_table_print(&t, stdout);
+	cps_table_release(&t);
+}
+
+/* What the command line asks for. */
+struct conflicts_args {
+	struct cps_cli_opts o;
+	const char *sub;                                /* list, show or resolve */
+	long long id;                                   /* show, resolve */
+	const char *status, *entity, *field, *platform; /* list: the filters */
+	long limit;                                     /* list: without --all */
+	bool all;
+	const char *take, *value, *reason; /* resolve */
+	bool dismiss;
+};
+
+/* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
+static int conflicts_parse_options(int argc, char **argv, struct conflicts_args *a)
+{
+	static const struct option longopts[] = {
+	    CPS_CLI_COMMON_LONGOPTS,
+	    {"status", required_argument, NULL, OPT_STATUS},
+	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    {"field", required_argument, NULL, OPT_FIELD},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"all", no_argument, NULL, OPT_ALL},
+	    {"take", required_argument, NULL, OPT_TAKE},
+	    {"value", required_argument, NULL, OPT_VALUE},
+	    {"dismiss", no_argument, NULL, OPT_DISMISS},
+	    {"reason", required_argument, NULL, OPT_REASON},
+	    {NULL, 0, NULL, 0}};
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			conflicts_usage(stdout);
+			return 0;
+		case OPT_STATUS:
+			a->status = optarg;
+			break;
+		case OPT_ENTITY:
+			a->entity = optarg;
+			break;
+		case OPT_FIELD:
+			a->field = optarg;
+			break;
+		case OPT_PLATFORM:
+			a->platform = optarg;
+			break;
+		case OPT_LIMIT:
+			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
+				return 2;
+			break;
+		case OPT_ALL:
+			a->all = true;
+			break;
+		case OPT_TAKE:
+			a->take = optarg;
+			break;
+		case OPT_VALUE:
+			a->value = optarg;
+			break;
+		case OPT_DISMISS:
+			a->dismiss = true;
+			break;
+		case OPT_REASON:
+			a->reason = optarg;
+			break;
+		default:
+			r = cps_cli_common_opt(&a->o, c, optarg);
+			if (r < 0)
+				return 2;
+			if (r == 0) {
+				conflicts_usage(stderr);
+				return 2;
+			}
+		}
+	}
+	return CPS_CLI_PROCEED;
+}
+
+/* Reads the subcommand and its id, after the options; returns
+ * CPS_CLI_PROCEED or the exit status. */
+static int conflicts_parse_subcommand(int argc, char **argv, struct conflicts_args *a)
+{
+	if (optind >= argc) {
+		conflicts_usage(stderr);
+		return 2;
+	}
+	a->sub = argv[optind];
+	if (!strcmp(a->sub, "list")) {
+		if (optind + 1 != argc)
+			goto usage;
+	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "resolve")) {
+		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
+			goto usage;
+	} else {
+		fprintf(stderr, "cpsync: conflicts: unknown subcommand '%s'\n", a->sub);
+		goto usage;
+	}
+	return CPS_CLI_PROCEED;
+usage:
+	conflicts_usage(stderr);
+	return 2;
+}
+
+/* The body of a resolution from --take, --value or --dismiss and --reason
+ * (*body stays NULL for list and show, which take none of them); returns
+ * CPS_CLI_PROCEED or the exit status. */
+static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
+{
+	*body = NULL;
+	if (strcmp(a->sub, "resolve") != 0) {
+		if (a->take || a->value || a->dismiss || a->reason) {
+			fprintf(stderr,
+			        "cpsync: conflicts %s: --take, --value, --dismiss and --reason are for resolve\n",
+			        a->sub);
+			return 2;
+		}
+		return CPS_CLI_PROCEED;
+	}
+	if ((a->take != NULL) + (a->value != NULL) + a->dismiss != 1) {
+		fprintf(stderr,
+		        "cpsync: conflicts resolve: give one of --take, --value, --dismiss\n");
+		return 2;
+	}
+	if (!a->reason || !*a->reason) {
+		fprintf(stderr, "cpsync: conflicts resolve: --reason TEXT is required\n");
+		return 2;
+	}
+	if (a->value) {
+		json_error_t je;
+		json_t *v = json_loads(a->value, JSON_DECODE_ANY, &je);
+
+		if (!v) {
+			fprintf(stderr,
+			        "cpsync: conflicts resolve: --value is not JSON (column %d): give the field's Avro JSON, e.g. '\"text\"' or '{\"string\": \"x\"}'\n",
+			        je.column);
+			return 2;
+		}
+		*body = json_pack("{s:s, s:o, s:s}", "action", "enter_value", "value", v, "reason",
+		                  a->reason);
+	} else if (a->take) {
+		*body = json_pack("{s:s, s:s, s:s}", "action", "take_platform", "platform", a->take,
+		                  "reason", a->reason);
+	} else {
+		*body = json_pack("{s:s, s:s}", "action", "dismiss", "reason", a->reason);
+	}
+	if (!*body) {
+		fprintf(stderr, "cpsync: conflicts resolve: --reason or --take is not UTF-8\n");
+		return 2;
+	}
+	return CPS_CLI_PROCEED;
+}
+
+static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args *a)
+{
+	struct cps_buf query;
+	json_t *items = NULL;
+	bool more = false;
+	int rc = 1;
+
+	cps_buf_init(&query, 0);
+	if (cps_cli_query_add(&query, "status", a->status) ||
+	    cps_cli_query_add(&query, "entity", a->entity) ||
+	    cps_cli_query_add(&query, "field", a->field) ||
+	    cps_cli_query_add(&query, "platform", a->platform)) {
+		fprintf(stderr, "cpsync: out of memory\n");
+		goto out;
+	}
+	items = json_array();
+	if (!items || cps_cli_list_pages(cl, "/api/v1/conflicts", &query, a->all ? 0 : a->limit,
+	                                 items, &more) < 0)
+		goto out;
+	if (a->o.json) {
+		json_t *doc = json_pack("{s:O, s:b}", "items", items, "more", more);
+
+		cps_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		cps_cli_print_conflict_list(items);
+		if (more)
+			printf("(more: --limit N or --all)\n");
+	}
+	rc = 0;
+out:
+	json_decref(items);
+	cps_buf_release(&query);
+	return rc;
+}
+
+static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)
+{
+	char path[96];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld", a->id);
+	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &doc) < 0)
+		return 1;
+	if (a->o.json)
+		cps_cli_print_json(doc);
+	else
+		print_conflict(doc);
+	json_decref(doc);
+	return 0;
+}
+
+/* Sends `body` (borrowed) as the resolution of conflict a->id. */
+static int conflicts_resolve(struct cps_api_client *cl, const struct conflicts_args *a,
+                             json_t *body)
+{
+	char path[96];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld/resolve", a->id);
+	if (cps_cli_call(cl, "POST", path, body, 0, NULL, &doc) < 0)
+		return 1;
+	if (a->o.json) {
+		cps_cli_print_json(doc);
+	} else {
+		const json_t *cf = json_object_get(doc, "conflict");
+
+		printf("conflict %lld %s; record version %lld\n", a->id,
+		       json_string_value(json_object_get(cf, "status")) ?: "closed",
+		       (long long)json_integer_value(json_object_get(doc, "record_version")));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+int cps_cli_conflicts(int argc, char **argv)
+{
+	struct conflicts_args a = {.limit = 50};
+	struct cps_api_client cl;
+	json_t *body = NULL;
+	int rc;
+
+	rc = conflicts_parse_options(argc, argv, &a);
+	if (rc == CPS_CLI_PROCEED)
+		rc = conflicts_parse_subcommand(argc, argv, &a);
+	if (rc == CPS_CLI_PROCEED)
+		rc = conflicts_resolve_body(&a, &body);
+	if (rc != CPS_CLI_PROCEED)
+		return rc;
+	if (cps_cli_client_open(&a.o, &cl) < 0) {
+		json_decref(body);
+		return 1;
+	}
+	if (!strcmp(a.sub, "list"))
+		rc = conflicts_list(&cl, &a);
+	else if (!strcmp(a.sub, "show"))
+		rc = conflicts_show(&cl, &a);
+	else
+		rc = conflicts_resolve(&cl, &a, body);
+	json_decref(body);
+	cps_api_client_release(&cl);
+	return rc;
+}

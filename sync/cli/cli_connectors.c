@@ -1,0 +1,140 @@
+/*
+ * cpsync connectors list|pause|resume|restart: the links of a running
+ * cpsync and their states (GET /api/v1/connectors), and the operator's
+ * controls of a platform source (POST /api/v1/connectors/NAME/ACTION).
+ */
+#include "cli/cli.h"
+#include "cli/cli_api_int.h"
+#include "cli/cli_table.h"
+#include "base/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void connectors_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: cpsync connectors list\n"
+	        "       cpsync connectors pause|resume|restart NAME [--reason TEXT]\n"
+	        "  every link and its state; pause, resume or restart a platform source\n"
+	        "  (the operator role)\n%s",
+	        cps_cli_common_usage);
+}
+
+static void print_connectors(const json_t *list)
+{
+	static const char *const head[] = {"NAME", "PLATFORM", "DIRECTION",
+	                                   "TYPE", "STATE",    "CONTROLLABLE"};
+	struct cps_table t;
+	const json_t *l;
+	size_t i;
+
+	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
+		return;
+	json_array_foreach(list, i, l)
+	{
+		char *row[] = {
+		    cps_cli_member_text(l, "name"),
+		    cps_cli_member_text(l, "platform"),
+		    cps_cli_member_text(l, "direction"),
+		    cps_cli_member_text(l, "type"),
+		    cps_cli_member_text(l, "state"),
+		    strdup(json_is_true(json_object_get(l, "controllable")) ? "yes" : "no")};
+		cps_table_add(&t, row);
+	}
+	cps_table_print(&t, stdout);
+	cps_table_release(&t);
+}
+
+int cps_cli_connectors(int argc, char **argv)
+{
+	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
+	                                         {"reason", required_argument, NULL, OPT_REASON},
+	                                         {NULL, 0, NULL, 0}};
+	struct cps_cli_opts o = {0};
+	const char *reason = NULL, *sub;
+	struct cps_api_client cl;
+	struct cps_buf path;
+	json_t *doc = NULL, *body = NULL;
+	char *name = NULL;
+	long status = 0;
+	int c, r, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			connectors_usage(stdout);
+			return 0;
+		}
+		if (c == OPT_REASON) {
+			reason = optarg;
+			continue;
+		}
+		r = cps_cli_common_opt(&o, c, optarg);
+		if (r <= 0) {
+			if (r == 0)
+				connectors_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		connectors_usage(stderr);
+		return 2;
+	}
+	sub = argv[optind];
+	if (!strcmp(sub, "list")) {
+		if (optind + 1 != argc || reason) {
+			connectors_usage(stderr);
+			return 2;
+		}
+	} else if (!strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "restart")) {
+		if (optind + 2 != argc) {
+			connectors_usage(stderr);
+			return 2;
+		}
+	} else {
+		fprintf(stderr, "cpsync: connectors: unknown subcommand '%s'\n", sub);
+		connectors_usage(stderr);
+		return 2;
+	}
+	if (cps_cli_client_open(&o, &cl) < 0)
+		return 1;
+	cps_buf_init(&path, 0);
+	if (!strcmp(sub, "list")) {
+		if (cps_cli_call(&cl, "GET", "/api/v1/connectors", NULL, 0, NULL, &doc) < 0)
+			goto out;
+		if (o.json)
+			cps_cli_print_json(doc);
+		else
+			print_connectors(json_object_get(doc, "connectors"));
+		rc = 0;
+		goto out;
+	}
+	name = cps_api_client_escape(argv[optind + 1]);
+	body = reason ? json_pack("{s:s}", "reason", reason) : NULL;
+	if (!name || (reason && !body) ||
+	    cps_buf_printf(&path, "/api/v1/connectors/%s/%s", name, sub) != 0) {
+		fprintf(stderr, "cpsync: connectors %s: out of memory or --reason not UTF-8\n",
+		        sub);
+		goto out;
+	}
+	if (cps_cli_call(&cl, "POST", (const char *)path.data, body, 0, &status, &doc) < 0)
+		goto out;
+	if (o.json)
+		cps_cli_print_json(doc);
+	else if (status == 202)
+		printf("%s: asked to %s; state still %s\n", argv[optind + 1], sub,
+		       json_string_value(json_object_get(doc, "state")) ?: "?");
+	else
+		printf("%s: %s\n", argv[optind + 1],
+		       json_string_value(json_object_get(doc, "state")) ?: "?");
+	rc = 0;
+out:
+	free(name);
+	json_decref(doc);
+	json_decref(body);
+	cps_buf_release(&path);
+	cps_api_client_release(&cl);
+	return rc;
+}

@@ -1,0 +1,353 @@
+/*
+ * cpsync dlq list|show|replay|discard: the dead letters of a running
+ * cpsync (GET /api/v1/deadletters, following the cursor), one of them with
+ * its raw bytes, and the operator's replay (through the platform's ingest
+ * path) or discard of them.
+ */
+#include "cli/cli.h"
+#include "cli/cli_api_int.h"
+#include "cli/cli_table.h"
+#include "base/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_IDS 500 /* dead letters one replay may name */
+
+static void dlq_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: cpsync dlq list [--status new|replayed|discarded] [--platform P]\n"
+	        "                       [--entity E] [--reason-contains TEXT] [--limit N | --all]\n"
+	        "       cpsync dlq show ID\n"
+	        "       cpsync dlq replay ID... [--note TEXT]\n"
+	        "       cpsync dlq discard ID --reason TEXT\n"
+	        "  dead letters (the operator role; viewers may list): replay runs them again\n"
+	        "  through their platform's ingest path; exits 1 when one is still bad\n%s",
+	        cps_cli_common_usage);
+}
+
+static void print_dlq_list(const json_t *items)
+{
+	static const char *const head[] = {"ID",     "RECEIVED AT", "PLATFORM", "ENTITY",
+	                                   "STATUS", "SIZE",        "ORIGIN",   "REASON"};
+	struct cps_table t;
+	const json_t *it;
+	size_t i;
+
+	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
+		return;
+	json_array_foreach(items, i, it)
+	{
+		char *row[] = {cps_cli_fmt_int(json_object_get(it, "id")),
+		               cps_cli_member_text(it, "received_at"),
+		               cps_cli_member_text(it, "platform"),
+		               cps_cli_member_text(it, "entity"),
+		               cps_cli_member_text(it, "status"),
+		               cps_cli_fmt_int(json_object_get(it, "size")),
+		               cps_cli_member_text(it, "origin"),
+		               cps_cli_member_text(it, "reason")};
+		cps_table_add(&t, row);
+	}
+	cps_table_print(&t, stdout);
+	cps_table_release(&t);
+}
+
+static void print_dlq(const json_t *d)
+{
+	cps_cli_print_kv("dead letter", cps_cli_fmt_int(json_object_get(d, "id")));
+	cps_cli_print_kv("status", cps_cli_member_text(d, "status"));
+	cps_cli_print_kv("received at", cps_cli_member_text(d, "received_at"));
+	cps_cli_print_kv("platform", cps_cli_member_text(d, "platform"));
+	cps_cli_print_kv("entity", cps_cli_member_text(d, "entity"));
+	cps_cli_print_kv("origin", cps_cli_member_text(d, "origin"));
+	cps_cli_print_kv("reason", cps_cli_member_text(d, "reason"));
+	cps_cli_print_kv("note", cps_cli_member_text(d, "note"));
+	cps_cli_print_kv("size", cps_cli_fmt_int(json_object_get(d, "size")));
+	cps_cli_print_kv("updated at", cps_cli_member_text(d, "updated_at"));
+	cps_cli_print_kv("key base64", cps_cli_member_text(d, "key"));
+	cps_cli_print_kv("raw base64", cps_cli_member_text(d, "raw"));
+}
+
+/* Prints the replay results; returns 1 when one was not replayed or skipped. */
+static int print_replay(const json_t *doc, bool json)
+{
+	static const char *const head[] = {"ID", "OUTCOME", "STATUS", "DETAIL"};
+	const json_t *it;
+	struct cps_table t;
+	size_t i;
+	int bad = 0;
+
+	json_array_foreach(json_object_get(doc, "results"), i, it)
+	{
+		const char *oc = json_string_value(json_object_get(it, "outcome"));
+
+		if (!oc || (strcmp(oc, "replayed") != 0 && strcmp(oc, "skipped") != 0))
+			bad = 1;
+	}
+	if (json) {
+		cps_cli_print_json(doc);
+		return bad;
+	}
+	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) == 0) {
+		json_array_foreach(json_object_get(doc, "results"), i, it)
+		{
+			const json_t *detail = json_object_get(it, "reason");
+			char *row[] = {
+			    cps_cli_fmt_int(json_object_get(it, "id")),
+			    cps_cli_member_text(it, "outcome"), cps_cli_member_text(it, "status"),
+			    cps_cli_value_text(detail ? detail : json_object_get(it, "message"))};
+			cps_table_add(&t, row);
+		}
+		cps_table_print(&t, stdout);
+		cps_table_release(&t);
+	}
+	printf("replayed %lld, still bad %lld, skipped %lld, not found %lld, errors %lld\n",
+	       (long long)json_integer_value(json_object_get(doc, "replayed")),
+	       (long long)json_integer_value(json_object_get(doc, "still_bad")),
+	       (long long)json_integer_value(json_object_get(doc, "skipped")),
+	       (long long)json_integer_value(json_object_get(doc, "not_found")),
+	       (long long)json_integer_value(json_object_get(doc, "errors")));
+	return bad;
+}
+
+/* What the command line asks for. */
+struct dlq_args {
+	struct cps_cli_opts o;
+	const char *sub;                                   /* list, show, replay or discard */
+	long long id;                                      /* show, discard */
+	const char *status, *platform, *entity, *contains; /* list: the filters */
+	long limit;                                        /* list: without --all */
+	bool all;
+	const char *reason; /* discard */
+	const char *note;   /* replay */
+};
+
+/* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
+static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
+{
+	static const struct option longopts[] = {
+	    CPS_CLI_COMMON_LONGOPTS,
+	    {"status", required_argument, NULL, OPT_STATUS},
+	    {"platform", required_argument, NULL, OPT_PLATFORM},
+	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    {"reason-contains", required_argument, NULL, OPT_REASON_CONTAINS},
+	    {"limit", required_argument, NULL, OPT_LIMIT},
+	    {"all", no_argument, NULL, OPT_ALL},
+	    {"reason", required_argument, NULL, OPT_REASON},
+	    {"note", required_argument, NULL, OPT_NOTE},
+	    {NULL, 0, NULL, 0}};
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_HELP:
+			dlq_usage(stdout);
+			return 0;
+		case OPT_STATUS:
+			a->status = optarg;
+			break;
+		case OPT_PLATFORM:
+			a->platform = optarg;
+			break;
+		case OPT_ENTITY:
+			a->entity = optarg;
+			break;
+		case OPT_REASON_CONTAINS:
+			a->contains = optarg;
+			break;
+		case OPT_LIMIT:
+			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
+				return 2;
+			break;
+		case OPT_ALL:
+			a->all = true;
+			break;
+		case OPT_REASON:
+			a->reason = optarg;
+			break;
+		case OPT_NOTE:
+			a->note = optarg;
+			break;
+		default:
+			r = cps_cli_common_opt(&a->o, c, optarg);
+			if (r <= 0) {
+				if (r == 0)
+					dlq_usage(stderr);
+				return 2;
+			}
+		}
+	}
+	return CPS_CLI_PROCEED;
+}
+
+/* The body of a replay of the ids argv[first..argc-1] with --note; returns
+ * CPS_CLI_PROCEED or the exit status. */
+static int dlq_replay_body(int argc, char **argv, int first, const struct dlq_args *a,
+                           json_t **body)
+{
+	json_t *ids;
+	long long id;
+
+	if (first >= argc || argc - first > MAX_IDS) {
+		fprintf(stderr, "cpsync: dlq replay: give 1 to %d ids\n", MAX_IDS);
+		return 2;
+	}
+	ids = json_array();
+	for (int i = first; i < argc; i++) {
+		if (cps_cli_parse_id(argv[i], &id) < 0) {
+			json_decref(ids);
+			return 2;
+		}
+		json_array_append_new(ids, json_integer(id));
+	}
+	*body = json_pack("{s:o}", "ids", ids);
+	if (*body && a->note)
+		json_object_set_new(*body, "note", json_string(a->note));
+	return CPS_CLI_PROCEED;
+}
+
+/* Reads the subcommand and its ids, after the options; *body is the
+ * replay's. Returns CPS_CLI_PROCEED or the exit status. */
+static int dlq_parse_subcommand(int argc, char **argv, struct dlq_args *a, json_t **body)
+{
+	*body = NULL;
+	if (optind >= argc) {
+		dlq_usage(stderr);
+		return 2;
+	}
+	a->sub = argv[optind];
+	if (!strcmp(a->sub, "list")) {
+		if (optind + 1 != argc)
+			goto usage;
+	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "discard")) {
+		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
+			goto usage;
+		if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
+			fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
+			return 2;
+		}
+	} else if (!strcmp(a->sub, "replay")) {
+		return dlq_replay_body(argc, argv, optind + 1, a, body);
+	} else {
+		fprintf(stderr, "cpsync: dlq: unknown subcommand '%s'\n", a->sub);
+		goto usage;
+	}
+	return CPS_CLI_PROCEED;
+usage:
+	dlq_usage(stderr);
+	return 2;
+}
+
+static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
+{
+	struct cps_buf query;
+	json_t *items = json_array(), *doc = NULL;
+	bool more = false;
+	int rc = 1;
+
+	cps_buf_init(&query, 0);
+	if (cps_cli_query_add(&query, "status", a->status) ||
+	    cps_cli_query_add(&query, "platform", a->platform) ||
+	    cps_cli_query_add(&query, "entity", a->entity) ||
+	    cps_cli_query_add(&query, "reason_contains", a->contains) ||
+	    cps_cli_list_pages(cl, "/api/v1/deadletters", &query, a->all ? 0 : a->limit, items,
+	                       &more) < 0)
+		goto out;
+	if (a->o.json) {
+		doc = json_pack("{s:O, s:b}", "items", items, "more", more);
+		cps_cli_print_json(doc);
+	} else {
+		print_dlq_list(items);
+		if (more)
+			printf("(more: --limit N or --all)\n");
+	}
+	rc = 0;
+out:
+	json_decref(items);
+	json_decref(doc);
+	cps_buf_release(&query);
+	return rc;
+}
+
+static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
+{
+	char path[96];
+	json_t *doc;
+
+	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld", a->id);
+	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &doc) < 0)
+		return 1;
+	if (a->o.json)
+		cps_cli_print_json(doc);
+	else
+		print_dlq(doc);
+	json_decref(doc);
+	return 0;
+}
+
+static int dlq_discard(struct cps_api_client *cl, const struct dlq_args *a)
+{
+	json_t *body = json_pack("{s:s}", "reason", a->reason), *doc = NULL;
+	char path[96];
+	int rc = 1;
+
+	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld/discard", a->id);
+	if (!body || cps_cli_call(cl, "POST", path, body, 0, NULL, &doc) < 0)
+		goto out;
+	if (a->o.json)
+		cps_cli_print_json(doc);
+	else
+		printf("dead letter %lld %s\n", a->id,
+		       json_string_value(json_object_get(doc, "status")) ?: "discarded");
+	rc = 0;
+out:
+	json_decref(doc);
+	json_decref(body);
+	return rc;
+}
+
+/* Sends the replay `body` (borrowed); 1 when one was not replayed. */
+static int dlq_replay(struct cps_api_client *cl, const struct dlq_args *a, json_t *body)
+{
+	json_t *doc;
+	int rc;
+
+	if (!body ||
+	    cps_cli_call(cl, "POST", "/api/v1/deadletters/replay", body, 0, NULL, &doc) < 0)
+		return 1;
+	rc = print_replay(doc, a->o.json);
+	json_decref(doc);
+	return rc;
+}
+
+int cps_cli_dlq(int argc, char **argv)
+{
+	struct dlq_args a = {.limit = 50};
+	struct cps_api_client cl;
+	json_t *body = NULL;
+	int rc;
+
+	rc = dlq_parse_options(argc, argv, &a);
+	if (rc == CPS_CLI_PROCEED)
+		rc = dlq_parse_subcommand(argc, argv, &a, &body);
+	if (rc != CPS_CLI_PROCEED)
+		return rc;
+	if (cps_cli_client_open(&a.o, &cl) < 0) {
+		json_decref(body);
+		return 1;
+	}
+	if (!strcmp(a.sub, "list"))
+		rc = dlq_list(&cl, &a);
+	else if (!strcmp(a.sub, "show"))
+		rc = dlq_show(&cl, &a);
+	else if (!strcmp(a.sub, "discard"))
+		rc = dlq_discard(&cl, &a);
+	else
+		rc = dlq_replay(&cl, &a, body);
+	json_decref(body);
+	cps_api_client_release(&cl);
+	return rc;
+}

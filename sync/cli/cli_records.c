@@ -1,0 +1,160 @@
+/*
+ * cpsync records show ENTITY KEY: one unified record of a running cpsync
+ * (GET /api/v1/records/...): each field's value and where it came from,
+ * each platform's last-seen values, its open conflicts and its history,
+ * masked as the API masks them for the token's role.
+ */
+#include "cli/cli.h"
+#include "cli/cli_api_int.h"
+#include "cli/cli_table.h"
+#include "base/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void records_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: cpsync records show ENTITY KEY [--history N]\n"
+	        "  one unified record: each field's value and where it came from, each\n"
+	        "  platform's last-seen values, open conflicts and the change history\n"
+	        "  (masked for the viewer role)\n%s",
+	        cps_cli_common_usage);
+}
+
+static void print_record(const json_t *rec)
+{
+	static const char *const fhead[] = {"FIELD", "VALUE", "FROM", "RULE", "POSITION"};
+	static const char *const hhead[] = {"VERSION", "OP", "COMMITTED AT", "CHANGED"};
+	const json_t *fields = json_object_get(rec, "record"),
+	             *prov = json_object_get(rec, "provenance"), *v, *h, *p;
+	struct cps_table t;
+	const char *k;
+	size_t i;
+
+	cps_cli_print_kv("entity", cps_cli_member_text(rec, "entity"));
+	cps_cli_print_kv("key", cps_cli_member_text(rec, "key"));
+	cps_cli_print_kv("version", cps_cli_fmt_int(json_object_get(rec, "version")));
+	cps_cli_print_kv("deleted",
+	                 strdup(json_is_true(json_object_get(rec, "deleted")) ? "yes" : "no"));
+	cps_cli_print_kv("masked",
+	                 strdup(json_is_true(json_object_get(rec, "masked")) ? "yes" : "no"));
+	cps_cli_print_kv("updated at", cps_cli_member_text(rec, "updated_at"));
+	printf("\n");
+	if (json_is_object(fields) && cps_table_init(&t, fhead, CPS_ARRAY_SIZE(fhead)) == 0) {
+		json_object_foreach((json_t *)fields, k, v)
+		{
+			const json_t *fp = json_object_get(prov, k);
+			char *row[] = {strdup(k), cps_cli_value_text(v),
+			               fp ? cps_cli_member_text(fp, "platform") : NULL,
+			               fp ? cps_cli_member_text(fp, "rule") : NULL,
+			               fp ? cps_cli_member_text(fp, "pos") : NULL};
+			cps_table_add(&t, row);
+		}
+		cps_table_print(&t, stdout);
+		cps_table_release(&t);
+	}
+	json_object_foreach((json_t *)json_object_get(rec, "platforms"), k, p)
+	{
+		const json_t *pf = json_object_get(p, "fields");
+		const char *f;
+
+		printf("\nlast seen from %s:\n", k);
+		json_object_foreach((json_t *)pf, f, v)
+		{
+			char *s = cps_cli_value_text(json_is_object(v) && json_object_get(v, "v")
+			                                 ? json_object_get(v, "v")
+			                                 : v);
+			char *cs = cps_table_cell(s ? s : "-");
+
+			printf("  %-28s %s\n", f, cs ? cs : "-");
+			free(cs);
+			free(s);
+		}
+	}
+	if (json_array_size(json_object_get(rec, "conflicts"))) {
+		printf("\nconflicts:\n");
+		cps_cli_print_conflict_list(json_object_get(rec, "conflicts"));
+	}
+	if (json_array_size(json_object_get(rec, "history")) &&
+	    cps_table_init(&t, hhead, CPS_ARRAY_SIZE(hhead)) == 0) {
+		printf("\nhistory (newest first):\n");
+		json_array_foreach(json_object_get(rec, "history"), i, h)
+		{
+			char *row[] = {cps_cli_fmt_int(json_object_get(h, "version")),
+			               cps_cli_member_text(h, "op"),
+			               cps_cli_member_text(h, "committed_at"),
+			               cps_cli_fmt_join(json_object_get(h, "changed_fields"))};
+			cps_table_add(&t, row);
+		}
+		cps_table_print(&t, stdout);
+		cps_table_release(&t);
+	}
+}
+
+int cps_cli_records(int argc, char **argv)
+{
+	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
+	                                         {"history", required_argument, NULL, OPT_HISTORY},
+	                                         {NULL, 0, NULL, 0}};
+	struct cps_cli_opts o = {0};
+	struct cps_api_client cl;
+	char *ent = NULL, *key = NULL;
+	struct cps_buf path;
+	json_t *doc = NULL;
+	long history = -1;
+	int c, r, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			records_usage(stdout);
+			return 0;
+		}
+		if (c == OPT_HISTORY) {
+			char *end;
+
+			history = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || history < 0 || history > 500) {
+				fprintf(stderr, "cpsync: --history wants 0..500\n");
+				return 2;
+			}
+			continue;
+		}
+		r = cps_cli_common_opt(&o, c, optarg);
+		if (r <= 0) {
+			if (r == 0)
+				records_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 3 != argc || strcmp(argv[optind], "show") != 0) {
+		records_usage(stderr);
+		return 2;
+	}
+	if (cps_cli_client_open(&o, &cl) < 0)
+		return 1;
+	cps_buf_init(&path, 0);
+	ent = cps_api_client_escape(argv[optind + 1]);
+	key = cps_api_client_escape(argv[optind + 2]);
+	if (!ent || !key || cps_buf_printf(&path, "/api/v1/records/%s/%s", ent, key) != 0 ||
+	    (history >= 0 && cps_buf_printf(&path, "?history_limit=%ld", history) != 0)) {
+		fprintf(stderr, "cpsync: out of memory\n");
+		goto out;
+	}
+	if (cps_cli_call(&cl, "GET", (const char *)path.data, NULL, 0, NULL, &doc) < 0)
+		goto out;
+	if (o.json)
+		cps_cli_print_json(doc);
+	else
+		print_record(doc);
+	rc = 0;
+out:
+	free(ent);
+	free(key);
+	json_decref(doc);
+	cps_buf_release(&path);
+	cps_api_client_release(&cl);
+	return rc;
+}
