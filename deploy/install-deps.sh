@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	librdkafka-dev libavro-dev libmicrohttpd-dev libpq-dev libjansson-dev
-	libcyaml-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
+	libyaml-dev libcurl4-openssl-dev libcmocka-dev
 	zlib1g-dev # files connector: deflate codec of Avro container files
 	postgresql postgresql-contrib kcat python3 python3-avro
 	openssl # tests: self-signed certificates for the HTTPS server test
