@@ -32,6 +32,7 @@ ROOMS = [
     ("sync/observe",),
     ("connectors",),
     ("connectors/kafka", "connectors/postgres", "connectors/files"),
+    ("connectors/builtin",),  # connectors/builtin.c names every connector table
     ("sync/ingest",),
     ("sync/publish",),
     ("sync/worker",),
@@ -48,8 +49,9 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 def room_of(rel):
     """The room of a path relative to the root, or None."""
     d = os.path.dirname(rel)
-    if d == "sync" and os.path.splitext(os.path.basename(rel))[0] == "engine":
-        return "sync/engine"
+    stem = os.path.splitext(os.path.basename(rel))[0]
+    if (d, stem) in (("sync", "engine"), ("connectors", "builtin")):
+        return f"{d}/{stem}"
     for rank in ROOMS:
         if d in rank:
             return d
