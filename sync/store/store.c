@@ -15,7 +15,7 @@
 #include "store/jsonb.h"
 
 #include "base/common.h"
-#include "observe/metrics.h"
+#include "base/histogram.h"
 #include "store/pgerr.h"
 #include "store/store_int.h"
 
