@@ -72,6 +72,14 @@ int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, cha
 	return rc ? rc : applied_version(s, applied, errstr, errstr_size);
 }
 
+const char *cps_store_migration_name(int version)
+{
+	for (size_t i = 0; i < cps_migrations_count; i++)
+		if (cps_migrations[i].version == version)
+			return cps_migrations[i].name;
+	return NULL;
+}
+
 /* One migration in its own transaction, under the advisory lock; a no-op
  * when another instance applied it while we waited. */
 static int migrate_one(struct cps_store *s, const struct cps_migration *m, char *errstr,
