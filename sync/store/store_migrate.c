@@ -101,10 +101,10 @@ static int migrate_one(struct cps_store *s, const struct cps_migration *m, char 
 	if (rc)
 		goto rollback;
 	if (applied > latest) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                "store: database schema version %d is newer than this cpsync "
-		                "knows (%d): upgrade cpsync",
-		                applied, latest);
+		rc = cps_seterr(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "store: database schema version %d is newer than this cpsync knows (%d): upgrade cpsync",
+		    applied, latest);
 		goto rollback;
 	}
 	if (applied >= m->version)
