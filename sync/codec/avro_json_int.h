@@ -1,5 +1,5 @@
 /*
- * Private to avro_json.c and evolution.c: the named-type table of a schema
+ * Private to avro_json*.c and evolution.c: the named-type table of a schema
  * JSON (where record field defaults and enum defaults live, since Avro C
  * drops them), field paths for error texts, and the JSON-to-value filler
  * shared by the JSON decoder and by schema defaults.
@@ -9,6 +9,10 @@
 
 #include <avro.h>
 #include <jansson.h>
+
+/* Deeper JSON than this is refused (recursive schemas could otherwise
+ * recurse as deep as the JSON goes). */
+#define CPS_AVRO_JSON_MAX_DEPTH 128
 
 /* Full name -> definition (borrowed from the schema JSON) of every record,
  * error, enum and fixed defined anywhere in a schema JSON. */

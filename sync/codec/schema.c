@@ -1,32 +1,23 @@
 /*
- * Schema loading and the schema catalog (see schema.h): JSON text or file →
- * references to other files of the catalog inlined at their first use → Avro C
- * schema and generic value class → Parsing Canonical Form and fingerprint.
- * The catalog holds every *.avsc of a directory and of its immediate
- * subdirectories, with registry-free ids from dir/schema-ids.json.
+ * Schema loading (see schema.h): JSON text or file → references to other
+ * files of the catalog inlined at their first use → Avro C schema and
+ * generic value class → Parsing Canonical Form and fingerprint. The catalog
+ * that gathers a directory's schemas is in catalog.c.
  */
 #include "codec/schema.h"
 #include "codec/schema_int.h"
 
 #include "base/common.h"
 
-#include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Deeper nesting than this is refused: schemas may come from a registry. */
 #define RESOLVE_MAX_DEPTH 256
-#define MANIFEST_NAME     "schema-ids.json"
-
-struct cps_catalog {
-	struct cps_schema **items;
-	size_t n, cap;
-};
 
 /* ---- names ---- */
 
@@ -58,12 +49,6 @@ static char *top_level_name(const json_t *json)
 	return cps_avro_full_name(json_string_value(name), json_object_get(json, "namespace"), "");
 }
 
-/* A growable list of strings. */
-struct strlist {
-	char **v;
-	size_t n, cap;
-};
-
 static int strlist_has(const struct strlist *l, const char *s)
 {
 	for (size_t i = 0; i < l->n; i++)
@@ -72,7 +57,7 @@ static int strlist_has(const struct strlist *l, const char *s)
 	return 0;
 }
 
-static int strlist_add(struct strlist *l, const char *s)
+int cps_schema_strlist_add(struct strlist *l, const char *s)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
@@ -89,7 +74,7 @@ static int strlist_add(struct strlist *l, const char *s)
 	return 0;
 }
 
-static void strlist_release(struct strlist *l)
+void cps_schema_strlist_release(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -98,17 +83,6 @@ static void strlist_release(struct strlist *l)
 }
 
 /* ---- definitions of the other files, for cross-file references ---- */
-
-struct definition {
-	char *name;        /* full name */
-	const json_t *def; /* borrowed from the file's JSON */
-	int top_level;     /* the file's root schema */
-};
-
-struct definitions {
-	struct definition *v;
-	size_t n, cap;
-};
 
 static int definitions_add(struct definitions *d, const char *name, const json_t *def,
                            int top_level)
@@ -130,7 +104,7 @@ static int definitions_add(struct definitions *d, const char *name, const json_t
 	return 0;
 }
 
-static void definitions_release(struct definitions *d)
+void cps_schema_definitions_release(struct definitions *d)
 {
 	for (size_t i = 0; i < d->n; i++)
 		free(d->v[i].name);
@@ -156,8 +130,8 @@ static const json_t *definitions_find(const struct definitions *d, const char *n
 
 /* Records every named type defined in `s` (best effort: malformed parts are
  * skipped here and reported when the file itself is resolved). */
-static int definitions_collect(struct definitions *d, const json_t *s, const char *ns, int depth,
-                               int top_level)
+int cps_schema_definitions_collect(struct definitions *d, const json_t *s, const char *ns,
+                                   int depth, int top_level)
 {
 	const json_t *type, *name;
 	const char *t;
@@ -169,9 +143,8 @@ static int definitions_collect(struct definitions *d, const json_t *s, const cha
 		const json_t *b;
 		size_t i;
 
-		json_array_foreach(s, i, b)
-		{
-			if (definitions_collect(d, b, ns, depth + 1, 0))
+		json_array_foreach (s, i, b) {
+			if (cps_schema_definitions_collect(d, b, ns, depth + 1, 0))
 				return -1;
 		}
 		return 0;
@@ -180,12 +153,14 @@ static int definitions_collect(struct definitions *d, const json_t *s, const cha
 		return 0;
 	type = json_object_get(s, "type");
 	if (!json_is_string(type))
-		return definitions_collect(d, type, ns, depth + 1, 0);
+		return cps_schema_definitions_collect(d, type, ns, depth + 1, 0);
 	t = json_string_value(type);
 	if (!strcmp(t, "array"))
-		return definitions_collect(d, json_object_get(s, "items"), ns, depth + 1, 0);
+		return cps_schema_definitions_collect(d, json_object_get(s, "items"), ns, depth + 1,
+		                                      0);
 	if (!strcmp(t, "map"))
-		return definitions_collect(d, json_object_get(s, "values"), ns, depth + 1, 0);
+		return cps_schema_definitions_collect(d, json_object_get(s, "values"), ns,
+		                                      depth + 1, 0);
 	name = json_object_get(s, "name");
 	if (is_named_type(t) && json_is_string(name)) {
 		char *full = cps_avro_full_name(json_string_value(name),
@@ -196,11 +171,10 @@ static int definitions_collect(struct definitions *d, const json_t *s, const cha
 
 		if (!full || !inner || definitions_add(d, full, s, top_level))
 			rc = -1;
-		json_array_foreach(fields, i, f)
-		{
+		json_array_foreach (fields, i, f) {
 			if (rc == 0)
-				rc = definitions_collect(d, json_object_get(f, "type"), inner,
-				                         depth + 1, 0);
+				rc = cps_schema_definitions_collect(d, json_object_get(f, "type"),
+				                                    inner, depth + 1, 0);
 		}
 		free(inner);
 		free(full);
@@ -307,7 +281,7 @@ static json_t *resolve_named(struct resolver *r, const json_t *s, const char *t,
 		return resolve_fail(r, CPS_ERR_INVALID, "%s schema without a name", t);
 	full = cps_avro_full_name(json_string_value(name), json_object_get(s, "namespace"), ns);
 	inner = full ? cps_avro_namespace_of(full) : NULL;
-	if (!full || !inner || strlist_add(&r->defined, full)) {
+	if (!full || !inner || cps_schema_strlist_add(&r->defined, full)) {
 		resolve_fail(r, CPS_ERR_FATAL, "out of memory");
 		goto out;
 	}
@@ -326,8 +300,7 @@ static json_t *resolve_named(struct resolver *r, const json_t *s, const char *t,
 		resolve_fail(r, CPS_ERR_FATAL, "out of memory");
 		goto fail;
 	}
-	json_array_foreach(fields, i, f)
-	{
+	json_array_foreach (fields, i, f) {
 		json_t *nf, *ft;
 
 		if (!json_is_object(f) || !json_object_get(f, "type")) {
@@ -376,8 +349,7 @@ static json_t *resolve(struct resolver *r, const json_t *s, const char *ns, int 
 
 		if (!(out = json_array()))
 			return resolve_fail(r, CPS_ERR_FATAL, "out of memory");
-		json_array_foreach(s, i, b)
-		{
+		json_array_foreach (s, i, b) {
 			json_t *nb = resolve(r, b, ns, depth + 1);
 
 			if (!nb || json_array_append_new(out, nb)) {
@@ -442,8 +414,8 @@ void cps_schema_free(struct cps_schema *s)
  * Builds a schema from JSON whose references are resolved against `others`
  * (may be NULL). `what` names the input in errors (the file, or "schema").
  */
-static int schema_build(const json_t *json, const char *path, const struct definitions *others,
-                        struct cps_schema **out, char *errstr, size_t errstr_size)
+int cps_schema_build(const json_t *json, const char *path, const struct definitions *others,
+                     struct cps_schema **out, char *errstr, size_t errstr_size)
 {
 	struct resolver r = {.others = others,
 	                     .what = path ? path : "schema",
@@ -482,12 +454,13 @@ static int schema_build(const json_t *json, const char *path, const struct defin
 	}
 	if (avro_schema_from_json_length(text, strlen(text), &s->avro)) {
 		s->avro = NULL;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro: %s", r.what, avro_strerror());
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro: %s", r.what,
+		                avro_strerror());
 		goto out;
 	}
 	if (!(s->iface = avro_generic_class_from_schema(s->avro))) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro value class: %s", r.what,
-		                avro_strerror());
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: avro value class: %s",
+		                r.what, avro_strerror());
 		goto out;
 	}
 	*out = s;
@@ -495,7 +468,7 @@ static int schema_build(const json_t *json, const char *path, const struct defin
 out:
 	free(text);
 	cps_schema_free(s);
-	strlist_release(&r.defined);
+	cps_schema_strlist_release(&r.defined);
 	return rc;
 }
 
@@ -505,7 +478,7 @@ int cps_schema_from_json(json_t *json, struct cps_schema **out, char *errstr, si
 		*out = NULL;
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no schema");
 	}
-	return schema_build(json, NULL, NULL, out, errstr, errstr_size);
+	return cps_schema_build(json, NULL, NULL, out, errstr, errstr_size);
 }
 
 int cps_schema_parse(const char *text, size_t len, struct cps_schema **out, char *errstr,
@@ -518,14 +491,14 @@ int cps_schema_parse(const char *text, size_t len, struct cps_schema **out, char
 	*out = NULL;
 	json = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!json)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema: invalid JSON at line %d: %s",
-		                  jerr.line, jerr.text);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "schema: invalid JSON at line %d: %s", jerr.line, jerr.text);
 	rc = cps_schema_from_json(json, out, errstr, errstr_size);
 	json_decref(json);
 	return rc;
 }
 
-static json_t *load_json_file(const char *path, char *errstr, size_t errstr_size, int *rc)
+json_t *cps_schema_load_json_file(const char *path, char *errstr, size_t errstr_size, int *rc)
 {
 	json_error_t jerr;
 	json_t *json = json_load_file(path, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
@@ -534,10 +507,11 @@ static json_t *load_json_file(const char *path, char *errstr, size_t errstr_size
 	if (json)
 		return json;
 	if (access(path, R_OK) != 0)
-		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
+		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: cannot read: %s", path,
+		                 strerror(errno));
 	else
-		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: invalid JSON at line %d: %s", path,
-		                 jerr.line, jerr.text);
+		*rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                 "%s: invalid JSON at line %d: %s", path, jerr.line, jerr.text);
 	return NULL;
 }
 
@@ -548,286 +522,9 @@ int cps_schema_load_file(const char *path, struct cps_schema **out, char *errstr
 	int rc;
 
 	*out = NULL;
-	if (!(json = load_json_file(path, errstr, errstr_size, &rc)))
+	if (!(json = cps_schema_load_json_file(path, errstr, errstr_size, &rc)))
 		return rc;
-	rc = schema_build(json, path, NULL, out, errstr, errstr_size);
+	rc = cps_schema_build(json, path, NULL, out, errstr, errstr_size);
 	json_decref(json);
-	return rc;
-}
-
-/* ---- the catalog ---- */
-
-void cps_catalog_free(struct cps_catalog *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n; i++)
-		cps_schema_free(c->items[i]);
-	free(c->items);
-	free(c);
-}
-
-/* Takes ownership of `s` in every case (it is freed on error). Not thread-safe:
- * add schemas before sharing the catalog, or under the caller's lock. */
-int cps_catalog_add(struct cps_catalog *c, struct cps_schema *s, char *errstr, size_t errstr_size)
-{
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct cps_schema **v = realloc(c->items, cap * sizeof(*v));
-
-		if (!v) {
-			cps_schema_free(s);
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		}
-		c->items = v;
-		c->cap = cap;
-	}
-	c->items[c->n++] = s;
-	return CPS_OK;
-}
-
-size_t cps_catalog_count(struct cps_catalog *c)
-{
-	return c ? c->n : 0;
-}
-
-struct cps_schema *cps_catalog_at(struct cps_catalog *c, size_t i)
-{
-	return c && i < c->n ? c->items[i] : NULL;
-}
-
-struct cps_schema *cps_catalog_by_name(struct cps_catalog *c, const char *full_name_)
-{
-	for (size_t i = 0; c && full_name_ && i < c->n; i++)
-		if (c->items[i]->name && !strcmp(c->items[i]->name, full_name_))
-			return c->items[i];
-	return NULL;
-}
-
-/* Does the file base name (without .avsc) equal `entity`? */
-static int base_name_is(const char *path, const char *entity)
-{
-	const char *base, *slash;
-	size_t len = strlen(entity);
-
-	if (!path)
-		return 0;
-	slash = strrchr(path, '/');
-	base = slash ? slash + 1 : path;
-	return !strncmp(base, entity, len) && !strcmp(base + len, ".avsc");
-}
-
-/* Does the lowercased short name of the record equal `entity`? */
-static int short_name_is(const char *name, const char *entity)
-{
-	const char *dot = strrchr(name, '.'), *p = dot ? dot + 1 : name;
-
-	for (; *p && *entity; p++, entity++)
-		if ((*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p) != *entity)
-			return 0;
-	return !*p && !*entity;
-}
-
-struct cps_schema *cps_catalog_by_entity(struct cps_catalog *c, const char *entity)
-{
-	if (!c || !entity || !*entity)
-		return NULL;
-	for (size_t i = 0; i < c->n; i++)
-		if (base_name_is(c->items[i]->path, entity))
-			return c->items[i];
-	for (size_t i = 0; i < c->n; i++)
-		if (c->items[i]->name && short_name_is(c->items[i]->name, entity))
-			return c->items[i];
-	return NULL;
-}
-
-struct cps_schema *cps_catalog_by_fingerprint(struct cps_catalog *c, uint64_t fp)
-{
-	for (size_t i = 0; c && i < c->n; i++)
-		if (c->items[i]->fingerprint == fp)
-			return c->items[i];
-	return NULL;
-}
-
-struct cps_schema *cps_catalog_by_id(struct cps_catalog *c, int32_t id)
-{
-	for (size_t i = 0; c && id != 0 && i < c->n; i++)
-		if (c->items[i]->id == id)
-			return c->items[i];
-	return NULL;
-}
-
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t ls = strlen(s), lx = strlen(suffix);
-
-	return ls > lx && !strcmp(s + ls - lx, suffix);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Appends the paths of dir's *.avsc files (sorted) to `files`, and, when
- * `subdirs` is not NULL, the paths of its subdirectories to `subdirs`. */
-static int list_dir(const char *dir, struct strlist *files, struct strlist *subdirs, char *errstr,
-                    size_t errstr_size)
-{
-	struct strlist f = {0}, d = {0};
-	struct dirent *e;
-	DIR *dp = opendir(dir);
-	int rc = CPS_OK;
-
-	if (!dp)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: cannot open schema directory: %s", dir,
-		                  strerror(errno));
-	while ((e = readdir(dp))) {
-		struct stat st;
-		char *p;
-
-		if (e->d_name[0] == '.')
-			continue;
-		if (asprintf(&p, "%s/%s", dir, e->d_name) < 0) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			break;
-		}
-		if (stat(p, &st) == 0) {
-			if (S_ISREG(st.st_mode) && has_suffix(e->d_name, ".avsc"))
-				rc = strlist_add(&f, p);
-			else if (S_ISDIR(st.st_mode) && subdirs)
-				rc = strlist_add(&d, p);
-		}
-		free(p);
-		if (rc) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			break;
-		}
-	}
-	closedir(dp);
-	if (f.n)
-		qsort(f.v, f.n, sizeof(*f.v), cmp_str);
-	if (d.n)
-		qsort(d.v, d.n, sizeof(*d.v), cmp_str);
-	for (size_t i = 0; rc == CPS_OK && i < f.n; i++)
-		if (strlist_add(files, f.v[i]))
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	for (size_t i = 0; rc == CPS_OK && i < d.n; i++)
-		if (strlist_add(subdirs, d.v[i]))
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	strlist_release(&f);
-	strlist_release(&d);
-	return rc;
-}
-
-/* Applies dir/schema-ids.json ({"<full name>": id, …}) when it exists. */
-static int apply_manifest(struct cps_catalog *c, const char *dir, char *errstr, size_t errstr_size)
-{
-	char *path;
-	json_t *json = NULL, *v;
-	const char *key;
-	int rc = CPS_OK;
-
-	if (asprintf(&path, "%s/%s", dir, MANIFEST_NAME) < 0)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	if (access(path, F_OK) != 0)
-		goto out; /* no manifest: no ids */
-	if (!(json = load_json_file(path, errstr, errstr_size, &rc)))
-		goto out;
-	if (!json_is_object(json)) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: not a JSON object of full name to id",
-		                path);
-		goto out;
-	}
-	json_object_foreach(json, key, v)
-	{
-		struct cps_schema *s = cps_catalog_by_name(c, key), *other;
-		json_int_t id = json_integer_value(v);
-
-		if (!json_is_integer(v) || id <= 0 || id > INT32_MAX) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: id of \"%s\" is not an integer from 1 to 2147483647",
-			                path, key);
-			goto out;
-		}
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: no schema named \"%s\"", path,
-			                key);
-			goto out;
-		}
-		other = cps_catalog_by_id(c, (int32_t)id);
-		if (other && other != s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: id %lld given to both \"%s\" and \"%s\"", path,
-			                (long long)id, other->name, key);
-			goto out;
-		}
-		/* Every schema of that name (identical copies) gets the id. */
-		for (size_t i = 0; i < c->n; i++)
-			if (c->items[i]->name && !strcmp(c->items[i]->name, key))
-				c->items[i]->id = (int32_t)id;
-	}
-out:
-	json_decref(json);
-	free(path);
-	return rc;
-}
-
-int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr,
-                         size_t errstr_size)
-{
-	struct strlist files = {0}, subdirs = {0};
-	struct definitions defs = {0};
-	struct cps_catalog *c = NULL;
-	json_t **docs = NULL;
-	int rc;
-
-	*out = NULL;
-	if ((rc = list_dir(dir, &files, &subdirs, errstr, errstr_size)))
-		goto out;
-	for (size_t i = 0; i < subdirs.n; i++)
-		if ((rc = list_dir(subdirs.v[i], &files, NULL, errstr, errstr_size)))
-			goto out;
-	if (!(c = calloc(1, sizeof(*c))) || (files.n && !(docs = calloc(files.n, sizeof(*docs))))) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	/* Every file's JSON first, so that files may refer to each other in any order. */
-	for (size_t i = 0; i < files.n; i++) {
-		if (!(docs[i] = load_json_file(files.v[i], errstr, errstr_size, &rc)))
-			goto out;
-		if (definitions_collect(&defs, docs[i], "", 0, 1)) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < files.n; i++) {
-		struct cps_schema *s, *same;
-
-		if ((rc = schema_build(docs[i], files.v[i], &defs, &s, errstr, errstr_size)))
-			goto out;
-		same = cps_catalog_by_name(c, s->name);
-		if (same && same->fingerprint != s->fingerprint) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: schema \"%s\" is already defined differently in %s",
-			                files.v[i], s->name, same->path);
-			cps_schema_free(s);
-			goto out;
-		}
-		if ((rc = cps_catalog_add(c, s, errstr, errstr_size)))
-			goto out;
-	}
-	if ((rc = apply_manifest(c, dir, errstr, errstr_size)))
-		goto out;
-	*out = c;
-	c = NULL;
-out:
-	for (size_t i = 0; docs && i < files.n; i++)
-		json_decref(docs[i]);
-	free(docs);
-	definitions_release(&defs);
-	strlist_release(&files);
-	strlist_release(&subdirs);
-	cps_catalog_free(c);
 	return rc;
 }

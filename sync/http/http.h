@@ -73,7 +73,7 @@ struct cps_http_request {
 	size_t body_len;
 	const char *principal;                 /* token name, NULL when no valid token was given */
 	unsigned roles;                        /* roles of that token, 0 without one */
-	const struct http_request_state *priv; /* private to http.c */
+	const struct http_request_state *priv; /* private to the server (http_int.h) */
 };
 
 struct cps_http_response {

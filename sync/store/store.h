@@ -26,6 +26,9 @@ int cps_store_migrate(struct cps_store *s, char *errstr, size_t errstr_size);
 /* The highest migration version applied (0 = none) and the newest known. */
 int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, char *errstr,
                              size_t errstr_size);
+/* The name of the embedded migration `version` ("001_initial"), NULL when
+ * there is none: what `cpsync migrate` prints for each version it applied. */
+const char *cps_store_migration_name(int version);
 /* SELECT 1 round trip, for readiness. */
 int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
 /* Takes the session-level advisory lock `name` (hashtextextended(name, 0))

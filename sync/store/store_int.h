@@ -1,5 +1,5 @@
 /*
- * Private to the store (store.c, cli_store.c and its tests): the migrations
+ * Private to the store (store_migrate.c, cli_store.c and its tests): the migrations
  * embedded at build time by cmake/embed_sql.cmake from sync/store/migrations (NNN_name.sql),
  * ordered by version.
  */

@@ -4,10 +4,12 @@
  * audit trail, over a small pool of libpq connections shared by the HTTP
  * threads. Errors name the statement and SQLSTATE, never a row's values.
  * jsonb text is (un)escaped exactly as store.c does (U+0000 <-> U+E000 '0').
+ * The decision itself is in store_steward_resolve.c.
  */
 #ifndef _GNU_SOURCE
 #endif
 #include "store/store_steward.h"
+#include "store/store_steward_int.h"
 #include "store/jsonb.h"
 #include "store/pgerr.h"
 #include "base/clock.h"
@@ -63,7 +65,7 @@ void cps_steward_store_free(struct cps_steward_store *ss)
 	free(ss);
 }
 
-static PGconn *conn_take(struct cps_steward_store *ss, char *errstr, size_t errstr_size)
+PGconn *cps_steward_conn_take(struct cps_steward_store *ss, char *errstr, size_t errstr_size)
 {
 	PGconn *c = NULL;
 	char line[160];
@@ -89,7 +91,7 @@ static PGconn *conn_take(struct cps_steward_store *ss, char *errstr, size_t errs
 }
 
 /* Back to the pool, unless it is broken or inside a transaction. */
-static void conn_give(struct cps_steward_store *ss, PGconn *c)
+void cps_steward_conn_give(struct cps_steward_store *ss, PGconn *c)
 {
 	if (!c)
 		return;
@@ -108,8 +110,8 @@ static void conn_give(struct cps_steward_store *ss, PGconn *c)
 
 /* Runs one statement with text parameters (a NULL value is SQL NULL; a
  * nonzero lens[i] marks a binary parameter). *res is the caller's. */
-static int run(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
-               const int *lens, PGresult **res, char *errstr, size_t errstr_size)
+int cps_steward_run(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                    const int *lens, PGresult **res, char *errstr, size_t errstr_size)
 {
 	int fmts[16] = {0};
 	ExecStatusType st;
@@ -127,36 +129,19 @@ static int run(PGconn *c, const char *what, const char *sql, int n, const char *
 	return rc;
 }
 
-static int run_cmd(PGconn *c, const char *what, const char *sql, char *errstr, size_t errstr_size)
+int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errstr,
+                        size_t errstr_size)
 {
 	PGresult *res;
-	int rc = run(c, what, sql, 0, NULL, NULL, &res, errstr, errstr_size);
+	int rc = cps_steward_run(c, what, sql, 0, NULL, NULL, &res, errstr, errstr_size);
 
 	PQclear(res);
 	return rc;
 }
 
-static int64_t col_int(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
 static json_t *col_str(const PGresult *res, int row, int col)
 {
 	return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
-}
-
-/* A jsonb column as JSON (SQL NULL: JSON null); never NULL (null on error). */
-static json_t *col_json(const PGresult *res, int row, int col)
-{
-	json_t *j = cps_jsonb_value(res, row, col);
-
-	return j ? j : json_null();
-}
-
-static void num(char buf[24], int64_t n)
-{
-	snprintf(buf, 24, "%" PRId64, n);
 }
 
 /* ---- conflicts -------------------------------------------------------------- */
@@ -179,8 +164,7 @@ static json_t *candidates_api(json_t *cands)
 	json_t *out = json_array(), *c;
 	size_t i;
 
-	json_array_foreach(cands, i, c)
-	{
+	json_array_foreach (cands, i, c) {
 		json_t *v = json_object_get(c, "v");
 
 		json_array_append_new(
@@ -203,8 +187,7 @@ static json_t *conflict_row(const PGresult *res, int row, int detail)
 	json_t *cands = col_json(res, row, 6), *platforms = json_array(), *c, *o;
 	size_t i;
 
-	json_array_foreach(cands, i, c)
-	{
+	json_array_foreach (cands, i, c) {
 		json_t *p = json_object_get(c, "platform");
 
 		if (json_is_string(p))
@@ -269,10 +252,10 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
 	v[5] = f->after.has ? at : NULL;
 	v[6] = f->after.has ? id : NULL;
 	v[7] = lim;
-	if (!(c = conn_take(ss, errstr, errstr_size)))
+	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
 		return CPS_ERR_RETRIABLE;
-	rc = run(c, "select from conflicts", sql[f->ascending != 0], 8, v, NULL, &res, errstr,
-	         errstr_size);
+	rc = cps_steward_run(c, "select from conflicts", sql[f->ascending != 0], 8, v, NULL, &res,
+	                     errstr, errstr_size);
 	if (rc)
 		goto out;
 	n = PQntuples(res);
@@ -286,12 +269,12 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
 	}
 out:
 	PQclear(res);
-	conn_give(ss, c);
+	cps_steward_conn_give(ss, c);
 	return rc;
 }
 
-static int conflict_get(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
-                        size_t errstr_size)
+int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
+                              size_t errstr_size)
 {
 	char ids[24];
 	const char *v[1] = {ids};
@@ -300,15 +283,17 @@ static int conflict_get(PGconn *c, int64_t id, json_t **out, int *why, char *err
 
 	num(ids, id);
 	*out = NULL;
-	rc = run(c, "select from conflicts",
-	         "SELECT " DETAIL_COLS " FROM cpsync.conflicts c LEFT JOIN cpsync.records r "
-	         "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint",
-	         1, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(c, "select from conflicts",
+	                     "SELECT " DETAIL_COLS
+	                     " FROM cpsync.conflicts c LEFT JOIN cpsync.records r "
+	                     "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint",
+	                     1, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		return rc;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " not found", id);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "conflict %" PRId64 " not found", id);
 	} else if (!(*out = conflict_row(res, 0, 1))) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
@@ -319,14 +304,14 @@ static int conflict_get(PGconn *c, int64_t id, json_t **out, int *why, char *err
 int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, json_t **out, int *why,
                              char *errstr, size_t errstr_size)
 {
-	PGconn *c = conn_take(ss, errstr, errstr_size);
+	PGconn *c = cps_steward_conn_take(ss, errstr, errstr_size);
 	int rc;
 
 	*out = NULL;
 	if (!c)
 		return CPS_ERR_RETRIABLE;
-	rc = conflict_get(c, id, out, why, errstr, errstr_size);
-	conn_give(ss, c);
+	rc = cps_steward_conflict_read(c, id, out, why, errstr, errstr_size);
+	cps_steward_conn_give(ss, c);
 	return rc;
 }
 
@@ -336,7 +321,7 @@ int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const c
 	char ids[24];
 	const char *v[2] = {ids, steward};
 	PGresult *res = NULL;
-	PGconn *c = conn_take(ss, errstr, errstr_size);
+	PGconn *c = cps_steward_conn_take(ss, errstr, errstr_size);
 	int rc;
 
 	*out = NULL;
@@ -344,335 +329,30 @@ int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const c
 		return CPS_ERR_RETRIABLE;
 	num(ids, id);
 	/* claim and audit row in one statement: both or neither */
-	rc = run(c, "claim of conflicts",
-	         "WITH u AS (UPDATE cpsync.conflicts SET status = 'claimed', claimed_by = $2, "
-	         "claimed_at = now(), updated_at = now() WHERE id = $1::bigint AND "
-	         "(status = 'open' OR (status = 'claimed' AND claimed_by = $2)) "
-	         "RETURNING entity, key, field), "
-	         "a AS (INSERT INTO cpsync.audit (actor, action, entity, key, field) "
-	         "SELECT $2, 'conflict.claimed', entity, key, field FROM u) "
-	         "SELECT count(*) FROM u",
-	         2, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(
+	    c, "claim of conflicts",
+	    "WITH u AS (UPDATE cpsync.conflicts SET status = 'claimed', claimed_by = $2, "
+	    "claimed_at = now(), updated_at = now() WHERE id = $1::bigint AND "
+	    "(status = 'open' OR (status = 'claimed' AND claimed_by = $2)) "
+	    "RETURNING entity, key, field), "
+	    "a AS (INSERT INTO cpsync.audit (actor, action, entity, key, field) "
+	    "SELECT $2, 'conflict.claimed', entity, key, field FROM u) "
+	    "SELECT count(*) FROM u",
+	    2, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
-	rc = conflict_get(c, id, out, why, errstr, errstr_size);
+	rc = cps_steward_conflict_read(c, id, out, why, errstr, errstr_size);
 	if (rc == CPS_OK && col_int(res, 0, 0) != 1) {
 		json_decref(*out);
 		*out = NULL;
 		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size,
+		rc = cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
 		    "conflict %" PRId64 " is not open (claimed by another steward or closed)", id);
 	}
 out:
 	PQclear(res);
-	conn_give(ss, c);
-	return rc;
-}
-
-/* ---- the decision ----------------------------------------------------------- */
-
-static const char *action_name(enum cps_resolution how)
-{
-	switch (how) {
-	case CPS_RESOLVE_TAKE_PLATFORM:
-		return "take_platform";
-	case CPS_RESOLVE_ENTER_VALUE:
-		return "enter_value";
-	default:
-		return "dismiss";
-	}
-}
-
-/* A jsonb parameter's text into owned[i] (NULL json: SQL NULL). */
-static int jparam(char **owned, const char **v, int i, json_t *j)
-{
-	int ok;
-
-	owned[i] = cps_jsonb_param(j, NULL, &ok);
-	v[i] = owned[i];
-	return ok ? 0 : -1;
-}
-
-static json_t *field_snapshot(const struct cps_key_state *st, const char *field)
-{
-	json_t *v = json_is_object(st->record) ? json_object_get(st->record, field) : NULL;
-	json_t *p = json_object_get(st->provenance, field);
-
-	return json_pack("{s:O, s:O}", "value", v ? v : json_null(), "provenance",
-	                 p ? p : json_null());
-}
-
-int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_steward_decision *d,
-                                 json_t **out, int64_t *version, int *why, char *errstr,
-                                 size_t errstr_size)
-{
-	struct cps_key_state st;
-	struct cps_reconcile_outcome o;
-	struct cps_buf payload;
-	char ids[24], ver[24], oldver[24];
-	char *owned[8] = {0};
-	const char *v[8] = {0};
-	int lens[8] = {0};
-	char field[256] = "";
-	json_t *before = NULL, *after = NULL, *resolution = NULL, *topic = NULL;
-	PGresult *res = NULL;
-	PGconn *c;
-	int64_t old_version, now = cps_wall_ms();
-	int rc, in_txn = 0, have_state = 0;
-
-	*out = NULL;
-	*version = 0;
-	memset(&st, 0, sizeof(st));
-	cps_reconcile_outcome_init(&o);
-	cps_buf_init(&payload, 0);
-	if (!(c = conn_take(ss, errstr, errstr_size)))
-		return CPS_ERR_RETRIABLE;
-	num(ids, d->conflict_id);
-	rc = run_cmd(c, "begin", "BEGIN", errstr, errstr_size);
-	if (rc)
-		goto out;
-	in_txn = 1;
-
-	/* 1. the conflict, locked: a second resolve waits here, then sees it closed */
-	v[0] = ids;
-	rc = run(c, "lock of conflicts",
-	         "SELECT entity, key, field, status FROM cpsync.conflicts WHERE id = $1::bigint "
-	         "FOR UPDATE",
-	         1, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	if (PQntuples(res) != 1) {
-		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " not found",
-		                d->conflict_id);
-		goto out;
-	}
-	if (strcmp(PQgetvalue(res, 0, 3), "open") && strcmp(PQgetvalue(res, 0, 3), "claimed")) {
-		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "conflict %" PRId64 " is already %s",
-		                d->conflict_id, PQgetvalue(res, 0, 3));
-		goto out;
-	}
-	if (cps_key_state_init(&st, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)) != CPS_OK) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "conflict %" PRId64 " has an unusable entity", d->conflict_id);
-		goto out;
-	}
-	have_state = 1;
-	snprintf(field, sizeof(field), "%s", PQgetvalue(res, 0, 2));
-	PQclear(res);
-	res = NULL;
-
-	/* 2. the record, locked: the reconcile workers' upserts wait for us */
-	v[0] = st.entity;
-	v[1] = st.key;
-	rc = run(c, "lock of records",
-	         "SELECT version, deleted, record, provenance, platforms, conflicts "
-	         "FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
-	         2, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	if (PQntuples(res) != 1) {
-		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "the record of conflict %" PRId64 " is missing", d->conflict_id);
-		goto out;
-	}
-	st.version = old_version = col_int(res, 0, 0);
-	st.deleted = !strcmp(PQgetvalue(res, 0, 1), "t");
-	json_decref(st.record);
-	st.record = col_json(res, 0, 2);
-	json_decref(st.provenance);
-	st.provenance = col_json(res, 0, 3);
-	json_decref(st.platforms);
-	st.platforms = col_json(res, 0, 4);
-	json_decref(st.conflicts);
-	st.conflicts = col_json(res, 0, 5);
-	PQclear(res);
-	res = NULL;
-	if (!json_is_object(st.provenance) || !json_is_object(st.platforms) ||
-	    !json_is_object(st.conflicts)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "the stored state of conflict %" PRId64 " is unreadable",
-		                     d->conflict_id);
-		goto out;
-	}
-	if (!json_object_get(st.conflicts, field)) {
-		*why = CPS_STEWARD_STATE;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "conflict %" PRId64 " is no longer open in its record",
-		                d->conflict_id);
-		goto out;
-	}
-	before = field_snapshot(&st, field);
-
-	/* 3. the decision, by the reconciliation rules */
-	rc = cps_reconcile_resolve(d->rules, &st, field, d->how, d->platform, d->value, d->steward,
-	                           d->reason, d->conflict_id, now, &o, errstr, errstr_size);
-	if (rc) {
-		if (rc == CPS_ERR_INVALID)
-			*why = CPS_STEWARD_BAD_REQUEST;
-		goto out;
-	}
-	rc = d->encode(d->encode_ctx, &st, &o, now, &payload, errstr, errstr_size);
-	if (rc) {
-		if (rc == CPS_ERR_INVALID) {
-			*why = CPS_STEWARD_BAD_REQUEST;
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "the value does not match the schema of field '%.64s'",
-			                field);
-		}
-		goto out;
-	}
-	after = field_snapshot(&st, field);
-	resolution = json_pack("{s:s, s:s, s:s}", "action", action_name(d->how), "by", d->steward,
-	                       "reason", d->reason);
-	topic =
-	    json_sprintf("%s%s", d->topic_prefix ? d->topic_prefix : "cpsync.unified.", st.entity);
-	if (!before || !after || !resolution || !topic) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	if (d->how == CPS_RESOLVE_TAKE_PLATFORM)
-		json_object_set_new(resolution, "platform", json_string(d->platform));
-	if (d->how != CPS_RESOLVE_DISMISS)
-		json_object_set(resolution, "value", json_object_get(after, "value"));
-
-	/* 4. the new state (its version guard is belt and braces: the row is locked) */
-	num(ver, st.version);
-	num(oldver, old_version);
-	v[0] = st.entity;
-	v[1] = st.key;
-	v[2] = ver;
-	v[3] = st.deleted ? "t" : "f";
-	v[7] = oldver;
-	if (jparam(owned, v, 4, json_is_null(st.record) ? NULL : st.record) ||
-	    jparam(owned, v, 5, st.provenance) || jparam(owned, v, 6, st.platforms)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	{
-		char *conf_text = cps_jsonb_param(st.conflicts, "{}", &(int){0});
-		const char *vv[9] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], conf_text, v[7]};
-
-		rc = conf_text
-		         ? run(c, "update of records",
-		               "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
-		               "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
-		               "conflicts = $8::jsonb, updated_at = now() "
-		               "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
-		               9, vv, NULL, &res, errstr, errstr_size)
-		         : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		free(conf_text);
-	}
-	if (rc)
-		goto out;
-	if (strcmp(PQcmdTuples(res), "1")) {
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "store: the record changed under its lock");
-		goto out;
-	}
-	PQclear(res);
-	res = NULL;
-	for (int i = 4; i < 8; i++) {
-		free(owned[i]);
-		owned[i] = NULL;
-	}
-
-	/* 5. history and the outbox event */
-	if (o.changed) {
-		v[3] = cps_op_name(o.op);
-		if (jparam(owned, v, 4, json_is_null(st.record) ? NULL : st.record) ||
-		    jparam(owned, v, 5, st.provenance) || jparam(owned, v, 6, o.changed_fields)) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			goto out;
-		}
-		rc = run(c, "insert into record_history",
-		         "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
-		         "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
-		         "$6::jsonb, ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, "
-		         "'[]'))))",
-		         7, v, NULL, &res, errstr, errstr_size);
-		if (rc)
-			goto out;
-		PQclear(res);
-		res = NULL;
-		v[3] = json_string_value(topic);
-		v[4] = payload.data ? (const char *)payload.data : "";
-		lens[4] = (int)payload.len;
-		rc = run(c, "insert into outbox",
-		         "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
-		         "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
-		         5, v, lens, &res, errstr, errstr_size);
-		lens[4] = 0;
-		if (rc)
-			goto out;
-		PQclear(res);
-		res = NULL;
-		for (int i = 4; i < 8; i++) {
-			free(owned[i]);
-			owned[i] = NULL;
-		}
-	}
-
-	/* 6. the conflict closed with its resolution, 7. the audit row */
-	v[0] = ids;
-	v[1] = d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved";
-	if (jparam(owned, v, 2, resolution)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	rc = run(c, "close of conflicts",
-	         "UPDATE cpsync.conflicts SET status = $2, closed_at = now(), updated_at = now(), "
-	         "resolution = $3::jsonb || jsonb_build_object('at', now()) WHERE id = $1::bigint",
-	         3, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	PQclear(res);
-	res = NULL;
-	free(owned[2]);
-	owned[2] = NULL;
-	json_object_set_new(after, "action", json_string(action_name(d->how)));
-	v[0] = d->steward;
-	v[1] = st.entity;
-	v[2] = st.key;
-	v[3] = field;
-	v[6] = d->reason;
-	if (jparam(owned, v, 4, before) || jparam(owned, v, 5, after)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	rc = run(c, "insert into audit",
-	         "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, after, "
-	         "reason) VALUES ($1, 'conflict.resolved', $2, $3, $4, $5::jsonb, $6::jsonb, $7)",
-	         7, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	PQclear(res);
-	res = NULL;
-	rc = run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
-	in_txn = 0;
-	if (rc)
-		goto out;
-	*version = st.version;
-	rc = conflict_get(c, d->conflict_id, out, why, errstr, errstr_size);
-
-out:
-	PQclear(res);
-	if (in_txn)
-		PQclear(PQexec(c, "ROLLBACK"));
-	for (int i = 0; i < 8; i++)
-		free(owned[i]);
-	json_decref(before);
-	json_decref(after);
-	json_decref(resolution);
-	json_decref(topic);
-	cps_buf_release(&payload);
-	cps_reconcile_outcome_release(&o);
-	if (have_state)
-		cps_key_state_release(&st);
-	conn_give(ss, c);
+	cps_steward_conn_give(ss, c);
 	return rc;
 }
 
@@ -691,22 +371,24 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 
 	*out = NULL;
 	num(lim, history_limit);
-	if (!(c = conn_take(ss, errstr, errstr_size)))
+	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
 		return CPS_ERR_RETRIABLE;
 	/* one snapshot for the three reads */
-	rc = run_cmd(c, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errstr,
-	             errstr_size);
+	rc = cps_steward_run_cmd(c, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	                         errstr, errstr_size);
 	if (rc)
 		goto out;
-	rc = run(c, "select from records",
-	         "SELECT version, deleted, record, provenance, platforms, "
-	         "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2",
-	         2, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(
+	    c, "select from records",
+	    "SELECT version, deleted, record, provenance, platforms, "
+	    "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2",
+	    2, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
 	if (PQntuples(res) != 1) {
 		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no %.32s record with that key", entity);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "no %.32s record with that key", entity);
 		goto out;
 	}
 	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o, s:o}", "entity", entity, "key", key,
@@ -720,10 +402,11 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	rc = run(c, "select from conflicts",
-	         "SELECT " SUMMARY_COLS " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
-	         "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
-	         2, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(c, "select from conflicts",
+	                     "SELECT " SUMMARY_COLS
+	                     " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
+	                     "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
+	                     2, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
 	arr = json_array();
@@ -732,11 +415,11 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	json_object_set_new(o, "conflicts", arr);
 	PQclear(res);
 	res = NULL;
-	rc = run(c, "select from record_history",
-	         "SELECT version, op, record, provenance, to_json(changed_fields), "
-	         "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
-	         "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
-	         3, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(c, "select from record_history",
+	                     "SELECT version, op, record, provenance, to_json(changed_fields), "
+	                     "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
+	                     "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
+	                     3, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
 	arr = json_array();
@@ -748,7 +431,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 		                   "changed_fields", col_json(res, i, 4), "committed_at",
 		                   col_str(res, i, 5)));
 	json_object_set_new(o, "history", arr);
-	rc = run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
+	rc = cps_steward_run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
 	if (rc)
 		goto out;
 	*out = o;
@@ -758,7 +441,7 @@ out:
 	if (PQtransactionStatus(c) != PQTRANS_IDLE)
 		PQclear(PQexec(c, "ROLLBACK"));
 	json_decref(o);
-	conn_give(ss, c);
+	cps_steward_conn_give(ss, c);
 	return rc;
 }
 
@@ -786,9 +469,9 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 	v[5] = f->after.has ? at : NULL;
 	v[6] = f->after.has ? id : NULL;
 	v[7] = lim;
-	if (!(c = conn_take(ss, errstr, errstr_size)))
+	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
 		return CPS_ERR_RETRIABLE;
-	rc = run(
+	rc = cps_steward_run(
 	    c, "select from audit",
 	    "SELECT id, to_json(at) #>> '{}', actor, action, entity, key, field, before, after, "
 	    "reason, (extract(epoch FROM at) * 1000000)::bigint FROM cpsync.audit WHERE "
@@ -820,6 +503,6 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 	}
 out:
 	PQclear(res);
-	conn_give(ss, c);
+	cps_steward_conn_give(ss, c);
 	return rc;
 }

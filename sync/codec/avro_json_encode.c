@@ -1,0 +1,266 @@
+/*
+ * Avro values to the Avro specification's JSON encoding (cps_value_to_json),
+ * walking the Avro C value API: unions as {"type name": value}, bytes and
+ * fixed as strings of code points 0-255. Error texts name the field path,
+ * never a value: records carry personal data.
+ */
+#include "codec/avro_json.h"
+
+#include "codec/avro_json_int.h"
+#include "base/common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- value -> JSON ---------------------------------------------------- */
+
+struct out_ctx {
+	struct cps_json_path path;
+	char *errstr;
+	size_t errstr_size;
+};
+
+static json_t *bytes_to_json(const uint8_t *p, size_t len)
+{
+	char stackbuf[256];
+	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : malloc(len * 2 + 1);
+	size_t i, n = 0;
+	json_t *j;
+
+	if (!s)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (p[i] < 0x80) {
+			s[n++] = (char)p[i];
+		} else {
+			s[n++] = (char)(0xC0 | (p[i] >> 6));
+			s[n++] = (char)(0x80 | (p[i] & 0x3F));
+		}
+	}
+	j = json_stringn(s, n);
+	if (s != stackbuf)
+		free(s);
+	return j;
+}
+
+static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth);
+
+static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
+{
+	json_t *obj = json_object();
+	size_t i, n = 0;
+
+	if (!obj)
+		goto out_nomem;
+	avro_value_get_size(v, &n);
+	for (i = 0; i < n; i++) {
+		avro_value_t child;
+		const char *name = NULL;
+		size_t saved;
+		json_t *cj;
+
+		if (avro_value_get_by_index(v, i, &child, &name))
+			goto out_avro;
+		saved = cps_json_path_push_field(&c->path, name);
+		cj = value_to_json(c, &child, depth + 1);
+		if (!cj)
+			goto out_fail;
+		cps_json_path_pop(&c->path, saved);
+		if (json_object_set_new(obj, name, cj))
+			goto out_nomem;
+	}
+	return obj;
+
+out_avro:
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read record field at %s: %s",
+	           cps_json_path_str(&c->path), avro_strerror());
+	goto out_fail;
+out_nomem:
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
+	           cps_json_path_str(&c->path));
+out_fail:
+	json_decref(obj);
+	return NULL;
+}
+
+static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsigned depth)
+{
+	json_t *out = is_map ? json_object() : json_array();
+	size_t i, n = 0;
+
+	if (!out)
+		goto out_nomem;
+	avro_value_get_size(v, &n);
+	for (i = 0; i < n; i++) {
+		avro_value_t child;
+		const char *key = NULL;
+		size_t saved;
+		json_t *cj;
+
+		if (avro_value_get_by_index(v, i, &child, &key)) {
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+			           "cannot read item at %s: %s", cps_json_path_str(&c->path),
+			           avro_strerror());
+			goto out_fail;
+		}
+		saved = cps_json_path_push_index(&c->path, is_map, i);
+		cj = value_to_json(c, &child, depth + 1);
+		if (!cj)
+			goto out_fail;
+		cps_json_path_pop(&c->path, saved);
+		if (is_map) {
+			json_t *k = json_string(key);
+
+			if (!k) {
+				json_decref(cj);
+				cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+				           "map key at %s{%zu} is not valid UTF-8",
+				           cps_json_path_str(&c->path), i);
+				goto out_fail;
+			}
+			json_decref(k);
+			if (json_object_set_new(out, key, cj))
+				goto out_nomem;
+		} else if (json_array_append_new(out, cj)) {
+			goto out_nomem;
+		}
+	}
+	return out;
+
+out_nomem:
+	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
+	           cps_json_path_str(&c->path));
+out_fail:
+	json_decref(out);
+	return NULL;
+}
+
+static json_t *union_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
+{
+	avro_schema_t us = avro_value_get_schema(v), bs;
+	avro_value_t branch;
+	int disc = -1;
+	char namebuf[512];
+	json_t *obj, *cj;
+
+	if (avro_value_get_discriminant(v, &disc) || disc < 0 ||
+	    avro_value_get_current_branch(v, &branch)) {
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+		           "union at %s has no branch set", cps_json_path_str(&c->path));
+		return NULL;
+	}
+	bs = cps_avro_deref(avro_schema_union_branch(cps_avro_deref(us), disc));
+	if (is_avro_null(bs))
+		return json_null();
+	cj = value_to_json(c, &branch, depth + 1);
+	if (!cj)
+		return NULL;
+	obj = json_object();
+	if (!obj ||
+	    json_object_set_new(obj, cps_avro_type_name(bs, namebuf, sizeof(namebuf)), cj)) {
+		json_decref(obj);
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
+		           cps_json_path_str(&c->path));
+		return NULL;
+	}
+	return obj;
+}
+
+static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
+{
+	const char *s = NULL;
+	const void *buf = NULL;
+	size_t size = 0;
+	int32_t i32 = 0;
+	int64_t i64 = 0;
+	float f = 0;
+	double d = 0;
+	int b = 0, e = 0;
+	json_t *j;
+
+	if (depth > CPS_AVRO_JSON_MAX_DEPTH) {
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+		           "value nested deeper than %d at %s", CPS_AVRO_JSON_MAX_DEPTH,
+		           cps_json_path_str(&c->path));
+		return NULL;
+	}
+	switch (avro_value_get_type(v)) {
+	case AVRO_STRING:
+		avro_value_get_string(v, &s, &size);
+		j = json_stringn(s ? s : "", size ? size - 1 : 0);
+		if (!j)
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+			           "string at %s is not valid UTF-8", cps_json_path_str(&c->path));
+		return j;
+	case AVRO_BYTES:
+	case AVRO_FIXED:
+		if (avro_value_get_type(v) == AVRO_BYTES)
+			avro_value_get_bytes(v, &buf, &size);
+		else
+			avro_value_get_fixed(v, &buf, &size);
+		j = bytes_to_json(buf, size);
+		if (!j)
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+			           "out of memory at %s", cps_json_path_str(&c->path));
+		return j;
+	case AVRO_INT32:
+		avro_value_get_int(v, &i32);
+		return json_integer(i32);
+	case AVRO_INT64:
+		avro_value_get_long(v, &i64);
+		return json_integer(i64);
+	case AVRO_FLOAT:
+		avro_value_get_float(v, &f);
+		d = f;
+		goto real;
+	case AVRO_DOUBLE:
+		avro_value_get_double(v, &d);
+	real:
+		if (!isfinite(d)) {
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+			           "non-finite number at %s has no JSON encoding",
+			           cps_json_path_str(&c->path));
+			return NULL;
+		}
+		return json_real(d);
+	case AVRO_BOOLEAN:
+		avro_value_get_boolean(v, &b);
+		return json_boolean(b);
+	case AVRO_NULL:
+		return json_null();
+	case AVRO_ENUM: {
+		avro_schema_t es = cps_avro_deref(avro_value_get_schema(v));
+
+		avro_value_get_enum(v, &e);
+		if (e < 0 || e >= avro_schema_enum_number_of_symbols(es)) {
+			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+			           "enum index %d out of range at %s", e,
+			           cps_json_path_str(&c->path));
+			return NULL;
+		}
+		return json_string(avro_schema_enum_get(es, e));
+	}
+	case AVRO_RECORD:
+		return record_to_json(c, v, depth);
+	case AVRO_ARRAY:
+		return list_to_json(c, v, 0, depth);
+	case AVRO_MAP:
+		return list_to_json(c, v, 1, depth);
+	case AVRO_UNION:
+		return union_to_json(c, v, depth);
+	default:
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
+		           "unsupported Avro type at %s", cps_json_path_str(&c->path));
+		return NULL;
+	}
+}
+
+json_t *cps_value_to_json(avro_value_t *value, char *errstr, size_t errstr_size)
+{
+	struct out_ctx c = {.errstr = errstr, .errstr_size = errstr_size};
+
+	cps_json_path_init(&c.path);
+	return value_to_json(&c, value, 0);
+}

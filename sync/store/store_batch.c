@@ -1,0 +1,254 @@
+/*
+ * The store's writes: one reconcile batch (key states, history, outbox,
+ * conflicts, audit, ingest offsets) and dead letters, each as ONE
+ * transaction in pipeline mode (store_pipeline.c). The parameters of each
+ * row are built here; jsonb text goes through jsonb.c.
+ */
+#include "store/store.h"
+
+#include "base/common.h"
+#include "base/histogram.h"
+#include "store/jsonb.h"
+#include "store/store_conn_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *close_status(const char *how)
+{
+	if (how && !strcmp(how, "auto"))
+		return "auto_closed";
+	if (how && !strcmp(how, "resolved"))
+		return "resolved";
+	if (how && !strcmp(how, "dismissed"))
+		return "dismissed";
+	return NULL;
+}
+
+/* Parameter texts of one statement; JSON dumps are freed by params_clear. */
+struct params {
+	const char *v[8];
+	char *owned[8];
+	int len[8];
+	int fmt[8];
+	char num[3][24];
+};
+
+static void params_clear(struct params *p)
+{
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++)
+		free(p->owned[i]);
+	memset(p, 0, sizeof(*p));
+}
+
+static int params_json(struct params *p, int i, json_t *j, const char *def)
+{
+	int ok;
+
+	p->owned[i] = cps_jsonb_param(j, def, &ok);
+	p->v[i] = p->owned[i];
+	return ok ? 0 : -1;
+}
+
+static const char *params_int(struct params *p, int slot, int64_t n)
+{
+	snprintf(p->num[slot], sizeof(p->num[slot]), "%" PRId64, n);
+	return p->num[slot];
+}
+
+static int send_state(struct cps_store *s, const struct cps_key_state *st, char *errstr,
+                      size_t errstr_size)
+{
+	struct params p = {0};
+	int rc;
+
+	p.v[0] = st->entity;
+	p.v[1] = st->key;
+	p.v[2] = params_int(&p, 0, st->version);
+	p.v[3] = st->deleted ? "t" : "f";
+	if (params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	    params_json(&p, 5, st->provenance, "{}") || params_json(&p, 6, st->platforms, "{}") ||
+	    params_json(&p, 7, st->conflicts, "{}")) {
+		params_clear(&p);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding a key state");
+	}
+	rc = cps_store_pipeline_send(s, ST_RECORD_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
+	params_clear(&p);
+	return rc;
+}
+
+static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
+                     size_t errstr_size)
+{
+	struct params p = {0};
+	int rc;
+
+	p.v[0] = e->entity;
+	p.v[1] = e->key;
+	p.v[2] = params_int(&p, 0, e->version);
+	p.v[3] = cps_op_name(e->op);
+	if (params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+	    params_json(&p, 5, e->provenance, NULL) ||
+	    params_json(&p, 6, e->changed_fields, NULL)) {
+		params_clear(&p);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding an emit");
+	}
+	rc = cps_store_pipeline_send(s, ST_HISTORY_INSERT, p.v, NULL, NULL, errstr, errstr_size);
+	params_clear(&p);
+	if (rc)
+		return rc;
+
+	p.v[0] = e->entity;
+	p.v[1] = e->key;
+	p.v[2] = params_int(&p, 0, e->version);
+	p.v[3] = e->topic;
+	p.v[4] = e->payload ? (const char *)e->payload : "";
+	p.len[4] = (int)e->payload_len;
+	p.fmt[4] = 1;
+	if (e->payload_len > INT32_MAX)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: outbox payload too large");
+	return cps_store_pipeline_send(s, ST_OUTBOX_INSERT, p.v, p.len, p.fmt, errstr, errstr_size);
+}
+
+static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c, char *errstr,
+                         size_t errstr_size)
+{
+	struct params p = {0};
+	enum stmt_id id;
+	int rc;
+
+	p.v[0] = c->entity;
+	p.v[1] = c->key;
+	p.v[2] = c->field;
+	switch (c->kind) {
+	case CPS_CONFLICT_OPEN:
+		id = ST_CONFLICT_OPEN;
+		rc = params_json(&p, 3, c->candidates, "[]");
+		p.v[4] = c->rule;
+		break;
+	case CPS_CONFLICT_UPDATE:
+		id = ST_CONFLICT_UPDATE;
+		rc = params_json(&p, 3, c->candidates, "[]");
+		break;
+	case CPS_CONFLICT_CLOSE:
+		id = ST_CONFLICT_CLOSE;
+		p.v[3] = close_status(c->how);
+		if (!p.v[3])
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "store: conflict close with unknown 'how'");
+		rc = 0;
+		break;
+	default:
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: unknown conflict change kind %d", (int)c->kind);
+	}
+	if (rc) {
+		params_clear(&p);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding a conflict");
+	}
+	rc = cps_store_pipeline_send(s, id, p.v, NULL, NULL, errstr, errstr_size);
+	params_clear(&p);
+	return rc;
+}
+
+static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char *errstr,
+                      size_t errstr_size)
+{
+	struct params p = {0};
+	int rc;
+
+	p.v[0] = a->actor;
+	p.v[1] = a->action;
+	p.v[2] = a->entity;
+	p.v[3] = a->key;
+	p.v[4] = a->field;
+	p.v[7] = a->reason;
+	if (params_json(&p, 5, a->before, NULL) || params_json(&p, 6, a->after, NULL)) {
+		params_clear(&p);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding an audit row");
+	}
+	rc = cps_store_pipeline_send(s, ST_AUDIT_INSERT, p.v, NULL, NULL, errstr, errstr_size);
+	params_clear(&p);
+	return rc;
+}
+
+static int send_offset(struct cps_store *s, const struct cps_store_offset *o, char *errstr,
+                       size_t errstr_size)
+{
+	struct params p = {0};
+
+	p.v[0] = o->topic;
+	p.v[1] = params_int(&p, 0, o->partition);
+	p.v[2] = params_int(&p, 1, o->next_offset);
+	p.v[3] = params_int(&p, 2, (int64_t)o->last_fingerprint);
+	return cps_store_pipeline_send(s, ST_OFFSET_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
+}
+
+int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
+                           size_t errstr_size)
+{
+	struct timespec start;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	rc = cps_store_pipeline_begin(s, errstr, errstr_size);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < b->n_states; i++)
+		rc = send_state(s, b->states[i], errstr, errstr_size);
+	for (size_t i = 0; !rc && i < b->n_emits; i++)
+		rc = send_emit(s, &b->emits[i], errstr, errstr_size);
+	for (size_t i = 0; !rc && i < b->n_conflicts; i++)
+		rc = send_conflict(s, &b->conflicts[i], errstr, errstr_size);
+	for (size_t i = 0; !rc && i < b->n_audits; i++)
+		rc = send_audit(s, &b->audits[i], errstr, errstr_size);
+	for (size_t i = 0; !rc && i < b->n_offsets; i++)
+		rc = send_offset(s, &b->offsets[i], errstr, errstr_size);
+	rc = cps_store_pipeline_end(s, rc, errstr, errstr_size);
+	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
+		cps_histogram_observe_since(&cps_hist_store_commit, &start);
+	return rc;
+}
+
+int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
+                               char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (!n)
+		return CPS_OK;
+	rc = cps_store_pipeline_begin(s, errstr, errstr_size);
+	if (rc)
+		return rc;
+	for (size_t i = 0; !rc && i < n; i++) {
+		struct params p = {0};
+
+		if (dl[i].raw_len > INT32_MAX || dl[i].raw_key_len > INT32_MAX) {
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "store: dead letter too large");
+			break;
+		}
+		p.v[0] = dl[i].received_ms > 0 ? params_int(&p, 0, dl[i].received_ms) : NULL;
+		p.v[1] = dl[i].platform;
+		p.v[2] = dl[i].origin;
+		p.v[3] = dl[i].entity;
+		p.v[4] = dl[i].reason ? dl[i].reason : "";
+		p.v[5] = dl[i].raw ? (const char *)dl[i].raw : NULL;
+		p.len[5] = (int)dl[i].raw_len;
+		p.fmt[5] = 1;
+		p.v[6] = dl[i].raw_key ? (const char *)dl[i].raw_key : NULL;
+		p.len[6] = (int)dl[i].raw_key_len;
+		p.fmt[6] = 1;
+		rc = cps_store_pipeline_send(s, ST_DEAD_LETTER_INSERT, p.v, p.len, p.fmt, errstr,
+		                             errstr_size);
+	}
+	return cps_store_pipeline_end(s, rc, errstr, errstr_size);
+}

@@ -1,0 +1,87 @@
+/*
+ * Private to the store's connection files (store.c, store_migrate.c,
+ * store_pipeline.c, store_batch.c, store_read.c, store_outbox.c): the
+ * connection struct, the prepared statements, and the error, statement and
+ * pipeline helpers they share. Not for other rooms: use store.h.
+ */
+#ifndef CPS_STORE_CONN_INT_H
+#define CPS_STORE_CONN_INT_H
+
+#include "store/store.h"
+
+#include <libpq-fe.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum stmt_id {
+	ST_RECORD_UPSERT,
+	ST_HISTORY_INSERT,
+	ST_OUTBOX_INSERT,
+	ST_CONFLICT_OPEN,
+	ST_CONFLICT_UPDATE,
+	ST_CONFLICT_CLOSE,
+	ST_AUDIT_INSERT,
+	ST_OFFSET_UPSERT,
+	ST_DEAD_LETTER_INSERT,
+	ST_LOAD_STATES,
+	ST_LOAD_OFFSETS,
+	ST_OUTBOX_FETCH,
+	ST_OUTBOX_DELETE,
+	ST_STATS,
+	ST_COUNT,
+	/* not prepared: sent as plain queries inside a pipeline */
+	ST_BEGIN = ST_COUNT,
+	ST_COMMIT,
+};
+
+struct cps_store_stmt {
+	const char *name; /* prepared statement name */
+	const char *what; /* for error messages */
+	int nparams;
+	const char *sql;
+};
+
+/* Indexed by enum stmt_id (store.c). */
+extern const struct cps_store_stmt cps_store_stmts[ST_COUNT];
+
+struct cps_store {
+	PGconn *conn;
+	int prepared; /* cps_store_stmts[] prepared on this connection */
+	int broken;   /* a pipeline failed half-way: only close is safe */
+	/* outbox rows of the last fetch, borrowed from outbox_res */
+	PGresult *outbox_res;
+	struct cps_outbox_row *outbox_rows;
+	/* the pipeline in progress: what each sent query was */
+	uint8_t *sent;
+	size_t n_sent, sent_cap;
+};
+
+/* ---- store.c: errors and statements ---- */
+
+/* Only the SQLSTATE and constraint name: the message and detail may quote values. */
+int cps_store_result_error(struct cps_store *s, const PGresult *res, const char *what, char *errstr,
+                           size_t errstr_size);
+/* CPS_ERR_RETRIABLE when the connection is lost or a pipeline broke it. */
+int cps_store_usable(struct cps_store *s, char *errstr, size_t errstr_size);
+/* Prepares cps_store_stmts[] once per connection. */
+int cps_store_prepare_all(struct cps_store *s, char *errstr, size_t errstr_size);
+/* Runs a prepared statement outside any pipeline; *res is the caller's. */
+int cps_store_exec_prepared(struct cps_store *s, enum stmt_id id, const char *const *values,
+                            const int *lengths, const int *formats, int result_format,
+                            PGresult **res, char *errstr, size_t errstr_size);
+
+/* ---- store_pipeline.c: one transaction in pipeline mode ---- */
+
+/* BEGIN in pipeline mode, statements prepared first. */
+int cps_store_pipeline_begin(struct cps_store *s, char *errstr, size_t errstr_size);
+/* Queues one prepared statement. A failure leaves the connection unusable. */
+int cps_store_pipeline_send(struct cps_store *s, enum stmt_id id, const char *const *values,
+                            const int *lengths, const int *formats, char *errstr,
+                            size_t errstr_size);
+/* COMMIT, one sync, then every result: the first failure is reported and
+ * the transaction rolled back. `failed_before` aborts without committing. */
+int cps_store_pipeline_end(struct cps_store *s, int failed_before, char *errstr,
+                           size_t errstr_size);
+
+#endif

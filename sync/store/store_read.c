@@ -1,0 +1,163 @@
+/*
+ * The store's reads for the reconcile workers and /status: stored key
+ * states and ingest offsets, each in one query, and the stats figures.
+ */
+#include "store/store.h"
+
+#include "base/buf.h"
+#include "base/common.h"
+#include "store/jsonb.h"
+#include "store/store_conn_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+/* A PostgreSQL array literal of texts: {"a","b\"c"}. */
+static int text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n)
+{
+	if (cps_buf_append_byte(b, '{'))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = *(const char *const *)((const char *)items + i * stride);
+
+		if ((i && cps_buf_append_byte(b, ',')) || cps_buf_append_byte(b, '"'))
+			return -1;
+		for (; v && *v; v++)
+			if (((*v == '"' || *v == '\\') && cps_buf_append_byte(b, '\\')) ||
+			    cps_buf_append_byte(b, (uint8_t)*v))
+				return -1;
+		if (cps_buf_append_byte(b, '"'))
+			return -1;
+	}
+	return cps_buf_append_byte(b, '}');
+}
+
+static void state_set(json_t **slot, json_t *v)
+{
+	json_decref(*slot);
+	*slot = v;
+}
+
+int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
+                          char *errstr, size_t errstr_size)
+{
+	struct cps_buf entities, keys;
+	const char **names = NULL;
+	const char *values[2];
+	PGresult *res = NULL;
+	int rc = CPS_OK;
+
+	if (!n)
+		return CPS_OK;
+	cps_buf_init(&entities, 0);
+	cps_buf_init(&keys, 0);
+	names = malloc(2 * n * sizeof(*names));
+	if (!names) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		names[i] = states[i]->entity;
+		names[n + i] = states[i]->key;
+	}
+	if (text_array(&entities, names, sizeof(*names), n) ||
+	    text_array(&keys, names + n, sizeof(*names), n)) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                "store: out of memory listing the keys to load");
+		goto out;
+	}
+	values[0] = (const char *)entities.data;
+	values[1] = (const char *)keys.data;
+	rc = cps_store_exec_prepared(s, ST_LOAD_STATES, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	if (rc)
+		goto out;
+	for (int row = 0; row < PQntuples(res); row++) {
+		long long ord = atoll(PQgetvalue(res, row, 0));
+		struct cps_key_state *st;
+		json_t *j[4];
+
+		if (ord < 1 || (size_t)ord > n)
+			continue;
+		st = states[ord - 1];
+		st->version = atoll(PQgetvalue(res, row, 1));
+		st->deleted = PQgetvalue(res, row, 2)[0] == 't';
+		for (int c = 0; c < 4; c++)
+			j[c] = cps_jsonb_value(res, row, 3 + c);
+		if (!j[0] || !j[1] || !j[2] || !j[3]) {
+			for (int c = 0; c < 4; c++)
+				json_decref(j[c]);
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+			                "store: stored state of entity '%s' is not valid JSON",
+			                st->entity);
+			goto out;
+		}
+		state_set(&st->record, j[0]);
+		state_set(&st->provenance, j[1]);
+		state_set(&st->platforms, j[2]);
+		state_set(&st->conflicts, j[3]);
+	}
+out:
+	PQclear(res);
+	free(names);
+	cps_buf_release(&entities);
+	cps_buf_release(&keys);
+	return rc;
+}
+
+int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t *partitions,
+                           int64_t *offsets, size_t n, char *errstr, size_t errstr_size)
+{
+	struct cps_buf list;
+	const char *values[2];
+	PGresult *res = NULL;
+	int rc = CPS_OK;
+
+	for (size_t i = 0; i < n; i++)
+		offsets[i] = -1;
+	if (!n)
+		return CPS_OK;
+	cps_buf_init(&list, 0);
+	for (size_t i = 0; i < n; i++)
+		if (cps_buf_printf(&list, "%c%" PRId32, i ? ',' : '{', partitions[i]) < 0)
+			rc = -1;
+	if (rc || cps_buf_append_byte(&list, '}')) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		goto out;
+	}
+	values[0] = topic;
+	values[1] = (const char *)list.data;
+	rc = cps_store_exec_prepared(s, ST_LOAD_OFFSETS, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	if (rc)
+		goto out;
+	for (int row = 0; row < PQntuples(res); row++) {
+		int32_t part = (int32_t)atol(PQgetvalue(res, row, 0));
+
+		for (size_t i = 0; i < n; i++)
+			if (partitions[i] == part)
+				offsets[i] = atoll(PQgetvalue(res, row, 1));
+	}
+out:
+	PQclear(res);
+	cps_buf_release(&list);
+	return rc;
+}
+
+int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,
+                    size_t errstr_size)
+{
+	PGresult *res;
+	int rc =
+	    cps_store_exec_prepared(s, ST_STATS, NULL, NULL, NULL, 0, &res, errstr, errstr_size);
+
+	if (rc)
+		return rc;
+	out->records = atoll(PQgetvalue(res, 0, 0));
+	out->open_conflicts = atoll(PQgetvalue(res, 0, 1));
+	out->oldest_conflict_age_s = atoll(PQgetvalue(res, 0, 2));
+	out->dead_letters = atoll(PQgetvalue(res, 0, 3));
+	out->outbox_pending = atoll(PQgetvalue(res, 0, 4));
+	PQclear(res);
+	return CPS_OK;
+}

@@ -1,0 +1,54 @@
+/*
+ * Private to the steward store (store_steward.c, store_steward_resolve.c):
+ * the connection pool, statement helpers, column readers and the conflict
+ * detail query the decision reuses. Not for other rooms: use store_steward.h.
+ */
+#ifndef CPS_STORE_STEWARD_INT_H
+#define CPS_STORE_STEWARD_INT_H
+
+#include "store/jsonb.h"
+#include "store/store_steward.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* A pooled connection (a new one when none is idle); NULL with errstr set. */
+PGconn *cps_steward_conn_take(struct cps_steward_store *ss, char *errstr, size_t errstr_size);
+/* Back to the pool, unless it is broken or inside a transaction. */
+void cps_steward_conn_give(struct cps_steward_store *ss, PGconn *c);
+
+/* Runs one statement with text parameters (a NULL value is SQL NULL; a
+ * nonzero lens[i] marks a binary parameter). *res is the caller's. */
+int cps_steward_run(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                    const int *lens, PGresult **res, char *errstr, size_t errstr_size);
+int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errstr,
+                        size_t errstr_size);
+
+/* One conflict in full on connection `c` (cps_steward_conflict_get's shape). */
+int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
+                              size_t errstr_size);
+
+static inline int64_t col_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* A jsonb column as JSON (SQL NULL: JSON null); never NULL (null on error). */
+static inline json_t *col_json(const PGresult *res, int row, int col)
+{
+	json_t *j = cps_jsonb_value(res, row, col);
+
+	return j ? j : json_null();
+}
+
+static inline void num(char buf[24], int64_t n)
+{
+	snprintf(buf, 24, "%" PRId64, n);
+}
+
+#endif

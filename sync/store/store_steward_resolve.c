@@ -1,0 +1,386 @@
+/*
+ * The steward's decision on a conflict (cps_steward_conflict_resolve), in
+ * ONE transaction and in named steps: lock the conflict, lock its record,
+ * decide by the reconciliation rules, write the new state, history and
+ * outbox event, close the conflict with its resolution, write the audit row.
+ * Errors name the statement and SQLSTATE, never a row's values.
+ */
+#include "store/store_steward.h"
+#include "store/store_steward_int.h"
+
+#include "base/clock.h"
+#include "base/common.h"
+#include "model/event.h"
+#include "store/jsonb.h"
+
+#include <libpq-fe.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One decision in progress, shared by its steps. */
+struct resolve {
+	PGconn *c;
+	const struct cps_steward_decision *d;
+	int *why;
+	int64_t now;
+	char ids[24];    /* the conflict's id as text */
+	char field[256]; /* the conflicted field */
+	struct cps_key_state st;
+	int have_state;
+	int64_t old_version; /* of the record as locked */
+	struct cps_reconcile_outcome o;
+	struct cps_buf payload; /* the unified event, framed */
+	json_t *before, *after, *resolution, *topic;
+};
+
+static const char *action_name(enum cps_resolution how)
+{
+	switch (how) {
+	case CPS_RESOLVE_TAKE_PLATFORM:
+		return "take_platform";
+	case CPS_RESOLVE_ENTER_VALUE:
+		return "enter_value";
+	default:
+		return "dismiss";
+	}
+}
+
+/* A jsonb parameter's text into owned[i] (NULL json: SQL NULL). */
+static int jparam(char **owned, const char **v, int i, json_t *j)
+{
+	int ok;
+
+	owned[i] = cps_jsonb_param(j, NULL, &ok);
+	v[i] = owned[i];
+	return ok ? 0 : -1;
+}
+
+static json_t *field_snapshot(const struct cps_key_state *st, const char *field)
+{
+	json_t *v = json_is_object(st->record) ? json_object_get(st->record, field) : NULL;
+	json_t *p = json_object_get(st->provenance, field);
+
+	return json_pack("{s:O, s:O}", "value", v ? v : json_null(), "provenance",
+	                 p ? p : json_null());
+}
+
+/* 1. The conflict, locked: a second resolve waits here, then sees it closed. */
+static int lock_conflict(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	const char *v[1] = {r->ids};
+	PGresult *res;
+	int rc;
+
+	rc = cps_steward_run(r->c, "lock of conflicts",
+	                     "SELECT entity, key, field, status FROM cpsync.conflicts WHERE id = "
+	                     "$1::bigint FOR UPDATE",
+	                     1, v, NULL, &res, errstr, errstr_size);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		*r->why = CPS_STEWARD_NOT_FOUND;
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "conflict %" PRId64 " not found", r->d->conflict_id);
+	} else if (strcmp(PQgetvalue(res, 0, 3), "open") &&
+	           strcmp(PQgetvalue(res, 0, 3), "claimed")) {
+		*r->why = CPS_STEWARD_STATE;
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "conflict %" PRId64 " is already %s", r->d->conflict_id,
+		                PQgetvalue(res, 0, 3));
+	} else if (cps_key_state_init(&r->st, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1)) !=
+	           CPS_OK) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                "conflict %" PRId64 " has an unusable entity", r->d->conflict_id);
+	} else {
+		r->have_state = 1;
+		snprintf(r->field, sizeof(r->field), "%s", PQgetvalue(res, 0, 2));
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* 2. The record, locked: the reconcile workers' upserts wait for us. */
+static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	struct cps_key_state *st = &r->st;
+	const char *v[2] = {st->entity, st->key};
+	PGresult *res;
+	int rc;
+
+	rc = cps_steward_run(r->c, "lock of records",
+	                     "SELECT version, deleted, record, provenance, platforms, conflicts "
+	                     "FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
+	                     2, v, NULL, &res, errstr, errstr_size);
+	if (rc)
+		return rc;
+	if (PQntuples(res) != 1) {
+		*r->why = CPS_STEWARD_STATE;
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
+		PQclear(res);
+		return rc;
+	}
+	st->version = r->old_version = col_int(res, 0, 0);
+	st->deleted = !strcmp(PQgetvalue(res, 0, 1), "t");
+	json_decref(st->record);
+	st->record = col_json(res, 0, 2);
+	json_decref(st->provenance);
+	st->provenance = col_json(res, 0, 3);
+	json_decref(st->platforms);
+	st->platforms = col_json(res, 0, 4);
+	json_decref(st->conflicts);
+	st->conflicts = col_json(res, 0, 5);
+	PQclear(res);
+	if (!json_is_object(st->provenance) || !json_is_object(st->platforms) ||
+	    !json_is_object(st->conflicts))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "the stored state of conflict %" PRId64 " is unreadable",
+		                  r->d->conflict_id);
+	if (!json_object_get(st->conflicts, r->field)) {
+		*r->why = CPS_STEWARD_STATE;
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "conflict %" PRId64 " is no longer open in its record",
+		                  r->d->conflict_id);
+	}
+	r->before = field_snapshot(st, r->field);
+	return CPS_OK;
+}
+
+/* 3. The decision, by the reconciliation rules: the new state, its event
+ * encoded, and the resolution recorded on the conflict. */
+static int decide(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	const struct cps_steward_decision *d = r->d;
+	int rc;
+
+	rc = cps_reconcile_resolve(d->rules, &r->st, r->field, d->how, d->platform, d->value,
+	                           d->steward, d->reason, d->conflict_id, r->now, &r->o, errstr,
+	                           errstr_size);
+	if (rc) {
+		if (rc == CPS_ERR_INVALID)
+			*r->why = CPS_STEWARD_BAD_REQUEST;
+		return rc;
+	}
+	rc = d->encode(d->encode_ctx, &r->st, &r->o, r->now, &r->payload, errstr, errstr_size);
+	if (rc) {
+		if (rc == CPS_ERR_INVALID) {
+			*r->why = CPS_STEWARD_BAD_REQUEST;
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "the value does not match the schema of field '%.64s'",
+			                r->field);
+		}
+		return rc;
+	}
+	r->after = field_snapshot(&r->st, r->field);
+	r->resolution = json_pack("{s:s, s:s, s:s}", "action", action_name(d->how), "by",
+	                          d->steward, "reason", d->reason);
+	r->topic = json_sprintf("%s%s", d->topic_prefix ? d->topic_prefix : "cpsync.unified.",
+	                        r->st.entity);
+	if (!r->before || !r->after || !r->resolution || !r->topic)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (d->how == CPS_RESOLVE_TAKE_PLATFORM)
+		json_object_set_new(r->resolution, "platform", json_string(d->platform));
+	if (d->how != CPS_RESOLVE_DISMISS)
+		json_object_set(r->resolution, "value", json_object_get(r->after, "value"));
+	return CPS_OK;
+}
+
+/* 4. The new state (its version guard is belt and braces: the row is locked). */
+static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	const struct cps_key_state *st = &r->st;
+	char ver[24], oldver[24];
+	char *owned[9] = {0};
+	const char *v[9] = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	num(ver, st->version);
+	num(oldver, r->old_version);
+	v[0] = st->entity;
+	v[1] = st->key;
+	v[2] = ver;
+	v[3] = st->deleted ? "t" : "f";
+	v[8] = oldver;
+	if (jparam(owned, v, 4, json_is_null(st->record) ? NULL : st->record) ||
+	    jparam(owned, v, 5, st->provenance) || jparam(owned, v, 6, st->platforms) ||
+	    !(owned[7] = cps_jsonb_param(st->conflicts, "{}", &(int){0}))) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	v[7] = owned[7];
+	rc = cps_steward_run(r->c, "update of records",
+	                     "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
+	                     "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
+	                     "conflicts = $8::jsonb, updated_at = now() "
+	                     "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
+	                     9, v, NULL, &res, errstr, errstr_size);
+	if (!rc && strcmp(PQcmdTuples(res), "1"))
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                "store: the record changed under its lock");
+out:
+	PQclear(res);
+	for (int i = 0; i < 9; i++)
+		free(owned[i]);
+	return rc;
+}
+
+/* 5. History and the outbox event, when the decision changed the record. */
+static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	const struct cps_key_state *st = &r->st;
+	char ver[24];
+	char *owned[7] = {0};
+	const char *v[7] = {0};
+	int lens[7] = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	num(ver, st->version);
+	v[0] = st->entity;
+	v[1] = st->key;
+	v[2] = ver;
+	v[3] = cps_op_name(r->o.op);
+	if (jparam(owned, v, 4, json_is_null(st->record) ? NULL : st->record) ||
+	    jparam(owned, v, 5, st->provenance) || jparam(owned, v, 6, r->o.changed_fields)) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	rc = cps_steward_run(
+	    r->c, "insert into record_history",
+	    "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
+	    "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
+	    "$6::jsonb, ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, "
+	    "'[]'))))",
+	    7, v, NULL, &res, errstr, errstr_size);
+	if (rc)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	v[3] = json_string_value(r->topic);
+	v[4] = r->payload.data ? (const char *)r->payload.data : "";
+	lens[4] = (int)r->payload.len;
+	rc = cps_steward_run(r->c, "insert into outbox",
+	                     "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
+	                     "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
+	                     5, v, lens, &res, errstr, errstr_size);
+out:
+	PQclear(res);
+	for (int i = 0; i < 7; i++)
+		free(owned[i]);
+	return rc;
+}
+
+/* 6. The conflict closed with its resolution. */
+static int close_conflict(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	char *owned[3] = {0};
+	const char *v[3] = {r->ids, r->d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved"};
+	PGresult *res = NULL;
+	int rc;
+
+	if (jparam(owned, v, 2, r->resolution))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_steward_run(
+	    r->c, "close of conflicts",
+	    "UPDATE cpsync.conflicts SET status = $2, closed_at = now(), updated_at = "
+	    "now(), resolution = $3::jsonb || jsonb_build_object('at', now()) WHERE "
+	    "id = $1::bigint",
+	    3, v, NULL, &res, errstr, errstr_size);
+	PQclear(res);
+	free(owned[2]);
+	return rc;
+}
+
+/* 7. The audit row: the field before and after, and the steward's reason. */
+static int write_audit(struct resolve *r, char *errstr, size_t errstr_size)
+{
+	const struct cps_steward_decision *d = r->d;
+	char *owned[7] = {0};
+	const char *v[7] = {d->steward, r->st.entity, r->st.key, r->field, NULL, NULL, d->reason};
+	PGresult *res = NULL;
+	int rc;
+
+	json_object_set_new(r->after, "action", json_string(action_name(d->how)));
+	if (jparam(owned, v, 4, r->before) || jparam(owned, v, 5, r->after)) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	rc = cps_steward_run(
+	    r->c, "insert into audit",
+	    "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, "
+	    "after, reason) VALUES ($1, 'conflict.resolved', $2, $3, $4, $5::jsonb, "
+	    "$6::jsonb, $7)",
+	    7, v, NULL, &res, errstr, errstr_size);
+out:
+	PQclear(res);
+	for (int i = 0; i < 7; i++)
+		free(owned[i]);
+	return rc;
+}
+
+static void resolve_release(struct resolve *r)
+{
+	json_decref(r->before);
+	json_decref(r->after);
+	json_decref(r->resolution);
+	json_decref(r->topic);
+	cps_buf_release(&r->payload);
+	cps_reconcile_outcome_release(&r->o);
+	if (r->have_state)
+		cps_key_state_release(&r->st);
+}
+
+int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_steward_decision *d,
+                                 json_t **out, int64_t *version, int *why, char *errstr,
+                                 size_t errstr_size)
+{
+	struct resolve r;
+	int rc, in_txn = 0;
+
+	*out = NULL;
+	*version = 0;
+	memset(&r, 0, sizeof(r));
+	r.d = d;
+	r.why = why;
+	r.now = cps_wall_ms();
+	cps_reconcile_outcome_init(&r.o);
+	cps_buf_init(&r.payload, 0);
+	if (!(r.c = cps_steward_conn_take(ss, errstr, errstr_size)))
+		return CPS_ERR_RETRIABLE;
+	num(r.ids, d->conflict_id);
+	rc = cps_steward_run_cmd(r.c, "begin", "BEGIN", errstr, errstr_size);
+	if (rc)
+		goto out;
+	in_txn = 1;
+	rc = lock_conflict(&r, errstr, errstr_size);
+	if (!rc)
+		rc = lock_record(&r, errstr, errstr_size);
+	if (!rc)
+		rc = decide(&r, errstr, errstr_size);
+	if (!rc)
+		rc = write_state(&r, errstr, errstr_size);
+	if (!rc && r.o.changed)
+		rc = write_history_and_outbox(&r, errstr, errstr_size);
+	if (!rc)
+		rc = close_conflict(&r, errstr, errstr_size);
+	if (!rc)
+		rc = write_audit(&r, errstr, errstr_size);
+	if (rc)
+		goto out;
+	rc = cps_steward_run_cmd(r.c, "commit", "COMMIT", errstr, errstr_size);
+	in_txn = 0;
+	if (rc)
+		goto out;
+	*version = r.st.version;
+	rc = cps_steward_conflict_read(r.c, d->conflict_id, out, why, errstr, errstr_size);
+out:
+	if (in_txn)
+		PQclear(PQexec(r.c, "ROLLBACK"));
+	resolve_release(&r);
+	cps_steward_conn_give(ss, r.c);
+	return rc;
+}
