@@ -9,7 +9,6 @@
 #include "config/config.h"
 #include "base/pii.h"
 #include "store/store.h"
-#include "store/store_int.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,9 +56,9 @@ int cps_cli_migrate(int argc, char **argv)
 		        cps_mask_conninfo(conninfo, masked, sizeof(masked)));
 		goto out;
 	}
-	for (size_t i = 0; i < cps_migrations_count; i++)
-		if (cps_migrations[i].version > before && cps_migrations[i].version <= after)
-			printf("applied %s\n", cps_migrations[i].name);
+	for (int v = before + 1; v <= after; v++)
+		if (cps_store_migration_name(v))
+			printf("applied %s\n", cps_store_migration_name(v));
 	printf("schema version %d (latest %d)%s\n", after, latest,
 	       after == before ? ", nothing to apply" : "");
 	status = 0;
