@@ -98,20 +98,20 @@ def run(args, source, db, port):
     schemas = L.Schemas(args.cpsync, os.path.join(source, "schemas"))
     st, body = P.request(port, "/status", P.TOKENS["viewer"])
     bootstrap = json.loads(body)["kafka"]["bootstrap"]
-    P.wait_for("sources RUNNING", lambda: all(
+    L.wait_for("sources RUNNING", lambda: all(
         l["state"] == "RUNNING" for l in json.loads(P.request(port, "/status", P.TOKENS[
             "viewer"])[1])["links"] if l["name"].endswith("-source")), 60)
     P.PEOPLE = N
     prod = L.producer(bootstrap)
     L.produce_all(prod, P.people(schemas))
     nconf = N // 5
-    P.wait_for("%d open conflicts" % nconf, lambda: db.query(
+    L.wait_for("%d open conflicts" % nconf, lambda: db.query(
         "SELECT count(*) FROM cpsync.conflicts WHERE status = 'open'")[0][0] >= nconf)
     L.produce_all(prod, [("province.person", b"k", b"\xc3\x01not avro at all", None, None)])
-    P.wait_for("a dead letter", lambda: db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0])
+    L.wait_for("a dead letter", lambda: db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0])
 
     # status: tables, --json, exit codes, the 401 hint
-    P.wait_for("ready", lambda: cli("viewer", "status")[0] == 0, 60)
+    L.wait_for("ready", lambda: cli("viewer", "status")[0] == 0, 60)
     rc, out, err = cli("viewer", "status")
     check(rc == 0 and "province-source" in out and "RUNNING" in out and "READY" in out and
           "LINK" in out.splitlines()[2], "status (human): %d %r" % (rc, out[:300]))
