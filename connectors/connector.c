@@ -11,13 +11,6 @@
 
 #define MAX_CONNECTORS 16
 
-extern const struct cps_connector_ops cps_kafka_connector;
-extern const struct cps_connector_ops cps_postgres_connector;
-extern const struct cps_connector_ops cps_files_connector;
-/* postgres_sink.c: cps_postgres_connector's source side plus the sink side;
- * declared in sink_runner.h */
-const struct cps_connector_ops *cps_postgres_connector_ops(void);
-
 static const struct cps_connector_ops *registry[MAX_CONNECTORS];
 static size_t n_registered;
 
@@ -92,23 +85,6 @@ const struct cps_connector_ops *cps_connector_find(const char *type)
 		if (strcmp(registry[i]->type, type) == 0)
 			return registry[i];
 	return NULL;
-}
-
-int cps_connector_register_builtins(char *errstr, size_t errstr_size)
-{
-	const struct cps_connector_ops *const builtins[] = {
-	    &cps_kafka_connector, &cps_files_connector, cps_postgres_connector_ops()};
-
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(builtins); i++) {
-		int rc;
-
-		if (cps_connector_find(builtins[i]->type) == builtins[i])
-			continue;
-		rc = cps_connector_register(builtins[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
-	}
-	return CPS_OK;
 }
 
 void cps_connector_registry_clear(void)

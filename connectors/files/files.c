@@ -6,6 +6,7 @@
  * entity in an outbox, tmp + fsync + rename, each with a manifest.
  */
 #include "connectors/connector.h"
+#include "connectors/builtin.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "connectors/files/ocf.h"

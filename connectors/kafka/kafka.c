@@ -8,6 +8,7 @@
 #include "connectors/connector.h"
 #include "base/clock.h"
 
+#include "connectors/builtin.h"
 #include "kafka/broker.h"
 
 #include <inttypes.h>

@@ -4,18 +4,18 @@
  * (key, version): INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE the stored
  * version is older. The session carries the replication origin "cpsync" so
  * that the city's logical decoding marks these writes and the source skips
- * them. Records are CPS_SINK_FORMAT_JSON (sync/sink/sink_runner.h).
+ * them. Records are CPS_SINK_FORMAT_JSON (connectors/sink.h).
  */
 #include "connectors/connector.h"
 #include "base/clock.h"
 
 #include "base/buf.h"
-#include "sink/sink_runner.h"
+#include "connectors/postgres/postgres_int.h"
+#include "connectors/sink.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +24,6 @@
 
 #define SESSION_OPTIONS "-c datestyle=ISO -c timezone=UTC"
 #define PIPELINE_DEPTH  256 /* queries sent before the results are read */
-
-extern const struct cps_connector_ops cps_postgres_connector; /* the source side */
 
 static const struct cps_setting_decl sink_settings[] = {
     {"column.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SINK,
@@ -600,46 +598,15 @@ static void pg_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
 	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
 }
 
-/*
- * The "postgres" connector as registered: the source side of
- * connectors/postgres/postgres_source.c (cps_postgres_connector) with this sink side
- * and both settings tables merged. Built once.
- */
-static struct cps_connector_ops combined;
-static struct cps_setting_decl *combined_settings;
-static pthread_once_t combined_once = PTHREAD_ONCE_INIT;
-
-static void combine(void)
-{
-	const struct cps_connector_ops *src = &cps_postgres_connector;
-	size_t n = src->n_settings + CPS_ARRAY_SIZE(sink_settings), m = 0;
-
-	combined = *src;
-	combined_settings = calloc(n, sizeof(*combined_settings));
-	if (!combined_settings)
-		return;
-	for (size_t i = 0; i < src->n_settings; i++)
-		combined_settings[m++] = src->settings[i];
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(sink_settings); i++) {
-		bool dup = false;
-
-		for (size_t j = 0; j < src->n_settings; j++)
-			if (!strcmp(src->settings[j].name, sink_settings[i].name))
-				dup = true;
-		if (!dup)
-			combined_settings[m++] = sink_settings[i];
-	}
-	combined.settings = combined_settings;
-	combined.n_settings = m;
-	combined.sink_open = pg_sink_open;
-	combined.sink_put = pg_sink_put;
-	combined.sink_flush = pg_sink_flush;
-	combined.sink_close = pg_sink_close;
-	combined.sink_describe = pg_sink_describe;
-}
-
-const struct cps_connector_ops *cps_postgres_connector_ops(void)
-{
-	pthread_once(&combined_once, combine);
-	return combined_settings ? &combined : &cps_postgres_connector;
-}
+/* The sink side alone: postgres.c merges it with the source side. */
+const struct cps_connector_ops cps_postgres_sink_side = {
+    .version = CPS_CONNECTOR_API_VERSION,
+    .type = "postgres",
+    .settings = sink_settings,
+    .n_settings = CPS_ARRAY_SIZE(sink_settings),
+    .sink_open = pg_sink_open,
+    .sink_put = pg_sink_put,
+    .sink_flush = pg_sink_flush,
+    .sink_close = pg_sink_close,
+    .sink_describe = pg_sink_describe,
+};

@@ -15,6 +15,7 @@
  * before it, never more. Origins read "<platform>:<commit LSN>#<row index>".
  */
 #include "connectors/connector.h"
+#include "connectors/builtin.h"
 
 #include "codec/codec.h"
 #include "base/log.h"
