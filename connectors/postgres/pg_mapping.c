@@ -170,8 +170,7 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 	}
 	if (!slot)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "setting '%s' is not table.<schema.table>.entity, .key, "
-		                  ".column.<name>, .increment_column or .timestamp_column",
+		                  "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column or .timestamp_column",
 		                  key);
 	copy = strdup(value);
 	if (!copy)
@@ -220,8 +219,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 		for (size_t j = 0; j < t->n_cols; j++)
 			if (!cps_pg_field_type(t->schema, t->cols[j].field)) {
 				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-				                "table '%s.%s': column '%s' maps to '%s', not a "
-				                "field of entity '%s'",
+				                "table '%s.%s': column '%s' maps to '%s', not a field of entity '%s'",
 				                t->nspname, t->relname, t->cols[j].column,
 				                t->cols[j].field, t->entity);
 				goto out_free;
@@ -243,8 +241,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 		}
 		if (!!t->increment_column != !!t->timestamp_column) {
 			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "table '%s.%s': polling needs both increment_column and "
-			                "timestamp_column",
+			                "table '%s.%s': polling needs both increment_column and timestamp_column",
 			                t->nspname, t->relname);
 			goto out_free;
 		}

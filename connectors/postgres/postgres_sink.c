@@ -159,13 +159,11 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 	}
 	rc = exec_simple(
 	    k,
-	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) "
-	    "IS NULL",
+	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
 	    1, params, errstr, errstr_size);
 	if (rc != CPS_OK) /* a concurrent create: try once more */
 		rc = exec_simple(k,
-		                 "SELECT pg_replication_origin_create($1) WHERE "
-		                 "pg_replication_origin_oid($1) IS NULL",
+		                 "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
 		                 1, params, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
