@@ -105,12 +105,10 @@ int cps_kafka_topics_ensure(const struct cps_config *cfg, const char *bootstrap,
 	    cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, bootstrap, kafka_props, errstr, errstr_size);
 	if (!conf)
 		return CPS_ERR_FATAL;
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot create an admin client: %s", why);
-	}
+	rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka admin client", errstr,
+	                          errstr_size);
+	if (!rk)
+		return CPS_ERR_FATAL;
 	if (rd_kafka_metadata(rk, 1, NULL, &md, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                     "listing the cluster's topics: no answer within %d ms",
