@@ -58,7 +58,7 @@ int files_write_all(int fd, const void *p, size_t n)
 
 /* Writes dir/name durably: dir/.name.tmp, fsync, rename, fsync dir. */
 int files_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
-                             char *errstr, size_t errstr_size)
+                            char *errstr, size_t errstr_size)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	int fd;
@@ -67,25 +67,25 @@ int files_write_file_atomic(const char *dir, const char *name, const void *data,
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "creating '%s': %s",
-		                       tmp, strerror(errno));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "creating '%s': %s", tmp,
+		                  strerror(errno));
 	if (files_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
 		close(fd);
 		unlink(tmp);
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
-		                       tmp, strerror(e));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s", tmp,
+		                  strerror(e));
 	}
 	close(fd);
 	if (rename(tmp, path) < 0 || files_fsync_dir(dir) < 0)
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "publishing '%s': %s", path, strerror(errno));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "publishing '%s': %s",
+		                  path, strerror(errno));
 	return CPS_OK;
 }
 
 int files_write_json_atomic(const char *dir, const char *name, json_t *j, char *errstr,
-                             size_t errstr_size)
+                            size_t errstr_size)
 {
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	int rc;
@@ -101,6 +101,6 @@ int files_make_dir(const char *dir, char *errstr, size_t errstr_size)
 {
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "creating '%s': %s", dir,
-		                       strerror(errno));
+		                  strerror(errno));
 	return CPS_OK;
 }

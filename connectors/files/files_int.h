@@ -20,8 +20,8 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
                       struct cps_conn **out, char *errstr, size_t errstr_size);
 int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
                       int timeout_ms, char *errstr, size_t errstr_size);
-int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n,
-                        char *errstr, size_t errstr_size);
+int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n, char *errstr,
+                        size_t errstr_size);
 void files_source_close(struct cps_conn *c);
 void files_source_describe(struct cps_conn *c, struct cps_conn_status *st);
 

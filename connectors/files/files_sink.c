@@ -75,7 +75,7 @@ static int out_file_write(struct out_file *f, char *errstr, size_t errstr_size)
 {
 	if (files_write_all(f->fd, f->out.data, f->out.len) < 0)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "writing '%s': %s",
-		                       f->tmp_path, strerror(errno));
+		                  f->tmp_path, strerror(errno));
 	cps_sha256_update(&f->sha, f->out.data, f->out.len);
 	f->bytes += f->out.len;
 	cps_buf_reset(&f->out);
@@ -132,7 +132,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 		f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (f->fd < 0 && (errno != EEXIST || tries > 1000))
 			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                       "creating '%s': %s", f->tmp_path, strerror(errno));
+			                  "creating '%s': %s", f->tmp_path, strerror(errno));
 	}
 	if (getrandom(f->sync, sizeof(f->sync), 0) != (ssize_t)sizeof(f->sync))
 		for (size_t i = 0; i < sizeof(f->sync); i++)
@@ -166,15 +166,15 @@ static int out_file_roll(struct files_sink *k, struct out_file *f, char *errstr,
 	rc = out_file_write_block(k, f, errstr, errstr_size);
 	if (rc == CPS_OK && fsync(f->fd) < 0)
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
-		                     f->tmp_path, strerror(errno));
+		                f->tmp_path, strerror(errno));
 	if (rc != CPS_OK)
 		goto out;
 	close(f->fd);
 	f->fd = -1;
 	snprintf(path, sizeof(path), "%s/%s", k->outbox, f->name);
 	if (rename(f->tmp_path, path) < 0 || files_fsync_dir(k->outbox) < 0) {
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "publishing '%s': %s",
-		                     path, strerror(errno));
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "publishing '%s': %s", path,
+		                strerror(errno));
 		goto out;
 	}
 	cps_sha256_final_hex(&f->sha, hex);
@@ -247,7 +247,7 @@ static struct cps_schema *record_schema(struct files_sink *k, const struct cps_s
 }
 
 int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
-                          size_t *accepted, char *errstr, size_t errstr_size)
+                   size_t *accepted, char *errstr, size_t errstr_size)
 {
 	struct files_sink *k = (struct files_sink *)c;
 	char why[CPS_ERRSTR_SIZE];
@@ -263,7 +263,8 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 
 		if (!r->entity || !*r->entity || strlen(r->entity) >= ENTITY_MAX ||
 		    strchr(r->entity, '/')) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "record %zu has no usable entity", i);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "record %zu has no usable entity", i);
 			break;
 		}
 		schema = record_schema(k, r);
@@ -274,8 +275,9 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 		}
 		if (cps_guard_check(schema->avro, r->value, r->value_len, NULL, why, sizeof(why)) !=
 		    CPS_OK) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "'%s' record is not a %s: %s",
-			                r->entity, schema->name, why);
+			rc =
+			    cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			               "'%s' record is not a %s: %s", r->entity, schema->name, why);
 			break;
 		}
 		for (fi = 0; fi < k->n_files; fi++)
@@ -291,8 +293,8 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 			void *p = realloc(k->files, (k->n_files + 1) * sizeof(*k->files));
 
 			if (!p) {
-				rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                     "out of memory");
+				rc =
+				    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 				break;
 			}
 			k->files = p;
@@ -393,7 +395,7 @@ static void remove_stale_tmp(const char *outbox)
 }
 
 int files_sink_open(const char *platform, const struct cps_settings *settings,
-                           struct cps_conn **out, char *errstr, size_t errstr_size)
+                    struct cps_conn **out, char *errstr, size_t errstr_size)
 {
 	struct files_sink *k = calloc(1, sizeof(*k));
 	const char *dir = cps_settings_get(settings, "schema_dir");
@@ -414,7 +416,7 @@ int files_sink_open(const char *platform, const struct cps_settings *settings,
 	}
 	if (cps_ocf_codec_from_name(codec ? codec : "null", &k->codec) != CPS_OK) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "setting 'codec': '%s' is not null or deflate", codec);
+		                "setting 'codec': '%s' is not null or deflate", codec);
 		goto out_free;
 	}
 	if (!dir || !*dir) {
@@ -430,8 +432,8 @@ int files_sink_open(const char *platform, const struct cps_settings *settings,
 		goto out_free;
 	}
 	if (access(k->outbox, W_OK | X_OK) < 0) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "outbox '%s': %s",
-		                     k->outbox, strerror(errno));
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "outbox '%s': %s", k->outbox,
+		                strerror(errno));
 		goto out_free;
 	}
 	remove_stale_tmp(k->outbox);

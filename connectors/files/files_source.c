@@ -111,7 +111,7 @@ static int ledger_load(struct files_source *s, char *errstr, size_t errstr_size)
 	if (!f)
 		return errno == ENOENT ? CPS_OK
 		                       : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                                         "reading '%s': %s", path, strerror(errno));
+		                                    "reading '%s': %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		if (strlen(line) < 64 || strspn(line, "0123456789abcdef") != 64)
 			continue;
@@ -140,8 +140,8 @@ static int ledger_append(struct files_source *s, char *errstr, size_t errstr_siz
 
 		if (fd >= 0)
 			close(fd);
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "appending to '%s': %s", path, strerror(e));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "appending to '%s': %s",
+		                  path, strerror(e));
 	}
 	close(fd);
 	if (ledger_remember(s, s->sha) < 0)
@@ -211,11 +211,11 @@ static int move_file(struct files_source *s, const char *name, const char *dir, 
 		snprintf(to, sizeof(to), "%s/%s", dir, moved);
 	}
 	if (rename(from, to) < 0)
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "moving '%s' to '%s': %s", from, to, strerror(errno));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "moving '%s' to '%s': %s",
+		                  from, to, strerror(errno));
 	if (files_fsync_dir(dir) < 0 || files_fsync_dir(s->inbox) < 0)
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s",
-		                       dir, strerror(errno));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "syncing '%s': %s", dir,
+		                  strerror(errno));
 	return CPS_OK;
 }
 
@@ -233,8 +233,8 @@ static int reject_file(struct files_source *s, const char *name, const char *rea
 	snprintf(rname, sizeof(rname), "%s.reason", moved);
 	CPS_LOG(CPS_LOG_WARN, FACILITY, "rejected '%s': %s", name, reason);
 	return files_write_file_atomic(s->rejected, rname, text,
-	                         (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1, errstr,
-	                         errstr_size);
+	                               (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1,
+	                               errstr, errstr_size);
 }
 
 static void close_current(struct files_source *s)
@@ -291,7 +291,7 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	if (fd < 0)
 		return errno == ENOENT ? 0
 		                       : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                                         "opening '%s': %s", path, strerror(errno));
+		                                    "opening '%s': %s", path, strerror(errno));
 	rc = cps_buf_read_fd(&s->image, fd);
 	close(fd);
 	if (rc < 0) {
@@ -457,7 +457,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		}
 		if (rc == CPS_ERR_FATAL)
 			return cps_seterr(rc, errstr, errstr_size, "reading '%s': %s", s->name,
-			                       why);
+			                  why);
 		if (rc < 0) {
 			s->eof = s->broken = true;
 			snprintf(s->reason, sizeof(s->reason), "%s", why);
@@ -489,7 +489,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 }
 
 int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
-                             int timeout_ms, char *errstr, size_t errstr_size)
+                      int timeout_ms, char *errstr, size_t errstr_size)
 {
 	struct files_source *s = (struct files_source *)c;
 	int64_t deadline = cps_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
@@ -542,8 +542,8 @@ out:
 	return CPS_OK;
 }
 
-int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n,
-                               char *errstr, size_t errstr_size)
+int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n, char *errstr,
+                        size_t errstr_size)
 {
 	struct files_source *s = (struct files_source *)c;
 	int64_t committed;
@@ -618,7 +618,7 @@ static char *dir_or_default(const struct cps_settings *settings, const char *key
 }
 
 int files_source_open(const char *platform, const struct cps_settings *settings,
-                             struct cps_conn **out, char *errstr, size_t errstr_size)
+                      struct cps_conn **out, char *errstr, size_t errstr_size)
 {
 	struct files_source *s = calloc(1, sizeof(*s));
 	const struct cps_setting *kv;
@@ -667,7 +667,7 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 	s->header.value_len = 16;
 	if (access(s->inbox, R_OK | W_OK | X_OK) < 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "inbox '%s': %s", s->inbox,
-		                     strerror(errno));
+		                strerror(errno));
 		goto out_free;
 	}
 	rc = files_make_dir(s->done, errstr, errstr_size);

@@ -250,7 +250,8 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 		rc = CPS_ERR_INVALID;
 		goto out_close;
 	}
-	s->rk = cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "kafka consumer", errstr, errstr_size);
+	s->rk =
+	    cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "kafka consumer", errstr, errstr_size);
 	if (!s->rk) {
 		rc = CPS_ERR_INVALID;
 		goto out_close;
@@ -263,8 +264,8 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	err = rd_kafka_subscribe(s->rk, subscription);
 	rd_kafka_topic_partition_list_destroy(subscription);
 	if (err) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "subscribing to the topics failed: %s",
-		                rd_kafka_err2str(err));
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "subscribing to the topics failed: %s", rd_kafka_err2str(err));
 		goto out_close;
 	}
 	*out = &s->base;
@@ -601,7 +602,8 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	k->queue_full_timeout_ms = cps_settings_get_int(settings, "queue_full_timeout_ms", 30000);
 	while ((kv = cps_settings_next(settings, "entity.", &it))) {
 		if (!*kv->value) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is empty", kv->key);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "setting '%s' is empty", kv->key);
 			goto out_close;
 		}
 		if (cps_settings_set(&k->routes, kv->key, kv->value) < 0) {
@@ -631,7 +633,8 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, sink_delivery_report);
 	rd_kafka_conf_set_opaque(conf, k);
-	k->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka producer", errstr, errstr_size);
+	k->rk =
+	    cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka producer", errstr, errstr_size);
 	if (!k->rk) {
 		rc = CPS_ERR_INVALID;
 		goto out_close;

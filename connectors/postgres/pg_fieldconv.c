@@ -42,8 +42,7 @@ static void conv_init(const struct cps_schema *schema, json_t *field, struct cps
 	r = inner = cps_pg_type_resolve(schema, c->type);
 	if (json_is_array(r)) {
 		c->is_union = true;
-		json_array_foreach(r, i, b)
-		{
+		json_array_foreach (r, i, b) {
 			if (json_is_string(b) && !strcmp(json_string_value(b), "null")) {
 				if (c->null_branch < 0)
 					c->null_branch = (int)i;
@@ -51,9 +50,10 @@ static void conv_init(const struct cps_schema *schema, json_t *field, struct cps
 				c->value_branch = (int)i;
 			}
 		}
-		inner = c->value_branch >= 0
-		            ? cps_pg_type_resolve(schema, json_array_get(r, (size_t)c->value_branch))
-		            : NULL;
+		inner =
+		    c->value_branch >= 0
+		        ? cps_pg_type_resolve(schema, json_array_get(r, (size_t)c->value_branch))
+		        : NULL;
 		if (!inner || json_is_array(inner))
 			return;
 	}
@@ -99,11 +99,10 @@ int cps_pg_table_prepare(struct cps_pg_table *t, char *errstr, size_t errstr_siz
 	if (avro_generic_value_new(t->schema->iface, &t->defaults) != 0) {
 		cps_pg_table_unprepare(t);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot create a value of entity '%s': %s", t->entity,
-		                       avro_strerror());
+		                  "cannot create a value of entity '%s': %s", t->entity,
+		                  avro_strerror());
 	}
-	json_array_foreach(fields, i, f)
-	{
+	json_array_foreach (fields, i, f) {
 		struct cps_pg_fieldconv *c = &t->conv[i];
 		json_t *d = json_object_get(f, "default");
 		avro_value_t dv;

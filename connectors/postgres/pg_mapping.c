@@ -18,8 +18,7 @@ json_t *cps_pg_field_type(const struct cps_schema *schema, const char *name)
 	json_t *fields = json_object_get(schema->json, "fields"), *f;
 	size_t i;
 
-	json_array_foreach(fields, i, f)
-	{
+	json_array_foreach (fields, i, f) {
 		if (!strcmp(json_string_value(json_object_get(f, "name")), name))
 			return json_object_get(f, "type");
 	}
@@ -169,9 +168,10 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		break;
 	}
 	if (!slot)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column or .timestamp_column",
-		                  key);
+		return cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
+		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column or .timestamp_column",
+		    key);
 	copy = strdup(value);
 	if (!copy)
 		goto out_oom;
@@ -206,22 +206,25 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 		char *qn, *qr;
 
 		if (!t->entity) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s' has no entity setting",
-			                t->nspname, t->relname);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "table '%s.%s' has no entity setting", t->nspname,
+			                t->relname);
 			goto out_free;
 		}
 		t->schema = cps_catalog_by_entity(catalog, t->entity);
 		if (!t->schema) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s': unknown entity '%s'",
-			                t->nspname, t->relname, t->entity);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "table '%s.%s': unknown entity '%s'", t->nspname,
+			                t->relname, t->entity);
 			goto out_free;
 		}
 		for (size_t j = 0; j < t->n_cols; j++)
 			if (!cps_pg_field_type(t->schema, t->cols[j].field)) {
-				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-				                "table '%s.%s': column '%s' maps to '%s', not a field of entity '%s'",
-				                t->nspname, t->relname, t->cols[j].column,
-				                t->cols[j].field, t->entity);
+				rc = cps_seterr(
+				    CPS_ERR_INVALID, errstr, errstr_size,
+				    "table '%s.%s': column '%s' maps to '%s', not a field of entity '%s'",
+				    t->nspname, t->relname, t->cols[j].column, t->cols[j].field,
+				    t->entity);
 				goto out_free;
 			}
 		if (!t->key_column) {
@@ -234,15 +237,16 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 					kf = t->cols[j].column;
 			t->key_column = kf ? strdup(kf) : NULL;
 			if (!t->key_column) {
-				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "table '%s.%s' has no key",
-				                t->nspname, t->relname);
+				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                "table '%s.%s' has no key", t->nspname, t->relname);
 				goto out_free;
 			}
 		}
 		if (!!t->increment_column != !!t->timestamp_column) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "table '%s.%s': polling needs both increment_column and timestamp_column",
-			                t->nspname, t->relname);
+			rc = cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
+			    "table '%s.%s': polling needs both increment_column and timestamp_column",
+			    t->nspname, t->relname);
 			goto out_free;
 		}
 		qn = quote_ident(t->nspname);

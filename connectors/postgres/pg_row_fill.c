@@ -154,7 +154,8 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		return slow_set(t, c, v, fv, why, why_size);
 	if (v->kind == 'n') {
 		if (c->null_branch < 0)
-			return cps_seterr(CPS_ERR_INVALID, why, why_size, "null for a field that is not nullable");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size,
+			                  "null for a field that is not nullable");
 		if (avro_value_set_branch(fv, c->null_branch, &branch) != 0 ||
 		    avro_value_set_null(&branch) != 0)
 			return avro_fail(why, why_size);
@@ -168,7 +169,8 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 	switch (c->kind) {
 	case CK_STRING:
 		if (!utf8_valid((const uint8_t *)text, v->len))
-			return cps_seterr(CPS_ERR_INVALID, why, why_size, "text is not valid UTF-8");
+			return cps_seterr(CPS_ERR_INVALID, why, why_size,
+			                  "text is not valid UTF-8");
 		if (avro_value_set_string_len(dst, text, v->len + 1) != 0)
 			return avro_fail(why, why_size);
 		return CPS_OK;
@@ -176,8 +178,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		size_t i;
 		json_t *sym;
 
-		json_array_foreach(c->symbols, i, sym)
-		{
+		json_array_foreach (c->symbols, i, sym) {
 			if (json_string_length(sym) == v->len &&
 			    !memcmp(json_string_value(sym), text, v->len)) {
 				if (avro_value_set_enum(dst, (int)i) != 0)
@@ -185,7 +186,8 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 				return CPS_OK;
 			}
 		}
-		return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a symbol of the field's enum");
+		return cps_seterr(CPS_ERR_INVALID, why, why_size,
+		                  "not a symbol of the field's enum");
 	}
 	case CK_BOOL: {
 		int b;
@@ -207,19 +209,22 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		switch (c->lt) {
 		case LT_DATE:
 			if (!cps_pg_parse_date(&p, &iv) || *p)
-				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not an ISO date");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size,
+				                  "not an ISO date");
 			break;
 		case LT_TIME_MILLIS:
 		case LT_TIME_MICROS:
 			if (!cps_pg_parse_time(&p, &iv) || *p)
-				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not a time of day");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size,
+				                  "not a time of day");
 			if (c->lt == LT_TIME_MILLIS)
 				iv /= 1000;
 			break;
 		case LT_TS_MILLIS:
 		case LT_TS_MICROS:
 			if (!cps_pg_parse_timestamp(text, &iv))
-				return cps_seterr(CPS_ERR_INVALID, why, why_size, "not an ISO timestamp");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size,
+				                  "not an ISO timestamp");
 			if (c->lt == LT_TS_MILLIS)
 				iv = iv >= 0 ? iv / 1000 : -((-iv + 999) / 1000);
 			break;
@@ -229,7 +234,8 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 		}
 		if (c->kind == CK_INT) {
 			if (iv < INT32_MIN || iv > INT32_MAX)
-				return cps_seterr(CPS_ERR_INVALID, why, why_size, "integer out of int range");
+				return cps_seterr(CPS_ERR_INVALID, why, why_size,
+				                  "integer out of int range");
 			if (avro_value_set_int(dst, (int32_t)iv) != 0)
 				return avro_fail(why, why_size);
 		} else if (avro_value_set_long(dst, iv) != 0) {
@@ -273,10 +279,10 @@ int cps_pg_row_fill(struct cps_pg_plan *p, const struct cps_pg_text *vals, avro_
 		t->holds_default[f] = 0;
 		rc = conv_set(t, &t->conv[f], &vals[i], &fv, why, sizeof(why));
 		if (rc != CPS_OK)
-			return cps_seterr(
-			    rc == CPS_ERR_FATAL ? CPS_ERR_FATAL : CPS_ERR_INVALID, errstr,
-			    errstr_size, "column '%s' of %s.%s (field '%s'): %s", p->colnames[i],
-			    t->nspname, t->relname, t->conv[f].name, why);
+			return cps_seterr(rc == CPS_ERR_FATAL ? CPS_ERR_FATAL : CPS_ERR_INVALID,
+			                  errstr, errstr_size,
+			                  "column '%s' of %s.%s (field '%s'): %s", p->colnames[i],
+			                  t->nspname, t->relname, t->conv[f].name, why);
 		p->filled[f] = 1;
 	}
 	for (size_t f = 0; f < t->n_fields; f++) {

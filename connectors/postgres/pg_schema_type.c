@@ -42,8 +42,7 @@ static json_t *find_named(json_t *j, const char *name)
 		     !strcmp(json_string_value(t), "fixed")) &&
 		    !strcmp(short_name(json_string_value(n)), short_name(name)))
 			return j;
-		json_object_foreach(j, k, v)
-		{
+		json_object_foreach (j, k, v) {
 			json_t *f = find_named(v, name);
 
 			if (f)
@@ -53,8 +52,7 @@ static json_t *find_named(json_t *j, const char *name)
 		size_t i;
 		json_t *v;
 
-		json_array_foreach(j, i, v)
-		{
+		json_array_foreach (j, i, v) {
 			json_t *f = find_named(v, name);
 
 			if (f)

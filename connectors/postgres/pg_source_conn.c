@@ -25,14 +25,14 @@ static const char *pq_err(PGconn *c)
 }
 
 int pg_source_conn_error(struct pg_source *s, PGconn *c, const char *what, char *errstr,
-                      size_t errstr_size)
+                         size_t errstr_size)
 {
 	int code = PQstatus(c) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE;
 
 	s->errors++;
 	snprintf(s->last_error, sizeof(s->last_error), "%s: %s", what, pq_err(c));
-	return cps_seterr(code, errstr, errstr_size, "postgres source '%s': %s: %s",
-	                       s->platform, what, pq_err(c));
+	return cps_seterr(code, errstr, errstr_size, "postgres source '%s': %s: %s", s->platform,
+	                  what, pq_err(c));
 }
 
 PGconn *pg_source_connect(const char *conninfo, bool replication)
@@ -54,7 +54,7 @@ PGconn *pg_source_connect(const char *conninfo, bool replication)
 
 /* Runs a command expecting `want`; on failure fills errstr. */
 int pg_source_exec(struct pg_source *s, PGconn *c, const char *sql, ExecStatusType want,
-                       PGresult **out, const char *what, char *errstr, size_t errstr_size)
+                   PGresult **out, const char *what, char *errstr, size_t errstr_size)
 {
 	PGresult *r = PQexec(c, sql);
 

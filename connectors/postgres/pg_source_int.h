@@ -136,14 +136,13 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 /* pg_source_toast.c */
 /* Remembers a row that holds a long value (which a later update may leave
  * unchanged, 'u'); forgets the key on delete. */
-void pg_source_toast_remember(struct table_state *st, const char *key,
-                              const struct cps_pg_plan *p, const struct cps_pg_text *vals,
-                              bool is_delete);
+void pg_source_toast_remember(struct table_state *st, const char *key, const struct cps_pg_plan *p,
+                              const struct cps_pg_text *vals, bool is_delete);
 const struct cached_row *pg_source_toast_lookup(struct table_state *st, const char *key);
 /* The current value of `column` of the row with key `key`, read over the
  * SQL session (the TOAST value was not in the cache); NULL if unknown. */
-char *pg_source_read_current_value(struct pg_source *s, struct cps_pg_table *t,
-                                   const char *column, const char *key);
+char *pg_source_read_current_value(struct pg_source *s, struct cps_pg_table *t, const char *column,
+                                   const char *key);
 /* Frees the table's cache. */
 void pg_source_toast_free(struct table_state *st);
 
@@ -156,8 +155,7 @@ int pg_source_push_mark(struct pg_source *s, uint64_t end_lsn);
 /* Confirms every transaction wholly committed by the engine; true when
  * flushed_lsn moved. */
 bool pg_source_advance_flush(struct pg_source *s);
-int pg_source_start_streaming(struct pg_source *s, uint64_t from, char *errstr,
-                              size_t errstr_size);
+int pg_source_start_streaming(struct pg_source *s, uint64_t from, char *errstr, size_t errstr_size);
 int pg_source_poll_stream(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
                           size_t errstr_size);
 /* Ends the stream in order at close (confirms, CopyDone, drains), within

@@ -13,7 +13,7 @@
 /* ------------------------------------------------------------ polling */
 
 int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
-                       size_t errstr_size)
+                          size_t errstr_size)
 {
 	int64_t deadline = cps_mono_ms() + timeout_ms;
 
@@ -35,7 +35,7 @@ int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char 
 				PQfreemem(qts);
 				PQfreemem(qinc);
 				return pg_source_conn_error(s, s->sql, "quoting columns", errstr,
-				                  errstr_size);
+				                            errstr_size);
 			}
 			if (st->last_ts)
 				snprintf(
@@ -53,7 +53,8 @@ int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char 
 			                 0);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 				PQclear(r);
-				return pg_source_conn_error(s, s->sql, "polling query", errstr, errstr_size);
+				return pg_source_conn_error(s, s->sql, "polling query", errstr,
+				                            errstr_size);
 			}
 			nt = PQntuples(r);
 			if (nt > 0) {
@@ -66,7 +67,7 @@ int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char 
 					free(inc);
 					PQclear(r);
 					return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-					                       "out of memory");
+					                  "out of memory");
 				}
 				free(st->last_ts);
 				free(st->last_inc);

@@ -31,9 +31,10 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 	if (exists)
 		return CPS_OK;
 	if (!s->create_publication)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "postgres source '%s': publication '%s' does not exist and create_publication is off",
-		                       s->platform, s->publication);
+		return cps_seterr(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "postgres source '%s': publication '%s' does not exist and create_publication is off",
+		    s->platform, s->publication);
 	cps_buf_init(&sql, 0);
 	q = PQescapeIdentifier(s->sql, s->publication, strlen(s->publication));
 	rc = q ? cps_buf_printf(&sql, "CREATE PUBLICATION %s FOR TABLE ", q) : -1;
@@ -45,7 +46,7 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	rc = pg_source_exec(s, s->sql, (const char *)sql.data, PGRES_COMMAND_OK, NULL,
-	                 "creating the publication", errstr, errstr_size);
+	                    "creating the publication", errstr, errstr_size);
 	cps_buf_release(&sql);
 	return rc;
 }
@@ -62,27 +63,31 @@ int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_
 
 	s->repl = pg_source_connect(s->conninfo, true);
 	if (PQstatus(s->repl) != CONNECTION_OK)
-		return pg_source_conn_error(s, s->repl, "replication connection", errstr, errstr_size);
+		return pg_source_conn_error(s, s->repl, "replication connection", errstr,
+		                            errstr_size);
 	rc = pg_source_exec(s, s->repl, "IDENTIFY_SYSTEM", PGRES_TUPLES_OK, &r, "IDENTIFY_SYSTEM",
-	                 errstr, errstr_size);
+	                    errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	if (PQnfields(r) < 4 || PQgetisnull(r, 0, 3)) {
 		PQclear(r);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "postgres source '%s': the replication connection is not bound to a database",
-		                       s->platform);
+		return cps_seterr(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "postgres source '%s': the replication connection is not bound to a database",
+		    s->platform);
 	}
 	PQclear(r);
 	rc = ensure_publication(s, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	r = PQexecParams(s->sql,
-	                 "SELECT confirmed_flush_lsn::text, plugin, database = current_database() FROM pg_replication_slots WHERE slot_name = $1",
-	                 1, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(
+	    s->sql,
+	    "SELECT confirmed_flush_lsn::text, plugin, database = current_database() FROM pg_replication_slots WHERE slot_name = $1",
+	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);
-		return pg_source_conn_error(s, s->sql, "reading replication slots", errstr, errstr_size);
+		return pg_source_conn_error(s, s->sql, "reading replication slots", errstr,
+		                            errstr_size);
 	}
 	if (PQntuples(r) == 1) {
 		uint64_t from = 0;
@@ -102,9 +107,10 @@ int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_
 	}
 	PQclear(r);
 	if (!s->create_slot)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "postgres source '%s': slot '%s' does not exist and create_slot is off",
-		                       s->platform, s->slot);
+		return cps_seterr(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "postgres source '%s': slot '%s' does not exist and create_slot is off",
+		    s->platform, s->slot);
 	qslot = PQescapeIdentifier(s->repl, s->slot, strlen(s->slot));
 	if (!qslot)
 		return pg_source_conn_error(s, s->repl, "quoting slot", errstr, errstr_size);
@@ -112,15 +118,15 @@ int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_
 	         "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')", qslot);
 	PQfreemem(qslot);
 	rc = pg_source_exec(s, s->repl, sql, PGRES_TUPLES_OK, &r, "CREATE_REPLICATION_SLOT", errstr,
-	                 errstr_size);
+	                    errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	if (PQnfields(r) < 3 || cps_pgo_lsn_parse(PQgetvalue(r, 0, 1), &s->consistent_lsn) < 0 ||
 	    PQgetisnull(r, 0, 2)) {
 		PQclear(r);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "postgres source '%s': unexpected CREATE_REPLICATION_SLOT answer",
-		                       s->platform);
+		                  "postgres source '%s': unexpected CREATE_REPLICATION_SLOT answer",
+		                  s->platform);
 	}
 	snprintf(s->snapshot_name, sizeof(s->snapshot_name), "%s", PQgetvalue(r, 0, 2));
 	PQclear(r);

@@ -88,8 +88,8 @@ void pg_source_set_origin_at(struct pg_source *s, const char *at)
  * a delete. A row that cannot be encoded leaves with an empty value, which
  * ingest refuses and dead-letters with its origin. */
 int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pg_text *vals,
-                    bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
-                    size_t errstr_size)
+                       bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
+                       size_t errstr_size)
 {
 	struct cps_pg_table *t = p->t;
 	struct table_state *st = &s->ts[pg_source_table_index(s, t)];
@@ -162,7 +162,7 @@ int64_t pg_source_next_offset(struct pg_source *s, uint64_t lsn)
 
 /* Emits the rows of a SELECT result in table t. */
 int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r, bool snapshot,
-                       char *errstr, size_t errstr_size)
+                          char *errstr, size_t errstr_size)
 {
 	int nf = PQnfields(r), nt = PQntuples(r);
 	const char **names = calloc((size_t)nf + 1, sizeof(char *));
@@ -207,15 +207,15 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 			vals[i].len = vals[i].kind == 't' ? (size_t)PQgetlength(r, row, i) : 0;
 		}
 		offset = snapshot ? pg_source_next_offset(s, 0) : ++st->poll_seq;
-		rc =
-		    pg_source_emit_row(s, p, vals, false, offset,
-		             (uint32_t)(snapshot ? offset : st->poll_seq), -1, errstr, errstr_size);
+		rc = pg_source_emit_row(s, p, vals, false, offset,
+		                        (uint32_t)(snapshot ? offset : st->poll_seq), -1, errstr,
+		                        errstr_size);
 		if (snapshot)
 			pg_source_toast_remember(st,
-			               p->key_col >= 0 && vals[p->key_col].kind == 't'
-			                   ? vals[p->key_col].text
-			                   : NULL,
-			               p, vals, false);
+			                         p->key_col >= 0 && vals[p->key_col].kind == 't'
+			                             ? vals[p->key_col].text
+			                             : NULL,
+			                         p, vals, false);
 	}
 	return rc;
 }

@@ -22,7 +22,7 @@ int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_
 		    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
 		    s->snapshot_name);
 		rc = pg_source_exec(s, s->sql, sql, PGRES_COMMAND_OK, NULL, "snapshot transaction",
-		                 errstr, errstr_size);
+		                    errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
 		s->snap_txn_open = true;
@@ -34,21 +34,21 @@ int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_
 			snprintf(sql, sizeof(sql),
 			         "DECLARE cps_snap NO SCROLL CURSOR FOR SELECT * FROM %s",
 			         t->qualified);
-			rc = pg_source_exec(s, s->sql, sql, PGRES_COMMAND_OK, NULL, "snapshot cursor",
-			                 errstr, errstr_size);
+			rc = pg_source_exec(s, s->sql, sql, PGRES_COMMAND_OK, NULL,
+			                    "snapshot cursor", errstr, errstr_size);
 			if (rc != CPS_OK)
 				return rc;
 			s->snap_cursor_open = true;
 		}
 		snprintf(sql, sizeof(sql), "FETCH FORWARD %zu FROM cps_snap", max - s->n_msgs);
 		rc = pg_source_exec(s, s->sql, sql, PGRES_TUPLES_OK, &r, "snapshot fetch", errstr,
-		                 errstr_size);
+		                    errstr_size);
 		if (rc != CPS_OK)
 			return rc;
 		if (PQntuples(r) == 0) {
 			PQclear(r);
 			rc = pg_source_exec(s, s->sql, "CLOSE cps_snap", PGRES_COMMAND_OK, NULL,
-			                 "snapshot cursor close", errstr, errstr_size);
+			                    "snapshot cursor close", errstr, errstr_size);
 			if (rc != CPS_OK)
 				return rc;
 			s->snap_cursor_open = false;
@@ -65,7 +65,7 @@ int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_
 	if (s->snap_table < s->map->n)
 		return CPS_OK;
 	rc = pg_source_exec(s, s->sql, "COMMIT", PGRES_COMMAND_OK, NULL, "snapshot commit", errstr,
-	                 errstr_size);
+	                    errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	s->snap_txn_open = false;
@@ -83,10 +83,9 @@ void pg_source_snapshot_abandon(struct pg_source *s)
 	    PQstatus(s->sql) != CONNECTION_OK)
 		return;
 	PQclear(PQexec(s->sql, "ROLLBACK"));
-	r = PQexecParams(s->sql, "SELECT pg_drop_replication_slot($1)", 1, NULL, params,
-	                 NULL, NULL, 0);
+	r = PQexecParams(s->sql, "SELECT pg_drop_replication_slot($1)", 1, NULL, params, NULL, NULL,
+	                 0);
 	PQclear(r);
-	cps_log_warn("PGSRC",
-	             "postgres source '%s': snapshot incomplete, slot '%s' dropped",
+	cps_log_warn("PGSRC", "postgres source '%s': snapshot incomplete, slot '%s' dropped",
 	             s->platform, s->slot);
 }

@@ -57,7 +57,8 @@ int pg_source_send_status(struct pg_source *s, bool force, char *errstr, size_t 
 	cps_pgo_status_update(msg, s->flushed_lsn, s->flushed_lsn, s->flushed_lsn,
 	                      wall_us() - CPS_PG_EPOCH_OFFSET_US, false);
 	if (PQputCopyData(s->repl, (const char *)msg, sizeof(msg)) <= 0 || PQflush(s->repl) < 0)
-		return pg_source_conn_error(s, s->repl, "standby status update", errstr, errstr_size);
+		return pg_source_conn_error(s, s->repl, "standby status update", errstr,
+		                            errstr_size);
 	s->last_status_ms = now;
 	return CPS_OK;
 }
@@ -159,7 +160,8 @@ static int tuple_texts(struct pg_source *s, struct cps_pg_plan *p, const struct 
 		if (p->key_col >= 0 && v[p->key_col].kind == 't')
 			key = (const char *)s->row.data + (uintptr_t)v[p->key_col].text;
 		if (!cached)
-			cached = pg_source_toast_lookup(&s->ts[pg_source_table_index(s, p->t)], key);
+			cached =
+			    pg_source_toast_lookup(&s->ts[pg_source_table_index(s, p->t)], key);
 		for (size_t j = 0; cached && j < cached->n; j++)
 			if (cached->names[j] && !strcmp(cached->names[j], p->colnames[i]))
 				val = cached->values[j];
@@ -200,9 +202,9 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 		return CPS_OK;
 	if (!rel)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "postgres source '%s': change for relation %" PRIu32
-		                       " before its Relation message",
-		                       s->platform, m->relid);
+		                  "postgres source '%s': change for relation %" PRIu32
+		                  " before its Relation message",
+		                  s->platform, m->relid);
 	rp = rel->user;
 	if (!rp || !rp->plan.t)
 		return CPS_OK;
@@ -221,16 +223,17 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 		}
 		if (old_key) {
 			pg_source_toast_remember(st, old_key, p, vals, true);
-			rc = pg_source_emit_row(s, p, vals, true, pg_source_next_offset(s, lsn), s->txn_row++,
-			              s->txn_commit_ms, errstr, errstr_size);
+			rc =
+			    pg_source_emit_row(s, p, vals, true, pg_source_next_offset(s, lsn),
+			                       s->txn_row++, s->txn_commit_ms, errstr, errstr_size);
 			if (rc != CPS_OK)
 				return rc;
 		}
 	}
 	if (tuple_texts(s, p, is_delete ? &m->old_tuple : &m->new_tuple, &vals, &key) < 0)
 		goto out_oom;
-	rc = pg_source_emit_row(s, p, vals, is_delete, pg_source_next_offset(s, lsn), s->txn_row++, s->txn_commit_ms,
-	              errstr, errstr_size);
+	rc = pg_source_emit_row(s, p, vals, is_delete, pg_source_next_offset(s, lsn), s->txn_row++,
+	                        s->txn_commit_ms, errstr, errstr_size);
 	pg_source_toast_remember(st, key, p, vals, is_delete);
 	return rc;
 out_oom:
@@ -349,16 +352,17 @@ static void query_lag(struct pg_source *s)
 	if (!s->sql || cps_mono_ms() - s->last_lag_query_ms < LAG_QUERY_MS)
 		return;
 	s->last_lag_query_ms = cps_mono_ms();
-	r = PQexecParams(s->sql,
-	                 "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
-	                 1, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(
+	    s->sql,
+	    "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1",
+	    1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		s->lag_bytes = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 }
 
 int pg_source_poll_stream(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
-                       size_t errstr_size)
+                          size_t errstr_size)
 {
 	int64_t deadline = cps_mono_ms() + timeout_ms;
 	bool consumed = false; /* PQconsumeInput ran since the last message */
@@ -380,33 +384,36 @@ int pg_source_poll_stream(struct pg_source *s, size_t max, int timeout_ms, char 
 			if (!consumed) {
 				/* take what the socket already holds, without waiting */
 				if (!PQconsumeInput(s->repl))
-					return pg_source_conn_error(s, s->repl, "reading the stream", errstr,
-					                  errstr_size);
+					return pg_source_conn_error(
+					    s, s->repl, "reading the stream", errstr, errstr_size);
 				consumed = true;
 				continue;
 			}
 			left = deadline - cps_mono_ms();
 			if (s->n_msgs > 0 || left <= 0)
 				break;
-			rc = pg_source_send_status(s, pg_source_advance_flush(s), errstr, errstr_size);
+			rc = pg_source_send_status(s, pg_source_advance_flush(s), errstr,
+			                           errstr_size);
 			if (rc != CPS_OK)
 				return rc;
 			pg_source_wait_readable(
 			    s->repl,
 			    (int)(left < s->status_interval_ms ? left : s->status_interval_ms));
 			if (!PQconsumeInput(s->repl))
-				return pg_source_conn_error(s, s->repl, "reading the stream", errstr,
-				                  errstr_size);
+				return pg_source_conn_error(s, s->repl, "reading the stream",
+				                            errstr, errstr_size);
 			continue;
 		}
 		consumed = false;
 		if (len == -1) {
 			s->copy_done = true;
-			pg_source_conn_error(s, s->repl, "server ended the stream", errstr, errstr_size);
+			pg_source_conn_error(s, s->repl, "server ended the stream", errstr,
+			                     errstr_size);
 			return CPS_ERR_RETRIABLE;
 		}
 		if (len < 0)
-			return pg_source_conn_error(s, s->repl, "reading the stream", errstr, errstr_size);
+			return pg_source_conn_error(s, s->repl, "reading the stream", errstr,
+			                            errstr_size);
 		rc = cps_pgo_parse_frame(buf, (size_t)len, &f, errstr, errstr_size);
 		if (rc == CPS_OK) {
 			if (f.wal_end > s->server_wal_end && f.kind == 'k')
@@ -432,8 +439,7 @@ void pg_source_stream_end(struct pg_source *s)
 	PGresult *r = NULL;
 	int len;
 
-	if (!s->repl || !s->streaming_started || s->copy_done ||
-	    PQstatus(s->repl) != CONNECTION_OK)
+	if (!s->repl || !s->streaming_started || s->copy_done || PQstatus(s->repl) != CONNECTION_OK)
 		return;
 	pg_source_advance_flush(s);
 	(void)pg_source_send_status(s, true, err, sizeof(err));

@@ -39,7 +39,7 @@ static void cached_row_release(struct cached_row *r)
 /* Remembers a row that holds a long value (which a later update may leave
  * unchanged, 'u'); forgets the key on delete. */
 void pg_source_toast_remember(struct table_state *st, const char *key, const struct cps_pg_plan *p,
-                           const struct cps_pg_text *vals, bool is_delete)
+                              const struct cps_pg_text *vals, bool is_delete)
 {
 	struct cached_row *r, fresh = {0};
 	bool long_value = false;
@@ -94,7 +94,7 @@ const struct cached_row *pg_source_toast_lookup(struct table_state *st, const ch
 /* The current value of `column` of the row with key `key`, read over the
  * normal connection (the TOAST value was not in the cache). */
 char *pg_source_read_current_value(struct pg_source *s, struct cps_pg_table *t, const char *column,
-                                const char *key)
+                                   const char *key)
 {
 	char sql[1024];
 	const char *params[1] = {key};

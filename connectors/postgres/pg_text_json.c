@@ -118,8 +118,7 @@ static json_t *non_null_branch(json_t *type)
 	size_t i;
 	json_t *b;
 
-	json_array_foreach(type, i, b)
-	{
+	json_array_foreach (type, i, b) {
 		if (!(json_is_string(b) && !strcmp(json_string_value(b), "null")))
 			return b;
 	}
@@ -133,7 +132,8 @@ static int wrap_union(const struct cps_schema *schema, json_t *type, json_t *inn
 
 	if (!b) {
 		json_decref(inner);
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union has no non-null branch");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "union has no non-null branch");
 	}
 	*out = json_pack("{so}", cps_pg_type_branch_name(r), inner);
 	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -164,11 +164,13 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		return wrap_union(schema, r, inner, out, errstr, errstr_size);
 	}
 	if (!text)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "null for a field that is not nullable");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "null for a field that is not nullable");
 	if (!strcmp(w, "string") || !strcmp(w, "enum")) {
 		*out = json_string(text);
 		if (!*out)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "text is not valid UTF-8");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "text is not valid UTF-8");
 		return CPS_OK;
 	}
 	if (!strcmp(w, "boolean")) {
@@ -185,24 +187,28 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 			const char *p = text;
 
 			if (!cps_pg_parse_date(&p, &iv) || *p)
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an ISO date");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "not an ISO date");
 		} else if (!strcmp(lt, "time-millis") || !strcmp(lt, "time-micros")) {
 			const char *p = text;
 
 			if (!cps_pg_parse_time(&p, &iv) || *p)
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a time of day");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "not a time of day");
 			if (!strcmp(lt, "time-millis"))
 				iv /= 1000;
 		} else if (strstr(lt, "timestamp-")) {
 			if (!cps_pg_parse_timestamp(text, &iv))
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an ISO timestamp");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "not an ISO timestamp");
 			if (strstr(lt, "millis"))
 				iv = iv >= 0 ? iv / 1000 : -((-iv + 999) / 1000);
 		} else if (!cps_pg_parse_int64(text, &iv)) {
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not an integer");
 		}
 		if (!strcmp(w, "int") && (iv < INT32_MIN || iv > INT32_MAX))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "integer out of int range");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "integer out of int range");
 		*out = json_integer(iv);
 		return CPS_OK;
 	}
@@ -211,9 +217,12 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		double d = strtod(text, &end);
 
 		if (end == text || *end || d != d)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a finite number");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "not a finite number");
 		*out = json_real(d);
-		return *out ? CPS_OK : cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not a finite number");
+		return *out ? CPS_OK
+		            : cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                         "not a finite number");
 	}
 	if (!strcmp(w, "bytes") || !strcmp(w, "fixed")) {
 		if (!strcmp(lt, "decimal")) {
@@ -227,7 +236,8 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		} else {
 			*out = bytea_json(text);
 			if (!*out)
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not bytea hex text");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "not bytea hex text");
 		}
 		return CPS_OK;
 	}
@@ -237,8 +247,8 @@ int cps_pg_text_to_json(const struct cps_schema *schema, json_t *type, const cha
 		int rc;
 
 		if (!j)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not JSON (line %d column %d)",
-			                  jerr.line, jerr.column);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "not JSON (line %d column %d)", jerr.line, jerr.column);
 		rc = json_value_to_avro(schema, r, j, out, errstr, errstr_size);
 		json_decref(j);
 		return rc;
@@ -272,10 +282,10 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		size_t i;
 
 		if (!json_is_array(v))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "expected a JSON array");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "expected a JSON array");
 		*out = json_array();
-		json_array_foreach(v, i, e)
-		{
+		json_array_foreach (v, i, e) {
 			json_t *c;
 
 			rc = json_value_to_avro(schema, items, e, &c, errstr, errstr_size);
@@ -289,18 +299,17 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		const char *k;
 
 		if (!json_is_object(v))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "expected a JSON object");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "expected a JSON object");
 		*out = json_object();
-		json_object_foreach(v, k, e)
-		{
+		json_object_foreach (v, k, e) {
 			json_t *ft = NULL, *c, *f;
 			size_t i;
 
 			if (!strcmp(w, "map")) {
 				ft = json_object_get(r, "values");
 			} else {
-				json_array_foreach(fields, i, f)
-				{
+				json_array_foreach (fields, i, f) {
 					if (!strcmp(json_string_value(json_object_get(f, "name")),
 					            k))
 						ft = json_object_get(f, "type");
@@ -318,15 +327,15 @@ static int json_value_to_avro(const struct cps_schema *schema, json_t *type, jso
 		return cps_pg_text_to_json(schema, r, json_string_value(v), out, errstr,
 		                           errstr_size);
 	if (json_is_null(v))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "null for a type that is not nullable");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "null for a type that is not nullable");
 	*out = json_incref(v);
 	return CPS_OK;
 
 out_fail:
 	json_decref(*out);
 	*out = NULL;
-	return rc != CPS_OK ? rc
-	                    : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return rc != CPS_OK ? rc : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
 int cps_pg_row_to_json(const struct cps_pg_table *t, size_t n, const char *const *columns,
@@ -347,8 +356,8 @@ int cps_pg_row_to_json(const struct cps_pg_table *t, size_t n, const char *const
 		field = cps_pg_table_field(t, columns[i]);
 		if (!field)
 			continue;
-		if (cps_pg_text_to_json(t->schema, cps_pg_field_type(t->schema, field), values[i], &v, why,
-		                        sizeof(why)) != CPS_OK) {
+		if (cps_pg_text_to_json(t->schema, cps_pg_field_type(t->schema, field), values[i],
+		                        &v, why, sizeof(why)) != CPS_OK) {
 			json_decref(obj);
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "column '%s' of %s.%s (field '%s'): %s", columns[i],

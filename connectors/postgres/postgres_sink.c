@@ -162,9 +162,10 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
 	    1, params, errstr, errstr_size);
 	if (rc != CPS_OK) /* a concurrent create: try once more */
-		rc = exec_simple(k,
-		                 "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
-		                 1, params, errstr, errstr_size);
+		rc = exec_simple(
+		    k,
+		    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
+		    1, params, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
 		                 errstr, errstr_size);
@@ -195,8 +196,8 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 		goto out_close;
 	}
 	if (!*k->origin || !*k->key_column || !*k->version_column) {
-		rc = cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size,
+		rc = cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
 		    "settings 'origin', 'key_column' and 'version_column' may not be empty");
 		goto out_close;
 	}
@@ -270,8 +271,8 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			struct pending *np = realloc(k->pending, cap * sizeof(*np));
 
 			if (!np) {
-				rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                     "out of memory");
+				rc =
+				    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 				break;
 			}
 			k->pending = np;
@@ -377,8 +378,8 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	if (!p->is_delete) {
 		s->rec = json_loads(p->json, 0, NULL);
 		if (!json_is_object(s->rec))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "a '%s' record is not a JSON object",
-			                  p->entity);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "a '%s' record is not a JSON object", p->entity);
 	}
 	n_fields = s->rec ? json_object_size(s->rec) : 0;
 	s->params = calloc(n_fields + 2, sizeof(*s->params));
@@ -411,8 +412,7 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
 	    append_ident(k->db, &sets, k->version_column) < 0)
 		rc = -1;
-	json_object_foreach(s->rec, field, v)
-	{
+	json_object_foreach (s->rec, field, v) {
 		const char *column;
 		const char *value;
 

@@ -154,9 +154,10 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 		struct cps_pg_table *t = &s->map->tables[i];
 
 		if (s->polling && !t->increment_column) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "postgres source '%s': polling table '%s.%s' needs increment_column and timestamp_column",
-			                platform, t->nspname, t->relname);
+			rc = cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
+			    "postgres source '%s': polling table '%s.%s' needs increment_column and timestamp_column",
+			    platform, t->nspname, t->relname);
 			goto out_close;
 		}
 		rc = cps_codec_new(t->schema, NULL, &s->ts[i].codec, errstr, errstr_size);
@@ -198,15 +199,17 @@ static int pg_source_poll(struct cps_conn *c, struct cps_source_batch *batch, si
 		return CPS_OK;
 	switch (s->phase) {
 	case PHASE_SNAPSHOT:
-		rc = pg_source_poll_snapshot(s, max < (size_t)s->batch_rows ? max : (size_t)s->batch_rows,
-		                   errstr, errstr_size);
+		rc = pg_source_poll_snapshot(
+		    s, max < (size_t)s->batch_rows ? max : (size_t)s->batch_rows, errstr,
+		    errstr_size);
 		break;
 	case PHASE_STREAMING:
 		rc = pg_source_poll_stream(s, max, timeout_ms, errstr, errstr_size);
 		break;
 	default:
-		rc = pg_source_poll_tables(s, max < (size_t)s->batch_rows ? max : (size_t)s->batch_rows,
-		                 timeout_ms, errstr, errstr_size);
+		rc = pg_source_poll_tables(
+		    s, max < (size_t)s->batch_rows ? max : (size_t)s->batch_rows, timeout_ms,
+		    errstr, errstr_size);
 		break;
 	}
 	if (rc != CPS_OK && s->n_msgs > 0 && rc == CPS_ERR_RETRIABLE) {
@@ -232,9 +235,10 @@ static int pg_source_commit(struct cps_conn *c, const struct cps_position *pos, 
 		if (s->polling)
 			continue; /* progress is in memory: a restart re-reads (idempotent) */
 		if (strcmp(pos[i].stream, s->slot) != 0)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "postgres source '%s': position of stream '%s' is not slot '%s'",
-			                  s->platform, pos[i].stream, s->slot);
+			return cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
+			    "postgres source '%s': position of stream '%s' is not slot '%s'",
+			    s->platform, pos[i].stream, s->slot);
 		if (pos[i].offset > s->committed_offset)
 			s->committed_offset = pos[i].offset;
 	}

@@ -22,12 +22,12 @@ int cps_broker_create_topic(struct cps_broker *b, const char *topic, int partiti
 	rd_kafka_resp_err_t err;
 
 	if (partitions < 1)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "topic '%s' needs at least one partition",
-		                  topic);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "topic '%s' needs at least one partition", topic);
 	err = rd_kafka_mock_topic_create(b->mcluster, topic, partitions, 1);
 	if (err)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating topic '%s' failed: %s", topic,
-		                  rd_kafka_err2str(err));
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "creating topic '%s' failed: %s", topic, rd_kafka_err2str(err));
 	return CPS_OK;
 }
 
@@ -59,7 +59,7 @@ int cps_broker_start(int partitions, const char **topics, size_t n, struct cps_b
 	b->mcluster = rd_kafka_mock_cluster_new(b->rk, 1);
 	if (!b->mcluster) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "starting the embedded kafka cluster failed");
+		                "starting the embedded kafka cluster failed");
 		goto out_free;
 	}
 	b->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(b->mcluster));

@@ -20,8 +20,10 @@ int cps_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value
 	if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) == RD_KAFKA_CONF_OK)
 		return CPS_OK;
 	if (cps_setting_is_secret(key))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "kafka property '%s' was rejected", key);
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "kafka property '%s' was rejected: %s", key, why);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "kafka property '%s' was rejected", key);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "kafka property '%s' was rejected: %s", key, why);
 }
 
 /* librdkafka's own log lines, through cpsync's logger (they name brokers,
@@ -122,7 +124,8 @@ int cps_kafka_conf_set_pairs(rd_kafka_conf_t *conf, const char *const (*pairs)[2
                              char *errstr, size_t errstr_size)
 {
 	for (size_t i = 0; i < n; i++)
-		if (cps_kafka_conf_set(conf, pairs[i][0], pairs[i][1], errstr, errstr_size) != CPS_OK)
+		if (cps_kafka_conf_set(conf, pairs[i][0], pairs[i][1], errstr, errstr_size) !=
+		    CPS_OK)
 			return CPS_ERR_INVALID;
 	return CPS_OK;
 }
@@ -135,7 +138,8 @@ rd_kafka_t *cps_kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, co
 
 	if (!rk) {
 		rd_kafka_conf_destroy(conf); /* rd_kafka_new only takes it on success */
-		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the %s failed: %s", what, why);
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the %s failed: %s", what,
+		           why);
 	}
 	return rk;
 }
