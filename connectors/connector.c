@@ -11,13 +11,6 @@
 
 #define MAX_CONNECTORS 16
 
-extern const struct cps_connector_ops cps_kafka_connector;
-extern const struct cps_connector_ops cps_postgres_connector;
-extern const struct cps_connector_ops cps_files_connector;
-/* postgres_sink.c: cps_postgres_connector's source side plus the sink side;
- * declared in sink_runner.h */
-const struct cps_connector_ops *cps_postgres_connector_ops(void);
-
 static const struct cps_connector_ops *registry[MAX_CONNECTORS];
 static size_t n_registered;
 
@@ -69,19 +62,21 @@ int cps_connector_register(const struct cps_connector_ops *ops, char *errstr, si
 	if (!ops)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "connector table is NULL");
 	if (ops->version != CPS_CONNECTOR_API_VERSION)
-		return cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size, "connector '%s' has API version %d, this cpsync needs %d",
-		    ops->type ? ops->type : "?", ops->version, CPS_CONNECTOR_API_VERSION);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "connector '%s' has API version %d, this cpsync needs %d",
+		                  ops->type ? ops->type : "?", ops->version,
+		                  CPS_CONNECTOR_API_VERSION);
 	slot = missing_slot(ops);
 	if (slot)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "connector '%s' lacks mandatory slot '%s'",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "connector '%s' lacks mandatory slot '%s'",
 		                  ops->type ? ops->type : "?", slot);
 	if (cps_connector_find(ops->type))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "connector type '%s' is already registered",
-		                  ops->type);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "connector type '%s' is already registered", ops->type);
 	if (n_registered == MAX_CONNECTORS)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "connector registry is full (%d types)", MAX_CONNECTORS);
+		                  "connector registry is full (%d types)", MAX_CONNECTORS);
 	registry[n_registered++] = ops;
 	return CPS_OK;
 }
@@ -92,23 +87,6 @@ const struct cps_connector_ops *cps_connector_find(const char *type)
 		if (strcmp(registry[i]->type, type) == 0)
 			return registry[i];
 	return NULL;
-}
-
-int cps_connector_register_builtins(char *errstr, size_t errstr_size)
-{
-	const struct cps_connector_ops *const builtins[] = {
-	    &cps_kafka_connector, &cps_files_connector, cps_postgres_connector_ops()};
-
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(builtins); i++) {
-		int rc;
-
-		if (cps_connector_find(builtins[i]->type) == builtins[i])
-			continue;
-		rc = cps_connector_register(builtins[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
-	}
-	return CPS_OK;
 }
 
 void cps_connector_registry_clear(void)
@@ -129,16 +107,16 @@ static int open_side(const struct cps_connector_ops *ops, bool source, const cha
 	*out = NULL;
 	if (!ops || (source ? !ops->source_open : !ops->sink_open))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "connector '%s' cannot be a %s", ops ? ops->type : "?",
-		                       side);
+		                  "connector '%s' cannot be a %s", ops ? ops->type : "?", side);
 	if (!platform || strlen(platform) >= CPS_PLATFORM_MAX)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "platform name is missing or too long");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "platform name is missing or too long");
 	rc =
 	    cps_settings_validate(settings, ops->settings, ops->n_settings,
 	                          source ? CPS_SETTING_SOURCE : CPS_SETTING_SINK, why, sizeof(why));
 	if (rc != CPS_OK)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s %s '%s': %s", ops->type, side, platform,
-		                  why);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s %s '%s': %s", ops->type,
+		                  side, platform, why);
 	cps_settings_init(&resolved);
 	if ((settings && cps_settings_copy(&resolved, settings) < 0) ||
 	    cps_settings_apply_defaults(&resolved, ops->settings, ops->n_settings) < 0) {

@@ -151,7 +151,8 @@ struct cps_connector_ops {
 int cps_connector_register(const struct cps_connector_ops *ops, char *errstr, size_t errstr_size);
 /* The table for `type`, or NULL. */
 const struct cps_connector_ops *cps_connector_find(const char *type);
-/* Registers the connectors compiled into cpsync (kafka, ...). Idempotent. */
+/* Registers the connectors compiled into cpsync (kafka, files, postgres;
+ * connectors/builtin.c, the one place that names them). Idempotent. */
 int cps_connector_register_builtins(char *errstr, size_t errstr_size);
 /* Forgets every registration (tests). */
 void cps_connector_registry_clear(void);

@@ -214,8 +214,9 @@ static int check_names(json_t *j, const char *ns, struct names *seen, unsigned d
 		return -1;
 	}
 	if (json_is_array(j)) {
-		json_array_foreach(j, i, v) if (check_names(v, ns, seen, depth + 1, max_depth, why,
-		                                            why_size) < 0) return -1;
+		json_array_foreach (j, i, v)
+			if (check_names(v, ns, seen, depth + 1, max_depth, why, why_size) < 0)
+				return -1;
 		return 0;
 	}
 	if (!json_is_object(j))
@@ -269,9 +270,9 @@ static int check_names(json_t *j, const char *ns, struct names *seen, unsigned d
 	if (json_is_array(v)) {
 		json_t *field;
 
-		json_array_foreach(v, i,
-		                   field) if (check_names(field, ns, seen, depth + 1, max_depth,
-		                                          why, why_size) < 0) return -1;
+		json_array_foreach (v, i, field)
+			if (check_names(field, ns, seen, depth + 1, max_depth, why, why_size) < 0)
+				return -1;
 	}
 	return 0;
 }
@@ -308,14 +309,16 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 		                  "not an Avro object container file (no magic)");
 	for (;;) {
 		if (read_long(p, len, &pos, &count) < 0)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header metadata");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "truncated header metadata");
 		if (count == 0)
 			break;
 		if (count < 0) {
 			int64_t bsize;
 
 			if (count == INT64_MIN || read_long(p, len, &pos, &bsize) < 0)
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "bad header metadata block");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "bad header metadata block");
 			count = -count;
 		}
 		if (count > 1024)
@@ -328,7 +331,8 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 
 			if (read_bytes(p, len, &pos, &k, &kn) < 0 ||
 			    read_bytes(p, len, &pos, &v, &vn) < 0)
-				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header metadata");
+				return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+				                  "truncated header metadata");
 			if (kn == 11 && !memcmp(k, "avro.schema", 11)) {
 				schema = v;
 				schema_len = vn;
@@ -338,16 +342,19 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 			}
 		}
 		if (pos > r->limits.max_header_bytes)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header is larger than %zu bytes",
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "header is larger than %zu bytes",
 			                  r->limits.max_header_bytes);
 	}
 	end = pos + CPS_OCF_SYNC_SIZE;
 	if (end > len)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated header (no sync marker)");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "truncated header (no sync marker)");
 	memcpy(r->sync, p + pos, CPS_OCF_SYNC_SIZE);
 	r->pos = end;
 	if (!schema)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header has no 'avro.schema'");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "header has no 'avro.schema'");
 	if (!codec || (codec_len == 4 && !memcmp(codec, "null", 4)))
 		r->codec = CPS_OCF_NULL;
 	else if (codec_len == 7 && !memcmp(codec, "deflate", 7))
@@ -359,18 +366,20 @@ static int parse_header(struct cps_ocf_reader *r, char *errstr, size_t errstr_si
 	if (!r->schema_json)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (strlen(r->schema_json) != schema_len)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema contains a NUL byte");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "header schema contains a NUL byte");
 	{
 		char why[300];
 
 		if (check_schema_json(r->schema_json, schema_len, r->limits.max_depth, why,
 		                      sizeof(why)) < 0)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema %s", why);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema %s",
+			                  why);
 	}
 	if (avro_schema_from_json_length(r->schema_json, schema_len, &r->schema) != 0) {
 		r->schema = NULL;
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "header schema does not parse: %.200s",
-		                  avro_strerror());
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "header schema does not parse: %.200s", avro_strerror());
 	}
 	return CPS_OK;
 }
@@ -444,7 +453,8 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 		size_t room;
 
 		if (r->inflated.len >= r->limits.max_inflated_bytes) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld inflates past %zu bytes",
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "block %lld inflates past %zu bytes",
 			                (long long)r->n_blocks, r->limits.max_inflated_bytes);
 			goto out;
 		}
@@ -462,9 +472,9 @@ static int inflate_block(struct cps_ocf_reader *r, const uint8_t *in, size_t n, 
 		if (zrc == Z_STREAM_END)
 			break;
 		if (zrc != Z_OK || (zs.avail_in == 0 && zs.avail_out != 0)) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: bad deflate data%s%s",
-			                (long long)r->n_blocks, zs.msg ? ": " : "",
-			                zs.msg ? zs.msg : "");
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "block %lld: bad deflate data%s%s", (long long)r->n_blocks,
+			                zs.msg ? ": " : "", zs.msg ? zs.msg : "");
 			goto out;
 		}
 	} while (1);
@@ -486,24 +496,25 @@ static int next_block(struct cps_ocf_reader *r, char *errstr, size_t errstr_size
 	r->n_blocks++;
 	if (read_long(r->buf, r->len, &pos, &count) < 0 ||
 	    read_long(r->buf, r->len, &pos, &size) < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: truncated block header",
-		                  (long long)r->n_blocks);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "block %lld: truncated block header", (long long)r->n_blocks);
 	if (count < 0 || count > r->limits.max_block_count)
-		return cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size, "block %lld: record count %lld outside 0..%lld",
-		    (long long)r->n_blocks, (long long)count, (long long)r->limits.max_block_count);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "block %lld: record count %lld outside 0..%lld",
+		                  (long long)r->n_blocks, (long long)count,
+		                  (long long)r->limits.max_block_count);
 	if (size < 0 || (uint64_t)size > r->limits.max_block_bytes)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: size %lld outside 0..%zu",
-		                  (long long)r->n_blocks, (long long)size,
-		                  r->limits.max_block_bytes);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "block %lld: size %lld outside 0..%zu", (long long)r->n_blocks,
+		                  (long long)size, r->limits.max_block_bytes);
 	if ((uint64_t)size > r->len - pos || r->len - pos - (size_t)size < CPS_OCF_SYNC_SIZE)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: truncated",
 		                  (long long)r->n_blocks);
 	data = r->buf + pos;
 	pos += (size_t)size;
 	if (memcmp(r->buf + pos, r->sync, CPS_OCF_SYNC_SIZE) != 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "block %lld: sync marker does not match",
-		                  (long long)r->n_blocks);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "block %lld: sync marker does not match", (long long)r->n_blocks);
 	pos += CPS_OCF_SYNC_SIZE;
 	if (r->codec == CPS_OCF_DEFLATE) {
 		rc = inflate_block(r, data, (size_t)size, errstr, errstr_size);
@@ -614,7 +625,7 @@ int cps_ocf_write_block(struct cps_buf *out, enum cps_ocf_codec codec,
 		if (write_long(out, count) < 0 || write_bytes(out, data, len) < 0 ||
 		    cps_buf_append(out, sync, CPS_OCF_SYNC_SIZE) < 0)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                       "block buffer is full");
+			                  "block buffer is full");
 		return CPS_OK;
 	}
 	memset(&zs, 0, sizeof(zs));

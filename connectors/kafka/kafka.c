@@ -8,7 +8,8 @@
 #include "connectors/connector.h"
 #include "base/clock.h"
 
-#include "kafka/broker.h"
+#include "connectors/builtin.h"
+#include "kafka/client.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -83,10 +84,8 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 		    cps_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) !=
 		        CPS_OK)
 			goto out_destroy;
-	for (size_t i = 0; i < n_fixed; i++)
-		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
-		    CPS_OK)
-			goto out_destroy;
+	if (cps_kafka_conf_set_pairs(conf, fixed, n_fixed, errstr, errstr_size) != CPS_OK)
+		goto out_destroy;
 	return conf;
 
 out_destroy:
@@ -222,7 +221,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	rd_kafka_topic_partition_list_t *subscription = NULL;
 	rd_kafka_conf_t *conf = NULL;
 	rd_kafka_resp_err_t err;
-	char client_id[CPS_PLATFORM_MAX + 32], why[512];
+	char client_id[CPS_PLATFORM_MAX + 32];
 	int rc;
 
 	if (!s)
@@ -251,10 +250,10 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 		rc = CPS_ERR_INVALID;
 		goto out_close;
 	}
-	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	s->rk =
+	    cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "kafka consumer", errstr, errstr_size);
 	if (!s->rk) {
-		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the kafka consumer failed: %s", why);
+		rc = CPS_ERR_INVALID;
 		goto out_close;
 	}
 	rd_kafka_poll_set_consumer(s->rk);
@@ -265,8 +264,8 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 	err = rd_kafka_subscribe(s->rk, subscription);
 	rd_kafka_topic_partition_list_destroy(subscription);
 	if (err) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "subscribing to the topics failed: %s",
-		                rd_kafka_err2str(err));
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "subscribing to the topics failed: %s", rd_kafka_err2str(err));
 		goto out_close;
 	}
 	*out = &s->base;
@@ -592,7 +591,7 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	struct kafka_sink *k = calloc(1, sizeof(*k));
 	rd_kafka_conf_t *conf;
 	const struct cps_setting *kv;
-	char client_id[CPS_PLATFORM_MAX + 32], why[512];
+	char client_id[CPS_PLATFORM_MAX + 32];
 	size_t it = 0;
 	int rc;
 
@@ -603,7 +602,8 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	k->queue_full_timeout_ms = cps_settings_get_int(settings, "queue_full_timeout_ms", 30000);
 	while ((kv = cps_settings_next(settings, "entity.", &it))) {
 		if (!*kv->value) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is empty", kv->key);
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "setting '%s' is empty", kv->key);
 			goto out_close;
 		}
 		if (cps_settings_set(&k->routes, kv->key, kv->value) < 0) {
@@ -633,10 +633,10 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, sink_delivery_report);
 	rd_kafka_conf_set_opaque(conf, k);
-	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+	k->rk =
+	    cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka producer", errstr, errstr_size);
 	if (!k->rk) {
-		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the kafka producer failed: %s", why);
+		rc = CPS_ERR_INVALID;
 		goto out_close;
 	}
 	*out = &k->base;

@@ -109,12 +109,13 @@ int cps_pgo_parse_frame(const void *buf, size_t len, struct cps_pgo_frame *out, 
 		out->send_time = (int64_t)rd64(&r, "keepalive send time");
 		out->reply_requested = rd8(&r, "keepalive reply flag") != 0;
 	} else if (!r.what) {
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown replication frame type 0x%02x",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "unknown replication frame type 0x%02x",
 		                  (unsigned)(uint8_t)out->kind);
 	}
 	if (r.what)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated replication frame at '%s'",
-		                  r.what);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "truncated replication frame at '%s'", r.what);
 	return CPS_OK;
 }
 
@@ -302,14 +303,14 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 	default:
 		if (r.what)
 			break;
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown pgoutput message type 0x%02x",
-		                  (unsigned)tag);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "unknown pgoutput message type 0x%02x", (unsigned)tag);
 	}
 	if (!ok)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (r.what)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "truncated pgoutput message at '%s'",
-		                  r.what);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "truncated pgoutput message at '%s'", r.what);
 	if (r.p != r.end)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "pgoutput message '%c' has %zu bytes past its end", (char)tag,

@@ -4,19 +4,19 @@
  * (key, version): INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE the stored
  * version is older. The session carries the replication origin "cpsync" so
  * that the city's logical decoding marks these writes and the source skips
- * them. Records are CPS_SINK_FORMAT_JSON (sync/sink/sink_runner.h).
+ * them. Records are CPS_SINK_FORMAT_JSON (connectors/sink.h).
  */
 #include "connectors/connector.h"
 #include "base/clock.h"
 
 #include "base/buf.h"
-#include "sink/sink_runner.h"
+#include "connectors/postgres/postgres_int.h"
+#include "connectors/sink.h"
 #include "store/pgerr.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +25,6 @@
 
 #define SESSION_OPTIONS "-c datestyle=ISO -c timezone=UTC"
 #define PIPELINE_DEPTH  256 /* queries sent before the results are read */
-
-extern const struct cps_connector_ops cps_postgres_connector; /* the source side */
 
 static const struct cps_setting_decl sink_settings[] = {
     {"column.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_SINK,
@@ -138,14 +136,13 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 	}
 	rc = exec_simple(
 	    k,
-	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) "
-	    "IS NULL",
+	    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
 	    1, params, errstr, errstr_size);
 	if (rc != CPS_OK) /* a concurrent create: try once more */
-		rc = exec_simple(k,
-		                 "SELECT pg_replication_origin_create($1) WHERE "
-		                 "pg_replication_origin_oid($1) IS NULL",
-		                 1, params, errstr, errstr_size);
+		rc = exec_simple(
+		    k,
+		    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
+		    1, params, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
 		                 errstr, errstr_size);
@@ -176,8 +173,8 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 		goto out_close;
 	}
 	if (!*k->origin || !*k->key_column || !*k->version_column) {
-		rc = cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size,
+		rc = cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
 		    "settings 'origin', 'key_column' and 'version_column' may not be empty");
 		goto out_close;
 	}
@@ -251,8 +248,8 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			struct pending *np = realloc(k->pending, cap * sizeof(*np));
 
 			if (!np) {
-				rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                     "out of memory");
+				rc =
+				    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 				break;
 			}
 			k->pending = np;
@@ -358,8 +355,8 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	if (!p->is_delete) {
 		s->rec = json_loads(p->json, 0, NULL);
 		if (!json_is_object(s->rec))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "a '%s' record is not a JSON object",
-			                  p->entity);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "a '%s' record is not a JSON object", p->entity);
 	}
 	n_fields = s->rec ? json_object_size(s->rec) : 0;
 	s->params = calloc(n_fields + 2, sizeof(*s->params));
@@ -392,8 +389,7 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
 	    append_ident(k->db, &sets, k->version_column) < 0)
 		rc = -1;
-	json_object_foreach(s->rec, field, v)
-	{
+	json_object_foreach (s->rec, field, v) {
 		const char *column;
 		const char *value;
 
@@ -577,46 +573,15 @@ static void pg_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
 	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
 }
 
-/*
- * The "postgres" connector as registered: the source side of
- * connectors/postgres/postgres_source.c (cps_postgres_connector) with this sink side
- * and both settings tables merged. Built once.
- */
-static struct cps_connector_ops combined;
-static struct cps_setting_decl *combined_settings;
-static pthread_once_t combined_once = PTHREAD_ONCE_INIT;
-
-static void combine(void)
-{
-	const struct cps_connector_ops *src = &cps_postgres_connector;
-	size_t n = src->n_settings + CPS_ARRAY_SIZE(sink_settings), m = 0;
-
-	combined = *src;
-	combined_settings = calloc(n, sizeof(*combined_settings));
-	if (!combined_settings)
-		return;
-	for (size_t i = 0; i < src->n_settings; i++)
-		combined_settings[m++] = src->settings[i];
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(sink_settings); i++) {
-		bool dup = false;
-
-		for (size_t j = 0; j < src->n_settings; j++)
-			if (!strcmp(src->settings[j].name, sink_settings[i].name))
-				dup = true;
-		if (!dup)
-			combined_settings[m++] = sink_settings[i];
-	}
-	combined.settings = combined_settings;
-	combined.n_settings = m;
-	combined.sink_open = pg_sink_open;
-	combined.sink_put = pg_sink_put;
-	combined.sink_flush = pg_sink_flush;
-	combined.sink_close = pg_sink_close;
-	combined.sink_describe = pg_sink_describe;
-}
-
-const struct cps_connector_ops *cps_postgres_connector_ops(void)
-{
-	pthread_once(&combined_once, combine);
-	return combined_settings ? &combined : &cps_postgres_connector;
-}
+/* The sink side alone: postgres.c merges it with the source side. */
+const struct cps_connector_ops cps_postgres_sink_side = {
+    .version = CPS_CONNECTOR_API_VERSION,
+    .type = "postgres",
+    .settings = sink_settings,
+    .n_settings = CPS_ARRAY_SIZE(sink_settings),
+    .sink_open = pg_sink_open,
+    .sink_put = pg_sink_put,
+    .sink_flush = pg_sink_flush,
+    .sink_close = pg_sink_close,
+    .sink_describe = pg_sink_describe,
+};

@@ -39,7 +39,7 @@ static rd_kafka_NewTopic_t *new_topic(const struct cps_config *cfg, const char *
 			continue;
 		if (rd_kafka_NewTopic_set_config(t, kv->key, kv->value)) {
 			cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                "topic '%s': cannot set '%s'", name, kv->key);
+			           "topic '%s': cannot set '%s'", name, kv->key);
 			rd_kafka_NewTopic_destroy(t);
 			return NULL;
 		}
@@ -57,8 +57,7 @@ static int check_result(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
 
 	if (rd_kafka_event_error(ev))
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "creating cpsync's topics: %s",
-		                       rd_kafka_event_error_string(ev));
+		                  "creating cpsync's topics: %s", rd_kafka_event_error_string(ev));
 	topics = rd_kafka_CreateTopics_result_topics(res, &n);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = rd_kafka_topic_result_name(topics[i]);
@@ -68,10 +67,10 @@ static int check_result(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
 			cps_log_info(FAC, "created topic '%s'", name);
 		else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS && rc == CPS_OK)
 			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                     "creating topic '%s': %s", name,
-			                     rd_kafka_topic_result_error_string(topics[i])
-			                         ? rd_kafka_topic_result_error_string(topics[i])
-			                         : rd_kafka_err2str(err));
+			                "creating topic '%s': %s", name,
+			                rd_kafka_topic_result_error_string(topics[i])
+			                    ? rd_kafka_topic_result_error_string(topics[i])
+			                    : rd_kafka_err2str(err));
 	}
 	return rc;
 }
@@ -105,16 +104,13 @@ int cps_kafka_topics_ensure(const struct cps_config *cfg, const char *bootstrap,
 	    cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, bootstrap, kafka_props, errstr, errstr_size);
 	if (!conf)
 		return CPS_ERR_FATAL;
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot create an admin client: %s", why);
-	}
+	rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "kafka admin client", errstr,
+	                          errstr_size);
+	if (!rk)
+		return CPS_ERR_FATAL;
 	if (rd_kafka_metadata(rk, 1, NULL, &md, TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "listing the cluster's topics: no answer within %d ms",
-		                     TIMEOUT_MS);
+		                "listing the cluster's topics: no answer within %d ms", TIMEOUT_MS);
 		goto out;
 	}
 	for (size_t i = 0; i < N_TOPICS; i++) {
@@ -145,8 +141,8 @@ int cps_kafka_topics_ensure(const struct cps_config *cfg, const char *bootstrap,
 	ev = rd_kafka_queue_poll(queue, TIMEOUT_MS + 5000);
 	if (!ev)
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "creating cpsync's topics: no answer within %d ms",
-		                     TIMEOUT_MS + 5000);
+		                "creating cpsync's topics: no answer within %d ms",
+		                TIMEOUT_MS + 5000);
 	else
 		rc = check_result(ev, errstr, errstr_size);
 	if (rc == CPS_ERR_RETRIABLE) {

@@ -9,6 +9,7 @@
 #define CPS_SINK_RUNNER_H
 
 #include "connectors/connector.h"
+#include "connectors/sink.h"
 #include "codec/registry.h"
 #include "codec/schema.h"
 #include "observe/status.h"
@@ -16,31 +17,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-/*
- * What a sink receives in struct cps_sink_record, by connector type:
- * - "kafka": value = the entity record (cpsync.Person, ...) framed with the
- *   sink's `framing` setting (default single-object); key = entity key.
- * - "files": value = the raw Avro binary of the entity record, header
- *   "cpsync-schema-fingerprint" = 16 hex digits of its schema.
- * - any other type ("postgres"): value = CPS_SINK_FORMAT_JSON text, a JSON
- *   object of the allowed fields with SQL-friendly plain values: unions
- *   unwrapped, enums as symbols, date as "YYYY-MM-DD", timestamp-millis as
- *   "YYYY-MM-DDTHH:MM:SS.mmmZ", decimal as its exact decimal text, other
- *   bytes/fixed as "\x<hex>" (bytea input), arrays/maps/records as nested
- *   plain JSON. A DELETE has value = "null" (JSON) and operation "DELETE".
- * Every record carries the headers below (value = text, not terminated).
- */
-#define CPS_SINK_HEADER_KEY       "cpsync-key"
-#define CPS_SINK_HEADER_VERSION   "cpsync-version"   /* decimal text */
-#define CPS_SINK_HEADER_OPERATION "cpsync-operation" /* "UPSERT" or "DELETE" */
-#define CPS_SINK_ORIGIN           "cpsync"           /* cps_sink_record.origin_platform */
-
-enum cps_sink_format {
-	CPS_SINK_FORMAT_FRAMED, /* kafka */
-	CPS_SINK_FORMAT_RAW,    /* files */
-	CPS_SINK_FORMAT_JSON,   /* everything else (postgres) */
-};
 
 enum cps_sink_format cps_sink_format_for(const char *connector_type);
 
@@ -117,9 +93,5 @@ int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const 
  * CPS_SINK_FORMAT_JSON above. `root` resolves named types. New reference. */
 json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *errstr,
                             size_t errstr_size);
-
-/* The "postgres" connector as registered (connectors/postgres/postgres_sink.c): the
- * source side of postgres_source.c plus the sink side, settings merged. */
-const struct cps_connector_ops *cps_postgres_connector_ops(void);
 
 #endif

@@ -6,7 +6,8 @@
  * only-local filter hides exactly the sink's changes).
  */
 #include "connectors/connector.h"
-#include "sink/sink_runner.h"
+#include "connectors/builtin.h"
+#include "connectors/sink.h"
 #include "testdb.h"
 
 #include <libpq-fe.h>

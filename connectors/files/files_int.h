@@ -1,0 +1,52 @@
+/*
+ * Private to the files connector (files.c, files_source.c, files_sink.c,
+ * files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * the file-system steps both use.
+ */
+#ifndef CPS_FILES_INT_H
+#define CPS_FILES_INT_H
+
+#include "connectors/connector.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FACILITY   "FILES"
+#define ENTITY_MAX 64
+
+/* files_source.c */
+int files_source_open(const char *platform, const struct cps_settings *settings,
+                      struct cps_conn **out, char *errstr, size_t errstr_size);
+int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,
+                      int timeout_ms, char *errstr, size_t errstr_size);
+int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size_t n, char *errstr,
+                        size_t errstr_size);
+void files_source_close(struct cps_conn *c);
+void files_source_describe(struct cps_conn *c, struct cps_conn_status *st);
+
+/* files_sink.c */
+int files_sink_open(const char *platform, const struct cps_settings *settings,
+                    struct cps_conn **out, char *errstr, size_t errstr_size);
+int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,
+                   size_t *accepted, char *errstr, size_t errstr_size);
+int files_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size);
+void files_sink_close(struct cps_conn *c);
+void files_sink_describe(struct cps_conn *c, struct cps_conn_status *st);
+
+/* files_fs.c */
+/* "2026-01-02T03:04:05.678Z" */
+void files_iso_time(int64_t ms, char *buf, size_t size);
+int files_fsync_dir(const char *dir);
+/* Writes all n bytes, retrying on EINTR; -1 with errno on failure. */
+int files_write_all(int fd, const void *p, size_t n);
+/* Writes dir/name durably: dir/.name.tmp, fsync, rename, fsync dir. */
+int files_write_file_atomic(const char *dir, const char *name, const void *data, size_t len,
+                            char *errstr, size_t errstr_size);
+/* The same for a JSON document (indented, keys sorted). */
+int files_write_json_atomic(const char *dir, const char *name, json_t *j, char *errstr,
+                            size_t errstr_size);
+/* mkdir unless it exists. */
+int files_make_dir(const char *dir, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * Private to the postgres source (postgres_source.c and pg_source_*.c): the
+ * instance and the functions its files share. See postgres_source.c for the
+ * positions and how commits confirm the slot.
+ */
+#ifndef CPS_PG_SOURCE_INT_H
+#define CPS_PG_SOURCE_INT_H
+
+#include "connectors/connector.h"
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "codec/codec.h"
+#include "connectors/postgres/pg_mapping.h"
+#include "connectors/postgres/pgoutput.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What poll does next: read the snapshot, stream, or poll the tables. */
+enum phase { PHASE_SNAPSHOT, PHASE_STREAMING, PHASE_POLLING };
+
+/* A committed transaction: its last row's offset and the LSN past its commit. */
+struct txn_mark {
+	int64_t last_offset;
+	uint64_t end_lsn;
+};
+
+/* A row remembered for TOAST merging (pg_source_toast.c). */
+struct cached_row {
+	char *key;
+	size_t n;
+	char **names, **values; /* values[i] NULL = SQL NULL */
+};
+
+/* The column plan of one relation, rebuilt by each Relation message. */
+struct relplan {
+	struct cps_pg_plan plan;
+	struct relplan *next;
+};
+
+/* Per mapped table: its codec, TOAST cache and polling progress. */
+struct table_state {
+	struct cps_codec *codec;
+	struct cached_row *toast; /* TOAST_CACHE_SLOTS, lazily allocated */
+	char *last_ts, *last_inc; /* polling progress */
+	int64_t poll_seq;
+};
+
+/* One postgres source instance; used by one thread at a time (the one that
+ * polls and commits). */
+struct pg_source {
+	struct cps_conn base;
+	char platform[CPS_PLATFORM_MAX];
+	char *conninfo, *slot, *publication, *ignore_origin;
+	bool create_slot, create_publication, polling;
+	int64_t status_interval_ms, poll_interval_ms, batch_rows, max_lag_bytes;
+	struct cps_catalog *catalog;
+	struct cps_pg_mapping *map;
+	struct table_state *ts; /* parallel to map->tables */
+	PGconn *repl, *sql;
+	enum phase phase;
+	bool streaming_started, copy_done;
+	/* snapshot */
+	char snapshot_name[128];
+	uint64_t consistent_lsn;
+	size_t snap_table;
+	bool snap_cursor_open, snap_txn_open;
+	/* streaming */
+	struct cps_pgo_decoder dec;
+	struct cps_pgo_relcache rels;
+	bool in_txn, skip_txn;
+	uint64_t txn_final_lsn;
+	int64_t txn_commit_ms;
+	uint32_t txn_row;
+	int64_t last_offset, committed_offset;
+	struct txn_mark *marks;
+	size_t n_marks, cap_marks;
+	uint64_t flushed_lsn;    /* reported to the server as write/flush/apply */
+	uint64_t server_wal_end; /* from keepalives and XLogData */
+	int64_t last_status_ms;
+	/* the batch handed out by the last poll */
+	struct cps_source_msg *msgs;
+	size_t n_msgs, cap_msgs;
+	struct cps_buf arena;     /* keys and values of the batch; pointers fixed at the end */
+	struct cps_buf row;       /* NUL-terminated copies of one tuple's values */
+	struct cps_pg_text *vals; /* one row's values, over row or a PGresult */
+	size_t cap_vals;
+	struct relplan *plans;              /* owned; reached through the relcache's user */
+	struct cps_pg_plan result_plan;     /* of the last snapshot/polling result */
+	char origin_prefix[CPS_ORIGIN_MAX]; /* "<platform>:<at>#" */
+	size_t origin_prefix_len, slot_len;
+	/* status */
+	int64_t lag_bytes, last_commit_ms, last_lag_query_ms;
+	uint64_t received, committed, errors;
+	char last_error[256];
+};
+
+/* pg_source_conn.c */
+/* A session: replication ("database") or SQL, both in ISO dates and UTC;
+ * conninfo is expanded as the dbname. Check PQstatus. */
+PGconn *pg_source_connect(const char *conninfo, bool replication);
+/* Counts the error, keeps it for the status and fills errstr with "what" and
+ * libpq's message: CPS_ERR_FATAL while the connection is up, else
+ * CPS_ERR_RETRIABLE. */
+int pg_source_conn_error(struct pg_source *s, PGconn *c, const char *what, char *errstr,
+                         size_t errstr_size);
+/* Runs a command expecting `want`; on failure fills errstr. *out (when not
+ * NULL) receives the result, the caller clears it. */
+int pg_source_exec(struct pg_source *s, PGconn *c, const char *sql, ExecStatusType want,
+                   PGresult **out, const char *what, char *errstr, size_t errstr_size);
+/* Waits until the socket of c is readable or timeout_ms passes. */
+void pg_source_wait_readable(PGconn *c, int timeout_ms);
+
+/* pg_source_rows.c */
+void pg_source_batch_reset(struct pg_source *s);
+/* Turns the arena offsets of the collected messages into pointers: the
+ * batch poll hands out. */
+void pg_source_batch_finish(struct pg_source *s, struct cps_source_batch *b);
+int pg_source_table_index(struct pg_source *s, const struct cps_pg_table *t);
+/* The origin up to the row index: "<platform>:<at>#". */
+void pg_source_set_origin_at(struct pg_source *s, const char *at);
+/* Encodes one row (values of plan p's columns) as a message; value NULL for
+ * a delete. A row that cannot be encoded leaves with an empty value, which
+ * ingest refuses and dead-letters with its origin. */
+int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pg_text *vals,
+                       bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
+                       size_t errstr_size);
+/* The offset of the next row: `lsn`, or one past the last offset. */
+int64_t pg_source_next_offset(struct pg_source *s, uint64_t lsn);
+/* Emits the rows of a SELECT result in table t (snapshot or polling). */
+int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r, bool snapshot,
+                          char *errstr, size_t errstr_size);
+
+/* pg_source_toast.c */
+/* Remembers a row that holds a long value (which a later update may leave
+ * unchanged, 'u'); forgets the key on delete. */
+void pg_source_toast_remember(struct table_state *st, const char *key, const struct cps_pg_plan *p,
+                              const struct cps_pg_text *vals, bool is_delete);
+const struct cached_row *pg_source_toast_lookup(struct table_state *st, const char *key);
+/* The current value of `column` of the row with key `key`, read over the
+ * SQL session (the TOAST value was not in the cache); NULL if unknown. */
+char *pg_source_read_current_value(struct pg_source *s, struct cps_pg_table *t, const char *column,
+                                   const char *key);
+/* Frees the table's cache. */
+void pg_source_toast_free(struct table_state *st);
+
+/* pg_source_stream.c */
+/* A standby status update when due (or `force`), confirming flushed_lsn. */
+int pg_source_send_status(struct pg_source *s, bool force, char *errstr, size_t errstr_size);
+/* Records the end of a transaction whose rows are all handed out. -1 when
+ * memory is out. */
+int pg_source_push_mark(struct pg_source *s, uint64_t end_lsn);
+/* Confirms every transaction wholly committed by the engine; true when
+ * flushed_lsn moved. */
+bool pg_source_advance_flush(struct pg_source *s);
+int pg_source_start_streaming(struct pg_source *s, uint64_t from, char *errstr, size_t errstr_size);
+int pg_source_poll_stream(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
+                          size_t errstr_size);
+/* Ends the stream in order at close (confirms, CopyDone, drains), within
+ * 3 s; nothing when no stream is up. */
+void pg_source_stream_end(struct pg_source *s);
+
+/* pg_source_snapshot.c */
+int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_t errstr_size);
+/* At close: a snapshot that never completed drops the slot, so the next open
+ * starts over. */
+void pg_source_snapshot_abandon(struct pg_source *s);
+
+/* pg_source_poll.c */
+int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
+                          size_t errstr_size);
+
+/* pg_source_replication.c */
+/* Starts replication: creates the slot with an exported snapshot (the
+ * snapshot then runs in poll), or resumes an existing slot. */
+int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_size);
+
+#endif
