@@ -340,9 +340,7 @@ static void incarnation_reason(const char *stored_cluster, const char *cluster, 
 				         parts[i].partition);
 			else
 				snprintf(why, why_size,
-				         "partition %" PRId32
-				         " holds another message at offset %" PRId64
-				         " than the one applied",
+				         "partition %" PRId32 " holds another message at offset %" PRId64 " than the one applied",
 				         parts[i].partition, parts[i].next - 1);
 			return;
 		}
@@ -403,11 +401,10 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 	if (rc != CPS_OK)
 		goto out;
 	if (why[0]) {
-		cps_log_warn(FAC,
-		             "ingest topic '%s' is a new one (%s): the stored offsets of %zu "
-		             "partition(s) belonged to the old one; reading every partition from "
-		             "its beginning",
-		             topic, why, n);
+		cps_log_warn(
+		    FAC,
+		    "ingest topic '%s' is a new one (%s): the stored offsets of %zu partition(s) belonged to the old one; reading every partition from its beginning",
+		    topic, why, n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -415,12 +412,10 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 
 		if (parts[i].verdict != P_BEYOND)
 			continue;
-		snprintf(msg, sizeof(msg),
-		         "ingest topic '%s' partition %" PRId32 " ends at offset %" PRId64
-		         ", before the stored offset %" PRId64
-		         ": the broker lost messages cpsync had applied; reading it again from "
-		         "offset %" PRId64 ", nothing skipped",
-		         topic, parts[i].partition, parts[i].high, parts[i].next, parts[i].low);
+		snprintf(
+		    msg, sizeof(msg),
+		    "ingest topic '%s' partition %" PRId32 " ends at offset %" PRId64 ", before the stored offset %" PRId64 ": the broker lost messages cpsync had applied; reading it again from offset %" PRId64 ", nothing skipped",
+		    topic, parts[i].partition, parts[i].high, parts[i].next, parts[i].low);
 		cps_log_error(FAC, "%s", msg);
 		if (t->conf.status && t->conf.link)
 			cps_link_set_error(t->conf.status, t->conf.link, msg);
@@ -429,10 +424,9 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 		if (t->lost)
 			t->lost[t->n_lost++] = (struct lost){parts[i].partition, parts[i].high};
 	}
-	cps_log_info(FAC,
-	             "ingest topic '%s': stored offsets of %zu partition(s) verified on "
-	             "cluster '%s'",
-	             topic, n, cluster);
+	cps_log_info(
+	    FAC, "ingest topic '%s': stored offsets of %zu partition(s) verified on cluster '%s'",
+	    topic, n, cluster);
 out:
 	if (rk) {
 		rd_kafka_consumer_close(rk);
@@ -487,8 +481,7 @@ static void watch_reread(struct cps_ingest_topic *t)
 	if (!t->n_lost || !t->conf.status)
 		return;
 	snprintf(reason, sizeof(reason),
-	         "ingest topic '%.64s': %zu partition(s) read again after the broker lost "
-	         "messages",
+	         "ingest topic '%.64s': %zu partition(s) read again after the broker lost messages",
 	         t->conf.topic, t->n_lost);
 	cps_status_set_unready(t->conf.status, reason);
 	while (!atomic_load(&t->stop) && !reread_done(t))
@@ -496,8 +489,7 @@ static void watch_reread(struct cps_ingest_topic *t)
 	cps_status_set_unready(t->conf.status, NULL);
 	if (!atomic_load(&t->stop))
 		cps_log_info(FAC,
-		             "ingest topic '%s': the partitions that lost messages are read "
-		             "again",
+		             "ingest topic '%s': the partitions that lost messages are read again",
 		             t->conf.topic);
 }
 

@@ -1,0 +1,112 @@
+/*
+ * The engine's HTTP stage: the server with /healthz, /readyz, /status,
+ * /metrics and the dashboard, its API tokens, and once the sources run the
+ * operator API (dead letters, connector controls) and the steward API
+ * (conflicts, records, audit) on it.
+ */
+#include "engine/engine_int.h"
+#include "api/api.h"
+#include "api/api_ops.h"
+#include "base/log.h"
+#include "codec/framing.h"
+#include "http/dashboard.h"
+#include "observe/metrics.h"
+
+#include <stdlib.h>
+
+int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                          size_t errstr_size)
+{
+	struct cps_status_http_conf sc = {
+	    .status = e->status,
+	    .store_conninfo = e->conninfo,
+	    .kafka_bootstrap = e->bootstrap,
+	    .kafka_embedded = e->broker != NULL,
+	    .kafka_properties = &e->kafka_props,
+	};
+	struct cps_http_conf hc = {0};
+	struct cps_metrics_conf mc = {0};
+	struct cps_api_auth auth;
+	int rc;
+
+	rc = cps_status_http_new(&sc, &e->status_http, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	rc = cps_api_auth_from_config(e->cfg, &auth, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	hc.open_routes = auth.open_routes;
+	hc.tls_cert_file = auth.tls_cert_file;
+	hc.tls_key_file = auth.tls_key_file;
+	hc.listen = opts && opts->http_listen ? opts->http_listen
+	                                      : cps_config_get_string(e->cfg, "http.listen");
+	hc.max_body_bytes = (size_t)cps_config_get_int(e->cfg, "http.max_body_bytes");
+	hc.timeout_s = (unsigned)cps_config_get_int(e->cfg, "http.timeout_s");
+	hc.max_connections = (unsigned)cps_config_get_int(e->cfg, "http.max_connections");
+	hc.threads = 2;
+	hc.ready = cps_status_http_ready;
+	hc.ready_ctx = e->status_http;
+	rc = cps_http_start(&hc, &e->http, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_http_set_tokens(e->http, auth.tokens, auth.n_tokens, errstr, errstr_size);
+	cps_api_auth_release(&auth);
+	if (rc != CPS_OK)
+		return rc;
+	rc = cps_status_http_register(e->status_http, e->http, errstr, errstr_size);
+	if (rc == CPS_OK) /* open: the page holds no data, the API needs the token */
+		rc = cps_dashboard_register(e->http, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	/* open or not as http.open_routes says */
+	mc.status = e->status;
+	mc.status_http = e->status_http;
+	mc.http = e->http;
+	mc.cfg = e->cfg;
+	mc.required_roles = CPS_ROLE_ANY;
+	rc = cps_metrics_start(&mc, &e->metrics, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	cps_log_info("HTTP", "listening on %s, port %u: /healthz /readyz /status /metrics",
+	             hc.listen, cps_http_port(e->http));
+	return CPS_OK;
+}
+
+/* The operator API (api_ops.h) over the running sources. */
+int cps_engine_start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	struct cps_ops_api_source *srcs = calloc(e->n_sources ? e->n_sources : 1, sizeof(*srcs));
+	struct cps_ops_api_conf oc = {.store_conninfo = e->conninfo, .status = e->status};
+	int rc;
+
+	if (!srcs)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (size_t i = 0; i < e->n_sources; i++)
+		if (e->sources[i].runner)
+			srcs[oc.n_sources++] = (struct cps_ops_api_source){
+			    e->sources[i].link->name, e->sources[i].platform, e->sources[i].runner};
+	oc.sources = srcs;
+	rc = cps_ops_api_new(&oc, &e->ops_api, errstr, errstr_size);
+	free(srcs);
+	if (rc == CPS_OK)
+		rc = cps_ops_api_register(e->ops_api, e->http, errstr, errstr_size);
+	return rc;
+}
+
+/* The steward API (api.h): conflicts, records, audit. */
+int cps_engine_start_steward_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	struct cps_api_conf ac = {
+	    .conninfo = e->conninfo,
+	    .catalog = e->catalog,
+	    .registry = e->registry,
+	    .unified_framing = CPS_FRAMING_CONFLUENT, /* as the reconcile workers */
+	    .unified_topic_prefix = cps_config_get_string(e->cfg, "kafka.unified_topic_prefix"),
+	    .rules = e->rules,
+	    .publisher = e->publisher,
+	};
+	int rc = cps_api_new(&ac, &e->api, errstr, errstr_size);
+
+	if (rc == CPS_OK)
+		rc = cps_api_register(e->api, e->http, errstr, errstr_size);
+	return rc;
+}

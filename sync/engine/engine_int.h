@@ -1,0 +1,106 @@
+/*
+ * Private to the engine room: the running engine (struct cps_engine) and its
+ * start-up stages, one file each under sync/engine/ — settings, schemas,
+ * store, Kafka, HTTP and the APIs, reconcile (publisher, workers), sources,
+ * sinks — wired and stopped in order by sync/engine.c.
+ */
+#ifndef CPS_ENGINE_INT_H
+#define CPS_ENGINE_INT_H
+
+#include "engine.h"
+#include "base/common.h"
+#include "codec/guard.h"
+#include "config/settings.h"
+#include "connectors/connector.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct cps_api;
+struct cps_broker;
+struct cps_ingest;
+struct cps_ingest_topic;
+struct cps_metrics;
+struct cps_ops_api;
+struct cps_publisher;
+struct cps_registry;
+struct cps_rules;
+struct cps_sink_runner;
+struct cps_workers;
+
+/* One platform source: what it takes to (re)open its connector. */
+struct engine_source {
+	struct cps_engine *engine;
+	char platform[CPS_PLATFORM_MAX];
+	const struct cps_connector_ops *ops;
+	struct cps_settings settings; /* flattened, framing removed, defaults added */
+	struct cps_link *link;
+	struct cps_ingest *runner;
+};
+
+struct cps_engine {
+	struct cps_config *cfg;
+	bool signals_blocked;
+	sigset_t old_mask;
+	atomic_bool stop_requested;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+
+	struct cps_status *status;
+	struct cps_catalog *catalog;
+	struct cps_registry *registry;
+	struct cps_rules *rules;
+	struct cps_guard_limits limits;
+	char *conninfo;
+	struct cps_settings kafka_props;
+
+	struct cps_broker *broker; /* embedded only */
+	char *bootstrap;
+
+	struct cps_status_http *status_http;
+	struct cps_http_server *http;
+	struct cps_metrics *metrics;
+
+	struct cps_publisher *publisher;
+	struct cps_ingest_topic *identity; /* verifies the stored ingest offsets */
+	struct cps_workers *workers;
+
+	struct engine_source *sources;
+	size_t n_sources;
+
+	struct cps_sink_runner **sinks; /* one per platform with a `sink` section */
+	size_t n_sinks;
+
+	struct cps_ops_api *ops_api; /* dead letters and connector controls */
+	struct cps_api *api;         /* steward API: conflicts, records, audit */
+};
+
+/* Each stage returns CPS_OK or fills errstr; on error cps_engine_stop
+ * stops what the earlier stages started. */
+
+/* engine_settings.c: removes `key` from `s` (settings have no delete of their own). */
+void cps_engine_settings_remove(struct cps_settings *s, const char *key);
+/* engine_schemas.c: the schema catalog and the registry client. */
+int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                            size_t errstr_size);
+/* engine_store.c: the store migrated to the latest schema version. */
+int cps_engine_migrate_store(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* engine_kafka.c: the embedded broker with every topic, or external brokers. */
+int cps_engine_start_kafka(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* engine_http.c: the HTTP server with /healthz, /readyz, /status, /metrics
+ * and the dashboard; then the operator and steward APIs on it. */
+int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                          size_t errstr_size);
+int cps_engine_start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_steward_api(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* engine_reconcile.c: the publisher, the ingest topic's identity check and
+ * the reconcile workers. */
+int cps_engine_start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* engine_sources.c: one ingest runner per enabled platform source. */
+int cps_engine_start_sources(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* engine_sinks.c: one sink runner per enabled platform with a `sink` section. */
+int cps_engine_start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size);
+
+#endif

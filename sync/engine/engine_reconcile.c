@@ -1,0 +1,58 @@
+/*
+ * The engine's reconcile stage: the publisher of the unified topics, the
+ * ingest topic's identity check (before anything trusts the stored offsets)
+ * and the reconcile workers.
+ */
+#include "engine/engine_int.h"
+#include "codec/framing.h"
+#include "ingest/ingest_topic.h"
+#include "publish/publish.h"
+#include "worker/worker.h"
+
+int cps_engine_start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_size)
+{
+	struct cps_publisher_conf pc = {
+	    .bootstrap = e->bootstrap,
+	    .kafka_properties = &e->kafka_props,
+	    .conninfo = e->conninfo,
+	    .status = e->status,
+	};
+	struct cps_worker_conf wc = {0};
+	struct cps_ingest_topic_conf tc = {0};
+	int rc;
+
+	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
+	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
+	if (!pc.link)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_publisher_start(&pc, &e->publisher, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+
+	cps_worker_conf_from_config(e->cfg, &wc);
+	wc.bootstrap = e->bootstrap;
+	wc.kafka_properties = &e->kafka_props;
+	wc.conninfo = e->conninfo;
+	wc.catalog = e->catalog;
+	wc.rules = e->rules;
+	wc.unified_framing = CPS_FRAMING_CONFLUENT;
+	wc.registry = e->registry;
+	wc.publisher = e->publisher;
+	wc.status = e->status;
+	wc.link = cps_status_add_link(e->status, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE);
+	if (!wc.link)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	/* before anything trusts the stored offsets: are they of this topic? */
+	tc.bootstrap = e->bootstrap;
+	tc.kafka_props = &e->kafka_props;
+	tc.topic = wc.ingest_topic;
+	tc.conninfo = e->conninfo;
+	tc.status = e->status;
+	tc.link = wc.link;
+	tc.create_topics = e->broker ? NULL : e->cfg;
+	rc = cps_ingest_topic_start(&tc, &e->identity, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	wc.identity = e->identity;
+	return cps_workers_start(&wc, &e->workers, errstr, errstr_size);
+}

@@ -1,0 +1,266 @@
+/*
+ * One source message through the ingest path: the entity it maps to, its
+ * headers (effective time, writer schema), decoding with the guarded codec,
+ * validation and its key, then an IngestEvent produced to the ingest topic —
+ * or, for anything cpsync cannot accept, a dead letter with a specific reason.
+ */
+#include "ingest/ingest_int.h"
+#include "codec/avro_json.h"
+#include "base/log.h"
+#include "base/pii.h"
+#include "model/entity.h"
+#include "model/validate.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_MAX          1024 /* bytes of a tombstone's key */
+#define HEADER_EFFECTIVE "effective_time"
+#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
+
+static int dead_letter(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
+                       const char *reason, int64_t now, char *errstr, size_t errstr_size)
+{
+	cps_log_debug(CPS_DBG_CONNECTOR, FACILITY, "dead letter at '%s': %s", m->origin, reason);
+	return cps_deadletters_add(&r->dead, r->platform, m, entity, reason, now, errstr,
+	                           errstr_size);
+}
+
+/* The "effective_time" header: *out = its value, -1 when absent; -1 return
+ * when present but not a decimal number of milliseconds. */
+static int header_effective_time(const struct cps_source_msg *m, int64_t *out)
+{
+	*out = -1;
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const struct cps_header *h = &m->headers[i];
+		const char *p = h->value;
+		int64_t v = 0;
+
+		if (strcmp(h->name, HEADER_EFFECTIVE) != 0)
+			continue;
+		if (!p || h->value_len == 0 || h->value_len > 18)
+			return -1;
+		for (size_t j = 0; j < h->value_len; j++) {
+			if (!isdigit((unsigned char)p[j]))
+				return -1;
+			v = v * 10 + (p[j] - '0');
+		}
+		*out = v;
+	}
+	return 0;
+}
+
+/* The "cpsync-writer-fingerprint" header (16 hex digits of the CRC-64-AVRO
+ * fingerprint; the files source sets it from a container file's schema): the
+ * raw body was written with that catalog schema. *out = NULL when absent;
+ * -1 when present but malformed or unknown to the catalog. */
+static int header_writer_schema(struct cps_ingest *r, const struct cps_source_msg *m,
+                                struct cps_schema **out)
+{
+	*out = NULL;
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const struct cps_header *h = &m->headers[i];
+		char hex[17];
+
+		if (strcmp(h->name, HEADER_WRITER_FP) != 0)
+			continue;
+		if (!h->value || h->value_len != 16)
+			return -1;
+		memcpy(hex, h->value, 16);
+		hex[16] = '\0';
+		if (strspn(hex, "0123456789abcdef") != 16)
+			return -1;
+		*out = cps_catalog_by_fingerprint(r->catalog, strtoull(hex, NULL, 16));
+		return *out ? 0 : -1;
+	}
+	return 0;
+}
+
+/* The entity's business time field, when it has one and it is set. */
+static int64_t business_time(const char *entity, json_t *record)
+{
+	const char *field = !strcmp(entity, "verification") ? "verified_at"
+	                    : !strcmp(entity, "alert")      ? "raised_at"
+	                                                    : NULL;
+	json_t *v = field ? json_object_get(record, field) : NULL;
+
+	if (json_is_object(v) && json_object_size(v) == 1)
+		v = json_object_get(v, "long");
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+/* The key of a tombstone: text without NUL; a person's key must also be a
+ * valid national ID. NULL with `why` set otherwise. */
+static char *tombstone_key(const char *entity, const struct cps_source_msg *m, char *why,
+                           size_t why_size)
+{
+	char reason[CPS_ERRSTR_SIZE];
+	char *key;
+
+	if (m->key_len > KEY_MAX || memchr(m->key, '\0', m->key_len)) {
+		snprintf(why, why_size, "tombstone key is longer than %d bytes or contains NUL",
+		         KEY_MAX);
+		return NULL;
+	}
+	key = strndup(m->key, m->key_len);
+	if (!key) {
+		snprintf(why, why_size, "out of memory");
+		return NULL;
+	}
+	if (!strcmp(entity, "person") &&
+	    cps_national_id_validate(key, reason, sizeof(reason)) != CPS_OK) {
+		snprintf(why, why_size, "tombstone key of person: %s", reason);
+		free(key);
+		return NULL;
+	}
+	return key;
+}
+
+/* Decodes, validates and keys the record of a non-empty message. *record_out
+ * (a new reference) and *key_out (allocated) are set on success; both stay
+ * NULL when the message became a dead letter (the return is then
+ * dead_letter's) or on an error return (the batch failed). */
+static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
+                         int ei, int64_t now, json_t **record_out, char **key_out,
+                         char *errstr, size_t errstr_size)
+{
+	char why[CPS_ERRSTR_SIZE], decode_err[CPS_ERRSTR_SIZE];
+	struct cps_schema *writer = NULL;
+	const char *key_field;
+	json_t *record;
+	int rc;
+
+	*record_out = NULL;
+	*key_out = NULL;
+	if (header_writer_schema(r, m, &writer) < 0) {
+		snprintf(why, sizeof(why), "header '%s' names no writer schema of the catalog",
+		         HEADER_WRITER_FP);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	if (writer)
+		rc = cps_codec_decode(r->codec[ei],
+		                      writer == cps_codec_schema(r->codec[ei]) ? NULL : writer,
+		                      m->value, m->value_len, decode_err, sizeof(decode_err));
+	else
+		rc = cps_codec_decode_framed(r->codec[ei], r->framing, r->catalog, r->registry,
+		                             m->value, m->value_len, decode_err,
+		                             sizeof(decode_err));
+	if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
+		return cps_seterr(rc, errstr, errstr_size, "decoding a %s record: %s", entity,
+		                  decode_err);
+	if (rc != CPS_OK) {
+		snprintf(why, sizeof(why), "undecodable %s record: %s", entity, decode_err);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	record = cps_value_to_json(cps_codec_value(r->codec[ei]), decode_err, sizeof(decode_err));
+	if (!record) {
+		snprintf(why, sizeof(why), "%s record has no JSON form: %s", entity, decode_err);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	if (cps_validate_record(entity, record, why, sizeof(why)) != CPS_OK) {
+		json_decref(record);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	key_field = cps_entity_key_field(entity);
+	if (!json_is_string(json_object_get(record, key_field))) {
+		json_decref(record);
+		snprintf(why, sizeof(why), "key field '%s.%s' is not a plain string", entity,
+		         key_field);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	*key_out = strdup(json_string_value(json_object_get(record, key_field)));
+	if (!*key_out) {
+		json_decref(record);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	}
+	*record_out = record;
+	return CPS_OK;
+}
+
+/* Turns one message into an event produced to the ingest topic or into a
+ * dead letter. An error return means the batch failed (produce, registry,
+ * memory): the message is neither accepted nor dead. */
+int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
+                       char *errstr, size_t errstr_size)
+{
+	struct cps_ingest_event ev;
+	char why[CPS_ERRSTR_SIZE];
+	const char *entity;
+	int64_t effective;
+	json_t *record = NULL;
+	char *key = NULL;
+	int ei = m->entity ? cps_entity_index(m->entity) : -1;
+	int rc;
+
+	if (ei < 0) {
+		if (m->entity)
+			snprintf(why, sizeof(why), "unknown entity '%s' mapped for stream '%s'",
+			         m->entity, m->pos.stream);
+		else
+			snprintf(why, sizeof(why),
+			         "unknown entity: stream '%s' has no entity mapping",
+			         m->pos.stream);
+		return dead_letter(r, m, NULL, why, now, errstr, errstr_size);
+	}
+	entity = cps_entities[ei];
+	if (header_effective_time(m, &effective) < 0)
+		return dead_letter(
+		    r, m, entity, "header 'effective_time' is not a decimal number of milliseconds",
+		    now, errstr, errstr_size);
+	memset(&ev, 0, sizeof(ev));
+	if (!m->value || m->value_len == 0) {
+		if (!m->key || m->key_len == 0)
+			return dead_letter(r, m, entity, "empty message without a key", now, errstr,
+			                   errstr_size);
+		key = tombstone_key(entity, m, why, sizeof(why));
+		if (!key)
+			return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+		ev.op = CPS_OP_DELETE;
+	} else {
+		rc = decode_record(r, m, entity, ei, now, &record, &key, errstr, errstr_size);
+		if (!record)
+			return rc;
+		ev.op = CPS_OP_UPSERT;
+		if (effective < 0)
+			effective = business_time(entity, record);
+	}
+	snprintf(ev.platform, sizeof(ev.platform), "%s", r->platform);
+	snprintf(ev.entity, sizeof(ev.entity), "%s", entity);
+	ev.key = key;
+	ev.record = record;
+	ev.source_ms = m->source_ts_ms >= 0 ? m->source_ts_ms : now;
+	ev.effective_ms = effective >= 0 ? effective : ev.source_ms;
+	ev.source_position = (char *)m->origin; /* borrowed: not released below */
+	cps_buf_reset(&r->value);
+	cps_buf_reset(&r->key);
+	rc = cps_ingest_event_encode(r->events, &ev, &r->value, why, sizeof(why));
+	if (rc == CPS_ERR_INVALID) {
+		char reason[CPS_ERRSTR_SIZE];
+
+		snprintf(reason, sizeof(reason), "cannot encode the ingest event: %s", why);
+		rc = dead_letter(r, m, entity, reason, now, errstr, errstr_size);
+		goto out;
+	}
+	if (rc != CPS_OK) {
+		rc = cps_seterr(rc, errstr, errstr_size, "encoding an ingest event: %s", why);
+		goto out;
+	}
+	if (cps_ingest_key(entity, key, &r->key) != 0) {
+		rc = dead_letter(r, m, entity, "key is too long for the ingest topic", now, errstr,
+		                 errstr_size);
+		goto out;
+	}
+	rc = cps_ingest_produce(r, r->ingest_topic, r->key.data, r->key.len, r->value.data,
+	                        r->value.len, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out;
+	r->batch_accepted++;
+	if (ev.effective_ms > r->batch_newest_effective)
+		r->batch_newest_effective = ev.effective_ms;
+out:
+	free(key);
+	json_decref(record);
+	return rc;
+}

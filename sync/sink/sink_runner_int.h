@@ -1,0 +1,93 @@
+/*
+ * Private to the sink room: the sink runner's state shared by the files that
+ * split it by concept — the runner loop and lifecycle (sink_runner.c), its
+ * configuration (sink_config.c) and the record built for the target from one
+ * unified event (sink_record.c). Not for use outside sync/sink/.
+ */
+#ifndef CPS_SINK_RUNNER_INT_H
+#define CPS_SINK_RUNNER_INT_H
+
+#include "sink/sink_runner.h"
+#include "base/buf.h"
+#include "codec/codec.h"
+#include "codec/framing.h"
+#include "model/entity.h"
+#include "reconcile/unified.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define FACILITY "SINK"
+
+/* One record for the target, with the buffers its fields point into. */
+struct out_rec {
+	struct cps_buf value;
+	char key[256];
+	char version[24];
+	char fp[17];
+	struct cps_header headers[5];
+};
+
+struct cps_sink_runner {
+	char platform[CPS_PLATFORM_MAX];
+	const struct cps_connector_ops *ops;
+	enum cps_sink_format format;
+	enum cps_framing framing;
+	struct cps_settings sink_settings;   /* for the connector */
+	struct cps_settings source_settings; /* for the Kafka consumer */
+	char *allow[CPS_N_ENTITIES];             /* NULL = entity not sent */
+	struct cps_catalog *catalog;
+	struct cps_registry *registry;
+	char *store_conninfo;
+	PGconn *store;
+	struct cps_status *status;
+	struct cps_link *link;
+	size_t batch_max;
+	int poll_ms;
+	int flush_ms; /* settings `flush_ms`: flush and commit at most this often; 0 = every batch */
+	struct cps_position *pending; /* consumed and put, not yet flushed: newest per partition */
+	size_t n_pending, cap_pending;
+	size_t unflushed; /* records put since the last flush */
+
+	struct cps_unified *unified;
+	struct cps_codec *codecs[CPS_N_ENTITIES];
+	struct cps_conn *source, *sink;
+	struct out_rec *out;
+	struct cps_sink_record *recs;
+
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	pthread_mutex_t stats_lock;
+	struct cps_sink_stats stats;
+	char masked_key[64];
+};
+
+/* Adds `n` to one of r->stats' counters. Any thread. */
+static inline void stat_add(struct cps_sink_runner *r, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&r->stats_lock);
+	*field += n;
+	pthread_mutex_unlock(&r->stats_lock);
+}
+
+/* ---- sink_config.c ------------------------------------------------------- */
+
+/* Takes the runner's own keys out of conf->settings (allow.<entity>,
+ * framing, flush_ms) into r, the rest into r->sink_settings, and builds
+ * r->source_settings for the consumer of the unified topics. Needs r->format.
+ * CPS_ERR_INVALID names the platform's bad setting. */
+int cps_sink_split_settings(struct cps_sink_runner *r, const struct cps_sink_runner_conf *conf,
+                            char *errstr, size_t errstr_size);
+
+/* ---- sink_record.c ------------------------------------------------------- */
+
+/* Builds out record `o` and `rec` of one decoded unified event of entity
+ * index `ei`; CPS_OK and *skip set when the event is dropped (counted).
+ * @locality the runner thread */
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
+                          struct cps_sink_record *rec, bool *skip, char *errstr,
+                          size_t errstr_size);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * Private to the worker room: the state of a reconcile worker pool shared by
+ * the files that split it by concept — lifecycle (worker.c), consuming
+ * (worker_consume.c), where partitions start and what a batch commits as
+ * offsets (worker_offsets.c), one batch (worker_batch.c), applying it
+ * (worker_apply.c), and the store connection (worker_store.c).
+ */
+#ifndef CPS_WORKER_INT_H
+#define CPS_WORKER_INT_H
+
+#include "worker/worker.h"
+#include "base/common.h"
+#include "model/event.h"
+#include "reconcile/unified.h"
+#include "store/store.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#define FAC            "RECONCILE"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct worker {
+	struct cps_workers *pool;
+	int idx;
+	pthread_t thread;
+	int started;
+	rd_kafka_t *rk;
+	struct cps_store *store;
+	struct cps_event_codec *ec;
+	struct cps_unified *uni;
+	int revoked; /* set by the rebalance callback: drop the batch being collected */
+	int joined;  /* has had its first assignment (possibly empty) */
+};
+
+struct cps_workers {
+	struct cps_worker_conf conf; /* strings below are our copies */
+	struct cps_settings props;
+	atomic_int stop;
+	int n;
+	struct worker *w;
+	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
+	atomic_int joined; /* workers that have had their first assignment */
+};
+
+/* Whether the pool is stopping (any thread). */
+static inline int stopping(struct worker *w)
+{
+	return atomic_load(&w->pool->stop);
+}
+
+/* Sleeps `ms` in short steps, returning early when stopping. */
+static inline void nap(struct worker *w, int ms)
+{
+	while (ms > 0 && !stopping(w)) {
+		int step = ms > 50 ? 50 : ms;
+
+		usleep((useconds_t)step * 1000);
+		ms -= step;
+	}
+}
+
+/* One consumed message of a batch. */
+struct item {
+	rd_kafka_message_t *m;
+	struct cps_ingest_event ev;
+	int ok;       /* decoded */
+	int skip;     /* dead-lettered (undecodable, or refused by reconcile/encode) */
+	char *reason; /* why, for the dead letter */
+	char origin[256];
+	size_t state; /* index in the attempt's states */
+};
+
+/* What one attempt builds; everything borrowed by the store batch is owned
+ * here (JSON references in `keep`). */
+struct attempt {
+	struct cps_key_state **states;
+	size_t n_states;
+	struct cps_store_emit *emits;
+	size_t n_emits;
+	struct cps_store_conflict *conflicts;
+	size_t n_conflicts, cap_conflicts;
+	struct cps_store_audit *audits;
+	size_t n_audits, cap_audits;
+	uint8_t **payloads;
+	json_t *keep;
+	json_t *index; /* "entity/key" -> state index */
+};
+
+/* ---- worker_store.c ------------------------------------------------------ */
+
+/* Reports a failure: log, and the reconcile link FAILED with the message. */
+void cps_worker_fail(struct worker *w, const char *what, const char *err);
+/* Opens the worker's store connection, retrying until it works or stop. */
+int cps_worker_store_ready(struct worker *w);
+void cps_worker_store_drop(struct worker *w);
+
+/* ---- worker_offsets.c ---------------------------------------------------- */
+
+/* The consumer's rebalance callback: assigns at the offsets stored in
+ * PostgreSQL (never Kafka's committed ones). @locality the worker's thread */
+void cps_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *parts, void *opaque);
+/* Fills `offs` (room for n) with the batch's next offsets and fingerprints;
+ * returns how many. */
+size_t cps_worker_batch_offsets(struct cps_workers *p, struct item *items, size_t n,
+                                struct cps_store_offset *offs);
+/* Commits the offsets to Kafka too, asynchronously: for lag figures only. */
+void cps_worker_commit_for_lag(struct worker *w, const struct cps_store_offset *offs, size_t k);
+
+/* ---- worker_apply.c ------------------------------------------------------ */
+
+void cps_worker_attempt_release(struct attempt *a);
+/* Marks an item dead-lettered with `why`; CPS_ERR_FATAL when out of memory. */
+int cps_worker_item_refuse(struct item *it, const char *why);
+int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
+                             int64_t *opened, char *errstr, size_t errstr_size);
+
+/* ---- worker_batch.c ------------------------------------------------------ */
+
+/* Decodes, applies and commits one batch of consumed messages (borrowed). */
+void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n);
+
+/* ---- worker_consume.c ---------------------------------------------------- */
+
+/* Creates the worker's consumer and subscribes it to the ingest topic. */
+int cps_worker_consumer_new(struct worker *w, char *errstr, size_t errstr_size);
+/* The worker thread. */
+void *cps_worker_run(void *arg);
+
+#endif
