@@ -120,8 +120,7 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 		}
 		if (!s)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "schema id %d unknown (registry-free mode: see "
-			                  "schemas/schema-ids.json)",
+			                  "schema id %d unknown (registry-free mode: see schemas/schema-ids.json)",
 			                  (int)f->schema_id);
 		*writer = s;
 		return CPS_OK;

@@ -232,8 +232,7 @@ static int resolve_enum(struct resolver *rs, avro_schema_t w, avro_schema_t r, a
 		ri = dflt ? avro_schema_enum_get_by_name(r, dflt) : -1;
 		if (ri < 0)
 			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
-			                  "enum %s: writer symbol '%s' is not in the reader and "
-			                  "the reader has no default (%s)",
+			                  "enum %s: writer symbol '%s' is not in the reader and the reader has no default (%s)",
 			                  cps_avro_type_name(w, wname, sizeof(wname)), sym,
 			                  cps_json_path_str(&rs->path));
 	}

@@ -628,8 +628,7 @@ int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *s
 		}
 		if (!cand)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "platform '%.32s' is not a candidate of the conflict on "
-			                  "field '%.64s'",
+			                  "platform '%.32s' is not a candidate of the conflict on field '%.64s'",
 			                  platform ? platform : "", field);
 	} else if (how == CPS_RESOLVE_ENTER_VALUE) {
 		if (!value)

@@ -7,6 +7,7 @@
  * uncommitted events are delivered again (at-least-once).
  */
 #include "sink/sink_runner_int.h"
+#include "connectors/builtin.h"
 #include "base/clock.h"
 #include "base/log.h"
 
@@ -18,9 +19,6 @@
 #define FLUSH_TIMEOUT_MS 30000
 #define BACKOFF_MS       1000
 #define IDLE_FLUSH_MS    1000
-
-extern const struct cps_connector_ops cps_kafka_connector;
-
 
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out)
 {
