@@ -1,5 +1,5 @@
 # The operator API (sync/api/api_deadletters.c, sync/api/api_connectors.c,
-# sync/store/store_deadletters.c, the replay/restart hooks of sync/ingest/ingest.c).
+# sync/store/store_deadletters.c, the replay/restart hooks of sync/ingest/ingest_replay.c and ingest.c).
 # api.ops runs `cpsync run` (embedded Kafka, a fresh database on
 # $CPSYNC_TEST_PG, viewer/steward/operator tokens) and drives dead letters
 # (list, inspect, discard, replay incl. a racing double replay) and connector
