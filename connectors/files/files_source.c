@@ -87,15 +87,8 @@ static bool ledger_has(struct files_source *s, const char *sha)
 
 static int ledger_remember(struct files_source *s, const char *sha)
 {
-	if (s->n_ledger == s->cap_ledger) {
-		size_t cap = s->cap_ledger ? 2 * s->cap_ledger : 64;
-		void *p = realloc(s->ledger, cap * sizeof(*s->ledger));
-
-		if (!p)
-			return -1;
-		s->ledger = p;
-		s->cap_ledger = cap;
-	}
+	if (cps_grow(&s->ledger, &s->cap_ledger, s->n_ledger + 1, sizeof(*s->ledger)) != 0)
+		return -1;
 	memcpy(s->ledger[s->n_ledger++], sha, 65);
 	return 0;
 }

@@ -322,15 +322,8 @@ static int source_take_headers(struct kafka_source *s, rd_kafka_message_t *rkm,
 	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return 0;
 	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; i++) {
-		if (s->n_hdrs == s->cap_hdrs) {
-			size_t cap = s->cap_hdrs ? s->cap_hdrs * 2 : 64;
-			struct cps_header *h = realloc(s->hdrs, cap * sizeof(*h));
-
-			if (!h)
-				return -1;
-			s->hdrs = h;
-			s->cap_hdrs = cap;
-		}
+		if (cps_grow(&s->hdrs, &s->cap_hdrs, s->n_hdrs + 1, sizeof(*s->hdrs)) != 0)
+			return -1;
 		s->hdrs[s->n_hdrs++] = (struct cps_header){name, value, size};
 		m->n_headers++;
 	}

@@ -25,15 +25,8 @@ static struct cps_source_msg *batch_add(struct pg_source *s)
 {
 	struct cps_source_msg *m;
 
-	if (s->n_msgs == s->cap_msgs) {
-		size_t cap = s->cap_msgs ? s->cap_msgs * 2 : 256;
-		struct cps_source_msg *p = realloc(s->msgs, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		s->msgs = p;
-		s->cap_msgs = cap;
-	}
+	if (cps_grow(&s->msgs, &s->cap_msgs, s->n_msgs + 1, sizeof(*s->msgs)) != 0)
+		return NULL;
 	m = &s->msgs[s->n_msgs++];
 	memset(m, 0, sizeof(*m));
 	m->source_ts_ms = -1;

@@ -65,15 +65,8 @@ int pg_source_send_status(struct pg_source *s, bool force, char *errstr, size_t 
 
 int pg_source_push_mark(struct pg_source *s, uint64_t end_lsn)
 {
-	if (s->n_marks == s->cap_marks) {
-		size_t cap = s->cap_marks ? s->cap_marks * 2 : 64;
-		struct txn_mark *p = realloc(s->marks, cap * sizeof(*p));
-
-		if (!p)
-			return -1;
-		s->marks = p;
-		s->cap_marks = cap;
-	}
+	if (cps_grow(&s->marks, &s->cap_marks, s->n_marks + 1, sizeof(*s->marks)) != 0)
+		return -1;
 	s->marks[s->n_marks].last_offset = s->last_offset;
 	s->marks[s->n_marks].end_lsn = end_lsn;
 	s->n_marks++;

@@ -145,20 +145,6 @@ void cps_pgo_decoder_release(struct cps_pgo_decoder *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static bool grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	void *p;
-
-	if (n <= *cap)
-		return true;
-	p = realloc(*arr, n * size);
-	if (!p)
-		return false;
-	*arr = p;
-	*cap = n;
-	return true;
-}
-
 /* TupleData into slot `which` of the decoder. Returns false on out of memory. */
 static bool read_tuple(struct cps_pgo_decoder *d, struct reader *r, int which,
                        struct cps_pgo_tuple *t)
@@ -173,7 +159,7 @@ static bool read_tuple(struct cps_pgo_decoder *d, struct reader *r, int which,
 		r->what = "tuple columns";
 		return true;
 	}
-	if (!grow((void **)&d->vals[which], &d->cap_vals[which], n ? n : 1,
+	if (cps_grow(&d->vals[which], &d->cap_vals[which], n ? n : 1,
 	          sizeof(struct cps_pgo_value)))
 		return false;
 	t->vals = d->vals[which];
@@ -240,7 +226,7 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 			r.what = "relation columns";
 			break;
 		}
-		ok = grow((void **)&d->cols, &d->cap_cols, m->ncols ? m->ncols : 1,
+		ok = 0 == cps_grow(&d->cols, &d->cap_cols, m->ncols ? m->ncols : 1,
 		          sizeof(*d->cols));
 		if (!ok)
 			break;
@@ -290,7 +276,7 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 			r.what = "truncate relations";
 			break;
 		}
-		ok = grow((void **)&d->relids, &d->cap_relids, m->n_relids ? m->n_relids : 1,
+		ok = 0 == cps_grow(&d->relids, &d->cap_relids, m->n_relids ? m->n_relids : 1,
 		          sizeof(uint32_t));
 		m->relids = d->relids;
 		for (uint32_t i = 0; ok && i < m->n_relids; i++)
@@ -380,15 +366,8 @@ struct cps_pgo_relation *cps_pgo_relcache_put(struct cps_pgo_relcache *rc,
 		*slot = fresh;
 		return slot;
 	}
-	if (rc->n == rc->cap) {
-		size_t cap = rc->cap ? rc->cap * 2 : 8;
-		struct cps_pgo_relation *p = realloc(rc->rels, cap * sizeof(*p));
-
-		if (!p)
-			goto out_free;
-		rc->rels = p;
-		rc->cap = cap;
-	}
+	if (cps_grow(&rc->rels, &rc->cap, rc->n + 1, sizeof(*rc->rels)) != 0)
+		goto out_free;
 	rc->rels[rc->n] = fresh;
 	return &rc->rels[rc->n++];
 

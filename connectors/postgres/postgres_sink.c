@@ -243,17 +243,10 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			               "cpsync-version header is not a positive integer");
 			break;
 		}
-		if (k->n_pending == k->cap_pending) {
-			size_t cap = k->cap_pending ? k->cap_pending * 2 : 64;
-			struct pending *np = realloc(k->pending, cap * sizeof(*np));
-
-			if (!np) {
-				rc =
-				    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-				break;
-			}
-			k->pending = np;
-			k->cap_pending = cap;
+		if (cps_grow(&k->pending, &k->cap_pending, k->n_pending + 1, sizeof(*k->pending)) != 0) {
+			rc =
+			    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			break;
 		}
 		p = &k->pending[k->n_pending];
 		p->entity = strdup(r->entity);

@@ -25,6 +25,12 @@ enum cps_err {
 int cps_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Makes room in a growable array for `need` elements: doubles *cap (from 16)
+ * until it holds them and reallocates the array. arrp is the address of the
+ * array pointer (`&v->items`). 0, or -1 when out of memory: the array and
+ * *cap are then unchanged. */
+int cps_grow(void *arrp, size_t *cap, size_t need, size_t elem_size);
+
 #define CPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -37,16 +37,9 @@ static int names_add(struct cps_json_names *t, const char *ns, const char *name,
 		snprintf(full, size, "%s.%s", ns, name);
 	else
 		snprintf(full, size, "%s", name);
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct name_entry *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v) {
-			free(full);
-			return -1;
-		}
-		t->v = v;
-		t->cap = cap;
+	if (cps_grow(&t->v, &t->cap, t->n + 1, sizeof(*t->v)) != 0) {
+		free(full);
+		return -1;
 	}
 	t->v[t->n].name = full;
 	t->v[t->n].def = def;

@@ -92,15 +92,8 @@ static int name_defined(struct pcf *st, const char *full)
 
 static int name_add(struct pcf *st, const char *full)
 {
-	if (st->nnames == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 16;
-		char **n = realloc(st->names, cap * sizeof(*n));
-
-		if (!n)
-			return fail(st, "out of memory");
-		st->names = n;
-		st->cap = cap;
-	}
+	if (cps_grow(&st->names, &st->cap, st->nnames + 1, sizeof(*st->names)) != 0)
+		return fail(st, "out of memory");
 	if (!(st->names[st->nnames] = strdup(full)))
 		return fail(st, "out of memory");
 	st->nnames++;

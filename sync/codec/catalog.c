@@ -40,16 +40,9 @@ void cps_catalog_free(struct cps_catalog *c)
  * add schemas before sharing the catalog, or under the caller's lock. */
 int cps_catalog_add(struct cps_catalog *c, struct cps_schema *s, char *errstr, size_t errstr_size)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct cps_schema **v = realloc(c->items, cap * sizeof(*v));
-
-		if (!v) {
-			cps_schema_free(s);
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		}
-		c->items = v;
-		c->cap = cap;
+	if (cps_grow(&c->items, &c->cap, c->n + 1, sizeof(*c->items)) != 0) {
+		cps_schema_free(s);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	c->items[c->n++] = s;
 	return CPS_OK;

@@ -57,23 +57,6 @@ static void curl_init_once(void)
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* Grows *arr (of elements of `size` bytes) to hold one more; -1 without memory. */
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 16;
-	p = realloc(*arr, ncap * size);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? strdup(s) : NULL;
@@ -362,7 +345,7 @@ static int remember_id_schema(struct cps_registry *r, int32_t id, struct cps_sch
 {
 	if (find_id_schema(r, id))
 		return 0;
-	if (grow((void **)&r->by_id, &r->cap_by_id, r->n_by_id, sizeof(*r->by_id)) < 0)
+	if (cps_grow(&r->by_id, &r->cap_by_id, r->n_by_id + 1, sizeof(*r->by_id)) < 0)
 		return -1;
 	r->by_id[r->n_by_id].id = id;
 	r->by_id[r->n_by_id].schema = s;
@@ -376,7 +359,7 @@ static int remember_subject_id(struct cps_registry *r, const char *subject, uint
 
 	if (find_subject_id(r, subject, fp))
 		return 0;
-	if (grow((void **)&r->by_subject, &r->cap_by_subject, r->n_by_subject,
+	if (cps_grow(&r->by_subject, &r->cap_by_subject, r->n_by_subject + 1,
 	         sizeof(*r->by_subject)) < 0)
 		return -1;
 	copy = strdup(subject);
@@ -517,7 +500,7 @@ static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                       "schema id %" PRId32 " from the registry: %s", id,
 			                       cerr);
-	} else if (grow((void **)&r->owned, &r->cap_owned, r->n_owned, sizeof(*r->owned)) == 0) {
+	} else if (cps_grow(&r->owned, &r->cap_owned, r->n_owned + 1, sizeof(*r->owned)) == 0) {
 		fetched->id = id;
 		same = r->owned[r->n_owned++] = fetched;
 		fetched = NULL;

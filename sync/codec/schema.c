@@ -59,15 +59,8 @@ static int strlist_has(const struct strlist *l, const char *s)
 
 int cps_schema_strlist_add(struct strlist *l, const char *s)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (cps_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)) != 0)
+		return -1;
 	if (!(l->v[l->n] = strdup(s)))
 		return -1;
 	l->n++;
@@ -87,15 +80,8 @@ void cps_schema_strlist_release(struct strlist *l)
 static int definitions_add(struct definitions *d, const char *name, const json_t *def,
                            int top_level)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 32;
-		struct definition *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		d->v = v;
-		d->cap = cap;
-	}
+	if (cps_grow(&d->v, &d->cap, d->n + 1, sizeof(*d->v)) != 0)
+		return -1;
 	if (!(d->v[d->n].name = strdup(name)))
 		return -1;
 	d->v[d->n].def = def;

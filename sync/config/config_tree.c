@@ -5,6 +5,7 @@
  * Loading, validation and the getters on a whole config build on these.
  */
 #include "config/config_int.h"
+#include "base/common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,9 @@ void cps_config_node_free(struct cps_config_node *n)
 /* Takes ownership of child (frees it on failure). */
 int cps_config_node_add(struct cps_config_node *parent, struct cps_config_node *child)
 {
-	if (parent->count == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 4;
-		void *p = realloc(parent->children, cap * sizeof(*parent->children));
-		if (!p) {
-			cps_config_node_free(child);
-			return -1;
-		}
-		parent->children = p;
-		parent->cap = cap;
+	if (cps_grow(&parent->children, &parent->cap, parent->count + 1, sizeof(*parent->children)) != 0) {
+		cps_config_node_free(child);
+		return -1;
 	}
 	parent->children[parent->count++] = child;
 	return 0;

@@ -49,15 +49,8 @@ int cps_settings_set(struct cps_settings *s, const char *key, const char *value)
 		kv->value = v;
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct cps_setting *items = realloc(s->items, cap * sizeof(*items));
-
-		if (!items)
-			goto out_free_value;
-		s->items = items;
-		s->cap = cap;
-	}
+	if (cps_grow(&s->items, &s->cap, s->n + 1, sizeof(*s->items)) != 0)
+		goto out_free_value;
 	s->items[s->n].key = strdup(key);
 	if (!s->items[s->n].key)
 		goto out_free_value;

@@ -200,15 +200,8 @@ static int add_enrolment(struct cps_demo_gen *g, int household, int person, int 
 	struct enrolment *e;
 	const char *subject = person >= 0 ? g->persons[person].id : g->households[household].id;
 
-	if (g->n_enrolments == g->cap_enrolments) {
-		size_t cap = g->cap_enrolments ? g->cap_enrolments * 2 : 256;
-		struct enrolment *n = realloc(g->enrolments, cap * sizeof(*n));
-
-		if (!n)
-			return CPS_ERR_FATAL;
-		g->enrolments = n;
-		g->cap_enrolments = cap;
-	}
+	if (cps_grow(&g->enrolments, &g->cap_enrolments, g->n_enrolments + 1, sizeof(*g->enrolments)) != 0)
+		return CPS_ERR_FATAL;
 	e = &g->enrolments[g->n_enrolments++];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->id, sizeof(e->id), "%s:%s", subject, cps_demo_programme_sym[programme]);

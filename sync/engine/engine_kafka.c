@@ -28,15 +28,8 @@ static int topic_add(struct topic_list *t, const char *name, size_t len)
 	for (size_t i = 0; i < t->n; i++)
 		if (strlen(t->names[i]) == len && !strncmp(t->names[i], name, len))
 			return 0;
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		char **names = realloc(t->names, cap * sizeof(*names));
-
-		if (!names)
-			return -1;
-		t->names = names;
-		t->cap = cap;
-	}
+	if (cps_grow(&t->names, &t->cap, t->n + 1, sizeof(*t->names)) != 0)
+		return -1;
 	copy = strndup(name, len);
 	if (!copy)
 		return -1;

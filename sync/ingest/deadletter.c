@@ -38,18 +38,11 @@ int cps_deadletters_add(struct cps_deadletters *d, const char *platform,
 	struct cps_dead_letter *dl;
 
 	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 16;
-		struct cps_dead_letter *items = realloc(d->items, cap * sizeof(*items));
-		struct cps_deadletter_text *text;
+		size_t cap_text = d->cap; /* items and text grow together, under d->cap */
 
-		if (!items)
+		if (cps_grow(&d->text, &cap_text, d->n + 1, sizeof(*d->text)) != 0 ||
+		    cps_grow(&d->items, &d->cap, d->n + 1, sizeof(*d->items)) != 0)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		d->items = items;
-		text = realloc(d->text, cap * sizeof(*text));
-		if (!text)
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		d->text = text;
-		d->cap = cap;
 	}
 	t = &d->text[d->n];
 	dl = &d->items[d->n];

@@ -166,6 +166,17 @@ int cps_ingest_acks_push(struct cps_ingest_acks *a, const struct cps_position *p
 }
 
 /* The distinct partitions of the queued batches, into a->parts. */
+/* parts and next grow together, under one capacity (next first: a failure
+ * leaves it merely larger). */
+static int grow_parts(struct cps_ingest_acks *a, size_t need)
+{
+	size_t cap_next = a->cap_parts;
+
+	if (cps_grow(&a->next, &cap_next, need, sizeof(*a->next)) != 0)
+		return -1;
+	return cps_grow(&a->parts, &a->cap_parts, need, sizeof(*a->parts));
+}
+
 static int collect_partitions(struct cps_ingest_acks *a, size_t *n_parts)
 {
 	*n_parts = 0;
@@ -180,20 +191,8 @@ static int collect_partitions(struct cps_ingest_acks *a, size_t *n_parts)
 					break;
 			if (k < *n_parts)
 				continue;
-			if (*n_parts == a->cap_parts) {
-				size_t cap = a->cap_parts ? a->cap_parts * 2 : 16;
-				int32_t *parts = realloc(a->parts, cap * sizeof(*parts));
-				int64_t *next;
-
-				if (!parts)
-					return -1;
-				a->parts = parts;
-				next = realloc(a->next, cap * sizeof(*next));
-				if (!next)
-					return -1;
-				a->next = next;
-				a->cap_parts = cap;
-			}
+			if (grow_parts(a, *n_parts + 1) != 0)
+				return -1;
 			a->parts[(*n_parts)++] = p->produced[j].partition;
 		}
 	}
@@ -217,15 +216,9 @@ static bool applied(const struct cps_ingest_acks *a, size_t n_parts, const struc
 static int merge_positions(struct cps_ingest_acks *a, size_t *n_out, const struct pending *p)
 {
 	for (size_t i = 0; i < p->n_pos; i++)
-		while (cps_positions_raise(a->merged, n_out, a->cap_merged, &p->pos[i]) < 0) {
-			size_t cap = a->cap_merged ? a->cap_merged * 2 : 16;
-			struct cps_position *m = realloc(a->merged, cap * sizeof(*m));
-
-			if (!m)
+		while (cps_positions_raise(a->merged, n_out, a->cap_merged, &p->pos[i]) < 0)
+			if (cps_grow(&a->merged, &a->cap_merged, a->cap_merged + 1, sizeof(*a->merged)) != 0)
 				return -1;
-			a->merged = m;
-			a->cap_merged = cap;
-		}
 	return 0;
 }
 

@@ -20,15 +20,10 @@ static void note_produced(struct cps_ingest *r, int32_t partition, int64_t offse
 {
 	while (cps_ingest_produced_note(r->produced, &r->n_produced, r->cap_produced, partition,
 	                                offset) < 0) {
-		size_t cap = r->cap_produced ? r->cap_produced * 2 : 32;
-		struct cps_ingest_produced *p = realloc(r->produced, cap * sizeof(*p));
-
-		if (!p) {
+		if (cps_grow(&r->produced, &r->cap_produced, r->cap_produced + 1, sizeof(*r->produced)) != 0) {
 			r->produced_oom = true; /* the attempt fails: nothing to wait for */
 			return;
 		}
-		r->produced = p;
-		r->cap_produced = cap;
 	}
 }
 

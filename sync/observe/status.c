@@ -79,17 +79,10 @@ struct cps_link *cps_status_add_link(struct cps_status *st, const char *name, co
 	cps_throughput_init(&l->throughput);
 
 	pthread_mutex_lock(&st->lock);
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? st->cap * 2 : 8;
-		struct cps_link **links = realloc(st->links, cap * sizeof(*links));
-
-		if (!links) {
-			pthread_mutex_unlock(&st->lock);
-			free(l);
-			return NULL;
-		}
-		st->links = links;
-		st->cap = cap;
+	if (cps_grow(&st->links, &st->cap, st->n + 1, sizeof(*st->links)) != 0) {
+		pthread_mutex_unlock(&st->lock);
+		free(l);
+		return NULL;
 	}
 	st->links[st->n++] = l;
 	pthread_mutex_unlock(&st->lock);

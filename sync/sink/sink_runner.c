@@ -62,15 +62,8 @@ static int pending_add(struct cps_sink_runner *r, const struct cps_position *pos
 			return 0;
 		}
 	}
-	if (r->n_pending == r->cap_pending) {
-		size_t cap = r->cap_pending ? r->cap_pending * 2 : 16;
-		struct cps_position *p = realloc(r->pending, cap * sizeof(*p));
-
-		if (!p)
-			return -1;
-		r->pending = p;
-		r->cap_pending = cap;
-	}
+	if (cps_grow(&r->pending, &r->cap_pending, r->n_pending + 1, sizeof(*r->pending)) != 0)
+		return -1;
 	r->pending[r->n_pending++] = *pos;
 	return 0;
 }

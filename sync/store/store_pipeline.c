@@ -37,15 +37,8 @@ static int pipeline_flush(struct cps_store *s)
 
 static int sent_push(struct cps_store *s, uint8_t id)
 {
-	if (s->n_sent == s->sent_cap) {
-		size_t cap = s->sent_cap ? s->sent_cap * 2 : 1024;
-		uint8_t *p = realloc(s->sent, cap);
-
-		if (!p)
-			return -1;
-		s->sent = p;
-		s->sent_cap = cap;
-	}
+	if (cps_grow(&s->sent, &s->sent_cap, s->n_sent + 1, sizeof(*s->sent)) != 0)
+		return -1;
 	s->sent[s->n_sent++] = id;
 	return 0;
 }

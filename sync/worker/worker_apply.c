@@ -31,24 +31,6 @@ void cps_worker_attempt_release(struct attempt *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
-{
-	void *p;
-	size_t nc;
-
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap * 2 : 16;
-	while (nc < need)
-		nc *= 2;
-	p = realloc(*arr, nc * size);
-	if (!p)
-		return -1;
-	*arr = p;
-	*cap = nc;
-	return 0;
-}
-
 static const char *kept_string(struct attempt *a, json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
@@ -80,9 +62,9 @@ static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
 			struct cps_store_audit *au;
 			const char *how;
 
-			if (grow((void **)&a->conflicts, &a->cap_conflicts, a->n_conflicts + 1,
+			if (cps_grow(&a->conflicts, &a->cap_conflicts, a->n_conflicts + 1,
 			         sizeof(*a->conflicts)) ||
-			    grow((void **)&a->audits, &a->cap_audits, a->n_audits + 1,
+			    cps_grow(&a->audits, &a->cap_audits, a->n_audits + 1,
 			         sizeof(*a->audits)))
 				return CPS_ERR_FATAL;
 			sc = &a->conflicts[a->n_conflicts++];
@@ -150,7 +132,7 @@ static int attempt_load_states(struct worker *w, struct item *items, size_t n,
 			items[i].state = (size_t)json_integer_value(idx);
 			continue;
 		}
-		if (grow((void **)&a->states, &cap_states, a->n_states + 1, sizeof(*a->states)))
+		if (cps_grow(&a->states, &cap_states, a->n_states + 1, sizeof(*a->states)))
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		a->states[a->n_states] = calloc(1, sizeof(struct cps_key_state));
 		if (!a->states[a->n_states])
@@ -181,7 +163,7 @@ static int attempt_add_emit(struct cps_workers *p, struct attempt *a, size_t *ca
 	uint8_t **pp;
 	json_t *topic;
 
-	if (grow((void **)&a->emits, cap_emits, a->n_emits + 1, sizeof(*a->emits)))
+	if (cps_grow(&a->emits, cap_emits, a->n_emits + 1, sizeof(*a->emits)))
 		return CPS_ERR_FATAL;
 	/* the payload array grows along with emits */
 	pp = realloc(a->payloads, *cap_emits * sizeof(*pp));
