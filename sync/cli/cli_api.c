@@ -49,6 +49,22 @@ int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
 	}
 }
 
+int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *))
+{
+	int r;
+
+	if (c == OPT_HELP) {
+		usage(stdout);
+		return 0;
+	}
+	r = cps_cli_common_opt(o, c, arg);
+	if (r > 0)
+		return CPS_CLI_PROCEED;
+	if (r == 0)
+		usage(stderr);
+	return 2;
+}
+
 int cps_cli_parse_count(const char *what, const char *arg, long max, long *out)
 {
 	char *end;
@@ -183,5 +199,54 @@ int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_bu
 	rc = 0;
 out:
 	free(cursor);
+	return rc;
+}
+
+int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
+                      void (*print)(const json_t *doc))
+{
+	json_t *doc;
+
+	if (cps_cli_call(c, "GET", path, NULL, 0, NULL, &doc) < 0)
+		return 1;
+	if (json)
+		cps_cli_print_json(doc);
+	else
+		print(doc);
+	json_decref(doc);
+	return 0;
+}
+
+int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
+                 size_t nfilter, long want, bool json, void (*print)(const json_t *items))
+{
+	struct cps_buf query;
+	json_t *items = NULL;
+	bool more = false;
+	int rc = 1;
+
+	cps_buf_init(&query, 0);
+	for (size_t i = 0; i < nfilter; i++)
+		if (cps_cli_query_add(&query, filters[i].name, filters[i].value) != 0) {
+			fprintf(stderr, "cpsync: out of memory\n");
+			goto out;
+		}
+	items = json_array();
+	if (!items || cps_cli_list_pages(c, base, &query, want, items, &more) < 0)
+		goto out;
+	if (json) {
+		json_t *doc = json_pack("{s:O, s:b}", "items", items, "more", more);
+
+		cps_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		print(items);
+		if (more)
+			printf("(more: --limit N or --all)\n");
+	}
+	rc = 0;
+out:
+	json_decref(items);
+	cps_buf_release(&query);
 	return rc;
 }

@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -63,6 +64,11 @@ extern const char cps_cli_common_usage[];
 /* Handles a common option; returns 1 when it was one, 0 when it was not,
  * -1 on a bad value (the message is printed). */
 int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
+/* The default of every API command's option switch: --help prints `usage`
+ * on stdout and returns 0; a common option is handled and returns
+ * CPS_CLI_PROCEED; an unknown option prints `usage` on stderr and returns
+ * 2, as does a bad value of a common option (its message printed). */
+int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *));
 /* `arg` as 1..max into *out; prints "cpsync: WHAT wants 1..MAX" and
  * returns -1 when it is not. */
 int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
@@ -88,6 +94,25 @@ int cps_cli_query_add(struct cps_buf *q, const char *name, const char *value);
  * the server had more. Returns -1 (error printed) when a request failed. */
 int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_buf *query, long want,
                        json_t *items, bool *more);
+
+/* GETs `path` and prints the answer: the JSON with `json`, else by `print`.
+ * Returns the exit status (1 when the request failed, error printed). */
+int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
+                      void (*print)(const json_t *doc));
+
+/* One filter of a list: the query parameter `name` and its value (NULL:
+ * not given). */
+struct cps_cli_filter {
+	const char *name;
+	const char *value;
+};
+
+/* A list command: the items of `base` that pass the `nfilter` filters, up
+ * to `want` (0 = all), printed as {"items": [...], "more": B} with `json`,
+ * else by `print` and a "(more: ...)" line when the server had more.
+ * Returns the exit status. */
+int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
+                 size_t nfilter, long want, bool json, void (*print)(const json_t *items));
 
 /* cli_conflicts.c: the conflicts table (also under a record). */
 void cps_cli_print_conflict_list(const json_t *items);

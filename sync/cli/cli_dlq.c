@@ -30,28 +30,17 @@ static void dlq_usage(FILE *f)
 
 static void print_dlq_list(const json_t *items)
 {
-	static const char *const head[] = {"ID",     "RECEIVED AT", "PLATFORM", "ENTITY",
-	                                   "STATUS", "SIZE",        "ORIGIN",   "REASON"};
-	struct cps_table t;
-	const json_t *it;
-	size_t i;
+	static const struct cps_cli_column cols[] = {
+	    {"ID", "id", CPS_CLI_INT},
+	    {"RECEIVED AT", "received_at", CPS_CLI_TEXT},
+	    {"PLATFORM", "platform", CPS_CLI_TEXT},
+	    {"ENTITY", "entity", CPS_CLI_TEXT},
+	    {"STATUS", "status", CPS_CLI_TEXT},
+	    {"SIZE", "size", CPS_CLI_INT},
+	    {"ORIGIN", "origin", CPS_CLI_TEXT},
+	    {"REASON", "reason", CPS_CLI_TEXT}};
 
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
-		return;
-	json_array_foreach(items, i, it)
-	{
-		char *row[] = {cps_cli_fmt_int(json_object_get(it, "id")),
-		               cps_cli_member_text(it, "received_at"),
-		               cps_cli_member_text(it, "platform"),
-		               cps_cli_member_text(it, "entity"),
-		               cps_cli_member_text(it, "status"),
-		               cps_cli_fmt_int(json_object_get(it, "size")),
-		               cps_cli_member_text(it, "origin"),
-		               cps_cli_member_text(it, "reason")};
-		cps_table_add(&t, row);
-	}
-	cps_table_print(&t, stdout);
-	cps_table_release(&t);
+	cps_cli_print_items(items, cols, CPS_ARRAY_SIZE(cols));
 }
 
 static void print_dlq(const json_t *d)
@@ -143,9 +132,6 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_HELP:
-			dlq_usage(stdout);
-			return 0;
 		case OPT_STATUS:
 			a->status = optarg;
 			break;
@@ -172,12 +158,9 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 			a->note = optarg;
 			break;
 		default:
-			r = cps_cli_common_opt(&a->o, c, optarg);
-			if (r <= 0) {
-				if (r == 0)
-					dlq_usage(stderr);
-				return 2;
-			}
+			r = cps_cli_other_opt(&a->o, c, optarg, dlq_usage);
+			if (r != CPS_CLI_PROCEED)
+				return r;
 		}
 	}
 	return CPS_CLI_PROCEED;
@@ -243,49 +226,21 @@ usage:
 
 static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
 {
-	struct cps_buf query;
-	json_t *items = json_array(), *doc = NULL;
-	bool more = false;
-	int rc = 1;
+	const struct cps_cli_filter filters[] = {{"status", a->status},
+	                                         {"platform", a->platform},
+	                                         {"entity", a->entity},
+	                                         {"reason_contains", a->contains}};
 
-	cps_buf_init(&query, 0);
-	if (cps_cli_query_add(&query, "status", a->status) ||
-	    cps_cli_query_add(&query, "platform", a->platform) ||
-	    cps_cli_query_add(&query, "entity", a->entity) ||
-	    cps_cli_query_add(&query, "reason_contains", a->contains) ||
-	    cps_cli_list_pages(cl, "/api/v1/deadletters", &query, a->all ? 0 : a->limit, items,
-	                       &more) < 0)
-		goto out;
-	if (a->o.json) {
-		doc = json_pack("{s:O, s:b}", "items", items, "more", more);
-		cps_cli_print_json(doc);
-	} else {
-		print_dlq_list(items);
-		if (more)
-			printf("(more: --limit N or --all)\n");
-	}
-	rc = 0;
-out:
-	json_decref(items);
-	json_decref(doc);
-	cps_buf_release(&query);
-	return rc;
+	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters),
+	                    a->all ? 0 : a->limit, a->o.json, print_dlq_list);
 }
 
 static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
 {
 	char path[96];
-	json_t *doc;
 
 	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld", a->id);
-	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &doc) < 0)
-		return 1;
-	if (a->o.json)
-		cps_cli_print_json(doc);
-	else
-		print_dlq(doc);
-	json_decref(doc);
-	return 0;
+	return cps_cli_get_print(cl, path, a->o.json, print_dlq);
 }
 
 static int dlq_discard(struct cps_api_client *cl, const struct dlq_args *a)
