@@ -49,7 +49,32 @@ int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
 	}
 }
 
-int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *))
+/* Handles a list option; returns 1 when it was one, 0 when it was not, -1
+ * on a bad value (the message is printed). */
+static int list_opt(struct cps_cli_list_opts *l, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_STATUS:
+		l->status = arg;
+		return 1;
+	case OPT_ENTITY:
+		l->entity = arg;
+		return 1;
+	case OPT_PLATFORM:
+		l->platform = arg;
+		return 1;
+	case OPT_LIMIT:
+		return cps_cli_parse_count("--limit", arg, 1000000, &l->limit) < 0 ? -1 : 1;
+	case OPT_ALL:
+		l->all = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
+                      const char *arg, void (*usage)(FILE *))
 {
 	int r;
 
@@ -57,7 +82,9 @@ int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usa
 		usage(stdout);
 		return 0;
 	}
-	r = cps_cli_common_opt(o, c, arg);
+	r = list ? list_opt(list, c, arg) : 0;
+	if (r == 0)
+		r = cps_cli_common_opt(o, c, arg);
 	if (r > 0)
 		return CPS_CLI_PROCEED;
 	if (r == 0)
@@ -218,7 +245,8 @@ int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
 }
 
 int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
-                 size_t nfilter, long want, bool json, void (*print)(const json_t *items))
+                 size_t nfilter, const struct cps_cli_list_opts *list, bool json,
+                 void (*print)(const json_t *items))
 {
 	struct cps_buf query;
 	json_t *items = NULL;
@@ -232,7 +260,8 @@ int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cl
 			goto out;
 		}
 	items = json_array();
-	if (!items || cps_cli_list_pages(c, base, &query, want, items, &more) < 0)
+	if (!items ||
+	    cps_cli_list_pages(c, base, &query, list->all ? 0 : list->limit, items, &more) < 0)
 		goto out;
 	if (json) {
 		json_t *doc = json_pack("{s:O, s:b}", "items", items, "more", more);

@@ -28,6 +28,16 @@ struct cps_cli_opts {
 	bool json;
 };
 
+/* The options of a list subcommand: the filters most lists take, --limit N
+ * and --all. */
+struct cps_cli_list_opts {
+	const char *status, *entity, *platform;
+	long limit; /* without --all; CPS_CLI_LIST_DEFAULT unless given */
+	bool all;
+};
+
+#define CPS_CLI_LIST_DEFAULT 50 /* items a list shows without --limit or --all */
+
 /* getopt_long codes of the API commands' long options. */
 enum {
 	OPT_URL = 1000,
@@ -58,6 +68,13 @@ enum {
 		"help", no_argument, NULL, OPT_HELP                                                \
 	}
 
+/* The long options of struct cps_cli_list_opts. */
+#define CPS_CLI_LIST_LONGOPTS                                                                      \
+	{"status", required_argument, NULL, OPT_STATUS},                                           \
+	    {"entity", required_argument, NULL, OPT_ENTITY},                                       \
+	    {"platform", required_argument, NULL, OPT_PLATFORM},                                   \
+	    {"limit", required_argument, NULL, OPT_LIMIT}, {"all", no_argument, NULL, OPT_ALL}
+
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];
 
@@ -65,10 +82,12 @@ extern const char cps_cli_common_usage[];
  * -1 on a bad value (the message is printed). */
 int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
 /* The default of every API command's option switch: --help prints `usage`
- * on stdout and returns 0; a common option is handled and returns
- * CPS_CLI_PROCEED; an unknown option prints `usage` on stderr and returns
- * 2, as does a bad value of a common option (its message printed). */
-int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *));
+ * on stdout and returns 0; a common option, or with `list` (may be NULL) a
+ * list option, is handled and returns CPS_CLI_PROCEED; an unknown option
+ * prints `usage` on stderr and returns 2, as does a bad value (its message
+ * printed). */
+int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
+                      const char *arg, void (*usage)(FILE *));
 /* `arg` as 1..max into *out; prints "cpsync: WHAT wants 1..MAX" and
  * returns -1 when it is not. */
 int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
@@ -108,11 +127,12 @@ struct cps_cli_filter {
 };
 
 /* A list command: the items of `base` that pass the `nfilter` filters, up
- * to `want` (0 = all), printed as {"items": [...], "more": B} with `json`,
+ * to list->limit (all with list->all), printed as {"items": [...], "more": B} with `json`,
  * else by `print` and a "(more: ...)" line when the server had more.
  * Returns the exit status. */
 int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
-                 size_t nfilter, long want, bool json, void (*print)(const json_t *items));
+                 size_t nfilter, const struct cps_cli_list_opts *list, bool json,
+                 void (*print)(const json_t *items));
 
 /* cli_conflicts.c: the conflicts table (also under a record). */
 void cps_cli_print_conflict_list(const json_t *items);

@@ -88,11 +88,10 @@ static void print_conflict(const json_t *cf)
 /* What the command line asks for. */
 struct conflicts_args {
 	struct cps_cli_opts o;
-	const char *sub;                                /* list, show or resolve */
-	long long id;                                   /* show, resolve */
-	const char *status, *entity, *field, *platform; /* list: the filters */
-	long limit;                                     /* list: without --all */
-	bool all;
+	const char *sub;                   /* list, show or resolve */
+	long long id;                      /* show, resolve */
+	struct cps_cli_list_opts list;     /* list */
+	const char *field;                 /* list: one more filter */
 	const char *take, *value, *reason; /* resolve */
 	bool dismiss;
 };
@@ -102,12 +101,8 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 {
 	static const struct option longopts[] = {
 	    CPS_CLI_COMMON_LONGOPTS,
-	    {"status", required_argument, NULL, OPT_STATUS},
-	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    CPS_CLI_LIST_LONGOPTS,
 	    {"field", required_argument, NULL, OPT_FIELD},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"all", no_argument, NULL, OPT_ALL},
 	    {"take", required_argument, NULL, OPT_TAKE},
 	    {"value", required_argument, NULL, OPT_VALUE},
 	    {"dismiss", no_argument, NULL, OPT_DISMISS},
@@ -118,24 +113,8 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_STATUS:
-			a->status = optarg;
-			break;
-		case OPT_ENTITY:
-			a->entity = optarg;
-			break;
 		case OPT_FIELD:
 			a->field = optarg;
-			break;
-		case OPT_PLATFORM:
-			a->platform = optarg;
-			break;
-		case OPT_LIMIT:
-			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
-				return 2;
-			break;
-		case OPT_ALL:
-			a->all = true;
 			break;
 		case OPT_TAKE:
 			a->take = optarg;
@@ -150,7 +129,7 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 			a->reason = optarg;
 			break;
 		default:
-			r = cps_cli_other_opt(&a->o, c, optarg, conflicts_usage);
+			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, conflicts_usage);
 			if (r != CPS_CLI_PROCEED)
 				return r;
 		}
@@ -234,13 +213,13 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 
 static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args *a)
 {
-	const struct cps_cli_filter filters[] = {{"status", a->status},
-	                                         {"entity", a->entity},
+	const struct cps_cli_filter filters[] = {{"status", a->list.status},
+	                                         {"entity", a->list.entity},
 	                                         {"field", a->field},
-	                                         {"platform", a->platform}};
+	                                         {"platform", a->list.platform}};
 
 	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters),
-	                    a->all ? 0 : a->limit, a->o.json, cps_cli_print_conflict_list);
+	                    &a->list, a->o.json, cps_cli_print_conflict_list);
 }
 
 static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)
@@ -276,7 +255,7 @@ static int conflicts_resolve(struct cps_api_client *cl, const struct conflicts_a
 
 int cps_cli_conflicts(int argc, char **argv)
 {
-	struct conflicts_args a = {.limit = 50};
+	struct conflicts_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
 	struct cps_api_client cl;
 	json_t *body = NULL;
 	int rc;

@@ -55,7 +55,7 @@ int cps_cli_connectors(int argc, char **argv)
 			reason = optarg;
 			continue;
 		}
-		r = cps_cli_other_opt(&o, c, optarg, connectors_usage);
+		r = cps_cli_other_opt(&o, NULL, c, optarg, connectors_usage);
 		if (r != CPS_CLI_PROCEED)
 			return r;
 	}

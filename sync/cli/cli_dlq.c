@@ -104,13 +104,12 @@ static int print_replay(const json_t *doc, bool json)
 /* What the command line asks for. */
 struct dlq_args {
 	struct cps_cli_opts o;
-	const char *sub;                                   /* list, show, replay or discard */
-	long long id;                                      /* show, discard */
-	const char *status, *platform, *entity, *contains; /* list: the filters */
-	long limit;                                        /* list: without --all */
-	bool all;
-	const char *reason; /* discard */
-	const char *note;   /* replay */
+	const char *sub;               /* list, show, replay or discard */
+	long long id;                  /* show, discard */
+	struct cps_cli_list_opts list; /* list */
+	const char *contains;          /* list: one more filter */
+	const char *reason;            /* discard */
+	const char *note;              /* replay */
 };
 
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
@@ -118,12 +117,8 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 {
 	static const struct option longopts[] = {
 	    CPS_CLI_COMMON_LONGOPTS,
-	    {"status", required_argument, NULL, OPT_STATUS},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    CPS_CLI_LIST_LONGOPTS,
 	    {"reason-contains", required_argument, NULL, OPT_REASON_CONTAINS},
-	    {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"all", no_argument, NULL, OPT_ALL},
 	    {"reason", required_argument, NULL, OPT_REASON},
 	    {"note", required_argument, NULL, OPT_NOTE},
 	    {NULL, 0, NULL, 0}};
@@ -132,24 +127,8 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_STATUS:
-			a->status = optarg;
-			break;
-		case OPT_PLATFORM:
-			a->platform = optarg;
-			break;
-		case OPT_ENTITY:
-			a->entity = optarg;
-			break;
 		case OPT_REASON_CONTAINS:
 			a->contains = optarg;
-			break;
-		case OPT_LIMIT:
-			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
-				return 2;
-			break;
-		case OPT_ALL:
-			a->all = true;
 			break;
 		case OPT_REASON:
 			a->reason = optarg;
@@ -158,7 +137,7 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 			a->note = optarg;
 			break;
 		default:
-			r = cps_cli_other_opt(&a->o, c, optarg, dlq_usage);
+			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, dlq_usage);
 			if (r != CPS_CLI_PROCEED)
 				return r;
 		}
@@ -226,13 +205,13 @@ usage:
 
 static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
 {
-	const struct cps_cli_filter filters[] = {{"status", a->status},
-	                                         {"platform", a->platform},
-	                                         {"entity", a->entity},
+	const struct cps_cli_filter filters[] = {{"status", a->list.status},
+	                                         {"platform", a->list.platform},
+	                                         {"entity", a->list.entity},
 	                                         {"reason_contains", a->contains}};
 
 	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters),
-	                    a->all ? 0 : a->limit, a->o.json, print_dlq_list);
+	                    &a->list, a->o.json, print_dlq_list);
 }
 
 static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
@@ -280,7 +259,7 @@ static int dlq_replay(struct cps_api_client *cl, const struct dlq_args *a, json_
 
 int cps_cli_dlq(int argc, char **argv)
 {
-	struct dlq_args a = {.limit = 50};
+	struct dlq_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
 	struct cps_api_client cl;
 	json_t *body = NULL;
 	int rc;

@@ -108,7 +108,7 @@ int cps_cli_records(int argc, char **argv)
 			}
 			continue;
 		}
-		r = cps_cli_other_opt(&o, c, optarg, records_usage);
+		r = cps_cli_other_opt(&o, NULL, c, optarg, records_usage);
 		if (r != CPS_CLI_PROCEED)
 			return r;
 	}

@@ -97,7 +97,7 @@ int cps_cli_status(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		r = cps_cli_other_opt(&o, c, optarg, status_usage);
+		r = cps_cli_other_opt(&o, NULL, c, optarg, status_usage);
 		if (r != CPS_CLI_PROCEED)
 			return r;
 	}
