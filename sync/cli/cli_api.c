@@ -118,6 +118,27 @@ int cps_cli_parse_id(const char *arg, long long *out)
 	return 0;
 }
 
+int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
+                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id)
+{
+	if (optind >= argc)
+		goto usage;
+	*sub = argv[optind];
+	for (size_t i = 0; i < nsub; i++) {
+		if (strcmp(subs[i].name, *sub) != 0)
+			continue;
+		if (subs[i].nargs >= 0 && optind + 1 + subs[i].nargs != argc)
+			goto usage;
+		if (subs[i].id && cps_cli_parse_id(argv[optind + 1], id) < 0)
+			goto usage;
+		return CPS_CLI_PROCEED;
+	}
+	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd, *sub);
+usage:
+	usage(stderr);
+	return 2;
+}
+
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c)
 {
 	char err[CPS_ERRSTR_SIZE];

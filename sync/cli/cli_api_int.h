@@ -94,6 +94,23 @@ int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
 /* `arg` as a positive id; prints why and returns -1 when it is not. */
 int cps_cli_parse_id(const char *arg, long long *out);
 
+/* A subcommand of an API command: its name and the arguments that follow
+ * it: `nargs` of them (-1: any number, the caller checks them), the first an
+ * id when `id`. */
+struct cps_cli_sub {
+	const char *name;
+	int nargs;
+	bool id;
+};
+
+/* Reads the subcommand argv[optind] (after the options) of command `cmd`,
+ * one of the `nsub` of `subs`, into *sub, and its id into *id (may be NULL
+ * when none takes one); returns CPS_CLI_PROCEED, or 2 after printing
+ * `usage` on stderr (and naming an unknown subcommand) when it is missing,
+ * unknown or has the wrong arguments. */
+int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
+                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id);
+
 /* Opens the client of `o`; prints the error and returns -1 on failure. */
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c);
 /* One request; prints the error and returns -1 unless the status is 2xx

@@ -141,25 +141,11 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
  * CPS_CLI_PROCEED or the exit status. */
 static int conflicts_parse_subcommand(int argc, char **argv, struct conflicts_args *a)
 {
-	if (optind >= argc) {
-		conflicts_usage(stderr);
-		return 2;
-	}
-	a->sub = argv[optind];
-	if (!strcmp(a->sub, "list")) {
-		if (optind + 1 != argc)
-			goto usage;
-	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "resolve")) {
-		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
-			goto usage;
-	} else {
-		fprintf(stderr, "cpsync: conflicts: unknown subcommand '%s'\n", a->sub);
-		goto usage;
-	}
-	return CPS_CLI_PROCEED;
-usage:
-	conflicts_usage(stderr);
-	return 2;
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"show", 1, true}, {"resolve", 1, true}};
+
+	return cps_cli_parse_sub(argc, argv, "conflicts", subs, CPS_ARRAY_SIZE(subs),
+	                         conflicts_usage, &a->sub, &a->id);
 }
 
 /* The body of a resolution from --take, --value or --dismiss and --reason

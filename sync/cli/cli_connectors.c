@@ -40,6 +40,8 @@ int cps_cli_connectors(int argc, char **argv)
 	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
 	                                         {"reason", required_argument, NULL, OPT_REASON},
 	                                         {NULL, 0, NULL, 0}};
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"pause", 1, false}, {"resume", 1, false}, {"restart", 1, false}};
 	struct cps_cli_opts o = {0};
 	const char *reason = NULL, *sub;
 	struct cps_api_client cl;
@@ -59,23 +61,11 @@ int cps_cli_connectors(int argc, char **argv)
 		if (r != CPS_CLI_PROCEED)
 			return r;
 	}
-	if (optind >= argc) {
-		connectors_usage(stderr);
-		return 2;
-	}
-	sub = argv[optind];
-	if (!strcmp(sub, "list")) {
-		if (optind + 1 != argc || reason) {
-			connectors_usage(stderr);
-			return 2;
-		}
-	} else if (!strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "restart")) {
-		if (optind + 2 != argc) {
-			connectors_usage(stderr);
-			return 2;
-		}
-	} else {
-		fprintf(stderr, "cpsync: connectors: unknown subcommand '%s'\n", sub);
+	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs), connectors_usage,
+	                      &sub, NULL);
+	if (r != CPS_CLI_PROCEED)
+		return r;
+	if (!strcmp(sub, "list") && reason) {
 		connectors_usage(stderr);
 		return 2;
 	}

@@ -175,32 +175,22 @@ static int dlq_replay_body(int argc, char **argv, int first, const struct dlq_ar
  * replay's. Returns CPS_CLI_PROCEED or the exit status. */
 static int dlq_parse_subcommand(int argc, char **argv, struct dlq_args *a, json_t **body)
 {
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"show", 1, true}, {"discard", 1, true}, {"replay", -1, false}};
+	int rc;
+
 	*body = NULL;
-	if (optind >= argc) {
-		dlq_usage(stderr);
+	rc = cps_cli_parse_sub(argc, argv, "dlq", subs, CPS_ARRAY_SIZE(subs), dlq_usage, &a->sub,
+	                       &a->id);
+	if (rc != CPS_CLI_PROCEED)
+		return rc;
+	if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
+		fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
 		return 2;
 	}
-	a->sub = argv[optind];
-	if (!strcmp(a->sub, "list")) {
-		if (optind + 1 != argc)
-			goto usage;
-	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "discard")) {
-		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
-			goto usage;
-		if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
-			fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
-			return 2;
-		}
-	} else if (!strcmp(a->sub, "replay")) {
+	if (!strcmp(a->sub, "replay"))
 		return dlq_replay_body(argc, argv, optind + 1, a, body);
-	} else {
-		fprintf(stderr, "cpsync: dlq: unknown subcommand '%s'\n", a->sub);
-		goto usage;
-	}
 	return CPS_CLI_PROCEED;
-usage:
-	dlq_usage(stderr);
-	return 2;
 }
 
 static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
