@@ -147,6 +147,19 @@ static void line_json(struct line *l, const char *s)
 }
 
 /* Text: control characters become spaces so that one entry is one line. */
+/* The start of a JSON line, up to the facility's escaped text (its closing
+ * quote is the caller's): {"ts":"…","level":"…","facility":"…  */
+static void line_json_head(struct line *l, const char *ts, enum cps_log_level level,
+                           const char *facility)
+{
+	line_str(l, "{\"ts\":\"");
+	line_str(l, ts);
+	line_str(l, "\",\"level\":\"");
+	line_str(l, cps_log_level_name(level));
+	line_str(l, "\",\"facility\":\"");
+	line_json(l, facility);
+}
+
 static void line_text(struct line *l, const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -201,24 +214,14 @@ void cps_log_write(enum cps_log_level level, const char *facility, const char *f
 
 	l.len = 0;
 	if (atomic_load(&log_format) == CPS_LOG_JSON) {
-		line_str(&l, "{\"ts\":\"");
-		line_str(&l, ts);
-		line_str(&l, "\",\"level\":\"");
-		line_str(&l, cps_log_level_name(level));
-		line_str(&l, "\",\"facility\":\"");
-		line_json(&l, facility);
+		line_json_head(&l, ts, level, facility);
 		line_str(&l, "\",\"msg\":\"");
 		line_json(&l, msg);
 		/* a cut escape sequence would break the JSON: the message is at
 		 * most LINE_MAX_BYTES-128 and escapes at most 6x, so check */
 		if (l.len > sizeof(l.buf) - 4) {
 			l.len = 0;
-			line_str(&l, "{\"ts\":\"");
-			line_str(&l, ts);
-			line_str(&l, "\",\"level\":\"");
-			line_str(&l, cps_log_level_name(level));
-			line_str(&l, "\",\"facility\":\"");
-			line_json(&l, facility);
+			line_json_head(&l, ts, level, facility);
 			line_str(&l, "\",\"msg\":\"(message too long to log)");
 		}
 		line_str(&l, "\"}");

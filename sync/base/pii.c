@@ -52,6 +52,21 @@ static const char *masked_all(char *out, size_t out_size)
 	return out;
 }
 
+/* The `n` bytes of `s` with all but the first `head` and the last `tail`
+ * shown as '*' (n >= head + tail). Returns out. */
+static const char *keep_ends(const char *s, size_t n, size_t head, size_t tail, char *out,
+                             size_t out_size)
+{
+	struct out o;
+
+	out_init(&o, out, out_size);
+	out_add(&o, s, head);
+	for (size_t i = head; i < n - tail; i++)
+		out_add(&o, "*", 1);
+	out_add(&o, s + n - tail, tail);
+	return out;
+}
+
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -64,7 +79,6 @@ static bool is_alnum_ascii(char c)
 
 const char *cps_mask_national_id(const char *id, char *out, size_t out_size)
 {
-	struct out o;
 	size_t n;
 
 	if (!id)
@@ -75,12 +89,7 @@ const char *cps_mask_national_id(const char *id, char *out, size_t out_size)
 	for (size_t i = 0; i < n; i++)
 		if (!is_alnum_ascii(id[i]))
 			return masked_all(out, out_size);
-	out_init(&o, out, out_size);
-	out_add(&o, id, 6);
-	for (size_t i = 6; i < n - 1; i++)
-		out_add(&o, "*", 1);
-	out_add(&o, id + n - 1, 1);
-	return out;
+	return keep_ends(id, n, 6, 1, out, out_size);
 }
 
 size_t cps_mask_national_ids_in(char *text)
@@ -159,7 +168,6 @@ const char *cps_mask_phone(const char *phone, char *out, size_t out_size)
 {
 	char digits[CPS_MASK_SIZE];
 	size_t nd = 0;
-	struct out o;
 
 	if (!phone)
 		return masked_all(out, out_size);
@@ -172,12 +180,7 @@ const char *cps_mask_phone(const char *phone, char *out, size_t out_size)
 	}
 	if (nd < 7)
 		return masked_all(out, out_size);
-	out_init(&o, out, out_size);
-	out_add(&o, digits, 3);
-	for (size_t i = 3; i < nd - 2; i++)
-		out_add(&o, "*", 1);
-	out_add(&o, digits + nd - 2, 2);
-	return out;
+	return keep_ends(digits, nd, 3, 2, out, out_size);
 }
 
 const char *cps_mask_amount(const char *amount, char *out, size_t out_size)

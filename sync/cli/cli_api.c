@@ -49,6 +49,49 @@ int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
 	}
 }
 
+/* Handles a list option; returns 1 when it was one, 0 when it was not, -1
+ * on a bad value (the message is printed). */
+static int list_opt(struct cps_cli_list_opts *l, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_STATUS:
+		l->status = arg;
+		return 1;
+	case OPT_ENTITY:
+		l->entity = arg;
+		return 1;
+	case OPT_PLATFORM:
+		l->platform = arg;
+		return 1;
+	case OPT_LIMIT:
+		return cps_cli_parse_count("--limit", arg, 1000000, &l->limit) < 0 ? -1 : 1;
+	case OPT_ALL:
+		l->all = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
+                      const char *arg, void (*usage)(FILE *))
+{
+	int r;
+
+	if (c == OPT_HELP) {
+		usage(stdout);
+		return 0;
+	}
+	r = list ? list_opt(list, c, arg) : 0;
+	if (r == 0)
+		r = cps_cli_common_opt(o, c, arg);
+	if (r > 0)
+		return CPS_CLI_PROCEED;
+	if (r == 0)
+		usage(stderr);
+	return 2;
+}
+
 int cps_cli_parse_count(const char *what, const char *arg, long max, long *out)
 {
 	char *end;
@@ -73,6 +116,27 @@ int cps_cli_parse_id(const char *arg, long long *out)
 	}
 	*out = v;
 	return 0;
+}
+
+int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
+                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id)
+{
+	if (optind >= argc)
+		goto usage;
+	*sub = argv[optind];
+	for (size_t i = 0; i < nsub; i++) {
+		if (strcmp(subs[i].name, *sub) != 0)
+			continue;
+		if (subs[i].nargs >= 0 && optind + 1 + subs[i].nargs != argc)
+			goto usage;
+		if (subs[i].id && cps_cli_parse_id(argv[optind + 1], id) < 0)
+			goto usage;
+		return CPS_CLI_PROCEED;
+	}
+	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd, *sub);
+usage:
+	usage(stderr);
+	return 2;
 }
 
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c)
@@ -183,5 +247,56 @@ int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_bu
 	rc = 0;
 out:
 	free(cursor);
+	return rc;
+}
+
+int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
+                      void (*print)(const json_t *doc))
+{
+	json_t *doc;
+
+	if (cps_cli_call(c, "GET", path, NULL, 0, NULL, &doc) < 0)
+		return 1;
+	if (json)
+		cps_cli_print_json(doc);
+	else
+		print(doc);
+	json_decref(doc);
+	return 0;
+}
+
+int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
+                 size_t nfilter, const struct cps_cli_list_opts *list, bool json,
+                 void (*print)(const json_t *items))
+{
+	struct cps_buf query;
+	json_t *items = NULL;
+	bool more = false;
+	int rc = 1;
+
+	cps_buf_init(&query, 0);
+	for (size_t i = 0; i < nfilter; i++)
+		if (cps_cli_query_add(&query, filters[i].name, filters[i].value) != 0) {
+			fprintf(stderr, "cpsync: out of memory\n");
+			goto out;
+		}
+	items = json_array();
+	if (!items ||
+	    cps_cli_list_pages(c, base, &query, list->all ? 0 : list->limit, items, &more) < 0)
+		goto out;
+	if (json) {
+		json_t *doc = json_pack("{s:O, s:b}", "items", items, "more", more);
+
+		cps_cli_print_json(doc);
+		json_decref(doc);
+	} else {
+		print(items);
+		if (more)
+			printf("(more: --limit N or --all)\n");
+	}
+	rc = 0;
+out:
+	json_decref(items);
+	cps_buf_release(&query);
 	return rc;
 }

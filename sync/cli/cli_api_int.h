@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -26,6 +27,16 @@ struct cps_cli_opts {
 	long timeout_ms;
 	bool json;
 };
+
+/* The options of a list subcommand: the filters most lists take, --limit N
+ * and --all. */
+struct cps_cli_list_opts {
+	const char *status, *entity, *platform;
+	long limit; /* without --all; CPS_CLI_LIST_DEFAULT unless given */
+	bool all;
+};
+
+#define CPS_CLI_LIST_DEFAULT 50 /* items a list shows without --limit or --all */
 
 /* getopt_long codes of the API commands' long options. */
 enum {
@@ -57,17 +68,48 @@ enum {
 		"help", no_argument, NULL, OPT_HELP                                                \
 	}
 
+/* The long options of struct cps_cli_list_opts. */
+#define CPS_CLI_LIST_LONGOPTS                                                                      \
+	{"status", required_argument, NULL, OPT_STATUS},                                           \
+	    {"entity", required_argument, NULL, OPT_ENTITY},                                       \
+	    {"platform", required_argument, NULL, OPT_PLATFORM},                                   \
+	    {"limit", required_argument, NULL, OPT_LIMIT}, {"all", no_argument, NULL, OPT_ALL}
+
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];
 
 /* Handles a common option; returns 1 when it was one, 0 when it was not,
  * -1 on a bad value (the message is printed). */
 int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
+/* The default of every API command's option switch: --help prints `usage`
+ * on stdout and returns 0; a common option, or with `list` (may be NULL) a
+ * list option, is handled and returns CPS_CLI_PROCEED; an unknown option
+ * prints `usage` on stderr and returns 2, as does a bad value (its message
+ * printed). */
+int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
+                      const char *arg, void (*usage)(FILE *));
 /* `arg` as 1..max into *out; prints "cpsync: WHAT wants 1..MAX" and
  * returns -1 when it is not. */
 int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
 /* `arg` as a positive id; prints why and returns -1 when it is not. */
 int cps_cli_parse_id(const char *arg, long long *out);
+
+/* A subcommand of an API command: its name and the arguments that follow
+ * it: `nargs` of them (-1: any number, the caller checks them), the first an
+ * id when `id`. */
+struct cps_cli_sub {
+	const char *name;
+	int nargs;
+	bool id;
+};
+
+/* Reads the subcommand argv[optind] (after the options) of command `cmd`,
+ * one of the `nsub` of `subs`, into *sub, and its id into *id (may be NULL
+ * when none takes one); returns CPS_CLI_PROCEED, or 2 after printing
+ * `usage` on stderr (and naming an unknown subcommand) when it is missing,
+ * unknown or has the wrong arguments. */
+int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
+                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id);
 
 /* Opens the client of `o`; prints the error and returns -1 on failure. */
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c);
@@ -88,6 +130,26 @@ int cps_cli_query_add(struct cps_buf *q, const char *name, const char *value);
  * the server had more. Returns -1 (error printed) when a request failed. */
 int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_buf *query, long want,
                        json_t *items, bool *more);
+
+/* GETs `path` and prints the answer: the JSON with `json`, else by `print`.
+ * Returns the exit status (1 when the request failed, error printed). */
+int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
+                      void (*print)(const json_t *doc));
+
+/* One filter of a list: the query parameter `name` and its value (NULL:
+ * not given). */
+struct cps_cli_filter {
+	const char *name;
+	const char *value;
+};
+
+/* A list command: the items of `base` that pass the `nfilter` filters, up
+ * to list->limit (all with list->all), printed as {"items": [...], "more": B} with `json`,
+ * else by `print` and a "(more: ...)" line when the server had more.
+ * Returns the exit status. */
+int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cli_filter *filters,
+                 size_t nfilter, const struct cps_cli_list_opts *list, bool json,
+                 void (*print)(const json_t *items));
 
 /* cli_conflicts.c: the conflicts table (also under a record). */
 void cps_cli_print_conflict_list(const json_t *items);

@@ -29,38 +29,29 @@ static void conflicts_usage(FILE *f)
 
 void cps_cli_print_conflict_list(const json_t *items)
 {
-	static const char *const head[] = {"ID",    "STATUS",    "ENTITY", "KEY",
-	                                   "FIELD", "PLATFORMS", "AGE",    "CLAIMED BY"};
-	struct cps_table t;
-	const json_t *it;
-	size_t i;
+	static const struct cps_cli_column cols[] = {
+	    {"ID", "id", CPS_CLI_INT},
+	    {"STATUS", "status", CPS_CLI_TEXT},
+	    {"ENTITY", "entity", CPS_CLI_TEXT},
+	    {"KEY", "key", CPS_CLI_TEXT},
+	    {"FIELD", "field", CPS_CLI_TEXT},
+	    {"PLATFORMS", "platforms", CPS_CLI_JOIN},
+	    {"AGE", "age_s", CPS_CLI_AGE},
+	    {"CLAIMED BY", "claimed_by", CPS_CLI_TEXT}};
 
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
-		return;
-	json_array_foreach(items, i, it)
-	{
-		char *row[] = {cps_cli_fmt_int(json_object_get(it, "id")),
-		               cps_cli_member_text(it, "status"),
-		               cps_cli_member_text(it, "entity"),
-		               cps_cli_member_text(it, "key"),
-		               cps_cli_member_text(it, "field"),
-		               cps_cli_fmt_join(json_object_get(it, "platforms")),
-		               cps_cli_fmt_age(json_object_get(it, "age_s")),
-		               cps_cli_member_text(it, "claimed_by")};
-		cps_table_add(&t, row);
-	}
-	cps_table_print(&t, stdout);
-	cps_table_release(&t);
+	cps_cli_print_items(items, cols, CPS_ARRAY_SIZE(cols));
 }
 
 static void print_conflict(const json_t *cf)
 {
-	static const char *const head[] = {"PLATFORM", "VALUE", "EFFECTIVE MS", "SOURCE MS",
-	                                   "POSITION"};
+	static const struct cps_cli_column cols[] = {
+	    {"PLATFORM", "platform", CPS_CLI_TEXT},
+	    {"VALUE", "value", CPS_CLI_TEXT},
+	    {"EFFECTIVE MS", "effective_ms", CPS_CLI_INT},
+	    {"SOURCE MS", "source_ms", CPS_CLI_INT},
+	    {"POSITION", "position", CPS_CLI_TEXT}};
 	const json_t *cur = json_object_get(cf, "current"),
-	             *res = json_object_get(cf, "resolution"), *cand;
-	struct cps_table t;
-	size_t i;
+	             *res = json_object_get(cf, "resolution");
 
 	cps_cli_print_kv("conflict", cps_cli_fmt_int(json_object_get(cf, "id")));
 	cps_cli_print_kv("status", cps_cli_member_text(cf, "status"));
@@ -91,29 +82,16 @@ static void print_conflict(const json_t *cf)
 		cps_cli_print_kv("  reason", cps_cli_member_text(res, "reason"));
 	}
 	printf("\n");
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
-		return;
-	json_array_foreach(json_object_get(cf, "candidates"), i, cand)
-	{
-		char *row[] = {cps_cli_member_text(cand, "platform"),
-		               cps_cli_member_text(cand, "value"),
-		               cps_cli_fmt_int(json_object_get(cand, "effective_ms")),
-		               cps_cli_fmt_int(json_object_get(cand, "source_ms")),
-		               cps_cli_member_text(cand, "position")};
-		cps_table_add(&t, row);
-	}
-	cps_table_print(&t, stdout);
-	cps_table_release(&t);
+	cps_cli_print_items(json_object_get(cf, "candidates"), cols, CPS_ARRAY_SIZE(cols));
 }
 
 /* What the command line asks for. */
 struct conflicts_args {
 	struct cps_cli_opts o;
-	const char *sub;                                /* list, show or resolve */
-	long long id;                                   /* show, resolve */
-	const char *status, *entity, *field, *platform; /* list: the filters */
-	long limit;                                     /* list: without --all */
-	bool all;
+	const char *sub;                   /* list, show or resolve */
+	long long id;                      /* show, resolve */
+	struct cps_cli_list_opts list;     /* list */
+	const char *field;                 /* list: one more filter */
 	const char *take, *value, *reason; /* resolve */
 	bool dismiss;
 };
@@ -123,12 +101,8 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 {
 	static const struct option longopts[] = {
 	    CPS_CLI_COMMON_LONGOPTS,
-	    {"status", required_argument, NULL, OPT_STATUS},
-	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    CPS_CLI_LIST_LONGOPTS,
 	    {"field", required_argument, NULL, OPT_FIELD},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"all", no_argument, NULL, OPT_ALL},
 	    {"take", required_argument, NULL, OPT_TAKE},
 	    {"value", required_argument, NULL, OPT_VALUE},
 	    {"dismiss", no_argument, NULL, OPT_DISMISS},
@@ -139,27 +113,8 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_HELP:
-			conflicts_usage(stdout);
-			return 0;
-		case OPT_STATUS:
-			a->status = optarg;
-			break;
-		case OPT_ENTITY:
-			a->entity = optarg;
-			break;
 		case OPT_FIELD:
 			a->field = optarg;
-			break;
-		case OPT_PLATFORM:
-			a->platform = optarg;
-			break;
-		case OPT_LIMIT:
-			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
-				return 2;
-			break;
-		case OPT_ALL:
-			a->all = true;
 			break;
 		case OPT_TAKE:
 			a->take = optarg;
@@ -174,13 +129,9 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
 			a->reason = optarg;
 			break;
 		default:
-			r = cps_cli_common_opt(&a->o, c, optarg);
-			if (r < 0)
-				return 2;
-			if (r == 0) {
-				conflicts_usage(stderr);
-				return 2;
-			}
+			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, conflicts_usage);
+			if (r != CPS_CLI_PROCEED)
+				return r;
 		}
 	}
 	return CPS_CLI_PROCEED;
@@ -190,25 +141,11 @@ static int conflicts_parse_options(int argc, char **argv, struct conflicts_args 
  * CPS_CLI_PROCEED or the exit status. */
 static int conflicts_parse_subcommand(int argc, char **argv, struct conflicts_args *a)
 {
-	if (optind >= argc) {
-		conflicts_usage(stderr);
-		return 2;
-	}
-	a->sub = argv[optind];
-	if (!strcmp(a->sub, "list")) {
-		if (optind + 1 != argc)
-			goto usage;
-	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "resolve")) {
-		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
-			goto usage;
-	} else {
-		fprintf(stderr, "cpsync: conflicts: unknown subcommand '%s'\n", a->sub);
-		goto usage;
-	}
-	return CPS_CLI_PROCEED;
-usage:
-	conflicts_usage(stderr);
-	return 2;
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"show", 1, true}, {"resolve", 1, true}};
+
+	return cps_cli_parse_sub(argc, argv, "conflicts", subs, CPS_ARRAY_SIZE(subs),
+	                         conflicts_usage, &a->sub, &a->id);
 }
 
 /* The body of a resolution from --take, --value or --dismiss and --reason
@@ -262,54 +199,21 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 
 static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args *a)
 {
-	struct cps_buf query;
-	json_t *items = NULL;
-	bool more = false;
-	int rc = 1;
+	const struct cps_cli_filter filters[] = {{"status", a->list.status},
+	                                         {"entity", a->list.entity},
+	                                         {"field", a->field},
+	                                         {"platform", a->list.platform}};
 
-	cps_buf_init(&query, 0);
-	if (cps_cli_query_add(&query, "status", a->status) ||
-	    cps_cli_query_add(&query, "entity", a->entity) ||
-	    cps_cli_query_add(&query, "field", a->field) ||
-	    cps_cli_query_add(&query, "platform", a->platform)) {
-		fprintf(stderr, "cpsync: out of memory\n");
-		goto out;
-	}
-	items = json_array();
-	if (!items || cps_cli_list_pages(cl, "/api/v1/conflicts", &query, a->all ? 0 : a->limit,
-	                                 items, &more) < 0)
-		goto out;
-	if (a->o.json) {
-		json_t *doc = json_pack("{s:O, s:b}", "items", items, "more", more);
-
-		cps_cli_print_json(doc);
-		json_decref(doc);
-	} else {
-		cps_cli_print_conflict_list(items);
-		if (more)
-			printf("(more: --limit N or --all)\n");
-	}
-	rc = 0;
-out:
-	json_decref(items);
-	cps_buf_release(&query);
-	return rc;
+	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters),
+	                    &a->list, a->o.json, cps_cli_print_conflict_list);
 }
 
 static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)
 {
 	char path[96];
-	json_t *doc;
 
 	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld", a->id);
-	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &doc) < 0)
-		return 1;
-	if (a->o.json)
-		cps_cli_print_json(doc);
-	else
-		print_conflict(doc);
-	json_decref(doc);
-	return 0;
+	return cps_cli_get_print(cl, path, a->o.json, print_conflict);
 }
 
 /* Sends `body` (borrowed) as the resolution of conflict a->id. */
@@ -337,7 +241,7 @@ static int conflicts_resolve(struct cps_api_client *cl, const struct conflicts_a
 
 int cps_cli_conflicts(int argc, char **argv)
 {
-	struct conflicts_args a = {.limit = 50};
+	struct conflicts_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
 	struct cps_api_client cl;
 	json_t *body = NULL;
 	int rc;

@@ -22,29 +22,17 @@ static void connectors_usage(FILE *f)
 	        cps_cli_common_usage);
 }
 
-static void print_connectors(const json_t *list)
+static void print_connectors(const json_t *doc)
 {
-	static const char *const head[] = {"NAME", "PLATFORM", "DIRECTION",
-	                                   "TYPE", "STATE",    "CONTROLLABLE"};
-	struct cps_table t;
-	const json_t *l;
-	size_t i;
+	static const struct cps_cli_column cols[] = {
+	    {"NAME", "name", CPS_CLI_TEXT},
+	    {"PLATFORM", "platform", CPS_CLI_TEXT},
+	    {"DIRECTION", "direction", CPS_CLI_TEXT},
+	    {"TYPE", "type", CPS_CLI_TEXT},
+	    {"STATE", "state", CPS_CLI_TEXT},
+	    {"CONTROLLABLE", "controllable", CPS_CLI_YESNO}};
 
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
-		return;
-	json_array_foreach(list, i, l)
-	{
-		char *row[] = {
-		    cps_cli_member_text(l, "name"),
-		    cps_cli_member_text(l, "platform"),
-		    cps_cli_member_text(l, "direction"),
-		    cps_cli_member_text(l, "type"),
-		    cps_cli_member_text(l, "state"),
-		    strdup(json_is_true(json_object_get(l, "controllable")) ? "yes" : "no")};
-		cps_table_add(&t, row);
-	}
-	cps_table_print(&t, stdout);
-	cps_table_release(&t);
+	cps_cli_print_items(json_object_get(doc, "connectors"), cols, CPS_ARRAY_SIZE(cols));
 }
 
 int cps_cli_connectors(int argc, char **argv)
@@ -52,6 +40,8 @@ int cps_cli_connectors(int argc, char **argv)
 	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
 	                                         {"reason", required_argument, NULL, OPT_REASON},
 	                                         {NULL, 0, NULL, 0}};
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"pause", 1, false}, {"resume", 1, false}, {"restart", 1, false}};
 	struct cps_cli_opts o = {0};
 	const char *reason = NULL, *sub;
 	struct cps_api_client cl;
@@ -63,38 +53,19 @@ int cps_cli_connectors(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_HELP) {
-			connectors_usage(stdout);
-			return 0;
-		}
 		if (c == OPT_REASON) {
 			reason = optarg;
 			continue;
 		}
-		r = cps_cli_common_opt(&o, c, optarg);
-		if (r <= 0) {
-			if (r == 0)
-				connectors_usage(stderr);
-			return 2;
-		}
+		r = cps_cli_other_opt(&o, NULL, c, optarg, connectors_usage);
+		if (r != CPS_CLI_PROCEED)
+			return r;
 	}
-	if (optind >= argc) {
-		connectors_usage(stderr);
-		return 2;
-	}
-	sub = argv[optind];
-	if (!strcmp(sub, "list")) {
-		if (optind + 1 != argc || reason) {
-			connectors_usage(stderr);
-			return 2;
-		}
-	} else if (!strcmp(sub, "pause") || !strcmp(sub, "resume") || !strcmp(sub, "restart")) {
-		if (optind + 2 != argc) {
-			connectors_usage(stderr);
-			return 2;
-		}
-	} else {
-		fprintf(stderr, "cpsync: connectors: unknown subcommand '%s'\n", sub);
+	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs), connectors_usage,
+	                      &sub, NULL);
+	if (r != CPS_CLI_PROCEED)
+		return r;
+	if (!strcmp(sub, "list") && reason) {
 		connectors_usage(stderr);
 		return 2;
 	}
@@ -102,13 +73,7 @@ int cps_cli_connectors(int argc, char **argv)
 		return 1;
 	cps_buf_init(&path, 0);
 	if (!strcmp(sub, "list")) {
-		if (cps_cli_call(&cl, "GET", "/api/v1/connectors", NULL, 0, NULL, &doc) < 0)
-			goto out;
-		if (o.json)
-			cps_cli_print_json(doc);
-		else
-			print_connectors(json_object_get(doc, "connectors"));
-		rc = 0;
+		rc = cps_cli_get_print(&cl, "/api/v1/connectors", o.json, print_connectors);
 		goto out;
 	}
 	name = cps_api_client_escape(argv[optind + 1]);

@@ -30,28 +30,17 @@ static void dlq_usage(FILE *f)
 
 static void print_dlq_list(const json_t *items)
 {
-	static const char *const head[] = {"ID",     "RECEIVED AT", "PLATFORM", "ENTITY",
-	                                   "STATUS", "SIZE",        "ORIGIN",   "REASON"};
-	struct cps_table t;
-	const json_t *it;
-	size_t i;
+	static const struct cps_cli_column cols[] = {
+	    {"ID", "id", CPS_CLI_INT},
+	    {"RECEIVED AT", "received_at", CPS_CLI_TEXT},
+	    {"PLATFORM", "platform", CPS_CLI_TEXT},
+	    {"ENTITY", "entity", CPS_CLI_TEXT},
+	    {"STATUS", "status", CPS_CLI_TEXT},
+	    {"SIZE", "size", CPS_CLI_INT},
+	    {"ORIGIN", "origin", CPS_CLI_TEXT},
+	    {"REASON", "reason", CPS_CLI_TEXT}};
 
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) < 0)
-		return;
-	json_array_foreach(items, i, it)
-	{
-		char *row[] = {cps_cli_fmt_int(json_object_get(it, "id")),
-		               cps_cli_member_text(it, "received_at"),
-		               cps_cli_member_text(it, "platform"),
-		               cps_cli_member_text(it, "entity"),
-		               cps_cli_member_text(it, "status"),
-		               cps_cli_fmt_int(json_object_get(it, "size")),
-		               cps_cli_member_text(it, "origin"),
-		               cps_cli_member_text(it, "reason")};
-		cps_table_add(&t, row);
-	}
-	cps_table_print(&t, stdout);
-	cps_table_release(&t);
+	cps_cli_print_items(items, cols, CPS_ARRAY_SIZE(cols));
 }
 
 static void print_dlq(const json_t *d)
@@ -115,13 +104,12 @@ static int print_replay(const json_t *doc, bool json)
 /* What the command line asks for. */
 struct dlq_args {
 	struct cps_cli_opts o;
-	const char *sub;                                   /* list, show, replay or discard */
-	long long id;                                      /* show, discard */
-	const char *status, *platform, *entity, *contains; /* list: the filters */
-	long limit;                                        /* list: without --all */
-	bool all;
-	const char *reason; /* discard */
-	const char *note;   /* replay */
+	const char *sub;               /* list, show, replay or discard */
+	long long id;                  /* show, discard */
+	struct cps_cli_list_opts list; /* list */
+	const char *contains;          /* list: one more filter */
+	const char *reason;            /* discard */
+	const char *note;              /* replay */
 };
 
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
@@ -129,12 +117,8 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 {
 	static const struct option longopts[] = {
 	    CPS_CLI_COMMON_LONGOPTS,
-	    {"status", required_argument, NULL, OPT_STATUS},
-	    {"platform", required_argument, NULL, OPT_PLATFORM},
-	    {"entity", required_argument, NULL, OPT_ENTITY},
+	    CPS_CLI_LIST_LONGOPTS,
 	    {"reason-contains", required_argument, NULL, OPT_REASON_CONTAINS},
-	    {"limit", required_argument, NULL, OPT_LIMIT},
-	    {"all", no_argument, NULL, OPT_ALL},
 	    {"reason", required_argument, NULL, OPT_REASON},
 	    {"note", required_argument, NULL, OPT_NOTE},
 	    {NULL, 0, NULL, 0}};
@@ -143,27 +127,8 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_HELP:
-			dlq_usage(stdout);
-			return 0;
-		case OPT_STATUS:
-			a->status = optarg;
-			break;
-		case OPT_PLATFORM:
-			a->platform = optarg;
-			break;
-		case OPT_ENTITY:
-			a->entity = optarg;
-			break;
 		case OPT_REASON_CONTAINS:
 			a->contains = optarg;
-			break;
-		case OPT_LIMIT:
-			if (cps_cli_parse_count("--limit", optarg, 1000000, &a->limit) < 0)
-				return 2;
-			break;
-		case OPT_ALL:
-			a->all = true;
 			break;
 		case OPT_REASON:
 			a->reason = optarg;
@@ -172,12 +137,9 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 			a->note = optarg;
 			break;
 		default:
-			r = cps_cli_common_opt(&a->o, c, optarg);
-			if (r <= 0) {
-				if (r == 0)
-					dlq_usage(stderr);
-				return 2;
-			}
+			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, dlq_usage);
+			if (r != CPS_CLI_PROCEED)
+				return r;
 		}
 	}
 	return CPS_CLI_PROCEED;
@@ -213,79 +175,41 @@ static int dlq_replay_body(int argc, char **argv, int first, const struct dlq_ar
  * replay's. Returns CPS_CLI_PROCEED or the exit status. */
 static int dlq_parse_subcommand(int argc, char **argv, struct dlq_args *a, json_t **body)
 {
+	static const struct cps_cli_sub subs[] = {
+	    {"list", 0, false}, {"show", 1, true}, {"discard", 1, true}, {"replay", -1, false}};
+	int rc;
+
 	*body = NULL;
-	if (optind >= argc) {
-		dlq_usage(stderr);
+	rc = cps_cli_parse_sub(argc, argv, "dlq", subs, CPS_ARRAY_SIZE(subs), dlq_usage, &a->sub,
+	                       &a->id);
+	if (rc != CPS_CLI_PROCEED)
+		return rc;
+	if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
+		fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
 		return 2;
 	}
-	a->sub = argv[optind];
-	if (!strcmp(a->sub, "list")) {
-		if (optind + 1 != argc)
-			goto usage;
-	} else if (!strcmp(a->sub, "show") || !strcmp(a->sub, "discard")) {
-		if (optind + 2 != argc || cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
-			goto usage;
-		if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
-			fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
-			return 2;
-		}
-	} else if (!strcmp(a->sub, "replay")) {
+	if (!strcmp(a->sub, "replay"))
 		return dlq_replay_body(argc, argv, optind + 1, a, body);
-	} else {
-		fprintf(stderr, "cpsync: dlq: unknown subcommand '%s'\n", a->sub);
-		goto usage;
-	}
 	return CPS_CLI_PROCEED;
-usage:
-	dlq_usage(stderr);
-	return 2;
 }
 
 static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
 {
-	struct cps_buf query;
-	json_t *items = json_array(), *doc = NULL;
-	bool more = false;
-	int rc = 1;
+	const struct cps_cli_filter filters[] = {{"status", a->list.status},
+	                                         {"platform", a->list.platform},
+	                                         {"entity", a->list.entity},
+	                                         {"reason_contains", a->contains}};
 
-	cps_buf_init(&query, 0);
-	if (cps_cli_query_add(&query, "status", a->status) ||
-	    cps_cli_query_add(&query, "platform", a->platform) ||
-	    cps_cli_query_add(&query, "entity", a->entity) ||
-	    cps_cli_query_add(&query, "reason_contains", a->contains) ||
-	    cps_cli_list_pages(cl, "/api/v1/deadletters", &query, a->all ? 0 : a->limit, items,
-	                       &more) < 0)
-		goto out;
-	if (a->o.json) {
-		doc = json_pack("{s:O, s:b}", "items", items, "more", more);
-		cps_cli_print_json(doc);
-	} else {
-		print_dlq_list(items);
-		if (more)
-			printf("(more: --limit N or --all)\n");
-	}
-	rc = 0;
-out:
-	json_decref(items);
-	json_decref(doc);
-	cps_buf_release(&query);
-	return rc;
+	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters),
+	                    &a->list, a->o.json, print_dlq_list);
 }
 
 static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
 {
 	char path[96];
-	json_t *doc;
 
 	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld", a->id);
-	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &doc) < 0)
-		return 1;
-	if (a->o.json)
-		cps_cli_print_json(doc);
-	else
-		print_dlq(doc);
-	json_decref(doc);
-	return 0;
+	return cps_cli_get_print(cl, path, a->o.json, print_dlq);
 }
 
 static int dlq_discard(struct cps_api_client *cl, const struct dlq_args *a)
@@ -325,7 +249,7 @@ static int dlq_replay(struct cps_api_client *cl, const struct dlq_args *a, json_
 
 int cps_cli_dlq(int argc, char **argv)
 {
-	struct dlq_args a = {.limit = 50};
+	struct dlq_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
 	struct cps_api_client cl;
 	json_t *body = NULL;
 	int rc;

@@ -26,20 +26,21 @@ static void records_usage(FILE *f)
 static void print_record(const json_t *rec)
 {
 	static const char *const fhead[] = {"FIELD", "VALUE", "FROM", "RULE", "POSITION"};
-	static const char *const hhead[] = {"VERSION", "OP", "COMMITTED AT", "CHANGED"};
+	static const struct cps_cli_column hcols[] = {
+	    {"VERSION", "version", CPS_CLI_INT},
+	    {"OP", "op", CPS_CLI_TEXT},
+	    {"COMMITTED AT", "committed_at", CPS_CLI_TEXT},
+	    {"CHANGED", "changed_fields", CPS_CLI_JOIN}};
 	const json_t *fields = json_object_get(rec, "record"),
-	             *prov = json_object_get(rec, "provenance"), *v, *h, *p;
+	             *prov = json_object_get(rec, "provenance"), *v, *p;
 	struct cps_table t;
 	const char *k;
-	size_t i;
 
 	cps_cli_print_kv("entity", cps_cli_member_text(rec, "entity"));
 	cps_cli_print_kv("key", cps_cli_member_text(rec, "key"));
 	cps_cli_print_kv("version", cps_cli_fmt_int(json_object_get(rec, "version")));
-	cps_cli_print_kv("deleted",
-	                 strdup(json_is_true(json_object_get(rec, "deleted")) ? "yes" : "no"));
-	cps_cli_print_kv("masked",
-	                 strdup(json_is_true(json_object_get(rec, "masked")) ? "yes" : "no"));
+	cps_cli_print_kv("deleted", cps_cli_fmt_yesno(json_object_get(rec, "deleted")));
+	cps_cli_print_kv("masked", cps_cli_fmt_yesno(json_object_get(rec, "masked")));
 	cps_cli_print_kv("updated at", cps_cli_member_text(rec, "updated_at"));
 	printf("\n");
 	if (json_is_object(fields) && cps_table_init(&t, fhead, CPS_ARRAY_SIZE(fhead)) == 0) {
@@ -77,19 +78,9 @@ static void print_record(const json_t *rec)
 		printf("\nconflicts:\n");
 		cps_cli_print_conflict_list(json_object_get(rec, "conflicts"));
 	}
-	if (json_array_size(json_object_get(rec, "history")) &&
-	    cps_table_init(&t, hhead, CPS_ARRAY_SIZE(hhead)) == 0) {
+	if (json_array_size(json_object_get(rec, "history"))) {
 		printf("\nhistory (newest first):\n");
-		json_array_foreach(json_object_get(rec, "history"), i, h)
-		{
-			char *row[] = {cps_cli_fmt_int(json_object_get(h, "version")),
-			               cps_cli_member_text(h, "op"),
-			               cps_cli_member_text(h, "committed_at"),
-			               cps_cli_fmt_join(json_object_get(h, "changed_fields"))};
-			cps_table_add(&t, row);
-		}
-		cps_table_print(&t, stdout);
-		cps_table_release(&t);
+		cps_cli_print_items(json_object_get(rec, "history"), hcols, CPS_ARRAY_SIZE(hcols));
 	}
 }
 
@@ -102,16 +93,11 @@ int cps_cli_records(int argc, char **argv)
 	struct cps_api_client cl;
 	char *ent = NULL, *key = NULL;
 	struct cps_buf path;
-	json_t *doc = NULL;
 	long history = -1;
 	int c, r, rc = 1;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_HELP) {
-			records_usage(stdout);
-			return 0;
-		}
 		if (c == OPT_HISTORY) {
 			char *end;
 
@@ -122,12 +108,9 @@ int cps_cli_records(int argc, char **argv)
 			}
 			continue;
 		}
-		r = cps_cli_common_opt(&o, c, optarg);
-		if (r <= 0) {
-			if (r == 0)
-				records_usage(stderr);
-			return 2;
-		}
+		r = cps_cli_other_opt(&o, NULL, c, optarg, records_usage);
+		if (r != CPS_CLI_PROCEED)
+			return r;
 	}
 	if (optind + 3 != argc || strcmp(argv[optind], "show") != 0) {
 		records_usage(stderr);
@@ -143,17 +126,10 @@ int cps_cli_records(int argc, char **argv)
 		fprintf(stderr, "cpsync: out of memory\n");
 		goto out;
 	}
-	if (cps_cli_call(&cl, "GET", (const char *)path.data, NULL, 0, NULL, &doc) < 0)
-		goto out;
-	if (o.json)
-		cps_cli_print_json(doc);
-	else
-		print_record(doc);
-	rc = 0;
+	rc = cps_cli_get_print(&cl, (const char *)path.data, o.json, print_record);
 out:
 	free(ent);
 	free(key);
-	json_decref(doc);
 	cps_buf_release(&path);
 	cps_api_client_release(&cl);
 	return rc;

@@ -22,12 +22,20 @@ static void status_usage(FILE *f)
 
 static void print_status(const json_t *st, const json_t *ready)
 {
-	static const char *const head[] = {"LINK", "PLATFORM", "DIR",       "STATE",
-	                                   "LAG",  "FRESH",    "RECORDS",   "ERRORS",
-	                                   "DLQ",  "/MIN",     "LAST ERROR"};
-	const json_t *l, *store = json_object_get(st, "store"),
+	static const struct cps_cli_column cols[] = {
+	    {"LINK", "name", CPS_CLI_TEXT},
+	    {"PLATFORM", "platform", CPS_CLI_TEXT},
+	    {"DIR", "direction", CPS_CLI_TEXT},
+	    {"STATE", "state", CPS_CLI_TEXT},
+	    {"LAG", "lag", CPS_CLI_INT},
+	    {"FRESH", "freshness_s", CPS_CLI_AGE},
+	    {"RECORDS", "records", CPS_CLI_INT},
+	    {"ERRORS", "errors", CPS_CLI_INT},
+	    {"DLQ", "dead_letters", CPS_CLI_INT},
+	    {"/MIN", "throughput_per_min", CPS_CLI_INT},
+	    {"LAST ERROR", "last_error", CPS_CLI_TEXT}};
+	const json_t *store = json_object_get(st, "store"),
 	                 *conf = json_object_get(st, "conflicts"), *p, *v;
-	struct cps_table t;
 	const char *k;
 	size_t i;
 
@@ -39,25 +47,7 @@ static void print_status(const json_t *st, const json_t *ready)
 	json_array_foreach(json_object_get(ready, "reasons"), i, v)
 	    printf("  not ready: %s\n", json_string_value(v) ?: "?");
 	printf("\n");
-	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) == 0) {
-		json_array_foreach(json_object_get(st, "links"), i, l)
-		{
-			char *row[] = {cps_cli_member_text(l, "name"),
-			               cps_cli_member_text(l, "platform"),
-			               cps_cli_member_text(l, "direction"),
-			               cps_cli_member_text(l, "state"),
-			               cps_cli_fmt_int(json_object_get(l, "lag")),
-			               cps_cli_fmt_age(json_object_get(l, "freshness_s")),
-			               cps_cli_fmt_int(json_object_get(l, "records")),
-			               cps_cli_fmt_int(json_object_get(l, "errors")),
-			               cps_cli_fmt_int(json_object_get(l, "dead_letters")),
-			               cps_cli_fmt_int(json_object_get(l, "throughput_per_min")),
-			               cps_cli_member_text(l, "last_error")};
-			cps_table_add(&t, row);
-		}
-		cps_table_print(&t, stdout);
-		cps_table_release(&t);
-	}
+	cps_cli_print_items(json_object_get(st, "links"), cols, CPS_ARRAY_SIZE(cols));
 	json_array_foreach(json_object_get(st, "platforms"), i, p)
 	{
 		char *fr = cps_cli_fmt_age(json_object_get(p, "freshness_s"));
@@ -107,17 +97,9 @@ int cps_cli_status(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_HELP) {
-			status_usage(stdout);
-			return 0;
-		}
-		r = cps_cli_common_opt(&o, c, optarg);
-		if (r < 0)
-			return 2;
-		if (r == 0) {
-			status_usage(stderr);
-			return 2;
-		}
+		r = cps_cli_other_opt(&o, NULL, c, optarg, status_usage);
+		if (r != CPS_CLI_PROCEED)
+			return r;
 	}
 	if (optind != argc) {
 		status_usage(stderr);

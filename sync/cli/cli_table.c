@@ -233,6 +233,54 @@ char *cps_cli_fmt_join(const json_t *arr)
 	return out;
 }
 
+char *cps_cli_fmt_yesno(const json_t *v)
+{
+	return strdup(json_is_true(v) ? "yes" : "no");
+}
+
+/* The text of `v` as column format `fmt` shows it. Caller frees. */
+static char *column_text(const json_t *v, enum cps_cli_fmt fmt)
+{
+	switch (fmt) {
+	case CPS_CLI_INT:
+		return cps_cli_fmt_int(v);
+	case CPS_CLI_AGE:
+		return cps_cli_fmt_age(v);
+	case CPS_CLI_JOIN:
+		return cps_cli_fmt_join(v);
+	case CPS_CLI_YESNO:
+		return cps_cli_fmt_yesno(v);
+	case CPS_CLI_TEXT:
+	default:
+		return cps_cli_value_text(v);
+	}
+}
+
+void cps_cli_print_items(const json_t *items, const struct cps_cli_column *cols, size_t ncol)
+{
+	const char *head[CPS_CLI_MAX_COLUMNS];
+	struct cps_table t;
+	const json_t *it;
+	size_t i;
+
+	if (ncol > CPS_CLI_MAX_COLUMNS)
+		return;
+	for (size_t c = 0; c < ncol; c++)
+		head[c] = cols[c].head;
+	if (cps_table_init(&t, head, ncol) < 0)
+		return;
+	json_array_foreach(items, i, it)
+	{
+		char *row[CPS_CLI_MAX_COLUMNS];
+
+		for (size_t c = 0; c < ncol; c++)
+			row[c] = column_text(json_object_get(it, cols[c].member), cols[c].fmt);
+		cps_table_add(&t, row);
+	}
+	cps_table_print(&t, stdout);
+	cps_table_release(&t);
+}
+
 void cps_cli_print_kv(const char *name, char *text)
 {
 	printf("%-12s %s\n", name, text ? text : "-");

@@ -47,6 +47,33 @@ char *cps_cli_fmt_age(const json_t *v);
 /* An array of strings joined with ",", "-" when empty. */
 char *cps_cli_fmt_join(const json_t *arr);
 
+/* "yes" when `v` is JSON true, else "no". */
+char *cps_cli_fmt_yesno(const json_t *v);
+
+/* How a column of cps_cli_print_items shows its member. */
+enum cps_cli_fmt {
+	CPS_CLI_TEXT,  /* cps_cli_value_text */
+	CPS_CLI_INT,   /* cps_cli_fmt_int */
+	CPS_CLI_AGE,   /* cps_cli_fmt_age */
+	CPS_CLI_JOIN,  /* cps_cli_fmt_join */
+	CPS_CLI_YESNO, /* cps_cli_fmt_yesno */
+};
+
+/* One column of a table of JSON objects: its header, the member it shows
+ * and how. */
+struct cps_cli_column {
+	const char *head;
+	const char *member;
+	enum cps_cli_fmt fmt;
+};
+
+#define CPS_CLI_MAX_COLUMNS 16 /* columns of a cps_cli_print_items table */
+
+/* Prints the objects of the array `items` as a table on stdout, a row each,
+ * the `ncol` (at most CPS_CLI_MAX_COLUMNS) columns `cols`; prints nothing
+ * when out of memory. */
+void cps_cli_print_items(const json_t *items, const struct cps_cli_column *cols, size_t ncol);
+
 /* Prints "name        text" (text NULL = "-") and frees `text`. */
 void cps_cli_print_kv(const char *name, char *text);
 

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/common.h"
+#include "store/pgerr.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -127,31 +128,6 @@ struct cps_demo_city {
 	struct cps_buf text; /* the values of one row, NUL-separated */
 };
 
-/* The server's primary message with quoted parts (possibly values, thus
- * personal data) blanked out; never the DETAIL. */
-static void safe_error(const PGresult *res, PGconn *db, char *out, size_t size)
-{
-	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	size_t o;
-	bool quoted = false;
-
-	if (!msg)
-		msg = PQerrorMessage(db);
-	o = (size_t)snprintf(out, size, "[%s] ", state ? state : "-----");
-	for (; *msg && *msg != '\n' && o + 6 < size; msg++) {
-		if (*msg == '"') {
-			if (!quoted)
-				o += (size_t)snprintf(out + o, size - o, "\"...\"");
-			quoted = !quoted;
-			continue;
-		}
-		if (!quoted)
-			out[o++] = *msg;
-	}
-	out[o < size ? o : size - 1] = '\0';
-}
-
 static int exec_sql(PGconn *db, const char *sql, const char *what, char *errstr, size_t errstr_size)
 {
 	PGresult *res = PQexec(db, sql);
@@ -162,7 +138,7 @@ static int exec_sql(PGconn *db, const char *sql, const char *what, char *errstr,
 		PQclear(res);
 		return CPS_OK;
 	}
-	safe_error(res, db, why, sizeof(why));
+	cps_pg_safe_message(res, db, why, sizeof(why));
 	PQclear(res);
 	return cps_seterr(PQstatus(db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
 	                       errstr, errstr_size, "demo city: %s failed: %s", what, why);
@@ -516,7 +492,7 @@ int cps_demo_city_open(const char *conninfo, struct cps_catalog *catalog,
 			res = PQprepare(c->db, name, del, 1, NULL);
 		}
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			safe_error(res, c->db, why, sizeof(why));
+			cps_pg_safe_message(res, c->db, why, sizeof(why));
 			PQclear(res);
 			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "demo city: preparing the statements of '%s' failed: %s",
@@ -549,7 +525,7 @@ static int exec_prepared(struct cps_demo_city *c, const char *name, int n,
 	}
 	res = PQexecPrepared(c->db, name, n, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		safe_error(res, c->db, why, sizeof(why));
+		cps_pg_safe_message(res, c->db, why, sizeof(why));
 		rc = cps_seterr(PQstatus(c->db) == CONNECTION_OK ? CPS_ERR_FATAL
 		                                                      : CPS_ERR_RETRIABLE,
 		                     errstr, errstr_size, "demo city: '%s' failed: %s", name, why);
