@@ -59,6 +59,22 @@ static const char *params_int(struct params *p, int slot, int64_t n)
 	return p->num[slot];
 }
 
+/* Sends statement `id` with p's text parameters unless encoding them failed
+ * (`encoded` nonzero: out of memory encoding `what`); clears p either way. */
+static int params_send(struct cps_store *s, enum stmt_id id, struct params *p, int encoded,
+                       const char *what, char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (encoded)
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                "store: out of memory encoding %s", what);
+	else
+		rc = cps_store_pipeline_send(s, id, p->v, NULL, NULL, errstr, errstr_size);
+	params_clear(p);
+	return rc;
+}
+
 static int send_state(struct cps_store *s, const struct cps_key_state *st, char *errstr,
                       size_t errstr_size)
 {
@@ -69,16 +85,10 @@ static int send_state(struct cps_store *s, const struct cps_key_state *st, char 
 	p.v[1] = st->key;
 	p.v[2] = params_int(&p, 0, st->version);
 	p.v[3] = st->deleted ? "t" : "f";
-	if (params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    params_json(&p, 5, st->provenance, "{}") || params_json(&p, 6, st->platforms, "{}") ||
-	    params_json(&p, 7, st->conflicts, "{}")) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding a key state");
-	}
-	rc = cps_store_pipeline_send(s, ST_RECORD_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	rc = params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	     params_json(&p, 5, st->provenance, "{}") || params_json(&p, 6, st->platforms, "{}") ||
+	     params_json(&p, 7, st->conflicts, "{}");
+	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
 }
 
 static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
@@ -91,15 +101,9 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	p.v[1] = e->key;
 	p.v[2] = params_int(&p, 0, e->version);
 	p.v[3] = cps_op_name(e->op);
-	if (params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	    params_json(&p, 5, e->provenance, NULL) ||
-	    params_json(&p, 6, e->changed_fields, NULL)) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding an emit");
-	}
-	rc = cps_store_pipeline_send(s, ST_HISTORY_INSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
+	rc = params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+	     params_json(&p, 5, e->provenance, NULL) || params_json(&p, 6, e->changed_fields, NULL);
+	rc = params_send(s, ST_HISTORY_INSERT, &p, rc, "an emit", errstr, errstr_size);
 	if (rc)
 		return rc;
 
@@ -148,14 +152,7 @@ static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "store: unknown conflict change kind %d", (int)c->kind);
 	}
-	if (rc) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding a conflict");
-	}
-	rc = cps_store_pipeline_send(s, id, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	return params_send(s, id, &p, rc, "a conflict", errstr, errstr_size);
 }
 
 static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char *errstr,
@@ -170,14 +167,8 @@ static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char
 	p.v[3] = a->key;
 	p.v[4] = a->field;
 	p.v[7] = a->reason;
-	if (params_json(&p, 5, a->before, NULL) || params_json(&p, 6, a->after, NULL)) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding an audit row");
-	}
-	rc = cps_store_pipeline_send(s, ST_AUDIT_INSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	rc = params_json(&p, 5, a->before, NULL) || params_json(&p, 6, a->after, NULL);
+	return params_send(s, ST_AUDIT_INSERT, &p, rc, "an audit row", errstr, errstr_size);
 }
 
 static int send_offset(struct cps_store *s, const struct cps_store_offset *o, char *errstr,
