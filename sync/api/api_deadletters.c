@@ -458,18 +458,12 @@ out:
 int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,
                                      char *errstr, size_t errstr_size)
 {
-	int rc = cps_http_route(srv, "GET", "/api/v1/deadletters", deadletters_list, api,
-	                        CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR, errstr, errstr_size);
+	static const struct cps_http_route_spec routes[] = {
+	    {"GET", "/api/v1/deadletters", deadletters_list, CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR},
+	    {"GET", "/api/v1/deadletters/{id}", deadletter_get, CPS_ROLE_OPERATOR},
+	    {"POST", "/api/v1/deadletters/replay", deadletters_replay, CPS_ROLE_OPERATOR},
+	    {"POST", "/api/v1/deadletters/{id}/discard", deadletter_discard, CPS_ROLE_OPERATOR},
+	};
 
-	if (rc == CPS_OK)
-		rc = cps_http_route(srv, "GET", "/api/v1/deadletters/{id}", deadletter_get, api,
-		                    CPS_ROLE_OPERATOR, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = cps_http_route(srv, "POST", "/api/v1/deadletters/replay", deadletters_replay,
-		                    api, CPS_ROLE_OPERATOR, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc =
-		    cps_http_route(srv, "POST", "/api/v1/deadletters/{id}/discard",
-		                   deadletter_discard, api, CPS_ROLE_OPERATOR, errstr, errstr_size);
-	return rc;
+	return cps_http_route_table(srv, routes, CPS_ARRAY_SIZE(routes), api, errstr, errstr_size);
 }
