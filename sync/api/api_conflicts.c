@@ -97,10 +97,7 @@ static void conflicts_show(void *ctx, const struct cps_http_request *req,
 	if (conflict_id(req, resp, &id))
 		goto out;
 	rc = cps_steward_conflict_get(api->store, id, &c, &why, errstr, sizeof(errstr));
-	if (rc != CPS_OK)
-		cps_api_reply_store_error(resp, rc, why, errstr);
-	else
-		cps_http_reply_json(resp, 200, c);
+	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
 	cps_api_leave(api);
 }
@@ -178,10 +175,7 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 	}
 	rc = cps_steward_conflict_claim(api->store, id, req->principal, &c, &why, errstr,
 	                                sizeof(errstr));
-	if (rc != CPS_OK)
-		cps_api_reply_store_error(resp, rc, why, errstr);
-	else
-		cps_http_reply_json(resp, 200, c);
+	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
 	json_decref(body);
 	cps_api_leave(api);

@@ -38,6 +38,9 @@ void cps_api_leave(struct cps_api *api);
 /* Replies for a store call that failed: the refusal's status with the
  * store's message (which never holds values), else 503/500. */
 void cps_api_reply_store_error(struct cps_http_response *resp, int rc, int why, const char *errstr);
+/* 200 with `body` (taken) when rc is CPS_OK, else cps_api_reply_store_error. */
+void cps_api_reply_result(struct cps_http_response *resp, int rc, int why, const char *errstr,
+                          json_t *body);
 
 /* Query parameter `name` as an integer in [min, max], `def` when absent;
  * on a bad value replies 400 and returns -1. */

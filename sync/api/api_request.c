@@ -163,6 +163,15 @@ bad:
 	return -1;
 }
 
+void cps_api_reply_result(struct cps_http_response *resp, int rc, int why, const char *errstr,
+                          json_t *body)
+{
+	if (rc != CPS_OK)
+		cps_api_reply_store_error(resp, rc, why, errstr);
+	else
+		cps_http_reply_json(resp, 200, body);
+}
+
 int cps_api_query_name(const struct cps_http_request *req, struct cps_http_response *resp,
                        const char *name, const char **out)
 {
