@@ -28,7 +28,8 @@ static const char *close_status(const char *how)
 	return NULL;
 }
 
-/* Parameter texts of one statement; JSON dumps are freed by params_clear. */
+/* Parameter texts of one statement; JSON dumps are freed by params_clear,
+ * which leaves the other parameters for a next statement. */
 struct params {
 	const char *v[8];
 	char *owned[8];
@@ -39,9 +40,12 @@ struct params {
 
 static void params_clear(struct params *p)
 {
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++)
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++) {
+		if (p->owned[i])
+			p->v[i] = NULL;
 		free(p->owned[i]);
-	memset(p, 0, sizeof(*p));
+		p->owned[i] = NULL;
+	}
 }
 
 static int params_json(struct params *p, int i, json_t *j, const char *def)
@@ -106,10 +110,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	rc = params_send(s, ST_HISTORY_INSERT, &p, rc, "an emit", errstr, errstr_size);
 	if (rc)
 		return rc;
-
-	p.v[0] = e->entity;
-	p.v[1] = e->key;
-	p.v[2] = params_int(&p, 0, e->version);
+	/* the outbox row: the same entity, key and version */
 	p.v[3] = e->topic;
 	p.v[4] = e->payload ? (const char *)e->payload : "";
 	p.len[4] = (int)e->payload_len;

@@ -258,6 +258,21 @@ static json_t *rows_json(const PGresult *res, int n, json_t *(*row)(const PGresu
 	return arr;
 }
 
+/* All the rows of a statement, each through `row`, as o[key]. */
+static int rows_into(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                     json_t *(*row)(const PGresult *, int), json_t *o, const char *key,
+                     char *errstr, size_t errstr_size)
+{
+	PGresult *res;
+	int rc = cps_steward_run(c, what, sql, n, v, NULL, &res, errstr, errstr_size);
+
+	if (rc)
+		return rc;
+	json_object_set_new(o, key, rows_json(res, PQntuples(res), row));
+	PQclear(res);
+	return CPS_OK;
+}
+
 /* One page of a keyset-paged list: `sql` takes the filters in v[0..4] and
  * $6..$8 filled here (the cursor's time and id, limit + 1); each row goes
  * through `row`. Column 0 of a row is its id, column 10 its cursor time. */
@@ -454,25 +469,18 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	rc = cps_steward_run(c, "select from conflicts",
-	                     "SELECT " SUMMARY_COLS
-	                     " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
-	                     "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
-	                     2, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	json_object_set_new(o, "conflicts", rows_json(res, PQntuples(res), conflict_summary));
-	PQclear(res);
-	res = NULL;
-	rc = cps_steward_run(c, "select from record_history",
-	                     "SELECT version, op, record, provenance, to_json(changed_fields), "
-	                     "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
-	                     "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
-	                     3, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	json_object_set_new(o, "history", rows_json(res, PQntuples(res), history_row));
-	rc = cps_steward_run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
+	rc = rows_into(c, "select from conflicts",
+	               "SELECT " SUMMARY_COLS " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
+	               "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
+	               2, v, conflict_summary, o, "conflicts", errstr, errstr_size);
+	if (!rc)
+		rc = rows_into(c, "select from record_history",
+		               "SELECT version, op, record, provenance, to_json(changed_fields), "
+		               "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
+		               "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
+		               3, v, history_row, o, "history", errstr, errstr_size);
+	if (!rc)
+		rc = cps_steward_run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
 	if (rc)
 		goto out;
 	*out = o;
