@@ -11,7 +11,7 @@
 #include "base/clock.h"
 #include "base/common.h"
 #include "model/event.h"
-#include "store/jsonb.h"
+#include "store/pg_params.h"
 
 #include <libpq-fe.h>
 
@@ -48,45 +48,18 @@ static const char *action_name(enum cps_resolution how)
 	}
 }
 
-/* The parameters of one statement: texts, and the jsonb texts it owns. */
-struct params {
-	const char *v[9];
-	char *owned[9];
-	int lens[9]; /* nonzero: a binary parameter */
-};
-
-/* A jsonb parameter's text into slot i (NULL json: `def`, NULL def: SQL NULL). */
-static int jparam(struct params *p, int i, json_t *j, const char *def)
-{
-	int ok;
-
-	p->owned[i] = cps_jsonb_param(j, def, &ok);
-	p->v[i] = p->owned[i];
-	return ok ? 0 : -1;
-}
-
-static void params_free(struct params *p)
-{
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++) {
-		if (p->owned[i])
-			p->v[i] = NULL;
-		free(p->owned[i]);
-		p->owned[i] = NULL;
-	}
-}
-
 /* Runs `sql` with the first n of p's parameters unless encoding them failed
  * (`encode_failed`: out of memory); frees p's jsonb texts either way. */
-static int run_params(struct resolve *r, const char *what, const char *sql, int n, struct params *p,
-                      int encode_failed, char *errstr, size_t errstr_size)
+static int run_params(struct resolve *r, const char *what, const char *sql, int n,
+                      struct cps_pg_params *p, int encode_failed, char *errstr, size_t errstr_size)
 {
 	int rc;
 
 	if (encode_failed)
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	else
-		rc = cps_steward_exec(r->c, what, sql, n, p->v, p->lens, errstr, errstr_size);
-	params_free(p);
+		rc = cps_steward_exec(r->c, what, sql, n, p->v, p->len, errstr, errstr_size);
+	cps_pg_params_clear(p);
 	return rc;
 }
 
@@ -216,17 +189,16 @@ static int decide(struct resolve *r, char *errstr, size_t errstr_size)
 static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_key_state *st = &r->st;
-	char ver[24], oldver[24];
-	struct params p = {{st->entity, st->key, ver, st->deleted ? "t" : "f"}};
+	struct cps_pg_params p = {{st->entity, st->key, NULL, st->deleted ? "t" : "f"}};
 	PGresult *res = NULL;
 	int rc;
 
-	num(ver, st->version);
-	num(oldver, r->old_version);
-	p.v[8] = oldver;
-	if (jparam(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    jparam(&p, 5, st->provenance, NULL) || jparam(&p, 6, st->platforms, NULL) ||
-	    jparam(&p, 7, st->conflicts, "{}"))
+	p.v[2] = cps_pg_params_int(&p, 0, st->version);
+	p.v[8] = cps_pg_params_int(&p, 1, r->old_version);
+	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	    cps_pg_params_json(&p, 5, st->provenance, NULL) ||
+	    cps_pg_params_json(&p, 6, st->platforms, NULL) ||
+	    cps_pg_params_json(&p, 7, st->conflicts, "{}"))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	else
 		rc = cps_steward_run(
@@ -240,7 +212,7 @@ static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                "store: the record changed under its lock");
 	PQclear(res);
-	params_free(&p);
+	cps_pg_params_clear(&p);
 	return rc;
 }
 
@@ -248,13 +220,13 @@ static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
 static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_key_state *st = &r->st;
-	char ver[24];
-	struct params p = {{st->entity, st->key, ver, cps_op_name(r->o.op)}};
+	struct cps_pg_params p = {{st->entity, st->key, NULL, cps_op_name(r->o.op)}};
 	int rc;
 
-	num(ver, st->version);
-	rc = jparam(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	     jparam(&p, 5, st->provenance, NULL) || jparam(&p, 6, r->o.changed_fields, NULL);
+	p.v[2] = cps_pg_params_int(&p, 0, st->version);
+	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	     cps_pg_params_json(&p, 5, st->provenance, NULL) ||
+	     cps_pg_params_json(&p, 6, r->o.changed_fields, NULL);
 	rc = run_params(r, "insert into record_history",
 	                "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
 	                "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
@@ -265,7 +237,7 @@ static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errs
 		return rc;
 	p.v[3] = json_string_value(r->topic);
 	p.v[4] = r->payload.data ? (const char *)r->payload.data : "";
-	p.lens[4] = (int)r->payload.len;
+	p.len[4] = (int)r->payload.len;
 	return run_params(r, "insert into outbox",
 	                  "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
 	                  "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
@@ -275,8 +247,9 @@ static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errs
 /* 6. The conflict closed with its resolution. */
 static int close_conflict(struct resolve *r, char *errstr, size_t errstr_size)
 {
-	struct params p = {{r->ids, r->d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved"}};
-	int rc = jparam(&p, 2, r->resolution, NULL);
+	struct cps_pg_params p = {
+	    {r->ids, r->d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved"}};
+	int rc = cps_pg_params_json(&p, 2, r->resolution, NULL);
 
 	return run_params(
 	    r, "close of conflicts",
@@ -290,11 +263,13 @@ static int close_conflict(struct resolve *r, char *errstr, size_t errstr_size)
 static int write_audit(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_steward_decision *d = r->d;
-	struct params p = {{d->steward, r->st.entity, r->st.key, r->field, NULL, NULL, d->reason}};
+	struct cps_pg_params p = {
+	    {d->steward, r->st.entity, r->st.key, r->field, NULL, NULL, d->reason}};
 	int rc;
 
 	json_object_set_new(r->after, "action", json_string(action_name(d->how)));
-	rc = jparam(&p, 4, r->before, NULL) || jparam(&p, 5, r->after, NULL);
+	rc =
+	    cps_pg_params_json(&p, 4, r->before, NULL) || cps_pg_params_json(&p, 5, r->after, NULL);
 	return run_params(r, "insert into audit",
 	                  "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, "
 	                  "after, reason) VALUES ($1, 'conflict.resolved', $2, $3, $4, $5::jsonb, "
