@@ -6,13 +6,10 @@
 #include "api/api_int.h"
 
 #include "base/common.h"
-#include "base/log.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#define FAC "API"
 
 /* "2026-03-01T12:00:00Z", "...T12:00:00.250+08:00" or epoch milliseconds,
  * to microseconds since the epoch; -1 when malformed. */
@@ -81,22 +78,17 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	struct cps_api *api = ctx;
 	struct cps_audit_filter f = {0};
 	struct cps_steward_cursor next;
-	char errstr[CPS_ERRSTR_SIZE], cur[128];
+	char errstr[CPS_ERRSTR_SIZE];
 	json_t *items = NULL;
 	int64_t limit;
 	int rc;
 
 	if (cps_api_enter(api, resp))
 		return;
-	f.entity = cps_http_query(req, "entity");
 	f.key = cps_http_query(req, "key");
 	f.actor = cps_http_query(req, "actor");
-	if (f.entity && !cps_api_name_ok(f.entity)) {
-		cps_http_reply_error(
-		    resp, 400,
-		    "query parameter 'entity' must be a name of [a-z0-9_], 1 to 63 characters");
+	if (cps_api_query_name(req, resp, "entity", &f.entity))
 		goto out;
-	}
 	if ((f.key && (!*f.key || strlen(f.key) > 512)) ||
 	    (f.actor && (!*f.actor || strlen(f.actor) > 200))) {
 		cps_http_reply_error(
@@ -110,17 +102,7 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 		goto out;
 	f.limit = (int)limit;
 	rc = cps_steward_audit_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
-	if (rc != CPS_OK) {
-		cps_log_warn(FAC, "audit list: %s", errstr);
-		cps_api_reply_store_error(resp, rc, 0, errstr);
-		goto out;
-	}
-	if (next.has && cps_api_cursor_encode(&next, cur, sizeof(cur)) == 0)
-		cps_http_reply_json(resp, 200,
-		                    json_pack("{s:o, s:s}", "items", items, "next_cursor", cur));
-	else
-		cps_http_reply_json(resp, 200,
-		                    json_pack("{s:o, s:n}", "items", items, "next_cursor"));
+	cps_api_reply_page(resp, "audit list", rc, errstr, items, &next);
 out:
 	cps_api_leave(api);
 }

@@ -35,27 +35,13 @@ static int conflict_id(const struct cps_http_request *req, struct cps_http_respo
 	return 0;
 }
 
-/* Optional name-like query parameter; 400 when malformed. */
-static int query_name(const struct cps_http_request *req, struct cps_http_response *resp,
-                      const char *name, const char **out)
-{
-	*out = cps_http_query(req, name);
-	if (*out && !cps_api_name_ok(*out)) {
-		cps_http_reply_error(
-		    resp, 400,
-		    "query parameter '%s' must be a name of [a-z0-9_], 1 to 63 characters", name);
-		return -1;
-	}
-	return 0;
-}
-
 static void conflicts_list(void *ctx, const struct cps_http_request *req,
                            struct cps_http_response *resp)
 {
 	struct cps_api *api = ctx;
 	struct cps_conflict_filter f = {.min_age_s = -1};
 	struct cps_steward_cursor next;
-	char errstr[CPS_ERRSTR_SIZE], cur[128];
+	char errstr[CPS_ERRSTR_SIZE];
 	const char *order;
 	json_t *items = NULL;
 	int64_t limit, age;
@@ -82,9 +68,9 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 		goto out;
 	}
 	f.ascending = order && !strcmp(order, "asc");
-	if (query_name(req, resp, "entity", &f.entity) ||
-	    query_name(req, resp, "field", &f.field) ||
-	    query_name(req, resp, "platform", &f.platform) ||
+	if (cps_api_query_name(req, resp, "entity", &f.entity) ||
+	    cps_api_query_name(req, resp, "field", &f.field) ||
+	    cps_api_query_name(req, resp, "platform", &f.platform) ||
 	    cps_api_query_int(req, resp, "limit", 1, CPS_API_LIMIT_MAX, 50, &limit) ||
 	    cps_api_query_int(req, resp, "min_age_s", 0, INT64_C(315360000000), -1, &age) ||
 	    cps_api_cursor_decode(req, resp, &f.after))
@@ -92,17 +78,7 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 	f.limit = (int)limit;
 	f.min_age_s = age;
 	rc = cps_steward_conflicts_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
-	if (rc != CPS_OK) {
-		cps_log_warn(FAC, "conflict list: %s", errstr);
-		cps_api_reply_store_error(resp, rc, 0, errstr);
-		goto out;
-	}
-	if (next.has && cps_api_cursor_encode(&next, cur, sizeof(cur)) == 0)
-		cps_http_reply_json(resp, 200,
-		                    json_pack("{s:o, s:s}", "items", items, "next_cursor", cur));
-	else
-		cps_http_reply_json(resp, 200,
-		                    json_pack("{s:o, s:n}", "items", items, "next_cursor"));
+	cps_api_reply_page(resp, "conflict list", rc, errstr, items, &next);
 out:
 	cps_api_leave(api);
 }
@@ -121,10 +97,7 @@ static void conflicts_show(void *ctx, const struct cps_http_request *req,
 	if (conflict_id(req, resp, &id))
 		goto out;
 	rc = cps_steward_conflict_get(api->store, id, &c, &why, errstr, sizeof(errstr));
-	if (rc != CPS_OK)
-		cps_api_reply_store_error(resp, rc, why, errstr);
-	else
-		cps_http_reply_json(resp, 200, c);
+	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
 	cps_api_leave(api);
 }
@@ -202,10 +175,7 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 	}
 	rc = cps_steward_conflict_claim(api->store, id, req->principal, &c, &why, errstr,
 	                                sizeof(errstr));
-	if (rc != CPS_OK)
-		cps_api_reply_store_error(resp, rc, why, errstr);
-	else
-		cps_http_reply_json(resp, 200, c);
+	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
 	json_decref(body);
 	cps_api_leave(api);
@@ -330,17 +300,13 @@ out:
 int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                                size_t errstr_size)
 {
-	int rc = cps_http_route(server, "GET", "/api/v1/conflicts", conflicts_list, api,
-	                        CPS_ROLE_STEWARD, errstr, errstr_size);
+	static const struct cps_http_route_spec routes[] = {
+	    {"GET", "/api/v1/conflicts", conflicts_list, CPS_ROLE_STEWARD},
+	    {"GET", "/api/v1/conflicts/{id}", conflicts_show, CPS_ROLE_STEWARD},
+	    {"POST", "/api/v1/conflicts/{id}/claim", conflicts_claim, CPS_ROLE_STEWARD},
+	    {"POST", "/api/v1/conflicts/{id}/resolve", conflicts_resolve, CPS_ROLE_STEWARD},
+	};
 
-	if (rc == CPS_OK)
-		rc = cps_http_route(server, "GET", "/api/v1/conflicts/{id}", conflicts_show, api,
-		                    CPS_ROLE_STEWARD, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = cps_http_route(server, "POST", "/api/v1/conflicts/{id}/claim", conflicts_claim,
-		                    api, CPS_ROLE_STEWARD, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = cps_http_route(server, "POST", "/api/v1/conflicts/{id}/resolve",
-		                    conflicts_resolve, api, CPS_ROLE_STEWARD, errstr, errstr_size);
-	return rc;
+	return cps_http_route_table(server, routes, CPS_ARRAY_SIZE(routes), api, errstr,
+	                            errstr_size);
 }

@@ -44,6 +44,16 @@ static int64_t parse_id(const char *s)
 	return (int64_t)v;
 }
 
+/* The {id} path parameter; 0 after replying 400 when it is not a positive integer. */
+static int64_t path_id(const struct cps_http_request *req, struct cps_http_response *resp)
+{
+	int64_t id = parse_id(cps_http_param(req, "id"));
+
+	if (!id)
+		cps_http_reply_error(resp, 400, "a dead letter id is a positive integer");
+	return id;
+}
+
 /* A query limit in 1..max; default when absent; -1 when malformed. */
 static long parse_limit(const char *s, long dflt, long max)
 {
@@ -148,15 +158,13 @@ static void deadletter_get(void *ctx, const struct cps_http_request *req,
 {
 	struct cps_ops_api *api = ctx;
 	struct cps_dlq_store *store = NULL;
-	int64_t id = parse_id(cps_http_param(req, "id"));
+	int64_t id = path_id(req, resp);
 	char err[CPS_ERRSTR_SIZE];
 	json_t *item = NULL;
 	int rc;
 
-	if (!id) {
-		cps_http_reply_error(resp, 400, "a dead letter id is a positive integer");
+	if (!id)
 		return;
-	}
 	rc = cps_ops_api_store_get(api, &store, err, sizeof(err));
 	if (rc == CPS_OK)
 		rc = cps_dlq_get(store, id, &item, err, sizeof(err));
@@ -404,16 +412,14 @@ static void deadletter_discard(void *ctx, const struct cps_http_request *req,
 {
 	struct cps_ops_api *api = ctx;
 	struct cps_dlq_store *store = NULL;
-	int64_t id = parse_id(cps_http_param(req, "id"));
+	int64_t id = path_id(req, resp);
 	char err[CPS_ERRSTR_SIZE];
 	const char *reason, *p;
 	json_t *body, *item = NULL;
 	int outcome = 1, rc;
 
-	if (!id) {
-		cps_http_reply_error(resp, 400, "a dead letter id is a positive integer");
+	if (!id)
 		return;
-	}
 	body = cps_http_body_json(req, resp);
 	if (!body)
 		return;
@@ -458,18 +464,12 @@ out:
 int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,
                                      char *errstr, size_t errstr_size)
 {
-	int rc = cps_http_route(srv, "GET", "/api/v1/deadletters", deadletters_list, api,
-	                        CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR, errstr, errstr_size);
+	static const struct cps_http_route_spec routes[] = {
+	    {"GET", "/api/v1/deadletters", deadletters_list, CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR},
+	    {"GET", "/api/v1/deadletters/{id}", deadletter_get, CPS_ROLE_OPERATOR},
+	    {"POST", "/api/v1/deadletters/replay", deadletters_replay, CPS_ROLE_OPERATOR},
+	    {"POST", "/api/v1/deadletters/{id}/discard", deadletter_discard, CPS_ROLE_OPERATOR},
+	};
 
-	if (rc == CPS_OK)
-		rc = cps_http_route(srv, "GET", "/api/v1/deadletters/{id}", deadletter_get, api,
-		                    CPS_ROLE_OPERATOR, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = cps_http_route(srv, "POST", "/api/v1/deadletters/replay", deadletters_replay,
-		                    api, CPS_ROLE_OPERATOR, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc =
-		    cps_http_route(srv, "POST", "/api/v1/deadletters/{id}/discard",
-		                   deadletter_discard, api, CPS_ROLE_OPERATOR, errstr, errstr_size);
-	return rc;
+	return cps_http_route_table(srv, routes, CPS_ARRAY_SIZE(routes), api, errstr, errstr_size);
 }

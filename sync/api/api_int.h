@@ -38,6 +38,9 @@ void cps_api_leave(struct cps_api *api);
 /* Replies for a store call that failed: the refusal's status with the
  * store's message (which never holds values), else 503/500. */
 void cps_api_reply_store_error(struct cps_http_response *resp, int rc, int why, const char *errstr);
+/* 200 with `body` (taken) when rc is CPS_OK, else cps_api_reply_store_error. */
+void cps_api_reply_result(struct cps_http_response *resp, int rc, int why, const char *errstr,
+                          json_t *body);
 
 /* Query parameter `name` as an integer in [min, max], `def` when absent;
  * on a bad value replies 400 and returns -1. */
@@ -50,6 +53,13 @@ int cps_api_cursor_decode(const struct cps_http_request *req, struct cps_http_re
                           struct cps_steward_cursor *out);
 /* An entity, field or platform name: [a-z0-9_], 1..63 characters. */
 int cps_api_name_ok(const char *s);
+/* Optional name-like query parameter (cps_api_name_ok); 400 and -1 when malformed. */
+int cps_api_query_name(const struct cps_http_request *req, struct cps_http_response *resp,
+                       const char *name, const char **out);
+/* The reply to a keyset-paged list: the store's refusal (logged as "what: errstr"),
+ * else 200 {"items": items, "next_cursor": the cursor, null on the last page}. */
+void cps_api_reply_page(struct cps_http_response *resp, const char *what, int rc,
+                        const char *errstr, json_t *items, const struct cps_steward_cursor *next);
 
 /* Route registration of each file. */
 int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,

@@ -2,16 +2,20 @@
  * What every steward route handler (api_conflicts.c, api_records.c,
  * api_audit.c) shares: the in-flight gate that lets the engine stop what
  * the API borrows (cps_api_enter/leave/quiesce), query parameters, keyset
- * cursors, name checks and the HTTP status of a store refusal.
+ * cursors, name checks, the HTTP status of a store refusal and the reply of a
+ * paged list.
  */
 #include "api/api_int.h"
 
 #include "base/common.h"
+#include "base/log.h"
 
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+
+#define FAC "API"
 
 void cps_api_quiesce(struct cps_api *api)
 {
@@ -157,6 +161,45 @@ int cps_api_cursor_decode(const struct cps_http_request *req, struct cps_http_re
 bad:
 	cps_http_reply_error(resp, 400, "query parameter 'cursor' is not a cursor this API gave");
 	return -1;
+}
+
+void cps_api_reply_result(struct cps_http_response *resp, int rc, int why, const char *errstr,
+                          json_t *body)
+{
+	if (rc != CPS_OK)
+		cps_api_reply_store_error(resp, rc, why, errstr);
+	else
+		cps_http_reply_json(resp, 200, body);
+}
+
+int cps_api_query_name(const struct cps_http_request *req, struct cps_http_response *resp,
+                       const char *name, const char **out)
+{
+	*out = cps_http_query(req, name);
+	if (*out && !cps_api_name_ok(*out)) {
+		cps_http_reply_error(
+		    resp, 400,
+		    "query parameter '%s' must be a name of [a-z0-9_], 1 to 63 characters", name);
+		return -1;
+	}
+	return 0;
+}
+
+void cps_api_reply_page(struct cps_http_response *resp, const char *what, int rc,
+                        const char *errstr, json_t *items, const struct cps_steward_cursor *next)
+{
+	char cur[128];
+
+	if (rc != CPS_OK) {
+		cps_log_warn(FAC, "%s: %s", what, errstr);
+		cps_api_reply_store_error(resp, rc, 0, errstr);
+	} else if (next->has && cps_api_cursor_encode(next, cur, sizeof(cur)) == 0) {
+		cps_http_reply_json(resp, 200,
+		                    json_pack("{s:o, s:s}", "items", items, "next_cursor", cur));
+	} else {
+		cps_http_reply_json(resp, 200,
+		                    json_pack("{s:o, s:n}", "items", items, "next_cursor"));
+	}
 }
 
 int cps_api_name_ok(const char *s)

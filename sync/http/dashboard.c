@@ -109,11 +109,11 @@ static void asset_handler(void *ctx, const struct cps_http_request *req,
 
 int cps_dashboard_register(struct cps_http_server *server, char *errstr, size_t errstr_size)
 {
-	int rc = cps_http_route(server, "GET", "/", index_handler, NULL, CPS_HTTP_OPEN, errstr,
-	                        errstr_size);
+	static const struct cps_http_route_spec routes[] = {
+	    {"GET", "/", index_handler, CPS_HTTP_OPEN},
+	    {"GET", "/assets/{name}", asset_handler, CPS_HTTP_OPEN},
+	};
 
-	if (rc == CPS_OK)
-		rc = cps_http_route(server, "GET", "/assets/{name}", asset_handler, NULL,
-		                    CPS_HTTP_OPEN, errstr, errstr_size);
-	return rc;
+	return cps_http_route_table(server, routes, CPS_ARRAY_SIZE(routes), NULL, errstr,
+	                            errstr_size);
 }

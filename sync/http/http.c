@@ -68,6 +68,12 @@ static void readyz(void *ctx, const struct cps_http_request *req, struct cps_htt
 	cps_http_reply_json(resp, 503, json_pack("{s:b,s:o}", "ready", 0, "reasons", reasons));
 }
 
+/* The probes every server answers, open to any token (ctx: the server). */
+static const struct cps_http_route_spec probe_routes[] = {
+    {"GET", "/healthz", healthz, CPS_ROLE_ANY},
+    {"GET", "/readyz", readyz, CPS_ROLE_ANY},
+};
+
 /* "host:port" or "[v6]:port" into host and port strings. */
 static int parse_listen(const char *addr, char *host, size_t hsize, char *port, size_t psize,
                         char *errstr, size_t errstr_size)
@@ -261,11 +267,8 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 		if (rc)
 			goto out_free;
 	}
-	rc =
-	    cps_http_route(srv, "GET", "/healthz", healthz, srv, CPS_ROLE_ANY, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = cps_http_route(srv, "GET", "/readyz", readyz, srv, CPS_ROLE_ANY, errstr,
-		                    errstr_size);
+	rc = cps_http_route_table(srv, probe_routes, CPS_ARRAY_SIZE(probe_routes), srv, errstr,
+	                          errstr_size);
 	if (rc)
 		goto out_free;
 	rc = open_listener(addr, &srv->listen_fd, &family, &srv->port, errstr, errstr_size);

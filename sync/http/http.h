@@ -106,6 +106,18 @@ int cps_http_route(struct cps_http_server *server, const char *method, const cha
                    cps_http_handler handler, void *ctx, unsigned required_roles, char *errstr,
                    size_t errstr_size);
 
+/* One row of a module's route table, for cps_http_route_table. */
+struct cps_http_route_spec {
+	const char *method;
+	const char *pattern;
+	cps_http_handler handler;
+	unsigned required_roles;
+};
+
+/* cps_http_route for each of the n rows, all with `ctx`; stops at the first error. */
+int cps_http_route_table(struct cps_http_server *server, const struct cps_http_route_spec *routes,
+                         size_t n, void *ctx, char *errstr, size_t errstr_size);
+
 /* Replaces the token list (copied; may be called while serving). Names
  * and tokens must be unique, tokens at least 16 characters. */
 int cps_http_set_tokens(struct cps_http_server *server, const struct cps_http_token *tokens,

@@ -258,6 +258,17 @@ out_free:
 	return rc;
 }
 
+int cps_http_route_table(struct cps_http_server *server, const struct cps_http_route_spec *routes,
+                         size_t n, void *ctx, char *errstr, size_t errstr_size)
+{
+	int rc = CPS_OK;
+
+	for (size_t i = 0; rc == CPS_OK && i < n; i++)
+		rc = cps_http_route(server, routes[i].method, routes[i].pattern, routes[i].handler,
+		                    ctx, routes[i].required_roles, errstr, errstr_size);
+	return rc;
+}
+
 void cps_http_routes(struct cps_http_server *srv,
                      void (*cb)(void *ctx, const struct cps_http_route_info *ri), void *ctx)
 {

@@ -34,6 +34,21 @@ void cps_http_record_stats(struct cps_http_server *srv, struct stats *st, int st
 	pthread_mutex_unlock(&srv->stats_lock);
 }
 
+/* A snapshot of one route's counters, taken under stats_lock. */
+static void stats_snapshot(struct cps_http_server *srv, const struct stats *st, const char *method,
+                           const char *pattern, struct cps_http_route_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->method = method;
+	out->pattern = pattern;
+	pthread_mutex_lock(&srv->stats_lock);
+	memcpy(out->count, st->count, sizeof(out->count));
+	out->total = st->total;
+	out->latency_sum_s = st->latency_sum_s;
+	memcpy(out->latency_le, st->latency_le, sizeof(out->latency_le));
+	pthread_mutex_unlock(&srv->stats_lock);
+}
+
 void cps_http_stats(struct cps_http_server *srv,
                     void (*cb)(void *ctx, const struct cps_http_route_stats *st), void *ctx)
 {
@@ -42,26 +57,10 @@ void cps_http_stats(struct cps_http_server *srv,
 
 	pthread_rwlock_rdlock(&srv->routes_lock);
 	for (r = srv->routes; r; r = r->next) {
-		memset(&out, 0, sizeof(out));
-		out.method = r->method;
-		out.pattern = r->pattern;
-		pthread_mutex_lock(&srv->stats_lock);
-		memcpy(out.count, r->st.count, sizeof(out.count));
-		out.total = r->st.total;
-		out.latency_sum_s = r->st.latency_sum_s;
-		memcpy(out.latency_le, r->st.latency_le, sizeof(out.latency_le));
-		pthread_mutex_unlock(&srv->stats_lock);
+		stats_snapshot(srv, &r->st, r->method, r->pattern, &out);
 		cb(ctx, &out);
 	}
 	pthread_rwlock_unlock(&srv->routes_lock);
-	memset(&out, 0, sizeof(out));
-	out.method = "*";
-	out.pattern = CPS_HTTP_UNMATCHED;
-	pthread_mutex_lock(&srv->stats_lock);
-	memcpy(out.count, srv->unmatched.count, sizeof(out.count));
-	out.total = srv->unmatched.total;
-	out.latency_sum_s = srv->unmatched.latency_sum_s;
-	memcpy(out.latency_le, srv->unmatched.latency_le, sizeof(out.latency_le));
-	pthread_mutex_unlock(&srv->stats_lock);
+	stats_snapshot(srv, &srv->unmatched, "*", CPS_HTTP_UNMATCHED, &out);
 	cb(ctx, &out);
 }

@@ -189,32 +189,31 @@ static void format_links(struct fmt *f, const json_t *links)
 	}
 }
 
-static void format_platforms(struct fmt *f, const json_t *platforms)
+/* Gauge family `name`: the integer `key` of each platform that has one. */
+static void platform_gauge(struct fmt *f, const json_t *platforms, const char *name,
+                           const char *help, const char *key)
 {
-	char name[80];
+	char label[80];
 	const json_t *p;
 	size_t i;
 
-	family(f, "cpsync_platform_freshness_seconds", "gauge",
-	       "Age of the newest change applied from the platform.");
+	family(f, name, "gauge", help);
 	json_array_foreach(platforms, i, p)
 	{
-		if (!json_is_integer(json_object_get(p, "freshness_s")))
+		if (!json_is_integer(json_object_get(p, key)))
 			continue;
-		put(f, "cpsync_platform_freshness_seconds{platform=\"%s\"} ",
-		    esc(str(p, "name"), name, sizeof(name)));
-		put_value(f, num(p, "freshness_s"));
+		put(f, "%s{platform=\"%s\"} ", name, esc(str(p, "name"), label, sizeof(label)));
+		put_value(f, num(p, key));
 	}
-	family(f, "cpsync_platform_freshness_target_seconds", "gauge",
-	       "Freshness target of the platform (platforms.*.freshness_target_s).");
-	json_array_foreach(platforms, i, p)
-	{
-		if (!json_is_integer(json_object_get(p, "freshness_target_s")))
-			continue;
-		put(f, "cpsync_platform_freshness_target_seconds{platform=\"%s\"} ",
-		    esc(str(p, "name"), name, sizeof(name)));
-		put_value(f, num(p, "freshness_target_s"));
-	}
+}
+
+static void format_platforms(struct fmt *f, const json_t *platforms)
+{
+	platform_gauge(f, platforms, "cpsync_platform_freshness_seconds",
+	               "Age of the newest change applied from the platform.", "freshness_s");
+	platform_gauge(f, platforms, "cpsync_platform_freshness_target_seconds",
+	               "Freshness target of the platform (platforms.*.freshness_target_s).",
+	               "freshness_target_s");
 }
 
 static void format_conflicts(struct fmt *f, const json_t *c)

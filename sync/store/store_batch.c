@@ -2,13 +2,13 @@
  * The store's writes: one reconcile batch (key states, history, outbox,
  * conflicts, audit, ingest offsets) and dead letters, each as ONE
  * transaction in pipeline mode (store_pipeline.c). The parameters of each
- * row are built here; jsonb text goes through jsonb.c.
+ * row are built here, in a parameter set (pg_params.c: jsonb text via jsonb.c).
  */
 #include "store/store.h"
 
 #include "base/common.h"
 #include "base/histogram.h"
-#include "store/jsonb.h"
+#include "store/pg_params.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
@@ -28,84 +28,56 @@ static const char *close_status(const char *how)
 	return NULL;
 }
 
-/* Parameter texts of one statement; JSON dumps are freed by params_clear. */
-struct params {
-	const char *v[8];
-	char *owned[8];
-	int len[8];
-	int fmt[8];
-	char num[3][24];
-};
-
-static void params_clear(struct params *p)
+/* Sends statement `id` with p's text parameters unless encoding them failed
+ * (`encoded` nonzero: out of memory encoding `what`); clears p either way. */
+static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_params *p, int encoded,
+                       const char *what, char *errstr, size_t errstr_size)
 {
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++)
-		free(p->owned[i]);
-	memset(p, 0, sizeof(*p));
-}
+	int rc;
 
-static int params_json(struct params *p, int i, json_t *j, const char *def)
-{
-	int ok;
-
-	p->owned[i] = cps_jsonb_param(j, def, &ok);
-	p->v[i] = p->owned[i];
-	return ok ? 0 : -1;
-}
-
-static const char *params_int(struct params *p, int slot, int64_t n)
-{
-	snprintf(p->num[slot], sizeof(p->num[slot]), "%" PRId64, n);
-	return p->num[slot];
+	if (encoded)
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                "store: out of memory encoding %s", what);
+	else
+		rc = cps_store_pipeline_send(s, id, p->v, NULL, NULL, errstr, errstr_size);
+	cps_pg_params_clear(p);
+	return rc;
 }
 
 static int send_state(struct cps_store *s, const struct cps_key_state *st, char *errstr,
                       size_t errstr_size)
 {
-	struct params p = {0};
+	struct cps_pg_params p = {0};
 	int rc;
 
 	p.v[0] = st->entity;
 	p.v[1] = st->key;
-	p.v[2] = params_int(&p, 0, st->version);
+	p.v[2] = cps_pg_params_int(&p, 0, st->version);
 	p.v[3] = st->deleted ? "t" : "f";
-	if (params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    params_json(&p, 5, st->provenance, "{}") || params_json(&p, 6, st->platforms, "{}") ||
-	    params_json(&p, 7, st->conflicts, "{}")) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding a key state");
-	}
-	rc = cps_store_pipeline_send(s, ST_RECORD_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
+	     cps_pg_params_json(&p, 6, st->platforms, "{}") ||
+	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
+	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
 }
 
 static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
                      size_t errstr_size)
 {
-	struct params p = {0};
+	struct cps_pg_params p = {0};
 	int rc;
 
 	p.v[0] = e->entity;
 	p.v[1] = e->key;
-	p.v[2] = params_int(&p, 0, e->version);
+	p.v[2] = cps_pg_params_int(&p, 0, e->version);
 	p.v[3] = cps_op_name(e->op);
-	if (params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	    params_json(&p, 5, e->provenance, NULL) ||
-	    params_json(&p, 6, e->changed_fields, NULL)) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding an emit");
-	}
-	rc = cps_store_pipeline_send(s, ST_HISTORY_INSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
+	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+	     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
+	     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	rc = params_send(s, ST_HISTORY_INSERT, &p, rc, "an emit", errstr, errstr_size);
 	if (rc)
 		return rc;
-
-	p.v[0] = e->entity;
-	p.v[1] = e->key;
-	p.v[2] = params_int(&p, 0, e->version);
+	/* the outbox row: the same entity, key and version */
 	p.v[3] = e->topic;
 	p.v[4] = e->payload ? (const char *)e->payload : "";
 	p.len[4] = (int)e->payload_len;
@@ -119,7 +91,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c, char *errstr,
                          size_t errstr_size)
 {
-	struct params p = {0};
+	struct cps_pg_params p = {0};
 	enum stmt_id id;
 	int rc;
 
@@ -129,12 +101,12 @@ static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c
 	switch (c->kind) {
 	case CPS_CONFLICT_OPEN:
 		id = ST_CONFLICT_OPEN;
-		rc = params_json(&p, 3, c->candidates, "[]");
+		rc = cps_pg_params_json(&p, 3, c->candidates, "[]");
 		p.v[4] = c->rule;
 		break;
 	case CPS_CONFLICT_UPDATE:
 		id = ST_CONFLICT_UPDATE;
-		rc = params_json(&p, 3, c->candidates, "[]");
+		rc = cps_pg_params_json(&p, 3, c->candidates, "[]");
 		break;
 	case CPS_CONFLICT_CLOSE:
 		id = ST_CONFLICT_CLOSE;
@@ -148,20 +120,13 @@ static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "store: unknown conflict change kind %d", (int)c->kind);
 	}
-	if (rc) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding a conflict");
-	}
-	rc = cps_store_pipeline_send(s, id, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	return params_send(s, id, &p, rc, "a conflict", errstr, errstr_size);
 }
 
 static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char *errstr,
                       size_t errstr_size)
 {
-	struct params p = {0};
+	struct cps_pg_params p = {0};
 	int rc;
 
 	p.v[0] = a->actor;
@@ -170,25 +135,20 @@ static int send_audit(struct cps_store *s, const struct cps_store_audit *a, char
 	p.v[3] = a->key;
 	p.v[4] = a->field;
 	p.v[7] = a->reason;
-	if (params_json(&p, 5, a->before, NULL) || params_json(&p, 6, a->after, NULL)) {
-		params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding an audit row");
-	}
-	rc = cps_store_pipeline_send(s, ST_AUDIT_INSERT, p.v, NULL, NULL, errstr, errstr_size);
-	params_clear(&p);
-	return rc;
+	rc =
+	    cps_pg_params_json(&p, 5, a->before, NULL) || cps_pg_params_json(&p, 6, a->after, NULL);
+	return params_send(s, ST_AUDIT_INSERT, &p, rc, "an audit row", errstr, errstr_size);
 }
 
 static int send_offset(struct cps_store *s, const struct cps_store_offset *o, char *errstr,
                        size_t errstr_size)
 {
-	struct params p = {0};
+	struct cps_pg_params p = {0};
 
 	p.v[0] = o->topic;
-	p.v[1] = params_int(&p, 0, o->partition);
-	p.v[2] = params_int(&p, 1, o->next_offset);
-	p.v[3] = params_int(&p, 2, (int64_t)o->last_fingerprint);
+	p.v[1] = cps_pg_params_int(&p, 0, o->partition);
+	p.v[2] = cps_pg_params_int(&p, 1, o->next_offset);
+	p.v[3] = cps_pg_params_int(&p, 2, (int64_t)o->last_fingerprint);
 	return cps_store_pipeline_send(s, ST_OFFSET_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
 }
 
@@ -229,14 +189,14 @@ int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter
 	if (rc)
 		return rc;
 	for (size_t i = 0; !rc && i < n; i++) {
-		struct params p = {0};
+		struct cps_pg_params p = {0};
 
 		if (dl[i].raw_len > INT32_MAX || dl[i].raw_key_len > INT32_MAX) {
 			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "store: dead letter too large");
 			break;
 		}
-		p.v[0] = dl[i].received_ms > 0 ? params_int(&p, 0, dl[i].received_ms) : NULL;
+		p.v[0] = dl[i].received_ms > 0 ? cps_pg_params_int(&p, 0, dl[i].received_ms) : NULL;
 		p.v[1] = dl[i].platform;
 		p.v[2] = dl[i].origin;
 		p.v[3] = dl[i].entity;

@@ -7,6 +7,7 @@
 #ifndef CPS_STORE_CONN_INT_H
 #define CPS_STORE_CONN_INT_H
 
+#include "base/buf.h"
 #include "store/store.h"
 
 #include <libpq-fe.h>
@@ -70,6 +71,12 @@ int cps_store_prepare_all(struct cps_store *s, char *errstr, size_t errstr_size)
 int cps_store_exec_prepared(struct cps_store *s, enum stmt_id id, const char *const *values,
                             const int *lengths, const int *formats, int result_format,
                             PGresult **res, char *errstr, size_t errstr_size);
+
+/* ---- store_read.c: array literals ---- */
+
+/* A PostgreSQL array literal of n integers, {1,2,3}: items are int32_t or
+ * int64_t (elem_size says which). 0, or -1 when out of memory. */
+int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, size_t n);
 
 /* ---- store_pipeline.c: one transaction in pipeline mode ---- */
 

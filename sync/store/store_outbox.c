@@ -83,10 +83,7 @@ int cps_store_outbox_delete(struct cps_store *s, const int64_t *ids, size_t n, c
 	if (!n)
 		return CPS_OK;
 	cps_buf_init(&list, 0);
-	for (size_t i = 0; i < n; i++)
-		if (cps_buf_printf(&list, "%c%" PRId64, i ? ',' : '{', ids[i]) < 0)
-			rc = -1;
-	if (rc || cps_buf_append_byte(&list, '}')) {
+	if (cps_store_int_array(&list, ids, sizeof(*ids), n)) {
 		cps_buf_release(&list);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 	}

@@ -1,6 +1,7 @@
 /*
  * The store's reads for the reconcile workers and /status: stored key
- * states and ingest offsets, each in one query, and the stats figures.
+ * states and ingest offsets, each in one query, and the stats figures;
+ * and the PostgreSQL array literals those reads (and the outbox) send.
  */
 #include "store/store.h"
 
@@ -36,6 +37,21 @@ static void state_set(json_t **slot, json_t *v)
 {
 	json_decref(*slot);
 	*slot = v;
+}
+
+int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, size_t n)
+{
+	if (cps_buf_append_byte(b, '{'))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *at = (const char *)items + i * elem_size;
+		int64_t v =
+		    elem_size == sizeof(int32_t) ? *(const int32_t *)at : *(const int64_t *)at;
+
+		if ((i && cps_buf_append_byte(b, ',')) || cps_buf_printf(b, "%" PRId64, v) < 0)
+			return -1;
+	}
+	return cps_buf_append_byte(b, '}');
 }
 
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
@@ -118,10 +134,7 @@ int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t
 	if (!n)
 		return CPS_OK;
 	cps_buf_init(&list, 0);
-	for (size_t i = 0; i < n; i++)
-		if (cps_buf_printf(&list, "%c%" PRId32, i ? ',' : '{', partitions[i]) < 0)
-			rc = -1;
-	if (rc || cps_buf_append_byte(&list, '}')) {
+	if (cps_store_int_array(&list, partitions, sizeof(*partitions), n)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 		goto out;
 	}

@@ -21,6 +21,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,14 +130,40 @@ int cps_steward_run(PGconn *c, const char *what, const char *sql, int n, const c
 	return rc;
 }
 
-int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errstr,
-                        size_t errstr_size)
+int cps_steward_exec(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                     const int *lens, char *errstr, size_t errstr_size)
 {
 	PGresult *res;
-	int rc = cps_steward_run(c, what, sql, 0, NULL, NULL, &res, errstr, errstr_size);
+	int rc = cps_steward_run(c, what, sql, n, v, lens, &res, errstr, errstr_size);
 
 	PQclear(res);
 	return rc;
+}
+
+int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errstr,
+                        size_t errstr_size)
+{
+	return cps_steward_exec(c, what, sql, 0, NULL, NULL, errstr, errstr_size);
+}
+
+int cps_steward_run_row(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                        PGresult **res, int *why, int why_missing, char *errstr, size_t errstr_size,
+                        const char *missing_fmt, ...)
+{
+	va_list ap;
+	int rc = cps_steward_run(c, what, sql, n, v, NULL, res, errstr, errstr_size);
+
+	if (rc || PQntuples(*res) == 1)
+		return rc;
+	PQclear(*res);
+	*res = NULL;
+	*why = why_missing;
+	if (errstr && errstr_size) {
+		va_start(ap, missing_fmt);
+		vsnprintf(errstr, errstr_size, missing_fmt, ap);
+		va_end(ap);
+	}
+	return CPS_ERR_INVALID;
 }
 
 static json_t *col_str(const PGresult *res, int row, int col)
@@ -216,6 +243,73 @@ static json_t *conflict_row(const PGresult *res, int row, int detail)
 	return o;
 }
 
+static json_t *conflict_summary(const PGresult *res, int row)
+{
+	return conflict_row(res, row, 0);
+}
+
+/* The first n rows of res as a JSON array, each through `row`. */
+static json_t *rows_json(const PGresult *res, int n, json_t *(*row)(const PGresult *, int))
+{
+	json_t *arr = json_array();
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, row(res, i));
+	return arr;
+}
+
+/* All the rows of a statement, each through `row`, as o[key]. */
+static int rows_into(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                     json_t *(*row)(const PGresult *, int), json_t *o, const char *key,
+                     char *errstr, size_t errstr_size)
+{
+	PGresult *res;
+	int rc = cps_steward_run(c, what, sql, n, v, NULL, &res, errstr, errstr_size);
+
+	if (rc)
+		return rc;
+	json_object_set_new(o, key, rows_json(res, PQntuples(res), row));
+	PQclear(res);
+	return CPS_OK;
+}
+
+/* One page of a keyset-paged list: `sql` takes the filters in v[0..4] and
+ * $6..$8 filled here (the cursor's time and id, limit + 1); each row goes
+ * through `row`. Column 0 of a row is its id, column 10 its cursor time. */
+static int list_page(struct cps_steward_store *ss, const char *what, const char *sql,
+                     const char *v[8], const struct cps_steward_cursor *after, int limit,
+                     json_t *(*row)(const PGresult *, int), json_t **items,
+                     struct cps_steward_cursor *next, char *errstr, size_t errstr_size)
+{
+	char at[24], id[24], lim[24];
+	PGresult *res = NULL;
+	PGconn *c;
+	int rc, n;
+
+	num(at, after->at_us);
+	num(id, after->id);
+	num(lim, (int64_t)limit + 1);
+	v[5] = after->has ? at : NULL;
+	v[6] = after->has ? id : NULL;
+	v[7] = lim;
+	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
+		return CPS_ERR_RETRIABLE;
+	rc = cps_steward_run(c, what, sql, 8, v, NULL, &res, errstr, errstr_size);
+	if (rc)
+		goto out;
+	n = PQntuples(res);
+	*items = rows_json(res, n < limit ? n : limit, row);
+	if (n > limit) {
+		next->has = 1;
+		next->id = col_int(res, limit - 1, 0);
+		next->at_us = col_int(res, limit - 1, 10);
+	}
+out:
+	PQclear(res);
+	cps_steward_conn_give(ss, c);
+	return rc;
+}
+
 int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_conflict_filter *f,
                                json_t **items, struct cps_steward_cursor *next, char *errstr,
                                size_t errstr_size)
@@ -236,41 +330,15 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
 	    "AND ($6::bigint IS NULL OR (c.opened_at, c.id) > ('epoch'::timestamptz + $6::bigint * "
 	    "interval '1 microsecond', $7::bigint)) ORDER BY c.opened_at ASC, c.id ASC LIMIT $8",
 	};
-	char age[24], at[24], id[24], lim[24];
+	char age[24];
 	const char *v[8] = {f->status, f->entity, f->field, f->platform};
-	PGresult *res = NULL;
-	PGconn *c;
-	int rc, n;
 
 	*items = NULL;
 	memset(next, 0, sizeof(*next));
 	num(age, f->min_age_s);
-	num(at, f->after.at_us);
-	num(id, f->after.id);
-	num(lim, (int64_t)f->limit + 1);
 	v[4] = f->min_age_s >= 0 ? age : NULL;
-	v[5] = f->after.has ? at : NULL;
-	v[6] = f->after.has ? id : NULL;
-	v[7] = lim;
-	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
-		return CPS_ERR_RETRIABLE;
-	rc = cps_steward_run(c, "select from conflicts", sql[f->ascending != 0], 8, v, NULL, &res,
-	                     errstr, errstr_size);
-	if (rc)
-		goto out;
-	n = PQntuples(res);
-	*items = json_array();
-	for (int i = 0; i < n && i < f->limit; i++)
-		json_array_append_new(*items, conflict_row(res, i, 0));
-	if (n > f->limit) {
-		next->has = 1;
-		next->id = col_int(res, f->limit - 1, 0);
-		next->at_us = col_int(res, f->limit - 1, 10);
-	}
-out:
-	PQclear(res);
-	cps_steward_conn_give(ss, c);
-	return rc;
+	return list_page(ss, "select from conflicts", sql[f->ascending != 0], v, &f->after,
+	                 f->limit, conflict_summary, items, next, errstr, errstr_size);
 }
 
 int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
@@ -283,20 +351,16 @@ int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, cha
 
 	num(ids, id);
 	*out = NULL;
-	rc = cps_steward_run(c, "select from conflicts",
-	                     "SELECT " DETAIL_COLS
-	                     " FROM cpsync.conflicts c LEFT JOIN cpsync.records r "
-	                     "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint",
-	                     1, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run_row(c, "select from conflicts",
+	                         "SELECT " DETAIL_COLS
+	                         " FROM cpsync.conflicts c LEFT JOIN cpsync.records r "
+	                         "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint",
+	                         1, v, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	                         "conflict %" PRId64 " not found", id);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1) {
-		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "conflict %" PRId64 " not found", id);
-	} else if (!(*out = conflict_row(res, 0, 1))) {
+	if (!(*out = conflict_row(res, 0, 1)))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	}
 	PQclear(res);
 	return rc;
 }
@@ -358,6 +422,14 @@ out:
 
 /* ---- records ---------------------------------------------------------------- */
 
+static json_t *history_row(const PGresult *res, int i)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "version",
+	                 (json_int_t)col_int(res, i, 0), "op", col_str(res, i, 1), "record",
+	                 col_json(res, i, 2), "provenance", col_json(res, i, 3), "changed_fields",
+	                 col_json(res, i, 4), "committed_at", col_str(res, i, 5));
+}
+
 int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, const char *key,
                            int history_limit, json_t **out, int *why, char *errstr,
                            size_t errstr_size)
@@ -366,7 +438,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	const char *v[3] = {entity, key, lim};
 	PGresult *res = NULL;
 	PGconn *c;
-	json_t *o = NULL, *arr;
+	json_t *o = NULL;
 	int rc;
 
 	*out = NULL;
@@ -378,19 +450,14 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	                         errstr, errstr_size);
 	if (rc)
 		goto out;
-	rc = cps_steward_run(
+	rc = cps_steward_run_row(
 	    c, "select from records",
 	    "SELECT version, deleted, record, provenance, platforms, "
 	    "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2",
-	    2, v, NULL, &res, errstr, errstr_size);
+	    2, v, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	    "no %.32s record with that key", entity);
 	if (rc)
 		goto out;
-	if (PQntuples(res) != 1) {
-		*why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "no %.32s record with that key", entity);
-		goto out;
-	}
 	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o, s:o}", "entity", entity, "key", key,
 	              "version", (json_int_t)col_int(res, 0, 0), "deleted",
 	              !strcmp(PQgetvalue(res, 0, 1), "t"), "record", col_json(res, 0, 2),
@@ -402,36 +469,18 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	rc = cps_steward_run(c, "select from conflicts",
-	                     "SELECT " SUMMARY_COLS
-	                     " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
-	                     "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
-	                     2, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(arr, conflict_row(res, i, 0));
-	json_object_set_new(o, "conflicts", arr);
-	PQclear(res);
-	res = NULL;
-	rc = cps_steward_run(c, "select from record_history",
-	                     "SELECT version, op, record, provenance, to_json(changed_fields), "
-	                     "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
-	                     "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
-	                     3, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	arr = json_array();
-	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(
-		    arr, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "version",
-		                   (json_int_t)col_int(res, i, 0), "op", col_str(res, i, 1),
-		                   "record", col_json(res, i, 2), "provenance", col_json(res, i, 3),
-		                   "changed_fields", col_json(res, i, 4), "committed_at",
-		                   col_str(res, i, 5)));
-	json_object_set_new(o, "history", arr);
-	rc = cps_steward_run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
+	rc = rows_into(c, "select from conflicts",
+	               "SELECT " SUMMARY_COLS " FROM cpsync.conflicts c WHERE c.entity = $1 AND "
+	               "c.key = $2 AND c.status IN ('open', 'claimed') ORDER BY c.field",
+	               2, v, conflict_summary, o, "conflicts", errstr, errstr_size);
+	if (!rc)
+		rc = rows_into(c, "select from record_history",
+		               "SELECT version, op, record, provenance, to_json(changed_fields), "
+		               "to_json(committed_at) #>> '{}' FROM cpsync.record_history "
+		               "WHERE entity = $1 AND key = $2 ORDER BY version DESC LIMIT $3::int",
+		               3, v, history_row, o, "history", errstr, errstr_size);
+	if (!rc)
+		rc = cps_steward_run_cmd(c, "commit", "COMMIT", errstr, errstr_size);
 	if (rc)
 		goto out;
 	*out = o;
@@ -447,32 +496,31 @@ out:
 
 /* ---- audit ------------------------------------------------------------------ */
 
+static json_t *audit_row(const PGresult *res, int i)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	                 (json_int_t)col_int(res, i, 0), "at", col_str(res, i, 1), "actor",
+	                 col_str(res, i, 2), "action", col_str(res, i, 3), "entity",
+	                 col_str(res, i, 4), "key", col_str(res, i, 5), "field", col_str(res, i, 6),
+	                 "before", col_json(res, i, 7), "after", col_json(res, i, 8), "reason",
+	                 col_str(res, i, 9));
+}
+
 int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_filter *f,
                            json_t **items, struct cps_steward_cursor *next, char *errstr,
                            size_t errstr_size)
 {
-	char since[24], until[24], at[24], id[24], lim[24];
+	char since[24], until[24];
 	const char *v[8] = {f->entity, f->key, f->actor};
-	PGresult *res = NULL;
-	PGconn *c;
-	int rc, n;
 
 	*items = NULL;
 	memset(next, 0, sizeof(*next));
 	num(since, f->since_us);
 	num(until, f->until_us);
-	num(at, f->after.at_us);
-	num(id, f->after.id);
-	num(lim, (int64_t)f->limit + 1);
 	v[3] = f->since_us >= 0 ? since : NULL;
 	v[4] = f->until_us >= 0 ? until : NULL;
-	v[5] = f->after.has ? at : NULL;
-	v[6] = f->after.has ? id : NULL;
-	v[7] = lim;
-	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
-		return CPS_ERR_RETRIABLE;
-	rc = cps_steward_run(
-	    c, "select from audit",
+	return list_page(
+	    ss, "select from audit",
 	    "SELECT id, to_json(at) #>> '{}', actor, action, entity, key, field, before, after, "
 	    "reason, (extract(epoch FROM at) * 1000000)::bigint FROM cpsync.audit WHERE "
 	    "($1::text IS NULL OR entity = $1) AND ($2::text IS NULL OR key = $2) "
@@ -483,26 +531,5 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 	    "'1 microsecond') "
 	    "AND ($6::bigint IS NULL OR (at, id) < ('epoch'::timestamptz + $6::bigint * "
 	    "interval '1 microsecond', $7::bigint)) ORDER BY at DESC, id DESC LIMIT $8::int",
-	    8, v, NULL, &res, errstr, errstr_size);
-	if (rc)
-		goto out;
-	n = PQntuples(res);
-	*items = json_array();
-	for (int i = 0; i < n && i < f->limit; i++)
-		json_array_append_new(
-		    *items, json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-		                      (json_int_t)col_int(res, i, 0), "at", col_str(res, i, 1),
-		                      "actor", col_str(res, i, 2), "action", col_str(res, i, 3),
-		                      "entity", col_str(res, i, 4), "key", col_str(res, i, 5),
-		                      "field", col_str(res, i, 6), "before", col_json(res, i, 7),
-		                      "after", col_json(res, i, 8), "reason", col_str(res, i, 9)));
-	if (n > f->limit) {
-		next->has = 1;
-		next->id = col_int(res, f->limit - 1, 0);
-		next->at_us = col_int(res, f->limit - 1, 10);
-	}
-out:
-	PQclear(res);
-	cps_steward_conn_give(ss, c);
-	return rc;
+	    v, &f->after, f->limit, audit_row, items, next, errstr, errstr_size);
 }

@@ -26,8 +26,17 @@ void cps_steward_conn_give(struct cps_steward_store *ss, PGconn *c);
  * nonzero lens[i] marks a binary parameter). *res is the caller's. */
 int cps_steward_run(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
                     const int *lens, PGresult **res, char *errstr, size_t errstr_size);
+/* cps_steward_run, its result dropped; _cmd: without parameters. */
+int cps_steward_exec(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                     const int *lens, char *errstr, size_t errstr_size);
 int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errstr,
                         size_t errstr_size);
+/* cps_steward_run for a statement that must give exactly one row: with any
+ * other count, *why = why_missing and CPS_ERR_INVALID with the message
+ * `missing_fmt` (*res NULL). */
+int cps_steward_run_row(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
+                        PGresult **res, int *why, int why_missing, char *errstr, size_t errstr_size,
+                        const char *missing_fmt, ...) __attribute__((format(printf, 11, 12)));
 
 /* One conflict in full on connection `c` (cps_steward_conflict_get's shape). */
 int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,

@@ -11,7 +11,7 @@
 #include "base/clock.h"
 #include "base/common.h"
 #include "model/event.h"
-#include "store/jsonb.h"
+#include "store/pg_params.h"
 
 #include <libpq-fe.h>
 
@@ -48,14 +48,19 @@ static const char *action_name(enum cps_resolution how)
 	}
 }
 
-/* A jsonb parameter's text into owned[i] (NULL json: SQL NULL). */
-static int jparam(char **owned, const char **v, int i, json_t *j)
+/* Runs `sql` with the first n of p's parameters unless encoding them failed
+ * (`encode_failed`: out of memory); frees p's jsonb texts either way. */
+static int run_params(struct resolve *r, const char *what, const char *sql, int n,
+                      struct cps_pg_params *p, int encode_failed, char *errstr, size_t errstr_size)
 {
-	int ok;
+	int rc;
 
-	owned[i] = cps_jsonb_param(j, NULL, &ok);
-	v[i] = owned[i];
-	return ok ? 0 : -1;
+	if (encode_failed)
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	else
+		rc = cps_steward_exec(r->c, what, sql, n, p->v, p->len, errstr, errstr_size);
+	cps_pg_params_clear(p);
+	return rc;
 }
 
 static json_t *field_snapshot(const struct cps_key_state *st, const char *field)
@@ -74,18 +79,15 @@ static int lock_conflict(struct resolve *r, char *errstr, size_t errstr_size)
 	PGresult *res;
 	int rc;
 
-	rc = cps_steward_run(r->c, "lock of conflicts",
-	                     "SELECT entity, key, field, status FROM cpsync.conflicts WHERE id = "
-	                     "$1::bigint FOR UPDATE",
-	                     1, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run_row(
+	    r->c, "lock of conflicts",
+	    "SELECT entity, key, field, status FROM cpsync.conflicts WHERE id = "
+	    "$1::bigint FOR UPDATE",
+	    1, v, &res, r->why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	    "conflict %" PRId64 " not found", r->d->conflict_id);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1) {
-		*r->why = CPS_STEWARD_NOT_FOUND;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "conflict %" PRId64 " not found", r->d->conflict_id);
-	} else if (strcmp(PQgetvalue(res, 0, 3), "open") &&
-	           strcmp(PQgetvalue(res, 0, 3), "claimed")) {
+	if (strcmp(PQgetvalue(res, 0, 3), "open") && strcmp(PQgetvalue(res, 0, 3), "claimed")) {
 		*r->why = CPS_STEWARD_STATE;
 		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "conflict %" PRId64 " is already %s", r->d->conflict_id,
@@ -110,19 +112,14 @@ static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
 	PGresult *res;
 	int rc;
 
-	rc = cps_steward_run(r->c, "lock of records",
-	                     "SELECT version, deleted, record, provenance, platforms, conflicts "
-	                     "FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
-	                     2, v, NULL, &res, errstr, errstr_size);
+	rc =
+	    cps_steward_run_row(r->c, "lock of records",
+	                        "SELECT version, deleted, record, provenance, platforms, conflicts "
+	                        "FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
+	                        2, v, &res, r->why, CPS_STEWARD_STATE, errstr, errstr_size,
+	                        "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
 	if (rc)
 		return rc;
-	if (PQntuples(res) != 1) {
-		*r->why = CPS_STEWARD_STATE;
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
-		PQclear(res);
-		return rc;
-	}
 	st->version = r->old_version = col_int(res, 0, 0);
 	st->deleted = !strcmp(PQgetvalue(res, 0, 1), "t");
 	json_decref(st->record);
@@ -192,39 +189,30 @@ static int decide(struct resolve *r, char *errstr, size_t errstr_size)
 static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_key_state *st = &r->st;
-	char ver[24], oldver[24];
-	char *owned[9] = {0};
-	const char *v[9] = {0};
+	struct cps_pg_params p = {{st->entity, st->key, NULL, st->deleted ? "t" : "f"}};
 	PGresult *res = NULL;
 	int rc;
 
-	num(ver, st->version);
-	num(oldver, r->old_version);
-	v[0] = st->entity;
-	v[1] = st->key;
-	v[2] = ver;
-	v[3] = st->deleted ? "t" : "f";
-	v[8] = oldver;
-	if (jparam(owned, v, 4, json_is_null(st->record) ? NULL : st->record) ||
-	    jparam(owned, v, 5, st->provenance) || jparam(owned, v, 6, st->platforms) ||
-	    !(owned[7] = cps_jsonb_param(st->conflicts, "{}", &(int){0}))) {
+	p.v[2] = cps_pg_params_int(&p, 0, st->version);
+	p.v[8] = cps_pg_params_int(&p, 1, r->old_version);
+	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	    cps_pg_params_json(&p, 5, st->provenance, NULL) ||
+	    cps_pg_params_json(&p, 6, st->platforms, NULL) ||
+	    cps_pg_params_json(&p, 7, st->conflicts, "{}"))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	v[7] = owned[7];
-	rc = cps_steward_run(r->c, "update of records",
-	                     "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
-	                     "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
-	                     "conflicts = $8::jsonb, updated_at = now() "
-	                     "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
-	                     9, v, NULL, &res, errstr, errstr_size);
+	else
+		rc = cps_steward_run(
+		    r->c, "update of records",
+		    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
+		    "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
+		    "conflicts = $8::jsonb, updated_at = now() "
+		    "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
+		    9, p.v, NULL, &res, errstr, errstr_size);
 	if (!rc && strcmp(PQcmdTuples(res), "1"))
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                "store: the record changed under its lock");
-out:
 	PQclear(res);
-	for (int i = 0; i < 9; i++)
-		free(owned[i]);
+	cps_pg_params_clear(&p);
 	return rc;
 }
 
@@ -232,94 +220,61 @@ out:
 static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_key_state *st = &r->st;
-	char ver[24];
-	char *owned[7] = {0};
-	const char *v[7] = {0};
-	int lens[7] = {0};
-	PGresult *res = NULL;
+	struct cps_pg_params p = {{st->entity, st->key, NULL, cps_op_name(r->o.op)}};
 	int rc;
 
-	num(ver, st->version);
-	v[0] = st->entity;
-	v[1] = st->key;
-	v[2] = ver;
-	v[3] = cps_op_name(r->o.op);
-	if (jparam(owned, v, 4, json_is_null(st->record) ? NULL : st->record) ||
-	    jparam(owned, v, 5, st->provenance) || jparam(owned, v, 6, r->o.changed_fields)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	rc = cps_steward_run(
-	    r->c, "insert into record_history",
-	    "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
-	    "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
-	    "$6::jsonb, ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, "
-	    "'[]'))))",
-	    7, v, NULL, &res, errstr, errstr_size);
+	p.v[2] = cps_pg_params_int(&p, 0, st->version);
+	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	     cps_pg_params_json(&p, 5, st->provenance, NULL) ||
+	     cps_pg_params_json(&p, 6, r->o.changed_fields, NULL);
+	rc = run_params(r, "insert into record_history",
+	                "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
+	                "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
+	                "$6::jsonb, ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, "
+	                "'[]'))))",
+	                7, &p, rc, errstr, errstr_size);
 	if (rc)
-		goto out;
-	PQclear(res);
-	res = NULL;
-	v[3] = json_string_value(r->topic);
-	v[4] = r->payload.data ? (const char *)r->payload.data : "";
-	lens[4] = (int)r->payload.len;
-	rc = cps_steward_run(r->c, "insert into outbox",
-	                     "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
-	                     "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
-	                     5, v, lens, &res, errstr, errstr_size);
-out:
-	PQclear(res);
-	for (int i = 0; i < 7; i++)
-		free(owned[i]);
-	return rc;
+		return rc;
+	p.v[3] = json_string_value(r->topic);
+	p.v[4] = r->payload.data ? (const char *)r->payload.data : "";
+	p.len[4] = (int)r->payload.len;
+	return run_params(r, "insert into outbox",
+	                  "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
+	                  "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
+	                  5, &p, 0, errstr, errstr_size);
 }
 
 /* 6. The conflict closed with its resolution. */
 static int close_conflict(struct resolve *r, char *errstr, size_t errstr_size)
 {
-	char *owned[3] = {0};
-	const char *v[3] = {r->ids, r->d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved"};
-	PGresult *res = NULL;
-	int rc;
+	struct cps_pg_params p = {
+	    {r->ids, r->d->how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved"}};
+	int rc = cps_pg_params_json(&p, 2, r->resolution, NULL);
 
-	if (jparam(owned, v, 2, r->resolution))
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	rc = cps_steward_run(
-	    r->c, "close of conflicts",
+	return run_params(
+	    r, "close of conflicts",
 	    "UPDATE cpsync.conflicts SET status = $2, closed_at = now(), updated_at = "
 	    "now(), resolution = $3::jsonb || jsonb_build_object('at', now()) WHERE "
 	    "id = $1::bigint",
-	    3, v, NULL, &res, errstr, errstr_size);
-	PQclear(res);
-	free(owned[2]);
-	return rc;
+	    3, &p, rc, errstr, errstr_size);
 }
 
 /* 7. The audit row: the field before and after, and the steward's reason. */
 static int write_audit(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_steward_decision *d = r->d;
-	char *owned[7] = {0};
-	const char *v[7] = {d->steward, r->st.entity, r->st.key, r->field, NULL, NULL, d->reason};
-	PGresult *res = NULL;
+	struct cps_pg_params p = {
+	    {d->steward, r->st.entity, r->st.key, r->field, NULL, NULL, d->reason}};
 	int rc;
 
 	json_object_set_new(r->after, "action", json_string(action_name(d->how)));
-	if (jparam(owned, v, 4, r->before) || jparam(owned, v, 5, r->after)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	rc = cps_steward_run(
-	    r->c, "insert into audit",
-	    "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, "
-	    "after, reason) VALUES ($1, 'conflict.resolved', $2, $3, $4, $5::jsonb, "
-	    "$6::jsonb, $7)",
-	    7, v, NULL, &res, errstr, errstr_size);
-out:
-	PQclear(res);
-	for (int i = 0; i < 7; i++)
-		free(owned[i]);
-	return rc;
+	rc =
+	    cps_pg_params_json(&p, 4, r->before, NULL) || cps_pg_params_json(&p, 5, r->after, NULL);
+	return run_params(r, "insert into audit",
+	                  "INSERT INTO cpsync.audit (actor, action, entity, key, field, before, "
+	                  "after, reason) VALUES ($1, 'conflict.resolved', $2, $3, $4, $5::jsonb, "
+	                  "$6::jsonb, $7)",
+	                  7, &p, rc, errstr, errstr_size);
 }
 
 static void resolve_release(struct resolve *r)
