@@ -47,6 +47,35 @@ static json_t *bytes_to_json(const uint8_t *p, size_t len)
 
 static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth);
 
+/* Where a child value stands: its path mark and its error text follow. */
+enum container { IN_RECORD, IN_ARRAY, IN_MAP };
+
+/* The JSON of child `i` of record, array or map `v`, its field name or map
+ * key in *key; NULL with the error set. The path names the child only while
+ * it is converted, and still names it after a failure. */
+static json_t *child_to_json(struct out_ctx *c, avro_value_t *v, enum container in, size_t i,
+                             const char **key, unsigned depth)
+{
+	avro_value_t child;
+	size_t saved;
+	json_t *cj;
+
+	if (avro_value_get_by_index(v, i, &child, key)) {
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read %s at %s: %s",
+		           in == IN_RECORD ? "record field" : "item", cps_json_path_str(&c->path),
+		           avro_strerror());
+		return NULL;
+	}
+	if (in == IN_RECORD)
+		saved = cps_json_path_push_field(&c->path, *key);
+	else
+		saved = cps_json_path_push_index(&c->path, in == IN_MAP, i);
+	cj = value_to_json(c, &child, depth + 1);
+	if (cj)
+		cps_json_path_pop(&c->path, saved);
+	return cj;
+}
+
 static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 {
 	json_t *obj = json_object();
@@ -56,27 +85,16 @@ static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth
 		goto out_nomem;
 	avro_value_get_size(v, &n);
 	for (i = 0; i < n; i++) {
-		avro_value_t child;
 		const char *name = NULL;
-		size_t saved;
-		json_t *cj;
+		json_t *cj = child_to_json(c, v, IN_RECORD, i, &name, depth);
 
-		if (avro_value_get_by_index(v, i, &child, &name))
-			goto out_avro;
-		saved = cps_json_path_push_field(&c->path, name);
-		cj = value_to_json(c, &child, depth + 1);
 		if (!cj)
 			goto out_fail;
-		cps_json_path_pop(&c->path, saved);
 		if (json_object_set_new(obj, name, cj))
 			goto out_nomem;
 	}
 	return obj;
 
-out_avro:
-	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read record field at %s: %s",
-	           cps_json_path_str(&c->path), avro_strerror());
-	goto out_fail;
 out_nomem:
 	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
 	           cps_json_path_str(&c->path));
@@ -94,22 +112,11 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 		goto out_nomem;
 	avro_value_get_size(v, &n);
 	for (i = 0; i < n; i++) {
-		avro_value_t child;
 		const char *key = NULL;
-		size_t saved;
-		json_t *cj;
+		json_t *cj = child_to_json(c, v, is_map ? IN_MAP : IN_ARRAY, i, &key, depth);
 
-		if (avro_value_get_by_index(v, i, &child, &key)) {
-			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
-			           "cannot read item at %s: %s", cps_json_path_str(&c->path),
-			           avro_strerror());
-			goto out_fail;
-		}
-		saved = cps_json_path_push_index(&c->path, is_map, i);
-		cj = value_to_json(c, &child, depth + 1);
 		if (!cj)
 			goto out_fail;
-		cps_json_path_pop(&c->path, saved);
 		if (is_map) {
 			json_t *k = json_string(key);
 
