@@ -129,6 +129,19 @@ static int fill_record(struct in_ctx *c, json_t *j, int as_default, avro_value_t
 	return CPS_OK;
 }
 
+/* Item `i` of an array or map: the path names it while it is filled (and
+ * still after a failure). */
+static int fill_item(struct in_ctx *c, json_t *el, int as_default, avro_value_t *child, int is_map,
+                     size_t i, unsigned depth)
+{
+	size_t saved = cps_json_path_push_index(c->path, is_map, i);
+	int rc = fill(c, el, as_default, child, depth + 1);
+
+	if (rc == CPS_OK)
+		cps_json_path_pop(c->path, saved);
+	return rc;
+}
+
 static int fill_array(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, unsigned depth)
 {
 	size_t i;
@@ -139,15 +152,12 @@ static int fill_array(struct in_ctx *c, json_t *j, int as_default, avro_value_t 
 		return type_error(c, "array", j);
 	json_array_foreach (j, i, el) {
 		avro_value_t child;
-		size_t saved;
 
 		if (avro_value_append(v, &child, NULL))
 			return avro_error(c, "array item");
-		saved = cps_json_path_push_index(c->path, 0, i);
-		rc = fill(c, el, as_default, &child, depth + 1);
+		rc = fill_item(c, el, as_default, &child, 0, i, depth);
 		if (rc != CPS_OK)
 			return rc;
-		cps_json_path_pop(c->path, saved);
 	}
 	return CPS_OK;
 }
@@ -163,15 +173,12 @@ static int fill_map(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v
 		return type_error(c, "object", j);
 	json_object_foreach (j, key, el) {
 		avro_value_t child;
-		size_t saved;
 
 		if (avro_value_add(v, key, &child, NULL, NULL))
 			return avro_error(c, "map entry");
-		saved = cps_json_path_push_index(c->path, 1, i++);
-		rc = fill(c, el, as_default, &child, depth + 1);
+		rc = fill_item(c, el, as_default, &child, 1, i++, depth);
 		if (rc != CPS_OK)
 			return rc;
-		cps_json_path_pop(c->path, saved);
 	}
 	return CPS_OK;
 }

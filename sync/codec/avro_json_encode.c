@@ -76,36 +76,11 @@ static json_t *child_to_json(struct out_ctx *c, avro_value_t *v, enum container 
 	return cj;
 }
 
-static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
+/* A record or map as a JSON object, an array as a JSON array. */
+static json_t *container_to_json(struct out_ctx *c, avro_value_t *v, enum container in,
+                                 unsigned depth)
 {
-	json_t *obj = json_object();
-	size_t i, n = 0;
-
-	if (!obj)
-		goto out_nomem;
-	avro_value_get_size(v, &n);
-	for (i = 0; i < n; i++) {
-		const char *name = NULL;
-		json_t *cj = child_to_json(c, v, IN_RECORD, i, &name, depth);
-
-		if (!cj)
-			goto out_fail;
-		if (json_object_set_new(obj, name, cj))
-			goto out_nomem;
-	}
-	return obj;
-
-out_nomem:
-	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
-	           cps_json_path_str(&c->path));
-out_fail:
-	json_decref(obj);
-	return NULL;
-}
-
-static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsigned depth)
-{
-	json_t *out = is_map ? json_object() : json_array();
+	json_t *out = in == IN_ARRAY ? json_array() : json_object();
 	size_t i, n = 0;
 
 	if (!out)
@@ -113,11 +88,11 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 	avro_value_get_size(v, &n);
 	for (i = 0; i < n; i++) {
 		const char *key = NULL;
-		json_t *cj = child_to_json(c, v, is_map ? IN_MAP : IN_ARRAY, i, &key, depth);
+		json_t *cj = child_to_json(c, v, in, i, &key, depth);
 
 		if (!cj)
 			goto out_fail;
-		if (is_map) {
+		if (in == IN_MAP) {
 			json_t *k = json_string(key);
 
 			if (!k) {
@@ -128,11 +103,10 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 				goto out_fail;
 			}
 			json_decref(k);
-			if (json_object_set_new(out, key, cj))
-				goto out_nomem;
-		} else if (json_array_append_new(out, cj)) {
-			goto out_nomem;
 		}
+		if (in == IN_ARRAY ? json_array_append_new(out, cj)
+		                   : json_object_set_new(out, key, cj))
+			goto out_nomem;
 	}
 	return out;
 
@@ -250,11 +224,11 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 		return json_string(avro_schema_enum_get(es, e));
 	}
 	case AVRO_RECORD:
-		return record_to_json(c, v, depth);
+		return container_to_json(c, v, IN_RECORD, depth);
 	case AVRO_ARRAY:
-		return list_to_json(c, v, 0, depth);
+		return container_to_json(c, v, IN_ARRAY, depth);
 	case AVRO_MAP:
-		return list_to_json(c, v, 1, depth);
+		return container_to_json(c, v, IN_MAP, depth);
 	case AVRO_UNION:
 		return union_to_json(c, v, depth);
 	default:

@@ -87,7 +87,8 @@ static int reader_branch_at(avro_schema_t w, avro_schema_t ru, const struct cps_
 	if (bi < 0)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "writer type %s has no branch in the reader union at %s",
-		                  cps_avro_type_name(w, wname, sizeof(wname)), cps_json_path_str(path));
+		                  cps_avro_type_name(w, wname, sizeof(wname)),
+		                  cps_json_path_str(path));
 	return bi;
 }
 
