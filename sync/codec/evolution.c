@@ -424,23 +424,22 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 		if (rc == CPS_OK && out)
 			set_number(out, 0, l, 1);
 		return rc;
-	case AVRO_FLOAT: {
-		float f;
-
-		rc = read_raw(rs, 4, &raw);
-		if (rc != CPS_OK || !out)
-			return rc;
-		memcpy(&f, raw, 4); /* little-endian hosts only, like Avro C */
-		set_number(out, f, 0, 0);
-		return CPS_OK;
-	}
+	case AVRO_FLOAT:
 	case AVRO_DOUBLE: {
+		int is_float = avro_typeof(w) == AVRO_FLOAT;
+		float f;
 		double d;
 
-		rc = read_raw(rs, 8, &raw);
+		rc = read_raw(rs, is_float ? 4 : 8, &raw);
 		if (rc != CPS_OK || !out)
 			return rc;
-		memcpy(&d, raw, 8);
+		/* little-endian hosts only, like Avro C */
+		if (is_float) {
+			memcpy(&f, raw, 4);
+			d = f;
+		} else {
+			memcpy(&d, raw, 8);
+		}
 		set_number(out, d, 0, 0);
 		return CPS_OK;
 	}
