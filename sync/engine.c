@@ -26,12 +26,33 @@
 #include <string.h>
 #include <time.h>
 
+/* The survivorship rules from the configuration. */
+static int load_rules(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                      size_t errstr_size)
+{
+	char err[CPS_ERRSTR_SIZE];
+	int rc = cps_rules_from_config(e->cfg, &e->rules, err, sizeof(err));
+
+	(void)opts;
+	if (rc != CPS_OK)
+		cps_seterr(rc, errstr, errstr_size, "rules: %s", err);
+	return rc;
+}
+
+/* The stages after logging, status and limits, in dependency order. */
+static const cps_engine_stage_fn stages[] = {
+    cps_engine_load_schemas,      load_rules,
+    cps_engine_migrate_store,     cps_engine_start_kafka,
+    cps_engine_start_http,        cps_engine_start_reconcile,
+    cps_engine_start_sources,     cps_engine_start_ops_api,
+    cps_engine_start_steward_api, cps_engine_start_sinks,
+};
+
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
                      struct cps_engine **out, char *errstr, size_t errstr_size)
 {
 	struct cps_engine *e;
 	sigset_t set;
-	char err[CPS_ERRSTR_SIZE];
 	int rc;
 
 	*out = NULL;
@@ -71,38 +92,11 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 		goto out_stop;
 	}
 
-	rc = cps_engine_load_schemas(e, opts, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_rules_from_config(cfg, &e->rules, err, sizeof(err));
-	if (rc != CPS_OK) {
-		cps_seterr(rc, errstr, errstr_size, "rules: %s", err);
-		goto out_stop;
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(stages); i++) {
+		rc = stages[i](e, opts, errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto out_stop;
 	}
-	rc = cps_engine_migrate_store(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_kafka(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_http(e, opts, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_reconcile(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_sources(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_ops_api(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_steward_api(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
-	rc = cps_engine_start_sinks(e, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_stop;
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
 	*out = e;

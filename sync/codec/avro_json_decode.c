@@ -1,8 +1,9 @@
 /*
  * Avro values from the Avro specification's JSON encoding
  * (cps_value_from_json, _defaults), and the filler for schema "default"
- * values shared with evolution.c (cps_json_fill). Error texts name the field
- * path and the JSON type, never a string value: records carry personal data.
+ * values shared with evolution.c (cps_json_fill, _from_schema). Error texts
+ * name the field path and the JSON type, never a string value: records carry
+ * personal data.
  */
 #include "codec/avro_json.h"
 
@@ -128,6 +129,19 @@ static int fill_record(struct in_ctx *c, json_t *j, int as_default, avro_value_t
 	return CPS_OK;
 }
 
+/* Item `i` of an array or map: the path names it while it is filled (and
+ * still after a failure). */
+static int fill_item(struct in_ctx *c, json_t *el, int as_default, avro_value_t *child, int is_map,
+                     size_t i, unsigned depth)
+{
+	size_t saved = cps_json_path_push_index(c->path, is_map, i);
+	int rc = fill(c, el, as_default, child, depth + 1);
+
+	if (rc == CPS_OK)
+		cps_json_path_pop(c->path, saved);
+	return rc;
+}
+
 static int fill_array(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, unsigned depth)
 {
 	size_t i;
@@ -138,15 +152,12 @@ static int fill_array(struct in_ctx *c, json_t *j, int as_default, avro_value_t 
 		return type_error(c, "array", j);
 	json_array_foreach (j, i, el) {
 		avro_value_t child;
-		size_t saved;
 
 		if (avro_value_append(v, &child, NULL))
 			return avro_error(c, "array item");
-		saved = cps_json_path_push_index(c->path, 0, i);
-		rc = fill(c, el, as_default, &child, depth + 1);
+		rc = fill_item(c, el, as_default, &child, 0, i, depth);
 		if (rc != CPS_OK)
 			return rc;
-		cps_json_path_pop(c->path, saved);
 	}
 	return CPS_OK;
 }
@@ -162,15 +173,12 @@ static int fill_map(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v
 		return type_error(c, "object", j);
 	json_object_foreach (j, key, el) {
 		avro_value_t child;
-		size_t saved;
 
 		if (avro_value_add(v, key, &child, NULL, NULL))
 			return avro_error(c, "map entry");
-		saved = cps_json_path_push_index(c->path, 1, i++);
-		rc = fill(c, el, as_default, &child, depth + 1);
+		rc = fill_item(c, el, as_default, &child, 1, i++, depth);
 		if (rc != CPS_OK)
 			return rc;
-		cps_json_path_pop(c->path, saved);
 	}
 	return CPS_OK;
 }
@@ -225,29 +233,54 @@ static int fill_union(struct in_ctx *c, json_t *j, int as_default, avro_value_t 
 	return fill(c, inner, as_default, &branch, depth + 1);
 }
 
+/* The JSON kind a scalar Avro type is written as, when `j` is not of it;
+ * NULL when it is, and for records, arrays, maps and unions (their fillers
+ * check their JSON themselves). */
+static const char *scalar_json_mismatch(avro_type_t t, const json_t *j)
+{
+	switch (t) {
+	case AVRO_STRING:
+	case AVRO_BYTES:
+	case AVRO_FIXED:
+	case AVRO_ENUM:
+		return json_is_string(j) ? NULL : "string";
+	case AVRO_INT32:
+	case AVRO_INT64:
+		return json_is_integer(j) ? NULL : "integer";
+	case AVRO_FLOAT:
+	case AVRO_DOUBLE:
+		return json_is_number(j) ? NULL : "number";
+	case AVRO_BOOLEAN:
+		return json_is_boolean(j) ? NULL : "boolean";
+	case AVRO_NULL:
+		return json_is_null(j) ? NULL : "null";
+	default:
+		return NULL;
+	}
+}
+
 static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, unsigned depth)
 {
 	avro_schema_t s;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
 	json_int_t iv;
+	const char *wanted;
 	int rc, idx;
 
 	if (depth > CPS_AVRO_JSON_MAX_DEPTH)
 		return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 		                  "JSON nested deeper than %d at %s", CPS_AVRO_JSON_MAX_DEPTH,
 		                  cps_json_path_str(c->path));
+	if ((wanted = scalar_json_mismatch(avro_value_get_type(v), j)))
+		return type_error(c, wanted, j);
 	switch (avro_value_get_type(v)) {
 	case AVRO_STRING:
-		if (!json_is_string(j))
-			return type_error(c, "string", j);
 		if (avro_value_set_string_len(v, json_string_value(j), json_string_length(j) + 1))
 			return avro_error(c, "string");
 		return CPS_OK;
 	case AVRO_BYTES:
 	case AVRO_FIXED:
-		if (!json_is_string(j))
-			return type_error(c, "string", j);
 		rc = json_to_bytes(c, j, &bytes, &len);
 		if (rc != CPS_OK)
 			return rc;
@@ -268,8 +301,6 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 		free(bytes);
 		return rc ? avro_error(c, "bytes") : CPS_OK;
 	case AVRO_INT32:
-		if (!json_is_integer(j))
-			return type_error(c, "integer", j);
 		iv = json_integer_value(j);
 		if (iv < INT32_MIN || iv > INT32_MAX)
 			return cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
@@ -277,35 +308,23 @@ static int fill(struct in_ctx *c, json_t *j, int as_default, avro_value_t *v, un
 		avro_value_set_int(v, (int32_t)iv);
 		return CPS_OK;
 	case AVRO_INT64:
-		if (!json_is_integer(j))
-			return type_error(c, "integer", j);
 		avro_value_set_long(v, json_integer_value(j));
 		return CPS_OK;
 	case AVRO_FLOAT:
-		if (!json_is_number(j))
-			return type_error(c, "number", j);
 		avro_value_set_float(v, (float)json_number_value(j));
 		return CPS_OK;
 	case AVRO_DOUBLE:
-		if (!json_is_number(j))
-			return type_error(c, "number", j);
 		avro_value_set_double(v, json_number_value(j));
 		return CPS_OK;
 	case AVRO_BOOLEAN:
-		if (!json_is_boolean(j))
-			return type_error(c, "boolean", j);
 		avro_value_set_boolean(v, json_is_true(j));
 		return CPS_OK;
 	case AVRO_NULL:
-		if (!json_is_null(j))
-			return type_error(c, "null", j);
 		avro_value_set_null(v);
 		return CPS_OK;
 	case AVRO_ENUM: {
 		char namebuf[512];
 
-		if (!json_is_string(j))
-			return type_error(c, "string", j);
 		s = cps_avro_deref(avro_value_get_schema(v));
 		idx = avro_schema_enum_get_by_name(s, json_string_value(j));
 		if (idx < 0)
@@ -344,8 +363,8 @@ int cps_json_fill(const struct cps_json_names *names, json_t *json, int as_defau
 	return fill(&c, json, as_default, value, 0);
 }
 
-int cps_value_from_json_defaults(json_t *schema_json, json_t *json, avro_value_t *value,
-                                 char *errstr, size_t errstr_size)
+int cps_json_fill_from_schema(json_t *schema_json, json_t *json, int as_default,
+                              avro_value_t *value, char *errstr, size_t errstr_size)
 {
 	struct cps_json_names *names = NULL;
 	struct cps_json_path path;
@@ -358,9 +377,15 @@ int cps_value_from_json_defaults(json_t *schema_json, json_t *json, avro_value_t
 	}
 	cps_json_path_init(&path);
 	avro_value_reset(value);
-	rc = cps_json_fill(names, json, 0, value, &path, errstr, errstr_size);
+	rc = cps_json_fill(names, json, as_default, value, &path, errstr, errstr_size);
 	cps_json_names_free(names);
 	return rc;
+}
+
+int cps_value_from_json_defaults(json_t *schema_json, json_t *json, avro_value_t *value,
+                                 char *errstr, size_t errstr_size)
+{
+	return cps_json_fill_from_schema(schema_json, json, 0, value, errstr, errstr_size);
 }
 
 int cps_value_from_json(json_t *json, avro_value_t *value, char *errstr, size_t errstr_size)

@@ -47,70 +47,52 @@ static json_t *bytes_to_json(const uint8_t *p, size_t len)
 
 static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth);
 
-static json_t *record_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
+/* Where a child value stands: its path mark and its error text follow. */
+enum container { IN_RECORD, IN_ARRAY, IN_MAP };
+
+/* The JSON of child `i` of record, array or map `v`, its field name or map
+ * key in *key; NULL with the error set. The path names the child only while
+ * it is converted, and still names it after a failure. */
+static json_t *child_to_json(struct out_ctx *c, avro_value_t *v, enum container in, size_t i,
+                             const char **key, unsigned depth)
 {
-	json_t *obj = json_object();
-	size_t i, n = 0;
+	avro_value_t child;
+	size_t saved;
+	json_t *cj;
 
-	if (!obj)
-		goto out_nomem;
-	avro_value_get_size(v, &n);
-	for (i = 0; i < n; i++) {
-		avro_value_t child;
-		const char *name = NULL;
-		size_t saved;
-		json_t *cj;
-
-		if (avro_value_get_by_index(v, i, &child, &name))
-			goto out_avro;
-		saved = cps_json_path_push_field(&c->path, name);
-		cj = value_to_json(c, &child, depth + 1);
-		if (!cj)
-			goto out_fail;
-		cps_json_path_pop(&c->path, saved);
-		if (json_object_set_new(obj, name, cj))
-			goto out_nomem;
+	if (avro_value_get_by_index(v, i, &child, key)) {
+		cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read %s at %s: %s",
+		           in == IN_RECORD ? "record field" : "item", cps_json_path_str(&c->path),
+		           avro_strerror());
+		return NULL;
 	}
-	return obj;
-
-out_avro:
-	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "cannot read record field at %s: %s",
-	           cps_json_path_str(&c->path), avro_strerror());
-	goto out_fail;
-out_nomem:
-	cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size, "out of memory at %s",
-	           cps_json_path_str(&c->path));
-out_fail:
-	json_decref(obj);
-	return NULL;
+	if (in == IN_RECORD)
+		saved = cps_json_path_push_field(&c->path, *key);
+	else
+		saved = cps_json_path_push_index(&c->path, in == IN_MAP, i);
+	cj = value_to_json(c, &child, depth + 1);
+	if (cj)
+		cps_json_path_pop(&c->path, saved);
+	return cj;
 }
 
-static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsigned depth)
+/* A record or map as a JSON object, an array as a JSON array. */
+static json_t *container_to_json(struct out_ctx *c, avro_value_t *v, enum container in,
+                                 unsigned depth)
 {
-	json_t *out = is_map ? json_object() : json_array();
+	json_t *out = in == IN_ARRAY ? json_array() : json_object();
 	size_t i, n = 0;
 
 	if (!out)
 		goto out_nomem;
 	avro_value_get_size(v, &n);
 	for (i = 0; i < n; i++) {
-		avro_value_t child;
 		const char *key = NULL;
-		size_t saved;
-		json_t *cj;
+		json_t *cj = child_to_json(c, v, in, i, &key, depth);
 
-		if (avro_value_get_by_index(v, i, &child, &key)) {
-			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
-			           "cannot read item at %s: %s", cps_json_path_str(&c->path),
-			           avro_strerror());
-			goto out_fail;
-		}
-		saved = cps_json_path_push_index(&c->path, is_map, i);
-		cj = value_to_json(c, &child, depth + 1);
 		if (!cj)
 			goto out_fail;
-		cps_json_path_pop(&c->path, saved);
-		if (is_map) {
+		if (in == IN_MAP) {
 			json_t *k = json_string(key);
 
 			if (!k) {
@@ -121,11 +103,10 @@ static json_t *list_to_json(struct out_ctx *c, avro_value_t *v, int is_map, unsi
 				goto out_fail;
 			}
 			json_decref(k);
-			if (json_object_set_new(out, key, cj))
-				goto out_nomem;
-		} else if (json_array_append_new(out, cj)) {
-			goto out_nomem;
 		}
+		if (in == IN_ARRAY ? json_array_append_new(out, cj)
+		                   : json_object_set_new(out, key, cj))
+			goto out_nomem;
 	}
 	return out;
 
@@ -243,11 +224,11 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 		return json_string(avro_schema_enum_get(es, e));
 	}
 	case AVRO_RECORD:
-		return record_to_json(c, v, depth);
+		return container_to_json(c, v, IN_RECORD, depth);
 	case AVRO_ARRAY:
-		return list_to_json(c, v, 0, depth);
+		return container_to_json(c, v, IN_ARRAY, depth);
 	case AVRO_MAP:
-		return list_to_json(c, v, 1, depth);
+		return container_to_json(c, v, IN_MAP, depth);
 	case AVRO_UNION:
 		return union_to_json(c, v, depth);
 	default:

@@ -58,5 +58,9 @@ const char *cps_json_path_str(const struct cps_json_path *p);
 int cps_json_fill(const struct cps_json_names *names, json_t *json, int as_default,
                   avro_value_t *value, struct cps_json_path *path, char *errstr,
                   size_t errstr_size);
+/* cps_json_fill on a reset `value`, with the named types of `schema_json`
+ * (may be NULL: none) and a fresh path. */
+int cps_json_fill_from_schema(json_t *schema_json, json_t *json, int as_default,
+                              avro_value_t *value, char *errstr, size_t errstr_size);
 
 #endif

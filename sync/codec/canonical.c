@@ -46,17 +46,6 @@ uint64_t cps_crc64_avro(const void *data, size_t len)
 	return fp;
 }
 
-static const char *const primitives[] = {"null",  "boolean", "int",   "long",
-                                         "float", "double",  "bytes", "string"};
-
-static int is_primitive(const char *s)
-{
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(primitives); i++)
-		if (!strcmp(s, primitives[i]))
-			return 1;
-	return 0;
-}
-
 /* The state of one canonicalisation: output and the full names defined so far. */
 struct pcf {
 	struct cps_buf out;
@@ -132,6 +121,17 @@ static int put(struct pcf *st, const char *s)
 	return 0;
 }
 
+static const char *const primitives[] = {"null",  "boolean", "int",   "long",
+                                         "float", "double",  "bytes", "string"};
+
+int cps_avro_is_primitive(const char *s)
+{
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(primitives); i++)
+		if (!strcmp(s, primitives[i]))
+			return 1;
+	return 0;
+}
+
 char *cps_avro_full_name(const char *name, const json_t *ns_attr, const char *enclosing)
 {
 	const char *ns = enclosing;
@@ -162,7 +162,7 @@ static int put_reference(struct pcf *st, const char *ref, const char *ns)
 	char *full;
 	int rc;
 
-	if (is_primitive(ref))
+	if (cps_avro_is_primitive(ref))
 		return put_string(st, ref);
 	if (!(full = cps_avro_full_name(ref, NULL, ns)))
 		return fail(st, "out of memory");
@@ -175,6 +175,63 @@ static int put_reference(struct pcf *st, const char *ref, const char *ns)
 }
 
 static int put_schema(struct pcf *st, const json_t *s, const char *ns, int depth);
+
+/* Writes one element of a named type's list (a record field, an enum symbol). */
+typedef int (*put_item_fn)(struct pcf *st, const json_t *item, const char *full, const char *ns,
+                           int depth);
+
+static int put_field(struct pcf *st, const json_t *f, const char *full, const char *ns, int depth)
+{
+	const json_t *fname = json_object_get(f, "name");
+
+	if (!json_is_string(fname) || !json_object_get(f, "type"))
+		return fail(st, "record \"%s\" has a field without a name or a type", full);
+	if (put(st, "{\"name\":") || put_string(st, json_string_value(fname)) ||
+	    put(st, ",\"type\":") || put_schema(st, json_object_get(f, "type"), ns, depth + 1))
+		return -1;
+	return put(st, "}");
+}
+
+static int put_symbol(struct pcf *st, const json_t *sym, const char *full, const char *ns,
+                      int depth)
+{
+	(void)ns;
+	(void)depth;
+	if (!json_is_string(sym))
+		return fail(st, "enum \"%s\" has a symbol that is not a string", full);
+	return put_string(st, json_string_value(sym));
+}
+
+/* `,"attr":[...]`: the array attribute `attr` of the `kind` named `full`,
+ * each element written by `put_item`. */
+static int put_list(struct pcf *st, const json_t *s, const char *kind, const char *attr,
+                    const char *full, const char *ns, int depth, put_item_fn put_item)
+{
+	const json_t *list = json_object_get(s, attr), *item;
+	size_t i;
+
+	if (!json_is_array(list))
+		return fail(st, "%s \"%s\" without a %s array", kind, full, attr);
+	if (put(st, ",\"") || put(st, attr) || put(st, "\":["))
+		return -1;
+	json_array_foreach(list, i, item)
+	{
+		if ((i && put(st, ",")) || put_item(st, item, full, ns, depth))
+			return -1;
+	}
+	return put(st, "]");
+}
+
+static int put_size(struct pcf *st, const json_t *s, const char *full)
+{
+	const json_t *size = json_object_get(s, "size");
+	char num[32];
+
+	if (!json_is_integer(size) || json_integer_value(size) < 0)
+		return fail(st, "fixed \"%s\" without a non-negative integer size", full);
+	snprintf(num, sizeof(num), ",\"size\":%lld", (long long)json_integer_value(size));
+	return put(st, num);
+}
 
 static int put_named(struct pcf *st, const json_t *s, const char *type, const char *ns, int depth)
 {
@@ -200,67 +257,14 @@ static int put_named(struct pcf *st, const json_t *s, const char *type, const ch
 		goto out;
 	}
 
-	if (!strcmp(type, "record") || !strcmp(type, "error")) {
-		const json_t *fields = json_object_get(s, "fields"), *f;
-		size_t i;
-
-		if (!json_is_array(fields)) {
-			fail(st, "record \"%s\" without a fields array", full);
-			goto out;
-		}
-		if (put(st, ",\"fields\":["))
-			goto out;
-		json_array_foreach(fields, i, f)
-		{
-			const json_t *fname = json_object_get(f, "name");
-
-			if (!json_is_string(fname) || !json_object_get(f, "type")) {
-				fail(st, "record \"%s\" has a field without a name or a type",
-				     full);
-				goto out;
-			}
-			if ((i && put(st, ",")) || put(st, "{\"name\":") ||
-			    put_string(st, json_string_value(fname)) || put(st, ",\"type\":") ||
-			    put_schema(st, json_object_get(f, "type"), inner_ns, depth + 1) ||
-			    put(st, "}"))
-				goto out;
-		}
-		if (put(st, "]"))
-			goto out;
-	} else if (!strcmp(type, "enum")) {
-		const json_t *symbols = json_object_get(s, "symbols"), *sym;
-		size_t i;
-
-		if (!json_is_array(symbols)) {
-			fail(st, "enum \"%s\" without a symbols array", full);
-			goto out;
-		}
-		if (put(st, ",\"symbols\":["))
-			goto out;
-		json_array_foreach(symbols, i, sym)
-		{
-			if (!json_is_string(sym)) {
-				fail(st, "enum \"%s\" has a symbol that is not a string", full);
-				goto out;
-			}
-			if ((i && put(st, ",")) || put_string(st, json_string_value(sym)))
-				goto out;
-		}
-		if (put(st, "]"))
-			goto out;
-	} else { /* fixed */
-		const json_t *size = json_object_get(s, "size");
-		char num[32];
-
-		if (!json_is_integer(size) || json_integer_value(size) < 0) {
-			fail(st, "fixed \"%s\" without a non-negative integer size", full);
-			goto out;
-		}
-		snprintf(num, sizeof(num), ",\"size\":%lld", (long long)json_integer_value(size));
-		if (put(st, num))
-			goto out;
-	}
-	rc = put(st, "}");
+	if (!strcmp(type, "record") || !strcmp(type, "error"))
+		rc = put_list(st, s, "record", "fields", full, inner_ns, depth, put_field);
+	else if (!strcmp(type, "enum"))
+		rc = put_list(st, s, "enum", "symbols", full, inner_ns, depth, put_symbol);
+	else /* fixed */
+		rc = put_size(st, s, full);
+	if (rc == 0)
+		rc = put(st, "}");
 out:
 	free(inner_ns);
 	free(full);
@@ -297,28 +301,20 @@ static int put_schema(struct pcf *st, const json_t *s, const char *ns, int depth
 	if (!json_is_string(type))
 		return fail(st, "schema object without a type");
 	t = json_string_value(type);
-	if (is_primitive(t))
+	if (cps_avro_is_primitive(t))
 		return put_string(st, t); /* logicalType and the rest are stripped */
 	if (!strcmp(t, "record") || !strcmp(t, "error") || !strcmp(t, "enum") ||
 	    !strcmp(t, "fixed"))
 		return put_named(st, s, t, ns, depth);
-	if (!strcmp(t, "array")) {
-		const json_t *items = json_object_get(s, "items");
+	if (!strcmp(t, "array") || !strcmp(t, "map")) {
+		/* {"type":"array","items":S} or {"type":"map","values":S} */
+		const char *attr = !strcmp(t, "array") ? "items" : "values";
+		const json_t *inner = json_object_get(s, attr);
 
-		if (!items)
-			return fail(st, "array schema without items");
-		if (put(st, "{\"type\":\"array\",\"items\":") ||
-		    put_schema(st, items, ns, depth + 1))
-			return -1;
-		return put(st, "}");
-	}
-	if (!strcmp(t, "map")) {
-		const json_t *values = json_object_get(s, "values");
-
-		if (!values)
-			return fail(st, "map schema without values");
-		if (put(st, "{\"type\":\"map\",\"values\":") ||
-		    put_schema(st, values, ns, depth + 1))
+		if (!inner)
+			return fail(st, "%s schema without %s", t, attr);
+		if (put(st, "{\"type\":") || put_string(st, t) || put(st, ",\"") || put(st, attr) ||
+		    put(st, "\":") || put_schema(st, inner, ns, depth + 1))
 			return -1;
 		return put(st, "}");
 	}

@@ -48,6 +48,17 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 	return CPS_OK;
 }
 
+int cps_codec_for_entity(struct cps_catalog *catalog, const char *entity, struct cps_codec **out,
+                         char *errstr, size_t errstr_size)
+{
+	struct cps_schema *s = cps_catalog_by_entity(catalog, entity);
+
+	if (!s)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "the schema catalog has no '%s' schema", entity);
+	return cps_codec_new(s, NULL, out, errstr, errstr_size);
+}
+
 void cps_codec_free(struct cps_codec *c)
 {
 	if (!c)

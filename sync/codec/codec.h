@@ -18,6 +18,11 @@ struct cps_codec;
 int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limits,
                   struct cps_codec **out, char *errstr, size_t errstr_size);
 void cps_codec_free(struct cps_codec *c);
+/* A codec (default limits) for the catalog's schema of `entity` (an entity
+ * name, or a schema's own such as "ingest_event"); CPS_ERR_FATAL when the
+ * catalog has none. */
+int cps_codec_for_entity(struct cps_catalog *catalog, const char *entity, struct cps_codec **out,
+                         char *errstr, size_t errstr_size);
 
 /* The reader schema (borrowed). */
 struct cps_schema *cps_codec_schema(struct cps_codec *c);

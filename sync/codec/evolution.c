@@ -76,6 +76,37 @@ static int reader_branch(avro_schema_t w, avro_schema_t ru)
 	return -1;
 }
 
+/* reader_branch, or an error naming the path when the reader union has no
+ * branch for writer type `w`. */
+static int reader_branch_at(avro_schema_t w, avro_schema_t ru, const struct cps_json_path *path,
+                            char *errstr, size_t errstr_size)
+{
+	char wname[512];
+	int bi = reader_branch(w, ru);
+
+	if (bi < 0)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "writer type %s has no branch in the reader union at %s",
+		                  cps_avro_type_name(w, wname, sizeof(wname)),
+		                  cps_json_path_str(path));
+	return bi;
+}
+
+/* CPS_OK when a value of writer type `w` is read as `r`, exactly or by a
+ * promotion; else an error naming both types and the path. */
+static int readable_at(avro_schema_t w, avro_schema_t r, const struct cps_json_path *path,
+                       char *errstr, size_t errstr_size)
+{
+	char wname[512], rname[512];
+
+	if (matches_exactly(w, r) || promotes(w, r))
+		return CPS_OK;
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "writer type %s cannot be read as %s at %s",
+	                  cps_avro_type_name(w, wname, sizeof(wname)),
+	                  cps_avro_type_name(r, rname, sizeof(rname)), cps_json_path_str(path));
+}
+
 /* ---- the resolving decoder ------------------------------------------------ */
 
 struct resolver {
@@ -347,7 +378,6 @@ static int set_number(avro_value_t *out, double d, int64_t l, int is_integer)
 
 static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_value_t *out)
 {
-	char wname[512], rname[512];
 	const uint8_t *raw = NULL;
 	int64_t l;
 	int rc;
@@ -367,24 +397,18 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 	}
 	if (out && is_avro_union(r)) {
 		avro_value_t branch;
-		int bi = reader_branch(w, r);
+		int bi = reader_branch_at(w, r, &rs->path, rs->errstr, rs->errstr_size);
 
 		if (bi < 0)
-			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
-			                  "writer type %s has no branch in the reader union at %s",
-			                  cps_avro_type_name(w, wname, sizeof(wname)),
-			                  cps_json_path_str(&rs->path));
+			return bi;
 		if (avro_value_set_branch(out, bi, &branch))
 			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
 			                  "cannot set branch at %s: %s",
 			                  cps_json_path_str(&rs->path), avro_strerror());
 		return resolve(rs, w, avro_schema_union_branch(r, bi), &branch);
 	}
-	if (out && !matches_exactly(w, r) && !promotes(w, r))
-		return cps_seterr(CPS_ERR_INVALID, 
-		    rs->errstr, rs->errstr_size, "writer type %s cannot be read as %s at %s",
-		    cps_avro_type_name(w, wname, sizeof(wname)),
-		    cps_avro_type_name(r, rname, sizeof(rname)), cps_json_path_str(&rs->path));
+	if (out && (rc = readable_at(w, r, &rs->path, rs->errstr, rs->errstr_size)) != CPS_OK)
+		return rc;
 
 	switch (avro_typeof(w)) {
 	case AVRO_NULL:
@@ -400,23 +424,22 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 		if (rc == CPS_OK && out)
 			set_number(out, 0, l, 1);
 		return rc;
-	case AVRO_FLOAT: {
-		float f;
-
-		rc = read_raw(rs, 4, &raw);
-		if (rc != CPS_OK || !out)
-			return rc;
-		memcpy(&f, raw, 4); /* little-endian hosts only, like Avro C */
-		set_number(out, f, 0, 0);
-		return CPS_OK;
-	}
+	case AVRO_FLOAT:
 	case AVRO_DOUBLE: {
+		int is_float = avro_typeof(w) == AVRO_FLOAT;
+		float f;
 		double d;
 
-		rc = read_raw(rs, 8, &raw);
+		rc = read_raw(rs, is_float ? 4 : 8, &raw);
 		if (rc != CPS_OK || !out)
 			return rc;
-		memcpy(&d, raw, 8);
+		/* little-endian hosts only, like Avro C */
+		if (is_float) {
+			memcpy(&f, raw, 4);
+			d = f;
+		} else {
+			memcpy(&d, raw, 8);
+		}
 		set_number(out, d, 0, 0);
 		return CPS_OK;
 	}
@@ -482,17 +505,7 @@ int cps_resolve_decode(const struct cps_schema *writer, const struct cps_schema 
 int cps_value_set_default(json_t *schema, json_t *dflt, avro_value_t *out, char *errstr,
                           size_t errstr_size)
 {
-	struct cps_json_names *names = cps_json_names_new(schema);
-	struct cps_json_path path;
-	int rc;
-
-	if (!names)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	cps_json_path_init(&path);
-	avro_value_reset(out);
-	rc = cps_json_fill(names, dflt, 1, out, &path, errstr, errstr_size);
-	cps_json_names_free(names);
-	return rc;
+	return cps_json_fill_from_schema(schema, dflt, 1, out, errstr, errstr_size);
 }
 
 /* ---- compatibility check -------------------------------------------------- */
@@ -573,9 +586,19 @@ static int check_record(struct checker *ck, avro_schema_t w, avro_schema_t r)
 	return rc;
 }
 
+/* The items of an array or the values of a map, under `mark` in the path. */
+static int check_inner(struct checker *ck, const char *mark, avro_schema_t w, avro_schema_t r)
+{
+	size_t saved = cps_json_path_push_raw(&ck->path, mark);
+	int rc = check(ck, w, r);
+
+	if (rc == CPS_OK)
+		cps_json_path_pop(&ck->path, saved);
+	return rc;
+}
+
 static int check(struct checker *ck, avro_schema_t w, avro_schema_t r)
 {
-	char wname[512], rname[512];
 	size_t i, n;
 	int rc;
 
@@ -591,43 +614,24 @@ static int check(struct checker *ck, avro_schema_t w, avro_schema_t r)
 		return CPS_OK;
 	}
 	if (is_avro_union(r)) {
-		int bi = reader_branch(w, r);
+		int bi = reader_branch_at(w, r, &ck->path, ck->errstr, ck->errstr_size);
 
 		if (bi < 0)
-			return cps_seterr(CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
-			                  "writer type %s has no branch in the reader union at %s",
-			                  cps_avro_type_name(w, wname, sizeof(wname)),
-			                  cps_json_path_str(&ck->path));
+			return bi;
 		return check(ck, w, avro_schema_union_branch(r, bi));
 	}
-	if (promotes(w, r))
-		return CPS_OK;
-	if (!matches_exactly(w, r))
-		return cps_seterr(CPS_ERR_INVALID, 
-		    ck->errstr, ck->errstr_size, "writer type %s cannot be read as %s at %s",
-		    cps_avro_type_name(w, wname, sizeof(wname)),
-		    cps_avro_type_name(r, rname, sizeof(rname)), cps_json_path_str(&ck->path));
-	switch (avro_typeof(w)) {
+	rc = readable_at(w, r, &ck->path, ck->errstr, ck->errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	switch (avro_typeof(w)) { /* a promotion is between scalars: the default */
 	case AVRO_ENUM:
 		return check_enum(ck, w, r);
 	case AVRO_RECORD:
 		return check_record(ck, w, r);
-	case AVRO_ARRAY: {
-		size_t saved = cps_json_path_push_raw(&ck->path, "[]");
-
-		rc = check(ck, avro_schema_array_items(w), avro_schema_array_items(r));
-		if (rc == CPS_OK)
-			cps_json_path_pop(&ck->path, saved);
-		return rc;
-	}
-	case AVRO_MAP: {
-		size_t saved = cps_json_path_push_raw(&ck->path, "{}");
-
-		rc = check(ck, avro_schema_map_values(w), avro_schema_map_values(r));
-		if (rc == CPS_OK)
-			cps_json_path_pop(&ck->path, saved);
-		return rc;
-	}
+	case AVRO_ARRAY:
+		return check_inner(ck, "[]", avro_schema_array_items(w), avro_schema_array_items(r));
+	case AVRO_MAP:
+		return check_inner(ck, "{}", avro_schema_map_values(w), avro_schema_map_values(r));
 	default:
 		return CPS_OK;
 	}

@@ -21,17 +21,6 @@
 
 /* ---- names ---- */
 
-static const char *const primitives[] = {"null",  "boolean", "int",   "long",
-                                         "float", "double",  "bytes", "string"};
-
-static int is_primitive(const char *s)
-{
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(primitives); i++)
-		if (!strcmp(s, primitives[i]))
-			return 1;
-	return 0;
-}
-
 static int is_named_type(const char *t)
 {
 	return !strcmp(t, "record") || !strcmp(t, "error") || !strcmp(t, "enum") ||
@@ -227,7 +216,7 @@ static json_t *resolve_reference(struct resolver *r, json_t *ref, const char *ns
 	char *full;
 	json_t *out;
 
-	if (is_primitive(name))
+	if (cps_avro_is_primitive(name))
 		return json_incref(ref);
 	if (!(full = cps_avro_full_name(name, NULL, ns)))
 		return resolve_fail(r, CPS_ERR_FATAL, "out of memory");
@@ -351,7 +340,7 @@ static json_t *resolve(struct resolver *r, const json_t *s, const char *ns, int 
 	type = json_object_get(s, "type");
 	if (json_is_string(type)) {
 		t = json_string_value(type);
-		if (is_primitive(t))
+		if (cps_avro_is_primitive(t))
 			return json_incref((json_t *)s);
 		if (is_named_type(t))
 			return resolve_named(r, s, t, ns, depth);

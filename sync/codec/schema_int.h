@@ -11,6 +11,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Whether `s` names one of Avro's eight primitive types. */
+int cps_avro_is_primitive(const char *s);
 /* Full name of a named type (malloc'd): a dotted `name` as is, else the
  * `namespace` attribute when present ("" = none), else the enclosing one. */
 char *cps_avro_full_name(const char *name, const json_t *ns_attr, const char *enclosing);

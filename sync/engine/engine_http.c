@@ -72,12 +72,14 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 }
 
 /* The operator API (api_ops.h) over the running sources. */
-int cps_engine_start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size)
 {
 	struct cps_ops_api_source *srcs = calloc(e->n_sources ? e->n_sources : 1, sizeof(*srcs));
 	struct cps_ops_api_conf oc = {.store_conninfo = e->conninfo, .status = e->status};
 	int rc;
 
+	(void)opts;
 	if (!srcs)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < e->n_sources; i++)
@@ -93,7 +95,8 @@ int cps_engine_start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_s
 }
 
 /* The steward API (api.h): conflicts, records, audit. */
-int cps_engine_start_steward_api(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_opts *opts,
+                                 char *errstr, size_t errstr_size)
 {
 	struct cps_api_conf ac = {
 	    .conninfo = e->conninfo,
@@ -106,6 +109,7 @@ int cps_engine_start_steward_api(struct cps_engine *e, char *errstr, size_t errs
 	};
 	int rc = cps_api_new(&ac, &e->api, errstr, errstr_size);
 
+	(void)opts;
 	if (rc == CPS_OK)
 		rc = cps_api_register(e->api, e->http, errstr, errstr_size);
 	return rc;

@@ -77,8 +77,11 @@ struct cps_engine {
 	struct cps_api *api;         /* steward API: conflicts, records, audit */
 };
 
-/* Each stage returns CPS_OK or fills errstr; on error cps_engine_stop
- * stops what the earlier stages started. */
+/* A stage of cps_engine_start (engine.c lists them in order): returns
+ * CPS_OK or fills errstr; on error cps_engine_stop stops what the earlier
+ * stages started. `opts` may be NULL. */
+typedef int (*cps_engine_stage_fn)(struct cps_engine *e, const struct cps_engine_opts *opts,
+                                   char *errstr, size_t errstr_size);
 
 /* engine_settings.c: removes `key` from `s` (settings have no delete of their own). */
 void cps_engine_settings_remove(struct cps_settings *s, const char *key);
@@ -86,21 +89,28 @@ void cps_engine_settings_remove(struct cps_settings *s, const char *key);
 int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                             size_t errstr_size);
 /* engine_store.c: the store migrated to the latest schema version. */
-int cps_engine_migrate_store(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
-int cps_engine_start_kafka(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                           size_t errstr_size);
 /* engine_http.c: the HTTP server with /healthz, /readyz, /status, /metrics
  * and the dashboard; then the operator and steward APIs on it. */
 int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                           size_t errstr_size);
-int cps_engine_start_ops_api(struct cps_engine *e, char *errstr, size_t errstr_size);
-int cps_engine_start_steward_api(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size);
+int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_opts *opts,
+                                 char *errstr, size_t errstr_size);
 /* engine_reconcile.c: the publisher, the ingest topic's identity check and
  * the reconcile workers. */
-int cps_engine_start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opts *opts,
+                               char *errstr, size_t errstr_size);
 /* engine_sources.c: one ingest runner per enabled platform source. */
-int cps_engine_start_sources(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_sources(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size);
 /* engine_sinks.c: one sink runner per enabled platform with a `sink` section. */
-int cps_engine_start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size);
+int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                           size_t errstr_size);
 
 #endif

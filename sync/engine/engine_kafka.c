@@ -5,6 +5,7 @@
  * topics).
  */
 #include "engine/engine_int.h"
+#include "base/comma_list.h"
 #include "base/log.h"
 #include "kafka/broker.h"
 #include "model/entity.h"
@@ -40,18 +41,12 @@ static int topic_add(struct topic_list *t, const char *name, size_t len)
 /* Adds each element of a comma-separated list. */
 static int topic_add_list(struct topic_list *t, const char *list)
 {
-	while (list && *list) {
-		const char *comma = strchr(list, ',');
-		size_t len = comma ? (size_t)(comma - list) : strlen(list);
+	const char *name;
+	size_t len;
 
-		while (len && *list == ' ')
-			list++, len--;
-		while (len && list[len - 1] == ' ')
-			len--;
-		if (topic_add(t, list, len) < 0)
+	while (cps_comma_list_next(&list, &name, &len))
+		if (topic_add(t, name, len) < 0)
 			return -1;
-		list = comma ? comma + 1 : NULL;
-	}
 	return 0;
 }
 
@@ -104,12 +99,14 @@ static int collect_topics(const struct cps_config *cfg, struct topic_list *t)
 	return 0;
 }
 
-int cps_engine_start_kafka(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                           size_t errstr_size)
 {
 	const char *brokers = cps_config_get_string(e->cfg, "kafka.brokers");
 	struct topic_list topics = {0};
 	int rc;
 
+	(void)opts;
 	if (cps_kafka_properties_from_config(e->cfg, &e->kafka_props) < 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (strcmp(brokers, "embedded") != 0) {

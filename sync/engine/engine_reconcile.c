@@ -9,7 +9,8 @@
 #include "publish/publish.h"
 #include "worker/worker.h"
 
-int cps_engine_start_reconcile(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opts *opts,
+                               char *errstr, size_t errstr_size)
 {
 	struct cps_publisher_conf pc = {
 	    .bootstrap = e->bootstrap,
@@ -21,6 +22,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, char *errstr, size_t errstr
 	struct cps_ingest_topic_conf tc = {0};
 	int rc;
 
+	(void)opts;
 	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
 	if (!pc.link)

@@ -12,10 +12,12 @@
 
 
 /* One sink runner per enabled platform with a non-empty `sink` section. */
-int cps_engine_start_sinks(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                           size_t errstr_size)
 {
 	size_t np = cps_config_platform_count(e->cfg);
 
+	(void)opts;
 	e->sinks = calloc(np ? np : 1, sizeof(*e->sinks));
 	if (!e->sinks)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

@@ -135,11 +135,13 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	return CPS_OK;
 }
 
-int cps_engine_start_sources(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_start_sources(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size)
 {
 	size_t np = cps_config_platform_count(e->cfg);
 	int rc;
 
+	(void)opts;
 	rc = cps_connector_register_builtins(errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;

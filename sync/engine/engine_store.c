@@ -8,12 +8,14 @@
 #include "base/pii.h"
 #include "store/store.h"
 
-int cps_engine_migrate_store(struct cps_engine *e, char *errstr, size_t errstr_size)
+int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                             size_t errstr_size)
 {
 	struct cps_store *s = NULL;
 	char masked[512], err[CPS_ERRSTR_SIZE];
 	int applied = 0, latest = 0, rc;
 
+	(void)opts;
 	cps_mask_conninfo(e->conninfo, masked, sizeof(masked));
 	rc = cps_store_open(e->conninfo, &s, err, sizeof(err));
 	if (rc == CPS_OK)

@@ -55,34 +55,18 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
                         size_t errstr_size)
 {
 	struct cps_event_codec *ec = calloc(1, sizeof(*ec));
-	struct cps_schema *s;
 	int rc;
 
 	if (!ec)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	ec->catalog = catalog;
 	cps_buf_init(&ec->payload, 0);
-	s = cps_catalog_by_entity(catalog, "ingest_event");
-	if (!s) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "the schema catalog has no ingest_event schema");
-		goto fail;
-	}
-	rc = cps_codec_new(s, NULL, &ec->ingest, errstr, errstr_size);
+	rc = cps_codec_for_entity(catalog, "ingest_event", &ec->ingest, errstr, errstr_size);
+	for (int i = 0; i < CPS_N_ENTITIES && rc == CPS_OK; i++)
+		rc = cps_codec_for_entity(catalog, cps_entities[i], &ec->entity[i], errstr,
+		                          errstr_size);
 	if (rc != CPS_OK)
 		goto fail;
-	for (int i = 0; i < CPS_N_ENTITIES; i++) {
-		s = cps_catalog_by_entity(catalog, cps_entities[i]);
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                     "the schema catalog has no '%s' schema",
-			                     cps_entities[i]);
-			goto fail;
-		}
-		rc = cps_codec_new(s, NULL, &ec->entity[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto fail;
-	}
 	*out = ec;
 	return CPS_OK;
 fail:

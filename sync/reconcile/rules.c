@@ -60,6 +60,17 @@ static void field_rule_release(struct cps_field_rule *fr)
 	memset(fr, 0, sizeof(*fr));
 }
 
+struct cps_rules *cps_rules_new(size_t n_entities)
+{
+	struct cps_rules *r = calloc(1, sizeof(*r));
+
+	if (r && n_entities && !(r->entities = calloc(n_entities, sizeof(*r->entities)))) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
 void cps_rules_free(struct cps_rules *r)
 {
 	if (!r)

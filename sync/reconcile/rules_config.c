@@ -171,11 +171,8 @@ int cps_rules_from_config(const struct cps_config *cfg, struct cps_rules **out, 
 	rc = check_section(cfg, rules, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	r = calloc(1, sizeof(*r));
-	if (!r || (n && !(r->entities = calloc(n, sizeof(*r->entities))))) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto fail;
-	}
+	if (!(r = cps_rules_new(n)))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		r->n_entities++;
 		rc = entity_from_config(rules->children[i], &r->entities[i], errstr, errstr_size);

@@ -83,11 +83,8 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 	if (!json_is_object(rules))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules: not an object");
 	n = json_object_size(rules);
-	r = calloc(1, sizeof(*r));
-	if (!r || (n && !(r->entities = calloc(n, sizeof(*r->entities))))) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto fail;
-	}
+	if (!(r = cps_rules_new(n)))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	json_object_foreach(rules, name, ej)
 	{
 		struct cps_entity_rules *e = &r->entities[r->n_entities++];

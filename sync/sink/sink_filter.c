@@ -4,6 +4,7 @@
  * outside its allow-list (cps_sink_apply_allow). Pure functions.
  */
 #include "sink/sink_runner.h"
+#include "base/comma_list.h"
 #include "base/common.h"
 
 #include <string.h>
@@ -98,20 +99,12 @@ bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_field
 
 static bool list_has(const char *list, const char *name)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), len;
+	const char *elem;
 
-	while (list && *list) {
-		const char *comma = strchr(list, ',');
-		size_t len = comma ? (size_t)(comma - list) : strlen(list);
-
-		while (len && *list == ' ')
-			list++, len--;
-		while (len && list[len - 1] == ' ')
-			len--;
-		if (len == n && !strncmp(list, name, n))
+	while (cps_comma_list_next(&list, &elem, &len))
+		if (len == n && !strncmp(elem, name, n))
 			return true;
-		list = comma ? comma + 1 : NULL;
-	}
 	return false;
 }
 

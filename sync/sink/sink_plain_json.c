@@ -219,6 +219,25 @@ static json_t *plain_bytes(json_t *type, const char *logical, json_t *value, cha
 	return r;
 }
 
+/* Adds `value` in plain JSON (of schema `type`) to the object `out` under
+ * `key`, or to the array `out` when `key` is NULL. On failure releases `out`,
+ * the container being built, and returns false. */
+static bool add_plain(json_t *out, const char *key, json_t *root, json_t *type, json_t *value,
+                      char *errstr, size_t errstr_size)
+{
+	json_t *p = cps_sink_plain_json(root, type, value, errstr, errstr_size);
+
+	if (!p) {
+		json_decref(out);
+		return false;
+	}
+	if (key)
+		json_object_set_new(out, key, p);
+	else
+		json_array_append_new(out, p);
+	return true;
+}
+
 /* A record: its fields (those the allow-list left) in plain JSON. */
 static json_t *plain_record(json_t *root, json_t *type, json_t *value, char *errstr,
                             size_t errstr_size)
@@ -230,16 +249,11 @@ static json_t *plain_record(json_t *root, json_t *type, json_t *value, char *err
 	{
 		const char *name = json_string_value(json_object_get(fd, "name"));
 		json_t *v = json_object_get(value, name);
-		json_t *p;
 
 		if (!v) /* removed by the allow-list */
 			continue;
-		p = cps_sink_plain_json(root, json_object_get(fd, "type"), v, errstr, errstr_size);
-		if (!p) {
-			json_decref(out);
+		if (!add_plain(out, name, root, json_object_get(fd, "type"), v, errstr, errstr_size))
 			return NULL;
-		}
-		json_object_set_new(out, name, p);
 	}
 	return out;
 }
@@ -247,19 +261,13 @@ static json_t *plain_record(json_t *root, json_t *type, json_t *value, char *err
 static json_t *plain_array(json_t *root, json_t *type, json_t *value, char *errstr,
                            size_t errstr_size)
 {
-	json_t *out = json_array(), *v;
+	json_t *out = json_array(), *items = json_object_get(type, "items"), *v;
 	size_t i;
 
 	json_array_foreach(value, i, v)
 	{
-		json_t *p = cps_sink_plain_json(root, json_object_get(type, "items"), v, errstr,
-		                                errstr_size);
-
-		if (!p) {
-			json_decref(out);
+		if (!add_plain(out, NULL, root, items, v, errstr, errstr_size))
 			return NULL;
-		}
-		json_array_append_new(out, p);
 	}
 	return out;
 }
@@ -267,19 +275,13 @@ static json_t *plain_array(json_t *root, json_t *type, json_t *value, char *errs
 static json_t *plain_map(json_t *root, json_t *type, json_t *value, char *errstr,
                          size_t errstr_size)
 {
-	json_t *out = json_object(), *v;
+	json_t *out = json_object(), *values = json_object_get(type, "values"), *v;
 	const char *k;
 
 	json_object_foreach(value, k, v)
 	{
-		json_t *p = cps_sink_plain_json(root, json_object_get(type, "values"), v, errstr,
-		                                errstr_size);
-
-		if (!p) {
-			json_decref(out);
+		if (!add_plain(out, k, root, values, v, errstr, errstr_size))
 			return NULL;
-		}
-		json_object_set_new(out, k, p);
 	}
 	return out;
 }
