@@ -47,20 +47,9 @@ static const char *const managed_properties[] = {
     "enable.auto.offset.store", "enable.idempotence", "auto.offset.reset",
 };
 
-static bool user_sets(const struct cps_settings *settings, const char *property)
-{
-	char key[256];
-
-	snprintf(key, sizeof(key), "properties.%s", property);
-	if (cps_settings_get(settings, key))
-		return true;
-	snprintf(key, sizeof(key), "kafka.properties.%s", property);
-	return cps_settings_get(settings, key) != NULL;
-}
-
-/* The client configuration: the brokers and the user's properties, our
- * defaults where the user set nothing, then the properties we manage (which
- * the user may not set). */
+/* The client configuration: the brokers, the user's properties and the
+ * properties we manage (which the user may not set), then our defaults where
+ * the user set nothing. */
 static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps_settings *settings,
                                     const char *const (*fixed)[2], size_t n_fixed,
                                     const char *const (*defaults)[2], size_t n_defaults,
@@ -69,28 +58,22 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 	rd_kafka_conf_t *conf;
 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(managed_properties); i++)
-		if (user_sets(settings, managed_properties[i])) {
+		if (cps_kafka_property_set(settings, managed_properties[i])) {
 			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			           "kafka property '%s' is managed by cpsync and may not be set",
 			           managed_properties[i]);
 			return NULL;
 		}
-	conf = cps_kafka_conf_new_for(kind, cps_settings_get(settings, "brokers"), settings, errstr,
-	                              errstr_size);
-	if (!conf)
-		return NULL;
-	for (size_t i = 0; i < n_defaults; i++)
-		if (!user_sets(settings, defaults[i][0]) &&
+	conf = cps_kafka_conf_new_with(kind, cps_settings_get(settings, "brokers"), settings, fixed,
+	                               n_fixed, errstr, errstr_size);
+	for (size_t i = 0; conf && i < n_defaults; i++)
+		if (!cps_kafka_property_set(settings, defaults[i][0]) &&
 		    cps_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) !=
-		        CPS_OK)
-			goto out_destroy;
-	if (cps_kafka_conf_set_pairs(conf, fixed, n_fixed, errstr, errstr_size) != CPS_OK)
-		goto out_destroy;
+		        CPS_OK) {
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
 	return conf;
-
-out_destroy:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
 }
 
 /* ---------------------------------------------------------------- source */
