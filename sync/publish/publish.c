@@ -301,6 +301,15 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The publisher's own copies; not its thread, mutex or condition. */
+static void publisher_free(struct cps_publisher *p)
+{
+	cps_settings_release(&p->props);
+	free(p->bootstrap);
+	free(p->conninfo);
+	free(p);
+}
+
 int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
                         char *errstr, size_t errstr_size)
 {
@@ -334,20 +343,14 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	if (pthread_create(&p->thread, NULL, run, p) != 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
-		cps_settings_release(&p->props);
-		free(p->bootstrap);
-		free(p->conninfo);
-		free(p);
+		publisher_free(p);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot start the publisher thread");
 	}
 	*out = p;
 	return CPS_OK;
 oom:
-	cps_settings_release(&p->props);
-	free(p->bootstrap);
-	free(p->conninfo);
-	free(p);
+	publisher_free(p);
 	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
@@ -360,10 +363,7 @@ void cps_publisher_stop(struct cps_publisher *p)
 	pthread_join(p->thread, NULL);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
-	cps_settings_release(&p->props);
-	free(p->bootstrap);
-	free(p->conninfo);
-	free(p);
+	publisher_free(p);
 }
 
 void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out)
