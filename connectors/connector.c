@@ -150,13 +150,24 @@ int cps_connector_sink_open(const struct cps_connector_ops *ops, const char *pla
 	return open_side(ops, false, platform, settings, out, errstr, errstr_size);
 }
 
+void cps_conn_status_reset(struct cps_conn_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->lag = -1;
+	st->last_msg_ms = -1;
+}
+
+void cps_conn_status_error(struct cps_conn_status *st, const char *text)
+{
+	st->errors++;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", text ? text : "");
+}
+
 void cps_conn_describe(struct cps_conn *c, struct cps_conn_status *st)
 {
 	void (*describe)(struct cps_conn *, struct cps_conn_status *);
 
-	memset(st, 0, sizeof(*st));
-	st->lag = -1;
-	st->last_msg_ms = -1;
+	cps_conn_status_reset(st);
 	if (!c)
 		return;
 	describe = c->is_source ? c->ops->source_describe : c->ops->sink_describe;

@@ -89,6 +89,14 @@ struct cps_conn_status {
 	char last_error[256]; /* "" when none; never personal data */
 };
 
+/* A connector counts its figures as it goes in a struct cps_conn_status of
+ * its own (set up by cps_conn_status_reset); its describe copies that out
+ * and fills in the lag. */
+void cps_conn_status_reset(struct cps_conn_status *st);
+/* One error reported to the caller: counted, its text ("" for NULL) kept as
+ * last_error. */
+void cps_conn_status_error(struct cps_conn_status *st, const char *text);
+
 struct cps_connector_ops;
 
 /* The base of every connector instance: a connector's own struct embeds it

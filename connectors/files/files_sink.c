@@ -55,9 +55,7 @@ struct files_sink {
 	struct out_file *files;
 	size_t n_files;
 	unsigned seq;
-	uint64_t enqueued, delivered, failed, errors;
-	int64_t last_msg_ms;
-	char last_error[256];
+	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 };
 
 static void out_file_discard(struct out_file *f)
@@ -194,13 +192,13 @@ static int out_file_roll(struct files_sink *k, struct out_file *f, char *errstr,
 	rc = files_write_json_atomic(k->outbox, mname, manifest, errstr, errstr_size);
 	json_decref(manifest);
 	if (rc == CPS_OK) {
-		k->delivered += (uint64_t)f->records;
+		k->counts.delivered += (uint64_t)f->records;
 		CPS_LOG(CPS_LOG_INFO, FACILITY, "wrote '%s': %" PRId64 " records", f->name,
 		        f->records);
 	}
 out:
 	if (rc != CPS_OK)
-		k->failed += (uint64_t)f->records;
+		k->counts.failed += (uint64_t)f->records;
 	out_file_discard(f);
 	return rc;
 }
@@ -315,16 +313,15 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 		if (f->first_ms < 0)
 			f->first_ms = f->last_ms;
 		(*accepted)++;
-		k->enqueued++;
-		k->last_msg_ms = f->last_ms;
+		k->counts.enqueued++;
+		k->counts.last_msg_ms = f->last_ms;
 		if (f->pending.len >= SINK_BLOCK_BYTES || f->pending_count >= SINK_BLOCK_RECORDS)
 			rc = out_file_write_block(k, f, errstr, errstr_size);
 		if (rc == CPS_OK && f->records >= k->roll_records)
 			rc = roll_at(k, fi, errstr, errstr_size);
 	}
 	if (rc != CPS_OK) {
-		k->errors++;
-		snprintf(k->last_error, sizeof(k->last_error), "%s", errstr ? errstr : "");
+		cps_conn_status_error(&k->counts, errstr);
 	}
 	return rc;
 }
@@ -335,8 +332,7 @@ int files_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t er
 	int rc = roll_aged(k, true, errstr, errstr_size);
 
 	if (rc != CPS_OK) {
-		k->errors++;
-		snprintf(k->last_error, sizeof(k->last_error), "%s", errstr ? errstr : "");
+		cps_conn_status_error(&k->counts, errstr);
 	}
 	return rc;
 }
@@ -364,13 +360,8 @@ void files_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
 
 	for (size_t i = 0; i < k->n_files; i++)
 		open_records += k->files[i].records;
+	*st = k->counts;
 	st->lag = open_records;
-	st->enqueued = k->enqueued;
-	st->delivered = k->delivered;
-	st->failed = k->failed;
-	st->errors = k->errors;
-	st->last_msg_ms = k->last_msg_ms;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
 }
 
 /* Unpublished temporary files of an earlier run: their records were never
@@ -406,7 +397,7 @@ int files_sink_open(const char *platform, const struct cps_settings *settings,
 	*out = NULL;
 	if (!k)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	k->last_msg_ms = -1;
+	cps_conn_status_reset(&k->counts);
 	k->outbox = strdup(cps_settings_get(settings, "outbox"));
 	k->roll_records = cps_settings_get_int(settings, "roll_records", 1000);
 	k->roll_ms = cps_settings_get_int(settings, "roll_ms", 60000);

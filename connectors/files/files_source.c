@@ -72,9 +72,7 @@ struct files_source {
 	struct cps_buf arena;
 	struct cps_header header;
 
-	uint64_t received, n_committed, errors;
-	int64_t last_msg_ms;
-	char last_error[256];
+	struct cps_conn_status counts; /* received, committed, errors, last_* */
 };
 
 static bool ledger_has(struct files_source *s, const char *sha)
@@ -524,12 +522,11 @@ int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t
 out:
 	for (size_t i = 0; i < batch->n; i++)
 		s->msgs[i].value = s->arena.data + s->value_offs[i];
-	s->received += batch->n;
+	s->counts.received += batch->n;
 	if (batch->n)
-		s->last_msg_ms = cps_wall_ms();
+		s->counts.last_msg_ms = cps_wall_ms();
 	if (rc < 0) {
-		s->errors++;
-		snprintf(s->last_error, sizeof(s->last_error), "%s", errstr ? errstr : "");
+		cps_conn_status_error(&s->counts, errstr);
 		return rc;
 	}
 	return CPS_OK;
@@ -550,14 +547,13 @@ int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size
 			committed = pos[i].offset < s->last_index ? pos[i].offset : s->last_index;
 	if (committed == s->committed)
 		return CPS_OK;
-	s->n_committed += (uint64_t)(committed - s->committed);
+	s->counts.committed += (uint64_t)(committed - s->committed);
 	s->committed = committed;
 	rc = progress_write(s, errstr, errstr_size);
 	if (rc == CPS_OK && s->eof && s->committed >= s->last_index)
 		rc = finish_file(s, errstr, errstr_size);
 	if (rc != CPS_OK) {
-		s->errors++;
-		snprintf(s->last_error, sizeof(s->last_error), "%s", errstr ? errstr : "");
+		cps_conn_status_error(&s->counts, errstr);
 	}
 	return rc;
 }
@@ -589,12 +585,8 @@ void files_source_describe(struct cps_conn *c, struct cps_conn_status *st)
 {
 	struct files_source *s = (struct files_source *)c;
 
+	*st = s->counts;
 	st->lag = s->have_file && s->last_index >= s->committed ? s->last_index - s->committed : -1;
-	st->received = s->received;
-	st->committed = s->n_committed;
-	st->errors = s->errors;
-	st->last_msg_ms = s->last_msg_ms;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
 }
 
 static char *dir_or_default(const struct cps_settings *settings, const char *key, const char *base,
@@ -623,7 +615,7 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_buf_init(&s->image, 0);
 	cps_buf_init(&s->arena, 0);
-	s->last_msg_ms = -1;
+	cps_conn_status_reset(&s->counts);
 	s->committed = s->last_index = -1;
 	s->inbox = strdup(cps_settings_get(settings, "inbox"));
 	s->done = s->inbox ? dir_or_default(settings, "done_dir", s->inbox, "done") : NULL;

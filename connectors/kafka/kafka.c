@@ -47,20 +47,9 @@ static const char *const managed_properties[] = {
     "enable.auto.offset.store", "enable.idempotence", "auto.offset.reset",
 };
 
-static bool user_sets(const struct cps_settings *settings, const char *property)
-{
-	char key[256];
-
-	snprintf(key, sizeof(key), "properties.%s", property);
-	if (cps_settings_get(settings, key))
-		return true;
-	snprintf(key, sizeof(key), "kafka.properties.%s", property);
-	return cps_settings_get(settings, key) != NULL;
-}
-
-/* The client configuration: the brokers and the user's properties, our
- * defaults where the user set nothing, then the properties we manage (which
- * the user may not set). */
+/* The client configuration: the brokers, the user's properties and the
+ * properties we manage (which the user may not set), then our defaults where
+ * the user set nothing. */
 static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps_settings *settings,
                                     const char *const (*fixed)[2], size_t n_fixed,
                                     const char *const (*defaults)[2], size_t n_defaults,
@@ -69,28 +58,22 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 	rd_kafka_conf_t *conf;
 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(managed_properties); i++)
-		if (user_sets(settings, managed_properties[i])) {
+		if (cps_kafka_property_set(settings, managed_properties[i])) {
 			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			           "kafka property '%s' is managed by cpsync and may not be set",
 			           managed_properties[i]);
 			return NULL;
 		}
-	conf = cps_kafka_conf_new_for(kind, cps_settings_get(settings, "brokers"), settings, errstr,
-	                              errstr_size);
-	if (!conf)
-		return NULL;
-	for (size_t i = 0; i < n_defaults; i++)
-		if (!user_sets(settings, defaults[i][0]) &&
+	conf = cps_kafka_conf_new_with(kind, cps_settings_get(settings, "brokers"), settings, fixed,
+	                               n_fixed, errstr, errstr_size);
+	for (size_t i = 0; conf && i < n_defaults; i++)
+		if (!cps_kafka_property_set(settings, defaults[i][0]) &&
 		    cps_kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) !=
-		        CPS_OK)
-			goto out_destroy;
-	if (cps_kafka_conf_set_pairs(conf, fixed, n_fixed, errstr, errstr_size) != CPS_OK)
-		goto out_destroy;
+		        CPS_OK) {
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
 	return conf;
-
-out_destroy:
-	rd_kafka_conf_destroy(conf);
-	return NULL;
 }
 
 /* ---------------------------------------------------------------- source */
@@ -115,9 +98,7 @@ struct kafka_source {
 	/* an error met after messages were collected, reported on the next poll */
 	int pending_rc;
 	char pending[256];
-	uint64_t received, committed, errors;
-	int64_t last_msg_ms;
-	char last_error[256];
+	struct cps_conn_status counts; /* received, committed, errors, last_* */
 };
 
 static void source_release_held(struct kafka_source *s)
@@ -226,7 +207,7 @@ static int kafka_source_open(const char *platform, const struct cps_settings *se
 
 	if (!s)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	s->last_msg_ms = -1;
+	cps_conn_status_reset(&s->counts);
 	rc = source_parse_topics(s, settings, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_close;
@@ -350,11 +331,11 @@ static void source_fill_msg(struct kafka_source *s, rd_kafka_message_t *rkm,
 		m->source_ts_ms = -1;
 }
 
-static int source_error(struct kafka_source *s, int rc, char *errstr, size_t errstr_size,
+/* An error for the caller, counted in `counts` (the source's or the sink's). */
+static int report_error(struct cps_conn_status *counts, int rc, char *errstr, size_t errstr_size,
                         const char *text)
 {
-	s->errors++;
-	snprintf(s->last_error, sizeof(s->last_error), "%s", text);
+	cps_conn_status_error(counts, text);
 	return cps_seterr(rc, errstr, errstr_size, "%s", text);
 }
 
@@ -374,12 +355,13 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 		int rc = s->pending_rc;
 
 		s->pending_rc = 0;
-		return source_error(s, rc, errstr, errstr_size, s->pending);
+		return report_error(&s->counts, rc, errstr, errstr_size, s->pending);
 	}
 	if (max == 0)
 		return CPS_OK;
 	if (source_reserve(s, max) < 0)
-		return source_error(s, CPS_ERR_RETRIABLE, errstr, errstr_size, "out of memory");
+		return report_error(&s->counts, CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                    "out of memory");
 	while (n < max) {
 		int64_t left = deadline - cps_mono_ms();
 		rd_kafka_message_t *rkm;
@@ -416,7 +398,7 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 			rd_kafka_message_destroy(rkm);
 			if (n == 0 || rc == CPS_ERR_FATAL) {
 				source_release_held(s);
-				return source_error(s, rc, errstr, errstr_size, why);
+				return report_error(&s->counts, rc, errstr, errstr_size, why);
 			}
 			/* hand out what we have; the error comes with the next poll */
 			s->pending_rc = rc;
@@ -435,8 +417,8 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 	for (size_t i = 0; i < n; i++)
 		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->hdr_start[i]] : NULL;
 	if (n) {
-		s->received += n;
-		s->last_msg_ms = cps_wall_ms();
+		s->counts.received += n;
+		s->counts.last_msg_ms = cps_wall_ms();
 	}
 	batch->msgs = s->msgs;
 	batch->n = n;
@@ -462,7 +444,7 @@ static int kafka_source_commit(struct cps_conn *c, const struct cps_position *po
 			snprintf(why, sizeof(why),
 			         "cannot commit negative offset of '%s' [%" PRId32 "]",
 			         pos[i].stream, pos[i].partition);
-			rc = source_error(s, CPS_ERR_INVALID, errstr, errstr_size, why);
+			rc = report_error(&s->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
 			goto out_destroy;
 		}
 		tp = rd_kafka_topic_partition_list_find(offsets, pos[i].stream, pos[i].partition);
@@ -477,9 +459,9 @@ static int kafka_source_commit(struct cps_conn *c, const struct cps_position *po
 	if (err) {
 		snprintf(why, sizeof(why), "committing %d kafka offsets failed: %s", offsets->cnt,
 		         rd_kafka_err2str(err));
-		rc = source_error(
-		    s, err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE, errstr,
-		    errstr_size, why);
+		rc = report_error(
+		    &s->counts, err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+		    errstr, errstr_size, why);
 		goto out_destroy;
 	}
 	for (int i = 0; i < offsets->cnt; i++) {
@@ -488,10 +470,10 @@ static int kafka_source_commit(struct cps_conn *c, const struct cps_position *po
 		snprintf(why, sizeof(why), "committing the offset of '%s' [%" PRId32 "] failed: %s",
 		         offsets->elems[i].topic, offsets->elems[i].partition,
 		         rd_kafka_err2str(offsets->elems[i].err));
-		rc = source_error(s, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		rc = report_error(&s->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
 		goto out_destroy;
 	}
-	s->committed += n;
+	s->counts.committed += n;
 out_destroy:
 	rd_kafka_topic_partition_list_destroy(offsets);
 	return rc;
@@ -502,11 +484,7 @@ static void kafka_source_describe(struct cps_conn *c, struct cps_conn_status *st
 	struct kafka_source *s = (struct kafka_source *)c;
 	rd_kafka_topic_partition_list_t *parts = NULL;
 
-	st->received = s->received;
-	st->committed = s->committed;
-	st->errors = s->errors;
-	st->last_msg_ms = s->last_msg_ms;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
+	*st = s->counts;
 	if (rd_kafka_assignment(s->rk, &parts) || !parts)
 		return;
 	/* no assignment yet (joining the group): lag unknown */
@@ -536,11 +514,9 @@ struct kafka_sink {
 	rd_kafka_t *rk;
 	struct cps_settings routes; /* entity.<entity>.topic */
 	int64_t queue_full_timeout_ms;
-	uint64_t enqueued, delivered, failed, errors;
+	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 	uint64_t failed_since_flush;
 	char first_failure[256];
-	int64_t last_msg_ms;
-	char last_error[256];
 };
 
 /* @locality the thread calling put/flush (delivery reports are served by
@@ -550,7 +526,7 @@ static void sink_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, 
 	struct kafka_sink *k = opaque;
 
 	if (rkm->err) {
-		k->failed++;
+		k->counts.failed++;
 		if (k->failed_since_flush++ == 0)
 			snprintf(k->first_failure, sizeof(k->first_failure),
 			         "delivery to '%s' [%" PRId32 "] failed: %s",
@@ -558,8 +534,8 @@ static void sink_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, 
 			         rd_kafka_err2str(rkm->err));
 		return;
 	}
-	k->delivered++;
-	k->last_msg_ms = cps_wall_ms();
+	k->counts.delivered++;
+	k->counts.last_msg_ms = cps_wall_ms();
 }
 
 static void kafka_sink_close(struct cps_conn *c)
@@ -591,7 +567,7 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 	if (!k)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&k->routes);
-	k->last_msg_ms = -1;
+	cps_conn_status_reset(&k->counts);
 	k->queue_full_timeout_ms = cps_settings_get_int(settings, "queue_full_timeout_ms", 30000);
 	while ((kv = cps_settings_next(settings, "entity.", &it))) {
 		if (!*kv->value) {
@@ -640,14 +616,6 @@ out_close:
 	return rc;
 }
 
-static int sink_error(struct kafka_sink *k, int rc, char *errstr, size_t errstr_size,
-                      const char *text)
-{
-	k->errors++;
-	snprintf(k->last_error, sizeof(k->last_error), "%s", text);
-	return cps_seterr(rc, errstr, errstr_size, "%s", text);
-}
-
 static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, char *errstr,
                         size_t errstr_size)
 {
@@ -663,7 +631,7 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 		if (!topic) {
 			snprintf(why, sizeof(why), "no topic for entity '%s' (set '%s')",
 			         r->entity ? r->entity : "", key);
-			return sink_error(k, CPS_ERR_INVALID, errstr, errstr_size, why);
+			return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
 		}
 	}
 	hdrs = rd_kafka_headers_new(r->n_headers + 2);
@@ -687,18 +655,18 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 		rd_kafka_poll(k->rk, 50);
 	}
 	if (!err) {
-		k->enqueued++;
+		k->counts.enqueued++;
 		return CPS_OK;
 	}
 	rd_kafka_headers_destroy(hdrs); /* still ours when producev failed */
 	snprintf(why, sizeof(why), "producing to '%s' failed: %s", topic, rd_kafka_err2str(err));
 	switch (err) {
 	case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
 	case RD_KAFKA_RESP_ERR__FATAL:
-		return sink_error(k, CPS_ERR_FATAL, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 	default:
-		return sink_error(k, CPS_ERR_INVALID, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
 	}
 }
 
@@ -729,13 +697,13 @@ static int kafka_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, si
 
 	if (rd_kafka_fatal_error(k->rk, fatal, sizeof(fatal))) {
 		snprintf(why, sizeof(why), "kafka producer fatal error: %s", fatal);
-		return sink_error(k, CPS_ERR_FATAL, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 	}
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
 		snprintf(why, sizeof(why),
 		         "flush timed out after %d ms with %d records undelivered", timeout_ms,
 		         rd_kafka_outq_len(k->rk));
-		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
 	}
 	if (k->failed_since_flush) {
 		snprintf(why, sizeof(why),
@@ -743,7 +711,7 @@ static int kafka_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, si
 		         k->failed_since_flush, k->first_failure);
 		k->failed_since_flush = 0;
 		k->first_failure[0] = '\0';
-		return sink_error(k, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		return report_error(&k->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
 	}
 	return CPS_OK;
 }
@@ -752,13 +720,8 @@ static void kafka_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
 {
 	struct kafka_sink *k = (struct kafka_sink *)c;
 
+	*st = k->counts;
 	st->lag = rd_kafka_outq_len(k->rk);
-	st->enqueued = k->enqueued;
-	st->delivered = k->delivered;
-	st->failed = k->failed;
-	st->errors = k->errors;
-	st->last_msg_ms = k->last_msg_ms;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
 }
 
 const struct cps_connector_ops cps_kafka_connector = {

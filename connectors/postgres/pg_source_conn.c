@@ -26,8 +26,8 @@ int pg_source_conn_error(struct pg_source *s, PGconn *c, const char *what, char 
 {
 	int code = PQstatus(c) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE;
 
-	s->errors++;
-	snprintf(s->last_error, sizeof(s->last_error), "%s: %s", what, pq_err(c));
+	s->counts.errors++;
+	snprintf(s->counts.last_error, sizeof(s->counts.last_error), "%s: %s", what, pq_err(c));
 	return cps_seterr(code, errstr, errstr_size, "postgres source '%s': %s: %s", s->platform,
 	                  what, pq_err(c));
 }

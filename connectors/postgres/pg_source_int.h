@@ -92,9 +92,9 @@ struct pg_source {
 	char origin_prefix[CPS_ORIGIN_MAX]; /* "<platform>:<at>#" */
 	size_t origin_prefix_len, slot_len;
 	/* status */
-	int64_t lag_bytes, last_commit_ms, last_lag_query_ms;
-	uint64_t received, committed, errors;
-	char last_error[256];
+	int64_t lag_bytes, last_lag_query_ms;
+	struct cps_conn_status counts; /* received, committed, errors, last_error;
+	                                  last_msg_ms: the last commit's time */
 };
 
 /* pg_source_conn.c */

@@ -45,7 +45,7 @@ void pg_source_batch_finish(struct pg_source *s, struct cps_source_batch *b)
 	}
 	b->msgs = s->msgs;
 	b->n = s->n_msgs;
-	s->received += s->n_msgs;
+	s->counts.received += s->n_msgs;
 }
 
 /* ------------------------------------------------------- row encoding */

@@ -294,7 +294,7 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 		break;
 	case CPS_PGO_COMMIT:
 		s->in_txn = false;
-		s->last_commit_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
+		s->counts.last_msg_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
 		if (pg_source_push_mark(s, m.end_lsn) < 0)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (m.end_lsn > s->server_wal_end)

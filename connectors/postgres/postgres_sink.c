@@ -52,9 +52,7 @@ struct pg_sink {
 	struct cps_settings map; /* table.<entity>, column.<entity>.<field> */
 	struct pending *pending;
 	size_t n_pending, cap_pending;
-	uint64_t enqueued, delivered, failed, errors;
-	int64_t last_msg_ms;
-	char last_error[256];
+	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 };
 
 
@@ -66,11 +64,11 @@ static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size
 {
 	va_list ap;
 
-	k->errors++;
+	k->counts.errors++;
 	va_start(ap, fmt);
-	vsnprintf(k->last_error, sizeof(k->last_error), fmt, ap);
+	vsnprintf(k->counts.last_error, sizeof(k->counts.last_error), fmt, ap);
 	va_end(ap);
-	return cps_seterr(rc, errstr, errstr_size, "%s", k->last_error);
+	return cps_seterr(rc, errstr, errstr_size, "%s", k->counts.last_error);
 }
 
 static void pending_clear(struct pg_sink *k)
@@ -163,7 +161,7 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 	if (!k)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&k->map);
-	k->last_msg_ms = -1;
+	cps_conn_status_reset(&k->counts);
 	k->conninfo = strdup(cps_settings_get(settings, "conninfo"));
 	k->origin = strdup(cps_settings_get(settings, "origin"));
 	k->key_column = strdup(cps_settings_get(settings, "key_column"));
@@ -263,7 +261,7 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			break;
 		}
 		k->n_pending++;
-		k->enqueued++;
+		k->counts.enqueued++;
 	}
 	*accepted = i;
 	return rc;
@@ -536,15 +534,15 @@ static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_
 	rc = exec_simple(k, "COMMIT", 0, NULL, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_release;
-	k->delivered += k->n_pending;
-	k->last_msg_ms = cps_wall_ms();
+	k->counts.delivered += k->n_pending;
+	k->counts.last_msg_ms = cps_wall_ms();
 	pending_clear(k);
 	goto out_release;
 
 out_rollback:
 	if (k->db && PQstatus(k->db) == CONNECTION_OK)
 		PQclear(PQexec(k->db, "ROLLBACK"));
-	k->failed += k->n_pending;
+	k->counts.failed += k->n_pending;
 	pending_clear(k); /* the runner re-delivers what it did not commit */
 out_release:
 	for (size_t i = 0; i < n_stmts; i++)
@@ -557,13 +555,8 @@ static void pg_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
 {
 	struct pg_sink *k = (struct pg_sink *)c;
 
+	*st = k->counts;
 	st->lag = (int64_t)k->n_pending;
-	st->enqueued = k->enqueued;
-	st->delivered = k->delivered;
-	st->failed = k->failed;
-	st->errors = k->errors;
-	st->last_msg_ms = k->last_msg_ms;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", k->last_error);
 }
 
 /* The sink side alone: postgres.c merges it with the source side. */

@@ -116,7 +116,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	cps_buf_init(&s->arena, 0);
 	cps_buf_init(&s->row, 0);
 	s->lag_bytes = -1;
-	s->last_commit_ms = -1;
+	cps_conn_status_reset(&s->counts);
 	s->conninfo = strdup(cps_settings_get(settings, "conninfo"));
 	s->slot = strdup(cps_settings_get(settings, "slot"));
 	s->publication = strdup(cps_settings_get(settings, "publication"));
@@ -231,7 +231,7 @@ static int pg_source_commit(struct cps_conn *c, const struct cps_position *pos, 
 	struct pg_source *s = (struct pg_source *)c;
 
 	for (size_t i = 0; i < n; i++) {
-		s->committed++;
+		s->counts.committed++;
 		if (s->polling)
 			continue; /* progress is in memory: a restart re-reads (idempotent) */
 		if (strcmp(pos[i].stream, s->slot) != 0)
@@ -251,17 +251,12 @@ static void pg_source_describe(struct cps_conn *c, struct cps_conn_status *st)
 {
 	struct pg_source *s = (struct pg_source *)c;
 
+	*st = s->counts; /* last_msg_ms: the last commit's time; slot lag in seconds = now - this */
 	st->lag = s->lag_bytes; /* bytes of WAL the slot retains past its confirmed flush */
-	st->received = s->received;
-	st->committed = s->committed;
-	st->errors = s->errors;
-	st->last_msg_ms = s->last_commit_ms; /* slot lag in seconds = now - this */
 	if (s->lag_bytes > s->max_lag_bytes && s->max_lag_bytes > 0)
 		snprintf(st->last_error, sizeof(st->last_error),
 		         "slot '%s' lags %" PRId64 " bytes (max_slot_lag_bytes %" PRId64 ")",
 		         s->slot, s->lag_bytes, s->max_lag_bytes);
-	else
-		snprintf(st->last_error, sizeof(st->last_error), "%s", s->last_error);
 }
 
 const struct cps_connector_ops cps_postgres_connector = {

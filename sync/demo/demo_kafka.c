@@ -12,6 +12,7 @@
 #include "codec/avro_json.h"
 #include "codec/codec.h"
 #include "codec/framing.h"
+#include "kafka/client.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -131,29 +132,15 @@ int cps_demo_kafka_start(struct cps_demo_kafka *k, char *errstr, size_t errstr_s
 	    {"enable.idempotence", "true"}, {"acks", "all"},    {"linger.ms", "20"},
 	    {"compression.type", "lz4"},    {"log_level", "4"},
 	};
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	char why[512];
+	rd_kafka_conf_t *conf = cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, k->bootstrap, NULL, props,
+	                                                CPS_ARRAY_SIZE(props), errstr, errstr_size);
 
 	if (!conf)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	if (rd_kafka_conf_set(conf, "bootstrap.servers", k->bootstrap, why, sizeof(why)))
-		goto out_conf;
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(props); i++)
-		if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof(why)))
-			goto out_conf;
+		return CPS_ERR_FATAL;
 	rd_kafka_conf_set_opaque(conf, k);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
-	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!k->rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "demo: creating the producer failed: %s", why);
-	}
-	return CPS_OK;
-out_conf:
-	rd_kafka_conf_destroy(conf);
-	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-	                  "demo: producer configuration refused: %s", why);
+	k->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "demo producer", errstr, errstr_size);
+	return k->rk ? CPS_OK : CPS_ERR_FATAL;
 }
 
 int cps_demo_kafka_produce(struct cps_demo_kafka *k, const struct cps_demo_msg *m,

@@ -63,6 +63,45 @@ static int check_platform(struct cps_catalog *catalog, const char *platform, cha
 	return CPS_OK;
 }
 
+struct cps_ingest *cps_ingest_alloc(const char *platform, enum cps_framing framing,
+                                    struct cps_catalog *catalog, struct cps_registry *registry)
+{
+	struct cps_ingest *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	snprintf(r->platform, sizeof(r->platform), "%s", platform);
+	cps_settings_init(&r->props);
+	cps_buf_init(&r->value, 0);
+	cps_buf_init(&r->key, 0);
+	cps_deadletters_init(&r->dead);
+	r->framing = framing;
+	r->catalog = catalog;
+	r->registry = registry;
+	return r;
+}
+
+int cps_ingest_path_open(struct cps_ingest *r, char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
+		struct cps_schema *s = cps_catalog_by_entity(r->catalog, cps_entities[i]);
+
+		if (!s)
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "the schema catalog has no '%s' schema", cps_entities[i]);
+		rc = cps_codec_new(s, r->has_limits ? &r->limits : NULL, &r->codec[i], errstr,
+		                   errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	rc = cps_event_codec_new(r->catalog, &r->events, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	return cps_ingest_producer_new(r, errstr, errstr_size);
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? strdup(s) : NULL;
@@ -93,17 +132,9 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	rc = check_platform(conf->catalog, conf->platform, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	r = calloc(1, sizeof(*r));
+	r = cps_ingest_alloc(conf->platform, conf->framing, conf->catalog, conf->registry);
 	if (!r)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	snprintf(r->platform, sizeof(r->platform), "%s", conf->platform);
-	cps_settings_init(&r->props);
-	cps_buf_init(&r->value, 0);
-	cps_buf_init(&r->key, 0);
-	cps_deadletters_init(&r->dead);
-	r->framing = conf->framing;
-	r->catalog = conf->catalog;
-	r->registry = conf->registry;
 	r->batch_max = conf->batch_max ? conf->batch_max : 500;
 	r->poll_timeout_ms = conf->poll_timeout_ms > 0 ? conf->poll_timeout_ms : 200;
 	r->flush_timeout_ms = conf->flush_timeout_ms > 0 ? conf->flush_timeout_ms : 30000;
@@ -131,22 +162,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	for (int i = 0; i < CPS_N_ENTITIES; i++) {
-		struct cps_schema *s = cps_catalog_by_entity(conf->catalog, cps_entities[i]);
-
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "the schema catalog has no '%s' schema", cps_entities[i]);
-			goto out_free;
-		}
-		rc = cps_codec_new(s, conf->limits, &r->codec[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto out_free;
-	}
-	rc = cps_event_codec_new(conf->catalog, &r->events, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_free;
-	rc = cps_ingest_producer_new(r, errstr, errstr_size);
+	rc = cps_ingest_path_open(r, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_free;
 	r->source = conf->source;

@@ -124,5 +124,12 @@ void *cps_ingest_runner_main(void *arg);
 /* Frees a runner or a replay path (and its replay path), closing its
  * producer, lock session and store connection; not its source. NULL-safe. */
 void cps_ingest_runner_free(struct cps_ingest *r);
+/* A zeroed runner or replay path with its platform, framing, catalog and
+ * registry set and its buffers ready; NULL when memory is out. */
+struct cps_ingest *cps_ingest_alloc(const char *platform, enum cps_framing framing,
+                                    struct cps_catalog *catalog, struct cps_registry *registry);
+/* The message path of `r` from its catalog and limits: a codec by entity,
+ * the IngestEvent codec and the producer. Freed by cps_ingest_runner_free. */
+int cps_ingest_path_open(struct cps_ingest *r, char *errstr, size_t errstr_size);
 
 #endif

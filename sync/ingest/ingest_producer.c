@@ -43,42 +43,24 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void 
 		         rkm->partition, rd_kafka_err2str(rkm->err));
 }
 
-static bool user_sets(const struct cps_settings *props, const char *property)
-{
-	char key[256];
-
-	snprintf(key, sizeof(key), "properties.%s", property);
-	if (cps_settings_get(props, key))
-		return true;
-	snprintf(key, sizeof(key), "kafka.properties.%s", property);
-	return cps_settings_get(props, key) != NULL;
-}
-
 int cps_ingest_producer_new(struct cps_ingest *r, char *errstr, size_t errstr_size)
 {
-	char client_id[CPS_PLATFORM_MAX + 32], why[512];
-	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, r->bootstrap, &r->props,
-	                                               errstr, errstr_size);
+	char client_id[CPS_PLATFORM_MAX + 32];
+	const char *const fixed[][2] = {
+	    {"client.id", client_id}, {"acks", "all"}, {"enable.idempotence", "true"}};
+	size_t first = cps_kafka_property_set(&r->props, "client.id") ? 1 : 0;
+	rd_kafka_conf_t *conf;
 
+	snprintf(client_id, sizeof(client_id), "cpsync-%s-ingest", r->platform);
+	conf = cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, r->bootstrap, &r->props, fixed + first,
+	                               CPS_ARRAY_SIZE(fixed) - first, errstr, errstr_size);
 	if (!conf)
 		return CPS_ERR_INVALID;
-	snprintf(client_id, sizeof(client_id), "cpsync-%s-ingest", r->platform);
-	if ((!user_sets(&r->props, "client.id") &&
-	     cps_kafka_conf_set(conf, "client.id", client_id, errstr, errstr_size) != CPS_OK) ||
-	    cps_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) != CPS_OK ||
-	    cps_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != CPS_OK) {
-		rd_kafka_conf_destroy(conf);
-		return CPS_ERR_INVALID;
-	}
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	rd_kafka_conf_set_opaque(conf, r);
-	r->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
-	if (!r->rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating the ingest producer failed: %s",
-		                  why);
-	}
-	return CPS_OK;
+	r->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "ingest producer", errstr,
+	                             errstr_size);
+	return r->rk ? CPS_OK : CPS_ERR_INVALID;
 }
 
 void cps_ingest_producer_free(struct cps_ingest *r)

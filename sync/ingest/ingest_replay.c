@@ -21,19 +21,13 @@
  * @locks r->replay_lock MUST be held */
 static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_size)
 {
-	struct cps_ingest *p = calloc(1, sizeof(*p));
+	struct cps_ingest *p = cps_ingest_alloc(r->platform, r->framing, r->catalog, r->registry);
 	int rc;
 
 	if (!p)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	snprintf(p->platform, sizeof(p->platform), "%s", r->platform);
-	cps_settings_init(&p->props);
-	cps_buf_init(&p->value, 0);
-	cps_buf_init(&p->key, 0);
-	cps_deadletters_init(&p->dead);
-	p->framing = r->framing;
-	p->catalog = r->catalog;
-	p->registry = r->registry;
+	p->limits = r->limits;
+	p->has_limits = r->has_limits;
 	p->flush_timeout_ms = r->flush_timeout_ms < 10000 ? r->flush_timeout_ms : 10000;
 	p->ingest_topic = strdup(r->ingest_topic);
 	p->store_conninfo = strdup(r->store_conninfo);
@@ -45,23 +39,7 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	for (int i = 0; i < CPS_N_ENTITIES; i++) {
-		struct cps_schema *s = cps_catalog_by_entity(r->catalog, cps_entities[i]);
-
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "the schema catalog has no '%s' schema", cps_entities[i]);
-			goto out_free;
-		}
-		rc = cps_codec_new(s, r->has_limits ? &r->limits : NULL, &p->codec[i], errstr,
-		                   errstr_size);
-		if (rc != CPS_OK)
-			goto out_free;
-	}
-	rc = cps_event_codec_new(r->catalog, &p->events, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_free;
-	rc = cps_ingest_producer_new(p, errstr, errstr_size);
+	rc = cps_ingest_path_open(p, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_free;
 	r->replay = p;

@@ -182,30 +182,17 @@ static int store_verdict(PGconn *c, const char *topic, const char *cluster, bool
 
 static rd_kafka_t *consumer_new(struct cps_ingest_topic *t, char *errstr, size_t errstr_size)
 {
-	const char *fixed[][2] = {{"group.id", "cpsync-ingest-identity"},
-	                          {"enable.auto.commit", "false"},
-	                          {"enable.auto.offset.store", "false"},
-	                          {"enable.partition.eof", "false"}};
-	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, t->conf.bootstrap,
-	                                               &t->props, errstr, errstr_size);
-	char kerr[512];
-	rd_kafka_t *rk;
+	static const char *const fixed[][2] = {{"group.id", "cpsync-ingest-identity"},
+	                                       {"enable.auto.commit", "false"},
+	                                       {"enable.auto.offset.store", "false"},
+	                                       {"enable.partition.eof", "false"}};
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_with(CPS_KAFKA_CONSUMER, t->conf.bootstrap, &t->props, fixed,
+	                            CPS_ARRAY_SIZE(fixed), errstr, errstr_size);
 
 	if (!conf)
 		return NULL;
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(fixed); i++)
-		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
-		    CPS_OK) {
-			rd_kafka_conf_destroy(conf);
-			return NULL;
-		}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-	if (!rk) {
-		rd_kafka_conf_destroy(conf);
-		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot create a consumer: %s",
-		                kerr);
-	}
-	return rk;
+	return cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "consumer", errstr, errstr_size);
 }
 
 /* The topic's partition count now: 0 when it does not exist. */

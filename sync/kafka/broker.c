@@ -34,20 +34,19 @@ int cps_broker_create_topic(struct cps_broker *b, const char *topic, int partiti
 int cps_broker_start(int partitions, const char **topics, size_t n, struct cps_broker **out,
                      char *errstr, size_t errstr_size)
 {
+	static const char *const quiet[][2] = {{"log_level", "3"}};
 	struct cps_broker *b;
 	rd_kafka_conf_t *conf;
-	char why[512];
 	int rc;
 
 	*out = NULL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	conf = rd_kafka_conf_new();
 	/* the host handle has no broker to talk to: keep it quiet */
-	if (rd_kafka_conf_set(conf, "log_level", "3", why, sizeof(why)) != RD_KAFKA_CONF_OK) {
-		rd_kafka_conf_destroy(conf);
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "broker config: %s", why);
+	conf = cps_kafka_conf_new_with(CPS_KAFKA_ANY, NULL, NULL, quiet, 1, errstr, errstr_size);
+	if (!conf) {
+		rc = CPS_ERR_FATAL;
 		goto out_free;
 	}
 	b->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "broker host handle", errstr,

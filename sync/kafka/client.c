@@ -130,6 +130,32 @@ int cps_kafka_conf_set_pairs(rd_kafka_conf_t *conf, const char *const (*pairs)[2
 	return CPS_OK;
 }
 
+rd_kafka_conf_t *cps_kafka_conf_new_with(enum cps_kafka_client kind, const char *bootstrap,
+                                         const struct cps_settings *properties,
+                                         const char *const (*pairs)[2], size_t n_pairs,
+                                         char *errstr, size_t errstr_size)
+{
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_for(kind, bootstrap, properties, errstr, errstr_size);
+
+	if (conf && cps_kafka_conf_set_pairs(conf, pairs, n_pairs, errstr, errstr_size) != CPS_OK) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	return conf;
+}
+
+bool cps_kafka_property_set(const struct cps_settings *properties, const char *property)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "properties.%s", property);
+	if (cps_settings_get(properties, key))
+		return true;
+	snprintf(key, sizeof(key), "kafka.properties.%s", property);
+	return cps_settings_get(properties, key) != NULL;
+}
+
 rd_kafka_t *cps_kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const char *what,
                                  char *errstr, size_t errstr_size)
 {

@@ -10,6 +10,7 @@
 #include "config/settings.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What a client configuration is for: properties meant for producers only
@@ -50,6 +51,20 @@ int cps_kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value
  * first rejected one (CPS_ERR_INVALID, errstr from cps_kafka_conf_set). */
 int cps_kafka_conf_set_pairs(rd_kafka_conf_t *conf, const char *const (*pairs)[2], size_t n,
                              char *errstr, size_t errstr_size);
+
+/* cps_kafka_conf_new_for(kind, bootstrap, properties, ...) with `pairs` set
+ * on top (cps_kafka_conf_set_pairs): the configuration of a client whose
+ * delivery or group properties cpsync decides. NULL on error (nothing to
+ * free). */
+rd_kafka_conf_t *cps_kafka_conf_new_with(enum cps_kafka_client kind, const char *bootstrap,
+                                         const struct cps_settings *properties,
+                                         const char *const (*pairs)[2], size_t n_pairs,
+                                         char *errstr, size_t errstr_size);
+
+/* Whether `properties` sets librdkafka property `property` itself (as
+ * "properties.<property>" or "kafka.properties.<property>"): a default of
+ * ours then stands back. */
+bool cps_kafka_property_set(const struct cps_settings *properties, const char *property);
 
 /* rd_kafka_new(type, conf). Takes ownership of `conf` in every case (on
  * failure it is destroyed: do not free it). NULL on failure, errstr

@@ -10,7 +10,7 @@
  */
 #include "observe/status_http.h"
 
-#include "kafka/broker.h"
+#include "kafka/client.h"
 #include "base/buf.h"
 #include "base/common.h"
 #include "base/log.h"
@@ -310,21 +310,18 @@ static int kafka_reachable(struct cps_status_http *sh, char *errstr, size_t errs
 
 	pthread_mutex_lock(&sh->kafka_lock);
 	if (!sh->probe) {
-		char kerr[256];
-		rd_kafka_conf_t *conf =
-		    cps_kafka_conf_new(sh->bootstrap, &sh->kafka_props, errstr, errstr_size);
-
-		if (!conf) {
-			rc = CPS_ERR_FATAL;
-			goto out_unlock;
-		}
 		/* failures are this probe's answer, not news for the log */
-		rd_kafka_conf_set(conf, "log_level", "0", NULL, 0);
-		sh->probe = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+		static const char *const quiet[][2] = {{"log_level", "0"}};
+		rd_kafka_conf_t *conf = cps_kafka_conf_new_with(CPS_KAFKA_ANY, sh->bootstrap,
+		                                                &sh->kafka_props, quiet, 1, errstr,
+		                                                errstr_size);
+
+		if (conf)
+			sh->probe = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf,
+			                                 "kafka client for readiness", errstr,
+			                                 errstr_size);
 		if (!sh->probe) {
-			rd_kafka_conf_destroy(conf);
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                     "kafka client for readiness: %s", kerr);
+			rc = CPS_ERR_FATAL;
 			goto out_unlock;
 		}
 	}

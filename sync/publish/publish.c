@@ -109,26 +109,15 @@ static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_siz
 {
 	static const char *const fixed[][2] = {
 	    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
-	char kerr[512];
-	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props,
-	                                               errstr, errstr_size);
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props, fixed,
+	                            CPS_ARRAY_SIZE(fixed), errstr, errstr_size);
 
 	if (!conf)
 		return CPS_ERR_FATAL;
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(fixed); i++)
-		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
-		    CPS_OK) {
-			rd_kafka_conf_destroy(conf);
-			return CPS_ERR_FATAL;
-		}
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-	p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-	if (!p->rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot create the producer: %s", kerr);
-	}
-	return CPS_OK;
+	p->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "producer", errstr, errstr_size);
+	return p->rk ? CPS_OK : CPS_ERR_FATAL;
 }
 
 static void producer_drop(struct cps_publisher *p)
@@ -312,6 +301,15 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* The publisher's own copies; not its thread, mutex or condition. */
+static void publisher_free(struct cps_publisher *p)
+{
+	cps_settings_release(&p->props);
+	free(p->bootstrap);
+	free(p->conninfo);
+	free(p);
+}
+
 int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
                         char *errstr, size_t errstr_size)
 {
@@ -345,20 +343,14 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	if (pthread_create(&p->thread, NULL, run, p) != 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
-		cps_settings_release(&p->props);
-		free(p->bootstrap);
-		free(p->conninfo);
-		free(p);
+		publisher_free(p);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                       "cannot start the publisher thread");
 	}
 	*out = p;
 	return CPS_OK;
 oom:
-	cps_settings_release(&p->props);
-	free(p->bootstrap);
-	free(p->conninfo);
-	free(p);
+	publisher_free(p);
 	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
@@ -371,10 +363,7 @@ void cps_publisher_stop(struct cps_publisher *p)
 	pthread_join(p->thread, NULL);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
-	cps_settings_release(&p->props);
-	free(p->bootstrap);
-	free(p->conninfo);
-	free(p);
+	publisher_free(p);
 }
 
 void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out)

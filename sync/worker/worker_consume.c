@@ -81,33 +81,25 @@ void *cps_worker_run(void *arg)
 int cps_worker_consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 {
 	struct cps_workers *p = w->pool;
-	const char *fixed[][2] = {{"group.id", p->conf.group_id},
-	                          {"enable.auto.commit", "false"},
-	                          {"enable.auto.offset.store", "false"},
-	                          {"auto.offset.reset", "earliest"},
-	                          {"enable.partition.eof", "false"}};
+	const char *const fixed[][2] = {{"group.id", p->conf.group_id},
+	                                {"enable.auto.commit", "false"},
+	                                {"enable.auto.offset.store", "false"},
+	                                {"auto.offset.reset", "earliest"},
+	                                {"enable.partition.eof", "false"}};
 	rd_kafka_topic_partition_list_t *topics;
-	rd_kafka_conf_t *conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, p->conf.bootstrap,
-	                                               &p->props, errstr, errstr_size);
-	char kerr[512];
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_with(CPS_KAFKA_CONSUMER, p->conf.bootstrap, &p->props, fixed,
+	                            CPS_ARRAY_SIZE(fixed), errstr, errstr_size);
 	rd_kafka_resp_err_t err;
 
 	if (!conf)
 		return CPS_ERR_FATAL;
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(fixed); i++)
-		if (cps_kafka_conf_set(conf, fixed[i][0], fixed[i][1], errstr, errstr_size) !=
-		    CPS_OK) {
-			rd_kafka_conf_destroy(conf);
-			return CPS_ERR_FATAL;
-		}
 	rd_kafka_conf_set_rebalance_cb(conf, cps_worker_on_rebalance);
 	rd_kafka_conf_set_opaque(conf, w);
-	w->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-	if (!w->rk) {
-		rd_kafka_conf_destroy(conf);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot create the ingest consumer: %s", kerr);
-	}
+	w->rk = cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "ingest consumer", errstr,
+	                             errstr_size);
+	if (!w->rk)
+		return CPS_ERR_FATAL;
 	rd_kafka_poll_set_consumer(w->rk);
 	topics = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(topics, p->conf.ingest_topic, RD_KAFKA_PARTITION_UA);
