@@ -119,6 +119,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	if (!f) /* the set-up failed and said why */
+		return 0;
 	cps_ingest_stop_and_join(active_runner);
 	rd_kafka_destroy(f->producer);
 	cps_codec_free(f->person);
@@ -444,27 +446,22 @@ static void test_runner_end_to_end(void **state)
 		assert_int_equal(st.errors, 0);
 	}
 	assert_int_equal(atomic_load(&link->state), CPS_LINK_RUNNING);
-	/* the ingest topic has them, the store not yet: the source keeps them
-	 * (the first batch holds person a, an ingest event) */
+	/* the ingest topic has them, the store not yet: the source keeps SRC's
+	 * positions (its first batch holds person a, an ingest event). UNMAPPED's
+	 * lone dead letter may be committed already when it came in a batch of
+	 * its own: nothing of it waits for the store. */
 	usleep(300 * 1000);
-	{
-		struct cps_ingest_stats st;
-
-		cps_ingest_get_stats(runner, &st);
-		assert_int_equal(st.commits, 0);
-	}
 	assert_int_equal(committed(f, group, SRC), RD_KAFKA_OFFSET_INVALID);
-	/* the store applies them: the source commits */
+	/* the store applies them: the source commits SRC's positions */
 	store_applied_all(f, INGEST);
 	{
 		int64_t deadline = mono_ms() + 10000;
-		struct cps_ingest_stats st;
+		int64_t off;
 
-		do {
-			usleep(20 * 1000);
-			cps_ingest_get_stats(runner, &st);
-		} while (st.commits == 0 && mono_ms() < deadline);
-		assert_true(st.commits >= 1);
+		while ((off = committed(f, group, SRC)) == RD_KAFKA_OFFSET_INVALID &&
+		       mono_ms() < deadline)
+			usleep(50 * 1000);
+		assert_true(off > 0);
 	}
 	cps_ingest_stop_and_join(runner);
 	active_runner = NULL;
