@@ -15,19 +15,17 @@
 #include <string.h>
 
 #define FAC "API"
+/* 100 years: older is any conflict, and PostgreSQL's timestamps end before now - 10,000 years */
+#define MAX_AGE_S INT64_C(3153600000)
 
 static const char *const STATUSES[] = {"open", "claimed", "resolved", "dismissed", "auto_closed"};
 
 static int conflict_id(const struct cps_http_request *req, struct cps_http_response *resp,
                        int64_t *id)
 {
-	const char *s = cps_http_param(req, "id");
-	int64_t v = 0;
-	size_t n = s ? strlen(s) : 0;
+	int64_t v;
 
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	if (n == 0 || n > 18 || strspn(s, "0123456789") != n || v < 1) {
+	if (cps_parse_decimal(cps_http_param(req, "id"), &v) != 0 || v < 1) {
 		cps_http_reply_error(resp, 400, "conflict id must be a positive integer");
 		return -1;
 	}
@@ -72,7 +70,7 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 	    cps_api_query_name(req, resp, "field", &f.field) ||
 	    cps_api_query_name(req, resp, "platform", &f.platform) ||
 	    cps_api_query_int(req, resp, "limit", 1, CPS_API_LIMIT_MAX, 50, &limit) ||
-	    cps_api_query_int(req, resp, "min_age_s", 0, INT64_C(315360000000), -1, &age) ||
+	    cps_api_query_int(req, resp, "min_age_s", 0, MAX_AGE_S, -1, &age) ||
 	    cps_api_cursor_decode(req, resp, &f.after))
 		goto out;
 	f.limit = (int)limit;

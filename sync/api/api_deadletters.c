@@ -10,7 +10,6 @@
 #include "base/common.h"
 #include "base/log.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,18 +29,12 @@
 /* ---- parsing ------------------------------------------------------------- */
 
 /* A positive decimal int64 with nothing else; 0 when it is not one. */
+/* A positive decimal id, 0 when malformed. */
 static int64_t parse_id(const char *s)
 {
-	char *end;
-	long long v;
+	int64_t v;
 
-	if (!s || !*s || *s == '+' || *s == '-' || *s == ' ')
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v <= 0)
-		return 0;
-	return (int64_t)v;
+	return cps_parse_decimal(s, &v) == 0 && v > 0 ? v : 0;
 }
 
 /* The {id} path parameter; 0 after replying 400 when it is not a positive integer. */

@@ -64,21 +64,6 @@ void cps_api_reply_store_error(struct cps_http_response *resp, int rc, int why, 
 		cps_http_reply_error(resp, 500, "%s", errstr);
 }
 
-static int parse_int(const char *s, int64_t *out)
-{
-	int64_t v = 0;
-
-	if (!s || !*s || strlen(s) > 18)
-		return -1;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return -1;
-		v = v * 10 + (*p - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int cps_api_query_int(const struct cps_http_request *req, struct cps_http_response *resp,
                       const char *name, int64_t min, int64_t max, int64_t def, int64_t *out)
 {
@@ -88,7 +73,7 @@ int cps_api_query_int(const struct cps_http_request *req, struct cps_http_respon
 		*out = def;
 		return 0;
 	}
-	if (parse_int(s, out) || *out < min || *out > max) {
+	if (cps_parse_decimal(s, out) || *out < min || *out > max) {
 		cps_http_reply_error(resp, 400,
 		                     "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64,
 		                     name, min, max);
@@ -154,7 +139,7 @@ int cps_api_cursor_decode(const struct cps_http_request *req, struct cps_http_re
 	if (!dot)
 		goto bad;
 	*dot = '\0';
-	if (parse_int(raw, &out->at_us) || parse_int(dot + 1, &out->id))
+	if (cps_parse_decimal(raw, &out->at_us) || cps_parse_decimal(dot + 1, &out->id))
 		goto bad;
 	out->has = 1;
 	return 0;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cps_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
 {
@@ -36,5 +37,18 @@ int cps_grow(void *arrp, size_t *cap, size_t need, size_t elem_size)
 		return -1;
 	*arr = p;
 	*cap = ncap;
+	return 0;
+}
+
+int cps_parse_decimal(const char *s, int64_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	int64_t v = 0;
+
+	if (n == 0 || n > 18 || strspn(s, "0123456789") != n)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	*out = v;
 	return 0;
 }

@@ -31,6 +31,10 @@ int cps_seterr(int code, char *errstr, size_t errstr_size, const char *fmt, ...)
  * *cap are then unchanged. */
 int cps_grow(void *arrp, size_t *cap, size_t need, size_t elem_size);
 
+/* A decimal number of 1 to 18 digits, nothing else (no sign, no space): 0
+ * with *out set, or -1. 18 digits cannot overflow an int64_t. */
+int cps_parse_decimal(const char *s, int64_t *out);
+
 #define CPS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

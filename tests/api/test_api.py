@@ -341,12 +341,14 @@ def run(args, schema_dir, db, cps):
     # ---- bad requests
     S = TOKENS["steward"]
     for q in ("limit=0", "limit=501", "limit=x", "status=closed", "order=up", "min_age_s=-1",
+              "min_age_s=315360000000", "min_age_s=99999999999999999999",
               "cursor=%%%", "cursor=" + base64.urlsafe_b64encode(b"nonsense").decode(),
               "entity=Person"):
         st, doc, _ = request(port, "GET", "/api/v1/conflicts?" + q, S)
         check(st == 400 and doc["error"]["status"] == 400 and doc["error"]["message"],
               "?%s: %s" % (q, st))
-    for path in ("/api/v1/conflicts/abc", "/api/v1/conflicts/0", "/api/v1/conflicts/-3"):
+    for path in ("/api/v1/conflicts/abc", "/api/v1/conflicts/0", "/api/v1/conflicts/-3",
+                 "/api/v1/conflicts/99999999999999999999", "/api/v1/conflicts/1x"):
         check(request(port, "GET", path, S)[0] == 400, "bad id %s" % path)
     st, doc, _ = request(port, "GET", "/api/v1/conflicts/999999999", S)
     check(st == 404, "unknown conflict: %s" % st)
