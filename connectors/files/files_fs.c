@@ -65,7 +65,7 @@ int files_write_file_atomic(const char *dir, const char *name, const void *data,
 
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "creating '%s': %s", tmp,
 		                  strerror(errno));
@@ -99,7 +99,7 @@ int files_write_json_atomic(const char *dir, const char *name, json_t *j, char *
 
 int files_make_dir(const char *dir, char *errstr, size_t errstr_size)
 {
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "creating '%s': %s", dir,
 		                  strerror(errno));
 	return CPS_OK;

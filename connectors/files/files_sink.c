@@ -127,7 +127,7 @@ static int out_file_open(struct files_sink *k, struct out_file *f, const char *e
 		snprintf(final_path, sizeof(final_path), "%s/%s", k->outbox, f->name);
 		if (lstat(final_path, &st) == 0)
 			continue;
-		f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (f->fd < 0 && (errno != EEXIST || tries > 1000))
 			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 			                  "creating '%s': %s", f->tmp_path, strerror(errno));

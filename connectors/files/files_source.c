@@ -125,7 +125,7 @@ static int ledger_append(struct files_source *s, char *errstr, size_t errstr_siz
 		return CPS_OK;
 	snprintf(path, sizeof(path), "%s/%s", s->done, LEDGER_NAME);
 	n = snprintf(line, sizeof(line), "%s %s\n", s->sha, s->name);
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || files_write_all(fd, line, (size_t)n) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
@@ -210,6 +210,21 @@ static int move_file(struct files_source *s, const char *name, const char *dir, 
 	return CPS_OK;
 }
 
+static bool has_control_char(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
+}
+
+static bool is_regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* rejected/<name> and rejected/<name>.reason */
 static int reject_file(struct files_source *s, const char *name, const char *reason, char *errstr,
                        size_t errstr_size)
@@ -278,11 +293,27 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	snprintf(path, sizeof(path), "%s/%s", s->inbox, name);
 	cps_buf_reset(&s->image);
 	s->image.limit = (size_t)s->max_file_bytes + 1;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (has_control_char(name)) {
+		rc = reject_file(s, name, "the file name holds a control character", errstr,
+		                 errstr_size);
+		return rc < 0 ? rc : 0;
+	}
+	/* the inbox is a boundary: never follow a link out of it, never block on a fifo */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0 && errno == ELOOP) {
+		rc = reject_file(s, name, "a symbolic link: only regular files are read", errstr,
+		                 errstr_size);
+		return rc < 0 ? rc : 0;
+	}
 	if (fd < 0)
 		return errno == ENOENT ? 0
 		                       : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                                    "opening '%s': %s", path, strerror(errno));
+	if (!is_regular(fd)) {
+		close(fd);
+		rc = reject_file(s, name, "not a regular file", errstr, errstr_size);
+		return rc < 0 ? rc : 0;
+	}
 	rc = cps_buf_read_fd(&s->image, fd);
 	close(fd);
 	if (rc < 0) {
@@ -355,7 +386,7 @@ static bool oldest_complete(struct files_source *s, char *name, size_t name_size
 		    n >= CPS_STREAM_MAX)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", s->inbox, de->d_name);
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		if (lstat(path, &st) < 0 || S_ISDIR(st.st_mode))
 			continue;
 		mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		if (now - mtime < s->stable_ms)

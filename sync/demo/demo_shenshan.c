@@ -183,7 +183,7 @@ static int publish(struct cps_demo_shenshan *s, int e, char *errstr, size_t errs
 	         stamp, (int)(now % 1000), ++s->seq);
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", s->inbox, name);
 	snprintf(final_path, sizeof(final_path), "%s/%s", s->inbox, name);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                       "demo shenshan: creating '%s': %s", tmp, strerror(errno));

@@ -2,8 +2,9 @@
  * The files connector against an independent Avro implementation
  * (python3-avro, tests/files/ocf_tool.py): inbox files with null and deflate
  * codecs handed out record by record; truncated, corrupt-record, non-Avro and
- * duplicate files; crash mid-file and resume; outbox files and manifests read
- * back by python3-avro.
+ * duplicate files; links, fifos and control characters in names refused
+ * unread, created files 0600 and folders 0700; crash mid-file and resume;
+ * outbox files and manifests read back by python3-avro.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -456,6 +457,53 @@ static void test_unreadable_files(void **state)
 	assert_true(exists(f->inbox, "partial.avro.tmp"));
 }
 
+/* The inbox is a boundary: a symbolic link (to a file outside it), a fifo and
+ * a name with a newline are refused to rejected/ without being read, and
+ * what the source creates is readable by its own user only. */
+static void test_hostile_inbox(void **state)
+{
+	struct fx *f = *state;
+	char target[600], link[600], fifo[600], evil[600], *reason;
+	struct stat st;
+	FILE *out;
+
+	snprintf(target, sizeof(target), "%s/secret.txt", f->stage);
+	out = fopen(target, "w");
+	fputs("not for cpsync\n", out);
+	fclose(out);
+	snprintf(link, sizeof(link), "%s/link.avro", f->inbox);
+	assert_int_equal(symlink(target, link), 0);
+	snprintf(fifo, sizeof(fifo), "%s/pipe.avro", f->inbox);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(evil, sizeof(evil), "%s/evil\nname.avro", f->inbox);
+	out = fopen(evil, "w");
+	fputs("x", out);
+	fclose(out);
+
+	for (int i = 0; i < 4; i++)
+		assert_quiet(f);
+	assert_int_equal(lstat(link, &st), -1); /* moved, as a link: the target stays */
+	snprintf(link, sizeof(link), "%s/link.avro", f->rejected);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(stat(target, &st), 0);
+	reason = slurp(f->rejected, "link.avro.reason");
+	assert_non_null(strstr(reason, "symbolic link"));
+	free(reason);
+	reason = slurp(f->rejected, "pipe.avro.reason");
+	assert_non_null(strstr(reason, "not a regular file"));
+	free(reason);
+	reason = slurp(f->rejected, "evil\nname.avro.reason");
+	assert_non_null(strstr(reason, "control character"));
+	free(reason);
+
+	assert_int_equal(stat(f->rejected, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(link, sizeof(link), "%s/pipe.avro.reason", f->rejected);
+	assert_int_equal(stat(link, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 /* The same bytes again under another name: not handed out again, moved to
  * done/ as <name>.duplicate. */
 static void test_duplicate_file(void **state)
@@ -637,6 +685,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_truncated_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unreadable_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_inbox, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_resume, setup, teardown),
 	    cmocka_unit_test(test_sink_null),
