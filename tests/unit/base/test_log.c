@@ -13,6 +13,7 @@
 #include "base/common.h"
 #include "config/config.h"
 #include "base/log.h"
+#include "base/pii.h"
 #include "config/log_config.h"
 
 #include <fcntl.h>
@@ -174,6 +175,23 @@ static void test_text_format(void **state)
 	free(out);
 }
 
+/* A national ID that reached a message unmasked (a file name from the
+ * Shenshan inbox) is masked by the logger itself. */
+static void test_ids_masked(void **state)
+{
+	struct capture c;
+	char id[19], *out;
+
+	(void)state;
+	assert_int_equal(cps_national_id_make("440305", 1990, 1, 1, 123, id), CPS_OK);
+	capture_start(&c);
+	cps_log_info("FILES", "reading 'person-%s.avro'", id);
+	out = capture_end(&c);
+	assert_null(strstr(out, id));
+	assert_non_null(strstr(out, "reading 'person-440305"));
+	free(out);
+}
+
 static json_t *parse_line(const char *line, size_t len)
 {
 	json_error_t jerr;
@@ -313,6 +331,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_level_gating, reset),
 	    cmocka_unit_test_setup(test_debug_contexts, reset),
 	    cmocka_unit_test_setup(test_text_format, reset),
+	    cmocka_unit_test_setup(test_ids_masked, reset),
 	    cmocka_unit_test_setup(test_json_format, reset),
 	    cmocka_unit_test_setup(test_threads_whole_lines, reset),
 	    cmocka_unit_test_setup(test_configure_from_config, reset),
