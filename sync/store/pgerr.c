@@ -12,7 +12,7 @@ int cps_pg_sqlstate_code(const PGconn *conn, const char *sqlstate)
 	if (!conn || PQstatus(conn) == CONNECTION_BAD || !sqlstate || !*sqlstate)
 		return CPS_ERR_RETRIABLE;
 	if (!strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "40001") ||
-	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) ||
+	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) || !strcmp(sqlstate, "57014") ||
 	    !strncmp(sqlstate, "53", 2) || !strcmp(sqlstate, "55P03"))
 		return CPS_ERR_RETRIABLE;
 	if (!strncmp(sqlstate, "22", 2) || !strncmp(sqlstate, "23", 2))

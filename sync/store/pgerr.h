@@ -13,8 +13,8 @@
 
 /* CPS_ERR_RETRIABLE for a lost connection, no SQLSTATE, connection
  * exceptions (08), serialization failures and deadlocks (40001, 40P01),
- * operator intervention (57P), insufficient resources (53) and lock not
- * available (55P03); CPS_ERR_INVALID for bad data (22, 23); CPS_ERR_FATAL
+ * operator intervention (57P), a statement timeout (57014), insufficient
+ * resources (53) and lock not available (55P03); CPS_ERR_INVALID for bad data (22, 23); CPS_ERR_FATAL
  * for everything else (a bug, a missing schema, no privilege). */
 int cps_pg_sqlstate_code(const PGconn *conn, const char *sqlstate);
 

@@ -66,6 +66,20 @@ void cps_steward_store_free(struct cps_steward_store *ss)
 	free(ss);
 }
 
+/* An HTTP request must not wait on the store for ever (one slow query would
+ * hold an API worker): bounded connect, statement and lock waits; a timeout
+ * is SQLSTATE 57014 or 55P03, retriable, answered 503. The conninfo comes
+ * last, so a deployment may set its own. */
+static PGconn *steward_connect(const char *conninfo)
+{
+	const char *const keys[] = {"application_name", "connect_timeout", "options", "dbname", NULL};
+	const char *const values[] = {"cpsync steward", "5",
+	                              "-c statement_timeout=15000 -c lock_timeout=5000", conninfo,
+	                              NULL};
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 PGconn *cps_steward_conn_take(struct cps_steward_store *ss, char *errstr, size_t errstr_size)
 {
 	PGconn *c = NULL;
@@ -82,7 +96,7 @@ PGconn *cps_steward_conn_take(struct cps_steward_store *ss, char *errstr, size_t
 	pthread_mutex_unlock(&ss->mu);
 	if (c)
 		return c;
-	c = PQconnectdb(ss->conninfo);
+	c = steward_connect(ss->conninfo);
 	if (c && PQstatus(c) == CONNECTION_OK)
 		return c;
 	cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "store: connection failed: %s",

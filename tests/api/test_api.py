@@ -394,6 +394,23 @@ def run(args, schema_dir, db, cps):
     check(db.query("SELECT status FROM cpsync.conflicts WHERE id = %s", (cid,))[0][0] ==
           "claimed", "a refused request changed the conflict")
 
+    # ---- a store that makes it wait: the request ends with 503 and a reason
+    # (lock_timeout), the API stays up, the conflict is unchanged
+    import psycopg2
+    blocker = psycopg2.connect(db.conninfo)
+    with blocker.cursor() as cur:
+        cur.execute("SELECT id FROM cpsync.conflicts WHERE id = %s FOR UPDATE", (cid,))
+    t0 = time.monotonic()
+    st, doc, _ = request(port, "POST", rpath, S, rbody)
+    waited = time.monotonic() - t0
+    check(st == 503 and doc and "55P03" in doc["error"]["message"] and 4 <= waited <= 12,
+          "resolve behind a held lock: %s after %.1f s: %s" % (st, waited, doc))
+    check(request(port, "GET", "/healthz")[0] == 200, "healthz while a resolve waited")
+    blocker.rollback()
+    blocker.close()
+    check(db.query("SELECT status FROM cpsync.conflicts WHERE id = %s", (cid,))[0][0] ==
+          "claimed", "a timed-out resolve changed the conflict")
+
     # ---- the race: 20 resolves of one conflict, exactly one wins
     results = []
     lock = threading.Lock()
