@@ -210,7 +210,11 @@ int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int
 		    r, m, entity, "header 'effective_time' is not a decimal number of milliseconds",
 		    now, errstr, errstr_size);
 	memset(&ev, 0, sizeof(ev));
-	if (!m->value || m->value_len == 0) {
+	/* only a null value is a delete: an empty one is what a connector hands
+	 * over for a row it could not map (it logs why), or a sender's mistake */
+	if (m->value && m->value_len == 0)
+		return dead_letter(r, m, entity, "empty value: neither a record nor a delete (a delete has no value)", now, errstr, errstr_size);
+	if (!m->value) {
 		if (!m->key || m->key_len == 0)
 			return dead_letter(r, m, entity, "empty message without a key", now, errstr,
 			                   errstr_size);

@@ -44,6 +44,7 @@
 #define INGEST2   "cpsync.test.ingest2"
 #define TS0       1600000000000LL
 #define EFFECTIVE 1700000000000LL
+#define N_DEAD    6 /* the end-to-end test's dead letters */
 
 extern const struct cps_connector_ops cps_kafka_connector;
 
@@ -358,7 +359,7 @@ static void test_runner_end_to_end(void **state)
 	char id_a[19], id_b[19], id_c[19], id_bad[19], group[64], err[CPS_ERRSTR_SIZE];
 	struct cps_buf a, b, c, bad, badregion;
 	json_t *exp_a, *exp_b, *exp_c;
-	struct expect_dead dead[5];
+	struct expect_dead dead[N_DEAD];
 	struct cps_status *status;
 	struct cps_link *link;
 	struct cps_event_codec *ec;
@@ -377,7 +378,7 @@ static void test_runner_end_to_end(void **state)
 	person_frame(f, id_bad, "440305", &bad, NULL);
 	person_frame(f, id_c, "44030", &badregion, NULL);
 
-	/* SRC offsets 0..7, UNMAPPED offset 0 */
+	/* SRC offsets 0..8, UNMAPPED offset 0 */
 	send_msg(f, SRC, id_a, a.data, a.len, TS0, "1700000000000");
 	memset(dead, 0, sizeof(dead));
 	dead[0] = (struct expect_dead){
@@ -412,6 +413,11 @@ static void test_runner_end_to_end(void **state)
 	cps_buf_init(&dead[4].raw, 0);
 	cps_buf_append(&dead[4].raw, a.data, a.len);
 	send_msg(f, UNMAPPED, "k-unmapped", a.data, a.len, TS0 + 8000, NULL);
+	/* an empty value (not a null one): dead-lettered, c is not deleted */
+	dead[5] = (struct expect_dead){
+	    SRC, 8, id_c, {0}, "empty value: neither a record nor a delete", 1};
+	cps_buf_init(&dead[5].raw, 0);
+	send_msg(f, SRC, id_c, "", 0, TS0 + 9000, NULL);
 
 	assert_int_equal(cps_status_new("test", &status), CPS_OK);
 	link = cps_status_add_link(status, "province-source", "province", "kafka", CPS_LINK_SOURCE);
@@ -436,13 +442,13 @@ static void test_runner_end_to_end(void **state)
 			fail_msg("start: %s", err);
 		active_runner = runner;
 	}
-	wait_for(runner, 4, 5);
+	wait_for(runner, 4, N_DEAD);
 	{
 		struct cps_ingest_stats st;
 
 		cps_ingest_get_stats(runner, &st);
 		assert_int_equal(st.accepted, 4);
-		assert_int_equal(st.dead_letters, 5);
+		assert_int_equal(st.dead_letters, N_DEAD);
 		assert_int_equal(st.errors, 0);
 	}
 	assert_int_equal(atomic_load(&link->state), CPS_LINK_RUNNING);
@@ -467,13 +473,13 @@ static void test_runner_end_to_end(void **state)
 	active_runner = NULL;
 	assert_int_equal(atomic_load(&link->state), CPS_LINK_STOPPED);
 	assert_int_equal(atomic_load(&link->records), 4);
-	assert_int_equal(atomic_load(&link->dead_letters), 5);
+	assert_int_equal(atomic_load(&link->dead_letters), N_DEAD);
 	assert_int_equal(atomic_load(&link->errors), 0);
 	assert_true(atomic_load(&link->last_success_ms) > 0);
 	assert_int_equal(atomic_load(&link->newest_effective_ms), EFFECTIVE);
 
 	/* the source's committed offsets cover everything */
-	assert_int_equal(committed(f, group, SRC), 8);
+	assert_int_equal(committed(f, group, SRC), 9);
 	assert_int_equal(committed(f, group, UNMAPPED), 1);
 
 	/* the ingest topic: each valid one exactly once, in order */
@@ -525,7 +531,7 @@ static void test_runner_end_to_end(void **state)
 		PGconn *db = PQconnectdb(f->db.conninfo);
 		PGresult *res;
 		char origin[128];
-		int seen[5] = {0};
+		int seen[N_DEAD] = {0};
 
 		assert_int_equal(PQstatus(db), CONNECTION_OK);
 		res = PQexecParams(db,
@@ -533,11 +539,11 @@ static void test_runner_end_to_end(void **state)
 		                   "platform, raw_key IS NULL FROM cpsync.dead_letters ORDER BY id",
 		                   0, NULL, NULL, NULL, NULL, 1);
 		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-		assert_int_equal(PQntuples(res), 5);
+		assert_int_equal(PQntuples(res), N_DEAD);
 		n = consume_all(f, DLQ, got, 16);
-		assert_int_equal(n, 5);
+		assert_int_equal(n, N_DEAD);
 		/* the two topics are fetched side by side: match by origin */
-		for (int row = 0; row < 5; row++) {
+		for (int row = 0; row < N_DEAD; row++) {
 			/* binary text columns are not NUL-terminated: copy them */
 			char reason[600], entity[32], platform[32], db_origin[128];
 			struct msg *t = NULL;
@@ -552,13 +558,13 @@ static void test_runner_end_to_end(void **state)
 			snprintf(platform, sizeof(platform), "%.*s", PQgetlength(res, row, 5),
 			         PQgetvalue(res, row, 5));
 			print_message("dead letter %s: %s\n", db_origin, reason);
-			for (i = 0; i < 5; i++) {
+			for (i = 0; i < N_DEAD; i++) {
 				snprintf(origin, sizeof(origin), "province:%s/0@%lld",
 				         dead[i].topic, (long long)dead[i].offset);
 				if (!strcmp(origin, db_origin))
 					break;
 			}
-			if (i == 5)
+			if (i == N_DEAD)
 				fail_msg("unexpected dead letter at '%s'", db_origin);
 			assert_false(seen[i]);
 			seen[i] = 1;
@@ -594,7 +600,7 @@ static void test_runner_end_to_end(void **state)
 		}
 		for (size_t j = 0; j < n; j++)
 			msg_release(&got[j]);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < N_DEAD; i++)
 			cps_buf_release(&dead[i].raw);
 		PQclear(res);
 		PQfinish(db);
