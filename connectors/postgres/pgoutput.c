@@ -159,8 +159,7 @@ static bool read_tuple(struct cps_pgo_decoder *d, struct reader *r, int which,
 		r->what = "tuple columns";
 		return true;
 	}
-	if (cps_grow(&d->vals[which], &d->cap_vals[which], n ? n : 1,
-	          sizeof(struct cps_pgo_value)))
+	if (cps_grow(&d->vals[which], &d->cap_vals[which], n ? n : 1, sizeof(struct cps_pgo_value)))
 		return false;
 	t->vals = d->vals[which];
 	for (uint16_t i = 0; i < n && !r->what; i++) {
@@ -226,8 +225,8 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 			r.what = "relation columns";
 			break;
 		}
-		ok = 0 == cps_grow(&d->cols, &d->cap_cols, m->ncols ? m->ncols : 1,
-		          sizeof(*d->cols));
+		ok = 0 ==
+		     cps_grow(&d->cols, &d->cap_cols, m->ncols ? m->ncols : 1, sizeof(*d->cols));
 		if (!ok)
 			break;
 		m->cols = d->cols;
@@ -277,7 +276,7 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 			break;
 		}
 		ok = 0 == cps_grow(&d->relids, &d->cap_relids, m->n_relids ? m->n_relids : 1,
-		          sizeof(uint32_t));
+		                   sizeof(uint32_t));
 		m->relids = d->relids;
 		for (uint32_t i = 0; ok && i < m->n_relids; i++)
 			m->relids[i] = rd32(&r, "truncate relation");

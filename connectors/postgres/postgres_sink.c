@@ -55,7 +55,6 @@ struct pg_sink {
 	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 };
 
-
 static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size, const char *fmt,
                      ...) __attribute__((format(printf, 5, 6)));
 
@@ -241,9 +240,9 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			               "cpsync-version header is not a positive integer");
 			break;
 		}
-		if (cps_grow(&k->pending, &k->cap_pending, k->n_pending + 1, sizeof(*k->pending)) != 0) {
-			rc =
-			    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		if (cps_grow(&k->pending, &k->cap_pending, k->n_pending + 1, sizeof(*k->pending)) !=
+		    0) {
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}
 		p = &k->pending[k->n_pending];

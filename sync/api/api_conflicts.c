@@ -122,8 +122,7 @@ static json_t *body_object(const struct cps_http_request *req, struct cps_http_r
 		cps_http_reply_error(resp, 400, "the body must be a JSON object");
 		return NULL;
 	}
-	json_object_foreach(body, k, v)
-	{
+	json_object_foreach (body, k, v) {
 		size_t i;
 
 		for (i = 0; i < n_allowed && strcmp(k, allowed[i]); i++)

@@ -135,8 +135,7 @@ static void deadletters_list(void *ctx, const struct cps_http_request *req,
 		size_t i;
 		json_t *it;
 
-		json_array_foreach(items, i, it)
-		{
+		json_array_foreach (items, i, it) {
 			json_object_del(it, "note");
 		}
 	}
@@ -276,8 +275,7 @@ static int replay_request(const struct cps_http_request *req, struct cps_http_re
 	*note = NULL;
 	if (!json_is_object(body))
 		return bad_request(resp, "the body must be a JSON object");
-	json_object_foreach(body, key, v)
-	{
+	json_object_foreach (body, key, v) {
 		if (strcmp(key, "ids") && strcmp(key, "filter") && strcmp(key, "limit") &&
 		    strcmp(key, "note"))
 			return bad_request(resp, "unknown member '%.40s' in the body", key);
@@ -301,8 +299,7 @@ static int replay_request(const struct cps_http_request *req, struct cps_http_re
 			cps_http_reply_error(resp, 500, "out of memory");
 			return CPS_ERR_FATAL;
 		}
-		json_array_foreach(jids, i, v)
-		{
+		json_array_foreach (jids, i, v) {
 			if (!json_is_integer(v) || json_integer_value(v) <= 0) {
 				free(*ids);
 				*ids = NULL;
@@ -314,8 +311,7 @@ static int replay_request(const struct cps_http_request *req, struct cps_http_re
 	}
 	if (!json_is_object(jf))
 		return bad_request(resp, "filter must be an object");
-	json_object_foreach(jf, key, v)
-	{
+	json_object_foreach (jf, key, v) {
 		if (strcmp(key, "platform") && strcmp(key, "entity") &&
 		    strcmp(key, "reason_contains"))
 			return bad_request(

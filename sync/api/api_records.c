@@ -57,8 +57,9 @@ static void mask_record(const struct masked_entity *m, json_t *rec)
 
 	if (!json_is_object(rec))
 		return;
-	json_object_foreach(rec, k, v) if (is_masked(m, k) && !json_is_null(v))
-	    json_object_set_new(rec, k, json_string("***"));
+	json_object_foreach (rec, k, v)
+		if (is_masked(m, k) && !json_is_null(v))
+			json_object_set_new(rec, k, json_string("***"));
 }
 
 /* Provenance may carry a steward's free-text reason: not for viewers. */
@@ -67,7 +68,8 @@ static void mask_provenance(json_t *prov)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(prov, k, v) json_object_del(v, "reason");
+	json_object_foreach (prov, k, v)
+		json_object_del(v, "reason");
 }
 
 /* National IDs also hide inside identifiers that are not personal fields
@@ -86,9 +88,11 @@ static void mask_embedded_ids(json_t *j)
 			json_string_set(j, text);
 		free(text);
 	} else if (json_is_object(j)) {
-		json_object_foreach(j, k, v) mask_embedded_ids(v);
+		json_object_foreach (j, k, v)
+			mask_embedded_ids(v);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v) mask_embedded_ids(v);
+		json_array_foreach (j, i, v)
+			mask_embedded_ids(v);
 	}
 }
 
@@ -101,18 +105,15 @@ static void mask_view(const struct masked_entity *m, json_t *o, const char *mask
 	json_object_set_new(o, "key", json_string(masked_key));
 	mask_record(m, json_object_get(o, "record"));
 	mask_provenance(json_object_get(o, "provenance"));
-	json_object_foreach(json_object_get(o, "platforms"), pn, p)
-	{
-		json_object_foreach(json_object_get(p, "fields"), f, fv)
-		{
+	json_object_foreach (json_object_get(o, "platforms"), pn, p) {
+		json_object_foreach (json_object_get(p, "fields"), f, fv) {
 			if (is_masked(m, f) && json_is_object(fv))
 				json_object_set_new(fv, "v", json_string("***"));
 		}
 	}
-	json_array_foreach(json_object_get(o, "conflicts"), i, c)
-	    json_object_set_new(c, "key", json_string(masked_key));
-	json_array_foreach(json_object_get(o, "history"), i, h)
-	{
+	json_array_foreach (json_object_get(o, "conflicts"), i, c)
+		json_object_set_new(c, "key", json_string(masked_key));
+	json_array_foreach (json_object_get(o, "history"), i, h) {
 		mask_record(m, json_object_get(h, "record"));
 		mask_provenance(json_object_get(h, "provenance"));
 	}

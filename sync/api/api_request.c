@@ -75,7 +75,8 @@ int cps_api_query_int(const struct cps_http_request *req, struct cps_http_respon
 	}
 	if (cps_parse_decimal(s, out) || *out < min || *out > max) {
 		cps_http_reply_error(resp, 400,
-		                     "query parameter '%s' must be an integer from %" PRId64 " to %" PRId64,
+		                     "query parameter '%s' must be an integer from %" PRId64
+		                     " to %" PRId64,
 		                     name, min, max);
 		return -1;
 	}

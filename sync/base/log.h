@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-
 enum cps_log_level {
 	CPS_LOG_ERROR = 0,
 	CPS_LOG_WARN = 1,
@@ -84,6 +83,5 @@ int cps_log_level_parse(const char *name);
 const char *cps_log_level_name(enum cps_log_level level);
 /* A context name ("store", "all") -> its bit; 0 when unknown. */
 unsigned cps_log_ctx_parse(const char *name);
-
 
 #endif

@@ -384,7 +384,8 @@ int cps_national_id_validate(const char *id, char *errstr, size_t errstr_size)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id check character is not a digit or 'X'");
 	if (!known_province(digits_value(id, 2)))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id has an unknown province code");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "national id has an unknown province code");
 	if (!memcmp(id + 3, "000", 3))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "national id region code names no county (ends in 000)");
@@ -393,7 +394,8 @@ int cps_national_id_validate(const char *id, char *errstr, size_t errstr_size)
 	if (problem)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id %s", problem);
 	if (cps_national_id_check_char(id) != id[17])
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "national id check character is wrong");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "national id check character is wrong");
 	return CPS_OK;
 }
 

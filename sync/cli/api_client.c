@@ -35,11 +35,12 @@ int cps_api_client_init(struct cps_api_client *c, const char *url, const char *t
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "bad --url: it must start with http:// or https://");
 	if (token && strpbrk(token, "\r\n"))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "bad token: it holds a line break");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "bad token: it holds a line break");
 	if (!curl_ready) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                       "libcurl could not initialise");
+			                  "libcurl could not initialise");
 		curl_ready = 1;
 	}
 	c->base_url = strdup(url);
@@ -137,8 +138,8 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 			                c->max_response);
 		else
 			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                     "cannot reach cpsync at '%s': %s", c->base_url,
-			                     curl_easy_strerror(cc));
+			                "cannot reach cpsync at '%s': %s", c->base_url,
+			                curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -166,8 +167,10 @@ void cps_api_client_error(long status, const json_t *doc, char *buf, size_t size
 		snprintf(buf, size,
 		         "%s (HTTP 401: give a valid token with --token or $CPSYNC_TOKEN)", msg);
 	else if (status == 403)
-		snprintf(buf, size, "%s (HTTP 403: the token's role may not do this; stewards handle conflicts and see records unmasked, operators handle dead letters and connectors)",
-		         msg);
+		snprintf(
+		    buf, size,
+		    "%s (HTTP 403: the token's role may not do this; stewards handle conflicts and see records unmasked, operators handle dead letters and connectors)",
+		    msg);
 	else
 		snprintf(buf, size, "%s (HTTP %ld)", msg, status);
 }

@@ -16,7 +16,8 @@
 
 const char cps_cli_common_usage[] =
     "common options:\n"
-    "  --url URL      cpsync's HTTP address (default $CPSYNC_URL, else " CPS_API_CLIENT_DEFAULT_URL ")\n"
+    "  --url URL      cpsync's HTTP address (default $CPSYNC_URL, else " CPS_API_CLIENT_DEFAULT_URL
+    ")\n"
     "  --token TOKEN  bearer token (default $CPSYNC_TOKEN)\n"
     "  --timeout S    seconds to wait for an answer (default 30)\n"
     "  --json         print the API's JSON instead of tables\n";

@@ -73,7 +73,10 @@ enum {
 	{"status", required_argument, NULL, OPT_STATUS},                                           \
 	    {"entity", required_argument, NULL, OPT_ENTITY},                                       \
 	    {"platform", required_argument, NULL, OPT_PLATFORM},                                   \
-	    {"limit", required_argument, NULL, OPT_LIMIT}, {"all", no_argument, NULL, OPT_ALL}
+	    {"limit", required_argument, NULL, OPT_LIMIT},                                         \
+	{                                                                                          \
+		"all", no_argument, NULL, OPT_ALL                                                  \
+	}
 
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];

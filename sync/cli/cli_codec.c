@@ -178,7 +178,8 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 	if (rc != CPS_OK)
 		return rc;
 	if (cps_buf_read_fd(&s->in, STDIN_FILENO) != 0)
-		return cps_seterr(CPS_ERR_INVALID, err, errsz, "input exceeds the limit of %zu bytes",
+		return cps_seterr(CPS_ERR_INVALID, err, errsz,
+		                  "input exceeds the limit of %zu bytes",
 		                  a->limits.max_message_bytes);
 	return CPS_OK;
 }
@@ -240,8 +241,9 @@ int cps_cli_encode(int argc, char **argv)
 
 		if (near)
 			*near = 0;
-		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "invalid JSON at line %d column %d: %s", jerr.line,
-		           jerr.column, jerr.text);
+		cps_seterr(CPS_ERR_INVALID, err, sizeof(err),
+		           "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+		           jerr.text);
 		goto out;
 	}
 	if (cps_value_from_json(json, cps_codec_value(s.codec), err, sizeof(err)) != CPS_OK)

@@ -167,11 +167,12 @@ static void write_connector_doc(FILE *f)
 	static const char *const types[] = {"kafka", "postgres", "files"};
 	char err[CPS_ERRSTR_SIZE];
 
-	fprintf(f,
-	        "\n## Connector settings (`platforms.*.source`, `platforms.*.sink`)\n\n"
-	        "Each platform names a connector; its `source` and `sink` sections hold that connector's settings, flattened: `table: {city.person: {entity: person}}` is the setting `table.city.person.entity`. `*` stands for any name. `cpsync check-config` checks them.\n\n"
-	        "### Read by cpsync itself\n\n"
-	        "| Key | Side | Default | Description |\n|---|---|---|---|\n");
+	fprintf(
+	    f,
+	    "\n## Connector settings (`platforms.*.source`, `platforms.*.sink`)\n\n"
+	    "Each platform names a connector; its `source` and `sink` sections hold that connector's settings, flattened: `table: {city.person: {entity: person}}` is the setting `table.city.person.entity`. `*` stands for any name. `cpsync check-config` checks them.\n\n"
+	    "### Read by cpsync itself\n\n"
+	    "| Key | Side | Default | Description |\n|---|---|---|---|\n");
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(engine_keys); i++)
 		fprintf(f, "| `%s` | %s | %s | %s |\n", engine_keys[i].name, engine_keys[i].side,
 		        engine_keys[i].def, engine_keys[i].doc);

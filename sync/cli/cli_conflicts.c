@@ -30,26 +30,21 @@ static void conflicts_usage(FILE *f)
 void cps_cli_print_conflict_list(const json_t *items)
 {
 	static const struct cps_cli_column cols[] = {
-	    {"ID", "id", CPS_CLI_INT},
-	    {"STATUS", "status", CPS_CLI_TEXT},
-	    {"ENTITY", "entity", CPS_CLI_TEXT},
-	    {"KEY", "key", CPS_CLI_TEXT},
-	    {"FIELD", "field", CPS_CLI_TEXT},
-	    {"PLATFORMS", "platforms", CPS_CLI_JOIN},
-	    {"AGE", "age_s", CPS_CLI_AGE},
-	    {"CLAIMED BY", "claimed_by", CPS_CLI_TEXT}};
+	    {"ID", "id", CPS_CLI_INT},          {"STATUS", "status", CPS_CLI_TEXT},
+	    {"ENTITY", "entity", CPS_CLI_TEXT}, {"KEY", "key", CPS_CLI_TEXT},
+	    {"FIELD", "field", CPS_CLI_TEXT},   {"PLATFORMS", "platforms", CPS_CLI_JOIN},
+	    {"AGE", "age_s", CPS_CLI_AGE},      {"CLAIMED BY", "claimed_by", CPS_CLI_TEXT}};
 
 	cps_cli_print_items(items, cols, CPS_ARRAY_SIZE(cols));
 }
 
 static void print_conflict(const json_t *cf)
 {
-	static const struct cps_cli_column cols[] = {
-	    {"PLATFORM", "platform", CPS_CLI_TEXT},
-	    {"VALUE", "value", CPS_CLI_TEXT},
-	    {"EFFECTIVE MS", "effective_ms", CPS_CLI_INT},
-	    {"SOURCE MS", "source_ms", CPS_CLI_INT},
-	    {"POSITION", "position", CPS_CLI_TEXT}};
+	static const struct cps_cli_column cols[] = {{"PLATFORM", "platform", CPS_CLI_TEXT},
+	                                             {"VALUE", "value", CPS_CLI_TEXT},
+	                                             {"EFFECTIVE MS", "effective_ms", CPS_CLI_INT},
+	                                             {"SOURCE MS", "source_ms", CPS_CLI_INT},
+	                                             {"POSITION", "position", CPS_CLI_TEXT}};
 	const json_t *cur = json_object_get(cf, "current"),
 	             *res = json_object_get(cf, "resolution");
 
@@ -99,15 +94,14 @@ struct conflicts_args {
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
 static int conflicts_parse_options(int argc, char **argv, struct conflicts_args *a)
 {
-	static const struct option longopts[] = {
-	    CPS_CLI_COMMON_LONGOPTS,
-	    CPS_CLI_LIST_LONGOPTS,
-	    {"field", required_argument, NULL, OPT_FIELD},
-	    {"take", required_argument, NULL, OPT_TAKE},
-	    {"value", required_argument, NULL, OPT_VALUE},
-	    {"dismiss", no_argument, NULL, OPT_DISMISS},
-	    {"reason", required_argument, NULL, OPT_REASON},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
+	                                         CPS_CLI_LIST_LONGOPTS,
+	                                         {"field", required_argument, NULL, OPT_FIELD},
+	                                         {"take", required_argument, NULL, OPT_TAKE},
+	                                         {"value", required_argument, NULL, OPT_VALUE},
+	                                         {"dismiss", no_argument, NULL, OPT_DISMISS},
+	                                         {"reason", required_argument, NULL, OPT_REASON},
+	                                         {NULL, 0, NULL, 0}};
 	int c, r;
 
 	optind = 1;
@@ -156,9 +150,10 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 	*body = NULL;
 	if (strcmp(a->sub, "resolve") != 0) {
 		if (a->take || a->value || a->dismiss || a->reason) {
-			fprintf(stderr,
-			        "cpsync: conflicts %s: --take, --value, --dismiss and --reason are for resolve\n",
-			        a->sub);
+			fprintf(
+			    stderr,
+			    "cpsync: conflicts %s: --take, --value, --dismiss and --reason are for resolve\n",
+			    a->sub);
 			return 2;
 		}
 		return CPS_CLI_PROCEED;
@@ -177,9 +172,10 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 		json_t *v = json_loads(a->value, JSON_DECODE_ANY, &je);
 
 		if (!v) {
-			fprintf(stderr,
-			        "cpsync: conflicts resolve: --value is not JSON (column %d): give the field's Avro JSON, e.g. '\"text\"' or '{\"string\": \"x\"}'\n",
-			        je.column);
+			fprintf(
+			    stderr,
+			    "cpsync: conflicts resolve: --value is not JSON (column %d): give the field's Avro JSON, e.g. '\"text\"' or '{\"string\": \"x\"}'\n",
+			    je.column);
 			return 2;
 		}
 		*body = json_pack("{s:s, s:o, s:s}", "action", "enter_value", "value", v, "reason",
@@ -204,8 +200,8 @@ static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args
 	                                         {"field", a->field},
 	                                         {"platform", a->list.platform}};
 
-	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters),
-	                    &a->list, a->o.json, cps_cli_print_conflict_list);
+	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters), &a->list,
+	                    a->o.json, cps_cli_print_conflict_list);
 }
 
 static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)

@@ -61,8 +61,8 @@ int cps_cli_connectors(int argc, char **argv)
 		if (r != CPS_CLI_PROCEED)
 			return r;
 	}
-	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs), connectors_usage,
-	                      &sub, NULL);
+	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs),
+	                      connectors_usage, &sub, NULL);
 	if (r != CPS_CLI_PROCEED)
 		return r;
 	if (!strcmp(sub, "list") && reason) {

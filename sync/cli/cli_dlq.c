@@ -30,15 +30,14 @@ static void dlq_usage(FILE *f)
 
 static void print_dlq_list(const json_t *items)
 {
-	static const struct cps_cli_column cols[] = {
-	    {"ID", "id", CPS_CLI_INT},
-	    {"RECEIVED AT", "received_at", CPS_CLI_TEXT},
-	    {"PLATFORM", "platform", CPS_CLI_TEXT},
-	    {"ENTITY", "entity", CPS_CLI_TEXT},
-	    {"STATUS", "status", CPS_CLI_TEXT},
-	    {"SIZE", "size", CPS_CLI_INT},
-	    {"ORIGIN", "origin", CPS_CLI_TEXT},
-	    {"REASON", "reason", CPS_CLI_TEXT}};
+	static const struct cps_cli_column cols[] = {{"ID", "id", CPS_CLI_INT},
+	                                             {"RECEIVED AT", "received_at", CPS_CLI_TEXT},
+	                                             {"PLATFORM", "platform", CPS_CLI_TEXT},
+	                                             {"ENTITY", "entity", CPS_CLI_TEXT},
+	                                             {"STATUS", "status", CPS_CLI_TEXT},
+	                                             {"SIZE", "size", CPS_CLI_INT},
+	                                             {"ORIGIN", "origin", CPS_CLI_TEXT},
+	                                             {"REASON", "reason", CPS_CLI_TEXT}};
 
 	cps_cli_print_items(items, cols, CPS_ARRAY_SIZE(cols));
 }
@@ -68,8 +67,7 @@ static int print_replay(const json_t *doc, bool json)
 	size_t i;
 	int bad = 0;
 
-	json_array_foreach(json_object_get(doc, "results"), i, it)
-	{
+	json_array_foreach (json_object_get(doc, "results"), i, it) {
 		const char *oc = json_string_value(json_object_get(it, "outcome"));
 
 		if (!oc || (strcmp(oc, "replayed") != 0 && strcmp(oc, "skipped") != 0))
@@ -80,8 +78,7 @@ static int print_replay(const json_t *doc, bool json)
 		return bad;
 	}
 	if (cps_table_init(&t, head, CPS_ARRAY_SIZE(head)) == 0) {
-		json_array_foreach(json_object_get(doc, "results"), i, it)
-		{
+		json_array_foreach (json_object_get(doc, "results"), i, it) {
 			const json_t *detail = json_object_get(it, "reason");
 			char *row[] = {
 			    cps_cli_fmt_int(json_object_get(it, "id")),
@@ -200,8 +197,8 @@ static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
 	                                         {"entity", a->list.entity},
 	                                         {"reason_contains", a->contains}};
 
-	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters),
-	                    &a->list, a->o.json, print_dlq_list);
+	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters), &a->list,
+	                    a->o.json, print_dlq_list);
 }
 
 static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)

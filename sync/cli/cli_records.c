@@ -44,8 +44,7 @@ static void print_record(const json_t *rec)
 	cps_cli_print_kv("updated at", cps_cli_member_text(rec, "updated_at"));
 	printf("\n");
 	if (json_is_object(fields) && cps_table_init(&t, fhead, CPS_ARRAY_SIZE(fhead)) == 0) {
-		json_object_foreach((json_t *)fields, k, v)
-		{
+		json_object_foreach ((json_t *)fields, k, v) {
 			const json_t *fp = json_object_get(prov, k);
 			char *row[] = {strdup(k), cps_cli_value_text(v),
 			               fp ? cps_cli_member_text(fp, "platform") : NULL,
@@ -56,14 +55,12 @@ static void print_record(const json_t *rec)
 		cps_table_print(&t, stdout);
 		cps_table_release(&t);
 	}
-	json_object_foreach((json_t *)json_object_get(rec, "platforms"), k, p)
-	{
+	json_object_foreach ((json_t *)json_object_get(rec, "platforms"), k, p) {
 		const json_t *pf = json_object_get(p, "fields");
 		const char *f;
 
 		printf("\nlast seen from %s:\n", k);
-		json_object_foreach((json_t *)pf, f, v)
-		{
+		json_object_foreach ((json_t *)pf, f, v) {
 			char *s = cps_cli_value_text(json_is_object(v) && json_object_get(v, "v")
 			                                 ? json_object_get(v, "v")
 			                                 : v);

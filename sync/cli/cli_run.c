@@ -28,10 +28,12 @@
 
 static void run_usage(FILE *f)
 {
-	fprintf(f, "usage: cpsync run -c FILE [--http ADDR]\n"
-	           "  -c, --config FILE  the configuration (see cpsync config-doc)\n"
-	           "  --http ADDR        listen address, overrides http.listen (\"127.0.0.1:0\": any free port)\n"
-	           "Runs until SIGINT or SIGTERM; exits 0 after a clean stop.\n");
+	fprintf(
+	    f,
+	    "usage: cpsync run -c FILE [--http ADDR]\n"
+	    "  -c, --config FILE  the configuration (see cpsync config-doc)\n"
+	    "  --http ADDR        listen address, overrides http.listen (\"127.0.0.1:0\": any free port)\n"
+	    "Runs until SIGINT or SIGTERM; exits 0 after a clean stop.\n");
 }
 
 static void demo_usage(FILE *f)
@@ -92,18 +94,20 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 			cps_engine_stop(engine);
 			return 1;
 		}
-		printf("cpsync demo is running (Ctrl-C stops it)\n"
-		       "  dashboard: http://127.0.0.1:%u/  (default tokens: demo-steward-token, demo-operator-token, demo-viewer-token)\n"
-		       "  status:    http://127.0.0.1:%u/status\n"
-		       "  kafka:     %s\n"
-		       "  unified:   kcat -C -b %s -t %sperson -o beginning -e\n",
-		       cps_engine_http_port(engine), cps_engine_http_port(engine),
-		       cps_engine_bootstrap(engine), cps_engine_bootstrap(engine), prefix);
+		printf(
+		    "cpsync demo is running (Ctrl-C stops it)\n"
+		    "  dashboard: http://127.0.0.1:%u/  (default tokens: demo-steward-token, demo-operator-token, demo-viewer-token)\n"
+		    "  status:    http://127.0.0.1:%u/status\n"
+		    "  kafka:     %s\n"
+		    "  unified:   kcat -C -b %s -t %sperson -o beginning -e\n",
+		    cps_engine_http_port(engine), cps_engine_http_port(engine),
+		    cps_engine_bootstrap(engine), cps_engine_bootstrap(engine), prefix);
 		if (places)
-			printf("  city:      psql \"%s\" -c 'TABLE inbound.person LIMIT 5'\n"
-			       "             (the city's own tables: city.*; what cpsync sends it: inbound.*)\n"
-			       "  shenshan:  inbox %s/inbox, outbox %s/outbox\n",
-			       places->city_display, places->shenshan_dir, places->shenshan_dir);
+			printf(
+			    "  city:      psql \"%s\" -c 'TABLE inbound.person LIMIT 5'\n"
+			    "             (the city's own tables: city.*; what cpsync sends it: inbound.*)\n"
+			    "  shenshan:  inbox %s/inbox, outbox %s/outbox\n",
+			    places->city_display, places->shenshan_dir, places->shenshan_dir);
 		fflush(stdout);
 	}
 	cps_engine_wait(engine);
@@ -242,7 +246,8 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 	if (PQstatus(db) != CONNECTION_OK) {
 		char line[200];
 
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "connecting to the store's server failed: %s",
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                "connecting to the store's server failed: %s",
 		                cps_pg_conn_message(db, line, sizeof(line)));
 		PQfinish(db);
 		return rc;
@@ -258,11 +263,12 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 		/* 42P04: created meanwhile by someone else */
 		if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "", "42P04") != 0)
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "creating database '%s' failed: %s",
-			                dbname,
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "creating database '%s' failed: %s", dbname,
 			                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
 	} else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "looking for database '%s' failed: %s", dbname,
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "looking for database '%s' failed: %s", dbname,
 		                PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "?");
 	}
 	PQclear(res);
@@ -407,7 +413,9 @@ int cps_cli_demo(int argc, char **argv)
 	}
 	pg = getenv("CPSYNC_PG");
 	if (!pg || !*pg) {
-		fprintf(stderr, "cpsync: demo: give the store with --pg CONNINFO (or $CPSYNC_PG); deploy/pg-private.sh starts a private PostgreSQL\n");
+		fprintf(
+		    stderr,
+		    "cpsync: demo: give the store with --pg CONNINFO (or $CPSYNC_PG); deploy/pg-private.sh starts a private PostgreSQL\n");
 		return 2;
 	}
 	path = demo_config_path(path_buf, sizeof(path_buf));

@@ -22,20 +22,19 @@ static void status_usage(FILE *f)
 
 static void print_status(const json_t *st, const json_t *ready)
 {
-	static const struct cps_cli_column cols[] = {
-	    {"LINK", "name", CPS_CLI_TEXT},
-	    {"PLATFORM", "platform", CPS_CLI_TEXT},
-	    {"DIR", "direction", CPS_CLI_TEXT},
-	    {"STATE", "state", CPS_CLI_TEXT},
-	    {"LAG", "lag", CPS_CLI_INT},
-	    {"FRESH", "freshness_s", CPS_CLI_AGE},
-	    {"RECORDS", "records", CPS_CLI_INT},
-	    {"ERRORS", "errors", CPS_CLI_INT},
-	    {"DLQ", "dead_letters", CPS_CLI_INT},
-	    {"/MIN", "throughput_per_min", CPS_CLI_INT},
-	    {"LAST ERROR", "last_error", CPS_CLI_TEXT}};
+	static const struct cps_cli_column cols[] = {{"LINK", "name", CPS_CLI_TEXT},
+	                                             {"PLATFORM", "platform", CPS_CLI_TEXT},
+	                                             {"DIR", "direction", CPS_CLI_TEXT},
+	                                             {"STATE", "state", CPS_CLI_TEXT},
+	                                             {"LAG", "lag", CPS_CLI_INT},
+	                                             {"FRESH", "freshness_s", CPS_CLI_AGE},
+	                                             {"RECORDS", "records", CPS_CLI_INT},
+	                                             {"ERRORS", "errors", CPS_CLI_INT},
+	                                             {"DLQ", "dead_letters", CPS_CLI_INT},
+	                                             {"/MIN", "throughput_per_min", CPS_CLI_INT},
+	                                             {"LAST ERROR", "last_error", CPS_CLI_TEXT}};
 	const json_t *store = json_object_get(st, "store"),
-	                 *conf = json_object_get(st, "conflicts"), *p, *v;
+	             *conf = json_object_get(st, "conflicts"), *p, *v;
 	const char *k;
 	size_t i;
 
@@ -44,12 +43,11 @@ static void print_status(const json_t *st, const json_t *ready)
 	       json_string_value(json_object_get(st, "instance")) ?: "?",
 	       (long long)json_integer_value(json_object_get(st, "uptime_s")),
 	       json_is_true(json_object_get(ready, "ready")) ? "READY" : "NOT READY");
-	json_array_foreach(json_object_get(ready, "reasons"), i, v)
-	    printf("  not ready: %s\n", json_string_value(v) ?: "?");
+	json_array_foreach (json_object_get(ready, "reasons"), i, v)
+		printf("  not ready: %s\n", json_string_value(v) ?: "?");
 	printf("\n");
 	cps_cli_print_items(json_object_get(st, "links"), cols, CPS_ARRAY_SIZE(cols));
-	json_array_foreach(json_object_get(st, "platforms"), i, p)
-	{
+	json_array_foreach (json_object_get(st, "platforms"), i, p) {
 		char *fr = cps_cli_fmt_age(json_object_get(p, "freshness_s"));
 		char *tg = cps_cli_fmt_age(json_object_get(p, "freshness_target_s"));
 
@@ -60,11 +58,12 @@ static void print_status(const json_t *st, const json_t *ready)
 		free(tg);
 	}
 	if (json_is_true(json_object_get(store, "ok")))
-		printf("\nstore     ok  schema v%lld  records %lld  outbox pending %lld  dead letters %lld\n",
-		       (long long)json_integer_value(json_object_get(store, "schema_version")),
-		       (long long)json_integer_value(json_object_get(store, "records")),
-		       (long long)json_integer_value(json_object_get(store, "outbox_pending")),
-		       (long long)json_integer_value(json_object_get(store, "dead_letters")));
+		printf(
+		    "\nstore     ok  schema v%lld  records %lld  outbox pending %lld  dead letters %lld\n",
+		    (long long)json_integer_value(json_object_get(store, "schema_version")),
+		    (long long)json_integer_value(json_object_get(store, "records")),
+		    (long long)json_integer_value(json_object_get(store, "outbox_pending")),
+		    (long long)json_integer_value(json_object_get(store, "dead_letters")));
 	else
 		printf("\nstore     DOWN: %s\n",
 		       json_string_value(json_object_get(store, "error")) ?: "no answer");
@@ -80,8 +79,8 @@ static void print_status(const json_t *st, const json_t *ready)
 		       (long long)json_integer_value(json_object_get(conf, "open")), age);
 		free(age);
 		i = 0;
-		json_object_foreach((json_t *)json_object_get(conf, "by_entity"), k, v)
-		    printf("%s%s %lld", i++ ? ", " : "; ", k, (long long)json_integer_value(v));
+		json_object_foreach ((json_t *)json_object_get(conf, "by_entity"), k, v)
+			printf("%s%s %lld", i++ ? ", " : "; ", k, (long long)json_integer_value(v));
 		printf("\n");
 	}
 }

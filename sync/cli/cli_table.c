@@ -226,8 +226,9 @@ char *cps_cli_fmt_join(const json_t *arr)
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
 		return strdup("-");
 	cps_buf_init(&b, 0);
-	json_array_foreach(arr, i, v) cps_buf_printf(
-	    &b, "%s%s", i ? "," : "", json_is_string(v) ? json_string_value(v) : "?");
+	json_array_foreach (arr, i, v)
+		cps_buf_printf(&b, "%s%s", i ? "," : "",
+		               json_is_string(v) ? json_string_value(v) : "?");
 	out = b.data ? strdup((const char *)b.data) : strdup("-");
 	cps_buf_release(&b);
 	return out;
@@ -269,8 +270,7 @@ void cps_cli_print_items(const json_t *items, const struct cps_cli_column *cols,
 		head[c] = cols[c].head;
 	if (cps_table_init(&t, head, ncol) < 0)
 		return;
-	json_array_foreach(items, i, it)
-	{
+	json_array_foreach (items, i, it) {
 		char *row[CPS_CLI_MAX_COLUMNS];
 
 		for (size_t c = 0; c < ncol; c++)

@@ -214,8 +214,7 @@ static int put_list(struct pcf *st, const json_t *s, const char *kind, const cha
 		return fail(st, "%s \"%s\" without a %s array", kind, full, attr);
 	if (put(st, ",\"") || put(st, attr) || put(st, "\":["))
 		return -1;
-	json_array_foreach(list, i, item)
-	{
+	json_array_foreach (list, i, item) {
 		if ((i && put(st, ",")) || put_item(st, item, full, ns, depth))
 			return -1;
 	}
@@ -286,8 +285,7 @@ static int put_schema(struct pcf *st, const json_t *s, const char *ns, int depth
 
 		if (put(st, "["))
 			return -1;
-		json_array_foreach(s, i, branch)
-		{
+		json_array_foreach (s, i, branch) {
 			if ((i && put(st, ",")) || put_schema(st, branch, ns, depth + 1))
 				return -1;
 		}

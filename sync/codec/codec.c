@@ -33,8 +33,8 @@ int cps_codec_new(struct cps_schema *reader, const struct cps_guard_limits *limi
 	else
 		cps_guard_limits_default(&c->limits);
 	if (avro_generic_value_new(reader->iface, &c->value) != 0) {
-		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                "cannot create a value of '%s': %s", reader->name, avro_strerror());
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot create a value of '%s': %s",
+		           reader->name, avro_strerror());
 		free(c);
 		return CPS_ERR_FATAL;
 	}
@@ -97,8 +97,9 @@ int cps_codec_decode(struct cps_codec *c, const struct cps_schema *writer, const
 	avro_value_reset(&c->value);
 	avro_reader_memory_set_source(c->in, buf, (int64_t)len);
 	if (avro_value_read(c->in, &c->value) != 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "avro decode of '%s' failed: %s",
-		                  c->reader->name, avro_strerror());
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "avro decode of '%s' failed: %s", c->reader->name,
+		                  avro_strerror());
 	return CPS_OK;
 }
 
@@ -130,9 +131,10 @@ static int frame_writer(const struct cps_codec *c, const struct cps_frame *f,
 			s = cps_catalog_by_id(catalog, f->schema_id);
 		}
 		if (!s)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "schema id %d unknown (registry-free mode: see schemas/schema-ids.json)",
-			                  (int)f->schema_id);
+			return cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
+			    "schema id %d unknown (registry-free mode: see schemas/schema-ids.json)",
+			    (int)f->schema_id);
 		*writer = s;
 		return CPS_OK;
 	case CPS_FRAMING_SINGLE_OBJECT:
@@ -175,16 +177,16 @@ int cps_codec_encode(struct cps_codec *c, avro_value_t *value, struct cps_buf *o
 
 	if (avro_value_sizeof(value, &size) != 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot size a value of '%s': %s", c->reader->name,
-		                       avro_strerror());
+		                  "cannot size a value of '%s': %s", c->reader->name,
+		                  avro_strerror());
 	if (cps_buf_reserve(out, size) != 0)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "encoded value of %zu bytes exceeds the buffer limit", size);
 	avro_writer_memory_set_dest(c->out, (char *)out->data + out->len, (int64_t)size);
 	if (avro_value_write(c->out, value) != 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "avro encode of '%s' failed: %s", c->reader->name,
-		                       avro_strerror());
+		                  "avro encode of '%s' failed: %s", c->reader->name,
+		                  avro_strerror());
 	out->len += size;
 	out->data[out->len] = 0;
 	return CPS_OK;
@@ -195,7 +197,7 @@ int cps_codec_encode_framed(struct cps_codec *c, enum cps_framing framing, int32
                             size_t errstr_size)
 {
 	if (cps_frame_write_header(framing, schema_id, c->reader->fingerprint, out) != 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "cannot write the %s header",
-		                  cps_framing_name(framing));
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "cannot write the %s header", cps_framing_name(framing));
 	return cps_codec_encode(c, value, out, errstr, errstr_size);
 }

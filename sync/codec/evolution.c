@@ -162,8 +162,8 @@ static int read_len(struct resolver *rs, const uint8_t **data, size_t *len)
 	if (rc != CPS_OK)
 		return rc;
 	if (l < 0)
-		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "negative length at %s",
-		                  cps_json_path_str(&rs->path));
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+		                  "negative length at %s", cps_json_path_str(&rs->path));
 	*len = (size_t)l;
 	return read_raw(rs, *len, data);
 }
@@ -225,8 +225,9 @@ static int resolve_record(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 			goto out;
 		}
 		if (avro_value_get_by_index(out, i, &child, NULL)) {
-			rc = cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot get field %s: %s",
-			                cps_json_path_str(&rs->path), avro_strerror());
+			rc = cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+			                "cannot get field %s: %s", cps_json_path_str(&rs->path),
+			                avro_strerror());
 			goto out;
 		}
 		rc = cps_json_fill(rs->names, dflt, 1, &child, &rs->path, rs->errstr,
@@ -250,8 +251,8 @@ static int resolve_enum(struct resolver *rs, avro_schema_t w, avro_schema_t r, a
 	if (rc != CPS_OK)
 		return rc;
 	if (idx < 0 || idx >= avro_schema_enum_number_of_symbols(w))
-		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "enum index out of range at %s",
-		                  cps_json_path_str(&rs->path));
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+		                  "enum index out of range at %s", cps_json_path_str(&rs->path));
 	if (!out)
 		return CPS_OK;
 	sym = avro_schema_enum_get(w, (int)idx);
@@ -262,10 +263,11 @@ static int resolve_enum(struct resolver *rs, avro_schema_t w, avro_schema_t r, a
 
 		ri = dflt ? avro_schema_enum_get_by_name(r, dflt) : -1;
 		if (ri < 0)
-			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
-			                  "enum %s: writer symbol '%s' is not in the reader and the reader has no default (%s)",
-			                  cps_avro_type_name(w, wname, sizeof(wname)), sym,
-			                  cps_json_path_str(&rs->path));
+			return cps_seterr(
+			    CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+			    "enum %s: writer symbol '%s' is not in the reader and the reader has no default (%s)",
+			    cps_avro_type_name(w, wname, sizeof(wname)), sym,
+			    cps_json_path_str(&rs->path));
 	}
 	avro_value_set_enum(out, ri);
 	return CPS_OK;
@@ -316,8 +318,7 @@ static int resolve_blocks(struct resolver *rs, avro_schema_t w, avro_schema_t r,
 					cps_buf_reset(&rs->scratch);
 					if (cps_buf_append(&rs->scratch, key, klen) < 0)
 						return cps_seterr(CPS_ERR_FATAL, rs->errstr,
-						                       rs->errstr_size,
-						                       "out of memory");
+						                  rs->errstr_size, "out of memory");
 					if (avro_value_add(out, (const char *)rs->scratch.data,
 					                   &child, NULL, NULL))
 						goto avro_fail;
@@ -351,7 +352,7 @@ static int resolve_text(struct resolver *rs, avro_value_t *out)
 		cps_buf_reset(&rs->scratch);
 		if (cps_buf_append(&rs->scratch, data, len) < 0)
 			return cps_seterr(CPS_ERR_FATAL, rs->errstr, rs->errstr_size,
-			                       "out of memory");
+			                  "out of memory");
 		rc = avro_value_set_string_len(out, (const char *)rs->scratch.data, len + 1);
 	}
 	if (rc)
@@ -451,8 +452,9 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 
 		rc = read_raw(rs, n, &raw);
 		if (rc == CPS_OK && out && avro_value_set_fixed(out, (void *)raw, n))
-			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "cannot set %s: %s",
-			                  cps_json_path_str(&rs->path), avro_strerror());
+			return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+			                  "cannot set %s: %s", cps_json_path_str(&rs->path),
+			                  avro_strerror());
 		return rc;
 	}
 	case AVRO_ENUM:
@@ -464,8 +466,8 @@ static int resolve(struct resolver *rs, avro_schema_t w, avro_schema_t r, avro_v
 	case AVRO_MAP:
 		return resolve_blocks(rs, w, r, out, 1);
 	default:
-		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size, "unsupported writer type at %s",
-		                  cps_json_path_str(&rs->path));
+		return cps_seterr(CPS_ERR_INVALID, rs->errstr, rs->errstr_size,
+		                  "unsupported writer type at %s", cps_json_path_str(&rs->path));
 	}
 }
 
@@ -495,8 +497,8 @@ int cps_resolve_decode(const struct cps_schema *writer, const struct cps_schema 
 	avro_value_reset(out);
 	rc = resolve(&rs, writer->avro, reader->avro, out);
 	if (rc == CPS_OK && rs.p != rs.end)
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%zu trailing bytes after the datum",
-		                (size_t)(rs.end - rs.p));
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "%zu trailing bytes after the datum", (size_t)(rs.end - rs.p));
 	cps_buf_release(&rs.scratch);
 	cps_json_names_free(rs.names);
 	return rc;
@@ -574,8 +576,8 @@ static int check_record(struct checker *ck, avro_schema_t w, avro_schema_t r)
 			rc = check(ck, avro_schema_record_field_get_by_index(w, wi),
 			           avro_schema_record_field_get_by_index(r, (int)i));
 		else if (!cps_json_field_default(cps_json_names_find(ck->reader_names, r), fname))
-			rc = cps_seterr(CPS_ERR_INVALID, 
-			    ck->errstr, ck->errstr_size,
+			rc = cps_seterr(
+			    CPS_ERR_INVALID, ck->errstr, ck->errstr_size,
 			    "record %s: reader field %s is not in the writer and has no default",
 			    cps_avro_type_name(r, name, sizeof(name)),
 			    cps_json_path_str(&ck->path));
@@ -629,7 +631,8 @@ static int check(struct checker *ck, avro_schema_t w, avro_schema_t r)
 	case AVRO_RECORD:
 		return check_record(ck, w, r);
 	case AVRO_ARRAY:
-		return check_inner(ck, "[]", avro_schema_array_items(w), avro_schema_array_items(r));
+		return check_inner(ck, "[]", avro_schema_array_items(w),
+		                   avro_schema_array_items(r));
 	case AVRO_MAP:
 		return check_inner(ck, "{}", avro_schema_map_values(w), avro_schema_map_values(r));
 	default:

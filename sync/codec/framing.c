@@ -46,8 +46,8 @@ const char *cps_framing_name(enum cps_framing f)
 /* Error texts stay on one line each (greppable): keep them short. */
 static int too_short(const char *what, size_t len, int need, char *errstr, size_t errstr_size)
 {
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not %s: %zu bytes, the header needs %d", what, len,
-	                  need);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "not %s: %zu bytes, the header needs %d", what, len, need);
 }
 
 static int parse_confluent(const uint8_t *p, size_t len, struct cps_frame *out, char *errstr,
@@ -56,15 +56,15 @@ static int parse_confluent(const uint8_t *p, size_t len, struct cps_frame *out, 
 	static const char what[] = "Confluent wire format";
 
 	if (len >= 1 && p[0] != CONFLUENT_MAGIC)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not %s: magic byte 0x%02X, expected 0x00",
-		                  what, p[0]);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "not %s: magic byte 0x%02X, expected 0x00", what, p[0]);
 	if (len < CONFLUENT_HEADER_LEN)
 		return too_short(what, len, CONFLUENT_HEADER_LEN, errstr, errstr_size);
 	out->schema_id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
 	                           ((uint32_t)p[3] << 8) | (uint32_t)p[4]);
 	if (out->schema_id < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not %s: negative schema id %d", what,
-		                  out->schema_id);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "not %s: negative schema id %d", what, out->schema_id);
 	out->body = p + CONFLUENT_HEADER_LEN;
 	out->body_len = len - CONFLUENT_HEADER_LEN;
 	return CPS_OK;
@@ -78,11 +78,11 @@ static int parse_single_object(const uint8_t *p, size_t len, struct cps_frame *o
 	int i;
 
 	if (len >= 1 && p[0] != SINGLE_OBJECT_MAGIC0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not %s: magic byte 0x%02X, expected 0xC3",
-		                  what, p[0]);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "not %s: magic byte 0x%02X, expected 0xC3", what, p[0]);
 	if (len >= 2 && p[1] != SINGLE_OBJECT_MAGIC1)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "not %s: second byte 0x%02X, expected 0x01",
-		                  what, p[1]);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "not %s: second byte 0x%02X, expected 0x01", what, p[1]);
 	if (len < SINGLE_OBJECT_HDR_LEN)
 		return too_short(what, len, SINGLE_OBJECT_HDR_LEN, errstr, errstr_size);
 	for (i = 7; i >= 0; i--)
@@ -102,7 +102,7 @@ int cps_frame_parse(enum cps_framing framing, const void *buf, size_t len, struc
 	out->framing = framing;
 	if (!p && len)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "frame parse given a NULL buffer of %zu bytes", len);
+		                  "frame parse given a NULL buffer of %zu bytes", len);
 	switch (framing) {
 	case CPS_FRAMING_RAW:
 		out->body = p;
@@ -113,8 +113,7 @@ int cps_frame_parse(enum cps_framing framing, const void *buf, size_t len, struc
 	case CPS_FRAMING_SINGLE_OBJECT:
 		return parse_single_object(p, len, out, errstr, errstr_size);
 	}
-	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "unknown framing %d",
-	                       (int)framing);
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "unknown framing %d", (int)framing);
 }
 
 /* A full buffer (its cap reached) means the message is too big: retrying

@@ -292,7 +292,8 @@ static int walk_blocks(struct walk *w, avro_schema_t items, int is_map)
 		}
 		if (size >= 0 && (uint64_t)size != (uint64_t)(w->p - start))
 			return reject(w, at,
-			              "block byte size %" PRId64 " does not match its %zu bytes of items",
+			              "block byte size %" PRId64
+			              " does not match its %zu bytes of items",
 			              size, (size_t)(w->p - start));
 	}
 }
@@ -335,8 +336,9 @@ static int walk_scalar(struct walk *w, avro_schema_t s, const uint8_t *at)
 		int64_t need = avro_schema_fixed_size(s);
 
 		if (need < 0 || (uint64_t)need > remaining(w))
-			return reject(w, at, "truncated fixed: %" PRId64 " bytes needed, %zu remain",
-			              need, remaining(w));
+			return reject(w, at,
+			              "truncated fixed: %" PRId64 " bytes needed, %zu remain", need,
+			              remaining(w));
 		w->p += need;
 		return CPS_OK;
 	}
@@ -346,7 +348,8 @@ static int walk_scalar(struct walk *w, avro_schema_t s, const uint8_t *at)
 		if ((rc = read_varint(w, 10, &v)) != CPS_OK)
 			return rc;
 		if (v < 0 || v >= nsym)
-			return reject(w, at, "enum index %" PRId64 " out of range 0..%d", v, nsym - 1);
+			return reject(w, at, "enum index %" PRId64 " out of range 0..%d", v,
+			              nsym - 1);
 		return CPS_OK;
 	}
 	default:
@@ -438,7 +441,7 @@ static int guard_walk(avro_schema_t schema, const void *buf, size_t len,
 	}
 	if (!schema || (!buf && len > 0))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "guard called without a schema or buffer");
+		                  "guard called without a schema or buffer");
 	w.base = buf ? buf : (const void *)"";
 	w.p = w.base;
 	w.end = w.base + len;

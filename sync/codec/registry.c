@@ -71,24 +71,23 @@ int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *c
 	*out = NULL;
 	if (!conf)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "registry configuration missing");
+		                  "registry configuration missing");
 	if ((!conf->url || !*conf->url) && !catalog)
-		return cps_seterr(
-		    CPS_ERR_FATAL, errstr, errstr_size,
-		    "registry-free mode needs a schema catalog with schema-ids.json");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "registry-free mode needs a schema catalog with schema-ids.json");
 	if (conf->url && *conf->url && strncmp(conf->url, "http://", 7) != 0 &&
 	    strncmp(conf->url, "https://", 8) != 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "registry url must start with http:// or https://");
+		                  "registry url must start with http:// or https://");
 	if (conf->timeout_ms < 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "registry timeout %ld ms is negative", conf->timeout_ms);
+		                  "registry timeout %ld ms is negative", conf->timeout_ms);
 	if (conf->url && *conf->url) {
 		pthread_once(&curl_once, curl_init_once);
 		if (curl_init_result != CURLE_OK)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                       "curl_global_init failed: %s",
-			                       curl_easy_strerror(curl_init_result));
+			                  "curl_global_init failed: %s",
+			                  curl_easy_strerror(curl_init_result));
 	}
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -194,10 +193,10 @@ static int http_status_error(long status, const char *method, const char *path,
 		rc = CPS_ERR_INVALID;
 	if (code || *msg)
 		return cps_seterr(rc, errstr, errstr_size,
-		                       "registry %s \"%s\" failed: HTTP %ld, error_code %lld: %s",
-		                       method, path, status, code, msg);
-	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: HTTP %ld",
-	                       method, path, status);
+		                  "registry %s \"%s\" failed: HTTP %ld, error_code %lld: %s",
+		                  method, path, status, code, msg);
+	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: HTTP %ld", method,
+	                  path, status);
 }
 
 static int curl_error(CURLcode cc, const char *method, const char *path, long timeout_ms,
@@ -209,12 +208,12 @@ static int curl_error(CURLcode cc, const char *method, const char *path, long ti
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "registry %s \"%s\" timed out after %ld ms", method, path,
-		                       timeout_ms);
+		                  "registry %s \"%s\" timed out after %ld ms", method, path,
+		                  timeout_ms);
 	case CURLE_WRITE_ERROR:
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                       "registry %s \"%s\" failed: response larger than %zu bytes",
-		                       method, path, MAX_RESPONSE_BYTES);
+		                  "registry %s \"%s\" failed: response larger than %zu bytes",
+		                  method, path, MAX_RESPONSE_BYTES);
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_OUT_OF_MEMORY:
@@ -227,8 +226,8 @@ static int curl_error(CURLcode cc, const char *method, const char *path, long ti
 		rc = CPS_ERR_RETRIABLE; /* network, TLS handshake, DNS: may pass */
 		break;
 	}
-	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: %s", method,
-	                       path, why);
+	return cps_seterr(rc, errstr, errstr_size, "registry %s \"%s\" failed: %s", method, path,
+	                  why);
 }
 
 /* One request to {url}{path}; on 2xx *out holds the parsed JSON body.
@@ -360,7 +359,7 @@ static int remember_subject_id(struct cps_registry *r, const char *subject, uint
 	if (find_subject_id(r, subject, fp))
 		return 0;
 	if (cps_grow(&r->by_subject, &r->cap_by_subject, r->n_by_subject + 1,
-	         sizeof(*r->by_subject)) < 0)
+	             sizeof(*r->by_subject)) < 0)
 		return -1;
 	copy = strdup(subject);
 	if (!copy)
@@ -390,8 +389,8 @@ static int id_from_catalog(struct cps_registry *r, struct cps_schema *schema, in
 	pthread_mutex_unlock(&r->lock);
 	if (found <= 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "schema \"%s\" has no id (%s)",
-		                       schema->name ? schema->name : "?", FREE_MODE_HINT);
+		                  "schema \"%s\" has no id (%s)", schema->name ? schema->name : "?",
+		                  FREE_MODE_HINT);
 	*id = found;
 	return CPS_OK;
 }
@@ -411,8 +410,8 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 		return id_from_catalog(r, schema, id, errstr, errstr_size);
 	if (!subject || !*subject)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "registry subject for schema \"%s\" is empty",
-		                       schema->name ? schema->name : "?");
+		                  "registry subject for schema \"%s\" is empty",
+		                  schema->name ? schema->name : "?");
 
 	pthread_mutex_lock(&r->lock);
 	hit = find_subject_id(r, subject, schema->fingerprint);
@@ -498,8 +497,7 @@ static int adopt_fetched(struct cps_registry *r, int32_t id, struct cps_schema *
 		fetched = NULL;
 		if (cps_catalog_add(r->catalog, same, cerr, sizeof(cerr)) != CPS_OK)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                       "schema id %" PRId32 " from the registry: %s", id,
-			                       cerr);
+			                  "schema id %" PRId32 " from the registry: %s", id, cerr);
 	} else if (cps_grow(&r->owned, &r->cap_owned, r->n_owned + 1, sizeof(*r->owned)) == 0) {
 		fetched->id = id;
 		same = r->owned[r->n_owned++] = fetched;
@@ -524,7 +522,8 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 
 	*out = NULL;
 	if (id <= 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " is not positive", id);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "schema id %" PRId32 " is not positive", id);
 	pthread_mutex_lock(&r->lock);
 	/* With a registry only ids it gave out count: the manifest's ids of a
 	 * registry-free deployment may mean other schemas there. */
@@ -535,8 +534,8 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 		return CPS_OK;
 	}
 	if (!r->url)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " unknown (%s)", id,
-		                  FREE_MODE_HINT);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "schema id %" PRId32 " unknown (%s)", id, FREE_MODE_HINT);
 
 	snprintf(path, sizeof(path), "/schemas/ids/%" PRId32, id);
 	rc = registry_request(r, "GET", path, NULL, &resp, errstr, errstr_size);
@@ -558,8 +557,8 @@ int cps_registry_schema_by_id(struct cps_registry *r, int32_t id, struct cps_sch
 	rc = cps_schema_parse(json_string_value(text), json_string_length(text), &s, perr,
 	                      sizeof(perr));
 	if (rc != CPS_OK) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "schema id %" PRId32 " from the registry: %s",
-		                id, perr);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "schema id %" PRId32 " from the registry: %s", id, perr);
 		goto out;
 	}
 	pthread_mutex_lock(&r->lock);

@@ -36,7 +36,8 @@ void cps_config_node_free(struct cps_config_node *n)
 /* Takes ownership of child (frees it on failure). */
 int cps_config_node_add(struct cps_config_node *parent, struct cps_config_node *child)
 {
-	if (cps_grow(&parent->children, &parent->cap, parent->count + 1, sizeof(*parent->children)) != 0) {
+	if (cps_grow(&parent->children, &parent->cap, parent->count + 1,
+	             sizeof(*parent->children)) != 0) {
 		cps_config_node_free(child);
 		return -1;
 	}

@@ -25,12 +25,14 @@ int cps_log_configure(const struct cps_config *cfg, char *errstr, size_t errstr_
 	else if (!s || !strcmp(s, "text"))
 		cps_log_set_format(CPS_LOG_TEXT);
 	else
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "log.format: unknown format");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "log.format: unknown format");
 	dbg = cps_config_get_list(cfg, "log.debug");
 	for (size_t i = 0; dbg && i < dbg->count; i++) {
 		unsigned bit = cps_log_ctx_parse(dbg->children[i]->value);
 		if (!bit)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "log.debug: unknown context");
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "log.debug: unknown context");
 		mask |= bit;
 	}
 	cps_log_set_debug(mask);

@@ -199,8 +199,8 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 		return CPS_OK;
 	case CPS_SETTING_INT:
 		if (cps_setting_parse_int(value, &iv) != CPS_OK)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is not an integer",
-			                  key);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "setting '%s' is not an integer", key);
 		if ((d->min || d->max) && (iv < d->min || iv > d->max))
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting '%s' is out of range [%lld, %lld]", key,
@@ -215,8 +215,8 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 		const char *p = value;
 
 		if (!*p)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' is an empty list",
-			                  key);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "setting '%s' is an empty list", key);
 		for (;;) {
 			const char *comma = strchr(p, ',');
 			size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -235,7 +235,8 @@ static int check_value(const struct cps_setting_decl *d, const char *key, const 
 		return CPS_OK;
 	}
 	}
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "setting '%s' has an unknown declared type", key);
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "setting '%s' has an unknown declared type", key);
 }
 
 int cps_settings_validate(const struct cps_settings *s, const struct cps_setting_decl *decls,
@@ -246,8 +247,8 @@ int cps_settings_validate(const struct cps_settings *s, const struct cps_setting
 		int rc;
 
 		if (!d)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown setting '%s'",
-			                  s->items[i].key);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "unknown setting '%s'", s->items[i].key);
 		rc = check_value(d, s->items[i].key, s->items[i].value, errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
@@ -259,8 +260,8 @@ int cps_settings_validate(const struct cps_settings *s, const struct cps_setting
 		    strchr(d->name, '*'))
 			continue;
 		if (!cps_settings_get(s, d->name))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "missing required setting '%s'",
-			                  d->name);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "missing required setting '%s'", d->name);
 	}
 	return CPS_OK;
 }

@@ -140,8 +140,8 @@ static int exec_sql(PGconn *db, const char *sql, const char *what, char *errstr,
 	}
 	cps_pg_safe_message(res, db, why, sizeof(why));
 	PQclear(res);
-	return cps_seterr(PQstatus(db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
-	                       errstr, errstr_size, "demo city: %s failed: %s", what, why);
+	return cps_seterr(PQstatus(db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE, errstr,
+	                  errstr_size, "demo city: %s failed: %s", what, why);
 }
 
 static int connect_city(const char *conninfo, PGconn **out, char *errstr, size_t errstr_size)
@@ -157,8 +157,7 @@ static int connect_city(const char *conninfo, PGconn **out, char *errstr, size_t
 		why[strcspn(why, "\n")] = '\0';
 		PQfinish(db);
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "demo city: connecting to the city database failed: %s",
-		                       why);
+		                  "demo city: connecting to the city database failed: %s", why);
 	}
 	*out = db;
 	return CPS_OK;
@@ -199,8 +198,7 @@ static json_t *find_named(json_t *node, const char *name)
 		size_t i;
 		json_t *t, *r;
 
-		json_array_foreach(node, i, t)
-		{
+		json_array_foreach (node, i, t) {
 			if ((r = find_named(t, name)))
 				return r;
 		}
@@ -217,8 +215,7 @@ static json_t *find_named(json_t *node, const char *name)
 			if (!strcmp(nd ? nd + 1 : n, short_name))
 				return node;
 		}
-		json_object_foreach(node, k, v)
-		{
+		json_object_foreach (node, k, v) {
 			if (json_is_object(v) || json_is_array(v))
 				if ((r = find_named(v, name)))
 					return r;
@@ -310,10 +307,8 @@ static json_t *plain(json_t *root, json_t *type, json_t *v)
 			return json_null();
 		if (!json_is_object(v) || json_object_size(v) != 1)
 			return NULL;
-		json_object_foreach(v, k, inner)
-		{
-			json_array_foreach(type, i, b)
-			{
+		json_object_foreach (v, k, inner) {
+			json_array_foreach (type, i, b) {
 				json_t *r = resolve(root, b);
 				const char *bn =
 				    json_is_string(r) ? json_string_value(r)
@@ -364,8 +359,7 @@ static json_t *plain(json_t *root, json_t *type, json_t *v)
 
 		if (!json_is_array(v) || !(out = json_array()))
 			return NULL;
-		json_array_foreach(v, i, e)
-		{
+		json_array_foreach (v, i, e) {
 			json_t *c = plain(root, items, e);
 
 			if (!c || json_array_append_new(out, c) < 0) {
@@ -381,8 +375,7 @@ static json_t *plain(json_t *root, json_t *type, json_t *v)
 
 		if (!json_is_object(v) || !(out = json_object()))
 			return NULL;
-		json_array_foreach(fields, i, f)
-		{
+		json_array_foreach (fields, i, f) {
 			const char *name = json_string_value(json_object_get(f, "name"));
 			json_t *fv = name ? json_object_get(v, name) : NULL;
 			json_t *c = fv ? plain(root, json_object_get(f, "type"), fv) : NULL;
@@ -526,9 +519,9 @@ static int exec_prepared(struct cps_demo_city *c, const char *name, int n,
 	res = PQexecPrepared(c->db, name, n, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		cps_pg_safe_message(res, c->db, why, sizeof(why));
-		rc = cps_seterr(PQstatus(c->db) == CONNECTION_OK ? CPS_ERR_FATAL
-		                                                      : CPS_ERR_RETRIABLE,
-		                     errstr, errstr_size, "demo city: '%s' failed: %s", name, why);
+		rc =
+		    cps_seterr(PQstatus(c->db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+		               errstr, errstr_size, "demo city: '%s' failed: %s", name, why);
 		PQclear(PQexec(c->db, "ROLLBACK"));
 		c->in_txn = false;
 	}
@@ -546,7 +539,8 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 	int rc = CPS_OK;
 
 	if (!t->schema)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo city: the city has no '%s' table",
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "demo city: the city has no '%s' table",
 		                  cps_demo_entity_names[m->entity]);
 	if (!m->record) {
 		const char *key = m->key;
@@ -571,8 +565,8 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 		int brc;
 
 		if (!p) {
-			rc = cps_seterr(CPS_ERR_INVALID, 
-			    errstr, errstr_size,
+			rc = cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
 			    "demo city: field '%s' of a %s record does not fit its schema", fname,
 			    cps_demo_entity_names[m->entity]);
 			goto out;

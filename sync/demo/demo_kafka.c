@@ -132,8 +132,9 @@ int cps_demo_kafka_start(struct cps_demo_kafka *k, char *errstr, size_t errstr_s
 	    {"enable.idempotence", "true"}, {"acks", "all"},    {"linger.ms", "20"},
 	    {"compression.type", "lz4"},    {"log_level", "4"},
 	};
-	rd_kafka_conf_t *conf = cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, k->bootstrap, NULL, props,
-	                                                CPS_ARRAY_SIZE(props), errstr, errstr_size);
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, k->bootstrap, NULL, props,
+	                            CPS_ARRAY_SIZE(props), errstr, errstr_size);
 
 	if (!conf)
 		return CPS_ERR_FATAL;

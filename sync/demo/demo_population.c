@@ -200,7 +200,8 @@ static int add_enrolment(struct cps_demo_gen *g, int household, int person, int 
 	struct enrolment *e;
 	const char *subject = person >= 0 ? g->persons[person].id : g->households[household].id;
 
-	if (cps_grow(&g->enrolments, &g->cap_enrolments, g->n_enrolments + 1, sizeof(*g->enrolments)) != 0)
+	if (cps_grow(&g->enrolments, &g->cap_enrolments, g->n_enrolments + 1,
+	             sizeof(*g->enrolments)) != 0)
 		return CPS_ERR_FATAL;
 	e = &g->enrolments[g->n_enrolments++];
 	memset(e, 0, sizeof(*e));

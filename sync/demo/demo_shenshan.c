@@ -62,8 +62,8 @@ int cps_demo_shenshan_open(const char *inbox, struct cps_catalog *catalog,
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
 	if (access(inbox, W_OK) != 0) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "demo shenshan: inbox '%s': %s", inbox,
-		                strerror(errno));
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "demo shenshan: inbox '%s': %s", inbox, strerror(errno));
 		goto out_close;
 	}
 	for (int e = 0; e < CPS_DEMO_ENTITIES; e++) {
@@ -129,7 +129,7 @@ int cps_demo_shenshan_put(struct cps_demo_shenshan *s, const struct cps_demo_msg
 		free(json);
 		if (rc != CPS_OK)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                       "demo shenshan: writing a file header failed");
+			                  "demo shenshan: writing a file header failed");
 	}
 	if (cps_value_from_json(m->record, cps_codec_value(codec), err, sizeof(err)) != CPS_OK ||
 	    cps_codec_encode(codec, cps_codec_value(codec), &f->block, err, sizeof(err)) != CPS_OK)
@@ -186,10 +186,10 @@ static int publish(struct cps_demo_shenshan *s, int e, char *errstr, size_t errs
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "demo shenshan: creating '%s': %s", tmp, strerror(errno));
+		                  "demo shenshan: creating '%s': %s", tmp, strerror(errno));
 	if (write_all(fd, f->image.data, f->image.len) < 0 || fsync(fd) < 0) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "demo shenshan: writing '%s': %s", tmp, strerror(errno));
+		                "demo shenshan: writing '%s': %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
 		return rc;
@@ -197,8 +197,7 @@ static int publish(struct cps_demo_shenshan *s, int e, char *errstr, size_t errs
 	close(fd);
 	if (rename(tmp, final_path) < 0) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "demo shenshan: publishing '%s': %s", final_path,
-		                     strerror(errno));
+		                "demo shenshan: publishing '%s': %s", final_path, strerror(errno));
 		unlink(tmp);
 		return rc;
 	}

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 /* One sink runner per enabled platform with a non-empty `sink` section. */
 int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size)

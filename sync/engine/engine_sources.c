@@ -80,10 +80,9 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	cps_settings_init(&src->settings);
 	src->ops = cps_connector_find(p->connector);
 	if (!src->ops)
-		return cps_seterr(
-		    CPS_ERR_FATAL, errstr, errstr_size,
-		    "platform '%s': connector '%s' is not available in this build", p->name,
-		    p->connector);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "platform '%s': connector '%s' is not available in this build",
+		                  p->name, p->connector);
 	rc = source_settings(e, p, src, &framing, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
@@ -101,9 +100,9 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 		rc = cps_connector_source_open(src->ops, p->name, &src->settings, &conn, err,
 		                               sizeof(err));
 	if (rc != CPS_OK)
-		return cps_seterr(rc, errstr, errstr_size, "platform '%s' source: %s%s%s",
-		                       p->name, ic.single_reader ? p->connector : "",
-		                       ic.single_reader ? " source: " : "", err);
+		return cps_seterr(rc, errstr, errstr_size, "platform '%s' source: %s%s%s", p->name,
+		                  ic.single_reader ? p->connector : "",
+		                  ic.single_reader ? " source: " : "", err);
 	ic.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	ic.instance = cps_config_get_string(e->cfg, "instance");
 	ic.platform = p->name;
@@ -127,7 +126,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	if (rc != CPS_OK) {
 		cps_source_close(conn);
 		return cps_seterr(rc, errstr, errstr_size, "platform '%s' ingest: %s", p->name,
-		                       err);
+		                  err);
 	}
 	cps_log_info("ENGINE", "platform '%s': %s source started (%s framing%s)", p->name,
 	             p->connector, cps_framing_name(framing),

@@ -98,8 +98,8 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_
 		return CPS_OK;
 	rd_kafka_headers_destroy(hdrs); /* still ours when producev failed */
 	return cps_seterr(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
-	                       errstr, errstr_size, "producing a dead letter to '%s' failed: %s",
-	                       topic, rd_kafka_err2str(err));
+	                  errstr, errstr_size, "producing a dead letter to '%s' failed: %s", topic,
+	                  rd_kafka_err2str(err));
 }
 
 int cps_deadletters_produce(const struct cps_deadletters *d, rd_kafka_t *rk, const char *topic,

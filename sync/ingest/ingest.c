@@ -114,15 +114,16 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	int rc;
 
 	if (!conf->platform || !*conf->platform || strlen(conf->platform) >= CPS_NAME_MAX)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest needs a platform name");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "ingest needs a platform name");
 	if (conf->single_reader && !conf->reopen)
-		return cps_seterr(CPS_ERR_INVALID, 
-		    errstr, errstr_size,
+		return cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
 		    "ingest of '%s' as a single reader needs a way to reopen its source",
 		    conf->platform);
 	if ((!conf->source && !conf->single_reader) || (conf->source && !conf->source->is_source))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest of '%s' needs an open source",
-		                  conf->platform);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "ingest of '%s' needs an open source", conf->platform);
 	if (!conf->catalog || !conf->ingest_topic || !*conf->ingest_topic || !conf->bootstrap ||
 	    !*conf->bootstrap || !conf->store_conninfo)
 		return cps_seterr(
@@ -173,7 +174,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 		pthread_mutex_destroy(&r->replay_lock);
 		r->source = NULL;
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "cannot start the ingest thread of '%s'", conf->platform);
+		                "cannot start the ingest thread of '%s'", conf->platform);
 		goto out_free;
 	}
 	*out = r;

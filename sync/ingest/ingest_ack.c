@@ -217,7 +217,8 @@ static int merge_positions(struct cps_ingest_acks *a, size_t *n_out, const struc
 {
 	for (size_t i = 0; i < p->n_pos; i++)
 		while (cps_positions_raise(a->merged, n_out, a->cap_merged, &p->pos[i]) < 0)
-			if (cps_grow(&a->merged, &a->cap_merged, a->cap_merged + 1, sizeof(*a->merged)) != 0)
+			if (cps_grow(&a->merged, &a->cap_merged, a->cap_merged + 1,
+			             sizeof(*a->merged)) != 0)
 				return -1;
 	return 0;
 }

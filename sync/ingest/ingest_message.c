@@ -123,8 +123,8 @@ static char *tombstone_key(const char *entity, const struct cps_source_msg *m, c
  * NULL when the message became a dead letter (the return is then
  * dead_letter's) or on an error return (the batch failed). */
 static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
-                         int ei, int64_t now, json_t **record_out, char **key_out,
-                         char *errstr, size_t errstr_size)
+                         int ei, int64_t now, json_t **record_out, char **key_out, char *errstr,
+                         size_t errstr_size)
 {
 	char why[CPS_ERRSTR_SIZE], decode_err[CPS_ERRSTR_SIZE];
 	struct cps_schema *writer = NULL;
@@ -144,9 +144,9 @@ static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, c
 		                      writer == cps_codec_schema(r->codec[ei]) ? NULL : writer,
 		                      m->value, m->value_len, decode_err, sizeof(decode_err));
 	else
-		rc = cps_codec_decode_framed(r->codec[ei], r->framing, r->catalog, r->registry,
-		                             m->value, m->value_len, decode_err,
-		                             sizeof(decode_err));
+		rc =
+		    cps_codec_decode_framed(r->codec[ei], r->framing, r->catalog, r->registry,
+		                            m->value, m->value_len, decode_err, sizeof(decode_err));
 	if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
 		return cps_seterr(rc, errstr, errstr_size, "decoding a %s record: %s", entity,
 		                  decode_err);
@@ -213,7 +213,10 @@ int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int
 	/* only a null value is a delete: an empty one is what a connector hands
 	 * over for a row it could not map (it logs why), or a sender's mistake */
 	if (m->value && m->value_len == 0)
-		return dead_letter(r, m, entity, "empty value: neither a record nor a delete (a delete has no value)", now, errstr, errstr_size);
+		return dead_letter(
+		    r, m, entity,
+		    "empty value: neither a record nor a delete (a delete has no value)", now,
+		    errstr, errstr_size);
 	if (!m->value) {
 		if (!m->key || m->key_len == 0)
 			return dead_letter(r, m, entity, "empty message without a key", now, errstr,

@@ -20,7 +20,8 @@ static void note_produced(struct cps_ingest *r, int32_t partition, int64_t offse
 {
 	while (cps_ingest_produced_note(r->produced, &r->n_produced, r->cap_produced, partition,
 	                                offset) < 0) {
-		if (cps_grow(&r->produced, &r->cap_produced, r->cap_produced + 1, sizeof(*r->produced)) != 0) {
+		if (cps_grow(&r->produced, &r->cap_produced, r->cap_produced + 1,
+		             sizeof(*r->produced)) != 0) {
 			r->produced_oom = true; /* the attempt fails: nothing to wait for */
 			return;
 		}
@@ -58,8 +59,8 @@ int cps_ingest_producer_new(struct cps_ingest *r, char *errstr, size_t errstr_si
 		return CPS_ERR_INVALID;
 	rd_kafka_conf_set_dr_msg_cb(conf, delivery_report);
 	rd_kafka_conf_set_opaque(conf, r);
-	r->rk = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "ingest producer", errstr,
-	                             errstr_size);
+	r->rk =
+	    cps_kafka_client_new(RD_KAFKA_PRODUCER, conf, "ingest producer", errstr, errstr_size);
 	return r->rk ? CPS_OK : CPS_ERR_INVALID;
 }
 
@@ -92,6 +93,6 @@ int cps_ingest_produce(struct cps_ingest *r, const char *topic, const void *key,
 	if (!err)
 		return CPS_OK;
 	return cps_seterr(err == RD_KAFKA_RESP_ERR__FATAL ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
-	                       errstr, errstr_size, "producing to '%s' failed: %s", topic,
-	                       rd_kafka_err2str(err));
+	                  errstr, errstr_size, "producing to '%s' failed: %s", topic,
+	                  rd_kafka_err2str(err));
 }

@@ -137,13 +137,14 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 	if (p->dead.n) {
 		snprintf(reason, reason_size, "%s", p->dead.text[0].reason);
 		rc = CPS_ERR_INVALID;
-		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "the message is still a dead letter");
+		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		           "the message is still a dead letter");
 		goto out_unlock;
 	}
 	err = rd_kafka_flush(p->rk, p->flush_timeout_ms);
 	if (rd_kafka_fatal_error(p->rk, fatal, sizeof(fatal))) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "replay producer fatal error: %s", fatal);
+		                "replay producer fatal error: %s", fatal);
 		cps_ingest_producer_free(p);
 		if (cps_ingest_producer_new(p, fatal, sizeof(fatal)) != CPS_OK)
 			cps_log_warn(FACILITY, "recreating the replay producer of '%s': %s",
@@ -152,12 +153,12 @@ int cps_ingest_replay(struct cps_ingest *r, const struct cps_ingest_replay_msg *
 	}
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "replay flush timed out after %d ms", p->flush_timeout_ms);
+		                "replay flush timed out after %d ms", p->flush_timeout_ms);
 		goto out_unlock;
 	}
 	if (p->dr_failed) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "replay failed: %s",
-		                     p->dr_first_error);
+		                p->dr_first_error);
 		goto out_unlock;
 	}
 	rc = replay_wait_applied(p, errstr, errstr_size);

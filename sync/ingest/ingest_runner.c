@@ -60,18 +60,18 @@ static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b,
 	err = rd_kafka_flush(r->rk, r->flush_timeout_ms);
 	if (rd_kafka_fatal_error(r->rk, fatal, sizeof(fatal)))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "ingest producer fatal error: %s", fatal);
+		                  "ingest producer fatal error: %s", fatal);
 	if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "flush timed out after %d ms with %d messages undelivered",
-		                       r->flush_timeout_ms, rd_kafka_outq_len(r->rk));
+		                  "flush timed out after %d ms with %d messages undelivered",
+		                  r->flush_timeout_ms, rd_kafka_outq_len(r->rk));
 	if (r->dr_failed)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "%" PRId64 " deliveries failed, first: %s", r->dr_failed,
-		                       r->dr_first_error);
+		                  "%" PRId64 " deliveries failed, first: %s", r->dr_failed,
+		                  r->dr_first_error);
 	if (r->produced_oom)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "out of memory noting the produced offsets");
+		                  "out of memory noting the produced offsets");
 	if (r->dead.n) {
 		if (!r->store) {
 			rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
@@ -373,9 +373,9 @@ void *cps_ingest_runner_main(void *arg)
 		if (r->single_reader && !leader_hold(r))
 			continue;
 		if (!r->source) {
-			rc = r->reopen
-			         ? r->reopen(r->reopen_arg, &r->source, err, sizeof(err))
-			         : cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "no way to reopen the source");
+			rc = r->reopen ? r->reopen(r->reopen_arg, &r->source, err, sizeof(err))
+			               : cps_seterr(CPS_ERR_INVALID, err, sizeof(err),
+			                            "no way to reopen the source");
 			if (rc != CPS_OK) {
 				r->source = NULL;
 				record_failure(r, "reopening the source failed", err);

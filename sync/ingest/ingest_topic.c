@@ -208,8 +208,8 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int *count, char *
 	err = rd_kafka_metadata(rk, 0, rkt, &md, TIMEOUT_MS);
 	rd_kafka_topic_destroy(rkt);
 	if (err)
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "metadata of '%s': %s", topic, rd_kafka_err2str(err));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "metadata of '%s': %s",
+		                  topic, rd_kafka_err2str(err));
 	*count = 0;
 	if (md->topic_cnt == 1 && !md->topics[0].err)
 		*count = md->topics[0].partition_cnt;
@@ -217,8 +217,8 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int *count, char *
 	         md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		err = md->topics[0].err;
 		rd_kafka_metadata_destroy(md);
-		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                       "metadata of '%s': %s", topic, rd_kafka_err2str(err));
+		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "metadata of '%s': %s",
+		                  topic, rd_kafka_err2str(err));
 	}
 	rd_kafka_metadata_destroy(md);
 	return CPS_OK;
@@ -248,8 +248,8 @@ static int check_partitions(rd_kafka_t *rk, const char *topic, int count, struct
 		                                       TIMEOUT_MS);
 		if (err) {
 			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                     "watermarks of '%s' [%" PRId32 "]: %s", topic,
-			                     p->partition, rd_kafka_err2str(err));
+			                "watermarks of '%s' [%" PRId32 "]: %s", topic, p->partition,
+			                rd_kafka_err2str(err));
 			goto out;
 		}
 		if (p->next == 0)
@@ -294,7 +294,7 @@ static int check_partitions(rd_kafka_t *rk, const char *topic, int count, struct
 	rd_kafka_assign(rk, NULL);
 	if (waiting)
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "reading the last applied messages of '%s' timed out", topic);
+		                "reading the last applied messages of '%s' timed out", topic);
 out:
 	rd_kafka_topic_partition_list_destroy(list);
 	return rc;
@@ -327,7 +327,9 @@ static void incarnation_reason(const char *stored_cluster, const char *cluster, 
 				         parts[i].partition);
 			else
 				snprintf(why, why_size,
-				         "partition %" PRId32 " holds another message at offset %" PRId64 " than the one applied",
+				         "partition %" PRId32
+				         " holds another message at offset %" PRId64
+				         " than the one applied",
 				         parts[i].partition, parts[i].next - 1);
 			return;
 		}
@@ -372,7 +374,7 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 	cluster = rd_kafka_clusterid(rk, TIMEOUT_MS);
 	if (!cluster) {
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "the Kafka cluster did not tell its id");
+		                "the Kafka cluster did not tell its id");
 		goto out;
 	}
 	rc = partition_count(rk, topic, &count, errstr, errstr_size);
@@ -401,7 +403,10 @@ static int verify_once(struct cps_ingest_topic *t, char *errstr, size_t errstr_s
 			continue;
 		snprintf(
 		    msg, sizeof(msg),
-		    "ingest topic '%s' partition %" PRId32 " ends at offset %" PRId64 ", before the stored offset %" PRId64 ": the broker lost messages cpsync had applied; reading it again from offset %" PRId64 ", nothing skipped",
+		    "ingest topic '%s' partition %" PRId32 " ends at offset %" PRId64
+		    ", before the stored offset %" PRId64
+		    ": the broker lost messages cpsync had applied; reading it again from offset %" PRId64
+		    ", nothing skipped",
 		    topic, parts[i].partition, parts[i].high, parts[i].next, parts[i].low);
 		cps_log_error(FAC, "%s", msg);
 		if (t->conf.status && t->conf.link)
@@ -520,7 +525,7 @@ int cps_ingest_topic_start(const struct cps_ingest_topic_conf *conf, struct cps_
 	*out = NULL;
 	if (!conf->bootstrap || !conf->topic || !conf->conninfo)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "the ingest topic check needs brokers, a topic and a store");
+		                  "the ingest topic check needs brokers, a topic and a store");
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -538,7 +543,7 @@ int cps_ingest_topic_start(const struct cps_ingest_topic_conf *conf, struct cps_
 	if (pthread_create(&t->thread, NULL, check_main, t) != 0) {
 		topic_free(t);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot start the ingest topic check");
+		                  "cannot start the ingest topic check");
 	}
 	t->started = true;
 	*out = t;

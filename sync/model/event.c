@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct cps_event_codec {
 	struct cps_catalog *catalog;
 	struct cps_codec *ingest;
@@ -79,7 +78,7 @@ static int field(avro_value_t *rec, const char *name, avro_value_t *out, char *e
 {
 	if (avro_value_get_by_name(rec, name, out, NULL) != 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "ingest event schema has no field '%s'", name);
+		                  "ingest event schema has no field '%s'", name);
 	return CPS_OK;
 }
 
@@ -95,7 +94,8 @@ static int set_enum_upper(avro_value_t *v, const char *lower, char *errstr, size
 	upper[i] = 0;
 	idx = avro_schema_enum_get_by_name(avro_value_get_schema(v), upper);
 	if (idx < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown symbol '%s' for enum %s", upper,
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "unknown symbol '%s' for enum %s", upper,
 		                  avro_schema_type_name(avro_value_get_schema(v)));
 	avro_value_set_enum(v, idx);
 	return CPS_OK;
@@ -121,7 +121,8 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 	int ei = cps_entity_index(ev->entity), rc;
 
 	if (ei < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", ev->entity);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'",
+		                  ev->entity);
 	avro_value_reset(rec);
 	if ((rc = field(rec, "platform", &f, errstr, errstr_size)) ||
 	    (rc = set_enum_upper(&f, ev->platform, errstr, errstr_size)))
@@ -217,8 +218,8 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 	avro_value_get_discriminant(&f, &bi);
 	ei = cps_entity_index(out->entity);
 	if (ei < 0 || !out->key || !out->source_position) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "ingest event for unknown entity '%s'",
-		                out->entity);
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "ingest event for unknown entity '%s'", out->entity);
 		goto fail;
 	}
 	if (bi == 1) {
@@ -245,7 +246,8 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 			goto fail;
 		}
 	} else if (out->op == CPS_OP_UPSERT) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "upsert ingest event without a payload");
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "upsert ingest event without a payload");
 		goto fail;
 	}
 	return CPS_OK;

@@ -51,7 +51,6 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
                             struct cps_ingest_event *out, char *errstr, size_t errstr_size);
 
-
 /* The ingest topic's message key: "<entity>/<key>". */
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out);
 

@@ -36,12 +36,15 @@ static int check_national_id(const char *path, json_t *obj, const char *name, bo
 	if (!present) {
 		if (!required)
 			return CPS_OK;
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s' is missing", path);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s' is missing",
+		                  path);
 	}
 	if (!id)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s' is not a string", path);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "field '%s' is not a string", path);
 	if (cps_national_id_validate(id, why, sizeof(why)) != CPS_OK)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s': %s", path, why);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s': %s", path,
+		                  why);
 	return CPS_OK;
 }
 
@@ -53,8 +56,8 @@ static int check_subject(const char *entity, json_t *record, char *errstr, size_
 	const char *type = field_string(record, "subject_type", &present);
 
 	if (!type)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.subject_type' is missing",
-		                  entity);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "field '%s.subject_type' is missing", entity);
 	if (strcmp(type, "PERSON") != 0)
 		return CPS_OK;
 	snprintf(path, sizeof(path), "%s.subject_id", entity);
@@ -72,14 +75,13 @@ static int check_array_ids(const char *entity, json_t *record, const char *array
 	if (!items)
 		return CPS_OK;
 	if (!json_is_array(items))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s' is not an array", entity,
-		                  array);
-	json_array_foreach(items, i, item)
-	{
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "field '%s.%s' is not an array", entity, array);
+	json_array_foreach (items, i, item) {
 		snprintf(path, sizeof(path), "%s.%s[%zu].%s", entity, array, i, name);
 		if (!json_is_object(item))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s[%zu]' is not a record",
-			                  entity, array, i);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "field '%s.%s[%zu]' is not a record", entity, array, i);
 		rc = check_national_id(path, item, name, required, errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
@@ -93,8 +95,7 @@ static int check_region_codes(const char *entity, json_t *record, char *errstr, 
 	size_t ls = strlen(suffix);
 	json_t *v;
 
-	json_object_foreach(record, name, v)
-	{
+	json_object_foreach (record, name, v) {
 		size_t ln = strlen(name);
 		const char *code;
 		bool present;
@@ -105,8 +106,8 @@ static int check_region_codes(const char *entity, json_t *record, char *errstr, 
 		if (!present)
 			continue;
 		if (!code)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "field '%s.%s' is not a string",
-			                  entity, name);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "field '%s.%s' is not a string", entity, name);
 		if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "field '%s.%s' is not a 6-digit region code", entity,
@@ -126,17 +127,18 @@ int cps_validate_record(const char *entity, json_t *record, char *errstr, size_t
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'",
 		                  entity ? entity : "(none)");
 	if (!json_is_object(record))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s record is not a JSON object", entity);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s record is not a JSON object", entity);
 	key = field_string(record, key_field, &present);
 	if (!present)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is missing", entity,
-		                  key_field);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "key field '%s.%s' is missing", entity, key_field);
 	if (!key)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is not a string", entity,
-		                  key_field);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "key field '%s.%s' is not a string", entity, key_field);
 	if (!*key)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "key field '%s.%s' is empty", entity,
-		                  key_field);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "key field '%s.%s' is empty", entity, key_field);
 
 	if (!strcmp(entity, "person")) {
 		rc = check_national_id("person.national_id", record, "national_id", true, errstr,

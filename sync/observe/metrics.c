@@ -143,8 +143,7 @@ static void format_links(struct fmt *f, const json_t *links)
 
 	for (size_t k = 0; k < CPS_ARRAY_SIZE(link_families); k++) {
 		family(f, link_families[k].name, link_families[k].type, link_families[k].help);
-		json_array_foreach(links, i, l)
-		{
+		json_array_foreach (links, i, l) {
 			const json_t *v;
 			double value;
 
@@ -198,8 +197,7 @@ static void platform_gauge(struct fmt *f, const json_t *platforms, const char *n
 	size_t i;
 
 	family(f, name, "gauge", help);
-	json_array_foreach(platforms, i, p)
-	{
+	json_array_foreach (platforms, i, p) {
 		if (!json_is_integer(json_object_get(p, key)))
 			continue;
 		put(f, "%s{platform=\"%s\"} ", name, esc(str(p, "name"), label, sizeof(label)));
@@ -234,14 +232,12 @@ static void format_conflicts(struct fmt *f, const json_t *c)
 	}
 	family(f, "cpsync_conflicts_resolved_total", "counter",
 	       "Conflicts closed, by how: auto, resolved (by a steward) or dismissed.");
-	json_object_foreach((json_t *)closed, how, v)
-	{
+	json_object_foreach ((json_t *)closed, how, v) {
 		put(f, "cpsync_conflicts_resolved_total{how=\"%s\"} ", esc(how, buf, sizeof(buf)));
 		put_value(f, (double)json_integer_value(v));
 	}
 	family(f, "cpsync_conflicts_open_by_entity", "gauge", "Conflicts open, by entity.");
-	json_object_foreach((json_t *)json_object_get(c, "by_entity"), how, v)
-	{
+	json_object_foreach ((json_t *)json_object_get(c, "by_entity"), how, v) {
 		put(f, "cpsync_conflicts_open_by_entity{entity=\"%s\"} ",
 		    esc(how, buf, sizeof(buf)));
 		put_value(f, (double)json_integer_value(v));
@@ -282,8 +278,7 @@ static void format_slot_lag(struct fmt *f, const json_t *links)
 
 	family(f, "cpsync_replication_slot_lag_bytes", "gauge",
 	       "Bytes of WAL the PostgreSQL source's replication slot is behind.");
-	json_array_foreach((json_t *)links, i, l)
-	{
+	json_array_foreach ((json_t *)links, i, l) {
 		const json_t *lag = json_object_get(l, "lag");
 
 		if (strcmp(str(l, "type"), "postgres") || strcmp(str(l, "direction"), "source") ||
@@ -311,8 +306,7 @@ static void format_consumer_lag(struct fmt *f, const json_t *links, const char *
 		f->failed = 1;
 		return;
 	}
-	json_array_foreach(links, i, l)
-	{
+	json_array_foreach (links, i, l) {
 		json_t *lag = json_object_get(l, "lag");
 
 		if (!json_is_integer(lag) || strcmp(str(l, "direction"), "source") != 0 ||
@@ -327,8 +321,7 @@ static void format_consumer_lag(struct fmt *f, const json_t *links, const char *
 		    groups, name,
 		    json_integer(json_integer_value(lag) + (v ? json_integer_value(v) : 0)));
 	}
-	json_object_foreach(groups, g, v)
-	{
+	json_object_foreach (groups, g, v) {
 		put(f, "cpsync_kafka_consumer_lag{group=\"%s\"} ", esc(g, buf, sizeof(buf)));
 		put_value(f, (double)json_integer_value(v));
 	}
@@ -523,7 +516,7 @@ int cps_metrics_start(const struct cps_metrics_conf *conf, struct cps_metrics **
 	         group ? group : DEFAULT_GROUP);
 	if (pthread_create(&m->sampler, NULL, sampler_main, m) != 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "metrics: cannot start the sampler thread");
+		                "metrics: cannot start the sampler thread");
 		goto out_free;
 	}
 	m->sampler_started = true;

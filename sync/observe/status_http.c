@@ -312,14 +312,13 @@ static int kafka_reachable(struct cps_status_http *sh, char *errstr, size_t errs
 	if (!sh->probe) {
 		/* failures are this probe's answer, not news for the log */
 		static const char *const quiet[][2] = {{"log_level", "0"}};
-		rd_kafka_conf_t *conf = cps_kafka_conf_new_with(CPS_KAFKA_ANY, sh->bootstrap,
-		                                                &sh->kafka_props, quiet, 1, errstr,
-		                                                errstr_size);
+		rd_kafka_conf_t *conf = cps_kafka_conf_new_with(
+		    CPS_KAFKA_ANY, sh->bootstrap, &sh->kafka_props, quiet, 1, errstr, errstr_size);
 
 		if (conf)
-			sh->probe = cps_kafka_client_new(RD_KAFKA_PRODUCER, conf,
-			                                 "kafka client for readiness", errstr,
-			                                 errstr_size);
+			sh->probe =
+			    cps_kafka_client_new(RD_KAFKA_PRODUCER, conf,
+			                         "kafka client for readiness", errstr, errstr_size);
 		if (!sh->probe) {
 			rc = CPS_ERR_FATAL;
 			goto out_unlock;
@@ -327,8 +326,8 @@ static int kafka_reachable(struct cps_status_http *sh, char *errstr, size_t errs
 	}
 	err = rd_kafka_metadata(sh->probe, 0, NULL, &md, KAFKA_PROBE_TIMEOUT_MS);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
-		                     rd_kafka_err2str(err));
+		rc =
+		    cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "%s", rd_kafka_err2str(err));
 	else
 		rd_kafka_metadata_destroy(md);
 out_unlock:

@@ -195,7 +195,7 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 	if (failed && !atomic_load(&p->stop)) {
 		atomic_fetch_add(&p->errors, (long long)failed - 1);
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "%zu of %zu unified events not delivered", failed, n);
+		                "%zu of %zu unified events not delivered", failed, n);
 	}
 cleanup:
 	free(slot);
@@ -319,7 +319,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	*out = NULL;
 	if (!conf || !conf->bootstrap || !conf->conninfo)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "the publisher needs a bootstrap and a store conninfo");
+		                  "the publisher needs a bootstrap and a store conninfo");
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -345,7 +345,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 		pthread_mutex_destroy(&p->mu);
 		publisher_free(p);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot start the publisher thread");
+		                  "cannot start the publisher thread");
 	}
 	*out = p;
 	return CPS_OK;

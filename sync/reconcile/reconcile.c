@@ -163,8 +163,7 @@ static size_t platform_order(const struct cps_field_rule *rule, json_t *platform
 		if (json_object_get(platforms, rule->platforms[i]))
 			names[n++] = rule->platforms[i];
 	rest = n;
-	json_object_foreach(platforms, name, p)
-	{
+	json_object_foreach (platforms, name, p) {
 		if (n < cap && !listed(rule, name))
 			names[n++] = name;
 	}
@@ -315,8 +314,7 @@ static bool reconcile_field(struct work *w, const char *field)
 		w->oom = 1;
 		goto out;
 	}
-	json_array_foreach(cands, i, value)
-	{
+	json_array_foreach (cands, i, value) {
 		if (!json_equal(json_object_get(value, "v"), json_object_get(win, "v")))
 			push(w, disagreeing, json_incref(json_object_get(value, "platform")));
 	}
@@ -383,16 +381,13 @@ static json_t *field_names(struct work *w)
 		return names;
 	}
 	if (json_is_object(w->old_record)) {
-		json_object_foreach(w->old_record, k, v)
-		{
+		json_object_foreach (w->old_record, k, v) {
 			push(w, names, json_string(k));
 			put(w, seen, k, json_true());
 		}
 	}
-	json_object_foreach(w->platforms, pn, p)
-	{
-		json_object_foreach(json_object_get(p, "fields"), k, v)
-		{
+	json_object_foreach (w->platforms, pn, p) {
+		json_object_foreach (json_object_get(p, "fields"), k, v) {
 			if (json_object_get(seen, k))
 				continue;
 			push(w, names, json_string(k));
@@ -414,14 +409,12 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 	json_t *p, *names;
 	size_t i;
 
-	json_object_foreach(w->platforms, k, p)
-	{
+	json_object_foreach (w->platforms, k, p) {
 		if (!json_is_true(json_object_get(p, "withdrawn")))
 			all_withdrawn = 0;
 	}
 	if (all_withdrawn) {
-		json_object_foreach(w->conflicts, k, p)
-		{
+		json_object_foreach (w->conflicts, k, p) {
 			push(w, out->closed, json_pack("{s:s, s:s}", "field", k, "how", "auto"));
 		}
 		json_object_clear(w->conflicts);
@@ -442,8 +435,7 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 		json_decref(names);
 		return;
 	}
-	json_array_foreach(names, i, p)
-	{
+	json_array_foreach (names, i, p) {
 		const char *field = json_string_value(p);
 		json_t *before =
 		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
@@ -487,8 +479,7 @@ static void update_platform(struct work *w, const struct cps_ingest_event *ev)
 	if (ev->op == CPS_OP_DELETE)
 		return;
 	fields = json_object_get(p, "fields");
-	json_object_foreach(ev->record, k, v)
-	{
+	json_object_foreach (ev->record, k, v) {
 		f = json_object_get(fields, k);
 		if (f &&
 		    stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src")) < 0)
@@ -613,40 +604,39 @@ int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *s
 	if (outcome_reset(out) != CPS_OK)
 		return OOM(errstr, errstr_size);
 	if (!field || !(conflict = json_object_get(st->conflicts, field)))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no open conflict on field '%.64s'",
-		                  field ? field : "");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "no open conflict on field '%.64s'", field ? field : "");
 	if (!steward || !*steward)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "a steward decision needs the steward's name");
 	cands = json_object_get(conflict, "candidates");
 	if (how == CPS_RESOLVE_TAKE_PLATFORM) {
-		json_array_foreach(cands, i, c)
-		{
+		json_array_foreach (cands, i, c) {
 			if (platform &&
 			    !strcmp(json_string_value(json_object_get(c, "platform")), platform))
 				cand = c;
 		}
 		if (!cand)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "platform '%.32s' is not a candidate of the conflict on field '%.64s'",
-			                  platform ? platform : "", field);
+			return cps_seterr(
+			    CPS_ERR_INVALID, errstr, errstr_size,
+			    "platform '%.32s' is not a candidate of the conflict on field '%.64s'",
+			    platform ? platform : "", field);
 	} else if (how == CPS_RESOLVE_ENTER_VALUE) {
 		if (!value)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "no value entered for field '%.64s'",
-			                  field);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "no value entered for field '%.64s'", field);
 	} else if (how != CPS_RESOLVE_DISMISS) {
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown resolution for field '%.64s'",
-		                  field);
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "unknown resolution for field '%.64s'", field);
 	}
 	if (!json_is_object(st->record))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "conflict on field '%.64s' of a record that does not exist",
-		                       field);
+		                  "conflict on field '%.64s' of a record that does not exist",
+		                  field);
 	rule_of(&(struct work){.rules = rules, .entity = st->entity}, field, &ver);
 	/* the decision is stamped with the newest fact it saw: it holds until
 	 * a platform states something newer about the field */
-	json_object_foreach(st->platforms, pn, p)
-	{
+	json_object_foreach (st->platforms, pn, p) {
 		json_t *f = json_object_get(json_object_get(p, "fields"), field);
 
 		if (f && !json_is_true(json_object_get(p, "withdrawn")) &&

@@ -26,8 +26,7 @@ static int rule_from_json(json_t *j, const struct cps_field_rule *dflt, const ch
 	if (!json_is_object(j))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "rules '%s': not an object",
 		                  where);
-	json_object_foreach(j, k, v)
-	{
+	json_object_foreach (j, k, v) {
 		if (strcmp(k, "rule") && strcmp(k, "platforms") && strcmp(k, "on_disagree"))
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "rules '%s': unknown key '%.64s'", where, k);
@@ -52,8 +51,7 @@ static int rule_from_json(json_t *j, const struct cps_field_rule *dflt, const ch
 		if (!json_is_array(plats))
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "rules '%s': platforms must be a list", where);
-		json_array_foreach(plats, i, v)
-		{
+		json_array_foreach (plats, i, v) {
 			rc = cps_rules_add_platform(out, json_string_value(v), where, errstr,
 			                            errstr_size);
 			if (rc < 0)
@@ -85,8 +83,7 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 	n = json_object_size(rules);
 	if (!(r = cps_rules_new(n)))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	json_object_foreach(rules, name, ej)
-	{
+	json_object_foreach (rules, name, ej) {
 		struct cps_entity_rules *e = &r->entities[r->n_entities++];
 		json_t *ver, *def, *fields, *fj;
 		const char *k;
@@ -101,8 +98,7 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 			                "rules '%.64s': not an object", name);
 			goto fail;
 		}
-		json_object_foreach(ej, k, fj)
-		{
+		json_object_foreach (ej, k, fj) {
 			if (strcmp(k, "version") && strcmp(k, "default") && strcmp(k, "fields")) {
 				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "rules '%.64s': unknown key '%.64s'", name, k);
@@ -142,8 +138,7 @@ int cps_rules_from_json(json_t *rules, struct cps_rules **out, char *errstr, siz
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto fail;
 		}
-		json_object_foreach(fields, k, fj)
-		{
+		json_object_foreach (fields, k, fj) {
 			snprintf(where, sizeof(where), "%.64s.fields.%.64s", name, k);
 			rc = rule_from_json(fj, &e->dflt, k, where, &e->fields[e->n_fields++],
 			                    errstr, errstr_size);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct cps_unified {
 	struct cps_catalog *catalog;
 	enum cps_framing framing;
@@ -34,11 +33,10 @@ int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **ou
 	*out = NULL;
 	if (!conf || !conf->catalog)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "unified events need a schema catalog");
+		                  "unified events need a schema catalog");
 	if (conf->framing == CPS_FRAMING_RAW)
-		return cps_seterr(
-		    CPS_ERR_FATAL, errstr, errstr_size,
-		    "unified events are framed: confluent or single-object, not raw");
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "unified events are framed: confluent or single-object, not raw");
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -73,7 +71,8 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 	int i = cps_entity_index(entity), rc;
 
 	if (i < 0)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'", entity ? entity : "");
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "unknown entity '%s'",
+		                  entity ? entity : "");
 	*idx = i;
 	if (u->codec[i])
 		return CPS_OK;
@@ -82,7 +81,7 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 	u->record_schema[i] = cps_catalog_by_entity(u->catalog, entity);
 	if (!s || !u->record_schema[i])
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "the schema catalog has no '%s' schema", s ? entity : name);
+		                  "the schema catalog has no '%s' schema", s ? entity : name);
 	rc = cps_codec_new(s, NULL, &u->codec[i], errstr, errstr_size);
 	return rc;
 }
@@ -163,8 +162,7 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 		size_t fi;
 		json_t *f;
 
-		json_array_foreach(fields, fi, f)
-		{
+		json_array_foreach (fields, fi, f) {
 			const char *name = json_string_value(json_object_get(f, "name"));
 			json_t *v = name ? json_object_get(st->record, name) : NULL;
 			json_t *p = name ? json_object_get(st->provenance, name) : NULL;
@@ -183,8 +181,8 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 	               deleted ? "DELETE" : "UPSERT", "event_time", (json_int_t)event_time_ms,
 	               "record", rec, "provenance", prov);
 	if (!ev)
-		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                "cannot build the unified %s event", st->entity);
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot build the unified %s event",
+		           st->entity);
 	return ev;
 }
 
@@ -217,8 +215,8 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 		}
 		if (id <= 0) {
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                     "no registry-free id for %s (schemas/schema-ids.json)",
-			                     s->name);
+			                "no registry-free id for %s (schemas/schema-ids.json)",
+			                s->name);
 			goto cleanup;
 		}
 	}

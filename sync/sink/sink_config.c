@@ -56,8 +56,8 @@ int cps_sink_split_settings(struct cps_sink_runner *r, const struct cps_sink_run
 			long ms = strtol(kv->value, &end, 10);
 
 			if (*end || ms < 0 || ms > 3600000)
-				return cps_seterr(CPS_ERR_INVALID, 
-				    errstr, errstr_size,
+				return cps_seterr(
+				    CPS_ERR_INVALID, errstr, errstr_size,
 				    "sink '%s': flush_ms must be 0..3600000 milliseconds",
 				    conf->platform);
 			r->flush_ms = (int)ms;

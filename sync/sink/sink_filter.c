@@ -35,8 +35,7 @@ static json_t *prov_entry(json_t *provenance, const char *field)
 	size_t i;
 	json_t *e;
 
-	json_array_foreach(provenance, i, e)
-	{
+	json_array_foreach (provenance, i, e) {
 		if (json_is_string(json_object_get(e, "field")) &&
 		    !strcmp(json_string_value(json_object_get(e, "field")), field))
 			return e;
@@ -57,8 +56,7 @@ bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_field
 		const char *k;
 		json_t *v;
 
-		json_object_foreach(prev_provenance, k, v)
-		{
+		json_object_foreach (prev_provenance, k, v) {
 			const char *p = json_string_value(json_object_get(v, "platform"));
 
 			if (p && !strcasecmp(p, platform))
@@ -67,8 +65,7 @@ bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_field
 		return false;
 	}
 	if (json_is_array(changed_fields)) {
-		json_array_foreach(changed_fields, i, f)
-		{
+		json_array_foreach (changed_fields, i, f) {
 			json_t *e =
 			    json_is_string(f) ? prov_entry(prov, json_string_value(f)) : NULL;
 			const char *p;
@@ -84,8 +81,7 @@ bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_field
 			return true;
 	}
 	/* unknown: an echo only when P already holds every value */
-	json_array_foreach(prov, i, f)
-	{
+	json_array_foreach (prov, i, f) {
 		const char *p = prov_platform(f, name, sizeof(name));
 
 		if (!p || strcmp(p, platform) != 0)
@@ -115,8 +111,7 @@ static bool type_nullable(json_t *type)
 
 	if (!json_is_array(type))
 		return json_is_string(type) && !strcmp(json_string_value(type), "null");
-	json_array_foreach(type, i, t)
-	{
+	json_array_foreach (type, i, t) {
 		if (json_is_string(t) && !strcmp(json_string_value(t), "null"))
 			return true;
 	}
@@ -130,8 +125,7 @@ int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const 
 	size_t i;
 	json_t *fd;
 
-	json_array_foreach(decl, i, fd)
-	{
+	json_array_foreach (decl, i, fd) {
 		const char *name = json_string_value(json_object_get(fd, "name"));
 
 		if (!name || list_has(fields, name))

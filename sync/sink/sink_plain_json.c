@@ -36,7 +36,9 @@ static json_t *find_named(json_t *node, const char *name)
 		size_t i;
 		json_t *t, *r;
 
-		json_array_foreach(node, i, t) if ((r = find_named(t, name))) return r;
+		json_array_foreach (node, i, t)
+			if ((r = find_named(t, name)))
+				return r;
 		return NULL;
 	}
 	if (!json_is_object(node))
@@ -121,8 +123,7 @@ static json_t *plain_union(json_t *root, json_t *type, json_t *value, char *errs
 		cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union value is not an object");
 		return NULL;
 	}
-	json_array_foreach(type, i, t)
-	{
+	json_array_foreach (type, i, t) {
 		const char *bn = json_is_string(t) ? json_string_value(t)
 		                                   : json_string_value(json_object_get(t, "name"));
 		const char *ns = json_string_value(json_object_get(t, "namespace"));
@@ -136,7 +137,8 @@ static json_t *plain_union(json_t *root, json_t *type, json_t *value, char *errs
 			return cps_sink_plain_json(root, t, json_object_get(value, branch), errstr,
 			                           errstr_size);
 	}
-	cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union branch '%s' is not in the schema", branch);
+	cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "union branch '%s' is not in the schema",
+	           branch);
 	return NULL;
 }
 
@@ -156,8 +158,8 @@ static json_t *plain_date(json_t *value)
 static json_t *plain_timestamp(const char *logical, json_t *value)
 {
 	int64_t v = json_integer_value(value),
-	        div = logical[10] == 'm' && logical[11] == 'i' && logical[12] == 'l' ? 1000
-	                                                                             : 1000000;
+	        div =
+	            logical[10] == 'm' && logical[11] == 'i' && logical[12] == 'l' ? 1000 : 1000000;
 	int64_t secs = v / div, frac = v % div;
 	time_t t;
 	struct tm tm;
@@ -245,14 +247,14 @@ static json_t *plain_record(json_t *root, json_t *type, json_t *value, char *err
 	json_t *out = json_object(), *fd;
 	size_t i;
 
-	json_array_foreach(json_object_get(type, "fields"), i, fd)
-	{
+	json_array_foreach (json_object_get(type, "fields"), i, fd) {
 		const char *name = json_string_value(json_object_get(fd, "name"));
 		json_t *v = json_object_get(value, name);
 
 		if (!v) /* removed by the allow-list */
 			continue;
-		if (!add_plain(out, name, root, json_object_get(fd, "type"), v, errstr, errstr_size))
+		if (!add_plain(out, name, root, json_object_get(fd, "type"), v, errstr,
+		               errstr_size))
 			return NULL;
 	}
 	return out;
@@ -264,8 +266,7 @@ static json_t *plain_array(json_t *root, json_t *type, json_t *value, char *errs
 	json_t *out = json_array(), *items = json_object_get(type, "items"), *v;
 	size_t i;
 
-	json_array_foreach(value, i, v)
-	{
+	json_array_foreach (value, i, v) {
 		if (!add_plain(out, NULL, root, items, v, errstr, errstr_size))
 			return NULL;
 	}
@@ -278,8 +279,7 @@ static json_t *plain_map(json_t *root, json_t *type, json_t *value, char *errstr
 	json_t *out = json_object(), *values = json_object_get(type, "values"), *v;
 	const char *k;
 
-	json_object_foreach(value, k, v)
-	{
+	json_object_foreach (value, k, v) {
 		if (!add_plain(out, k, root, values, v, errstr, errstr_size))
 			return NULL;
 	}
@@ -304,7 +304,8 @@ json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *err
 		}
 		type = find_named(root, tname);
 		if (!type) {
-			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "named type '%s' is not defined", tname);
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			           "named type '%s' is not defined", tname);
 			return NULL;
 		}
 	}

@@ -46,7 +46,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 			PQfinish(r->store);
 			r->store = NULL;
 			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                       "connecting to the store failed: %s", msg);
+			                  "connecting to the store failed: %s", msg);
 		}
 	}
 	snprintf(vtext, sizeof(vtext), "%" PRId64, version);
@@ -57,7 +57,7 @@ static int history_lookup(struct cps_sink_runner *r, const char *entity, const c
 		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
 		msg[strcspn(msg, "\n")] = '\0';
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                     "reading record_history failed: %s", msg);
+		                "reading record_history failed: %s", msg);
 	} else if (PQntuples(res) == 1) {
 		if (!PQgetisnull(res, 0, 0))
 			*changed = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
@@ -85,8 +85,8 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 		char *text;
 
 		if (!plain)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s record to JSON: %s", entity,
-			                  why);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "%s record to JSON: %s", entity, why);
 		text = json_dumps(plain, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(plain);
 		if (!text || cps_buf_append(&o->value, text, strlen(text)) < 0) {
@@ -100,8 +100,8 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 		if (!codec) {
 			rc = cps_codec_new(schema, NULL, &r->codecs[ei], why, sizeof(why));
 			if (rc != CPS_OK)
-				return cps_seterr(rc, errstr, errstr_size, "%s codec: %s",
-				                       entity, why);
+				return cps_seterr(rc, errstr, errstr_size, "%s codec: %s", entity,
+				                  why);
 			codec = r->codecs[ei];
 		}
 		avro_value_reset(cps_codec_value(codec));
@@ -114,12 +114,11 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 			                                   cps_codec_value(codec), &o->value, why,
 			                                   sizeof(why));
 		if (rc != CPS_OK)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "encoding a %s record: %s", entity,
-			                  why);
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "encoding a %s record: %s", entity, why);
 	}
 	return CPS_OK;
 }
-
 
 /* Builds out record `o` of one decoded unified event; CPS_OK and *skip set
  * when the event is dropped (counted). */

@@ -143,7 +143,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		rc = cps_sink_put(r->sink, r->recs, n_out, &accepted, errstr, errstr_size);
 		if (rc == CPS_OK && accepted != n_out)
 			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                     "sink accepted %zu of %zu records", accepted, n_out);
+			                "sink accepted %zu of %zu records", accepted, n_out);
 		if (rc != CPS_OK)
 			return rc;
 	}
@@ -216,7 +216,6 @@ static void runner_free(struct cps_sink_runner *r)
 	free(r);
 }
 
-
 int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_sink_runner **out,
                           char *errstr, size_t errstr_size)
 {
@@ -270,13 +269,12 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	/* open once here so that a bad setting fails the start */
 	rc = open_sides(r, err, sizeof(err));
 	if (rc != CPS_OK) {
-		cps_seterr(rc, errstr, errstr_size, "platform '%s' sink: %s", r->platform,
-		                err);
+		cps_seterr(rc, errstr, errstr_size, "platform '%s' sink: %s", r->platform, err);
 		goto out_free;
 	}
 	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                     "sink '%s': cannot start its thread", r->platform);
+		                "sink '%s': cannot start its thread", r->platform);
 		goto out_free;
 	}
 	r->started = true;

@@ -36,7 +36,7 @@ struct cps_sink_runner {
 	enum cps_framing framing;
 	struct cps_settings sink_settings;   /* for the connector */
 	struct cps_settings source_settings; /* for the Kafka consumer */
-	char *allow[CPS_N_ENTITIES];             /* NULL = entity not sent */
+	char *allow[CPS_N_ENTITIES];         /* NULL = entity not sent */
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	char *store_conninfo;

@@ -31,11 +31,14 @@ static int json_special(json_t *j, int decode)
 	case JSON_STRING:
 		return str_special(json_string_value(j), json_string_length(j), decode);
 	case JSON_ARRAY:
-		json_array_foreach(j, i, v) if (json_special(v, decode)) return 1;
+		json_array_foreach (j, i, v)
+			if (json_special(v, decode))
+				return 1;
 		return 0;
 	case JSON_OBJECT:
-		json_object_foreach(j, k, v) if (str_special(k, strlen(k), decode) ||
-		                                 json_special(v, decode)) return 1;
+		json_object_foreach (j, k, v)
+			if (str_special(k, strlen(k), decode) || json_special(v, decode))
+				return 1;
 		return 0;
 	default:
 		return 0;
@@ -95,14 +98,13 @@ static json_t *json_transcode(json_t *j, int decode)
 		return str_transcode(json_string_value(j), json_string_length(j), decode);
 	case JSON_ARRAY:
 		out = json_array();
-		json_array_foreach(
-		    j, i,
-		    v) if (!out || json_array_append_new(out, json_transcode(v, decode))) goto fail;
+		json_array_foreach (j, i, v)
+			if (!out || json_array_append_new(out, json_transcode(v, decode)))
+				goto fail;
 		return out;
 	case JSON_OBJECT:
 		out = json_object();
-		json_object_foreach(j, k, v)
-		{
+		json_object_foreach (j, k, v) {
 			json_t *key = str_transcode(k, strlen(k), decode);
 			int r = !out || !key ||
 			        json_object_setn_new(out, json_string_value(key),

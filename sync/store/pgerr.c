@@ -12,8 +12,8 @@ int cps_pg_sqlstate_code(const PGconn *conn, const char *sqlstate)
 	if (!conn || PQstatus(conn) == CONNECTION_BAD || !sqlstate || !*sqlstate)
 		return CPS_ERR_RETRIABLE;
 	if (!strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "40001") ||
-	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) || !strcmp(sqlstate, "57014") ||
-	    !strncmp(sqlstate, "53", 2) || !strcmp(sqlstate, "55P03"))
+	    !strcmp(sqlstate, "40P01") || !strncmp(sqlstate, "57P", 3) ||
+	    !strcmp(sqlstate, "57014") || !strncmp(sqlstate, "53", 2) || !strcmp(sqlstate, "55P03"))
 		return CPS_ERR_RETRIABLE;
 	if (!strncmp(sqlstate, "22", 2) || !strncmp(sqlstate, "23", 2))
 		return CPS_ERR_INVALID;
@@ -75,9 +75,10 @@ int cps_pg_result_error(const PGconn *conn, const PGresult *res, const char *who
 		                  "%s: %s failed: SQLSTATE %s (schema missing: run cpsync migrate)",
 		                  who, what, state);
 	if (!strcmp(state, "40001"))
-		return cps_seterr(code, errstr, errstr_size,
-		                  "%s: %s failed: SQLSTATE %s (concurrent change or stale key state: reload the states and retry)",
-		                  who, what, state);
+		return cps_seterr(
+		    code, errstr, errstr_size,
+		    "%s: %s failed: SQLSTATE %s (concurrent change or stale key state: reload the states and retry)",
+		    who, what, state);
 	if (constraint)
 		return cps_seterr(code, errstr, errstr_size,
 		                  "%s: %s failed: SQLSTATE %s (constraint %s)", who, what, state,

@@ -72,7 +72,8 @@ void cps_steward_store_free(struct cps_steward_store *ss)
  * last, so a deployment may set its own. */
 static PGconn *steward_connect(const char *conninfo)
 {
-	const char *const keys[] = {"application_name", "connect_timeout", "options", "dbname", NULL};
+	const char *const keys[] = {"application_name", "connect_timeout", "options", "dbname",
+	                            NULL};
 	const char *const values[] = {"cpsync steward", "5",
 	                              "-c statement_timeout=15000 -c lock_timeout=5000", conninfo,
 	                              NULL};

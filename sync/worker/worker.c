@@ -96,7 +96,7 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 	for (int i = 0; i < p->n; i++) {
 		if (pthread_create(&p->w[i].thread, NULL, cps_worker_run, &p->w[i]) != 0) {
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                     "cannot start reconcile worker %d", i);
+			                "cannot start reconcile worker %d", i);
 			goto fail;
 		}
 		p->w[i].started = 1;

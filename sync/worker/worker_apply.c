@@ -56,16 +56,15 @@ static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
 		size_t i;
 		json_t *c;
 
-		json_array_foreach(groups[g].list, i, c)
-		{
+		json_array_foreach (groups[g].list, i, c) {
 			struct cps_store_conflict *sc;
 			struct cps_store_audit *au;
 			const char *how;
 
 			if (cps_grow(&a->conflicts, &a->cap_conflicts, a->n_conflicts + 1,
-			         sizeof(*a->conflicts)) ||
+			             sizeof(*a->conflicts)) ||
 			    cps_grow(&a->audits, &a->cap_audits, a->n_audits + 1,
-			         sizeof(*a->audits)))
+			             sizeof(*a->audits)))
 				return CPS_ERR_FATAL;
 			sc = &a->conflicts[a->n_conflicts++];
 			memset(sc, 0, sizeof(*sc));
@@ -115,8 +114,8 @@ int cps_worker_item_refuse(struct item *it, const char *why)
 /* Gives each event to apply the index of its key's state in the attempt (one
  * state per entity/key, in order of first appearance) and loads those
  * states from the store. */
-static int attempt_load_states(struct worker *w, struct item *items, size_t n,
-                               struct attempt *a, char *errstr, size_t errstr_size)
+static int attempt_load_states(struct worker *w, struct item *items, size_t n, struct attempt *a,
+                               char *errstr, size_t errstr_size)
 {
 	size_t cap_states = 0;
 
@@ -181,9 +180,8 @@ static int attempt_add_emit(struct cps_workers *p, struct attempt *a, size_t *ca
 	e->version = o->version;
 	e->op = o->op;
 	/* Snapshots: later events of the batch change the state. */
-	e->record = o->op == CPS_OP_DELETE || json_is_null(st->record)
-	                ? NULL
-	                : json_deep_copy(st->record);
+	e->record =
+	    o->op == CPS_OP_DELETE || json_is_null(st->record) ? NULL : json_deep_copy(st->record);
 	e->provenance = json_deep_copy(st->provenance);
 	e->changed_fields = o->changed_fields;
 	json_array_append(a->keep, o->changed_fields);
@@ -230,7 +228,8 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
 		if (rc != CPS_OK) {
 			cps_reconcile_outcome_release(&o);
 			if (cps_worker_item_refuse(&items[i], why) != CPS_OK)
-				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+				                  "out of memory");
 			cps_log_warn(FAC, "dead-lettered %s: %s", items[i].origin, why);
 			rc = CPS_ERR_INVALID;
 			goto out;

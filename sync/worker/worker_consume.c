@@ -96,8 +96,8 @@ int cps_worker_consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 		return CPS_ERR_FATAL;
 	rd_kafka_conf_set_rebalance_cb(conf, cps_worker_on_rebalance);
 	rd_kafka_conf_set_opaque(conf, w);
-	w->rk = cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "ingest consumer", errstr,
-	                             errstr_size);
+	w->rk =
+	    cps_kafka_client_new(RD_KAFKA_CONSUMER, conf, "ingest consumer", errstr, errstr_size);
 	if (!w->rk)
 		return CPS_ERR_FATAL;
 	rd_kafka_poll_set_consumer(w->rk);
@@ -106,8 +106,7 @@ int cps_worker_consumer_new(struct worker *w, char *errstr, size_t errstr_size)
 	err = rd_kafka_subscribe(w->rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (err)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                       "cannot subscribe to %s: %s", p->conf.ingest_topic,
-		                       rd_kafka_err2str(err));
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot subscribe to %s: %s",
+		                  p->conf.ingest_topic, rd_kafka_err2str(err));
 	return CPS_OK;
 }

@@ -77,7 +77,6 @@ void cps_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	}
 }
 
-
 /* Next offsets of the batch's partitions, each with the fingerprint of the
  * message before it (the ingest topic's identity, ingest_topic.h). */
 size_t cps_worker_batch_offsets(struct cps_workers *p, struct item *items, size_t n,

@@ -40,7 +40,9 @@ int cps_testdb_create(struct cps_testdb *db, const char *prefix, int seq)
 
 	memset(db, 0, sizeof(*db));
 	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: this test needs PostgreSQL (deploy/test.sh exports it; deploy/pg-private.sh start DIR PORT prints it)\n");
+		fprintf(
+		    stderr,
+		    "CPSYNC_TEST_PG is not set: this test needs PostgreSQL (deploy/test.sh exports it; deploy/pg-private.sh start DIR PORT prints it)\n");
 		return -1;
 	}
 	snprintf(db->admin, sizeof(db->admin), "%s", base);

@@ -63,8 +63,16 @@ static void test_grow_fails_cleanly(void **state)
 
 static void test_parse_decimal(void **state)
 {
-	static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "1x", "0x10", "1e3",
-	                                  "9999999999999999999", "99999999999999999999999"};
+	static const char *const bad[] = {"",
+	                                  "-1",
+	                                  "+1",
+	                                  " 1",
+	                                  "1 ",
+	                                  "1x",
+	                                  "0x10",
+	                                  "1e3",
+	                                  "9999999999999999999",
+	                                  "99999999999999999999999"};
 	int64_t v = -1;
 
 	(void)state;

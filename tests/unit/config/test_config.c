@@ -171,21 +171,24 @@ static void test_platforms_and_rules(void **state)
 	assert_non_null(rules);
 	assert_int_equal(rules->count, 2);
 	assert_string_equal(rules->children[1]->key, "verification");
-	assert_string_equal(cps_config_node_string(rules, "person.fields.disability_grade.rule", NULL),
-	                    "manual");
-	assert_null(cps_config_node_string(rules, "person.fields.disability_grade.on_disagree", NULL));
+	assert_string_equal(
+	    cps_config_node_string(rules, "person.fields.disability_grade.rule", NULL), "manual");
+	assert_null(
+	    cps_config_node_string(rules, "person.fields.disability_grade.on_disagree", NULL));
 	assert_int_equal(cps_config_node_int(rules, "person.version", 0), 3);
-	assert_string_equal(cps_config_node_string(rules, "person.fields.monitoring_category.on_disagree",
-	                                           NULL),
-	                    "flag");
-	assert_int_equal(cps_config_node_find(rules, "person.fields.monitoring_category.platforms")->count,
-	                 1);
-	assert_string_equal(cps_config_node_string(rules, "person.default.on_disagree", NULL), "accept");
+	assert_string_equal(
+	    cps_config_node_string(rules, "person.fields.monitoring_category.on_disagree", NULL),
+	    "flag");
+	assert_int_equal(
+	    cps_config_node_find(rules, "person.fields.monitoring_category.platforms")->count, 1);
+	assert_string_equal(cps_config_node_string(rules, "person.default.on_disagree", NULL),
+	                    "accept");
 	assert_string_equal(cps_config_node_string(rules, "verification.default.rule", NULL),
 	                    "precedence");
 	assert_int_equal(cps_config_node_int(rules, "verification.version", 0), 1);
 	assert_string_equal(
-	    cps_config_node_find(rules, "verification.default.platforms")->children[0]->value, "city");
+	    cps_config_node_find(rules, "verification.default.platforms")->children[0]->value,
+	    "city");
 	assert_null(cps_config_node_child(rules, "alert"));
 	cps_config_free(cfg);
 }

@@ -500,8 +500,8 @@ static void check_run(struct run *r, struct findings *f)
 			int64_t pc = decimal_fen(json_object_get(rec, "per_capita_monthly_income"));
 
 			check_id(json_string_value(json_object_get(rec, "head_national_id")));
-			json_array_foreach(json_object_get(rec, "members"), k, mem)
-			    check_id(json_string_value(json_object_get(mem, "national_id")));
+			json_array_foreach (json_object_get(rec, "members"), k, mem)
+				check_id(json_string_value(json_object_get(mem, "national_id")));
 			assert_int_equal(json_array_size(json_object_get(rec, "members")),
 			                 json_integer_value(json_object_get(rec, "member_count")));
 			assert_true(json_integer_value(json_object_get(rec, "member_count")) <= 6);
@@ -544,8 +544,7 @@ static void check_run(struct run *r, struct findings *f)
 			json_t *item;
 			size_t k;
 
-			json_array_foreach(json_object_get(rec, "items"), k, item)
-			{
+			json_array_foreach (json_object_get(rec, "items"), k, item) {
 				const char *id = opt_string(item, "member_national_id", "string");
 
 				if (id)
@@ -575,8 +574,7 @@ static void check_run(struct run *r, struct findings *f)
 		const char *slot;
 		json_t *city;
 
-		json_object_foreach(first_seen, slot, city)
-		{
+		json_object_foreach (first_seen, slot, city) {
 			char other[160];
 			json_t *prov;
 			int p, e;

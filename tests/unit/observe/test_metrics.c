@@ -152,8 +152,7 @@ static json_t *platform_named(json_t *doc, const char *name)
 	size_t i;
 	json_t *p;
 
-	json_array_foreach(json_object_get(doc, "platforms"), i, p)
-	{
+	json_array_foreach (json_object_get(doc, "platforms"), i, p) {
 		if (!strcmp(json_string_value(json_object_get(p, "name")), name))
 			return p;
 	}

@@ -108,9 +108,9 @@ static json_t *prov_of(json_t *ev, const char *field)
 	size_t i;
 	json_t *p;
 
-	json_array_foreach(
-	    json_object_get(ev, "provenance"), i,
-	    p) if (!strcmp(json_string_value(json_object_get(p, "field")), field)) return p;
+	json_array_foreach (json_object_get(ev, "provenance"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "field")), field))
+			return p;
 	return NULL;
 }
 

@@ -85,11 +85,12 @@ static void note_outcome(struct run *r, struct cps_reconcile_outcome *o)
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(o->opened, i, v)
-	    json_array_append(r->opened, json_object_get(v, "field"));
-	json_array_foreach(o->updated, i, v)
-	    json_array_append(r->updated, json_object_get(v, "field"));
-	json_array_foreach(o->closed, i, v) json_array_append(r->closed, v);
+	json_array_foreach (o->opened, i, v)
+		json_array_append(r->opened, json_object_get(v, "field"));
+	json_array_foreach (o->updated, i, v)
+		json_array_append(r->updated, json_object_get(v, "field"));
+	json_array_foreach (o->closed, i, v)
+		json_array_append(r->closed, v);
 	if (o->changed) {
 		r->emitted++;
 		assert_int_equal(o->version, r->st.version);
@@ -107,10 +108,8 @@ static int check_complete(struct run *r)
 
 	if (r->st.deleted || !json_is_object(r->st.record))
 		return 0;
-	json_object_foreach(r->st.platforms, pn, p)
-	{
-		json_object_foreach(json_object_get(p, "fields"), k, v)
-		{
+	json_object_foreach (r->st.platforms, pn, p) {
+		json_object_foreach (json_object_get(p, "fields"), k, v) {
 			if (!json_object_get(r->st.record, k)) {
 				print_error("field '%s' missing from the unified record\n", k);
 				return -1;
@@ -179,8 +178,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			fail();
 		if (!with_resolve)
 			continue;
-		json_array_foreach(resolves, j, rj)
-		{
+		json_array_foreach (resolves, j, rj) {
 			const char *field = json_string_value(json_object_get(rj, "field"));
 
 			if ((size_t)json_integer_value(json_object_get(rj, "after_event")) !=
@@ -225,8 +223,7 @@ static json_t *sorted_keys(json_t *obj)
 	char *names[256];
 	size_t n = 0;
 
-	json_object_foreach(obj, k, v)
-	{
+	json_object_foreach (obj, k, v) {
 		if (n < 256)
 			names[n++] = (char *)k;
 	}
@@ -247,7 +244,8 @@ static json_t *sorted_copy(json_t *arr)
 	json_t *obj = json_object(), *v, *out;
 	size_t i;
 
-	json_array_foreach(arr, i, v) json_object_set(obj, json_string_value(v), json_true());
+	json_array_foreach (arr, i, v)
+		json_object_set(obj, json_string_value(v), json_true());
 	out = sorted_keys(obj);
 	json_decref(obj);
 	return out;
@@ -276,8 +274,7 @@ static int check_expect(struct run *r, json_t *exp)
 			if (!json_is_null(r->st.record))
 				bad |= mismatch(r, "record", e, r->st.record);
 		} else {
-			json_object_foreach(e, k, v)
-			{
+			json_object_foreach (e, k, v) {
 				json_t *a = json_object_get(r->st.record, k);
 				char what[128];
 
@@ -288,8 +285,7 @@ static int check_expect(struct run *r, json_t *exp)
 		}
 	}
 	if ((e = json_object_get(exp, "provenance"))) {
-		json_object_foreach(e, k, v)
-		{
+		json_object_foreach (e, k, v) {
 			json_t *a = json_object_get(r->st.provenance, k);
 			const char *pk;
 			json_t *pv;
@@ -301,8 +297,7 @@ static int check_expect(struct run *r, json_t *exp)
 					bad |= mismatch(r, what, v, a);
 				continue;
 			}
-			json_object_foreach(v, pk, pv)
-			{
+			json_object_foreach (v, pk, pv) {
 				json_t *av = json_object_get(a, pk);
 
 				/* null expects the key absent (or null) */
@@ -344,8 +339,7 @@ static int check_duplicates(const struct cps_rules *rules, json_t *c, struct run
 	size_t i;
 	int bad = 0;
 
-	json_array_foreach(events, i, ej)
-	{
+	json_array_foreach (events, i, ej) {
 		struct cps_ingest_event ev;
 		struct cps_reconcile_outcome o;
 
@@ -622,7 +616,8 @@ static void test_rules_example_config(void **state)
 
 		for (size_t j = 0; fields && j < fields->count; j++) {
 			const struct cps_config_node *entry = fields->children[j];
-			const struct cps_field_rule *fr = cps_rules_for(r, e->key, entry->key, &ver);
+			const struct cps_field_rule *fr =
+			    cps_rules_for(r, e->key, entry->key, &ver);
 
 			assert_non_null(fr->field);
 			assert_string_equal(cps_rule_kind_name(fr->kind),
@@ -703,7 +698,7 @@ static void test_rules_config(void **state)
 	fr = cps_rules_for(r, "verification", "result", &ver);
 	assert_int_equal(fr->kind, CPS_RULE_LATEST);
 	assert_int_equal(fr->on_disagree, CPS_DISAGREE_CONFLICT); /* inherited */
-	assert_int_equal(fr->n_platforms, 0);                      /* its own, empty */
+	assert_int_equal(fr->n_platforms, 0);                     /* its own, empty */
 	assert_null(cps_rules_for(r, "alert", NULL, &ver));
 	assert_string_equal(cps_rule_kind_name(CPS_RULE_MANUAL), "manual");
 	assert_string_equal(cps_rule_disagree_name(CPS_DISAGREE_FLAG), "flag");

@@ -249,8 +249,7 @@ static json_t *check_versions(json_t *events, const char *key, int expect_n)
 	json_t *ev, *last = NULL;
 	int v = 0;
 
-	json_array_foreach(events, i, ev)
-	{
+	json_array_foreach (events, i, ev) {
 		if (strcmp(json_string_value(json_object_get(ev, "key")), key))
 			continue;
 		v++;
@@ -276,9 +275,9 @@ static json_t *prov_of(json_t *ev, const char *field)
 	size_t i;
 	json_t *p;
 
-	json_array_foreach(
-	    json_object_get(ev, "provenance"), i,
-	    p) if (!strcmp(json_string_value(json_object_get(p, "field")), field)) return p;
+	json_array_foreach (json_object_get(ev, "provenance"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "field")), field))
+			return p;
 	return NULL;
 }
 
@@ -507,7 +506,9 @@ static int group_setup(void **state)
 	json_t *rj;
 
 	if (!base || !*base) {
-		fprintf(stderr, "CPSYNC_TEST_PG is not set: the worker tests need PostgreSQL (deploy/pg-private.sh start DIR PORT prints it)\n");
+		fprintf(
+		    stderr,
+		    "CPSYNC_TEST_PG is not set: the worker tests need PostgreSQL (deploy/pg-private.sh start DIR PORT prints it)\n");
 		return -1;
 	}
 	cps_settings_init(&kprops);
