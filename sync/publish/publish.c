@@ -1,9 +1,10 @@
 /*
- * The publisher thread: outbox rows (oldest first) → the idempotent Kafka
- * producer → flush until every row is acknowledged → delete the delivered
- * rows → repeat. Rows Kafka did not take stay in the outbox and are retried
- * with backoff; a crash between ack and delete re-publishes (consumers drop
- * duplicates by key and version).
+ * The publisher thread: the change log after its cursor (in log order) →
+ * the idempotent Kafka producer → flush until every row is acknowledged →
+ * move the cursor past the rows delivered without a gap → repeat. From the
+ * first row Kafka did not take, everything goes again, in order, with
+ * backoff; a crash between ack and cursor re-publishes too (consumers drop
+ * duplicates by key and version). Nothing is deleted: the log is history.
  */
 #include "publish/publish.h"
 #include "base/clock.h"
@@ -131,20 +132,17 @@ static void producer_drop(struct cps_publisher *p)
 }
 
 /* Produces the rows and waits until each is acknowledged or failed (or the
- * publisher stops); then deletes the delivered ones. */
-static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, size_t n,
+ * publisher stops); then moves the cursor past the delivered prefix. */
+static int publish_rows(struct cps_publisher *p, struct cps_change_row *rows, size_t n,
                         char *errstr, size_t errstr_size)
 {
 	signed char *slot = calloc(n, 1);
-	int64_t *ids = calloc(n, sizeof(*ids));
-	size_t nids = 0, failed = 0;
+	size_t delivered = 0, failed = 0;
 	int rc = CPS_OK;
 	char kerr[512];
 
-	if (!slot || !ids) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto cleanup;
-	}
+	if (!slot)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t i = 0; i < n && !atomic_load(&p->stop); i++) {
 		rd_kafka_resp_err_t err;
 
@@ -164,7 +162,7 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 			snprintf(kerr, sizeof(kerr), "%s", rd_kafka_err2str(err));
 		}
 	}
-	/* All delivered (or failed) before anything is deleted. */
+	/* All delivered (or failed) before the cursor moves. */
 	while (rd_kafka_outq_len(p->rk) > 0 && !atomic_load(&p->stop)) {
 		rd_kafka_flush(p->rk, 200);
 		if (rd_kafka_fatal_error(p->rk, kerr, sizeof(kerr)))
@@ -172,23 +170,21 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 		atomic_store(&p->pending, (long long)n);
 	}
 	if (rd_kafka_outq_len(p->rk) > 0) {
-		/* Stopping (or fatal): what is not acknowledged stays in the outbox. */
+		/* Stopping (or fatal): what is not acknowledged is sent again. */
 		producer_drop(p);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (slot[i] == 1)
-			ids[nids++] = rows[i].id;
-		else
-			failed++;
-	}
-	if (nids) {
-		rc = cps_store_outbox_delete(p->store, ids, nids, errstr, errstr_size);
+	while (delivered < n && slot[delivered] == 1)
+		delivered++;
+	for (size_t i = delivered; i < n; i++)
+		failed += slot[i] != 1;
+	if (delivered) {
+		rc = cps_store_changes_advance(p->store, &rows[delivered - 1], errstr, errstr_size);
 		if (rc != CPS_OK)
 			goto cleanup;
-		atomic_fetch_add(&p->published, (long long)nids);
-		atomic_store(&p->pending, (long long)(n - nids));
+		atomic_fetch_add(&p->published, (long long)delivered);
+		atomic_store(&p->pending, (long long)(n - delivered));
 		if (p->link) {
-			atomic_fetch_add(&p->link->records, (int64_t)nids);
+			atomic_fetch_add(&p->link->records, (int64_t)delivered);
 			atomic_store(&p->link->last_success_ms, cps_wall_ms());
 		}
 	}
@@ -199,7 +195,6 @@ static int publish_rows(struct cps_publisher *p, struct cps_outbox_row *rows, si
 	}
 cleanup:
 	free(slot);
-	free(ids);
 	return rc;
 }
 
@@ -237,7 +232,7 @@ static void *run(void *arg)
 	int backoff = BACKOFF_MIN_MS;
 
 	while (!atomic_load(&p->stop)) {
-		struct cps_outbox_row *rows = NULL;
+		struct cps_change_row *rows = NULL;
 		size_t n = 0;
 		int rc;
 
@@ -256,9 +251,9 @@ static void *run(void *arg)
 			fail(p, "producer", errstr);
 			goto backoff;
 		}
-		rc = cps_store_outbox_fetch(p->store, p->batch, &rows, &n, errstr, sizeof(errstr));
+		rc = cps_store_changes_fetch(p->store, p->batch, &rows, &n, errstr, sizeof(errstr));
 		if (rc != CPS_OK) {
-			fail(p, "outbox fetch", errstr);
+			fail(p, "change-log fetch", errstr);
 			cps_store_close(p->store);
 			p->store = NULL;
 			goto backoff;
@@ -279,7 +274,7 @@ static void *run(void *arg)
 			if (p->rk && rd_kafka_fatal_error(p->rk, NULL, 0))
 				producer_drop(p);
 			if (rc != CPS_ERR_RETRIABLE) {
-				/* The delete failed: reconnect; rows go out again. */
+				/* The cursor did not move: reconnect; rows go out again. */
 				cps_store_close(p->store);
 				p->store = NULL;
 			}

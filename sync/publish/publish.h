@@ -1,8 +1,8 @@
 /*
- * The publisher (design: ENGINE.md "Publisher"): one thread that moves the
- * store's outbox to the unified topics with an idempotent Kafka producer,
- * deleting rows only once Kafka acknowledged them. Kafka down: rows wait in
- * the outbox and go out later, nothing is lost. Reconcile workers wake it
+ * The publisher (design: ENGINE.md "Publisher"): one thread that follows the
+ * store's change log to the unified topics with an idempotent Kafka producer,
+ * moving its cursor only past what Kafka acknowledged. Kafka down: changes
+ * wait after the cursor and go out later, nothing is lost. Reconcile workers wake it
  * after each commit (cps_publisher_wake); otherwise it polls every 100 ms.
  * One instance publishes: the holder of the advisory lock 'cpsync.publisher'
  * on the publisher's store session; the others are STANDBY and take over
@@ -22,7 +22,7 @@ struct cps_publisher_conf {
 	const char *bootstrap;                       /* "host:port,…" (required) */
 	const struct cps_settings *kafka_properties; /* "kafka.properties.*" pairs, may be NULL */
 	const char *conninfo;                        /* the store (required) */
-	size_t batch;                                /* outbox rows per fetch; 0 = 1000 */
+	size_t batch;                                /* change-log rows per fetch; 0 = 1000 */
 	struct cps_status *status;                   /* may be NULL */
 	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
 	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
@@ -34,15 +34,15 @@ struct cps_publisher;
  * and producer (and keeps retrying them when they fail). */
 int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
                         char *errstr, size_t errstr_size);
-/* Something was committed to the outbox: look now. Thread-safe, NULL-safe. */
+/* Something was appended to the change log: look now. Thread-safe, NULL-safe. */
 void cps_publisher_wake(struct cps_publisher *p);
-/* Stops the thread (undelivered rows stay in the outbox), joins, frees. NULL-safe. */
+/* Stops the thread (undelivered changes stay after the cursor), joins, frees. NULL-safe. */
 void cps_publisher_stop(struct cps_publisher *p);
 
 struct cps_publisher_stats {
-	int64_t published; /* rows delivered and deleted */
+	int64_t published; /* changes delivered (the cursor passed them) */
 	int64_t errors;    /* failed deliveries, store and producer errors */
-	int64_t pending;   /* outbox rows seen at the last fetch, not yet deleted */
+	int64_t pending;   /* changes seen at the last fetch, not yet delivered */
 };
 
 void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out);

@@ -2,7 +2,7 @@
  * The store's connection (store.h): open and close, the prepared statements
  * made once per connection, ping and the session-level advisory lock. The
  * migrations are in store_migrate.c, the batch pipeline in store_pipeline.c
- * and store_batch.c, the reads in store_read.c and store_outbox.c. Errors
+ * and store_batch.c, the reads in store_read.c and store_changes.c. Errors
  * name the statement and SQLSTATE, never a row's values (personal data).
  */
 #include "store/store.h"
@@ -28,14 +28,11 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
          "provenance = EXCLUDED.provenance, platforms = EXCLUDED.platforms, "
          "conflicts = EXCLUDED.conflicts, updated_at = now() "
          "WHERE cpsync.not_stale(r.version, EXCLUDED.version)"},
-    [ST_HISTORY_INSERT] =
-        {"cps_history_insert", "insert into record_history", 7,
-         "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
-         "provenance, changed_fields) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, "
-         "ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, '[]'))))"},
-    [ST_OUTBOX_INSERT] = {"cps_outbox_insert", "insert into outbox", 5,
-                          "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
-                          "VALUES ($1, $2, $3, $4, $5::bytea)"},
+    [ST_CHANGE_APPEND] =
+        {"cps_change_append", "append to changes", 9,
+         "INSERT INTO cpsync.changes (entity, key, version, op, record, provenance, "
+         "changed_fields, topic, payload) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, "
+         "ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, '[]'))), $8, $9::bytea)"},
     [ST_CONFLICT_OPEN] =
         {"cps_conflict_open", "insert into conflicts", 5,
          "INSERT INTO cpsync.conflicts (entity, key, field, status, candidates, rule) "
@@ -75,17 +72,24 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     [ST_LOAD_OFFSETS] = {"cps_load_offsets", "select from ingest_offsets", 2,
                          "SELECT partition, next_offset FROM cpsync.ingest_offsets "
                          "WHERE topic = $1 AND partition = ANY($2::int[])"},
-    [ST_OUTBOX_FETCH] = {"cps_outbox_fetch", "select from outbox", 1,
-                         "SELECT id, topic, key, payload FROM cpsync.outbox ORDER BY id LIMIT $1"},
-    [ST_OUTBOX_DELETE] = {"cps_outbox_delete", "delete from outbox", 1,
-                          "DELETE FROM cpsync.outbox WHERE id = ANY($1::bigint[])"},
+    /* the ended transactions' part of the log after the cursor (003_change_log.sql) */
+    [ST_CHANGES_FETCH] = {"cps_changes_fetch", "select from changes", 1,
+                          "SELECT c.seq, c.xid, c.topic, c.key, c.payload "
+                          "FROM cpsync.changes c, cpsync.publish_cursor pc "
+                          "WHERE pc.name = 'unified' AND (c.xid, c.seq) > (pc.xid, pc.seq) "
+                          "AND c.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+                          "AND c.payload IS NOT NULL ORDER BY c.xid, c.seq LIMIT $1"},
+    [ST_CURSOR_ADVANCE] = {"cps_cursor_advance", "update of publish_cursor", 2,
+                           "UPDATE cpsync.publish_cursor SET xid = $1::xid8, seq = $2, "
+                           "updated_at = now() WHERE name = 'unified' "
+                           "AND (xid, seq) < ($1::xid8, $2::bigint)"},
     [ST_STATS] = {"cps_stats", "select of stats", 0,
                   "SELECT (SELECT count(*) FROM cpsync.records), "
                   "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "
                   "(SELECT COALESCE(floor(extract(epoch FROM now() - min(opened_at)))::bigint, -1) "
                   "FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "
                   "(SELECT count(*) FROM cpsync.dead_letters WHERE status = 'new'), "
-                  "(SELECT count(*) FROM cpsync.outbox)"},
+                  "(SELECT count(*) FROM cpsync.outbox)"}, /* the view: changes after the cursor */
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -139,8 +143,8 @@ void cps_store_close(struct cps_store *s)
 {
 	if (!s)
 		return;
-	PQclear(s->outbox_res);
-	free(s->outbox_rows);
+	PQclear(s->changes_res);
+	free(s->changes_rows);
 	free(s->sent);
 	PQfinish(s->conn);
 	free(s);

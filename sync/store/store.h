@@ -1,8 +1,8 @@
 /*
  * The store: cpsync's state in PostgreSQL (schema `cpsync`), created and
  * upgraded by versioned migrations (sync/store/migrations/NNN_*.sql, embedded in
- * the binary). One reconcile batch is ONE transaction: key states, history,
- * outbox, conflicts, audit and the ingest offsets it consumed — so a crash
+ * the binary). One reconcile batch is ONE transaction: key states, their change-log
+ * rows, conflicts, audit and the ingest offsets it consumed — so a crash
  * never applies an event twice or loses one. Writes use libpq pipeline mode
  * (never a round trip per row). One struct cps_store per thread.
  */
@@ -43,7 +43,8 @@ int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
                           char *errstr, size_t errstr_size);
 
-/* One unified change to record in history and the outbox. */
+/* One unified change: a row of the change log (cpsync.changes), which is
+ * both the history and what the publisher sends. */
 struct cps_store_emit {
 	const char *entity;
 	const char *key;
@@ -132,19 +133,24 @@ struct cps_dead_letter {
 int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
                                char *errstr, size_t errstr_size);
 
-/* The outbox, oldest first. Rows are borrowed until the next fetch. */
-struct cps_outbox_row {
-	int64_t id;
+/* The change log after the publisher's cursor, in log order: only changes
+ * of ended transactions, so the cursor never passes one that commits later
+ * (003_change_log.sql). Rows are borrowed until the next fetch. */
+struct cps_change_row {
+	int64_t seq;
+	uint64_t xid; /* of the transaction that appended it */
 	const char *topic;
 	const char *key;
 	const uint8_t *payload;
 	size_t payload_len;
 };
 
-int cps_store_outbox_fetch(struct cps_store *s, size_t limit, struct cps_outbox_row **rows,
-                           size_t *n, char *errstr, size_t errstr_size);
-int cps_store_outbox_delete(struct cps_store *s, const int64_t *ids, size_t n, char *errstr,
-                            size_t errstr_size);
+int cps_store_changes_fetch(struct cps_store *s, size_t limit, struct cps_change_row **rows,
+                            size_t *n, char *errstr, size_t errstr_size);
+/* Moves the publisher's cursor to `row` (never back): every change up to it
+ * is on Kafka. */
+int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *row, char *errstr,
+                              size_t errstr_size);
 
 /* Figures for /status. */
 struct cps_store_stats {
@@ -152,7 +158,7 @@ struct cps_store_stats {
 	int64_t open_conflicts;
 	int64_t oldest_conflict_age_s; /* -1 when none */
 	int64_t dead_letters;          /* not yet replayed or discarded */
-	int64_t outbox_pending;
+	int64_t outbox_pending;        /* changes the publisher has not sent yet */
 };
 
 int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,

@@ -1,5 +1,5 @@
 /*
- * The store's writes: one reconcile batch (key states, history, outbox,
+ * The store's writes: one reconcile batch (key states, change log,
  * conflicts, audit, ingest offsets) and dead letters, each as ONE
  * transaction in pipeline mode (store_pipeline.c). The parameters of each
  * row are built here, in a parameter set (pg_params.c: jsonb text via jsonb.c).
@@ -61,12 +61,17 @@ static int send_state(struct cps_store *s, const struct cps_key_state *st, char 
 	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
 }
 
+/* The change-log row of one emitted version: history and what the publisher
+ * sends, in one row. */
 static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
                      size_t errstr_size)
 {
 	struct cps_pg_params p = {0};
 	int rc;
 
+	if (e->payload_len > INT32_MAX)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: unified event too large");
 	p.v[0] = e->entity;
 	p.v[1] = e->key;
 	p.v[2] = cps_pg_params_int(&p, 0, e->version);
@@ -74,18 +79,18 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
 	     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
 	     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
-	rc = params_send(s, ST_HISTORY_INSERT, &p, rc, "an emit", errstr, errstr_size);
-	if (rc)
-		return rc;
-	/* the outbox row: the same entity, key and version */
-	p.v[3] = e->topic;
-	p.v[4] = e->payload ? (const char *)e->payload : "";
-	p.len[4] = (int)e->payload_len;
-	p.fmt[4] = 1;
-	if (e->payload_len > INT32_MAX)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "store: outbox payload too large");
-	return cps_store_pipeline_send(s, ST_OUTBOX_INSERT, p.v, p.len, p.fmt, errstr, errstr_size);
+	p.v[7] = e->topic;
+	p.v[8] = e->payload ? (const char *)e->payload : "";
+	p.len[8] = (int)e->payload_len;
+	p.fmt[8] = 1;
+	if (rc) {
+		cps_pg_params_clear(&p);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding an emit");
+	}
+	rc = cps_store_pipeline_send(s, ST_CHANGE_APPEND, p.v, p.len, p.fmt, errstr, errstr_size);
+	cps_pg_params_clear(&p);
+	return rc;
 }
 
 static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c, char *errstr,

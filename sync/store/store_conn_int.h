@@ -1,6 +1,6 @@
 /*
  * Private to the store's connection files (store.c, store_migrate.c,
- * store_pipeline.c, store_batch.c, store_read.c, store_outbox.c): the
+ * store_pipeline.c, store_batch.c, store_read.c, store_changes.c): the
  * connection struct, the prepared statements, and the error, statement and
  * pipeline helpers they share. Not for other rooms: use store.h.
  */
@@ -17,8 +17,7 @@
 
 enum stmt_id {
 	ST_RECORD_UPSERT,
-	ST_HISTORY_INSERT,
-	ST_OUTBOX_INSERT,
+	ST_CHANGE_APPEND,
 	ST_CONFLICT_OPEN,
 	ST_CONFLICT_UPDATE,
 	ST_CONFLICT_CLOSE,
@@ -27,8 +26,8 @@ enum stmt_id {
 	ST_DEAD_LETTER_INSERT,
 	ST_LOAD_STATES,
 	ST_LOAD_OFFSETS,
-	ST_OUTBOX_FETCH,
-	ST_OUTBOX_DELETE,
+	ST_CHANGES_FETCH,
+	ST_CURSOR_ADVANCE,
 	ST_STATS,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
@@ -50,9 +49,9 @@ struct cps_store {
 	PGconn *conn;
 	int prepared; /* cps_store_stmts[] prepared on this connection */
 	int broken;   /* a pipeline failed half-way: only close is safe */
-	/* outbox rows of the last fetch, borrowed from outbox_res */
-	PGresult *outbox_res;
-	struct cps_outbox_row *outbox_rows;
+	/* change-log rows of the last fetch, borrowed from changes_res */
+	PGresult *changes_res;
+	struct cps_change_row *changes_rows;
 	/* the pipeline in progress: what each sent query was */
 	uint8_t *sent;
 	size_t n_sent, sent_cap;

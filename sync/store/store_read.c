@@ -1,7 +1,7 @@
 /*
  * The store's reads for the reconcile workers and /status: stored key
  * states and ingest offsets, each in one query, and the stats figures;
- * and the PostgreSQL array literals those reads (and the outbox) send.
+ * and the PostgreSQL array literals those reads (and the change-log cursor) send.
  */
 #include "store/store.h"
 

@@ -81,7 +81,7 @@ struct cps_steward_decision {
 };
 
 /* The decision in one transaction (conflict and records rows locked FOR
- * UPDATE): new key state, history, outbox event, conflict closed with its
+ * UPDATE): new key state, its change-log row, conflict closed with its
  * resolution, audit row. On success *out is the closed conflict and
  * *version the record's new version. Of concurrent resolves of one conflict
  * exactly one succeeds; the others get CPS_STEWARD_STATE. */

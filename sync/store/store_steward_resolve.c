@@ -1,8 +1,8 @@
 /*
  * The steward's decision on a conflict (cps_steward_conflict_resolve), in
  * ONE transaction and in named steps: lock the conflict, lock its record,
- * decide by the reconciliation rules, write the new state, history and
- * outbox event, close the conflict with its resolution, write the audit row.
+ * decide by the reconciliation rules, write the new state and its
+ * change-log row, close the conflict with its resolution, write the audit row.
  * Errors name the statement and SQLSTATE, never a row's values.
  */
 #include "store/store_steward.h"
@@ -216,8 +216,9 @@ static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
 	return rc;
 }
 
-/* 5. History and the outbox event, when the decision changed the record. */
-static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errstr_size)
+/* 5. The change-log row (history and the event to publish), when the
+ * decision changed the record. */
+static int append_change(struct resolve *r, char *errstr, size_t errstr_size)
 {
 	const struct cps_key_state *st = &r->st;
 	struct cps_pg_params p = {{st->entity, st->key, NULL, cps_op_name(r->o.op)}};
@@ -227,21 +228,15 @@ static int write_history_and_outbox(struct resolve *r, char *errstr, size_t errs
 	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
 	     cps_pg_params_json(&p, 5, st->provenance, NULL) ||
 	     cps_pg_params_json(&p, 6, r->o.changed_fields, NULL);
-	rc = run_params(r, "insert into record_history",
-	                "INSERT INTO cpsync.record_history (entity, key, version, op, record, "
-	                "provenance, changed_fields) VALUES ($1, $2, $3::bigint, $4, $5::jsonb, "
-	                "$6::jsonb, ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, "
-	                "'[]'))))",
-	                7, &p, rc, errstr, errstr_size);
-	if (rc)
-		return rc;
-	p.v[3] = json_string_value(r->topic);
-	p.v[4] = r->payload.data ? (const char *)r->payload.data : "";
-	p.len[4] = (int)r->payload.len;
-	return run_params(r, "insert into outbox",
-	                  "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
-	                  "VALUES ($1, $2, $3::bigint, $4, $5::bytea)",
-	                  5, &p, 0, errstr, errstr_size);
+	p.v[7] = json_string_value(r->topic);
+	p.v[8] = r->payload.data ? (const char *)r->payload.data : "";
+	p.len[8] = (int)r->payload.len;
+	return run_params(r, "append to changes",
+	                  "INSERT INTO cpsync.changes (entity, key, version, op, record, "
+	                  "provenance, changed_fields, topic, payload) VALUES ($1, $2, $3::bigint, "
+	                  "$4, $5::jsonb, $6::jsonb, ARRAY(SELECT jsonb_array_elements_text("
+	                  "COALESCE($7::jsonb, '[]'))), $8, $9::bytea)",
+	                  9, &p, rc, errstr, errstr_size);
 }
 
 /* 6. The conflict closed with its resolution. */
@@ -319,7 +314,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	if (!rc)
 		rc = write_state(&r, errstr, errstr_size);
 	if (!rc && r.o.changed)
-		rc = write_history_and_outbox(&r, errstr, errstr_size);
+		rc = append_change(&r, errstr, errstr_size);
 	if (!rc)
 		rc = close_conflict(&r, errstr, errstr_size);
 	if (!rc)

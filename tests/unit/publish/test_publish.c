@@ -2,8 +2,8 @@
  * Unified events (unified.c: Avro JSON, Confluent and single-object frames,
  * provenance of platform and steward decisions, deletes) and the publisher
  * (publish.c) against a real PostgreSQL ($CPSYNC_TEST_PG, a database of the
- * test's own) and the embedded broker: with the broker down the rows stay
- * in the outbox, a stop loses nothing, and they are delivered after set_up.
+ * test's own) and the embedded broker: with the broker down the changes stay
+ * after the cursor, a stop loses nothing, and they are delivered after set_up.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -272,7 +272,7 @@ static long long q_int(PGconn *c, const char *sql)
 	return v;
 }
 
-/* Commits 3 keys x 2 versions to history and the outbox, as a worker would. */
+/* Commits 3 keys x 2 versions to the change log, as a worker would. */
 static void fill_outbox(void)
 {
 	char err[CPS_ERRSTR_SIZE], id[19], phone[16];
@@ -366,7 +366,7 @@ static void test_publisher_broker_down(void **state)
 	check_ok(cps_publisher_start(&pc, &pub, err, sizeof(err)), err);
 	usleep(500 * 1000);
 	assert_int_equal(q_int(db, "SELECT count(*) FROM cpsync.outbox"), 6);
-	/* up again: everything is delivered, then deleted */
+	/* up again: everything is delivered, and the cursor passes it */
 	assert_int_equal(rd_kafka_mock_broker_set_up(cps_broker_mock(broker), 1), 0);
 	for (end = now_ms() + 30000; now_ms() < end;) {
 		if (q_int(db, "SELECT count(*) FROM cpsync.outbox") == 0)
@@ -374,6 +374,8 @@ static void test_publisher_broker_down(void **state)
 		usleep(50 * 1000);
 	}
 	assert_int_equal(q_int(db, "SELECT count(*) FROM cpsync.outbox"), 0);
+	/* the log is history: publishing deleted nothing */
+	assert_int_equal(q_int(db, "SELECT count(*) FROM cpsync.record_history"), 6);
 	cps_publisher_get_stats(pub, &ps);
 	assert_int_equal(ps.published, 6);
 	assert_int_equal(ps.pending, 0);

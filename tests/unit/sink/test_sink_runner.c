@@ -2,7 +2,7 @@
  * The sink runner (sync/sink/sink_runner.c): the no-echo rule, the allow-list
  * and the plain JSON for SQL targets as pure functions; then the province's
  * Kafka sink end to end on the embedded broker with a real store
- * ($CPSYNC_TEST_PG, a database of its own) holding record_history: a change
+ * ($CPSYNC_TEST_PG, a database of its own) holding the change log: a change
  * from the city is sent, changes that came from the province are not, fields
  * outside the allow-list never appear, and committed offsets hold.
  */
@@ -377,8 +377,8 @@ static void test_province_kafka_sink(void **state)
 	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
 	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");
 
-	/* record_history as the reconcile workers write it */
-	sql_ok(db, "INSERT INTO cpsync.record_history (entity, key, version, op, provenance, "
+	/* the change log as the reconcile workers write it */
+	sql_ok(db, "INSERT INTO cpsync.changes (entity, key, version, op, provenance, "
 	           "changed_fields) VALUES "
 	           "('person', 'K1', 1, 'upsert', '{}', '{national_id,name,phone}'),"
 	           "('person', 'K1', 2, 'upsert', '{}', '{phone}'),"

@@ -2,7 +2,8 @@
  * Unit tests of store.c against a real PostgreSQL ($CPSYNC_TEST_PG; the test
  * fails without it), in a database of its own created and dropped here:
  * migrations, one-transaction batches read back, all-or-nothing failure,
- * append-only audit, idempotent dead letters, outbox order, and the time of
+ * append-only audit, idempotent dead letters, the change log's order (no
+ * change skipped while an older transaction is open), and the time of
  * 5,000- and 10,000-state batches (printed, not asserted).
  */
 #include <stdarg.h>
@@ -64,16 +65,21 @@ static long long sql_int(const char *sql)
 	return v;
 }
 
-static char *sql_text(const char *sql)
+static char *sql_text_on(PGconn *c, const char *sql)
 {
-	PGresult *res = PQexec(db, sql);
+	PGresult *res = PQexec(c, sql);
 	char *v;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		fail_msg("'%s': %s", sql, PQerrorMessage(db));
+		fail_msg("'%s': %s", sql, PQerrorMessage(c));
 	v = strdup(PQgetisnull(res, 0, 0) ? "(null)" : PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return v;
+}
+
+static char *sql_text(const char *sql)
+{
+	return sql_text_on(db, sql);
 }
 
 static void check_ok(int rc, const char *err)
@@ -276,8 +282,8 @@ static void test_commit_and_read_back(void **state)
 	struct cps_store_stats stats;
 	char *text;
 
-	sql_ok("TRUNCATE cpsync.outbox, cpsync.records, cpsync.record_history, cpsync.conflicts, "
-	       "cpsync.ingest_offsets");
+	sql_ok("TRUNCATE cpsync.changes, cpsync.records, cpsync.conflicts, cpsync.ingest_offsets");
+	sql_ok("UPDATE cpsync.publish_cursor SET xid = '0', seq = 0");
 	state_fill(a, 1, REC1, PLAT1, PROV1, CONF1);
 	state_fill(b, 3, "null", "{\"city\": {\"withdrawn\": true}}", "{}", "{}");
 	b->deleted = 1;
@@ -407,7 +413,7 @@ static void test_failing_batch_writes_nothing(void **state)
 	                            NULL,     NULL, "u.person", payload,       3};
 	struct cps_store_emit e2[] = {
 	    {"person", "F2", 1, CPS_OP_UPSERT, NULL, NULL, NULL, "u.person", payload, 3},
-	    e1, /* F1 version 1 again: record_history's key */
+	    e1, /* F1 version 1 again: the change log's unique key */
 	};
 	struct cps_store_audit au = {
 	    "cpsync", "conflict.opened", "person", "F2", "name", NULL, NULL, NULL};
@@ -436,8 +442,8 @@ static void test_failing_batch_writes_nothing(void **state)
 		b2.n_offsets = 1;
 		assert_int_equal(cps_store_commit_batch(s, &b2, err, sizeof(err)), CPS_ERR_INVALID);
 	}
-	assert_string_equal(err, "store: insert into record_history failed: SQLSTATE 23505 "
-	                         "(constraint record_history_pkey)");
+	assert_string_equal(err, "store: append to changes failed: SQLSTATE 23505 "
+	                         "(constraint changes_entity_key_version_key)");
 	assert_null(strstr(err, "\xe6\x9d\x8e")); /* no value of the row */
 	/* nothing of the batch: state, history, outbox, audit, offsets */
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'F2'"), 0);
@@ -542,52 +548,131 @@ static void test_dead_letters_idempotent(void **state)
 	cps_store_close(s);
 }
 
-static void test_outbox_order(void **state)
+/* Commits one alert change keyed `key` with a one-byte payload `tag`. */
+static void append_alert(struct cps_store *s, const char *key, uint8_t tag)
+{
+	uint8_t payload[1] = {tag};
+	struct cps_store_emit e = {"alert", key,  1,         CPS_OP_UPSERT, NULL,
+	                           NULL,    NULL, "u.alert", payload,       1};
+	struct cps_store_batch b = {.emits = &e, .n_emits = 1};
+
+	commit_ok(s, &b);
+}
+
+/* Fetches up to 10 rows and checks their keys, in order ("" = none). */
+static struct cps_change_row *fetch_expect(struct cps_store *s, const char *keys)
+{
+	char err[CPS_ERRSTR_SIZE], got[128] = "";
+	struct cps_change_row *rows;
+	size_t n;
+
+	check_ok(cps_store_changes_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(rows[i].topic, "u.alert");
+		assert_int_equal(rows[i].payload_len, 1);
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
+		         rows[i].key);
+	}
+	assert_string_equal(got, keys);
+	return n ? &rows[n - 1] : NULL;
+}
+
+/* Migration 003 on a store of the old shape: history rows already published
+ * come first and stay behind the cursor; outbox rows follow in outbox order
+ * with their payloads, waiting for the publisher. */
+static void test_migrate_to_change_log(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_testdb old = {{0}};
+	struct cps_store *s;
+	struct cps_change_row *rows;
+	size_t n;
+	char *text;
+	PGconn *side;
+
+	(void)state;
+	assert_int_equal(cps_testdb_create(&old, "cps_store_old", 1), 0);
+	side = PQconnectdb(old.conninfo);
+	assert_int_equal(PQstatus(side), CONNECTION_OK);
+	for (size_t i = 0; i < cps_migrations_count && cps_migrations[i].version < 3; i++) {
+		char ins[128];
+
+		PQclear(PQexec(side, cps_migrations[i].sql));
+		snprintf(ins, sizeof(ins),
+		         "INSERT INTO cpsync.schema_migrations (version, name) VALUES (%d, '%s')",
+		         cps_migrations[i].version, cps_migrations[i].name);
+		PQclear(PQexec(side, ins));
+	}
+	PQclear(PQexec(side, "INSERT INTO cpsync.record_history (entity, key, version, op, "
+	                     "changed_fields, committed_at) VALUES "
+	                     "('person', 'K1', 1, 'upsert', '{name}', now() - interval '2 s'), "
+	                     "('person', 'K1', 2, 'upsert', '{phone}', now() - interval '1 s'), "
+	                     "('person', 'K2', 1, 'delete', '{}', now())"));
+	PQclear(PQexec(side, "INSERT INTO cpsync.outbox (entity, key, version, topic, payload) "
+	                     "VALUES ('person', 'K2', 1, 'u.person', '\\x02'), "
+	                     "('person', 'K1', 2, 'u.person', '\\x01')"));
+	assert_int_equal(cps_store_open(old.conninfo, &s, err, sizeof(err)), CPS_OK);
+	check_ok(cps_store_migrate(s, err, sizeof(err)), err);
+	text = sql_text_on(side, "SELECT string_agg(key || 'v' || version || ':' || op || ':' || "
+	                         "array_to_string(changed_fields, ',') || ':' || "
+	                         "COALESCE(encode(payload, 'hex'), '-'), ' ' ORDER BY seq) "
+	                         "FROM cpsync.changes");
+	assert_string_equal(text, "K1v1:upsert:name:- K2v1:delete::02 K1v2:upsert:phone:01");
+	free(text);
+	check_ok(cps_store_changes_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].key, "K2");
+	assert_string_equal(rows[1].key, "K1");
+	assert_int_equal(rows[1].payload[0], 1);
+	cps_store_close(s);
+	PQfinish(side);
+	cps_testdb_drop(&old);
+}
+
+/* The publisher's view of the change log: log order, a cursor that only
+ * moves forward, and no change skipped when transactions commit out of the
+ * order they appended in (a cursor over seq alone would skip "late"). */
+static void test_change_log_order(void **state)
 {
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_store *s = store_open();
-	struct cps_store_emit emits[5];
-	char keys[5][8];
-	uint8_t payloads[5][2];
-	struct cps_store_batch b = {0};
-	struct cps_outbox_row *rows;
-	size_t n;
-	int64_t ids[3];
+	struct cps_change_row *last, first;
+	PGconn *other = PQconnectdb(testdb.conninfo);
 
-	sql_ok("TRUNCATE cpsync.outbox");
-	for (int i = 0; i < 5; i++) {
-		snprintf(keys[i], sizeof(keys[i]), "O%d", i);
-		payloads[i][0] = (uint8_t)i;
-		payloads[i][1] = 0;
-		emits[i] = (struct cps_store_emit){"alert", keys[i], 1,         CPS_OP_UPSERT, NULL,
-		                                   NULL,    NULL,    "u.alert", payloads[i],   2};
-	}
-	b.emits = emits;
-	b.n_emits = 5;
-	commit_ok(s, &b);
+	(void)state;
+	assert_int_equal(PQstatus(other), CONNECTION_OK);
+	sql_ok("TRUNCATE cpsync.changes");
+	sql_ok("UPDATE cpsync.publish_cursor SET xid = '0', seq = 0");
+	append_alert(s, "O1", 1);
+	append_alert(s, "O2", 2);
+	append_alert(s, "O3", 3);
+	last = fetch_expect(s, "O1,O2,O3");
+	first = last[-2];
+	check_ok(cps_store_changes_advance(s, &last[-1], err, sizeof(err)), err);
+	fetch_expect(s, "O3");
+	/* the cursor never goes back */
+	check_ok(cps_store_changes_advance(s, &first, err, sizeof(err)), err);
+	last = fetch_expect(s, "O3");
+	check_ok(cps_store_changes_advance(s, last, err, sizeof(err)), err);
+	fetch_expect(s, "");
 
-	check_ok(cps_store_outbox_fetch(s, 3, &rows, &n, err, sizeof(err)), err);
-	assert_int_equal(n, 3);
-	for (size_t i = 0; i < n; i++) {
-		assert_string_equal(rows[i].key, keys[i]);
-		assert_string_equal(rows[i].topic, "u.alert");
-		assert_int_equal(rows[i].payload_len, 2);
-		assert_int_equal(rows[i].payload[0], i);
-		if (i)
-			assert_true(rows[i].id > rows[i - 1].id);
-		ids[i] = rows[i].id;
-	}
-	check_ok(cps_store_outbox_delete(s, ids, 3, err, sizeof(err)), err);
-	check_ok(cps_store_outbox_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
-	assert_int_equal(n, 2);
-	assert_string_equal(rows[0].key, "O3");
-	assert_string_equal(rows[1].key, "O4");
-	assert_true(rows[0].id > ids[2]);
-	ids[0] = rows[0].id;
-	ids[1] = rows[1].id;
-	check_ok(cps_store_outbox_delete(s, ids, 2, err, sizeof(err)), err);
-	check_ok(cps_store_outbox_fetch(s, 10, &rows, &n, err, sizeof(err)), err);
-	assert_int_equal(n, 0);
+	/* "late" appends first (smaller seq) but commits after "early" */
+	PQclear(PQexec(other, "BEGIN"));
+	PQclear(PQexec(other,
+	               "INSERT INTO cpsync.changes (entity, key, version, op, topic, "
+	               "payload) VALUES ('alert', 'late', 1, 'upsert', 'u.alert', '\\x07')"));
+	append_alert(s, "early", 8);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key IN ('late', "
+	                         "'early')"),
+	                 1); /* "late" is not visible yet */
+	fetch_expect(s, ""); /* "early" waits for the open transaction */
+	PQclear(PQexec(other, "COMMIT"));
+	last = fetch_expect(s, "late,early");
+	check_ok(cps_store_changes_advance(s, last, err, sizeof(err)), err);
+	fetch_expect(s, "");
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.outbox"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.record_history"), 5);
+	PQfinish(other);
 	cps_store_close(s);
 }
 
@@ -599,7 +684,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* n states, each with an emit (history + outbox) and one offset: one
+/* n states, each with an emit (a change-log row) and one offset: one
  * transaction, checked through xmin (one transaction id for every row). */
 static void bench_batch(size_t n, const char *entity)
 {
@@ -649,16 +734,16 @@ static void bench_batch(size_t n, const char *entity)
 	t0 = now_s();
 	commit_ok(s, &b);
 	dt = now_s() - t0;
-	printf("store: batch of %zu states (+%zu history, +%zu outbox rows) committed in %.3f s: "
+	printf("store: batch of %zu states (+%zu change-log rows) committed in %.3f s: "
 	       "%.0f states/s, %.0f rows/s\n",
-	       n, n, n, dt, (double)n / dt, (double)(3 * n + 1) / dt);
+	       n, n, dt, (double)n / dt, (double)(2 * n + 1) / dt);
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM cpsync.records WHERE entity = '%s'",
 	         entity);
 	assert_int_equal(sql_int(sql), (long long)n);
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(DISTINCT x) FROM (SELECT xmin::text x FROM cpsync.records WHERE "
-	         "entity = '%s' UNION ALL SELECT xmin::text FROM cpsync.record_history WHERE "
+	         "entity = '%s' UNION ALL SELECT xmin::text FROM cpsync.changes WHERE "
 	         "entity = '%s' UNION ALL SELECT xmin::text FROM cpsync.ingest_offsets) t",
 	         entity, entity);
 	/* offsets of other tests were written by other transactions */
@@ -689,7 +774,8 @@ int main(void)
 	    cmocka_unit_test(test_failing_batch_writes_nothing),
 	    cmocka_unit_test(test_audit_append_only),
 	    cmocka_unit_test(test_dead_letters_idempotent),
-	    cmocka_unit_test(test_outbox_order),
+	    cmocka_unit_test(test_change_log_order),
+	    cmocka_unit_test(test_migrate_to_change_log),
 	    cmocka_unit_test(test_batch_5000),
 	    cmocka_unit_test(test_batch_10000),
 	};

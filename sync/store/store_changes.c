@@ -1,0 +1,91 @@
+/*
+ * The change log as the publisher reads it (003_change_log.sql): the rows
+ * after its cursor, in (xid, seq) order, and the cursor moved once Kafka
+ * has them. A fetch's rows are borrowed from its PGresult, kept on the store
+ * until the next fetch (or close).
+ */
+#include "store/store.h"
+
+#include "base/common.h"
+#include "store/store_conn_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static uint64_t be64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | (uint8_t)p[i];
+	return v;
+}
+
+int cps_store_changes_fetch(struct cps_store *s, size_t limit, struct cps_change_row **rows,
+                            size_t *n, char *errstr, size_t errstr_size)
+{
+	char num[24];
+	const char *values[1] = {num};
+	PGresult *res = NULL;
+	size_t count;
+	int rc;
+
+	*rows = NULL;
+	*n = 0;
+	PQclear(s->changes_res);
+	s->changes_res = NULL;
+	free(s->changes_rows);
+	s->changes_rows = NULL;
+	snprintf(num, sizeof(num), "%zu", limit);
+	/* binary results: seq as int8, xid as xid8 (8 bytes), texts as they are,
+	 * the payload raw */
+	rc = cps_store_exec_prepared(s, ST_CHANGES_FETCH, values, NULL, NULL, 1, &res, errstr,
+	                             errstr_size);
+	if (rc)
+		return rc;
+	count = (size_t)PQntuples(res);
+	if (count) {
+		s->changes_rows = calloc(count, sizeof(*s->changes_rows));
+		if (!s->changes_rows) {
+			PQclear(res);
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+			                  "store: out of memory");
+		}
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct cps_change_row *r = &s->changes_rows[i];
+
+		if (PQgetlength(res, (int)i, 0) != 8 || PQgetlength(res, (int)i, 1) != 8) {
+			PQclear(res);
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+			                  "store: unexpected change-log position format");
+		}
+		r->seq = (int64_t)be64(PQgetvalue(res, (int)i, 0));
+		r->xid = be64(PQgetvalue(res, (int)i, 1));
+		r->topic = PQgetvalue(res, (int)i, 2); /* libpq NUL-terminates values */
+		r->key = PQgetvalue(res, (int)i, 3);
+		r->payload = (const uint8_t *)PQgetvalue(res, (int)i, 4);
+		r->payload_len = (size_t)PQgetlength(res, (int)i, 4);
+	}
+	s->changes_res = res;
+	*rows = s->changes_rows;
+	*n = count;
+	return CPS_OK;
+}
+
+int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *row, char *errstr,
+                              size_t errstr_size)
+{
+	char xid[24], seq[24];
+	const char *values[2] = {xid, seq};
+	PGresult *res = NULL;
+	int rc;
+
+	snprintf(xid, sizeof(xid), "%" PRIu64, row->xid);
+	snprintf(seq, sizeof(seq), "%" PRId64, row->seq);
+	rc = cps_store_exec_prepared(s, ST_CURSOR_ADVANCE, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	PQclear(res);
+	return rc;
+}
