@@ -85,6 +85,10 @@ const struct cps_config_key cps_config_keys[] = {
      "Most events written in one store transaction."},
     {"store.batch_ms", CPS_CFG_DURATION_MS, "50", 1, 60000, NULL, 0,
      "Longest wait to fill a batch before committing it."},
+    {"store.history_retention", CPS_CFG_DURATION_MS, "720h", 0, 87600LL * 3600000, NULL, 0,
+     "How long the change log (`cpsync.changes`, read as `cpsync.record_history`) keeps a "
+     "version after it was published; older ones are deleted by the publishing instance, "
+     "once a minute. `0`: keep every version."},
     {"store.leader_retry_ms", CPS_CFG_DURATION_MS, "2000", 100, 600000, NULL, 0,
      "How often a STANDBY single-reader source (postgres, files) asks for its advisory "
      "lock `cpsync.source.<platform>` in the store, to take over from an instance that "

@@ -24,6 +24,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 
 	(void)opts;
 	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
+	pc.retention_ms = cps_config_get_int(e->cfg, "store.history_retention");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
 	if (!pc.link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

@@ -16,6 +16,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define IDLE_WAIT_MS   100
+/* Retention runs this often, in slices, so one run never holds the log long. */
+#define PRUNE_EVERY_MS 60000
+#define PRUNE_SLICE    10000
 /* One publisher across instances: two would send the same versions twice and
  * could interleave one key's versions out of order. */
 #define LEADER_LOCK "cpsync.publisher"
@@ -47,6 +51,8 @@ struct cps_publisher {
 	struct cps_store *store;
 	bool leading; /* holds LEADER_LOCK on `store`'s session */
 	int leader_retry_ms;
+	int64_t retention_ms; /* 0: keep the history for ever */
+	int64_t next_prune_ms;
 	rd_kafka_t *rk;
 
 	atomic_llong published, errors, pending;
@@ -198,6 +204,31 @@ cleanup:
 	return rc;
 }
 
+/* Retention (store.history_retention): the leader deletes sent changes
+ * older than it, a slice at a time, at most every PRUNE_EVERY_MS. A failure
+ * is logged and tried again at the next turn; publishing goes on. */
+static void prune(struct cps_publisher *p)
+{
+	char errstr[CPS_ERRSTR_SIZE];
+	size_t deleted = 0, total = 0;
+	int64_t now = cps_mono_ms();
+
+	if (!p->retention_ms || now < p->next_prune_ms)
+		return;
+	p->next_prune_ms = now + PRUNE_EVERY_MS;
+	do {
+		if (cps_store_changes_prune(p->store, p->retention_ms, PRUNE_SLICE, &deleted,
+		                            errstr, sizeof(errstr)) != CPS_OK) {
+			cps_log_warn(FAC, "history retention: %s", errstr);
+			return;
+		}
+		total += deleted;
+	} while (deleted == PRUNE_SLICE && !atomic_load(&p->stop));
+	if (total)
+		cps_log_info(FAC, "history retention: %zu changes older than %" PRId64 " h deleted",
+		             total, p->retention_ms / 3600000);
+}
+
 /* Takes the publisher's advisory lock, or waits as STANDBY (healthy) while
  * another instance holds it. Returns whether this one publishes. */
 static bool lead(struct cps_publisher *p)
@@ -251,6 +282,7 @@ static void *run(void *arg)
 			fail(p, "producer", errstr);
 			goto backoff;
 		}
+		prune(p);
 		rc = cps_store_changes_fetch(p->store, p->batch, &rows, &n, errstr, sizeof(errstr));
 		if (rc != CPS_OK) {
 			fail(p, "change-log fetch", errstr);
@@ -326,6 +358,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 		goto oom;
 	p->batch = conf->batch ? conf->batch : 1000;
 	p->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
+	p->retention_ms = conf->retention_ms > 0 ? conf->retention_ms : 0;
 	p->status = conf->status;
 	p->link = conf->link;
 	pthread_mutex_init(&p->mu, NULL);

@@ -26,6 +26,8 @@ struct cps_publisher_conf {
 	struct cps_status *status;                   /* may be NULL */
 	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
 	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
+	int64_t
+	    retention_ms; /* store.history_retention: sent changes older are deleted; 0 = never */
 };
 
 struct cps_publisher;

@@ -83,6 +83,13 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                            "UPDATE cpsync.publish_cursor SET xid = $1::xid8, seq = $2, "
                            "updated_at = now() WHERE name = 'unified' "
                            "AND (xid, seq) < ($1::xid8, $2::bigint)"},
+    /* retention: published changes older than $1 ms, at most $2 per call */
+    [ST_CHANGES_PRUNE] = {"cps_changes_prune", "delete from changes", 2,
+                          "DELETE FROM cpsync.changes WHERE seq IN (SELECT c.seq "
+                          "FROM cpsync.changes c, cpsync.publish_cursor pc "
+                          "WHERE pc.name = 'unified' AND (c.xid, c.seq) <= (pc.xid, pc.seq) "
+                          "AND c.committed_at < now() - $1::bigint * interval '1 ms' "
+                          "LIMIT $2)"},
     [ST_STATS] = {"cps_stats", "select of stats", 0,
                   "SELECT (SELECT count(*) FROM cpsync.records), "
                   "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "

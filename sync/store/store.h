@@ -152,6 +152,11 @@ int cps_store_changes_fetch(struct cps_store *s, size_t limit, struct cps_change
 int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *row, char *errstr,
                               size_t errstr_size);
 
+/* Retention: deletes up to `limit` changes committed more than
+ * `retention_ms` ago that the publisher has sent; *deleted says how many. */
+int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t limit,
+                            size_t *deleted, char *errstr, size_t errstr_size);
+
 /* Figures for /status. */
 struct cps_store_stats {
 	int64_t records;

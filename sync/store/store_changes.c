@@ -1,8 +1,9 @@
 /*
  * The change log as the publisher reads it (003_change_log.sql): the rows
- * after its cursor, in (xid, seq) order, and the cursor moved once Kafka
- * has them. A fetch's rows are borrowed from its PGresult, kept on the store
- * until the next fetch (or close).
+ * after its cursor, in (xid, seq) order, the cursor moved once Kafka has
+ * them, and retention (the log is the history). A fetch's rows are
+ * borrowed from its PGresult, kept on the store until the next fetch (or
+ * close).
  */
 #include "store/store.h"
 
@@ -86,6 +87,25 @@ int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *
 	snprintf(seq, sizeof(seq), "%" PRId64, row->seq);
 	rc = cps_store_exec_prepared(s, ST_CURSOR_ADVANCE, values, NULL, NULL, 0, &res, errstr,
 	                             errstr_size);
+	PQclear(res);
+	return rc;
+}
+
+int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t limit,
+                            size_t *deleted, char *errstr, size_t errstr_size)
+{
+	char age[24], max[24];
+	const char *values[2] = {age, max};
+	PGresult *res = NULL;
+	int rc;
+
+	*deleted = 0;
+	snprintf(age, sizeof(age), "%" PRId64, retention_ms);
+	snprintf(max, sizeof(max), "%zu", limit);
+	rc = cps_store_exec_prepared(s, ST_CHANGES_PRUNE, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	if (rc == CPS_OK)
+		*deleted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	return rc;
 }

@@ -28,6 +28,7 @@ enum stmt_id {
 	ST_LOAD_OFFSETS,
 	ST_CHANGES_FETCH,
 	ST_CURSOR_ADVANCE,
+	ST_CHANGES_PRUNE,
 	ST_STATS,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */

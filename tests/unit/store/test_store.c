@@ -577,6 +577,36 @@ static struct cps_change_row *fetch_expect(struct cps_store *s, const char *keys
 	return n ? &rows[n - 1] : NULL;
 }
 
+/* Retention deletes old changes the publisher has sent, never one it has
+ * not, a slice at a time. */
+static void test_change_log_retention(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	struct cps_change_row *last;
+	size_t deleted = 99;
+
+	(void)state;
+	sql_ok("TRUNCATE cpsync.changes");
+	sql_ok("UPDATE cpsync.publish_cursor SET xid = '0', seq = 0");
+	append_alert(s, "R1", 1);
+	append_alert(s, "R2", 2);
+	append_alert(s, "R3", 3);
+	sql_ok("UPDATE cpsync.changes SET committed_at = now() - interval '2 days'");
+	append_alert(s, "R4", 4);
+	last = fetch_expect(s, "R1,R2,R3,R4");
+	check_ok(cps_store_changes_advance(s, &last[-2], err, sizeof(err)), err); /* R2 sent */
+	check_ok(cps_store_changes_prune(s, 86400000, 1, &deleted, err, sizeof(err)), err);
+	assert_int_equal(deleted, 1);
+	check_ok(cps_store_changes_prune(s, 86400000, 10, &deleted, err, sizeof(err)), err);
+	assert_int_equal(deleted, 1);
+	check_ok(cps_store_changes_prune(s, 86400000, 10, &deleted, err, sizeof(err)), err);
+	assert_int_equal(deleted, 0);
+	fetch_expect(s, "R3,R4"); /* unsent R3 is old, but stays */
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes"), 2);
+	cps_store_close(s);
+}
+
 /* Migration 003 on a store of the old shape: history rows already published
  * come first and stay behind the cursor; outbox rows follow in outbox order
  * with their payloads, waiting for the publisher. */
@@ -775,6 +805,7 @@ int main(void)
 	    cmocka_unit_test(test_audit_append_only),
 	    cmocka_unit_test(test_dead_letters_idempotent),
 	    cmocka_unit_test(test_change_log_order),
+	    cmocka_unit_test(test_change_log_retention),
 	    cmocka_unit_test(test_migrate_to_change_log),
 	    cmocka_unit_test(test_batch_5000),
 	    cmocka_unit_test(test_batch_10000),
