@@ -1,13 +1,13 @@
 /*
  * The record a sink receives for one unified event: the no-echo rule decided
- * with record_history from cpsync's store, the allow-list applied, the value
+ * with what cpsync's change log says of the version (one query per poll),
+ * the allow-list applied, the value
  * encoded for the target's format, and the cpsync-* headers.
  */
 #include "sink/sink_runner_int.h"
 #include "codec/avro_json.h"
 #include "base/log.h"
 #include "base/pii.h"
-#include "store/pgerr.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,57 +16,38 @@
 
 #define HEADER_SCHEMA_FP "cpsync-schema-fingerprint"
 
-/* record_history of (entity, key, version): changed_fields and the previous
- * version's provenance, new references or NULL. CPS_OK when the row is
- * missing too (both NULL). */
-static int history_lookup(struct cps_sink_runner *r, const char *entity, const char *key,
-                          int64_t version, json_t **changed, json_t **prev, char *errstr,
-                          size_t errstr_size)
+int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size)
 {
-	static const char sql[] =
-	    "SELECT array_to_json(h.changed_fields)::text, p.provenance::text "
-	    "FROM cpsync.record_history h LEFT JOIN cpsync.record_history p "
-	    "ON p.entity = h.entity AND p.key = h.key AND p.version = h.version - 1 "
-	    "WHERE h.entity = $1 AND h.key = $2 AND h.version = $3";
-	char vtext[24];
-	const char *params[3] = {entity, key, vtext};
-	PGresult *res;
-	int rc = CPS_OK;
+	int rc;
 
-	*changed = *prev = NULL;
-	if (!r->store_conninfo)
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = r->events[i];
+		const char *key = e ? json_string_value(json_object_get(e, "key")) : NULL;
+
+		r->changed[i] = r->prev[i] = NULL;
+		/* an event without a key asks for version 0, which no change has */
+		r->refs[i] = (struct cps_change_ref){
+		    key ? cps_entities[r->entity_of[i]] : "", key ? key : "",
+		    key ? json_integer_value(json_object_get(e, "version")) : 0};
+	}
+	if (!r->store_conninfo || !n)
 		return CPS_OK;
-	if (!r->store || PQstatus(r->store) != CONNECTION_OK) {
-		PQfinish(r->store);
-		r->store = PQconnectdb(r->store_conninfo);
-		if (PQstatus(r->store) != CONNECTION_OK) {
-			char msg[256];
-
-			cps_pg_conn_message(r->store, msg, sizeof(msg));
-			PQfinish(r->store);
+	if (!r->store) {
+		rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
+		if (rc != CPS_OK) {
 			r->store = NULL;
-			return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                  "connecting to the store failed: %s", msg);
+			return rc;
 		}
 	}
-	snprintf(vtext, sizeof(vtext), "%" PRId64, version);
-	res = PQexecParams(r->store, sql, 3, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", PQresultErrorMessage(res));
-		msg[strcspn(msg, "\n")] = '\0';
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                "reading record_history failed: %s", msg);
-	} else if (PQntuples(res) == 1) {
-		if (!PQgetisnull(res, 0, 0))
-			*changed = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-		if (!PQgetisnull(res, 0, 1))
-			*prev = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	rc = cps_store_changes_lookup(r->store, r->refs, n, r->changed, r->prev, errstr,
+	                              errstr_size);
+	if (rc != CPS_OK) {
+		cps_store_close(r->store);
+		r->store = NULL;
 	}
-	PQclear(res);
 	return rc;
 }
+
 /* The value of out record `o` for the sink's format: plain JSON text
  * ("null" for a delete), or the Avro record raw or framed (nothing for a
  * delete). */
@@ -122,15 +103,16 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 
 /* Builds out record `o` of one decoded unified event; CPS_OK and *skip set
  * when the event is dropped (counted). */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
-                          struct cps_sink_record *rec, bool *skip, char *errstr, size_t errstr_size)
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json_t *changed,
+                          json_t *prev, struct out_rec *o, struct cps_sink_record *rec, bool *skip,
+                          char *errstr, size_t errstr_size)
 {
 	const char *entity = cps_entities[ei];
 	const char *key = json_string_value(json_object_get(event, "key"));
 	const char *op = json_string_value(json_object_get(event, "operation"));
 	int64_t version = json_integer_value(json_object_get(event, "version"));
 	struct cps_schema *schema = cps_catalog_by_entity(r->catalog, entity);
-	json_t *record = json_object_get(event, "record"), *changed = NULL, *prev = NULL;
+	json_t *record = json_object_get(event, "record");
 	bool is_delete = op && !strcmp(op, "DELETE");
 	char why[CPS_ERRSTR_SIZE];
 	int rc;
@@ -141,18 +123,11 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, stru
 		*skip = true;
 		return CPS_OK;
 	}
-	rc = history_lookup(r, entity, key, version, &changed, &prev, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
 	if (cps_sink_is_echo(event, r->platform, changed, prev)) {
-		json_decref(changed);
-		json_decref(prev);
 		stat_add(r, &r->stats.echoes, 1);
 		*skip = true;
 		return CPS_OK;
 	}
-	json_decref(changed);
-	json_decref(prev);
 	if (json_is_object(record) && json_object_size(record) == 1 &&
 	    json_is_object(json_object_iter_value(json_object_iter(record))))
 		record = json_object_iter_value(json_object_iter(record)); /* union branch */

@@ -1,8 +1,9 @@
 /*
  * The sink runner (sink_runner.h): one thread per platform sink. Consumes
  * the unified topics with the Kafka connector's source side, builds each
- * change's record (sink_record.c: no echoes, the allow-list, encoded for the
- * target), puts, and at most every `flush_ms` flushes, then commits the
+ * change's record (sink_record.c: no echoes, decided with one change-log
+ * query per poll; the allow-list; encoded for the target), puts, and at
+ * most every `flush_ms` flushes, then commits the
  * consumed offsets. Any failure closes and reopens both sides after a pause:
  * uncommitted events are delivered again (at-least-once).
  */
@@ -93,6 +94,59 @@ static int flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char
 	return CPS_OK;
 }
 
+/* Decodes message i of a poll into r->events[i] (NULL when it is not for
+ * this sink or undecodable, counted). */
+static void decode_event(struct cps_sink_runner *r, const struct cps_source_msg *m, size_t i)
+{
+	int ei = cps_entity_index(m->entity);
+	char why[CPS_ERRSTR_SIZE];
+
+	r->events[i] = NULL;
+	r->entity_of[i] = ei;
+	if (ei < 0 || !r->allow[ei]) {
+		stat_add(r, &r->stats.undecodable, 1);
+		return;
+	}
+	if (cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &r->events[i],
+	                       why, sizeof(why)) != CPS_OK) {
+		r->events[i] = NULL;
+		cps_log_warn(FACILITY, "sink '%s': undecodable unified event at %s: %s",
+		             r->platform, m->origin, why);
+		stat_add(r, &r->stats.undecodable, 1);
+	}
+}
+
+static void release_events(struct cps_sink_runner *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		json_decref(r->events[i]);
+		json_decref(r->changed[i]);
+		json_decref(r->prev[i]);
+		r->events[i] = r->changed[i] = r->prev[i] = NULL;
+	}
+}
+
+/* The records of one poll's events for the sink, in order; *n_out of them. */
+static int build_records(struct cps_sink_runner *r, size_t n, size_t *n_out, char *errstr,
+                         size_t errstr_size)
+{
+	int rc = cps_sink_lookup_changes(r, n, errstr, errstr_size);
+
+	*n_out = 0;
+	for (size_t i = 0; rc == CPS_OK && i < n; i++) {
+		bool skip = true;
+
+		if (!r->events[i])
+			continue;
+		rc = cps_sink_build_record(r, r->entity_of[i], r->events[i], r->changed[i],
+		                           r->prev[i], &r->out[*n_out], &r->recs[*n_out], &skip,
+		                           errstr, errstr_size);
+		if (rc == CPS_OK && !skip)
+			(*n_out)++;
+	}
+	return rc;
+}
+
 /* One poll-put round; flush and commit when due. @locality the runner thread */
 static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
                      size_t errstr_size)
@@ -113,32 +167,16 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	}
 	stat_add(r, &r->stats.consumed, batch.n);
 	for (size_t i = 0; i < batch.n; i++) {
-		struct cps_source_msg *m = &batch.msgs[i];
-		int ei = cps_entity_index(m->entity);
-		json_t *event = NULL;
-		char why[CPS_ERRSTR_SIZE];
-		bool skip = true;
-
-		if (pending_add(r, &m->pos) < 0)
+		if (pending_add(r, &batch.msgs[i].pos) < 0) {
+			release_events(r, i);
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		if (ei < 0 || !r->allow[ei] ||
-		    cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &event,
-		                       why, sizeof(why)) != CPS_OK) {
-			if (ei >= 0 && r->allow[ei])
-				cps_log_warn(FACILITY,
-				             "sink '%s': undecodable unified event at %s: %s",
-				             r->platform, m->origin, why);
-			stat_add(r, &r->stats.undecodable, 1);
-			continue;
 		}
-		rc = cps_sink_build_record(r, ei, event, &r->out[n_out], &r->recs[n_out], &skip,
-		                           errstr, errstr_size);
-		json_decref(event);
-		if (rc != CPS_OK)
-			return rc;
-		if (!skip)
-			n_out++;
+		decode_event(r, &batch.msgs[i], i);
 	}
+	rc = build_records(r, batch.n, &n_out, errstr, errstr_size);
+	release_events(r, batch.n);
+	if (rc != CPS_OK)
+		return rc;
 	if (n_out) {
 		rc = cps_sink_put(r->sink, r->recs, n_out, &accepted, errstr, errstr_size);
 		if (rc == CPS_OK && accepted != n_out)
@@ -208,7 +246,12 @@ static void runner_free(struct cps_sink_runner *r)
 		cps_codec_free(r->codecs[i]);
 	}
 	cps_unified_free(r->unified);
-	PQfinish(r->store);
+	cps_store_close(r->store);
+	free(r->events);
+	free(r->entity_of);
+	free(r->refs);
+	free(r->changed);
+	free(r->prev);
 	free(r->store_conninfo);
 	cps_settings_release(&r->sink_settings);
 	cps_settings_release(&r->source_settings);
@@ -253,7 +296,13 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 		goto out_oom;
 	r->out = calloc(r->batch_max, sizeof(*r->out));
 	r->recs = calloc(r->batch_max, sizeof(*r->recs));
-	if (!r->out || !r->recs)
+	r->events = calloc(r->batch_max, sizeof(*r->events));
+	r->entity_of = calloc(r->batch_max, sizeof(*r->entity_of));
+	r->refs = calloc(r->batch_max, sizeof(*r->refs));
+	r->changed = calloc(r->batch_max, sizeof(*r->changed));
+	r->prev = calloc(r->batch_max, sizeof(*r->prev));
+	if (!r->out || !r->recs || !r->events || !r->entity_of || !r->refs || !r->changed ||
+	    !r->prev)
 		goto out_oom;
 	for (size_t i = 0; i < r->batch_max; i++)
 		cps_buf_init(&r->out[i].value, 0);

@@ -34,8 +34,9 @@ struct cps_sink_runner_conf {
 	const char *topic_prefix;               /* NULL = "cpsync.unified." */
 	struct cps_catalog *catalog;            /* borrowed */
 	struct cps_registry *registry;          /* borrowed; may be NULL */
-	/* cpsync's store, for record_history.changed_fields (the no-echo rule);
-	 * NULL = the provenance-only rule (see cps_sink_is_echo). */
+	/* cpsync's store, for the change log's changed fields and previous
+	 * provenance (the no-echo rule, one query per poll); NULL = the
+	 * provenance-only rule (see cps_sink_is_echo). */
 	const char *store_conninfo;
 	struct cps_status *status; /* may be NULL */
 	struct cps_link *link;     /* may be NULL */
@@ -68,7 +69,7 @@ void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out
  * `platform` the sink's platform ("city"). A provenance entry "comes from
  * P" when its platform is P: a value a steward took from P does, a value a
  * steward entered (platform null) never does.
- * - UPSERT with `changed_fields` (record_history of this version, a JSON
+ * - UPSERT with `changed_fields` (the change log's row of this version, a JSON
  *   array of names; NULL when unknown): an echo when every changed field
  *   that has a provenance entry comes from P and at least one does. A field
  *   changed to null has no entry and decides nothing.

@@ -13,6 +13,7 @@
 #include "codec/framing.h"
 #include "model/entity.h"
 #include "reconcile/unified.h"
+#include "store/store.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -40,7 +41,7 @@ struct cps_sink_runner {
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	char *store_conninfo;
-	PGconn *store;
+	struct cps_store *store; /* opened at the first lookup, reopened after a failure */
 	struct cps_status *status;
 	struct cps_link *link;
 	size_t batch_max;
@@ -55,6 +56,11 @@ struct cps_sink_runner {
 	struct cps_conn *source, *sink;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
+	/* one poll's decoded events and what the change log says of them, batch_max each */
+	json_t **events;
+	int *entity_of;
+	struct cps_change_ref *refs;
+	json_t **changed, **prev;
 
 	pthread_t thread;
 	bool started;
@@ -83,11 +89,17 @@ int cps_sink_split_settings(struct cps_sink_runner *r, const struct cps_sink_run
 
 /* ---- sink_record.c ------------------------------------------------------- */
 
+/* What the no-echo rule needs of the n decoded events in r->events (NULL
+ * entries skipped): r->changed[i] and r->prev[i] from the store's change
+ * log, in one query (all NULL without a store). @locality the runner thread */
+int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size);
+
 /* Builds out record `o` and `rec` of one decoded unified event of entity
- * index `ei`; CPS_OK and *skip set when the event is dropped (counted).
- * @locality the runner thread */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
-                          struct cps_sink_record *rec, bool *skip, char *errstr,
-                          size_t errstr_size);
+ * index `ei`, with its changed fields and previous provenance (from
+ * cps_sink_lookup_changes; NULL when unknown); CPS_OK and *skip set when the
+ * event is dropped (counted). @locality the runner thread */
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json_t *changed,
+                          json_t *prev, struct out_rec *o, struct cps_sink_record *rec, bool *skip,
+                          char *errstr, size_t errstr_size);
 
 #endif

@@ -90,6 +90,16 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                           "WHERE pc.name = 'unified' AND (c.xid, c.seq) <= (pc.xid, pc.seq) "
                           "AND c.committed_at < now() - $1::bigint * interval '1 ms' "
                           "LIMIT $2)"},
+    /* what a sink's no-echo rule needs of published versions, in one query */
+    [ST_CHANGES_LOOKUP] = {"cps_changes_lookup", "select from changes", 3,
+                           "SELECT i.ord, array_to_json(h.changed_fields)::text, "
+                           "p.provenance::text "
+                           "FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY "
+                           "AS i(entity, key, version, ord) "
+                           "JOIN cpsync.changes h ON h.entity = i.entity AND h.key = i.key "
+                           "AND h.version = i.version LEFT JOIN cpsync.changes p "
+                           "ON p.entity = i.entity AND p.key = i.key "
+                           "AND p.version = i.version - 1"},
     [ST_STATS] = {"cps_stats", "select of stats", 0,
                   "SELECT (SELECT count(*) FROM cpsync.records), "
                   "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "

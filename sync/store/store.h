@@ -157,6 +157,21 @@ int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *
 int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t limit,
                             size_t *deleted, char *errstr, size_t errstr_size);
 
+/* One published version, as a sink names it. */
+struct cps_change_ref {
+	const char *entity;
+	const char *key;
+	int64_t version;
+};
+
+/* For each of `refs`, in one query: the version's changed fields (a JSON
+ * array of names) into changed[i] and the previous version's provenance
+ * (a JSON object) into prev_provenance[i], new references, or NULL where the
+ * log has no such row (pruned, or older than the log). */
+int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
+                             json_t **changed, json_t **prev_provenance, char *errstr,
+                             size_t errstr_size);
+
 /* Figures for /status. */
 struct cps_store_stats {
 	int64_t records;

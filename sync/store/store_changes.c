@@ -1,12 +1,14 @@
 /*
  * The change log as the publisher reads it (003_change_log.sql): the rows
  * after its cursor, in (xid, seq) order, the cursor moved once Kafka has
- * them, and retention (the log is the history). A fetch's rows are
+ * them, retention (the log is the history), and the lookup of what the
+ * sinks' no-echo rule needs. A fetch's rows are
  * borrowed from its PGresult, kept on the store until the next fetch (or
  * close).
  */
 #include "store/store.h"
 
+#include "base/buf.h"
 #include "base/common.h"
 #include "store/store_conn_int.h"
 
@@ -107,5 +109,59 @@ int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t li
 	if (rc == CPS_OK)
 		*deleted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
+	return rc;
+}
+
+int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
+                             json_t **changed, json_t **prev_provenance, char *errstr,
+                             size_t errstr_size)
+{
+	struct cps_buf entities, keys, versions;
+	int64_t *vs = calloc(n ? n : 1, sizeof(*vs));
+	const char *values[3];
+	PGresult *res = NULL;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		changed[i] = prev_provenance[i] = NULL;
+		if (vs)
+			vs[i] = refs[i].version;
+	}
+	if (!n) {
+		free(vs);
+		return CPS_OK;
+	}
+	cps_buf_init(&entities, 0);
+	cps_buf_init(&keys, 0);
+	cps_buf_init(&versions, 0);
+	if (!vs || cps_store_text_array(&entities, &refs[0].entity, sizeof(*refs), n) ||
+	    cps_store_text_array(&keys, &refs[0].key, sizeof(*refs), n) ||
+	    cps_store_int_array(&versions, vs, sizeof(*vs), n)) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		goto out;
+	}
+	values[0] = (const char *)entities.data;
+	values[1] = (const char *)keys.data;
+	values[2] = (const char *)versions.data;
+	rc = cps_store_exec_prepared(s, ST_CHANGES_LOOKUP, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	if (rc)
+		goto out;
+	for (int row = 0; row < PQntuples(res); row++) {
+		long long ord = atoll(PQgetvalue(res, row, 0));
+
+		if (ord < 1 || (size_t)ord > n)
+			continue;
+		if (!PQgetisnull(res, row, 1))
+			changed[ord - 1] = json_loads(PQgetvalue(res, row, 1), 0, NULL);
+		if (!PQgetisnull(res, row, 2))
+			prev_provenance[ord - 1] = json_loads(PQgetvalue(res, row, 2), 0, NULL);
+	}
+out:
+	PQclear(res);
+	cps_buf_release(&entities);
+	cps_buf_release(&keys);
+	cps_buf_release(&versions);
+	free(vs);
 	return rc;
 }

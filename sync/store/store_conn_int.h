@@ -29,6 +29,7 @@ enum stmt_id {
 	ST_CHANGES_FETCH,
 	ST_CURSOR_ADVANCE,
 	ST_CHANGES_PRUNE,
+	ST_CHANGES_LOOKUP,
 	ST_STATS,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
@@ -74,6 +75,9 @@ int cps_store_exec_prepared(struct cps_store *s, enum stmt_id id, const char *co
 
 /* ---- store_read.c: array literals ---- */
 
+/* A PostgreSQL array literal of texts, {"a","b\"c"}: the n strings at
+ * `items`, `stride` bytes apart. 0, or -1 when out of memory. */
+int cps_store_text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n);
 /* A PostgreSQL array literal of n integers, {1,2,3}: items are int32_t or
  * int64_t (elem_size says which). 0, or -1 when out of memory. */
 int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, size_t n);

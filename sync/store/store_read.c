@@ -13,8 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-/* A PostgreSQL array literal of texts: {"a","b\"c"}. */
-static int text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n)
+int cps_store_text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n)
 {
 	if (cps_buf_append_byte(b, '{'))
 		return -1;
@@ -76,8 +75,8 @@ int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, si
 		names[i] = states[i]->entity;
 		names[n + i] = states[i]->key;
 	}
-	if (text_array(&entities, names, sizeof(*names), n) ||
-	    text_array(&keys, names + n, sizeof(*names), n)) {
+	if (cps_store_text_array(&entities, names, sizeof(*names), n) ||
+	    cps_store_text_array(&keys, names + n, sizeof(*names), n)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "store: out of memory listing the keys to load");
 		goto out;
