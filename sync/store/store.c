@@ -72,11 +72,13 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     [ST_LOAD_OFFSETS] = {"cps_load_offsets", "select from ingest_offsets", 2,
                          "SELECT partition, next_offset FROM cpsync.ingest_offsets "
                          "WHERE topic = $1 AND partition = ANY($2::int[])"},
-    /* the ended transactions' part of the log after the cursor (003_change_log.sql) */
+    /* the ended transactions' part of the log after the cursor (003_change_log.sql;
+     * the cursor in scalar subqueries, so the row comparison is an index condition) */
     [ST_CHANGES_FETCH] = {"cps_changes_fetch", "select from changes", 1,
                           "SELECT c.seq, c.xid, c.topic, c.key, c.payload "
-                          "FROM cpsync.changes c, cpsync.publish_cursor pc "
-                          "WHERE pc.name = 'unified' AND (c.xid, c.seq) > (pc.xid, pc.seq) "
+                          "FROM cpsync.changes c WHERE (c.xid, c.seq) > "
+                          "((SELECT xid FROM cpsync.publish_cursor WHERE name = 'unified'), "
+                          "(SELECT seq FROM cpsync.publish_cursor WHERE name = 'unified')) "
                           "AND c.xid < pg_snapshot_xmin(pg_current_snapshot()) "
                           "AND c.payload IS NOT NULL ORDER BY c.xid, c.seq LIMIT $1"},
     [ST_CURSOR_ADVANCE] = {"cps_cursor_advance", "update of publish_cursor", 2,
@@ -86,8 +88,9 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     /* retention: published changes older than $1 ms, at most $2 per call */
     [ST_CHANGES_PRUNE] = {"cps_changes_prune", "delete from changes", 2,
                           "DELETE FROM cpsync.changes WHERE seq IN (SELECT c.seq "
-                          "FROM cpsync.changes c, cpsync.publish_cursor pc "
-                          "WHERE pc.name = 'unified' AND (c.xid, c.seq) <= (pc.xid, pc.seq) "
+                          "FROM cpsync.changes c WHERE (c.xid, c.seq) <= "
+                          "((SELECT xid FROM cpsync.publish_cursor WHERE name = 'unified'), "
+                          "(SELECT seq FROM cpsync.publish_cursor WHERE name = 'unified')) "
                           "AND c.committed_at < now() - $1::bigint * interval '1 ms' "
                           "LIMIT $2)"},
     /* what a sink's no-echo rule needs of published versions, in one query */

@@ -74,7 +74,11 @@ CREATE VIEW cpsync.record_history AS
 SELECT entity, key, version, op, record, provenance, changed_fields, committed_at
 FROM cpsync.changes;
 
+-- (The cursor is read by scalar subqueries: as a join, the row comparison
+-- is no index condition and every read would scan the whole log.)
 CREATE VIEW cpsync.outbox AS
 SELECT c.seq AS id, c.entity, c.key, c.version, c.topic, c.payload, c.committed_at AS created_at
-FROM cpsync.changes c, cpsync.publish_cursor pc
-WHERE pc.name = 'unified' AND (c.xid, c.seq) > (pc.xid, pc.seq) AND c.payload IS NOT NULL;
+FROM cpsync.changes c
+WHERE (c.xid, c.seq) > ((SELECT xid FROM cpsync.publish_cursor WHERE name = 'unified'),
+                        (SELECT seq FROM cpsync.publish_cursor WHERE name = 'unified'))
+  AND c.payload IS NOT NULL;
