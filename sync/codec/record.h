@@ -144,4 +144,14 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
 int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval *v,
                       struct cps_buf *out, char *errstr, size_t errstr_size);
 
+/* The Avro specification's JSON encoding of `v`, exactly as
+ * cps_value_to_json (avro_json.h) gives it for the same value: unions as
+ * {"type name": value}, bytes and fixed as strings of code points 0-255 (a
+ * decimal as its minimal two's complement, as the encoder writes it), enums
+ * as their symbol, logical types in their underlying encoding. A new
+ * reference, or NULL with CPS_ERR_INVALID's reason in errstr (invalid UTF-8,
+ * a non-finite number, a value not matching the schema). */
+json_t *cps_record_to_json(const struct cps_record_schema *rs, const struct cps_tval *v,
+                           char *errstr, size_t errstr_size);
+
 #endif

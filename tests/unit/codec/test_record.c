@@ -3,7 +3,8 @@
  * (sync/base/arena.c): every catalog schema compiles; varied records Avro C
  * wrote decode to the values Avro C holds and encode back to the same bytes;
  * every truncation and each rejection rule fails with the guard's reason;
- * decimals, dates and timestamps come out typed.
+ * decimals, dates and timestamps come out typed; the JSON of a typed record
+ * is the text avro_json gives for the Avro C value.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/common.h"
+#include "codec/avro_json.h"
 #include "codec/guard.h"
 #include "codec/record.h"
 #include "codec/schema.h"
@@ -449,6 +451,35 @@ static void same_value(avro_value_t *av, const struct cps_rtype *t, const struct
 	}
 }
 
+/* cps_record_to_json gives the text cps_value_to_json gives. */
+static void same_json(avro_value_t *av, const struct cps_record_schema *rs,
+                      const struct cps_tval *v)
+{
+	char err[CPS_ERRSTR_SIZE], terr[CPS_ERRSTR_SIZE];
+	json_t *want = cps_value_to_json(av, err, sizeof(err));
+	json_t *got = cps_record_to_json(rs, v, terr, sizeof(terr));
+	char *a, *b;
+
+	if (!want) {
+		assert_null(got);
+		assert_string_equal(terr, err);
+		return;
+	}
+	if (!got) {
+		fprintf(stderr, "cps_record_to_json: %s\n", terr);
+		fail();
+	}
+	a = json_dumps(want, JSON_COMPACT | JSON_ENCODE_ANY);
+	b = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(b, a);
+	free(a);
+	free(b);
+	json_decref(want);
+	json_decref(got);
+}
+
 /* Encoded records of one schema, back to back. */
 struct corpus {
 	struct cps_buf data;
@@ -521,6 +552,7 @@ static void test_roundtrip_catalog(void **state)
 			avro_reader_memory_set_source(reader, (const char *)msg, (int64_t)len);
 			CHECK_AVRO(avro_value_read(reader, &av));
 			same_value(&av, rs->root, &v);
+			same_json(&av, rs, &v);
 			cps_buf_reset(&out);
 			if (cps_record_encode(rs, &v, &out, err, sizeof(err)) != CPS_OK) {
 				fprintf(stderr, "%s record %zu: %s\n", s->name, k, err);
@@ -1081,6 +1113,66 @@ static void test_encode_mismatch(void **state)
 	cps_record_schema_free(rs);
 }
 
+/* JSON failures read as avro_json's: invalid UTF-8, non-finite numbers. */
+static void test_json_errors(void **state)
+{
+	const char *schema =
+	    "{\"type\":\"record\",\"name\":\"J\",\"fields\":["
+	    "{\"name\":\"d\",\"type\":\"double\"},"
+	    "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"null\",\"string\"]}}]}";
+	/* d = 1.5; m = {"k": "\xff"} */
+	uint8_t bad_string[] = {0,    0,    0,   0,    0,    0,    0xf8, 0x3f,
+	                        0x02, 0x02, 'k', 0x02, 0x02, 0xff, 0x00};
+	uint8_t bad_key[] = {0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x02, 0x02, 0xfe, 0x00, 0x00};
+	uint8_t inf[] = {0, 0, 0, 0, 0, 0, 0xf0, 0x7f, 0x00};
+	uint8_t ok[] = {0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x02, 0x02, 'k', 0x02, 0x02, 'v', 0x00};
+	struct {
+		const uint8_t *bytes;
+		size_t len;
+		const char *reason;
+	} cases[] = {
+	    {bad_string, sizeof(bad_string), "string at .m{0} is not valid UTF-8"},
+	    {bad_key, sizeof(bad_key), "map key at .m{0} is not valid UTF-8"},
+	    {inf, sizeof(inf), "non-finite number at .d has no JSON encoding"},
+	    {ok, sizeof(ok), NULL},
+	};
+	struct cps_record_schema *rs = compile_text(schema);
+	avro_value_iface_t *iface = avro_generic_class_from_schema(rs->avro);
+	avro_reader_t reader = avro_reader_memory(NULL, 0);
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_arena arena;
+	avro_value_t av;
+	size_t i;
+
+	cps_arena_init(&arena, 0);
+	CHECK_AVRO(avro_generic_value_new(iface, &av));
+	for (i = 0; i < CPS_ARRAY_SIZE(cases); i++) {
+		struct cps_tval v;
+		json_t *j;
+
+		assert_int_equal(cps_record_decode(rs, cases[i].bytes, cases[i].len, NULL, 0,
+		                                   &arena, &v, err, sizeof(err)),
+		                 CPS_OK);
+		avro_reader_memory_set_source(reader, (const char *)cases[i].bytes,
+		                              (int64_t)cases[i].len);
+		CHECK_AVRO(avro_value_read(reader, &av));
+		same_json(&av, rs, &v); /* the same text, or the same failure */
+		j = cps_record_to_json(rs, &v, err, sizeof(err));
+		if (cases[i].reason) {
+			assert_null(j);
+			assert_string_equal(err, cases[i].reason);
+		} else {
+			assert_non_null(j);
+			json_decref(j);
+		}
+	}
+	avro_value_decref(&av);
+	avro_reader_free(reader);
+	avro_value_iface_decref(iface);
+	cps_arena_release(&arena);
+	cps_record_schema_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1097,6 +1189,7 @@ int main(void)
 	    cmocka_unit_test(test_logical_types),
 	    cmocka_unit_test(test_catalog_decimal_date),
 	    cmocka_unit_test(test_encode_mismatch),
+	    cmocka_unit_test(test_json_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
