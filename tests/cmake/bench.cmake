@@ -1,12 +1,13 @@
 # The codec benchmark (tests/bench/bench_codec.c): bare Avro C decode+encode
-# against guard + decode+encode, on the unsanitized core built -O2. The test
+# against guard + decode+encode, and the typed decoder (codec/record.h) alone
+# and with the typed encoder, on the unsanitized core built -O2. The test
 # runs 100,000 records, best of 5 rounds, alone (RUN_SERIAL), and checks the
 # figures are printed (no timing assertion).
 add_executable(bench_codec ${PROJECT_SOURCE_DIR}/tests/bench/bench_codec.c)
 target_compile_options(bench_codec PRIVATE -O2)
 target_link_libraries(bench_codec PRIVATE cpsync_core_plain cpsync_warnings)
 add_test(NAME bench.codec
-  COMMAND sh -c "out=$(\"$1\" 100000 5) || exit 1; echo \"$out\"; for w in 'bare Avro C decode.encode: [0-9]+ records/s' 'guard . decode.encode: +[0-9]+ records/s' 'ratio .guarded/bare throughput.: [0-9.]+' 'guard overhead: -?[0-9.]+%'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
+  COMMAND sh -c "out=$(\"$1\" 100000 5) || exit 1; echo \"$out\"; for w in 'bare Avro C decode.encode: [0-9]+ records/s' 'guard . decode.encode: +[0-9]+ records/s' 'ratio .guarded/bare throughput.: [0-9.]+' 'guard overhead: -?[0-9.]+%' 'typed decode: [0-9]+ records/s' 'typed decode.encode: [0-9]+ records/s' 'ratio typed decode / bare Avro C decode.encode: [0-9.]+'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
     sh $<TARGET_FILE:bench_codec>)
 # RUN_SERIAL: a ratio measured while other tests share the two cores is noise
 set_tests_properties(bench.codec PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)

@@ -1,0 +1,38 @@
+/*
+ * Private to record_*.c: the field path of a position in a typed value, as
+ * the guard prints it (".members[3].name", map entries "{i}" and "{i}<key>"
+ * by position, never by key), and the guard's nesting cap.
+ */
+#ifndef CPS_RECORD_INT_H
+#define CPS_RECORD_INT_H
+
+#include "codec/record.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Nesting cap whatever the limits say (the guard's GUARD_DEPTH_CAP): bounds
+ * the C stack. */
+#define CPS_RECORD_DEPTH_CAP 512
+
+enum cps_rseg_kind {
+	CPS_RSEG_FIELD, /* record field: type = record, index = field */
+	CPS_RSEG_ITEM,  /* array item */
+	CPS_RSEG_VALUE, /* map value of entry `index` */
+	CPS_RSEG_KEY,   /* map key of entry `index` */
+};
+
+struct cps_rseg {
+	const struct cps_rtype *type;
+	uint64_t index;
+	enum cps_rseg_kind kind;
+};
+
+/* Formats path[0..n) into out (truncated with "..."). */
+void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t size);
+
+/* Whether a datum of `t` can be encoded in zero bytes (the guard's rule,
+ * looking `depth` levels into records). */
+int cps_rtype_can_be_empty(const struct cps_rtype *t, unsigned depth);
+
+#endif
