@@ -3,7 +3,7 @@
  * store's outbox to the unified topics with an idempotent Kafka producer,
  * deleting rows only once Kafka acknowledged them. Kafka down: rows wait in
  * the outbox and go out later, nothing is lost. Reconcile workers wake it
- * after each commit (cps_publisher_wake); otherwise it polls every 100 ms.
+ * after each commit (cps_publisher_wake); otherwise it polls every 20 ms.
  * One instance publishes: the holder of the advisory lock 'cpsync.publisher'
  * on the publisher's store session; the others are STANDBY and take over
  * within store.leader_retry_ms of its session ending.
