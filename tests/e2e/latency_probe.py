@@ -9,15 +9,17 @@ produces a new person every 1/rate s (default 200 events/s for 20 s) and a
 consumer of the unified topic notes when each key arrives. The figure is
 produce call → unified message received (both on this host's monotonic
 clock); p50/p95/p99 are printed. The assertion is a behavioural bound, not a
-benchmark: p50 must be under --max-p50-ms (150 ms), which an idle hop that
+benchmark: p50 must be under --max-p50-ms (250 ms), which an idle hop that
 waits for librdkafka's 500 ms fetch.wait.max.ms (cpsync before this test
-existed) cannot meet: two such hops put the median near 500 ms.
+existed) cannot meet: two such hops (each waiting 0-500 ms) put the median
+near 500 ms; measured 700-840 ms. Unloaded, the new defaults give 110-135 ms;
+the bound leaves room for a machine shared with other builds.
 --old-waits sets those old waits back through the configuration
 (kafka.consumer.fetch.wait.max.ms 500 and the source's properties), to show
 the bound fails on them.
 
 usage: latency_probe.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
-       [--rate 200] [--seconds 20] [--max-p50-ms 150] [--old-waits]
+       [--rate 200] [--seconds 20] [--max-p50-ms 250] [--batch-ms 50] [--old-waits]
 """
 import os
 import threading
@@ -142,7 +144,7 @@ def main():
     args = L.parse_args("e2e.latency", (
         ("--rate", {"type": float, "default": 200.0}),
         ("--seconds", {"type": float, "default": 20.0}),
-        ("--max-p50-ms", {"type": float, "default": 150.0}),
+        ("--max-p50-ms", {"type": float, "default": 250.0}),
         ("--batch-ms", {"type": int, "default": 50, "help": "store.batch_ms (its default: 50)"}),
         ("--old-waits", {"action": "store_true",
                          "help": "librdkafka's 500 ms fetch wait on every consumer"})))
