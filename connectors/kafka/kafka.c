@@ -587,7 +587,7 @@ static int kafka_sink_open(const char *platform, const struct cps_settings *sett
 		    {"acks", "all"},
 		    /* the Java client's key hashing: same partitions as any producer */
 		    {"partitioner", "murmur2_random"},
-		    {"linger.ms", "5"},
+		    /* linger.ms: the client's latency default (kafka/client.h) */
 		};
 		const char *const fixed[][2] = {
 		    {"enable.idempotence", "true"},

@@ -73,10 +73,15 @@ const struct cps_config_key cps_config_keys[] = {
      "`ssl.*`, `acks`, `compression.type`, `linger.ms`, ...)."},
     {"kafka.producer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties for cpsync's producers only (`linger.ms`, `compression.type`, "
-     "...); they override `kafka.properties`."},
+     "...); they override `kafka.properties`. cpsync's producers default to `linger.ms` 1 "
+     "(librdkafka: 5), for latency; any setting here or in `kafka.properties` wins."},
     {"kafka.consumer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties for cpsync's consumers only (`session.timeout.ms`, "
-     "`heartbeat.interval.ms`, ...); they override `kafka.properties`."},
+     "`heartbeat.interval.ms`, ...); they override `kafka.properties`. cpsync's consumers "
+     "(workers, sinks, Kafka sources) default to `fetch.wait.max.ms` 10 (librdkafka: 500) and "
+     "`fetch.min.bytes` 1: the embedded broker holds an empty fetch for the whole wait, so "
+     "that wait is each hop's idle latency; a real broker answers as soon as data comes, "
+     "and raising it there only saves idle fetch requests. Any setting here wins."},
 
     {"store.conninfo", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_SECRET,
      "libpq connection string of the store (keyword/value or URI). Logged only with the "
@@ -84,7 +89,11 @@ const struct cps_config_key cps_config_keys[] = {
     {"store.batch_size", CPS_CFG_INT, "1000", 1, 100000, NULL, 0,
      "Most events written in one store transaction."},
     {"store.batch_ms", CPS_CFG_DURATION_MS, "50", 1, 60000, NULL, 0,
-     "Longest wait to fill a batch before committing it."},
+     "Longest wait to fill a batch, counted from its FIRST event: a batch closes at "
+     "`store.batch_size` events or this long after its first event, whichever comes first. "
+     "An idle worker waits for no timer (the first event starts the batch at once); at low "
+     "rates this bounds the reconcile hop's latency, at high rates batches grow to "
+     "`store.batch_size`."},
     {"store.history_retention", CPS_CFG_DURATION_MS, "720h", 0, 87600LL * 3600000, NULL, 0,
      "How long the change log (`cpsync.changes`, read as `cpsync.record_history`) keeps a "
      "version after it was published; older ones are deleted by the publishing instance, "

@@ -129,8 +129,10 @@ static void delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void 
 int cps_demo_kafka_start(struct cps_demo_kafka *k, char *errstr, size_t errstr_size)
 {
 	static const char *const props[][2] = {
-	    {"enable.idempotence", "true"}, {"acks", "all"},    {"linger.ms", "20"},
-	    {"compression.type", "lz4"},    {"log_level", "4"},
+	    {"enable.idempotence", "true"},
+	    {"acks", "all"},
+	    {"compression.type", "lz4"},
+	    {"log_level", "4"}, /* linger.ms: the client's latency default */
 	};
 	rd_kafka_conf_t *conf =
 	    cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, k->bootstrap, NULL, props,

@@ -61,6 +61,22 @@ static int apply_prefixed(rd_kafka_conf_t *conf, const struct cps_settings *prop
 	return CPS_OK;
 }
 
+/* Latency first (sync/ENGINE.md, "Latency: what each hop waits"). Set
+ * before the user's properties, which override them. A consumer's fetch
+ * waits at most 10 ms for data instead of librdkafka's 500 ms: the embedded
+ * broker holds an empty fetch for the whole wait even when data arrives
+ * meanwhile, so that wait is a hop's idle latency; a real broker answers as
+ * soon as fetch.min.bytes (1) are there, and only idle fetches get more
+ * frequent. A producer sends after 1 ms instead of 5: at high rates batches
+ * still grow, as messages queue while the in-flight requests are answered. */
+static const char *const consumer_defaults[][2] = {
+    {"fetch.wait.max.ms", CPS_KAFKA_FETCH_WAIT_MS},
+    {"fetch.min.bytes", "1"},
+};
+static const char *const producer_defaults[][2] = {
+    {"linger.ms", CPS_KAFKA_LINGER_MS},
+};
+
 rd_kafka_conf_t *cps_kafka_conf_new_for(enum cps_kafka_client kind, const char *bootstrap,
                                         const struct cps_settings *properties, char *errstr,
                                         size_t errstr_size)
@@ -77,6 +93,14 @@ rd_kafka_conf_t *cps_kafka_conf_new_for(enum cps_kafka_client kind, const char *
 	rd_kafka_conf_set_log_cb(conf, kafka_log);
 	if (bootstrap &&
 	    cps_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != CPS_OK)
+		goto out_destroy;
+	if (kind == CPS_KAFKA_CONSUMER &&
+	    cps_kafka_conf_set_pairs(conf, consumer_defaults, CPS_ARRAY_SIZE(consumer_defaults),
+	                             errstr, errstr_size) != CPS_OK)
+		goto out_destroy;
+	if (kind == CPS_KAFKA_PRODUCER &&
+	    cps_kafka_conf_set_pairs(conf, producer_defaults, CPS_ARRAY_SIZE(producer_defaults),
+	                             errstr, errstr_size) != CPS_OK)
 		goto out_destroy;
 	if (apply_prefixed(conf, properties, common, errstr, errstr_size) != CPS_OK)
 		goto out_destroy;

@@ -22,8 +22,15 @@ enum cps_kafka_client {
 	CPS_KAFKA_CONSUMER, /* + "kafka.consumer." / "consumer." */
 };
 
+/* cpsync's latency-first defaults (client.c): a consumer's fetch.wait.max.ms
+ * (librdkafka: 500) and a producer's linger.ms (librdkafka: 5). */
+#define CPS_KAFKA_FETCH_WAIT_MS "10"
+#define CPS_KAFKA_LINGER_MS     "1"
+
 /* A new librdkafka configuration with bootstrap.servers = `bootstrap` (unless
- * NULL) and every pair of `properties` whose key starts with
+ * NULL), the latency defaults of the client kind (a consumer:
+ * fetch.wait.max.ms CPS_KAFKA_FETCH_WAIT_MS, fetch.min.bytes 1; a producer:
+ * linger.ms CPS_KAFKA_LINGER_MS), and every pair of `properties` whose key starts with
  * "kafka.properties." or "properties." applied, prefix removed, through
  * rd_kafka_conf_set; then the pairs of the client kind's own prefixes, which
  * override. librdkafka's log lines go through cps_log (facility KAFKA). The

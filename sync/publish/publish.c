@@ -26,7 +26,10 @@
 #define FAC            "PUBLISH"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
-#define IDLE_WAIT_MS   100
+/* An empty change log is asked again after this long. A worker of this
+ * process wakes the publisher at each commit (cps_publisher_wake), so this
+ * bounds only the wait for changes committed by another instance's workers. */
+#define IDLE_WAIT_MS 20
 /* Retention runs this often, in slices, so one run never holds the log long. */
 #define PRUNE_EVERY_MS 60000
 #define PRUNE_SLICE    10000
@@ -114,8 +117,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int producer_new(struct cps_publisher *p, char *errstr, size_t errstr_size)
 {
-	static const char *const fixed[][2] = {
-	    {"acks", "all"}, {"enable.idempotence", "true"}, {"linger.ms", "5"}};
+	/* linger.ms: the client's latency default (kafka/client.h), which
+	 * kafka.producer.linger.ms overrides */
+	static const char *const fixed[][2] = {{"acks", "all"}, {"enable.idempotence", "true"}};
 	rd_kafka_conf_t *conf =
 	    cps_kafka_conf_new_with(CPS_KAFKA_PRODUCER, p->bootstrap, &p->props, fixed,
 	                            CPS_ARRAY_SIZE(fixed), errstr, errstr_size);

@@ -2,8 +2,9 @@
  * The publisher (design: ENGINE.md "Publisher"): one thread that follows the
  * store's change log to the unified topics with an idempotent Kafka producer,
  * moving its cursor only past what Kafka acknowledged. Kafka down: changes
- * wait after the cursor and go out later, nothing is lost. Reconcile workers wake it
- * after each commit (cps_publisher_wake); otherwise it polls every 100 ms.
+ * wait after the cursor and go out later, nothing is lost. Reconcile workers
+ * wake it after each commit (cps_publisher_wake); otherwise it polls every
+ * 20 ms.
  * One instance publishes: the holder of the advisory lock 'cpsync.publisher'
  * on the publisher's store session; the others are STANDBY and take over
  * within store.leader_retry_ms of its session ending.
