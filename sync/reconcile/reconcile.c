@@ -104,7 +104,7 @@ struct work {
 	const char *key;
 	const char *key_field;
 	int64_t opened_at;
-	json_t *platforms; /* working copies, swapped into the state on success */
+	json_t *platforms; /* the state's own, updated in place (no copy per event) */
 	json_t *provenance;
 	json_t *conflicts;
 	json_t *old_record; /* the state's, borrowed */
@@ -525,31 +525,22 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 	w.opened_at = ev->source_ms;
 	w.out = out;
 	w.old_record = st->record;
-	w.platforms = json_deep_copy(st->platforms);
-	w.provenance = json_deep_copy(st->provenance);
-	w.conflicts = json_deep_copy(st->conflicts);
-	if (!w.platforms || !w.provenance || !w.conflicts)
-		w.oom = 1;
-	if (!w.oom)
-		update_platform(&w, ev);
+	/* In place: a deep copy of three trees per event was 40% of the cost.
+	 * Nothing fails past the checks above but memory, and a caller drops a
+	 * state whose apply ran out of memory (the worker reloads its batch). */
+	w.platforms = st->platforms;
+	w.provenance = st->provenance;
+	w.conflicts = st->conflicts;
+	update_platform(&w, ev);
 	if (!w.oom)
 		recompute(&w, st, &deleted);
 	if (w.oom) {
 		rc = OOM(errstr, errstr_size);
-		json_decref(w.platforms);
-		json_decref(w.provenance);
-		json_decref(w.conflicts);
 		json_decref(w.record);
 		cps_reconcile_outcome_release(out);
 		return rc;
 	}
-	json_decref(st->platforms);
-	json_decref(st->provenance);
-	json_decref(st->conflicts);
 	json_decref(st->record);
-	st->platforms = w.platforms;
-	st->provenance = w.provenance;
-	st->conflicts = w.conflicts;
 	st->record = w.record;
 	st->deleted = deleted;
 	if (out->changed) {

@@ -62,7 +62,9 @@ struct cps_reconcile_outcome {
 void cps_reconcile_outcome_init(struct cps_reconcile_outcome *o);
 void cps_reconcile_outcome_release(struct cps_reconcile_outcome *o);
 
-/* Applies one ingest event to `st` (its entity and key must match). */
+/* Applies one ingest event to `st` (its entity and key must match), in
+ * place. CPS_ERR_INVALID (a bad event) leaves `st` untouched; on
+ * CPS_ERR_FATAL (out of memory) `st` may be half-applied: drop it. */
 int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
                         const struct cps_ingest_event *ev, struct cps_reconcile_outcome *out,
                         char *errstr, size_t errstr_size);

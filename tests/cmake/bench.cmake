@@ -11,3 +11,14 @@ add_test(NAME bench.codec
     sh $<TARGET_FILE:bench_codec>)
 # RUN_SERIAL: a ratio measured while other tests share the two cores is noise
 set_tests_properties(bench.codec PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)
+
+# The reconcile benchmark (tests/bench/bench_reconcile.c): person events from
+# the three platforms applied with the default rules, events/s and a checksum
+# of the final versions (no timing assertion).
+add_executable(bench_reconcile ${PROJECT_SOURCE_DIR}/tests/bench/bench_reconcile.c)
+target_compile_options(bench_reconcile PRIVATE -O2)
+target_link_libraries(bench_reconcile PRIVATE cpsync_core_plain cpsync_warnings)
+add_test(NAME bench.reconcile
+  COMMAND sh -c "out=$(\"$1\" \"$2\" 30000 2000 3) || exit 1; echo \"$out\"; echo \"$out\" | grep -Eq 'reconcile apply: [0-9]+ events/s' || { echo 'missing: events/s'; exit 1; }"
+    sh $<TARGET_FILE:bench_reconcile> ${PROJECT_SOURCE_DIR})
+set_tests_properties(bench.reconcile PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)

@@ -1,0 +1,186 @@
+/*
+ * What reconciliation costs per event: person events from the three
+ * platforms applied to K key states with the default rules (the worker's
+ * reconcile step, without the store). Most events change a residence or
+ * contact field; some are the same fact again. Prints events/s (this
+ * thread's CPU time, best of R rounds) and a checksum of the final versions,
+ * so runs before and after a change can be compared; for counts noise cannot
+ * move, run it under `valgrind --tool=callgrind`.
+ *
+ *   bench_reconcile SOURCE_DIR [EVENTS=60000] [KEYS=2000] [ROUNDS=3]
+ */
+#include "base/common.h"
+#include "config/config.h"
+#include "model/event.h"
+#include "reconcile/reconcile.h"
+#include "reconcile/rules.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const PLATFORMS[] = {"province", "city", "shenshan"};
+
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
+		return NULL;
+	buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static struct cps_rules *default_rules(const char *source_dir)
+{
+	static const char head[] = "platforms:\n"
+	                           "  province: {connector: kafka}\n"
+	                           "  city: {connector: postgres}\n"
+	                           "  shenshan: {connector: files}\n";
+	char path[1200], err[CPS_ERRSTR_SIZE];
+	struct cps_config *cfg = NULL;
+	struct cps_rules *rules = NULL;
+	char *body, *text;
+
+	snprintf(path, sizeof(path), "%s/deploy/rules.default.yaml", source_dir);
+	body = read_file(path);
+	if (!body) {
+		fprintf(stderr, "bench_reconcile: cannot read %s\n", path);
+		exit(1);
+	}
+	text = malloc(sizeof(head) + strlen(body));
+	strcpy(text, head);
+	strcat(text, body);
+	if (cps_config_load_string(text, strlen(text), "rules.default.yaml", NULL, &cfg, err,
+	                           sizeof(err)) != CPS_OK ||
+	    cps_rules_from_config(cfg, &rules, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "bench_reconcile: rules: %s\n", err);
+		exit(1);
+	}
+	cps_config_free(cfg);
+	free(text);
+	free(body);
+	return rules;
+}
+
+/* Event i: key i % keys, platform i % 3; every 4th round of the keys brings
+ * the previous round's facts again (they change nothing). */
+static void make_event(struct cps_ingest_event *ev, size_t i, size_t keys, char *key)
+{
+	size_t k = i % keys, change = i / keys % 4 == 3 ? i - keys : i;
+	char pos[48], addr[64], phone[16];
+
+	snprintf(key, 19, "4403051980%04zu%03zu", k % 10000, k % 997);
+	key[17] = 'X';
+	key[18] = '\0';
+	snprintf(pos, sizeof(pos), "%s:0/%zX", PLATFORMS[change % 3], change);
+	snprintf(addr, sizeof(addr), "南山区测试街道%zu号", change / keys % 97);
+	snprintf(phone, sizeof(phone), "1380000%04zu", change / keys % 10000);
+	memset(ev, 0, sizeof(*ev));
+	snprintf(ev->platform, sizeof(ev->platform), "%s", PLATFORMS[change % 3]);
+	snprintf(ev->entity, sizeof(ev->entity), "person");
+	ev->key = key;
+	ev->op = CPS_OP_UPSERT;
+	ev->effective_ms = 1700000000000LL + (int64_t)(change / keys) * 1000;
+	ev->source_ms = ev->effective_ms + 5;
+	ev->source_position = strdup(pos);
+	ev->record = json_pack(
+	    "{s:s, s:s, s:{s:s}, s:{s:i}, s:s, s:s, s:{s:s}, s:b, s:b, s:n, s:b, s:{s:s}, "
+	    "s:{s:s}, s:{s:s}, s:b}",
+	    "national_id", key, "name", "测试人员", "gender", "cpsync.Gender", "FEMALE",
+	    "birth_date", "int", 3650, "registration_region_code", "440305",
+	    "residence_region_code", k % 5 ? "440305" : "441521", "residence_address", "string",
+	    addr, "has_residence_permit", 0, "disabled", k % 7 == 0, "disability_grade",
+	    "seriously_ill", 0, "labour_capacity", "cpsync.LabourCapacity", "FULL", "phone",
+	    "string", phone, "household_id", "string", "HH-440305-000001", "deceased", 0);
+}
+
+int main(int argc, char **argv)
+{
+	size_t events = argc > 2 ? strtoul(argv[2], NULL, 10) : 60000;
+	size_t keys = argc > 3 ? strtoul(argv[3], NULL, 10) : 2000;
+	int rounds = argc > 4 ? atoi(argv[4]) : 3;
+	struct cps_rules *rules;
+	struct cps_ingest_event *evs;
+	char(*names)[20];
+	double best = 0;
+	long long checksum = 0;
+
+	if (argc < 2 || !events || !keys || rounds < 1) {
+		fprintf(stderr, "usage: bench_reconcile SOURCE_DIR [EVENTS] [KEYS] [ROUNDS]\n");
+		return 2;
+	}
+	rules = default_rules(argv[1]);
+	evs = calloc(events, sizeof(*evs));
+	names = calloc(events, sizeof(*names));
+	for (size_t i = 0; i < events; i++)
+		make_event(&evs[i], i, keys, names[i]);
+	for (int r = 0; r < rounds; r++) {
+		struct cps_key_state *st = calloc(keys, sizeof(*st));
+		long long changed = 0, sum = 0;
+		double t0, dt;
+		char err[CPS_ERRSTR_SIZE];
+
+		for (size_t k = 0; k < keys; k++)
+			cps_key_state_init(&st[k], "person", names[k]);
+		t0 = cpu_now();
+		for (size_t i = 0; i < events; i++) {
+			struct cps_reconcile_outcome o;
+
+			cps_reconcile_outcome_init(&o);
+			if (cps_reconcile_apply(rules, &st[i % keys], &evs[i], &o, err,
+			                        sizeof(err)) != CPS_OK) {
+				fprintf(stderr, "bench_reconcile: event %zu: %s\n", i, err);
+				return 1;
+			}
+			changed += o.changed;
+			cps_reconcile_outcome_release(&o);
+		}
+		dt = cpu_now() - t0;
+		for (size_t k = 0; k < keys; k++) {
+			sum += st[k].version;
+			cps_key_state_release(&st[k]);
+		}
+		free(st);
+		if (r && sum != checksum) {
+			fprintf(stderr, "bench_reconcile: rounds disagree\n");
+			return 1;
+		}
+		checksum = sum;
+		if (dt > 0 && (double)events / dt > best)
+			best = (double)events / dt;
+		if (!r)
+			printf("events: %zu over %zu keys, %lld emitted a new version\n", events,
+			       keys, changed);
+	}
+	printf("reconcile apply: %.0f events/s (%.1f us/event), best of %d rounds\n", best,
+	       1e6 / best, rounds);
+	printf("checksum of final versions: %lld\n", checksum);
+	for (size_t i = 0; i < events; i++) {
+		free(evs[i].source_position);
+		json_decref(evs[i].record);
+	}
+	free(evs);
+	free(names);
+	cps_rules_free(rules);
+	return 0;
+}
