@@ -173,22 +173,24 @@ static size_t platform_order(const struct cps_field_rule *rule, json_t *platform
 
 #define MAX_PLATFORMS 64
 
-/* The candidates of `field`: [{platform, v, eff, src, pos}] of the
- * non-withdrawn platforms with a non-null value, in the rule's order.
- * `newest` receives the newest fact (null or not) of those platforms for
- * the field (NULL when none). */
-static json_t *field_candidates(struct work *w, const struct cps_field_rule *rule,
-                                const char *field, json_t **newest)
+/* One candidate value of a field: a non-withdrawn platform's last-seen
+ * fact {"v", "eff", "src", "pos"} with a non-null value (borrowed). */
+struct cand {
+	const char *platform;
+	json_t *f;
+};
+
+/* The candidates of `field` in the rule's order into c (MAX_PLATFORMS);
+ * returns their count. `newest` receives the newest fact (null or not) of
+ * those platforms for the field (NULL when none). No allocation: JSON is
+ * built only where a conflict needs it (candidates_json). */
+static size_t field_candidates(struct work *w, const struct cps_field_rule *rule, const char *field,
+                               struct cand *c, json_t **newest)
 {
 	const char *names[MAX_PLATFORMS];
-	size_t n = platform_order(rule, w->platforms, names, MAX_PLATFORMS);
-	json_t *cands = json_array();
+	size_t n = platform_order(rule, w->platforms, names, MAX_PLATFORMS), k = 0;
 
 	*newest = NULL;
-	if (!cands) {
-		w->oom = 1;
-		return NULL;
-	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *p = json_object_get(w->platforms, names[i]);
 		json_t *f = json_object_get(json_object_get(p, "fields"), field);
@@ -200,34 +202,47 @@ static json_t *field_candidates(struct work *w, const struct cps_field_rule *rul
 			*newest = f;
 		if (!v || json_is_null(v))
 			continue;
-		push(w, cands,
-		     json_pack("{s:s, s:O, s:I, s:I, s:O}", "platform", names[i], "v", v, "eff",
-		               jint(f, "eff"), "src", jint(f, "src"), "pos",
-		               json_object_get(f, "pos")));
+		c[k++] = (struct cand){names[i], f};
 	}
+	return k;
+}
+
+/* The candidates as a conflict keeps them: [{platform, v, eff, src, pos}]. */
+static json_t *candidates_json(struct work *w, const struct cand *c, size_t n)
+{
+	json_t *cands = json_array();
+
+	if (!cands) {
+		w->oom = 1;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		push(w, cands,
+		     json_pack("{s:s, s:O, s:I, s:I, s:O}", "platform", c[i].platform, "v",
+		               json_object_get(c[i].f, "v"), "eff", jint(c[i].f, "eff"), "src",
+		               jint(c[i].f, "src"), "pos", json_object_get(c[i].f, "pos")));
 	return cands;
 }
 
 /* The winner's index by the rule (-1 when there are no candidates). */
-static int winner_of(const struct cps_field_rule *rule, json_t *cands)
+static int winner_of(const struct cps_field_rule *rule, const struct cand *c, size_t n)
 {
-	size_t n = json_array_size(cands);
 	int best = n ? 0 : -1;
 
 	if (rule->kind != CPS_RULE_LATEST)
 		return best; /* precedence: candidates are in the rule's order */
 	for (size_t i = 1; i < n; i++)
-		if (obj_stamp_cmp(json_array_get(cands, i), json_array_get(cands, best)) > 0)
+		if (obj_stamp_cmp(c[i].f, c[best].f) > 0)
 			best = (int)i;
 	return best;
 }
 
-static json_t *new_provenance(const struct cps_field_rule *rule, int ver, json_t *cand)
+static json_t *new_provenance(const struct cps_field_rule *rule, int ver, const struct cand *c)
 {
-	return json_pack("{s:O, s:O, s:I, s:I, s:s, s:i}", "platform",
-	                 json_object_get(cand, "platform"), "pos", json_object_get(cand, "pos"),
-	                 "eff", jint(cand, "eff"), "src", jint(cand, "src"), "rule",
-	                 cps_rule_kind_name(rule->kind), "rule_version", ver);
+	return json_pack("{s:s, s:O, s:I, s:I, s:s, s:i}", "platform", c->platform, "pos",
+	                 json_object_get(c->f, "pos"), "eff", jint(c->f, "eff"), "src",
+	                 jint(c->f, "src"), "rule", cps_rule_kind_name(rule->kind), "rule_version",
+	                 ver);
 }
 
 /* Whether the steward decision of provenance `prov` still holds against the
@@ -262,11 +277,22 @@ static void sync_markers(struct work *w, json_t *old, json_t *nw)
 }
 
 static void conflict_track(struct work *w, const char *field, const struct cps_field_rule *rule,
-                           json_t *cands, int needed)
+                           const struct cand *c, size_t n, int needed)
 {
-	json_t *open = json_object_get(w->conflicts, field);
+	json_t *open = json_object_get(w->conflicts, field), *cands;
 
-	if (needed && !open) {
+	if (!needed) {
+		if (open) {
+			json_object_del(w->conflicts, field);
+			push(w, w->out->closed,
+			     json_pack("{s:s, s:s}", "field", field, "how", "auto"));
+		}
+		return;
+	}
+	cands = candidates_json(w, c, n);
+	if (!cands)
+		return;
+	if (!open) {
 		put(w, w->conflicts, field,
 		    json_pack("{s:O, s:s, s:I}", "candidates", cands, "rule",
 		              cps_rule_kind_name(rule->kind), "opened_at",
@@ -274,14 +300,12 @@ static void conflict_track(struct work *w, const char *field, const struct cps_f
 		push(w, w->out->opened,
 		     json_pack("{s:s, s:O, s:s}", "field", field, "candidates", cands, "rule",
 		               cps_rule_kind_name(rule->kind)));
-	} else if (needed && !json_equal(json_object_get(open, "candidates"), cands)) {
+	} else if (!json_equal(json_object_get(open, "candidates"), cands)) {
 		put(w, open, "candidates", json_incref(cands));
 		push(w, w->out->updated,
 		     json_pack("{s:s, s:O}", "field", field, "candidates", cands));
-	} else if (!needed && open) {
-		json_object_del(w->conflicts, field);
-		push(w, w->out->closed, json_pack("{s:s, s:s}", "field", field, "how", "auto"));
 	}
+	json_decref(cands);
 }
 
 /* Recomputes one field into w->record and w->provenance. Returns whether
@@ -294,55 +318,51 @@ static bool reconcile_field(struct work *w, const char *field)
 	const struct cps_field_rule *rule = rule_of(w, field, &ver);
 	json_t *cur = json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
 	json_t *prov = json_object_get(w->provenance, field);
-	json_t *newest, *cands, *win = NULL, *value, *nprov = NULL, *disagreeing;
+	json_t *newest, *value, *nprov = NULL, *win_v;
+	struct cand c[MAX_PLATFORMS];
+	const struct cand *win = NULL;
+	size_t n, n_disagree = 0;
 	int wi, needed;
-	size_t i;
 
-	cands = field_candidates(w, rule, field, &newest);
-	if (!cands)
-		return false;
+	n = field_candidates(w, rule, field, c, &newest);
 	/* a steward decision holds until a fact newer than all it saw */
 	if (prov && json_object_get(prov, "steward") && cur && decision_holds(prov, newest)) {
 		put(w, w->record, field, json_incref(cur));
-		goto out;
+		return false;
 	}
-	wi = winner_of(rule, cands);
+	wi = winner_of(rule, c, n);
 	if (wi >= 0)
-		win = json_array_get(cands, wi);
-	disagreeing = json_array();
-	if (!disagreeing) {
-		w->oom = 1;
-		goto out;
-	}
-	json_array_foreach (cands, i, value) {
-		if (!json_equal(json_object_get(value, "v"), json_object_get(win, "v")))
-			push(w, disagreeing, json_incref(json_object_get(value, "platform")));
-	}
-	needed = json_array_size(disagreeing) > 0 &&
+		win = &c[wi];
+	win_v = win ? json_object_get(win->f, "v") : NULL;
+	for (size_t i = 0; i < n; i++)
+		n_disagree += !json_equal(json_object_get(c[i].f, "v"), win_v);
+	needed = n_disagree > 0 &&
 	         (rule->kind == CPS_RULE_MANUAL || rule->on_disagree == CPS_DISAGREE_CONFLICT);
-	conflict_track(w, field, rule, cands, needed);
+	conflict_track(w, field, rule, c, n, needed);
 
 	if (rule->kind == CPS_RULE_MANUAL && needed) {
 		if (cur && !json_is_null(cur)) {
 			/* parked: the field keeps its value and provenance */
 			put(w, w->record, field, json_incref(cur));
-			json_decref(disagreeing);
-			goto out;
+			return false;
 		}
-		win = json_array_get(cands, 0);
+		win = &c[0];
 		nprov = new_provenance(rule, ver, win);
 		if (nprov)
 			put(w, nprov, "pending", json_true());
 	} else if (win) {
 		nprov = new_provenance(rule, ver, win);
-		if (nprov && rule->on_disagree == CPS_DISAGREE_FLAG &&
-		    json_array_size(disagreeing)) {
+		if (nprov && rule->on_disagree == CPS_DISAGREE_FLAG && n_disagree) {
+			json_t *disagreeing = json_array();
+
 			put(w, nprov, "flagged", json_true());
-			put(w, nprov, "disagreeing", json_incref(disagreeing));
+			for (size_t i = 0; disagreeing && i < n; i++)
+				if (!json_equal(json_object_get(c[i].f, "v"), win_v))
+					push(w, disagreeing, json_string(c[i].platform));
+			put(w, nprov, "disagreeing", disagreeing);
 		}
 	}
-	json_decref(disagreeing);
-	value = win ? json_object_get(win, "v") : json_null();
+	value = win ? json_object_get(win->f, "v") : json_null();
 	if (w->key_field && !strcmp(field, w->key_field))
 		value = json_string(w->key);
 	else
@@ -363,8 +383,6 @@ static bool reconcile_field(struct work *w, const char *field)
 		put(w, w->provenance, field, nprov);
 	}
 	put(w, w->record, field, value);
-out:
-	json_decref(cands);
 	return new_winner;
 }
 
