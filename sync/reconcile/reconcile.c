@@ -259,21 +259,41 @@ static int decision_holds(const json_t *prov, const json_t *newest)
 	                            jint(prov, src)) <= 0;
 }
 
-/* Keeps the old provenance object but brings its markers (flagged,
- * disagreeing, pending) in line with the new one. */
-static void sync_markers(struct work *w, json_t *old, json_t *nw)
+/* Whether provenance `prov` names `platform`. */
+static bool platform_is(json_t *prov, const char *platform)
 {
-	static const char *const markers[] = {"flagged", "disagreeing", "pending"};
+	const char *p = json_string_value(json_object_get(prov, "platform"));
 
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(markers); i++) {
-		json_t *a = json_object_get(old, markers[i]);
-		json_t *b = json_object_get(nw, markers[i]);
+	return p && !strcmp(p, platform);
+}
 
-		if (!b)
-			json_object_del(old, markers[i]);
-		else if (!a || !json_equal(a, b))
-			put(w, old, markers[i], json_incref(b));
+/* Brings the markers of provenance `prov` in line: "pending" (a manual
+ * field's first value, while its conflict is open), "flagged" with
+ * "disagreeing" (the platforms whose value differs from the winner's
+ * `win_v`, in candidate order). */
+static void set_markers(struct work *w, json_t *prov, bool pending, bool flagged,
+                        const struct cand *c, size_t n, json_t *win_v)
+{
+	if (pending && !json_is_true(json_object_get(prov, "pending")))
+		put(w, prov, "pending", json_true());
+	else if (!pending)
+		json_object_del(prov, "pending");
+	if (!flagged) {
+		json_object_del(prov, "flagged");
+		json_object_del(prov, "disagreeing");
+		return;
 	}
+	json_t *disagreeing = json_array();
+
+	for (size_t i = 0; disagreeing && i < n; i++)
+		if (!json_equal(json_object_get(c[i].f, "v"), win_v))
+			push(w, disagreeing, json_string(c[i].platform));
+	if (!json_is_true(json_object_get(prov, "flagged")))
+		put(w, prov, "flagged", json_true());
+	if (!disagreeing || !json_equal(disagreeing, json_object_get(prov, "disagreeing")))
+		put(w, prov, "disagreeing", disagreeing);
+	else
+		json_decref(disagreeing);
 }
 
 static void conflict_track(struct work *w, const char *field, const struct cps_field_rule *rule,
@@ -318,10 +338,11 @@ static bool reconcile_field(struct work *w, const char *field)
 	const struct cps_field_rule *rule = rule_of(w, field, &ver);
 	json_t *cur = json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
 	json_t *prov = json_object_get(w->provenance, field);
-	json_t *newest, *value, *nprov = NULL, *win_v;
+	json_t *newest, *value, *nprov, *win_v;
 	struct cand c[MAX_PLATFORMS];
 	const struct cand *win = NULL;
 	size_t n, n_disagree = 0;
+	bool pending = false, flagged = false;
 	int wi, needed;
 
 	n = field_candidates(w, rule, field, c, &newest);
@@ -347,39 +368,28 @@ static bool reconcile_field(struct work *w, const char *field)
 			return false;
 		}
 		win = &c[0];
-		nprov = new_provenance(rule, ver, win);
-		if (nprov)
-			put(w, nprov, "pending", json_true());
+		pending = true;
 	} else if (win) {
-		nprov = new_provenance(rule, ver, win);
-		if (nprov && rule->on_disagree == CPS_DISAGREE_FLAG && n_disagree) {
-			json_t *disagreeing = json_array();
-
-			put(w, nprov, "flagged", json_true());
-			for (size_t i = 0; disagreeing && i < n; i++)
-				if (!json_equal(json_object_get(c[i].f, "v"), win_v))
-					push(w, disagreeing, json_string(c[i].platform));
-			put(w, nprov, "disagreeing", disagreeing);
-		}
+		flagged = rule->on_disagree == CPS_DISAGREE_FLAG && n_disagree;
 	}
 	value = win ? json_object_get(win->f, "v") : json_null();
 	if (w->key_field && !strcmp(field, w->key_field))
 		value = json_string(w->key);
 	else
 		json_incref(value);
-	if (win && !nprov)
-		w->oom = 1;
-	if (!nprov) {
+	if (!win) {
 		json_object_del(w->provenance, field);
 	} else if (prov && !json_object_get(prov, "steward") && cur && json_equal(cur, value) &&
-	           json_equal(json_object_get(prov, "platform"),
-	                      json_object_get(nprov, "platform"))) {
-		sync_markers(w, prov, nprov); /* same value, same winner: untouched */
-		json_decref(nprov);
+	           platform_is(prov, win->platform)) {
+		/* same value, same winner: the provenance stays, markers follow */
+		set_markers(w, prov, pending, flagged, c, n, win_v);
 	} else {
-		new_winner = prov && cur && json_equal(cur, value) &&
-		             !json_equal(json_object_get(prov, "platform"),
-		                         json_object_get(nprov, "platform"));
+		new_winner = prov && cur && json_equal(cur, value);
+		nprov = new_provenance(rule, ver, win);
+		if (!nprov)
+			w->oom = 1;
+		else
+			set_markers(w, nprov, pending, flagged, c, n, win_v);
 		put(w, w->provenance, field, nprov);
 	}
 	put(w, w->record, field, value);
