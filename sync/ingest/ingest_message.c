@@ -249,7 +249,8 @@ static int decode_json(struct cps_ingest *r, const struct cps_source_msg *m, con
 /* The typed way, for a body written with the reader schema: the typed
  * decoder guards and decodes it into the runner's arena, the checks read
  * the typed record, and the body itself becomes the payload. Reasons as the
- * JSON way's; a record the typed checks do not model goes the JSON way. */
+ * JSON way's; bytes the typed decoder refuses and records the typed checks
+ * do not model go the JSON way. */
 static int decode_typed(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
                         int ei, const struct cps_schema *writer, const uint8_t *body,
                         size_t body_len, int64_t now, struct decoded *out, char *errstr,
@@ -267,10 +268,10 @@ static int decode_typed(struct cps_ingest *r, const struct cps_source_msg *m, co
 	if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
 		return cps_seterr(rc, errstr, errstr_size, "decoding a %s record: %s", entity,
 		                  decode_err);
-	if (rc != CPS_OK) {
-		snprintf(why, sizeof(why), "undecodable %s record: %s", entity, decode_err);
-		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
-	}
+	/* the typed decoder is stricter than the guard on decimals (at least one
+	 * byte, 64 bits): whatever it refuses, the JSON way judges and words */
+	if (rc != CPS_OK)
+		return decode_json(r, m, entity, ei, writer, now, out, errstr, errstr_size);
 	if (cps_typed_json_form_check(rs, &rec, decode_err, sizeof(decode_err)) != CPS_OK) {
 		snprintf(why, sizeof(why), "%s record has no JSON form: %s", entity, decode_err);
 		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
