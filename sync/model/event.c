@@ -37,7 +37,10 @@ void cps_ingest_event_release(struct cps_ingest_event *ev)
 
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out)
 {
-	return cps_buf_printf(out, "%s/%s", entity, key);
+	/* appends, not printf: this runs for every message */
+	if (cps_buf_append(out, entity, strlen(entity)) != 0 || cps_buf_append_byte(out, '/') != 0)
+		return -1;
+	return cps_buf_append(out, key, strlen(key));
 }
 
 void cps_event_codec_free(struct cps_event_codec *ec)
