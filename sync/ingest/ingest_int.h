@@ -11,6 +11,8 @@
 #include "ingest/deadletter.h"
 #include "ingest/ingest.h"
 #include "ingest/ingest_ack.h"
+#include "base/arena.h"
+#include "codec/record.h"
 #include "model/event.h"
 #include "store/store.h"
 
@@ -48,6 +50,11 @@ struct cps_ingest {
 	rd_kafka_t *rk;
 	struct cps_store *store;
 	struct cps_codec *codec[CPS_N_ENTITIES];
+	/* the typed decoder's compiled entity schemas (NULL: that entity goes
+	 * the JSON way) and its arena, reset per message */
+	struct cps_record_schema *rschema[CPS_N_ENTITIES];
+	struct cps_arena arena;
+	bool json_path; /* always today's JSON round trip (benchmark, tests) */
 	struct cps_event_codec *events;
 	struct cps_buf value, key;
 	struct cps_deadletters dead;
@@ -101,6 +108,13 @@ int cps_ingest_produce(struct cps_ingest *r, const char *topic, const void *key,
  * dead letter (r->dead). An error return means the batch failed. */
 int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
                        char *errstr, size_t errstr_size);
+/* The same up to the produce: CPS_OK with *accepted true, the ingest topic's
+ * key and value in r->key and r->value and the event's effective time in
+ * *effective_ms; or *accepted false when the message became a dead letter.
+ * An error return means the batch failed. */
+int cps_ingest_message_encode(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
+                              bool *accepted, int64_t *effective_ms, char *errstr,
+                              size_t errstr_size);
 
 /* ---- ingest_leader.c: a single-reader source's advisory lock ------------- */
 
@@ -131,5 +145,7 @@ struct cps_ingest *cps_ingest_alloc(const char *platform, enum cps_framing frami
 /* The message path of `r` from its catalog and limits: a codec by entity,
  * the IngestEvent codec and the producer. Freed by cps_ingest_runner_free. */
 int cps_ingest_path_open(struct cps_ingest *r, char *errstr, size_t errstr_size);
+/* The same without the producer (cps_ingest_message_encode needs no more). */
+int cps_ingest_codecs_open(struct cps_ingest *r, char *errstr, size_t errstr_size);
 
 #endif

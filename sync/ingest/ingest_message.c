@@ -1,8 +1,9 @@
 /*
  * One source message through the ingest path: the entity it maps to, its
- * headers (effective time, writer schema), decoding with the guarded codec,
- * validation and its key, then an IngestEvent produced to the ingest topic —
- * or, for anything cpsync cannot accept, a dead letter with a specific reason.
+ * headers (effective time, writer schema), decoding — typed, with the body
+ * kept as the payload, when written with the current schema; else with Avro
+ * C, resolved and re-encoded — validation and its key, then an IngestEvent
+ * produced to the ingest topic — or a dead letter with a specific reason.
  */
 #include "ingest/ingest_int.h"
 #include "codec/avro_json.h"
@@ -10,6 +11,8 @@
 #include "base/pii.h"
 #include "model/entity.h"
 #include "model/validate.h"
+
+#include <stdbool.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -78,17 +81,42 @@ static int header_writer_schema(struct cps_ingest *r, const struct cps_source_ms
 	return 0;
 }
 
-/* The entity's business time field, when it has one and it is set. */
+/* The entity's business time field, when it has one. */
+static const char *business_time_field(const char *entity)
+{
+	return !strcmp(entity, "verification") ? "verified_at"
+	       : !strcmp(entity, "alert")      ? "raised_at"
+	                                       : NULL;
+}
+
+/* The entity's business time, when it has one and it is set. */
 static int64_t business_time(const char *entity, json_t *record)
 {
-	const char *field = !strcmp(entity, "verification") ? "verified_at"
-	                    : !strcmp(entity, "alert")      ? "raised_at"
-	                                                    : NULL;
+	const char *field = business_time_field(entity);
 	json_t *v = field ? json_object_get(record, field) : NULL;
 
 	if (json_is_object(v) && json_object_size(v) == 1)
 		v = json_object_get(v, "long");
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+/* The same from a typed record: a JSON integer is an int or a long, or a
+ * union's long ({"long": n}). */
+static int64_t business_time_typed(const char *entity, const struct cps_rtype *rt,
+                                   const struct cps_tval *rec)
+{
+	const char *field = business_time_field(entity);
+	const struct cps_rfield *f = field ? cps_rtype_field(rt, field) : NULL;
+	const struct cps_rtype *t;
+	const struct cps_tval *v;
+
+	if (!f)
+		return -1;
+	t = f->type;
+	v = &rec->u.list.v[f->index];
+	if (t->kind == CPS_RK_UNION)
+		return t->branches[v->branch]->kind == CPS_RK_LONG ? v->u.i : -1;
+	return t->kind == CPS_RK_INT || t->kind == CPS_RK_LONG ? v->u.i : -1;
 }
 
 /* The key of a tombstone: text without NUL; a person's key must also be a
@@ -118,27 +146,65 @@ static char *tombstone_key(const char *entity, const struct cps_source_msg *m, c
 	return key;
 }
 
-/* Decodes, validates and keys the record of a non-empty message. *record_out
- * (a new reference) and *key_out (allocated) are set on success; both stay
- * NULL when the message became a dead letter (the return is then
- * dead_letter's) or on an error return (the batch failed). */
-static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
-                         int ei, int64_t now, json_t **record_out, char **key_out, char *errstr,
-                         size_t errstr_size)
+/* A decoded upsert: its key, business time and either its Avro JSON (the
+ * JSON way) or its bytes as received (the typed way). */
+struct decoded {
+	char *key;           /* allocated; NULL: not decoded */
+	json_t *record;      /* new reference, or NULL */
+	const uint8_t *body; /* into the message: the record in the reader schema */
+	size_t body_len;
+	int64_t business_ms; /* -1: none */
+};
+
+/* The body of a framed message when its frame names the reader schema of
+ * entity `ei` (what frame_writer in codec.c decides), else NULL: the JSON way
+ * then decodes it, resolves an older writer and words any error. */
+static const uint8_t *frame_body_of_reader(struct cps_ingest *r, int ei,
+                                           const struct cps_source_msg *m, size_t *len)
+{
+	const struct cps_schema *reader = cps_codec_schema(r->codec[ei]);
+	size_t max = r->has_limits ? r->limits.max_message_bytes : 0;
+	struct cps_schema *s = NULL;
+	struct cps_guard_limits def;
+	struct cps_frame f;
+	char ignored[CPS_ERRSTR_SIZE];
+
+	if (!max) {
+		cps_guard_limits_default(&def);
+		max = def.max_message_bytes;
+	}
+	if (m->value_len > max ||
+	    cps_frame_parse(r->framing, m->value, m->value_len, &f, ignored, sizeof(ignored)))
+		return NULL;
+	*len = f.body_len;
+	switch (f.framing) {
+	case CPS_FRAMING_RAW:
+		return f.body;
+	case CPS_FRAMING_SINGLE_OBJECT:
+		return f.fingerprint == reader->fingerprint ? f.body : NULL;
+	case CPS_FRAMING_CONFLUENT:
+		if (!r->registry)
+			return reader->id && f.schema_id == reader->id ? f.body : NULL;
+		if (cps_registry_schema_by_id(r->registry, f.schema_id, &s, ignored,
+		                              sizeof(ignored)) != CPS_OK)
+			return NULL;
+		return s->fingerprint == reader->fingerprint ? f.body : NULL;
+	}
+	return NULL;
+}
+
+/* The JSON way: Avro C decodes (resolving an older writer), the record
+ * becomes Avro JSON, which is validated and keyed. `writer` is the header's
+ * writer schema or NULL (the framing says). */
+static int decode_json(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
+                       int ei, const struct cps_schema *writer, int64_t now, struct decoded *out,
+                       char *errstr, size_t errstr_size)
 {
 	char why[CPS_ERRSTR_SIZE], decode_err[CPS_ERRSTR_SIZE];
-	struct cps_schema *writer = NULL;
 	const char *key_field;
 	json_t *record;
 	int rc;
 
-	*record_out = NULL;
-	*key_out = NULL;
-	if (header_writer_schema(r, m, &writer) < 0) {
-		snprintf(why, sizeof(why), "header '%s' names no writer schema of the catalog",
-		         HEADER_WRITER_FP);
-		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
-	}
 	if (writer)
 		rc = cps_codec_decode(r->codec[ei],
 		                      writer == cps_codec_schema(r->codec[ei]) ? NULL : writer,
@@ -170,30 +236,114 @@ static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, c
 		         key_field);
 		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
 	}
-	*key_out = strdup(json_string_value(json_object_get(record, key_field)));
-	if (!*key_out) {
+	out->key = strdup(json_string_value(json_object_get(record, key_field)));
+	if (!out->key) {
 		json_decref(record);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	}
-	*record_out = record;
+	out->record = record;
+	out->business_ms = business_time(entity, record);
 	return CPS_OK;
 }
 
-/* Turns one message into an event produced to the ingest topic or into a
- * dead letter. An error return means the batch failed (produce, registry,
- * memory): the message is neither accepted nor dead. */
-int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
-                       char *errstr, size_t errstr_size)
+/* The typed way, for a body written with the reader schema: the typed
+ * decoder guards and decodes it into the runner's arena, the checks read
+ * the typed record, and the body itself becomes the payload. Reasons as the
+ * JSON way's; bytes the typed decoder refuses and records the typed checks
+ * do not model go the JSON way. */
+static int decode_typed(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
+                        int ei, const struct cps_schema *writer, const uint8_t *body,
+                        size_t body_len, int64_t now, struct decoded *out, char *errstr,
+                        size_t errstr_size)
+{
+	const struct cps_record_schema *rs = r->rschema[ei];
+	char why[CPS_ERRSTR_SIZE], decode_err[CPS_ERRSTR_SIZE];
+	struct cps_typed_key key;
+	struct cps_tval rec;
+	int rc;
+
+	cps_arena_reset(&r->arena);
+	rc = cps_record_decode(rs, body, body_len, r->has_limits ? &r->limits : NULL, 0, &r->arena,
+	                       &rec, decode_err, sizeof(decode_err));
+	if (rc == CPS_ERR_RETRIABLE || rc == CPS_ERR_FATAL)
+		return cps_seterr(rc, errstr, errstr_size, "decoding a %s record: %s", entity,
+		                  decode_err);
+	/* the typed decoder is stricter than the guard on decimals (at least one
+	 * byte, 64 bits): whatever it refuses, the JSON way judges and words */
+	if (rc != CPS_OK)
+		return decode_json(r, m, entity, ei, writer, now, out, errstr, errstr_size);
+	if (cps_typed_json_form_check(rs, &rec, decode_err, sizeof(decode_err)) != CPS_OK) {
+		snprintf(why, sizeof(why), "%s record has no JSON form: %s", entity, decode_err);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	rc = cps_validate_typed(entity, rs->root, &rec, &key, why, sizeof(why));
+	if (rc == CPS_VALIDATE_UNMODELLED)
+		return decode_json(r, m, entity, ei, writer, now, out, errstr, errstr_size);
+	if (rc == CPS_ERR_FATAL)
+		return cps_seterr(rc, errstr, errstr_size, "validating a %s record: %s", entity,
+		                  why);
+	if (rc != CPS_OK)
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	if (!key.plain) {
+		snprintf(why, sizeof(why), "key field '%s.%s' is not a plain string", entity,
+		         cps_entity_key_field(entity));
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	out->key = strndup(key.ptr, key.len);
+	if (!out->key)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	out->body = body;
+	out->body_len = body_len;
+	out->business_ms = business_time_typed(entity, rs->root, &rec);
+	return CPS_OK;
+}
+
+/* Decodes, validates and keys the record of a non-empty message, the typed
+ * way when the body was written with the reader schema, else the JSON way.
+ * out->key is set on success; it stays NULL when the message became a dead
+ * letter (the return is then dead_letter's) or on an error return (the
+ * batch failed). */
+static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
+                         int ei, int64_t now, struct decoded *out, char *errstr, size_t errstr_size)
+{
+	const struct cps_schema *reader = cps_codec_schema(r->codec[ei]);
+	struct cps_schema *writer = NULL;
+	const uint8_t *body = NULL;
+	size_t body_len = 0;
+	char why[CPS_ERRSTR_SIZE];
+
+	memset(out, 0, sizeof(*out));
+	out->business_ms = -1;
+	if (header_writer_schema(r, m, &writer) < 0) {
+		snprintf(why, sizeof(why), "header '%s' names no writer schema of the catalog",
+		         HEADER_WRITER_FP);
+		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
+	}
+	if (!r->json_path && r->rschema[ei]) {
+		if (writer && writer->fingerprint == reader->fingerprint)
+			body = m->value, body_len = m->value_len;
+		else if (!writer)
+			body = frame_body_of_reader(r, ei, m, &body_len);
+	}
+	if (body)
+		return decode_typed(r, m, entity, ei, writer, body, body_len, now, out, errstr,
+		                    errstr_size);
+	return decode_json(r, m, entity, ei, writer, now, out, errstr, errstr_size);
+}
+
+int cps_ingest_message_encode(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
+                              bool *accepted, int64_t *effective_ms, char *errstr,
+                              size_t errstr_size)
 {
 	struct cps_ingest_event ev;
+	struct decoded d = {.business_ms = -1};
 	char why[CPS_ERRSTR_SIZE];
 	const char *entity;
 	int64_t effective;
-	json_t *record = NULL;
-	char *key = NULL;
 	int ei = m->entity ? cps_entity_index(m->entity) : -1;
 	int rc;
 
+	*accepted = false;
 	if (ei < 0) {
 		if (m->entity)
 			snprintf(why, sizeof(why), "unknown entity '%s' mapped for stream '%s'",
@@ -221,22 +371,24 @@ int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int
 		if (!m->key || m->key_len == 0)
 			return dead_letter(r, m, entity, "empty message without a key", now, errstr,
 			                   errstr_size);
-		key = tombstone_key(entity, m, why, sizeof(why));
-		if (!key)
+		d.key = tombstone_key(entity, m, why, sizeof(why));
+		if (!d.key)
 			return dead_letter(r, m, entity, why, now, errstr, errstr_size);
 		ev.op = CPS_OP_DELETE;
 	} else {
-		rc = decode_record(r, m, entity, ei, now, &record, &key, errstr, errstr_size);
-		if (!record)
+		rc = decode_record(r, m, entity, ei, now, &d, errstr, errstr_size);
+		if (!d.key)
 			return rc;
 		ev.op = CPS_OP_UPSERT;
 		if (effective < 0)
-			effective = business_time(entity, record);
+			effective = d.business_ms;
 	}
 	snprintf(ev.platform, sizeof(ev.platform), "%s", r->platform);
 	snprintf(ev.entity, sizeof(ev.entity), "%s", entity);
-	ev.key = key;
-	ev.record = record;
+	ev.key = d.key;
+	ev.record = d.record;
+	ev.payload = d.body;
+	ev.payload_len = d.body_len;
 	ev.source_ms = m->source_ts_ms >= 0 ? m->source_ts_ms : now;
 	ev.effective_ms = effective >= 0 ? effective : ev.source_ms;
 	ev.source_position = (char *)m->origin; /* borrowed: not released below */
@@ -254,20 +406,38 @@ int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int
 		rc = cps_seterr(rc, errstr, errstr_size, "encoding an ingest event: %s", why);
 		goto out;
 	}
-	if (cps_ingest_key(entity, key, &r->key) != 0) {
+	if (cps_ingest_key(entity, d.key, &r->key) != 0) {
 		rc = dead_letter(r, m, entity, "key is too long for the ingest topic", now, errstr,
 		                 errstr_size);
 		goto out;
 	}
+	*accepted = true;
+	*effective_ms = ev.effective_ms;
+out:
+	free(d.key);
+	json_decref(d.record);
+	return rc;
+}
+
+/* Turns one message into an event produced to the ingest topic or into a
+ * dead letter. An error return means the batch failed (produce, registry,
+ * memory): the message is neither accepted nor dead. */
+int cps_ingest_message(struct cps_ingest *r, const struct cps_source_msg *m, int64_t now,
+                       char *errstr, size_t errstr_size)
+{
+	int64_t effective = 0;
+	bool accepted = false;
+	int rc;
+
+	rc = cps_ingest_message_encode(r, m, now, &accepted, &effective, errstr, errstr_size);
+	if (rc != CPS_OK || !accepted)
+		return rc;
 	rc = cps_ingest_produce(r, r->ingest_topic, r->key.data, r->key.len, r->value.data,
 	                        r->value.len, errstr, errstr_size);
 	if (rc != CPS_OK)
-		goto out;
+		return rc;
 	r->batch_accepted++;
-	if (ev.effective_ms > r->batch_newest_effective)
-		r->batch_newest_effective = ev.effective_ms;
-out:
-	free(key);
-	json_decref(record);
-	return rc;
+	if (effective > r->batch_newest_effective)
+		r->batch_newest_effective = effective;
+	return CPS_OK;
 }

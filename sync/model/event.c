@@ -1,7 +1,8 @@
 /*
  * Ingest events to and from Avro (schemas/ingest_event.avsc) in single-object
  * encoding. The payload is the entity record's Avro binary in its current
- * schema; inside the engine the record is Avro JSON.
+ * schema (as a source sent it, or encoded from Avro JSON); inside the engine
+ * the record is Avro JSON.
  */
 #include "model/event.h"
 
@@ -36,7 +37,10 @@ void cps_ingest_event_release(struct cps_ingest_event *ev)
 
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out)
 {
-	return cps_buf_printf(out, "%s/%s", entity, key);
+	/* appends, not printf: this runs for every message */
+	if (cps_buf_append(out, entity, strlen(entity)) != 0 || cps_buf_append_byte(out, '/') != 0)
+		return -1;
+	return cps_buf_append(out, key, strlen(key));
 }
 
 void cps_event_codec_free(struct cps_event_codec *ec)
@@ -150,9 +154,12 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
 	avro_value_set_long(&f, (int64_t)cps_codec_schema(ec->entity[ei])->fingerprint);
 	if ((rc = field(rec, "payload", &f, errstr, errstr_size)))
 		return rc;
-	if (ev->op == CPS_OP_DELETE || !ev->record) {
+	if (ev->op == CPS_OP_DELETE || (!ev->record && !ev->payload)) {
 		avro_value_set_branch(&f, 0, &branch);
 		avro_value_set_null(&branch);
+	} else if (ev->payload) {
+		avro_value_set_branch(&f, 1, &branch);
+		avro_value_set_bytes(&branch, (void *)ev->payload, ev->payload_len);
 	} else {
 		avro_value_t *payload = cps_codec_value(ec->entity[ei]);
 

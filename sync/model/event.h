@@ -31,6 +31,11 @@ struct cps_ingest_event {
 	int64_t source_ms;     /* when the platform recorded it */
 	char *source_position; /* "province:topic/3@1234", "city:0/16B3F28", "shenshan:f.avro#17" */
 	json_t *record;        /* the entity record (Avro JSON), NULL for deletes (owned ref) */
+	/* Encode only, instead of `record` when set: the record's Avro binary in
+	 * the entity's current schema, as a source sent it (borrowed: must
+	 * outlive the encode; not released; decode leaves it NULL). */
+	const void *payload;
+	size_t payload_len;
 };
 
 void cps_ingest_event_release(struct cps_ingest_event *ev);
@@ -45,7 +50,8 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 void cps_event_codec_free(struct cps_event_codec *ec);
 
 /* IngestEvent in single-object encoding, the payload the entity record in its
- * current schema. */
+ * current schema: ev->payload's bytes as they are when set (no re-encode),
+ * else ev->record encoded; payload_fingerprint is the current schema's. */
 int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_event *ev,
                             struct cps_buf *out, char *errstr, size_t errstr_size);
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
