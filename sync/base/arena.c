@@ -71,7 +71,7 @@ void *cps_arena_calloc(struct cps_arena *a, size_t n, size_t size)
 	if (size && n > SIZE_MAX / size)
 		return NULL;
 	p = cps_arena_alloc(a, n * size);
-	if (p && n * size)
+	if (p && n && size)
 		memset(p, 0, n * size);
 	return p;
 }

@@ -48,8 +48,8 @@ __attribute__((noinline, cold)) static json_t *fail(struct jctx *c, const char *
 /* Bytes as a string of code points 0-255. */
 static json_t *bytes_to_json(const uint8_t *p, size_t len)
 {
-	char stackbuf[256];
-	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : malloc(len * 2 + 1);
+	char stackbuf[256] = "";
+	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : calloc(len * 2 + 1, 1);
 	size_t i, n = 0;
 	json_t *j;
 
