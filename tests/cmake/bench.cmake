@@ -10,3 +10,16 @@ add_test(NAME bench.codec
     sh $<TARGET_FILE:bench_codec>)
 # RUN_SERIAL: a ratio measured while other tests share the two cores is noise
 set_tests_properties(bench.codec PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)
+# The pipeline benchmark (tests/bench/pipeline_bench.py; deploy/bench.sh runs it
+# at full size on a private PostgreSQL): a binary COPY baseline, then the whole
+# pipeline on the unsanitized cpsync, all three platforms and all sinks on,
+# scaled down (30,000 events over 5,000 keys; 20 s at 1,000 events/s for the
+# latency). Prints the figures and writes them to bench/latest.json under the
+# build directory; fails only when the harness does (nothing arrives, a figure
+# is missing), never for speed. Needs CPSYNC_TEST_PG and CPSYNC_TEST_PYENV.
+add_test(NAME bench.pipeline
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/bench/pipeline_bench.py
+    --cpsync $<TARGET_FILE:cpsync_plain> --broker $<TARGET_FILE:cps_e2e_broker>
+    --source ${PROJECT_SOURCE_DIR} --events 30000 --keys 5000 --copy-rows 200000
+    --latency-rate 1000 --latency-seconds 20 --timeout 240 --json-dir ${CMAKE_BINARY_DIR}/bench)
+set_tests_properties(bench.pipeline PROPERTIES LABELS bench TIMEOUT 600 RUN_SERIAL TRUE)
