@@ -40,6 +40,8 @@ if os.environ.get("CPSYNC_BENCH_REEXEC") != "1" and os.path.realpath(sys.prefix)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -83,8 +85,10 @@ def parse_args():
 
 def config_text(a, store, city, ssdir, province_bootstrap):
     """cpsync's configuration: the engine's defaults (store batches, workers,
-    Kafka properties) except the topics' partitions, Shenshan's stable_ms
-    (the files are renamed in whole) and the outbox roll time."""
+    Kafka properties) except the topics' partitions, the reconcile group's
+    session timeout (as the tests: with librdkafka's 45 s a worker that joins
+    late can wait that long for its partitions), Shenshan's stable_ms (the
+    files are renamed in whole) and the outbox roll time."""
     allow = T.allow
     return """\
 instance: bench
@@ -96,6 +100,9 @@ kafka:
   brokers: embedded
   embedded:
     partitions: 4
+  consumer:
+    session.timeout.ms: 6000
+    heartbeat.interval.ms: 500
 store:
   conninfo: "{store}"
 http:
@@ -276,7 +283,8 @@ def prepare_burst(a, plan, seq, prov, city, ss):
     msgs = prov.encode(items["province"])
     step = min(1000, plan.keys["city"])
     stmts = [city.statement(items["city"][k:k + step]) for k in range(0, len(items["city"]), step)]
-    paths = [ss.write(items["shenshan"][k:k + 2000]) for k in range(0, len(items["shenshan"]), 2000)]
+    ss_items = items["shenshan"]
+    paths = [ss.write(ss_items[k:k + 2000]) for k in range(0, len(ss_items), 2000)]
     return msgs, stmts, paths, targets
 
 
@@ -319,7 +327,7 @@ def phase_burst(a, ctx):
            % ((t_written - t0) / 1000.0, a.timeout))
     done = wait_targets(reader, targets, a.timeout - (t_written - t0) / 1000.0, cps)
     t_last = reader.max_ts.get("burst")
-    sinks = sink_rates(mon, reader, t0, max(60.0, a.timeout / 2))
+    sinks = sink_rates(mon, reader, t0, max(60.0, a.timeout / 4))
     cpu1, pg1 = B.cpu_of(pid), B.pg_cpu(pm) if pm else None
     ours = sum(v - ours0.get(p, 0.0) for p, v in B.backends_cpu(a.pg, ctx["databases"]).items())
     n_events = a.events if done else a.events - reader.missing(targets)
@@ -452,7 +460,8 @@ def fmt(v, unit="", nd=0):
 def report(a, r):
     c, b, lt = r["copy"], r["burst"], r.get("latency")
     rows = [("COPY baseline (binary, 400-byte rows, 1 tx)",
-             "%s rows/s (%s rows in %.2f s)" % (fmt(c["rows_per_s"]), fmt(c["rows"]), c["seconds"]))]
+             "%s rows/s (%s rows in %.2f s)"
+             % (fmt(c["rows_per_s"]), fmt(c["rows"]), c["seconds"]))]
     if b["finished"]:
         thr = "%s events/s (%s events in %.1f s)" % (fmt(b["events_per_s"]), fmt(b["events"]),
                                                      b["seconds"])
@@ -461,11 +470,13 @@ def report(a, r):
             a.timeout, fmt(b["keys_at_last_value"]), fmt(b["keys"]),
             fmt(b.get("events_per_s_partial")))
     rows += [("end to end, first event in to last unified out", thr),
+             ("  the platforms wrote the burst in", fmt(b["write_s"], " s", 1)),
              ("ratio to the COPY rate", fmt(r.get("ratio_to_copy"), "", 4)),
              ("unified events appended (burst)", fmt(b["unified_events"]))]
     for s, v in b["sinks"].items():
         rows.append(("sink %s" % s, "%s records/s (%s records%s)" % (
-            fmt(v["per_s"]), fmt(v["records"]), "" if v["finished"] else " of %s: did not finish" % fmt(v["expected"]))))
+            fmt(v["per_s"]), fmt(v["records"]),
+            "" if v["finished"] else " of %s: did not finish" % fmt(v["expected"]))))
     rows += [("cpsync CPU s per million events", fmt(b["cpu_s_per_m"], "", 1)),
              ("PostgreSQL CPU s per million events, whole server",
               fmt(b.get("pg_cpu_s_per_m"), "", 1)),
@@ -520,7 +531,6 @@ def harness_check(r):
     for s, v in b["sinks"].items():
         need["%s records" % s] = v["records"]
     for p in B.PLATFORMS:
-        need["latency samples from %s" % p] = lt["by_platform_ms"][p]["n"]
         src = b["links"].get(p + "-source", {})
         need["%s-source records" % p] = src.get("records")
         if src.get("dead_letters"):
@@ -532,6 +542,17 @@ def harness_check(r):
 
 
 # -------------------------------------------------------------------- main
+
+def stop(cps, timeout=60):
+    """SIGTERM; the exit status, or a sentence when it had to be killed."""
+    cps.proc.send_signal(signal.SIGTERM)
+    try:
+        return cps.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        cps.proc.kill()
+        cps.proc.wait()
+        return "killed: no exit within %d s of SIGTERM" % timeout
+
 
 def main():
     a = parse_args()
@@ -557,7 +578,7 @@ def main():
             f.write(config_text(a, store, city, ssdir, broker.bootstrap))
         cps = L.Cpsync(a.cpsync, cfg, os.path.join(work, "cpsync.log"))
         cps.start()
-        T.wait_links_running(cps, timeout=90, names=T.LINKS + ["reconcile", "publisher"])
+        T.wait_links_running(cps, timeout=120, names=T.LINKS + ["reconcile", "publisher"])
         enc = B.Encoder(a.cpsync, a.schemas)
         reader = B.UnifiedReader(cps.status()["kafka"]["bootstrap"], "cpsync.unified.person")
         reader.start()
@@ -565,7 +586,8 @@ def main():
         mon.start()
         ctx = {"cps": cps, "reader": reader, "mon": mon, "plan": B.Plan(a.events, a.keys),
                "seq": B.Counter(), "prov": B.Province(broker.bootstrap, enc),
-               "city": B.City(city.db.conninfo), "ss": B.Shenshan(os.path.join(ssdir, "inbox"), enc),
+               "city": B.City(city.db.conninfo),
+               "ss": B.Shenshan(os.path.join(ssdir, "inbox"), enc),
                "postmaster": B.postmaster_of(a.pg),
                "databases": [store.name, city.db.name]}
         r["burst"] = phase_burst(a, ctx)
@@ -576,8 +598,7 @@ def main():
         r["unmatched_unified"] = reader.unmatched
         reader.stop()
         mon.stop_flag.set()
-        rc = cps.stop(timeout=60)
-        r["cpsync_exit"] = rc
+        r["cpsync_exit"] = stop(cps)
     finally:
         if reader and reader.is_alive():
             reader.stop()
