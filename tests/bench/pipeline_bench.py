@@ -40,6 +40,7 @@ if os.environ.get("CPSYNC_BENCH_REEXEC") != "1" and os.path.realpath(sys.prefix)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
@@ -199,7 +200,7 @@ class Monitor(threading.Thread):
 def sink_rates(mon, reader, t0, timeout):
     """Waits (bounded) until every sink has delivered the burst's unified
     events of the two other platforms (a platform's own changes are not sent
-    back to it), or its count has stood still for 5 s; returns {sink:
+    back to it), or its count has stood still for 10 s; returns {sink:
     {records, per_s, finished}} counted from t0."""
     base = {s: _at(mon, s, t0) for s in SINKS}
     want = {}
@@ -209,13 +210,13 @@ def sink_rates(mon, reader, t0, timeout):
     deadline = time.monotonic() + timeout
     done = {}
     while time.monotonic() < deadline and len(done) < len(SINKS):
-        recent = mon.window(B.now_ms() - 5000)
+        recent = mon.window(B.now_ms() - 10000)
         for s in SINKS:
             if s in done:
                 continue
             if mon.last(s) - base[s] >= want[s]:
                 done[s] = True
-            elif len(recent) >= 8 and len({x[1].get(s, (0,))[0] for x in recent}) == 1 \
+            elif len(recent) >= 16 and len({x[1].get(s, (0,))[0] for x in recent}) == 1 \
                     and mon.last(s) > base[s]:
                 done[s] = False  # stood still short of the count
         time.sleep(0.5)
@@ -612,6 +613,7 @@ def main():
     harness_check(r)
     if r["cpsync_exit"] != 0:
         L.fail("cpsync exited with %s after SIGTERM" % r["cpsync_exit"])
+    shutil.rmtree(work, ignore_errors=True)  # kept when the run failed: its cpsync.log
     L.info("OK")
 
 
