@@ -42,8 +42,10 @@ rc=${PIPESTATUS[0]}
 set -e
 # The benchmarks pass whatever their speed: show what they measured.
 echo "== figures printed by the benchmarks (tests/bench, e2e.crash_safety) =="
-grep -hE '^(bare Avro C|guard \+|guard alone|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|e2e.crash_safety: uninterrupted)' \
+grep -hE '^(bare Avro C|guard \+|guard alone|typed decode|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|reconcile apply|JSON way|typed way|e2e.crash_safety: uninterrupted)' \
 	Testing/Temporary/LastTest.log || true
+# bench.pipeline's table: its heading and the indented rows under it
+sed -n '/^bench.pipeline: figures/,/^[^ ]/p' Testing/Temporary/LastTest.log | grep -E '^(bench.pipeline|  )' || true
 echo "== counts printed by the no-loss and real-broker tests =="
 grep -hE '^[a-z_.]+: .*(lost 0|takeover|compacted|idle start)' Testing/Temporary/LastTest.log | sort -u || true
 # ctest's verdict again, as the last line.

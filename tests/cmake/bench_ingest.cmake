@@ -8,5 +8,5 @@ target_link_libraries(bench_ingest PRIVATE cpsync_core_plain cpsync_warnings Pkg
 add_test(NAME bench.ingest
   COMMAND sh -c "out=$(\"$1\" 50000 5) || exit 1; echo \"$out\"; for w in 'JSON way .*: [0-9]+ messages/s' 'typed way .*: [0-9]+ messages/s' 'ratio typed / JSON throughput: [0-9.]+'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
     sh $<TARGET_FILE:bench_ingest>)
-set_tests_properties(bench.ingest PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE
+set_tests_properties(bench.ingest PROPERTIES LABELS bench TIMEOUT 120 RUN_SERIAL TRUE
   ENVIRONMENT "CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas")
