@@ -8,6 +8,7 @@
 
 #include "codec/avro_json.h"
 #include "codec/codec.h"
+#include "codec/record.h"
 #include "base/common.h"
 
 #include <ctype.h>
@@ -19,6 +20,10 @@ struct cps_event_codec {
 	struct cps_codec *ingest;
 	struct cps_codec *entity[CPS_N_ENTITIES];
 	struct cps_buf payload;
+	/* the payload's typed decoder (writer = current schema), and its arena,
+	 * reset per event */
+	struct cps_record_schema *typed[CPS_N_ENTITIES];
+	struct cps_arena arena;
 };
 
 const char *cps_op_name(enum cps_op op)
@@ -48,9 +53,12 @@ void cps_event_codec_free(struct cps_event_codec *ec)
 	if (!ec)
 		return;
 	cps_codec_free(ec->ingest);
-	for (int i = 0; i < CPS_N_ENTITIES; i++)
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		cps_codec_free(ec->entity[i]);
+		cps_record_schema_free(ec->typed[i]);
+	}
 	cps_buf_release(&ec->payload);
+	cps_arena_release(&ec->arena);
 	free(ec);
 }
 
@@ -64,10 +72,15 @@ int cps_event_codec_new(struct cps_catalog *catalog, struct cps_event_codec **ou
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	ec->catalog = catalog;
 	cps_buf_init(&ec->payload, 0);
+	cps_arena_init(&ec->arena, 0);
 	rc = cps_codec_for_entity(catalog, "ingest_event", &ec->ingest, errstr, errstr_size);
-	for (int i = 0; i < CPS_N_ENTITIES && rc == CPS_OK; i++)
+	for (int i = 0; i < CPS_N_ENTITIES && rc == CPS_OK; i++) {
 		rc = cps_codec_for_entity(catalog, cps_entities[i], &ec->entity[i], errstr,
 		                          errstr_size);
+		if (rc == CPS_OK)
+			rc = cps_record_schema_new(cps_codec_schema(ec->entity[i]), &ec->typed[i],
+			                           errstr, errstr_size);
+	}
 	if (rc != CPS_OK)
 		goto fail;
 	*out = ec;
@@ -187,6 +200,21 @@ static char *get_string_dup(avro_value_t *v)
 	return strndup(p ? p : "", size ? size - 1 : 0);
 }
 
+/* The payload's Avro JSON by the typed decoder (the common case: written
+ * with the current schema), or NULL to take the Avro C path. */
+static json_t *payload_typed(struct cps_event_codec *ec, int ei, const void *p, size_t n)
+{
+	struct cps_tval v;
+	char why[CPS_ERRSTR_SIZE];
+	json_t *record = NULL;
+
+	cps_arena_reset(&ec->arena);
+	if (cps_record_decode(ec->typed[ei], p, n, NULL, 0, &ec->arena, &v, why, sizeof(why)) ==
+	    CPS_OK)
+		record = cps_record_to_json(ec->typed[ei], &v, why, sizeof(why));
+	return record;
+}
+
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
                             struct cps_ingest_event *out, char *errstr, size_t errstr_size)
 {
@@ -243,11 +271,17 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 		}
 		avro_value_get_current_branch(&f, &branch);
 		avro_value_get_bytes(&branch, &p, &n);
-		rc = cps_codec_decode(ec->entity[ei], writer, p, n, errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto fail;
 		out->record =
-		    cps_value_to_json(cps_codec_value(ec->entity[ei]), errstr, errstr_size);
+		    writer == cps_codec_schema(ec->entity[ei]) ? payload_typed(ec, ei, p, n) : NULL;
+		if (!out->record) {
+			/* another writer (evolution), or bytes the typed decoder refuses:
+			 * Avro C decides and words the reason */
+			rc = cps_codec_decode(ec->entity[ei], writer, p, n, errstr, errstr_size);
+			if (rc != CPS_OK)
+				goto fail;
+			out->record =
+			    cps_value_to_json(cps_codec_value(ec->entity[ei]), errstr, errstr_size);
+		}
 		if (!out->record) {
 			rc = CPS_ERR_INVALID;
 			goto fail;

@@ -6,7 +6,10 @@
  * decoder) and the typed way (decode once, validate typed, payload as
  * received), rounds alternating, best of each. CPU time of this thread.
  *
- *   bench_ingest [N=100000] [ROUNDS=5] [MODE=both|json|typed]
+ * Then the worker's side of the same events: cps_ingest_event_decode, the
+ * IngestEvent to its record as Avro JSON.
+ *
+ *   bench_ingest [N=100000] [ROUNDS=5] [MODE=both|json|typed|decode]
  * (one mode alone is for callgrind: instructions per message)
  */
 #include <stdio.h>
@@ -107,6 +110,51 @@ static double pass(struct cps_ingest *r, const struct cps_buf *bufs, size_t n, s
 	return cpu_now() - t0;
 }
 
+/* The encoded IngestEvents of one pass, for the worker's side. */
+static struct cps_buf *events_of(struct cps_ingest *r, const struct cps_buf *bufs, size_t n)
+{
+	struct cps_buf *ev = calloc(n, sizeof(*ev));
+	struct cps_source_msg m;
+	char err[CPS_ERRSTR_SIZE];
+
+	memset(&m, 0, sizeof(m));
+	m.entity = "person";
+	m.source_ts_ms = 1700000000000;
+	snprintf(m.origin, sizeof(m.origin), "province:province.person/0@0");
+	for (size_t i = 0; ev && i < n; i++) {
+		int64_t effective;
+		bool accepted;
+
+		m.value = bufs[i].data;
+		m.value_len = bufs[i].len;
+		if (cps_ingest_message_encode(r, &m, 1700000000000, &accepted, &effective, err,
+		                              sizeof(err)) != CPS_OK ||
+		    !accepted)
+			die("message", err);
+		cps_buf_init(&ev[i], 0);
+		if (cps_buf_append(&ev[i], r->value.data, r->value.len))
+			die("events", "out of memory");
+	}
+	return ev;
+}
+
+/* The worker's decode of every event; CPU seconds. */
+static double decode_pass(struct cps_event_codec *ec, const struct cps_buf *ev, size_t n)
+{
+	char err[CPS_ERRSTR_SIZE];
+	double t0 = cpu_now();
+
+	for (size_t i = 0; i < n; i++) {
+		struct cps_ingest_event out;
+
+		if (cps_ingest_event_decode(ec, ev[i].data, ev[i].len, &out, err, sizeof(err)) !=
+		    CPS_OK)
+			die("decode", err);
+		cps_ingest_event_release(&out);
+	}
+	return cpu_now() - t0;
+}
+
 static struct cps_ingest *runner(struct cps_catalog *catalog, bool json_path)
 {
 	char err[CPS_ERRSTR_SIZE];
@@ -125,7 +173,12 @@ int main(int argc, char **argv)
 	int rounds = argc > 2 ? atoi(argv[2]) : 5;
 	const char *mode = argc > 3 ? argv[3] : "both";
 	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
-	bool do_json = strcmp(mode, "typed") != 0, do_typed = strcmp(mode, "json") != 0;
+	bool do_decode = !strcmp(mode, "both") || !strcmp(mode, "decode");
+	bool do_json = !strcmp(mode, "both") || !strcmp(mode, "json");
+	bool do_typed = !strcmp(mode, "both") || !strcmp(mode, "typed");
+	double best_decode = 1e9;
+	struct cps_event_codec *ec = NULL;
+	struct cps_buf *events;
 	double best_json = 1e9, best_typed = 1e9;
 	size_t bytes_json = 0, bytes_typed = 0;
 	struct cps_catalog *catalog = NULL;
@@ -163,6 +216,24 @@ int main(int argc, char **argv)
 		       (double)n / best_typed, best_typed * 1e6 / (double)n, bytes_typed);
 	if (do_json && do_typed)
 		printf("  ratio typed / JSON throughput: %.2f\n", best_json / best_typed);
+	if (do_decode) {
+		events = events_of(typed, bufs, n);
+		if (cps_event_codec_new(catalog, &ec, err, sizeof(err)) != CPS_OK)
+			die("event codec", err);
+		for (int round = 0; round < rounds; round++) {
+			double t = decode_pass(ec, events, n);
+
+			if (t < best_decode)
+				best_decode = t;
+		}
+		printf("  worker decode (IngestEvent to its record as Avro JSON): %.0f events/s "
+		       "(%.2f us each)\n",
+		       (double)n / best_decode, best_decode * 1e6 / (double)n);
+		for (size_t i = 0; i < n; i++)
+			cps_buf_release(&events[i]);
+		free(events);
+		cps_event_codec_free(ec);
+	}
 	cps_ingest_runner_free(json);
 	cps_ingest_runner_free(typed);
 	for (size_t i = 0; i < n; i++)
