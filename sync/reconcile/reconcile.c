@@ -267,6 +267,31 @@ static bool platform_is(json_t *prov, const char *platform)
 	return p && !strcmp(p, platform);
 }
 
+/* Whether provenance `prov` already carries the markers set_markers would
+ * give it. */
+static bool markers_match(json_t *prov, bool pending, bool flagged, const struct cand *c, size_t n,
+                          json_t *win_v)
+{
+	json_t *dis = json_object_get(prov, "disagreeing");
+	size_t k = 0;
+
+	if (pending != json_is_true(json_object_get(prov, "pending")) ||
+	    flagged != json_is_true(json_object_get(prov, "flagged")))
+		return false;
+	if (!flagged)
+		return !dis;
+	for (size_t i = 0; i < n; i++) {
+		const char *p;
+
+		if (json_equal(json_object_get(c[i].f, "v"), win_v))
+			continue;
+		p = json_string_value(json_array_get(dis, k++));
+		if (!p || strcmp(p, c[i].platform))
+			return false;
+	}
+	return k == json_array_size(dis);
+}
+
 /* Brings the markers of provenance `prov` in line: "pending" (a manual
  * field's first value, while its conflict is open), "flagged" with
  * "disagreeing" (the platforms whose value differs from the winner's
@@ -381,8 +406,14 @@ static bool reconcile_field(struct work *w, const char *field)
 		json_object_del(w->provenance, field);
 	} else if (prov && !json_object_get(prov, "steward") && cur && json_equal(cur, value) &&
 	           platform_is(prov, win->platform)) {
-		/* same value, same winner: the provenance stays, markers follow */
-		set_markers(w, prov, pending, flagged, c, n, win_v);
+		/* same value, same winner: the provenance stays, markers follow;
+		 * entries are never changed in place (a batch's emits share them) */
+		if (!markers_match(prov, pending, flagged, c, n, win_v)) {
+			nprov = json_copy(prov);
+			if (nprov)
+				set_markers(w, nprov, pending, flagged, c, n, win_v);
+			put(w, w->provenance, field, nprov);
+		}
 	} else {
 		new_winner = prov && cur && json_equal(cur, value);
 		nprov = new_provenance(rule, ver, win);

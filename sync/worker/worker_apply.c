@@ -179,10 +179,13 @@ static int attempt_add_emit(struct cps_workers *p, struct attempt *a, size_t *ca
 	e->key = st->key;
 	e->version = o->version;
 	e->op = o->op;
-	/* Snapshots: later events of the batch change the state. */
+	/* Snapshots: later events of the batch change the state. Reconciliation
+	 * replaces a record and provenance entries rather than changing them
+	 * (reconcile.c), so the record is shared and the provenance object
+	 * copied one level deep. */
 	e->record =
-	    o->op == CPS_OP_DELETE || json_is_null(st->record) ? NULL : json_deep_copy(st->record);
-	e->provenance = json_deep_copy(st->provenance);
+	    o->op == CPS_OP_DELETE || json_is_null(st->record) ? NULL : json_incref(st->record);
+	e->provenance = json_copy(st->provenance);
 	e->changed_fields = o->changed_fields;
 	json_array_append(a->keep, o->changed_fields);
 	json_array_append_new(a->keep, e->record ? e->record : json_null());
