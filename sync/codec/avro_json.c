@@ -257,3 +257,26 @@ const char *cps_json_path_str(const struct cps_json_path *p)
 {
 	return p->len ? p->buf : ".";
 }
+
+json_t *cps_json_bytes_string(const uint8_t *p, size_t len)
+{
+	char stackbuf[256] = "";
+	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : calloc(len * 2 + 1, 1);
+	size_t n = 0;
+	json_t *j;
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < 0x80) {
+			s[n++] = (char)p[i];
+		} else {
+			s[n++] = (char)(0xC0 | (p[i] >> 6));
+			s[n++] = (char)(0x80 | (p[i] & 0x3F));
+		}
+	}
+	j = json_stringn(s, n);
+	if (s != stackbuf)
+		free(s);
+	return j;
+}

@@ -22,29 +22,6 @@ struct out_ctx {
 	size_t errstr_size;
 };
 
-static json_t *bytes_to_json(const uint8_t *p, size_t len)
-{
-	char stackbuf[256];
-	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : malloc(len * 2 + 1);
-	size_t i, n = 0;
-	json_t *j;
-
-	if (!s)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (p[i] < 0x80) {
-			s[n++] = (char)p[i];
-		} else {
-			s[n++] = (char)(0xC0 | (p[i] >> 6));
-			s[n++] = (char)(0x80 | (p[i] & 0x3F));
-		}
-	}
-	j = json_stringn(s, n);
-	if (s != stackbuf)
-		free(s);
-	return j;
-}
-
 static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth);
 
 /* Where a child value stands: its path mark and its error text follow. */
@@ -181,7 +158,7 @@ static json_t *value_to_json(struct out_ctx *c, avro_value_t *v, unsigned depth)
 			avro_value_get_bytes(v, &buf, &size);
 		else
 			avro_value_get_fixed(v, &buf, &size);
-		j = bytes_to_json(buf, size);
+		j = cps_json_bytes_string(buf, size);
 		if (!j)
 			cps_seterr(CPS_ERR_INVALID, c->errstr, c->errstr_size,
 			           "out of memory at %s", cps_json_path_str(&c->path));

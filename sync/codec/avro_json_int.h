@@ -63,4 +63,8 @@ int cps_json_fill(const struct cps_json_names *names, json_t *json, int as_defau
 int cps_json_fill_from_schema(json_t *schema_json, json_t *json, int as_default,
                               avro_value_t *value, char *errstr, size_t errstr_size);
 
+/* Avro JSON's form of bytes and fixed: a string of the code points 0-255,
+ * one per byte. A new reference, or NULL when out of memory. */
+json_t *cps_json_bytes_string(const uint8_t *p, size_t len);
+
 #endif

@@ -7,6 +7,7 @@
 #include "codec/record.h"
 
 #include "codec/record_int.h"
+#include "codec/avro_json_int.h"
 #include "base/common.h"
 
 #include <math.h>
@@ -45,30 +46,6 @@ __attribute__((noinline, cold)) static json_t *fail(struct jctx *c, const char *
 	return NULL;
 }
 
-/* Bytes as a string of code points 0-255. */
-static json_t *bytes_to_json(const uint8_t *p, size_t len)
-{
-	char stackbuf[256] = "";
-	char *s = len * 2 <= sizeof(stackbuf) ? stackbuf : calloc(len * 2 + 1, 1);
-	size_t i, n = 0;
-	json_t *j;
-
-	if (!s)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		if (p[i] < 0x80) {
-			s[n++] = (char)p[i];
-		} else {
-			s[n++] = (char)(0xC0 | (p[i] >> 6));
-			s[n++] = (char)(0x80 | (p[i] & 0x3F));
-		}
-	}
-	j = json_stringn(s, n);
-	if (s != stackbuf)
-		free(s);
-	return j;
-}
-
 /* A decimal's bytes as the encoder writes them. */
 static json_t *decimal_to_json(const struct cps_rtype *t, int64_t v)
 {
@@ -81,12 +58,12 @@ static json_t *decimal_to_json(const struct cps_rtype *t, int64_t v)
 	                     (be[start] == 0xff && (be[start + 1] & 0x80))))
 		start++;
 	if (t->kind == CPS_RK_BYTES)
-		return bytes_to_json(be + start, 8 - start);
+		return cps_json_bytes_string(be + start, 8 - start);
 	if (t->size > sizeof(fixed) || 8 - start > t->size)
 		return NULL;
 	memset(fixed, v < 0 ? 0xff : 0x00, t->size);
 	memcpy(fixed + t->size - (8 - start), be + start, 8 - start);
-	return bytes_to_json(fixed, t->size);
+	return cps_json_bytes_string(fixed, t->size);
 }
 
 static json_t *to_json(struct jctx *c, const struct cps_rtype *t, const struct cps_tval *v,
@@ -197,7 +174,7 @@ static json_t *scalar_to_json(struct jctx *c, const struct cps_rtype *t, const s
 		if (t->logical == CPS_LOGICAL_DECIMAL)
 			j = decimal_to_json(t, v->u.i);
 		else
-			j = bytes_to_json(v->u.b.ptr, v->u.b.len);
+			j = cps_json_bytes_string(v->u.b.ptr, v->u.b.len);
 		return j ? j : fail(c, "out of memory at %s");
 	default: /* enum */
 		if (v->u.i < 0 || (uint64_t)v->u.i >= t->n) {
