@@ -99,6 +99,28 @@ static int collect_topics(const struct cps_config *cfg, struct topic_list *t)
 	return 0;
 }
 
+/* Consumer-group timeouts for the embedded broker, unless configured. Its
+ * coordinator (librdkafka's mock cluster) waits session.timeout.ms - 1 s for
+ * more members whenever one joins a group that already has an assignment:
+ * with the default 45 s, a reconcile worker that joined a moment after the
+ * first one stalled the whole group for 44 s. In one process with no
+ * network, heartbeats do not get lost, so 6 s is safe. 0, or -1 when out of
+ * memory. */
+static int embedded_group_timeouts(struct cps_settings *props)
+{
+	static const char *const keys[][3] = {
+	    {"kafka.consumer.session.timeout.ms", "kafka.properties.session.timeout.ms", "6000"},
+	    {"kafka.consumer.heartbeat.interval.ms", "kafka.properties.heartbeat.interval.ms",
+	     "1000"},
+	};
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(keys); i++)
+		if (!cps_settings_get(props, keys[i][0]) && !cps_settings_get(props, keys[i][1]) &&
+		    cps_settings_set(props, keys[i][0], keys[i][2]) < 0)
+			return -1;
+	return 0;
+}
+
 int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size)
 {
@@ -128,7 +150,7 @@ int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *o
 	if (rc != CPS_OK)
 		return rc;
 	e->bootstrap = strdup(cps_broker_bootstrap(e->broker));
-	if (!e->bootstrap)
+	if (!e->bootstrap || embedded_group_timeouts(&e->kafka_props) < 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_status_set_bootstrap(e->status, e->bootstrap);
 	cps_log_info("KAFKA", "embedded kafka broker at %s (kcat -L -b %s)", e->bootstrap,
