@@ -81,7 +81,9 @@ const struct cps_config_key cps_config_keys[] = {
      "(workers, sinks, Kafka sources) default to `fetch.wait.max.ms` 10 (librdkafka: 500) and "
      "`fetch.min.bytes` 1: the embedded broker holds an empty fetch for the whole wait, so "
      "that wait is each hop's idle latency; a real broker answers as soon as data comes, "
-     "and raising it there only saves idle fetch requests. Any setting here wins."},
+     "and raising it there only saves idle fetch requests. With `kafka.brokers: embedded` "
+     "they also default to `session.timeout.ms` 6000 and `heartbeat.interval.ms` 1000 (its "
+     "coordinator waits a session timeout for a late group member). Any setting here wins."},
 
     {"store.conninfo", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_SECRET,
      "libpq connection string of the store (keyword/value or URI). Logged only with the "
