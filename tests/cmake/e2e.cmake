@@ -32,4 +32,7 @@ add_test(NAME e2e.latency
 		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
 		--source ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e.pipeline e2e.bad_input e2e.latency PROPERTIES TIMEOUT 240)
+# Alone: its bound (p50 under 250 ms; librdkafka's 500 ms waits give ~800 ms)
+# tells an idle wait from a busy machine only when no other test shares the cores.
+set_tests_properties(e2e.latency PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(e2e.crash_safety PROPERTIES TIMEOUT 480)

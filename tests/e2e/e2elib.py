@@ -278,6 +278,13 @@ reconcile:
 """.format(instance=instance, schemas=schemas, bootstrap=bootstrap, ingest=ingest_topic,
            prefix=unified_prefix, dlt=dead_letter_topic, suffix=group_suffix,
            conninfo=conninfo, token=TOKEN, batch_size=batch_size, batch_ms=batch_ms, workers=workers)
+    # broker_main is librdkafka's mock cluster: its coordinator waits
+    # session.timeout.ms - 1 s for more members when one joins an assigned
+    # group, so with librdkafka's 45 s a worker joining a moment late under
+    # load stalled the group for 44 s (cpsync sets the same for its embedded
+    # broker). 6 s is also the least a real broker accepts.
+    kafka_consumer_properties = dict({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
+                                     **(kafka_consumer_properties or {}))
     if kafka_consumer_properties:
         i = text.index("  group_id:")
         j = text.index("\n", i) + 1
