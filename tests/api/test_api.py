@@ -49,6 +49,7 @@ store:
 http:
   listen: 127.0.0.1:1
   max_body_bytes: 4096
+  max_connections_per_ip: 32  # the race below opens 20 connections at once
   tokens:
     ana-viewer: {{token: "{viewer}", role: viewer}}
     li-steward: {{token: "{steward}", role: steward}}
