@@ -126,7 +126,7 @@ const struct cps_config_key cps_config_keys[] = {
      "Bearer token of the holder named by the key (at least 16 characters; use "
      "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},
     {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
-     "Role of the token: `viewer` (status, records masked), `steward` (conflicts, records "
+     "Role of the token: `viewer` (status, records reduced to the schemas' `cpsync.viewer` fields), `steward` (conflicts, records "
      "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
     {"http.open_routes", CPS_CFG_LIST, "/healthz,/readyz,/metrics", 0, 0, NULL, 0,
      "Route patterns served without a token."},
