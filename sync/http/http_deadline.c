@@ -93,6 +93,7 @@ static unsigned reap_late(struct cps_http_server *srv, const struct timespec *no
 
 		if (!c->receiving || ms < (long long)srv->deadline_s * 1000)
 			continue;
+		atomic_fetch_add(&srv->reaped, 1); /* counted before the client can see it */
 		shutdown(c->fd, SHUT_RDWR);
 		c->receiving = 0;
 		n++;
@@ -111,7 +112,6 @@ static void *reaper_main(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		n = reap_late(srv, &now);
 		if (n) {
-			atomic_fetch_add(&srv->reaped, n);
 			cps_log_warn(
 			    "HTTP",
 			    "closed %u connection(s) that did not deliver a request within %u s", n,

@@ -5,6 +5,11 @@
 if(TEST unit.test_http)
   set_tests_properties(unit.test_http PROPERTIES LABELS "http" TIMEOUT 120)
 endif()
+# unit.test_http_lanes: probe routes while every API worker is blocked,
+# stopping with queued requests, the request deadline, the per-IP default.
+if(TEST unit.test_http_lanes)
+  set_tests_properties(unit.test_http_lanes PROPERTIES LABELS "http" TIMEOUT 120)
+endif()
 
 # Issue 11's probes 6 and 7 (tests/api/test_http_hostile.py): 64 slow
 # clients from two addresses do not lock /healthz or the API out and are
