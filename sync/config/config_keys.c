@@ -120,8 +120,8 @@ const struct cps_config_key cps_config_keys[] = {
     {"http.max_connections_per_ip", CPS_CFG_INT, "8", 1, 10000, NULL, 0,
      "Most simultaneous HTTP connections from one client address; more are refused."},
     {"http.api_workers", CPS_CFG_INT, "4", 1, 64, NULL, 0,
-     "Threads that run API handlers. `/healthz`, `/readyz` and `/metrics` run on a thread "
-     "of their own, so they answer while every API worker is blocked."},
+     "Threads that run API handlers. `/healthz` is answered by the I/O thread, `/readyz` and "
+     "`/metrics` by a thread of their own: they answer while every API worker is blocked."},
     {"http.tokens.*.token", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
      "Bearer token of the holder named by the key (at least 16 characters; use "
      "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},

@@ -312,6 +312,7 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 	srv->max_body = conf->max_body_bytes ? conf->max_body_bytes : (size_t)1 << 20;
 	srv->deadline_s = conf->request_deadline_s ? conf->request_deadline_s : 10;
 	srv->routes_tail = &srv->routes;
+	srv->io_handler = healthz;
 	pthread_rwlock_init(&srv->routes_lock, NULL);
 	pthread_mutex_init(&srv->tokens_lock, NULL);
 	pthread_mutex_init(&srv->stats_lock, NULL);

@@ -5,10 +5,11 @@
  * access-log hook and the built-in /healthz and /readyz endpoints.
  * Other modules (engine, steward API, metrics) register their routes here.
  *
- * Threads: one libmicrohttpd thread (epoll) does all socket I/O and never
- * runs a handler. Handlers run on two lanes of worker threads: `threads`
- * API workers, and one probe worker of its own for conf.probe_routes
- * (/healthz, /readyz, /metrics). Same listener, own thread: a probe answers
+ * Threads: one libmicrohttpd thread (epoll) does all socket I/O and runs
+ * one handler only, the built-in /healthz (conf.alive must be instant).
+ * The others run on two lanes of worker threads: `threads` API workers,
+ * and one probe worker of its own for conf.probe_routes (/readyz,
+ * /metrics). Same listener, own thread: a probe answers
  * while every API worker is blocked (a slow query, a held row lock), and
  * Kubernetes' probes need no second port. Against slow senders: a per-IP
  * connection limit and a total deadline for delivering a request (the
@@ -57,7 +58,9 @@ struct cps_http_conf {
 	 * registered with, NULL-terminated. NULL = {"/healthz", "/readyz"};
 	 * a list holding only NULL = nothing is open (health needs any role). */
 	const char *const *open_routes;
-	/* Liveness for GET /healthz: nonzero = alive. NULL = always alive. */
+	/* Liveness for GET /healthz: nonzero = alive. NULL = always alive.
+	 * Runs on the I/O thread: it must return at once (no I/O, no lock
+	 * held for long). */
 	int (*alive)(void *ctx);
 	void *alive_ctx;
 	/* Readiness for GET /readyz: nonzero = ready; when not ready, append

@@ -99,6 +99,9 @@ struct cps_http_server {
 
 	struct lane api_lane;   /* handlers of every route but the probes */
 	struct lane probe_lane; /* handlers of probe_routes, on a thread of their own */
+	/* The built-in /healthz: answered on the I/O thread itself, so that
+	 * not even a slow /readyz or /metrics on the probe worker delays it */
+	cps_http_handler io_handler;
 	char **probe_routes;
 	size_t n_probe;
 

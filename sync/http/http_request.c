@@ -101,6 +101,10 @@ static enum MHD_Result request_dispatch(struct http_request_state *rs)
 	struct cps_http_server *srv = rs->server;
 	struct lane *l = is_probe_route(srv, rs->route) ? &srv->probe_lane : &srv->api_lane;
 
+	if (rs->route->handler == srv->io_handler) {
+		cps_http_run_handler(rs);
+		return cps_http_answer(rs, &rs->resp);
+	}
 	if (cps_http_lane_submit(l, rs) == 0)
 		return MHD_YES;
 	return cps_http_answer_error(rs, 503, NULL, NULL, "the server is stopping");

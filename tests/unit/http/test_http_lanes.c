@@ -119,13 +119,14 @@ struct client {
 	unsigned port;
 	int status;
 	pthread_t t;
+	const char *path; /* NULL = /api/v1/block */
 };
 
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
 
-	c->status = raw_get(c->port, "/api/v1/block", 30);
+	c->status = raw_get(c->port, c->path ? c->path : "/api/v1/block", 30);
 	return NULL;
 }
 
@@ -139,6 +140,9 @@ static struct cps_http_server *start(const struct cps_http_conf *conf)
 	if (cps_http_start(&c, &srv, err, sizeof(err)) != CPS_OK)
 		fail_msg("start: %s", err);
 	assert_int_equal(cps_http_route(srv, "GET", "/api/v1/block", h_block, NULL, CPS_HTTP_OPEN,
+	                                err, sizeof(err)),
+	                 CPS_OK);
+	assert_int_equal(cps_http_route(srv, "GET", "/api/v1/block2", h_block, NULL, CPS_HTTP_OPEN,
 	                                err, sizeof(err)),
 	                 CPS_OK);
 	assert_int_equal(cps_http_route(srv, "GET", "/metrics", h_metrics, NULL, CPS_HTTP_OPEN, err,
@@ -172,6 +176,31 @@ static void test_probes_while_api_blocked(void **state)
 	assert_int_equal(blk.entered, 2); /* the third waits for a worker */
 	blocker_release();
 	for (int i = 0; i < 3; i++) {
+		pthread_join(c[i].t, NULL);
+		assert_int_equal(c[i].status, 200);
+	}
+	cps_http_stop(srv);
+}
+
+/* The probe worker blocked too (a slow /readyz or /metrics, here a route
+ * made a probe route): /healthz answers on the I/O thread. */
+static void test_healthz_while_every_worker_blocked(void **state)
+{
+	static const char *const probes[] = {"/readyz", "/metrics", "/api/v1/block", NULL};
+	struct cps_http_conf conf = {.threads = 1, .probe_routes = probes};
+	struct cps_http_server *srv;
+	struct client c[2];
+
+	blocker_reset();
+	srv = start(&conf);
+	c[0] = (struct client){.port = cps_http_port(srv), .path = "/api/v1/block"};
+	c[1] = (struct client){.port = cps_http_port(srv), .path = "/api/v1/block2"};
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&c[i].t, NULL, client_main, &c[i]), 0);
+	blocker_wait_entered(2); /* the probe worker and the only API worker */
+	assert_int_equal(raw_get(cps_http_port(srv), "/healthz", 3), 200);
+	blocker_release();
+	for (int i = 0; i < 2; i++) {
 		pthread_join(c[i].t, NULL);
 		assert_int_equal(c[i].status, 200);
 	}
@@ -274,6 +303,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_probes_while_api_blocked),
+	    cmocka_unit_test(test_healthz_while_every_worker_blocked),
 	    cmocka_unit_test(test_stop_with_queued_requests),
 	    cmocka_unit_test(test_request_deadline),
 	    cmocka_unit_test(test_default_per_ip_limit),
