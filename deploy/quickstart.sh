@@ -79,7 +79,7 @@ cat <<EOF
     terminal: CPSYNC_URL=http://$http CPSYNC_TOKEN=demo-steward-token $build/cpsync conflicts list
     kafka:    $kafka broker: $bootstrap
     unified:  kcat -C -b <bootstrap> -t cpsync.unified.person -o beginning -e
-    city:     psql "host=127.0.0.1 port=$pgport user=postgres dbname=city"
+    city:     psql "$pg dbname=city"
                 the city's own tables:        \dt city.*
                 what cpsync sends the city:   TABLE inbound.person LIMIT 5;
                                               (also inbound.household, .enrolment, .alert)

@@ -64,6 +64,15 @@ void cps_api_reply_page(struct cps_http_response *resp, const char *what, int rc
 /* Route registration of each file. */
 int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                                size_t errstr_size);
+struct cps_schema;
+
+/* Whether a viewer may see `field` of entity schema s: the field carries
+ * "cpsync.viewer": true in the schema catalog (an allow-list). */
+int cps_api_viewer_may_see(const struct cps_schema *s, const char *field);
+/* Reduces a record document (cps_steward_record_get) to what a viewer may
+ * see: only allowed fields in the record, provenance, platform values,
+ * conflicts and history; no steward reasons; embedded national IDs masked. */
+void cps_api_viewer_view(const struct cps_schema *s, json_t *doc);
 int cps_api_records_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                              size_t errstr_size);
 int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,

@@ -2,79 +2,84 @@
  * Steward API, records (GET /api/v1/records/{entity}/{key}): the unified
  * record with per-field provenance, each platform's last-seen values, its
  * live conflicts and history. Stewards and operators see it whole; viewers
- * get the personal fields of the table below masked, wherever they appear.
+ * see only the fields the schema catalog declares non-personal (an
+ * allow-list), and only for entities whose key is itself not personal.
  */
 #include "api/api_int.h"
 
 #include "base/common.h"
 #include "base/log.h"
 #include "base/pii.h"
+#include "codec/schema.h"
+#include "model/entity.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define FAC "API"
 
 #define HISTORY_DEFAULT 20
 
-/* Personal fields by entity, masked for the viewer role: national IDs,
- * names, phones, addresses, incomes and amounts (and anything holding
- * them, such as household members and verification items). */
-static const struct masked_entity {
-	const char *entity;
-	int key_is_personal; /* the key itself is a national ID */
-	const char *fields[8];
-} MASKED[] = {
-    {"person", 1, {"national_id", "name", "phone", "residence_address", "birth_date", NULL}},
-    {"household", 0, {"head_national_id", "members", "per_capita_monthly_income", NULL}},
-    {"enrolment", 0, {"subject_id", "monthly_amount", NULL}},
-    {"verification",
-     0,
-     {"items", "counted_income_total", "employment_cost_deduction", "per_capita_income", NULL}},
-    {"alert", 0, {"subject_id", NULL}},
-};
-
-static const struct masked_entity *masked_of(const char *entity)
+/* The allow-list: a field the viewer may see carries "cpsync.viewer": true
+ * in its entity's .avsc; every other field is personal (a field added
+ * later stays hidden until someone declares it). */
+int cps_api_viewer_may_see(const struct cps_schema *s, const char *field)
 {
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(MASKED); i++)
-		if (!strcmp(MASKED[i].entity, entity))
-			return &MASKED[i];
-	return NULL;
-}
+	json_t *f;
+	size_t i;
 
-static int is_masked(const struct masked_entity *m, const char *field)
-{
-	for (size_t i = 0; m && m->fields[i]; i++)
-		if (!strcmp(m->fields[i], field))
-			return 1;
+	json_array_foreach (json_object_get(s->json, "fields"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+
+		if (name && !strcmp(name, field))
+			return json_is_true(json_object_get(f, "cpsync.viewer"));
+	}
 	return 0;
 }
 
-/* Replaces the masked fields of an Avro JSON record object. */
-static void mask_record(const struct masked_entity *m, json_t *rec)
+/* Keeps, of an object keyed by field name, only the viewer's fields. */
+static void keep_visible(const struct cps_schema *s, json_t *by_field)
 {
 	const char *k;
 	json_t *v;
+	void *tmp;
 
-	if (!json_is_object(rec))
+	if (!json_is_object(by_field))
 		return;
-	json_object_foreach (rec, k, v)
-		if (is_masked(m, k) && !json_is_null(v))
-			json_object_set_new(rec, k, json_string("***"));
+	json_object_foreach_safe (by_field, tmp, k, v)
+		if (!cps_api_viewer_may_see(s, k))
+			json_object_del(by_field, k);
 }
 
-/* Provenance may carry a steward's free-text reason: not for viewers. */
-static void mask_provenance(json_t *prov)
+/* Keeps, of an array of field names, only the viewer's fields (that a
+ * hidden field changed is already telling). */
+static void keep_visible_names(const struct cps_schema *s, json_t *names)
+{
+	size_t i = 0;
+
+	while (json_is_array(names) && i < json_array_size(names)) {
+		const char *n = json_string_value(json_array_get(names, i));
+
+		if (n && cps_api_viewer_may_see(s, n))
+			i++;
+		else
+			json_array_remove(names, i);
+	}
+}
+
+/* Provenance of the viewer's fields, without a steward's free-text reason. */
+static void keep_visible_provenance(const struct cps_schema *s, json_t *prov)
 {
 	const char *k;
 	json_t *v;
 
+	keep_visible(s, prov);
 	json_object_foreach (prov, k, v)
 		json_object_del(v, "reason");
 }
 
-/* National IDs also hide inside identifiers that are not personal fields
- * (a person's enrolment is keyed "<national ID>:<programme>"): mask them
- * in every string of the viewer's document. */
+/* National IDs also hide inside identifiers (a person's enrolment is keyed
+ * "<national ID>:<programme>"): mask them in every string left. */
 static void mask_embedded_ids(json_t *j)
 {
 	const char *k;
@@ -96,26 +101,30 @@ static void mask_embedded_ids(json_t *j)
 	}
 }
 
-static void mask_view(const struct masked_entity *m, json_t *o, const char *masked_key)
+void cps_api_viewer_view(const struct cps_schema *s, json_t *o)
 {
-	const char *pn, *f;
-	json_t *p, *fv, *h, *c;
+	const char *pn;
+	json_t *p, *h, *c, *kept;
 	size_t i;
 
-	json_object_set_new(o, "key", json_string(masked_key));
-	mask_record(m, json_object_get(o, "record"));
-	mask_provenance(json_object_get(o, "provenance"));
-	json_object_foreach (json_object_get(o, "platforms"), pn, p) {
-		json_object_foreach (json_object_get(p, "fields"), f, fv) {
-			if (is_masked(m, f) && json_is_object(fv))
-				json_object_set_new(fv, "v", json_string("***"));
-		}
+	keep_visible(s, json_object_get(o, "record"));
+	keep_visible_provenance(s, json_object_get(o, "provenance"));
+	json_object_foreach (json_object_get(o, "platforms"), pn, p)
+		keep_visible(s, json_object_get(p, "fields"));
+	kept = json_array();
+	json_array_foreach (json_object_get(o, "conflicts"), i, c) {
+		const char *field = json_string_value(json_object_get(c, "field"));
+
+		if (kept && field && cps_api_viewer_may_see(s, field))
+			json_array_append(kept, c);
 	}
-	json_array_foreach (json_object_get(o, "conflicts"), i, c)
-		json_object_set_new(c, "key", json_string(masked_key));
+	if (kept && json_object_get(o, "conflicts"))
+		json_object_set(o, "conflicts", kept);
+	json_decref(kept);
 	json_array_foreach (json_object_get(o, "history"), i, h) {
-		mask_record(m, json_object_get(h, "record"));
-		mask_provenance(json_object_get(h, "provenance"));
+		keep_visible(s, json_object_get(h, "record"));
+		keep_visible_provenance(s, json_object_get(h, "provenance"));
+		keep_visible_names(s, json_object_get(h, "changed_fields"));
 	}
 	mask_embedded_ids(o);
 }
@@ -125,19 +134,31 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 {
 	struct cps_api *api = ctx;
 	const char *entity = cps_http_param(req, "entity"), *key = cps_http_param(req, "key");
-	char errstr[CPS_ERRSTR_SIZE], masked_key[CPS_MASK_SIZE];
+	const struct cps_schema *schema;
+	const char *key_field;
+	char errstr[CPS_ERRSTR_SIZE];
 	json_t *rec = NULL;
 	int64_t limit;
 	int why = 0, rc, full;
 
 	if (cps_api_enter(api, resp))
 		return;
-	if (!cps_api_name_ok(entity) || !cps_catalog_by_entity(api->catalog, entity)) {
+	if (!cps_api_name_ok(entity) || !(schema = cps_catalog_by_entity(api->catalog, entity))) {
 		cps_http_reply_error(resp, 404, "unknown entity");
 		goto out;
 	}
 	if (!key || !*key || strlen(key) > 512) {
 		cps_http_reply_error(resp, 400, "the record key must be 1 to 512 bytes");
+		goto out;
+	}
+	full = (req->roles & (CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR)) != 0;
+	key_field = cps_entity_key_field(entity);
+	if (!full && !(key_field && cps_api_viewer_may_see(schema, key_field))) {
+		/* before the store is asked: the same answer for every key, so
+		 * a viewer cannot test who is registered */
+		cps_http_reply_error(
+		    resp, 403, "a viewer cannot look %s records up: their key is personal data",
+		    entity);
 		goto out;
 	}
 	if (cps_api_query_int(req, resp, "history_limit", 0, CPS_API_LIMIT_MAX, HISTORY_DEFAULT,
@@ -149,17 +170,8 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 		cps_api_reply_store_error(resp, rc, why, errstr);
 		goto out;
 	}
-	full = (req->roles & (CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR)) != 0;
-	if (!full) {
-		const struct masked_entity *m = masked_of(entity);
-
-		if (m && m->key_is_personal)
-			cps_mask_national_id(key, masked_key, sizeof(masked_key));
-		else
-			snprintf(masked_key, sizeof(masked_key), "%.*s",
-			         (int)sizeof(masked_key) - 1, key);
-		mask_view(m, rec, masked_key);
-	}
+	if (!full)
+		cps_api_viewer_view(schema, rec);
 	json_object_set_new(rec, "masked", json_boolean(!full));
 	cps_http_reply_json(resp, 200, rec);
 out:

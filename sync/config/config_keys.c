@@ -111,13 +111,22 @@ const struct cps_config_key cps_config_keys[] = {
     {"http.max_body_bytes", CPS_CFG_INT, "1048576", 1024, MIB(64), NULL, 0,
      "Largest request body; larger ones get 413."},
     {"http.timeout_s", CPS_CFG_INT, "30", 1, 3600, NULL, 0, "Idle connection timeout in seconds."},
+    {"http.request_deadline_s", CPS_CFG_INT, "10", 1, 3600, NULL, 0,
+     "Seconds a connection has to deliver a whole request (headers and body), counted from "
+     "accept or from the answer to its previous request; past it the connection is closed, "
+     "however slowly it keeps sending."},
     {"http.max_connections", CPS_CFG_INT, "64", 1, 10000, NULL, 0,
      "Most simultaneous HTTP connections."},
+    {"http.max_connections_per_ip", CPS_CFG_INT, "8", 1, 10000, NULL, 0,
+     "Most simultaneous HTTP connections from one client address; more are refused."},
+    {"http.api_workers", CPS_CFG_INT, "4", 1, 64, NULL, 0,
+     "Threads that run API handlers. `/healthz` is answered by the I/O thread, `/readyz` and "
+     "`/metrics` by a thread of their own: they answer while every API worker is blocked."},
     {"http.tokens.*.token", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
      "Bearer token of the holder named by the key (at least 16 characters; use "
      "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},
     {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
-     "Role of the token: `viewer` (status, records masked), `steward` (conflicts, records "
+     "Role of the token: `viewer` (status, records reduced to the schemas' `cpsync.viewer` fields), `steward` (conflicts, records "
      "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
     {"http.open_routes", CPS_CFG_LIST, "/healthz,/readyz,/metrics", 0, 0, NULL, 0,
      "Route patterns served without a token."},

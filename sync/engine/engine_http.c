@@ -43,7 +43,9 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 	hc.max_body_bytes = (size_t)cps_config_get_int(e->cfg, "http.max_body_bytes");
 	hc.timeout_s = (unsigned)cps_config_get_int(e->cfg, "http.timeout_s");
 	hc.max_connections = (unsigned)cps_config_get_int(e->cfg, "http.max_connections");
-	hc.threads = 2;
+	hc.max_per_ip = (unsigned)cps_config_get_int(e->cfg, "http.max_connections_per_ip");
+	hc.request_deadline_s = (unsigned)cps_config_get_int(e->cfg, "http.request_deadline_s");
+	hc.threads = (unsigned)cps_config_get_int(e->cfg, "http.api_workers");
 	hc.ready = cps_status_http_ready;
 	hc.ready_ctx = e->status_http;
 	rc = cps_http_start(&hc, &e->http, errstr, errstr_size);

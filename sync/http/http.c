@@ -1,9 +1,10 @@
 /*
- * cpsync's HTTP server on libmicrohttpd 0.9.75 (see http.h for the API):
- * start and stop, the listening socket bound by us (so a failure says why),
- * TLS files, and the built-in /healthz and /readyz. Requests are handled in
- * http_request.c, routes in http_route.c, tokens in http_auth.c, responses
- * in http_response.c, counters in http_stats.c.
+ * cpsync's HTTP server on libmicrohttpd 0.9.75 (see http.h for the API and
+ * its threads): start and stop, the listening socket bound by us (so a
+ * failure says why), TLS files, and the built-in /healthz and /readyz.
+ * Requests are handled in http_request.c, run on the lanes of http_lane.c,
+ * held to their deadline by http_deadline.c; routes in http_route.c, tokens
+ * in http_auth.c, responses in http_response.c, counters in http_stats.c.
  */
 #include "http/http.h"
 #include "http/http_int.h"
@@ -69,7 +70,7 @@ static void readyz(void *ctx, const struct cps_http_request *req, struct cps_htt
 }
 
 /* The probes every server answers, open to any token (ctx: the server). */
-static const struct cps_http_route_spec probe_routes[] = {
+static const struct cps_http_route_spec builtin_routes[] = {
     {"GET", "/healthz", healthz, CPS_ROLE_ANY},
     {"GET", "/readyz", readyz, CPS_ROLE_ANY},
 };
@@ -190,6 +191,9 @@ static void server_free(struct cps_http_server *srv)
 	for (i = 0; i < srv->n_open; i++)
 		free(srv->open_routes[i]);
 	free(srv->open_routes);
+	for (i = 0; i < srv->n_probe; i++)
+		free(srv->probe_routes[i]);
+	free(srv->probe_routes);
 	cps_buf_release(&srv->tls_cert);
 	if (srv->tls_key.data)
 		explicit_bzero(srv->tls_key.data, srv->tls_key.cap);
@@ -197,28 +201,88 @@ static void server_free(struct cps_http_server *srv)
 	pthread_rwlock_destroy(&srv->routes_lock);
 	pthread_mutex_destroy(&srv->tokens_lock);
 	pthread_mutex_destroy(&srv->stats_lock);
+	pthread_mutex_destroy(&srv->clocks_lock);
 	free(srv);
 }
 
-static int copy_open_routes(struct cps_http_server *srv, const char *const *list)
+/* A NULL-terminated list of patterns copied into *out (NULL = defaults). */
+static int copy_patterns(char ***out, size_t *n_out, const char *const *list,
+                         const char *const *defaults)
 {
-	static const char *const defaults[] = {"/healthz", "/readyz", NULL};
 	size_t n = 0, i;
 
 	if (!list)
 		list = defaults;
 	while (list[n])
 		n++;
-	srv->open_routes = calloc(n ? n : 1, sizeof(char *));
-	if (!srv->open_routes)
+	*out = calloc(n ? n : 1, sizeof(char *));
+	if (!*out)
 		return -1;
 	for (i = 0; i < n; i++) {
-		srv->open_routes[i] = strdup(list[i]);
-		if (!srv->open_routes[i])
+		(*out)[i] = strdup(list[i]);
+		if (!(*out)[i])
 			return -1;
-		srv->n_open = i + 1;
+		*n_out = i + 1;
 	}
 	return 0;
+}
+
+static int copy_route_lists(struct cps_http_server *srv, const struct cps_http_conf *conf)
+{
+	static const char *const open_defaults[] = {"/healthz", "/readyz", NULL};
+	static const char *const probe_defaults[] = {"/healthz", "/readyz", "/metrics", NULL};
+
+	if (copy_patterns(&srv->open_routes, &srv->n_open, conf->open_routes, open_defaults) < 0)
+		return -1;
+	return copy_patterns(&srv->probe_routes, &srv->n_probe, conf->probe_routes, probe_defaults);
+}
+
+/* The daemon: one internal epoll thread that only does I/O (handlers run on
+ * the lanes), connections it may suspend, a clock per connection. */
+static struct MHD_Daemon *start_daemon(struct cps_http_server *srv,
+                                       const struct cps_http_conf *conf, int family, int tls)
+{
+	struct MHD_OptionItem extra[3];
+	unsigned flags;
+	size_t n_extra = 0;
+
+	if (tls) {
+		extra[n_extra++] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert.data};
+		extra[n_extra++] =
+		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key.data};
+	}
+	extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+	        MHD_ALLOW_SUSPEND_RESUME;
+	if (family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (tls)
+		flags |= MHD_USE_TLS;
+	return MHD_start_daemon(
+	    flags, 0, NULL, NULL, cps_http_on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+	    srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(conf->timeout_s ? conf->timeout_s : 30),
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)(conf->max_connections ? conf->max_connections : 128),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(conf->max_per_ip ? conf->max_per_ip : 8),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(conf->conn_memory_limit ? conf->conn_memory_limit : (size_t)32 << 10),
+	    MHD_OPTION_NOTIFY_COMPLETED, cps_http_on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+	    cps_http_on_connection, srv, MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+}
+
+/* Stops what cps_http_start started, in order: the lanes answer or finish
+ * their requests and resume every suspended connection, then MHD stops
+ * (it must find none suspended), then the reaper. */
+static void server_stop_threads(struct cps_http_server *srv)
+{
+	cps_http_lane_stop(&srv->api_lane);
+	cps_http_lane_stop(&srv->probe_lane);
+	if (srv->mhd)
+		MHD_stop_daemon(srv->mhd); /* joins its thread, closes the listen socket */
+	srv->mhd = NULL;
+	cps_http_deadline_stop(srv);
 }
 
 int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **out, char *errstr,
@@ -227,10 +291,7 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 	struct cps_http_server *srv;
 	const char *addr = conf->listen ? conf->listen : "127.0.0.1:8080";
 	int tls = conf->tls_cert_file || conf->tls_key_file;
-	struct MHD_OptionItem extra[4];
-	unsigned flags, pool = conf->threads > 1 ? conf->threads : 0;
 	int family = AF_INET, rc;
-	size_t n_extra = 0;
 
 	*out = NULL;
 	if (tls && !(conf->tls_cert_file && conf->tls_key_file))
@@ -247,13 +308,16 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 	srv->listen_fd = -1;
 	srv->conf = *conf;
 	srv->conf.listen = srv->conf.tls_cert_file = srv->conf.tls_key_file = NULL;
-	srv->conf.open_routes = NULL;
+	srv->conf.open_routes = srv->conf.probe_routes = NULL;
 	srv->max_body = conf->max_body_bytes ? conf->max_body_bytes : (size_t)1 << 20;
+	srv->deadline_s = conf->request_deadline_s ? conf->request_deadline_s : 10;
 	srv->routes_tail = &srv->routes;
+	srv->io_handler = healthz;
 	pthread_rwlock_init(&srv->routes_lock, NULL);
 	pthread_mutex_init(&srv->tokens_lock, NULL);
 	pthread_mutex_init(&srv->stats_lock, NULL);
-	if (copy_open_routes(srv, conf->open_routes) < 0) {
+	pthread_mutex_init(&srv->clocks_lock, NULL);
+	if (copy_route_lists(srv, conf) < 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "out of memory starting the HTTP server");
 		goto out_free;
@@ -267,52 +331,37 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
 		if (rc)
 			goto out_free;
 	}
-	rc = cps_http_route_table(srv, probe_routes, CPS_ARRAY_SIZE(probe_routes), srv, errstr,
+	rc = cps_http_route_table(srv, builtin_routes, CPS_ARRAY_SIZE(builtin_routes), srv, errstr,
 	                          errstr_size);
 	if (rc)
 		goto out_free;
 	rc = open_listener(addr, &srv->listen_fd, &family, &srv->port, errstr, errstr_size);
 	if (rc)
 		goto out_free;
+	rc = cps_http_lane_start(&srv->api_lane, srv, "api", conf->threads ? conf->threads : 2,
+	                         errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_http_lane_start(&srv->probe_lane, srv, "probe", 1, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_http_deadline_start(srv, errstr, errstr_size);
+	if (rc)
+		goto out_stop;
 
-	if (pool)
-		extra[n_extra++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
-	if (tls) {
-		extra[n_extra++] =
-		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert.data};
-		extra[n_extra++] =
-		    (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key.data};
-	}
-	extra[n_extra] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-	if (family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	if (tls)
-		flags |= MHD_USE_TLS;
 	atomic_store(&srv->starting, 1);
-	srv->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, cps_http_on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-	    srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(conf->timeout_s ? conf->timeout_s : 30),
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)(conf->max_connections ? conf->max_connections : 128),
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned)(conf->max_per_ip ? conf->max_per_ip : 32),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(conf->conn_memory_limit ? conf->conn_memory_limit : (size_t)32 << 10),
-	    MHD_OPTION_NOTIFY_COMPLETED, cps_http_on_completed, srv, MHD_OPTION_ARRAY, extra,
-	    MHD_OPTION_END);
+	srv->mhd = start_daemon(srv, conf, family, tls);
 	atomic_store(&srv->starting, 0);
 	if (!srv->mhd) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "libmicrohttpd did not start on \"%s\": %s", addr,
 		                srv->start_msg[0] ? srv->start_msg : "no reason given");
-		close(srv->listen_fd);
-		goto out_free;
+		goto out_stop;
 	}
 	*out = srv;
 	return CPS_OK;
 
+out_stop:
+	server_stop_threads(srv);
+	close(srv->listen_fd);
 out_free:
 	server_free(srv);
 	return rc;
@@ -323,10 +372,15 @@ unsigned cps_http_port(const struct cps_http_server *srv)
 	return srv ? srv->port : 0;
 }
 
+uint64_t cps_http_deadline_closed(const struct cps_http_server *srv)
+{
+	return srv ? (uint64_t)atomic_load(&srv->reaped) : 0;
+}
+
 void cps_http_stop(struct cps_http_server *srv)
 {
 	if (!srv)
 		return;
-	MHD_stop_daemon(srv->mhd); /* joins its threads and closes the listen socket */
+	server_stop_threads(srv);
 	server_free(srv);
 }

@@ -4,6 +4,16 @@
  * helpers, per-route counters (by route pattern, never by raw path), an
  * access-log hook and the built-in /healthz and /readyz endpoints.
  * Other modules (engine, steward API, metrics) register their routes here.
+ *
+ * Threads: one libmicrohttpd thread (epoll) does all socket I/O and runs
+ * one handler only, the built-in /healthz (conf.alive must be instant).
+ * The others run on two lanes of worker threads: `threads` API workers,
+ * and one probe worker of its own for conf.probe_routes (/readyz,
+ * /metrics). Same listener, own thread: a probe answers
+ * while every API worker is blocked (a slow query, a held row lock), and
+ * Kubernetes' probes need no second port. Against slow senders: a per-IP
+ * connection limit and a total deadline for delivering a request (the
+ * idle timeout alone never fires for a client sending a byte every 5 s).
  */
 #ifndef CPS_HTTP_H
 #define CPS_HTTP_H
@@ -31,19 +41,26 @@ struct cps_http_conf {
 	/* "127.0.0.1:8080", "[::1]:8080", "localhost:0"; port 0 = ephemeral.
 	 * NULL = "127.0.0.1:8080" (loopback by default). */
 	const char *listen;
-	size_t max_body_bytes;     /* request bodies; 0 = 1 MiB */
-	unsigned timeout_s;        /* idle connection timeout; 0 = 30 s (never "none") */
-	unsigned max_connections;  /* 0 = 128 */
-	unsigned max_per_ip;       /* 0 = 32 */
-	size_t conn_memory_limit;  /* per-connection header memory; 0 = 32 KiB (431 beyond) */
-	unsigned threads;          /* > 1: a thread pool of that size, else one polling thread */
+	size_t max_body_bytes;       /* request bodies; 0 = 1 MiB */
+	unsigned timeout_s;          /* idle connection timeout; 0 = 30 s (never "none") */
+	unsigned request_deadline_s; /* whole request (headers and body) within; 0 = 10 s */
+	unsigned max_connections;    /* 0 = 128 */
+	unsigned max_per_ip;         /* 0 = 8 */
+	size_t conn_memory_limit;    /* per-connection header memory; 0 = 32 KiB (431 beyond) */
+	unsigned threads;            /* API handler threads; 0 = 2 */
+	/* Route patterns whose handlers run on the probe worker, not on the
+	 * API workers, NULL-terminated. NULL = {"/healthz", "/readyz",
+	 * "/metrics"}. Their handlers must be quick and bounded. */
+	const char *const *probe_routes;
 	const char *tls_cert_file; /* HTTPS when both files are set (PEM) */
 	const char *tls_key_file;
 	/* Route patterns served without a token whatever roles they are
 	 * registered with, NULL-terminated. NULL = {"/healthz", "/readyz"};
 	 * a list holding only NULL = nothing is open (health needs any role). */
 	const char *const *open_routes;
-	/* Liveness for GET /healthz: nonzero = alive. NULL = always alive. */
+	/* Liveness for GET /healthz: nonzero = alive. NULL = always alive.
+	 * Runs on the I/O thread: it must return at once (no I/O, no lock
+	 * held for long). */
 	int (*alive)(void *ctx);
 	void *alive_ctx;
 	/* Readiness for GET /readyz: nonzero = ready; when not ready, append
@@ -83,7 +100,8 @@ struct cps_http_response {
 	struct cps_buf headers; /* private: "name\0value\0" pairs, see cps_http_response_header */
 };
 
-/* Runs on an HTTP thread (several at once with conf.threads > 1). */
+/* Runs on a worker thread of the server (several at once with conf.threads
+ * > 1; probe routes on their own thread). */
 typedef void (*cps_http_handler)(void *ctx, const struct cps_http_request *req,
                                  struct cps_http_response *resp);
 
@@ -95,8 +113,11 @@ int cps_http_start(const struct cps_http_conf *conf, struct cps_http_server **ou
                    size_t errstr_size);
 /* The bound TCP port (useful with port 0). */
 unsigned cps_http_port(const struct cps_http_server *server);
-/* Stops the threads, closes the socket, frees everything; NULL is fine. */
+/* Stops the threads (a running handler is waited for; queued requests get
+ * 503), closes the socket, frees everything; NULL is fine. */
 void cps_http_stop(struct cps_http_server *server);
+/* Connections closed so far because they missed the request deadline. */
+uint64_t cps_http_deadline_closed(const struct cps_http_server *server);
 
 /* Adds a route, at any time, from any thread. `pattern` is "/a/{name}/b":
  * literal segments or whole-segment {name} parameters; a literal beats a

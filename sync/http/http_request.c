@@ -1,8 +1,9 @@
 /*
  * One HTTP request through libmicrohttpd's callbacks: routed and authorised
  * on the first call (401/403/404/405/413 answered before any body is read),
- * the body collected under a hard cap, the handler run on the final call;
- * and the accessors handlers use (path and query parameters, headers, body).
+ * the body collected under a hard cap, handed to a lane (http_lane.c) on the
+ * final call and answered when its worker resumes the connection; and the
+ * accessors handlers use (path and query parameters, headers, body).
  */
 #include "http/http.h"
 #include "http/http_int.h"
@@ -85,27 +86,28 @@ static enum MHD_Result request_begin(struct http_request_state *rs, const char *
 	return MHD_YES;
 }
 
-static enum MHD_Result request_run(struct http_request_state *rs, const char *url,
-                                   const char *method)
+static int is_probe_route(const struct cps_http_server *srv, const struct route *r)
 {
-	struct cps_http_request req = {
-	    .method = method,
-	    .path = url,
-	    .route_pattern = rs->route->pattern,
-	    .body = rs->body.data ? rs->body.data : (const uint8_t *)"",
-	    .body_len = rs->body.len,
-	    .principal = rs->principal,
-	    .roles = rs->roles,
-	    .priv = rs,
-	};
-	struct cps_http_response resp;
-	enum MHD_Result ret;
+	for (size_t i = 0; i < srv->n_probe; i++)
+		if (strcmp(srv->probe_routes[i], r->pattern) == 0)
+			return 1;
+	return 0;
+}
 
-	cps_http_response_init(&resp);
-	rs->route->handler(rs->route->ctx, &req, &resp);
-	ret = cps_http_answer(rs, &resp);
-	cps_http_response_release(&resp);
-	return ret;
+/* The whole request is in: hand it to its lane (the connection is
+ * suspended until a worker has run the handler). @locality MHD thread */
+static enum MHD_Result request_dispatch(struct http_request_state *rs)
+{
+	struct cps_http_server *srv = rs->server;
+	struct lane *l = is_probe_route(srv, rs->route) ? &srv->probe_lane : &srv->api_lane;
+
+	if (rs->route->handler == srv->io_handler) {
+		cps_http_run_handler(rs);
+		return cps_http_answer(rs, &rs->resp);
+	}
+	if (cps_http_lane_submit(l, rs) == 0)
+		return MHD_YES;
+	return cps_http_answer_error(rs, 503, NULL, NULL, "the server is stopping");
 }
 
 enum MHD_Result cps_http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -124,8 +126,15 @@ enum MHD_Result cps_http_on_request(void *cls, struct MHD_Connection *conn, cons
 		rs->conn = conn;
 		clock_gettime(CLOCK_MONOTONIC, &rs->t0);
 		cps_buf_init(&rs->body, srv->max_body);
+		cps_http_response_init(&rs->resp);
+		rs->url = url;
+		rs->method = method;
 		*con_cls = rs;
 		return request_begin(rs, url, method);
+	}
+	if (rs->handled) { /* resumed by the lane's worker */
+		rs->handled = 0;
+		return cps_http_answer(rs, &rs->resp);
 	}
 	if (rs->answered) {
 		*upload_data_size = 0;
@@ -139,13 +148,14 @@ enum MHD_Result cps_http_on_request(void *cls, struct MHD_Connection *conn, cons
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	cps_http_clock_mark(srv, conn, 0);
 	if (rs->too_big) {
 		char msg[96];
 
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes", srv->max_body);
 		return cps_http_answer_error(rs, 413, NULL, NULL, msg);
 	}
-	return request_run(rs, url, method);
+	return request_dispatch(rs);
 }
 
 void cps_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -153,8 +163,12 @@ void cps_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 {
 	struct http_request_state *rs = *con_cls;
 
+	(void)toe;
+	/* a kept-alive connection's clock restarts for its next request */
+	cps_http_clock_mark(cls, conn, 1);
 	if (!rs)
 		return;
+	cps_http_response_release(&rs->resp);
 	cps_buf_release(&rs->body);
 	free(rs->path_copy);
 	free(rs->principal);
