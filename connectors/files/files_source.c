@@ -61,6 +61,7 @@ struct files_source {
 	char entity[ENTITY_MAX];
 	bool has_entity;
 	char writer_fp[17];
+	int64_t written_ms; /* the file's mtime: its records' source time */
 	struct cps_buf image;
 	struct cps_ocf_reader *reader;
 	int64_t committed;  /* last committed record index; -1 */
@@ -220,11 +221,15 @@ static bool has_control_char(const char *name)
 	return false;
 }
 
-static bool is_regular(int fd)
+/* Whether fd is a regular file; its modification time (ms) in *mtime_ms. */
+static bool is_regular(int fd, int64_t *mtime_ms)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	*mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	return true;
 }
 
 /* rejected/<name> and rejected/<name>.reason */
@@ -344,7 +349,7 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 		return errno == ENOENT ? 0
 		                       : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                                    "opening '%s': %s", path, strerror(errno));
-	if (!is_regular(fd)) {
+	if (!is_regular(fd, &s->written_ms)) {
 		close(fd);
 		rc = reject_file(s, name, "not a regular file", errstr, errstr_size);
 		return rc < 0 ? rc : 0;
@@ -410,18 +415,18 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 }
 
 /* Whether an inbox entry the source skips is one it will never read: a
- * dot file other than its own progress file, a *.tmp left unchanged for
- * STALE_TMP_MS, a name too long to process, a folder other than done/ and
- * rejected/. */
+ * dot file other than its own progress file, a *.tmp (".name.tmp" too: an
+ * upload in progress) left unchanged for STALE_TMP_MS, a name too long to
+ * process, a folder other than done/ and rejected/. */
 static bool never_read(struct files_source *s, const char *name, const struct stat *st, int64_t now)
 {
 	char path[PATH_MAX];
 	size_t n = strlen(name);
 
-	if (name[0] == '.')
-		return strcmp(name, ".") && strcmp(name, "..") && strcmp(name, PROGRESS_NAME);
 	if (n >= CPS_STREAM_MAX)
 		return true;
+	if (name[0] == '.' && (n < 4 || strcmp(name + n - 4, ".tmp") != 0))
+		return strcmp(name, ".") && strcmp(name, "..") && strcmp(name, PROGRESS_NAME);
 	if (S_ISDIR(st->st_mode)) {
 		snprintf(path, sizeof(path), "%s/%s", s->inbox, name);
 		return strcmp(path, s->done) && strcmp(path, s->rejected);
@@ -579,7 +584,8 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		m->pos.offset = index;
 		snprintf(m->origin, sizeof(m->origin), "%s:%s#%" PRId64, s->base.platform, s->name,
 		         index);
-		m->source_ts_ms = -1;
+		/* when Shenshan wrote it: the same again if the record is read again */
+		m->source_ts_ms = s->written_ms;
 		m->headers = &s->header;
 		m->n_headers = 1;
 		s->last_index = index;

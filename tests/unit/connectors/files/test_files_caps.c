@@ -233,8 +233,8 @@ static void test_dead_letter_cap(void **state)
 }
 
 /* Dot files, a *.tmp left for two hours and a stray folder are never read:
- * counted, so /status and /metrics show them. A fresh *.tmp (an upload in
- * progress) and the source's own files are not. */
+ * counted, so /status and /metrics show them. A fresh *.tmp or .*.tmp (an
+ * upload in progress) and the source's own files are not. */
 static void test_ignored_entries(void **state)
 {
 	struct fx *f = *state;
@@ -245,6 +245,7 @@ static void test_ignored_entries(void **state)
 	write_file(f->inbox, ".hidden.avro", "x", 1);
 	write_file(f->inbox, "old.avro.tmp", "x", 1);
 	write_file(f->inbox, "new.avro.tmp", "x", 1);
+	write_file(f->inbox, ".busy.avro.tmp", "x", 1); /* a dot-named upload in progress */
 	snprintf(path, sizeof(path), "%s/old.avro.tmp", f->inbox);
 	gettimeofday(&old[0], NULL);
 	old[0].tv_sec -= 2 * 3600;
