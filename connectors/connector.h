@@ -86,6 +86,7 @@ struct cps_conn_status {
 	uint64_t failed;      /* sink: records whose delivery failed */
 	uint64_t errors;      /* errors reported to the caller */
 	int64_t last_msg_ms;  /* wall clock of the last message seen/acknowledged; -1 */
+	int64_t ignored;      /* source: entries at the platform it will never read (files) */
 	char last_error[256]; /* "" when none; never personal data */
 };
 

@@ -32,8 +32,10 @@ static const struct cps_setting_decl files_settings[] = {
      "a file is closed and published when it is this old (checked at put and flush)"},
     {"codec", CPS_SETTING_STRING, "null", 0, 0, CPS_SETTING_SINK,
      "block codec of written files: null or deflate"},
-    {"schema_dir", CPS_SETTING_STRING, "", 0, 0, CPS_SETTING_SINK,
-     "schema catalog the sink takes record schemas from; empty = $CPSYNC_SCHEMA_DIR or the source tree's schemas/"},
+    {"max_dead_letters", CPS_SETTING_INT, "100", 0, 1000000000, CPS_SETTING_SOURCE,
+     "a file with more records that would be dead letters than this is rejected whole, with one reason, before any record is read"},
+    {"schema_dir", CPS_SETTING_STRING, "", 0, 0, CPS_SETTING_SOURCE | CPS_SETTING_SINK,
+     "schema catalog: a source refuses files whose writer schema is not in it, a sink takes record schemas from it; empty = $CPSYNC_SCHEMA_DIR or the source tree's schemas/"},
 };
 
 const struct cps_connector_ops cps_files_connector = {

@@ -1,10 +1,11 @@
 /*
  * Durable file-system steps shared by the files source and sink: whole
  * writes, fsync of a directory, a file or JSON document published
- * atomically (tmp, fsync, rename, fsync dir), and ISO times for receipts
- * and manifests.
+ * atomically (tmp, fsync, rename, fsync dir), ISO times for receipts
+ * and manifests, and the schema catalog both sides load.
  */
 #include "connectors/files/files_int.h"
+#include "codec/schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,4 +104,21 @@ int files_make_dir(const char *dir, char *errstr, size_t errstr_size)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "creating '%s': %s", dir,
 		                  strerror(errno));
 	return CPS_OK;
+}
+
+int files_load_catalog(const struct cps_settings *settings, struct cps_catalog **out, char *errstr,
+                       size_t errstr_size)
+{
+	const char *dir = cps_settings_get(settings, "schema_dir");
+	char deflt[PATH_MAX];
+
+	if (!dir || !*dir) {
+		dir = getenv("CPSYNC_SCHEMA_DIR");
+		if (!dir || !*dir) {
+			snprintf(deflt, sizeof(deflt), "%s/schemas", CPSYNC_SOURCE_DIR);
+			dir = deflt;
+		}
+	}
+	return cps_catalog_load_dir(dir, out, errstr, errstr_size) == CPS_OK ? CPS_OK
+	                                                                     : CPS_ERR_FATAL;
 }

@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
@@ -33,6 +33,26 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 int files_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size);
 void files_sink_close(struct cps_conn *c);
 void files_sink_describe(struct cps_conn *c, struct cps_conn_status *st);
+
+/* files_scan.c */
+struct cps_buf;
+struct cps_schema;
+struct files_scan {
+	int64_t records; /* records read (up to the one past the cap) */
+	int64_t bad;     /* of them, those ingest would dead-letter */
+	char first_reason[300];
+};
+/* Reads the container file `image` (written with `writer`, a catalog
+ * schema) record by record and counts those ingest would dead-letter as
+ * records of `entity` (NULL: all of them); stops once more than `cap` are. */
+int files_scan(const struct cps_buf *image, const struct cps_schema *writer, const char *entity,
+               int64_t cap, struct files_scan *out, char *errstr, size_t errstr_size);
+
+struct cps_catalog;
+/* The schema catalog of setting `schema_dir`; empty: $CPSYNC_SCHEMA_DIR, else
+ * the source tree's schemas/. */
+int files_load_catalog(const struct cps_settings *settings, struct cps_catalog **out, char *errstr,
+                       size_t errstr_size);
 
 /* files_fs.c */
 /* "2026-01-02T03:04:05.678Z" */

@@ -389,9 +389,7 @@ int files_sink_open(const char *platform, const struct cps_settings *settings,
                     struct cps_conn **out, char *errstr, size_t errstr_size)
 {
 	struct files_sink *k = calloc(1, sizeof(*k));
-	const char *dir = cps_settings_get(settings, "schema_dir");
 	const char *codec = cps_settings_get(settings, "codec");
-	char deflt[PATH_MAX];
 	int rc;
 
 	*out = NULL;
@@ -410,18 +408,9 @@ int files_sink_open(const char *platform, const struct cps_settings *settings,
 		                "setting 'codec': '%s' is not null or deflate", codec);
 		goto out_free;
 	}
-	if (!dir || !*dir) {
-		dir = getenv("CPSYNC_SCHEMA_DIR");
-		if (!dir || !*dir) {
-			snprintf(deflt, sizeof(deflt), "%s/schemas", CPSYNC_SOURCE_DIR);
-			dir = deflt;
-		}
-	}
-	rc = cps_catalog_load_dir(dir, &k->catalog, errstr, errstr_size);
-	if (rc != CPS_OK) {
-		rc = CPS_ERR_FATAL;
+	rc = files_load_catalog(settings, &k->catalog, errstr, errstr_size);
+	if (rc != CPS_OK)
 		goto out_free;
-	}
 	if (access(k->outbox, W_OK | X_OK) < 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "outbox '%s': %s", k->outbox,
 		                strerror(errno));

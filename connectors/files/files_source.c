@@ -29,6 +29,7 @@
 #define HEADER_WRITER_FP "cpsync-writer-fingerprint"
 #define PROGRESS_NAME    ".progress"
 #define LEDGER_NAME      ".ledger"
+#define STALE_TMP_MS     (3600 * 1000) /* a *.tmp this old is no upload in progress */
 
 static void sleep_ms(int64_t ms)
 {
@@ -45,7 +46,8 @@ struct entity_prefix {
 struct files_source {
 	struct cps_conn base;
 	char *inbox, *done, *rejected;
-	int64_t stable_ms, max_file_bytes;
+	int64_t stable_ms, max_file_bytes, max_dead_letters;
+	struct cps_catalog *catalog; /* writer schemas a file may have */
 	struct entity_prefix *prefixes;
 	size_t n_prefixes;
 	char (*ledger)[65];
@@ -59,6 +61,7 @@ struct files_source {
 	char entity[ENTITY_MAX];
 	bool has_entity;
 	char writer_fp[17];
+	int64_t written_ms; /* the file's mtime: its records' source time */
 	struct cps_buf image;
 	struct cps_ocf_reader *reader;
 	int64_t committed;  /* last committed record index; -1 */
@@ -218,11 +221,15 @@ static bool has_control_char(const char *name)
 	return false;
 }
 
-static bool is_regular(int fd)
+/* Whether fd is a regular file; its modification time (ms) in *mtime_ms. */
+static bool is_regular(int fd, int64_t *mtime_ms)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	*mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+	return true;
 }
 
 /* rejected/<name> and rejected/<name>.reason */
@@ -279,6 +286,39 @@ static void pick_entity(struct files_source *s)
 	}
 }
 
+/* Whether the file may be read: 1 yes; 0 no, with the reason in why. Its
+ * writer schema must be in the catalog (else each record would be a dead
+ * letter), and a new file must not hold more records ingest would
+ * dead-letter than max_dead_letters. A resumed file was admitted before. */
+static int admit_file(struct files_source *s, const struct cps_schema *writer, bool resumed,
+                      char *why, size_t why_size, char *errstr, size_t errstr_size)
+{
+	const struct cps_schema *known =
+	    cps_catalog_by_fingerprint(s->catalog, writer->fingerprint);
+	struct files_scan scan;
+	int rc;
+
+	if (!known) {
+		snprintf(why, why_size,
+		         "its writer schema '%.100s' (fingerprint %s) is not in the schema catalog",
+		         writer->name ? writer->name : "?", s->writer_fp);
+		return 0;
+	}
+	if (resumed)
+		return 1;
+	rc = files_scan(&s->image, known, s->has_entity ? s->entity : NULL, s->max_dead_letters,
+	                &scan, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	if (scan.bad <= s->max_dead_letters)
+		return 1;
+	snprintf(why, why_size,
+	         "more than max_dead_letters (%" PRId64 ") of its records are invalid, %" PRId64
+	         " in its first %" PRId64 "; the first, %s",
+	         s->max_dead_letters, scan.bad, scan.records, scan.first_reason);
+	return 0;
+}
+
 /* Opens inbox/<name>: 1 when it is now the file in flight, 0 when it was
  * dealt with (rejected, duplicate, gone). */
 static int open_file(struct files_source *s, const char *name, char *errstr, size_t errstr_size)
@@ -309,7 +349,7 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 		return errno == ENOENT ? 0
 		                       : cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                                    "opening '%s': %s", path, strerror(errno));
-	if (!is_regular(fd)) {
+	if (!is_regular(fd, &s->written_ms)) {
 		close(fd);
 		rc = reject_file(s, name, "not a regular file", errstr, errstr_size);
 		return rc < 0 ? rc : 0;
@@ -352,8 +392,16 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 		return rc < 0 ? rc : 0;
 	}
 	snprintf(s->writer_fp, sizeof(s->writer_fp), "%016" PRIx64, writer->fingerprint);
-	cps_schema_free(writer);
 	pick_entity(s);
+	rc = admit_file(s, writer, in_progress, why, sizeof(why), errstr, errstr_size);
+	cps_schema_free(writer);
+	if (rc <= 0) {
+		cps_ocf_reader_free(s->reader);
+		s->reader = NULL;
+		if (rc == 0)
+			rc = reject_file(s, name, why, errstr, errstr_size);
+		return rc < 0 ? rc : 0;
+	}
 	s->have_file = true;
 	s->eof = s->broken = false;
 	s->resumed = in_progress;
@@ -366,12 +414,44 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	return 1;
 }
 
+/* Whether an inbox entry the source skips is one it will never read: a
+ * dot file other than its own progress file, a *.tmp (".name.tmp" too: an
+ * upload in progress) left unchanged for STALE_TMP_MS, a name too long to
+ * process, a folder other than done/ and rejected/. */
+static bool never_read(struct files_source *s, const char *name, const struct stat *st, int64_t now)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(name);
+
+	if (n >= CPS_STREAM_MAX)
+		return true;
+	if (name[0] == '.' && (n < 4 || strcmp(name + n - 4, ".tmp") != 0))
+		return strcmp(name, ".") && strcmp(name, "..") && strcmp(name, PROGRESS_NAME);
+	if (S_ISDIR(st->st_mode)) {
+		snprintf(path, sizeof(path), "%s/%s", s->inbox, name);
+		return strcmp(path, s->done) && strcmp(path, s->rejected);
+	}
+	return now - (int64_t)st->st_mtim.tv_sec * 1000 >= STALE_TMP_MS;
+}
+
+/* Counts the entries never_read finds, and says so when there are more. */
+static void note_ignored(struct files_source *s, int64_t ignored)
+{
+	if (ignored > s->counts.ignored)
+		CPS_LOG(
+		    CPS_LOG_WARN, FACILITY,
+		    "the inbox of '%s' holds %" PRId64
+		    " entries it will never read (dot files, stale *.tmp, over-long names, folders)",
+		    s->base.platform, ignored);
+	s->counts.ignored = ignored;
+}
+
 /* The oldest complete file of the inbox into name; false when none. */
 static bool oldest_complete(struct files_source *s, char *name, size_t name_size)
 {
 	DIR *d = opendir(s->inbox);
 	struct dirent *de;
-	int64_t now = cps_wall_ms(), best_mtime = INT64_MAX;
+	int64_t now = cps_wall_ms(), best_mtime = INT64_MAX, ignored = 0;
 	bool found = false;
 
 	if (!d)
@@ -382,12 +462,14 @@ static bool oldest_complete(struct files_source *s, char *name, size_t name_size
 		struct stat st;
 		int64_t mtime;
 
-		if (de->d_name[0] == '.' || (n >= 4 && !strcmp(de->d_name + n - 4, ".tmp")) ||
-		    n >= CPS_STREAM_MAX)
-			continue;
 		snprintf(path, sizeof(path), "%s/%s", s->inbox, de->d_name);
-		if (lstat(path, &st) < 0 || S_ISDIR(st.st_mode))
+		if (lstat(path, &st) < 0)
 			continue;
+		if (de->d_name[0] == '.' || (n >= 4 && !strcmp(de->d_name + n - 4, ".tmp")) ||
+		    n >= CPS_STREAM_MAX || S_ISDIR(st.st_mode)) {
+			ignored += never_read(s, de->d_name, &st, now);
+			continue;
+		}
 		mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		if (now - mtime < s->stable_ms)
 			continue;
@@ -398,6 +480,7 @@ static bool oldest_complete(struct files_source *s, char *name, size_t name_size
 		}
 	}
 	closedir(d);
+	note_ignored(s, ignored);
 	return found;
 }
 
@@ -501,7 +584,8 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		m->pos.offset = index;
 		snprintf(m->origin, sizeof(m->origin), "%s:%s#%" PRId64, s->base.platform, s->name,
 		         index);
-		m->source_ts_ms = -1;
+		/* when Shenshan wrote it: the same again if the record is read again */
+		m->source_ts_ms = s->written_ms;
 		m->headers = &s->header;
 		m->n_headers = 1;
 		s->last_index = index;
@@ -603,6 +687,7 @@ void files_source_close(struct cps_conn *c)
 		free(s->prefixes[i].entity);
 	}
 	free(s->prefixes);
+	cps_catalog_free(s->catalog);
 	free(s->ledger);
 	free(s->msgs);
 	free(s->value_offs);
@@ -654,6 +739,7 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 	    s->inbox ? dir_or_default(settings, "rejected_dir", s->inbox, "rejected") : NULL;
 	s->stable_ms = cps_settings_get_int(settings, "stable_ms", 2000);
 	s->max_file_bytes = cps_settings_get_int(settings, "max_file_bytes", 268435456);
+	s->max_dead_letters = cps_settings_get_int(settings, "max_dead_letters", 100);
 	if (!s->inbox || !s->done || !s->rejected) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
@@ -686,7 +772,9 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		                strerror(errno));
 		goto out_free;
 	}
-	rc = files_make_dir(s->done, errstr, errstr_size);
+	rc = files_load_catalog(settings, &s->catalog, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = files_make_dir(s->done, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = files_make_dir(s->rejected, errstr, errstr_size);
 	if (rc == CPS_OK)

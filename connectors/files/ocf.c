@@ -33,6 +33,7 @@ struct cps_ocf_reader {
 	int64_t block_count, block_done; /* records in the block / returned */
 	int64_t next_index;              /* index of the block's next record */
 	int64_t n_blocks;
+	uint64_t min_record; /* fewest bytes a record of the schema takes */
 	bool broken;
 	char broken_reason[256];
 };
@@ -96,10 +97,52 @@ static int read_bytes(const uint8_t *p, size_t len, size_t *pos, const uint8_t *
 	return 0;
 }
 
+/* The fewest bytes a datum of `s` can take: a lower bound (0 past the depth
+ * cap or through a recursive link), so that a count of N such datums in
+ * fewer than N times as many bytes is a lie. */
+static uint64_t min_size(avro_schema_t s, unsigned depth)
+{
+	uint64_t n = 0, branch;
+
+	if (depth > 64)
+		return 0;
+	switch (avro_typeof(s)) {
+	case AVRO_NULL:
+	case AVRO_LINK:
+		return 0;
+	case AVRO_FLOAT:
+		return 4;
+	case AVRO_DOUBLE:
+		return 8;
+	case AVRO_FIXED:
+		return avro_schema_fixed_size(s) > 0 ? (uint64_t)avro_schema_fixed_size(s) : 0;
+	case AVRO_RECORD:
+		for (size_t i = 0; i < avro_schema_record_size(s); i++)
+			n += min_size(avro_schema_record_field_get_by_index(s, (int)i), depth + 1);
+		return n;
+	case AVRO_UNION:
+		n = UINT64_MAX;
+		for (size_t i = 0; i < avro_schema_union_size(s); i++) {
+			branch = min_size(avro_schema_union_branch(s, (int)i), depth + 1);
+			n = branch < n ? branch : n;
+		}
+		return n == UINT64_MAX ? 1 : 1 + n; /* the branch index, then the branch */
+	default: /* boolean, int, long, enum, string, bytes, array, map: one byte at least */
+		return 1;
+	}
+}
+
+/* Whether `count` items of at least `item_min` bytes each fit in `avail`. */
+static bool count_fits(uint64_t count, uint64_t item_min, size_t avail)
+{
+	return item_min == 0 || count <= avail / item_min;
+}
+
 static int datum_size(avro_schema_t s, const uint8_t *p, size_t len, size_t *pos, unsigned depth,
                       unsigned max_depth, uint64_t *items)
 {
 	const uint8_t *d;
+	uint64_t item_min;
 	size_t n;
 	int64_t v;
 
@@ -147,6 +190,9 @@ static int datum_size(avro_schema_t s, const uint8_t *p, size_t len, size_t *pos
 		                  max_depth, items);
 	case AVRO_ARRAY:
 	case AVRO_MAP:
+		item_min = avro_typeof(s) == AVRO_MAP
+		               ? 1 + min_size(avro_schema_map_values(s), depth + 1)
+		               : min_size(avro_schema_array_items(s), depth + 1);
 		for (;;) {
 			int64_t count, bsize;
 
@@ -159,7 +205,8 @@ static int datum_size(avro_schema_t s, const uint8_t *p, size_t len, size_t *pos
 					return -1;
 				count = -count;
 			}
-			if ((uint64_t)count > MAX_DATUM_ITEMS - *items)
+			if ((uint64_t)count > MAX_DATUM_ITEMS - *items ||
+			    !count_fits((uint64_t)count, item_min, len - *pos))
 				return -1;
 			*items += (uint64_t)count;
 			for (int64_t i = 0; i < count; i++) {
@@ -405,6 +452,7 @@ int cps_ocf_reader_open(const void *buf, size_t len, const struct cps_ocf_limits
 		cps_ocf_reader_free(r);
 		return rc;
 	}
+	r->min_record = min_size(r->schema, 0);
 	*out = r;
 	return CPS_OK;
 }
@@ -526,6 +574,10 @@ static int next_block(struct cps_ocf_reader *r, char *errstr, size_t errstr_size
 		r->block = data;
 		r->block_len = (size_t)size;
 	}
+	if (!count_fits((uint64_t)count, r->min_record, r->block_len))
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "block %lld: %lld records cannot fit in its %zu bytes",
+		                  (long long)r->n_blocks, (long long)count, r->block_len);
 	r->pos = pos;
 	r->block_pos = 0;
 	r->block_count = count;

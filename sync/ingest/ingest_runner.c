@@ -138,6 +138,7 @@ static void update_lag(struct cps_ingest *r)
 		return;
 	cps_conn_describe(r->source, &st);
 	atomic_store(&r->link->lag, st.lag);
+	atomic_store(&r->link->ignored_files, st.ignored);
 }
 
 /* Sleeps the current backoff (interrupted by stop) and doubles it. */

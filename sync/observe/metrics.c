@@ -116,7 +116,16 @@ static int64_t iso8601_ms(const char *text)
 	return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
-enum link_figure { LF_RECORDS, LF_ERRORS, LF_DEAD, LF_LAG, LF_UP, LF_STANDBY, LF_LAST_SUCCESS };
+enum link_figure {
+	LF_RECORDS,
+	LF_ERRORS,
+	LF_DEAD,
+	LF_LAG,
+	LF_IGNORED,
+	LF_UP,
+	LF_STANDBY,
+	LF_LAST_SUCCESS
+};
 
 static const struct {
 	const char *name, *type, *help;
@@ -127,6 +136,9 @@ static const struct {
     [LF_DEAD] = {"cpsync_link_dead_letters_total", "counter",
                  "Messages of the link set aside as dead letters."},
     [LF_LAG] = {"cpsync_link_lag", "gauge", "Messages the link is behind (when known)."},
+    [LF_IGNORED] =
+        {"cpsync_link_ignored_files", "gauge",
+         "Entries a source will never read (files: dot files, stale *.tmp, over-long names, folders in its inbox)."},
     [LF_UP] = {"cpsync_link_up", "gauge", "1 when the link is RUNNING, else 0."},
     [LF_STANDBY] =
         {"cpsync_link_standby", "gauge",
@@ -158,6 +170,12 @@ static void format_links(struct fmt *f, const json_t *links)
 			case LF_DEAD:
 				value = num(l, "dead_letters");
 				break;
+			case LF_IGNORED:
+				v = json_object_get(l, "ignored_files");
+				if (!json_is_integer(v))
+					continue;
+				value = (double)json_integer_value(v);
+				break;
 			case LF_LAG:
 				v = json_object_get(l, "lag");
 				if (!json_is_integer(v))
@@ -184,6 +202,28 @@ static void format_links(struct fmt *f, const json_t *links)
 			}
 			put(f, "%s%s ", link_families[k].name, labels);
 			put_value(f, value);
+		}
+	}
+}
+
+/* cpsync_sink_dropped_total: each sink link's records not sent, by reason. */
+static void format_sink_drops(struct fmt *f, const json_t *links)
+{
+	char a[160], b[80];
+	const json_t *l, *n;
+	const char *why;
+	size_t i;
+
+	family(
+	    f, "cpsync_sink_dropped_total", "counter",
+	    "Unified records a sink did not send: reason echo (the change came from its own platform), not_allowed (a required field outside its allow-list), undecodable.");
+	json_array_foreach (links, i, l) {
+		json_object_foreach ((json_t *)json_object_get(l, "dropped"), why, n) {
+			put(f,
+			    "cpsync_sink_dropped_total{link=\"%s\",platform=\"%s\",reason=\"%s\"} ",
+			    esc(str(l, "name"), a, sizeof(a)),
+			    esc(str(l, "platform"), b, sizeof(b)), why);
+			put_value(f, (double)json_integer_value(n));
 		}
 	}
 }
@@ -393,6 +433,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	put(&f, "cpsync_uptime_seconds ");
 	put_value(&f, num(status_doc, "uptime_s"));
 	format_links(&f, links);
+	format_sink_drops(&f, links);
 	format_platforms(&f, json_object_get(status_doc, "platforms"));
 	format_conflicts(&f, json_object_get(status_doc, "conflicts"));
 	format_store(&f, json_object_get(status_doc, "store"));

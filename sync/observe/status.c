@@ -142,6 +142,13 @@ void cps_link_set_error(struct cps_status *st, struct cps_link *l, const char *m
 	pthread_mutex_unlock(&st->lock);
 }
 
+const char *cps_drop_reason_name(enum cps_drop_reason why)
+{
+	static const char *const names[CPS_DROP_REASONS] = {"echo", "not_allowed", "undecodable"};
+
+	return why < CPS_DROP_REASONS ? names[why] : "unknown";
+}
+
 const char *cps_link_state_name(enum cps_link_state s)
 {
 	switch (s) {
@@ -157,6 +164,8 @@ const char *cps_link_state_name(enum cps_link_state s)
 		return "STOPPED";
 	case CPS_LINK_STANDBY:
 		return "STANDBY";
+	case CPS_LINK_DEGRADED:
+		return "DEGRADED";
 	}
 	return "UNKNOWN";
 }
@@ -264,6 +273,17 @@ static int64_t age_s(int64_t newest_ms, int64_t now_ms)
 	return now_ms > newest_ms ? (now_ms - newest_ms) / 1000 : 0;
 }
 
+/* A sink link's records not sent, by reason. */
+static json_t *dropped_to_json(struct cps_link *l)
+{
+	json_t *j = json_object();
+
+	for (int i = 0; j && i < CPS_DROP_REASONS; i++)
+		json_object_set_new(j, cps_drop_reason_name((enum cps_drop_reason)i),
+		                    json_integer(atomic_load(&l->dropped[i])));
+	return j;
+}
+
 /* @locks st->lock MUST be held (last_error). */
 static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 {
@@ -292,6 +312,11 @@ static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 		json_decref(series);
 		return NULL;
 	}
+	if (l->direction == CPS_LINK_SOURCE)
+		json_object_set_new(one, "ignored_files",
+		                    json_integer(atomic_load(&l->ignored_files)));
+	else
+		json_object_set_new(one, "dropped", dropped_to_json(l));
 	json_object_set_new(one, "throughput_per_min",
 	                    json_integer(cps_throughput_sum(&l->throughput, now_s)));
 	json_object_set_new(one, "series", series);

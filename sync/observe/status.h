@@ -21,13 +21,23 @@ enum cps_link_state {
 	CPS_LINK_PAUSED,
 	CPS_LINK_FAILED, /* retrying after an error */
 	CPS_LINK_STOPPED,
-	CPS_LINK_STANDBY, /* a single-reader source another instance holds */
+	CPS_LINK_STANDBY,  /* a single-reader source another instance holds */
+	CPS_LINK_DEGRADED, /* a sink retrying deliveries that failed: not ready */
 };
 
 enum cps_link_direction {
 	CPS_LINK_SOURCE,
 	CPS_LINK_SINK,
 };
+
+/* Why a sink did not send a record of its stream. */
+enum cps_drop_reason {
+	CPS_DROP_ECHO,        /* the change came from the sink's own platform */
+	CPS_DROP_NOT_ALLOWED, /* a required field is outside the sink's allow-list */
+	CPS_DROP_UNDECODABLE, /* not a unified event of its topic's entity */
+	CPS_DROP_REASONS
+};
+const char *cps_drop_reason_name(enum cps_drop_reason why);
 
 struct cps_link {
 	char name[64];     /* "province-source" */
@@ -38,10 +48,12 @@ struct cps_link {
 	_Atomic int64_t records; /* accepted (source) or delivered (sink) */
 	_Atomic int64_t errors;
 	_Atomic int64_t dead_letters;
-	_Atomic int64_t lag;                 /* messages behind, -1 unknown */
-	_Atomic int64_t last_success_ms;     /* wall clock, 0 never */
-	_Atomic int64_t newest_effective_ms; /* freshness: newest fact accepted */
-	char last_error[256];                /* masked; written under the registry lock */
+	_Atomic int64_t lag;                       /* messages behind, -1 unknown */
+	_Atomic int64_t ignored_files;             /* a source's entries it will never read */
+	_Atomic int64_t dropped[CPS_DROP_REASONS]; /* a sink's records not sent, by reason */
+	_Atomic int64_t last_success_ms;           /* wall clock, 0 never */
+	_Atomic int64_t newest_effective_ms;       /* freshness: newest fact accepted */
+	char last_error[256];                      /* masked; written under the registry lock */
 	/* records per second over the last minute, filled by cps_status_sample */
 	struct cps_throughput throughput;
 	int64_t sampled_records; /* `records` at the last sample; the sampler's own */

@@ -35,6 +35,32 @@ static int stamp_cmp(int64_t e1, int64_t s1, int64_t e2, int64_t s2)
 	return 0;
 }
 
+/* Orders two positions of one platform's facts when they lie in the same
+ * stream, "<stream>#<n>" (a file's record) or "<stream>@<n>" (a Kafka
+ * partition's offset): -1, 1, or 0 when equal or not comparable. At equal
+ * stamps it tells a fact delivered again (an older position) from a newer
+ * one: a file's records share the file's time. */
+static int pos_cmp(const char *a, const char *b)
+{
+	const char *sa, *sb;
+	char *end;
+	long long na, nb;
+
+	if (!a || !b)
+		return 0;
+	sa = strrchr(a, '#') ? strrchr(a, '#') : strrchr(a, '@');
+	sb = strrchr(b, '#') ? strrchr(b, '#') : strrchr(b, '@');
+	if (!sa || !sb || sa - a != sb - b || memcmp(a, b, (size_t)(sa - a) + 1) != 0)
+		return 0;
+	na = strtoll(sa + 1, &end, 10);
+	if (*end || end == sa + 1)
+		return 0;
+	nb = strtoll(sb + 1, &end, 10);
+	if (*end || end == sb + 1)
+		return 0;
+	return na < nb ? -1 : na > nb;
+}
+
 /* Compares the (eff, src) of two JSON objects carrying "eff" and "src". */
 static int obj_stamp_cmp(const json_t *a, const json_t *b)
 {
@@ -525,6 +551,9 @@ static void update_platform(struct work *w, const struct cps_ingest_event *ev)
 			return;
 	} else {
 		cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(p, "eff"), jint(p, "src"));
+		if (cmp == 0)
+			cmp = pos_cmp(ev->source_position,
+			              json_string_value(json_object_get(p, "pos")));
 		/* at equal stamps a delete wins, whatever the arrival order */
 		if (cmp > 0 || (cmp == 0 && (ev->op == CPS_OP_DELETE ||
 		                             !json_is_true(json_object_get(p, "withdrawn"))))) {
@@ -540,11 +569,14 @@ static void update_platform(struct work *w, const struct cps_ingest_event *ev)
 	fields = json_object_get(p, "fields");
 	json_object_foreach (ev->record, k, v) {
 		f = json_object_get(fields, k);
-		if (f &&
-		    stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src")) < 0)
-			continue; /* an older fact than the one we hold */
-		if (f && json_equal(json_object_get(f, "v"), v) &&
-		    stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src")) == 0)
+		cmp = f ? stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src"))
+		        : 1;
+		if (cmp == 0)
+			cmp = pos_cmp(ev->source_position,
+			              json_string_value(json_object_get(f, "pos")));
+		if (cmp < 0)
+			continue; /* an older fact than the one we hold, or one delivered again */
+		if (cmp == 0 && json_equal(json_object_get(f, "v"), v))
 			continue; /* the same fact again */
 		put(w, fields, k,
 		    json_pack("{s:o, s:I, s:I, s:s?}", "v", json_deep_copy(v), "eff",

@@ -119,12 +119,12 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 
 	*skip = false;
 	if (!key || !op || !schema) {
-		stat_add(r, &r->stats.undecodable, 1);
+		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		*skip = true;
 		return CPS_OK;
 	}
 	if (cps_sink_is_echo(event, r->platform, changed, prev)) {
-		stat_add(r, &r->stats.echoes, 1);
+		drop_add(r, &r->stats.echoes, CPS_DROP_ECHO);
 		*skip = true;
 		return CPS_OK;
 	}
@@ -149,7 +149,7 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 			cps_log_warn(FACILITY,
 			             "sink '%s': %s record '%s' v%" PRId64 " not sent: %s",
 			             r->platform, entity, masked, version, why);
-			stat_add(r, &r->stats.not_allowed, 1);
+			drop_add(r, &r->stats.not_allowed, CPS_DROP_NOT_ALLOWED);
 			*skip = true;
 			return CPS_OK;
 		}

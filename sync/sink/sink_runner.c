@@ -85,6 +85,8 @@ static int flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char
 			return rc;
 	}
 	stat_add(r, &r->stats.sent, r->unflushed);
+	if (r->unflushed || r->n_pending) /* something consumed went through */
+		r->failing = false;
 	if (r->link && r->unflushed) {
 		atomic_fetch_add(&r->link->records, (int64_t)r->unflushed);
 		atomic_store(&r->link->last_success_ms, cps_wall_ms());
@@ -104,7 +106,7 @@ static void decode_event(struct cps_sink_runner *r, const struct cps_source_msg 
 	r->events[i] = NULL;
 	r->entity_of[i] = ei;
 	if (ei < 0 || !r->allow[ei]) {
-		stat_add(r, &r->stats.undecodable, 1);
+		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		return;
 	}
 	if (cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &r->events[i],
@@ -112,7 +114,7 @@ static void decode_event(struct cps_sink_runner *r, const struct cps_source_msg 
 		r->events[i] = NULL;
 		cps_log_warn(FACILITY, "sink '%s': undecodable unified event at %s: %s",
 		             r->platform, m->origin, why);
-		stat_add(r, &r->stats.undecodable, 1);
+		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 	}
 }
 
@@ -201,12 +203,15 @@ static void *runner_main(void *arg)
 		int rc = open_sides(r, err, sizeof(err));
 
 		if (rc == CPS_OK) {
+			/* reopened after a failure: DEGRADED until a delivery goes through */
 			if (r->link)
-				cps_link_set_state(r->link, CPS_LINK_RUNNING);
+				cps_link_set_state(r->link, r->failing ? CPS_LINK_DEGRADED
+				                                       : CPS_LINK_RUNNING);
 			rc = run_batch(r, &last_flush, err, sizeof(err));
 		}
 		if (rc == CPS_OK)
 			continue;
+		r->failing = true;
 		stat_add(r, &r->stats.failures, 1);
 		r->n_pending = 0; /* not committed: Kafka delivers them again */
 		r->unflushed = 0;

@@ -50,6 +50,7 @@ struct cps_sink_runner {
 	struct cps_position *pending; /* consumed and put, not yet flushed: newest per partition */
 	size_t n_pending, cap_pending;
 	size_t unflushed; /* records put since the last flush */
+	bool failing;     /* the last put or flush failed; cleared by a good flush */
 
 	struct cps_unified *unified;
 	struct cps_codec *codecs[CPS_N_ENTITIES];
@@ -76,6 +77,15 @@ static inline void stat_add(struct cps_sink_runner *r, uint64_t *field, uint64_t
 	pthread_mutex_lock(&r->stats_lock);
 	*field += n;
 	pthread_mutex_unlock(&r->stats_lock);
+}
+
+/* A record the sink does not send, counted in its stats and on its link
+ * (/metrics: cpsync_sink_dropped_total{reason}). */
+static inline void drop_add(struct cps_sink_runner *r, uint64_t *field, enum cps_drop_reason why)
+{
+	stat_add(r, field, 1);
+	if (r->link)
+		atomic_fetch_add(&r->link->dropped[why], 1);
 }
 
 /* ---- sink_config.c ------------------------------------------------------- */

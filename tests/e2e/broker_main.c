@@ -3,7 +3,9 @@
  * end-to-end tests, so that the broker outlives a cpsync that is killed.
  * usage: broker_main [--partitions N] --topic NAME[:PARTITIONS] ...
  * Prints "bootstrap=<host:port>" on stdout once every topic exists, then
- * runs until stdin reaches EOF or SIGTERM/SIGINT arrives.
+ * runs until stdin reaches EOF or SIGTERM/SIGINT arrives. For fault tests,
+ * SIGUSR1 takes the cluster's broker down (librdkafka's mock API: it drops
+ * every connection and refuses new ones) and SIGUSR2 brings it back up.
  */
 #include "kafka/broker.h"
 #include "base/common.h"
@@ -16,11 +18,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, want_down = -1;
 
 static void on_signal(int sig)
 {
-	stop_signal = sig;
+	if (sig == SIGUSR1 || sig == SIGUSR2)
+		want_down = sig == SIGUSR1;
+	else
+		stop_signal = sig;
 }
 
 static void usage(void)
@@ -28,8 +33,9 @@ static void usage(void)
 	fprintf(stderr, "usage: broker_main [--partitions N] --topic NAME[:PARTITIONS] ...\n");
 }
 
-/* Waits for stdin EOF or a stop signal. */
-static void wait_for_stop(void)
+/* Waits for stdin EOF or a stop signal, taking the broker down and up as
+ * SIGUSR1 and SIGUSR2 ask. */
+static void wait_for_stop(struct cps_broker *broker)
 {
 	struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
 	char buf[256];
@@ -37,6 +43,16 @@ static void wait_for_stop(void)
 	while (!stop_signal) {
 		int n = poll(&pfd, 1, 200);
 
+		if (want_down >= 0) {
+			rd_kafka_mock_cluster_t *mock = cps_broker_mock(broker);
+
+			fprintf(stderr, "broker_main: broker %s\n", want_down ? "down" : "up");
+			if (want_down)
+				rd_kafka_mock_broker_set_down(mock, 1);
+			else
+				rd_kafka_mock_broker_set_up(mock, 1);
+			want_down = -1;
+		}
 		if (n < 0 && errno != EINTR)
 			return;
 		if (n > 0) {
@@ -72,6 +88,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (cps_broker_start(partitions, NULL, 0, &broker, err, sizeof(err)) != CPS_OK)
@@ -97,7 +115,7 @@ int main(int argc, char **argv)
 	}
 	printf("bootstrap=%s\n", cps_broker_bootstrap(broker));
 	fflush(stdout);
-	wait_for_stop();
+	wait_for_stop(broker);
 	rc = 0;
 out:
 	if (rc)

@@ -255,10 +255,12 @@ static const char *DOC =
     " \"links\": ["
     "  {\"name\": \"province-source\", \"platform\": \"province\", \"direction\": \"source\","
     "   \"type\": \"kafka\", \"state\": \"RUNNING\", \"records\": 10, \"errors\": 1,"
-    "   \"dead_letters\": 2, \"lag\": 5, \"last_success\": \"2026-11-28T20:16:52.123Z\"},"
+    "   \"dead_letters\": 2, \"lag\": 5, \"last_success\": \"2026-11-28T20:16:52.123Z\","
+    "   \"ignored_files\": 3},"
     "  {\"name\": \"odd\\\"name\\\\x\\n\", \"platform\": \"city\", \"direction\": \"sink\","
     "   \"type\": \"postgres\", \"state\": \"FAILED\", \"records\": 0, \"errors\": 0,"
-    "   \"dead_letters\": 0, \"lag\": null, \"last_success\": null},"
+    "   \"dead_letters\": 0, \"lag\": null, \"last_success\": null,"
+    "   \"dropped\": {\"echo\": 7, \"not_allowed\": 0, \"undecodable\": 2}},"
     "  {\"name\": \"reconcile\", \"platform\": \"cpsync\", \"direction\": \"source\","
     "   \"type\": \"kafka\", \"state\": \"RUNNING\", \"records\": 9, \"errors\": 0,"
     "   \"dead_letters\": 0, \"lag\": 3, \"last_success\": null}],"
@@ -361,6 +363,16 @@ static void test_format(void **state)
 	               "direction=\"source\"} 5");
 	has_line(text, "cpsync_link_up{link=\"province-source\",platform=\"province\","
 	               "direction=\"source\"} 1");
+	has_line(
+	    text,
+	    "cpsync_link_ignored_files{link=\"province-source\",platform=\"province\",direction=\"source\"} 3");
+	has_line(text, "# TYPE cpsync_sink_dropped_total counter");
+	has_line(
+	    text,
+	    "cpsync_sink_dropped_total{link=\"odd\\\"name\\\\x\\n\",platform=\"city\",reason=\"echo\"} 7");
+	has_line(
+	    text,
+	    "cpsync_sink_dropped_total{link=\"odd\\\"name\\\\x\\n\",platform=\"city\",reason=\"undecodable\"} 2");
 	/* escaped label value; FAILED is down; no lag or success time: no sample */
 	has_line(text, "cpsync_link_up{link=\"odd\\\"name\\\\x\\n\",platform=\"city\","
 	               "direction=\"sink\"} 0");

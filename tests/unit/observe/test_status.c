@@ -113,6 +113,9 @@ static void test_document_shape(void **state)
 	atomic_store(&src->errors, 3);
 	atomic_store(&src->dead_letters, 2);
 	atomic_store(&src->lag, 7);
+	atomic_store(&src->ignored_files, 4);
+	atomic_store(&sink->dropped[CPS_DROP_ECHO], 5);
+	atomic_store(&sink->dropped[CPS_DROP_UNDECODABLE], 1);
 	atomic_store(&src->last_success_ms, (int64_t)1795897012123); /* 2026-11-28T20:16:52.123Z */
 	atomic_store(&src->newest_effective_ms, now - 90 * 1000);
 	cps_link_set_error(st, src, "decode failed at offset 12");
@@ -126,8 +129,9 @@ static void test_document_shape(void **state)
 	links = json_object_get(doc, "links");
 	assert_int_equal(json_array_size(links), 2);
 	l = json_array_get(links, 0);
-	assert_int_equal(json_object_size(l), 14); /* + throughput_per_min, series */
+	assert_int_equal(json_object_size(l), 15); /* + ignored_files, throughput_per_min, series */
 	assert_string_equal(json_string_value(json_object_get(l, "name")), "province-source");
+	assert_int_equal(json_integer_value(json_object_get(l, "ignored_files")), 4);
 	assert_string_equal(json_string_value(json_object_get(l, "platform")), "province");
 	assert_string_equal(json_string_value(json_object_get(l, "direction")), "source");
 	assert_string_equal(json_string_value(json_object_get(l, "type")), "kafka");
@@ -143,8 +147,14 @@ static void test_document_shape(void **state)
 	                    "decode failed at offset 12");
 
 	l = json_array_get(links, 1);
-	assert_int_equal(json_object_size(l), 14); /* + throughput_per_min, series */
+	assert_int_equal(json_object_size(l), 15); /* + dropped, throughput_per_min, series */
 	assert_string_equal(json_string_value(json_object_get(l, "direction")), "sink");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(l, "dropped"), "echo")),
+	                 5);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(l, "dropped"), "not_allowed")), 0);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(l, "dropped"), "undecodable")), 1);
 	assert_string_equal(json_string_value(json_object_get(l, "state")), "FAILED");
 	assert_true(json_is_null(json_object_get(l, "lag")));
 	assert_true(json_is_null(json_object_get(l, "last_success")));

@@ -65,7 +65,7 @@ static json_t *tool(const char *fmt, ...)
 }
 
 struct fx {
-	char root[256], inbox[300], done[320], rejected[330], stage[300];
+	char root[256], inbox[300], done[320], rejected[330], stage[300], catalog[300];
 	struct cps_conn *src;
 	char fp[17]; /* writer fingerprint of tests/files/test.avsc */
 };
@@ -109,6 +109,18 @@ static char *slurp(const char *dir, const char *name)
 	return (char *)b.data;
 }
 
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[700];
+	FILE *out;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	out = fopen(path, "wb");
+	assert_non_null(out);
+	assert_int_equal(fwrite(data, 1, len, out), len);
+	assert_int_equal(fclose(out), 0);
+}
+
 static void open_source(struct fx *f)
 {
 	struct cps_settings s;
@@ -116,6 +128,7 @@ static void open_source(struct fx *f)
 
 	cps_settings_init(&s);
 	cps_settings_set(&s, "inbox", f->inbox);
+	cps_settings_set(&s, "schema_dir", f->catalog);
 	cps_settings_set(&s, "stable_ms", "0");
 	cps_settings_set(&s, "file.alerts_.entity", "alert");
 	assert_int_equal(cps_connector_source_open(&cps_files_connector, "shenshan", &s, &f->src,
@@ -139,8 +152,12 @@ static int setup(void **state)
 	snprintf(f->rejected, sizeof(f->rejected), "%s/rejected", f->inbox);
 	assert_int_equal(mkdir(f->inbox, 0755), 0);
 	assert_int_equal(mkdir(f->stage, 0755), 0);
+	/* the source's catalog: the test schema is a writer it admits */
+	snprintf(f->catalog, sizeof(f->catalog), "%s/catalog", f->root);
+	assert_int_equal(mkdir(f->catalog, 0755), 0);
 	cps_buf_init(&text, 0);
 	assert_int_equal(cps_buf_read_file(&text, test_schema), 0);
+	write_file(f->catalog, "test.avsc", text.data, text.len);
 	assert_int_equal(
 	    cps_schema_parse((const char *)text.data, text.len, &schema, err, sizeof(err)), CPS_OK);
 	snprintf(f->fp, sizeof(f->fp), "%016" PRIx64, schema->fingerprint);
