@@ -191,7 +191,7 @@ static int decode_record(struct dec *d, const struct cps_rtype *t, struct cps_tv
 static int decode_scalar(struct dec *d, const struct cps_rtype *t, struct cps_tval *out,
                          const uint8_t *at)
 {
-	const uint8_t *bytes;
+	const uint8_t *bytes = NULL;
 	int rc;
 
 	switch (t->kind) {
