@@ -6,6 +6,7 @@
  * to librdkafka (TLS, SASL, compression, linger.ms, ...).
  */
 #include "connectors/connector.h"
+#include "base/arena.h"
 #include "base/clock.h"
 
 #include "connectors/builtin.h"
@@ -79,8 +80,14 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 /* ---------------------------------------------------------------- source */
 
 struct kafka_topic {
-	char *name;
-	char *entity; /* NULL when unmapped */
+	char *name;   /* in the source's `names` */
+	char *entity; /* likewise; NULL when unmapped */
+};
+
+/* A message of the last batch, held until the next poll. */
+struct held_msg {
+	rd_kafka_message_t *rkm;
+	size_t hdr_start; /* its first header in hdrs */
 };
 
 struct kafka_source {
@@ -88,10 +95,10 @@ struct kafka_source {
 	rd_kafka_t *rk;
 	struct kafka_topic *topics;
 	size_t n_topics;
-	/* the last batch: messages held until the next poll */
-	rd_kafka_message_t **held;
+	struct cps_arena names; /* the topics' names and entities */
+	/* the last batch: held[i] is the message msgs[i] was made of */
+	struct held_msg *held;
 	struct cps_source_msg *msgs;
-	size_t *hdr_start; /* per message: its first header in hdrs */
 	size_t n_held, cap;
 	struct cps_header *hdrs;
 	size_t n_hdrs, cap_hdrs;
@@ -104,7 +111,7 @@ struct kafka_source {
 static void source_release_held(struct kafka_source *s)
 {
 	for (size_t i = 0; i < s->n_held; i++)
-		rd_kafka_message_destroy(s->held[i]);
+		rd_kafka_message_destroy(s->held[i].rkm);
 	s->n_held = 0;
 	s->n_hdrs = 0;
 }
@@ -120,14 +127,10 @@ static void kafka_source_close(struct cps_conn *c)
 		rd_kafka_consumer_close(s->rk);
 		rd_kafka_destroy(s->rk);
 	}
-	for (size_t i = 0; i < s->n_topics; i++) {
-		free(s->topics[i].name);
-		free(s->topics[i].entity);
-	}
 	free(s->topics);
+	cps_arena_release(&s->names);
 	free(s->held);
 	free(s->msgs);
-	free(s->hdr_start);
 	free(s->hdrs);
 	free(s);
 }
@@ -141,6 +144,7 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 
 	for (const char *q = p; *q; q++)
 		n += *q == ',';
+	cps_arena_init(&s->names, 1024);
 	s->topics = calloc(n, sizeof(*s->topics));
 	if (!s->topics)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -160,13 +164,13 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 		if (len == 0 || len >= CPS_STREAM_MAX)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "setting 'topics' has an empty or too long topic name");
-		t->name = strndup(p, len);
+		t->name = cps_arena_strndup(&s->names, p, len);
 		if (!t->name)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		s->n_topics++;
 		snprintf(key, sizeof(key), "topic.%s.entity", t->name);
 		entity = cps_settings_get(settings, key);
-		if (entity && *entity && !(t->entity = strdup(entity)))
+		if (entity && *entity && !(t->entity = cps_arena_strdup(&s->names, entity)))
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (!comma)
 			break;
@@ -268,9 +272,8 @@ static const char *topic_entity(const struct kafka_source *s, const char *topic)
 static int source_reserve(struct kafka_source *s, size_t max)
 {
 	if (max > s->cap) {
-		rd_kafka_message_t **held = realloc(s->held, max * sizeof(*held));
+		struct held_msg *held = realloc(s->held, max * sizeof(*held));
 		struct cps_source_msg *msgs;
-		size_t *hdr_start;
 
 		if (!held)
 			return -1;
@@ -279,10 +282,6 @@ static int source_reserve(struct kafka_source *s, size_t max)
 		if (!msgs)
 			return -1;
 		s->msgs = msgs;
-		hdr_start = realloc(s->hdr_start, max * sizeof(*hdr_start));
-		if (!hdr_start)
-			return -1;
-		s->hdr_start = hdr_start;
 		s->cap = max;
 	}
 	return 0;
@@ -405,17 +404,17 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 			snprintf(s->pending, sizeof(s->pending), "%s", why);
 			break;
 		}
-		s->held[n] = rkm;
+		s->held[n].rkm = rkm;
 		s->n_held = n + 1;
 		source_fill_msg(s, rkm, &s->msgs[n]);
-		if (source_take_headers(s, rkm, &s->msgs[n], &s->hdr_start[n]) < 0) {
+		if (source_take_headers(s, rkm, &s->msgs[n], &s->held[n].hdr_start) < 0) {
 			/* keep the message: it is only handed out once */
 			s->msgs[n].n_headers = 0;
 		}
 		n++;
 	}
 	for (size_t i = 0; i < n; i++)
-		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->hdr_start[i]] : NULL;
+		s->msgs[i].headers = s->msgs[i].n_headers ? &s->hdrs[s->held[i].hdr_start] : NULL;
 	if (n) {
 		s->counts.received += n;
 		s->counts.last_msg_ms = cps_wall_ms();

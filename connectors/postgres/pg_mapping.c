@@ -36,13 +36,9 @@ const char *cps_pg_table_field(const struct cps_pg_table *t, const char *column)
 static const char *const table_suffixes[] = {".entity", ".key", ".increment_column",
                                              ".timestamp_column"};
 
-static char *quote_ident(const char *s)
+/* Writes `s` quoted for SQL (inner quotes doubled) at `p`; returns its end. */
+static char *put_ident(char *p, const char *s)
 {
-	size_t n = strlen(s);
-	char *q = malloc(n * 2 + 3), *p = q;
-
-	if (!q)
-		return NULL;
 	*p++ = '"';
 	for (; *s; s++) {
 		if (*s == '"')
@@ -50,6 +46,19 @@ static char *quote_ident(const char *s)
 		*p++ = *s;
 	}
 	*p++ = '"';
+	return p;
+}
+
+/* `"nsp"."rel"` for SQL, in the arena; NULL when memory is out. */
+static char *quote_qualified(struct cps_arena *a, const char *nsp, const char *rel)
+{
+	char *q = cps_arena_alloc(a, (strlen(nsp) + strlen(rel)) * 2 + 6), *p;
+
+	if (!q)
+		return NULL;
+	p = put_ident(q, nsp);
+	*p++ = '.';
+	p = put_ident(p, rel);
 	*p = '\0';
 	return q;
 }
@@ -57,38 +66,35 @@ static char *quote_ident(const char *s)
 static struct cps_pg_table *table_get(struct cps_pg_mapping *m, const char *name, size_t len)
 {
 	char buf[256];
-	const char *dot;
+	char *dot;
+	const char *nsp = "public", *rel = buf;
 	struct cps_pg_table *t;
-	char *nsp, *rel;
 
 	if (len == 0 || len >= sizeof(buf))
 		return NULL;
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	dot = strchr(buf, '.');
-	nsp = dot ? strndup(buf, (size_t)(dot - buf)) : strdup("public");
-	rel = strdup(dot ? dot + 1 : buf);
-	if (!nsp || !rel)
-		goto out_free;
-	t = cps_pg_mapping_find(m, nsp, rel);
-	if (t) {
-		free(nsp);
-		free(rel);
-		return t;
+	if (dot) {
+		*dot = '\0';
+		nsp = buf;
+		rel = dot + 1;
 	}
+	t = cps_pg_mapping_find(m, nsp, rel);
+	if (t)
+		return t;
 	t = realloc(m->tables, (m->n + 1) * sizeof(*t));
 	if (!t)
-		goto out_free;
+		return NULL;
 	m->tables = t;
-	t = &m->tables[m->n++];
+	t = &m->tables[m->n];
 	memset(t, 0, sizeof(*t));
-	t->nspname = nsp;
-	t->relname = rel;
+	t->nspname = cps_arena_strdup(&m->strings, nsp);
+	t->relname = cps_arena_strdup(&m->strings, rel);
+	if (!t->nspname || !t->relname)
+		return NULL;
+	m->n++;
 	return t;
-out_free:
-	free(nsp);
-	free(rel);
-	return NULL;
 }
 
 void cps_pg_mapping_free(struct cps_pg_mapping *m)
@@ -96,23 +102,11 @@ void cps_pg_mapping_free(struct cps_pg_mapping *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->n; i++) {
-		struct cps_pg_table *t = &m->tables[i];
-
-		cps_pg_table_unprepare(t);
-		for (size_t j = 0; j < t->n_cols; j++) {
-			free(t->cols[j].column);
-			free(t->cols[j].field);
-		}
-		free(t->cols);
-		free(t->nspname);
-		free(t->relname);
-		free(t->qualified);
-		free(t->entity);
-		free(t->key_column);
-		free(t->increment_column);
-		free(t->timestamp_column);
+		cps_pg_table_unprepare(&m->tables[i]);
+		free(m->tables[i].cols);
 	}
 	free(m->tables);
+	cps_arena_release(&m->strings);
 	free(m);
 }
 
@@ -133,7 +127,6 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 	const char *rest = key + strlen("table."), *col = strstr(rest, ".column.");
 	struct cps_pg_table *t;
 	char **slot = NULL;
-	char *copy;
 
 	if (col) {
 		struct cps_pg_colmap *c;
@@ -146,8 +139,8 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		if (!c)
 			goto out_oom;
 		t->cols = c;
-		c[t->n_cols].column = strdup(col + 8);
-		c[t->n_cols].field = strdup(value);
+		c[t->n_cols].column = cps_arena_strdup(&m->strings, col + 8);
+		c[t->n_cols].field = cps_arena_strdup(&m->strings, value);
 		t->n_cols++;
 		if (!c[t->n_cols - 1].column || !c[t->n_cols - 1].field)
 			goto out_oom;
@@ -172,11 +165,9 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		    CPS_ERR_INVALID, errstr, errstr_size,
 		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column or .timestamp_column",
 		    key);
-	copy = strdup(value);
-	if (!copy)
+	*slot = cps_arena_strdup(&m->strings, value);
+	if (!*slot)
 		goto out_oom;
-	free(*slot);
-	*slot = copy;
 	return CPS_OK;
 out_oom:
 	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -193,6 +184,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 	*out = NULL;
 	if (!m)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_arena_init(&m->strings, 1024);
 	while ((kv = cps_settings_next(s, "table.", &it)))
 		if ((rc = table_setting(m, kv->key, kv->value, errstr, errstr_size)) != CPS_OK)
 			goto out_free;
@@ -203,7 +195,6 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 	}
 	for (size_t i = 0; i < m->n; i++) {
 		struct cps_pg_table *t = &m->tables[i];
-		char *qn, *qr;
 
 		if (!t->entity) {
 			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
@@ -235,7 +226,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 			for (size_t j = 0; kf && j < t->n_cols; j++)
 				if (!strcmp(t->cols[j].field, kf))
 					kf = t->cols[j].column;
-			t->key_column = kf ? strdup(kf) : NULL;
+			t->key_column = cps_arena_strdup(&m->strings, kf);
 			if (!t->key_column) {
 				rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 				                "table '%s.%s' has no key", t->nspname, t->relname);
@@ -249,12 +240,7 @@ int cps_pg_mapping_from_settings(const struct cps_settings *s, struct cps_catalo
 			    t->nspname, t->relname);
 			goto out_free;
 		}
-		qn = quote_ident(t->nspname);
-		qr = quote_ident(t->relname);
-		if (qn && qr && (t->qualified = malloc(strlen(qn) + strlen(qr) + 2)))
-			sprintf(t->qualified, "%s.%s", qn, qr);
-		free(qn);
-		free(qr);
+		t->qualified = quote_qualified(&m->strings, t->nspname, t->relname);
 		if (!t->qualified) {
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			goto out_free;

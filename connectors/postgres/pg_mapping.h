@@ -8,6 +8,7 @@
 #ifndef CPS_PG_MAPPING_H
 #define CPS_PG_MAPPING_H
 
+#include "base/arena.h"
 #include "codec/schema.h"
 #include "config/settings.h"
 
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The strings of the mapping (names, columns, fields) are in its `strings`. */
 struct cps_pg_colmap {
 	char *column;
 	char *field;
@@ -42,6 +44,7 @@ struct cps_pg_table {
 struct cps_pg_mapping {
 	struct cps_pg_table *tables;
 	size_t n;
+	struct cps_arena strings; /* every string of the tables */
 };
 
 /* Reads every table.* setting; each mapped table needs an entity known to

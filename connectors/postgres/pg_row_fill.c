@@ -7,6 +7,7 @@
 #include "connectors/postgres/pg_mapping_int.h"
 
 #include "base/common.h"
+#include "base/utf8.h"
 #include "codec/avro_json_int.h"
 
 #include <stdlib.h>
@@ -78,47 +79,6 @@ out_oom:
 	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }
 
-/* Valid UTF-8 (what jansson accepts): no overlongs, surrogates or > U+10FFFF. */
-static bool utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			k = 1;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			k = 2;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3F);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 static int avro_fail(char *why, size_t why_size)
 {
 	return cps_seterr(CPS_ERR_FATAL, why, why_size, "avro value: %s", avro_strerror());
@@ -168,7 +128,7 @@ static int conv_set(const struct cps_pg_table *t, const struct cps_pg_fieldconv 
 	}
 	switch (c->kind) {
 	case CK_STRING:
-		if (!utf8_valid((const uint8_t *)text, v->len))
+		if (!cps_utf8_valid((const uint8_t *)text, v->len))
 			return cps_seterr(CPS_ERR_INVALID, why, why_size,
 			                  "text is not valid UTF-8");
 		if (avro_value_set_string_len(dst, text, v->len + 1) != 0)

@@ -8,6 +8,7 @@
 
 #include "connectors/connector.h"
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "codec/codec.h"
@@ -53,7 +54,8 @@ struct table_state {
 struct pg_source {
 	struct cps_conn base;
 	char platform[CPS_PLATFORM_MAX];
-	char *conninfo, *slot, *publication, *ignore_origin;
+	char *conninfo, *slot, *publication, *ignore_origin; /* in `strings` */
+	struct cps_arena strings;
 	bool create_slot, create_publication, polling;
 	int64_t status_interval_ms, poll_interval_ms, batch_rows, max_lag_bytes;
 	struct cps_catalog *catalog;

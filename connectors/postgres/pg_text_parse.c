@@ -38,17 +38,21 @@ static bool parse_digits(const char **p, int n, int *out)
 	return true;
 }
 
+/* parse_digits, then the separator `sep`, which it steps over. */
+static bool parse_digits_sep(const char **p, int n, int *out, char sep)
+{
+	if (!parse_digits(p, n, out) || **p != sep)
+		return false;
+	(*p)++;
+	return true;
+}
+
 bool cps_pg_parse_date(const char **p, int64_t *days)
 {
 	int y, m, d;
 
-	if (!parse_digits(p, 4, &y) || **p != '-')
-		return false;
-	(*p)++;
-	if (!parse_digits(p, 2, &m) || **p != '-')
-		return false;
-	(*p)++;
-	if (!parse_digits(p, 2, &d) || m < 1 || m > 12 || d < 1 || d > 31)
+	if (!parse_digits_sep(p, 4, &y, '-') || !parse_digits_sep(p, 2, &m, '-') ||
+	    !parse_digits(p, 2, &d) || m < 1 || m > 12 || d < 1 || d > 31)
 		return false;
 	*days = days_from_civil(y, (unsigned)m, (unsigned)d);
 	return true;
@@ -60,13 +64,8 @@ bool cps_pg_parse_time(const char **p, int64_t *us)
 	int h, mi, s;
 	int64_t frac = 0, scale = 100000;
 
-	if (!parse_digits(p, 2, &h) || **p != ':')
-		return false;
-	(*p)++;
-	if (!parse_digits(p, 2, &mi) || **p != ':')
-		return false;
-	(*p)++;
-	if (!parse_digits(p, 2, &s))
+	if (!parse_digits_sep(p, 2, &h, ':') || !parse_digits_sep(p, 2, &mi, ':') ||
+	    !parse_digits(p, 2, &s))
 		return false;
 	if (**p == '.') {
 		(*p)++;

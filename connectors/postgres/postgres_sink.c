@@ -7,6 +7,7 @@
  * them. Records are CPS_SINK_FORMAT_JSON (connectors/sink.h).
  */
 #include "connectors/connector.h"
+#include "base/arena.h"
 #include "base/clock.h"
 
 #include "base/buf.h"
@@ -37,8 +38,9 @@ static const struct cps_setting_decl sink_settings[] = {
      "replication origin the sink's session writes under (the source's ignore_origin)"},
 };
 
+/* One change put and not yet flushed; its strings are in the sink's `batch`. */
 struct pending {
-	char *entity, *key, *json;
+	const char *entity, *key, *json;
 	int64_t version;
 	bool is_delete;
 };
@@ -46,12 +48,14 @@ struct pending {
 struct pg_sink {
 	struct cps_conn base;
 	PGconn *db;
-	char *conninfo;
+	char *conninfo; /* these four in `strings` */
 	char *origin;
 	char *key_column, *version_column;
+	struct cps_arena strings;
 	struct cps_settings map; /* table.<entity>, column.<entity>.<field> */
 	struct pending *pending;
 	size_t n_pending, cap_pending;
+	struct cps_arena batch;        /* the pending changes' strings, reset at each flush */
 	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 };
 
@@ -72,11 +76,7 @@ static int sink_fail(struct pg_sink *k, int rc, char *errstr, size_t errstr_size
 
 static void pending_clear(struct pg_sink *k)
 {
-	for (size_t i = 0; i < k->n_pending; i++) {
-		free(k->pending[i].entity);
-		free(k->pending[i].key);
-		free(k->pending[i].json);
-	}
+	cps_arena_reset(&k->batch);
 	k->n_pending = 0;
 }
 
@@ -86,13 +86,10 @@ static void pg_sink_close(struct cps_conn *c)
 
 	if (!k)
 		return;
-	pending_clear(k);
 	free(k->pending);
+	cps_arena_release(&k->batch);
 	PQfinish(k->db);
-	free(k->conninfo);
-	free(k->origin);
-	free(k->key_column);
-	free(k->version_column);
+	cps_arena_release(&k->strings);
 	cps_settings_release(&k->map);
 	free(k);
 }
@@ -161,10 +158,13 @@ static int pg_sink_open(const char *platform, const struct cps_settings *setting
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_settings_init(&k->map);
 	cps_conn_status_reset(&k->counts);
-	k->conninfo = strdup(cps_settings_get(settings, "conninfo"));
-	k->origin = strdup(cps_settings_get(settings, "origin"));
-	k->key_column = strdup(cps_settings_get(settings, "key_column"));
-	k->version_column = strdup(cps_settings_get(settings, "version_column"));
+	cps_arena_init(&k->batch, 0);
+	cps_arena_init(&k->strings, 512);
+	k->conninfo = cps_arena_strdup(&k->strings, cps_settings_get(settings, "conninfo"));
+	k->origin = cps_arena_strdup(&k->strings, cps_settings_get(settings, "origin"));
+	k->key_column = cps_arena_strdup(&k->strings, cps_settings_get(settings, "key_column"));
+	k->version_column =
+	    cps_arena_strdup(&k->strings, cps_settings_get(settings, "version_column"));
 	if (!k->conninfo || !k->origin || !k->key_column || !k->version_column) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
@@ -246,16 +246,14 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 			break;
 		}
 		p = &k->pending[k->n_pending];
-		p->entity = strdup(r->entity);
-		p->key = strndup(r->key, r->key_len);
-		p->json = r->value ? strndup(r->value, r->value_len) : strdup("null");
+		p->entity = cps_arena_strdup(&k->batch, r->entity);
+		p->key = cps_arena_strndup(&k->batch, r->key, r->key_len);
+		p->json = r->value ? cps_arena_strndup(&k->batch, r->value, r->value_len) : "null";
 		p->version = v;
 		p->is_delete =
 		    header(r, CPS_SINK_HEADER_OPERATION, op, sizeof(op)) && !strcmp(op, "DELETE");
 		if (!p->entity || !p->key || !p->json) {
-			free(p->entity);
-			free(p->key);
-			free(p->json);
+			/* what was copied stays in the batch arena until the flush */
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 			break;
 		}

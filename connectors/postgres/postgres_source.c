@@ -93,10 +93,7 @@ static void pg_source_close(struct cps_conn *c)
 	free(s->vals);
 	free(s->msgs);
 	free(s->marks);
-	free(s->conninfo);
-	free(s->slot);
-	free(s->publication);
-	free(s->ignore_origin);
+	cps_arena_release(&s->strings);
 	free(s);
 }
 
@@ -117,10 +114,12 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	cps_buf_init(&s->row, 0);
 	s->lag_bytes = -1;
 	cps_conn_status_reset(&s->counts);
-	s->conninfo = strdup(cps_settings_get(settings, "conninfo"));
-	s->slot = strdup(cps_settings_get(settings, "slot"));
-	s->publication = strdup(cps_settings_get(settings, "publication"));
-	s->ignore_origin = strdup(cps_settings_get(settings, "ignore_origin"));
+	cps_arena_init(&s->strings, 512);
+	s->conninfo = cps_arena_strdup(&s->strings, cps_settings_get(settings, "conninfo"));
+	s->slot = cps_arena_strdup(&s->strings, cps_settings_get(settings, "slot"));
+	s->publication = cps_arena_strdup(&s->strings, cps_settings_get(settings, "publication"));
+	s->ignore_origin =
+	    cps_arena_strdup(&s->strings, cps_settings_get(settings, "ignore_origin"));
 	if (!s->conninfo || !s->slot || !s->publication || !s->ignore_origin) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;

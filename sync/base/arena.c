@@ -76,6 +76,22 @@ void *cps_arena_calloc(struct cps_arena *a, size_t n, size_t size)
 	return p;
 }
 
+char *cps_arena_strndup(struct cps_arena *a, const char *s, size_t len)
+{
+	char *p = len < SIZE_MAX ? cps_arena_alloc(a, len + 1) : NULL;
+
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+char *cps_arena_strdup(struct cps_arena *a, const char *s)
+{
+	return s ? cps_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
 void cps_arena_reset(struct cps_arena *a)
 {
 	struct cps_arena_chunk *c, *next;

@@ -34,6 +34,12 @@ void cps_arena_init(struct cps_arena *a, size_t chunk_size);
 void *cps_arena_alloc(struct cps_arena *a, size_t size);
 /* Like cps_arena_alloc, zero-filled; NULL also when n * size overflows. */
 void *cps_arena_calloc(struct cps_arena *a, size_t n, size_t size);
+/* A NUL-terminated copy of the first `len` bytes of `s` in the arena: an
+ * object's strings (names, topics, connection strings) live and die with
+ * one arena instead of one malloc each. NULL when memory is out. */
+char *cps_arena_strndup(struct cps_arena *a, const char *s, size_t len);
+/* cps_arena_strndup of all of `s`; NULL when `s` is NULL or memory is out. */
+char *cps_arena_strdup(struct cps_arena *a, const char *s);
 /* Gives back everything allocated; frees every chunk but the first, which
  * the next allocations reuse. */
 void cps_arena_reset(struct cps_arena *a);

@@ -50,32 +50,7 @@ int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
 	}
 }
 
-/* Handles a list option; returns 1 when it was one, 0 when it was not, -1
- * on a bad value (the message is printed). */
-static int list_opt(struct cps_cli_list_opts *l, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_STATUS:
-		l->status = arg;
-		return 1;
-	case OPT_ENTITY:
-		l->entity = arg;
-		return 1;
-	case OPT_PLATFORM:
-		l->platform = arg;
-		return 1;
-	case OPT_LIMIT:
-		return cps_cli_parse_count("--limit", arg, 1000000, &l->limit) < 0 ? -1 : 1;
-	case OPT_ALL:
-		l->all = true;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
-                      const char *arg, void (*usage)(FILE *))
+int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *))
 {
 	int r;
 
@@ -83,9 +58,7 @@ int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, in
 		usage(stdout);
 		return 0;
 	}
-	r = list ? list_opt(list, c, arg) : 0;
-	if (r == 0)
-		r = cps_cli_common_opt(o, c, arg);
+	r = cps_cli_common_opt(o, c, arg);
 	if (r > 0)
 		return CPS_CLI_PROCEED;
 	if (r == 0)
@@ -93,17 +66,70 @@ int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, in
 	return 2;
 }
 
-int cps_cli_parse_count(const char *what, const char *arg, long max, long *out)
+/* Stores option `opt`'s argument; 0, or -1 after printing why it is bad. */
+static int table_opt(const struct cps_cli_option *opt, const char *arg)
 {
 	char *end;
-	long v = strtol(arg, &end, 10);
+	long v;
 
-	if (*arg == '\0' || *end != '\0' || v < 1 || v > max) {
-		fprintf(stderr, "cpsync: %s wants 1..%ld\n", what, max);
+	if (opt->flag) {
+		*opt->flag = true;
+		return 0;
+	}
+	if (opt->text) {
+		*opt->text = arg;
+		return 0;
+	}
+	v = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || v < opt->min || v > opt->max) {
+		fprintf(stderr, "cpsync: --%s wants %ld..%ld\n", opt->name, opt->min, opt->max);
 		return -1;
 	}
-	*out = v;
+	*opt->number = v;
 	return 0;
+}
+
+int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *own, size_t n,
+                          struct cps_cli_opts *o, struct cps_cli_list_opts *list,
+                          void (*usage)(FILE *))
+{
+	static const struct option common[] = {CPS_CLI_COMMON_LONGOPTS};
+	struct cps_cli_option table[5 + CPS_CLI_MAX_OWN_OPTIONS];
+	struct option longopts[CPS_ARRAY_SIZE(common) + CPS_ARRAY_SIZE(table) + 1];
+	size_t nt = 0, k = 0;
+	int c, r;
+
+	if (n > CPS_CLI_MAX_OWN_OPTIONS)
+		return 2;
+	if (list) {
+		table[nt++] = (struct cps_cli_option){"status", .text = &list->status};
+		table[nt++] = (struct cps_cli_option){"entity", .text = &list->entity};
+		table[nt++] = (struct cps_cli_option){"platform", .text = &list->platform};
+		table[nt++] = (struct cps_cli_option){"limit", .number = &list->limit, .min = 1,
+		                                      .max = 1000000};
+		table[nt++] = (struct cps_cli_option){"all", .flag = &list->all};
+	}
+	for (size_t i = 0; i < n; i++)
+		table[nt++] = own[i];
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(common); i++)
+		longopts[k++] = common[i];
+	for (size_t i = 0; i < nt; i++)
+		longopts[k++] =
+		    (struct option){table[i].name, table[i].flag ? no_argument : required_argument,
+		                    NULL, OPT_TABLE + (int)i};
+	longopts[k] = (struct option){NULL, 0, NULL, 0};
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c >= OPT_TABLE && c < OPT_TABLE + (int)nt) {
+			if (table_opt(&table[c - OPT_TABLE], optarg) < 0)
+				return 2;
+			continue;
+		}
+		r = cps_cli_other_opt(o, c, optarg, usage);
+		if (r != CPS_CLI_PROCEED)
+			return r;
+	}
+	return CPS_CLI_PROCEED;
 }
 
 int cps_cli_parse_id(const char *arg, long long *out)

@@ -44,20 +44,8 @@ enum {
 	OPT_TOKEN,
 	OPT_TIMEOUT,
 	OPT_JSON,
-	OPT_STATUS,
-	OPT_ENTITY,
-	OPT_FIELD,
-	OPT_PLATFORM,
-	OPT_LIMIT,
-	OPT_ALL,
-	OPT_TAKE,
-	OPT_VALUE,
-	OPT_DISMISS,
-	OPT_REASON,
-	OPT_HISTORY,
-	OPT_REASON_CONTAINS,
-	OPT_NOTE,
 	OPT_HELP,
+	OPT_TABLE = 2000, /* + i: option i of the list and own options (cps_cli_parse_options) */
 };
 
 #define CPS_CLI_COMMON_LONGOPTS                                                                    \
@@ -68,16 +56,6 @@ enum {
 		"help", no_argument, NULL, OPT_HELP                                                \
 	}
 
-/* The long options of struct cps_cli_list_opts. */
-#define CPS_CLI_LIST_LONGOPTS                                                                      \
-	{"status", required_argument, NULL, OPT_STATUS},                                           \
-	    {"entity", required_argument, NULL, OPT_ENTITY},                                       \
-	    {"platform", required_argument, NULL, OPT_PLATFORM},                                   \
-	    {"limit", required_argument, NULL, OPT_LIMIT},                                         \
-	{                                                                                          \
-		"all", no_argument, NULL, OPT_ALL                                                  \
-	}
-
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];
 
@@ -85,15 +63,32 @@ extern const char cps_cli_common_usage[];
  * -1 on a bad value (the message is printed). */
 int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
 /* The default of every API command's option switch: --help prints `usage`
- * on stdout and returns 0; a common option, or with `list` (may be NULL) a
- * list option, is handled and returns CPS_CLI_PROCEED; an unknown option
- * prints `usage` on stderr and returns 2, as does a bad value (its message
- * printed). */
-int cps_cli_other_opt(struct cps_cli_opts *o, struct cps_cli_list_opts *list, int c,
-                      const char *arg, void (*usage)(FILE *));
-/* `arg` as 1..max into *out; prints "cpsync: WHAT wants 1..MAX" and
- * returns -1 when it is not. */
-int cps_cli_parse_count(const char *what, const char *arg, long max, long *out);
+ * on stdout and returns 0; a common option is handled and returns
+ * CPS_CLI_PROCEED; an unknown option prints `usage` on stderr and returns
+ * 2, as does a bad value (its message printed). */
+int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *));
+/* One option of a command's own: its long name and where it goes, one of
+ * `text` (it takes an argument, stored as is), `flag` (no argument, sets
+ * true) or `number` (an integer argument from `min` to `max`; otherwise
+ * "cpsync: --NAME wants MIN..MAX" is printed and the usage error returned). */
+struct cps_cli_option {
+	const char *name;
+	const char **text;
+	bool *flag;
+	long *number;
+	long min, max;
+};
+
+#define CPS_CLI_MAX_OWN_OPTIONS 8 /* own options of one command */
+
+/* Reads the options of argv (getopt_long, from optind = 1): the common
+ * options into `o`, when `list` is not NULL the list options into `list`
+ * (--status, --entity, --platform, --limit 1..1000000, --all), and the `n`
+ * (at most CPS_CLI_MAX_OWN_OPTIONS) options `own` of the command.
+ * Returns CPS_CLI_PROCEED, or the exit status as cps_cli_other_opt. */
+int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *own, size_t n,
+                          struct cps_cli_opts *o, struct cps_cli_list_opts *list,
+                          void (*usage)(FILE *));
 /* `arg` as a positive id; prints why and returns -1 when it is not. */
 int cps_cli_parse_id(const char *arg, long long *out);
 

@@ -40,6 +40,15 @@ void cps_cli_print_conflict_list(const json_t *items)
 
 static void print_conflict(const json_t *cf)
 {
+	static const struct cps_cli_column fields[] = {
+	    {"conflict", "id", CPS_CLI_INT},           {"status", "status", CPS_CLI_TEXT},
+	    {"entity", "entity", CPS_CLI_TEXT},        {"key", "key", CPS_CLI_TEXT},
+	    {"field", "field", CPS_CLI_TEXT},          {"rule", "rule", CPS_CLI_TEXT},
+	    {"opened at", "opened_at", CPS_CLI_TEXT},  {"age", "age_s", CPS_CLI_AGE},
+	    {"claimed by", "claimed_by", CPS_CLI_TEXT}};
+	static const struct cps_cli_column resolved[] = {{"  by", "by", CPS_CLI_TEXT},
+	                                                 {"  at", "at", CPS_CLI_TEXT},
+	                                                 {"  reason", "reason", CPS_CLI_TEXT}};
 	static const struct cps_cli_column cols[] = {{"PLATFORM", "platform", CPS_CLI_TEXT},
 	                                             {"VALUE", "value", CPS_CLI_TEXT},
 	                                             {"EFFECTIVE MS", "effective_ms", CPS_CLI_INT},
@@ -48,15 +57,7 @@ static void print_conflict(const json_t *cf)
 	const json_t *cur = json_object_get(cf, "current"),
 	             *res = json_object_get(cf, "resolution");
 
-	cps_cli_print_kv("conflict", cps_cli_fmt_int(json_object_get(cf, "id")));
-	cps_cli_print_kv("status", cps_cli_member_text(cf, "status"));
-	cps_cli_print_kv("entity", cps_cli_member_text(cf, "entity"));
-	cps_cli_print_kv("key", cps_cli_member_text(cf, "key"));
-	cps_cli_print_kv("field", cps_cli_member_text(cf, "field"));
-	cps_cli_print_kv("rule", cps_cli_member_text(cf, "rule"));
-	cps_cli_print_kv("opened at", cps_cli_member_text(cf, "opened_at"));
-	cps_cli_print_kv("age", cps_cli_fmt_age(json_object_get(cf, "age_s")));
-	cps_cli_print_kv("claimed by", cps_cli_member_text(cf, "claimed_by"));
+	cps_cli_print_fields(cf, fields, CPS_ARRAY_SIZE(fields));
 	if (json_is_object(cur)) {
 		cps_cli_print_kv("current", cps_cli_member_text(cur, "value"));
 		cps_cli_print_kv("  from", json_is_object(json_object_get(cur, "provenance"))
@@ -72,9 +73,7 @@ static void print_conflict(const json_t *cf)
 			cps_cli_print_kv("  platform", cps_cli_member_text(res, "platform"));
 		if (json_object_get(res, "value"))
 			cps_cli_print_kv("  value", cps_cli_member_text(res, "value"));
-		cps_cli_print_kv("  by", cps_cli_member_text(res, "by"));
-		cps_cli_print_kv("  at", cps_cli_member_text(res, "at"));
-		cps_cli_print_kv("  reason", cps_cli_member_text(res, "reason"));
+		cps_cli_print_fields(res, resolved, CPS_ARRAY_SIZE(resolved));
 	}
 	printf("\n");
 	cps_cli_print_items(json_object_get(cf, "candidates"), cols, CPS_ARRAY_SIZE(cols));
@@ -94,41 +93,14 @@ struct conflicts_args {
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
 static int conflicts_parse_options(int argc, char **argv, struct conflicts_args *a)
 {
-	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
-	                                         CPS_CLI_LIST_LONGOPTS,
-	                                         {"field", required_argument, NULL, OPT_FIELD},
-	                                         {"take", required_argument, NULL, OPT_TAKE},
-	                                         {"value", required_argument, NULL, OPT_VALUE},
-	                                         {"dismiss", no_argument, NULL, OPT_DISMISS},
-	                                         {"reason", required_argument, NULL, OPT_REASON},
-	                                         {NULL, 0, NULL, 0}};
-	int c, r;
+	const struct cps_cli_option own[] = {{"field", .text = &a->field},
+	                                     {"take", .text = &a->take},
+	                                     {"value", .text = &a->value},
+	                                     {"dismiss", .flag = &a->dismiss},
+	                                     {"reason", .text = &a->reason}};
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_FIELD:
-			a->field = optarg;
-			break;
-		case OPT_TAKE:
-			a->take = optarg;
-			break;
-		case OPT_VALUE:
-			a->value = optarg;
-			break;
-		case OPT_DISMISS:
-			a->dismiss = true;
-			break;
-		case OPT_REASON:
-			a->reason = optarg;
-			break;
-		default:
-			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, conflicts_usage);
-			if (r != CPS_CLI_PROCEED)
-				return r;
-		}
-	}
-	return CPS_CLI_PROCEED;
+	return cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &a->o, &a->list,
+	                             conflicts_usage);
 }
 
 /* Reads the subcommand and its id, after the options; returns

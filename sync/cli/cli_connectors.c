@@ -37,9 +37,6 @@ static void print_connectors(const json_t *doc)
 
 int cps_cli_connectors(int argc, char **argv)
 {
-	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
-	                                         {"reason", required_argument, NULL, OPT_REASON},
-	                                         {NULL, 0, NULL, 0}};
 	static const struct cps_cli_sub subs[] = {
 	    {"list", 0, false}, {"pause", 1, false}, {"resume", 1, false}, {"restart", 1, false}};
 	struct cps_cli_opts o = {0};
@@ -49,18 +46,12 @@ int cps_cli_connectors(int argc, char **argv)
 	json_t *doc = NULL, *body = NULL;
 	char *name = NULL;
 	long status = 0;
-	int c, r, rc = 1;
+	const struct cps_cli_option own[] = {{"reason", .text = &reason}};
+	int r, rc = 1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_REASON) {
-			reason = optarg;
-			continue;
-		}
-		r = cps_cli_other_opt(&o, NULL, c, optarg, connectors_usage);
-		if (r != CPS_CLI_PROCEED)
-			return r;
-	}
+	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, connectors_usage);
+	if (r != CPS_CLI_PROCEED)
+		return r;
 	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs),
 	                      connectors_usage, &sub, NULL);
 	if (r != CPS_CLI_PROCEED)

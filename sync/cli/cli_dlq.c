@@ -44,18 +44,20 @@ static void print_dlq_list(const json_t *items)
 
 static void print_dlq(const json_t *d)
 {
-	cps_cli_print_kv("dead letter", cps_cli_fmt_int(json_object_get(d, "id")));
-	cps_cli_print_kv("status", cps_cli_member_text(d, "status"));
-	cps_cli_print_kv("received at", cps_cli_member_text(d, "received_at"));
-	cps_cli_print_kv("platform", cps_cli_member_text(d, "platform"));
-	cps_cli_print_kv("entity", cps_cli_member_text(d, "entity"));
-	cps_cli_print_kv("origin", cps_cli_member_text(d, "origin"));
-	cps_cli_print_kv("reason", cps_cli_member_text(d, "reason"));
-	cps_cli_print_kv("note", cps_cli_member_text(d, "note"));
-	cps_cli_print_kv("size", cps_cli_fmt_int(json_object_get(d, "size")));
-	cps_cli_print_kv("updated at", cps_cli_member_text(d, "updated_at"));
-	cps_cli_print_kv("key base64", cps_cli_member_text(d, "key"));
-	cps_cli_print_kv("raw base64", cps_cli_member_text(d, "raw"));
+	static const struct cps_cli_column fields[] = {{"dead letter", "id", CPS_CLI_INT},
+	                                               {"status", "status", CPS_CLI_TEXT},
+	                                               {"received at", "received_at", CPS_CLI_TEXT},
+	                                               {"platform", "platform", CPS_CLI_TEXT},
+	                                               {"entity", "entity", CPS_CLI_TEXT},
+	                                               {"origin", "origin", CPS_CLI_TEXT},
+	                                               {"reason", "reason", CPS_CLI_TEXT},
+	                                               {"note", "note", CPS_CLI_TEXT},
+	                                               {"size", "size", CPS_CLI_INT},
+	                                               {"updated at", "updated_at", CPS_CLI_TEXT},
+	                                               {"key base64", "key", CPS_CLI_TEXT},
+	                                               {"raw base64", "raw", CPS_CLI_TEXT}};
+
+	cps_cli_print_fields(d, fields, CPS_ARRAY_SIZE(fields));
 }
 
 /* Prints the replay results; returns 1 when one was not replayed or skipped. */
@@ -112,34 +114,12 @@ struct dlq_args {
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
 static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 {
-	static const struct option longopts[] = {
-	    CPS_CLI_COMMON_LONGOPTS,
-	    CPS_CLI_LIST_LONGOPTS,
-	    {"reason-contains", required_argument, NULL, OPT_REASON_CONTAINS},
-	    {"reason", required_argument, NULL, OPT_REASON},
-	    {"note", required_argument, NULL, OPT_NOTE},
-	    {NULL, 0, NULL, 0}};
-	int c, r;
+	const struct cps_cli_option own[] = {{"reason-contains", .text = &a->contains},
+	                                     {"reason", .text = &a->reason},
+	                                     {"note", .text = &a->note}};
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_REASON_CONTAINS:
-			a->contains = optarg;
-			break;
-		case OPT_REASON:
-			a->reason = optarg;
-			break;
-		case OPT_NOTE:
-			a->note = optarg;
-			break;
-		default:
-			r = cps_cli_other_opt(&a->o, &a->list, c, optarg, dlq_usage);
-			if (r != CPS_CLI_PROCEED)
-				return r;
-		}
-	}
-	return CPS_CLI_PROCEED;
+	return cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &a->o, &a->list,
+	                             dlq_usage);
 }
 
 /* The body of a replay of the ids argv[first..argc-1] with --note; returns

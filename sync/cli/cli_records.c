@@ -26,6 +26,10 @@ static void records_usage(FILE *f)
 static void print_record(const json_t *rec)
 {
 	static const char *const fhead[] = {"FIELD", "VALUE", "FROM", "RULE", "POSITION"};
+	static const struct cps_cli_column head[] = {
+	    {"entity", "entity", CPS_CLI_TEXT},  {"key", "key", CPS_CLI_TEXT},
+	    {"version", "version", CPS_CLI_INT}, {"deleted", "deleted", CPS_CLI_YESNO},
+	    {"masked", "masked", CPS_CLI_YESNO}, {"updated at", "updated_at", CPS_CLI_TEXT}};
 	static const struct cps_cli_column hcols[] = {
 	    {"VERSION", "version", CPS_CLI_INT},
 	    {"OP", "op", CPS_CLI_TEXT},
@@ -36,12 +40,7 @@ static void print_record(const json_t *rec)
 	struct cps_table t;
 	const char *k;
 
-	cps_cli_print_kv("entity", cps_cli_member_text(rec, "entity"));
-	cps_cli_print_kv("key", cps_cli_member_text(rec, "key"));
-	cps_cli_print_kv("version", cps_cli_fmt_int(json_object_get(rec, "version")));
-	cps_cli_print_kv("deleted", cps_cli_fmt_yesno(json_object_get(rec, "deleted")));
-	cps_cli_print_kv("masked", cps_cli_fmt_yesno(json_object_get(rec, "masked")));
-	cps_cli_print_kv("updated at", cps_cli_member_text(rec, "updated_at"));
+	cps_cli_print_fields(rec, head, CPS_ARRAY_SIZE(head));
 	printf("\n");
 	if (json_is_object(fields) && cps_table_init(&t, fhead, CPS_ARRAY_SIZE(fhead)) == 0) {
 		json_object_foreach ((json_t *)fields, k, v) {
@@ -83,32 +82,17 @@ static void print_record(const json_t *rec)
 
 int cps_cli_records(int argc, char **argv)
 {
-	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
-	                                         {"history", required_argument, NULL, OPT_HISTORY},
-	                                         {NULL, 0, NULL, 0}};
 	struct cps_cli_opts o = {0};
 	struct cps_api_client cl;
 	char *ent = NULL, *key = NULL;
 	struct cps_buf path;
 	long history = -1;
-	int c, r, rc = 1;
+	const struct cps_cli_option own[] = {{"history", .number = &history, .min = 0, .max = 500}};
+	int r, rc = 1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_HISTORY) {
-			char *end;
-
-			history = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || history < 0 || history > 500) {
-				fprintf(stderr, "cpsync: --history wants 0..500\n");
-				return 2;
-			}
-			continue;
-		}
-		r = cps_cli_other_opt(&o, NULL, c, optarg, records_usage);
-		if (r != CPS_CLI_PROCEED)
-			return r;
-	}
+	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, records_usage);
+	if (r != CPS_CLI_PROCEED)
+		return r;
 	if (optind + 3 != argc || strcmp(argv[optind], "show") != 0) {
 		records_usage(stderr);
 		return 2;

@@ -87,19 +87,15 @@ static void print_status(const json_t *st, const json_t *ready)
 
 int cps_cli_status(int argc, char **argv)
 {
-	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
 	struct cps_cli_opts o = {0};
 	struct cps_api_client cl;
 	json_t *st = NULL, *ready = NULL;
 	long rstatus = 0;
-	int c, rc = 1, r;
+	int rc = 1, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		r = cps_cli_other_opt(&o, NULL, c, optarg, status_usage);
-		if (r != CPS_CLI_PROCEED)
-			return r;
-	}
+	r = cps_cli_parse_options(argc, argv, NULL, 0, &o, NULL, status_usage);
+	if (r != CPS_CLI_PROCEED)
+		return r;
 	if (optind != argc) {
 		status_usage(stderr);
 		return 2;

@@ -286,3 +286,10 @@ void cps_cli_print_kv(const char *name, char *text)
 	printf("%-12s %s\n", name, text ? text : "-");
 	free(text);
 }
+
+void cps_cli_print_fields(const json_t *o, const struct cps_cli_column *fields, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cps_cli_print_kv(fields[i].head,
+		                 column_text(json_object_get(o, fields[i].member), fields[i].fmt));
+}

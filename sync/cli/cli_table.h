@@ -59,8 +59,8 @@ enum cps_cli_fmt {
 	CPS_CLI_YESNO, /* cps_cli_fmt_yesno */
 };
 
-/* One column of a table of JSON objects: its header, the member it shows
- * and how. */
+/* One column of a table of JSON objects (or one line of a single object's
+ * fields): its header, the member it shows and how. */
 struct cps_cli_column {
 	const char *head;
 	const char *member;
@@ -76,5 +76,8 @@ void cps_cli_print_items(const json_t *items, const struct cps_cli_column *cols,
 
 /* Prints "name        text" (text NULL = "-") and frees `text`. */
 void cps_cli_print_kv(const char *name, char *text);
+/* Prints the `n` members `fields` of object `o` one a line, as
+ * cps_cli_print_kv with the column's head as the name. */
+void cps_cli_print_fields(const json_t *o, const struct cps_cli_column *fields, size_t n);
 
 #endif

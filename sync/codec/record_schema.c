@@ -31,16 +31,6 @@ struct compile {
 	size_t errstr_size;
 };
 
-static char *arena_strdup(struct cps_arena *a, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *p = cps_arena_alloc(a, n);
-
-	if (p)
-		memcpy(p, s, n);
-	return p;
-}
-
 static int oom(struct compile *c)
 {
 	return cps_seterr(CPS_ERR_FATAL, c->errstr, c->errstr_size, "out of memory");
@@ -115,7 +105,7 @@ static int compile_record(struct compile *c, avro_schema_t s, const json_t *j, u
 		const json_t *jf = json_array_get(jfields, i);
 
 		f->index = (uint32_t)i;
-		f->name = arena_strdup(c->arena, avro_schema_record_field_name(s, (int)i));
+		f->name = cps_arena_strdup(c->arena, avro_schema_record_field_name(s, (int)i));
 		if (!f->name)
 			return oom(c);
 		rc = compile_type(c, avro_schema_record_field_get_by_index(s, (int)i),
@@ -136,7 +126,7 @@ static int compile_named(struct compile *c, avro_schema_t s, const json_t *j, un
 
 	snprintf(full, sizeof(full), "%s%s%s", ns && *ns ? ns : "", ns && *ns ? "." : "",
 	         avro_schema_name(s));
-	t->name = arena_strdup(c->arena, full);
+	t->name = cps_arena_strdup(c->arena, full);
 	if (!t->name)
 		return oom(c);
 	switch (avro_typeof(s)) {
@@ -149,7 +139,7 @@ static int compile_named(struct compile *c, avro_schema_t s, const json_t *j, un
 		if (!t->symbols && t->n)
 			return oom(c);
 		for (i = 0; i < t->n; i++) {
-			t->symbols[i] = arena_strdup(c->arena, avro_schema_enum_get(s, (int)i));
+			t->symbols[i] = cps_arena_strdup(c->arena, avro_schema_enum_get(s, (int)i));
 			if (!t->symbols[i])
 				return oom(c);
 		}

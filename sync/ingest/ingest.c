@@ -37,10 +37,7 @@ void cps_ingest_runner_free(struct cps_ingest *r)
 	cps_deadletters_release(&r->dead);
 	cps_settings_release(&r->props);
 	free(r->positions);
-	free(r->ingest_topic);
-	free(r->dead_letter_topic);
-	free(r->store_conninfo);
-	free(r->bootstrap);
+	cps_arena_release(&r->strings);
 	free(r);
 }
 
@@ -79,6 +76,7 @@ struct cps_ingest *cps_ingest_alloc(const char *platform, enum cps_framing frami
 	cps_buf_init(&r->key, 0);
 	cps_deadletters_init(&r->dead);
 	cps_arena_init(&r->arena, 0);
+	cps_arena_init(&r->strings, 1024);
 	r->framing = framing;
 	r->catalog = catalog;
 	r->registry = registry;
@@ -117,9 +115,21 @@ int cps_ingest_path_open(struct cps_ingest *r, char *errstr, size_t errstr_size)
 	return cps_ingest_producer_new(r, errstr, errstr_size);
 }
 
-static char *dup_or_null(const char *s)
+int cps_ingest_set_endpoints(struct cps_ingest *r, const char *ingest_topic,
+                             const char *dead_letter_topic, const char *store_conninfo,
+                             const char *bootstrap)
 {
-	return s && *s ? strdup(s) : NULL;
+	bool dlt = dead_letter_topic && *dead_letter_topic;
+
+	r->ingest_topic = cps_arena_strdup(&r->strings, ingest_topic);
+	r->dead_letter_topic = dlt ? cps_arena_strdup(&r->strings, dead_letter_topic) : NULL;
+	r->store_conninfo = cps_arena_strdup(&r->strings, store_conninfo);
+	r->bootstrap = cps_arena_strdup(&r->strings, bootstrap);
+	r->acks = cps_ingest_acks_new(r->ingest_topic);
+	if (!r->ingest_topic || (dlt && !r->dead_letter_topic) || !r->store_conninfo ||
+	    !r->bootstrap || !r->acks)
+		return -1;
+	return 0;
 }
 
 int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out, char *errstr,
@@ -167,13 +177,8 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 		r->limits = *conf->limits;
 		r->has_limits = true;
 	}
-	r->ingest_topic = strdup(conf->ingest_topic);
-	r->dead_letter_topic = dup_or_null(conf->dead_letter_topic);
-	r->store_conninfo = strdup(conf->store_conninfo);
-	r->bootstrap = strdup(conf->bootstrap);
-	r->acks = cps_ingest_acks_new(conf->ingest_topic);
-	if (!r->ingest_topic || !r->store_conninfo || !r->bootstrap || !r->acks ||
-	    (conf->dead_letter_topic && *conf->dead_letter_topic && !r->dead_letter_topic) ||
+	if (cps_ingest_set_endpoints(r, conf->ingest_topic, conf->dead_letter_topic,
+	                             conf->store_conninfo, conf->bootstrap) < 0 ||
 	    (conf->kafka_props && cps_settings_copy(&r->props, conf->kafka_props) < 0)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;

@@ -19,7 +19,7 @@ struct pending {
 };
 
 struct cps_ingest_acks {
-	char *topic;
+	const char *topic; /* borrowed from the runner */
 	struct pending *q; /* ring of `cap` */
 	size_t head, n, cap;
 	size_t n_events;             /* of the queued batches */
@@ -68,11 +68,7 @@ struct cps_ingest_acks *cps_ingest_acks_new(const char *ingest_topic)
 
 	if (!a)
 		return NULL;
-	a->topic = strdup(ingest_topic);
-	if (!a->topic) {
-		free(a);
-		return NULL;
-	}
+	a->topic = ingest_topic;
 	return a;
 }
 
@@ -102,7 +98,6 @@ void cps_ingest_acks_free(struct cps_ingest_acks *a)
 	free(a->merged);
 	free(a->parts);
 	free(a->next);
-	free(a->topic);
 	free(a);
 }
 

@@ -35,6 +35,7 @@ int cps_positions_raise(struct cps_position *list, size_t *n, size_t cap,
 
 struct cps_ingest_acks;
 
+/* Borrows `ingest_topic`: it must outlive the queue (the runner's copy). */
 struct cps_ingest_acks *cps_ingest_acks_new(const char *ingest_topic);
 void cps_ingest_acks_free(struct cps_ingest_acks *a);
 

@@ -29,7 +29,8 @@
 struct cps_ingest {
 	/* configuration */
 	char platform[CPS_PLATFORM_MAX];
-	char *ingest_topic, *dead_letter_topic, *store_conninfo, *bootstrap;
+	char *ingest_topic, *dead_letter_topic, *store_conninfo, *bootstrap; /* in `strings` */
+	struct cps_arena strings;
 	struct cps_settings props;
 	enum cps_framing framing;
 	struct cps_catalog *catalog;
@@ -142,6 +143,12 @@ void cps_ingest_runner_free(struct cps_ingest *r);
  * registry set and its buffers ready; NULL when memory is out. */
 struct cps_ingest *cps_ingest_alloc(const char *platform, enum cps_framing framing,
                                     struct cps_catalog *catalog, struct cps_registry *registry);
+/* Copies the topics, the store's conninfo and the brokers into r->strings
+ * (an empty or NULL dead_letter_topic leaves r->dead_letter_topic NULL) and
+ * creates r->acks for the ingest topic; -1 when memory is out. */
+int cps_ingest_set_endpoints(struct cps_ingest *r, const char *ingest_topic,
+                             const char *dead_letter_topic, const char *store_conninfo,
+                             const char *bootstrap);
 /* The message path of `r` from its catalog and limits: a codec by entity,
  * the IngestEvent codec and the producer. Freed by cps_ingest_runner_free. */
 int cps_ingest_path_open(struct cps_ingest *r, char *errstr, size_t errstr_size);

@@ -29,12 +29,9 @@ static int replay_path_new(struct cps_ingest *r, char *errstr, size_t errstr_siz
 	p->limits = r->limits;
 	p->has_limits = r->has_limits;
 	p->flush_timeout_ms = r->flush_timeout_ms < 10000 ? r->flush_timeout_ms : 10000;
-	p->ingest_topic = strdup(r->ingest_topic);
-	p->store_conninfo = strdup(r->store_conninfo);
-	p->bootstrap = strdup(r->bootstrap);
-	p->acks = cps_ingest_acks_new(r->ingest_topic);
 	p->identity = r->identity;
-	if (!p->ingest_topic || !p->store_conninfo || !p->bootstrap || !p->acks ||
+	if (cps_ingest_set_endpoints(p, r->ingest_topic, NULL, r->store_conninfo, r->bootstrap) <
+	        0 ||
 	    cps_settings_copy(&p->props, &r->props) < 0) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;

@@ -9,6 +9,7 @@
 
 #include "base/common.h"
 #include "base/pii.h"
+#include "base/utf8.h"
 #include "model/entity.h"
 
 #include <math.h>
@@ -275,44 +276,6 @@ int cps_validate_typed(const char *entity, const struct cps_rtype *type, const s
 
 /* ---- has the record a JSON form ------------------------------------------ */
 
-/* Strict UTF-8 as jansson checks it (utf8_check_string): no overlong forms,
- * no surrogates, nothing past U+10FFFF; NUL is allowed. */
-static bool utf8_valid(const uint8_t *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t u = s[i];
-		uint32_t cp;
-		size_t n;
-
-		if (u < 0x80) {
-			i++;
-			continue;
-		}
-		if (u >= 0xC2 && u <= 0xDF)
-			n = 2, cp = u & 0x1F;
-		else if (u >= 0xE0 && u <= 0xEF)
-			n = 3, cp = u & 0x0F;
-		else if (u >= 0xF0 && u <= 0xF4)
-			n = 4, cp = u & 0x07;
-		else
-			return false;
-		if (n > len - i)
-			return false;
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (n == 3 && cp < 0x800) ||
-		    (n == 4 && cp < 0x10000))
-			return false;
-		i += n;
-	}
-	return true;
-}
-
 /* Whether value `v` of type `t` surely has a JSON form (false: maybe not),
  * nesting counted as record_json.c counts it. */
 static bool json_form_ok(const struct cps_rtype *t, const struct cps_tval *v, unsigned depth)
@@ -333,7 +296,7 @@ static bool json_form_ok(const struct cps_rtype *t, const struct cps_tval *v, un
 	case CPS_RK_DOUBLE:
 		return isfinite(v->u.d);
 	case CPS_RK_STRING:
-		return utf8_valid(v->u.b.ptr, v->u.b.len);
+		return cps_utf8_valid(v->u.b.ptr, v->u.b.len);
 	case CPS_RK_ENUM:
 		return v->u.i >= 0 && (uint64_t)v->u.i < t->n;
 	case CPS_RK_RECORD:
@@ -354,7 +317,7 @@ static bool json_form_ok(const struct cps_rtype *t, const struct cps_tval *v, un
 			size_t klen =
 			    k->u.b.len ? strnlen((const char *)k->u.b.ptr, k->u.b.len) : 0;
 
-			if (!utf8_valid(k->u.b.ptr, klen) ||
+			if (!cps_utf8_valid(k->u.b.ptr, klen) ||
 			    !json_form_ok(t->items, k + 1, depth + 1))
 				return false;
 		}

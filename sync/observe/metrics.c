@@ -6,6 +6,7 @@
  */
 #include "observe/metrics.h"
 
+#include "base/clock.h"
 #include "base/common.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -525,7 +526,6 @@ int cps_metrics_start(const struct cps_metrics_conf *conf, struct cps_metrics **
                       size_t errstr_size)
 {
 	struct cps_metrics *m = calloc(1, sizeof(*m));
-	pthread_condattr_t ca;
 	const char *group = NULL;
 	int rc;
 
@@ -536,10 +536,7 @@ int cps_metrics_start(const struct cps_metrics_conf *conf, struct cps_metrics **
 	m->status_http = conf->status_http;
 	m->http = conf->http;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&m->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cps_cond_init_monotonic(&m->cond);
 	if (conf->cfg) {
 		size_t np = cps_config_platform_count(conf->cfg);
 

@@ -345,7 +345,6 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
                         char *errstr, size_t errstr_size)
 {
 	struct cps_publisher *p;
-	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (!conf || !conf->bootstrap || !conf->conninfo)
@@ -366,10 +365,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	p->status = conf->status;
 	p->link = conf->link;
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cps_cond_init_monotonic(&p->cv);
 	if (p->link)
 		cps_link_set_state(p->link, CPS_LINK_STARTING);
 	if (pthread_create(&p->thread, NULL, run, p) != 0) {

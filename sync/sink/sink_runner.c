@@ -243,8 +243,7 @@ static void runner_free(struct cps_sink_runner *r)
 	close_sides(r);
 	for (size_t i = 0; r->out && i < r->batch_max; i++)
 		cps_buf_release(&r->out[i].value);
-	free(r->out);
-	free(r->recs);
+	cps_arena_release(&r->scratch);
 	free(r->pending);
 	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		free(r->allow[i]);
@@ -252,11 +251,6 @@ static void runner_free(struct cps_sink_runner *r)
 	}
 	cps_unified_free(r->unified);
 	cps_store_close(r->store);
-	free(r->events);
-	free(r->entity_of);
-	free(r->refs);
-	free(r->changed);
-	free(r->prev);
 	free(r->store_conninfo);
 	cps_settings_release(&r->sink_settings);
 	cps_settings_release(&r->source_settings);
@@ -294,18 +288,19 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	r->poll_ms = conf->poll_ms > 0 ? conf->poll_ms : 200;
 	cps_settings_init(&r->sink_settings);
 	cps_settings_init(&r->source_settings);
+	cps_arena_init(&r->scratch, 0);
 	rc = cps_sink_split_settings(r, conf, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_free;
 	if (conf->store_conninfo && !(r->store_conninfo = strdup(conf->store_conninfo)))
 		goto out_oom;
-	r->out = calloc(r->batch_max, sizeof(*r->out));
-	r->recs = calloc(r->batch_max, sizeof(*r->recs));
-	r->events = calloc(r->batch_max, sizeof(*r->events));
-	r->entity_of = calloc(r->batch_max, sizeof(*r->entity_of));
-	r->refs = calloc(r->batch_max, sizeof(*r->refs));
-	r->changed = calloc(r->batch_max, sizeof(*r->changed));
-	r->prev = calloc(r->batch_max, sizeof(*r->prev));
+	r->out = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->out));
+	r->recs = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->recs));
+	r->events = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->events));
+	r->entity_of = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->entity_of));
+	r->refs = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->refs));
+	r->changed = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->changed));
+	r->prev = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->prev));
 	if (!r->out || !r->recs || !r->events || !r->entity_of || !r->refs || !r->changed ||
 	    !r->prev)
 		goto out_oom;

@@ -8,6 +8,7 @@
 #define CPS_SINK_RUNNER_INT_H
 
 #include "sink/sink_runner.h"
+#include "base/arena.h"
 #include "base/buf.h"
 #include "codec/codec.h"
 #include "codec/framing.h"
@@ -55,9 +56,11 @@ struct cps_sink_runner {
 	struct cps_unified *unified;
 	struct cps_codec *codecs[CPS_N_ENTITIES];
 	struct cps_conn *source, *sink;
+	/* the arrays below, batch_max each, all in `scratch` (allocated once) */
+	struct cps_arena scratch;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
-	/* one poll's decoded events and what the change log says of them, batch_max each */
+	/* one poll's decoded events and what the change log says of them */
 	json_t **events;
 	int *entity_of;
 	struct cps_change_ref *refs;

@@ -26,11 +26,7 @@ static void workers_free(struct cps_workers *p)
 	}
 	free(p->w);
 	cps_settings_release(&p->props);
-	free((char *)p->conf.bootstrap);
-	free((char *)p->conf.ingest_topic);
-	free((char *)p->conf.group_id);
-	free((char *)p->conf.unified_topic_prefix);
-	free((char *)p->conf.conninfo);
+	cps_arena_release(&p->strings);
 	free(p);
 }
 
@@ -51,12 +47,16 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	p->conf = *conf;
 	cps_settings_init(&p->props);
-	p->conf.bootstrap = strdup(conf->bootstrap);
-	p->conf.ingest_topic = strdup(conf->ingest_topic ? conf->ingest_topic : "cpsync.ingest");
-	p->conf.group_id = strdup(conf->group_id ? conf->group_id : "cpsync-reconcile");
+	cps_arena_init(&p->strings, 1024);
+	p->conf.bootstrap = cps_arena_strdup(&p->strings, conf->bootstrap);
+	p->conf.ingest_topic = cps_arena_strdup(&p->strings, conf->ingest_topic ? conf->ingest_topic
+	                                                                        : "cpsync.ingest");
+	p->conf.group_id =
+	    cps_arena_strdup(&p->strings, conf->group_id ? conf->group_id : "cpsync-reconcile");
 	p->conf.unified_topic_prefix =
-	    strdup(conf->unified_topic_prefix ? conf->unified_topic_prefix : "cpsync.unified.");
-	p->conf.conninfo = strdup(conf->conninfo);
+	    cps_arena_strdup(&p->strings, conf->unified_topic_prefix ? conf->unified_topic_prefix
+	                                                             : "cpsync.unified.");
+	p->conf.conninfo = cps_arena_strdup(&p->strings, conf->conninfo);
 	p->conf.kafka_properties = NULL;
 	if (!p->conf.batch_size)
 		p->conf.batch_size = 1000;

@@ -9,6 +9,7 @@
 #define CPS_WORKER_INT_H
 
 #include "worker/worker.h"
+#include "base/arena.h"
 #include "base/common.h"
 #include "model/event.h"
 #include "reconcile/unified.h"
@@ -39,7 +40,8 @@ struct worker {
 };
 
 struct cps_workers {
-	struct cps_worker_conf conf; /* strings below are our copies */
+	struct cps_worker_conf conf; /* its strings are copies in `strings` */
+	struct cps_arena strings;
 	struct cps_settings props;
 	atomic_int stop;
 	int n;
