@@ -70,6 +70,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 		sigemptyset(&set);
 		sigaddset(&set, SIGINT);
 		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &set, &e->old_mask);
 		e->signals_blocked = true;
 	}
@@ -107,6 +108,32 @@ out_stop:
 	return rc;
 }
 
+/* SIGHUP: log.level, log.format and log.debug from the configuration file
+ * cpsync was started with; a file that does not load changes nothing. */
+static void reload_log_settings(struct cps_engine *e)
+{
+	const char *path = cps_config_file(e->cfg);
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_config *fresh;
+
+	if (!path) {
+		cps_log_warn("ENGINE",
+		             "SIGHUP ignored: the configuration did not come from a file");
+		return;
+	}
+	if (cps_config_load(path, &fresh, err, sizeof(err)) != CPS_OK) {
+		cps_log_warn("ENGINE", "SIGHUP: log settings unchanged: %s", err);
+		return;
+	}
+	if (cps_log_configure(fresh, err, sizeof(err)) != CPS_OK)
+		cps_log_warn("ENGINE", "SIGHUP: log settings unchanged: %s", err);
+	else
+		cps_log_info("ENGINE", "SIGHUP: log settings re-read from '%s': level %s", path,
+		             cps_log_level_name(cps_log_get_level()));
+	cps_config_free(fresh);
+}
+
+/* The engine's own loop: signals and stop requests. */
 int cps_engine_wait(struct cps_engine *e)
 {
 	sigset_t set;
@@ -115,6 +142,7 @@ int cps_engine_wait(struct cps_engine *e)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	while (!atomic_load(&e->stop_requested)) {
 		if (e->signals_blocked) {
 			int sig = sigtimedwait(&set, NULL, &tick);
@@ -124,6 +152,8 @@ int cps_engine_wait(struct cps_engine *e)
 				             sig == SIGINT ? "SIGINT" : "SIGTERM");
 				return sig;
 			}
+			if (sig == SIGHUP)
+				reload_log_settings(e);
 			continue;
 		}
 		pthread_mutex_lock(&e->wait_lock);

@@ -1,8 +1,8 @@
 /*
  * The operator API's lifecycle (api_ops.h): creating it with copies of the
- * sources it may control, registering the routes of api_deadletters.c and
- * api_connectors.c, detaching it from the runners before they stop, and
- * freeing it with its pool of store connections.
+ * sources it may control, registering the routes of api_deadletters.c,
+ * api_connectors.c and api_log.c, detaching it from the runners before they
+ * stop, and freeing it with its pool of store connections.
  */
 #include "api/api_ops_int.h"
 
@@ -86,5 +86,7 @@ int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, c
 {
 	int rc = cps_ops_api_register_deadletters(api, srv, errstr, errstr_size);
 
-	return rc == CPS_OK ? cps_ops_api_register_connectors(api, srv, errstr, errstr_size) : rc;
+	if (rc == CPS_OK)
+		rc = cps_ops_api_register_connectors(api, srv, errstr, errstr_size);
+	return rc == CPS_OK ? cps_ops_api_register_log(api, srv, errstr, errstr_size) : rc;
 }

@@ -1,7 +1,8 @@
 /*
  * The operator API under /api/v1: dead letters (list, inspect, replay,
  * discard — api_deadletters.c) and connector controls (list, pause, resume,
- * restart — api_connectors.c), with audit rows for every operator action.
+ * restart — api_connectors.c) and the live log level (api_log.c), with
+ * audit rows for every operator action.
  * The engine creates it once the ingest runners run, registers its routes,
  * detaches it before stopping the runners and frees it after the HTTP server
  * (api_ops.c). Internals: api_ops_int.h.
@@ -39,7 +40,9 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
  *   POST /api/v1/deadletters/replay          operator
  *   POST /api/v1/deadletters/{id}/discard    operator
  *   GET  /api/v1/connectors                  viewer, operator
- *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart) */
+ *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart)
+ *   GET  /api/v1/log                         viewer, operator
+ *   PUT  /api/v1/log                         operator (audited log.changed) */
 int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                          size_t errstr_size);
 /* Forgets the runners (waits for requests using one): from then on replays

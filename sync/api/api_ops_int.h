@@ -1,6 +1,6 @@
 /*
  * Private to the operator API (api_ops*.c, api_deadletters.c,
- * api_connectors.c): the handle, its pool of store connections and the
+ * api_connectors.c, api_log.c): the handle, its pool of store connections and the
  * runner lookup the route files use (api_ops_resources.c), and the route
  * registration of each route file (called by api_ops.c).
  */
@@ -52,5 +52,8 @@ int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_se
                                      char *errstr, size_t errstr_size);
 int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_server *srv,
                                     char *errstr, size_t errstr_size);
+/* api_log.c: GET/PUT /api/v1/log. */
+int cps_ops_api_register_log(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
+                             size_t errstr_size);
 
 #endif

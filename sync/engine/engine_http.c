@@ -14,6 +14,15 @@
 
 #include <stdlib.h>
 
+/* Each answered request as a debug line of context http: the route
+ * pattern, never the path (it may hold a national ID). @locality HTTP thread */
+static void access_log(void *ctx, const char *method, const char *route_pattern, int status,
+                       double ms)
+{
+	(void)ctx;
+	cps_log_debug(CPS_DBG_HTTP, "HTTP", "%s %s %d %.1f ms", method, route_pattern, status, ms);
+}
+
 int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                           size_t errstr_size)
 {
@@ -46,6 +55,7 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 	hc.threads = 2;
 	hc.ready = cps_status_http_ready;
 	hc.ready_ctx = e->status_http;
+	hc.access_log = access_log;
 	rc = cps_http_start(&hc, &e->http, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_http_set_tokens(e->http, auth.tokens, auth.n_tokens, errstr, errstr_size);
