@@ -100,6 +100,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	}
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
+	cps_engine_notify_ready(e);
 	*out = e;
 	return CPS_OK;
 
@@ -133,17 +134,21 @@ static void reload_log_settings(struct cps_engine *e)
 	cps_config_free(fresh);
 }
 
-/* The engine's own loop: signals and stop requests. */
+/* The engine's own loop: signals, stop requests and the systemd watchdog,
+ * which it feeds only while it runs (a hung loop stops the pings). */
 int cps_engine_wait(struct cps_engine *e)
 {
 	sigset_t set;
 	struct timespec tick = {0, 200 * 1000 * 1000};
 
+	if (e->watchdog_usec && e->watchdog_usec / 4 < 200000u)
+		tick.tv_nsec = (long)(e->watchdog_usec / 4 * 1000u);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	while (!atomic_load(&e->stop_requested)) {
+		cps_engine_notify_watchdog(e);
 		if (e->signals_blocked) {
 			int sig = sigtimedwait(&set, NULL, &tick);
 
@@ -186,6 +191,8 @@ void cps_engine_stop(struct cps_engine *e)
 {
 	if (!e)
 		return;
+	if (e->status)
+		cps_engine_notify_stopping(e);
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
 	cps_ops_api_detach(e->ops_api);
 	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
