@@ -13,6 +13,7 @@ packages=(
 	postgresql postgresql-contrib kcat python3 python3-avro
 	openssl # tests: self-signed certificates for the HTTPS server test
 	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
+	python3-yaml # tests/k8s: loads the Kubernetes manifests
 	prometheus # tests: promtool check metrics on the live /metrics
 	chromium fonts-wqy-microhei # tests/browser: headless Chromium, CJK glyphs in screenshots
 )
