@@ -3,7 +3,7 @@
  * catalog and registry, rules, store migrations, Kafka (the embedded broker
  * and its topics, or external brokers), the HTTP server with /healthz,
  * /readyz and /status, the publisher, the reconcile workers, one ingest
- * runner per enabled platform source, the APIs and the sinks — and stops
+ * runner per enabled platform source, the sinks and the APIs — and stops
  * them in reverse order. Each stage is a file of sync/engine/.
  */
 #include "engine/engine_int.h"
@@ -41,11 +41,11 @@ static int load_rules(struct cps_engine *e, const struct cps_engine_opts *opts, 
 
 /* The stages after logging, status and limits, in dependency order. */
 static const cps_engine_stage_fn stages[] = {
-    cps_engine_load_schemas,      load_rules,
-    cps_engine_migrate_store,     cps_engine_start_kafka,
-    cps_engine_start_http,        cps_engine_start_reconcile,
-    cps_engine_start_sources,     cps_engine_start_ops_api,
-    cps_engine_start_steward_api, cps_engine_start_sinks,
+    cps_engine_load_schemas,  load_rules,
+    cps_engine_migrate_store, cps_engine_start_kafka,
+    cps_engine_start_http,    cps_engine_start_reconcile,
+    cps_engine_start_sources, cps_engine_start_sinks,
+    cps_engine_start_ops_api, cps_engine_start_steward_api,
 };
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -218,6 +218,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_rules_free(e->rules);
 	cps_registry_free(e->registry);
 	cps_catalog_free(e->catalog);
+	json_decref(e->paused_links);
 	free(e->conninfo);
 	if (e->status)
 		cps_log_info("ENGINE", "stopped");

@@ -37,6 +37,19 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
 		if (!d->link_name || !d->platform)
 			goto out_oom;
 	}
+	api->sinks = calloc(conf->n_sinks ? conf->n_sinks : 1, sizeof(*api->sinks));
+	if (!api->sinks)
+		goto out_oom;
+	for (size_t i = 0; i < conf->n_sinks; i++) {
+		struct cps_ops_api_sink *d = &api->sinks[api->n_sinks];
+
+		d->link_name = strdup(conf->sinks[i].link_name);
+		d->runner = conf->sinks[i].runner;
+		if (!d->link_name)
+			goto out_oom;
+		api->n_sinks++;
+	}
+	api->publisher = conf->publisher;
 	pthread_rwlock_init(&api->runners_lock, NULL);
 	pthread_mutex_init(&api->pool_lock, NULL);
 	*out = api;
@@ -47,6 +60,9 @@ out_oom:
 		free((char *)api->sources[i].link_name);
 		free((char *)api->sources[i].platform);
 	}
+	for (size_t i = 0; i < api->n_sinks; i++)
+		free((char *)api->sinks[i].link_name);
+	free(api->sinks);
 	free(api->sources);
 	free(api->conninfo);
 	free(api);
@@ -61,6 +77,9 @@ void cps_ops_api_detach(struct cps_ops_api *api)
 	api->detached = true;
 	for (size_t i = 0; i < api->n_sources; i++)
 		api->sources[i].runner = NULL;
+	for (size_t i = 0; i < api->n_sinks; i++)
+		api->sinks[i].runner = NULL;
+	api->publisher = NULL;
 	pthread_rwlock_unlock(&api->runners_lock);
 }
 
@@ -74,8 +93,11 @@ void cps_ops_api_free(struct cps_ops_api *api)
 		free((char *)api->sources[i].link_name);
 		free((char *)api->sources[i].platform);
 	}
+	for (size_t i = 0; i < api->n_sinks; i++)
+		free((char *)api->sinks[i].link_name);
 	pthread_rwlock_destroy(&api->runners_lock);
 	pthread_mutex_destroy(&api->pool_lock);
+	free(api->sinks);
 	free(api->sources);
 	free(api->conninfo);
 	free(api);

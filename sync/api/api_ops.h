@@ -13,6 +13,8 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "observe/status.h"
+#include "publish/publish.h"
+#include "sink/sink_runner.h"
 
 #include <stddef.h>
 
@@ -23,11 +25,20 @@ struct cps_ops_api_source {
 	struct cps_ingest *runner; /* borrowed until cps_ops_api_detach */
 };
 
+/* A platform sink the API may control. */
+struct cps_ops_api_sink {
+	const char *link_name;          /* "city-sink" */
+	struct cps_sink_runner *runner; /* borrowed until cps_ops_api_detach */
+};
+
 struct cps_ops_api_conf {
 	const char *store_conninfo; /* copied; the API opens its own connections */
 	struct cps_status *status;  /* borrowed, must outlive the API: links and their states */
 	const struct cps_ops_api_source *sources; /* copied (runners borrowed) */
 	size_t n_sources;
+	const struct cps_ops_api_sink *sinks; /* copied (runners borrowed) */
+	size_t n_sinks;
+	struct cps_publisher *publisher; /* the "publisher" link; borrowed, may be NULL */
 };
 
 struct cps_ops_api;
@@ -40,12 +51,14 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
  *   POST /api/v1/deadletters/replay          operator
  *   POST /api/v1/deadletters/{id}/discard    operator
  *   GET  /api/v1/connectors                  viewer, operator
- *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart)
+ *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart): platform
+ *                                            sources and sinks, the publisher; a pause is
+ *                                            kept in the store (cpsync.paused_links)
  *   GET  /api/v1/log                         viewer, operator
  *   PUT  /api/v1/log                         operator (audited log.changed) */
 int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                          size_t errstr_size);
-/* Forgets the runners (waits for requests using one): from then on replays
+/* Forgets the runners and the publisher (waits for requests using one): from then on replays
  * and connector actions answer 503. Call before stopping the runners. */
 void cps_ops_api_detach(struct cps_ops_api *api);
 /* After the HTTP server is stopped; NULL-safe. */

@@ -11,7 +11,9 @@
 #include "codec/framing.h"
 #include "http/dashboard.h"
 #include "observe/metrics.h"
+#include "sink/sink_runner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* Each answered request as a debug line of context http: the route
@@ -81,17 +83,30 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 	return CPS_OK;
 }
 
-/* The operator API (api_ops.h) over the running sources. */
+/* The operator API (api_ops.h) over the running sources, sinks and publisher. */
 int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size)
 {
 	struct cps_ops_api_source *srcs = calloc(e->n_sources ? e->n_sources : 1, sizeof(*srcs));
+	struct cps_ops_api_sink *sinks = calloc(e->n_sinks ? e->n_sinks : 1, sizeof(*sinks));
+	char(*names)[CPS_PLATFORM_MAX + 8] = calloc(e->n_sinks ? e->n_sinks : 1, sizeof(*names));
 	struct cps_ops_api_conf oc = {.store_conninfo = e->conninfo, .status = e->status};
 	int rc;
 
 	(void)opts;
-	if (!srcs)
+	if (!srcs || !sinks || !names) {
+		free(srcs);
+		free(sinks);
+		free(names);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	}
+	for (size_t i = 0; i < e->n_sinks; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s-sink",
+		         cps_sink_runner_platform(e->sinks[i]));
+		sinks[oc.n_sinks++] = (struct cps_ops_api_sink){names[i], e->sinks[i]};
+	}
+	oc.sinks = sinks;
+	oc.publisher = e->publisher;
 	for (size_t i = 0; i < e->n_sources; i++)
 		if (e->sources[i].runner)
 			srcs[oc.n_sources++] = (struct cps_ops_api_source){
@@ -99,6 +114,8 @@ int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts 
 	oc.sources = srcs;
 	rc = cps_ops_api_new(&oc, &e->ops_api, errstr, errstr_size);
 	free(srcs);
+	free(sinks);
+	free(names);
 	if (rc == CPS_OK)
 		rc = cps_ops_api_register(e->ops_api, e->http, errstr, errstr_size);
 	return rc;

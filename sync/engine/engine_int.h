@@ -14,6 +14,7 @@
 #include "config/settings.h"
 #include "connectors/connector.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -78,6 +79,8 @@ struct cps_engine {
 	struct cps_ops_api *ops_api; /* dead letters and connector controls */
 	struct cps_api *api;         /* steward API: conflicts, records, audit */
 
+	json_t *paused_links; /* names of the links kept paused in the store */
+
 	uint64_t watchdog_usec;      /* systemd's WATCHDOG_USEC, 0 = no watchdog */
 	uint64_t watchdog_last_usec; /* CLOCK_MONOTONIC of the last WATCHDOG=1 */
 };
@@ -93,9 +96,13 @@ void cps_engine_settings_remove(struct cps_settings *s, const char *key);
 /* engine_schemas.c: the schema catalog and the registry client. */
 int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                             size_t errstr_size);
-/* engine_store.c: the store migrated to the latest schema version. */
+/* engine_store.c: the store migrated to the latest schema version, and
+ * the paused links read. */
 int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size);
+/* Whether an operator's pause of link `link` is kept in the store (then
+ * logs that it starts PAUSED). */
+bool cps_engine_link_paused(const struct cps_engine *e, const char *link);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
 int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);

@@ -17,3 +17,11 @@ add_test(NAME api.log
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_log_api.py ${CPSYNC_BIN}
           ${PROJECT_SOURCE_DIR})
 set_tests_properties(api.log PROPERTIES LABELS "api" TIMEOUT 180)
+# api.pause_persist: pause, resume and restart of a platform sink and the
+# publisher (sync/sink/sink_runner.c, sync/publish/publish.c,
+# sync/api/api_connectors.c); a pause is kept in cpsync.paused_links
+# (migration 004) and a paused sink stays paused across SIGKILL and restart.
+add_test(NAME api.pause_persist
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_pause_persist.py ${CPSYNC_BIN}
+          ${PROJECT_SOURCE_DIR})
+set_tests_properties(api.pause_persist PROPERTIES LABELS "api" TIMEOUT 300)
