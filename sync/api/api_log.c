@@ -92,7 +92,7 @@ static void log_change(void *ctx, const struct cps_http_request *req,
 	struct cps_dlq_store *store = NULL;
 	char err[CPS_ERRSTR_SIZE];
 	const char *reason = NULL;
-	json_t *body, *before = NULL, *after;
+	json_t *body, *before = NULL, *after, *dbg;
 	unsigned mask;
 	int level, rc;
 
@@ -102,8 +102,9 @@ static void log_change(void *ctx, const struct cps_http_request *req,
 	if (parse_change(body, resp, &level, &mask, &reason) != CPS_OK)
 		goto out;
 	/* audited first: a change the audit trail cannot hold is not made */
-	after = json_pack("{s:s, s:O}", "level", cps_log_level_name((enum cps_log_level)level),
-	                  "debug", json_object_get(body, "debug") ?: json_array());
+	dbg = json_object_get(body, "debug");
+	after = json_pack("{s:s, s:o}", "level", cps_log_level_name((enum cps_log_level)level),
+	                  "debug", dbg ? json_incref(dbg) : json_array());
 	rc = cps_ops_api_store_get(api, &store, err, sizeof(err));
 	if (rc == CPS_OK) {
 		before = log_json();

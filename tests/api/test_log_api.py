@@ -221,6 +221,9 @@ def main():
         r = cli(cpsync, port, "show")
         check(r.returncode == 0 and r.stdout.strip() == "level warn  debug store,kafka",
               "cpsync log show: %r" % r.stdout)
+        st, doc = call(port, "PUT", "/api/v1/log", role="operator", body={"level": "warn"})
+        check(st == 200 and doc == {"level": "warn", "debug": []},
+              "PUT without debug contexts: %s %s" % (st, doc))
 
         # SIGHUP re-reads log.* from the file; an invalid file changes nothing
         write_config(cfg, db.conninfo, source_dir, "debug", ["http", "reconcile"])
