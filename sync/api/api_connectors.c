@@ -192,8 +192,15 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 		else
 			cps_http_reply_error(resp, 409,
 			                     "link '%s' cannot be %s: only platform sources and "
-			                     "sinks and the publisher can",
+			                     "sinks, the publisher and the reconcile workers can",
 			                     l->name, action_verb[route->action]);
+		return;
+	}
+	if (route->action == ACTION_RESTART && c.kind == CPS_OPS_WORKERS) {
+		cps_ops_api_runners_unlock(api);
+		cps_http_reply_error(resp, 409,
+		                     "the reconcile workers cannot restart (their consumers rejoin "
+		                     "the group on their own); pause and resume them");
 		return;
 	}
 	rc = record_action(api, req, l, route->action, reason, err, sizeof(err));

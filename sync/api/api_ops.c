@@ -50,6 +50,7 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
 		api->n_sinks++;
 	}
 	api->publisher = conf->publisher;
+	api->workers = conf->workers;
 	pthread_rwlock_init(&api->runners_lock, NULL);
 	pthread_mutex_init(&api->pool_lock, NULL);
 	*out = api;
@@ -80,6 +81,7 @@ void cps_ops_api_detach(struct cps_ops_api *api)
 	for (size_t i = 0; i < api->n_sinks; i++)
 		api->sinks[i].runner = NULL;
 	api->publisher = NULL;
+	api->workers = NULL;
 	pthread_rwlock_unlock(&api->runners_lock);
 }
 

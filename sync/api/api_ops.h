@@ -15,6 +15,7 @@
 #include "observe/status.h"
 #include "publish/publish.h"
 #include "sink/sink_runner.h"
+#include "worker/worker.h"
 
 #include <stddef.h>
 
@@ -39,6 +40,7 @@ struct cps_ops_api_conf {
 	const struct cps_ops_api_sink *sinks; /* copied (runners borrowed) */
 	size_t n_sinks;
 	struct cps_publisher *publisher; /* the "publisher" link; borrowed, may be NULL */
+	struct cps_workers *workers;     /* the "reconcile" link; borrowed, may be NULL */
 };
 
 struct cps_ops_api;
@@ -52,7 +54,8 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
  *   POST /api/v1/deadletters/{id}/discard    operator
  *   GET  /api/v1/connectors                  viewer, operator
  *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart): platform
- *                                            sources and sinks, the publisher; a pause is
+ *                                            sources and sinks, the publisher, the
+ *                                            reconcile workers (no restart); a pause is
  *                                            kept in the store (cpsync.paused_links)
  *   GET  /api/v1/log                         viewer, operator
  *   PUT  /api/v1/log                         operator (audited log.changed) */

@@ -24,6 +24,7 @@ struct cps_ops_api {
 	struct cps_ops_api_sink *sinks; /* strings owned */
 	size_t n_sinks;
 	struct cps_publisher *publisher;
+	struct cps_workers *workers;
 	pthread_rwlock_t runners_lock; /* read: using a runner; write: detach */
 	bool detached;
 	pthread_mutex_t pool_lock;
@@ -51,11 +52,11 @@ const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *
 void cps_ops_api_runners_unlock(struct cps_ops_api *api);
 
 /* What a connector action controls: a platform source, a platform sink or
- * the publisher, by link name. */
-enum cps_ops_control_kind { CPS_OPS_SOURCE, CPS_OPS_SINK, CPS_OPS_PUBLISHER };
+ * the publisher or the reconcile workers, by link name. */
+enum cps_ops_control_kind { CPS_OPS_SOURCE, CPS_OPS_SINK, CPS_OPS_PUBLISHER, CPS_OPS_WORKERS };
 struct cps_ops_control {
 	enum cps_ops_control_kind kind;
-	void *runner; /* struct cps_ingest, cps_sink_runner or cps_publisher */
+	void *runner; /* struct cps_ingest, cps_sink_runner, cps_publisher or cps_workers */
 };
 
 /* Takes runners_lock for reading; false (lock still held) when detached or

@@ -91,6 +91,10 @@ bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
 		*out = (struct cps_ops_control){CPS_OPS_PUBLISHER, api->publisher};
 		return true;
 	}
+	if (api->workers && !strcmp(link_name, "reconcile")) {
+		*out = (struct cps_ops_control){CPS_OPS_WORKERS, api->workers};
+		return true;
+	}
 	return false;
 }
 
@@ -100,6 +104,8 @@ void cps_ops_control_pause(const struct cps_ops_control *c)
 		cps_ingest_pause(c->runner);
 	else if (c->kind == CPS_OPS_SINK)
 		cps_sink_runner_pause(c->runner);
+	else if (c->kind == CPS_OPS_WORKERS)
+		cps_workers_pause(c->runner);
 	else
 		cps_publisher_pause(c->runner);
 }
@@ -110,6 +116,8 @@ void cps_ops_control_resume(const struct cps_ops_control *c)
 		cps_ingest_resume(c->runner);
 	else if (c->kind == CPS_OPS_SINK)
 		cps_sink_runner_resume(c->runner);
+	else if (c->kind == CPS_OPS_WORKERS)
+		cps_workers_resume(c->runner);
 	else
 		cps_publisher_resume(c->runner);
 }
@@ -118,6 +126,10 @@ int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_
 {
 	if (c->kind == CPS_OPS_SOURCE)
 		return cps_ingest_restart(c->runner, errstr, errstr_size);
+	if (c->kind == CPS_OPS_WORKERS)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "the reconcile workers cannot restart (their consumers rejoin "
+		                  "the group on their own); pause and resume them");
 	if (c->kind == CPS_OPS_SINK)
 		cps_sink_runner_restart(c->runner);
 	else
@@ -131,6 +143,8 @@ bool cps_ops_control_paused(const struct cps_ops_control *c)
 		return cps_ingest_paused(c->runner);
 	if (c->kind == CPS_OPS_SINK)
 		return cps_sink_runner_paused(c->runner);
+	if (c->kind == CPS_OPS_WORKERS)
+		return cps_workers_paused(c->runner);
 	return cps_publisher_paused(c->runner);
 }
 
@@ -142,6 +156,8 @@ int64_t cps_ops_control_restarts(const struct cps_ops_control *c)
 		return cps_sink_runner_restarts(c->runner);
 	if (c->kind == CPS_OPS_PUBLISHER)
 		return cps_publisher_restarts(c->runner);
+	if (c->kind == CPS_OPS_WORKERS)
+		return 0;
 	cps_ingest_get_stats(c->runner, &stats);
 	return stats.restarts;
 }

@@ -107,6 +107,7 @@ int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts 
 	}
 	oc.sinks = sinks;
 	oc.publisher = e->publisher;
+	oc.workers = e->workers;
 	for (size_t i = 0; i < e->n_sources; i++)
 		if (e->sources[i].runner)
 			srcs[oc.n_sources++] = (struct cps_ops_api_source){

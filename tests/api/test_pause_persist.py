@@ -11,9 +11,10 @@ $CPSYNC_TEST_PG) with a province Kafka source and a Shenshan files sink
   RUNNING), the log says why; another person reaches the store and the
   publisher, still no outbox file;
 - resume: RUNNING, the row is gone, the person's outbox file appears;
-- restart of the sink answers 200; the publisher pauses (PAUSED, changes wait
-  in the outbox) and resumes (they go out); `reconcile` is not controllable
-  (409); viewers get 403.
+- restart of the sink answers 200; the reconcile workers pause (PAUSED, an
+  ingested event is not applied) and resume (it is), but do not restart
+  (409); the publisher pauses (PAUSED, changes wait in the outbox) and
+  resumes (they go out); viewers get 403.
 
 usage: test_pause_persist.py CPSYNC_BIN SOURCE_DIR
 """
@@ -215,8 +216,19 @@ def main():
 
         st, doc = call(port, "POST", "/api/v1/connectors/shenshan-sink/restart")
         check(st == 200 and doc["state"] == "RUNNING", "restart shenshan-sink: %s %s" % (st, doc))
+        # the reconcile workers: events wait on the ingest topic while paused
+        st, doc = call(port, "POST", "/api/v1/connectors/reconcile/restart")
+        check(st == 409, "restart reconcile answered %s" % st)
         st, doc = call(port, "POST", "/api/v1/connectors/reconcile/pause")
-        check(st == 409, "pause reconcile answered %s" % st)
+        check(st == 200 and doc["state"] == "PAUSED", "pause reconcile: %s %s" % (st, doc))
+        k4 = produce(cpsync, source_dir, bootstrap, persons[3])
+        C.wait_for("person 4 ingested", lambda: links(port)[0]["province-source"]["records"] >= 2,
+                   cps=cps)
+        time.sleep(2)
+        check(not stored(db, k4), "paused workers applied an event")
+        st, doc = call(port, "POST", "/api/v1/connectors/reconcile/resume")
+        check(st == 200 and doc["state"] == "RUNNING", "resume reconcile: %s %s" % (st, doc))
+        C.wait_for("person 4 in the store", lambda: stored(db, k4), cps=cps)
 
         # the publisher: changes wait in the outbox while it is paused
         st, doc = call(port, "POST", "/api/v1/connectors/publisher/pause")
