@@ -8,9 +8,12 @@ packages=(
 	librdkafka-dev libavro-dev libmicrohttpd-dev libpq-dev libjansson-dev
 	libyaml-dev libcurl4-openssl-dev libcmocka-dev
 	zlib1g-dev # files connector: deflate codec of Avro container files
+	libsystemd-dev # sd_notify: Type=notify readiness and watchdog (sync/engine/engine_notify.c)
+	systemd # tests: systemd-analyze verify deploy/systemd/cpsync.service
 	postgresql postgresql-contrib kcat python3 python3-avro
 	openssl # tests: self-signed certificates for the HTTPS server test
 	python3-confluent-kafka python3-psycopg2 # tests/e2e: independent Kafka client and PostgreSQL reader
+	python3-yaml # tests/k8s: loads the Kubernetes manifests
 	prometheus # tests: promtool check metrics on the live /metrics
 	chromium fonts-wqy-microhei # tests/browser: headless Chromium, CJK glyphs in screenshots
 )

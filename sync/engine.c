@@ -3,7 +3,7 @@
  * catalog and registry, rules, store migrations, Kafka (the embedded broker
  * and its topics, or external brokers), the HTTP server with /healthz,
  * /readyz and /status, the publisher, the reconcile workers, one ingest
- * runner per enabled platform source, the APIs and the sinks — and stops
+ * runner per enabled platform source, the sinks and the APIs — and stops
  * them in reverse order. Each stage is a file of sync/engine/.
  */
 #include "engine/engine_int.h"
@@ -41,11 +41,11 @@ static int load_rules(struct cps_engine *e, const struct cps_engine_opts *opts, 
 
 /* The stages after logging, status and limits, in dependency order. */
 static const cps_engine_stage_fn stages[] = {
-    cps_engine_load_schemas,      load_rules,
-    cps_engine_migrate_store,     cps_engine_start_kafka,
-    cps_engine_start_http,        cps_engine_start_reconcile,
-    cps_engine_start_sources,     cps_engine_start_ops_api,
-    cps_engine_start_steward_api, cps_engine_start_sinks,
+    cps_engine_load_schemas,  load_rules,
+    cps_engine_migrate_store, cps_engine_start_kafka,
+    cps_engine_start_http,    cps_engine_start_reconcile,
+    cps_engine_start_sources, cps_engine_start_sinks,
+    cps_engine_start_ops_api, cps_engine_start_steward_api,
 };
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -70,6 +70,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 		sigemptyset(&set);
 		sigaddset(&set, SIGINT);
 		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
 		pthread_sigmask(SIG_BLOCK, &set, &e->old_mask);
 		e->signals_blocked = true;
 	}
@@ -99,6 +100,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	}
 	cps_log_info("ENGINE", "cpsync %s started: instance '%s', %zu links", CPSYNC_VERSION,
 	             cps_config_get_string(cfg, "instance"), cps_status_link_count(e->status));
+	cps_engine_notify_ready(e);
 	*out = e;
 	return CPS_OK;
 
@@ -107,15 +109,46 @@ out_stop:
 	return rc;
 }
 
+/* SIGHUP: log.level, log.format and log.debug from the configuration file
+ * cpsync was started with; a file that does not load changes nothing. */
+static void reload_log_settings(struct cps_engine *e)
+{
+	const char *path = cps_config_file(e->cfg);
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_config *fresh;
+
+	if (!path) {
+		cps_log_warn("ENGINE",
+		             "SIGHUP ignored: the configuration did not come from a file");
+		return;
+	}
+	if (cps_config_load(path, &fresh, err, sizeof(err)) != CPS_OK) {
+		cps_log_warn("ENGINE", "SIGHUP: log settings unchanged: %s", err);
+		return;
+	}
+	if (cps_log_configure(fresh, err, sizeof(err)) != CPS_OK)
+		cps_log_warn("ENGINE", "SIGHUP: log settings unchanged: %s", err);
+	else
+		cps_log_info("ENGINE", "SIGHUP: log settings re-read from '%s': level %s", path,
+		             cps_log_level_name(cps_log_get_level()));
+	cps_config_free(fresh);
+}
+
+/* The engine's own loop: signals, stop requests and the systemd watchdog,
+ * which it feeds only while it runs (a hung loop stops the pings). */
 int cps_engine_wait(struct cps_engine *e)
 {
 	sigset_t set;
 	struct timespec tick = {0, 200 * 1000 * 1000};
 
+	if (e->watchdog_usec && e->watchdog_usec / 4 < 200000u)
+		tick.tv_nsec = (long)(e->watchdog_usec / 4 * 1000u);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	while (!atomic_load(&e->stop_requested)) {
+		cps_engine_notify_watchdog(e);
 		if (e->signals_blocked) {
 			int sig = sigtimedwait(&set, NULL, &tick);
 
@@ -124,6 +157,8 @@ int cps_engine_wait(struct cps_engine *e)
 				             sig == SIGINT ? "SIGINT" : "SIGTERM");
 				return sig;
 			}
+			if (sig == SIGHUP)
+				reload_log_settings(e);
 			continue;
 		}
 		pthread_mutex_lock(&e->wait_lock);
@@ -156,6 +191,8 @@ void cps_engine_stop(struct cps_engine *e)
 {
 	if (!e)
 		return;
+	if (e->status)
+		cps_engine_notify_stopping(e);
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
 	cps_ops_api_detach(e->ops_api);
 	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
@@ -181,6 +218,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_rules_free(e->rules);
 	cps_registry_free(e->registry);
 	cps_catalog_free(e->catalog);
+	json_decref(e->paused_links);
 	free(e->conninfo);
 	if (e->status)
 		cps_log_info("ENGINE", "stopped");

@@ -27,13 +27,16 @@ struct cps_engine;
 struct cps_catalog;
 
 /* Starts everything in order; on error stops what was started and returns
- * the reason. `cfg` is borrowed and must outlive the engine. Blocks SIGINT
- * and SIGTERM in the calling thread first (every thread started later
- * inherits that), unless opts->no_signals. */
+ * the reason. `cfg` is borrowed and must outlive the engine. Blocks SIGINT,
+ * SIGTERM and SIGHUP in the calling thread first (every thread started later
+ * inherits that), unless opts->no_signals. Tells systemd READY=1 at the end
+ * when started under it (engine_notify.c). */
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
                      struct cps_engine **out, char *errstr, size_t errstr_size);
 /* Blocks until SIGINT or SIGTERM arrives, or cps_engine_request_stop is
- * called. Returns the signal number, 0 for a request. */
+ * called. Returns the signal number, 0 for a request. Meanwhile a SIGHUP
+ * re-reads log.* from the configuration file (an invalid file changes
+ * nothing, the reason is logged), and systemd's watchdog is fed. */
 int cps_engine_wait(struct cps_engine *e);
 /* Makes cps_engine_wait return (any thread, async-signal-unsafe). */
 void cps_engine_request_stop(struct cps_engine *e);

@@ -1,8 +1,10 @@
 /*
  * Connector controls of the operator API (GET /api/v1/connectors, POST
- * /api/v1/connectors/{name}/pause|resume|restart). Each action is audited
- * before it is done, then waits a little for the runner to show its effect
- * (200) before answering that it is under way (202).
+ * /api/v1/connectors/{name}/pause|resume|restart) for platform sources and
+ * sinks and the publisher. Each action is audited, and a pause or resume
+ * kept in the store (it survives a restart), before it is done; then it
+ * waits a little for the runner to show its effect (200) before answering
+ * that it is under way (202).
  */
 #include "api/api_ops_int.h"
 
@@ -48,14 +50,15 @@ static const char *link_state(const struct cps_link *l)
 
 static json_t *link_json(struct cps_ops_api *api, const struct cps_link *l)
 {
-	const struct cps_ops_api_source *src = cps_ops_api_source_by_link(api, l->name);
+	struct cps_ops_control c;
+	bool found = cps_ops_api_control_by_link(api, l->name, &c);
 	json_t *j =
 	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", l->name, "platform", l->platform,
 	              "direction", l->direction == CPS_LINK_SOURCE ? "source" : "sink", "type",
-	              l->type, "state", link_state(l), "controllable", src != NULL);
+	              l->type, "state", link_state(l), "controllable", found);
 
-	if (j && src)
-		json_object_set_new(j, "paused", json_boolean(cps_ingest_paused(src->runner)));
+	if (j && found)
+		json_object_set_new(j, "paused", json_boolean(cps_ops_control_paused(&c)));
 	cps_ops_api_runners_unlock(api);
 	return j;
 }
@@ -87,11 +90,10 @@ static void sleep_ms(long ms)
 }
 
 /* Whether the runner shows the action's effect. @locks runners_lock read */
-static bool settled(const struct cps_ops_api_source *src, const struct cps_link *l, enum action a,
+static bool settled(const struct cps_ops_control *c, const struct cps_link *l, enum action a,
                     int64_t restarts_before)
 {
 	int st = atomic_load(&l->state);
-	struct cps_ingest_stats stats;
 
 	switch (a) {
 	case ACTION_PAUSE:
@@ -99,8 +101,7 @@ static bool settled(const struct cps_ops_api_source *src, const struct cps_link 
 	case ACTION_RESUME:
 		return st == CPS_LINK_RUNNING || st == CPS_LINK_STANDBY;
 	case ACTION_RESTART:
-		cps_ingest_get_stats(src->runner, &stats);
-		return stats.restarts > restarts_before &&
+		return cps_ops_control_restarts(c) > restarts_before &&
 		       (st == CPS_LINK_RUNNING || st == CPS_LINK_PAUSED || st == CPS_LINK_STANDBY);
 	}
 	return false;
@@ -137,19 +138,42 @@ static int action_reason(const struct cps_http_request *req, struct cps_http_res
 	return CPS_OK;
 }
 
+/* The audit row of the action and, for pause and resume, the pause kept in
+ * the store: what the store cannot hold is not done. @locks runners_lock read */
+static int record_action(struct cps_ops_api *api, const struct cps_http_request *req,
+                         const struct cps_link *l, enum action a, const char *reason, char *err,
+                         size_t err_size)
+{
+	const char *actor = req->principal ? req->principal : "anonymous";
+	struct cps_dlq_store *store = NULL;
+	json_t *before, *after;
+	int rc = cps_ops_api_store_get(api, &store, err, err_size);
+
+	if (rc == CPS_OK) {
+		before = json_pack("{s:s}", "state", link_state(l));
+		after = json_pack("{s:s}", "state", a == ACTION_PAUSE ? "PAUSED" : "RUNNING");
+		rc = cps_dlq_audit(store, actor, action_audit[a], "connector", l->name, before,
+		                   after, reason[0] ? reason : NULL, err, err_size);
+		json_decref(before);
+		json_decref(after);
+	}
+	if (rc == CPS_OK && a != ACTION_RESTART)
+		rc = cps_dlq_set_paused(store, l->name, a == ACTION_PAUSE, actor,
+		                        reason[0] ? reason : NULL, err, err_size);
+	cps_ops_api_store_put(api, store);
+	return rc;
+}
+
 static void connector_action(void *ctx, const struct cps_http_request *req,
                              struct cps_http_response *resp)
 {
 	const struct cps_ops_action_route *route = ctx;
 	struct cps_ops_api *api = route->api;
 	const char *name = cps_http_param(req, "name");
-	const struct cps_ops_api_source *src;
-	struct cps_dlq_store *store = NULL;
-	struct cps_ingest_stats stats;
+	struct cps_ops_control c;
 	struct cps_link *l;
 	char reason[REASON_MAX + 1], err[CPS_ERRSTR_SIZE];
-	json_t *before, *after;
-	int64_t waited = 0;
+	int64_t waited = 0, restarts;
 	int rc;
 
 	if (action_reason(req, resp, reason, sizeof(reason)) != CPS_OK)
@@ -159,8 +183,7 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 404, "no connector link of that name");
 		return;
 	}
-	src = cps_ops_api_source_by_link(api, l->name);
-	if (!src) {
+	if (!cps_ops_api_control_by_link(api, l->name, &c)) {
 		bool stopping = api->detached;
 
 		cps_ops_api_runners_unlock(api);
@@ -168,40 +191,36 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 			cps_http_reply_error(resp, 503, "cpsync is stopping");
 		else
 			cps_http_reply_error(resp, 409,
-			                     "link '%s' cannot be %s: only platform sources can",
+			                     "link '%s' cannot be %s: only platform sources and "
+			                     "sinks, the publisher and the reconcile workers can",
 			                     l->name, action_verb[route->action]);
 		return;
 	}
-	/* audited first: an action the audit trail cannot hold is not done */
-	rc = cps_ops_api_store_get(api, &store, err, sizeof(err));
-	if (rc == CPS_OK) {
-		before = json_pack("{s:s}", "state", link_state(l));
-		after = json_pack("{s:s}", "state",
-		                  route->action == ACTION_PAUSE ? "PAUSED" : "RUNNING");
-		rc = cps_dlq_audit(store, req->principal ? req->principal : "anonymous",
-		                   action_audit[route->action], "connector", l->name, before, after,
-		                   reason[0] ? reason : NULL, err, sizeof(err));
-		json_decref(before);
-		json_decref(after);
+	if (route->action == ACTION_RESTART && c.kind == CPS_OPS_WORKERS) {
+		cps_ops_api_runners_unlock(api);
+		cps_http_reply_error(resp, 409,
+		                     "the reconcile workers cannot restart (their consumers rejoin "
+		                     "the group on their own); pause and resume them");
+		return;
 	}
-	cps_ops_api_store_put(api, store);
+	rc = record_action(api, req, l, route->action, reason, err, sizeof(err));
 	if (rc != CPS_OK) {
 		cps_ops_api_runners_unlock(api);
-		cps_log_warn(FACILITY, "connector '%s' not %s: audit failed: %s", l->name,
+		cps_log_warn(FACILITY, "connector '%s' not %s: the store failed: %s", l->name,
 		             action_verb[route->action], err);
 		cps_http_reply_error(resp, 503, "the audit trail is unavailable: %s", err);
 		return;
 	}
-	cps_ingest_get_stats(src->runner, &stats);
+	restarts = cps_ops_control_restarts(&c);
 	switch (route->action) {
 	case ACTION_PAUSE:
-		cps_ingest_pause(src->runner);
+		cps_ops_control_pause(&c);
 		break;
 	case ACTION_RESUME:
-		cps_ingest_resume(src->runner);
+		cps_ops_control_resume(&c);
 		break;
 	case ACTION_RESTART:
-		rc = cps_ingest_restart(src->runner, err, sizeof(err));
+		rc = cps_ops_control_restart(&c, err, sizeof(err));
 		if (rc != CPS_OK) {
 			cps_ops_api_runners_unlock(api);
 			cps_http_reply_error(resp, 409, "%s", err);
@@ -211,11 +230,11 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 	}
 	cps_log_info(FACILITY, "connector '%s' %s by an operator", l->name,
 	             action_verb[route->action]);
-	while (!settled(src, l, route->action, stats.restarts) && waited < SETTLE_WAIT_MS) {
+	while (!settled(&c, l, route->action, restarts) && waited < SETTLE_WAIT_MS) {
 		sleep_ms(20);
 		waited += 20;
 	}
-	rc = settled(src, l, route->action, stats.restarts) ? 200 : 202;
+	rc = settled(&c, l, route->action, restarts) ? 200 : 202;
 	cps_ops_api_runners_unlock(api);
 	cps_http_reply_json(resp, rc, link_json(api, l));
 }

@@ -1,8 +1,8 @@
 /*
  * The operator API's lifecycle (api_ops.h): creating it with copies of the
- * sources it may control, registering the routes of api_deadletters.c and
- * api_connectors.c, detaching it from the runners before they stop, and
- * freeing it with its pool of store connections.
+ * sources it may control, registering the routes of api_deadletters.c,
+ * api_connectors.c and api_log.c, detaching it from the runners before they
+ * stop, and freeing it with its pool of store connections.
  */
 #include "api/api_ops_int.h"
 
@@ -37,6 +37,20 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
 		if (!d->link_name || !d->platform)
 			goto out_oom;
 	}
+	api->sinks = calloc(conf->n_sinks ? conf->n_sinks : 1, sizeof(*api->sinks));
+	if (!api->sinks)
+		goto out_oom;
+	for (size_t i = 0; i < conf->n_sinks; i++) {
+		struct cps_ops_api_sink *d = &api->sinks[api->n_sinks];
+
+		d->link_name = strdup(conf->sinks[i].link_name);
+		d->runner = conf->sinks[i].runner;
+		if (!d->link_name)
+			goto out_oom;
+		api->n_sinks++;
+	}
+	api->publisher = conf->publisher;
+	api->workers = conf->workers;
 	pthread_rwlock_init(&api->runners_lock, NULL);
 	pthread_mutex_init(&api->pool_lock, NULL);
 	*out = api;
@@ -47,6 +61,9 @@ out_oom:
 		free((char *)api->sources[i].link_name);
 		free((char *)api->sources[i].platform);
 	}
+	for (size_t i = 0; i < api->n_sinks; i++)
+		free((char *)api->sinks[i].link_name);
+	free(api->sinks);
 	free(api->sources);
 	free(api->conninfo);
 	free(api);
@@ -61,6 +78,10 @@ void cps_ops_api_detach(struct cps_ops_api *api)
 	api->detached = true;
 	for (size_t i = 0; i < api->n_sources; i++)
 		api->sources[i].runner = NULL;
+	for (size_t i = 0; i < api->n_sinks; i++)
+		api->sinks[i].runner = NULL;
+	api->publisher = NULL;
+	api->workers = NULL;
 	pthread_rwlock_unlock(&api->runners_lock);
 }
 
@@ -74,8 +95,11 @@ void cps_ops_api_free(struct cps_ops_api *api)
 		free((char *)api->sources[i].link_name);
 		free((char *)api->sources[i].platform);
 	}
+	for (size_t i = 0; i < api->n_sinks; i++)
+		free((char *)api->sinks[i].link_name);
 	pthread_rwlock_destroy(&api->runners_lock);
 	pthread_mutex_destroy(&api->pool_lock);
+	free(api->sinks);
 	free(api->sources);
 	free(api->conninfo);
 	free(api);
@@ -86,5 +110,7 @@ int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, c
 {
 	int rc = cps_ops_api_register_deadletters(api, srv, errstr, errstr_size);
 
-	return rc == CPS_OK ? cps_ops_api_register_connectors(api, srv, errstr, errstr_size) : rc;
+	if (rc == CPS_OK)
+		rc = cps_ops_api_register_connectors(api, srv, errstr, errstr_size);
+	return rc == CPS_OK ? cps_ops_api_register_log(api, srv, errstr, errstr_size) : rc;
 }

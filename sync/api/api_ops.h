@@ -1,7 +1,8 @@
 /*
  * The operator API under /api/v1: dead letters (list, inspect, replay,
  * discard — api_deadletters.c) and connector controls (list, pause, resume,
- * restart — api_connectors.c), with audit rows for every operator action.
+ * restart — api_connectors.c) and the live log level (api_log.c), with
+ * audit rows for every operator action.
  * The engine creates it once the ingest runners run, registers its routes,
  * detaches it before stopping the runners and frees it after the HTTP server
  * (api_ops.c). Internals: api_ops_int.h.
@@ -12,6 +13,9 @@
 #include "http/http.h"
 #include "ingest/ingest.h"
 #include "observe/status.h"
+#include "publish/publish.h"
+#include "sink/sink_runner.h"
+#include "worker/worker.h"
 
 #include <stddef.h>
 
@@ -22,11 +26,21 @@ struct cps_ops_api_source {
 	struct cps_ingest *runner; /* borrowed until cps_ops_api_detach */
 };
 
+/* A platform sink the API may control. */
+struct cps_ops_api_sink {
+	const char *link_name;          /* "city-sink" */
+	struct cps_sink_runner *runner; /* borrowed until cps_ops_api_detach */
+};
+
 struct cps_ops_api_conf {
 	const char *store_conninfo; /* copied; the API opens its own connections */
 	struct cps_status *status;  /* borrowed, must outlive the API: links and their states */
 	const struct cps_ops_api_source *sources; /* copied (runners borrowed) */
 	size_t n_sources;
+	const struct cps_ops_api_sink *sinks; /* copied (runners borrowed) */
+	size_t n_sinks;
+	struct cps_publisher *publisher; /* the "publisher" link; borrowed, may be NULL */
+	struct cps_workers *workers;     /* the "reconcile" link; borrowed, may be NULL */
 };
 
 struct cps_ops_api;
@@ -39,10 +53,15 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
  *   POST /api/v1/deadletters/replay          operator
  *   POST /api/v1/deadletters/{id}/discard    operator
  *   GET  /api/v1/connectors                  viewer, operator
- *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart) */
+ *   POST /api/v1/connectors/{name}/pause     operator (also resume, restart): platform
+ *                                            sources and sinks, the publisher, the
+ *                                            reconcile workers (no restart); a pause is
+ *                                            kept in the store (cpsync.paused_links)
+ *   GET  /api/v1/log                         viewer, operator
+ *   PUT  /api/v1/log                         operator (audited log.changed) */
 int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                          size_t errstr_size);
-/* Forgets the runners (waits for requests using one): from then on replays
+/* Forgets the runners and the publisher (waits for requests using one): from then on replays
  * and connector actions answer 503. Call before stopping the runners. */
 void cps_ops_api_detach(struct cps_ops_api *api);
 /* After the HTTP server is stopped; NULL-safe. */

@@ -1,6 +1,6 @@
 /*
  * Private to the operator API (api_ops*.c, api_deadletters.c,
- * api_connectors.c): the handle, its pool of store connections and the
+ * api_connectors.c, api_log.c): the handle, its pool of store connections and the
  * runner lookup the route files use (api_ops_resources.c), and the route
  * registration of each route file (called by api_ops.c).
  */
@@ -21,6 +21,10 @@ struct cps_ops_api {
 	struct cps_status *status;
 	struct cps_ops_api_source *sources; /* strings owned */
 	size_t n_sources;
+	struct cps_ops_api_sink *sinks; /* strings owned */
+	size_t n_sinks;
+	struct cps_publisher *publisher;
+	struct cps_workers *workers;
 	pthread_rwlock_t runners_lock; /* read: using a runner; write: detach */
 	bool detached;
 	pthread_mutex_t pool_lock;
@@ -47,10 +51,32 @@ const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *
                                                             const char *link_name);
 void cps_ops_api_runners_unlock(struct cps_ops_api *api);
 
+/* What a connector action controls: a platform source, a platform sink or
+ * the publisher or the reconcile workers, by link name. */
+enum cps_ops_control_kind { CPS_OPS_SOURCE, CPS_OPS_SINK, CPS_OPS_PUBLISHER, CPS_OPS_WORKERS };
+struct cps_ops_control {
+	enum cps_ops_control_kind kind;
+	void *runner; /* struct cps_ingest, cps_sink_runner, cps_publisher or cps_workers */
+};
+
+/* Takes runners_lock for reading; false (lock still held) when detached or
+ * no controllable link has that name. Pair with cps_ops_api_runners_unlock. */
+bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
+                                 struct cps_ops_control *out);
+/* The actions on a control (under runners_lock, read). */
+void cps_ops_control_pause(const struct cps_ops_control *c);
+void cps_ops_control_resume(const struct cps_ops_control *c);
+int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_t errstr_size);
+bool cps_ops_control_paused(const struct cps_ops_control *c);
+int64_t cps_ops_control_restarts(const struct cps_ops_control *c);
+
 /* The route registrations of each part. */
 int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,
                                      char *errstr, size_t errstr_size);
 int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_server *srv,
                                     char *errstr, size_t errstr_size);
+/* api_log.c: GET/PUT /api/v1/log. */
+int cps_ops_api_register_log(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
+                             size_t errstr_size);
 
 #endif

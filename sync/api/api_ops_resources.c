@@ -1,8 +1,9 @@
 /*
  * What the operator API's route files (api_deadletters.c, api_connectors.c)
- * share: the pool of dead letter store connections, and the runners looked
- * up by platform or link under runners_lock, so a detach waits for the
- * requests that use one.
+ * share: the pool of dead letter store connections, and the runners (platform
+ * sources and sinks, the publisher) looked up by platform or link under
+ * runners_lock, so a detach waits for the requests that use one, with the
+ * connector actions on each kind.
  */
 #include "api/api_ops_int.h"
 
@@ -67,4 +68,96 @@ const struct cps_ops_api_source *cps_ops_api_source_by_link(struct cps_ops_api *
 void cps_ops_api_runners_unlock(struct cps_ops_api *api)
 {
 	pthread_rwlock_unlock(&api->runners_lock);
+}
+
+bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
+                                 struct cps_ops_control *out)
+{
+	const struct cps_ops_api_source *src = source_find(api, NULL, link_name);
+
+	/* runners_lock is held for reading from here on, found or not */
+	if (src) {
+		*out = (struct cps_ops_control){CPS_OPS_SOURCE, src->runner};
+		return true;
+	}
+	if (api->detached)
+		return false;
+	for (size_t i = 0; i < api->n_sinks; i++)
+		if (!strcmp(api->sinks[i].link_name, link_name) && api->sinks[i].runner) {
+			*out = (struct cps_ops_control){CPS_OPS_SINK, api->sinks[i].runner};
+			return true;
+		}
+	if (api->publisher && !strcmp(link_name, "publisher")) {
+		*out = (struct cps_ops_control){CPS_OPS_PUBLISHER, api->publisher};
+		return true;
+	}
+	if (api->workers && !strcmp(link_name, "reconcile")) {
+		*out = (struct cps_ops_control){CPS_OPS_WORKERS, api->workers};
+		return true;
+	}
+	return false;
+}
+
+void cps_ops_control_pause(const struct cps_ops_control *c)
+{
+	if (c->kind == CPS_OPS_SOURCE)
+		cps_ingest_pause(c->runner);
+	else if (c->kind == CPS_OPS_SINK)
+		cps_sink_runner_pause(c->runner);
+	else if (c->kind == CPS_OPS_WORKERS)
+		cps_workers_pause(c->runner);
+	else
+		cps_publisher_pause(c->runner);
+}
+
+void cps_ops_control_resume(const struct cps_ops_control *c)
+{
+	if (c->kind == CPS_OPS_SOURCE)
+		cps_ingest_resume(c->runner);
+	else if (c->kind == CPS_OPS_SINK)
+		cps_sink_runner_resume(c->runner);
+	else if (c->kind == CPS_OPS_WORKERS)
+		cps_workers_resume(c->runner);
+	else
+		cps_publisher_resume(c->runner);
+}
+
+int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_t errstr_size)
+{
+	if (c->kind == CPS_OPS_SOURCE)
+		return cps_ingest_restart(c->runner, errstr, errstr_size);
+	if (c->kind == CPS_OPS_WORKERS)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "the reconcile workers cannot restart (their consumers rejoin "
+		                  "the group on their own); pause and resume them");
+	if (c->kind == CPS_OPS_SINK)
+		cps_sink_runner_restart(c->runner);
+	else
+		cps_publisher_restart(c->runner);
+	return CPS_OK;
+}
+
+bool cps_ops_control_paused(const struct cps_ops_control *c)
+{
+	if (c->kind == CPS_OPS_SOURCE)
+		return cps_ingest_paused(c->runner);
+	if (c->kind == CPS_OPS_SINK)
+		return cps_sink_runner_paused(c->runner);
+	if (c->kind == CPS_OPS_WORKERS)
+		return cps_workers_paused(c->runner);
+	return cps_publisher_paused(c->runner);
+}
+
+int64_t cps_ops_control_restarts(const struct cps_ops_control *c)
+{
+	struct cps_ingest_stats stats;
+
+	if (c->kind == CPS_OPS_SINK)
+		return cps_sink_runner_restarts(c->runner);
+	if (c->kind == CPS_OPS_PUBLISHER)
+		return cps_publisher_restarts(c->runner);
+	if (c->kind == CPS_OPS_WORKERS)
+		return 0;
+	cps_ingest_get_stats(c->runner, &stats);
+	return stats.restarts;
 }

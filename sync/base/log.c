@@ -9,6 +9,7 @@
 #include "base/pii.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,21 @@ void cps_log_set_debug(unsigned ctx_mask)
 	update_debug_mask();
 }
 
+void cps_log_set_level_debug(enum cps_log_level level, unsigned ctx_mask)
+{
+	static pthread_mutex_t writers = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&writers);
+	atomic_store(&named_debug, ctx_mask & CPS_DBG_ALL);
+	cps_log_set_level(level);
+	pthread_mutex_unlock(&writers);
+}
+
+unsigned cps_log_get_debug(void)
+{
+	return atomic_load(&named_debug);
+}
+
 void cps_log_set_fd(int fd)
 {
 	atomic_store(&log_fd, fd);
@@ -101,6 +117,14 @@ unsigned cps_log_ctx_parse(const char *name)
 		if (!strcmp(name, ctx_names[i].name))
 			return ctx_names[i].bit;
 	return 0;
+}
+
+const char *cps_log_ctx_name(unsigned bit)
+{
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(ctx_names); i++)
+		if (ctx_names[i].bit == bit && bit != CPS_DBG_ALL)
+			return ctx_names[i].name;
+	return NULL;
 }
 
 /* Appends to a fixed line buffer, silently cutting at the end. */

@@ -75,6 +75,13 @@ enum cps_log_level cps_log_get_level(void);
 void cps_log_set_format(enum cps_log_format format);
 /* Enabled debug contexts (a mask of enum cps_log_ctx). */
 void cps_log_set_debug(unsigned ctx_mask);
+/* Level and named debug contexts together, as one change (PUT /api/v1/log,
+ * SIGHUP): concurrent callers are serialised, so the pair stays consistent;
+ * the logging threads never wait. @locality any thread */
+void cps_log_set_level_debug(enum cps_log_level level, unsigned ctx_mask);
+/* The debug contexts named by log.debug or a change (not those that level
+ * debug alone turns on). */
+unsigned cps_log_get_debug(void);
 /* Where lines go: stderr (2) by default. The caller keeps ownership of fd. */
 void cps_log_set_fd(int fd);
 
@@ -83,5 +90,7 @@ int cps_log_level_parse(const char *name);
 const char *cps_log_level_name(enum cps_log_level level);
 /* A context name ("store", "all") -> its bit; 0 when unknown. */
 unsigned cps_log_ctx_parse(const char *name);
+/* The name of one context bit ("store"); NULL when `bit` is not exactly one. */
+const char *cps_log_ctx_name(unsigned bit);
 
 #endif

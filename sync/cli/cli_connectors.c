@@ -1,7 +1,8 @@
 /*
  * cpsync connectors list|pause|resume|restart: the links of a running
  * cpsync and their states (GET /api/v1/connectors), and the operator's
- * controls of a platform source (POST /api/v1/connectors/NAME/ACTION).
+ * controls of a platform source or sink, the publisher or the workers
+ * (POST /api/v1/connectors/NAME/ACTION).
  */
 #include "cli/cli.h"
 #include "cli/cli_api_int.h"
@@ -17,8 +18,9 @@ static void connectors_usage(FILE *f)
 	fprintf(f,
 	        "usage: cpsync connectors list\n"
 	        "       cpsync connectors pause|resume|restart NAME [--reason TEXT]\n"
-	        "  every link and its state; pause, resume or restart a platform source\n"
-	        "  (the operator role)\n%s",
+	        "  every link and its state; pause, resume or restart a platform source or\n"
+	        "  sink, the publisher or the reconcile workers (the operator role; a pause\n"
+	        "  survives a restart; the workers do not restart)\n%s",
 	        cps_cli_common_usage);
 }
 

@@ -72,6 +72,8 @@ static void print_status(const json_t *st, const json_t *ready)
 	       json_is_true(json_object_get(json_object_get(st, "kafka"), "embedded"))
 	           ? " (embedded)"
 	           : "");
+	printf("log       level %s\n",
+	       json_string_value(json_object_get(json_object_get(st, "log"), "level")) ?: "?");
 	if (json_is_integer(json_object_get(conf, "open"))) {
 		char *age = cps_cli_fmt_age(json_object_get(conf, "oldest_age_s"));
 

@@ -28,6 +28,7 @@ static const struct {
     {"records", cps_cli_records, "show a unified record with provenance and history (HTTP API)"},
     {"dlq", cps_cli_dlq, "list|show|replay|discard dead letters (HTTP API)"},
     {"connectors", cps_cli_connectors, "list|pause|resume|restart links (HTTP API)"},
+    {"log", cps_cli_log, "show|set the log level and debug contexts at run time (HTTP API)"},
 };
 
 static void usage(FILE *f)

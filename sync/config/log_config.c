@@ -35,7 +35,6 @@ int cps_log_configure(const struct cps_config *cfg, char *errstr, size_t errstr_
 			                  "log.debug: unknown context");
 		mask |= bit;
 	}
-	cps_log_set_debug(mask);
-	cps_log_set_level((enum cps_log_level)level);
+	cps_log_set_level_debug((enum cps_log_level)level, mask);
 	return CPS_OK;
 }

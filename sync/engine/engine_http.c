@@ -11,8 +11,19 @@
 #include "codec/framing.h"
 #include "http/dashboard.h"
 #include "observe/metrics.h"
+#include "sink/sink_runner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+
+/* Each answered request as a debug line of context http: the route
+ * pattern, never the path (it may hold a national ID). @locality HTTP thread */
+static void access_log(void *ctx, const char *method, const char *route_pattern, int status,
+                       double ms)
+{
+	(void)ctx;
+	cps_log_debug(CPS_DBG_HTTP, "HTTP", "%s %s %d %.1f ms", method, route_pattern, status, ms);
+}
 
 int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                           size_t errstr_size)
@@ -48,6 +59,7 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 	hc.threads = (unsigned)cps_config_get_int(e->cfg, "http.api_workers");
 	hc.ready = cps_status_http_ready;
 	hc.ready_ctx = e->status_http;
+	hc.access_log = access_log;
 	rc = cps_http_start(&hc, &e->http, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_http_set_tokens(e->http, auth.tokens, auth.n_tokens, errstr, errstr_size);
@@ -73,17 +85,31 @@ int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *op
 	return CPS_OK;
 }
 
-/* The operator API (api_ops.h) over the running sources. */
+/* The operator API (api_ops.h) over the running sources, sinks and publisher. */
 int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size)
 {
 	struct cps_ops_api_source *srcs = calloc(e->n_sources ? e->n_sources : 1, sizeof(*srcs));
+	struct cps_ops_api_sink *sinks = calloc(e->n_sinks ? e->n_sinks : 1, sizeof(*sinks));
+	char(*names)[CPS_PLATFORM_MAX + 8] = calloc(e->n_sinks ? e->n_sinks : 1, sizeof(*names));
 	struct cps_ops_api_conf oc = {.store_conninfo = e->conninfo, .status = e->status};
 	int rc;
 
 	(void)opts;
-	if (!srcs)
+	if (!srcs || !sinks || !names) {
+		free(srcs);
+		free(sinks);
+		free(names);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	}
+	for (size_t i = 0; i < e->n_sinks; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s-sink",
+		         cps_sink_runner_platform(e->sinks[i]));
+		sinks[oc.n_sinks++] = (struct cps_ops_api_sink){names[i], e->sinks[i]};
+	}
+	oc.sinks = sinks;
+	oc.publisher = e->publisher;
+	oc.workers = e->workers;
 	for (size_t i = 0; i < e->n_sources; i++)
 		if (e->sources[i].runner)
 			srcs[oc.n_sources++] = (struct cps_ops_api_source){
@@ -91,6 +117,8 @@ int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts 
 	oc.sources = srcs;
 	rc = cps_ops_api_new(&oc, &e->ops_api, errstr, errstr_size);
 	free(srcs);
+	free(sinks);
+	free(names);
 	if (rc == CPS_OK)
 		rc = cps_ops_api_register(e->ops_api, e->http, errstr, errstr_size);
 	return rc;

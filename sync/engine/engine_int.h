@@ -2,7 +2,8 @@
  * Private to the engine room: the running engine (struct cps_engine) and its
  * start-up stages, one file each under sync/engine/ — settings, schemas,
  * store, Kafka, HTTP and the APIs, reconcile (publisher, workers), sources,
- * sinks — wired and stopped in order by sync/engine.c.
+ * sinks — wired and stopped in order by sync/engine.c, and its messages to
+ * systemd (engine_notify.c).
  */
 #ifndef CPS_ENGINE_INT_H
 #define CPS_ENGINE_INT_H
@@ -13,10 +14,12 @@
 #include "config/settings.h"
 #include "connectors/connector.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct cps_api;
 struct cps_broker;
@@ -75,6 +78,11 @@ struct cps_engine {
 
 	struct cps_ops_api *ops_api; /* dead letters and connector controls */
 	struct cps_api *api;         /* steward API: conflicts, records, audit */
+
+	json_t *paused_links; /* names of the links kept paused in the store */
+
+	uint64_t watchdog_usec;      /* systemd's WATCHDOG_USEC, 0 = no watchdog */
+	uint64_t watchdog_last_usec; /* CLOCK_MONOTONIC of the last WATCHDOG=1 */
 };
 
 /* A stage of cps_engine_start (engine.c lists them in order): returns
@@ -88,9 +96,13 @@ void cps_engine_settings_remove(struct cps_settings *s, const char *key);
 /* engine_schemas.c: the schema catalog and the registry client. */
 int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                             size_t errstr_size);
-/* engine_store.c: the store migrated to the latest schema version. */
+/* engine_store.c: the store migrated to the latest schema version, and
+ * the paused links read. */
 int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size);
+/* Whether an operator's pause of link `link` is kept in the store (then
+ * logs that it starts PAUSED). */
+bool cps_engine_link_paused(const struct cps_engine *e, const char *link);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
 int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);
@@ -112,5 +124,13 @@ int cps_engine_start_sources(struct cps_engine *e, const struct cps_engine_opts 
 /* engine_sinks.c: one sink runner per enabled platform with a `sink` section. */
 int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);
+
+/* engine_notify.c: systemd's notify protocol (no-ops outside systemd).
+ * READY=1 after start-up (reads WATCHDOG_USEC); WATCHDOG=1 when half the
+ * watchdog interval has passed, called from the loop of cps_engine_wait;
+ * STOPPING=1 on shutdown. @locality the thread of cps_engine_start/wait */
+void cps_engine_notify_ready(struct cps_engine *e);
+void cps_engine_notify_watchdog(struct cps_engine *e);
+void cps_engine_notify_stopping(struct cps_engine *e);
 
 #endif

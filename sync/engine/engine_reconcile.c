@@ -26,6 +26,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	pc.retention_ms = cps_config_get_int(e->cfg, "store.history_retention");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
+	pc.start_paused = cps_engine_link_paused(e, "publisher");
 	if (!pc.link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rc = cps_publisher_start(&pc, &e->publisher, errstr, errstr_size);
@@ -43,6 +44,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	wc.publisher = e->publisher;
 	wc.status = e->status;
 	wc.link = cps_status_add_link(e->status, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE);
+	wc.start_paused = cps_engine_link_paused(e, "reconcile");
 	if (!wc.link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* before anything trusts the stored offsets: are they of this topic? */

@@ -190,6 +190,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	if (r->link)
 		cps_link_set_state(r->link, CPS_LINK_STARTING);
 	pthread_mutex_init(&r->replay_lock, NULL);
+	atomic_store(&r->paused, conf->start_paused);
 	if (pthread_create(&r->thread, NULL, cps_ingest_runner_main, r) != 0) {
 		pthread_mutex_destroy(&r->replay_lock);
 		r->source = NULL;

@@ -61,6 +61,7 @@ struct cps_ingest_conf {
 	/* the ingest topic's identity check: positions are committed only once
 	 * it has verified the stored offsets; NULL = already verified. Borrowed. */
 	struct cps_ingest_topic *identity;
+	bool start_paused; /* start PAUSED (a pause kept in the store) */
 };
 
 struct cps_ingest;

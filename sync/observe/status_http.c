@@ -271,6 +271,9 @@ json_t *cps_status_http_document(struct cps_status_http *sh)
 	kafka = json_object_get(doc, "kafka");
 	if (kafka)
 		json_object_set_new(kafka, "embedded", json_boolean(sh->embedded));
+	/* the level now: PUT /api/v1/log and SIGHUP change it at run time */
+	json_object_set_new(doc, "log",
+	                    json_pack("{s:s}", "level", cps_log_level_name(cps_log_get_level())));
 	store = store_json(sh, &conflicts);
 	if (conflicts && json_is_true(json_object_get(store, "ok")))
 		conflict_breakdown(sh, conflicts);

@@ -50,6 +50,9 @@ struct cps_publisher {
 	pthread_cond_t cv;
 	int woken; /* under mu */
 	atomic_int stop;
+	atomic_bool paused;  /* cps_publisher_pause: nothing goes out; the lock is kept */
+	atomic_bool restart; /* cps_publisher_restart: drop the producer and the session */
+	atomic_llong restarts;
 
 	struct cps_store *store;
 	bool leading; /* holds LEADER_LOCK on `store`'s session */
@@ -260,6 +263,27 @@ static bool lead(struct cps_publisher *p)
 	return false;
 }
 
+/* An operator's restart (a fresh producer and store session, which gives
+ * the lock up) and pause (PAUSED, publishing nothing while keeping the lock
+ * so no other instance publishes either). Returns true while paused. */
+static bool pause_or_restart(struct cps_publisher *p)
+{
+	if (atomic_exchange(&p->restart, false)) {
+		cps_log_info(FAC, "publisher restarting: new producer and store session");
+		producer_drop(p);
+		cps_store_close(p->store);
+		p->store = NULL;
+		p->leading = false;
+		atomic_fetch_add(&p->restarts, 1);
+	}
+	if (!atomic_load(&p->paused))
+		return false;
+	if (p->link && atomic_load(&p->link->state) != CPS_LINK_PAUSED)
+		cps_link_set_state(p->link, CPS_LINK_PAUSED);
+	wait_wake(p, 100);
+	return true;
+}
+
 static void *run(void *arg)
 {
 	struct cps_publisher *p = arg;
@@ -271,6 +295,8 @@ static void *run(void *arg)
 		size_t n = 0;
 		int rc;
 
+		if (pause_or_restart(p))
+			continue;
 		if (!p->store) {
 			p->leading = false; /* a closed session has lost its lock */
 			if (cps_store_open(p->conninfo, &p->store, errstr, sizeof(errstr)) !=
@@ -364,6 +390,9 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	p->retention_ms = conf->retention_ms > 0 ? conf->retention_ms : 0;
 	p->status = conf->status;
 	p->link = conf->link;
+	atomic_init(&p->paused, conf->start_paused);
+	atomic_init(&p->restart, false);
+	atomic_init(&p->restarts, 0);
 	pthread_mutex_init(&p->mu, NULL);
 	cps_cond_init_monotonic(&p->cv);
 	if (p->link)
@@ -392,6 +421,34 @@ void cps_publisher_stop(struct cps_publisher *p)
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	publisher_free(p);
+}
+
+void cps_publisher_pause(struct cps_publisher *p)
+{
+	atomic_store(&p->paused, true);
+	cps_publisher_wake(p);
+}
+
+void cps_publisher_resume(struct cps_publisher *p)
+{
+	atomic_store(&p->paused, false);
+	cps_publisher_wake(p);
+}
+
+void cps_publisher_restart(struct cps_publisher *p)
+{
+	atomic_store(&p->restart, true);
+	cps_publisher_wake(p);
+}
+
+bool cps_publisher_paused(struct cps_publisher *p)
+{
+	return atomic_load(&p->paused);
+}
+
+int64_t cps_publisher_restarts(struct cps_publisher *p)
+{
+	return atomic_load(&p->restarts);
 }
 
 void cps_publisher_get_stats(struct cps_publisher *p, struct cps_publisher_stats *out)

@@ -15,6 +15,7 @@
 #include "config/settings.h"
 #include "observe/status.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cps_config;
@@ -28,7 +29,8 @@ struct cps_publisher_conf {
 	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
 	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
 	int64_t
-	    retention_ms; /* store.history_retention: sent changes older are deleted; 0 = never */
+	    retention_ms;  /* store.history_retention: sent changes older are deleted; 0 = never */
+	bool start_paused; /* start PAUSED (a pause kept in the store) */
 };
 
 struct cps_publisher;
@@ -41,6 +43,16 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 void cps_publisher_wake(struct cps_publisher *p);
 /* Stops the thread (undelivered changes stay after the cursor), joins, frees. NULL-safe. */
 void cps_publisher_stop(struct cps_publisher *p);
+
+/* An operator's controls; any thread, return at once. Pause: nothing is
+ * published (changes wait after the cursor) and the link is PAUSED; a
+ * leader keeps its lock, so no other instance publishes either. Restart:
+ * a fresh producer and store session (the lock is taken again). */
+void cps_publisher_pause(struct cps_publisher *p);
+void cps_publisher_resume(struct cps_publisher *p);
+void cps_publisher_restart(struct cps_publisher *p);
+bool cps_publisher_paused(struct cps_publisher *p);
+int64_t cps_publisher_restarts(struct cps_publisher *p);
 
 struct cps_publisher_stats {
 	int64_t published; /* changes delivered (the cursor passed them) */

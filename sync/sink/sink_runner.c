@@ -193,6 +193,65 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	return CPS_OK;
 }
 
+/* Pause and restart, between batches: what was put is flushed and committed
+ * first (best effort: what is not committed comes again), then both sides
+ * close. Returns true while paused. @locality the runner thread */
+static bool pause_or_restart(struct cps_sink_runner *r, int64_t *last_flush)
+{
+	bool restart = atomic_exchange(&r->restart, false), paused = atomic_load(&r->paused);
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!restart && !paused)
+		return false;
+	if (r->sink && r->source && flush_and_commit(r, last_flush, err, sizeof(err)) != CPS_OK)
+		cps_log_warn(FACILITY, "sink '%s': flush before %s failed: %s", r->platform,
+		             restart ? "restart" : "pause", err);
+	if (r->sink || r->source)
+		cps_log_info(FACILITY, "sink '%s' %s", r->platform,
+		             restart ? "restarting" : "paused");
+	r->n_pending = 0;
+	r->unflushed = 0;
+	close_sides(r);
+	if (restart)
+		atomic_fetch_add(&r->restarts, 1);
+	if (!paused)
+		return false;
+	if (r->link)
+		cps_link_set_state(r->link, CPS_LINK_PAUSED);
+	nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+	return true;
+}
+
+void cps_sink_runner_pause(struct cps_sink_runner *r)
+{
+	atomic_store(&r->paused, true);
+}
+
+void cps_sink_runner_resume(struct cps_sink_runner *r)
+{
+	atomic_store(&r->paused, false);
+}
+
+void cps_sink_runner_restart(struct cps_sink_runner *r)
+{
+	atomic_store(&r->restart, true);
+}
+
+bool cps_sink_runner_paused(struct cps_sink_runner *r)
+{
+	return atomic_load(&r->paused);
+}
+
+const char *cps_sink_runner_platform(const struct cps_sink_runner *r)
+{
+	return r->platform;
+}
+
+int64_t cps_sink_runner_restarts(struct cps_sink_runner *r)
+{
+	return atomic_load(&r->restarts);
+}
+
 static void *runner_main(void *arg)
 {
 	struct cps_sink_runner *r = arg;
@@ -200,7 +259,11 @@ static void *runner_main(void *arg)
 	int64_t last_flush = cps_mono_ms();
 
 	while (!atomic_load(&r->stop)) {
-		int rc = open_sides(r, err, sizeof(err));
+		int rc;
+
+		if (pause_or_restart(r, &last_flush))
+			continue;
+		rc = open_sides(r, err, sizeof(err));
 
 		if (rc == CPS_OK) {
 			/* reopened after a failure: DEGRADED until a delivery goes through */
@@ -277,6 +340,9 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&r->stats_lock, NULL);
 	atomic_init(&r->stop, false);
+	atomic_init(&r->paused, conf->start_paused);
+	atomic_init(&r->restart, false);
+	atomic_init(&r->restarts, 0);
 	snprintf(r->platform, sizeof(r->platform), "%s", conf->platform);
 	r->ops = conf->ops;
 	r->format = cps_sink_format_for(conf->ops->type);
@@ -328,7 +394,8 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	}
 	r->started = true;
 	if (r->link)
-		cps_link_set_state(r->link, CPS_LINK_RUNNING);
+		cps_link_set_state(r->link,
+		                   conf->start_paused ? CPS_LINK_PAUSED : CPS_LINK_RUNNING);
 	*out = r;
 	return CPS_OK;
 

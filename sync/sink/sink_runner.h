@@ -40,6 +40,7 @@ struct cps_sink_runner_conf {
 	const char *store_conninfo;
 	struct cps_status *status; /* may be NULL */
 	struct cps_link *link;     /* may be NULL */
+	bool start_paused;         /* start PAUSED (a pause kept in the store) */
 	size_t batch_max;          /* 0 = 500 */
 	int poll_ms;               /* 0 = 200 */
 };
@@ -61,6 +62,18 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
                           char *errstr, size_t errstr_size);
 /* Stops the thread (after its current batch), closes everything, frees. */
 void cps_sink_runner_stop(struct cps_sink_runner *r);
+/* Pause: the runner flushes and commits what it put, closes the sink and
+ * its consumer (leaving the group; the committed offsets stay) and shows
+ * PAUSED until resume reopens both. Restart closes and reopens both sides
+ * (uncommitted events come again). Any thread; they return at once. */
+void cps_sink_runner_pause(struct cps_sink_runner *r);
+void cps_sink_runner_resume(struct cps_sink_runner *r);
+void cps_sink_runner_restart(struct cps_sink_runner *r);
+bool cps_sink_runner_paused(struct cps_sink_runner *r);
+/* The sink's platform ("city"; its link is "<platform>-sink"). */
+const char *cps_sink_runner_platform(const struct cps_sink_runner *r);
+/* How many restarts the runner has done (a restart shows as this growing). */
+int64_t cps_sink_runner_restarts(struct cps_sink_runner *r);
 /* A consistent copy of the counters; any thread. */
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out);
 

@@ -461,3 +461,40 @@ int cps_dlq_audit(struct cps_dlq_store *s, const char *actor, const char *action
 	free(a);
 	return rc;
 }
+
+int cps_dlq_set_paused(struct cps_dlq_store *s, const char *link, bool paused, const char *actor,
+                       const char *reason, char *errstr, size_t errstr_size)
+{
+	const char *p[3] = {link, actor, reason};
+
+	if (!paused)
+		return exec(s, "forget a pause", "DELETE FROM cpsync.paused_links WHERE link = $1",
+		            1, p, NULL, errstr, errstr_size);
+	return exec(s, "keep a pause",
+	            "INSERT INTO cpsync.paused_links (link, paused_by, reason) VALUES ($1, $2, $3) "
+	            "ON CONFLICT (link) DO UPDATE SET paused_by = EXCLUDED.paused_by, "
+	            "paused_at = now(), reason = EXCLUDED.reason",
+	            3, p, NULL, errstr, errstr_size);
+}
+
+int cps_dlq_paused_links(struct cps_dlq_store *s, json_t **links, char *errstr, size_t errstr_size)
+{
+	PGresult *res = NULL;
+	int rc =
+	    exec(s, "read the paused links", "SELECT link FROM cpsync.paused_links ORDER BY link",
+	         0, NULL, &res, errstr, errstr_size);
+
+	*links = NULL;
+	if (rc != CPS_OK)
+		return rc;
+	*links = json_array();
+	for (int i = 0; *links && i < PQntuples(res); i++)
+		if (json_array_append_new(*links, json_string(PQgetvalue(res, i, 0))) < 0) {
+			json_decref(*links);
+			*links = NULL;
+		}
+	PQclear(res);
+	if (!*links)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return CPS_OK;
+}

@@ -2,8 +2,8 @@
  * The dead-letter part of the store for the operator API: list and inspect
  * cpsync.dead_letters, lock one for a replay (status checked under the row
  * lock, so a dead letter is replayed at most once), mark it replayed or keep
- * it new with a fresh reason, discard it, and append operator actions to
- * cpsync.audit. One struct cps_dlq_store is one PostgreSQL connection, for
+ * it new with a fresh reason, discard it, append operator actions to
+ * cpsync.audit, and keep the links operators paused (cpsync.paused_links). One struct cps_dlq_store is one PostgreSQL connection, for
  * one thread at a time.
  */
 #ifndef CPS_STORE_DEADLETTERS_H
@@ -88,5 +88,13 @@ int cps_dlq_discard(struct cps_dlq_store *s, int64_t id, const char *actor, cons
 int cps_dlq_audit(struct cps_dlq_store *s, const char *actor, const char *action,
                   const char *entity, const char *key, json_t *before, json_t *after,
                   const char *reason, char *errstr, size_t errstr_size);
+
+/* Keeps link `link` paused (cpsync.paused_links, by `actor` with the
+ * optional reason) or forgets its pause; its own statement, idempotent. */
+int cps_dlq_set_paused(struct cps_dlq_store *s, const char *link, bool paused, const char *actor,
+                       const char *reason, char *errstr, size_t errstr_size);
+/* The names of the paused links: *links = a JSON array of strings (caller
+ * decrefs). */
+int cps_dlq_paused_links(struct cps_dlq_store *s, json_t **links, char *errstr, size_t errstr_size);
 
 #endif

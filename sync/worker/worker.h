@@ -18,6 +18,7 @@
 #include "config/settings.h"
 #include "observe/status.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cps_worker_conf {
@@ -40,6 +41,7 @@ struct cps_worker_conf {
 	/* the ingest topic's identity check: workers consume only once it has
 	 * verified the stored offsets; NULL = already verified */
 	struct cps_ingest_topic *identity;
+	bool start_paused; /* start PAUSED (a pause kept in the store) */
 };
 
 /* Fills the conf's topic, group, store and batch fields from a loaded
@@ -55,6 +57,14 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 /* Stops every worker (an uncommitted batch is dropped: its events stay on
  * the ingest topic after the stored offsets), joins, closes, frees. NULL-safe. */
 void cps_workers_stop(struct cps_workers *w);
+
+/* An operator's pause: each worker finishes its batch, pauses its assigned
+ * partitions (and any it gets assigned meanwhile) and keeps polling, so it
+ * stays in the group; the link is PAUSED. Resume goes on from the stored
+ * offsets' successors. Any thread; returns at once. */
+void cps_workers_pause(struct cps_workers *w);
+void cps_workers_resume(struct cps_workers *w);
+bool cps_workers_paused(struct cps_workers *w);
 
 struct cps_worker_stats {
 	int64_t batches;      /* committed batches */

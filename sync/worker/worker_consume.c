@@ -18,6 +18,58 @@ static void drop_msgs(rd_kafka_message_t **msgs, size_t *n)
 	*n = 0;
 }
 
+void cps_worker_set_paused(struct worker *w, bool paused)
+{
+	struct cps_workers *p = w->pool;
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (!rd_kafka_assignment(w->rk, &parts) && parts) {
+		if (paused)
+			rd_kafka_pause_partitions(w->rk, parts);
+		else
+			rd_kafka_resume_partitions(w->rk, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+	w->paused = paused;
+	cps_log_info(FAC, "worker %d %s", w->idx, paused ? "paused" : "resumed");
+	if (!p->conf.link)
+		return;
+	if (paused)
+		cps_link_set_state(p->conf.link, CPS_LINK_PAUSED);
+	else if (atomic_load(&p->joined) == p->n)
+		cps_link_set_state(p->conf.link, CPS_LINK_RUNNING);
+}
+
+/* While the pool is paused: polls (rebalances, group membership) with the
+ * partitions paused. A message that still comes (fetched before the pause)
+ * is not applied: its partition is sought back to it. */
+static void hold_paused(struct worker *w)
+{
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_error_t *e;
+	rd_kafka_message_t *m;
+
+	if (!w->paused)
+		cps_worker_set_paused(w, true);
+	m = rd_kafka_consumer_poll(w->rk, 100);
+	w->revoked = 0;
+	if (!m)
+		return;
+	if (!m->err && m->rkt) {
+		l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)
+		    ->offset = m->offset;
+		e = rd_kafka_seek_partitions(w->rk, l, 5000);
+		if (e) {
+			cps_log_warn(FAC, "worker %d: seek back while paused: %s", w->idx,
+			             rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+		rd_kafka_topic_partition_list_destroy(l);
+	}
+	rd_kafka_message_destroy(m);
+}
+
 void *cps_worker_run(void *arg)
 {
 	struct worker *w = arg;
@@ -37,8 +89,14 @@ void *cps_worker_run(void *arg)
 	while (!stopping(w)) {
 		int64_t deadline = 0;
 
+		if (atomic_load(&p->paused)) {
+			hold_paused(w);
+			continue;
+		}
+		if (w->paused)
+			cps_worker_set_paused(w, false);
 		w->revoked = 0;
-		while (n < cap && !stopping(w)) {
+		while (n < cap && !stopping(w) && !atomic_load(&p->paused)) {
 			int timeout = 100;
 			rd_kafka_message_t *m;
 

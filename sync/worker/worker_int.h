@@ -37,6 +37,7 @@ struct worker {
 	struct cps_unified *uni;
 	int revoked; /* set by the rebalance callback: drop the batch being collected */
 	int joined;  /* has had its first assignment (possibly empty) */
+	int paused;  /* its assignment is paused (the pool's `paused` seen) */
 };
 
 struct cps_workers {
@@ -44,6 +45,7 @@ struct cps_workers {
 	struct cps_arena strings;
 	struct cps_settings props;
 	atomic_int stop;
+	atomic_bool paused; /* cps_workers_pause: no batch starts */
 	int n;
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
@@ -134,5 +136,9 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 int cps_worker_consumer_new(struct worker *w, char *errstr, size_t errstr_size);
 /* The worker thread. */
 void *cps_worker_run(void *arg);
+
+/* worker_consume.c: a worker's pause (@locality the worker thread): pauses
+ * or resumes the partitions it holds and sets the link's state. */
+void cps_worker_set_paused(struct worker *w, bool paused);
 
 #endif

@@ -58,7 +58,7 @@ static void joined(struct worker *w)
 	if (w->joined)
 		return;
 	w->joined = 1;
-	if (atomic_fetch_add(&p->joined, 1) + 1 == p->n && p->conf.link)
+	if (atomic_fetch_add(&p->joined, 1) + 1 == p->n && p->conf.link && !atomic_load(&p->paused))
 		cps_link_set_state(p->conf.link, CPS_LINK_RUNNING);
 }
 
@@ -69,8 +69,11 @@ void cps_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		w->revoked = 1; /* anything collected before is from an older assignment */
-		if (assign_stored(w, rk, parts) == CPS_OK)
+		if (assign_stored(w, rk, parts) == CPS_OK) {
+			if (w->paused) /* a paused worker's new partitions wait too */
+				rd_kafka_pause_partitions(rk, parts);
 			joined(w);
+		}
 	} else {
 		w->revoked = 1;
 		rd_kafka_assign(rk, NULL);

@@ -334,9 +334,12 @@ def connector_checks(api, db, bootstrap, cpsync, source_dir, log):
     src = links["province-source"]
     check((src["platform"], src["direction"], src["type"], src["state"], src["controllable"])
           == ("province", "source", "kafka", "RUNNING", True), "province-source: %s" % src)
-    check(links["publisher"]["controllable"] is False, "publisher: %s" % links["publisher"])
-    check(api.call("POST", "/api/v1/connectors/publisher/pause", "operator")[0] == 409,
-          "pausing the publisher: 409")
+    # the publisher and the workers are controllable since issue 13
+    # (tests/api/test_pause_persist.py); the workers cannot restart
+    check(links["publisher"]["controllable"] is True, "publisher: %s" % links["publisher"])
+    check(links["reconcile"]["controllable"] is True, "reconcile: %s" % links["reconcile"])
+    check(api.call("POST", "/api/v1/connectors/reconcile/restart", "operator")[0] == 409,
+          "restarting reconcile: 409")
     check(api.call("POST", "/api/v1/connectors/nowhere/pause", "operator")[0] == 404,
           "unknown connector: 404")
     check(api.call("POST", "/api/v1/connectors/province-source/pause", "operator",

@@ -13,3 +13,17 @@ foreach(t unit.test_status unit.test_engine)
     set_tests_properties(${t} PROPERTIES LABELS "engine")
   endif()
 endforeach()
+# engine.sd_notify: a Python service manager (an AF_UNIX datagram socket as
+# NOTIFY_SOCKET, WATCHDOG_USEC=2 s) sees READY=1, WATCHDOG=1 pings and
+# STOPPING=1 (sync/engine/engine_notify.c), with cpsync under PR_SET_MDWE.
+add_test(NAME engine.sd_notify
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/engine/test_sd_notify.py ${CPSYNC_BIN}
+          ${PROJECT_SOURCE_DIR})
+set_tests_properties(engine.sd_notify PROPERTIES LABELS "engine" TIMEOUT 240)
+# engine.systemd_unit: `systemd-analyze verify` of deploy/systemd/cpsync.service
+# (ExecStart pointed at the build's binary); exit 77 = not run (no systemd-analyze).
+add_test(NAME engine.systemd_unit
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/engine/test_systemd_unit.py ${CPSYNC_BIN}
+          ${PROJECT_SOURCE_DIR})
+set_tests_properties(engine.systemd_unit PROPERTIES LABELS "engine" TIMEOUT 60
+  SKIP_RETURN_CODE 77)

@@ -1,8 +1,9 @@
 /*
  * Unit tests of log.c: level gating (arguments below the level are not
  * evaluated), debug contexts, the text and JSON line formats (each JSON line
- * parsed with jansson), truncation, configuration from a loaded config, and
- * whole lines under concurrent writers.
+ * parsed with jansson), truncation, configuration from a loaded config,
+ * whole lines under concurrent writers, and run-time changes of the level
+ * and named contexts.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +327,51 @@ static void test_configure_from_config(void **state)
 	assert_false(cps_log_debug_enabled(CPS_DBG_STORE));
 }
 
+/* A run-time change (PUT /api/v1/log, SIGHUP): level and named contexts as
+ * one, read back by name; a thread keeps logging meanwhile. */
+static void *debug_logger(void *arg)
+{
+	atomic_bool *stop = arg;
+
+	while (!atomic_load(stop))
+		cps_log_debug(CPS_DBG_STORE, "STORE", "tick");
+	return NULL;
+}
+
+static void test_set_level_debug(void **state)
+{
+	struct capture c;
+	atomic_bool stop = false;
+	pthread_t t;
+	char *out;
+
+	capture_start(&c);
+	assert_int_equal(pthread_create(&t, NULL, debug_logger, &stop), 0);
+	cps_log_set_level_debug(CPS_LOG_DEBUG, CPS_DBG_STORE | CPS_DBG_KAFKA);
+	assert_int_equal(cps_log_get_level(), CPS_LOG_DEBUG);
+	assert_int_equal(cps_log_get_debug(), CPS_DBG_STORE | CPS_DBG_KAFKA);
+	assert_true(cps_log_debug_enabled(CPS_DBG_KAFKA));
+	assert_false(cps_log_debug_enabled(CPS_DBG_HTTP));
+	usleep(20000);
+	cps_log_set_level_debug(CPS_LOG_WARN, 0);
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+	assert_int_equal(cps_log_get_debug(), 0);
+	assert_false(cps_log_debug_enabled(CPS_DBG_STORE));
+	out = capture_end(&c);
+	assert_non_null(strstr(out, " debug STORE tick\n"));
+	free(out);
+	/* level debug, none named: every context, but none is "named" */
+	cps_log_set_level_debug(CPS_LOG_DEBUG, 0);
+	assert_true(cps_log_debug_enabled(CPS_DBG_CODEC));
+	assert_int_equal(cps_log_get_debug(), 0);
+	assert_string_equal(cps_log_ctx_name(CPS_DBG_STORE), "store");
+	assert_string_equal(cps_log_ctx_name(CPS_DBG_CODEC), "codec");
+	assert_null(cps_log_ctx_name(CPS_DBG_ALL));
+	assert_null(cps_log_ctx_name(CPS_DBG_STORE | CPS_DBG_HTTP));
+	assert_null(cps_log_ctx_name(0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +382,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_json_format, reset),
 	    cmocka_unit_test_setup(test_threads_whole_lines, reset),
 	    cmocka_unit_test_setup(test_configure_from_config, reset),
+	    cmocka_unit_test_setup(test_set_level_debug, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
