@@ -79,28 +79,18 @@ out_fail:
 
 int cps_cli_log(int argc, char **argv)
 {
-	enum { OPT_DEBUG = OPT_HELP + 1 };
-	static const struct option longopts[] = {CPS_CLI_COMMON_LONGOPTS,
-	                                         {"reason", required_argument, NULL, OPT_REASON},
-	                                         {"debug", required_argument, NULL, OPT_DEBUG},
-	                                         {NULL, 0, NULL, 0}};
 	static const struct cps_cli_sub subs[] = {{"show", 0, false}, {"set", 1, false}};
 	struct cps_cli_opts o = {0};
 	const char *reason = NULL, *debug = NULL, *sub;
+	const struct cps_cli_option own[] = {{"reason", .text = &reason},
+	                                     {"debug", .text = &debug}};
 	struct cps_api_client cl;
 	json_t *doc = NULL, *body = NULL;
-	int c, r, rc = 1;
+	int r, rc = 1;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == OPT_REASON || c == OPT_DEBUG) {
-			*(c == OPT_REASON ? &reason : &debug) = optarg;
-			continue;
-		}
-		r = cps_cli_other_opt(&o, NULL, c, optarg, log_usage);
-		if (r != CPS_CLI_PROCEED)
-			return r;
-	}
+	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, log_usage);
+	if (r != CPS_CLI_PROCEED)
+		return r;
 	r = cps_cli_parse_sub(argc, argv, "log", subs, CPS_ARRAY_SIZE(subs), log_usage, &sub, NULL);
 	if (r != CPS_CLI_PROCEED)
 		return r;
