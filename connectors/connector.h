@@ -100,6 +100,9 @@ void cps_conn_status_error(struct cps_conn_status *st, const char *text);
 
 struct cps_connector_ops;
 
+/* sink_open's answer when another instance is the platform's one writer. */
+#define CPS_CONN_STANDBY (-10)
+
 /* The base of every connector instance: a connector's own struct embeds it
  * FIRST (struct kafka_source { struct cps_conn base; ... }). Filled by
  * cps_connector_source_open / sink_open. */
@@ -140,7 +143,9 @@ struct cps_connector_ops {
 	void (*source_close)(struct cps_conn *c); /* must be set with source_open */
 	void (*source_describe)(struct cps_conn *c, struct cps_conn_status *st); /* may be NULL */
 
-	/* sink side: may be NULL as a whole */
+	/* sink side: may be NULL as a whole. CPS_CONN_STANDBY: the platform takes
+	 * one writer at a time and another instance is it; the runner shows the
+	 * link STANDBY and tries again (nothing is consumed meanwhile). */
 	int (*sink_open)(const char *platform, const struct cps_settings *settings,
 	                 struct cps_conn **out, char *errstr, size_t errstr_size);
 	/* must be set with sink_open. Accepts records in order; *accepted says

@@ -111,6 +111,33 @@ static int exec_simple(struct pg_sink *k, const char *sql, int n, const char *co
 	                 errstr, errstr_size, "%s", why);
 }
 
+/* Makes the origin this session's. One session at a time may have it: while
+ * another instance's sink does (SQLSTATE 55006), this one stands by. */
+static int setup_origin(struct pg_sink *k, char *errstr, size_t errstr_size)
+{
+	const char *params[1] = {k->origin};
+	PGresult *res = PQexecParams(k->db, "SELECT pg_replication_origin_session_setup($1)", 1,
+	                             NULL, params, NULL, NULL, 0);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	char why[256];
+	int rc = CPS_OK;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		rc = CPS_OK;
+	} else if (state && !strcmp(state, "55006")) {
+		rc = cps_seterr(CPS_CONN_STANDBY, errstr, errstr_size,
+		                "replication origin '%s' is in use by another instance's sink",
+		                k->origin);
+	} else {
+		cps_pg_safe_message(res, k->db, why, sizeof(why));
+		rc = sink_fail(k,
+		               PQstatus(k->db) == CONNECTION_OK ? CPS_ERR_FATAL : CPS_ERR_RETRIABLE,
+		               errstr, errstr_size, "%s", why);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* Connects and sets the session's replication origin (created if missing). */
 static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 {
@@ -138,10 +165,7 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 		    "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL",
 		    1, params, errstr, errstr_size);
 	if (rc == CPS_OK)
-		rc = exec_simple(k, "SELECT pg_replication_origin_session_setup($1)", 1, params,
-		                 errstr, errstr_size);
-	/* another session holds the origin (a previous instance not yet gone):
-	 * worth retrying */
+		rc = setup_origin(k, errstr, errstr_size);
 	return rc == CPS_ERR_FATAL ? CPS_ERR_RETRIABLE : rc;
 }
 

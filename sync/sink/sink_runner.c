@@ -252,6 +252,20 @@ int64_t cps_sink_runner_restarts(struct cps_sink_runner *r)
 	return atomic_load(&r->restarts);
 }
 
+/* Another instance is the platform's one writer: STANDBY (said once), and
+ * ask again after a while. Nothing is consumed meanwhile. @locality the
+ * runner thread */
+static void stand_by(struct cps_sink_runner *r, const char *why)
+{
+	if (r->link && atomic_load(&r->link->state) != CPS_LINK_STANDBY) {
+		cps_log_info(FACILITY, "sink '%s': standby (%s)", r->platform, why);
+		cps_link_set_state(r->link, CPS_LINK_STANDBY);
+	}
+	for (int64_t until = cps_mono_ms() + BACKOFF_MS;
+	     cps_mono_ms() < until && !atomic_load(&r->stop);)
+		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+}
+
 static void *runner_main(void *arg)
 {
 	struct cps_sink_runner *r = arg;
@@ -264,7 +278,10 @@ static void *runner_main(void *arg)
 		if (pause_or_restart(r, &last_flush))
 			continue;
 		rc = open_sides(r, err, sizeof(err));
-
+		if (rc == CPS_CONN_STANDBY) {
+			stand_by(r, err);
+			continue;
+		}
 		if (rc == CPS_OK) {
 			/* reopened after a failure: DEGRADED until a delivery goes through */
 			if (r->link)
@@ -327,6 +344,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	struct cps_sink_runner *r;
 	struct cps_unified_conf uc = {0};
 	char err[CPS_ERRSTR_SIZE];
+	bool standby;
 	int rc;
 
 	*out = NULL;
@@ -381,9 +399,11 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 		cps_seterr(rc, errstr, errstr_size, "sink '%s': %s", r->platform, err);
 		goto out_free;
 	}
-	/* open once here so that a bad setting fails the start */
+	/* open once here so that a bad setting fails the start; standing by
+	 * for another instance's writer is no failure */
 	rc = open_sides(r, err, sizeof(err));
-	if (rc != CPS_OK) {
+	standby = rc == CPS_CONN_STANDBY;
+	if (rc != CPS_OK && !standby) {
 		cps_seterr(rc, errstr, errstr_size, "platform '%s' sink: %s", r->platform, err);
 		goto out_free;
 	}
@@ -394,8 +414,9 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	}
 	r->started = true;
 	if (r->link)
-		cps_link_set_state(r->link,
-		                   conf->start_paused ? CPS_LINK_PAUSED : CPS_LINK_RUNNING);
+		cps_link_set_state(r->link, conf->start_paused ? CPS_LINK_PAUSED
+		                            : standby          ? CPS_LINK_STANDBY
+		                                               : CPS_LINK_RUNNING);
 	*out = r;
 	return CPS_OK;
 

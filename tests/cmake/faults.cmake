@@ -4,7 +4,7 @@
 # unsanitized binary, as the other crash tests: tens of thousands of events.
 # pg_restart and store_down start a PostgreSQL server of their own;
 # outbox_full mounts a tmpfs (needs root; it takes the folder away otherwise).
-foreach(f kills pg_restart store_down broker_down outbox_full)
+foreach(f kills pg_restart store_down broker_down outbox_full leader_kill)
   add_test(NAME faults.${f}
     COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/faults/faults.py --fault ${f}
       --cpsync ${CPS_E2E_FAST_BIN} --broker $<TARGET_FILE:cps_e2e_broker>

@@ -25,6 +25,11 @@ Faults (--fault):
 - outbox_full: Shenshan's outbox is a tmpfs filled to the last byte for 20 s
   (the folder is taken away where mounting is refused); afterwards every
   key's last value from the city and the province is in an outbox file.
+- leader_kill: two instances share the store, the Kafka (broker_main) and
+  the platforms; the leader (holding the city's slot, the Shenshan inbox and
+  the publisher through the store's advisory locks) is SIGKILLed mid-stream.
+  The survivor takes every link over; the unified topic keeps every (key,
+  version) of the history with one content each.
 
 usage: faults.py --fault F --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -43,9 +48,10 @@ import psycopg2  # noqa: E402
 import twlib as T  # noqa: E402
 from twlib import L  # noqa: E402
 
-FAULTS = ["kills", "pg_restart", "store_down", "broker_down", "outbox_full"]
+FAULTS = ["kills", "pg_restart", "store_down", "broker_down", "outbox_full", "leader_kill"]
 BOUND_S = {"kills": 60, "pg_restart": 60, "store_down": 60, "broker_down": 90,
-           "outbox_full": 60}
+           "outbox_full": 60, "leader_kill": 60}
+SINGLE_READERS = ["city-source", "shenshan-source", "publisher"]
 ALL_LINKS = T.LINKS + ["reconcile", "publisher"]
 
 
@@ -232,6 +238,36 @@ def fault_outbox_full(ctx, rng):
         time.monotonic()
 
 
+def fault_leader_kill(ctx, rng):
+    """SIGKILLs the instance holding the single readers; the other one goes on."""
+    time.sleep(rng.uniform(3.0, 6.0))
+    ctx.leader.kill()
+    ctx.cps = ctx.follower
+    return "the leader SIGKILLed mid-stream", time.monotonic()
+
+
+def start_pair(ctx, cfg_b):
+    """Starts the second instance and finds the leader: the one whose single
+    readers are RUNNING while the other shows them STANDBY."""
+    b = L.Cpsync(ctx.cps.binary, cfg_b, ctx.cps.logpath + ".b")
+    ctx.follower = b
+    b.start()
+
+    def leader():
+        for one, other in ((ctx.cps, b), (b, ctx.cps)):
+            a, o = T.link_states(one), T.link_states(other)
+            if all(a.get(n) == "RUNNING" for n in SINGLE_READERS) and \
+                    all(o.get(n) == "STANDBY" for n in SINGLE_READERS):
+                return one, other
+        return None
+    ctx.leader, ctx.follower = T.wait_for(
+        "one leader and one standby", leader, 60, ctx.cps, procs=[b],
+        detail=lambda: "a %s, b %s" % ({n: T.link_states(ctx.cps).get(n) for n in SINGLE_READERS},
+                                       {n: T.link_states(b).get(n) for n in SINGLE_READERS}))
+    L.info("instances up: %s leads, the other stands by" % (
+        "a" if ctx.leader is ctx.cps else "b"))
+
+
 class Ctx:
     pass
 
@@ -249,7 +285,7 @@ def main():
     for d in ("inbox", "outbox"):
         os.makedirs(os.path.join(ssdir, d))
     outbox = os.path.join(ssdir, "outbox")
-    own_kafka = args.fault == "broker_down"
+    own_kafka = args.fault in ("broker_down", "leader_kill")
     topics = ["province.person:4", "province.household:2", "province.inbound.person:2",
               "province.inbound.household:2"]
     if own_kafka:  # cpsync's own topics on the broker that goes down
@@ -261,7 +297,7 @@ def main():
     pg = ctx.pg.conninfo if ctx.pg else args.pg
     store = L.Database(pg, "faults_store_" + args.fault)
     city = T.City(pg, "f" + args.fault[:6], args.source)
-    ctx.cps = None
+    ctx.cps = ctx.leader = ctx.follower = None
     flow = None
     try:
         cfg = os.path.join(work, "faults.yaml")
@@ -274,6 +310,13 @@ def main():
         plats = Sturdy(ctx.schemas, city, os.path.join(ssdir, "inbox"), ctx.broker.bootstrap)
         ctx.cps.start()
         T.wait_links_running(ctx.cps, timeout=60, names=ALL_LINKS)
+        ctx.leader = ctx.follower = None
+        if args.fault == "leader_kill":
+            cfg_b = os.path.join(work, "faults-b.yaml")
+            T.write_config(cfg_b, instance="faults-leader-b", schemas=args.schemas,
+                           source=args.source, store_conninfo=store.conninfo, city=city,
+                           shenshan_dir=ssdir, partitions=4, roll_records=200, **kafka)
+            start_pair(ctx, cfg_b)
         flow = NL.Flow(plats, random.Random(seed + 1))
         flow.start()
         what, t_end = globals()["fault_" + args.fault](ctx, rng)
@@ -313,8 +356,9 @@ def main():
     finally:
         if flow:
             flow.stop_flag.set()
-        if ctx.cps:
-            ctx.cps.kill()
+        for one in (ctx.cps, getattr(ctx, "leader", None), getattr(ctx, "follower", None)):
+            if one:
+                one.kill()
         ctx.broker.stop()
         if ctx.outbox_fault:
             ctx.outbox_fault.close()
