@@ -205,6 +205,16 @@ static json_t *replay_one(struct cps_ops_api *api, struct cps_dlq_store *store, 
 		cps_dlq_locked_release(&row);
 		return res;
 	}
+	if (row.raw_purged) {
+		cps_dlq_rollback(store);
+		t->errors++;
+		res = json_pack(
+		    "{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "outcome", "error", "status",
+		    "new", "message",
+		    "its raw bytes were purged (store.dead_letter_raw_retention): nothing to replay; discard it");
+		cps_dlq_locked_release(&row);
+		return res;
+	}
 	src = cps_ops_api_source_by_platform(api, row.platform);
 	if (!src) {
 		cps_ops_api_runners_unlock(api);

@@ -276,7 +276,8 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 	return rc;
 }
 
-/* mkdir -p for one path. */
+/* mkdir -p for one path, readable by its own user only: the zone's folders
+ * hold personal data (an existing leaf is narrowed to 0700 too). */
 static int make_dirs(const char *path)
 {
 	char buf[PATH_MAX];
@@ -287,11 +288,13 @@ static int make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
 			return -1;
 		*p = '/';
 	}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return chmod(buf, 0700);
 }
 
 /* The city's database and tables, the zone's directories, and the

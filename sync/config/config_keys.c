@@ -54,7 +54,9 @@ const struct cps_config_key cps_config_keys[] = {
     {"kafka.unified_topic_prefix", CPS_CFG_STRING, "cpsync.unified.", 0, 0, NULL, 0,
      "Prefix of the unified topics: one per entity (`cpsync.unified.person`, ...)."},
     {"kafka.dead_letter_topic", CPS_CFG_STRING, "cpsync.deadletter", 0, 0, NULL, 0,
-     "Topic that mirrors dead letters (raw bytes and reason) for other tools."},
+     "Topic that mirrors dead letters for other tools: headers with the reason, platform, entity and origin (the key of the row in `cpsync.dead_letters`), and no payload unless `kafka.dead_letter_raw`."},
+    {"kafka.dead_letter_raw", CPS_CFG_BOOL, "false", 0, 0, NULL, 0,
+     "Put the raw key and bytes of each dead letter on `kafka.dead_letter_topic` too. Off by default: they may hold personal data, and the topic is outside cpsync's roles; the store keeps them for operators (`store.dead_letter_raw_retention`)."},
     {"kafka.group_id", CPS_CFG_STRING, "cpsync-reconcile", 0, 0, NULL, 0,
      "Consumer group of the reconcile workers of all instances."},
     {"kafka.topics.partitions", CPS_CFG_INT, "8", -1, 100000, NULL, 0,
@@ -100,6 +102,14 @@ const struct cps_config_key cps_config_keys[] = {
      "How long the change log (`cpsync.changes`, read as `cpsync.record_history`) keeps a "
      "version after it was published; older ones are deleted by the publishing instance, "
      "once a minute. `0`: keep every version."},
+    {"store.dead_letter_raw_retention", CPS_CFG_DURATION_MS, "168h", 0, 87600LL * 3600000, NULL, 0,
+     "How long a dead letter keeps its raw bytes and key (personal data), whatever its status; then the publishing instance drops them, once a minute (the row, its reason and origin stay; a replay then says the bytes are gone). `0`: keep them."},
+    {"store.dead_letter_retention", CPS_CFG_DURATION_MS, "720h", 0, 87600LL * 3600000, NULL, 0,
+     "How long a dead letter that was replayed or discarded is kept after that; `new` ones stay until dealt with. `0`: keep them."},
+    {"store.conflict_retention", CPS_CFG_DURATION_MS, "2160h", 0, 87600LL * 3600000, NULL, 0,
+     "How long a closed conflict (resolved, dismissed, auto-closed) is kept after it closed. Its decision stays in the audit trail and the field's provenance. `0`: keep them."},
+    {"store.audit_value_retention", CPS_CFG_DURATION_MS, "8760h", 0, 87600LL * 3600000, NULL, 0,
+     "How long an audit entry keeps its before/after values; then they are dropped and the entry (who, what, when, why) stays for ever. `0`: keep them."},
     {"store.leader_retry_ms", CPS_CFG_DURATION_MS, "2000", 100, 600000, NULL, 0,
      "How often a STANDBY single-reader source (postgres, files) asks for its advisory "
      "lock `cpsync.source.<platform>` in the store, to take over from an instance that "

@@ -25,6 +25,13 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	(void)opts;
 	pc.leader_retry_ms = (int)cps_config_get_int(e->cfg, "store.leader_retry_ms");
 	pc.retention_ms = cps_config_get_int(e->cfg, "store.history_retention");
+	pc.retain_ms[CPS_RETAIN_DEAD_LETTER_RAW] =
+	    cps_config_get_int(e->cfg, "store.dead_letter_raw_retention");
+	pc.retain_ms[CPS_RETAIN_DEAD_LETTERS] =
+	    cps_config_get_int(e->cfg, "store.dead_letter_retention");
+	pc.retain_ms[CPS_RETAIN_CONFLICTS] = cps_config_get_int(e->cfg, "store.conflict_retention");
+	pc.retain_ms[CPS_RETAIN_AUDIT_VALUES] =
+	    cps_config_get_int(e->cfg, "store.audit_value_retention");
 	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
 	pc.start_paused = cps_engine_link_paused(e, "publisher");
 	if (!pc.link)

@@ -112,6 +112,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	ic.registry = e->registry;
 	ic.ingest_topic = cps_config_get_string(e->cfg, "kafka.ingest_topic");
 	ic.dead_letter_topic = cps_config_get_string(e->cfg, "kafka.dead_letter_topic");
+	ic.dead_letter_raw = cps_config_get_bool(e->cfg, "kafka.dead_letter_raw");
 	ic.bootstrap = e->bootstrap;
 	ic.kafka_props = &e->kafka_props;
 	ic.store_conninfo = e->conninfo;

@@ -73,7 +73,8 @@ static void fix_pointers(struct cps_deadletters *d)
 }
 
 static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_letter *dl,
-                       const struct cps_deadletter_text *t, char *errstr, size_t errstr_size)
+                       const struct cps_deadletter_text *t, bool raw, char *errstr,
+                       size_t errstr_size)
 {
 	int64_t deadline = cps_mono_ms() + QUEUE_FULL_WAIT_MS;
 	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
@@ -85,11 +86,12 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_
 	if (t->entity[0])
 		rd_kafka_header_add(hdrs, CPS_DEADLETTER_HDR_ENTITY, -1, t->entity, -1);
 	for (;;) {
-		err = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-		                        RD_KAFKA_V_KEY((void *)dl->raw_key, dl->raw_key_len),
-		                        RD_KAFKA_V_VALUE((void *)dl->raw, dl->raw_len),
-		                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-		                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+		err = rd_kafka_producev(
+		    rk, RD_KAFKA_V_TOPIC(topic),
+		    RD_KAFKA_V_KEY(raw ? (void *)dl->raw_key : NULL, raw ? dl->raw_key_len : 0),
+		    RD_KAFKA_V_VALUE(raw ? (void *)dl->raw : NULL, raw ? dl->raw_len : 0),
+		    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+		    RD_KAFKA_V_END);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || cps_mono_ms() >= deadline)
 			break;
 		rd_kafka_poll(rk, 50);
@@ -103,10 +105,11 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const struct cps_dead_
 }
 
 int cps_deadletters_produce(const struct cps_deadletters *d, rd_kafka_t *rk, const char *topic,
-                            char *errstr, size_t errstr_size)
+                            bool raw, char *errstr, size_t errstr_size)
 {
 	for (size_t i = 0; i < d->n; i++) {
-		int rc = produce_one(rk, topic, &d->items[i], &d->text[i], errstr, errstr_size);
+		int rc =
+		    produce_one(rk, topic, &d->items[i], &d->text[i], raw, errstr, errstr_size);
 
 		if (rc != CPS_OK)
 			return rc;

@@ -51,13 +51,14 @@ int cps_deadletters_add(struct cps_deadletters *d, const char *platform,
                         const struct cps_source_msg *m, const char *entity, const char *reason,
                         int64_t received_ms, char *errstr, size_t errstr_size);
 
-/* Enqueues every dead letter of the batch on `topic` with producer `rk`
- * (raw value, raw key, the four headers). Delivery is the producer owner's
+/* Enqueues every dead letter of the batch on `topic` with producer `rk`:
+ * the four headers (the origin names the row in cpsync.dead_letters), and
+ * with `raw` the raw key and value too. Delivery is the producer owner's
  * to wait for (rd_kafka_flush and its delivery reports). CPS_ERR_RETRIABLE
  * when the queue stays full, CPS_ERR_FATAL on a fatal producer error.
  * @locality the thread that owns `rk` */
 int cps_deadletters_produce(const struct cps_deadletters *d, rd_kafka_t *rk, const char *topic,
-                            char *errstr, size_t errstr_size);
+                            bool raw, char *errstr, size_t errstr_size);
 
 /* Writes the batch to cpsync.dead_letters in one call (a dead letter whose
  * origin is already stored is kept as first stored). Errors are the store's. */

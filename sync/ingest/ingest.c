@@ -170,6 +170,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->reopen = conf->reopen;
 	r->reopen_arg = conf->reopen_arg;
 	r->single_reader = conf->single_reader;
+	r->dead_letter_raw = conf->dead_letter_raw;
 	r->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
 	r->identity = conf->identity;
 	snprintf(r->instance, sizeof(r->instance), "%s", conf->instance ? conf->instance : "");

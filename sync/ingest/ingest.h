@@ -37,7 +37,8 @@ struct cps_ingest_conf {
 	struct cps_registry *registry; /* borrowed, may be NULL (registry-free) */
 	const char *ingest_topic;      /* kafka.ingest_topic */
 	const char *dead_letter_topic; /* kafka.dead_letter_topic; NULL or "" = store only */
-	const char *bootstrap;         /* kafka.brokers */
+	bool dead_letter_raw;  /* kafka.dead_letter_raw: raw key and bytes on the topic too */
+	const char *bootstrap; /* kafka.brokers */
 	const struct cps_settings
 	    *kafka_props;           /* "kafka.properties.*"/"properties.*"; may be NULL */
 	const char *store_conninfo; /* the runner opens its own store connection */

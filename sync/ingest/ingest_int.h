@@ -42,6 +42,7 @@ struct cps_ingest {
 	cps_ingest_reopen_fn reopen;
 	void *reopen_arg;
 	bool single_reader;
+	bool dead_letter_raw; /* raw key and bytes on the dead-letter topic too */
 	int leader_retry_ms;
 	char instance[128];
 	struct cps_ingest_topic *identity;

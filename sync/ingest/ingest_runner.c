@@ -52,8 +52,8 @@ static int process_batch(struct cps_ingest *r, const struct cps_source_batch *b,
 			return rc;
 	}
 	if (r->dead.n && r->dead_letter_topic) {
-		rc = cps_deadletters_produce(&r->dead, r->rk, r->dead_letter_topic, errstr,
-		                             errstr_size);
+		rc = cps_deadletters_produce(&r->dead, r->rk, r->dead_letter_topic,
+		                             r->dead_letter_raw, errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
 	}

@@ -207,6 +207,21 @@ static void format_links(struct fmt *f, const json_t *links)
 	}
 }
 
+/* cpsync_retention_purged_total: rows retention purged since start, by kind. */
+static void format_retention(struct fmt *f, const json_t *retention)
+{
+	const json_t *n;
+	const char *what;
+
+	family(
+	    f, "cpsync_retention_purged_total", "counter",
+	    "Rows the store's retention purged since start: what history (change-log versions), dead_letter_raw (raw bytes dropped), dead_letters, conflicts (closed ones), audit_values (before/after dropped; the entry stays).");
+	json_object_foreach ((json_t *)retention, what, n) {
+		put(f, "cpsync_retention_purged_total{what=\"%s\"} ", what);
+		put_value(f, (double)json_integer_value(n));
+	}
+}
+
 /* cpsync_sink_dropped_total: each sink link's records not sent, by reason. */
 static void format_sink_drops(struct fmt *f, const json_t *links)
 {
@@ -435,6 +450,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	put_value(&f, num(status_doc, "uptime_s"));
 	format_links(&f, links);
 	format_sink_drops(&f, links);
+	format_retention(&f, json_object_get(status_doc, "retention"));
 	format_platforms(&f, json_object_get(status_doc, "platforms"));
 	format_conflicts(&f, json_object_get(status_doc, "conflicts"));
 	format_store(&f, json_object_get(status_doc, "store"));

@@ -31,6 +31,11 @@ struct cps_status {
 		int64_t target_s;
 	} targets[16];
 	size_t n_targets;
+	struct purged { /* cps_status_count_purged: rows retention purged, by kind */
+		char what[32];
+		int64_t rows;
+	} purged[8];
+	size_t n_purged;
 };
 
 int cps_status_new(const char *instance, struct cps_status **out)
@@ -400,6 +405,30 @@ static json_t *platforms_to_json(struct cps_status *st, int64_t now, int64_t now
 	return platforms;
 }
 
+void cps_status_count_purged(struct cps_status *st, const char *what, int64_t rows)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < st->n_purged && strcmp(st->purged[i].what, what) != 0; i++)
+		;
+	if (i == st->n_purged && i < CPS_ARRAY_SIZE(st->purged))
+		snprintf(st->purged[st->n_purged++].what, sizeof(st->purged[i].what), "%s", what);
+	if (i < st->n_purged)
+		st->purged[i].rows += rows;
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* @locks st->lock MUST be held. */
+static json_t *purged_to_json(struct cps_status *st)
+{
+	json_t *j = json_object();
+
+	for (size_t i = 0; j && i < st->n_purged; i++)
+		json_object_set_new(j, st->purged[i].what, json_integer(st->purged[i].rows));
+	return j;
+}
+
 json_t *cps_status_to_json(struct cps_status *st)
 {
 	json_t *doc, *links = json_array(), *platforms;
@@ -423,11 +452,11 @@ json_t *cps_status_to_json(struct cps_status *st)
 		json_decref(links);
 		return NULL;
 	}
-	doc = json_pack("{s:s,s:s,s:I,s:{s:s?,s:b},s:o,s:o}", "version", CPSYNC_VERSION, "instance",
-	                st->instance, "uptime_s",
+	doc = json_pack("{s:s,s:s,s:I,s:{s:s?,s:b},s:o,s:o,s:o}", "version", CPSYNC_VERSION,
+	                "instance", st->instance, "uptime_s",
 	                (json_int_t)((cps_mono_ms() - st->started_mono_ms) / 1000), "kafka",
 	                "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0,
-	                "links", links, "platforms", platforms);
+	                "links", links, "platforms", platforms, "retention", purged_to_json(st));
 	pthread_mutex_unlock(&st->lock);
 	return doc;
 }

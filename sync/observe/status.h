@@ -92,6 +92,11 @@ void cps_status_set_freshness_target(struct cps_status *st, const char *platform
  * metrics sampler). */
 void cps_status_sample(struct cps_status *st);
 
+/* Retention purged `rows` of `what` ("history", "dead_letter_raw", …):
+ * /status "retention" and /metrics cpsync_retention_purged_total{what}
+ * show the totals since start. Thread-safe. */
+void cps_status_count_purged(struct cps_status *st, const char *what, int64_t rows);
+
 /* The /status document without the store part (caller adds it): version,
  * instance, uptime_s, kafka, links (each with throughput_per_min and
  * `series`, the last 60 per-second counts, oldest first) and platforms

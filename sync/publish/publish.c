@@ -57,7 +57,8 @@ struct cps_publisher {
 	struct cps_store *store;
 	bool leading; /* holds LEADER_LOCK on `store`'s session */
 	int leader_retry_ms;
-	int64_t retention_ms; /* 0: keep the history for ever */
+	int64_t retention_ms;                /* 0: keep the history for ever */
+	int64_t retain_ms[CPS_RETAIN_KINDS]; /* the other retentions; 0: keep */
 	int64_t next_prune_ms;
 	rd_kafka_t *rk;
 
@@ -211,29 +212,59 @@ cleanup:
 	return rc;
 }
 
-/* Retention (store.history_retention): the leader deletes sent changes
- * older than it, a slice at a time, at most every PRUNE_EVERY_MS. A failure
+#define HISTORY (-1) /* purge()'s kind for the change log */
+
+/* One slice of `kind` (HISTORY or an enum cps_retention). */
+static int purge_slice(struct cps_publisher *p, int kind, int64_t age_ms, size_t *done,
+                       char *errstr, size_t errstr_size)
+{
+	if (kind == HISTORY)
+		return cps_store_changes_prune(p->store, age_ms, PRUNE_SLICE, done, errstr,
+		                               errstr_size);
+	return cps_store_retain(p->store, (enum cps_retention)kind, age_ms, PRUNE_SLICE, done,
+	                        errstr, errstr_size);
+}
+
+/* Purges `kind`, a slice at a time, until a slice comes back short or the
+ * publisher stops; counted in /status. False when it failed (logged). */
+static bool purge(struct cps_publisher *p, int kind, int64_t age_ms)
+{
+	const char *what =
+	    kind == HISTORY ? "history" : cps_retention_name((enum cps_retention)kind);
+	char errstr[CPS_ERRSTR_SIZE];
+	size_t done = 0;
+	int64_t total = 0;
+
+	do {
+		if (purge_slice(p, kind, age_ms, &done, errstr, sizeof(errstr)) != CPS_OK) {
+			cps_log_warn(FAC, "retention of %s: %s", what, errstr);
+			return false;
+		}
+		total += (int64_t)done;
+	} while (done == PRUNE_SLICE && !atomic_load(&p->stop));
+	if (total && p->status)
+		cps_status_count_purged(p->status, what, total);
+	if (total)
+		cps_log_info(FAC, "retention: %" PRId64 " %s older than %" PRId64 " h purged",
+		             total, what, age_ms / 3600000);
+	return true;
+}
+
+/* Retention (store.history_retention and the other store.*_retention): the
+ * leader purges, a slice at a time, at most every PRUNE_EVERY_MS. A failure
  * is logged and tried again at the next turn; publishing goes on. */
 static void prune(struct cps_publisher *p)
 {
-	char errstr[CPS_ERRSTR_SIZE];
-	size_t deleted = 0, total = 0;
 	int64_t now = cps_mono_ms();
 
-	if (!p->retention_ms || now < p->next_prune_ms)
+	if (now < p->next_prune_ms)
 		return;
 	p->next_prune_ms = now + PRUNE_EVERY_MS;
-	do {
-		if (cps_store_changes_prune(p->store, p->retention_ms, PRUNE_SLICE, &deleted,
-		                            errstr, sizeof(errstr)) != CPS_OK) {
-			cps_log_warn(FAC, "history retention: %s", errstr);
+	if (p->retention_ms && !purge(p, HISTORY, p->retention_ms))
+		return;
+	for (int k = 0; k < CPS_RETAIN_KINDS; k++)
+		if (p->retain_ms[k] && !purge(p, k, p->retain_ms[k]))
 			return;
-		}
-		total += deleted;
-	} while (deleted == PRUNE_SLICE && !atomic_load(&p->stop));
-	if (total)
-		cps_log_info(FAC, "history retention: %zu changes older than %" PRId64 " h deleted",
-		             total, p->retention_ms / 3600000);
 }
 
 /* Takes the publisher's advisory lock, or waits as STANDBY (healthy) while
@@ -388,6 +419,8 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 	p->batch = conf->batch ? conf->batch : 1000;
 	p->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
 	p->retention_ms = conf->retention_ms > 0 ? conf->retention_ms : 0;
+	for (int k = 0; k < CPS_RETAIN_KINDS; k++)
+		p->retain_ms[k] = conf->retain_ms[k] > 0 ? conf->retain_ms[k] : 0;
 	p->status = conf->status;
 	p->link = conf->link;
 	atomic_init(&p->paused, conf->start_paused);

@@ -14,6 +14,7 @@
 
 #include "config/settings.h"
 #include "observe/status.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,7 +30,9 @@ struct cps_publisher_conf {
 	struct cps_link *link;                       /* "publisher" line of /status, may be NULL */
 	int leader_retry_ms; /* store.leader_retry_ms: how often a standby asks; 0 = 2000 */
 	int64_t
-	    retention_ms;  /* store.history_retention: sent changes older are deleted; 0 = never */
+	    retention_ms; /* store.history_retention: sent changes older are deleted; 0 = never */
+	/* store.dead_letter_raw_retention, … (enum cps_retention order); 0 = never */
+	int64_t retain_ms[CPS_RETAIN_KINDS];
 	bool start_paused; /* start PAUSED (a pause kept in the store) */
 };
 

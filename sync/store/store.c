@@ -93,6 +93,28 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                           "(SELECT seq FROM cpsync.publish_cursor WHERE name = 'unified')) "
                           "AND c.committed_at < now() - $1::bigint * interval '1 ms' "
                           "LIMIT $2)"},
+    /* retention (store_retention.c): at most $2 rows older than $1 ms per call */
+    [ST_RETAIN_DEAD_LETTER_RAW] = {"cps_retain_dl_raw", "drop raw bytes of dead letters", 2,
+                                   "UPDATE cpsync.dead_letters SET raw = NULL, raw_key = NULL, "
+                                   "raw_purged_at = now() "
+                                   "WHERE id IN (SELECT id FROM "
+                                   "cpsync.dead_letters WHERE (raw IS NOT NULL OR raw_key IS "
+                                   "NOT NULL) AND received_at < now() - $1::bigint * "
+                                   "interval '1 ms' LIMIT $2)"},
+    [ST_RETAIN_DEAD_LETTERS] = {"cps_retain_dl", "delete dead letters", 2,
+                                "DELETE FROM cpsync.dead_letters WHERE id IN (SELECT id FROM "
+                                "cpsync.dead_letters WHERE status <> 'new' AND updated_at < "
+                                "now() - $1::bigint * interval '1 ms' LIMIT $2)"},
+    [ST_RETAIN_CONFLICTS] = {"cps_retain_conflicts", "delete closed conflicts", 2,
+                             "DELETE FROM cpsync.conflicts WHERE id IN (SELECT id FROM "
+                             "cpsync.conflicts WHERE closed_at IS NOT NULL AND status NOT IN "
+                             "('open', 'claimed') AND closed_at < now() - $1::bigint * "
+                             "interval '1 ms' LIMIT $2)"},
+    [ST_RETAIN_AUDIT_VALUES] = {"cps_retain_audit", "drop audit values", 2,
+                                "UPDATE cpsync.audit SET before = NULL, after = NULL WHERE id IN "
+                                "(SELECT id FROM cpsync.audit WHERE (before IS NOT NULL OR after "
+                                "IS NOT NULL) AND at < now() - $1::bigint * interval '1 ms' "
+                                "LIMIT $2)"},
     /* what a sink's no-echo rule needs of published versions, in one query */
     [ST_CHANGES_LOOKUP] = {"cps_changes_lookup", "select from changes", 3,
                            "SELECT i.ord, array_to_json(h.changed_fields)::text, "

@@ -157,6 +157,21 @@ int cps_store_changes_advance(struct cps_store *s, const struct cps_change_row *
 int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t limit,
                             size_t *deleted, char *errstr, size_t errstr_size);
 
+/* What retention purges besides the change log (store_retention.c). */
+enum cps_retention {
+	CPS_RETAIN_DEAD_LETTER_RAW, /* raw bytes of dead letters, whatever their status */
+	CPS_RETAIN_DEAD_LETTERS,    /* dead letters replayed or discarded */
+	CPS_RETAIN_CONFLICTS,       /* conflicts closed (resolved, dismissed, auto-closed) */
+	CPS_RETAIN_AUDIT_VALUES,    /* before/after values of audit entries (the entry stays) */
+	CPS_RETAIN_KINDS
+};
+/* "dead_letter_raw", "dead_letters", "conflicts", "audit_values". */
+const char *cps_retention_name(enum cps_retention what);
+/* One slice: purges `what` of up to `limit` rows older than `age_ms`;
+ * *done says how many. */
+int cps_store_retain(struct cps_store *s, enum cps_retention what, int64_t age_ms, size_t limit,
+                     size_t *done, char *errstr, size_t errstr_size);
+
 /* One published version, as a sink names it. */
 struct cps_change_ref {
 	const char *entity;

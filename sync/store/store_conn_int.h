@@ -1,6 +1,7 @@
 /*
  * Private to the store's connection files (store.c, store_migrate.c,
- * store_pipeline.c, store_batch.c, store_read.c, store_changes.c): the
+ * store_pipeline.c, store_batch.c, store_read.c, store_changes.c,
+ * store_retention.c): the
  * connection struct, the prepared statements, and the error, statement and
  * pipeline helpers they share. Not for other rooms: use store.h.
  */
@@ -31,6 +32,10 @@ enum stmt_id {
 	ST_CHANGES_PRUNE,
 	ST_CHANGES_LOOKUP,
 	ST_STATS,
+	ST_RETAIN_DEAD_LETTER_RAW,
+	ST_RETAIN_DEAD_LETTERS,
+	ST_RETAIN_CONFLICTS,
+	ST_RETAIN_AUDIT_VALUES,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

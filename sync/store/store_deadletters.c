@@ -269,7 +269,8 @@ static unsigned char *bytes_col(const PGresult *res, int col, size_t *len, bool 
 int cps_dlq_lock(struct cps_dlq_store *s, int64_t id, struct cps_dlq_locked *row, bool *found,
                  char *errstr, size_t errstr_size)
 {
-	static const char sql[] = "SELECT platform, origin, entity, status, raw, raw_key "
+	static const char sql[] = "SELECT platform, origin, entity, status, raw, raw_key, "
+	                          "raw_purged_at IS NOT NULL "
 	                          "FROM cpsync.dead_letters WHERE id = $1 FOR UPDATE";
 	char ids[24];
 	const char *params[1] = {ids};
@@ -300,6 +301,7 @@ int cps_dlq_lock(struct cps_dlq_store *s, int64_t id, struct cps_dlq_locked *row
 	row->status = dup_col(res, 3, &oom);
 	row->raw = bytes_col(res, 4, &row->raw_len, &oom);
 	row->raw_key = bytes_col(res, 5, &row->raw_key_len, &oom);
+	row->raw_purged = PQgetvalue(res, 0, 6)[0] == 't';
 	PQclear(res);
 	if (oom || !row->platform || !row->status) {
 		cps_dlq_locked_release(row);

@@ -52,6 +52,7 @@ struct cps_dlq_locked {
 	char *platform, *origin, *entity, *status; /* entity NULL when unknown */
 	unsigned char *raw, *raw_key;              /* NULL when the column is NULL */
 	size_t raw_len, raw_key_len;
+	bool raw_purged; /* retention dropped raw and raw_key: not replayable */
 };
 void cps_dlq_locked_release(struct cps_dlq_locked *row);
 

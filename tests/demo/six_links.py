@@ -7,7 +7,8 @@ directory of its own, then asserts within 120 s:
 - /status shows six links RUNNING, a source and a sink for each of
   province, city and shenshan, each with a growing record total;
 - records in the store; a file in the Shenshan outbox that python3-avro
-  reads; rows in the city's inbound tables;
+  reads (0600, in 0700 folders: personal data); rows in the city's
+  inbound tables;
 - no echo: a person only the city knows never reaches inbound.person, and
   the version made by a city-only field change of a known person never
   does either, while the city sink goes on delivering other changes.
@@ -193,6 +194,15 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
             reader.close()
     if not read:
         C.fail("the Shenshan outbox files hold no records")
+    # personal data: the zone's folders and files are the demo user's alone
+    for d in ("inbox", "outbox"):
+        mode = os.stat(os.path.join(shenshan, d)).st_mode & 0o777
+        if mode != 0o700:
+            C.fail("the Shenshan %s folder is %o, not 700" % (d, mode))
+    for path in files[:3]:
+        mode = os.stat(path).st_mode & 0o777
+        if mode != 0o600:
+            C.fail("%s is %o, not 600" % (os.path.basename(path), mode))
     print("outbox: %d files, %d records read by python3-avro from the first ones"
           % (len(files), read), flush=True)
 

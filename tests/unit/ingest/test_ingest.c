@@ -431,6 +431,7 @@ static void test_runner_end_to_end(void **state)
 		    .catalog = f->catalog,
 		    .ingest_topic = INGEST,
 		    .dead_letter_topic = DLQ,
+		    .dead_letter_raw = true, /* the raw bytes on the topic too: checked below */
 		    .bootstrap = cps_broker_bootstrap(f->broker),
 		    .store_conninfo = f->db.conninfo,
 		    .batch_max = 3,

@@ -269,6 +269,7 @@ static const char *DOC =
     "  {\"name\": \"city\", \"freshness_s\": null, \"freshness_target_s\": null}],"
     " \"conflicts\": {\"open\": 4, \"opened_total\": 11, \"by_entity\": {\"person\": 4},"
     "  \"closed\": {\"auto\": 5, \"resolved\": 1, \"dismissed\": 1}},"
+    " \"retention\": {\"history\": 40, \"dead_letter_raw\": 3},"
     " \"store\": {\"ok\": true, \"outbox_pending\": 6, \"dead_letters\": 2, \"records\": 100}}";
 
 static char *format_doc(const char *text, struct cps_http_server *http)
@@ -367,6 +368,9 @@ static void test_format(void **state)
 	    text,
 	    "cpsync_link_ignored_files{link=\"province-source\",platform=\"province\",direction=\"source\"} 3");
 	has_line(text, "# TYPE cpsync_sink_dropped_total counter");
+	has_line(text, "# TYPE cpsync_retention_purged_total counter");
+	has_line(text, "cpsync_retention_purged_total{what=\"history\"} 40");
+	has_line(text, "cpsync_retention_purged_total{what=\"dead_letter_raw\"} 3");
 	has_line(
 	    text,
 	    "cpsync_sink_dropped_total{link=\"odd\\\"name\\\\x\\n\",platform=\"city\",reason=\"echo\"} 7");

@@ -121,11 +121,19 @@ static void test_document_shape(void **state)
 	cps_link_set_error(st, src, "decode failed at offset 12");
 	cps_link_set_state(sink, CPS_LINK_FAILED);
 
+	cps_status_count_purged(st, "history", 40);
+	cps_status_count_purged(st, "dead_letter_raw", 3);
+	cps_status_count_purged(st, "history", 2);
 	doc = cps_status_to_json(st);
 	assert_non_null(doc);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(doc, "kafka"), "bootstrap")),
 	    "127.0.0.1:39092");
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(doc, "retention"), "history")), 42);
+	assert_int_equal(json_integer_value(
+	                     json_object_get(json_object_get(doc, "retention"), "dead_letter_raw")),
+	                 3);
 	links = json_object_get(doc, "links");
 	assert_int_equal(json_array_size(links), 2);
 	l = json_array_get(links, 0);
