@@ -68,15 +68,17 @@ void cps_steward_store_free(struct cps_steward_store *ss)
 
 /* An HTTP request must not wait on the store for ever (one slow query would
  * hold an API worker): bounded connect, statement and lock waits; a timeout
- * is SQLSTATE 57014 or 55P03, retriable, answered 503. The conninfo comes
- * last, so a deployment may set its own. */
+ * is SQLSTATE 57014 or 55P03, retriable, answered 503. No JIT: the
+ * planner overrates the lists' scope filter (bench.scope) and compiling
+ * took longer than the page it served. The conninfo comes last, so a
+ * deployment may set its own. */
 static PGconn *steward_connect(const char *conninfo)
 {
 	const char *const keys[] = {"application_name", "connect_timeout", "options", "dbname",
 	                            NULL};
 	const char *const values[] = {"cpsync steward", "5",
-	                              "-c statement_timeout=15000 -c lock_timeout=5000", conninfo,
-	                              NULL};
+	                              "-c statement_timeout=15000 -c lock_timeout=5000 -c jit=off",
+	                              conninfo, NULL};
 
 	return PQconnectdbParams(keys, values, 1);
 }
