@@ -11,7 +11,7 @@
 #include "codec/guard.h"
 #include "codec/schema.h"
 #include "connectors/files/ocf.h"
-#include "connectors/files/sha256.h"
+#include "base/sha256.h"
 
 #include <dirent.h>
 #include <errno.h>

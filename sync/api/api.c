@@ -2,7 +2,8 @@
  * The steward API's handle (api.h, api_int.h): creating it, registering the
  * routes of each route file (api_conflicts.c, api_records.c, api_audit.c)
  * and freeing it. The helpers those files share are in api_request.c, the
- * HTTP access settings read from the config in api_auth.c.
+ * HTTP access settings read from the config in api_auth.c, tokens' region
+ * scopes in api_scope.c.
  */
 #include "api/api_int.h"
 
@@ -35,6 +36,11 @@ int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *err
 	api->topic_prefix =
 	    strdup(conf->unified_topic_prefix ? conf->unified_topic_prefix : "cpsync.unified.");
 	if (!api->topic_prefix) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	api->region_fields = cps_api_region_fields(conf->catalog);
+	if (!api->region_fields) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
@@ -71,6 +77,7 @@ void cps_api_free(struct cps_api *api)
 	cps_unified_free(api->uni);
 	cps_steward_store_free(api->store);
 	free(api->topic_prefix);
+	json_decref(api->region_fields);
 	pthread_cond_destroy(&api->gate_cv);
 	pthread_mutex_destroy(&api->gate_mu);
 	pthread_mutex_destroy(&api->uni_mu);

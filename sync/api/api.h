@@ -46,6 +46,7 @@ void cps_api_free(struct cps_api *api);
  * the struct) except the arrays, which cps_api_auth_release frees. */
 struct cps_api_auth {
 	struct cps_http_token *tokens;
+	char **regions; /* owned: tokens[i].regions, joined with commas (NULL: none) */
 	size_t n_tokens;
 	const char **open_routes;  /* NULL-terminated, for cps_http_conf.open_routes */
 	const char *tls_cert_file; /* NULL when unset */

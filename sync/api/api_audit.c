@@ -1,13 +1,15 @@
 /*
  * Steward API, audit trail (GET /api/v1/audit): what cpsync and the
  * stewards did, newest first, by record, actor or time, with keyset
- * cursors. Stewards and operators.
+ * cursors. Stewards and operators; a steward confined to regions sees only
+ * the entries of their records.
  */
 #include "api/api_int.h"
 
 #include "base/common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -78,7 +80,7 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	struct cps_api *api = ctx;
 	struct cps_audit_filter f = {0};
 	struct cps_steward_cursor next;
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *items = NULL;
 	int64_t limit;
 	int rc;
@@ -101,9 +103,13 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	    cps_api_cursor_decode(req, resp, &f.after))
 		goto out;
 	f.limit = (int)limit;
+	if (cps_api_scope(api, req, resp, &scope))
+		goto out;
+	f.scope = scope;
 	rc = cps_steward_audit_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
 	cps_api_reply_page(resp, "audit list", rc, errstr, items, &next);
 out:
+	free(scope);
 	cps_api_leave(api);
 }
 

@@ -2,8 +2,9 @@
  * Steward API, conflicts (docs/openapi.yaml /api/v1/conflicts*): the list
  * with filters and keyset cursors, one conflict in full, claim, and the
  * resolution (take a platform's value, enter a value, dismiss) applied in
- * one store transaction by store_steward.c. Steward role only. Runs on HTTP
- * threads; error messages never echo request values.
+ * one store transaction by store_steward.c. Steward role only; a steward
+ * confined to regions (api_scope.c) finds only their conflicts. Runs on
+ * HTTP threads; error messages never echo request values.
  */
 #include "api/api_int.h"
 
@@ -12,6 +13,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FAC "API"
@@ -39,7 +41,7 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 	struct cps_api *api = ctx;
 	struct cps_conflict_filter f = {.min_age_s = -1};
 	struct cps_steward_cursor next;
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	const char *order;
 	json_t *items = NULL;
 	int64_t limit, age;
@@ -75,9 +77,13 @@ static void conflicts_list(void *ctx, const struct cps_http_request *req,
 		goto out;
 	f.limit = (int)limit;
 	f.min_age_s = age;
+	if (cps_api_scope(api, req, resp, &scope))
+		goto out;
+	f.scope = scope;
 	rc = cps_steward_conflicts_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
 	cps_api_reply_page(resp, "conflict list", rc, errstr, items, &next);
 out:
+	free(scope);
 	cps_api_leave(api);
 }
 
@@ -85,18 +91,19 @@ static void conflicts_show(void *ctx, const struct cps_http_request *req,
                            struct cps_http_response *resp)
 {
 	struct cps_api *api = ctx;
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *c = NULL;
 	int64_t id;
 	int why = 0, rc;
 
 	if (cps_api_enter(api, resp))
 		return;
-	if (conflict_id(req, resp, &id))
+	if (conflict_id(req, resp, &id) || cps_api_scope(api, req, resp, &scope))
 		goto out;
-	rc = cps_steward_conflict_get(api->store, id, &c, &why, errstr, sizeof(errstr));
+	rc = cps_steward_conflict_get(api->store, id, scope, &c, &why, errstr, sizeof(errstr));
 	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
+	free(scope);
 	cps_api_leave(api);
 }
 
@@ -145,7 +152,7 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 {
 	static const char *const allowed[] = {"steward"};
 	struct cps_api *api = ctx;
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *body = NULL, *c = NULL, *st;
 	int64_t id;
 	int why = 0, rc;
@@ -170,10 +177,13 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 401, "a steward token is required");
 		goto out;
 	}
-	rc = cps_steward_conflict_claim(api->store, id, req->principal, &c, &why, errstr,
+	if (cps_api_scope(api, req, resp, &scope))
+		goto out;
+	rc = cps_steward_conflict_claim(api->store, id, req->principal, scope, &c, &why, errstr,
 	                                sizeof(errstr));
 	cps_api_reply_result(resp, rc, why, errstr, c);
 out:
+	free(scope);
 	json_decref(body);
 	cps_api_leave(api);
 }
@@ -198,7 +208,7 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 	static const char *const allowed[] = {"action", "platform", "value", "reason"};
 	struct cps_api *api = ctx;
 	struct cps_steward_decision d = {0};
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *body = NULL, *c = NULL, *action, *platform, *value, *reason;
 	const char *a;
 	int64_t version = 0;
@@ -265,6 +275,9 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 401, "a steward token is required");
 		goto out;
 	}
+	if (cps_api_scope(api, req, resp, &scope))
+		goto out;
+	d.scope = scope;
 	d.platform = platform ? json_string_value(platform) : NULL;
 	d.value = value;
 	d.steward = req->principal;
@@ -290,6 +303,7 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 	    resp, 200,
 	    json_pack("{s:o, s:I}", "conflict", c, "record_version", (json_int_t)version));
 out:
+	free(scope);
 	json_decref(body);
 	cps_api_leave(api);
 }

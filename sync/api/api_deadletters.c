@@ -93,6 +93,13 @@ static void deadletters_list(void *ctx, const struct cps_http_request *req,
 	long limit;
 	int rc;
 
+	if (req->regions) {
+		/* refused before decoding: a dead letter has no region to be in */
+		cps_http_reply_error(resp, 403,
+		                     "dead letters have no region: a token confined to regions "
+		                     "cannot list them");
+		return;
+	}
 	f.status = cps_http_query(req, "status");
 	f.platform = cps_http_query(req, "platform");
 	f.entity = cps_http_query(req, "entity");

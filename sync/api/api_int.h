@@ -22,6 +22,7 @@ struct cps_api {
 	char *topic_prefix;
 	pthread_mutex_t uni_mu; /* guards uni: one encoder shared by the HTTP threads */
 	struct cps_unified *uni;
+	json_t *region_fields; /* cps_api_region_fields of the catalog */
 	pthread_mutex_t gate_mu;
 	pthread_cond_t gate_cv;
 	int in_flight;
@@ -73,6 +74,15 @@ int cps_api_viewer_may_see(const struct cps_schema *s, const char *field);
  * see: only allowed fields in the record, provenance, platform values,
  * conflicts and history; no steward reasons; embedded national IDs masked. */
 void cps_api_viewer_view(const struct cps_schema *s, json_t *doc);
+/* Each entity's region fields, those with "cpsync.region": true in the
+ * schema catalog (api_scope.c): {"person": ["registration_region_code",
+ * ...], ...}, an empty list for an entity without any. NULL: no memory. */
+json_t *cps_api_region_fields(struct cps_catalog *catalog);
+/* The scope of the request's token for the steward store (store_steward.h),
+ * a string to free in *out; NULL for a token of every region (operators
+ * always). On failure replies 500 and returns -1. */
+int cps_api_scope(struct cps_api *api, const struct cps_http_request *req,
+                  struct cps_http_response *resp, char **out);
 int cps_api_records_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                              size_t errstr_size);
 int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,

@@ -4,6 +4,7 @@
  * live conflicts and history. Stewards and operators see it whole; viewers
  * see only the fields the schema catalog declares non-personal (an
  * allow-list), and only for entities whose key is itself not personal.
+ * A token confined to regions finds only the records of those regions.
  */
 #include "api/api_int.h"
 
@@ -136,7 +137,7 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 	const char *entity = cps_http_param(req, "entity"), *key = cps_http_param(req, "key");
 	const struct cps_schema *schema;
 	const char *key_field;
-	char errstr[CPS_ERRSTR_SIZE];
+	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *rec = NULL;
 	int64_t limit;
 	int why = 0, rc, full;
@@ -162,9 +163,10 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 		goto out;
 	}
 	if (cps_api_query_int(req, resp, "history_limit", 0, CPS_API_LIMIT_MAX, HISTORY_DEFAULT,
-	                      &limit))
+	                      &limit) ||
+	    cps_api_scope(api, req, resp, &scope))
 		goto out;
-	rc = cps_steward_record_get(api->store, entity, key, (int)limit, &rec, &why, errstr,
+	rc = cps_steward_record_get(api->store, entity, key, scope, (int)limit, &rec, &why, errstr,
 	                            sizeof(errstr));
 	if (rc != CPS_OK) {
 		cps_api_reply_store_error(resp, rc, why, errstr);
@@ -175,6 +177,7 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 	json_object_set_new(rec, "masked", json_boolean(!full));
 	cps_http_reply_json(resp, 200, rec);
 out:
+	free(scope);
 	cps_api_leave(api);
 }
 

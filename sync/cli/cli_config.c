@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include "base/common.h"
+#include "api/api.h"
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "engine.h"
@@ -96,6 +97,18 @@ static int check_rules(const struct cps_config *cfg, char *errstr, size_t errstr
 	return rc;
 }
 
+/* http.tokens as the server would take them: token or token_sha256,
+ * regions well-formed and never on an operator. */
+static int check_tokens(const struct cps_config *cfg, char *err, size_t err_size)
+{
+	struct cps_api_auth auth;
+	int rc = cps_api_auth_from_config(cfg, &auth, err, err_size);
+
+	if (rc == CPS_OK)
+		cps_api_auth_release(&auth);
+	return rc;
+}
+
 int cps_cli_check_config(int argc, char **argv)
 {
 	char err[CPS_ERRSTR_SIZE];
@@ -113,6 +126,8 @@ int cps_cli_check_config(int argc, char **argv)
 	rc = check_rules(cfg, err, sizeof(err));
 	if (rc == CPS_OK)
 		rc = check_platforms(cfg, err, sizeof(err));
+	if (rc == CPS_OK)
+		rc = check_tokens(cfg, err, sizeof(err));
 	cps_config_free(cfg);
 	if (rc != CPS_OK) {
 		fprintf(stderr, "cpsync: check-config: %s\n", err);

@@ -135,9 +135,18 @@ const struct cps_config_key cps_config_keys[] = {
     {"http.tokens.*.token", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
      "Bearer token of the holder named by the key (at least 16 characters; use "
      "`${ENV_VAR}`). No tokens: only `http.open_routes` answer, everything else 401."},
+    {"http.tokens.*.token_sha256", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET,
+     "Instead of `token`: the token's SHA-256 as 64 hex digits (`printf %s TOKEN | sha256sum`), "
+     "so a leaked config file does not leak the token. Exactly one of `token` and "
+     "`token_sha256`."},
     {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
      "Role of the token: `viewer` (status, records reduced to the schemas' `cpsync.viewer` fields), `steward` (conflicts, records "
      "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
+    {"http.tokens.*.regions", CPS_CFG_LIST, "", 0, 0, NULL, 0,
+     "Region-code prefixes (1 to 6 digits, e.g. `[440305, 441521]`) a steward or viewer token "
+     "is confined to: it finds only records, conflicts and audit entries whose record has a "
+     "region field (`\"cpsync.region\": true` in its schema) starting with one of them, and "
+     "no dead letters. Empty: every region. Operators are never confined (refused)."},
     {"http.open_routes", CPS_CFG_LIST, "/healthz,/readyz,/metrics", 0, 0, NULL, 0,
      "Route patterns served without a token."},
     {"http.tls_cert_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,

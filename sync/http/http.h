@@ -77,9 +77,16 @@ struct cps_http_conf {
 
 /* A bearer token; `roles` is a non-empty subset of CPS_ROLE_ANY. */
 struct cps_http_token {
-	const char *name; /* who holds it, e.g. "steward-console"; not logged */
-	const char *token;
+	const char *name;  /* who holds it, e.g. "steward-console"; not logged */
+	const char *token; /* the secret, or NULL when token_sha256 is given */
 	unsigned roles;
+	/* SHA-256 of the secret as 64 hex digits (a config file that leaks
+	 * does not leak the token); exactly one of token and token_sha256 */
+	const char *token_sha256;
+	/* Region-code prefixes the holder is confined to, comma-separated
+	 * ("440305,441521": digits, 1 to 6 each); NULL or "" = every region.
+	 * Never on a token with CPS_ROLE_OPERATOR: operators are not scoped. */
+	const char *regions;
 };
 
 struct cps_http_request {
@@ -88,8 +95,10 @@ struct cps_http_request {
 	const char *route_pattern; /* the matched pattern, safe to log */
 	const uint8_t *body;       /* NUL-terminated; empty when there was none */
 	size_t body_len;
-	const char *principal;                 /* token name, NULL when no valid token was given */
-	unsigned roles;                        /* roles of that token, 0 without one */
+	const char *principal; /* token name, NULL when no valid token was given */
+	unsigned roles;        /* roles of that token, 0 without one */
+	const char
+	    *regions; /* that token's region prefixes ("440305,441521"); NULL = every region */
 	const struct http_request_state *priv; /* private to the server (http_int.h) */
 };
 
@@ -140,7 +149,8 @@ int cps_http_route_table(struct cps_http_server *server, const struct cps_http_r
                          size_t n, void *ctx, char *errstr, size_t errstr_size);
 
 /* Replaces the token list (copied; may be called while serving). Names
- * and tokens must be unique, tokens at least 16 characters. */
+ * and secrets must be unique, tokens at least 16 characters; a token's
+ * regions must be well-formed and never on an operator. */
 int cps_http_set_tokens(struct cps_http_server *server, const struct cps_http_token *tokens,
                         size_t n, char *errstr, size_t errstr_size);
 

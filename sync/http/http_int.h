@@ -46,9 +46,11 @@ struct route {
 
 struct token {
 	char *name;
-	char *token;
+	char *token; /* NULL when only its hash is known */
 	size_t len;
+	char sha256[65]; /* hex digest of the secret, lowercase */
 	unsigned roles;
+	char *regions; /* NULL = every region */
 };
 
 struct http_request_state;
@@ -133,6 +135,7 @@ struct http_request_state {
 	struct cps_buf body;
 	char *principal;
 	unsigned roles;
+	char *regions; /* the token's, copied at authentication; NULL = every region */
 	/* Handed to a lane: the handler runs on a worker thread while the
 	 * connection is suspended; `url` and `method` stay valid meanwhile
 	 * (MHD's connection memory), `resp` is answered on the MHD thread
@@ -158,7 +161,7 @@ void cps_http_route_free(struct route *r);
 /* ---- http_auth.c ---- */
 
 void cps_http_tokens_free(struct token *t, size_t n);
-/* Looks the bearer token up; fills rs->principal and rs->roles.
+/* Looks the bearer token up; fills rs->principal, rs->roles, rs->regions.
  * Returns 1 found, 0 not found, -1 no bearer credentials at all. */
 int cps_http_authenticate(struct http_request_state *rs);
 

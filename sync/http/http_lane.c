@@ -25,6 +25,7 @@ void cps_http_run_handler(struct http_request_state *rs)
 	    .body_len = rs->body.len,
 	    .principal = rs->principal,
 	    .roles = rs->roles,
+	    .regions = rs->regions,
 	    .priv = rs,
 	};
 

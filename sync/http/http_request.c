@@ -172,6 +172,7 @@ void cps_http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	cps_buf_release(&rs->body);
 	free(rs->path_copy);
 	free(rs->principal);
+	free(rs->regions);
 	free(rs);
 	*con_cls = NULL;
 }

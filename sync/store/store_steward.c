@@ -68,15 +68,17 @@ void cps_steward_store_free(struct cps_steward_store *ss)
 
 /* An HTTP request must not wait on the store for ever (one slow query would
  * hold an API worker): bounded connect, statement and lock waits; a timeout
- * is SQLSTATE 57014 or 55P03, retriable, answered 503. The conninfo comes
- * last, so a deployment may set its own. */
+ * is SQLSTATE 57014 or 55P03, retriable, answered 503. No JIT: the
+ * planner overrates the lists' scope filter (bench.scope) and compiling
+ * took longer than the page it served. The conninfo comes last, so a
+ * deployment may set its own. */
 static PGconn *steward_connect(const char *conninfo)
 {
 	const char *const keys[] = {"application_name", "connect_timeout", "options", "dbname",
 	                            NULL};
 	const char *const values[] = {"cpsync steward", "5",
-	                              "-c statement_timeout=15000 -c lock_timeout=5000", conninfo,
-	                              NULL};
+	                              "-c statement_timeout=15000 -c lock_timeout=5000 -c jit=off",
+	                              conninfo, NULL};
 
 	return PQconnectdbParams(keys, values, 1);
 }
@@ -288,11 +290,12 @@ static int rows_into(PGconn *c, const char *what, const char *sql, int n, const 
 	return CPS_OK;
 }
 
-/* One page of a keyset-paged list: `sql` takes the filters in v[0..4] and
- * $6..$8 filled here (the cursor's time and id, limit + 1); each row goes
- * through `row`. Column 0 of a row is its id, column 10 its cursor time. */
+/* One page of a keyset-paged list: `sql` takes the filters in v[0..4],
+ * $6..$8 filled here (the cursor's time and id, limit + 1) and the scope in
+ * $9; each row goes through `row`. Column 0 of a row is its id, column 10
+ * its cursor time. */
 static int list_page(struct cps_steward_store *ss, const char *what, const char *sql,
-                     const char *v[8], const struct cps_steward_cursor *after, int limit,
+                     const char *v[9], const struct cps_steward_cursor *after, int limit,
                      json_t *(*row)(const PGresult *, int), json_t **items,
                      struct cps_steward_cursor *next, char *errstr, size_t errstr_size)
 {
@@ -309,7 +312,7 @@ static int list_page(struct cps_steward_store *ss, const char *what, const char 
 	v[7] = lim;
 	if (!(c = cps_steward_conn_take(ss, errstr, errstr_size)))
 		return CPS_ERR_RETRIABLE;
-	rc = cps_steward_run(c, what, sql, 8, v, NULL, &res, errstr, errstr_size);
+	rc = cps_steward_run(c, what, sql, 9, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
 	n = PQntuples(res);
@@ -336,19 +339,22 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
 	    "jsonb_build_array(jsonb_build_object('platform', $4::text))) "
 	    "AND ($5::bigint IS NULL OR c.opened_at <= now() - $5::bigint * interval '1 second') "
 	    "AND ($6::bigint IS NULL OR (c.opened_at, c.id) < ('epoch'::timestamptz + $6::bigint * "
-	    "interval '1 microsecond', $7::bigint)) ORDER BY c.opened_at DESC, c.id DESC LIMIT $8",
+	    "interval '1 microsecond', $7::bigint)) AND " CPS_STEWARD_IN_SCOPE(
+	        "9", "c.entity", "c.key") " ORDER BY c.opened_at DESC, c.id DESC LIMIT $8",
 	    "SELECT " SUMMARY_COLS " FROM cpsync.conflicts c WHERE "
 	    "($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.entity = $2) "
 	    "AND ($3::text IS NULL OR c.field = $3) AND ($4::text IS NULL OR c.candidates @> "
 	    "jsonb_build_array(jsonb_build_object('platform', $4::text))) "
 	    "AND ($5::bigint IS NULL OR c.opened_at <= now() - $5::bigint * interval '1 second') "
 	    "AND ($6::bigint IS NULL OR (c.opened_at, c.id) > ('epoch'::timestamptz + $6::bigint * "
-	    "interval '1 microsecond', $7::bigint)) ORDER BY c.opened_at ASC, c.id ASC LIMIT $8",
+	    "interval '1 microsecond', $7::bigint)) AND " CPS_STEWARD_IN_SCOPE(
+	        "9", "c.entity", "c.key") " ORDER BY c.opened_at ASC, c.id ASC LIMIT $8",
 	};
 	char age[24];
-	const char *v[8] = {f->status, f->entity, f->field, f->platform};
+	const char *v[9] = {f->status, f->entity, f->field, f->platform};
 
 	*items = NULL;
+	v[8] = f->scope;
 	memset(next, 0, sizeof(*next));
 	num(age, f->min_age_s);
 	v[4] = f->min_age_s >= 0 ? age : NULL;
@@ -356,11 +362,11 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
 	                 f->limit, conflict_summary, items, next, errstr, errstr_size);
 }
 
-int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
-                              size_t errstr_size)
+int cps_steward_conflict_read(PGconn *c, int64_t id, const char *scope, json_t **out, int *why,
+                              char *errstr, size_t errstr_size)
 {
 	char ids[24];
-	const char *v[1] = {ids};
+	const char *v[2] = {ids, scope};
 	PGresult *res;
 	int rc;
 
@@ -369,8 +375,9 @@ int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, cha
 	rc = cps_steward_run_row(c, "select from conflicts",
 	                         "SELECT " DETAIL_COLS
 	                         " FROM cpsync.conflicts c LEFT JOIN cpsync.records r "
-	                         "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint",
-	                         1, v, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	                         "ON r.entity = c.entity AND r.key = c.key WHERE c.id = $1::bigint "
+	                         "AND " CPS_STEWARD_IN_SCOPE("2", "c.entity", "c.key"),
+	                         2, v, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
 	                         "conflict %" PRId64 " not found", id);
 	if (rc)
 		return rc;
@@ -380,8 +387,8 @@ int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, cha
 	return rc;
 }
 
-int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, json_t **out, int *why,
-                             char *errstr, size_t errstr_size)
+int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, const char *scope,
+                             json_t **out, int *why, char *errstr, size_t errstr_size)
 {
 	PGconn *c = cps_steward_conn_take(ss, errstr, errstr_size);
 	int rc;
@@ -389,16 +396,17 @@ int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, json_t **
 	*out = NULL;
 	if (!c)
 		return CPS_ERR_RETRIABLE;
-	rc = cps_steward_conflict_read(c, id, out, why, errstr, errstr_size);
+	rc = cps_steward_conflict_read(c, id, scope, out, why, errstr, errstr_size);
 	cps_steward_conn_give(ss, c);
 	return rc;
 }
 
 int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const char *steward,
-                               json_t **out, int *why, char *errstr, size_t errstr_size)
+                               const char *scope, json_t **out, int *why, char *errstr,
+                               size_t errstr_size)
 {
 	char ids[24];
-	const char *v[2] = {ids, steward};
+	const char *v[3] = {ids, steward, scope};
 	PGresult *res = NULL;
 	PGconn *c = cps_steward_conn_take(ss, errstr, errstr_size);
 	int rc;
@@ -412,15 +420,17 @@ int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const c
 	    c, "claim of conflicts",
 	    "WITH u AS (UPDATE cpsync.conflicts SET status = 'claimed', claimed_by = $2, "
 	    "claimed_at = now(), updated_at = now() WHERE id = $1::bigint AND "
-	    "(status = 'open' OR (status = 'claimed' AND claimed_by = $2)) "
-	    "RETURNING entity, key, field), "
-	    "a AS (INSERT INTO cpsync.audit (actor, action, entity, key, field) "
-	    "SELECT $2, 'conflict.claimed', entity, key, field FROM u) "
-	    "SELECT count(*) FROM u",
-	    2, v, NULL, &res, errstr, errstr_size);
+	    "(status = 'open' OR (status = 'claimed' AND claimed_by = $2)) AND " CPS_STEWARD_IN_SCOPE(
+	        "3", "cpsync.conflicts.entity",
+	        "cpsync.conflicts.key") " RETURNING entity, key, field), "
+	                                "a AS (INSERT INTO cpsync.audit (actor, action, entity, key, field) "
+	                                "SELECT $2, 'conflict.claimed', entity, key, field FROM u) "
+	                                "SELECT count(*) FROM u",
+	    3, v, NULL, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
-	rc = cps_steward_conflict_read(c, id, out, why, errstr, errstr_size);
+	/* out of scope: not found, so a refused claim tells nothing either */
+	rc = cps_steward_conflict_read(c, id, scope, out, why, errstr, errstr_size);
 	if (rc == CPS_OK && col_int(res, 0, 0) != 1) {
 		json_decref(*out);
 		*out = NULL;
@@ -446,11 +456,11 @@ static json_t *history_row(const PGresult *res, int i)
 }
 
 int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, const char *key,
-                           int history_limit, json_t **out, int *why, char *errstr,
-                           size_t errstr_size)
+                           const char *scope, int history_limit, json_t **out, int *why,
+                           char *errstr, size_t errstr_size)
 {
 	char lim[24];
-	const char *v[3] = {entity, key, lim};
+	const char *v[3] = {entity, key, lim}, *vs[3] = {entity, key, scope};
 	PGresult *res = NULL;
 	PGconn *c;
 	json_t *o = NULL;
@@ -468,8 +478,9 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	rc = cps_steward_run_row(
 	    c, "select from records",
 	    "SELECT version, deleted, record, provenance, platforms, "
-	    "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2",
-	    2, v, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	    "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2 "
+	    "AND " CPS_STEWARD_IN_SCOPE("3", "$1", "$2"),
+	    3, vs, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
 	    "no %.32s record with that key", entity);
 	if (rc)
 		goto out;
@@ -526,9 +537,10 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
                            size_t errstr_size)
 {
 	char since[24], until[24];
-	const char *v[8] = {f->entity, f->key, f->actor};
+	const char *v[9] = {f->entity, f->key, f->actor};
 
 	*items = NULL;
+	v[8] = f->scope;
 	memset(next, 0, sizeof(*next));
 	num(since, f->since_us);
 	num(until, f->until_us);
@@ -537,14 +549,15 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 	return list_page(
 	    ss, "select from audit",
 	    "SELECT id, to_json(at) #>> '{}', actor, action, entity, key, field, before, after, "
-	    "reason, (extract(epoch FROM at) * 1000000)::bigint FROM cpsync.audit WHERE "
-	    "($1::text IS NULL OR entity = $1) AND ($2::text IS NULL OR key = $2) "
+	    "reason, (extract(epoch FROM at) * 1000000)::bigint FROM cpsync.audit a WHERE "
+	    "($1::text IS NULL OR a.entity = $1) AND ($2::text IS NULL OR a.key = $2) "
 	    "AND ($3::text IS NULL OR actor = $3) "
 	    "AND ($4::bigint IS NULL OR at >= 'epoch'::timestamptz + $4::bigint * interval "
 	    "'1 microsecond') "
 	    "AND ($5::bigint IS NULL OR at < 'epoch'::timestamptz + $5::bigint * interval "
 	    "'1 microsecond') "
 	    "AND ($6::bigint IS NULL OR (at, id) < ('epoch'::timestamptz + $6::bigint * "
-	    "interval '1 microsecond', $7::bigint)) ORDER BY at DESC, id DESC LIMIT $8::int",
+	    "interval '1 microsecond', $7::bigint)) AND " CPS_STEWARD_IN_SCOPE(
+	        "9", "a.entity", "a.key") " ORDER BY at DESC, id DESC LIMIT $8::int",
 	    v, &f->after, f->limit, audit_row, items, next, errstr, errstr_size);
 }

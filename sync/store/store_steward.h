@@ -25,6 +25,15 @@ enum cps_steward_refusal {
 
 struct cps_steward_store;
 
+/* A token's region scope, as every call below takes it: the JSON text
+ * {"fields": {"<entity>": ["<region field>", ...], ...}, "prefixes":
+ * ["441521", ...]}. A record is in scope when ANY of its entity's region
+ * fields (in the current unified record) starts with one of the prefixes;
+ * an entity without region fields, or a record missing or without those
+ * values, is never in scope. Conflicts and audit entries are in scope with their record.
+ * Out of scope is "not found" (a single object) or left out (a list),
+ * filtered in SQL so pages stay full. NULL scope: every region. */
+
 /* Opens nothing yet: connections are made on first use (at most `max_idle`
  * are kept). The conninfo is copied. */
 int cps_steward_store_new(const char *conninfo, unsigned max_idle, struct cps_steward_store **out,
@@ -44,6 +53,7 @@ struct cps_conflict_filter {
 	int ascending;                                  /* else newest first */
 	int limit;                                      /* 1..500 */
 	struct cps_steward_cursor after;
+	const char *scope; /* NULL = every region */
 };
 
 /* A page of conflict summaries: *items is a new JSON array; *next has
@@ -53,13 +63,14 @@ int cps_steward_conflicts_list(struct cps_steward_store *ss, const struct cps_co
                                size_t errstr_size);
 
 /* One conflict in full (docs/openapi.yaml Conflict), *why on refusal. */
-int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, json_t **out, int *why,
-                             char *errstr, size_t errstr_size);
+int cps_steward_conflict_get(struct cps_steward_store *ss, int64_t id, const char *scope,
+                             json_t **out, int *why, char *errstr, size_t errstr_size);
 
 /* open -> claimed by `steward` (claiming one's own claim again is fine);
  * audited as conflict.claimed. Returns the conflict as _get does. */
 int cps_steward_conflict_claim(struct cps_steward_store *ss, int64_t id, const char *steward,
-                               json_t **out, int *why, char *errstr, size_t errstr_size);
+                               const char *scope, json_t **out, int *why, char *errstr,
+                               size_t errstr_size);
 
 /* Encodes the unified event of `st` after `o` (framed) into `out`;
  * CPS_ERR_INVALID when the record does not fit its schema. */
@@ -73,6 +84,7 @@ struct cps_steward_decision {
 	const char *platform; /* TAKE_PLATFORM */
 	json_t *value;        /* ENTER_VALUE, borrowed */
 	const char *steward;  /* the token's principal */
+	const char *scope;    /* the token's regions; NULL = every region */
 	const char *reason;   /* non-empty */
 	const struct cps_rules *rules;
 	const char *topic_prefix; /* of the unified topic */
@@ -92,14 +104,15 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 /* The unified record of (entity, key) with provenance, platforms' last-seen
  * values, live conflicts and the newest `history_limit` history rows. */
 int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, const char *key,
-                           int history_limit, json_t **out, int *why, char *errstr,
-                           size_t errstr_size);
+                           const char *scope, int history_limit, json_t **out, int *why,
+                           char *errstr, size_t errstr_size);
 
 struct cps_audit_filter {
 	const char *entity, *key, *actor; /* NULL = any */
 	int64_t since_us, until_us;       /* < 0 = unbounded; until is exclusive */
 	int limit;
 	struct cps_steward_cursor after; /* newest first: entries before it */
+	const char *scope;               /* NULL = every region */
 };
 
 int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_filter *f,

@@ -38,9 +38,23 @@ int cps_steward_run_row(PGconn *c, const char *what, const char *sql, int n, con
                         PGresult **res, int *why, int why_missing, char *errstr, size_t errstr_size,
                         const char *missing_fmt, ...) __attribute__((format(printf, 11, 12)));
 
-/* One conflict in full on connection `c` (cps_steward_conflict_get's shape). */
-int cps_steward_conflict_read(PGconn *c, int64_t id, json_t **out, int *why, char *errstr,
-                              size_t errstr_size);
+/* The scope condition (store_steward.h) with the scope JSON in parameter
+ * $n, on the record of entity `ent` and key `key` (SQL expressions): true
+ * when $n is NULL (then folded away by the planner, which sees the
+ * parameters), else when one of the entity's region fields of that record
+ * starts with one of the prefixes. A field holds a string, or
+ * {"string": ...} when nullable. */
+#define CPS_STEWARD_IN_SCOPE(n, ent, key)                                                          \
+	"($" n "::jsonb IS NULL OR EXISTS (SELECT 1 FROM cpsync.records sr, "                      \
+	"jsonb_array_elements_text($" n "::jsonb -> 'fields' -> sr.entity) f(name), "              \
+	"jsonb_array_elements_text($" n "::jsonb -> 'prefixes') p(prefix) "                        \
+	"WHERE sr.entity = " ent " AND sr.key = " key " AND starts_with("                          \
+	"COALESCE(sr.record -> f.name ->> 'string', sr.record ->> f.name), p.prefix)))"
+
+/* One conflict in full on connection `c` (cps_steward_conflict_get's
+ * shape); out of `scope` (NULL: every region) is not found. */
+int cps_steward_conflict_read(PGconn *c, int64_t id, const char *scope, json_t **out, int *why,
+                              char *errstr, size_t errstr_size);
 
 static inline int64_t col_int(const PGresult *res, int row, int col)
 {

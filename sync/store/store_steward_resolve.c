@@ -75,15 +75,16 @@ static json_t *field_snapshot(const struct cps_key_state *st, const char *field)
 /* 1. The conflict, locked: a second resolve waits here, then sees it closed. */
 static int lock_conflict(struct resolve *r, char *errstr, size_t errstr_size)
 {
-	const char *v[1] = {r->ids};
+	const char *v[2] = {r->ids, r->d->scope};
 	PGresult *res;
 	int rc;
 
+	/* out of the steward's scope: not found, before its state is told */
 	rc = cps_steward_run_row(
 	    r->c, "lock of conflicts",
-	    "SELECT entity, key, field, status FROM cpsync.conflicts WHERE id = "
-	    "$1::bigint FOR UPDATE",
-	    1, v, &res, r->why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
+	    "SELECT entity, key, field, status FROM cpsync.conflicts c WHERE id = "
+	    "$1::bigint AND " CPS_STEWARD_IN_SCOPE("2", "c.entity", "c.key") " FOR UPDATE OF c",
+	    2, v, &res, r->why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
 	    "conflict %" PRId64 " not found", r->d->conflict_id);
 	if (rc)
 		return rc;
@@ -326,7 +327,8 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	if (rc)
 		goto out;
 	*version = r.st.version;
-	rc = cps_steward_conflict_read(r.c, d->conflict_id, out, why, errstr, errstr_size);
+	rc =
+	    cps_steward_conflict_read(r.c, d->conflict_id, d->scope, out, why, errstr, errstr_size);
 out:
 	if (in_txn)
 		PQclear(PQexec(r.c, "ROLLBACK"));

@@ -7,3 +7,11 @@ add_test(NAME api.steward
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_api.py
           --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(api.steward PROPERTIES LABELS "api" TIMEOUT 300)
+# api.scoped: tokens confined to regions (http.tokens.*.regions, the schemas'
+# "cpsync.region" fields, sync/api/api_scope.c, filtered in SQL by
+# sync/store/store_steward.c) and tokens given as SHA-256 (sync/http/http_auth.c),
+# with tests/api/test_scoped.py against `cpsync run` on $CPSYNC_TEST_PG.
+add_test(NAME api.scoped
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_scoped.py
+          --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(api.scoped PROPERTIES LABELS "api" TIMEOUT 300)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/common.h"
+#include "base/sha256.h"
 #include "http/http.h"
 
 #define TOK_VIEWER   "viewer-token-0123456789"
@@ -490,6 +491,108 @@ static void test_auth(void **state)
 	http_do("GET", u, "rotated-steward-token-abcdef", NULL, 0, 0, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal((const char *)r.body.data, "hello steward-2\n");
+	reply_release(&r);
+	cps_http_stop(f.srv);
+}
+
+/* "<principal> <regions>": what a handler learns of the token. */
+static void h_scope(void *ctx, const struct cps_http_request *req, struct cps_http_response *resp)
+{
+	(void)ctx;
+	resp->status = 200;
+	resp->content_type = "text/plain; charset=utf-8";
+	cps_buf_printf(&resp->body, "%s %s", req->principal ? req->principal : "-",
+	               req->regions ? req->regions : "*");
+}
+
+static void sha_hex(const char *text, char hex[65])
+{
+	struct cps_sha256 s;
+
+	cps_sha256_init(&s);
+	cps_sha256_update(&s, text, strlen(text));
+	cps_sha256_final_hex(&s, hex);
+}
+
+/* Tokens given as SHA-256 (hex, either case) and tokens confined to regions:
+ * the secret opens, its hash and near misses do not; a handler sees the
+ * token's regions; regions on an operator, malformed regions or hashes,
+ * both or neither of token and hash, and one secret given twice (once
+ * hashed) are refused. */
+static void test_token_hashes_and_regions(void **state)
+{
+	struct fixture f;
+	struct reply r;
+	char u[512], err[CPS_ERRSTR_SIZE], hex[65], upper[65], twin[65];
+	struct cps_http_token ok[] = {
+	    {"hashed-steward", NULL, CPS_ROLE_STEWARD, upper, NULL},
+	    {"shenshan-viewer", TOK_VIEWER, CPS_ROLE_VIEWER, NULL, "441521,4403"},
+	    {"operator-1", TOK_OPERATOR, CPS_ROLE_OPERATOR, NULL, ""},
+	};
+	struct cps_http_token bad[] = {
+	    {"op", TOK_OPERATOR, CPS_ROLE_OPERATOR | CPS_ROLE_STEWARD, NULL, "441521"},
+	    {"v", TOK_VIEWER, CPS_ROLE_VIEWER, NULL, "4415x1"},
+	    {"v", TOK_VIEWER, CPS_ROLE_VIEWER, NULL, "441521,"},
+	    {"v", TOK_VIEWER, CPS_ROLE_VIEWER, NULL, "4415210"},
+	    {"v", TOK_VIEWER, CPS_ROLE_VIEWER, hex, NULL},
+	    {"v", NULL, CPS_ROLE_VIEWER, NULL, NULL},
+	    {"v", NULL, CPS_ROLE_VIEWER, "abc", NULL},
+	};
+	static const char *const why[] = {"operator",    "regions",     "regions",       "regions",
+	                                  "exactly one", "exactly one", "64 hexadecimal"};
+	struct cps_http_token twice[] = {
+	    {"plain", TOK_STEWARD, CPS_ROLE_STEWARD, NULL, NULL},
+	    {"hashed", NULL, CPS_ROLE_VIEWER, twin, NULL},
+	};
+
+	(void)state;
+	sha_hex("hashed-steward-token-0123", hex);
+	for (size_t i = 0; i < 65; i++)
+		upper[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f' ? hex[i] - 32 : hex[i]);
+	sha_hex(TOK_STEWARD, twin);
+	start_server(&f, NULL);
+	assert_int_equal(cps_http_route(f.srv, "GET", "/api/v1/scope", h_scope, NULL, CPS_ROLE_ANY,
+	                                err, sizeof(err)),
+	                 CPS_OK);
+	assert_int_equal(cps_http_set_tokens(f.srv, ok, CPS_ARRAY_SIZE(ok), err, sizeof(err)),
+	                 CPS_OK);
+	url(u, sizeof(u), &f, "/api/v1/scope");
+
+	http_do("GET", u, "hashed-steward-token-0123", NULL, 0, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((const char *)r.body.data, "hashed-steward *");
+	reply_release(&r);
+	http_do("GET", u, TOK_VIEWER, NULL, 0, 0, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal((const char *)r.body.data, "shenshan-viewer 441521,4403");
+	reply_release(&r);
+	http_do("GET", u, TOK_OPERATOR, NULL, 0, 0, NULL, &r);
+	assert_string_equal((const char *)r.body.data, "operator-1 *");
+	reply_release(&r);
+	/* the hash is no token, nor is a near miss of the secret */
+	http_do("GET", u, hex, NULL, 0, 0, NULL, &r);
+	assert_error_doc(&r, 401);
+	reply_release(&r);
+	http_do("GET", u, "hashed-steward-token-012", NULL, 0, 0, NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_release(&r);
+	http_do("GET", u, "hashed-steward-token-01234", NULL, 0, 0, NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_release(&r);
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(bad); i++) {
+		err[0] = '\0';
+		assert_int_equal(cps_http_set_tokens(f.srv, &bad[i], 1, err, sizeof(err)),
+		                 CPS_ERR_INVALID);
+		if (!strstr(err, why[i]))
+			fail_msg("bad token %zu: \"%s\" lacks \"%s\"", i, err, why[i]);
+		assert_null(strstr(err, TOK_VIEWER));
+	}
+	assert_int_equal(cps_http_set_tokens(f.srv, twice, 2, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "share"));
+	/* refused lists leave the old one in place */
+	http_do("GET", u, TOK_VIEWER, NULL, 0, 0, NULL, &r);
+	assert_string_equal((const char *)r.body.data, "shenshan-viewer 441521,4403");
 	reply_release(&r);
 	cps_http_stop(f.srv);
 }
@@ -1015,6 +1118,7 @@ int main(void)
 	    cmocka_unit_test(test_routing_and_params),
 	    cmocka_unit_test(test_not_found_and_method),
 	    cmocka_unit_test(test_auth),
+	    cmocka_unit_test(test_token_hashes_and_regions),
 	    cmocka_unit_test(test_open_routes_configurable),
 	    cmocka_unit_test(test_body_limits),
 	    cmocka_unit_test(test_connection_limits),

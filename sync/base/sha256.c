@@ -1,9 +1,10 @@
 /*
  * SHA-256 (FIPS 180-4), our own small implementation: the files connector
  * hashes whole inbox files (the duplicate ledger) and written files (the
- * manifests), and cpsync links no crypto library for that alone.
+ * manifests), the HTTP server hashes bearer tokens (http.tokens.*.token_sha256),
+ * and cpsync links no crypto library for that alone.
  */
-#include "connectors/files/sha256.h"
+#include "base/sha256.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /*
  * SHA-256 of a stream of bytes, as lowercase hex (sha256.c). Used by the
- * files connector for its duplicate ledger and its manifests.
+ * files connector for its duplicate ledger and its manifests, and by the
+ * HTTP server for hashed bearer tokens.
  */
 #ifndef CPS_SHA256_H
 #define CPS_SHA256_H
