@@ -54,6 +54,15 @@ struct cps_source_msg {
 	int64_t source_ts_ms;        /* when the platform recorded it; -1 when unknown */
 	const struct cps_header *headers;
 	size_t n_headers;
+	/* When the fact became true, as the platform states it (a mapped
+	 * effective-time column); without it ingest reads an "effective_time"
+	 * header, then the record's own business time, then source_ts_ms. */
+	bool has_effective;
+	int64_t effective_ms;
+	/* Set by a source that knows this message cannot become a record (a row
+	 * it cannot map, a TRUNCATE): ingest dead-letters it with this reason,
+	 * which names no personal data. Points into the batch like the value. */
+	const char *refused;
 };
 
 /* What poll fills: a view whose `msgs` array is borrowed from the connector,

@@ -1,7 +1,8 @@
 /*
  * The table/column -> entity/field mapping of the postgres connector, read
  * from its flat settings (table.<schema.table>.entity / .key / .column.<col>
- * / .increment_column / .timestamp_column) and checked against the catalog.
+ * / .increment_column / .timestamp_column / .effective_column) and checked
+ * against the catalog.
  * The conversion of values is in pg_text_json.c and pg_row_fill.c.
  */
 #include "connectors/postgres/pg_mapping_int.h"
@@ -34,7 +35,7 @@ const char *cps_pg_table_field(const struct cps_pg_table *t, const char *column)
 }
 
 static const char *const table_suffixes[] = {".entity", ".key", ".increment_column",
-                                             ".timestamp_column"};
+                                             ".timestamp_column", ".effective_column"};
 
 /* Writes `s` quoted for SQL (inner quotes doubled) at `p`; returns its end. */
 static char *put_ident(char *p, const char *s)
@@ -157,13 +158,14 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		slot = i == 0   ? &t->entity
 		       : i == 1 ? &t->key_column
 		       : i == 2 ? &t->increment_column
-		                : &t->timestamp_column;
+		       : i == 3 ? &t->timestamp_column
+		                : &t->effective_column;
 		break;
 	}
 	if (!slot)
 		return cps_seterr(
 		    CPS_ERR_INVALID, errstr, errstr_size,
-		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column or .timestamp_column",
+		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column, .timestamp_column or .effective_column",
 		    key);
 	*slot = cps_arena_strdup(&m->strings, value);
 	if (!*slot)

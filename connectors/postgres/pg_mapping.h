@@ -2,7 +2,7 @@
  * How PostgreSQL tables and columns become cpsync entities and fields: the
  * mapping declared in a postgres connector's flat settings
  * (table.<schema.table>.entity / .key / .column.<col> / .increment_column /
- * .timestamp_column), and the conversion of a row's text values (PostgreSQL
+ * .timestamp_column / .effective_column), and the conversion of a row's text values (PostgreSQL
  * output format) into the Avro JSON of the entity schema, per field type.
  */
 #ifndef CPS_PG_MAPPING_H
@@ -30,7 +30,8 @@ struct cps_pg_table {
 	char *entity;
 	char *key_column;                          /* column carrying the entity key */
 	char *increment_column, *timestamp_column; /* polling mode; may be NULL */
-	struct cps_pg_colmap *cols;                /* explicit column -> field renames */
+	char *effective_column;     /* when each row's fact became true; may be NULL */
+	struct cps_pg_colmap *cols; /* explicit column -> field renames */
 	size_t n_cols;
 	struct cps_schema *schema; /* the entity's schema (borrowed from the catalog) */
 	/* filled by cps_pg_table_prepare (NULL/0 before) */
@@ -97,6 +98,7 @@ struct cps_pg_plan {
 	int *field;
 	char **colnames; /* owned copies, for error texts and TOAST merging */
 	int key_col;
+	int eff_col;     /* the table's effective_column; -1 */
 	uint8_t *filled; /* scratch, t->n_fields */
 };
 

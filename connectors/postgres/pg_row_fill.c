@@ -42,6 +42,7 @@ int cps_pg_plan_build(struct cps_pg_plan *p, struct cps_pg_table *t, size_t n,
 	p->ncols = 0;
 	p->t = t;
 	p->key_col = -1;
+	p->eff_col = -1;
 	if (n + 1 > p->cap) {
 		int *fi = realloc(p->field, (n + 1) * sizeof(*fi));
 		char **cn;
@@ -73,6 +74,8 @@ int cps_pg_plan_build(struct cps_pg_plan *p, struct cps_pg_table *t, size_t n,
 			p->field[i] = field_index(t, field);
 		if (p->key_col < 0 && !strcmp(names[i], t->key_column))
 			p->key_col = (int)i;
+		if (p->eff_col < 0 && t->effective_column && !strcmp(names[i], t->effective_column))
+			p->eff_col = (int)i;
 	}
 	return CPS_OK;
 out_oom:

@@ -57,6 +57,7 @@ struct pg_source {
 	char *conninfo, *slot, *publication, *ignore_origin; /* in `strings` */
 	struct cps_arena strings;
 	bool create_slot, create_publication, polling;
+	bool truncate_dead_letter; /* setting truncate: dead_letter (else ignore) */
 	int64_t status_interval_ms, poll_interval_ms, batch_rows, max_lag_bytes;
 	struct cps_catalog *catalog;
 	struct cps_pg_mapping *map;
@@ -126,6 +127,10 @@ void pg_source_set_origin_at(struct pg_source *s, const char *at);
 /* Encodes one row (values of plan p's columns) as a message; value NULL for
  * a delete. A row that cannot be encoded leaves with an empty value, which
  * ingest refuses and dead-letters with its origin. */
+/* A message of table t that cannot become a record (a TRUNCATE): refused
+ * with `why`, which ingest dead-letters. */
+int pg_source_emit_refusal(struct pg_source *s, struct cps_pg_table *t, int64_t offset,
+                           uint64_t row, const char *why, char *errstr, size_t errstr_size);
 int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pg_text *vals,
                        bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
                        size_t errstr_size);

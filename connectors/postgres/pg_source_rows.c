@@ -7,7 +7,9 @@
 #include "connectors/postgres/pg_source_int.h"
 
 #include "base/log.h"
+#include "connectors/postgres/pg_mapping_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,8 @@ void pg_source_batch_finish(struct pg_source *s, struct cps_source_batch *b)
 			m->key = s->arena.data + ((uintptr_t)m->key - 1);
 		if (m->value)
 			m->value = s->arena.data + ((uintptr_t)m->value - 1);
+		if (m->refused)
+			m->refused = (const char *)s->arena.data + ((uintptr_t)m->refused - 1);
 	}
 	b->msgs = s->msgs;
 	b->n = s->n_msgs;
@@ -77,9 +81,67 @@ void pg_source_set_origin_at(struct pg_source *s, const char *at)
 	                           : (size_t)n;
 }
 
+/* Marks m refused with `why` (copied into the arena): an empty value that
+ * ingest dead-letters with that reason. */
+static int refuse(struct pg_source *s, struct cps_source_msg *m, const char *why)
+{
+	size_t start = s->arena.len;
+
+	if (cps_buf_append(&s->arena, why, strlen(why) + 1) < 0)
+		return -1;
+	m->refused = (const char *)(uintptr_t)(start + 1);
+	m->value = (void *)(uintptr_t)(s->arena.len + 1); /* empty, not a delete */
+	m->value_len = 0;
+	return 0;
+}
+
+/* The row's effective-time column (a timestamp or a date) into m; a value
+ * that is neither leaves the commit time in charge. */
+static void row_effective(const struct cps_pg_plan *p, const struct cps_pg_text *vals,
+                          struct cps_source_msg *m)
+{
+	const struct cps_pg_text *v;
+	char text[64];
+	const char *at = text;
+	int64_t us, days;
+
+	if (p->eff_col < 0 || vals[p->eff_col].kind != 't' || vals[p->eff_col].len >= sizeof(text))
+		return;
+	v = &vals[p->eff_col];
+	memcpy(text, v->text, v->len);
+	text[v->len] = '\0';
+	if (cps_pg_parse_timestamp(text, &us)) {
+		m->effective_ms = us / 1000;
+		m->has_effective = true;
+	} else if (cps_pg_parse_date(&at, &days) && *at == '\0') {
+		m->effective_ms = days * 86400000;
+		m->has_effective = true;
+	}
+}
+
+int pg_source_emit_refusal(struct pg_source *s, struct cps_pg_table *t, int64_t offset,
+                           uint64_t row, const char *why, char *errstr, size_t errstr_size)
+{
+	struct cps_source_msg *m = batch_add(s);
+	int n;
+
+	if (!m)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	m->entity = t->entity;
+	copy_str(m->pos.stream, sizeof(m->pos.stream), s->slot, s->slot_len);
+	m->pos.offset = offset;
+	n = snprintf(m->origin, sizeof(m->origin), "%.*s%" PRIu64, (int)s->origin_prefix_len,
+	             s->origin_prefix, row);
+	(void)n;
+	m->source_ts_ms = s->txn_commit_ms;
+	if (refuse(s, m, why) < 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return CPS_OK;
+}
+
 /* Encodes one row (values of plan p's columns) as a message; value NULL for
- * a delete. A row that cannot be encoded leaves with an empty value, which
- * ingest refuses and dead-letters with its origin. */
+ * a delete. A row that cannot be encoded is refused with the reason (the
+ * column and field, never the value), which ingest dead-letters. */
 int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct cps_pg_text *vals,
                        bool is_delete, int64_t offset, uint64_t row, int64_t ts_ms, char *errstr,
                        size_t errstr_size)
@@ -110,6 +172,7 @@ int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct 
 	memcpy(m->origin, s->origin_prefix, at);
 	copy_str(m->origin + at, sizeof(m->origin) - at, d, nd);
 	m->source_ts_ms = ts_ms;
+	row_effective(p, vals, m);
 	if (p->key_col >= 0 && vals[p->key_col].kind == 't') {
 		m->key = (void *)(uintptr_t)(s->arena.len + 1);
 		m->key_len = vals[p->key_col].len;
@@ -133,10 +196,8 @@ int pg_source_emit_row(struct pg_source *s, struct cps_pg_plan *p, const struct 
 		/* the reason names the column and field, never the value */
 		cps_log_warn("PGSRC", "row of '%s.%s' at %s: %s", t->nspname, t->relname, m->origin,
 		             errstr);
-		if (cps_buf_reserve(&s->arena, 1) < 0)
+		if (refuse(s, m, errstr) < 0)
 			goto out_oom;
-		m->value = (void *)(uintptr_t)(s->arena.len + 1);
-		m->value_len = 0;
 	}
 	return CPS_OK;
 out_oom:

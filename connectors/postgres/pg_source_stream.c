@@ -256,6 +256,41 @@ static int handle_relation(struct pg_source *s, const struct cps_pgo_msg *m, cha
 	                         errstr_size);
 }
 
+/* A TRUNCATE is no per-row delete: it is not propagated. By the setting
+ * `truncate`, each mapped table it empties becomes one dead letter naming
+ * it (dead_letter), or a warning only (ignore). */
+static int handle_truncate(struct pg_source *s, const struct cps_pgo_msg *m, uint64_t lsn,
+                           char *errstr, size_t errstr_size)
+{
+	char why[256];
+
+	cps_log_warn("PGSRC",
+	             "postgres source '%s': TRUNCATE of %" PRIu32 " table(s) at %" PRIX64
+	             " not propagated (no per-row deletes; setting truncate: %s)",
+	             s->platform, m->n_relids, s->txn_final_lsn,
+	             s->truncate_dead_letter ? "dead_letter" : "ignore");
+	if (s->skip_txn || !s->truncate_dead_letter)
+		return CPS_OK;
+	for (uint32_t i = 0; i < m->n_relids; i++) {
+		struct cps_pgo_relation *rel = cps_pgo_relcache_get(&s->rels, m->relids[i]);
+		struct relplan *rp = rel ? rel->user : NULL;
+		struct cps_pg_table *t = rp ? rp->plan.t : NULL;
+		int rc;
+
+		if (!t)
+			continue;
+		snprintf(
+		    why, sizeof(why),
+		    "TRUNCATE of '%s.%s' is not propagated: the unified records stay; re-snapshot the table or delete them row by row",
+		    t->nspname, t->relname);
+		rc = pg_source_emit_refusal(s, t, pg_source_next_offset(s, lsn), s->txn_row++, why,
+		                            errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	return CPS_OK;
+}
+
 static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, char *errstr,
                            size_t errstr_size)
 {
@@ -287,11 +322,7 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 	case CPS_PGO_DELETE:
 		return handle_change(s, &m, f->wal_start, errstr, errstr_size);
 	case CPS_PGO_TRUNCATE:
-		cps_log_warn("PGSRC",
-		             "postgres source '%s': TRUNCATE of %" PRIu32 " table(s) at %" PRIX64
-		             " not propagated (no per-row deletes)",
-		             s->platform, m.n_relids, s->txn_final_lsn);
-		break;
+		return handle_truncate(s, &m, f->wal_start, errstr, errstr_size);
 	case CPS_PGO_COMMIT:
 		s->in_txn = false;
 		s->counts.last_msg_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;

@@ -43,6 +43,8 @@ static const struct cps_setting_decl pg_settings[] = {
      "create the publication for the mapped tables when it is missing"},
     {"ignore_origin", CPS_SETTING_STRING, "cpsync", 0, 0, CPS_SETTING_SOURCE,
      "replication origin whose changes are cpsync's own writes: skipped"},
+    {"truncate", CPS_SETTING_STRING, "dead_letter", 0, 0, CPS_SETTING_SOURCE,
+     "a TRUNCATE of a mapped table: dead_letter (one dead letter per table, naming it; nothing is deleted downstream) or ignore (a warning in the log only)"},
     {"status_interval_ms", CPS_SETTING_INT, "10000", 100, 3600000, CPS_SETTING_SOURCE,
      "interval of standby status updates to the server"},
     {"max_slot_lag_bytes", CPS_SETTING_INT, "1073741824", 0, 0, CPS_SETTING_SOURCE,
@@ -52,7 +54,7 @@ static const struct cps_setting_decl pg_settings[] = {
     {"snapshot_batch", CPS_SETTING_INT, "1000", 1, 1000000, CPS_SETTING_SOURCE,
      "rows fetched per round trip in the initial snapshot and in polling"},
     {"table.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_BOTH,
-     "table.<schema.table>.entity | .key | .column.<col> (field name) | .increment_column | .timestamp_column"},
+     "table.<schema.table>.entity | .key | .column.<col> (field name) | .increment_column | .timestamp_column | .effective_column (a timestamp or date column: when the row's fact became true; else the commit time)"},
 };
 
 /* ---------------------------------------------------- the source table */
@@ -101,7 +103,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
                           struct cps_conn **out, char *errstr, size_t errstr_size)
 {
 	struct pg_source *s = calloc(1, sizeof(*s));
-	const char *mode = cps_settings_get(settings, "mode");
+	const char *mode = cps_settings_get(settings, "mode"), *truncate;
 	const char *dir = cps_settings_get(settings, "schema_dir");
 	int rc;
 
@@ -131,6 +133,13 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	s->poll_interval_ms = cps_settings_get_int(settings, "poll_interval_ms", 1000);
 	s->batch_rows = cps_settings_get_int(settings, "snapshot_batch", 1000);
 	s->max_lag_bytes = cps_settings_get_int(settings, "max_slot_lag_bytes", 1 << 30);
+	truncate = cps_settings_get(settings, "truncate");
+	if (strcmp(truncate, "dead_letter") && strcmp(truncate, "ignore")) {
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "setting 'truncate' is '%s', not dead_letter or ignore", truncate);
+		goto out_close;
+	}
+	s->truncate_dead_letter = !strcmp(truncate, "dead_letter");
 	if (strcmp(mode, "replication") && strcmp(mode, "polling")) {
 		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                "postgres source '%s': mode '%s' is not replication or polling",

@@ -355,13 +355,17 @@ int cps_ingest_message_encode(struct cps_ingest *r, const struct cps_source_msg 
 		return dead_letter(r, m, NULL, why, now, errstr, errstr_size);
 	}
 	entity = cps_entities[ei];
+	if (m->refused) /* the source says why it cannot be a record */
+		return dead_letter(r, m, entity, m->refused, now, errstr, errstr_size);
 	if (header_effective_time(m, &effective) < 0)
 		return dead_letter(
 		    r, m, entity, "header 'effective_time' is not a decimal number of milliseconds",
 		    now, errstr, errstr_size);
+	if (effective < 0 && m->has_effective)
+		effective = m->effective_ms;
 	memset(&ev, 0, sizeof(ev));
-	/* only a null value is a delete: an empty one is what a connector hands
-	 * over for a row it could not map (it logs why), or a sender's mistake */
+	/* only a null value is a delete: an empty one is a sender's mistake (a
+	 * connector that cannot map a row refuses it, saying why) */
 	if (m->value && m->value_len == 0)
 		return dead_letter(
 		    r, m, entity,

@@ -4,7 +4,8 @@
  * yields each row exactly once (with inserts during the snapshot), updates,
  * deletes as tombstones, DDL mid-stream, unchanged TOAST merged, a killed
  * walsender resumed without loss, confirmed_flush_lsn advancing only with
- * commits, an idle database whose slot keeps up, and the polling mode.
+ * commits, an idle database whose slot keeps up, the polling mode, a mapped
+ * effective-time column and the TRUNCATE policy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -435,6 +436,94 @@ static void test_polling(void **state)
 	free(s);
 }
 
+/* Polls (up to 15 s) until a message arrives; copies its facts out. */
+struct one_msg {
+	bool has_effective, refused, is_delete;
+	int64_t effective_ms;
+	char key[32], reason[300];
+	size_t value_len;
+};
+
+static void poll_one(struct cps_conn *conn, struct one_msg *out)
+{
+	time_t end = time(NULL) + 15;
+	char err[CPS_ERRSTR_SIZE];
+
+	memset(out, 0, sizeof(*out));
+	while (time(NULL) < end) {
+		struct cps_source_batch b;
+
+		if (cps_source_poll(conn, &b, 1, 200, err, sizeof(err)) != CPS_OK)
+			fail_msg("poll: %s", err);
+		if (b.n == 0)
+			continue;
+		out->has_effective = b.msgs[0].has_effective;
+		out->effective_ms = b.msgs[0].effective_ms;
+		out->refused = b.msgs[0].refused != NULL;
+		out->is_delete = b.msgs[0].value == NULL;
+		out->value_len = b.msgs[0].value_len;
+		snprintf(out->key, sizeof(out->key), "%.*s", (int)b.msgs[0].key_len,
+		         b.msgs[0].key ? (const char *)b.msgs[0].key : "");
+		snprintf(out->reason, sizeof(out->reason), "%s",
+		         b.msgs[0].refused ? b.msgs[0].refused : "");
+		if (cps_source_commit(conn, &b.msgs[0].pos, 1, err, sizeof(err)) != CPS_OK)
+			fail_msg("commit: %s", err);
+		return;
+	}
+	fail_msg("no message within 15 s");
+}
+
+/* A mapped effective-time column (a timestamptz, or a date) gives each row's
+ * effective time; a row without it keeps the commit time. A TRUNCATE of a
+ * mapped table is refused with a reason naming the table (truncate:
+ * dead_letter, the default), never turned into deletes; with truncate:
+ * ignore, nothing comes. */
+static void test_effective_time_and_truncate(void **state)
+{
+	struct fixture *f = *state;
+	struct cps_conn *conn;
+	struct one_msg m;
+
+	cps_settings_set(&f->settings, "table.public.person.effective_column", "updated_at");
+	conn = open_source(f);
+	exec_ok(f->c,
+	        "INSERT INTO person (national_id, name, birth_date, registration_region_code, "
+	        "residence_region_code, updated_at) VALUES ('K1', 'a', DATE '1980-01-01', "
+	        "'440305', '440305', TIMESTAMPTZ '2024-06-01 10:00:00+08')");
+	poll_one(conn, &m);
+	assert_string_equal(m.key, "K1");
+	assert_true(m.has_effective);
+	assert_int_equal(m.effective_ms, 1717207200000LL); /* 2024-06-01T02:00:00Z */
+	assert_false(m.refused);
+
+	exec_ok(f->c, "TRUNCATE person");
+	poll_one(conn, &m);
+	assert_true(m.refused);
+	assert_false(m.is_delete);
+	assert_int_equal(m.value_len, 0);
+	assert_non_null(strstr(m.reason, "TRUNCATE of 'public.person' is not propagated"));
+	cps_source_close(conn);
+	wait_slot_inactive(f);
+
+	cps_settings_set(&f->settings, "truncate", "ignore");
+	conn = open_source(f);
+	exec_ok(f->c,
+	        "INSERT INTO person (national_id, name, birth_date, registration_region_code, "
+	        "residence_region_code) VALUES ('K2', 'b', DATE '1980-01-02', '440305', "
+	        "'440305')");
+	exec_ok(f->c, "TRUNCATE person");
+	exec_ok(f->c,
+	        "INSERT INTO person (national_id, name, birth_date, registration_region_code, "
+	        "residence_region_code) VALUES ('K3', 'c', DATE '1980-01-03', '440305', "
+	        "'440305')");
+	poll_one(conn, &m);
+	assert_string_equal(m.key, "K2");
+	poll_one(conn, &m); /* the TRUNCATE between them: nothing */
+	assert_string_equal(m.key, "K3");
+	assert_false(m.refused);
+	cps_source_close(conn);
+}
+
 static void test_bad_settings(void **state)
 {
 	struct fixture *f = *state;
@@ -452,6 +541,12 @@ static void test_bad_settings(void **state)
 	assert_int_not_equal(cps_connector_source_open(&cps_postgres_connector, "city",
 	                                               &f->settings, &conn, err, sizeof(err)),
 	                     CPS_OK);
+	cps_settings_set(&f->settings, "mode", "replication");
+	cps_settings_set(&f->settings, "truncate", "cascade");
+	assert_int_equal(cps_connector_source_open(&cps_postgres_connector, "city", &f->settings,
+	                                           &conn, err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "setting 'truncate' is 'cascade'"));
 }
 
 int main(void)
@@ -460,6 +555,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_stream_changes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_resume_and_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_polling, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_effective_time_and_truncate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_settings, setup, teardown),
 	};
 
