@@ -9,6 +9,7 @@
 #include "engine/engine_int.h"
 #include "api/api.h"
 #include "api/api_ops.h"
+#include "api/api_republish.h"
 #include "base/log.h"
 #include "config/log_config.h"
 #include "codec/registry.h"
@@ -41,11 +42,12 @@ static int load_rules(struct cps_engine *e, const struct cps_engine_opts *opts, 
 
 /* The stages after logging, status and limits, in dependency order. */
 static const cps_engine_stage_fn stages[] = {
-    cps_engine_load_schemas,  load_rules,
-    cps_engine_migrate_store, cps_engine_start_kafka,
-    cps_engine_start_http,    cps_engine_start_reconcile,
-    cps_engine_start_sources, cps_engine_start_sinks,
-    cps_engine_start_ops_api, cps_engine_start_steward_api,
+    cps_engine_load_schemas,        load_rules,
+    cps_engine_migrate_store,       cps_engine_start_kafka,
+    cps_engine_start_http,          cps_engine_start_reconcile,
+    cps_engine_start_sources,       cps_engine_start_sinks,
+    cps_engine_start_ops_api,       cps_engine_start_steward_api,
+    cps_engine_start_republish_api,
 };
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -196,6 +198,7 @@ void cps_engine_stop(struct cps_engine *e)
 	/* reverse order of start: sources, workers, publisher, HTTP, Kafka */
 	cps_ops_api_detach(e->ops_api);
 	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
+	cps_republish_api_stop(e->republish_api);
 	for (size_t i = e->n_sinks; i-- > 0;)
 		cps_sink_runner_stop(e->sinks[i]);
 	free(e->sinks);
@@ -210,6 +213,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_http_stop(e->http);
 	cps_ops_api_free(e->ops_api);
 	cps_api_free(e->api);
+	cps_republish_api_free(e->republish_api);
 	cps_metrics_stop(e->metrics);
 	cps_status_http_free(e->status_http);
 	cps_broker_stop(e->broker);

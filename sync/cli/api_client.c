@@ -9,9 +9,11 @@
 #include "base/common.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 30000L
 #define DEFAULT_CONNECT_MS 5000L
@@ -64,11 +66,30 @@ void cps_api_client_release(struct cps_api_client *c)
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	free(c->base_url);
+	free(c->ca_file);
 	if (c->token) {
 		memset(c->token, 0, strlen(c->token));
 		free(c->token);
 	}
 	memset(c, 0, sizeof(*c));
+}
+
+int cps_api_client_set_ca_file(struct cps_api_client *c, const char *path, char *errstr,
+                               size_t errstr_size)
+{
+	char *copy;
+
+	if (!path || !*path)
+		return CPS_OK;
+	if (access(path, R_OK) != 0)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "cannot read the CA file '%s': %s", path, strerror(errno));
+	copy = strdup(path);
+	if (!copy)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	free(c->ca_file);
+	c->ca_file = copy;
+	return CPS_OK;
 }
 
 static size_t on_data(char *p, size_t size, size_t nmemb, void *userdata)
@@ -107,6 +128,8 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	headers = curl_slist_append(headers, "Accept: application/json");
 	if (c->token) {
 		struct cps_buf a;

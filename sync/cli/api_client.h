@@ -20,6 +20,7 @@ struct cps_api_client {
 	long connect_ms;     /* connection set-up */
 	size_t max_response; /* bytes; larger replies are an error */
 	void *curl;          /* CURL *, reused between calls */
+	char *ca_file;       /* PEM CA file for https:// (NULL: the system's) */
 };
 
 /* url: NULL = $CPSYNC_URL, else CPS_API_CLIENT_DEFAULT_URL; token: NULL =
@@ -27,6 +28,11 @@ struct cps_api_client {
 int cps_api_client_init(struct cps_api_client *c, const char *url, const char *token,
                         long timeout_ms, char *errstr, size_t errstr_size);
 void cps_api_client_release(struct cps_api_client *c);
+/* Trusts the CAs of PEM file `path` (copied) for https:// URLs instead of
+ * the system's; NULL or "" keeps the system's. CPS_ERR_INVALID when the file
+ * cannot be read. */
+int cps_api_client_set_ca_file(struct cps_api_client *c, const char *path, char *errstr,
+                               size_t errstr_size);
 
 /* One request. `path` starts with '/' and is already escaped (see
  * cps_api_client_escape); `body` (borrowed, may be NULL) is sent as JSON.

@@ -20,6 +20,8 @@ const char cps_cli_common_usage[] =
     ")\n"
     "  --token TOKEN  bearer token (default $CPSYNC_TOKEN)\n"
     "  --timeout S    seconds to wait for an answer (default 30)\n"
+    "  --cacert FILE  PEM file of the CA that signs an https:// server's certificate\n"
+    "                 (default $CPSYNC_CACERT, else the system's)\n"
     "  --json         print the API's JSON instead of tables\n";
 
 int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
@@ -36,6 +38,9 @@ int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
 		return 1;
 	case OPT_JSON:
 		o->json = true;
+		return 1;
+	case OPT_CACERT:
+		o->cacert = arg;
 		return 1;
 	case OPT_TIMEOUT:
 		v = strtol(arg, &end, 10);
@@ -172,6 +177,12 @@ int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c)
 
 	if (cps_api_client_init(c, o->url, o->token, o->timeout_ms, err, sizeof(err)) != CPS_OK) {
 		fprintf(stderr, "cpsync: %s\n", err);
+		return -1;
+	}
+	if (cps_api_client_set_ca_file(c, o->cacert ? o->cacert : getenv("CPSYNC_CACERT"), err,
+	                               sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "cpsync: %s\n", err);
+		cps_api_client_release(c);
 		return -1;
 	}
 	return 0;

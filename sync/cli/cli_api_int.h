@@ -1,8 +1,8 @@
 /*
  * Private to the commands that speak to a running cpsync over its HTTP API
  * (cli_status.c, cli_conflicts.c, cli_records.c, cli_dlq.c,
- * cli_connectors.c, cli_log.c): the options they share, one request with its
- * error printed, and the paging of list endpoints (cli_api.c).
+ * cli_connectors.c, cli_log.c, cli_republish.c): the options they share, one
+ * request with its error printed, and the paging of list endpoints (cli_api.c).
  */
 #ifndef CPS_CLI_API_INT_H
 #define CPS_CLI_API_INT_H
@@ -26,6 +26,7 @@ struct cps_cli_opts {
 	const char *token;
 	long timeout_ms;
 	bool json;
+	const char *cacert; /* --cacert: PEM CA file for https:// URLs; NULL = $CPSYNC_CACERT */
 };
 
 /* The options of a list subcommand: the filters most lists take, --limit N
@@ -45,6 +46,7 @@ enum {
 	OPT_TIMEOUT,
 	OPT_JSON,
 	OPT_HELP,
+	OPT_CACERT,
 	OPT_TABLE = 2000, /* + i: option i of the list and own options (cps_cli_parse_options) */
 };
 
@@ -52,6 +54,7 @@ enum {
 	{"url", required_argument, NULL, OPT_URL}, {"token", required_argument, NULL, OPT_TOKEN},  \
 	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                                     \
 	    {"json", no_argument, NULL, OPT_JSON},                                                 \
+	    {"cacert", required_argument, NULL, OPT_CACERT},                                       \
 	{                                                                                          \
 		"help", no_argument, NULL, OPT_HELP                                                \
 	}

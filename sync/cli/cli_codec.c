@@ -21,6 +21,7 @@ struct codec_args {
 	const char *schema_dir;
 	const char *registry_url;
 	const char *subject;
+	const char *cacert; /* --cacert: the registry's CA */
 	enum cps_framing framing;
 	struct cps_guard_limits limits;
 };
@@ -30,12 +31,13 @@ static void codec_usage(FILE *f, const char *verb)
 	fprintf(
 	    f,
 	    "usage: cpsync %s (--schema FILE | --entity NAME) [--framing raw|confluent|single-object]\n"
-	    "                 [--schemas DIR] [--registry URL] [--subject NAME]\n"
+	    "                 [--schemas DIR] [--registry URL] [--subject NAME] [--cacert FILE]\n"
 	    "                 [--max-bytes N] [--max-items N] [--max-depth N]\n"
 	    "%s\n"
 	    "--entity names a schema of the schemas directory (person, household, enrolment,\n"
 	    "verification, alert, ingest_event, person_event, …). Without --registry, Confluent\n"
-	    "schema ids come from the schemas directory's schema-ids.json (registry-free mode).\n",
+	    "schema ids come from the schemas directory's schema-ids.json (registry-free mode).\n"
+	    "--cacert names the PEM file of the CA that signs an https:// registry's certificate.\n",
 	    verb,
 	    !strcmp(verb, "decode")
 	        ? "Reads one Avro message on stdin, writes its Avro JSON encoding on stdout."
@@ -51,6 +53,7 @@ static int parse_args(int argc, char **argv, const char *verb, struct codec_args
 	    {"schemas", required_argument, NULL, 'd'},
 	    {"registry", required_argument, NULL, 'r'},
 	    {"subject", required_argument, NULL, 'j'},
+	    {"cacert", required_argument, NULL, 'c'},
 	    {"max-bytes", required_argument, NULL, 'b'},
 	    {"max-items", required_argument, NULL, 'i'},
 	    {"max-depth", required_argument, NULL, 'p'},
@@ -63,7 +66,7 @@ static int parse_args(int argc, char **argv, const char *verb, struct codec_args
 	a->framing = CPS_FRAMING_RAW;
 	cps_guard_limits_default(&a->limits);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:e:f:d:r:j:b:i:p:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:e:f:d:r:j:c:b:i:p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->schema_file = optarg;
@@ -79,6 +82,9 @@ static int parse_args(int argc, char **argv, const char *verb, struct codec_args
 			break;
 		case 'j':
 			a->subject = optarg;
+			break;
+		case 'c':
+			a->cacert = optarg;
 			break;
 		case 'b':
 			a->limits.max_message_bytes = strtoull(optarg, NULL, 10);
@@ -136,7 +142,8 @@ static void session_release(struct codec_session *s)
 static int session_open(struct codec_session *s, const struct codec_args *a, char *err,
                         size_t errsz)
 {
-	struct cps_registry_conf rconf = {.url = a->registry_url, .timeout_ms = 5000};
+	struct cps_registry_conf rconf = {
+	    .url = a->registry_url, .timeout_ms = 5000, .ca_file = a->cacert};
 	int rc;
 
 	memset(s, 0, sizeof(*s));

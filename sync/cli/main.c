@@ -29,6 +29,8 @@ static const struct {
     {"dlq", cps_cli_dlq, "list|show|replay|discard dead letters (HTTP API)"},
     {"connectors", cps_cli_connectors, "list|pause|resume|restart links (HTTP API)"},
     {"log", cps_cli_log, "show|set the log level and debug contexts at run time (HTTP API)"},
+    {"republish", cps_cli_republish,
+     "write an entity's records or changes to a topic again (HTTP API)"},
 };
 
 static void usage(FILE *f)

@@ -38,6 +38,7 @@ struct cps_registry {
 	char *username;
 	char *password;
 	char *ca_file;
+	bool lookup_only;            /* schemas.registry.auto_register: false */
 	struct cps_catalog *catalog; /* borrowed, may be NULL with a registry */
 
 	pthread_mutex_t lock; /* guards everything below and calls on `catalog` */
@@ -97,6 +98,7 @@ int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *c
 		goto out_of_memory;
 	}
 	r->catalog = catalog;
+	r->lookup_only = conf->lookup_only;
 	r->timeout_ms = conf->timeout_ms ? conf->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if (conf->url && *conf->url) {
 		r->url = strdup(conf->url);
@@ -170,7 +172,8 @@ static void copy_message(char *dst, size_t dst_size, const char *msg)
 /* The error of a non-2xx answer: the registry's {"error_code", "message"}
  * when the body has them. 5xx, 408 and 429 are retriable, other 4xx not. */
 static int http_status_error(long status, const char *method, const char *path,
-                             const struct cps_buf *body, char *errstr, size_t errstr_size)
+                             const struct cps_buf *body, long long *code_out, char *errstr,
+                             size_t errstr_size)
 {
 	char msg[MAX_MESSAGE_CHARS + 1] = "";
 	long long code = 0;
@@ -187,6 +190,8 @@ static int http_status_error(long status, const char *method, const char *path,
 			copy_message(msg, sizeof(msg), json_string_value(m));
 	}
 	json_decref(j);
+	if (code_out)
+		*code_out = code;
 	if (status >= 500 || status == 408 || status == 429)
 		rc = CPS_ERR_RETRIABLE;
 	else
@@ -230,10 +235,12 @@ static int curl_error(CURLcode cc, const char *method, const char *path, long ti
 	                  why);
 }
 
-/* One request to {url}{path}; on 2xx *out holds the parsed JSON body.
- * @locks must NOT hold r->lock (requests are slow). */
-static int registry_request(struct cps_registry *r, const char *method, const char *path,
-                            const char *body, json_t **out, char *errstr, size_t errstr_size)
+/* One request to {url}{path}; on 2xx *out holds the parsed JSON body, and
+ * *code_out (may be NULL) the registry's error_code of a 4xx/5xx answer (0:
+ * none). @locks must NOT hold r->lock (requests are slow). */
+static int registry_call(struct cps_registry *r, const char *method, const char *path,
+                         const char *body, json_t **out, long long *code_out, char *errstr,
+                         size_t errstr_size)
 {
 	char curl_err[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL, *h;
@@ -294,7 +301,7 @@ static int registry_request(struct cps_registry *r, const char *method, const ch
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
-		rc = http_status_error(status, method, path, &resp, errstr, errstr_size);
+		rc = http_status_error(status, method, path, &resp, code_out, errstr, errstr_size);
 		goto out;
 	}
 	*out = json_loadb((const char *)resp.data, resp.len, 0, &jerr);
@@ -314,6 +321,12 @@ out:
 	free(url);
 	cps_buf_release(&resp);
 	return rc;
+}
+
+static int registry_request(struct cps_registry *r, const char *method, const char *path,
+                            const char *body, json_t **out, char *errstr, size_t errstr_size)
+{
+	return registry_call(r, method, path, body, out, NULL, errstr, errstr_size);
 }
 
 /* ---- caches (@locks r->lock MUST be held) --------------------------------- */
@@ -395,14 +408,62 @@ static int id_from_catalog(struct cps_registry *r, struct cps_schema *schema, in
 	return CPS_OK;
 }
 
+/* The body {"schema": "<the schema's JSON>"} of a POST about `schema` and
+ * the path `prefix` + the URL-escaped `subject` + `suffix`. The full
+ * JSON (docs and defaults included), not only the canonical form:
+ * consumers resolve with the defaults the registry hands them. */
+static int subject_request(const struct cps_schema *schema, const char *subject, const char *prefix,
+                           const char *suffix, char **path, char **body, char *errstr,
+                           size_t errstr_size)
+{
+	char *text = schema->json ? json_dumps(schema->json, JSON_COMPACT) : NULL;
+	CURL *curl = curl_easy_init();
+	char *escaped = curl ? curl_easy_escape(curl, subject, 0) : NULL;
+	json_t *req;
+
+	*path = *body = NULL;
+	if (!text && schema->canonical)
+		text = strdup(schema->canonical);
+	req = text ? json_pack("{s:s}", "schema", text) : NULL;
+	*body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	if (escaped && asprintf(path, "%s%s%s", prefix, escaped, suffix) < 0)
+		*path = NULL;
+	json_decref(req);
+	free(text);
+	curl_free(escaped);
+	if (curl)
+		curl_easy_cleanup(curl);
+	if (*path && *body)
+		return CPS_OK;
+	free(*path);
+	free(*body);
+	*path = *body = NULL;
+	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+/* The registry's answer to a lookup that found nothing, said plainly. */
+static int lookup_refused(long long code, const char *subject, const struct cps_schema *schema,
+                          const char *why, char *errstr, size_t errstr_size)
+{
+	char reason[CPS_ERRSTR_SIZE];
+
+	if (code != 40401 && code != 40403)
+		return CPS_ERR_INVALID;
+	snprintf(reason, sizeof(reason), "%s", why);
+	return cps_seterr(
+	    CPS_ERR_INVALID, errstr, errstr_size,
+	    "schema \"%s\" is not registered under subject \"%s\" and schemas.registry.auto_register is false: register it first (%s)",
+	    schema->name ? schema->name : "?", subject, reason);
+}
+
 int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_schema *schema,
                         int32_t *id, char *errstr, size_t errstr_size)
 {
 	struct subject_id *hit;
 	struct cps_schema *known;
-	char *escaped = NULL, *path = NULL, *text = NULL, *body = NULL;
-	json_t *req = NULL, *resp = NULL, *jid;
-	CURL *curl = NULL;
+	char *path = NULL, *body = NULL;
+	json_t *resp = NULL, *jid;
+	long long code = 0;
 	json_int_t got;
 	int rc;
 
@@ -422,21 +483,13 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 	}
 	pthread_mutex_unlock(&r->lock);
 
-	/* The full JSON (docs and defaults included), not only the canonical form:
-	 * consumers resolve with the defaults the registry hands them. */
-	text = schema->json ? json_dumps(schema->json, JSON_COMPACT) : NULL;
-	if (!text && schema->canonical)
-		text = strdup(schema->canonical);
-	curl = curl_easy_init();
-	escaped = curl ? curl_easy_escape(curl, subject, 0) : NULL;
-	req = text ? json_pack("{s:s}", "schema", text) : NULL;
-	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	if (!escaped || !body || asprintf(&path, "/subjects/%s/versions", escaped) < 0) {
-		path = NULL;
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out;
-	}
-	rc = registry_request(r, "POST", path, body, &resp, errstr, errstr_size);
+	rc = subject_request(schema, subject, "/subjects/", r->lookup_only ? "" : "/versions",
+	                     &path, &body, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	rc = registry_call(r, "POST", path, body, &resp, &code, errstr, errstr_size);
+	if (rc == CPS_ERR_INVALID && r->lookup_only)
+		rc = lookup_refused(code, subject, schema, errstr, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out;
 	jid = json_object_get(resp, "id");
@@ -459,13 +512,73 @@ int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_
 		*id = (int32_t)got;
 out:
 	json_decref(resp);
-	json_decref(req);
 	free(body);
 	free(path);
-	free(text);
-	curl_free(escaped);
-	if (curl)
-		curl_easy_cleanup(curl);
+	return rc;
+}
+
+/* The registry's "messages" (verbose answers) as "a; b; c" into `out`. */
+static void join_messages(const json_t *messages, char *out, size_t out_size)
+{
+	char one[MAX_MESSAGE_CHARS + 1];
+	size_t i, used = 0;
+	const json_t *m;
+
+	*out = 0;
+	json_array_foreach (messages, i, m) {
+		if (!json_is_string(m) || used + 3 >= out_size)
+			continue;
+		copy_message(one, sizeof(one), json_string_value(m));
+		used +=
+		    (size_t)snprintf(out + used, out_size - used, "%s%s", used ? "; " : "", one);
+		if (used >= out_size)
+			break;
+	}
+}
+
+bool cps_registry_lookup_only(const struct cps_registry *r)
+{
+	return r && r->lookup_only;
+}
+
+int cps_registry_check_compatible(struct cps_registry *r, const char *subject,
+                                  const struct cps_schema *schema, char *errstr, size_t errstr_size)
+{
+	char *path = NULL, *body = NULL, why[CPS_ERRSTR_SIZE / 2];
+	json_t *resp = NULL, *ok;
+	long long code = 0;
+	int rc;
+
+	if (!r || !r->url)
+		return CPS_OK; /* registry-free: the catalog's ids are the contract */
+	rc = subject_request(schema, subject, "/compatibility/subjects/",
+	                     "/versions/latest?verbose=true", &path, &body, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	rc = registry_call(r, "POST", path, body, &resp, &code, errstr, errstr_size);
+	if (rc == CPS_ERR_INVALID && (code == 40401 || code == 40402)) {
+		rc = CPS_OK; /* no version yet: anything is compatible with nothing */
+		goto out;
+	}
+	if (rc != CPS_OK)
+		goto out;
+	ok = json_object_get(resp, "is_compatible");
+	if (!json_is_boolean(ok)) {
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "registry POST \"%s\" answered without \"is_compatible\"", path);
+		goto out;
+	}
+	if (!json_is_true(ok)) {
+		join_messages(json_object_get(resp, "messages"), why, sizeof(why));
+		rc = cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
+		    "schema \"%s\" is incompatible with the latest version of subject \"%s\"%s%s",
+		    schema->name ? schema->name : "?", subject, *why ? ": " : "", why);
+	}
+out:
+	json_decref(resp);
+	free(body);
+	free(path);
 	return rc;
 }
 

@@ -10,6 +10,8 @@
 
 #include "codec/schema.h"
 
+#include <stdbool.h>
+
 struct cps_registry;
 
 struct cps_registry_conf {
@@ -18,6 +20,10 @@ struct cps_registry_conf {
 	const char *username; /* basic auth, optional */
 	const char *password;
 	const char *ca_file; /* TLS trust, optional */
+	/* schemas.registry.auto_register false: ids are only looked up (POST
+	 * /subjects/{subject}); a schema not registered there is an error.
+	 * false (the default): register-or-lookup (POST .../versions). */
+	bool lookup_only;
 };
 
 /* The registry keeps a borrowed pointer to `catalog`, which must outlive it;
@@ -27,10 +33,26 @@ int cps_registry_new(const struct cps_registry_conf *conf, struct cps_catalog *c
 void cps_registry_free(struct cps_registry *r);
 
 /* The id of `schema` under `subject` (e.g. "cpsync.unified.person-value"):
- * cached, else POST /subjects/{subject}/versions (register-or-lookup); in
- * registry-free mode schema->id from the manifest. Sets schema->id too. */
+ * cached, else POST /subjects/{subject}/versions (register-or-lookup) or,
+ * lookup_only, POST /subjects/{subject} (a schema not registered there:
+ * CPS_ERR_INVALID saying so); in registry-free mode schema->id from the
+ * manifest. Sets schema->id too. */
 int cps_registry_id_for(struct cps_registry *r, const char *subject, struct cps_schema *schema,
                         int32_t *id, char *errstr, size_t errstr_size);
+
+/* Asks the registry whether `schema` may be produced under `subject`: POST
+ * /compatibility/subjects/{subject}/versions/latest?verbose=true under the
+ * subject's compatibility level. CPS_OK when it is compatible, when the
+ * subject has no version yet, and in registry-free mode; CPS_ERR_INVALID
+ * when it is not, errstr "schema <name> is incompatible with the latest
+ * version of subject <subject>: <the registry's messages>";
+ * CPS_ERR_RETRIABLE when the registry cannot be asked now. */
+int cps_registry_check_compatible(struct cps_registry *r, const char *subject,
+                                  const struct cps_schema *schema, char *errstr,
+                                  size_t errstr_size);
+
+/* Whether ids are only looked up (cps_registry_conf.lookup_only). */
+bool cps_registry_lookup_only(const struct cps_registry *r);
 
 /* The schema with `id`: cached or catalog, else GET /schemas/ids/{id}.
  * Returned pointer is borrowed (owned by the catalog). */

@@ -35,6 +35,11 @@ const struct cps_config_key cps_config_keys[] = {
      "HTTP basic-auth password for the registry; use `${ENV_VAR}`."},
     {"schemas.registry.ca_file", CPS_CFG_STRING, "", 0, 0, NULL, CPS_CFG_PATH,
      "PEM file of the CA that signs the registry's certificate (empty: the system's)."},
+    {"schemas.registry.auto_register", CPS_CFG_BOOL, "true", 0, 0, NULL, 0,
+     "Register cpsync's unified-event schemas in the registry (register-or-lookup). `false`: "
+     "only look their ids up (`POST /subjects/{subject}`); a schema not registered stops the "
+     "reconcile link. Either way, at start-up each schema is checked with the registry's "
+     "compatibility endpoint and an incompatible one stops the link (FAILED in `/status`)."},
 
     {"codec.max_message_bytes", CPS_CFG_INT, "4194304", 64, MIB(256), NULL, 0,
      "Largest encoded message accepted from any platform; larger ones go to the dead-letter "

@@ -27,6 +27,7 @@ struct cps_ingest;
 struct cps_ingest_topic;
 struct cps_metrics;
 struct cps_ops_api;
+struct cps_republish_api;
 struct cps_publisher;
 struct cps_registry;
 struct cps_rules;
@@ -76,8 +77,9 @@ struct cps_engine {
 	struct cps_sink_runner **sinks; /* one per platform with a `sink` section */
 	size_t n_sinks;
 
-	struct cps_ops_api *ops_api; /* dead letters and connector controls */
-	struct cps_api *api;         /* steward API: conflicts, records, audit */
+	struct cps_ops_api *ops_api;             /* dead letters and connector controls */
+	struct cps_api *api;                     /* steward API: conflicts, records, audit */
+	struct cps_republish_api *republish_api; /* POST /api/v1/republish */
 
 	json_t *paused_links; /* names of the links kept paused in the store */
 
@@ -114,6 +116,9 @@ int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts 
                              size_t errstr_size);
 int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_opts *opts,
                                  char *errstr, size_t errstr_size);
+/* engine_republish.c: POST /api/v1/republish. */
+int cps_engine_start_republish_api(struct cps_engine *e, const struct cps_engine_opts *opts,
+                                   char *errstr, size_t errstr_size);
 /* engine_reconcile.c: the publisher, the ingest topic's identity check and
  * the reconcile workers. */
 int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opts *opts,

@@ -6,8 +6,40 @@
 #include "engine/engine_int.h"
 #include "codec/framing.h"
 #include "ingest/ingest_topic.h"
+#include "base/log.h"
 #include "publish/publish.h"
+#include "reconcile/unified.h"
 #include "worker/worker.h"
+
+/* Registry discipline (issue 13, item 9): the workers produce unified
+ * events with the registry's ids, so they start only when the registry
+ * accepts every <entity>_event schema. A refusal leaves the reconcile link
+ * FAILED with the reason in /status (the rest of cpsync runs, so /status
+ * can say it); a registry that cannot be asked now is no refusal: ids are
+ * asked again at first use, and registering there checks compatibility too.
+ * Returns whether the workers may start. */
+static bool registry_accepts(struct cps_engine *e, const struct cps_worker_conf *wc)
+{
+	struct cps_unified_conf uc = {.catalog = e->catalog,
+	                              .framing = wc->unified_framing,
+	                              .registry = e->registry,
+	                              .topic_prefix = wc->unified_topic_prefix};
+	char err[CPS_ERRSTR_SIZE], msg[CPS_ERRSTR_SIZE + 64];
+	int rc = cps_unified_registry_check(&uc, err, sizeof(err));
+
+	if (rc == CPS_OK)
+		return true;
+	if (rc == CPS_ERR_RETRIABLE) {
+		cps_log_warn("SCHEMA", "schema registry not asked (ids are asked at first use): %s",
+		             err);
+		return true;
+	}
+	snprintf(msg, sizeof(msg), "not started: %s", err);
+	cps_log_error("SCHEMA", "reconcile link %s", msg);
+	cps_link_set_state(wc->link, CPS_LINK_FAILED);
+	cps_link_set_error(e->status, wc->link, msg);
+	return false;
+}
 
 int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opts *opts,
                                char *errstr, size_t errstr_size)
@@ -66,5 +98,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	if (rc != CPS_OK)
 		return rc;
 	wc.identity = e->identity;
+	if (!registry_accepts(e, &wc))
+		return CPS_OK;
 	return cps_workers_start(&wc, &e->workers, errstr, errstr_size);
 }

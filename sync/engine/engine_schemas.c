@@ -19,6 +19,7 @@ int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *
 	    .username = cps_config_get_string(e->cfg, "schemas.registry.username"),
 	    .password = cps_config_get_string(e->cfg, "schemas.registry.password"),
 	    .ca_file = cps_config_get_string(e->cfg, "schemas.registry.ca_file"),
+	    .lookup_only = !cps_config_get_bool(e->cfg, "schemas.registry.auto_register"),
 	};
 	char err[CPS_ERRSTR_SIZE];
 	int r;

@@ -95,6 +95,34 @@ static int codec_for(struct cps_unified *u, const char *entity, int *idx, char *
 	return rc;
 }
 
+int cps_unified_registry_check(const struct cps_unified_conf *conf, char *errstr,
+                               size_t errstr_size)
+{
+	const char *prefix = conf->topic_prefix ? conf->topic_prefix : "cpsync.unified.";
+	char name[64], subject[256];
+	int32_t id;
+	int rc;
+
+	if (!conf->registry || conf->framing != CPS_FRAMING_CONFLUENT)
+		return CPS_OK;
+	for (int i = 0; i < CPS_N_ENTITIES; i++) {
+		struct cps_schema *s;
+
+		snprintf(name, sizeof(name), "%s_event", cps_entities[i]);
+		s = cps_catalog_by_entity(conf->catalog, name);
+		if (!s)
+			continue; /* cps_unified_encode says so when it is needed */
+		snprintf(subject, sizeof(subject), "%s%s-value", prefix, cps_entities[i]);
+		rc = cps_registry_check_compatible(conf->registry, subject, s, errstr, errstr_size);
+		if (rc == CPS_OK && cps_registry_lookup_only(conf->registry))
+			rc = cps_registry_id_for(conf->registry, subject, s, &id, errstr,
+			                         errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	return CPS_OK;
+}
+
 static json_t *opt_string(json_t *j)
 {
 	return json_is_string(j) ? json_pack("{s:O}", "string", j) : json_null();

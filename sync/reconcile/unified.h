@@ -33,6 +33,16 @@ int cps_unified_new(const struct cps_unified_conf *conf, struct cps_unified **ou
                     size_t errstr_size);
 void cps_unified_free(struct cps_unified *u);
 
+/* What the registry says of every <entity>_event schema of the catalog
+ * before anything is produced with it, under subject
+ * "<topic_prefix><entity>-value": compatible with the latest registered
+ * version (cps_registry_check_compatible) and, when ids are only looked up,
+ * registered there. CPS_OK without a registry; CPS_ERR_INVALID with the
+ * first refusal (the subject, the schema and the registry's reason);
+ * CPS_ERR_RETRIABLE when the registry cannot be asked. */
+int cps_unified_registry_check(const struct cps_unified_conf *conf, char *errstr,
+                               size_t errstr_size);
+
 /* The unified event of `st` after `o` as Avro JSON of <entity>_event: entity
  * enum, key, version, operation, event_time, record (null for a delete) and
  * one cpsync.FieldProvenance per field of the record that has a value, in

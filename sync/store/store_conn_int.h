@@ -1,9 +1,9 @@
 /*
  * Private to the store's connection files (store.c, store_migrate.c,
  * store_pipeline.c, store_batch.c, store_read.c, store_changes.c,
- * store_retention.c): the
- * connection struct, the prepared statements, and the error, statement and
- * pipeline helpers they share. Not for other rooms: use store.h.
+ * store_retention.c, store_republish.c): the connection struct, the prepared
+ * statements, and the error, statement and pipeline helpers they share. Not
+ * for other rooms: use store.h.
  */
 #ifndef CPS_STORE_CONN_INT_H
 #define CPS_STORE_CONN_INT_H

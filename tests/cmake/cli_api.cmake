@@ -36,3 +36,11 @@ add_test(NAME pii.scan_demo
           --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR} --demo)
 set_tests_properties(pii.scan_demo PROPERTIES LABELS "api" TIMEOUT 300
   RESOURCE_LOCK cpsync_demo_origin)
+
+# cli.cacert: --cacert FILE of the API commands (and $CPSYNC_CACERT) and of
+# `cpsync encode/decode --registry` against cpsync's HTTPS listener and a TLS
+# fixture registry, with a throw-away CA made by openssl.
+add_test(NAME cli.cacert
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/test_cacert.py ${CPSYNC_BIN}
+          ${PROJECT_SOURCE_DIR})
+set_tests_properties(cli.cacert PROPERTIES LABELS "api" TIMEOUT 180)

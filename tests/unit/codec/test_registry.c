@@ -558,6 +558,135 @@ static void test_bad_configuration(void **state)
 	cps_catalog_free(catalog);
 }
 
+/* How often the fixture answered `method_path` ("POST /subjects/x"). */
+static long fixture_path_count(const struct fixture *f, const char *method_path)
+{
+	json_t *j = fixture_call(f, "/__stats", NULL);
+	long n =
+	    (long)json_integer_value(json_object_get(json_object_get(j, "paths"), method_path));
+
+	json_decref(j);
+	return n;
+}
+
+static struct cps_schema *parse(const char *text)
+{
+	char err[CPS_ERRSTR_SIZE] = "";
+	struct cps_schema *s = NULL;
+
+	if (cps_schema_parse(text, strlen(text), &s, err, sizeof(err)) != CPS_OK)
+		fail_msg("schema: %s", err);
+	return s;
+}
+
+/* schemas.registry.auto_register false: ids are looked up under the
+ * subject (POST /subjects/{s}), never registered; a schema that is not
+ * there is refused with a reason that says what to do. */
+static void test_lookup_only(void **state)
+{
+	struct fixture *f = *state;
+	struct cps_registry_conf conf = {.url = f->url, .lookup_only = true};
+	struct cps_registry *lookup = NULL, *writer = new_registry(f->url, 0, NULL);
+	struct cps_schema *reading = cps_catalog_by_entity(f->catalog, "reading");
+	struct cps_schema *status = cps_catalog_by_entity(f->catalog, "status");
+	char err[CPS_ERRSTR_SIZE] = "";
+	int32_t id = 0, registered = 0;
+
+	assert_int_equal(cps_registry_new(&conf, f->catalog, &lookup, err, sizeof(err)), CPS_OK);
+	assert_true(cps_registry_lookup_only(lookup));
+	assert_false(cps_registry_lookup_only(writer));
+	assert_int_equal(
+	    cps_registry_id_for(lookup, "lookup-value", reading, &id, err, sizeof(err)),
+	    CPS_ERR_INVALID);
+	assert_non_null(strstr(err,
+	                       "schema \"cps.test.Reading\" is not registered under subject "
+	                       "\"lookup-value\" and schemas.registry.auto_register is false"));
+	assert_non_null(strstr(err, "error_code 40401"));
+	assert_int_equal(fixture_path_count(f, "POST /subjects/lookup-value"), 1);
+	assert_int_equal(fixture_path_count(f, "POST /subjects/lookup-value/versions"), 0);
+
+	/* registered by someone else: found, with that id, by lookup */
+	assert_int_equal(
+	    cps_registry_id_for(writer, "lookup-value", reading, &registered, err, sizeof(err)),
+	    CPS_OK);
+	assert_int_equal(
+	    cps_registry_id_for(lookup, "lookup-value", reading, &id, err, sizeof(err)), CPS_OK);
+	assert_int_equal(id, registered);
+	assert_int_equal(fixture_path_count(f, "POST /subjects/lookup-value"), 2);
+	assert_int_equal(fixture_path_count(f, "POST /subjects/lookup-value/versions"), 1);
+	/* another schema under that subject: not there (40403) */
+	assert_int_equal(cps_registry_id_for(lookup, "lookup-value", status, &id, err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "error_code 40403"));
+	cps_registry_free(lookup);
+	cps_registry_free(writer);
+}
+
+/* POST /compatibility/subjects/{s}/versions/latest: nothing registered and
+ * a compatible evolution pass; a new field without a default or a changed
+ * type is refused with the registry's reasons; a registry that answers 500
+ * is retriable; registry-free mode asks nothing. */
+static void test_compatibility(void **state)
+{
+	struct fixture *f = *state;
+	struct cps_registry *r = new_registry(f->url, 0, NULL), *free_mode = NULL;
+	struct cps_registry_conf free_conf = {0};
+	struct cps_schema *v1 =
+	    parse("{\"type\":\"record\",\"name\":\"Compat\",\"namespace\":"
+	          "\"cps.test\",\"fields\":[{\"name\":\"a\",\"type\":\"int\"}]}");
+	struct cps_schema *no_default = parse(
+	    "{\"type\":\"record\",\"name\":\"Compat\",\"namespace\":\"cps.test\",\"fields\":[{"
+	    "\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\"}]}");
+	struct cps_schema *with_default = parse(
+	    "{\"type\":\"record\",\"name\":\"Compat\",\"namespace\":\"cps.test\",\"fields\":[{"
+	    "\"name\":\"a\",\"type\":\"int\"},{\"name\":\"b\",\"type\":\"string\",\"default\":\"\"}]}");
+	struct cps_schema *retyped = parse("{\"type\":\"record\",\"name\":\"Compat\",\"namespace\":"
+	                                   "\"cps.test\",\"fields\":[{\"name\":\"a\",\"type\":"
+	                                   "\"string\"}]}");
+	char err[CPS_ERRSTR_SIZE] = "";
+	int32_t id = 0;
+
+	assert_int_equal(
+	    cps_registry_check_compatible(r, "compat-value", no_default, err, sizeof(err)),
+	    CPS_OK); /* no version yet */
+	assert_int_equal(cps_registry_id_for(r, "compat-value", v1, &id, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_registry_check_compatible(r, "compat-value", v1, err, sizeof(err)),
+	                 CPS_OK);
+	assert_int_equal(
+	    cps_registry_check_compatible(r, "compat-value", with_default, err, sizeof(err)),
+	    CPS_OK);
+	assert_int_equal(
+	    cps_registry_check_compatible(r, "compat-value", no_default, err, sizeof(err)),
+	    CPS_ERR_INVALID);
+	assert_string_equal(err,
+	                    "schema \"cps.test.Compat\" is incompatible with the latest version "
+	                    "of subject \"compat-value\": "
+	                    "READER_FIELD_MISSING_DEFAULT_VALUE, location:/fields/b, the new "
+	                    "field 'b' has no default");
+	assert_int_equal(
+	    cps_registry_check_compatible(r, "compat-value", retyped, err, sizeof(err)),
+	    CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "TYPE_MISMATCH, location:/fields/a/type"));
+	assert_int_equal(
+	    fixture_path_count(f, "POST /compatibility/subjects/compat-value/versions/latest"), 5);
+
+	fixture_inject(f, "{\"count\": 1, \"status\": 500}");
+	assert_int_equal(cps_registry_check_compatible(r, "compat-value", v1, err, sizeof(err)),
+	                 CPS_ERR_RETRIABLE);
+
+	assert_int_equal(cps_registry_new(&free_conf, f->catalog, &free_mode, err, sizeof(err)),
+	                 CPS_OK);
+	assert_int_equal(
+	    cps_registry_check_compatible(free_mode, "compat-value", no_default, err, sizeof(err)),
+	    CPS_OK);
+	cps_registry_free(free_mode);
+	cps_registry_free(r);
+	cps_schema_free(v1);
+	cps_schema_free(no_default);
+	cps_schema_free(with_default);
+	cps_schema_free(retyped);
+}
+
 int main(void)
 {
 	const struct CMUnitTest with_fixture[] = {
@@ -566,6 +695,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_http_errors, test_setup, test_teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, test_setup, test_teardown),
 	    cmocka_unit_test_setup_teardown(test_threads, test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup_only, test_setup, test_teardown),
+	    cmocka_unit_test_setup_teardown(test_compatibility, test_setup, test_teardown),
 	};
 	const struct CMUnitTest standalone[] = {
 	    cmocka_unit_test(test_connection_refused),
