@@ -316,6 +316,7 @@ static void source_fill_msg(struct kafka_source *s, rd_kafka_message_t *rkm,
 	const char *topic = rd_kafka_topic_name(rkm->rkt);
 	rd_kafka_timestamp_type_t tstype;
 
+	memset(m, 0, sizeof(*m)); /* no effective time, not refused: the message says */
 	m->entity = topic_entity(s, topic);
 	m->key = rkm->key;
 	m->key_len = rkm->key_len;
