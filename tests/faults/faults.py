@@ -74,6 +74,31 @@ class Sturdy(NL.Platforms):
                     pass
 
 
+class Flow(NL.Flow):
+    """The platforms changing, lighter than no_loss's flow (a fault test
+    checks every key's last value afterwards; half the data, the same mix):
+    a 150-record Shenshan file, four city transactions of 10 and 100
+    province events a second."""
+
+    def run(self):
+        try:
+            eff = 1700000000000
+            while not self.stop_flag.is_set():
+                r = self.rounds
+                self.plats.shenshan_file([(self.rng.randrange(3000), "ss-%d-%d" % (r, k))
+                                          for k in range(150)])
+                for _ in range(4):
+                    keys = self.rng.sample(range(600), 10)
+                    self.plats.city_upsert([(i, "city-%d-%d" % (r, i)) for i in keys])
+                keys = self.rng.sample(range(1500), 100)
+                eff += 1000
+                self.plats.province([(i, "prov-%d-%d" % (r, i)) for i in keys], eff)
+                self.rounds += 1
+                time.sleep(1.0)
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+
 class PrivatePG:
     """A PostgreSQL server of this test's own: it may be restarted and stopped
     without touching the server the other tests share."""
@@ -317,7 +342,7 @@ def main():
                            source=args.source, store_conninfo=store.conninfo, city=city,
                            shenshan_dir=ssdir, partitions=4, roll_records=200, **kafka)
             start_pair(ctx, cfg_b)
-        flow = NL.Flow(plats, random.Random(seed + 1))
+        flow = Flow(plats, random.Random(seed + 1))
         flow.start()
         what, t_end = globals()["fault_" + args.fault](ctx, rng)
         if flow.error:
