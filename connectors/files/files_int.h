@@ -25,6 +25,10 @@ int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size
 void files_source_close(struct cps_conn *c);
 void files_source_describe(struct cps_conn *c, struct cps_conn_status *st);
 
+/* files_offsets.c */
+int files_offsets_get(const char *platform, const struct cps_settings *settings,
+                      struct cps_offsets *out, char *errstr, size_t errstr_size);
+
 /* files_sink.c */
 int files_sink_open(const char *platform, const struct cps_settings *settings,
                     struct cps_conn **out, char *errstr, size_t errstr_size);
