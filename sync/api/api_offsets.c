@@ -1,10 +1,11 @@
 /*
  * The offsets of a connector link (Kafka Connect's offsets API, KIP-875):
  * GET /api/v1/connectors/{name}/offsets shows a platform source's committed
- * positions at its platform (connector.h: offsets_get); PUT resets them
- * (operator, audited, only while the link is paused) through the paused
- * runner (ingest.h: cps_ingest_offsets_reset). Semantics per transport:
- * README "Offsets".
+ * positions at its platform (connector.h: offsets_get), a platform sink's
+ * consumer group offsets and the reconcile workers' stored ingest offsets;
+ * PUT resets a source's (operator, audited, only while the link is paused)
+ * through the paused runner (ingest.h: cps_ingest_offsets_reset).
+ * Semantics per transport: README "Offsets".
  */
 #include "api/api_ops_int.h"
 
@@ -48,26 +49,43 @@ static json_t *offsets_json(const struct cps_offsets *o)
 	return arr;
 }
 
-/* The source of link `name` (runners_lock held for reading on return, found
- * or not); replies 404/409/503 and returns NULL when there is none. */
-static const struct cps_ops_api_source *source_or_reply(struct cps_ops_api *api, const char *name,
-                                                        struct cps_http_response *resp)
+/* The control of link `name` (runners_lock held for reading on return,
+ * found or not); replies 404/503 and returns false when there is none. */
+static bool control_or_reply(struct cps_ops_api *api, const char *name,
+                             struct cps_http_response *resp, struct cps_ops_control *c)
 {
-	const struct cps_ops_api_source *src = cps_ops_api_source_by_link(api, name);
-
-	if (src && src->runner)
-		return src;
+	if (cps_ops_api_control_by_link(api, name, c))
+		return true;
 	if (api->detached)
 		cps_http_reply_error(resp, 503, "cpsync is stopping");
 	else if (cps_ops_api_link_by_name(api, name))
-		cps_http_reply_error(
-		    resp, 409,
-		    "link '%s' has no offsets here: only platform sources show and "
-		    "reset theirs",
-		    name);
+		cps_http_reply_error(resp, 409,
+		                     "link '%s' has no offsets: platform sources and sinks and the "
+		                     "reconcile workers have",
+		                     name);
 	else
 		cps_http_reply_error(resp, 404, "no connector link of that name");
-	return NULL;
+	return false;
+}
+
+/* The positions of a control, and whether it is paused. @locks runners_lock read */
+static int control_offsets(const struct cps_ops_control *c, struct cps_offsets *o, bool *paused,
+                           char *err, size_t err_size)
+{
+	*paused = cps_ops_control_paused(c);
+	switch (c->kind) {
+	case CPS_OPS_SOURCE:
+		return cps_ingest_offsets_get(c->runner, o, err, err_size);
+	case CPS_OPS_SINK:
+		return cps_sink_runner_offsets(c->runner, o, err, err_size);
+	case CPS_OPS_WORKERS:
+		return cps_workers_offsets(c->runner, o, err, err_size);
+	case CPS_OPS_PUBLISHER:
+		break;
+	}
+	return cps_seterr(CPS_ERR_INVALID, err, err_size,
+	                  "the publisher has no offsets: its position is the change-log cursor "
+	                  "(/status: store.outbox_pending)");
 }
 
 static void offsets_get(void *ctx, const struct cps_http_request *req,
@@ -75,26 +93,27 @@ static void offsets_get(void *ctx, const struct cps_http_request *req,
 {
 	struct cps_ops_api *api = ctx;
 	const char *name = cps_http_param(req, "name");
-	const struct cps_ops_api_source *src;
+	struct cps_ops_control c;
 	struct cps_offsets o = {0};
+	struct cps_link *l;
 	char err[CPS_ERRSTR_SIZE];
+	bool paused;
 	int rc;
 
 	if (!name) {
 		cps_http_reply_error(resp, 404, "no connector link of that name");
 		return;
 	}
-	src = source_or_reply(api, name, resp);
-	if (!src) {
+	if (!control_or_reply(api, name, resp, &c)) {
 		cps_ops_api_runners_unlock(api);
 		return;
 	}
-	rc = cps_ingest_offsets_get(src->runner, &o, err, sizeof(err));
+	l = cps_ops_api_link_by_name(api, name);
+	rc = control_offsets(&c, &o, &paused, err, sizeof(err));
 	if (rc == CPS_OK)
 		cps_http_reply_json(resp, 200,
-		                    json_pack("{s:s, s:s, s:b, s:o*}", "name", src->link_name,
-		                              "platform", src->platform, "paused",
-		                              cps_ingest_paused(src->runner), "offsets",
+		                    json_pack("{s:s, s:s, s:b, s:o*}", "name", name, "platform",
+		                              l ? l->platform : "", "paused", paused, "offsets",
 		                              offsets_json(&o)));
 	else
 		cps_http_reply_error(resp, rc == CPS_ERR_INVALID ? 409 : 503, "%s", err);
@@ -285,9 +304,18 @@ static void offsets_put(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 404, "no connector link of that name");
 		goto out_free;
 	}
-	src = source_or_reply(api, name, resp);
-	if (src)
+	src = cps_ops_api_source_by_link(api, name);
+	if (src && src->runner)
 		reset_run(api, req, resp, src, body, &to, reason);
+	else if (api->detached)
+		cps_http_reply_error(resp, 503, "cpsync is stopping");
+	else if (cps_ops_api_link_by_name(api, name))
+		cps_http_reply_error(resp, 409,
+		                     "link '%s' cannot reset offsets: only platform sources can (a "
+		                     "sink's group and the workers' stored offsets are shown only)",
+		                     name);
+	else
+		cps_http_reply_error(resp, 404, "no connector link of that name");
 	cps_ops_api_runners_unlock(api);
 out_free:
 	free((void *)to.targets);

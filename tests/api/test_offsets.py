@@ -14,7 +14,10 @@ the city as a PostgreSQL database captured through a replication slot
 - city-source: the slot's confirmed_flush_lsn and lag are shown; earliest, a
   timestamp and an LSN behind the slot answer 400 with the reason; paused,
   changes made in the city are skipped by a reset to latest (the slot at the
-  server's LSN) and never applied; changes after the resume are.
+  server's LSN) and never applied; changes after the resume are;
+- reconcile and city-sink: the workers' stored ingest offsets and the sink's
+  group offsets reach their log ends; the publisher has none (409), a sink
+  cannot be reset (409), an unknown link is 404.
 
 usage: test_offsets.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -80,11 +83,19 @@ platforms:
       status_interval_ms: 500
       table:
         city.person: {{entity: person}}
+    sink:
+      conninfo: "{city}"
+      origin: {origin}
+      table:
+        person: inbound.person
+      allow:
+        person: {allow}
   shenshan:
     connector: files
     enabled: false
 """.format(pid=os.getpid(), schemas=schemas, store=store.conninfo, city=city.db.conninfo,
-           slot=city.slot, publication=city.publication, origin=city.origin, **TOKENS)
+           slot=city.slot, publication=city.publication, origin=city.origin,
+           allow=T.allow(T.PERSON_FIELDS), **TOKENS)
     text += L.load_rules(source)
     with open(path, "w") as f:
         f.write(text)
@@ -231,6 +242,31 @@ def province_part(args, schemas, store, cps):
           "cpsync connectors offsets: %s\n%s" % (out.returncode, out.stdout))
 
 
+def others_part(cps):
+    """The reconcile workers' stored offsets and the city sink's group
+    offsets, each at its log end once everything is applied and delivered;
+    the publisher has none (409); a sink cannot be reset (409)."""
+    port = cps.port
+
+    def at_end(name, stream):
+        e = offsets(port, name)["offsets"]
+        ok = e and all(x["stream"] == stream and x["offset"] == x["end"] and x["lag"] == 0
+                       for x in e) and sum(x["end"] for x in e) > 0
+        return e if ok else None
+    T.wait_for("reconcile at the ingest topic's end", lambda: at_end("reconcile", "cpsync.ingest"),
+               30, cps, detail=lambda: offsets(port, "reconcile"))
+    T.wait_for("city-sink at the unified topic's end",
+               lambda: at_end("city-sink", "cpsync.unified.person"), 30, cps,
+               detail=lambda: offsets(port, "city-sink"))
+    st, doc = call(port, "GET", "/api/v1/connectors/publisher/offsets", role="viewer")
+    check(st == 409, "publisher offsets: %s %s" % (st, doc))
+    st, doc = call(port, "GET", "/api/v1/connectors/nosuch/offsets", role="viewer")
+    check(st == 404, "offsets of an unknown link: %s %s" % (st, doc))
+    st, doc = call(port, "PUT", "/api/v1/connectors/city-sink/offsets", body={"to": "latest"})
+    check(st == 409, "a sink reset: %s %s" % (st, doc))
+    L.info("reconcile and city-sink offsets at their log ends")
+
+
 def city_part(args, store, city, cps):
     port = cps.port
     path = "/api/v1/connectors/city-source/offsets"
@@ -288,9 +324,11 @@ def main():
         write_config(cfg, schemas=args.schemas, source=args.source, store=store, city=city)
         cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
         cps.start()
-        T.wait_links_running(cps, names=["province-source", "city-source", "reconcile"])
+        T.wait_links_running(cps, names=["province-source", "city-source", "city-sink",
+                                         "reconcile"])
         province_part(args, schemas, store, cps)
         city_part(args, store, city, cps)
+        others_part(cps)
         rc = cps.stop()
         check(rc == 0, "cpsync exited with %s after SIGTERM\n%s" % (rc, cps.tail()))
     finally:
