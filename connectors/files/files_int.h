@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_offsets.c, files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H

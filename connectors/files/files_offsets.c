@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Lines of done/.ledger (0 when there is none yet). */
 static int64_t ledger_lines(const char *done)
@@ -40,11 +41,15 @@ static int64_t inbox_waiting(const char *inbox)
 		return -1;
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name);
+		char path[PATH_MAX];
+		struct stat st;
 
-		if (de->d_name[0] == '.' || (len > 4 && !strcmp(de->d_name + len - 4, ".tmp")) ||
-		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+		if (de->d_name[0] == '.' || (len > 4 && !strcmp(de->d_name + len - 4, ".tmp")))
 			continue;
-		n++;
+		snprintf(path, sizeof(path), "%s/%s", inbox, de->d_name);
+		if (de->d_type == DT_REG ||
+		    (de->d_type == DT_UNKNOWN && stat(path, &st) == 0 && S_ISREG(st.st_mode)))
+			n++;
 	}
 	closedir(d);
 	return n;
