@@ -105,6 +105,10 @@ static int reset_now(struct cps_ingest *r, const struct cps_offsets_reset *to,
 {
 	int rc;
 
+	/* a single reader is reset by its leader only; a link paused since the
+	 * start never asked for the lock: ask now (kept while paused) */
+	if (r->single_reader && !r->leading && cps_ingest_leader_try(r, err, err_size) != CPS_OK)
+		return CPS_ERR_RETRIABLE;
 	if (r->single_reader && !r->leading)
 		return cps_seterr(CPS_ERR_INVALID, err, err_size,
 		                  "this instance does not lead source '%s' (standby): reset it on "

@@ -11,10 +11,14 @@ the city as a PostgreSQL database captured through a replication slot
   resumed, exactly the messages after it come again (the link's record count
   grows by exactly that many), the group ends at the log end again, and no
   version changes (cpsync.records versions and cpsync.changes rows equal);
+  the same for an explicit offset set with `cpsync connectors offsets
+  --offset` (exactly one message again);
 - city-source: the slot's confirmed_flush_lsn and lag are shown; earliest, a
   timestamp and an LSN behind the slot answer 400 with the reason; paused,
   changes made in the city are skipped by a reset to latest (the slot at the
   server's LSN) and never applied; changes after the resume are;
+- a city source paused across SIGKILL and a restart resets as well (the
+  runner takes the advisory lock it never asked for);
 - reconcile and city-sink: the workers' stored ingest offsets and the sink's
   group offsets reach their log ends; the publisher has none (409), a sink
   cannot be reset (409), an unknown link is 404.
@@ -234,12 +238,32 @@ def province_part(args, schemas, store, cps):
           "versions changed by the re-read: %s -> %s" % (before_v, versions(store)))
     L.info("province-source: reset to a timestamp re-applied exactly 2 messages, no version")
 
-    # the CLI shows the same
-    out = subprocess.run([args.cpsync, "connectors", "offsets", "province-source",
-                          "--url", "http://127.0.0.1:%d" % port, "--token", TOKENS["viewer"]],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    # the CLI shows the same, and resets to an explicit offset
+    def cli(role, *extra):
+        return subprocess.run([args.cpsync, "connectors", "offsets", "province-source",
+                               "--url", "http://127.0.0.1:%d" % port, "--token", TOKENS[role]]
+                              + list(extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=90)
+    out = cli("viewer")
     check(out.returncode == 0 and "province.person" in out.stdout and "PARTITION" in out.stdout,
           "cpsync connectors offsets: %s\n%s" % (out.returncode, out.stdout))
+    check(cli("operator", "--to", "latest", "--timestamp", "1").returncode == 2,
+          "two targets at once were accepted")
+    pause(port, "province-source")
+    out = cli("operator", "--offset", "province.person:0=3", "--reason", "replay the last")
+    check(out.returncode == 0 and "reopens" in out.stdout,
+          "cpsync connectors offsets --offset: %s\n%s" % (out.returncode, out.stdout))
+    check(offsets(port, "province-source")["offsets"][0]["offset"] == 3,
+          "the committed offset after the explicit reset")
+    records_before = link(port, "province-source")["records"]
+    resume(port, "province-source")
+    T.wait_for("province-source at the log end after the explicit reset", at_end, 30, cps)
+    time.sleep(1.0)
+    got = link(port, "province-source")["records"] - records_before
+    check(got == 1, "%d messages re-read after the reset to offset 3, want 1" % got)
+    check(versions(store) == before_v and changes(store) == before_c,
+          "versions changed by the explicit re-read")
+    L.info("province-source: reset to an explicit offset (CLI) re-applied exactly 1 message")
 
 
 def others_part(cps):
@@ -312,6 +336,26 @@ def city_part(args, store, city, cps):
     L.info("city-source: reset to latest skipped the paused changes; later ones applied")
 
 
+def restart_part(store, city, cps):
+    """A city source paused across a restart (it never took its advisory
+    lock) is reset all the same: the runner takes the lock for it."""
+    pause(cps.port, "city-source")
+    cps.kill()
+    cps.start()
+    port = cps.port
+    T.wait_for("city-source PAUSED after the restart",
+               lambda: link(port, "city-source").get("state") == "PAUSED", 60, cps)
+    u, w = (L.national_id("440306", "19800101", 600 + i) for i in range(2))
+    city_insert(city, person(u, 20))
+    st, doc = call(port, "PUT", "/api/v1/connectors/city-source/offsets", body={"to": "latest"})
+    check(st == 200, "reset of a city source paused since the start: %s %s" % (st, doc))
+    resume(port, "city-source")
+    city_insert(city, person(w, 21))
+    T.wait_for("W from the city after the resume", lambda: versions(store).get(w) == 1, 60, cps)
+    check(u not in versions(store), "a change skipped by the reset was applied")
+    L.info("city-source paused across a restart: reset to latest, later changes applied")
+
+
 def main():
     args = L.parse_args("api.offsets")
     schemas = L.Schemas(args.cpsync, args.schemas)
@@ -329,6 +373,7 @@ def main():
         province_part(args, schemas, store, cps)
         city_part(args, store, city, cps)
         others_part(cps)
+        restart_part(store, city, cps)
         rc = cps.stop()
         check(rc == 0, "cpsync exited with %s after SIGTERM\n%s" % (rc, cps.tail()))
     finally:
