@@ -53,6 +53,10 @@ static const char *missing_slot(const struct cps_connector_ops *ops)
 	}
 	if (!ops->source_open && !ops->sink_open)
 		return "source_open or sink_open";
+	if ((ops->offsets_get || ops->offsets_reset) && !ops->source_open)
+		return "source_open (offsets are a source's)";
+	if (ops->offsets_reset && !ops->offsets_get)
+		return "offsets_get (set with offsets_reset)";
 	return NULL;
 }
 

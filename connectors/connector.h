@@ -191,12 +191,12 @@ struct cps_connector_ops {
 	                     char *errstr, size_t errstr_size);
 	void (*source_close)(struct cps_conn *c); /* must be set with source_open */
 	void (*source_describe)(struct cps_conn *c, struct cps_conn_status *st); /* may be NULL */
-	/* may be NULL (no offsets to show). Reads the source's committed
+	/* may be NULL (no offsets to show); a source's only. Reads the source's committed
 	 * positions at its platform with a short-lived client of its own, so any
 	 * thread may call it while the source runs. Fills `out` (appends). */
 	int (*offsets_get)(const char *platform, const struct cps_settings *settings,
 	                   struct cps_offsets *out, char *errstr, size_t errstr_size);
-	/* may be NULL (positions cannot be reset). Moves the committed positions
+	/* may be NULL (positions cannot be reset); needs offsets_get. Moves the committed positions
 	 * to `to`, on the thread that owns `open`: this connector's open source
 	 * of the link (paused: not polled), or NULL when none is open. The
 	 * connector may use it (a Kafka consumer commits as the group's member)

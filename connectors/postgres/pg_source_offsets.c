@@ -180,7 +180,9 @@ static int slot_advance(PGconn *c, const char *platform, const char *slot, const
 		rc = cps_pg_result_error(c, r, platform, "advancing the replication slot", errstr,
 		                         errstr_size);
 		PQclear(r);
-		return rc == CPS_OK ? CPS_ERR_FATAL : rc;
+		/* never INVALID here: the source's session is already ended, so the
+		 * caller must close it (INVALID would keep it) */
+		return rc == CPS_ERR_RETRIABLE ? rc : CPS_ERR_FATAL;
 	}
 }
 

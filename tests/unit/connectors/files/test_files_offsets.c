@@ -3,7 +3,8 @@
  * offsets_reset): the files source's ledger position read from an inbox as
  * the source leaves it (file in flight, files done, files waiting), no reset
  * for it, settings validated first, a connector without the slots refused,
- * and the growable entry list.
+ * the registry refusing offsets slots without a source or a reset without a
+ * get, and the growable entry list.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,31 @@ static void test_slot_missing(void **state)
 	cps_settings_release(&s);
 }
 
+static void test_register_refuses_half_offsets(void **state)
+{
+	struct cps_connector_ops half = cps_files_connector;
+	char err[CPS_ERRSTR_SIZE];
+
+	(void)state;
+	half.type = "half-offsets";
+	half.offsets_get = NULL;
+	half.offsets_reset = cps_kafka_connector.offsets_reset;
+	assert_int_equal(cps_connector_register(&half, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "offsets_get"));
+	half = cps_files_connector;
+	half.type = "sink-offsets";
+	half.source_open = NULL;
+	half.source_poll = NULL;
+	half.source_commit = NULL;
+	half.source_close = NULL;
+	half.source_describe = NULL;
+	assert_int_equal(cps_connector_register(&half, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "offsets are a source's"));
+	half.offsets_get = NULL;
+	assert_int_equal(cps_connector_register(&half, err, sizeof(err)), CPS_OK);
+	cps_connector_registry_clear();
+}
+
 static void test_offsets_grow(void **state)
 {
 	struct cps_offsets o = {0};
@@ -171,6 +197,7 @@ int main(void)
 	    cmocka_unit_test(test_files_ledger_position),
 	    cmocka_unit_test(test_settings_validated_first),
 	    cmocka_unit_test(test_slot_missing),
+	    cmocka_unit_test(test_register_refuses_half_offsets),
 	    cmocka_unit_test(test_offsets_grow),
 	};
 
