@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_CONNECTORS 16
@@ -52,6 +53,10 @@ static const char *missing_slot(const struct cps_connector_ops *ops)
 	}
 	if (!ops->source_open && !ops->sink_open)
 		return "source_open or sink_open";
+	if ((ops->offsets_get || ops->offsets_reset) && !ops->source_open)
+		return "source_open (offsets are a source's)";
+	if (ops->offsets_reset && !ops->offsets_get)
+		return "offsets_get (set with offsets_reset)";
 	return NULL;
 }
 
@@ -173,4 +178,93 @@ void cps_conn_describe(struct cps_conn *c, struct cps_conn_status *st)
 	describe = c->is_source ? c->ops->source_describe : c->ops->sink_describe;
 	if (describe)
 		describe(c, st);
+}
+
+int cps_offsets_add(struct cps_offsets *o, const struct cps_offset_entry *e)
+{
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8;
+		struct cps_offset_entry *v = realloc(o->v, cap * sizeof(*v));
+
+		if (!v)
+			return CPS_ERR_FATAL;
+		o->v = v;
+		o->cap = cap;
+	}
+	o->v[o->n++] = *e;
+	return CPS_OK;
+}
+
+void cps_offset_entry_init(struct cps_offset_entry *e, const char *kind, const char *stream)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->kind, sizeof(e->kind), "%s", kind ? kind : "");
+	snprintf(e->stream, sizeof(e->stream), "%s", stream ? stream : "");
+	e->partition = -1;
+	e->offset = -1;
+	e->end = -1;
+	e->lag = -1;
+}
+
+void cps_offsets_release(struct cps_offsets *o)
+{
+	free(o->v);
+	o->v = NULL;
+	o->n = o->cap = 0;
+}
+
+/* Validates a source's settings and copies them with defaults into resolved
+ * (initialised here; release it on any return). */
+static int resolve_source_settings(const struct cps_connector_ops *ops, const char *platform,
+                                   const struct cps_settings *settings,
+                                   struct cps_settings *resolved, char *errstr, size_t errstr_size)
+{
+	char why[CPS_ERRSTR_SIZE];
+
+	cps_settings_init(resolved);
+	if (cps_settings_validate(settings, ops->settings, ops->n_settings, CPS_SETTING_SOURCE, why,
+	                          sizeof(why)) != CPS_OK)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s source '%s': %s",
+		                  ops->type, platform, why);
+	if ((settings && cps_settings_copy(resolved, settings) < 0) ||
+	    cps_settings_apply_defaults(resolved, ops->settings, ops->n_settings) < 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return CPS_OK;
+}
+
+int cps_connector_offsets_get(const struct cps_connector_ops *ops, const char *platform,
+                              const struct cps_settings *settings, struct cps_offsets *out,
+                              char *errstr, size_t errstr_size)
+{
+	struct cps_settings resolved;
+	int rc;
+
+	if (!ops || !ops->offsets_get)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "a %s source cannot show its offsets", ops ? ops->type : "?");
+	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = ops->offsets_get(platform, &resolved, out, errstr, errstr_size);
+	cps_settings_release(&resolved);
+	return rc;
+}
+
+int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char *platform,
+                                const struct cps_settings *settings, struct cps_conn *open,
+                                const struct cps_offsets_reset *to, struct cps_offsets *out,
+                                char *errstr, size_t errstr_size)
+{
+	struct cps_settings resolved;
+	int rc;
+
+	if (!ops || !ops->offsets_reset)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "a %s source cannot reset its offsets", ops ? ops->type : "?");
+	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = ops->offsets_reset(platform, &resolved,
+		                        open && open->ops == ops && open->is_source ? open : NULL,
+		                        to, out, errstr, errstr_size);
+	cps_settings_release(&resolved);
+	return rc;
 }

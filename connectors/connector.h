@@ -107,6 +107,58 @@ void cps_conn_status_reset(struct cps_conn_status *st);
  * last_error. */
 void cps_conn_status_error(struct cps_conn_status *st, const char *text);
 
+/*
+ * Offsets (Kafka Connect's offsets API, KIP-875): what a source has
+ * committed at its platform, read and moved from outside the running source.
+ */
+
+/* One position a source reports. -1 = unknown or not applicable. */
+struct cps_offset_entry {
+	char kind[16];               /* "partition", "slot", "file_in_flight", "files_done" */
+	char stream[CPS_STREAM_MAX]; /* topic, slot name, file name */
+	int32_t partition;           /* Kafka partition; -1 elsewhere */
+	int64_t offset;              /* the committed position: Kafka's next offset to read,
+	                               the slot's confirmed_flush_lsn, the file's committed
+	                               record index, the number of files done */
+	int64_t end;                 /* the log end offset, the server's current WAL LSN */
+	int64_t lag;                 /* end - offset: messages, or bytes of WAL */
+	char text[64];               /* offset as the platform writes it ("0/16B3748"); "" */
+};
+
+/* A growable list of entries; zero-initialised is empty. */
+struct cps_offsets {
+	struct cps_offset_entry *v;
+	size_t n, cap;
+};
+
+/* Appends a copy of e; CPS_ERR_FATAL when memory is out. */
+int cps_offsets_add(struct cps_offsets *o, const struct cps_offset_entry *e);
+/* An entry with every number -1 and every text empty. */
+void cps_offset_entry_init(struct cps_offset_entry *e, const char *kind, const char *stream);
+void cps_offsets_release(struct cps_offsets *o);
+
+enum cps_offsets_to {
+	CPS_OFFSETS_EARLIEST,  /* the oldest position the platform still has */
+	CPS_OFFSETS_LATEST,    /* the platform's current end: skip what is there */
+	CPS_OFFSETS_TIMESTAMP, /* the first position at or after timestamp_ms */
+	CPS_OFFSETS_EXPLICIT,  /* targets */
+};
+
+/* An explicit target: `offset` as text, as the platform writes it ("42",
+ * "0/16B3748"); the connector parses it. */
+struct cps_offset_target {
+	char stream[CPS_STREAM_MAX];
+	int32_t partition; /* -1 where none */
+	char offset[64];
+};
+
+struct cps_offsets_reset {
+	enum cps_offsets_to to;
+	int64_t timestamp_ms;                    /* CPS_OFFSETS_TIMESTAMP */
+	const struct cps_offset_target *targets; /* CPS_OFFSETS_EXPLICIT; borrowed */
+	size_t n_targets;
+};
+
 struct cps_connector_ops;
 
 /* sink_open's answer when another instance is the platform's one writer. */
@@ -151,6 +203,24 @@ struct cps_connector_ops {
 	                     char *errstr, size_t errstr_size);
 	void (*source_close)(struct cps_conn *c); /* must be set with source_open */
 	void (*source_describe)(struct cps_conn *c, struct cps_conn_status *st); /* may be NULL */
+	/* may be NULL (no offsets to show); a source's only. Reads the source's committed
+	 * positions at its platform with a short-lived client of its own, so any
+	 * thread may call it while the source runs. Fills `out` (appends). */
+	int (*offsets_get)(const char *platform, const struct cps_settings *settings,
+	                   struct cps_offsets *out, char *errstr, size_t errstr_size);
+	/* may be NULL (positions cannot be reset); needs offsets_get. Moves the committed positions
+	 * to `to`, on the thread that owns `open`: this connector's open source
+	 * of the link (paused: not polled), or NULL when none is open. The
+	 * connector may use it (a Kafka consumer commits as the group's member)
+	 * or end its sessions (a replication slot must be inactive to move).
+	 * CPS_ERR_INVALID with the reason when the platform cannot go there (a
+	 * slot cannot go back): then `open` must be left as it was, and the
+	 * caller keeps it. On any other result the caller closes it and opens a
+	 * fresh one, which starts at the new positions. Appends the new
+	 * positions to `out`. */
+	int (*offsets_reset)(const char *platform, const struct cps_settings *settings,
+	                     struct cps_conn *open, const struct cps_offsets_reset *to,
+	                     struct cps_offsets *out, char *errstr, size_t errstr_size);
 
 	/* sink side: may be NULL as a whole. CPS_CONN_STANDBY: the platform takes
 	 * one writer at a time and another instance is it; the runner shows the
@@ -189,6 +259,16 @@ int cps_connector_source_open(const struct cps_connector_ops *ops, const char *p
 int cps_connector_sink_open(const struct cps_connector_ops *ops, const char *platform,
                             const struct cps_settings *settings, struct cps_conn **out,
                             char *errstr, size_t errstr_size);
+
+/* The offsets slots with settings validated and defaults filled in, as
+ * open does. CPS_ERR_INVALID ("... cannot ...") when the slot is NULL. */
+int cps_connector_offsets_get(const struct cps_connector_ops *ops, const char *platform,
+                              const struct cps_settings *settings, struct cps_offsets *out,
+                              char *errstr, size_t errstr_size);
+int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char *platform,
+                                const struct cps_settings *settings, struct cps_conn *open,
+                                const struct cps_offsets_reset *to, struct cps_offsets *out,
+                                char *errstr, size_t errstr_size);
 
 /* Dispatchers: the only way the core calls into a connector. */
 static inline int cps_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,

@@ -48,6 +48,7 @@ const struct cps_connector_ops cps_files_connector = {
     .source_commit = files_source_commit,
     .source_close = files_source_close,
     .source_describe = files_source_describe,
+    .offsets_get = files_offsets_get,
     .sink_open = files_sink_open,
     .sink_put = files_sink_put,
     .sink_flush = files_sink_flush,

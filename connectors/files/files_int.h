@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_offsets.c, files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
@@ -24,6 +24,10 @@ int files_source_commit(struct cps_conn *c, const struct cps_position *pos, size
                         size_t errstr_size);
 void files_source_close(struct cps_conn *c);
 void files_source_describe(struct cps_conn *c, struct cps_conn_status *st);
+
+/* files_offsets.c */
+int files_offsets_get(const char *platform, const struct cps_settings *settings,
+                      struct cps_offsets *out, char *errstr, size_t errstr_size);
 
 /* files_sink.c */
 int files_sink_open(const char *platform, const struct cps_settings *settings,

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 
 #include "connectors/builtin.h"
+#include "connectors/kafka/kafka_int.h"
 #include "kafka/client.h"
 
 #include <inttypes.h>
@@ -78,35 +79,6 @@ static rd_kafka_conf_t *client_conf(enum cps_kafka_client kind, const struct cps
 }
 
 /* ---------------------------------------------------------------- source */
-
-struct kafka_topic {
-	char *name;   /* in the source's `names` */
-	char *entity; /* likewise; NULL when unmapped */
-};
-
-/* A message of the last batch, held until the next poll. */
-struct held_msg {
-	rd_kafka_message_t *rkm;
-	size_t hdr_start; /* its first header in hdrs */
-};
-
-struct kafka_source {
-	struct cps_conn base;
-	rd_kafka_t *rk;
-	struct kafka_topic *topics;
-	size_t n_topics;
-	struct cps_arena names; /* the topics' names and entities */
-	/* the last batch: held[i] is the message msgs[i] was made of */
-	struct held_msg *held;
-	struct cps_source_msg *msgs;
-	size_t n_held, cap;
-	struct cps_header *hdrs;
-	size_t n_hdrs, cap_hdrs;
-	/* an error met after messages were collected, reported on the next poll */
-	int pending_rc;
-	char pending[256];
-	struct cps_conn_status counts; /* received, committed, errors, last_* */
-};
 
 static void source_release_held(struct kafka_source *s)
 {
@@ -734,6 +706,8 @@ const struct cps_connector_ops cps_kafka_connector = {
     .source_commit = kafka_source_commit,
     .source_close = kafka_source_close,
     .source_describe = kafka_source_describe,
+    .offsets_get = kafka_offsets_get,
+    .offsets_reset = kafka_offsets_reset,
     .sink_open = kafka_sink_open,
     .sink_put = kafka_sink_put,
     .sink_flush = kafka_sink_flush,

@@ -184,4 +184,11 @@ int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char 
  * snapshot then runs in poll), or resumes an existing slot. */
 int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_size);
 
+/* pg_source_offsets.c: the offsets slots (connector.h) */
+int pg_source_offsets_get(const char *platform, const struct cps_settings *settings,
+                          struct cps_offsets *out, char *errstr, size_t errstr_size);
+int pg_source_offsets_reset(const char *platform, const struct cps_settings *settings,
+                            struct cps_conn *open, const struct cps_offsets_reset *to,
+                            struct cps_offsets *out, char *errstr, size_t errstr_size);
+
 #endif

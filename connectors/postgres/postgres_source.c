@@ -277,4 +277,6 @@ const struct cps_connector_ops cps_postgres_connector = {
     .source_commit = pg_source_commit,
     .source_close = pg_source_close,
     .source_describe = pg_source_describe,
+    .offsets_get = pg_source_offsets_get,
+    .offsets_reset = pg_source_offsets_reset,
 };

@@ -30,7 +30,7 @@ static const char *const action_audit[] = {"connector.paused", "connector.resume
                                            "connector.restarted"};
 static const char *const action_verb[] = {"paused", "resumed", "restarted"};
 
-static struct cps_link *link_by_name(struct cps_ops_api *api, const char *name)
+struct cps_link *cps_ops_api_link_by_name(struct cps_ops_api *api, const char *name)
 {
 	size_t n = cps_status_link_count(api->status);
 
@@ -178,7 +178,7 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 
 	if (action_reason(req, resp, reason, sizeof(reason)) != CPS_OK)
 		return;
-	l = name ? link_by_name(api, name) : NULL;
+	l = name ? cps_ops_api_link_by_name(api, name) : NULL;
 	if (!l) {
 		cps_http_reply_error(resp, 404, "no connector link of that name");
 		return;

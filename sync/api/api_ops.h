@@ -57,6 +57,9 @@ int cps_ops_api_new(const struct cps_ops_api_conf *conf, struct cps_ops_api **ou
  *                                            sources and sinks, the publisher, the
  *                                            reconcile workers (no restart); a pause is
  *                                            kept in the store (cpsync.paused_links)
+ *   GET  /api/v1/connectors/{name}/offsets   viewer, operator: a platform source's positions
+ *   PUT  /api/v1/connectors/{name}/offsets   operator, paused link only (audited
+ *                                            connector.offsets_reset): resets them
  *   GET  /api/v1/log                         viewer, operator
  *   PUT  /api/v1/log                         operator (audited log.changed) */
 int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,

@@ -1,6 +1,6 @@
 /*
  * Private to the operator API (api_ops*.c, api_deadletters.c,
- * api_connectors.c, api_log.c): the handle, its pool of store connections and the
+ * api_connectors.c, api_offsets.c, api_log.c): the handle, its pool of store connections and the
  * runner lookup the route files use (api_ops_resources.c), and the route
  * registration of each route file (called by api_ops.c).
  */
@@ -70,11 +70,17 @@ int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_
 bool cps_ops_control_paused(const struct cps_ops_control *c);
 int64_t cps_ops_control_restarts(const struct cps_ops_control *c);
 
+/* The status link named `name`, or NULL (api_connectors.c). */
+struct cps_link *cps_ops_api_link_by_name(struct cps_ops_api *api, const char *name);
+
 /* The route registrations of each part. */
 int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,
                                      char *errstr, size_t errstr_size);
 int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_server *srv,
                                     char *errstr, size_t errstr_size);
+/* api_offsets.c: GET/PUT /api/v1/connectors/{name}/offsets. */
+int cps_ops_api_register_offsets(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
+                                 size_t errstr_size);
 /* api_log.c: GET/PUT /api/v1/log. */
 int cps_ops_api_register_log(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                              size_t errstr_size);

@@ -1,8 +1,9 @@
 /*
  * Private to the commands that speak to a running cpsync over its HTTP API
  * (cli_status.c, cli_conflicts.c, cli_records.c, cli_dlq.c,
- * cli_connectors.c, cli_log.c, cli_republish.c): the options they share, one
- * request with its error printed, and the paging of list endpoints (cli_api.c).
+ * cli_connectors.c, cli_offsets.c, cli_log.c, cli_republish.c): the options
+ * they share, one request with its error printed, and the paging of list
+ * endpoints (cli_api.c).
  */
 #ifndef CPS_CLI_API_INT_H
 #define CPS_CLI_API_INT_H
@@ -154,5 +155,16 @@ int cps_cli_list(struct cps_api_client *c, const char *base, const struct cps_cl
 
 /* cli_conflicts.c: the conflicts table (also under a record). */
 void cps_cli_print_conflict_list(const json_t *items);
+
+/* cli_offsets.c: `cpsync connectors offsets NAME`, shown, or reset to one of
+ * `to` ("earliest", "latest"), `timestamp_ms` (>= 0) or `offset`
+ * ("STREAM[:PARTITION]=OFFSET[,...]"); NULL / -1 when not given. Returns the
+ * exit status. */
+struct cps_cli_reset {
+	const char *to, *offset, *reason;
+	long timestamp_ms;
+};
+int cps_cli_offsets(struct cps_api_client *cl, const char *name, const struct cps_cli_reset *r,
+                    bool json);
 
 #endif

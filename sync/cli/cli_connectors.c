@@ -1,14 +1,16 @@
 /*
- * cpsync connectors list|pause|resume|restart: the links of a running
- * cpsync and their states (GET /api/v1/connectors), and the operator's
+ * cpsync connectors list|pause|resume|restart|offsets: the links of a
+ * running cpsync and their states (GET /api/v1/connectors), the operator's
  * controls of a platform source or sink, the publisher or the workers
- * (POST /api/v1/connectors/NAME/ACTION).
+ * (POST /api/v1/connectors/NAME/ACTION), and a source's offsets
+ * (cli_offsets.c).
  */
 #include "cli/cli.h"
 #include "cli/cli_api_int.h"
 #include "cli/cli_table.h"
 #include "base/common.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,14 @@ static void connectors_usage(FILE *f)
 	fprintf(f,
 	        "usage: cpsync connectors list\n"
 	        "       cpsync connectors pause|resume|restart NAME [--reason TEXT]\n"
+	        "       cpsync connectors offsets NAME [--to earliest|latest | --timestamp MS |\n"
+	        "                                 --offset STREAM[:PARTITION]=OFFSET[,...]]\n"
+	        "                                [--reason TEXT]\n"
 	        "  every link and its state; pause, resume or restart a platform source or\n"
 	        "  sink, the publisher or the reconcile workers (the operator role; a pause\n"
-	        "  survives a restart; the workers do not restart)\n%s",
+	        "  survives a restart; the workers do not restart); a platform source's\n"
+	        "  committed positions, and with a target their reset (operator, paused\n"
+	        "  link; the source reopens there on resume)\n%s",
 	        cps_cli_common_usage);
 }
 
@@ -39,8 +46,12 @@ static void print_connectors(const json_t *doc)
 
 int cps_cli_connectors(int argc, char **argv)
 {
-	static const struct cps_cli_sub subs[] = {
-	    {"list", 0, false}, {"pause", 1, false}, {"resume", 1, false}, {"restart", 1, false}};
+	static const struct cps_cli_sub subs[] = {{"list", 0, false},
+	                                          {"pause", 1, false},
+	                                          {"resume", 1, false},
+	                                          {"restart", 1, false},
+	                                          {"offsets", 1, false}};
+	struct cps_cli_reset reset = {.timestamp_ms = -1};
 	struct cps_cli_opts o = {0};
 	const char *reason = NULL, *sub;
 	struct cps_api_client cl;
@@ -48,7 +59,11 @@ int cps_cli_connectors(int argc, char **argv)
 	json_t *doc = NULL, *body = NULL;
 	char *name = NULL;
 	long status = 0;
-	const struct cps_cli_option own[] = {{"reason", .text = &reason}};
+	const struct cps_cli_option own[] = {
+	    {"reason", .text = &reason},
+	    {"to", .text = &reset.to},
+	    {"offset", .text = &reset.offset},
+	    {"timestamp", .number = &reset.timestamp_ms, .min = 0, .max = LONG_MAX}};
 	int r, rc = 1;
 
 	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, connectors_usage);
@@ -58,6 +73,10 @@ int cps_cli_connectors(int argc, char **argv)
 	                      connectors_usage, &sub, NULL);
 	if (r != CPS_CLI_PROCEED)
 		return r;
+	if (strcmp(sub, "offsets") && (reset.to || reset.offset || reset.timestamp_ms >= 0)) {
+		connectors_usage(stderr);
+		return 2;
+	}
 	if (!strcmp(sub, "list") && reason) {
 		connectors_usage(stderr);
 		return 2;
@@ -67,6 +86,11 @@ int cps_cli_connectors(int argc, char **argv)
 	cps_buf_init(&path, 0);
 	if (!strcmp(sub, "list")) {
 		rc = cps_cli_get_print(&cl, "/api/v1/connectors", o.json, print_connectors);
+		goto out;
+	}
+	if (!strcmp(sub, "offsets")) {
+		reset.reason = reason;
+		rc = cps_cli_offsets(&cl, argv[optind + 1], &reset, o.json);
 		goto out;
 	}
 	name = cps_api_client_escape(argv[optind + 1]);

@@ -122,6 +122,8 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	ic.limits = &e->limits;
 	ic.reopen = source_reopen;
 	ic.reopen_arg = src;
+	ic.ops = src->ops;
+	ic.settings = &src->settings;
 	ic.identity = e->identity;
 	ic.start_paused = cps_engine_link_paused(e, name);
 	rc = cps_ingest_start(&ic, &src->runner, err, sizeof(err));

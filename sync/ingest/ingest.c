@@ -173,6 +173,8 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	r->dead_letter_raw = conf->dead_letter_raw;
 	r->leader_retry_ms = conf->leader_retry_ms > 0 ? conf->leader_retry_ms : 2000;
 	r->identity = conf->identity;
+	r->ops = conf->ops;
+	r->settings = conf->settings;
 	snprintf(r->instance, sizeof(r->instance), "%s", conf->instance ? conf->instance : "");
 	if (conf->limits) {
 		r->limits = *conf->limits;
@@ -191,9 +193,15 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	if (r->link)
 		cps_link_set_state(r->link, CPS_LINK_STARTING);
 	pthread_mutex_init(&r->replay_lock, NULL);
+	pthread_mutex_init(&r->offsets_lock, NULL);
+	pthread_mutex_init(&r->reset_serial, NULL);
+	pthread_cond_init(&r->offsets_cv, NULL);
 	atomic_store(&r->paused, conf->start_paused);
 	if (pthread_create(&r->thread, NULL, cps_ingest_runner_main, r) != 0) {
 		pthread_mutex_destroy(&r->replay_lock);
+		pthread_mutex_destroy(&r->offsets_lock);
+		pthread_mutex_destroy(&r->reset_serial);
+		pthread_cond_destroy(&r->offsets_cv);
 		r->source = NULL;
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "cannot start the ingest thread of '%s'", conf->platform);
@@ -227,6 +235,9 @@ void cps_ingest_stop_and_join(struct cps_ingest *r)
 	r->source = NULL;
 	cps_ingest_leader_release(r); /* after the source: another instance may take over now */
 	pthread_mutex_destroy(&r->replay_lock);
+	pthread_mutex_destroy(&r->offsets_lock);
+	pthread_mutex_destroy(&r->reset_serial);
+	pthread_cond_destroy(&r->offsets_cv);
 	cps_ingest_runner_free(r);
 }
 

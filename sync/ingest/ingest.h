@@ -63,6 +63,11 @@ struct cps_ingest_conf {
 	 * it has verified the stored offsets; NULL = already verified. Borrowed. */
 	struct cps_ingest_topic *identity;
 	bool start_paused; /* start PAUSED (a pause kept in the store) */
+	/* the source's connector and settings, through which its offsets are
+	 * read and reset (cps_ingest_offsets_*); borrowed, must outlive the
+	 * runner. NULL: the source has no offsets to show. */
+	const struct cps_connector_ops *ops;
+	const struct cps_settings *settings;
 };
 
 struct cps_ingest;
@@ -106,6 +111,24 @@ bool cps_ingest_paused(struct cps_ingest *r);
  * STARTING meanwhile, then RUNNING; stats.restarts counts done restarts.
  * CPS_ERR_INVALID when the runner has no reopen callback. Thread-safe. */
 int cps_ingest_restart(struct cps_ingest *r, char *errstr, size_t errstr_size);
+
+/* The source's committed positions at its platform (connector.h:
+ * offsets_get), read with a client of the connector's own: any thread,
+ * running or paused. CPS_ERR_INVALID when the source has none to show. */
+int cps_ingest_offsets_get(struct cps_ingest *r, struct cps_offsets *out, char *errstr,
+                           size_t errstr_size);
+/* Moves the source's committed positions to `to` (connector.h:
+ * offsets_reset). Only while paused: the runner thread itself gives the
+ * store up to 5 s to apply what was acknowledged, commits that, calls the
+ * connector with the open source and closes the source (forgetting what is
+ * not applied: it comes again from the new position or is skipped by it);
+ * the source is reopened on resume, at the new position. A single-reader source resets
+ * only on the instance that leads it. `out` gets the new positions.
+ * CPS_ERR_INVALID with the reason: not paused (starts with "not paused"),
+ * not the leader, or the platform cannot go there. Waits up to 60 s.
+ * Thread-safe; one reset at a time per runner. */
+int cps_ingest_offsets_reset(struct cps_ingest *r, const struct cps_offsets_reset *to,
+                             struct cps_offsets *out, char *errstr, size_t errstr_size);
 
 /* One stored dead letter to run again. Everything is borrowed for the call. */
 struct cps_ingest_replay_msg {

@@ -91,6 +91,19 @@ struct cps_ingest {
 	bool has_limits;
 	pthread_mutex_t replay_lock;
 	struct cps_ingest *replay;
+
+	/* offsets (ingest_offsets.c): the connector and its settings (borrowed),
+	 * and the one reset request the paused runner thread serves */
+	const struct cps_connector_ops *ops;
+	const struct cps_settings *settings;
+	pthread_mutex_t offsets_lock; /* guards the reset_* fields */
+	pthread_cond_t offsets_cv;
+	pthread_mutex_t reset_serial;             /* one reset at a time */
+	const struct cps_offsets_reset *reset_to; /* posted, not yet taken; NULL: none */
+	bool reset_taken, reset_done;
+	struct cps_offsets *reset_out;
+	int reset_rc;
+	char reset_err[CPS_ERRSTR_SIZE];
 };
 
 /* ---- ingest_producer.c: the idempotent producer of the ingest topic ---- */
@@ -134,6 +147,14 @@ void cps_ingest_standby_sleep(struct cps_ingest *r);
 
 /* The runner thread's start routine (arg: the struct cps_ingest). */
 void *cps_ingest_runner_main(void *arg);
+
+/* ---- ingest_offsets.c ---------------------------------------------------- */
+
+/* Serves a posted offsets reset, if any: `drain` gives the store its chance
+ * to apply the acknowledged batches, the connector resets with the open
+ * source, `drop` closes it. @locality runner thread, while paused */
+void cps_ingest_offsets_serve(struct cps_ingest *r, void (*drain)(struct cps_ingest *),
+                              void (*drop)(struct cps_ingest *));
 
 /* ---- ingest.c: lifecycle ------------------------------------------------- */
 

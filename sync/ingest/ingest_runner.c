@@ -368,6 +368,7 @@ void *cps_ingest_runner_main(void *arg)
 			struct timespec ts = {0, 50 * 1000000};
 
 			set_state(r, CPS_LINK_PAUSED);
+			cps_ingest_offsets_serve(r, drain_applied, source_drop);
 			nanosleep(&ts, NULL);
 			continue;
 		}

@@ -242,6 +242,13 @@ bool cps_sink_runner_paused(struct cps_sink_runner *r)
 	return atomic_load(&r->paused);
 }
 
+int cps_sink_runner_offsets(struct cps_sink_runner *r, struct cps_offsets *out, char *errstr,
+                            size_t errstr_size)
+{
+	return cps_connector_offsets_get(&cps_kafka_connector, r->platform, &r->source_settings,
+	                                 out, errstr, errstr_size);
+}
+
 const char *cps_sink_runner_platform(const struct cps_sink_runner *r)
 {
 	return r->platform;

@@ -70,6 +70,11 @@ void cps_sink_runner_pause(struct cps_sink_runner *r);
 void cps_sink_runner_resume(struct cps_sink_runner *r);
 void cps_sink_runner_restart(struct cps_sink_runner *r);
 bool cps_sink_runner_paused(struct cps_sink_runner *r);
+/* The consumer group's committed offsets on the unified topics the sink
+ * reads, with their log ends (the Kafka connector's offsets_get). Any
+ * thread. */
+int cps_sink_runner_offsets(struct cps_sink_runner *r, struct cps_offsets *out, char *errstr,
+                            size_t errstr_size);
 /* The sink's platform ("city"; its link is "<platform>-sink"). */
 const char *cps_sink_runner_platform(const struct cps_sink_runner *r);
 /* How many restarts the runner has done (a restart shows as this growing). */

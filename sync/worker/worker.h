@@ -75,6 +75,14 @@ struct cps_worker_stats {
 	int64_t retries;      /* batches re-applied after a store error */
 };
 
+struct cps_offsets; /* connectors/connector.h */
+
+/* The workers' positions: per partition of the ingest topic its next offset
+ * as stored with the states (cpsync.ingest_offsets, the truth; -1 when none)
+ * and its log end, read with a Kafka client and a store connection of their
+ * own. Any thread. */
+int cps_workers_offsets(struct cps_workers *p, struct cps_offsets *out, char *errstr,
+                        size_t errstr_size);
 void cps_workers_get_stats(struct cps_workers *w, struct cps_worker_stats *out);
 /* cps_workers_stop, giving the final figures (every thread joined) in *out. */
 void cps_workers_stop_stats(struct cps_workers *w, struct cps_worker_stats *out);

@@ -2,10 +2,13 @@
  * The ingest offsets of a reconcile worker: a rebalance assigns partitions at
  * the offsets stored in PostgreSQL with the states (never Kafka's committed
  * ones); a batch commits its next offsets, each with the fingerprint of the
- * message before it (the ingest topic's identity, ingest_topic.h).
+ * message before it (the ingest topic's identity, ingest_topic.h). And the
+ * stored offsets shown next to the topic's log ends (cps_workers_offsets).
  */
 #include "worker/worker_int.h"
 #include "base/log.h"
+#include "connectors/connector.h"
+#include "kafka/client.h"
 
 #include <stdlib.h>
 
@@ -127,4 +130,87 @@ void cps_worker_commit_for_lag(struct worker *w, const struct cps_store_offset *
 		    offs[i].next_offset;
 	rd_kafka_commit(w->rk, l, 1); /* async, informational only */
 	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The ingest topic's partitions and their log ends (lo, hi) into `out`,
+ * their offsets left -1. */
+static int ingest_partitions(struct cps_workers *p, rd_kafka_t *rk, struct cps_offsets *out,
+                             char *errstr, size_t errstr_size)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, p->conf.ingest_topic, NULL);
+	rd_kafka_resp_err_t err =
+	    rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
+	int rc = CPS_OK;
+
+	if (!err && md->topic_cnt == 1 && md->topics[0].err)
+		err = md->topics[0].err;
+	for (int i = 0; !err && i < md->topics[0].partition_cnt && rc == CPS_OK; i++) {
+		struct cps_offset_entry e;
+		int64_t lo = -1, hi = -1;
+
+		cps_offset_entry_init(&e, "partition", p->conf.ingest_topic);
+		e.partition = md->topics[0].partitions[i].id;
+		err = rd_kafka_query_watermark_offsets(rk, p->conf.ingest_topic, e.partition, &lo,
+		                                       &hi, 10000);
+		e.end = hi;
+		e.lag = hi - lo; /* until a stored offset says more */
+		if (!err && cps_offsets_add(out, &e) != CPS_OK)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	}
+	if (err)
+		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
+		                "reading the partitions of '%s' failed: %s", p->conf.ingest_topic,
+		                rd_kafka_err2str(err));
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	return rc;
+}
+
+int cps_workers_offsets(struct cps_workers *p, struct cps_offsets *out, char *errstr,
+                        size_t errstr_size)
+{
+	rd_kafka_conf_t *conf =
+	    cps_kafka_conf_new(p->conf.bootstrap, p->conf.kafka_properties, errstr, errstr_size);
+	rd_kafka_t *rk = conf ? cps_kafka_client_new(RD_KAFKA_PRODUCER, conf,
+	                                             "kafka offsets client", errstr, errstr_size)
+	                      : NULL;
+	struct cps_store *store = NULL;
+	size_t first = out->n;
+	int32_t *pn = NULL;
+	int64_t *off = NULL;
+	int rc;
+
+	if (!rk)
+		return CPS_ERR_RETRIABLE;
+	rc = ingest_partitions(p, rk, out, errstr, errstr_size);
+	rd_kafka_destroy(rk);
+	if (rc == CPS_OK)
+		rc = cps_store_open(p->conf.conninfo, &store, errstr, errstr_size);
+	if (rc == CPS_OK && out->n > first) {
+		size_t n = out->n - first;
+
+		pn = calloc(n, sizeof(*pn));
+		off = calloc(n, sizeof(*off));
+		if (!pn || !off)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		for (size_t i = 0; rc == CPS_OK && i < n; i++)
+			pn[i] = out->v[first + i].partition;
+		if (rc == CPS_OK)
+			rc = cps_store_load_offsets(store, p->conf.ingest_topic, pn, off, n, errstr,
+			                            errstr_size);
+		for (size_t i = 0; rc == CPS_OK && i < n; i++) {
+			struct cps_offset_entry *e = &out->v[first + i];
+
+			e->offset = off[i];
+			if (off[i] >= 0 && e->end >= 0)
+				e->lag = e->end > off[i] ? e->end - off[i] : 0;
+		}
+	}
+	cps_store_close(store);
+	free(pn);
+	free(off);
+	return rc;
 }

@@ -1,0 +1,52 @@
+/*
+ * Private to the Kafka connector (kafka.c, kafka_offsets.c): the source
+ * instance, whose consumer an offsets reset uses, and the offsets slots of
+ * the table, which kafka_offsets.c implements.
+ */
+#ifndef CPS_KAFKA_INT_H
+#define CPS_KAFKA_INT_H
+
+#include "connectors/connector.h"
+#include "base/arena.h"
+
+#include <librdkafka/rdkafka.h>
+
+/* kafka.c: the source instance. kafka_offsets.c resets through the open
+ * source's consumer (`rk`), a member of its group. */
+struct kafka_topic {
+	char *name;   /* in the source's `names` */
+	char *entity; /* likewise; NULL when unmapped */
+};
+
+/* A message of the last batch, held until the next poll. */
+struct held_msg {
+	rd_kafka_message_t *rkm;
+	size_t hdr_start; /* its first header in hdrs */
+};
+
+struct kafka_source {
+	struct cps_conn base;
+	rd_kafka_t *rk;
+	struct kafka_topic *topics;
+	size_t n_topics;
+	struct cps_arena names; /* the topics' names and entities */
+	/* the last batch: held[i] is the message msgs[i] was made of */
+	struct held_msg *held;
+	struct cps_source_msg *msgs;
+	size_t n_held, cap;
+	struct cps_header *hdrs;
+	size_t n_hdrs, cap_hdrs;
+	/* an error met after messages were collected, reported on the next poll */
+	int pending_rc;
+	char pending[256];
+	struct cps_conn_status counts; /* received, committed, errors, last_* */
+};
+
+/* kafka_offsets.c */
+int kafka_offsets_get(const char *platform, const struct cps_settings *settings,
+                      struct cps_offsets *out, char *errstr, size_t errstr_size);
+int kafka_offsets_reset(const char *platform, const struct cps_settings *settings,
+                        struct cps_conn *open, const struct cps_offsets_reset *to,
+                        struct cps_offsets *out, char *errstr, size_t errstr_size);
+
+#endif
