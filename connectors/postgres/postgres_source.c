@@ -225,6 +225,13 @@ static int pg_source_poll(struct cps_conn *c, struct cps_source_batch *batch, si
 		pg_source_batch_finish(s, batch);
 		return CPS_OK;
 	}
+	if (rc == CPS_ERR_RETRIABLE && s->phase == PHASE_STREAMING && s->repl &&
+	    PQstatus(s->repl) != CONNECTION_OK) {
+		/* the replication connection is gone (the server ended it, e.g. after
+		 * wal_sender_timeout while ingest waited for Kafka): nothing here
+		 * reconnects it, so this instance is done and the runner reopens */
+		rc = CPS_ERR_FATAL;
+	}
 	if (rc != CPS_OK) {
 		s->n_msgs = 0;
 		return rc;

@@ -105,6 +105,10 @@ int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts 
 /* Whether an operator's pause of link `link` is kept in the store (then
  * logs that it starts PAUSED). */
 bool cps_engine_link_paused(const struct cps_engine *e, const char *link);
+/* Adds the link to /status; *paused says whether an operator paused it, and
+ * such a link shows PAUSED at once (its runner starts paused). */
+struct cps_link *cps_engine_add_link(struct cps_engine *e, const char *name, const char *platform,
+                                     const char *type, enum cps_link_direction dir, bool *paused);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
 int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);

@@ -64,8 +64,8 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	pc.retain_ms[CPS_RETAIN_CONFLICTS] = cps_config_get_int(e->cfg, "store.conflict_retention");
 	pc.retain_ms[CPS_RETAIN_AUDIT_VALUES] =
 	    cps_config_get_int(e->cfg, "store.audit_value_retention");
-	pc.link = cps_status_add_link(e->status, "publisher", "cpsync", "kafka", CPS_LINK_SINK);
-	pc.start_paused = cps_engine_link_paused(e, "publisher");
+	pc.link =
+	    cps_engine_add_link(e, "publisher", "cpsync", "kafka", CPS_LINK_SINK, &pc.start_paused);
 	if (!pc.link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	rc = cps_publisher_start(&pc, &e->publisher, errstr, errstr_size);
@@ -82,8 +82,8 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	wc.registry = e->registry;
 	wc.publisher = e->publisher;
 	wc.status = e->status;
-	wc.link = cps_status_add_link(e->status, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE);
-	wc.start_paused = cps_engine_link_paused(e, "reconcile");
+	wc.link = cps_engine_add_link(e, "reconcile", "cpsync", "kafka", CPS_LINK_SOURCE,
+	                              &wc.start_paused);
 	if (!wc.link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* before anything trusts the stored offsets: are they of this topic? */

@@ -51,9 +51,9 @@ int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *o
 		sc.registry = e->registry;
 		sc.store_conninfo = e->conninfo;
 		sc.status = e->status;
-		sc.link = cps_status_add_link(e->status, name, p.name, p.connector, CPS_LINK_SINK);
+		sc.link = cps_engine_add_link(e, name, p.name, p.connector, CPS_LINK_SINK,
+		                              &sc.start_paused);
 		sc.batch_max = (size_t)cps_config_get_int(e->cfg, "store.batch_size");
-		sc.start_paused = cps_engine_link_paused(e, name);
 		rc = sc.link
 		         ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
 		         : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

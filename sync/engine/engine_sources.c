@@ -87,7 +87,8 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	if (rc != CPS_OK)
 		return rc;
 	snprintf(name, sizeof(name), "%s-source", p->name);
-	src->link = cps_status_add_link(e->status, name, p->name, p->connector, CPS_LINK_SOURCE);
+	src->link =
+	    cps_engine_add_link(e, name, p->name, p->connector, CPS_LINK_SOURCE, &ic.start_paused);
 	if (!src->link)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	/* a replication slot or a file inbox has one reader across instances:
@@ -125,7 +126,6 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	ic.ops = src->ops;
 	ic.settings = &src->settings;
 	ic.identity = e->identity;
-	ic.start_paused = cps_engine_link_paused(e, name);
 	rc = cps_ingest_start(&ic, &src->runner, err, sizeof(err));
 	if (rc != CPS_OK) {
 		cps_source_close(conn);

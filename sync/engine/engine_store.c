@@ -38,6 +38,17 @@ bool cps_engine_link_paused(const struct cps_engine *e, const char *link)
 	return false;
 }
 
+struct cps_link *cps_engine_add_link(struct cps_engine *e, const char *name, const char *platform,
+                                     const char *type, enum cps_link_direction dir, bool *paused)
+{
+	struct cps_link *l = cps_status_add_link(e->status, name, platform, type, dir);
+
+	*paused = cps_engine_link_paused(e, name);
+	if (l && *paused) /* PAUSED from the first /status on, never STARTING */
+		cps_link_set_state(l, CPS_LINK_PAUSED);
+	return l;
+}
+
 int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size)
 {
