@@ -12,6 +12,8 @@
 #include "base/common.h"
 #include "base/log.h"
 
+#include "base/pii.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +23,20 @@
 #define REASON_MAX  1000
 #define TARGETS_MAX 1024
 
+/* A copy of `text` with every national ID in it masked: a Shenshan file
+ * name may carry one, and viewers read these positions too. */
+static json_t *masked_string(const char *text)
+{
+	char buf[CPS_STREAM_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	cps_mask_national_ids_in(buf);
+	return json_string(buf);
+}
+
 static json_t *entry_json(const struct cps_offset_entry *e)
 {
-	json_t *j = json_pack("{s:s, s:s}", "kind", e->kind, "stream", e->stream);
+	json_t *j = json_pack("{s:s, s:o}", "kind", e->kind, "stream", masked_string(e->stream));
 
 	if (!j)
 		return NULL;
@@ -31,7 +44,7 @@ static json_t *entry_json(const struct cps_offset_entry *e)
 		json_object_set_new(j, "partition", json_integer(e->partition));
 	json_object_set_new(j, "offset", e->offset >= 0 ? json_integer(e->offset) : json_null());
 	if (e->text[0])
-		json_object_set_new(j, "position", json_string(e->text));
+		json_object_set_new(j, "position", masked_string(e->text));
 	json_object_set_new(j, "end", e->end >= 0 ? json_integer(e->end) : json_null());
 	json_object_set_new(j, "lag", e->lag >= 0 ? json_integer(e->lag) : json_null());
 	return j;
