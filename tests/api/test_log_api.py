@@ -22,8 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import cpsynctest as C  # noqa: E402
@@ -77,23 +75,7 @@ def check(cond, msg):
 
 
 def call(port, method, path, role=None, body=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    if role:
-        req.add_header("Authorization", "Bearer " + TOKENS[role])
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            text = r.read()
-            return r.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as e:
-        text = e.read()
-        try:
-            return e.code, json.loads(text) if text else None
-        except ValueError:
-            return e.code, None
-
+    return C.http_call(port, method, path, TOKENS[role] if role else None, body, raw)
 
 def write_config(path, conninfo, source_dir, level, debug=None):
     with open(path, "w") as f:

@@ -26,13 +26,10 @@ the city as a PostgreSQL database captured through a replication slot
 usage: test_offsets.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
 import datetime
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "threeway"))
 import twlib as T  # noqa: E402
@@ -106,20 +103,7 @@ platforms:
 
 
 def call(port, method, path, role="operator", body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    req.add_header("Authorization", "Bearer " + TOKENS[role])
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=90) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        try:
-            return e.code, json.loads(e.read() or b"null")
-        except ValueError:
-            return e.code, None
-
+    return L.http_call(port, method, path, TOKENS[role], body, timeout=90)
 
 def check(cond, msg):
     if not cond:

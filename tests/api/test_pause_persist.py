@@ -21,13 +21,10 @@ usage: test_pause_persist.py CPSYNC_BIN SOURCE_DIR
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import cpsynctest as C  # noqa: E402
@@ -84,22 +81,7 @@ def check(cond, msg):
 
 
 def call(port, method, path, role="operator", body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    req.add_header("Authorization", "Bearer " + TOKENS[role])
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        try:
-            return e.code, json.loads(e.read() or b"null")
-        except ValueError:
-            return e.code, None
-    except (urllib.error.URLError, ConnectionError, OSError):
-        return None, None
-
+    return C.http_call(port, method, path, TOKENS[role], body)
 
 def links(port):
     st, doc = call(port, "GET", "/status", role="viewer")

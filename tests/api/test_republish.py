@@ -23,8 +23,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -75,21 +73,7 @@ def check(cond, msg):
 
 
 def call(port, method, path, role=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
-    if role:
-        req.add_header("Authorization", "Bearer " + TOKENS[role])
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        try:
-            return e.code, json.loads(e.read() or b"null")
-        except ValueError:
-            return e.code, None
-
+    return C.http_call(port, method, path, TOKENS[role] if role else None, body, timeout=120)
 
 def produce(cpsync, source_dir, bootstrap, line):
     key = json.loads(line)["national_id"]

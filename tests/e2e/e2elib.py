@@ -22,8 +22,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 # the shared harness, re-exported: the scripts call L.fail, L.Cpsync, L.Database ...
 from cpsynctest import (DIE_WITH_US, TOKEN, Cpsync, Database, conninfo_with_db,  # noqa: E402,F401
-                        fail, free_port, http_fetch, http_get, info, log_tail, national_id,
-                        psql, require_pg, set_name, tmpdir, wait_for)
+                        fail, free_port, http_call, http_fetch, http_get, info, log_tail,
+                        national_id, psql, require_pg, set_name, tmpdir, wait_for)
 
 ENTITIES = ["person", "household", "enrolment", "verification", "alert"]
 

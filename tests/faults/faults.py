@@ -131,39 +131,6 @@ class PrivatePG:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-class OutboxFull:
-    """No room in Shenshan's outbox: a full tmpfs, or without mount no folder."""
-
-    def __init__(self, outbox):
-        self.outbox = outbox
-        self.mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700",
-                                       "tmpfs", outbox], capture_output=True).returncode == 0
-        self.filler = os.path.join(outbox, ".filler")
-
-    def start(self):
-        if not self.mounted:
-            os.rename(self.outbox, self.outbox + ".away")
-            return "the outbox folder taken away (mount refused)"
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 4096) > 0:
-                pass
-        except OSError:
-            pass
-        os.close(fd)
-        return "the outbox tmpfs full"
-
-    def end(self):
-        if self.mounted:
-            os.unlink(self.filler)
-        else:
-            os.rename(self.outbox + ".away", self.outbox)
-
-    def close(self):
-        if self.mounted:
-            subprocess.run(["umount", "-l", self.outbox], capture_output=True)
-
-
 def recovered(cps, since, bound):
     """Seconds from `since` until every link is RUNNING and /readyz is 200."""
     deadline = since + bound
@@ -195,17 +162,7 @@ def doubled(store, plats):
 
 def outbox_last_values(outbox):
     """{(key, address)} of every person record in the complete outbox files."""
-    import avro.datafile
-    import avro.io
-    seen = set()
-    for name in os.listdir(outbox):
-        if not name.startswith("person-") or not name.endswith(".avro") or \
-                not os.path.exists(os.path.join(outbox, name + ".manifest.json")):
-            continue
-        with open(os.path.join(outbox, name), "rb") as f:
-            with avro.datafile.DataFileReader(f, avro.io.DatumReader()) as r:
-                seen.update((x["national_id"], x["residence_address"]) for x in r)
-    return seen
+    return {(x["national_id"], x["residence_address"]) for x in T.outbox_people(outbox)}
 
 
 # ---- the faults: each returns (what it did, monotonic time of its end) ------------
@@ -318,7 +275,7 @@ def main():
         topics += ["cpsync.unified.%s:4" % e for e in L.ENTITIES]
     ctx.broker = L.open_broker(args, 4, topics)
     ctx.pg = PrivatePG(args.source) if args.fault in ("pg_restart", "store_down") else None
-    ctx.outbox_fault = OutboxFull(outbox) if args.fault == "outbox_full" else None
+    ctx.outbox_fault = T.OutboxFull(outbox, "64m") if args.fault == "outbox_full" else None
     pg = ctx.pg.conninfo if ctx.pg else args.pg
     store = L.Database(pg, "faults_store_" + args.fault)
     city = T.City(pg, "f" + args.fault[:6], args.source)

@@ -132,6 +132,27 @@ def http_get(port, path, timeout=5, token=TOKEN):
         return None, None
 
 
+def http_call(port, method, path, token=None, body=None, raw=None, timeout=30):
+    """(status, parsed JSON body or None) of one request with a JSON `body`
+    or `raw` bytes; (None, None) when nothing answers."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        try:
+            return e.code, json.loads(e.read() or b"null")
+        except ValueError:
+            return e.code, None
+    except (urllib.error.URLError, ConnectionError, socket.timeout, OSError):
+        return None, None
+
+
 def http_fetch(port, path, token=None, timeout=10):
     """(status, content type, body bytes) or (None, None, None) when nothing answers."""
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))

@@ -63,21 +63,6 @@ def record_of(store, key):
     return v, T.plain(rec) if rec else None, plats
 
 
-def outbox_people(outbox):
-    """Every person record of the complete (manifested) outbox files, in
-    file order."""
-    out = []
-    for name in sorted(os.listdir(outbox)):
-        if not name.startswith("person-") or not name.endswith(".avro"):
-            continue
-        if not os.path.exists(os.path.join(outbox, name + ".manifest.json")):
-            continue
-        with open(os.path.join(outbox, name), "rb") as f:
-            with avro.datafile.DataFileReader(f, avro.io.DatumReader()) as r:
-                out.extend(r)
-    return out
-
-
 def province_inbound(schemas, bootstrap):
     """[(version, record)] of province.inbound.person."""
     out = []
@@ -149,7 +134,7 @@ def run(args, schemas, store, city, cps, ssdir):
     # -- Shenshan's outbox: P's update arrives, never a phone number
     T.wait_for("P v2 in Shenshan's outbox",
                lambda: any(x["national_id"] == P and x["residence_address"] == "南山区粤海街道2号"
-                           for x in outbox_people(outbox)), 60, cps)
+                           for x in T.outbox_people(outbox)), 60, cps)
     # -- the province's inbound topic: P's update, phone included
     got = T.wait_for("P v2 on province.inbound.person",
                      lambda: [(v, x) for v, x in province_inbound(schemas, bootstrap)
@@ -202,7 +187,7 @@ def run(args, schemas, store, city, cps, ssdir):
     # Shenshan gets every version; never a phone number
     T.wait_for("P v5 in Shenshan's outbox",
                lambda: any(x["national_id"] == P and x["residence_address"] == "福田区莲花街道5号"
-                           for x in outbox_people(outbox)), 60, cps)
+                           for x in T.outbox_people(outbox)), 60, cps)
 
     # -- Shenshan's files into the inbox: null and deflate codecs
     S1 = L.national_id("441521", "19850921", 573)
@@ -237,12 +222,12 @@ def run(args, schemas, store, city, cps, ssdir):
     city_insert(city, dict(ss[S1], labour_capacity="NONE"))
     T.wait_for("S1 v2 (city) in Shenshan's outbox",
                lambda: any(x["national_id"] == S1 and x["labour_capacity"] == "NONE"
-                           for x in outbox_people(outbox)), 60, cps)
-    s1 = [x for x in outbox_people(outbox) if x["national_id"] == S1]
+                           for x in T.outbox_people(outbox)), 60, cps)
+    s1 = [x for x in T.outbox_people(outbox) if x["national_id"] == S1]
     if any(x["labour_capacity"] != "NONE" for x in s1):
         L.fail("Shenshan's own record S1 v1 was echoed into its outbox")
 
-    people = outbox_people(outbox)
+    people = T.outbox_people(outbox)
     phones = [x["phone"] for x in people if x.get("phone") is not None]
     if phones:
         L.fail("%d person records in Shenshan's outbox carry a phone number (not allowed)"

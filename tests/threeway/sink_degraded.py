@@ -15,7 +15,6 @@ usage: sink_degraded.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
 import datetime
 import os
-import subprocess
 import time
 
 import twlib as T
@@ -40,51 +39,7 @@ def city_insert(city, nid):
 
 def outbox_has(outbox, nid):
     """Whether a complete (manifested) outbox file holds a person record of nid."""
-    import avro.datafile
-    import avro.io
-    for name in sorted(os.listdir(outbox)):
-        if not name.startswith("person-") or not name.endswith(".avro"):
-            continue
-        if not os.path.exists(os.path.join(outbox, name + ".manifest.json")):
-            continue
-        with open(os.path.join(outbox, name), "rb") as f:
-            with avro.datafile.DataFileReader(f, avro.io.DatumReader()) as r:
-                if any(x.get("national_id") == nid for x in r):
-                    return True
-    return False
-
-
-class Fault:
-    """No room in the outbox: a full tmpfs, or (without mount) no folder."""
-
-    def __init__(self, outbox):
-        self.outbox = outbox
-        self.mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700",
-                                       "tmpfs", outbox], capture_output=True).returncode == 0
-        self.filler = os.path.join(outbox, ".filler")
-
-    def start(self):
-        if not self.mounted:
-            os.rename(self.outbox, self.outbox + ".away")
-            return "outbox folder taken away (mount refused)"
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"\0" * 4096) > 0:
-                pass
-        except OSError:
-            pass
-        os.close(fd)
-        return "outbox tmpfs full"
-
-    def end(self):
-        if self.mounted:
-            os.unlink(self.filler)
-        else:
-            os.rename(self.outbox + ".away", self.outbox)
-
-    def close(self):
-        if self.mounted:
-            subprocess.run(["umount", "-l", self.outbox], capture_output=True)
+    return any(x.get("national_id") == nid for x in T.outbox_people(outbox))
 
 
 def metric(text, name, labels):
@@ -124,7 +79,7 @@ def main():
     for d in ("inbox", "outbox"):
         os.makedirs(os.path.join(ssdir, d))
     outbox = os.path.join(ssdir, "outbox")
-    fault = Fault(outbox)
+    fault = T.OutboxFull(outbox, "256k")
     store = L.Database(args.pg, "tw_store_degraded")
     city = T.City(args.pg, "degraded", args.source)
     cps = None

@@ -6,6 +6,7 @@ cpsync configuration wiring the three. Builds on tests/e2e/e2elib.py and
 tests/lib/cpsynctest.py.
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -220,3 +221,56 @@ def plain(v):
     if isinstance(v, list):
         return [plain(x) for x in v]
     return v
+
+
+def outbox_people(outbox):
+    """Every person record of the complete (manifested) outbox files, in
+    file order."""
+    import avro.datafile
+    import avro.io
+    out = []
+    for name in sorted(os.listdir(outbox)):
+        if not name.startswith("person-") or not name.endswith(".avro"):
+            continue
+        if not os.path.exists(os.path.join(outbox, name + ".manifest.json")):
+            continue
+        with open(os.path.join(outbox, name), "rb") as f:
+            with avro.datafile.DataFileReader(f, avro.io.DatumReader()) as r:
+                out.extend(r)
+    return out
+
+
+class OutboxFull:
+    """No room in Shenshan's outbox: a tmpfs of `size` mounted on it and
+    filled to the last byte, or (where mounting is refused) the folder taken
+    away. start() begins the fault and says which, end() ends it, close()
+    unmounts."""
+
+    def __init__(self, outbox, size):
+        self.outbox = outbox
+        self.mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size,
+                                       "tmpfs", outbox], capture_output=True).returncode == 0
+        self.filler = os.path.join(outbox, ".filler")
+
+    def start(self):
+        if not self.mounted:
+            os.rename(self.outbox, self.outbox + ".away")
+            return "the outbox folder taken away (mount refused)"
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        return "the outbox tmpfs full"
+
+    def end(self):
+        if self.mounted:
+            os.unlink(self.filler)
+        else:
+            os.rename(self.outbox + ".away", self.outbox)
+
+    def close(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.outbox], capture_output=True)
