@@ -193,6 +193,25 @@ const struct cps_config_key cps_config_keys[] = {
      "Platform names for this field, most authoritative first."},
     {"rules.*.fields.*.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
      "Disagreement handling for this field."},
+    {"rules.*.cases.*.when.*", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "A condition of a conditional rule set (a case): the record's field of this name "
+     "equals this value (as text: `\"441521\"`, `3`, `true`). The case applies when all its "
+     "conditions hold; the first case that applies wins, in the order written. A field a "
+     "condition reads is decided by the entity's own rules."},
+    {"rules.*.cases.*.default.rule", CPS_CFG_ENUM, NULL, 0, 0, "precedence|latest|manual", 0,
+     "The case's rule for fields without an entry of their own (in the case or the "
+     "entity); unset parts come from the entity's `default`."},
+    {"rules.*.cases.*.default.platforms", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,
+     "The case's platform order, most authoritative first."},
+    {"rules.*.cases.*.default.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
+     "The case's disagreement handling."},
+    {"rules.*.cases.*.fields.*.rule", CPS_CFG_ENUM, NULL, 0, 0, "precedence|latest|manual", 0,
+     "The rule of one field while the case applies; unset parts come from the case's "
+     "`default`, else the entity's."},
+    {"rules.*.cases.*.fields.*.platforms", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,
+     "Platform names for this field while the case applies, most authoritative first."},
+    {"rules.*.cases.*.fields.*.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
+     "Disagreement handling for this field while the case applies."},
 };
 
 const size_t cps_config_keys_count = sizeof(cps_config_keys) / sizeof(cps_config_keys[0]);

@@ -5,11 +5,12 @@
  * works on copies of the state and swaps them in only on success, so a
  * failure leaves the state as it was.
  */
-#include "reconcile/reconcile.h"
+#include "reconcile/reconcile_int.h"
 
 #include "base/common.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,22 +19,6 @@ static const struct cps_field_rule fallback_rule = {
     .kind = CPS_RULE_LATEST,
     .on_disagree = CPS_DISAGREE_ACCEPT,
 };
-
-#define OOM(errstr, size) cps_seterr(CPS_ERR_FATAL, errstr, size, "out of memory")
-
-static json_int_t jint(const json_t *obj, const char *key)
-{
-	return json_integer_value(json_object_get(obj, key));
-}
-
-static int stamp_cmp(int64_t e1, int64_t s1, int64_t e2, int64_t s2)
-{
-	if (e1 != e2)
-		return e1 < e2 ? -1 : 1;
-	if (s1 != s2)
-		return s1 < s2 ? -1 : 1;
-	return 0;
-}
 
 /* Orders two positions of one platform's facts when they lie in the same
  * stream, "<stream>#<n>" (a file's record) or "<stream>@<n>" (a Kafka
@@ -59,12 +44,6 @@ static int pos_cmp(const char *a, const char *b)
 	if (*end || end == sb + 1)
 		return 0;
 	return na < nb ? -1 : na > nb;
-}
-
-/* Compares the (eff, src) of two JSON objects carrying "eff" and "src". */
-static int obj_stamp_cmp(const json_t *a, const json_t *b)
-{
-	return stamp_cmp(jint(a, "eff"), jint(a, "src"), jint(b, "eff"), jint(b, "src"));
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
@@ -112,7 +91,7 @@ void cps_reconcile_outcome_release(struct cps_reconcile_outcome *o)
 	cps_reconcile_outcome_init(o);
 }
 
-static int outcome_reset(struct cps_reconcile_outcome *o)
+int cps_reconcile_outcome_reset(struct cps_reconcile_outcome *o)
 {
 	cps_reconcile_outcome_release(o);
 	o->opened = json_array();
@@ -126,6 +105,8 @@ static int outcome_reset(struct cps_reconcile_outcome *o)
 
 struct work {
 	const struct cps_rules *rules;
+	const struct cps_entity_rules *er; /* the entity's rules; NULL: none */
+	const struct cps_rule_case *rcase; /* the case that matched the record, or NULL */
 	const char *entity;
 	const char *key;
 	const char *key_field;
@@ -139,15 +120,20 @@ struct work {
 	int oom;
 };
 
+/* The case that decides `field`: none for a field a condition reads. */
+static const struct cps_rule_case *case_of(const struct work *w, const char *field)
+{
+	return w->rcase && !cps_rules_is_condition(w->er, field) ? w->rcase : NULL;
+}
+
 static const struct cps_field_rule *rule_of(const struct work *w, const char *field, int *ver)
 {
-	const struct cps_field_rule *r = cps_rules_for(w->rules, w->entity, field, ver);
-
-	if (!r) {
+	if (!w->er) {
 		*ver = 0;
 		return &fallback_rule;
 	}
-	return r;
+	*ver = w->er->version;
+	return cps_rules_field(w->er, case_of(w, field), field);
 }
 
 /* Sets obj[key] = v, stealing v; records an allocation failure. */
@@ -263,12 +249,22 @@ static int winner_of(const struct cps_field_rule *rule, const struct cand *c, si
 	return best;
 }
 
-static json_t *new_provenance(const struct cps_field_rule *rule, int ver, const struct cand *c)
+/* `rcase`: the case whose rules decided (NULL: the entity's own). */
+static json_t *new_provenance(const struct cps_field_rule *rule, int ver,
+                              const struct cps_rule_case *rcase, const struct cand *c)
 {
-	return json_pack("{s:s, s:O, s:I, s:I, s:s, s:i}", "platform", c->platform, "pos",
+	return json_pack("{s:s, s:O, s:I, s:I, s:s, s:i, s:s*}", "platform", c->platform, "pos",
 	                 json_object_get(c->f, "pos"), "eff", jint(c->f, "eff"), "src",
 	                 jint(c->f, "src"), "rule", cps_rule_kind_name(rule->kind), "rule_version",
-	                 ver);
+	                 ver, "case", rcase ? rcase->name : NULL);
+}
+
+/* Whether provenance `prov` names the case `rcase` (NULL: none). */
+static bool case_is(json_t *prov, const struct cps_rule_case *rcase)
+{
+	const char *c = json_string_value(json_object_get(prov, "case"));
+
+	return rcase ? c && !strcmp(c, rcase->name) : !c;
 }
 
 /* Whether the steward decision of provenance `prov` still holds against the
@@ -431,8 +427,8 @@ static bool reconcile_field(struct work *w, const char *field)
 	if (!win) {
 		json_object_del(w->provenance, field);
 	} else if (prov && !json_object_get(prov, "steward") && cur && json_equal(cur, value) &&
-	           platform_is(prov, win->platform)) {
-		/* same value, same winner: the provenance stays, markers follow;
+	           platform_is(prov, win->platform) && case_is(prov, case_of(w, field))) {
+		/* same value, same winner, same case: the provenance stays, markers follow;
 		 * entries are never changed in place (a batch's emits share them) */
 		if (!markers_match(prov, pending, flagged, c, n, win_v)) {
 			nprov = json_copy(prov);
@@ -442,7 +438,7 @@ static bool reconcile_field(struct work *w, const char *field)
 		}
 	} else {
 		new_winner = prov && cur && json_equal(cur, value);
-		nprov = new_provenance(rule, ver, win);
+		nprov = new_provenance(rule, ver, case_of(w, field), win);
 		if (!nprov)
 			w->oom = 1;
 		else
@@ -485,6 +481,80 @@ static json_t *field_names(struct work *w)
 	return names;
 }
 
+/* A unified value as a condition reads it: a union's branch unwrapped, a
+ * string as is, an integer in decimal, a boolean; NULL for anything else. */
+static const char *cond_text(json_t *v, char *buf, size_t size)
+{
+	if (json_is_object(v) && json_object_size(v) == 1)
+		v = json_object_iter_value(json_object_iter(v));
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v)) {
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return buf;
+	}
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "true" : "false";
+	return NULL;
+}
+
+/* The first case whose conditions all hold on w->record (where the
+ * condition fields are already decided); NULL when none does. */
+static const struct cps_rule_case *matching_case(const struct work *w)
+{
+	char buf[32];
+
+	for (size_t i = 0; w->er && i < w->er->n_cases; i++) {
+		const struct cps_rule_case *c = &w->er->cases[i];
+		size_t j = 0;
+
+		for (; j < c->n_when; j++) {
+			const char *t = cond_text(json_object_get(w->record, c->when[j].field), buf,
+			                          sizeof(buf));
+			if (!t || strcmp(t, c->when[j].value))
+				break;
+		}
+		if (j == c->n_when)
+			return c;
+	}
+	return NULL;
+}
+
+/* Recomputes the fields of `names`: first those the cases' conditions read
+ * (by the entity's own rules), then, with the case chosen on their values,
+ * the rest. Fields whose value or backing changed go to changed_fields in
+ * the order of `names`. */
+static void recompute_fields(struct work *w, json_t *names)
+{
+	size_t n = json_array_size(names), i;
+	bool *news = calloc(n ? n : 1, sizeof(*news));
+	json_t *p;
+
+	if (!news) {
+		w->oom = 1;
+		return;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			w->rcase = matching_case(w);
+		json_array_foreach (names, i, p) {
+			const char *field = json_string_value(p);
+
+			if (cps_rules_is_condition(w->er, field) == (pass == 0))
+				news[i] = reconcile_field(w, field);
+		}
+	}
+	json_array_foreach (names, i, p) {
+		const char *field = json_string_value(p);
+		json_t *before =
+		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
+
+		if (news[i] || !before || !json_equal(before, json_object_get(w->record, field)))
+			push(w, w->out->changed_fields, json_incref(p));
+	}
+	free(news);
+}
+
 /* Step 2 and 3 of ENGINE.md: recompute every field, decide the outcome. */
 static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 {
@@ -492,7 +562,6 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 	int all_withdrawn = json_object_size(w->platforms) > 0;
 	const char *k;
 	json_t *p, *names;
-	size_t i;
 
 	json_object_foreach (w->platforms, k, p) {
 		if (!json_is_true(json_object_get(p, "withdrawn")))
@@ -520,15 +589,7 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 		json_decref(names);
 		return;
 	}
-	json_array_foreach (names, i, p) {
-		const char *field = json_string_value(p);
-		json_t *before =
-		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
-
-		if (reconcile_field(w, field) || !before ||
-		    !json_equal(before, json_object_get(w->record, field)))
-			push(w, out->changed_fields, json_incref(p));
-	}
+	recompute_fields(w, names);
 	json_decref(names);
 	if (json_array_size(out->changed_fields) || !json_is_object(st->record))
 		out->changed = 1;
@@ -592,7 +653,7 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 	struct work w = {0};
 	int deleted = st->deleted, rc;
 
-	if (outcome_reset(out) != CPS_OK)
+	if (cps_reconcile_outcome_reset(out) != CPS_OK)
 		return OOM(errstr, errstr_size);
 	if (strcmp(ev->entity, st->entity))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
@@ -610,6 +671,7 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 		                  ev->platform);
 
 	w.rules = rules;
+	w.er = cps_rules_entity(rules, st->entity);
 	w.entity = st->entity;
 	w.key = st->key;
 	w.key_field = cps_entity_key_field(st->entity);
@@ -638,126 +700,5 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 		st->version++;
 		out->version = st->version;
 	}
-	return CPS_OK;
-}
-
-/* ---- steward decisions ------------------------------------------------------- */
-
-/* The provenance of a decision (reconcile.h). Where the value comes from,
- * `origin`: the chosen candidate (take-platform) or the value's own
- * provenance (dismiss); NULL for an entered value (or a dismissed null),
- * whose times are the decision's. Then the rule "steward", the conflict,
- * who decided, when and why, and the newest fact the decision saw. */
-static json_t *decision_provenance(const json_t *origin, int ver, int64_t conflict_id,
-                                   const char *steward, const char *reason, int64_t now_ms,
-                                   const json_t *newest)
-{
-	json_t *platform = origin ? json_object_get(origin, "platform") : NULL;
-	json_t *pos = origin ? json_object_get(origin, "pos") : NULL;
-	json_t *p;
-
-	p = json_pack("{s:O, s:O, s:I, s:I, s:s, s:i, s:s, s:I, s:s?, s:I, s:I}", "platform",
-	              platform ? platform : json_null(), "pos", pos ? pos : json_null(), "eff",
-	              origin ? jint(origin, "eff") : (json_int_t)now_ms, "src",
-	              origin ? jint(origin, "src") : (json_int_t)now_ms, "rule", "steward",
-	              "rule_version", ver, "steward", steward, "decided_at", (json_int_t)now_ms,
-	              "reason", reason, "seen_eff", newest ? jint(newest, "eff") : 0, "seen_src",
-	              newest ? jint(newest, "src") : 0);
-	if (p && conflict_id > 0 &&
-	    json_object_set_new(p, "conflict_id", json_integer(conflict_id)) < 0) {
-		json_decref(p);
-		return NULL;
-	}
-	return p;
-}
-
-int cps_reconcile_resolve(const struct cps_rules *rules, struct cps_key_state *st,
-                          const char *field, enum cps_resolution how, const char *platform,
-                          json_t *value, const char *steward, const char *reason,
-                          int64_t conflict_id, int64_t now_ms, struct cps_reconcile_outcome *out,
-                          char *errstr, size_t errstr_size)
-{
-	json_t *conflict, *cands, *cand = NULL, *c, *newest = NULL, *p, *nprov = NULL, *nval;
-	json_t *old_prov, *cur, *origin;
-	const char *pn;
-	size_t i;
-	int ver = 0;
-
-	if (outcome_reset(out) != CPS_OK)
-		return OOM(errstr, errstr_size);
-	if (!field || !(conflict = json_object_get(st->conflicts, field)))
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "no open conflict on field '%.64s'", field ? field : "");
-	if (!steward || !*steward)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "a steward decision needs the steward's name");
-	cands = json_object_get(conflict, "candidates");
-	if (how == CPS_RESOLVE_TAKE_PLATFORM) {
-		json_array_foreach (cands, i, c) {
-			if (platform &&
-			    !strcmp(json_string_value(json_object_get(c, "platform")), platform))
-				cand = c;
-		}
-		if (!cand)
-			return cps_seterr(
-			    CPS_ERR_INVALID, errstr, errstr_size,
-			    "platform '%.32s' is not a candidate of the conflict on field '%.64s'",
-			    platform ? platform : "", field);
-	} else if (how == CPS_RESOLVE_ENTER_VALUE) {
-		if (!value)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "no value entered for field '%.64s'", field);
-	} else if (how != CPS_RESOLVE_DISMISS) {
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "unknown resolution for field '%.64s'", field);
-	}
-	if (!json_is_object(st->record))
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "conflict on field '%.64s' of a record that does not exist",
-		                  field);
-	rule_of(&(struct work){.rules = rules, .entity = st->entity}, field, &ver);
-	/* the decision is stamped with the newest fact it saw: it holds until
-	 * a platform states something newer about the field */
-	json_object_foreach (st->platforms, pn, p) {
-		json_t *f = json_object_get(json_object_get(p, "fields"), field);
-
-		if (f && !json_is_true(json_object_get(p, "withdrawn")) &&
-		    (!newest || obj_stamp_cmp(f, newest) > 0))
-			newest = f;
-	}
-	cur = json_object_get(st->record, field);
-	old_prov = json_object_get(st->provenance, field);
-	if (how == CPS_RESOLVE_TAKE_PLATFORM)
-		nval = json_deep_copy(json_object_get(cand, "v"));
-	else if (how == CPS_RESOLVE_ENTER_VALUE)
-		nval = json_deep_copy(value);
-	else
-		nval = cur ? json_incref(cur) : json_null();
-	if (how == CPS_RESOLVE_TAKE_PLATFORM)
-		origin = cand;
-	else if (how == CPS_RESOLVE_DISMISS && cur && !json_is_null(cur))
-		origin = old_prov;
-	else
-		origin = NULL;
-	nprov = decision_provenance(origin, ver, conflict_id, steward, reason, now_ms, newest);
-	if (!nval || !nprov ||
-	    json_array_append_new(
-	        out->closed, json_pack("{s:s, s:s}", "field", field, "how",
-	                               how == CPS_RESOLVE_DISMISS ? "dismissed" : "resolved")) <
-	        0) {
-		json_decref(nval);
-		json_decref(nprov);
-		cps_reconcile_outcome_release(out);
-		return OOM(errstr, errstr_size);
-	}
-	if (!cur || !json_equal(cur, nval))
-		json_array_append_new(out->changed_fields, json_string(field));
-	json_object_set_new(st->record, field, nval);
-	json_object_set_new(st->provenance, field, nprov);
-	json_object_del(st->conflicts, field);
-	/* a decision is always news for consumers: the field's provenance changed */
-	out->changed = 1;
-	out->op = CPS_OP_UPSERT;
-	out->version = ++st->version;
 	return CPS_OK;
 }

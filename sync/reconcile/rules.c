@@ -71,6 +71,25 @@ struct cps_rules *cps_rules_new(size_t n_entities)
 	return r;
 }
 
+static void fields_release(struct cps_field_rule *fields, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		field_rule_release(&fields[j]);
+	free(fields);
+}
+
+static void case_release(struct cps_rule_case *c)
+{
+	free(c->name);
+	for (size_t i = 0; i < c->n_when; i++) {
+		free(c->when[i].field);
+		free(c->when[i].value);
+	}
+	free(c->when);
+	field_rule_release(&c->dflt);
+	fields_release(c->fields, c->n_fields);
+}
+
 void cps_rules_free(struct cps_rules *r)
 {
 	if (!r)
@@ -80,9 +99,10 @@ void cps_rules_free(struct cps_rules *r)
 
 		free(e->entity);
 		field_rule_release(&e->dflt);
-		for (size_t j = 0; j < e->n_fields; j++)
-			field_rule_release(&e->fields[j]);
-		free(e->fields);
+		fields_release(e->fields, e->n_fields);
+		for (size_t j = 0; j < e->n_cases; j++)
+			case_release(&e->cases[j]);
+		free(e->cases);
 	}
 	free(r->entities);
 	free(r);
@@ -119,20 +139,52 @@ int cps_rules_check(const struct cps_field_rule *fr, const char *where, char *er
 	return CPS_OK;
 }
 
+const struct cps_entity_rules *cps_rules_entity(const struct cps_rules *r, const char *entity)
+{
+	for (size_t i = 0; r && entity && i < r->n_entities; i++)
+		if (!strcmp(r->entities[i].entity, entity))
+			return &r->entities[i];
+	return NULL;
+}
+
+static const struct cps_field_rule *field_entry(const struct cps_field_rule *fields, size_t n,
+                                                const char *field)
+{
+	for (size_t j = 0; field && j < n; j++)
+		if (!strcmp(fields[j].field, field))
+			return &fields[j];
+	return NULL;
+}
+
+int cps_rules_is_condition(const struct cps_entity_rules *e, const char *field)
+{
+	for (size_t i = 0; e && field && i < e->n_cases; i++)
+		for (size_t j = 0; j < e->cases[i].n_when; j++)
+			if (!strcmp(e->cases[i].when[j].field, field))
+				return 1;
+	return 0;
+}
+
+const struct cps_field_rule *cps_rules_field(const struct cps_entity_rules *e,
+                                             const struct cps_rule_case *c, const char *field)
+{
+	const struct cps_field_rule *fr;
+
+	if (!e)
+		return NULL;
+	if (c && (fr = field_entry(c->fields, c->n_fields, field)))
+		return fr;
+	if ((fr = field_entry(e->fields, e->n_fields, field)))
+		return fr;
+	return c && c->has_dflt ? &c->dflt : &e->dflt;
+}
+
 const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
                                            const char *field, int *rule_version)
 {
-	for (size_t i = 0; r && entity && i < r->n_entities; i++) {
-		const struct cps_entity_rules *e = &r->entities[i];
+	const struct cps_entity_rules *e = cps_rules_entity(r, entity);
 
-		if (strcmp(e->entity, entity))
-			continue;
-		if (rule_version)
-			*rule_version = e->version;
-		for (size_t j = 0; field && j < e->n_fields; j++)
-			if (!strcmp(e->fields[j].field, field))
-				return &e->fields[j];
-		return &e->dflt;
-	}
-	return NULL;
+	if (e && rule_version)
+		*rule_version = e->version;
+	return cps_rules_field(e, NULL, field);
 }

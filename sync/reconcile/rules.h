@@ -35,12 +35,34 @@ struct cps_field_rule {
 	enum cps_rule_disagree on_disagree;
 };
 
+/* One condition of a case: the record's unified value of `field`, as text
+ * (a string as is, a number in decimal, true/false), equals `value`. */
+struct cps_rule_cond {
+	char *field;
+	char *value;
+};
+
+/* A conditional rule set (config `rules.<entity>.cases.<name>`): when every
+ * condition holds for the record, its rules decide the record's other
+ * fields. The first case that matches wins; provenance names it. */
+struct cps_rule_case {
+	char *name;
+	struct cps_rule_cond *when;
+	size_t n_when;
+	int has_dflt; /* the case declares its own default */
+	struct cps_field_rule dflt;
+	struct cps_field_rule *fields;
+	size_t n_fields;
+};
+
 struct cps_entity_rules {
 	char *entity;
 	int version; /* recorded in provenance: which rule set decided */
 	struct cps_field_rule dflt;
 	struct cps_field_rule *fields;
 	size_t n_fields;
+	struct cps_rule_case *cases; /* in the order written: the first match wins */
+	size_t n_cases;
 };
 
 struct cps_rules {
@@ -62,6 +84,20 @@ void cps_rules_free(struct cps_rules *r);
  * none); NULL when the entity has no rules at all. */
 const struct cps_field_rule *cps_rules_for(const struct cps_rules *r, const char *entity,
                                            const char *field, int *rule_version);
+
+/* The rules of `entity`; NULL when it has none. */
+const struct cps_entity_rules *cps_rules_entity(const struct cps_rules *r, const char *entity);
+
+/* The rule for `field` when case `c` (NULL: none) matched the record: the
+ * case's own entry for the field, else the entity's, else the case's
+ * default (when it declares one), else the entity's default. A field a
+ * condition of any case reads is always decided by the entity's own rules
+ * (the case is chosen on its value). */
+const struct cps_field_rule *cps_rules_field(const struct cps_entity_rules *e,
+                                             const struct cps_rule_case *c, const char *field);
+
+/* Whether some case of e reads `field` in a condition. */
+int cps_rules_is_condition(const struct cps_entity_rules *e, const char *field);
 
 /* "precedence", "latest", "manual"; "accept", "flag", "conflict" ("?" out of range). */
 const char *cps_rule_kind_name(enum cps_rule_kind kind);

@@ -161,8 +161,8 @@ static json_t *field_provenance(const char *field, json_t *p)
 	                                    : 0;
 	src_ms = json_is_integer(src) ? json_integer_value(src) : eff_ms;
 	fp = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "field", field, "platform",
-	    plat, "source_position",
+	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "field", field,
+	    "platform", plat, "source_position",
 	    json_is_string(platform) ? opt_string(json_object_get(p, "pos")) : json_null(),
 	    "effective_time", (json_int_t)eff_ms, "source_time", (json_int_t)src_ms, "rule",
 	    json_is_string(steward) ? "steward"
@@ -173,7 +173,8 @@ static json_t *field_provenance(const char *field, json_t *p)
 	    json_is_integer(conflict) ? json_pack("{s:O}", "long", conflict) : json_null(),
 	    "steward", opt_string(steward), "decided_at",
 	    json_is_integer(decided) ? json_pack("{s:O}", "long", decided) : json_null(), "reason",
-	    opt_string(json_object_get(p, "reason")));
+	    opt_string(json_object_get(p, "reason")), "rule_case",
+	    opt_string(json_is_string(steward) ? NULL : json_object_get(p, "case")));
 	return fp;
 }
 

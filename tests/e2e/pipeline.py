@@ -290,6 +290,11 @@ def run(args, schemas, broker, db, cps):
     ep = {p["field"]: p for p in seen[("enrolment", e1, rows[("enrolment", e1)][0])]["provenance"]}
     expect(ep["status"]["platform"] == "SHENSHAN" and ep["status"]["rule"] == "precedence",
            "E1 status provenance")
+    # E1 is granted by 441521: the default rules' case for Shenshan's residents decided
+    expect(ep["status"]["rule_case"] == "shenshan_residents"
+           and ep["granting_region_code"]["rule_case"] is None,
+           "E1 provenance names the case shenshan_residents (not on its condition field): %s"
+           % {f: ep[f]["rule_case"] for f in ("status", "granting_region_code")})
     L.info("%d unified events decoded, %d keys, 2 open conflicts" % (len(seen), len(rows)))
     dups = len(events) - len(seen)
     expect(dups == 0, "%d unified events published twice without any crash" % dups)

@@ -699,7 +699,8 @@ def envelope_records(cat, samples):
                  "conflict_id": 42 if j % 5 == 0 else None,
                  "steward": "steward.futian01" if j % 5 == 0 else None,
                  "decided_at": ts(2024, 1, 3, 4, 5, 6, 7) if j % 5 == 0 else None,
-                 "reason": "以核对中心结果为准" if j % 5 == 0 else None}
+                 "reason": "以核对中心结果为准" if j % 5 == 0 else None,
+                 "rule_case": "shenshan_residents" if j % 5 == 2 else None}
                 for j, f in enumerate(fields[:3])]
         key = rec[fields[0]]
         unified[f"{ent}_event"] = [

@@ -79,13 +79,13 @@ static json_t *person(const char *id, const char *name, const char *phone)
 static json_t *prov(const char *field, const char *platform)
 {
 	return json_pack(
-	    "{s:s,s:o,s:o,s:I,s:I,s:s,s:i,s:n,s:o,s:n,s:n}", "field", field, "platform",
+	    "{s:s,s:o,s:o,s:I,s:I,s:s,s:i,s:n,s:o,s:n,s:n,s:n}", "field", field, "platform",
 	    platform ? json_pack("{s:s}", "cpsync.Platform", platform) : json_null(),
 	    "source_position", platform ? json_pack("{s:s}", "string", "pos") : json_null(),
 	    "effective_time", (json_int_t)1700000000000, "source_time", (json_int_t)1700000000000,
 	    "rule", platform ? "precedence" : "steward", "rule_version", 1, "conflict_id",
 	    "steward", platform ? json_null() : json_pack("{s:s}", "string", "alice"), "decided_at",
-	    "reason");
+	    "reason", "rule_case");
 }
 
 /* A unified person event; `platforms[i]` is the platform of field i (every
