@@ -19,6 +19,7 @@
 #include "kafka/broker.h"
 #include "observe/metrics.h"
 #include "publish/publish.h"
+#include "policy/policy.h"
 #include "reconcile/rules.h"
 #include "sink/sink_runner.h"
 #include "worker/worker.h"
@@ -40,9 +41,29 @@ static int load_rules(struct cps_engine *e, const struct cps_engine_opts *opts, 
 	return rc;
 }
 
+/* The policy from the configuration; its standards are checked at once (a
+ * 特困 standard below 1.6 × the 低保 standard is a WARN line per standard). */
+static int load_policy(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                       size_t errstr_size)
+{
+	json_t *findings = json_array(), *f;
+	size_t i;
+	int rc = cps_policy_from_config(e->cfg, &e->policy, errstr, errstr_size);
+
+	(void)opts;
+	if (rc == CPS_OK && findings && cps_policy_check_standards(e->policy, findings) == CPS_OK)
+		json_array_foreach (findings, i, f)
+			cps_log_warn("policy", "standard '%s': %s: %s",
+			        json_string_value(json_object_get(f, "key")),
+			        json_string_value(json_object_get(f, "check")),
+			        json_string_value(json_object_get(f, "detail")));
+	json_decref(findings);
+	return rc;
+}
+
 /* The stages after logging, status and limits, in dependency order. */
 static const cps_engine_stage_fn stages[] = {
-    cps_engine_load_schemas,        load_rules,
+    cps_engine_load_schemas,        load_rules,                   load_policy,
     cps_engine_migrate_store,       cps_engine_start_kafka,
     cps_engine_start_http,          cps_engine_start_reconcile,
     cps_engine_start_sources,       cps_engine_start_sinks,
@@ -220,6 +241,7 @@ void cps_engine_stop(struct cps_engine *e)
 	free(e->bootstrap);
 	cps_settings_release(&e->kafka_props);
 	cps_rules_free(e->rules);
+	cps_policy_free(e->policy);
 	cps_registry_free(e->registry);
 	cps_catalog_free(e->catalog);
 	json_decref(e->paused_links);

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "connectors/connector.h"
 #include "engine.h"
+#include "policy/policy.h"
 #include "reconcile/rules.h"
 
 #include <stdio.h>
@@ -97,6 +98,26 @@ static int check_rules(const struct cps_config *cfg, char *errstr, size_t errstr
 	return rc;
 }
 
+/* The policy section as the engine loads it; a standard that breaks the
+ * policy itself (特困 below 1.6 × 低保) is a warning, not an error. */
+static int check_policy(const struct cps_config *cfg, char *errstr, size_t errstr_size)
+{
+	struct cps_policy *policy = NULL;
+	json_t *findings = json_array(), *f;
+	size_t i;
+	int rc = cps_policy_from_config(cfg, &policy, errstr, errstr_size);
+
+	if (rc == CPS_OK && findings && cps_policy_check_standards(policy, findings) == CPS_OK)
+		json_array_foreach (findings, i, f)
+			fprintf(stderr, "cpsync: check-config: warning: policy standard '%s': %s: %s\n",
+			        json_string_value(json_object_get(f, "key")),
+			        json_string_value(json_object_get(f, "check")),
+			        json_string_value(json_object_get(f, "detail")));
+	json_decref(findings);
+	cps_policy_free(policy);
+	return rc;
+}
+
 /* http.tokens as the server would take them: token or token_sha256,
  * regions well-formed and never on an operator. */
 static int check_tokens(const struct cps_config *cfg, char *err, size_t err_size)
@@ -124,6 +145,8 @@ int cps_cli_check_config(int argc, char **argv)
 		return 1;
 	}
 	rc = check_rules(cfg, err, sizeof(err));
+	if (rc == CPS_OK)
+		rc = check_policy(cfg, err, sizeof(err));
 	if (rc == CPS_OK)
 		rc = check_platforms(cfg, err, sizeof(err));
 	if (rc == CPS_OK)

@@ -193,6 +193,30 @@ const struct cps_config_key cps_config_keys[] = {
      "Platform names for this field, most authoritative first."},
     {"rules.*.fields.*.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
      "Disagreement handling for this field."},
+    {"policy.standards.*.regions", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,
+     "Region-code prefixes this standard applies to (`4403`: Shenzhen; `441521`: Shenshan); the "
+     "longest matching prefix wins."},
+    {"policy.standards.*.from", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "The date (YYYY-MM-DD) from which the standard is in force; the latest one not after a "
+     "day applies on that day."},
+    {"policy.standards.*.dibao_monthly", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "最低生活保障标准: the monthly 低保 standard per person, in yuan (`\"1365.00\"`)."},
+    {"policy.standards.*.tekun_monthly", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "特困人员基本生活标准: the monthly basic-living standard of 特困 persons, in yuan; the "
+     "policy sets it at no less than 1.6 × the 低保 standard (check TEKUN_STANDARD_TOO_LOW)."},
+    {"policy.checks.*.enabled", CPS_CFG_BOOL, "true", 0, 0, NULL, 0,
+     "Whether the policy check of this code runs (codes: GRADUAL_EXIT_NOT_SIX_MONTHS, "
+     "EXITED_DURING_GRADUAL_EXIT, INCOME_ABOVE_STANDARD_ACTIVE, TEKUN_STANDARD_TOO_LOW, "
+     "VERIFICATION_COUNTS_EXCLUDED, VERIFICATION_TOTAL_MISMATCH, VERIFICATION_PER_CAPITA, "
+     "DECEASED_ENROLLED, SINGLE_PERSON_NOT_ELIGIBLE, TEMPORARY_WRONG_REGION, "
+     "PERMIT_HOLDER_WRONG_REGION; deploy/policy.default.yaml says what each checks). Every "
+     "check runs unless disabled here."},
+    {"policy.checks.*.category", CPS_CFG_ENUM, NULL, 0, 0, "ELIGIBILITY_CHANGE|DATA_INCONSISTENCY",
+     0, "The alert category of the check's findings (each check declares its own)."},
+    {"policy.checks.*.severity", CPS_CFG_ENUM, NULL, 0, 0, "LOW|MEDIUM|HIGH|URGENT", 0,
+     "The alert severity of the check's findings (each check declares its own)."},
+    {"policy.checks.*.text", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
+     "The rule's text shown with each finding (each check declares the policy's own words)."},
     {"rules.*.cases.*.when.*", CPS_CFG_STRING, NULL, 0, 0, NULL, 0,
      "A condition of a conditional rule set (a case): the record's field of this name "
      "equals this value (as text: `\"441521\"`, `3`, `true`). The case applies when all its "

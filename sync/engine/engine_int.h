@@ -30,6 +30,7 @@ struct cps_ops_api;
 struct cps_republish_api;
 struct cps_publisher;
 struct cps_registry;
+struct cps_policy;
 struct cps_rules;
 struct cps_sink_runner;
 struct cps_workers;
@@ -56,6 +57,7 @@ struct cps_engine {
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	struct cps_rules *rules;
+	struct cps_policy *policy; /* loaded and its standards checked at start; not yet run per change */
 	struct cps_guard_limits limits;
 	char *conninfo;
 	struct cps_settings kafka_props;

@@ -21,3 +21,11 @@ add_test(NAME config.check_hides_secret
 add_test(NAME config.check_connector_settings
   COMMAND sh -c "out=$(\"$1\" check-config \"$2\" 2>&1); rc=$?; echo \"$out\"; [ $rc -eq 1 ] && echo \"$out\" | grep -qF \"connector_setting.yaml:12: platforms.province.sink: unknown setting 'topic_prefix'\""
   sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/connector_setting.yaml)
+
+# A policy standard that breaks the policy itself (特困 below 1.6 × 低保) is
+# a warning naming the standard; the file stays valid. An unknown check code
+# fails with the file named.
+add_test(NAME config.check_policy
+  COMMAND sh -c "o1=$(\"$1\" check-config \"$2\" 2>&1); r1=$?; o2=$(\"$1\" check-config \"$3\" 2>&1); r2=$?; echo \"$o1\"; echo \"$o2\"; [ $r1 -eq 0 ] && echo \"$o1\" | grep -qF \"warning: policy standard 'district_low': TEKUN_STANDARD_TOO_LOW\" && [ $r2 -eq 1 ] && echo \"$o2\" | grep -qF \"policy_unknown_check.yaml: policy 'checks.INCOME_TOO_HIGH': unknown check\""
+  sh ${CPSYNC_BIN} ${PROJECT_SOURCE_DIR}/tests/data/config/policy_low_standard.yaml
+  ${PROJECT_SOURCE_DIR}/tests/data/config/policy_unknown_check.yaml)

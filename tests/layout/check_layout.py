@@ -27,6 +27,7 @@ ROOMS = [
     ("sync/codec",),
     ("sync/model",),
     ("sync/reconcile",),
+    ("sync/policy",),
     ("sync/kafka",),
     ("sync/store",),
     ("sync/observe",),

@@ -17,8 +17,8 @@
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
+#include "testcases.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -428,11 +428,6 @@ static void run_case(void **state)
 		fail_msg("case %s failed", path);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* ---- unit tests ----------------------------------------------------------------- */
 
 /* Rules from JSON text (a case file's `rules`). */
@@ -578,43 +573,15 @@ int main(void)
 	};
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	char dir[1100];
-	char *names[512];
 	struct CMUnitTest cases[512];
-	size_t n = 0;
-	struct dirent *de;
-	DIR *d;
+	size_t n;
 	int failed;
 
 	snprintf(source_dir, sizeof(source_dir), "%s", src ? src : ".");
 	snprintf(dir, sizeof(dir), "%s/tests/reconcile/cases", source_dir);
-	d = opendir(dir);
-	if (!d) {
-		fprintf(stderr, "cannot open %s (set CPSYNC_SOURCE_DIR)\n", dir);
-		return 1;
-	}
-	while ((de = readdir(d)) && n < 512) {
-		size_t len = strlen(de->d_name);
-
-		if (len > 5 && !strcmp(de->d_name + len - 5, ".json"))
-			names[n++] = strdup(de->d_name);
-	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n; i++) {
-		char *path = malloc(strlen(dir) + strlen(names[i]) + 2);
-
-		sprintf(path, "%s/%s", dir, names[i]);
-		cases[i] = (struct CMUnitTest){names[i], run_case, NULL, NULL, path};
-	}
-	if (n == 0) {
-		fprintf(stderr, "no cases in %s\n", dir);
-		return 1;
-	}
+	n = cps_test_json_cases(dir, run_case, cases, CPS_ARRAY_SIZE(cases));
 	failed = cmocka_run_group_tests(units, NULL, NULL);
-	failed += _cmocka_run_group_tests("reconcile_cases", cases, n, NULL, NULL);
-	for (size_t i = 0; i < n; i++) {
-		free(names[i]);
-		free((void *)cases[i].initial_state);
-	}
+	failed += n ? _cmocka_run_group_tests("reconcile_cases", cases, n, NULL, NULL) : 1;
+	cps_test_json_cases_free(cases, n);
 	return failed ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "model/event.h"
 #include "reconcile/rules.h"
+#include "testcases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,22 +104,6 @@ static void test_rules_json_errors(void **state)
 	}
 }
 
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
-
 /* config.c has no include mechanism: deploy/rules.default.yaml (a top-level
  * `rules:` section) is loaded after a minimal platforms section. */
 static struct cps_config *default_rules_config(void)
@@ -132,7 +117,8 @@ static struct cps_config *default_rules_config(void)
 	char *body, *text;
 
 	snprintf(path, sizeof(path), "%s/deploy/rules.default.yaml", source_dir);
-	body = read_file(path);
+	body = cps_test_read_file(path);
+	assert_non_null(body);
 	text = malloc(strlen(head) + strlen(body) + 1);
 	strcpy(text, head);
 	strcat(text, body);
