@@ -126,7 +126,11 @@ static int change_income(struct cps_demo_gen *g, int64_t now, cps_demo_emit_fn e
 		rc = cps_demo_emit_household(g, h, VIEW_PROVINCE, emit, arg);
 	}
 	e = household_enrolment(g, hi, PRG_DIBAO);
-	if (!rc && e && e->status == ST_ACTIVE && h->income_fen[VIEW_LOCAL] >= STD) {
+	/* above the standard: a 6-month gradual exit (深民〔2021〕80号); a few
+	 * reviews are missed on purpose, leaving the enrolment ACTIVE for the
+	 * policy check INCOME_ABOVE_STANDARD_ACTIVE to find */
+	if (!rc && e && e->status == ST_ACTIVE && h->income_fen[VIEW_LOCAL] > STD &&
+	    !chance(g, MISSED_REVIEW_X10)) {
 		start_gradual_exit(e, today);
 		e->eff_ms = now;
 		rc = cps_demo_emit_enrolment(g, e, rnd_range(g, 1000, HOUR_MS), emit, arg);
@@ -138,8 +142,9 @@ static int change_income(struct cps_demo_gen *g, int64_t now, cps_demo_emit_fn e
 	return rc;
 }
 
-/* An enrolment moves on: applied -> active or rejected, active dibao ->
- * gradual exit, gradual exit -> exited. */
+/* An enrolment moves on: applied -> active or rejected, gradual exit ->
+ * exited when its 6 months are over. A gradual exit starts only when the
+ * household's income rises above the standard (change_income). */
 static int change_status(struct cps_demo_gen *g, int64_t now, cps_demo_emit_fn emit, void *arg)
 {
 	int today = (int)(now / DAY_MS);
@@ -165,9 +170,10 @@ static int change_status(struct cps_demo_gen *g, int64_t now, cps_demo_emit_fn e
 				e->end = today;
 				e->reason = "家庭财产超过规定标准";
 			}
-		} else if (e->status == ST_ACTIVE && e->programme == PRG_DIBAO) {
-			start_gradual_exit(e, today);
-		} else if (e->status == ST_GRADUAL_EXIT) {
+		} else if (e->status == ST_GRADUAL_EXIT &&
+		           (today > e->ge_end || chance(g, EARLY_EXIT_X10))) {
+			/* after its last day; rarely before, against the policy
+			 * (EXITED_DURING_GRADUAL_EXIT), for stewards to find */
 			e->status = ST_EXITED;
 			e->end = e->ge_end < today ? e->ge_end : today;
 			e->amount_fen = 0;

@@ -18,10 +18,19 @@
 #define DAY_MS  86400000LL
 #define HOUR_MS 3600000LL
 /* Business times of the initial load lie before 2025-01-01T00:00:00Z. */
-#define BASE_MS           1735689600000LL
-#define BASE_DAYS         ((int)(BASE_MS / DAY_MS))
-#define STD               ((int64_t)CPS_DEMO_DIBAO_STANDARD_FEN)
-#define SHENSHAN_DISTRICT (cps_demo_n_districts - 1)
+#define BASE_MS   1735689600000LL
+#define BASE_DAYS ((int)(BASE_MS / DAY_MS))
+#define STD       ((int64_t)CPS_DEMO_DIBAO_STANDARD_FEN)
+/* Deliberate breaches of the policy, per mille of the chances to commit
+ * them, so that stewards have findings to see: a review that misses an
+ * income above the standard, an exit before the gradual exit ends, a
+ * verification that counts the basic pension as income, 单人保 for someone
+ * disabled at grade 3 only. */
+#define MISSED_REVIEW_X10   50
+#define EARLY_EXIT_X10      2
+#define PENSION_COUNTED_X10 20
+#define MISENROLLED_X10     100
+#define SHENSHAN_DISTRICT   (cps_demo_n_districts - 1)
 
 /* The two views of a person or household a platform pair holds. */
 enum { VIEW_PROVINCE, VIEW_LOCAL, VIEWS };
@@ -82,6 +91,7 @@ struct household {
 	int first, n; /* members: persons[first .. first+n) */
 	int local;    /* CPS_DEMO_CITY or CPS_DEMO_SHENSHAN */
 	int64_t deposits_fen, vehicle_fen;
+	bool pension_counted;      /* its verifications count the basic pension (a breach) */
 	int64_t income_fen[VIEWS]; /* per capita as each view holds it */
 	int64_t eff_ms[VIEWS];
 	int category;

@@ -283,7 +283,9 @@ static int enrol_household(struct cps_demo_gen *g, int hi)
 		for (int i = 0; i < h->n; i++) {
 			struct person *p = &g->persons[h->first + i];
 
-			if (p->v[VIEW_LOCAL].grade == 1 || p->v[VIEW_LOCAL].grade == 2 || p->ill) {
+			/* 重病、重残; grade 3 now and then, against the policy */
+			if (p->v[VIEW_LOCAL].grade == 1 || p->v[VIEW_LOCAL].grade == 2 || p->ill ||
+			    (p->v[VIEW_LOCAL].grade == 3 && chance(g, MISENROLLED_X10))) {
 				if ((rc = add_enrolment(g, hi, h->first + i, PRG_SINGLE, &e)))
 					return rc;
 				e->status = ST_ACTIVE;
@@ -450,6 +452,7 @@ static int build_household(struct cps_demo_gen *g, struct id_set *ids, int hi, s
 		memcpy(p->v[VIEW_LOCAL].address, address, sizeof(address));
 		g->n_persons++;
 	}
+	h->pension_counted = chance(g, PENSION_COUNTED_X10);
 	h->deposits_fen = chance(g, 800) ? rnd_range(g, 0, 80000) * 100 : 0;
 	h->vehicle_fen = chance(g, 80) ? rnd_range(g, 20000, 90000) * 100 : 0;
 	h->eff_ms[VIEW_LOCAL] = BASE_MS - rnd_range(g, DAY_MS, 365 * DAY_MS);

@@ -177,7 +177,11 @@ static void household_income(const struct cps_demo_gen *g, const struct househol
 	for (int i = 0; i < h->n; i++) {
 		const struct person *p = &g->persons[h->first + i];
 
-		if (p->v[VIEW_LOCAL].deceased || p->income_kind == INC_NONE)
+		if (p->v[VIEW_LOCAL].deceased)
+			continue;
+		if (h->pension_counted)
+			*total += p->pension_fen;
+		if (p->income_kind == INC_NONE)
 			continue;
 		*total += p->income_fen;
 		if (p->income_kind == INC_WAGES)
@@ -218,8 +222,9 @@ static json_t *verification_json(const struct cps_demo_gen *g, const struct hous
 			                                       p->income_fen, true,
 			                                       income_sources[p->income_kind]));
 		if (p->pension_fen)
-			json_array_append_new(items, item_json("BASIC_PENSION", p->id,
-			                                       p->pension_fen, false, "PROVINCE"));
+			json_array_append_new(items,
+			                      item_json("BASIC_PENSION", p->id, p->pension_fen,
+			                                h->pension_counted, "PROVINCE"));
 	}
 	if (h->deposits_fen)
 		json_array_append_new(

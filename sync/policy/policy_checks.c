@@ -118,6 +118,13 @@ static bool in_force(const struct enrolment *e)
 	return eq(e->status, "ACTIVE") || eq(e->status, "GRADUAL_EXIT");
 }
 
+/* The last day of the 6-month gradual exit that starts on `start` (the
+ * schema's gradual_exit_end_date is a last day: 15 January → 14 July). */
+static int32_t last_day(int64_t start)
+{
+	return cps_add_months((int32_t)start, 6) - 1;
+}
+
 static void check_gradual_exit(struct eval *x, const struct enrolment *e)
 {
 	static const char *const dates[] = {"gradual_exit_start_date", "gradual_exit_end_date",
@@ -129,12 +136,13 @@ static void check_gradual_exit(struct eval *x, const struct enrolment *e)
 		if (eq(e->status, "GRADUAL_EXIT") && (!e->has_ge_start || !e->has_ge_end))
 			found(x, CPS_POLICY_GRADUAL_EXIT_NOT_SIX_MONTHS, dates,
 			      "status GRADUAL_EXIT without its start and end dates");
-		else if (e->has_ge_start && e->has_ge_end &&
-		         e->ge_end != cps_add_months((int32_t)e->ge_start, 6)) {
-			day_text(cps_add_months((int32_t)e->ge_start, 6), want, sizeof(want));
-			found(x, CPS_POLICY_GRADUAL_EXIT_NOT_SIX_MONTHS, dates,
-			      "the gradual exit lasts %lld days; 6 months after its start is %s",
-			      (long long)(e->ge_end - e->ge_start), want);
+		else if (e->has_ge_start && e->has_ge_end && e->ge_end != last_day(e->ge_start)) {
+			day_text(last_day(e->ge_start), want, sizeof(want));
+			found(
+			    x, CPS_POLICY_GRADUAL_EXIT_NOT_SIX_MONTHS, dates,
+			    "the gradual exit's last day is %lld days after its start; the last day "
+			    "of 6 months from its start is %s",
+			    (long long)(e->ge_end - e->ge_start), want);
 		}
 	}
 	if (on(x, CPS_POLICY_EXITED_DURING_GRADUAL_EXIT) && eq(e->status, "EXITED") &&
@@ -202,7 +210,8 @@ static void check_region(struct eval *x, const struct enrolment *e)
 	char residence[16] = "", emergency[16] = "";
 	int64_t permit = 0;
 
-	if (e->person.value)
+	/* where the subject lives: a person's residence, a household's region */
+	if (eq(e->subject_type, "PERSON") && e->person.value)
 		cps_pr_str(&e->person, "residence_region_code", residence, sizeof(residence));
 	else if (e->household.value)
 		cps_pr_str(&e->household, "region_code", residence, sizeof(residence));
@@ -292,8 +301,8 @@ static void check_verification(struct eval *x)
 	    !cps_pr_int(x->rec, "member_count", &members) || members <= 0)
 		return;
 	cps_pr_fen(x->rec, "employment_cost_deduction", &deduction);
-	net = total - deduction;
-	want = (net >= 0 ? net * 2 + members : net * 2 - members) / (2 * members); /* half up */
+	net = total > deduction ? total - deduction : 0; /* costs deducted up to the income */
+	want = (net * 2 + members) / (2 * members);      /* rounded half up */
 	if (pc != want)
 		found(
 		    x, CPS_POLICY_VERIFICATION_PER_CAPITA, per_capita,

@@ -12,16 +12,14 @@
 #include <cmocka.h>
 
 #include "base/arena.h"
-#include "base/buf.h"
 #include "base/common.h"
-#include "codec/avro_json.h"
-#include "codec/codec.h"
 #include "codec/record.h"
 #include "codec/schema.h"
 #include "config/config.h"
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 #include "testcases.h"
+#include "testrecords.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,47 +28,15 @@
 static char source_dir[1024];
 static struct cps_catalog *catalog;
 
-/* One compiled schema per entity, kept for the whole run: typed values point into it. */
-static struct {
-	char entity[32];
-	struct cps_record_schema *rs;
-} compiled[8];
-
-/* ---- records from Avro JSON ---------------------------------------------------- */
-
-/* The typed form of Avro JSON record `j` of `entity`: encoded by Avro C,
- * decoded by the typed decoder into `arena`, as the engine has it. */
+/* The typed form of Avro JSON record `j` of `entity`, as the engine has it. */
 static struct cps_policy_record typed(const char *entity, json_t *j, struct cps_arena *arena)
 {
-	struct cps_codec *codec = NULL;
-	struct cps_record_schema *rs = NULL;
-	struct cps_buf bytes;
-	struct cps_tval *v = cps_arena_alloc(arena, sizeof(*v));
-	char err[CPS_ERRSTR_SIZE];
-	size_t i = 0;
+	struct cps_policy_record r = {0};
 
-	cps_buf_init(&bytes, 1 << 20);
-	if (cps_codec_for_entity(catalog, entity, &codec, err, sizeof(err)) != CPS_OK)
-		fail_msg("%s codec: %s", entity, err);
-	while (i < CPS_ARRAY_SIZE(compiled) && compiled[i].rs && strcmp(compiled[i].entity, entity))
-		i++;
-	assert_true(i < CPS_ARRAY_SIZE(compiled));
-	if (!compiled[i].rs) {
-		if (cps_record_schema_new(cps_codec_schema(codec), &compiled[i].rs, err,
-		                          sizeof(err)) != CPS_OK)
-			fail_msg("%s schema: %s", entity, err);
-		snprintf(compiled[i].entity, sizeof(compiled[i].entity), "%s", entity);
-	}
-	rs = compiled[i].rs;
-	if (cps_value_from_json_defaults(cps_codec_schema(codec)->json, j, cps_codec_value(codec),
-	                                 err, sizeof(err)) != CPS_OK ||
-	    cps_codec_encode(codec, cps_codec_value(codec), &bytes, err, sizeof(err)) != CPS_OK ||
-	    cps_record_decode(rs, bytes.data, bytes.len, NULL, CPS_RECORD_COPY_BYTES, arena, v, err,
-	                      sizeof(err)) != CPS_OK)
-		fail_msg("%s record: %s", entity, err);
-	cps_codec_free(codec);
-	cps_buf_release(&bytes);
-	return (struct cps_policy_record){rs->root, v};
+	r.value = cps_test_typed(catalog, entity, j, arena, &r.type);
+	if (!r.value)
+		fail_msg("%s record does not fit its schema", entity);
+	return r;
 }
 
 struct related {
@@ -350,8 +316,7 @@ int main(void)
 	failed = cmocka_run_group_tests(units, NULL, NULL);
 	failed += n ? _cmocka_run_group_tests("policy_cases", cases, n, NULL, NULL) : 1;
 	cps_test_json_cases_free(cases, n);
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(compiled); i++)
-		cps_record_schema_free(compiled[i].rs);
+	cps_test_typed_release();
 	cps_catalog_free(catalog);
 	return failed ? 1 : 0;
 }
