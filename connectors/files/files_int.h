@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_offsets.c, files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_offsets.c, files_scan.c, files_effective.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
@@ -9,6 +9,7 @@
 #include "connectors/connector.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,23 @@ struct cps_catalog;
  * the source tree's schemas/. */
 int files_load_catalog(const struct cps_settings *settings, struct cps_catalog **out, char *errstr,
                        size_t errstr_size);
+
+/* files_effective.c */
+struct files_effective;
+/* The effective-time fields of the settings (effective_field,
+ * file.<prefix>.effective_field); *out is freed with files_effective_free. */
+int files_effective_new(const struct cps_settings *settings, struct files_effective **out,
+                        char *errstr, size_t errstr_size);
+void files_effective_free(struct files_effective *e); /* NULL-safe */
+/* Readies e for the file `name` written with `writer` (borrowed, it may go
+ * after the call): CPS_OK, also when no field is mapped for it;
+ * CPS_ERR_INVALID with the reason in why when the mapped field is not a
+ * long or date field of the writer schema (the file is then rejected). */
+int files_effective_start(struct files_effective *e, const char *name,
+                          const struct cps_schema *writer, char *why, size_t why_size);
+/* The effective time of one record of that file in *ms: false when no field
+ * is mapped, the field is null or the record does not decode. */
+bool files_effective_of(struct files_effective *e, const void *rec, size_t len, int64_t *ms);
 
 /* files_fs.c */
 /* "2026-01-02T03:04:05.678Z" */

@@ -50,6 +50,7 @@ struct files_source {
 	struct cps_catalog *catalog; /* writer schemas a file may have */
 	struct entity_prefix *prefixes;
 	size_t n_prefixes;
+	struct files_effective *effective; /* the effective-time fields */
 	char (*ledger)[65];
 	size_t n_ledger, cap_ledger;
 
@@ -393,7 +394,9 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	}
 	snprintf(s->writer_fp, sizeof(s->writer_fp), "%016" PRIx64, writer->fingerprint);
 	pick_entity(s);
-	rc = admit_file(s, writer, in_progress, why, sizeof(why), errstr, errstr_size);
+	rc = files_effective_start(s->effective, name, writer, why, sizeof(why)) == CPS_OK
+	         ? admit_file(s, writer, in_progress, why, sizeof(why), errstr, errstr_size)
+	         : 0;
 	cps_schema_free(writer);
 	if (rc <= 0) {
 		cps_ocf_reader_free(s->reader);
@@ -586,6 +589,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		         index);
 		/* when Shenshan wrote it: the same again if the record is read again */
 		m->source_ts_ms = s->written_ms;
+		m->has_effective = files_effective_of(s->effective, rec, len, &m->effective_ms);
 		m->headers = &s->header;
 		m->n_headers = 1;
 		s->last_index = index;
@@ -687,6 +691,7 @@ void files_source_close(struct cps_conn *c)
 		free(s->prefixes[i].entity);
 	}
 	free(s->prefixes);
+	files_effective_free(s->effective);
 	cps_catalog_free(s->catalog);
 	free(s->ledger);
 	free(s->msgs);
@@ -773,6 +778,8 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		goto out_free;
 	}
 	rc = files_load_catalog(settings, &s->catalog, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = files_effective_new(settings, &s->effective, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = files_make_dir(s->done, errstr, errstr_size);
 	if (rc == CPS_OK)
