@@ -77,6 +77,11 @@ int files_effective_start(struct files_effective *e, const char *name,
 bool files_effective_of(struct files_effective *e, const void *rec, size_t len, int64_t *ms);
 
 /* files_fs.c */
+void files_sleep_ms(int64_t ms);
+/* `name` with every national ID in it masked into buf: a Shenshan file's
+ * name may carry one, and what cpsync writes about a file (ledger, receipt,
+ * progress) is not meant to hold personal data. Returns buf. */
+const char *files_mask_name(const char *name, char *buf, size_t size);
 /* "2026-01-02T03:04:05.678Z" */
 void files_iso_time(int64_t ms, char *buf, size_t size);
 int files_fsync_dir(const char *dir);

@@ -3,7 +3,8 @@
 
 Runs `cpsync run` (embedded Kafka, a fresh database from CPSYNC_TEST_PG,
 viewer/steward/operator tokens) fed as pii.scan feeds it: realistic persons
-from three platforms that disagree (conflicts), alerts about some of them
+from three platforms that disagree (conflicts; Shenshan's as inbox files,
+one named after a national ID), alerts about some of them
 (an entity whose key a viewer may see, whose subject is a national ID it may
 not), bad messages carrying real people's data (dead letters), a conflict a
 steward resolves and a dead letter an operator discards (audit entries).
@@ -298,9 +299,14 @@ def main():
     work = L.tmpdir("roles")
     port = L.free_port()
     cfg = os.path.join(work, "roles.yaml")
+    inbox, outbox = os.path.join(work, "shenshan", "inbox"), os.path.join(work, "shenshan",
+                                                                          "outbox")
+    os.makedirs(inbox, 0o700)
+    os.makedirs(outbox, 0o700)
     with open(cfg, "w") as f:
         f.write(S.CONFIG.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
-                                conninfo=db.conninfo, **S.TOKENS).replace(
+                                conninfo=db.conninfo, inbox=inbox, outbox=outbox,
+                                **S.TOKENS).replace(
             *PROVINCE_TOPICS))
         f.write(L.load_rules(source))
     err_path = os.path.join(work, "stderr.log")
@@ -316,7 +322,7 @@ def main():
                     L.fail("cpsync run exited with %s\n%s" % (proc.returncode, f.read()[-4000:]))
             return L.http_get(port, "/healthz")[0] == 200
         L.wait_for("/healthz", healthy, 60)
-        feed(args, source, db, port)
+        feed(args, source, db, port, inbox)
         pii = S.collect(db)
         subjects = {r[0] for r in db.query(
             "SELECT record->>'subject_id' FROM cpsync.records WHERE entity = 'alert'")}
@@ -339,7 +345,7 @@ def main():
     L.info("OK")
 
 
-def feed(args, source, db, port):
+def feed(args, source, db, port, inbox):
     st, body = S.request(port, "/status", S.TOKENS["viewer"])
     bootstrap = json.loads(body)["kafka"]["bootstrap"]
     schemas = L.Schemas(args.cpsync, os.path.join(source, "schemas"))
@@ -350,6 +356,9 @@ def feed(args, source, db, port):
     S.PEOPLE = PEOPLE
     msgs = S.people(schemas)
     subjects = [m[1].decode() for m in msgs if m[0] == "province.person"][:ALERTS]
+    # Shenshan's persons as an inbox file, one more named after a national ID
+    msgs = S.shenshan_files(schemas, msgs, inbox, next(
+        m[1].decode() for m in msgs if m[0] == "shenshan.person"))
     msgs += [("province.alert", ("ALERT-%04d" % i).encode(),
               schemas.single_object("alert", alert(i, s)), None, None)
              for i, s in enumerate(subjects)]
