@@ -2,7 +2,8 @@
 # the OpenAPI route coverage and the personal-data scan. All need
 # $CPSYNC_TEST_PG (they fail when it is unset).
 # - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists
-#   exactly the routes (method + pattern) an in-process engine registers.
+#   exactly the routes (method + pattern) an in-process engine registers,
+#   each with the roles it is registered for (x-cpsync-roles).
 # - cli.api: tests/cli/test_cli.py drives every command (human and --json
 #   output, exit codes, 401/403 hints) against `cpsync run`.
 # - pii.scan: tests/pii/scan.py runs `cpsync run` with tokens, realistic
