@@ -304,7 +304,7 @@ def main():
     os.makedirs(inbox, 0o700)
     os.makedirs(outbox, 0o700)
     with open(cfg, "w") as f:
-        f.write(S.CONFIG.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
+        f.write(S.CONFIG_FILES.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
                                 conninfo=db.conninfo, inbox=inbox, outbox=outbox,
                                 **S.TOKENS).replace(
             *PROVINCE_TOPICS))

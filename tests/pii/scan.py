@@ -97,6 +97,21 @@ platforms:
       topics: [city.person]
       topic: {{city.person: {{entity: person}}}}
   shenshan:
+    connector: kafka
+    source:
+      framing: single-object
+      topics: [shenshan.person]
+      topic: {{shenshan.person: {{entity: person}}}}
+"""
+# The same with Shenshan as the files connector: its inbox and outbox sink
+# (pii.scan, api.roles); CONFIG keeps Shenshan on Kafka for cli.api.
+CONFIG_FILES = CONFIG.replace('''  shenshan:
+    connector: kafka
+    source:
+      framing: single-object
+      topics: [shenshan.person]
+      topic: {{shenshan.person: {{entity: person}}}}
+''', '''  shenshan:
     connector: files
     source:
       inbox: {inbox}
@@ -109,7 +124,8 @@ platforms:
       roll_ms: 1000
       allow:
         person: "national_id, name, gender, birth_date, registration_region_code, residence_region_code, residence_address, has_residence_permit, disabled, disability_grade, seriously_ill, labour_capacity, phone, household_id, deceased"
-"""
+''')
+
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "建国秀英志强丽娟海燕文华明辉晓东雪梅春兰德胜玉珍伟红桂芳振华"
 
@@ -355,8 +371,9 @@ def main():
         os.makedirs(inbox, 0o700)
         os.makedirs(outbox, 0o700)
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
-                              conninfo=db.conninfo, inbox=inbox, outbox=outbox, **TOKENS))
+        f.write(CONFIG_FILES.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
+                                    conninfo=db.conninfo, inbox=inbox, outbox=outbox,
+                                    **TOKENS))
         f.write(L.load_rules(source))
     out_path, err_path = os.path.join(work, "stdout.log"), os.path.join(work, "stderr.log")
     proc = None
