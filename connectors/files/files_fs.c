@@ -2,9 +2,11 @@
  * Durable file-system steps shared by the files source and sink: whole
  * writes, fsync of a directory, a file or JSON document published
  * atomically (tmp, fsync, rename, fsync dir), ISO times for receipts
- * and manifests, and the schema catalog both sides load.
+ * and manifests, file names masked for what cpsync writes about them, and
+ * the schema catalog both sides load.
  */
 #include "connectors/files/files_int.h"
+#include "base/pii.h"
 #include "codec/schema.h"
 
 #include <errno.h>
@@ -16,6 +18,21 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+void files_sleep_ms(int64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+const char *files_mask_name(const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s", name);
+	cps_mask_national_ids_in(buf);
+	return buf;
+}
 
 /* "2026-01-02T03:04:05.678Z" */
 void files_iso_time(int64_t ms, char *buf, size_t size)

@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_offsets.c, files_scan.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_offsets.c, files_scan.c, files_effective.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
@@ -9,6 +9,7 @@
 #include "connectors/connector.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,7 +59,29 @@ struct cps_catalog;
 int files_load_catalog(const struct cps_settings *settings, struct cps_catalog **out, char *errstr,
                        size_t errstr_size);
 
+/* files_effective.c */
+struct files_effective;
+/* The effective-time fields of the settings (effective_field,
+ * file.<prefix>.effective_field); *out is freed with files_effective_free. */
+int files_effective_new(const struct cps_settings *settings, struct files_effective **out,
+                        char *errstr, size_t errstr_size);
+void files_effective_free(struct files_effective *e); /* NULL-safe */
+/* Readies e for the file `name` written with `writer` (borrowed, it may go
+ * after the call): CPS_OK, also when no field is mapped for it;
+ * CPS_ERR_INVALID with the reason in why when the mapped field is not a
+ * long or date field of the writer schema (the file is then rejected). */
+int files_effective_start(struct files_effective *e, const char *name,
+                          const struct cps_schema *writer, char *why, size_t why_size);
+/* The effective time of one record of that file in *ms: false when no field
+ * is mapped, the field is null or the record does not decode. */
+bool files_effective_of(struct files_effective *e, const void *rec, size_t len, int64_t *ms);
+
 /* files_fs.c */
+void files_sleep_ms(int64_t ms);
+/* `name` with every national ID in it masked into buf: a Shenshan file's
+ * name may carry one, and what cpsync writes about a file (ledger, receipt,
+ * progress) is not meant to hold personal data. Returns buf. */
+const char *files_mask_name(const char *name, char *buf, size_t size);
 /* "2026-01-02T03:04:05.678Z" */
 void files_iso_time(int64_t ms, char *buf, size_t size);
 int files_fsync_dir(const char *dir);

@@ -31,14 +31,6 @@
 #define LEDGER_NAME      ".ledger"
 #define STALE_TMP_MS     (3600 * 1000) /* a *.tmp this old is no upload in progress */
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 struct entity_prefix {
 	char *prefix, *entity;
 };
@@ -50,12 +42,14 @@ struct files_source {
 	struct cps_catalog *catalog; /* writer schemas a file may have */
 	struct entity_prefix *prefixes;
 	size_t n_prefixes;
+	struct files_effective *effective; /* the effective-time fields */
 	char (*ledger)[65];
 	size_t n_ledger, cap_ledger;
 
 	/* the file in flight (one at a time) */
 	bool have_file, eof, broken, resumed;
 	char name[CPS_STREAM_MAX];
+	char masked[CPS_STREAM_MAX]; /* name with its national IDs masked: what cpsync writes */
 	char sha[65];
 	char reason[256];
 	char entity[ENTITY_MAX];
@@ -94,7 +88,8 @@ static int ledger_remember(struct files_source *s, const char *sha)
 	return 0;
 }
 
-/* done/.ledger: one "<sha256> <file name>" line per processed file. */
+/* done/.ledger: one "<sha256> <file name, national IDs masked>" line per
+ * processed file; the hash alone identifies it. */
 static int ledger_load(struct files_source *s, char *errstr, size_t errstr_size)
 {
 	char path[PATH_MAX], line[CPS_STREAM_MAX + 80];
@@ -127,7 +122,7 @@ static int ledger_append(struct files_source *s, char *errstr, size_t errstr_siz
 	if (ledger_has(s, s->sha))
 		return CPS_OK;
 	snprintf(path, sizeof(path), "%s/%s", s->done, LEDGER_NAME);
-	n = snprintf(line, sizeof(line), "%s %s\n", s->sha, s->name);
+	n = snprintf(line, sizeof(line), "%s %s\n", s->sha, s->masked);
 	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0 || files_write_all(fd, line, (size_t)n) < 0 || fsync(fd) < 0) {
 		int e = errno;
@@ -143,10 +138,10 @@ static int ledger_append(struct files_source *s, char *errstr, size_t errstr_siz
 	return CPS_OK;
 }
 
-/* inbox/.progress: {"file", "sha256", "committed"} of the file in flight. */
+/* inbox/.progress: {"file" (masked), "sha256", "committed"} of the file in flight. */
 static int progress_write(struct files_source *s, char *errstr, size_t errstr_size)
 {
-	json_t *j = json_pack("{s:s, s:s, s:I}", "file", s->name, "sha256", s->sha, "committed",
+	json_t *j = json_pack("{s:s, s:s, s:I}", "file", s->masked, "sha256", s->sha, "committed",
 	                      (json_int_t)s->committed);
 	int rc;
 
@@ -172,7 +167,7 @@ static int64_t progress_read(struct files_source *s, bool *found)
 	c = json_object_get(j, "committed");
 	if (json_is_string(json_object_get(j, "file")) &&
 	    json_is_string(json_object_get(j, "sha256")) && json_is_integer(c) &&
-	    !strcmp(json_string_value(json_object_get(j, "file")), s->name) &&
+	    !strcmp(json_string_value(json_object_get(j, "file")), s->masked) &&
 	    !strcmp(json_string_value(json_object_get(j, "sha256")), s->sha)) {
 		*found = true;
 		committed = json_integer_value(c);
@@ -330,6 +325,7 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	int fd, rc;
 
 	snprintf(s->name, sizeof(s->name), "%s", name);
+	files_mask_name(name, s->masked, sizeof(s->masked));
 	snprintf(path, sizeof(path), "%s/%s", s->inbox, name);
 	cps_buf_reset(&s->image);
 	s->image.limit = (size_t)s->max_file_bytes + 1;
@@ -393,7 +389,9 @@ static int open_file(struct files_source *s, const char *name, char *errstr, siz
 	}
 	snprintf(s->writer_fp, sizeof(s->writer_fp), "%016" PRIx64, writer->fingerprint);
 	pick_entity(s);
-	rc = admit_file(s, writer, in_progress, why, sizeof(why), errstr, errstr_size);
+	rc = files_effective_start(s->effective, name, writer, why, sizeof(why)) == CPS_OK
+	         ? admit_file(s, writer, in_progress, why, sizeof(why), errstr, errstr_size)
+	         : 0;
 	cps_schema_free(writer);
 	if (rc <= 0) {
 		cps_ocf_reader_free(s->reader);
@@ -508,7 +506,7 @@ static int finish_file(struct files_source *s, char *errstr, size_t errstr_size)
 	} else {
 		files_iso_time(cps_wall_ms(), at, sizeof(at));
 		receipt = json_pack(
-		    "{s:s, s:s, s:I, s:I, s:s?, s:s, s:s, s:b, s:s}", "file", s->name, "sha256",
+		    "{s:s, s:s, s:I, s:I, s:s?, s:s, s:s, s:b, s:s}", "file", s->masked, "sha256",
 		    s->sha, "bytes", (json_int_t)s->image.len, "records", (json_int_t)s->records,
 		    "entity", s->has_entity ? s->entity : NULL, "writer_fingerprint", s->writer_fp,
 		    "codec", cps_ocf_codec_name(cps_ocf_reader_codec(s->reader)), "resumed",
@@ -586,6 +584,7 @@ static int fill_batch(struct files_source *s, struct cps_source_batch *batch, si
 		         index);
 		/* when Shenshan wrote it: the same again if the record is read again */
 		m->source_ts_ms = s->written_ms;
+		m->has_effective = files_effective_of(s->effective, rec, len, &m->effective_ms);
 		m->headers = &s->header;
 		m->n_headers = 1;
 		s->last_index = index;
@@ -632,7 +631,7 @@ int files_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t
 		}
 		if (cps_mono_ms() >= deadline)
 			break;
-		sleep_ms(deadline - cps_mono_ms() < 50 ? deadline - cps_mono_ms() : 50);
+		files_sleep_ms(deadline - cps_mono_ms() < 50 ? deadline - cps_mono_ms() : 50);
 	}
 out:
 	for (size_t i = 0; i < batch->n; i++)
@@ -687,6 +686,7 @@ void files_source_close(struct cps_conn *c)
 		free(s->prefixes[i].entity);
 	}
 	free(s->prefixes);
+	files_effective_free(s->effective);
 	cps_catalog_free(s->catalog);
 	free(s->ledger);
 	free(s->msgs);
@@ -773,6 +773,8 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		goto out_free;
 	}
 	rc = files_load_catalog(settings, &s->catalog, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = files_effective_new(settings, &s->effective, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = files_make_dir(s->done, errstr, errstr_size);
 	if (rc == CPS_OK)

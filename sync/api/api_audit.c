@@ -2,11 +2,15 @@
  * Steward API, audit trail (GET /api/v1/audit): what cpsync and the
  * stewards did, newest first, by record, actor or time, with keyset
  * cursors. Stewards and operators; a steward confined to regions sees only
- * the entries of their records.
+ * the entries of their records. Operators see the entries as a viewer would
+ * see their records (cps_api_viewer_audit_entry) and cannot look entries up
+ * by a personal key, which would tell whether that person is registered.
  */
 #include "api/api_int.h"
 
 #include "base/common.h"
+#include "codec/schema.h"
+#include "model/entity.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +78,27 @@ static int query_time(const struct cps_http_request *req, struct cps_http_respon
 	return 0;
 }
 
+/* Whether a masked reader may filter by f->key: only with an entity whose
+ * key is not personal (or that is not a record, as dead letters and
+ * connectors are); else replies 403 and returns -1. */
+static int masked_key_filter_ok(struct cps_api *api, const struct cps_audit_filter *f,
+                                struct cps_http_response *resp)
+{
+	const struct cps_schema *s;
+	const char *key_field;
+
+	if (!f->key)
+		return 0;
+	s = f->entity ? cps_catalog_by_entity(api->catalog, f->entity) : NULL;
+	key_field = s ? cps_entity_key_field(f->entity) : NULL;
+	if (f->entity && (!s || (key_field && cps_api_viewer_may_see(s, key_field))))
+		return 0;
+	cps_http_reply_error(resp, 403,
+	                     "an operator cannot look audit entries up by a record key that is "
+	                     "personal data (give 'entity' of a record whose key is not)");
+	return -1;
+}
+
 static void audit_list(void *ctx, const struct cps_http_request *req,
                        struct cps_http_response *resp)
 {
@@ -83,7 +108,7 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	char errstr[CPS_ERRSTR_SIZE], *scope = NULL;
 	json_t *items = NULL;
 	int64_t limit;
-	int rc;
+	int rc, masked;
 
 	if (cps_api_enter(api, resp))
 		return;
@@ -103,10 +128,19 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 	    cps_api_cursor_decode(req, resp, &f.after))
 		goto out;
 	f.limit = (int)limit;
-	if (cps_api_scope(api, req, resp, &scope))
+	masked = !cps_api_sees_unmasked(req->roles);
+	if ((masked && masked_key_filter_ok(api, &f, resp)) ||
+	    cps_api_scope(api, req, resp, &scope))
 		goto out;
 	f.scope = scope;
 	rc = cps_steward_audit_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
+	if (rc == CPS_OK && masked) {
+		size_t i;
+		json_t *e;
+
+		json_array_foreach (items, i, e)
+			cps_api_viewer_audit_entry(api->catalog, e);
+	}
 	cps_api_reply_page(resp, "audit list", rc, errstr, items, &next);
 out:
 	free(scope);

@@ -1,7 +1,8 @@
 /*
  * Dead letters in the operator API: GET /api/v1/deadletters (filters, cursor
- * pagination), GET /api/v1/deadletters/{id} (raw value and key as base64),
- * POST /api/v1/deadletters/replay (by ids or by filter: each one runs again
+ * pagination), GET /api/v1/deadletters/{id} (without its bytes), GET
+ * /api/v1/deadletters/{id}/raw (the explicit inspect: raw value and key as
+ * base64, each read audited as deadletter.inspected), POST /api/v1/deadletters/replay (by ids or by filter: each one runs again
  * through its platform's ingest path, under its row lock) and POST
  * /api/v1/deadletters/{id}/discard (with a reason, audited).
  */
@@ -9,6 +10,7 @@
 
 #include "base/common.h"
 #include "base/log.h"
+#include "base/pii.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -80,6 +82,22 @@ static bool valid_filter_text(const char *s)
 
 /* ---- list and inspect ---------------------------------------------------- */
 
+/* National IDs masked in a dead letter's origin and reason: a Shenshan
+ * file's name may carry one (issue 11), and a reason quotes the origin. */
+static void mask_item(json_t *it)
+{
+	static const char *const members[] = {"origin", "reason"};
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(members); i++) {
+		const char *v = json_string_value(json_object_get(it, members[i]));
+		char *text = v ? strdup(v) : NULL;
+
+		if (text && cps_mask_national_ids_in(text))
+			json_object_set_new(it, members[i], json_string(text));
+		free(text);
+	}
+}
+
 static void deadletters_list(void *ctx, const struct cps_http_request *req,
                              struct cps_http_response *resp)
 {
@@ -137,13 +155,15 @@ static void deadletters_list(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 503, "%s", err);
 		return;
 	}
-	if (!(req->roles & CPS_ROLE_OPERATOR)) {
-		/* operators' notes are free text: not for viewers */
+	{
 		size_t i;
 		json_t *it;
 
 		json_array_foreach (items, i, it) {
-			json_object_del(it, "note");
+			mask_item(it);
+			/* operators' notes are free text: not for viewers */
+			if (!(req->roles & CPS_ROLE_OPERATOR))
+				json_object_del(it, "note");
 		}
 	}
 	snprintf(next, sizeof(next), "%" PRId64, next_cursor);
@@ -168,12 +188,63 @@ static void deadletter_get(void *ctx, const struct cps_http_request *req,
 	if (rc == CPS_OK)
 		rc = cps_dlq_get(store, id, &item, err, sizeof(err));
 	cps_ops_api_store_put(api, store);
-	if (rc != CPS_OK)
+	if (rc != CPS_OK) {
 		cps_http_reply_error(resp, 503, "%s", err);
-	else if (!item)
+	} else if (!item) {
 		cps_http_reply_error(resp, 404, "no dead letter %" PRId64, id);
-	else
+	} else {
+		/* the bytes only through the audited inspect call */
+		json_object_set_new(item, "raw_available",
+		                    json_boolean(json_is_string(json_object_get(item, "raw"))));
+		json_object_del(item, "raw");
+		json_object_del(item, "key");
+		mask_item(item);
 		cps_http_reply_json(resp, 200, item);
+	}
+}
+
+/* GET /api/v1/deadletters/{id}/raw: the one unmasked read of a dead letter
+ * (raw value and key as base64, origin and reason as stored). Audited first,
+ * as deadletter.inspected by the token's holder: no audit row, no bytes. */
+static void deadletter_inspect(void *ctx, const struct cps_http_request *req,
+                               struct cps_http_response *resp)
+{
+	struct cps_ops_api *api = ctx;
+	struct cps_dlq_store *store = NULL;
+	const char *actor = req->principal ? req->principal : "anonymous";
+	int64_t id = path_id(req, resp);
+	char err[CPS_ERRSTR_SIZE], ids[24];
+	json_t *item = NULL, *after = NULL;
+	int rc;
+
+	if (!id)
+		return;
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	rc = cps_ops_api_store_get(api, &store, err, sizeof(err));
+	if (rc == CPS_OK)
+		rc = cps_dlq_get(store, id, &item, err, sizeof(err));
+	if (rc == CPS_OK && item) {
+		after =
+		    json_pack("{s:b}", "raw_shown", json_is_string(json_object_get(item, "raw")));
+		rc = after ? cps_dlq_audit(store, actor, "deadletter.inspected", "dead_letter", ids,
+		                           NULL, after, "raw bytes read through the operator API",
+		                           err, sizeof(err))
+		           : cps_seterr(CPS_ERR_FATAL, err, sizeof(err), "out of memory");
+	}
+	cps_ops_api_store_put(api, store);
+	if (rc != CPS_OK) {
+		cps_http_reply_error(resp, 503,
+		                     "the inspect was not audited, so nothing is shown: %s", err);
+	} else if (!item) {
+		cps_http_reply_error(resp, 404, "no dead letter %" PRId64, id);
+	} else {
+		cps_log_info(FACILITY, "dead letter %" PRId64 " inspected raw by '%s' (audited)",
+		             id, actor);
+		cps_http_reply_json(resp, 200, item);
+		item = NULL;
+	}
+	json_decref(after);
+	json_decref(item);
 }
 
 /* ---- replay -------------------------------------------------------------- */
@@ -459,6 +530,7 @@ static void deadletter_discard(void *ctx, const struct cps_http_request *req,
 		cps_log_info(FACILITY, "dead letter %" PRId64 " discarded by an operator", id);
 		json_object_del(item, "raw");
 		json_object_del(item, "key");
+		mask_item(item);
 		cps_http_reply_json(resp, 200, item);
 		item = NULL;
 	}
@@ -473,6 +545,7 @@ int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_se
 	static const struct cps_http_route_spec routes[] = {
 	    {"GET", "/api/v1/deadletters", deadletters_list, CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR},
 	    {"GET", "/api/v1/deadletters/{id}", deadletter_get, CPS_ROLE_OPERATOR},
+	    {"GET", "/api/v1/deadletters/{id}/raw", deadletter_inspect, CPS_ROLE_OPERATOR},
 	    {"POST", "/api/v1/deadletters/replay", deadletters_replay, CPS_ROLE_OPERATOR},
 	    {"POST", "/api/v1/deadletters/{id}/discard", deadletter_discard, CPS_ROLE_OPERATOR},
 	};

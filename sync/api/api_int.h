@@ -67,6 +67,9 @@ int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *serv
                                size_t errstr_size);
 struct cps_schema;
 
+/* Whether a token of `roles` sees records and audit values unmasked: a
+ * steward only (operators see them as a viewer does, issue 11). */
+int cps_api_sees_unmasked(unsigned roles);
 /* Whether a viewer may see `field` of entity schema s: the field carries
  * "cpsync.viewer": true in the schema catalog (an allow-list). */
 int cps_api_viewer_may_see(const struct cps_schema *s, const char *field);
@@ -74,6 +77,10 @@ int cps_api_viewer_may_see(const struct cps_schema *s, const char *field);
  * see: only allowed fields in the record, provenance, platform values,
  * conflicts and history; no steward reasons; embedded national IDs masked. */
 void cps_api_viewer_view(const struct cps_schema *s, json_t *doc);
+/* Reduces an audit entry (cps_steward_audit_list) to what a viewer may see:
+ * for a record's entry, before/after only of allowed fields, no reason, a
+ * personal key masked; national IDs masked in every string left. */
+void cps_api_viewer_audit_entry(struct cps_catalog *catalog, json_t *entry);
 /* Each entity's region fields, those with "cpsync.region": true in the
  * schema catalog (api_scope.c): {"person": ["registration_region_code",
  * ...], ...}, an empty list for an entity without any. NULL: no memory. */

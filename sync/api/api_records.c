@@ -1,10 +1,11 @@
 /*
  * Steward API, records (GET /api/v1/records/{entity}/{key}): the unified
  * record with per-field provenance, each platform's last-seen values, its
- * live conflicts and history. Stewards and operators see it whole; viewers
+ * live conflicts and history. Stewards see it whole; viewers and operators
  * see only the fields the schema catalog declares non-personal (an
  * allow-list), and only for entities whose key is itself not personal.
  * A token confined to regions finds only the records of those regions.
+ * Also the same masking of audit entries for operators (api_audit.c).
  */
 #include "api/api_int.h"
 
@@ -102,6 +103,54 @@ static void mask_embedded_ids(json_t *j)
 	}
 }
 
+int cps_api_sees_unmasked(unsigned roles)
+{
+	return (roles & CPS_ROLE_STEWARD) != 0;
+}
+
+/* An audit entry's value for a viewer: an object keyed by field names
+ * keeps the allowed ones; a single field's value stays only when that field
+ * is allowed. */
+static void viewer_audit_value(const struct cps_schema *s, const char *field, json_t *e,
+                               const char *name)
+{
+	json_t *v = json_object_get(e, name);
+
+	if (!v || json_is_null(v))
+		return;
+	if (field && !cps_api_viewer_may_see(s, field))
+		json_object_set_new(e, name, json_null());
+	else if (!field && json_is_object(v))
+		keep_visible(s, v);
+}
+
+void cps_api_viewer_audit_entry(struct cps_catalog *catalog, json_t *e)
+{
+	const char *entity = json_string_value(json_object_get(e, "entity"));
+	const char *field = json_string_value(json_object_get(e, "field"));
+	const struct cps_schema *s = entity ? cps_catalog_by_entity(catalog, entity) : NULL;
+	const char *key_field = entity ? cps_entity_key_field(entity) : NULL;
+	json_t *key = json_object_get(e, "key");
+
+	if (s) {
+		/* a record's entry: its values as the viewer sees the record,
+		 * without the steward's free-text reason */
+		viewer_audit_value(s, field, e, "before");
+		viewer_audit_value(s, field, e, "after");
+		json_object_del(e, "reason");
+		if (json_is_string(key) && !(key_field && cps_api_viewer_may_see(s, key_field))) {
+			char *text = strdup(json_string_value(key));
+
+			/* a personal key: its national IDs masked, else all of it */
+			json_object_set_new(
+			    e, "key",
+			    json_string(text && cps_mask_national_ids_in(text) ? text : "***"));
+			free(text);
+		}
+	}
+	mask_embedded_ids(e);
+}
+
 void cps_api_viewer_view(const struct cps_schema *s, json_t *o)
 {
 	const char *pn;
@@ -152,13 +201,14 @@ static void records_show(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 400, "the record key must be 1 to 512 bytes");
 		goto out;
 	}
-	full = (req->roles & (CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR)) != 0;
+	full = cps_api_sees_unmasked(req->roles);
 	key_field = cps_entity_key_field(entity);
 	if (!full && !(key_field && cps_api_viewer_may_see(schema, key_field))) {
 		/* before the store is asked: the same answer for every key, so
 		 * a viewer cannot test who is registered */
 		cps_http_reply_error(
-		    resp, 403, "a viewer cannot look %s records up: their key is personal data",
+		    resp, 403,
+		    "a viewer or operator cannot look %s records up: their key is personal data",
 		    entity);
 		goto out;
 	}

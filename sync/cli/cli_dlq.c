@@ -1,7 +1,7 @@
 /*
  * cpsync dlq list|show|replay|discard: the dead letters of a running
- * cpsync (GET /api/v1/deadletters, following the cursor), one of them with
- * its raw bytes, and the operator's replay (through the platform's ingest
+ * cpsync (GET /api/v1/deadletters, following the cursor), one of them (with
+ * --raw its raw bytes: an inspect the server audits), and the operator's replay (through the platform's ingest
  * path) or discard of them.
  */
 #include "cli/cli.h"
@@ -20,7 +20,7 @@ static void dlq_usage(FILE *f)
 	fprintf(f,
 	        "usage: cpsync dlq list [--status new|replayed|discarded] [--platform P]\n"
 	        "                       [--entity E] [--reason-contains TEXT] [--limit N | --all]\n"
-	        "       cpsync dlq show ID\n"
+	        "       cpsync dlq show ID [--raw]   (--raw: the bytes too; the read is audited)\n"
 	        "       cpsync dlq replay ID... [--note TEXT]\n"
 	        "       cpsync dlq discard ID --reason TEXT\n"
 	        "  dead letters (the operator role; viewers may list): replay runs them again\n"
@@ -57,7 +57,9 @@ static void print_dlq(const json_t *d)
 	                                               {"key base64", "key", CPS_CLI_TEXT},
 	                                               {"raw base64", "raw", CPS_CLI_TEXT}};
 
-	cps_cli_print_fields(d, fields, CPS_ARRAY_SIZE(fields));
+	/* the bytes only from the audited inspect (show --raw) */
+	cps_cli_print_fields(d, fields,
+	                     CPS_ARRAY_SIZE(fields) - (json_object_get(d, "raw") ? 0 : 2));
 }
 
 /* Prints the replay results; returns 1 when one was not replayed or skipped. */
@@ -109,6 +111,7 @@ struct dlq_args {
 	const char *contains;          /* list: one more filter */
 	const char *reason;            /* discard */
 	const char *note;              /* replay */
+	bool raw;                      /* show: the audited inspect of the bytes */
 };
 
 /* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
@@ -116,7 +119,8 @@ static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
 {
 	const struct cps_cli_option own[] = {{"reason-contains", .text = &a->contains},
 	                                     {"reason", .text = &a->reason},
-	                                     {"note", .text = &a->note}};
+	                                     {"note", .text = &a->note},
+	                                     {"raw", .flag = &a->raw}};
 
 	return cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &a->o, &a->list,
 	                             dlq_usage);
@@ -185,7 +189,7 @@ static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
 {
 	char path[96];
 
-	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld", a->id);
+	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld%s", a->id, a->raw ? "/raw" : "");
 	return cps_cli_get_print(cl, path, a->o.json, print_dlq);
 }
 

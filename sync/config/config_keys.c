@@ -146,7 +146,8 @@ const struct cps_config_key cps_config_keys[] = {
      "`token_sha256`."},
     {"http.tokens.*.role", CPS_CFG_ENUM, "viewer", 0, 0, "viewer|steward|operator", 0,
      "Role of the token: `viewer` (status, records reduced to the schemas' `cpsync.viewer` fields), `steward` (conflicts, records "
-     "unmasked, audit), `operator` (connectors, dead letters, records, audit)."},
+     "unmasked, audit), `operator` (connectors, dead letters, records and audit masked as for a "
+     "viewer; raw dead-letter bytes only through the audited `GET /api/v1/deadletters/{id}/raw`)."},
     {"http.tokens.*.regions", CPS_CFG_LIST, "", 0, 0, NULL, 0,
      "Region-code prefixes (1 to 6 digits, e.g. `[440305, 441521]`) a steward or viewer token "
      "is confined to: it finds only records, conflicts and audit entries whose record has a "

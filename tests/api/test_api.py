@@ -257,8 +257,8 @@ def run(args, schema_dir, db, cps):
         ("GET", "/api/v1/conflicts", None, {"steward"}),
         ("GET", "/api/v1/conflicts/%d" % cid, None, {"steward"}),
         ("POST", "/api/v1/conflicts/%d/claim" % cid, {}, {"steward"}),
-        # a viewer may not look persons up: their key is a national ID
-        ("GET", "/api/v1/records/person/%s" % ckey, None, {"steward", "operator"}),
+        # a viewer or operator may not look persons up: their key is a national ID
+        ("GET", "/api/v1/records/person/%s" % ckey, None, {"steward"}),
         ("GET", "/api/v1/audit", None, {"steward", "operator"}),
     ]
     for method, path, body, allowed in routes:
@@ -462,17 +462,30 @@ def run(args, schema_dir, db, cps):
     check(ckey.encode() not in text and b"1390000" not in text and b"1380000" not in text
           and "陈建国".encode() not in text and "平山村".encode() not in text,
           "viewer response holds personal data")
-    st, full, _ = request(port, "GET", "/api/v1/records/person/%s" % ckey, TOKENS["operator"])
-    check(st == 200 and full["masked"] is False and full["key"] == ckey, "operator unmasked")
+    # the operator sees records as a viewer does (issue 11): the same 403
+    st3, _, text3 = request(port, "GET", "/api/v1/records/person/%s" % ckey, TOKENS["operator"])
+    check(st3 == 403 and ckey.encode() not in text3, "operator masked: %s %s" % (st3, text3))
 
     # the audit trail: API and SQL
     st, doc, _ = request(port, "GET", "/api/v1/audit?entity=person&key=%s&actor=li-steward"
-                         % ckey, TOKENS["operator"])
+                         % ckey, S)
     acts = [a for a in doc["items"] if a["action"] == "conflict.resolved"]
     check(len(acts) == 1 and acts[0]["field"] == "phone" and acts[0]["reason"] == reason
           and acts[0]["after"]["value"] in ("13900000001", {"string": "13900000001"})
           and acts[0]["before"] is not None, "audit via API: %s" % doc["items"])
     check(any(a["action"] == "conflict.claimed" for a in doc["items"]), "claim audited")
+    # the operator: no look-up by a national ID, and entries as a viewer sees
+    # the record: the phone's values, the reason and the national ID masked
+    st, _, _ = request(port, "GET", "/api/v1/audit?entity=person&key=%s" % ckey,
+                       TOKENS["operator"])
+    check(st == 403, "operator audit look-up by a national ID: %s" % st)
+    st, doc, text = request(port, "GET", "/api/v1/audit?actor=li-steward&limit=500",
+                            TOKENS["operator"])
+    acts = [a for a in doc["items"] if a["action"] == "conflict.resolved"]
+    check(st == 200 and acts and all(a["before"] is None and a["after"] is None and
+                                     "reason" not in a and a["key"] != ckey for a in acts)
+          and ckey.encode() not in text and b"13900000001" not in text,
+          "operator's audit masked: %s" % acts[:2])
     rows = db.query("SELECT actor, reason FROM cpsync.audit WHERE action = "
                     "'conflict.resolved' AND entity = 'person' AND key = %s", (ckey,))
     check(rows == [("li-steward", reason)], "audit via SQL: %s" % rows)

@@ -168,6 +168,7 @@ def roles_checks(api):
     routes = [
         ("GET", "/api/v1/deadletters", None, ["steward"]),
         ("GET", "/api/v1/deadletters/1", None, ["viewer", "steward"]),
+        ("GET", "/api/v1/deadletters/1/raw", None, ["viewer", "steward"]),
         ("POST", "/api/v1/deadletters/replay", {"ids": [1]}, ["viewer", "steward"]),
         ("POST", "/api/v1/deadletters/1/discard", {"reason": "x"}, ["viewer", "steward"]),
         ("GET", "/api/v1/connectors", None, ["steward"]),
@@ -222,11 +223,23 @@ def deadletter_checks(api, db, bootstrap, cpsync, source_dir, log):
     check(api.ok("GET", "/api/v1/deadletters?entity=household")["items"] == [],
           "entity filter")
 
-    # inspect: byte-equal raw value and key
+    # GET {id} shows no bytes; the explicit inspect (GET {id}/raw) shows them
+    # byte-equal and is itself audited
     by_key = {}
+    n_audit = db.query("SELECT count(*) FROM cpsync.audit WHERE action = 'deadletter.inspected'")[0][0]
     for it in items:
-        full = api.ok("GET", "/api/v1/deadletters/%d" % it["id"])
+        plain = api.ok("GET", "/api/v1/deadletters/%d" % it["id"])
+        check("raw" not in plain and "key" not in plain and plain["raw_available"] is True,
+              "GET {id} without the bytes: %s" % json.dumps(plain))
+        full = api.ok("GET", "/api/v1/deadletters/%d/raw" % it["id"])
         by_key[base64.b64decode(full["key"])] = (it["id"], base64.b64decode(full["raw"]), full)
+    rows = db.query("SELECT actor, key FROM cpsync.audit WHERE action = 'deadletter.inspected' "
+                    "ORDER BY id")
+    check(len(rows) == n_audit + 3 and all(r[0] == "ops-console" for r in rows[-3:]) and
+          sorted(int(r[1]) for r in rows[-3:]) == sorted(it["id"] for it in items),
+          "every raw read audited (who, which): %s" % rows)
+    check(api.call("GET", "/api/v1/deadletters/999999/raw", "operator")[0] == 404,
+          "inspect of an unknown id: 404")
     for key, value in bad:
         check(key in by_key, "no dead letter with key %r" % key)
         check(by_key[key][1] == value, "raw bytes differ for %r" % key)

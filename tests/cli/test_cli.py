@@ -199,7 +199,10 @@ def run(args, source, db, port):
     rc, out, err = cli("viewer", "dlq", "show", str(did))
     check(rc == 1 and "HTTP 403" in err, "dlq show as viewer: %d %r" % (rc, err))
     rc, out, err = cli("operator", "dlq", "show", str(did))
-    check(rc == 0 and "raw base64" in out and "province" in out, "dlq show: %r" % out[:300])
+    check(rc == 0 and "raw base64" not in out and "province" in out, "dlq show: %r" % out[:300])
+    rc, out, err = cli("operator", "dlq", "show", str(did), "--raw")
+    check(rc == 0 and "raw base64" in out and "province" in out,
+          "dlq show --raw: %r" % out[:300])
     rc, out, err = cli("operator", "dlq", "replay", str(did), "999999")
     check(rc == 1 and "still_bad" in out and "not_found" in out,
           "dlq replay of a still-bad and a missing one: %d %r" % (rc, out))

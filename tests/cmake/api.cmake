@@ -15,3 +15,12 @@ add_test(NAME api.scoped
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_scoped.py
           --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(api.scoped PROPERTIES LABELS "api" TIMEOUT 300)
+# api.roles: every route of docs/openapi.yaml (its x-cpsync-roles) x no
+# token, viewer, steward, operator against `cpsync run` with pii.scan's
+# data and alerts: statuses, and no field outside the viewer allow-list nor
+# an unmasked national ID, name or phone in a viewer's or operator's answer
+# (tests/api/test_roles.py; needs $CPSYNC_TEST_PG).
+add_test(NAME api.roles
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/api/test_roles.py
+          --cpsync ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(api.roles PROPERTIES LABELS "api" TIMEOUT 300)

@@ -2,12 +2,16 @@
 # the OpenAPI route coverage and the personal-data scan. All need
 # $CPSYNC_TEST_PG (they fail when it is unset).
 # - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists
-#   exactly the routes (method + pattern) an in-process engine registers.
+#   exactly the routes (method + pattern) an in-process engine registers,
+#   each with the roles it is registered for (x-cpsync-roles).
 # - cli.api: tests/cli/test_cli.py drives every command (human and --json
 #   output, exit codes, 401/403 hints) against `cpsync run`.
 # - pii.scan: tests/pii/scan.py runs `cpsync run` with tokens, realistic
-#   persons from three platforms, bad messages and conflicts, then scans the log, /status, /metrics and every viewer GET
-#   for the demo's national IDs, names and phones.
+#   persons from three platforms (Shenshan's as inbox files, one named after a
+#   national ID), bad messages and conflicts, then scans the log, /status,
+#   /metrics, every viewer GET, the dead-letter list and every file cpsync
+#   wrote that is not meant to hold personal data (ledger, receipts, progress,
+#   reasons, manifests) for the data's national IDs, names and phones.
 add_executable(test_openapi_routes ${PROJECT_SOURCE_DIR}/tests/openapi/test_openapi_routes.c)
 target_link_libraries(test_openapi_routes PRIVATE cpsync_testlib cpsync_core cpsync_warnings
   PkgConfig::CMOCKA PkgConfig::YAML PkgConfig::CURL PkgConfig::RDKAFKA PkgConfig::LIBPQ

@@ -4,7 +4,9 @@
  * routes a real engine answers: started in-process on a fresh database
  * (CPSYNC_TEST_PG) with the embedded broker, its HTTP server lists every
  * registered route (cps_http_routes), each of which must be documented with
- * the same method, and every documented operation must be a route.
+ * the same method and the same roles (the operation's x-cpsync-roles:
+ * viewer, steward, operator, or open for a route served without a token),
+ * and every documented operation must be a route.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,10 +30,13 @@
 
 #define MAX_OPS 256
 
+#define ROLES_OPEN 0x100 /* served without a token */
+
 struct op {
 	char method[16];
 	char path[256];
 	int seen;
+	int roles; /* CPS_ROLE_* bits or ROLES_OPEN; -1: not documented */
 };
 
 struct ops {
@@ -58,6 +63,7 @@ static void ops_add(struct ops *o, const char *method, const char *path)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 'a' + 'A');
 	o->v[o->n].seen = 0;
+	o->v[o->n].roles = -1;
 	o->n++;
 }
 
@@ -101,6 +107,43 @@ static int is_http_method(const char *m)
 		if (!strcmp(m, methods[i]))
 			return 1;
 	return 0;
+}
+
+/* The operation's x-cpsync-roles as bits; -1 when absent or malformed. */
+static int doc_roles(yaml_document_t *d, yaml_node_t *op)
+{
+	yaml_node_t *list = map_get(d, op, "x-cpsync-roles");
+	int bits = 0;
+
+	if (!list || list->type != YAML_SEQUENCE_NODE)
+		return -1;
+	for (yaml_node_item_t *it = list->data.sequence.items.start;
+	     it < list->data.sequence.items.top; it++) {
+		const char *r = scalar(yaml_document_get_node(d, *it));
+
+		if (r && !strcmp(r, "viewer"))
+			bits |= CPS_ROLE_VIEWER;
+		else if (r && !strcmp(r, "steward"))
+			bits |= CPS_ROLE_STEWARD;
+		else if (r && !strcmp(r, "operator"))
+			bits |= CPS_ROLE_OPERATOR;
+		else if (r && !strcmp(r, "open"))
+			bits |= ROLES_OPEN;
+		else
+			return -1;
+	}
+	return bits;
+}
+
+static const char *roles_text(int roles, char *buf, size_t size)
+{
+	if (roles < 0)
+		return "none documented";
+	snprintf(buf, size, "%s%s%s%s", roles & ROLES_OPEN ? "open " : "",
+	         roles & CPS_ROLE_VIEWER ? "viewer " : "",
+	         roles & CPS_ROLE_STEWARD ? "steward " : "",
+	         roles & CPS_ROLE_OPERATOR ? "operator" : "");
+	return buf;
 }
 
 /* Loads and checks the document's shape; fills `doc_ops`. */
@@ -171,6 +214,7 @@ static void load_openapi(struct ops *doc_ops)
 			if (ops_find(doc_ops, m, pth))
 				fail_msg("docs/openapi.yaml: %s %s twice", m, pth);
 			ops_add(doc_ops, m, pth);
+			doc_ops->v[doc_ops->n - 1].roles = doc_roles(&d, op);
 		}
 	}
 	yaml_document_delete(&d);
@@ -194,7 +238,10 @@ static void test_openapi_is_wellformed(void **state)
 
 static void collect_route(void *ctx, const struct cps_http_route_info *ri)
 {
-	ops_add(ctx, ri->method, ri->pattern);
+	struct ops *o = ctx;
+
+	ops_add(o, ri->method, ri->pattern);
+	o->v[o->n - 1].roles = ri->open ? ROLES_OPEN : (int)ri->roles;
 }
 
 #define CONFIG                                                                                     \
@@ -256,7 +303,18 @@ static void test_routes_match_document(void **state)
 			        srv->v[i].method, srv->v[i].path);
 			missing++;
 		} else {
+			char a[64], b[64];
+
 			d->seen = 1;
+			if (d->roles != srv->v[i].roles) {
+				fprintf(stderr,
+				        "openapi.routes: %s %s is for %s, docs/openapi.yaml "
+				        "says x-cpsync-roles %s\n",
+				        srv->v[i].method, srv->v[i].path,
+				        roles_text(srv->v[i].roles, a, sizeof(a)),
+				        roles_text(d->roles, b, sizeof(b)));
+				missing++;
+			}
 		}
 	}
 	for (size_t i = 0; i < doc->n; i++) {

@@ -5,18 +5,26 @@ where it must not.
 Runs `cpsync run` (embedded Kafka, a fresh database from CPSYNC_TEST_PG,
 viewer/steward/operator tokens, deploy/rules.default.yaml) fed with 200
 realistic persons from three platforms that disagree (names: conflicts for a
-steward; phones: the latest wins), adds bad messages that carry real
-people's data (an invalid national ID with a real name and phone, a
-truncated record, JSON text, an unknown schema id) so they are
-dead-lettered, replays and discards some as an operator and resolves a
+steward; phones: the latest wins): the province and the city over Kafka,
+Shenshan as Avro container files in its inbox (the files connector, with
+its outbox sink). One Shenshan file is named after a real person's national
+ID (person_<ID>.avro) and holds a record with a bad ID, so its name reaches
+the ledger, the receipt, the logs and the dead-letter list. It adds bad
+messages that carry real people's data (an invalid national ID with a real
+name and phone, a truncated record, JSON text, an unknown schema id) so they
+are dead-lettered, replays and discards some as an operator and resolves a
 conflict as a steward. Then collects every national ID, name and phone of the
 store's records (cpsync.records: the unified record and each platform's
 last-seen values) and scans: the process's whole stderr (and stdout), GET
-/status (as viewer), GET /metrics, and every GET operation of
-docs/openapi.yaml plus the dashboard page as the viewer (403s are fine; a
-record must come back masked). Any hit fails with the place and the value
-masked. Logs, /status and /metrics are also scanned for any 18-digit string
-shaped like a valid national ID.
+/status (as viewer), GET /metrics, every GET operation of docs/openapi.yaml
+plus the dashboard page as the viewer (403s are fine; a record must come back
+masked), the dead-letter list as the operator, and every file cpsync wrote
+that is not meant to carry personal data (the inbox's progress file, the
+ledger, receipts, reasons, the outbox's manifests; not the Avro data files
+themselves). Any hit fails with the place and the value masked. Logs,
+/status, /metrics and those files are also scanned for any 18-digit string
+shaped like a valid national ID; the planted ID must show masked in the
+ledger, the receipt, the log and the dead-letter list.
 
 With --demo it scans `cpsync demo` instead (the three platforms on their
 real transports, the demo's own data and disagreements; a steward resolves a
@@ -25,6 +33,7 @@ conflict), with the same scan of its output and HTTP answers.
 usage: scan.py --cpsync BIN --source DIR [--demo]   (run with /usr/bin/python3)
 """
 import argparse
+import io
 import json
 import os
 import re
@@ -36,6 +45,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import avro.datafile
+import avro.io
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -92,6 +103,29 @@ platforms:
       topics: [shenshan.person]
       topic: {{shenshan.person: {{entity: person}}}}
 """
+# The same with Shenshan as the files connector: its inbox and outbox sink
+# (pii.scan, api.roles); CONFIG keeps Shenshan on Kafka for cli.api.
+CONFIG_FILES = CONFIG.replace('''  shenshan:
+    connector: kafka
+    source:
+      framing: single-object
+      topics: [shenshan.person]
+      topic: {{shenshan.person: {{entity: person}}}}
+''', '''  shenshan:
+    connector: files
+    source:
+      inbox: {inbox}
+      stable_ms: 300
+      schema_dir: {schemas}
+    sink:
+      outbox: {outbox}
+      schema_dir: {schemas}
+      roll_records: 50
+      roll_ms: 1000
+      allow:
+        person: "national_id, name, gender, birth_date, registration_region_code, residence_region_code, residence_address, has_residence_permit, disabled, disability_grade, seriously_ill, labour_capacity, phone, household_id, deceased"
+''')
+
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = "建国秀英志强丽娟海燕文华明辉晓东雪梅春兰德胜玉珍伟红桂芳振华"
 
@@ -232,7 +266,7 @@ def bad_messages(schemas, db):
                                                   unwrap(rec.get("phone")) or "13800002222"))
     msgs.append(("province.person", nid.encode(), full[:-7], None, None))
     nid, rec = rows[2]
-    msgs.append(("shenshan.person", nid.encode(),
+    msgs.append(("province.person", nid.encode(),
                  json.dumps({"national_id": nid, "name": unwrap(rec.get("name")),
                              "phone": unwrap(rec.get("phone"))}, ensure_ascii=False).encode(),
                  None, None))
@@ -241,6 +275,79 @@ def bad_messages(schemas, db):
                                          unwrap(rec.get("phone")) or "13800003333"))
     msgs.append(("city.person", nid.encode(), b"\x00\x00\x00\x7f\x7f" + body, None, None))
     return msgs
+
+
+def write_inbox_file(schemas, inbox, name, records):
+    """An Avro container file of persons (python3-avro, not cpsync's writer),
+    staged as a dot file and renamed into the inbox, as a sender should."""
+    buf = io.BytesIO()
+    w = avro.datafile.DataFileWriter(buf, avro.io.DatumWriter(), schemas.entity["person"])
+    for r in records:
+        w.append(r)
+    w.flush()
+    data = buf.getvalue()
+    w.close()
+    tmp = os.path.join(inbox, "." + name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(inbox, name))
+
+
+def shenshan_files(schemas, msgs, inbox, planted):
+    """Takes the Shenshan messages out of msgs into one inbox file, and
+    writes the planted file: person_<planted ID>.avro with that person and
+    one record whose national ID has a wrong check character (a dead letter
+    whose origin holds the file name). Returns the Kafka messages left."""
+    shenshan = [m for m in msgs if m[0] == "shenshan.person"]
+    rest = [m for m in msgs if m[0] != "shenshan.person"]
+    records = []
+    for _, key, value, _, _ in shenshan:
+        body = value[10:]  # single-object header: 2 bytes magic, 8 fingerprint
+        records.append(avro.io.DatumReader(schemas.entity["person"]).read(
+            avro.io.BinaryDecoder(io.BytesIO(body))))
+    write_inbox_file(schemas, inbox, "persons_001.avro", records)
+    p = next(r for r in records if r["national_id"] == planted)
+    bad = planted[:17] + ("0" if planted[17] != "0" else "1")
+    write_inbox_file(schemas, inbox, "person_%s.avro" % planted,
+                     [p, dict(p, national_id=bad)])
+    return rest
+
+
+# Files cpsync writes that carry personal data by design: the Shenshan
+# files themselves (moved to done/ or rejected/) and the outbox's data files.
+def personal_by_design(rel):
+    return rel.endswith(".avro") or ".avro.duplicate" in rel or (
+        rel.startswith("rejected/") and not rel.endswith(".reason"))
+
+
+def scan_disk(shenshan_dir, pii, planted):
+    """Scans every file under the Shenshan folders that is not meant to hold
+    personal data; the planted ID's masked form must be in the ledger and a
+    receipt. Returns how many files were scanned."""
+    scanned, kinds = 0, set()
+    masked = mask("id", planted)
+    for root, _, files in os.walk(shenshan_dir):
+        for n in files:
+            path = os.path.join(root, n)
+            rel = os.path.relpath(path, shenshan_dir)
+            rel_in = rel.split("/", 1)[1] if "/" in rel else rel
+            if personal_by_design(rel_in):
+                continue
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            scan("file %s" % rel, text, pii, True)
+            scanned += 1
+            for kind in ("ledger", "receipt", "manifest", "progress", "reason"):
+                if kind in n:
+                    kinds.add(kind)
+            if n == ".ledger" or n.endswith(".receipt.json"):
+                if masked in text:
+                    kinds.add("planted-masked-" + ("ledger" if n == ".ledger" else "receipt"))
+    for need in ("ledger", "receipt", "manifest", "planted-masked-ledger",
+                 "planted-masked-receipt"):
+        if need not in kinds:
+            FAILS.append("files on disk: no %s found to scan (found %s)" % (need, sorted(kinds)))
+    return scanned
 
 
 def main():
@@ -258,9 +365,15 @@ def main():
     work = L.tmpdir("pii")
     port = L.free_port()
     cfg = os.path.join(work, "pii.yaml")
+    shenshan_dir = os.path.join(work, "shenshan")
+    inbox, outbox = os.path.join(shenshan_dir, "inbox"), os.path.join(shenshan_dir, "outbox")
+    if not args.demo:
+        os.makedirs(inbox, 0o700)
+        os.makedirs(outbox, 0o700)
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
-                              conninfo=db.conninfo, **TOKENS))
+        f.write(CONFIG_FILES.format(pid=os.getpid(), schemas=os.path.join(source, "schemas"),
+                                    conninfo=db.conninfo, inbox=inbox, outbox=outbox,
+                                    **TOKENS))
         f.write(L.load_rules(source))
     out_path, err_path = os.path.join(work, "stdout.log"), os.path.join(work, "stderr.log")
     proc = None
@@ -275,7 +388,7 @@ def main():
                            CPSYNC_DEMO_OPERATOR_TOKEN=TOKENS["operator"])
                 proc = subprocess.Popen(
                     [args.cpsync, "demo", "--people", "300", "--pg", db.conninfo,
-                     "--city-pg", city.conninfo, "--shenshan-dir", os.path.join(work, "shenshan"),
+                     "--city-pg", city.conninfo, "--shenshan-dir", shenshan_dir,
                      "--http", "127.0.0.1:%d" % port], stdout=out, stderr=err, env=env)
             else:
                 proc = subprocess.Popen([args.cpsync, "run", "-c", cfg, "--http",
@@ -287,10 +400,11 @@ def main():
                     L.fail("cpsync run exited with %s\n%s" % (proc.returncode, f.read()[-4000:]))
             return L.http_get(port, "/healthz")[0] == 200
         L.wait_for("/healthz", healthy, 60)
+        planted = None
         if args.demo:
             run_demo(source, db, port)
         else:
-            run(args, source, db, port, proc, err_path)
+            planted = run(args, source, db, port, proc, err_path, inbox)
         proc.send_signal(signal.SIGTERM)
         try:
             rc = proc.wait(timeout=30)
@@ -301,7 +415,14 @@ def main():
         pii = collect(db)
         for path, place in ((err_path, "stderr"), (out_path, "stdout")):
             with open(path, encoding="utf-8", errors="replace") as f:
-                scan(place, f.read(), pii, True)
+                text = f.read()
+            scan(place, text, pii, True)
+            if planted and place == "stderr" and "person_%s.avro" % mask("id", planted) \
+                    not in text:
+                FAILS.append("stderr: the planted file name is not logged masked")
+        n = scan_disk(shenshan_dir, pii, planted) if planted else scan_disk_demo(
+            shenshan_dir, pii)
+        L.info("scanned %d files cpsync wrote that hold no personal data by design" % n)
     finally:
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -316,6 +437,21 @@ def main():
             print("pii.scan: FAIL: personal data in " + f, file=sys.stderr)
         L.fail("%d unmasked personal data found" % len(FAILS))
     L.info("OK")
+
+
+def scan_disk_demo(shenshan_dir, pii):
+    """The demo's Shenshan folders: the same scan, without a planted file."""
+    n = 0
+    for root, _, files in os.walk(shenshan_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, shenshan_dir)
+            if personal_by_design(rel.split("/", 1)[1] if "/" in rel else rel):
+                continue
+            with open(path, "rb") as f:
+                scan("file %s" % rel, f.read().decode("utf-8", "replace"), pii, True)
+            n += 1
+    return n
 
 
 def run_demo(source, db, port):
@@ -333,7 +469,7 @@ def run_demo(source, db, port):
     scan_http(source, db, port)
 
 
-def run(args, source, db, port, proc, err_path):
+def run(args, source, db, port, proc, err_path, inbox):
     st, body = request(port, "/status", TOKENS["viewer"])
     if st != 200:
         L.fail("/status answered %s" % st)
@@ -343,11 +479,18 @@ def run(args, source, db, port, proc, err_path):
         l["state"] == "RUNNING" for l in json.loads(request(port, "/status", TOKENS["viewer"])[1])[
                 "links"] if l["name"].endswith("-source")), 60)
     prod = L.producer(bootstrap)
-    L.produce_all(prod, people(schemas))
-    L.wait_for("every person and open conflicts in the store", lambda: db.query(
+    msgs = people(schemas)
+    planted = next(m[1].decode() for m in msgs if m[0] == "shenshan.person")
+    L.produce_all(prod, shenshan_files(schemas, msgs, inbox, planted))
+    L.wait_for("every person, open conflicts and the planted file's dead letter in the store",
+               lambda: db.query(
         "SELECT (SELECT count(*) FROM cpsync.records WHERE entity = 'person') >= %d AND " % PEOPLE +
-        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0")[0][0],
+        "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')) > 0 AND "
+        "(SELECT count(*) FROM cpsync.dead_letters WHERE platform = 'shenshan') > 0")[0][0],
         120)
+    L.wait_for("both Shenshan files done", lambda: len([
+        n for n in os.listdir(os.path.join(inbox, "done")) if n.endswith(".receipt.json")]) >= 2,
+        60)
     n_before = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     L.produce_all(prod, bad_messages(schemas, db))
     L.wait_for("4 new dead letters", lambda: db.query(
@@ -371,6 +514,28 @@ def run(args, source, db, port, proc, err_path):
     time.sleep(2)  # the trickle goes on: more log lines, more conflicts
 
     scan_http(source, db, port)
+    # the planted file name: masked in the dead-letter list and its detail
+    masked = "person_%s.avro" % mask("id", planted)
+    for role in ("viewer", "operator"):
+        st, body = request(port, "/api/v1/deadletters?platform=shenshan", TOKENS[role])
+        items = json.loads(body)["items"] if st == 200 else []
+        if not any(masked in (i.get("origin") or "") for i in items):
+            FAILS.append("dead-letter list as %s: the planted origin is not there masked (%d)"
+                         % (role, st))
+        scan("GET /api/v1/deadletters?platform=shenshan as %s" % role,
+             body.decode("utf-8", "replace"), {"id": {planted}, "name": set(), "phone": set()},
+             True)
+        if role == "operator" and items:
+            st, body = request(port, "/api/v1/deadletters/%d" % items[0]["id"], TOKENS[role])
+            if st != 200 or masked not in body.decode("utf-8", "replace"):
+                FAILS.append("dead letter detail as operator: origin not masked (%d)" % st)
+    # /status, /metrics and the offsets of the Shenshan source after the files
+    for url in ("/status", "/metrics", "/api/v1/connectors/shenshan-source/offsets"):
+        st, body = request(port, url, TOKENS["operator"])
+        scan("GET %s as operator (after the planted file)" % url,
+             body.decode("utf-8", "replace"), {"id": {planted}, "name": set(), "phone": set()},
+             True)
+    return planted
 
 
 def scan_http(source, db, port):

@@ -459,12 +459,13 @@
     }
   }
 
-  // one dead letter in full: operators only (raw bytes as base64)
+  // one dead letter in full: operators only; a click is the explicit inspect
+  // of its raw bytes (GET .../raw), which cpsync audits
   async function inspectDeadLetter(id) {
     const box = $("#dlq-detail");
     let d;
     try {
-      d = await api("GET", "/api/v1/deadletters/" + encodeURIComponent(id));
+      d = await api("GET", "/api/v1/deadletters/" + encodeURIComponent(id) + "/raw");
     } catch (e) {
       box.replaceChildren(el("div", { class: "note" }, accessNote(e, "operator")));
       return;
@@ -475,7 +476,7 @@
         const v = { received: fmtTime(d.received_at) }[k] || d[k];
         return [el("dt", null, t(k)), el("dd", { class: k === "reason" ? "err" : null }, v === null || v === undefined ? "—" : String(v))];
       }).flat(),
-      el("dt", null, "raw (base64)"),
+      el("dt", null, "raw (base64, audited)"),
       el("dd", { class: "mono" }, raw.length > 400 ? raw.slice(0, 400) + "… (" + raw.length + ")" : raw)));
   }
 

@@ -164,11 +164,72 @@ static void test_personal_fields_hidden(void **state)
 	cps_catalog_free(c);
 }
 
+/* Issue 11: operators saw records and audit values unmasked; only a
+ * steward does now. */
+static void test_who_sees_unmasked(void **state)
+{
+	(void)state;
+	assert_true(cps_api_sees_unmasked(CPS_ROLE_STEWARD));
+	assert_false(cps_api_sees_unmasked(CPS_ROLE_OPERATOR));
+	assert_false(cps_api_sees_unmasked(CPS_ROLE_VIEWER));
+	assert_false(cps_api_sees_unmasked(CPS_ROLE_VIEWER | CPS_ROLE_OPERATOR));
+}
+
+/* An operator's audit entries: a person's phone resolution keeps neither
+ * value nor reason, and its key (a national ID) is masked; a record entry
+ * keyed by field keeps only the allowed ones; an operator's own action on a
+ * dead letter stays whole. */
+static void test_audit_entry_masked(void **state)
+{
+	struct cps_catalog *c = load_catalog();
+	json_t *phone, *rec, *dl;
+	char *text;
+
+	(void)state;
+	phone =
+	    json_pack("{s:s,s:s,s:s,s:s,s:{s:s},s:{s:s,s:s},s:s}", "action", "conflict.resolved",
+	              "entity", "person", "key", "44030519900101123X", "field", "phone", "before",
+	              "value", "13800001111", "after", "value", "13900000001", "action",
+	              "take_platform", "reason", "called 王建国 at home");
+	rec = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:b}}", "action", "record.changed", "entity",
+	                "person", "key", "H-not-an-id", "before", "name", "王建国",
+	                "residence_region_code", "440305", "disabled", 1);
+	dl = json_pack("{s:s,s:s,s:s,s:{s:s},s:s}", "action", "deadletter.discarded", "entity",
+	               "dead_letter", "key", "42", "after", "status", "discarded", "reason",
+	               "not a person record");
+	assert_non_null(phone);
+	assert_non_null(rec);
+	assert_non_null(dl);
+	cps_api_viewer_audit_entry(c, phone);
+	cps_api_viewer_audit_entry(c, rec);
+	cps_api_viewer_audit_entry(c, dl);
+	text = json_dumps(phone, JSON_SORT_KEYS);
+	assert_null(strstr(text, "1380000"));
+	assert_null(strstr(text, "1390000"));
+	assert_null(strstr(text, "王建国"));
+	assert_null(strstr(text, "44030519900101123X"));
+	assert_string_equal(json_string_value(json_object_get(phone, "key")), "440305***********X");
+	assert_true(json_is_null(json_object_get(phone, "before")));
+	free(text);
+	assert_string_equal(json_string_value(json_object_get(rec, "key")), "***");
+	assert_int_equal(json_object_size(json_object_get(rec, "before")), 1);
+	assert_non_null(json_object_get(json_object_get(rec, "before"), "residence_region_code"));
+	assert_string_equal(json_string_value(json_object_get(dl, "key")), "42");
+	assert_string_equal(json_string_value(json_object_get(dl, "reason")),
+	                    "not a person record");
+	json_decref(phone);
+	json_decref(rec);
+	json_decref(dl);
+	cps_catalog_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_entity),
 	    cmocka_unit_test(test_personal_fields_hidden),
+	    cmocka_unit_test(test_who_sees_unmasked),
+	    cmocka_unit_test(test_audit_entry_masked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
