@@ -48,6 +48,26 @@ int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, s
 	return rc;
 }
 
+/* The schema id a Confluent frame carries: with a registry, the id it holds
+ * for the record schema under the subject of the sink's topic
+ * ("<topic>-value", TopicNameStrategy; cached by the registry, so one
+ * request per schema), as sources and the unified topics resolve theirs;
+ * registry-free, the id from schemas/schema-ids.json. */
+static int frame_schema_id(struct cps_sink_runner *r, const char *entity, struct cps_schema *schema,
+                           int32_t *id, char *errstr, size_t errstr_size)
+{
+	char key[CPS_NAME_MAX + 32], subject[CPS_STREAM_MAX + 16];
+	const char *topic;
+
+	*id = schema->id;
+	if (r->framing != CPS_FRAMING_CONFLUENT || !r->registry)
+		return CPS_OK;
+	snprintf(key, sizeof(key), "entity.%s.topic", entity);
+	topic = cps_settings_get(&r->sink_settings, key);
+	snprintf(subject, sizeof(subject), "%s-value", topic ? topic : schema->name);
+	return cps_registry_id_for(r->registry, subject, schema, id, errstr, errstr_size);
+}
+
 /* The value of out record `o` for the sink's format: plain JSON text
  * ("null" for a delete), or the Avro record raw or framed (nothing for a
  * delete). */
@@ -57,6 +77,7 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 {
 	const char *entity = cps_entities[ei];
 	char why[CPS_ERRSTR_SIZE];
+	int32_t id = 0;
 	int rc;
 
 	if (r->format == CPS_SINK_FORMAT_JSON) {
@@ -85,13 +106,19 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 				                  why);
 			codec = r->codecs[ei];
 		}
+		if (r->format == CPS_SINK_FORMAT_FRAMED) {
+			rc = frame_schema_id(r, entity, schema, &id, why, sizeof(why));
+			if (rc != CPS_OK)
+				return cps_seterr(rc, errstr, errstr_size, "%s schema id: %s",
+				                  entity, why);
+		}
 		avro_value_reset(cps_codec_value(codec));
 		rc = cps_value_from_json(record, cps_codec_value(codec), why, sizeof(why));
 		if (rc == CPS_OK)
 			rc = r->format == CPS_SINK_FORMAT_RAW
 			         ? cps_codec_encode(codec, cps_codec_value(codec), &o->value, why,
 			                            sizeof(why))
-			         : cps_codec_encode_framed(codec, r->framing, schema->id,
+			         : cps_codec_encode_framed(codec, r->framing, id,
 			                                   cps_codec_value(codec), &o->value, why,
 			                                   sizeof(why));
 		if (rc != CPS_OK)

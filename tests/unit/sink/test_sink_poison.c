@@ -1,0 +1,409 @@
+/*
+ * Sinks that never block and never go backwards (issue 11), on the embedded
+ * broker with a real store ($CPSYNC_TEST_PG): the province's Kafka sink
+ * frames Confluent messages with the registry's ids (tests/fixtures/
+ * registry.py), a poison record is dead-lettered after bounded retries while
+ * the records after it go through, and an older version is never written.
+ */
+#include "kafka/broker.h"
+#include "base/buf.h"
+#include "codec/avro_json.h"
+#include "codec/codec.h"
+#include "codec/framing.h"
+#include "codec/registry.h"
+#include "codec/schema.h"
+#include "connectors/connector.h"
+#include "sink/sink_runner.h"
+#include "testdb.h"
+
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+extern char **environ;
+
+static struct cps_testdb testdb;
+static const char allow_person[] =
+    "national_id,name,gender,birth_date,registration_region_code,residence_region_code,"
+    "has_residence_permit,disabled,seriously_ill,labour_capacity,deceased";
+
+#define check_ok(expr, err)                                                                        \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		if (rc_ != CPS_OK)                                                                 \
+			fail_msg("%s: %d %s", #expr, rc_, err);                                    \
+	} while (0)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct cps_catalog *load_catalog(void)
+{
+	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
+	struct cps_catalog *c = NULL;
+	char err[CPS_ERRSTR_SIZE];
+
+	check_ok(
+	    cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &c, err, sizeof(err)),
+	    err);
+	return c;
+}
+
+/* A unified person event, every field from the city. */
+static json_t *event(const char *id, long version, const char *name)
+{
+	static const char *const fields[] = {"national_id", "name", "gender", "birth_date"};
+	json_t *rec = json_pack("{s:s,s:s,s:s,s:i,s:s,s:s,s:n,s:b,s:b,s:n,s:b,s:s,s:n,s:n,s:b}",
+	                        "national_id", id, "name", name, "gender", "FEMALE", "birth_date",
+	                        7305, "registration_region_code", "440304", "residence_region_code",
+	                        "440304", "residence_address", "has_residence_permit", 1,
+	                        "disabled", 0, "disability_grade", "seriously_ill", 0,
+	                        "labour_capacity", "FULL", "phone", "household_id", "deceased", 0);
+	json_t *provs = json_array();
+
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(fields); i++)
+		json_array_append_new(
+		    provs,
+		    json_pack("{s:s,s:o,s:o,s:I,s:I,s:s,s:i,s:n,s:n,s:n,s:n}", "field", fields[i],
+		              "platform", json_pack("{s:s}", "cpsync.Platform", "CITY"),
+		              "source_position", json_pack("{s:s}", "string", "pos"),
+		              "effective_time", (json_int_t)1700000000000, "source_time",
+		              (json_int_t)1700000000000, "rule", "precedence", "rule_version", 1,
+		              "conflict_id", "steward", "decided_at", "reason"));
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:{s:o},s:o}", "entity", "PERSON", "key", id,
+	                 "version", (json_int_t)version, "operation", "UPSERT", "event_time",
+	                 (json_int_t)1700000001000, "record", "cpsync.Person", rec, "provenance",
+	                 provs);
+}
+
+/* The unified event's bytes as the publisher frames them (single-object). */
+static void encode_event(struct cps_catalog *catalog, json_t *ev, struct cps_buf *out)
+{
+	struct cps_schema *schema = cps_catalog_by_name(catalog, "cpsync.unified.PersonEvent");
+	struct cps_codec *codec;
+	char err[CPS_ERRSTR_SIZE];
+
+	assert_non_null(schema);
+	check_ok(cps_codec_new(schema, NULL, &codec, err, sizeof(err)), err);
+	check_ok(cps_value_from_json(ev, cps_codec_value(codec), err, sizeof(err)), err);
+	cps_buf_init(out, 0);
+	check_ok(cps_codec_encode_framed(codec, CPS_FRAMING_SINGLE_OBJECT, 0,
+	                                 cps_codec_value(codec), out, err, sizeof(err)),
+	         err);
+	cps_codec_free(codec);
+}
+
+static void produce_raw(rd_kafka_t *rk, const char *key, const void *value, size_t len)
+{
+	assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("cpsync.unified.person"),
+	                                   RD_KAFKA_V_KEY((void *)key, strlen(key)),
+	                                   RD_KAFKA_V_VALUE((void *)value, len),
+	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                                   RD_KAFKA_V_END),
+	                 0);
+}
+
+/* Produces the events to cpsync.unified.person; takes the references. */
+static void produce_events(struct cps_broker *broker, struct cps_catalog *catalog, json_t **evs,
+                           size_t n)
+{
+	char err[CPS_ERRSTR_SIZE];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+
+	rd_kafka_conf_set(conf, "bootstrap.servers", cps_broker_bootstrap(broker), err,
+	                  sizeof(err));
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	assert_non_null(rk);
+	for (size_t i = 0; i < n; i++) {
+		struct cps_buf b;
+
+		encode_event(catalog, evs[i], &b);
+		produce_raw(rk, json_string_value(json_object_get(evs[i], "key")), b.data, b.len);
+		cps_buf_release(&b);
+		json_decref(evs[i]);
+	}
+	assert_int_equal(rd_kafka_flush(rk, 10000), 0);
+	rd_kafka_destroy(rk);
+}
+
+/* A consumed message, copied (a message outliving its consumer would hang
+ * rd_kafka_destroy). */
+struct got {
+	uint8_t payload[4096];
+	size_t len;
+	char key[64];
+	long version; /* cpsync-version header */
+};
+
+static void got_copy(struct got *g, const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	const void *hv;
+	size_t hlen;
+	char v[24] = "";
+
+	assert_true(m->len <= sizeof(g->payload));
+	memcpy(g->payload, m->payload, m->len);
+	g->len = m->len;
+	snprintf(g->key, sizeof(g->key), "%.*s", (int)m->key_len, (const char *)m->key);
+	if (rd_kafka_message_headers(m, &hdrs) == 0 &&
+	    rd_kafka_header_get_last(hdrs, "cpsync-version", &hv, &hlen) == 0)
+		snprintf(v, sizeof(v), "%.*s", (int)hlen, (const char *)hv);
+	g->version = atol(v);
+}
+
+/* Up to `max` messages of `topic` within `wait_ms` (after the first, 1.5 s of
+ * silence ends it). */
+static size_t consume(struct cps_broker *broker, const char *topic, struct got *out, size_t max,
+                      int wait_ms)
+{
+	char err[CPS_ERRSTR_SIZE], group[64];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_t *c;
+	size_t n = 0;
+	int64_t end = now_ms() + wait_ms;
+
+	snprintf(group, sizeof(group), "reader-%ld-%lld", (long)getpid(), (long long)now_ms());
+	rd_kafka_conf_set(conf, "bootstrap.servers", cps_broker_bootstrap(broker), err,
+	                  sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
+	rd_kafka_conf_set(conf, "session.timeout.ms", "6000", err, sizeof(err));
+	c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	assert_non_null(c);
+	rd_kafka_poll_set_consumer(c);
+	l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+	assert_int_equal(rd_kafka_subscribe(c, l), 0);
+	rd_kafka_topic_partition_list_destroy(l);
+	while (n < max && now_ms() < end) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+
+		if (!m)
+			continue;
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		got_copy(&out[n++], m);
+		rd_kafka_message_destroy(m);
+		end = now_ms() + 1500;
+	}
+	rd_kafka_consumer_close(c);
+	rd_kafka_destroy(c);
+	return n;
+}
+
+struct runner_opts {
+	const char *topic;
+	const char *framing;
+	const char *max_bytes; /* properties.message.max.bytes, or NULL */
+	struct cps_registry *registry;
+	struct cps_catalog *catalog;
+	struct cps_link *link;
+};
+
+static struct cps_sink_runner *start_runner(struct cps_broker *broker, const struct runner_opts *o)
+{
+	struct cps_settings s, kprops;
+	struct cps_sink_runner_conf rc = {0};
+	struct cps_sink_runner *r = NULL;
+	char err[CPS_ERRSTR_SIZE], key[128];
+
+	cps_settings_init(&s);
+	cps_settings_init(&kprops);
+	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
+	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");
+	snprintf(key, sizeof(key), "entity.person.topic");
+	cps_settings_set(&s, key, o->topic);
+	cps_settings_set(&s, "allow.person", allow_person);
+	if (o->framing)
+		cps_settings_set(&s, "framing", o->framing);
+	if (o->max_bytes)
+		cps_settings_set(&s, "properties.message.max.bytes", o->max_bytes);
+	rc.platform = "province";
+	rc.ops = cps_connector_find("kafka");
+	rc.settings = &s;
+	rc.bootstrap = cps_broker_bootstrap(broker);
+	rc.kafka_props = &kprops;
+	rc.catalog = o->catalog;
+	rc.registry = o->registry;
+	rc.store_conninfo = testdb.conninfo;
+	rc.link = o->link;
+	rc.poll_ms = 100;
+	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
+	cps_settings_release(&s);
+	cps_settings_release(&kprops);
+	return r;
+}
+
+/* Until n events were consumed and `settled` of them sent or dead-lettered. */
+static void wait_settled(struct cps_sink_runner *r, uint64_t n, uint64_t settled)
+{
+	struct cps_sink_stats st;
+	int64_t end = now_ms() + 60000;
+
+	do {
+		cps_sink_runner_stats(r, &st);
+		if (st.consumed >= n && st.sent >= settled)
+			return;
+		usleep(100 * 1000);
+	} while (now_ms() < end);
+	fail_msg("consumed %llu of %llu, sent %llu", (unsigned long long)st.consumed,
+	         (unsigned long long)n, (unsigned long long)st.sent);
+}
+
+/* ---- registry ids ----------------------------------------------------------- */
+
+struct fixture {
+	pid_t pid;
+	char url[64];
+};
+static struct fixture fx; /* stopped by the group teardown too */
+
+/* Spawns tests/fixtures/registry.py and reads its port. */
+static void fixture_start(struct fixture *f)
+{
+	const char *py = getenv("CPSYNC_PYTHON3");
+	const char *dir = getenv("CPSYNC_SOURCE_DIR");
+	char script[4096], line[32] = "";
+	char *argv[3];
+	posix_spawn_file_actions_t fa;
+	int pipefd[2];
+	FILE *in;
+
+	if (!py || !*py)
+		py = "python3";
+	snprintf(script, sizeof(script), "%s/tests/fixtures/registry.py",
+	         dir && *dir ? dir : CPSYNC_SOURCE_DIR);
+	argv[0] = (char *)py;
+	argv[1] = script;
+	argv[2] = NULL;
+	assert_int_equal(pipe(pipefd), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+	posix_spawn_file_actions_addclose(&fa, pipefd[1]);
+	assert_int_equal(posix_spawnp(&f->pid, py, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	in = fdopen(pipefd[0], "r");
+	assert_non_null(in);
+	assert_non_null(fgets(line, sizeof(line), in));
+	fclose(in);
+	assert_true(atoi(line) > 0);
+	snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", atoi(line));
+}
+
+static void fixture_stop(struct fixture *f)
+{
+	int status;
+
+	if (f->pid <= 0)
+		return;
+	kill(f->pid, SIGTERM);
+	waitpid(f->pid, &status, 0);
+	f->pid = 0;
+}
+
+/* With a registry, a Confluent frame carries the registry's id of the record
+ * schema under "<topic>-value", not the id of schemas/schema-ids.json. */
+static void test_registry_ids(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person", "province.reg.person"};
+	struct cps_catalog *catalog = load_catalog(), *probe_catalog = load_catalog();
+	struct cps_registry_conf rconf = {0};
+	struct cps_registry *reg, *probe;
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	static struct got got[4];
+	char err[CPS_ERRSTR_SIZE];
+	json_t *evs[1];
+	int32_t other_id = 0, want = 0, framed;
+	int32_t manifest_id = cps_catalog_by_name(catalog, "cpsync.Person")->id;
+	size_t n;
+
+	(void)state;
+	fixture_start(&fx);
+	rconf.url = fx.url;
+	check_ok(cps_registry_new(&rconf, catalog, &reg, err, sizeof(err)), err);
+	check_ok(cps_registry_new(&rconf, probe_catalog, &probe, err, sizeof(err)), err);
+	/* another schema first: the registry's ids differ from the manifest's */
+	check_ok(cps_registry_id_for(probe, "other-value",
+	                             cps_catalog_by_name(probe_catalog, "cpsync.Household"),
+	                             &other_id, err, sizeof(err)),
+	         err);
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 2, &broker, err, sizeof(err)), err);
+	evs[0] = event("K1", 1, "City Name");
+	produce_events(broker, catalog, evs, 1);
+	r = start_runner(broker, &(struct runner_opts){.topic = topics[1],
+	                                               .framing = "confluent",
+	                                               .registry = reg,
+	                                               .catalog = catalog});
+	wait_settled(r, 1, 1);
+	cps_sink_runner_stop(r);
+	n = consume(broker, topics[1], got, 4, 30000);
+	assert_int_equal(n, 1);
+	check_ok(cps_registry_id_for(probe, "province.reg.person-value",
+	                             cps_catalog_by_name(probe_catalog, "cpsync.Person"), &want,
+	                             err, sizeof(err)),
+	         err);
+	assert_true(got[0].len > 5);
+	assert_int_equal(got[0].payload[0], 0);
+	framed = (int32_t)((uint32_t)got[0].payload[1] << 24 | (uint32_t)got[0].payload[2] << 16 |
+	                   (uint32_t)got[0].payload[3] << 8 | (uint32_t)got[0].payload[4]);
+	assert_int_not_equal(want, manifest_id);
+	assert_int_equal(framed, want);
+	cps_broker_stop(broker);
+	cps_registry_free(reg);
+	cps_registry_free(probe);
+	cps_catalog_free(catalog);
+	cps_catalog_free(probe_catalog);
+	fixture_stop(&fx);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (cps_testdb_create(&testdb, "cps_sink_poison", -1) != 0 ||
+	    cps_testdb_migrate(&testdb) != 0)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	fixture_stop(&fx);
+	cps_testdb_drop(&testdb);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_registry_ids),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
