@@ -16,6 +16,27 @@
 
 #define HEADER_SCHEMA_FP "cpsync-schema-fingerprint"
 
+int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (r->store)
+		return CPS_OK;
+	if (!r->store_conninfo)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "sink '%s': no store configured", r->platform);
+	rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
+	if (rc != CPS_OK)
+		r->store = NULL;
+	return rc;
+}
+
+void cps_sink_store_failed(struct cps_sink_runner *r)
+{
+	cps_store_close(r->store);
+	r->store = NULL;
+}
+
 int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size)
 {
 	int rc;
@@ -32,19 +53,13 @@ int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, s
 	}
 	if (!r->store_conninfo || !n)
 		return CPS_OK;
-	if (!r->store) {
-		rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
-		if (rc != CPS_OK) {
-			r->store = NULL;
-			return rc;
-		}
-	}
+	rc = cps_sink_store(r, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	rc = cps_store_changes_lookup(r->store, r->refs, n, r->changed, r->prev, errstr,
 	                              errstr_size);
-	if (rc != CPS_OK) {
-		cps_store_close(r->store);
-		r->store = NULL;
-	}
+	if (rc != CPS_OK)
+		cps_sink_store_failed(r);
 	return rc;
 }
 
@@ -102,15 +117,17 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 		if (!codec) {
 			rc = cps_codec_new(schema, NULL, &r->codecs[ei], why, sizeof(why));
 			if (rc != CPS_OK)
-				return cps_seterr(rc, errstr, errstr_size, "%s codec: %s", entity,
-				                  why);
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+				                  "%s codec: %s", entity, why);
 			codec = r->codecs[ei];
 		}
 		if (r->format == CPS_SINK_FORMAT_FRAMED) {
+			/* a registry that cannot answer is trouble, not a poison record */
 			rc = frame_schema_id(r, entity, schema, &id, why, sizeof(why));
 			if (rc != CPS_OK)
-				return cps_seterr(rc, errstr, errstr_size, "%s schema id: %s",
-				                  entity, why);
+				return cps_seterr(rc == CPS_ERR_FATAL ? rc : CPS_ERR_RETRIABLE,
+				                  errstr, errstr_size, "%s schema id: %s", entity,
+				                  why);
 		}
 		avro_value_reset(cps_codec_value(codec));
 		rc = cps_value_from_json(record, cps_codec_value(codec), why, sizeof(why));
@@ -186,6 +203,8 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 		return rc;
 	snprintf(o->key, sizeof(o->key), "%s", key);
 	snprintf(o->version, sizeof(o->version), "%" PRId64, version);
+	o->v = version;
+	o->ei = ei;
 	snprintf(o->fp, sizeof(o->fp), "%016" PRIx64, schema->fingerprint);
 	o->headers[0] = (struct cps_header){CPS_SINK_HEADER_KEY, o->key, strlen(o->key)};
 	o->headers[1] =

@@ -13,6 +13,7 @@
 #include "codec/registry.h"
 #include "codec/schema.h"
 #include "connectors/connector.h"
+#include "observe/status.h"
 #include "sink/sink_runner.h"
 #include "testdb.h"
 
@@ -120,7 +121,8 @@ static void produce_raw(rd_kafka_t *rk, const char *key, const void *value, size
 	                 0);
 }
 
-/* Produces the events to cpsync.unified.person; takes the references. */
+/* Produces the events to cpsync.unified.person in order (a NULL event: a
+ * message "not an event" with key "D9"); takes the references. */
 static void produce_events(struct cps_broker *broker, struct cps_catalog *catalog, json_t **evs,
                            size_t n)
 {
@@ -135,6 +137,10 @@ static void produce_events(struct cps_broker *broker, struct cps_catalog *catalo
 	for (size_t i = 0; i < n; i++) {
 		struct cps_buf b;
 
+		if (!evs[i]) {
+			produce_raw(rk, "D9", "not an event", 12);
+			continue;
+		}
 		encode_event(catalog, evs[i], &b);
 		produce_raw(rk, json_string_value(json_object_get(evs[i], "key")), b.data, b.len);
 		cps_buf_release(&b);
@@ -250,6 +256,9 @@ static struct cps_sink_runner *start_runner(struct cps_broker *broker, const str
 	rc.store_conninfo = testdb.conninfo;
 	rc.link = o->link;
 	rc.poll_ms = 100;
+	rc.retry_attempts = 2;
+	rc.retry_backoff_ms = 20;
+	rc.retry_backoff_max_ms = 100;
 	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
 	cps_settings_release(&s);
 	cps_settings_release(&kprops);
@@ -264,12 +273,14 @@ static void wait_settled(struct cps_sink_runner *r, uint64_t n, uint64_t settled
 
 	do {
 		cps_sink_runner_stats(r, &st);
-		if (st.consumed >= n && st.sent >= settled)
+		if (st.consumed >= n && st.sent + st.dead_letters + st.superseded >= settled)
 			return;
 		usleep(100 * 1000);
 	} while (now_ms() < end);
-	fail_msg("consumed %llu of %llu, sent %llu", (unsigned long long)st.consumed,
-	         (unsigned long long)n, (unsigned long long)st.sent);
+	fail_msg("consumed %llu of %llu, sent %llu, dead letters %llu, superseded %llu",
+	         (unsigned long long)st.consumed, (unsigned long long)n,
+	         (unsigned long long)st.sent, (unsigned long long)st.dead_letters,
+	         (unsigned long long)st.superseded);
 }
 
 /* ---- registry ids ----------------------------------------------------------- */
@@ -382,6 +393,273 @@ static void test_registry_ids(void **state)
 	fixture_stop(&fx);
 }
 
+/* ---- dead letters ------------------------------------------------------------ */
+
+/* One text value of a query on the test database ("" for NULL). */
+static void query1(const char *sql, char *out, size_t size)
+{
+	PGconn *db = PQconnectdb(testdb.conninfo);
+	PGresult *res = PQexec(db, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail_msg("%s: %s (%d rows)", sql, PQerrorMessage(db), PQntuples(res));
+	snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(db);
+}
+
+/* A record the Kafka target refuses for good (larger than the sink's
+ * message.max.bytes) and an event that is no unified event: both go to the
+ * store's dead letters as the sink's, the records after them go through,
+ * the offsets move past them, and a replay re-delivers a stored event. */
+static void test_dead_letters(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person", "province.dl.person"};
+	struct cps_catalog *catalog = load_catalog();
+	static struct got got[8];
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	struct cps_sink_stats st;
+	struct cps_status *status;
+	struct cps_link *link;
+	struct cps_buf poison, good;
+	char err[CPS_ERRSTR_SIZE], reason[CPS_ERRSTR_SIZE], big[2001], v[600];
+	json_t *evs[4];
+	size_t n;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 2, &broker, err, sizeof(err)), err);
+	assert_int_equal(cps_status_new("test", &status), 0);
+	link = cps_status_add_link(status, "province-sink", "province", "kafka", CPS_LINK_SINK);
+	evs[0] = event("D1", 1, "One");
+	evs[1] = event("D2", 1, big);
+	evs[2] = NULL; /* K9: not an event */
+	evs[3] = event("D3", 1, "Three");
+	encode_event(catalog, evs[1], &poison);
+	produce_events(broker, catalog, evs, 4);
+	r = start_runner(
+	    broker, &(struct runner_opts){
+	                .topic = topics[1], .max_bytes = "1000", .catalog = catalog, .link = link});
+	wait_settled(r, 4, 4);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.dead_letters, 2);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.undecodable, 1);
+	assert_int_equal(st.retries, 2); /* retry_attempts */
+	assert_int_equal(atomic_load(&link->dead_letters), 2);
+	assert_int_equal(atomic_load(&link->dropped[CPS_DROP_REFUSED]), 1);
+	assert_int_equal(atomic_load(&link->dropped[CPS_DROP_UNDECODABLE]), 1);
+	cps_sink_runner_stop(r);
+
+	/* the records after the poison went through, in order */
+	n = consume(broker, topics[1], got, 8, 30000);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].key, "D1");
+	assert_string_equal(got[1].key, "D3");
+
+	/* the dead letters: the sink's, with link, key, version and raw bytes */
+	query1("SELECT string_agg(concat_ws('|', kind, link, platform, entity, version, "
+	       "convert_from(raw_key, 'UTF8')), ',' ORDER BY raw_key) FROM cpsync.dead_letters",
+	       v, sizeof(v));
+	assert_string_equal(v, "sink|province-sink|province|person|1|D2,"
+	                       "sink|province-sink|province|person|D9");
+	query1("SELECT reason FROM cpsync.dead_letters WHERE raw_key = 'D2'", v, sizeof(v));
+	assert_non_null(strstr(v, "too large"));
+	/* raw = the unified event's bytes as consumed */
+	{
+		static char sql[16384];
+		int at = snprintf(sql, sizeof(sql), "SELECT raw = '\\x");
+
+		for (size_t i = 0; i < poison.len; i++)
+			at += snprintf(sql + at, sizeof(sql) - (size_t)at, "%02x",
+			               ((const uint8_t *)poison.data)[i]);
+		snprintf(sql + at, sizeof(sql) - (size_t)at,
+		         "'::bytea AND origin LIKE 'sink:%%' FROM cpsync.dead_letters "
+		         "WHERE raw_key = 'D2'");
+		query1(sql, v, sizeof(v));
+	}
+	assert_string_equal(v, "t");
+
+	/* a restart resumes past the dead letters; a replay of the poison is
+	 * refused again, a replay of a good event is delivered */
+	r = start_runner(
+	    broker, &(struct runner_opts){
+	                .topic = topics[1], .max_bytes = "1000", .catalog = catalog, .link = link});
+	assert_int_equal(cps_sink_runner_replay(r, "person", poison.data, poison.len, reason,
+	                                        sizeof(reason), err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(reason, "too large"));
+	evs[0] = event("D4", 1, "Four");
+	encode_event(catalog, evs[0], &good);
+	json_decref(evs[0]);
+	check_ok(cps_sink_runner_replay(r, "person", good.data, good.len, reason, sizeof(reason),
+	                                err, sizeof(err)),
+	         err);
+	assert_int_equal(cps_sink_runner_replay(r, "person", (const uint8_t *)"junk", 4, reason,
+	                                        sizeof(reason), err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(reason, "undecodable"));
+	usleep(1500 * 1000);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.consumed, 0);
+	assert_int_equal(st.sent, 1);
+	cps_sink_runner_stop(r);
+	n = consume(broker, topics[1], got, 8, 30000);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[2].key, "D4");
+
+	cps_buf_release(&poison);
+	cps_buf_release(&good);
+	cps_broker_stop(broker);
+	cps_status_free(status);
+	cps_catalog_free(catalog);
+}
+
+/* ---- version guard ----------------------------------------------------------- */
+
+/* The Kafka sink never writes a version of a key older than or equal to one
+ * it wrote, within a poll, across polls and across a restart (the store's
+ * cpsync.sink_versions). */
+static void test_version_guard(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person", "province.vg.person"};
+	struct cps_catalog *catalog = load_catalog();
+	static struct got got[8];
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	struct cps_sink_stats st;
+	struct cps_status *status;
+	struct cps_link *link;
+	char err[CPS_ERRSTR_SIZE], v[64];
+	json_t *evs[4];
+	size_t n;
+
+	(void)state;
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 2, &broker, err, sizeof(err)), err);
+	assert_int_equal(cps_status_new("test", &status), 0);
+	link = cps_status_add_link(status, "province-sink", "province", "kafka", CPS_LINK_SINK);
+	evs[0] = event("G1", 2, "Newer");
+	evs[1] = event("G1", 1, "Older");
+	evs[2] = event("G2", 1, "Once");
+	evs[3] = event("G2", 1, "Once");
+	produce_events(broker, catalog, evs, 4);
+	r = start_runner(
+	    broker, &(struct runner_opts){.topic = topics[1], .catalog = catalog, .link = link});
+	wait_settled(r, 4, 4);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.superseded, 2);
+	cps_sink_runner_stop(r);
+	query1("SELECT version FROM cpsync.sink_versions WHERE link = 'province-sink' "
+	       "AND entity = 'person' AND key = 'G1'",
+	       v, sizeof(v));
+	assert_string_equal(v, "2");
+
+	/* after a restart: G1 v2 again (a re-publish) is refused, v3 is sent */
+	evs[0] = event("G1", 2, "Newer");
+	evs[1] = event("G1", 3, "Newest");
+	produce_events(broker, catalog, evs, 2);
+	r = start_runner(
+	    broker, &(struct runner_opts){.topic = topics[1], .catalog = catalog, .link = link});
+	wait_settled(r, 2, 2);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.sent, 1);
+	assert_int_equal(st.superseded, 1);
+	cps_sink_runner_stop(r);
+	assert_int_equal(atomic_load(&link->dropped[CPS_DROP_SUPERSEDED]), 3);
+
+	n = consume(broker, topics[1], got, 8, 30000);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0].key, "G1");
+	assert_int_equal(got[0].version, 2);
+	assert_string_equal(got[1].key, "G2");
+	assert_int_equal(got[1].version, 1);
+	assert_string_equal(got[2].key, "G1");
+	assert_int_equal(got[2].version, 3);
+
+	cps_broker_stop(broker);
+	cps_status_free(status);
+	cps_catalog_free(catalog);
+}
+
+/* The city's PostgreSQL sink: a row the target's CHECK constraint refuses
+ * is a dead letter after the retries, the rows after it are written. */
+static void test_pg_refusal(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person"};
+	struct cps_catalog *catalog = load_catalog();
+	struct cps_sink_runner_conf rc = {0};
+	struct cps_settings s;
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	struct cps_sink_stats st;
+	char err[CPS_ERRSTR_SIZE], v[600], origin[64];
+	json_t *evs[3];
+
+	(void)state;
+	assert_int_equal(cps_testdb_exec(testdb.conninfo, "CREATE SCHEMA town"), 0);
+	assert_int_equal(
+	    cps_testdb_exec(testdb.conninfo,
+	                    "CREATE TABLE town.person (national_id text PRIMARY KEY, name text "
+	                    "CHECK (name <> 'Refused'), gender text, birth_date date, "
+	                    "cpsync_version bigint NOT NULL)"),
+	    0);
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 1, &broker, err, sizeof(err)), err);
+	evs[0] = event("T1", 1, "Good");
+	evs[1] = event("T2", 1, "Refused");
+	evs[2] = event("T3", 1, "Fine");
+	produce_events(broker, catalog, evs, 3);
+	snprintf(origin, sizeof(origin), "cps_poison_%ld", (long)getpid());
+	cps_settings_init(&s);
+	cps_settings_set(&s, "conninfo", testdb.conninfo);
+	cps_settings_set(&s, "table.person", "town.person");
+	cps_settings_set(&s, "key_column", "national_id");
+	cps_settings_set(&s, "origin", origin);
+	cps_settings_set(&s, "allow.person", "national_id,name,gender,birth_date");
+	rc.platform = "town";
+	rc.ops = cps_connector_find("postgres");
+	rc.settings = &s;
+	rc.bootstrap = cps_broker_bootstrap(broker);
+	rc.catalog = catalog;
+	rc.store_conninfo = testdb.conninfo;
+	rc.poll_ms = 100;
+	rc.retry_attempts = 1;
+	rc.retry_backoff_ms = 10;
+	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
+	cps_settings_release(&s);
+	wait_settled(r, 3, 3);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.dead_letters, 1);
+	assert_int_equal(st.retries, 1);
+	cps_sink_runner_stop(r);
+	query1("SELECT string_agg(national_id || ':' || name, ',' ORDER BY national_id) "
+	       "FROM town.person",
+	       v, sizeof(v));
+	assert_string_equal(v, "T1:Good,T3:Fine");
+	query1("SELECT concat_ws('|', kind, link, version, convert_from(raw_key, 'UTF8')) "
+	       "FROM cpsync.dead_letters WHERE link = 'town-sink'",
+	       v, sizeof(v));
+	assert_string_equal(v, "sink|town-sink|1|T2");
+	query1("SELECT reason FROM cpsync.dead_letters WHERE link = 'town-sink'", v, sizeof(v));
+	assert_non_null(strstr(v, "constraint"));
+	assert_null(strstr(v, "Refused")); /* no row values in a reason */
+	{
+		char drop[128];
+
+		snprintf(drop, sizeof(drop), "SELECT pg_replication_origin_drop('%s')", origin);
+		cps_testdb_exec(testdb.conninfo, drop);
+	}
+	cps_broker_stop(broker);
+	cps_catalog_free(catalog);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -403,6 +681,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_registry_ids),
+	    cmocka_unit_test(test_dead_letters),
+	    cmocka_unit_test(test_version_guard),
+	    cmocka_unit_test(test_pg_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
