@@ -18,7 +18,10 @@ int cps_sink_open_sink(struct cps_sink_runner *r, char *errstr, size_t errstr_si
 int cps_sink_flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
                               size_t errstr_size)
 {
-	int rc = cps_sink_flush(r->sink, CPS_SINK_FLUSH_TIMEOUT_MS, errstr, errstr_size);
+	/* no sink: the last record of a poll was refused and dead-lettered
+	 * (closing the sink discarded it); nothing is waiting to be flushed */
+	int rc = r->sink ? cps_sink_flush(r->sink, CPS_SINK_FLUSH_TIMEOUT_MS, errstr, errstr_size)
+	                 : CPS_OK;
 
 	if (rc != CPS_OK)
 		return rc;

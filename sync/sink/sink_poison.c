@@ -249,6 +249,10 @@ static int replay_deliver(struct cps_sink_runner *r, struct sink_replay *q, int6
 	rc = deliver_one(r, 0, q->err, sizeof(q->err));
 	if (rc == CPS_OK) {
 		stat_add(r, &r->stats.sent, 1);
+		if (r->link) {
+			atomic_fetch_add(&r->link->records, 1);
+			atomic_store(&r->link->last_success_ms, cps_wall_ms());
+		}
 		if (cps_sink_guard_note(r, 0) < 0)
 			return cps_seterr(CPS_ERR_FATAL, q->err, sizeof(q->err), "out of memory");
 		return cps_sink_guard_save(r, q->err, sizeof(q->err));

@@ -435,10 +435,10 @@ static void test_dead_letters(void **state)
 	assert_int_equal(cps_status_new("test", &status), 0);
 	link = cps_status_add_link(status, "province-sink", "province", "kafka", CPS_LINK_SINK);
 	evs[0] = event("D1", 1, "One");
-	evs[1] = event("D2", 1, big);
-	evs[2] = NULL; /* K9: not an event */
-	evs[3] = event("D3", 1, "Three");
-	encode_event(catalog, evs[1], &poison);
+	evs[1] = NULL; /* D9: not an event */
+	evs[2] = event("D3", 1, "Three");
+	evs[3] = event("D2", 1, big); /* last: the sink is closed after it */
+	encode_event(catalog, evs[3], &poison);
 	produce_events(broker, catalog, evs, 4);
 	r = start_runner(
 	    broker, &(struct runner_opts){
