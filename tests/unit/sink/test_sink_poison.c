@@ -660,6 +660,61 @@ static void test_pg_refusal(void **state)
 	cps_catalog_free(catalog);
 }
 
+/* The files sink's guard: an older version after a newer one is not
+ * written to the outbox. */
+static void test_files_guard(void **state)
+{
+	const char *topics[] = {"cpsync.unified.person"};
+	struct cps_catalog *catalog = load_catalog();
+	struct cps_sink_runner_conf rc = {0};
+	struct cps_settings s;
+	struct cps_broker *broker;
+	struct cps_sink_runner *r;
+	struct cps_sink_stats st;
+	char err[CPS_ERRSTR_SIZE], v[64], outbox[] = "/tmp/cps-sink-guard-XXXXXX";
+	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
+	json_t *evs[3];
+
+	(void)state;
+	assert_non_null(mkdtemp(outbox));
+	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
+	check_ok(cps_broker_start(1, topics, 1, &broker, err, sizeof(err)), err);
+	evs[0] = event("F1", 2, "Newer");
+	evs[1] = event("F1", 1, "Older");
+	evs[2] = event("F2", 1, "Other");
+	produce_events(broker, catalog, evs, 3);
+	cps_settings_init(&s);
+	cps_settings_set(&s, "outbox", outbox);
+	cps_settings_set(&s, "schema_dir", dir ? dir : CPSYNC_SOURCE_DIR "/schemas");
+	cps_settings_set(&s, "allow.person", allow_person);
+	rc.platform = "zone";
+	rc.ops = cps_connector_find("files");
+	rc.settings = &s;
+	rc.bootstrap = cps_broker_bootstrap(broker);
+	rc.catalog = catalog;
+	rc.store_conninfo = testdb.conninfo;
+	rc.poll_ms = 100;
+	check_ok(cps_sink_runner_start(&rc, &r, err, sizeof(err)), err);
+	cps_settings_release(&s);
+	wait_settled(r, 3, 3);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.sent, 2);
+	assert_int_equal(st.superseded, 1);
+	cps_sink_runner_stop(r);
+	query1("SELECT string_agg(key || ':' || version, ',' ORDER BY key) FROM "
+	       "cpsync.sink_versions WHERE link = 'zone-sink'",
+	       v, sizeof(v));
+	assert_string_equal(v, "F1:2,F2:1");
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", outbox);
+		assert_int_equal(system(cmd), 0);
+	}
+	cps_broker_stop(broker);
+	cps_catalog_free(catalog);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -680,10 +735,9 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_registry_ids),
-	    cmocka_unit_test(test_dead_letters),
-	    cmocka_unit_test(test_version_guard),
-	    cmocka_unit_test(test_pg_refusal),
+	    cmocka_unit_test(test_registry_ids),  cmocka_unit_test(test_dead_letters),
+	    cmocka_unit_test(test_version_guard), cmocka_unit_test(test_pg_refusal),
+	    cmocka_unit_test(test_files_guard),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
