@@ -624,7 +624,8 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 		if (!topic) {
 			snprintf(why, sizeof(why), "no topic for entity '%s' (set '%s')",
 			         r->entity ? r->entity : "", key);
-			return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
+			/* a configuration error, not a poison record */
+			return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 		}
 	}
 	hdrs = rd_kafka_headers_new(r->n_headers + 2);
@@ -659,7 +660,12 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 	case RD_KAFKA_RESP_ERR__FATAL:
 		return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 	default:
-		return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
+		/* the record refused for good (too large): a poison record the
+		 * runner dead-letters; anything else (an unknown topic) is
+		 * trouble to retry */
+		return report_error(&k->counts,
+		                    delivery_refused(err) ? CPS_ERR_INVALID : CPS_ERR_RETRIABLE,
+		                    errstr, errstr_size, why);
 	}
 }
 
