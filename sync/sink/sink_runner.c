@@ -334,6 +334,10 @@ static void *runner_main(void *arg)
 		if (rc == CPS_OK)
 			continue;
 		r->failing = true;
+		/* a refusal found by a flush of several polls' records: after the
+		 * reopen, the next poll is delivered record by record */
+		if (is_refusal(rc))
+			r->isolate = true;
 		stat_add(r, &r->stats.failures, 1);
 		r->n_pending = 0; /* not committed: Kafka delivers them again */
 		r->unflushed = 0;
