@@ -296,6 +296,7 @@ int64_t cps_sink_runner_restarts(struct cps_sink_runner *r)
  * runner thread */
 static void stand_by(struct cps_sink_runner *r, const char *why)
 {
+	cps_sink_refuse_replay(r, "the sink stands by: another instance writes to its platform");
 	if (r->link && atomic_load(&r->link->state) != CPS_LINK_STANDBY) {
 		cps_log_info(FACILITY, "sink '%s': standby (%s)", r->platform, why);
 		cps_link_set_state(r->link, CPS_LINK_STANDBY);
