@@ -267,7 +267,8 @@ int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_
 		}
 		schema = record_schema(k, r);
 		if (!schema) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			/* the sink's catalog lacks it: configuration, not poison */
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                "no schema for a '%s' record in the catalog", r->entity);
 			break;
 		}

@@ -488,8 +488,27 @@ struct kafka_sink {
 	int64_t queue_full_timeout_ms;
 	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 	uint64_t failed_since_flush;
+	uint64_t refused_since_flush; /* of them, refused for good (see delivery_refused) */
 	char first_failure[256];
 };
+
+/* A delivery error that retrying the same record cannot fix: the record
+ * itself is refused (too large, invalid, against a policy). */
+static bool delivery_refused(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR__BAD_MSG:
+	case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* @locality the thread calling put/flush (delivery reports are served by
  * rd_kafka_poll and rd_kafka_flush there) */
@@ -499,6 +518,8 @@ static void sink_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *rkm, 
 
 	if (rkm->err) {
 		k->counts.failed++;
+		if (delivery_refused(rkm->err))
+			k->refused_since_flush++;
 		if (k->failed_since_flush++ == 0)
 			snprintf(k->first_failure, sizeof(k->first_failure),
 			         "delivery to '%s' [%" PRId32 "] failed: %s",
@@ -603,7 +624,8 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 		if (!topic) {
 			snprintf(why, sizeof(why), "no topic for entity '%s' (set '%s')",
 			         r->entity ? r->entity : "", key);
-			return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
+			/* a configuration error, not a poison record */
+			return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 		}
 	}
 	hdrs = rd_kafka_headers_new(r->n_headers + 2);
@@ -638,7 +660,12 @@ static int sink_put_one(struct kafka_sink *k, const struct cps_sink_record *r, c
 	case RD_KAFKA_RESP_ERR__FATAL:
 		return report_error(&k->counts, CPS_ERR_FATAL, errstr, errstr_size, why);
 	default:
-		return report_error(&k->counts, CPS_ERR_INVALID, errstr, errstr_size, why);
+		/* the record refused for good (too large): a poison record the
+		 * runner dead-letters; anything else (an unknown topic) is
+		 * trouble to retry */
+		return report_error(&k->counts,
+		                    delivery_refused(err) ? CPS_ERR_INVALID : CPS_ERR_RETRIABLE,
+		                    errstr, errstr_size, why);
 	}
 }
 
@@ -678,12 +705,18 @@ static int kafka_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, si
 		return report_error(&k->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
 	}
 	if (k->failed_since_flush) {
+		/* every failure a refusal: CPS_ERR_INVALID, the runner isolates
+		 * the refused record (a dead letter); otherwise trouble to retry */
+		bool refused = k->refused_since_flush == k->failed_since_flush;
+
 		snprintf(why, sizeof(why),
 		         "%" PRIu64 " deliveries failed since the last flush, first: %s",
 		         k->failed_since_flush, k->first_failure);
 		k->failed_since_flush = 0;
+		k->refused_since_flush = 0;
 		k->first_failure[0] = '\0';
-		return report_error(&k->counts, CPS_ERR_RETRIABLE, errstr, errstr_size, why);
+		return report_error(&k->counts, refused ? CPS_ERR_INVALID : CPS_ERR_RETRIABLE,
+		                    errstr, errstr_size, why);
 	}
 	return CPS_OK;
 }

@@ -255,7 +255,8 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 		}
 		snprintf(tkey, sizeof(tkey), "table.%s", r->entity);
 		if (!cps_settings_get(&k->map, tkey)) {
-			rc = sink_fail(k, CPS_ERR_INVALID, errstr, errstr_size,
+			/* a configuration error, not a poison record */
+			rc = sink_fail(k, CPS_ERR_FATAL, errstr, errstr_size,
 			               "no table for entity '%s' (set table.<entity>)", r->entity);
 			break;
 		}
@@ -449,6 +450,21 @@ static int build_statement(struct pg_sink *k, const struct pending *p, struct st
 	return CPS_OK;
 }
 
+/* What a failed upsert means: the row itself refused (a data exception,
+ * SQLSTATE class 22, or an integrity constraint violation, class 23) is
+ * CPS_ERR_INVALID, and the runner dead-letters it after its retries;
+ * anything else (an undefined column, a permission, a deadlock, a server
+ * shutting down) is trouble with the target, retried without end. */
+static int upsert_error(const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+	if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED || !state)
+		return CPS_ERR_RETRIABLE;
+	return !strncmp(state, "22", 2) || !strncmp(state, "23", 2) ? CPS_ERR_INVALID
+	                                                            : CPS_ERR_RETRIABLE;
+}
+
 /* Reads the results of `n` pipelined statements and the sync. */
 static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr_size)
 {
@@ -463,8 +479,7 @@ static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr
 
 			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == CPS_OK) {
 				cps_pg_safe_message(res, k->db, why, sizeof(why));
-				rc = st == PGRES_PIPELINE_ABORTED ? CPS_ERR_RETRIABLE
-				                                  : CPS_ERR_INVALID;
+				rc = upsert_error(res);
 			}
 			PQclear(res);
 		}

@@ -2,8 +2,10 @@
  * Dead letters in the operator API: GET /api/v1/deadletters (filters, cursor
  * pagination), GET /api/v1/deadletters/{id} (without its bytes), GET
  * /api/v1/deadletters/{id}/raw (the explicit inspect: raw value and key as
- * base64, each read audited as deadletter.inspected), POST /api/v1/deadletters/replay (by ids or by filter: each one runs again
- * through its platform's ingest path, under its row lock) and POST
+ * base64, each read audited as deadletter.inspected), POST
+ * /api/v1/deadletters/replay (by ids or by filter: each one runs again
+ * through its platform's ingest path, or a sink's to that sink, under its
+ * row lock) and POST
  * /api/v1/deadletters/{id}/discard (with a reason, audited).
  */
 #include "api/api_ops_int.h"
@@ -11,6 +13,7 @@
 #include "base/common.h"
 #include "base/log.h"
 #include "base/pii.h"
+#include "sink/sink_runner.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -253,6 +256,25 @@ struct replay_tally {
 	int replayed, still_bad, skipped, not_found, errors;
 };
 
+/* A sink's dead letter: its unified event again to the sink of its link
+ * (sink_runner.h). */
+static int replay_to_sink(struct cps_ops_api *api, const struct cps_dlq_locked *row, char *reason,
+                          size_t reason_size, char *err, size_t err_size)
+{
+	struct cps_ops_control c;
+	int rc;
+
+	if (!row->link || !cps_ops_api_control_by_link(api, row->link, &c) ||
+	    c.kind != CPS_OPS_SINK)
+		rc = cps_seterr(CPS_ERR_RETRIABLE, err, err_size,
+		                "no sink runs for the dead letter's link now");
+	else
+		rc = cps_sink_runner_replay(c.runner, row->entity, row->raw, row->raw_len, reason,
+		                            reason_size, err, err_size);
+	cps_ops_api_runners_unlock(api);
+	return rc;
+}
+
 /* Replays dead letter `id` under its row lock; one result object. */
 static json_t *replay_one(struct cps_ops_api *api, struct cps_dlq_store *store, int64_t id,
                           const char *actor, const char *note, struct replay_tally *t)
@@ -293,6 +315,12 @@ static json_t *replay_one(struct cps_ops_api *api, struct cps_dlq_store *store, 
 		cps_dlq_locked_release(&row);
 		return res;
 	}
+	src = NULL;
+	if (!strcmp(row.kind, "sink")) {
+		reason[0] = '\0';
+		rc = replay_to_sink(api, &row, reason, sizeof(reason), err, sizeof(err));
+		goto outcome;
+	}
 	src = cps_ops_api_source_by_platform(api, row.platform);
 	if (!src) {
 		cps_ops_api_runners_unlock(api);
@@ -314,6 +342,7 @@ static json_t *replay_one(struct cps_ops_api *api, struct cps_dlq_store *store, 
 	reason[0] = '\0';
 	rc = cps_ingest_replay(src->runner, &msg, reason, sizeof(reason), err, sizeof(err));
 	cps_ops_api_runners_unlock(api);
+outcome:
 	if (rc == CPS_OK || rc == CPS_ERR_INVALID) {
 		bool replayed = rc == CPS_OK;
 

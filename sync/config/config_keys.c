@@ -164,6 +164,18 @@ const struct cps_config_key cps_config_keys[] = {
     {"reconcile.workers", CPS_CFG_INT, "2", 1, 64, NULL, 0,
      "Reconcile worker threads of this instance (each a member of `kafka.group_id`)."},
 
+    {"sinks.retry_attempts", CPS_CFG_INT, "3", 1, 100, NULL, 0,
+     "How many more times a sink tries a record its platform refuses (a constraint violation, "
+     "a record the files sink cannot encode, a permanent Kafka produce error), alone, before "
+     "it puts it in the dead-letter store (`kind` sink, replayable) and goes on with the next. "
+     "A platform that cannot be reached is no refusal: the sink keeps retrying and shows "
+     "DEGRADED."},
+    {"sinks.retry_backoff_ms", CPS_CFG_DURATION_MS, "200", 1, 600000, NULL, 0,
+     "The wait before the first retry of a refused record; it doubles with each retry, up "
+     "to `sinks.retry_backoff_max_ms`, and a random half of it is jitter."},
+    {"sinks.retry_backoff_max_ms", CPS_CFG_DURATION_MS, "10s", 1, 3600000, NULL, 0,
+     "The longest wait between two tries of a refused record."},
+
     {"platforms.*.connector", CPS_CFG_ENUM, NULL, 0, 0, "kafka|postgres|files|demo",
      CPS_CFG_REQUIRED, "The connector type that talks to this platform."},
     {"platforms.*.enabled", CPS_CFG_BOOL, "true", 0, 0, NULL, 0,

@@ -54,6 +54,10 @@ int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *o
 		sc.link = cps_engine_add_link(e, name, p.name, p.connector, CPS_LINK_SINK,
 		                              &sc.start_paused);
 		sc.batch_max = (size_t)cps_config_get_int(e->cfg, "store.batch_size");
+		sc.retry_attempts = (int)cps_config_get_int(e->cfg, "sinks.retry_attempts");
+		sc.retry_backoff_ms = (int)cps_config_get_int(e->cfg, "sinks.retry_backoff_ms");
+		sc.retry_backoff_max_ms =
+		    (int)cps_config_get_int(e->cfg, "sinks.retry_backoff_max_ms");
 		rc = sc.link
 		         ? cps_sink_runner_start(&sc, &e->sinks[e->n_sinks], errstr, errstr_size)
 		         : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

@@ -232,7 +232,7 @@ static void format_sink_drops(struct fmt *f, const json_t *links)
 
 	family(
 	    f, "cpsync_sink_dropped_total", "counter",
-	    "Unified records a sink did not send: reason echo (the change came from its own platform), not_allowed (a required field outside its allow-list), undecodable.");
+	    "Unified records a sink did not send: reason echo (the change came from its own platform), not_allowed (a required field outside its allow-list), undecodable (dead-lettered), refused (by its platform or not encodable, dead-lettered after the retries), superseded (a version of the key it already wrote, or older).");
 	json_array_foreach (links, i, l) {
 		json_object_foreach ((json_t *)json_object_get(l, "dropped"), why, n) {
 			put(f,

@@ -149,7 +149,8 @@ void cps_link_set_error(struct cps_status *st, struct cps_link *l, const char *m
 
 const char *cps_drop_reason_name(enum cps_drop_reason why)
 {
-	static const char *const names[CPS_DROP_REASONS] = {"echo", "not_allowed", "undecodable"};
+	static const char *const names[CPS_DROP_REASONS] = {"echo", "not_allowed", "undecodable",
+	                                                    "refused", "superseded"};
 
 	return why < CPS_DROP_REASONS ? names[why] : "unknown";
 }

@@ -34,7 +34,9 @@ enum cps_link_direction {
 enum cps_drop_reason {
 	CPS_DROP_ECHO,        /* the change came from the sink's own platform */
 	CPS_DROP_NOT_ALLOWED, /* a required field is outside the sink's allow-list */
-	CPS_DROP_UNDECODABLE, /* not a unified event of its topic's entity */
+	CPS_DROP_UNDECODABLE, /* not a unified event of its topic's entity (dead-lettered) */
+	CPS_DROP_REFUSED,     /* the target refused it or it cannot be encoded (dead-lettered) */
+	CPS_DROP_SUPERSEDED,  /* the sink already wrote this version of the key or a newer one */
 	CPS_DROP_REASONS
 };
 const char *cps_drop_reason_name(enum cps_drop_reason why);

@@ -16,6 +16,27 @@
 
 #define HEADER_SCHEMA_FP "cpsync-schema-fingerprint"
 
+int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (r->store)
+		return CPS_OK;
+	if (!r->store_conninfo)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "sink '%s': no store configured", r->platform);
+	rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
+	if (rc != CPS_OK)
+		r->store = NULL;
+	return rc;
+}
+
+void cps_sink_store_failed(struct cps_sink_runner *r)
+{
+	cps_store_close(r->store);
+	r->store = NULL;
+}
+
 int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size)
 {
 	int rc;
@@ -32,20 +53,34 @@ int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, s
 	}
 	if (!r->store_conninfo || !n)
 		return CPS_OK;
-	if (!r->store) {
-		rc = cps_store_open(r->store_conninfo, &r->store, errstr, errstr_size);
-		if (rc != CPS_OK) {
-			r->store = NULL;
-			return rc;
-		}
-	}
+	rc = cps_sink_store(r, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	rc = cps_store_changes_lookup(r->store, r->refs, n, r->changed, r->prev, errstr,
 	                              errstr_size);
-	if (rc != CPS_OK) {
-		cps_store_close(r->store);
-		r->store = NULL;
-	}
+	if (rc != CPS_OK)
+		cps_sink_store_failed(r);
 	return rc;
+}
+
+/* The schema id a Confluent frame carries: with a registry, the id it holds
+ * for the record schema under the subject of the sink's topic
+ * ("<topic>-value", TopicNameStrategy; cached by the registry, so one
+ * request per schema), as sources and the unified topics resolve theirs;
+ * registry-free, the id from schemas/schema-ids.json. */
+static int frame_schema_id(struct cps_sink_runner *r, const char *entity, struct cps_schema *schema,
+                           int32_t *id, char *errstr, size_t errstr_size)
+{
+	char key[CPS_NAME_MAX + 32], subject[CPS_STREAM_MAX + 16];
+	const char *topic;
+
+	*id = schema->id;
+	if (r->framing != CPS_FRAMING_CONFLUENT || !r->registry)
+		return CPS_OK;
+	snprintf(key, sizeof(key), "entity.%s.topic", entity);
+	topic = cps_settings_get(&r->sink_settings, key);
+	snprintf(subject, sizeof(subject), "%s-value", topic ? topic : schema->name);
+	return cps_registry_id_for(r->registry, subject, schema, id, errstr, errstr_size);
 }
 
 /* The value of out record `o` for the sink's format: plain JSON text
@@ -57,6 +92,7 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 {
 	const char *entity = cps_entities[ei];
 	char why[CPS_ERRSTR_SIZE];
+	int32_t id = 0;
 	int rc;
 
 	if (r->format == CPS_SINK_FORMAT_JSON) {
@@ -81,9 +117,17 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 		if (!codec) {
 			rc = cps_codec_new(schema, NULL, &r->codecs[ei], why, sizeof(why));
 			if (rc != CPS_OK)
-				return cps_seterr(rc, errstr, errstr_size, "%s codec: %s", entity,
-				                  why);
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+				                  "%s codec: %s", entity, why);
 			codec = r->codecs[ei];
+		}
+		if (r->format == CPS_SINK_FORMAT_FRAMED) {
+			/* a registry that cannot answer is trouble, not a poison record */
+			rc = frame_schema_id(r, entity, schema, &id, why, sizeof(why));
+			if (rc != CPS_OK)
+				return cps_seterr(rc == CPS_ERR_FATAL ? rc : CPS_ERR_RETRIABLE,
+				                  errstr, errstr_size, "%s schema id: %s", entity,
+				                  why);
 		}
 		avro_value_reset(cps_codec_value(codec));
 		rc = cps_value_from_json(record, cps_codec_value(codec), why, sizeof(why));
@@ -91,7 +135,7 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 			rc = r->format == CPS_SINK_FORMAT_RAW
 			         ? cps_codec_encode(codec, cps_codec_value(codec), &o->value, why,
 			                            sizeof(why))
-			         : cps_codec_encode_framed(codec, r->framing, schema->id,
+			         : cps_codec_encode_framed(codec, r->framing, id,
 			                                   cps_codec_value(codec), &o->value, why,
 			                                   sizeof(why));
 		if (rc != CPS_OK)
@@ -159,6 +203,8 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 		return rc;
 	snprintf(o->key, sizeof(o->key), "%s", key);
 	snprintf(o->version, sizeof(o->version), "%" PRId64, version);
+	o->v = version;
+	o->ei = ei;
 	snprintf(o->fp, sizeof(o->fp), "%016" PRIx64, schema->fingerprint);
 	o->headers[0] = (struct cps_header){CPS_SINK_HEADER_KEY, o->key, strlen(o->key)};
 	o->headers[1] =

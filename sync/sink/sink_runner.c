@@ -4,7 +4,10 @@
  * change's record (sink_record.c: no echoes, decided with one change-log
  * query per poll; the allow-list; encoded for the target), puts, and at
  * most every `flush_ms` flushes, then commits the
- * consumed offsets. Any failure closes and reopens both sides after a pause:
+ * consumed offsets. A poison record (undecodable, not encodable, refused by
+ * the target) goes to the dead letters (sink_poison.c) and the sink goes on;
+ * the Kafka and files sinks never write an older version (sink_guard.c).
+ * Any other failure closes and reopens both sides after a pause:
  * uncommitted events are delivered again (at-least-once).
  */
 #include "sink/sink_runner_int.h"
@@ -17,9 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#define FLUSH_TIMEOUT_MS 30000
-#define BACKOFF_MS       1000
-#define IDLE_FLUSH_MS    1000
+#define BACKOFF_MS    1000
+#define IDLE_FLUSH_MS 1000
 
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out)
 {
@@ -38,11 +40,8 @@ static void close_sides(struct cps_sink_runner *r)
 
 static int open_sides(struct cps_sink_runner *r, char *errstr, size_t errstr_size)
 {
-	int rc = CPS_OK;
+	int rc = cps_sink_open_sink(r, errstr, errstr_size);
 
-	if (!r->sink)
-		rc = cps_connector_sink_open(r->ops, r->platform, &r->sink_settings, &r->sink,
-		                             errstr, errstr_size);
 	if (rc == CPS_OK && !r->source)
 		rc =
 		    cps_connector_source_open(&cps_kafka_connector, r->platform,
@@ -69,53 +68,28 @@ static int pending_add(struct cps_sink_runner *r, const struct cps_position *pos
 	return 0;
 }
 
-/* Flushes the sink, then commits what it consumed: a committed offset is
- * always delivered. @locality the runner thread */
-static int flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
-                            size_t errstr_size)
-{
-	int rc = cps_sink_flush(r->sink, FLUSH_TIMEOUT_MS, errstr, errstr_size);
-
-	if (rc != CPS_OK)
-		return rc;
-	*last_flush = cps_mono_ms();
-	if (r->n_pending) {
-		rc = cps_source_commit(r->source, r->pending, r->n_pending, errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
-	}
-	stat_add(r, &r->stats.sent, r->unflushed);
-	if (r->unflushed || r->n_pending) /* something consumed went through */
-		r->failing = false;
-	if (r->link && r->unflushed) {
-		atomic_fetch_add(&r->link->records, (int64_t)r->unflushed);
-		atomic_store(&r->link->last_success_ms, cps_wall_ms());
-	}
-	r->n_pending = 0;
-	r->unflushed = 0;
-	return CPS_OK;
-}
-
 /* Decodes message i of a poll into r->events[i] (NULL when it is not for
- * this sink or undecodable, counted). */
-static void decode_event(struct cps_sink_runner *r, const struct cps_source_msg *m, size_t i)
+ * this sink or undecodable, counted). An undecodable event of an entity the
+ * sink sends is a dead letter at once: decoding it again gives the same. */
+static int decode_event(struct cps_sink_runner *r, const struct cps_source_msg *m, size_t i,
+                        char *errstr, size_t errstr_size)
 {
 	int ei = cps_entity_index(m->entity);
-	char why[CPS_ERRSTR_SIZE];
+	char why[CPS_ERRSTR_SIZE], reason[CPS_ERRSTR_SIZE];
 
 	r->events[i] = NULL;
 	r->entity_of[i] = ei;
 	if (ei < 0 || !r->allow[ei]) {
 		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
-		return;
+		return CPS_OK;
 	}
 	if (cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &r->events[i],
-	                       why, sizeof(why)) != CPS_OK) {
-		r->events[i] = NULL;
-		cps_log_warn(FACILITY, "sink '%s': undecodable unified event at %s: %s",
-		             r->platform, m->origin, why);
-		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
-	}
+	                       why, sizeof(why)) == CPS_OK)
+		return CPS_OK;
+	r->events[i] = NULL;
+	snprintf(reason, sizeof(reason), "undecodable unified event: %s", why);
+	drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
+	return cps_sink_dead_letter(r, m, ei, 0, reason, errstr, errstr_size);
 }
 
 static void release_events(struct cps_sink_runner *r, size_t n)
@@ -128,25 +102,89 @@ static void release_events(struct cps_sink_runner *r, size_t n)
 	}
 }
 
-/* The records of one poll's events for the sink, in order; *n_out of them. */
-static int build_records(struct cps_sink_runner *r, size_t n, size_t *n_out, char *errstr,
-                         size_t errstr_size)
+/* The records of one poll's events for the sink, in order; *n_out of them.
+ * One that cannot be encoded is a dead letter. */
+static int build_records(struct cps_sink_runner *r, const struct cps_source_batch *b, size_t *n_out,
+                         char *errstr, size_t errstr_size)
 {
-	int rc = cps_sink_lookup_changes(r, n, errstr, errstr_size);
+	int rc = cps_sink_lookup_changes(r, b->n, errstr, errstr_size);
 
 	*n_out = 0;
-	for (size_t i = 0; rc == CPS_OK && i < n; i++) {
+	for (size_t i = 0; rc == CPS_OK && i < b->n; i++) {
+		struct out_rec *o = &r->out[*n_out];
+		char why[CPS_ERRSTR_SIZE];
 		bool skip = true;
 
 		if (!r->events[i])
 			continue;
-		rc = cps_sink_build_record(r, r->entity_of[i], r->events[i], r->changed[i],
-		                           r->prev[i], &r->out[*n_out], &r->recs[*n_out], &skip,
-		                           errstr, errstr_size);
-		if (rc == CPS_OK && !skip)
+		rc =
+		    cps_sink_build_record(r, r->entity_of[i], r->events[i], r->changed[i],
+		                          r->prev[i], o, &r->recs[*n_out], &skip, why, sizeof(why));
+		if (is_refusal(rc)) {
+			drop_add(r, &r->stats.refused, CPS_DROP_REFUSED);
+			rc = cps_sink_dead_letter(
+			    r, &b->msgs[i], r->entity_of[i],
+			    json_integer_value(json_object_get(r->events[i], "version")), why,
+			    errstr, errstr_size);
+			continue;
+		}
+		if (rc != CPS_OK)
+			return cps_seterr(rc, errstr, errstr_size, "%s", why);
+		if (!skip) {
+			o->msg = i;
+			r->out_of[*n_out] = *n_out;
 			(*n_out)++;
+		}
 	}
 	return rc;
+}
+
+/* Puts the n records of a poll; a refusal delivers them one by one (a
+ * refusal among records of earlier polls, not flushed yet: the next poll
+ * after the reopen is). @locality the runner thread */
+static int put_records(struct cps_sink_runner *r, const struct cps_source_batch *b, size_t n,
+                       int64_t since_flush, int64_t *last_flush, char *errstr, size_t errstr_size)
+{
+	bool alone = r->unflushed == 0; /* the sink holds only this poll's records */
+	size_t accepted = 0;
+	int rc = CPS_OK;
+
+	if (r->isolate && alone) {
+		r->isolate = false;
+		rc = cps_sink_deliver_isolated(r, b, n, errstr, errstr_size);
+		return rc == CPS_OK ? cps_sink_flush_and_commit(r, last_flush, errstr, errstr_size)
+		                    : rc;
+	}
+	if (n) {
+		rc = cps_sink_put(r->sink, r->recs, n, &accepted, errstr, errstr_size);
+		if (rc == CPS_OK && accepted != n)
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
+			                "sink accepted %zu of %zu records", accepted, n);
+	}
+	for (size_t k = 0; rc == CPS_OK && k < n; k++)
+		if (cps_sink_guard_note(r, k) < 0)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (rc == CPS_OK) {
+		r->unflushed += n;
+		if (since_flush < r->flush_ms)
+			return CPS_OK;
+		rc = cps_sink_flush_and_commit(r, last_flush, errstr, errstr_size);
+	}
+	if (!is_refusal(rc))
+		return rc;
+	cps_log_warn(FACILITY, "sink '%s': a record was refused (%s); delivering one by one",
+	             r->platform, errstr);
+	if (!alone) {
+		r->isolate = true;
+		return rc;
+	}
+	/* discard what the sink holds of this poll, then one record at a time */
+	cps_sink_close(r->sink);
+	r->sink = NULL;
+	cps_sink_guard_forget(r);
+	r->unflushed = 0;
+	rc = cps_sink_deliver_isolated(r, b, n, errstr, errstr_size);
+	return rc == CPS_OK ? cps_sink_flush_and_commit(r, last_flush, errstr, errstr_size) : rc;
 }
 
 /* One poll-put round; flush and commit when due. @locality the runner thread */
@@ -154,9 +192,9 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
                      size_t errstr_size)
 {
 	struct cps_source_batch batch = {0};
-	size_t n_out = 0, accepted = 0;
+	size_t n_out = 0;
 	int64_t since_flush;
-	int rc;
+	int rc = CPS_OK;
 
 	rc = cps_source_poll(r->source, &batch, r->batch_max, r->poll_ms, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -164,33 +202,25 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	since_flush = cps_mono_ms() - *last_flush;
 	if (batch.n == 0) {
 		if (since_flush >= (r->n_pending ? r->flush_ms : IDLE_FLUSH_MS))
-			return flush_and_commit(r, last_flush, errstr, errstr_size);
+			return cps_sink_flush_and_commit(r, last_flush, errstr, errstr_size);
 		return CPS_OK;
 	}
 	stat_add(r, &r->stats.consumed, batch.n);
 	for (size_t i = 0; i < batch.n; i++) {
-		if (pending_add(r, &batch.msgs[i].pos) < 0) {
-			release_events(r, i);
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		}
-		decode_event(r, &batch.msgs[i], i);
+		r->events[i] = NULL;
+		if (pending_add(r, &batch.msgs[i].pos) < 0)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		if (rc == CPS_OK)
+			rc = decode_event(r, &batch.msgs[i], i, errstr, errstr_size);
 	}
-	rc = build_records(r, batch.n, &n_out, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = build_records(r, &batch, &n_out, errstr, errstr_size);
 	release_events(r, batch.n);
+	if (rc == CPS_OK)
+		rc = cps_sink_guard_filter(r, &n_out, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	if (n_out) {
-		rc = cps_sink_put(r->sink, r->recs, n_out, &accepted, errstr, errstr_size);
-		if (rc == CPS_OK && accepted != n_out)
-			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-			                "sink accepted %zu of %zu records", accepted, n_out);
-		if (rc != CPS_OK)
-			return rc;
-	}
-	r->unflushed += n_out;
-	if (since_flush >= r->flush_ms)
-		return flush_and_commit(r, last_flush, errstr, errstr_size);
-	return CPS_OK;
+	return put_records(r, &batch, n_out, since_flush, last_flush, errstr, errstr_size);
 }
 
 /* Pause and restart, between batches: what was put is flushed and committed
@@ -203,7 +233,8 @@ static bool pause_or_restart(struct cps_sink_runner *r, int64_t *last_flush)
 
 	if (!restart && !paused)
 		return false;
-	if (r->sink && r->source && flush_and_commit(r, last_flush, err, sizeof(err)) != CPS_OK)
+	if (r->sink && r->source &&
+	    cps_sink_flush_and_commit(r, last_flush, err, sizeof(err)) != CPS_OK)
 		cps_log_warn(FACILITY, "sink '%s': flush before %s failed: %s", r->platform,
 		             restart ? "restart" : "pause", err);
 	if (r->sink || r->source)
@@ -211,6 +242,7 @@ static bool pause_or_restart(struct cps_sink_runner *r, int64_t *last_flush)
 		             restart ? "restarting" : "paused");
 	r->n_pending = 0;
 	r->unflushed = 0;
+	cps_sink_guard_forget(r);
 	close_sides(r);
 	if (restart)
 		atomic_fetch_add(&r->restarts, 1);
@@ -264,6 +296,7 @@ int64_t cps_sink_runner_restarts(struct cps_sink_runner *r)
  * runner thread */
 static void stand_by(struct cps_sink_runner *r, const char *why)
 {
+	cps_sink_refuse_replay(r, "the sink stands by: another instance writes to its platform");
 	if (r->link && atomic_load(&r->link->state) != CPS_LINK_STANDBY) {
 		cps_log_info(FACILITY, "sink '%s': standby (%s)", r->platform, why);
 		cps_link_set_state(r->link, CPS_LINK_STANDBY);
@@ -282,8 +315,10 @@ static void *runner_main(void *arg)
 	while (!atomic_load(&r->stop)) {
 		int rc;
 
-		if (pause_or_restart(r, &last_flush))
+		if (pause_or_restart(r, &last_flush)) {
+			cps_sink_refuse_replay(r, "the sink is paused");
 			continue;
+		}
 		rc = open_sides(r, err, sizeof(err));
 		if (rc == CPS_CONN_STANDBY) {
 			stand_by(r, err);
@@ -294,14 +329,21 @@ static void *runner_main(void *arg)
 			if (r->link)
 				cps_link_set_state(r->link, r->failing ? CPS_LINK_DEGRADED
 				                                       : CPS_LINK_RUNNING);
+			cps_sink_serve_replay(r, &last_flush);
 			rc = run_batch(r, &last_flush, err, sizeof(err));
 		}
 		if (rc == CPS_OK)
 			continue;
 		r->failing = true;
+		/* a refusal found by a flush of several polls' records: after the
+		 * reopen, the next poll is delivered record by record */
+		if (is_refusal(rc))
+			r->isolate = true;
 		stat_add(r, &r->stats.failures, 1);
 		r->n_pending = 0; /* not committed: Kafka delivers them again */
 		r->unflushed = 0;
+		cps_sink_guard_forget(r);
+		cps_sink_refuse_replay(r, err);
 		cps_log_warn(FACILITY, "sink '%s': %s; reopening", r->platform, err);
 		if (r->link) {
 			cps_link_set_state(r->link, CPS_LINK_FAILED);
@@ -320,6 +362,7 @@ static void *runner_main(void *arg)
 		cps_sink_flush(r->sink, 5000, err, sizeof(err));
 	}
 	close_sides(r);
+	cps_sink_refuse_replay(r, "the sink is stopping");
 	return NULL;
 }
 
@@ -332,6 +375,7 @@ static void runner_free(struct cps_sink_runner *r)
 		cps_buf_release(&r->out[i].value);
 	cps_arena_release(&r->scratch);
 	free(r->pending);
+	free(r->written);
 	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		free(r->allow[i]);
 		cps_codec_free(r->codecs[i]);
@@ -342,6 +386,8 @@ static void runner_free(struct cps_sink_runner *r)
 	cps_settings_release(&r->sink_settings);
 	cps_settings_release(&r->source_settings);
 	pthread_mutex_destroy(&r->stats_lock);
+	pthread_mutex_destroy(&r->replay_lock);
+	pthread_cond_destroy(&r->replay_cond);
 	free(r);
 }
 
@@ -364,6 +410,8 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	if (!r)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	pthread_mutex_init(&r->stats_lock, NULL);
+	pthread_mutex_init(&r->replay_lock, NULL);
+	pthread_cond_init(&r->replay_cond, NULL);
 	atomic_init(&r->stop, false);
 	atomic_init(&r->paused, conf->start_paused);
 	atomic_init(&r->restart, false);
@@ -377,6 +425,14 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	r->link = conf->link;
 	r->batch_max = conf->batch_max ? conf->batch_max : 500;
 	r->poll_ms = conf->poll_ms > 0 ? conf->poll_ms : 200;
+	snprintf(r->link_name, sizeof(r->link_name), "%s-sink", r->platform);
+	r->retry_attempts = conf->retry_attempts > 0 ? conf->retry_attempts : 3;
+	r->retry_backoff_ms = conf->retry_backoff_ms > 0 ? conf->retry_backoff_ms : 200;
+	r->retry_backoff_max_ms =
+	    conf->retry_backoff_max_ms > 0 ? conf->retry_backoff_max_ms : 10000;
+	if (r->retry_backoff_max_ms < r->retry_backoff_ms)
+		r->retry_backoff_max_ms = r->retry_backoff_ms;
+	r->jitter = (uint64_t)cps_wall_ms() ^ (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ull;
 	cps_settings_init(&r->sink_settings);
 	cps_settings_init(&r->source_settings);
 	cps_arena_init(&r->scratch, 0);
@@ -392,8 +448,10 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	r->refs = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->refs));
 	r->changed = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->changed));
 	r->prev = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->prev));
+	r->out_of = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->out_of));
+	r->last_written = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->last_written));
 	if (!r->out || !r->recs || !r->events || !r->entity_of || !r->refs || !r->changed ||
-	    !r->prev)
+	    !r->prev || !r->out_of || !r->last_written)
 		goto out_oom;
 	for (size_t i = 0; i < r->batch_max; i++)
 		cps_buf_init(&r->out[i].value, 0);

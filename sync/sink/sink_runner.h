@@ -43,15 +43,26 @@ struct cps_sink_runner_conf {
 	bool start_paused;         /* start PAUSED (a pause kept in the store) */
 	size_t batch_max;          /* 0 = 500 */
 	int poll_ms;               /* 0 = 200 */
+	/* A record the target refuses (CPS_ERR_INVALID from put or flush) is
+	 * tried again this many times, alone, after an exponential backoff from
+	 * retry_backoff_ms up to retry_backoff_max_ms with jitter, then goes to
+	 * the dead-letter store (sinks.retry_*; 0 = 3, 200, 10000). */
+	int retry_attempts;
+	int retry_backoff_ms;
+	int retry_backoff_max_ms;
 };
 
 struct cps_sink_stats {
-	uint64_t consumed;    /* unified events read */
-	uint64_t sent;        /* records flushed to the platform */
-	uint64_t echoes;      /* dropped: the change came from this platform */
-	uint64_t not_allowed; /* dropped: a non-nullable field is outside the allow-list */
-	uint64_t undecodable; /* dropped: not a unified event of its topic's entity */
-	uint64_t failures;    /* put/flush/commit failures (each followed by a reopen) */
+	uint64_t consumed;     /* unified events read */
+	uint64_t sent;         /* records flushed to the platform */
+	uint64_t echoes;       /* dropped: the change came from this platform */
+	uint64_t not_allowed;  /* dropped: a non-nullable field is outside the allow-list */
+	uint64_t undecodable;  /* dropped: not a unified event of its topic's entity */
+	uint64_t failures;     /* put/flush/commit failures (each followed by a reopen) */
+	uint64_t refused;      /* dead-lettered: refused by the target, or not encodable */
+	uint64_t retries;      /* attempts again of a record the target refused */
+	uint64_t dead_letters; /* undecodable, unencodable or refused after the retries */
+	uint64_t superseded;   /* dropped: this version of the key or a newer one was written */
 };
 
 struct cps_sink_runner;
@@ -79,6 +90,16 @@ int cps_sink_runner_offsets(struct cps_sink_runner *r, struct cps_offsets *out, 
 const char *cps_sink_runner_platform(const struct cps_sink_runner *r);
 /* How many restarts the runner has done (a restart shows as this growing). */
 int64_t cps_sink_runner_restarts(struct cps_sink_runner *r);
+/* Re-delivers the unified event `raw` (a sink dead letter's bytes) of
+ * `entity` to the sink, on the runner's thread (this call waits for it, at
+ * most about 30 s before it is taken). CPS_OK: delivered, or nothing to
+ * deliver (an echo, or the sink already wrote that version or a newer one);
+ * CPS_ERR_INVALID: still refused or undecodable, `reason` says why;
+ * CPS_ERR_RETRIABLE: not now (paused, failing, busy), errstr says why.
+ * Any thread but the runner's. */
+int cps_sink_runner_replay(struct cps_sink_runner *r, const char *entity, const uint8_t *raw,
+                           size_t raw_len, char *reason, size_t reason_size, char *errstr,
+                           size_t errstr_size);
 /* A consistent copy of the counters; any thread. */
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out);
 

@@ -1,8 +1,9 @@
 /*
  * Private to the sink room: the sink runner's state shared by the files that
  * split it by concept — the runner loop and lifecycle (sink_runner.c), its
- * configuration (sink_config.c) and the record built for the target from one
- * unified event (sink_record.c). Not for use outside sync/sink/.
+ * configuration (sink_config.c), the record built for the target from one
+ * unified event (sink_record.c), delivery (sink_deliver.c), poison records
+ * and replays (sink_poison.c) and the version guard (sink_guard.c). Not for use outside sync/sink/.
  */
 #ifndef CPS_SINK_RUNNER_INT_H
 #define CPS_SINK_RUNNER_INT_H
@@ -20,7 +21,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define FACILITY "SINK"
+#define FACILITY                  "SINK"
+#define CPS_SINK_FLUSH_TIMEOUT_MS 30000
 
 /* One record for the target, with the buffers its fields point into. */
 struct out_rec {
@@ -28,7 +30,28 @@ struct out_rec {
 	char key[256];
 	char version[24];
 	char fp[17];
+	int64_t v;  /* the unified version */
+	int ei;     /* the entity's index */
+	size_t msg; /* its message in the poll */
 	struct cps_header headers[5];
+};
+
+/* A version put since the last flush (the guard saves them at the flush). */
+struct sink_written {
+	int ei;
+	char key[256];
+	int64_t version;
+};
+
+/* A replay waiting for the runner's thread (cps_sink_runner_replay). The
+ * caller owns it: it withdraws it before it is taken or waits until done. */
+struct sink_replay {
+	char entity[CPS_NAME_MAX];
+	uint8_t *raw;
+	size_t raw_len;
+	bool taken, done;
+	int rc;
+	char reason[CPS_ERRSTR_SIZE], err[CPS_ERRSTR_SIZE];
 };
 
 struct cps_sink_runner {
@@ -52,6 +75,19 @@ struct cps_sink_runner {
 	size_t n_pending, cap_pending;
 	size_t unflushed; /* records put since the last flush */
 	bool failing;     /* the last put or flush failed; cleared by a good flush */
+	bool isolate; /* a refusal among several batches: deliver the next one record by record */
+	char link_name[CPS_PLATFORM_MAX + 8]; /* "city-sink": a dead letter's link */
+	int retry_attempts, retry_backoff_ms, retry_backoff_max_ms;
+	uint64_t jitter; /* xorshift state of the backoff's jitter */
+	/* the version guard (Kafka and files sinks): versions put since the
+	 * last flush, and for each out record of a batch the newest version
+	 * written before it */
+	struct sink_written *written;
+	size_t n_written, cap_written;
+	int64_t *last_written;
+	pthread_mutex_t replay_lock;
+	pthread_cond_t replay_cond;
+	struct sink_replay *replay; /* waiting to be taken; NULL when none */
 
 	struct cps_unified *unified;
 	struct cps_codec *codecs[CPS_N_ENTITIES];
@@ -65,6 +101,7 @@ struct cps_sink_runner {
 	int *entity_of;
 	struct cps_change_ref *refs;
 	json_t **changed, **prev;
+	size_t *out_of; /* r->recs[k] is built in r->out[out_of[k]] */
 
 	pthread_t thread;
 	bool started;
@@ -94,6 +131,58 @@ static inline void drop_add(struct cps_sink_runner *r, uint64_t *field, enum cps
 		atomic_fetch_add(&r->link->dropped[why], 1);
 }
 
+/* Whether an error is the target refusing a record (poison), not trouble
+ * with the target (retried by reopening, DEGRADED meanwhile). */
+static inline bool is_refusal(int rc)
+{
+	return rc == CPS_ERR_INVALID;
+}
+
+/* ---- sink_deliver.c ------------------------------------------------------ */
+
+/* Flushes the sink, saves the guard's versions, then commits what it
+ * consumed: a committed offset is always delivered. @locality the runner
+ * thread */
+int cps_sink_flush_and_commit(struct cps_sink_runner *r, int64_t *last_flush, char *errstr,
+                              size_t errstr_size);
+/* Opens the sink side when it is closed. @locality the runner thread */
+int cps_sink_open_sink(struct cps_sink_runner *r, char *errstr, size_t errstr_size);
+
+/* ---- sink_poison.c ------------------------------------------------------- */
+
+/* Stores a dead letter of the sink for message `m` (the unified event's raw
+ * bytes and key, "sink:<origin>"), entity index `ei` (-1 when unknown) and
+ * unified version (0 when unknown), counted. Errors are the store's: the
+ * batch is then not committed. @locality the runner thread */
+int cps_sink_dead_letter(struct cps_sink_runner *r, const struct cps_source_msg *m, int ei,
+                         int64_t version, const char *reason, char *errstr, size_t errstr_size);
+/* Delivers the n out records of a poll one by one, each put and flushed
+ * alone: a refused one is tried again r->retry_attempts times after a
+ * backoff with jitter, then dead-lettered; the sink goes on with the next.
+ * Other errors end it (the runner reopens; nothing is committed). The
+ * caller commits. @locality the runner thread */
+int cps_sink_deliver_isolated(struct cps_sink_runner *r, const struct cps_source_batch *b, size_t n,
+                              char *errstr, size_t errstr_size);
+/* Serves a waiting replay, if any. @locality the runner thread */
+void cps_sink_serve_replay(struct cps_sink_runner *r, int64_t *last_flush);
+/* Answers a waiting replay with CPS_ERR_RETRIABLE `why` (paused, failing). */
+void cps_sink_refuse_replay(struct cps_sink_runner *r, const char *why);
+
+/* ---- sink_guard.c -------------------------------------------------------- */
+
+/* Drops from the n records of the poll (r->recs and r->out_of, compacted
+ * in order) those whose version the sink already wrote for their key or that
+ * an earlier record of the poll supersedes (counted); *n is what remains.
+ * Kafka and files sinks only (the postgres sink guards in its table). One
+ * store query for the whole poll. @locality the runner thread */
+int cps_sink_guard_filter(struct cps_sink_runner *r, size_t *n, char *errstr, size_t errstr_size);
+/* Notes that r->recs[k] was put. 0, or -1 when memory is out. */
+int cps_sink_guard_note(struct cps_sink_runner *r, size_t k);
+/* Saves the noted versions in one statement and forgets them (after a good
+ * flush); cps_sink_guard_forget drops them (after a failure). */
+int cps_sink_guard_save(struct cps_sink_runner *r, char *errstr, size_t errstr_size);
+void cps_sink_guard_forget(struct cps_sink_runner *r);
+
 /* ---- sink_config.c ------------------------------------------------------- */
 
 /* Takes the runner's own keys out of conf->settings (allow.<entity>,
@@ -110,10 +199,17 @@ int cps_sink_split_settings(struct cps_sink_runner *r, const struct cps_sink_run
  * log, in one query (all NULL without a store). @locality the runner thread */
 int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size);
 
+/* r->store, opened when it is not; on an error it stays closed. @locality
+ * the runner thread */
+int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size);
+/* Closes r->store after a store error (reopened at the next use). */
+void cps_sink_store_failed(struct cps_sink_runner *r);
+
 /* Builds out record `o` and `rec` of one decoded unified event of entity
  * index `ei`, with its changed fields and previous provenance (from
  * cps_sink_lookup_changes; NULL when unknown); CPS_OK and *skip set when the
- * event is dropped (counted). @locality the runner thread */
+ * event is dropped (counted). CPS_ERR_INVALID when the record cannot be
+ * encoded (the caller dead-letters it). @locality the runner thread */
 int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json_t *changed,
                           json_t *prev, struct out_rec *o, struct cps_sink_record *rec, bool *skip,
                           char *errstr, size_t errstr_size);

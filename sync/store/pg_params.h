@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define CPS_PG_PARAMS_MAX 9
+#define CPS_PG_PARAMS_MAX 10
 
 struct cps_pg_params {
 	const char *v[CPS_PG_PARAMS_MAX]; /* NULL: SQL NULL */

@@ -58,11 +58,12 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                           "ON CONFLICT (topic, partition) DO UPDATE SET "
                           "next_offset = EXCLUDED.next_offset, "
                           "last_fingerprint = EXCLUDED.last_fingerprint, updated_at = now()"},
-    [ST_DEAD_LETTER_INSERT] = {"cps_dead_letter_insert", "insert into dead_letters", 7,
+    [ST_DEAD_LETTER_INSERT] = {"cps_dead_letter_insert", "insert into dead_letters", 10,
                                "INSERT INTO cpsync.dead_letters (received_at, platform, origin, "
-                               "entity, reason, raw, raw_key) VALUES "
+                               "entity, reason, raw, raw_key, kind, link, version) VALUES "
                                "(COALESCE(to_timestamp($1::double precision / 1000), now()), "
-                               "$2, $3, $4, $5, $6::bytea, $7::bytea) "
+                               "$2, $3, $4, $5, $6::bytea, $7::bytea, COALESCE($8, 'source'), "
+                               "$9, $10::bigint) "
                                "ON CONFLICT (origin) DO NOTHING"},
     [ST_LOAD_STATES] = {"cps_load_states", "select from records", 2,
                         "SELECT i.ord, r.version, r.deleted, r.record, r.provenance, r.platforms, "
@@ -125,6 +126,17 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                            "AND h.version = i.version LEFT JOIN cpsync.changes p "
                            "ON p.entity = i.entity AND p.key = i.key "
                            "AND p.version = i.version - 1"},
+    [ST_SINK_VERSIONS_GET] = {"cps_sink_versions_get", "select from sink_versions", 3,
+                              "SELECT i.ord, v.version FROM unnest($2::text[], $3::text[]) "
+                              "WITH ORDINALITY AS i(entity, key, ord) JOIN cpsync.sink_versions v "
+                              "ON v.link = $1 AND v.entity = i.entity AND v.key = i.key"},
+    [ST_SINK_VERSIONS_PUT] =
+        {"cps_sink_versions_put", "upsert into sink_versions", 4,
+         "INSERT INTO cpsync.sink_versions AS s (link, entity, key, version) "
+         "SELECT $1, entity, key, max(version) FROM unnest($2::text[], "
+         "$3::text[], $4::bigint[]) AS i(entity, key, version) "
+         "GROUP BY entity, key ON CONFLICT (link, entity, key) DO UPDATE SET "
+         "version = GREATEST(s.version, EXCLUDED.version), updated_at = now()"},
     [ST_STATS] = {"cps_stats", "select of stats", 0,
                   "SELECT (SELECT count(*) FROM cpsync.records), "
                   "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "

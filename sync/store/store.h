@@ -128,6 +128,11 @@ struct cps_dead_letter {
 	const uint8_t *raw_key;
 	size_t raw_key_len;
 	int64_t received_ms;
+	/* a sink's dead letter (migration 006): kind "sink", its link
+	 * ("city-sink"), the unified version; NULL, NULL, 0 for a source's */
+	const char *kind;
+	const char *link;
+	int64_t version;
 };
 
 int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter *dl, size_t n,
@@ -186,6 +191,18 @@ struct cps_change_ref {
 int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
                              json_t **changed, json_t **prev_provenance, char *errstr,
                              size_t errstr_size);
+
+/* The version guard of a Kafka or files sink (cpsync.sink_versions): for
+ * each of refs (entity, key; version ignored), in one query, the newest
+ * version link `link` wrote into versions[i], 0 when none. */
+int cps_store_sink_versions_get(struct cps_store *s, const char *link,
+                                const struct cps_change_ref *refs, size_t n, int64_t *versions,
+                                char *errstr, size_t errstr_size);
+/* Records in one statement that `link` wrote refs[i].version of each key
+ * (a stored version only grows). */
+int cps_store_sink_versions_put(struct cps_store *s, const char *link,
+                                const struct cps_change_ref *refs, size_t n, char *errstr,
+                                size_t errstr_size);
 
 /* Figures for /status. */
 struct cps_store_stats {

@@ -212,6 +212,9 @@ int cps_store_add_dead_letters(struct cps_store *s, const struct cps_dead_letter
 		p.v[6] = dl[i].raw_key ? (const char *)dl[i].raw_key : NULL;
 		p.len[6] = (int)dl[i].raw_key_len;
 		p.fmt[6] = 1;
+		p.v[7] = dl[i].kind;
+		p.v[8] = dl[i].link;
+		p.v[9] = dl[i].version > 0 ? cps_pg_params_int(&p, 1, dl[i].version) : NULL;
 		rc = cps_store_pipeline_send(s, ST_DEAD_LETTER_INSERT, p.v, p.len, p.fmt, errstr,
 		                             errstr_size);
 	}

@@ -165,3 +165,81 @@ out:
 	free(vs);
 	return rc;
 }
+
+/* The (entity, key) arrays of refs as array literals into a and b. */
+static int ref_arrays(const struct cps_change_ref *refs, size_t n, struct cps_buf *a,
+                      struct cps_buf *b)
+{
+	cps_buf_init(a, 0);
+	cps_buf_init(b, 0);
+	return cps_store_text_array(a, &refs[0].entity, sizeof(*refs), n) ||
+	               cps_store_text_array(b, &refs[0].key, sizeof(*refs), n)
+	           ? -1
+	           : 0;
+}
+
+int cps_store_sink_versions_get(struct cps_store *s, const char *link,
+                                const struct cps_change_ref *refs, size_t n, int64_t *versions,
+                                char *errstr, size_t errstr_size)
+{
+	struct cps_buf entities, keys;
+	const char *values[3];
+	PGresult *res = NULL;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		versions[i] = 0;
+	if (!n)
+		return CPS_OK;
+	if (ref_arrays(refs, n, &entities, &keys) < 0) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		goto out;
+	}
+	values[0] = link;
+	values[1] = (const char *)entities.data;
+	values[2] = (const char *)keys.data;
+	rc = cps_store_exec_prepared(s, ST_SINK_VERSIONS_GET, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	for (int row = 0; rc == CPS_OK && row < PQntuples(res); row++) {
+		long long ord = atoll(PQgetvalue(res, row, 0));
+
+		if (ord >= 1 && (size_t)ord <= n)
+			versions[ord - 1] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+	}
+out:
+	PQclear(res);
+	cps_buf_release(&entities);
+	cps_buf_release(&keys);
+	return rc;
+}
+
+int cps_store_sink_versions_put(struct cps_store *s, const char *link,
+                                const struct cps_change_ref *refs, size_t n, char *errstr,
+                                size_t errstr_size)
+{
+	struct cps_buf entities, keys, versions;
+	const char *values[4];
+	PGresult *res = NULL;
+	int rc;
+
+	if (!n)
+		return CPS_OK;
+	cps_buf_init(&versions, 0);
+	if (ref_arrays(refs, n, &entities, &keys) < 0 ||
+	    cps_store_int_array(&versions, &refs[0].version, sizeof(*refs), n)) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+		goto out;
+	}
+	values[0] = link;
+	values[1] = (const char *)entities.data;
+	values[2] = (const char *)keys.data;
+	values[3] = (const char *)versions.data;
+	rc = cps_store_exec_prepared(s, ST_SINK_VERSIONS_PUT, values, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+out:
+	PQclear(res);
+	cps_buf_release(&entities);
+	cps_buf_release(&keys);
+	cps_buf_release(&versions);
+	return rc;
+}

@@ -36,6 +36,8 @@ enum stmt_id {
 	ST_RETAIN_DEAD_LETTERS,
 	ST_RETAIN_CONFLICTS,
 	ST_RETAIN_AUDIT_VALUES,
+	ST_SINK_VERSIONS_GET,
+	ST_SINK_VERSIONS_PUT,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

@@ -24,8 +24,9 @@ struct cps_dlq_store {
 #define ITEM_COLUMNS                                                                               \
 	"id, to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "       \
 	"platform, origin, entity, reason, status, COALESCE(octet_length(raw), 0), note, "         \
-	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define N_ITEM_COLUMNS 10
+	"to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "            \
+	"kind, link, version"
+#define N_ITEM_COLUMNS 13
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -133,15 +134,29 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
 }
 
+/* A source's dead letter, or a sink's with its link and unified version. */
 static json_t *item_from_row(const PGresult *res, int row)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
-	                 (json_int_t)strtoll(PQgetvalue(res, row, 0), NULL, 10), "received_at",
-	                 text_or_null(res, row, 1), "platform", text_or_null(res, row, 2), "origin",
-	                 text_or_null(res, row, 3), "entity", text_or_null(res, row, 4), "reason",
-	                 text_or_null(res, row, 5), "status", text_or_null(res, row, 6), "size",
-	                 (json_int_t)strtoll(PQgetvalue(res, row, 7), NULL, 10), "note",
-	                 text_or_null(res, row, 8), "updated_at", text_or_null(res, row, 9));
+	json_t *it =
+	    json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
+	              (json_int_t)strtoll(PQgetvalue(res, row, 0), NULL, 10), "received_at",
+	              text_or_null(res, row, 1), "platform", text_or_null(res, row, 2), "origin",
+	              text_or_null(res, row, 3), "entity", text_or_null(res, row, 4), "reason",
+	              text_or_null(res, row, 5), "status", text_or_null(res, row, 6), "size",
+	              (json_int_t)strtoll(PQgetvalue(res, row, 7), NULL, 10), "note",
+	              text_or_null(res, row, 8), "updated_at", text_or_null(res, row, 9));
+
+	if (it && (json_object_set_new(it, "kind", text_or_null(res, row, 10)) < 0 ||
+	           json_object_set_new(it, "link", text_or_null(res, row, 11)) < 0 ||
+	           json_object_set_new(
+	               it, "version",
+	               PQgetisnull(res, row, 12)
+	                   ? json_null()
+	                   : json_integer(strtoll(PQgetvalue(res, row, 12), NULL, 10))) < 0)) {
+		json_decref(it);
+		it = NULL;
+	}
+	return it;
 }
 
 static const char *nonempty(const char *s)
@@ -234,6 +249,8 @@ void cps_dlq_locked_release(struct cps_dlq_locked *row)
 	free(row->origin);
 	free(row->entity);
 	free(row->status);
+	free(row->kind);
+	free(row->link);
 	if (row->raw)
 		PQfreemem(row->raw);
 	if (row->raw_key)
@@ -270,7 +287,7 @@ int cps_dlq_lock(struct cps_dlq_store *s, int64_t id, struct cps_dlq_locked *row
                  char *errstr, size_t errstr_size)
 {
 	static const char sql[] = "SELECT platform, origin, entity, status, raw, raw_key, "
-	                          "raw_purged_at IS NOT NULL "
+	                          "raw_purged_at IS NOT NULL, kind, link, COALESCE(version, 0) "
 	                          "FROM cpsync.dead_letters WHERE id = $1 FOR UPDATE";
 	char ids[24];
 	const char *params[1] = {ids};
@@ -302,8 +319,11 @@ int cps_dlq_lock(struct cps_dlq_store *s, int64_t id, struct cps_dlq_locked *row
 	row->raw = bytes_col(res, 4, &row->raw_len, &oom);
 	row->raw_key = bytes_col(res, 5, &row->raw_key_len, &oom);
 	row->raw_purged = PQgetvalue(res, 0, 6)[0] == 't';
+	row->kind = dup_col(res, 7, &oom);
+	row->link = dup_col(res, 8, &oom);
+	row->version = strtoll(PQgetvalue(res, 0, 9), NULL, 10);
 	PQclear(res);
-	if (oom || !row->platform || !row->status) {
+	if (oom || !row->platform || !row->status || !row->kind) {
 		cps_dlq_locked_release(row);
 		cps_dlq_rollback(s);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

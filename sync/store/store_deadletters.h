@@ -35,7 +35,9 @@ struct cps_dlq_filter {
 };
 
 /* Newest first. *items = JSON array of {id, received_at, platform, origin,
- * entity, reason, status, size, note, updated_at} (caller decrefs);
+ * entity, reason, status, size, note, updated_at, kind ("source" or "sink"),
+ * link (a sink's: "city-sink"; else null), version (a sink's unified
+ * version; else null)} (caller decrefs);
  * *next_cursor = the id to pass as before_id for the next page, 0 when this
  * page is the last. */
 int cps_dlq_list(struct cps_dlq_store *s, const struct cps_dlq_filter *f, json_t **items,
@@ -53,6 +55,10 @@ struct cps_dlq_locked {
 	unsigned char *raw, *raw_key;              /* NULL when the column is NULL */
 	size_t raw_len, raw_key_len;
 	bool raw_purged; /* retention dropped raw and raw_key: not replayable */
+	/* "source", or "sink": then raw = the unified event, raw_key = the
+	 * unified key, link = the sink's link, version = the unified version */
+	char *kind, *link;
+	int64_t version;
 };
 void cps_dlq_locked_release(struct cps_dlq_locked *row);
 

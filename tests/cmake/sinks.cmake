@@ -9,3 +9,10 @@ foreach(t unit.test_sink_runner unit.test_pg_sink)
     set_tests_properties(${t} PROPERTIES TIMEOUT 180 LABELS sinks)
   endif()
 endforeach()
+
+# unit.test_sink_poison: sink dead letters, the version guard and the
+# province sink's registry ids (spawns tests/fixtures/registry.py).
+if(TEST unit.test_sink_poison)
+  set_tests_properties(unit.test_sink_poison PROPERTIES TIMEOUT 240 LABELS sinks
+    ENVIRONMENT "CPSYNC_SOURCE_DIR=${PROJECT_SOURCE_DIR};CPSYNC_SCHEMA_DIR=${PROJECT_SOURCE_DIR}/schemas;CPSYNC_PYTHON3=${PYTHON3}")
+endif()

@@ -207,13 +207,14 @@ static void test_produce_consume_commit_resume(void **state)
 	assert_int_equal(st.delivered, N_RECORDS);
 	assert_int_equal(st.failed, 0);
 	assert_int_equal(st.lag, 0);
-	/* a record with no route is refused, naming the entity */
+	/* a record with no route is refused, naming the entity: a
+	 * configuration error (FATAL), not a poison record to dead-letter */
 	recs[0].entity = "household";
 	{
 		size_t accepted = 99;
 
 		assert_int_equal(cps_sink_put(sink, recs, 1, &accepted, err, sizeof(err)),
-		                 CPS_ERR_INVALID);
+		                 CPS_ERR_FATAL);
 		assert_int_equal(accepted, 0);
 		assert_string_equal(err, "no topic for entity 'household' (set "
 		                         "'entity.household.topic')");
