@@ -103,7 +103,9 @@ static void encode_event(struct cps_catalog *catalog, json_t *ev, struct cps_buf
 
 	assert_non_null(schema);
 	check_ok(cps_codec_new(schema, NULL, &codec, err, sizeof(err)), err);
-	check_ok(cps_value_from_json(ev, cps_codec_value(codec), err, sizeof(err)), err);
+	check_ok(cps_value_from_json_defaults(schema->json, ev, cps_codec_value(codec), err,
+	                                      sizeof(err)),
+	         err);
 	cps_buf_init(out, 0);
 	check_ok(cps_codec_encode_framed(codec, CPS_FRAMING_SINGLE_OBJECT, 0,
 	                                 cps_codec_value(codec), out, err, sizeof(err)),
