@@ -66,6 +66,8 @@ int cps_api_register(struct cps_api *api, struct cps_http_server *server, char *
 		rc = cps_api_records_register(api, server, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_api_audit_register(api, server, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_api_findings_register(api, server, errstr, errstr_size);
 	return rc;
 }
 

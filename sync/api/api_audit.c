@@ -99,6 +99,19 @@ static int masked_key_filter_ok(struct cps_api *api, const struct cps_audit_filt
 	return -1;
 }
 
+void cps_api_reply_entries(struct cps_api *api, int masked, struct cps_http_response *resp,
+                           const char *what, int rc, const char *errstr, json_t *items,
+                           const struct cps_steward_cursor *next)
+{
+	size_t i;
+	json_t *e;
+
+	if (rc == CPS_OK && masked)
+		json_array_foreach (items, i, e)
+			cps_api_viewer_audit_entry(api->catalog, e);
+	cps_api_reply_page(resp, what, rc, errstr, items, next);
+}
+
 static void audit_list(void *ctx, const struct cps_http_request *req,
                        struct cps_http_response *resp)
 {
@@ -134,14 +147,7 @@ static void audit_list(void *ctx, const struct cps_http_request *req,
 		goto out;
 	f.scope = scope;
 	rc = cps_steward_audit_list(api->store, &f, &items, &next, errstr, sizeof(errstr));
-	if (rc == CPS_OK && masked) {
-		size_t i;
-		json_t *e;
-
-		json_array_foreach (items, i, e)
-			cps_api_viewer_audit_entry(api->catalog, e);
-	}
-	cps_api_reply_page(resp, "audit list", rc, errstr, items, &next);
+	cps_api_reply_entries(api, masked, resp, "audit list", rc, errstr, items, &next);
 out:
 	free(scope);
 	cps_api_leave(api);

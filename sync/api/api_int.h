@@ -61,6 +61,11 @@ int cps_api_query_name(const struct cps_http_request *req, struct cps_http_respo
  * else 200 {"items": items, "next_cursor": the cursor, null on the last page}. */
 void cps_api_reply_page(struct cps_http_response *resp, const char *what, int rc,
                         const char *errstr, json_t *items, const struct cps_steward_cursor *next);
+/* The same for entries about records (audit, findings); `masked`: each
+ * shown as a viewer sees its record (cps_api_viewer_audit_entry). */
+void cps_api_reply_entries(struct cps_api *api, int masked, struct cps_http_response *resp,
+                           const char *what, int rc, const char *errstr, json_t *items,
+                           const struct cps_steward_cursor *next);
 
 /* Route registration of each file. */
 int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
@@ -94,5 +99,7 @@ int cps_api_records_register(struct cps_api *api, struct cps_http_server *server
                              size_t errstr_size);
 int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                            size_t errstr_size);
+int cps_api_findings_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                              size_t errstr_size);
 
 #endif

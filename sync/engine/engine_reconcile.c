@@ -78,6 +78,7 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	wc.conninfo = e->conninfo;
 	wc.catalog = e->catalog;
 	wc.rules = e->rules;
+	wc.policy = e->policy;
 	wc.unified_framing = CPS_FRAMING_CONFLUENT;
 	wc.registry = e->registry;
 	wc.publisher = e->publisher;

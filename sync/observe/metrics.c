@@ -300,6 +300,22 @@ static void format_conflicts(struct fmt *f, const json_t *c)
 	}
 }
 
+/* Open findings of the policy's checks by check code (a code is one of a
+ * fixed list: no personal data in the label). */
+static void format_policy(struct fmt *f, const json_t *open)
+{
+	const char *check;
+	json_t *v;
+	char buf[64];
+
+	family(f, "cpsync_policy_findings_open", "gauge",
+	       "Open findings of the policy's checks (深民〔2021〕80号), by check.");
+	json_object_foreach ((json_t *)open, check, v) {
+		put(f, "cpsync_policy_findings_open{check=\"%s\"} ", esc(check, buf, sizeof(buf)));
+		put_value(f, (double)json_integer_value(v));
+	}
+}
+
 static void format_store(struct fmt *f, const json_t *store)
 {
 	bool ok = json_is_true(json_object_get(store, "ok"));
@@ -322,6 +338,7 @@ static void format_store(struct fmt *f, const json_t *store)
 		put(f, "cpsync_store_records ");
 		put_value(f, num(store, "records"));
 	}
+	format_policy(f, json_object_get(store, "policy_findings_open"));
 }
 
 /* A PostgreSQL source reports its slot's lag (bytes of WAL the slot holds

@@ -231,7 +231,7 @@ static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
 	struct cps_store_stats stats;
 	struct cps_store *s;
 	int applied = 0, latest = 0, rc = CPS_ERR_RETRIABLE;
-	json_t *doc;
+	json_t *doc, *policy_open = NULL;
 
 	pthread_mutex_lock(&sh->store_lock);
 	s = store_conn(sh, err, sizeof(err));
@@ -239,6 +239,8 @@ static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
 		rc = cps_store_schema_version(s, &applied, &latest, err, sizeof(err));
 		if (rc == CPS_OK)
 			rc = cps_store_stats(s, &stats, err, sizeof(err));
+		if (rc == CPS_OK)
+			rc = cps_store_policy_open_counts(s, &policy_open, err, sizeof(err));
 		if (rc != CPS_OK)
 			store_drop(sh);
 	}
@@ -248,13 +250,13 @@ static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
 		*conflicts = json_pack("{s:n,s:n}", "open", "oldest_age_s");
 		return json_pack("{s:b,s:s}", "ok", 0, "error", err);
 	}
-	doc = json_pack("{s:b,s:i,s:I,s:I,s:o,s:I,s:I}", "ok", 1, "schema_version", applied,
+	doc = json_pack("{s:b,s:i,s:I,s:I,s:o,s:I,s:I,s:o}", "ok", 1, "schema_version", applied,
 	                "records", (json_int_t)stats.records, "open_conflicts",
 	                (json_int_t)stats.open_conflicts, "oldest_conflict_age_s",
 	                stats.oldest_conflict_age_s < 0 ? json_null()
 	                                                : json_integer(stats.oldest_conflict_age_s),
 	                "dead_letters", (json_int_t)stats.dead_letters, "outbox_pending",
-	                (json_int_t)stats.outbox_pending);
+	                (json_int_t)stats.outbox_pending, "policy_findings_open", policy_open);
 	*conflicts =
 	    json_pack("{s:I,s:o}", "open", (json_int_t)stats.open_conflicts, "oldest_age_s",
 	              stats.oldest_conflict_age_s < 0 ? json_null()

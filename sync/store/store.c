@@ -137,6 +137,23 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
          "$3::text[], $4::bigint[]) AS i(entity, key, version) "
          "GROUP BY entity, key ON CONFLICT (link, entity, key) DO UPDATE SET "
          "version = GREATEST(s.version, EXCLUDED.version), updated_at = now()"},
+    /* the policy's findings of one record's latest version (007_policy_findings.sql):
+     * $3 is the JSON array of what the checks found now */
+    [ST_POLICY_CLOSE] = {"cps_policy_close", "close of policy_findings", 3,
+                         "UPDATE cpsync.policy_findings SET status = 'closed', closed_at = now() "
+                         "WHERE entity = $1 AND key = $2 AND status = 'open' AND check_code NOT IN "
+                         "(SELECT f->>'check' FROM jsonb_array_elements($3::jsonb) AS f)"},
+    [ST_POLICY_OPEN] = {"cps_policy_open", "insert into policy_findings", 3,
+                        "INSERT INTO cpsync.policy_findings (check_code, entity, key, fields, "
+                        "rule_text, category, severity, detail) SELECT f.\"check\", $1, $2, "
+                        "f.fields, f.text, f.category, f.severity, f.detail FROM "
+                        "jsonb_to_recordset($3::jsonb) AS f(\"check\" text, fields jsonb, "
+                        "text text, category text, severity text, detail text) "
+                        "ON CONFLICT (check_code, entity, key) WHERE status = 'open' "
+                        "DO UPDATE SET fields = EXCLUDED.fields, detail = EXCLUDED.detail"},
+    [ST_POLICY_OPEN_COUNTS] = {"cps_policy_open_counts", "select of policy_findings", 0,
+                               "SELECT check_code, count(*) FROM cpsync.policy_findings "
+                               "WHERE status = 'open' GROUP BY check_code ORDER BY check_code"},
     [ST_STATS] = {"cps_stats", "select of stats", 0,
                   "SELECT (SELECT count(*) FROM cpsync.records), "
                   "(SELECT count(*) FROM cpsync.conflicts WHERE status IN ('open', 'claimed')), "

@@ -92,6 +92,15 @@ struct cps_store_offset {
 	uint64_t last_fingerprint; /* of the message at next_offset - 1 (ingest_topic.h) */
 };
 
+/* What the policy's checks found in one record's latest version (a JSON
+ * array of cps_policy_evaluate's findings, possibly empty): these are
+ * opened (or kept open), the record's other open findings closed. */
+struct cps_store_policy {
+	const char *entity;
+	const char *key;
+	json_t *findings; /* borrowed */
+};
+
 /* What one batch writes. The arrays are borrowed for the call. */
 struct cps_store_batch {
 	struct cps_key_state **states; /* every state the batch changed */
@@ -104,6 +113,8 @@ struct cps_store_batch {
 	size_t n_audits;
 	struct cps_store_offset *offsets;
 	size_t n_offsets;
+	struct cps_store_policy *policy;
+	size_t n_policy;
 };
 
 /* Writes the batch in one transaction (pipeline mode). On error nothing is
@@ -215,5 +226,8 @@ struct cps_store_stats {
 
 int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,
                     size_t errstr_size);
+/* The open policy findings by check: {"CHECK": n, …}. */
+int cps_store_policy_open_counts(struct cps_store *s, json_t **out, char *errstr,
+                                 size_t errstr_size);
 
 #endif

@@ -157,6 +157,26 @@ static int send_offset(struct cps_store *s, const struct cps_store_offset *o, ch
 	return cps_store_pipeline_send(s, ST_OFFSET_UPSERT, p.v, NULL, NULL, errstr, errstr_size);
 }
 
+/* The record's findings now: the others close, these open (or stay open). */
+static int send_policy(struct cps_store *s, const struct cps_store_policy *pf, char *errstr,
+                       size_t errstr_size)
+{
+	struct cps_pg_params p = {0};
+	int rc;
+
+	p.v[0] = pf->entity;
+	p.v[1] = pf->key;
+	if (cps_pg_params_json(&p, 2, pf->findings, "[]"))
+		return params_send(s, ST_POLICY_CLOSE, &p, 1, "policy findings", errstr,
+		                   errstr_size);
+	rc = cps_store_pipeline_send(s, ST_POLICY_CLOSE, p.v, NULL, NULL, errstr, errstr_size);
+	if (!rc && json_array_size(pf->findings))
+		rc = cps_store_pipeline_send(s, ST_POLICY_OPEN, p.v, NULL, NULL, errstr,
+		                             errstr_size);
+	cps_pg_params_clear(&p);
+	return rc;
+}
+
 int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
                            size_t errstr_size)
 {
@@ -177,6 +197,8 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 		rc = send_audit(s, &b->audits[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_offsets; i++)
 		rc = send_offset(s, &b->offsets[i], errstr, errstr_size);
+	for (size_t i = 0; !rc && i < b->n_policy; i++)
+		rc = send_policy(s, &b->policy[i], errstr, errstr_size);
 	rc = cps_store_pipeline_end(s, rc, errstr, errstr_size);
 	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
 		cps_histogram_observe_since(&cps_hist_store_commit, &start);

@@ -38,6 +38,9 @@ enum stmt_id {
 	ST_RETAIN_AUDIT_VALUES,
 	ST_SINK_VERSIONS_GET,
 	ST_SINK_VERSIONS_PUT,
+	ST_POLICY_CLOSE,
+	ST_POLICY_OPEN,
+	ST_POLICY_OPEN_COUNTS,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

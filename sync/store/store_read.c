@@ -173,3 +173,24 @@ int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errs
 	PQclear(res);
 	return CPS_OK;
 }
+
+int cps_store_policy_open_counts(struct cps_store *s, json_t **out, char *errstr,
+                                 size_t errstr_size)
+{
+	PGresult *res;
+	int rc = cps_store_exec_prepared(s, ST_POLICY_OPEN_COUNTS, NULL, NULL, NULL, 0, &res,
+	                                 errstr, errstr_size);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	*out = json_object();
+	for (int i = 0; *out && i < PQntuples(res); i++)
+		if (json_object_set_new(*out, PQgetvalue(res, i, 0),
+		                        json_integer(atoll(PQgetvalue(res, i, 1)))) < 0) {
+			json_decref(*out);
+			*out = NULL;
+		}
+	PQclear(res);
+	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}

@@ -561,3 +561,39 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 	        "9", "a.entity", "a.key") " ORDER BY at DESC, id DESC LIMIT $8::int",
 	    v, &f->after, f->limit, audit_row, items, next, errstr, errstr_size);
 }
+
+/* ---- policy findings ------------------------------------------------------- */
+
+static json_t *finding_row(const PGresult *res, int i)
+{
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+	                 (json_int_t)col_int(res, i, 0), "opened_at", col_str(res, i, 1), "check",
+	                 col_str(res, i, 2), "entity", col_str(res, i, 3), "key",
+	                 col_str(res, i, 4), "fields", col_json(res, i, 5), "text",
+	                 col_str(res, i, 6), "category", col_str(res, i, 7), "severity",
+	                 col_str(res, i, 8), "detail", col_str(res, i, 9), "status",
+	                 col_str(res, i, 11), "closed_at", col_str(res, i, 12));
+}
+
+int cps_steward_findings_list(struct cps_steward_store *ss, const struct cps_finding_filter *f,
+                              json_t **items, struct cps_steward_cursor *next, char *errstr,
+                              size_t errstr_size)
+{
+	const char *v[9] = {f->status, f->check, f->entity, f->key};
+
+	*items = NULL;
+	v[8] = f->scope;
+	memset(next, 0, sizeof(*next));
+	return list_page(
+	    ss, "select from policy_findings",
+	    "SELECT id, to_json(opened_at) #>> '{}', check_code, entity, key, fields, rule_text, "
+	    "category, severity, detail, (extract(epoch FROM opened_at) * 1000000)::bigint, status, "
+	    "to_json(closed_at) #>> '{}' FROM cpsync.policy_findings pf WHERE "
+	    "($1::text IS NULL OR pf.status = $1) AND ($2::text IS NULL OR pf.check_code = $2) "
+	    "AND ($3::text IS NULL OR pf.entity = $3) AND ($4::text IS NULL OR pf.key = $4) "
+	    "AND ($5::text IS NULL) "
+	    "AND ($6::bigint IS NULL OR (pf.opened_at, pf.id) < ('epoch'::timestamptz + $6::bigint * "
+	    "interval '1 microsecond', $7::bigint)) AND " CPS_STEWARD_IN_SCOPE(
+	        "9", "pf.entity", "pf.key") " ORDER BY pf.opened_at DESC, pf.id DESC LIMIT $8::int",
+	    v, &f->after, f->limit, finding_row, items, next, errstr, errstr_size);
+}

@@ -115,6 +115,21 @@ struct cps_audit_filter {
 	const char *scope;               /* NULL = every region */
 };
 
+/* The policy's findings (007_policy_findings.sql), newest first. */
+struct cps_finding_filter {
+	const char *status; /* "open" or "closed"; NULL = both */
+	const char *check;  /* a check code; NULL = every check */
+	const char *entity;
+	const char *key;
+	int limit;
+	struct cps_steward_cursor after;
+	const char *scope; /* NULL = every region */
+};
+
+int cps_steward_findings_list(struct cps_steward_store *ss, const struct cps_finding_filter *f,
+                              json_t **items, struct cps_steward_cursor *next, char *errstr,
+                              size_t errstr_size);
+
 int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_filter *f,
                            json_t **items, struct cps_steward_cursor *next, char *errstr,
                            size_t errstr_size);

@@ -23,6 +23,7 @@ static void workers_free(struct cps_workers *p)
 		cps_store_close(w->store);
 		cps_unified_free(w->uni);
 		cps_event_codec_free(w->ec);
+		cps_worker_policy_free(w->policy);
 	}
 	free(p->w);
 	cps_settings_release(&p->props);

@@ -13,6 +13,7 @@
 #include "ingest/ingest_topic.h"
 #include "publish/publish.h"
 #include "codec/registry.h"
+#include "policy/policy.h"
 #include "reconcile/rules.h"
 #include "codec/schema.h"
 #include "config/settings.h"
@@ -33,11 +34,12 @@ struct cps_worker_conf {
 	int batch_ms;                                /* store.batch_ms */
 	struct cps_catalog *catalog;                 /* borrowed, shared (read-only) */
 	const struct cps_rules *rules;               /* borrowed, shared (read-only) */
-	enum cps_framing unified_framing;            /* confluent (default) or single-object */
-	struct cps_registry *registry;               /* NULL: registry-free ids */
-	struct cps_publisher *publisher;             /* woken after each commit, may be NULL */
-	struct cps_status *status;                   /* may be NULL */
-	struct cps_link *link; /* the "reconcile" line of /status, may be NULL */
+	const struct cps_policy *policy;  /* borrowed, shared; NULL: no checks (policy.h) */
+	enum cps_framing unified_framing; /* confluent (default) or single-object */
+	struct cps_registry *registry;    /* NULL: registry-free ids */
+	struct cps_publisher *publisher;  /* woken after each commit, may be NULL */
+	struct cps_status *status;        /* may be NULL */
+	struct cps_link *link;            /* the "reconcile" line of /status, may be NULL */
 	/* the ingest topic's identity check: workers consume only once it has
 	 * verified the stored offsets; NULL = already verified */
 	struct cps_ingest_topic *identity;

@@ -26,6 +26,7 @@ void cps_worker_attempt_release(struct attempt *a)
 	free(a->payloads);
 	free(a->conflicts);
 	free(a->audits);
+	free(a->policy);
 	json_decref(a->keep);
 	json_decref(a->index);
 	memset(a, 0, sizeof(*a));

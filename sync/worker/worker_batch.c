@@ -94,6 +94,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			cps_worker_attempt_release(&a);
 			continue;
 		}
+		if (rc == CPS_OK && w->pool->conf.policy)
+			rc = cps_worker_policy_pass(w, &a, errstr, sizeof(errstr));
 		if (rc == CPS_OK)
 			rc = add_dead_letters(w, items, n, errstr, sizeof(errstr));
 		if (rc == CPS_OK) {
@@ -108,6 +110,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			    .n_audits = a.n_audits,
 			    .offsets = offs,
 			    .n_offsets = n_offs,
+			    .policy = a.policy,
+			    .n_policy = a.n_policy,
 			};
 
 			rc = cps_store_commit_batch(w->store, &b, errstr, sizeof(errstr));

@@ -38,6 +38,7 @@ struct worker {
 	int revoked; /* set by the rebalance callback: drop the batch being collected */
 	int joined;  /* has had its first assignment (possibly empty) */
 	int paused;  /* its assignment is paused (the pool's `paused` seen) */
+	struct cps_worker_policy *policy; /* worker_policy.c, made on first use */
 };
 
 struct cps_workers {
@@ -49,7 +50,7 @@ struct cps_workers {
 	int n;
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
-	atomic_int joined; /* workers that have had their first assignment */
+	atomic_int joined;            /* workers that have had their first assignment */
 };
 
 /* Whether the pool is stopping (any thread). */
@@ -92,6 +93,8 @@ struct attempt {
 	struct cps_store_audit *audits;
 	size_t n_audits, cap_audits;
 	uint8_t **payloads;
+	struct cps_store_policy *policy; /* the changed records' findings (worker_policy.c) */
+	size_t n_policy;
 	json_t *keep;
 	json_t *index; /* "entity/key" -> state index */
 };
@@ -124,6 +127,13 @@ void cps_worker_attempt_release(struct attempt *a);
 int cps_worker_item_refuse(struct item *it, const char *why);
 int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
                              int64_t *opened, char *errstr, size_t errstr_size);
+
+/* ---- worker_policy.c ----------------------------------------------------- */
+
+/* Checks the policy on the enrolments and verifications the attempt
+ * changed, into a->policy. CPS_OK, or a store or memory error. */
+int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size);
+void cps_worker_policy_free(struct cps_worker_policy *wp);
 
 /* ---- worker_batch.c ------------------------------------------------------ */
 

@@ -31,7 +31,13 @@ add_test(NAME e2e.latency
 	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/latency_probe.py
 		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
 		--source ${PROJECT_SOURCE_DIR})
-set_tests_properties(e2e.pipeline e2e.bad_input e2e.latency PROPERTIES TIMEOUT 240)
+# the policy's checks on every changed enrolment and verification: findings open
+# and close in the reconcile batch, GET /api/v1/findings, /metrics
+add_test(NAME e2e.policy
+	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/policy.py
+		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
+		--source ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.pipeline e2e.bad_input e2e.latency e2e.policy PROPERTIES TIMEOUT 240)
 # Alone: its bound (p50 under 250 ms; librdkafka's 500 ms waits give ~800 ms)
 # tells an idle wait from a busy machine only when no other test shares the cores.
 set_tests_properties(e2e.latency PROPERTIES RUN_SERIAL TRUE)

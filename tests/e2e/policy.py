@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""e2e.policy: the policy of 深民〔2021〕80号 checked on every unified change.
+
+cpsync runs with deploy/policy.default.yaml on a standalone embedded broker;
+the city platform sends, on Kafka, a household above the 低保 standard with an
+ACTIVE 低保 enrolment, a verification that counts the basic pension as
+income, and an enrolment that exited during its gradual exit. The test
+asserts that the reconcile workers open exactly those three findings
+(GET /api/v1/findings, cpsync.policy_findings, cpsync_policy_findings_open
+in /metrics), with no personal data in what a viewer reads; then the city
+moves the enrolment into a 6-month gradual exit and the finding on it
+closes, while the other two stay open.
+
+usage: policy.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
+"""
+import datetime
+import os
+import time
+import urllib.request
+
+import e2elib as L
+
+PLATFORMS = {
+    "city": ("confluent", {"city.person": "person", "city.household": "household",
+                           "city.enrolment": "enrolment", "city.verification": "verification"}),
+    "province": None,
+    "shenshan": None,
+}
+TOPIC = {e: t for t, e in PLATFORMS["city"][1].items()}
+INGEST = "cpsync.ingest"
+UNIFIED = "cpsync.unified."
+EPOCH = datetime.date(1970, 1, 1)
+
+
+def days(d):
+    return (d - EPOCH).days
+
+
+def six_months_last_day(start):
+    """The last day of the 6 months from `start` (15 Jan -> 14 Jul)."""
+    m = start.month - 1 + 6
+    y, m = start.year + m // 12, m % 12 + 1
+    last = [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31,
+            30, 31, 30, 31][m - 1]
+    return datetime.date(y, m, min(start.day, last)) - datetime.timedelta(days=1)
+
+
+def person(nid, hid):
+    return {"national_id": nid, "name": "林秀英", "gender": "FEMALE", "birth_date": 5674,
+            "registration_region_code": "440305", "residence_region_code": "440305",
+            "residence_address": None, "has_residence_permit": False, "disabled": False,
+            "disability_grade": None, "seriously_ill": False, "labour_capacity": "FULL",
+            "phone": None, "household_id": hid, "deceased": False}
+
+
+def household(hid, head, income_cents):
+    return {"household_id": hid, "head_national_id": head,
+            "members": [{"national_id": head, "relation": "HEAD"}], "member_count": 1,
+            "region_code": "440305", "household_type": "URBAN",
+            "per_capita_monthly_income": L.money(income_cents), "monitoring_category": "DIBAO",
+            "monitoring_since": None}
+
+
+def enrolment(eid, hid, status, ge=None, end=None):
+    return {"enrolment_id": eid, "subject_type": "HOUSEHOLD", "subject_id": hid,
+            "programme": "DIBAO", "status": status, "applied_date": 19400, "start_date": 19420,
+            "gradual_exit_start_date": days(ge[0]) if ge else None,
+            "gradual_exit_end_date": days(ge[1]) if ge else None,
+            "end_date": days(end) if end else None, "monthly_amount": L.money(136500),
+            "covered_members": 1, "granting_region_code": "440305", "status_reason": None}
+
+
+def verification(vid, hid, head):
+    item = {"member_national_id": head, "source": "CITY"}
+    return {"verification_id": vid, "household_id": hid, "purpose": "REVIEW",
+            "items": [dict(item, kind="WAGES", amount=L.money(200000), counted=True),
+                      dict(item, kind="BASIC_PENSION", amount=L.money(20000), counted=True)],
+            "counted_income_total": L.money(220000), "employment_cost_deduction": L.money(20000),
+            "member_count": 2, "per_capita_income": L.money(100000), "result": "ELIGIBLE",
+            "verified_at": 1_767_225_600_000, "valid_until": None}
+
+
+def expect(cond, what):
+    if not cond:
+        L.fail(what)
+
+
+def policy_section(source):
+    with open(os.path.join(source, "deploy/policy.default.yaml")) as f:
+        text = f.read()
+    return text[text.index("\npolicy:") + 1:]
+
+
+def metrics(port):
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % port,
+                                 headers={"Authorization": "Bearer " + L.TOKEN})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.read().decode()
+
+
+def open_findings(cps):
+    st, doc = L.http_get(cps.port, "/api/v1/findings?status=open")
+    expect(st == 200, "GET /api/v1/findings answers 200 to a viewer (%s %s)" % (st, doc))
+    return sorted((f["check"], f["entity"]) for f in doc["items"]), doc["items"]
+
+
+def wait_findings(cps, want, what):
+    deadline = time.monotonic() + 60
+    while True:
+        got, items = open_findings(cps)
+        if got == want:
+            return items
+        if not cps.alive() or time.monotonic() > deadline:
+            L.fail("%s: open findings %s, want %s\n%s" % (what, got, want, cps.tail()))
+        time.sleep(0.3)
+
+
+def produce(schemas, broker, msgs):
+    out = []
+    for ent, key, rec in msgs:
+        ts = int(time.time() * 1000)
+        out.append((TOPIC[ent], key.encode(), schemas.frame("confluent", ent, rec),
+                    [("effective_time", str(ts).encode())], ts))
+    L.produce_all(L.producer(broker.bootstrap), out)
+
+
+def main():
+    args = L.parse_args("e2e.policy")
+    schemas = L.Schemas(args.cpsync, args.schemas)
+    work = L.tmpdir("policy")
+    topics = ["%s:4" % INGEST, "cpsync.deadletter:1"] + \
+        ["%s%s:2" % (UNIFIED, e) for e in L.ENTITIES] + ["%s:2" % t for t in TOPIC.values()]
+    broker = L.open_broker(args, 2, topics)
+    db = L.Database(args.pg, "e2e_policy")
+    cps = None
+    try:
+        cfg = os.path.join(work, "policy.yaml")
+        L.write_config(cfg, instance="e2e-policy", schemas=args.schemas,
+                       bootstrap=broker.bootstrap, conninfo=db.conninfo, platforms=PLATFORMS,
+                       source=args.source, batch_ms=20)
+        with open(cfg, "a") as f:
+            f.write(policy_section(args.source))
+        cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
+        cps.start()
+        run(schemas, broker, db, cps)
+        expect(cps.stop() == 0, "cpsync exits 0 after SIGTERM")
+    finally:
+        if cps:
+            cps.kill()
+        broker.stop()
+        db.drop()
+    L.info("OK")
+
+
+def run(schemas, broker, db, cps):
+    head = L.national_id("440305", "19850715", 332)
+    hid, e1, e2, v1 = "H440305202100777", "E440305-0001", "E440305-0002", "HD2026-440305-0001"
+    today = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date()
+    early = today - datetime.timedelta(days=40)
+    produce(schemas, broker, [
+        ("person", head, person(head, hid)),
+        ("household", hid, household(hid, head, 150000)),  # above 1,365.00
+        ("enrolment", e1, enrolment(e1, hid, "ACTIVE")),
+        ("enrolment", e2, enrolment(e2, hid, "EXITED", ge=(early, six_months_last_day(early)),
+                                    end=today - datetime.timedelta(days=1))),
+        ("verification", v1, verification(v1, hid, head)),
+    ])
+    items = wait_findings(cps, sorted([("EXITED_DURING_GRADUAL_EXIT", "enrolment"),
+                                       ("INCOME_ABOVE_STANDARD_ACTIVE", "enrolment"),
+                                       ("VERIFICATION_COUNTS_EXCLUDED", "verification")]),
+                          "the three breaches")
+    for f in items:
+        expect(f["text"] and f["detail"] and f["fields"] and f["category"] in (
+            "ELIGIBILITY_CHANGE", "DATA_INCONSISTENCY"), "a finding in full: %s" % f)
+        expect(head not in str(f) and "林秀英" not in str(f) and "1500" not in f["detail"],
+                 "no personal data in a finding a viewer reads: %s" % f)
+    sev = {f["check"]: f["severity"] for f in items}
+    expect(sev["INCOME_ABOVE_STANDARD_ACTIVE"] == "HIGH",
+             "policy.default.yaml raises INCOME_ABOVE_STANDARD_ACTIVE to HIGH: %s" % sev)
+    text = metrics(cps.port)
+    for check in sev:
+        expect('cpsync_policy_findings_open{check="%s"} 1' % check in text,
+                 "/metrics counts the open %s finding" % check)
+
+    # the city moves E1 into a gradual exit of 6 months: its finding closes
+    produce(schemas, broker, [("enrolment", e1, enrolment(
+        e1, hid, "GRADUAL_EXIT", ge=(today, six_months_last_day(today))))])
+    wait_findings(cps, sorted([("EXITED_DURING_GRADUAL_EXIT", "enrolment"),
+                               ("VERIFICATION_COUNTS_EXCLUDED", "verification")]),
+                  "after E1's gradual exit")
+    rows = db.query("SELECT check_code, status, closed_at IS NOT NULL FROM "
+                    "cpsync.policy_findings WHERE key = %s", (e1,))
+    expect(rows == [("INCOME_ABOVE_STANDARD_ACTIVE", "closed", True)],
+             "E1's finding is closed, with its time: %s" % rows)
+    dead = db.query("SELECT origin, reason FROM cpsync.dead_letters")
+    expect(not dead, "no dead letters: %s" % dead)
+
+
+if __name__ == "__main__":
+    main()
