@@ -151,6 +151,10 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                         "text text, category text, severity text, detail text) "
                         "ON CONFLICT (check_code, entity, key) WHERE status = 'open' "
                         "DO UPDATE SET fields = EXCLUDED.fields, detail = EXCLUDED.detail"},
+    [ST_POLICY_OPEN_OF] = {"cps_policy_open_of", "select of policy_findings", 1,
+                           "SELECT pf.entity, pf.key, pf.check_code FROM cpsync.policy_findings pf "
+                           "JOIN jsonb_array_elements($1::jsonb) AS r ON pf.entity = r->>0 "
+                           "AND pf.key = r->>1 WHERE pf.status = 'open'"},
     [ST_POLICY_OPEN_COUNTS] = {"cps_policy_open_counts", "select of policy_findings", 0,
                                "SELECT check_code, count(*) FROM cpsync.policy_findings "
                                "WHERE status = 'open' GROUP BY check_code ORDER BY check_code"},

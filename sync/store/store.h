@@ -226,6 +226,10 @@ struct cps_store_stats {
 
 int cps_store_stats(struct cps_store *s, struct cps_store_stats *out, char *errstr,
                     size_t errstr_size);
+/* The checks with an open finding on each record of `records` ([[entity,
+ * key], …]): {"entity/key": ["CHECK", …], …} (records without any absent). */
+int cps_store_policy_open_of(struct cps_store *s, json_t *records, json_t **out, char *errstr,
+                             size_t errstr_size);
 /* The open policy findings by check: {"CHECK": n, …}. */
 int cps_store_policy_open_counts(struct cps_store *s, json_t **out, char *errstr,
                                  size_t errstr_size);

@@ -41,6 +41,7 @@ enum stmt_id {
 	ST_POLICY_CLOSE,
 	ST_POLICY_OPEN,
 	ST_POLICY_OPEN_COUNTS,
+	ST_POLICY_OPEN_OF,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

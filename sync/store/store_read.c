@@ -11,6 +11,7 @@
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 int cps_store_text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n)
@@ -191,6 +192,41 @@ int cps_store_policy_open_counts(struct cps_store *s, json_t **out, char *errstr
 			json_decref(*out);
 			*out = NULL;
 		}
+	PQclear(res);
+	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+int cps_store_policy_open_of(struct cps_store *s, json_t *records, json_t **out, char *errstr,
+                             size_t errstr_size)
+{
+	char *text = json_dumps(records, JSON_COMPACT);
+	const char *v[1] = {text};
+	PGresult *res = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!text)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_store_exec_prepared(s, ST_POLICY_OPEN_OF, v, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	free(text);
+	if (rc)
+		return rc;
+	*out = json_object();
+	for (int i = 0; *out && i < PQntuples(res); i++) {
+		char k[1024];
+		json_t *checks;
+
+		snprintf(k, sizeof(k), "%s/%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+		if (!(checks = json_object_get(*out, k)) &&
+		    json_object_set_new(*out, k, checks = json_array()) < 0)
+			checks = NULL;
+		if (!checks ||
+		    json_array_append_new(checks, json_string(PQgetvalue(res, i, 2))) < 0) {
+			json_decref(*out);
+			*out = NULL;
+		}
+	}
 	PQclear(res);
 	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }

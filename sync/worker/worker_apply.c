@@ -155,18 +155,17 @@ static int attempt_load_states(struct worker *w, struct item *items, size_t n, s
  * attempt's emits: a copy of the payload, snapshots of the record and its
  * provenance (later events of the batch change the state), the topic.
  * CPS_ERR_FATAL when out of memory. */
-static int attempt_add_emit(struct cps_workers *p, struct attempt *a, size_t *cap_emits,
-                            struct cps_key_state *st, const struct cps_reconcile_outcome *o,
-                            const struct cps_buf *buf)
+int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
+                                const struct cps_reconcile_outcome *o, const struct cps_buf *buf)
 {
 	struct cps_store_emit *e;
 	uint8_t **pp;
 	json_t *topic;
 
-	if (cps_grow(&a->emits, cap_emits, a->n_emits + 1, sizeof(*a->emits)))
+	if (cps_grow(&a->emits, &a->cap_emits, a->n_emits + 1, sizeof(*a->emits)))
 		return CPS_ERR_FATAL;
 	/* the payload array grows along with emits */
-	pp = realloc(a->payloads, *cap_emits * sizeof(*pp));
+	pp = realloc(a->payloads, a->cap_emits * sizeof(*pp));
 	if (!pp)
 		return CPS_ERR_FATAL;
 	a->payloads = pp;
@@ -206,7 +205,6 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
                              int64_t *opened, char *errstr, size_t errstr_size)
 {
 	struct cps_workers *p = w->pool;
-	size_t cap_emits = 0;
 	int64_t now = cps_wall_ms();
 	struct cps_buf buf;
 	int rc = CPS_OK;
@@ -251,7 +249,7 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
 				rc = CPS_ERR_INVALID;
 				goto out;
 			}
-			rc = attempt_add_emit(p, a, &cap_emits, st, &o, &buf);
+			rc = cps_worker_attempt_add_emit(p, a, st, &o, &buf);
 			if (rc != CPS_OK)
 				goto oom;
 		}

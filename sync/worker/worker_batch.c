@@ -96,6 +96,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 		}
 		if (rc == CPS_OK && w->pool->conf.policy)
 			rc = cps_worker_policy_pass(w, &a, errstr, sizeof(errstr));
+		if (rc == CPS_OK && w->pool->conf.policy)
+			rc = cps_worker_policy_alerts(w, &a, errstr, sizeof(errstr));
 		if (rc == CPS_OK)
 			rc = add_dead_letters(w, items, n, errstr, sizeof(errstr));
 		if (rc == CPS_OK) {

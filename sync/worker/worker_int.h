@@ -50,7 +50,7 @@ struct cps_workers {
 	int n;
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;
-	atomic_int joined;            /* workers that have had their first assignment */
+	atomic_int joined; /* workers that have had their first assignment */
 };
 
 /* Whether the pool is stopping (any thread). */
@@ -87,7 +87,7 @@ struct attempt {
 	struct cps_key_state **states;
 	size_t n_states;
 	struct cps_store_emit *emits;
-	size_t n_emits;
+	size_t n_emits, cap_emits;
 	struct cps_store_conflict *conflicts;
 	size_t n_conflicts, cap_conflicts;
 	struct cps_store_audit *audits;
@@ -127,6 +127,10 @@ void cps_worker_attempt_release(struct attempt *a);
 int cps_worker_item_refuse(struct item *it, const char *why);
 int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
                              int64_t *opened, char *errstr, size_t errstr_size);
+/* Adds the unified version `buf` of state `st` (after outcome `o`) to the
+ * attempt's emits (copies; CPS_ERR_FATAL when out of memory). */
+int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
+                                const struct cps_reconcile_outcome *o, const struct cps_buf *buf);
 
 /* ---- worker_policy.c ----------------------------------------------------- */
 
@@ -134,6 +138,14 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
  * changed, into a->policy. CPS_OK, or a store or memory error. */
 int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size);
 void cps_worker_policy_free(struct cps_worker_policy *wp);
+
+/* ---- worker_alerts.c ----------------------------------------------------- */
+
+/* The alerts of the findings the attempt opens and closes, on the unified
+ * alert topic: compares a->policy with the records' open findings in the
+ * store and adds an alert version (OPEN, or CLOSED_NO_NEED) per change to
+ * the attempt's states and emits. */
+int cps_worker_policy_alerts(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size);
 
 /* ---- worker_batch.c ------------------------------------------------------ */
 

@@ -7,9 +7,11 @@ ACTIVE 低保 enrolment, a verification that counts the basic pension as
 income, and an enrolment that exited during its gradual exit. The test
 asserts that the reconcile workers open exactly those three findings
 (GET /api/v1/findings, cpsync.policy_findings, cpsync_policy_findings_open
-in /metrics), with no personal data in what a viewer reads; then the city
-moves the enrolment into a 6-month gradual exit and the finding on it
-closes, while the other two stay open.
+in /metrics), with no personal data in what a viewer reads, and that the
+unified alert topic carries an OPEN alert for each, decoded by python3-avro;
+then the city moves the enrolment into a 6-month gradual exit: the finding
+on it closes, its alert's next version is CLOSED_NO_NEED, and the other two
+stay open.
 
 usage: policy.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -113,6 +115,26 @@ def wait_findings(cps, want, what):
         if not cps.alive() or time.monotonic() > deadline:
             L.fail("%s: open findings %s, want %s\n%s" % (what, got, want, cps.tail()))
         time.sleep(0.3)
+
+
+def alerts(schemas, broker, want_events):
+    """{alert_id: [versions' records]} from the unified alert topic, once it
+    holds `want_events` events."""
+    deadline = time.monotonic() + 60
+    while True:
+        events = L.consume_all(broker.bootstrap, [UNIFIED + "alert"])
+        if len(events) >= want_events or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    out = {}
+    for topic, part, off, key, value, headers in sorted(events, key=lambda e: e[2]):
+        ev = schemas.decode_unified(value)
+        expect(ev["entity"] == "ALERT" and key.decode() == ev["key"], "an alert event: %s" % ev)
+        prov = {p["field"]: p for p in ev["provenance"]}
+        expect(prov["status"]["rule"] == "policy" and prov["status"]["platform"] is None,
+               "an alert cpsync raises names the rule 'policy', no platform: %s" % prov)
+        out.setdefault(ev["key"], []).append((ev["version"], ev["record"]))
+    return out
 
 
 def produce(schemas, broker, msgs):
