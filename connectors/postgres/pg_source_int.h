@@ -41,12 +41,20 @@ struct relplan {
 	struct relplan *next;
 };
 
+/* Polling: where a table stood after the message of sequence `seq`. */
+struct poll_mark {
+	int64_t seq;
+	char *ts, *inc;
+};
+
 /* Per mapped table: its codec, TOAST cache and polling progress. */
 struct table_state {
 	struct cps_codec *codec;
 	struct cached_row *toast; /* TOAST_CACHE_SLOTS, lazily allocated */
-	char *last_ts, *last_inc; /* polling progress */
+	char *last_ts, *last_inc; /* polling progress: read */
 	int64_t poll_seq;
+	struct poll_mark *marks; /* read, not yet committed: made durable by commit */
+	size_t n_marks, cap_marks;
 };
 
 /* The incremental snapshot (pg_source_resnap.c): where the current chunk
@@ -102,7 +110,9 @@ struct pg_source {
 	struct cps_conn base;
 	char platform[CPS_PLATFORM_MAX];
 	char *conninfo, *slot, *publication, *ignore_origin; /* in `strings` */
-	char *snapshot_table; /* the incremental snapshots' progress table; in `strings` */
+	char *snapshot_table;  /* the incremental snapshots' progress table; in `strings` */
+	char *poll_table;      /* polling: the durable progress table; in `strings` */
+	char poll_quoted[160]; /* ... quoted; "" when it cannot be used (memory only) */
 	struct cps_arena strings;
 	bool create_slot, create_publication, polling;
 	bool truncate_dead_letter; /* setting truncate: dead_letter (else ignore) */
@@ -253,6 +263,11 @@ void pg_source_resnap_change(struct pg_source *s, const struct cps_pg_table *t, 
 void pg_source_resnap_committed(struct pg_source *s);
 void pg_source_resnap_describe(struct pg_source *s, struct cps_conn_status *st);
 void pg_source_resnap_release(struct pg_source *s);
+/* A state table of the source in the city database, `name` (schema.table
+ * of a setting), created with `columns` (the CREATE TABLE's list) when
+ * missing; `quoted` receives it quoted for SQL. */
+int pg_source_state_table(PGconn *c, const char *name, const char *columns, char *quoted,
+                          size_t quoted_size, char *errstr, size_t errstr_size);
 /* The progress table `name` (the snapshot_table setting, schema.table),
  * created when missing; `quoted` receives it quoted for SQL. */
 int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quoted_size,
@@ -263,6 +278,13 @@ int pg_source_snapshot_request(const char *platform, const struct cps_settings *
                                size_t errstr_size);
 
 /* pg_source_poll.c */
+/* At open in polling mode: the progress table, and each table's committed
+ * progress read back. */
+int pg_source_poll_open(struct pg_source *s, char *errstr, size_t errstr_size);
+/* Commit in polling mode: the progress up to the position made durable. */
+int pg_source_poll_commit(struct pg_source *s, const struct cps_position *pos, char *errstr,
+                          size_t errstr_size);
+void pg_source_poll_release(struct table_state *st);
 int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
                           size_t errstr_size);
 

@@ -20,11 +20,11 @@
 #define MSG_PREFIX "cpsync"
 
 static const char create_sql[] =
-    "CREATE TABLE %s (slot text NOT NULL, tbl text NOT NULL, "
+    "slot text NOT NULL, tbl text NOT NULL, "
     "state text NOT NULL CHECK (state IN ('requested', 'running', 'done')), "
     "cause text NOT NULL, last_key text, chunks bigint NOT NULL DEFAULT 0, "
     "rows_read bigint NOT NULL DEFAULT 0, requested_at timestamptz NOT NULL DEFAULT now(), "
-    "finished_at timestamptz, PRIMARY KEY (slot, tbl))";
+    "finished_at timestamptz, PRIMARY KEY (slot, tbl)";
 
 /* -------------------------------------------------- the progress table */
 
@@ -45,17 +45,17 @@ static int progress_name(PGconn *c, const char *setting, char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quoted_size,
-                           char *errstr, size_t errstr_size)
+int pg_source_state_table(PGconn *c, const char *name, const char *columns, char *quoted,
+                          size_t quoted_size, char *errstr, size_t errstr_size)
 {
 	const char *params[1] = {name};
-	char sql[sizeof(create_sql) + 200];
+	char sql[1024];
 	PGresult *r;
 	bool exists;
 
 	if (progress_name(c, name, quoted, quoted_size) < 0)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "setting 'snapshot_table' is '%s', not schema.table", name);
+		                  "state table setting '%s' is not schema.table", name);
 	r = PQexecParams(c, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);
@@ -66,7 +66,7 @@ int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quo
 	PQclear(r);
 	if (exists)
 		return CPS_OK;
-	snprintf(sql, sizeof(sql), create_sql, quoted);
+	snprintf(sql, sizeof(sql), "CREATE TABLE %s (%s)", quoted, columns);
 	r = PQexec(c, sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		int code = PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
@@ -78,12 +78,18 @@ int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quo
 		return code == CPS_OK
 		           ? CPS_OK
 		           : cps_seterr(code, errstr, errstr_size,
-		                        "creating the snapshot progress table '%s' failed "
-		                        "(the city user needs CREATE on its schema)",
+		                        "creating the state table '%s' failed (the city user "
+		                        "needs CREATE on its schema)",
 		                        name);
 	}
 	PQclear(r);
 	return CPS_OK;
+}
+
+int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quoted_size,
+                           char *errstr, size_t errstr_size)
+{
+	return pg_source_state_table(c, name, create_sql, quoted, quoted_size, errstr, errstr_size);
 }
 
 /* A command with text parameters on the source's SQL session; false (logged)
@@ -376,7 +382,7 @@ static void load_next(struct pg_source *s)
 
 /* --------------------------------------------------------------- chunks */
 
-static const struct resnap *sort_z; /* qsort has no context argument */
+static __thread const struct resnap *sort_z; /* qsort has no context argument */
 
 static int key_cmp(const void *a, const void *b)
 {

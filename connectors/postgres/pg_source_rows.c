@@ -266,7 +266,7 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 	int nt = PQntuples(r);
 	struct table_state *st = &s->ts[pg_source_table_index(s, t)];
 	struct cps_pg_plan *p = &s->result_plan;
-	int rc;
+	int rc, del_col = -1;
 	char at[64];
 
 	rc = result_prepare(s, t, r, errstr, errstr_size);
@@ -281,12 +281,18 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 		snprintf(at, sizeof(at), "poll@%s.%s", t->nspname, t->relname);
 	}
 	pg_source_set_origin_at(s, at);
+	for (int i = 0; !snapshot && t->deleted_column && i < PQnfields(r); i++)
+		if (!strcmp(PQfname(r, i), t->deleted_column))
+			del_col = i;
 	for (int row = 0; row < nt && rc == CPS_OK; row++) {
 		int64_t offset;
+		/* soft delete: true, or any other value than NULL */
+		bool deleted = del_col >= 0 && !PQgetisnull(r, row, del_col) &&
+		               strcmp(PQgetvalue(r, row, del_col), "f") != 0;
 
 		result_row(s, r, row);
 		offset = snapshot ? pg_source_next_offset(s, 0) : ++st->poll_seq;
-		rc = pg_source_emit_row(s, p, s->vals, false, offset,
+		rc = pg_source_emit_row(s, p, s->vals, deleted, offset,
 		                        (uint32_t)(snapshot ? offset : st->poll_seq), -1, errstr,
 		                        errstr_size);
 		if (snapshot)
