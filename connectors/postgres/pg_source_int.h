@@ -257,6 +257,8 @@ int pg_source_resnap_poll(struct pg_source *s, size_t max, bool *hold, char *err
                           size_t errstr_size);
 /* A logical message in the stream (watermarks, requests). */
 void pg_source_resnap_message(struct pg_source *s, const struct cps_pgo_msg *m, uint64_t lsn);
+/* Whether a chunk of table t waits for its high watermark. */
+bool pg_source_resnap_watching(struct pg_source *s, const struct cps_pg_table *t);
 /* A change of table t's row `key` in the stream (transaction s->txn_xid). */
 void pg_source_resnap_change(struct pg_source *s, const struct cps_pg_table *t, const char *key);
 /* After a commit: progress of the chunks the engine has, made durable. */

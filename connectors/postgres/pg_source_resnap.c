@@ -667,13 +667,20 @@ void pg_source_resnap_message(struct pg_source *s, const struct cps_pgo_msg *m, 
 	}
 }
 
+bool pg_source_resnap_watching(struct pg_source *s, const struct cps_pg_table *t)
+{
+	const struct resnap *z = &s->resnap;
+
+	return (z->chunk == CHUNK_SELECTED || z->chunk == CHUNK_WINDOW) &&
+	       pg_source_table_index(s, t) == z->table;
+}
+
 void pg_source_resnap_change(struct pg_source *s, const struct cps_pg_table *t, const char *key)
 {
 	struct resnap *z = &s->resnap;
 	int row;
 
-	if ((z->chunk != CHUNK_SELECTED && z->chunk != CHUNK_WINDOW) || !key ||
-	    pg_source_table_index(s, t) != z->table)
+	if (!key || !pg_source_resnap_watching(s, t))
 		return;
 	/* before the low watermark, a change the chunk already saw is in it */
 	if (z->chunk == CHUNK_SELECTED && xid_visible(z, s->txn_xid))

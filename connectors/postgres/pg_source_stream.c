@@ -191,6 +191,8 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	bool is_delete = m->kind == CPS_PGO_DELETE;
 	int rc;
 
+	if (!rel && s->skip_txn)
+		return CPS_OK;
 	if (!rel)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                  "postgres source '%s': change for relation %" PRIu32
@@ -201,6 +203,8 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 		return CPS_OK;
 	p = &rp->plan;
 	if (s->skip_txn) { /* cpsync's own write: not emitted, and no chunk row replaces it */
+		if (!pg_source_resnap_watching(s, p->t))
+			return CPS_OK;
 		if (tuple_texts(s, p, is_delete ? &m->old_tuple : &m->new_tuple, &vals, &key) < 0)
 			goto out_oom;
 		pg_source_resnap_change(s, p->t, key);
