@@ -77,10 +77,11 @@ struct resnap_done {
 };
 
 struct resnap {
-	bool usable;        /* a progress table and logical messages (PostgreSQL >= 14) */
-	char progress[160]; /* the progress table, quoted for SQL */
-	bool reload;        /* read the requests again (open, a request message) */
-	uint64_t run;       /* this instance's id in its watermarks */
+	bool usable;           /* a progress table and logical messages (PostgreSQL >= 14) */
+	char progress[160];    /* the progress table, quoted for SQL */
+	bool reload;           /* read the requests again (open, a request message) */
+	int64_t next_check_ms; /* ... and every RESNAP_CHECK_MS when idle */
+	uint64_t run;          /* this instance's id in its watermarks */
 	uint32_t chunk_no;
 	int table;      /* index in map of the table being read; -1: none */
 	char *last_key; /* the last key read of that table (NULL: from the start) */

@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #define MSG_PREFIX "cpsync"
+/* How often an idle source looks for requests by itself: the request's
+ * message can reach it a moment before the request's row is visible. */
+#define RESNAP_CHECK_MS 3000
 
 static const char create_sql[] =
     "slot text NOT NULL, tbl text NOT NULL, "
@@ -323,6 +326,7 @@ static void load_next(struct pg_source *s)
 	bool resumed;
 
 	z->reload = false;
+	z->next_check_ms = cps_mono_ms() + RESNAP_CHECK_MS;
 	snprintf(sql, sizeof(sql),
 	         "SELECT tbl, state, last_key, chunks, rows_read, count(*) OVER () FROM %s WHERE "
 	         "slot = $1 AND state IN ('requested', 'running') ORDER BY state = 'running' DESC, "
@@ -626,9 +630,11 @@ int pg_source_resnap_poll(struct pg_source *s, size_t max, bool *hold, char *err
 	}
 	/* a table read to its end waits until that is durable: read again now,
 	 * its row would still say running */
-	if (z->table < 0 && z->reload && !finish_pending(z))
+	if (z->table < 0 && (z->reload || cps_mono_ms() >= z->next_check_ms) && !finish_pending(z))
 		load_next(s);
-	if (z->table >= 0 && z->chunk == CHUNK_NONE && s->n_msgs < max)
+	/* a chunk per poll at most: the batch before it leaves first, so its
+	 * progress can be committed while the next chunk is read */
+	if (z->table >= 0 && z->chunk == CHUNK_NONE && s->n_msgs == 0)
 		rc = chunk_read(s, errstr, errstr_size);
 	return rc;
 }
