@@ -57,6 +57,8 @@ static const char *missing_slot(const struct cps_connector_ops *ops)
 		return "source_open (offsets are a source's)";
 	if (ops->offsets_reset && !ops->offsets_get)
 		return "offsets_get (set with offsets_reset)";
+	if (ops->snapshot_request && !ops->source_open)
+		return "source_open (a snapshot is a source's)";
 	return NULL;
 }
 
@@ -265,6 +267,27 @@ int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char 
 		rc = ops->offsets_reset(platform, &resolved,
 		                        open && open->ops == ops && open->is_source ? open : NULL,
 		                        to, out, errstr, errstr_size);
+	cps_settings_release(&resolved);
+	return rc;
+}
+
+int cps_connector_snapshot_request(const struct cps_connector_ops *ops, const char *platform,
+                                   const struct cps_settings *settings, const char *const *tables,
+                                   size_t n, bool check_only, char *errstr, size_t errstr_size)
+{
+	struct cps_settings resolved;
+	int rc;
+
+	if (!ops || !ops->snapshot_request)
+		return cps_seterr(
+		    CPS_CONN_CONFLICT, errstr, errstr_size,
+		    "a %s source cannot re-read tables while it runs (only a postgres "
+		    "source in replication mode can)",
+		    ops ? ops->type : "?");
+	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = ops->snapshot_request(platform, &resolved, tables, n, check_only, errstr,
+		                           errstr_size);
 	cps_settings_release(&resolved);
 	return rc;
 }

@@ -87,15 +87,21 @@ struct cps_sink_record {
 
 /* Status figures for the HTTP status page and metrics. -1 = unknown. */
 struct cps_conn_status {
-	int64_t lag;          /* source: messages behind the end; sink: not yet delivered */
-	uint64_t received;    /* source: messages returned by poll */
-	uint64_t committed;   /* source: positions committed */
-	uint64_t enqueued;    /* sink: records accepted by put */
-	uint64_t delivered;   /* sink: records acknowledged by the platform */
-	uint64_t failed;      /* sink: records whose delivery failed */
-	uint64_t errors;      /* errors reported to the caller */
-	int64_t last_msg_ms;  /* wall clock of the last message seen/acknowledged; -1 */
-	int64_t ignored;      /* source: entries at the platform it will never read (files) */
+	int64_t lag;         /* source: messages behind the end; sink: not yet delivered */
+	uint64_t received;   /* source: messages returned by poll */
+	uint64_t committed;  /* source: positions committed */
+	uint64_t enqueued;   /* sink: records accepted by put */
+	uint64_t delivered;  /* sink: records acknowledged by the platform */
+	uint64_t failed;     /* sink: records whose delivery failed */
+	uint64_t errors;     /* errors reported to the caller */
+	int64_t last_msg_ms; /* wall clock of the last message seen/acknowledged; -1 */
+	int64_t ignored;     /* source: entries at the platform it will never read (files) */
+	/* source: the table re-read by an incremental snapshot (snapshot_request),
+	 * "" when none ever ran; its state ("requested", "running", "done"),
+	 * chunks and rows read so far, and the tables still waiting after it */
+	char snapshot_table[128];
+	char snapshot_state[16];
+	int64_t snapshot_chunks, snapshot_rows, snapshot_waiting;
 	char last_error[256]; /* "" when none; never personal data */
 };
 
@@ -163,6 +169,9 @@ struct cps_connector_ops;
 
 /* sink_open's answer when another instance is the platform's one writer. */
 #define CPS_CONN_STANDBY (-10)
+/* snapshot_request's answer when the source's state refuses it (a snapshot
+ * already waiting or running, a mode that cannot do it); errstr says why. */
+#define CPS_CONN_CONFLICT (-11)
 
 /* The base of every connector instance: a connector's own struct embeds it
  * FIRST (struct kafka_source { struct cps_conn base; ... }). Filled by
@@ -221,6 +230,17 @@ struct cps_connector_ops {
 	int (*offsets_reset)(const char *platform, const struct cps_settings *settings,
 	                     struct cps_conn *open, const struct cps_offsets_reset *to,
 	                     struct cps_offsets *out, char *errstr, size_t errstr_size);
+	/* may be NULL (the source cannot re-read tables while it streams); a
+	 * source's only. Asks the source to re-read `tables` ("schema.table")
+	 * while it goes on streaming (an incremental snapshot), through a
+	 * short-lived client of its own, so any thread may call it; the running
+	 * source picks the request up (a stopped or paused one when it next
+	 * streams). `check_only`: only says whether it would be accepted.
+	 * CPS_ERR_INVALID: a table is unknown or not mapped; CPS_CONN_CONFLICT:
+	 * a snapshot is already waiting or running, or the mode cannot do it. */
+	int (*snapshot_request)(const char *platform, const struct cps_settings *settings,
+	                        const char *const *tables, size_t n, bool check_only, char *errstr,
+	                        size_t errstr_size);
 
 	/* sink side: may be NULL as a whole. CPS_CONN_STANDBY: the platform takes
 	 * one writer at a time and another instance is it; the runner shows the
@@ -269,6 +289,12 @@ int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char 
                                 const struct cps_settings *settings, struct cps_conn *open,
                                 const struct cps_offsets_reset *to, struct cps_offsets *out,
                                 char *errstr, size_t errstr_size);
+
+/* snapshot_request with settings validated and defaults filled in;
+ * CPS_CONN_CONFLICT ("... cannot ...") when the slot is NULL. */
+int cps_connector_snapshot_request(const struct cps_connector_ops *ops, const char *platform,
+                                   const struct cps_settings *settings, const char *const *tables,
+                                   size_t n, bool check_only, char *errstr, size_t errstr_size);
 
 /* Dispatchers: the only way the core calls into a connector. */
 static inline int cps_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,

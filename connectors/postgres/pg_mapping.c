@@ -34,8 +34,9 @@ const char *cps_pg_table_field(const struct cps_pg_table *t, const char *column)
 	return cps_pg_field_type(t->schema, column) ? column : NULL;
 }
 
-static const char *const table_suffixes[] = {".entity", ".key", ".increment_column",
-                                             ".timestamp_column", ".effective_column"};
+static const char *const table_suffixes[] = {".entity",           ".key",
+                                             ".increment_column", ".timestamp_column",
+                                             ".effective_column", ".deleted_column"};
 
 /* Writes `s` quoted for SQL (inner quotes doubled) at `p`; returns its end. */
 static char *put_ident(char *p, const char *s)
@@ -159,13 +160,14 @@ static int table_setting(struct cps_pg_mapping *m, const char *key, const char *
 		       : i == 1 ? &t->key_column
 		       : i == 2 ? &t->increment_column
 		       : i == 3 ? &t->timestamp_column
-		                : &t->effective_column;
+		       : i == 4 ? &t->effective_column
+		                : &t->deleted_column;
 		break;
 	}
 	if (!slot)
 		return cps_seterr(
 		    CPS_ERR_INVALID, errstr, errstr_size,
-		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column, .timestamp_column or .effective_column",
+		    "setting '%s' is not table.<schema.table>.entity, .key, .column.<name>, .increment_column, .timestamp_column, .effective_column or .deleted_column",
 		    key);
 	*slot = cps_arena_strdup(&m->strings, value);
 	if (!*slot)

@@ -2,7 +2,7 @@
  * How PostgreSQL tables and columns become cpsync entities and fields: the
  * mapping declared in a postgres connector's flat settings
  * (table.<schema.table>.entity / .key / .column.<col> / .increment_column /
- * .timestamp_column / .effective_column), and the conversion of a row's text values (PostgreSQL
+ * .timestamp_column / .effective_column / .deleted_column), and the conversion of a row's text values (PostgreSQL
  * output format) into the Avro JSON of the entity schema, per field type.
  */
 #ifndef CPS_PG_MAPPING_H
@@ -31,6 +31,8 @@ struct cps_pg_table {
 	char *key_column;                          /* column carrying the entity key */
 	char *increment_column, *timestamp_column; /* polling mode; may be NULL */
 	char *effective_column;     /* when each row's fact became true; may be NULL */
+	char *deleted_column;       /* polling: a row whose value is true (or a non-boolean
+	                         value not NULL) is deleted (soft delete); may be NULL */
 	struct cps_pg_colmap *cols; /* explicit column -> field renames */
 	size_t n_cols;
 	struct cps_schema *schema; /* the entity's schema (borrowed from the catalog) */

@@ -41,12 +41,68 @@ struct relplan {
 	struct relplan *next;
 };
 
+/* Polling: where a table stood after the message of sequence `seq`. */
+struct poll_mark {
+	int64_t seq;
+	char *ts, *inc;
+};
+
 /* Per mapped table: its codec, TOAST cache and polling progress. */
 struct table_state {
 	struct cps_codec *codec;
 	struct cached_row *toast; /* TOAST_CACHE_SLOTS, lazily allocated */
-	char *last_ts, *last_inc; /* polling progress */
+	char *last_ts, *last_inc; /* polling progress: read */
 	int64_t poll_seq;
+	struct poll_mark *marks; /* read, not yet committed: made durable by commit */
+	size_t n_marks, cap_marks;
+};
+
+/* The incremental snapshot (pg_source_resnap.c): where the current chunk
+ * stands between its watermarks in the stream. */
+enum chunk_state {
+	CHUNK_NONE,     /* no chunk read */
+	CHUNK_SELECTED, /* read; the stream has not reached its low watermark */
+	CHUNK_WINDOW,   /* the stream is between its low and high watermark */
+	CHUNK_READY,    /* the high watermark passed: its rows leave */
+};
+
+/* Rows of a chunk handed out: durable progress once the engine commits
+ * their last offset. table -1: the initial snapshot of every table. */
+struct resnap_done {
+	int64_t last_offset;
+	int table;
+	char *last_key; /* owned; NULL when the chunk was empty */
+	int64_t rows;
+	bool finished; /* the table's last chunk */
+};
+
+struct resnap {
+	bool usable;           /* a progress table and logical messages (PostgreSQL >= 14) */
+	char progress[160];    /* the progress table, quoted for SQL */
+	bool reload;           /* read the requests again (open, a request message) */
+	int64_t next_check_ms; /* ... and every RESNAP_CHECK_MS when idle */
+	uint64_t run;          /* this instance's id in its watermarks */
+	uint32_t chunk_no;
+	int table;      /* index in map of the table being read; -1: none */
+	char *last_key; /* the last key read of that table (NULL: from the start) */
+	int64_t chunks, rows;
+	int64_t waiting; /* requested tables after it */
+	enum chunk_state chunk;
+	PGresult *res; /* the chunk */
+	int key_field; /* the key column in res */
+	int *order;    /* row indexes sorted by key */
+	bool *dropped; /* the stream changed that row's key in the window */
+	int n_rows, flushed;
+	bool last_chunk;
+	uint64_t xmin, xmax, *xip; /* the chunk's snapshot */
+	size_t n_xip;
+	uint64_t hw_lsn;
+	int64_t hw_commit_ms;
+	struct resnap_done *done;
+	size_t n_done, cap_done;
+	/* what describe shows */
+	char shown_table[128], shown_state[16];
+	int64_t shown_chunks, shown_rows;
 };
 
 /* One postgres source instance; used by one thread at a time (the one that
@@ -55,10 +111,14 @@ struct pg_source {
 	struct cps_conn base;
 	char platform[CPS_PLATFORM_MAX];
 	char *conninfo, *slot, *publication, *ignore_origin; /* in `strings` */
+	char *snapshot_table;  /* the incremental snapshots' progress table; in `strings` */
+	char *poll_table;      /* polling: the durable progress table; in `strings` */
+	char poll_quoted[160]; /* ... quoted; "" when it cannot be used (memory only) */
 	struct cps_arena strings;
 	bool create_slot, create_publication, polling;
 	bool truncate_dead_letter; /* setting truncate: dead_letter (else ignore) */
 	int64_t status_interval_ms, poll_interval_ms, batch_rows, max_lag_bytes;
+	int64_t chunk_delay_ms; /* testing: pause between a chunk's read and its high watermark */
 	struct cps_catalog *catalog;
 	struct cps_pg_mapping *map;
 	struct table_state *ts; /* parallel to map->tables */
@@ -74,6 +134,7 @@ struct pg_source {
 	struct cps_pgo_decoder dec;
 	struct cps_pgo_relcache rels;
 	bool in_txn, skip_txn;
+	uint32_t txn_xid;
 	uint64_t txn_final_lsn;
 	int64_t txn_commit_ms;
 	uint32_t txn_row;
@@ -94,6 +155,7 @@ struct pg_source {
 	struct cps_pg_plan result_plan;     /* of the last snapshot/polling result */
 	char origin_prefix[CPS_ORIGIN_MAX]; /* "<platform>:<at>#" */
 	size_t origin_prefix_len, slot_len;
+	struct resnap resnap;
 	/* status */
 	int64_t lag_bytes, last_lag_query_ms;
 	struct cps_conn_status counts; /* received, committed, errors, last_error;
@@ -140,6 +202,14 @@ int64_t pg_source_next_offset(struct pg_source *s, uint64_t lsn);
 int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r, bool snapshot,
                           char *errstr, size_t errstr_size);
 
+/* Emits rows[0..n) of a SELECT result in table t as snapshot reads at
+ * stream position `lsn`, origin "<platform>:<at>#<index>" counted from
+ * first_index, stamped ts_ms. */
+int pg_source_emit_result_rows(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
+                               const int *rows, size_t n, uint64_t lsn, const char *at,
+                               int64_t first_index, int64_t ts_ms, char *errstr,
+                               size_t errstr_size);
+
 /* pg_source_toast.c */
 /* Remembers a row that holds a long value (which a later update may leave
  * unchanged, 'u'); forgets the key on delete. */
@@ -175,7 +245,49 @@ int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_
  * starts over. */
 void pg_source_snapshot_abandon(struct pg_source *s);
 
+/* pg_source_resnap.c: the incremental snapshot (watermarks in the stream) */
+/* At open in replication mode: the progress table; with an existing slot,
+ * every mapped table never snapshotted is requested. */
+int pg_source_resnap_open(struct pg_source *s, bool slot_created, char *errstr, size_t errstr_size);
+/* The initial snapshot handed its last row out: recorded once committed. */
+int pg_source_resnap_initial_done(struct pg_source *s);
+/* Before each stream frame: loads requests, reads a chunk between its
+ * watermarks, hands a ready chunk's rows out. *hold: rows are left, read
+ * no frame. */
+int pg_source_resnap_poll(struct pg_source *s, size_t max, bool *hold, char *errstr,
+                          size_t errstr_size);
+/* A logical message in the stream (watermarks, requests). */
+void pg_source_resnap_message(struct pg_source *s, const struct cps_pgo_msg *m, uint64_t lsn);
+/* Whether a chunk of table t waits for its high watermark. */
+bool pg_source_resnap_watching(struct pg_source *s, const struct cps_pg_table *t);
+/* A change of table t's row `key` in the stream (transaction s->txn_xid). */
+void pg_source_resnap_change(struct pg_source *s, const struct cps_pg_table *t, const char *key);
+/* After a commit: progress of the chunks the engine has, made durable. */
+void pg_source_resnap_committed(struct pg_source *s);
+void pg_source_resnap_describe(struct pg_source *s, struct cps_conn_status *st);
+void pg_source_resnap_release(struct pg_source *s);
+/* A state table of the source in the city database, `name` (schema.table
+ * of a setting), created with `columns` (the CREATE TABLE's list) when
+ * missing; `quoted` receives it quoted for SQL. */
+int pg_source_state_table(PGconn *c, const char *name, const char *columns, char *quoted,
+                          size_t quoted_size, char *errstr, size_t errstr_size);
+/* The progress table `name` (the snapshot_table setting, schema.table),
+ * created when missing; `quoted` receives it quoted for SQL. */
+int pg_source_resnap_table(PGconn *c, const char *name, char *quoted, size_t quoted_size,
+                           char *errstr, size_t errstr_size);
+/* pg_source_resnap_request.c: the connector's snapshot_request slot. */
+int pg_source_snapshot_request(const char *platform, const struct cps_settings *settings,
+                               const char *const *tables, size_t n, bool check_only, char *errstr,
+                               size_t errstr_size);
+
 /* pg_source_poll.c */
+/* At open in polling mode: the progress table, and each table's committed
+ * progress read back. */
+int pg_source_poll_open(struct pg_source *s, char *errstr, size_t errstr_size);
+/* Commit in polling mode: the progress up to the position made durable. */
+int pg_source_poll_commit(struct pg_source *s, const struct cps_position *pos, char *errstr,
+                          size_t errstr_size);
+void pg_source_poll_release(struct table_state *st);
 int pg_source_poll_tables(struct pg_source *s, size_t max, int timeout_ms, char *errstr,
                           size_t errstr_size);
 

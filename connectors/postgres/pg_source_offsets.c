@@ -3,8 +3,8 @@
  * its replication slot's confirmed_flush_lsn next to the server's current
  * WAL LSN, and moving the slot forward with pg_replication_slot_advance. A
  * slot cannot go back (the WAL before it is gone): earliest, a time or an
- * LSN behind the slot are refused with the reason. Polling mode keeps its
- * position in memory: nothing to show or reset.
+ * LSN behind the slot are refused with the reason. Polling mode has no
+ * offset: its progress is a (timestamp, increment) per table (poll_table).
  */
 #include "connectors/postgres/pg_source_int.h"
 #include "store/pgerr.h"
@@ -29,8 +29,8 @@ static int refuse_polling(const char *platform, const struct cps_settings *setti
 		return CPS_OK;
 	return cps_seterr(
 	    CPS_ERR_INVALID, errstr, errstr_size,
-	    "postgres source '%s' polls (mode polling): its position is kept in "
-	    "memory and starts again at each open, there is no offset to show or reset",
+	    "postgres source '%s' polls (mode polling): its progress is a (timestamp, "
+	    "increment) per table in its poll_table, there is no offset to show or reset",
 	    platform);
 }
 

@@ -10,6 +10,46 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A table mapped after the publication was created is added to it (its
+ * rows are then snapshotted incrementally, pg_source_resnap.c). */
+static int publication_add_missing(struct pg_source *s, char *errstr, size_t errstr_size)
+{
+	char *qpub = PQescapeIdentifier(s->sql, s->publication, strlen(s->publication));
+	char sql[1024];
+	int rc = CPS_OK;
+
+	if (!qpub)
+		return pg_source_conn_error(s, s->sql, "quoting the publication", errstr,
+		                            errstr_size);
+	for (size_t i = 0; rc == CPS_OK && i < s->map->n; i++) {
+		const struct cps_pg_table *t = &s->map->tables[i];
+		const char *params[3] = {s->publication, t->nspname, t->relname};
+		PGresult *r = PQexecParams(
+		    s->sql,
+		    "SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3",
+		    3, NULL, params, NULL, NULL, 0);
+		bool member = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			rc = pg_source_conn_error(s, s->sql, "reading the publication", errstr,
+			                          errstr_size);
+		PQclear(r);
+		if (rc != CPS_OK || member)
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER PUBLICATION %s ADD TABLE %s", qpub, t->qualified);
+		rc = pg_source_exec(s, s->sql, sql, PGRES_COMMAND_OK, NULL,
+		                    "adding a newly mapped table to the publication", errstr,
+		                    errstr_size);
+		if (rc == CPS_OK)
+			cps_log_info(
+			    "PGSRC",
+			    "postgres source '%s': table '%s.%s' added to publication '%s'",
+			    s->platform, t->nspname, t->relname, s->publication);
+	}
+	PQfreemem(qpub);
+	return rc;
+}
+
 /* The publication for the mapped tables, created when missing. */
 static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_size)
 {
@@ -29,7 +69,8 @@ static int ensure_publication(struct pg_source *s, char *errstr, size_t errstr_s
 	exists = PQntuples(r) > 0;
 	PQclear(r);
 	if (exists)
-		return CPS_OK;
+		return s->create_publication ? publication_add_missing(s, errstr, errstr_size)
+		                             : CPS_OK;
 	if (!s->create_publication)
 		return cps_seterr(
 		    CPS_ERR_FATAL, errstr, errstr_size,
@@ -103,7 +144,8 @@ int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_
 		PQclear(r);
 		s->last_offset = (int64_t)from;
 		s->committed_offset = s->last_offset;
-		return pg_source_start_streaming(s, from, errstr, errstr_size);
+		rc = pg_source_resnap_open(s, false, errstr, errstr_size);
+		return rc == CPS_OK ? pg_source_start_streaming(s, from, errstr, errstr_size) : rc;
 	}
 	PQclear(r);
 	if (!s->create_slot)
@@ -131,6 +173,9 @@ int pg_source_open_replication(struct pg_source *s, char *errstr, size_t errstr_
 	snprintf(s->snapshot_name, sizeof(s->snapshot_name), "%s", PQgetvalue(r, 0, 2));
 	PQclear(r);
 	s->phase = PHASE_SNAPSHOT;
+	rc = pg_source_resnap_open(s, true, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	cps_log_info("PGSRC", "postgres source '%s': slot '%s' created, snapshot of %zu table(s)",
 	             s->platform, s->slot, s->map->n);
 	return CPS_OK;

@@ -214,23 +214,20 @@ int64_t pg_source_next_offset(struct pg_source *s, uint64_t lsn)
 	return o;
 }
 
-/* Emits the rows of a SELECT result in table t. */
-int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r, bool snapshot,
-                          char *errstr, size_t errstr_size)
+/* The plan of a result's columns in table t, and room for one row's
+ * values. */
+static int result_prepare(struct pg_source *s, struct cps_pg_table *t, PGresult *r, char *errstr,
+                          size_t errstr_size)
 {
-	int nf = PQnfields(r), nt = PQntuples(r);
+	int nf = PQnfields(r);
 	const char **names = calloc((size_t)nf + 1, sizeof(char *));
-	struct table_state *st = &s->ts[pg_source_table_index(s, t)];
-	struct cps_pg_plan *p = &s->result_plan;
-	struct cps_pg_text *vals;
-	int rc = CPS_OK;
-	char at[64];
+	int rc;
 
 	if (!names)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (int i = 0; i < nf; i++)
 		names[i] = PQfname(r, i);
-	rc = cps_pg_plan_build(p, t, (size_t)nf, names, errstr, errstr_size);
+	rc = cps_pg_plan_build(&s->result_plan, t, (size_t)nf, names, errstr, errstr_size);
 	free(names);
 	if (rc != CPS_OK)
 		return rc;
@@ -242,7 +239,39 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 		s->vals = a;
 		s->cap_vals = (size_t)nf + 1;
 	}
-	vals = s->vals;
+	return CPS_OK;
+}
+
+/* Row `row` of r into s->vals. */
+static void result_row(struct pg_source *s, PGresult *r, int row)
+{
+	struct cps_pg_text *vals = s->vals;
+
+	for (int i = 0; i < PQnfields(r); i++) {
+		vals[i].kind = PQgetisnull(r, row, i) ? 'n' : 't';
+		vals[i].text = vals[i].kind == 't' ? PQgetvalue(r, row, i) : NULL;
+		vals[i].len = vals[i].kind == 't' ? (size_t)PQgetlength(r, row, i) : 0;
+	}
+}
+
+static const char *row_key(const struct cps_pg_plan *p, const struct cps_pg_text *vals)
+{
+	return p->key_col >= 0 && vals[p->key_col].kind == 't' ? vals[p->key_col].text : NULL;
+}
+
+/* Emits the rows of a SELECT result in table t. */
+int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult *r, bool snapshot,
+                          char *errstr, size_t errstr_size)
+{
+	int nt = PQntuples(r);
+	struct table_state *st = &s->ts[pg_source_table_index(s, t)];
+	struct cps_pg_plan *p = &s->result_plan;
+	int rc, del_col = -1;
+	char at[64];
+
+	rc = result_prepare(s, t, r, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	if (snapshot) {
 		char lsn[40];
 
@@ -252,24 +281,43 @@ int pg_source_emit_result(struct pg_source *s, struct cps_pg_table *t, PGresult 
 		snprintf(at, sizeof(at), "poll@%s.%s", t->nspname, t->relname);
 	}
 	pg_source_set_origin_at(s, at);
+	for (int i = 0; !snapshot && t->deleted_column && i < PQnfields(r); i++)
+		if (!strcmp(PQfname(r, i), t->deleted_column))
+			del_col = i;
 	for (int row = 0; row < nt && rc == CPS_OK; row++) {
 		int64_t offset;
+		/* soft delete: true, or any other value than NULL */
+		bool deleted = del_col >= 0 && !PQgetisnull(r, row, del_col) &&
+		               strcmp(PQgetvalue(r, row, del_col), "f") != 0;
 
-		for (int i = 0; i < nf; i++) {
-			vals[i].kind = PQgetisnull(r, row, i) ? 'n' : 't';
-			vals[i].text = vals[i].kind == 't' ? PQgetvalue(r, row, i) : NULL;
-			vals[i].len = vals[i].kind == 't' ? (size_t)PQgetlength(r, row, i) : 0;
-		}
+		result_row(s, r, row);
 		offset = snapshot ? pg_source_next_offset(s, 0) : ++st->poll_seq;
-		rc = pg_source_emit_row(s, p, vals, false, offset,
+		rc = pg_source_emit_row(s, p, s->vals, deleted, offset,
 		                        (uint32_t)(snapshot ? offset : st->poll_seq), -1, errstr,
 		                        errstr_size);
 		if (snapshot)
-			pg_source_toast_remember(st,
-			                         p->key_col >= 0 && vals[p->key_col].kind == 't'
-			                             ? vals[p->key_col].text
-			                             : NULL,
-			                         p, vals, false);
+			pg_source_toast_remember(st, row_key(p, s->vals), p, s->vals, false);
+	}
+	return rc;
+}
+
+int pg_source_emit_result_rows(struct pg_source *s, struct cps_pg_table *t, PGresult *r,
+                               const int *rows, size_t n, uint64_t lsn, const char *at,
+                               int64_t first_index, int64_t ts_ms, char *errstr, size_t errstr_size)
+{
+	struct table_state *st = &s->ts[pg_source_table_index(s, t)];
+	struct cps_pg_plan *p = &s->result_plan;
+	int rc = result_prepare(s, t, r, errstr, errstr_size);
+
+	if (rc != CPS_OK)
+		return rc;
+	pg_source_set_origin_at(s, at);
+	for (size_t i = 0; i < n && rc == CPS_OK; i++) {
+		result_row(s, r, rows[i]);
+		rc = pg_source_emit_row(s, p, s->vals, false, pg_source_next_offset(s, lsn),
+		                        (uint64_t)(first_index + (int64_t)i), ts_ms, errstr,
+		                        errstr_size);
+		pg_source_toast_remember(st, row_key(p, s->vals), p, s->vals, false);
 	}
 	return rc;
 }

@@ -69,7 +69,7 @@ int pg_source_poll_snapshot(struct pg_source *s, size_t max, char *errstr, size_
 	if (rc != CPS_OK)
 		return rc;
 	s->snap_txn_open = false;
-	if (pg_source_push_mark(s, s->consistent_lsn) < 0)
+	if (pg_source_push_mark(s, s->consistent_lsn) < 0 || pg_source_resnap_initial_done(s) < 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	return pg_source_start_streaming(s, s->consistent_lsn, errstr, errstr_size);
 }

@@ -191,7 +191,7 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	bool is_delete = m->kind == CPS_PGO_DELETE;
 	int rc;
 
-	if (s->skip_txn)
+	if (!rel && s->skip_txn)
 		return CPS_OK;
 	if (!rel)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
@@ -202,6 +202,14 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	if (!rp || !rp->plan.t)
 		return CPS_OK;
 	p = &rp->plan;
+	if (s->skip_txn) { /* cpsync's own write: not emitted, and no chunk row replaces it */
+		if (!pg_source_resnap_watching(s, p->t))
+			return CPS_OK;
+		if (tuple_texts(s, p, is_delete ? &m->old_tuple : &m->new_tuple, &vals, &key) < 0)
+			goto out_oom;
+		pg_source_resnap_change(s, p->t, key);
+		return CPS_OK;
+	}
 	st = &s->ts[pg_source_table_index(s, p->t)];
 	/* an update that changed the key: the old key goes away first */
 	if (m->kind == CPS_PGO_UPDATE && m->old_kind) {
@@ -215,6 +223,7 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 				old_key = NULL;
 		}
 		if (old_key) {
+			pg_source_resnap_change(s, p->t, old_key);
 			pg_source_toast_remember(st, old_key, p, vals, true);
 			rc =
 			    pg_source_emit_row(s, p, vals, true, pg_source_next_offset(s, lsn),
@@ -225,6 +234,7 @@ static int handle_change(struct pg_source *s, const struct cps_pgo_msg *m, uint6
 	}
 	if (tuple_texts(s, p, is_delete ? &m->old_tuple : &m->new_tuple, &vals, &key) < 0)
 		goto out_oom;
+	pg_source_resnap_change(s, p->t, key);
 	rc = pg_source_emit_row(s, p, vals, is_delete, pg_source_next_offset(s, lsn), s->txn_row++,
 	                        s->txn_commit_ms, errstr, errstr_size);
 	pg_source_toast_remember(st, key, p, vals, is_delete);
@@ -306,6 +316,7 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 		s->in_txn = true;
 		s->skip_txn = false;
 		s->txn_final_lsn = m.lsn;
+		s->txn_xid = m.xid;
 		s->txn_commit_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
 		s->txn_row = 0;
 		lsn_text(m.lsn, at);
@@ -323,6 +334,9 @@ static int handle_xlogdata(struct pg_source *s, const struct cps_pgo_frame *f, c
 		return handle_change(s, &m, f->wal_start, errstr, errstr_size);
 	case CPS_PGO_TRUNCATE:
 		return handle_truncate(s, &m, f->wal_start, errstr, errstr_size);
+	case CPS_PGO_MESSAGE:
+		pg_source_resnap_message(s, &m, f->wal_start);
+		break;
 	case CPS_PGO_COMMIT:
 		s->in_txn = false;
 		s->counts.last_msg_ms = (m.commit_ts + CPS_PG_EPOCH_OFFSET_US) / 1000;
@@ -350,8 +364,8 @@ int pg_source_start_streaming(struct pg_source *s, uint64_t from, char *errstr, 
 	}
 	cps_pgo_lsn_format(from, lsn, sizeof(lsn));
 	snprintf(sql, sizeof(sql),
-	         "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s)",
-	         qslot, lsn, qpub);
+	         "START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s%s)",
+	         qslot, lsn, qpub, s->resnap.usable ? ", messages 'true'" : "");
 	PQfreemem(qslot);
 	PQfreemem(qpub);
 	r = PQexec(s->repl, sql);
@@ -399,8 +413,12 @@ int pg_source_poll_stream(struct pg_source *s, size_t max, int timeout_ms, char 
 	while (s->n_msgs < max) {
 		char *buf = NULL;
 		struct cps_pgo_frame f;
+		bool hold;
 		int len;
 
+		rc = pg_source_resnap_poll(s, max, &hold, errstr, errstr_size);
+		if (rc != CPS_OK || hold)
+			return rc;
 		len = PQgetCopyData(s->repl, &buf, 1);
 		if (len == 0) {
 			int64_t left;

@@ -182,6 +182,22 @@ static bool read_tuple(struct cps_pgo_decoder *d, struct reader *r, int which,
 	return true;
 }
 
+/* A logical decoding message (pg_logical_emit_message): flags, lsn,
+ * prefix, content. */
+static void decode_message(struct reader *r, struct cps_pgo_msg *m)
+{
+	m->flags = rd8(r, "message flags");
+	m->lsn = rd64(r, "message lsn");
+	m->name = rdstr(r, "message prefix");
+	m->content_len = rd32(r, "message length");
+	if (!r->what && (size_t)(r->end - r->p) < m->content_len)
+		r->what = "message content";
+	if (!r->what) {
+		m->content = (const char *)r->p;
+		r->p += m->content_len;
+	}
+}
+
 int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struct cps_pgo_msg *m,
                    char *errstr, size_t errstr_size)
 {
@@ -282,8 +298,7 @@ int cps_pgo_decode(struct cps_pgo_decoder *d, const void *buf, size_t len, struc
 			m->relids[i] = rd32(&r, "truncate relation");
 		break;
 	case 'M':
-		/* logical decoding message (pg_logical_emit_message): skipped */
-		r.p = r.end;
+		decode_message(&r, m);
 		break;
 	default:
 		if (r.what)

@@ -2,7 +2,8 @@
  * The pgoutput logical replication protocol (version 1) as the walsender
  * streams it inside COPY BOTH: the CopyData envelopes ('w' XLogData, 'k'
  * keepalive, our 'r' standby status update) and the messages inside XLogData
- * (Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate),
+ * (Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate,
+ * Message),
  * plus the relation cache keyed by OID that a new Relation message replaces.
  */
 #ifndef CPS_PGOUTPUT_H
@@ -75,7 +76,10 @@ struct cps_pgo_msg {
 	int64_t commit_ts; /* µs since 2000-01-01 */
 	uint32_t xid;
 	uint8_t flags;
-	const char *name; /* Origin: origin name; Type: type name */
+	const char *name; /* Origin: origin name; Type: type name; Message: prefix */
+	/* Message (pg_logical_emit_message): flags 1 = transactional, lsn */
+	const char *content; /* not NUL-terminated, borrowed */
+	uint32_t content_len;
 	/* Relation / Type */
 	uint32_t relid;
 	const char *nspname, *relname; /* Relation, Type (namespace) */

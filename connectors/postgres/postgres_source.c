@@ -45,6 +45,12 @@ static const struct cps_setting_decl pg_settings[] = {
      "replication origin whose changes are cpsync's own writes: skipped"},
     {"truncate", CPS_SETTING_STRING, "dead_letter", 0, 0, CPS_SETTING_SOURCE,
      "a TRUNCATE of a mapped table: dead_letter (one dead letter per table, naming it; nothing is deleted downstream) or ignore (a warning in the log only)"},
+    {"snapshot_table", CPS_SETTING_STRING, "public.cpsync_snapshot", 0, 0, CPS_SETTING_SOURCE,
+     "schema.table in the city database keeping the incremental snapshots' requests and progress per slot (created when missing; POST /api/v1/connectors/{name}/snapshot)"},
+    {"poll_table", CPS_SETTING_STRING, "public.cpsync_poll", 0, 0, CPS_SETTING_SOURCE,
+     "polling mode: schema.table in the city database keeping each table's committed progress under the source's slot name (created when missing; without it progress is kept in memory and a restart reads everything again)"},
+    {"snapshot_chunk_delay_ms", CPS_SETTING_INT, "0", 0, 10000, CPS_SETTING_SOURCE,
+     "testing aid: pause between reading an incremental snapshot's chunk and its high watermark, which widens the window in which the stream changes rows of the chunk (0 in production)"},
     {"status_interval_ms", CPS_SETTING_INT, "10000", 100, 3600000, CPS_SETTING_SOURCE,
      "interval of standby status updates to the server"},
     {"max_slot_lag_bytes", CPS_SETTING_INT, "1073741824", 0, 0, CPS_SETTING_SOURCE,
@@ -54,7 +60,7 @@ static const struct cps_setting_decl pg_settings[] = {
     {"snapshot_batch", CPS_SETTING_INT, "1000", 1, 1000000, CPS_SETTING_SOURCE,
      "rows fetched per round trip in the initial snapshot and in polling"},
     {"table.*", CPS_SETTING_STRING, NULL, 0, 0, CPS_SETTING_BOTH,
-     "table.<schema.table>.entity | .key | .column.<col> (field name) | .increment_column | .timestamp_column | .effective_column (a timestamp or date column: when the row's fact became true; else the commit time)"},
+     "table.<schema.table>.entity | .key | .column.<col> (field name) | .increment_column | .timestamp_column | .effective_column (a timestamp or date column: when the row's fact became true; else the commit time) | .deleted_column (polling: true, or a non-boolean value not NULL, makes the row a delete)"},
 };
 
 /* ---------------------------------------------------- the source table */
@@ -69,13 +75,13 @@ static void pg_source_close(struct cps_conn *c)
 	if (s->repl)
 		PQfinish(s->repl);
 	pg_source_snapshot_abandon(s);
+	pg_source_resnap_release(s);
 	if (s->sql)
 		PQfinish(s->sql);
 	for (size_t i = 0; s->ts && s->map && i < s->map->n; i++) {
 		cps_codec_free(s->ts[i].codec);
 		pg_source_toast_free(&s->ts[i]);
-		free(s->ts[i].last_ts);
-		free(s->ts[i].last_inc);
+		pg_source_poll_release(&s->ts[i]);
 	}
 	free(s->ts);
 	cps_pg_mapping_free(s->map);
@@ -122,7 +128,11 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	s->publication = cps_arena_strdup(&s->strings, cps_settings_get(settings, "publication"));
 	s->ignore_origin =
 	    cps_arena_strdup(&s->strings, cps_settings_get(settings, "ignore_origin"));
-	if (!s->conninfo || !s->slot || !s->publication || !s->ignore_origin) {
+	s->snapshot_table =
+	    cps_arena_strdup(&s->strings, cps_settings_get(settings, "snapshot_table"));
+	s->poll_table = cps_arena_strdup(&s->strings, cps_settings_get(settings, "poll_table"));
+	if (!s->conninfo || !s->slot || !s->publication || !s->ignore_origin ||
+	    !s->snapshot_table || !s->poll_table) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
@@ -132,6 +142,7 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	s->status_interval_ms = cps_settings_get_int(settings, "status_interval_ms", 10000);
 	s->poll_interval_ms = cps_settings_get_int(settings, "poll_interval_ms", 1000);
 	s->batch_rows = cps_settings_get_int(settings, "snapshot_batch", 1000);
+	s->chunk_delay_ms = cps_settings_get_int(settings, "snapshot_chunk_delay_ms", 0);
 	s->max_lag_bytes = cps_settings_get_int(settings, "max_slot_lag_bytes", 1 << 30);
 	truncate = cps_settings_get(settings, "truncate");
 	if (strcmp(truncate, "dead_letter") && strcmp(truncate, "ignore")) {
@@ -181,6 +192,9 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	}
 	if (s->polling) {
 		s->phase = PHASE_POLLING;
+		rc = pg_source_poll_open(s, errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto out_close;
 		*out = &s->base;
 		return CPS_OK;
 	}
@@ -247,8 +261,13 @@ static int pg_source_commit(struct cps_conn *c, const struct cps_position *pos, 
 
 	for (size_t i = 0; i < n; i++) {
 		s->counts.committed++;
-		if (s->polling)
-			continue; /* progress is in memory: a restart re-reads (idempotent) */
+		if (s->polling) {
+			int rc = pg_source_poll_commit(s, &pos[i], errstr, errstr_size);
+
+			if (rc != CPS_OK)
+				return rc;
+			continue;
+		}
 		if (strcmp(pos[i].stream, s->slot) != 0)
 			return cps_seterr(
 			    CPS_ERR_INVALID, errstr, errstr_size,
@@ -257,7 +276,10 @@ static int pg_source_commit(struct cps_conn *c, const struct cps_position *pos, 
 		if (pos[i].offset > s->committed_offset)
 			s->committed_offset = pos[i].offset;
 	}
-	if (!s->polling && pg_source_advance_flush(s))
+	if (s->polling)
+		return CPS_OK;
+	pg_source_resnap_committed(s);
+	if (pg_source_advance_flush(s))
 		return pg_source_send_status(s, true, errstr, errstr_size);
 	return CPS_OK;
 }
@@ -268,6 +290,7 @@ static void pg_source_describe(struct cps_conn *c, struct cps_conn_status *st)
 
 	*st = s->counts; /* last_msg_ms: the last commit's time; slot lag in seconds = now - this */
 	st->lag = s->lag_bytes; /* bytes of WAL the slot retains past its confirmed flush */
+	pg_source_resnap_describe(s, st);
 	if (s->lag_bytes > s->max_lag_bytes && s->max_lag_bytes > 0)
 		snprintf(st->last_error, sizeof(st->last_error),
 		         "slot '%s' lags %" PRId64 " bytes (max_slot_lag_bytes %" PRId64 ")",
@@ -286,4 +309,5 @@ const struct cps_connector_ops cps_postgres_connector = {
     .source_describe = pg_source_describe,
     .offsets_get = pg_source_offsets_get,
     .offsets_reset = pg_source_offsets_reset,
+    .snapshot_request = pg_source_snapshot_request,
 };

@@ -114,5 +114,7 @@ int cps_ops_api_register(struct cps_ops_api *api, struct cps_http_server *srv, c
 		rc = cps_ops_api_register_connectors(api, srv, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_ops_api_register_offsets(api, srv, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_ops_api_register_snapshot(api, srv, errstr, errstr_size);
 	return rc == CPS_OK ? cps_ops_api_register_log(api, srv, errstr, errstr_size) : rc;
 }

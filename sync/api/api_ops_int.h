@@ -81,6 +81,9 @@ int cps_ops_api_register_connectors(struct cps_ops_api *api, struct cps_http_ser
 /* api_offsets.c: GET/PUT /api/v1/connectors/{name}/offsets. */
 int cps_ops_api_register_offsets(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                                  size_t errstr_size);
+/* api_snapshot.c: POST /api/v1/connectors/{name}/snapshot. */
+int cps_ops_api_register_snapshot(struct cps_ops_api *api, struct cps_http_server *srv,
+                                  char *errstr, size_t errstr_size);
 /* api_log.c: GET/PUT /api/v1/log. */
 int cps_ops_api_register_log(struct cps_ops_api *api, struct cps_http_server *srv, char *errstr,
                              size_t errstr_size);

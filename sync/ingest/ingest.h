@@ -130,6 +130,15 @@ int cps_ingest_offsets_get(struct cps_ingest *r, struct cps_offsets *out, char *
 int cps_ingest_offsets_reset(struct cps_ingest *r, const struct cps_offsets_reset *to,
                              struct cps_offsets *out, char *errstr, size_t errstr_size);
 
+/* Asks the source to re-read `tables` while it goes on streaming (an
+ * incremental snapshot, connector.h: snapshot_request), with a client of
+ * the connector's own: any thread, running or paused (a paused source starts
+ * it on resume). `check_only`: whether it would be accepted. CPS_ERR_INVALID:
+ * an unknown or unmapped table; CPS_CONN_CONFLICT: one is already waiting or
+ * running, or the source cannot. */
+int cps_ingest_snapshot_request(struct cps_ingest *r, const char *const *tables, size_t n,
+                                bool check_only, char *errstr, size_t errstr_size);
+
 /* One stored dead letter to run again. Everything is borrowed for the call. */
 struct cps_ingest_replay_msg {
 	const void *value; /* the raw value as received */

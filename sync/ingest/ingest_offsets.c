@@ -3,6 +3,7 @@
  * reading goes straight to the connector's offsets_get from the caller's
  * thread; a reset is posted to the runner thread, which owns the source and
  * its queue of batches waiting for the store, and serves it while paused.
+ * A request to re-read tables goes straight to the connector as well.
  */
 #include "ingest/ingest_int.h"
 #include "base/clock.h"
@@ -24,6 +25,16 @@ int cps_ingest_offsets_get(struct cps_ingest *r, struct cps_offsets *out, char *
 		                  "source '%s' has no offsets to show", r->platform);
 	return cps_connector_offsets_get(r->ops, r->platform, r->settings, out, errstr,
 	                                 errstr_size);
+}
+
+int cps_ingest_snapshot_request(struct cps_ingest *r, const char *const *tables, size_t n,
+                                bool check_only, char *errstr, size_t errstr_size)
+{
+	if (!r->ops)
+		return cps_seterr(CPS_CONN_CONFLICT, errstr, errstr_size,
+		                  "source '%s' cannot re-read tables", r->platform);
+	return cps_connector_snapshot_request(r->ops, r->platform, r->settings, tables, n,
+	                                      check_only, errstr, errstr_size);
 }
 
 static void deadline_in(struct timespec *ts, int64_t ms)

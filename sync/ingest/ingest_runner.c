@@ -139,6 +139,15 @@ static void update_lag(struct cps_ingest *r)
 	cps_conn_describe(r->source, &st);
 	atomic_store(&r->link->lag, st.lag);
 	atomic_store(&r->link->ignored_files, st.ignored);
+	if (st.snapshot_table[0] && r->status) {
+		struct cps_link_snapshot snap = {.chunks = st.snapshot_chunks,
+		                                 .rows = st.snapshot_rows,
+		                                 .waiting = st.snapshot_waiting};
+
+		snprintf(snap.table, sizeof(snap.table), "%s", st.snapshot_table);
+		snprintf(snap.state, sizeof(snap.state), "%s", st.snapshot_state);
+		cps_link_set_snapshot(r->status, r->link, &snap);
+	}
 }
 
 /* Sleeps the current backoff (interrupted by stop) and doubles it. */

@@ -147,6 +147,14 @@ void cps_link_set_error(struct cps_status *st, struct cps_link *l, const char *m
 	pthread_mutex_unlock(&st->lock);
 }
 
+void cps_link_set_snapshot(struct cps_status *st, struct cps_link *l,
+                           const struct cps_link_snapshot *snap)
+{
+	pthread_mutex_lock(&st->lock);
+	l->snapshot = *snap;
+	pthread_mutex_unlock(&st->lock);
+}
+
 const char *cps_drop_reason_name(enum cps_drop_reason why)
 {
 	static const char *const names[CPS_DROP_REASONS] = {"echo", "not_allowed", "undecodable",
@@ -321,6 +329,13 @@ static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 	if (l->direction == CPS_LINK_SOURCE)
 		json_object_set_new(one, "ignored_files",
 		                    json_integer(atomic_load(&l->ignored_files)));
+	if (l->direction == CPS_LINK_SOURCE && l->snapshot.table[0])
+		json_object_set_new(one, "snapshot",
+		                    json_pack("{s:s, s:s, s:I, s:I, s:I}", "table",
+		                              l->snapshot.table, "state", l->snapshot.state,
+		                              "chunks", (json_int_t)l->snapshot.chunks, "rows",
+		                              (json_int_t)l->snapshot.rows, "tables_waiting",
+		                              (json_int_t)l->snapshot.waiting));
 	else
 		json_object_set_new(one, "dropped", dropped_to_json(l));
 	json_object_set_new(one, "throughput_per_min",

@@ -56,6 +56,12 @@ struct cps_link {
 	_Atomic int64_t last_success_ms;           /* wall clock, 0 never */
 	_Atomic int64_t newest_effective_ms;       /* freshness: newest fact accepted */
 	char last_error[256];                      /* masked; written under the registry lock */
+	/* a source's incremental snapshot (re-read of a table while streaming):
+	 * table "" when none; written under the registry lock */
+	struct cps_link_snapshot {
+		char table[128], state[16];
+		int64_t chunks, rows, waiting;
+	} snapshot;
 	/* records per second over the last minute, filled by cps_status_sample */
 	struct cps_throughput throughput;
 	int64_t sampled_records; /* `records` at the last sample; the sampler's own */
@@ -72,6 +78,10 @@ void cps_link_set_state(struct cps_link *l, enum cps_link_state s);
 /* `msg` must already be masked (pii.h). */
 void cps_link_set_error(struct cps_status *st, struct cps_link *l, const char *msg);
 const char *cps_link_state_name(enum cps_link_state s);
+/* A source's incremental snapshot figures (/status "snapshot"); table ""
+ * shows none. */
+void cps_link_set_snapshot(struct cps_status *st, struct cps_link *l,
+                           const struct cps_link_snapshot *snap);
 
 /* Global facts shown in /status. */
 void cps_status_set_bootstrap(struct cps_status *st, const char *bootstrap);

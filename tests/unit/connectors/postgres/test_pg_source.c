@@ -4,7 +4,8 @@
  * yields each row exactly once (with inserts during the snapshot), updates,
  * deletes as tombstones, DDL mid-stream, unchanged TOAST merged, a killed
  * walsender resumed without loss, confirmed_flush_lsn advancing only with
- * commits, an idle database whose slot keeps up, the polling mode, a mapped
+ * commits, an idle database whose slot keeps up, the polling mode (its
+ * progress durable once committed, soft deletes as deletes), a mapped
  * effective-time column and the TRUNCATE policy.
  */
 #include <setjmp.h>
@@ -436,6 +437,53 @@ static void test_polling(void **state)
 	free(s);
 }
 
+/* Polling keeps its progress in the city database once committed (a
+ * restart reads only what was not committed) and turns a soft-deleted row
+ * (deleted_column true) into a delete. */
+static void test_polling_durable_and_deletes(void **state)
+{
+	struct fixture *f = *state;
+	struct seen *s = calloc(1, sizeof(*s));
+	struct cps_conn *conn;
+
+	exec_ok(f->c, "ALTER TABLE person ADD COLUMN deleted boolean NOT NULL DEFAULT false");
+	cps_settings_set(&f->settings, "mode", "polling");
+	cps_settings_set(&f->settings, "poll_interval_ms", "50");
+	cps_settings_set(&f->settings, "table.public.person.increment_column", "id");
+	cps_settings_set(&f->settings, "table.public.person.timestamp_column", "updated_at");
+	cps_settings_set(&f->settings, "table.public.person.deleted_column", "deleted");
+	insert_people(f->c, 0, 19);
+	conn = open_source(f);
+	assert_int_equal(collect(f, conn, s, 20, true), CPS_OK);
+	assert_int_equal(s->n, 20);
+	/* polled, not committed: read again after the restart */
+	insert_people(f->c, 20, 24);
+	assert_int_equal(collect(f, conn, s, 5, false), CPS_OK);
+	assert_int_equal(s->n, 25);
+	cps_source_close(conn);
+	conn = open_source(f);
+	s->last.offset = 0; /* positions belong to one instance */
+	assert_int_equal(collect(f, conn, s, 5, true), CPS_OK);
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_int_equal(s->n, 30); /* the committed 20 are not read again */
+	for (int k = 0; k < 25; k++)
+		assert_int_equal(s->upserts[k], k < 20 ? 1 : 2);
+	/* a soft delete leaves as a delete of its key */
+	exec_ok(f->c, "UPDATE person SET deleted = true, updated_at = now() + interval '1 s' "
+	              "WHERE national_id = 'K7'");
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_int_equal(s->n, 31);
+	assert_int_equal(s->deletes[7], 1);
+	assert_int_equal(s->upserts[7], 1);
+	cps_source_close(conn);
+	conn = open_source(f);
+	s->last.offset = 0;
+	assert_int_equal(collect(f, conn, s, 1, true), CPS_OK);
+	assert_int_equal(s->n, 31);
+	cps_source_close(conn);
+	free(s);
+}
+
 /* Polls (up to 15 s) until a message arrives; copies its facts out. */
 struct one_msg {
 	bool has_effective, refused, is_delete;
@@ -555,6 +603,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snapshot_stream_changes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_resume_and_flush, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_polling, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_polling_durable_and_deletes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_effective_time_and_truncate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_settings, setup, teardown),
 	};

@@ -184,6 +184,32 @@ static void test_frames(void **state)
 	(void)state;
 }
 
+/* A logical message (pg_logical_emit_message, the incremental snapshot's
+ * watermarks): prefix and content decoded; a content longer than the
+ * message is refused. */
+static void test_logical_message(void **state)
+{
+	uint8_t m[] = {'M', 1,   0,   0, 0, 0, 0, 0, 0x12, 0x34, 'c', 'p', 's',
+	               'y', 'n', 'c', 0, 0, 0, 0, 5, 'h',  'e',  'l', 'l', 'o'};
+	struct cps_pgo_decoder d;
+	struct cps_pgo_msg msg;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_pgo_decoder_init(&d);
+	assert_int_equal(cps_pgo_decode(&d, m, sizeof(m), &msg, err, sizeof(err)), CPS_OK);
+	assert_int_equal(msg.kind, CPS_PGO_MESSAGE);
+	assert_int_equal(msg.flags, 1);
+	assert_int_equal(msg.lsn, 0x1234);
+	assert_string_equal(msg.name, "cpsync");
+	assert_int_equal(msg.content_len, 5);
+	assert_memory_equal(msg.content, "hello", 5);
+	m[20] = 6;
+	assert_int_equal(cps_pgo_decode(&d, m, sizeof(m), &msg, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "message content"));
+	cps_pgo_decoder_release(&d);
+	(void)state;
+}
+
 static void expect_json(struct cps_schema *s, const char *type, const char *text, const char *want)
 {
 	json_t *t = json_loads(type, JSON_DECODE_ANY, NULL), *out = NULL;
@@ -451,9 +477,8 @@ static void test_row_fill(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_frames),
-	    cmocka_unit_test(test_text_conversions),
-	    cmocka_unit_test(test_row_fill),
+	    cmocka_unit_test(test_frames),           cmocka_unit_test(test_logical_message),
+	    cmocka_unit_test(test_text_conversions), cmocka_unit_test(test_row_fill),
 	    cmocka_unit_test(test_real_messages),
 	};
 
