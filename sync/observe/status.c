@@ -329,6 +329,8 @@ static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 	if (l->direction == CPS_LINK_SOURCE)
 		json_object_set_new(one, "ignored_files",
 		                    json_integer(atomic_load(&l->ignored_files)));
+	else
+		json_object_set_new(one, "dropped", dropped_to_json(l));
 	if (l->direction == CPS_LINK_SOURCE && l->snapshot.table[0])
 		json_object_set_new(one, "snapshot",
 		                    json_pack("{s:s, s:s, s:I, s:I, s:I}", "table",
@@ -336,8 +338,6 @@ static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 		                              "chunks", (json_int_t)l->snapshot.chunks, "rows",
 		                              (json_int_t)l->snapshot.rows, "tables_waiting",
 		                              (json_int_t)l->snapshot.waiting));
-	else
-		json_object_set_new(one, "dropped", dropped_to_json(l));
 	json_object_set_new(one, "throughput_per_min",
 	                    json_integer(cps_throughput_sum(&l->throughput, now_s)));
 	json_object_set_new(one, "series", series);
