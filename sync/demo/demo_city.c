@@ -242,22 +242,23 @@ static json_t *resolve(json_t *root, json_t *type)
 	return type;
 }
 
-/* Avro JSON bytes (code points 0-255) as the decimal text of `scale`. */
-static json_t *decimal_text(const char *s, int scale)
+/* Avro JSON bytes (code points 0-255, `len` bytes of UTF-8: a 0x00 byte is
+ * a NUL inside the string) as the decimal text of `scale`. */
+static json_t *decimal_text(const char *s, size_t len, int scale)
 {
 	__int128 v = 0;
 	size_t n = 0;
-	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	char digits[64], out[72];
 	int nd = 0, o = 0;
 	bool neg;
 
-	for (; *p; n++) {
+	for (; p < end; n++) {
 		unsigned b;
 
 		if (*p < 0x80) {
 			b = *p++;
-		} else if ((*p & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80) {
+		} else if ((*p & 0xE0) == 0xC0 && p + 1 < end && (p[1] & 0xC0) == 0x80) {
 			b = (unsigned)((p[0] & 0x1F) << 6 | (p[1] & 0x3F));
 			p += 2;
 		} else {
@@ -350,7 +351,7 @@ static json_t *plain(json_t *root, json_t *type, json_t *v)
 	if (lt && !strcmp(lt, "decimal") && json_is_string(v)) {
 		json_t *sc = json_object_get(type, "scale");
 
-		return decimal_text(json_string_value(v),
+		return decimal_text(json_string_value(v), json_string_length(v),
 		                    json_is_integer(sc) ? (int)json_integer_value(sc) : 0);
 	}
 	if (!strcmp(w, "array")) {

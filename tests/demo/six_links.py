@@ -6,7 +6,8 @@ database (created by cpsync), its own replication slot and a Shenshan
 directory of its own, then asserts within 120 s:
 - /status shows six links RUNNING, a source and a sink for each of
   province, city and shenshan, each with a growing record total;
-- records in the store; a file in the Shenshan outbox that python3-avro
+- records in the store, and no policy finding of verification arithmetic
+  (the demo's verifications add up); a file in the Shenshan outbox that python3-avro
   reads (0600, in 0700 folders: personal data); rows in the city's
   inbound tables;
 - no echo: a person only the city knows never reaches inbound.person, and
@@ -173,6 +174,18 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
         n = one(store, "SELECT count(*) FROM cpsync.records WHERE platforms ? %s", (p,))
         if not n:
             C.fail("no record in the store carries %s's values" % p)
+
+    # 2b. the policy runs on the demo: the city's verifications add up (a decimal
+    # whose two's complement starts with a 0x00 byte once reached the city's
+    # table as 0: every per-capita figure with costs deducted looked wrong)
+    cur = store.cursor()
+    cur.execute("SELECT check_code, count(*) FROM cpsync.policy_findings WHERE status = 'open' "
+                "GROUP BY 1 ORDER BY 1")
+    kinds = dict(cur.fetchall())
+    print("open policy findings: %s" % (kinds or "none"), flush=True)
+    for check in ("VERIFICATION_TOTAL_MISMATCH", "VERIFICATION_PER_CAPITA"):
+        if kinds.get(check):
+            C.fail("%d %s findings: the demo's verifications do not add up" % (kinds[check], check))
 
     # 3. a file in the Shenshan outbox that python3-avro reads
     def outbox_file():
