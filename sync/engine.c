@@ -54,20 +54,26 @@ static int load_policy(struct cps_engine *e, const struct cps_engine_opts *opts,
 	if (rc == CPS_OK && findings && cps_policy_check_standards(e->policy, findings) == CPS_OK)
 		json_array_foreach (findings, i, f)
 			cps_log_warn("policy", "standard '%s': %s: %s",
-			        json_string_value(json_object_get(f, "key")),
-			        json_string_value(json_object_get(f, "check")),
-			        json_string_value(json_object_get(f, "detail")));
+			             json_string_value(json_object_get(f, "key")),
+			             json_string_value(json_object_get(f, "check")),
+			             json_string_value(json_object_get(f, "detail")));
 	json_decref(findings);
 	return rc;
 }
 
 /* The stages after logging, status and limits, in dependency order. */
 static const cps_engine_stage_fn stages[] = {
-    cps_engine_load_schemas,        load_rules,                   load_policy,
-    cps_engine_migrate_store,       cps_engine_start_kafka,
-    cps_engine_start_http,          cps_engine_start_reconcile,
-    cps_engine_start_sources,       cps_engine_start_sinks,
-    cps_engine_start_ops_api,       cps_engine_start_steward_api,
+    cps_engine_load_schemas,
+    load_rules,
+    load_policy,
+    cps_engine_migrate_store,
+    cps_engine_start_kafka,
+    cps_engine_start_http,
+    cps_engine_start_reconcile,
+    cps_engine_start_sources,
+    cps_engine_start_sinks,
+    cps_engine_start_ops_api,
+    cps_engine_start_steward_api,
     cps_engine_start_republish_api,
 };
 

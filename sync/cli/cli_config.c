@@ -109,7 +109,8 @@ static int check_policy(const struct cps_config *cfg, char *errstr, size_t errst
 
 	if (rc == CPS_OK && findings && cps_policy_check_standards(policy, findings) == CPS_OK)
 		json_array_foreach (findings, i, f)
-			fprintf(stderr, "cpsync: check-config: warning: policy standard '%s': %s: %s\n",
+			fprintf(stderr,
+			        "cpsync: check-config: warning: policy standard '%s': %s: %s\n",
 			        json_string_value(json_object_get(f, "key")),
 			        json_string_value(json_object_get(f, "check")),
 			        json_string_value(json_object_get(f, "detail")));

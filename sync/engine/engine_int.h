@@ -57,7 +57,8 @@ struct cps_engine {
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	struct cps_rules *rules;
-	struct cps_policy *policy; /* loaded and its standards checked at start; not yet run per change */
+	struct cps_policy
+	    *policy; /* loaded and its standards checked at start; not yet run per change */
 	struct cps_guard_limits limits;
 	char *conninfo;
 	struct cps_settings kafka_props;
