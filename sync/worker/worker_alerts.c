@@ -1,7 +1,9 @@
 /*
  * The policy's findings as alerts on the unified alert topic, so that the
  * province's monitoring platform sees them (issue 12): a finding the batch
- * opens is an alert "POLICY-<CHECK>-<entity>-<key>" of status OPEN, one it
+ * opens is an alert "POLICY-<CHECK>-<entity>-<h>" of status OPEN (h: the
+ * first 16 hex digits of the SHA-256 of the record key, since alert_id is a
+ * field viewers read and a key may hold a national ID), one it
  * closes the next version of that alert, CLOSED_NO_NEED. The alerts are
  * cpsync's own records: their provenance names no platform and the rule
  * "policy". They are versions like any other — the same state, change log
@@ -11,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sha256.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +160,18 @@ static size_t changes_of(struct attempt *a, json_t *open, struct change *out)
 	return n;
 }
 
+/* The alert id of change c: "POLICY-<CHECK>-<entity>-<16 hex of SHA-256(key)>". */
+static void alert_id(const struct change *c, char *id, size_t size)
+{
+	struct cps_sha256 h;
+	char hex[65];
+
+	cps_sha256_init(&h);
+	cps_sha256_update(&h, c->record->key, strlen(c->record->key));
+	cps_sha256_final_hex(&h, hex);
+	snprintf(id, size, "POLICY-%s-%s-%.16s", c->check, c->record->entity, hex);
+}
+
 /* Adds the alert states of `changes` to the attempt (loaded from the store
  * in one query) and returns their indexes in *idx. */
 static int load_alerts(struct worker *w, struct attempt *a, const struct change *changes, size_t n,
@@ -173,8 +188,7 @@ static int load_alerts(struct worker *w, struct attempt *a, const struct change 
 		json_t *at;
 		struct cps_key_state *st;
 
-		snprintf(id, sizeof(id), "POLICY-%s-%s-%s", changes[i].check,
-		         changes[i].record->entity, changes[i].record->key);
+		alert_id(&changes[i], id, sizeof(id));
 		snprintf(k, sizeof(k), "alert/%s", id);
 		if ((at = json_object_get(a->index, k))) {
 			idx[i] = (size_t)json_integer_value(at);

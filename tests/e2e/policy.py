@@ -16,6 +16,7 @@ stay open.
 usage: policy.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
 import datetime
+import hashlib
 import os
 import time
 import urllib.request
@@ -117,6 +118,11 @@ def wait_findings(cps, want, what):
         time.sleep(0.3)
 
 
+def alert_id(check, entity, key):
+    """cpsync's alert for a finding: the record key hashed (it may hold a national ID)."""
+    return "POLICY-%s-%s-%s" % (check, entity, hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
 def alerts(schemas, broker, want_events):
     """{alert_id: [versions' records]} from the unified alert topic, once it
     holds `want_events` events."""
@@ -203,6 +209,17 @@ def run(schemas, broker, db, cps):
     for check in sev:
         expect('cpsync_policy_findings_open{check="%s"} 1' % check in text,
                  "/metrics counts the open %s finding" % check)
+    income_alert = alert_id("INCOME_ABOVE_STANDARD_ACTIVE", "enrolment", e1)
+    got = alerts(schemas, broker, 3)
+    expect(sorted(got) == sorted([income_alert,
+                                  alert_id("EXITED_DURING_GRADUAL_EXIT", "enrolment", e2),
+                                  alert_id("VERIFICATION_COUNTS_EXCLUDED", "verification", v1)]),
+           "an alert per finding on the unified alert topic: %s" % sorted(got))
+    (version, rec), = got[income_alert]
+    expect(version == 1 and rec["status"] == "OPEN" and rec["category"] == "ELIGIBILITY_CHANGE"
+           and rec["trigger"] == "INCOME_ABOVE_STANDARD" and rec["severity"] == "HIGH"
+           and rec["subject_id"] == hid and rec["region_code"] == "440305",
+           "the income alert as the province sees it: %s" % rec)
 
     # the city moves E1 into a gradual exit of 6 months: its finding closes
     produce(schemas, broker, [("enrolment", e1, enrolment(
@@ -214,6 +231,12 @@ def run(schemas, broker, db, cps):
                     "cpsync.policy_findings WHERE key = %s", (e1,))
     expect(rows == [("INCOME_ABOVE_STANDARD_ACTIVE", "closed", True)],
              "E1's finding is closed, with its time: %s" % rows)
+    got = alerts(schemas, broker, 4)
+    versions = [(v, r["status"], r["handled_at"] is not None) for v, r in got[income_alert]]
+    expect(versions == [(1, "OPEN", False), (2, "CLOSED_NO_NEED", True)],
+           "the income alert closes in its next version: %s" % versions)
+    expect(all(len(v) == 1 for k, v in got.items() if k != income_alert),
+           "the other alerts stay as raised: %s" % got)
     dead = db.query("SELECT origin, reason FROM cpsync.dead_letters")
     expect(not dead, "no dead letters: %s" % dead)
 
