@@ -144,6 +144,16 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
 int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval *v,
                       struct cps_buf *out, char *errstr, size_t errstr_size);
 
+/* Appends the Avro binary encoding of `json`, a value of `rs` in the Avro
+ * specification's JSON encoding (unions as {"branch name": value} or null,
+ * bytes and fixed as strings of code points 0-255, every record field
+ * present): the bytes cps_value_from_json and Avro C's encoder give, without
+ * an Avro C value. A value not matching the schema is CPS_ERR_INVALID naming
+ * the field path (never the content); `out` may then hold a partial
+ * encoding past its old length. */
+int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
+                           struct cps_buf *out, char *errstr, size_t errstr_size);
+
 /* The Avro specification's JSON encoding of `v`, exactly as
  * cps_value_to_json (avro_json.h) gives it for the same value: unions as
  * {"type name": value}, bytes and fixed as strings of code points 0-255 (a

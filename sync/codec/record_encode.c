@@ -36,18 +36,13 @@ struct enc {
 __attribute__((format(printf, 2, 3), noinline, cold)) static int refuse(struct enc *e,
                                                                         const char *fmt, ...)
 {
-	char what[160];
-	char path[256];
 	va_list ap;
+	int rc;
 
-	if (!e->errstr || e->errstr_size == 0)
-		return CPS_ERR_INVALID;
 	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
+	rc = cps_rpath_refusev(e->errstr, e->errstr_size, e->path, e->nseg, fmt, ap);
 	va_end(ap);
-	cps_rpath_format(e->path, e->nseg, path, sizeof(path));
-	snprintf(e->errstr, e->errstr_size, "cannot encode: %s (%s)", what, path[0] ? path : ".");
-	return CPS_ERR_INVALID;
+	return rc;
 }
 
 static const char *kind_name(unsigned kind)

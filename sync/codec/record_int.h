@@ -8,6 +8,7 @@
 
 #include "codec/record.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,11 @@ struct cps_rseg {
 
 /* Formats path[0..n) into out (truncated with "..."). */
 void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t size);
+
+/* The encoders' refusal: "cannot encode: <what> (<path>)" into errstr (a
+ * value, not bytes, is at fault); returns CPS_ERR_INVALID. */
+int cps_rpath_refusev(char *errstr, size_t errstr_size, const struct cps_rseg *path, unsigned n,
+                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* Whether a datum of `t` can be encoded in zero bytes (the guard's rule,
  * looking `depth` levels into records). */

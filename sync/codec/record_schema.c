@@ -353,3 +353,17 @@ void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t
 	if (used >= size && size > 4)
 		memcpy(out + size - 4, "...", 4);
 }
+
+int cps_rpath_refusev(char *errstr, size_t errstr_size, const struct cps_rseg *path, unsigned n,
+                      const char *fmt, va_list ap)
+{
+	char what[160];
+	char where[256];
+
+	if (!errstr || errstr_size == 0)
+		return CPS_ERR_INVALID;
+	vsnprintf(what, sizeof(what), fmt, ap);
+	cps_rpath_format(path, n, where, sizeof(where));
+	snprintf(errstr, errstr_size, "cannot encode: %s (%s)", what, where[0] ? where : ".");
+	return CPS_ERR_INVALID;
+}

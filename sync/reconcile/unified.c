@@ -229,7 +229,6 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
                        struct cps_buf *out, char *errstr, size_t errstr_size)
 {
 	struct cps_schema *s;
-	avro_value_t *v;
 	json_t *ev;
 	int32_t id = 0;
 	int rc, i;
@@ -258,15 +257,22 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 			goto cleanup;
 		}
 	}
-	v = cps_codec_value(u->codec[i]);
-	avro_value_reset(v);
-	rc = cps_value_from_json(ev, v, errstr, errstr_size);
-	if (rc != CPS_OK) {
-		/* The state's record does not fit the schema: a reconciler bug. */
-		rc = CPS_ERR_FATAL;
+	/* Straight from the JSON to Avro binary on the compiled schema: no Avro
+	 * C value to build node by node. */
+	if (!u->typed[i]) {
+		rc = cps_record_schema_new(s, &u->typed[i], errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto cleanup;
+	}
+	if (cps_frame_write_header(u->framing, id, s->fingerprint, out) != 0) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot write the %s header",
+		                cps_framing_name(u->framing));
 		goto cleanup;
 	}
-	rc = cps_codec_encode_framed(u->codec[i], u->framing, id, v, out, errstr, errstr_size);
+	rc = cps_record_encode_json(u->typed[i], ev, out, errstr, errstr_size);
+	if (rc != CPS_OK)
+		rc =
+		    CPS_ERR_FATAL; /* the state's record does not fit the schema: a reconciler bug */
 cleanup:
 	json_decref(ev);
 	return rc;

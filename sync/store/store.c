@@ -124,7 +124,7 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                            "AS i(entity, key, version, ord) "
                            "JOIN cpsync.changes h ON h.entity = i.entity AND h.key = i.key "
                            "AND h.version = i.version LEFT JOIN cpsync.changes p "
-                           "ON p.entity = i.entity AND p.key = i.key "
+                           "ON h.op = 'delete' AND p.entity = i.entity AND p.key = i.key "
                            "AND p.version = i.version - 1"},
     [ST_SINK_VERSIONS_GET] = {"cps_sink_versions_get", "select from sink_versions", 3,
                               "SELECT i.ord, v.version FROM unnest($2::text[], $3::text[]) "

@@ -196,9 +196,10 @@ struct cps_change_ref {
 };
 
 /* For each of `refs`, in one query: the version's changed fields (a JSON
- * array of names) into changed[i] and the previous version's provenance
- * (a JSON object) into prev_provenance[i], new references, or NULL where the
- * log has no such row (pruned, or older than the log). */
+ * array of names) into changed[i] and, for a delete only (the no-echo rule
+ * needs it there alone), the previous version's provenance (a JSON object)
+ * into prev_provenance[i]: new references, or NULL where the log has no such
+ * row (pruned, or older than the log). */
 int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
                              json_t **changed, json_t **prev_provenance, char *errstr,
                              size_t errstr_size);

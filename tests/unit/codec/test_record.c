@@ -480,6 +480,25 @@ static void same_json(avro_value_t *av, const struct cps_record_schema *rs,
 	json_decref(got);
 }
 
+/* Avro JSON of a value straight to binary gives Avro C's bytes. */
+static void same_json_encoding(avro_value_t *av, const struct cps_record_schema *rs,
+                               const uint8_t *msg, size_t len, struct cps_buf *out)
+{
+	char err[CPS_ERRSTR_SIZE];
+	json_t *j = cps_value_to_json(av, err, sizeof(err));
+
+	if (!j)
+		return; /* not representable in JSON (same_json checked both refuse it) */
+	cps_buf_reset(out);
+	if (cps_record_encode_json(rs, j, out, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "cps_record_encode_json: %s\n", err);
+		fail();
+	}
+	assert_int_equal(out->len, len);
+	assert_memory_equal(out->data, msg, len);
+	json_decref(j);
+}
+
 /* Encoded records of one schema, back to back. */
 struct corpus {
 	struct cps_buf data;
@@ -553,6 +572,7 @@ static void test_roundtrip_catalog(void **state)
 			CHECK_AVRO(avro_value_read(reader, &av));
 			same_value(&av, rs->root, &v);
 			same_json(&av, rs, &v);
+			same_json_encoding(&av, rs, msg, len, &out);
 			cps_buf_reset(&out);
 			if (cps_record_encode(rs, &v, &out, err, sizeof(err)) != CPS_OK) {
 				fprintf(stderr, "%s record %zu: %s\n", s->name, k, err);
@@ -1114,6 +1134,49 @@ static void test_encode_mismatch(void **state)
 }
 
 /* JSON failures read as avro_json's: invalid UTF-8, non-finite numbers. */
+/* JSON that does not fit the schema is refused with the field path, never
+ * its content. */
+static void test_encode_json_mismatch(void **state)
+{
+	static const char schema[] =
+	    "{\"type\":\"record\",\"name\":\"r\",\"fields\":["
+	    "{\"name\":\"id\",\"type\":\"string\"},"
+	    "{\"name\":\"n\",\"type\":[\"null\",\"int\"]},"
+	    "{\"name\":\"f\",\"type\":{\"type\":\"fixed\",\"name\":\"f2\",\"size\":2}}]}";
+	static const struct {
+		const char *json, *why;
+	} cases[] = {
+	    {"{\"id\":\"440301\",\"n\":null}", "has 3 fields, the JSON 2"},
+	    {"{\"id\":\"440301\",\"n\":null,\"x\":1}", "missing field (.f)"},
+	    {"{\"id\":\"440301\",\"n\":{\"long\":1},\"f\":\"ab\"}", "unknown union branch (.n)"},
+	    {"{\"id\":\"440301\",\"n\":{\"int\":3000000000},\"f\":\"ab\"}", "expected an int (.n)"},
+	    {"{\"id\":\"440301\",\"n\":null,\"f\":\"abc\"}", "expected 2 bytes, got 3 (.f)"},
+	    {"{\"id\":\"440301\",\"n\":null,\"f\":\"a\u0100\"}", "code point above 255"},
+	    {"{\"id\":7,\"n\":null,\"f\":\"ab\"}", "expected a string (.id)"},
+	};
+	struct cps_record_schema *rs = compile_text(schema);
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_buf out;
+
+	cps_buf_init(&out, 0);
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(cases); i++) {
+		json_t *j = json_loads(cases[i].json, 0, NULL);
+
+		assert_non_null(j);
+		cps_buf_reset(&out);
+		assert_int_equal(cps_record_encode_json(rs, j, &out, err, sizeof(err)),
+		                 CPS_ERR_INVALID);
+		if (!strstr(err, cases[i].why)) {
+			fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err, cases[i].why);
+			fail();
+		}
+		assert_null(strstr(err, "440301"));
+		json_decref(j);
+	}
+	cps_buf_release(&out);
+	cps_record_schema_free(rs);
+}
+
 static void test_json_errors(void **state)
 {
 	const char *schema =
@@ -1190,6 +1253,7 @@ int main(void)
 	    cmocka_unit_test(test_catalog_decimal_date),
 	    cmocka_unit_test(test_encode_mismatch),
 	    cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_encode_json_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
