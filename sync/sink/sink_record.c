@@ -5,7 +5,6 @@
  * encoded for the target's format, and the cpsync-* headers.
  */
 #include "sink/sink_runner_int.h"
-#include "codec/avro_json.h"
 #include "base/log.h"
 #include "base/pii.h"
 
@@ -112,14 +111,11 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 		}
 		free(text);
 	} else if (!is_delete) {
-		struct cps_codec *codec = r->codecs[ei];
-
-		if (!codec) {
-			rc = cps_codec_new(schema, NULL, &r->codecs[ei], why, sizeof(why));
+		if (!r->typed[ei]) {
+			rc = cps_record_schema_new(schema, &r->typed[ei], why, sizeof(why));
 			if (rc != CPS_OK)
 				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                  "%s codec: %s", entity, why);
-			codec = r->codecs[ei];
+				                  "%s schema: %s", entity, why);
 		}
 		if (r->format == CPS_SINK_FORMAT_FRAMED) {
 			/* a registry that cannot answer is trouble, not a poison record */
@@ -128,16 +124,13 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 				return cps_seterr(rc == CPS_ERR_FATAL ? rc : CPS_ERR_RETRIABLE,
 				                  errstr, errstr_size, "%s schema id: %s", entity,
 				                  why);
+			if (cps_frame_write_header(r->framing, id, schema->fingerprint, &o->value))
+				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+				                  "cannot write the %s header",
+				                  cps_framing_name(r->framing));
 		}
-		avro_value_reset(cps_codec_value(codec));
-		rc = cps_value_from_json(record, cps_codec_value(codec), why, sizeof(why));
-		if (rc == CPS_OK)
-			rc = r->format == CPS_SINK_FORMAT_RAW
-			         ? cps_codec_encode(codec, cps_codec_value(codec), &o->value, why,
-			                            sizeof(why))
-			         : cps_codec_encode_framed(codec, r->framing, id,
-			                                   cps_codec_value(codec), &o->value, why,
-			                                   sizeof(why));
+		/* straight from the JSON to Avro binary: no Avro C value */
+		rc = cps_record_encode_json(r->typed[ei], record, &o->value, why, sizeof(why));
 		if (rc != CPS_OK)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "encoding a %s record: %s", entity, why);

@@ -378,7 +378,7 @@ static void runner_free(struct cps_sink_runner *r)
 	free(r->written);
 	for (int i = 0; i < CPS_N_ENTITIES; i++) {
 		free(r->allow[i]);
-		cps_codec_free(r->codecs[i]);
+		cps_record_schema_free(r->typed[i]);
 	}
 	cps_unified_free(r->unified);
 	cps_store_close(r->store);

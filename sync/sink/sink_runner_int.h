@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "codec/codec.h"
 #include "codec/framing.h"
+#include "codec/record.h"
 #include "model/entity.h"
 #include "reconcile/unified.h"
 #include "store/store.h"
@@ -90,7 +91,7 @@ struct cps_sink_runner {
 	struct sink_replay *replay; /* waiting to be taken; NULL when none */
 
 	struct cps_unified *unified;
-	struct cps_codec *codecs[CPS_N_ENTITIES];
+	struct cps_record_schema *typed[CPS_N_ENTITIES]; /* entity records, compiled on first use */
 	struct cps_conn *source, *sink;
 	/* the arrays below, batch_max each, all in `scratch` (allocated once) */
 	struct cps_arena scratch;
