@@ -188,19 +188,6 @@ out:
 	cps_api_leave(api);
 }
 
-int cps_api_encode_unified(void *ctx, const struct cps_key_state *st,
-                           const struct cps_reconcile_outcome *o, int64_t now_ms,
-                           struct cps_buf *out, char *errstr, size_t errstr_size)
-{
-	struct cps_api *api = ctx;
-	int rc;
-
-	pthread_mutex_lock(&api->uni_mu);
-	rc = cps_unified_encode(api->uni, st, o, now_ms, out, errstr, errstr_size);
-	pthread_mutex_unlock(&api->uni_mu);
-	return rc == CPS_ERR_RETRIABLE ? rc : rc ? CPS_ERR_INVALID : CPS_OK;
-}
-
 static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
                               struct cps_http_response *resp)
 {

@@ -24,17 +24,6 @@
 #define PASS_SAMPLES 5
 #define SWAP_WAIT_MS 30000
 
-const struct cps_rules *cps_api_rules_take(struct cps_api *api)
-{
-	return api->rules_live ? cps_live_take(api->rules_live) : api->rules;
-}
-
-void cps_api_rules_give(struct cps_api *api, const struct cps_rules *r)
-{
-	if (api->rules_live)
-		cps_live_give(api->rules_live, (void *)r);
-}
-
 /* The number of a rule set in force: every entity carries it as version. */
 static int64_t set_number(const struct cps_rules *r)
 {
