@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/api_ops.h"
 #include "api/api_republish.h"
+#include "base/live.h"
 #include "base/log.h"
 #include "config/log_config.h"
 #include "codec/registry.h"
@@ -67,6 +68,7 @@ static const cps_engine_stage_fn stages[] = {
     load_rules,
     load_policy,
     cps_engine_migrate_store,
+    cps_engine_record_rules,
     cps_engine_start_kafka,
     cps_engine_start_http,
     cps_engine_start_reconcile,
@@ -92,6 +94,7 @@ int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
 	atomic_init(&e->stop_requested, false);
 	pthread_mutex_init(&e->wait_lock, NULL);
 	pthread_cond_init(&e->wait_cond, NULL);
+	pthread_mutex_init(&e->reload_lock, NULL);
 	cps_settings_init(&e->kafka_props);
 	if (!(opts && opts->no_signals)) {
 		/* before any thread starts: they all inherit the blocked set, so
@@ -163,6 +166,19 @@ static void reload_log_settings(struct cps_engine *e)
 	cps_config_free(fresh);
 }
 
+/* SIGHUP: rules, policy, API tokens and log settings from the file
+ * (cps_engine_reload, which logs what it did or why it refused); a
+ * configuration not from a file: log settings as before (nothing else). */
+static void reload_on_sighup(struct cps_engine *e)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!cps_config_file(e->cfg) || !e->rules_live)
+		reload_log_settings(e);
+	else
+		cps_engine_reload(e, err, sizeof(err));
+}
+
 /* The engine's own loop: signals, stop requests and the systemd watchdog,
  * which it feeds only while it runs (a hung loop stops the pings). */
 int cps_engine_wait(struct cps_engine *e)
@@ -187,7 +203,7 @@ int cps_engine_wait(struct cps_engine *e)
 				return sig;
 			}
 			if (sig == SIGHUP)
-				reload_log_settings(e);
+				reload_on_sighup(e);
 			continue;
 		}
 		pthread_mutex_lock(&e->wait_lock);
@@ -246,8 +262,14 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_broker_stop(e->broker);
 	free(e->bootstrap);
 	cps_settings_release(&e->kafka_props);
-	cps_rules_free(e->rules);
-	cps_policy_free(e->policy);
+	if (e->rules_live)
+		cps_live_free(e->rules_live);
+	else
+		cps_rules_free(e->rules);
+	if (e->policy_live)
+		cps_live_free(e->policy_live);
+	else
+		cps_policy_free(e->policy);
 	cps_registry_free(e->registry);
 	cps_catalog_free(e->catalog);
 	json_decref(e->paused_links);
@@ -257,6 +279,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_status_free(e->status);
 	pthread_cond_destroy(&e->wait_cond);
 	pthread_mutex_destroy(&e->wait_lock);
+	pthread_mutex_destroy(&e->reload_lock);
 	if (e->signals_blocked)
 		pthread_sigmask(SIG_SETMASK, &e->old_mask, NULL);
 	free(e);

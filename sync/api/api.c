@@ -32,10 +32,19 @@ int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *err
 	pthread_cond_init(&api->gate_cv, NULL);
 	api->catalog = conf->catalog;
 	api->rules = conf->rules;
+	api->rules_live = conf->rules_live;
+	api->reload = conf->reload;
+	api->reload_ctx = conf->reload_ctx;
+	pthread_mutex_init(&api->apply_mu, NULL);
+	api->instance = strdup(conf->instance ? conf->instance : "cpsync");
+	api->conninfo = strdup(conf->conninfo ? conf->conninfo : "");
+	api->platforms = json_array();
+	for (size_t i = 0; conf->platforms && conf->platforms[i]; i++)
+		json_array_append_new(api->platforms, json_string(conf->platforms[i]));
 	api->publisher = conf->publisher;
 	api->topic_prefix =
 	    strdup(conf->unified_topic_prefix ? conf->unified_topic_prefix : "cpsync.unified.");
-	if (!api->topic_prefix) {
+	if (!api->topic_prefix || !api->instance || !api->conninfo || !api->platforms) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto fail;
 	}
@@ -68,6 +77,8 @@ int cps_api_register(struct cps_api *api, struct cps_http_server *server, char *
 		rc = cps_api_audit_register(api, server, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_api_findings_register(api, server, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_api_rules_register(api, server, errstr, errstr_size);
 	return rc;
 }
 
@@ -79,6 +90,10 @@ void cps_api_free(struct cps_api *api)
 	cps_unified_free(api->uni);
 	cps_steward_store_free(api->store);
 	free(api->topic_prefix);
+	free(api->instance);
+	free(api->conninfo);
+	json_decref(api->platforms);
+	pthread_mutex_destroy(&api->apply_mu);
 	json_decref(api->region_fields);
 	pthread_cond_destroy(&api->gate_cv);
 	pthread_mutex_destroy(&api->gate_mu);

@@ -25,9 +25,19 @@ struct cps_api_conf {
 	const char *unified_topic_prefix; /* copied; NULL = "cpsync.unified." */
 	const struct cps_rules *rules;    /* borrowed */
 	struct cps_publisher *publisher;  /* borrowed; woken after a resolution, may be NULL */
+	/* the rules in force (base/live.h), taken per request; borrowed. NULL:
+	 * `rules` always, and no /api/v1/rules routes */
+	struct cps_live *rules_live;
+	const char *instance;         /* who applies a rule set; copied */
+	const char *const *platforms; /* the configured platforms, NULL-terminated; copied */
+	/* POST /api/v1/reload: re-reads the configuration file (the engine's
+	 * cps_engine_reload); NULL: no such route */
+	int (*reload)(void *ctx, char *errstr, size_t errstr_size);
+	void *reload_ctx;
 };
 
 struct cps_api;
+struct cps_live;
 
 /* Borrowed pointers must outlive cps_api_free. Connects to nothing yet. */
 int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *errstr,

@@ -188,20 +188,6 @@ out:
 	cps_api_leave(api);
 }
 
-/* cps_steward_encode_fn: the API's one encoder, shared by the HTTP threads. */
-static int encode_unified(void *ctx, const struct cps_key_state *st,
-                          const struct cps_reconcile_outcome *o, int64_t now_ms,
-                          struct cps_buf *out, char *errstr, size_t errstr_size)
-{
-	struct cps_api *api = ctx;
-	int rc;
-
-	pthread_mutex_lock(&api->uni_mu);
-	rc = cps_unified_encode(api->uni, st, o, now_ms, out, errstr, errstr_size);
-	pthread_mutex_unlock(&api->uni_mu);
-	return rc == CPS_ERR_RETRIABLE ? rc : rc ? CPS_ERR_INVALID : CPS_OK;
-}
-
 static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
                               struct cps_http_response *resp)
 {
@@ -282,12 +268,13 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 	d.value = value;
 	d.steward = req->principal;
 	d.reason = json_string_value(reason);
-	d.rules = api->rules;
+	d.rules = cps_api_rules_take(api);
 	d.topic_prefix = api->topic_prefix;
-	d.encode = encode_unified;
+	d.encode = cps_api_encode_unified;
 	d.encode_ctx = api;
 	rc = cps_steward_conflict_resolve(api->store, &d, &c, &version, &why, errstr,
 	                                  sizeof(errstr));
+	cps_api_rules_give(api, d.rules);
 	if (rc != CPS_OK) {
 		if (!(rc == CPS_ERR_INVALID && why))
 			cps_log_warn(FAC, "resolve of conflict %" PRId64 ": %s", d.conflict_id,

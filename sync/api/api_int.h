@@ -18,6 +18,13 @@ struct cps_api {
 	struct cps_steward_store *store;
 	struct cps_catalog *catalog;
 	const struct cps_rules *rules;
+	struct cps_live *rules_live; /* when set, the rules in force (api_rules.c) */
+	char *instance;
+	char *conninfo;           /* the store's, for the rules pass's own connection */
+	json_t *platforms;        /* the configured platforms' names */
+	pthread_mutex_t apply_mu; /* one `rules apply` at a time */
+	int (*reload)(void *ctx, char *errstr, size_t errstr_size);
+	void *reload_ctx;
 	struct cps_publisher *publisher;
 	char *topic_prefix;
 	pthread_mutex_t uni_mu; /* guards uni: one encoder shared by the HTTP threads */
@@ -67,6 +74,15 @@ void cps_api_reply_entries(struct cps_api *api, int masked, struct cps_http_resp
                            const char *what, int rc, const char *errstr, json_t *items,
                            const struct cps_steward_cursor *next);
 
+/* cps_steward_encode_fn: the API's one encoder, shared by the HTTP threads
+ * (ctx: the api). */
+int cps_api_encode_unified(void *ctx, const struct cps_key_state *st,
+                           const struct cps_reconcile_outcome *o, int64_t now_ms,
+                           struct cps_buf *out, char *errstr, size_t errstr_size);
+/* The rules in force for one request, and back (api_rules.c). */
+const struct cps_rules *cps_api_rules_take(struct cps_api *api);
+void cps_api_rules_give(struct cps_api *api, const struct cps_rules *r);
+
 /* Route registration of each file. */
 int cps_api_conflicts_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                                size_t errstr_size);
@@ -98,6 +114,8 @@ int cps_api_scope(struct cps_api *api, const struct cps_http_request *req,
 int cps_api_records_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                              size_t errstr_size);
 int cps_api_audit_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
+                           size_t errstr_size);
+int cps_api_rules_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                            size_t errstr_size);
 int cps_api_findings_register(struct cps_api *api, struct cps_http_server *server, char *errstr,
                               size_t errstr_size);

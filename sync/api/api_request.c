@@ -2,12 +2,13 @@
  * What every steward route handler (api_conflicts.c, api_records.c,
  * api_audit.c) shares: the in-flight gate that lets the engine stop what
  * the API borrows (cps_api_enter/leave/quiesce), query parameters, keyset
- * cursors, name checks, the HTTP status of a store refusal and the reply of a
- * paged list.
+ * cursors, name checks, the HTTP status of a store refusal, the reply of a
+ * paged list, the unified encoder and the rules in force per request.
  */
 #include "api/api_int.h"
 
 #include "base/common.h"
+#include "base/live.h"
 #include "base/log.h"
 
 #include <ctype.h>
@@ -198,4 +199,29 @@ int cps_api_name_ok(const char *s)
 		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
 			return 0;
 	return 1;
+}
+
+/* cps_steward_encode_fn: the API's one encoder, shared by the HTTP threads. */
+int cps_api_encode_unified(void *ctx, const struct cps_key_state *st,
+                           const struct cps_reconcile_outcome *o, int64_t now_ms,
+                           struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	struct cps_api *api = ctx;
+	int rc;
+
+	pthread_mutex_lock(&api->uni_mu);
+	rc = cps_unified_encode(api->uni, st, o, now_ms, out, errstr, errstr_size);
+	pthread_mutex_unlock(&api->uni_mu);
+	return rc == CPS_ERR_RETRIABLE ? rc : rc ? CPS_ERR_INVALID : CPS_OK;
+}
+
+const struct cps_rules *cps_api_rules_take(struct cps_api *api)
+{
+	return api->rules_live ? cps_live_take(api->rules_live) : api->rules;
+}
+
+void cps_api_rules_give(struct cps_api *api, const struct cps_rules *r)
+{
+	if (api->rules_live)
+		cps_live_give(api->rules_live, (void *)r);
 }

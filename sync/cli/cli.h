@@ -29,6 +29,8 @@ int cps_cli_dlq(int argc, char **argv);        /* cli_dlq.c: list|show|replay|di
 int cps_cli_connectors(int argc, char **argv); /* cli_connectors.c: list|pause|resume|restart */
 int cps_cli_log(int argc, char **argv);        /* cli_log.c: log show|set LEVEL */
 int cps_cli_republish(int argc, char **argv);  /* cli_republish.c: republish --entity E */
+int cps_cli_rules(int argc, char **argv);      /* cli_rules.c: rules show|diff|apply */
+int cps_cli_reload(int argc, char **argv);     /* cli_rules.c: reload */
 
 /* The schemas directory: `explicit_dir`, else $CPSYNC_SCHEMA_DIR, else the
  * source tree's schemas/, else the installed share/cpsync/schemas. */

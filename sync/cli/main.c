@@ -31,6 +31,8 @@ static const struct {
     {"log", cps_cli_log, "show|set the log level and debug contexts at run time (HTTP API)"},
     {"republish", cps_cli_republish,
      "write an entity's records or changes to a topic again (HTTP API)"},
+    {"rules", cps_cli_rules, "show|diff FILE|apply FILE: the rules lifecycle (HTTP API)"},
+    {"reload", cps_cli_reload, "re-read rules, policy, tokens, log settings (HTTP API)"},
 };
 
 static void usage(FILE *f)

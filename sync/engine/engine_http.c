@@ -136,10 +136,20 @@ int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_o
 	    .unified_topic_prefix = cps_config_get_string(e->cfg, "kafka.unified_topic_prefix"),
 	    .rules = e->rules,
 	    .publisher = e->publisher,
+	    .rules_live = e->rules_live,
+	    .instance = cps_config_get_string(e->cfg, "instance"),
+	    .reload = cps_engine_reload_cb,
+	    .reload_ctx = e,
 	};
-	int rc = cps_api_new(&ac, &e->api, errstr, errstr_size);
+	const char *names[65] = {0};
+	struct cps_config_platform pl;
+	int rc;
 
 	(void)opts;
+	for (size_t i = 0; i < 64 && cps_config_platform_at(e->cfg, i, &pl) == CPS_OK; i++)
+		names[i] = pl.name;
+	ac.platforms = names;
+	rc = cps_api_new(&ac, &e->api, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_api_register(e->api, e->http, errstr, errstr_size);
 	return rc;

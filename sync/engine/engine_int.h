@@ -32,6 +32,7 @@ struct cps_publisher;
 struct cps_registry;
 struct cps_policy;
 struct cps_rules;
+struct cps_live;
 struct cps_sink_runner;
 struct cps_workers;
 
@@ -56,7 +57,11 @@ struct cps_engine {
 	struct cps_status *status;
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
-	struct cps_rules *rules;
+	struct cps_rules *rules;      /* the first rules (owned by rules_live once it exists) */
+	struct cps_live *rules_live;  /* the rules in force: a reload or `rules apply` swaps them */
+	struct cps_live *policy_live; /* the policy in force (owns e->policy once it exists) */
+	int64_t rule_set;             /* the stored number of the rules the engine last loaded */
+	pthread_mutex_t reload_lock;  /* one reload at a time */
 	struct cps_policy
 	    *policy; /* loaded and its standards checked at start; not yet run per change */
 	struct cps_guard_limits limits;
@@ -112,6 +117,16 @@ bool cps_engine_link_paused(const struct cps_engine *e, const char *link);
  * such a link shows PAUSED at once (its runner starts paused). */
 struct cps_link *cps_engine_add_link(struct cps_engine *e, const char *name, const char *platform,
                                      const char *type, enum cps_link_direction dir, bool *paused);
+/* engine_rules.c: the configuration's rule set stored and numbered, the
+ * rules and policy behind swappable pointers. */
+int cps_engine_record_rules(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                            size_t errstr_size);
+/* SIGHUP and POST /api/v1/reload: rules, policy, API tokens and log
+ * settings from the configuration file, all validated before any changes;
+ * CPS_ERR_INVALID with the reason when the file is not valid. Any thread. */
+int cps_engine_reload(struct cps_engine *e, char *errstr, size_t errstr_size);
+/* The same as a cps_api_conf.reload callback (ctx: the engine). */
+int cps_engine_reload_cb(void *ctx, char *errstr, size_t errstr_size);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
 int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);

@@ -79,6 +79,8 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 	wc.catalog = e->catalog;
 	wc.rules = e->rules;
 	wc.policy = e->policy;
+	wc.rules_live = e->rules_live;
+	wc.policy_live = e->policy_live;
 	wc.unified_framing = CPS_FRAMING_CONFLUENT;
 	wc.registry = e->registry;
 	wc.publisher = e->publisher;

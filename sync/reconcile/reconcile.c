@@ -702,3 +702,41 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 	}
 	return CPS_OK;
 }
+
+int cps_reconcile_rerun(const struct cps_rules *rules, struct cps_key_state *st, int64_t now_ms,
+                        struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size)
+{
+	struct work w = {0};
+	int deleted = st->deleted, rc;
+
+	if (cps_reconcile_outcome_reset(out) != CPS_OK)
+		return OOM(errstr, errstr_size);
+	if (!json_object_size(st->platforms))
+		return CPS_OK; /* nothing stated: nothing to decide */
+	w.rules = rules;
+	w.er = cps_rules_entity(rules, st->entity);
+	w.entity = st->entity;
+	w.key = st->key;
+	w.key_field = cps_entity_key_field(st->entity);
+	w.opened_at = now_ms;
+	w.out = out;
+	w.old_record = st->record;
+	w.platforms = st->platforms;
+	w.provenance = st->provenance;
+	w.conflicts = st->conflicts;
+	recompute(&w, st, &deleted);
+	if (w.oom) {
+		rc = OOM(errstr, errstr_size);
+		json_decref(w.record);
+		cps_reconcile_outcome_release(out);
+		return rc;
+	}
+	json_decref(st->record);
+	st->record = w.record;
+	st->deleted = deleted;
+	if (out->changed) {
+		st->version++;
+		out->version = st->version;
+	}
+	return CPS_OK;
+}

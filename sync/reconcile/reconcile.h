@@ -69,6 +69,13 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
                         const struct cps_ingest_event *ev, struct cps_reconcile_outcome *out,
                         char *errstr, size_t errstr_size);
 
+/* Decides `st` again under `rules` from the facts it holds, as if its
+ * newest fact had just arrived (a rules change: cpsync rules diff/apply).
+ * A new version only when the unified record changes; conflicts open and
+ * close as the rules say (opened at now_ms). Errors as cps_reconcile_apply. */
+int cps_reconcile_rerun(const struct cps_rules *rules, struct cps_key_state *st, int64_t now_ms,
+                        struct cps_reconcile_outcome *out, char *errstr, size_t errstr_size);
+
 enum cps_resolution {
 	CPS_RESOLVE_TAKE_PLATFORM, /* the value of one candidate platform */
 	CPS_RESOLVE_ENTER_VALUE,   /* a value the steward enters */

@@ -103,4 +103,25 @@ int cps_rules_is_condition(const struct cps_entity_rules *e, const char *field);
 const char *cps_rule_kind_name(enum cps_rule_kind kind);
 const char *cps_rule_disagree_name(enum cps_rule_disagree d);
 
+/* ---- rules_canon.c: the rule set as cpsync stores it ---- */
+
+/* JSON of the section's shape with every entry resolved (rule, platforms,
+ * on_disagree), entities and fields by name, cases in order, no versions:
+ * cps_rules_from_json reads it back to the same rules. New reference. */
+json_t *cps_rules_to_json(const struct cps_rules *r);
+/* The canonical text (compact cps_rules_to_json, to free) and its SHA-256
+ * as 64 hex digits: equal rules, however written, hash the same. */
+int cps_rules_canonical(const struct cps_rules *r, char **text, char hash[65]);
+/* Sets every entity's version (what provenance records as rule_version):
+ * a running cpsync uses the stored rule set's number. */
+void cps_rules_set_version(struct cps_rules *r, int version);
+/* Rules from a file's text: JSON (starting with '{') or YAML, either a
+ * whole file with a `rules:` section or the section itself; errors name
+ * the position or the key (CPS_ERR_INVALID). */
+int cps_rules_from_text(const char *text, size_t len, struct cps_rules **out, char *errstr,
+                        size_t errstr_size);
+/* Every platform the rules name is one of `known` (the configuration's). */
+int cps_rules_check_platforms(const struct cps_rules *r, const char *const *known, size_t n,
+                              char *errstr, size_t errstr_size);
+
 #endif

@@ -19,6 +19,8 @@
 #include "config/settings.h"
 #include "observe/status.h"
 
+struct cps_live;
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,7 +36,11 @@ struct cps_worker_conf {
 	int batch_ms;                                /* store.batch_ms */
 	struct cps_catalog *catalog;                 /* borrowed, shared (read-only) */
 	const struct cps_rules *rules;               /* borrowed, shared (read-only) */
-	const struct cps_policy *policy;  /* borrowed, shared; NULL: no checks (policy.h) */
+	const struct cps_policy *policy; /* borrowed, shared; NULL: no checks (policy.h) */
+	/* when set, each batch takes the current rules (and policy) from these
+	 * instead (a reload or `rules apply` swaps them; base/live.h); borrowed */
+	struct cps_live *rules_live;
+	struct cps_live *policy_live;
 	enum cps_framing unified_framing; /* confluent (default) or single-object */
 	struct cps_registry *registry;    /* NULL: registry-free ids */
 	struct cps_publisher *publisher;  /* woken after each commit, may be NULL */

@@ -6,7 +6,9 @@
  */
 #include "worker/worker_int.h"
 #include "base/clock.h"
+#include "base/live.h"
 #include "base/log.h"
+#include "store/store_rules.h"
 #include "reconcile/reconcile.h"
 
 #include <stdio.h>
@@ -146,9 +148,12 @@ static int attempt_load_states(struct worker *w, struct item *items, size_t n, s
 		items[i].state = a->n_states++;
 		json_object_set_new(a->index, k, json_integer((json_int_t)items[i].state));
 	}
-	if (a->n_states)
-		return cps_store_load_states(w->store, a->states, a->n_states, errstr, errstr_size);
-	return CPS_OK;
+	if (!a->n_states)
+		return CPS_OK;
+	/* states another writer changes from here on fail this batch's commit */
+	if (cps_store_load_fence(w->store, errstr, errstr_size) != CPS_OK)
+		return CPS_ERR_RETRIABLE;
+	return cps_store_load_states(w->store, a->states, a->n_states, errstr, errstr_size);
 }
 
 /* Adds the unified version `buf` of state `st` (after outcome `o`) to the
@@ -198,14 +203,12 @@ int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct
 	return CPS_OK;
 }
 
-/* Loads states and applies every event in order. CPS_OK: the attempt is
- * ready to commit; CPS_ERR_INVALID: an event was refused (marked skip), redo;
- * else a store (or memory) error. */
-int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
-                             int64_t *opened, char *errstr, size_t errstr_size)
+/* cps_worker_attempt_build under `rules`. */
+static int attempt_apply(struct worker *w, struct item *items, size_t n, struct attempt *a,
+                         const struct cps_rules *rules, int64_t now, int64_t *opened, char *errstr,
+                         size_t errstr_size)
 {
 	struct cps_workers *p = w->pool;
-	int64_t now = cps_wall_ms();
 	struct cps_buf buf;
 	int rc = CPS_OK;
 
@@ -226,7 +229,7 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
 			continue;
 		st = a->states[items[i].state];
 		cps_reconcile_outcome_init(&o);
-		rc = cps_reconcile_apply(p->conf.rules, st, &items[i].ev, &o, why, sizeof(why));
+		rc = cps_reconcile_apply(rules, st, &items[i].ev, &o, why, sizeof(why));
 		if (rc != CPS_OK) {
 			cps_reconcile_outcome_release(&o);
 			if (cps_worker_item_refuse(&items[i], why) != CPS_OK)
@@ -268,5 +271,24 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
 	}
 out:
 	cps_buf_release(&buf);
+	return rc;
+}
+
+/* Loads states and applies every event in order. CPS_OK: the attempt is
+ * ready to commit; CPS_ERR_INVALID: an event was refused (marked skip), redo;
+ * else a store (or memory) error. */
+int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
+                             int64_t *opened, char *errstr, size_t errstr_size)
+{
+	struct cps_workers *p = w->pool;
+	int64_t now = cps_wall_ms();
+	int rc;
+	/* the rules of this attempt: a swap meanwhile waits for them back */
+	const struct cps_rules *rules =
+	    p->conf.rules_live ? cps_live_take(p->conf.rules_live) : p->conf.rules;
+
+	rc = attempt_apply(w, items, n, a, rules, now, opened, errstr, errstr_size);
+	if (p->conf.rules_live)
+		cps_live_give(p->conf.rules_live, (void *)rules);
 	return rc;
 }

@@ -9,6 +9,7 @@
  * their Avro encoding (the engine's state is still Avro JSON).
  */
 #include "worker/worker_int.h"
+#include "base/live.h"
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -218,7 +219,8 @@ static int preload(struct lookup *l, const bool *changed, char *errstr, size_t e
 
 int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
 {
-	const struct cps_policy *policy = w->pool->conf.policy;
+	struct cps_live *live = w->pool->conf.policy_live;
+	const struct cps_policy *policy = live ? cps_live_take(live) : w->pool->conf.policy;
 	struct lookup l = {w, a, json_object()};
 	struct cps_policy_lookup lk = {person_of, household_of, &l};
 	int32_t day = (int32_t)((cps_wall_ms() + CHINA_OFFSET_MS) / DAY_MS);
@@ -270,5 +272,7 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 	}
 	json_decref(l.loaded);
 	free(changed);
+	if (live)
+		cps_live_give(live, (void *)policy);
 	return rc;
 }
