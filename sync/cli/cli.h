@@ -29,6 +29,7 @@ int cps_cli_dlq(int argc, char **argv);        /* cli_dlq.c: list|show|replay|di
 int cps_cli_connectors(int argc, char **argv); /* cli_connectors.c: list|pause|resume|restart */
 int cps_cli_log(int argc, char **argv);        /* cli_log.c: log show|set LEVEL */
 int cps_cli_republish(int argc, char **argv);  /* cli_republish.c: republish --entity E */
+int cps_cli_sweep(int argc, char **argv);      /* cli_sweep.c: sweep run|report */
 
 /* The schemas directory: `explicit_dir`, else $CPSYNC_SCHEMA_DIR, else the
  * source tree's schemas/, else the installed share/cpsync/schemas. */

@@ -31,6 +31,7 @@ static const struct {
     {"log", cps_cli_log, "show|set the log level and debug contexts at run time (HTTP API)"},
     {"republish", cps_cli_republish,
      "write an entity's records or changes to a topic again (HTTP API)"},
+    {"sweep", cps_cli_sweep, "run|report three-way sweeps against the platforms (HTTP API)"},
 };
 
 static void usage(FILE *f)

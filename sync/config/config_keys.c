@@ -210,7 +210,7 @@ const struct cps_config_key cps_config_keys[] = {
      "How often a three-way sweep compares each platform's full data with the store "
      "(`6h`, `24h`); `0`: only when asked (`cpsync sweep run`, `POST /api/v1/sweeps`). One "
      "sweep runs at a time per store."},
-    {"sweeps.chunk_rows", CPS_CFG_INT, "1000", 10, 100000, NULL, 0,
+    {"sweeps.chunk_rows", CPS_CFG_INT, "1000", 1, 100000, NULL, 0,
      "Records a sweep reads from a platform and compares with the store at a time: what "
      "it holds in memory."},
     {"policy.standards.*.regions", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,

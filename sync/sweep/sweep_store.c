@@ -125,8 +125,8 @@ static json_t *counts_by_platform_kind(json_t *counts)
 				found = true;
 			}
 		if (!found && p && k)
-			json_array_append_new(
-			    out, json_pack("{s:s, s:s, s:I}", "platform", p, "kind", k, n));
+			json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "platform", p,
+			                                     "kind", k, "count", n));
 	}
 	return out;
 }
