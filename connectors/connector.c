@@ -291,3 +291,22 @@ int cps_connector_snapshot_request(const struct cps_connector_ops *ops, const ch
 	cps_settings_release(&resolved);
 	return rc;
 }
+
+int cps_connector_sweep_read(const struct cps_connector_ops *ops, const char *platform,
+                             const struct cps_settings *settings, size_t chunk,
+                             const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size)
+{
+	struct cps_settings resolved;
+	int rc;
+
+	if (!ops || !ops->sweep_read)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "a %s source cannot read its platform's full data for a sweep",
+		                  ops ? ops->type : "?");
+	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = ops->sweep_read(platform, &resolved, chunk ? chunk : 1000, sink, errstr,
+		                     errstr_size);
+	cps_settings_release(&resolved);
+	return rc;
+}

@@ -11,6 +11,7 @@
 #include "base/common.h"
 #include "config/settings.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,6 +168,19 @@ struct cps_offsets_reset {
 
 struct cps_connector_ops;
 
+/* Where a sweep_read delivers a platform's full data (sync/sweep/). */
+struct cps_sweep_sink {
+	/* must be set: an entity the read covers IN FULL (every record of it the
+	 * platform holds follows), called once before its records; a record
+	 * of an entity not announced is not compared */
+	int (*entity)(void *arg, const char *entity, char *errstr, size_t errstr_size);
+	/* must be set: one chunk of messages, borrowed for the call */
+	int (*emit)(void *arg, const struct cps_source_msg *msgs, size_t n, char *errstr,
+	            size_t errstr_size);
+	void *arg;
+	const atomic_bool *stop; /* may be NULL; checked between chunks */
+};
+
 /* sink_open's answer when another instance is the platform's one writer. */
 #define CPS_CONN_STANDBY (-10)
 /* snapshot_request's answer when the source's state refuses it (a snapshot
@@ -242,6 +256,17 @@ struct cps_connector_ops {
 	                        const char *const *tables, size_t n, bool check_only, char *errstr,
 	                        size_t errstr_size);
 
+	/* may be NULL (the platform cannot be swept); a source's only. Reads
+	 * the platform's FULL current data for a sweep (sync/sweep/) with
+	 * clients of its own, so any thread may call it while the source runs,
+	 * and commits nothing: each record as poll would hand it out (value as
+	 * the source sends it; a value NULL says the record is gone), at most
+	 * `chunk` messages per sink->emit, never more than a chunk in memory.
+	 * A nonzero return of the sink ends the read and is returned; a set
+	 * sink->stop ends it with CPS_ERR_RETRIABLE. */
+	int (*sweep_read)(const char *platform, const struct cps_settings *settings, size_t chunk,
+	                  const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size);
+
 	/* sink side: may be NULL as a whole. CPS_CONN_STANDBY: the platform takes
 	 * one writer at a time and another instance is it; the runner shows the
 	 * link STANDBY and tries again (nothing is consumed meanwhile). */
@@ -295,6 +320,12 @@ int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char 
 int cps_connector_snapshot_request(const struct cps_connector_ops *ops, const char *platform,
                                    const struct cps_settings *settings, const char *const *tables,
                                    size_t n, bool check_only, char *errstr, size_t errstr_size);
+
+/* sweep_read with settings validated and defaults filled in;
+ * CPS_ERR_INVALID ("... cannot ...") when the slot is NULL. */
+int cps_connector_sweep_read(const struct cps_connector_ops *ops, const char *platform,
+                             const struct cps_settings *settings, size_t chunk,
+                             const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size);
 
 /* Dispatchers: the only way the core calls into a connector. */
 static inline int cps_source_poll(struct cps_conn *c, struct cps_source_batch *batch, size_t max,

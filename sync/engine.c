@@ -11,6 +11,7 @@
 #include "api/api_ops.h"
 #include "api/api_republish.h"
 #include "base/live.h"
+#include "api/api_sweeps.h"
 #include "base/log.h"
 #include "config/log_config.h"
 #include "codec/registry.h"
@@ -77,6 +78,7 @@ static const cps_engine_stage_fn stages[] = {
     cps_engine_start_ops_api,
     cps_engine_start_steward_api,
     cps_engine_start_republish_api,
+    cps_engine_start_sweeps,
 };
 
 int cps_engine_start(struct cps_config *cfg, const struct cps_engine_opts *opts,
@@ -242,6 +244,7 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_ops_api_detach(e->ops_api);
 	cps_api_quiesce(e->api); /* before the publisher it wakes stops */
 	cps_republish_api_stop(e->republish_api);
+	cps_sweeper_stop(e->sweeper); /* before the sources' settings it reads go */
 	for (size_t i = e->n_sinks; i-- > 0;)
 		cps_sink_runner_stop(e->sinks[i]);
 	free(e->sinks);
@@ -254,6 +257,8 @@ void cps_engine_stop(struct cps_engine *e)
 	cps_ingest_topic_stop(e->identity);
 	cps_publisher_stop(e->publisher);
 	cps_http_stop(e->http);
+	cps_sweeps_api_free(e->sweeps_api);
+	cps_sweeper_free(e->sweeper);
 	cps_ops_api_free(e->ops_api);
 	cps_api_free(e->api);
 	cps_republish_api_free(e->republish_api);

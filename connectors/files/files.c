@@ -53,6 +53,7 @@ const struct cps_connector_ops cps_files_connector = {
     .source_close = files_source_close,
     .source_describe = files_source_describe,
     .offsets_get = files_offsets_get,
+    .sweep_read = files_sweep_read,
     .sink_open = files_sink_open,
     .sink_put = files_sink_put,
     .sink_flush = files_sink_flush,

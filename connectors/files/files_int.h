@@ -1,6 +1,6 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_offsets.c, files_scan.c, files_effective.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
+ * files_offsets.c, files_scan.c, files_effective.c, files_full.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
  * the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
@@ -75,6 +75,15 @@ int files_effective_start(struct files_effective *e, const char *name,
 /* The effective time of one record of that file in *ms: false when no field
  * is mapped, the field is null or the record does not decode. */
 bool files_effective_of(struct files_effective *e, const void *rec, size_t len, int64_t *ms);
+
+/* files_full.c: full snapshots (manifest kind FULL) for sweeps */
+/* Whether `name` is a manifest (<data file>.manifest.json). */
+bool files_is_manifest_name(const char *name);
+/* Whether inbox/<name> is a FULL snapshot: its manifest says kind FULL. */
+bool files_is_full_snapshot(const char *inbox, const char *name);
+/* The connector's sweep_read slot: the newest FULL file of each entity. */
+int files_sweep_read(const char *platform, const struct cps_settings *settings, size_t chunk,
+                     const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size);
 
 /* files_fs.c */
 void files_sleep_ms(int64_t ms);

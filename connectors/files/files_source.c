@@ -471,6 +471,10 @@ static bool oldest_complete(struct files_source *s, char *name, size_t name_size
 		mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 		if (now - mtime < s->stable_ms)
 			continue;
+		/* manifests, and full snapshots (kind FULL), are for sweeps only */
+		if (files_is_manifest_name(de->d_name) ||
+		    files_is_full_snapshot(s->inbox, de->d_name))
+			continue;
 		if (mtime < best_mtime || (mtime == best_mtime && strcmp(de->d_name, name) < 0)) {
 			best_mtime = mtime;
 			snprintf(name, name_size, "%s", de->d_name);

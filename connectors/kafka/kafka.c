@@ -741,6 +741,7 @@ const struct cps_connector_ops cps_kafka_connector = {
     .source_describe = kafka_source_describe,
     .offsets_get = kafka_offsets_get,
     .offsets_reset = kafka_offsets_reset,
+    .sweep_read = kafka_sweep_read,
     .sink_open = kafka_sink_open,
     .sink_put = kafka_sink_put,
     .sink_flush = kafka_sink_flush,

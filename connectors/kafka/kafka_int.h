@@ -1,5 +1,5 @@
 /*
- * Private to the Kafka connector (kafka.c, kafka_offsets.c): the source
+ * Private to the Kafka connector (kafka.c, kafka_offsets.c, kafka_sweep.c): the source
  * instance, whose consumer an offsets reset uses, and the offsets slots of
  * the table, which kafka_offsets.c implements.
  */
@@ -43,10 +43,18 @@ struct kafka_source {
 };
 
 /* kafka_offsets.c */
+/* Every partition of the source's topics (the "topics" setting). */
+int kafka_topic_partitions(rd_kafka_t *rk, const struct cps_settings *settings,
+                           rd_kafka_topic_partition_list_t **out, char *errstr, size_t errstr_size);
 int kafka_offsets_get(const char *platform, const struct cps_settings *settings,
                       struct cps_offsets *out, char *errstr, size_t errstr_size);
 int kafka_offsets_reset(const char *platform, const struct cps_settings *settings,
                         struct cps_conn *open, const struct cps_offsets_reset *to,
                         struct cps_offsets *out, char *errstr, size_t errstr_size);
+
+/* kafka_sweep.c: the sweep_read slot (the topics from their beginning up
+ * to the high watermarks of the start, by a consumer of no group). */
+int kafka_sweep_read(const char *platform, const struct cps_settings *settings, size_t chunk,
+                     const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size);
 
 #endif

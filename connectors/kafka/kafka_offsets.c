@@ -48,8 +48,8 @@ static rd_kafka_t *offsets_client(const char *platform, const struct cps_setting
 }
 
 /* Every partition of the source's topics (from the "topics" setting). */
-static int topic_partitions(rd_kafka_t *rk, const struct cps_settings *settings,
-                            rd_kafka_topic_partition_list_t **out, char *errstr, size_t errstr_size)
+int kafka_topic_partitions(rd_kafka_t *rk, const struct cps_settings *settings,
+                           rd_kafka_topic_partition_list_t **out, char *errstr, size_t errstr_size)
 {
 	const struct rd_kafka_metadata *md = NULL;
 	char *topics = strdup(cps_settings_get(settings, "topics"));
@@ -140,7 +140,7 @@ int kafka_offsets_get(const char *platform, const struct cps_settings *settings,
 
 	if (!rk)
 		return CPS_ERR_RETRIABLE;
-	rc = topic_partitions(rk, settings, &parts, errstr, errstr_size);
+	rc = kafka_topic_partitions(rk, settings, &parts, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = read_committed(rk, parts, errstr, errstr_size);
 	if (rc == CPS_OK)
@@ -394,7 +394,7 @@ int kafka_offsets_reset(const char *platform, const struct cps_settings *setting
 
 	if (!rk)
 		return CPS_ERR_RETRIABLE;
-	rc = topic_partitions(rk, settings, &parts, errstr, errstr_size);
+	rc = kafka_topic_partitions(rk, settings, &parts, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = reset_targets(rk, settings, parts, to, errstr, errstr_size);
 	if (rc == CPS_OK && open)

@@ -280,6 +280,11 @@ int pg_source_snapshot_request(const char *platform, const struct cps_settings *
                                const char *const *tables, size_t n, bool check_only, char *errstr,
                                size_t errstr_size);
 
+/* pg_source_sweep.c: the connector's sweep_read slot (keyset chunks of
+ * every mapped table over a session of its own). */
+int pg_source_sweep_read(const char *platform, const struct cps_settings *settings, size_t chunk,
+                         const struct cps_sweep_sink *sink, char *errstr, size_t errstr_size);
+
 /* pg_source_poll.c */
 /* At open in polling mode: the progress table, and each table's committed
  * progress read back. */

@@ -310,4 +310,5 @@ const struct cps_connector_ops cps_postgres_connector = {
     .offsets_get = pg_source_offsets_get,
     .offsets_reset = pg_source_offsets_reset,
     .snapshot_request = pg_source_snapshot_request,
+    .sweep_read = pg_source_sweep_read,
 };

@@ -31,6 +31,7 @@ int cps_cli_log(int argc, char **argv);        /* cli_log.c: log show|set LEVEL 
 int cps_cli_republish(int argc, char **argv);  /* cli_republish.c: republish --entity E */
 int cps_cli_rules(int argc, char **argv);      /* cli_rules.c: rules show|diff|apply */
 int cps_cli_reload(int argc, char **argv);     /* cli_rules.c: reload */
+int cps_cli_sweep(int argc, char **argv);      /* cli_sweep.c: sweep run|report */
 
 /* The schemas directory: `explicit_dir`, else $CPSYNC_SCHEMA_DIR, else the
  * source tree's schemas/, else the installed share/cpsync/schemas. */

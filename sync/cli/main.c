@@ -33,6 +33,7 @@ static const struct {
      "write an entity's records or changes to a topic again (HTTP API)"},
     {"rules", cps_cli_rules, "show|diff FILE|apply FILE: the rules lifecycle (HTTP API)"},
     {"reload", cps_cli_reload, "re-read rules, policy, tokens, log settings (HTTP API)"},
+    {"sweep", cps_cli_sweep, "run|report three-way sweeps against the platforms (HTTP API)"},
 };
 
 static void usage(FILE *f)

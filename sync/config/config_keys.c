@@ -206,6 +206,13 @@ const struct cps_config_key cps_config_keys[] = {
      "Platform names for this field, most authoritative first."},
     {"rules.*.fields.*.on_disagree", CPS_CFG_ENUM, NULL, 0, 0, "accept|flag|conflict", 0,
      "Disagreement handling for this field."},
+    {"sweeps.schedule", CPS_CFG_DURATION_MS, "0", 0, 2592000000LL, NULL, 0,
+     "How often a three-way sweep compares each platform's full data with the store "
+     "(`6h`, `24h`); `0`: only when asked (`cpsync sweep run`, `POST /api/v1/sweeps`). One "
+     "sweep runs at a time per store."},
+    {"sweeps.chunk_rows", CPS_CFG_INT, "1000", 1, 100000, NULL, 0,
+     "Records a sweep reads from a platform and compares with the store at a time: what "
+     "it holds in memory."},
     {"policy.standards.*.regions", CPS_CFG_LIST, NULL, 0, 0, NULL, 0,
      "Region-code prefixes this standard applies to (`4403`: Shenzhen; `441521`: Shenshan); the "
      "longest matching prefix wins."},

@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "base/common.h"
+#include "codec/framing.h"
 #include "codec/guard.h"
 #include "config/settings.h"
 #include "connectors/connector.h"
@@ -34,6 +35,8 @@ struct cps_policy;
 struct cps_rules;
 struct cps_live;
 struct cps_sink_runner;
+struct cps_sweeper;
+struct cps_sweeps_api;
 struct cps_workers;
 
 /* One platform source: what it takes to (re)open its connector. */
@@ -42,6 +45,7 @@ struct engine_source {
 	char platform[CPS_PLATFORM_MAX];
 	const struct cps_connector_ops *ops;
 	struct cps_settings settings; /* flattened, framing removed, defaults added */
+	enum cps_framing framing;     /* of its messages (the ingest stage's) */
 	struct cps_link *link;
 	struct cps_ingest *runner;
 };
@@ -88,6 +92,8 @@ struct cps_engine {
 	struct cps_ops_api *ops_api;             /* dead letters and connector controls */
 	struct cps_api *api;                     /* steward API: conflicts, records, audit */
 	struct cps_republish_api *republish_api; /* POST /api/v1/republish */
+	struct cps_sweeper *sweeper;             /* three-way sweeps (sweep/sweep.h) */
+	struct cps_sweeps_api *sweeps_api;       /* /api/v1/sweeps */
 
 	json_t *paused_links; /* names of the links kept paused in the store */
 
@@ -148,6 +154,9 @@ int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opt
 /* engine_sources.c: one ingest runner per enabled platform source. */
 int cps_engine_start_sources(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                              size_t errstr_size);
+/* engine_sweeps.c: the sweeper over the running sources and its routes. */
+int cps_engine_start_sweeps(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
+                            size_t errstr_size);
 /* engine_sinks.c: one sink runner per enabled platform with a `sink` section. */
 int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                            size_t errstr_size);

@@ -86,6 +86,7 @@ static int start_source(struct cps_engine *e, const struct cps_config_platform *
 	rc = source_settings(e, p, src, &framing, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
+	src->framing = framing;
 	snprintf(name, sizeof(name), "%s-source", p->name);
 	src->link =
 	    cps_engine_add_link(e, name, p->name, p->connector, CPS_LINK_SOURCE, &ic.start_paused);

@@ -316,6 +316,24 @@ static void format_policy(struct fmt *f, const json_t *open)
 	}
 }
 
+/* The last sweep's differences by platform and kind (fixed names: no
+ * personal data in the labels). */
+static void format_sweep(struct fmt *f, const json_t *differences)
+{
+	char p[64], k[64];
+	json_t *d;
+	size_t i;
+
+	family(f, "cpsync_sweep_differences", "gauge",
+	       "Differences the last three-way sweep found, by platform and kind.");
+	json_array_foreach ((json_t *)differences, i, d) {
+		put(f, "cpsync_sweep_differences{platform=\"%s\",kind=\"%s\"} ",
+		    esc(json_string_value(json_object_get(d, "platform")), p, sizeof(p)),
+		    esc(json_string_value(json_object_get(d, "kind")), k, sizeof(k)));
+		put_value(f, (double)json_integer_value(json_object_get(d, "count")));
+	}
+}
+
 static void format_store(struct fmt *f, const json_t *store)
 {
 	bool ok = json_is_true(json_object_get(store, "ok"));
@@ -471,6 +489,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	format_platforms(&f, json_object_get(status_doc, "platforms"));
 	format_conflicts(&f, json_object_get(status_doc, "conflicts"));
 	format_store(&f, json_object_get(status_doc, "store"));
+	format_sweep(&f, json_object_get(json_object_get(status_doc, "sweep"), "differences"));
 	format_consumer_lag(&f, links, reconcile_group ? reconcile_group : DEFAULT_GROUP);
 	format_slot_lag(&f, links);
 	format_histogram(&f, &cps_hist_reconcile_batch);

@@ -36,6 +36,7 @@ struct cps_status {
 		int64_t rows;
 	} purged[8];
 	size_t n_purged;
+	json_t *sweep; /* cps_status_set_sweep: the last sweep's differences; NULL */
 };
 
 int cps_status_new(const char *instance, struct cps_status **out)
@@ -59,6 +60,7 @@ void cps_status_free(struct cps_status *st)
 	for (size_t i = 0; i < st->n; i++)
 		free(st->links[i]);
 	free(st->links);
+	json_decref(st->sweep);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -473,6 +475,16 @@ json_t *cps_status_to_json(struct cps_status *st)
 	                (json_int_t)((cps_mono_ms() - st->started_mono_ms) / 1000), "kafka",
 	                "bootstrap", st->bootstrap[0] ? st->bootstrap : NULL, "embedded", 0,
 	                "links", links, "platforms", platforms, "retention", purged_to_json(st));
+	if (doc && st->sweep)
+		json_object_set_new(doc, "sweep", json_pack("{s:O}", "differences", st->sweep));
 	pthread_mutex_unlock(&st->lock);
 	return doc;
+}
+
+void cps_status_set_sweep(struct cps_status *st, json_t *differences)
+{
+	pthread_mutex_lock(&st->lock);
+	json_decref(st->sweep);
+	st->sweep = json_incref(differences);
+	pthread_mutex_unlock(&st->lock);
 }

@@ -115,5 +115,9 @@ void cps_status_count_purged(struct cps_status *st, const char *what, int64_t ro
  * (name, links, freshness_s, freshness_target_s, fresh, throughput_per_min,
  * errors, dead_letters, last_error). */
 json_t *cps_status_to_json(struct cps_status *st);
+/* The last sweep's differences ([{"platform", "kind", "count"}], borrowed:
+ * a reference is taken), shown as "sweep": {"differences": …} and as the
+ * metric cpsync_sweep_differences. */
+void cps_status_set_sweep(struct cps_status *st, json_t *differences);
 
 #endif

@@ -151,6 +151,13 @@ class Values:
             "deadletters": [str(r[0]) for r in db.query(
                 "SELECT id FROM cpsync.dead_letters ORDER BY id LIMIT 1")],
         }
+        # a sweep run with differences on persons (personal keys: masked but for stewards)
+        run = db.query("INSERT INTO cpsync.sweep_runs (trigger, state, finished_at, duration_ms) "
+                       "VALUES ('api', 'done', now(), 1) RETURNING id")[0][0]
+        db.execute("INSERT INTO cpsync.sweep_differences (run_id, platform, entity, key, kind) "
+                   "SELECT %s, 'city', entity, key, 'missing_at_platform' FROM cpsync.records "
+                   "WHERE entity = 'person' LIMIT 3", (run,))
+        self.ids["sweeps"] = [str(run)]
         self.records = db.query(
             "SELECT DISTINCT ON (entity) entity, key FROM cpsync.records "
             "WHERE entity IN ('person', 'alert') ORDER BY entity, key")

@@ -8,7 +8,7 @@
 # ingest topic with it. Run the area alone with `ctest -L threeway`.
 set(CPS_TW_PYTHON /usr/bin/python3)
 set(CPS_TW_DIR ${PROJECT_SOURCE_DIR}/tests/threeway)
-foreach(t city_change_flows pg_source_kill six_links sink_degraded sink_dead_letters)
+foreach(t city_change_flows pg_source_kill six_links sink_degraded sink_dead_letters sweeps)
   add_test(NAME threeway.${t}
     COMMAND ${CPS_TW_PYTHON} ${CPS_TW_DIR}/${t}.py
       --cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>

@@ -38,6 +38,7 @@ ROOMS = [
     ("sync/publish",),
     ("sync/worker",),
     ("sync/sink",),
+    ("sync/sweep",),
     ("sync/api",),
     ("sync/engine",),  # sync/engine.c and sync/engine.h
     ("sync/demo",),
