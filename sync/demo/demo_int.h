@@ -36,9 +36,9 @@
  * outside the home district, granted where it happened, now and then by a
  * third district (a breach). */
 #define PERMIT_HOUSEHOLD_X10    150
-#define PERMIT_WRONG_REGION_X10 150
+#define PERMIT_WRONG_REGION_X10 300
 #define EMERGENCY_ELSEWHERE_X10 500
-#define TEMP_WRONG_REGION_X10   60
+#define TEMP_WRONG_REGION_X10   200
 #define SHENSHAN_DISTRICT       (cps_demo_n_districts - 1)
 
 /* The two views of a person or household a platform pair holds. */
