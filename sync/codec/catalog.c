@@ -2,12 +2,15 @@
  * The schema catalog (see schema.h): every *.avsc of a directory and of its
  * immediate subdirectories, built with each other's definitions at hand (so
  * files may refer to each other in any order), looked up by entity, full
- * name, fingerprint or registry id; ids from dir/schema-ids.json.
+ * name, fingerprint or registry id; ids from dir/schema-ids.json. Older
+ * versions kept for old data (dir/writers/) are loaded last, each checked to
+ * be readable as the current schema of its name.
  */
 #include "codec/schema.h"
 #include "codec/schema_int.h"
 
 #include "base/common.h"
+#include "codec/evolution.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #define MANIFEST_NAME "schema-ids.json"
+#define WRITERS_DIR   "writers"
 
 struct cps_catalog {
 	struct cps_schema **items;
@@ -61,7 +65,8 @@ struct cps_schema *cps_catalog_at(struct cps_catalog *c, size_t i)
 struct cps_schema *cps_catalog_by_name(struct cps_catalog *c, const char *full_name_)
 {
 	for (size_t i = 0; c && full_name_ && i < c->n; i++)
-		if (c->items[i]->name && !strcmp(c->items[i]->name, full_name_))
+		if (!c->items[i]->writer_only && c->items[i]->name &&
+		    !strcmp(c->items[i]->name, full_name_))
 			return c->items[i];
 	return NULL;
 }
@@ -95,10 +100,11 @@ struct cps_schema *cps_catalog_by_entity(struct cps_catalog *c, const char *enti
 	if (!c || !entity || !*entity)
 		return NULL;
 	for (size_t i = 0; i < c->n; i++)
-		if (base_name_is(c->items[i]->path, entity))
+		if (!c->items[i]->writer_only && base_name_is(c->items[i]->path, entity))
 			return c->items[i];
 	for (size_t i = 0; i < c->n; i++)
-		if (c->items[i]->name && short_name_is(c->items[i]->name, entity))
+		if (!c->items[i]->writer_only && c->items[i]->name &&
+		    short_name_is(c->items[i]->name, entity))
 			return c->items[i];
 	return NULL;
 }
@@ -234,6 +240,127 @@ out:
 	return rc;
 }
 
+/* Builds one older version from writers/ (self-contained, or referring to
+ * current types) and checks that the current schema of its name reads it. */
+static int add_writer(struct cps_catalog *c, const char *path, const struct definitions *defs,
+                      char *errstr, size_t errstr_size)
+{
+	char why[CPS_ERRSTR_SIZE];
+	struct cps_schema *s, *current;
+	json_t *doc;
+	int rc;
+
+	if (!(doc = cps_schema_load_json_file(path, errstr, errstr_size, &rc)))
+		return rc;
+	rc = cps_schema_build(doc, path, defs, &s, errstr, errstr_size);
+	json_decref(doc);
+	if (rc)
+		return rc;
+	s->writer_only = 1;
+	current = cps_catalog_by_name(c, s->name);
+	if (!current)
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "%s: an older version of \"%s\", which no current schema defines",
+		                path, s->name);
+	else if (current->fingerprint == s->fingerprint)
+		rc = cps_seterr(
+		    CPS_ERR_INVALID, errstr, errstr_size,
+		    "%s: identical to the current \"%s\" (%s): keep only older versions in %s/",
+		    path, s->name, current->path, WRITERS_DIR);
+	else if (cps_schema_check_compatible(s, current, why, sizeof(why)) != CPS_OK)
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "%s: data written with it cannot be read as the current \"%s\": %s",
+		                path, s->name, why);
+	if (rc) {
+		cps_schema_free(s);
+		return rc;
+	}
+	return cps_catalog_add(c, s, errstr, errstr_size);
+}
+
+static struct cps_schema *writer_by_file(struct cps_catalog *c, const char *file)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const char *slash = c->items[i]->path ? strrchr(c->items[i]->path, '/') : NULL;
+
+		if (c->items[i]->writer_only && slash && !strcmp(slash + 1, file))
+			return c->items[i];
+	}
+	return NULL;
+}
+
+/* Applies writers/schema-ids.json ({"<file name>": id, …}) when it exists. */
+static int apply_writer_ids(struct cps_catalog *c, const char *wdir, char *errstr,
+                            size_t errstr_size)
+{
+	char *path;
+	json_t *json = NULL, *v;
+	const char *file;
+	int rc = CPS_OK;
+
+	if (asprintf(&path, "%s/%s", wdir, MANIFEST_NAME) < 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (access(path, F_OK) != 0)
+		goto out;
+	if (!(json = cps_schema_load_json_file(path, errstr, errstr_size, &rc)))
+		goto out;
+	if (!json_is_object(json)) {
+		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                "%s: not a JSON object of file name to id", path);
+		goto out;
+	}
+	json_object_foreach (json, file, v) {
+		struct cps_schema *s = writer_by_file(c, file), *other;
+		json_int_t id = json_integer_value(v);
+
+		if (!json_is_integer(v) || id <= 0 || id > INT32_MAX) {
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "%s: id of \"%s\" is not an integer from 1 to 2147483647",
+			                path, file);
+			goto out;
+		}
+		if (!s) {
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "%s: no file \"%s\" in %s", path, file, wdir);
+			goto out;
+		}
+		if ((other = cps_catalog_by_id(c, (int32_t)id)) && other != s) {
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "%s: id %lld of \"%s\" is already the id of %s", path,
+			                (long long)id, file,
+			                other->path ? other->path : other->name);
+			goto out;
+		}
+		s->id = (int32_t)id;
+	}
+out:
+	json_decref(json);
+	free(path);
+	return rc;
+}
+
+/* Loads dir/writers/ into a catalog of the current schemas. */
+static int load_writers(struct cps_catalog *c, const char *wdir, const struct definitions *defs,
+                        char *errstr, size_t errstr_size)
+{
+	struct strlist files = {0};
+	int rc = list_dir(wdir, &files, NULL, errstr, errstr_size);
+
+	for (size_t i = 0; rc == CPS_OK && i < files.n; i++)
+		rc = add_writer(c, files.v[i], defs, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = apply_writer_ids(c, wdir, errstr, errstr_size);
+	cps_schema_strlist_release(&files);
+	return rc;
+}
+
+static int is_writers_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return !strcmp(slash ? slash + 1 : path, WRITERS_DIR);
+}
+
 int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr,
                          size_t errstr_size)
 {
@@ -247,7 +374,8 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 	if ((rc = list_dir(dir, &files, &subdirs, errstr, errstr_size)))
 		goto out;
 	for (size_t i = 0; i < subdirs.n; i++)
-		if ((rc = list_dir(subdirs.v[i], &files, NULL, errstr, errstr_size)))
+		if (!is_writers_dir(subdirs.v[i]) &&
+		    (rc = list_dir(subdirs.v[i], &files, NULL, errstr, errstr_size)))
 			goto out;
 	if (!(c = calloc(1, sizeof(*c))) || (files.n && !(docs = calloc(files.n, sizeof(*docs))))) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -280,6 +408,10 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 	}
 	if ((rc = apply_manifest(c, dir, errstr, errstr_size)))
 		goto out;
+	for (size_t i = 0; i < subdirs.n; i++)
+		if (is_writers_dir(subdirs.v[i]) &&
+		    (rc = load_writers(c, subdirs.v[i], &defs, errstr, errstr_size)))
+			goto out;
 	*out = c;
 	c = NULL;
 out:

@@ -25,6 +25,7 @@ struct cps_schema {
 	char *canonical;           /* Parsing Canonical Form */
 	uint64_t fingerprint;      /* CRC-64-AVRO of `canonical` */
 	int32_t id;                /* registry id; 0 = not known */
+	int writer_only;           /* an older version kept for old data (writers/) */
 };
 
 /* Parses schema JSON text. On success *out is owned by the caller. */
@@ -46,11 +47,17 @@ struct cps_catalog;
 
 /* Loads every *.avsc below dir (one level of subdirectories too) and the
  * registry-free id manifest `dir/schema-ids.json` ({"<full name>": id, …})
- * when present. */
+ * when present. The subdirectory `writers/` is different: it keeps older
+ * versions of the current schemas, self-contained, for data written before
+ * a schema evolved. Each must be readable as the current schema of its name
+ * (else the load fails), is found by fingerprint and by id (from
+ * `writers/schema-ids.json`, {"<file name>": id, …}: an id names one text
+ * forever), never by name or entity, and is flagged `writer_only`. */
 int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr,
                          size_t errstr_size);
 void cps_catalog_free(struct cps_catalog *c);
-/* Lookups return borrowed pointers valid for the catalog's lifetime, or NULL. */
+/* Lookups return borrowed pointers valid for the catalog's lifetime, or NULL.
+ * By name and by entity: the current schema only (never a writer_only one). */
 struct cps_schema *cps_catalog_by_name(struct cps_catalog *c, const char *full_name);
 /* Entity short names: person, household, enrolment, verification, alert,
  * and also the file's base name (e.g. "ingest_event"). */

@@ -61,7 +61,10 @@ const char cps_demo_city_sql[] =
     "  monthly_amount numeric(12,2) NOT NULL,\n"
     "  covered_members integer NOT NULL,\n"
     "  granting_region_code text NOT NULL,\n"
-    "  status_reason text);\n"
+    "  status_reason text,\n"
+    "  emergency_region_code text);\n"
+    /* the schema's evolution reaches a city database made before it */
+    "ALTER TABLE city.enrolment ADD COLUMN IF NOT EXISTS emergency_region_code text;\n"
     "CREATE TABLE IF NOT EXISTS city.verification (\n"
     "  verification_id text PRIMARY KEY,\n"
     "  household_id text NOT NULL,\n"

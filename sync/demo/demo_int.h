@@ -30,7 +30,16 @@
 #define EARLY_EXIT_X10      2
 #define PENSION_COUNTED_X10 20
 #define MISENROLLED_X10     100
-#define SHENSHAN_DISTRICT   (cps_demo_n_districts - 1)
+/* Residence-permit holders (registered in another district than where they
+ * live, enrolled where they live), a 单人保 of one enrolled by the district
+ * of registration instead (a breach); temporary assistance for an emergency
+ * outside the home district, granted where it happened, now and then by a
+ * third district (a breach). */
+#define PERMIT_HOUSEHOLD_X10    150
+#define PERMIT_WRONG_REGION_X10 300
+#define EMERGENCY_ELSEWHERE_X10 500
+#define TEMP_WRONG_REGION_X10   200
+#define SHENSHAN_DISTRICT       (cps_demo_n_districts - 1)
 
 /* The two views of a person or household a platform pair holds. */
 enum { VIEW_PROVINCE, VIEW_LOCAL, VIEWS };
@@ -78,6 +87,7 @@ struct person {
 	int relation;
 	int household;
 	bool ill;
+	bool permit;     /* registered (户籍) in another district: a residence permit */
 	int income_kind; /* INC_* counted income */
 	int64_t income_fen;
 	int64_t pension_fen; /* BASIC_PENSION, not counted; 0 = none */
@@ -108,6 +118,8 @@ struct enrolment {
 	int person; /* -1 = household subject */
 	int programme, status;
 	int applied, start, ge_start, ge_end, end; /* days; -1 = null */
+	int granting;                              /* district that grants (审批地) */
+	int emergency; /* district of the emergency (临时救助); -1 = null */
 	int64_t amount_fen;
 	const char *reason;
 	int64_t eff_ms;

@@ -194,6 +194,14 @@ static int make_person(struct cps_demo_gen *g, struct id_set *ids, struct person
 	return CPS_OK;
 }
 
+/* A Shenzhen district other than `not` (Shenshan excluded). */
+static int other_district(struct cps_demo_gen *g, int not )
+{
+	int d = (int)rnd_range(g, 0, (int64_t)SHENSHAN_DISTRICT - 2);
+
+	return d >= not ? d + 1 : d;
+}
+
 static int add_enrolment(struct cps_demo_gen *g, int household, int person, int programme,
                          struct enrolment **out)
 {
@@ -210,6 +218,8 @@ static int add_enrolment(struct cps_demo_gen *g, int household, int person, int 
 	e->person = person;
 	e->programme = programme;
 	e->start = e->ge_start = e->ge_end = e->end = -1;
+	e->granting = g->households[household].district; /* where the subject lives */
+	e->emergency = -1;
 	*out = e;
 	return CPS_OK;
 }
@@ -288,6 +298,10 @@ static int enrol_household(struct cps_demo_gen *g, int hi)
 			    (p->v[VIEW_LOCAL].grade == 3 && chance(g, MISENROLLED_X10))) {
 				if ((rc = add_enrolment(g, hi, h->first + i, PRG_SINGLE, &e)))
 					return rc;
+				/* a permit holder is enrolled where they live, now and then
+				 * by the district of registration (against the policy) */
+				if (p->permit && chance(g, PERMIT_WRONG_REGION_X10))
+					e->granting = p->reg_district;
 				e->status = ST_ACTIVE;
 				e->applied = applied + (int)rnd_range(g, 0, 60);
 				e->start = e->applied + (int)rnd_range(g, 10, 40);
@@ -306,6 +320,16 @@ static int enrol_household(struct cps_demo_gen *g, int hi)
 		e->start = e->end = e->applied + (int)rnd_range(g, 3, 20);
 		e->amount_fen = rnd_range(g, 1000, 8000) * 100;
 		e->reason = "一次性临时救助已发放";
+		e->emergency = h->district;
+		if (is_local_district(h->district) && chance(g, EMERGENCY_ELSEWHERE_X10))
+			e->emergency = other_district(g, h->district);
+		e->granting = e->emergency;
+		/* now and then neither where it happened nor at home (a breach) */
+		if (is_local_district(h->district) && chance(g, TEMP_WRONG_REGION_X10)) {
+			do
+				e->granting = other_district(g, e->emergency);
+			while (e->granting == h->district);
+		}
 		e->eff_ms = (int64_t)e->start * DAY_MS + rnd_range(g, 8 * HOUR_MS, 18 * HOUR_MS);
 	}
 	return CPS_OK;
@@ -401,14 +425,16 @@ static int build_household(struct cps_demo_gen *g, struct id_set *ids, int hi, s
 {
 	struct household *h = &g->households[hi];
 	const char *surname = cps_demo_surnames[rnd_range(g, 0, (int64_t)cps_demo_n_surnames - 1)];
-	int head_year, r = (int)rnd_range(g, 0, 99), rc;
-	bool head_male = chance(g, 600);
+	int head_year, r = (int)rnd_range(g, 0, 99), rc, reg;
+	bool head_male = chance(g, 600), permit;
 	char address[160];
 
 	h->district = chance(g, 100) ? (int)SHENSHAN_DISTRICT
 	                             : (int)rnd_range(g, 0, (int64_t)SHENSHAN_DISTRICT - 1);
 	h->local = is_local_district(h->district) ? CPS_DEMO_CITY : CPS_DEMO_SHENSHAN;
 	h->rural = !is_local_district(h->district) && chance(g, 800);
+	permit = is_local_district(h->district) && chance(g, PERMIT_HOUSEHOLD_X10);
+	reg = permit ? other_district(g, h->district) : h->district;
 	h->first = (int)g->n_persons;
 	h->n = (int)size;
 	snprintf(h->id, sizeof(h->id), "H%s%04d%05d", cps_demo_districts[h->district].code,
@@ -446,9 +472,13 @@ static int build_household(struct cps_demo_gen *g, struct id_set *ids, int hi, s
 			relation = REL_SIBLING, male = chance(g, 500);
 			year = head_year + (int)rnd_range(g, -8, 8);
 		}
-		rc = make_person(g, ids, p, hi, h->district, relation, year, male, sn);
+		rc = make_person(g, ids, p, hi, permit ? reg : h->district, relation, year, male,
+		                 sn);
 		if (rc)
 			return rc;
+		/* registered elsewhere, living here: a residence permit */
+		p->v[VIEW_LOCAL].district = h->district;
+		p->permit = permit && p->reg_district != h->district;
 		memcpy(p->v[VIEW_LOCAL].address, address, sizeof(address));
 		g->n_persons++;
 	}

@@ -117,7 +117,7 @@ static json_t *person_json(const struct cps_demo_gen *g, const struct person *p,
 	    "birth_date", p->birth_days, "registration_region_code",
 	    cps_demo_districts[p->reg_district].code, "residence_region_code",
 	    cps_demo_districts[c->district].code, "residence_address", opt_string(c->address),
-	    "has_residence_permit", 0, "disabled", c->grade > 0, "disability_grade",
+	    "has_residence_permit", p->permit, "disabled", c->grade > 0, "disability_grade",
 	    c->grade > 0 ? json_pack("{s:s}", "cpsync.DisabilityGrade", grades[c->grade - 1])
 	                 : json_null(),
 	    "seriously_ill", p->ill, "labour_capacity", labour_sym[labour], "phone",
@@ -148,16 +148,17 @@ static json_t *enrolment_json(const struct cps_demo_gen *g, const struct enrolme
 	const struct household *h = &g->households[e->household];
 	bool person = e->person >= 0;
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:o}",
-	                 "enrolment_id", e->id, "subject_type", person ? "PERSON" : "HOUSEHOLD",
-	                 "subject_id", person ? g->persons[e->person].id : h->id, "programme",
-	                 cps_demo_programme_sym[e->programme], "status", estatus_sym[e->status],
-	                 "applied_date", e->applied, "start_date", opt_date(e->start),
-	                 "gradual_exit_start_date", opt_date(e->ge_start), "gradual_exit_end_date",
-	                 opt_date(e->ge_end), "end_date", opt_date(e->end), "monthly_amount",
-	                 decimal_json(e->amount_fen), "covered_members", person ? 1 : h->n,
-	                 "granting_region_code", cps_demo_districts[h->district].code,
-	                 "status_reason", opt_string(e->reason));
+	return json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:i, s:s, s:o, s:o}",
+	    "enrolment_id", e->id, "subject_type", person ? "PERSON" : "HOUSEHOLD", "subject_id",
+	    person ? g->persons[e->person].id : h->id, "programme",
+	    cps_demo_programme_sym[e->programme], "status", estatus_sym[e->status], "applied_date",
+	    e->applied, "start_date", opt_date(e->start), "gradual_exit_start_date",
+	    opt_date(e->ge_start), "gradual_exit_end_date", opt_date(e->ge_end), "end_date",
+	    opt_date(e->end), "monthly_amount", decimal_json(e->amount_fen), "covered_members",
+	    person ? 1 : h->n, "granting_region_code", cps_demo_districts[e->granting].code,
+	    "status_reason", opt_string(e->reason), "emergency_region_code",
+	    opt_string(e->emergency >= 0 ? cps_demo_districts[e->emergency].code : NULL));
 }
 
 static json_t *item_json(const char *kind, const char *member, int64_t fen, bool counted,

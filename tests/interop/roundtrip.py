@@ -587,7 +587,7 @@ def sample_records():
              "programme": prog, "status": status, "applied_date": applied, "start_date": None,
              "gradual_exit_start_date": None, "gradual_exit_end_date": None, "end_date": None,
              "monthly_amount": yuan(amount), "covered_members": 1, "granting_region_code": region,
-             "status_reason": None}
+             "status_reason": None, "emergency_region_code": None}
         r.update(kw)
         return r
 
@@ -602,7 +602,7 @@ def sample_records():
               "440305"),
         enrol(ids[6], "PERSON", "TEMPORARY_ASSISTANCE", "EXITED", D(2023, 7, 3), "5000.00",
               "440306", start_date=D(2023, 7, 3), end_date=D(2023, 7, 3),
-              status_reason="一次性救助已发放"),
+              status_reason="一次性救助已发放", emergency_region_code="440306"),
         enrol("H440307202400311", "HOUSEHOLD", "DIBAO_EDGE", "REJECTED", D(2024, 1, 8), "0.00",
               "440307", end_date=D(2024, 2, 2), covered_members=4, status_reason="财产超标"),
         enrol(ids[8], "PERSON", "SPECIAL_ASSISTANCE", "ACTIVE", D(2023, 3, 1), "12345678.90",

@@ -142,6 +142,38 @@ static size_t evaluate(struct cps_policy *p, struct latest *l, int32_t day, size
 	return with_findings;
 }
 
+/* Unions of the Avro JSON records: {"string": "440305"} or null. */
+static const char *opt_str(json_t *rec, const char *field)
+{
+	json_t *v = json_object_get(rec, field);
+
+	return json_is_object(v) ? json_string_value(json_object_get(v, "string"))
+	                         : json_string_value(v);
+}
+
+/* Residence-permit holders, and temporary assistance for an emergency
+ * outside the home district (of which: granted where it happened). */
+static void region_facts(struct latest *l, size_t *permit, size_t *elsewhere, size_t *granted_there)
+{
+	const char *key;
+	json_t *j;
+
+	*permit = *elsewhere = *granted_there = 0;
+	json_object_foreach (l->by_entity[CPS_DEMO_PERSON], key, j)
+		*permit += json_is_true(json_object_get(j, "has_residence_permit"));
+	json_object_foreach (l->by_entity[CPS_DEMO_ENROLMENT], key, j) {
+		json_t *h =
+		    json_object_get(l->by_entity[CPS_DEMO_HOUSEHOLD], opt_str(j, "subject_id"));
+		const char *emergency = opt_str(j, "emergency_region_code");
+
+		if (strcmp(opt_str(j, "programme"), "TEMPORARY_ASSISTANCE") || !h || !emergency ||
+		    !strcmp(emergency, opt_str(h, "region_code")))
+			continue;
+		(*elsewhere)++;
+		*granted_there += !strcmp(emergency, opt_str(j, "granting_region_code"));
+	}
+}
+
 static void test_demo_follows_the_policy(void **state)
 {
 	struct cps_demo_conf conf = {.people = PEOPLE, .seed = 20261203};
@@ -149,6 +181,7 @@ static void test_demo_follows_the_policy(void **state)
 	struct cps_demo_gen *g;
 	struct cps_policy *p = default_policy();
 	size_t per_check[CPS_POLICY_CHECKS] = {0}, evaluated = 0, with, kinds = 0;
+	size_t permit, elsewhere, granted_there;
 	char err[CPS_ERRSTR_SIZE];
 	int64_t now = START;
 
@@ -172,7 +205,18 @@ static void test_demo_follows_the_policy(void **state)
 	assert_int_equal(per_check[CPS_POLICY_GRADUAL_EXIT_NOT_SIX_MONTHS], 0);
 	assert_int_equal(per_check[CPS_POLICY_VERIFICATION_TOTAL_MISMATCH], 0);
 	assert_int_equal(per_check[CPS_POLICY_VERIFICATION_PER_CAPITA], 0);
+	/* permit holders, emergencies away from home granted where they happened */
+	region_facts(&l, &permit, &elsewhere, &granted_there);
+	printf("%zu residence-permit holders; %zu emergencies outside the home district, %zu "
+	       "granted there\n",
+	       permit, elsewhere, granted_there);
+	assert_true(permit * 100 > PEOPLE * 3);
+	assert_true(elsewhere >= 20 && granted_there * 3 >= elsewhere * 2);
 	/* a small, deliberate rate of violations, of several kinds */
+	assert_true(per_check[CPS_POLICY_TEMPORARY_WRONG_REGION] > 0 &&
+	            per_check[CPS_POLICY_TEMPORARY_WRONG_REGION] * 100 < evaluated);
+	assert_true(per_check[CPS_POLICY_PERMIT_HOLDER_WRONG_REGION] > 0 &&
+	            per_check[CPS_POLICY_PERMIT_HOLDER_WRONG_REGION] * 20 < permit);
 	assert_true(kinds >= 4);
 	assert_true(with > 0 && with * 100 < evaluated * 5);
 	for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
