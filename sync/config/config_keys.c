@@ -189,8 +189,9 @@ const struct cps_config_key cps_config_keys[] = {
      "Settings of the connector's sink side (validated by the connector)."},
 
     {"rules.*.version", CPS_CFG_INT, "1", 1, 1000000, NULL, 0,
-     "Version of this entity's rule set, recorded in each field's provenance; raise it when "
-     "the rules change."},
+     "Version of this entity's rules where no store numbers them (reconciliation case "
+     "files); a running cpsync records the number of the stored rule set "
+     "(`cpsync.rule_sets`) in each field's provenance instead."},
     {"rules.*.default.rule", CPS_CFG_ENUM, "latest", 0, 0, "precedence|latest|manual", 0,
      "Survivorship of fields without their own entry: `precedence` (the first of "
      "`platforms` with a value wins), `latest` (the newest effective time wins), `manual` "
