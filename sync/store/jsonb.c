@@ -137,9 +137,16 @@ char *cps_jsonb_param(json_t *j, const char *def, int *ok)
 		*ok = text != NULL;
 		return text;
 	}
-	t = json_transcode(j, 0);
-	text = t ? json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	json_decref(t);
+	/* Most values hold neither U+0000 (dumped as the escape \u0000) nor
+	 * U+E000 (dumped as is): then the text needs nothing and the tree is
+	 * not walked again. */
+	text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (text && (strstr(text, "\\u0000") || strstr(text, PUA))) {
+		free(text);
+		t = json_transcode(j, 0);
+		text = t ? json_dumps(t, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		json_decref(t);
+	}
 	*ok = text != NULL;
 	return text;
 }
@@ -154,6 +161,9 @@ json_t *cps_jsonb_value(const PGresult *res, int row, int col)
 	                 JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (!raw)
 		return NULL;
+	/* without U+E000 in the text there is nothing to unescape */
+	if (!memmem(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col), PUA, 3))
+		return raw;
 	out = json_transcode(raw, 1);
 	json_decref(raw);
 	return out;
