@@ -123,9 +123,27 @@ int cps_unified_registry_check(const struct cps_unified_conf *conf, char *errstr
 	return CPS_OK;
 }
 
+/* {"<branch>": v} (a union branch in Avro JSON); takes v. json_pack would
+ * parse a format per call: this runs for every field of every event. */
+static json_t *branch(const char *name, json_t *v)
+{
+	json_t *o = json_object();
+
+	if (o && v && json_object_set_new_nocheck(o, name, v) == 0)
+		return o;
+	json_decref(o);
+	json_decref(v);
+	return NULL;
+}
+
 static json_t *opt_string(json_t *j)
 {
-	return json_is_string(j) ? json_pack("{s:O}", "string", j) : json_null();
+	return json_is_string(j) ? branch("string", json_incref(j)) : json_null();
+}
+
+static json_t *opt_long(json_t *j)
+{
+	return json_is_integer(j) ? branch("long", json_incref(j)) : json_null();
 }
 
 /* One cpsync.FieldProvenance from the key state's provenance entry
@@ -140,9 +158,9 @@ static json_t *field_provenance(const char *field, json_t *p)
 	json_t *decided = json_object_get(p, "decided_at");
 	json_t *eff = json_object_get(p, "eff"), *src = json_object_get(p, "src");
 	json_t *rule = json_object_get(p, "rule");
-	json_t *conflict = json_object_get(p, "conflict_id");
-	json_t *plat, *fp;
+	json_t *plat, *fp = json_object();
 	int64_t eff_ms, src_ms;
+	int bad = !fp;
 
 	if (json_is_string(platform)) {
 		char up[CPS_NAME_MAX];
@@ -152,7 +170,7 @@ static json_t *field_provenance(const char *field, json_t *p)
 		for (k = 0; s[k] && k + 1 < sizeof(up); k++)
 			up[k] = (char)toupper((unsigned char)s[k]);
 		up[k] = 0;
-		plat = json_pack("{s:s}", "cpsync.Platform", up);
+		plat = branch("cpsync.Platform", json_string(up));
 	} else {
 		plat = json_null();
 	}
@@ -160,21 +178,36 @@ static json_t *field_provenance(const char *field, json_t *p)
 	         : json_is_integer(decided) ? json_integer_value(decided)
 	                                    : 0;
 	src_ms = json_is_integer(src) ? json_integer_value(src) : eff_ms;
-	fp = json_pack(
-	    "{s:s, s:o, s:o, s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "field", field,
-	    "platform", plat, "source_position",
-	    json_is_string(platform) ? opt_string(json_object_get(p, "pos")) : json_null(),
-	    "effective_time", (json_int_t)eff_ms, "source_time", (json_int_t)src_ms, "rule",
-	    json_is_string(steward) ? "steward"
-	    : json_is_string(rule)  ? json_string_value(rule)
-	                            : "precedence",
-	    "rule_version", (json_int_t)json_integer_value(json_object_get(p, "rule_version")),
-	    "conflict_id",
-	    json_is_integer(conflict) ? json_pack("{s:O}", "long", conflict) : json_null(),
-	    "steward", opt_string(steward), "decided_at",
-	    json_is_integer(decided) ? json_pack("{s:O}", "long", decided) : json_null(), "reason",
-	    opt_string(json_object_get(p, "reason")), "rule_case",
-	    opt_string(json_is_string(steward) ? NULL : json_object_get(p, "case")));
+	struct {
+		const char *key;
+		json_t *value;
+	} set[] = {
+	    {"field", json_string(field)},
+	    {"platform", plat},
+	    {"source_position",
+	     json_is_string(platform) ? opt_string(json_object_get(p, "pos")) : json_null()},
+	    {"effective_time", json_integer((json_int_t)eff_ms)},
+	    {"source_time", json_integer((json_int_t)src_ms)},
+	    {"rule", json_string(json_is_string(steward) ? "steward"
+	                         : json_is_string(rule)  ? json_string_value(rule)
+	                                                 : "precedence")},
+	    {"rule_version", json_integer(json_integer_value(json_object_get(p, "rule_version")))},
+	    {"conflict_id", opt_long(json_object_get(p, "conflict_id"))},
+	    {"steward", opt_string(steward)},
+	    {"decided_at", opt_long(decided)},
+	    {"reason", opt_string(json_object_get(p, "reason"))},
+	    {"rule_case", opt_string(json_is_string(steward) ? NULL : json_object_get(p, "case"))},
+	};
+	for (size_t k = 0; k < CPS_ARRAY_SIZE(set); k++) {
+		if (fp) /* takes the value, on failure too */
+			bad |= json_object_set_new_nocheck(fp, set[k].key, set[k].value) != 0;
+		else
+			json_decref(set[k].value);
+	}
+	if (bad) {
+		json_decref(fp);
+		return NULL;
+	}
 	return fp;
 }
 

@@ -207,11 +207,12 @@ def main():
         check(st == 200 and doc == {"level": "warn", "debug": []},
               "PUT without debug contexts: %s %s" % (st, doc))
 
-        # SIGHUP re-reads log.* from the file; an invalid file changes nothing
+        # SIGHUP re-reads the file (log.*, with rules, policy and tokens: the
+        # rules lifecycle's reload); an invalid file changes nothing
         write_config(cfg, db.conninfo, source_dir, "debug", ["http", "reconcile"])
         log.mark()
         cps.proc.send_signal(signal.SIGHUP)
-        C.wait_for("the SIGHUP line", lambda: "SIGHUP: log settings re-read" in log.since(),
+        C.wait_for("the SIGHUP line", lambda: "reloaded '" in log.since(),
                    timeout=10, cps=cps)
         st, doc = call(port, "GET", "/api/v1/log", role="viewer")
         check(doc == {"level": "debug", "debug": ["reconcile", "http"]},
@@ -221,7 +222,8 @@ def main():
         log.mark()
         cps.proc.send_signal(signal.SIGHUP)
         C.wait_for("the refused SIGHUP line",
-                   lambda: "SIGHUP: log settings unchanged" in log.since(), timeout=10, cps=cps)
+                   lambda: "refused, nothing changed" in log.since(), timeout=10,
+                   cps=cps)
         check("log.level" in log.since(), "the refusal does not say why:\n" + log.since())
         st, doc = call(port, "GET", "/api/v1/log", role="viewer")
         check(doc == {"level": "debug", "debug": ["reconcile", "http"]},
