@@ -91,6 +91,17 @@ async function checkFindings(page) {
     "findings shown " + ids + ", API has " + api.doc.items.map((f) => f.id));
   const groups = await page.locator("#findings tr[data-group]").evaluateAll((rs) => rs.map((r) => r.dataset.group).sort());
   check(JSON.stringify(groups) === JSON.stringify(codes), "groups " + groups + " want " + codes);
+  for (const code of codes) {
+    const n = api.doc.items.filter((f) => f.check === code).length;
+    const h = await page.locator(`#findings tr[data-group="${code}"]`).textContent();
+    check(h.startsWith(code + " · ") && h.endsWith("(" + n + ")"), `group header of ${code}: ${h}`);
+    const under = await page.locator(`#findings tr[data-group="${code}"] ~ tr`).evaluateAll((rs) => {
+      const out = [];
+      for (const r of rs) { if (r.dataset.group) break; out.push(r.dataset.check); }
+      return out;
+    });
+    check(under.length === n && under.every((c) => c === code), `the rows under ${code}: ${under}`);
+  }
   for (const f of api.doc.items) {
     const row = await page.locator(`#findings tr[data-finding="${f.id}"]`).textContent();
     check(row.includes(f.key) && row.includes(f.text) && f.fields.every((x) => row.includes(x)),
@@ -119,6 +130,12 @@ async function checkRules(page) {
   check((await page.locator("#rules-id").textContent()) === String(cur.doc.id), "the rule set's number");
   check((await page.locator("#rules-current").textContent()).includes("person"), "the rules' entities");
   await page.locator("#rules-yaml").waitFor();
+  // the rules in force as the starting point: a diff of them changes nothing
+  await page.click("#rules-fill");
+  check(JSON.parse(await page.inputValue("#rules-yaml")).rules.person !== undefined, "the rules in force in the text box");
+  await page.click("#rules-diff");
+  await page.waitForFunction(() => (document.querySelector("#rules-same") || {}).textContent === "是 yes");
+  check((await page.locator("#rules-changed").textContent()) === "0", "the rules in force change nothing");
   // the phone by precedence instead of manual: which order changes phones
   // depends on which platform's value each record holds (the faster
   // source), so the one that changes more phones is pasted
@@ -136,7 +153,7 @@ async function checkRules(page) {
   check(tries[0][0] > 0, "one precedence order changes phones: " + tries.map((x) => x[0]));
   await page.fill("#rules-yaml", yaml);
   await page.click("#rules-diff");
-  await page.locator('#rules-entities tr[data-entity="person"]').waitFor();
+  await page.waitForFunction(() => (document.querySelector("#rules-same") || {}).textContent === "否 no");
   const want = await apiPost("/api/v1/rules/diff", TOK.steward, yaml, "application/yaml");
   const rep = want.doc.report, person = rep.entities.person;
   check(person.conflicts_closed > 0, "a manual phone rule dropped closes conflicts: " + JSON.stringify(person));

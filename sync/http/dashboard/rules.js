@@ -11,6 +11,8 @@
   const kv = (pairs) => C.el("dl", { class: "kv" }, pairs.filter((p) => p).map(([k, v, id]) =>
     [C.el("dt", null, C.t(k)), C.el("dd", { class: /hash/.test(k) ? "mono" : null, id }, v === null || v === undefined || v === "" ? "—" : String(v))]).flat());
 
+  let inForce = null; // the canonical rules in force, a starting point to edit
+
   async function load() {
     const msg = $("rules-msg"), box = $("rules-current");
     $("rules-diff-box").hidden = true;
@@ -24,6 +26,7 @@
       return;
     }
     C.note(msg, "");
+    inForce = r.rules;
     const ents = Object.keys(r.rules || {}); // canonical form: entity -> {default, fields, cases}
     box.replaceChildren(
       C.el("h2", null, C.t("ru_current")),
@@ -131,6 +134,7 @@
       ru_diff_hint: ["粘贴 YAML：配置文件的 rules: 部分或整个文件；不会改变任何数据。",
         "Paste YAML: a configuration's rules: section or a whole file. Nothing is changed."],
       ru_diff: ["预览 Diff", "Diff"],
+      ru_fill: ["载入当前规则 Start from the rules in force", "Start from the rules in force"],
       ru_need_yaml: ["请粘贴规则 / paste the rules", "Paste the rules first"],
       ru_working: ["正在逐条重新判定… / deciding every stored record again…", "Deciding every stored record again…"],
       ru_report: ["预览结果 Report", "Report"],
@@ -151,5 +155,9 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("rules-diff").addEventListener("click", diff);
+    // JSON is YAML: the canonical form as a `rules:` section loads as it is
+    $("rules-fill").addEventListener("click", () => {
+      if (inForce) $("rules-yaml").value = JSON.stringify({ rules: inForce }, null, 2);
+    });
   });
 })();
