@@ -2,8 +2,11 @@
 // (playwright-core, fresh profile) through the dashboard of a running cpsync
 // seeded by run_dashboard.py: headers, every link with its state, role
 // limits (viewer 403), dead letters (operator), a conflict's candidates,
-// resolve with a reason, the queue and the unified record after it, EN/中文,
-// 900px width. Saves PNG screenshots into CPS_OUT; prints "RESULT {json}".
+// resolve with a reason, the queue and the unified record after it, the
+// policy findings (grouped, filtered by check), the rules in force and a
+// diff (steward; none for a viewer), a sweep run from the page (operator's
+// button only) with its counts and differences, EN/中文, 900px width.
+// Saves PNG screenshots into CPS_OUT; prints "RESULT {json}".
 "use strict";
 
 const fs = require("fs");
@@ -18,8 +21,11 @@ const TOK = {
   viewer: process.env.CPS_VIEWER_TOKEN,
 };
 const LINKS = JSON.parse(process.env.CPS_LINKS || "[]");
+const UNKNOWN_KEY = process.env.CPS_UNKNOWN_KEY;
 const OUT = process.env.CPS_OUT;
 const failures = [];
+const shots = [];
+let shot = null; // (page, file name, full page): a PNG into CPS_OUT, set in main()
 
 function check(cond, msg) {
   if (!cond) {
@@ -64,6 +70,168 @@ async function setToken(page, token) {
   await page.fill("#token", token);
   await page.click("#token-save");
 }
+async function apiPost(p, token, body, type) {
+  const r = await fetch(new URL(p, URL_), { method: "POST", body,
+    headers: { Authorization: "Bearer " + token, "Content-Type": type || "application/json" } });
+  return { status: r.status, doc: await r.json().catch(() => null) };
+}
+const texts = (page, sel) => page.locator(sel).evaluateAll((es) => es.map((e) => e.textContent.trim()));
+
+// the findings view (steward): every open finding of the API, grouped by
+// check code with its key, fields and rule text; a check code filters
+async function checkFindings(page) {
+  const api = await apiGet("/api/v1/findings?status=open&limit=100", TOK.steward);
+  check(api.status === 200 && api.doc.items.length >= 3, "GET /api/v1/findings: " + api.status);
+  const codes = [...new Set(api.doc.items.map((f) => f.check))].sort();
+  check(codes.length >= 3, "seeded findings of 3 check codes: " + codes);
+  await page.click('.tab[data-tab="findings"]');
+  await page.locator("#findings tr[data-finding]").first().waitFor();
+  const ids = await page.locator("#findings tr[data-finding]").evaluateAll((rs) => rs.map((r) => Number(r.dataset.finding)));
+  check(ids.length === api.doc.items.length && api.doc.items.every((f) => ids.includes(f.id)),
+    "findings shown " + ids + ", API has " + api.doc.items.map((f) => f.id));
+  const groups = await page.locator("#findings tr[data-group]").evaluateAll((rs) => rs.map((r) => r.dataset.group).sort());
+  check(JSON.stringify(groups) === JSON.stringify(codes), "groups " + groups + " want " + codes);
+  for (const code of codes) {
+    const n = api.doc.items.filter((f) => f.check === code).length;
+    const h = await page.locator(`#findings tr[data-group="${code}"]`).textContent();
+    check(h.startsWith(code + " · ") && h.endsWith("(" + n + ")"), `group header of ${code}: ${h}`);
+    const under = await page.locator(`#findings tr[data-group="${code}"] ~ tr`).evaluateAll((rs) => {
+      const out = [];
+      for (const r of rs) { if (r.dataset.group) break; out.push(r.dataset.check); }
+      return out;
+    });
+    check(under.length === n && under.every((c) => c === code), `the rows under ${code}: ${under}`);
+  }
+  for (const f of api.doc.items) {
+    const row = await page.locator(`#findings tr[data-finding="${f.id}"]`).textContent();
+    check(row.includes(f.key) && row.includes(f.text) && f.fields.every((x) => row.includes(x)),
+      `finding ${f.id} (${f.check}) shows key, fields and rule text: ${row}`);
+  }
+  check((await page.locator("#findings-groups").textContent()).includes("EXITED_DURING_GRADUAL_EXIT"), "the per-code chips");
+  await shot(page, "dashboard-findings.png", true);
+  await page.click('#findings-groups .chip[data-check="VERIFICATION_COUNTS_EXCLUDED"]');
+  await page.waitForFunction(() => [...document.querySelectorAll("#findings tr[data-finding]")]
+    .every((r) => r.dataset.check === "VERIFICATION_COUNTS_EXCLUDED"));
+  const one = api.doc.items.filter((f) => f.check === "VERIFICATION_COUNTS_EXCLUDED").length;
+  check(await page.locator("#findings tr[data-finding]").count() === one, "the filter by check code");
+  check((await page.locator("#f-check").inputValue()) === "VERIFICATION_COUNTS_EXCLUDED", "the check select follows the chip");
+  await page.selectOption("#f-check", "");
+  await page.click('#findings-form button[type="submit"]');
+  await page.waitForFunction((n) => document.querySelectorAll("#findings tr[data-finding]").length === n, api.doc.items.length);
+}
+
+// the rules view: the set in force as the API has it; a steward's diff of
+// pasted YAML shows the API's own report; a viewer gets no diff form
+async function checkRules(page) {
+  const cur = await apiGet("/api/v1/rules", TOK.steward);
+  check(cur.status === 200 && /^[0-9a-f]{64}$/.test(cur.doc.hash), "GET /api/v1/rules: " + cur.status);
+  await page.click('.tab[data-tab="rules"]');
+  await page.waitForFunction((h) => (document.querySelector("#rules-hash") || {}).textContent === h, cur.doc.hash);
+  check((await page.locator("#rules-id").textContent()) === String(cur.doc.id), "the rule set's number");
+  check((await page.locator("#rules-current").textContent()).includes("person"), "the rules' entities");
+  await page.locator("#rules-yaml").waitFor();
+  // the rules in force as the starting point: a diff of them changes nothing
+  await page.click("#rules-fill");
+  check(JSON.parse(await page.inputValue("#rules-yaml")).rules.person !== undefined, "the rules in force in the text box");
+  await page.click("#rules-diff");
+  await page.waitForFunction(() => (document.querySelector("#rules-same") || {}).textContent === "是 yes");
+  check((await page.locator("#rules-changed").textContent()) === "0", "the rules in force change nothing");
+  // the phone by precedence instead of manual: which order changes phones
+  // depends on which platform's value each record holds (the faster
+  // source), so the one that changes more phones is pasted
+  const yamlOf = (order) => "rules:\n  person:\n    default:\n      rule: precedence\n" +
+    "      platforms: [" + order.join(", ") + "]\n";
+  const tries = [];
+  for (const order of [["province", "city", "shenshan"], ["city", "province", "shenshan"]]) {
+    const r = await apiPost("/api/v1/rules/diff", TOK.steward, yamlOf(order), "application/yaml");
+    check(r.status === 200, "POST /api/v1/rules/diff: " + r.status + " " + JSON.stringify(r.doc));
+    const p = r.doc && r.doc.report.entities.person;
+    tries.push([p && p.fields.phone || 0, yamlOf(order)]);
+  }
+  tries.sort((a, b) => b[0] - a[0]);
+  const yaml = tries[0][1];
+  check(tries[0][0] > 0, "one precedence order changes phones: " + tries.map((x) => x[0]));
+  await page.fill("#rules-yaml", yaml);
+  await page.click("#rules-diff");
+  await page.waitForFunction(() => (document.querySelector("#rules-same") || {}).textContent === "否 no");
+  const want = await apiPost("/api/v1/rules/diff", TOK.steward, yaml, "application/yaml");
+  const rep = want.doc.report, person = rep.entities.person;
+  check(person.conflicts_closed > 0, "a manual phone rule dropped closes conflicts: " + JSON.stringify(person));
+  check((await page.locator("#rules-examined").textContent()) === String(rep.records), "records examined");
+  check((await page.locator("#rules-changed").textContent()) === String(rep.changed), "records changed");
+  const cells = await texts(page, '#rules-entities tr[data-entity="person"] td');
+  check(cells[2] === String(person.changed) && cells[5] === String(person.conflicts_closed),
+    "person row " + cells + " vs " + JSON.stringify(person));
+  const samples = await page.locator("#rules-samples tr[data-sample]").evaluateAll((rs) => rs.map((r) => ({
+    cells: [...r.cells].map((c) => c.textContent),
+    values: (r.querySelector('[data-part="values"]') || {}).textContent || "",
+    prov: (r.querySelector('[data-part="provenance"]') || {}).textContent || "",
+    closed: (r.querySelector('[data-part="closed"]') || {}).textContent || "",
+  })));
+  check(samples.length === person.samples.length && person.samples.length > 0, "samples shown " + samples.length);
+  let phones = 0;
+  person.samples.forEach((want, i) => {
+    const got = samples[i] || { cells: [] };
+    check(got.cells[1] === want.key, "a sample's key, unmasked for a steward: " + got.cells);
+    check(got.cells[2] === (want.to > want.from ? want.from + " → " + want.to : String(want.from)), "a sample's versions: " + got.cells);
+    for (const [f, v] of Object.entries(want.fields)) {
+      const b = String(unwrap(v.before)), a = String(unwrap(v.after));
+      if (b !== a) check(got.values.includes(f + ": " + b + " → " + a), `sample ${want.key}: ${f} ${b} → ${a} in "${got.values}"`);
+      else check(got.prov.includes(f) && !got.values.includes(f + ":"), `sample ${want.key}: ${f} provenance only`);
+      if (f === "phone" && b !== a) phones++;
+    }
+    if (want.conflicts_closed) check(got.closed.includes("phone"), "a sample's closed conflict: " + got.closed);
+    if (want.to === want.from) check(got.cells[3].includes(want.conflicts_closed ? "phone" : "仅冲突"), "a rewritten sample: " + got.cells);
+  });
+  log("rules diff: " + rep.changed + " new versions, " + person.conflicts_closed + " conflicts closed, " +
+    phones + " of " + samples.length + " samples with a phone before → after");
+  await shot(page, "dashboard-rules.png", true);
+  return rep;
+}
+
+// the sweeps view: no run-now button for a viewer; an operator runs one from
+// the page and sees its counts, per-platform reads and differences
+async function checkSweeps(page) {
+  await setToken(page, TOK.viewer);
+  await page.click('.tab[data-tab="sweeps"]');
+  await page.waitForFunction(() => document.querySelector("#sweeps-info").textContent.length > 0);
+  await page.waitForTimeout(500);
+  check(await page.locator("#sweep-run").isHidden(), "a viewer sees no run-now button");
+  await page.click('.tab[data-tab="rules"]');
+  await page.locator("#rules-hash").waitFor();
+  await page.waitForFunction(() => document.querySelector("#rules-msg").textContent.includes("steward"));
+  check(await page.locator("#rules-diff-box").isHidden(), "a viewer gets no diff form");
+
+  await setToken(page, TOK.operator);
+  await page.click('.tab[data-tab="sweeps"]');
+  await page.locator("#sweep-run").waitFor({ state: "visible" });
+  const before = await apiGet("/api/v1/sweeps", TOK.viewer);
+  await page.click("#sweep-run");
+  await page.waitForFunction(() => /#\d+/.test(document.querySelector("#sweeps-msg").textContent));
+  const id = Number(/#(\d+)/.exec(await page.locator("#sweeps-msg").textContent())[1]);
+  check(!before.doc.items.some((r) => r.id === id), "a new run " + id);
+  await page.locator(`#sweeps tr[data-sweep="${id}"] .state[data-state="done"]`).waitFor({ timeout: 120000 });
+  await page.locator("#sweep-differences tr[data-diff]").first().waitFor();
+  const run = (await apiGet("/api/v1/sweeps", TOK.viewer)).doc.items.find((r) => r.id === id);
+  check(run && run.state === "done" && run.requested_by === "ops-oncall", "the run in the API: " + JSON.stringify(run));
+  const counts = await page.locator("#sweep-counts tr[data-count]").evaluateAll((rs) => rs.map((r) =>
+    r.dataset.count + "=" + r.lastElementChild.textContent));
+  const want = run.counts.map((c) => c.platform + "/" + c.entity + "/" + c.kind + "=" + c.count);
+  check(JSON.stringify(counts.sort()) === JSON.stringify(want.sort()), "counts " + counts + " want " + want);
+  check(want.includes("province/person/unknown_to_store=1"), "the planted difference: " + want);
+  check((await page.locator("#sweep-duration").textContent()) === run.duration_ms + " ms", "the duration");
+  for (const p of ["province", "city", "shenshan"]) {
+    const read = await texts(page, `#sweep-reads tr[data-read="${p}"] td`);
+    check(read.length && read[1] === String(run.platforms[p].records), `${p} read ${read} vs ${JSON.stringify(run.platforms[p])}`);
+  }
+  const diff = await texts(page, "#sweep-differences tr[data-diff] td");
+  const key = diff[3];
+  check(diff[1] === "province" && key !== UNKNOWN_KEY && key.startsWith(UNKNOWN_KEY.slice(0, 6)) &&
+    key.endsWith(UNKNOWN_KEY.slice(-1)), "the difference, its key masked for an operator: " + diff);
+  await shot(page, "dashboard-sweeps.png", true);
+  await setToken(page, TOK.steward);
+  return id;
+}
 
 async function main() {
   await checkHeaders();
@@ -76,8 +244,7 @@ async function main() {
     viewport: { width: 1280, height: 900 },
     locale: "zh-CN",
   });
-  const shots = [];
-  const shot = async (page, name, full) => {
+  shot = async (page, name, full) => {
     const p = path.join(OUT, name);
     await page.screenshot({ path: p, fullPage: !!full });
     shots.push(p);
@@ -231,6 +398,11 @@ async function main() {
     check(await page.locator(`#record-history tr[data-version="${recAfter.doc.version}"]`).count() === 1, "history shows the new version");
     await shot(page, "dashboard-record.png", true);
 
+    // ---- the policy findings, the rules (steward), the sweeps (viewer, operator)
+    await checkFindings(page);
+    await checkRules(page);
+    const sweepId = await checkSweeps(page);
+
     // ---- English, and a narrower window
     await page.click("#lang");
     check((await page.locator('.tab[data-tab="ops"]').textContent()) === "Operations", "EN labels");
@@ -245,7 +417,16 @@ async function main() {
     const qOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     check(qOverflow <= 0, "the conflict tab overflows a 900px window by " + qOverflow + "px");
 
-    result = { conflict_id: Number(id), key: c.key, reason };
+    for (const tab of ["findings", "sweeps", "rules"]) {
+      await page.click(`.tab[data-tab="${tab}"]`);
+      await page.waitForTimeout(300);
+      const o = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(o <= 0, `the ${tab} tab overflows a 900px window by ${o}px`);
+    }
+    check((await page.locator('.tab[data-tab="sweeps"]').textContent()) === "Sweeps", "EN label of the sweeps tab");
+    check((await page.locator("#sweep-run").textContent()) === "Run now", "EN run-now button");
+
+    result = { conflict_id: Number(id), key: c.key, reason, sweep_id: sweepId };
   } finally {
     await ctx.close();
     fs.rmSync(profile, { recursive: true, force: true });

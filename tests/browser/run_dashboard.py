@@ -4,15 +4,21 @@ running `cpsync run` (embedded Kafka, three Kafka-sourced platforms, a fresh
 database on CPSYNC_TEST_PG, steward/operator/viewer tokens).
 
 Seeds persons on which the province and the city disagree about the phone
-(manual rule: one open conflict each) and one undecodable message (a dead
-letter), then runs dashboard.test.js (node + playwright-core driving
-/usr/bin/chromium), which works the page like a steward and an operator.
-Afterwards checks in PostgreSQL what the page claimed: the conflict it
-resolved is closed with its reason, the record changed, the audit row holds.
+(manual rule: one open conflict each), one undecodable message (a dead
+letter), three policy breaches of deploy/policy.default.yaml (findings of
+three check codes) and, with the province source paused, one province
+person the store does not know (what a sweep must find), then runs
+dashboard.test.js (node + playwright-core driving /usr/bin/chromium), which
+works the page like a steward, an operator and a viewer (findings, a sweep
+run from the page, the rules in force and a diff). Afterwards checks in
+PostgreSQL what the page claimed: the conflict it resolved is closed with
+its reason, the record changed, the audit row holds, the sweep it ran is
+stored with its difference.
 
 usage: run_dashboard.py --cpsync BIN --source DIR --out DIR  (Debian /usr/bin/python3)
 """
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -24,6 +30,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import e2elib as L  # noqa: E402
+import policy as P  # noqa: E402  (the records of e2e.policy)
 
 TOKENS = {"viewer": "viewer-token-dash-0123456789",
           "steward": "steward-token-dash-0123456789",
@@ -55,9 +62,11 @@ platforms:
     connector: kafka
     source:
       framing: single-object
-      topics: [province.person]
+      topics: [province.person, province.enrolment, province.verification]
       topic:
         province.person: {{entity: person}}
+        province.enrolment: {{entity: enrolment}}
+        province.verification: {{entity: verification}}
   city:
     connector: kafka
     source:
@@ -92,9 +101,12 @@ def person(nid, phone):
             "deceased": False}
 
 
-def request(port, path, token=None, timeout=10):
-    """(status, parsed JSON or None, raw bytes) of a GET."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+def request(port, path, token=None, timeout=10, method="GET", body=None):
+    """(status, parsed JSON or None, raw bytes) of a GET (or of `method` with a JSON body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", "Bearer " + token)
     try:
@@ -122,7 +134,35 @@ def seed(schemas, prod):
                      T0 + i + 1))
     # not single-object framed: dead-lettered by the shenshan source
     msgs.append(("shenshan.person", b"bad-1", b"\x00\x01not avro at all", None, T0))
+    # policy breaches (e2e.policy's records): an exit during the gradual
+    # exit, a gradual exit of 3 months, a verification counting a pension
+    hid, head = "H440305202100777", L.national_id("440305", "19850715", 332)
+    today = datetime.date.today()
+    early = today - datetime.timedelta(days=40)
+    breaches = [
+        ("enrolment", "E440305-0002", P.enrolment("E440305-0002", hid, "EXITED",
+                                                  ge=(early, P.six_months_last_day(early)),
+                                                  end=today - datetime.timedelta(days=1))),
+        ("enrolment", "E440305-0003", P.enrolment("E440305-0003", hid, "GRADUAL_EXIT",
+                                                  ge=(early, early + datetime.timedelta(days=90)))),
+        ("verification", "HD2026-440305-0001", P.verification("HD2026-440305-0001", hid, head)),
+    ]
+    for ent, key, rec in breaches:
+        msgs.append(("province." + ent, key.encode(), schemas.single_object(ent, rec), None, None))
     L.produce_all(prod, msgs)
+
+
+def plant_unknown(port, schemas, prod):
+    """A province person sent while the province source is paused: the store
+    lacks it, a sweep finds it (unknown_to_store). Returns its key."""
+    st, doc, _ = request(port, "/api/v1/connectors/province-source/pause", TOKENS["operator"],
+                         method="POST", body={"reason": "dashboard test: a sweep difference"})
+    if st != 200:
+        L.fail("pausing province-source: %s %s" % (st, doc))
+    nid = L.national_id("440305", "19680314", PEOPLE + 1)
+    L.produce_all(prod, [("province.person", nid.encode(),
+                          schemas.single_object("person", person(nid, "13800009999")), None, None)])
+    return nid
 
 
 def main():
@@ -147,6 +187,7 @@ def main():
         with open(cfg, "w") as f:
             f.write(CONFIG.format(pid=os.getpid(), schemas=schema_dir, conninfo=db.conninfo,
                                   **TOKENS))
+            f.write(P.policy_section(args.source))
         cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
         cps.start()
         try:
@@ -177,11 +218,15 @@ def run(args, schema_dir, db, cps):
         return all(states.get(s) == "RUNNING" for s in sources)
     L.wait_for("sources RUNNING", sources_running)
     bootstrap = status()["kafka"]["bootstrap"]
-    seed(L.Schemas(args.cpsync, schema_dir), L.producer(bootstrap))
+    schemas, prod = L.Schemas(args.cpsync, schema_dir), L.producer(bootstrap)
+    seed(schemas, prod)
     L.wait_for("%d open conflicts" % PEOPLE, lambda: db.query(
         "SELECT count(*) FROM cpsync.conflicts WHERE status = 'open'")[0][0] >= PEOPLE)
     L.wait_for("a dead letter", lambda: db.query(
         "SELECT count(*) FROM cpsync.dead_letters")[0][0] >= 1)
+    L.wait_for("3 open findings", lambda: db.query(
+        "SELECT count(DISTINCT check_code) FROM cpsync.policy_findings")[0][0] >= 3)
+    unknown = plant_unknown(port, schemas, prod)
     links = [l["name"] for l in status()["links"]]
     L.info("seeded; links %s" % ", ".join(links))
 
@@ -195,6 +240,7 @@ def run(args, schema_dir, db, cps):
                 "CPS_OPERATOR_TOKEN": TOKENS["operator"],
                 "CPS_VIEWER_TOKEN": TOKENS["viewer"],
                 "CPS_LINKS": json.dumps(links),
+                "CPS_UNKNOWN_KEY": unknown,
                 "CPS_OUT": os.path.abspath(args.out)})
     proc = subprocess.run(["node", os.path.join(HERE, "dashboard.test.js")], env=env,
                           stdout=subprocess.PIPE, timeout=240)
@@ -219,6 +265,17 @@ def run(args, schema_dir, db, cps):
         L.fail("no audit row of the dashboard's resolution: %s" % audit)
     L.info("store agrees: conflict %s resolved by li-steward with the page's reason"
            % result["conflict_id"])
+    rows = db.query("SELECT r.requested_by, d.platform, d.entity, d.key, d.kind "
+                    "FROM cpsync.sweep_runs r JOIN cpsync.sweep_differences d ON d.run_id = r.id "
+                    "WHERE r.id = %s", (result["sweep_id"],))
+    if [tuple(r) for r in rows] != [("ops-oncall", "province", "person", unknown, "unknown_to_store")]:
+        L.fail("sweep %s in the store: %s" % (result["sweep_id"], rows))
+    L.info("store agrees: sweep %s run by ops-oncall found the planted province person"
+           % result["sweep_id"])
+    st, doc, _ = request(port, "/api/v1/connectors/province-source/resume", TOKENS["operator"],
+                         method="POST", body={"reason": "dashboard test done"})
+    if st != 200:
+        L.fail("resuming province-source: %s %s" % (st, doc))
 
 
 if __name__ == "__main__":

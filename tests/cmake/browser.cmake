@@ -2,8 +2,9 @@
 # browser.npm installs playwright-core (pinned by package-lock.json) into
 # tests/browser/node_modules from the npm registry; browser.dashboard runs
 # run_dashboard.py (Debian /usr/bin/python3: a `cpsync run` with an embedded
-# broker and a fresh database on $CPSYNC_TEST_PG, seeded conflicts and a dead
-# letter) which drives /usr/bin/chromium with dashboard.test.js (node). The
+# broker and a fresh database on $CPSYNC_TEST_PG, seeded conflicts, a dead
+# letter, policy findings and a sweep difference) which drives /usr/bin/chromium
+# with dashboard.test.js (node). The
 # screenshots land in <build>/browser-artifacts/ (their paths are printed).
 find_program(CPSYNC_NPM npm)
 if(NOT CPSYNC_NPM)
@@ -20,4 +21,4 @@ add_test(NAME browser.dashboard
           --out ${PROJECT_BINARY_DIR}/browser-artifacts)
 set_tests_properties(browser.dashboard PROPERTIES LABELS "browser" TIMEOUT 300
   FIXTURES_REQUIRED cpsync_browser_npm RESOURCE_LOCK cpsync_browser_node_modules
-  ATTACHED_FILES "${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-operations.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-conflict.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-record.png")
+  ATTACHED_FILES "${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-operations.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-conflict.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-record.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-findings.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-sweeps.png;${PROJECT_BINARY_DIR}/browser-artifacts/dashboard-rules.png")

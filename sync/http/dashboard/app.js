@@ -277,10 +277,12 @@
   async function api(method, path, body) {
     const headers = {};
     if (token) headers.Authorization = "Bearer " + token;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    // a string body is sent as it is, as YAML (rules); anything else as JSON
+    if (body !== undefined) headers["Content-Type"] = typeof body === "string" ? "application/yaml" : "application/json";
     let r;
     try {
-      r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+      r = await fetch(path, { method, headers, cache: "no-store",
+        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
     } catch (e) {
       throw new ApiError(0, t("unreachable"));
     }
@@ -661,13 +663,39 @@
         el("tbody", null, hist)));
   }
 
+  // ---------------------------------------------------------------- views
+  // findings.js, sweeps.js and rules.js: each registers a tab of its own name
+  // with its labels and a load() run when the tab opens or the token or
+  // language changes; they reach the page's helpers through window.cpsync.
+  const views = {};
+  let roleCache = null;
+  // The token's role, as the page can know it: by what the API lets it do
+  // (conflicts are a steward's, the audit trail a steward's or an operator's).
+  async function role() {
+    if (!token) return null;
+    if (roleCache && roleCache.token === token) return roleCache.role;
+    const can = (p) => api("GET", p).then(() => true, (e) => (e.status === 401 || e.status === 403 ? false : null));
+    let r = (await can("/api/v1/conflicts?limit=1")) ? "steward" : (await can("/api/v1/audit?limit=1")) ? "operator" : "viewer";
+    if (r === "viewer" && (await can("/api/v1/findings?limit=1")) === false) r = null; // the token was refused
+    roleCache = { token, role: r };
+    return r;
+  }
+  window.cpsync = {
+    el, t, api, head, fill, num, note, banner, accessNote, fmtTime, fmtAge, show, loadSchema, showRecord, role,
+    lang: () => lang,
+    token: () => token,
+    view(name, v) { views[name] = v; Object.assign(TEXT, v.text || {}); },
+  };
+
   // ---------------------------------------------------------------- page
   function switchTab(name) {
+    if (!$("#tab-" + name)) name = "ops";
     document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
-    for (const s of ["ops", "steward", "record"]) $("#tab-" + s).hidden = s !== name;
+    for (const s of ["ops", "steward", "record", ...Object.keys(views)]) $("#tab-" + s).hidden = s !== name;
     sessionStorage.setItem("cpsync.tab", name);
     if (name === "steward") loadQueue();
     if (name === "ops") loadDeadLetters();
+    if (views[name]) views[name].load();
   }
   function applyLang() {
     document.documentElement.lang = lang ? "en" : "zh-CN";
@@ -680,6 +708,8 @@
     loadDeadLetters();
     loadQueue();
     if (selected) openConflict(selected);
+    const tab = sessionStorage.getItem("cpsync.tab");
+    if (views[tab]) views[tab].load();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
