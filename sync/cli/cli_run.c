@@ -82,6 +82,7 @@ static int serve(struct cps_config *cfg, const struct cps_engine_opts *opts, boo
 		dc.catalog = cps_engine_catalog(engine);
 		dc.people = (size_t)people;
 		dc.seed = 20211201;
+		dc.settle_ms = 5000; /* the registers in the store before the enrolments */
 		if (places) {
 			static char inbox[PATH_MAX];
 

@@ -18,6 +18,7 @@
 struct cps_demo {
 	unsigned trickle_per_s;
 	bool no_trickle;
+	unsigned settle_ms;
 	struct cps_demo_gen *gen;
 	struct cps_demo_kafka *kafka; /* the province's transport, and the others' by default */
 	pthread_t thread;
@@ -205,7 +206,13 @@ static void *demo_thread(void *arg)
 	bool broken;
 	int rc;
 
-	rc = cps_demo_gen_initial(d->gen, demo_emit, d);
+	/* the registers delivered, and a pause, before what refers to them */
+	rc = cps_demo_gen_initial_registers(d->gen, demo_emit, d);
+	if (rc < 0 || city_commit(d) != 0 || shenshan_flush(d) != 0 ||
+	    !cps_demo_kafka_flush_all(d->kafka, demo_stopping_cb, d) ||
+	    (d->settle_ms && demo_sleep_until(d, wall_ms() + d->settle_ms)))
+		goto out;
+	rc = cps_demo_gen_initial_enrolments(d->gen, demo_emit, d);
 	if (rc < 0 || city_commit(d) != 0 || shenshan_flush(d) != 0 ||
 	    !cps_demo_kafka_flush_all(d->kafka, demo_stopping_cb, d))
 		goto out;
@@ -301,6 +308,7 @@ int cps_demo_start(const struct cps_demo_conf *conf, struct cps_demo **out, char
 	pthread_cond_init(&d->cond, NULL);
 	d->trickle_per_s = conf->trickle_per_s ? conf->trickle_per_s : CPS_DEMO_DEFAULT_TRICKLE;
 	d->no_trickle = conf->no_trickle;
+	d->settle_ms = conf->settle_ms;
 	rc = cps_demo_kafka_open(conf, kafka_delivered, d, &d->kafka, errstr, errstr_size);
 	if (rc)
 		goto out_free;

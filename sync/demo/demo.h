@@ -75,6 +75,10 @@ struct cps_demo_conf {
 	 * initial load, then every shenshan_flush_ms), not Kafka messages. */
 	const char *shenshan_inbox;
 	int shenshan_flush_ms; /* 0 = 2000 */
+	/* A pause after the initial load's registers were delivered, before its
+	 * enrolments: time for the store to have an enrolment's subject and
+	 * household when the policy checks it (0 = none; `cpsync demo`: 5000). */
+	unsigned settle_ms;
 };
 
 /* ---- the generator alone (no Kafka): what the demo produces ------------- */
@@ -98,8 +102,13 @@ struct cps_demo_gen;
 int cps_demo_gen_new(const struct cps_demo_conf *conf, struct cps_demo_gen **out, char *errstr,
                      size_t errstr_size);
 void cps_demo_gen_free(struct cps_demo_gen *g);
-/* Emits every message of the initial load, in a deterministic order. */
+/* Emits every message of the initial load, in a deterministic order: the
+ * two parts below, one after the other. */
 int cps_demo_gen_initial(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg);
+/* The initial load's registers (persons, verifications, households), then
+ * the enrolments and alerts that refer to them. */
+int cps_demo_gen_initial_registers(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg);
+int cps_demo_gen_initial_enrolments(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg);
 /* Emits the messages of one change (a move, an income change, a status
  * change, a new or handled alert, a delete…) effective at `now_ms` (kept
  * increasing: an earlier value is raised past the last change). */

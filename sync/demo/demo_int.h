@@ -30,16 +30,27 @@
 #define EARLY_EXIT_X10      2
 #define PENSION_COUNTED_X10 20
 #define MISENROLLED_X10     100
+/* The same breaches already in the initial load, so that a new demo shows
+ * findings of several kinds at once rather than only as changes accrue:
+ * of the households just above the standard, some whose review was missed
+ * (still ACTIVE) or whose gradual exit ended early (EXITED); of the 低保边缘
+ * households with nobody seriously ill or disabled at grade 1-2, some whose
+ * head was enrolled alone (单人保) all the same. */
+#define INITIAL_MISSED_REVIEW_X10 100
+#define INITIAL_EARLY_EXIT_X10    100
+#define UNQUALIFIED_SINGLE_X10    40
 /* Residence-permit holders (registered in another district than where they
- * live, enrolled where they live), a 单人保 of one enrolled by the district
- * of registration instead (a breach); temporary assistance for an emergency
- * outside the home district, granted where it happened, now and then by a
- * third district (a breach). */
-#define PERMIT_HOUSEHOLD_X10    150
-#define PERMIT_WRONG_REGION_X10 300
-#define EMERGENCY_ELSEWHERE_X10 500
-#define TEMP_WRONG_REGION_X10   200
-#define SHENSHAN_DISTRICT       (cps_demo_n_districts - 1)
+ * live, enrolled where they live), a 单人保 of one, or less often the
+ * household's own enrolment, granted by the district of registration
+ * instead (a breach); temporary assistance for an emergency outside the
+ * home district, granted where it happened, now and then by a third
+ * district (a breach). */
+#define PERMIT_HOUSEHOLD_X10       150
+#define PERMIT_WRONG_REGION_X10    300
+#define PERMIT_HH_WRONG_REGION_X10 40
+#define EMERGENCY_ELSEWHERE_X10    500
+#define TEMP_WRONG_REGION_X10      200
+#define SHENSHAN_DISTRICT          (cps_demo_n_districts - 1)
 
 /* The two views of a person or household a platform pair holds. */
 enum { VIEW_PROVINCE, VIEW_LOCAL, VIEWS };

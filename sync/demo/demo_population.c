@@ -224,6 +224,91 @@ static int add_enrolment(struct cps_demo_gen *g, int household, int person, int 
 	return CPS_OK;
 }
 
+/* A 单人保 for a seriously ill or disabled member of an edge household
+ * (grade 3 now and then, against the policy); where there is none, now and
+ * then the head all the same (a breach). */
+static int enrol_single_person(struct cps_demo_gen *g, int hi, int applied, int64_t eff)
+{
+	struct household *h = &g->households[hi];
+	struct enrolment *e;
+	int rc, who = -1;
+
+	for (int i = 0; i < h->n && who < 0; i++) {
+		const struct person *p = &g->persons[h->first + i];
+
+		if (p->v[VIEW_LOCAL].grade == 1 || p->v[VIEW_LOCAL].grade == 2 || p->ill ||
+		    (p->v[VIEW_LOCAL].grade == 3 && chance(g, MISENROLLED_X10)))
+			who = h->first + i;
+	}
+	if (who < 0 && chance(g, UNQUALIFIED_SINGLE_X10))
+		who = h->first;
+	if (who < 0)
+		return CPS_OK;
+	if ((rc = add_enrolment(g, hi, who, PRG_SINGLE, &e)))
+		return rc;
+	/* a permit holder is enrolled where they live, now and then by the
+	 * district of registration (against the policy) */
+	if (g->persons[who].permit && chance(g, PERMIT_WRONG_REGION_X10))
+		e->granting = g->persons[who].reg_district;
+	e->status = ST_ACTIVE;
+	e->applied = applied + (int)rnd_range(g, 0, 60);
+	e->start = e->applied + (int)rnd_range(g, 10, 40);
+	e->amount_fen = STD;
+	e->eff_ms = eff;
+	return CPS_OK;
+}
+
+/* One-off temporary assistance, granted where the emergency happened. */
+static int enrol_temporary(struct cps_demo_gen *g, int hi)
+{
+	const struct household *h = &g->households[hi];
+	struct enrolment *e;
+	int rc;
+
+	if ((rc = add_enrolment(g, hi, -1, PRG_TEMPORARY, &e)))
+		return rc;
+	e->status = ST_EXITED;
+	e->applied = BASE_DAYS - (int)rnd_range(g, 10, 700);
+	e->start = e->end = e->applied + (int)rnd_range(g, 3, 20);
+	e->amount_fen = rnd_range(g, 1000, 8000) * 100;
+	e->reason = "一次性临时救助已发放";
+	e->emergency = h->district;
+	if (is_local_district(h->district) && chance(g, EMERGENCY_ELSEWHERE_X10))
+		e->emergency = other_district(g, h->district);
+	e->granting = e->emergency;
+	/* now and then neither where it happened nor at home (a breach) */
+	if (is_local_district(h->district) && chance(g, TEMP_WRONG_REGION_X10)) {
+		do
+			e->granting = other_district(g, e->emergency);
+		while (e->granting == h->district);
+	}
+	e->eff_ms = (int64_t)e->start * DAY_MS + rnd_range(g, 8 * HOUR_MS, 18 * HOUR_MS);
+	return CPS_OK;
+}
+
+/* A 低保 household whose income has risen just above the standard: in its
+ * 6-month gradual exit; now and then (breaches) still ACTIVE because its
+ * review was missed, or EXITED before the gradual exit ended. */
+static void above_standard(struct cps_demo_gen *g, const struct household *h, struct enrolment *e)
+{
+	e->amount_fen = STD / 5 * h->n;
+	e->reason = "家庭人均收入超过低保标准";
+	if (h->income_fen[VIEW_LOCAL] > STD && chance(g, INITIAL_MISSED_REVIEW_X10)) {
+		e->status = ST_ACTIVE;
+		e->reason = NULL;
+		return;
+	}
+	e->status = ST_GRADUAL_EXIT;
+	e->ge_start = BASE_DAYS - (int)rnd_range(g, 1, 150);
+	e->ge_end = cps_demo_six_months_end(e->ge_start);
+	if (chance(g, INITIAL_EARLY_EXIT_X10)) {
+		e->status = ST_EXITED;
+		e->end = e->ge_start + (int)rnd_range(g, 0, BASE_DAYS - e->ge_start);
+		e->amount_fen = 0;
+		e->reason = "渐退期未满即停保";
+	}
+}
+
 /* Enrolments and monitoring category of a household from its income. */
 static int enrol_household(struct cps_demo_gen *g, int hi)
 {
@@ -252,11 +337,7 @@ static int enrol_household(struct cps_demo_gen *g, int hi)
 	} else if (pc < STD * 115 / 100 && chance(g, 400)) {
 		if ((rc = add_enrolment(g, hi, -1, PRG_DIBAO, &e)))
 			return rc;
-		e->status = ST_GRADUAL_EXIT;
-		e->amount_fen = STD / 5 * h->n;
-		e->ge_start = BASE_DAYS - (int)rnd_range(g, 1, 150);
-		e->ge_end = cps_demo_six_months_end(e->ge_start);
-		e->reason = "家庭人均收入超过低保标准";
+		above_standard(g, h, e);
 		h->category = CAT_DIBAO;
 	} else if (pc < STD * 3 / 2) {
 		if ((rc = add_enrolment(g, hi, -1, PRG_EDGE, &e)))
@@ -285,54 +366,19 @@ static int enrol_household(struct cps_demo_gen *g, int hi)
 		if (e->status != ST_APPLIED && e->status != ST_REJECTED)
 			e->start = applied + (int)rnd_range(g, 10, 40);
 		e->eff_ms = eff;
+		/* a permit household applies where it lives; now and then its
+		 * district of registration grants instead (a breach) */
+		if (head->permit && e->status != ST_REJECTED && e->status != ST_EXITED &&
+		    chance(g, PERMIT_HH_WRONG_REGION_X10))
+			e->granting = head->reg_district;
 	}
 	h->monitoring_since =
 	    e && e->start >= 0 ? e->start : BASE_DAYS - (int)rnd_range(g, 30, 700);
-	/* single-person dibao for a seriously disabled or ill member of an edge family */
-	if (h->category == CAT_DIBAO_EDGE) {
-		for (int i = 0; i < h->n; i++) {
-			struct person *p = &g->persons[h->first + i];
-
-			/* 重病、重残; grade 3 now and then, against the policy */
-			if (p->v[VIEW_LOCAL].grade == 1 || p->v[VIEW_LOCAL].grade == 2 || p->ill ||
-			    (p->v[VIEW_LOCAL].grade == 3 && chance(g, MISENROLLED_X10))) {
-				if ((rc = add_enrolment(g, hi, h->first + i, PRG_SINGLE, &e)))
-					return rc;
-				/* a permit holder is enrolled where they live, now and then
-				 * by the district of registration (against the policy) */
-				if (p->permit && chance(g, PERMIT_WRONG_REGION_X10))
-					e->granting = p->reg_district;
-				e->status = ST_ACTIVE;
-				e->applied = applied + (int)rnd_range(g, 0, 60);
-				e->start = e->applied + (int)rnd_range(g, 10, 40);
-				e->amount_fen = STD;
-				e->eff_ms = eff;
-				break;
-			}
-		}
-	}
-	/* one-off temporary assistance, granted where the emergency happened */
-	if (chance(g, 60)) {
-		if ((rc = add_enrolment(g, hi, -1, PRG_TEMPORARY, &e)))
-			return rc;
-		e->status = ST_EXITED;
-		e->applied = BASE_DAYS - (int)rnd_range(g, 10, 700);
-		e->start = e->end = e->applied + (int)rnd_range(g, 3, 20);
-		e->amount_fen = rnd_range(g, 1000, 8000) * 100;
-		e->reason = "一次性临时救助已发放";
-		e->emergency = h->district;
-		if (is_local_district(h->district) && chance(g, EMERGENCY_ELSEWHERE_X10))
-			e->emergency = other_district(g, h->district);
-		e->granting = e->emergency;
-		/* now and then neither where it happened nor at home (a breach) */
-		if (is_local_district(h->district) && chance(g, TEMP_WRONG_REGION_X10)) {
-			do
-				e->granting = other_district(g, e->emergency);
-			while (e->granting == h->district);
-		}
-		e->eff_ms = (int64_t)e->start * DAY_MS + rnd_range(g, 8 * HOUR_MS, 18 * HOUR_MS);
-	}
-	return CPS_OK;
+	if (h->category == CAT_DIBAO_EDGE && (rc = enrol_single_person(g, hi, applied, eff)))
+		return rc;
+	if (chance(g, 60))
+		rc = enrol_temporary(g, hi);
+	return rc;
 }
 
 struct alert *cps_demo_alert_new(struct cps_demo_gen *g, int kind, int64_t raised_ms)

@@ -333,10 +333,13 @@ int cps_demo_emit_alert(struct cps_demo_gen *g, const struct alert *a, cps_demo_
 	                   a->handled_ms >= 0 ? a->handled_ms : a->raised_ms, alert_json(g, a));
 }
 
-int cps_demo_gen_initial(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg)
+/* The registers first, then what refers to them: the policy's checks of
+ * an enrolment read its subject and household, and an enrolment checked
+ * before the store has them is checked without them (a finding of the
+ * initial load would be lost). */
+int cps_demo_gen_initial_registers(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg)
 {
 	int rc = 0;
-	size_t e = 0, a = 0;
 
 	for (size_t hi = 0; hi < g->n_households && !rc; hi++) {
 		struct household *h = &g->households[hi];
@@ -354,10 +357,24 @@ int cps_demo_gen_initial(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *ar
 			rc = cps_demo_emit_household(g, h, VIEW_LOCAL, emit, arg);
 		if (!rc)
 			rc = cps_demo_emit_household(g, h, VIEW_PROVINCE, emit, arg);
-		for (; !rc && e < g->n_enrolments && g->enrolments[e].household == (int)hi; e++)
-			rc = cps_demo_emit_enrolment(g, &g->enrolments[e], 2 * HOUR_MS, emit, arg);
-		for (; !rc && a < g->n_alerts && g->alerts[a].household == (int)hi; a++)
-			rc = cps_demo_emit_alert(g, &g->alerts[a], emit, arg);
 	}
 	return rc;
+}
+
+int cps_demo_gen_initial_enrolments(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg)
+{
+	int rc = 0;
+
+	for (size_t e = 0; !rc && e < g->n_enrolments; e++)
+		rc = cps_demo_emit_enrolment(g, &g->enrolments[e], 2 * HOUR_MS, emit, arg);
+	for (size_t a = 0; !rc && a < g->n_alerts; a++)
+		rc = cps_demo_emit_alert(g, &g->alerts[a], emit, arg);
+	return rc;
+}
+
+int cps_demo_gen_initial(struct cps_demo_gen *g, cps_demo_emit_fn emit, void *arg)
+{
+	int rc = cps_demo_gen_initial_registers(g, emit, arg);
+
+	return rc ? rc : cps_demo_gen_initial_enrolments(g, emit, arg);
 }

@@ -2,10 +2,10 @@
 """demo.policy_findings: a running `cpsync demo` gives stewards policy findings.
 
 Runs `cpsync demo --people 3000` (embedded Kafka, a fresh store and city
-database, its own slot and Shenshan directory) and asserts, within 180 s,
+database, its own slot and Shenshan directory) and asserts, within 90 s,
 that the demo's deliberate breaches of 深民〔2021〕80号 surface as open
-findings of at least FOUR different check codes in GET /api/v1/findings
-(viewer token), and as OPEN alerts of at least four checks on the unified
+findings of at least five different check codes in GET /api/v1/findings
+(viewer token), and as OPEN alerts of at least five checks on the unified
 alert topic (cpsync.unified.alert on the embedded broker, whose bootstrap
 /status names), decoded by python3-avro with e2elib's helpers. The
 verification arithmetic the generator keeps must never be a finding.
@@ -28,7 +28,10 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import e2elib as L  # noqa: E402
 
-DEADLINE_S = 180
+DEADLINE_S = 90
+# The initial load carries six kinds of breach (sync/demo/demo_int.h); the
+# issue's acceptance is four, and five must show.
+WANT_KINDS = 5
 TOKEN = "demo-viewer-token"
 NEVER = ("VERIFICATION_TOTAL_MISMATCH", "VERIFICATION_PER_CAPITA", "GRADUAL_EXIT_NOT_SIX_MONTHS")
 
@@ -126,30 +129,31 @@ def main():
 def run_checks(proc, port, schemas):
     deadline = time.monotonic() + DEADLINE_S
     kinds = {}
-    while len(kinds) < 4:
+    while len(kinds) < WANT_KINDS:
         if proc.poll() is not None:
             L.fail("cpsync demo exited early with %s" % proc.returncode)
         if time.monotonic() > deadline:
-            L.fail("open findings of %d kinds after %d s, want 4: %s" % (
-                len(kinds), DEADLINE_S, kinds))
+            L.fail("open findings of %d kinds after %d s, want %d: %s" % (
+                len(kinds), DEADLINE_S, WANT_KINDS, kinds))
         time.sleep(2)
         try:
             kinds = api_kinds(port)
         except OSError:
             continue
-    print("GET /api/v1/findings: %s" % kinds, flush=True)
+    print("GET /api/v1/findings after %.0f s: %s" % (
+        time.monotonic() - (deadline - DEADLINE_S), kinds), flush=True)
     for check in NEVER:
         if kinds.get(check):
             L.fail("%d %s findings: the generator keeps that rule" % (kinds[check], check))
     bootstrap = get(port, "/status")["kafka"]["bootstrap"]
     alerts = {}
-    while len(alerts) < 4:
+    while len(alerts) < WANT_KINDS:
         alerts = alert_kinds(schemas, bootstrap)
-        if len(alerts) >= 4:
+        if len(alerts) >= WANT_KINDS:
             break
         if time.monotonic() > deadline:
-            L.fail("OPEN policy alerts of %d kinds on cpsync.unified.alert, want 4: %s" % (
-                len(alerts), alerts))
+            L.fail("OPEN policy alerts of %d kinds on cpsync.unified.alert, want %d: %s" % (
+                len(alerts), WANT_KINDS, alerts))
         time.sleep(2)
     print("cpsync.unified.alert (python3-avro): %s" % alerts, flush=True)
     unknown = [c for c in alerts if c not in kinds and c not in api_kinds(port)]

@@ -5,7 +5,7 @@
  * unified records would be. Gradual exits last exactly 6 months and start
  * only above the 低保 standard; residence-permit holders are enrolled where
  * they live; and a small, deliberate rate of violations leaves stewards
- * findings of several kinds to see.
+ * findings of several kinds to see, already in the initial load.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,10 +224,61 @@ static void test_demo_follows_the_policy(void **state)
 	cps_policy_free(p);
 }
 
+/* The initial load alone, as `cpsync demo` (seed 20211201) and this
+ * file's seed build it for 3000 people: findings of at least five kinds
+ * before any change, each one rare, and none of the rules the generator
+ * keeps. A new demo shows stewards findings at once. */
+static void test_initial_load_has_findings(void **state)
+{
+	static const uint64_t seeds[] = {20211201, 20261203};
+	static const enum cps_policy_check initial[] = {
+	    CPS_POLICY_EXITED_DURING_GRADUAL_EXIT,   CPS_POLICY_INCOME_ABOVE_STANDARD_ACTIVE,
+	    CPS_POLICY_VERIFICATION_COUNTS_EXCLUDED, CPS_POLICY_SINGLE_PERSON_NOT_ELIGIBLE,
+	    CPS_POLICY_TEMPORARY_WRONG_REGION,       CPS_POLICY_PERMIT_HOLDER_WRONG_REGION};
+	struct cps_policy *p = default_policy();
+	char err[CPS_ERRSTR_SIZE];
+
+	(void)state;
+	for (size_t s = 0; s < CPS_ARRAY_SIZE(seeds); s++) {
+		struct cps_demo_conf conf = {.people = PEOPLE, .seed = seeds[s]};
+		size_t per_check[CPS_POLICY_CHECKS] = {0}, evaluated = 0, with, kinds = 0;
+		struct latest l = {0};
+		struct cps_demo_gen *g;
+
+		for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
+			l.by_entity[e] = json_object();
+		assert_int_equal(cps_demo_gen_new(&conf, &g, err, sizeof(err)), CPS_OK);
+		assert_int_equal(cps_demo_gen_initial(g, keep, &l), 0);
+		cps_demo_gen_free(g);
+		with = evaluate(p, &l, (int32_t)(START / 86400000), per_check, &evaluated);
+		printf("seed %llu, initial load:\n", (unsigned long long)seeds[s]);
+		for (int c = 0; c < CPS_POLICY_CHECKS; c++)
+			if (per_check[c])
+				printf("  %-32s %zu\n", cps_policy_check_code(c), per_check[c]);
+		for (size_t i = 0; i < CPS_ARRAY_SIZE(initial); i++)
+			kinds += per_check[initial[i]] > 0;
+		printf("%zu of %zu enrolments and verifications with findings, %zu of the %zu "
+		       "kinds\n",
+		       with, evaluated, kinds, CPS_ARRAY_SIZE(initial));
+		assert_true(kinds >= 5);
+		for (size_t i = 0; i < CPS_ARRAY_SIZE(initial); i++)
+			assert_true(per_check[initial[i]] * 100 < evaluated);
+		assert_int_equal(per_check[CPS_POLICY_GRADUAL_EXIT_NOT_SIX_MONTHS], 0);
+		assert_int_equal(per_check[CPS_POLICY_VERIFICATION_TOTAL_MISMATCH], 0);
+		assert_int_equal(per_check[CPS_POLICY_VERIFICATION_PER_CAPITA], 0);
+		assert_int_equal(per_check[CPS_POLICY_DECEASED_ENROLLED], 0);
+		assert_true(with > 0 && with * 100 < evaluated * 5);
+		for (int e = 0; e < CPS_DEMO_ENTITIES; e++)
+			json_decref(l.by_entity[e]);
+	}
+	cps_policy_free(p);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_demo_follows_the_policy),
+	    cmocka_unit_test(test_initial_load_has_findings),
 	};
 	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
 	char err[CPS_ERRSTR_SIZE];
