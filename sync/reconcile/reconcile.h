@@ -41,6 +41,7 @@ struct cps_key_state {
 	json_t *record;
 	json_t *provenance;
 	json_t *conflicts;
+	size_t mem_hint; /* the JSON's size as stored text when loaded (0 unknown): caches */
 };
 
 /* Fills an empty state (no allocation of JSON until needed is fine, but all

@@ -65,11 +65,21 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                                "$2, $3, $4, $5, $6::bytea, $7::bytea, COALESCE($8, 'source'), "
                                "$9, $10::bigint) "
                                "ON CONFLICT (origin) DO NOTHING"},
-    [ST_LOAD_STATES] = {"cps_load_states", "select from records", 2,
-                        "SELECT i.ord, r.version, r.deleted, r.record, r.provenance, r.platforms, "
-                        "r.conflicts FROM unnest($1::text[], $2::text[]) WITH ORDINALITY "
-                        "AS i(entity, key, ord) "
+    /* a state whose last writer is the one the caller names ($3) comes
+     * without its jsonb: the caller holds it already (008_rule_sets.sql's
+     * written_xid) */
+    [ST_LOAD_STATES] = {"cps_load_states", "select from records", 3,
+                        "SELECT i.ord, r.version, r.deleted, r.written_xid::text, "
+                        "r.written_xid = i.known AS same, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.record END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.provenance END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.platforms END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts END "
+                        "FROM unnest($1::text[], $2::text[], $3::xid8[]) WITH ORDINALITY "
+                        "AS i(entity, key, known, ord) "
                         "JOIN cpsync.records r ON r.entity = i.entity AND r.key = i.key"},
+    [ST_CURRENT_XID] = {"cps_current_xid", "select the transaction id", 0,
+                        "SELECT pg_current_xact_id()::text"},
     [ST_LOAD_OFFSETS] = {"cps_load_offsets", "select from ingest_offsets", 2,
                          "SELECT partition, next_offset FROM cpsync.ingest_offsets "
                          "WHERE topic = $1 AND partition = ANY($2::int[])"},

@@ -40,6 +40,14 @@ int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *
 /* Loads the stored state of each (entity, key) in `states` (entity and key
  * set, the rest freshly initialised) in one query; keys not in the store
  * stay empty. */
+/* The same for a caller that holds some states already: known_xid[i] (0:
+ * none) names the transaction that wrote the copy it holds. Where the stored
+ * state's last writer is that one, same[i] is set and states[i] is left as
+ * it was (the copy is current); xid_out[i] gets each stored state's last
+ * writer (0: not in the store). */
+int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **states, size_t n,
+                                const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
+                                char *errstr, size_t errstr_size);
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
                           char *errstr, size_t errstr_size);
 
@@ -118,9 +126,11 @@ struct cps_store_batch {
 };
 
 /* Writes the batch in one transaction (pipeline mode). On error nothing is
- * written; CPS_ERR_RETRIABLE for connection loss or serialization failure. */
-int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
-                           size_t errstr_size);
+ * written; CPS_ERR_RETRIABLE for connection loss or serialization failure.
+ * `xid` (may be NULL) gets the committed transaction's id, the written_xid
+ * of every state it wrote (0 on error). */
+int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, uint64_t *xid,
+                           char *errstr, size_t errstr_size);
 
 /* Stored next offsets of `topic`'s partitions: offsets[i] for partitions[i],
  * -1 when none is stored. */

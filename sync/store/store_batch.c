@@ -177,8 +177,8 @@ static int send_policy(struct cps_store *s, const struct cps_store_policy *pf, c
 	return rc;
 }
 
-int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, char *errstr,
-                           size_t errstr_size)
+int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, uint64_t *xid,
+                           char *errstr, size_t errstr_size)
 {
 	struct timespec start;
 	int rc;
@@ -187,6 +187,8 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 	rc = cps_store_pipeline_begin(s, errstr, errstr_size);
 	if (rc)
 		return rc;
+	/* the transaction's id, which becomes every written state's written_xid */
+	rc = cps_store_pipeline_send(s, ST_CURRENT_XID, NULL, NULL, NULL, errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_states; i++)
 		rc = send_state(s, b->states[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_emits; i++)
@@ -202,6 +204,8 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 	rc = cps_store_pipeline_end(s, rc, errstr, errstr_size);
 	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
 		cps_histogram_observe_since(&cps_hist_store_commit, &start);
+	if (xid)
+		*xid = rc == CPS_OK ? s->pipeline_xid : 0;
 	return rc;
 }
 

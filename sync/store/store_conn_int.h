@@ -26,6 +26,7 @@ enum stmt_id {
 	ST_OFFSET_UPSERT,
 	ST_DEAD_LETTER_INSERT,
 	ST_LOAD_STATES,
+	ST_CURRENT_XID,
 	ST_LOAD_OFFSETS,
 	ST_CHANGES_FETCH,
 	ST_CURSOR_ADVANCE,
@@ -68,6 +69,7 @@ struct cps_store {
 	/* the pipeline in progress: what each sent query was */
 	uint8_t *sent;
 	size_t n_sent, sent_cap;
+	uint64_t pipeline_xid; /* ST_CURRENT_XID's answer in the last pipeline, or 0 */
 };
 
 /* ---- store.c: errors and statements ---- */

@@ -58,6 +58,7 @@ int cps_store_pipeline_begin(struct cps_store *s, char *errstr, size_t errstr_si
 	if (rc)
 		return rc;
 	s->n_sent = 0;
+	s->pipeline_xid = 0;
 	if (PQsetnonblocking(s->conn, 1) || !PQenterPipelineMode(s->conn) ||
 	    send_plain(s, ST_BEGIN, "BEGIN")) {
 		s->broken = 1;
@@ -128,6 +129,8 @@ int cps_store_pipeline_end(struct cps_store *s, int failed_before, char *errstr,
 			return rc;
 		}
 		st = PQresultStatus(res);
+		if (s->sent[i] == ST_CURRENT_XID && st == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			s->pipeline_xid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 		if (st == PGRES_FATAL_ERROR && !rc) {
 			rc = cps_store_result_error(s, res, sent_what(s->sent[i]), errstr,
 			                            errstr_size);

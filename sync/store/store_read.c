@@ -54,19 +54,70 @@ int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, 
 	return cps_buf_append_byte(b, '}');
 }
 
-int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
-                          char *errstr, size_t errstr_size)
+/* The xid8[] literal of known_xid (NULL entries where 0 or no array). */
+static int xid_array(struct cps_buf *b, const uint64_t *known, size_t n)
 {
-	struct cps_buf entities, keys;
+	if (cps_buf_append_byte(b, '{'))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (i && cps_buf_append_byte(b, ','))
+			return -1;
+		if (known && known[i] ? cps_buf_printf(b, "%" PRIu64, known[i]) < 0
+		                      : cps_buf_append(b, "NULL", 4) != 0)
+			return -1;
+	}
+	return cps_buf_append_byte(b, '}');
+}
+
+/* Row `row` of the load into st; its size as text into st->mem_hint. */
+static int fill_state(const PGresult *res, int row, struct cps_key_state *st, char *errstr,
+                      size_t errstr_size)
+{
+	json_t *j[4];
+	size_t text = 0;
+
+	st->version = atoll(PQgetvalue(res, row, 1));
+	st->deleted = PQgetvalue(res, row, 2)[0] == 't';
+	for (int c = 0; c < 4; c++) {
+		j[c] = cps_jsonb_value(res, row, 5 + c);
+		text += (size_t)PQgetlength(res, row, 5 + c);
+	}
+	if (!j[0] || !j[1] || !j[2] || !j[3]) {
+		for (int c = 0; c < 4; c++)
+			json_decref(j[c]);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: stored state of entity '%s' is not valid JSON",
+		                  st->entity);
+	}
+	state_set(&st->record, j[0]);
+	state_set(&st->provenance, j[1]);
+	state_set(&st->platforms, j[2]);
+	state_set(&st->conflicts, j[3]);
+	st->mem_hint = text;
+	return CPS_OK;
+}
+
+int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **states, size_t n,
+                                const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
+                                char *errstr, size_t errstr_size)
+{
+	struct cps_buf entities, keys, known;
 	const char **names = NULL;
-	const char *values[2];
+	const char *values[3];
 	PGresult *res = NULL;
 	int rc = CPS_OK;
 
+	for (size_t i = 0; i < n; i++) {
+		if (xid_out)
+			xid_out[i] = 0;
+		if (same)
+			same[i] = 0;
+	}
 	if (!n)
 		return CPS_OK;
 	cps_buf_init(&entities, 0);
 	cps_buf_init(&keys, 0);
+	cps_buf_init(&known, 0);
 	names = malloc(2 * n * sizeof(*names));
 	if (!names) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
@@ -77,48 +128,48 @@ int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, si
 		names[n + i] = states[i]->key;
 	}
 	if (cps_store_text_array(&entities, names, sizeof(*names), n) ||
-	    cps_store_text_array(&keys, names + n, sizeof(*names), n)) {
+	    cps_store_text_array(&keys, names + n, sizeof(*names), n) ||
+	    xid_array(&known, known_xid, n)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "store: out of memory listing the keys to load");
 		goto out;
 	}
 	values[0] = (const char *)entities.data;
 	values[1] = (const char *)keys.data;
+	values[2] = (const char *)known.data;
 	rc = cps_store_exec_prepared(s, ST_LOAD_STATES, values, NULL, NULL, 0, &res, errstr,
 	                             errstr_size);
 	if (rc)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {
 		long long ord = atoll(PQgetvalue(res, row, 0));
-		struct cps_key_state *st;
-		json_t *j[4];
 
 		if (ord < 1 || (size_t)ord > n)
 			continue;
-		st = states[ord - 1];
-		st->version = atoll(PQgetvalue(res, row, 1));
-		st->deleted = PQgetvalue(res, row, 2)[0] == 't';
-		for (int c = 0; c < 4; c++)
-			j[c] = cps_jsonb_value(res, row, 3 + c);
-		if (!j[0] || !j[1] || !j[2] || !j[3]) {
-			for (int c = 0; c < 4; c++)
-				json_decref(j[c]);
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                "store: stored state of entity '%s' is not valid JSON",
-			                st->entity);
-			goto out;
+		if (xid_out)
+			xid_out[ord - 1] = strtoull(PQgetvalue(res, row, 3), NULL, 10);
+		if (PQgetvalue(res, row, 4)[0] == 't') {
+			if (same)
+				same[ord - 1] = 1;
+			continue;
 		}
-		state_set(&st->record, j[0]);
-		state_set(&st->provenance, j[1]);
-		state_set(&st->platforms, j[2]);
-		state_set(&st->conflicts, j[3]);
+		rc = fill_state(res, row, states[ord - 1], errstr, errstr_size);
+		if (rc)
+			goto out;
 	}
 out:
 	PQclear(res);
 	free(names);
 	cps_buf_release(&entities);
 	cps_buf_release(&keys);
+	cps_buf_release(&known);
 	return rc;
+}
+
+int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
+                          char *errstr, size_t errstr_size)
+{
+	return cps_store_load_states_known(s, states, n, NULL, NULL, NULL, errstr, errstr_size);
 }
 
 int cps_store_load_offsets(struct cps_store *s, const char *topic, const int32_t *partitions,

@@ -24,6 +24,7 @@ static void workers_free(struct cps_workers *p)
 		cps_unified_free(w->uni);
 		cps_event_codec_free(w->ec);
 		cps_worker_policy_free(w->policy);
+		cps_state_cache_free(w->cache);
 	}
 	free(p->w);
 	cps_settings_release(&p->props);
@@ -85,6 +86,9 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 		w->pool = p;
 		w->idx = i;
 		rc = cps_event_codec_new(p->conf.catalog, &w->ec, errstr, errstr_size);
+		if (rc == CPS_OK && p->conf.state_cache_bytes &&
+		    !(w->cache = cps_state_cache_new(p->conf.state_cache_bytes / (size_t)p->n)))
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (rc == CPS_OK)
 			rc = cps_unified_new(&uc, &w->uni, errstr, errstr_size);
 		if (rc == CPS_OK)
@@ -164,6 +168,8 @@ void cps_worker_conf_from_config(const struct cps_config *cfg, struct cps_worker
 	conf->workers = (int)cps_config_get_int(cfg, "reconcile.workers");
 	conf->batch_size = (size_t)cps_config_get_int(cfg, "store.batch_size");
 	conf->batch_ms = (int)cps_config_get_int(cfg, "store.batch_ms");
+	conf->state_cache_bytes =
+	    (size_t)cps_config_get_int(cfg, "reconcile.state_cache_mb") * 1024 * 1024;
 }
 
 void cps_workers_stop_stats(struct cps_workers *p, struct cps_worker_stats *out)

@@ -34,6 +34,7 @@ struct cps_worker_conf {
 	int workers;                                 /* reconcile.workers (>= 1) */
 	size_t batch_size;                           /* store.batch_size */
 	int batch_ms;                                /* store.batch_ms */
+	size_t state_cache_bytes;                    /* reconcile.state_cache_mb, whole pool */
 	struct cps_catalog *catalog;                 /* borrowed, shared (read-only) */
 	const struct cps_rules *rules;               /* borrowed, shared (read-only) */
 	const struct cps_policy *policy; /* borrowed, shared; NULL: no checks (policy.h) */

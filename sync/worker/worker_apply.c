@@ -18,6 +18,8 @@
 void cps_worker_attempt_release(struct attempt *a)
 {
 	for (size_t i = 0; i < a->n_states; i++) {
+		if (!a->states[i])
+			continue; /* kept by the cache */
 		cps_key_state_release(a->states[i]);
 		free(a->states[i]);
 	}
@@ -32,6 +34,17 @@ void cps_worker_attempt_release(struct attempt *a)
 	json_decref(a->keep);
 	json_decref(a->index);
 	memset(a, 0, sizeof(*a));
+}
+
+void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid)
+{
+	for (size_t i = 0; w->cache && i < a->n_states; i++) {
+		char k[CPS_NAME_MAX + 2048];
+
+		snprintf(k, sizeof(k), "%s/%s", a->states[i]->entity, a->states[i]->key);
+		cps_state_cache_put(w->cache, k, a->states[i], xid); /* the cache owns it now */
+		a->states[i] = NULL;
+	}
 }
 
 static const char *kept_string(struct attempt *a, json_t *obj, const char *key)
@@ -114,6 +127,48 @@ int cps_worker_item_refuse(struct item *it, const char *why)
 	return it->reason ? CPS_OK : CPS_ERR_FATAL;
 }
 
+/* Loads the attempt's states, each from the worker's cache where the store
+ * says the transaction that wrote the cached copy is still its row's last
+ * writer (then the row's JSON is not even sent), else from the store. */
+static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
+{
+	size_t n = a->n_states;
+	struct cps_key_state **cached = calloc(n, sizeof(*cached));
+	uint64_t *known = calloc(n, sizeof(*known));
+	unsigned char *same = calloc(n, 1);
+	int rc;
+
+	if (!cached || !known || !same) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; w->cache && i < n; i++) {
+		char k[CPS_NAME_MAX + 2048];
+
+		snprintf(k, sizeof(k), "%s/%s", a->states[i]->entity, a->states[i]->key);
+		cached[i] = cps_state_cache_take(w->cache, k, &known[i]);
+	}
+	rc = cps_store_load_states_known(w->store, a->states, n, known, NULL, same, errstr,
+	                                 errstr_size);
+	for (size_t i = 0; i < n; i++) {
+		struct cps_key_state *drop = cached[i];
+
+		if (rc == CPS_OK && same[i] && cached[i]) {
+			drop = a->states[i];
+			a->states[i] = cached[i];
+		}
+		if (drop) {
+			cps_key_state_release(drop);
+			free(drop);
+		}
+	}
+out:
+	free(cached);
+	free(known);
+	free(same);
+	return rc;
+}
+
 /* Gives each event to apply the index of its key's state in the attempt (one
  * state per entity/key, in order of first appearance) and loads those
  * states from the store. */
@@ -153,7 +208,7 @@ static int attempt_load_states(struct worker *w, struct item *items, size_t n, s
 	/* states another writer changes from here on fail this batch's commit */
 	if (cps_store_load_fence(w->store, errstr, errstr_size) != CPS_OK)
 		return CPS_ERR_RETRIABLE;
-	return cps_store_load_states(w->store, a->states, a->n_states, errstr, errstr_size);
+	return load_or_reuse(w, a, errstr, errstr_size);
 }
 
 /* Adds the unified version `buf` of state `st` (after outcome `o`) to the

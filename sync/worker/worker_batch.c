@@ -45,6 +45,21 @@ static int add_dead_letters(struct worker *w, struct item *items, size_t n, char
 	return rc;
 }
 
+/* The "reconcile" line of /status after a committed batch. */
+static void link_committed(struct cps_link *l, size_t applied, size_t dead, int64_t newest_eff)
+{
+	int64_t prev = atomic_load(&l->newest_effective_ms);
+
+	atomic_fetch_add(&l->records, (int64_t)applied);
+	atomic_fetch_add(&l->dead_letters, (int64_t)dead);
+	atomic_store(&l->last_success_ms, cps_wall_ms());
+	while (newest_eff > prev &&
+	       !atomic_compare_exchange_weak(&l->newest_effective_ms, &prev, newest_eff))
+		;
+	if (atomic_load(&l->state) != CPS_LINK_RUNNING)
+		cps_link_set_state(l, CPS_LINK_RUNNING);
+}
+
 void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
 	struct cps_workers *p = w->pool;
@@ -54,6 +69,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 	int backoff = BACKOFF_MIN_MS, rc, attempts = 0;
 	size_t n_offs, n_dead = 0;
 	int64_t newest_eff = 0, opened = 0;
+	uint64_t xid = 0; /* the committing transaction: the writer of the states kept */
 	struct attempt a;
 	struct timespec start;
 
@@ -94,9 +110,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			cps_worker_attempt_release(&a);
 			continue;
 		}
-		if (rc == CPS_OK && w->pool->conf.policy)
-			rc = cps_worker_policy_pass(w, &a, errstr, sizeof(errstr));
-		if (rc == CPS_OK && w->pool->conf.policy)
+		if (rc == CPS_OK && w->pool->conf.policy &&
+		    (rc = cps_worker_policy_pass(w, &a, errstr, sizeof(errstr))) == CPS_OK)
 			rc = cps_worker_policy_alerts(w, &a, errstr, sizeof(errstr));
 		if (rc == CPS_OK)
 			rc = add_dead_letters(w, items, n, errstr, sizeof(errstr));
@@ -116,7 +131,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			    .n_policy = a.n_policy,
 			};
 
-			rc = cps_store_commit_batch(w->store, &b, errstr, sizeof(errstr));
+			rc = cps_store_commit_batch(w->store, &b, &xid, errstr, sizeof(errstr));
 		}
 		if (rc == CPS_OK)
 			break;
@@ -129,6 +144,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 		nap(w, backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 	}
+	cps_worker_attempt_keep(w, &a, xid);
 	for (size_t i = 0; i < n; i++)
 		n_dead += items[i].skip != 0;
 	atomic_fetch_add(&p->batches, 1);
@@ -137,19 +153,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 	atomic_fetch_add(&p->dead_letters, (long long)n_dead);
 	atomic_fetch_add(&p->conflicts, (long long)opened);
 	cps_histogram_observe_since(&cps_hist_reconcile_batch, &start); /* committed batches */
-	if (p->conf.link) {
-		struct cps_link *l = p->conf.link;
-		int64_t prev = atomic_load(&l->newest_effective_ms);
-
-		atomic_fetch_add(&l->records, (int64_t)(n - n_dead));
-		atomic_fetch_add(&l->dead_letters, (int64_t)n_dead);
-		atomic_store(&l->last_success_ms, cps_wall_ms());
-		while (newest_eff > prev &&
-		       !atomic_compare_exchange_weak(&l->newest_effective_ms, &prev, newest_eff))
-			;
-		if (atomic_load(&l->state) != CPS_LINK_RUNNING)
-			cps_link_set_state(l, CPS_LINK_RUNNING);
-	}
+	if (p->conf.link)
+		link_committed(p->conf.link, n - n_dead, n_dead, newest_eff);
 	cps_log_debug(CPS_DBG_RECONCILE, FAC,
 	              "worker %d committed %zu event(s), %zu version(s), %zu dead letter(s)",
 	              w->idx, n, a.n_emits, n_dead);

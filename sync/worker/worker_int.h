@@ -39,6 +39,7 @@ struct worker {
 	int joined;  /* has had its first assignment (possibly empty) */
 	int paused;  /* its assignment is paused (the pool's `paused` seen) */
 	struct cps_worker_policy *policy; /* worker_policy.c, made on first use */
+	struct cps_state_cache *cache;    /* worker_cache.c; NULL: none */
 };
 
 struct cps_workers {
@@ -98,6 +99,26 @@ struct attempt {
 	json_t *keep;
 	json_t *index; /* "entity/key" -> state index */
 };
+
+/* ---- worker_cache.c ------------------------------------------------------ */
+
+/* States committed by this worker, by "entity/key", with the id of the
+ * transaction that wrote them; `cap_bytes` bounds them (oldest out first). */
+struct cps_state_cache *cps_state_cache_new(size_t cap_bytes);
+void cps_state_cache_free(struct cps_state_cache *c);
+/* Removes and returns the state of `key` (the caller owns it) and the id of
+ * its writer, or NULL. */
+struct cps_key_state *cps_state_cache_take(struct cps_state_cache *c, const char *key,
+                                           uint64_t *xid);
+/* Keeps `st` (owned by the cache from now on; freed at once when it cannot
+ * be kept: no cache, xid 0, too large or out of memory). */
+void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_key_state *st,
+                         uint64_t xid);
+void cps_state_cache_clear(struct cps_state_cache *c);
+/* After its commit by transaction `xid`: the attempt's states go to the
+ * worker's cache (the attempt no longer holds them). */
+void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid);
+size_t cps_state_cache_count(const struct cps_state_cache *c);
 
 /* ---- worker_store.c ------------------------------------------------------ */
 

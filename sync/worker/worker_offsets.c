@@ -79,6 +79,7 @@ void cps_worker_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		}
 	} else {
 		w->revoked = 1;
+		cps_state_cache_clear(w->cache); /* keys of partitions no longer ours */
 		rd_kafka_assign(rk, NULL);
 	}
 }

@@ -312,7 +312,7 @@ static void fill_outbox(void)
 			                                .payload = buf[k].data,
 			                                .payload_len = buf[k].len};
 		}
-		check_ok(cps_store_commit_batch(s, &b, err, sizeof(err)), err);
+		check_ok(cps_store_commit_batch(s, &b, NULL, err, sizeof(err)), err);
 		for (int k = 0; k < 3; k++) {
 			cps_buf_release(&buf[k]);
 			cps_key_state_release(&st[k]);

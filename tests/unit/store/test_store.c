@@ -154,7 +154,7 @@ static void commit_ok(struct cps_store *s, const struct cps_store_batch *b)
 {
 	char err[CPS_ERRSTR_SIZE];
 
-	if (cps_store_commit_batch(s, b, err, sizeof(err)) != CPS_OK)
+	if (cps_store_commit_batch(s, b, NULL, err, sizeof(err)) != CPS_OK)
 		fail_msg("commit: %s", err);
 }
 
@@ -198,7 +198,8 @@ static void test_migrate(void **state)
 	{
 		struct cps_store_batch b = {0};
 
-		assert_int_equal(cps_store_commit_batch(s, &b, err, sizeof(err)), CPS_ERR_FATAL);
+		assert_int_equal(cps_store_commit_batch(s, &b, NULL, err, sizeof(err)),
+		                 CPS_ERR_FATAL);
 		assert_non_null(strstr(err, "cpsync migrate"));
 	}
 
@@ -402,6 +403,52 @@ static void test_commit_and_read_back(void **state)
 	cps_store_close(s);
 }
 
+/* The workers' state cache asks whether the transaction that wrote its copy
+ * is still the row's last writer: then the row's JSON is not sent. */
+static void test_load_known_writer(void **state)
+{
+	char err[CPS_ERRSTR_SIZE], xtext[32];
+	struct cps_store *s = store_open();
+	struct cps_key_state *a = state_new("person", "P9"), *c = state_new("person", "P9");
+	struct cps_key_state *states[] = {a}, *loads[] = {c};
+	struct cps_store_batch batch = {states, 1};
+	uint64_t xid = 0, known[1], got[1];
+	unsigned char same[1];
+	char *text;
+
+	sql_ok("DELETE FROM cpsync.records WHERE key = 'P9'");
+	state_fill(a, 1, REC1, PLAT1, PROV1, CONF1);
+	check_ok(cps_store_commit_batch(s, &batch, &xid, err, sizeof(err)), err);
+	assert_true(xid > 0);
+	snprintf(xtext, sizeof(xtext), "%llu", (unsigned long long)xid);
+	text = sql_text("SELECT written_xid::text FROM cpsync.records WHERE key = 'P9'");
+	assert_string_equal(text, xtext);
+	free(text);
+
+	/* still its writer: nothing loaded, the caller's copy is current */
+	known[0] = xid;
+	check_ok(cps_store_load_states_known(s, loads, 1, known, got, same, err, sizeof(err)), err);
+	assert_int_equal(same[0], 1);
+	assert_true(got[0] == xid);
+	assert_int_equal(c->version, 0);
+	assert_true(json_is_null(c->record));
+
+	/* another writer (a steward, a rules apply): the state comes again */
+	sql_ok("UPDATE cpsync.records SET conflicts = '{}' WHERE key = 'P9'");
+	check_ok(cps_store_load_states_known(s, loads, 1, known, got, same, err, sizeof(err)), err);
+	assert_int_equal(same[0], 0);
+	assert_true(got[0] != xid && got[0] > 0);
+	assert_int_equal(c->version, 1);
+	assert_true(json_equal(c->record, a->record));
+	assert_int_equal(json_object_size(c->conflicts), 0);
+	assert_true(c->mem_hint > 0);
+	cps_key_state_release(a);
+	free(a);
+	cps_key_state_release(c);
+	free(c);
+	cps_store_close(s);
+}
+
 static void test_failing_batch_writes_nothing(void **state)
 {
 	char err[CPS_ERRSTR_SIZE];
@@ -440,7 +487,8 @@ static void test_failing_batch_writes_nothing(void **state)
 		b2.n_audits = 1;
 		b2.offsets = &off;
 		b2.n_offsets = 1;
-		assert_int_equal(cps_store_commit_batch(s, &b2, err, sizeof(err)), CPS_ERR_INVALID);
+		assert_int_equal(cps_store_commit_batch(s, &b2, NULL, err, sizeof(err)),
+		                 CPS_ERR_INVALID);
 	}
 	assert_string_equal(err, "store: append to changes failed: SQLSTATE 23505 "
 	                         "(constraint changes_entity_key_version_key)");
@@ -470,7 +518,7 @@ static void test_failing_batch_writes_nothing(void **state)
 	b1.n_emits = 0;
 	b1.offsets = &off;
 	b1.n_offsets = 1;
-	assert_int_equal(cps_store_commit_batch(s, &b1, err, sizeof(err)), CPS_ERR_RETRIABLE);
+	assert_int_equal(cps_store_commit_batch(s, &b1, NULL, err, sizeof(err)), CPS_ERR_RETRIABLE);
 	assert_non_null(strstr(err, "SQLSTATE 40001"));
 	assert_int_equal(sql_int("SELECT next_offset FROM cpsync.ingest_offsets WHERE topic = "
 	                         "'failing'"),
@@ -936,6 +984,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_migrate),
 	    cmocka_unit_test(test_commit_and_read_back),
+	    cmocka_unit_test(test_load_known_writer),
 	    cmocka_unit_test(test_failing_batch_writes_nothing),
 	    cmocka_unit_test(test_audit_append_only),
 	    cmocka_unit_test(test_dead_letters_idempotent),

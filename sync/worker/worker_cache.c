@@ -1,0 +1,234 @@
+/*
+ * A worker's cache of key states (engine issue, item 6): the states its
+ * last batches committed, kept with the id of the transaction that wrote
+ * them, so that the next batch on the same keys asks the store only
+ * whether that transaction is still each row's last writer instead of
+ * loading and parsing the state again. Bounded in bytes (an estimate from
+ * the state's stored size), least recently committed out first; emptied
+ * when the worker's partitions are revoked.
+ */
+#include "worker/worker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cache_entry {
+	char *key; /* "entity/key" */
+	uint64_t hash;
+	struct cps_key_state *st;
+	uint64_t xid;
+	size_t bytes;
+	struct cache_entry *older, *newer; /* the eviction order */
+};
+
+struct cps_state_cache {
+	struct cache_entry **slots; /* open addressing, linear probing */
+	size_t n_slots, n;
+	size_t bytes, cap_bytes;
+	struct cache_entry *oldest, *newest;
+};
+
+/* What a state costs in memory, roughly: jansson trees are several times
+ * their text. */
+static size_t state_bytes(const struct cps_key_state *st)
+{
+	return 4 * (st->mem_hint ? st->mem_hint : 1024) + 256;
+}
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+struct cps_state_cache *cps_state_cache_new(size_t cap_bytes)
+{
+	struct cps_state_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->cap_bytes = cap_bytes;
+	return c;
+}
+
+static void entry_free(struct cache_entry *e)
+{
+	cps_key_state_release(e->st);
+	free(e->st);
+	free(e->key);
+	free(e);
+}
+
+/* Index of `key`'s slot, or of the empty slot where it would go. */
+static size_t find_slot(const struct cps_state_cache *c, const char *key, uint64_t h)
+{
+	size_t mask = c->n_slots - 1, i = (size_t)h & mask;
+
+	while (c->slots[i] && (c->slots[i]->hash != h || strcmp(c->slots[i]->key, key)))
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Empties slot i, moving later entries of its run back (no tombstones). */
+static void slot_remove(struct cps_state_cache *c, size_t i)
+{
+	size_t mask = c->n_slots - 1, j = i;
+
+	c->slots[i] = NULL;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!c->slots[j])
+			return;
+		home = (size_t)c->slots[j]->hash & mask;
+		/* slot j's entry may move to i unless its home lies in (i, j] */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			c->slots[i] = c->slots[j];
+			c->slots[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static void order_unlink(struct cps_state_cache *c, struct cache_entry *e)
+{
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		c->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		c->newest = e->older;
+	e->older = e->newer = NULL;
+}
+
+static void entry_remove(struct cps_state_cache *c, size_t slot)
+{
+	struct cache_entry *e = c->slots[slot];
+
+	slot_remove(c, slot);
+	order_unlink(c, e);
+	c->n--;
+	c->bytes -= e->bytes;
+}
+
+static int grow(struct cps_state_cache *c)
+{
+	size_t n_slots = c->n_slots ? c->n_slots * 2 : 1024;
+	struct cache_entry **old = c->slots;
+	size_t old_n = c->n_slots;
+
+	c->slots = calloc(n_slots, sizeof(*c->slots));
+	if (!c->slots) {
+		c->slots = old;
+		return -1;
+	}
+	c->n_slots = n_slots;
+	for (size_t i = 0; i < old_n; i++)
+		if (old[i])
+			c->slots[find_slot(c, old[i]->key, old[i]->hash)] = old[i];
+	free(old);
+	return 0;
+}
+
+struct cps_key_state *cps_state_cache_take(struct cps_state_cache *c, const char *key,
+                                           uint64_t *xid)
+{
+	struct cps_key_state *st;
+	struct cache_entry *e;
+	size_t i;
+
+	*xid = 0;
+	if (!c || !c->n)
+		return NULL;
+	i = find_slot(c, key, fnv1a(key));
+	e = c->slots[i];
+	if (!e)
+		return NULL;
+	entry_remove(c, i);
+	st = e->st;
+	*xid = e->xid;
+	e->st = NULL;
+	free(e->key);
+	free(e);
+	return st;
+}
+
+void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_key_state *st,
+                         uint64_t xid)
+{
+	struct cache_entry *e;
+	uint64_t h = fnv1a(key);
+	size_t i;
+
+	if (!c || !xid || state_bytes(st) > c->cap_bytes ||
+	    ((c->n + 1) * 2 > c->n_slots && grow(c) != 0))
+		goto drop;
+	i = find_slot(c, key, h);
+	if (c->slots[i]) { /* a stale copy: the new one replaces it */
+		struct cache_entry *old = c->slots[i];
+
+		entry_remove(c, i);
+		entry_free(old);
+		i = find_slot(c, key, h);
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e || !(e->key = strdup(key))) {
+		free(e);
+		goto drop;
+	}
+	e->hash = h;
+	e->st = st;
+	e->xid = xid;
+	e->bytes = state_bytes(st);
+	c->slots[i] = e;
+	c->n++;
+	c->bytes += e->bytes;
+	e->older = c->newest;
+	if (c->newest)
+		c->newest->newer = e;
+	else
+		c->oldest = e;
+	c->newest = e;
+	while (c->bytes > c->cap_bytes && c->oldest) {
+		struct cache_entry *victim = c->oldest;
+
+		entry_remove(c, find_slot(c, victim->key, victim->hash));
+		entry_free(victim);
+	}
+	return;
+drop:
+	cps_key_state_release(st);
+	free(st);
+}
+
+void cps_state_cache_clear(struct cps_state_cache *c)
+{
+	if (!c)
+		return;
+	while (c->oldest) {
+		struct cache_entry *e = c->oldest;
+
+		order_unlink(c, e);
+		entry_free(e);
+	}
+	free(c->slots);
+	c->slots = NULL;
+	c->n_slots = c->n = c->bytes = 0;
+}
+
+void cps_state_cache_free(struct cps_state_cache *c)
+{
+	cps_state_cache_clear(c);
+	free(c);
+}
+
+size_t cps_state_cache_count(const struct cps_state_cache *c)
+{
+	return c ? c->n : 0;
+}

@@ -1,0 +1,134 @@
+/*
+ * Proves the reconcile workers' state cache (sync/worker/worker_cache.c):
+ * a state taken out is gone until put back, with the writer's id it was
+ * put with; a newer put replaces an older copy; the byte cap evicts the
+ * least recently put first; clear empties it; a state it cannot keep is
+ * freed (ASan sees leaks and double frees).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "worker/worker_int.h"
+
+static struct cps_key_state *state(const char *key, size_t mem_hint)
+{
+	struct cps_key_state *st = calloc(1, sizeof(*st));
+
+	assert_non_null(st);
+	assert_int_equal(cps_key_state_init(st, "person", key), CPS_OK);
+	st->mem_hint = mem_hint;
+	return st;
+}
+
+static void drop(struct cps_key_state *st)
+{
+	cps_key_state_release(st);
+	free(st);
+}
+
+static void test_take_put_replace(void **unused)
+{
+	struct cps_state_cache *c = cps_state_cache_new(1 << 20);
+	struct cps_key_state *a = state("A", 100), *b = state("B", 100), *got;
+	uint64_t xid;
+
+	assert_null(cps_state_cache_take(c, "person/A", &xid));
+	assert_true(xid == 0);
+	cps_state_cache_put(c, "person/A", a, 7);
+	cps_state_cache_put(c, "person/B", b, 8);
+	assert_int_equal(cps_state_cache_count(c), 2);
+	got = cps_state_cache_take(c, "person/A", &xid);
+	assert_ptr_equal(got, a);
+	assert_true(xid == 7);
+	assert_null(cps_state_cache_take(c, "person/A", &xid)); /* taken: gone */
+	cps_state_cache_put(c, "person/A", got, 9);
+	cps_state_cache_put(c, "person/B", state("B", 100), 10); /* replaces (and frees) b */
+	got = cps_state_cache_take(c, "person/B", &xid);
+	assert_true(xid == 10);
+	drop(got);
+	cps_state_cache_put(c, "person/C", state("C", 100), 0); /* no writer: not kept */
+	assert_int_equal(cps_state_cache_count(c), 1);
+	cps_state_cache_free(c);
+}
+
+static void test_cap_evicts_oldest(void **unused)
+{
+	/* each state costs 4 * 1000 + 256 bytes: room for 3 */
+	struct cps_state_cache *c = cps_state_cache_new(3 * 4256 + 100);
+	char key[32];
+	uint64_t xid;
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "person/%d", i);
+		cps_state_cache_put(c, key, state(key + 7, 1000), (uint64_t)i + 1);
+	}
+	assert_int_equal(cps_state_cache_count(c), 3);
+	for (int i = 0; i < 5; i++) {
+		struct cps_key_state *st;
+
+		snprintf(key, sizeof(key), "person/%d", i);
+		st = cps_state_cache_take(c, key, &xid);
+		if (i < 2) {
+			assert_null(st);
+		} else {
+			assert_non_null(st);
+			assert_true(xid == (uint64_t)i + 1);
+			drop(st);
+		}
+	}
+	cps_state_cache_put(c, "person/big", state("big", 1 << 20), 1); /* over the cap alone */
+	assert_int_equal(cps_state_cache_count(c), 0);
+	cps_state_cache_free(c);
+}
+
+/* Many keys: the table grows and removals keep every other key findable. */
+static void test_many_keys(void **unused)
+{
+	struct cps_state_cache *c = cps_state_cache_new((size_t)1 << 30);
+	char key[32];
+	uint64_t xid;
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "person/%d", i);
+		cps_state_cache_put(c, key, state(key + 7, 10), (uint64_t)i + 1);
+	}
+	for (int i = 0; i < 5000; i += 3) {
+		snprintf(key, sizeof(key), "person/%d", i);
+		drop(cps_state_cache_take(c, key, &xid));
+	}
+	for (int i = 0; i < 5000; i++) {
+		struct cps_key_state *st;
+
+		snprintf(key, sizeof(key), "person/%d", i);
+		st = cps_state_cache_take(c, key, &xid);
+		if (i % 3 == 0) {
+			assert_null(st);
+			continue;
+		}
+		assert_non_null(st);
+		assert_true(xid == (uint64_t)i + 1);
+		assert_string_equal(st->key, key + 7);
+		cps_state_cache_put(c, key, st, xid);
+	}
+	assert_int_equal(cps_state_cache_count(c), 5000 - 1667);
+	cps_state_cache_clear(c);
+	assert_int_equal(cps_state_cache_count(c), 0);
+	assert_null(cps_state_cache_take(c, "person/1", &xid));
+	cps_state_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_take_put_replace),
+	    cmocka_unit_test(test_cap_evicts_oldest),
+	    cmocka_unit_test(test_many_keys),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
