@@ -142,7 +142,7 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 	}
 	if (a->value) {
 		json_error_t je;
-		json_t *v = json_loads(a->value, JSON_DECODE_ANY, &je);
+		json_t *v = json_loads(a->value, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 
 		if (!v) {
 			fprintf(

@@ -83,6 +83,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
     schemas = None
     serve_assets = True
     paths = []
+    bodies = []
 
     def log_message(self, *a):
         pass
@@ -93,6 +94,12 @@ class Stub(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Stub.bodies.append(json.loads(body))
+        self.reply(200, json.dumps({"conflict": {"status": "resolved"},
+                                    "record_version": 8}).encode())
 
     def do_GET(self):
         Stub.paths.append(self.path)
@@ -164,6 +171,12 @@ def main():
         check(rc == 0 and row(out, "current")[1:] == ["3096.07"] and
               row(out, "city")[1:2] == ["3096.07"] and row(out, "province")[1:2] == ["0.00"],
               "conflicts show: %d %r %r" % (rc, out, err))
+
+        # a steward's value holding a zero byte (2.56) goes out as given
+        rc, out, err = cli("conflicts", "resolve", "7", "--value", '"\\u0001\\u0000"',
+                           "--reason", "checked")
+        check(rc == 0 and Stub.bodies and Stub.bodies[-1].get("value") == dec(256),
+              "resolve --value with a zero byte: %d %r %r" % (rc, err, Stub.bodies))
 
         # a server without the schema asset: the binary's own copy; a
         # decimal inside an array of records
