@@ -166,8 +166,10 @@ int cps_api_client_call(struct cps_api_client *c, const char *method, const char
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	/* JSON_ALLOW_NUL: Avro JSON writes a bytes value one character a byte,
+	 * so a decimal with a zero byte (0.00, 2.56) holds "\u0000" */
 	if (reply.len > 0)
-		*doc = json_loadb((const char *)reply.data, reply.len, 0, NULL);
+		*doc = json_loadb((const char *)reply.data, reply.len, JSON_ALLOW_NUL, NULL);
 out:
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/cli_api_int.h"
 #include "cli/cli_table.h"
+#include "cli/cli_value.h"
 #include "base/common.h"
 
 #include <stdio.h>
@@ -141,7 +142,7 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 	}
 	if (a->value) {
 		json_error_t je;
-		json_t *v = json_loads(a->value, JSON_DECODE_ANY, &je);
+		json_t *v = json_loads(a->value, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
 
 		if (!v) {
 			fprintf(
@@ -176,12 +177,41 @@ static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args
 	                    a->o.json, cps_cli_print_conflict_list);
 }
 
+/* The values of conflict `cf` (its field's current value, the steward's
+ * value and the candidates') as texts of the schema of its entity: a
+ * decimal with its scale. */
+static void render_conflict_values(struct cps_api_client *cl, json_t *cf)
+{
+	const char *entity = json_string_value(json_object_get(cf, "entity")),
+	           *field = json_string_value(json_object_get(cf, "field"));
+	json_t *schema = entity && field ? cps_cli_entity_schema(cl, entity) : NULL, *c;
+	size_t i;
+
+	if (!schema)
+		return;
+	cps_cli_render_member(schema, field, json_object_get(cf, "current"), "value");
+	cps_cli_render_member(schema, field, json_object_get(cf, "resolution"), "value");
+	json_array_foreach (json_object_get(cf, "candidates"), i, c)
+		cps_cli_render_member(schema, field, c, "value");
+	json_decref(schema);
+}
+
 static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)
 {
 	char path[96];
+	json_t *cf;
 
 	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld", a->id);
-	return cps_cli_get_print(cl, path, a->o.json, print_conflict);
+	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &cf) < 0)
+		return 1;
+	if (a->o.json) {
+		cps_cli_print_json(cf);
+	} else {
+		render_conflict_values(cl, cf);
+		print_conflict(cf);
+	}
+	json_decref(cf);
+	return 0;
 }
 
 /* Sends `body` (borrowed) as the resolution of conflict a->id. */

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "cli/cli_api_int.h"
 #include "cli/cli_table.h"
+#include "cli/cli_value.h"
 #include "base/common.h"
 
 #include <stdio.h>
@@ -23,7 +24,8 @@ static void records_usage(FILE *f)
 	        cps_cli_common_usage);
 }
 
-static void print_record(const json_t *rec)
+/* `schema` (may be NULL) gives the fields' decimal scales. */
+static void print_record(const json_t *rec, const json_t *schema)
 {
 	static const char *const fhead[] = {"FIELD", "VALUE", "FROM", "RULE", "POSITION"};
 	static const struct cps_cli_column head[] = {
@@ -45,7 +47,7 @@ static void print_record(const json_t *rec)
 	if (json_is_object(fields) && cps_table_init(&t, fhead, CPS_ARRAY_SIZE(fhead)) == 0) {
 		json_object_foreach ((json_t *)fields, k, v) {
 			const json_t *fp = json_object_get(prov, k);
-			char *row[] = {strdup(k), cps_cli_value_text(v),
+			char *row[] = {strdup(k), cps_cli_field_text(schema, k, v),
 			               fp ? cps_cli_member_text(fp, "platform") : NULL,
 			               fp ? cps_cli_member_text(fp, "rule") : NULL,
 			               fp ? cps_cli_member_text(fp, "pos") : NULL};
@@ -60,7 +62,8 @@ static void print_record(const json_t *rec)
 
 		printf("\nlast seen from %s:\n", k);
 		json_object_foreach ((json_t *)pf, f, v) {
-			char *s = cps_cli_value_text(json_is_object(v) && json_object_get(v, "v")
+			char *s = cps_cli_field_text(schema, f,
+			                             json_is_object(v) && json_object_get(v, "v")
 			                                 ? json_object_get(v, "v")
 			                                 : v);
 			char *cs = cps_table_cell(s ? s : "-");
@@ -86,6 +89,7 @@ int cps_cli_records(int argc, char **argv)
 	struct cps_api_client cl;
 	char *ent = NULL, *key = NULL;
 	struct cps_buf path;
+	json_t *rec = NULL, *schema;
 	long history = -1;
 	const struct cps_cli_option own[] = {{"history", .number = &history, .min = 0, .max = 500}};
 	int r, rc = 1;
@@ -107,8 +111,18 @@ int cps_cli_records(int argc, char **argv)
 		fprintf(stderr, "cpsync: out of memory\n");
 		goto out;
 	}
-	rc = cps_cli_get_print(&cl, (const char *)path.data, o.json, print_record);
+	if (cps_cli_call(&cl, "GET", (const char *)path.data, NULL, 0, NULL, &rec) < 0)
+		goto out;
+	if (o.json) {
+		cps_cli_print_json(rec);
+	} else {
+		schema = cps_cli_entity_schema(&cl, argv[optind + 1]);
+		print_record(rec, schema);
+		json_decref(schema);
+	}
+	rc = 0;
 out:
+	json_decref(rec);
 	free(ent);
 	free(key);
 	cps_buf_release(&path);

@@ -1,6 +1,6 @@
 # The terminal commands over the HTTP API (sync/cli/cli_api.c, sync/cli/api_client.c),
 # the OpenAPI route coverage and the personal-data scan. All need
-# $CPSYNC_TEST_PG (they fail when it is unset).
+# $CPSYNC_TEST_PG (they fail when it is unset), except cli.values.
 # - openapi.routes: docs/openapi.yaml is well-formed OpenAPI 3.x and lists
 #   exactly the routes (method + pattern) an in-process engine registers,
 #   each with the roles it is registered for (x-cpsync-roles).
@@ -26,6 +26,15 @@ add_test(NAME cli.api
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/test_cli.py
           --cpsync ${CPSYNC_BIN} --cli ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
 set_tests_properties(cli.api PROPERTIES LABELS "api" TIMEOUT 300)
+
+# cli.values: tests/cli/test_cli_values.py runs records show and conflicts
+# show against a stub of the API (no Kafka, no PostgreSQL): an enrolment key
+# with ':', decimals holding a zero byte ("\u0000", which the CLI's parser
+# refused), shown with their schema's scale, nested and negative ones too.
+add_test(NAME cli.values
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/test_cli_values.py
+          --cli ${CPSYNC_BIN} --source ${PROJECT_SOURCE_DIR})
+set_tests_properties(cli.values PROPERTIES LABELS "api" TIMEOUT 60)
 
 add_test(NAME pii.scan
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/pii/scan.py
