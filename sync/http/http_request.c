@@ -220,7 +220,10 @@ json_t *cps_http_body_json(const struct cps_http_request *req, struct cps_http_r
 		                     "request body is empty, a JSON document is expected");
 		return NULL;
 	}
-	doc = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+	/* U+0000 is allowed in string values: the Avro JSON of a decimal's bytes
+	 * holds it (a steward entering 0.00); jansson still refuses it in keys */
+	doc = json_loadb((const char *)req->body, req->body_len,
+	                 JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!doc) {
 		/* err.text may quote the body ("near '...'"): give only the position */
 		cps_http_reply_error(resp, 400, "malformed JSON body at line %d column %d",
