@@ -99,7 +99,20 @@ struct cps_store_policy {
 	const char *entity;
 	const char *key;
 	json_t *findings; /* borrowed */
+	/* 0: a record the batch itself writes; else a record the batch only
+	 * rechecked, at this stored version: its findings are written only while
+	 * the record is still at it (another worker may have changed it since) */
+	int64_t version;
+	json_t *record; /* borrowed: the checked record (Avro JSON), for its alerts */
 };
+
+/* The enrolments whose policy checks read the persons or households a batch
+ * changed (010_policy_recheck.sql), in one query: those whose subject_id is
+ * in `subjects`, or is a person whose household_id is in `households` (two
+ * JSON arrays of strings). *out: a JSON array of [key, version, record],
+ * at most `limit` of them (in no particular order). */
+int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *households,
+                                int limit, json_t **out, char *errstr, size_t errstr_size);
 
 /* What one batch writes. The arrays are borrowed for the call. */
 struct cps_store_batch {

@@ -1,12 +1,13 @@
 /*
  * The policy's checks on a batch (policy/policy.h, issue 12): every
  * enrolment and verification whose unified record the batch changed is
- * checked, with the person and household its checks read — the batch's
- * own states first, the store's for the rest, in at most two queries (the
- * subjects, then their households or heads). What is found goes into the
- * batch's own transaction (cpsync.policy_findings), so findings and the
- * version they are about commit together. Records become typed through
- * their Avro encoding (the engine's state is still Avro JSON).
+ * checked, and so is every stored enrolment whose checks read a person or
+ * household the batch changed (found in one query, at most RECHECK_MAX of
+ * them), with the person and household its checks read — the batch's own
+ * states first, the store's for the rest, in at most two more queries. What
+ * is found goes into the batch's own transaction (cpsync.policy_findings),
+ * so findings and the version they are about commit together. Records
+ * become typed through their Avro encoding (the engine's state is Avro JSON).
  */
 #include "worker/worker_int.h"
 #include "base/live.h"
@@ -24,6 +25,12 @@
 
 #define DAY_MS          86400000LL
 #define CHINA_OFFSET_MS (8LL * 3600 * 1000) /* policy days are Beijing time */
+/* Stored enrolments rechecked per batch at most, because a person or
+ * household they read changed. A household has a handful of enrolments, so
+ * the cap bites only on a batch that changes hundreds of registers at once
+ * (an initial load): those past it are logged and left unchecked until they
+ * or their subject change next. */
+#define RECHECK_MAX 512
 
 static const char *const typed_entities[] = {"person", "household", "enrolment", "verification"};
 
@@ -182,9 +189,19 @@ static bool checked_entity(const struct cps_key_state *s)
 	return !strcmp(s->entity, "enrolment") || !strcmp(s->entity, "verification");
 }
 
+/* A record to check: one the batch changed (version 0), or a stored
+ * enrolment rechecked at its stored version. */
+struct target {
+	const char *entity, *key;
+	json_t *record;
+	int deleted;
+	int64_t version;
+};
+
 /* Reads what the enrolments' checks need: their subjects, then the
  * subjects' households (a person's) or heads (a household's). */
-static int preload(struct lookup *l, const bool *changed, char *errstr, size_t errstr_size)
+static int preload(struct lookup *l, const struct target *t, size_t n, char *errstr,
+                   size_t errstr_size)
 {
 	for (int round = 0; round < 2; round++) {
 		json_t *want = json_object();
@@ -192,12 +209,12 @@ static int preload(struct lookup *l, const bool *changed, char *errstr, size_t e
 
 		if (!want)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		for (size_t i = 0; i < l->a->n_states; i++) {
-			json_t *r = l->a->states[i]->record, *subject;
+		for (size_t i = 0; i < n; i++) {
+			json_t *r = t[i].record, *subject;
 			const char *type = jstr(r, "subject_type"), *id = jstr(r, "subject_id");
 			bool person = type && !strcmp(type, "PERSON");
 
-			if (!changed[i] || strcmp(l->a->states[i]->entity, "enrolment") || !id)
+			if (strcmp(t[i].entity, "enrolment") || !id)
 				continue;
 			if (round == 0) {
 				want_key(l, want, person ? "person" : "household", id);
@@ -217,61 +234,173 @@ static int preload(struct lookup *l, const bool *changed, char *errstr, size_t e
 	return CPS_OK;
 }
 
+/* Appends string s to array `to` once (`seen` remembers). */
+static void add_once(json_t *to, json_t *seen, const char *s)
+{
+	if (s && !json_object_get(seen, s) && !json_object_set_new(seen, s, json_true()))
+		json_array_append_new(to, json_string(s));
+}
+
+/* Adds to t (*n of them) the stored enrolments that read a person or
+ * household the batch changed: by subject (a person, a household, or a
+ * person's household, whose head it may be), or through a person of a
+ * changed household. `changed` marks the batch's own targets. */
+static int add_rechecks(struct lookup *l, const bool *changed, struct target *t, size_t *n,
+                        char *errstr, size_t errstr_size)
+{
+	struct attempt *a = l->a;
+	json_t *subjects = json_array(), *households = json_array(), *seen = json_object();
+	json_t *rows = NULL, *row;
+	size_t i, skipped = 0;
+	int rc = CPS_OK;
+
+	if (!subjects || !households || !seen)
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (i = 0; rc == CPS_OK && i < a->n_emits; i++) {
+		char k[CPS_NAME_MAX + 256];
+		json_t *idx;
+		const struct cps_key_state *s;
+
+		snprintf(k, sizeof(k), "%s/%s", a->emits[i].entity, a->emits[i].key);
+		if (!(idx = json_object_get(a->index, k)))
+			continue;
+		s = a->states[json_integer_value(idx)];
+		if (!strcmp(s->entity, "person")) {
+			add_once(subjects, seen, s->key);
+			add_once(subjects, seen, jstr(s->record, "household_id"));
+		} else if (!strcmp(s->entity, "household")) {
+			add_once(subjects, seen, s->key);
+			json_array_append_new(households, json_string(s->key));
+		}
+	}
+	if (rc == CPS_OK && json_array_size(subjects))
+		rc = cps_store_policy_dependents(l->w->store, subjects, households, RECHECK_MAX + 1,
+		                                 &rows, errstr, errstr_size);
+	json_array_foreach (rows, i, row) {
+		char k[CPS_NAME_MAX + 256];
+		const char *key = json_string_value(json_array_get(row, 0));
+		json_t *idx;
+
+		snprintf(k, sizeof(k), "enrolment/%s", key);
+		if ((idx = json_object_get(a->index, k)) && changed[json_integer_value(idx)])
+			continue; /* checked as the batch's own change */
+		if (i >= RECHECK_MAX) {
+			skipped++;
+			continue;
+		}
+		t[(*n)++] = (struct target){"enrolment", key, json_array_get(row, 2), 0,
+		                            json_integer_value(json_array_get(row, 1))};
+	}
+	if (skipped)
+		cps_log_warn(
+		    FAC,
+		    "policy: more than %d enrolments read the batch's changed persons or households: those past the cap are left unchecked until they or their subject change",
+		    RECHECK_MAX);
+	if (rows)
+		json_array_append_new(a->keep, rows); /* the targets' keys and records */
+	json_decref(subjects);
+	json_decref(households);
+	json_decref(seen);
+	return rc;
+}
+
+/* Marks in changed[] the enrolments and verifications the batch changed and
+ * lists them in t; their number. */
+static size_t batch_targets(struct attempt *a, bool *changed, struct target *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n_emits; i++) {
+		char k[CPS_NAME_MAX + 256];
+		json_t *idx;
+		struct cps_key_state *s;
+
+		snprintf(k, sizeof(k), "%s/%s", a->emits[i].entity, a->emits[i].key);
+		if (!(idx = json_object_get(a->index, k)))
+			continue;
+		s = a->states[json_integer_value(idx)];
+		if (!checked_entity(s) || changed[json_integer_value(idx)])
+			continue;
+		changed[json_integer_value(idx)] = true;
+		t[n++] = (struct target){s->entity, s->key, s->record, s->deleted, 0};
+	}
+	return n;
+}
+
+/* Whether the batch changed a person or household (whose enrolments then
+ * are rechecked). */
+static bool changes_registers(struct attempt *a)
+{
+	for (size_t i = 0; i < a->n_emits; i++)
+		if (!strcmp(a->emits[i].entity, "person") ||
+		    !strcmp(a->emits[i].entity, "household"))
+			return true;
+	return false;
+}
+
+static int policy_init(struct worker *w, char *errstr, size_t errstr_size)
+{
+	if (w->policy)
+		return CPS_OK;
+	if (!(w->policy = calloc(1, sizeof(*w->policy))))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_buf_init(&w->policy->bytes, 0);
+	cps_arena_init(&w->policy->arena, 1 << 16);
+	return CPS_OK;
+}
+
+/* Evaluates the targets into a->policy. */
+static int evaluate_targets(struct lookup *l, const struct cps_policy *policy,
+                            const struct target *t, size_t n, char *errstr, size_t errstr_size)
+{
+	struct cps_policy_lookup lk = {person_of, household_of, l};
+	int32_t day = (int32_t)((cps_wall_ms() + CHINA_OFFSET_MS) / DAY_MS);
+	struct attempt *a = l->a;
+	int rc = CPS_OK;
+
+	if (!(a->policy = calloc(n, sizeof(*a->policy))))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (size_t i = 0; rc == CPS_OK && i < n; i++) {
+		struct cps_policy_record rec;
+		json_t *findings = json_array();
+
+		json_array_append_new(a->keep, findings);
+		if (!t[i].deleted && typed(l->w, t[i].entity, t[i].record, &rec) &&
+		    cps_policy_evaluate(policy, t[i].entity, t[i].key, &rec, &lk, day, findings) !=
+		        CPS_OK)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		a->policy[a->n_policy++] = (struct cps_store_policy){
+		    t[i].entity, t[i].key, findings, t[i].version, t[i].record};
+		cps_arena_reset(&l->w->policy->arena);
+	}
+	return rc;
+}
+
 int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
 {
 	struct cps_live *live = w->pool->conf.policy_live;
 	const struct cps_policy *policy = live ? cps_live_take(live) : w->pool->conf.policy;
 	struct lookup l = {w, a, json_object()};
-	struct cps_policy_lookup lk = {person_of, household_of, &l};
-	int32_t day = (int32_t)((cps_wall_ms() + CHINA_OFFSET_MS) / DAY_MS);
 	bool *changed = calloc(a->n_states ? a->n_states : 1, sizeof(*changed));
+	struct target *t = calloc(a->n_emits + RECHECK_MAX + 1, sizeof(*t));
 	size_t n = 0;
 	int rc = CPS_OK;
 
-	if (!changed || !l.loaded)
+	if (!changed || !t || !l.loaded)
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	for (size_t i = 0; rc == CPS_OK && i < a->n_emits; i++) {
-		char k[CPS_NAME_MAX + 256];
-		json_t *idx;
-
-		snprintf(k, sizeof(k), "%s/%s", a->emits[i].entity, a->emits[i].key);
-		if ((idx = json_object_get(a->index, k)) &&
-		    checked_entity(a->states[json_integer_value(idx)]) &&
-		    !changed[json_integer_value(idx)]) {
-			changed[json_integer_value(idx)] = true;
-			n++;
-		}
-	}
-	if (rc == CPS_OK && n && !w->policy) {
-		if (!(w->policy = calloc(1, sizeof(*w->policy))))
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		else {
-			cps_buf_init(&w->policy->bytes, 0);
-			cps_arena_init(&w->policy->arena, 1 << 16);
-		}
-	}
+	if (rc == CPS_OK)
+		n = batch_targets(a, changed, t);
+	if (rc == CPS_OK && changes_registers(a))
+		rc = add_rechecks(&l, changed, t, &n, errstr, errstr_size);
 	if (rc == CPS_OK && n)
-		rc = preload(&l, changed, errstr, errstr_size);
-	if (rc == CPS_OK && n && !(a->policy = calloc(n, sizeof(*a->policy))))
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	for (size_t i = 0; rc == CPS_OK && i < a->n_states; i++) {
-		struct cps_key_state *s = a->states[i];
-		struct cps_policy_record rec;
-		json_t *findings;
-
-		if (!changed[i])
-			continue;
-		findings = json_array();
-		json_array_append_new(a->keep, findings);
-		if (!s->deleted && typed(w, s->entity, s->record, &rec) &&
-		    cps_policy_evaluate(policy, s->entity, s->key, &rec, &lk, day, findings) !=
-		        CPS_OK)
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		a->policy[a->n_policy++] = (struct cps_store_policy){s->entity, s->key, findings};
-		cps_arena_reset(&w->policy->arena);
-	}
+		rc = policy_init(w, errstr, errstr_size);
+	if (rc == CPS_OK && n)
+		rc = preload(&l, t, n, errstr, errstr_size);
+	if (rc == CPS_OK && n)
+		rc = evaluate_targets(&l, policy, t, n, errstr, errstr_size);
 	json_decref(l.loaded);
 	free(changed);
+	free(t);
 	if (live)
 		cps_live_give(live, (void *)policy);
 	return rc;

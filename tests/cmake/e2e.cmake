@@ -32,7 +32,8 @@ add_test(NAME e2e.latency
 		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>
 		--source ${PROJECT_SOURCE_DIR})
 # the policy's checks on every changed enrolment and verification: findings open
-# and close in the reconcile batch, GET /api/v1/findings, /metrics
+# and close in the reconcile batch, GET /api/v1/findings, /metrics; enrolments
+# rechecked when only their person or household changes
 add_test(NAME e2e.policy
 	COMMAND ${CPS_E2E_PYTHON} ${PROJECT_SOURCE_DIR}/tests/e2e/policy.py
 		--cpsync $<TARGET_FILE:cpsync> --broker $<TARGET_FILE:cps_e2e_broker>

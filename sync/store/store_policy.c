@@ -1,0 +1,48 @@
+/*
+ * The store's side of the policy's rechecks: which stored enrolments read a
+ * person or household that a batch changed (010_policy_recheck.sql's
+ * indexes), so the worker checks them again in the same batch. Findings
+ * themselves are written by the batch (store_batch.c, send_policy).
+ */
+#include "store/store_conn_int.h"
+
+#include "base/common.h"
+#include "store/pg_params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *households,
+                                int limit, json_t **out, char *errstr, size_t errstr_size)
+{
+	struct cps_pg_params p = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	*out = NULL;
+	if (cps_pg_params_json(&p, 0, subjects, "[]") ||
+	    cps_pg_params_json(&p, 1, households, "[]"))
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	else {
+		p.v[2] = cps_pg_params_int(&p, 0, limit);
+		rc = cps_store_exec_prepared(s, ST_POLICY_DEPENDENTS, p.v, NULL, NULL, 0, &res,
+		                             errstr, errstr_size);
+	}
+	cps_pg_params_clear(&p);
+	if (rc)
+		return rc;
+	*out = json_array();
+	for (int i = 0; *out && i < PQntuples(res); i++) {
+		json_t *rec = json_loads(PQgetvalue(res, i, 2), JSON_DECODE_ANY, NULL);
+
+		if (!rec ||
+		    json_array_append_new(*out, json_pack("[s,I,o]", PQgetvalue(res, i, 0),
+		                                          (json_int_t)atoll(PQgetvalue(res, i, 1)),
+		                                          rec)) < 0) {
+			json_decref(*out);
+			*out = NULL;
+		}
+	}
+	PQclear(res);
+	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
