@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/pii.h"
 #include "store/store_rules.h"
+#include "worker/worker.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,7 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 	char actor[160], *canonical = NULL, h[65];
 	struct cps_store *s = NULL;
 	json_t *report = NULL, *before = set_ref(prev, set_number(prev));
+	struct cps_policy_checker *checker = NULL;
 	int rc;
 
 	cps_api_rules_give(api, prev);
@@ -236,6 +238,12 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 	p.encode_ctx = api;
 	p.after_batch = wake_publisher;
 	p.after_ctx = api->publisher;
+	if (api->policy_live &&
+	    (rc = cps_policy_checker_new(api->catalog, api->policy_live, &checker, errstr,
+	                                 errstr_size)) != CPS_OK)
+		goto out_rules;
+	p.policy_check = checker ? cps_policy_checker_check : NULL;
+	p.policy_ctx = checker;
 	rc = cps_store_rules_pass(s, &p, &report, errstr, errstr_size);
 	if (rc == CPS_OK) {
 		*doc = json_pack("{s:o*, s:{s:I, s:s}, s:o}", "previous", before, "rule_set", "id",
@@ -245,8 +253,10 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 		             (long long)p.rule_set,
 		             (long long)json_integer_value(json_object_get(report, "changed")));
 	}
+out_rules:
 	cps_api_rules_give(api, now);
 out:
+	cps_policy_checker_free(checker);
 	json_decref(before);
 	cps_store_close(s);
 	return rc;

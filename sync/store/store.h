@@ -114,6 +114,11 @@ struct cps_store_policy {
 int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *households,
                                 int limit, json_t **out, char *errstr, size_t errstr_size);
 
+/* Writes one record's findings as a batch does (send_policy), outside a
+ * pipeline: in the caller's transaction, if any. */
+int cps_store_policy_write(struct cps_store *s, const struct cps_store_policy *pf, char *errstr,
+                           size_t errstr_size);
+
 /* What one batch writes. The arrays are borrowed for the call. */
 struct cps_store_batch {
 	struct cps_key_state **states; /* every state the batch changed */

@@ -1,8 +1,9 @@
 /*
  * The store's side of the policy's rechecks: which stored enrolments read a
  * person or household that a batch changed (010_policy_recheck.sql's
- * indexes), so the worker checks them again in the same batch. Findings
- * themselves are written by the batch (store_batch.c, send_policy).
+ * indexes), so the worker checks them again in the same batch; and the
+ * findings of a record written outside a batch (`rules apply`), as a
+ * batch's send_policy writes them.
  */
 #include "store/store_conn_int.h"
 
@@ -45,4 +46,28 @@ int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *h
 	}
 	PQclear(res);
 	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+int cps_store_policy_write(struct cps_store *s, const struct cps_store_policy *pf, char *errstr,
+                           size_t errstr_size)
+{
+	struct cps_pg_params p = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	p.v[0] = pf->entity;
+	p.v[1] = pf->key;
+	p.v[3] = cps_pg_params_int(&p, 0, pf->version);
+	if (cps_pg_params_json(&p, 2, pf->findings, "[]"))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = cps_store_exec_prepared(s, ST_POLICY_CLOSE, p.v, NULL, NULL, 0, &res, errstr,
+	                             errstr_size);
+	PQclear(res);
+	res = NULL;
+	if (!rc && json_array_size(pf->findings))
+		rc = cps_store_exec_prepared(s, ST_POLICY_OPEN, p.v, NULL, NULL, 0, &res, errstr,
+		                             errstr_size);
+	PQclear(res);
+	cps_pg_params_clear(&p);
+	return rc;
 }

@@ -58,9 +58,9 @@ void cps_worker_policy_free(struct cps_worker_policy *wp)
 
 /* The typed form of Avro JSON record `j` of `entity` in wp's arena; 0 when
  * it cannot be made (logged: the record is then not checked). */
-static int typed(struct worker *w, const char *entity, json_t *j, struct cps_policy_record *out)
+static int typed(struct cps_catalog *catalog, struct cps_worker_policy *wp, const char *entity,
+                 json_t *j, struct cps_policy_record *out)
 {
-	struct cps_worker_policy *wp = w->policy;
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_tval *v;
 	size_t e = 0;
@@ -69,10 +69,10 @@ static int typed(struct worker *w, const char *entity, json_t *j, struct cps_pol
 		e++;
 	if (e == CPS_ARRAY_SIZE(typed_entities) || !json_is_object(j))
 		return 0;
-	if (!wp->codec[e] && (cps_codec_for_entity(w->pool->conf.catalog, entity, &wp->codec[e],
-	                                           err, sizeof(err)) != CPS_OK ||
-	                      cps_record_schema_new(cps_codec_schema(wp->codec[e]), &wp->rs[e], err,
-	                                            sizeof(err)) != CPS_OK))
+	if (!wp->codec[e] &&
+	    (cps_codec_for_entity(catalog, entity, &wp->codec[e], err, sizeof(err)) != CPS_OK ||
+	     cps_record_schema_new(cps_codec_schema(wp->codec[e]), &wp->rs[e], err, sizeof(err)) !=
+	         CPS_OK))
 		goto fail;
 	cps_buf_reset(&wp->bytes);
 	if (!(v = cps_arena_alloc(&wp->arena, sizeof(*v))) ||
@@ -93,9 +93,11 @@ fail:
 /* ---- the records the checks read ------------------------------------------------ */
 
 struct lookup {
-	struct worker *w;
-	struct attempt *a;
-	json_t *loaded; /* "entity/key" -> record (Avro JSON) read from the store */
+	struct cps_catalog *catalog;
+	struct cps_worker_policy *wp;
+	struct cps_store *store;
+	struct attempt *a; /* the batch's states; NULL outside a batch (rules apply) */
+	json_t *loaded;    /* "entity/key" -> record (Avro JSON) read from the store */
 };
 
 static json_t *record_of(struct lookup *l, const char *entity, const char *key)
@@ -104,7 +106,7 @@ static json_t *record_of(struct lookup *l, const char *entity, const char *key)
 	json_t *idx;
 
 	snprintf(k, sizeof(k), "%s/%s", entity, key);
-	if ((idx = json_object_get(l->a->index, k)))
+	if (l->a && (idx = json_object_get(l->a->index, k)))
 		return l->a->states[json_integer_value(idx)]->record;
 	return json_object_get(l->loaded, k);
 }
@@ -114,7 +116,7 @@ static int find(struct lookup *l, const char *entity, const char *key,
 {
 	json_t *r = record_of(l, entity, key);
 
-	return r && !json_is_null(r) && typed(l->w, entity, r, out);
+	return r && !json_is_null(r) && typed(l->catalog, l->wp, entity, r, out);
 }
 
 static int person_of(void *ctx, const char *id, struct cps_policy_record *out)
@@ -145,7 +147,7 @@ static void want_key(struct lookup *l, json_t *want, const char *entity, const c
 	if (!key)
 		return;
 	snprintf(k, sizeof(k), "%s/%s", entity, key);
-	if (!json_object_get(l->a->index, k) && !json_object_get(l->loaded, k))
+	if (!(l->a && json_object_get(l->a->index, k)) && !json_object_get(l->loaded, k))
 		json_object_set_new(want, k, json_pack("[s,s]", entity, key));
 }
 
@@ -170,7 +172,7 @@ static int load(struct lookup *l, json_t *want, char *errstr, size_t errstr_size
 		i++;
 	}
 	if (rc == CPS_OK && n)
-		rc = cps_store_load_states(l->w->store, st, n, errstr, errstr_size);
+		rc = cps_store_load_states(l->store, st, n, errstr, errstr_size);
 	i = 0;
 	json_object_foreach (want, k, pair) {
 		if (rc == CPS_OK && json_is_object(st[i]->record))
@@ -274,7 +276,7 @@ static int add_rechecks(struct lookup *l, const bool *changed, struct target *t,
 		}
 	}
 	if (rc == CPS_OK && json_array_size(subjects))
-		rc = cps_store_policy_dependents(l->w->store, subjects, households, RECHECK_MAX + 1,
+		rc = cps_store_policy_dependents(l->store, subjects, households, RECHECK_MAX + 1,
 		                                 &rows, errstr, errstr_size);
 	json_array_foreach (rows, i, row) {
 		char k[CPS_NAME_MAX + 256];
@@ -338,14 +340,14 @@ static bool changes_registers(struct attempt *a)
 	return false;
 }
 
-static int policy_init(struct worker *w, char *errstr, size_t errstr_size)
+static int policy_init(struct cps_worker_policy **wp, char *errstr, size_t errstr_size)
 {
-	if (w->policy)
+	if (*wp)
 		return CPS_OK;
-	if (!(w->policy = calloc(1, sizeof(*w->policy))))
+	if (!(*wp = calloc(1, sizeof(**wp))))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	cps_buf_init(&w->policy->bytes, 0);
-	cps_arena_init(&w->policy->arena, 1 << 16);
+	cps_buf_init(&(*wp)->bytes, 0);
+	cps_arena_init(&(*wp)->arena, 1 << 16);
 	return CPS_OK;
 }
 
@@ -365,13 +367,13 @@ static int evaluate_targets(struct lookup *l, const struct cps_policy *policy,
 		json_t *findings = json_array();
 
 		json_array_append_new(a->keep, findings);
-		if (!t[i].deleted && typed(l->w, t[i].entity, t[i].record, &rec) &&
+		if (!t[i].deleted && typed(l->catalog, l->wp, t[i].entity, t[i].record, &rec) &&
 		    cps_policy_evaluate(policy, t[i].entity, t[i].key, &rec, &lk, day, findings) !=
 		        CPS_OK)
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		a->policy[a->n_policy++] = (struct cps_store_policy){
 		    t[i].entity, t[i].key, findings, t[i].version, t[i].record};
-		cps_arena_reset(&l->w->policy->arena);
+		cps_arena_reset(&l->wp->arena);
 	}
 	return rc;
 }
@@ -380,7 +382,7 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 {
 	struct cps_live *live = w->pool->conf.policy_live;
 	const struct cps_policy *policy = live ? cps_live_take(live) : w->pool->conf.policy;
-	struct lookup l = {w, a, json_object()};
+	struct lookup l = {w->pool->conf.catalog, NULL, w->store, a, json_object()};
 	bool *changed = calloc(a->n_states ? a->n_states : 1, sizeof(*changed));
 	struct target *t = calloc(a->n_emits + RECHECK_MAX + 1, sizeof(*t));
 	size_t n = 0;
@@ -393,7 +395,8 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 	if (rc == CPS_OK && changes_registers(a))
 		rc = add_rechecks(&l, changed, t, &n, errstr, errstr_size);
 	if (rc == CPS_OK && n)
-		rc = policy_init(w, errstr, errstr_size);
+		rc = policy_init(&w->policy, errstr, errstr_size);
+	l.wp = w->policy;
 	if (rc == CPS_OK && n)
 		rc = preload(&l, t, n, errstr, errstr_size);
 	if (rc == CPS_OK && n)
@@ -403,5 +406,71 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 	free(t);
 	if (live)
 		cps_live_give(live, (void *)policy);
+	return rc;
+}
+
+/* ---- the checks of `rules apply` (store_rules.h) -------------------------------- */
+
+struct cps_policy_checker {
+	struct cps_catalog *catalog;
+	struct cps_live *policy_live;
+	struct cps_worker_policy *wp;
+};
+
+int cps_policy_checker_new(struct cps_catalog *catalog, struct cps_live *policy_live,
+                           struct cps_policy_checker **out, char *errstr, size_t errstr_size)
+{
+	if (!(*out = calloc(1, sizeof(**out))))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	(*out)->catalog = catalog;
+	(*out)->policy_live = policy_live;
+	return CPS_OK;
+}
+
+void cps_policy_checker_free(struct cps_policy_checker *pc)
+{
+	if (!pc)
+		return;
+	cps_worker_policy_free(pc->wp);
+	free(pc);
+}
+
+int cps_policy_checker_check(void *ctx, struct cps_store *s, const struct cps_key_state *st,
+                             json_t **findings, char *errstr, size_t errstr_size)
+{
+	struct cps_policy_checker *pc = ctx;
+	const struct cps_policy *policy = cps_live_take(pc->policy_live);
+	struct target t = {st->entity, st->key, st->record, st->deleted, 0};
+	struct lookup l = {pc->catalog, NULL, s, NULL, json_object()};
+	int rc = CPS_OK;
+
+	*findings = NULL;
+	if (!policy || !checked_entity(st))
+		goto out; /* no policy in force, or an entity it does not check */
+	if (!l.loaded || !(*findings = json_array()))
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (rc == CPS_OK)
+		rc = policy_init(&pc->wp, errstr, errstr_size);
+	l.wp = pc->wp;
+	if (rc == CPS_OK && !st->deleted)
+		rc = preload(&l, &t, 1, errstr, errstr_size);
+	if (rc == CPS_OK && !st->deleted) {
+		struct cps_policy_lookup lk = {person_of, household_of, &l};
+		int32_t day = (int32_t)((cps_wall_ms() + CHINA_OFFSET_MS) / DAY_MS);
+		struct cps_policy_record rec;
+
+		if (typed(pc->catalog, pc->wp, st->entity, st->record, &rec) &&
+		    cps_policy_evaluate(policy, st->entity, st->key, &rec, &lk, day, *findings) !=
+		        CPS_OK)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		cps_arena_reset(&pc->wp->arena);
+	}
+	if (rc != CPS_OK) {
+		json_decref(*findings);
+		*findings = NULL;
+	}
+out:
+	json_decref(l.loaded);
+	cps_live_give(pc->policy_live, (void *)policy);
 	return rc;
 }
