@@ -3,7 +3,8 @@
  * /api/v1/rules, every role), a dry run of new rules over the stored states
  * (POST /api/v1/rules/diff, stewards and operators), their application
  * while streaming goes on (POST /api/v1/rules/apply, operators) and a
- * reload of the configuration file (POST /api/v1/reload, operators). A
+ * reload of the configuration file (POST /api/v1/reload, operators); and
+ * the stored versions of the policy's standards (GET /api/v1/standards). A
  * body is the rules as YAML or JSON; samples show keys and values to
  * stewards of every region only.
  */
@@ -128,6 +129,31 @@ static void rules_show(void *ctx, const struct cps_http_request *req,
 		json_object_set_new(doc, "rules", cps_rules_to_json(r));
 	}
 	cps_api_rules_give(api, r);
+	cps_api_reply_result(resp, rc, 0, errstr, doc);
+	cps_api_leave(api);
+}
+
+/* GET /api/v1/standards: {"current": the latest version or null, "items":
+ * every version, newest first} (cpsync.policy_standards). */
+static void standards_list(void *ctx, const struct cps_http_request *req,
+                           struct cps_http_response *resp)
+{
+	struct cps_api *api = ctx;
+	struct cps_store *s = NULL;
+	char errstr[CPS_ERRSTR_SIZE];
+	json_t *items = NULL, *doc = NULL;
+	int rc;
+
+	(void)req;
+	if (cps_api_enter(api, resp))
+		return;
+	rc = cps_store_open(api->conninfo, &s, errstr, sizeof(errstr));
+	if (rc == CPS_OK)
+		rc = cps_store_standards_list(s, &items, errstr, sizeof(errstr));
+	cps_store_close(s);
+	if (rc == CPS_OK &&
+	    !(doc = json_pack("{s:O?, s:o}", "current", json_array_get(items, 0), "items", items)))
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, sizeof(errstr), "out of memory");
 	cps_api_reply_result(resp, rc, 0, errstr, doc);
 	cps_api_leave(api);
 }
@@ -327,6 +353,9 @@ int cps_api_rules_register(struct cps_api *api, struct cps_http_server *server, 
 	int rc = cps_http_route(server, "GET", "/api/v1/rules", rules_show, api, CPS_ROLE_ANY,
 	                        errstr, errstr_size);
 
+	if (rc == CPS_OK)
+		rc = cps_http_route(server, "GET", "/api/v1/standards", standards_list, api,
+		                    CPS_ROLE_ANY, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_http_route(server, "POST", "/api/v1/rules/diff", rules_diff, api,
 		                    CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR, errstr, errstr_size);

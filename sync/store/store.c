@@ -172,6 +172,17 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
          "AND COALESCE(p.record->'household_id'->>'string', p.record->>'household_id') "
          "= ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))) "
          "LIMIT $3"},
+    /* the standards' versions (011_standards.sql): a new one unless the latest
+     * has the same hash; the version written, or none */
+    [ST_STANDARDS_PUT] = {"cps_standards_put", "insert into policy_standards", 3,
+                          "INSERT INTO cpsync.policy_standards (hash, standards, loaded_by) "
+                          "SELECT $1, $2::jsonb, $3 WHERE $1 IS DISTINCT FROM (SELECT hash "
+                          "FROM cpsync.policy_standards ORDER BY version DESC LIMIT 1) "
+                          "RETURNING version"},
+    [ST_STANDARDS_LIST] = {"cps_standards_list", "select of policy_standards", 0,
+                           "SELECT json_build_object('version', version, 'hash', hash, "
+                           "'standards', standards, 'loaded_at', loaded_at, 'loaded_by', "
+                           "loaded_by) FROM cpsync.policy_standards ORDER BY version DESC"},
     [ST_POLICY_OPEN_COUNTS] = {"cps_policy_open_counts", "select of policy_findings", 0,
                                "SELECT check_code, count(*) FROM cpsync.policy_findings "
                                "WHERE status = 'open' GROUP BY check_code ORDER BY check_code"},

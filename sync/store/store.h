@@ -119,6 +119,15 @@ int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *h
 int cps_store_policy_write(struct cps_store *s, const struct cps_store_policy *pf, char *errstr,
                            size_t errstr_size);
 
+/* Stores the policy's standards (011_standards.sql) as a new version
+ * unless the latest has the same `hash`; *version the new one, or 0. */
+int cps_store_standards_put(struct cps_store *s, const char *hash, const char *standards,
+                            const char *instance, int64_t *version, char *errstr,
+                            size_t errstr_size);
+/* Every stored version of the standards, newest first: *out a JSON array of
+ * {"version", "hash", "standards", "loaded_at", "loaded_by"}. */
+int cps_store_standards_list(struct cps_store *s, json_t **out, char *errstr, size_t errstr_size);
+
 /* What one batch writes. The arrays are borrowed for the call. */
 struct cps_store_batch {
 	struct cps_key_state **states; /* every state the batch changed */

@@ -43,6 +43,8 @@ enum stmt_id {
 	ST_POLICY_OPEN_COUNTS,
 	ST_POLICY_OPEN_OF,
 	ST_POLICY_DEPENDENTS,
+	ST_STANDARDS_PUT,
+	ST_STANDARDS_LIST,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

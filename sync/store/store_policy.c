@@ -3,7 +3,8 @@
  * person or household that a batch changed (010_policy_recheck.sql's
  * indexes), so the worker checks them again in the same batch; and the
  * findings of a record written outside a batch (`rules apply`), as a
- * batch's send_policy writes them.
+ * batch's send_policy writes them; and the versions of the standards the
+ * checks use (011_standards.sql).
  */
 #include "store/store_conn_int.h"
 
@@ -70,4 +71,42 @@ int cps_store_policy_write(struct cps_store *s, const struct cps_store_policy *p
 	PQclear(res);
 	cps_pg_params_clear(&p);
 	return rc;
+}
+
+int cps_store_standards_put(struct cps_store *s, const char *hash, const char *standards,
+                            const char *instance, int64_t *version, char *errstr,
+                            size_t errstr_size)
+{
+	const char *v[3] = {hash, standards, instance ? instance : "cpsync"};
+	PGresult *res = NULL;
+	int rc = cps_store_exec_prepared(s, ST_STANDARDS_PUT, v, NULL, NULL, 0, &res, errstr,
+	                                 errstr_size);
+
+	*version = 0;
+	if (!rc && PQntuples(res) == 1)
+		*version = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+int cps_store_standards_list(struct cps_store *s, json_t **out, char *errstr, size_t errstr_size)
+{
+	PGresult *res = NULL;
+	int rc = cps_store_exec_prepared(s, ST_STANDARDS_LIST, NULL, NULL, NULL, 0, &res, errstr,
+	                                 errstr_size);
+
+	*out = NULL;
+	if (rc)
+		return rc;
+	*out = json_array();
+	for (int i = 0; *out && i < PQntuples(res); i++) {
+		json_t *row = json_loads(PQgetvalue(res, i, 0), 0, NULL);
+
+		if (json_array_append_new(*out, row) < 0) {
+			json_decref(*out);
+			*out = NULL;
+		}
+	}
+	PQclear(res);
+	return *out ? CPS_OK : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 }

@@ -6,12 +6,15 @@ ACTIVE (its household above the 低保 standard: INCOME_ABOVE_STANDARD_ACTIVE
 opens), the province says GRADUAL_EXIT. An operator applies rules that put
 the province first for enrolments: the enrolment's new version is a 6-month
 gradual exit and the apply closes its finding in its own transaction; then
-the first rules again: ACTIVE, and the finding opens again.
+the first rules again: ACTIVE, and the finding opens again. Then the
+standards' versions (GET /api/v1/standards): one from the start; a reload
+with a changed standard adds a second, a reload without change none.
 
 usage: policy_apply.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
 import copy
 import datetime
+import json
 import os
 import time
 
@@ -92,6 +95,34 @@ def run(schemas, broker, db, cps):
              "the apply opens the finding again: %s" % findings_of(db, eid))
 
 
+def standards(cps, cfg):
+    st, doc = L.http_get(cps.port, "/api/v1/standards")
+    P.expect(st == 200 and len(doc["items"]) == 1 and doc["current"] == doc["items"][0],
+             "GET /api/v1/standards (a viewer): the start's version: %s %s" % (st, doc))
+    cur = doc["current"]
+    by_name = {x["name"]: x for x in cur["standards"]}
+    P.expect(cur["version"] >= 1 and len(cur["hash"]) == 64 and
+             by_name["shenzhen_2024"] == {"name": "shenzhen_2024", "regions": ["4403", "441521"],
+                                          "from": "2024-07-01", "dibao_fen": 136500,
+                                          "tekun_fen": 218400},
+             "the stored standards as configured: %s" % cur)
+    with open(cfg) as f:
+        text = f.read()
+    P.expect('dibao_monthly: "1365.00"' in text, "the config holds the 2024 standard")
+    with open(cfg, "w") as f:
+        f.write(text.replace('dibao_monthly: "1365.00"', 'dibao_monthly: "1370.00"', 1))
+    for _ in range(2):  # the second reload finds nothing new
+        st, doc = L.http_call(cps.port, "POST", "/api/v1/reload", token=OPERATOR, body={})
+        P.expect(st == 200, "reload: HTTP %s %s" % (st, doc))
+    st, doc = L.http_get(cps.port, "/api/v1/standards")
+    got = [(x["version"], {s["name"]: s["dibao_fen"] for s in x["standards"]}["shenzhen_2024"])
+           for x in doc["items"]]
+    P.expect(got == [(cur["version"] + 1, 137000), (cur["version"], 136500)],
+             "a changed standard is a new version, the last one current: %s" % got)
+    L.info("standards: %s" % json.dumps([[x["version"], x["loaded_at"], x["hash"][:12]]
+                                         for x in doc["items"]]))
+
+
 def main():
     args = L.parse_args("e2e.policy_apply")
     schemas = L.Schemas(args.cpsync, args.schemas)
@@ -116,6 +147,7 @@ def main():
         cps = L.Cpsync(args.cpsync, cfg, os.path.join(work, "cpsync.log"))
         cps.start()
         run(schemas, broker, db, cps)
+        standards(cps, cfg)
         P.expect(cps.stop() == 0, "cpsync exits 0 after SIGTERM")
     finally:
         if cps:
