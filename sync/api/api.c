@@ -33,6 +33,7 @@ int cps_api_new(const struct cps_api_conf *conf, struct cps_api **out, char *err
 	api->catalog = conf->catalog;
 	api->rules = conf->rules;
 	api->rules_live = conf->rules_live;
+	api->policy_live = conf->policy_live;
 	api->reload = conf->reload;
 	api->reload_ctx = conf->reload_ctx;
 	pthread_mutex_init(&api->apply_mu, NULL);

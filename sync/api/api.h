@@ -28,6 +28,9 @@ struct cps_api_conf {
 	/* the rules in force (base/live.h), taken per request; borrowed. NULL:
 	 * `rules` always, and no /api/v1/rules routes */
 	struct cps_live *rules_live;
+	/* the policy in force (base/live.h): `rules apply` checks the enrolments
+	 * and verifications it changes with it; borrowed. NULL: no checks */
+	struct cps_live *policy_live;
 	const char *instance;         /* who applies a rule set; copied */
 	const char *const *platforms; /* the configured platforms, NULL-terminated; copied */
 	/* POST /api/v1/reload: re-reads the configuration file (the engine's

@@ -18,7 +18,8 @@ struct cps_api {
 	struct cps_steward_store *store;
 	struct cps_catalog *catalog;
 	const struct cps_rules *rules;
-	struct cps_live *rules_live; /* when set, the rules in force (api_rules.c) */
+	struct cps_live *rules_live;  /* when set, the rules in force (api_rules.c) */
+	struct cps_live *policy_live; /* when set, the policy `rules apply` checks with */
 	char *instance;
 	char *conninfo;           /* the store's, for the rules pass's own connection */
 	json_t *platforms;        /* the configured platforms' names */

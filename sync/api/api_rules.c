@@ -3,7 +3,8 @@
  * /api/v1/rules, every role), a dry run of new rules over the stored states
  * (POST /api/v1/rules/diff, stewards and operators), their application
  * while streaming goes on (POST /api/v1/rules/apply, operators) and a
- * reload of the configuration file (POST /api/v1/reload, operators). A
+ * reload of the configuration file (POST /api/v1/reload, operators); and
+ * the stored versions of the policy's standards (GET /api/v1/standards). A
  * body is the rules as YAML or JSON; samples show keys and values to
  * stewards of every region only.
  */
@@ -14,6 +15,7 @@
 #include "base/log.h"
 #include "base/pii.h"
 #include "store/store_rules.h"
+#include "worker/worker.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,31 @@ static void rules_show(void *ctx, const struct cps_http_request *req,
 	cps_api_leave(api);
 }
 
+/* GET /api/v1/standards: {"current": the latest version or null, "items":
+ * every version, newest first} (cpsync.policy_standards). */
+static void standards_list(void *ctx, const struct cps_http_request *req,
+                           struct cps_http_response *resp)
+{
+	struct cps_api *api = ctx;
+	struct cps_store *s = NULL;
+	char errstr[CPS_ERRSTR_SIZE];
+	json_t *items = NULL, *doc = NULL;
+	int rc;
+
+	(void)req;
+	if (cps_api_enter(api, resp))
+		return;
+	rc = cps_store_open(api->conninfo, &s, errstr, sizeof(errstr));
+	if (rc == CPS_OK)
+		rc = cps_store_standards_list(s, &items, errstr, sizeof(errstr));
+	cps_store_close(s);
+	if (rc == CPS_OK &&
+	    !(doc = json_pack("{s:O?, s:o}", "current", json_array_get(items, 0), "items", items)))
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, sizeof(errstr), "out of memory");
+	cps_api_reply_result(resp, rc, 0, errstr, doc);
+	cps_api_leave(api);
+}
+
 /* {"current": {id, hash}, "proposed": {hash, "same": bool}, "report": …}. */
 static json_t *diff_doc(const struct cps_rules *cur, const char *hash, json_t *report)
 {
@@ -204,6 +231,7 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 	char actor[160], *canonical = NULL, h[65];
 	struct cps_store *s = NULL;
 	json_t *report = NULL, *before = set_ref(prev, set_number(prev));
+	struct cps_policy_checker *checker = NULL;
 	int rc;
 
 	cps_api_rules_give(api, prev);
@@ -236,6 +264,12 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 	p.encode_ctx = api;
 	p.after_batch = wake_publisher;
 	p.after_ctx = api->publisher;
+	if (api->policy_live &&
+	    (rc = cps_policy_checker_new(api->catalog, api->policy_live, &checker, errstr,
+	                                 errstr_size)) != CPS_OK)
+		goto out_rules;
+	p.policy_check = checker ? cps_policy_checker_check : NULL;
+	p.policy_ctx = checker;
 	rc = cps_store_rules_pass(s, &p, &report, errstr, errstr_size);
 	if (rc == CPS_OK) {
 		*doc = json_pack("{s:o*, s:{s:I, s:s}, s:o}", "previous", before, "rule_set", "id",
@@ -245,8 +279,10 @@ static int apply_rules(struct cps_api *api, struct cps_rules *r, const char *has
 		             (long long)p.rule_set,
 		             (long long)json_integer_value(json_object_get(report, "changed")));
 	}
+out_rules:
 	cps_api_rules_give(api, now);
 out:
+	cps_policy_checker_free(checker);
 	json_decref(before);
 	cps_store_close(s);
 	return rc;
@@ -317,6 +353,9 @@ int cps_api_rules_register(struct cps_api *api, struct cps_http_server *server, 
 	int rc = cps_http_route(server, "GET", "/api/v1/rules", rules_show, api, CPS_ROLE_ANY,
 	                        errstr, errstr_size);
 
+	if (rc == CPS_OK)
+		rc = cps_http_route(server, "GET", "/api/v1/standards", standards_list, api,
+		                    CPS_ROLE_ANY, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = cps_http_route(server, "POST", "/api/v1/rules/diff", rules_diff, api,
 		                    CPS_ROLE_STEWARD | CPS_ROLE_OPERATOR, errstr, errstr_size);

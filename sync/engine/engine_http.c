@@ -137,6 +137,7 @@ int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_o
 	    .rules = e->rules,
 	    .publisher = e->publisher,
 	    .rules_live = e->rules_live,
+	    .policy_live = e->policy_live,
 	    .instance = cps_config_get_string(e->cfg, "instance"),
 	    .reload = cps_engine_reload_cb,
 	    .reload_ctx = e,

@@ -4,7 +4,9 @@
  * policy put behind swappable pointers the workers and the API take per
  * batch or request (base/live.h), and SIGHUP / POST /api/v1/reload: rules,
  * policy, API tokens and log settings read again from the file, every part
- * validated before any is swapped, so an invalid file changes nothing.
+ * validated before any is swapped, so an invalid file changes nothing. The
+ * policy's standards are versioned in the store (cpsync.policy_standards)
+ * at start and at each reload that changes them.
  */
 #include "engine/engine_int.h"
 #include "api/api.h"
@@ -54,12 +56,42 @@ static int number_rules(struct cps_engine *e, struct cps_rules *r, int64_t *id, 
 	return rc;
 }
 
+/* Stores the standards of `p` as a new version unless the latest is the same. */
+static int record_standards(struct cps_engine *e, const struct cps_policy *p, char *errstr,
+                            size_t errstr_size)
+{
+	char hash[65], *canonical = NULL;
+	struct cps_store *s = NULL;
+	json_t *std;
+	int64_t version = 0;
+	int rc;
+
+	if (!p)
+		return CPS_OK;
+	if (!(std = cps_policy_standards_json(p, &canonical, hash)))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "standards: out of memory");
+	json_decref(std);
+	rc = cps_store_open(e->conninfo, &s, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_store_standards_put(s, hash, canonical,
+		                             cps_config_get_string(e->cfg, "instance"), &version,
+		                             errstr, errstr_size);
+	cps_store_close(s);
+	free(canonical);
+	if (rc == CPS_OK && version)
+		cps_log_info(FAC, "policy standards version %lld (sha256 %.12s…) stored",
+		             (long long)version, hash);
+	return rc;
+}
+
 int cps_engine_record_rules(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
                             size_t errstr_size)
 {
 	int rc = number_rules(e, e->rules, &e->rule_set, errstr, errstr_size);
 
 	(void)opts;
+	if (rc == CPS_OK)
+		rc = record_standards(e, e->policy, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	/* from here the lives own them; e->rules and e->policy stay the first ones */
@@ -109,8 +141,12 @@ static int reload_read(struct cps_engine *e, const char *path, struct reload *r,
 	if (!e->http || !e->rules_live)
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                  "cpsync is still starting");
-	/* the tokens are checked by setting them last; the rule set stored now */
-	return number_rules(e, r->rules, &r->rule_set, errstr, errstr_size);
+	/* the tokens are checked by setting them last; the rule set and the
+	 * standards stored now */
+	rc = number_rules(e, r->rules, &r->rule_set, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = record_standards(e, r->policy, errstr, errstr_size);
+	return rc;
 }
 
 int cps_engine_reload(struct cps_engine *e, char *errstr, size_t errstr_size)

@@ -7,6 +7,7 @@
 #include "policy/policy_int.h"
 
 #include "base/common.h"
+#include "base/sha256.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -278,4 +279,51 @@ int cps_policy_from_json(json_t *policy, struct cps_policy **out, char *errstr, 
 fail:
 	cps_policy_free(p);
 	return rc;
+}
+
+/* One standard as JSON; NULL when out of memory. */
+static json_t *standard_json(const struct cps_policy_standard *s)
+{
+	json_t *regions = json_array();
+	char from[16];
+	unsigned m, d;
+	int y;
+
+	for (size_t r = 0; regions && r < s->n_regions; r++) {
+		if (json_array_append_new(regions, json_string(s->regions[r])) < 0) {
+			json_decref(regions);
+			return NULL;
+		}
+	}
+	cps_civil_from_days(s->from_days, &y, &m, &d);
+	snprintf(from, sizeof(from), "%04d-%02u-%02u", y, m, d);
+	return json_pack("{s:s, s:o, s:s, s:I, s:I}", "name", s->name, "regions", regions, "from",
+	                 from, "dibao_fen", (json_int_t)s->dibao_fen, "tekun_fen",
+	                 (json_int_t)s->tekun_fen);
+}
+
+json_t *cps_policy_standards_json(const struct cps_policy *p, char **canonical, char hex[65])
+{
+	json_t *out = json_array();
+	struct cps_sha256 h;
+	char *text = NULL;
+
+	for (size_t i = 0; out && p && i < p->n_standards; i++) {
+		if (json_array_append_new(out, standard_json(&p->standards[i])) < 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	if (!out || !(text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS))) {
+		json_decref(out);
+		return NULL;
+	}
+	cps_sha256_init(&h);
+	cps_sha256_update(&h, text, strlen(text));
+	cps_sha256_final_hex(&h, hex);
+	if (canonical)
+		*canonical = text;
+	else
+		free(text);
+	return out;
 }

@@ -96,6 +96,12 @@ int cps_policy_evaluate(const struct cps_policy *p, const char *entity, const ch
                         const struct cps_policy_record *rec, const struct cps_policy_lookup *lk,
                         int32_t day, json_t *findings);
 
+/* The standards as JSON, in the policy's order: [{"name", "regions": [...],
+ * "from": "YYYY-MM-DD", "dibao_fen", "tekun_fen"}], and in *canonical (the
+ * caller frees it; may be NULL) their compact text with hex its SHA-256.
+ * NULL when out of memory. */
+json_t *cps_policy_standards_json(const struct cps_policy *p, char **canonical, char hex[65]);
+
 /* The findings on the standards themselves (特困 below 1.6 × 低保), as
  * cps_policy_evaluate gives them, with entity "standard" and the
  * standard's name as key. */

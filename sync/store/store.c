@@ -148,23 +148,51 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
          "GROUP BY entity, key ON CONFLICT (link, entity, key) DO UPDATE SET "
          "version = GREATEST(s.version, EXCLUDED.version), updated_at = now()"},
     /* the policy's findings of one record's latest version (007_policy_findings.sql):
-     * $3 is the JSON array of what the checks found now */
-    [ST_POLICY_CLOSE] = {"cps_policy_close", "close of policy_findings", 3,
+     * $3 is the JSON array of what the checks found now; $4 the record's version
+     * they were found in, or 0 for a record the batch itself writes (a recheck's
+     * findings are dropped when another worker has changed the record since) */
+    [ST_POLICY_CLOSE] = {"cps_policy_close", "close of policy_findings", 4,
                          "UPDATE cpsync.policy_findings SET status = 'closed', closed_at = now() "
                          "WHERE entity = $1 AND key = $2 AND status = 'open' AND check_code NOT IN "
-                         "(SELECT f->>'check' FROM jsonb_array_elements($3::jsonb) AS f)"},
-    [ST_POLICY_OPEN] = {"cps_policy_open", "insert into policy_findings", 3,
+                         "(SELECT f->>'check' FROM jsonb_array_elements($3::jsonb) AS f) AND "
+                         "($4::bigint = 0 OR EXISTS (SELECT 1 FROM cpsync.records r WHERE "
+                         "r.entity = $1 AND r.key = $2 AND r.version = $4))"},
+    [ST_POLICY_OPEN] = {"cps_policy_open", "insert into policy_findings", 4,
                         "INSERT INTO cpsync.policy_findings (check_code, entity, key, fields, "
                         "rule_text, category, severity, detail) SELECT f.\"check\", $1, $2, "
                         "f.fields, f.text, f.category, f.severity, f.detail FROM "
                         "jsonb_to_recordset($3::jsonb) AS f(\"check\" text, fields jsonb, "
-                        "text text, category text, severity text, detail text) "
+                        "text text, category text, severity text, detail text) WHERE "
+                        "$4::bigint = 0 OR EXISTS (SELECT 1 FROM cpsync.records r WHERE "
+                        "r.entity = $1 AND r.key = $2 AND r.version = $4) "
                         "ON CONFLICT (check_code, entity, key) WHERE status = 'open' "
                         "DO UPDATE SET fields = EXCLUDED.fields, detail = EXCLUDED.detail"},
     [ST_POLICY_OPEN_OF] = {"cps_policy_open_of", "select of policy_findings", 1,
                            "SELECT pf.entity, pf.key, pf.check_code FROM cpsync.policy_findings pf "
                            "JOIN jsonb_array_elements($1::jsonb) AS r ON pf.entity = r->>0 "
                            "AND pf.key = r->>1 WHERE pf.status = 'open'"},
+    /* the enrolments that read changed persons or households (010_policy_recheck.sql):
+     * by subject ($1), or whose subject is a person of a household in $2 */
+    [ST_POLICY_DEPENDENTS] =
+        {"cps_policy_dependents", "select of policy dependents", 3,
+         "SELECT e.key, e.version, e.record FROM cpsync.records e "
+         "WHERE e.entity = 'enrolment' AND NOT e.deleted AND "
+         "e.record->>'subject_id' = ANY(ARRAY(SELECT jsonb_array_elements_text($1::jsonb) "
+         "UNION SELECT p.key FROM cpsync.records p WHERE p.entity = 'person' "
+         "AND COALESCE(p.record->'household_id'->>'string', p.record->>'household_id') "
+         "= ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))) "
+         "LIMIT $3"},
+    /* the standards' versions (011_standards.sql): a new one unless the latest
+     * has the same hash; the version written, or none */
+    [ST_STANDARDS_PUT] = {"cps_standards_put", "insert into policy_standards", 3,
+                          "INSERT INTO cpsync.policy_standards (hash, standards, loaded_by) "
+                          "SELECT $1, $2::jsonb, $3 WHERE $1 IS DISTINCT FROM (SELECT hash "
+                          "FROM cpsync.policy_standards ORDER BY version DESC LIMIT 1) "
+                          "RETURNING version"},
+    [ST_STANDARDS_LIST] = {"cps_standards_list", "select of policy_standards", 0,
+                           "SELECT json_build_object('version', version, 'hash', hash, "
+                           "'standards', standards, 'loaded_at', loaded_at, 'loaded_by', "
+                           "loaded_by) FROM cpsync.policy_standards ORDER BY version DESC"},
     [ST_POLICY_OPEN_COUNTS] = {"cps_policy_open_counts", "select of policy_findings", 0,
                                "SELECT check_code, count(*) FROM cpsync.policy_findings "
                                "WHERE status = 'open' GROUP BY check_code ORDER BY check_code"},

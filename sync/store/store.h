@@ -107,7 +107,34 @@ struct cps_store_policy {
 	const char *entity;
 	const char *key;
 	json_t *findings; /* borrowed */
+	/* 0: a record the batch itself writes; else a record the batch only
+	 * rechecked, at this stored version: its findings are written only while
+	 * the record is still at it (another worker may have changed it since) */
+	int64_t version;
+	json_t *record; /* borrowed: the checked record (Avro JSON), for its alerts */
 };
+
+/* The enrolments whose policy checks read the persons or households a batch
+ * changed (010_policy_recheck.sql), in one query: those whose subject_id is
+ * in `subjects`, or is a person whose household_id is in `households` (two
+ * JSON arrays of strings). *out: a JSON array of [key, version, record],
+ * at most `limit` of them (in no particular order). */
+int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *households,
+                                int limit, json_t **out, char *errstr, size_t errstr_size);
+
+/* Writes one record's findings as a batch does (send_policy), outside a
+ * pipeline: in the caller's transaction, if any. */
+int cps_store_policy_write(struct cps_store *s, const struct cps_store_policy *pf, char *errstr,
+                           size_t errstr_size);
+
+/* Stores the policy's standards (011_standards.sql) as a new version
+ * unless the latest has the same `hash`; *version the new one, or 0. */
+int cps_store_standards_put(struct cps_store *s, const char *hash, const char *standards,
+                            const char *instance, int64_t *version, char *errstr,
+                            size_t errstr_size);
+/* Every stored version of the standards, newest first: *out a JSON array of
+ * {"version", "hash", "standards", "loaded_at", "loaded_by"}. */
+int cps_store_standards_list(struct cps_store *s, json_t **out, char *errstr, size_t errstr_size);
 
 /* What one batch writes. The arrays are borrowed for the call. */
 struct cps_store_batch {

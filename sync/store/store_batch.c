@@ -166,6 +166,7 @@ static int send_policy(struct cps_store *s, const struct cps_store_policy *pf, c
 
 	p.v[0] = pf->entity;
 	p.v[1] = pf->key;
+	p.v[3] = cps_pg_params_int(&p, 0, pf->version);
 	if (cps_pg_params_json(&p, 2, pf->findings, "[]"))
 		return params_send(s, ST_POLICY_CLOSE, &p, 1, "policy findings", errstr,
 		                   errstr_size);

@@ -1,7 +1,7 @@
 /*
  * Private to the store's connection files (store.c, store_migrate.c,
  * store_pipeline.c, store_batch.c, store_read.c, store_changes.c,
- * store_retention.c, store_republish.c): the connection struct, the prepared
+ * store_retention.c, store_republish.c, store_policy.c): the connection struct, the prepared
  * statements, and the error, statement and pipeline helpers they share. Not
  * for other rooms: use store.h.
  */
@@ -43,6 +43,9 @@ enum stmt_id {
 	ST_POLICY_OPEN,
 	ST_POLICY_OPEN_COUNTS,
 	ST_POLICY_OPEN_OF,
+	ST_POLICY_DEPENDENTS,
+	ST_STANDARDS_PUT,
+	ST_STANDARDS_LIST,
 	ST_COUNT,
 	/* not prepared: sent as plain queries inside a pipeline */
 	ST_BEGIN = ST_COUNT,

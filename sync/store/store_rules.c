@@ -4,7 +4,9 @@
  * pages of (entity, key), decides each again with cps_reconcile_rerun and
  * counts what changes; applying, each page is one transaction that locks
  * its rows first, so a worker's upsert of such a row waits for it and a
- * worker batch loaded before it fails on the fence (migration 008).
+ * worker batch loaded before it fails on the fence (migration 008). A
+ * changed enrolment or verification has its policy findings written in the
+ * same transaction, through the caller's policy_check.
  */
 #include "store/store_rules.h"
 
@@ -358,6 +360,25 @@ static json_t *values_of(json_t *rec, json_t *fields)
 }
 
 /* Applying: what deciding a state again changed, written. */
+/* The policy's findings of a changed record, in the page's transaction. */
+static int write_findings(struct pass *ps, const struct cps_key_state *st, char *errstr,
+                          size_t errstr_size)
+{
+	json_t *findings = NULL;
+	int rc;
+
+	if (!ps->p->policy_check)
+		return CPS_OK;
+	rc = ps->p->policy_check(ps->p->policy_ctx, ps->s, st, &findings, errstr, errstr_size);
+	if (!rc && findings) {
+		struct cps_store_policy pf = {st->entity, st->key, findings, 0, st->record};
+
+		rc = cps_store_policy_write(ps->s, &pf, errstr, errstr_size);
+	}
+	json_decref(findings);
+	return rc;
+}
+
 static int write_outcome(struct pass *ps, const struct cps_key_state *st, int64_t from,
                          json_t *before, const struct cps_reconcile_outcome *o, char *errstr,
                          size_t errstr_size)
@@ -370,6 +391,8 @@ static int write_outcome(struct pass *ps, const struct cps_key_state *st, int64_
 		rc = write_change(ps, st, o, errstr, errstr_size);
 	if (!rc)
 		rc = write_conflicts(ps, st, o, errstr, errstr_size);
+	if (!rc && o->changed)
+		rc = write_findings(ps, st, errstr, errstr_size);
 	if (rc || !o->changed)
 		return rc;
 	snprintf(reason, sizeof(reason), "rule set %" PRId64, ps->p->rule_set);

@@ -46,6 +46,13 @@ struct cps_rules_pass {
 	void *encode_ctx;
 	void (*after_batch)(void *ctx); /* after each committed batch (wake the publisher) */
 	void *after_ctx;
+	/* may be NULL: the policy's findings of a record the pass changes, into
+	 * *findings (NULL: not checked), read through `s` inside the page's
+	 * transaction; they are written there too (worker.h's
+	 * cps_policy_checker_check). No alerts are raised for them. */
+	int (*policy_check)(void *ctx, struct cps_store *s, const struct cps_key_state *st,
+	                    json_t **findings, char *errstr, size_t errstr_size);
+	void *policy_ctx;
 };
 
 /* Every stored (entity, key), in key order, decided again under p->rules.

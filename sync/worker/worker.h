@@ -96,4 +96,21 @@ void cps_workers_get_stats(struct cps_workers *w, struct cps_worker_stats *out);
 /* cps_workers_stop, giving the final figures (every thread joined) in *out. */
 void cps_workers_stop_stats(struct cps_workers *w, struct cps_worker_stats *out);
 
+/* The policy's checks outside a batch, for `rules apply` (store_rules.h's
+ * cps_rules_pass.policy_check): the policy in force taken from
+ * `policy_live` per record, the person and household a check reads from
+ * the store. Both borrowed; one thread at a time. */
+struct cps_policy_checker;
+struct cps_store;
+struct cps_key_state;
+int cps_policy_checker_new(struct cps_catalog *catalog, struct cps_live *policy_live,
+                           struct cps_policy_checker **out, char *errstr, size_t errstr_size);
+void cps_policy_checker_free(struct cps_policy_checker *pc);
+/* cps_rules_pass.policy_check with ctx a struct cps_policy_checker:
+ * *findings (the caller's) as cps_policy_evaluate gives them for the
+ * enrolment or verification `st`, read through `s` (the pass's own
+ * transaction); NULL for another entity or when no policy is in force. */
+int cps_policy_checker_check(void *ctx, struct cps_store *s, const struct cps_key_state *st,
+                             json_t **findings, char *errstr, size_t errstr_size);
+
 #endif

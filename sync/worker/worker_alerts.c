@@ -268,16 +268,9 @@ int cps_worker_policy_alerts(struct worker *w, struct attempt *a, char *errstr, 
 	}
 	if (rc == CPS_OK && n)
 		rc = load_alerts(w, a, changes, n, idx, errstr, errstr_size);
-	for (size_t i = 0; rc == CPS_OK && i < n; i++) {
-		char k[CPS_NAME_MAX + 256];
-		json_t *at;
-
-		snprintf(k, sizeof(k), "%s/%s", changes[i].record->entity, changes[i].record->key);
-		at = json_object_get(a->index, k);
-		rc = emit_alert(w, a, a->states[idx[i]], &changes[i],
-		                at ? a->states[json_integer_value(at)]->record : NULL, now, &buf,
-		                errstr, errstr_size);
-	}
+	for (size_t i = 0; rc == CPS_OK && i < n; i++) /* the checked record: batch's or stored */
+		rc = emit_alert(w, a, a->states[idx[i]], &changes[i], changes[i].record->record,
+		                now, &buf, errstr, errstr_size);
 	if (rc == CPS_OK)
 		drop_unraised(a, first);
 	cps_buf_release(&buf);

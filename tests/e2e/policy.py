@@ -11,7 +11,10 @@ in /metrics), with no personal data in what a viewer reads, and that the
 unified alert topic carries an OPEN alert for each, decoded by python3-avro;
 then the city moves the enrolment into a 6-month gradual exit: the finding
 on it closes, its alert's next version is CLOSED_NO_NEED, and the other two
-stay open.
+stay open. Then the rechecks: an enrolment that arrives before its person
+gets its finding when the person arrives (deceased) and loses it when the
+person changes; a finding on a person's enrolment that reads the person's
+household closes when that household's income falls below the standard.
 
 usage: policy.py --cpsync BIN --broker BROKER_MAIN --source SOURCE_DIR
 """
@@ -64,8 +67,8 @@ def household(hid, head, income_cents):
             "monitoring_since": None}
 
 
-def enrolment(eid, hid, status, ge=None, end=None):
-    return {"enrolment_id": eid, "subject_type": "HOUSEHOLD", "subject_id": hid,
+def enrolment(eid, hid, status, ge=None, end=None, subject_type="HOUSEHOLD"):
+    return {"enrolment_id": eid, "subject_type": subject_type, "subject_id": hid,
             "programme": "DIBAO", "status": status, "applied_date": 19400, "start_date": 19420,
             "gradual_exit_start_date": days(ge[0]) if ge else None,
             "gradual_exit_end_date": days(ge[1]) if ge else None,
@@ -237,8 +240,63 @@ def run(schemas, broker, db, cps):
            "the income alert closes in its next version: %s" % versions)
     expect(all(len(v) == 1 for k, v in got.items() if k != income_alert),
            "the other alerts stay as raised: %s" % got)
+    rechecks(schemas, broker, db, cps)
     dead = db.query("SELECT origin, reason FROM cpsync.dead_letters")
     expect(not dead, "no dead letters: %s" % dead)
+
+
+def stored(db, entity, key):
+    deadline = time.monotonic() + 60
+    while not db.query("SELECT 1 FROM cpsync.records WHERE entity = %s AND key = %s",
+                       (entity, key)):
+        if time.monotonic() > deadline:
+            L.fail("%s %s never reached the store" % (entity, key))
+        time.sleep(0.2)
+
+
+def rechecks(schemas, broker, db, cps):
+    """Findings follow the persons and households an enrolment reads, when
+    only those change."""
+    before = sorted([("EXITED_DURING_GRADUAL_EXIT", "enrolment"),
+                     ("VERIFICATION_COUNTS_EXCLUDED", "verification")])
+    p2 = L.national_id("440305", "19400101", 118)
+    p3 = L.national_id("440305", "19700505", 226)
+    e3, e4, h2, h3 = "E440305-0003", "E440305-0004", "H440305202100888", "H440305202100999"
+    # E3 arrives before its subject: nothing to check it against yet
+    produce(schemas, broker, [("enrolment", e3, enrolment(e3, p2, "ACTIVE", subject_type="PERSON"))])
+    stored(db, "enrolment", e3)
+    got, _ = open_findings(cps)
+    expect(got == before, "no finding on an enrolment whose person is unknown: %s" % got)
+    # the person arrives, deceased: E3 (unchanged) is checked again and breaks the policy
+    produce(schemas, broker, [("person", p2, dict(person(p2, h2), deceased=True))])
+    wait_findings(cps, sorted(before + [("DECEASED_ENROLLED", "enrolment")]),
+                  "E3's person arrives after it, deceased")
+    # a correction of the person: E3's finding closes
+    produce(schemas, broker, [("person", p2, person(p2, h2))])
+    wait_findings(cps, before, "E3's person corrected (not deceased)")
+    rows = db.query("SELECT check_code, status FROM cpsync.policy_findings WHERE key = %s", (e3,))
+    expect(rows == [("DECEASED_ENROLLED", "closed")], "E3's finding closed: %s" % rows)
+    # a person's 低保 enrolment reads the person's household: when only the
+    # household's income falls below the standard, its finding closes
+    produce(schemas, broker, [("person", p3, person(p3, h3)),
+                              ("household", h3, household(h3, p3, 150000))])
+    stored(db, "household", h3)
+    stored(db, "person", p3)
+    produce(schemas, broker, [("enrolment", e4, enrolment(e4, p3, "ACTIVE", subject_type="PERSON"))])
+    wait_findings(cps, sorted(before + [("INCOME_ABOVE_STANDARD_ACTIVE", "enrolment")]),
+                  "E4: its subject's household is above the standard")
+    produce(schemas, broker, [("household", h3, household(h3, p3, 100000))])
+    wait_findings(cps, before, "E4's household income falls below the standard")
+    rows = db.query("SELECT check_code, status FROM cpsync.policy_findings WHERE key = %s", (e4,))
+    expect(rows == [("INCOME_ABOVE_STANDARD_ACTIVE", "closed")], "E4's finding closed: %s" % rows)
+    got = alerts(schemas, broker, 8)
+    versions = [(v, r["status"]) for v, r in
+                got[alert_id("DECEASED_ENROLLED", "enrolment", e3)]]
+    expect(versions == [(1, "OPEN"), (2, "CLOSED_NO_NEED")],
+           "E3's alert raised by its person's arrival, closed by its correction: %s" % versions)
+    rec = got[alert_id("DECEASED_ENROLLED", "enrolment", e3)][0][1]
+    expect(rec["subject_type"] == "PERSON" and rec["subject_id"] == p2,
+           "a rechecked enrolment's alert names its subject: %s" % rec)
 
 
 if __name__ == "__main__":
