@@ -9,6 +9,7 @@
 #include "store/store_conn_int.h"
 
 #include "base/common.h"
+#include "store/jsonb.h"
 #include "store/pg_params.h"
 
 #include <stdio.h>
@@ -35,7 +36,8 @@ int cps_store_policy_dependents(struct cps_store *s, json_t *subjects, json_t *h
 		return rc;
 	*out = json_array();
 	for (int i = 0; *out && i < PQntuples(res); i++) {
-		json_t *rec = json_loads(PQgetvalue(res, i, 2), JSON_DECODE_ANY, NULL);
+		/* jsonb's escaping of U+0000 undone (a decimal's bytes): jsonb.h */
+		json_t *rec = cps_jsonb_value(res, i, 2);
 
 		if (!rec ||
 		    json_array_append_new(*out, json_pack("[s,I,o]", PQgetvalue(res, i, 0),
