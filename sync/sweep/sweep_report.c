@@ -49,7 +49,8 @@ static int query_json_rows(const char *conninfo, const char *what, const char *s
 	}
 	items = json_array();
 	for (int i = 0; items && i < PQntuples(r); i++)
-		json_array_append_new(items, json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL));
+		json_array_append_new(items,
+		                      json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL));
 	if (!items)
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	*out = items;
