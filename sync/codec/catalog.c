@@ -188,12 +188,18 @@ static int list_dir(const char *dir, struct strlist *files, struct strlist *subd
 	return rc;
 }
 
-/* Applies dir/schema-ids.json ({"<full name>": id, …}) when it exists. */
-static int apply_manifest(struct cps_catalog *c, const char *dir, char *errstr, size_t errstr_size)
+/* Gives one schema (or the schemas of one name) the id a manifest names. */
+typedef int (*manifest_apply_fn)(struct cps_catalog *c, const char *path, const char *dir,
+                                 const char *entry, int32_t id, char *errstr, size_t errstr_size);
+
+/* Reads dir/schema-ids.json ({"<entry>": id, …}) when it exists and applies
+ * each valid id; `what` names its keys in the error ("full name"). */
+static int read_manifest(struct cps_catalog *c, const char *dir, const char *what,
+                         manifest_apply_fn apply, char *errstr, size_t errstr_size)
 {
 	char *path;
 	json_t *json = NULL, *v;
-	const char *key;
+	const char *entry;
 	int rc = CPS_OK;
 
 	if (asprintf(&path, "%s/%s", dir, MANIFEST_NAME) < 0)
@@ -204,40 +210,46 @@ static int apply_manifest(struct cps_catalog *c, const char *dir, char *errstr, 
 		goto out;
 	if (!json_is_object(json)) {
 		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "%s: not a JSON object of full name to id", path);
+		                "%s: not a JSON object of %s to id", path, what);
 		goto out;
 	}
-	json_object_foreach (json, key, v) {
-		struct cps_schema *s = cps_catalog_by_name(c, key), *other;
+	json_object_foreach (json, entry, v) {
 		json_int_t id = json_integer_value(v);
 
 		if (!json_is_integer(v) || id <= 0 || id > INT32_MAX) {
 			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                "%s: id of \"%s\" is not an integer from 1 to 2147483647",
-			                path, key);
+			                path, entry);
 			goto out;
 		}
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: no schema named \"%s\"", path, key);
+		if ((rc = apply(c, path, dir, entry, (int32_t)id, errstr, errstr_size)))
 			goto out;
-		}
-		other = cps_catalog_by_id(c, (int32_t)id);
-		if (other && other != s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: id %lld given to both \"%s\" and \"%s\"", path,
-			                (long long)id, other->name, key);
-			goto out;
-		}
-		/* Every schema of that name (identical copies) gets the id. */
-		for (size_t i = 0; i < c->n; i++)
-			if (c->items[i]->name && !strcmp(c->items[i]->name, key))
-				c->items[i]->id = (int32_t)id;
 	}
 out:
 	json_decref(json);
 	free(path);
 	return rc;
+}
+
+/* schema-ids.json: every schema of that name (identical copies) gets the id. */
+static int apply_name_id(struct cps_catalog *c, const char *path, const char *dir, const char *key,
+                         int32_t id, char *errstr, size_t errstr_size)
+{
+	struct cps_schema *s = cps_catalog_by_name(c, key), *other;
+
+	(void)dir;
+	if (!s)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s: no schema named \"%s\"", path, key);
+	other = cps_catalog_by_id(c, id);
+	if (other && other != s)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s: id %lld given to both \"%s\" and \"%s\"", path,
+		                  (long long)id, other->name, key);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->items[i]->name && !strcmp(c->items[i]->name, key))
+			c->items[i]->id = id;
+	return CPS_OK;
 }
 
 /* Builds one older version from writers/ (self-contained, or referring to
@@ -289,54 +301,21 @@ static struct cps_schema *writer_by_file(struct cps_catalog *c, const char *file
 	return NULL;
 }
 
-/* Applies writers/schema-ids.json ({"<file name>": id, …}) when it exists. */
-static int apply_writer_ids(struct cps_catalog *c, const char *wdir, char *errstr,
-                            size_t errstr_size)
+/* writers/schema-ids.json: the id of one older version, by file name. */
+static int apply_file_id(struct cps_catalog *c, const char *path, const char *wdir,
+                         const char *file, int32_t id, char *errstr, size_t errstr_size)
 {
-	char *path;
-	json_t *json = NULL, *v;
-	const char *file;
-	int rc = CPS_OK;
+	struct cps_schema *s = writer_by_file(c, file), *other;
 
-	if (asprintf(&path, "%s/%s", wdir, MANIFEST_NAME) < 0)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	if (access(path, F_OK) != 0)
-		goto out;
-	if (!(json = cps_schema_load_json_file(path, errstr, errstr_size, &rc)))
-		goto out;
-	if (!json_is_object(json)) {
-		rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                "%s: not a JSON object of file name to id", path);
-		goto out;
-	}
-	json_object_foreach (json, file, v) {
-		struct cps_schema *s = writer_by_file(c, file), *other;
-		json_int_t id = json_integer_value(v);
-
-		if (!json_is_integer(v) || id <= 0 || id > INT32_MAX) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: id of \"%s\" is not an integer from 1 to 2147483647",
-			                path, file);
-			goto out;
-		}
-		if (!s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: no file \"%s\" in %s", path, file, wdir);
-			goto out;
-		}
-		if ((other = cps_catalog_by_id(c, (int32_t)id)) && other != s) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                "%s: id %lld of \"%s\" is already the id of %s", path,
-			                (long long)id, file,
-			                other->path ? other->path : other->name);
-			goto out;
-		}
-		s->id = (int32_t)id;
-	}
-out:
-	json_decref(json);
-	free(path);
-	return rc;
+	if (!s)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s: no file \"%s\" in %s",
+		                  path, file, wdir);
+	if ((other = cps_catalog_by_id(c, id)) && other != s)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s: id %lld of \"%s\" is already the id of %s", path,
+		                  (long long)id, file, other->path ? other->path : other->name);
+	s->id = id;
+	return CPS_OK;
 }
 
 /* Loads dir/writers/ into a catalog of the current schemas. */
@@ -349,7 +328,7 @@ static int load_writers(struct cps_catalog *c, const char *wdir, const struct de
 	for (size_t i = 0; rc == CPS_OK && i < files.n; i++)
 		rc = add_writer(c, files.v[i], defs, errstr, errstr_size);
 	if (rc == CPS_OK)
-		rc = apply_writer_ids(c, wdir, errstr, errstr_size);
+		rc = read_manifest(c, wdir, "file name", apply_file_id, errstr, errstr_size);
 	cps_schema_strlist_release(&files);
 	return rc;
 }
@@ -406,7 +385,7 @@ int cps_catalog_load_dir(const char *dir, struct cps_catalog **out, char *errstr
 		if ((rc = cps_catalog_add(c, s, errstr, errstr_size)))
 			goto out;
 	}
-	if ((rc = apply_manifest(c, dir, errstr, errstr_size)))
+	if ((rc = read_manifest(c, dir, "full name", apply_name_id, errstr, errstr_size)))
 		goto out;
 	for (size_t i = 0; i < subdirs.n; i++)
 		if (is_writers_dir(subdirs.v[i]) &&

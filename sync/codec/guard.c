@@ -7,6 +7,7 @@
 #include "codec/guard.h"
 
 #include "codec/avro_reader_int.h"
+#include "codec/record_int.h"
 #include "base/common.h"
 
 #include <inttypes.h>
@@ -18,17 +19,10 @@
 /* Depth of the "can an item be zero bytes" look-ahead through records. */
 #define ZERO_SIZE_DEPTH 32
 
-enum seg_kind {
-	SEG_FIELD, /* record field: schema = record, index = field */
-	SEG_ITEM,  /* array item: index */
-	SEG_VALUE, /* map value: index of the entry */
-	SEG_KEY,   /* map key: index of the entry */
-};
-
 struct seg {
 	avro_schema_t schema;
 	uint64_t index;
-	enum seg_kind kind;
+	enum cps_rseg_kind kind; /* the typed path's kinds: one printer */
 };
 
 struct walk {
@@ -47,29 +41,14 @@ static void format_path(const struct cps_avro_reader *r, char *out, size_t size)
 	out[0] = '\0';
 	for (i = 0; i < w->nseg && used + 1 < size; i++) {
 		const struct seg *s = &w->path[i];
-		int n;
+		const char *name = s->kind == CPS_RSEG_FIELD
+		                       ? avro_schema_record_field_name(s->schema, (int)s->index)
+		                       : NULL;
 
-		switch (s->kind) {
-		case SEG_FIELD:
-			n = snprintf(out + used, size - used, ".%s",
-			             avro_schema_record_field_name(s->schema, (int)s->index));
+		if (cps_rpath_append(out, size, &used, s->kind, name, s->index) < 0)
 			break;
-		case SEG_ITEM:
-			n = snprintf(out + used, size - used, "[%" PRIu64 "]", s->index);
-			break;
-		case SEG_VALUE:
-			n = snprintf(out + used, size - used, "{%" PRIu64 "}", s->index);
-			break;
-		default:
-			n = snprintf(out + used, size - used, "{%" PRIu64 "}<key>", s->index);
-			break;
-		}
-		if (n < 0)
-			break;
-		used += (size_t)n;
 	}
-	if (used >= size && size > 4)
-		memcpy(out + size - 4, "...", 4);
+	cps_rpath_truncated(out, size, used);
 }
 
 static avro_schema_t deref(avro_schema_t s)
@@ -140,12 +119,12 @@ static int walk_blocks(struct walk *w, avro_schema_t items, int is_map)
 			for (i = 0; i < n; i++, index++) {
 				seg->index = index;
 				if (is_map) {
-					seg->kind = SEG_KEY;
+					seg->kind = CPS_RSEG_KEY;
 					if ((rc = walk_string(w, "map key")) != CPS_OK)
 						return rc;
-					seg->kind = SEG_VALUE;
+					seg->kind = CPS_RSEG_VALUE;
 				} else {
-					seg->kind = SEG_ITEM;
+					seg->kind = CPS_RSEG_ITEM;
 				}
 				if ((rc = walk_datum(w, items)) != CPS_OK)
 					return rc;
@@ -220,7 +199,7 @@ again:
 			break;
 		entered++;
 		seg = &w->path[w->nseg++];
-		seg->kind = SEG_FIELD;
+		seg->kind = CPS_RSEG_FIELD;
 		seg->schema = s;
 		for (i = 0; i < n; i++) {
 			seg->index = i;

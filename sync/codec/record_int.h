@@ -1,5 +1,5 @@
 /*
- * Private to record_*.c: the field path of a position in a typed value, as
+ * Private to record_*.c and guard.c: the field path of a position in a typed value, as
  * the guard prints it (".members[3].name", map entries "{i}" and "{i}<key>"
  * by position, never by key), and the guard's nesting cap.
  */
@@ -28,6 +28,15 @@ struct cps_rseg {
 	uint64_t index;
 	enum cps_rseg_kind kind;
 };
+
+/* Appends one step of a path at out[*used] ("name" is a field's name, for
+ * CPS_RSEG_FIELD); returns 0, or -1 when snprintf fails. The guard's path
+ * over Avro C schemas is printed with it too. */
+int cps_rpath_append(char *out, size_t size, size_t *used, enum cps_rseg_kind kind,
+                     const char *name, uint64_t index);
+
+/* Ends a path that filled out: "..." at its end. */
+void cps_rpath_truncated(char *out, size_t size, size_t used);
 
 /* Formats path[0..n) into out (truncated with "..."). */
 void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t size);

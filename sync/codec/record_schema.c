@@ -321,6 +321,37 @@ int cps_rtype_can_be_empty(const struct cps_rtype *t, unsigned depth)
 	}
 }
 
+int cps_rpath_append(char *out, size_t size, size_t *used, enum cps_rseg_kind kind,
+                     const char *name, uint64_t index)
+{
+	int n;
+
+	switch (kind) {
+	case CPS_RSEG_FIELD:
+		n = snprintf(out + *used, size - *used, ".%s", name);
+		break;
+	case CPS_RSEG_ITEM:
+		n = snprintf(out + *used, size - *used, "[%" PRIu64 "]", index);
+		break;
+	case CPS_RSEG_VALUE:
+		n = snprintf(out + *used, size - *used, "{%" PRIu64 "}", index);
+		break;
+	default:
+		n = snprintf(out + *used, size - *used, "{%" PRIu64 "}<key>", index);
+		break;
+	}
+	if (n < 0)
+		return -1;
+	*used += (size_t)n;
+	return 0;
+}
+
+void cps_rpath_truncated(char *out, size_t size, size_t used)
+{
+	if (used >= size && size > 4)
+		memcpy(out + size - 4, "...", 4);
+}
+
 void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t size)
 {
 	size_t used = 0;
@@ -329,29 +360,13 @@ void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t
 	out[0] = '\0';
 	for (i = 0; i < n && used + 1 < size; i++) {
 		const struct cps_rseg *s = &path[i];
-		int k;
+		const char *name =
+		    s->kind == CPS_RSEG_FIELD ? s->type->fields[s->index].name : NULL;
 
-		switch (s->kind) {
-		case CPS_RSEG_FIELD:
-			k = snprintf(out + used, size - used, ".%s",
-			             s->type->fields[s->index].name);
+		if (cps_rpath_append(out, size, &used, s->kind, name, s->index) < 0)
 			break;
-		case CPS_RSEG_ITEM:
-			k = snprintf(out + used, size - used, "[%" PRIu64 "]", s->index);
-			break;
-		case CPS_RSEG_VALUE:
-			k = snprintf(out + used, size - used, "{%" PRIu64 "}", s->index);
-			break;
-		default:
-			k = snprintf(out + used, size - used, "{%" PRIu64 "}<key>", s->index);
-			break;
-		}
-		if (k < 0)
-			break;
-		used += (size_t)k;
 	}
-	if (used >= size && size > 4)
-		memcpy(out + size - 4, "...", 4);
+	cps_rpath_truncated(out, size, used);
 }
 
 int cps_rpath_refusev(char *errstr, size_t errstr_size, const struct cps_rseg *path, unsigned n,

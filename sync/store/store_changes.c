@@ -112,6 +112,18 @@ int cps_store_changes_prune(struct cps_store *s, int64_t retention_ms, size_t li
 	return rc;
 }
 
+/* The (entity, key) arrays of refs as array literals into a and b. */
+static int ref_arrays(const struct cps_change_ref *refs, size_t n, struct cps_buf *a,
+                      struct cps_buf *b)
+{
+	cps_buf_init(a, 0);
+	cps_buf_init(b, 0);
+	return cps_store_text_array(a, &refs[0].entity, sizeof(*refs), n) ||
+	               cps_store_text_array(b, &refs[0].key, sizeof(*refs), n)
+	           ? -1
+	           : 0;
+}
+
 int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
                              json_t **changed, json_t **prev_provenance, char *errstr,
                              size_t errstr_size)
@@ -131,11 +143,8 @@ int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *r
 		free(vs);
 		return CPS_OK;
 	}
-	cps_buf_init(&entities, 0);
-	cps_buf_init(&keys, 0);
 	cps_buf_init(&versions, 0);
-	if (!vs || cps_store_text_array(&entities, &refs[0].entity, sizeof(*refs), n) ||
-	    cps_store_text_array(&keys, &refs[0].key, sizeof(*refs), n) ||
+	if (ref_arrays(refs, n, &entities, &keys) < 0 || !vs ||
 	    cps_store_int_array(&versions, vs, sizeof(*vs), n)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 		goto out;
@@ -148,14 +157,14 @@ int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *r
 	if (rc)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {
-		long long ord = atoll(PQgetvalue(res, row, 0));
+		long i = cps_store_row_index(res, row, n);
 
-		if (ord < 1 || (size_t)ord > n)
+		if (i < 0)
 			continue;
 		if (!PQgetisnull(res, row, 1))
-			changed[ord - 1] = json_loads(PQgetvalue(res, row, 1), 0, NULL);
+			changed[i] = json_loads(PQgetvalue(res, row, 1), 0, NULL);
 		if (!PQgetisnull(res, row, 2))
-			prev_provenance[ord - 1] = json_loads(PQgetvalue(res, row, 2), 0, NULL);
+			prev_provenance[i] = json_loads(PQgetvalue(res, row, 2), 0, NULL);
 	}
 out:
 	PQclear(res);
@@ -164,18 +173,6 @@ out:
 	cps_buf_release(&versions);
 	free(vs);
 	return rc;
-}
-
-/* The (entity, key) arrays of refs as array literals into a and b. */
-static int ref_arrays(const struct cps_change_ref *refs, size_t n, struct cps_buf *a,
-                      struct cps_buf *b)
-{
-	cps_buf_init(a, 0);
-	cps_buf_init(b, 0);
-	return cps_store_text_array(a, &refs[0].entity, sizeof(*refs), n) ||
-	               cps_store_text_array(b, &refs[0].key, sizeof(*refs), n)
-	           ? -1
-	           : 0;
 }
 
 int cps_store_sink_versions_get(struct cps_store *s, const char *link,
@@ -201,10 +198,10 @@ int cps_store_sink_versions_get(struct cps_store *s, const char *link,
 	rc = cps_store_exec_prepared(s, ST_SINK_VERSIONS_GET, values, NULL, NULL, 0, &res, errstr,
 	                             errstr_size);
 	for (int row = 0; rc == CPS_OK && row < PQntuples(res); row++) {
-		long long ord = atoll(PQgetvalue(res, row, 0));
+		long i = cps_store_row_index(res, row, n);
 
-		if (ord >= 1 && (size_t)ord <= n)
-			versions[ord - 1] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+		if (i >= 0)
+			versions[i] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
 	}
 out:
 	PQclear(res);

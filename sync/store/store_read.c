@@ -39,6 +39,13 @@ static void state_set(json_t **slot, json_t *v)
 	*slot = v;
 }
 
+long cps_store_row_index(const PGresult *res, int row, size_t n)
+{
+	long long ord = atoll(PQgetvalue(res, row, 0));
+
+	return ord >= 1 && (size_t)ord <= n ? (long)(ord - 1) : -1;
+}
+
 int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, size_t n)
 {
 	if (cps_buf_append_byte(b, '{'))
@@ -142,18 +149,18 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 	if (rc)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {
-		long long ord = atoll(PQgetvalue(res, row, 0));
+		long i = cps_store_row_index(res, row, n);
 
-		if (ord < 1 || (size_t)ord > n)
+		if (i < 0)
 			continue;
 		if (xid_out)
-			xid_out[ord - 1] = strtoull(PQgetvalue(res, row, 3), NULL, 10);
+			xid_out[i] = strtoull(PQgetvalue(res, row, 3), NULL, 10);
 		if (PQgetvalue(res, row, 4)[0] == 't') {
 			if (same)
-				same[ord - 1] = 1;
+				same[i] = 1;
 			continue;
 		}
-		rc = fill_state(res, row, states[ord - 1], errstr, errstr_size);
+		rc = fill_state(res, row, states[i], errstr, errstr_size);
 		if (rc)
 			goto out;
 	}
