@@ -154,6 +154,14 @@ int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval 
 int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
                            struct cps_buf *out, char *errstr, size_t errstr_size);
 
+/* A decimal's unscaled value as Avro writes it in bytes, the minimal
+ * big-endian two's complement: fills be[8] and returns the index of its
+ * first byte. */
+size_t cps_decimal_be(int64_t v, uint8_t be[8]);
+/* The same bytes in Avro's JSON encoding (one code point per byte); a new
+ * reference, or NULL when out of memory. */
+json_t *cps_decimal_json(int64_t v);
+
 /* The Avro specification's JSON encoding of `v`, exactly as
  * cps_value_to_json (avro_json.h) gives it for the same value: unions as
  * {"type name": value}, bytes and fixed as strings of code points 0-255 (a

@@ -26,24 +26,8 @@ static const char *const kind_names[] = {
 struct enc {
 	struct cps_buf *out;
 	unsigned depth;
-	unsigned nseg;
-	char *errstr;
-	size_t errstr_size;
-	struct cps_rseg path[CPS_RECORD_DEPTH_CAP + 1];
+	struct cps_rplace at;
 };
-
-/* "<what> (<path>)": the value, not bytes, is at fault here. */
-__attribute__((format(printf, 2, 3), noinline, cold)) static int refuse(struct enc *e,
-                                                                        const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = cps_rpath_refusev(e->errstr, e->errstr_size, e->path, e->nseg, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static const char *kind_name(unsigned kind)
 {
@@ -56,8 +40,8 @@ static inline int need(struct enc *e, size_t n)
 	if (__builtin_expect(e->out->cap > e->out->len + n, 1))
 		return CPS_OK;
 	if (cps_buf_reserve(e->out, n) != 0)
-		return refuse(e, "output passes its limit of %zu bytes or memory is out",
-		              e->out->limit);
+		return cps_rplace_refuse(
+		    &e->at, "output passes its limit of %zu bytes or memory is out", e->out->limit);
 	return CPS_OK;
 }
 
@@ -90,7 +74,9 @@ static int write_len_bytes(struct enc *e, const uint8_t *p, size_t len)
 	int rc;
 
 	if (len > (size_t)INT64_MAX - 10 || (rc = need(e, 10 + len)) != CPS_OK)
-		return len > (size_t)INT64_MAX - 10 ? refuse(e, "length %zu too large", len) : rc;
+		return len > (size_t)INT64_MAX - 10
+		           ? cps_rplace_refuse(&e->at, "length %zu too large", len)
+		           : rc;
 	put_varint(e->out, (int64_t)len);
 	if (len)
 		memcpy(e->out->data + e->out->len, p, len);
@@ -103,18 +89,14 @@ static int write_len_bytes(struct enc *e, const uint8_t *p, size_t len)
 static int write_decimal(struct enc *e, const struct cps_rtype *t, int64_t v)
 {
 	uint8_t be[8];
-	size_t start = 0, i;
+	size_t start = cps_decimal_be(v, be), i;
 	int rc;
 
-	for (i = 0; i < 8; i++)
-		be[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
-	while (start < 7 && ((be[start] == 0x00 && !(be[start + 1] & 0x80)) ||
-	                     (be[start] == 0xff && (be[start + 1] & 0x80))))
-		start++;
 	if (t->kind == CPS_RK_BYTES)
 		return write_len_bytes(e, be + start, 8 - start);
 	if (8 - start > t->size)
-		return refuse(e, "decimal does not fit fixed of %zu bytes", t->size);
+		return cps_rplace_refuse(&e->at, "decimal does not fit fixed of %zu bytes",
+		                         t->size);
 	if ((rc = need(e, t->size)) != CPS_OK)
 		return rc;
 	for (i = 0; i + 8 < t->size; i++)
@@ -135,10 +117,11 @@ static int encode_blocks(struct enc *e, const struct cps_rtype *t, const struct 
 	int rc;
 
 	if (n && !v->u.list.v)
-		return refuse(e, "%s of %zu items without items", kind_name(t->kind), n);
+		return cps_rplace_refuse(&e->at, "%s of %zu items without items",
+		                         kind_name(t->kind), n);
 	if (n && (rc = write_varint(e, (int64_t)n)) != CPS_OK)
 		return rc;
-	seg = &e->path[e->nseg++];
+	seg = &e->at.path[e->at.nseg++];
 	seg->type = t;
 	for (i = 0; i < n; i++) {
 		const struct cps_tval *item = &v->u.list.v[is_map ? 2 * i : i];
@@ -147,7 +130,8 @@ static int encode_blocks(struct enc *e, const struct cps_rtype *t, const struct 
 		if (is_map) {
 			seg->kind = CPS_RSEG_KEY;
 			if (item->kind != CPS_RK_STRING)
-				return refuse(e, "map key of type %s", kind_name(item->kind));
+				return cps_rplace_refuse(&e->at, "map key of type %s",
+				                         kind_name(item->kind));
 			if ((rc = write_len_bytes(e, item->u.b.ptr, item->u.b.len)) != CPS_OK)
 				return rc;
 			item++;
@@ -158,7 +142,7 @@ static int encode_blocks(struct enc *e, const struct cps_rtype *t, const struct 
 		if ((rc = encode_value(e, t->items, item)) != CPS_OK)
 			return rc;
 	}
-	e->nseg--;
+	e->at.nseg--;
 	return write_varint(e, 0);
 }
 
@@ -169,9 +153,9 @@ static int encode_record(struct enc *e, const struct cps_rtype *t, const struct 
 	int rc;
 
 	if (v->u.list.n != t->n || (t->n && !v->u.list.v))
-		return refuse(e, "record of %zu fields where %s has %zu", v->u.list.n, t->name,
-		              t->n);
-	seg = &e->path[e->nseg++];
+		return cps_rplace_refuse(&e->at, "record of %zu fields where %s has %zu",
+		                         v->u.list.n, t->name, t->n);
+	seg = &e->at.path[e->at.nseg++];
 	seg->kind = CPS_RSEG_FIELD;
 	seg->type = t;
 	for (i = 0; i < t->n; i++) {
@@ -179,7 +163,7 @@ static int encode_record(struct enc *e, const struct cps_rtype *t, const struct 
 		if ((rc = encode_value(e, t->fields[i].type, &v->u.list.v[i])) != CPS_OK)
 			return rc;
 	}
-	e->nseg--;
+	e->at.nseg--;
 	return CPS_OK;
 }
 
@@ -192,14 +176,14 @@ static int encode_scalar(struct enc *e, const struct cps_rtype *t, const struct 
 		return CPS_OK;
 	case CPS_RK_BOOLEAN:
 		if (v->u.i != 0 && v->u.i != 1)
-			return refuse(e, "boolean not 0 or 1");
+			return cps_rplace_refuse(&e->at, "boolean not 0 or 1");
 		if ((rc = need(e, 1)) != CPS_OK)
 			return rc;
 		e->out->data[e->out->len++] = (uint8_t)v->u.i;
 		return CPS_OK;
 	case CPS_RK_INT:
 		if (v->u.i < INT32_MIN || v->u.i > INT32_MAX)
-			return refuse(e, "int out of range");
+			return cps_rplace_refuse(&e->at, "int out of range");
 		return write_varint(e, v->u.i);
 	case CPS_RK_LONG:
 		return write_varint(e, v->u.i);
@@ -223,8 +207,8 @@ static int encode_scalar(struct enc *e, const struct cps_rtype *t, const struct 
 		if (t->logical == CPS_LOGICAL_DECIMAL)
 			return write_decimal(e, t, v->u.i);
 		if (v->u.b.len != t->size)
-			return refuse(e, "fixed of %zu bytes where %s has %zu", v->u.b.len, t->name,
-			              t->size);
+			return cps_rplace_refuse(&e->at, "fixed of %zu bytes where %s has %zu",
+			                         v->u.b.len, t->name, t->size);
 		if ((rc = need(e, t->size)) != CPS_OK)
 			return rc;
 		if (t->size)
@@ -233,8 +217,9 @@ static int encode_scalar(struct enc *e, const struct cps_rtype *t, const struct 
 		return CPS_OK;
 	default: /* enum */
 		if (v->u.i < 0 || (uint64_t)v->u.i >= t->n)
-			return refuse(e, "enum index %" PRId64 " out of range 0..%d", v->u.i,
-			              (int)t->n - 1);
+			return cps_rplace_refuse(&e->at,
+			                         "enum index %" PRId64 " out of range 0..%d",
+			                         v->u.i, (int)t->n - 1);
 		return write_varint(e, v->u.i);
 	}
 }
@@ -245,21 +230,22 @@ static int encode_value(struct enc *e, const struct cps_rtype *t, const struct c
 
 	if (t->kind == CPS_RK_UNION) {
 		if (v->branch < 0 || (size_t)v->branch >= t->n)
-			return refuse(e, "union branch %d out of range 0..%zu", (int)v->branch,
-			              t->n - 1);
+			return cps_rplace_refuse(&e->at, "union branch %d out of range 0..%zu",
+			                         (int)v->branch, t->n - 1);
 		if ((rc = write_varint(e, v->branch)) != CPS_OK)
 			return rc;
 		t = t->branches[v->branch];
 	}
 	if (v->kind != t->kind)
-		return refuse(e, "value of type %s where the schema has %s", kind_name(v->kind),
-		              kind_name(t->kind));
+		return cps_rplace_refuse(&e->at, "value of type %s where the schema has %s",
+		                         kind_name(v->kind), kind_name(t->kind));
 	switch (t->kind) {
 	case CPS_RK_RECORD:
 	case CPS_RK_ARRAY:
 	case CPS_RK_MAP:
 		if (e->depth >= CPS_RECORD_DEPTH_CAP)
-			return refuse(e, "nesting deeper than %u", CPS_RECORD_DEPTH_CAP);
+			return cps_rplace_refuse(&e->at, "nesting deeper than %u",
+			                         CPS_RECORD_DEPTH_CAP);
 		e->depth++;
 		rc = t->kind == CPS_RK_RECORD ? encode_record(e, t, v) : encode_blocks(e, t, v);
 		e->depth--;
@@ -279,8 +265,8 @@ int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval 
 		                  "record encoder called without a schema, value or buffer");
 	e.out = out;
 	e.depth = 0;
-	e.nseg = 0;
-	e.errstr = errstr;
-	e.errstr_size = errstr_size;
+	e.at.nseg = 0; /* the path is written as the walk goes deeper */
+	e.at.errstr = errstr;
+	e.at.errstr_size = errstr_size;
 	return encode_value(&e, rs->root, v);
 }

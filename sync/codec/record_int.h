@@ -8,7 +8,6 @@
 
 #include "codec/record.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,10 +40,18 @@ void cps_rpath_truncated(char *out, size_t size, size_t used);
 /* Formats path[0..n) into out (truncated with "..."). */
 void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t size);
 
+/* Where an encoder is in a value, and where its refusal goes. */
+struct cps_rplace {
+	char *errstr;
+	size_t errstr_size;
+	unsigned nseg;
+	struct cps_rseg path[CPS_RECORD_DEPTH_CAP + 1];
+};
+
 /* The encoders' refusal: "cannot encode: <what> (<path>)" into errstr (a
  * value, not bytes, is at fault); returns CPS_ERR_INVALID. */
-int cps_rpath_refusev(char *errstr, size_t errstr_size, const struct cps_rseg *path, unsigned n,
-                      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+int cps_rplace_refuse(struct cps_rplace *at, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), cold));
 
 /* Whether a datum of `t` can be encoded in zero bytes (the guard's rule,
  * looking `depth` levels into records). */

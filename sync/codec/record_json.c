@@ -46,19 +46,35 @@ __attribute__((noinline, cold)) static json_t *fail(struct jctx *c, const char *
 	return NULL;
 }
 
-/* A decimal's bytes as the encoder writes them. */
-static json_t *decimal_to_json(const struct cps_rtype *t, int64_t v)
+size_t cps_decimal_be(int64_t v, uint8_t be[8])
 {
-	uint8_t be[8], fixed[64];
-	size_t start = 0, i;
+	size_t start = 0;
 
-	for (i = 0; i < 8; i++)
+	for (size_t i = 0; i < 8; i++)
 		be[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
 	while (start < 7 && ((be[start] == 0x00 && !(be[start + 1] & 0x80)) ||
 	                     (be[start] == 0xff && (be[start + 1] & 0x80))))
 		start++;
+	return start;
+}
+
+json_t *cps_decimal_json(int64_t v)
+{
+	uint8_t be[8];
+	size_t start = cps_decimal_be(v, be);
+
+	return cps_json_bytes_string(be + start, 8 - start);
+}
+
+/* A decimal's bytes as the encoder writes them. */
+static json_t *decimal_to_json(const struct cps_rtype *t, int64_t v)
+{
+	uint8_t be[8], fixed[64];
+	size_t start;
+
 	if (t->kind == CPS_RK_BYTES)
-		return cps_json_bytes_string(be + start, 8 - start);
+		return cps_decimal_json(v);
+	start = cps_decimal_be(v, be);
 	if (t->size > sizeof(fixed) || 8 - start > t->size)
 		return NULL;
 	memset(fixed, v < 0 ? 0xff : 0x00, t->size);

@@ -16,28 +16,13 @@
 
 struct jenc {
 	struct cps_buf *out;
-	unsigned nseg;
-	char *errstr;
-	size_t errstr_size;
-	struct cps_rseg path[CPS_RECORD_DEPTH_CAP + 1];
+	struct cps_rplace at;
 };
-
-__attribute__((format(printf, 2, 3), noinline, cold)) static int refuse(struct jenc *e,
-                                                                        const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = cps_rpath_refusev(e->errstr, e->errstr_size, e->path, e->nseg, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static int put(struct jenc *e, const void *p, size_t n)
 {
 	if (cps_buf_append(e->out, p, n) != 0)
-		return refuse(e, "output passes its limit or memory is out");
+		return cps_rplace_refuse(&e->at, "output passes its limit or memory is out");
 	return CPS_OK;
 }
 
@@ -67,11 +52,11 @@ static int put_codepoints(struct jenc *e, const json_t *j, const struct cps_rtyp
 	for (size_t i = 0; i < len; i++)
 		n += (s[i] & 0xC0) != 0x80;
 	if (t->kind == CPS_RK_FIXED && n != t->size)
-		return refuse(e, "expected %zu bytes, got %zu", t->size, n);
+		return cps_rplace_refuse(&e->at, "expected %zu bytes, got %zu", t->size, n);
 	if (t->kind != CPS_RK_FIXED && (rc = put_long(e, (int64_t)n)) != CPS_OK)
 		return rc;
 	if (cps_buf_reserve(e->out, n) != 0)
-		return refuse(e, "output passes its limit or memory is out");
+		return cps_rplace_refuse(&e->at, "output passes its limit or memory is out");
 	start = e->out->len;
 	for (size_t i = 0; i < len;) {
 		if (s[i] < 0x80) {
@@ -82,7 +67,7 @@ static int put_codepoints(struct jenc *e, const json_t *j, const struct cps_rtyp
 			i += 2;
 		} else {
 			e->out->len = start;
-			return refuse(e, "code point above 255 in bytes");
+			return cps_rplace_refuse(&e->at, "code point above 255 in bytes");
 		}
 	}
 	return CPS_OK;
@@ -113,20 +98,20 @@ static int encode_record(struct jenc *e, const struct cps_rtype *t, const json_t
 	int rc;
 
 	if (!json_is_object(j))
-		return refuse(e, "expected an object for record %s", t->name);
+		return cps_rplace_refuse(&e->at, "expected an object for record %s", t->name);
 	if (json_object_size(j) != t->n)
-		return refuse(e, "record %s has %zu fields, the JSON %zu", t->name, t->n,
-		              json_object_size(j));
+		return cps_rplace_refuse(&e->at, "record %s has %zu fields, the JSON %zu", t->name,
+		                         t->n, json_object_size(j));
 	for (size_t i = 0; i < t->n; i++) {
 		const json_t *f = json_object_get(j, t->fields[i].name);
 
-		e->path[e->nseg++] = (struct cps_rseg){t, i, CPS_RSEG_FIELD};
+		e->at.path[e->at.nseg++] = (struct cps_rseg){t, i, CPS_RSEG_FIELD};
 		if (!f)
-			return refuse(e, "missing field");
+			return cps_rplace_refuse(&e->at, "missing field");
 		rc = encode(e, t->fields[i].type, f);
 		if (rc != CPS_OK)
 			return rc;
-		e->nseg--;
+		e->at.nseg--;
 	}
 	return CPS_OK;
 }
@@ -138,15 +123,15 @@ static int encode_array(struct jenc *e, const struct cps_rtype *t, const json_t 
 	int rc;
 
 	if (!json_is_array(j))
-		return refuse(e, "expected an array");
+		return cps_rplace_refuse(&e->at, "expected an array");
 	if (json_array_size(j) && (rc = put_long(e, (int64_t)json_array_size(j))) != CPS_OK)
 		return rc;
 	json_array_foreach (j, i, item) {
-		e->path[e->nseg++] = (struct cps_rseg){t, i, CPS_RSEG_ITEM};
+		e->at.path[e->at.nseg++] = (struct cps_rseg){t, i, CPS_RSEG_ITEM};
 		rc = encode(e, t->items, item);
 		if (rc != CPS_OK)
 			return rc;
-		e->nseg--;
+		e->at.nseg--;
 	}
 	return put_long(e, 0);
 }
@@ -159,18 +144,18 @@ static int encode_map(struct jenc *e, const struct cps_rtype *t, const json_t *j
 	int rc;
 
 	if (!json_is_object(j))
-		return refuse(e, "expected an object for a map");
+		return cps_rplace_refuse(&e->at, "expected an object for a map");
 	if (json_object_size(j) && (rc = put_long(e, (int64_t)json_object_size(j))) != CPS_OK)
 		return rc;
 	json_object_foreach ((json_t *)j, key, value) {
 		size_t klen = strlen(key);
 
-		e->path[e->nseg++] = (struct cps_rseg){t, i++, CPS_RSEG_VALUE};
+		e->at.path[e->at.nseg++] = (struct cps_rseg){t, i++, CPS_RSEG_VALUE};
 		if ((rc = put_long(e, (int64_t)klen)) != CPS_OK ||
 		    (rc = put(e, key, klen)) != CPS_OK ||
 		    (rc = encode(e, t->items, value)) != CPS_OK)
 			return rc;
-		e->nseg--;
+		e->at.nseg--;
 	}
 	return put_long(e, 0);
 }
@@ -183,11 +168,11 @@ static int encode_union(struct jenc *e, const struct cps_rtype *t, const json_t 
 
 	if (json_is_null(j)) {
 		if (t->null_branch < 0)
-			return refuse(e, "null, whose union has no null branch");
+			return cps_rplace_refuse(&e->at, "null, whose union has no null branch");
 		return put_long(e, t->null_branch);
 	}
 	if (!json_is_object(j) || json_object_size(j) != 1)
-		return refuse(e, "expected an object with one union branch");
+		return cps_rplace_refuse(&e->at, "expected an object with one union branch");
 	json_object_foreach ((json_t *)j, name, inner)
 		break;
 	for (size_t b = 0; b < t->n; b++) {
@@ -197,7 +182,7 @@ static int encode_union(struct jenc *e, const struct cps_rtype *t, const json_t 
 			return rc;
 		return encode(e, t->branches[b], inner);
 	}
-	return refuse(e, "unknown union branch");
+	return cps_rplace_refuse(&e->at, "unknown union branch");
 }
 
 static int encode_enum(struct jenc *e, const struct cps_rtype *t, const json_t *j)
@@ -207,8 +192,8 @@ static int encode_enum(struct jenc *e, const struct cps_rtype *t, const json_t *
 	for (size_t i = 0; sym && i < t->n; i++)
 		if (!strcmp(t->symbols[i], sym))
 			return put_long(e, (int64_t)i);
-	return sym ? refuse(e, "unknown symbol of enum %s", t->name)
-	           : refuse(e, "expected a string for enum %s", t->name);
+	return sym ? cps_rplace_refuse(&e->at, "unknown symbol of enum %s", t->name)
+	           : cps_rplace_refuse(&e->at, "expected a string for enum %s", t->name);
 }
 
 static int encode(struct jenc *e, const struct cps_rtype *t, const json_t *j)
@@ -217,46 +202,46 @@ static int encode(struct jenc *e, const struct cps_rtype *t, const json_t *j)
 	float f;
 	double d;
 
-	if (e->nseg >= CPS_RECORD_DEPTH_CAP)
-		return refuse(e, "nested deeper than %d", CPS_RECORD_DEPTH_CAP);
+	if (e->at.nseg >= CPS_RECORD_DEPTH_CAP)
+		return cps_rplace_refuse(&e->at, "nested deeper than %d", CPS_RECORD_DEPTH_CAP);
 	switch (t->kind) {
 	case CPS_RK_NULL:
-		return json_is_null(j) ? CPS_OK : refuse(e, "expected null");
+		return json_is_null(j) ? CPS_OK : cps_rplace_refuse(&e->at, "expected null");
 	case CPS_RK_BOOLEAN:
 		if (!json_is_boolean(j))
-			return refuse(e, "expected a boolean");
+			return cps_rplace_refuse(&e->at, "expected a boolean");
 		return put(e, json_is_true(j) ? "\1" : "\0", 1);
 	case CPS_RK_INT:
 		iv = json_integer_value(j);
 		if (!json_is_integer(j) || iv < INT32_MIN || iv > INT32_MAX)
-			return refuse(e, "expected an int");
+			return cps_rplace_refuse(&e->at, "expected an int");
 		return put_long(e, iv);
 	case CPS_RK_LONG:
 		if (!json_is_integer(j))
-			return refuse(e, "expected an integer");
+			return cps_rplace_refuse(&e->at, "expected an integer");
 		return put_long(e, json_integer_value(j));
 	case CPS_RK_FLOAT:
 		if (!json_is_number(j))
-			return refuse(e, "expected a number");
+			return cps_rplace_refuse(&e->at, "expected a number");
 		f = (float)json_number_value(j);
 		return put(e, &f, sizeof(f)); /* little-endian hosts only, as Avro C */
 	case CPS_RK_DOUBLE:
 		if (!json_is_number(j))
-			return refuse(e, "expected a number");
+			return cps_rplace_refuse(&e->at, "expected a number");
 		d = json_number_value(j);
 		return put(e, &d, sizeof(d));
 	case CPS_RK_STRING: {
 		int rc;
 
 		if (!json_is_string(j))
-			return refuse(e, "expected a string");
+			return cps_rplace_refuse(&e->at, "expected a string");
 		rc = put_long(e, (int64_t)json_string_length(j));
 		return rc ? rc : put(e, json_string_value(j), json_string_length(j));
 	}
 	case CPS_RK_BYTES:
 	case CPS_RK_FIXED:
 		if (!json_is_string(j))
-			return refuse(e, "expected a string of bytes");
+			return cps_rplace_refuse(&e->at, "expected a string of bytes");
 		return put_codepoints(e, j, t);
 	case CPS_RK_ENUM:
 		return encode_enum(e, t, j);
@@ -269,13 +254,18 @@ static int encode(struct jenc *e, const struct cps_rtype *t, const json_t *j)
 	case CPS_RK_UNION:
 		return encode_union(e, t, j);
 	}
-	return refuse(e, "unsupported type");
+	return cps_rplace_refuse(&e->at, "unsupported type");
 }
 
 int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
                            struct cps_buf *out, char *errstr, size_t errstr_size)
 {
-	struct jenc e = {.out = out, .errstr = errstr, .errstr_size = errstr_size};
+	struct jenc e;
+
+	e.out = out;
+	e.at.nseg = 0; /* the path is written as the walk goes deeper */
+	e.at.errstr = errstr;
+	e.at.errstr_size = errstr_size;
 
 	if (!json)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "cannot encode: no value");

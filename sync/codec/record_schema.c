@@ -10,6 +10,7 @@
 #include "base/common.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,16 +370,19 @@ void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t
 	cps_rpath_truncated(out, size, used);
 }
 
-int cps_rpath_refusev(char *errstr, size_t errstr_size, const struct cps_rseg *path, unsigned n,
-                      const char *fmt, va_list ap)
+int cps_rplace_refuse(struct cps_rplace *at, const char *fmt, ...)
 {
 	char what[160];
 	char where[256];
+	va_list ap;
 
-	if (!errstr || errstr_size == 0)
+	if (!at->errstr || at->errstr_size == 0)
 		return CPS_ERR_INVALID;
+	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
-	cps_rpath_format(path, n, where, sizeof(where));
-	snprintf(errstr, errstr_size, "cannot encode: %s (%s)", what, where[0] ? where : ".");
+	va_end(ap);
+	cps_rpath_format(at->path, at->nseg, where, sizeof(where));
+	snprintf(at->errstr, at->errstr_size, "cannot encode: %s (%s)", what,
+	         where[0] ? where : ".");
 	return CPS_ERR_INVALID;
 }

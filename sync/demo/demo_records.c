@@ -7,6 +7,8 @@
  */
 #include "demo/demo_int.h"
 
+#include "codec/record.h"
+
 #include "base/common.h"
 
 #include <stdio.h>
@@ -53,30 +55,6 @@ const struct alert_kind cps_demo_alert_kinds[] = {
 const size_t cps_demo_n_alert_kinds = CPS_ARRAY_SIZE(cps_demo_alert_kinds);
 
 /* ---- JSON helpers -------------------------------------------------------- */
-
-/* A decimal(12,2) as Avro JSON bytes: the unscaled value's minimal
- * big-endian two's complement, one code point per byte. */
-static json_t *decimal_json(int64_t fen)
-{
-	uint8_t be[8];
-	char utf8[16];
-	size_t start = 0, n = 0;
-
-	for (int i = 0; i < 8; i++)
-		be[i] = (uint8_t)((uint64_t)fen >> (56 - 8 * i));
-	while (start < 7 && ((be[start] == 0x00 && !(be[start + 1] & 0x80)) ||
-	                     (be[start] == 0xFF && (be[start + 1] & 0x80))))
-		start++;
-	for (size_t i = start; i < 8; i++) {
-		if (be[i] < 0x80) {
-			utf8[n++] = (char)be[i];
-		} else {
-			utf8[n++] = (char)(0xC0 | (be[i] >> 6));
-			utf8[n++] = (char)(0x80 | (be[i] & 0x3F));
-		}
-	}
-	return json_stringn(utf8, n);
-}
 
 static json_t *opt_string(const char *s)
 {
@@ -138,7 +116,7 @@ static json_t *household_json(const struct cps_demo_gen *g, const struct househo
 	                 "head_national_id", g->persons[h->first].id, "members", members,
 	                 "member_count", h->n, "region_code", cps_demo_districts[h->district].code,
 	                 "household_type", h->rural ? "RURAL" : "URBAN",
-	                 "per_capita_monthly_income", decimal_json(h->income_fen[view]),
+	                 "per_capita_monthly_income", cps_decimal_json(h->income_fen[view]),
 	                 "monitoring_category", category_sym[h->category], "monitoring_since",
 	                 opt_date(view == VIEW_PROVINCE ? h->monitoring_since : -1));
 }
@@ -155,7 +133,7 @@ static json_t *enrolment_json(const struct cps_demo_gen *g, const struct enrolme
 	    cps_demo_programme_sym[e->programme], "status", estatus_sym[e->status], "applied_date",
 	    e->applied, "start_date", opt_date(e->start), "gradual_exit_start_date",
 	    opt_date(e->ge_start), "gradual_exit_end_date", opt_date(e->ge_end), "end_date",
-	    opt_date(e->end), "monthly_amount", decimal_json(e->amount_fen), "covered_members",
+	    opt_date(e->end), "monthly_amount", cps_decimal_json(e->amount_fen), "covered_members",
 	    person ? 1 : h->n, "granting_region_code", cps_demo_districts[e->granting].code,
 	    "status_reason", opt_string(e->reason), "emergency_region_code",
 	    opt_string(e->emergency >= 0 ? cps_demo_districts[e->emergency].code : NULL));
@@ -165,7 +143,7 @@ static json_t *item_json(const char *kind, const char *member, int64_t fen, bool
                          const char *source)
 {
 	return json_pack("{s:s, s:o, s:o, s:b, s:s}", "kind", kind, "member_national_id",
-	                 opt_string(member), "amount", decimal_json(fen), "counted", counted,
+	                 opt_string(member), "amount", cps_decimal_json(fen), "counted", counted,
 	                 "source", source);
 }
 
@@ -242,10 +220,10 @@ static json_t *verification_json(const struct cps_demo_gen *g, const struct hous
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:I, s:o}",
 	                 "verification_id", h->verification_id, "household_id", h->id, "purpose",
 	                 purposes[h->purpose], "items", items, "counted_income_total",
-	                 decimal_json(total), "employment_cost_deduction", decimal_json(deduction),
-	                 "member_count", h->n, "per_capita_income", decimal_json(pc), "result",
-	                 result, "verified_at", (json_int_t)h->verified_ms, "valid_until",
-	                 opt_date(verified_day + 180));
+	                 cps_decimal_json(total), "employment_cost_deduction",
+	                 cps_decimal_json(deduction), "member_count", h->n, "per_capita_income",
+	                 cps_decimal_json(pc), "result", result, "verified_at",
+	                 (json_int_t)h->verified_ms, "valid_until", opt_date(verified_day + 180));
 }
 
 static json_t *alert_json(const struct cps_demo_gen *g, const struct alert *a)
