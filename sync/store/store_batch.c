@@ -28,7 +28,16 @@ static const char *close_status(const char *how)
 	return NULL;
 }
 
-/* Sends statement `id` with p's text parameters unless encoding them failed
+/* A row's first three parameters: its entity, key and version. */
+static void params_row(struct cps_pg_params *p, const char *entity, const char *key,
+                       int64_t version)
+{
+	p->v[0] = entity;
+	p->v[1] = key;
+	p->v[2] = cps_pg_params_int(p, 0, version);
+}
+
+/* Sends statement `id` with p's parameters unless encoding them failed
  * (`encoded` nonzero: out of memory encoding `what`); clears p either way. */
 static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_params *p, int encoded,
                        const char *what, char *errstr, size_t errstr_size)
@@ -39,7 +48,7 @@ static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_param
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "store: out of memory encoding %s", what);
 	else
-		rc = cps_store_pipeline_send(s, id, p->v, NULL, NULL, errstr, errstr_size);
+		rc = cps_store_pipeline_send(s, id, p->v, p->len, p->fmt, errstr, errstr_size);
 	cps_pg_params_clear(p);
 	return rc;
 }
@@ -50,9 +59,7 @@ static int send_state(struct cps_store *s, const struct cps_key_state *st, char 
 	struct cps_pg_params p = {0};
 	int rc;
 
-	p.v[0] = st->entity;
-	p.v[1] = st->key;
-	p.v[2] = cps_pg_params_int(&p, 0, st->version);
+	params_row(&p, st->entity, st->key, st->version);
 	p.v[3] = st->deleted ? "t" : "f";
 	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
 	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
@@ -72,25 +79,16 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	if (e->payload_len > INT32_MAX)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "store: unified event too large");
-	p.v[0] = e->entity;
-	p.v[1] = e->key;
-	p.v[2] = cps_pg_params_int(&p, 0, e->version);
+	params_row(&p, e->entity, e->key, e->version);
 	p.v[3] = cps_op_name(e->op);
-	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
-	     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
 	p.v[7] = e->topic;
 	p.v[8] = e->payload ? (const char *)e->payload : "";
 	p.len[8] = (int)e->payload_len;
 	p.fmt[8] = 1;
-	if (rc) {
-		cps_pg_params_clear(&p);
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: out of memory encoding an emit");
-	}
-	rc = cps_store_pipeline_send(s, ST_CHANGE_APPEND, p.v, p.len, p.fmt, errstr, errstr_size);
-	cps_pg_params_clear(&p);
-	return rc;
+	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+	     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
+	     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	return params_send(s, ST_CHANGE_APPEND, &p, rc, "an emit", errstr, errstr_size);
 }
 
 static int send_conflict(struct cps_store *s, const struct cps_store_conflict *c, char *errstr,

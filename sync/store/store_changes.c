@@ -130,7 +130,6 @@ int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *r
 {
 	struct cps_buf entities, keys, versions;
 	int64_t *vs = calloc(n ? n : 1, sizeof(*vs));
-	const char *values[3];
 	PGresult *res = NULL;
 	int rc;
 
@@ -149,21 +148,15 @@ int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *r
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 		goto out;
 	}
-	values[0] = (const char *)entities.data;
-	values[1] = (const char *)keys.data;
-	values[2] = (const char *)versions.data;
-	rc = cps_store_exec_prepared(s, ST_CHANGES_LOOKUP, values, NULL, NULL, 0, &res, errstr,
-	                             errstr_size);
-	if (rc)
-		goto out;
-	for (int row = 0; row < PQntuples(res); row++) {
+	rc = cps_store_exec_lists(s, ST_CHANGES_LOOKUP,
+	                          (const struct cps_buf *[]){&entities, &keys, &versions}, 3, &res,
+	                          errstr, errstr_size);
+	for (int row = 0; rc == CPS_OK && row < PQntuples(res); row++) {
 		long i = cps_store_row_index(res, row, n);
 
-		if (i < 0)
-			continue;
-		if (!PQgetisnull(res, row, 1))
+		if (i >= 0 && !PQgetisnull(res, row, 1))
 			changed[i] = json_loads(PQgetvalue(res, row, 1), 0, NULL);
-		if (!PQgetisnull(res, row, 2))
+		if (i >= 0 && !PQgetisnull(res, row, 2))
 			prev_provenance[i] = json_loads(PQgetvalue(res, row, 2), 0, NULL);
 	}
 out:

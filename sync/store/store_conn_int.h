@@ -97,6 +97,10 @@ int cps_store_text_array(struct cps_buf *b, const char *const *items, size_t str
 /* A PostgreSQL array literal of n integers, {1,2,3}: items are int32_t or
  * int64_t (elem_size says which). 0, or -1 when out of memory. */
 int cps_store_int_array(struct cps_buf *b, const void *items, size_t elem_size, size_t n);
+/* Runs statement `id` with the n array literals in `lists` as its
+ * parameters, in order; *res is the caller's. */
+int cps_store_exec_lists(struct cps_store *s, enum stmt_id id, const struct cps_buf *const *lists,
+                         int n, PGresult **res, char *errstr, size_t errstr_size);
 /* The list element a row of an "unnest(…) WITH ORDINALITY" query answers
  * (its ordinal in column 0): an index below n, or -1 for none. */
 long cps_store_row_index(const PGresult *res, int row, size_t n);

@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/common.h"
 #include "store/jsonb.h"
+#include "store/pg_params.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
@@ -37,6 +38,18 @@ static void state_set(json_t **slot, json_t *v)
 {
 	json_decref(*slot);
 	*slot = v;
+}
+
+int cps_store_exec_lists(struct cps_store *s, enum stmt_id id, const struct cps_buf *const *lists,
+                         int n, PGresult **res, char *errstr, size_t errstr_size)
+{
+	const char *values[CPS_PG_PARAMS_MAX];
+
+	if (n > CPS_PG_PARAMS_MAX)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: %d lists", n);
+	for (int i = 0; i < n; i++)
+		values[i] = (const char *)lists[i]->data;
+	return cps_store_exec_prepared(s, id, values, NULL, NULL, 0, res, errstr, errstr_size);
 }
 
 long cps_store_row_index(const PGresult *res, int row, size_t n)
@@ -110,7 +123,6 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 {
 	struct cps_buf entities, keys, known;
 	const char **names = NULL;
-	const char *values[3];
 	PGresult *res = NULL;
 	int rc = CPS_OK;
 
@@ -141,11 +153,9 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 		                "store: out of memory listing the keys to load");
 		goto out;
 	}
-	values[0] = (const char *)entities.data;
-	values[1] = (const char *)keys.data;
-	values[2] = (const char *)known.data;
-	rc = cps_store_exec_prepared(s, ST_LOAD_STATES, values, NULL, NULL, 0, &res, errstr,
-	                             errstr_size);
+	rc = cps_store_exec_lists(s, ST_LOAD_STATES,
+	                          (const struct cps_buf *[]){&entities, &keys, &known}, 3, &res,
+	                          errstr, errstr_size);
 	if (rc)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {

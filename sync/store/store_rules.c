@@ -15,6 +15,7 @@
 #include "store/jsonb.h"
 #include "store/pg_params.h"
 #include "store/store_conn_int.h"
+#include "store/store_steward_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -227,34 +228,6 @@ static void count_outcome(struct pass *ps, const struct cps_key_state *st, int64
 }
 
 /* Applying: the state (under its row lock, so its version cannot move). */
-static int write_state(struct pass *ps, const struct cps_key_state *st, int64_t old_version,
-                       char *errstr, size_t errstr_size)
-{
-	struct cps_pg_params p = {{st->entity, st->key, NULL, st->deleted ? "t" : "f"}};
-	PGresult *res = NULL;
-	int rc;
-
-	p.v[2] = cps_pg_params_int(&p, 0, st->version);
-	p.v[7] = cps_pg_params_int(&p, 1, old_version);
-	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    cps_pg_params_json(&p, 5, st->provenance, "{}") ||
-	    cps_pg_params_json(&p, 6, st->conflicts, "{}"))
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
-	else
-		rc = run(
-		    ps->s, "update of records",
-		    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
-		    "record = $5::jsonb, provenance = $6::jsonb, conflicts = $7::jsonb, "
-		    "updated_at = now() WHERE entity = $1 AND key = $2 AND version = $8::bigint",
-		    8, p.v, NULL, NULL, &res, errstr, errstr_size);
-	if (!rc && strcmp(PQcmdTuples(res), "1"))
-		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		                "store: a record changed under its lock");
-	PQclear(res);
-	cps_pg_params_clear(&p);
-	return rc;
-}
-
 /* Applying: the change-log row of the new version, its event encoded. */
 static int write_change(struct pass *ps, const struct cps_key_state *st,
                         const struct cps_reconcile_outcome *o, char *errstr, size_t errstr_size)
@@ -385,7 +358,7 @@ static int write_outcome(struct pass *ps, const struct cps_key_state *st, int64_
 {
 	char reason[64];
 	json_t *b, *a;
-	int rc = write_state(ps, st, from, errstr, errstr_size);
+	int rc = cps_steward_write_state(ps->s->conn, st, from, errstr, errstr_size);
 
 	if (!rc && o->changed)
 		rc = write_change(ps, st, o, errstr, errstr_size);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+struct cps_key_state;
+
 /* A pooled connection (a new one when none is idle); NULL with errstr set. */
 PGconn *cps_steward_conn_take(struct cps_steward_store *ss, char *errstr, size_t errstr_size);
 /* Back to the pool, unless it is broken or inside a transaction. */
@@ -37,6 +39,11 @@ int cps_steward_run_cmd(PGconn *c, const char *what, const char *sql, char *errs
 int cps_steward_run_row(PGconn *c, const char *what, const char *sql, int n, const char *const *v,
                         PGresult **res, int *why, int why_missing, char *errstr, size_t errstr_size,
                         const char *missing_fmt, ...) __attribute__((format(printf, 11, 12)));
+
+/* Writes a key state over the version old_version it was read at, in c's
+ * transaction; CPS_ERR_RETRIABLE when that version is no longer the stored one. */
+int cps_steward_write_state(PGconn *c, const struct cps_key_state *st, int64_t old_version,
+                            char *errstr, size_t errstr_size);
 
 /* The scope condition (store_steward.h) with the scope JSON in parameter
  * $n, on the record of entity `ent` and key `key` (SQL expressions): true

@@ -187,23 +187,23 @@ static int decide(struct resolve *r, char *errstr, size_t errstr_size)
 }
 
 /* 4. The new state (its version guard is belt and braces: the row is locked). */
-static int write_state(struct resolve *r, char *errstr, size_t errstr_size)
+int cps_steward_write_state(PGconn *c, const struct cps_key_state *st, int64_t old_version,
+                            char *errstr, size_t errstr_size)
 {
-	const struct cps_key_state *st = &r->st;
 	struct cps_pg_params p = {{st->entity, st->key, NULL, st->deleted ? "t" : "f"}};
 	PGresult *res = NULL;
 	int rc;
 
 	p.v[2] = cps_pg_params_int(&p, 0, st->version);
-	p.v[8] = cps_pg_params_int(&p, 1, r->old_version);
+	p.v[8] = cps_pg_params_int(&p, 1, old_version);
 	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    cps_pg_params_json(&p, 5, st->provenance, NULL) ||
-	    cps_pg_params_json(&p, 6, st->platforms, NULL) ||
+	    cps_pg_params_json(&p, 5, st->provenance, "{}") ||
+	    cps_pg_params_json(&p, 6, st->platforms, "{}") ||
 	    cps_pg_params_json(&p, 7, st->conflicts, "{}"))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	else
 		rc = cps_steward_run(
-		    r->c, "update of records",
+		    c, "update of records",
 		    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
 		    "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
 		    "conflicts = $8::jsonb, updated_at = now() "
@@ -313,7 +313,7 @@ int cps_steward_conflict_resolve(struct cps_steward_store *ss, const struct cps_
 	if (!rc)
 		rc = decide(&r, errstr, errstr_size);
 	if (!rc)
-		rc = write_state(&r, errstr, errstr_size);
+		rc = cps_steward_write_state(r.c, &r.st, r.old_version, errstr, errstr_size);
 	if (!rc && r.o.changed)
 		rc = append_change(&r, errstr, errstr_size);
 	if (!rc)
