@@ -64,7 +64,7 @@ static int load_policy(struct cps_engine *e, const struct cps_engine_opts *opts,
 }
 
 /* The stages after logging, status and limits, in dependency order. */
-static const cps_engine_stage_fn stages[] = {
+static cps_engine_stage_fn *const stages[] = {
     cps_engine_load_schemas,
     load_rules,
     load_policy,

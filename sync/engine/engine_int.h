@@ -104,18 +104,16 @@ struct cps_engine {
 /* A stage of cps_engine_start (engine.c lists them in order): returns
  * CPS_OK or fills errstr; on error cps_engine_stop stops what the earlier
  * stages started. `opts` may be NULL. */
-typedef int (*cps_engine_stage_fn)(struct cps_engine *e, const struct cps_engine_opts *opts,
-                                   char *errstr, size_t errstr_size);
+typedef int cps_engine_stage_fn(struct cps_engine *e, const struct cps_engine_opts *opts,
+                                char *errstr, size_t errstr_size);
 
 /* engine_settings.c: removes `key` from `s` (settings have no delete of their own). */
 void cps_engine_settings_remove(struct cps_settings *s, const char *key);
 /* engine_schemas.c: the schema catalog and the registry client. */
-int cps_engine_load_schemas(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                            size_t errstr_size);
+cps_engine_stage_fn cps_engine_load_schemas;
 /* engine_store.c: the store migrated to the latest schema version, and
  * the paused links read. */
-int cps_engine_migrate_store(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                             size_t errstr_size);
+cps_engine_stage_fn cps_engine_migrate_store;
 /* Whether an operator's pause of link `link` is kept in the store (then
  * logs that it starts PAUSED). */
 bool cps_engine_link_paused(const struct cps_engine *e, const char *link);
@@ -125,8 +123,7 @@ struct cps_link *cps_engine_add_link(struct cps_engine *e, const char *name, con
                                      const char *type, enum cps_link_direction dir, bool *paused);
 /* engine_rules.c: the configuration's rule set stored and numbered, the
  * rules and policy behind swappable pointers. */
-int cps_engine_record_rules(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                            size_t errstr_size);
+cps_engine_stage_fn cps_engine_record_rules;
 /* SIGHUP and POST /api/v1/reload: rules, policy, API tokens and log
  * settings from the configuration file, all validated before any changes;
  * CPS_ERR_INVALID with the reason when the file is not valid. Any thread. */
@@ -134,32 +131,23 @@ int cps_engine_reload(struct cps_engine *e, char *errstr, size_t errstr_size);
 /* The same as a cps_api_conf.reload callback (ctx: the engine). */
 int cps_engine_reload_cb(void *ctx, char *errstr, size_t errstr_size);
 /* engine_kafka.c: the embedded broker with every topic, or external brokers. */
-int cps_engine_start_kafka(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                           size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_kafka;
 /* engine_http.c: the HTTP server with /healthz, /readyz, /status, /metrics
  * and the dashboard; then the operator and steward APIs on it. */
-int cps_engine_start_http(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                          size_t errstr_size);
-int cps_engine_start_ops_api(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                             size_t errstr_size);
-int cps_engine_start_steward_api(struct cps_engine *e, const struct cps_engine_opts *opts,
-                                 char *errstr, size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_http;
+cps_engine_stage_fn cps_engine_start_ops_api;
+cps_engine_stage_fn cps_engine_start_steward_api;
 /* engine_republish.c: POST /api/v1/republish. */
-int cps_engine_start_republish_api(struct cps_engine *e, const struct cps_engine_opts *opts,
-                                   char *errstr, size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_republish_api;
 /* engine_reconcile.c: the publisher, the ingest topic's identity check and
  * the reconcile workers. */
-int cps_engine_start_reconcile(struct cps_engine *e, const struct cps_engine_opts *opts,
-                               char *errstr, size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_reconcile;
 /* engine_sources.c: one ingest runner per enabled platform source. */
-int cps_engine_start_sources(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                             size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_sources;
 /* engine_sweeps.c: the sweeper over the running sources and its routes. */
-int cps_engine_start_sweeps(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                            size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_sweeps;
 /* engine_sinks.c: one sink runner per enabled platform with a `sink` section. */
-int cps_engine_start_sinks(struct cps_engine *e, const struct cps_engine_opts *opts, char *errstr,
-                           size_t errstr_size);
+cps_engine_stage_fn cps_engine_start_sinks;
 
 /* engine_notify.c: systemd's notify protocol (no-ops outside systemd).
  * READY=1 after start-up (reads WATCHDOG_USEC); WATCHDOG=1 when half the
