@@ -372,16 +372,15 @@ void cps_rpath_format(const struct cps_rseg *path, unsigned n, char *out, size_t
 
 int cps_rplace_refuse(struct cps_rplace *at, const char *fmt, ...)
 {
-	char what[160];
-	char where[256];
+	char what[160], where[256];
 	va_list ap;
 
 	if (!at->errstr || at->errstr_size == 0)
 		return CPS_ERR_INVALID;
+	cps_rpath_format(at->path, at->nseg, where, sizeof(where));
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	cps_rpath_format(at->path, at->nseg, where, sizeof(where));
 	snprintf(at->errstr, at->errstr_size, "cannot encode: %s (%s)", what,
 	         where[0] ? where : ".");
 	return CPS_ERR_INVALID;
