@@ -188,6 +188,34 @@ static json_t *col_str(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
 }
 
+/* A result column as a JSON member; a column without a name is skipped. */
+enum col_kind { COL_INT, COL_STR, COL_JSON };
+struct col {
+	const char *name;
+	enum col_kind kind;
+};
+
+/* Row `row` of res as an object of its columns, in order. */
+static json_t *row_object(const PGresult *res, int row, const struct col *cols, int n)
+{
+	json_t *o = json_object();
+
+	for (int i = 0; o && i < n; i++) {
+		json_t *v;
+
+		if (!cols[i].name)
+			continue;
+		v = cols[i].kind == COL_INT   ? json_integer((json_int_t)col_int(res, row, i))
+		    : cols[i].kind == COL_STR ? col_str(res, row, i)
+		                              : col_json(res, row, i);
+		if (json_object_set_new(o, cols[i].name, v)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 /* ---- conflicts -------------------------------------------------------------- */
 
 /* Columns of a conflict summary, c = conflicts, then cursor microseconds. */
@@ -447,12 +475,13 @@ out:
 
 /* ---- records ---------------------------------------------------------------- */
 
+static const struct col history_cols[] = {{"version", COL_INT},         {"op", COL_STR},
+                                          {"record", COL_JSON},         {"provenance", COL_JSON},
+                                          {"changed_fields", COL_JSON}, {"committed_at", COL_STR}};
+
 static json_t *history_row(const PGresult *res, int i)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "version",
-	                 (json_int_t)col_int(res, i, 0), "op", col_str(res, i, 1), "record",
-	                 col_json(res, i, 2), "provenance", col_json(res, i, 3), "changed_fields",
-	                 col_json(res, i, 4), "committed_at", col_str(res, i, 5));
+	return row_object(res, i, history_cols, CPS_ARRAY_SIZE(history_cols));
 }
 
 int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, const char *key,
@@ -522,14 +551,14 @@ out:
 
 /* ---- audit ------------------------------------------------------------------ */
 
+static const struct col audit_cols[] = {
+    {"id", COL_INT},     {"at", COL_STR},    {"actor", COL_STR}, {"action", COL_STR},
+    {"entity", COL_STR}, {"key", COL_STR},   {"field", COL_STR}, {"before", COL_JSON},
+    {"after", COL_JSON}, {"reason", COL_STR}};
+
 static json_t *audit_row(const PGresult *res, int i)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-	                 (json_int_t)col_int(res, i, 0), "at", col_str(res, i, 1), "actor",
-	                 col_str(res, i, 2), "action", col_str(res, i, 3), "entity",
-	                 col_str(res, i, 4), "key", col_str(res, i, 5), "field", col_str(res, i, 6),
-	                 "before", col_json(res, i, 7), "after", col_json(res, i, 8), "reason",
-	                 col_str(res, i, 9));
+	return row_object(res, i, audit_cols, CPS_ARRAY_SIZE(audit_cols));
 }
 
 int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_filter *f,
@@ -564,15 +593,16 @@ int cps_steward_audit_list(struct cps_steward_store *ss, const struct cps_audit_
 
 /* ---- policy findings ------------------------------------------------------- */
 
+/* Column 10 is the cursor's time. */
+static const struct col finding_cols[] = {
+    {"id", COL_INT},       {"opened_at", COL_STR}, {"check", COL_STR}, {"entity", COL_STR},
+    {"key", COL_STR},      {"fields", COL_JSON},   {"text", COL_STR},  {"category", COL_STR},
+    {"severity", COL_STR}, {"detail", COL_STR},    {NULL, COL_INT},    {"status", COL_STR},
+    {"closed_at", COL_STR}};
+
 static json_t *finding_row(const PGresult *res, int i)
 {
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-	                 (json_int_t)col_int(res, i, 0), "opened_at", col_str(res, i, 1), "check",
-	                 col_str(res, i, 2), "entity", col_str(res, i, 3), "key",
-	                 col_str(res, i, 4), "fields", col_json(res, i, 5), "text",
-	                 col_str(res, i, 6), "category", col_str(res, i, 7), "severity",
-	                 col_str(res, i, 8), "detail", col_str(res, i, 9), "status",
-	                 col_str(res, i, 11), "closed_at", col_str(res, i, 12));
+	return row_object(res, i, finding_cols, CPS_ARRAY_SIZE(finding_cols));
 }
 
 int cps_steward_findings_list(struct cps_steward_store *ss, const struct cps_finding_filter *f,
