@@ -150,25 +150,55 @@ int cps_cli_parse_id(const char *arg, long long *out)
 	return 0;
 }
 
-int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
-                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id)
+/* Reads the subcommand argv[optind] (after the options) of `cmd` into
+ * a->sub and its id into a->id; CPS_CLI_PROCEED, or 2 after printing the
+ * usage. */
+static int parse_sub(int argc, char **argv, const struct cps_cli_command *cmd,
+                     struct cps_cli_args *a)
 {
 	if (optind >= argc)
 		goto usage;
-	*sub = argv[optind];
-	for (size_t i = 0; i < nsub; i++) {
-		if (strcmp(subs[i].name, *sub) != 0)
+	a->sub = argv[optind];
+	for (size_t i = 0; i < cmd->nsub; i++) {
+		const struct cps_cli_sub *s = &cmd->subs[i];
+
+		if (strcmp(s->name, a->sub) != 0)
 			continue;
-		if (subs[i].nargs >= 0 && optind + 1 + subs[i].nargs != argc)
+		if (s->nargs >= 0 && optind + 1 + s->nargs != argc)
 			goto usage;
-		if (subs[i].id && cps_cli_parse_id(argv[optind + 1], id) < 0)
+		if (s->id && cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
 			goto usage;
 		return CPS_CLI_PROCEED;
 	}
-	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd, *sub);
+	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd->name, a->sub);
 usage:
-	usage(stderr);
+	cmd->usage(stderr);
 	return 2;
+}
+
+int cps_cli_parse_command(int argc, char **argv, const struct cps_cli_command *cmd,
+                          const struct cps_cli_option *own, size_t n, struct cps_cli_args *a)
+{
+	int rc = cps_cli_parse_options(argc, argv, own, n, &a->o, cmd->list ? &a->list : NULL,
+	                               cmd->usage);
+
+	return rc == CPS_CLI_PROCEED ? parse_sub(argc, argv, cmd, a) : rc;
+}
+
+int cps_cli_run_sub(const struct cps_cli_command *cmd, struct cps_cli_args *a)
+{
+	struct cps_api_client cl;
+	int rc = 1;
+
+	if (cps_cli_client_open(&a->o, &cl) == 0) {
+		for (size_t i = 0; i < cmd->nsub; i++)
+			if (!strcmp(cmd->subs[i].name, a->sub))
+				rc = cmd->subs[i].run(&cl, a);
+		cps_api_client_release(&cl);
+	}
+	json_decref(a->body);
+	a->body = NULL;
+	return rc;
 }
 
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c)
@@ -288,12 +318,12 @@ out:
 	return rc;
 }
 
-int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
-                      void (*print)(const json_t *doc))
+int cps_cli_call_print(struct cps_api_client *c, const char *method, const char *path, json_t *body,
+                       bool json, void (*print)(const json_t *doc))
 {
 	json_t *doc;
 
-	if (cps_cli_call(c, "GET", path, NULL, 0, NULL, &doc) < 0)
+	if (cps_cli_call(c, method, path, body, 0, NULL, &doc) < 0)
 		return 1;
 	if (json)
 		cps_cli_print_json(doc);

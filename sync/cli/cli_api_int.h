@@ -96,6 +96,18 @@ int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *ow
 /* `arg` as a positive id; prints why and returns -1 when it is not. */
 int cps_cli_parse_id(const char *arg, long long *out);
 
+/* What the command line of an API command with subcommands asks for: the
+ * common options, the subcommand and its id, the list options and the
+ * request body its checks built. A command's own arguments begin with it
+ * (struct dlq_args { struct cps_cli_args base; ... }). */
+struct cps_cli_args {
+	struct cps_cli_opts o;
+	const char *sub;               /* the subcommand's name */
+	long long id;                  /* its id, when it takes one */
+	struct cps_cli_list_opts list; /* when the command takes the list options */
+	json_t *body;                  /* the request body, or NULL; cps_cli_run_sub releases it */
+};
+
 /* A subcommand of an API command: its name and the arguments that follow
  * it: `nargs` of them (-1: any number, the caller checks them), the first an
  * id when `id`. */
@@ -103,15 +115,35 @@ struct cps_cli_sub {
 	const char *name;
 	int nargs;
 	bool id;
+	/* What it does once the client is open, for cps_cli_run_sub: `args` are
+	 * the command's own arguments, which begin with struct cps_cli_args;
+	 * returns the exit status. May be NULL when the command runs its
+	 * subcommands itself. */
+	int (*run)(struct cps_api_client *c, const void *args);
 };
 
-/* Reads the subcommand argv[optind] (after the options) of command `cmd`,
- * one of the `nsub` of `subs`, into *sub, and its id into *id (may be NULL
- * when none takes one); returns CPS_CLI_PROCEED, or 2 after printing
- * `usage` on stderr (and naming an unknown subcommand) when it is missing,
- * unknown or has the wrong arguments. */
-int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
-                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id);
+/* An API command with subcommands: its name (in messages), its usage and
+ * its `nsub` subcommands `subs`; `list` when it takes the list options. */
+struct cps_cli_command {
+	const char *name;
+	void (*usage)(FILE *);
+	const struct cps_cli_sub *subs;
+	size_t nsub;
+	bool list;
+};
+
+/* Reads the options of argv as cps_cli_parse_options (the common ones into
+ * a->o, the list options into a->list when cmd->list, and the `n` options
+ * `own`), then the subcommand argv[optind] into a->sub and its id into
+ * a->id. Prints cmd's usage on stderr (and names an unknown subcommand)
+ * when the subcommand is missing, unknown or has the wrong arguments.
+ * Returns CPS_CLI_PROCEED or the exit status. */
+int cps_cli_parse_command(int argc, char **argv, const struct cps_cli_command *cmd,
+                          const struct cps_cli_option *own, size_t n, struct cps_cli_args *a);
+/* Runs the `run` of subcommand a->sub of cmd with the client of a->o open,
+ * then releases the client and a->body. Returns the exit status (1 when the
+ * client does not open, its error printed). */
+int cps_cli_run_sub(const struct cps_cli_command *cmd, struct cps_cli_args *a);
 
 /* Opens the client of `o`; prints the error and returns -1 on failure. */
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c);
@@ -133,10 +165,11 @@ int cps_cli_query_add(struct cps_buf *q, const char *name, const char *value);
 int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_buf *query, long want,
                        json_t *items, bool *more);
 
-/* GETs `path` and prints the answer: the JSON with `json`, else by `print`.
- * Returns the exit status (1 when the request failed, error printed). */
-int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
-                      void (*print)(const json_t *doc));
+/* Sends one request (`body` may be NULL; borrowed) and prints the answer:
+ * the JSON with `json`, else by `print`. Returns the exit status (1 when the
+ * request failed, error printed). */
+int cps_cli_call_print(struct cps_api_client *c, const char *method, const char *path, json_t *body,
+                       bool json, void (*print)(const json_t *doc));
 
 /* One filter of a list: the query parameter `name` and its value (NULL:
  * not given). */
