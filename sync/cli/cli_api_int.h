@@ -40,47 +40,21 @@ struct cps_cli_list_opts {
 
 #define CPS_CLI_LIST_DEFAULT 50 /* items a list shows without --limit or --all */
 
-/* getopt_long codes of the API commands' long options. */
-enum {
-	OPT_URL = 1000,
-	OPT_TOKEN,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_CACERT,
-	OPT_TABLE = 2000, /* + i: option i of the list and own options (cps_cli_parse_options) */
-};
-
-#define CPS_CLI_COMMON_LONGOPTS                                                                    \
-	{"url", required_argument, NULL, OPT_URL}, {"token", required_argument, NULL, OPT_TOKEN},  \
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                                     \
-	    {"json", no_argument, NULL, OPT_JSON},                                                 \
-	    {"cacert", required_argument, NULL, OPT_CACERT},                                       \
-	{                                                                                          \
-		"help", no_argument, NULL, OPT_HELP                                                \
-	}
-
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];
 
-/* Handles a common option; returns 1 when it was one, 0 when it was not,
- * -1 on a bad value (the message is printed). */
-int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
-/* The default of every API command's option switch: --help prints `usage`
- * on stdout and returns 0; a common option is handled and returns
- * CPS_CLI_PROCEED; an unknown option prints `usage` on stderr and returns
- * 2, as does a bad value (its message printed). */
-int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *));
 /* One option of a command's own: its long name and where it goes, one of
  * `text` (it takes an argument, stored as is), `flag` (no argument, sets
  * true) or `number` (an integer argument from `min` to `max`; otherwise
- * "cpsync: --NAME wants MIN..MAX" is printed and the usage error returned). */
+ * "cpsync: --NAME wants MIN..MAX[ UNIT]" is printed and the usage error
+ * returned). */
 struct cps_cli_option {
 	const char *name;
 	const char **text;
 	bool *flag;
 	long *number;
 	long min, max;
+	const char *unit; /* of a number, in its message ("seconds"); may be NULL */
 };
 
 #define CPS_CLI_MAX_OWN_OPTIONS 8 /* own options of one command */
@@ -89,7 +63,9 @@ struct cps_cli_option {
  * options into `o`, when `list` is not NULL the list options into `list`
  * (--status, --entity, --platform, --limit 1..1000000, --all), and the `n`
  * (at most CPS_CLI_MAX_OWN_OPTIONS) options `own` of the command.
- * Returns CPS_CLI_PROCEED, or the exit status as cps_cli_other_opt. */
+ * Returns CPS_CLI_PROCEED, or the exit status: 0 after --help (the usage
+ * printed on stdout), 2 on an unknown option (the usage printed on stderr)
+ * or a bad value (its message printed). */
 int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *own, size_t n,
                           struct cps_cli_opts *o, struct cps_cli_list_opts *list,
                           void (*usage)(FILE *));
