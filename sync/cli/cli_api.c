@@ -1,9 +1,11 @@
 /*
  * What the commands that speak to a running cpsync over its HTTP API
- * (docs/openapi.yaml) share: the --url/--token/--timeout/--json options,
- * one request whose failure is printed as one line, and the paging of the
- * list endpoints. The commands themselves are cli_status.c,
- * cli_conflicts.c, cli_records.c, cli_dlq.c and cli_connectors.c.
+ * (docs/openapi.yaml) share: the --url/--token/--timeout/--json options
+ * and the table of a command's own, its subcommands and their actions, one
+ * request whose failure is printed as one line, and the paging of the list
+ * endpoints. The commands themselves are cli_status.c, cli_conflicts.c,
+ * cli_records.c, cli_dlq.c, cli_connectors.c and the others of
+ * cli_api_int.h.
  */
 #include "cli/cli_api_int.h"
 #include "base/common.h"

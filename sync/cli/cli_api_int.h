@@ -1,9 +1,9 @@
 /*
  * Private to the commands that speak to a running cpsync over its HTTP API
  * (cli_status.c, cli_conflicts.c, cli_records.c, cli_dlq.c,
- * cli_connectors.c, cli_offsets.c, cli_log.c, cli_republish.c): the options
- * they share, one request with its error printed, and the paging of list
- * endpoints (cli_api.c).
+ * cli_connectors.c, cli_offsets.c, cli_log.c, cli_republish.c, cli_rules.c,
+ * cli_sweep.c): the options they share, their subcommands, one request with
+ * its error printed, and the paging of list endpoints (cli_api.c).
  */
 #ifndef CPS_CLI_API_INT_H
 #define CPS_CLI_API_INT_H
