@@ -105,7 +105,7 @@ static int print_replay(const json_t *doc, bool json)
 /* What the command line asks for. */
 struct dlq_args {
 	struct cps_cli_args base; /* sub: list, show, replay or discard; id: show, discard;
-	                             list: list; body: replay */
+	                             list: list; body: replay, discard */
 	const char *contains;     /* list: one more filter */
 	const char *reason;       /* discard */
 	const char *note;         /* replay */
@@ -163,23 +163,19 @@ static int dlq_show(struct cps_api_client *cl, const void *args)
 static int dlq_discard(struct cps_api_client *cl, const void *args)
 {
 	const struct dlq_args *a = args;
-	json_t *body = json_pack("{s:s}", "reason", a->reason), *doc = NULL;
+	json_t *doc;
 	char path[96];
-	int rc = 1;
 
 	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld/discard", a->base.id);
-	if (!body || cps_cli_call(cl, "POST", path, body, 0, NULL, &doc) < 0)
-		goto out;
+	if (!a->base.body || cps_cli_call(cl, "POST", path, a->base.body, 0, NULL, &doc) < 0)
+		return 1;
 	if (a->base.o.json)
 		cps_cli_print_json(doc);
 	else
 		printf("dead letter %lld %s\n", a->base.id,
 		       json_string_value(json_object_get(doc, "status")) ?: "discarded");
-	rc = 0;
-out:
 	json_decref(doc);
-	json_decref(body);
-	return rc;
+	return 0;
 }
 
 /* Sends the replay body; 1 when one was not replayed. */
@@ -206,7 +202,8 @@ static const struct cps_cli_command dlq_command = {"dlq", dlq_usage, dlq_subs,
                                                    CPS_ARRAY_SIZE(dlq_subs), .list = true};
 
 /* Reads the options, the subcommand and its ids into `a` (a->base.body:
- * the replay's); returns CPS_CLI_PROCEED or the exit status. */
+ * the replay's or the discard's); returns CPS_CLI_PROCEED or the exit
+ * status. */
 static int dlq_parse(int argc, char **argv, struct dlq_args *a)
 {
 	const struct cps_cli_option own[] = {{"reason-contains", .text = &a->contains},
@@ -218,9 +215,12 @@ static int dlq_parse(int argc, char **argv, struct dlq_args *a)
 
 	if (rc != CPS_CLI_PROCEED)
 		return rc;
-	if (!strcmp(a->base.sub, "discard") && (!a->reason || !*a->reason)) {
-		fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
-		return 2;
+	if (!strcmp(a->base.sub, "discard")) {
+		if (!a->reason || !*a->reason) {
+			fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
+			return 2;
+		}
+		a->base.body = json_pack("{s:s}", "reason", a->reason);
 	}
 	if (!strcmp(a->base.sub, "replay"))
 		return dlq_replay_body(argc, argv, optind + 1, a, &a->base.body);
