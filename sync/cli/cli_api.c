@@ -1,9 +1,11 @@
 /*
  * What the commands that speak to a running cpsync over its HTTP API
- * (docs/openapi.yaml) share: the --url/--token/--timeout/--json options,
- * one request whose failure is printed as one line, and the paging of the
- * list endpoints. The commands themselves are cli_status.c,
- * cli_conflicts.c, cli_records.c, cli_dlq.c and cli_connectors.c.
+ * (docs/openapi.yaml) share: the --url/--token/--timeout/--json options
+ * and the table of a command's own, its subcommands and their actions, one
+ * request whose failure is printed as one line, and the paging of the list
+ * endpoints. The commands themselves are cli_status.c, cli_conflicts.c,
+ * cli_records.c, cli_dlq.c, cli_connectors.c and the others of
+ * cli_api_int.h.
  */
 #include "cli/cli_api_int.h"
 #include "base/common.h"
@@ -12,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_MAX 500 /* items asked for in one request of a list */
+#define PAGE_MAX  500  /* items asked for in one request of a list */
+#define N_COMMON  6    /* the common options, first in cps_cli_parse_options' table */
+#define OPT_TABLE 1000 /* + i: getopt_long's code of option i of that table */
 
 const char cps_cli_common_usage[] =
     "common options:\n"
@@ -23,53 +27,6 @@ const char cps_cli_common_usage[] =
     "  --cacert FILE  PEM file of the CA that signs an https:// server's certificate\n"
     "                 (default $CPSYNC_CACERT, else the system's)\n"
     "  --json         print the API's JSON instead of tables\n";
-
-int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg)
-{
-	char *end;
-	long v;
-
-	switch (c) {
-	case OPT_URL:
-		o->url = arg;
-		return 1;
-	case OPT_TOKEN:
-		o->token = arg;
-		return 1;
-	case OPT_JSON:
-		o->json = true;
-		return 1;
-	case OPT_CACERT:
-		o->cacert = arg;
-		return 1;
-	case OPT_TIMEOUT:
-		v = strtol(arg, &end, 10);
-		if (*arg == '\0' || *end != '\0' || v < 1 || v > 3600) {
-			fprintf(stderr, "cpsync: --timeout wants 1..3600 seconds\n");
-			return -1;
-		}
-		o->timeout_ms = v * 1000;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *))
-{
-	int r;
-
-	if (c == OPT_HELP) {
-		usage(stdout);
-		return 0;
-	}
-	r = cps_cli_common_opt(o, c, arg);
-	if (r > 0)
-		return CPS_CLI_PROCEED;
-	if (r == 0)
-		usage(stderr);
-	return 2;
-}
 
 /* Stores option `opt`'s argument; 0, or -1 after printing why it is bad. */
 static int table_opt(const struct cps_cli_option *opt, const char *arg)
@@ -87,7 +44,8 @@ static int table_opt(const struct cps_cli_option *opt, const char *arg)
 	}
 	v = strtol(arg, &end, 10);
 	if (*arg == '\0' || *end != '\0' || v < opt->min || v > opt->max) {
-		fprintf(stderr, "cpsync: --%s wants %ld..%ld\n", opt->name, opt->min, opt->max);
+		fprintf(stderr, "cpsync: --%s wants %ld..%ld%s%s\n", opt->name, opt->min, opt->max,
+		        opt->unit ? " " : "", opt->unit ? opt->unit : "");
 		return -1;
 	}
 	*opt->number = v;
@@ -98,11 +56,18 @@ int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *ow
                           struct cps_cli_opts *o, struct cps_cli_list_opts *list,
                           void (*usage)(FILE *))
 {
-	static const struct option common[] = {CPS_CLI_COMMON_LONGOPTS};
-	struct cps_cli_option table[5 + CPS_CLI_MAX_OWN_OPTIONS];
-	struct option longopts[CPS_ARRAY_SIZE(common) + CPS_ARRAY_SIZE(table) + 1];
-	size_t nt = 0, k = 0;
-	int c, r;
+	long timeout_s = 0;
+	bool help = false;
+	struct cps_cli_option table[N_COMMON + 5 + CPS_CLI_MAX_OWN_OPTIONS] = {
+	    {"url", .text = &o->url},
+	    {"token", .text = &o->token},
+	    {"timeout", .number = &timeout_s, .min = 1, .max = 3600, .unit = "seconds"},
+	    {"json", .flag = &o->json},
+	    {"cacert", .text = &o->cacert},
+	    {"help", .flag = &help}};
+	struct option longopts[CPS_ARRAY_SIZE(table) + 1];
+	size_t nt = N_COMMON;
+	int c;
 
 	if (n > CPS_CLI_MAX_OWN_OPTIONS)
 		return 2;
@@ -116,24 +81,26 @@ int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *ow
 	}
 	for (size_t i = 0; i < n; i++)
 		table[nt++] = own[i];
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(common); i++)
-		longopts[k++] = common[i];
 	for (size_t i = 0; i < nt; i++)
-		longopts[k++] =
+		longopts[i] =
 		    (struct option){table[i].name, table[i].flag ? no_argument : required_argument,
 		                    NULL, OPT_TABLE + (int)i};
-	longopts[k] = (struct option){NULL, 0, NULL, 0};
+	longopts[nt] = (struct option){NULL, 0, NULL, 0};
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c >= OPT_TABLE && c < OPT_TABLE + (int)nt) {
-			if (table_opt(&table[c - OPT_TABLE], optarg) < 0)
-				return 2;
-			continue;
+		if (c < OPT_TABLE || c >= OPT_TABLE + (int)nt) {
+			usage(stderr);
+			return 2;
 		}
-		r = cps_cli_other_opt(o, c, optarg, usage);
-		if (r != CPS_CLI_PROCEED)
-			return r;
+		if (table_opt(&table[c - OPT_TABLE], optarg) < 0)
+			return 2;
+		if (help) {
+			usage(stdout);
+			return 0;
+		}
 	}
+	if (timeout_s)
+		o->timeout_ms = timeout_s * 1000;
 	return CPS_CLI_PROCEED;
 }
 
@@ -150,25 +117,55 @@ int cps_cli_parse_id(const char *arg, long long *out)
 	return 0;
 }
 
-int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
-                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id)
+/* Reads the subcommand argv[optind] (after the options) of `cmd` into
+ * a->sub and its id into a->id; CPS_CLI_PROCEED, or 2 after printing the
+ * usage. */
+static int parse_sub(int argc, char **argv, const struct cps_cli_command *cmd,
+                     struct cps_cli_args *a)
 {
 	if (optind >= argc)
 		goto usage;
-	*sub = argv[optind];
-	for (size_t i = 0; i < nsub; i++) {
-		if (strcmp(subs[i].name, *sub) != 0)
+	a->sub = argv[optind];
+	for (size_t i = 0; i < cmd->nsub; i++) {
+		const struct cps_cli_sub *s = &cmd->subs[i];
+
+		if (strcmp(s->name, a->sub) != 0)
 			continue;
-		if (subs[i].nargs >= 0 && optind + 1 + subs[i].nargs != argc)
+		if (s->nargs >= 0 && optind + 1 + s->nargs != argc)
 			goto usage;
-		if (subs[i].id && cps_cli_parse_id(argv[optind + 1], id) < 0)
+		if (s->id && cps_cli_parse_id(argv[optind + 1], &a->id) < 0)
 			goto usage;
 		return CPS_CLI_PROCEED;
 	}
-	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd, *sub);
+	fprintf(stderr, "cpsync: %s: unknown subcommand '%s'\n", cmd->name, a->sub);
 usage:
-	usage(stderr);
+	cmd->usage(stderr);
 	return 2;
+}
+
+int cps_cli_parse_command(int argc, char **argv, const struct cps_cli_command *cmd,
+                          const struct cps_cli_option *own, size_t n, struct cps_cli_args *a)
+{
+	int rc = cps_cli_parse_options(argc, argv, own, n, &a->o, cmd->list ? &a->list : NULL,
+	                               cmd->usage);
+
+	return rc == CPS_CLI_PROCEED ? parse_sub(argc, argv, cmd, a) : rc;
+}
+
+int cps_cli_run_sub(const struct cps_cli_command *cmd, struct cps_cli_args *a)
+{
+	struct cps_api_client cl;
+	int rc = 1;
+
+	if (cps_cli_client_open(&a->o, &cl) == 0) {
+		for (size_t i = 0; i < cmd->nsub; i++)
+			if (!strcmp(cmd->subs[i].name, a->sub))
+				rc = cmd->subs[i].run(&cl, a);
+		cps_api_client_release(&cl);
+	}
+	json_decref(a->body);
+	a->body = NULL;
+	return rc;
 }
 
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c)
@@ -288,12 +285,12 @@ out:
 	return rc;
 }
 
-int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
-                      void (*print)(const json_t *doc))
+int cps_cli_call_print(struct cps_api_client *c, const char *method, const char *path, json_t *body,
+                       bool json, void (*print)(const json_t *doc))
 {
 	json_t *doc;
 
-	if (cps_cli_call(c, "GET", path, NULL, 0, NULL, &doc) < 0)
+	if (cps_cli_call(c, method, path, body, 0, NULL, &doc) < 0)
 		return 1;
 	if (json)
 		cps_cli_print_json(doc);

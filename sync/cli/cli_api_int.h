@@ -1,9 +1,9 @@
 /*
  * Private to the commands that speak to a running cpsync over its HTTP API
  * (cli_status.c, cli_conflicts.c, cli_records.c, cli_dlq.c,
- * cli_connectors.c, cli_offsets.c, cli_log.c, cli_republish.c): the options
- * they share, one request with its error printed, and the paging of list
- * endpoints (cli_api.c).
+ * cli_connectors.c, cli_offsets.c, cli_log.c, cli_republish.c, cli_rules.c,
+ * cli_sweep.c): the options they share, their subcommands, one request with
+ * its error printed, and the paging of list endpoints (cli_api.c).
  */
 #ifndef CPS_CLI_API_INT_H
 #define CPS_CLI_API_INT_H
@@ -40,47 +40,21 @@ struct cps_cli_list_opts {
 
 #define CPS_CLI_LIST_DEFAULT 50 /* items a list shows without --limit or --all */
 
-/* getopt_long codes of the API commands' long options. */
-enum {
-	OPT_URL = 1000,
-	OPT_TOKEN,
-	OPT_TIMEOUT,
-	OPT_JSON,
-	OPT_HELP,
-	OPT_CACERT,
-	OPT_TABLE = 2000, /* + i: option i of the list and own options (cps_cli_parse_options) */
-};
-
-#define CPS_CLI_COMMON_LONGOPTS                                                                    \
-	{"url", required_argument, NULL, OPT_URL}, {"token", required_argument, NULL, OPT_TOKEN},  \
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},                                     \
-	    {"json", no_argument, NULL, OPT_JSON},                                                 \
-	    {"cacert", required_argument, NULL, OPT_CACERT},                                       \
-	{                                                                                          \
-		"help", no_argument, NULL, OPT_HELP                                                \
-	}
-
 /* The "common options:" paragraph every command's usage ends with. */
 extern const char cps_cli_common_usage[];
 
-/* Handles a common option; returns 1 when it was one, 0 when it was not,
- * -1 on a bad value (the message is printed). */
-int cps_cli_common_opt(struct cps_cli_opts *o, int c, const char *arg);
-/* The default of every API command's option switch: --help prints `usage`
- * on stdout and returns 0; a common option is handled and returns
- * CPS_CLI_PROCEED; an unknown option prints `usage` on stderr and returns
- * 2, as does a bad value (its message printed). */
-int cps_cli_other_opt(struct cps_cli_opts *o, int c, const char *arg, void (*usage)(FILE *));
 /* One option of a command's own: its long name and where it goes, one of
  * `text` (it takes an argument, stored as is), `flag` (no argument, sets
  * true) or `number` (an integer argument from `min` to `max`; otherwise
- * "cpsync: --NAME wants MIN..MAX" is printed and the usage error returned). */
+ * "cpsync: --NAME wants MIN..MAX[ UNIT]" is printed and the usage error
+ * returned). */
 struct cps_cli_option {
 	const char *name;
 	const char **text;
 	bool *flag;
 	long *number;
 	long min, max;
+	const char *unit; /* of a number, in its message ("seconds"); may be NULL */
 };
 
 #define CPS_CLI_MAX_OWN_OPTIONS 8 /* own options of one command */
@@ -89,12 +63,26 @@ struct cps_cli_option {
  * options into `o`, when `list` is not NULL the list options into `list`
  * (--status, --entity, --platform, --limit 1..1000000, --all), and the `n`
  * (at most CPS_CLI_MAX_OWN_OPTIONS) options `own` of the command.
- * Returns CPS_CLI_PROCEED, or the exit status as cps_cli_other_opt. */
+ * Returns CPS_CLI_PROCEED, or the exit status: 0 after --help (the usage
+ * printed on stdout), 2 on an unknown option (the usage printed on stderr)
+ * or a bad value (its message printed). */
 int cps_cli_parse_options(int argc, char **argv, const struct cps_cli_option *own, size_t n,
                           struct cps_cli_opts *o, struct cps_cli_list_opts *list,
                           void (*usage)(FILE *));
 /* `arg` as a positive id; prints why and returns -1 when it is not. */
 int cps_cli_parse_id(const char *arg, long long *out);
+
+/* What the command line of an API command with subcommands asks for: the
+ * common options, the subcommand and its id, the list options and the
+ * request body its checks built. A command's own arguments begin with it
+ * (struct dlq_args { struct cps_cli_args base; ... }). */
+struct cps_cli_args {
+	struct cps_cli_opts o;
+	const char *sub;               /* the subcommand's name */
+	long long id;                  /* its id, when it takes one */
+	struct cps_cli_list_opts list; /* when the command takes the list options */
+	json_t *body;                  /* the request body, or NULL; cps_cli_run_sub releases it */
+};
 
 /* A subcommand of an API command: its name and the arguments that follow
  * it: `nargs` of them (-1: any number, the caller checks them), the first an
@@ -103,15 +91,35 @@ struct cps_cli_sub {
 	const char *name;
 	int nargs;
 	bool id;
+	/* What it does once the client is open, for cps_cli_run_sub: `args` are
+	 * the command's own arguments, which begin with struct cps_cli_args;
+	 * returns the exit status. May be NULL when the command runs its
+	 * subcommands itself. */
+	int (*run)(struct cps_api_client *c, const void *args);
 };
 
-/* Reads the subcommand argv[optind] (after the options) of command `cmd`,
- * one of the `nsub` of `subs`, into *sub, and its id into *id (may be NULL
- * when none takes one); returns CPS_CLI_PROCEED, or 2 after printing
- * `usage` on stderr (and naming an unknown subcommand) when it is missing,
- * unknown or has the wrong arguments. */
-int cps_cli_parse_sub(int argc, char **argv, const char *cmd, const struct cps_cli_sub *subs,
-                      size_t nsub, void (*usage)(FILE *), const char **sub, long long *id);
+/* An API command with subcommands: its name (in messages), its usage and
+ * its `nsub` subcommands `subs`; `list` when it takes the list options. */
+struct cps_cli_command {
+	const char *name;
+	void (*usage)(FILE *);
+	const struct cps_cli_sub *subs;
+	size_t nsub;
+	bool list;
+};
+
+/* Reads the options of argv as cps_cli_parse_options (the common ones into
+ * a->o, the list options into a->list when cmd->list, and the `n` options
+ * `own`), then the subcommand argv[optind] into a->sub and its id into
+ * a->id. Prints cmd's usage on stderr (and names an unknown subcommand)
+ * when the subcommand is missing, unknown or has the wrong arguments.
+ * Returns CPS_CLI_PROCEED or the exit status. */
+int cps_cli_parse_command(int argc, char **argv, const struct cps_cli_command *cmd,
+                          const struct cps_cli_option *own, size_t n, struct cps_cli_args *a);
+/* Runs the `run` of subcommand a->sub of cmd with the client of a->o open,
+ * then releases the client and a->body. Returns the exit status (1 when the
+ * client does not open, its error printed). */
+int cps_cli_run_sub(const struct cps_cli_command *cmd, struct cps_cli_args *a);
 
 /* Opens the client of `o`; prints the error and returns -1 on failure. */
 int cps_cli_client_open(const struct cps_cli_opts *o, struct cps_api_client *c);
@@ -133,10 +141,11 @@ int cps_cli_query_add(struct cps_buf *q, const char *name, const char *value);
 int cps_cli_list_pages(struct cps_api_client *c, const char *base, struct cps_buf *query, long want,
                        json_t *items, bool *more);
 
-/* GETs `path` and prints the answer: the JSON with `json`, else by `print`.
- * Returns the exit status (1 when the request failed, error printed). */
-int cps_cli_get_print(struct cps_api_client *c, const char *path, bool json,
-                      void (*print)(const json_t *doc));
+/* Sends one request (`body` may be NULL; borrowed) and prints the answer:
+ * the JSON with `json`, else by `print`. Returns the exit status (1 when the
+ * request failed, error printed). */
+int cps_cli_call_print(struct cps_api_client *c, const char *method, const char *path, json_t *body,
+                       bool json, void (*print)(const json_t *doc));
 
 /* One filter of a list: the query parameter `name` and its value (NULL:
  * not given). */

@@ -191,95 +191,102 @@ static int session_open(struct codec_session *s, const struct codec_args *a, cha
 	return CPS_OK;
 }
 
-int cps_cli_decode(int argc, char **argv)
+/* Writes the Avro JSON of the message in s->in on stdout. */
+static int decode(struct codec_session *s, const struct codec_args *a, char *err, size_t errsz)
 {
-	struct codec_session s;
-	struct codec_args a;
-	char err[CPS_ERRSTR_SIZE] = "";
-	json_t *json = NULL;
-	int rc, status = 1;
+	json_t *json;
+	int rc;
 
-	rc = parse_args(argc, argv, "decode", &a);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (session_open(&s, &a, err, sizeof(err)) != CPS_OK)
-		goto out;
-	if (cps_codec_decode_framed(s.codec, a.framing, s.catalog, s.registry, s.in.data, s.in.len,
-	                            err, sizeof(err)) != CPS_OK)
-		goto out;
-	json = cps_value_to_json(cps_codec_value(s.codec), err, sizeof(err));
+	rc = cps_codec_decode_framed(s->codec, a->framing, s->catalog, s->registry, s->in.data,
+	                             s->in.len, err, errsz);
+	if (rc != CPS_OK)
+		return rc;
+	json = cps_value_to_json(cps_codec_value(s->codec), err, errsz);
 	if (!json)
-		goto out;
-	if (json_dumpf(json, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0) {
-		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "cannot write to stdout");
-		goto out;
-	}
-	putchar('\n');
-	status = 0;
-out:
-	if (status)
-		fprintf(stderr, "cpsync: decode: %s\n", err);
+		return CPS_ERR_INVALID;
+	if (json_dumpf(json, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) != 0)
+		rc = cps_seterr(CPS_ERR_INVALID, err, errsz, "cannot write to stdout");
+	else
+		putchar('\n');
 	json_decref(json);
-	session_release(&s);
-	return status;
+	return rc;
 }
 
-int cps_cli_encode(int argc, char **argv)
+/* The Confluent schema id of s->schema (under --subject, else its name). */
+static int confluent_id(struct codec_session *s, const struct codec_args *a, int32_t *id, char *err,
+                        size_t errsz)
 {
-	struct codec_session s;
-	struct codec_args a;
-	char err[CPS_ERRSTR_SIZE] = "";
-	json_error_t jerr;
-	json_t *json = NULL;
-	int32_t id = 0;
-	int rc, status = 1;
+	char subject[512];
 
-	rc = parse_args(argc, argv, "encode", &a);
-	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (session_open(&s, &a, err, sizeof(err)) != CPS_OK)
-		goto out;
+	snprintf(subject, sizeof(subject), "%s", a->subject ? a->subject : s->schema->name);
+	if (!s->registry)
+		return cps_seterr(CPS_ERR_INVALID, err, errsz,
+		                  "confluent framing needs a registry or schema ids");
+	return cps_registry_id_for(s->registry, subject, s->schema, id, err, errsz);
+}
+
+/* Writes the Avro message of the Avro JSON in s->in on stdout. */
+static int encode(struct codec_session *s, const struct codec_args *a, char *err, size_t errsz)
+{
+	json_error_t jerr;
+	json_t *json;
+	int32_t id = 0;
+	int rc;
+
 	/* Avro JSON carries bytes and decimals as strings that may hold U+0000. */
-	json =
-	    json_loadb((const char *)s.in.data, s.in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	json = json_loadb((const char *)s->in.data, s->in.len, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+	                  &jerr);
 	if (!json) {
 		/* jansson quotes the input after " near "; it may be personal data. */
 		char *near = strstr(jerr.text, " near ");
 
 		if (near)
 			*near = 0;
-		cps_seterr(CPS_ERR_INVALID, err, sizeof(err),
-		           "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-		           jerr.text);
-		goto out;
+		return cps_seterr(CPS_ERR_INVALID, err, errsz,
+		                  "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+		                  jerr.text);
 	}
-	if (cps_value_from_json(json, cps_codec_value(s.codec), err, sizeof(err)) != CPS_OK)
-		goto out;
-	if (a.framing == CPS_FRAMING_CONFLUENT) {
-		char subject[512];
-
-		snprintf(subject, sizeof(subject), "%s", a.subject ? a.subject : s.schema->name);
-		if (!s.registry) {
-			cps_seterr(CPS_ERR_INVALID, err, sizeof(err),
-			           "confluent framing needs a registry or schema ids");
-			goto out;
-		}
-		if (cps_registry_id_for(s.registry, subject, s.schema, &id, err, sizeof(err)) !=
-		    CPS_OK)
-			goto out;
-	}
-	if (cps_codec_encode_framed(s.codec, a.framing, id, cps_codec_value(s.codec), &s.out, err,
-	                            sizeof(err)) != CPS_OK)
-		goto out;
-	if (fwrite(s.out.data, 1, s.out.len, stdout) != s.out.len || fflush(stdout) != 0) {
-		cps_seterr(CPS_ERR_INVALID, err, sizeof(err), "cannot write to stdout");
-		goto out;
-	}
-	status = 0;
-out:
-	if (status)
-		fprintf(stderr, "cpsync: encode: %s\n", err);
+	rc = cps_value_from_json(json, cps_codec_value(s->codec), err, errsz);
+	if (rc == CPS_OK && a->framing == CPS_FRAMING_CONFLUENT)
+		rc = confluent_id(s, a, &id, err, errsz);
+	if (rc == CPS_OK)
+		rc = cps_codec_encode_framed(s->codec, a->framing, id, cps_codec_value(s->codec),
+		                             &s->out, err, errsz);
+	if (rc == CPS_OK &&
+	    (fwrite(s->out.data, 1, s->out.len, stdout) != s->out.len || fflush(stdout) != 0))
+		rc = cps_seterr(CPS_ERR_INVALID, err, errsz, "cannot write to stdout");
 	json_decref(json);
+	return rc;
+}
+
+/* A codec command: its arguments, its session, `convert`, and a failure as
+ * one line on stderr ("cpsync: VERB: <reason>", exit status 1). */
+static int codec_command(int argc, char **argv, const char *verb,
+                         int (*convert)(struct codec_session *s, const struct codec_args *a,
+                                        char *err, size_t errsz))
+{
+	struct codec_session s;
+	struct codec_args a;
+	char err[CPS_ERRSTR_SIZE] = "";
+	int rc = parse_args(argc, argv, verb, &a);
+
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	rc = session_open(&s, &a, err, sizeof(err));
+	if (rc == CPS_OK)
+		rc = convert(&s, &a, err, sizeof(err));
+	if (rc != CPS_OK)
+		fprintf(stderr, "cpsync: %s: %s\n", verb, err);
 	session_release(&s);
-	return status;
+	return rc == CPS_OK ? 0 : 1;
+}
+
+int cps_cli_decode(int argc, char **argv)
+{
+	return codec_command(argc, argv, "decode", decode);
+}
+
+int cps_cli_encode(int argc, char **argv)
+{
+	return codec_command(argc, argv, "encode", encode);
 }

@@ -178,16 +178,12 @@ static const struct {
 
 static const char *setting_type_name(enum cps_setting_type t)
 {
-	switch (t) {
-	case CPS_SETTING_INT:
-		return "int";
-	case CPS_SETTING_BOOL:
-		return "bool";
-	case CPS_SETTING_LIST:
-		return "list";
-	default:
-		return "string";
-	}
+	static const char *const names[] = {[CPS_SETTING_STRING] = "string",
+	                                    [CPS_SETTING_INT] = "int",
+	                                    [CPS_SETTING_BOOL] = "bool",
+	                                    [CPS_SETTING_LIST] = "list"};
+
+	return (size_t)t < CPS_ARRAY_SIZE(names) ? names[t] : "string";
 }
 
 /* Text for a Markdown table cell: '|' escaped. */

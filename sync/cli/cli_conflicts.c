@@ -82,38 +82,12 @@ static void print_conflict(const json_t *cf)
 
 /* What the command line asks for. */
 struct conflicts_args {
-	struct cps_cli_opts o;
-	const char *sub;                   /* list, show or resolve */
-	long long id;                      /* show, resolve */
-	struct cps_cli_list_opts list;     /* list */
+	struct cps_cli_args base;          /* sub: list, show or resolve; id: show, resolve;
+	                                      list: list; body: resolve */
 	const char *field;                 /* list: one more filter */
 	const char *take, *value, *reason; /* resolve */
 	bool dismiss;
 };
-
-/* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
-static int conflicts_parse_options(int argc, char **argv, struct conflicts_args *a)
-{
-	const struct cps_cli_option own[] = {{"field", .text = &a->field},
-	                                     {"take", .text = &a->take},
-	                                     {"value", .text = &a->value},
-	                                     {"dismiss", .flag = &a->dismiss},
-	                                     {"reason", .text = &a->reason}};
-
-	return cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &a->o, &a->list,
-	                             conflicts_usage);
-}
-
-/* Reads the subcommand and its id, after the options; returns
- * CPS_CLI_PROCEED or the exit status. */
-static int conflicts_parse_subcommand(int argc, char **argv, struct conflicts_args *a)
-{
-	static const struct cps_cli_sub subs[] = {
-	    {"list", 0, false}, {"show", 1, true}, {"resolve", 1, true}};
-
-	return cps_cli_parse_sub(argc, argv, "conflicts", subs, CPS_ARRAY_SIZE(subs),
-	                         conflicts_usage, &a->sub, &a->id);
-}
 
 /* The body of a resolution from --take, --value or --dismiss and --reason
  * (*body stays NULL for list and show, which take none of them); returns
@@ -121,12 +95,12 @@ static int conflicts_parse_subcommand(int argc, char **argv, struct conflicts_ar
 static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 {
 	*body = NULL;
-	if (strcmp(a->sub, "resolve") != 0) {
+	if (strcmp(a->base.sub, "resolve") != 0) {
 		if (a->take || a->value || a->dismiss || a->reason) {
 			fprintf(
 			    stderr,
 			    "cpsync: conflicts %s: --take, --value, --dismiss and --reason are for resolve\n",
-			    a->sub);
+			    a->base.sub);
 			return 2;
 		}
 		return CPS_CLI_PROCEED;
@@ -166,15 +140,16 @@ static int conflicts_resolve_body(const struct conflicts_args *a, json_t **body)
 	return CPS_CLI_PROCEED;
 }
 
-static int conflicts_list(struct cps_api_client *cl, const struct conflicts_args *a)
+static int conflicts_list(struct cps_api_client *cl, const void *args)
 {
-	const struct cps_cli_filter filters[] = {{"status", a->list.status},
-	                                         {"entity", a->list.entity},
+	const struct conflicts_args *a = args;
+	const struct cps_cli_filter filters[] = {{"status", a->base.list.status},
+	                                         {"entity", a->base.list.entity},
 	                                         {"field", a->field},
-	                                         {"platform", a->list.platform}};
+	                                         {"platform", a->base.list.platform}};
 
-	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters), &a->list,
-	                    a->o.json, cps_cli_print_conflict_list);
+	return cps_cli_list(cl, "/api/v1/conflicts", filters, CPS_ARRAY_SIZE(filters),
+	                    &a->base.list, a->base.o.json, cps_cli_print_conflict_list);
 }
 
 /* The values of conflict `cf` (its field's current value, the steward's
@@ -196,15 +171,16 @@ static void render_conflict_values(struct cps_api_client *cl, json_t *cf)
 	json_decref(schema);
 }
 
-static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args *a)
+static int conflicts_show(struct cps_api_client *cl, const void *args)
 {
+	const struct conflicts_args *a = args;
 	char path[96];
 	json_t *cf;
 
-	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld", a->id);
+	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld", a->base.id);
 	if (cps_cli_call(cl, "GET", path, NULL, 0, NULL, &cf) < 0)
 		return 1;
-	if (a->o.json) {
+	if (a->base.o.json) {
 		cps_cli_print_json(cf);
 	} else {
 		render_conflict_values(cl, cf);
@@ -214,22 +190,22 @@ static int conflicts_show(struct cps_api_client *cl, const struct conflicts_args
 	return 0;
 }
 
-/* Sends `body` (borrowed) as the resolution of conflict a->id. */
-static int conflicts_resolve(struct cps_api_client *cl, const struct conflicts_args *a,
-                             json_t *body)
+/* Sends the resolution body to conflict a->base.id. */
+static int conflicts_resolve(struct cps_api_client *cl, const void *args)
 {
+	const struct conflicts_args *a = args;
 	char path[96];
 	json_t *doc;
 
-	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld/resolve", a->id);
-	if (cps_cli_call(cl, "POST", path, body, 0, NULL, &doc) < 0)
+	snprintf(path, sizeof(path), "/api/v1/conflicts/%lld/resolve", a->base.id);
+	if (cps_cli_call(cl, "POST", path, a->base.body, 0, NULL, &doc) < 0)
 		return 1;
-	if (a->o.json) {
+	if (a->base.o.json) {
 		cps_cli_print_json(doc);
 	} else {
 		const json_t *cf = json_object_get(doc, "conflict");
 
-		printf("conflict %lld %s; record version %lld\n", a->id,
+		printf("conflict %lld %s; record version %lld\n", a->base.id,
 		       json_string_value(json_object_get(cf, "status")) ?: "closed",
 		       (long long)json_integer_value(json_object_get(doc, "record_version")));
 	}
@@ -237,31 +213,32 @@ static int conflicts_resolve(struct cps_api_client *cl, const struct conflicts_a
 	return 0;
 }
 
+static const struct cps_cli_sub conflicts_subs[] = {{"list", 0, false, conflicts_list},
+                                                    {"show", 1, true, conflicts_show},
+                                                    {"resolve", 1, true, conflicts_resolve}};
+
+static const struct cps_cli_command conflicts_command = {
+    "conflicts", conflicts_usage, conflicts_subs, CPS_ARRAY_SIZE(conflicts_subs), .list = true};
+
+/* Reads the options, the subcommand and its id into `a` (a->base.body: the
+ * resolution's); returns CPS_CLI_PROCEED or the exit status. */
+static int conflicts_parse(int argc, char **argv, struct conflicts_args *a)
+{
+	const struct cps_cli_option own[] = {{"field", .text = &a->field},
+	                                     {"take", .text = &a->take},
+	                                     {"value", .text = &a->value},
+	                                     {"dismiss", .flag = &a->dismiss},
+	                                     {"reason", .text = &a->reason}};
+	int rc = cps_cli_parse_command(argc, argv, &conflicts_command, own, CPS_ARRAY_SIZE(own),
+	                               &a->base);
+
+	return rc == CPS_CLI_PROCEED ? conflicts_resolve_body(a, &a->base.body) : rc;
+}
+
 int cps_cli_conflicts(int argc, char **argv)
 {
-	struct conflicts_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
-	struct cps_api_client cl;
-	json_t *body = NULL;
-	int rc;
+	struct conflicts_args a = {.base.list.limit = CPS_CLI_LIST_DEFAULT};
+	int rc = conflicts_parse(argc, argv, &a);
 
-	rc = conflicts_parse_options(argc, argv, &a);
-	if (rc == CPS_CLI_PROCEED)
-		rc = conflicts_parse_subcommand(argc, argv, &a);
-	if (rc == CPS_CLI_PROCEED)
-		rc = conflicts_resolve_body(&a, &body);
-	if (rc != CPS_CLI_PROCEED)
-		return rc;
-	if (cps_cli_client_open(&a.o, &cl) < 0) {
-		json_decref(body);
-		return 1;
-	}
-	if (!strcmp(a.sub, "list"))
-		rc = conflicts_list(&cl, &a);
-	else if (!strcmp(a.sub, "show"))
-		rc = conflicts_show(&cl, &a);
-	else
-		rc = conflicts_resolve(&cl, &a, body);
-	json_decref(body);
-	cps_api_client_release(&cl);
-	return rc;
+	return rc == CPS_CLI_PROCEED ? cps_cli_run_sub(&conflicts_command, &a.base) : rc;
 }

@@ -71,13 +71,17 @@ static json_t *snapshot_body(json_t *body, const char *list)
 	return NULL;
 }
 
+static const struct cps_cli_sub connectors_subs[] = {{"list", 0, false},    {"pause", 1, false},
+                                                     {"resume", 1, false},  {"restart", 1, false},
+                                                     {"offsets", 1, false}, {"snapshot", 1, false}};
+
+static const struct cps_cli_command connectors_command = {
+    "connectors", connectors_usage, connectors_subs, CPS_ARRAY_SIZE(connectors_subs)};
+
 int cps_cli_connectors(int argc, char **argv)
 {
-	static const struct cps_cli_sub subs[] = {{"list", 0, false},    {"pause", 1, false},
-	                                          {"resume", 1, false},  {"restart", 1, false},
-	                                          {"offsets", 1, false}, {"snapshot", 1, false}};
 	struct cps_cli_reset reset = {.timestamp_ms = -1};
-	struct cps_cli_opts o = {0};
+	struct cps_cli_args a = {0};
 	const char *reason = NULL, *table = NULL, *sub;
 	struct cps_api_client cl;
 	struct cps_buf path;
@@ -92,13 +96,10 @@ int cps_cli_connectors(int argc, char **argv)
 	    {"timestamp", .number = &reset.timestamp_ms, .min = 0, .max = LONG_MAX}};
 	int r, rc = 1;
 
-	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, connectors_usage);
+	r = cps_cli_parse_command(argc, argv, &connectors_command, own, CPS_ARRAY_SIZE(own), &a);
 	if (r != CPS_CLI_PROCEED)
 		return r;
-	r = cps_cli_parse_sub(argc, argv, "connectors", subs, CPS_ARRAY_SIZE(subs),
-	                      connectors_usage, &sub, NULL);
-	if (r != CPS_CLI_PROCEED)
-		return r;
+	sub = a.sub;
 	if (strcmp(sub, "offsets") && (reset.to || reset.offset || reset.timestamp_ms >= 0)) {
 		connectors_usage(stderr);
 		return 2;
@@ -111,16 +112,17 @@ int cps_cli_connectors(int argc, char **argv)
 		connectors_usage(stderr);
 		return 2;
 	}
-	if (cps_cli_client_open(&o, &cl) < 0)
+	if (cps_cli_client_open(&a.o, &cl) < 0)
 		return 1;
 	cps_buf_init(&path, 0);
 	if (!strcmp(sub, "list")) {
-		rc = cps_cli_get_print(&cl, "/api/v1/connectors", o.json, print_connectors);
+		rc = cps_cli_call_print(&cl, "GET", "/api/v1/connectors", NULL, a.o.json,
+		                        print_connectors);
 		goto out;
 	}
 	if (!strcmp(sub, "offsets")) {
 		reset.reason = reason;
-		rc = cps_cli_offsets(&cl, argv[optind + 1], &reset, o.json);
+		rc = cps_cli_offsets(&cl, argv[optind + 1], &reset, a.o.json);
 		goto out;
 	}
 	name = cps_api_client_escape(argv[optind + 1]);
@@ -137,7 +139,7 @@ int cps_cli_connectors(int argc, char **argv)
 	}
 	if (cps_cli_call(&cl, "POST", (const char *)path.data, body, 0, &status, &doc) < 0)
 		goto out;
-	if (o.json)
+	if (a.o.json)
 		cps_cli_print_json(doc);
 	else if (table)
 		printf("%s: snapshot of %s %s\n", argv[optind + 1], table,

@@ -104,27 +104,13 @@ static int print_replay(const json_t *doc, bool json)
 
 /* What the command line asks for. */
 struct dlq_args {
-	struct cps_cli_opts o;
-	const char *sub;               /* list, show, replay or discard */
-	long long id;                  /* show, discard */
-	struct cps_cli_list_opts list; /* list */
-	const char *contains;          /* list: one more filter */
-	const char *reason;            /* discard */
-	const char *note;              /* replay */
-	bool raw;                      /* show: the audited inspect of the bytes */
+	struct cps_cli_args base; /* sub: list, show, replay or discard; id: show, discard;
+	                             list: list; body: replay, discard */
+	const char *contains;     /* list: one more filter */
+	const char *reason;       /* discard */
+	const char *note;         /* replay */
+	bool raw;                 /* show: the audited inspect of the bytes */
 };
-
-/* Reads the options into `a`; returns CPS_CLI_PROCEED or the exit status. */
-static int dlq_parse_options(int argc, char **argv, struct dlq_args *a)
-{
-	const struct cps_cli_option own[] = {{"reason-contains", .text = &a->contains},
-	                                     {"reason", .text = &a->reason},
-	                                     {"note", .text = &a->note},
-	                                     {"raw", .flag = &a->raw}};
-
-	return cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &a->o, &a->list,
-	                             dlq_usage);
-}
 
 /* The body of a replay of the ids argv[first..argc-1] with --note; returns
  * CPS_CLI_PROCEED or the exit status. */
@@ -152,107 +138,99 @@ static int dlq_replay_body(int argc, char **argv, int first, const struct dlq_ar
 	return CPS_CLI_PROCEED;
 }
 
-/* Reads the subcommand and its ids, after the options; *body is the
- * replay's. Returns CPS_CLI_PROCEED or the exit status. */
-static int dlq_parse_subcommand(int argc, char **argv, struct dlq_args *a, json_t **body)
+static int dlq_list(struct cps_api_client *cl, const void *args)
 {
-	static const struct cps_cli_sub subs[] = {
-	    {"list", 0, false}, {"show", 1, true}, {"discard", 1, true}, {"replay", -1, false}};
-	int rc;
-
-	*body = NULL;
-	rc = cps_cli_parse_sub(argc, argv, "dlq", subs, CPS_ARRAY_SIZE(subs), dlq_usage, &a->sub,
-	                       &a->id);
-	if (rc != CPS_CLI_PROCEED)
-		return rc;
-	if (!strcmp(a->sub, "discard") && (!a->reason || !*a->reason)) {
-		fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
-		return 2;
-	}
-	if (!strcmp(a->sub, "replay"))
-		return dlq_replay_body(argc, argv, optind + 1, a, body);
-	return CPS_CLI_PROCEED;
-}
-
-static int dlq_list(struct cps_api_client *cl, const struct dlq_args *a)
-{
-	const struct cps_cli_filter filters[] = {{"status", a->list.status},
-	                                         {"platform", a->list.platform},
-	                                         {"entity", a->list.entity},
+	const struct dlq_args *a = args;
+	const struct cps_cli_filter filters[] = {{"status", a->base.list.status},
+	                                         {"platform", a->base.list.platform},
+	                                         {"entity", a->base.list.entity},
 	                                         {"reason_contains", a->contains}};
 
-	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters), &a->list,
-	                    a->o.json, print_dlq_list);
+	return cps_cli_list(cl, "/api/v1/deadletters", filters, CPS_ARRAY_SIZE(filters),
+	                    &a->base.list, a->base.o.json, print_dlq_list);
 }
 
-static int dlq_show(struct cps_api_client *cl, const struct dlq_args *a)
+static int dlq_show(struct cps_api_client *cl, const void *args)
 {
+	const struct dlq_args *a = args;
 	char path[96];
 
-	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld%s", a->id, a->raw ? "/raw" : "");
-	return cps_cli_get_print(cl, path, a->o.json, print_dlq);
+	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld%s", a->base.id,
+	         a->raw ? "/raw" : "");
+	return cps_cli_call_print(cl, "GET", path, NULL, a->base.o.json, print_dlq);
 }
 
-static int dlq_discard(struct cps_api_client *cl, const struct dlq_args *a)
+static int dlq_discard(struct cps_api_client *cl, const void *args)
 {
-	json_t *body = json_pack("{s:s}", "reason", a->reason), *doc = NULL;
+	const struct dlq_args *a = args;
+	json_t *doc;
 	char path[96];
-	int rc = 1;
 
-	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld/discard", a->id);
-	if (!body || cps_cli_call(cl, "POST", path, body, 0, NULL, &doc) < 0)
-		goto out;
-	if (a->o.json)
+	snprintf(path, sizeof(path), "/api/v1/deadletters/%lld/discard", a->base.id);
+	if (!a->base.body || cps_cli_call(cl, "POST", path, a->base.body, 0, NULL, &doc) < 0)
+		return 1;
+	if (a->base.o.json)
 		cps_cli_print_json(doc);
 	else
-		printf("dead letter %lld %s\n", a->id,
+		printf("dead letter %lld %s\n", a->base.id,
 		       json_string_value(json_object_get(doc, "status")) ?: "discarded");
-	rc = 0;
-out:
 	json_decref(doc);
-	json_decref(body);
-	return rc;
+	return 0;
 }
 
-/* Sends the replay `body` (borrowed); 1 when one was not replayed. */
-static int dlq_replay(struct cps_api_client *cl, const struct dlq_args *a, json_t *body)
+/* Sends the replay body; 1 when one was not replayed. */
+static int dlq_replay(struct cps_api_client *cl, const void *args)
 {
+	const struct dlq_args *a = args;
 	json_t *doc;
 	int rc;
 
-	if (!body ||
-	    cps_cli_call(cl, "POST", "/api/v1/deadletters/replay", body, 0, NULL, &doc) < 0)
+	if (!a->base.body ||
+	    cps_cli_call(cl, "POST", "/api/v1/deadletters/replay", a->base.body, 0, NULL, &doc) < 0)
 		return 1;
-	rc = print_replay(doc, a->o.json);
+	rc = print_replay(doc, a->base.o.json);
 	json_decref(doc);
 	return rc;
+}
+
+static const struct cps_cli_sub dlq_subs[] = {{"list", 0, false, dlq_list},
+                                              {"show", 1, true, dlq_show},
+                                              {"discard", 1, true, dlq_discard},
+                                              {"replay", -1, false, dlq_replay}};
+
+static const struct cps_cli_command dlq_command = {"dlq", dlq_usage, dlq_subs,
+                                                   CPS_ARRAY_SIZE(dlq_subs), .list = true};
+
+/* Reads the options, the subcommand and its ids into `a` (a->base.body:
+ * the replay's or the discard's); returns CPS_CLI_PROCEED or the exit
+ * status. */
+static int dlq_parse(int argc, char **argv, struct dlq_args *a)
+{
+	const struct cps_cli_option own[] = {{"reason-contains", .text = &a->contains},
+	                                     {"reason", .text = &a->reason},
+	                                     {"note", .text = &a->note},
+	                                     {"raw", .flag = &a->raw}};
+	int rc =
+	    cps_cli_parse_command(argc, argv, &dlq_command, own, CPS_ARRAY_SIZE(own), &a->base);
+
+	if (rc != CPS_CLI_PROCEED)
+		return rc;
+	if (!strcmp(a->base.sub, "discard")) {
+		if (!a->reason || !*a->reason) {
+			fprintf(stderr, "cpsync: dlq discard: --reason TEXT is required\n");
+			return 2;
+		}
+		a->base.body = json_pack("{s:s}", "reason", a->reason);
+	}
+	if (!strcmp(a->base.sub, "replay"))
+		return dlq_replay_body(argc, argv, optind + 1, a, &a->base.body);
+	return CPS_CLI_PROCEED;
 }
 
 int cps_cli_dlq(int argc, char **argv)
 {
-	struct dlq_args a = {.list.limit = CPS_CLI_LIST_DEFAULT};
-	struct cps_api_client cl;
-	json_t *body = NULL;
-	int rc;
+	struct dlq_args a = {.base.list.limit = CPS_CLI_LIST_DEFAULT};
+	int rc = dlq_parse(argc, argv, &a);
 
-	rc = dlq_parse_options(argc, argv, &a);
-	if (rc == CPS_CLI_PROCEED)
-		rc = dlq_parse_subcommand(argc, argv, &a, &body);
-	if (rc != CPS_CLI_PROCEED)
-		return rc;
-	if (cps_cli_client_open(&a.o, &cl) < 0) {
-		json_decref(body);
-		return 1;
-	}
-	if (!strcmp(a.sub, "list"))
-		rc = dlq_list(&cl, &a);
-	else if (!strcmp(a.sub, "show"))
-		rc = dlq_show(&cl, &a);
-	else if (!strcmp(a.sub, "discard"))
-		rc = dlq_discard(&cl, &a);
-	else
-		rc = dlq_replay(&cl, &a, body);
-	json_decref(body);
-	cps_api_client_release(&cl);
-	return rc;
+	return rc == CPS_CLI_PROCEED ? cps_cli_run_sub(&dlq_command, &a.base) : rc;
 }

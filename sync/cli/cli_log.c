@@ -77,47 +77,36 @@ out_fail:
 	return NULL;
 }
 
+/* GET, or with a body (set) PUT, /api/v1/log, and print the answer. */
+static int log_call(struct cps_api_client *cl, const void *args)
+{
+	const struct cps_cli_args *a = args;
+
+	return cps_cli_call_print(cl, a->body ? "PUT" : "GET", "/api/v1/log", a->body, a->o.json,
+	                          print_log);
+}
+
+static const struct cps_cli_sub log_subs[] = {{"show", 0, false, log_call},
+                                              {"set", 1, false, log_call}};
+
+static const struct cps_cli_command log_command = {"log", log_usage, log_subs,
+                                                   CPS_ARRAY_SIZE(log_subs)};
+
 int cps_cli_log(int argc, char **argv)
 {
-	static const struct cps_cli_sub subs[] = {{"show", 0, false}, {"set", 1, false}};
-	struct cps_cli_opts o = {0};
-	const char *reason = NULL, *debug = NULL, *sub;
+	struct cps_cli_args a = {0};
+	const char *reason = NULL, *debug = NULL;
 	const struct cps_cli_option own[] = {{"reason", .text = &reason},
 	                                     {"debug", .text = &debug}};
-	struct cps_api_client cl;
-	json_t *doc = NULL, *body = NULL;
-	int r, rc = 1;
+	int r = cps_cli_parse_command(argc, argv, &log_command, own, CPS_ARRAY_SIZE(own), &a);
 
-	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, log_usage);
 	if (r != CPS_CLI_PROCEED)
 		return r;
-	r = cps_cli_parse_sub(argc, argv, "log", subs, CPS_ARRAY_SIZE(subs), log_usage, &sub, NULL);
-	if (r != CPS_CLI_PROCEED)
-		return r;
-	if (!strcmp(sub, "show") && (reason || debug)) {
+	if (!strcmp(a.sub, "show") && (reason || debug)) {
 		log_usage(stderr);
 		return 2;
 	}
-	if (!strcmp(sub, "set")) {
-		body = change_body(argv[optind + 1], debug, reason);
-		if (!body)
-			return 2;
-	}
-	if (cps_cli_client_open(&o, &cl) < 0) {
-		json_decref(body);
-		return 1;
-	}
-	if (!body) {
-		rc = cps_cli_get_print(&cl, "/api/v1/log", o.json, print_log);
-	} else if (cps_cli_call(&cl, "PUT", "/api/v1/log", body, 0, NULL, &doc) == 0) {
-		if (o.json)
-			cps_cli_print_json(doc);
-		else
-			print_log(doc);
-		rc = 0;
-	}
-	json_decref(doc);
-	json_decref(body);
-	cps_api_client_release(&cl);
-	return rc;
+	if (!strcmp(a.sub, "set") && !(a.body = change_body(argv[optind + 1], debug, reason)))
+		return 2;
+	return cps_cli_run_sub(&log_command, &a);
 }

@@ -106,7 +106,7 @@ int cps_cli_offsets(struct cps_api_client *cl, const char *name, const struct cp
 {
 	bool reset = r->to || r->timestamp_ms >= 0 || r->offset;
 	char *escaped = cps_api_client_escape(name);
-	json_t *body = NULL, *doc = NULL;
+	json_t *body = NULL;
 	struct cps_buf path;
 	int rc = 1;
 
@@ -125,18 +125,11 @@ int cps_cli_offsets(struct cps_api_client *cl, const char *name, const struct cp
 		rc = 2;
 		goto out;
 	}
-	if (cps_cli_call(cl, reset ? "PUT" : "GET", (const char *)path.data, body, 0, NULL, &doc) <
-	    0)
-		goto out;
-	if (json)
-		cps_cli_print_json(doc);
-	else
-		print_offsets(doc);
-	rc = 0;
+	rc = cps_cli_call_print(cl, reset ? "PUT" : "GET", (const char *)path.data, body, json,
+	                        print_offsets);
 out:
 	free(escaped);
 	json_decref(body);
-	json_decref(doc);
 	cps_buf_release(&path);
 	return rc;
 }

@@ -48,8 +48,8 @@ int cps_cli_republish(int argc, char **argv)
 	                                     {"to-topic", .text = &topic},
 	                                     {"reason", .text = &reason}};
 	struct cps_api_client cl;
-	json_t *doc = NULL, *body;
-	int r, rc = 1;
+	json_t *body;
+	int r, rc;
 
 	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, republish_usage);
 	if (r != CPS_CLI_PROCEED)
@@ -68,14 +68,7 @@ int cps_cli_republish(int argc, char **argv)
 		json_decref(body);
 		return 1;
 	}
-	if (cps_cli_call(&cl, "POST", "/api/v1/republish", body, 0, NULL, &doc) == 0) {
-		if (o.json)
-			cps_cli_print_json(doc);
-		else
-			print_result(doc);
-		rc = 0;
-	}
-	json_decref(doc);
+	rc = cps_cli_call_print(&cl, "POST", "/api/v1/republish", body, o.json, print_result);
 	json_decref(body);
 	cps_api_client_release(&cl);
 	return rc;

@@ -171,25 +171,23 @@ static int rules_call(struct cps_cli_opts *o, const char *sub, json_t *body)
 	return rc;
 }
 
+static const struct cps_cli_sub rules_subs[] = {
+    {"show", 0, false}, {"diff", 1, false}, {"apply", 1, false}};
+
+static const struct cps_cli_command rules_command = {"rules", rules_usage, rules_subs,
+                                                     CPS_ARRAY_SIZE(rules_subs)};
+
 int cps_cli_rules(int argc, char **argv)
 {
-	static const struct cps_cli_sub subs[] = {
-	    {"show", 0, false}, {"diff", 1, false}, {"apply", 1, false}};
-	struct cps_cli_opts o = {.timeout_ms = APPLY_TIMEOUT_MS};
-	const char *sub;
+	struct cps_cli_args a = {.o.timeout_ms = APPLY_TIMEOUT_MS};
 	json_t *body = NULL;
-	int r;
+	int r = cps_cli_parse_command(argc, argv, &rules_command, NULL, 0, &a);
 
-	r = cps_cli_parse_options(argc, argv, NULL, 0, &o, NULL, rules_usage);
 	if (r != CPS_CLI_PROCEED)
 		return r;
-	r = cps_cli_parse_sub(argc, argv, "rules", subs, CPS_ARRAY_SIZE(subs), rules_usage, &sub,
-	                      NULL);
-	if (r != CPS_CLI_PROCEED)
-		return r;
-	if (strcmp(sub, "show") && !(body = file_body(argv[optind + 1])))
+	if (strcmp(a.sub, "show") && !(body = file_body(argv[optind + 1])))
 		return 1;
-	r = rules_call(&o, sub, body);
+	r = rules_call(&a.o, a.sub, body);
 	json_decref(body);
 	return r;
 }

@@ -277,6 +277,16 @@ static int ensure_database(const char *admin_conninfo, const char *dbname, char 
 	return rc;
 }
 
+/* setenv for the ${VARS} of deploy/demo.yaml; 1 (why printed) when memory
+ * is out. */
+static int demo_setenv(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) == 0)
+		return 0;
+	fprintf(stderr, "cpsync: demo: out of memory\n");
+	return 1;
+}
+
 /* mkdir -p for one path, readable by its own user only: the zone's folders
  * hold personal data (an existing leaf is narrowed to 0700 too). */
 static int make_dirs(const char *path)
@@ -342,11 +352,9 @@ static int prepare_places(const char *store, const char *city_opt, const char *s
 	pl->city_conninfo = *owned_city;
 	pl->city_display = *owned_display;
 	pl->shenshan_dir = shenshan_abs;
-	if (setenv("CPSYNC_DEMO_CITY_PG", *owned_city, 1) != 0 ||
-	    setenv("CPSYNC_DEMO_SHENSHAN_DIR", shenshan_abs, 1) != 0) {
-		fprintf(stderr, "cpsync: demo: out of memory\n");
+	if (demo_setenv("CPSYNC_DEMO_CITY_PG", *owned_city) ||
+	    demo_setenv("CPSYNC_DEMO_SHENSHAN_DIR", shenshan_abs))
 		return 1;
-	}
 	return 0;
 }
 
@@ -375,10 +383,8 @@ int cps_cli_demo(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (setenv("CPSYNC_PG", optarg, 1) != 0) {
-				fprintf(stderr, "cpsync: demo: out of memory\n");
+			if (demo_setenv("CPSYNC_PG", optarg))
 				return 1;
-			}
 			break;
 		case 'H':
 			opts.http_listen = optarg;
@@ -391,10 +397,8 @@ int cps_cli_demo(int argc, char **argv)
 			break;
 		case 'k':
 			/* deploy/demo.yaml: brokers: ${CPSYNC_DEMO_KAFKA:-embedded} */
-			if (setenv("CPSYNC_DEMO_KAFKA", optarg, 1) != 0) {
-				fprintf(stderr, "cpsync: demo: out of memory\n");
+			if (demo_setenv("CPSYNC_DEMO_KAFKA", optarg))
 				return 1;
-			}
 			break;
 		case 'n':
 			people = strtol(optarg, &end, 10);

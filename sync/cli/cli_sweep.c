@@ -132,40 +132,40 @@ static int sweep_run(struct cps_api_client *cl, bool wait, bool json)
 	return rc;
 }
 
+static const struct cps_cli_sub sweep_subs[] = {{"run", 0, false}, {"report", -1, false}};
+
+static const struct cps_cli_command sweep_command = {"sweep", sweep_usage, sweep_subs,
+                                                     CPS_ARRAY_SIZE(sweep_subs)};
+
 int cps_cli_sweep(int argc, char **argv)
 {
-	struct cps_cli_opts o = {.timeout_ms = 60000};
-	static const struct cps_cli_sub subs[] = {{"run", 0, false}, {"report", -1, false}};
+	struct cps_cli_args a = {.o.timeout_ms = 60000};
 	bool wait = false;
 	const struct cps_cli_option own[] = {{"wait", .flag = &wait}};
 	struct cps_api_client cl;
-	const char *sub = NULL;
-	long long id = 0;
 	char path[96];
 	int r;
 
-	r = cps_cli_parse_options(argc, argv, own, CPS_ARRAY_SIZE(own), &o, NULL, sweep_usage);
+	r = cps_cli_parse_command(argc, argv, &sweep_command, own, CPS_ARRAY_SIZE(own), &a);
 	if (r != CPS_CLI_PROCEED)
 		return r;
-	r = cps_cli_parse_sub(argc, argv, "sweep", subs, CPS_ARRAY_SIZE(subs), sweep_usage, &sub,
-	                      NULL);
-	if (r != CPS_CLI_PROCEED)
-		return r;
-	if (!strcmp(sub, "report") && argc - optind > 2) {
+	if (!strcmp(a.sub, "report") && argc - optind > 2) {
 		sweep_usage(stderr);
 		return 2;
 	}
-	if (!strcmp(sub, "report") && argc - optind == 2 && cps_cli_parse_id(argv[optind + 1], &id))
+	if (!strcmp(a.sub, "report") && argc - optind == 2 &&
+	    cps_cli_parse_id(argv[optind + 1], &a.id))
 		return 2;
-	if (cps_cli_client_open(&o, &cl) < 0)
+	if (cps_cli_client_open(&a.o, &cl) < 0)
 		return 1;
-	if (!strcmp(sub, "run"))
-		r = sweep_run(&cl, wait, o.json);
-	else if (id) {
-		snprintf(path, sizeof(path), "/api/v1/sweeps/%lld/differences?limit=500", id);
-		r = cps_cli_get_print(&cl, path, o.json, print_differences);
+	if (!strcmp(a.sub, "run"))
+		r = sweep_run(&cl, wait, a.o.json);
+	else if (a.id) {
+		snprintf(path, sizeof(path), "/api/v1/sweeps/%lld/differences?limit=500", a.id);
+		r = cps_cli_call_print(&cl, "GET", path, NULL, a.o.json, print_differences);
 	} else {
-		r = cps_cli_get_print(&cl, "/api/v1/sweeps?limit=10", o.json, print_runs);
+		r = cps_cli_call_print(&cl, "GET", "/api/v1/sweeps?limit=10", NULL, a.o.json,
+		                       print_runs);
 	}
 	cps_api_client_release(&cl);
 	return r;

@@ -6,28 +6,22 @@
  */
 #include "config/config.h"
 
+#include "base/common.h"
+
 #include <stdio.h>
 #include <string.h>
 
 static const char *type_doc(enum cps_config_type t)
 {
-	switch (t) {
-	case CPS_CFG_STRING:
-		return "string";
-	case CPS_CFG_INT:
-		return "integer";
-	case CPS_CFG_BOOL:
-		return "boolean";
-	case CPS_CFG_ENUM:
-		return "enum";
-	case CPS_CFG_DURATION_MS:
-		return "duration";
-	case CPS_CFG_LIST:
-		return "list of strings";
-	case CPS_CFG_MAP:
-		return "map";
-	}
-	return "?";
+	static const char *const names[] = {[CPS_CFG_STRING] = "string",
+	                                    [CPS_CFG_INT] = "integer",
+	                                    [CPS_CFG_BOOL] = "boolean",
+	                                    [CPS_CFG_ENUM] = "enum",
+	                                    [CPS_CFG_DURATION_MS] = "duration",
+	                                    [CPS_CFG_LIST] = "list of strings",
+	                                    [CPS_CFG_MAP] = "map"};
+
+	return (size_t)t < CPS_ARRAY_SIZE(names) ? names[t] : "?";
 }
 
 static void write_allowed(FILE *f, const char *allowed)

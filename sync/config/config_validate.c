@@ -36,16 +36,12 @@ static void join_path(const struct validator *v, int depth, char *out, size_t si
 
 static const char *kind_name(enum cps_config_node_kind k)
 {
-	switch (k) {
-	case CPS_NODE_MAP:
-		return "a mapping";
-	case CPS_NODE_SEQ:
-		return "a list";
-	case CPS_NODE_NULL:
-		return "nothing";
-	default:
-		return "a scalar";
-	}
+	static const char *const names[] = {[CPS_NODE_NULL] = "nothing",
+	                                    [CPS_NODE_SCALAR] = "a scalar",
+	                                    [CPS_NODE_MAP] = "a mapping",
+	                                    [CPS_NODE_SEQ] = "a list"};
+
+	return (size_t)k < CPS_ARRAY_SIZE(names) ? names[k] : "a scalar";
 }
 
 static int type_error(struct validator *v, const struct cps_config_node *n, const char *path,

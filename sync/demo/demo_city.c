@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/common.h"
+#include "sink/sink_runner.h"
 #include "store/pgerr.h"
 
 #include <jansson.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The city's schema. Idempotent: every statement may run again. */
 const char cps_demo_city_sql[] =
@@ -177,222 +177,6 @@ int cps_demo_city_setup(const char *conninfo, char *errstr, size_t errstr_size)
 	rc = exec_sql(db, cps_demo_city_sql, "creating the city tables", errstr, errstr_size);
 	PQfinish(db);
 	return rc;
-}
-
-/* ---- Avro JSON to SQL text ------------------------------------------------ */
-
-static bool is_primitive(const char *name)
-{
-	static const char *const p[] = {"null",  "boolean", "int",   "long",
-	                                "float", "double",  "bytes", "string"};
-
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(p); i++)
-		if (!strcmp(p[i], name))
-			return true;
-	return false;
-}
-
-/* The definition of named type `name` (full or short) inside `node`. */
-static json_t *find_named(json_t *node, const char *name)
-{
-	const char *dot = strrchr(name, '.'), *short_name = dot ? dot + 1 : name;
-
-	if (json_is_array(node)) {
-		size_t i;
-		json_t *t, *r;
-
-		json_array_foreach (node, i, t) {
-			if ((r = find_named(t, name)))
-				return r;
-		}
-		return NULL;
-	}
-	if (json_is_object(node)) {
-		const char *n = json_string_value(json_object_get(node, "name"));
-		const char *k;
-		json_t *v, *r;
-
-		if (n && json_is_string(json_object_get(node, "type"))) {
-			const char *nd = strrchr(n, '.');
-
-			if (!strcmp(nd ? nd + 1 : n, short_name))
-				return node;
-		}
-		json_object_foreach (node, k, v) {
-			if (json_is_object(v) || json_is_array(v))
-				if ((r = find_named(v, name)))
-					return r;
-		}
-	}
-	return NULL;
-}
-
-/* Names equal without their namespaces ("cpsync.Gender" and "Gender"). */
-static bool same_name(const char *a, const char *b)
-{
-	const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
-
-	return !strcmp(da ? da + 1 : a, db ? db + 1 : b);
-}
-
-static json_t *resolve(json_t *root, json_t *type)
-{
-	if (json_is_string(type) && !is_primitive(json_string_value(type))) {
-		json_t *def = find_named(root, json_string_value(type));
-
-		return def ? def : type;
-	}
-	return type;
-}
-
-/* Avro JSON bytes (code points 0-255, `len` bytes of UTF-8: a 0x00 byte is
- * a NUL inside the string) as the decimal text of `scale`. */
-static json_t *decimal_text(const char *s, size_t len, int scale)
-{
-	__int128 v = 0;
-	size_t n = 0;
-	const unsigned char *p = (const unsigned char *)s, *end = p + len;
-	char digits[64], out[72];
-	int nd = 0, o = 0;
-	bool neg;
-
-	for (; p < end; n++) {
-		unsigned b;
-
-		if (*p < 0x80) {
-			b = *p++;
-		} else if ((*p & 0xE0) == 0xC0 && p + 1 < end && (p[1] & 0xC0) == 0x80) {
-			b = (unsigned)((p[0] & 0x1F) << 6 | (p[1] & 0x3F));
-			p += 2;
-		} else {
-			return NULL;
-		}
-		if (b > 0xFF || n >= 16)
-			return NULL;
-		if (n == 0 && (b & 0x80))
-			v = -1; /* sign extension */
-		v = (__int128)((unsigned __int128)v << 8) | b;
-	}
-	neg = v < 0;
-	if (neg)
-		v = -v;
-	do {
-		digits[nd++] = (char)('0' + (int)(v % 10));
-		v /= 10;
-	} while (v > 0 && nd < 60);
-	while (nd <= scale)
-		digits[nd++] = '0';
-	if (neg)
-		out[o++] = '-';
-	for (int i = nd - 1; i >= 0; i--) {
-		out[o++] = digits[i];
-		if (i == scale && scale > 0)
-			out[o++] = '.';
-	}
-	out[o] = '\0';
-	return json_string(out);
-}
-
-/* The plain JSON of an Avro JSON value: unions unwrapped, enums as symbols,
- * dates and timestamps as ISO text, decimals as decimal text. NULL when the
- * value does not fit the type. New reference. */
-static json_t *plain(json_t *root, json_t *type, json_t *v)
-{
-	const char *w, *lt;
-
-	type = resolve(root, type);
-	if (json_is_array(type)) { /* a union: null or {"branch": value} */
-		size_t i;
-		json_t *b;
-		const char *k;
-		json_t *inner;
-
-		if (json_is_null(v))
-			return json_null();
-		if (!json_is_object(v) || json_object_size(v) != 1)
-			return NULL;
-		json_object_foreach (v, k, inner) {
-			json_array_foreach (type, i, b) {
-				json_t *r = resolve(root, b);
-				const char *bn =
-				    json_is_string(r) ? json_string_value(r)
-				    : json_is_string(json_object_get(r, "name"))
-				        ? json_string_value(json_object_get(r, "name"))
-				        : json_string_value(json_object_get(r, "type"));
-
-				if (bn && same_name(bn, k))
-					return plain(root, r, inner);
-			}
-		}
-		return NULL;
-	}
-	w = json_is_string(type) ? json_string_value(type)
-	                         : json_string_value(json_object_get(type, "type"));
-	lt = json_is_object(type) ? json_string_value(json_object_get(type, "logicalType")) : NULL;
-	if (!w)
-		return NULL;
-	if (lt && !strcmp(lt, "date") && json_is_integer(v)) {
-		time_t t = (time_t)json_integer_value(v) * 86400;
-		struct tm tm;
-		char buf[32];
-
-		gmtime_r(&t, &tm);
-		strftime(buf, sizeof(buf), "%Y-%m-%d", &tm);
-		return json_string(buf);
-	}
-	if (lt && !strcmp(lt, "timestamp-millis") && json_is_integer(v)) {
-		json_int_t ms = json_integer_value(v);
-		time_t t = (time_t)(ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000));
-		struct tm tm;
-		char buf[48], sec[32];
-
-		gmtime_r(&t, &tm);
-		strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(buf, sizeof(buf), "%s.%03dZ", sec, (int)(ms - (json_int_t)t * 1000));
-		return json_string(buf);
-	}
-	if (lt && !strcmp(lt, "decimal") && json_is_string(v)) {
-		json_t *sc = json_object_get(type, "scale");
-
-		return decimal_text(json_string_value(v), json_string_length(v),
-		                    json_is_integer(sc) ? (int)json_integer_value(sc) : 0);
-	}
-	if (!strcmp(w, "array")) {
-		json_t *items = json_object_get(type, "items"), *out, *e;
-		size_t i;
-
-		if (!json_is_array(v) || !(out = json_array()))
-			return NULL;
-		json_array_foreach (v, i, e) {
-			json_t *c = plain(root, items, e);
-
-			if (!c || json_array_append_new(out, c) < 0) {
-				json_decref(out);
-				return NULL;
-			}
-		}
-		return out;
-	}
-	if (!strcmp(w, "record")) {
-		json_t *fields = json_object_get(type, "fields"), *out, *f;
-		size_t i;
-
-		if (!json_is_object(v) || !(out = json_object()))
-			return NULL;
-		json_array_foreach (fields, i, f) {
-			const char *name = json_string_value(json_object_get(f, "name"));
-			json_t *fv = name ? json_object_get(v, name) : NULL;
-			json_t *c = fv ? plain(root, json_object_get(f, "type"), fv) : NULL;
-
-			if (!c || json_object_set_new(out, name, c) < 0) {
-				json_decref(out);
-				return NULL;
-			}
-		}
-		return out;
-	}
-	/* string, enum, boolean, int, long, null: as they are */
-	return json_incref(v);
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -564,7 +348,11 @@ int cps_demo_city_put(struct cps_demo_city *c, const struct cps_demo_msg *m, cha
 		json_t *f = json_array_get(t->fields, i);
 		const char *fname = json_string_value(json_object_get(f, "name"));
 		json_t *v = json_object_get(m->record, fname);
-		json_t *p = v ? plain(t->schema->json, json_object_get(f, "type"), v) : NULL;
+		char why[CPS_ERRSTR_SIZE];
+		/* the plain JSON that cpsync's postgres sink writes too */
+		json_t *p = v ? cps_sink_plain_json(t->schema->json, json_object_get(f, "type"), v,
+		                                    why, sizeof(why))
+		              : NULL;
 		char *dumped = NULL;
 		int brc;
 
