@@ -118,12 +118,9 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 	if (s->polling) {
 		s->phase = PHASE_POLLING;
 		rc = pg_source_poll_open(s, errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto out_close;
-		*out = &s->base;
-		return CPS_OK;
+	} else {
+		rc = pg_source_open_replication(s, errstr, errstr_size);
 	}
-	rc = pg_source_open_replication(s, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_close;
 	*out = &s->base;
