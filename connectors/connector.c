@@ -24,6 +24,25 @@ void cps_position_format(const char *platform, const struct cps_position *pos, c
 	         pos->partition, pos->offset);
 }
 
+int cps_header_fingerprint(const struct cps_header *h, size_t n, const char *name, uint64_t *fp)
+{
+	char hex[17];
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(h[i].name, name) != 0)
+			continue;
+		if (!h[i].value || h[i].value_len != 16)
+			return -1;
+		memcpy(hex, h[i].value, 16);
+		hex[16] = '\0';
+		if (strspn(hex, "0123456789abcdef") != 16)
+			return -1;
+		*fp = strtoull(hex, NULL, 16);
+		return 1;
+	}
+	return 0;
+}
+
 /* Which mandatory slot is missing, or NULL when the table is complete. */
 static const char *missing_slot(const struct cps_connector_ops *ops)
 {

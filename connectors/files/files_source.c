@@ -26,10 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
-#define PROGRESS_NAME    ".progress"
-#define LEDGER_NAME      ".ledger"
-#define STALE_TMP_MS     (3600 * 1000) /* a *.tmp this old is no upload in progress */
+#define PROGRESS_NAME ".progress"
+#define LEDGER_NAME   ".ledger"
+#define STALE_TMP_MS  (3600 * 1000) /* a *.tmp this old is no upload in progress */
 
 struct files_source {
 	struct cps_conn base;
@@ -734,7 +733,7 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	s->header.name = HEADER_WRITER_FP;
+	s->header.name = CPS_HEADER_WRITER_FP;
 	s->header.value = s->writer_fp;
 	s->header.value_len = 16;
 	if (access(s->inbox, R_OK | W_OK | X_OK) < 0) {
