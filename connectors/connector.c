@@ -24,6 +24,25 @@ void cps_position_format(const char *platform, const struct cps_position *pos, c
 	         pos->partition, pos->offset);
 }
 
+int cps_header_fingerprint(const struct cps_header *h, size_t n, const char *name, uint64_t *fp)
+{
+	char hex[17];
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(h[i].name, name) != 0)
+			continue;
+		if (!h[i].value || h[i].value_len != 16)
+			return -1;
+		memcpy(hex, h[i].value, 16);
+		hex[16] = '\0';
+		if (strspn(hex, "0123456789abcdef") != 16)
+			return -1;
+		*fp = strtoull(hex, NULL, 16);
+		return 1;
+	}
+	return 0;
+}
+
 /* Which mandatory slot is missing, or NULL when the table is complete. */
 static const char *missing_slot(const struct cps_connector_ops *ops)
 {
@@ -101,35 +120,46 @@ void cps_connector_registry_clear(void)
 	n_registered = 0;
 }
 
+/* Validates the settings of one side against the connector's declarations
+ * and copies them with defaults into resolved (initialised here; release it
+ * on any return). */
+static int resolve_settings(const struct cps_connector_ops *ops, bool source, const char *platform,
+                            const struct cps_settings *settings, struct cps_settings *resolved,
+                            char *errstr, size_t errstr_size)
+{
+	char why[CPS_ERRSTR_SIZE];
+
+	cps_settings_init(resolved);
+	if (cps_settings_validate(settings, ops->settings, ops->n_settings,
+	                          source ? CPS_SETTING_SOURCE : CPS_SETTING_SINK, why,
+	                          sizeof(why)) != CPS_OK)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s %s '%s': %s", ops->type,
+		                  source ? "source" : "sink", platform, why);
+	if ((settings && cps_settings_copy(resolved, settings) < 0) ||
+	    cps_settings_apply_defaults(resolved, ops->settings, ops->n_settings) < 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return CPS_OK;
+}
+
 static int open_side(const struct cps_connector_ops *ops, bool source, const char *platform,
                      const struct cps_settings *settings, struct cps_conn **out, char *errstr,
                      size_t errstr_size)
 {
 	struct cps_settings resolved;
 	struct cps_conn *c = NULL;
-	const char *side = source ? "source" : "sink";
-	char why[CPS_ERRSTR_SIZE];
 	int rc;
 
 	*out = NULL;
 	if (!ops || (source ? !ops->source_open : !ops->sink_open))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "connector '%s' cannot be a %s", ops ? ops->type : "?", side);
+		                  "connector '%s' cannot be a %s", ops ? ops->type : "?",
+		                  source ? "source" : "sink");
 	if (!platform || strlen(platform) >= CPS_PLATFORM_MAX)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "platform name is missing or too long");
-	rc =
-	    cps_settings_validate(settings, ops->settings, ops->n_settings,
-	                          source ? CPS_SETTING_SOURCE : CPS_SETTING_SINK, why, sizeof(why));
+	rc = resolve_settings(ops, source, platform, settings, &resolved, errstr, errstr_size);
 	if (rc != CPS_OK)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s %s '%s': %s", ops->type,
-		                  side, platform, why);
-	cps_settings_init(&resolved);
-	if ((settings && cps_settings_copy(&resolved, settings) < 0) ||
-	    cps_settings_apply_defaults(&resolved, ops->settings, ops->n_settings) < 0) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_release;
-	}
 	rc = source ? ops->source_open(platform, &resolved, &c, errstr, errstr_size)
 	            : ops->sink_open(platform, &resolved, &c, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -215,25 +245,6 @@ void cps_offsets_release(struct cps_offsets *o)
 	o->n = o->cap = 0;
 }
 
-/* Validates a source's settings and copies them with defaults into resolved
- * (initialised here; release it on any return). */
-static int resolve_source_settings(const struct cps_connector_ops *ops, const char *platform,
-                                   const struct cps_settings *settings,
-                                   struct cps_settings *resolved, char *errstr, size_t errstr_size)
-{
-	char why[CPS_ERRSTR_SIZE];
-
-	cps_settings_init(resolved);
-	if (cps_settings_validate(settings, ops->settings, ops->n_settings, CPS_SETTING_SOURCE, why,
-	                          sizeof(why)) != CPS_OK)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "%s source '%s': %s",
-		                  ops->type, platform, why);
-	if ((settings && cps_settings_copy(resolved, settings) < 0) ||
-	    cps_settings_apply_defaults(resolved, ops->settings, ops->n_settings) < 0)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	return CPS_OK;
-}
-
 int cps_connector_offsets_get(const struct cps_connector_ops *ops, const char *platform,
                               const struct cps_settings *settings, struct cps_offsets *out,
                               char *errstr, size_t errstr_size)
@@ -244,7 +255,7 @@ int cps_connector_offsets_get(const struct cps_connector_ops *ops, const char *p
 	if (!ops || !ops->offsets_get)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "a %s source cannot show its offsets", ops ? ops->type : "?");
-	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	rc = resolve_settings(ops, true, platform, settings, &resolved, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = ops->offsets_get(platform, &resolved, out, errstr, errstr_size);
 	cps_settings_release(&resolved);
@@ -262,7 +273,7 @@ int cps_connector_offsets_reset(const struct cps_connector_ops *ops, const char 
 	if (!ops || !ops->offsets_reset)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "a %s source cannot reset its offsets", ops ? ops->type : "?");
-	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	rc = resolve_settings(ops, true, platform, settings, &resolved, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = ops->offsets_reset(platform, &resolved,
 		                        open && open->ops == ops && open->is_source ? open : NULL,
@@ -284,7 +295,7 @@ int cps_connector_snapshot_request(const struct cps_connector_ops *ops, const ch
 		    "a %s source cannot re-read tables while it runs (only a postgres "
 		    "source in replication mode can)",
 		    ops ? ops->type : "?");
-	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	rc = resolve_settings(ops, true, platform, settings, &resolved, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = ops->snapshot_request(platform, &resolved, tables, n, check_only, errstr,
 		                           errstr_size);
@@ -303,7 +314,7 @@ int cps_connector_sweep_read(const struct cps_connector_ops *ops, const char *pl
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "a %s source cannot read its platform's full data for a sweep",
 		                  ops ? ops->type : "?");
-	rc = resolve_source_settings(ops, platform, settings, &resolved, errstr, errstr_size);
+	rc = resolve_settings(ops, true, platform, settings, &resolved, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = ops->sweep_read(platform, &resolved, chunk ? chunk : 1000, sink, errstr,
 		                     errstr_size);

@@ -42,6 +42,15 @@ struct cps_header {
 	size_t value_len;
 };
 
+/* A source's header naming the schema a raw record was written with (the
+ * files source's container schema): 16 hex digits of its fingerprint. */
+#define CPS_HEADER_WRITER_FP "cpsync-writer-fingerprint"
+
+/* The first header `name` of h[0..n) as a schema fingerprint (16 lowercase
+ * hex digits of the CRC-64-AVRO fingerprint, as cpsync writes them): 1 with
+ * *fp set, 0 when there is none, -1 when its value is not that. */
+int cps_header_fingerprint(const struct cps_header *h, size_t n, const char *name, uint64_t *fp);
+
 /* One message from a source. Every pointer is borrowed from the connector and
  * stays valid until the next poll or close of that source. */
 struct cps_source_msg {

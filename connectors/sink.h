@@ -25,6 +25,8 @@
 #define CPS_SINK_HEADER_VERSION   "cpsync-version"   /* decimal text */
 #define CPS_SINK_HEADER_OPERATION "cpsync-operation" /* "UPSERT" or "DELETE" */
 #define CPS_SINK_ORIGIN           "cpsync"           /* cps_sink_record.origin_platform */
+/* "files" records only: their schema (cps_header_fingerprint) */
+#define CPS_SINK_HEADER_SCHEMA_FP "cpsync-schema-fingerprint"
 
 enum cps_sink_format {
 	CPS_SINK_FORMAT_FRAMED, /* kafka */

@@ -18,14 +18,9 @@
 #define DAY_MS INT64_C(86400000)
 #define SUFFIX ".effective_field"
 
-struct effective_prefix {
-	char *prefix, *field;
-};
-
 struct files_effective {
-	char *field; /* effective_field; NULL when not set */
-	struct effective_prefix *prefixes;
-	size_t n_prefixes;
+	char *field;                    /* effective_field; NULL when not set */
+	struct files_prefixes prefixes; /* file.<prefix>.effective_field */
 	/* the file in flight */
 	struct cps_record_schema *rs; /* NULL: no field mapped for it */
 	const struct cps_rfield *f;
@@ -36,29 +31,11 @@ void files_effective_free(struct files_effective *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->n_prefixes; i++) {
-		free(e->prefixes[i].prefix);
-		free(e->prefixes[i].field);
-	}
-	free(e->prefixes);
+	files_prefixes_release(&e->prefixes);
 	free(e->field);
 	cps_record_schema_free(e->rs);
 	cps_arena_release(&e->arena);
 	free(e);
-}
-
-static int add_prefix(struct files_effective *e, const char *key, const char *field)
-{
-	size_t n = strlen(key) - strlen("file.") - strlen(SUFFIX);
-	struct effective_prefix *p = realloc(e->prefixes, (e->n_prefixes + 1) * sizeof(*p));
-
-	if (!p)
-		return -1;
-	e->prefixes = p;
-	p = &e->prefixes[e->n_prefixes++];
-	p->prefix = strndup(key + strlen("file."), n);
-	p->field = strdup(field);
-	return p->prefix && p->field ? 0 : -1;
 }
 
 int files_effective_new(const struct cps_settings *settings, struct files_effective **out,
@@ -66,29 +43,22 @@ int files_effective_new(const struct cps_settings *settings, struct files_effect
 {
 	struct files_effective *e = calloc(1, sizeof(*e));
 	const char *dflt = cps_settings_get(settings, "effective_field");
-	const struct cps_setting *kv;
-	size_t it = 0;
 
 	*out = NULL;
 	if (!e)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	cps_arena_init(&e->arena, 0);
-	if (dflt && *dflt && !(e->field = strdup(dflt)))
+	if ((dflt && *dflt && !(e->field = strdup(dflt))) ||
+	    files_prefixes_load(&e->prefixes, settings, SUFFIX) < 0)
 		goto out_oom;
-	while ((kv = cps_settings_next(settings, "file.", &it))) {
-		size_t n = strlen(kv->key);
-
-		if (n <= strlen("file.") + strlen(SUFFIX) ||
-		    strcmp(kv->key + n - strlen(SUFFIX), SUFFIX))
-			continue;
-		if (!kv->value || !*kv->value) {
+	for (size_t i = 0; i < e->prefixes.n; i++)
+		if (!*e->prefixes.v[i].value) {
+			cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			           "setting 'file.%s" SUFFIX "' must name a record field",
+			           e->prefixes.v[i].prefix);
 			files_effective_free(e);
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "setting '%s' must name a record field", kv->key);
+			return CPS_ERR_INVALID;
 		}
-		if (add_prefix(e, kv->key, kv->value) < 0)
-			goto out_oom;
-	}
 	*out = e;
 	return CPS_OK;
 out_oom:
@@ -100,18 +70,9 @@ out_oom:
  * default; NULL for none. */
 static const char *field_for(const struct files_effective *e, const char *name)
 {
-	const char *field = e->field;
-	size_t best = 0;
+	const char *field = files_prefixes_find(&e->prefixes, name);
 
-	for (size_t i = 0; i < e->n_prefixes; i++) {
-		size_t n = strlen(e->prefixes[i].prefix);
-
-		if (n > best && !strncmp(name, e->prefixes[i].prefix, n)) {
-			best = n;
-			field = e->prefixes[i].field;
-		}
-	}
-	return field;
+	return field ? field : e->field;
 }
 
 /* The type a time is read from: the non-null branch of a nullable field. */

@@ -23,8 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MANIFEST_SUFFIX  ".manifest.json"
-#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
+#define MANIFEST_SUFFIX ".manifest.json"
 
 bool files_is_manifest_name(const char *name)
 {
@@ -169,7 +168,7 @@ static int sweep_file(const char *platform, const char *inbox, const struct full
 		goto out;
 	}
 	snprintf(fp, sizeof(fp), "%016" PRIx64, writer->fingerprint);
-	header = (struct cps_header){HEADER_WRITER_FP, fp, 16};
+	header = (struct cps_header){CPS_HEADER_WRITER_FP, fp, 16};
 	rc = sink->entity(sink->arg, f->entity, errstr, errstr_size);
 	while (rc == CPS_OK) {
 		const void *rec;

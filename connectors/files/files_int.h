@@ -1,7 +1,8 @@
 /*
  * Private to the files connector (files.c, files_source.c, files_sink.c,
- * files_offsets.c, files_scan.c, files_effective.c, files_full.c, files_fs.c): the two sides' slots, which files.c puts in one table, and
- * the file-system steps both use.
+ * files_offsets.c, files_scan.c, files_effective.c, files_full.c, files_fs.c,
+ * files_prefix.c): the two sides' slots, which files.c puts in one table,
+ * and the file-system steps both use.
  */
 #ifndef CPS_FILES_INT_H
 #define CPS_FILES_INT_H
@@ -58,6 +59,22 @@ struct cps_catalog;
  * the source tree's schemas/. */
 int files_load_catalog(const struct cps_settings *settings, struct cps_catalog **out, char *errstr,
                        size_t errstr_size);
+
+/* files_prefix.c: the settings file.<prefix><suffix>; zero-initialised is
+ * empty. */
+struct files_prefixes {
+	struct files_prefix {
+		char *prefix, *value;
+	} * v;
+	size_t n;
+};
+/* Adds every setting file.<prefix><suffix> (suffix ".entity"); -1 when
+ * memory is out (release p then). */
+int files_prefixes_load(struct files_prefixes *p, const struct cps_settings *settings,
+                        const char *suffix);
+/* The value of the longest prefix of `name`, or NULL when none matches. */
+const char *files_prefixes_find(const struct files_prefixes *p, const char *name);
+void files_prefixes_release(struct files_prefixes *p);
 
 /* files_effective.c */
 struct files_effective;

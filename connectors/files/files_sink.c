@@ -10,6 +10,7 @@
 #include "codec/guard.h"
 #include "codec/schema.h"
 #include "connectors/files/ocf.h"
+#include "connectors/sink.h"
 #include "base/sha256.h"
 
 #include <dirent.h>
@@ -26,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER_SCHEMA_FP   "cpsync-schema-fingerprint"
 #define SINK_BLOCK_BYTES   (64 * 1024)
 #define SINK_BLOCK_RECORDS 1000
 
@@ -229,19 +229,13 @@ static int roll_aged(struct files_sink *k, bool all, char *errstr, size_t errstr
 
 static struct cps_schema *record_schema(struct files_sink *k, const struct cps_sink_record *r)
 {
-	for (size_t i = 0; i < r->n_headers; i++) {
-		const struct cps_header *h = &r->headers[i];
-		char hex[17];
+	uint64_t fp;
+	int found =
+	    cps_header_fingerprint(r->headers, r->n_headers, CPS_SINK_HEADER_SCHEMA_FP, &fp);
 
-		if (strcmp(h->name, HEADER_SCHEMA_FP) != 0)
-			continue;
-		if (!h->value || h->value_len != 16)
-			return NULL;
-		memcpy(hex, h->value, 16);
-		hex[16] = '\0';
-		return cps_catalog_by_fingerprint(k->catalog, strtoull(hex, NULL, 16));
-	}
-	return cps_catalog_by_entity(k->catalog, r->entity);
+	if (found == 0)
+		return cps_catalog_by_entity(k->catalog, r->entity);
+	return found > 0 ? cps_catalog_by_fingerprint(k->catalog, fp) : NULL;
 }
 
 int files_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, size_t n,

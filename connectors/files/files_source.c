@@ -26,22 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
-#define PROGRESS_NAME    ".progress"
-#define LEDGER_NAME      ".ledger"
-#define STALE_TMP_MS     (3600 * 1000) /* a *.tmp this old is no upload in progress */
-
-struct entity_prefix {
-	char *prefix, *entity;
-};
+#define PROGRESS_NAME ".progress"
+#define LEDGER_NAME   ".ledger"
+#define STALE_TMP_MS  (3600 * 1000) /* a *.tmp this old is no upload in progress */
 
 struct files_source {
 	struct cps_conn base;
 	char *inbox, *done, *rejected;
 	int64_t stable_ms, max_file_bytes, max_dead_letters;
-	struct cps_catalog *catalog; /* writer schemas a file may have */
-	struct entity_prefix *prefixes;
-	size_t n_prefixes;
+	struct cps_catalog *catalog;       /* writer schemas a file may have */
+	struct files_prefixes entities;    /* file.<prefix>.entity */
 	struct files_effective *effective; /* the effective-time fields */
 	char (*ledger)[65];
 	size_t n_ledger, cap_ledger;
@@ -257,19 +251,12 @@ static void close_current(struct files_source *s)
  * writer schema's short name in lower case. */
 static void pick_entity(struct files_source *s)
 {
-	size_t best = 0;
+	const char *mapped = files_prefixes_find(&s->entities, s->name);
 	avro_schema_t schema = cps_ocf_reader_schema(s->reader);
 
-	s->has_entity = false;
-	for (size_t i = 0; i < s->n_prefixes; i++) {
-		size_t n = strlen(s->prefixes[i].prefix);
-
-		if (n > best && !strncmp(s->name, s->prefixes[i].prefix, n)) {
-			best = n;
-			snprintf(s->entity, sizeof(s->entity), "%s", s->prefixes[i].entity);
-			s->has_entity = true;
-		}
-	}
+	s->has_entity = mapped != NULL;
+	if (mapped)
+		snprintf(s->entity, sizeof(s->entity), "%s", mapped);
 	if (!s->has_entity && avro_typeof(schema) == AVRO_RECORD) {
 		const char *n = avro_schema_name(schema);
 
@@ -685,11 +672,7 @@ void files_source_close(struct cps_conn *c)
 	close_current(s);
 	cps_buf_release(&s->image);
 	cps_buf_release(&s->arena);
-	for (size_t i = 0; i < s->n_prefixes; i++) {
-		free(s->prefixes[i].prefix);
-		free(s->prefixes[i].entity);
-	}
-	free(s->prefixes);
+	files_prefixes_release(&s->entities);
 	files_effective_free(s->effective);
 	cps_catalog_free(s->catalog);
 	free(s->ledger);
@@ -726,8 +709,6 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
                       struct cps_conn **out, char *errstr, size_t errstr_size)
 {
 	struct files_source *s = calloc(1, sizeof(*s));
-	const struct cps_setting *kv;
-	size_t it = 0;
 	int rc;
 
 	*out = NULL;
@@ -748,27 +729,11 @@ int files_source_open(const char *platform, const struct cps_settings *settings,
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_free;
 	}
-	while ((kv = cps_settings_next(settings, "file.", &it))) {
-		size_t n = strlen(kv->key);
-		struct entity_prefix *p;
-
-		if (n < 13 || strcmp(kv->key + n - 7, ".entity") != 0)
-			continue;
-		p = realloc(s->prefixes, (s->n_prefixes + 1) * sizeof(*p));
-		if (!p) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			goto out_free;
-		}
-		s->prefixes = p;
-		p = &s->prefixes[s->n_prefixes++];
-		p->prefix = strndup(kv->key + 5, n - 12);
-		p->entity = strdup(kv->value);
-		if (!p->prefix || !p->entity) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			goto out_free;
-		}
+	if (files_prefixes_load(&s->entities, settings, ".entity") < 0) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out_free;
 	}
-	s->header.name = HEADER_WRITER_FP;
+	s->header.name = CPS_HEADER_WRITER_FP;
 	s->header.value = s->writer_fp;
 	s->header.value_len = 16;
 	if (access(s->inbox, R_OK | W_OK | X_OK) < 0) {

@@ -124,7 +124,6 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 		struct kafka_topic *t = &s->topics[s->n_topics];
-		char key[CPS_STREAM_MAX + 16];
 		const char *entity;
 
 		while (len && (*p == ' ' || *p == '\t')) {
@@ -140,9 +139,8 @@ static int source_parse_topics(struct kafka_source *s, const struct cps_settings
 		if (!t->name)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		s->n_topics++;
-		snprintf(key, sizeof(key), "topic.%s.entity", t->name);
-		entity = cps_settings_get(settings, key);
-		if (entity && *entity && !(t->entity = cps_arena_strdup(&s->names, entity)))
+		entity = kafka_topic_entity(settings, t->name);
+		if (entity && !(t->entity = cps_arena_strdup(&s->names, entity)))
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (!comma)
 			break;
@@ -259,50 +257,6 @@ static int source_reserve(struct kafka_source *s, size_t max)
 	return 0;
 }
 
-/* Records the message's headers in s->hdrs; the pointers are set once the
- * batch is complete (the array may still move). */
-static int source_take_headers(struct kafka_source *s, rd_kafka_message_t *rkm,
-                               struct cps_source_msg *m, size_t *start)
-{
-	rd_kafka_headers_t *hdrs;
-	const char *name;
-	const void *value;
-	size_t size;
-	*start = s->n_hdrs;
-	m->headers = NULL;
-	m->n_headers = 0;
-	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		return 0;
-	for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; i++) {
-		if (cps_grow(&s->hdrs, &s->cap_hdrs, s->n_hdrs + 1, sizeof(*s->hdrs)) != 0)
-			return -1;
-		s->hdrs[s->n_hdrs++] = (struct cps_header){name, value, size};
-		m->n_headers++;
-	}
-	return 0;
-}
-
-static void source_fill_msg(struct kafka_source *s, rd_kafka_message_t *rkm,
-                            struct cps_source_msg *m)
-{
-	const char *topic = rd_kafka_topic_name(rkm->rkt);
-	rd_kafka_timestamp_type_t tstype;
-
-	memset(m, 0, sizeof(*m)); /* no effective time, not refused: the message says */
-	m->entity = topic_entity(s, topic);
-	m->key = rkm->key;
-	m->key_len = rkm->key_len;
-	m->value = rkm->payload;
-	m->value_len = rkm->len;
-	snprintf(m->pos.stream, sizeof(m->pos.stream), "%s", topic);
-	m->pos.partition = rkm->partition;
-	m->pos.offset = rkm->offset;
-	cps_position_format(s->base.platform, &m->pos, m->origin, sizeof(m->origin));
-	m->source_ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
-	if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-		m->source_ts_ms = -1;
-}
-
 /* An error for the caller, counted in `counts` (the source's or the sink's). */
 static int report_error(struct cps_conn_status *counts, int rc, char *errstr, size_t errstr_size,
                         const char *text)
@@ -378,9 +332,12 @@ static int kafka_source_poll(struct cps_conn *c, struct cps_source_batch *batch,
 			break;
 		}
 		s->held[n].rkm = rkm;
+		s->held[n].hdr_start = s->n_hdrs;
 		s->n_held = n + 1;
-		source_fill_msg(s, rkm, &s->msgs[n]);
-		if (source_take_headers(s, rkm, &s->msgs[n], &s->held[n].hdr_start) < 0) {
+		kafka_msg_fill(&s->msgs[n], rkm, s->base.platform,
+		               topic_entity(s, rd_kafka_topic_name(rkm->rkt)));
+		if (kafka_msg_take_headers(rkm, &s->msgs[n], &s->hdrs, &s->n_hdrs, &s->cap_hdrs) <
+		    0) {
 			/* keep the message: it is only handed out once */
 			s->msgs[n].n_headers = 0;
 		}

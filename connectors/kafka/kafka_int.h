@@ -1,7 +1,8 @@
 /*
- * Private to the Kafka connector (kafka.c, kafka_offsets.c, kafka_sweep.c): the source
- * instance, whose consumer an offsets reset uses, and the offsets slots of
- * the table, which kafka_offsets.c implements.
+ * Private to the Kafka connector (kafka.c, kafka_msg.c, kafka_offsets.c, kafka_sweep.c): the source
+ * instance, whose consumer an offsets reset uses, how a consumed message
+ * becomes a source message (the source's and the sweep's), and the offsets
+ * slots of the table, which kafka_offsets.c implements.
  */
 #ifndef CPS_KAFKA_INT_H
 #define CPS_KAFKA_INT_H
@@ -41,6 +42,20 @@ struct kafka_source {
 	char pending[256];
 	struct cps_conn_status counts; /* received, committed, errors, last_* */
 };
+
+/* kafka_msg.c: a consumed message as the source and the sweep hand it out. */
+/* The "topic.<topic>.entity" setting, or NULL when unset or empty. */
+const char *kafka_topic_entity(const struct cps_settings *settings, const char *topic);
+/* `m` made of `rkm`, its headers aside: the entity hint, key and value
+ * (borrowed from rkm), the position and its origin under `platform`, the
+ * message's timestamp (-1 when it has none). */
+void kafka_msg_fill(struct cps_source_msg *m, const rd_kafka_message_t *rkm, const char *platform,
+                    const char *entity);
+/* Appends rkm's headers to *hdrs (*n_hdrs of *cap_hdrs, grown), counting them
+ * in m->n_headers; the caller points m->headers at them once the array stops
+ * moving. -1 when memory is out. */
+int kafka_msg_take_headers(const rd_kafka_message_t *rkm, struct cps_source_msg *m,
+                           struct cps_header **hdrs, size_t *n_hdrs, size_t *cap_hdrs);
 
 /* kafka_offsets.c */
 /* Every partition of the source's topics (the "topics" setting). */

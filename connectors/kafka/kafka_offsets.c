@@ -119,8 +119,10 @@ static int describe_partitions(rd_kafka_t *rk, const rd_kafka_topic_partition_li
 	return CPS_OK;
 }
 
-static int read_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, char *errstr,
-                          size_t errstr_size)
+/* The group's committed offsets of `parts`, read into them and appended to
+ * `out` with their log ends. */
+static int describe_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                              struct cps_offsets *out, char *errstr, size_t errstr_size)
 {
 	rd_kafka_resp_err_t err = rd_kafka_committed(rk, parts, OFFSETS_TIMEOUT_MS);
 
@@ -128,7 +130,7 @@ static int read_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                  "reading the group's committed offsets failed: %s",
 		                  rd_kafka_err2str(err));
-	return CPS_OK;
+	return describe_partitions(rk, parts, out, errstr, errstr_size);
 }
 
 int kafka_offsets_get(const char *platform, const struct cps_settings *settings,
@@ -142,9 +144,7 @@ int kafka_offsets_get(const char *platform, const struct cps_settings *settings,
 		return CPS_ERR_RETRIABLE;
 	rc = kafka_topic_partitions(rk, settings, &parts, errstr, errstr_size);
 	if (rc == CPS_OK)
-		rc = read_committed(rk, parts, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = describe_partitions(rk, parts, out, errstr, errstr_size);
+		rc = describe_committed(rk, parts, out, errstr, errstr_size);
 	if (parts)
 		rd_kafka_topic_partition_list_destroy(parts);
 	rd_kafka_destroy(rk);
@@ -402,9 +402,7 @@ int kafka_offsets_reset(const char *platform, const struct cps_settings *setting
 	if (rc == CPS_OK)
 		rc = commit_offsets(rk, parts, errstr, errstr_size);
 	if (rc == CPS_OK)
-		rc = read_committed(rk, parts, errstr, errstr_size);
-	if (rc == CPS_OK)
-		rc = describe_partitions(rk, parts, out, errstr, errstr_size);
+		rc = describe_committed(rk, parts, out, errstr, errstr_size);
 	if (parts)
 		rd_kafka_topic_partition_list_destroy(parts);
 	if (!open)

@@ -37,16 +37,6 @@ static void sweep_release_held(struct sweep_read *r)
 	r->n_hdrs = 0;
 }
 
-static const char *topic_entity(const struct cps_settings *settings, const char *topic)
-{
-	char key[CPS_STREAM_MAX + 16];
-	const char *e;
-
-	snprintf(key, sizeof(key), "topic.%s.entity", topic);
-	e = cps_settings_get(settings, key);
-	return e && *e ? e : NULL;
-}
-
 /* The watermarks: each partition's high one into parts (offset), and the
  * assignment from its low one; *left counts partitions with messages. */
 static int sweep_assign(struct sweep_read *r, size_t *left, char *errstr, size_t errstr_size)
@@ -81,35 +71,13 @@ static int sweep_assign(struct sweep_read *r, size_t *left, char *errstr, size_t
 static int sweep_take(struct sweep_read *r, rd_kafka_message_t *rkm)
 {
 	struct cps_source_msg *m = &r->msgs[r->n];
-	const char *topic = rd_kafka_topic_name(rkm->rkt), *name;
-	rd_kafka_timestamp_type_t tstype;
-	rd_kafka_headers_t *hdrs;
-	const void *value;
-	size_t size;
 
-	memset(m, 0, sizeof(*m));
-	m->entity = topic_entity(r->settings, topic);
-	m->key = rkm->key;
-	m->key_len = rkm->key_len;
-	m->value = rkm->payload;
-	m->value_len = rkm->len;
-	snprintf(m->pos.stream, sizeof(m->pos.stream), "%s", topic);
-	m->pos.partition = rkm->partition;
-	m->pos.offset = rkm->offset;
-	cps_position_format(r->platform, &m->pos, m->origin, sizeof(m->origin));
-	m->source_ts_ms = rd_kafka_message_timestamp(rkm, &tstype);
-	if (tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE)
-		m->source_ts_ms = -1;
+	kafka_msg_fill(m, rkm, r->platform,
+	               kafka_topic_entity(r->settings, rd_kafka_topic_name(rkm->rkt)));
 	/* header pointers index r->hdrs, fixed once the chunk is complete */
 	m->headers = (const struct cps_header *)(uintptr_t)r->n_hdrs;
-	if (rd_kafka_message_headers(rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-		for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0;
-		     i++) {
-			if (cps_grow(&r->hdrs, &r->cap_hdrs, r->n_hdrs + 1, sizeof(*r->hdrs)) != 0)
-				return -1;
-			r->hdrs[r->n_hdrs++] = (struct cps_header){name, value, size};
-			m->n_headers++;
-		}
+	if (kafka_msg_take_headers(rkm, m, &r->hdrs, &r->n_hdrs, &r->cap_hdrs) < 0)
+		return -1;
 	r->held[r->n++] = rkm;
 	return 0;
 }
@@ -183,12 +151,12 @@ static int sweep_entities(struct sweep_read *r, const struct cps_sweep_sink *sin
                           size_t errstr_size)
 {
 	for (int i = 0; i < r->parts->cnt; i++) {
-		const char *e = topic_entity(r->settings, r->parts->elems[i].topic);
+		const char *e = kafka_topic_entity(r->settings, r->parts->elems[i].topic);
 		bool seen = false;
 		int rc;
 
 		for (int j = 0; e && j < i && !seen; j++) {
-			const char *o = topic_entity(r->settings, r->parts->elems[j].topic);
+			const char *o = kafka_topic_entity(r->settings, r->parts->elems[j].topic);
 
 			seen = o && !strcmp(o, e);
 		}

@@ -162,6 +162,18 @@ struct pg_source {
 	                                  last_msg_ms: the last commit's time */
 };
 
+/* pg_source_instance.c: the instance, which the sweep makes too. */
+/* A source with nothing open yet: its platform, conninfo and slot (copied),
+ * its buffers and counters set up. NULL when memory is out. */
+struct pg_source *pg_source_new(const char *platform, const char *conninfo, const char *slot);
+/* Loads the catalog (setting schema_dir), the mapping and each table's codec
+ * (polling: every table needs its increment column), then opens the SQL
+ * session, named `what` in its error. */
+int pg_source_load(struct pg_source *s, const struct cps_settings *settings, const char *what,
+                   char *errstr, size_t errstr_size);
+/* Ends whatever is open and frees s; NULL is fine. */
+void pg_source_free(struct pg_source *s);
+
 /* pg_source_conn.c */
 /* A session: replication ("database") or SQL, both in ISO dates and UTC;
  * conninfo is expanded as the dbname. Check PQstatus. */

@@ -34,11 +34,15 @@ static int refuse_polling(const char *platform, const struct cps_settings *setti
 	    platform);
 }
 
+/* A session to read and move the slot (a polling source has none). */
 static int conn_open(const char *platform, const struct cps_settings *settings, PGconn **out,
                      char *errstr, size_t errstr_size)
 {
 	char why[256];
+	int rc = refuse_polling(platform, settings, errstr, errstr_size);
 
+	if (rc != CPS_OK)
+		return rc;
 	*out = pg_source_connect(cps_settings_get(settings, "conninfo"), false);
 	if (PQstatus(*out) == CONNECTION_OK)
 		return CPS_OK;
@@ -72,20 +76,28 @@ static int slot_entry(PGconn *c, const char *platform, const char *slot, struct 
 	return rc;
 }
 
-int pg_source_offsets_get(const char *platform, const struct cps_settings *settings,
+/* The slot's entry, appended to `out`. */
+static int add_slot_entry(PGconn *c, const char *platform, const char *slot,
                           struct cps_offsets *out, char *errstr, size_t errstr_size)
 {
 	struct cps_offset_entry e;
-	PGconn *c;
-	int rc = refuse_polling(platform, settings, errstr, errstr_size);
+	int rc = slot_entry(c, platform, slot, &e, errstr, errstr_size);
 
-	if (rc == CPS_OK)
-		rc = conn_open(platform, settings, &c, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
-	rc = slot_entry(c, platform, cps_settings_get(settings, "slot"), &e, errstr, errstr_size);
 	if (rc == CPS_OK && cps_offsets_add(out, &e) != CPS_OK)
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return rc;
+}
+
+int pg_source_offsets_get(const char *platform, const struct cps_settings *settings,
+                          struct cps_offsets *out, char *errstr, size_t errstr_size)
+{
+	PGconn *c;
+	int rc = conn_open(platform, settings, &c, errstr, errstr_size);
+
+	if (rc != CPS_OK)
+		return rc;
+	rc = add_slot_entry(c, platform, cps_settings_get(settings, "slot"), out, errstr,
+	                    errstr_size);
 	PQfinish(c);
 	return rc;
 }
@@ -207,10 +219,8 @@ int pg_source_offsets_reset(const char *platform, const struct cps_settings *set
 	struct cps_offset_entry e;
 	char lsn[32];
 	PGconn *c;
-	int rc = refuse_polling(platform, settings, errstr, errstr_size);
+	int rc = conn_open(platform, settings, &c, errstr, errstr_size);
 
-	if (rc == CPS_OK)
-		rc = conn_open(platform, settings, &c, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
 	rc = slot_entry(c, platform, slot, &e, errstr, errstr_size);
@@ -221,9 +231,7 @@ int pg_source_offsets_reset(const char *platform, const struct cps_settings *set
 	if (rc == CPS_OK && strtoll(lsn, NULL, 10) > e.offset)
 		rc = slot_advance(c, platform, slot, lsn, errstr, errstr_size);
 	if (rc == CPS_OK)
-		rc = slot_entry(c, platform, slot, &e, errstr, errstr_size);
-	if (rc == CPS_OK && cps_offsets_add(out, &e) != CPS_OK)
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		rc = add_slot_entry(c, platform, slot, out, errstr, errstr_size);
 	PQfinish(c);
 	return rc;
 }

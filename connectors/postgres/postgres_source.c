@@ -16,7 +16,8 @@
  *
  * This file: the settings, open, poll (by phase), commit, describe and close.
  * The phases are in pg_source_snapshot.c, pg_source_stream.c and
- * pg_source_poll.c; rows become messages in pg_source_rows.c.
+ * pg_source_poll.c; rows become messages in pg_source_rows.c; the instance
+ * is made and freed in pg_source_instance.c.
  */
 #include "connectors/builtin.h"
 #include "connectors/postgres/pg_source_int.h"
@@ -67,76 +68,29 @@ static const struct cps_setting_decl pg_settings[] = {
 
 static void pg_source_close(struct cps_conn *c)
 {
-	struct pg_source *s = (struct pg_source *)c;
-
-	if (!s)
-		return;
-	pg_source_stream_end(s);
-	if (s->repl)
-		PQfinish(s->repl);
-	pg_source_snapshot_abandon(s);
-	pg_source_resnap_release(s);
-	if (s->sql)
-		PQfinish(s->sql);
-	for (size_t i = 0; s->ts && s->map && i < s->map->n; i++) {
-		cps_codec_free(s->ts[i].codec);
-		pg_source_toast_free(&s->ts[i]);
-		pg_source_poll_release(&s->ts[i]);
-	}
-	free(s->ts);
-	cps_pg_mapping_free(s->map);
-	cps_catalog_free(s->catalog);
-	cps_pgo_decoder_release(&s->dec);
-	cps_pgo_relcache_release(&s->rels);
-	cps_buf_release(&s->arena);
-	cps_buf_release(&s->row);
-	while (s->plans) {
-		struct relplan *next = s->plans->next;
-
-		cps_pg_plan_release(&s->plans->plan);
-		free(s->plans);
-		s->plans = next;
-	}
-	cps_pg_plan_release(&s->result_plan);
-	free(s->vals);
-	free(s->msgs);
-	free(s->marks);
-	cps_arena_release(&s->strings);
-	free(s);
+	pg_source_free((struct pg_source *)c);
 }
 
 static int pg_source_open(const char *platform, const struct cps_settings *settings,
                           struct cps_conn **out, char *errstr, size_t errstr_size)
 {
-	struct pg_source *s = calloc(1, sizeof(*s));
+	struct pg_source *s = pg_source_new(platform, cps_settings_get(settings, "conninfo"),
+	                                    cps_settings_get(settings, "slot"));
 	const char *mode = cps_settings_get(settings, "mode"), *truncate;
-	const char *dir = cps_settings_get(settings, "schema_dir");
 	int rc;
 
 	if (!s)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	snprintf(s->platform, sizeof(s->platform), "%s", platform);
-	cps_pgo_decoder_init(&s->dec);
-	cps_pgo_relcache_init(&s->rels);
-	cps_buf_init(&s->arena, 0);
-	cps_buf_init(&s->row, 0);
-	s->lag_bytes = -1;
-	cps_conn_status_reset(&s->counts);
-	cps_arena_init(&s->strings, 512);
-	s->conninfo = cps_arena_strdup(&s->strings, cps_settings_get(settings, "conninfo"));
-	s->slot = cps_arena_strdup(&s->strings, cps_settings_get(settings, "slot"));
 	s->publication = cps_arena_strdup(&s->strings, cps_settings_get(settings, "publication"));
 	s->ignore_origin =
 	    cps_arena_strdup(&s->strings, cps_settings_get(settings, "ignore_origin"));
 	s->snapshot_table =
 	    cps_arena_strdup(&s->strings, cps_settings_get(settings, "snapshot_table"));
 	s->poll_table = cps_arena_strdup(&s->strings, cps_settings_get(settings, "poll_table"));
-	if (!s->conninfo || !s->slot || !s->publication || !s->ignore_origin ||
-	    !s->snapshot_table || !s->poll_table) {
+	if (!s->publication || !s->ignore_origin || !s->snapshot_table || !s->poll_table) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out_close;
 	}
-	s->slot_len = strlen(s->slot);
 	s->create_slot = cps_settings_get_bool(settings, "create_slot", true);
 	s->create_publication = cps_settings_get_bool(settings, "create_publication", true);
 	s->status_interval_ms = cps_settings_get_int(settings, "status_interval_ms", 10000);
@@ -158,47 +112,15 @@ static int pg_source_open(const char *platform, const struct cps_settings *setti
 		goto out_close;
 	}
 	s->polling = !strcmp(mode, "polling");
-	rc = cps_catalog_load_dir(dir, &s->catalog, errstr, errstr_size);
+	rc = pg_source_load(s, settings, "connection", errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_close;
-	rc = cps_pg_mapping_from_settings(settings, s->catalog, &s->map, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_close;
-	s->ts = calloc(s->map->n, sizeof(*s->ts));
-	if (!s->ts) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		goto out_close;
-	}
-	for (size_t i = 0; i < s->map->n; i++) {
-		struct cps_pg_table *t = &s->map->tables[i];
-
-		if (s->polling && !t->increment_column) {
-			rc = cps_seterr(
-			    CPS_ERR_INVALID, errstr, errstr_size,
-			    "postgres source '%s': polling table '%s.%s' needs increment_column and timestamp_column",
-			    platform, t->nspname, t->relname);
-			goto out_close;
-		}
-		rc = cps_codec_new(t->schema, NULL, &s->ts[i].codec, errstr, errstr_size);
-		if (rc == CPS_OK)
-			rc = cps_pg_table_prepare(t, errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto out_close;
-	}
-	s->sql = pg_source_connect(s->conninfo, false);
-	if (PQstatus(s->sql) != CONNECTION_OK) {
-		rc = pg_source_conn_error(s, s->sql, "connection", errstr, errstr_size);
-		goto out_close;
-	}
 	if (s->polling) {
 		s->phase = PHASE_POLLING;
 		rc = pg_source_poll_open(s, errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto out_close;
-		*out = &s->base;
-		return CPS_OK;
+	} else {
+		rc = pg_source_open_replication(s, errstr, errstr_size);
 	}
-	rc = pg_source_open_replication(s, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_close;
 	*out = &s->base;

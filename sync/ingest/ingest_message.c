@@ -21,7 +21,6 @@
 
 #define KEY_MAX          1024 /* bytes of a tombstone's key */
 #define HEADER_EFFECTIVE "effective_time"
-#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
 
 static int dead_letter(struct cps_ingest *r, const struct cps_source_msg *m, const char *entity,
                        const char *reason, int64_t now, char *errstr, size_t errstr_size)
@@ -62,23 +61,14 @@ static int header_effective_time(const struct cps_source_msg *m, int64_t *out)
 static int header_writer_schema(struct cps_ingest *r, const struct cps_source_msg *m,
                                 struct cps_schema **out)
 {
-	*out = NULL;
-	for (size_t i = 0; i < m->n_headers; i++) {
-		const struct cps_header *h = &m->headers[i];
-		char hex[17];
+	uint64_t fp;
+	int found = cps_header_fingerprint(m->headers, m->n_headers, CPS_HEADER_WRITER_FP, &fp);
 
-		if (strcmp(h->name, HEADER_WRITER_FP) != 0)
-			continue;
-		if (!h->value || h->value_len != 16)
-			return -1;
-		memcpy(hex, h->value, 16);
-		hex[16] = '\0';
-		if (strspn(hex, "0123456789abcdef") != 16)
-			return -1;
-		*out = cps_catalog_by_fingerprint(r->catalog, strtoull(hex, NULL, 16));
-		return *out ? 0 : -1;
-	}
-	return 0;
+	*out = NULL;
+	if (found <= 0)
+		return found;
+	*out = cps_catalog_by_fingerprint(r->catalog, fp);
+	return *out ? 0 : -1;
 }
 
 /* The entity's business time field, when it has one. */
@@ -316,7 +306,7 @@ static int decode_record(struct cps_ingest *r, const struct cps_source_msg *m, c
 	out->business_ms = -1;
 	if (header_writer_schema(r, m, &writer) < 0) {
 		snprintf(why, sizeof(why), "header '%s' names no writer schema of the catalog",
-		         HEADER_WRITER_FP);
+		         CPS_HEADER_WRITER_FP);
 		return dead_letter(r, m, entity, why, now, errstr, errstr_size);
 	}
 	if (!r->json_path && r->rschema[ei]) {

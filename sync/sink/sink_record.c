@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER_SCHEMA_FP "cpsync-schema-fingerprint"
-
 int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size)
 {
 	int rc;
@@ -204,7 +202,7 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 	    (struct cps_header){CPS_SINK_HEADER_VERSION, o->version, strlen(o->version)};
 	o->headers[2] = (struct cps_header){CPS_SINK_HEADER_OPERATION,
 	                                    is_delete ? "DELETE" : "UPSERT", is_delete ? 6u : 6u};
-	o->headers[3] = (struct cps_header){HEADER_SCHEMA_FP, o->fp, 16};
+	o->headers[3] = (struct cps_header){CPS_SINK_HEADER_SCHEMA_FP, o->fp, 16};
 	*rec = (struct cps_sink_record){
 	    .entity = entity,
 	    .origin_platform = CPS_SINK_ORIGIN,

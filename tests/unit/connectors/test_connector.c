@@ -336,6 +336,29 @@ static void test_position_format(void **state)
 	assert_string_equal(buf, "province:cpsync.province.person/3@1234");
 }
 
+/* A fingerprint header: the first of its name counts; 16 lowercase hex
+ * digits or it is malformed. */
+static void test_header_fingerprint(void **state)
+{
+	const struct cps_header h[] = {
+	    {"cpsync-key", "k", 1},
+	    {CPS_HEADER_WRITER_FP, "00000000000000ff", 16},
+	    {CPS_HEADER_WRITER_FP, "0000000000000001", 16},
+	    {"short", "00ff", 4},
+	    {"upper", "00000000000000FF", 16},
+	    {"empty", NULL, 0},
+	};
+	uint64_t fp = 0;
+
+	assert_int_equal(cps_header_fingerprint(h, 6, CPS_HEADER_WRITER_FP, &fp), 1);
+	assert_true(fp == 0xff);
+	assert_int_equal(cps_header_fingerprint(h, 6, "absent", &fp), 0);
+	assert_int_equal(cps_header_fingerprint(h, 1, CPS_HEADER_WRITER_FP, &fp), 0);
+	assert_int_equal(cps_header_fingerprint(h, 6, "short", &fp), -1);
+	assert_int_equal(cps_header_fingerprint(h, 6, "upper", &fp), -1);
+	assert_int_equal(cps_header_fingerprint(h, 6, "empty", &fp), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +369,7 @@ int main(void)
 	    cmocka_unit_test(test_settings_accessors),
 	    cmocka_unit_test(test_kafka_settings_declared),
 	    cmocka_unit_test(test_position_format),
+	    cmocka_unit_test(test_header_fingerprint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
