@@ -7,6 +7,7 @@
  */
 #include "connectors/files/ocf.h"
 #include "base/common.h"
+#include "codec/record.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -631,16 +632,9 @@ broken:
 
 static int write_long(struct cps_buf *out, int64_t n)
 {
-	uint64_t v = ((uint64_t)n << 1) ^ (uint64_t)(n >> 63);
 	uint8_t tmp[10];
-	size_t i = 0;
 
-	while (v >= 0x80) {
-		tmp[i++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	tmp[i++] = (uint8_t)v;
-	return cps_buf_append(out, tmp, i);
+	return cps_buf_append(out, tmp, cps_avro_long_put(tmp, n));
 }
 
 static int write_bytes(struct cps_buf *out, const void *p, size_t n)

@@ -154,6 +154,21 @@ int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval 
 int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
                            struct cps_buf *out, char *errstr, size_t errstr_size);
 
+/* Avro's long, a zig-zag varint, at p (room for 10 bytes); returns the
+ * number of bytes written. */
+static inline size_t cps_avro_long_put(uint8_t *p, int64_t v)
+{
+	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+	size_t n = 0;
+
+	while (z >= 0x80) {
+		p[n++] = (uint8_t)(z | 0x80);
+		z >>= 7;
+	}
+	p[n++] = (uint8_t)z;
+	return n;
+}
+
 /* A decimal's unscaled value as Avro writes it in bytes, the minimal
  * big-endian two's complement: fills be[8] and returns the index of its
  * first byte. */

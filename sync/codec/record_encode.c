@@ -45,27 +45,13 @@ static inline int need(struct enc *e, size_t n)
 	return CPS_OK;
 }
 
-/* Zig-zag varint; the caller made room for 10 bytes. */
-static inline void put_varint(struct cps_buf *b, int64_t v)
-{
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-	uint8_t *p = b->data + b->len;
-
-	while (z >= 0x80) {
-		*p++ = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	*p++ = (uint8_t)z;
-	b->len = (size_t)(p - b->data);
-}
-
 static int write_varint(struct enc *e, int64_t v)
 {
 	int rc;
 
 	if ((rc = need(e, 10)) != CPS_OK)
 		return rc;
-	put_varint(e->out, v);
+	e->out->len += cps_avro_long_put(e->out->data + e->out->len, v);
 	return CPS_OK;
 }
 
@@ -77,7 +63,7 @@ static int write_len_bytes(struct enc *e, const uint8_t *p, size_t len)
 		return len > (size_t)INT64_MAX - 10
 		           ? cps_rplace_refuse(&e->at, "length %zu too large", len)
 		           : rc;
-	put_varint(e->out, (int64_t)len);
+	e->out->len += cps_avro_long_put(e->out->data + e->out->len, (int64_t)len);
 	if (len)
 		memcpy(e->out->data + e->out->len, p, len);
 	e->out->len += len;

@@ -28,16 +28,9 @@ static int put(struct jenc *e, const void *p, size_t n)
 
 static int put_long(struct jenc *e, int64_t v)
 {
-	uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 	uint8_t b[10];
-	size_t n = 0;
 
-	while (z >= 0x80) {
-		b[n++] = (uint8_t)(z | 0x80);
-		z >>= 7;
-	}
-	b[n++] = (uint8_t)z;
-	return put(e, b, n);
+	return put(e, b, cps_avro_long_put(b, v));
 }
 
 /* A string of code points 0-255 as the bytes they stand for (the JSON
