@@ -107,6 +107,18 @@ out:
 	cps_api_leave(api);
 }
 
+/* The scope of a request that acts as a steward (claim, resolve): it needs a
+ * named token. Replies 401 (or 500, cps_api_scope) and returns -1 otherwise. */
+static int steward_scope(struct cps_api *api, const struct cps_http_request *req,
+                         struct cps_http_response *resp, char **scope)
+{
+	if (!req->principal) {
+		cps_http_reply_error(resp, 401, "a steward token is required");
+		return -1;
+	}
+	return cps_api_scope(api, req, resp, scope);
+}
+
 /* The body as an object with only `allowed` keys; NULL with the reply set
  * otherwise. An empty body is {} when `empty_ok`. */
 static json_t *body_object(const struct cps_http_request *req, struct cps_http_response *resp,
@@ -173,11 +185,7 @@ static void conflicts_claim(void *ctx, const struct cps_http_request *req,
 		    "field 'steward' must be the name of the token used (or be left out)");
 		goto out;
 	}
-	if (!req->principal) {
-		cps_http_reply_error(resp, 401, "a steward token is required");
-		goto out;
-	}
-	if (cps_api_scope(api, req, resp, &scope))
+	if (steward_scope(api, req, resp, &scope))
 		goto out;
 	rc = cps_steward_conflict_claim(api->store, id, req->principal, scope, &c, &why, errstr,
 	                                sizeof(errstr));
@@ -257,11 +265,7 @@ static void conflicts_resolve(void *ctx, const struct cps_http_request *req,
 		cps_http_reply_error(resp, 400, "field 'value' is only for action enter_value");
 		goto out;
 	}
-	if (!req->principal) {
-		cps_http_reply_error(resp, 401, "a steward token is required");
-		goto out;
-	}
-	if (cps_api_scope(api, req, resp, &scope))
+	if (steward_scope(api, req, resp, &scope))
 		goto out;
 	d.scope = scope;
 	d.platform = platform ? json_string_value(platform) : NULL;

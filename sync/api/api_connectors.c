@@ -43,6 +43,17 @@ struct cps_link *cps_ops_api_link_by_name(struct cps_ops_api *api, const char *n
 	return NULL;
 }
 
+void cps_ops_api_reply_no_runner(struct cps_ops_api *api, const char *name,
+                                 struct cps_http_response *resp, const char *cannot)
+{
+	if (api->detached)
+		cps_http_reply_error(resp, 503, "cpsync is stopping");
+	else if (cps_ops_api_link_by_name(api, name))
+		cps_http_reply_error(resp, 409, "link '%s' %s", name, cannot);
+	else
+		cps_http_reply_error(resp, 404, "no connector link of that name");
+}
+
 static const char *link_state(const struct cps_link *l)
 {
 	return cps_link_state_name((enum cps_link_state)atomic_load(&l->state));
@@ -214,10 +225,8 @@ static void connector_action(void *ctx, const struct cps_http_request *req,
 	restarts = cps_ops_control_restarts(&c);
 	switch (route->action) {
 	case ACTION_PAUSE:
-		cps_ops_control_pause(&c);
-		break;
 	case ACTION_RESUME:
-		cps_ops_control_resume(&c);
+		cps_ops_control_set_paused(&c, route->action == ACTION_PAUSE);
 		break;
 	case ACTION_RESTART:
 		rc = cps_ops_control_restart(&c, err, sizeof(err));

@@ -69,15 +69,9 @@ static bool control_or_reply(struct cps_ops_api *api, const char *name,
 {
 	if (cps_ops_api_control_by_link(api, name, c))
 		return true;
-	if (api->detached)
-		cps_http_reply_error(resp, 503, "cpsync is stopping");
-	else if (cps_ops_api_link_by_name(api, name))
-		cps_http_reply_error(resp, 409,
-		                     "link '%s' has no offsets: platform sources and sinks and the "
-		                     "reconcile workers have",
-		                     name);
-	else
-		cps_http_reply_error(resp, 404, "no connector link of that name");
+	cps_ops_api_reply_no_runner(api, name, resp,
+	                            "has no offsets: platform sources and sinks and the reconcile "
+	                            "workers have");
 	return false;
 }
 
@@ -320,15 +314,11 @@ static void offsets_put(void *ctx, const struct cps_http_request *req,
 	src = cps_ops_api_source_by_link(api, name);
 	if (src && src->runner)
 		reset_run(api, req, resp, src, body, &to, reason);
-	else if (api->detached)
-		cps_http_reply_error(resp, 503, "cpsync is stopping");
-	else if (cps_ops_api_link_by_name(api, name))
-		cps_http_reply_error(resp, 409,
-		                     "link '%s' cannot reset offsets: only platform sources can (a "
-		                     "sink's group and the workers' stored offsets are shown only)",
-		                     name);
 	else
-		cps_http_reply_error(resp, 404, "no connector link of that name");
+		cps_ops_api_reply_no_runner(
+		    api, name, resp,
+		    "cannot reset offsets: only platform sources can (a sink's "
+		    "group and the workers' stored offsets are shown only)");
 	cps_ops_api_runners_unlock(api);
 out_free:
 	free((void *)to.targets);

@@ -64,14 +64,18 @@ struct cps_ops_control {
 bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
                                  struct cps_ops_control *out);
 /* The actions on a control (under runners_lock, read). */
-void cps_ops_control_pause(const struct cps_ops_control *c);
-void cps_ops_control_resume(const struct cps_ops_control *c);
+void cps_ops_control_set_paused(const struct cps_ops_control *c, bool paused);
 int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_t errstr_size);
 bool cps_ops_control_paused(const struct cps_ops_control *c);
 int64_t cps_ops_control_restarts(const struct cps_ops_control *c);
 
-/* The status link named `name`, or NULL (api_connectors.c). */
+/* api_connectors.c: the status link named `name`, or NULL. */
 struct cps_link *cps_ops_api_link_by_name(struct cps_ops_api *api, const char *name);
+/* Replies why link `name` has no runner a route can act on: 503 while cpsync
+ * stops, 409 "link '<name>' <cannot>" when the link exists but is of another
+ * kind, else 404. @locks runners_lock read (as the lookups above leave it) */
+void cps_ops_api_reply_no_runner(struct cps_ops_api *api, const char *name,
+                                 struct cps_http_response *resp, const char *cannot);
 
 /* The route registrations of each part. */
 int cps_ops_api_register_deadletters(struct cps_ops_api *api, struct cps_http_server *srv,

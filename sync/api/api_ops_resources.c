@@ -98,28 +98,16 @@ bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
 	return false;
 }
 
-void cps_ops_control_pause(const struct cps_ops_control *c)
+void cps_ops_control_set_paused(const struct cps_ops_control *c, bool paused)
 {
 	if (c->kind == CPS_OPS_SOURCE)
-		cps_ingest_pause(c->runner);
+		(paused ? cps_ingest_pause : cps_ingest_resume)(c->runner);
 	else if (c->kind == CPS_OPS_SINK)
-		cps_sink_runner_pause(c->runner);
+		(paused ? cps_sink_runner_pause : cps_sink_runner_resume)(c->runner);
 	else if (c->kind == CPS_OPS_WORKERS)
-		cps_workers_pause(c->runner);
+		(paused ? cps_workers_pause : cps_workers_resume)(c->runner);
 	else
-		cps_publisher_pause(c->runner);
-}
-
-void cps_ops_control_resume(const struct cps_ops_control *c)
-{
-	if (c->kind == CPS_OPS_SOURCE)
-		cps_ingest_resume(c->runner);
-	else if (c->kind == CPS_OPS_SINK)
-		cps_sink_runner_resume(c->runner);
-	else if (c->kind == CPS_OPS_WORKERS)
-		cps_workers_resume(c->runner);
-	else
-		cps_publisher_resume(c->runner);
+		(paused ? cps_publisher_pause : cps_publisher_resume)(c->runner);
 }
 
 int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_t errstr_size)

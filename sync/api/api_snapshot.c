@@ -137,15 +137,10 @@ static void snapshot_post(void *ctx, const struct cps_http_request *req,
 	src = cps_ops_api_source_by_link(api, name);
 	if (src && src->runner)
 		snapshot_run(api, req, resp, src, body, tables, n, reason);
-	else if (api->detached)
-		cps_http_reply_error(resp, 503, "cpsync is stopping");
-	else if (cps_ops_api_link_by_name(api, name))
-		cps_http_reply_error(resp, 409,
-		                     "link '%s' cannot re-read tables: only a postgres source in "
-		                     "replication mode can",
-		                     name);
 	else
-		cps_http_reply_error(resp, 404, "no connector link of that name");
+		cps_ops_api_reply_no_runner(
+		    api, name, resp,
+		    "cannot re-read tables: only a postgres source in replication mode can");
 	cps_ops_api_runners_unlock(api);
 	json_decref(body);
 }

@@ -130,16 +130,18 @@ enum link_figure {
 
 static const struct {
 	const char *name, *type, *help;
+	const char *field; /* the /status link member a counter or an optional gauge shows */
 } link_families[] = {
     [LF_RECORDS] = {"cpsync_link_records_total", "counter",
-                    "Records accepted (source) or delivered (sink) by the link."},
-    [LF_ERRORS] = {"cpsync_link_errors_total", "counter", "Errors of the link."},
+                    "Records accepted (source) or delivered (sink) by the link.", "records"},
+    [LF_ERRORS] = {"cpsync_link_errors_total", "counter", "Errors of the link.", "errors"},
     [LF_DEAD] = {"cpsync_link_dead_letters_total", "counter",
-                 "Messages of the link set aside as dead letters."},
-    [LF_LAG] = {"cpsync_link_lag", "gauge", "Messages the link is behind (when known)."},
+                 "Messages of the link set aside as dead letters.", "dead_letters"},
+    [LF_LAG] = {"cpsync_link_lag", "gauge", "Messages the link is behind (when known).", "lag"},
     [LF_IGNORED] =
         {"cpsync_link_ignored_files", "gauge",
-         "Entries a source will never read (files: dot files, stale *.tmp, over-long names, folders in its inbox)."},
+         "Entries a source will never read (files: dot files, stale *.tmp, over-long names, folders in its inbox).",
+         "ignored_files"},
     [LF_UP] = {"cpsync_link_up", "gauge", "1 when the link is RUNNING, else 0."},
     [LF_STANDBY] =
         {"cpsync_link_standby", "gauge",
@@ -163,22 +165,13 @@ static void format_links(struct fmt *f, const json_t *links)
 			link_labels(l, labels, sizeof(labels));
 			switch ((enum link_figure)k) {
 			case LF_RECORDS:
-				value = num(l, "records");
-				break;
 			case LF_ERRORS:
-				value = num(l, "errors");
-				break;
 			case LF_DEAD:
-				value = num(l, "dead_letters");
+				value = num(l, link_families[k].field);
 				break;
 			case LF_IGNORED:
-				v = json_object_get(l, "ignored_files");
-				if (!json_is_integer(v))
-					continue;
-				value = (double)json_integer_value(v);
-				break;
-			case LF_LAG:
-				v = json_object_get(l, "lag");
+			case LF_LAG: /* no sample where the link does not know it */
+				v = json_object_get(l, link_families[k].field);
 				if (!json_is_integer(v))
 					continue;
 				value = (double)json_integer_value(v);

@@ -64,10 +64,7 @@ bool cps_republish_topic_ok(const char *topic)
 /* Whether s[0..n) are n digits. */
 static bool digits(const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
+	return strspn(s, "0123456789") >= n;
 }
 
 bool cps_republish_since_ok(const char *since)

@@ -59,6 +59,10 @@ int cps_sweep_run(struct cps_sweeper *sw, int64_t run_id, json_t *platforms, cha
                   size_t errstr_size);
 
 /* sweep_store.c */
+/* A store connection that pg_stat_activity shows as `application`
+ * (10 s to connect); NULL with "<who>: cannot connect: <why>" in errstr. */
+PGconn *cps_sweep_connect(const char *conninfo, const char *application, const char *who,
+                          char *errstr, size_t errstr_size);
 /* The sweep thread's connection (re)opened when needed. */
 int cps_sweep_conn(struct cps_sweeper *sw, char *errstr, size_t errstr_size);
 /* Takes the store's sweep lock if free (*held) and, then, records a new

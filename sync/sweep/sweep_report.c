@@ -12,29 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static PGconn *open_conn(const char *conninfo, char *errstr, size_t errstr_size)
-{
-	const char *const keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-	const char *const values[] = {"cpsync-sweep-report", "10", conninfo, NULL};
-	PGconn *c = PQconnectdbParams(keys, values, 1);
-	char line[160];
-
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
-		           "sweep report: cannot connect: %s",
-		           cps_pg_conn_message(c, line, sizeof(line)));
-		PQfinish(c);
-		return NULL;
-	}
-	return c;
-}
-
 /* Rows of `sql` as JSON: the query returns one jsonb column per row. */
 static int query_json_rows(const char *conninfo, const char *what, const char *sql, int n,
                            const char *const *params, json_t **out, char *errstr,
                            size_t errstr_size)
 {
-	PGconn *c = open_conn(conninfo, errstr, errstr_size);
+	PGconn *c =
+	    cps_sweep_connect(conninfo, "cpsync-sweep-report", "sweep report", errstr, errstr_size);
 	PGresult *r;
 	json_t *items;
 	int rc = CPS_OK;

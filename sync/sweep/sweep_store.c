@@ -23,20 +23,20 @@
 
 #define WHO "sweep"
 
-static PGconn *connect_store(const char *conninfo, char *errstr, size_t errstr_size)
+PGconn *cps_sweep_connect(const char *conninfo, const char *application, const char *who,
+                          char *errstr, size_t errstr_size)
 {
 	const char *const keys[] = {"application_name", "connect_timeout", "dbname", NULL};
-	const char *const values[] = {"cpsync-sweep", "10", conninfo, NULL};
+	const char *const values[] = {application, "10", conninfo, NULL};
 	PGconn *c = PQconnectdbParams(keys, values, 1);
 	char line[160];
 
 	if (!c || PQstatus(c) != CONNECTION_OK) {
-		cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "sweep: cannot connect: %s",
+		cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "%s: cannot connect: %s", who,
 		           cps_pg_conn_message(c, line, sizeof(line)));
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetErrorVerbosity(c, PQERRORS_TERSE);
 	return c;
 }
 
@@ -45,8 +45,11 @@ int cps_sweep_conn(struct cps_sweeper *sw, char *errstr, size_t errstr_size)
 	if (sw->conn && PQstatus(sw->conn) == CONNECTION_OK)
 		return CPS_OK;
 	PQfinish(sw->conn);
-	sw->conn = connect_store(sw->conninfo, errstr, errstr_size);
-	return sw->conn ? CPS_OK : CPS_ERR_RETRIABLE;
+	sw->conn = cps_sweep_connect(sw->conninfo, "cpsync-sweep", "sweep", errstr, errstr_size);
+	if (!sw->conn)
+		return CPS_ERR_RETRIABLE;
+	PQsetErrorVerbosity(sw->conn, PQERRORS_TERSE);
+	return CPS_OK;
 }
 
 /* Runs `sql` with text parameters; *out (may be NULL) gets the result. */

@@ -139,6 +139,13 @@
     if (!rows.length) tbody.appendChild(el("tr", { class: "empty" }, el("td", { colspan: cols }, t(emptyKey || "none"))));
     for (const r of rows) tbody.appendChild(r);
   }
+  // a scrolling grid table of its own: head keys as head(), rows as fill()
+  function grid(id, keys, rows, cols, emptyKey) {
+    const table = el("table", { class: "grid", id }, el("thead"), el("tbody"));
+    head(table, keys);
+    fill(table.tBodies[0], rows, cols, emptyKey);
+    return el("div", { class: "scroll" }, table);
+  }
   function head(table, keys) {
     // "#key": a number column; "key?": hidden in a narrow window (.opt)
     table.tHead.replaceChildren(el("tr", null, keys.map((k) => {
@@ -665,8 +672,10 @@
 
   // ---------------------------------------------------------------- views
   // findings.js, sweeps.js and rules.js: each registers a tab of its own name
-  // with its labels and a load() run when the tab opens or the token or
-  // language changes; they reach the page's helpers through window.cpsync.
+  // with its labels, a load() run when the tab opens or the token or
+  // language changes, and its listeners ({element id: {event: handler}},
+  // bound once the page is loaded); they reach the page's helpers through
+  // window.cpsync.
   const views = {};
   let roleCache = null;
   // The token's role, as the page can know it: by what the API lets it do
@@ -681,10 +690,17 @@
     return r;
   }
   window.cpsync = {
-    el, t, api, head, fill, num, note, banner, accessNote, fmtTime, fmtAge, show, loadSchema, showRecord, role,
+    el, t, api, head, fill, grid, num, note, banner, accessNote, fmtTime, fmtAge, show, loadSchema, showRecord, role,
     lang: () => lang,
     token: () => token,
-    view(name, v) { views[name] = v; Object.assign(TEXT, v.text || {}); },
+    view(name, v) {
+      views[name] = v;
+      Object.assign(TEXT, v.text || {});
+      document.addEventListener("DOMContentLoaded", () => {
+        for (const [id, events] of Object.entries(v.on || {}))
+          for (const [type, handler] of Object.entries(events)) document.getElementById(id).addEventListener(type, handler);
+      });
+    },
   };
 
   // ---------------------------------------------------------------- page

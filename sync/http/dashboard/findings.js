@@ -98,6 +98,11 @@
 
   C.view("findings", {
     load,
+    on: {
+      "findings-form": { submit: (ev) => { ev.preventDefault(); cursor = null; load(); } },
+      "f-next": { click: () => { if (nextCursor) { cursor = nextCursor; load(); } } },
+      "f-first": { click: () => { cursor = null; load(); } },
+    },
     text: {
       tab_findings: ["政策核查 Findings", "Policy findings"],
       f_status: ["状态 Status", "Status"],
@@ -111,11 +116,5 @@
       f_none: ["没有核查发现 / no findings", "No findings"],
       fields: ["字段 Fields", "Fields"],
     },
-  });
-
-  document.addEventListener("DOMContentLoaded", () => {
-    document.getElementById("findings-form").addEventListener("submit", (ev) => { ev.preventDefault(); cursor = null; load(); });
-    document.getElementById("f-next").addEventListener("click", () => { if (nextCursor) { cursor = nextCursor; load(); } });
-    document.getElementById("f-first").addEventListener("click", () => { cursor = null; load(); });
   });
 })();

@@ -79,21 +79,15 @@
           C.el("td", { class: "mono" }, sampleFields(s, info))));
       }
     }
-    const grid = (id, keys, rows, cols, empty) => {
-      const t = C.el("table", { class: "grid", id }, C.el("thead"), C.el("tbody"));
-      C.head(t, keys);
-      C.fill(t.tBodies[0], rows, cols, empty);
-      return C.el("div", { class: "scroll" }, t);
-    };
     const p = d.proposed || {};
     out.replaceChildren(
       C.el("h3", null, C.t("ru_report")),
       kv([["ru_proposed_hash", p.hash], ["ru_same", p.same ? C.t("ru_yes") : C.t("ru_no"), "rules-same"],
         ["ru_examined", rep.records, "rules-examined"], ["ru_changed", rep.changed, "rules-changed"],
         ["ru_rewritten", rep.rewritten, "rules-rewritten"]]),
-      grid("rules-entities", ["entity", "#records", "#ru_changed", "#ru_rewritten", "#ru_opened", "#ru_closed", "ru_fields"], entRows, 7),
+      C.grid("rules-entities", ["entity", "#records", "#ru_changed", "#ru_rewritten", "#ru_opened", "#ru_closed", "ru_fields"], entRows, 7),
       C.el("h3", null, C.t("ru_samples")),
-      grid("rules-samples", ["entity", "key", "#version", "ru_fields"], samples, 4, "none"));
+      C.grid("rules-samples", ["entity", "key", "#version", "ru_fields"], samples, 4, "none"));
   }
 
   // a sample's changes: values before → after (stewards), then the fields
@@ -119,6 +113,11 @@
 
   C.view("rules", {
     load,
+    on: {
+      "rules-diff": { click: diff },
+      // JSON is YAML: the canonical form as a `rules:` section loads as it is
+      "rules-fill": { click: () => { if (inForce) $("rules-yaml").value = JSON.stringify({ rules: inForce }, null, 2); } },
+    },
     text: {
       tab_rules: ["合并规则 Rules", "Rules"],
       ru_current: ["当前生效的规则集 Rule set in force", "The rule set in force"],
@@ -151,13 +150,5 @@
       ru_samples: ["样例 Samples", "Samples"],
       ru_prov_only: ["仅来源规则变化 provenance only", "provenance only"],
     },
-  });
-
-  document.addEventListener("DOMContentLoaded", () => {
-    $("rules-diff").addEventListener("click", diff);
-    // JSON is YAML: the canonical form as a `rules:` section loads as it is
-    $("rules-fill").addEventListener("click", () => {
-      if (inForce) $("rules-yaml").value = JSON.stringify({ rules: inForce }, null, 2);
-    });
   });
 })();

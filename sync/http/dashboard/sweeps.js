@@ -77,18 +77,12 @@
           run.duration_ms === null || run.duration_ms === undefined ? "—" : run.duration_ms + " ms"),
         run.error ? C.el("dt", null, C.t("last_error")) : null, run.error ? C.el("dd", { class: "err" }, run.error) : null),
       C.el("h3", null, C.t("sw_counts")),
-      table("sweep-counts", ["platform", "entity", "sw_kind", "#sw_count"], counts, 4, "sw_no_diff"),
+      C.grid("sweep-counts", ["platform", "entity", "sw_kind", "#sw_count"], counts, 4, "sw_no_diff"),
       C.el("h3", null, C.t("sw_reads")),
-      table("sweep-reads", ["platform", "#records", "#sw_undecodable", "sw_entities", "last_error"], reads, 5),
+      C.grid("sweep-reads", ["platform", "#records", "#sw_undecodable", "sw_entities", "last_error"], reads, 5),
       C.el("h3", null, C.t("sw_tasks")),
       C.el("div", { id: "sweep-diffs" }));
     if (run.state !== "running") differences(run.id);
-  }
-  function table(id, keys, rows, cols, empty) {
-    const t = C.el("table", { class: "grid", id }, C.el("thead"), C.el("tbody"));
-    C.head(t, keys);
-    C.fill(t.tBodies[0], rows, cols, empty);
-    return C.el("div", { class: "scroll" }, t);
   }
 
   async function differences(id) {
@@ -107,7 +101,7 @@
       C.el("td", { class: "mono", "data-key": "" }, d.key), C.el("td", null, d.field || "—"),
       C.el("td", null, kindName(d.kind)), C.el("td", null, d.status)));
     box.replaceChildren(
-      table("sweep-differences", ["id", "platform", "entity", "key", "field", "sw_kind", "status"], rows, 7, "sw_no_diff"),
+      C.grid("sweep-differences", ["id", "platform", "entity", "key", "field", "sw_kind", "status"], rows, 7, "sw_no_diff"),
       C.el("div", { class: "pager" },
         C.el("button", { type: "button", class: "secondary", disabled: !after, onclick: () => { after = null; differences(id); } }, C.t("first")),
         C.el("button", { type: "button", class: "secondary", disabled: !nextAfter, onclick: () => { after = nextAfter; differences(id); } }, C.t("next"))));
@@ -139,6 +133,7 @@
 
   C.view("sweeps", {
     load,
+    on: { "sweep-run": { click: runNow }, "sweep-refresh": { click: load } },
     text: {
       tab_sweeps: ["三方比对 Sweeps", "Sweeps"],
       sw_run: ["立即比对 Run now", "Run now"],
@@ -167,10 +162,5 @@
       sw_done: ["完成", "done"],
       sw_failed: ["失败", "failed"],
     },
-  });
-
-  document.addEventListener("DOMContentLoaded", () => {
-    $("sweep-run").addEventListener("click", runNow);
-    $("sweep-refresh").addEventListener("click", load);
   });
 })();
