@@ -15,30 +15,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEADER_WRITER_FP "cpsync-writer-fingerprint"
-
 /* A files source names each record's writer schema in a header: that
  * schema, NULL when the header is absent; *bad when it names none known. */
 static struct cps_schema *header_writer(struct cps_catalog *catalog, const struct cps_source_msg *m,
                                         bool *bad)
 {
-	*bad = false;
-	for (size_t i = 0; i < m->n_headers; i++) {
-		struct cps_schema *s = NULL;
-		char hex[17];
+	uint64_t fp;
+	struct cps_schema *s;
 
-		if (strcmp(m->headers[i].name, HEADER_WRITER_FP) != 0)
-			continue;
-		if (m->headers[i].value && m->headers[i].value_len == 16) {
-			memcpy(hex, m->headers[i].value, 16);
-			hex[16] = '\0';
-			if (strspn(hex, "0123456789abcdef") == 16)
-				s = cps_catalog_by_fingerprint(catalog, strtoull(hex, NULL, 16));
-		}
+	switch (cps_header_fingerprint(m->headers, m->n_headers, CPS_HEADER_WRITER_FP, &fp)) {
+	case 0:
+		*bad = false;
+		return NULL;
+	case 1:
+		s = cps_catalog_by_fingerprint(catalog, fp);
 		*bad = s == NULL;
 		return s;
+	default:
+		*bad = true;
+		return NULL;
 	}
-	return NULL;
 }
 
 /* The record of message m as Avro JSON (new reference), NULL when it does
