@@ -257,7 +257,7 @@ static void reset_run(struct cps_ops_api *api, const struct cps_http_request *re
 	char err[CPS_ERRSTR_SIZE];
 	int rc;
 
-	if (!cps_ingest_paused(src->runner)) {
+	if (!cps_pause_on(cps_ingest_pause(src->runner))) {
 		cps_http_reply_error(resp, 409,
 		                     "link '%s' is not paused: pause it first (POST "
 		                     "/api/v1/connectors/%s/pause), then reset its offsets",

@@ -98,16 +98,21 @@ bool cps_ops_api_control_by_link(struct cps_ops_api *api, const char *link_name,
 	return false;
 }
 
-void cps_ops_control_set_paused(const struct cps_ops_control *c, bool paused)
+/* The runner's pause (base/pause.h). */
+static struct cps_pause *control_pause(const struct cps_ops_control *c)
 {
 	if (c->kind == CPS_OPS_SOURCE)
-		(paused ? cps_ingest_pause : cps_ingest_resume)(c->runner);
-	else if (c->kind == CPS_OPS_SINK)
-		(paused ? cps_sink_runner_pause : cps_sink_runner_resume)(c->runner);
-	else if (c->kind == CPS_OPS_WORKERS)
-		(paused ? cps_workers_pause : cps_workers_resume)(c->runner);
-	else
-		(paused ? cps_publisher_pause : cps_publisher_resume)(c->runner);
+		return cps_ingest_pause(c->runner);
+	if (c->kind == CPS_OPS_SINK)
+		return cps_sink_runner_pause(c->runner);
+	if (c->kind == CPS_OPS_WORKERS)
+		return cps_workers_pause(c->runner);
+	return cps_publisher_pause(c->runner);
+}
+
+void cps_ops_control_set_paused(const struct cps_ops_control *c, bool paused)
+{
+	cps_pause_set(control_pause(c), paused);
 }
 
 int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_t errstr_size)
@@ -127,13 +132,7 @@ int cps_ops_control_restart(const struct cps_ops_control *c, char *errstr, size_
 
 bool cps_ops_control_paused(const struct cps_ops_control *c)
 {
-	if (c->kind == CPS_OPS_SOURCE)
-		return cps_ingest_paused(c->runner);
-	if (c->kind == CPS_OPS_SINK)
-		return cps_sink_runner_paused(c->runner);
-	if (c->kind == CPS_OPS_WORKERS)
-		return cps_workers_paused(c->runner);
-	return cps_publisher_paused(c->runner);
+	return cps_pause_on(control_pause(c));
 }
 
 int64_t cps_ops_control_restarts(const struct cps_ops_control *c)

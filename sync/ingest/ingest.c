@@ -196,7 +196,7 @@ int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out
 	pthread_mutex_init(&r->offsets_lock, NULL);
 	pthread_mutex_init(&r->reset_serial, NULL);
 	pthread_cond_init(&r->offsets_cv, NULL);
-	atomic_store(&r->paused, conf->start_paused);
+	cps_pause_init(&r->pause, conf->start_paused, NULL, NULL);
 	if (pthread_create(&r->thread, NULL, cps_ingest_runner_main, r) != 0) {
 		pthread_mutex_destroy(&r->replay_lock);
 		pthread_mutex_destroy(&r->offsets_lock);
@@ -215,14 +215,9 @@ out_free:
 	return rc;
 }
 
-void cps_ingest_pause(struct cps_ingest *r)
+struct cps_pause *cps_ingest_pause(struct cps_ingest *r)
 {
-	atomic_store(&r->paused, true);
-}
-
-void cps_ingest_resume(struct cps_ingest *r)
-{
-	atomic_store(&r->paused, false);
+	return &r->pause;
 }
 
 void cps_ingest_stop_and_join(struct cps_ingest *r)
@@ -258,9 +253,4 @@ int cps_ingest_restart(struct cps_ingest *r, char *errstr, size_t errstr_size)
 		                  r->platform);
 	atomic_store(&r->restart, true);
 	return CPS_OK;
-}
-
-bool cps_ingest_paused(struct cps_ingest *r)
-{
-	return atomic_load(&r->paused);
 }

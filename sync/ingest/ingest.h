@@ -10,6 +10,7 @@
 #ifndef CPS_INGEST_H
 #define CPS_INGEST_H
 
+#include "base/pause.h"
 #include "codec/codec.h"
 #include "base/common.h"
 #include "connectors/connector.h"
@@ -80,10 +81,9 @@ struct cps_ingest;
 int cps_ingest_start(const struct cps_ingest_conf *conf, struct cps_ingest **out, char *errstr,
                      size_t errstr_size);
 
-/* Pause stops polling after the current batch (link state PAUSED); resume
- * goes on. Both take effect between polls. Thread-safe. */
-void cps_ingest_pause(struct cps_ingest *r);
-void cps_ingest_resume(struct cps_ingest *r);
+/* The operator's pause (base/pause.h): polling stops after the current
+ * batch (link state PAUSED); resume goes on. Both take effect between polls. */
+struct cps_pause *cps_ingest_pause(struct cps_ingest *r);
 
 /* Stops after the current batch, waits up to 5 s for the store to apply the
  * acknowledged batches and commits their positions (a batch not applied by
@@ -102,9 +102,6 @@ struct cps_ingest_stats {
 	int64_t restarts;     /* source restarts done (cps_ingest_restart) */
 };
 void cps_ingest_get_stats(struct cps_ingest *r, struct cps_ingest_stats *out);
-
-/* Whether cps_ingest_pause is in force. Thread-safe. */
-bool cps_ingest_paused(struct cps_ingest *r);
 
 /* Asks the runner to close its source and open a fresh one with the reopen
  * callback, between polls (a paused runner reopens on resume). The link is

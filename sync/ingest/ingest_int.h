@@ -78,7 +78,8 @@ struct cps_ingest {
 	int64_t lock_checked_ms;
 
 	pthread_t thread;
-	atomic_bool stop, paused;
+	atomic_bool stop;
+	struct cps_pause pause;
 	_Atomic int64_t accepted, dead_letters, errors, commits;
 
 	/* cps_ingest_restart: the runner closes and reopens its source */

@@ -98,7 +98,7 @@ void cps_ingest_standby_sleep(struct cps_ingest *r)
 {
 	int64_t until = cps_mono_ms() + r->leader_retry_ms;
 
-	while (!atomic_load(&r->stop) && !atomic_load(&r->restart) && !atomic_load(&r->paused) &&
+	while (!atomic_load(&r->stop) && !atomic_load(&r->restart) && !cps_pause_on(&r->pause) &&
 	       cps_mono_ms() < until) {
 		struct timespec ts = {0, 20 * 1000000};
 

@@ -85,7 +85,7 @@ int cps_ingest_offsets_reset(struct cps_ingest *r, const struct cps_offsets_rese
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "source '%s' (%s) cannot reset its offsets", r->platform,
 		                  r->ops ? r->ops->type : "no connector");
-	if (!atomic_load(&r->paused))
+	if (!cps_pause_on(&r->pause))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "not paused: pause source '%s' before resetting its offsets",
 		                  r->platform);

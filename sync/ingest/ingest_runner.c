@@ -373,7 +373,7 @@ void *cps_ingest_runner_main(void *arg)
 			atomic_fetch_add(&r->restarts, 1);
 			continue;
 		}
-		if (atomic_load(&r->paused)) {
+		if (cps_pause_on(&r->pause)) {
 			struct timespec ts = {0, 50 * 1000000};
 
 			set_state(r, CPS_LINK_PAUSED);

@@ -50,8 +50,8 @@ struct cps_publisher {
 	pthread_cond_t cv;
 	int woken; /* under mu */
 	atomic_int stop;
-	atomic_bool paused;  /* cps_publisher_pause: nothing goes out; the lock is kept */
-	atomic_bool restart; /* cps_publisher_restart: drop the producer and the session */
+	struct cps_pause pause; /* nothing goes out; the lock is kept */
+	atomic_bool restart;    /* cps_publisher_restart: drop the producer and the session */
 	atomic_llong restarts;
 
 	struct cps_store *store;
@@ -307,7 +307,7 @@ static bool pause_or_restart(struct cps_publisher *p)
 		p->leading = false;
 		atomic_fetch_add(&p->restarts, 1);
 	}
-	if (!atomic_load(&p->paused))
+	if (!cps_pause_on(&p->pause))
 		return false;
 	if (p->link && atomic_load(&p->link->state) != CPS_LINK_PAUSED)
 		cps_link_set_state(p->link, CPS_LINK_PAUSED);
@@ -398,6 +398,12 @@ static void publisher_free(struct cps_publisher *p)
 	free(p);
 }
 
+/* The pause's wake (base/pause.h): a paused publisher sleeps on its condition. */
+static void publisher_wake(void *p)
+{
+	cps_publisher_wake(p);
+}
+
 int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publisher **out,
                         char *errstr, size_t errstr_size)
 {
@@ -423,7 +429,7 @@ int cps_publisher_start(const struct cps_publisher_conf *conf, struct cps_publis
 		p->retain_ms[k] = conf->retain_ms[k] > 0 ? conf->retain_ms[k] : 0;
 	p->status = conf->status;
 	p->link = conf->link;
-	atomic_init(&p->paused, conf->start_paused);
+	cps_pause_init(&p->pause, conf->start_paused, publisher_wake, p);
 	atomic_init(&p->restart, false);
 	atomic_init(&p->restarts, 0);
 	pthread_mutex_init(&p->mu, NULL);
@@ -456,27 +462,15 @@ void cps_publisher_stop(struct cps_publisher *p)
 	publisher_free(p);
 }
 
-void cps_publisher_pause(struct cps_publisher *p)
+struct cps_pause *cps_publisher_pause(struct cps_publisher *p)
 {
-	atomic_store(&p->paused, true);
-	cps_publisher_wake(p);
-}
-
-void cps_publisher_resume(struct cps_publisher *p)
-{
-	atomic_store(&p->paused, false);
-	cps_publisher_wake(p);
+	return &p->pause;
 }
 
 void cps_publisher_restart(struct cps_publisher *p)
 {
 	atomic_store(&p->restart, true);
 	cps_publisher_wake(p);
-}
-
-bool cps_publisher_paused(struct cps_publisher *p)
-{
-	return atomic_load(&p->paused);
 }
 
 int64_t cps_publisher_restarts(struct cps_publisher *p)

@@ -12,6 +12,7 @@
 #ifndef CPS_PUBLISH_H
 #define CPS_PUBLISH_H
 
+#include "base/pause.h"
 #include "config/settings.h"
 #include "observe/status.h"
 #include "store/store.h"
@@ -47,14 +48,12 @@ void cps_publisher_wake(struct cps_publisher *p);
 /* Stops the thread (undelivered changes stay after the cursor), joins, frees. NULL-safe. */
 void cps_publisher_stop(struct cps_publisher *p);
 
-/* An operator's controls; any thread, return at once. Pause: nothing is
+/* An operator's controls; any thread, return at once. Pause (base/pause.h): nothing is
  * published (changes wait after the cursor) and the link is PAUSED; a
  * leader keeps its lock, so no other instance publishes either. Restart:
  * a fresh producer and store session (the lock is taken again). */
-void cps_publisher_pause(struct cps_publisher *p);
-void cps_publisher_resume(struct cps_publisher *p);
+struct cps_pause *cps_publisher_pause(struct cps_publisher *p);
 void cps_publisher_restart(struct cps_publisher *p);
-bool cps_publisher_paused(struct cps_publisher *p);
 int64_t cps_publisher_restarts(struct cps_publisher *p);
 
 struct cps_publisher_stats {

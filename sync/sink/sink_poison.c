@@ -157,7 +157,7 @@ int cps_sink_runner_replay(struct cps_sink_runner *r, const char *entity, const 
 	int rc = 0;
 
 	reason[0] = '\0';
-	if (atomic_load(&r->paused))
+	if (cps_pause_on(&r->pause))
 		return cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                  "sink '%s' is paused: resume it first", r->platform);
 	if (!entity || !raw || !raw_len)

@@ -228,7 +228,7 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
  * close. Returns true while paused. @locality the runner thread */
 static bool pause_or_restart(struct cps_sink_runner *r, int64_t *last_flush)
 {
-	bool restart = atomic_exchange(&r->restart, false), paused = atomic_load(&r->paused);
+	bool restart = atomic_exchange(&r->restart, false), paused = cps_pause_on(&r->pause);
 	char err[CPS_ERRSTR_SIZE];
 
 	if (!restart && !paused)
@@ -254,24 +254,14 @@ static bool pause_or_restart(struct cps_sink_runner *r, int64_t *last_flush)
 	return true;
 }
 
-void cps_sink_runner_pause(struct cps_sink_runner *r)
+struct cps_pause *cps_sink_runner_pause(struct cps_sink_runner *r)
 {
-	atomic_store(&r->paused, true);
-}
-
-void cps_sink_runner_resume(struct cps_sink_runner *r)
-{
-	atomic_store(&r->paused, false);
+	return &r->pause;
 }
 
 void cps_sink_runner_restart(struct cps_sink_runner *r)
 {
 	atomic_store(&r->restart, true);
-}
-
-bool cps_sink_runner_paused(struct cps_sink_runner *r)
-{
-	return atomic_load(&r->paused);
 }
 
 int cps_sink_runner_offsets(struct cps_sink_runner *r, struct cps_offsets *out, char *errstr,
@@ -413,7 +403,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	pthread_mutex_init(&r->replay_lock, NULL);
 	pthread_cond_init(&r->replay_cond, NULL);
 	atomic_init(&r->stop, false);
-	atomic_init(&r->paused, conf->start_paused);
+	cps_pause_init(&r->pause, conf->start_paused, NULL, NULL);
 	atomic_init(&r->restart, false);
 	atomic_init(&r->restarts, 0);
 	snprintf(r->platform, sizeof(r->platform), "%s", conf->platform);

@@ -8,6 +8,7 @@
 #ifndef CPS_SINK_RUNNER_H
 #define CPS_SINK_RUNNER_H
 
+#include "base/pause.h"
 #include "connectors/connector.h"
 #include "connectors/sink.h"
 #include "codec/registry.h"
@@ -73,14 +74,12 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
                           char *errstr, size_t errstr_size);
 /* Stops the thread (after its current batch), closes everything, frees. */
 void cps_sink_runner_stop(struct cps_sink_runner *r);
-/* Pause: the runner flushes and commits what it put, closes the sink and
+/* Pause (base/pause.h): the runner flushes and commits what it put, closes the sink and
  * its consumer (leaving the group; the committed offsets stay) and shows
  * PAUSED until resume reopens both. Restart closes and reopens both sides
  * (uncommitted events come again). Any thread; they return at once. */
-void cps_sink_runner_pause(struct cps_sink_runner *r);
-void cps_sink_runner_resume(struct cps_sink_runner *r);
+struct cps_pause *cps_sink_runner_pause(struct cps_sink_runner *r);
 void cps_sink_runner_restart(struct cps_sink_runner *r);
-bool cps_sink_runner_paused(struct cps_sink_runner *r);
 /* The consumer group's committed offsets on the unified topics the sink
  * reads, with their log ends (the Kafka connector's offsets_get). Any
  * thread. */

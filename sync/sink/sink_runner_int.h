@@ -107,8 +107,8 @@ struct cps_sink_runner {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
-	atomic_bool paused;  /* cps_sink_runner_pause: both sides closed until resume */
-	atomic_bool restart; /* cps_sink_runner_restart: close and reopen both sides */
+	struct cps_pause pause; /* both sides closed until resume */
+	atomic_bool restart;    /* cps_sink_runner_restart: close and reopen both sides */
 	atomic_int_fast64_t restarts;
 	pthread_mutex_t stats_lock;
 	struct cps_sink_stats stats;

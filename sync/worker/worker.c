@@ -98,7 +98,7 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 	}
 	if (p->conf.link)
 		cps_link_set_state(p->conf.link, CPS_LINK_STARTING);
-	atomic_store(&p->paused, conf->start_paused);
+	cps_pause_init(&p->pause, conf->start_paused, NULL, NULL);
 	for (int i = 0; i < p->n; i++) {
 		if (pthread_create(&p->w[i].thread, NULL, cps_worker_run, &p->w[i]) != 0) {
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
@@ -131,19 +131,9 @@ void cps_workers_stop(struct cps_workers *p)
 	workers_free(p);
 }
 
-void cps_workers_pause(struct cps_workers *p)
+struct cps_pause *cps_workers_pause(struct cps_workers *p)
 {
-	atomic_store(&p->paused, true);
-}
-
-void cps_workers_resume(struct cps_workers *p)
-{
-	atomic_store(&p->paused, false);
-}
-
-bool cps_workers_paused(struct cps_workers *p)
-{
-	return atomic_load(&p->paused);
+	return &p->pause;
 }
 
 void cps_workers_get_stats(struct cps_workers *p, struct cps_worker_stats *out)

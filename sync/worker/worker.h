@@ -9,6 +9,7 @@
 #ifndef CPS_WORKER_H
 #define CPS_WORKER_H
 
+#include "base/pause.h"
 #include "codec/framing.h"
 #include "ingest/ingest_topic.h"
 #include "publish/publish.h"
@@ -67,13 +68,11 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
  * the ingest topic after the stored offsets), joins, closes, frees. NULL-safe. */
 void cps_workers_stop(struct cps_workers *w);
 
-/* An operator's pause: each worker finishes its batch, pauses its assigned
+/* An operator's pause (base/pause.h): each worker finishes its batch, pauses its assigned
  * partitions (and any it gets assigned meanwhile) and keeps polling, so it
  * stays in the group; the link is PAUSED. Resume goes on from the stored
  * offsets' successors. Any thread; returns at once. */
-void cps_workers_pause(struct cps_workers *w);
-void cps_workers_resume(struct cps_workers *w);
-bool cps_workers_paused(struct cps_workers *w);
+struct cps_pause *cps_workers_pause(struct cps_workers *w);
 
 struct cps_worker_stats {
 	int64_t batches;      /* committed batches */

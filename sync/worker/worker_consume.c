@@ -89,14 +89,14 @@ void *cps_worker_run(void *arg)
 	while (!stopping(w)) {
 		int64_t deadline = 0;
 
-		if (atomic_load(&p->paused)) {
+		if (cps_pause_on(&p->pause)) {
 			hold_paused(w);
 			continue;
 		}
 		if (w->paused)
 			cps_worker_set_paused(w, false);
 		w->revoked = 0;
-		while (n < cap && !stopping(w) && !atomic_load(&p->paused)) {
+		while (n < cap && !stopping(w) && !cps_pause_on(&p->pause)) {
 			int timeout = 100;
 			rd_kafka_message_t *m;
 

@@ -47,7 +47,7 @@ struct cps_workers {
 	struct cps_arena strings;
 	struct cps_settings props;
 	atomic_int stop;
-	atomic_bool paused; /* cps_workers_pause: no batch starts */
+	struct cps_pause pause; /* no batch starts */
 	int n;
 	struct worker *w;
 	atomic_llong batches, events, emitted, dead_letters, conflicts, retries;

@@ -61,7 +61,7 @@ static void joined(struct worker *w)
 	if (w->joined)
 		return;
 	w->joined = 1;
-	if (atomic_fetch_add(&p->joined, 1) + 1 == p->n && p->conf.link && !atomic_load(&p->paused))
+	if (atomic_fetch_add(&p->joined, 1) + 1 == p->n && p->conf.link && !cps_pause_on(&p->pause))
 		cps_link_set_state(p->conf.link, CPS_LINK_RUNNING);
 }
 
