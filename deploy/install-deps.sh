@@ -8,6 +8,7 @@ packages=(
 	librdkafka-dev libavro-dev libmicrohttpd-dev libpq-dev libjansson-dev
 	libyaml-dev libcurl4-openssl-dev libcmocka-dev
 	zlib1g-dev # files connector: deflate codec of Avro container files
+	libjemalloc-dev # the allocator of the unsanitized cpsync (CMakeLists.txt, sync/ENGINE.md)
 	libsystemd-dev # sd_notify: Type=notify readiness and watchdog (sync/engine/engine_notify.c)
 	systemd # tests: systemd-analyze verify deploy/systemd/cpsync.service
 	postgresql postgresql-contrib kcat python3 python3-avro

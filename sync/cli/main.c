@@ -5,7 +5,6 @@
  */
 #include "cli/cli.h"
 
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,12 +46,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	/* No fastbins: the engine frees many small JSON nodes and then asks for
-	 * large buffers, and each such request made glibc consolidate the
-	 * fastbins (~17% of the pipeline's CPU in a profile); tcache still
-	 * serves small sizes. Measured with deploy/bench.sh: ~7% less CPU per
-	 * event. */
-	mallopt(M_MXFAST, 0);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
