@@ -211,7 +211,15 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
 int cps_store_result_error(struct cps_store *s, const PGresult *res, const char *what, char *errstr,
                            size_t errstr_size)
 {
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	s->serialization_failed = state && !strcmp(state, "40001");
 	return cps_pg_result_error(s->conn, res, "store", what, errstr, errstr_size);
+}
+
+bool cps_store_serialization_failed(const struct cps_store *s)
+{
+	return s && s->serialization_failed;
 }
 
 int cps_store_usable(struct cps_store *s, char *errstr, size_t errstr_size)

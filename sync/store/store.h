@@ -29,6 +29,10 @@ int cps_store_schema_version(struct cps_store *s, int *applied, int *latest, cha
 /* The name of the embedded migration `version` ("001_initial"), NULL when
  * there is none: what `cpsync migrate` prints for each version it applied. */
 const char *cps_store_migration_name(int version);
+/* Whether the last failure was a serialization failure (SQLSTATE 40001:
+ * another writer changed a key state this one had loaded, or a stale
+ * version): nothing is wrong, the batch is to be loaded and applied again. */
+bool cps_store_serialization_failed(const struct cps_store *s);
 /* SELECT 1 round trip, for readiness. */
 int cps_store_ping(struct cps_store *s, char *errstr, size_t errstr_size);
 /* Takes the session-level advisory lock `name` (hashtextextended(name, 0))

@@ -72,7 +72,8 @@ struct cps_store {
 	/* the pipeline in progress: what each sent query was */
 	uint8_t *sent;
 	size_t n_sent, sent_cap;
-	uint64_t pipeline_xid; /* ST_CURRENT_XID's answer in the last pipeline, or 0 */
+	uint64_t pipeline_xid;     /* ST_CURRENT_XID's answer in the last pipeline, or 0 */
+	bool serialization_failed; /* the last error was SQLSTATE 40001 */
 };
 
 /* ---- store.c: errors and statements ---- */

@@ -59,6 +59,7 @@ int cps_store_pipeline_begin(struct cps_store *s, char *errstr, size_t errstr_si
 		return rc;
 	s->n_sent = 0;
 	s->pipeline_xid = 0;
+	s->serialization_failed = false;
 	if (PQsetnonblocking(s->conn, 1) || !PQenterPipelineMode(s->conn) ||
 	    send_plain(s, ST_BEGIN, "BEGIN")) {
 		s->broken = 1;

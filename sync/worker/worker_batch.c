@@ -60,13 +60,30 @@ static void link_committed(struct cps_link *l, size_t applied, size_t dead, int6
 		cps_link_set_state(l, CPS_LINK_RUNNING);
 }
 
+/* A batch that did not commit. A serialization failure is another writer
+ * at work on one of its keys (a policy alert that two workers' batches both
+ * touch, a steward's resolution, a partition that moved): the batch is
+ * loaded and applied again, and only when that keeps failing is it a
+ * failure of the link. */
+static void batch_failed(struct worker *w, const char *errstr, int *conflicts)
+{
+	if (cps_store_serialization_failed(w->store) && ++*conflicts <= QUIET_CONFLICTS) {
+		cps_log_info(FAC,
+		             "worker %d: a key state of the batch changed under it; applying "
+		             "the batch again",
+		             w->idx);
+		return;
+	}
+	cps_worker_fail(w, "batch", errstr);
+}
+
 void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
 	struct cps_workers *p = w->pool;
 	struct item *items = calloc(n, sizeof(*items));
 	struct cps_store_offset *offs = calloc(n, sizeof(*offs));
 	char errstr[CPS_ERRSTR_SIZE];
-	int backoff = BACKOFF_MIN_MS, rc, attempts = 0;
+	int backoff = BACKOFF_MIN_MS, rc, attempts = 0, conflicts = 0;
 	size_t n_offs, n_dead = 0;
 	int64_t newest_eff = 0, opened = 0;
 	uint64_t xid = 0; /* the committing transaction: the writer of the states kept */
@@ -137,7 +154,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			break;
 		/* States were not committed: reload them and apply the SAME batch. */
 		cps_worker_attempt_release(&a);
-		cps_worker_fail(w, "batch", errstr);
+		batch_failed(w, errstr, &conflicts);
 		atomic_fetch_add(&p->retries, 1);
 		if (rc == CPS_ERR_RETRIABLE || cps_store_ping(w->store, errstr, sizeof(errstr)))
 			cps_worker_store_drop(w);

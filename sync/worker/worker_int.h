@@ -25,6 +25,8 @@
 #define FAC            "RECONCILE"
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* Serialization failures of one batch retried before the link shows one. */
+#define QUIET_CONFLICTS 3
 
 struct worker {
 	struct cps_workers *pool;
