@@ -26,8 +26,9 @@ cpsync until every unified event is published).
 With --real-kafka (kafka_real.crash_safety) the same runs on the real Kafka
 broker of $CPSYNC_TEST_KAFKA: topic and consumer group names carry a prefix
 unique to the run, the topics are created beforehand and deleted afterwards;
---keys and --kills scale it (kafka_real.crash_safety uses fewer keys: a real
-broker on 2 shared cores is slower than the in-process mock). Each run
+--keys and --kills scale it (fewer keys only where a slower binary still has
+input left at the last kill: the test fails when a kill comes after all input
+was consumed). Each run
 prints events in, unified out, lost, doubled (re-published duplicates of
 one content, dropped by (key, version)) and gaps.
 
