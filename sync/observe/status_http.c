@@ -12,6 +12,7 @@
 
 #include "kafka/client.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/common.h"
 #include "base/log.h"
 #include "store/store.h"
@@ -38,6 +39,12 @@ struct cps_status_http {
 
 	pthread_mutex_t kafka_lock;
 	rd_kafka_t *probe; /* a producer used only for metadata requests */
+
+	/* The store's figures of the last document, kept for a while: their
+	 * counts scan tables, and /status is polled (dashboards, probes). */
+	pthread_mutex_t figures_lock;
+	json_t *figures_store, *figures_conflicts;
+	int64_t figures_until_ms; /* monotonic */
 };
 
 /* The conninfo with a statement timeout ("options=-c statement_timeout=N")
@@ -85,6 +92,7 @@ int cps_status_http_new(const struct cps_status_http_conf *conf, struct cps_stat
 	cps_settings_init(&sh->kafka_props);
 	pthread_mutex_init(&sh->store_lock, NULL);
 	pthread_mutex_init(&sh->kafka_lock, NULL);
+	pthread_mutex_init(&sh->figures_lock, NULL);
 	sh->conninfo =
 	    conninfo_with_timeout(conf->store_conninfo ? conf->store_conninfo : "",
 	                          conf->store_timeout_ms > 0 ? conf->store_timeout_ms : 2000);
@@ -117,6 +125,9 @@ void cps_status_http_free(struct cps_status_http *sh)
 	free(sh->bootstrap);
 	pthread_mutex_destroy(&sh->store_lock);
 	pthread_mutex_destroy(&sh->kafka_lock);
+	pthread_mutex_destroy(&sh->figures_lock);
+	json_decref(sh->figures_store);
+	json_decref(sh->figures_conflicts);
 	free(sh);
 }
 
@@ -264,9 +275,46 @@ static json_t *store_json(struct cps_status_http *sh, json_t **conflicts)
 	return doc;
 }
 
+/* The store and conflicts parts, read again once the last reading is older
+ * than STORE_FIGURES_MIN_MS or FIGURES_COST_FACTOR times what it took (at
+ * most STORE_FIGURES_MAX_MS), so that polling /status costs the store at most
+ * ~5% of one backend: the counts scan tables that grow with the data. A
+ * failed reading is not kept. New references in *store and *conflicts. */
+#define STORE_FIGURES_MIN_MS 1000
+#define STORE_FIGURES_MAX_MS 30000
+#define FIGURES_COST_FACTOR  20
+
+static void store_figures(struct cps_status_http *sh, json_t **store, json_t **conflicts)
+{
+	int64_t start = cps_mono_ms(), hold;
+
+	pthread_mutex_lock(&sh->figures_lock);
+	if (sh->figures_store && start < sh->figures_until_ms) {
+		*store = json_deep_copy(sh->figures_store);
+		*conflicts = json_deep_copy(sh->figures_conflicts);
+		pthread_mutex_unlock(&sh->figures_lock);
+		return;
+	}
+	*conflicts = NULL;
+	*store = store_json(sh, conflicts);
+	if (*conflicts && json_is_true(json_object_get(*store, "ok"))) {
+		conflict_breakdown(sh, *conflicts);
+		hold = FIGURES_COST_FACTOR * (cps_mono_ms() - start);
+		hold = hold < STORE_FIGURES_MIN_MS   ? STORE_FIGURES_MIN_MS
+		       : hold > STORE_FIGURES_MAX_MS ? STORE_FIGURES_MAX_MS
+		                                     : hold;
+		json_decref(sh->figures_store);
+		json_decref(sh->figures_conflicts);
+		sh->figures_store = json_deep_copy(*store);
+		sh->figures_conflicts = json_deep_copy(*conflicts);
+		sh->figures_until_ms = cps_mono_ms() + hold;
+	}
+	pthread_mutex_unlock(&sh->figures_lock);
+}
+
 json_t *cps_status_http_document(struct cps_status_http *sh)
 {
-	json_t *doc = cps_status_to_json(sh->status), *kafka, *store, *conflicts = NULL;
+	json_t *doc = cps_status_to_json(sh->status), *kafka, *store, *conflicts;
 
 	if (!doc)
 		return NULL;
@@ -276,10 +324,14 @@ json_t *cps_status_http_document(struct cps_status_http *sh)
 	/* the level now: PUT /api/v1/log and SIGHUP change it at run time */
 	json_object_set_new(doc, "log",
 	                    json_pack("{s:s}", "level", cps_log_level_name(cps_log_get_level())));
-	store = store_json(sh, &conflicts);
-	if (conflicts && json_is_true(json_object_get(store, "ok")))
-		conflict_breakdown(sh, conflicts);
-	if (!store || !conflicts || json_object_set_new(doc, "store", store) != 0 ||
+	store_figures(sh, &store, &conflicts);
+	if (!store || !conflicts) {
+		json_decref(store);
+		json_decref(conflicts);
+		json_decref(doc);
+		return NULL;
+	}
+	if (json_object_set_new(doc, "store", store) != 0 ||
 	    json_object_set_new(doc, "conflicts", conflicts) != 0) {
 		json_decref(doc);
 		return NULL;
