@@ -187,4 +187,17 @@ json_t *cps_decimal_json(int64_t v);
 json_t *cps_record_to_json(const struct cps_record_schema *rs, const struct cps_tval *v,
                            char *errstr, size_t errstr_size);
 
+/* A projection for cps_record_to_json_projected: every record of the named
+ * type (full name) keeps only the fields listed in `keep` (NULL-terminated). */
+struct cps_json_projection {
+	const char *record;
+	const char *const *keep;
+};
+
+/* cps_record_to_json with the fields `proj` leaves out never built: for a
+ * reader that uses a part of a large value (NULL proj: every field). */
+json_t *cps_record_to_json_projected(const struct cps_record_schema *rs, const struct cps_tval *v,
+                                     const struct cps_json_projection *proj, char *errstr,
+                                     size_t errstr_size);
+
 #endif

@@ -315,7 +315,7 @@ cleanup:
  * current <entity>_event schema (what cpsync itself publishes), or NULL:
  * then Avro C decides and words any reason. */
 static json_t *decode_typed(struct cps_unified *u, int i, enum cps_framing framing, const void *buf,
-                            size_t len)
+                            size_t len, const struct cps_json_projection *proj)
 {
 	const struct cps_schema *reader = cps_codec_schema(u->codec[i]), *writer;
 	struct cps_schema *found = NULL;
@@ -342,11 +342,12 @@ static json_t *decode_typed(struct cps_unified *u, int i, enum cps_framing frami
 	if (cps_record_decode(u->typed[i], f.body, f.body_len, NULL, 0, &u->arena, &v, why,
 	                      sizeof(why)) != CPS_OK)
 		return NULL;
-	return cps_record_to_json(u->typed[i], &v, why, sizeof(why));
+	return cps_record_to_json_projected(u->typed[i], &v, proj, why, sizeof(why));
 }
 
-int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
-                       json_t **out, char *errstr, size_t errstr_size)
+static int decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                  const struct cps_json_projection *proj, json_t **out, char *errstr,
+                  size_t errstr_size)
 {
 	const uint8_t *b = buf;
 	enum cps_framing framing;
@@ -363,7 +364,7 @@ int cps_unified_decode(struct cps_unified *u, const char *entity, const void *bu
 	else
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "unified event is neither confluent nor single-object framed");
-	*out = decode_typed(u, i, framing, buf, len);
+	*out = decode_typed(u, i, framing, buf, len, proj);
 	if (*out)
 		return CPS_OK;
 	rc = cps_codec_decode_framed(u->codec[i], framing, u->catalog, u->registry, buf, len,
@@ -372,4 +373,19 @@ int cps_unified_decode(struct cps_unified *u, const char *entity, const void *bu
 		return rc;
 	*out = cps_value_to_json(cps_codec_value(u->codec[i]), errstr, errstr_size);
 	return *out ? CPS_OK : CPS_ERR_INVALID;
+}
+
+int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                       json_t **out, char *errstr, size_t errstr_size)
+{
+	return decode(u, entity, buf, len, NULL, out, errstr, errstr_size);
+}
+
+int cps_unified_decode_brief(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                             json_t **out, char *errstr, size_t errstr_size)
+{
+	static const char *const keep[] = {"field", "platform", NULL};
+	static const struct cps_json_projection brief = {"cpsync.FieldProvenance", keep};
+
+	return decode(u, entity, buf, len, &brief, out, errstr, errstr_size);
 }

@@ -62,4 +62,11 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
                        json_t **out, char *errstr, size_t errstr_size);
 
+/* The same, with each provenance entry cut to its "field" and "platform":
+ * what the sinks read (their no-echo rule), without building the ten other
+ * members of every entry — most of a decoded event. An event that is not
+ * in the current schema comes whole. */
+int cps_unified_decode_brief(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                             json_t **out, char *errstr, size_t errstr_size);
+
 #endif

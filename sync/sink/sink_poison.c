@@ -216,8 +216,8 @@ static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, json_t
 	if (ei < 0 || !r->allow[ei])
 		return cps_seterr(CPS_ERR_INVALID, q->reason, sizeof(q->reason),
 		                  "sink '%s' sends no '%s'", r->platform, q->entity);
-	rc = cps_unified_decode(r->unified, cps_entities[ei], q->raw, q->raw_len, ev, q->err,
-	                        sizeof(q->err));
+	rc = cps_unified_decode_brief(r->unified, cps_entities[ei], q->raw, q->raw_len, ev, q->err,
+	                              sizeof(q->err));
 	if (rc != CPS_OK)
 		return cps_seterr(CPS_ERR_INVALID, q->reason, sizeof(q->reason),
 		                  "undecodable unified event: %s", q->err);

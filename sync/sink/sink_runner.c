@@ -83,8 +83,8 @@ static int decode_event(struct cps_sink_runner *r, const struct cps_source_msg *
 		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		return CPS_OK;
 	}
-	if (cps_unified_decode(r->unified, cps_entities[ei], m->value, m->value_len, &r->events[i],
-	                       why, sizeof(why)) == CPS_OK)
+	if (cps_unified_decode_brief(r->unified, cps_entities[ei], m->value, m->value_len,
+	                             &r->events[i], why, sizeof(why)) == CPS_OK)
 		return CPS_OK;
 	r->events[i] = NULL;
 	snprintf(reason, sizeof(reason), "undecodable unified event: %s", why);

@@ -1236,6 +1236,53 @@ static void test_json_errors(void **state)
 	cps_record_schema_free(rs);
 }
 
+/* A projection leaves out the unlisted fields of the named record type,
+ * wherever it stands, and nothing else: the same JSON as the whole
+ * conversion with those members deleted. */
+static void test_json_projection(void **state)
+{
+	const char *schema =
+	    "{\"type\":\"record\",\"name\":\"ns.Ev\",\"fields\":["
+	    "{\"name\":\"key\",\"type\":\"string\"},"
+	    "{\"name\":\"prov\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","
+	    "\"name\":\"ns.P\",\"fields\":[{\"name\":\"field\",\"type\":\"string\"},"
+	    "{\"name\":\"rule\",\"type\":\"string\"},"
+	    "{\"name\":\"platform\",\"type\":[\"null\",\"string\"]}]}}},"
+	    "{\"name\":\"rule\",\"type\":\"string\"}]}";
+	/* key "k"; prov [{"a", "r1", "x"}, {"b", "r2", null}]; rule "top" */
+	const uint8_t bytes[] = {0x02, 'k', 0x04, 0x02, 'a', 0x04, 'r',  '1',  0x02, 0x02, 'x',
+	                         0x02, 'b', 0x04, 'r',  '2', 0x00, 0x00, 0x06, 't',  'o',  'p'};
+	static const char *const keep[] = {"field", "platform", NULL};
+	const struct cps_json_projection proj = {"ns.P", keep};
+	struct cps_record_schema *rs = compile_text(schema);
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_arena arena;
+	struct cps_tval v;
+	json_t *whole, *brief, *e;
+	size_t i;
+
+	(void)state;
+	cps_arena_init(&arena, 0);
+	assert_int_equal(
+	    cps_record_decode(rs, bytes, sizeof(bytes), NULL, 0, &arena, &v, err, sizeof(err)),
+	    CPS_OK);
+	whole = cps_record_to_json(rs, &v, err, sizeof(err));
+	brief = cps_record_to_json_projected(rs, &v, &proj, err, sizeof(err));
+	assert_non_null(whole);
+	assert_non_null(brief);
+	assert_string_equal(json_string_value(json_object_get(whole, "rule")), "top");
+	json_array_foreach (json_object_get(whole, "prov"), i, e) {
+		assert_non_null(json_object_get(e, "rule"));
+		json_object_del(e, "rule");
+	}
+	assert_true(json_equal(whole, brief));
+	assert_int_equal(json_object_size(json_array_get(json_object_get(brief, "prov"), 0)), 2);
+	json_decref(whole);
+	json_decref(brief);
+	cps_arena_release(&arena);
+	cps_record_schema_free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1253,6 +1300,7 @@ int main(void)
 	    cmocka_unit_test(test_catalog_decimal_date),
 	    cmocka_unit_test(test_encode_mismatch),
 	    cmocka_unit_test(test_json_errors),
+	    cmocka_unit_test(test_json_projection),
 	    cmocka_unit_test(test_encode_json_mismatch),
 	};
 
