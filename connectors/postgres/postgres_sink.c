@@ -1,6 +1,7 @@
 /*
  * The postgres sink (the city's inbound tables): unified changes upserted in
- * one transaction per flush, sent in libpq pipeline mode, idempotent by
+ * one transaction per flush, sent in libpq pipeline mode as statements
+ * prepared once per shape and connection (pg_sink_stmt.c), idempotent by
  * (key, version): INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE the stored
  * version is older. The session carries the replication origin "cpsync" so
  * that the city's logical decoding marks these writes and the source skips
@@ -9,14 +10,11 @@
 #include "connectors/connector.h"
 #include "base/arena.h"
 #include "base/clock.h"
-
-#include "base/buf.h"
+#include "connectors/postgres/pg_sink_stmt.h"
 #include "connectors/postgres/postgres_int.h"
 #include "connectors/sink.h"
 #include "store/pgerr.h"
 
-#include <inttypes.h>
-#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,13 +36,6 @@ static const struct cps_setting_decl sink_settings[] = {
      "replication origin the sink's session writes under (the source's ignore_origin)"},
 };
 
-/* One change put and not yet flushed; its strings are in the sink's `batch`. */
-struct pending {
-	const char *entity, *key, *json;
-	int64_t version;
-	bool is_delete;
-};
-
 struct pg_sink {
 	struct cps_conn base;
 	PGconn *db;
@@ -53,9 +44,10 @@ struct pg_sink {
 	char *key_column, *version_column;
 	struct cps_arena strings;
 	struct cps_settings map; /* table.<entity>, column.<entity>.<field> */
-	struct pending *pending;
+	struct pg_sink_change *pending;
 	size_t n_pending, cap_pending;
 	struct cps_arena batch;        /* the pending changes' strings, reset at each flush */
+	struct pg_sink_shapes shapes;  /* prepared on `db`: they die with it */
 	struct cps_conn_status counts; /* enqueued, delivered, failed, errors, last_* */
 };
 
@@ -88,6 +80,7 @@ static void pg_sink_close(struct cps_conn *c)
 		return;
 	free(k->pending);
 	cps_arena_release(&k->batch);
+	pg_sink_shapes_release(&k->shapes);
 	PQfinish(k->db);
 	cps_arena_release(&k->strings);
 	cps_settings_release(&k->map);
@@ -148,6 +141,7 @@ static int connect_db(struct pg_sink *k, char *errstr, size_t errstr_size)
 	int rc;
 
 	PQfinish(k->db);
+	pg_sink_shapes_forget(&k->shapes, NULL); /* a new session has none prepared */
 	k->db = PQconnectdbParams(keys, vals, 1 /* expand dbname as a conninfo */);
 	if (PQstatus(k->db) != CONNECTION_OK) {
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(k->db));
@@ -244,7 +238,7 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 	for (i = 0; i < n; i++) {
 		const struct cps_sink_record *r = &recs[i];
 		char version[32], op[16], tkey[128];
-		struct pending *p;
+		struct pg_sink_change *p;
 		int64_t v;
 
 		if (!r->entity || !r->key ||
@@ -289,182 +283,6 @@ static int pg_sink_put(struct cps_conn *c, const struct cps_sink_record *recs, s
 	return rc;
 }
 
-/* "schema.table" quoted as "schema"."table". */
-static int quote_table(PGconn *db, const char *name, struct cps_buf *sql)
-{
-	const char *dot = strchr(name, '.');
-	char *a, *b = NULL;
-	int rc;
-
-	a = dot ? PQescapeIdentifier(db, name, (size_t)(dot - name))
-	        : PQescapeIdentifier(db, name, strlen(name));
-	if (dot)
-		b = PQescapeIdentifier(db, dot + 1, strlen(dot + 1));
-	if (!a || (dot && !b))
-		rc = -1;
-	else
-		rc = dot ? cps_buf_printf(sql, "%s.%s", a, b) : cps_buf_printf(sql, "%s", a);
-	PQfreemem(a);
-	PQfreemem(b);
-	return rc;
-}
-
-static int append_ident(PGconn *db, struct cps_buf *sql, const char *name)
-{
-	char *q = PQescapeIdentifier(db, name, strlen(name));
-	int rc = q ? cps_buf_printf(sql, "%s", q) : -1;
-
-	PQfreemem(q);
-	return rc;
-}
-
-/* One statement ready to send; its parameters point into `rec` and `owned`. */
-struct stmt {
-	struct cps_buf sql;
-	const char **params;
-	int n_params;
-	char **owned; /* texts made here */
-	size_t n_owned;
-	json_t *rec;
-};
-
-static void stmt_release(struct stmt *s)
-{
-	for (size_t i = 0; i < s->n_owned; i++)
-		free(s->owned[i]);
-	free(s->owned);
-	free(s->params);
-	json_decref(s->rec);
-	cps_buf_release(&s->sql);
-	memset(s, 0, sizeof(*s));
-}
-
-static const char *stmt_own(struct stmt *s, char *text)
-{
-	if (!text)
-		return NULL;
-	s->owned[s->n_owned++] = text;
-	return text;
-}
-
-/* The statement of one pending change. Values are text; the server casts
- * them to each column's type. -1 when memory is out, CPS_ERR_INVALID for a
- * bad record. */
-static int build_statement(struct pg_sink *k, const struct pending *p, struct stmt *s, char *errstr,
-                           size_t errstr_size)
-{
-	char tkey[128], ckey[256], vtext[32];
-	const char *table, *field;
-	struct cps_buf cols, vals, sets;
-	size_t n_fields;
-	json_t *v;
-	int rc = 0;
-
-	memset(s, 0, sizeof(*s));
-	cps_buf_init(&s->sql, 0);
-	snprintf(tkey, sizeof(tkey), "table.%s", p->entity);
-	table = cps_settings_get(&k->map, tkey);
-	snprintf(vtext, sizeof(vtext), "%" PRId64, p->version);
-	if (!p->is_delete) {
-		s->rec = json_loads(p->json, 0, NULL);
-		if (!json_is_object(s->rec))
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "a '%s' record is not a JSON object", p->entity);
-	}
-	n_fields = s->rec ? json_object_size(s->rec) : 0;
-	s->params = calloc(n_fields + 2, sizeof(*s->params));
-	s->owned = calloc(n_fields + 1, sizeof(*s->owned));
-	if (!s->params || !s->owned)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	s->params[0] = p->key;
-	s->params[1] = stmt_own(s, strdup(vtext));
-	s->n_params = 2;
-	if (!s->params[1])
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	if (p->is_delete) {
-		if (cps_buf_printf(&s->sql, "DELETE FROM ") < 0 ||
-		    quote_table(k->db, table, &s->sql) < 0 ||
-		    cps_buf_printf(&s->sql, " WHERE ") < 0 ||
-		    append_ident(k->db, &s->sql, k->key_column) < 0 ||
-		    cps_buf_printf(&s->sql, " = $1 AND ") < 0 ||
-		    append_ident(k->db, &s->sql, k->version_column) < 0 ||
-		    cps_buf_printf(&s->sql, " < $2::bigint") < 0)
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		return CPS_OK;
-	}
-	cps_buf_init(&cols, 0);
-	cps_buf_init(&vals, 0);
-	cps_buf_init(&sets, 0);
-	if (append_ident(k->db, &cols, k->key_column) < 0 || cps_buf_printf(&cols, ", ") < 0 ||
-	    append_ident(k->db, &cols, k->version_column) < 0 ||
-	    cps_buf_printf(&vals, "$1, $2::bigint") < 0 ||
-	    append_ident(k->db, &sets, k->version_column) < 0 ||
-	    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
-	    append_ident(k->db, &sets, k->version_column) < 0)
-		rc = -1;
-	json_object_foreach (s->rec, field, v) {
-		const char *column;
-		const char *value;
-
-		if (rc < 0)
-			break;
-		snprintf(ckey, sizeof(ckey), "column.%s.%s", p->entity, field);
-		column = cps_settings_get(&k->map, ckey);
-		if (!column)
-			column = field;
-		if (!*column || !strcmp(column, k->key_column) ||
-		    !strcmp(column, k->version_column))
-			continue; /* unmapped ("") or the key itself */
-		if (json_is_null(v))
-			value = NULL;
-		else if (json_is_string(v))
-			value = json_string_value(v);
-		else if (!(value = stmt_own(s, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)))) {
-			rc = -1;
-			break;
-		}
-		s->params[s->n_params++] = value;
-		if (cps_buf_printf(&cols, ", ") < 0 || append_ident(k->db, &cols, column) < 0 ||
-		    cps_buf_printf(&vals, ", $%d", s->n_params) < 0 ||
-		    cps_buf_printf(&sets, ", ") < 0 || append_ident(k->db, &sets, column) < 0 ||
-		    cps_buf_printf(&sets, " = EXCLUDED.") < 0 ||
-		    append_ident(k->db, &sets, column) < 0)
-			rc = -1;
-	}
-	if (rc == 0 &&
-	    (cps_buf_printf(&s->sql, "INSERT INTO ") < 0 ||
-	     quote_table(k->db, table, &s->sql) < 0 ||
-	     cps_buf_printf(&s->sql, " AS t (%s) VALUES (%s) ON CONFLICT (",
-	                    (const char *)cols.data, (const char *)vals.data) < 0 ||
-	     append_ident(k->db, &s->sql, k->key_column) < 0 ||
-	     cps_buf_printf(&s->sql, ") DO UPDATE SET %s WHERE t.", (const char *)sets.data) < 0 ||
-	     append_ident(k->db, &s->sql, k->version_column) < 0 ||
-	     cps_buf_printf(&s->sql, " < EXCLUDED.") < 0 ||
-	     append_ident(k->db, &s->sql, k->version_column) < 0))
-		rc = -1;
-	cps_buf_release(&cols);
-	cps_buf_release(&vals);
-	cps_buf_release(&sets);
-	if (rc < 0)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	return CPS_OK;
-}
-
-/* What a failed upsert means: the row itself refused (a data exception,
- * SQLSTATE class 22, or an integrity constraint violation, class 23) is
- * CPS_ERR_INVALID, and the runner dead-letters it after its retries;
- * anything else (an undefined column, a permission, a deadlock, a server
- * shutting down) is trouble with the target, retried without end. */
-static int upsert_error(const PGresult *res)
-{
-	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-	if (PQresultStatus(res) == PGRES_PIPELINE_ABORTED || !state)
-		return CPS_ERR_RETRIABLE;
-	return !strncmp(state, "22", 2) || !strncmp(state, "23", 2) ? CPS_ERR_INVALID
-	                                                            : CPS_ERR_RETRIABLE;
-}
-
 /* Reads the results of `n` pipelined statements and the sync. */
 static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr_size)
 {
@@ -479,7 +297,7 @@ static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr
 
 			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == CPS_OK) {
 				cps_pg_safe_message(res, k->db, why, sizeof(why));
-				rc = upsert_error(res);
+				rc = pg_sink_upsert_error(res);
 			}
 			PQclear(res);
 		}
@@ -504,43 +322,54 @@ static int read_results(struct pg_sink *k, size_t n, char *errstr, size_t errstr
 	return CPS_OK;
 }
 
-/* Writes every pending change in one transaction. @locality the sink's thread */
-static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size)
+/* The sink's connection and names, for its statements. */
+static struct pg_sink_target sink_target(const struct pg_sink *k)
 {
-	struct pg_sink *k = (struct pg_sink *)c;
-	struct stmt *stmts = NULL;
-	size_t sent = 0, batch_start = 0, n_stmts = k->n_pending;
-	int rc;
+	return (struct pg_sink_target){k->db, &k->map, k->key_column, k->version_column};
+}
 
-	(void)timeout_ms;
-	if (k->n_pending == 0)
-		return CPS_OK;
-	if (!k->db || PQstatus(k->db) != CONNECTION_OK) {
-		rc = connect_db(k, errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
+/* Forgets the prepared shapes, and the connection too when its statements
+ * could not be deallocated: statements and cache live and die together. */
+static void forget_shapes(struct pg_sink *k)
+{
+	if (pg_sink_shapes_forget(&k->shapes, k->db) != 0) {
+		PQfinish(k->db);
+		k->db = NULL;
 	}
-	stmts = calloc(n_stmts, sizeof(*stmts));
-	if (!stmts)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+}
+
+/* Gives every statement its prepared shape, preparing the new ones. */
+static int prepare_shapes(struct pg_sink *k, struct pg_sink_stmt *stmts, char *errstr,
+                          size_t errstr_size)
+{
+	struct pg_sink_target t = sink_target(k);
+	char why[256];
+
 	for (size_t i = 0; i < k->n_pending; i++) {
-		rc = build_statement(k, &k->pending[i], &stmts[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			goto out_release;
-	}
-	rc = exec_simple(k, "BEGIN", 0, NULL, errstr, errstr_size);
-	if (rc != CPS_OK)
-		goto out_release;
-	if (PQenterPipelineMode(k->db) != 1) {
-		rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
-		               "cannot enter pipeline mode");
-		goto out_rollback;
-	}
-	while (rc == CPS_OK && sent < k->n_pending) {
-		struct stmt *s = &stmts[sent];
+		int rc = pg_sink_stmt_resolve(&k->shapes, &t, &k->pending[i], &stmts[i], why,
+		                              sizeof(why));
 
-		if (PQsendQueryParams(k->db, (const char *)s->sql.data, s->n_params, NULL,
-		                      s->params, NULL, NULL, 0) != 1) {
+		if (rc != CPS_OK)
+			return sink_fail(k, rc, errstr, errstr_size,
+			                 "upsert into the city database failed: %s", why);
+	}
+	return CPS_OK;
+}
+
+/* Sends the statements in pipeline mode, reading the results every
+ * PIPELINE_DEPTH, and leaves pipeline mode (closing the connection when
+ * that is impossible). */
+static int send_pipelined(struct pg_sink *k, const struct pg_sink_stmt *stmts, char *errstr,
+                          size_t errstr_size)
+{
+	size_t sent = 0, batch_start = 0;
+	int rc = CPS_OK;
+
+	if (PQenterPipelineMode(k->db) != 1)
+		return sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
+		                 "cannot enter pipeline mode");
+	while (rc == CPS_OK && sent < k->n_pending) {
+		if (pg_sink_stmt_send(k->db, &stmts[sent]) != 1) {
 			rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
 			               "sending an upsert failed");
 			break;
@@ -560,11 +389,52 @@ static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_
 		/* results left unread: the connection is unusable */
 		PQfinish(k->db);
 		k->db = NULL;
+		pg_sink_shapes_forget(&k->shapes, NULL);
 		if (rc == CPS_OK)
 			rc = sink_fail(k, CPS_ERR_RETRIABLE, errstr, errstr_size, "%s",
 			               "cannot leave pipeline mode");
-		goto out_release;
 	}
+	return rc;
+}
+
+/* Writes every pending change in one transaction. @locality the sink's thread */
+static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_t errstr_size)
+{
+	struct pg_sink *k = (struct pg_sink *)c;
+	struct pg_sink_target t;
+	struct pg_sink_stmt *stmts = NULL;
+	size_t n_stmts = k->n_pending;
+	int rc;
+
+	(void)timeout_ms;
+	if (k->n_pending == 0)
+		return CPS_OK;
+	if (k->db && k->shapes.n >= PG_SINK_MAX_SHAPES)
+		forget_shapes(k); /* full: start over */
+	if (!k->db || PQstatus(k->db) != CONNECTION_OK) {
+		rc = connect_db(k, errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	stmts = calloc(n_stmts, sizeof(*stmts));
+	if (!stmts)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	t = sink_target(k);
+	for (size_t i = 0; i < k->n_pending; i++) {
+		rc = pg_sink_stmt_build(&t, &k->pending[i], &stmts[i], errstr, errstr_size);
+		if (rc != CPS_OK)
+			goto out_release;
+	}
+	/* out of the transaction: a prepared statement outlives a rollback */
+	rc = prepare_shapes(k, stmts, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_rollback;
+	rc = exec_simple(k, "BEGIN", 0, NULL, errstr, errstr_size);
+	if (rc != CPS_OK)
+		goto out_release;
+	rc = send_pipelined(k, stmts, errstr, errstr_size);
+	if (!k->db) /* closed: the server rolled back */
+		goto out_release;
 	if (rc != CPS_OK)
 		goto out_rollback;
 	rc = exec_simple(k, "COMMIT", 0, NULL, errstr, errstr_size);
@@ -576,15 +446,28 @@ static int pg_sink_flush(struct cps_conn *c, int timeout_ms, char *errstr, size_
 	goto out_release;
 
 out_rollback:
-	if (k->db && PQstatus(k->db) == CONNECTION_OK)
+	if (k->db && PQstatus(k->db) == CONNECTION_OK && PQtransactionStatus(k->db) != PQTRANS_IDLE)
 		PQclear(PQexec(k->db, "ROLLBACK"));
+	/* not the row's fault: the target may have changed under the prepared
+	 * statements (a column dropped, retyped), so the retry prepares anew */
+	if (rc != CPS_ERR_INVALID)
+		forget_shapes(k);
 	k->counts.failed += k->n_pending;
 	pending_clear(k); /* the runner re-delivers what it did not commit */
 out_release:
 	for (size_t i = 0; i < n_stmts; i++)
-		stmt_release(&stmts[i]);
+		pg_sink_stmt_release(&stmts[i]);
 	free(stmts);
 	return rc;
+}
+
+uint64_t cps_postgres_sink_prepared(const struct cps_conn *c)
+{
+	const struct pg_sink *k = (const struct pg_sink *)c;
+
+	if (!c || c->is_source || c->ops->sink_flush != pg_sink_flush)
+		return 0;
+	return k->shapes.prepared;
 }
 
 static void pg_sink_describe(struct cps_conn *c, struct cps_conn_status *st)
