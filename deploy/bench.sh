@@ -10,9 +10,10 @@
 # the figures to var/bench/pipeline-<time>.json and var/bench/latest.json.
 #
 #   deploy/bench.sh [--events N] [--keys K] [--latency-rate R] [--latency-seconds S]
-#                   [--copy-rows N] [--timeout S] [--small]
+#                   [--copy-rows N] [--timeout S] [--small] [--set KEY=VALUE ...]
 # Defaults: 1,000,000 events over 100,000 keys; 10,000 events/s for 180 s.
 # --small: 30,000 events over 5,000 keys; 1,000 events/s for 20 s.
+# --set: a store.* or reconcile.* key for this run (store.batch_ms=10).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,8 +25,9 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--events|--keys|--latency-rate|--latency-seconds|--copy-rows|--timeout)
 		args+=("$1" "${2:?$1 wants a number}"); shift 2 ;;
+	--set) args+=("$1" "${2:?$1 wants KEY=VALUE}"); shift 2 ;;
 	--small) args+=(--events 30000 --keys 5000 --latency-rate 1000 --latency-seconds 20); shift ;;
-	-h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done

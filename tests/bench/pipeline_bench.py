@@ -71,6 +71,9 @@ def parse_args():
                     help="bound of the throughput phase, s (default 60 + events/1000)")
     ap.add_argument("--json-dir", default=None)
     ap.add_argument("--name", default="bench.pipeline")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration key of store or reconcile to set (store.batch_ms=10, "
+                         "reconcile.workers=3); default: the engine's")
     a = ap.parse_args()
     L.set_name(a.name)
     if not a.pg:
@@ -82,6 +85,19 @@ def parse_args():
     a.source = os.path.abspath(a.source)
     a.schemas = os.path.join(a.source, "schemas")
     return a
+
+
+def extra(a, section):
+    """The --set keys of `section` as YAML lines under it."""
+    out = ""
+    for kv in a.set:
+        key, _, value = kv.partition("=")
+        sec, _, name = key.partition(".")
+        if sec not in ("store", "reconcile") or not name or not value:
+            sys.exit("--set takes store.KEY=VALUE or reconcile.KEY=VALUE, not %r" % kv)
+        if sec == section:
+            out += "  %s: %s\n" % (name, value)
+    return out
 
 
 def config_text(a, store, city, ssdir, province_bootstrap):
@@ -106,7 +122,7 @@ kafka:
     heartbeat.interval.ms: 500
 store:
   conninfo: "{store}"
-http:
+{store_extra}{reconcile_extra}http:
   listen: 127.0.0.1:0
   open_routes: [/healthz, /readyz, /metrics, /status]
 platforms:
@@ -154,7 +170,9 @@ platforms:
       roll_ms: 1000
       allow:
         person: {ss_person}
-""".format(schemas=a.schemas, store=store.conninfo, pb=province_bootstrap,
+""".format(schemas=a.schemas, store=store.conninfo, store_extra=extra(a, "store"),
+           reconcile_extra=extra(a, "reconcile") and
+           "reconcile:\n" + extra(a, "reconcile"), pb=province_bootstrap,
            city=city.db.conninfo, slot=city.slot, publication=city.publication,
            origin=city.origin, ss=ssdir, person=allow(T.PERSON_FIELDS),
            ss_person=allow(T.SHENSHAN_PERSON)) + L.load_rules(a.source)
@@ -563,7 +581,8 @@ def main():
         os.makedirs(os.path.join(ssdir, d))
     r = {"name": a.name, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
          "args": {"events": a.events, "keys": a.keys, "latency_rate": a.latency_rate,
-                  "latency_seconds": a.latency_seconds, "copy_rows": a.copy_rows},
+                  "latency_seconds": a.latency_seconds, "copy_rows": a.copy_rows,
+                  "set": a.set},
          "host": {"cpus": os.cpu_count(), "load_at_start": os.getloadavg()}}
     store = L.Database(a.pg, "bench_store")
     L.info("COPY baseline: %d rows" % a.copy_rows)
