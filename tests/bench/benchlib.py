@@ -202,6 +202,39 @@ class Shenshan:
 
 # --------------------------------------------------------- the unified topic
 
+def _zigzag(buf, i):
+    """The Avro long at buf[i:] and the index after it."""
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return (n >> 1) ^ -(n & 1), i
+
+
+def event_time_ms(value):
+    """A unified event's event_time (when cpsync reconciled the version):
+    entity, key, version and operation come before it, after a single-object
+    or Confluent header. None when the bytes are not that."""
+    try:
+        if value[:2] == b"\xc3\x01":
+            i = 10
+        elif value[:1] == b"\x00":
+            i = 5
+        else:
+            return None
+        _, i = _zigzag(value, i)          # entity
+        n, i = _zigzag(value, i)          # key
+        i += n
+        _, i = _zigzag(value, i)          # version
+        _, i = _zigzag(value, i)          # operation
+        return _zigzag(value, i)[0]
+    except IndexError:
+        return None
+
+
 class UnifiedReader(threading.Thread):
     """Reads cpsync.unified.person from the beginning, as it grows. For each
     message: the platform and seq of the write it reflects (from the
@@ -231,6 +264,8 @@ class UnifiedReader(threading.Thread):
         self.phase_of = []       # [(first seq, phase)] ascending
         self.write_ms = {}       # seq -> (platform letter, write time ms), latency phase
         self.latency = {l: [] for l in "pcs"}
+        self.to_reconcile = {l: [] for l in "pcs"}    # write -> the event's event_time (ms)
+        self.from_reconcile = {l: [] for l in "pcs"}  # event_time -> the append
         self.unmatched = 0
         self.stop_flag = threading.Event()
         self.error = None
@@ -284,6 +319,10 @@ class UnifiedReader(threading.Thread):
             w = self.write_ms.get(seq)
             if w is not None:
                 self.latency[w[0]].append(ts - w[1])
+                at = event_time_ms(m.value())
+                if at is not None:
+                    self.to_reconcile[w[0]].append(at - w[1])
+                    self.from_reconcile[w[0]].append(ts - at)
 
     def by_letter(self):
         """Unified messages so far per platform letter, over every phase."""

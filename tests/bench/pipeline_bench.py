@@ -460,6 +460,10 @@ def phase_latency(a, ctx):
             "delivered_per_s": (reader.count.get("latency", 0) / ((t_last - t0) / 1000.0)
                                 if t_last else None),
             "finished": done, "latency_ms": _pcts(allv), "by_platform_ms": lat,
+            "to_reconcile_ms": {p: _pcts(sorted(reader.to_reconcile[B.LETTER[p]]))
+                                for p in B.PLATFORMS},
+            "reconcile_to_append_ms": {p: _pcts(sorted(reader.from_reconcile[B.LETTER[p]]))
+                                       for p in B.PLATFORMS},
             "sink_lag": lags, "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
 
 
@@ -509,7 +513,9 @@ def report(a, r):
                      "" if lt["finished"] else " (did not finish: backlog left)")),
                  ("latency p50 / p95 / p99 (all)", _lat(lt["latency_ms"]))]
         for p in B.PLATFORMS:
-            rows.append(("  from %s" % p, _lat(lt["by_platform_ms"][p])))
+            rows += [("  from %s" % p, _lat(lt["by_platform_ms"][p])),
+                     ("    write to reconciled (event_time)", _lat(lt["to_reconcile_ms"][p])),
+                     ("    reconciled to unified append", _lat(lt["reconcile_to_append_ms"][p]))]
         for s, v in lt["sink_lag"].items():
             rows.append(("  %s lag max / at end of offer" % s, "%s / %s" % (fmt(v["max"]),
                                                                   fmt(v["last"]))))
