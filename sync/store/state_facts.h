@@ -12,7 +12,6 @@
 #include "base/buf.h"
 
 #include <jansson.h>
-#include <libpq-fe.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,12 +34,5 @@ int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errst
  * tree's compact JSON text would be (the key state's mem_hint: caches). */
 int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
                            char *errstr, size_t errstr_size);
-
-/* A row's platforms from its `facts` column (bytea, text or binary result
- * format) when not NULL, else from its old `platforms` jsonb column (rows
- * written before migration 012). *size: the estimate of JSON text size
- * (may be NULL). CPS_ERR_INVALID when neither reads as an object. */
-int cps_facts_column(const PGresult *res, int row, int facts_col, int platforms_col,
-                     json_t **platforms, size_t *size, char *errstr, size_t errstr_size);
 
 #endif

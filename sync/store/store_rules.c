@@ -8,7 +8,6 @@
  * changed enrolment or verification has its policy findings written in the
  * same transaction, through the caller's policy_check.
  */
-#include "store/state_facts.h"
 #include "store/store_rules.h"
 
 #include "base/buf.h"

@@ -8,7 +8,6 @@
  */
 #ifndef _GNU_SOURCE
 #endif
-#include "store/state_facts.h"
 #include "store/store_steward.h"
 #include "store/store_steward_int.h"
 #include "store/jsonb.h"

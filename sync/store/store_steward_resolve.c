@@ -5,7 +5,7 @@
  * change-log row, close the conflict with its resolution, write the audit row.
  * Errors name the statement and SQLSTATE, never a row's values.
  */
-#include "store/state_facts.h"
+#include "store/jsonb.h"
 #include "store/store_steward.h"
 #include "store/store_steward_int.h"
 

@@ -314,6 +314,31 @@ static const char STORE_COMPARE[] =
     "COALESCE(sf.pf, r.platforms -> $7)->>'withdrawn' IS DISTINCT FROM 'true' AND NOT EXISTS (SELECT 1 FROM pg_temp.sweep_seen s WHERE s.entity = "
     "r.entity AND s.key = r.key AND s.record IS NOT NULL)";
 
+/* What the comparisons read of a platform's facts: "withdrawn" and each
+ * field's "v" (the stamps stay behind: less to send). */
+static json_t *facts_compared(json_t *pf)
+{
+	json_t *fields = json_object(), *f, *v;
+	const char *k;
+
+	json_object_foreach (json_object_get(pf, "fields"), k, f) {
+		json_t *one = json_object();
+
+		if (!fields || !one ||
+		    ((v = json_object_get(f, "v")) && json_object_set(one, "v", v))) {
+			json_decref(one);
+			json_decref(fields);
+			return NULL;
+		}
+		if (json_object_set_new(fields, k, one)) { /* it took `one` */
+			json_decref(fields);
+			return NULL;
+		}
+	}
+	return json_pack("{s:O?, s:o}", "withdrawn", json_object_get(pf, "withdrawn"), "fields",
+	                 fields);
+}
+
 /* One page of rows with facts after (after_e, after_k) (binary results: the
  * facts as bytes): the platform's part of each into `chunk`
  * ([{"e", "k", "pf"}]); the page's last key into after_e/after_k. */
@@ -347,9 +372,9 @@ static int facts_page(struct cps_sweeper *sw, const char *covered, const char *p
 		if (rc != CPS_OK)
 			break; /* errstr names the bytes, never the key (personal data) */
 		pf = json_object_get(all, platform);
-		if (pf && json_array_append_new(chunk, json_pack("{s:s, s:s, s:O}", "e",
-		                                                 PQgetvalue(r, i, 0), "k",
-		                                                 PQgetvalue(r, i, 1), "pf", pf)))
+		if (pf && json_array_append_new(
+		              chunk, json_pack("{s:s, s:s, s:o}", "e", PQgetvalue(r, i, 0), "k",
+		                               PQgetvalue(r, i, 1), "pf", facts_compared(pf))))
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		json_decref(all);
 	}
