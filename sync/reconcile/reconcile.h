@@ -16,6 +16,7 @@
  * Everything cpsync knows about one (entity, key). All JSON is owned.
  *  platforms:  {"city": {"withdrawn": false, "eff": ms, "src": ms, "pos": "…",
  *                        "fields": {"name": {"v": <Avro JSON>, "eff": ms, "src": ms, "pos": "…"}}}}
+ *              (stored compactly as cpsync.records.facts: store/state_facts.c)
  *  record:     the unified record as an Avro JSON object, or null before the first value
  *  provenance: {"name": {"platform": "city", "pos": "…", "eff": ms, "src": ms,
  *                        "rule": "precedence", "rule_version": 1,
@@ -41,7 +42,7 @@ struct cps_key_state {
 	json_t *record;
 	json_t *provenance;
 	json_t *conflicts;
-	size_t mem_hint; /* the JSON's size as stored text when loaded (0 unknown): caches */
+	size_t mem_hint; /* the JSON's size as text when loaded (0 unknown): caches */
 };
 
 /* Fills an empty state (no allocation of JSON until needed is fine, but all

@@ -7,6 +7,8 @@
 #include "store/jsonb.h"
 
 #include "base/buf.h"
+#include "base/common.h"
+#include "store/state_facts.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -167,4 +169,39 @@ json_t *cps_jsonb_value(const PGresult *res, int row, int col)
 	out = json_transcode(raw, 1);
 	json_decref(raw);
 	return out;
+}
+
+/* ---- a row's facts (store/state_facts.h) ------------------------------- */
+
+int cps_facts_column(const PGresult *res, int row, int facts_col, int platforms_col,
+                     json_t **platforms, size_t *size, char *errstr, size_t errstr_size)
+{
+	unsigned char *raw;
+	size_t n, unused;
+	int rc;
+
+	*platforms = NULL;
+	if (!size)
+		size = &unused;
+	if (PQgetisnull(res, row, facts_col)) { /* a row written before migration 012 */
+		*platforms = cps_jsonb_value(res, row, platforms_col);
+		*size = (size_t)PQgetlength(res, row, platforms_col);
+		if (json_is_object(*platforms))
+			return CPS_OK;
+		json_decref(*platforms);
+		*platforms = NULL;
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: a stored 'platforms' is not a JSON object");
+	}
+	if (PQfformat(res, facts_col) == 1)
+		return cps_facts_decode_sized((const uint8_t *)PQgetvalue(res, row, facts_col),
+		                              (size_t)PQgetlength(res, row, facts_col), platforms,
+		                              size, errstr, errstr_size);
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, facts_col), &n);
+	if (!raw)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: a stored 'facts' is not bytea text (or out of memory)");
+	rc = cps_facts_decode_sized(raw, n, platforms, size, errstr, errstr_size);
+	PQfreemem(raw);
+	return rc;
 }

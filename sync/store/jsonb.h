@@ -1,7 +1,8 @@
 /*
- * Avro JSON values as PostgreSQL jsonb parameters and back (jsonb.c). The
- * store and the steward store share this, so a value written by one reads
- * back identically through the other.
+ * Avro JSON values as PostgreSQL jsonb parameters and back (jsonb.c), and
+ * a key state's platforms read from a row (its bytea facts, or the jsonb of
+ * a row written before them). The store and the steward store share this,
+ * so a value written by one reads back identically through the other.
  */
 #ifndef CPS_JSONB_H
 #define CPS_JSONB_H
@@ -16,5 +17,12 @@ char *cps_jsonb_param(json_t *j, const char *def, int *ok);
 /* A jsonb column's text (SQL NULL: JSON null) back to jansson; NULL when
  * the text is not JSON. */
 json_t *cps_jsonb_value(const PGresult *res, int row, int col);
+
+/* A row's platforms from its `facts` column (bytea, text or binary result
+ * format) when not NULL, else from its old `platforms` jsonb column (rows
+ * written before migration 012). *size: the estimate of JSON text size
+ * (may be NULL). CPS_ERR_INVALID when neither reads as an object. */
+int cps_facts_column(const PGresult *res, int row, int facts_col, int platforms_col,
+                     json_t **platforms, size_t *size, char *errstr, size_t errstr_size);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "base/common.h"
 #include "store/jsonb.h"
+#include "store/state_facts.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,23 @@ int cps_pg_params_json(struct cps_pg_params *p, int i, json_t *j, const char *de
 	return ok ? 0 : -1;
 }
 
+int cps_pg_params_facts(struct cps_pg_params *p, int i, json_t *platforms)
+{
+	struct cps_buf b;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_buf_init(&b, 0);
+	if (cps_facts_encode(platforms, &b, err, sizeof(err)) != CPS_OK || b.len > INT32_MAX) {
+		cps_buf_release(&b);
+		return -1;
+	}
+	p->owned[i] = (char *)b.data; /* the buffer's malloc'd bytes, now the set's */
+	p->v[i] = p->owned[i];
+	p->len[i] = (int)b.len;
+	p->fmt[i] = 1;
+	return 0;
+}
+
 const char *cps_pg_params_int(struct cps_pg_params *p, int slot, int64_t n)
 {
 	snprintf(p->num[slot], sizeof(p->num[slot]), "%" PRId64, n);
@@ -30,8 +48,10 @@ const char *cps_pg_params_int(struct cps_pg_params *p, int slot, int64_t n)
 void cps_pg_params_clear(struct cps_pg_params *p)
 {
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(p->owned); i++) {
-		if (p->owned[i])
+		if (p->owned[i]) {
 			p->v[i] = NULL;
+			p->len[i] = p->fmt[i] = 0;
+		}
 		free(p->owned[i]);
 		p->owned[i] = NULL;
 	}

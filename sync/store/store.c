@@ -21,11 +21,11 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     [ST_RECORD_UPSERT] =
         {"cps_record_upsert", "upsert into records", 8,
          "INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "
-         "provenance, platforms, conflicts, updated_at) "
-         "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, now()) "
+         "provenance, platforms, conflicts, updated_at, facts) "
+         "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, '{}', $8::jsonb, now(), $7::bytea) "
          "ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "
          "deleted = EXCLUDED.deleted, record = EXCLUDED.record, "
-         "provenance = EXCLUDED.provenance, platforms = EXCLUDED.platforms, "
+         "provenance = EXCLUDED.provenance, platforms = '{}', facts = EXCLUDED.facts, "
          "conflicts = EXCLUDED.conflicts, updated_at = now() "
          "WHERE cpsync.not_stale(r.version, EXCLUDED.version)"},
     [ST_CHANGE_APPEND] =
@@ -74,7 +74,8 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.record END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.provenance END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.platforms END, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts END "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.facts END "
                         "FROM unnest($1::text[], $2::text[], $3::xid8[]) WITH ORDINALITY "
                         "AS i(entity, key, known, ord) "
                         "JOIN cpsync.records r ON r.entity = i.entity AND r.key = i.key"},

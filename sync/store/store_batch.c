@@ -63,7 +63,7 @@ static int send_state(struct cps_store *s, const struct cps_key_state *st, char 
 	p.v[3] = st->deleted ? "t" : "f";
 	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
 	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
-	     cps_pg_params_json(&p, 6, st->platforms, "{}") ||
+	     cps_pg_params_facts(&p, 6, st->platforms) ||
 	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
 	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
 }

@@ -401,7 +401,7 @@ static int decide_row(struct pass *ps, PGresult *res, int row, char *errstr, siz
 	json_decref(st.conflicts);
 	st.record = cps_jsonb_value(res, row, 4);
 	st.provenance = cps_jsonb_value(res, row, 5);
-	st.platforms = cps_jsonb_value(res, row, 6);
+	cps_facts_column(res, row, 8, 6, &st.platforms, NULL, errstr, errstr_size);
 	st.conflicts = cps_jsonb_value(res, row, 7);
 	if (!st.record || !json_is_object(st.provenance) || !json_is_object(st.platforms) ||
 	    !json_is_object(st.conflicts)) {
@@ -449,10 +449,10 @@ static int pass_page(struct pass *ps, size_t *n, char *errstr, size_t errstr_siz
 	rc = run(ps->s, "page of records",
 	         ps->p->apply
 	             ? "SELECT entity, key, version, deleted, record, provenance, platforms, "
-	               "conflicts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
+	               "conflicts, facts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
 	               "ORDER BY entity, key LIMIT $3::bigint FOR UPDATE"
 	             : "SELECT entity, key, version, deleted, record, provenance, platforms, "
-	               "conflicts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
+	               "conflicts, facts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
 	               "ORDER BY entity, key LIMIT $3::bigint",
 	         3, p.v, NULL, NULL, &res, errstr, errstr_size);
 	rows = res ? PQntuples(res) : 0;

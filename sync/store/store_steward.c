@@ -492,7 +492,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	const char *v[3] = {entity, key, lim}, *vs[3] = {entity, key, scope};
 	PGresult *res = NULL;
 	PGconn *c;
-	json_t *o = NULL;
+	json_t *o = NULL, *platforms;
 	int rc;
 
 	*out = NULL;
@@ -507,17 +507,20 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	rc = cps_steward_run_row(
 	    c, "select from records",
 	    "SELECT version, deleted, record, provenance, platforms, "
-	    "to_json(updated_at) #>> '{}' FROM cpsync.records WHERE entity = $1 AND key = $2 "
+	    "to_json(updated_at) #>> '{}', facts FROM cpsync.records WHERE entity = $1 AND key = $2 "
 	    "AND " CPS_STEWARD_IN_SCOPE("3", "$1", "$2"),
 	    3, vs, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
 	    "no %.32s record with that key", entity);
 	if (rc)
 		goto out;
+	/* the facts decoded: the endpoint shows them as reconcile.h's tree */
+	if (cps_facts_column(res, 0, 6, 4, &platforms, NULL, errstr, errstr_size) != CPS_OK)
+		platforms = json_null();
 	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o, s:o}", "entity", entity, "key", key,
 	              "version", (json_int_t)col_int(res, 0, 0), "deleted",
 	              !strcmp(PQgetvalue(res, 0, 1), "t"), "record", col_json(res, 0, 2),
-	              "provenance", col_json(res, 0, 3), "platforms", col_json(res, 0, 4),
-	              "updated_at", col_str(res, 0, 5));
+	              "provenance", col_json(res, 0, 3), "platforms", platforms, "updated_at",
+	              col_str(res, 0, 5));
 	PQclear(res);
 	res = NULL;
 	if (!o) {

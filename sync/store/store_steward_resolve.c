@@ -5,6 +5,7 @@
  * change-log row, close the conflict with its resolution, write the audit row.
  * Errors name the statement and SQLSTATE, never a row's values.
  */
+#include "store/jsonb.h"
 #include "store/store_steward.h"
 #include "store/store_steward_int.h"
 
@@ -113,12 +114,12 @@ static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
 	PGresult *res;
 	int rc;
 
-	rc =
-	    cps_steward_run_row(r->c, "lock of records",
-	                        "SELECT version, deleted, record, provenance, platforms, conflicts "
-	                        "FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
-	                        2, v, &res, r->why, CPS_STEWARD_STATE, errstr, errstr_size,
-	                        "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
+	rc = cps_steward_run_row(
+	    r->c, "lock of records",
+	    "SELECT version, deleted, record, provenance, platforms, conflicts, "
+	    "facts FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
+	    2, v, &res, r->why, CPS_STEWARD_STATE, errstr, errstr_size,
+	    "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
 	if (rc)
 		return rc;
 	st->version = r->old_version = col_int(res, 0, 0);
@@ -128,7 +129,7 @@ static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
 	json_decref(st->provenance);
 	st->provenance = col_json(res, 0, 3);
 	json_decref(st->platforms);
-	st->platforms = col_json(res, 0, 4);
+	cps_facts_column(res, 0, 6, 4, &st->platforms, NULL, errstr, errstr_size);
 	json_decref(st->conflicts);
 	st->conflicts = col_json(res, 0, 5);
 	PQclear(res);
@@ -198,17 +199,17 @@ int cps_steward_write_state(PGconn *c, const struct cps_key_state *st, int64_t o
 	p.v[8] = cps_pg_params_int(&p, 1, old_version);
 	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
 	    cps_pg_params_json(&p, 5, st->provenance, "{}") ||
-	    cps_pg_params_json(&p, 6, st->platforms, "{}") ||
+	    cps_pg_params_facts(&p, 6, st->platforms) ||
 	    cps_pg_params_json(&p, 7, st->conflicts, "{}"))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	else
-		rc = cps_steward_run(
-		    c, "update of records",
-		    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
-		    "record = $5::jsonb, provenance = $6::jsonb, platforms = $7::jsonb, "
-		    "conflicts = $8::jsonb, updated_at = now() "
-		    "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
-		    9, p.v, NULL, &res, errstr, errstr_size);
+		rc =
+		    cps_steward_run(c, "update of records",
+		                    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
+		                    "record = $5::jsonb, provenance = $6::jsonb, platforms = '{}', "
+		                    "facts = $7::bytea, conflicts = $8::jsonb, updated_at = now() "
+		                    "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
+		                    9, p.v, p.len, &res, errstr, errstr_size);
 	if (!rc && strcmp(PQcmdTuples(res), "1"))
 		rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size,
 		                "store: the record changed under its lock");

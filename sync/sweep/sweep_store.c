@@ -6,6 +6,9 @@
  *  - its records against cpsync.records: no row, or no live fact of the
  *    platform there: unknown_to_store; a field whose value differs from the
  *    platform's fact the store holds (platforms.<p>.fields.<f>.v): stale_value;
+ *    a row's facts (bytea, store/state_facts.h) are decoded here first and the
+ *    platform's part kept as jsonb in pg_temp.sweep_facts; a row written
+ *    before migration 012 has them in its `platforms` jsonb;
  *  - the store's records of the covered entities with a live fact of the
  *    platform against it: not there (or gone): missing_at_platform.
  * jsonb compares the values: both sides are Avro JSON escaped by store/jsonb.
@@ -15,6 +18,7 @@
 #include "base/log.h"
 #include "store/jsonb.h"
 #include "store/pgerr.h"
+#include "store/state_facts.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -186,6 +190,11 @@ int cps_sweep_store_reset(struct cps_sweeper *sw, char *errstr, size_t errstr_si
 		    "jsonb, PRIMARY KEY (entity, key))",
 		    0, NULL, NULL, errstr, errstr_size);
 	if (rc == CPS_OK)
+		rc = exec(sw->conn, "creating the sweep's facts table",
+		          "CREATE TEMP TABLE IF NOT EXISTS sweep_facts (entity text, key text, pf "
+		          "jsonb, PRIMARY KEY (entity, key))",
+		          0, NULL, NULL, errstr, errstr_size);
+	if (rc == CPS_OK)
 		rc = exec(sw->conn, "emptying the sweep's table", "TRUNCATE pg_temp.sweep_seen", 0,
 		          NULL, NULL, errstr, errstr_size);
 	return rc;
@@ -283,9 +292,9 @@ static const char SEEN_BOUND[] =
     "SELECT entity, key FROM pg_temp.sweep_seen WHERE entity = ANY($1::text[]) AND (entity, key) "
     "> ($2, $3) ORDER BY entity, key OFFSET $4::int - 1 LIMIT 1";
 static const char SEEN_COMPARE[] =
-    "WITH b AS (SELECT s.entity, s.key, s.record, r.platforms -> $7 AS pf FROM "
+    "WITH b AS (SELECT s.entity, s.key, s.record, COALESCE(sf.pf, r.platforms -> $7) AS pf FROM "
     "pg_temp.sweep_seen s LEFT JOIN cpsync.records r ON r.entity = s.entity AND r.key = s.key "
-    "WHERE s.entity = ANY($1::text[]) AND (s.entity, s.key) > ($2, $3) AND ($4::text IS NULL OR "
+    "LEFT JOIN pg_temp.sweep_facts sf ON sf.entity = s.entity AND sf.key = s.key WHERE s.entity = ANY($1::text[]) AND (s.entity, s.key) > ($2, $3) AND ($4::text IS NULL OR "
     "(s.entity, s.key) <= ($4, $5)) AND s.record IS NOT NULL) "
     "INSERT INTO cpsync.sweep_differences (run_id, platform, entity, key, field, kind) "
     "SELECT $6::bigint, $7, entity, key, NULL, 'unknown_to_store' FROM b WHERE pf IS NULL OR "
@@ -299,10 +308,126 @@ static const char STORE_BOUND[] =
 static const char STORE_COMPARE[] =
     "INSERT INTO cpsync.sweep_differences (run_id, platform, entity, key, field, kind) "
     "SELECT $6::bigint, $7, r.entity, r.key, NULL, 'missing_at_platform' FROM cpsync.records r "
+    "LEFT JOIN pg_temp.sweep_facts sf ON sf.entity = r.entity AND sf.key = r.key "
     "WHERE r.entity = ANY($1::text[]) AND (r.entity, r.key) > ($2, $3) AND ($4::text IS NULL OR "
-    "(r.entity, r.key) <= ($4, $5)) AND r.platforms ? $7 AND r.platforms->$7->>'withdrawn' IS "
-    "DISTINCT FROM 'true' AND NOT EXISTS (SELECT 1 FROM pg_temp.sweep_seen s WHERE s.entity = "
+    "(r.entity, r.key) <= ($4, $5)) AND COALESCE(sf.pf, r.platforms -> $7) IS NOT NULL AND "
+    "COALESCE(sf.pf, r.platforms -> $7)->>'withdrawn' IS DISTINCT FROM 'true' AND NOT EXISTS (SELECT 1 FROM pg_temp.sweep_seen s WHERE s.entity = "
     "r.entity AND s.key = r.key AND s.record IS NOT NULL)";
+
+/* What the comparisons read of a platform's facts: "withdrawn" and each
+ * field's "v" (the stamps stay behind: less to send). */
+static json_t *facts_compared(json_t *pf)
+{
+	json_t *fields = json_object(), *f, *v;
+	const char *k;
+
+	json_object_foreach (json_object_get(pf, "fields"), k, f) {
+		json_t *one = json_object();
+
+		if (!fields || !one ||
+		    ((v = json_object_get(f, "v")) && json_object_set(one, "v", v))) {
+			json_decref(one);
+			json_decref(fields);
+			return NULL;
+		}
+		if (json_object_set_new(fields, k, one)) { /* it took `one` */
+			json_decref(fields);
+			return NULL;
+		}
+	}
+	return json_pack("{s:O?, s:o}", "withdrawn", json_object_get(pf, "withdrawn"), "fields",
+	                 fields);
+}
+
+/* One page of rows with facts after (after_e, after_k) (binary results: the
+ * facts as bytes): the platform's part of each into `chunk`
+ * ([{"e", "k", "pf"}]); the page's last key into after_e/after_k. */
+static int facts_page(struct cps_sweeper *sw, const char *covered, const char *platform,
+                      char *after_e, char *after_k, json_t *chunk, int *rows, char *errstr,
+                      size_t errstr_size)
+{
+	char n[24];
+	const char *params[4] = {covered, after_e, after_k, n};
+	PGresult *r;
+	int rc = CPS_OK;
+
+	snprintf(n, sizeof(n), "%zu", sw->conf.chunk_rows);
+	r = PQexecParams(sw->conn,
+	                 "SELECT entity, key, facts FROM cpsync.records WHERE entity = "
+	                 "ANY($1::text[]) AND (entity, key) > ($2, $3) AND facts IS NOT NULL "
+	                 "ORDER BY entity, key LIMIT $4::int",
+	                 4, NULL, params, NULL, NULL, 1);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = cps_pg_result_error(sw->conn, r, WHO, "reading the store's facts", errstr,
+		                         errstr_size);
+		PQclear(r);
+		return rc;
+	}
+	*rows = PQntuples(r);
+	for (int i = 0; rc == CPS_OK && i < *rows; i++) {
+		json_t *all, *pf;
+
+		rc = cps_facts_decode((const uint8_t *)PQgetvalue(r, i, 2),
+		                      (size_t)PQgetlength(r, i, 2), &all, errstr, errstr_size);
+		if (rc != CPS_OK)
+			break; /* errstr names the bytes, never the key (personal data) */
+		pf = json_object_get(all, platform);
+		if (pf && json_array_append_new(
+		              chunk, json_pack("{s:s, s:s, s:o}", "e", PQgetvalue(r, i, 0), "k",
+		                               PQgetvalue(r, i, 1), "pf", facts_compared(pf))))
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		json_decref(all);
+	}
+	if (rc == CPS_OK && *rows) {
+		if (PQgetlength(r, *rows - 1, 0) >= KEY_MAX ||
+		    PQgetlength(r, *rows - 1, 1) >= KEY_MAX)
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "a key longer than %d bytes", KEY_MAX);
+		snprintf(after_e, KEY_MAX, "%s", PQgetvalue(r, *rows - 1, 0));
+		snprintf(after_k, KEY_MAX, "%s", PQgetvalue(r, *rows - 1, 1));
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* pg_temp.sweep_facts: the platform's facts of every row of the covered
+ * entities that has them as bytea, as jsonb the comparisons read. */
+static int facts_materialize(struct cps_sweeper *sw, const char *covered, const char *platform,
+                             char *errstr, size_t errstr_size)
+{
+	char *after_e = calloc(2, KEY_MAX), *after_k = after_e + KEY_MAX;
+	int rows = 1, rc;
+
+	if (!after_e)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	rc = exec(sw->conn, "emptying the sweep's facts", "TRUNCATE pg_temp.sweep_facts", 0, NULL,
+	          NULL, errstr, errstr_size);
+	while (rc == CPS_OK && rows) {
+		json_t *chunk = json_array();
+		int ok = 1;
+		char *text;
+
+		rc = chunk ? facts_page(sw, covered, platform, after_e, after_k, chunk, &rows,
+		                        errstr, errstr_size)
+		           : cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		text = rc == CPS_OK && json_array_size(chunk) ? cps_jsonb_param(chunk, "[]", &ok)
+		                                              : NULL;
+		if (rc == CPS_OK && !ok)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		if (rc == CPS_OK && text)
+			rc = exec(
+			    sw->conn, "keeping the sweep's facts",
+			    "INSERT INTO pg_temp.sweep_facts (entity, key, pf) SELECT x->>'e', "
+			    "x->>'k', x->'pf' FROM jsonb_array_elements($1::jsonb) x",
+			    1, (const char *const[]){text}, NULL, errstr, errstr_size);
+		free(text);
+		json_decref(chunk);
+		if (atomic_load(&sw->stop) && rc == CPS_OK)
+			rc = cps_seterr(CPS_ERR_RETRIABLE, errstr, errstr_size, "sweep stopped");
+	}
+	free(after_e);
+	return rc;
+}
 
 int cps_sweep_store_compare(struct cps_sweeper *sw, int64_t run_id, const char *platform,
                             const bool *covered, char *errstr, size_t errstr_size)
@@ -319,8 +444,10 @@ int cps_sweep_store_compare(struct cps_sweeper *sw, int64_t run_id, const char *
 	if (at == 1)
 		return CPS_OK; /* nothing of the platform read in full */
 	snprintf(run, sizeof(run), "%" PRId64, run_id);
-	rc = compare_batches(sw, "comparing the platform's records", SEEN_BOUND, SEEN_COMPARE, list,
-	                     run, platform, errstr, errstr_size);
+	rc = facts_materialize(sw, list, platform, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = compare_batches(sw, "comparing the platform's records", SEEN_BOUND,
+		                     SEEN_COMPARE, list, run, platform, errstr, errstr_size);
 	if (rc == CPS_OK)
 		rc = compare_batches(sw, "comparing the store's records", STORE_BOUND,
 		                     STORE_COMPARE, list, run, platform, errstr, errstr_size);

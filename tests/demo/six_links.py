@@ -171,7 +171,7 @@ def run_checks(proc, port, store_ci, city_ci, shenshan):
         if not n:
             C.fail("no %s records in the store" % entity)
     for p in PLATFORMS:
-        n = one(store, "SELECT count(*) FROM cpsync.records WHERE platforms ? %s", (p,))
+        n = one(store, "SELECT count(*) FROM cpsync.records WHERE cpsync.facts_json(facts) ? %s", (p,))
         if not n:
             C.fail("no record in the store carries %s's values" % p)
 

@@ -15,7 +15,7 @@ database. Asserted:
 - cpsync.records (record, version, deleted) and record_history identical
   between A and B;
 - every valid event accounted for: each key's platform position in
-  records.platforms is the origin of its newest event; every bad message is
+  records.facts is the origin of its newest event; every bad message is
   exactly one dead letter (by origin) in both databases;
 - record_history versions per key are 1..n, no gaps, no repeats;
 - A's unified topic holds every (key, version) of the history at least once,
@@ -332,7 +332,7 @@ def check(broker, dba, dbb, events, delivered, n_valid, run_a):
     if gaps:
         L.fail("%d records whose version is not their last history version" % gaps)
 
-    # each key's newest event is the platform's position in records.platforms
+    # each key's newest event is the platform's position in records.facts
     newest = {}
     for ev, (topic, part, off) in zip(events, delivered):
         if ev[4]:
@@ -342,7 +342,7 @@ def check(broker, dba, dbb, events, delivered, n_valid, run_a):
             newest[ev[1]] = (ev[3], ev[0], origin)
     for db, run in ((dba, "a"), (dbb, "b")):
         pos = {k: (p, plats) for k, p, plats in db.query(
-            "SELECT key, version, platforms FROM cpsync.records")}
+            "SELECT key, version, cpsync.facts_json(facts) FROM cpsync.records")}
         wrong = 0
         for k, (eff, plat, origin) in newest.items():
             plats = pos[k][1]

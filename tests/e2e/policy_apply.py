@@ -71,7 +71,7 @@ def run(schemas, broker, db, cps):
     want = [("INCOME_ABOVE_STANDARD_ACTIVE", "enrolment")]
     P.wait_findings(cps, want, "the city's ACTIVE enrolment above the standard")
     L.wait_for("the province's status on the stored record", lambda: db.query(
-        "SELECT platforms ? 'province' FROM cpsync.records WHERE entity = 'enrolment' "
+        "SELECT cpsync.facts_json(facts) ? 'province' FROM cpsync.records WHERE entity = 'enrolment' "
         "AND key = %s", (eid,)) == [(True,)], timeout=60)
     P.expect(status_of(db, eid) == "ACTIVE", "the city decides: %s" % status_of(db, eid))
     st, cur = L.http_get(cps.port, "/api/v1/rules")

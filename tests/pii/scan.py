@@ -183,7 +183,8 @@ def collect(db):
             found["phone"].add(value)
 
     for entity, key, record, platforms in db.query(
-            "SELECT entity, key, record, platforms FROM cpsync.records"):
+            "SELECT entity, key, record, COALESCE(cpsync.facts_json(facts), platforms) "
+            "FROM cpsync.records"):
         if entity == "person":
             found["id"].add(key)
         for f, v in (record or {}).items():

@@ -55,7 +55,7 @@ def city_insert(city, rec):
 
 
 def record_of(store, key):
-    rows = store.query("SELECT version, record, platforms FROM cpsync.records "
+    rows = store.query("SELECT version, record, cpsync.facts_json(facts) FROM cpsync.records "
                        "WHERE entity = 'person' AND key = %s", (key,))
     if not rows:
         return None
@@ -246,7 +246,7 @@ def run(args, schemas, store, city, cps, ssdir):
                            "AND key = %s", (D,))[0][0]
     T.wait_for("D deleted in cpsync.records", deleted, 60, cps)
     T.wait_for("the city's withdrawal of P in cpsync.records", lambda: store.query(
-        "SELECT (platforms->'city'->>'withdrawn')::boolean AND NOT deleted "
+        "SELECT (cpsync.facts_json(facts)->'city'->>'withdrawn')::boolean AND NOT deleted "
         "FROM cpsync.records WHERE entity = 'person' AND key = %s", (P,))[0][0], 60, cps)
     T.wait_for("D's DELETE event on the unified topic", lambda: any(
         ev["key"] == D and ev["operation"] == "DELETE" and ev["record"] is None

@@ -3,7 +3,7 @@
 under crashes. The city database holds rows before cpsync first starts.
 Asserted:
 - snapshot + streaming: every existing row reaches cpsync.records exactly
-  once (version 1, one history row, its city position in records.platforms);
+  once (version 1, one history row, its city position in records.facts);
 - a stream of a few thousand updates (each a new residence_address, a few
   keys per transaction) while cpsync is SIGKILLed twice at random moments and
   restarted: afterwards every row's final values are in cpsync.records and
@@ -110,8 +110,8 @@ def run(args, store, city, cps, rng):
                120, cps)
     T.wait_for("the outbox drained",
                lambda: store.query("SELECT count(*) FROM cpsync.outbox")[0][0] == 0, 60, cps)
-    rows = store.query("SELECT entity, version, platforms->'city' IS NOT NULL, "
-                       "platforms->'city'->>'pos' FROM cpsync.records")
+    rows = store.query("SELECT entity, version, cpsync.facts_json(facts)->'city' IS NOT NULL, "
+                       "cpsync.facts_json(facts)->'city'->>'pos' FROM cpsync.records")
     if len(rows) != total:
         L.fail("%d records after the snapshot, want %d" % (len(rows), total))
     bad = [r for r in rows if r[1] != 1 or not r[2]]
@@ -204,10 +204,10 @@ def run(args, store, city, cps, rng):
                              "AND version = 1")[0][0]
     if households != N_HOUSEHOLDS:
         L.fail("households changed by the restarts: %d at version 1" % households)
-    npos, nrec = store.query("SELECT count(DISTINCT platforms->'city'->>'pos'), count(*) "
-                             "FROM cpsync.records")[0]
+    npos, nrec = store.query("SELECT count(DISTINCT cpsync.facts_json(facts)->'city'->>'pos'), "
+                             "count(*) FROM cpsync.records")[0]
     if npos != nrec:
-        L.fail("city positions in records.platforms: %d distinct for %d records" % (npos, nrec))
+        L.fail("city positions in records.facts: %d distinct for %d records" % (npos, nrec))
     dead = store.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     if dead:
         L.fail("%d dead letters" % dead)

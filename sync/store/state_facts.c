@@ -1,0 +1,665 @@
+/*
+ * The per-platform facts of a key state as cpsync.records.facts (bytea):
+ * what reconciliation needs, without the JSON text's repeated stamps.
+ *
+ * Layout 1 (varint: LEB128, 7 bits a byte, at most 10 bytes; zz: a signed
+ * integer zigzag-encoded as a varint; str: varint length, then the bytes):
+ *
+ *   facts    := 0x01 varint(n) platform{n}          the first byte is the layout
+ *   platform := str(name) 0x00 value                any other shape, as JSON
+ *             | str(name) 0x01 0x00|0x01(withdrawn) zz(eff) zz(src) pos
+ *               varint(s) stamp{s} varint(f) field{f}
+ *   pos      := 0x00 (null) | 0x01 str
+ *   stamp    := zz(eff) zz(src) pos                 distinct, other than the platform's
+ *   field    := str(name) varint(0) value           any other shape, as JSON
+ *             | str(name) varint(1) value(v)        stamped as its platform
+ *             | str(name) varint(2 + i) value(v)    stamped as stamp i
+ *   value    := 0x00 null | 0x01 false | 0x02 true | 0x03 zz | 0x04 8 bytes
+ *               (an IEEE double, little-endian) | 0x05 str | 0x06 varint(n)
+ *               value{n} | 0x07 varint(n) (str value){n}   an object
+ *
+ * The compact shapes are reconcile.c's: a platform is exactly {"withdrawn":
+ * bool, "eff": int, "src": int, "pos": string|null, "fields": {}} and a
+ * field exactly {"v", "eff": int, "src": int, "pos": string|null}; anything
+ * else is kept whole as a JSON value, so every tree round-trips exactly.
+ */
+#include "store/state_facts.h"
+
+#include "base/common.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum value_tag { T_NULL, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARRAY, T_OBJECT };
+
+/* Depths as the decoder counts them: the root is 0. */
+enum { DEPTH_PLATFORM = 1, DEPTH_FIELD = 3 };
+
+struct stamp {
+	int64_t eff, src;
+	const char *pos; /* NULL: null */
+	size_t pos_len;
+};
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static int put_varint(struct cps_buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+
+	do {
+		tmp[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			tmp[n] |= 0x80;
+		n++;
+	} while (v);
+	return cps_buf_append(b, tmp, n);
+}
+
+static int put_zz(struct cps_buf *b, int64_t v)
+{
+	uint64_t u = (uint64_t)v;
+
+	return put_varint(b, (u << 1) ^ (0 - (u >> 63)));
+}
+
+static int put_str(struct cps_buf *b, const char *s, size_t n)
+{
+	return put_varint(b, n) || cps_buf_append(b, s, n);
+}
+
+static int put_real(struct cps_buf *b, double d)
+{
+	uint8_t le[8];
+	uint64_t bits;
+
+	memcpy(&bits, &d, sizeof(bits));
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(bits >> (8 * i));
+	return cps_buf_append(b, le, sizeof(le));
+}
+
+/* -1: out of memory or limit; -2: deeper than the decoder accepts. */
+static int put_value(struct cps_buf *b, json_t *j, int depth)
+{
+	const char *k;
+	size_t i, klen;
+	json_t *v;
+
+	if (depth > CPS_FACTS_MAX_DEPTH)
+		return -2;
+	switch (json_typeof(j)) {
+	case JSON_NULL:
+		return cps_buf_append_byte(b, T_NULL);
+	case JSON_FALSE:
+		return cps_buf_append_byte(b, T_FALSE);
+	case JSON_TRUE:
+		return cps_buf_append_byte(b, T_TRUE);
+	case JSON_INTEGER:
+		return cps_buf_append_byte(b, T_INT) || put_zz(b, json_integer_value(j));
+	case JSON_REAL:
+		return cps_buf_append_byte(b, T_REAL) || put_real(b, json_real_value(j));
+	case JSON_STRING:
+		return cps_buf_append_byte(b, T_STR) ||
+		       put_str(b, json_string_value(j), json_string_length(j));
+	case JSON_ARRAY:
+		if (cps_buf_append_byte(b, T_ARRAY) || put_varint(b, json_array_size(j)))
+			return -1;
+		json_array_foreach (j, i, v) {
+			int rc = put_value(b, v, depth + 1);
+
+			if (rc)
+				return rc;
+		}
+		return 0;
+	case JSON_OBJECT:
+		if (cps_buf_append_byte(b, T_OBJECT) || put_varint(b, json_object_size(j)))
+			return -1;
+		json_object_keylen_foreach(j, k, klen, v)
+		{
+			int rc = put_str(b, k, klen) ? -1 : put_value(b, v, depth + 1);
+
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static int stamp_pos_ok(const json_t *pos)
+{
+	return pos && (json_is_string(pos) || json_is_null(pos));
+}
+
+/* The stamp of a compact platform or field (its shape checked). */
+static struct stamp stamp_of(const json_t *o)
+{
+	json_t *pos = json_object_get(o, "pos");
+
+	return (struct stamp){json_integer_value(json_object_get(o, "eff")),
+	                      json_integer_value(json_object_get(o, "src")),
+	                      json_is_string(pos) ? json_string_value(pos) : NULL,
+	                      json_is_string(pos) ? json_string_length(pos) : 0};
+}
+
+static int stamped(const json_t *o, size_t size)
+{
+	return json_is_object(o) && json_object_size(o) == size &&
+	       json_is_integer(json_object_get(o, "eff")) &&
+	       json_is_integer(json_object_get(o, "src")) &&
+	       stamp_pos_ok(json_object_get(o, "pos"));
+}
+
+static int platform_compact(const json_t *p)
+{
+	return stamped(p, 5) && json_is_boolean(json_object_get(p, "withdrawn")) &&
+	       json_is_object(json_object_get(p, "fields"));
+}
+
+static int field_compact(const json_t *f)
+{
+	return stamped(f, 4) && json_object_get(f, "v");
+}
+
+static int stamp_equal(const struct stamp *a, const struct stamp *b)
+{
+	return a->eff == b->eff && a->src == b->src && !a->pos == !b->pos &&
+	       a->pos_len == b->pos_len && (!a->pos || !memcmp(a->pos, b->pos, a->pos_len));
+}
+
+static int put_stamp(struct cps_buf *b, const struct stamp *s)
+{
+	return put_zz(b, s->eff) || put_zz(b, s->src) ||
+	       (s->pos ? cps_buf_append_byte(b, 1) || put_str(b, s->pos, s->pos_len)
+	               : cps_buf_append_byte(b, 0));
+}
+
+/* The distinct stamps of p's compact fields other than p's own, in field
+ * order (*out malloc'd; *n of them). -1 when out of memory. */
+static int collect_stamps(const json_t *p, const struct stamp *own, struct stamp **out, size_t *n)
+{
+	size_t cap = 0, i;
+	const char *k;
+	json_t *f;
+
+	*out = NULL;
+	*n = 0;
+	json_object_foreach ((json_t *)json_object_get(p, "fields"), k, f) {
+		struct stamp s;
+
+		if (!field_compact(f))
+			continue;
+		s = stamp_of(f);
+		if (stamp_equal(&s, own))
+			continue;
+		for (i = 0; i < *n && !stamp_equal(&s, &(*out)[i]); i++)
+			;
+		if (i < *n)
+			continue;
+		if (*n == cap) {
+			struct stamp *t = realloc(*out, (cap = cap ? 2 * cap : 4) * sizeof(*t));
+
+			if (!t)
+				return -1;
+			*out = t;
+		}
+		(*out)[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* The reference of a compact field's stamp: 1 its platform's, 2 + i stamps[i]. */
+static uint64_t stamp_ref(const struct stamp *s, const struct stamp *own,
+                          const struct stamp *stamps, size_t n)
+{
+	if (stamp_equal(s, own))
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (stamp_equal(s, &stamps[i]))
+			return 2 + i;
+	return 0; /* not reached: collect_stamps listed it */
+}
+
+static int put_fields(struct cps_buf *b, const json_t *fields, const struct stamp *own,
+                      const struct stamp *stamps, size_t n)
+{
+	const char *k;
+	size_t klen;
+	json_t *f;
+
+	if (put_varint(b, json_object_size(fields)))
+		return -1;
+	json_object_keylen_foreach((json_t *)fields, k, klen, f)
+	{
+		int rc;
+
+		if (put_str(b, k, klen))
+			return -1;
+		if (field_compact(f)) {
+			struct stamp s = stamp_of(f);
+
+			rc = put_varint(b, stamp_ref(&s, own, stamps, n))
+			         ? -1
+			         : put_value(b, json_object_get(f, "v"), DEPTH_FIELD);
+		} else {
+			rc = put_varint(b, 0) ? -1 : put_value(b, f, DEPTH_FIELD);
+		}
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int put_platform(struct cps_buf *b, const json_t *p)
+{
+	struct stamp own, *stamps = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!platform_compact(p))
+		return cps_buf_append_byte(b, 0) ? -1 : put_value(b, (json_t *)p, DEPTH_PLATFORM);
+	own = stamp_of(p);
+	if (collect_stamps(p, &own, &stamps, &n))
+		rc = -1;
+	else
+		rc = cps_buf_append_byte(b, 1) ||
+		     cps_buf_append_byte(b, json_is_true(json_object_get(p, "withdrawn"))) ||
+		     put_stamp(b, &own) || put_varint(b, n);
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = put_stamp(b, &stamps[i]);
+	if (!rc)
+		rc = put_fields(b, json_object_get(p, "fields"), &own, stamps, n);
+	free(stamps);
+	return rc;
+}
+
+int cps_facts_encode(json_t *platforms, struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	const char *k;
+	size_t klen;
+	json_t *p;
+	int rc;
+
+	if (platforms && !json_is_object(platforms))
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "facts: the platforms are not a JSON object");
+	rc = cps_buf_append_byte(out, CPS_FACTS_LAYOUT) ||
+	     put_varint(out, platforms ? json_object_size(platforms) : 0);
+	if (platforms)
+		json_object_keylen_foreach(platforms, k, klen, p)
+		{
+			if (rc)
+				break;
+			rc = put_str(out, k, klen) ? -1 : put_platform(out, p);
+		}
+	if (rc == -2)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "facts: a value nests deeper than %d levels",
+		                  CPS_FACTS_MAX_DEPTH);
+	if (rc)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "facts: out of memory (or past %zu bytes) encoding", out->limit);
+	return CPS_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* A read position in untrusted bytes; `err` names the first failure. */
+struct cur {
+	const uint8_t *p;
+	size_t n, at;
+	size_t size; /* the JSON text estimate */
+	const char *err;
+};
+
+static int fail(struct cur *c, const char *why)
+{
+	if (!c->err)
+		c->err = why;
+	return -1;
+}
+
+static int get_byte(struct cur *c, uint8_t *v)
+{
+	if (c->at >= c->n)
+		return fail(c, "truncated");
+	*v = c->p[c->at++];
+	return 0;
+}
+
+static int get_varint(struct cur *c, uint64_t *v)
+{
+	uint64_t r = 0;
+	uint8_t b;
+
+	for (int shift = 0; shift < 70; shift += 7) {
+		if (get_byte(c, &b))
+			return -1;
+		if (shift == 63 && b > 1)
+			return fail(c, "a varint past 64 bits");
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return fail(c, "a varint past 64 bits");
+}
+
+static int get_zz(struct cur *c, int64_t *v)
+{
+	uint64_t u;
+
+	if (get_varint(c, &u))
+		return -1;
+	*v = (int64_t)((u >> 1) ^ (0 - (u & 1)));
+	return 0;
+}
+
+/* A count of items that take at least `min` bytes each: no more than fit. */
+static int get_count(struct cur *c, size_t min, size_t *n)
+{
+	uint64_t v;
+
+	if (get_varint(c, &v))
+		return -1;
+	if (v > (c->n - c->at) / min)
+		return fail(c, "a count larger than the bytes left");
+	*n = (size_t)v;
+	return 0;
+}
+
+static int get_str(struct cur *c, const char **s, size_t *len)
+{
+	size_t n;
+
+	if (get_count(c, 1, &n))
+		return -1;
+	*s = (const char *)c->p + c->at;
+	*len = n;
+	c->at += n;
+	c->size += n + 2;
+	return 0;
+}
+
+static size_t digits(int64_t v)
+{
+	size_t d = v < 0 ? 2 : 1;
+
+	for (uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; u >= 10; u /= 10)
+		d++;
+	return d;
+}
+
+static json_t *get_value(struct cur *c, int depth);
+
+static json_t *get_array(struct cur *c, int depth)
+{
+	json_t *a = json_array();
+	size_t n;
+
+	if (!a || get_count(c, 1, &n))
+		goto fail_out;
+	c->size += 2 + n;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(a, get_value(c, depth + 1)))
+			goto fail_out;
+	return a;
+fail_out:
+	fail(c, "an array that does not read");
+	json_decref(a);
+	return NULL;
+}
+
+static json_t *get_object(struct cur *c, int depth)
+{
+	json_t *o = json_object();
+	size_t n, klen;
+	const char *k;
+
+	if (!o || get_count(c, 2, &n))
+		goto fail_out;
+	c->size += 2 + 2 * n;
+	for (size_t i = 0; i < n; i++)
+		if (get_str(c, &k, &klen) ||
+		    json_object_setn_new(o, k, klen, get_value(c, depth + 1)))
+			goto fail_out;
+	return o;
+fail_out:
+	fail(c, "an object that does not read (or a key not UTF-8)");
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *get_real(struct cur *c)
+{
+	uint64_t bits = 0;
+	json_t *r;
+	double d;
+
+	if (c->n - c->at < 8) {
+		fail(c, "truncated");
+		return NULL;
+	}
+	for (int i = 0; i < 8; i++)
+		bits |= (uint64_t)c->p[c->at + (size_t)i] << (8 * i);
+	c->at += 8;
+	memcpy(&d, &bits, sizeof(d));
+	c->size += 24;
+	if (!(r = json_real(d))) /* NaN and infinities are not JSON */
+		fail(c, "a real that is not a finite number");
+	return r;
+}
+
+static json_t *get_value(struct cur *c, int depth)
+{
+	const char *s;
+	int64_t i;
+	size_t len;
+	uint8_t tag;
+	json_t *j;
+
+	if (depth > CPS_FACTS_MAX_DEPTH) {
+		fail(c, "values nested too deep");
+		return NULL;
+	}
+	if (get_byte(c, &tag))
+		return NULL;
+	switch (tag) {
+	case T_NULL:
+	case T_TRUE:
+		c->size += 4;
+		return tag == T_NULL ? json_null() : json_true();
+	case T_FALSE:
+		c->size += 5;
+		return json_false();
+	case T_INT:
+		if (get_zz(c, &i))
+			return NULL;
+		c->size += digits(i);
+		return json_integer(i);
+	case T_REAL:
+		return get_real(c);
+	case T_STR:
+		if (get_str(c, &s, &len))
+			return NULL;
+		if (!(j = json_stringn(s, len)))
+			fail(c, "a string that is not UTF-8");
+		return j;
+	case T_ARRAY:
+		return get_array(c, depth);
+	case T_OBJECT:
+		return get_object(c, depth);
+	default:
+		fail(c, "an unknown value tag");
+		return NULL;
+	}
+}
+
+/* A stamp and the text it would take in each object stamped with it. */
+static int get_stamp(struct cur *c, struct stamp *s, size_t *text)
+{
+	uint8_t has_pos;
+	size_t before = c->size;
+
+	if (get_zz(c, &s->eff) || get_zz(c, &s->src) || get_byte(c, &has_pos))
+		return -1;
+	s->pos = NULL;
+	s->pos_len = 0;
+	if (has_pos > 1)
+		return fail(c, "a position that is neither null nor a string");
+	if (has_pos && get_str(c, &s->pos, &s->pos_len))
+		return -1;
+	c->size = before;
+	*text = 24 + digits(s->eff) + digits(s->src) + (s->pos ? s->pos_len + 2 : 4);
+	return 0;
+}
+
+/* The stamp's members set on object o; -1 out of memory or not UTF-8. */
+static int set_stamp(json_t *o, const struct stamp *s)
+{
+	json_t *pos = s->pos ? json_stringn(s->pos, s->pos_len) : json_null();
+
+	return !pos || json_object_set_new(o, "eff", json_integer(s->eff)) ||
+	       json_object_set_new(o, "src", json_integer(s->src)) ||
+	       json_object_set_new(o, "pos", pos);
+}
+
+/* One field of a compact platform into `fields`. */
+static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps, const size_t *texts,
+                     size_t n)
+{
+	const char *k;
+	size_t klen;
+	uint64_t ref;
+	json_t *f;
+
+	if (get_str(c, &k, &klen) || get_varint(c, &ref))
+		return -1;
+	if (ref > n)
+		return fail(c, "a field referring to a stamp that is not there");
+	if (ref == 0) {
+		f = get_value(c, DEPTH_FIELD);
+	} else {
+		json_t *v = get_value(c, DEPTH_FIELD);
+
+		f = v ? json_pack("{s:o}", "v", v) : NULL;
+		c->size += texts[ref - 1] + 6;
+		if (f && set_stamp(f, &stamps[ref - 1])) {
+			json_decref(f);
+			f = NULL;
+		}
+	}
+	if (!f || json_object_setn_new(fields, k, klen, f))
+		return fail(c, "a field that does not read (or a name not UTF-8)");
+	return 0;
+}
+
+/* A compact platform's body, after its 0x01. stamps[0] is its own. */
+static json_t *get_compact(struct cur *c)
+{
+	struct stamp *stamps = NULL;
+	size_t *texts = NULL, n_st, n_f;
+	json_t *p = NULL, *fields;
+	uint8_t withdrawn;
+
+	if (get_byte(c, &withdrawn) || (withdrawn > 1 && fail(c, "a withdrawn flag not 0 or 1")))
+		return NULL;
+	{
+		struct stamp own;
+		size_t own_text;
+
+		if (get_stamp(c, &own, &own_text) || get_count(c, 3, &n_st))
+			return NULL;
+		stamps = malloc((n_st + 1) * sizeof(*stamps));
+		texts = malloc((n_st + 1) * sizeof(*texts));
+		if (!stamps || !texts)
+			goto out;
+		stamps[0] = own;
+		texts[0] = own_text;
+		c->size += own_text + 30;
+	}
+	for (size_t i = 1; i <= n_st; i++)
+		if (get_stamp(c, &stamps[i], &texts[i]))
+			goto out;
+	if (get_count(c, 2, &n_f))
+		goto out;
+	p = json_pack("{s:b}", "withdrawn", withdrawn);
+	if (!p || set_stamp(p, &stamps[0]) ||
+	    json_object_set_new(p, "fields", fields = json_object()) || !fields) {
+		fail(c, "out of memory, or a position not UTF-8");
+		goto out;
+	}
+	for (size_t i = 0; i < n_f; i++)
+		if (get_field(c, fields, stamps, texts, n_st + 1))
+			goto out;
+	free(stamps);
+	free(texts);
+	return p;
+out:
+	fail(c, "out of memory");
+	json_decref(p);
+	free(stamps);
+	free(texts);
+	return NULL;
+}
+
+static int get_platform(struct cur *c, json_t *platforms)
+{
+	const char *name;
+	size_t len;
+	uint8_t kind;
+	json_t *p;
+
+	if (get_str(c, &name, &len) || get_byte(c, &kind))
+		return -1;
+	if (kind > 1)
+		return fail(c, "an unknown platform kind");
+	p = kind ? get_compact(c) : get_value(c, DEPTH_PLATFORM);
+	if (!p || json_object_setn_new(platforms, name, len, p))
+		return fail(c, "a platform that does not read (or a name not UTF-8)");
+	return 0;
+}
+
+int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
+                           char *errstr, size_t errstr_size)
+{
+	struct cur c = {.p = p, .n = p ? n : 0};
+	uint8_t layout;
+	size_t count;
+
+	*platforms = NULL;
+	if (get_byte(&c, &layout) || (layout != CPS_FACTS_LAYOUT && fail(&c, "unknown layout")))
+		goto bad;
+	if (get_count(&c, 3, &count) || !(*platforms = json_object())) {
+		fail(&c, "out of memory");
+		goto bad;
+	}
+	c.size = 2 + count;
+	for (size_t i = 0; i < count; i++)
+		if (get_platform(&c, *platforms))
+			goto bad;
+	if (c.at != c.n) {
+		fail(&c, "bytes after the last platform");
+		goto bad;
+	}
+	if (json_size)
+		*json_size = c.size;
+	return CPS_OK;
+bad:
+	json_decref(*platforms);
+	*platforms = NULL;
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "facts: %s at byte %zu of %zu (layout %d expected)", c.err, c.at, c.n,
+	                  CPS_FACTS_LAYOUT);
+}
+
+int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errstr,
+                     size_t errstr_size)
+{
+	return cps_facts_decode_sized(p, n, platforms, NULL, errstr, errstr_size);
+}
