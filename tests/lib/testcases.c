@@ -69,3 +69,13 @@ void cps_test_json_cases_free(struct CMUnitTest *tests, size_t n)
 		free((void *)tests[i].initial_state);
 	}
 }
+
+json_t *cps_test_json(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+
+	if (!j)
+		fail_msg("bad test JSON '%s': %s", text, e.text);
+	return j;
+}

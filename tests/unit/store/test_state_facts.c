@@ -20,6 +20,7 @@
 #include "store/state_facts.h"
 #include "store/store.h"
 #include "testdb.h"
+#include "testcases.h"
 
 #include <libpq-fe.h>
 
@@ -29,16 +30,6 @@
 #include <time.h>
 
 static struct cps_testdb testdb;
-
-static json_t *js(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-
-	if (!j)
-		fail_msg("bad test JSON '%s': %s", text, e.text);
-	return j;
-}
 
 /* A person's platforms as reconcile.c leaves them: three platforms with 15
  * fields each, fields of older events with their own stamps. */
@@ -59,17 +50,18 @@ static json_t *person_platforms(void)
 		json_object_set_new(fields, "registration_region_code", json_string("440304001"));
 		json_object_set_new(fields, "residence_region_code", json_string("440304002"));
 		json_object_set_new(fields, "residence_address",
-		                    js("{\"string\": \"深圳市福田区福华一路 88 号\"}"));
+		                    cps_test_json("{\"string\": \"深圳市福田区福华一路 88 号\"}"));
 		json_object_set_new(fields, "has_residence_permit", json_true());
 		json_object_set_new(fields, "disabled", json_false());
 		json_object_set_new(fields, "disability_grade",
-		                    js("{\"DisabilityGrade\": \"GRADE_2\"}"));
+		                    cps_test_json("{\"DisabilityGrade\": \"GRADE_2\"}"));
 		json_object_set_new(fields, "seriously_ill", json_false());
 		json_object_set_new(fields, "labour_capacity", json_string("FULL"));
 		json_object_set_new(fields, "phone",
-		                    p == 2 ? json_null() : js("{\"string\": \"13800138000\"}"));
+		                    p == 2 ? json_null()
+		                           : cps_test_json("{\"string\": \"13800138000\"}"));
 		json_object_set_new(fields, "household_id",
-		                    js("{\"string\": \"H-440304-000123\"}"));
+		                    cps_test_json("{\"string\": \"H-440304-000123\"}"));
 		json_object_set_new(fields, "deceased", json_false());
 		{
 			const char *k;
@@ -156,7 +148,7 @@ static void test_round_trips(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(trees); i++) {
-		json_t *j = js(trees[i]);
+		json_t *j = cps_test_json(trees[i]);
 
 		round_trip(j);
 		json_decref(j);
@@ -386,9 +378,10 @@ static void test_store_facts(void **state)
 	(void)state;
 	assert_int_equal(cps_store_open(testdb.conninfo, &s, err, sizeof(err)), CPS_OK);
 	/* a row as an older cpsync wrote it: jsonb platforms, no facts */
-	old_tree = js("{\"city\": {\"withdrawn\": false, \"eff\": 1, \"src\": 2, \"pos\": null, "
-	              "\"fields\": {\"name\": {\"v\": \"李四\", \"eff\": 1, \"src\": 2, \"pos\": "
-	              "null}}}}");
+	old_tree = cps_test_json(
+	    "{\"city\": {\"withdrawn\": false, \"eff\": 1, \"src\": 2, \"pos\": null, "
+	    "\"fields\": {\"name\": {\"v\": \"李四\", \"eff\": 1, \"src\": 2, \"pos\": "
+	    "null}}}}");
 	r = PQexec(c,
 	           "INSERT INTO cpsync.records (entity, key, version, record, platforms) VALUES "
 	           "('person', 'old-1', 1, '{\"name\": \"李四\"}', '{\"city\": {\"withdrawn\": "
@@ -402,7 +395,7 @@ static void test_store_facts(void **state)
 	json_decref(w.platforms);
 	w.platforms = json_incref(person);
 	json_decref(w.record);
-	w.record = js("{\"name\": \"张三丰\"}");
+	w.record = cps_test_json("{\"name\": \"张三丰\"}");
 	batch.states = (struct cps_key_state *[]){&w};
 	batch.n_states = 1;
 	if (cps_store_commit_batch(s, &batch, NULL, err, sizeof(err)) != CPS_OK)
@@ -493,7 +486,7 @@ static void test_sql_reader(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(trees); i++) {
-		json_t *j = js(trees[i]);
+		json_t *j = cps_test_json(trees[i]);
 
 		sql_reader_equal(c, j);
 		json_decref(j);

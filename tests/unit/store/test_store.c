@@ -17,6 +17,7 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "testdb.h"
+#include "testcases.h"
 
 #include <libpq-fe.h>
 
@@ -98,16 +99,6 @@ static struct cps_store *store_open(void)
 	return s;
 }
 
-static json_t *js(const char *text)
-{
-	json_error_t e;
-	json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
-
-	if (!j)
-		fail_msg("bad test JSON '%s': %s", text, e.text);
-	return j;
-}
-
 /* A key state as the reconciler leaves it (built by hand: reconcile.c is
  * not needed to test the store). */
 static struct cps_key_state *state_new(const char *entity, const char *key)
@@ -141,13 +132,13 @@ static void state_fill(struct cps_key_state *st, int64_t version, const char *re
 {
 	st->version = version;
 	json_decref(st->record);
-	st->record = js(record);
+	st->record = cps_test_json(record);
 	json_decref(st->platforms);
-	st->platforms = js(platforms);
+	st->platforms = cps_test_json(platforms);
 	json_decref(st->provenance);
-	st->provenance = js(provenance);
+	st->provenance = cps_test_json(provenance);
 	json_decref(st->conflicts);
-	st->conflicts = js(conflicts);
+	st->conflicts = cps_test_json(conflicts);
 }
 
 static void commit_ok(struct cps_store *s, const struct cps_store_batch *b)
@@ -256,9 +247,10 @@ static void test_commit_and_read_back(void **state)
 	struct cps_store *s = store_open();
 	struct cps_key_state *a = state_new("person", "P1"), *b = state_new("household", "H\"1\\");
 	struct cps_key_state *states[] = {a, b};
-	json_t *changed = js("[\"name\", \"income\"]");
-	json_t *cands = js("[{\"platform\": \"city\", \"v\": \"1\"}, {\"platform\": \"province\", "
-	                   "\"v\": \"2\"}]");
+	json_t *changed = cps_test_json("[\"name\", \"income\"]");
+	json_t *cands =
+	    cps_test_json("[{\"platform\": \"city\", \"v\": \"1\"}, {\"platform\": \"province\", "
+	                  "\"v\": \"2\"}]");
 	const uint8_t payload[] = {0xc3, 0x01, 0x00, 0xff, 0x00};
 	struct cps_store_emit emits[] = {
 	    {"person", "P1", 1, CPS_OP_UPSERT, NULL, NULL, changed, "u.person", payload,
@@ -349,7 +341,7 @@ static void test_commit_and_read_back(void **state)
 	/* a second batch: the conflict's candidates change, then it closes itself;
 	 * offsets move on */
 	{
-		json_t *cands2 = js("[{\"platform\": \"city\", \"v\": \"3\"}]");
+		json_t *cands2 = cps_test_json("[{\"platform\": \"city\", \"v\": \"3\"}]");
 		struct cps_store_conflict upd[] = {
 		    {CPS_CONFLICT_UPDATE, "person", "P1", "income", cands2, NULL, NULL},
 		};
@@ -533,7 +525,7 @@ static void test_failing_batch_writes_nothing(void **state)
 static void test_audit_append_only(void **state)
 {
 	struct cps_store *s = store_open();
-	json_t *before = js("{\"v\": 1}");
+	json_t *before = cps_test_json("{\"v\": 1}");
 	struct cps_store_audit au = {
 	    "steward-7", "conflict.resolved", "person", "A1", "income", before,
 	    NULL,        "checked paper file"};
@@ -678,7 +670,7 @@ static void test_retention(void **state)
 	    {"province", "ret:old-done", "person", "r", raw, 2, NULL, 0, 0},
 	    {"province", "ret:young", "person", "r", raw, 2, NULL, 0, 0},
 	};
-	json_t *before = js("{\"v\": 1}");
+	json_t *before = cps_test_json("{\"v\": 1}");
 	struct cps_store_audit au[] = {
 	    {"steward-7", "conflict.resolved", "person", "RET1", "f", before, before, "old"},
 	    {"steward-7", "conflict.resolved", "person", "RET2", "f", before, before, "young"},
