@@ -88,6 +88,7 @@ void cps_reconcile_outcome_release(struct cps_reconcile_outcome *o)
 	json_decref(o->updated);
 	json_decref(o->closed);
 	json_decref(o->changed_fields);
+	json_decref(o->prior_platforms);
 	cps_reconcile_outcome_init(o);
 }
 
@@ -555,6 +556,32 @@ static void recompute_fields(struct work *w, json_t *names)
 	free(news);
 }
 
+/* The platforms the provenance names, each once, into out->prior_platforms:
+ * for a delete, taken before the provenance is cleared in place (the unified
+ * event carries them for the sinks' no-echo rule). */
+static void note_prior_platforms(struct work *w)
+{
+	json_t *names = json_array(), *p, *seen;
+	const char *k;
+	size_t i;
+
+	if (!names) {
+		w->oom = 1;
+		return;
+	}
+	json_object_foreach (w->provenance, k, p) {
+		const char *name = json_string_value(json_object_get(p, "platform"));
+		bool known = false;
+
+		json_array_foreach (names, i, seen)
+			known |= !strcmp(json_string_value(seen), name ? name : "");
+		if (name && !known)
+			push(w, names, json_string(name));
+	}
+	json_decref(w->out->prior_platforms);
+	w->out->prior_platforms = names;
+}
+
 /* Step 2 and 3 of ENGINE.md: recompute every field, decide the outcome. */
 static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 {
@@ -572,6 +599,8 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 			push(w, out->closed, json_pack("{s:s, s:s}", "field", k, "how", "auto"));
 		}
 		json_object_clear(w->conflicts);
+		if (!json_is_null(st->record))
+			note_prior_platforms(w);
 		json_object_clear(w->provenance);
 		w->record = json_null();
 		*deleted = 1;

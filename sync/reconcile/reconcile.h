@@ -59,6 +59,11 @@ struct cps_reconcile_outcome {
 	json_t *updated; /* [{"field", "candidates"}] open conflicts whose candidates changed */
 	json_t *closed;  /* [{"field", "how": "auto"|"resolved"|"dismissed"}] */
 	json_t *changed_fields; /* ["name", …] fields whose unified value changed */
+	/* For a delete: ["city", …] the platforms named in the provenance of the
+	 * version before it (each once), taken before the state is cleared in
+	 * place; the sinks' no-echo rule reads it from the unified event. May be
+	 * NULL (none). */
+	json_t *prior_platforms;
 };
 
 void cps_reconcile_outcome_init(struct cps_reconcile_outcome *o);

@@ -146,6 +146,49 @@ static json_t *opt_long(json_t *j)
 	return json_is_integer(j) ? branch("long", json_incref(j)) : json_null();
 }
 
+/* The cpsync.Platform symbol of a platform name: "city" -> "CITY". */
+static json_t *platform_symbol(const char *name)
+{
+	char up[CPS_NAME_MAX];
+	size_t k;
+
+	for (k = 0; name[k] && k + 1 < sizeof(up); k++)
+		up[k] = (char)toupper((unsigned char)name[k]);
+	up[k] = 0;
+	return json_string(up);
+}
+
+/* What the sinks' no-echo rule needs (sink_runner.h), from the outcome of
+ * the change: for an UPSERT its changed fields, for a DELETE the platforms
+ * of the previous version's provenance; [] for the other, and for both
+ * without an outcome (a re-publish from the stored record). Sets *changed
+ * and *prior (new references), or returns -1. */
+static int echo_facts(const struct cps_reconcile_outcome *o, int deleted, json_t **changed,
+                      json_t **prior)
+{
+	json_t *from = o && o->changed ? (deleted ? o->prior_platforms : o->changed_fields) : NULL;
+	json_t *v;
+	size_t i;
+	int bad = 0;
+
+	*changed = json_array();
+	*prior = json_array();
+	json_array_foreach (from, i, v) {
+		if (!json_is_string(v))
+			continue;
+		if (deleted)
+			bad |= json_array_append_new(*prior, platform_symbol(json_string_value(v)));
+		else
+			bad |= json_array_append(*changed, v);
+	}
+	if (bad || !*changed || !*prior) {
+		json_decref(*changed);
+		json_decref(*prior);
+		return -1;
+	}
+	return 0;
+}
+
 /* One cpsync.FieldProvenance from the key state's provenance entry
  * (reconcile.h). The platform, position and times are those of the fact the
  * value came from, for a rule and for a steward's decision alike: a steward
@@ -162,18 +205,10 @@ static json_t *field_provenance(const char *field, json_t *p)
 	int64_t eff_ms, src_ms;
 	int bad = !fp;
 
-	if (json_is_string(platform)) {
-		char up[CPS_NAME_MAX];
-		size_t k;
-		const char *s = json_string_value(platform);
-
-		for (k = 0; s[k] && k + 1 < sizeof(up); k++)
-			up[k] = (char)toupper((unsigned char)s[k]);
-		up[k] = 0;
-		plat = branch("cpsync.Platform", json_string(up));
-	} else {
+	if (json_is_string(platform))
+		plat = branch("cpsync.Platform", platform_symbol(json_string_value(platform)));
+	else
 		plat = json_null();
-	}
 	eff_ms = json_is_integer(eff)       ? json_integer_value(eff)
 	         : json_is_integer(decided) ? json_integer_value(decided)
 	                                    : 0;
@@ -216,7 +251,7 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
                                char *errstr, size_t errstr_size)
 {
 	char upper[CPS_NAME_MAX];
-	json_t *ev = NULL, *prov, *rec, *fields;
+	json_t *ev = NULL, *prov, *rec, *fields, *changed, *prior;
 	int deleted, i;
 	size_t k;
 
@@ -246,11 +281,14 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 	} else {
 		rec = json_null();
 	}
-	ev = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o}", "entity", upper, "key",
+	if (echo_facts(o, deleted, &changed, &prior) != 0)
+		changed = prior = NULL; /* json_pack fails on NULL and frees the rest */
+	ev = json_pack("{s:s, s:s, s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "entity", upper, "key",
 	               st->key ? st->key : "", "version",
 	               (json_int_t)(o && o->changed ? o->version : st->version), "operation",
 	               deleted ? "DELETE" : "UPSERT", "event_time", (json_int_t)event_time_ms,
-	               "record", rec, "provenance", prov);
+	               "record", rec, "provenance", prov, "changed_fields", changed,
+	               "prior_platforms", prior);
 	if (!ev)
 		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot build the unified %s event",
 		           st->entity);

@@ -44,9 +44,12 @@ int cps_unified_registry_check(const struct cps_unified_conf *conf, char *errstr
                                size_t errstr_size);
 
 /* The unified event of `st` after `o` as Avro JSON of <entity>_event: entity
- * enum, key, version, operation, event_time, record (null for a delete) and
+ * enum, key, version, operation, event_time, record (null for a delete),
  * one cpsync.FieldProvenance per field of the record that has a value, in
- * schema field order. New reference, or NULL with errstr set. */
+ * schema field order, and what the sinks' no-echo rule needs: an upsert's
+ * changed_fields (o's) and a delete's prior_platforms (o's, as
+ * cpsync.Platform symbols); both [] when `o` is NULL (a re-publish). New
+ * reference, or NULL with errstr set. */
 json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state *st,
                                const struct cps_reconcile_outcome *o, int64_t event_time_ms,
                                char *errstr, size_t errstr_size);

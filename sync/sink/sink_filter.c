@@ -43,43 +43,43 @@ static json_t *prov_entry(json_t *provenance, const char *field)
 	return NULL;
 }
 
-bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_fields,
-                      json_t *prev_provenance)
+/* Whether the event's prior_platforms (cpsync.Platform symbols) name P. */
+static bool prior_names(json_t *event, const char *platform)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach (json_object_get(event, "prior_platforms"), i, p) {
+		if (json_is_string(p) && !strcasecmp(json_string_value(p), platform))
+			return true;
+	}
+	return false;
+}
+
+bool cps_sink_is_echo(json_t *event, const char *platform)
 {
 	json_t *prov = json_object_get(event, "provenance");
+	json_t *changed_fields = json_object_get(event, "changed_fields");
 	const char *op = json_string_value(json_object_get(event, "operation"));
 	char name[CPS_PLATFORM_MAX];
 	size_t i, attributed = 0;
 	json_t *f;
 
-	if (op && !strcmp(op, "DELETE")) {
-		const char *k;
-		json_t *v;
+	if (op && !strcmp(op, "DELETE"))
+		return prior_names(event, platform);
+	json_array_foreach (changed_fields, i, f) {
+		json_t *e = json_is_string(f) ? prov_entry(prov, json_string_value(f)) : NULL;
+		const char *p;
 
-		json_object_foreach (prev_provenance, k, v) {
-			const char *p = json_string_value(json_object_get(v, "platform"));
-
-			if (p && !strcasecmp(p, platform))
-				return true;
-		}
-		return false;
+		if (!e)
+			continue; /* changed to null: decides nothing */
+		p = prov_platform(e, name, sizeof(name));
+		if (!p || strcmp(p, platform) != 0)
+			return false;
+		attributed++;
 	}
-	if (json_is_array(changed_fields)) {
-		json_array_foreach (changed_fields, i, f) {
-			json_t *e =
-			    json_is_string(f) ? prov_entry(prov, json_string_value(f)) : NULL;
-			const char *p;
-
-			if (!e)
-				continue; /* changed to null: decides nothing */
-			p = prov_platform(e, name, sizeof(name));
-			if (!p || strcmp(p, platform) != 0)
-				return false;
-			attributed++;
-		}
-		if (attributed)
-			return true;
-	}
+	if (attributed)
+		return true;
 	/* unknown: an echo only when P already holds every value */
 	json_array_foreach (prov, i, f) {
 		const char *p = prov_platform(f, name, sizeof(name));

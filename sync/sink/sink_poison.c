@@ -221,7 +221,7 @@ static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, json_t
 	if (rc != CPS_OK)
 		return cps_seterr(CPS_ERR_INVALID, q->reason, sizeof(q->reason),
 		                  "undecodable unified event: %s", q->err);
-	rc = cps_sink_build_record(r, ei, *ev, NULL, NULL, &r->out[0], &r->recs[0], skip, q->err,
+	rc = cps_sink_build_record(r, ei, *ev, &r->out[0], &r->recs[0], skip, q->err,
 	                           sizeof(q->err));
 	if (rc == CPS_ERR_INVALID)
 		return cps_seterr(rc, q->reason, sizeof(q->reason), "%s", q->err);

@@ -1,8 +1,8 @@
 /*
  * The record a sink receives for one unified event: the no-echo rule decided
- * with what cpsync's change log says of the version (one query per poll),
- * the allow-list applied, the value
- * encoded for the target's format, and the cpsync-* headers.
+ * from the event itself (its changed_fields and prior_platforms), the
+ * allow-list applied, the value encoded for the target's format, and the
+ * cpsync-* headers. Also the sink's store connection (guard, dead letters).
  */
 #include "sink/sink_runner_int.h"
 #include "base/log.h"
@@ -32,32 +32,6 @@ void cps_sink_store_failed(struct cps_sink_runner *r)
 {
 	cps_store_close(r->store);
 	r->store = NULL;
-}
-
-int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size)
-{
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		json_t *e = r->events[i];
-		const char *key = e ? json_string_value(json_object_get(e, "key")) : NULL;
-
-		r->changed[i] = r->prev[i] = NULL;
-		/* an event without a key asks for version 0, which no change has */
-		r->refs[i] = (struct cps_change_ref){
-		    key ? cps_entities[r->entity_of[i]] : "", key ? key : "",
-		    key ? json_integer_value(json_object_get(e, "version")) : 0};
-	}
-	if (!r->store_conninfo || !n)
-		return CPS_OK;
-	rc = cps_sink_store(r, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
-	rc = cps_store_changes_lookup(r->store, r->refs, n, r->changed, r->prev, errstr,
-	                              errstr_size);
-	if (rc != CPS_OK)
-		cps_sink_store_failed(r);
-	return rc;
 }
 
 /* The schema id a Confluent frame carries: with a registry, the id it holds
@@ -138,9 +112,8 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 
 /* Builds out record `o` of one decoded unified event; CPS_OK and *skip set
  * when the event is dropped (counted). */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json_t *changed,
-                          json_t *prev, struct out_rec *o, struct cps_sink_record *rec, bool *skip,
-                          char *errstr, size_t errstr_size)
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
+                          struct cps_sink_record *rec, bool *skip, char *errstr, size_t errstr_size)
 {
 	const char *entity = cps_entities[ei];
 	const char *key = json_string_value(json_object_get(event, "key"));
@@ -158,7 +131,7 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json
 		*skip = true;
 		return CPS_OK;
 	}
-	if (cps_sink_is_echo(event, r->platform, changed, prev)) {
+	if (cps_sink_is_echo(event, r->platform)) {
 		drop_add(r, &r->stats.echoes, CPS_DROP_ECHO);
 		*skip = true;
 		return CPS_OK;

@@ -96,9 +96,7 @@ static void release_events(struct cps_sink_runner *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		json_decref(r->events[i]);
-		json_decref(r->changed[i]);
-		json_decref(r->prev[i]);
-		r->events[i] = r->changed[i] = r->prev[i] = NULL;
+		r->events[i] = NULL;
 	}
 }
 
@@ -107,7 +105,7 @@ static void release_events(struct cps_sink_runner *r, size_t n)
 static int build_records(struct cps_sink_runner *r, const struct cps_source_batch *b, size_t *n_out,
                          char *errstr, size_t errstr_size)
 {
-	int rc = cps_sink_lookup_changes(r, b->n, errstr, errstr_size);
+	int rc = CPS_OK;
 
 	*n_out = 0;
 	for (size_t i = 0; rc == CPS_OK && i < b->n; i++) {
@@ -117,9 +115,8 @@ static int build_records(struct cps_sink_runner *r, const struct cps_source_batc
 
 		if (!r->events[i])
 			continue;
-		rc =
-		    cps_sink_build_record(r, r->entity_of[i], r->events[i], r->changed[i],
-		                          r->prev[i], o, &r->recs[*n_out], &skip, why, sizeof(why));
+		rc = cps_sink_build_record(r, r->entity_of[i], r->events[i], o, &r->recs[*n_out],
+		                           &skip, why, sizeof(why));
 		if (is_refusal(rc)) {
 			drop_add(r, &r->stats.refused, CPS_DROP_REFUSED);
 			rc = cps_sink_dead_letter(
@@ -436,12 +433,10 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	r->events = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->events));
 	r->entity_of = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->entity_of));
 	r->refs = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->refs));
-	r->changed = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->changed));
-	r->prev = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->prev));
 	r->out_of = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->out_of));
 	r->last_written = cps_arena_calloc(&r->scratch, r->batch_max, sizeof(*r->last_written));
-	if (!r->out || !r->recs || !r->events || !r->entity_of || !r->refs || !r->changed ||
-	    !r->prev || !r->out_of || !r->last_written)
+	if (!r->out || !r->recs || !r->events || !r->entity_of || !r->refs || !r->out_of ||
+	    !r->last_written)
 		goto out_oom;
 	for (size_t i = 0; i < r->batch_max; i++)
 		cps_buf_init(&r->out[i].value, 0);

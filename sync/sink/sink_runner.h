@@ -35,9 +35,10 @@ struct cps_sink_runner_conf {
 	const char *topic_prefix;               /* NULL = "cpsync.unified." */
 	struct cps_catalog *catalog;            /* borrowed */
 	struct cps_registry *registry;          /* borrowed; may be NULL */
-	/* cpsync's store, for the change log's changed fields and previous
-	 * provenance (the no-echo rule, one query per poll); NULL = the
-	 * provenance-only rule (see cps_sink_is_echo). */
+	/* cpsync's store, for the version guard (sink_versions: one read per
+	 * poll, one write per flush) and the sink's dead letters (NULL: no
+	 * guard, and a dead letter is an error). The no-echo rule needs no
+	 * store: the unified event carries what it reads. */
 	const char *store_conninfo;
 	struct cps_status *status; /* may be NULL */
 	struct cps_link *link;     /* may be NULL */
@@ -103,23 +104,26 @@ int cps_sink_runner_replay(struct cps_sink_runner *r, const char *entity, const 
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out);
 
 /*
- * The no-echo rule, pure. `event` is a decoded unified event (Avro JSON);
- * `platform` the sink's platform ("city"). A provenance entry "comes from
- * P" when its platform is P: a value a steward took from P does, a value a
- * steward entered (platform null) never does.
- * - UPSERT with `changed_fields` (the change log's row of this version, a JSON
- *   array of names; NULL when unknown): an echo when every changed field
- *   that has a provenance entry comes from P and at least one does. A field
- *   changed to null has no entry and decides nothing.
- * - UPSERT without changed_fields (or none attributable): an echo when every
- *   provenance entry comes from P — P then already holds every value.
+ * The no-echo rule, pure, from the unified event alone (no store query).
+ * `event` is a decoded unified event (Avro JSON); `platform` the sink's
+ * platform ("city"). A provenance entry "comes from P" when its platform is
+ * P: a value a steward took from P does, a value a steward entered
+ * (platform null) never does.
+ * - UPSERT with `changed_fields` (the event's: the fields this version
+ *   changed, as the change log records them): an echo when every changed
+ *   field that has a provenance entry comes from P and at least one does.
+ *   A field changed to null has no entry and decides nothing.
+ * - UPSERT with changed_fields empty (or none attributable): an echo when
+ *   every provenance entry comes from P — P then already holds every
+ *   value. This is also the rule for an event written before the field
+ *   existed (it reads as []) and for a re-publish from the stored record.
  * - DELETE: the record goes only when every platform withdrew it; an echo
- *   when `prev_provenance` (the previous version's provenance as the store
- *   keeps it, {"field": {"platform": "city", ...}}; NULL when unknown) names
- *   P, i.e. P withdrew it itself; without it the delete is sent.
+ *   when the event's `prior_platforms` (the platforms the previous
+ *   version's provenance names) include P, i.e. P withdrew it itself;
+ *   with prior_platforms empty (an event written before the field existed,
+ *   or a re-publish from the stored record) the delete is sent.
  */
-bool cps_sink_is_echo(json_t *event, const char *platform, json_t *changed_fields,
-                      json_t *prev_provenance);
+bool cps_sink_is_echo(json_t *event, const char *platform);
 
 /* Applies the allow-list `fields` (comma list) to `record` (Avro JSON of
  * `schema`), in place. JSON format: removes every other field. Avro

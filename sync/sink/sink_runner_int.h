@@ -66,7 +66,7 @@ struct cps_sink_runner {
 	struct cps_catalog *catalog;
 	struct cps_registry *registry;
 	char *store_conninfo;
-	struct cps_store *store; /* opened at the first lookup, reopened after a failure */
+	struct cps_store *store; /* opened at the first use, reopened after a failure */
 	struct cps_status *status;
 	struct cps_link *link;
 	size_t batch_max;
@@ -97,11 +97,10 @@ struct cps_sink_runner {
 	struct cps_arena scratch;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
-	/* one poll's decoded events and what the change log says of them */
+	/* one poll's decoded events, and the guard's (entity, key) of each */
 	json_t **events;
 	int *entity_of;
 	struct cps_change_ref *refs;
-	json_t **changed, **prev;
 	size_t *out_of; /* r->recs[k] is built in r->out[out_of[k]] */
 
 	pthread_t thread;
@@ -195,11 +194,6 @@ int cps_sink_split_settings(struct cps_sink_runner *r, const struct cps_sink_run
 
 /* ---- sink_record.c ------------------------------------------------------- */
 
-/* What the no-echo rule needs of the n decoded events in r->events (NULL
- * entries skipped): r->changed[i] and r->prev[i] from the store's change
- * log, in one query (all NULL without a store). @locality the runner thread */
-int cps_sink_lookup_changes(struct cps_sink_runner *r, size_t n, char *errstr, size_t errstr_size);
-
 /* r->store, opened when it is not; on an error it stays closed. @locality
  * the runner thread */
 int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size);
@@ -207,12 +201,12 @@ int cps_sink_store(struct cps_sink_runner *r, char *errstr, size_t errstr_size);
 void cps_sink_store_failed(struct cps_sink_runner *r);
 
 /* Builds out record `o` and `rec` of one decoded unified event of entity
- * index `ei`, with its changed fields and previous provenance (from
- * cps_sink_lookup_changes; NULL when unknown); CPS_OK and *skip set when the
- * event is dropped (counted). CPS_ERR_INVALID when the record cannot be
- * encoded (the caller dead-letters it). @locality the runner thread */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, json_t *changed,
-                          json_t *prev, struct out_rec *o, struct cps_sink_record *rec, bool *skip,
-                          char *errstr, size_t errstr_size);
+ * index `ei` (the no-echo rule decided from the event alone); CPS_OK and
+ * *skip set when the event is dropped (counted). CPS_ERR_INVALID when the
+ * record cannot be encoded (the caller dead-letters it). @locality the
+ * runner thread */
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
+                          struct cps_sink_record *rec, bool *skip, char *errstr,
+                          size_t errstr_size);
 
 #endif

@@ -127,16 +127,6 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                                 "(SELECT id FROM cpsync.audit WHERE (before IS NOT NULL OR after "
                                 "IS NOT NULL) AND at < now() - $1::bigint * interval '1 ms' "
                                 "LIMIT $2)"},
-    /* what a sink's no-echo rule needs of published versions, in one query */
-    [ST_CHANGES_LOOKUP] = {"cps_changes_lookup", "select from changes", 3,
-                           "SELECT i.ord, array_to_json(h.changed_fields)::text, "
-                           "p.provenance::text "
-                           "FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY "
-                           "AS i(entity, key, version, ord) "
-                           "JOIN cpsync.changes h ON h.entity = i.entity AND h.key = i.key "
-                           "AND h.version = i.version LEFT JOIN cpsync.changes p "
-                           "ON h.op = 'delete' AND p.entity = i.entity AND p.key = i.key "
-                           "AND p.version = i.version - 1"},
     [ST_SINK_VERSIONS_GET] = {"cps_sink_versions_get", "select from sink_versions", 3,
                               "SELECT i.ord, v.version FROM unnest($2::text[], $3::text[]) "
                               "WITH ORDINALITY AS i(entity, key, ord) JOIN cpsync.sink_versions v "

@@ -236,15 +236,6 @@ struct cps_change_ref {
 	int64_t version;
 };
 
-/* For each of `refs`, in one query: the version's changed fields (a JSON
- * array of names) into changed[i] and, for a delete only (the no-echo rule
- * needs it there alone), the previous version's provenance (a JSON object)
- * into prev_provenance[i]: new references, or NULL where the log has no such
- * row (pruned, or older than the log). */
-int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
-                             json_t **changed, json_t **prev_provenance, char *errstr,
-                             size_t errstr_size);
-
 /* The version guard of a Kafka or files sink (cpsync.sink_versions): for
  * each of refs (entity, key; version ignored), in one query, the newest
  * version link `link` wrote into versions[i], 0 when none. */

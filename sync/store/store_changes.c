@@ -1,10 +1,9 @@
 /*
  * The change log as the publisher reads it (003_change_log.sql): the rows
  * after its cursor, in (xid, seq) order, the cursor moved once Kafka has
- * them, retention (the log is the history), and the lookup of what the
- * sinks' no-echo rule needs. A fetch's rows are
- * borrowed from its PGresult, kept on the store until the next fetch (or
- * close).
+ * them, retention (the log is the history), and the sinks' version guard
+ * (sink_versions). A fetch's rows are borrowed from its PGresult, kept on
+ * the store until the next fetch (or close).
  */
 #include "store/store.h"
 
@@ -122,50 +121,6 @@ static int ref_arrays(const struct cps_change_ref *refs, size_t n, struct cps_bu
 	               cps_store_text_array(b, &refs[0].key, sizeof(*refs), n)
 	           ? -1
 	           : 0;
-}
-
-int cps_store_changes_lookup(struct cps_store *s, const struct cps_change_ref *refs, size_t n,
-                             json_t **changed, json_t **prev_provenance, char *errstr,
-                             size_t errstr_size)
-{
-	struct cps_buf entities, keys, versions;
-	int64_t *vs = calloc(n ? n : 1, sizeof(*vs));
-	PGresult *res = NULL;
-	int rc;
-
-	for (size_t i = 0; i < n; i++) {
-		changed[i] = prev_provenance[i] = NULL;
-		if (vs)
-			vs[i] = refs[i].version;
-	}
-	if (!n) {
-		free(vs);
-		return CPS_OK;
-	}
-	cps_buf_init(&versions, 0);
-	if (ref_arrays(refs, n, &entities, &keys) < 0 || !vs ||
-	    cps_store_int_array(&versions, vs, sizeof(*vs), n)) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
-		goto out;
-	}
-	rc = cps_store_exec_lists(s, ST_CHANGES_LOOKUP,
-	                          (const struct cps_buf *[]){&entities, &keys, &versions}, 3, &res,
-	                          errstr, errstr_size);
-	for (int row = 0; rc == CPS_OK && row < PQntuples(res); row++) {
-		long i = cps_store_row_index(res, row, n);
-
-		if (i >= 0 && !PQgetisnull(res, row, 1))
-			changed[i] = json_loads(PQgetvalue(res, row, 1), 0, NULL);
-		if (i >= 0 && !PQgetisnull(res, row, 2))
-			prev_provenance[i] = json_loads(PQgetvalue(res, row, 2), 0, NULL);
-	}
-out:
-	PQclear(res);
-	cps_buf_release(&entities);
-	cps_buf_release(&keys);
-	cps_buf_release(&versions);
-	free(vs);
-	return rc;
 }
 
 int cps_store_sink_versions_get(struct cps_store *s, const char *link,

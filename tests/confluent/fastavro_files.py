@@ -100,6 +100,23 @@ def le_hex(fp_hex):
 
 # ---------------------------------------------------------------- 1. schemas
 
+def first_use_only(s, seen):
+    """fastavro's expand=True writes a named type out at every use (its docs:
+    output only, not the Avro specification); the specification defines it
+    once, where first used, and names it after. A unified event uses
+    cpsync.Platform twice (in FieldProvenance and prior_platforms)."""
+    if isinstance(s, list):
+        return [first_use_only(x, seen) for x in s]
+    if not isinstance(s, dict):
+        return s
+    if s.get("type") in ("record", "enum", "fixed") and "name" in s:
+        if s["name"] in seen:
+            return s["name"]
+        seen.add(s["name"])
+    return {k: first_use_only(v, seen) if k in ("type", "fields", "items", "values") else v
+            for k, v in s.items()}
+
+
 def check_schemas(cpsync, schemas_dir):
     files = sorted(glob.glob(os.path.join(schemas_dir, "*.avsc")))
     files += sorted(glob.glob(os.path.join(schemas_dir, "*", "*.avsc")))
@@ -143,6 +160,7 @@ def check_schemas(cpsync, schemas_dir):
         # expanded: every named type written out once, where first used
         full = fastavro.schema.parse_schema(doc, named_schemas={} if path in writers else dict(named),
                                             expand=True)
+        full = fastavro.schema.parse_schema(first_use_only(full, set()), named_schemas={})
         pcf = fastavro.schema.to_parsing_canonical_form(full)
         theirs_fp = fastavro.schema.fingerprint(pcf, "CRC-64-AVRO")
         ours = cpsync_out(cpsync, "schema", "canonical", path, "--schemas", schemas_dir).rstrip("\n")

@@ -705,9 +705,11 @@ def envelope_records(cat, samples):
         key = rec[fields[0]]
         unified[f"{ent}_event"] = [
             {"entity": ent.upper(), "key": key, "version": 1, "operation": "UPSERT",
-             "event_time": ts(2024, 1, 3, 4, 5, 7), "record": rec, "provenance": prov},
+             "event_time": ts(2024, 1, 3, 4, 5, 7), "record": rec, "provenance": prov,
+             "changed_fields": fields[:3], "prior_platforms": []},
             {"entity": ent.upper(), "key": key, "version": 9007199254740993, "operation": "DELETE",
-             "event_time": ts(2024, 9, 1), "record": None, "provenance": []},
+             "event_time": ts(2024, 9, 1), "record": None, "provenance": [],
+             "changed_fields": [], "prior_platforms": ["CITY", "SHENSHAN"]},
         ]
     out = {"ingest_event": ingest}
     out.update(unified)

@@ -71,9 +71,12 @@ static void test_lookups_keep_the_current_schema(void **state)
 	assert_string_equal(old->name, "cpsync.Enrolment");
 	assert_null(strstr(old->canonical, "emergency_region_code"));
 	assert_ptr_equal(cps_catalog_by_fingerprint(c, old->fingerprint), old);
-	/* the unified event that inlined the old enrolment keeps its id too */
+	/* the unified event that inlined the old enrolment keeps its id too, and
+	 * so does the one before changed_fields and prior_platforms */
 	assert_true(cps_catalog_by_id(c, 10)->writer_only);
-	assert_int_equal(cps_catalog_by_name(c, "cpsync.unified.EnrolmentEvent")->id, 14);
+	assert_true(cps_catalog_by_id(c, 14)->writer_only);
+	assert_null(strstr(cps_catalog_by_id(c, 14)->canonical, "prior_platforms"));
+	assert_int_equal(cps_catalog_by_name(c, "cpsync.unified.EnrolmentEvent")->id, 17);
 	cps_catalog_free(c);
 }
 

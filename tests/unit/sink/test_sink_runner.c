@@ -2,9 +2,11 @@
  * The sink runner (sync/sink/sink_runner.c): the no-echo rule, the allow-list
  * and the plain JSON for SQL targets as pure functions; then the province's
  * Kafka sink end to end on the embedded broker with a real store
- * ($CPSYNC_TEST_PG, a database of its own) holding the change log: a change
- * from the city is sent, changes that came from the province are not, fields
- * outside the allow-list never appear, and committed offsets hold.
+ * ($CPSYNC_TEST_PG, a database of its own, for the version guard): a change
+ * from the city is sent, changes that came from the province are not (told
+ * by the events alone, one of them written with the unified schema before
+ * changed_fields), fields outside the allow-list never appear, and committed
+ * offsets hold.
  */
 #include "kafka/broker.h"
 #include "base/buf.h"
@@ -14,6 +16,7 @@
 #include "codec/framing.h"
 #include "codec/schema.h"
 #include "sink/sink_runner.h"
+#include "testecho.h"
 #include "store/store.h"
 #include "testdb.h"
 
@@ -99,10 +102,27 @@ static json_t *event(const char *id, long version, const char *name, const char 
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(person_fields); i++)
 		if (!json_is_null(json_object_get(rec, person_fields[i])))
 			json_array_append_new(provs, prov(person_fields[i], platforms[i]));
-	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:{s:o},s:o}", "entity", "PERSON", "key", id,
-	                 "version", (json_int_t)version, "operation", "UPSERT", "event_time",
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:{s:o},s:o,s:[],s:[]}", "entity", "PERSON", "key",
+	                 id, "version", (json_int_t)version, "operation", "UPSERT", "event_time",
 	                 (json_int_t)1700000001000, "record", "cpsync.Person", rec, "provenance",
-	                 provs);
+	                 provs, "changed_fields", "prior_platforms");
+}
+
+/* `ev` with its changed_fields set to `fields` (a JSON array text). */
+static json_t *changing(json_t *ev, const char *fields)
+{
+	json_object_set_new(ev, "changed_fields", json_loads(fields, 0, NULL));
+	return ev;
+}
+
+/* A unified person delete whose prior_platforms are `platforms` (a JSON
+ * array text of cpsync.Platform symbols). */
+static json_t *deletion(const char *id, long version, const char *platforms)
+{
+	return json_pack("{s:s,s:s,s:I,s:s,s:I,s:n,s:[],s:[],s:o}", "entity", "PERSON", "key", id,
+	                 "version", (json_int_t)version, "operation", "DELETE", "event_time",
+	                 (json_int_t)1700000002000, "record", "provenance", "changed_fields",
+	                 "prior_platforms", json_loads(platforms, 0, NULL));
 }
 
 static void all(const char **p, const char *platform)
@@ -125,55 +145,56 @@ static size_t field_index(const char *name)
 static void test_no_echo_rule(void **state)
 {
 	const char *p[CPS_ARRAY_SIZE(person_fields)];
-	json_t *ev, *changed, *del, *prevprov;
+	json_t *ev;
 
 	(void)state;
 	all(p, "CITY");
 	p[field_index("phone")] = "PROVINCE";
-	ev = event("K", 2, "N", "123", p);
 	/* the version changed only the province's phone: an echo for the province */
-	changed = json_pack("[s]", "phone");
-	assert_true(cps_sink_is_echo(ev, "province", changed, NULL));
-	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
-	assert_false(cps_sink_is_echo(ev, "shenshan", changed, NULL));
-	json_decref(changed);
+	ev = changing(event("K", 2, "N", "123", p), "[\"phone\"]");
+	cps_test_assert_echo_for(ev, "province");
 	/* the city's name and the province's phone changed: the province
 	 * learns the name, the city the phone */
-	changed = json_pack("[s,s]", "phone", "name");
-	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
-	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
-	json_decref(changed);
+	cps_test_assert_echo_for(changing(ev, "[\"phone\", \"name\"]"), "");
+	/* several changed fields, all the city's: an echo for the city only */
+	cps_test_assert_echo_for(changing(ev, "[\"name\", \"gender\", \"residence_region_code\"]"),
+	                         "city");
 	/* a field changed to null decides nothing; with nothing attributable
 	 * the fallback says: not an echo unless P holds every value */
-	changed = json_pack("[s]", "household_id");
-	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
-	assert_false(cps_sink_is_echo(ev, "city", changed, NULL));
-	json_decref(changed);
+	cps_test_assert_echo_for(changing(ev, "[\"household_id\"]"), "");
+	/* ... and a null among attributable fields is skipped */
+	cps_test_assert_echo_for(changing(ev, "[\"household_id\", \"phone\"]"), "province");
 	json_decref(ev);
-	/* unknown changed fields: an echo only when P holds every value */
+	/* changed fields empty (a re-publish, or an event written before the
+	 * field existed): an echo only when P holds every value */
 	all(p, "PROVINCE");
 	ev = event("K", 1, "N", NULL, p);
-	assert_true(cps_sink_is_echo(ev, "province", NULL, NULL));
-	assert_false(cps_sink_is_echo(ev, "city", NULL, NULL));
+	cps_test_assert_echo_for(ev, "province");
+	json_object_del(ev, "changed_fields"); /* absent: the same */
+	cps_test_assert_echo_for(ev, "province");
 	json_decref(ev);
 	/* a steward's decision is never an echo */
 	p[field_index("gender")] = NULL;
 	ev = event("K", 3, "N", NULL, p);
-	changed = json_pack("[s]", "gender");
-	assert_false(cps_sink_is_echo(ev, "province", changed, NULL));
-	assert_false(cps_sink_is_echo(ev, "province", NULL, NULL));
-	json_decref(changed);
+	cps_test_assert_echo_for(ev, "");
+	cps_test_assert_echo_for(changing(ev, "[\"gender\"]"), "");
 	json_decref(ev);
-	/* a delete goes back only to platforms that did not hold the record */
-	del = json_pack("{s:s,s:s,s:I,s:s,s:n,s:[]}", "entity", "PERSON", "key", "K", "version",
-	                (json_int_t)4, "operation", "DELETE", "record", "provenance");
-	prevprov =
-	    json_pack("{s:{s:s},s:{s:s}}", "name", "platform", "city", "phone", "platform", "city");
-	assert_true(cps_sink_is_echo(del, "city", NULL, prevprov));
-	assert_false(cps_sink_is_echo(del, "province", NULL, prevprov));
-	assert_false(cps_sink_is_echo(del, "province", NULL, NULL));
-	json_decref(prevprov);
-	json_decref(del);
+	/* a delete goes back only to platforms that did not hold the record:
+	 * withdrawn by the province alone, an echo for the province only */
+	ev = deletion("K", 4, "[\"PROVINCE\"]");
+	cps_test_assert_echo_for(ev, "province");
+	json_decref(ev);
+	ev = deletion("K", 4, "[\"CITY\", \"SHENSHAN\"]");
+	cps_test_assert_echo_for(ev, "city,shenshan");
+	/* a delete's changed fields decide nothing */
+	cps_test_assert_echo_for(changing(ev, "[\"name\"]"), "city,shenshan");
+	json_decref(ev);
+	/* without prior platforms (an older cpsync's event): sent everywhere */
+	ev = deletion("K", 4, "[]");
+	cps_test_assert_echo_for(ev, "");
+	json_object_del(ev, "prior_platforms");
+	cps_test_assert_echo_for(ev, "");
+	json_decref(ev);
 }
 
 static void test_allow_list_and_plain_json(void **state)
@@ -272,9 +293,10 @@ static void test_allow_list_and_plain_json(void **state)
 
 /* ---- the province's Kafka sink -------------------------------------------- */
 
-static void produce_event(rd_kafka_t *rk, const char *topic, const char *schema_name, json_t *ev)
+/* Produces `ev` (taken) written with `schema`, single-object framed. */
+static void produce_written(rd_kafka_t *rk, const char *topic, struct cps_schema *schema,
+                            json_t *ev)
 {
-	struct cps_schema *schema = cps_catalog_by_name(catalog, schema_name);
 	struct cps_codec *codec;
 	struct cps_buf buf;
 	char err[CPS_ERRSTR_SIZE];
@@ -295,6 +317,11 @@ static void produce_event(rd_kafka_t *rk, const char *topic, const char *schema_
 	cps_buf_release(&buf);
 	cps_codec_free(codec);
 	json_decref(ev);
+}
+
+static void produce_event(rd_kafka_t *rk, const char *topic, const char *schema_name, json_t *ev)
+{
+	produce_written(rk, topic, cps_catalog_by_name(catalog, schema_name), ev);
 }
 
 static void sql_ok(PGconn *db, const char *sql)
@@ -377,13 +404,9 @@ static void test_province_kafka_sink(void **state)
 	cps_settings_set(&kprops, "kafka.consumer.session.timeout.ms", "6000");
 	cps_settings_set(&kprops, "kafka.consumer.heartbeat.interval.ms", "500");
 
-	/* the change log as the reconcile workers write it */
+	/* the store's change log is not read: the events say what changed */
 	sql_ok(db, "INSERT INTO cpsync.changes (entity, key, version, op, provenance, "
-	           "changed_fields) VALUES "
-	           "('person', 'K1', 1, 'upsert', '{}', '{national_id,name,phone}'),"
-	           "('person', 'K1', 2, 'upsert', '{}', '{phone}'),"
-	           "('person', 'K3', 1, 'upsert', '{}', '{gender}'),"
-	           "('person', 'K1', 3, 'upsert', '{}', '{name}')");
+	           "changed_fields) VALUES ('person', 'K1', 2, 'upsert', '{}', '{name}')");
 
 	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set(conf, "bootstrap.servers", cps_broker_bootstrap(broker), err,
@@ -393,24 +416,33 @@ static void test_province_kafka_sink(void **state)
 	/* K1 v1: the city's new person -> sent */
 	all(p, "CITY");
 	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              event("K1", 1, "City Name", "13800000001", p));
-	/* K1 v2: only the province's phone changed -> an echo for the province */
+	              changing(event("K1", 1, "City Name", "13800000001", p),
+	                       "[\"national_id\", \"name\", \"phone\"]"));
+	/* K1 v2: only the province's phone changed -> an echo for the province
+	 * (the change log's row above says otherwise: it is not asked) */
 	p[field_index("phone")] = "PROVINCE";
 	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              event("K1", 2, "City Name", "13800000002", p));
-	/* K2 v1: all from the province, no history row -> the province holds it all */
+	              changing(event("K1", 2, "City Name", "13800000002", p), "[\"phone\"]"));
+	/* K2 v1, written by an older cpsync (person_event.v1, no changed_fields):
+	 * all from the province -> the province holds it all, an echo */
 	all(p, "PROVINCE");
-	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              event("K2", 1, "Province Name", "13800000003", p));
+	{
+		json_t *old = event("K2", 1, "Province Name", "13800000003", p);
+
+		json_object_del(old, "changed_fields");
+		json_object_del(old, "prior_platforms");
+		assert_true(cps_catalog_by_id(catalog, 8)->writer_only);
+		produce_written(prod, topics[0], cps_catalog_by_id(catalog, 8), old);
+	}
 	/* K3 v1: a steward settled the gender -> sent */
 	p[field_index("gender")] = NULL;
 	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              event("K3", 1, "Steward Case", NULL, p));
+	              changing(event("K3", 1, "Steward Case", NULL, p), "[\"gender\"]"));
 	/* K1 v3: the city renamed -> sent */
 	all(p, "CITY");
 	p[field_index("phone")] = "PROVINCE";
 	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              event("K1", 3, "City Renamed", "13800000002", p));
+	              changing(event("K1", 3, "City Renamed", "13800000002", p), "[\"name\"]"));
 	/* a household change: the province's allow-list has no household */
 	assert_int_equal(rd_kafka_producev(prod, RD_KAFKA_V_TOPIC(topics[1]),
 	                                   RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),

@@ -745,37 +745,6 @@ static void test_retention(void **state)
 	cps_store_close(s);
 }
 
-/* A sink's no-echo facts for a poll's events, in one query: each version's
- * changed fields and the previous version's provenance; NULL where unknown. */
-static void test_change_log_lookup(void **state)
-{
-	char err[CPS_ERRSTR_SIZE];
-	struct cps_store *s = store_open();
-	struct cps_change_ref refs[] = {
-	    {"person", "L1", 2}, {"person", "L1", 1}, {"person", "nobody", 1}, {"", "", 0}};
-	json_t *changed[4], *prev[4];
-
-	(void)state;
-	sql_ok("INSERT INTO cpsync.changes (entity, key, version, op, provenance, changed_fields) "
-	       "VALUES ('person', 'L1', 1, 'upsert', '{\"name\": {\"platform\": \"city\"}}', "
-	       "'{name}'), ('person', 'L1', 2, 'delete', NULL, '{}')");
-	check_ok(cps_store_changes_lookup(s, refs, 4, changed, prev, err, sizeof(err)), err);
-	assert_true(json_is_array(changed[0]) && json_array_size(changed[0]) == 0);
-	assert_string_equal(
-	    json_string_value(json_object_get(json_object_get(prev[0], "name"), "platform")),
-	    "city");
-	assert_string_equal(json_string_value(json_array_get(changed[1], 0)), "name");
-	assert_null(prev[1]); /* no version 0 */
-	assert_null(changed[2]);
-	assert_null(prev[2]);
-	assert_null(changed[3]);
-	for (int i = 0; i < 4; i++) {
-		json_decref(changed[i]);
-		json_decref(prev[i]);
-	}
-	cps_store_close(s);
-}
-
 /* Migration 003 on a store of the old shape: history rows already published
  * come first and stay behind the cursor; outbox rows follow in outbox order
  * with their payloads, waiting for the publisher. */
@@ -983,7 +952,6 @@ int main(void)
 	    cmocka_unit_test(test_change_log_order),
 	    cmocka_unit_test(test_change_log_retention),
 	    cmocka_unit_test(test_retention),
-	    cmocka_unit_test(test_change_log_lookup),
 	    cmocka_unit_test(test_migrate_to_change_log),
 	    cmocka_unit_test(test_batch_5000),
 	    cmocka_unit_test(test_batch_10000),

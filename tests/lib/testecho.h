@@ -1,0 +1,15 @@
+/*
+ * The sinks' no-echo rule (sink/sink_runner.h) as the C tests check it: for
+ * which platforms a unified event is an echo.
+ */
+#ifndef CPS_TESTECHO_H
+#define CPS_TESTECHO_H
+
+#include <jansson.h>
+
+/* Fails the test unless `event` is an echo (cps_sink_is_echo) for exactly
+ * the platforms of `who`, a comma list of province, city, shenshan ("" for
+ * none). */
+void cps_test_assert_echo_for(json_t *event, const char *who);
+
+#endif
