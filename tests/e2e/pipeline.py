@@ -243,10 +243,10 @@ def run(args, schemas, broker, db, cps):
 
     # -- history: versions 1..n per key, the last equal to records.version
     hist = {}
-    for e, k, v, op, rec in db.query(
-            "SELECT entity, key, version, op, record FROM cpsync.record_history "
+    for e, k, v, op, rec, changed in db.query(
+            "SELECT entity, key, version, op, record, changed_fields FROM cpsync.record_history "
             "ORDER BY entity, key, version"):
-        hist.setdefault((e, k), []).append((v, op, rec))
+        hist.setdefault((e, k), []).append((v, op, rec, changed))
     for ek, (ver, deleted, rec, _, _) in rows.items():
         vs = [h[0] for h in hist.get(ek, [])]
         expect(vs == list(range(1, ver + 1)), "history of %s is versions 1..%d (got %s)"
@@ -274,6 +274,15 @@ def run(args, schemas, broker, db, cps):
         else:
             expect(from_avro(ev["record"]) == rows_rec,
                    "event %s v%d record equals the history's" % (e, v))
+        # what the sinks' no-echo rule reads: the change log's changed fields
+        expect(sorted(ev["changed_fields"]) == sorted(hist[(e, k)][v - 1][3] or [])
+               and (ev["prior_platforms"] == []) == (ev["operation"] == "UPSERT"),
+               "event %s v%d: changed_fields %s, the history's %s, prior_platforms %s"
+               % (e, v, ev["changed_fields"], hist[(e, k)][v - 1][3], ev["prior_platforms"]))
+    p3_delete = seen[("person", p3, rows[("person", p3)][0])]
+    expect(p3_delete["operation"] == "DELETE" and p3_delete["prior_platforms"] == ["SHENSHAN"]
+           and p3_delete["changed_fields"] == [],
+           "P3's delete names Shenshan, which alone held it: %s" % p3_delete["prior_platforms"])
 
     prov = {p["field"]: p for p in seen[("person", p1, rows[("person", p1)][0])]["provenance"]}
     expect(prov["labour_capacity"]["platform"] == "CITY"
