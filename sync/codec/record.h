@@ -153,6 +153,10 @@ int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval 
  * encoding past its old length. */
 int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
                            struct cps_buf *out, char *errstr, size_t errstr_size);
+/* The same for a value of type `t`, a part of a compiled schema (a field's
+ * type): for an encoder that writes the rest itself. */
+int cps_record_encode_json_at(const struct cps_rtype *t, const json_t *json, struct cps_buf *out,
+                              char *errstr, size_t errstr_size);
 
 /* Avro's long, a zig-zag varint, at p (room for 10 bytes); returns the
  * number of bytes written. */

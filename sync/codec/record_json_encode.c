@@ -253,6 +253,12 @@ static int encode(struct jenc *e, const struct cps_rtype *t, const json_t *j)
 int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *json,
                            struct cps_buf *out, char *errstr, size_t errstr_size)
 {
+	return cps_record_encode_json_at(rs->root, json, out, errstr, errstr_size);
+}
+
+int cps_record_encode_json_at(const struct cps_rtype *t, const json_t *json, struct cps_buf *out,
+                              char *errstr, size_t errstr_size)
+{
 	struct jenc e;
 
 	e.out = out;
@@ -262,5 +268,5 @@ int cps_record_encode_json(const struct cps_record_schema *rs, const json_t *jso
 
 	if (!json)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "cannot encode: no value");
-	return encode(&e, rs->root, json);
+	return encode(&e, t, json);
 }

@@ -1,9 +1,11 @@
 /*
  * Unified events (schemas/unified/<entity>_event.avsc) from a key state and
- * a reconcile outcome: Avro JSON first, then encoded with the entity event's
- * codec in the configured framing. Also the decoder sinks and tests use.
+ * a reconcile outcome: as Avro JSON (cps_unified_event_json, the API's and
+ * the tests' reference), and framed Avro binary written straight from the
+ * state (unified_encode.c). Also the decoder sinks and tests use.
  */
 #include "reconcile/unified.h"
+#include "reconcile/unified_int.h"
 #include "codec/record.h"
 
 #include "codec/avro_json.h"
@@ -299,15 +301,21 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
                        const struct cps_reconcile_outcome *o, int64_t event_time_ms,
                        struct cps_buf *out, char *errstr, size_t errstr_size)
 {
+	struct cps_unified_source src = {st, o, NULL, false, event_time_ms};
+	char upper[CPS_NAME_MAX];
 	struct cps_schema *s;
-	json_t *ev;
 	int32_t id = 0;
+	size_t k;
 	int rc, i;
 
-	ev = cps_unified_event_json(u, st, o, event_time_ms, errstr, errstr_size);
-	if (!ev)
+	if (codec_for(u, st->entity, &i, errstr, errstr_size) != CPS_OK)
 		return CPS_ERR_FATAL;
-	i = cps_entity_index(st->entity);
+	for (k = 0; st->entity[k] && k + 1 < sizeof(upper); k++)
+		upper[k] = (char)toupper((unsigned char)st->entity[k]);
+	upper[k] = 0;
+	src.entity_symbol = upper;
+	src.deleted =
+	    (o && o->changed ? o->op == CPS_OP_DELETE : st->deleted) || !json_is_object(st->record);
 	s = cps_codec_schema(u->codec[i]);
 	if (u->framing == CPS_FRAMING_CONFLUENT) {
 		if (u->registry) {
@@ -317,36 +325,25 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 			         st->entity);
 			rc = cps_registry_id_for(u->registry, subject, s, &id, errstr, errstr_size);
 			if (rc != CPS_OK)
-				goto cleanup;
+				return rc;
 		} else {
 			id = s->id;
 		}
-		if (id <= 0) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-			                "no registry-free id for %s (schemas/schema-ids.json)",
-			                s->name);
-			goto cleanup;
-		}
+		if (id <= 0)
+			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+			                  "no registry-free id for %s (schemas/schema-ids.json)",
+			                  s->name);
 	}
-	/* Straight from the JSON to Avro binary on the compiled schema: no Avro
-	 * C value to build node by node. */
 	if (!u->typed[i]) {
 		rc = cps_record_schema_new(s, &u->typed[i], errstr, errstr_size);
 		if (rc != CPS_OK)
-			goto cleanup;
+			return rc;
 	}
-	if (cps_frame_write_header(u->framing, id, s->fingerprint, out) != 0) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot write the %s header",
-		                cps_framing_name(u->framing));
-		goto cleanup;
-	}
-	rc = cps_record_encode_json(u->typed[i], ev, out, errstr, errstr_size);
-	if (rc != CPS_OK)
-		rc =
-		    CPS_ERR_FATAL; /* the state's record does not fit the schema: a reconciler bug */
-cleanup:
-	json_decref(ev);
-	return rc;
+	if (cps_frame_write_header(u->framing, id, s->fingerprint, out) != 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot write the %s header",
+		                  cps_framing_name(u->framing));
+	/* straight from the state to Avro binary: no Avro JSON event per version */
+	return cps_unified_encode_direct(u->typed[i]->root, &src, out, errstr, errstr_size);
 }
 
 /* The event as Avro JSON by the typed decoder when its frame names the

@@ -25,15 +25,14 @@
 #include "reconcile/unified.h"
 #include "sink/sink_runner.h"
 #include "testecho.h"
+#include "testunified.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static struct cps_catalog *catalog;
-static struct cps_rules *rules;
-static struct cps_unified *unified;
+static struct cps_test_unified env;
 
 #define KEY "440305197111022085"
 
@@ -73,13 +72,13 @@ static json_t *apply_decoded(struct cps_key_state *st, const char *platform, jso
 	ev.source_position = pos;
 	ev.op = record ? CPS_OP_UPSERT : CPS_OP_DELETE;
 	cps_reconcile_outcome_init(&o);
-	check_ok(cps_reconcile_apply(rules, st, &ev, &o, err, sizeof(err)), err);
+	check_ok(cps_reconcile_apply(env.rules, st, &ev, &o, err, sizeof(err)), err);
 	json_decref(record);
 	if (o.changed) {
 		cps_buf_init(&buf, 0);
-		check_ok(cps_unified_encode(unified, st, &o, t, &buf, err, sizeof(err)), err);
+		check_ok(cps_unified_encode(env.unified, st, &o, t, &buf, err, sizeof(err)), err);
 		check_ok((brief ? cps_unified_decode_brief : cps_unified_decode)(
-		             unified, "person", buf.data, buf.len, &out, err, sizeof(err)),
+		             env.unified, "person", buf.data, buf.len, &out, err, sizeof(err)),
 		         err);
 		cps_buf_release(&buf);
 	}
@@ -191,7 +190,7 @@ static void test_delete_names_every_prior_platform(void **state)
  * (writers/person_event.v1.avsc, id 8) in `framing`, decoded as a sink does. */
 static json_t *through_old_writer(json_t *ev, enum cps_framing framing)
 {
-	struct cps_schema *old = cps_catalog_by_id(catalog, 8);
+	struct cps_schema *old = cps_catalog_by_id(env.catalog, 8);
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_codec *codec;
 	struct cps_buf buf;
@@ -208,9 +207,9 @@ static json_t *through_old_writer(json_t *ev, enum cps_framing framing)
 	check_ok(cps_codec_encode_framed(codec, framing, old->id, cps_codec_value(codec), &buf, err,
 	                                 sizeof(err)),
 	         err);
-	check_ok(
-	    cps_unified_decode_brief(unified, "person", buf.data, buf.len, &out, err, sizeof(err)),
-	    err);
+	check_ok(cps_unified_decode_brief(env.unified, "person", buf.data, buf.len, &out, err,
+	                                  sizeof(err)),
+	         err);
 	cps_buf_release(&buf);
 	cps_codec_free(codec);
 	json_decref(copy);
@@ -269,10 +268,10 @@ static void test_republish_without_outcome(void **state)
 	check_ok(cps_key_state_init(&st, "person", KEY), "init");
 	json_decref(apply(&st, "city", person("林秀英", "13800000001"), 1000));
 	cps_buf_init(&buf, 0);
-	check_ok(cps_unified_encode(unified, &st, NULL, 1000, &buf, err, sizeof(err)), err);
-	check_ok(
-	    cps_unified_decode_brief(unified, "person", buf.data, buf.len, &ev, err, sizeof(err)),
-	    err);
+	check_ok(cps_unified_encode(env.unified, &st, NULL, 1000, &buf, err, sizeof(err)), err);
+	check_ok(cps_unified_decode_brief(env.unified, "person", buf.data, buf.len, &ev, err,
+	                                  sizeof(err)),
+	         err);
 	assert_list(ev, "changed_fields", "[]");
 	assert_list(ev, "prior_platforms", "[]");
 	cps_test_assert_echo_for(ev, "city"); /* the city holds every value */
@@ -283,41 +282,23 @@ static void test_republish_without_outcome(void **state)
 
 static int group_setup(void **state)
 {
-	const char *dir = getenv("CPSYNC_SCHEMA_DIR");
-	struct cps_unified_conf uc = {.framing = CPS_FRAMING_CONFLUENT};
-	char err[CPS_ERRSTR_SIZE];
 	json_t *rj;
+	int rc;
 
 	(void)state;
-	if (cps_catalog_load_dir(dir ? dir : CPSYNC_SOURCE_DIR "/schemas", &catalog, err,
-	                         sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "catalog: %s\n", err);
-		return -1;
-	}
 	rj = json_pack("{s:{s:i, s:{s:s, s:[sss], s:s}, s:{s:{s:s, s:s}}}}", "person", "version", 1,
 	               "default", "rule", "precedence", "platforms", "city", "province", "shenshan",
 	               "on_disagree", "accept", "fields", "phone", "rule", "latest", "on_disagree",
 	               "accept");
-	if (!rj || cps_rules_from_json(rj, &rules, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "rules: %s\n", err);
-		json_decref(rj);
-		return -1;
-	}
+	rc = cps_test_unified_open(rj, &env);
 	json_decref(rj);
-	uc.catalog = catalog;
-	if (cps_unified_new(&uc, &unified, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "unified: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	cps_unified_free(unified);
-	cps_rules_free(rules);
-	cps_catalog_free(catalog);
+	cps_test_unified_close(&env);
 	return 0;
 }
 
