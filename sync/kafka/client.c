@@ -75,12 +75,14 @@ static int apply_prefixed(rd_kafka_conf_t *conf, const struct cps_settings *prop
  * client per process: a consumer prefetches until it holds 100000 messages
  * or 64 MiB (and one 50 MiB fetch beyond), a producer buffers up to 100000
  * messages or 1 GiB. Draining a backlog, that is hundreds of MiB. A
- * consumer here keeps a few batches ahead (reconcile batches are
- * store.batch_size, 1000; sinks take 500): 2000 messages or 4 MiB, which
- * also bounds a fetch to 4 MiB. A producer's window is at most a few
- * thousand messages (a source runner has 4 store batches in flight, the
- * publisher 1000 rows, a sink 500 records): 10000 messages or 16 MiB; a
- * full queue makes produce wait for deliveries, never drop. */
+ * consumer here holds 10000 messages or 8 MiB (which also bounds a fetch to
+ * 8 MiB): librdkafka 2.0.2 refills a drained queue only about once in
+ * 0.5-1 s, so this bounds a consumer's drain rate too, to about 12000
+ * messages of 1 KiB a second (2000 / 4 MiB gave about 4000). A
+ * producer's window is at most a few thousand messages (a source runner has
+ * 4 store batches in flight, the publisher 1000 rows, a sink 500 records):
+ * 10000 messages or 16 MiB; a full queue makes produce wait for
+ * deliveries, never drop. */
 static const char *const consumer_defaults[][2] = {
     {"fetch.wait.max.ms", CPS_KAFKA_FETCH_WAIT_MS},
     {"fetch.min.bytes", "1"},

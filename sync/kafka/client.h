@@ -28,8 +28,8 @@ enum cps_kafka_client {
 #define CPS_KAFKA_LINGER_MS     "1"
 /* cpsync's memory bounds (client.c): a consumer's prefetch (librdkafka:
  * 100000 messages, 64 MiB) and a producer's queue (100000 messages, 1 GiB). */
-#define CPS_KAFKA_QUEUED_MIN_MESSAGES   "2000"
-#define CPS_KAFKA_QUEUED_MAX_KBYTES     "4096"
+#define CPS_KAFKA_QUEUED_MIN_MESSAGES   "10000"
+#define CPS_KAFKA_QUEUED_MAX_KBYTES     "8192"
 #define CPS_KAFKA_PRODUCER_MAX_MESSAGES "10000"
 #define CPS_KAFKA_PRODUCER_MAX_KBYTES   "16384"
 

@@ -371,14 +371,14 @@ static void test_client_memory_defaults(void **state)
 	cps_settings_init(&props);
 	conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, NULL, &props, err, sizeof(err));
 	assert_non_null(conf);
-	assert_string_equal(conf_value(conf, "queued.min.messages", v, sizeof(v)), "2000");
-	assert_string_equal(conf_value(conf, "queued.max.messages.kbytes", v, sizeof(v)), "4096");
+	assert_string_equal(conf_value(conf, "queued.min.messages", v, sizeof(v)), "10000");
+	assert_string_equal(conf_value(conf, "queued.max.messages.kbytes", v, sizeof(v)), "8192");
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (!rk)
 		fail_msg("consumer: %s", err);
 	/* librdkafka's 50 MiB fetch shrinks to the queue's bound */
 	assert_true(atoll(conf_value(rd_kafka_conf(rk), "fetch.max.bytes", v, sizeof(v))) <=
-	            4096 * 1024);
+	            8192 * 1024);
 	rd_kafka_destroy(rk);
 
 	conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, NULL, &props, err, sizeof(err));
