@@ -81,14 +81,20 @@ const struct cps_config_key cps_config_keys[] = {
     {"kafka.producer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties for cpsync's producers only (`linger.ms`, `compression.type`, "
      "...); they override `kafka.properties`. cpsync's producers default to `linger.ms` 1 "
-     "(librdkafka: 5), for latency; any setting here or in `kafka.properties` wins."},
+     "(librdkafka: 5), for latency, and to `queue.buffering.max.messages` 10000 and "
+     "`queue.buffering.max.kbytes` 16384 (librdkafka: 100000, 1 GiB): one process holds many "
+     "producers, and a full queue only makes a produce wait for deliveries. Any setting here "
+     "or in `kafka.properties` wins."},
     {"kafka.consumer.*", CPS_CFG_STRING, NULL, 0, 0, NULL, CPS_CFG_SECRET_NAMED,
      "librdkafka properties for cpsync's consumers only (`session.timeout.ms`, "
      "`heartbeat.interval.ms`, ...); they override `kafka.properties`. cpsync's consumers "
      "(workers, sinks, Kafka sources) default to `fetch.wait.max.ms` 10 (librdkafka: 500) and "
      "`fetch.min.bytes` 1: the embedded broker holds an empty fetch for the whole wait, so "
      "that wait is each hop's idle latency; a real broker answers as soon as data comes, "
-     "and raising it there only saves idle fetch requests. With `kafka.brokers: embedded` "
+     "and raising it there only saves idle fetch requests. They prefetch at most "
+     "`queued.min.messages` 10000 and `queued.max.messages.kbytes` 8192 (librdkafka: 100000, "
+     "64 MiB): one process holds many consumers; this drains ~12000 records of 1 KiB a second "
+     "each. With `kafka.brokers: embedded` "
      "they also default to `session.timeout.ms` 6000 and `heartbeat.interval.ms` 1000 (its "
      "coordinator waits a session timeout for a late group member). Any setting here wins."},
 

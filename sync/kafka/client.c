@@ -69,12 +69,30 @@ static int apply_prefixed(rd_kafka_conf_t *conf, const struct cps_settings *prop
  * soon as fetch.min.bytes (1) are there, and only idle fetches get more
  * frequent. A producer sends after 1 ms instead of 5: at high rates batches
  * still grow, as messages queue while the in-flight requests are answered. */
+/* Memory next (sync/ENGINE.md, "Memory"): one process holds many clients
+ * (a consumer per reconcile worker and per sink, a producer per source, the
+ * publisher's, the Kafka sinks'), and librdkafka's queues are sized for one
+ * client per process: a consumer prefetches until it holds 100000 messages
+ * or 64 MiB (and one 50 MiB fetch beyond), a producer buffers up to 100000
+ * messages or 1 GiB. Draining a backlog, that is hundreds of MiB. A
+ * consumer here holds 10000 messages or 8 MiB (which also bounds a fetch to
+ * 8 MiB): librdkafka 2.0.2 refills a drained queue only about once in
+ * 0.5-1 s, so this bounds a consumer's drain rate too, to about 12000
+ * messages of 1 KiB a second (2000 / 4 MiB gave about 4000). A
+ * producer's window is at most a few thousand messages (a source runner has
+ * 4 store batches in flight, the publisher 1000 rows, a sink 500 records):
+ * 10000 messages or 16 MiB; a full queue makes produce wait for
+ * deliveries, never drop. */
 static const char *const consumer_defaults[][2] = {
     {"fetch.wait.max.ms", CPS_KAFKA_FETCH_WAIT_MS},
     {"fetch.min.bytes", "1"},
+    {"queued.min.messages", CPS_KAFKA_QUEUED_MIN_MESSAGES},
+    {"queued.max.messages.kbytes", CPS_KAFKA_QUEUED_MAX_KBYTES},
 };
 static const char *const producer_defaults[][2] = {
     {"linger.ms", CPS_KAFKA_LINGER_MS},
+    {"queue.buffering.max.messages", CPS_KAFKA_PRODUCER_MAX_MESSAGES},
+    {"queue.buffering.max.kbytes", CPS_KAFKA_PRODUCER_MAX_KBYTES},
 };
 
 rd_kafka_conf_t *cps_kafka_conf_new_for(enum cps_kafka_client kind, const char *bootstrap,

@@ -26,11 +26,18 @@ enum cps_kafka_client {
  * (librdkafka: 500) and a producer's linger.ms (librdkafka: 5). */
 #define CPS_KAFKA_FETCH_WAIT_MS "10"
 #define CPS_KAFKA_LINGER_MS     "1"
+/* cpsync's memory bounds (client.c): a consumer's prefetch (librdkafka:
+ * 100000 messages, 64 MiB) and a producer's queue (100000 messages, 1 GiB). */
+#define CPS_KAFKA_QUEUED_MIN_MESSAGES   "10000"
+#define CPS_KAFKA_QUEUED_MAX_KBYTES     "8192"
+#define CPS_KAFKA_PRODUCER_MAX_MESSAGES "10000"
+#define CPS_KAFKA_PRODUCER_MAX_KBYTES   "16384"
 
 /* A new librdkafka configuration with bootstrap.servers = `bootstrap` (unless
  * NULL), the latency defaults of the client kind (a consumer:
  * fetch.wait.max.ms CPS_KAFKA_FETCH_WAIT_MS, fetch.min.bytes 1; a producer:
- * linger.ms CPS_KAFKA_LINGER_MS), and every pair of `properties` whose key starts with
+ * linger.ms CPS_KAFKA_LINGER_MS) and its memory bounds (CPS_KAFKA_QUEUED_*,
+ * CPS_KAFKA_PRODUCER_MAX_*), and every pair of `properties` whose key starts with
  * "kafka.properties." or "properties." applied, prefix removed, through
  * rd_kafka_conf_set; then the pairs of the client kind's own prefixes, which
  * override. librdkafka's log lines go through cps_log (facility KAFKA). The

@@ -2,7 +2,9 @@
  * The Kafka connector against the embedded broker over real TCP: 10,000 keyed
  * records through the idempotent sink, consumed by the source in a group
  * exactly once and in order per partition; commit, reopen, resume after the
- * committed offsets only; delivery failures surface at flush.
+ * committed offsets only; delivery failures surface at flush. cpsync's
+ * memory bounds of its clients' queues, and a sink whose producer queue is
+ * full waits for deliveries instead of losing records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 
 #include "kafka/broker.h"
+#include "kafka/client.h"
 #include "connectors/connector.h"
 
 #include <stdio.h>
@@ -345,11 +348,108 @@ static void test_delivery_failure_surfaces_at_flush(void **state)
 	                              RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
+static const char *conf_value(const rd_kafka_conf_t *conf, const char *key, char *buf, size_t size)
+{
+	size_t n = size;
+
+	if (rd_kafka_conf_get(conf, key, buf, &n) != RD_KAFKA_CONF_OK)
+		fail_msg("no property '%s'", key);
+	return buf;
+}
+
+/* Every consumer and producer cpsync builds has bounded queues (librdkafka:
+ * 100000 messages and 64 MiB a consumer, 1 GiB a producer); the user's
+ * properties still win; and the finalized consumer's fetch is bounded too. */
+static void test_client_memory_defaults(void **state)
+{
+	struct cps_settings props;
+	rd_kafka_conf_t *conf;
+	rd_kafka_t *rk;
+	char err[CPS_ERRSTR_SIZE], v[64];
+
+	(void)state;
+	cps_settings_init(&props);
+	conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, NULL, &props, err, sizeof(err));
+	assert_non_null(conf);
+	assert_string_equal(conf_value(conf, "queued.min.messages", v, sizeof(v)), "10000");
+	assert_string_equal(conf_value(conf, "queued.max.messages.kbytes", v, sizeof(v)), "8192");
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!rk)
+		fail_msg("consumer: %s", err);
+	/* librdkafka's 50 MiB fetch shrinks to the queue's bound */
+	assert_true(atoll(conf_value(rd_kafka_conf(rk), "fetch.max.bytes", v, sizeof(v))) <=
+	            8192 * 1024);
+	rd_kafka_destroy(rk);
+
+	conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, NULL, &props, err, sizeof(err));
+	assert_non_null(conf);
+	assert_string_equal(conf_value(conf, "queue.buffering.max.messages", v, sizeof(v)),
+	                    "10000");
+	assert_string_equal(conf_value(conf, "queue.buffering.max.kbytes", v, sizeof(v)), "16384");
+	rd_kafka_conf_destroy(conf);
+
+	cps_settings_set(&props, "kafka.properties.queued.min.messages", "50000");
+	cps_settings_set(&props, "kafka.producer.queue.buffering.max.kbytes", "65536");
+	conf = cps_kafka_conf_new_for(CPS_KAFKA_CONSUMER, NULL, &props, err, sizeof(err));
+	assert_string_equal(conf_value(conf, "queued.min.messages", v, sizeof(v)), "50000");
+	rd_kafka_conf_destroy(conf);
+	conf = cps_kafka_conf_new_for(CPS_KAFKA_PRODUCER, NULL, &props, err, sizeof(err));
+	assert_string_equal(conf_value(conf, "queue.buffering.max.kbytes", v, sizeof(v)), "65536");
+	rd_kafka_conf_destroy(conf);
+	cps_settings_release(&props);
+}
+
+/* A producer queue of 10 messages that lingers 200 ms is full after the
+ * tenth of 500 records: the sink waits for deliveries and puts them all;
+ * every one is acknowledged, none failed or was dropped. */
+static void test_sink_full_queue_waits(void **state)
+{
+	struct fixture *f = *state;
+	struct cps_sink_record recs[500];
+	char keys[500][16], err[CPS_ERRSTR_SIZE];
+	struct cps_conn *sink = NULL;
+	struct cps_conn_status st;
+	struct cps_settings s;
+	size_t accepted = 0;
+
+	assert_int_equal(cps_broker_create_topic(f->broker, "cpsync.full", 1, err, sizeof(err)),
+	                 CPS_OK);
+	cps_settings_init(&s);
+	cps_settings_set(&s, "brokers", cps_broker_bootstrap(f->broker));
+	cps_settings_set(&s, "properties.queue.buffering.max.messages", "10");
+	cps_settings_set(&s, "properties.linger.ms", "200");
+	assert_int_equal(
+	    cps_connector_sink_open(&cps_kafka_connector, "city", &s, &sink, err, sizeof(err)),
+	    CPS_OK);
+	cps_settings_release(&s);
+	for (int i = 0; i < 500; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k-%03d", i);
+		recs[i] = (struct cps_sink_record){.entity = "alert",
+		                                   .stream = "cpsync.full",
+		                                   .origin_platform = "city",
+		                                   .key = keys[i],
+		                                   .key_len = strlen(keys[i]),
+		                                   .value = keys[i],
+		                                   .value_len = strlen(keys[i])};
+	}
+	if (cps_sink_put(sink, recs, 500, &accepted, err, sizeof(err)) != CPS_OK)
+		fail_msg("put: %s", err);
+	assert_int_equal(accepted, 500);
+	if (cps_sink_flush(sink, 20000, err, sizeof(err)) != CPS_OK)
+		fail_msg("flush: %s", err);
+	cps_conn_describe(sink, &st);
+	assert_int_equal(st.delivered, 500);
+	assert_int_equal(st.failed, 0);
+	cps_sink_close(sink);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_produce_consume_commit_resume),
 	    cmocka_unit_test(test_delivery_failure_surfaces_at_flush),
+	    cmocka_unit_test(test_client_memory_defaults),
+	    cmocka_unit_test(test_sink_full_queue_waits),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
