@@ -8,10 +8,12 @@
 
 #include "base/common.h"
 #include "base/histogram.h"
+#include "store/jsonb.h"
 #include "store/pg_params.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,25 +55,99 @@ static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_param
 	return rc;
 }
 
-static int send_state(struct cps_store *s, const struct cps_key_state *st, char *errstr,
-                      size_t errstr_size)
-{
-	struct cps_pg_params p = {0};
-	int rc;
+/* The jsonb texts of a state's record and provenance, made once: the
+ * change-log row of the state's version has the same (shared_texts_of). */
+struct state_texts {
+	const struct cps_key_state *st;
+	char *record, *provenance;
+};
 
+/* The batch's states' texts, found by key (an emit names its state's key
+ * string itself: worker_apply.c). Open addressing on the pointer. */
+struct shared_texts {
+	struct state_texts *v;
+	size_t *slot; /* index + 1 into v; 0 empty */
+	size_t n_slots;
+	unsigned bits; /* n_slots = 2^bits */
+};
+
+static size_t key_slot(const struct shared_texts *t, const char *key)
+{
+	size_t i = (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL) >> (64 - t->bits));
+
+	while (t->slot[i] && t->v[t->slot[i] - 1].st->key != key)
+		i = (i + 1) & (t->n_slots - 1);
+	return i;
+}
+
+static int shared_texts_init(struct shared_texts *t, const struct cps_store_batch *b)
+{
+	for (t->bits = 4, t->n_slots = 16; t->n_slots < 2 * b->n_states; t->bits++)
+		t->n_slots *= 2;
+	t->v = calloc(b->n_states ? b->n_states : 1, sizeof(*t->v));
+	t->slot = calloc(t->n_slots, sizeof(*t->slot));
+	if (!t->v || !t->slot)
+		return -1;
+	for (size_t i = 0; i < b->n_states; i++) {
+		t->v[i].st = b->states[i];
+		t->slot[key_slot(t, b->states[i]->key)] = i + 1;
+	}
+	return 0;
+}
+
+static void shared_texts_release(struct shared_texts *t, size_t n)
+{
+	for (size_t i = 0; t->v && i < n; i++) {
+		free(t->v[i].record);
+		free(t->v[i].provenance);
+	}
+	free(t->v);
+	free(t->slot);
+}
+
+/* The texts of e's state when e is that state's version as it is written:
+ * the same record and the same provenance entries (reconcile.c replaces
+ * entries, never changes one, so the same entries are the same content);
+ * NULL otherwise (an earlier version of the key in the batch, a delete). */
+static const struct state_texts *shared_texts_of(const struct shared_texts *t,
+                                                 const struct cps_store_emit *e)
+{
+	size_t i = key_slot(t, e->key);
+	const struct state_texts *x = t->slot[i] ? &t->v[t->slot[i] - 1] : NULL;
+	const char *k;
+	json_t *v;
+
+	if (!x || x->st->version != e->version || !e->record || e->record != x->st->record ||
+	    !json_is_object(e->provenance) || !json_is_object(x->st->provenance) ||
+	    json_object_size(e->provenance) != json_object_size(x->st->provenance))
+		return NULL;
+	json_object_foreach (e->provenance, k, v)
+		if (json_object_get(x->st->provenance, k) != v)
+			return NULL;
+	return x;
+}
+
+static int send_state(struct cps_store *s, struct state_texts *t, char *errstr, size_t errstr_size)
+{
+	const struct cps_key_state *st = t->st;
+	struct cps_pg_params p = {0};
+	int ok_rec, ok_prov, rc;
+
+	t->record = cps_jsonb_param(json_is_null(st->record) ? NULL : st->record, NULL, &ok_rec);
+	t->provenance = cps_jsonb_param(st->provenance, "{}", &ok_prov);
 	params_row(&p, st->entity, st->key, st->version);
 	p.v[3] = st->deleted ? "t" : "f";
-	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
-	     cps_pg_params_facts(&p, 6, st->platforms) ||
+	p.v[4] = t->record;
+	p.v[5] = t->provenance;
+	rc = !ok_rec || !ok_prov || cps_pg_params_facts(&p, 6, st->platforms) ||
 	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
 	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
 }
 
 /* The change-log row of one emitted version: history and what the publisher
- * sends, in one row. */
-static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
-                     size_t errstr_size)
+ * sends, in one row; `same` the texts its state already made, or NULL. */
+static int send_emit(struct cps_store *s, const struct cps_store_emit *e,
+                     const struct state_texts *same, char *errstr, size_t errstr_size)
 {
 	struct cps_pg_params p = {0};
 	int rc;
@@ -85,9 +161,15 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	p.v[8] = e->payload ? (const char *)e->payload : "";
 	p.len[8] = (int)e->payload_len;
 	p.fmt[8] = 1;
-	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
-	     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	if (same) {
+		p.v[4] = same->record;
+		p.v[5] = same->provenance;
+		rc = cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	} else {
+		rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+		     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
+		     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	}
 	return params_send(s, ST_CHANGE_APPEND, &p, rc, "an emit", errstr, errstr_size);
 }
 
@@ -179,19 +261,27 @@ static int send_policy(struct cps_store *s, const struct cps_store_policy *pf, c
 int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, uint64_t *xid,
                            char *errstr, size_t errstr_size)
 {
+	struct shared_texts texts = {0};
 	struct timespec start;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (shared_texts_init(&texts, b) != 0) {
+		shared_texts_release(&texts, 0);
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+	}
 	rc = cps_store_pipeline_begin(s, errstr, errstr_size);
-	if (rc)
+	if (rc) {
+		shared_texts_release(&texts, 0);
 		return rc;
+	}
 	/* the transaction's id, which becomes every written state's written_xid */
 	rc = cps_store_pipeline_send(s, ST_CURRENT_XID, NULL, NULL, NULL, errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_states; i++)
-		rc = send_state(s, b->states[i], errstr, errstr_size);
+		rc = send_state(s, &texts.v[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_emits; i++)
-		rc = send_emit(s, &b->emits[i], errstr, errstr_size);
+		rc = send_emit(s, &b->emits[i], shared_texts_of(&texts, &b->emits[i]), errstr,
+		               errstr_size);
 	for (size_t i = 0; !rc && i < b->n_conflicts; i++)
 		rc = send_conflict(s, &b->conflicts[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_audits; i++)
@@ -201,6 +291,7 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 	for (size_t i = 0; !rc && i < b->n_policy; i++)
 		rc = send_policy(s, &b->policy[i], errstr, errstr_size);
 	rc = cps_store_pipeline_end(s, rc, errstr, errstr_size);
+	shared_texts_release(&texts, b->n_states);
 	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
 		cps_histogram_observe_since(&cps_hist_store_commit, &start);
 	if (xid)

@@ -397,6 +397,65 @@ static void test_commit_and_read_back(void **state)
 
 /* The workers' state cache asks whether the transaction that wrote its copy
  * is still the row's last writer: then the row's JSON is not sent. */
+/* A key's versions in one batch: the change-log row of the state's own
+ * version takes the texts the state's row made (the same record, the same
+ * provenance entries), an earlier version and a version whose provenance
+ * entry was replaced after it are written from their own JSON. */
+static void test_change_log_rows_of_a_batch(void **state)
+{
+	struct cps_store *s = store_open();
+	struct cps_key_state *a = state_new("person", "S1"), *b = state_new("person", "S2");
+	struct cps_key_state *states[] = {a, b};
+	json_t *changed = cps_test_json("[\"name\"]");
+	json_t *v1_rec = cps_test_json("{\"name\": \"one\"}");
+	json_t *v1_prov = cps_test_json("{\"name\": {\"platform\": \"city\", \"pos\": \"c:1\"}}");
+	json_t *b_prov;
+	const uint8_t payload[] = {0xc3, 0x01};
+	struct cps_store_emit emits[3] = {
+	    {"person", a->key, 1, CPS_OP_UPSERT, v1_rec, v1_prov, changed, "u", payload, 2},
+	    {"person", a->key, 2, CPS_OP_UPSERT, NULL, NULL, changed, "u", payload, 2},
+	    {"person", b->key, 1, CPS_OP_UPSERT, NULL, NULL, changed, "u", payload, 2},
+	};
+	struct cps_store_batch batch = {states, 2, emits, 3};
+
+	(void)state;
+	sql_ok("TRUNCATE cpsync.changes, cpsync.records");
+	state_fill(a, 2, "{\"name\": \"two\"}", "{}",
+	           "{\"name\": {\"platform\": \"province\", \"pos\": \"p:2\"}}", "{}");
+	state_fill(b, 1, "{\"name\": \"bee\"}", "{}",
+	           "{\"name\": {\"platform\": \"city\", \"pos\": \"c:9\"}}", "{}");
+	emits[1].record = a->record; /* as worker_apply.c snapshots: shared record, */
+	emits[1].provenance = json_copy(a->provenance); /* provenance one level deep */
+	emits[2].record = b->record;
+	emits[2].provenance = b_prov = json_copy(b->provenance);
+	/* b's entry replaced after its emit: same key, other content */
+	json_object_set_new(b->provenance, "name",
+	                    cps_test_json("{\"platform\": \"shenshan\", \"pos\": \"s:3\"}"));
+	commit_ok(s, &batch);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes c JOIN cpsync.records r "
+	                         "USING (entity, key, version) WHERE c.key = 'S1' AND "
+	                         "c.record = r.record AND c.provenance = r.provenance"),
+	                 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'S1' AND "
+	                         "version = 1 AND record->>'name' = 'one' AND "
+	                         "provenance->'name'->>'pos' = 'c:1'"),
+	                 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'S2' AND "
+	                         "provenance->'name'->>'pos' = 'c:9'"),
+	                 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'S2' AND "
+	                         "provenance->'name'->>'pos' = 's:3'"),
+	                 1);
+	json_decref(emits[1].provenance);
+	json_decref(b_prov);
+	json_decref(v1_rec);
+	json_decref(v1_prov);
+	json_decref(changed);
+	state_free(a);
+	state_free(b);
+	cps_store_close(s);
+}
+
 static void test_load_known_writer(void **state)
 {
 	char err[CPS_ERRSTR_SIZE], xtext[32];
@@ -945,6 +1004,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_migrate),
 	    cmocka_unit_test(test_commit_and_read_back),
+	    cmocka_unit_test(test_change_log_rows_of_a_batch),
 	    cmocka_unit_test(test_load_known_writer),
 	    cmocka_unit_test(test_failing_batch_writes_nothing),
 	    cmocka_unit_test(test_audit_append_only),
