@@ -20,6 +20,15 @@ struct cps_histogram cps_hist_store_commit = {
     .bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 };
 
+struct cps_histogram cps_hist_event_age = {
+    .name = "cpsync_reconcile_event_age_seconds",
+    .help = "How long an ingest event waited from its produce to the ingest topic (its message "
+            "timestamp) to the start of the worker batch that applied it (across instances, "
+            "plus their clocks' difference).",
+    .n_bounds = 12,
+    .bounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10},
+};
+
 void cps_histogram_observe(struct cps_histogram *h, double seconds)
 {
 	size_t i = 0;

@@ -37,5 +37,6 @@ void cps_histogram_snapshot(struct cps_histogram *h, uint64_t counts[CPS_HISTOGR
 /* The process-wide histograms (one cpsync per process). */
 extern struct cps_histogram cps_hist_reconcile_batch; /* one worker batch, decode to commit */
 extern struct cps_histogram cps_hist_store_commit;    /* one cps_store_commit_batch */
+extern struct cps_histogram cps_hist_event_age;       /* ingest produce to its batch's start */
 
 #endif

@@ -487,6 +487,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	format_slot_lag(&f, links);
 	format_histogram(&f, &cps_hist_reconcile_batch);
 	format_histogram(&f, &cps_hist_store_commit);
+	format_histogram(&f, &cps_hist_event_age);
 	family(&f, "cpsync_http_requests_total", "counter",
 	       "HTTP requests answered, by route pattern and status class.");
 	if (http)

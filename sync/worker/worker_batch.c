@@ -77,6 +77,19 @@ static void batch_failed(struct worker *w, const char *errstr, int *conflicts)
 	cps_worker_fail(w, "batch", errstr);
 }
 
+/* cpsync_reconcile_event_age_seconds of a committed batch's events: from
+ * the ingest message's timestamp (its produce) to `began_ms`. */
+static void observe_ages(const struct item *items, size_t n, int64_t began_ms)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t ts = rd_kafka_message_timestamp(items[i].m, NULL);
+
+		if (ts > 0)
+			cps_histogram_observe(&cps_hist_event_age,
+			                      (double)(began_ms - ts) / 1000.0);
+	}
+}
+
 void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_t n)
 {
 	struct cps_workers *p = w->pool;
@@ -89,6 +102,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 	uint64_t xid = 0; /* the committing transaction: the writer of the states kept */
 	struct attempt a;
 	struct timespec start;
+	int64_t began_ms = cps_wall_ms();
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(&a, 0, sizeof(a));
@@ -170,6 +184,7 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 	atomic_fetch_add(&p->dead_letters, (long long)n_dead);
 	atomic_fetch_add(&p->conflicts, (long long)opened);
 	cps_histogram_observe_since(&cps_hist_reconcile_batch, &start); /* committed batches */
+	observe_ages(items, n, began_ms);
 	if (p->conf.link)
 		link_committed(p->conf.link, n - n_dead, n_dead, newest_eff);
 	cps_log_debug(CPS_DBG_RECONCILE, FAC,

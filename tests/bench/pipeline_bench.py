@@ -278,6 +278,28 @@ def wait_targets(reader, targets, timeout, cps):
     return False
 
 
+def age_buckets(cps):
+    """cpsync_reconcile_event_age_seconds now: {upper bound: cumulative count}."""
+    st, _, body = L.http_fetch(cps.port, "/metrics")
+    out = {}
+    for line in body.decode().splitlines() if st == 200 else []:
+        if line.startswith("cpsync_reconcile_event_age_seconds_bucket{le=\""):
+            le = line.split('"')[1]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.split()[-1])
+    return out
+
+
+def age_quantiles(before, after):
+    """The bucket bounds holding p50 and p99 of the events between two
+    readings of the histogram (ms), or None."""
+    delta = sorted((b, after.get(b, 0) - before.get(b, 0)) for b in after)
+    total = delta[-1][1] if delta else 0
+    if not total:
+        return None
+    pick = (lambda q: next(b for b, n in delta if n >= q * total) * 1000.0)
+    return {"p50_le": pick(0.5), "p99_le": pick(0.99), "n": total}
+
+
 def store_keys(cps):
     st, _, body = L.http_fetch(cps.port, "/metrics")
     if st != 200:
@@ -426,6 +448,7 @@ def phase_latency(a, ctx):
     L.info("latency: offering %.0f events/s for %.0f s" % (a.latency_rate, a.latency_seconds))
     reader.start_phase(seq.n + 1, "latency")
     t0 = B.now_ms()
+    ages_before = age_buckets(cps)
     res = {}
     threads, errors = run_threads([
         lambda: res.__setitem__("province", paced(rate, a.latency_seconds, 0.005, w_prov)),
@@ -460,6 +483,7 @@ def phase_latency(a, ctx):
             "delivered_per_s": (reader.count.get("latency", 0) / ((t_last - t0) / 1000.0)
                                 if t_last else None),
             "finished": done, "latency_ms": _pcts(allv), "by_platform_ms": lat,
+            "ingest_to_batch_ms": age_quantiles(ages_before, age_buckets(cps)),
             "to_reconcile_ms": {p: _pcts(sorted(reader.to_reconcile[B.LETTER[p]]))
                                 for p in B.PLATFORMS},
             "reconcile_to_append_ms": {p: _pcts(sorted(reader.from_reconcile[B.LETTER[p]]))
@@ -516,6 +540,10 @@ def report(a, r):
             rows += [("  from %s" % p, _lat(lt["by_platform_ms"][p])),
                      ("    write to reconciled (event_time)", _lat(lt["to_reconcile_ms"][p])),
                      ("    reconciled to unified append", _lat(lt["reconcile_to_append_ms"][p]))]
+        ib = lt["ingest_to_batch_ms"]
+        rows.append(("  ingest topic to its batch (cpsync histogram)",
+                     "p50 <= %s / p99 <= %s ms (n=%s)" % (fmt(ib["p50_le"], "", 1), fmt(ib["p99_le"], "", 1),
+                                                       fmt(ib["n"])) if ib else "n/a"))
         for s, v in lt["sink_lag"].items():
             rows.append(("  %s lag max / at end of offer" % s, "%s / %s" % (fmt(v["max"]),
                                                                   fmt(v["last"]))))

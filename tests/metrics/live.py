@@ -194,6 +194,15 @@ def check_metrics(port, ids):
     batches = sample(text, "cpsync_reconcile_batch_seconds_count")
     if not batches or batches < 1:
         C.fail("cpsync_reconcile_batch_seconds_count = %s" % batches)
+    # every applied event's wait from the ingest topic to its batch, once
+    ages = sample(text, "cpsync_reconcile_event_age_seconds_count")
+    if not ages or ages < len(ids):
+        C.fail("cpsync_reconcile_event_age_seconds_count = %s, want >= %d" % (ages, len(ids)))
+    if sample(text, "cpsync_reconcile_event_age_seconds_bucket", le="+Inf") != ages:
+        C.fail("event age histogram: +Inf bucket differs from the count")
+    mean = sample(text, "cpsync_reconcile_event_age_seconds_sum") / ages
+    if not 0 <= mean < 30:
+        C.fail("mean event age %.3f s" % mean)
     got = (sample(text, "cpsync_conflicts_open"), sample(text, "cpsync_conflicts_opened_total"),
            sample(text, "cpsync_conflicts_open_by_entity", entity="person"))
     if got != (3, 6, 2):
@@ -211,7 +220,8 @@ def check_metrics(port, ids):
     if sample(text, "cpsync_uptime_seconds") is None:
         C.fail("no cpsync_uptime_seconds")
     for fam in ("cpsync_replication_slot_lag_bytes", "cpsync_kafka_consumer_lag",
-                "cpsync_outbox_pending", "cpsync_reconcile_batch_seconds"):
+                "cpsync_outbox_pending", "cpsync_reconcile_batch_seconds",
+                "cpsync_reconcile_event_age_seconds"):
         if "# TYPE %s " % fam not in text:
             C.fail("family %s not defined" % fam)
     for line in text.splitlines():
