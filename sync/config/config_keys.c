@@ -103,7 +103,7 @@ const struct cps_config_key cps_config_keys[] = {
      "password masked. Empty: libpq's environment (`PGHOST`, ...)."},
     {"store.batch_size", CPS_CFG_INT, "1000", 1, 100000, NULL, 0,
      "Most events written in one store transaction."},
-    {"store.batch_ms", CPS_CFG_DURATION_MS, "50", 1, 60000, NULL, 0,
+    {"store.batch_ms", CPS_CFG_DURATION_MS, "10", 1, 60000, NULL, 0,
      "Longest wait to fill a batch, counted from its FIRST event: a batch closes at "
      "`store.batch_size` events or this long after its first event, whichever comes first. "
      "An idle worker waits for no timer (the first event starts the batch at once); at low "
