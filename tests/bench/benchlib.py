@@ -20,6 +20,7 @@ import fastavro
 import fastavro.schema
 import psycopg2
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from cpsynctest import unified_head  # on the path: the caller imports twlib first
 
 PLATFORMS = ("province", "city", "shenshan")
 LETTER = {"province": "p", "city": "c", "shenshan": "s"}
@@ -202,39 +203,6 @@ class Shenshan:
 
 # --------------------------------------------------------- the unified topic
 
-def _zigzag(buf, i):
-    """The Avro long at buf[i:] and the index after it."""
-    n = shift = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return (n >> 1) ^ -(n & 1), i
-
-
-def event_time_ms(value):
-    """A unified event's event_time (when cpsync reconciled the version):
-    entity, key, version and operation come before it, after a single-object
-    or Confluent header. None when the bytes are not that."""
-    try:
-        if value[:2] == b"\xc3\x01":
-            i = 10
-        elif value[:1] == b"\x00":
-            i = 5
-        else:
-            return None
-        _, i = _zigzag(value, i)          # entity
-        n, i = _zigzag(value, i)          # key
-        i += n
-        _, i = _zigzag(value, i)          # version
-        _, i = _zigzag(value, i)          # operation
-        return _zigzag(value, i)[0]
-    except IndexError:
-        return None
-
-
 class UnifiedReader(threading.Thread):
     """Reads cpsync.unified.person from the beginning, as it grows. For each
     message: the platform and seq of the write it reflects (from the
@@ -319,10 +287,10 @@ class UnifiedReader(threading.Thread):
             w = self.write_ms.get(seq)
             if w is not None:
                 self.latency[w[0]].append(ts - w[1])
-                at = event_time_ms(m.value())
-                if at is not None:
-                    self.to_reconcile[w[0]].append(at - w[1])
-                    self.from_reconcile[w[0]].append(ts - at)
+                head = unified_head(m.value())
+                if head is not None:
+                    self.to_reconcile[w[0]].append(head[2] - w[1])
+                    self.from_reconcile[w[0]].append(ts - head[2])
 
     def by_letter(self):
         """Unified messages so far per platform letter, over every phase."""

@@ -184,25 +184,10 @@ def unified_versions(broker, run):
     content = {}
     for _, _, _, key, value, _ in L.consume_all(broker.bootstrap, ["%s.unified.person" % run],
                                                 timeout_s=180):
-        buf, i = value, 5
-        if buf[0] != 0:
+        head = L.unified_head(value) if value[:1] == b"\x00" else None
+        if head is None:
             L.fail("unified event not Confluent framed")
-
-        def varint():
-            nonlocal i
-            shift = n = 0
-            while True:
-                b = buf[i]
-                i += 1
-                n |= (b & 0x7F) << shift
-                shift += 7
-                if not b & 0x80:
-                    return (n >> 1) ^ -(n & 1)
-        varint()  # entity
-        klen = varint()
-        k = buf[i:i + klen].decode()
-        i += klen
-        v = varint()
+        k, v, _ = head
         if key.decode() != k:
             L.fail("unified event key differs from its Kafka key")
         if content.setdefault((k, v), value) != value:

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # the shared harness, re-exported: the scripts call L.fail, L.Cpsync, L.Database ...
 from cpsynctest import (DIE_WITH_US, TOKEN, Cpsync, Database, conninfo_with_db,  # noqa: E402,F401
                         fail, free_port, http_call, http_fetch, http_get, info, log_tail,
-                        national_id, psql, require_pg, set_name, tmpdir, wait_for)
+                        national_id, psql, require_pg, set_name, tmpdir, unified_head, wait_for)
 
 ENTITIES = ["person", "household", "enrolment", "verification", "alert"]
 

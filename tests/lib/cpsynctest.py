@@ -279,6 +279,34 @@ _WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _CHECK = "10X98765432"
 
 
+def unified_head(value):
+    """(key, version, event_time ms) of a framed unified event, single-object
+    or Confluent: the fields before its record (entity, key, version,
+    operation, event_time), read without a schema. None when the bytes are
+    not that."""
+    def long_at(i):
+        n = shift = 0
+        while True:
+            b = value[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return (n >> 1) ^ -(n & 1), i
+    try:
+        i = 10 if value[:2] == b"\xc3\x01" else 5 if value[:1] == b"\x00" else None
+        if i is None:
+            return None
+        _, i = long_at(i)                 # entity
+        n, i = long_at(i)                 # key
+        key = value[i:i + n].decode()
+        version, i = long_at(i + n)
+        _, i = long_at(i)                 # operation
+        return key, version, long_at(i)[0]
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
 def national_id(region, birth_yyyymmdd, seq):
     """A GB 11643 ID with a valid check character (synthetic, not a person)."""
     body = "%s%s%03d" % (region, birth_yyyymmdd, seq % 1000)
