@@ -456,6 +456,40 @@ static void test_change_log_rows_of_a_batch(void **state)
 	cps_store_close(s);
 }
 
+/* Migration 013: the wide values of a key state and of its change-log row
+ * are stored lz4-compressed (this server is Debian's, built with lz4). */
+static void test_wide_values_compress_lz4(void **state)
+{
+	struct cps_store *s = store_open();
+	struct cps_key_state *a = state_new("person", "W1");
+	struct cps_key_state *states[] = {a};
+	json_t *changed = cps_test_json("[\"name\"]");
+	const uint8_t payload[] = {0xc3, 0x01};
+	struct cps_store_emit emit = {"person", a->key,  1,   CPS_OP_UPSERT, NULL,
+	                              NULL,     changed, "u", payload,       2};
+	struct cps_store_batch batch = {states, 1, &emit, 1};
+	char wide[8192];
+
+	(void)state;
+	sql_ok("TRUNCATE cpsync.changes, cpsync.records");
+	memset(wide, 'x', sizeof(wide) - 1);
+	wide[sizeof(wide) - 1] = '\0';
+	state_fill(a, 1, "{}", "{}", "{}", "{}");
+	json_object_set_new(a->record, "name", json_string(wide));
+	emit.record = a->record;
+	emit.provenance = a->provenance;
+	commit_ok(s, &batch);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'W1' AND "
+	                         "pg_column_compression(record) = 'lz4'"),
+	                 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'W1' AND "
+	                         "pg_column_compression(record) = 'lz4'"),
+	                 1);
+	json_decref(changed);
+	state_free(a);
+	cps_store_close(s);
+}
+
 static void test_load_known_writer(void **state)
 {
 	char err[CPS_ERRSTR_SIZE], xtext[32];
@@ -1005,6 +1039,7 @@ int main(void)
 	    cmocka_unit_test(test_migrate),
 	    cmocka_unit_test(test_commit_and_read_back),
 	    cmocka_unit_test(test_change_log_rows_of_a_batch),
+	    cmocka_unit_test(test_wide_values_compress_lz4),
 	    cmocka_unit_test(test_load_known_writer),
 	    cmocka_unit_test(test_failing_batch_writes_nothing),
 	    cmocka_unit_test(test_audit_append_only),
