@@ -143,6 +143,10 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
  * encoding past its old length. */
 int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval *v,
                       struct cps_buf *out, char *errstr, size_t errstr_size);
+/* The same for a value of type `t`, a part of a compiled schema (a field's
+ * type, a union's branch). */
+int cps_record_encode_at(const struct cps_rtype *t, const struct cps_tval *v, struct cps_buf *out,
+                         char *errstr, size_t errstr_size);
 
 /* Appends the Avro binary encoding of `json`, a value of `rs` in the Avro
  * specification's JSON encoding (unions as {"branch name": value} or null,
@@ -191,17 +195,9 @@ json_t *cps_decimal_json(int64_t v);
 json_t *cps_record_to_json(const struct cps_record_schema *rs, const struct cps_tval *v,
                            char *errstr, size_t errstr_size);
 
-/* A projection for cps_record_to_json_projected: every record of the named
- * type (full name) keeps only the fields listed in `keep` (NULL-terminated). */
-struct cps_json_projection {
-	const char *record;
-	const char *const *keep;
-};
-
-/* cps_record_to_json with the fields `proj` leaves out never built: for a
- * reader that uses a part of a large value (NULL proj: every field). */
-json_t *cps_record_to_json_projected(const struct cps_record_schema *rs, const struct cps_tval *v,
-                                     const struct cps_json_projection *proj, char *errstr,
-                                     size_t errstr_size);
+/* The same for a value of type `t`, a part of a compiled schema (a field's
+ * type, a union's branch). */
+json_t *cps_record_to_json_at(const struct cps_rtype *t, const struct cps_tval *v, char *errstr,
+                              size_t errstr_size);
 
 #endif

@@ -244,9 +244,15 @@ static int encode_value(struct enc *e, const struct cps_rtype *t, const struct c
 int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval *v,
                       struct cps_buf *out, char *errstr, size_t errstr_size)
 {
+	return cps_record_encode_at(rs ? rs->root : NULL, v, out, errstr, errstr_size);
+}
+
+int cps_record_encode_at(const struct cps_rtype *t, const struct cps_tval *v, struct cps_buf *out,
+                         char *errstr, size_t errstr_size)
+{
 	struct enc e;
 
-	if (!rs || !v || !out)
+	if (!t || !v || !out)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                  "record encoder called without a schema, value or buffer");
 	e.out = out;
@@ -254,5 +260,5 @@ int cps_record_encode(const struct cps_record_schema *rs, const struct cps_tval 
 	e.at.nseg = 0; /* the path is written as the walk goes deeper */
 	e.at.errstr = errstr;
 	e.at.errstr_size = errstr_size;
-	return encode_value(&e, rs->root, v);
+	return encode_value(&e, t, v);
 }

@@ -30,20 +30,8 @@ struct jctx {
 	unsigned nseg;
 	char *errstr;
 	size_t errstr_size;
-	const struct cps_json_projection *proj; /* NULL: every field */
 	struct cps_rseg path[JSON_MAX_DEPTH + 2];
 };
-
-/* Whether field f of record type t is left out by c's projection. */
-static bool projected_out(const struct jctx *c, const struct cps_rtype *t, size_t f)
-{
-	if (!c->proj || !t->name || strcmp(t->name, c->proj->record) != 0)
-		return false;
-	for (const char *const *k = c->proj->keep; *k; k++)
-		if (!strcmp(*k, t->fields[f].name))
-			return false;
-	return true;
-}
 
 /* Sets errstr to `fmt` with the current path for its one %s (avro_json's
  * wording, e.g. "string at .name is not valid UTF-8"); returns NULL. */
@@ -127,8 +115,6 @@ static json_t *container_to_json(struct jctx *c, const struct cps_rtype *t,
 		json_t *cj;
 		int rc;
 
-		if (t->kind == CPS_RK_RECORD && projected_out(c, t, i))
-			continue;
 		seg->index = i;
 		if (is_map) {
 			/* Avro C keys are C strings: cut at a NUL, as avro_json sees them */
@@ -250,19 +236,18 @@ static json_t *to_json(struct jctx *c, const struct cps_rtype *t, const struct c
 json_t *cps_record_to_json(const struct cps_record_schema *rs, const struct cps_tval *v,
                            char *errstr, size_t errstr_size)
 {
-	return cps_record_to_json_projected(rs, v, NULL, errstr, errstr_size);
+	return cps_record_to_json_at(rs ? rs->root : NULL, v, errstr, errstr_size);
 }
 
-json_t *cps_record_to_json_projected(const struct cps_record_schema *rs, const struct cps_tval *v,
-                                     const struct cps_json_projection *proj, char *errstr,
-                                     size_t errstr_size)
+json_t *cps_record_to_json_at(const struct cps_rtype *t, const struct cps_tval *v, char *errstr,
+                              size_t errstr_size)
 {
-	struct jctx c = {.nseg = 0, .errstr = errstr, .errstr_size = errstr_size, .proj = proj};
+	struct jctx c = {.nseg = 0, .errstr = errstr, .errstr_size = errstr_size};
 
-	if (!rs || !v) {
+	if (!t || !v) {
 		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		           "record to JSON called without a schema or value");
 		return NULL;
 	}
-	return to_json(&c, rs->root, v, 0);
+	return to_json(&c, t, v, 0);
 }

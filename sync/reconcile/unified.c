@@ -26,8 +26,9 @@ struct cps_unified {
 	char *topic_prefix;
 	struct cps_codec *codec[CPS_N_ENTITIES]; /* <entity>_event, made on first use */
 	struct cps_schema *record_schema[CPS_N_ENTITIES];
-	/* the decoder of events written with the current schema (sinks), made
-	 * on first use, and its arena, reset per event */
+	/* the <entity>_event schemas compiled for the typed encoder and
+	 * decoder, made on first use; the arena of cps_unified_decode's values,
+	 * reset per event */
 	struct cps_record_schema *typed[CPS_N_ENTITIES];
 	struct cps_arena arena;
 };
@@ -297,6 +298,14 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 	return ev;
 }
 
+static int typed_schema(struct cps_unified *u, int i, char *errstr, size_t errstr_size)
+{
+	if (u->typed[i])
+		return CPS_OK;
+	return cps_record_schema_new(cps_codec_schema(u->codec[i]), &u->typed[i], errstr,
+	                             errstr_size);
+}
+
 int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
                        const struct cps_reconcile_outcome *o, int64_t event_time_ms,
                        struct cps_buf *out, char *errstr, size_t errstr_size)
@@ -334,11 +343,9 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 			                  "no registry-free id for %s (schemas/schema-ids.json)",
 			                  s->name);
 	}
-	if (!u->typed[i]) {
-		rc = cps_record_schema_new(s, &u->typed[i], errstr, errstr_size);
-		if (rc != CPS_OK)
-			return rc;
-	}
+	rc = typed_schema(u, i, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
 	if (cps_frame_write_header(u->framing, id, s->fingerprint, out) != 0)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot write the %s header",
 		                  cps_framing_name(u->framing));
@@ -346,20 +353,31 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 	return cps_unified_encode_direct(u->typed[i]->root, &src, out, errstr, errstr_size);
 }
 
-/* The event as Avro JSON by the typed decoder when its frame names the
- * current <entity>_event schema (what cpsync itself publishes), or NULL:
- * then Avro C decides and words any reason. */
-static json_t *decode_typed(struct cps_unified *u, int i, enum cps_framing framing, const void *buf,
-                            size_t len, const struct cps_json_projection *proj)
+/* The framing the bytes carry, or -1. */
+static int framing_of(const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+
+	if (len >= 1 && b[0] == 0x00)
+		return CPS_FRAMING_CONFLUENT;
+	if (len >= 2 && b[0] == 0xC3 && b[1] == 0x01)
+		return CPS_FRAMING_SINGLE_OBJECT;
+	return -1;
+}
+
+/* The event in typed values by the typed decoder when its frame names the
+ * current <entity>_event schema (what cpsync itself publishes): nonzero;
+ * zero otherwise: then Avro C decides and words any reason. */
+static int decode_current(struct cps_unified *u, int i, enum cps_framing framing, const void *buf,
+                          size_t len, struct cps_arena *arena, struct cps_tval *out)
 {
 	const struct cps_schema *reader = cps_codec_schema(u->codec[i]), *writer;
 	struct cps_schema *found = NULL;
 	struct cps_frame f;
-	struct cps_tval v;
 	char why[CPS_ERRSTR_SIZE];
 
 	if (cps_frame_parse(framing, buf, len, &f, why, sizeof(why)) != CPS_OK)
-		return NULL;
+		return 0;
 	if (framing == CPS_FRAMING_SINGLE_OBJECT)
 		writer = cps_catalog_by_fingerprint(u->catalog, f.fingerprint);
 	else if (!u->registry)
@@ -368,59 +386,78 @@ static json_t *decode_typed(struct cps_unified *u, int i, enum cps_framing frami
 	         CPS_OK)
 		writer = found; /* cached, or the catalog in registry-free mode */
 	else
-		return NULL;
-	if (writer != reader)
-		return NULL;
-	if (!u->typed[i] && cps_record_schema_new(reader, &u->typed[i], why, sizeof(why)) != CPS_OK)
-		return NULL;
-	cps_arena_reset(&u->arena);
-	if (cps_record_decode(u->typed[i], f.body, f.body_len, NULL, 0, &u->arena, &v, why,
-	                      sizeof(why)) != CPS_OK)
-		return NULL;
-	return cps_record_to_json_projected(u->typed[i], &v, proj, why, sizeof(why));
+		return 0;
+	return writer == reader && typed_schema(u, i, why, sizeof(why)) == CPS_OK &&
+	       cps_record_decode(u->typed[i], f.body, f.body_len, NULL, 0, arena, out, why,
+	                         sizeof(why)) == CPS_OK;
 }
 
-static int decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
-                  const struct cps_json_projection *proj, json_t **out, char *errstr,
-                  size_t errstr_size)
+/* An event of another writer schema: Avro C resolves it to the current
+ * one, which is written and read again as the current event is. Rare
+ * (events of an older cpsync), so the round trip does not matter. */
+static int decode_resolved(struct cps_unified *u, int i, enum cps_framing framing, const void *buf,
+                           size_t len, struct cps_arena *arena, struct cps_tval *out, char *errstr,
+                           size_t errstr_size)
 {
-	const uint8_t *b = buf;
-	enum cps_framing framing;
-	int rc, i;
+	struct cps_buf b;
+	json_t *j;
+	int rc;
 
-	*out = NULL;
-	rc = codec_for(u, entity, &i, errstr, errstr_size);
-	if (rc != CPS_OK)
-		return rc;
-	if (len >= 1 && b[0] == 0x00)
-		framing = CPS_FRAMING_CONFLUENT;
-	else if (len >= 2 && b[0] == 0xC3 && b[1] == 0x01)
-		framing = CPS_FRAMING_SINGLE_OBJECT;
-	else
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "unified event is neither confluent nor single-object framed");
-	*out = decode_typed(u, i, framing, buf, len, proj);
-	if (*out)
-		return CPS_OK;
 	rc = cps_codec_decode_framed(u->codec[i], framing, u->catalog, u->registry, buf, len,
 	                             errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	*out = cps_value_to_json(cps_codec_value(u->codec[i]), errstr, errstr_size);
-	return *out ? CPS_OK : CPS_ERR_INVALID;
+	j = cps_value_to_json(cps_codec_value(u->codec[i]), errstr, errstr_size);
+	if (!j)
+		return CPS_ERR_INVALID;
+	rc = typed_schema(u, i, errstr, errstr_size);
+	cps_buf_init(&b, 0);
+	if (rc == CPS_OK)
+		rc = cps_record_encode_json(u->typed[i], j, &b, errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_record_decode(u->typed[i], b.data, b.len, NULL, CPS_RECORD_COPY_BYTES,
+		                       arena, out, errstr, errstr_size);
+	json_decref(j);
+	cps_buf_release(&b);
+	return rc;
+}
+
+int cps_unified_decode_typed(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                             struct cps_arena *arena, const struct cps_rtype **type,
+                             struct cps_tval *out, char *errstr, size_t errstr_size)
+{
+	int rc, i, framing = framing_of(buf, len);
+
+	*type = NULL;
+	rc = codec_for(u, entity, &i, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	if (framing < 0)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "unified event is neither confluent nor single-object framed");
+	if (!decode_current(u, i, (enum cps_framing)framing, buf, len, arena, out)) {
+		rc = decode_resolved(u, i, (enum cps_framing)framing, buf, len, arena, out, errstr,
+		                     errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	*type = u->typed[i]->root;
+	return CPS_OK;
 }
 
 int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
                        json_t **out, char *errstr, size_t errstr_size)
 {
-	return decode(u, entity, buf, len, NULL, out, errstr, errstr_size);
-}
+	const struct cps_rtype *type;
+	struct cps_tval v;
+	int rc;
 
-int cps_unified_decode_brief(struct cps_unified *u, const char *entity, const void *buf, size_t len,
-                             json_t **out, char *errstr, size_t errstr_size)
-{
-	static const char *const keep[] = {"field", "platform", NULL};
-	static const struct cps_json_projection brief = {"cpsync.FieldProvenance", keep};
-
-	return decode(u, entity, buf, len, &brief, out, errstr, errstr_size);
+	*out = NULL;
+	cps_arena_reset(&u->arena);
+	rc = cps_unified_decode_typed(u, entity, buf, len, &u->arena, &type, &v, errstr,
+	                              errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	*out = cps_record_to_json_at(type, &v, errstr, errstr_size);
+	return *out ? CPS_OK : CPS_ERR_INVALID;
 }

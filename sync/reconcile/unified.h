@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "codec/framing.h"
+#include "codec/record.h"
 #include "reconcile/reconcile.h"
 #include "codec/registry.h"
 #include "codec/schema.h"
@@ -61,15 +62,18 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 
 /* Decodes a framed unified event of `entity` (any framing the bytes carry:
  * Confluent ids through the registry or the catalog, single-object through
- * the catalog) to Avro JSON. For sinks and tests. New reference in *out. */
+ * the catalog) to Avro JSON, as cps_unified_decode_typed reads it. For
+ * tests and tools; sinks read the typed values. New reference in *out. */
 int cps_unified_decode(struct cps_unified *u, const char *entity, const void *buf, size_t len,
                        json_t **out, char *errstr, size_t errstr_size);
 
-/* The same, with each provenance entry cut to its "field" and "platform":
- * what the sinks read (their no-echo rule), without building the ten other
- * members of every entry — most of a decoded event. An event that is not
- * in the current schema comes whole. */
-int cps_unified_decode_brief(struct cps_unified *u, const char *entity, const void *buf, size_t len,
-                             json_t **out, char *errstr, size_t errstr_size);
+/* The same into typed values (codec/record.h) in `arena`, strings pointing
+ * into `buf` (which must outlive them): what the sinks read, without a JSON
+ * tree. *type is the <entity>_event record type of the value. An event
+ * written with an older schema is resolved to the current one first.
+ * Errors as cps_unified_decode's. */
+int cps_unified_decode_typed(struct cps_unified *u, const char *entity, const void *buf, size_t len,
+                             struct cps_arena *arena, const struct cps_rtype **type,
+                             struct cps_tval *out, char *errstr, size_t errstr_size);
 
 #endif

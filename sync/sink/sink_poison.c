@@ -206,9 +206,10 @@ int cps_sink_runner_replay(struct cps_sink_runner *r, const char *entity, const 
 
 /* Builds the record of the replayed event into r->recs[0]; *skip when there
  * is nothing to send (an echo, not allowed, or superseded). */
-static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, json_t **ev, bool *skip)
+static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, bool *skip)
 {
 	int ei = cps_entity_index(q->entity);
+	struct cps_sink_event ev;
 	size_t n = 1;
 	int rc;
 
@@ -216,12 +217,12 @@ static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, json_t
 	if (ei < 0 || !r->allow[ei])
 		return cps_seterr(CPS_ERR_INVALID, q->reason, sizeof(q->reason),
 		                  "sink '%s' sends no '%s'", r->platform, q->entity);
-	rc = cps_unified_decode_brief(r->unified, cps_entities[ei], q->raw, q->raw_len, ev, q->err,
-	                              sizeof(q->err));
+	cps_arena_reset(&r->values);
+	rc = cps_sink_decode_event(r, ei, q->raw, q->raw_len, &ev, q->err, sizeof(q->err));
 	if (rc != CPS_OK)
 		return cps_seterr(CPS_ERR_INVALID, q->reason, sizeof(q->reason),
 		                  "undecodable unified event: %s", q->err);
-	rc = cps_sink_build_record(r, ei, *ev, &r->out[0], &r->recs[0], skip, q->err,
+	rc = cps_sink_build_record(r, ei, &ev, &r->out[0], &r->recs[0], skip, q->err,
 	                           sizeof(q->err));
 	if (rc == CPS_ERR_INVALID)
 		return cps_seterr(rc, q->reason, sizeof(q->reason), "%s", q->err);
@@ -237,13 +238,11 @@ static int replay_build(struct cps_sink_runner *r, struct sink_replay *q, json_t
 /* Delivers a replay: what the runner put before is flushed first. */
 static int replay_deliver(struct cps_sink_runner *r, struct sink_replay *q, int64_t *last_flush)
 {
-	json_t *ev = NULL;
 	bool skip = false;
 	int rc = cps_sink_flush_and_commit(r, last_flush, q->err, sizeof(q->err));
 
 	if (rc == CPS_OK)
-		rc = replay_build(r, q, &ev, &skip);
-	json_decref(ev);
+		rc = replay_build(r, q, &skip);
 	if (rc != CPS_OK || skip)
 		return rc;
 	rc = deliver_one(r, 0, q->err, sizeof(q->err));

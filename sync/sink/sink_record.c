@@ -55,10 +55,10 @@ static int frame_schema_id(struct cps_sink_runner *r, const char *entity, struct
 }
 
 /* The value of out record `o` for the sink's format: plain JSON text
- * ("null" for a delete), or the Avro record raw or framed (nothing for a
- * delete). */
+ * ("null" for a delete) of the allowed fields, or the Avro record raw or
+ * framed (nothing for a delete). */
 static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *schema,
-                        json_t *record, bool is_delete, struct out_rec *o, char *errstr,
+                        const struct cps_sink_event *ev, struct out_rec *o, char *errstr,
                         size_t errstr_size)
 {
 	const char *entity = cps_entities[ei];
@@ -67,11 +67,20 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 	int rc;
 
 	if (r->format == CPS_SINK_FORMAT_JSON) {
-		json_t *plain = is_delete ? json_null()
-		                          : cps_sink_plain_json(schema->json, schema->json, record,
-		                                                why, sizeof(why));
+		json_t *record = ev->record ? cps_record_to_json_at(ev->record_type, ev->record,
+		                                                    why, sizeof(why))
+		                            : NULL;
+		json_t *plain = NULL;
 		char *text;
 
+		if (record) {
+			cps_sink_allow_json(record, r->allow[ei]);
+			plain = cps_sink_plain_json(schema->json, schema->json, record, why,
+			                            sizeof(why));
+			json_decref(record);
+		} else if (!ev->record) {
+			plain = json_null(); /* a delete */
+		}
 		if (!plain)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "%s record to JSON: %s", entity, why);
@@ -82,13 +91,7 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		}
 		free(text);
-	} else if (!is_delete) {
-		if (!r->typed[ei]) {
-			rc = cps_record_schema_new(schema, &r->typed[ei], why, sizeof(why));
-			if (rc != CPS_OK)
-				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                  "%s schema: %s", entity, why);
-		}
+	} else if (ev->record) {
 		if (r->format == CPS_SINK_FORMAT_FRAMED) {
 			/* a registry that cannot answer is trouble, not a poison record */
 			rc = frame_schema_id(r, entity, schema, &id, why, sizeof(why));
@@ -101,88 +104,79 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 				                  "cannot write the %s header",
 				                  cps_framing_name(r->framing));
 		}
-		/* straight from the JSON to Avro binary: no Avro C value */
-		rc = cps_record_encode_json(r->typed[ei], record, &o->value, why, sizeof(why));
+		/* straight from the event's typed record to Avro binary: the
+		 * event's record type is the entity's schema, inlined */
+		rc = cps_record_encode_at(ev->record_type, ev->record, &o->value, why, sizeof(why));
 		if (rc != CPS_OK)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "encoding a %s record: %s", entity, why);
+	} else if (!ev->is_delete) {
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "a %s upsert without a record", entity);
 	}
 	return CPS_OK;
 }
 
 /* Builds out record `o` of one decoded unified event; CPS_OK and *skip set
  * when the event is dropped (counted). */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
-                          struct cps_sink_record *rec, bool *skip, char *errstr, size_t errstr_size)
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, const struct cps_sink_event *ev,
+                          struct out_rec *o, struct cps_sink_record *rec, bool *skip, char *errstr,
+                          size_t errstr_size)
 {
 	const char *entity = cps_entities[ei];
-	const char *key = json_string_value(json_object_get(event, "key"));
-	const char *op = json_string_value(json_object_get(event, "operation"));
-	int64_t version = json_integer_value(json_object_get(event, "version"));
 	struct cps_schema *schema = cps_catalog_by_entity(r->catalog, entity);
-	json_t *record = json_object_get(event, "record");
-	bool is_delete = op && !strcmp(op, "DELETE");
 	char why[CPS_ERRSTR_SIZE];
 	int rc;
 
 	*skip = false;
-	if (!key || !op || !schema) {
+	if (!schema || ev->key_len >= sizeof(o->key)) {
 		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		*skip = true;
 		return CPS_OK;
 	}
-	if (cps_sink_is_echo(event, r->platform)) {
+	if (cps_sink_is_echo(ev, r->platform)) {
 		drop_add(r, &r->stats.echoes, CPS_DROP_ECHO);
 		*skip = true;
 		return CPS_OK;
 	}
-	if (json_is_object(record) && json_object_size(record) == 1 &&
-	    json_is_object(json_object_iter_value(json_object_iter(record))))
-		record = json_object_iter_value(json_object_iter(record)); /* union branch */
-	if (is_delete && r->format != CPS_SINK_FORMAT_JSON) {
-		/* Avro targets: a tombstone (Kafka) has no record; files cannot say it */
-		if (r->format == CPS_SINK_FORMAT_RAW) {
-			*skip = true;
-			return CPS_OK;
-		}
+	if (ev->is_delete && r->format == CPS_SINK_FORMAT_RAW) {
+		*skip = true; /* files cannot say a delete */
+		return CPS_OK;
+	}
+	memcpy(o->key, ev->key, ev->key_len);
+	o->key[ev->key_len] = '\0';
+	if (ev->record && r->format != CPS_SINK_FORMAT_JSON &&
+	    cps_sink_allow_avro(ev->record_type, ev->record, r->allow[ei], why, sizeof(why))) {
+		char masked[64];
+
+		cps_mask_national_id(o->key, masked, sizeof(masked));
+		cps_log_warn(FACILITY, "sink '%s': %s record '%s' v%" PRId64 " not sent: %s",
+		             r->platform, entity, masked, ev->version, why);
+		drop_add(r, &r->stats.not_allowed, CPS_DROP_NOT_ALLOWED);
+		*skip = true;
+		return CPS_OK;
 	}
 	cps_buf_reset(&o->value);
-	if (!is_delete && json_is_object(record)) {
-		rc =
-		    cps_sink_apply_allow(record, schema, r->allow[ei], r->format, why, sizeof(why));
-		if (rc != CPS_OK) {
-			char masked[64];
-
-			cps_mask_national_id(key, masked, sizeof(masked));
-			cps_log_warn(FACILITY,
-			             "sink '%s': %s record '%s' v%" PRId64 " not sent: %s",
-			             r->platform, entity, masked, version, why);
-			drop_add(r, &r->stats.not_allowed, CPS_DROP_NOT_ALLOWED);
-			*skip = true;
-			return CPS_OK;
-		}
-	}
-	rc = encode_value(r, ei, schema, record, is_delete, o, errstr, errstr_size);
+	rc = encode_value(r, ei, schema, ev, o, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return rc;
-	snprintf(o->key, sizeof(o->key), "%s", key);
-	snprintf(o->version, sizeof(o->version), "%" PRId64, version);
-	o->v = version;
+	snprintf(o->version, sizeof(o->version), "%" PRId64, ev->version);
+	o->v = ev->version;
 	o->ei = ei;
 	snprintf(o->fp, sizeof(o->fp), "%016" PRIx64, schema->fingerprint);
-	o->headers[0] = (struct cps_header){CPS_SINK_HEADER_KEY, o->key, strlen(o->key)};
+	o->headers[0] = (struct cps_header){CPS_SINK_HEADER_KEY, o->key, ev->key_len};
 	o->headers[1] =
 	    (struct cps_header){CPS_SINK_HEADER_VERSION, o->version, strlen(o->version)};
-	o->headers[2] = (struct cps_header){CPS_SINK_HEADER_OPERATION,
-	                                    is_delete ? "DELETE" : "UPSERT", is_delete ? 6u : 6u};
+	o->headers[2] =
+	    (struct cps_header){CPS_SINK_HEADER_OPERATION, ev->is_delete ? "DELETE" : "UPSERT", 6u};
 	o->headers[3] = (struct cps_header){CPS_SINK_HEADER_SCHEMA_FP, o->fp, 16};
 	*rec = (struct cps_sink_record){
 	    .entity = entity,
 	    .origin_platform = CPS_SINK_ORIGIN,
 	    .key = o->key,
-	    .key_len = strlen(o->key),
-	    .value = is_delete && r->format == CPS_SINK_FORMAT_FRAMED ? NULL : o->value.data,
-	    .value_len = is_delete && r->format == CPS_SINK_FORMAT_FRAMED ? 0 : o->value.len,
+	    .key_len = ev->key_len,
+	    .value = ev->is_delete && r->format == CPS_SINK_FORMAT_FRAMED ? NULL : o->value.data,
+	    .value_len = ev->is_delete && r->format == CPS_SINK_FORMAT_FRAMED ? 0 : o->value.len,
 	    .headers = o->headers,
 	    .n_headers = r->format == CPS_SINK_FORMAT_RAW ? 4 : 3,
 	};

@@ -68,36 +68,27 @@ static int pending_add(struct cps_sink_runner *r, const struct cps_position *pos
 	return 0;
 }
 
-/* Decodes message i of a poll into r->events[i] (NULL when it is not for
- * this sink or undecodable, counted). An undecodable event of an entity the
- * sink sends is a dead letter at once: decoding it again gives the same. */
+/* Decodes message i of a poll into r->events[i] (key NULL when it is not
+ * for this sink or undecodable, counted). An undecodable event of an entity
+ * the sink sends is a dead letter at once: decoding it again gives the same. */
 static int decode_event(struct cps_sink_runner *r, const struct cps_source_msg *m, size_t i,
                         char *errstr, size_t errstr_size)
 {
 	int ei = cps_entity_index(m->entity);
 	char why[CPS_ERRSTR_SIZE], reason[CPS_ERRSTR_SIZE];
 
-	r->events[i] = NULL;
+	memset(&r->events[i], 0, sizeof(r->events[i]));
 	r->entity_of[i] = ei;
 	if (ei < 0 || !r->allow[ei]) {
 		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		return CPS_OK;
 	}
-	if (cps_unified_decode_brief(r->unified, cps_entities[ei], m->value, m->value_len,
-	                             &r->events[i], why, sizeof(why)) == CPS_OK)
+	if (cps_sink_decode_event(r, ei, m->value, m->value_len, &r->events[i], why, sizeof(why)) ==
+	    CPS_OK)
 		return CPS_OK;
-	r->events[i] = NULL;
 	snprintf(reason, sizeof(reason), "undecodable unified event: %s", why);
 	drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 	return cps_sink_dead_letter(r, m, ei, 0, reason, errstr, errstr_size);
-}
-
-static void release_events(struct cps_sink_runner *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		json_decref(r->events[i]);
-		r->events[i] = NULL;
-	}
 }
 
 /* The records of one poll's events for the sink, in order; *n_out of them.
@@ -113,16 +104,14 @@ static int build_records(struct cps_sink_runner *r, const struct cps_source_batc
 		char why[CPS_ERRSTR_SIZE];
 		bool skip = true;
 
-		if (!r->events[i])
+		if (!r->events[i].key)
 			continue;
-		rc = cps_sink_build_record(r, r->entity_of[i], r->events[i], o, &r->recs[*n_out],
+		rc = cps_sink_build_record(r, r->entity_of[i], &r->events[i], o, &r->recs[*n_out],
 		                           &skip, why, sizeof(why));
 		if (is_refusal(rc)) {
 			drop_add(r, &r->stats.refused, CPS_DROP_REFUSED);
-			rc = cps_sink_dead_letter(
-			    r, &b->msgs[i], r->entity_of[i],
-			    json_integer_value(json_object_get(r->events[i], "version")), why,
-			    errstr, errstr_size);
+			rc = cps_sink_dead_letter(r, &b->msgs[i], r->entity_of[i],
+			                          r->events[i].version, why, errstr, errstr_size);
 			continue;
 		}
 		if (rc != CPS_OK)
@@ -203,8 +192,8 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 		return CPS_OK;
 	}
 	stat_add(r, &r->stats.consumed, batch.n);
+	cps_arena_reset(&r->values);
 	for (size_t i = 0; i < batch.n; i++) {
-		r->events[i] = NULL;
 		if (pending_add(r, &batch.msgs[i].pos) < 0)
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (rc == CPS_OK)
@@ -212,7 +201,6 @@ static int run_batch(struct cps_sink_runner *r, int64_t *last_flush, char *errst
 	}
 	if (rc == CPS_OK)
 		rc = build_records(r, &batch, &n_out, errstr, errstr_size);
-	release_events(r, batch.n);
 	if (rc == CPS_OK)
 		rc = cps_sink_guard_filter(r, &n_out, errstr, errstr_size);
 	if (rc != CPS_OK)
@@ -361,12 +349,11 @@ static void runner_free(struct cps_sink_runner *r)
 	for (size_t i = 0; r->out && i < r->batch_max; i++)
 		cps_buf_release(&r->out[i].value);
 	cps_arena_release(&r->scratch);
+	cps_arena_release(&r->values);
 	free(r->pending);
 	free(r->written);
-	for (int i = 0; i < CPS_N_ENTITIES; i++) {
+	for (int i = 0; i < CPS_N_ENTITIES; i++)
 		free(r->allow[i]);
-		cps_record_schema_free(r->typed[i]);
-	}
 	cps_unified_free(r->unified);
 	cps_store_close(r->store);
 	free(r->store_conninfo);
@@ -423,6 +410,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	cps_settings_init(&r->sink_settings);
 	cps_settings_init(&r->source_settings);
 	cps_arena_init(&r->scratch, 0);
+	cps_arena_init(&r->values, 0);
 	rc = cps_sink_split_settings(r, conf, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_free;

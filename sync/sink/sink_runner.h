@@ -11,6 +11,7 @@
 #include "base/pause.h"
 #include "connectors/connector.h"
 #include "connectors/sink.h"
+#include "codec/record.h"
 #include "codec/registry.h"
 #include "codec/schema.h"
 #include "observe/status.h"
@@ -103,12 +104,43 @@ int cps_sink_runner_replay(struct cps_sink_runner *r, const char *entity, const 
 /* A consistent copy of the counters; any thread. */
 void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out);
 
+/* What a sink reads of a unified event: members of the typed value
+ * cps_unified_decode_typed gives (they point into it and its bytes). */
+struct cps_sink_event {
+	const char *key; /* not NUL-terminated */
+	size_t key_len;
+	int64_t version;
+	bool is_delete;
+	const struct cps_rtype *record_type; /* the entity's record; NULL with record */
+	struct cps_tval *record;             /* NULL: none (a delete) */
+	const struct cps_tval *provenance;   /* array of cpsync.FieldProvenance */
+	const struct cps_rtype *entry_type;  /* cpsync.FieldProvenance */
+	const struct cps_rfield *entry_field, *entry_platform;
+	const struct cps_tval *changed_fields;  /* array of strings */
+	const struct cps_tval *prior_platforms; /* array of cpsync.Platform */
+	const struct cps_rtype *platform_type;  /* cpsync.Platform */
+};
+
+/* One provenance entry: its field and its platform's symbol ("CITY"; NULL:
+ * a value a steward entered). */
+struct cps_sink_entry {
+	const char *field; /* not NUL-terminated */
+	size_t field_len;
+	const char *platform;
+};
+
+/* Fills *out from `v`, a unified event of record type `type`; a member
+ * missing or of another type is CPS_ERR_INVALID naming it. */
+int cps_sink_event_read(const struct cps_rtype *type, struct cps_tval *v,
+                        struct cps_sink_event *out, char *errstr, size_t errstr_size);
+/* Provenance entry i of ev; false when it has no field name. */
+bool cps_sink_event_entry(const struct cps_sink_event *ev, size_t i, struct cps_sink_entry *out);
+
 /*
  * The no-echo rule, pure, from the unified event alone (no store query).
- * `event` is a decoded unified event (Avro JSON); `platform` the sink's
- * platform ("city"). A provenance entry "comes from P" when its platform is
- * P: a value a steward took from P does, a value a steward entered
- * (platform null) never does.
+ * `platform` is the sink's platform ("city"). A provenance entry "comes
+ * from P" when its platform is P: a value a steward took from P does, a
+ * value a steward entered (platform null) never does.
  * - UPSERT with `changed_fields` (the event's: the fields this version
  *   changed, as the change log records them): an echo when every changed
  *   field that has a provenance entry comes from P and at least one does.
@@ -123,14 +155,16 @@ void cps_sink_runner_stats(struct cps_sink_runner *r, struct cps_sink_stats *out
  *   with prior_platforms empty (an event written before the field existed,
  *   or a re-publish from the stored record) the delete is sent.
  */
-bool cps_sink_is_echo(json_t *event, const char *platform);
+bool cps_sink_is_echo(const struct cps_sink_event *ev, const char *platform);
 
-/* Applies the allow-list `fields` (comma list) to `record` (Avro JSON of
- * `schema`), in place. JSON format: removes every other field. Avro
- * formats: sets every other field to null, or returns CPS_ERR_INVALID
+/* The allow-list `fields` (comma list) on a record for an Avro target, in
+ * place: every other field of `type` set to null, or CPS_ERR_INVALID
  * (reason: the first such field's name) when it is not nullable. */
-int cps_sink_apply_allow(json_t *record, const struct cps_schema *schema, const char *fields,
-                         enum cps_sink_format format, char *errstr, size_t errstr_size);
+int cps_sink_allow_avro(const struct cps_rtype *type, struct cps_tval *record, const char *fields,
+                        char *errstr, size_t errstr_size);
+/* The same on a record for a JSON target (Avro JSON): every other field
+ * removed. */
+void cps_sink_allow_json(json_t *record, const char *fields);
 
 /* The plain JSON of an Avro JSON `value` of type `type` (schema JSON), see
  * CPS_SINK_FORMAT_JSON above. `root` resolves named types. New reference. */

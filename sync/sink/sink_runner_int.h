@@ -91,14 +91,15 @@ struct cps_sink_runner {
 	struct sink_replay *replay; /* waiting to be taken; NULL when none */
 
 	struct cps_unified *unified;
-	struct cps_record_schema *typed[CPS_N_ENTITIES]; /* entity records, compiled on first use */
 	struct cps_conn *source, *sink;
 	/* the arrays below, batch_max each, all in `scratch` (allocated once) */
 	struct cps_arena scratch;
 	struct out_rec *out;
 	struct cps_sink_record *recs;
-	/* one poll's decoded events, and the guard's (entity, key) of each */
-	json_t **events;
+	/* one poll's decoded events (key NULL: none), their typed values in
+	 * `values` (reset per poll), and the guard's (entity, key) of each */
+	struct cps_sink_event *events;
+	struct cps_arena values;
 	int *entity_of;
 	struct cps_change_ref *refs;
 	size_t *out_of; /* r->recs[k] is built in r->out[out_of[k]] */
@@ -205,8 +206,12 @@ void cps_sink_store_failed(struct cps_sink_runner *r);
  * *skip set when the event is dropped (counted). CPS_ERR_INVALID when the
  * record cannot be encoded (the caller dead-letters it). @locality the
  * runner thread */
-int cps_sink_build_record(struct cps_sink_runner *r, int ei, json_t *event, struct out_rec *o,
-                          struct cps_sink_record *rec, bool *skip, char *errstr,
+/* Decodes a unified event of entity `ei` into *out, its values in
+ * r->values; CPS_ERR_INVALID (with the reason) when it cannot be read. */
+int cps_sink_decode_event(struct cps_sink_runner *r, int ei, const void *buf, size_t len,
+                          struct cps_sink_event *out, char *errstr, size_t errstr_size);
+int cps_sink_build_record(struct cps_sink_runner *r, int ei, const struct cps_sink_event *ev,
+                          struct out_rec *o, struct cps_sink_record *rec, bool *skip, char *errstr,
                           size_t errstr_size);
 
 #endif

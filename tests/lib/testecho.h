@@ -7,7 +7,9 @@
 
 #include <jansson.h>
 
-/* Fails the test unless `event` is an echo (cps_sink_is_echo) for exactly
+/* Fails the test unless `event` (Avro JSON of its <entity>_event; an
+ * absent changed_fields or prior_platforms reads as []) is an echo
+ * (cps_sink_is_echo, on the event as a sink decodes it) for exactly
  * the platforms of `who`, a comma list of province, city, shenshan ("" for
  * none). */
 void cps_test_assert_echo_for(json_t *event, const char *who);

@@ -54,10 +54,10 @@ static json_t *person(const char *name, const char *phone)
 }
 
 /* Applies one fact of `platform` (record NULL: it withdraws the person) at
- * time `t`, and returns the new version's unified event decoded whole, or
- * `brief` as a sink decodes it (NULL when nothing changed). */
+ * time `t`, and returns the new version's unified event decoded (NULL when
+ * nothing changed). */
 static json_t *apply_decoded(struct cps_key_state *st, const char *platform, json_t *record,
-                             int64_t t, bool brief)
+                             int64_t t)
 {
 	struct cps_ingest_event ev = {
 	    .key = KEY, .effective_ms = t, .source_ms = t, .record = record};
@@ -77,8 +77,8 @@ static json_t *apply_decoded(struct cps_key_state *st, const char *platform, jso
 	if (o.changed) {
 		cps_buf_init(&buf, 0);
 		check_ok(cps_unified_encode(env.unified, st, &o, t, &buf, err, sizeof(err)), err);
-		check_ok((brief ? cps_unified_decode_brief : cps_unified_decode)(
-		             env.unified, "person", buf.data, buf.len, &out, err, sizeof(err)),
+		check_ok(cps_unified_decode(env.unified, "person", buf.data, buf.len, &out, err,
+		                            sizeof(err)),
 		         err);
 		cps_buf_release(&buf);
 	}
@@ -88,7 +88,7 @@ static json_t *apply_decoded(struct cps_key_state *st, const char *platform, jso
 
 static json_t *apply(struct cps_key_state *st, const char *platform, json_t *record, int64_t t)
 {
-	return apply_decoded(st, platform, record, t, true);
+	return apply_decoded(st, platform, record, t);
 }
 
 /* Whether the event's array `field` is exactly the JSON array text `want`. */
@@ -195,21 +195,29 @@ static json_t *through_old_writer(json_t *ev, enum cps_framing framing)
 	struct cps_codec *codec;
 	struct cps_buf buf;
 	json_t *copy = json_deep_copy(ev), *out = NULL;
+	const struct cps_rtype *type;
+	struct cps_arena arena;
+	struct cps_tval v;
 
 	assert_non_null(old);
 	assert_true(old->writer_only);
 	assert_null(strstr(old->canonical, "prior_platforms"));
 	json_object_del(copy, "changed_fields");
 	json_object_del(copy, "prior_platforms");
+	cps_arena_init(&arena, 0);
 	check_ok(cps_codec_new(old, NULL, &codec, err, sizeof(err)), err);
 	check_ok(cps_value_from_json(copy, cps_codec_value(codec), err, sizeof(err)), err);
 	cps_buf_init(&buf, 0);
 	check_ok(cps_codec_encode_framed(codec, framing, old->id, cps_codec_value(codec), &buf, err,
 	                                 sizeof(err)),
 	         err);
-	check_ok(cps_unified_decode_brief(env.unified, "person", buf.data, buf.len, &out, err,
-	                                  sizeof(err)),
+	/* as a sink reads it: resolved to the current schema, typed */
+	check_ok(cps_unified_decode_typed(env.unified, "person", buf.data, buf.len, &arena, &type,
+	                                  &v, err, sizeof(err)),
 	         err);
+	out = cps_record_to_json_at(type, &v, err, sizeof(err));
+	assert_non_null(out);
+	cps_arena_release(&arena);
 	cps_buf_release(&buf);
 	cps_codec_free(codec);
 	json_decref(copy);
@@ -226,9 +234,9 @@ static void test_old_writer_events_fall_back(void **state)
 	check_ok(cps_key_state_init(&st, "person", KEY), "init");
 	json_decref(apply(&st, "city", person("林秀英", "13800000001"), 1000));
 	/* whole: written again below with the old schema */
-	upsert = apply_decoded(&st, "province", person("林秀英", "13900000002"), 2000, false);
+	upsert = apply_decoded(&st, "province", person("林秀英", "13900000002"), 2000);
 	json_decref(apply(&st, "province", NULL, 3000));
-	del = apply_decoded(&st, "city", NULL, 4000, false);
+	del = apply_decoded(&st, "city", NULL, 4000);
 	assert_non_null(upsert);
 	assert_non_null(del);
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(framings); i++) {
@@ -269,9 +277,9 @@ static void test_republish_without_outcome(void **state)
 	json_decref(apply(&st, "city", person("林秀英", "13800000001"), 1000));
 	cps_buf_init(&buf, 0);
 	check_ok(cps_unified_encode(env.unified, &st, NULL, 1000, &buf, err, sizeof(err)), err);
-	check_ok(cps_unified_decode_brief(env.unified, "person", buf.data, buf.len, &ev, err,
-	                                  sizeof(err)),
-	         err);
+	check_ok(
+	    cps_unified_decode(env.unified, "person", buf.data, buf.len, &ev, err, sizeof(err)),
+	    err);
 	assert_list(ev, "changed_fields", "[]");
 	assert_list(ev, "prior_platforms", "[]");
 	cps_test_assert_echo_for(ev, "city"); /* the city holds every value */
