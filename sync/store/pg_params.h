@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define CPS_PG_PARAMS_MAX 10
+#define CPS_PG_PARAMS_MAX 12
 
 struct cps_pg_params {
 	const char *v[CPS_PG_PARAMS_MAX]; /* NULL: SQL NULL */

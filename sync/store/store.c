@@ -17,17 +17,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key state's upsert; the version guard raises (serialization_failure). */
+#define RECORD_UPSERT                                                                              \
+	"INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "                 \
+	"provenance, platforms, conflicts, updated_at, facts) "                                    \
+	"VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, '{}', $8::jsonb, now(), $7::bytea) "        \
+	"ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "                     \
+	"deleted = EXCLUDED.deleted, record = EXCLUDED.record, "                                   \
+	"provenance = EXCLUDED.provenance, platforms = '{}', facts = EXCLUDED.facts, "             \
+	"conflicts = EXCLUDED.conflicts, updated_at = now() "                                      \
+	"WHERE cpsync.not_stale(r.version, EXCLUDED.version)"
+
 const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
-    [ST_RECORD_UPSERT] =
-        {"cps_record_upsert", "upsert into records", 8,
-         "INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "
-         "provenance, platforms, conflicts, updated_at, facts) "
-         "VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, '{}', $8::jsonb, now(), $7::bytea) "
-         "ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "
-         "deleted = EXCLUDED.deleted, record = EXCLUDED.record, "
-         "provenance = EXCLUDED.provenance, platforms = '{}', facts = EXCLUDED.facts, "
-         "conflicts = EXCLUDED.conflicts, updated_at = now() "
-         "WHERE cpsync.not_stale(r.version, EXCLUDED.version)"},
+    [ST_RECORD_UPSERT] = {"cps_record_upsert", "upsert into records", 8, RECORD_UPSERT},
+    /* the state and the change-log row of its version in one statement: the
+     * server parses the record and provenance once (not_stale raises, never
+     * skips, so the upsert always returns its row) */
+    [ST_RECORD_UPSERT_LOGGED] =
+        {"cps_record_upsert_logged", "upsert into records with its change", 12,
+         "WITH s AS (" RECORD_UPSERT " RETURNING r.entity, r.key, r.version, r.record, "
+         "r.provenance) INSERT INTO cpsync.changes (entity, key, version, op, record, "
+         "provenance, changed_fields, topic, payload) SELECT s.entity, s.key, s.version, $9, "
+         "s.record, s.provenance, "
+         "ARRAY(SELECT jsonb_array_elements_text(COALESCE($10::jsonb, '[]'))), $11, "
+         "$12::bytea FROM s"},
     [ST_CHANGE_APPEND] =
         {"cps_change_append", "append to changes", 9,
          "INSERT INTO cpsync.changes (entity, key, version, op, record, provenance, "

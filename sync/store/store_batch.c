@@ -3,6 +3,7 @@
  * conflicts, audit, ingest offsets) and dead letters, each as ONE
  * transaction in pipeline mode (store_pipeline.c). The parameters of each
  * row are built here, in a parameter set (pg_params.c: jsonb text via jsonb.c).
+ * A state and the change-log row of its version are one statement.
  */
 #include "store/store.h"
 
@@ -55,23 +56,24 @@ static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_param
 	return rc;
 }
 
-/* The jsonb texts of a state's record and provenance, made once: the
- * change-log row of the state's version has the same (shared_texts_of). */
-struct state_texts {
+/* A state of the batch, and the emit of its version when that emit
+ * carries the state's own record and provenance: the two rows then go in
+ * one statement (ST_RECORD_UPSERT_LOGGED). */
+struct state_slot {
 	const struct cps_key_state *st;
-	char *record, *provenance;
+	const struct cps_store_emit *logged;
 };
 
-/* The batch's states' texts, found by key (an emit names its state's key
- * string itself: worker_apply.c). Open addressing on the pointer. */
-struct shared_texts {
-	struct state_texts *v;
+/* The batch's states, found by key (an emit names its state's key string
+ * itself: worker_apply.c). Open addressing on the pointer. */
+struct state_index {
+	struct state_slot *v;
 	size_t *slot; /* index + 1 into v; 0 empty */
 	size_t n_slots;
 	unsigned bits; /* n_slots = 2^bits */
 };
 
-static size_t key_slot(const struct shared_texts *t, const char *key)
+static size_t key_slot(const struct state_index *t, const char *key)
 {
 	size_t i = (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL) >> (64 - t->bits));
 
@@ -80,7 +82,7 @@ static size_t key_slot(const struct shared_texts *t, const char *key)
 	return i;
 }
 
-static int shared_texts_init(struct shared_texts *t, const struct cps_store_batch *b)
+static int state_index_init(struct state_index *t, const struct cps_store_batch *b)
 {
 	for (t->bits = 4, t->n_slots = 16; t->n_slots < 2 * b->n_states; t->bits++)
 		t->n_slots *= 2;
@@ -95,25 +97,20 @@ static int shared_texts_init(struct shared_texts *t, const struct cps_store_batc
 	return 0;
 }
 
-static void shared_texts_release(struct shared_texts *t, size_t n)
+static void state_index_release(struct state_index *t)
 {
-	for (size_t i = 0; t->v && i < n; i++) {
-		free(t->v[i].record);
-		free(t->v[i].provenance);
-	}
 	free(t->v);
 	free(t->slot);
 }
 
-/* The texts of e's state when e is that state's version as it is written:
+/* The slot of e's state when e is that state's version as it is written:
  * the same record and the same provenance entries (reconcile.c replaces
  * entries, never changes one, so the same entries are the same content);
  * NULL otherwise (an earlier version of the key in the batch, a delete). */
-static const struct state_texts *shared_texts_of(const struct shared_texts *t,
-                                                 const struct cps_store_emit *e)
+static struct state_slot *state_of_emit(const struct state_index *t, const struct cps_store_emit *e)
 {
 	size_t i = key_slot(t, e->key);
-	const struct state_texts *x = t->slot[i] ? &t->v[t->slot[i] - 1] : NULL;
+	struct state_slot *x = t->slot[i] ? &t->v[t->slot[i] - 1] : NULL;
 	const char *k;
 	json_t *v;
 
@@ -127,49 +124,67 @@ static const struct state_texts *shared_texts_of(const struct shared_texts *t,
 	return x;
 }
 
-static int send_state(struct cps_store *s, struct state_texts *t, char *errstr, size_t errstr_size)
+/* Where an emit's operation, changed fields, topic and framed unified event
+ * go in ST_CHANGE_APPEND and in ST_RECORD_UPSERT_LOGGED. */
+static const int APPEND_SLOTS[4] = {3, 6, 7, 8};
+static const int LOGGED_SLOTS[4] = {8, 9, 10, 11};
+
+static int params_emit(struct cps_pg_params *p, const int slot[4], const struct cps_store_emit *e,
+                       char *errstr, size_t errstr_size)
+{
+	if (e->payload_len > INT32_MAX)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: unified event too large");
+	p->v[slot[0]] = cps_op_name(e->op);
+	p->v[slot[2]] = e->topic;
+	p->v[slot[3]] = e->payload ? (const char *)e->payload : "";
+	p->len[slot[3]] = (int)e->payload_len;
+	p->fmt[slot[3]] = 1;
+	if (cps_pg_params_json(p, slot[1], e->changed_fields, NULL))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "store: out of memory encoding an emit");
+	return CPS_OK;
+}
+
+static int send_state(struct cps_store *s, const struct state_slot *t, char *errstr,
+                      size_t errstr_size)
 {
 	const struct cps_key_state *st = t->st;
 	struct cps_pg_params p = {0};
-	int ok_rec, ok_prov, rc;
+	int rc = CPS_OK;
 
-	t->record = cps_jsonb_param(json_is_null(st->record) ? NULL : st->record, NULL, &ok_rec);
-	t->provenance = cps_jsonb_param(st->provenance, "{}", &ok_prov);
 	params_row(&p, st->entity, st->key, st->version);
 	p.v[3] = st->deleted ? "t" : "f";
-	p.v[4] = t->record;
-	p.v[5] = t->provenance;
-	rc = !ok_rec || !ok_prov || cps_pg_params_facts(&p, 6, st->platforms) ||
+	if (t->logged)
+		rc = params_emit(&p, LOGGED_SLOTS, t->logged, errstr, errstr_size);
+	if (rc != CPS_OK) {
+		cps_pg_params_clear(&p);
+		return rc;
+	}
+	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
+	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
+	     cps_pg_params_facts(&p, 6, st->platforms) ||
 	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
-	return params_send(s, ST_RECORD_UPSERT, &p, rc, "a key state", errstr, errstr_size);
+	return params_send(s, t->logged ? ST_RECORD_UPSERT_LOGGED : ST_RECORD_UPSERT, &p, rc,
+	                   "a key state", errstr, errstr_size);
 }
 
-/* The change-log row of one emitted version: history and what the publisher
- * sends, in one row; `same` the texts its state already made, or NULL. */
-static int send_emit(struct cps_store *s, const struct cps_store_emit *e,
-                     const struct state_texts *same, char *errstr, size_t errstr_size)
+/* The change-log row of an emitted version that is not its state's row:
+ * history and what the publisher sends, in one row. */
+static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *errstr,
+                     size_t errstr_size)
 {
 	struct cps_pg_params p = {0};
 	int rc;
 
-	if (e->payload_len > INT32_MAX)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "store: unified event too large");
 	params_row(&p, e->entity, e->key, e->version);
-	p.v[3] = cps_op_name(e->op);
-	p.v[7] = e->topic;
-	p.v[8] = e->payload ? (const char *)e->payload : "";
-	p.len[8] = (int)e->payload_len;
-	p.fmt[8] = 1;
-	if (same) {
-		p.v[4] = same->record;
-		p.v[5] = same->provenance;
-		rc = cps_pg_params_json(&p, 6, e->changed_fields, NULL);
-	} else {
-		rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-		     cps_pg_params_json(&p, 5, e->provenance, NULL) ||
-		     cps_pg_params_json(&p, 6, e->changed_fields, NULL);
+	rc = params_emit(&p, APPEND_SLOTS, e, errstr, errstr_size);
+	if (rc != CPS_OK) {
+		cps_pg_params_clear(&p);
+		return rc;
 	}
+	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+	     cps_pg_params_json(&p, 5, e->provenance, NULL);
 	return params_send(s, ST_CHANGE_APPEND, &p, rc, "an emit", errstr, errstr_size);
 }
 
@@ -261,27 +276,34 @@ static int send_policy(struct cps_store *s, const struct cps_store_policy *pf, c
 int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b, uint64_t *xid,
                            char *errstr, size_t errstr_size)
 {
-	struct shared_texts texts = {0};
+	struct state_index states = {0};
 	struct timespec start;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (shared_texts_init(&texts, b) != 0) {
-		shared_texts_release(&texts, 0);
+	if (state_index_init(&states, b) != 0) {
+		state_index_release(&states);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 	}
 	rc = cps_store_pipeline_begin(s, errstr, errstr_size);
 	if (rc) {
-		shared_texts_release(&texts, 0);
+		state_index_release(&states);
 		return rc;
 	}
 	/* the transaction's id, which becomes every written state's written_xid */
 	rc = cps_store_pipeline_send(s, ST_CURRENT_XID, NULL, NULL, NULL, errstr, errstr_size);
+	/* a key's earlier versions of the batch first: the log keeps each key's
+	 * versions in order, and the state's own version goes with the state */
+	for (size_t i = 0; !rc && i < b->n_emits; i++) {
+		struct state_slot *x = state_of_emit(&states, &b->emits[i]);
+
+		if (x)
+			x->logged = &b->emits[i];
+		else
+			rc = send_emit(s, &b->emits[i], errstr, errstr_size);
+	}
 	for (size_t i = 0; !rc && i < b->n_states; i++)
-		rc = send_state(s, &texts.v[i], errstr, errstr_size);
-	for (size_t i = 0; !rc && i < b->n_emits; i++)
-		rc = send_emit(s, &b->emits[i], shared_texts_of(&texts, &b->emits[i]), errstr,
-		               errstr_size);
+		rc = send_state(s, &states.v[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_conflicts; i++)
 		rc = send_conflict(s, &b->conflicts[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_audits; i++)
@@ -291,7 +313,7 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 	for (size_t i = 0; !rc && i < b->n_policy; i++)
 		rc = send_policy(s, &b->policy[i], errstr, errstr_size);
 	rc = cps_store_pipeline_end(s, rc, errstr, errstr_size);
-	shared_texts_release(&texts, b->n_states);
+	state_index_release(&states);
 	if (rc == CPS_OK) /* cpsync_store_commit_seconds: committed transactions only */
 		cps_histogram_observe_since(&cps_hist_store_commit, &start);
 	if (xid)

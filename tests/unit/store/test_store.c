@@ -398,9 +398,9 @@ static void test_commit_and_read_back(void **state)
 /* The workers' state cache asks whether the transaction that wrote its copy
  * is still the row's last writer: then the row's JSON is not sent. */
 /* A key's versions in one batch: the change-log row of the state's own
- * version takes the texts the state's row made (the same record, the same
+ * version is written with the state's row (the same record, the same
  * provenance entries), an earlier version and a version whose provenance
- * entry was replaced after it are written from their own JSON. */
+ * entry was replaced after it from their own JSON, each key's in order. */
 static void test_change_log_rows_of_a_batch(void **state)
 {
 	struct cps_store *s = store_open();
@@ -445,6 +445,12 @@ static void test_change_log_rows_of_a_batch(void **state)
 	                 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'S2' AND "
 	                         "provenance->'name'->>'pos' = 's:3'"),
+	                 1);
+	/* the state's own version goes with the state, after the key's earlier
+	 * versions of the batch: the log keeps each key's versions in order */
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes a JOIN cpsync.changes b "
+	                         "USING (entity, key) WHERE a.key = 'S1' AND a.version = 1 AND "
+	                         "b.version = 2 AND a.seq < b.seq"),
 	                 1);
 	json_decref(emits[1].provenance);
 	json_decref(b_prov);
