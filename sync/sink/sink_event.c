@@ -60,9 +60,10 @@ int cps_sink_event_read(const struct cps_rtype *type, struct cps_tval *v,
 	if (!prov || prov->kind != CPS_RK_ARRAY || !(entry = pt->items) ||
 	    entry->kind != CPS_RK_RECORD)
 		return bad(errstr, errstr_size, "provenance");
-	if (!changed || changed->kind != CPS_RK_ARRAY || !prior || prior->kind != CPS_RK_ARRAY ||
-	    qt->items->kind != CPS_RK_ENUM)
+	if (!changed || changed->kind != CPS_RK_ARRAY || ct->items->kind != CPS_RK_STRING)
 		return bad(errstr, errstr_size, "changed_fields");
+	if (!prior || prior->kind != CPS_RK_ARRAY || qt->items->kind != CPS_RK_ENUM)
+		return bad(errstr, errstr_size, "prior_platforms");
 	out->key = (const char *)key->u.b.ptr;
 	out->key_len = key->u.b.len;
 	out->version = version->u.i;

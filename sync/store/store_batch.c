@@ -9,7 +9,6 @@
 
 #include "base/common.h"
 #include "base/histogram.h"
-#include "store/jsonb.h"
 #include "store/pg_params.h"
 #include "store/store_conn_int.h"
 
