@@ -49,7 +49,8 @@ int cps_sink_event_read(const struct cps_rtype *type, struct cps_tval *v,
 	const struct cps_rtype *entry;
 
 	memset(out, 0, sizeof(*out));
-	if (!key || key->kind != CPS_RK_STRING)
+	/* a NUL would cut the key short where it is used as a C string */
+	if (!key || key->kind != CPS_RK_STRING || memchr(key->u.b.ptr, '\0', key->u.b.len))
 		return bad(errstr, errstr_size, "key");
 	if (!version || version->kind != CPS_RK_LONG)
 		return bad(errstr, errstr_size, "version");

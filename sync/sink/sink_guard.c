@@ -82,10 +82,13 @@ int cps_sink_guard_note(struct cps_sink_runner *r, size_t k)
 		return 0;
 	if (cps_grow(&r->written, &r->cap_written, r->n_written + 1, sizeof(*r->written)) != 0)
 		return -1;
-	w = &r->written[r->n_written++];
+	w = &r->written[r->n_written];
+	w->key = cps_arena_strdup(&r->written_keys, o->key);
+	if (!w->key)
+		return -1;
 	w->ei = o->ei;
-	snprintf(w->key, sizeof(w->key), "%s", o->key);
 	w->version = o->v;
+	r->n_written++;
 	return 0;
 }
 
@@ -95,7 +98,7 @@ int cps_sink_guard_save(struct cps_sink_runner *r, char *errstr, size_t errstr_s
 	int rc;
 
 	if (!r->n_written || !r->store_conninfo) {
-		r->n_written = 0;
+		cps_sink_guard_forget(r);
 		return CPS_OK;
 	}
 	refs = calloc(r->n_written, sizeof(*refs));
@@ -111,7 +114,7 @@ int cps_sink_guard_save(struct cps_sink_runner *r, char *errstr, size_t errstr_s
 	if (rc != CPS_OK)
 		cps_sink_store_failed(r);
 	else
-		r->n_written = 0;
+		cps_sink_guard_forget(r);
 	free(refs);
 	return rc;
 }
@@ -119,4 +122,5 @@ int cps_sink_guard_save(struct cps_sink_runner *r, char *errstr, size_t errstr_s
 void cps_sink_guard_forget(struct cps_sink_runner *r)
 {
 	r->n_written = 0;
+	cps_arena_reset(&r->written_keys);
 }

@@ -129,7 +129,7 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, const struct cps_si
 	int rc;
 
 	*skip = false;
-	if (!schema || ev->key_len >= sizeof(o->key)) {
+	if (!schema) {
 		drop_add(r, &r->stats.undecodable, CPS_DROP_UNDECODABLE);
 		*skip = true;
 		return CPS_OK;
@@ -143,8 +143,9 @@ int cps_sink_build_record(struct cps_sink_runner *r, int ei, const struct cps_si
 		*skip = true; /* files cannot say a delete */
 		return CPS_OK;
 	}
-	memcpy(o->key, ev->key, ev->key_len);
-	o->key[ev->key_len] = '\0';
+	o->key = cps_arena_strndup(&r->values, ev->key, ev->key_len);
+	if (!o->key)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (ev->record && r->format != CPS_SINK_FORMAT_JSON &&
 	    cps_sink_allow_avro(ev->record_type, ev->record, r->allow[ei], why, sizeof(why))) {
 		char masked[64];

@@ -350,6 +350,7 @@ static void runner_free(struct cps_sink_runner *r)
 		cps_buf_release(&r->out[i].value);
 	cps_arena_release(&r->scratch);
 	cps_arena_release(&r->values);
+	cps_arena_release(&r->written_keys);
 	free(r->pending);
 	free(r->written);
 	for (int i = 0; i < CPS_N_ENTITIES; i++)
@@ -411,6 +412,7 @@ int cps_sink_runner_start(const struct cps_sink_runner_conf *conf, struct cps_si
 	cps_settings_init(&r->source_settings);
 	cps_arena_init(&r->scratch, 0);
 	cps_arena_init(&r->values, 0);
+	cps_arena_init(&r->written_keys, 0);
 	rc = cps_sink_split_settings(r, conf, errstr, errstr_size);
 	if (rc != CPS_OK)
 		goto out_free;

@@ -28,7 +28,7 @@
 /* One record for the target, with the buffers its fields point into. */
 struct out_rec {
 	struct cps_buf value;
-	char key[256];
+	char *key; /* in the runner's `values`, of any length */
 	char version[24];
 	char fp[17];
 	int64_t v;  /* the unified version */
@@ -40,7 +40,7 @@ struct out_rec {
 /* A version put since the last flush (the guard saves them at the flush). */
 struct sink_written {
 	int ei;
-	char key[256];
+	char *key; /* in the runner's `written_keys` */
 	int64_t version;
 };
 
@@ -82,9 +82,10 @@ struct cps_sink_runner {
 	uint64_t jitter; /* xorshift state of the backoff's jitter */
 	/* the version guard (Kafka and files sinks): versions put since the
 	 * last flush, and for each out record of a batch the newest version
-	 * written before it */
+	 * written before it; their keys in `written_keys`, reset with them */
 	struct sink_written *written;
 	size_t n_written, cap_written;
+	struct cps_arena written_keys;
 	int64_t *last_written;
 	pthread_mutex_t replay_lock;
 	pthread_cond_t replay_cond;

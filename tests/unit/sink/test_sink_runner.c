@@ -417,9 +417,14 @@ static void test_province_kafka_sink(void **state)
 	const char *got[8];
 	long got_version[8];
 	int n_got = 0;
+	size_t key_len[8];
 	int64_t end;
+	char long_key[301];
 
 	(void)state;
+	memset(long_key, 'k', 300);
+	memcpy(long_key, "K3", 2);
+	long_key[300] = '\0';
 	assert_int_equal(PQstatus(db), CONNECTION_OK);
 	check_ok(cps_connector_register_builtins(err, sizeof(err)), err);
 	check_ok(cps_broker_start(1, topics, 3, &broker, err, sizeof(err)), err);
@@ -457,10 +462,11 @@ static void test_province_kafka_sink(void **state)
 		assert_true(cps_catalog_by_id(catalog, 8)->writer_only);
 		produce_written(prod, topics[0], cps_catalog_by_id(catalog, 8), old);
 	}
-	/* K3 v1: a steward settled the gender -> sent */
+	/* K3… v1: a steward settled the gender -> sent, its key of 300 bytes
+	 * whole (the key length is not bounded where the key is accepted) */
 	p[field_index("gender")] = NULL;
 	produce_event(prod, topics[0], "cpsync.unified.PersonEvent",
-	              changing(event("K3", 1, "Steward Case", NULL, p), "[\"gender\"]"));
+	              changing(event(long_key, 1, "Steward Case", NULL, p), "[\"gender\"]"));
 	/* K1 v3: the city renamed -> sent */
 	all(p, "CITY");
 	p[field_index("phone")] = "PROVINCE";
@@ -529,7 +535,7 @@ static void test_province_kafka_sink(void **state)
 		    json_string_value(json_object_get(rec, "name")) &&
 		            !strcmp(json_string_value(json_object_get(rec, "name")), "City Renamed")
 		        ? "City Renamed"
-		    : strcmp(json_string_value(json_object_get(rec, "national_id")), "K3") == 0
+		    : strcmp(json_string_value(json_object_get(rec, "national_id")), long_key) == 0
 		        ? "K3"
 		        : "K1";
 		assert_int_equal(rd_kafka_message_headers(m, &hdrs), 0);
@@ -539,7 +545,7 @@ static void test_province_kafka_sink(void **state)
 		got_version[n_got] = atol(version);
 		assert_int_equal(rd_kafka_header_get_last(hdrs, "cpsync-origin", &hv, &hlen), 0);
 		assert_memory_equal(hv, CPS_SINK_ORIGIN, hlen);
-		assert_int_equal(m->key_len, 2);
+		key_len[n_got] = m->key_len;
 		json_decref(rec);
 		rd_kafka_message_destroy(m);
 		n_got++;
@@ -551,6 +557,22 @@ static void test_province_kafka_sink(void **state)
 	assert_int_equal(got_version[1], 1);
 	assert_string_equal(got[2], "City Renamed");
 	assert_int_equal(got_version[2], 3);
+	assert_int_equal(key_len[0], 2);
+	assert_int_equal(key_len[1], 300);
+	assert_int_equal(key_len[2], 2);
+	/* the version guard noted the long key whole */
+	{
+		PGresult *res = PQexec(db, "SELECT key, version FROM cpsync.sink_versions "
+		                           "WHERE entity = 'person' ORDER BY key");
+
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		assert_int_equal(PQntuples(res), 2);
+		assert_string_equal(PQgetvalue(res, 0, 0), "K1");
+		assert_string_equal(PQgetvalue(res, 0, 1), "3");
+		assert_string_equal(PQgetvalue(res, 1, 0), long_key);
+		assert_string_equal(PQgetvalue(res, 1, 1), "1");
+		PQclear(res);
+	}
 	/* nothing more: the echoes never came */
 	for (end = now_ms() + 1500; now_ms() < end;) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 100);
