@@ -1,8 +1,8 @@
 /*
  * What a sink never receives (sink_runner.h): echoes of changes that came
  * from its own platform (the no-echo rule, cps_sink_is_echo) and fields
- * outside its allow-list (cps_sink_allow_avro, cps_sink_allow_json). Pure
- * functions.
+ * outside its allow-list (cps_sink_allow_avro; a SQL target's plain text
+ * leaves them out, sink_plain_text.c). Pure functions.
  */
 #include "sink/sink_runner.h"
 #include "base/comma_list.h"
@@ -74,7 +74,7 @@ bool cps_sink_is_echo(const struct cps_sink_event *ev, const char *platform)
 
 /* ---- the allow-list ------------------------------------------------------ */
 
-static bool list_has(const char *list, const char *name)
+bool cps_sink_allowed(const char *list, const char *name)
 {
 	size_t n = strlen(name), len;
 	const char *elem;
@@ -91,7 +91,7 @@ int cps_sink_allow_avro(const struct cps_rtype *type, struct cps_tval *record, c
 	for (size_t i = 0; i < type->n && i < record->u.list.n; i++) {
 		const struct cps_rfield *f = &type->fields[i];
 
-		if (list_has(fields, f->name))
+		if (cps_sink_allowed(fields, f->name))
 			continue;
 		if (!f->nullable)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
@@ -101,15 +101,4 @@ int cps_sink_allow_avro(const struct cps_rtype *type, struct cps_tval *record, c
 		    (struct cps_tval){.kind = CPS_RK_NULL, .branch = f->type->null_branch};
 	}
 	return CPS_OK;
-}
-
-void cps_sink_allow_json(json_t *record, const char *fields)
-{
-	const char *name;
-	json_t *v;
-	void *tmp;
-
-	json_object_foreach_safe (record, tmp, name, v)
-		if (!list_has(fields, name))
-			json_object_del(record, name);
 }

@@ -67,30 +67,15 @@ static int encode_value(struct cps_sink_runner *r, int ei, struct cps_schema *sc
 	int rc;
 
 	if (r->format == CPS_SINK_FORMAT_JSON) {
-		json_t *record = ev->record ? cps_record_to_json_at(ev->record_type, ev->record,
-		                                                    why, sizeof(why))
-		                            : NULL;
-		json_t *plain = NULL;
-		char *text;
-
-		if (record) {
-			cps_sink_allow_json(record, r->allow[ei]);
-			plain = cps_sink_plain_json(schema->json, schema->json, record, why,
-			                            sizeof(why));
-			json_decref(record);
-		} else if (!ev->record) {
-			plain = json_null(); /* a delete */
-		}
-		if (!plain)
-			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-			                  "%s record to JSON: %s", entity, why);
-		text = json_dumps(plain, JSON_COMPACT | JSON_ENCODE_ANY);
-		json_decref(plain);
-		if (!text || cps_buf_append(&o->value, text, strlen(text)) < 0) {
-			free(text);
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		}
-		free(text);
+		if (!ev->record) /* a delete */
+			return cps_buf_append(&o->value, "null", 4)
+			           ? cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory")
+			           : CPS_OK;
+		rc = cps_sink_plain_text(ev->record_type, ev->record, r->allow[ei], &o->value, why,
+		                         sizeof(why));
+		if (rc != CPS_OK)
+			return cps_seterr(rc, errstr, errstr_size, "%s record to JSON: %s", entity,
+			                  why);
 	} else if (ev->record) {
 		if (r->format == CPS_SINK_FORMAT_FRAMED) {
 			/* a registry that cannot answer is trouble, not a poison record */

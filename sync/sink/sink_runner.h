@@ -162,12 +162,20 @@ bool cps_sink_is_echo(const struct cps_sink_event *ev, const char *platform);
  * (reason: the first such field's name) when it is not nullable. */
 int cps_sink_allow_avro(const struct cps_rtype *type, struct cps_tval *record, const char *fields,
                         char *errstr, size_t errstr_size);
-/* The same on a record for a JSON target (Avro JSON): every other field
- * removed. */
-void cps_sink_allow_json(json_t *record, const char *fields);
+/* Whether the comma list `list` names `name`. */
+bool cps_sink_allowed(const char *list, const char *name);
+
+/* Appends the plain JSON text (see CPS_SINK_FORMAT_JSON above) of the
+ * fields of typed `record` (of record type `type`) that the comma list
+ * `allow` names: what cps_sink_plain_json gives for the record's Avro JSON
+ * with the other fields removed. CPS_ERR_INVALID (the reason names the
+ * field) for a value JSON cannot hold. */
+int cps_sink_plain_text(const struct cps_rtype *type, const struct cps_tval *record,
+                        const char *allow, struct cps_buf *out, char *errstr, size_t errstr_size);
 
 /* The plain JSON of an Avro JSON `value` of type `type` (schema JSON), see
- * CPS_SINK_FORMAT_JSON above. `root` resolves named types. New reference. */
+ * CPS_SINK_FORMAT_JSON above, for what holds Avro JSON (the demo's city
+ * rows). `root` resolves named types. New reference. */
 json_t *cps_sink_plain_json(json_t *root, json_t *type, json_t *value, char *errstr,
                             size_t errstr_size);
 
