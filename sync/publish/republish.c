@@ -14,6 +14,7 @@
 #include "kafka/client.h"
 #include "model/entity.h"
 #include "reconcile/unified.h"
+#include "store/state_facts.h"
 #include "store/store_republish.h"
 
 #include <librdkafka/rdkafka.h>
@@ -152,7 +153,8 @@ static int encode_row(struct run *r, const struct cps_republish_row *row, char *
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (row->record && !(rec = json_loads(row->record, 0, NULL)))
 		goto out_bad;
-	if (row->provenance && !(prov = json_loads(row->provenance, 0, NULL)))
+	if (row->prov ? cps_prov_decode(row->prov, row->prov_len, &prov, NULL, errstr, errstr_size)
+	              : row->provenance && !(prov = json_loads(row->provenance, 0, NULL)))
 		goto out_bad;
 	st.version = row->version;
 	st.deleted = row->deleted;
@@ -172,8 +174,8 @@ out_bad:
 	json_decref(rec);
 	cps_key_state_release(&st);
 	return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-	                  "store: a %s record of version %lld is no JSON object", r->req->entity,
-	                  (long long)row->version);
+	                  "store: the %s record or provenance of version %lld does not read",
+	                  r->req->entity, (long long)row->version);
 }
 
 static int produce_one(struct run *r, const char *key, const void *payload, size_t len,

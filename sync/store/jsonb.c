@@ -173,35 +173,67 @@ json_t *cps_jsonb_value(const PGresult *res, int row, int col)
 
 /* ---- a row's facts (store/state_facts.h) ------------------------------- */
 
+/* A column's bytea (text or binary result format) decoded by `decode`. */
+static int bytea_column(const PGresult *res, int row, int col, const char *name,
+                        int (*decode)(const uint8_t *, size_t, json_t **, size_t *, char *, size_t),
+                        json_t **out, size_t *size, char *errstr, size_t errstr_size)
+{
+	unsigned char *raw;
+	size_t n;
+	int rc;
+
+	if (PQfformat(res, col) == 1)
+		return decode((const uint8_t *)PQgetvalue(res, row, col),
+		              (size_t)PQgetlength(res, row, col), out, size, errstr, errstr_size);
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &n);
+	if (!raw)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "store: a stored '%s' is not bytea text (or out of memory)",
+		                  name);
+	rc = decode(raw, n, out, size, errstr, errstr_size);
+	PQfreemem(raw);
+	return rc;
+}
+
+/* A row's object from its binary column `names[0]` when not NULL, else
+ * from the jsonb column `names[1]` it replaced (rows written before it). */
+static int
+binary_or_jsonb(const PGresult *res, int row, int bin_col, int json_col, const char *const names[2],
+                int (*decode)(const uint8_t *, size_t, json_t **, size_t *, char *, size_t),
+                json_t **out, size_t *size, char *errstr, size_t errstr_size)
+{
+	size_t unused;
+
+	*out = NULL;
+	if (!size)
+		size = &unused;
+	if (!PQgetisnull(res, row, bin_col))
+		return bytea_column(res, row, bin_col, names[0], decode, out, size, errstr,
+		                    errstr_size);
+	*out = cps_jsonb_value(res, row, json_col);
+	*size = (size_t)PQgetlength(res, row, json_col);
+	if (json_is_object(*out))
+		return CPS_OK;
+	json_decref(*out);
+	*out = NULL;
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "store: a stored '%s' is not a JSON object", names[1]);
+}
+
 int cps_facts_column(const PGresult *res, int row, int facts_col, int platforms_col,
                      json_t **platforms, size_t *size, char *errstr, size_t errstr_size)
 {
-	unsigned char *raw;
-	size_t n, unused;
-	int rc;
+	static const char *const names[2] = {"facts", "platforms"};
 
-	*platforms = NULL;
-	if (!size)
-		size = &unused;
-	if (PQgetisnull(res, row, facts_col)) { /* a row written before migration 012 */
-		*platforms = cps_jsonb_value(res, row, platforms_col);
-		*size = (size_t)PQgetlength(res, row, platforms_col);
-		if (json_is_object(*platforms))
-			return CPS_OK;
-		json_decref(*platforms);
-		*platforms = NULL;
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "store: a stored 'platforms' is not a JSON object");
-	}
-	if (PQfformat(res, facts_col) == 1)
-		return cps_facts_decode_sized((const uint8_t *)PQgetvalue(res, row, facts_col),
-		                              (size_t)PQgetlength(res, row, facts_col), platforms,
-		                              size, errstr, errstr_size);
-	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, facts_col), &n);
-	if (!raw)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "store: a stored 'facts' is not bytea text (or out of memory)");
-	rc = cps_facts_decode_sized(raw, n, platforms, size, errstr, errstr_size);
-	PQfreemem(raw);
-	return rc;
+	return binary_or_jsonb(res, row, facts_col, platforms_col, names, cps_facts_decode_sized,
+	                       platforms, size, errstr, errstr_size);
+}
+
+int cps_prov_column(const PGresult *res, int row, int prov_col, int json_col, json_t **prov,
+                    size_t *size, char *errstr, size_t errstr_size)
+{
+	static const char *const names[2] = {"prov", "provenance"};
+
+	return binary_or_jsonb(res, row, prov_col, json_col, names, cps_prov_decode, prov, size,
+	                       errstr, errstr_size);
 }

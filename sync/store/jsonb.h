@@ -24,5 +24,9 @@ json_t *cps_jsonb_value(const PGresult *res, int row, int col);
  * (may be NULL). CPS_ERR_INVALID when neither reads as an object. */
 int cps_facts_column(const PGresult *res, int row, int facts_col, int platforms_col,
                      json_t **platforms, size_t *size, char *errstr, size_t errstr_size);
+/* The same for a row's provenance: its `prov` column (bytea, migration
+ * 014) when not NULL, else its old `provenance` jsonb column. */
+int cps_prov_column(const PGresult *res, int row, int prov_col, int json_col, json_t **prov,
+                    size_t *size, char *errstr, size_t errstr_size);
 
 #endif

@@ -22,13 +22,15 @@ int cps_pg_params_json(struct cps_pg_params *p, int i, json_t *j, const char *de
 	return ok ? 0 : -1;
 }
 
-int cps_pg_params_facts(struct cps_pg_params *p, int i, json_t *platforms)
+/* Slot i: the bytes `encode` appends for `j`, a binary parameter the set owns. */
+static int params_binary(struct cps_pg_params *p, int i, json_t *j,
+                         int (*encode)(json_t *, struct cps_buf *, char *, size_t))
 {
 	struct cps_buf b;
 	char err[CPS_ERRSTR_SIZE];
 
 	cps_buf_init(&b, 0);
-	if (cps_facts_encode(platforms, &b, err, sizeof(err)) != CPS_OK || b.len > INT32_MAX) {
+	if (encode(j, &b, err, sizeof(err)) != CPS_OK || b.len > INT32_MAX) {
 		cps_buf_release(&b);
 		return -1;
 	}
@@ -37,6 +39,20 @@ int cps_pg_params_facts(struct cps_pg_params *p, int i, json_t *platforms)
 	p->len[i] = (int)b.len;
 	p->fmt[i] = 1;
 	return 0;
+}
+
+int cps_pg_params_facts(struct cps_pg_params *p, int i, json_t *platforms)
+{
+	return params_binary(p, i, platforms, cps_facts_encode);
+}
+
+int cps_pg_params_prov(struct cps_pg_params *p, int i, json_t *prov)
+{
+	if (!json_is_object(prov)) {
+		p->v[i] = NULL;
+		return 0;
+	}
+	return params_binary(p, i, prov, cps_prov_encode);
 }
 
 const char *cps_pg_params_int(struct cps_pg_params *p, int slot, int64_t n)

@@ -18,6 +18,9 @@
  *               (an IEEE double, little-endian) | 0x05 str | 0x06 varint(n)
  *               value{n} | 0x07 varint(n) (str value){n}   an object
  *
+ * A key state's provenance (cpsync.records.prov, cpsync.changes.prov,
+ * migration 014) is `0x01 value`: the object in the same value grammar.
+ *
  * The compact shapes are reconcile.c's: a platform is exactly {"withdrawn":
  * bool, "eff": int, "src": int, "pos": string|null, "fields": {}} and a
  * field exactly {"v", "eff": int, "src": int, "pos": string|null}; anything
@@ -662,4 +665,56 @@ int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errst
                      size_t errstr_size)
 {
 	return cps_facts_decode_sized(p, n, platforms, NULL, errstr, errstr_size);
+}
+
+/* ---- provenance ---------------------------------------------------------- */
+
+int cps_prov_encode(json_t *prov, struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	int rc;
+
+	if (!json_is_object(prov))
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "provenance: not a JSON object");
+	rc = cps_buf_append_byte(out, CPS_PROV_LAYOUT) ? -1 : put_value(out, prov, 0);
+	if (rc == -2)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "provenance: a value nests deeper than %d levels",
+		                  CPS_FACTS_MAX_DEPTH);
+	if (rc)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "provenance: out of memory (or past %zu bytes) encoding",
+		                  out->limit);
+	return CPS_OK;
+}
+
+int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size, char *errstr,
+                    size_t errstr_size)
+{
+	struct cur c = {.p = p, .n = p ? n : 0};
+	uint8_t layout;
+
+	*prov = NULL;
+	if (get_byte(&c, &layout) || (layout != CPS_PROV_LAYOUT && fail(&c, "unknown layout")))
+		goto bad;
+	*prov = get_value(&c, 0);
+	if (!*prov)
+		goto bad;
+	if (!json_is_object(*prov)) {
+		fail(&c, "not an object");
+		goto bad;
+	}
+	if (c.at != c.n) {
+		fail(&c, "bytes after the object");
+		goto bad;
+	}
+	if (json_size)
+		*json_size = c.size;
+	return CPS_OK;
+bad:
+	json_decref(*prov);
+	*prov = NULL;
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "provenance: %s at byte %zu of %zu (layout %d expected)", c.err, c.at,
+	                  c.n, CPS_PROV_LAYOUT);
 }

@@ -1,7 +1,7 @@
 /*
- * A key state's per-platform facts (reconcile.h's `platforms` tree) in the
- * compact binary form the store keeps in cpsync.records.facts (bytea,
- * migration 012): each platform's stamp once, its fields' distinct stamps
+ * A key state's per-platform facts (reconcile.h's `platforms` tree), and
+ * its provenance, in the compact binary forms the store keeps. The facts,
+ * in cpsync.records.facts (bytea, migration 012): each platform's stamp once, its fields' distinct stamps
  * in a table the fields refer to, values as tagged binary JSON. The layout
  * is documented at the top of state_facts.c. Any JSON tree round-trips
  * exactly (json_equal); the decoder is safe on any bytes.
@@ -34,5 +34,21 @@ int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errst
  * tree's compact JSON text would be (the key state's mem_hint: caches). */
 int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
                            char *errstr, size_t errstr_size);
+
+/* A key state's provenance (reconcile.h) in cpsync.records.prov and
+ * cpsync.changes.prov (bytea, migration 014): the object in the facts'
+ * tagged binary JSON, about 4x cheaper to write and read than its text. */
+#define CPS_PROV_LAYOUT 1 /* the first byte of every encoding */
+
+/* Appends the encoding of the object `prov` to `out`; errors as
+ * cps_facts_encode. */
+int cps_prov_encode(json_t *prov, struct cps_buf *out, char *errstr, size_t errstr_size);
+
+/* The object encoded in p[0..n) into *prov (a new reference), and into
+ * *json_size (NULL: not wanted) an estimate of its compact JSON text's
+ * length. CPS_ERR_INVALID, *prov NULL, for bytes that are not a whole
+ * valid encoding; never reads outside p[0..n). */
+int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size, char *errstr,
+                    size_t errstr_size);
 
 #endif

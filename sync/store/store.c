@@ -20,11 +20,11 @@
 /* A key state's upsert; the version guard raises (serialization_failure). */
 #define RECORD_UPSERT                                                                              \
 	"INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "                 \
-	"provenance, platforms, conflicts, updated_at, facts) "                                    \
-	"VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, '{}', $8::jsonb, now(), $7::bytea) "        \
+	"provenance, prov, platforms, conflicts, updated_at, facts) "                              \
+	"VALUES ($1, $2, $3, $4, $5::jsonb, '{}', $6::bytea, '{}', $8::jsonb, now(), $7::bytea) "  \
 	"ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "                     \
 	"deleted = EXCLUDED.deleted, record = EXCLUDED.record, "                                   \
-	"provenance = EXCLUDED.provenance, platforms = '{}', facts = EXCLUDED.facts, "             \
+	"provenance = '{}', prov = EXCLUDED.prov, platforms = '{}', facts = EXCLUDED.facts, "      \
 	"conflicts = EXCLUDED.conflicts, updated_at = now() "                                      \
 	"WHERE cpsync.not_stale(r.version, EXCLUDED.version)"
 
@@ -36,15 +36,15 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     [ST_RECORD_UPSERT_LOGGED] =
         {"cps_record_upsert_logged", "upsert into records with its change", 12,
          "WITH s AS (" RECORD_UPSERT " RETURNING r.entity, r.key, r.version, r.record, "
-         "r.provenance) INSERT INTO cpsync.changes (entity, key, version, op, record, "
-         "provenance, changed_fields, topic, payload) SELECT s.entity, s.key, s.version, $9, "
-         "s.record, s.provenance, "
+         "r.prov) INSERT INTO cpsync.changes (entity, key, version, op, record, "
+         "prov, changed_fields, topic, payload) SELECT s.entity, s.key, s.version, $9, "
+         "s.record, s.prov, "
          "ARRAY(SELECT jsonb_array_elements_text(COALESCE($10::jsonb, '[]'))), $11, "
          "$12::bytea FROM s"},
     [ST_CHANGE_APPEND] =
         {"cps_change_append", "append to changes", 9,
-         "INSERT INTO cpsync.changes (entity, key, version, op, record, provenance, "
-         "changed_fields, topic, payload) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, "
+         "INSERT INTO cpsync.changes (entity, key, version, op, record, prov, "
+         "changed_fields, topic, payload) VALUES ($1, $2, $3, $4, $5::jsonb, $6::bytea, "
          "ARRAY(SELECT jsonb_array_elements_text(COALESCE($7::jsonb, '[]'))), $8, $9::bytea)"},
     [ST_CONFLICT_OPEN] =
         {"cps_conflict_open", "insert into conflicts", 5,
@@ -88,7 +88,8 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.provenance END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.platforms END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts END, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.facts END "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.facts END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.prov END "
                         "FROM unnest($1::text[], $2::text[], $3::xid8[]) WITH ORDINALITY "
                         "AS i(entity, key, known, ord) "
                         "JOIN cpsync.records r ON r.entity = i.entity AND r.key = i.key"},

@@ -161,7 +161,7 @@ static int send_state(struct cps_store *s, const struct state_slot *t, char *err
 		return rc;
 	}
 	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	     cps_pg_params_json(&p, 5, st->provenance, "{}") ||
+	     cps_pg_params_prov(&p, 5, st->provenance) ||
 	     cps_pg_params_facts(&p, 6, st->platforms) ||
 	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
 	return params_send(s, t->logged ? ST_RECORD_UPSERT_LOGGED : ST_RECORD_UPSERT, &p, rc,
@@ -183,7 +183,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 		return rc;
 	}
 	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	     cps_pg_params_json(&p, 5, e->provenance, NULL);
+	     cps_pg_params_prov(&p, 5, e->provenance);
 	return params_send(s, ST_CHANGE_APPEND, &p, rc, "an emit", errstr, errstr_size);
 }
 

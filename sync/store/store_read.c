@@ -90,33 +90,39 @@ static int xid_array(struct cps_buf *b, const uint64_t *known, size_t n)
 }
 
 /* Row `row` of the load into st; its size as JSON text into st->mem_hint
- * (the facts' size as the text they would be: the cache sizes by it). */
+ * (the binary facts and provenance as the text they would be: the cache sizes
+ * by it). */
 static int fill_state(const PGresult *res, int row, struct cps_key_state *st, char *errstr,
                       size_t errstr_size)
 {
 	json_t *j[4];
-	size_t text = 0, facts_text = 0;
+	size_t text = 0, bin_text = 0;
 	char why[CPS_ERRSTR_SIZE] = "";
 
 	st->version = atoll(PQgetvalue(res, row, 1));
 	st->deleted = PQgetvalue(res, row, 2)[0] == 't';
 	for (int c = 0; c < 4; c++) {
-		if (c == 2) {
-			cps_facts_column(res, row, 9, 7, &j[c], &facts_text, why, sizeof(why));
-			text += facts_text;
+		if (c == 1 || c == 2) {
+			if (c == 1)
+				cps_prov_column(res, row, 10, 6, &j[c], &bin_text, why,
+				                sizeof(why));
+			else
+				cps_facts_column(res, row, 9, 7, &j[c], &bin_text, why,
+				                 sizeof(why));
+			text += bin_text;
 			continue;
 		}
 		j[c] = cps_jsonb_value(res, row, 5 + c);
 		text += (size_t)PQgetlength(res, row, 5 + c);
 	}
-	if (!j[2]) {
+	if (!j[1] || !j[2]) {
 		for (int c = 0; c < 4; c++)
 			json_decref(j[c]);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: the stored facts of entity '%s' do not read: %s",
-		                  st->entity, why);
+		                  "store: the stored %s of entity '%s' do not read: %s",
+		                  j[1] ? "facts" : "provenance", st->entity, why);
 	}
-	if (!j[0] || !j[1] || !j[3]) {
+	if (!j[0] || !j[3]) {
 		for (int c = 0; c < 4; c++)
 			json_decref(j[c]);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,

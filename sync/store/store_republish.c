@@ -15,8 +15,9 @@
 
 /* Binary results: int8/xid8 big-endian, bool one byte, text and bytea raw. */
 static const char current_sql[] =
-    "SELECT r.key, r.version, r.deleted, r.record::text, r.provenance::text, "
-    "(extract(epoch FROM r.updated_at) * 1000)::int8, c.payload "
+    "SELECT r.key, r.version, r.deleted, r.record::text, "
+    "CASE WHEN r.prov IS NULL THEN r.provenance::text END, "
+    "(extract(epoch FROM r.updated_at) * 1000)::int8, c.payload, r.prov "
     "FROM cpsync.records r LEFT JOIN cpsync.changes c "
     "ON c.entity = r.entity AND c.key = r.key AND c.version = r.version "
     "WHERE r.entity = $1 AND r.version > 0 AND r.key > COALESCE($2, '') "
@@ -24,7 +25,7 @@ static const char current_sql[] =
 
 static const char changes_sql[] =
     "SELECT c.key, c.version, c.op = 'delete', NULL::text, NULL::text, "
-    "(extract(epoch FROM c.committed_at) * 1000)::int8, c.payload, c.xid, c.seq "
+    "(extract(epoch FROM c.committed_at) * 1000)::int8, c.payload, NULL::bytea, c.xid, c.seq "
     "FROM cpsync.changes c "
     "WHERE c.entity = $1 AND c.committed_at >= $2::timestamptz "
     "AND (c.xid, c.seq) > ($3::xid8, $4::bigint) "
@@ -74,7 +75,7 @@ static int run_page(struct cps_store *s, const char *sql, int n, const char *con
 
 		if (PQgetlength(res, i, 1) != 8 || PQgetlength(res, i, 2) != 1 ||
 		    PQgetlength(res, i, 5) != 8 ||
-		    (logged && (PQgetlength(res, i, 7) != 8 || PQgetlength(res, i, 8) != 8))) {
+		    (logged && (PQgetlength(res, i, 8) != 8 || PQgetlength(res, i, 9) != 8))) {
 			cps_republish_page_release(page);
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 			                  "store: unexpected re-publish row format");
@@ -87,9 +88,11 @@ static int run_page(struct cps_store *s, const char *sql, int n, const char *con
 		r->updated_ms = (int64_t)be64(PQgetvalue(res, i, 5));
 		r->payload = (const uint8_t *)opt_text(res, i, 6);
 		r->payload_len = r->payload ? (size_t)PQgetlength(res, i, 6) : 0;
+		r->prov = (const uint8_t *)opt_text(res, i, 7);
+		r->prov_len = r->prov ? (size_t)PQgetlength(res, i, 7) : 0;
 		if (logged) {
-			r->xid = be64(PQgetvalue(res, i, 7));
-			r->seq = (int64_t)be64(PQgetvalue(res, i, 8));
+			r->xid = be64(PQgetvalue(res, i, 8));
+			r->seq = (int64_t)be64(PQgetvalue(res, i, 9));
 		}
 	}
 	return CPS_OK;

@@ -18,9 +18,13 @@
 struct cps_republish_row {
 	const char *key;
 	int64_t version;
-	bool deleted;           /* current records: the unified record is deleted */
-	const char *record;     /* current records: cpsync.records.record as JSON text, or NULL */
-	const char *provenance; /* current records: its provenance as JSON text */
+	bool deleted;       /* current records: the unified record is deleted */
+	const char *record; /* current records: cpsync.records.record as JSON text, or NULL */
+	/* current records: its provenance in binary (state_facts.h), or from
+	 * a row written before migration 014, as JSON text */
+	const uint8_t *prov;
+	size_t prov_len;
+	const char *provenance;
 	int64_t updated_ms;     /* current records: updated_at; change log: committed_at */
 	const uint8_t *payload; /* the framed event of this version, NULL when not logged */
 	size_t payload_len;

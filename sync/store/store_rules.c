@@ -250,7 +250,7 @@ static int write_change(struct pass *ps, const struct cps_key_state *st,
 	pp.len[8] = (int)ps->payload.len;
 	pp.fmt[8] = 1;
 	if (cps_pg_params_json(&pp, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    cps_pg_params_json(&pp, 5, st->provenance, NULL) ||
+	    cps_pg_params_prov(&pp, 5, st->provenance) ||
 	    cps_pg_params_json(&pp, 6, o->changed_fields, NULL))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
 	else
@@ -400,7 +400,7 @@ static int decide_row(struct pass *ps, PGresult *res, int row, char *errstr, siz
 	json_decref(st.platforms);
 	json_decref(st.conflicts);
 	st.record = cps_jsonb_value(res, row, 4);
-	st.provenance = cps_jsonb_value(res, row, 5);
+	cps_prov_column(res, row, 9, 5, &st.provenance, NULL, errstr, errstr_size);
 	cps_facts_column(res, row, 8, 6, &st.platforms, NULL, errstr, errstr_size);
 	st.conflicts = cps_jsonb_value(res, row, 7);
 	if (!st.record || !json_is_object(st.provenance) || !json_is_object(st.platforms) ||
@@ -449,10 +449,10 @@ static int pass_page(struct pass *ps, size_t *n, char *errstr, size_t errstr_siz
 	rc = run(ps->s, "page of records",
 	         ps->p->apply
 	             ? "SELECT entity, key, version, deleted, record, provenance, platforms, "
-	               "conflicts, facts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
+	               "conflicts, facts, prov FROM cpsync.records WHERE (entity, key) > ($1, $2) "
 	               "ORDER BY entity, key LIMIT $3::bigint FOR UPDATE"
 	             : "SELECT entity, key, version, deleted, record, provenance, platforms, "
-	               "conflicts, facts FROM cpsync.records WHERE (entity, key) > ($1, $2) "
+	               "conflicts, facts, prov FROM cpsync.records WHERE (entity, key) > ($1, $2) "
 	               "ORDER BY entity, key LIMIT $3::bigint",
 	         3, p.v, NULL, NULL, &res, errstr, errstr_size);
 	rows = res ? PQntuples(res) : 0;

@@ -228,7 +228,8 @@ static json_t *row_object(const PGresult *res, int row, const struct col *cols, 
 #define DETAIL_COLS                                                                                \
 	SUMMARY_COLS ", to_json(c.claimed_at) #>> '{}', to_json(c.updated_at) #>> '{}', "          \
 	             "to_json(c.closed_at) #>> '{}', c.resolution, r.record -> c.field, "          \
-	             "r.provenance -> c.field, r.version, COALESCE(r.record ? c.field, false)"
+	             "COALESCE(cpsync.provenance_json(r.prov), r.provenance) -> c.field, "         \
+	             "r.version, COALESCE(r.record ? c.field, false)"
 
 /* Store candidates [{"platform","v","eff","src","pos"}] in the API's shape. */
 static json_t *candidates_api(json_t *cands)
@@ -492,7 +493,7 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	const char *v[3] = {entity, key, lim}, *vs[3] = {entity, key, scope};
 	PGresult *res = NULL;
 	PGconn *c;
-	json_t *o = NULL, *platforms;
+	json_t *o = NULL, *platforms, *prov;
 	int rc;
 
 	*out = NULL;
@@ -507,20 +508,22 @@ int cps_steward_record_get(struct cps_steward_store *ss, const char *entity, con
 	rc = cps_steward_run_row(
 	    c, "select from records",
 	    "SELECT version, deleted, record, provenance, platforms, "
-	    "to_json(updated_at) #>> '{}', facts FROM cpsync.records WHERE entity = $1 AND key = $2 "
+	    "to_json(updated_at) #>> '{}', facts, prov FROM cpsync.records WHERE entity = $1 AND "
+	    "key = $2 "
 	    "AND " CPS_STEWARD_IN_SCOPE("3", "$1", "$2"),
 	    3, vs, &res, why, CPS_STEWARD_NOT_FOUND, errstr, errstr_size,
 	    "no %.32s record with that key", entity);
 	if (rc)
 		goto out;
-	/* the facts decoded: the endpoint shows them as reconcile.h's tree */
+	/* the facts and provenance decoded: the endpoint shows reconcile.h's trees */
 	if (cps_facts_column(res, 0, 6, 4, &platforms, NULL, errstr, errstr_size) != CPS_OK)
 		platforms = json_null();
+	if (cps_prov_column(res, 0, 7, 3, &prov, NULL, errstr, errstr_size) != CPS_OK)
+		prov = json_null();
 	o = json_pack("{s:s, s:s, s:I, s:b, s:o, s:o, s:o, s:o}", "entity", entity, "key", key,
 	              "version", (json_int_t)col_int(res, 0, 0), "deleted",
 	              !strcmp(PQgetvalue(res, 0, 1), "t"), "record", col_json(res, 0, 2),
-	              "provenance", col_json(res, 0, 3), "platforms", platforms, "updated_at",
-	              col_str(res, 0, 5));
+	              "provenance", prov, "platforms", platforms, "updated_at", col_str(res, 0, 5));
 	PQclear(res);
 	res = NULL;
 	if (!o) {

@@ -117,7 +117,7 @@ static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
 	rc = cps_steward_run_row(
 	    r->c, "lock of records",
 	    "SELECT version, deleted, record, provenance, platforms, conflicts, "
-	    "facts FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
+	    "facts, prov FROM cpsync.records WHERE entity = $1 AND key = $2 FOR UPDATE",
 	    2, v, &res, r->why, CPS_STEWARD_STATE, errstr, errstr_size,
 	    "the record of conflict %" PRId64 " is missing", r->d->conflict_id);
 	if (rc)
@@ -127,7 +127,7 @@ static int lock_record(struct resolve *r, char *errstr, size_t errstr_size)
 	json_decref(st->record);
 	st->record = col_json(res, 0, 2);
 	json_decref(st->provenance);
-	st->provenance = col_json(res, 0, 3);
+	cps_prov_column(res, 0, 7, 3, &st->provenance, NULL, errstr, errstr_size);
 	json_decref(st->platforms);
 	cps_facts_column(res, 0, 6, 4, &st->platforms, NULL, errstr, errstr_size);
 	json_decref(st->conflicts);
@@ -198,7 +198,7 @@ int cps_steward_write_state(PGconn *c, const struct cps_key_state *st, int64_t o
 	p.v[2] = cps_pg_params_int(&p, 0, st->version);
 	p.v[8] = cps_pg_params_int(&p, 1, old_version);
 	if (cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	    cps_pg_params_json(&p, 5, st->provenance, "{}") ||
+	    cps_pg_params_prov(&p, 5, st->provenance) ||
 	    cps_pg_params_facts(&p, 6, st->platforms) ||
 	    cps_pg_params_json(&p, 7, st->conflicts, "{}"))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -206,7 +206,8 @@ int cps_steward_write_state(PGconn *c, const struct cps_key_state *st, int64_t o
 		rc =
 		    cps_steward_run(c, "update of records",
 		                    "UPDATE cpsync.records SET version = $3::bigint, deleted = $4, "
-		                    "record = $5::jsonb, provenance = $6::jsonb, platforms = '{}', "
+		                    "record = $5::jsonb, provenance = '{}', prov = $6::bytea, "
+		                    "platforms = '{}', "
 		                    "facts = $7::bytea, conflicts = $8::jsonb, updated_at = now() "
 		                    "WHERE entity = $1 AND key = $2 AND version = $9::bigint",
 		                    9, p.v, p.len, &res, errstr, errstr_size);
@@ -228,15 +229,15 @@ static int append_change(struct resolve *r, char *errstr, size_t errstr_size)
 
 	p.v[2] = cps_pg_params_int(&p, 0, st->version);
 	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	     cps_pg_params_json(&p, 5, st->provenance, NULL) ||
+	     cps_pg_params_prov(&p, 5, st->provenance) ||
 	     cps_pg_params_json(&p, 6, r->o.changed_fields, NULL);
 	p.v[7] = json_string_value(r->topic);
 	p.v[8] = r->payload.data ? (const char *)r->payload.data : "";
 	p.len[8] = (int)r->payload.len;
 	return run_params(r, "append to changes",
 	                  "INSERT INTO cpsync.changes (entity, key, version, op, record, "
-	                  "provenance, changed_fields, topic, payload) VALUES ($1, $2, $3::bigint, "
-	                  "$4, $5::jsonb, $6::jsonb, ARRAY(SELECT jsonb_array_elements_text("
+	                  "prov, changed_fields, topic, payload) VALUES ($1, $2, $3::bigint, "
+	                  "$4, $5::jsonb, $6::bytea, ARRAY(SELECT jsonb_array_elements_text("
 	                  "COALESCE($7::jsonb, '[]'))), $8, $9::bytea)",
 	                  9, &p, rc, errstr, errstr_size);
 }

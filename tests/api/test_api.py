@@ -188,7 +188,8 @@ def unified_decision(bootstrap, schemas, key, field="phone"):
 def stored_decision(db, key, version, field="phone"):
     """The field's provenance in cpsync.records and in the record_history row
     of `version` (the decision's), from SQL."""
-    cur = db.query("SELECT provenance -> %s FROM cpsync.records WHERE entity = 'person' AND "
+    cur = db.query("SELECT cpsync.provenance_json(prov) -> %s FROM cpsync.records "
+                   "WHERE entity = 'person' AND "
                    "key = %s", (field, key))
     hist = db.query("SELECT provenance -> %s FROM cpsync.record_history WHERE entity = "
                     "'person' AND key = %s AND version = %s", (field, key, version))

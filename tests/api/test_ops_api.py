@@ -327,7 +327,8 @@ def deadletter_checks(api, db, bootstrap, cpsync, source_dir, log):
     rows = db.query("SELECT actor, reason FROM cpsync.audit WHERE action = 'deadletter.replayed' "
                     "AND key = %s", (str(v_id),))
     check(rows == [("ops-console", "fixed the registry")], "replay audit rows: %s" % rows)
-    prov = db.query("SELECT provenance::text FROM cpsync.records WHERE entity = 'person' "
+    prov = db.query("SELECT COALESCE(cpsync.provenance_json(prov), provenance)::text FROM cpsync.records "
+                    "WHERE entity = 'person' "
                     "AND key = %s", (national_id,))[0][0]
     check("province.person/0@424242" in prov, "the record's provenance keeps the origin: %s"
           % prov[:300])

@@ -620,7 +620,7 @@ def run(args, schemas_dir, bootstrap, registry, db, cps, topics, unified):
            "H1 income 1200.00 (a decimal(12,2) through fastavro, Avro C and back)")
     expect(r["members"] == msgs[4][3]["members"], "H1 members")
     store_prov = {(e, k): pr for e, k, pr in db.query(
-        "SELECT entity, key, provenance FROM cpsync.records")}
+        "SELECT entity, key, COALESCE(cpsync.provenance_json(prov), provenance) FROM cpsync.records")}
     sp = store_prov[("household", h1)]["per_capita_monthly_income"]
     expect(sp.get("platform") == "city" and sp.get("pos") == pos[5],
            "the store attributes H1's income to the city (precedence city first): %r" % sp)

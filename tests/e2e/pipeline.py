@@ -204,7 +204,8 @@ def run(args, schemas, broker, db, cps):
 
     # -- the records table
     rows = {(e, k): (v, d, r, prov, plats) for e, k, v, d, r, prov, plats in db.query(
-        "SELECT entity, key, version, deleted, record, provenance, cpsync.facts_json(facts) "
+        "SELECT entity, key, version, deleted, record, cpsync.provenance_json(prov), "
+        "cpsync.facts_json(facts) "
         "FROM cpsync.records")}
     r = plain(rows[("person", p1)][2])
     # manual: the first value applied stands while the conflict is open

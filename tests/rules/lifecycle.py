@@ -151,7 +151,8 @@ def phase_exact(port, conn, rules0):
         C.fail("apply: HTTP %s %r" % (st, app))
     compare(rep, app["report"])
     set_id = app["rule_set"]["id"]
-    rows = q(conn, "SELECT entity, changed_fields, provenance FROM cpsync.changes "
+    rows = q(conn, "SELECT entity, changed_fields, cpsync.provenance_json(prov) "
+                   "FROM cpsync.changes "
                    "WHERE seq > %s", (seq0,))
     per_entity, fields = {}, {}
     for ent, cf, prov in rows:

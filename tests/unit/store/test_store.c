@@ -434,17 +434,17 @@ static void test_change_log_rows_of_a_batch(void **state)
 	commit_ok(s, &batch);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes c JOIN cpsync.records r "
 	                         "USING (entity, key, version) WHERE c.key = 'S1' AND "
-	                         "c.record = r.record AND c.provenance = r.provenance"),
+	                         "c.record = r.record AND c.prov = r.prov"),
 	                 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'S1' AND "
 	                         "version = 1 AND record->>'name' = 'one' AND "
-	                         "provenance->'name'->>'pos' = 'c:1'"),
+	                         "cpsync.provenance_json(prov)->'name'->>'pos' = 'c:1'"),
 	                 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'S2' AND "
-	                         "provenance->'name'->>'pos' = 'c:9'"),
+	                         "cpsync.provenance_json(prov)->'name'->>'pos' = 'c:9'"),
 	                 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'S2' AND "
-	                         "provenance->'name'->>'pos' = 's:3'"),
+	                         "cpsync.provenance_json(prov)->'name'->>'pos' = 's:3'"),
 	                 1);
 	/* the state's own version goes with the state, after the key's earlier
 	 * versions of the batch: the log keeps each key's versions in order */
@@ -462,8 +462,9 @@ static void test_change_log_rows_of_a_batch(void **state)
 	cps_store_close(s);
 }
 
-/* Migration 013: the wide values of a key state and of its change-log row
- * are stored lz4-compressed (this server is Debian's, built with lz4). */
+/* Migrations 013 and 014: the wide values of a key state and of its
+ * change-log row, the binary provenance too, are stored lz4-compressed
+ * (this server is Debian's, built with lz4). */
 static void test_wide_values_compress_lz4(void **state)
 {
 	struct cps_store *s = store_open();
@@ -482,14 +483,18 @@ static void test_wide_values_compress_lz4(void **state)
 	wide[sizeof(wide) - 1] = '\0';
 	state_fill(a, 1, "{}", "{}", "{}", "{}");
 	json_object_set_new(a->record, "name", json_string(wide));
+	json_object_set_new(a->provenance, "name", json_pack("{s:s}", "pos", wide));
 	emit.record = a->record;
 	emit.provenance = a->provenance;
 	commit_ok(s, &batch);
-	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.records WHERE key = 'W1' AND "
-	                         "pg_column_compression(record) = 'lz4'"),
-	                 1);
+	assert_int_equal(
+	    sql_int(
+	        "SELECT count(*) FROM cpsync.records WHERE key = 'W1' AND "
+	        "pg_column_compression(record) = 'lz4' AND pg_column_compression(prov) = 'lz4'"),
+	    1);
 	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.changes WHERE key = 'W1' AND "
-	                         "pg_column_compression(record) = 'lz4'"),
+	                         "pg_column_compression(record) = 'lz4' AND "
+	                         "pg_column_compression(prov) = 'lz4'"),
 	                 1);
 	json_decref(changed);
 	state_free(a);
