@@ -96,31 +96,27 @@ static int fill_state(const PGresult *res, int row, struct cps_key_state *st, ch
                       size_t errstr_size)
 {
 	json_t *j[4];
-	size_t text = 0, bin_text = 0;
+	size_t text, bin_text = 0;
 	char why[CPS_ERRSTR_SIZE] = "";
 
 	st->version = atoll(PQgetvalue(res, row, 1));
 	st->deleted = PQgetvalue(res, row, 2)[0] == 't';
-	for (int c = 0; c < 4; c++) {
-		if (c == 1 || c == 2) {
-			if (c == 1)
-				cps_prov_column(res, row, 10, 6, &j[c], &bin_text, why,
-				                sizeof(why));
-			else
-				cps_facts_column(res, row, 9, 7, &j[c], &bin_text, why,
-				                 sizeof(why));
-			text += bin_text;
-			continue;
-		}
-		j[c] = cps_jsonb_value(res, row, 5 + c);
-		text += (size_t)PQgetlength(res, row, 5 + c);
-	}
+	/* columns 5-8 record, provenance, platforms, conflicts (jsonb); 9 facts, 10 prov */
+	j[0] = cps_jsonb_value(res, row, 5);
+	j[3] = cps_jsonb_value(res, row, 8);
+	text = (size_t)PQgetlength(res, row, 5) + (size_t)PQgetlength(res, row, 8);
+	cps_prov_column(res, row, 10, 6, &j[1], &bin_text, why, sizeof(why));
+	text += bin_text;
+	cps_facts_column(res, row, 9, 7, &j[2], &bin_text, why, sizeof(why));
+	text += bin_text;
 	if (!j[1] || !j[2]) {
+		const char *what = j[1] ? "facts" : "provenance";
+
 		for (int c = 0; c < 4; c++)
 			json_decref(j[c]);
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "store: the stored %s of entity '%s' do not read: %s",
-		                  j[1] ? "facts" : "provenance", st->entity, why);
+		                  "store: the stored %s of entity '%s' do not read: %s", what,
+		                  st->entity, why);
 	}
 	if (!j[0] || !j[3]) {
 		for (int c = 0; c < 4; c++)
