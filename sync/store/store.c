@@ -141,10 +141,13 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                                 "(SELECT id FROM cpsync.audit WHERE (before IS NOT NULL OR after "
                                 "IS NOT NULL) AND at < now() - $1::bigint * interval '1 ms' "
                                 "LIMIT $2)"},
+    /* one index probe per key (NULL: never written): as a join, the planner
+     * hashed the link's whole table on every poll */
     [ST_SINK_VERSIONS_GET] = {"cps_sink_versions_get", "select from sink_versions", 3,
-                              "SELECT i.ord, v.version FROM unnest($2::text[], $3::text[]) "
-                              "WITH ORDINALITY AS i(entity, key, ord) JOIN cpsync.sink_versions v "
-                              "ON v.link = $1 AND v.entity = i.entity AND v.key = i.key"},
+                              "SELECT i.ord, (SELECT v.version FROM cpsync.sink_versions v "
+                              "WHERE v.link = $1 AND v.entity = i.entity AND v.key = i.key) "
+                              "FROM unnest($2::text[], $3::text[]) "
+                              "WITH ORDINALITY AS i(entity, key, ord)"},
     [ST_SINK_VERSIONS_PUT] =
         {"cps_sink_versions_put", "upsert into sink_versions", 4,
          "INSERT INTO cpsync.sink_versions AS s (link, entity, key, version) "

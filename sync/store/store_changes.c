@@ -148,7 +148,7 @@ int cps_store_sink_versions_get(struct cps_store *s, const char *link,
 	for (int row = 0; rc == CPS_OK && row < PQntuples(res); row++) {
 		long i = cps_store_row_index(res, row, n);
 
-		if (i >= 0)
+		if (i >= 0 && !PQgetisnull(res, row, 1))
 			versions[i] = strtoll(PQgetvalue(res, row, 1), NULL, 10);
 	}
 out:
