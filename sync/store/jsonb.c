@@ -175,8 +175,8 @@ json_t *cps_jsonb_value(const PGresult *res, int row, int col)
 
 /* A column's bytea (text or binary result format) decoded by `decode`. */
 static int bytea_column(const PGresult *res, int row, int col, const char *name,
-                        int (*decode)(const uint8_t *, size_t, json_t **, size_t *, char *, size_t),
-                        json_t **out, size_t *size, char *errstr, size_t errstr_size)
+                        cps_tree_decode_fn *decode, json_t **out, size_t *size, char *errstr,
+                        size_t errstr_size)
 {
 	unsigned char *raw;
 	size_t n;
@@ -197,10 +197,9 @@ static int bytea_column(const PGresult *res, int row, int col, const char *name,
 
 /* A row's object from its binary column `names[0]` when not NULL, else
  * from the jsonb column `names[1]` it replaced (rows written before it). */
-static int
-binary_or_jsonb(const PGresult *res, int row, int bin_col, int json_col, const char *const names[2],
-                int (*decode)(const uint8_t *, size_t, json_t **, size_t *, char *, size_t),
-                json_t **out, size_t *size, char *errstr, size_t errstr_size)
+static int binary_or_jsonb(const PGresult *res, int row, int bin_col, int json_col,
+                           const char *const names[2], cps_tree_decode_fn *decode, json_t **out,
+                           size_t *size, char *errstr, size_t errstr_size)
 {
 	size_t unused;
 

@@ -23,8 +23,7 @@ int cps_pg_params_json(struct cps_pg_params *p, int i, json_t *j, const char *de
 }
 
 /* Slot i: the bytes `encode` appends for `j`, a binary parameter the set owns. */
-static int params_binary(struct cps_pg_params *p, int i, json_t *j,
-                         int (*encode)(json_t *, struct cps_buf *, char *, size_t))
+static int params_binary(struct cps_pg_params *p, int i, json_t *j, cps_tree_encode_fn *encode)
 {
 	struct cps_buf b;
 	char err[CPS_ERRSTR_SIZE];

@@ -628,6 +628,17 @@ static int get_platform(struct cur *c, json_t *platforms)
 	return 0;
 }
 
+/* A decode that failed: *out dropped, CPS_ERR_INVALID naming where. */
+static int refused(const struct cur *c, json_t **out, const char *what, int layout, char *errstr,
+                   size_t errstr_size)
+{
+	json_decref(*out);
+	*out = NULL;
+	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+	                  "%s: %s at byte %zu of %zu (layout %d expected)", what, c->err, c->at,
+	                  c->n, layout);
+}
+
 int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
                            char *errstr, size_t errstr_size)
 {
@@ -654,11 +665,7 @@ int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_
 		*json_size = c.size;
 	return CPS_OK;
 bad:
-	json_decref(*platforms);
-	*platforms = NULL;
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-	                  "facts: %s at byte %zu of %zu (layout %d expected)", c.err, c.at, c.n,
-	                  CPS_FACTS_LAYOUT);
+	return refused(&c, platforms, "facts", CPS_FACTS_LAYOUT, errstr, errstr_size);
 }
 
 int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errstr,
@@ -712,9 +719,5 @@ int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size
 		*json_size = c.size;
 	return CPS_OK;
 bad:
-	json_decref(*prov);
-	*prov = NULL;
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-	                  "provenance: %s at byte %zu of %zu (layout %d expected)", c.err, c.at,
-	                  c.n, CPS_PROV_LAYOUT);
+	return refused(&c, prov, "provenance", CPS_PROV_LAYOUT, errstr, errstr_size);
 }

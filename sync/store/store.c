@@ -31,8 +31,8 @@
 const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     [ST_RECORD_UPSERT] = {"cps_record_upsert", "upsert into records", 8, RECORD_UPSERT},
     /* the state and the change-log row of its version in one statement: the
-     * server parses the record and provenance once (not_stale raises, never
-     * skips, so the upsert always returns its row) */
+     * server parses the record once and copies the provenance (not_stale
+     * raises, never skips, so the upsert always returns its row) */
     [ST_RECORD_UPSERT_LOGGED] =
         {"cps_record_upsert_logged", "upsert into records with its change", 12,
          "WITH s AS (" RECORD_UPSERT " RETURNING r.entity, r.key, r.version, r.record, "

@@ -23,11 +23,9 @@ static void die(const char *why)
 	abort();
 }
 
-typedef int (*decode_fn)(const uint8_t *, size_t, json_t **, size_t *, char *, size_t);
-typedef int (*encode_fn)(json_t *, struct cps_buf *, char *, size_t);
-
 /* The properties above for one of the binary forms. */
-static void check(const uint8_t *data, size_t size, decode_fn decode, encode_fn encode)
+static void check(const uint8_t *data, size_t size, cps_tree_decode_fn *decode,
+                  cps_tree_encode_fn *encode)
 {
 	char err[CPS_ERRSTR_SIZE];
 	struct cps_buf once, twice;

@@ -1,13 +1,20 @@
 /*
- * The compact facts (store/state_facts.c, migration 012): representative
- * key states' platforms round-trip exactly (three platforms, a withdrawn
- * one, null positions, union values, decimals as strings, unicode, U+0000,
- * odd shapes); the decoder refuses every truncation, random byte flips,
- * absurd counts and deep nesting with CPS_ERR_INVALID (run under ASan);
- * against a real PostgreSQL ($CPSYNC_TEST_PG), a batch writes `facts` and
- * '{}' as `platforms` and loads back equal, and a row written before (jsonb
- * platforms, NULL facts) still loads. Prints sizes and the time of
- * encode+decode against json_dumps+json_loadb (figures, not asserted).
+ * The compact facts and provenance (store/state_facts.c, migrations 012 and
+ * 014). Facts: representative key states' platforms round-trip exactly
+ * (three platforms, a withdrawn one, null positions, union values, decimals
+ * as strings, unicode, U+0000, odd shapes); the decoder refuses every
+ * truncation, random byte flips, absurd counts and deep nesting with
+ * CPS_ERR_INVALID (run under ASan); against a real PostgreSQL
+ * ($CPSYNC_TEST_PG), a batch writes `facts` and '{}' as `platforms` and
+ * loads back equal, and a row written before (jsonb platforms, NULL facts)
+ * still loads. Provenance: a person's (a steward's decision, flagged and
+ * pending markers, a case, unicode, U+0000) round-trips; the decoder refuses
+ * every truncation, other layouts, non-objects and trailing bytes and
+ * survives byte flips; a batch writes `prov` for the state and its
+ * change-log row, cpsync.provenance_json and the history view give the same
+ * tree, and a row written before (jsonb provenance, NULL prov) still loads.
+ * Prints sizes and the time of each form's write + read against
+ * json_dumps+json_loadb (figures, not asserted).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,14 +215,55 @@ static void test_depth(void **state)
 	cps_buf_release(&b);
 }
 
-static void expect_invalid(const uint8_t *p, size_t n)
+/* `decode` refuses p[0..n) with CPS_ERR_INVALID, no tree, and an error
+ * that starts with `what`. */
+static void expect_invalid(cps_tree_decode_fn *decode, const char *what, const uint8_t *p, size_t n)
 {
 	char err[CPS_ERRSTR_SIZE];
 	json_t *back = (json_t *)1;
 
-	assert_int_equal(cps_facts_decode(p, n, &back, err, sizeof(err)), CPS_ERR_INVALID);
+	assert_int_equal(decode(p, n, &back, NULL, err, sizeof(err)), CPS_ERR_INVALID);
 	assert_null(back);
-	assert_non_null(strstr(err, "facts: "));
+	assert_ptr_equal(strstr(err, what), err);
+}
+
+/* `decode` refuses every truncation of the encoding `b`, each in a buffer
+ * of exactly its length (ASan sees overreads), and reads `rounds` random
+ * flips of one to four bytes as some object or refuses them. */
+static void abuse(cps_tree_decode_fn *decode, const char *what, const struct cps_buf *b, int rounds,
+                  unsigned seed)
+{
+	char err[CPS_ERRSTR_SIZE];
+	size_t ok = 0;
+
+	for (size_t n = 0; n < b->len; n++) {
+		uint8_t *cut = malloc(n ? n : 1);
+
+		memcpy(cut, b->data, n);
+		expect_invalid(decode, what, cut, n);
+		free(cut);
+	}
+	for (int round = 0; round < rounds; round++) {
+		uint8_t *bad = malloc(b->len);
+		json_t *back = NULL;
+		int rc;
+
+		memcpy(bad, b->data, b->len);
+		for (int k = 0, flips = 1 + rand_r(&seed) % 4; k < flips; k++)
+			bad[(size_t)rand_r(&seed) % b->len] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+		rc = decode(bad, b->len, &back, NULL, err, sizeof(err));
+		if (rc == CPS_OK) {
+			assert_true(json_is_object(back));
+			ok++;
+		} else {
+			assert_int_equal(rc, CPS_ERR_INVALID);
+			assert_null(back);
+		}
+		json_decref(back);
+		free(bad);
+	}
+	printf("%s%d corrupted encodings: %zu read as an object, the rest refused\n", what, rounds,
+	       ok);
 }
 
 static void test_hostile(void **state)
@@ -243,43 +291,14 @@ static void test_hostile(void **state)
 	char err[CPS_ERRSTR_SIZE];
 	json_t *person = person_platforms(), *back;
 	struct cps_buf b;
-	unsigned seed = 20261204;
-	size_t ok = 0;
 
 	(void)state;
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(absurd); i++)
-		expect_invalid((const uint8_t *)absurd[i].bytes, absurd[i].n);
+		expect_invalid(cps_facts_decode_sized, "facts: ", (const uint8_t *)absurd[i].bytes,
+		               absurd[i].n);
 	assert_int_equal(cps_facts_decode(NULL, 0, &back, err, sizeof(err)), CPS_ERR_INVALID);
 	encode_ok(person, &b);
-	/* every truncation, each in a buffer of exactly its length (ASan sees overreads) */
-	for (size_t n = 0; n < b.len; n++) {
-		uint8_t *cut = malloc(n ? n : 1);
-
-		memcpy(cut, b.data, n);
-		expect_invalid(cut, n);
-		free(cut);
-	}
-	/* random flips of one to four bytes: refused, or read as some object */
-	for (int round = 0; round < 20000; round++) {
-		uint8_t *bad = malloc(b.len);
-		int rc;
-
-		memcpy(bad, b.data, b.len);
-		for (int k = 0, flips = 1 + rand_r(&seed) % 4; k < flips; k++)
-			bad[(size_t)rand_r(&seed) % b.len] ^= (uint8_t)(1 + rand_r(&seed) % 255);
-		back = NULL;
-		rc = cps_facts_decode(bad, b.len, &back, err, sizeof(err));
-		if (rc == CPS_OK) {
-			assert_true(json_is_object(back));
-			ok++;
-		} else {
-			assert_int_equal(rc, CPS_ERR_INVALID);
-			assert_null(back);
-		}
-		json_decref(back);
-		free(bad);
-	}
-	printf("facts: 20000 corrupted encodings: %zu read as an object, the rest refused\n", ok);
+	abuse(cps_facts_decode_sized, "facts: ", &b, 20000, 20261204);
 	cps_buf_release(&b);
 	json_decref(person);
 }
@@ -496,6 +515,228 @@ static void test_sql_reader(void **state)
 	PQfinish(c);
 }
 
+/* ---- the provenance (migration 014) -------------------------------------- */
+
+/* A person's provenance: an entry for each field person_platforms() states,
+ * most won by the province, then a steward's decision, flagged and pending
+ * markers and a rule case. */
+static json_t *person_provenance(void)
+{
+	json_t *plats = person_platforms(), *prov = json_object(), *v;
+	const char *field;
+	size_t i = 0;
+
+	json_object_foreach (json_object_get(json_object_get(plats, "city"), "fields"), field, v) {
+		bool shenshan = i % 4 == 3;
+
+		json_object_set_new(
+		    prov, field,
+		    json_pack("{s:s, s:s, s:I, s:I, s:s, s:i}", "platform",
+		              shenshan ? "shenshan" : "province", "pos",
+		              shenshan ? "shenshan:person-20261204.avro#224"
+		                       : "province:province.person/5@285",
+		              "eff", (json_int_t)1727354174826, "src", (json_int_t)1796378299235,
+		              "rule", i++ % 2 ? "latest" : "precedence", "rule_version", 3));
+	}
+	json_decref(plats);
+	json_object_set_new(
+	    prov, "name",
+	    cps_test_json("{\"steward\": \"张三\", \"reason\": \"户籍核对 \\u0000\", "
+	                  "\"conflict_id\": 42, \"decided_at\": 1796378299999, "
+	                  "\"seen_eff\": 1727354174826, \"seen_src\": -1, "
+	                  "\"rule\": \"manual\", \"rule_version\": 3}"));
+	json_object_set_new(prov, "phone",
+	                    cps_test_json("{\"platform\": \"city\", \"pos\": null, \"eff\": 1, "
+	                                  "\"src\": 2, \"rule\": \"latest\", \"rule_version\": 3, "
+	                                  "\"flagged\": true, \"disagreeing\": [\"province\"], "
+	                                  "\"case\": \"shenshan_enrolment\", \"pending\": true}"));
+	return prov;
+}
+
+static void prov_encode_ok(json_t *j, struct cps_buf *b)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_buf_init(b, 0);
+	if (cps_prov_encode(j, b, err, sizeof(err)) != CPS_OK)
+		fail_msg("encode: %s", err);
+	assert_int_equal(b->data[0], CPS_PROV_LAYOUT);
+}
+
+/* Round trip, the text estimate, and the time of each form's write + read. */
+static void test_prov_round_trip(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	json_t *prov = person_provenance(), *back = NULL;
+	char *text = json_dumps(prov, JSON_COMPACT);
+	size_t size = 0, text_len = strlen(text);
+	struct cps_buf b;
+	double t0, t1, t2;
+	enum { N = 2000 };
+
+	(void)state;
+	prov_encode_ok(prov, &b);
+	if (cps_prov_decode(b.data, b.len, &back, &size, err, sizeof(err)) != CPS_OK)
+		fail_msg("decode: %s", err);
+	assert_true(json_equal(prov, back));
+	/* the estimate of the text the tree would be: within a tenth */
+	assert_true(size > text_len * 9 / 10 && size < text_len * 11 / 10);
+	json_decref(back);
+	back = json_array();
+	assert_int_equal(cps_prov_encode(back, &b, err, sizeof(err)), CPS_ERR_INVALID);
+	json_decref(back);
+	t0 = now_s();
+	for (int i = 0; i < N; i++) {
+		char *t = json_dumps(prov, JSON_COMPACT);
+
+		json_decref(json_loads(t, 0, NULL));
+		free(t);
+	}
+	t1 = now_s();
+	for (int i = 0; i < N; i++) {
+		struct cps_buf c;
+
+		cps_buf_init(&c, 0);
+		cps_prov_encode(prov, &c, err, sizeof(err));
+		cps_prov_decode(c.data, c.len, &back, NULL, err, sizeof(err));
+		json_decref(back);
+		cps_buf_release(&c);
+	}
+	t2 = now_s();
+	printf("provenance: %zu bytes of JSON text, %zu binary; write + read %.1f us as text, "
+	       "%.1f us binary (this build)\n",
+	       text_len, b.len, (t1 - t0) / N * 1e6, (t2 - t1) / N * 1e6);
+	free(text);
+	cps_buf_release(&b);
+	json_decref(prov);
+}
+
+static void test_prov_hostile(void **state)
+{
+	static const struct {
+		const char *bytes;
+		size_t n;
+	} absurd[] = {
+	    {"", 0},
+	    {"\x02\x07\x00", 3},                  /* an unknown layout */
+	    {"\x01\x06\x00", 3},                  /* an array, not an object */
+	    {"\x01\x07\x00\x00", 4},              /* a byte after the object */
+	    {"\x01\x07\xff\xff\xff\xff\x0f", 7},  /* 4G members */
+	    {"\x01\x07\x01\x01k\x05\x01\xff", 8}, /* a string not UTF-8 */
+	};
+	json_t *prov = person_provenance();
+	struct cps_buf b;
+
+	(void)state;
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(absurd); i++)
+		expect_invalid(cps_prov_decode, "provenance: ", (const uint8_t *)absurd[i].bytes,
+		               absurd[i].n);
+	prov_encode_ok(prov, &b);
+	abuse(cps_prov_decode, "provenance: ", &b, 10000, 20261205);
+	cps_buf_release(&b);
+	json_decref(prov);
+}
+
+/* `sql`'s one jsonb value on c equals `want`. */
+static void assert_sql_json(PGconn *c, const char *sql, json_t *want)
+{
+	PGresult *r = PQexec(c, sql);
+	json_t *got;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("'%s': %s", sql, PQerrorMessage(c));
+	got = cps_jsonb_value(r, 0, 0);
+	if (!json_equal(got, want))
+		fail_msg("'%s' gave %s", sql, PQgetvalue(r, 0, 0));
+	json_decref(got);
+	PQclear(r);
+}
+
+/* A batch writes `prov` (the state and its change-log row), SQL reads the
+ * same tree, and a row written before 014 still loads. */
+static void test_store_prov(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = NULL;
+	struct cps_key_state w, old, fresh, *loads[2] = {&old, &fresh};
+	json_t *prov = person_provenance(), *old_tree, *changed = cps_test_json("[\"name\"]");
+	const uint8_t payload[] = {0xc3, 0x01};
+	struct cps_store_emit emit = {"person", "prov-new", 1,       CPS_OP_UPSERT, NULL,
+	                              NULL,     changed,    "topic", payload,       2};
+	struct cps_store_batch batch = {0};
+	PGconn *c = side();
+	PGresult *r;
+
+	(void)state;
+	assert_int_equal(cps_store_open(testdb.conninfo, &s, err, sizeof(err)), CPS_OK);
+	/* a row as an older cpsync wrote it: jsonb provenance, no prov */
+	old_tree = cps_test_json("{\"name\": {\"platform\": \"city\", \"pos\": null, \"eff\": 1, "
+	                         "\"src\": 2, \"rule\": \"latest\", \"rule_version\": 1}}");
+	r = PQexec(c, "INSERT INTO cpsync.records (entity, key, version, record, provenance) "
+	              "VALUES ('person', 'prov-old', 1, '{\"name\": \"李四\"}', '{\"name\": "
+	              "{\"platform\": \"city\", \"pos\": null, \"eff\": 1, \"src\": 2, \"rule\": "
+	              "\"latest\", \"rule_version\": 1}}')");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	/* a state cpsync writes now, with the change-log row of its version */
+	state_init_ok(&w, "prov-new");
+	w.version = 1;
+	json_decref(w.provenance);
+	w.provenance = json_incref(prov);
+	json_decref(w.record);
+	w.record = cps_test_json("{\"name\": \"张三丰\"}");
+	emit.key = w.key;
+	emit.record = w.record;
+	emit.provenance = w.provenance;
+	batch.states = (struct cps_key_state *[]){&w};
+	batch.n_states = 1;
+	batch.emits = &emit;
+	batch.n_emits = 1;
+	if (cps_store_commit_batch(s, &batch, NULL, err, sizeof(err)) != CPS_OK)
+		fail_msg("commit: %s", err);
+	assert_sql_value(c,
+	                 "SELECT provenance::text || ' ' || (prov IS NOT NULL)::text FROM "
+	                 "cpsync.records WHERE key = 'prov-new'",
+	                 "{} true");
+	assert_sql_value(c,
+	                 "SELECT (c.prov = r.prov AND c.provenance IS NULL)::text FROM "
+	                 "cpsync.changes c JOIN cpsync.records r USING (entity, key, version) "
+	                 "WHERE key = 'prov-new'",
+	                 "true");
+	/* SQL reads the same tree, from the table and from the history view */
+	assert_sql_json(c,
+	                "SELECT cpsync.provenance_json(prov) FROM cpsync.records "
+	                "WHERE key = 'prov-new'",
+	                prov);
+	assert_sql_json(c, "SELECT provenance FROM cpsync.record_history WHERE key = 'prov-new'",
+	                prov);
+	r = PQexec(c, "SELECT cpsync.provenance_json('\\x0107'::bytea)");
+	assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+	PQclear(r);
+	/* both load through the store */
+	state_init_ok(&old, "prov-old");
+	state_init_ok(&fresh, "prov-new");
+	if (cps_store_load_states(s, loads, 2, err, sizeof(err)) != CPS_OK)
+		fail_msg("load: %s", err);
+	assert_true(json_equal(old.provenance, old_tree));
+	assert_true(json_equal(fresh.provenance, prov));
+	assert_true(fresh.mem_hint > 2000); /* the JSON text it would be, not the bytes */
+	/* a corrupt prov column is an error naming the provenance, not the key */
+	r = PQexec(c, "UPDATE cpsync.records SET prov = '\\x0107'::bytea WHERE key = 'prov-new'");
+	PQclear(r);
+	assert_int_equal(cps_store_load_states(s, loads + 1, 1, err, sizeof(err)), CPS_ERR_FATAL);
+	assert_non_null(strstr(err, "provenance"));
+	assert_null(strstr(err, "prov-new"));
+	cps_key_state_release(&w);
+	cps_key_state_release(&old);
+	cps_key_state_release(&fresh);
+	json_decref(old_tree);
+	json_decref(changed);
+	json_decref(prov);
+	PQfinish(c);
+	cps_store_close(s);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -514,9 +755,11 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trips), cmocka_unit_test(test_depth),
-	    cmocka_unit_test(test_hostile),     cmocka_unit_test(test_figures),
-	    cmocka_unit_test(test_store_facts), cmocka_unit_test(test_sql_reader),
+	    cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_depth),
+	    cmocka_unit_test(test_hostile),         cmocka_unit_test(test_figures),
+	    cmocka_unit_test(test_store_facts),     cmocka_unit_test(test_sql_reader),
+	    cmocka_unit_test(test_prov_round_trip), cmocka_unit_test(test_prov_hostile),
+	    cmocka_unit_test(test_store_prov),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
