@@ -450,35 +450,49 @@ static bool reconcile_field(struct work *w, const char *field)
 	return new_winner;
 }
 
-/* The fields of the unified record: the current record's, then any other
- * field some platform has stated, as an array of names. */
-static json_t *field_names(struct work *w)
+/* Whether `field` is among the fields of a platform before `upto` in
+ * w->platforms' order. */
+static bool stated_before(struct work *w, json_t *upto, const char *field)
 {
-	json_t *names = json_array(), *seen = json_object(), *p, *v;
-	const char *k, *pn;
+	const char *pn;
+	json_t *p;
 
-	if (!names || !seen) {
-		w->oom = 1;
-		json_decref(seen);
-		return names;
+	json_object_foreach (w->platforms, pn, p) {
+		if (p == upto)
+			return false;
+		if (json_object_get(json_object_get(p, "fields"), field))
+			return true;
 	}
-	if (json_is_object(w->old_record)) {
-		json_object_foreach (w->old_record, k, v) {
-			push(w, names, json_string(k));
-			put(w, seen, k, json_true());
-		}
-	}
+	return false;
+}
+
+/* The fields of the unified record: the current record's, then any other
+ * field some platform has stated. Returns them in a new array of borrowed
+ * names (the old record's and the facts' keys, stable while recompute
+ * runs), *n their count; NULL out of memory. */
+static const char **field_names(struct work *w, size_t *n)
+{
+	json_t *old = json_is_object(w->old_record) ? w->old_record : NULL, *p, *v;
+	size_t cap = json_object_size(old) + 1;
+	const char **names, *k, *pn;
+
+	json_object_foreach (w->platforms, pn, p)
+		cap += json_object_size(json_object_get(p, "fields"));
+	names = malloc(cap * sizeof(*names));
+	*n = 0;
+	if (!names)
+		return NULL;
+	json_object_foreach (old, k, v)
+		names[(*n)++] = k;
 	json_object_foreach (w->platforms, pn, p) {
 		json_object_foreach (json_object_get(p, "fields"), k, v) {
-			if (json_object_get(seen, k))
-				continue;
-			push(w, names, json_string(k));
-			put(w, seen, k, json_true());
+			if (!(old && json_object_get(old, k)) && !stated_before(w, p, k))
+				names[(*n)++] = k;
 		}
 	}
-	if (w->key_field && !json_object_get(seen, w->key_field))
-		push(w, names, json_string(w->key_field)); /* the key is always there */
-	json_decref(seen);
+	if (w->key_field && !(old && json_object_get(old, w->key_field)) &&
+	    !stated_before(w, NULL, w->key_field))
+		names[(*n)++] = w->key_field; /* the key is always there */
 	return names;
 }
 
@@ -525,11 +539,9 @@ static const struct cps_rule_case *matching_case(const struct work *w)
  * (by the entity's own rules), then, with the case chosen on their values,
  * the rest. Fields whose value or backing changed go to changed_fields in
  * the order of `names`. */
-static void recompute_fields(struct work *w, json_t *names)
+static void recompute_fields(struct work *w, const char **names, size_t n)
 {
-	size_t n = json_array_size(names), i;
 	bool *news = calloc(n ? n : 1, sizeof(*news));
-	json_t *p;
 
 	if (!news) {
 		w->oom = 1;
@@ -538,20 +550,16 @@ static void recompute_fields(struct work *w, json_t *names)
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1)
 			w->rcase = matching_case(w);
-		json_array_foreach (names, i, p) {
-			const char *field = json_string_value(p);
-
-			if (cps_rules_is_condition(w->er, field) == (pass == 0))
-				news[i] = reconcile_field(w, field);
-		}
+		for (size_t i = 0; i < n; i++)
+			if (cps_rules_is_condition(w->er, names[i]) == (pass == 0))
+				news[i] = reconcile_field(w, names[i]);
 	}
-	json_array_foreach (names, i, p) {
-		const char *field = json_string_value(p);
+	for (size_t i = 0; i < n; i++) {
 		json_t *before =
-		    json_is_object(w->old_record) ? json_object_get(w->old_record, field) : NULL;
+		    json_is_object(w->old_record) ? json_object_get(w->old_record, names[i]) : NULL;
 
-		if (news[i] || !before || !json_equal(before, json_object_get(w->record, field)))
-			push(w, w->out->changed_fields, json_incref(p));
+		if (news[i] || !before || !json_equal(before, json_object_get(w->record, names[i])))
+			push(w, w->out->changed_fields, json_string(names[i]));
 	}
 	free(news);
 }
@@ -587,8 +595,9 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 {
 	struct cps_reconcile_outcome *out = w->out;
 	int all_withdrawn = json_object_size(w->platforms) > 0;
-	const char *k;
-	json_t *p, *names;
+	const char *k, **names;
+	size_t n_names;
+	json_t *p;
 
 	json_object_foreach (w->platforms, k, p) {
 		if (!json_is_true(json_object_get(p, "withdrawn")))
@@ -612,67 +621,118 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 	}
 	*deleted = 0;
 	w->record = json_object();
-	names = field_names(w);
+	names = field_names(w, &n_names);
 	if (!w->record || !names) {
 		w->oom = 1;
-		json_decref(names);
+		free(names);
 		return;
 	}
-	recompute_fields(w, names);
-	json_decref(names);
+	recompute_fields(w, names, n_names);
+	free(names);
 	if (json_array_size(out->changed_fields) || !json_is_object(st->record))
 		out->changed = 1;
+}
+
+/* An event's stamp as JSON values, made once per event and shared by every
+ * fact it updates (a fact's members are replaced, never changed in place:
+ * conflicts and provenance entries hold the same values). */
+struct event_stamp {
+	json_t *eff, *src, *pos;
+};
+
+static int event_stamp_init(struct event_stamp *es, const struct cps_ingest_event *ev)
+{
+	es->eff = json_integer(ev->effective_ms);
+	es->src = json_integer(ev->source_ms);
+	es->pos = ev->source_position ? json_string(ev->source_position) : json_null();
+	return es->eff && es->src && es->pos ? 0 : -1;
+}
+
+static void event_stamp_release(struct event_stamp *es)
+{
+	json_decref(es->eff);
+	json_decref(es->src);
+	json_decref(es->pos);
+}
+
+/* Stamps object o (a platform or one of its facts) with the event's stamp. */
+static void stamp_set(struct work *w, json_t *o, const struct event_stamp *es)
+{
+	if (json_object_set(o, "eff", es->eff) || json_object_set(o, "src", es->src) ||
+	    json_object_set(o, "pos", es->pos))
+		w->oom = 1;
+}
+
+/* Where the event stands against a platform's or fact's stamp `o`: > 0 newer. */
+static int event_cmp(const struct cps_ingest_event *ev, const json_t *o)
+{
+	int cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(o, "eff"), jint(o, "src"));
+
+	return cmp ? cmp
+	           : pos_cmp(ev->source_position, json_string_value(json_object_get(o, "pos")));
+}
+
+/* The event's value of one field becomes the platform's fact, unless the
+ * platform holds a newer fact or this same one. An existing fact object is
+ * updated (no new object per field per event). */
+static void update_fact(struct work *w, json_t *fields, const char *k, json_t *v,
+                        const struct cps_ingest_event *ev, const struct event_stamp *es)
+{
+	json_t *f = json_object_get(fields, k), *old_v;
+	int cmp = f ? event_cmp(ev, f) : 1;
+
+	if (cmp < 0)
+		return; /* an older fact than the one we hold, or one delivered again */
+	if (!f) {
+		f = json_pack("{s:o}", "v", json_deep_copy(v));
+		put(w, fields, k, f);
+		if (f)
+			stamp_set(w, f, es);
+		return;
+	}
+	old_v = json_object_get(f, "v");
+	if (cmp == 0 && json_equal(old_v, v))
+		return; /* the same fact again */
+	if (!json_equal(old_v, v))
+		put(w, f, "v", json_deep_copy(v));
+	stamp_set(w, f, es);
 }
 
 /* Step 1 of ENGINE.md: the event updates its platform's last-seen facts. */
 static void update_platform(struct work *w, const struct cps_ingest_event *ev)
 {
 	json_t *p = json_object_get(w->platforms, ev->platform);
-	json_t *fields, *v, *f;
+	struct event_stamp es;
 	const char *k;
+	json_t *v;
 	int cmp;
 
+	if (event_stamp_init(&es, ev)) {
+		w->oom = 1;
+		event_stamp_release(&es);
+		return;
+	}
 	if (!p) {
-		p = json_pack("{s:b, s:I, s:I, s:s?, s:{}}", "withdrawn", ev->op == CPS_OP_DELETE,
-		              "eff", (json_int_t)ev->effective_ms, "src", (json_int_t)ev->source_ms,
-		              "pos", ev->source_position, "fields");
+		p = json_pack("{s:b, s:{}}", "withdrawn", ev->op == CPS_OP_DELETE, "fields");
 		put(w, w->platforms, ev->platform, p);
-		if (!p)
-			return;
+		if (p)
+			stamp_set(w, p, &es);
 	} else {
-		cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(p, "eff"), jint(p, "src"));
-		if (cmp == 0)
-			cmp = pos_cmp(ev->source_position,
-			              json_string_value(json_object_get(p, "pos")));
+		cmp = event_cmp(ev, p);
 		/* at equal stamps a delete wins, whatever the arrival order */
 		if (cmp > 0 || (cmp == 0 && (ev->op == CPS_OP_DELETE ||
 		                             !json_is_true(json_object_get(p, "withdrawn"))))) {
 			put(w, p, "withdrawn", json_boolean(ev->op == CPS_OP_DELETE));
-			put(w, p, "eff", json_integer(ev->effective_ms));
-			put(w, p, "src", json_integer(ev->source_ms));
-			put(w, p, "pos",
-			    ev->source_position ? json_string(ev->source_position) : json_null());
+			stamp_set(w, p, &es);
 		}
 	}
-	if (ev->op == CPS_OP_DELETE)
-		return;
-	fields = json_object_get(p, "fields");
-	json_object_foreach (ev->record, k, v) {
-		f = json_object_get(fields, k);
-		cmp = f ? stamp_cmp(ev->effective_ms, ev->source_ms, jint(f, "eff"), jint(f, "src"))
-		        : 1;
-		if (cmp == 0)
-			cmp = pos_cmp(ev->source_position,
-			              json_string_value(json_object_get(f, "pos")));
-		if (cmp < 0)
-			continue; /* an older fact than the one we hold, or one delivered again */
-		if (cmp == 0 && json_equal(json_object_get(f, "v"), v))
-			continue; /* the same fact again */
-		put(w, fields, k,
-		    json_pack("{s:o, s:I, s:I, s:s?}", "v", json_deep_copy(v), "eff",
-		              (json_int_t)ev->effective_ms, "src", (json_int_t)ev->source_ms, "pos",
-		              ev->source_position));
+	if (p && ev->op != CPS_OP_DELETE) {
+		json_t *fields = json_object_get(p, "fields");
+
+		json_object_foreach (ev->record, k, v)
+			update_fact(w, fields, k, v, ev, &es);
 	}
+	event_stamp_release(&es);
 }
 
 /* Works on the state's trees in place: a deep copy of three trees per event
