@@ -1,9 +1,10 @@
 /*
  * Field-level reconciliation of one key (reconcile.h, ENGINE.md
  * "Reconciliation"): per-platform last-seen facts, per-field survivorship
- * rules, conflicts, steward decisions. Pure: no I/O, no clock. Every apply
- * works on copies of the state and swaps them in only on success, so a
- * failure leaves the state as it was.
+ * rules, conflicts, steward decisions. Pure: no I/O, no clock. Step 1, the
+ * facts, is in reconcile_facts.c. An apply works on the state's trees in
+ * place; only running out of memory can fail it midway, and the worker
+ * then drops the state and reloads it.
  */
 #include "reconcile/reconcile_int.h"
 
@@ -19,32 +20,6 @@ static const struct cps_field_rule fallback_rule = {
     .kind = CPS_RULE_LATEST,
     .on_disagree = CPS_DISAGREE_ACCEPT,
 };
-
-/* Orders two positions of one platform's facts when they lie in the same
- * stream, "<stream>#<n>" (a file's record) or "<stream>@<n>" (a Kafka
- * partition's offset): -1, 1, or 0 when equal or not comparable. At equal
- * stamps it tells a fact delivered again (an older position) from a newer
- * one: a file's records share the file's time. */
-static int pos_cmp(const char *a, const char *b)
-{
-	const char *sa, *sb;
-	char *end;
-	long long na, nb;
-
-	if (!a || !b)
-		return 0;
-	sa = strrchr(a, '#') ? strrchr(a, '#') : strrchr(a, '@');
-	sb = strrchr(b, '#') ? strrchr(b, '#') : strrchr(b, '@');
-	if (!sa || !sb || sa - a != sb - b || memcmp(a, b, (size_t)(sa - a) + 1) != 0)
-		return 0;
-	na = strtoll(sa + 1, &end, 10);
-	if (*end || end == sa + 1)
-		return 0;
-	nb = strtoll(sb + 1, &end, 10);
-	if (*end || end == sb + 1)
-		return 0;
-	return na < nb ? -1 : na > nb;
-}
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
@@ -633,108 +608,6 @@ static void recompute(struct work *w, struct cps_key_state *st, int *deleted)
 		out->changed = 1;
 }
 
-/* An event's stamp as JSON values, made once per event and shared by every
- * fact it updates (a fact's members are replaced, never changed in place:
- * conflicts and provenance entries hold the same values). */
-struct event_stamp {
-	json_t *eff, *src, *pos;
-};
-
-static int event_stamp_init(struct event_stamp *es, const struct cps_ingest_event *ev)
-{
-	es->eff = json_integer(ev->effective_ms);
-	es->src = json_integer(ev->source_ms);
-	es->pos = ev->source_position ? json_string(ev->source_position) : json_null();
-	return es->eff && es->src && es->pos ? 0 : -1;
-}
-
-static void event_stamp_release(struct event_stamp *es)
-{
-	json_decref(es->eff);
-	json_decref(es->src);
-	json_decref(es->pos);
-}
-
-/* Stamps object o (a platform or one of its facts) with the event's stamp. */
-static void stamp_set(struct work *w, json_t *o, const struct event_stamp *es)
-{
-	if (json_object_set(o, "eff", es->eff) || json_object_set(o, "src", es->src) ||
-	    json_object_set(o, "pos", es->pos))
-		w->oom = 1;
-}
-
-/* Where the event stands against a platform's or fact's stamp `o`: > 0 newer. */
-static int event_cmp(const struct cps_ingest_event *ev, const json_t *o)
-{
-	int cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(o, "eff"), jint(o, "src"));
-
-	return cmp ? cmp
-	           : pos_cmp(ev->source_position, json_string_value(json_object_get(o, "pos")));
-}
-
-/* The event's value of one field becomes the platform's fact, unless the
- * platform holds a newer fact or this same one. An existing fact object is
- * updated (no new object per field per event). */
-static void update_fact(struct work *w, json_t *fields, const char *k, json_t *v,
-                        const struct cps_ingest_event *ev, const struct event_stamp *es)
-{
-	json_t *f = json_object_get(fields, k), *old_v;
-	int cmp = f ? event_cmp(ev, f) : 1;
-
-	if (cmp < 0)
-		return; /* an older fact than the one we hold, or one delivered again */
-	if (!f) {
-		f = json_pack("{s:o}", "v", json_deep_copy(v));
-		put(w, fields, k, f);
-		if (f)
-			stamp_set(w, f, es);
-		return;
-	}
-	old_v = json_object_get(f, "v");
-	if (cmp == 0 && json_equal(old_v, v))
-		return; /* the same fact again */
-	if (!json_equal(old_v, v))
-		put(w, f, "v", json_deep_copy(v));
-	stamp_set(w, f, es);
-}
-
-/* Step 1 of ENGINE.md: the event updates its platform's last-seen facts. */
-static void update_platform(struct work *w, const struct cps_ingest_event *ev)
-{
-	json_t *p = json_object_get(w->platforms, ev->platform);
-	struct event_stamp es;
-	const char *k;
-	json_t *v;
-	int cmp;
-
-	if (event_stamp_init(&es, ev)) {
-		w->oom = 1;
-		event_stamp_release(&es);
-		return;
-	}
-	if (!p) {
-		p = json_pack("{s:b, s:{}}", "withdrawn", ev->op == CPS_OP_DELETE, "fields");
-		put(w, w->platforms, ev->platform, p);
-		if (p)
-			stamp_set(w, p, &es);
-	} else {
-		cmp = event_cmp(ev, p);
-		/* at equal stamps a delete wins, whatever the arrival order */
-		if (cmp > 0 || (cmp == 0 && (ev->op == CPS_OP_DELETE ||
-		                             !json_is_true(json_object_get(p, "withdrawn"))))) {
-			put(w, p, "withdrawn", json_boolean(ev->op == CPS_OP_DELETE));
-			stamp_set(w, p, &es);
-		}
-	}
-	if (p && ev->op != CPS_OP_DELETE) {
-		json_t *fields = json_object_get(p, "fields");
-
-		json_object_foreach (ev->record, k, v)
-			update_fact(w, fields, k, v, ev, &es);
-	}
-	event_stamp_release(&es);
-}
-
 /* Works on the state's trees in place: a deep copy of three trees per event
  * was 40% of the cost. */
 static void work_init(struct work *w, const struct cps_rules *rules, struct cps_key_state *st,
@@ -802,8 +675,9 @@ int cps_reconcile_apply(const struct cps_rules *rules, struct cps_key_state *st,
 	/* Nothing fails past the checks above but memory, and a caller drops a
 	 * state whose apply ran out of memory (the worker reloads its batch). */
 	work_init(&w, rules, st, ev->source_ms, out);
-	update_platform(&w, ev);
-	if (!w.oom)
+	if (cps_reconcile_update_facts(st->platforms, ev))
+		w.oom = 1;
+	else
 		recompute(&w, st, &deleted);
 	return commit_work(&w, st, deleted, out, errstr, errstr_size);
 }

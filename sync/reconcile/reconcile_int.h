@@ -1,7 +1,7 @@
 /*
- * Private to sync/reconcile: what applying facts (reconcile.c) and steward
- * decisions (reconcile_steward.c) share: reading a fact's stamps and
- * resetting an outcome.
+ * Private to sync/reconcile: what applying facts (reconcile.c,
+ * reconcile_facts.c) and steward decisions (reconcile_steward.c) share:
+ * reading a fact's stamps, updating the facts and resetting an outcome.
  */
 #ifndef CPS_RECONCILE_INT_H
 #define CPS_RECONCILE_INT_H
@@ -34,5 +34,10 @@ static inline int obj_stamp_cmp(const json_t *a, const json_t *b)
 
 /* Releases o and gives it fresh, empty arrays. */
 int cps_reconcile_outcome_reset(struct cps_reconcile_outcome *o);
+
+/* Step 1: event ev (an upsert with a record object, or a delete) updates
+ * its platform's facts in `platforms` (reconcile_facts.c). -1 out of memory:
+ * the facts may be half updated, and the caller drops the state. */
+int cps_reconcile_update_facts(json_t *platforms, const struct cps_ingest_event *ev);
 
 #endif

@@ -29,6 +29,7 @@
 #include "store/state_facts.h"
 
 #include "base/common.h"
+#include "store/json_intern.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -317,6 +318,7 @@ struct cur {
 	size_t n, at;
 	size_t size; /* the JSON text estimate */
 	const char *err;
+	struct cps_json_intern *intern; /* the scalars made so far, shared */
 };
 
 static int fail(struct cur *c, const char *why)
@@ -484,14 +486,16 @@ static json_t *get_value(struct cur *c, int depth)
 		if (get_zz(c, &i))
 			return NULL;
 		c->size += digits(i);
-		return json_integer(i);
+		if (!(j = cps_json_intern_int(&c->intern, i)))
+			fail(c, "out of memory");
+		return j;
 	case T_REAL:
 		return get_real(c);
 	case T_STR:
 		if (get_str(c, &s, &len))
 			return NULL;
-		if (!(j = json_stringn(s, len)))
-			fail(c, "a string that is not UTF-8");
+		if (!(j = cps_json_intern_str(&c->intern, s, len)))
+			fail(c, "a string that is not UTF-8 (or out of memory)");
 		return j;
 	case T_ARRAY:
 		return get_array(c, depth);
@@ -686,8 +690,10 @@ int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_
 	}
 	if (json_size)
 		*json_size = c.size;
+	cps_json_intern_free(c.intern);
 	return CPS_OK;
 bad:
+	cps_json_intern_free(c.intern);
 	return refused(&c, platforms, "facts", CPS_FACTS_LAYOUT, errstr, errstr_size);
 }
 
@@ -740,7 +746,9 @@ int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size
 	}
 	if (json_size)
 		*json_size = c.size;
+	cps_json_intern_free(c.intern);
 	return CPS_OK;
 bad:
+	cps_json_intern_free(c.intern);
 	return refused(&c, prov, "provenance", CPS_PROV_LAYOUT, errstr, errstr_size);
 }
