@@ -81,13 +81,18 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
     /* a state whose last writer is the one the caller names ($3) comes
      * without its jsonb: the caller holds it already (008_rule_sets.sql's
      * written_xid) */
+    /* read in binary (store_read.c): the bytea columns arrive raw instead of
+     * as hex text; the others are cast to text, whose binary form is the text */
     [ST_LOAD_STATES] = {"cps_load_states", "select from records", 3,
-                        "SELECT i.ord, r.version, r.deleted, r.written_xid::text, "
-                        "r.written_xid = i.known AS same, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.record END, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.provenance END, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.platforms END, "
-                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts END, "
+                        "SELECT i.ord::text, r.version::text, r.deleted::text, "
+                        "r.written_xid::text, (r.written_xid = i.known)::text AS same, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.record::text END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.provenance::text "
+                        "END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.platforms::text "
+                        "END, "
+                        "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.conflicts::text "
+                        "END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.facts END, "
                         "CASE WHEN r.written_xid = i.known THEN NULL ELSE r.prov END "
                         "FROM unnest($1::text[], $2::text[], $3::xid8[]) WITH ORDINALITY "

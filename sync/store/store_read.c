@@ -101,7 +101,8 @@ static int fill_state(const PGresult *res, int row, struct cps_key_state *st, ch
 
 	st->version = atoll(PQgetvalue(res, row, 1));
 	st->deleted = PQgetvalue(res, row, 2)[0] == 't';
-	/* columns 5-8 record, provenance, platforms, conflicts (jsonb); 9 facts, 10 prov */
+	/* columns 5-8 record, provenance, platforms, conflicts (jsonb as text); 9 facts,
+	 * 10 prov (bytea, raw: the load reads in binary) */
 	j[0] = cps_jsonb_value(res, row, 5);
 	j[3] = cps_jsonb_value(res, row, 8);
 	text = (size_t)PQgetlength(res, row, 5) + (size_t)PQgetlength(res, row, 8);
@@ -169,9 +170,11 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 		                "store: out of memory listing the keys to load");
 		goto out;
 	}
-	rc = cps_store_exec_lists(s, ST_LOAD_STATES,
-	                          (const struct cps_buf *[]){&entities, &keys, &known}, 3, &res,
-	                          errstr, errstr_size);
+	rc = cps_store_exec_prepared(s, ST_LOAD_STATES,
+	                             (const char *[]){(const char *)entities.data,
+	                                              (const char *)keys.data,
+	                                              (const char *)known.data},
+	                             NULL, NULL, 1, &res, errstr, errstr_size);
 	if (rc)
 		goto out;
 	for (int row = 0; row < PQntuples(res); row++) {
