@@ -17,30 +17,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A key state's upsert; the version guard raises (serialization_failure). */
-#define RECORD_UPSERT                                                                              \
-	"INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "                 \
-	"provenance, prov, platforms, conflicts, updated_at, facts) "                              \
-	"VALUES ($1, $2, $3, $4, $5::jsonb, '{}', $6::bytea, '{}', $8::jsonb, now(), $7::bytea) "  \
-	"ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "                     \
-	"deleted = EXCLUDED.deleted, record = EXCLUDED.record, "                                   \
-	"provenance = '{}', prov = EXCLUDED.prov, platforms = '{}', facts = EXCLUDED.facts, "      \
-	"conflicts = EXCLUDED.conflicts, updated_at = now() "                                      \
-	"WHERE cpsync.not_stale(r.version, EXCLUDED.version)"
-
 const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
-    [ST_RECORD_UPSERT] = {"cps_record_upsert", "upsert into records", 8, RECORD_UPSERT},
-    /* the state and the change-log row of its version in one statement: the
-     * server parses the record once and copies the provenance (not_stale
-     * raises, never skips, so the upsert always returns its row) */
-    [ST_RECORD_UPSERT_LOGGED] =
-        {"cps_record_upsert_logged", "upsert into records with its change", 12,
-         "WITH s AS (" RECORD_UPSERT " RETURNING r.entity, r.key, r.version, r.record, "
-         "r.prov) INSERT INTO cpsync.changes (entity, key, version, op, record, "
-         "prov, changed_fields, topic, payload) SELECT s.entity, s.key, s.version, $9, "
-         "s.record, s.prov, "
-         "ARRAY(SELECT jsonb_array_elements_text(COALESCE($10::jsonb, '[]'))), $11, "
-         "$12::bytea FROM s"},
+    /* The batch's key states in one statement (store_batch.c), as binary
+     * arrays, one element per state; the version guard raises
+     * (serialization_failure), never skips, so every state returns its row.
+     * A state whose version is emitted with its own record and provenance
+     * (op not NULL) gets that version's change-log row from the same
+     * statement: the server parses the record once and copies the
+     * provenance. */
+    [ST_RECORDS_MERGE] =
+        {"cps_records_merge", "upsert into records with their changes", 12,
+         "WITH i AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], "
+         "$4::boolean[], $5::jsonb[], $6::bytea[], $7::bytea[], $8::jsonb[], $9::text[], "
+         "$10::jsonb[], $11::text[], $12::bytea[]) AS i(entity, key, version, deleted, "
+         "record, prov, facts, conflicts, op, changed, topic, payload)), "
+         "s AS (INSERT INTO cpsync.records AS r (entity, key, version, deleted, record, "
+         "provenance, prov, platforms, conflicts, updated_at, facts) "
+         "SELECT entity, key, version, deleted, record, '{}', prov, '{}', conflicts, now(), "
+         "facts FROM i "
+         "ON CONFLICT (entity, key) DO UPDATE SET version = EXCLUDED.version, "
+         "deleted = EXCLUDED.deleted, record = EXCLUDED.record, "
+         "provenance = '{}', prov = EXCLUDED.prov, platforms = '{}', facts = EXCLUDED.facts, "
+         "conflicts = EXCLUDED.conflicts, updated_at = now() "
+         "WHERE cpsync.not_stale(r.version, EXCLUDED.version) "
+         "RETURNING r.entity, r.key, r.version, r.record, r.prov) "
+         "INSERT INTO cpsync.changes (entity, key, version, op, record, prov, "
+         "changed_fields, topic, payload) SELECT s.entity, s.key, s.version, i.op, s.record, "
+         "s.prov, ARRAY(SELECT jsonb_array_elements_text(COALESCE(i.changed, '[]'))), "
+         "i.topic, i.payload FROM s JOIN i ON i.entity = s.entity AND i.key = s.key "
+         "WHERE i.op IS NOT NULL"},
     [ST_CHANGE_APPEND] =
         {"cps_change_append", "append to changes", 9,
          "INSERT INTO cpsync.changes (entity, key, version, op, record, prov, "

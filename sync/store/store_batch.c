@@ -3,13 +3,18 @@
  * conflicts, audit, ingest offsets) and dead letters, each as ONE
  * transaction in pipeline mode (store_pipeline.c). The parameters of each
  * row are built here, in a parameter set (pg_params.c: jsonb text via jsonb.c).
- * A state and the change-log row of its version are one statement.
+ * The batch's key states, with the change-log rows of their versions, are
+ * one statement over binary arrays (pg_array.c), not one per state: the
+ * server's start-up and planning work per statement was paid per event.
  */
 #include "store/store.h"
 
 #include "base/common.h"
 #include "base/histogram.h"
+#include "store/jsonb.h"
+#include "store/pg_array.h"
 #include "store/pg_params.h"
+#include "store/state_facts.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
@@ -57,7 +62,7 @@ static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_param
 
 /* A state of the batch, and the emit of its version when that emit
  * carries the state's own record and provenance: the two rows then go in
- * one statement (ST_RECORD_UPSERT_LOGGED). */
+ * one statement (ST_RECORDS_MERGE). */
 struct state_slot {
 	const struct cps_key_state *st;
 	const struct cps_store_emit *logged;
@@ -123,49 +128,133 @@ static struct state_slot *state_of_emit(const struct state_index *t, const struc
 	return x;
 }
 
-/* Where an emit's operation, changed fields, topic and framed unified event
- * go in ST_CHANGE_APPEND and in ST_RECORD_UPSERT_LOGGED. */
-static const int APPEND_SLOTS[4] = {3, 6, 7, 8};
-static const int LOGGED_SLOTS[4] = {8, 9, 10, 11};
-
-static int params_emit(struct cps_pg_params *p, const int slot[4], const struct cps_store_emit *e,
-                       char *errstr, size_t errstr_size)
+/* An emit's operation, changed fields, topic and framed unified event: the
+ * slots 3, 6, 7 and 8 of ST_CHANGE_APPEND. */
+static int params_emit(struct cps_pg_params *p, const struct cps_store_emit *e, char *errstr,
+                       size_t errstr_size)
 {
 	if (e->payload_len > INT32_MAX)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "store: unified event too large");
-	p->v[slot[0]] = cps_op_name(e->op);
-	p->v[slot[2]] = e->topic;
-	p->v[slot[3]] = e->payload ? (const char *)e->payload : "";
-	p->len[slot[3]] = (int)e->payload_len;
-	p->fmt[slot[3]] = 1;
-	if (cps_pg_params_json(p, slot[1], e->changed_fields, NULL))
+	p->v[3] = cps_op_name(e->op);
+	p->v[7] = e->topic;
+	p->v[8] = e->payload ? (const char *)e->payload : "";
+	p->len[8] = (int)e->payload_len;
+	p->fmt[8] = 1;
+	if (cps_pg_params_json(p, 6, e->changed_fields, NULL))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                  "store: out of memory encoding an emit");
 	return CPS_OK;
 }
 
-static int send_state(struct cps_store *s, const struct state_slot *t, char *errstr,
-                      size_t errstr_size)
+/* The columns of ST_RECORDS_MERGE, one binary array each. */
+enum merge_col {
+	M_ENTITY,
+	M_KEY,
+	M_VERSION,
+	M_DELETED,
+	M_RECORD,
+	M_PROV,
+	M_FACTS,
+	M_CONFLICTS,
+	M_OP,
+	M_CHANGED,
+	M_TOPIC,
+	M_PAYLOAD,
+	M_COUNT
+};
+
+static const enum cps_pg_oid MERGE_OIDS[M_COUNT] = {
+    CPS_OID_TEXT,  CPS_OID_TEXT,  CPS_OID_INT8, CPS_OID_BOOL,  CPS_OID_JSONB, CPS_OID_BYTEA,
+    CPS_OID_BYTEA, CPS_OID_JSONB, CPS_OID_TEXT, CPS_OID_JSONB, CPS_OID_TEXT,  CPS_OID_BYTEA};
+
+/* Appends j's jsonb text (NULL json: `def`, NULL def: SQL NULL). */
+static int merge_jsonb(struct cps_pg_array *a, json_t *j, const char *def)
+{
+	int ok, rc;
+	char *text = cps_jsonb_param(j, def, &ok);
+
+	rc = ok ? cps_pg_array_jsonb(a, text) : -1;
+	free(text);
+	return rc;
+}
+
+/* Appends the bytes `encode` writes for j, in place. */
+static int merge_encoded(struct cps_pg_array *a, json_t *j, cps_tree_encode_fn *encode)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_pg_array_open(a) || encode(j, &a->b, err, sizeof(err)) != CPS_OK)
+		return -1;
+	cps_pg_array_close(a);
+	return 0;
+}
+
+/* The emit whose version's change-log row goes with its state: its
+ * operation, changed fields, topic and framed unified event; NULLs when the
+ * state's version has no such emit. */
+static int merge_emit(struct cps_pg_array *m, const struct cps_store_emit *e)
+{
+	if (!e)
+		return cps_pg_array_null(&m[M_OP]) || cps_pg_array_null(&m[M_CHANGED]) ||
+		       cps_pg_array_null(&m[M_TOPIC]) || cps_pg_array_null(&m[M_PAYLOAD]);
+	return cps_pg_array_text(&m[M_OP], cps_op_name(e->op)) ||
+	       merge_jsonb(&m[M_CHANGED], e->changed_fields, NULL) ||
+	       cps_pg_array_text(&m[M_TOPIC], e->topic) ||
+	       cps_pg_array_bytes(&m[M_PAYLOAD], e->payload ? e->payload : (const uint8_t *)"",
+	                          e->payload_len);
+}
+
+/* One state's elements in every column. */
+static int merge_state(struct cps_pg_array *m, const struct state_slot *t)
 {
 	const struct cps_key_state *st = t->st;
-	struct cps_pg_params p = {0};
-	int rc = CPS_OK;
 
-	params_row(&p, st->entity, st->key, st->version);
-	p.v[3] = st->deleted ? "t" : "f";
-	if (t->logged)
-		rc = params_emit(&p, LOGGED_SLOTS, t->logged, errstr, errstr_size);
-	if (rc != CPS_OK) {
-		cps_pg_params_clear(&p);
-		return rc;
+	return cps_pg_array_text(&m[M_ENTITY], st->entity) ||
+	       cps_pg_array_text(&m[M_KEY], st->key) ||
+	       cps_pg_array_int8(&m[M_VERSION], st->version) ||
+	       cps_pg_array_bool(&m[M_DELETED], st->deleted) ||
+	       merge_jsonb(&m[M_RECORD], json_is_null(st->record) ? NULL : st->record, NULL) ||
+	       (json_is_object(st->provenance)
+	            ? merge_encoded(&m[M_PROV], st->provenance, cps_prov_encode)
+	            : cps_pg_array_null(&m[M_PROV])) ||
+	       merge_encoded(&m[M_FACTS], st->platforms, cps_facts_encode) ||
+	       merge_jsonb(&m[M_CONFLICTS], st->conflicts, "{}") || merge_emit(m, t->logged);
+}
+
+/* Every state of the batch, with the change-log rows of the versions that
+ * go with them, in one statement. */
+static int send_states(struct cps_store *s, const struct state_index *t, size_t n, char *errstr,
+                       size_t errstr_size)
+{
+	struct cps_pg_array m[M_COUNT];
+	const char *v[M_COUNT];
+	int len[M_COUNT], fmt[M_COUNT], rc = 0;
+
+	if (!n)
+		return CPS_OK;
+	for (int c = 0; c < M_COUNT; c++)
+		cps_pg_array_init(&m[c], MERGE_OIDS[c]);
+	for (size_t i = 0; !rc && i < n; i++) {
+		const struct cps_store_emit *e = t->v[i].logged;
+
+		if (e && e->payload_len > INT32_MAX)
+			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                "store: unified event too large");
+		else if (merge_state(m, &t->v[i]))
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+			                "store: out of memory encoding the batch's key states");
 	}
-	rc = cps_pg_params_json(&p, 4, json_is_null(st->record) ? NULL : st->record, NULL) ||
-	     cps_pg_params_prov(&p, 5, st->provenance) ||
-	     cps_pg_params_facts(&p, 6, st->platforms) ||
-	     cps_pg_params_json(&p, 7, st->conflicts, "{}");
-	return params_send(s, t->logged ? ST_RECORD_UPSERT_LOGGED : ST_RECORD_UPSERT, &p, rc,
-	                   "a key state", errstr, errstr_size);
+	for (int c = 0; !rc && c < M_COUNT; c++) {
+		fmt[c] = 1;
+		if (!(v[c] = cps_pg_array_finish(&m[c], &len[c])))
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
+	}
+	if (!rc)
+		rc = cps_store_pipeline_send(s, ST_RECORDS_MERGE, v, len, fmt, errstr, errstr_size);
+	for (int c = 0; c < M_COUNT; c++)
+		cps_pg_array_release(&m[c]);
+	return rc;
 }
 
 /* The change-log row of an emitted version that is not its state's row:
@@ -177,7 +266,7 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	int rc;
 
 	params_row(&p, e->entity, e->key, e->version);
-	rc = params_emit(&p, APPEND_SLOTS, e, errstr, errstr_size);
+	rc = params_emit(&p, e, errstr, errstr_size);
 	if (rc != CPS_OK) {
 		cps_pg_params_clear(&p);
 		return rc;
@@ -301,8 +390,8 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 		else
 			rc = send_emit(s, &b->emits[i], errstr, errstr_size);
 	}
-	for (size_t i = 0; !rc && i < b->n_states; i++)
-		rc = send_state(s, &states.v[i], errstr, errstr_size);
+	if (!rc)
+		rc = send_states(s, &states, b->n_states, errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_conflicts; i++)
 		rc = send_conflict(s, &b->conflicts[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_audits; i++)
