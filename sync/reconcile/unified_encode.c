@@ -93,9 +93,51 @@ static int put_opt_long(struct uenc *e, const struct cps_rtype *u, json_t *v)
 	return rc || !json_is_integer(v) ? rc : put_long(e, json_integer_value(v));
 }
 
+/* The members of cpsync.FieldProvenance, named once per event's array: an
+ * entry then goes by a switch, not a chain of name comparisons. */
+enum prov_member {
+	PM_FIELD,
+	PM_PLATFORM,
+	PM_POSITION,
+	PM_EFFECTIVE,
+	PM_SOURCE_TIME,
+	PM_RULE,
+	PM_RULE_VERSION,
+	PM_CONFLICT_ID,
+	PM_STEWARD,
+	PM_DECIDED_AT,
+	PM_REASON,
+	PM_RULE_CASE,
+	PM_COUNT
+};
+
+static const char *const PROV_MEMBER_NAMES[PM_COUNT] = {
+    "field",        "platform",    "source_position", "effective_time", "source_time", "rule",
+    "rule_version", "conflict_id", "steward",         "decided_at",     "reason",      "rule_case"};
+
+#define MAX_PROV_MEMBERS 32
+
+/* The member kind of each field of the FieldProvenance type t into m. */
+static int prov_members(struct uenc *e, const struct cps_rtype *t, uint8_t *m)
+{
+	if (t->n > MAX_PROV_MEMBERS)
+		return refuse(e, "provenance type", "too many fields");
+	for (size_t f = 0; f < t->n; f++) {
+		m[f] = PM_COUNT;
+		for (int k = 0; k < PM_COUNT; k++)
+			if (!strcmp(t->fields[f].name, PROV_MEMBER_NAMES[k]))
+				m[f] = (uint8_t)k;
+		if (m[f] == PM_COUNT)
+			return refuse(e, "provenance field", t->fields[f].name);
+	}
+	return CPS_OK;
+}
+
 /* One cpsync.FieldProvenance from the key state's provenance entry p, with
- * cps_unified_event_json's meaning (unified.c, field_provenance). */
-static int put_provenance(struct uenc *e, const struct cps_rtype *t, const char *field, json_t *p)
+ * cps_unified_event_json's meaning (unified.c, field_provenance); m the
+ * member kinds of t's fields (prov_members). */
+static int put_provenance(struct uenc *e, const struct cps_rtype *t, const uint8_t *m,
+                          const char *field, json_t *p)
 {
 	json_t *steward = json_object_get(p, "steward"), *platform = json_object_get(p, "platform");
 	json_t *decided = json_object_get(p, "decided_at"), *rule = json_object_get(p, "rule");
@@ -109,44 +151,58 @@ static int put_provenance(struct uenc *e, const struct cps_rtype *t, const char 
 
 	for (size_t f = 0; rc == CPS_OK && f < t->n; f++) {
 		const struct cps_rtype *ft = t->fields[f].type, *x;
-		const char *n = t->fields[f].name;
 
-		if (!strcmp(n, "field"))
+		switch ((enum prov_member)m[f]) {
+		case PM_FIELD:
 			rc = put_string(e, field);
-		else if (!strcmp(n, "platform"))
+			break;
+		case PM_PLATFORM:
 			rc = put_branch(e, ft, json_is_string(platform), &x) ||
 			             (json_is_string(platform) &&
 			              put_platform(e, x, json_string_value(platform)))
 			         ? CPS_ERR_FATAL
 			         : CPS_OK;
-		else if (!strcmp(n, "source_position"))
+			break;
+		case PM_POSITION:
 			rc = put_opt_string(
 			    e, ft, json_is_string(platform) ? json_object_get(p, "pos") : NULL);
-		else if (!strcmp(n, "effective_time"))
+			break;
+		case PM_EFFECTIVE:
 			rc = put_long(e, eff_ms);
-		else if (!strcmp(n, "source_time"))
+			break;
+		case PM_SOURCE_TIME:
 			rc = put_long(e, src_ms);
-		else if (!strcmp(n, "rule"))
+			break;
+		case PM_RULE:
 			rc = put_string(e, json_is_string(steward) ? "steward"
 			                   : json_is_string(rule)  ? json_string_value(rule)
 			                                           : "precedence");
-		else if (!strcmp(n, "rule_version"))
+			break;
+		case PM_RULE_VERSION:
 			rc = rule_version < INT32_MIN || rule_version > INT32_MAX
 			         ? refuse(e, "rule_version of field", field)
 			         : put_long(e, rule_version);
-		else if (!strcmp(n, "conflict_id"))
+			break;
+		case PM_CONFLICT_ID:
 			rc = put_opt_long(e, ft, json_object_get(p, "conflict_id"));
-		else if (!strcmp(n, "steward"))
+			break;
+		case PM_STEWARD:
 			rc = put_opt_string(e, ft, steward);
-		else if (!strcmp(n, "decided_at"))
+			break;
+		case PM_DECIDED_AT:
 			rc = put_opt_long(e, ft, decided);
-		else if (!strcmp(n, "reason"))
+			break;
+		case PM_REASON:
 			rc = put_opt_string(e, ft, json_object_get(p, "reason"));
-		else if (!strcmp(n, "rule_case"))
+			break;
+		case PM_RULE_CASE:
 			rc = put_opt_string(
 			    e, ft, json_is_string(steward) ? NULL : json_object_get(p, "case"));
-		else
-			rc = refuse(e, "provenance field", n);
+			break;
+		case PM_COUNT:
+			rc = refuse(e, "provenance field", t->fields[f].name);
+			break;
+		}
 	}
 	return rc;
 }
@@ -156,11 +212,15 @@ static int put_provenance(struct uenc *e, const struct cps_rtype *t, const char 
 static int put_provenance_array(struct uenc *e, const struct cps_rtype *t,
                                 const struct cps_rtype *rec, const struct cps_unified_source *src)
 {
+	uint8_t members[MAX_PROV_MEMBERS];
 	size_t n = 0;
 	int rc = CPS_OK;
 
 	if (t->kind != CPS_RK_ARRAY || t->items->kind != CPS_RK_RECORD)
 		return refuse(e, "provenance type", "not an array of records");
+	rc = prov_members(e, t->items, members);
+	if (rc)
+		return rc;
 	for (size_t f = 0; !src->deleted && f < rec->n; f++) {
 		json_t *v = json_object_get(src->st->record, rec->fields[f].name);
 
@@ -175,7 +235,7 @@ static int put_provenance_array(struct uenc *e, const struct cps_rtype *t,
 		json_t *p = json_object_get(src->st->provenance, name);
 
 		if (v && !json_is_null(v) && json_is_object(p))
-			rc = put_provenance(e, t->items, name, p);
+			rc = put_provenance(e, t->items, members, name, p);
 	}
 	return rc ? rc : put_long(e, 0);
 }

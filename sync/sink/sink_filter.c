@@ -14,16 +14,22 @@
 /* ---- the no-echo rule ---------------------------------------------------- */
 
 /* The platform of the provenance entry of `field` (NULL: a steward's
- * value); false when the field has no entry. */
+ * value); false when the field has no entry. The search starts at *from,
+ * past the entry found last: changed fields mostly come in the entries'
+ * order (the schema's), so a whole event costs a pass, not a square. */
 static bool entry_of(const struct cps_sink_event *ev, const struct cps_tval *field,
-                     const char **platform)
+                     const char **platform, size_t *from)
 {
+	size_t n = ev->provenance->u.list.n;
 	struct cps_sink_entry e;
 
-	for (size_t i = 0; i < ev->provenance->u.list.n; i++) {
+	for (size_t j = 0; j < n; j++) {
+		size_t i = (*from + j) % n;
+
 		if (cps_sink_event_entry(ev, i, &e) && e.field_len == field->u.b.len &&
 		    !memcmp(e.field, field->u.b.ptr, e.field_len)) {
 			*platform = e.platform;
+			*from = i + 1;
 			return true;
 		}
 	}
@@ -47,14 +53,14 @@ static bool prior_names(const struct cps_sink_event *ev, const char *platform)
 
 bool cps_sink_is_echo(const struct cps_sink_event *ev, const char *platform)
 {
-	size_t attributed = 0;
+	size_t attributed = 0, from = 0;
 	struct cps_sink_entry e;
 	const char *p;
 
 	if (ev->is_delete)
 		return prior_names(ev, platform);
 	for (size_t i = 0; i < ev->changed_fields->u.list.n; i++) {
-		if (!entry_of(ev, &ev->changed_fields->u.list.v[i], &p))
+		if (!entry_of(ev, &ev->changed_fields->u.list.v[i], &p, &from))
 			continue; /* changed to null: decides nothing */
 		if (!p || strcasecmp(p, platform) != 0)
 			return false;
