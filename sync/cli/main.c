@@ -8,6 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* jemalloc's options, read by the unsanitized binary's allocator
+ * (CMakeLists.txt; ASan builds ignore it): a background thread purges freed
+ * pages after a second instead of the allocating threads after ten, so the
+ * jansson trees a batch frees go back to the system without costing the
+ * reconcile workers (sync/ENGINE.md "Allocator"). MALLOC_CONF in the
+ * environment still overrides it. */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";
+
 static const struct {
 	const char *name;
 	int (*run)(int argc, char **argv);
