@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define INTERN_SLOTS      256 /* a power of two */
-#define INTERN_MAX_STR    64  /* longer strings are rarely repeated */
+#define INTERN_MAX_STR    128 /* longer strings are rarely repeated (a position fits) */
 #define INTERN_MAX_PROBES 16  /* then the value is not shared */
 
 struct slot {

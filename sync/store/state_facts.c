@@ -526,38 +526,21 @@ static int get_stamp(struct cur *c, struct stamp *s, size_t *text)
 	return 0;
 }
 
-/* A stamp's members as JSON values, made once per stamp and shared by every
- * object stamped with it (values are never changed in place: reconcile.c
- * replaces them). */
-struct stamp_json {
-	json_t *eff, *src, *pos;
-};
-
-static void stamp_json_release(struct stamp_json *v, size_t n)
+/* The stamp's members set on object o, as the decode's shared values
+ * (json_intern.c: every object stamped alike holds the same ones); -1 out of
+ * memory or not UTF-8. */
+static int set_stamp(struct cur *c, json_t *o, const struct stamp *s)
 {
-	for (size_t i = 0; v && i < n; i++) {
-		json_decref(v[i].eff);
-		json_decref(v[i].src);
-		json_decref(v[i].pos);
-	}
-	free(v);
-}
+	json_t *pos = s->pos ? cps_json_intern_str(&c->intern, s->pos, s->pos_len) : json_null();
 
-/* The stamp's members set on object o; -1 out of memory or not UTF-8. */
-static int set_stamp(json_t *o, const struct stamp *s, struct stamp_json *v)
-{
-	if (!v->eff) {
-		v->eff = json_integer(s->eff);
-		v->src = json_integer(s->src);
-		v->pos = s->pos ? json_stringn(s->pos, s->pos_len) : json_null();
-	}
-	return !v->eff || !v->src || !v->pos || json_object_set(o, "eff", v->eff) ||
-	       json_object_set(o, "src", v->src) || json_object_set(o, "pos", v->pos);
+	return !pos || json_object_set_new(o, "pos", pos) ||
+	       json_object_set_new(o, "eff", cps_json_intern_int(&c->intern, s->eff)) ||
+	       json_object_set_new(o, "src", cps_json_intern_int(&c->intern, s->src));
 }
 
 /* One field of a compact platform into `fields`. */
-static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps,
-                     struct stamp_json *values, const size_t *texts, size_t n)
+static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps, const size_t *texts,
+                     size_t n)
 {
 	const char *k;
 	size_t klen;
@@ -575,7 +558,7 @@ static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps,
 
 		f = v ? json_pack("{s:o}", "v", v) : NULL;
 		c->size += texts[ref - 1] + 6;
-		if (f && set_stamp(f, &stamps[ref - 1], &values[ref - 1])) {
+		if (f && set_stamp(c, f, &stamps[ref - 1])) {
 			json_decref(f);
 			f = NULL;
 		}
@@ -589,8 +572,7 @@ static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps,
 static json_t *get_compact(struct cur *c)
 {
 	struct stamp *stamps = NULL;
-	struct stamp_json *values = NULL;
-	size_t *texts = NULL, n_st = 0, n_f;
+	size_t *texts = NULL, n_st, n_f;
 	json_t *p = NULL, *fields;
 	uint8_t withdrawn;
 
@@ -604,8 +586,7 @@ static json_t *get_compact(struct cur *c)
 			return NULL;
 		stamps = malloc((n_st + 1) * sizeof(*stamps));
 		texts = malloc((n_st + 1) * sizeof(*texts));
-		values = calloc(n_st + 1, sizeof(*values));
-		if (!stamps || !texts || !values)
+		if (!stamps || !texts)
 			goto out;
 		stamps[0] = own;
 		texts[0] = own_text;
@@ -617,24 +598,22 @@ static json_t *get_compact(struct cur *c)
 	if (get_count(c, 2, &n_f))
 		goto out;
 	p = json_pack("{s:b}", "withdrawn", withdrawn);
-	if (!p || set_stamp(p, &stamps[0], &values[0]) ||
+	if (!p || set_stamp(c, p, &stamps[0]) ||
 	    json_object_set_new(p, "fields", fields = json_object()) || !fields) {
 		fail(c, "out of memory, or a position not UTF-8");
 		goto out;
 	}
 	for (size_t i = 0; i < n_f; i++)
-		if (get_field(c, fields, stamps, values, texts, n_st + 1))
+		if (get_field(c, fields, stamps, texts, n_st + 1))
 			goto out;
 	free(stamps);
 	free(texts);
-	stamp_json_release(values, n_st + 1);
 	return p;
 out:
 	fail(c, "out of memory");
 	json_decref(p);
 	free(stamps);
 	free(texts);
-	stamp_json_release(values, n_st + 1);
 	return NULL;
 }
 

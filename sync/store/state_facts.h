@@ -16,14 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CPS_FACTS_LAYOUT 1 /* the first byte of every encoding */
+#define CPS_FACTS_LAYOUT    1  /* the first byte of every encoding */
+#define CPS_FACTS_MAX_DEPTH 64 /* nesting the decoder accepts */
 
 /* The shapes of the encoders and decoders below (callers that take either
- * form: store/jsonb.c, store/pg_params.c, the fuzz harness). */
+ * form: store/jsonb.c, store/pg_params.c, store/store_batch.c, the fuzz
+ * harness). */
 typedef int cps_tree_encode_fn(json_t *tree, struct cps_buf *out, char *errstr, size_t errstr_size);
 typedef int cps_tree_decode_fn(const uint8_t *p, size_t n, json_t **tree, size_t *json_size,
                                char *errstr, size_t errstr_size);
-#define CPS_FACTS_MAX_DEPTH 64 /* nesting the decoder accepts */
 
 /* Appends the encoding of `platforms` (an object; NULL: an empty one) to
  * `out`. CPS_ERR_INVALID when it is not an object, CPS_ERR_FATAL when

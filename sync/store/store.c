@@ -85,9 +85,9 @@ const struct cps_store_stmt cps_store_stmts[ST_COUNT] = {
                                "ON CONFLICT (origin) DO NOTHING"},
     /* a state whose last writer is the one the caller names ($3) comes
      * without its jsonb: the caller holds it already (008_rule_sets.sql's
-     * written_xid) */
-    /* read in binary (store_read.c): the bytea columns arrive raw instead of
-     * as hex text; the others are cast to text, whose binary form is the text */
+     * written_xid); read in binary (store_read.c), so the bytea columns
+     * arrive raw, not as hex text, and the others are cast to text, whose
+     * binary form is the text */
     [ST_LOAD_STATES] = {"cps_load_states", "select from records", 3,
                         "SELECT i.ord::text, r.version::text, r.deleted::text, "
                         "r.written_xid::text, (r.written_xid = i.known)::text AS same, "
