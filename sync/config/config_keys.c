@@ -174,7 +174,10 @@ const struct cps_config_key cps_config_keys[] = {
      "them; a state counts as 7 times its stored size, what its JSON trees take in memory; "
      "about 40 KiB for a person). A cached state is used only while "
      "the transaction that wrote it is still its row's last writer (the store says so "
-     "without sending the state); `0` loads every batch's states from the store."},
+     "without sending the state); `0` loads every batch's states from the store. Whether it "
+     "pays shows in `/status` (the reconcile link's `state_cache`) and `/metrics` "
+     "(`cpsync_state_cache_lookups_total{result=\"hit|stale|miss\"}`): when a key comes back "
+     "only after more keys than the cache holds, hits stay rare and `0` saves the memory."},
 
     {"sinks.retry_attempts", CPS_CFG_INT, "3", 1, 100, NULL, 0,
      "How many more times a sink tries a record its platform refuses (a constraint violation, "

@@ -463,6 +463,55 @@ static void http_duration_cb(void *ctx, const struct cps_http_route_stats *st)
 	    (unsigned long long)st->total);
 }
 
+/* The reconcile workers' key-state cache (/status links[].state_cache). */
+static void format_state_cache(struct fmt *f, const json_t *links)
+{
+	static const struct {
+		const char *field, *result;
+	} lookups[] = {{"hits", "hit"}, {"stale", "stale"}, {"misses", "miss"}};
+	static const struct {
+		const char *name, *type, *help, *field;
+	} figures[] = {
+	    {"cpsync_state_cache_entries", "gauge", "Key states the reconcile workers keep.",
+	     "entries"},
+	    {"cpsync_state_cache_bytes", "gauge",
+	     "Estimated memory of the key states kept (reconcile.state_cache_mb bounds it).",
+	     "bytes"},
+	    {"cpsync_state_cache_evictions_total", "counter",
+	     "Key states dropped to stay within reconcile.state_cache_mb.", "evictions"},
+	};
+	char labels[320];
+	const json_t *l, *c;
+	size_t i;
+
+	family(
+	    f, "cpsync_state_cache_lookups_total", "counter",
+	    "A batch's key states looked up in the reconcile workers' cache: result hit (used as kept), stale (written since by another transaction, so loaded), miss (loaded from the store).");
+	json_array_foreach (links, i, l) {
+		c = json_object_get(l, "state_cache");
+		if (!c)
+			continue;
+		link_labels(l, labels, sizeof(labels));
+		labels[strlen(labels) - 1] = '\0'; /* the result label follows */
+		for (size_t k = 0; k < CPS_ARRAY_SIZE(lookups); k++) {
+			put(f, "cpsync_state_cache_lookups_total%s,result=\"%s\"} ", labels,
+			    lookups[k].result);
+			put_value(f, num(c, lookups[k].field));
+		}
+	}
+	for (size_t k = 0; k < CPS_ARRAY_SIZE(figures); k++) {
+		family(f, figures[k].name, figures[k].type, figures[k].help);
+		json_array_foreach (links, i, l) {
+			c = json_object_get(l, "state_cache");
+			if (!c)
+				continue;
+			link_labels(l, labels, sizeof(labels));
+			put(f, "%s%s ", figures[k].name, labels);
+			put_value(f, num(c, figures[k].field));
+		}
+	}
+}
+
 int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps_http_server *http,
                        const char *reconcile_group)
 {
@@ -478,6 +527,7 @@ int cps_metrics_format(struct cps_buf *out, const json_t *status_doc, struct cps
 	put_value(&f, num(status_doc, "uptime_s"));
 	format_links(&f, links);
 	format_sink_drops(&f, links);
+	format_state_cache(&f, links);
 	format_retention(&f, json_object_get(status_doc, "retention"));
 	format_platforms(&f, json_object_get(status_doc, "platforms"));
 	format_conflicts(&f, json_object_get(status_doc, "conflicts"));

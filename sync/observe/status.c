@@ -301,6 +301,17 @@ static json_t *dropped_to_json(struct cps_link *l)
 }
 
 /* @locks st->lock MUST be held (last_error). */
+static json_t *cache_to_json(struct cps_link_cache *c)
+{
+	return json_pack(
+	    "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)atomic_load(&c->entries),
+	    "bytes", (json_int_t)atomic_load(&c->bytes), "cap_bytes",
+	    (json_int_t)atomic_load(&c->cap_bytes), "hits", (json_int_t)atomic_load(&c->hits),
+	    "stale", (json_int_t)atomic_load(&c->stale), "misses",
+	    (json_int_t)atomic_load(&c->misses), "evictions",
+	    (json_int_t)atomic_load(&c->evictions));
+}
+
 static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 {
 	int64_t lag = atomic_load(&l->lag);
@@ -340,6 +351,8 @@ static json_t *link_to_json(struct cps_link *l, int64_t now, int64_t now_s)
 		                              "chunks", (json_int_t)l->snapshot.chunks, "rows",
 		                              (json_int_t)l->snapshot.rows, "tables_waiting",
 		                              (json_int_t)l->snapshot.waiting));
+	if (atomic_load(&l->cache.cap_bytes) > 0)
+		json_object_set_new(one, "state_cache", cache_to_json(&l->cache));
 	json_object_set_new(one, "throughput_per_min",
 	                    json_integer(cps_throughput_sum(&l->throughput, now_s)));
 	json_object_set_new(one, "series", series);

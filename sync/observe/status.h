@@ -56,6 +56,12 @@ struct cps_link {
 	_Atomic int64_t last_success_ms;           /* wall clock, 0 never */
 	_Atomic int64_t newest_effective_ms;       /* freshness: newest fact accepted */
 	char last_error[256];                      /* masked; written under the registry lock */
+	/* the reconcile link's key-state cache (worker/worker_cache.c), summed
+	 * over its workers; cap_bytes 0: no cache */
+	struct cps_link_cache {
+		_Atomic int64_t hits, stale, misses; /* lookups: stale = cached copy outdated */
+		_Atomic int64_t evictions, entries, bytes, cap_bytes;
+	} cache;
 	/* a source's incremental snapshot (re-read of a table while streaming):
 	 * table "" when none; written under the registry lock */
 	struct cps_link_snapshot {

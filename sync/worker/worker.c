@@ -87,7 +87,8 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 		w->idx = i;
 		rc = cps_event_codec_new(p->conf.catalog, &w->ec, errstr, errstr_size);
 		if (rc == CPS_OK && p->conf.state_cache_bytes &&
-		    !(w->cache = cps_state_cache_new(p->conf.state_cache_bytes / (size_t)p->n)))
+		    !(w->cache = cps_state_cache_new(p->conf.state_cache_bytes / (size_t)p->n,
+		                                     p->conf.link ? &p->conf.link->cache : NULL)))
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		if (rc == CPS_OK)
 			rc = cps_unified_new(&uc, &w->uni, errstr, errstr_size);
@@ -96,8 +97,10 @@ int cps_workers_start(const struct cps_worker_conf *conf, struct cps_workers **o
 		if (rc != CPS_OK)
 			goto fail;
 	}
-	if (p->conf.link)
+	if (p->conf.link) {
+		atomic_store(&p->conf.link->cache.cap_bytes, (int64_t)p->conf.state_cache_bytes);
 		cps_link_set_state(p->conf.link, CPS_LINK_STARTING);
+	}
 	cps_pause_init(&p->pause, conf->start_paused, NULL, NULL);
 	for (int i = 0; i < p->n; i++) {
 		if (pthread_create(&p->w[i].thread, NULL, cps_worker_run, &p->w[i]) != 0) {

@@ -136,6 +136,7 @@ static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size
 	struct cps_key_state **cached = calloc(n, sizeof(*cached));
 	uint64_t *known = calloc(n, sizeof(*known));
 	unsigned char *same = calloc(n, 1);
+	size_t hits = 0, stale = 0;
 	int rc;
 
 	if (!cached || !known || !same) {
@@ -156,12 +157,16 @@ static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size
 		if (rc == CPS_OK && same[i] && cached[i]) {
 			drop = a->states[i];
 			a->states[i] = cached[i];
+			hits++;
 		}
+		stale += rc == CPS_OK && cached[i] && !same[i];
 		if (drop) {
 			cps_key_state_release(drop);
 			free(drop);
 		}
 	}
+	if (rc == CPS_OK)
+		cps_state_cache_count_lookups(w->cache, hits, stale, n - hits - stale);
 out:
 	free(cached);
 	free(known);

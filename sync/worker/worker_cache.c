@@ -26,6 +26,7 @@ struct cps_state_cache {
 	size_t n_slots, n;
 	size_t bytes, cap_bytes;
 	struct cache_entry *oldest, *newest;
+	struct cps_link_cache *stats; /* NULL: none */
 };
 
 /* What a state costs in memory: its jansson trees take 6.6 times their
@@ -45,14 +46,34 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-struct cps_state_cache *cps_state_cache_new(size_t cap_bytes)
+struct cps_state_cache *cps_state_cache_new(size_t cap_bytes, struct cps_link_cache *stats)
 {
 	struct cps_state_cache *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->cap_bytes = cap_bytes;
+	c->stats = stats;
 	return c;
+}
+
+/* Entries and bytes come and go: the shared figures follow. */
+static void stats_add(struct cps_state_cache *c, int64_t entries, int64_t bytes)
+{
+	if (!c->stats)
+		return;
+	atomic_fetch_add(&c->stats->entries, entries);
+	atomic_fetch_add(&c->stats->bytes, bytes);
+}
+
+void cps_state_cache_count_lookups(struct cps_state_cache *c, size_t hits, size_t stale,
+                                   size_t misses)
+{
+	if (!c || !c->stats)
+		return;
+	atomic_fetch_add(&c->stats->hits, (int64_t)hits);
+	atomic_fetch_add(&c->stats->stale, (int64_t)stale);
+	atomic_fetch_add(&c->stats->misses, (int64_t)misses);
 }
 
 static void entry_free(struct cache_entry *e)
@@ -116,6 +137,7 @@ static void entry_remove(struct cps_state_cache *c, size_t slot)
 	order_unlink(c, e);
 	c->n--;
 	c->bytes -= e->bytes;
+	stats_add(c, -1, -(int64_t)e->bytes);
 }
 
 static int grow(struct cps_state_cache *c)
@@ -190,6 +212,7 @@ void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_
 	c->slots[i] = e;
 	c->n++;
 	c->bytes += e->bytes;
+	stats_add(c, 1, (int64_t)e->bytes);
 	e->older = c->newest;
 	if (c->newest)
 		c->newest->newer = e;
@@ -201,6 +224,8 @@ void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_
 
 		entry_remove(c, find_slot(c, victim->key, victim->hash));
 		entry_free(victim);
+		if (c->stats)
+			atomic_fetch_add(&c->stats->evictions, 1);
 	}
 	return;
 drop:
@@ -216,6 +241,7 @@ void cps_state_cache_clear(struct cps_state_cache *c)
 		struct cache_entry *e = c->oldest;
 
 		order_unlink(c, e);
+		stats_add(c, -1, -(int64_t)e->bytes);
 		entry_free(e);
 	}
 	free(c->slots);

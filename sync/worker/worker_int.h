@@ -105,8 +105,11 @@ struct attempt {
 /* ---- worker_cache.c ------------------------------------------------------ */
 
 /* States committed by this worker, by "entity/key", with the id of the
- * transaction that wrote them; `cap_bytes` bounds them (oldest out first). */
-struct cps_state_cache *cps_state_cache_new(size_t cap_bytes);
+ * transaction that wrote them; `cap_bytes` bounds them (oldest out first).
+ * `stats` (NULL: none), shared by the link's workers, receives its entries,
+ * bytes and evictions, and the lookups cps_state_cache_count_lookups
+ * reports. */
+struct cps_state_cache *cps_state_cache_new(size_t cap_bytes, struct cps_link_cache *stats);
 void cps_state_cache_free(struct cps_state_cache *c);
 /* Removes and returns the state of `key` (the caller owns it) and the id of
  * its writer, or NULL. */
@@ -117,6 +120,10 @@ struct cps_key_state *cps_state_cache_take(struct cps_state_cache *c, const char
 void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_key_state *st,
                          uint64_t xid);
 void cps_state_cache_clear(struct cps_state_cache *c);
+/* A batch's lookups: found and still current, found but written since by
+ * another transaction, not found. */
+void cps_state_cache_count_lookups(struct cps_state_cache *c, size_t hits, size_t stale,
+                                   size_t misses);
 /* After its commit by transaction `xid`: the attempt's states go to the
  * worker's cache (the attempt no longer holds them). */
 void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid);

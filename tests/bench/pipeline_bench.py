@@ -381,6 +381,7 @@ def phase_burst(a, ctx):
     ours = sum(v - ours0.get(p, 0.0) for p, v in B.backends_cpu(a.pg, ctx["databases"]).items())
     n_events = a.events if done else a.events - reader.missing(targets)
     secs = (t_last - t0) / 1000.0 if t_last else None
+    doc = cps.status() or {}
     r = {"events": a.events, "keys": len(targets), "finished": done,
          "keys_at_last_value": len(targets) - reader.missing(targets),
          "unified_events": reader.count.get("burst", 0), "write_s": (t_written - t0) / 1000.0,
@@ -390,7 +391,9 @@ def phase_burst(a, ctx):
          "pg_backends_cpu_s": ours,
          "peak_rss_mib": B.vm_hwm_mib(pid), "keys_stored": store_keys(cps),
          "links": {l["name"]: {k: l.get(k) for k in ("records", "errors", "dead_letters", "lag")}
-                   for l in (cps.status() or {}).get("links", [])}}
+                   for l in doc.get("links", [])},
+         "state_cache": next((l["state_cache"] for l in doc.get("links", [])
+                              if "state_cache" in l), None)}
     if not done and secs:
         # a lower bound: the keys whose last value arrived, over the time taken
         r["events_per_s_partial"] = n_events / secs
@@ -512,6 +515,17 @@ def fmt(v, unit="", nd=0):
     return ("{:,.%df}" % nd).format(v) + unit
 
 
+def state_cache_text(c):
+    """The reconcile link's state cache over the whole run (/status)."""
+    if not c:
+        return "off"
+    looked = c["hits"] + c["stale"] + c["misses"]
+    return "%s / %s / %s (%s%% hits; %s states, %s of %s MiB)" % (
+        fmt(c["hits"]), fmt(c["stale"]), fmt(c["misses"]),
+        fmt(100.0 * c["hits"] / looked if looked else None, "", 1), fmt(c["entries"]),
+        fmt(c["bytes"] / 1048576.0, "", 1), fmt(c["cap_bytes"] / 1048576.0))
+
+
 def report(a, r):
     c, b, lt = r["copy"], r["burst"], r.get("latency")
     rows = [("COPY baseline (binary, 400-byte rows, 1 tx)",
@@ -537,7 +551,8 @@ def report(a, r):
               fmt(b.get("pg_cpu_s_per_m"), "", 1)),
              ("  of which our databases' live backends", fmt(b["pg_backends_cpu_s_per_m"], "", 1)),
              ("cpsync peak RSS (VmHWM) after the burst", fmt(b["peak_rss_mib"], " MiB", 1)),
-             ("keys stored", fmt(b["keys_stored"]))]
+             ("keys stored", fmt(b["keys_stored"])),
+             ("workers' state cache: hits / stale / misses", state_cache_text(b["state_cache"]))]
     if lt:
         rows += [("latency: offered / achieved / delivered", "%s / %s / %s events/s%s" % (
                      fmt(lt["offered_per_s"]), fmt(lt["achieved_offered_per_s"]),

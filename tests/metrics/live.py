@@ -5,16 +5,20 @@ Creates a fresh database on $CPSYNC_TEST_PG, starts `cpsync run -c CONFIG`
 (embedded Kafka broker, one kafka platform source with a 120 s freshness
 target, HTTP on a free port), produces every sample person record
 (single-object framing made by `cpsync encode`, sent with `kcat -P`) and
-waits until the reconcile link has them all, and writes six conflicts (three
+waits until the reconcile link has them all, twice (the second time from
+the workers' state cache), and writes six conflicts (three
 live, three closed) into the store. Then, by MODE:
 
   promtool  GET /metrics: 200, text/plain version 0.0.4, `promtool check
             metrics` exits 0 on it, the link record counters are > 0, the
-            store commit histogram counted, HTTP requests by route pattern,
-            no national ID anywhere.
+            store commit histogram counted, the state cache's lookups and
+            entries, HTTP requests by route pattern, no national ID
+            anywhere.
   status    GET /status: the platforms roll-up (freshness within target,
             throughput > 0), each link's throughput_per_min and 60-point
-            series, the conflicts breakdown, the earlier keys kept.
+            series, the reconcile link's state cache (one entry per key,
+            the second round's lookups hits), the conflicts breakdown, the
+            earlier keys kept.
 
 Ends with SIGTERM and asserts exit 0 (ASan leak checks included).
 usage: live.py MODE CPSYNC_BIN SOURCE_DIR
@@ -110,16 +114,19 @@ def start_traffic(proc, port, log, cpsync, source_dir):
         if proc.poll() is not None or time.monotonic() > deadline:
             C.fail("links not RUNNING: %s\n%s" % (json.dumps(doc["links"]), C.log_tail(log)))
         time.sleep(0.2)
-    ids = produce_people(cpsync, source_dir, doc["kafka"]["bootstrap"])
-    while True:
-        doc = status_doc(port)
-        links = {l["name"]: l for l in doc["links"]}
-        if (links["province-source"]["records"] >= len(ids)
-                and links["reconcile"]["records"] >= len(ids)):
-            break
-        if proc.poll() is not None or time.monotonic() > deadline:
-            C.fail("records not through: %s\n%s" % (json.dumps(doc["links"]), C.log_tail(log)))
-        time.sleep(0.2)
+    # twice: the second time each key's state comes from the workers' cache
+    for rounds in (1, 2):
+        ids = produce_people(cpsync, source_dir, doc["kafka"]["bootstrap"])
+        while True:
+            doc = status_doc(port)
+            links = {l["name"]: l for l in doc["links"]}
+            if (links["province-source"]["records"] >= rounds * len(ids)
+                    and links["reconcile"]["records"] >= rounds * len(ids)):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                C.fail("records not through: %s\n%s" % (json.dumps(doc["links"]),
+                                                        C.log_tail(log)))
+            time.sleep(0.2)
     time.sleep(2.2)  # the 1 Hz throughput sampler has run since
     return ids
 
@@ -207,6 +214,16 @@ def check_metrics(port, ids):
            sample(text, "cpsync_conflicts_open_by_entity", entity="person"))
     if got != (3, 6, 2):
         C.fail("conflicts open, opened total, open persons: %s, want (3, 6, 2)" % (got,))
+    hits = sample(text, "cpsync_state_cache_lookups_total", link="reconcile", result="hit")
+    misses = sample(text, "cpsync_state_cache_lookups_total", link="reconcile", result="miss")
+    if hits is None or hits < len(ids) or misses is None or misses < len(set(ids)):
+        C.fail("state cache lookups: hit %s, miss %s; want >= %d and >= %d"
+               % (hits, misses, len(ids), len(set(ids))))
+    if sample(text, "cpsync_state_cache_entries", link="reconcile") != len(set(ids)):
+        C.fail("cpsync_state_cache_entries = %s, want %d"
+               % (sample(text, "cpsync_state_cache_entries", link="reconcile"), len(set(ids))))
+    if sample(text, "cpsync_state_cache_entries", link="province-source") is not None:
+        C.fail("a state cache figure of a link without a cache")
     for how in ("auto", "resolved", "dismissed"):
         if sample(text, "cpsync_conflicts_resolved_total", how=how) != 1:
             C.fail("cpsync_conflicts_resolved_total{how=%s} is not 1" % how)
@@ -253,6 +270,16 @@ def check_status(port, ids):
         if links[name]["throughput_per_min"] < len(ids):
             C.fail("%s throughput_per_min %d, want >= %d" % (name, links[name]["throughput_per_min"],
                                                           len(ids)))
+    cache = links["reconcile"].get("state_cache") or {}
+    n_keys = len(set(ids))
+    if (cache.get("cap_bytes") != 24 << 20 or cache.get("entries") != n_keys
+            or not cache.get("bytes", 0) > 0 or cache.get("evictions") != 0
+            or cache.get("hits", 0) < len(ids) or cache.get("misses", 0) < n_keys
+            or cache.get("stale") != 0):
+        C.fail("reconcile state_cache after two rounds of %d keys: %s"
+               % (n_keys, json.dumps(cache)))
+    if any("state_cache" in l for l in doc["links"] if l["name"] != "reconcile"):
+        C.fail("a state_cache on a link other than reconcile")
     plats = {p["name"]: p for p in doc["platforms"]}
     if sorted(plats) != ["province"]:
         C.fail("platforms %s, want only province (cpsync's own links are not a platform)"

@@ -263,7 +263,9 @@ static const char *DOC =
     "   \"dropped\": {\"echo\": 7, \"not_allowed\": 0, \"undecodable\": 2}},"
     "  {\"name\": \"reconcile\", \"platform\": \"cpsync\", \"direction\": \"source\","
     "   \"type\": \"kafka\", \"state\": \"RUNNING\", \"records\": 9, \"errors\": 0,"
-    "   \"dead_letters\": 0, \"lag\": 3, \"last_success\": null}],"
+    "   \"dead_letters\": 0, \"lag\": 3, \"last_success\": null,"
+    "   \"state_cache\": {\"entries\": 12, \"bytes\": 9000, \"cap_bytes\": 25165824,"
+    "    \"hits\": 30, \"stale\": 1, \"misses\": 70, \"evictions\": 8}}],"
     " \"platforms\": ["
     "  {\"name\": \"province\", \"freshness_s\": 12, \"freshness_target_s\": 300},"
     "  {\"name\": \"city\", \"freshness_s\": null, \"freshness_target_s\": null}],"
@@ -377,6 +379,20 @@ static void test_format(void **state)
 	has_line(
 	    text,
 	    "cpsync_sink_dropped_total{link=\"odd\\\"name\\\\x\\n\",platform=\"city\",reason=\"undecodable\"} 2");
+	has_line(text, "# TYPE cpsync_state_cache_lookups_total counter");
+	has_line(text, "cpsync_state_cache_lookups_total{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\",result=\"hit\"} 30");
+	has_line(text, "cpsync_state_cache_lookups_total{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\",result=\"stale\"} 1");
+	has_line(text, "cpsync_state_cache_lookups_total{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\",result=\"miss\"} 70");
+	has_line(text, "cpsync_state_cache_entries{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\"} 12");
+	has_line(text, "cpsync_state_cache_bytes{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\"} 9000");
+	has_line(text, "cpsync_state_cache_evictions_total{link=\"reconcile\",platform=\"cpsync\","
+	               "direction=\"source\"} 8");
+	assert_null(strstr(text, "cpsync_state_cache_entries{link=\"province"));
 	/* escaped label value; FAILED is down; no lag or success time: no sample */
 	has_line(text, "cpsync_link_up{link=\"odd\\\"name\\\\x\\n\",platform=\"city\","
 	               "direction=\"sink\"} 0");

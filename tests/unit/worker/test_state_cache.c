@@ -3,7 +3,8 @@
  * a state taken out is gone until put back, with the writer's id it was
  * put with; a newer put replaces an older copy; the byte cap evicts the
  * least recently put first; clear empties it; a state it cannot keep is
- * freed (ASan sees leaks and double frees).
+ * freed (ASan sees leaks and double frees); the figures /status and
+ * /metrics show (entries, bytes, evictions, lookups) follow all of that.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +34,7 @@ static void drop(struct cps_key_state *st)
 
 static void test_take_put_replace(void **unused)
 {
-	struct cps_state_cache *c = cps_state_cache_new(1 << 20);
+	struct cps_state_cache *c = cps_state_cache_new(1 << 20, NULL);
 	struct cps_key_state *a = state("A", 100), *b = state("B", 100), *got;
 	uint64_t xid;
 
@@ -59,7 +60,8 @@ static void test_take_put_replace(void **unused)
 static void test_cap_evicts_oldest(void **unused)
 {
 	/* each state costs 7 * 1000 + 256 bytes: room for 3 */
-	struct cps_state_cache *c = cps_state_cache_new(3 * 7256 + 100);
+	struct cps_link_cache stats = {0};
+	struct cps_state_cache *c = cps_state_cache_new(3 * 7256 + 100, &stats);
 	char key[32];
 	uint64_t xid;
 
@@ -68,6 +70,9 @@ static void test_cap_evicts_oldest(void **unused)
 		cps_state_cache_put(c, key, state(key + 7, 1000), (uint64_t)i + 1);
 	}
 	assert_int_equal(cps_state_cache_count(c), 3);
+	assert_int_equal(stats.entries, 3);
+	assert_int_equal(stats.bytes, 3 * 7256);
+	assert_int_equal(stats.evictions, 2);
 	for (int i = 0; i < 5; i++) {
 		struct cps_key_state *st;
 
@@ -81,15 +86,27 @@ static void test_cap_evicts_oldest(void **unused)
 			drop(st);
 		}
 	}
+	assert_int_equal(stats.entries, 0); /* all taken */
+	assert_int_equal(stats.bytes, 0);
 	cps_state_cache_put(c, "person/big", state("big", 1 << 20), 1); /* over the cap alone */
 	assert_int_equal(cps_state_cache_count(c), 0);
+	cps_state_cache_put(c, "person/5", state("5", 1000), 6);
+	cps_state_cache_clear(c); /* a revocation */
+	assert_int_equal(stats.entries, 0);
+	assert_int_equal(stats.bytes, 0);
+	cps_state_cache_count_lookups(c, 5, 2, 3);
+	cps_state_cache_count_lookups(c, 1, 0, 0);
+	assert_int_equal(stats.hits, 6);
+	assert_int_equal(stats.stale, 2);
+	assert_int_equal(stats.misses, 3);
+	assert_int_equal(stats.evictions, 2);
 	cps_state_cache_free(c);
 }
 
 /* Many keys: the table grows and removals keep every other key findable. */
 static void test_many_keys(void **unused)
 {
-	struct cps_state_cache *c = cps_state_cache_new((size_t)1 << 30);
+	struct cps_state_cache *c = cps_state_cache_new((size_t)1 << 30, NULL);
 	char key[32];
 	uint64_t xid;
 
