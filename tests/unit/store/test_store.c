@@ -3,7 +3,8 @@
  * fails without it), in a database of its own created and dropped here:
  * migrations, one-transaction batches read back, all-or-nothing failure,
  * append-only audit, idempotent dead letters, the change log's order (no
- * change skipped while an older transaction is open), and the time of
+ * change skipped while an older transaction is open), a sink's version
+ * guard, and the time of
  * 5,000- and 10,000-state batches (printed, not asserted).
  */
 #include <stdarg.h>
@@ -760,6 +761,36 @@ static void test_change_log_retention(void **state)
 	cps_store_close(s);
 }
 
+/* A sink's version guard: a put keeps each key's newest version (one key
+ * twice in a put, an older version after a newer one), per link; a key
+ * never written reads 0. */
+static void test_sink_versions(void **state)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_store *s = store_open();
+	const struct cps_change_ref first[] = {
+	    {"person", "A", 3}, {"person", "B", 2}, {"person", "A", 5}, {"household", "A", 1}};
+	const struct cps_change_ref later[] = {{"person", "A", 4}, {"person", "B", 7}};
+	struct cps_change_ref ask[] = {
+	    {"person", "A", 0}, {"person", "B", 0}, {"household", "A", 0}, {"person", "C", 0}};
+	int64_t got[4];
+
+	(void)state;
+	check_ok(cps_store_sink_versions_put(s, "k-sink", first, 4, err, sizeof(err)), err);
+	check_ok(cps_store_sink_versions_put(s, "k-sink", later, 2, err, sizeof(err)), err);
+	check_ok(cps_store_sink_versions_get(s, "k-sink", ask, 4, got, err, sizeof(err)), err);
+	assert_int_equal(got[0], 5); /* 4 came after 5: kept 5 */
+	assert_int_equal(got[1], 7);
+	assert_int_equal(got[2], 1);
+	assert_int_equal(got[3], 0);
+	check_ok(cps_store_sink_versions_get(s, "other-sink", ask, 4, got, err, sizeof(err)), err);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(got[i], 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM cpsync.sink_versions WHERE link = 'k-sink'"),
+	                 3);
+	cps_store_close(s);
+}
+
 /* The other retentions, each a slice at a time: a dead letter's raw bytes
  * after their age whatever its status; dead letters dealt with; closed
  * conflicts; an audit entry's values, the entry staying (and the trail
@@ -1057,6 +1088,7 @@ int main(void)
 	    cmocka_unit_test(test_dead_letters_idempotent),
 	    cmocka_unit_test(test_change_log_order),
 	    cmocka_unit_test(test_change_log_retention),
+	    cmocka_unit_test(test_sink_versions),
 	    cmocka_unit_test(test_retention),
 	    cmocka_unit_test(test_migrate_to_change_log),
 	    cmocka_unit_test(test_batch_5000),
