@@ -14,22 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *stmt_own(struct pg_sink_stmt *s, char *text)
-{
-	if (!text)
-		return NULL;
-	s->owned[s->n_owned++] = text;
-	return text;
-}
-
 void pg_sink_stmt_release(struct pg_sink_stmt *s)
 {
-	for (size_t i = 0; i < s->n_owned; i++)
-		free(s->owned[i]);
-	free(s->owned);
 	free(s->params);
 	free(s->columns);
-	json_decref(s->rec);
+	pg_sink_record_release(&s->rec);
 	cps_buf_release(&s->shape);
 	cps_buf_release(&s->sql);
 	memset(s, 0, sizeof(*s));
@@ -55,48 +44,40 @@ static const char *mapped_column(const struct pg_sink_target *t, const char *ent
 int pg_sink_stmt_build(const struct pg_sink_target *t, const struct pg_sink_change *p,
                        struct pg_sink_stmt *s, char *errstr, size_t errstr_size)
 {
-	char vtext[32];
-	const char *field;
 	size_t n_fields;
-	json_t *v;
 
 	memset(s, 0, sizeof(*s));
 	cps_buf_init(&s->shape, 0);
 	cps_buf_init(&s->sql, 0);
-	snprintf(vtext, sizeof(vtext), "%" PRId64, p->version);
+	snprintf(s->version, sizeof(s->version), "%" PRId64, p->version);
 	if (!p->is_delete) {
-		s->rec = json_loads(p->json, 0, NULL);
-		if (!json_is_object(s->rec))
+		int rc = pg_sink_record_read(p->json, strlen(p->json), &s->rec);
+
+		if (rc == PG_SINK_RECORD_OOM)
+			goto out_oom;
+		if (rc != PG_SINK_RECORD_OK)
 			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 			                  "a '%s' record is not a JSON object", p->entity);
 	}
-	n_fields = s->rec ? json_object_size(s->rec) : 0;
+	n_fields = s->rec.n;
 	s->params = calloc(n_fields + 2, sizeof(*s->params));
-	s->owned = calloc(n_fields + 1, sizeof(*s->owned));
 	s->columns = calloc(n_fields + 1, sizeof(*s->columns));
-	if (!s->params || !s->owned || !s->columns)
+	if (!s->params || !s->columns)
 		goto out_oom;
 	s->params[0] = p->key;
-	s->params[1] = stmt_own(s, strdup(vtext));
+	s->params[1] = s->version;
 	s->n_params = 2;
-	if (!s->params[1] || cps_buf_append_byte(&s->shape, p->is_delete ? 'D' : 'U') < 0 ||
+	if (cps_buf_append_byte(&s->shape, p->is_delete ? 'D' : 'U') < 0 ||
 	    cps_buf_append(&s->shape, p->entity, strlen(p->entity) + 1) < 0)
 		goto out_oom;
 	if (p->is_delete)
 		return CPS_OK;
-	json_object_foreach (s->rec, field, v) {
-		const char *column = mapped_column(t, p->entity, field);
-		const char *value;
+	for (size_t i = 0; i < n_fields; i++) {
+		const char *column = mapped_column(t, p->entity, s->rec.m[i].name);
 
 		if (!column)
 			continue;
-		if (json_is_null(v))
-			value = NULL;
-		else if (json_is_string(v))
-			value = json_string_value(v);
-		else if (!(value = stmt_own(s, json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY))))
-			goto out_oom;
-		s->params[s->n_params++] = value;
+		s->params[s->n_params++] = s->rec.m[i].value;
 		s->columns[s->n_columns++] = column;
 		if (cps_buf_append(&s->shape, column, strlen(column) + 1) < 0)
 			goto out_oom;

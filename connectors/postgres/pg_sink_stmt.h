@@ -9,8 +9,8 @@
 
 #include "base/buf.h"
 #include "connectors/connector.h"
+#include "connectors/postgres/pg_sink_record.h"
 
-#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,13 +49,12 @@ struct pg_sink_shapes {
 	uint64_t prepared;  /* statements prepared since the sink opened */
 };
 
-/* One change's statement: its parameters point into `rec` and `owned`. */
+/* One change's statement: its parameters point into `rec` and `version`. */
 struct pg_sink_stmt {
 	const char **params;
 	int n_params;
-	char **owned; /* texts made here */
-	size_t n_owned;
-	json_t *rec;
+	char version[24];
+	struct pg_sink_record rec;
 	const char **columns; /* the mapped columns of params[2..] */
 	size_t n_columns;
 	struct cps_buf shape; /* the shape's key */
