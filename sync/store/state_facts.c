@@ -164,11 +164,6 @@ static int platform_compact(const json_t *p)
 	       json_is_object(json_object_get(p, "fields"));
 }
 
-static int field_compact(const json_t *f)
-{
-	return stamped(f, 4) && json_object_get(f, "v");
-}
-
 static int stamp_equal(const struct stamp *a, const struct stamp *b)
 {
 	return a->eff == b->eff && a->src == b->src && !a->pos == !b->pos &&
@@ -182,76 +177,89 @@ static int put_stamp(struct cps_buf *b, const struct stamp *s)
 	               : cps_buf_append_byte(b, 0));
 }
 
-/* The distinct stamps of p's compact fields other than p's own, in field
- * order (*out malloc'd; *n of them). -1 when out of memory. */
-static int collect_stamps(const json_t *p, const struct stamp *own, struct stamp **out, size_t *n)
+/* One field of a platform as the encoder writes it: compact (exactly "v",
+ * "eff", "src" and "pos", the stamp referred to by `ref`) or whole. Read in
+ * one pass over its members, not by name. */
+struct field_view {
+	const char *k;
+	size_t klen;
+	json_t *f, *v; /* v NULL: not compact, f is written whole */
+	struct stamp s;
+	uint64_t ref; /* 1: the platform's stamp; 2 + i: the platform's stamps[i] */
+};
+
+static void view_field(struct field_view *fv)
+{
+	json_t *eff = NULL, *src = NULL, *pos = NULL, *m;
+	const char *k;
+
+	fv->v = NULL;
+	if (!json_is_object(fv->f) || json_object_size(fv->f) != 4)
+		return;
+	json_object_foreach (fv->f, k, m) {
+		if (!strcmp(k, "v"))
+			fv->v = m;
+		else if (!strcmp(k, "eff"))
+			eff = m;
+		else if (!strcmp(k, "src"))
+			src = m;
+		else if (!strcmp(k, "pos"))
+			pos = m;
+	}
+	if (!fv->v || !json_is_integer(eff) || !json_is_integer(src) || !stamp_pos_ok(pos)) {
+		fv->v = NULL;
+		return;
+	}
+	fv->s = (struct stamp){json_integer_value(eff), json_integer_value(src),
+	                       json_is_string(pos) ? json_string_value(pos) : NULL,
+	                       json_is_string(pos) ? json_string_length(pos) : 0};
+}
+
+/* Each compact field's stamp reference, the distinct stamps other than the
+ * platform's own into *stamps (malloc'd, *n of them) in field order. -1
+ * when out of memory. */
+static int collect_stamps(struct field_view *fv, size_t n_fields, const struct stamp *own,
+                          struct stamp **stamps, size_t *n)
 {
 	size_t cap = 0, i;
-	const char *k;
-	json_t *f;
 
-	*out = NULL;
+	*stamps = NULL;
 	*n = 0;
-	json_object_foreach ((json_t *)json_object_get(p, "fields"), k, f) {
-		struct stamp s;
-
-		if (!field_compact(f))
+	for (size_t f = 0; f < n_fields; f++) {
+		if (!fv[f].v)
 			continue;
-		s = stamp_of(f);
-		if (stamp_equal(&s, own))
+		if (stamp_equal(&fv[f].s, own)) {
+			fv[f].ref = 1;
 			continue;
-		for (i = 0; i < *n && !stamp_equal(&s, &(*out)[i]); i++)
+		}
+		for (i = 0; i < *n && !stamp_equal(&fv[f].s, &(*stamps)[i]); i++)
 			;
+		fv[f].ref = 2 + i;
 		if (i < *n)
 			continue;
 		if (*n == cap) {
-			struct stamp *t = realloc(*out, (cap = cap ? 2 * cap : 4) * sizeof(*t));
+			struct stamp *t = realloc(*stamps, (cap = cap ? 2 * cap : 4) * sizeof(*t));
 
 			if (!t)
 				return -1;
-			*out = t;
+			*stamps = t;
 		}
-		(*out)[(*n)++] = s;
+		(*stamps)[(*n)++] = fv[f].s;
 	}
 	return 0;
 }
 
-/* The reference of a compact field's stamp: 1 its platform's, 2 + i stamps[i]. */
-static uint64_t stamp_ref(const struct stamp *s, const struct stamp *own,
-                          const struct stamp *stamps, size_t n)
+static int put_fields(struct cps_buf *b, const struct field_view *fv, size_t n_fields)
 {
-	if (stamp_equal(s, own))
-		return 1;
-	for (size_t i = 0; i < n; i++)
-		if (stamp_equal(s, &stamps[i]))
-			return 2 + i;
-	return 0; /* not reached: collect_stamps listed it */
-}
-
-static int put_fields(struct cps_buf *b, const json_t *fields, const struct stamp *own,
-                      const struct stamp *stamps, size_t n)
-{
-	const char *k;
-	size_t klen;
-	json_t *f;
-
-	if (put_varint(b, json_object_size(fields)))
+	if (put_varint(b, n_fields))
 		return -1;
-	json_object_keylen_foreach((json_t *)fields, k, klen, f)
-	{
-		int rc;
+	for (size_t f = 0; f < n_fields; f++) {
+		int rc = put_str(b, fv[f].k, fv[f].klen) ? -1
+		         : fv[f].v
+		             ? put_varint(b, fv[f].ref) ? -1 : put_value(b, fv[f].v, DEPTH_FIELD)
+		         : put_varint(b, 0) ? -1
+		                            : put_value(b, fv[f].f, DEPTH_FIELD);
 
-		if (put_str(b, k, klen))
-			return -1;
-		if (field_compact(f)) {
-			struct stamp s = stamp_of(f);
-
-			rc = put_varint(b, stamp_ref(&s, own, stamps, n))
-			         ? -1
-			         : put_value(b, json_object_get(f, "v"), DEPTH_FIELD);
-		} else {
-			rc = put_varint(b, 0) ? -1 : put_value(b, f, DEPTH_FIELD);
-		}
 		if (rc)
 			return rc;
 	}
@@ -260,14 +268,26 @@ static int put_fields(struct cps_buf *b, const json_t *fields, const struct stam
 
 static int put_platform(struct cps_buf *b, const json_t *p)
 {
+	struct field_view few[64], *fv = few;
 	struct stamp own, *stamps = NULL;
-	size_t n = 0;
+	json_t *fields, *f;
+	const char *k;
+	size_t klen, n = 0, n_fields = 0;
 	int rc;
 
 	if (!platform_compact(p))
 		return cps_buf_append_byte(b, 0) ? -1 : put_value(b, (json_t *)p, DEPTH_PLATFORM);
 	own = stamp_of(p);
-	if (collect_stamps(p, &own, &stamps, &n))
+	fields = json_object_get(p, "fields");
+	if (json_object_size(fields) > CPS_ARRAY_SIZE(few) &&
+	    !(fv = malloc(json_object_size(fields) * sizeof(*fv))))
+		return -1;
+	json_object_keylen_foreach(fields, k, klen, f)
+	{
+		fv[n_fields] = (struct field_view){.k = k, .klen = klen, .f = f};
+		view_field(&fv[n_fields++]);
+	}
+	if (collect_stamps(fv, n_fields, &own, &stamps, &n))
 		rc = -1;
 	else
 		rc = cps_buf_append_byte(b, 1) ||
@@ -276,8 +296,10 @@ static int put_platform(struct cps_buf *b, const json_t *p)
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = put_stamp(b, &stamps[i]);
 	if (!rc)
-		rc = put_fields(b, json_object_get(p, "fields"), &own, stamps, n);
+		rc = put_fields(b, fv, n_fields);
 	free(stamps);
+	if (fv != few)
+		free(fv);
 	return rc;
 }
 
@@ -533,9 +555,26 @@ static int set_stamp(struct cur *c, json_t *o, const struct stamp *s)
 {
 	json_t *pos = s->pos ? cps_json_intern_str(&c->intern, s->pos, s->pos_len) : json_null();
 
-	return !pos || json_object_set_new(o, "pos", pos) ||
-	       json_object_set_new(o, "eff", cps_json_intern_int(&c->intern, s->eff)) ||
-	       json_object_set_new(o, "src", cps_json_intern_int(&c->intern, s->src));
+	return !pos || json_object_set_new_nocheck(o, "pos", pos) ||
+	       json_object_set_new_nocheck(o, "eff", cps_json_intern_int(&c->intern, s->eff)) ||
+	       json_object_set_new_nocheck(o, "src", cps_json_intern_int(&c->intern, s->src));
+}
+
+/* {"v": v}, stealing v (NULL: a value that did not read); NULL when it
+ * cannot be made. */
+static json_t *fact_of(json_t *v)
+{
+	json_t *f = v ? json_object() : NULL;
+
+	if (!f) {
+		json_decref(v);
+		return NULL;
+	}
+	if (json_object_set_new_nocheck(f, "v", v)) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
 }
 
 /* One field of a compact platform into `fields`. */
@@ -554,9 +593,7 @@ static int get_field(struct cur *c, json_t *fields, const struct stamp *stamps, 
 	if (ref == 0) {
 		f = get_value(c, DEPTH_FIELD);
 	} else {
-		json_t *v = get_value(c, DEPTH_FIELD);
-
-		f = v ? json_pack("{s:o}", "v", v) : NULL;
+		f = fact_of(get_value(c, DEPTH_FIELD));
 		c->size += texts[ref - 1] + 6;
 		if (f && set_stamp(c, f, &stamps[ref - 1])) {
 			json_decref(f);
@@ -597,9 +634,10 @@ static json_t *get_compact(struct cur *c)
 			goto out;
 	if (get_count(c, 2, &n_f))
 		goto out;
-	p = json_pack("{s:b}", "withdrawn", withdrawn);
-	if (!p || set_stamp(c, p, &stamps[0]) ||
-	    json_object_set_new(p, "fields", fields = json_object()) || !fields) {
+	p = json_object();
+	if (!p || json_object_set_new_nocheck(p, "withdrawn", json_boolean(withdrawn)) ||
+	    set_stamp(c, p, &stamps[0]) ||
+	    json_object_set_new_nocheck(p, "fields", fields = json_object()) || !fields) {
 		fail(c, "out of memory, or a position not UTF-8");
 		goto out;
 	}
