@@ -56,6 +56,7 @@ http:
     ops-oncall: {{token: "{operator}", role: operator}}
 reconcile:
   workers: 2
+  state_cache_mb: 24  # the state cache on (off by default): steward decisions make its copies stale
 platforms:
   province:
     connector: kafka

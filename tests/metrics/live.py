@@ -64,6 +64,7 @@ http:
     dashboard-viewer: {{token: "{token}", role: viewer}}
 reconcile:
   workers: 1
+  state_cache_mb: 24    # off by default; on here to see its figures
 platforms:
   province:
     connector: kafka

@@ -120,6 +120,7 @@ http:
   open_routes: [/healthz, /readyz, /metrics, /status]
 reconcile:
   workers: 2
+  state_cache_mb: 24  # the state cache on (off by default): three platforms through it
 platforms:
   province:
     connector: kafka
