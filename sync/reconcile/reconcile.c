@@ -79,6 +79,8 @@ int cps_reconcile_outcome_reset(struct cps_reconcile_outcome *o)
 
 /* ---- one apply's working copy ------------------------------------------------ */
 
+#define MAX_PLATFORMS 64
+
 struct work {
 	const struct cps_rules *rules;
 	const struct cps_entity_rules *er; /* the entity's rules; NULL: none */
@@ -101,7 +103,7 @@ struct work {
 		const char *name;
 		json_t *fields;
 		bool withdrawn;
-	} order[64];
+	} order[MAX_PLATFORMS];
 	size_t n_order;
 };
 
@@ -167,8 +169,6 @@ static size_t platform_order(const struct cps_field_rule *rule, json_t *platform
 	qsort(names + rest, n - rest, sizeof(*names), cmp_str);
 	return n;
 }
-
-#define MAX_PLATFORMS CPS_ARRAY_SIZE(((struct work *)0)->order)
 
 /* One candidate value of a field: a non-withdrawn platform's last-seen
  * fact {"v", "eff", "src", "pos"} with a non-null value (borrowed), its
