@@ -8,8 +8,9 @@ its version sequence, is the same in every run), with updates,
 out-of-order effective times (late corrections that must change nothing),
 tombstone deletes, re-creations after a delete, and a few bad messages. The
 broker (broker_main) outlives cpsync. Run A: cpsync is killed with SIGKILL
-at random moments five times and restarted each time until every input is
-consumed. Run B: an uninterrupted cpsync reads the same input (its own
+at random moments five times (each after the store has passed a random
+share of the input, then a random jitter) and restarted each time until
+every input is consumed. Run B: an uninterrupted cpsync reads the same input (its own
 consumer groups, ingest, dead-letter and unified topics) into another
 database. Asserted:
 - cpsync.records (record, version, deleted) and record_history identical
@@ -227,20 +228,25 @@ def main():
                % (len(events), N_BAD, N_KEYS, time.monotonic() - t))
         input_ends = {p: L.end_offsets(broker.bootstrap, topic_of(p)) for p in PLATFORMS}
 
-        # run A: five SIGKILLs at random moments while it works
+        # run A: SIGKILLs at random moments while it works. Each kill waits
+        # for the store to pass a random share of the input (one slot of
+        # 5-75% per kill, so the kills spread over the run however fast the
+        # binary is), then a random jitter that lands it anywhere in a batch
         cps = L.Cpsync(args.cpsync, config(args, work, broker, dba, run_a),
                        os.path.join(work, "a.log"))
         cps.start()
+        slot = 0.70 / KILLS
+        marks = [int(n_valid * (0.05 + slot * (k + rng.random()))) for k in range(KILLS)]
         for k in range(KILLS):
-            # kill while the store is being written: first new history rows
-            # since this start, then a random delay
+            # at least one new history row since this start, and past the mark
             before = dba.query("SELECT count(*) FROM cpsync.record_history")[0][0]
+            mark = max(before + 1, marks[k])
             deadline = time.monotonic() + 60
-            while dba.query("SELECT count(*) FROM cpsync.record_history")[0][0] == before:
+            while dba.query("SELECT count(*) FROM cpsync.record_history")[0][0] < mark:
                 if time.monotonic() > deadline or not cps.alive():
                     L.fail("run a: no progress after restart %d\n%s" % (k, cps.tail()))
-                time.sleep(0.1)
-            time.sleep(rng.uniform(0.2, 3.0))
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 0.3))
             busy = not done(dba, broker, run_a, input_ends)
             cps.kill()
             applied = dba.query("SELECT count(*) FROM cpsync.record_history")[0][0]
