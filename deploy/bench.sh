@@ -6,13 +6,17 @@
 # pipeline (province on Kafka, city by logical replication, Shenshan by
 # files, every sink on) with a burst of events (throughput, its ratio to COPY,
 # each sink's rate, CPU per million events of cpsync and PostgreSQL, peak RSS)
-# and a fixed offered rate (latency p50/p95/p99). Prints a table and writes
-# the figures to var/bench/pipeline-<time>.json and var/bench/latest.json.
+# and a fixed offered rate (latency p50/p95/p99), then grows the store to
+# 1,000,000 keys with a backlog of new keys (peak RSS with them stored).
+# Prints a table and writes the figures to var/bench/pipeline-<time>.json
+# and var/bench/latest.json.
 #
 #   deploy/bench.sh [--events N] [--keys K] [--latency-rate R] [--latency-seconds S]
-#                   [--copy-rows N] [--timeout S] [--small] [--set KEY=VALUE ...]
-# Defaults: 1,000,000 events over 100,000 keys; 10,000 events/s for 180 s.
-# --small: 30,000 events over 5,000 keys; 1,000 events/s for 20 s.
+#                   [--copy-rows N] [--fill-keys N] [--timeout S] [--small]
+#                   [--set KEY=VALUE ...]
+# Defaults: 1,000,000 events over 100,000 keys; 10,000 events/s for 180 s;
+# the store grown to 1,000,000 keys.
+# --small: 30,000 events over 5,000 keys; 1,000 events/s for 20 s; 50,000 keys.
 # --set: a store.* or reconcile.* key for this run (store.batch_ms=10).
 set -euo pipefail
 
@@ -23,11 +27,11 @@ pgport=${CPSYNC_BENCH_PG_PORT:-54331}
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--events|--keys|--latency-rate|--latency-seconds|--copy-rows|--timeout)
+	--events|--keys|--latency-rate|--latency-seconds|--copy-rows|--fill-keys|--timeout)
 		args+=("$1" "${2:?$1 wants a number}"); shift 2 ;;
 	--set) args+=("$1" "${2:?$1 wants KEY=VALUE}"); shift 2 ;;
-	--small) args+=(--events 30000 --keys 5000 --latency-rate 1000 --latency-seconds 20); shift ;;
-	-h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--small) args+=(--events 30000 --keys 5000 --latency-rate 1000 --latency-seconds 20 --fill-keys 50000); shift ;;
+	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done

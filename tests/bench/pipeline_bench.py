@@ -13,7 +13,10 @@ size and by the ctest bench.pipeline scaled down. On one PostgreSQL it:
    events of cpsync and of PostgreSQL, cpsync's peak RSS, the keys stored;
 3. offers a fixed rate for a fixed time and measures p50/p95/p99 latency from
    the platform write to the unified event's append (its Kafka timestamp,
-   cpsync's produce time), with the offered and achieved rates.
+   cpsync's produce time), with the offered and achieved rates;
+4. grows the store to --fill-keys keys (1,000,000 by default): one event for
+   each new key, from the three platforms, released at once as a backlog to
+   drain; then reads cpsync's peak RSS with that many keys stored.
 Prints a table and writes the figures as JSON (--json-dir: a timestamped
 file and latest.json). Every wait is bounded: a phase that does not finish
 says so and the figures measured so far are reported. Exits non-zero only
@@ -21,7 +24,8 @@ when the harness fails (nothing arrived, a figure missing), never for speed.
 
 usage: pipeline_bench.py --cpsync BIN --broker BROKER_MAIN --source DIR
        [--pg CONNINFO] [--events N] [--keys K] [--latency-rate R]
-       [--latency-seconds S] [--copy-rows N] [--json-dir DIR] [--name NAME]
+       [--latency-seconds S] [--copy-rows N] [--fill-keys N] [--json-dir DIR]
+       [--name NAME]
 """
 import os
 import sys
@@ -67,6 +71,8 @@ def parse_args():
     ap.add_argument("--latency-rate", type=float, default=10000)
     ap.add_argument("--latency-seconds", type=float, default=180)
     ap.add_argument("--copy-rows", type=int, default=0, help="default: max(events, 100000)")
+    ap.add_argument("--fill-keys", type=int, default=1000000,
+                    help="grow the store to this many keys at the end (0: no fill phase)")
     ap.add_argument("--timeout", type=float, default=0,
                     help="bound of the throughput phase, s (default 60 + events/1000)")
     ap.add_argument("--json-dir", default=None)
@@ -502,6 +508,49 @@ def phase_latency(a, ctx):
             "sink_lag": lags, "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
 
 
+def phase_fill(a, ctx):
+    """Grows the store to --fill-keys keys: one event for each new key (a
+    third per platform, key indices past the burst's), all written at once, so
+    cpsync drains a backlog while the store fills. Returns the keys stored
+    and cpsync's peak RSS afterwards."""
+    cps, reader, plan, seq = ctx["cps"], ctx["reader"], ctx["plan"], ctx["seq"]
+    prov, city, ss = ctx["prov"], ctx["city"], ctx["ss"]
+    before = ctx["store"].query("SELECT count(*) FROM cpsync.records")[0][0]
+    n = a.fill_keys - before
+    if n <= 0:
+        return {"keys_before": before, "events": 0, "finished": True, "seconds": 0.0,
+                "keys_stored": before, "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
+    L.info("fill: %d new keys, one event each, to reach %d keys stored" % (n, a.fill_keys))
+    reader.start_phase(seq.n + 1, "fill")
+    per = {"province": n - 2 * (n // 3), "city": n // 3, "shenshan": n // 3}
+    items = {p: [(plan.keys[p] + d, seq.next()) for d in range(per[p])] for p in B.PLATFORMS}
+    targets = {B.nid(p, i).encode(): s for p, its in items.items() for i, s in its}
+    def w_prov():
+        for k in range(0, per["province"], 20000):
+            prov.send(prov.encode(items["province"][k:k + 20000]))
+        prov.flush()
+
+    def w_city():
+        for k in range(0, per["city"], 1000):
+            city.run(city.statement(items["city"][k:k + 1000]))
+
+    def w_ss():
+        for k in range(0, per["shenshan"], 2000):
+            ss.release(ss.write(items["shenshan"][k:k + 2000]))
+    t0 = B.now_ms()
+    threads, errors = run_threads([w_prov, w_city, w_ss])
+    timeout = 120 + n / 1000.0
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        L.fail("writing the fill: %s" % errors[0])
+    done = wait_targets(reader, targets, timeout - (B.now_ms() - t0) / 1000.0, cps)
+    t_last = reader.max_ts.get("fill")
+    return {"keys_before": before, "events": n, "finished": done,
+            "seconds": (t_last - t0) / 1000.0 if t_last else None,
+            "keys_stored": ctx["store"].query("SELECT count(*) FROM cpsync.records")[0][0], "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
+
+
 def _pcts(v):
     return {"n": len(v), "p50": B.percentile(v, 50), "p95": B.percentile(v, 95),
             "p99": B.percentile(v, 99)}
@@ -570,7 +619,14 @@ def report(a, r):
         for s, v in lt["sink_lag"].items():
             rows.append(("  %s lag max / at end of offer" % s, "%s / %s" % (fmt(v["max"]),
                                                                   fmt(v["last"]))))
-        rows.append(("cpsync peak RSS at the end", fmt(lt["peak_rss_mib"], " MiB", 1)))
+        rows.append(("cpsync peak RSS after the offer", fmt(lt["peak_rss_mib"], " MiB", 1)))
+    fl = r.get("fill")
+    if fl and fl["events"]:
+        rows += [("fill: new keys, one event each, as a backlog", "%s in %s%s" % (
+                     fmt(fl["events"]), fmt(fl["seconds"], " s", 1),
+                     "" if fl["finished"] else " (did not finish)")),
+                 ("keys stored after the fill", fmt(fl["keys_stored"])),
+                 ("cpsync peak RSS (VmHWM) with the keys stored", fmt(fl["peak_rss_mib"], " MiB", 1))]
     w = max(len(k) for k, _ in rows)
     print("%s: figures (same run, same PostgreSQL; noisy when other work shares the cores)"
           % a.name)
@@ -602,6 +658,8 @@ def harness_check(r):
             "cpsync CPU": b["cpu_s"], "peak RSS": b["peak_rss_mib"],
             "keys stored": b["keys_stored"], "PostgreSQL CPU": b.get("pg_cpu_s"),
             "latency samples": lt["latency_ms"]["n"], "latency p99": lt["latency_ms"]["p99"]}
+    if r["fill"]["events"]:
+        need["keys stored after the fill"] = r["fill"]["keys_stored"]
     if b["finished"]:
         need["throughput"] = b["events_per_s"]
     for s, v in b["sinks"].items():
@@ -639,6 +697,7 @@ def main():
     r = {"name": a.name, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
          "args": {"events": a.events, "keys": a.keys, "latency_rate": a.latency_rate,
                   "latency_seconds": a.latency_seconds, "copy_rows": a.copy_rows,
+                  "fill_keys": a.fill_keys,
                   "set": a.set},
          "host": {"cpus": os.cpu_count(), "load_at_start": os.getloadavg()}}
     store = L.Database(a.pg, "bench_store")
@@ -665,12 +724,13 @@ def main():
                "seq": B.Counter(), "prov": B.Province(broker.bootstrap, enc),
                "city": B.City(city.db.conninfo),
                "ss": B.Shenshan(os.path.join(ssdir, "inbox"), enc),
-               "postmaster": B.postmaster_of(a.pg),
+               "postmaster": B.postmaster_of(a.pg), "store": store,
                "databases": [store.name, city.db.name]}
         r["burst"] = phase_burst(a, ctx)
         b = r["burst"]
         r["ratio_to_copy"] = b["events_per_s"] / rate if b["events_per_s"] else None
         r["latency"] = phase_latency(a, ctx)
+        r["fill"] = phase_fill(a, ctx)
         ctx["city"].close()
         r["unmatched_unified"] = reader.unmatched
         reader.stop()

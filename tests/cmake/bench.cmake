@@ -27,12 +27,13 @@ set_tests_properties(bench.reconcile PROPERTIES LABELS bench TIMEOUT 120 RUN_SER
 # at full size on a private PostgreSQL): a binary COPY baseline, then the whole
 # pipeline on the unsanitized cpsync, all three platforms and all sinks on,
 # scaled down (30,000 events over 5,000 keys; 20 s at 1,000 events/s for the
-# latency). Prints the figures and writes them to bench/latest.json under the
+# latency; the store grown to 20,000 keys for the peak RSS). Prints the figures and writes them to bench/latest.json under the
 # build directory; fails only when the harness does (nothing arrives, a figure
 # is missing), never for speed. Needs CPSYNC_TEST_PG and CPSYNC_TEST_PYENV.
 add_test(NAME bench.pipeline
   COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/bench/pipeline_bench.py
     --cpsync $<TARGET_FILE:cpsync_plain> --broker $<TARGET_FILE:cps_e2e_broker>
     --source ${PROJECT_SOURCE_DIR} --events 30000 --keys 5000 --copy-rows 200000
-    --latency-rate 1000 --latency-seconds 20 --timeout 240 --json-dir ${CMAKE_BINARY_DIR}/bench)
+    --latency-rate 1000 --latency-seconds 20 --fill-keys 20000 --timeout 240
+    --json-dir ${CMAKE_BINARY_DIR}/bench)
 set_tests_properties(bench.pipeline PROPERTIES LABELS bench TIMEOUT 600 RUN_SERIAL TRUE)
