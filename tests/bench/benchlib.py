@@ -235,6 +235,7 @@ class UnifiedReader(threading.Thread):
         self.to_reconcile = {l: [] for l in "pcs"}    # write -> the event's event_time (ms)
         self.from_reconcile = {l: [] for l in "pcs"}  # event_time -> the append
         self.unmatched = 0
+        self.waits = []          # {key: seq} of each wait_for, shrinking as keys arrive
         self.stop_flag = threading.Event()
         self.error = None
 
@@ -278,6 +279,9 @@ class UnifiedReader(threading.Thread):
             key = m.key()
             if seq > self.seen.get(key, 0):
                 self.seen[key] = seq
+            for w in self.waits:
+                if w.get(key, seq + 1) <= seq:
+                    del w[key]
             ph = self._phase(seq)
             self.count[ph] = self.count.get(ph, 0) + 1
             k = (ph, hit.group(1).decode())
@@ -300,6 +304,24 @@ class UnifiedReader(threading.Thread):
                 if isinstance(k, tuple):
                     out[k[1]] += n
             return out
+
+    def wait_for(self, targets):
+        """{key: seq} of targets not reached yet, kept up to date as messages
+        arrive (its length is what is missing: no scan of the targets per
+        look, which starves the writers' threads of the GIL at a million
+        keys). done_waiting(w) when no longer looked at."""
+        with self.lock:
+            w = {k: s for k, s in targets.items() if self.seen.get(k, 0) < s}
+            self.waits.append(w)
+            return w
+
+    def done_waiting(self, w):
+        with self.lock:
+            self.waits.remove(w)
+
+    def left(self, w):
+        with self.lock:
+            return len(w)
 
     def missing(self, targets):
         """How many keys of {key: seq} have not reached their seq yet."""

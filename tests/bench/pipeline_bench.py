@@ -274,22 +274,26 @@ def wait_targets(reader, targets, timeout, cps):
     """Until the unified topic shows each key's last seq; False on timeout."""
     deadline = time.monotonic() + timeout
     failed_since = {}
-    while time.monotonic() < deadline:
-        if reader.error:
-            L.fail("reading the unified topic: %s" % reader.error)
-        if not cps.alive():
-            L.fail("cpsync died\n" + cps.tail())
-        if reader.missing(targets) == 0:
-            return True
-        # a link FAILED for 30 s (a lost replication slot) will not finish
-        for l in (cps.status() or {}).get("links", []):
-            if l.get("state") != "FAILED":
-                failed_since.pop(l.get("name"), None)
-            elif time.monotonic() - failed_since.setdefault(l.get("name"),
-                                                            time.monotonic()) > 30:
-                L.fail("link %s FAILED for 30 s: %s" % (l.get("name"), l.get("last_error")))
-        time.sleep(0.5)
-    return False
+    waiting = reader.wait_for(targets)
+    try:
+        while time.monotonic() < deadline:
+            if reader.error:
+                L.fail("reading the unified topic: %s" % reader.error)
+            if not cps.alive():
+                L.fail("cpsync died\n" + cps.tail())
+            if reader.left(waiting) == 0:
+                return True
+            # a link FAILED for 30 s (a lost replication slot) will not finish
+            for l in (cps.status() or {}).get("links", []):
+                if l.get("state") != "FAILED":
+                    failed_since.pop(l.get("name"), None)
+                elif time.monotonic() - failed_since.setdefault(l.get("name"),
+                                                                time.monotonic()) > 30:
+                    L.fail("link %s FAILED for 30 s: %s" % (l.get("name"), l.get("last_error")))
+            time.sleep(0.5)
+        return False
+    finally:
+        reader.done_waiting(waiting)
 
 
 def age_buckets(cps):
