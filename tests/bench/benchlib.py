@@ -333,6 +333,19 @@ class UnifiedReader(threading.Thread):
         self.join(10)
 
 
+def dropped_messages(bootstrap, topic):
+    """Messages the broker no longer holds at the start of `topic` (the sum of
+    its partitions' low watermarks): librdkafka's mock broker keeps about
+    5 MiB per partition and silently drops the oldest beyond that."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-wm-%d" % os.getpid()})
+    try:
+        md = c.list_topics(topic, timeout=10)
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
+                   for p in md.topics[topic].partitions)
+    finally:
+        c.close()
+
+
 # --------------------------------------------------------------- /proc
 
 CLK = os.sysconf("SC_CLK_TCK")
