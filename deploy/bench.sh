@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The pipeline benchmark (tests/bench/pipeline_bench.py), standalone: the
-# dependencies, a release build (build/bench), a private PostgreSQL of its own
-# under var/bench-pg on port 54331 (stopped at the end), the tests' Python
-# venv (deploy/pyenv.sh). In one run: a binary COPY baseline, then the whole
+# dependencies, a release build (build/bench), a private PostgreSQL of its
+# own under var/bench-pg on port 54331 (new each run, removed at the end), the
+# tests' Python venv (deploy/pyenv.sh). In one run: a binary COPY baseline, then the whole
 # pipeline (province on Kafka, city by logical replication, Shenshan by
 # files, every sink on) with a burst of events (throughput, its ratio to COPY,
 # each sink's rate, CPU per million events of cpsync and PostgreSQL, peak RSS)
@@ -47,12 +47,20 @@ echo "==> the tests' Python venv (deploy/pyenv.sh)"
 CPSYNC_TEST_PYENV=$("$root/deploy/pyenv.sh")
 export CPSYNC_TEST_PYENV
 
-echo "==> private PostgreSQL in $pgdata (port $pgport)"
+echo "==> private PostgreSQL in $pgdata (port $pgport), new for this run"
 mkdir -p "$root/var/bench"
-stop_pg() {
-	echo "==> stopping the private PostgreSQL"
-	"$root/deploy/pg-private.sh" stop "$pgdata" || true
+# A fresh instance each run, removed at the end: a run cut short leaves its
+# databases and its city replication slot behind, and that slot pins every
+# byte of WAL written after it (tens of GB within one full run).
+remove_pg() {
+	"$root/deploy/pg-private.sh" stop "$pgdata" >/dev/null 2>&1 || true
+	rm -rf "$pgdata"
 }
+stop_pg() {
+	echo "==> stopping and removing the private PostgreSQL"
+	remove_pg
+}
+remove_pg
 trap stop_pg EXIT
 pg=$("$root/deploy/pg-private.sh" start "$pgdata" "$pgport")
 # The city's database shares this server with the store here, so the city
