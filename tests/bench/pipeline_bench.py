@@ -529,6 +529,7 @@ def phase_fill(a, ctx):
     per = {"province": n - 2 * (n // 3), "city": n // 3, "shenshan": n // 3}
     items = {p: [(plan.keys[p] + d, seq.next()) for d in range(per[p])] for p in B.PLATFORMS}
     targets = {B.nid(p, i).encode(): s for p, its in items.items() for i, s in its}
+
     def w_prov():
         for k in range(0, per["province"], 20000):
             prov.send(prov.encode(items["province"][k:k + 20000]))
@@ -541,6 +542,7 @@ def phase_fill(a, ctx):
     def w_ss():
         for k in range(0, per["shenshan"], 2000):
             ss.release(ss.write(items["shenshan"][k:k + 2000]))
+
     t0 = B.now_ms()
     threads, errors = run_threads([w_prov, w_city, w_ss])
     timeout = 120 + n / 1000.0
@@ -550,9 +552,10 @@ def phase_fill(a, ctx):
         L.fail("writing the fill: %s" % errors[0])
     done = wait_targets(reader, targets, timeout - (B.now_ms() - t0) / 1000.0, cps)
     t_last = reader.max_ts.get("fill")
+    stored = ctx["store"].query("SELECT count(*) FROM cpsync.records")[0][0]
     return {"keys_before": before, "events": n, "finished": done,
             "seconds": (t_last - t0) / 1000.0 if t_last else None,
-            "keys_stored": ctx["store"].query("SELECT count(*) FROM cpsync.records")[0][0], "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
+            "keys_stored": stored, "peak_rss_mib": B.vm_hwm_mib(cps.proc.pid)}
 
 
 def _pcts(v):
@@ -630,7 +633,8 @@ def report(a, r):
                      fmt(fl["events"]), fmt(fl["seconds"], " s", 1),
                      "" if fl["finished"] else " (did not finish)")),
                  ("keys stored after the fill", fmt(fl["keys_stored"])),
-                 ("cpsync peak RSS (VmHWM) with the keys stored", fmt(fl["peak_rss_mib"], " MiB", 1))]
+                 ("cpsync peak RSS (VmHWM) with the keys stored",
+                  fmt(fl["peak_rss_mib"], " MiB", 1))]
     w = max(len(k) for k, _ in rows)
     print("%s: figures (same run, same PostgreSQL; noisy when other work shares the cores)"
           % a.name)
