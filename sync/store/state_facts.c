@@ -254,12 +254,12 @@ static int put_fields(struct cps_buf *b, const struct field_view *fv, size_t n_f
 	if (put_varint(b, n_fields))
 		return -1;
 	for (size_t f = 0; f < n_fields; f++) {
-		int rc = put_str(b, fv[f].k, fv[f].klen) ? -1
-		         : fv[f].v
-		             ? put_varint(b, fv[f].ref) ? -1 : put_value(b, fv[f].v, DEPTH_FIELD)
-		         : put_varint(b, 0) ? -1
-		                            : put_value(b, fv[f].f, DEPTH_FIELD);
+		/* compact: its stamp's reference and the value; whole: 0 and the field */
+		int rc;
 
+		if (put_str(b, fv[f].k, fv[f].klen) || put_varint(b, fv[f].v ? fv[f].ref : 0))
+			return -1;
+		rc = put_value(b, fv[f].v ? fv[f].v : fv[f].f, DEPTH_FIELD);
 		if (rc)
 			return rc;
 	}
