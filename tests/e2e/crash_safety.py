@@ -80,8 +80,12 @@ def make_input(schemas, rng):
     events = []
     for k in range(N_KEYS):
         plat = PLATFORMS[k % 3]
+        # one ID per key at any --keys: the sequence is k's last three digits,
+        # the birth date counts the thousands
+        d = k // 1000
         nid = L.national_id(["440305", "440304", "441521"][k % 3],
-                            "19%02d%02d%02d" % (40 + k % 60, 1 + k % 12, 1 + k % 28), k)
+                            "19%02d%02d%02d" % (40 + d % 60, 1 + d // 60 % 12, 1 + d // 720 % 28),
+                            k)
         n = rng.choice([6, 7, 8, 9, 10, 11])
         eff = T0 + k
         for j in range(n):
@@ -166,6 +170,12 @@ def config(args, work, broker, db, run):
     return cfg
 
 
+def budget_s(n_events):
+    """How long a run may take to consume the input: 200 s for the 100,000
+    events of the suite, more for a larger --keys (a million: 700 s)."""
+    return 200 + n_events // 2000
+
+
 def wait_done(cps, db, broker, run, input_ends, timeout):
     deadline = time.monotonic() + timeout
     while not done(db, broker, run, input_ends):
@@ -241,7 +251,9 @@ def main():
             # at least one new history row since this start, and past the mark
             before = dba.query("SELECT count(*) FROM cpsync.record_history")[0][0]
             mark = max(before + 1, marks[k])
-            deadline = time.monotonic() + 60
+            # a minute to start, then the rows up to the mark at 1,000/s or
+            # more (marks are 7% of the input apart: ~70,000 rows at --keys 120000)
+            deadline = time.monotonic() + 60 + (mark - before) / 1000
             while dba.query("SELECT count(*) FROM cpsync.record_history")[0][0] < mark:
                 if time.monotonic() > deadline or not cps.alive():
                     L.fail("run a: no progress after restart %d\n%s" % (k, cps.tail()))
@@ -258,7 +270,7 @@ def main():
             if not broker.alive():
                 L.fail("the broker died with cpsync")
             cps.start()
-        wait_done(cps, dba, broker, run_a, input_ends, 200)
+        wait_done(cps, dba, broker, run_a, input_ends, budget_s(len(events)))
         rc = cps.stop()
         if rc != 0:
             L.fail("run a: exit %s after SIGTERM\n%s" % (rc, cps.tail()))
@@ -268,10 +280,10 @@ def main():
                        os.path.join(work, "b.log"))
         t = time.monotonic()
         cps.start()
-        wait_done(cps, dbb, broker, run_b, input_ends, 200)
+        wait_done(cps, dbb, broker, run_b, input_ends, budget_s(len(events)))
         hist_b = dbb.query("SELECT count(*) FROM cpsync.record_history")[0][0]
         while L.end_offsets(broker.bootstrap, "%s.unified.person" % run_b) < hist_b:
-            if time.monotonic() - t > 200:
+            if time.monotonic() - t > budget_s(len(events)):
                 L.fail("run b: unified events missing")
             time.sleep(0.2)
         elapsed = time.monotonic() - t
