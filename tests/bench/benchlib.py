@@ -280,7 +280,7 @@ class UnifiedReader(threading.Thread):
             if seq > self.seen.get(key, 0):
                 self.seen[key] = seq
             for w in self.waits:
-                if w.get(key, seq + 1) <= seq:
+                if key in w and w[key] <= seq:
                     del w[key]
             ph = self._phase(seq)
             self.count[ph] = self.count.get(ph, 0) + 1
