@@ -133,6 +133,13 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
                       struct cps_arena *arena, struct cps_tval *out, char *errstr,
                       size_t errstr_size);
 
+/* The same for one datum of type `t`, a part of a compiled schema (a
+ * field's type): values stored field by field (reconcile/typed_state.h). */
+int cps_record_decode_at(const struct cps_rtype *t, const void *buf, size_t len,
+                         const struct cps_guard_limits *limits, unsigned flags,
+                         struct cps_arena *arena, struct cps_tval *out, char *errstr,
+                         size_t errstr_size);
+
 /* Appends the Avro binary encoding of `v` (a value of `rs`) to `out`:
  * arrays and maps in one block of positive count, decimals in their
  * minimal two's-complement form (fixed: sign-extended to the size), so that

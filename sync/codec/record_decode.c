@@ -278,10 +278,19 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
                       struct cps_arena *arena, struct cps_tval *out, char *errstr,
                       size_t errstr_size)
 {
+	return cps_record_decode_at(rs ? rs->root : NULL, buf, len, limits, flags, arena, out,
+	                            errstr, errstr_size);
+}
+
+int cps_record_decode_at(const struct cps_rtype *t, const void *buf, size_t len,
+                         const struct cps_guard_limits *limits, unsigned flags,
+                         struct cps_arena *arena, struct cps_tval *out, char *errstr,
+                         size_t errstr_size)
+{
 	struct dec d;
 	int rc;
 
-	if (!rs || !arena || !out || (!buf && len > 0))
+	if (!t || !arena || !out || (!buf && len > 0))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                  "record decoder called without a schema, arena or buffer");
 	d.arena = arena;
@@ -289,7 +298,7 @@ int cps_record_decode(const struct cps_record_schema *rs, const void *buf, size_
 	d.copy = (flags & CPS_RECORD_COPY_BYTES) != 0;
 	rc = cps_avro_reader_start(&d.r, buf, len, limits, CPS_RECORD_DEPTH_CAP, true, errstr,
 	                           errstr_size, dec_path);
-	if (rc != CPS_OK || (rc = decode_value(&d, rs->root, out)) != CPS_OK)
+	if (rc != CPS_OK || (rc = decode_value(&d, t, out)) != CPS_OK)
 		return rc;
 	d.nseg = 0;
 	if (d.r.p != d.r.end)

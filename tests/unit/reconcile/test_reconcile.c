@@ -3,8 +3,10 @@
  * tests/reconcile/cases/ (format: tests/reconcile/README.md), each reported
  * by name, replayed in order, again as duplicates (must change nothing) and,
  * when the case says so, reversed and shuffled (same final record); plus
- * unit tests of apply's errors and of an entity without rules. Rule loading
- * is test_rules.c's.
+ * unit tests of apply's errors and of an entity without rules. After every
+ * apply and every steward decision the state must come back whole from its
+ * typed form (reconcile/typed_state.h): the bridge the typed engine is
+ * tested through. Rule loading is test_rules.c's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +16,13 @@
 
 #include "base/common.h"
 #include "config/config.h"
+#include "codec/record.h"
+#include "codec/schema.h"
+#include "model/entity.h"
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
+#include "reconcile/typed_state.h"
 #include "testcases.h"
 
 #include <stdio.h>
@@ -24,6 +30,58 @@
 #include <string.h>
 
 static char source_dir[1024];
+
+/* ---- the typed form ---------------------------------------------------------- */
+
+static void dump(const char *what, json_t *j);
+
+static struct cps_catalog *catalog;
+static struct cps_record_schema *entity_schema[CPS_N_ENTITIES];
+
+static const struct cps_record_schema *schema_of(const char *entity)
+{
+	char err[CPS_ERRSTR_SIZE];
+
+	for (size_t i = 0; i < CPS_N_ENTITIES; i++) {
+		if (strcmp(cps_entities[i], entity))
+			continue;
+		if (!entity_schema[i] &&
+		    cps_record_schema_new(cps_catalog_by_entity(catalog, entity), &entity_schema[i],
+		                          err, sizeof(err)) != CPS_OK)
+			fail_msg("schema of %s: %s", entity, err);
+		return entity_schema[i];
+	}
+	fail_msg("no entity '%s'", entity);
+	return NULL;
+}
+
+/* `st` as a typed state and back: the same trees, version and deletion. */
+static void check_typed_round_trip(const struct cps_key_state *st, const char *after)
+{
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	struct cps_key_state back;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_arena_init(&arena, 0);
+	if (cps_tstate_from_json(st, schema_of(st->entity), &arena, &ts, err, sizeof(err)) !=
+	    CPS_OK)
+		fail_msg("%s: the state has no typed form: %s", after, err);
+	if (cps_tstate_to_json(&ts, &back, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the typed state has no view: %s", after, err);
+	if (!json_equal(back.platforms, st->platforms) || !json_equal(back.record, st->record) ||
+	    !json_equal(back.provenance, st->provenance) ||
+	    !json_equal(back.conflicts, st->conflicts) || back.version != st->version ||
+	    back.deleted != st->deleted) {
+		dump("state", st->platforms);
+		dump("typed", back.platforms);
+		dump("state", st->provenance);
+		dump("typed", back.provenance);
+		fail_msg("%s: the typed state's view differs from the state", after);
+	}
+	cps_key_state_release(&back);
+	cps_arena_release(&arena);
+}
 
 /* ---- case runner ------------------------------------------------------------ */
 
@@ -177,6 +235,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 		cps_ingest_event_release(&ev);
 		if (check_complete(r) < 0)
 			fail();
+		check_typed_round_trip(&r->st, "after an event");
 		if (!with_resolve)
 			continue;
 		json_array_foreach (resolves, j, rj) {
@@ -202,6 +261,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			}
 			note_outcome(r, &o);
 			cps_reconcile_outcome_release(&o);
+			check_typed_round_trip(&r->st, "after a decision");
 		}
 	}
 	return 0;
@@ -574,14 +634,23 @@ int main(void)
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	char dir[1100];
 	struct CMUnitTest cases[512];
+	char err[CPS_ERRSTR_SIZE];
 	size_t n;
 	int failed;
 
 	snprintf(source_dir, sizeof(source_dir), "%s", src ? src : ".");
+	snprintf(dir, sizeof(dir), "%s/schemas", source_dir);
+	if (cps_catalog_load_dir(dir, &catalog, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "schemas: %s\n", err);
+		return 1;
+	}
 	snprintf(dir, sizeof(dir), "%s/tests/reconcile/cases", source_dir);
 	n = cps_test_json_cases(dir, run_case, cases, CPS_ARRAY_SIZE(cases));
 	failed = cmocka_run_group_tests(units, NULL, NULL);
 	failed += n ? _cmocka_run_group_tests("reconcile_cases", cases, n, NULL, NULL) : 1;
 	cps_test_json_cases_free(cases, n);
+	for (size_t i = 0; i < CPS_N_ENTITIES; i++)
+		cps_record_schema_free(entity_schema[i]);
+	cps_catalog_free(catalog);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,259 @@
+/*
+ * The typed key state (reconcile/typed_state.h). A person's state after
+ * three platforms' events (case 015's) holds each event's stamp once, its
+ * values as the fields' Avro binary, and comes back json_equal from its
+ * view; it takes a fraction of the JSON trees' heap (both printed, counted
+ * by allocator hooks, not timed). A tree reconcile never writes — a fact of
+ * a field the schema lacks, a value of the wrong type, a provenance member
+ * it does not know, a disagreeing platform the state lacks — is refused
+ * with CPS_ERR_INVALID naming the field, never the value. (test_reconcile.c
+ * round-trips every state of every reconcile case.)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/common.h"
+#include "codec/record.h"
+#include "codec/schema.h"
+#include "model/event.h"
+#include "reconcile/reconcile.h"
+#include "reconcile/rules.h"
+#include "reconcile/typed_state.h"
+#include "testcases.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char source_dir[1024];
+static struct cps_catalog *catalog;
+static struct cps_record_schema *person;
+
+/* ---- a counting allocator for jansson ------------------------------------------- */
+
+static size_t heap_live;
+
+static void *counting_malloc(size_t n)
+{
+	size_t *p = malloc(n + sizeof(size_t) * 2);
+
+	if (!p)
+		return NULL;
+	p[0] = n;
+	heap_live += n;
+	return p + 2;
+}
+
+static void counting_free(void *ptr)
+{
+	size_t *p = ptr;
+
+	if (!p)
+		return;
+	heap_live -= p[-2];
+	free(p - 2);
+}
+
+/* ---- case 001's person --------------------------------------------------------- */
+
+/* The state after the events of case 015 (three platforms, nulls, unions, a
+ * manual field's open conflict); returns how many events, each of its own
+ * stamp. */
+static size_t person_state(struct cps_key_state *st)
+{
+	char path[1200], err[CPS_ERRSTR_SIZE];
+	json_t *c, *events, *ej;
+	struct cps_rules *rules;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/tests/reconcile/cases/015-steward-null-then-pending.json",
+	         source_dir);
+	c = json_load_file(path, 0, NULL);
+	assert_non_null(c);
+	assert_int_equal(cps_rules_from_json(json_object_get(c, "rules"), &rules, err, sizeof(err)),
+	                 CPS_OK);
+	events = json_object_get(c, "events");
+	assert_int_equal(
+	    cps_key_state_init(st, "person", json_string_value(json_object_get(c, "key"))), CPS_OK);
+	json_array_foreach (events, i, ej) {
+		struct cps_ingest_event ev = {0};
+		struct cps_reconcile_outcome o;
+
+		snprintf(ev.platform, sizeof(ev.platform), "%s",
+		         json_string_value(json_object_get(ej, "platform")));
+		snprintf(ev.entity, sizeof(ev.entity), "person");
+		ev.key = strdup(st->key);
+		ev.op = CPS_OP_UPSERT;
+		ev.effective_ms = json_integer_value(json_object_get(ej, "eff"));
+		ev.source_ms = json_integer_value(json_object_get(ej, "src"));
+		ev.source_position = strdup(json_string_value(json_object_get(ej, "pos")));
+		ev.record = json_incref(json_object_get(ej, "record"));
+		cps_reconcile_outcome_init(&o);
+		assert_int_equal(cps_reconcile_apply(rules, st, &ev, &o, err, sizeof(err)), CPS_OK);
+		cps_reconcile_outcome_release(&o);
+		cps_ingest_event_release(&ev);
+	}
+	i = json_array_size(events);
+	cps_rules_free(rules);
+	json_decref(c);
+	return i;
+}
+
+static void test_person_round_trips(void **state)
+{
+	struct cps_key_state st, back;
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	char err[CPS_ERRSTR_SIZE];
+	size_t n_events;
+	(void)state;
+
+	n_events = person_state(&st);
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_from_json(&st, person, &arena, &ts, err, sizeof(err)), CPS_OK);
+	assert_int_equal(ts.n_platforms, 3);
+	/* one stamp per event (one event per platform here): the platform, its
+	 * facts, the provenance and the conflict's candidates all refer to it */
+	assert_int_equal(ts.n_stamps, n_events);
+	for (uint32_t p = 0; p < ts.n_platforms; p++)
+		for (uint32_t f = 0; f < ts.n_fields; f++)
+			assert_true(ts.platforms[p].facts[f].stamp == CPS_TSTATE_NONE ||
+			            ts.platforms[p].facts[f].stamp == ts.platforms[p].stamp);
+	/* the key field holds the key as an Avro string: its length, then the bytes */
+	{
+		const struct cps_rfield *nid = cps_rtype_field(person->root, "national_id");
+		struct cps_tbytes v = ts.record[nid->index];
+
+		assert_int_equal(v.len, 1 + strlen(st.key));
+		assert_memory_equal(v.p + 1, st.key, strlen(st.key));
+	}
+	assert_int_equal(cps_tstate_to_json(&ts, &back, err, sizeof(err)), CPS_OK);
+	assert_true(json_equal(back.platforms, st.platforms));
+	assert_true(json_equal(back.record, st.record));
+	assert_true(json_equal(back.provenance, st.provenance));
+	assert_true(json_equal(back.conflicts, st.conflicts));
+	assert_true(json_object_size(st.conflicts) > 0);
+	cps_key_state_release(&back);
+	cps_key_state_release(&st);
+	cps_arena_release(&arena);
+}
+
+static void test_typed_is_smaller(void **state)
+{
+	struct cps_key_state st;
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	char err[CPS_ERRSTR_SIZE];
+	size_t before, json_heap, typed;
+	(void)state;
+
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	before = heap_live;
+	person_state(&st);
+	json_heap = heap_live - before;
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_from_json(&st, person, &arena, &ts, err, sizeof(err)), CPS_OK);
+	typed = cps_arena_used(&arena);
+	printf("a person's state (three platforms, %u fields): JSON trees %zu bytes of heap, "
+	       "typed %zu bytes (%.1f%%)\n",
+	       ts.n_fields, json_heap, typed, 100.0 * (double)typed / (double)json_heap);
+	assert_true(typed < json_heap);
+	cps_arena_release(&arena);
+	cps_key_state_release(&st);
+	json_set_alloc_funcs(malloc, free);
+}
+
+/* ---- refusals ------------------------------------------------------------------ */
+
+/* Edits the person's state with `edit` and expects the typed form to be
+ * refused naming `field`, without `secret` (a value) in the reason. */
+static void expect_refused(void (*edit)(struct cps_key_state *), const char *field,
+                           const char *secret)
+{
+	struct cps_key_state st;
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	char err[CPS_ERRSTR_SIZE] = "";
+
+	person_state(&st);
+	edit(&st);
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_from_json(&st, person, &arena, &ts, err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	print_message("refused: %s\n", err);
+	assert_non_null(strstr(err, field));
+	if (secret)
+		assert_null(strstr(err, secret));
+	cps_arena_release(&arena);
+	cps_key_state_release(&st);
+}
+
+static json_t *city_fields(struct cps_key_state *st)
+{
+	return json_object_get(json_object_get(st->platforms, "city"), "fields");
+}
+
+static void add_unknown_fact(struct cps_key_state *st)
+{
+	json_t *f = json_deep_copy(json_object_get(city_fields(st), "name"));
+
+	json_object_set_new(city_fields(st), "nickname", f);
+}
+
+static void mistype_value(struct cps_key_state *st)
+{
+	json_object_set_new(json_object_get(city_fields(st), "phone"), "v",
+	                    json_string("13900009999"));
+}
+
+static void add_prov_member(struct cps_key_state *st)
+{
+	json_object_set_new(json_object_get(st->provenance, "gender"), "comment",
+	                    json_string("hand-edited"));
+}
+
+static void disagree_with_stranger(struct cps_key_state *st)
+{
+	json_t *prov = json_object_get(st->provenance, "name");
+
+	json_object_set_new(prov, "flagged", json_true());
+	json_object_set_new(prov, "disagreeing", json_pack("[s]", "ministry"));
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	expect_refused(add_unknown_fact, "nickname", NULL);
+	/* phone is a union: a bare string is not its Avro JSON */
+	expect_refused(mistype_value, "phone", "13900009999");
+	expect_refused(add_prov_member, "gender", "hand-edited");
+	expect_refused(disagree_with_stranger, "name", "ministry");
+}
+
+int main(void)
+{
+	static const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_person_round_trips),
+	    cmocka_unit_test(test_typed_is_smaller),
+	    cmocka_unit_test(test_refusals),
+	};
+	const char *src = getenv("CPSYNC_SOURCE_DIR");
+	char dir[1100], err[CPS_ERRSTR_SIZE];
+	int failed;
+
+	snprintf(source_dir, sizeof(source_dir), "%s", src ? src : ".");
+	snprintf(dir, sizeof(dir), "%s/schemas", source_dir);
+	if (cps_catalog_load_dir(dir, &catalog, err, sizeof(err)) != CPS_OK ||
+	    cps_record_schema_new(cps_catalog_by_entity(catalog, "person"), &person, err,
+	                          sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "person schema: %s\n", err);
+		return 1;
+	}
+	failed = cmocka_run_group_tests(tests, NULL, NULL);
+	cps_record_schema_free(person);
+	cps_catalog_free(catalog);
+	return failed ? 1 : 0;
+}
