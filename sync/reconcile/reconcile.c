@@ -15,8 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* When an entity has no rules at all: the config's declared default. */
-static const struct cps_field_rule fallback_rule = {
+const struct cps_field_rule cps_reconcile_fallback_rule = {
     .kind = CPS_RULE_LATEST,
     .on_disagree = CPS_DISAGREE_ACCEPT,
 };
@@ -117,7 +116,7 @@ static const struct cps_field_rule *rule_of(const struct work *w, const char *fi
 {
 	if (!w->er) {
 		*ver = 0;
-		return &fallback_rule;
+		return &cps_reconcile_fallback_rule;
 	}
 	*ver = w->er->version;
 	return cps_rules_field(w->er, case_of(w, field), field);
@@ -550,12 +549,10 @@ static const char **field_names(struct work *w, const struct cps_ingest_event *e
 	return names;
 }
 
-/* A unified value as a condition reads it: a union's branch unwrapped, a
- * string as is, an integer in decimal, a boolean; NULL for anything else. */
-static const char *cond_text(json_t *v, char *buf, size_t size)
+const char *cps_cond_text(const json_t *v, char *buf, size_t size)
 {
 	if (json_is_object(v) && json_object_size(v) == 1)
-		v = json_object_iter_value(json_object_iter(v));
+		v = json_object_iter_value(json_object_iter((json_t *)v));
 	if (json_is_string(v))
 		return json_string_value(v);
 	if (json_is_integer(v)) {
@@ -578,8 +575,8 @@ static const struct cps_rule_case *matching_case(const struct work *w)
 		size_t j = 0;
 
 		for (; j < c->n_when; j++) {
-			const char *t = cond_text(json_object_get(w->record, c->when[j].field), buf,
-			                          sizeof(buf));
+			const char *t = cps_cond_text(json_object_get(w->record, c->when[j].field),
+			                              buf, sizeof(buf));
 			if (!t || strcmp(t, c->when[j].value))
 				break;
 		}

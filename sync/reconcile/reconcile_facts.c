@@ -17,12 +17,7 @@ static void put(int *oom, json_t *obj, const char *key, json_t *v)
 		*oom = 1;
 }
 
-/* Orders two positions of one platform's facts when they lie in the same
- * stream, "<stream>#<n>" (a file's record) or "<stream>@<n>" (a Kafka
- * partition's offset): -1, 1, or 0 when equal or not comparable. At equal
- * stamps it tells a fact delivered again (an older position) from a newer
- * one: a file's records share the file's time. */
-static int pos_cmp(const char *a, const char *b)
+int cps_pos_cmp(const char *a, const char *b)
 {
 	const char *sa, *sb;
 	char *end;
@@ -79,7 +74,7 @@ static int event_cmp(const struct cps_ingest_event *ev, const json_t *o)
 	int cmp = stamp_cmp(ev->effective_ms, ev->source_ms, jint(o, "eff"), jint(o, "src"));
 
 	return cmp ? cmp
-	           : pos_cmp(ev->source_position, json_string_value(json_object_get(o, "pos")));
+	           : cps_pos_cmp(ev->source_position, json_string_value(json_object_get(o, "pos")));
 }
 
 /* The event's value of one field becomes the platform's fact, unless the

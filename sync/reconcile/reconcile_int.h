@@ -32,6 +32,21 @@ static inline int obj_stamp_cmp(const json_t *a, const json_t *b)
 	return stamp_cmp(jint(a, "eff"), jint(a, "src"), jint(b, "eff"), jint(b, "src"));
 }
 
+/* Orders two positions of one platform's facts when they lie in the same
+ * stream, "<stream>#<n>" (a file's record) or "<stream>@<n>" (a Kafka
+ * partition's offset): -1, 1, or 0 when equal or not comparable. At equal
+ * stamps it tells a fact delivered again (an older position) from a newer
+ * one: a file's records share the file's time. */
+int cps_pos_cmp(const char *a, const char *b);
+
+/* When an entity has no rules at all: the config's declared default. */
+extern const struct cps_field_rule cps_reconcile_fallback_rule;
+
+/* A unified value as a case's condition reads it: a union's branch
+ * unwrapped, a string as is, an integer in decimal, a boolean; NULL for
+ * anything else (buf holds a number's text). */
+const char *cps_cond_text(const json_t *v, char *buf, size_t size);
+
 /* Releases o and gives it fresh, empty arrays. */
 int cps_reconcile_outcome_reset(struct cps_reconcile_outcome *o);
 

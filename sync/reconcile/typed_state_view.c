@@ -254,3 +254,21 @@ json_t *cps_tstate_value_json(const struct cps_tstate *st, uint32_t f, struct cp
 	cps_arena_release(&w.scratch);
 	return j;
 }
+
+json_t *cps_tstate_candidates_json(const struct cps_tstate *st, uint32_t f, char *errstr,
+                                   size_t errstr_size)
+{
+	struct view w = {.st = st, .errstr = errstr, .errstr_size = errstr_size};
+	json_t *j;
+
+	cps_arena_init(&w.scratch, 4096);
+	j = candidates_json(&w, f, &st->conf[f]);
+	cps_arena_release(&w.scratch);
+	if (w.oom || w.bad) {
+		json_decref(j);
+		if (w.oom)
+			cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	return j;
+}

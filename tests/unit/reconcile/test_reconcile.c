@@ -3,10 +3,12 @@
  * tests/reconcile/cases/ (format: tests/reconcile/README.md), each reported
  * by name, replayed in order, again as duplicates (must change nothing) and,
  * when the case says so, reversed and shuffled (same final record); plus
- * unit tests of apply's errors and of an entity without rules. After every
- * apply and every steward decision the state must come back whole from its
- * typed form (reconcile/typed_state.h): the bridge the typed engine is
- * tested through. Rule loading is test_rules.c's.
+ * unit tests of apply's errors and of an entity without rules. Every event
+ * is also applied by the typed engine (reconcile/typed_reconcile.h) to its
+ * own state, and both engines must agree: the same trees (through the typed
+ * state's view), version, deletion and outcome. After a steward decision
+ * the state must come back whole from its typed form, and the typed engine
+ * goes on from there. Rule loading is test_rules.c's.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,9 +24,11 @@
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
+#include "reconcile/typed_reconcile.h"
 #include "reconcile/typed_state.h"
 #include "testcases.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,31 +59,105 @@ static const struct cps_record_schema *schema_of(const char *entity)
 	return NULL;
 }
 
+static json_t *sorted_copy(json_t *arr);
+
+/* The outcomes of both engines agree; the typed engine lists fields and
+ * platforms in the schema's and the state's order, not in the order the
+ * JSON engine met them, so those two lists are compared as sets. */
+static void check_outcomes(const struct cps_reconcile_outcome *j,
+                           const struct cps_reconcile_outcome *t, const char *after)
+{
+	struct {
+		const char *what;
+		json_t *j, *t;
+	} lists[] = {{"opened", j->opened, t->opened},
+	             {"updated", j->updated, t->updated},
+	             {"closed", j->closed, t->closed},
+	             {"changed_fields", j->changed_fields, t->changed_fields},
+	             {"prior_platforms", j->prior_platforms, t->prior_platforms}};
+
+	if (j->changed != t->changed || j->version != t->version || (j->changed && j->op != t->op))
+		fail_msg("%s: the typed engine's outcome differs (changed %d/%d, version "
+		         "%lld/%lld)",
+		         after, j->changed, t->changed, (long long)j->version,
+		         (long long)t->version);
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(lists); i++) {
+		bool as_set = i >= 3, same;
+		json_t *sj =
+		    as_set && lists[i].j ? sorted_copy(lists[i].j) : json_incref(lists[i].j);
+		json_t *st =
+		    as_set && lists[i].t ? sorted_copy(lists[i].t) : json_incref(lists[i].t);
+
+		same = json_equal(sj, st) || (!sj && !st);
+		json_decref(sj);
+		json_decref(st);
+		if (same)
+			continue;
+		dump("JSON ", lists[i].j);
+		dump("typed", lists[i].t);
+		fail_msg("%s: the typed engine's %s differ", after, lists[i].what);
+	}
+}
+
+/* The typed state's view equals the JSON state. */
+static void check_same_state(const struct cps_tstate *ts, const struct cps_key_state *st,
+                             const char *after)
+{
+	struct cps_key_state back;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_tstate_to_json(ts, &back, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the typed state has no view: %s", after, err);
+	if (!json_equal(back.platforms, st->platforms) || !json_equal(back.record, st->record) ||
+	    !json_equal(back.provenance, st->provenance) ||
+	    !json_equal(back.conflicts, st->conflicts) || back.version != st->version ||
+	    back.deleted != st->deleted) {
+		dump("JSON platforms ", st->platforms);
+		dump("typed platforms", back.platforms);
+		dump("JSON record ", st->record);
+		dump("typed record", back.record);
+		dump("JSON provenance ", st->provenance);
+		dump("typed provenance", back.provenance);
+		dump("JSON conflicts ", st->conflicts);
+		dump("typed conflicts", back.conflicts);
+		fail_msg("%s: the typed state differs from the JSON state", after);
+	}
+	cps_key_state_release(&back);
+}
+
+/* Event `ev`, which the JSON engine applied to `st` with outcome `jo`,
+ * applied by the typed engine to `ts`: the same state and outcome. */
+static void check_typed_apply(const struct cps_rules *rules, struct cps_tstate *ts,
+                              const struct cps_key_state *st, const struct cps_ingest_event *ev,
+                              const struct cps_reconcile_outcome *jo)
+{
+	struct cps_tevent tev;
+	struct cps_toutcome to;
+	struct cps_reconcile_outcome tj;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_tevent_from_json(ts, ev, &tev, err, sizeof(err)) != CPS_OK ||
+	    cps_treconcile_apply(rules, ts, &tev, &to, err, sizeof(err)) != CPS_OK)
+		fail_msg("typed engine: %s", err);
+	if (cps_toutcome_to_json(ts, &to, &tj, err, sizeof(err)) != CPS_OK)
+		fail_msg("typed outcome: %s", err);
+	check_outcomes(jo, &tj, "after an event");
+	check_same_state(ts, st, "after an event");
+	cps_reconcile_outcome_release(&tj);
+}
+
 /* `st` as a typed state and back: the same trees, version and deletion. */
 static void check_typed_round_trip(const struct cps_key_state *st, const char *after)
 {
 	struct cps_arena arena;
 	struct cps_tstate ts;
-	struct cps_key_state back;
 	char err[CPS_ERRSTR_SIZE];
 
 	cps_arena_init(&arena, 0);
 	if (cps_tstate_from_json(st, schema_of(st->entity), &arena, &ts, err, sizeof(err)) !=
 	    CPS_OK)
 		fail_msg("%s: the state has no typed form: %s", after, err);
-	if (cps_tstate_to_json(&ts, &back, err, sizeof(err)) != CPS_OK)
-		fail_msg("%s: the typed state has no view: %s", after, err);
-	if (!json_equal(back.platforms, st->platforms) || !json_equal(back.record, st->record) ||
-	    !json_equal(back.provenance, st->provenance) ||
-	    !json_equal(back.conflicts, st->conflicts) || back.version != st->version ||
-	    back.deleted != st->deleted) {
-		dump("state", st->platforms);
-		dump("typed", back.platforms);
-		dump("state", st->provenance);
-		dump("typed", back.provenance);
-		fail_msg("%s: the typed state's view differs from the state", after);
-	}
-	cps_key_state_release(&back);
+	check_same_state(&ts, st, after);
 	cps_arena_release(&arena);
 }
 
@@ -87,6 +165,9 @@ static void check_typed_round_trip(const struct cps_key_state *st, const char *a
 
 struct run {
 	struct cps_key_state st;
+	/* the typed engine's state, fed the same events (typed_reconcile.h) */
+	struct cps_arena arena;
+	struct cps_tstate ts;
 	json_t *opened, *updated, *closed; /* accumulated over the run */
 	int emitted;
 	char failure[4096];
@@ -198,6 +279,10 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 	r->updated = json_array();
 	r->closed = json_array();
 	assert_int_equal(cps_key_state_init(&r->st, entity, key), CPS_OK);
+	cps_arena_init(&r->arena, 0);
+	assert_int_equal(
+	    cps_tstate_init(&r->ts, schema_of(entity), entity, key, &r->arena, err, sizeof(err)),
+	    CPS_OK);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ej = json_array_get(events, order[i]), *exp, *rj;
 		struct cps_ingest_event ev;
@@ -212,6 +297,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			fail();
 		}
 		note_outcome(r, &o);
+		check_typed_apply(rules, &r->ts, &r->st, &ev, &o);
 		exp = json_object_get(ej, "expect");
 		if (exp && with_resolve) {
 			json_t *ch = json_object_get(exp, "changed");
@@ -262,6 +348,10 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			note_outcome(r, &o);
 			cps_reconcile_outcome_release(&o);
 			check_typed_round_trip(&r->st, "after a decision");
+			/* the typed engine goes on from the decided state */
+			if (cps_tstate_from_json(&r->st, schema_of(entity), &r->arena, &r->ts, err,
+			                         sizeof(err)) != CPS_OK)
+				fail_msg("after a decision: %s", err);
 		}
 	}
 	return 0;
@@ -270,6 +360,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 static void run_release(struct run *r)
 {
 	cps_key_state_release(&r->st);
+	cps_arena_release(&r->arena);
 	json_decref(r->opened);
 	json_decref(r->updated);
 	json_decref(r->closed);
