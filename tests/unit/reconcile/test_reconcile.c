@@ -18,8 +18,6 @@
 
 #include "base/common.h"
 #include "config/config.h"
-#include "codec/record.h"
-#include "codec/schema.h"
 #include "model/entity.h"
 #include "model/event.h"
 #include "reconcile/reconcile.h"
@@ -27,139 +25,13 @@
 #include "reconcile/typed_reconcile.h"
 #include "reconcile/typed_state.h"
 #include "testcases.h"
+#include "testengines.h"
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char source_dir[1024];
-
-/* ---- the typed form ---------------------------------------------------------- */
-
-static void dump(const char *what, json_t *j);
-
-static struct cps_catalog *catalog;
-static struct cps_record_schema *entity_schema[CPS_N_ENTITIES];
-
-static const struct cps_record_schema *schema_of(const char *entity)
-{
-	char err[CPS_ERRSTR_SIZE];
-
-	for (size_t i = 0; i < CPS_N_ENTITIES; i++) {
-		if (strcmp(cps_entities[i], entity))
-			continue;
-		if (!entity_schema[i] &&
-		    cps_record_schema_new(cps_catalog_by_entity(catalog, entity), &entity_schema[i],
-		                          err, sizeof(err)) != CPS_OK)
-			fail_msg("schema of %s: %s", entity, err);
-		return entity_schema[i];
-	}
-	fail_msg("no entity '%s'", entity);
-	return NULL;
-}
-
-static json_t *sorted_copy(json_t *arr);
-
-/* The outcomes of both engines agree; the typed engine lists fields and
- * platforms in the schema's and the state's order, not in the order the
- * JSON engine met them, so those two lists are compared as sets. */
-static void check_outcomes(const struct cps_reconcile_outcome *j,
-                           const struct cps_reconcile_outcome *t, const char *after)
-{
-	struct {
-		const char *what;
-		json_t *j, *t;
-	} lists[] = {{"opened", j->opened, t->opened},
-	             {"updated", j->updated, t->updated},
-	             {"closed", j->closed, t->closed},
-	             {"changed_fields", j->changed_fields, t->changed_fields},
-	             {"prior_platforms", j->prior_platforms, t->prior_platforms}};
-
-	if (j->changed != t->changed || j->version != t->version || (j->changed && j->op != t->op))
-		fail_msg("%s: the typed engine's outcome differs (changed %d/%d, version "
-		         "%lld/%lld)",
-		         after, j->changed, t->changed, (long long)j->version,
-		         (long long)t->version);
-	for (size_t i = 0; i < CPS_ARRAY_SIZE(lists); i++) {
-		bool as_set = i >= 3, same;
-		json_t *sj =
-		    as_set && lists[i].j ? sorted_copy(lists[i].j) : json_incref(lists[i].j);
-		json_t *st =
-		    as_set && lists[i].t ? sorted_copy(lists[i].t) : json_incref(lists[i].t);
-
-		same = json_equal(sj, st) || (!sj && !st);
-		json_decref(sj);
-		json_decref(st);
-		if (same)
-			continue;
-		dump("JSON ", lists[i].j);
-		dump("typed", lists[i].t);
-		fail_msg("%s: the typed engine's %s differ", after, lists[i].what);
-	}
-}
-
-/* The typed state's view equals the JSON state. */
-static void check_same_state(const struct cps_tstate *ts, const struct cps_key_state *st,
-                             const char *after)
-{
-	struct cps_key_state back;
-	char err[CPS_ERRSTR_SIZE];
-
-	if (cps_tstate_to_json(ts, &back, err, sizeof(err)) != CPS_OK)
-		fail_msg("%s: the typed state has no view: %s", after, err);
-	if (!json_equal(back.platforms, st->platforms) || !json_equal(back.record, st->record) ||
-	    !json_equal(back.provenance, st->provenance) ||
-	    !json_equal(back.conflicts, st->conflicts) || back.version != st->version ||
-	    back.deleted != st->deleted) {
-		dump("JSON platforms ", st->platforms);
-		dump("typed platforms", back.platforms);
-		dump("JSON record ", st->record);
-		dump("typed record", back.record);
-		dump("JSON provenance ", st->provenance);
-		dump("typed provenance", back.provenance);
-		dump("JSON conflicts ", st->conflicts);
-		dump("typed conflicts", back.conflicts);
-		fail_msg("%s: the typed state differs from the JSON state", after);
-	}
-	cps_key_state_release(&back);
-}
-
-/* Event `ev`, which the JSON engine applied to `st` with outcome `jo`,
- * applied by the typed engine to `ts`: the same state and outcome. */
-static void check_typed_apply(const struct cps_rules *rules, struct cps_tstate *ts,
-                              const struct cps_key_state *st, const struct cps_ingest_event *ev,
-                              const struct cps_reconcile_outcome *jo)
-{
-	struct cps_tevent tev;
-	struct cps_toutcome to;
-	struct cps_reconcile_outcome tj;
-	char err[CPS_ERRSTR_SIZE];
-
-	if (cps_tevent_from_json(ts, ev, &tev, err, sizeof(err)) != CPS_OK ||
-	    cps_treconcile_apply(rules, ts, &tev, &to, err, sizeof(err)) != CPS_OK)
-		fail_msg("typed engine: %s", err);
-	if (cps_toutcome_to_json(ts, &to, &tj, err, sizeof(err)) != CPS_OK)
-		fail_msg("typed outcome: %s", err);
-	check_outcomes(jo, &tj, "after an event");
-	check_same_state(ts, st, "after an event");
-	cps_reconcile_outcome_release(&tj);
-}
-
-/* `st` as a typed state and back: the same trees, version and deletion. */
-static void check_typed_round_trip(const struct cps_key_state *st, const char *after)
-{
-	struct cps_arena arena;
-	struct cps_tstate ts;
-	char err[CPS_ERRSTR_SIZE];
-
-	cps_arena_init(&arena, 0);
-	if (cps_tstate_from_json(st, schema_of(st->entity), &arena, &ts, err, sizeof(err)) !=
-	    CPS_OK)
-		fail_msg("%s: the state has no typed form: %s", after, err);
-	check_same_state(&ts, st, after);
-	cps_arena_release(&arena);
-}
 
 /* ---- case runner ------------------------------------------------------------ */
 
@@ -280,9 +152,9 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 	r->closed = json_array();
 	assert_int_equal(cps_key_state_init(&r->st, entity, key), CPS_OK);
 	cps_arena_init(&r->arena, 0);
-	assert_int_equal(
-	    cps_tstate_init(&r->ts, schema_of(entity), entity, key, &r->arena, err, sizeof(err)),
-	    CPS_OK);
+	assert_int_equal(cps_tstate_init(&r->ts, cps_test_entity_schema(entity), entity, key,
+	                                 &r->arena, err, sizeof(err)),
+	                 CPS_OK);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ej = json_array_get(events, order[i]), *exp, *rj;
 		struct cps_ingest_event ev;
@@ -297,7 +169,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			fail();
 		}
 		note_outcome(r, &o);
-		check_typed_apply(rules, &r->ts, &r->st, &ev, &o);
+		cps_test_engines_agree(rules, &r->ts, &r->st, &ev, &o, "after an event");
 		exp = json_object_get(ej, "expect");
 		if (exp && with_resolve) {
 			json_t *ch = json_object_get(exp, "changed");
@@ -321,7 +193,7 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 		cps_ingest_event_release(&ev);
 		if (check_complete(r) < 0)
 			fail();
-		check_typed_round_trip(&r->st, "after an event");
+		cps_test_typed_round_trip(&r->st, "after an event");
 		if (!with_resolve)
 			continue;
 		json_array_foreach (resolves, j, rj) {
@@ -347,10 +219,10 @@ static int run_events(const struct cps_rules *rules, json_t *c, const size_t *or
 			}
 			note_outcome(r, &o);
 			cps_reconcile_outcome_release(&o);
-			check_typed_round_trip(&r->st, "after a decision");
+			cps_test_typed_round_trip(&r->st, "after a decision");
 			/* the typed engine goes on from the decided state */
-			if (cps_tstate_from_json(&r->st, schema_of(entity), &r->arena, &r->ts, err,
-			                         sizeof(err)) != CPS_OK)
+			if (cps_tstate_from_json(&r->st, cps_test_entity_schema(entity), &r->arena,
+			                         &r->ts, err, sizeof(err)) != CPS_OK)
 				fail_msg("after a decision: %s", err);
 		}
 	}
@@ -725,23 +597,15 @@ int main(void)
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	char dir[1100];
 	struct CMUnitTest cases[512];
-	char err[CPS_ERRSTR_SIZE];
 	size_t n;
 	int failed;
 
 	snprintf(source_dir, sizeof(source_dir), "%s", src ? src : ".");
-	snprintf(dir, sizeof(dir), "%s/schemas", source_dir);
-	if (cps_catalog_load_dir(dir, &catalog, err, sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "schemas: %s\n", err);
-		return 1;
-	}
 	snprintf(dir, sizeof(dir), "%s/tests/reconcile/cases", source_dir);
 	n = cps_test_json_cases(dir, run_case, cases, CPS_ARRAY_SIZE(cases));
 	failed = cmocka_run_group_tests(units, NULL, NULL);
 	failed += n ? _cmocka_run_group_tests("reconcile_cases", cases, n, NULL, NULL) : 1;
 	cps_test_json_cases_free(cases, n);
-	for (size_t i = 0; i < CPS_N_ENTITIES; i++)
-		cps_record_schema_free(entity_schema[i]);
-	cps_catalog_free(catalog);
+	cps_test_entity_schemas_free();
 	return failed ? 1 : 0;
 }

@@ -17,20 +17,19 @@
 
 #include "base/common.h"
 #include "codec/record.h"
-#include "codec/schema.h"
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
 #include "reconcile/typed_state.h"
 #include "testcases.h"
+#include "testengines.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static char source_dir[1024];
-static struct cps_catalog *catalog;
-static struct cps_record_schema *person;
+static const struct cps_record_schema *person;
 
 /* ---- a counting allocator for jansson ------------------------------------------- */
 
@@ -166,6 +165,13 @@ static void test_typed_is_smaller(void **state)
 	json_set_alloc_funcs(malloc, free);
 }
 
+static int load_person(void **state)
+{
+	(void)state;
+	person = cps_test_entity_schema("person");
+	return 0;
+}
+
 /* ---- refusals ------------------------------------------------------------------ */
 
 /* Edits the person's state with `edit` and expects the typed form to be
@@ -241,19 +247,10 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	};
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
-	char dir[1100], err[CPS_ERRSTR_SIZE];
 	int failed;
 
 	snprintf(source_dir, sizeof(source_dir), "%s", src ? src : ".");
-	snprintf(dir, sizeof(dir), "%s/schemas", source_dir);
-	if (cps_catalog_load_dir(dir, &catalog, err, sizeof(err)) != CPS_OK ||
-	    cps_record_schema_new(cps_catalog_by_entity(catalog, "person"), &person, err,
-	                          sizeof(err)) != CPS_OK) {
-		fprintf(stderr, "person schema: %s\n", err);
-		return 1;
-	}
-	failed = cmocka_run_group_tests(tests, NULL, NULL);
-	cps_record_schema_free(person);
-	cps_catalog_free(catalog);
+	failed = cmocka_run_group_tests(tests, load_person, NULL);
+	cps_test_entity_schemas_free();
 	return failed ? 1 : 0;
 }

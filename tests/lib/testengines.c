@@ -1,0 +1,175 @@
+/*
+ * The typed engine against the JSON engine (testengines.h).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testengines.h"
+
+#include "base/common.h"
+#include "codec/schema.h"
+#include "model/entity.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct cps_catalog *catalog;
+static struct cps_record_schema *compiled[CPS_N_ENTITIES];
+
+const struct cps_record_schema *cps_test_entity_schema(const char *entity)
+{
+	char dir[1100], err[CPS_ERRSTR_SIZE];
+	const char *src = getenv("CPSYNC_SOURCE_DIR");
+
+	if (!catalog) {
+		snprintf(dir, sizeof(dir), "%s/schemas", src ? src : ".");
+		if (cps_catalog_load_dir(dir, &catalog, err, sizeof(err)) != CPS_OK)
+			fail_msg("schemas: %s", err);
+	}
+	for (size_t i = 0; i < CPS_N_ENTITIES; i++) {
+		if (strcmp(cps_entities[i], entity))
+			continue;
+		if (!compiled[i] && cps_record_schema_new(cps_catalog_by_entity(catalog, entity),
+		                                          &compiled[i], err, sizeof(err)) != CPS_OK)
+			fail_msg("schema of %s: %s", entity, err);
+		return compiled[i];
+	}
+	fail_msg("no entity '%s'", entity);
+	return NULL;
+}
+
+void cps_test_entity_schemas_free(void)
+{
+	for (size_t i = 0; i < CPS_N_ENTITIES; i++) {
+		cps_record_schema_free(compiled[i]);
+		compiled[i] = NULL;
+	}
+	cps_catalog_free(catalog);
+	catalog = NULL;
+}
+
+static void dump(const char *what, json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+
+	print_error("  %s: %s\n", what, s ? s : "(absent)");
+	free(s);
+}
+
+void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state *st,
+                         const char *after)
+{
+	struct cps_key_state back;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_tstate_to_json(ts, &back, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the typed state has no view: %s", after, err);
+	if (!json_equal(back.platforms, st->platforms) || !json_equal(back.record, st->record) ||
+	    !json_equal(back.provenance, st->provenance) ||
+	    !json_equal(back.conflicts, st->conflicts) || back.version != st->version ||
+	    back.deleted != st->deleted) {
+		dump("JSON platforms ", st->platforms);
+		dump("typed platforms", back.platforms);
+		dump("JSON record ", st->record);
+		dump("typed record", back.record);
+		dump("JSON provenance ", st->provenance);
+		dump("typed provenance", back.provenance);
+		dump("JSON conflicts ", st->conflicts);
+		dump("typed conflicts", back.conflicts);
+		fail_msg("%s: the typed state differs from the JSON state (version %lld/%lld)",
+		         after, (long long)st->version, (long long)back.version);
+	}
+	cps_key_state_release(&back);
+}
+
+void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after)
+{
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_arena_init(&arena, 0);
+	if (cps_tstate_from_json(st, cps_test_entity_schema(st->entity), &arena, &ts, err,
+	                         sizeof(err)) != CPS_OK)
+		fail_msg("%s: the state has no typed form: %s", after, err);
+	cps_test_typed_same(&ts, st, after);
+	cps_arena_release(&arena);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A list of strings as a sorted array (NULL stays NULL). */
+static json_t *as_set(json_t *list)
+{
+	size_t n = json_array_size(list), i;
+	const char **names = calloc(n + 1, sizeof(*names));
+	json_t *v, *out = list ? json_array() : NULL;
+
+	assert_non_null(names);
+	json_array_foreach (list, i, v)
+		names[i] = json_string_value(v);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (i = 0; out && i < n; i++)
+		json_array_append_new(out, json_string(names[i]));
+	free(names);
+	return out;
+}
+
+static void outcomes_agree(const struct cps_reconcile_outcome *j,
+                           const struct cps_reconcile_outcome *t, const char *after)
+{
+	struct {
+		const char *what;
+		json_t *j, *t;
+		bool set;
+	} lists[] = {{"opened", j->opened, t->opened, false},
+	             {"updated", j->updated, t->updated, false},
+	             {"closed", j->closed, t->closed, false},
+	             {"changed_fields", j->changed_fields, t->changed_fields, true},
+	             {"prior_platforms", j->prior_platforms, t->prior_platforms, true}};
+
+	if (j->changed != t->changed || j->version != t->version || (j->changed && j->op != t->op))
+		fail_msg(
+		    "%s: the typed engine's outcome differs (changed %d/%d, version %lld/%lld)",
+		    after, j->changed, t->changed, (long long)j->version, (long long)t->version);
+	for (size_t i = 0; i < CPS_ARRAY_SIZE(lists); i++) {
+		json_t *sj = lists[i].set ? as_set(lists[i].j) : json_incref(lists[i].j);
+		json_t *st = lists[i].set ? as_set(lists[i].t) : json_incref(lists[i].t);
+		bool same = json_equal(sj, st) || (!sj && !st);
+
+		json_decref(sj);
+		json_decref(st);
+		if (same)
+			continue;
+		dump("JSON ", lists[i].j);
+		dump("typed", lists[i].t);
+		fail_msg("%s: the typed engine's %s differ", after, lists[i].what);
+	}
+}
+
+void cps_test_engines_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                            const struct cps_key_state *st, const struct cps_ingest_event *ev,
+                            const struct cps_reconcile_outcome *jo, const char *after)
+{
+	struct cps_tevent tev;
+	struct cps_toutcome to;
+	struct cps_reconcile_outcome tj;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_tevent_from_json(ts, ev, &tev, err, sizeof(err)) != CPS_OK ||
+	    cps_treconcile_apply(rules, ts, &tev, &to, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: typed engine: %s", after, err);
+	if (cps_toutcome_to_json(ts, &to, &tj, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: typed outcome: %s", after, err);
+	outcomes_agree(jo, &tj, after);
+	cps_test_typed_same(ts, st, after);
+	cps_reconcile_outcome_release(&tj);
+}

@@ -1,0 +1,33 @@
+/*
+ * The typed engine (reconcile/typed_reconcile.h) held against the JSON
+ * engine (reconcile/reconcile.h): every check fails the running cmocka test
+ * with what differs. The reconcile cases and the random streams share them.
+ */
+#ifndef CPSYNC_TESTS_TESTENGINES_H
+#define CPSYNC_TESTS_TESTENGINES_H
+
+#include "reconcile/reconcile.h"
+#include "reconcile/typed_reconcile.h"
+
+/* The compiled record schema of `entity` from the catalog of
+ * $CPSYNC_SOURCE_DIR/schemas, compiled once a run; fails the test when it
+ * cannot be had. */
+const struct cps_record_schema *cps_test_entity_schema(const char *entity);
+/* Frees the catalog and the compiled schemas. */
+void cps_test_entity_schemas_free(void);
+
+/* The typed state's view equals the JSON state: its four trees, version and
+ * deletion. `after` says when, in the failure. */
+void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state *st,
+                         const char *after);
+/* `st` as a typed state (in a scratch arena) and back: the same state. */
+void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after);
+/* Event `ev`, which the JSON engine applied to `st` with outcome `jo`,
+ * applied by the typed engine to `ts`: the same state and outcome (changed
+ * fields and prior platforms as sets: the typed engine lists them in the
+ * schema's and the state's order). */
+void cps_test_engines_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                            const struct cps_key_state *st, const struct cps_ingest_event *ev,
+                            const struct cps_reconcile_outcome *jo, const char *after);
+
+#endif
