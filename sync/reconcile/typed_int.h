@@ -27,6 +27,10 @@ static inline bool cps_tbytes_is_null(const struct cps_rtype *t, struct cps_tbyt
 	       v.len == 1 && v.p[0] == (uint8_t)(t->null_branch << 1);
 }
 
+/* The null of type t into *out: the null type's empty value or a union's
+ * null branch; false when t cannot hold null. */
+bool cps_tbytes_null(const struct cps_rtype *t, struct cps_tbytes *out);
+
 /* Step 1: event ev updates its platform's facts in st (typed_facts.c); -1
  * out of memory (the facts may be half updated: drop the state). */
 int cps_tstate_update_facts(struct cps_tstate *st, const struct cps_tevent *ev);

@@ -17,8 +17,12 @@ static json_t *change_json(const struct cps_tstate *st, const struct cps_tconfli
 	const char *field = st->rs->root->fields[c->field].name;
 	json_t *cands;
 
-	if (c->kind == CPS_TCONFLICT_CLOSED)
-		return json_pack("{s:s, s:s}", "field", field, "how", "auto");
+	if (c->kind == CPS_TCONFLICT_CLOSED || c->kind == CPS_TCONFLICT_RESOLVED ||
+	    c->kind == CPS_TCONFLICT_DISMISSED)
+		return json_pack("{s:s, s:s}", "field", field, "how",
+		                 c->kind == CPS_TCONFLICT_CLOSED     ? "auto"
+		                 : c->kind == CPS_TCONFLICT_RESOLVED ? "resolved"
+		                                                     : "dismissed");
 	cands = cps_tstate_candidates_json(st, c->field, errstr, errstr_size);
 	if (!cands)
 		return NULL;

@@ -247,9 +247,7 @@ static void conflict_track(struct twork *w, uint32_t f, const struct cps_field_r
 	note_conflict(w, f, was_open ? CPS_TCONFLICT_UPDATED : CPS_TCONFLICT_OPENED);
 }
 
-/* The value of field f when no platform gives one: null, when its type can
- * hold it. */
-static struct cps_tbytes null_of(struct twork *w, uint32_t f)
+bool cps_tbytes_null(const struct cps_rtype *t, struct cps_tbytes *out)
 {
 	/* a union's null branch index as Avro writes it: one zig-zag byte */
 	static const uint8_t zz[64] = {
@@ -257,14 +255,27 @@ static struct cps_tbytes null_of(struct twork *w, uint32_t f)
 	    32, 34, 36,  38,  40,  42,  44,  46,  48,  50,  52,  54,  56,  58,  60,  62,
 	    64, 66, 68,  70,  72,  74,  76,  78,  80,  82,  84,  86,  88,  90,  92,  94,
 	    96, 98, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
-	const struct cps_rtype *t = w->fields[f].type;
 
-	if (t->kind == CPS_RK_NULL)
-		return (struct cps_tbytes){zz, 0};
-	if (t->kind == CPS_RK_UNION && t->null_branch >= 0 && t->null_branch < 64)
-		return (struct cps_tbytes){&zz[t->null_branch], 1};
-	w->bad_field = w->fields[f].name;
-	return (struct cps_tbytes){zz, 0};
+	if (t->kind == CPS_RK_NULL) {
+		*out = (struct cps_tbytes){zz, 0};
+		return true;
+	}
+	if (t->kind == CPS_RK_UNION && t->null_branch >= 0 && t->null_branch < 64) {
+		*out = (struct cps_tbytes){&zz[t->null_branch], 1};
+		return true;
+	}
+	return false;
+}
+
+/* The value of field f when no platform gives one: null, when its type can
+ * hold it. */
+static struct cps_tbytes null_of(struct twork *w, uint32_t f)
+{
+	struct cps_tbytes v = {0};
+
+	if (!cps_tbytes_null(w->fields[f].type, &v))
+		w->bad_field = w->fields[f].name;
+	return v;
 }
 
 /* A new provenance entry for winner `win` under `rule` (of case rcase). */
@@ -496,20 +507,15 @@ static int work_init(struct twork *w, const struct cps_rules *rules, struct cps_
 	return key_value(w);
 }
 
-int cps_treconcile_apply(const struct cps_rules *rules, struct cps_tstate *st,
-                         const struct cps_tevent *ev, struct cps_toutcome *out, char *errstr,
-                         size_t errstr_size)
+/* Steps 2 and 3 on st's facts as they are, conflicts opened at `opened_at`. */
+static int recompute(const struct cps_rules *rules, struct cps_tstate *st, int64_t opened_at,
+                     struct cps_toutcome *out, char *errstr, size_t errstr_size)
 {
 	struct twork w;
 	bool deleted;
-	int rc;
+	int rc = work_init(&w, rules, st, opened_at, out);
 
-	if (!ev->platform || !ev->platform[0])
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "event without a platform");
-	if (ev->op != CPS_OP_DELETE && !ev->values)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "upsert event from '%.32s' without a record", ev->platform);
-	if (cps_tstate_update_facts(st, ev) || (rc = work_init(&w, rules, st, ev->src, out)) == -1)
+	if (rc == -1)
 		return OOM(errstr, errstr_size);
 	if (rc == -2)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
@@ -533,4 +539,27 @@ int cps_treconcile_apply(const struct cps_rules *rules, struct cps_tstate *st,
 	if (out->changed)
 		out->version = ++st->version;
 	return CPS_OK;
+}
+
+int cps_treconcile_apply(const struct cps_rules *rules, struct cps_tstate *st,
+                         const struct cps_tevent *ev, struct cps_toutcome *out, char *errstr,
+                         size_t errstr_size)
+{
+	if (!ev->platform || !ev->platform[0])
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "event without a platform");
+	if (ev->op != CPS_OP_DELETE && !ev->values)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "upsert event from '%.32s' without a record", ev->platform);
+	if (cps_tstate_update_facts(st, ev))
+		return OOM(errstr, errstr_size);
+	return recompute(rules, st, ev->src, out, errstr, errstr_size);
+}
+
+int cps_treconcile_rerun(const struct cps_rules *rules, struct cps_tstate *st, int64_t now_ms,
+                         struct cps_toutcome *out, char *errstr, size_t errstr_size)
+{
+	*out = (struct cps_toutcome){.op = CPS_OP_UPSERT};
+	if (!st->n_platforms)
+		return CPS_OK; /* nothing stated: nothing to decide */
+	return recompute(rules, st, now_ms, out, errstr, errstr_size);
 }

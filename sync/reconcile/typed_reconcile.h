@@ -2,14 +2,15 @@
  * Reconciliation on the typed key state (ENGINE.md "Next: the typed key
  * state", step 3): the rules of reconcile.h — facts newest-stamp-wins,
  * precedence / latest / manual with on_disagree, cases, steward decisions
- * holding until a newer fact, deletion when every platform withdrew — on
+ * holding until a newer fact, deletion when every platform withdrew, a
+ * steward's decision, a rerun under new rules — on
  * arrays by field index, values compared as bytes. Pure: no I/O, no clock.
  * Everything it allocates lives in the state's arena.
  *
- * Where it differs from the JSON engine, by design: fields come out in the
- * schema's order (changed fields, conflict changes, prior platforms), not
- * in the trees' insertion order; values are equal when their Avro binary
- * is (a double stated as 1 and as 1.0 is one value).
+ * Where it differs from the JSON engine, by design: changed fields and
+ * conflict changes come out in the schema's order and prior platforms in
+ * the state's, not in the trees' insertion order; values are equal when
+ * their Avro binary is (a double stated as 1 and as 1.0 is one value).
  */
 #ifndef CPS_TYPED_RECONCILE_H
 #define CPS_TYPED_RECONCILE_H
@@ -29,8 +30,10 @@ struct cps_tevent {
 
 enum cps_tconflict_change_kind {
 	CPS_TCONFLICT_OPENED,
-	CPS_TCONFLICT_UPDATED, /* its candidates changed */
-	CPS_TCONFLICT_CLOSED,  /* by itself ("auto") */
+	CPS_TCONFLICT_UPDATED,   /* its candidates changed */
+	CPS_TCONFLICT_CLOSED,    /* by itself ("auto") */
+	CPS_TCONFLICT_RESOLVED,  /* by a steward's value ("resolved") */
+	CPS_TCONFLICT_DISMISSED, /* by a steward keeping the value ("dismissed") */
 };
 
 /* What happened to the conflict of one field; its candidates, for opened
@@ -67,6 +70,22 @@ int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *e
 int cps_treconcile_apply(const struct cps_rules *rules, struct cps_tstate *st,
                          const struct cps_tevent *ev, struct cps_toutcome *out, char *errstr,
                          size_t errstr_size);
+
+/* Decides `st` again under `rules` from the facts it holds, as
+ * cps_reconcile_rerun (a rules change). Errors as cps_treconcile_apply. */
+int cps_treconcile_rerun(const struct cps_rules *rules, struct cps_tstate *st, int64_t now_ms,
+                         struct cps_toutcome *out, char *errstr, size_t errstr_size);
+
+/* A steward's decision on the open conflict of field `f`, as
+ * cps_reconcile_resolve: `platform` for TAKE_PLATFORM, `value` (the
+ * field type's Avro binary) for ENTER_VALUE. CPS_ERR_INVALID for a decision
+ * that does not fit (no open conflict, no steward, a platform that is not a
+ * candidate, no value), the state unchanged. */
+int cps_treconcile_resolve(const struct cps_rules *rules, struct cps_tstate *st, uint32_t f,
+                           enum cps_resolution how, const char *platform, struct cps_tbytes value,
+                           const char *steward, const char *reason, int64_t conflict_id,
+                           int64_t now_ms, struct cps_toutcome *out, char *errstr,
+                           size_t errstr_size);
 
 /* The outcome in reconcile.h's JSON shape (opened, updated, closed,
  * changed_fields, prior_platforms), for the edges that speak JSON and the

@@ -9,7 +9,9 @@
 
 #include "testengines.h"
 
+#include "base/buf.h"
 #include "base/common.h"
+#include "codec/record.h"
 #include "codec/schema.h"
 #include "model/entity.h"
 
@@ -101,25 +103,35 @@ void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after
 	cps_arena_release(&arena);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* The text a list item sorts by: a string itself, or an object's "field". */
+static const char *sort_key(json_t *v)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return json_is_string(v) ? json_string_value(v)
+	                         : json_string_value(json_object_get(v, "field"));
 }
 
-/* A list of strings as a sorted array (NULL stays NULL). */
+static int cmp_items(const void *a, const void *b)
+{
+	const char *ka = sort_key(*(json_t *const *)a), *kb = sort_key(*(json_t *const *)b);
+
+	return strcmp(ka ? ka : "", kb ? kb : "");
+}
+
+/* A list of strings or of {"field", …} objects as a sorted array (NULL stays
+ * NULL). */
 static json_t *as_set(json_t *list)
 {
 	size_t n = json_array_size(list), i;
-	const char **names = calloc(n + 1, sizeof(*names));
+	json_t **items = calloc(n + 1, sizeof(*items));
 	json_t *v, *out = list ? json_array() : NULL;
 
-	assert_non_null(names);
+	assert_non_null(items);
 	json_array_foreach (list, i, v)
-		names[i] = json_string_value(v);
-	qsort(names, n, sizeof(*names), cmp_str);
+		items[i] = v;
+	qsort(items, n, sizeof(*items), cmp_items);
 	for (i = 0; out && i < n; i++)
-		json_array_append_new(out, json_string(names[i]));
-	free(names);
+		json_array_append(out, items[i]);
+	free(items);
 	return out;
 }
 
@@ -129,20 +141,18 @@ static void outcomes_agree(const struct cps_reconcile_outcome *j,
 	struct {
 		const char *what;
 		json_t *j, *t;
-		bool set;
-	} lists[] = {{"opened", j->opened, t->opened, false},
-	             {"updated", j->updated, t->updated, false},
-	             {"closed", j->closed, t->closed, false},
-	             {"changed_fields", j->changed_fields, t->changed_fields, true},
-	             {"prior_platforms", j->prior_platforms, t->prior_platforms, true}};
+	} lists[] = {{"opened", j->opened, t->opened},
+	             {"updated", j->updated, t->updated},
+	             {"closed", j->closed, t->closed},
+	             {"changed_fields", j->changed_fields, t->changed_fields},
+	             {"prior_platforms", j->prior_platforms, t->prior_platforms}};
 
 	if (j->changed != t->changed || j->version != t->version || (j->changed && j->op != t->op))
 		fail_msg(
 		    "%s: the typed engine's outcome differs (changed %d/%d, version %lld/%lld)",
 		    after, j->changed, t->changed, (long long)j->version, (long long)t->version);
 	for (size_t i = 0; i < CPS_ARRAY_SIZE(lists); i++) {
-		json_t *sj = lists[i].set ? as_set(lists[i].j) : json_incref(lists[i].j);
-		json_t *st = lists[i].set ? as_set(lists[i].t) : json_incref(lists[i].t);
+		json_t *sj = as_set(lists[i].j), *st = as_set(lists[i].t);
 		bool same = json_equal(sj, st) || (!sj && !st);
 
 		json_decref(sj);
@@ -155,21 +165,76 @@ static void outcomes_agree(const struct cps_reconcile_outcome *j,
 	}
 }
 
+/* The typed outcome `to` of ts against the JSON engine's `jo`, and the states. */
+static void typed_agrees(struct cps_tstate *ts, const struct cps_key_state *st,
+                         const struct cps_toutcome *to, const struct cps_reconcile_outcome *jo,
+                         const char *after)
+{
+	struct cps_reconcile_outcome tj;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_toutcome_to_json(ts, to, &tj, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: typed outcome: %s", after, err);
+	outcomes_agree(jo, &tj, after);
+	cps_test_typed_same(ts, st, after);
+	cps_reconcile_outcome_release(&tj);
+}
+
+void cps_test_decisions_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                              const struct cps_key_state *st, const char *field,
+                              enum cps_resolution how, const char *platform, json_t *value,
+                              const char *steward, const char *reason, int64_t conflict_id,
+                              int64_t now_ms, const struct cps_reconcile_outcome *jo,
+                              const char *after)
+{
+	const struct cps_rfield *f = cps_rtype_field(ts->rs->root, field);
+	struct cps_tbytes v = {0};
+	struct cps_toutcome to;
+	struct cps_buf buf;
+	char err[CPS_ERRSTR_SIZE];
+
+	assert_non_null(f);
+	cps_buf_init(&buf, 1 << 20);
+	if (value && how == CPS_RESOLVE_ENTER_VALUE) {
+		uint8_t *copy;
+
+		if (cps_record_encode_json_at(f->type, value, &buf, err, sizeof(err)) != CPS_OK)
+			fail_msg("%s: the entered value: %s", after, err);
+		/* the state keeps referring to the value: it lives in the state's arena */
+		copy = cps_arena_alloc(ts->arena, buf.len);
+		assert_non_null(copy);
+		memcpy(copy, buf.data, buf.len);
+		v = (struct cps_tbytes){copy, (uint32_t)buf.len};
+	}
+	cps_buf_release(&buf);
+	if (cps_treconcile_resolve(rules, ts, f->index, how, platform, v, steward, reason,
+	                           conflict_id, now_ms, &to, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: typed decision: %s", after, err);
+	typed_agrees(ts, st, &to, jo, after);
+}
+
+void cps_test_reruns_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                           const struct cps_key_state *st, int64_t now_ms,
+                           const struct cps_reconcile_outcome *jo, const char *after)
+{
+	struct cps_toutcome to;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (cps_treconcile_rerun(rules, ts, now_ms, &to, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: typed rerun: %s", after, err);
+	typed_agrees(ts, st, &to, jo, after);
+}
+
 void cps_test_engines_agree(const struct cps_rules *rules, struct cps_tstate *ts,
                             const struct cps_key_state *st, const struct cps_ingest_event *ev,
                             const struct cps_reconcile_outcome *jo, const char *after)
 {
 	struct cps_tevent tev;
 	struct cps_toutcome to;
-	struct cps_reconcile_outcome tj;
 	char err[CPS_ERRSTR_SIZE];
 
 	if (cps_tevent_from_json(ts, ev, &tev, err, sizeof(err)) != CPS_OK ||
 	    cps_treconcile_apply(rules, ts, &tev, &to, err, sizeof(err)) != CPS_OK)
 		fail_msg("%s: typed engine: %s", after, err);
-	if (cps_toutcome_to_json(ts, &to, &tj, err, sizeof(err)) != CPS_OK)
-		fail_msg("%s: typed outcome: %s", after, err);
-	outcomes_agree(jo, &tj, after);
-	cps_test_typed_same(ts, st, after);
-	cps_reconcile_outcome_release(&tj);
+	typed_agrees(ts, st, &to, jo, after);
 }

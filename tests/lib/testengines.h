@@ -23,11 +23,26 @@ void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state
 /* `st` as a typed state (in a scratch arena) and back: the same state. */
 void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after);
 /* Event `ev`, which the JSON engine applied to `st` with outcome `jo`,
- * applied by the typed engine to `ts`: the same state and outcome (changed
- * fields and prior platforms as sets: the typed engine lists them in the
- * schema's and the state's order). */
+ * applied by the typed engine to `ts`: the same state and outcome (its
+ * lists as sets: the typed engine lists fields in the schema's order and
+ * platforms in the state's, the JSON engine in the order it met them). */
 void cps_test_engines_agree(const struct cps_rules *rules, struct cps_tstate *ts,
                             const struct cps_key_state *st, const struct cps_ingest_event *ev,
                             const struct cps_reconcile_outcome *jo, const char *after);
+
+/* A steward's decision, which the JSON engine made on `st` with outcome
+ * `jo` (field `field`, `how`, `platform`, the Avro JSON `value`, …), made
+ * by the typed engine on `ts`: the same state and outcome. */
+void cps_test_decisions_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                              const struct cps_key_state *st, const char *field,
+                              enum cps_resolution how, const char *platform, json_t *value,
+                              const char *steward, const char *reason, int64_t conflict_id,
+                              int64_t now_ms, const struct cps_reconcile_outcome *jo,
+                              const char *after);
+/* A rerun under `rules` at `now_ms`, which the JSON engine made on `st`
+ * with outcome `jo`, made by the typed engine on `ts`: the same. */
+void cps_test_reruns_agree(const struct cps_rules *rules, struct cps_tstate *ts,
+                           const struct cps_key_state *st, int64_t now_ms,
+                           const struct cps_reconcile_outcome *jo, const char *after);
 
 #endif

@@ -4,10 +4,10 @@
  * key, 30 streams of 30 events from the three platforms — upserts whose
  * fields are drawn from the values the cases' records hold (so values
  * collide and differ), deletes, equal and older stamps, the same event
- * delivered again, and now and then a steward's decision on an open
- * conflict (made by the JSON engine; the typed state is then taken from
- * it). After every event both engines must hold the same state and report
- * the same outcome. A failure names the case, stream and event (the streams
+ * delivered again, now and then a steward's decision on an open conflict
+ * and a rerun under other rules (latest with conflicts, manual, another
+ * precedence), each made by both engines. After every step both must hold
+ * the same state and report the same outcome. A failure names the case, stream and event (the streams
  * are seeded from those, so it replays).
  */
 #include <stdarg.h>
@@ -93,12 +93,16 @@ static void random_event(struct cps_ingest_event *ev, const char *entity, const 
 	assert_true(ev->key && ev->source_position);
 }
 
-/* A steward's decision on one of the state's open conflicts, if any. */
-static void random_decision(const struct cps_rules *rules, struct cps_key_state *st, uint64_t *seed)
+/* A steward's decision on one of the state's open conflicts, if any, made
+ * by both engines. */
+static void random_decision(const struct cps_rules *rules, struct cps_key_state *st,
+                            struct cps_tstate *ts, uint64_t *seed, const char *after)
 {
-	const char *field = NULL, *k;
+	const char *field = NULL, *k, *platform, *reason = next(seed) % 2 ? "checked" : NULL;
+	char name[64];
 	json_t *c, *cand, *value = NULL;
 	enum cps_resolution how = (enum cps_resolution)(next(seed) % 3);
+	int64_t id = (int64_t)(next(seed) % 100), now;
 	struct cps_reconcile_outcome o;
 	char err[CPS_ERRSTR_SIZE];
 
@@ -108,18 +112,54 @@ static void random_decision(const struct cps_rules *rules, struct cps_key_state 
 	}
 	if (!field)
 		return;
+	/* the conflict's key goes with the conflict: keep the name */
+	snprintf(name, sizeof(name), "%s", field);
+	field = name;
+	now = 1717200000000 + (int64_t)(next(seed) % 8) * 3600000;
 	cand = pick(json_object_get(json_object_get(st->conflicts, field), "candidates"), seed);
+	platform = json_string_value(json_object_get(cand, "platform"));
 	if (how == CPS_RESOLVE_ENTER_VALUE)
-		value = json_object_get(cand, "v");
+		value = json_incref(json_object_get(cand, "v"));
+	platform = platform ? strdup(platform) : NULL;
 	cps_reconcile_outcome_init(&o);
-	if (cps_reconcile_resolve(rules, st, field, how,
-	                          json_string_value(json_object_get(cand, "platform")), value,
-	                          "random.steward", next(seed) % 2 ? "checked" : NULL,
-	                          (int64_t)(next(seed) % 100) + 1,
-	                          1717200000000 + (int64_t)(next(seed) % 8) * 3600000, &o, err,
-	                          sizeof(err)) != CPS_OK)
-		fail_msg("decision on '%s': %s", field, err);
+	if (cps_reconcile_resolve(rules, st, field, how, platform, value, "random.steward", reason,
+	                          id, now, &o, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: decision on '%s': %s", after, field, err);
+	cps_test_decisions_agree(rules, ts, st, field, how, platform, value, "random.steward",
+	                         reason, id, now, &o, after);
 	cps_reconcile_outcome_release(&o);
+	free((char *)platform);
+	json_decref(value);
+}
+
+/* The state decided again under other rules (a rules change), by both. */
+static void random_rerun(const char *entity, struct cps_key_state *st, struct cps_tstate *ts,
+                         uint64_t *seed, const char *after)
+{
+	static const char *const defaults[] = {
+	    "{\"rule\": \"latest\", \"on_disagree\": \"conflict\"}",
+	    "{\"rule\": \"manual\", \"platforms\": [\"shenshan\", \"city\", \"province\"]}",
+	    ("{\"rule\": \"precedence\", \"platforms\": [\"shenshan\", \"province\"], "
+	     "\"on_disagree\": \"flag\"}"),
+	};
+	char text[512], err[CPS_ERRSTR_SIZE];
+	struct cps_rules *rules;
+	struct cps_reconcile_outcome o;
+	json_t *j;
+	int64_t now = 1717200000000 + (int64_t)(next(seed) % 8) * 3600000;
+
+	snprintf(text, sizeof(text), "{\"%s\": {\"version\": %u, \"default\": %s}}", entity,
+	         3 + next(seed) % 5, defaults[next(seed) % CPS_ARRAY_SIZE(defaults)]);
+	j = cps_test_json(text);
+	if (cps_rules_from_json(j, &rules, err, sizeof(err)) != CPS_OK)
+		fail_msg("rules %s: %s", text, err);
+	cps_reconcile_outcome_init(&o);
+	if (cps_reconcile_rerun(rules, st, now, &o, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: rerun: %s", after, err);
+	cps_test_reruns_agree(rules, ts, st, now, &o, after);
+	cps_reconcile_outcome_release(&o);
+	cps_rules_free(rules);
+	json_decref(j);
 }
 
 static void run_stream(const struct cps_rules *rules, const char *entity, const char *key,
@@ -152,12 +192,11 @@ static void run_stream(const struct cps_rules *rules, const char *entity, const 
 			fail_msg("%s: JSON engine: %s", after, err);
 		cps_test_engines_agree(rules, &ts, &st, &again, &o, after);
 		cps_reconcile_outcome_release(&o);
-		if (next(&seed) % 100 < 8) {
-			random_decision(rules, &st, &seed);
-			cps_test_typed_round_trip(&st, after);
-			if (cps_tstate_from_json(&st, rs, &arena, &ts, err, sizeof(err)) != CPS_OK)
-				fail_msg("%s: after a decision: %s", after, err);
-		}
+		if (next(&seed) % 100 < 8)
+			random_decision(rules, &st, &ts, &seed, after);
+		if (next(&seed) % 100 < 4)
+			random_rerun(entity, &st, &ts, &seed, after);
+		cps_test_typed_round_trip(&st, after);
 	}
 	cps_ingest_event_release(&ev);
 	cps_key_state_release(&st);
