@@ -30,12 +30,11 @@
 
 #include "base/common.h"
 #include "store/json_intern.h"
+#include "store/tagged.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum value_tag { T_NULL, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARRAY, T_OBJECT };
 
 /* Depths as the decoder counts them: the root is 0. */
 enum { DEPTH_PLATFORM = 1, DEPTH_FIELD = 3 };
@@ -48,44 +47,6 @@ struct stamp {
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static int put_varint(struct cps_buf *b, uint64_t v)
-{
-	uint8_t tmp[10];
-	size_t n = 0;
-
-	do {
-		tmp[n] = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			tmp[n] |= 0x80;
-		n++;
-	} while (v);
-	return cps_buf_append(b, tmp, n);
-}
-
-static int put_zz(struct cps_buf *b, int64_t v)
-{
-	uint64_t u = (uint64_t)v;
-
-	return put_varint(b, (u << 1) ^ (0 - (u >> 63)));
-}
-
-static int put_str(struct cps_buf *b, const char *s, size_t n)
-{
-	return put_varint(b, n) || cps_buf_append(b, s, n);
-}
-
-static int put_real(struct cps_buf *b, double d)
-{
-	uint8_t le[8];
-	uint64_t bits;
-
-	memcpy(&bits, &d, sizeof(bits));
-	for (int i = 0; i < 8; i++)
-		le[i] = (uint8_t)(bits >> (8 * i));
-	return cps_buf_append(b, le, sizeof(le));
-}
-
 /* -1: out of memory or limit; -2: deeper than the decoder accepts. */
 static int put_value(struct cps_buf *b, json_t *j, int depth)
 {
@@ -97,20 +58,23 @@ static int put_value(struct cps_buf *b, json_t *j, int depth)
 		return -2;
 	switch (json_typeof(j)) {
 	case JSON_NULL:
-		return cps_buf_append_byte(b, T_NULL);
+		return cps_buf_append_byte(b, CPS_TAG_NULL);
 	case JSON_FALSE:
-		return cps_buf_append_byte(b, T_FALSE);
+		return cps_buf_append_byte(b, CPS_TAG_FALSE);
 	case JSON_TRUE:
-		return cps_buf_append_byte(b, T_TRUE);
+		return cps_buf_append_byte(b, CPS_TAG_TRUE);
 	case JSON_INTEGER:
-		return cps_buf_append_byte(b, T_INT) || put_zz(b, json_integer_value(j));
+		return cps_buf_append_byte(b, CPS_TAG_INT) ||
+		       cps_tag_put_zz(b, json_integer_value(j));
 	case JSON_REAL:
-		return cps_buf_append_byte(b, T_REAL) || put_real(b, json_real_value(j));
+		return cps_buf_append_byte(b, CPS_TAG_REAL) ||
+		       cps_tag_put_real(b, json_real_value(j));
 	case JSON_STRING:
-		return cps_buf_append_byte(b, T_STR) ||
-		       put_str(b, json_string_value(j), json_string_length(j));
+		return cps_buf_append_byte(b, CPS_TAG_STR) ||
+		       cps_tag_put_str(b, json_string_value(j), json_string_length(j));
 	case JSON_ARRAY:
-		if (cps_buf_append_byte(b, T_ARRAY) || put_varint(b, json_array_size(j)))
+		if (cps_buf_append_byte(b, CPS_TAG_ARRAY) ||
+		    cps_tag_put_varint(b, json_array_size(j)))
 			return -1;
 		json_array_foreach (j, i, v) {
 			int rc = put_value(b, v, depth + 1);
@@ -120,11 +84,12 @@ static int put_value(struct cps_buf *b, json_t *j, int depth)
 		}
 		return 0;
 	case JSON_OBJECT:
-		if (cps_buf_append_byte(b, T_OBJECT) || put_varint(b, json_object_size(j)))
+		if (cps_buf_append_byte(b, CPS_TAG_OBJECT) ||
+		    cps_tag_put_varint(b, json_object_size(j)))
 			return -1;
 		json_object_keylen_foreach(j, k, klen, v)
 		{
-			int rc = put_str(b, k, klen) ? -1 : put_value(b, v, depth + 1);
+			int rc = cps_tag_put_str(b, k, klen) ? -1 : put_value(b, v, depth + 1);
 
 			if (rc)
 				return rc;
@@ -172,8 +137,8 @@ static int stamp_equal(const struct stamp *a, const struct stamp *b)
 
 static int put_stamp(struct cps_buf *b, const struct stamp *s)
 {
-	return put_zz(b, s->eff) || put_zz(b, s->src) ||
-	       (s->pos ? cps_buf_append_byte(b, 1) || put_str(b, s->pos, s->pos_len)
+	return cps_tag_put_zz(b, s->eff) || cps_tag_put_zz(b, s->src) ||
+	       (s->pos ? cps_buf_append_byte(b, 1) || cps_tag_put_str(b, s->pos, s->pos_len)
 	               : cps_buf_append_byte(b, 0));
 }
 
@@ -251,13 +216,14 @@ static int collect_stamps(struct field_view *fv, size_t n_fields, const struct s
 
 static int put_fields(struct cps_buf *b, const struct field_view *fv, size_t n_fields)
 {
-	if (put_varint(b, n_fields))
+	if (cps_tag_put_varint(b, n_fields))
 		return -1;
 	for (size_t f = 0; f < n_fields; f++) {
 		/* compact: its stamp's reference and the value; whole: 0 and the field */
 		int rc;
 
-		if (put_str(b, fv[f].k, fv[f].klen) || put_varint(b, fv[f].v ? fv[f].ref : 0))
+		if (cps_tag_put_str(b, fv[f].k, fv[f].klen) ||
+		    cps_tag_put_varint(b, fv[f].v ? fv[f].ref : 0))
 			return -1;
 		rc = put_value(b, fv[f].v ? fv[f].v : fv[f].f, DEPTH_FIELD);
 		if (rc)
@@ -292,7 +258,7 @@ static int put_platform(struct cps_buf *b, const json_t *p)
 	else
 		rc = cps_buf_append_byte(b, 1) ||
 		     cps_buf_append_byte(b, json_is_true(json_object_get(p, "withdrawn"))) ||
-		     put_stamp(b, &own) || put_varint(b, n);
+		     put_stamp(b, &own) || cps_tag_put_varint(b, n);
 	for (size_t i = 0; !rc && i < n; i++)
 		rc = put_stamp(b, &stamps[i]);
 	if (!rc)
@@ -314,13 +280,13 @@ int cps_facts_encode(json_t *platforms, struct cps_buf *out, char *errstr, size_
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "facts: the platforms are not a JSON object");
 	rc = cps_buf_append_byte(out, CPS_FACTS_LAYOUT) ||
-	     put_varint(out, platforms ? json_object_size(platforms) : 0);
+	     cps_tag_put_varint(out, platforms ? json_object_size(platforms) : 0);
 	if (platforms)
 		json_object_keylen_foreach(platforms, k, klen, p)
 		{
 			if (rc)
 				break;
-			rc = put_str(out, k, klen) ? -1 : put_platform(out, p);
+			rc = cps_tag_put_str(out, k, klen) ? -1 : put_platform(out, p);
 		}
 	if (rc == -2)
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
@@ -334,82 +300,43 @@ int cps_facts_encode(json_t *platforms, struct cps_buf *out, char *errstr, size_
 
 /* ---- decoding ------------------------------------------------------------ */
 
-/* A read position in untrusted bytes; `err` names the first failure. */
+/* A read position in untrusted bytes, and what the decoded tree takes. */
 struct cur {
-	const uint8_t *p;
-	size_t n, at;
-	size_t size; /* the JSON text estimate */
-	const char *err;
+	struct cps_tag_reader r;
+	size_t size;                    /* the JSON text estimate */
 	struct cps_json_intern *intern; /* the scalars made so far, shared */
 };
 
 static int fail(struct cur *c, const char *why)
 {
-	if (!c->err)
-		c->err = why;
-	return -1;
+	return cps_tag_fail(&c->r, why);
 }
 
 static int get_byte(struct cur *c, uint8_t *v)
 {
-	if (c->at >= c->n)
-		return fail(c, "truncated");
-	*v = c->p[c->at++];
-	return 0;
+	return cps_tag_byte(&c->r, v);
 }
 
 static int get_varint(struct cur *c, uint64_t *v)
 {
-	uint64_t r = 0;
-	uint8_t b;
-
-	for (int shift = 0; shift < 70; shift += 7) {
-		if (get_byte(c, &b))
-			return -1;
-		if (shift == 63 && b > 1)
-			return fail(c, "a varint past 64 bits");
-		r |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = r;
-			return 0;
-		}
-	}
-	return fail(c, "a varint past 64 bits");
+	return cps_tag_varint(&c->r, v);
 }
 
 static int get_zz(struct cur *c, int64_t *v)
 {
-	uint64_t u;
-
-	if (get_varint(c, &u))
-		return -1;
-	*v = (int64_t)((u >> 1) ^ (0 - (u & 1)));
-	return 0;
+	return cps_tag_zz(&c->r, v);
 }
 
-/* A count of items that take at least `min` bytes each: no more than fit. */
 static int get_count(struct cur *c, size_t min, size_t *n)
 {
-	uint64_t v;
-
-	if (get_varint(c, &v))
-		return -1;
-	if (v > (c->n - c->at) / min)
-		return fail(c, "a count larger than the bytes left");
-	*n = (size_t)v;
-	return 0;
+	return cps_tag_count(&c->r, min, n);
 }
 
 static int get_str(struct cur *c, const char **s, size_t *len)
 {
-	size_t n;
-
-	if (get_count(c, 1, &n))
+	if (cps_tag_str(&c->r, s, len))
 		return -1;
-	*s = (const char *)c->p + c->at;
-	*len = n;
-	c->at += n;
-	c->size += n + 2;
+	c->size += *len + 2;
 	return 0;
 }
 
@@ -464,18 +391,11 @@ fail_out:
 
 static json_t *get_real(struct cur *c)
 {
-	uint64_t bits = 0;
 	json_t *r;
 	double d;
 
-	if (c->n - c->at < 8) {
-		fail(c, "truncated");
+	if (cps_tag_real(&c->r, &d))
 		return NULL;
-	}
-	for (int i = 0; i < 8; i++)
-		bits |= (uint64_t)c->p[c->at + (size_t)i] << (8 * i);
-	c->at += 8;
-	memcpy(&d, &bits, sizeof(d));
 	c->size += 24;
 	if (!(r = json_real(d))) /* NaN and infinities are not JSON */
 		fail(c, "a real that is not a finite number");
@@ -497,31 +417,31 @@ static json_t *get_value(struct cur *c, int depth)
 	if (get_byte(c, &tag))
 		return NULL;
 	switch (tag) {
-	case T_NULL:
-	case T_TRUE:
+	case CPS_TAG_NULL:
+	case CPS_TAG_TRUE:
 		c->size += 4;
-		return tag == T_NULL ? json_null() : json_true();
-	case T_FALSE:
+		return tag == CPS_TAG_NULL ? json_null() : json_true();
+	case CPS_TAG_FALSE:
 		c->size += 5;
 		return json_false();
-	case T_INT:
+	case CPS_TAG_INT:
 		if (get_zz(c, &i))
 			return NULL;
 		c->size += digits(i);
 		if (!(j = cps_json_intern_int(&c->intern, i)))
 			fail(c, "out of memory");
 		return j;
-	case T_REAL:
+	case CPS_TAG_REAL:
 		return get_real(c);
-	case T_STR:
+	case CPS_TAG_STR:
 		if (get_str(c, &s, &len))
 			return NULL;
 		if (!(j = cps_json_intern_str(&c->intern, s, len)))
 			fail(c, "a string that is not UTF-8 (or out of memory)");
 		return j;
-	case T_ARRAY:
+	case CPS_TAG_ARRAY:
 		return get_array(c, depth);
-	case T_OBJECT:
+	case CPS_TAG_OBJECT:
 		return get_object(c, depth);
 	default:
 		fail(c, "an unknown value tag");
@@ -679,14 +599,14 @@ static int refused(const struct cur *c, json_t **out, const char *what, int layo
 	json_decref(*out);
 	*out = NULL;
 	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-	                  "%s: %s at byte %zu of %zu (layout %d expected)", what, c->err, c->at,
-	                  c->n, layout);
+	                  "%s: %s at byte %zu of %zu (layout %d expected)", what, c->r.err, c->r.at,
+	                  c->r.n, layout);
 }
 
 int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
                            char *errstr, size_t errstr_size)
 {
-	struct cur c = {.p = p, .n = p ? n : 0};
+	struct cur c = {.r = {.p = p, .n = p ? n : 0}};
 	uint8_t layout;
 	size_t count;
 
@@ -701,7 +621,7 @@ int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_
 	for (size_t i = 0; i < count; i++)
 		if (get_platform(&c, *platforms))
 			goto bad;
-	if (c.at != c.n) {
+	if (c.r.at != c.r.n) {
 		fail(&c, "bytes after the last platform");
 		goto bad;
 	}
@@ -744,7 +664,7 @@ int cps_prov_encode(json_t *prov, struct cps_buf *out, char *errstr, size_t errs
 int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size, char *errstr,
                     size_t errstr_size)
 {
-	struct cur c = {.p = p, .n = p ? n : 0};
+	struct cur c = {.r = {.p = p, .n = p ? n : 0}};
 	uint8_t layout;
 
 	*prov = NULL;
@@ -757,7 +677,7 @@ int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size
 		fail(&c, "not an object");
 		goto bad;
 	}
-	if (c.at != c.n) {
+	if (c.r.at != c.r.n) {
 		fail(&c, "bytes after the object");
 		goto bad;
 	}
