@@ -94,6 +94,13 @@ void cps_record_schema_free(struct cps_record_schema *rs);
 /* The field of record type `t` called `name`, or NULL. */
 const struct cps_rfield *cps_rtype_field(const struct cps_rtype *t, const char *name);
 
+/* The name a union branch of type `t` goes by in Avro JSON: its full name
+ * when it is named, else its type's ("string", "map"). */
+const char *cps_rtype_json_name(const struct cps_rtype *t);
+/* Whether `name` names union branch type `t` in Avro JSON: its full name,
+ * its name without the namespace, or its type's. */
+int cps_rtype_branch_named(const struct cps_rtype *t, const char *name);
+
 /* A value. `kind` is the kind of the value itself (for a union: of the
  * branch it holds, and `branch` says which; -1 outside unions). */
 struct cps_tval {

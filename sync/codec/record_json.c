@@ -26,6 +26,24 @@ static const char *const type_names[] = {
     [CPS_RK_MAP] = "map",       [CPS_RK_UNION] = "union",
 };
 
+const char *cps_rtype_json_name(const struct cps_rtype *t)
+{
+	return t->name                                ? t->name
+	       : t->kind < CPS_ARRAY_SIZE(type_names) ? type_names[t->kind]
+	                                              : NULL;
+}
+
+int cps_rtype_branch_named(const struct cps_rtype *t, const char *name)
+{
+	const char *dot;
+
+	if (!t->name)
+		return t->kind != CPS_RK_UNION && t->kind < CPS_ARRAY_SIZE(type_names) &&
+		       type_names[t->kind] && !strcmp(type_names[t->kind], name);
+	dot = strrchr(t->name, '.');
+	return !strcmp(t->name, name) || (dot && !strcmp(dot + 1, name));
+}
+
 struct jctx {
 	unsigned nseg;
 	char *errstr;
@@ -220,7 +238,7 @@ static json_t *to_json(struct jctx *c, const struct cps_rtype *t, const struct c
 		if (!(cj = to_json(c, t, v, depth + 1)))
 			return NULL;
 		obj = json_object();
-		if (!obj || json_object_set_new(obj, t->name ? t->name : type_names[t->kind], cj)) {
+		if (!obj || json_object_set_new(obj, cps_rtype_json_name(t), cj)) {
 			json_decref(obj);
 			return fail(c, "out of memory at %s");
 		}

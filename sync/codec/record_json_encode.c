@@ -66,24 +66,6 @@ static int put_codepoints(struct jenc *e, const json_t *j, const struct cps_rtyp
 	return CPS_OK;
 }
 
-/* The name a union branch of type `t` goes by in Avro JSON. */
-static int branch_named(const struct cps_rtype *t, const char *name)
-{
-	static const char *const names[] = {
-	    [CPS_RK_NULL] = "null",     [CPS_RK_BOOLEAN] = "boolean", [CPS_RK_INT] = "int",
-	    [CPS_RK_LONG] = "long",     [CPS_RK_FLOAT] = "float",     [CPS_RK_DOUBLE] = "double",
-	    [CPS_RK_STRING] = "string", [CPS_RK_BYTES] = "bytes",     [CPS_RK_ARRAY] = "array",
-	    [CPS_RK_MAP] = "map",
-	};
-	const char *dot;
-
-	if (!t->name)
-		return t->kind < CPS_ARRAY_SIZE(names) && names[t->kind] &&
-		       !strcmp(names[t->kind], name);
-	dot = strrchr(t->name, '.');
-	return !strcmp(t->name, name) || (dot && !strcmp(dot + 1, name));
-}
-
 static int encode(struct jenc *e, const struct cps_rtype *t, const json_t *j);
 
 static int encode_record(struct jenc *e, const struct cps_rtype *t, const json_t *j)
@@ -169,7 +151,7 @@ static int encode_union(struct jenc *e, const struct cps_rtype *t, const json_t 
 	json_object_foreach ((json_t *)j, name, inner)
 		break;
 	for (size_t b = 0; b < t->n; b++) {
-		if (!branch_named(t->branches[b], name))
+		if (!cps_rtype_branch_named(t->branches[b], name))
 			continue;
 		if ((rc = put_long(e, (int64_t)b)) != CPS_OK)
 			return rc;

@@ -52,19 +52,25 @@ int cps_tstate_init(struct cps_tstate *st, const struct cps_record_schema *rs, c
 	return CPS_OK;
 }
 
-static bool same_pos(const char *a, const char *b)
+static bool same_pos(const char *a, const char *b, size_t b_len)
 {
-	return a == b || (a && b && !strcmp(a, b));
+	return a ? b && strlen(a) == b_len && !memcmp(a, b, b_len) : !b;
 }
 
 uint32_t cps_tstate_stamp(struct cps_tstate *st, int64_t eff, int64_t src, const char *pos)
+{
+	return cps_tstate_stampn(st, eff, src, pos, pos ? strlen(pos) : 0);
+}
+
+uint32_t cps_tstate_stampn(struct cps_tstate *st, int64_t eff, int64_t src, const char *pos,
+                           size_t pos_len)
 {
 	struct cps_tstamp *s;
 
 	/* a state holds a handful of distinct stamps: a scan beats a hash */
 	for (uint32_t i = 0; i < st->n_stamps; i++) {
 		s = &st->stamps[i];
-		if (s->eff == eff && s->src == src && same_pos(s->pos, pos))
+		if (s->eff == eff && s->src == src && same_pos(s->pos, pos, pos_len))
 			return i;
 	}
 	if (arena_grow(st->arena, (void **)&st->stamps, &st->cap_stamps, st->n_stamps + 1,
@@ -72,24 +78,30 @@ uint32_t cps_tstate_stamp(struct cps_tstate *st, int64_t eff, int64_t src, const
 		return CPS_TSTATE_NONE;
 	s = &st->stamps[st->n_stamps];
 	*s = (struct cps_tstamp){.eff = eff, .src = src};
-	if (pos && !(s->pos = cps_arena_strdup(st->arena, pos)))
+	if (pos && !(s->pos = cps_arena_strndup(st->arena, pos, pos_len)))
 		return CPS_TSTATE_NONE;
 	return st->n_stamps++;
 }
 
 uint32_t cps_tstate_platform(struct cps_tstate *st, const char *name, bool add)
 {
+	return cps_tstate_platformn(st, name, strlen(name), add);
+}
+
+uint32_t cps_tstate_platformn(struct cps_tstate *st, const char *name, size_t len, bool add)
+{
 	struct cps_tplatform *p;
 
 	for (uint32_t i = 0; i < st->n_platforms; i++)
-		if (!strcmp(st->platforms[i].name, name))
+		if (strlen(st->platforms[i].name) == len &&
+		    !memcmp(st->platforms[i].name, name, len))
 			return i;
 	if (!add || arena_grow(st->arena, (void **)&st->platforms, &st->cap_platforms,
 	                       st->n_platforms + 1, sizeof(*st->platforms)))
 		return CPS_TSTATE_NONE;
 	p = &st->platforms[st->n_platforms];
 	*p = (struct cps_tplatform){.stamp = CPS_TSTATE_NONE};
-	p->name = cps_arena_strdup(st->arena, name);
+	p->name = cps_arena_strndup(st->arena, name, len);
 	p->facts = cps_arena_alloc(st->arena, (size_t)st->n_fields * sizeof(*p->facts));
 	if (!p->name || !p->facts)
 		return CPS_TSTATE_NONE;

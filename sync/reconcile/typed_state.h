@@ -126,10 +126,16 @@ int cps_tstate_init(struct cps_tstate *st, const struct cps_record_schema *rs, c
 /* The index of stamp (eff, src, pos) in st's table, added when new;
  * CPS_TSTATE_NONE when memory is out. `pos` is copied. */
 uint32_t cps_tstate_stamp(struct cps_tstate *st, int64_t eff, int64_t src, const char *pos);
+/* The same for a position of `pos_len` bytes, not NUL-terminated. */
+uint32_t cps_tstate_stampn(struct cps_tstate *st, int64_t eff, int64_t src, const char *pos,
+                           size_t pos_len);
 
-/* The index of platform `name`, added (not withdrawn, no facts) when `add`
- * and new; CPS_TSTATE_NONE when absent and not added, or memory is out. */
+/* The index of platform `name`, added (not withdrawn, no facts, its stamp
+ * CPS_TSTATE_NONE until the caller sets one) when `add` and new;
+ * CPS_TSTATE_NONE when absent and not added, or memory is out. */
 uint32_t cps_tstate_platform(struct cps_tstate *st, const char *name, bool add);
+/* The same for a name of `len` bytes, not NUL-terminated. */
+uint32_t cps_tstate_platformn(struct cps_tstate *st, const char *name, size_t len, bool add);
 
 /* The state of `js` as a typed state for `rs` in `arena`. CPS_ERR_INVALID
  * when the trees hold a shape reconcile does not write (see above),

@@ -689,3 +689,20 @@ bad:
 	cps_json_intern_free(c.intern);
 	return refused(&c, prov, "provenance", CPS_PROV_LAYOUT, errstr, errstr_size);
 }
+
+/* ---- one value, for the typed codec ---------------------------------------- */
+
+int cps_tagged_value_get(struct cps_tag_reader *r, json_t **out)
+{
+	struct cur c = {.r = *r};
+
+	*out = get_value(&c, DEPTH_FIELD);
+	*r = c.r;
+	cps_json_intern_free(c.intern);
+	return *out ? 0 : -1;
+}
+
+int cps_tagged_value_put(struct cps_buf *b, json_t *j)
+{
+	return put_value(b, j, DEPTH_FIELD);
+}

@@ -10,6 +10,7 @@
 #define CPS_STATE_FACTS_H
 
 #include "base/buf.h"
+#include "store/tagged.h"
 
 #include <jansson.h>
 
@@ -57,5 +58,13 @@ int cps_prov_encode(json_t *prov, struct cps_buf *out, char *errstr, size_t errs
  * valid encoding; never reads outside p[0..n). */
 int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size, char *errstr,
                     size_t errstr_size);
+
+/* One value of the layouts' tagged binary JSON, for the typed state's
+ * codec (state_typed.c), which takes this way for the values it does not
+ * transcode itself: read at r into *out (a new reference; -1 with r->err
+ * set), or appended to b (-1 out of memory or limit, -2 nested deeper than
+ * the decoder accepts). */
+int cps_tagged_value_get(struct cps_tag_reader *r, json_t **out);
+int cps_tagged_value_put(struct cps_buf *b, json_t *j);
 
 #endif

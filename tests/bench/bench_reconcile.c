@@ -8,7 +8,9 @@
  * move, run it under `valgrind --tool=callgrind`. Then the same events
  * through the typed engine (reconcile/typed_reconcile.h, its events made
  * beforehand as the JSON engine's are): its events/s, its ratio to the JSON
- * engine's, and a failure unless every key ends at the same version.
+ * engine's, and a failure unless every key ends at the same version. Last,
+ * what storing and loading the final states' facts and provenance costs
+ * with the JSON codec on jansson trees and with the typed codec.
  *
  *   bench_reconcile SOURCE_DIR [EVENTS=60000] [KEYS=2000] [ROUNDS=3]
  */
@@ -20,7 +22,10 @@
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
 #include "reconcile/typed_reconcile.h"
+#include "store/state_facts.h"
+#include "store/state_typed.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,14 +142,13 @@ static const struct cps_record_schema *person_schema(const char *source_dir)
 	return rs;
 }
 
-/* One round of the typed engine: each key's state in an arena of its own.
- * Returns the sum of the final versions, or -1. */
+/* One round of the typed engine into ts[keys], each key's state in arenas[k]
+ * (the caller releases them). Returns the sum of the final versions, or -1. */
 static long long typed_round(const struct cps_rules *rules, const struct cps_record_schema *rs,
                              const struct cps_tevent *tevs, size_t events, size_t keys,
-                             char (*names)[20], double *seconds)
+                             char (*names)[20], struct cps_tstate *ts, struct cps_arena *arenas,
+                             double *seconds)
 {
-	struct cps_arena *arenas = calloc(keys, sizeof(*arenas));
-	struct cps_tstate *ts = calloc(keys, sizeof(*ts));
 	char err[CPS_ERRSTR_SIZE];
 	long long sum = 0;
 	double t0;
@@ -160,18 +164,86 @@ static long long typed_round(const struct cps_rules *rules, const struct cps_rec
 		if (cps_treconcile_apply(rules, &ts[i % keys], &tevs[i], &o, err, sizeof(err)) !=
 		    CPS_OK) {
 			fprintf(stderr, "bench_reconcile: typed, event %zu: %s\n", i, err);
-			sum = -1;
-			break;
+			return -1;
 		}
 	}
 	*seconds = cpu_now() - t0;
-	for (size_t k = 0; k < keys; k++) {
-		sum += sum < 0 ? 0 : ts[k].version;
-		cps_arena_release(&arenas[k]);
-	}
-	free(arenas);
-	free(ts);
+	for (size_t k = 0; k < keys; k++)
+		sum += ts[k].version;
 	return sum;
+}
+
+static void release_states(struct cps_tstate *ts, struct cps_arena *arenas, size_t keys)
+{
+	for (size_t k = 0; k < keys; k++)
+		cps_arena_release(&arenas[k]);
+	memset(ts, 0, keys * sizeof(*ts));
+}
+
+/* What storing and loading a key state's facts and provenance costs, the
+ * JSON codec on the JSON trees against the typed codec on the typed state
+ * (store/state_facts.h, store/state_typed.h): encode both, decode both. */
+static void codec_figures(const struct cps_tstate *ts, size_t keys)
+{
+	struct cps_key_state *views = calloc(keys, sizeof(*views));
+	struct cps_buf facts, prov;
+	struct cps_arena arena;
+	char err[CPS_ERRSTR_SIZE];
+	double t_json = 1e30, t_typed = 1e30;
+	size_t bytes = 0;
+
+	cps_buf_init(&facts, CPS_BUF_DEFAULT_LIMIT);
+	cps_buf_init(&prov, CPS_BUF_DEFAULT_LIMIT);
+	cps_arena_init(&arena, 0);
+	for (size_t k = 0; k < keys; k++)
+		cps_tstate_to_json(&ts[k], &views[k], err, sizeof(err));
+	for (int r = 0; r < 3; r++) {
+		double t0 = cpu_now();
+
+		for (size_t k = 0; k < keys; k++) {
+			json_t *pl, *pv;
+
+			cps_buf_reset(&facts);
+			cps_buf_reset(&prov);
+			cps_facts_encode(views[k].platforms, &facts, err, sizeof(err));
+			cps_prov_encode(views[k].provenance, &prov, err, sizeof(err));
+			cps_facts_decode(facts.data, facts.len, &pl, err, sizeof(err));
+			cps_prov_decode(prov.data, prov.len, &pv, NULL, err, sizeof(err));
+			json_decref(pl);
+			json_decref(pv);
+			bytes += r ? 0 : facts.len + prov.len;
+		}
+		t_json = fmin(t_json, cpu_now() - t0);
+		t0 = cpu_now();
+		for (size_t k = 0; k < keys; k++) {
+			struct cps_tstate back;
+
+			cps_buf_reset(&facts);
+			cps_buf_reset(&prov);
+			cps_tstate_facts_encode(&ts[k], &facts, err, sizeof(err));
+			cps_tstate_prov_encode(&ts[k], &prov, err, sizeof(err));
+			cps_arena_reset(&arena);
+			cps_tstate_init(&back, ts[k].rs, "person", ts[k].key, &arena, err,
+			                sizeof(err));
+			if (cps_tstate_facts_decode(&back, facts.data, facts.len, err,
+			                            sizeof(err)) ||
+			    cps_tstate_prov_decode(&back, prov.data, prov.len, err, sizeof(err))) {
+				fprintf(stderr, "bench_reconcile: typed codec: %s\n", err);
+				exit(1);
+			}
+		}
+		t_typed = fmin(t_typed, cpu_now() - t0);
+	}
+	printf("state facts+provenance store+load: JSON %.1f us, typed %.1f us a state (ratio "
+	       "%.2f; %zu bytes a state)\n",
+	       1e6 * t_json / (double)keys, 1e6 * t_typed / (double)keys, t_json / t_typed,
+	       bytes / keys);
+	for (size_t k = 0; k < keys; k++)
+		cps_key_state_release(&views[k]);
+	free(views);
+	cps_buf_release(&facts);
+	cps_buf_release(&prov);
+	cps_arena_release(&arena);
 }
 
 /* The typed engine on the same events; 1 when it fails or disagrees. */
@@ -181,7 +253,8 @@ static int typed_rounds(const char *source_dir, const struct cps_rules *rules,
 {
 	const struct cps_record_schema *rs = person_schema(source_dir);
 	struct cps_tevent *tevs = calloc(events, sizeof(*tevs));
-	struct cps_arena arena;
+	struct cps_tstate *ts = calloc(keys, sizeof(*ts));
+	struct cps_arena *arenas = calloc(keys, sizeof(*arenas)), arena;
 	struct cps_tstate staging;
 	char err[CPS_ERRSTR_SIZE];
 	double best = 0;
@@ -196,9 +269,10 @@ static int typed_rounds(const char *source_dir, const struct cps_rules *rules,
 	}
 	for (int r = 0; r < rounds; r++) {
 		double dt;
-		long long sum = typed_round(rules, rs, tevs, events, keys, names, &dt);
+		long long sum = typed_round(rules, rs, tevs, events, keys, names, ts, arenas, &dt);
 
 		if (sum != checksum) {
+			release_states(ts, arenas, keys);
 			fprintf(stderr,
 			        "bench_reconcile: the typed engine's final versions (%lld) "
 			        "differ from the JSON engine's (%lld)\n",
@@ -207,10 +281,16 @@ static int typed_rounds(const char *source_dir, const struct cps_rules *rules,
 		}
 		if (dt > 0 && (double)events / dt > best)
 			best = (double)events / dt;
+		if (r < rounds - 1)
+			release_states(ts, arenas, keys);
 	}
 	printf("typed reconcile apply: %.0f events/s (%.1f us/event), best of %d rounds\n", best,
 	       1e6 / best, rounds);
 	printf("ratio typed / JSON engine: %.2f (same final versions)\n", best / json_best);
+	codec_figures(ts, keys);
+	release_states(ts, arenas, keys);
+	free(ts);
+	free(arenas);
 	cps_arena_release(&arena);
 	free(tevs);
 	return 0;

@@ -14,6 +14,8 @@
 #include "codec/record.h"
 #include "codec/schema.h"
 #include "model/entity.h"
+#include "store/state_facts.h"
+#include "store/state_typed.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -89,6 +91,61 @@ void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state
 	cps_key_state_release(&back);
 }
 
+/* The typed codec (store/state_typed.h) against the JSON one on st: what
+ * either writes, the other reads back as st's facts and provenance. */
+static void codecs_agree(const struct cps_key_state *st, const struct cps_tstate *ts,
+                         const char *after)
+{
+	struct cps_buf facts, prov;
+	struct cps_arena arena;
+	struct cps_tstate back;
+	struct cps_key_state view;
+	json_t *platforms = NULL, *provenance = NULL;
+	char err[CPS_ERRSTR_SIZE];
+
+	cps_buf_init(&facts, CPS_BUF_DEFAULT_LIMIT);
+	cps_buf_init(&prov, CPS_BUF_DEFAULT_LIMIT);
+	cps_arena_init(&arena, 0);
+	/* the JSON engine's bytes, read by the typed codec */
+	if (cps_facts_encode(st->platforms, &facts, err, sizeof(err)) != CPS_OK ||
+	    cps_prov_encode(st->provenance, &prov, err, sizeof(err)) != CPS_OK ||
+	    cps_tstate_init(&back, ts->rs, st->entity, st->key, &arena, err, sizeof(err)) !=
+	        CPS_OK ||
+	    cps_tstate_facts_decode(&back, facts.data, facts.len, err, sizeof(err)) != CPS_OK ||
+	    cps_tstate_prov_decode(&back, prov.data, prov.len, err, sizeof(err)) != CPS_OK ||
+	    cps_tstate_to_json(&back, &view, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the typed codec does not read the JSON codec's bytes: %s", after,
+		         err);
+	if (!json_equal(view.platforms, st->platforms) ||
+	    !json_equal(view.provenance, st->provenance)) {
+		dump("JSON facts  ", st->platforms);
+		dump("typed reads ", view.platforms);
+		fail_msg("%s: the typed codec reads the JSON codec's bytes otherwise", after);
+	}
+	cps_key_state_release(&view);
+	/* the typed codec's bytes, read by the JSON codec */
+	cps_buf_reset(&facts);
+	cps_buf_reset(&prov);
+	if (cps_tstate_facts_encode(ts, &facts, err, sizeof(err)) != CPS_OK ||
+	    cps_tstate_prov_encode(ts, &prov, err, sizeof(err)) != CPS_OK ||
+	    cps_facts_decode(facts.data, facts.len, &platforms, err, sizeof(err)) != CPS_OK ||
+	    cps_prov_decode(prov.data, prov.len, &provenance, NULL, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the JSON codec does not read the typed codec's bytes: %s", after,
+		         err);
+	if (!json_equal(platforms, st->platforms) || !json_equal(provenance, st->provenance)) {
+		dump("JSON facts  ", st->platforms);
+		dump("JSON reads  ", platforms);
+		dump("JSON prov   ", st->provenance);
+		dump("JSON reads  ", provenance);
+		fail_msg("%s: the JSON codec reads the typed codec's bytes otherwise", after);
+	}
+	json_decref(platforms);
+	json_decref(provenance);
+	cps_buf_release(&facts);
+	cps_buf_release(&prov);
+	cps_arena_release(&arena);
+}
+
 void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after)
 {
 	struct cps_arena arena;
@@ -100,6 +157,7 @@ void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after
 	                         sizeof(err)) != CPS_OK)
 		fail_msg("%s: the state has no typed form: %s", after, err);
 	cps_test_typed_same(&ts, st, after);
+	codecs_agree(st, &ts, after);
 	cps_arena_release(&arena);
 }
 

@@ -20,7 +20,9 @@ void cps_test_entity_schemas_free(void);
  * deletion. `after` says when, in the failure. */
 void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state *st,
                          const char *after);
-/* `st` as a typed state (in a scratch arena) and back: the same state. */
+/* `st` as a typed state (in a scratch arena) and back: the same state; and
+ * the typed codec of facts and provenance (store/state_typed.h) reads what
+ * the JSON codec wrote of st, and the JSON codec what it wrote. */
 void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after);
 /* Event `ev`, which the JSON engine applied to `st` with outcome `jo`,
  * applied by the typed engine to `ts`: the same state and outcome (its

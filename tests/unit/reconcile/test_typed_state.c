@@ -6,8 +6,11 @@
  * by allocator hooks, not timed). A tree reconcile never writes — a fact of
  * a field the schema lacks, a value of the wrong type, a provenance member
  * it does not know, a disagreeing platform the state lacks — is refused
- * with CPS_ERR_INVALID naming the field, never the value. (test_reconcile.c
- * round-trips every state of every reconcile case.)
+ * with CPS_ERR_INVALID naming the field, never the value. The typed codec
+ * of facts and provenance (store/state_typed.h) refuses every truncation of
+ * the person's encodings and reads or refuses 3,000 byte-flipped copies of
+ * each, under ASan. (testengines.c holds the typed state and its codec to
+ * the JSON ones on every state of every reconcile case and random stream.)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +24,12 @@
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
 #include "reconcile/typed_state.h"
+#include "store/state_facts.h"
+#include "store/state_typed.h"
 #include "testcases.h"
 #include "testengines.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,12 +245,78 @@ static void test_refusals(void **state)
 	expect_refused(disagree_with_stranger, "name", "ministry");
 }
 
+/* ---- the typed codec on hostile bytes --------------------------------------------- */
+
+/* Decodes p[0..n) as facts (or provenance) into a fresh typed state: CPS_OK
+ * or CPS_ERR_INVALID, never anything else, never a read outside (ASan). */
+static int decode_into_fresh(const uint8_t *p, size_t n, bool facts)
+{
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	char err[CPS_ERRSTR_SIZE];
+	int rc;
+
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_init(&ts, person, "person", "k", &arena, err, sizeof(err)),
+	                 CPS_OK);
+	/* provenance names the platforms: give it the state's three */
+	for (size_t i = 0; !facts && i < 3; i++) {
+		uint32_t pi = cps_tstate_platform(
+		    &ts, (const char *[]){"province", "city", "shenshan"}[i], true);
+
+		ts.platforms[pi].stamp = cps_tstate_stamp(&ts, 0, 0, NULL);
+	}
+	rc = facts ? cps_tstate_facts_decode(&ts, p, n, err, sizeof(err))
+	           : cps_tstate_prov_decode(&ts, p, n, err, sizeof(err));
+	assert_true(rc == CPS_OK || rc == CPS_ERR_INVALID);
+	cps_arena_release(&arena);
+	return rc;
+}
+
+static void test_codec_hostile_bytes(void **state)
+{
+	struct cps_key_state st;
+	struct cps_buf enc[2];
+	unsigned seed = 20261205;
+	(void)state;
+
+	person_state(&st);
+	for (int k = 0; k < 2; k++) {
+		uint8_t *copy;
+
+		cps_buf_init(&enc[k], CPS_BUF_DEFAULT_LIMIT);
+		assert_int_equal(k ? cps_prov_encode(st.provenance, &enc[k], NULL, 0)
+		                   : cps_facts_encode(st.platforms, &enc[k], NULL, 0),
+		                 CPS_OK);
+		assert_int_equal(decode_into_fresh(enc[k].data, enc[k].len, !k), CPS_OK);
+		/* every truncation is refused */
+		for (size_t n = 0; n < enc[k].len; n++)
+			assert_int_equal(decode_into_fresh(enc[k].data, n, !k), CPS_ERR_INVALID);
+		/* random byte flips read or are refused, nothing else */
+		copy = malloc(enc[k].len);
+		assert_non_null(copy);
+		for (int i = 0; i < 3000; i++) {
+			memcpy(copy, enc[k].data, enc[k].len);
+			for (int f = 0; f < 1 + i % 3; f++) {
+				seed = seed * 1103515245u + 12345u;
+				copy[(seed >> 8) % enc[k].len] ^=
+				    (uint8_t)(1u << ((seed >> 4) % 8));
+			}
+			decode_into_fresh(copy, enc[k].len, !k);
+		}
+		free(copy);
+		cps_buf_release(&enc[k]);
+	}
+	cps_key_state_release(&st);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_person_round_trips),
 	    cmocka_unit_test(test_typed_is_smaller),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_codec_hostile_bytes),
 	};
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	int failed;
