@@ -436,14 +436,13 @@ static void withdraw_all(struct twork *w)
 			note_conflict(w, f, CPS_TCONFLICT_CLOSED);
 		}
 	}
-	for (uint32_t f = 0; st->has_record && f < st->n_fields; f++) {
-		uint32_t p = st->prov[f].platform, i = 0;
+	/* in the state's order of platforms, each once */
+	for (uint32_t p = 0; st->has_record && p < st->n_platforms; p++) {
+		uint32_t f = 0;
 
-		if (!st->prov[f].set || p == CPS_TSTATE_NONE)
-			continue;
-		while (i < w->out->n_prior && w->out->prior_platforms[i] != p)
-			i++;
-		if (i == w->out->n_prior)
+		while (f < st->n_fields && !(st->prov[f].set && st->prov[f].platform == p))
+			f++;
+		if (f < st->n_fields)
 			w->out->prior_platforms[w->out->n_prior++] = p;
 	}
 	memset(st->prov, 0, st->n_fields * sizeof(*st->prov));

@@ -306,32 +306,29 @@ static int typed_schema(struct cps_unified *u, int i, char *errstr, size_t errst
 	                             errstr_size);
 }
 
-int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
-                       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
-                       struct cps_buf *out, char *errstr, size_t errstr_size)
+/* Appends the framed event of `src` (entity `entity`, its symbol filled in
+ * here). */
+static int encode_framed(struct cps_unified *u, const char *entity, struct cps_unified_source *src,
+                         struct cps_buf *out, char *errstr, size_t errstr_size)
 {
-	struct cps_unified_source src = {st, o, NULL, false, event_time_ms};
 	char upper[CPS_NAME_MAX];
 	struct cps_schema *s;
 	int32_t id = 0;
 	size_t k;
 	int rc, i;
 
-	if (codec_for(u, st->entity, &i, errstr, errstr_size) != CPS_OK)
+	if (codec_for(u, entity, &i, errstr, errstr_size) != CPS_OK)
 		return CPS_ERR_FATAL;
-	for (k = 0; st->entity[k] && k + 1 < sizeof(upper); k++)
-		upper[k] = (char)toupper((unsigned char)st->entity[k]);
+	for (k = 0; entity[k] && k + 1 < sizeof(upper); k++)
+		upper[k] = (char)toupper((unsigned char)entity[k]);
 	upper[k] = 0;
-	src.entity_symbol = upper;
-	src.deleted =
-	    (o && o->changed ? o->op == CPS_OP_DELETE : st->deleted) || !json_is_object(st->record);
+	src->entity_symbol = upper;
 	s = cps_codec_schema(u->codec[i]);
 	if (u->framing == CPS_FRAMING_CONFLUENT) {
 		if (u->registry) {
 			char subject[256];
 
-			snprintf(subject, sizeof(subject), "%s%s-value", u->topic_prefix,
-			         st->entity);
+			snprintf(subject, sizeof(subject), "%s%s-value", u->topic_prefix, entity);
 			rc = cps_registry_id_for(u->registry, subject, s, &id, errstr, errstr_size);
 			if (rc != CPS_OK)
 				return rc;
@@ -350,7 +347,29 @@ int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "cannot write the %s header",
 		                  cps_framing_name(u->framing));
 	/* straight from the state to Avro binary: no Avro JSON event per version */
-	return cps_unified_encode_direct(u->typed[i]->root, &src, out, errstr, errstr_size);
+	return cps_unified_encode_direct(u->typed[i]->root, src, out, errstr, errstr_size);
+}
+
+int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
+                       const struct cps_reconcile_outcome *o, int64_t event_time_ms,
+                       struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	struct cps_unified_source src = {.st = st, .o = o, .event_time_ms = event_time_ms};
+
+	src.deleted =
+	    (o && o->changed ? o->op == CPS_OP_DELETE : st->deleted) || !json_is_object(st->record);
+	return encode_framed(u, st->entity, &src, out, errstr, errstr_size);
+}
+
+int cps_unified_encode_typed(struct cps_unified *u, const struct cps_tstate *ts,
+                             const struct cps_toutcome *to, int64_t event_time_ms,
+                             struct cps_buf *out, char *errstr, size_t errstr_size)
+{
+	struct cps_unified_source src = {.ts = ts, .to = to, .event_time_ms = event_time_ms};
+
+	src.deleted =
+	    (to && to->changed ? to->op == CPS_OP_DELETE : ts->deleted) || !ts->has_record;
+	return encode_framed(u, ts->entity, &src, out, errstr, errstr_size);
 }
 
 /* The framing the bytes carry, or -1. */

@@ -12,6 +12,7 @@
 #include "codec/framing.h"
 #include "codec/record.h"
 #include "reconcile/reconcile.h"
+#include "reconcile/typed_reconcile.h"
 #include "codec/registry.h"
 #include "codec/schema.h"
 
@@ -59,6 +60,14 @@ json_t *cps_unified_event_json(struct cps_unified *u, const struct cps_key_state
 int cps_unified_encode(struct cps_unified *u, const struct cps_key_state *st,
                        const struct cps_reconcile_outcome *o, int64_t event_time_ms,
                        struct cps_buf *out, char *errstr, size_t errstr_size);
+
+/* The same from a typed state and the typed engine's outcome
+ * (typed_reconcile.h): the record written as its fields' bytes. The same
+ * bytes as cps_unified_encode on the state's JSON view, but for the order of
+ * the echoed names (the typed outcome's: schema order). */
+int cps_unified_encode_typed(struct cps_unified *u, const struct cps_tstate *ts,
+                             const struct cps_toutcome *to, int64_t event_time_ms,
+                             struct cps_buf *out, char *errstr, size_t errstr_size);
 
 /* Decodes a framed unified event of `entity` (any framing the bytes carry:
  * Confluent ids through the registry or the catalog, single-object through

@@ -8,6 +8,8 @@
  */
 #include "reconcile/unified_int.h"
 
+#include "reconcile/typed_int.h"
+
 #include "base/common.h"
 
 #include <ctype.h>
@@ -77,20 +79,20 @@ static int put_branch(struct uenc *e, const struct cps_rtype *u, bool present,
 	return put_long(e, b);
 }
 
-static int put_opt_string(struct uenc *e, const struct cps_rtype *u, json_t *v)
+static int put_opt_string(struct uenc *e, const struct cps_rtype *u, const char *v)
 {
 	const struct cps_rtype *x;
-	int rc = put_branch(e, u, json_is_string(v), &x);
+	int rc = put_branch(e, u, v != NULL, &x);
 
-	return rc || !json_is_string(v) ? rc : put_string(e, json_string_value(v));
+	return rc || !v ? rc : put_string(e, v);
 }
 
-static int put_opt_long(struct uenc *e, const struct cps_rtype *u, json_t *v)
+static int put_opt_long(struct uenc *e, const struct cps_rtype *u, bool present, int64_t v)
 {
 	const struct cps_rtype *x;
-	int rc = put_branch(e, u, json_is_integer(v), &x);
+	int rc = put_branch(e, u, present, &x);
 
-	return rc || !json_is_integer(v) ? rc : put_long(e, json_integer_value(v));
+	return rc || !present ? rc : put_long(e, v);
 }
 
 /* The members of cpsync.FieldProvenance, named once per event's array: an
@@ -133,20 +135,72 @@ static int prov_members(struct uenc *e, const struct cps_rtype *t, uint8_t *m)
 	return CPS_OK;
 }
 
-/* One cpsync.FieldProvenance from the key state's provenance entry p, with
- * cps_unified_event_json's meaning (unified.c, field_provenance); m the
- * member kinds of t's fields (prov_members). */
-static int put_provenance(struct uenc *e, const struct cps_rtype *t, const uint8_t *m,
-                          const char *field, json_t *p)
+/* One field's provenance as the event carries it, read from either state. */
+struct prov_view {
+	const char *platform; /* NULL: none (a steward's value) */
+	const char *pos;      /* NULL: none */
+	int64_t eff, src;
+	const char *rule;
+	int64_t rule_version;
+	bool has_conflict_id, has_decided_at;
+	int64_t conflict_id, decided_at;
+	const char *steward, *reason, *rcase; /* NULL: none */
+};
+
+/* The view of the JSON state's provenance entry p, with
+ * cps_unified_event_json's meaning (unified.c, field_provenance). */
+static void prov_view_json(json_t *p, struct prov_view *v)
 {
-	json_t *steward = json_object_get(p, "steward"), *platform = json_object_get(p, "platform");
-	json_t *decided = json_object_get(p, "decided_at"), *rule = json_object_get(p, "rule");
 	json_t *eff = json_object_get(p, "eff"), *src = json_object_get(p, "src");
-	json_int_t rule_version = json_integer_value(json_object_get(p, "rule_version"));
-	int64_t eff_ms = json_is_integer(eff)       ? json_integer_value(eff)
-	                 : json_is_integer(decided) ? json_integer_value(decided)
-	                                            : 0;
-	int64_t src_ms = json_is_integer(src) ? json_integer_value(src) : eff_ms;
+	json_t *decided = json_object_get(p, "decided_at"), *rule = json_object_get(p, "rule");
+	json_t *conflict = json_object_get(p, "conflict_id");
+
+	v->platform = json_string_value(json_object_get(p, "platform"));
+	v->pos = v->platform ? json_string_value(json_object_get(p, "pos")) : NULL;
+	v->eff = json_is_integer(eff)       ? json_integer_value(eff)
+	         : json_is_integer(decided) ? json_integer_value(decided)
+	                                    : 0;
+	v->src = json_is_integer(src) ? json_integer_value(src) : v->eff;
+	v->steward = json_string_value(json_object_get(p, "steward"));
+	v->rule = v->steward             ? "steward"
+	          : json_is_string(rule) ? json_string_value(rule)
+	                                 : "precedence";
+	v->rule_version = json_integer_value(json_object_get(p, "rule_version"));
+	v->has_conflict_id = json_is_integer(conflict);
+	v->conflict_id = json_integer_value(conflict);
+	v->has_decided_at = json_is_integer(decided);
+	v->decided_at = json_integer_value(decided);
+	v->reason = json_string_value(json_object_get(p, "reason"));
+	v->rcase = v->steward ? NULL : json_string_value(json_object_get(p, "case"));
+}
+
+/* The same of the typed state's entry p. */
+static void prov_view_typed(const struct cps_tstate *ts, const struct cps_tprov *p,
+                            struct prov_view *v)
+{
+	const struct cps_tstamp *s = &ts->stamps[p->stamp];
+	bool steward = p->has & CPS_TPROV_STEWARD;
+
+	v->platform = p->platform == CPS_TSTATE_NONE ? NULL : ts->platforms[p->platform].name;
+	v->pos = v->platform ? s->pos : NULL;
+	v->eff = s->eff;
+	v->src = s->src;
+	v->steward = steward ? p->steward : NULL;
+	v->rule = steward ? "steward" : p->rule;
+	v->rule_version = p->rule_version;
+	v->has_conflict_id = p->has & CPS_TPROV_CONFLICT_ID;
+	v->conflict_id = p->conflict_id;
+	v->has_decided_at = steward;
+	v->decided_at = p->decided_at;
+	v->reason = steward ? p->reason : NULL;
+	v->rcase = !steward && (p->has & CPS_TPROV_CASE) ? p->rcase : NULL;
+}
+
+/* One cpsync.FieldProvenance of `field` from view v; m the member kinds of
+ * t's fields (prov_members). */
+static int put_provenance(struct uenc *e, const struct cps_rtype *t, const uint8_t *m,
+                          const char *field, const struct prov_view *v)
+{
 	int rc = CPS_OK;
 
 	for (size_t f = 0; rc == CPS_OK && f < t->n; f++) {
@@ -157,47 +211,42 @@ static int put_provenance(struct uenc *e, const struct cps_rtype *t, const uint8
 			rc = put_string(e, field);
 			break;
 		case PM_PLATFORM:
-			rc = put_branch(e, ft, json_is_string(platform), &x) ||
-			             (json_is_string(platform) &&
-			              put_platform(e, x, json_string_value(platform)))
+			rc = put_branch(e, ft, v->platform != NULL, &x) ||
+			             (v->platform && put_platform(e, x, v->platform))
 			         ? CPS_ERR_FATAL
 			         : CPS_OK;
 			break;
 		case PM_POSITION:
-			rc = put_opt_string(
-			    e, ft, json_is_string(platform) ? json_object_get(p, "pos") : NULL);
+			rc = put_opt_string(e, ft, v->pos);
 			break;
 		case PM_EFFECTIVE:
-			rc = put_long(e, eff_ms);
+			rc = put_long(e, v->eff);
 			break;
 		case PM_SOURCE_TIME:
-			rc = put_long(e, src_ms);
+			rc = put_long(e, v->src);
 			break;
 		case PM_RULE:
-			rc = put_string(e, json_is_string(steward) ? "steward"
-			                   : json_is_string(rule)  ? json_string_value(rule)
-			                                           : "precedence");
+			rc = put_string(e, v->rule);
 			break;
 		case PM_RULE_VERSION:
-			rc = rule_version < INT32_MIN || rule_version > INT32_MAX
+			rc = v->rule_version < INT32_MIN || v->rule_version > INT32_MAX
 			         ? refuse(e, "rule_version of field", field)
-			         : put_long(e, rule_version);
+			         : put_long(e, v->rule_version);
 			break;
 		case PM_CONFLICT_ID:
-			rc = put_opt_long(e, ft, json_object_get(p, "conflict_id"));
+			rc = put_opt_long(e, ft, v->has_conflict_id, v->conflict_id);
 			break;
 		case PM_STEWARD:
-			rc = put_opt_string(e, ft, steward);
+			rc = put_opt_string(e, ft, v->steward);
 			break;
 		case PM_DECIDED_AT:
-			rc = put_opt_long(e, ft, decided);
+			rc = put_opt_long(e, ft, v->has_decided_at, v->decided_at);
 			break;
 		case PM_REASON:
-			rc = put_opt_string(e, ft, json_object_get(p, "reason"));
+			rc = put_opt_string(e, ft, v->reason);
 			break;
 		case PM_RULE_CASE:
-			rc = put_opt_string(
-			    e, ft, json_is_string(steward) ? NULL : json_object_get(p, "case"));
+			rc = put_opt_string(e, ft, v->rcase);
 			break;
 		case PM_COUNT:
 			rc = refuse(e, "provenance field", t->fields[f].name);
@@ -207,12 +256,36 @@ static int put_provenance(struct uenc *e, const struct cps_rtype *t, const uint8
 	return rc;
 }
 
+/* Field f of the record type `rec`: its provenance when the record has a
+ * value there (not null) and an entry for it. */
+static bool field_provenance(const struct cps_unified_source *src, const struct cps_rtype *rec,
+                             size_t f, struct prov_view *v)
+{
+	if (src->ts) {
+		const struct cps_tstate *ts = src->ts;
+		struct cps_tbytes b = ts->record[f];
+
+		if (!b.p || cps_tbytes_is_null(ts->rs->root->fields[f].type, b) || !ts->prov[f].set)
+			return false;
+		prov_view_typed(ts, &ts->prov[f], v);
+		return true;
+	}
+	json_t *val = json_object_get(src->st->record, rec->fields[f].name);
+	json_t *p = json_object_get(src->st->provenance, rec->fields[f].name);
+
+	if (!val || json_is_null(val) || !json_is_object(p))
+		return false;
+	prov_view_json(p, v);
+	return true;
+}
+
 /* The provenance array: one entry per field of the record that has a value
  * and an entry, in the entity schema's field order; none for a delete. */
 static int put_provenance_array(struct uenc *e, const struct cps_rtype *t,
                                 const struct cps_rtype *rec, const struct cps_unified_source *src)
 {
 	uint8_t members[MAX_PROV_MEMBERS];
+	struct prov_view v;
 	size_t n = 0;
 	int rc = CPS_OK;
 
@@ -221,43 +294,96 @@ static int put_provenance_array(struct uenc *e, const struct cps_rtype *t,
 	rc = prov_members(e, t->items, members);
 	if (rc)
 		return rc;
-	for (size_t f = 0; !src->deleted && f < rec->n; f++) {
-		json_t *v = json_object_get(src->st->record, rec->fields[f].name);
-
-		n += v && !json_is_null(v) &&
-		     json_is_object(json_object_get(src->st->provenance, rec->fields[f].name));
-	}
+	for (size_t f = 0; !src->deleted && f < rec->n; f++)
+		n += field_provenance(src, rec, f, &v);
 	if (n && put_long(e, (int64_t)n))
 		return CPS_ERR_FATAL;
-	for (size_t f = 0; n && rc == CPS_OK && f < rec->n; f++) {
-		const char *name = rec->fields[f].name;
-		json_t *v = json_object_get(src->st->record, name);
-		json_t *p = json_object_get(src->st->provenance, name);
-
-		if (v && !json_is_null(v) && json_is_object(p))
-			rc = put_provenance(e, t->items, members, name, p);
-	}
+	for (size_t f = 0; n && rc == CPS_OK && f < rec->n; f++)
+		if (field_provenance(src, rec, f, &v))
+			rc = put_provenance(e, t->items, members, rec->fields[f].name, &v);
 	return rc ? rc : put_long(e, 0);
 }
 
-/* changed_fields (strings) or prior_platforms (platform symbols), from the
- * outcome as cps_unified_event_json takes them (echo_facts). */
-static int put_echo_array(struct uenc *e, const struct cps_rtype *t, json_t *from, bool platforms)
+/* changed_fields (strings) or prior_platforms (platform symbols): the n
+ * names of `names`. */
+static int put_echo_array(struct uenc *e, const struct cps_rtype *t, const char *const *names,
+                          size_t n, bool platforms)
 {
-	size_t n = 0, i;
-	json_t *v;
 	int rc = CPS_OK;
 
-	json_array_foreach (from, i, v)
-		n += json_is_string(v);
 	if (n && put_long(e, (int64_t)n))
 		return CPS_ERR_FATAL;
-	json_array_foreach (from, i, v) {
-		if (rc == CPS_OK && json_is_string(v))
-			rc = platforms ? put_platform(e, t->items, json_string_value(v))
-			               : put_string(e, json_string_value(v));
-	}
+	for (size_t i = 0; rc == CPS_OK && i < n; i++)
+		rc = platforms ? put_platform(e, t->items, names[i]) : put_string(e, names[i]);
 	return rc ? rc : put_long(e, 0);
+}
+
+/* The names the event echoes, as cps_unified_event_json takes them
+ * (echo_facts): an upsert's changed fields, a delete's prior platforms, from
+ * a changed outcome; none otherwise. Into names[cap] (*n of them); -1 when
+ * they do not fit. */
+static int echo_names(const struct cps_unified_source *src, const char **names, size_t cap,
+                      size_t *n)
+{
+	*n = 0;
+	if (src->ts) {
+		const struct cps_toutcome *to = src->to;
+		const uint32_t *idx = !to || !to->changed ? NULL
+		                      : src->deleted      ? to->prior_platforms
+		                                          : to->changed_fields;
+		size_t count = !idx ? 0 : src->deleted ? to->n_prior : to->n_changed;
+
+		for (size_t i = 0; i < count; i++) {
+			if (*n == cap)
+				return -1;
+			names[(*n)++] = src->deleted ? src->ts->platforms[idx[i]].name
+			                             : src->ts->rs->root->fields[idx[i]].name;
+		}
+		return 0;
+	}
+	const struct cps_reconcile_outcome *o = src->o;
+	json_t *from =
+	           o && o->changed ? (src->deleted ? o->prior_platforms : o->changed_fields) : NULL,
+	       *v;
+	size_t i;
+
+	json_array_foreach (from, i, v) {
+		if (!json_is_string(v))
+			continue;
+		if (*n == cap)
+			return -1;
+		names[(*n)++] = json_string_value(v);
+	}
+	return 0;
+}
+
+/* The record: the typed state's fields' bytes in schema order (its schema
+ * the event's record type), or the JSON state's record encoded. */
+static int put_record(struct uenc *e, const struct cps_rtype *x,
+                      const struct cps_unified_source *src)
+{
+	const struct cps_tstate *ts = src->ts;
+
+	if (!ts)
+		return cps_record_encode_json_at(x, src->st->record, e->out, e->errstr,
+		                                 e->errstr_size)
+		           ? CPS_ERR_FATAL
+		           : CPS_OK;
+	if (x->kind != CPS_RK_RECORD || x->n != ts->n_fields)
+		return refuse(e, "record type", x->name ? x->name : "?");
+	for (size_t f = 0; f < x->n; f++) {
+		const struct cps_rfield *mine = &ts->rs->root->fields[f];
+
+		if (strcmp(x->fields[f].name, mine->name) ||
+		    x->fields[f].type->kind != mine->type->kind)
+			return refuse(e, "record field", x->fields[f].name);
+		if (!ts->record[f].p)
+			return cps_seterr(CPS_ERR_FATAL, e->errstr, e->errstr_size,
+			                  "unified event: the record lacks field '%s'", mine->name);
+		if (cps_buf_append(e->out, ts->record[f].p, ts->record[f].len))
+			return CPS_ERR_FATAL;
+	}
+	return CPS_OK;
 }
 
 /* The entity's record type: the other branch of the event's "record"
@@ -281,12 +407,17 @@ int cps_unified_encode_direct(const struct cps_rtype *event, const struct cps_un
                               struct cps_buf *out, char *errstr, size_t errstr_size)
 {
 	struct uenc e = {out, errstr, errstr_size};
-	const struct cps_reconcile_outcome *o = src->o;
-	json_t *echo =
-	    o && o->changed ? (src->deleted ? o->prior_platforms : o->changed_fields) : NULL;
 	const struct cps_rtype *rec = record_type(event);
+	const char *key = src->ts ? src->ts->key : src->st->key;
+	int64_t version = src->ts
+	                      ? (src->to && src->to->changed ? src->to->version : src->ts->version)
+	                      : (src->o && src->o->changed ? src->o->version : src->st->version);
+	const char *names[256];
+	size_t n_names;
 	int rc = rec ? CPS_OK : refuse(&e, "field", "record");
 
+	if (rc == CPS_OK && echo_names(src, names, CPS_ARRAY_SIZE(names), &n_names))
+		rc = refuse(&e, "echo list", "longer than 256");
 	for (size_t f = 0; rc == CPS_OK && f < event->n; f++) {
 		const struct cps_rtype *ft = event->fields[f].type, *x;
 		const char *n = event->fields[f].name;
@@ -294,26 +425,24 @@ int cps_unified_encode_direct(const struct cps_rtype *event, const struct cps_un
 		if (!strcmp(n, "entity"))
 			rc = put_symbol(&e, ft, src->entity_symbol);
 		else if (!strcmp(n, "key"))
-			rc = put_string(&e, src->st->key ? src->st->key : "");
+			rc = put_string(&e, key ? key : "");
 		else if (!strcmp(n, "version"))
-			rc = put_long(&e, o && o->changed ? o->version : src->st->version);
+			rc = put_long(&e, version);
 		else if (!strcmp(n, "operation"))
 			rc = put_symbol(&e, ft, src->deleted ? "DELETE" : "UPSERT");
 		else if (!strcmp(n, "event_time"))
 			rc = put_long(&e, src->event_time_ms);
 		else if (!strcmp(n, "record"))
 			rc = put_branch(&e, ft, !src->deleted, &x) ||
-			             (!src->deleted &&
-			              cps_record_encode_json_at(x, src->st->record, out, errstr,
-			                                        errstr_size))
+			             (!src->deleted && put_record(&e, x, src))
 			         ? CPS_ERR_FATAL
 			         : CPS_OK;
 		else if (!strcmp(n, "provenance"))
 			rc = put_provenance_array(&e, ft, rec, src);
 		else if (!strcmp(n, "changed_fields"))
-			rc = put_echo_array(&e, ft, src->deleted ? NULL : echo, false);
+			rc = put_echo_array(&e, ft, names, src->deleted ? 0 : n_names, false);
 		else if (!strcmp(n, "prior_platforms"))
-			rc = put_echo_array(&e, ft, src->deleted ? echo : NULL, true);
+			rc = put_echo_array(&e, ft, names, src->deleted ? n_names : 0, true);
 		else
 			rc = refuse(&e, "field", n);
 	}

@@ -5,19 +5,23 @@
 #define CPS_UNIFIED_INT_H
 
 #include "reconcile/unified.h"
+#include "reconcile/typed_reconcile.h"
 #include "codec/record.h"
 #include "base/buf.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What one unified event is made of. */
+/* What one unified event is made of: a JSON state (st, o) or a typed one
+ * (ts, to). */
 struct cps_unified_source {
 	const struct cps_key_state *st;
 	const struct cps_reconcile_outcome *o; /* NULL: from the stored state alone */
 	const char *entity_symbol;             /* "PERSON" */
 	bool deleted;
 	int64_t event_time_ms;
+	const struct cps_tstate *ts; /* instead of st */
+	const struct cps_toutcome *to;
 };
 
 /* Appends the event's Avro binary (no framing) on the compiled event type

@@ -10,7 +10,8 @@
  * beforehand as the JSON engine's are): its events/s, its ratio to the JSON
  * engine's, and a failure unless every key ends at the same version. Last,
  * what storing and loading the final states' facts and provenance costs
- * with the JSON codec on jansson trees and with the typed codec.
+ * with the JSON codec on jansson trees and with the typed codec, and what
+ * writing their unified events costs from either state.
  *
  *   bench_reconcile SOURCE_DIR [EVENTS=60000] [KEYS=2000] [ROUNDS=3]
  */
@@ -22,6 +23,7 @@
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
 #include "reconcile/typed_reconcile.h"
+#include "reconcile/unified.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
 
@@ -126,9 +128,10 @@ static void make_event(struct cps_ingest_event *ev, size_t i, size_t keys, char 
 	              "household_id", "string", "HH-440305-000001", "deceased", 0);
 }
 
+static struct cps_catalog *catalog;
+
 static const struct cps_record_schema *person_schema(const char *source_dir)
 {
-	static struct cps_catalog *catalog;
 	static struct cps_record_schema *rs;
 	char dir[1200], err[CPS_ERRSTR_SIZE];
 
@@ -178,6 +181,49 @@ static void release_states(struct cps_tstate *ts, struct cps_arena *arenas, size
 	for (size_t k = 0; k < keys; k++)
 		cps_arena_release(&arenas[k]);
 	memset(ts, 0, keys * sizeof(*ts));
+}
+
+/* What writing a state's unified event costs, from the JSON state (its
+ * view) and from the typed state, as a re-publish writes it (no outcome). */
+static void event_figures(const struct cps_tstate *ts, const struct cps_key_state *views,
+                          size_t keys)
+{
+	struct cps_unified_conf conf = {.catalog = catalog, .framing = CPS_FRAMING_CONFLUENT};
+	struct cps_unified *u;
+	struct cps_buf out;
+	char err[CPS_ERRSTR_SIZE];
+	double t_json = 1e30, t_typed = 1e30;
+
+	if (cps_unified_new(&conf, &u, err, sizeof(err)) != CPS_OK) {
+		fprintf(stderr, "bench_reconcile: unified: %s\n", err);
+		exit(1);
+	}
+	cps_buf_init(&out, 0);
+	for (int r = 0; r < 3; r++) {
+		double t0 = cpu_now();
+
+		for (size_t k = 0; k < keys; k++) {
+			cps_buf_reset(&out);
+			if (cps_unified_encode(u, &views[k], NULL, 1, &out, err, sizeof(err))) {
+				fprintf(stderr, "bench_reconcile: event: %s\n", err);
+				exit(1);
+			}
+		}
+		t_json = fmin(t_json, cpu_now() - t0);
+		t0 = cpu_now();
+		for (size_t k = 0; k < keys; k++) {
+			cps_buf_reset(&out);
+			if (cps_unified_encode_typed(u, &ts[k], NULL, 1, &out, err, sizeof(err))) {
+				fprintf(stderr, "bench_reconcile: typed event: %s\n", err);
+				exit(1);
+			}
+		}
+		t_typed = fmin(t_typed, cpu_now() - t0);
+	}
+	printf("unified event encode: JSON %.1f us, typed %.1f us an event (ratio %.2f)\n",
+	       1e6 * t_json / (double)keys, 1e6 * t_typed / (double)keys, t_json / t_typed);
+	cps_buf_release(&out);
+	cps_unified_free(u);
 }
 
 /* What storing and loading a key state's facts and provenance costs, the
@@ -238,6 +284,7 @@ static void codec_figures(const struct cps_tstate *ts, size_t keys)
 	       "%.2f; %zu bytes a state)\n",
 	       1e6 * t_json / (double)keys, 1e6 * t_typed / (double)keys, t_json / t_typed,
 	       bytes / keys);
+	event_figures(ts, views, keys);
 	for (size_t k = 0; k < keys; k++)
 		cps_key_state_release(&views[k]);
 	free(views);

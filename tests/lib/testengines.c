@@ -14,6 +14,7 @@
 #include "codec/record.h"
 #include "codec/schema.h"
 #include "model/entity.h"
+#include "reconcile/unified.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
 
@@ -24,6 +25,7 @@
 
 static struct cps_catalog *catalog;
 static struct cps_record_schema *compiled[CPS_N_ENTITIES];
+static struct cps_unified *unified; /* the unified event's encoder, registry-free ids */
 
 const struct cps_record_schema *cps_test_entity_schema(const char *entity)
 {
@@ -49,6 +51,8 @@ const struct cps_record_schema *cps_test_entity_schema(const char *entity)
 
 void cps_test_entity_schemas_free(void)
 {
+	cps_unified_free(unified);
+	unified = NULL;
 	for (size_t i = 0; i < CPS_N_ENTITIES; i++) {
 		cps_record_schema_free(compiled[i]);
 		compiled[i] = NULL;
@@ -223,6 +227,68 @@ static void outcomes_agree(const struct cps_reconcile_outcome *j,
 	}
 }
 
+/* `names` (NULL stays NULL) in the order of `order`'s strings (the schema's
+ * fields, the state's platforms): a new reference. */
+static json_t *in_order(json_t *names, const char *const *order, size_t n)
+{
+	json_t *out = names ? json_array() : NULL, *v;
+	size_t i;
+
+	for (size_t k = 0; out && k < n; k++)
+		json_array_foreach (names, i, v)
+			if (!strcmp(json_string_value(v), order[k]))
+				json_array_append(out, v);
+	return out;
+}
+
+/* The unified event of the typed state after `to` is the JSON engine's
+ * (the JSON outcome's echoed names put in the typed engine's order), byte
+ * for byte. */
+static void events_agree(const struct cps_tstate *ts, const struct cps_key_state *st,
+                         const struct cps_toutcome *to, const struct cps_reconcile_outcome *jo,
+                         const char *after)
+{
+	struct cps_unified_conf conf = {.framing = CPS_FRAMING_CONFLUENT};
+	const char *fields[256], *platforms[64];
+	struct cps_reconcile_outcome ordered = *jo;
+	struct cps_buf a, b;
+	char err[CPS_ERRSTR_SIZE];
+	int rc;
+
+	if (!to->changed)
+		return;
+	conf.catalog = catalog;
+	if (!unified && cps_unified_new(&conf, &unified, err, sizeof(err)) != CPS_OK)
+		fail_msg("unified encoder: %s", err);
+	assert_true(ts->n_fields <= CPS_ARRAY_SIZE(fields) &&
+	            ts->n_platforms <= CPS_ARRAY_SIZE(platforms));
+	for (uint32_t f = 0; f < ts->n_fields; f++)
+		fields[f] = ts->rs->root->fields[f].name;
+	for (uint32_t p = 0; p < ts->n_platforms; p++)
+		platforms[p] = ts->platforms[p].name;
+	ordered.changed_fields = in_order(jo->changed_fields, fields, ts->n_fields);
+	ordered.prior_platforms = in_order(jo->prior_platforms, platforms, ts->n_platforms);
+	cps_buf_init(&a, 0);
+	cps_buf_init(&b, 0);
+	/* a case's record may lack fields: then neither encodes */
+	rc = cps_unified_encode(unified, st, &ordered, 1, &a, err, sizeof(err));
+	if ((cps_unified_encode_typed(unified, ts, to, 1, &b, err, sizeof(err)) == CPS_OK) !=
+	    (rc == CPS_OK))
+		fail_msg("%s: only one of the states' unified events encodes: %s", after, err);
+	if (rc == CPS_OK && (a.len != b.len || memcmp(a.data, b.data, a.len))) {
+		for (size_t i = 0; i < a.len || i < b.len; i++)
+			print_error("%02x/%02x%s", i < a.len ? a.data[i] : 0,
+			            i < b.len ? b.data[i] : 0, i % 16 == 15 ? "\n" : " ");
+		fail_msg("%s: the typed state's unified event differs from the JSON state's "
+		         "(%zu and %zu bytes)",
+		         after, a.len, b.len);
+	}
+	json_decref(ordered.changed_fields);
+	json_decref(ordered.prior_platforms);
+	cps_buf_release(&a);
+	cps_buf_release(&b);
+}
+
 /* The typed outcome `to` of ts against the JSON engine's `jo`, and the states. */
 static void typed_agrees(struct cps_tstate *ts, const struct cps_key_state *st,
                          const struct cps_toutcome *to, const struct cps_reconcile_outcome *jo,
@@ -235,6 +301,7 @@ static void typed_agrees(struct cps_tstate *ts, const struct cps_key_state *st,
 		fail_msg("%s: typed outcome: %s", after, err);
 	outcomes_agree(jo, &tj, after);
 	cps_test_typed_same(ts, st, after);
+	events_agree(ts, st, to, jo, after);
 	cps_reconcile_outcome_release(&tj);
 }
 

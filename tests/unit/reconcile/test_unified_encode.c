@@ -151,7 +151,8 @@ static void test_unknown_field_refused(void **state)
 	assert_int_equal(avro_schema_from_json_length(text, strlen(text), &avro), 0);
 	check_ok(cps_record_schema_compile(avro, j, &rs, err, sizeof(err)), err);
 	check_ok(cps_key_state_init(&st, "person", KEY), "init");
-	src = (struct cps_unified_source){&st, NULL, "PERSON", true, 1};
+	src = (struct cps_unified_source){
+	    .st = &st, .entity_symbol = "PERSON", .deleted = true, .event_time_ms = 1};
 	cps_buf_init(&out, 0);
 	assert_int_equal(cps_unified_encode_direct(rs->root, &src, &out, err, sizeof(err)),
 	                 CPS_ERR_FATAL);
