@@ -145,6 +145,14 @@ int cps_tstate_from_json(const struct cps_key_state *js, const struct cps_record
                          struct cps_arena *arena, struct cps_tstate *out, char *errstr,
                          size_t errstr_size);
 
+/* The record (an object or null) and the open conflicts (an object) of a
+ * JSON state into `st`, whose platforms are there already (the store keeps
+ * them apart from the facts). Errors as cps_tstate_from_json. */
+int cps_tstate_record_from_json(struct cps_tstate *st, const json_t *record, char *errstr,
+                                size_t errstr_size);
+int cps_tstate_conflicts_from_json(struct cps_tstate *st, const json_t *conflicts, char *errstr,
+                                   size_t errstr_size);
+
 /* The JSON trees of `st` into `js` (initialised here; release with
  * cps_key_state_release). CPS_ERR_INVALID when a value's bytes do not
  * decode; CPS_ERR_FATAL when memory is out. */

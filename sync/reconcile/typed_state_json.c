@@ -374,3 +374,28 @@ int cps_tstate_from_json(const struct cps_key_state *js, const struct cps_record
 	cps_buf_release(&c.buf);
 	return rc;
 }
+
+/* One part of a JSON state into st by `part`. */
+static int part_from_json(struct cps_tstate *st, int (*part)(struct conv *, const json_t *),
+                          const json_t *j, char *errstr, size_t errstr_size)
+{
+	struct conv c = {.st = st, .errstr = errstr, .errstr_size = errstr_size};
+	int rc;
+
+	cps_buf_init(&c.buf, CPS_BUF_DEFAULT_LIMIT);
+	rc = part(&c, j);
+	cps_buf_release(&c.buf);
+	return rc;
+}
+
+int cps_tstate_record_from_json(struct cps_tstate *st, const json_t *record, char *errstr,
+                                size_t errstr_size)
+{
+	return part_from_json(st, record_from_json, record, errstr, errstr_size);
+}
+
+int cps_tstate_conflicts_from_json(struct cps_tstate *st, const json_t *conflicts, char *errstr,
+                                   size_t errstr_size)
+{
+	return part_from_json(st, conflicts_from_json, conflicts, errstr, errstr_size);
+}

@@ -11,6 +11,7 @@
 
 #include "model/event.h"
 #include "reconcile/reconcile.h"
+#include "reconcile/typed_state.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,14 @@ int cps_store_try_lock(struct cps_store *s, const char *name, bool *held, char *
 int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **states, size_t n,
                                 const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
                                 char *errstr, size_t errstr_size);
+/* The same into typed states (reconcile/typed_state.h), each made by
+ * cps_tstate_init with its entity's schema and no platform: typed[i] says
+ * whether state i has its typed form (a key with no row: an empty one);
+ * where it does not — a row written before the binary facts, or a shape the
+ * typed state does not hold — the caller loads that key the JSON way. */
+int cps_store_load_tstates(struct cps_store *s, struct cps_tstate **states, size_t n,
+                           const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
+                           unsigned char *typed, char *errstr, size_t errstr_size);
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
                           char *errstr, size_t errstr_size);
 

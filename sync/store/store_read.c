@@ -9,11 +9,14 @@
 #include "base/common.h"
 #include "store/jsonb.h"
 #include "store/pg_params.h"
+#include "store/state_typed.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cps_store_text_array(struct cps_buf *b, const char *const *items, size_t stride, size_t n)
 {
@@ -134,12 +137,20 @@ static int fill_state(const PGresult *res, int row, struct cps_key_state *st, ch
 	return CPS_OK;
 }
 
-int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **states, size_t n,
-                                const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
-                                char *errstr, size_t errstr_size)
+/* Load item i's entity (`key` false) or key, and filling it from row `row`
+ * of the load. */
+typedef const char *load_name_fn(void *ctx, size_t i, bool key);
+typedef int load_fill_fn(void *ctx, size_t i, const PGresult *res, int row, char *errstr,
+                         size_t errstr_size);
+
+/* The load of n items' rows, each not written by known_xid[i] given to
+ * `fill` (see cps_store_load_states_known). */
+static int load_rows(struct cps_store *s, size_t n, const uint64_t *known_xid, uint64_t *xid_out,
+                     unsigned char *same, load_name_fn *name, load_fill_fn *fill, void *ctx,
+                     char *errstr, size_t errstr_size)
 {
 	struct cps_buf entities, keys, known;
-	const char **names = NULL;
+	const char **entities_keys;
 	PGresult *res = NULL;
 	int rc = CPS_OK;
 
@@ -154,17 +165,14 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 	cps_buf_init(&entities, 0);
 	cps_buf_init(&keys, 0);
 	cps_buf_init(&known, 0);
-	names = malloc(2 * n * sizeof(*names));
-	if (!names) {
-		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "store: out of memory");
-		goto out;
+	entities_keys = malloc(2 * n * sizeof(*entities_keys));
+	for (size_t i = 0; entities_keys && i < n; i++) {
+		entities_keys[i] = name(ctx, i, false);
+		entities_keys[n + i] = name(ctx, i, true);
 	}
-	for (size_t i = 0; i < n; i++) {
-		names[i] = states[i]->entity;
-		names[n + i] = states[i]->key;
-	}
-	if (cps_store_text_array(&entities, names, sizeof(*names), n) ||
-	    cps_store_text_array(&keys, names + n, sizeof(*names), n) ||
+	if (!entities_keys ||
+	    cps_store_text_array(&entities, entities_keys, sizeof(*entities_keys), n) ||
+	    cps_store_text_array(&keys, entities_keys + n, sizeof(*entities_keys), n) ||
 	    xid_array(&known, known_xid, n)) {
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                "store: out of memory listing the keys to load");
@@ -189,17 +197,110 @@ int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **stat
 				same[i] = 1;
 			continue;
 		}
-		rc = fill_state(res, row, states[i], errstr, errstr_size);
+		rc = fill(ctx, (size_t)i, res, row, errstr, errstr_size);
 		if (rc)
 			goto out;
 	}
 out:
 	PQclear(res);
-	free(names);
+	free(entities_keys);
 	cps_buf_release(&entities);
 	cps_buf_release(&keys);
 	cps_buf_release(&known);
 	return rc;
+}
+
+static const char *json_name(void *ctx, size_t i, bool key)
+{
+	const struct cps_key_state *st = ((struct cps_key_state **)ctx)[i];
+
+	return key ? st->key : st->entity;
+}
+
+static int fill_json(void *ctx, size_t i, const PGresult *res, int row, char *errstr,
+                     size_t errstr_size)
+{
+	return fill_state(res, row, ((struct cps_key_state **)ctx)[i], errstr, errstr_size);
+}
+
+int cps_store_load_states_known(struct cps_store *s, struct cps_key_state **states, size_t n,
+                                const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
+                                char *errstr, size_t errstr_size)
+{
+	return load_rows(s, n, known_xid, xid_out, same, json_name, fill_json, states, errstr,
+	                 errstr_size);
+}
+
+/* The typed load's items: the states and whether each has its typed form. */
+struct typed_load {
+	struct cps_tstate **states;
+	unsigned char *typed;
+};
+
+/* Row `row` into typed state st: CPS_OK and *typed 0 when the row holds what
+ * only the JSON path reads (a state written before the binary facts and
+ * provenance, or a shape the typed state does not hold). */
+static int fill_tstate(const PGresult *res, int row, struct cps_tstate *st, unsigned char *typed,
+                       char *errstr, size_t errstr_size)
+{
+	const char *record = PQgetvalue(res, row, 5), *conflicts = PQgetvalue(res, row, 8);
+	json_t *j = NULL;
+	int rc;
+
+	*typed = 0;
+	st->version = atoll(PQgetvalue(res, row, 1));
+	st->deleted = PQgetvalue(res, row, 2)[0] == 't';
+	if (PQgetisnull(res, row, 9) || PQgetisnull(res, row, 10))
+		return CPS_OK; /* written before 012 and 014: the JSON path reads it */
+	rc = cps_tstate_facts_decode(st, (const uint8_t *)PQgetvalue(res, row, 9),
+	                             (size_t)PQgetlength(res, row, 9), errstr, errstr_size);
+	if (rc == CPS_OK)
+		rc = cps_tstate_prov_decode(st, (const uint8_t *)PQgetvalue(res, row, 10),
+		                            (size_t)PQgetlength(res, row, 10), errstr, errstr_size);
+	if (rc == CPS_OK && strcmp(record, "null")) {
+		j = cps_jsonb_value(res, row, 5);
+		rc = j ? cps_tstate_record_from_json(st, j, errstr, errstr_size) : CPS_ERR_INVALID;
+		json_decref(j);
+	}
+	if (rc == CPS_OK && strcmp(conflicts, "{}")) {
+		j = cps_jsonb_value(res, row, 8);
+		rc = j ? cps_tstate_conflicts_from_json(st, j, errstr, errstr_size)
+		       : CPS_ERR_INVALID;
+		json_decref(j);
+	}
+	if (rc == CPS_ERR_INVALID)
+		return CPS_OK; /* not typed: the JSON path reads it (and says what is wrong) */
+	if (rc != CPS_OK)
+		return rc;
+	*typed = 1;
+	return CPS_OK;
+}
+
+static const char *typed_name(void *ctx, size_t i, bool key)
+{
+	const struct cps_tstate *st = ((struct typed_load *)ctx)->states[i];
+
+	return key ? st->key : st->entity;
+}
+
+static int fill_typed(void *ctx, size_t i, const PGresult *res, int row, char *errstr,
+                      size_t errstr_size)
+{
+	struct typed_load *t = ctx;
+
+	return fill_tstate(res, row, t->states[i], &t->typed[i], errstr, errstr_size);
+}
+
+int cps_store_load_tstates(struct cps_store *s, struct cps_tstate **states, size_t n,
+                           const uint64_t *known_xid, uint64_t *xid_out, unsigned char *same,
+                           unsigned char *typed, char *errstr, size_t errstr_size)
+{
+	struct typed_load t = {states, typed};
+
+	for (size_t i = 0; i < n; i++)
+		typed[i] = 1; /* a key with no row is a new, empty state */
+	return load_rows(s, n, known_xid, xid_out, same, typed_name, fill_typed, &t, errstr,
+	                 errstr_size);
 }
 
 int cps_store_load_states(struct cps_store *s, struct cps_key_state **states, size_t n,
