@@ -9,7 +9,6 @@
 #include "reconcile/reconcile_int.h"
 #include "reconcile/typed_int.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #define MAX_PLATFORMS 64
