@@ -3,12 +3,25 @@
  * event updates its platform's last-seen facts, field by field, newest
  * stamp wins — reconcile_facts.c's rules, with the event's stamp entered
  * once in the state's table and every fact it updates referring to it.
- * Also the typed event made from an ingest event's Avro JSON record.
+ * Also the typed event made from an ingest event: from its Avro JSON
+ * record, or from the record's Avro binary (the ingest payload).
  */
 #include "reconcile/reconcile_int.h"
 #include "reconcile/typed_int.h"
 
 #include <string.h>
+
+/* The event's platform, operation and stamp into *out; whether it is a
+ * delete (no values to read). */
+static bool event_head(const struct cps_ingest_event *ev, struct cps_tevent *out)
+{
+	*out = (struct cps_tevent){.platform = ev->platform,
+	                           .op = ev->op,
+	                           .eff = ev->effective_ms,
+	                           .src = ev->source_ms,
+	                           .pos = ev->source_position};
+	return ev->op == CPS_OP_DELETE;
+}
 
 int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *ev,
                          struct cps_tevent *out, char *errstr, size_t errstr_size)
@@ -18,13 +31,8 @@ int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *e
 	json_t *v;
 	int rc = CPS_OK;
 
-	*out = (struct cps_tevent){.platform = ev->platform,
-	                           .op = ev->op,
-	                           .eff = ev->effective_ms,
-	                           .src = ev->source_ms,
-	                           .pos = ev->source_position};
-	if (ev->op == CPS_OP_DELETE)
-		return CPS_OK;
+	if (event_head(ev, out))
+		return CPS_OK; /* a delete states no values */
 	if (!json_is_object(ev->record))
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "upsert event from '%.32s' without a record object",
@@ -51,6 +59,42 @@ int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *e
 		}
 		memcpy(p, buf.data, buf.len);
 		out->values[field->index] = (struct cps_tbytes){p, (uint32_t)buf.len};
+	}
+	cps_buf_release(&buf);
+	return rc;
+}
+
+int cps_tevent_from_avro(struct cps_tstate *st, const struct cps_ingest_event *ev,
+                         const void *payload, size_t len, struct cps_tevent *out, char *errstr,
+                         size_t errstr_size)
+{
+	struct cps_tval rec;
+	struct cps_buf buf;
+	int rc;
+
+	if (event_head(ev, out))
+		return CPS_OK; /* a delete states no values */
+	rc = cps_record_decode(st->rs, payload, len, NULL, 0, st->arena, &rec, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return rc;
+	out->values = cps_arena_calloc(st->arena, st->n_fields, sizeof(*out->values));
+	if (!out->values)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_buf_init(&buf, CPS_BUF_DEFAULT_LIMIT);
+	/* each field written again on its own: the encoder's canonical bytes,
+	 * whatever block counts or decimal widths the platform's writer chose */
+	for (uint32_t f = 0; rc == CPS_OK && f < st->n_fields; f++) {
+		uint8_t *p;
+
+		cps_buf_reset(&buf);
+		rc = cps_record_encode_at(st->rs->root->fields[f].type, &rec.u.list.v[f], &buf,
+		                          errstr, errstr_size);
+		if (rc == CPS_OK && !(p = cps_arena_alloc(st->arena, buf.len)))
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		if (rc == CPS_OK) {
+			memcpy(p, buf.data, buf.len);
+			out->values[f] = (struct cps_tbytes){p, (uint32_t)buf.len};
+		}
 	}
 	cps_buf_release(&buf);
 	return rc;

@@ -63,6 +63,15 @@ struct cps_toutcome {
 int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *ev,
                          struct cps_tevent *out, char *errstr, size_t errstr_size);
 
+/* The same from the record's Avro binary in `payload` (one datum of st's
+ * schema, as the ingest payload carries it; ev's record is not read): every
+ * field of the record, each written again by the encoder, so that equal
+ * values have equal bytes. CPS_ERR_INVALID for bytes that do not decode,
+ * worded as the decoder words it (a byte offset and a field path). */
+int cps_tevent_from_avro(struct cps_tstate *st, const struct cps_ingest_event *ev,
+                         const void *payload, size_t len, struct cps_tevent *out, char *errstr,
+                         size_t errstr_size);
+
 /* Applies `ev` to `st` in place. CPS_ERR_INVALID (a bad event, or a field
  * with no value that its type cannot hold as null) leaves the record as it
  * was but may have updated facts: drop the state. CPS_ERR_FATAL: out of

@@ -10,8 +10,9 @@
  * beforehand as the JSON engine's are): its events/s, its ratio to the JSON
  * engine's, and a failure unless every key ends at the same version. Last,
  * what storing and loading the final states' facts and provenance costs
- * with the JSON codec on jansson trees and with the typed codec, and what
- * writing their unified events costs from either state.
+ * with the JSON codec on jansson trees and with the typed codec, what
+ * writing their unified events costs from either state, and what turning
+ * an ingest payload into the engine's event costs either way.
  *
  *   bench_reconcile SOURCE_DIR [EVENTS=60000] [KEYS=2000] [ROUNDS=3]
  */
@@ -183,6 +184,66 @@ static void release_states(struct cps_tstate *ts, struct cps_arena *arenas, size
 	memset(ts, 0, keys * sizeof(*ts));
 }
 
+/* What turning an ingest payload (the record's Avro binary) into the
+ * engine's event costs: the JSON way as the worker takes it (the typed
+ * decoder, then Avro JSON), and the typed event's fields. */
+static void payload_figures(const struct cps_record_schema *rs, const struct cps_ingest_event *evs,
+                            size_t events)
+{
+	struct cps_buf *payloads = calloc(events, sizeof(*payloads));
+	struct cps_arena arena, scratch;
+	struct cps_tstate st;
+	char err[CPS_ERRSTR_SIZE];
+	double t_json = 1e30, t_typed = 1e30;
+
+	cps_arena_init(&arena, 0);
+	cps_arena_init(&scratch, 0);
+	cps_tstate_init(&st, rs, "person", "k", &arena, err, sizeof(err));
+	for (size_t i = 0; i < events; i++) {
+		cps_buf_init(&payloads[i], 0);
+		if (cps_record_encode_json(rs, evs[i].record, &payloads[i], err, sizeof(err))) {
+			fprintf(stderr, "bench_reconcile: payload %zu: %s\n", i, err);
+			exit(1);
+		}
+	}
+	for (int r = 0; r < 3; r++) {
+		double t0 = cpu_now();
+
+		for (size_t i = 0; i < events; i++) {
+			struct cps_tval v;
+			json_t *j;
+
+			cps_arena_reset(&scratch);
+			cps_record_decode(rs, payloads[i].data, payloads[i].len, NULL, 0, &scratch,
+			                  &v, err, sizeof(err));
+			j = cps_record_to_json(rs, &v, err, sizeof(err));
+			json_decref(j);
+		}
+		t_json = fmin(t_json, cpu_now() - t0);
+		t0 = cpu_now();
+		for (size_t i = 0; i < events; i++) {
+			struct cps_tevent tev;
+
+			if (i % 1000 == 0)
+				cps_arena_reset(&arena); /* a batch's arena */
+			cps_tstate_init(&st, rs, "person", "k", &arena, err, sizeof(err));
+			if (cps_tevent_from_avro(&st, &evs[i], payloads[i].data, payloads[i].len,
+			                         &tev, err, sizeof(err))) {
+				fprintf(stderr, "bench_reconcile: typed event %zu: %s\n", i, err);
+				exit(1);
+			}
+		}
+		t_typed = fmin(t_typed, cpu_now() - t0);
+	}
+	printf("payload to engine event: JSON %.2f us, typed %.2f us an event (ratio %.2f)\n",
+	       1e6 * t_json / (double)events, 1e6 * t_typed / (double)events, t_json / t_typed);
+	for (size_t i = 0; i < events; i++)
+		cps_buf_release(&payloads[i]);
+	free(payloads);
+	cps_arena_release(&arena);
+	cps_arena_release(&scratch);
+}
+
 /* What writing a state's unified event costs, from the JSON state (its
  * view) and from the typed state, as a re-publish writes it (no outcome). */
 static void event_figures(const struct cps_tstate *ts, const struct cps_key_state *views,
@@ -335,6 +396,7 @@ static int typed_rounds(const char *source_dir, const struct cps_rules *rules,
 	       1e6 / best, rounds);
 	printf("ratio typed / JSON engine: %.2f (same final versions)\n", best / json_best);
 	codec_figures(ts, keys);
+	payload_figures(rs, evs, events);
 	release_states(ts, arenas, keys);
 	free(ts);
 	free(arenas);

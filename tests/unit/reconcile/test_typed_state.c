@@ -9,7 +9,8 @@
  * with CPS_ERR_INVALID naming the field, never the value. The typed codec
  * of facts and provenance (store/state_typed.h) refuses every truncation of
  * the person's encodings and reads or refuses 3,000 byte-flipped copies of
- * each, under ASan. (testengines.c holds the typed state and its codec to
+ * each, under ASan; a typed event made from the person's record as Avro
+ * binary refuses every truncation of it. (testengines.c holds the typed state and its codec to
  * the JSON ones on every state of every reconcile case and random stream.)
  */
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include "model/event.h"
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
+#include "reconcile/typed_reconcile.h"
 #include "reconcile/typed_state.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
@@ -310,6 +312,38 @@ static void test_codec_hostile_bytes(void **state)
 	cps_key_state_release(&st);
 }
 
+/* A typed event from a record's Avro binary: every truncation refused with
+ * CPS_ERR_INVALID, the whole record read. */
+static void test_event_from_avro_truncated(void **state)
+{
+	struct cps_key_state st;
+	struct cps_ingest_event ev = {.platform = "city", .entity = "person", .op = CPS_OP_UPSERT};
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	struct cps_tevent tev;
+	struct cps_buf payload;
+	char err[CPS_ERRSTR_SIZE];
+	(void)state;
+
+	person_state(&st);
+	cps_buf_init(&payload, 0);
+	assert_int_equal(cps_record_encode_json(person, st.record, &payload, err, sizeof(err)),
+	                 CPS_OK);
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_init(&ts, person, "person", st.key, &arena, err, sizeof(err)),
+	                 CPS_OK);
+	assert_int_equal(
+	    cps_tevent_from_avro(&ts, &ev, payload.data, payload.len, &tev, err, sizeof(err)),
+	    CPS_OK);
+	for (size_t n = 0; n < payload.len; n++)
+		assert_int_equal(
+		    cps_tevent_from_avro(&ts, &ev, payload.data, n, &tev, err, sizeof(err)),
+		    CPS_ERR_INVALID);
+	cps_arena_release(&arena);
+	cps_buf_release(&payload);
+	cps_key_state_release(&st);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest tests[] = {
@@ -317,6 +351,7 @@ int main(void)
 	    cmocka_unit_test(test_typed_is_smaller),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_codec_hostile_bytes),
+	    cmocka_unit_test(test_event_from_avro_truncated),
 	};
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	int failed;
