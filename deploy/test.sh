@@ -42,7 +42,7 @@ rc=${PIPESTATUS[0]}
 set -e
 # The benchmarks pass whatever their speed: show what they measured.
 echo "== figures printed by the benchmarks (tests/bench, e2e.crash_safety) =="
-grep -hE '^(bare Avro C|guard \+|guard alone|typed decode|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|reconcile apply|typed reconcile apply|state facts|unified event encode|payload to engine event|JSON way|typed way|e2e.crash_safety: uninterrupted)' \
+grep -hE '^(bare Avro C|guard \+|guard alone|typed decode|ratio|guard overhead|pg_recvlogical|cpsync postgres source|store: batch|reconcile apply|typed reconcile apply|state facts|unified event encode|payload to engine event|record jsonb text|JSON way|typed way|e2e.crash_safety: uninterrupted)' \
 	Testing/Temporary/LastTest.log || true
 # bench.pipeline's table: its heading and the indented rows under it
 sed -n '/^bench.pipeline: figures/,/^[^ ]/p' Testing/Temporary/LastTest.log | grep -E '^(bench.pipeline|  )' || true

@@ -126,6 +126,32 @@ fail:
 	return NULL;
 }
 
+int cps_jsonb_put_string(struct cps_buf *out, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	int r = cps_buf_append_byte(out, '"');
+
+	for (size_t i = 0; !r && i < n; i++) {
+		uint8_t c = (uint8_t)s[i];
+
+		if (c == '\0') { /* jsonb cannot hold U+0000: U+E000 '0' (see above) */
+			r = cps_buf_append(out, PUA, 3) || cps_buf_append_byte(out, '0');
+		} else if (i + 3 <= n && !memcmp(s + i, PUA, 3)) {
+			r = cps_buf_append(out, PUA, 3) || cps_buf_append(out, PUA, 3);
+			i += 2;
+		} else if (c == '"' || c == '\\') {
+			r = cps_buf_append_byte(out, '\\') || cps_buf_append_byte(out, c);
+		} else if (c < 0x20) {
+			r = cps_buf_append(out, "\\u00", 4) ||
+			    cps_buf_append_byte(out, hex[c >> 4]) ||
+			    cps_buf_append_byte(out, hex[c & 15]);
+		} else {
+			r = cps_buf_append_byte(out, c);
+		}
+	}
+	return r || cps_buf_append_byte(out, '"') ? -1 : 0;
+}
+
 char *cps_jsonb_param(json_t *j, const char *def, int *ok)
 {
 	json_t *t;

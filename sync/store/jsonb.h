@@ -7,12 +7,19 @@
 #ifndef CPS_JSONB_H
 #define CPS_JSONB_H
 
+#include "base/buf.h"
+
 #include <jansson.h>
 #include <libpq-fe.h>
 
 /* Text for a jsonb parameter (free it); NULL json gives `def` duplicated
  * (NULL def: SQL NULL, returned as NULL with *ok set). */
 char *cps_jsonb_param(json_t *j, const char *def, int *ok);
+
+/* Appends the JSON string literal of s[0..n) (UTF-8) as cps_jsonb_param
+ * writes it into jsonb text: escaped for JSON, U+0000 and U+E000 escaped
+ * reversibly for jsonb. 0, or -1 when memory or out's limit runs out. */
+int cps_jsonb_put_string(struct cps_buf *out, const char *s, size_t n);
 
 /* A jsonb column's text (SQL NULL: JSON null) back to jansson; NULL when
  * the text is not JSON. */

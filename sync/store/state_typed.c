@@ -6,6 +6,7 @@
 #include "store/state_typed_int.h"
 
 #include "base/utf8.h"
+#include "store/jsonb.h"
 
 #include <string.h>
 
@@ -158,6 +159,17 @@ int cps_tstate_facts_decode(struct cps_tstate *st, const uint8_t *p, size_t n, c
 
 /* ---- encoding the facts -------------------------------------------------------- */
 
+/* Writing `what` of st failed: a value that does not read (the state's own
+ * values always do), memory, or out's limit. */
+static int write_failed(const struct cps_tstate *st, const char *what, const struct cps_buf *out,
+                        char *errstr, size_t errstr_size)
+{
+	return cps_seterr(
+	    CPS_ERR_FATAL, errstr, errstr_size,
+	    "typed %s of entity '%.32s': not written (a bad value, memory, or %zu bytes)", what,
+	    st->entity, out->limit);
+}
+
 static int put_stamp(struct cps_buf *b, const struct cps_tstamp *s)
 {
 	return cps_tag_put_zz(b, s->eff) || cps_tag_put_zz(b, s->src) ||
@@ -220,11 +232,28 @@ int cps_tstate_facts_encode(const struct cps_tstate *st, struct cps_buf *out, ch
 	rc = cps_buf_append_byte(out, 1) || cps_tag_put_varint(out, st->n_platforms);
 	for (uint32_t i = 0; !rc && i < st->n_platforms; i++)
 		rc = put_platform(st, &st->platforms[i], refs, refs + st->n_fields + 1, out);
-	if (rc)
-		return cps_seterr(
-		    CPS_ERR_FATAL, errstr, errstr_size,
-		    "typed facts of entity '%.32s': a value that does not read, or out "
-		    "of memory (or past %zu bytes) encoding",
-		    st->entity, out->limit);
+	return rc ? write_failed(st, "facts", out, errstr, errstr_size) : CPS_OK;
+}
+
+/* ---- the record as jsonb text ---------------------------------------------------- */
+
+int cps_tstate_record_jsonb(const struct cps_tstate *st, struct cps_buf *out, char *errstr,
+                            size_t errstr_size)
+{
+	const struct cps_rfield *fields = st->rs->root->fields;
+	bool first = true;
+	int rc = cps_buf_append_byte(out, '{');
+
+	for (uint32_t f = 0; !rc && f < st->n_fields; f++) {
+		if (!st->record[f].p)
+			continue;
+		rc = (!first && cps_buf_append_byte(out, ',')) ||
+		     cps_jsonb_put_string(out, fields[f].name, strlen(fields[f].name)) ||
+		     cps_buf_append_byte(out, ':') ||
+		     cps_avro_to_jsonb(st->record[f], fields[f].type, out);
+		first = false;
+	}
+	if (rc || cps_buf_append_byte(out, '}'))
+		return write_failed(st, "record", out, errstr, errstr_size);
 	return CPS_OK;
 }

@@ -2,6 +2,7 @@
  * The typed key state (reconcile/typed_state.h) in the store's forms: the
  * facts (cpsync.records.facts) and the provenance (cpsync.records.prov,
  * cpsync.changes.prov) read straight into it and written straight from it,
+ * and its record written as jsonb text,
  * in state_facts.c's layouts, so that the JSON engine and the typed one
  * read what the other wrote, and psql's cpsync.facts_json and
  * cpsync.provenance_json keep working. No jansson tree is built: a value is
@@ -41,5 +42,12 @@ int cps_tstate_prov_encode(const struct cps_tstate *st, struct cps_buf *out, cha
  * st's already (the facts decoded first). */
 int cps_tstate_prov_decode(struct cps_tstate *st, const uint8_t *p, size_t n, char *errstr,
                            size_t errstr_size);
+
+/* Appends the jsonb text of st's record (an object of the fields it has,
+ * escaped as store/jsonb.c escapes: the record column of cpsync.records and
+ * cpsync.changes); for a state with a record. Errors as
+ * cps_tstate_facts_encode. */
+int cps_tstate_record_jsonb(const struct cps_tstate *st, struct cps_buf *out, char *errstr,
+                            size_t errstr_size);
 
 #endif

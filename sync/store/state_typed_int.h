@@ -19,5 +19,7 @@ int cps_tagged_to_avro(struct cps_tag_reader *r, const struct cps_rtype *t, stru
 /* Value v (Avro binary of type t) appended to out as a tagged value; -1
  * when its bytes do not read, or memory or out's limit runs out. */
 int cps_avro_to_tagged(struct cps_tbytes v, const struct cps_rtype *t, struct cps_buf *out);
+/* The same appended as jsonb text (jsonb.c's escaping). */
+int cps_avro_to_jsonb(struct cps_tbytes v, const struct cps_rtype *t, struct cps_buf *out);
 
 #endif

@@ -25,6 +25,7 @@
 #include "reconcile/rules.h"
 #include "reconcile/typed_reconcile.h"
 #include "reconcile/unified.h"
+#include "store/jsonb.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
 
@@ -287,6 +288,40 @@ static void event_figures(const struct cps_tstate *ts, const struct cps_key_stat
 	cps_unified_free(u);
 }
 
+/* What writing a record's jsonb text costs: the JSON record's (jsonb.c)
+ * and the typed state's (store/state_typed.h). */
+static void record_figures(const struct cps_tstate *ts, const struct cps_key_state *views,
+                           size_t keys)
+{
+	struct cps_buf out;
+	char err[CPS_ERRSTR_SIZE];
+	double t_json = 1e30, t_typed = 1e30;
+
+	cps_buf_init(&out, 0);
+	for (int r = 0; r < 3; r++) {
+		double t0 = cpu_now();
+
+		for (size_t k = 0; k < keys; k++) {
+			int ok;
+
+			free(cps_jsonb_param(views[k].record, NULL, &ok));
+		}
+		t_json = fmin(t_json, cpu_now() - t0);
+		t0 = cpu_now();
+		for (size_t k = 0; k < keys; k++) {
+			cps_buf_reset(&out);
+			if (cps_tstate_record_jsonb(&ts[k], &out, err, sizeof(err))) {
+				fprintf(stderr, "bench_reconcile: record jsonb: %s\n", err);
+				exit(1);
+			}
+		}
+		t_typed = fmin(t_typed, cpu_now() - t0);
+	}
+	printf("record jsonb text: JSON %.2f us, typed %.2f us a record (ratio %.2f)\n",
+	       1e6 * t_json / (double)keys, 1e6 * t_typed / (double)keys, t_json / t_typed);
+	cps_buf_release(&out);
+}
+
 /* What storing and loading a key state's facts and provenance costs, the
  * JSON codec on the JSON trees against the typed codec on the typed state
  * (store/state_facts.h, store/state_typed.h): encode both, decode both. */
@@ -341,6 +376,7 @@ static void codec_figures(const struct cps_tstate *ts, size_t keys)
 		}
 		t_typed = fmin(t_typed, cpu_now() - t0);
 	}
+	record_figures(ts, views, keys);
 	printf("state facts+provenance store+load: JSON %.1f us, typed %.1f us a state (ratio "
 	       "%.2f; %zu bytes a state)\n",
 	       1e6 * t_json / (double)keys, 1e6 * t_typed / (double)keys, t_json / t_typed,

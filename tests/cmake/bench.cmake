@@ -20,9 +20,9 @@ set_tests_properties(bench.codec PROPERTIES LABELS bench TIMEOUT 120 RUN_SERIAL 
 # engines' final versions differ).
 add_executable(bench_reconcile ${PROJECT_SOURCE_DIR}/tests/bench/bench_reconcile.c)
 target_compile_options(bench_reconcile PRIVATE -O2)
-target_link_libraries(bench_reconcile PRIVATE cpsync_core_plain cpsync_warnings)
+target_link_libraries(bench_reconcile PRIVATE cpsync_core_plain cpsync_warnings PkgConfig::LIBPQ)
 add_test(NAME bench.reconcile
-  COMMAND sh -c "out=$(\"$1\" \"$2\" 30000 2000 3) || exit 1; echo \"$out\"; for w in '^reconcile apply: [0-9]+ events/s' 'typed reconcile apply: [0-9]+ events/s' 'ratio typed / JSON engine: [0-9.]+' 'store.load: JSON [0-9.]+ us, typed [0-9.]+ us a state' 'unified event encode: JSON [0-9.]+ us, typed [0-9.]+ us' 'payload to engine event: JSON [0-9.]+ us, typed [0-9.]+ us'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
+  COMMAND sh -c "out=$(\"$1\" \"$2\" 30000 2000 3) || exit 1; echo \"$out\"; for w in '^reconcile apply: [0-9]+ events/s' 'typed reconcile apply: [0-9]+ events/s' 'ratio typed / JSON engine: [0-9.]+' 'store.load: JSON [0-9.]+ us, typed [0-9.]+ us a state' 'unified event encode: JSON [0-9.]+ us, typed [0-9.]+ us' 'payload to engine event: JSON [0-9.]+ us, typed [0-9.]+ us' 'record jsonb text: JSON [0-9.]+ us, typed [0-9.]+ us'; do echo \"$out\" | grep -Eq \"$w\" || { echo \"missing: $w\"; exit 1; }; done"
     sh $<TARGET_FILE:bench_reconcile> ${PROJECT_SOURCE_DIR})
 set_tests_properties(bench.reconcile PROPERTIES LABELS bench TIMEOUT 120 RUN_SERIAL TRUE)
 

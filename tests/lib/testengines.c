@@ -15,6 +15,7 @@
 #include "codec/schema.h"
 #include "model/entity.h"
 #include "reconcile/unified.h"
+#include "store/jsonb.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
 
@@ -95,6 +96,33 @@ void cps_test_typed_same(const struct cps_tstate *ts, const struct cps_key_state
 	cps_key_state_release(&back);
 }
 
+/* The record's jsonb text written from the typed state reads as the JSON
+ * state's does (the same tree once parsed and unescaped). */
+static void records_agree(const struct cps_key_state *st, const struct cps_tstate *ts,
+                          struct cps_buf *scratch, const char *after)
+{
+	char err[CPS_ERRSTR_SIZE], *text;
+	json_t *mine, *theirs;
+	int ok;
+
+	if (!json_is_object(st->record))
+		return;
+	cps_buf_reset(scratch);
+	if (cps_tstate_record_jsonb(ts, scratch, err, sizeof(err)) != CPS_OK)
+		fail_msg("%s: the typed record's jsonb: %s", after, err);
+	text = cps_jsonb_param(st->record, NULL, &ok);
+	mine = json_loadb((const char *)scratch->data, scratch->len, 0, NULL);
+	theirs = text ? json_loads(text, 0, NULL) : NULL;
+	if (!mine || !json_equal(mine, theirs)) {
+		print_error("  JSON : %s\n  typed: %.*s\n", text ? text : "(none)",
+		            (int)scratch->len, (const char *)scratch->data);
+		fail_msg("%s: the typed record's jsonb differs from the JSON record's", after);
+	}
+	json_decref(mine);
+	json_decref(theirs);
+	free(text);
+}
+
 /* The typed codec (store/state_typed.h) against the JSON one on st: what
  * either writes, the other reads back as st's facts and provenance. */
 static void codecs_agree(const struct cps_key_state *st, const struct cps_tstate *ts,
@@ -145,6 +173,7 @@ static void codecs_agree(const struct cps_key_state *st, const struct cps_tstate
 	}
 	json_decref(platforms);
 	json_decref(provenance);
+	records_agree(st, ts, &facts, after);
 	cps_buf_release(&facts);
 	cps_buf_release(&prov);
 	cps_arena_release(&arena);

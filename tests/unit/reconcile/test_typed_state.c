@@ -10,7 +10,8 @@
  * of facts and provenance (store/state_typed.h) refuses every truncation of
  * the person's encodings and reads or refuses 3,000 byte-flipped copies of
  * each, under ASan; a typed event made from the person's record as Avro
- * binary refuses every truncation of it. (testengines.c holds the typed state and its codec to
+ * binary refuses every truncation of it; the record's jsonb text escapes a
+ * name of quotes, control characters, U+0000 and U+E000 as jsonb.c does. (testengines.c holds the typed state and its codec to
  * the JSON ones on every state of every reconcile case and random stream.)
  */
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include "reconcile/rules.h"
 #include "reconcile/typed_reconcile.h"
 #include "reconcile/typed_state.h"
+#include "store/jsonb.h"
 #include "store/state_facts.h"
 #include "store/state_typed.h"
 #include "testcases.h"
@@ -312,6 +314,46 @@ static void test_codec_hostile_bytes(void **state)
 	cps_key_state_release(&st);
 }
 
+/* The record's jsonb text from the typed state, for a name holding what
+ * JSON and jsonb escape (a quote, a backslash, control characters, U+0000,
+ * U+E000, a character past the BMP): the text store/jsonb.c writes for the
+ * JSON record, once parsed. */
+static void test_record_jsonb_escapes(void **state)
+{
+	static const char name[] = "a\"b\\c\n\x01"
+	                           "d\0e\xee\x80\x80"
+	                           "f\xf0\x9f\x98\x80";
+	struct cps_key_state st;
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	struct cps_buf text;
+	char err[CPS_ERRSTR_SIZE], *want;
+	json_t *a, *b;
+	int ok;
+	(void)state;
+
+	person_state(&st);
+	json_object_set_new(st.record, "name", json_stringn(name, sizeof(name) - 1));
+	cps_arena_init(&arena, 0);
+	assert_int_equal(cps_tstate_from_json(&st, person, &arena, &ts, err, sizeof(err)), CPS_OK);
+	cps_buf_init(&text, 0);
+	assert_int_equal(cps_tstate_record_jsonb(&ts, &text, err, sizeof(err)), CPS_OK);
+	want = cps_jsonb_param(st.record, NULL, &ok);
+	assert_non_null(want);
+	/* U+0000 never reaches jsonb: it goes as U+E000 '0' */
+	assert_null(memmem(text.data, text.len, "\\u0000", 6));
+	a = json_loadb((const char *)text.data, text.len, 0, NULL);
+	b = json_loads(want, 0, NULL);
+	assert_non_null(a);
+	assert_true(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	free(want);
+	cps_buf_release(&text);
+	cps_arena_release(&arena);
+	cps_key_state_release(&st);
+}
+
 /* A typed event from a record's Avro binary: every truncation refused with
  * CPS_ERR_INVALID, the whole record read. */
 static void test_event_from_avro_truncated(void **state)
@@ -352,6 +394,7 @@ int main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_codec_hostile_bytes),
 	    cmocka_unit_test(test_event_from_avro_truncated),
+	    cmocka_unit_test(test_record_jsonb_escapes),
 	};
 	const char *src = getenv("CPSYNC_SOURCE_DIR");
 	int failed;
