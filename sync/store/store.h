@@ -77,6 +77,16 @@ struct cps_store_emit {
 	const char *topic;      /* unified topic */
 	const uint8_t *payload; /* the encoded unified event (framed) */
 	size_t payload_len;
+	/* An emit of a typed state (batch.tstates) carries its version written
+	 * down when it was made, instead of record, provenance and
+	 * changed_fields: the record's jsonb text (NULL: none, a delete), the
+	 * provenance's bytes (store/state_typed.h) and the changed fields as a
+	 * jsonb array's text. */
+	bool encoded;
+	const char *record_text;
+	const uint8_t *prov_bin;
+	size_t prov_len;
+	const char *changed_text;
 };
 
 enum cps_conflict_change_kind {
@@ -163,6 +173,8 @@ struct cps_store_batch {
 	size_t n_offsets;
 	struct cps_store_policy *policy;
 	size_t n_policy;
+	struct cps_tstate **tstates; /* and the typed ones (reconcile/typed_state.h) */
+	size_t n_tstates;
 };
 
 /* Writes the batch in one transaction (pipeline mode). On error nothing is

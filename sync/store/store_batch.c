@@ -15,6 +15,7 @@
 #include "store/pg_array.h"
 #include "store/pg_params.h"
 #include "store/state_facts.h"
+#include "store/state_typed.h"
 #include "store/store_conn_int.h"
 
 #include <inttypes.h>
@@ -64,7 +65,9 @@ static int params_send(struct cps_store *s, enum stmt_id id, struct cps_pg_param
  * carries the state's own record and provenance: the two rows then go in
  * one statement (ST_RECORDS_MERGE). */
 struct state_slot {
-	const struct cps_key_state *st;
+	const struct cps_key_state *st; /* or */
+	const struct cps_tstate *ts;
+	const char *key; /* the state's own key string */
 	const struct cps_store_emit *logged;
 };
 
@@ -81,22 +84,28 @@ static size_t key_slot(const struct state_index *t, const char *key)
 {
 	size_t i = (size_t)(((uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL) >> (64 - t->bits));
 
-	while (t->slot[i] && t->v[t->slot[i] - 1].st->key != key)
+	while (t->slot[i] && t->v[t->slot[i] - 1].key != key)
 		i = (i + 1) & (t->n_slots - 1);
 	return i;
 }
 
 static int state_index_init(struct state_index *t, const struct cps_store_batch *b)
 {
-	for (t->bits = 4, t->n_slots = 16; t->n_slots < 2 * b->n_states; t->bits++)
+	size_t n = b->n_states + b->n_tstates;
+
+	for (t->bits = 4, t->n_slots = 16; t->n_slots < 2 * n; t->bits++)
 		t->n_slots *= 2;
-	t->v = calloc(b->n_states ? b->n_states : 1, sizeof(*t->v));
+	t->v = calloc(n ? n : 1, sizeof(*t->v));
 	t->slot = calloc(t->n_slots, sizeof(*t->slot));
 	if (!t->v || !t->slot)
 		return -1;
-	for (size_t i = 0; i < b->n_states; i++) {
-		t->v[i].st = b->states[i];
-		t->slot[key_slot(t, b->states[i]->key)] = i + 1;
+	for (size_t i = 0; i < n; i++) {
+		if (i < b->n_states)
+			t->v[i] = (struct state_slot){.st = b->states[i], .key = b->states[i]->key};
+		else
+			t->v[i] = (struct state_slot){.ts = b->tstates[i - b->n_states],
+			                              .key = b->tstates[i - b->n_states]->key};
+		t->slot[key_slot(t, t->v[i].key)] = i + 1;
 	}
 	return 0;
 }
@@ -118,6 +127,8 @@ static struct state_slot *state_of_emit(const struct state_index *t, const struc
 	const char *k;
 	json_t *v;
 
+	if (x && x->ts) /* an emit of a typed state: its last version is the state's */
+		return x->ts->version == e->version && e->encoded && e->record_text ? x : NULL;
 	if (!x || x->st->version != e->version || !e->record || e->record != x->st->record ||
 	    !json_is_object(e->provenance) || !json_is_object(x->st->provenance) ||
 	    json_object_size(e->provenance) != json_object_size(x->st->provenance))
@@ -141,7 +152,9 @@ static int params_emit(struct cps_pg_params *p, const struct cps_store_emit *e, 
 	p->v[8] = e->payload ? (const char *)e->payload : "";
 	p->len[8] = (int)e->payload_len;
 	p->fmt[8] = 1;
-	if (cps_pg_params_json(p, 6, e->changed_fields, NULL))
+	if (e->encoded)
+		p->v[6] = e->changed_text;
+	else if (cps_pg_params_json(p, 6, e->changed_fields, NULL))
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
 		                  "store: out of memory encoding an emit");
 	return CPS_OK;
@@ -199,16 +212,69 @@ static int merge_emit(struct cps_pg_array *m, const struct cps_store_emit *e)
 		return cps_pg_array_null(&m[M_OP]) || cps_pg_array_null(&m[M_CHANGED]) ||
 		       cps_pg_array_null(&m[M_TOPIC]) || cps_pg_array_null(&m[M_PAYLOAD]);
 	return cps_pg_array_text(&m[M_OP], cps_op_name(e->op)) ||
-	       merge_jsonb(&m[M_CHANGED], e->changed_fields, NULL) ||
+	       (e->encoded ? (e->changed_text ? cps_pg_array_jsonb(&m[M_CHANGED], e->changed_text)
+	                                      : cps_pg_array_null(&m[M_CHANGED]))
+	                   : merge_jsonb(&m[M_CHANGED], e->changed_fields, NULL)) ||
 	       cps_pg_array_text(&m[M_TOPIC], e->topic) ||
 	       cps_pg_array_bytes(&m[M_PAYLOAD], e->payload ? e->payload : (const uint8_t *)"",
 	                          e->payload_len);
+}
+
+/* A typed state's conflicts as jsonb text: "{}" when none is open (the
+ * common case), else the JSON view's. */
+static int merge_tconflicts(struct cps_pg_array *a, const struct cps_tstate *ts)
+{
+	struct cps_key_state view;
+	bool open = false;
+	int rc;
+
+	for (uint32_t f = 0; !open && f < ts->n_fields; f++)
+		open = ts->conf[f].open;
+	if (!open)
+		return cps_pg_array_jsonb(a, "{}");
+	if (cps_tstate_to_json(ts, &view, NULL, 0) != CPS_OK)
+		return -1;
+	rc = merge_jsonb(a, view.conflicts, "{}");
+	cps_key_state_release(&view);
+	return rc;
+}
+
+/* Appends what `write` writes of ts, in place; after jsonb's version byte
+ * 1 when `jsonb` (the binary form of a jsonb element). */
+static int merge_typed(struct cps_pg_array *a, const struct cps_tstate *ts,
+                       int (*write)(const struct cps_tstate *, struct cps_buf *, char *, size_t),
+                       bool jsonb)
+{
+	if (cps_pg_array_open(a) || (jsonb && cps_buf_append_byte(&a->b, 1)) ||
+	    write(ts, &a->b, NULL, 0) != CPS_OK)
+		return -1;
+	cps_pg_array_close(a);
+	return 0;
+}
+
+/* One typed state's elements in every column. */
+static int merge_tstate(struct cps_pg_array *m, const struct state_slot *t)
+{
+	const struct cps_tstate *ts = t->ts;
+
+	return cps_pg_array_text(&m[M_ENTITY], ts->entity) ||
+	       cps_pg_array_text(&m[M_KEY], ts->key) ||
+	       cps_pg_array_int8(&m[M_VERSION], ts->version) ||
+	       cps_pg_array_bool(&m[M_DELETED], ts->deleted) ||
+	       (ts->has_record ? merge_typed(&m[M_RECORD], ts, cps_tstate_record_jsonb, true)
+	                       : cps_pg_array_null(&m[M_RECORD])) ||
+	       merge_typed(&m[M_PROV], ts, cps_tstate_prov_encode, false) ||
+	       merge_typed(&m[M_FACTS], ts, cps_tstate_facts_encode, false) ||
+	       merge_tconflicts(&m[M_CONFLICTS], ts) || merge_emit(m, t->logged);
 }
 
 /* One state's elements in every column. */
 static int merge_state(struct cps_pg_array *m, const struct state_slot *t)
 {
 	const struct cps_key_state *st = t->st;
+
+	if (t->ts)
+		return merge_tstate(m, t);
 
 	return cps_pg_array_text(&m[M_ENTITY], st->entity) ||
 	       cps_pg_array_text(&m[M_KEY], st->key) ||
@@ -271,8 +337,16 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 		cps_pg_params_clear(&p);
 		return rc;
 	}
-	rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
-	     cps_pg_params_prov(&p, 5, e->provenance);
+	if (e->encoded) {
+		p.v[4] = e->record_text;
+		p.v[5] = (const char *)e->prov_bin;
+		p.len[5] = (int)e->prov_len;
+		p.fmt[5] = 1;
+		rc = e->prov_len > INT32_MAX;
+	} else {
+		rc = cps_pg_params_json(&p, 4, json_is_null(e->record) ? NULL : e->record, NULL) ||
+		     cps_pg_params_prov(&p, 5, e->provenance);
+	}
 	return params_send(s, ST_CHANGE_APPEND, &p, rc, "an emit", errstr, errstr_size);
 }
 
@@ -391,7 +465,7 @@ int cps_store_commit_batch(struct cps_store *s, const struct cps_store_batch *b,
 			rc = send_emit(s, &b->emits[i], errstr, errstr_size);
 	}
 	if (!rc)
-		rc = send_states(s, &states, b->n_states, errstr, errstr_size);
+		rc = send_states(s, &states, b->n_states + b->n_tstates, errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_conflicts; i++)
 		rc = send_conflict(s, &b->conflicts[i], errstr, errstr_size);
 	for (size_t i = 0; !rc && i < b->n_audits; i++)

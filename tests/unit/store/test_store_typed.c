@@ -6,7 +6,11 @@
  * the JSON load gives; a key with no row loads as an empty typed state; a
  * row written before the binary facts (jsonb platforms, NULL facts) is left
  * to the JSON path (typed 0), as is a row whose facts do not read; a key
- * whose row the caller's copy already is (known xid) is not sent.
+ * whose row the caller's copy already is (known xid) is not sent. The typed
+ * commit: the same states as typed states, with emits of their versions
+ * written down (as the worker will make them), committed and loaded back
+ * the JSON way, give the JSON states; the change log holds each version
+ * once, the state's own with the state's record and provenance.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +23,14 @@
 #include "reconcile/reconcile.h"
 #include "reconcile/rules.h"
 #include "reconcile/typed_state.h"
+#include "store/state_typed.h"
 #include "store/store.h"
 #include "testcases.h"
 #include "testdb.h"
 #include "testengines.h"
 
 #include <glob.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +197,138 @@ static void test_typed_load(void **state)
 	cps_store_close(s);
 }
 
+/* One SQL value as text (the first row's first column); fails the test on
+ * an error. */
+static char *sql_value(const char *sql)
+{
+	PGconn *c = PQconnectdb(testdb.conninfo);
+	PGresult *r = PQexec(c, sql);
+	char *v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	v = strdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+/* The typed commit: every case's final state as a typed state, with an
+ * emit of its version written down as the worker will (and one of an
+ * earlier version for the first), committed, then loaded the JSON way: the
+ * same trees as the JSON state; the change log holds each emitted version
+ * with the state's record and provenance. */
+static void test_typed_commit(void **state)
+{
+	const char *src = getenv("CPSYNC_SOURCE_DIR");
+	struct cps_key_state written[MAX_CASES], loaded[MAX_CASES], *lp[MAX_CASES];
+	struct cps_tstate typed[MAX_CASES], *tp[MAX_CASES];
+	struct cps_store_emit emits[MAX_CASES + 1];
+	struct cps_buf texts[MAX_CASES], provs[MAX_CASES];
+	struct cps_store_batch batch = {0};
+	struct cps_store *s = NULL;
+	struct cps_arena arena;
+	char pattern[1200], err[CPS_ERRSTR_SIZE], key[32], *v;
+	size_t n, n_emits = 0;
+	glob_t g;
+	(void)state;
+
+	snprintf(pattern, sizeof(pattern), "%s/tests/reconcile/cases/*.json", src ? src : ".");
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	n = g.gl_pathc;
+	assert_true(n > 0 && n <= MAX_CASES);
+	cps_arena_init(&arena, 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "typed-%02zu", i);
+		case_state(g.gl_pathv[i], key, &written[i]);
+		assert_int_equal(cps_tstate_from_json(&written[i],
+		                                      cps_test_entity_schema(written[i].entity),
+		                                      &arena, &typed[i], err, sizeof(err)),
+		                 CPS_OK);
+		tp[i] = &typed[i];
+		cps_buf_init(&texts[i], 0);
+		cps_buf_init(&provs[i], 0);
+		assert_int_equal(cps_tstate_prov_encode(&typed[i], &provs[i], err, sizeof(err)),
+		                 CPS_OK);
+		if (typed[i].has_record) {
+			assert_int_equal(
+			    cps_tstate_record_jsonb(&typed[i], &texts[i], err, sizeof(err)),
+			    CPS_OK);
+			cps_buf_append_byte(&texts[i], '\0');
+		}
+		if (i == 0) /* an earlier version of the first key, logged on its own */
+			emits[n_emits++] =
+			    (struct cps_store_emit){.entity = typed[0].entity,
+			                            .key = typed[0].key,
+			                            .version = typed[0].version - 1,
+			                            .op = CPS_OP_UPSERT,
+			                            .topic = "cpsync.unified.test",
+			                            .payload = (const uint8_t *)"e",
+			                            .payload_len = 1,
+			                            .encoded = true,
+			                            .record_text = "{\"name\": \"earlier\"}",
+			                            .changed_text = "[\"name\"]"};
+		emits[n_emits++] = (struct cps_store_emit){
+		    .entity = typed[i].entity,
+		    .key = typed[i].key,
+		    .version = typed[i].version,
+		    .op = typed[i].has_record ? CPS_OP_UPSERT : CPS_OP_DELETE,
+		    .topic = "cpsync.unified.test",
+		    .payload = (const uint8_t *)"v",
+		    .payload_len = 1,
+		    .encoded = true,
+		    .record_text = typed[i].has_record ? (const char *)texts[i].data : NULL,
+		    .prov_bin = provs[i].data,
+		    .prov_len = provs[i].len,
+		    .changed_text = "[]"};
+	}
+	globfree(&g);
+	assert_int_equal(cps_store_open(testdb.conninfo, &s, err, sizeof(err)), CPS_OK);
+	batch.tstates = tp;
+	batch.n_tstates = n;
+	batch.emits = emits;
+	batch.n_emits = n_emits;
+	if (cps_store_commit_batch(s, &batch, NULL, err, sizeof(err)) != CPS_OK)
+		fail_msg("typed commit: %s", err);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(cps_key_state_init(&loaded[i], written[i].entity, written[i].key),
+		                 CPS_OK);
+		lp[i] = &loaded[i];
+	}
+	if (cps_store_load_states(s, lp, n, err, sizeof(err)) != CPS_OK)
+		fail_msg("load: %s", err);
+	for (size_t i = 0; i < n; i++) {
+		if (!json_equal(loaded[i].platforms, written[i].platforms) ||
+		    !json_equal(loaded[i].record, written[i].record) ||
+		    !json_equal(loaded[i].provenance, written[i].provenance) ||
+		    !json_equal(loaded[i].conflicts, written[i].conflicts) ||
+		    loaded[i].version != written[i].version ||
+		    loaded[i].deleted != written[i].deleted)
+			fail_msg("%s: the typed commit wrote another state", written[i].key);
+	}
+	/* each version once in the log; the state's own row as the state's */
+	v = sql_value("SELECT count(*)::text FROM cpsync.changes WHERE key LIKE 'typed-%'");
+	assert_int_equal(atoi(v), (int)n_emits);
+	free(v);
+	v = sql_value("SELECT count(*)::text FROM cpsync.changes c JOIN cpsync.records r "
+	              "USING (entity, key, version) WHERE key LIKE 'typed-%' AND "
+	              "c.record IS NOT DISTINCT FROM r.record AND c.prov = r.prov");
+	assert_int_equal(atoi(v), (int)n);
+	free(v);
+	v = sql_value("SELECT record->>'name' FROM cpsync.changes WHERE key = 'typed-00' "
+	              "ORDER BY version LIMIT 1");
+	assert_string_equal(v, "earlier");
+	free(v);
+	for (size_t i = 0; i < n; i++) {
+		cps_key_state_release(&written[i]);
+		cps_key_state_release(&loaded[i]);
+		cps_buf_release(&texts[i]);
+		cps_buf_release(&provs[i]);
+	}
+	cps_arena_release(&arena);
+	cps_store_close(s);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -211,6 +349,7 @@ int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_typed_load),
+	    cmocka_unit_test(test_typed_commit),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown) ? 1 : 0;
