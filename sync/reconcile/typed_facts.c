@@ -43,22 +43,18 @@ int cps_tevent_from_json(struct cps_tstate *st, const struct cps_ingest_event *e
 	cps_buf_init(&buf, CPS_BUF_DEFAULT_LIMIT);
 	json_object_foreach (ev->record, name, v) {
 		const struct cps_rfield *field = cps_rtype_field(st->rs->root, name);
-		uint8_t *p;
 
-		cps_buf_reset(&buf);
-		if (!field || cps_record_encode_json_at(field->type, v, &buf, NULL, 0) != CPS_OK) {
-			rc = cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		rc = field ? cps_tstate_value_from_json(st, field, v, &buf,
+		                                        &out->values[field->index])
+		           : CPS_ERR_INVALID;
+		if (rc == CPS_ERR_FATAL)
+			rc = cps_seterr(rc, errstr, errstr_size, "out of memory");
+		else if (rc != CPS_OK)
+			rc = cps_seterr(rc, errstr, errstr_size,
 			                "event from '%.32s': field '%.64s' %s", ev->platform, name,
 			                field ? "does not match its type" : "is not in the schema");
+		if (rc != CPS_OK)
 			break;
-		}
-		p = cps_arena_alloc(st->arena, buf.len);
-		if (!p) {
-			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-			break;
-		}
-		memcpy(p, buf.data, buf.len);
-		out->values[field->index] = (struct cps_tbytes){p, (uint32_t)buf.len};
 	}
 	cps_buf_release(&buf);
 	return rc;
@@ -84,17 +80,11 @@ int cps_tevent_from_avro(struct cps_tstate *st, const struct cps_ingest_event *e
 	/* each field written again on its own: the encoder's canonical bytes,
 	 * whatever block counts or decimal widths the platform's writer chose */
 	for (uint32_t f = 0; rc == CPS_OK && f < st->n_fields; f++) {
-		uint8_t *p;
-
 		cps_buf_reset(&buf);
 		rc = cps_record_encode_at(st->rs->root->fields[f].type, &rec.u.list.v[f], &buf,
 		                          errstr, errstr_size);
-		if (rc == CPS_OK && !(p = cps_arena_alloc(st->arena, buf.len)))
+		if (rc == CPS_OK && !(out->values[f] = cps_tstate_keep(st, &buf)).p)
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		if (rc == CPS_OK) {
-			memcpy(p, buf.data, buf.len);
-			out->values[f] = (struct cps_tbytes){p, (uint32_t)buf.len};
-		}
 	}
 	cps_buf_release(&buf);
 	return rc;

@@ -109,3 +109,23 @@ uint32_t cps_tstate_platformn(struct cps_tstate *st, const char *name, size_t le
 		p->facts[f] = (struct cps_tfact){.stamp = CPS_TSTATE_NONE};
 	return st->n_platforms++;
 }
+
+struct cps_tbytes cps_tstate_keep(struct cps_tstate *st, const struct cps_buf *b)
+{
+	uint8_t *p = b->len <= UINT32_MAX ? cps_arena_alloc(st->arena, b->len) : NULL;
+
+	if (!p)
+		return (struct cps_tbytes){0};
+	memcpy(p, b->data, b->len);
+	return (struct cps_tbytes){p, (uint32_t)b->len};
+}
+
+int cps_tstate_value_from_json(struct cps_tstate *st, const struct cps_rfield *f, const json_t *j,
+                               struct cps_buf *scratch, struct cps_tbytes *out)
+{
+	cps_buf_reset(scratch);
+	if (cps_record_encode_json_at(f->type, j, scratch, NULL, 0) != CPS_OK)
+		return CPS_ERR_INVALID;
+	*out = cps_tstate_keep(st, scratch);
+	return out->p ? CPS_OK : CPS_ERR_FATAL;
+}

@@ -137,6 +137,17 @@ uint32_t cps_tstate_platform(struct cps_tstate *st, const char *name, bool add);
 /* The same for a name of `len` bytes, not NUL-terminated. */
 uint32_t cps_tstate_platformn(struct cps_tstate *st, const char *name, size_t len, bool add);
 
+/* The bytes of `b` copied into st's arena as a value; p NULL when memory
+ * is out or they pass 4 GiB. */
+struct cps_tbytes cps_tstate_keep(struct cps_tstate *st, const struct cps_buf *b);
+
+/* The Avro JSON value `j` of field `f` as its Avro binary in st's arena,
+ * encoded in `scratch`. CPS_ERR_INVALID when j is not of f's type,
+ * CPS_ERR_FATAL when memory is out; nothing said in an errstr (callers
+ * word the refusal, naming the field). */
+int cps_tstate_value_from_json(struct cps_tstate *st, const struct cps_rfield *f, const json_t *j,
+                               struct cps_buf *scratch, struct cps_tbytes *out);
+
 /* The state of `js` as a typed state for `rs` in `arena`. CPS_ERR_INVALID
  * when the trees hold a shape reconcile does not write (see above),
  * CPS_ERR_FATAL when memory is out; the arena keeps what was allocated

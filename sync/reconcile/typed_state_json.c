@@ -56,20 +56,11 @@ static const struct cps_rfield *field_named(struct conv *c, const char *name)
 static int value_of(struct conv *c, const struct cps_rfield *field, const json_t *j,
                     struct cps_tbytes *out)
 {
-	char why[CPS_ERRSTR_SIZE];
-	uint8_t *p;
+	int rc = cps_tstate_value_from_json(c->st, field, j, &c->buf, out);
 
-	cps_buf_reset(&c->buf);
-	if (cps_record_encode_json_at(field->type, j, &c->buf, why, sizeof(why)) != CPS_OK)
+	if (rc == CPS_ERR_INVALID)
 		return refuse(c, "a value does not match its type");
-	if (c->buf.len > UINT32_MAX)
-		return refuse(c, "a value is too long");
-	p = cps_arena_alloc(c->st->arena, c->buf.len);
-	if (!p)
-		return oom(c);
-	memcpy(p, c->buf.data, c->buf.len);
-	*out = (struct cps_tbytes){p, (uint32_t)c->buf.len};
-	return CPS_OK;
+	return rc == CPS_OK ? CPS_OK : oom(c);
 }
 
 /* The stamp of object `o` (its "eff", "src" and "pos" members, or those

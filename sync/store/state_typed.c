@@ -70,7 +70,6 @@ static int get_fact(struct dec *d, struct cps_tplatform *p, const uint32_t *stam
 	const char *name;
 	size_t len;
 	uint64_t ref;
-	uint8_t *v;
 
 	if (cps_tag_str(&d->r, &name, &len) || cps_tag_varint(&d->r, &ref))
 		return -1;
@@ -83,12 +82,12 @@ static int get_fact(struct dec *d, struct cps_tplatform *p, const uint32_t *stam
 	cps_buf_reset(&d->buf);
 	if (cps_tagged_to_avro(&d->r, field->type, &d->buf))
 		return -1;
-	if (!(v = cps_arena_alloc(d->st->arena, d->buf.len))) {
+	p->facts[field->index] =
+	    (struct cps_tfact){stamps[ref - 1], cps_tstate_keep(d->st, &d->buf)};
+	if (!p->facts[field->index].v.p) {
 		d->oom = 1;
 		return -1;
 	}
-	memcpy(v, d->buf.data, d->buf.len);
-	p->facts[field->index] = (struct cps_tfact){stamps[ref - 1], {v, (uint32_t)d->buf.len}};
 	d->field[0] = '\0';
 	return 0;
 }

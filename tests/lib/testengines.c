@@ -349,17 +349,10 @@ void cps_test_decisions_agree(const struct cps_rules *rules, struct cps_tstate *
 
 	assert_non_null(f);
 	cps_buf_init(&buf, 1 << 20);
-	if (value && how == CPS_RESOLVE_ENTER_VALUE) {
-		uint8_t *copy;
-
-		if (cps_record_encode_json_at(f->type, value, &buf, err, sizeof(err)) != CPS_OK)
-			fail_msg("%s: the entered value: %s", after, err);
-		/* the state keeps referring to the value: it lives in the state's arena */
-		copy = cps_arena_alloc(ts->arena, buf.len);
-		assert_non_null(copy);
-		memcpy(copy, buf.data, buf.len);
-		v = (struct cps_tbytes){copy, (uint32_t)buf.len};
-	}
+	/* the state keeps referring to the value: it lives in the state's arena */
+	if (value && how == CPS_RESOLVE_ENTER_VALUE &&
+	    cps_tstate_value_from_json(ts, f, value, &buf, &v) != CPS_OK)
+		fail_msg("%s: the entered value is not of field '%s''s type", after, field);
 	cps_buf_release(&buf);
 	if (cps_treconcile_resolve(rules, ts, f->index, how, platform, v, steward, reason,
 	                           conflict_id, now_ms, &to, err, sizeof(err)) != CPS_OK)
