@@ -175,6 +175,11 @@ int cps_tstate_to_json(const struct cps_tstate *st, struct cps_key_state *js, ch
 json_t *cps_tstate_value_json(const struct cps_tstate *st, uint32_t f, struct cps_tbytes v,
                               char *errstr, size_t errstr_size);
 
+/* The record in its JSON form (an object of Avro JSON values, or null), a
+ * new reference; NULL with errstr set when a value does not decode or
+ * memory is out. */
+json_t *cps_tstate_record_json(const struct cps_tstate *st, char *errstr, size_t errstr_size);
+
 /* The candidates of field f's open conflict as reconcile.h's conflicts keep
  * them ([{platform, v, eff, src, pos}]), a new reference; NULL with errstr
  * set (CPS_ERR_INVALID's reason, or out of memory). */

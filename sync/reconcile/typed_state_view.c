@@ -255,6 +255,22 @@ json_t *cps_tstate_value_json(const struct cps_tstate *st, uint32_t f, struct cp
 	return j;
 }
 
+json_t *cps_tstate_record_json(const struct cps_tstate *st, char *errstr, size_t errstr_size)
+{
+	struct view w = {.st = st, .errstr = errstr, .errstr_size = errstr_size};
+	json_t *j;
+
+	cps_arena_init(&w.scratch, 4096);
+	j = record_json(&w);
+	cps_arena_release(&w.scratch);
+	if (j && !w.oom && !w.bad)
+		return j;
+	json_decref(j);
+	if (!w.bad)
+		cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	return NULL;
+}
+
 json_t *cps_tstate_candidates_json(const struct cps_tstate *st, uint32_t f, char *errstr,
                                    size_t errstr_size)
 {

@@ -25,6 +25,8 @@ static void workers_free(struct cps_workers *p)
 		cps_event_codec_free(w->ec);
 		cps_worker_policy_free(w->policy);
 		cps_state_cache_free(w->cache);
+		for (int e = 0; e < CPS_N_ENTITIES; e++)
+			cps_record_schema_free(w->typed_rs[e]);
 	}
 	free(p->w);
 	cps_settings_release(&p->props);

@@ -23,8 +23,16 @@ void cps_worker_attempt_release(struct attempt *a)
 		cps_key_state_release(a->states[i]);
 		free(a->states[i]);
 	}
+	for (size_t i = 0; i < a->n_tstates; i++) {
+		if (a->tstates[i])
+			cps_tslot_free(a->tstates[i]);
+		json_decref(a->trecords[i]);
+	}
 	for (size_t i = 0; i < a->n_emits; i++)
 		free(a->payloads[i]);
+	free(a->tstates);
+	free(a->trecords);
+	cps_arena_release(&a->texts);
 	free(a->states);
 	free(a->emits);
 	free(a->payloads);
@@ -42,8 +50,18 @@ void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid)
 		char k[CPS_NAME_MAX + 2048];
 
 		snprintf(k, sizeof(k), "%s/%s", a->states[i]->entity, a->states[i]->key);
-		cps_state_cache_put(w->cache, k, a->states[i], xid); /* the cache owns it now */
+		/* the cache owns it now */
+		cps_state_cache_put(w->cache, k, (struct cps_cached){.json = a->states[i]}, xid);
 		a->states[i] = NULL;
+	}
+	for (size_t i = 0; w->cache && i < a->n_tstates; i++) {
+		char k[CPS_NAME_MAX + 2048];
+
+		if (!cps_tslot_compact(a->tstates[i]))
+			continue; /* freed with the attempt: the next batch loads it compact */
+		snprintf(k, sizeof(k), "%s/%s", a->tstates[i]->entity, a->tstates[i]->key);
+		cps_state_cache_put(w->cache, k, (struct cps_cached){.typed = a->tstates[i]}, xid);
+		a->tstates[i] = NULL;
 	}
 }
 
@@ -57,9 +75,8 @@ static const char *kept_string(struct attempt *a, json_t *obj, const char *key)
 	return json_string_value(v);
 }
 
-/* Conflict rows and audit entries of one outcome. */
-static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
-                         const struct cps_reconcile_outcome *o, int64_t *opened)
+int cps_worker_attempt_add_conflicts(struct attempt *a, const char *entity, const char *key,
+                                     const struct cps_reconcile_outcome *o, int64_t *opened)
 {
 	struct {
 		json_t *list;
@@ -72,6 +89,7 @@ static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
 		size_t i;
 		json_t *c;
 
+		json_array_append(a->keep, groups[g].list);
 		json_array_foreach (groups[g].list, i, c) {
 			struct cps_store_conflict *sc;
 			struct cps_store_audit *au;
@@ -85,8 +103,8 @@ static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
 			sc = &a->conflicts[a->n_conflicts++];
 			memset(sc, 0, sizeof(*sc));
 			sc->kind = groups[g].kind;
-			sc->entity = st->entity;
-			sc->key = st->key;
+			sc->entity = entity;
+			sc->key = key;
 			sc->field = kept_string(a, c, "field");
 			sc->candidates = json_object_get(c, "candidates");
 			sc->rule = kept_string(a, c, "rule");
@@ -95,8 +113,8 @@ static int add_conflicts(struct attempt *a, const struct cps_key_state *st,
 			au = &a->audits[a->n_audits++];
 			memset(au, 0, sizeof(*au));
 			au->actor = "cpsync";
-			au->entity = st->entity;
-			au->key = st->key;
+			au->entity = entity;
+			au->key = key;
 			au->field = sc->field;
 			switch (sc->kind) {
 			case CPS_CONFLICT_OPEN:
@@ -127,15 +145,70 @@ int cps_worker_item_refuse(struct item *it, const char *why)
 	return it->reason ? CPS_OK : CPS_ERR_FATAL;
 }
 
-/* Loads the attempt's states, each from the worker's cache where the store
- * says the transaction that wrote the cached copy is still its row's last
- * writer (then the row's JSON is not even sent), else from the store. */
-static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
+/* The index entry of a key's state: states[i] as i, tstates[i] as -1 - i. */
+static int index_set(struct attempt *a, const char *k, bool typed, size_t i)
+{
+	return json_object_set_new(a->index, k,
+	                           json_integer(typed ? -1 - (json_int_t)i : (json_int_t)i));
+}
+
+static void index_key(const char *entity, const char *key, char *k, size_t size)
+{
+	snprintf(k, size, "%s/%s", entity, key);
+}
+
+/* Adds an empty JSON state of (entity, key) to the attempt. */
+static int add_json_state(struct attempt *a, size_t *cap, const char *entity, const char *key)
+{
+	char k[CPS_NAME_MAX + 2048];
+	struct cps_key_state *st;
+
+	if (cps_grow(&a->states, cap, a->n_states + 1, sizeof(*a->states)) ||
+	    !(st = calloc(1, sizeof(*st))))
+		return CPS_ERR_FATAL;
+	if (cps_key_state_init(st, entity, key) != CPS_OK) {
+		free(st);
+		return CPS_ERR_FATAL;
+	}
+	a->states[a->n_states] = st;
+	index_key(entity, key, k, sizeof(k));
+	return index_set(a, k, false, a->n_states++) ? CPS_ERR_FATAL : CPS_OK;
+}
+
+/* Adds an empty typed state of (entity, key) to the attempt. */
+static int add_typed_state(struct attempt *a, const struct cps_record_schema *rs,
+                           const char *entity, const char *key)
+{
+	char k[CPS_NAME_MAX + 2048];
+	size_t cap = a->cap_tstates;
+	struct cps_tstate *ts;
+
+	if (cps_grow(&a->tstates, &a->cap_tstates, a->n_tstates + 1, sizeof(*a->tstates)))
+		return CPS_ERR_FATAL;
+	if (cap != a->cap_tstates) {
+		json_t **r = realloc(a->trecords, a->cap_tstates * sizeof(*r));
+
+		if (!r)
+			return CPS_ERR_FATAL;
+		a->trecords = r;
+	}
+	if (!(ts = cps_tslot_new(rs, entity, key)))
+		return CPS_ERR_FATAL;
+	a->trecords[a->n_tstates] = NULL;
+	a->tstates[a->n_tstates] = ts;
+	index_key(entity, key, k, sizeof(k));
+	return index_set(a, k, true, a->n_tstates++) ? CPS_ERR_FATAL : CPS_OK;
+}
+
+/* Loads the attempt's JSON states, each from the worker's cache where the
+ * store says the transaction that wrote the cached copy is still its row's
+ * last writer (then the row is not even sent), else from the store. */
+static int load_json(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
 {
 	size_t n = a->n_states;
-	struct cps_key_state **cached = calloc(n, sizeof(*cached));
-	uint64_t *known = calloc(n, sizeof(*known));
-	unsigned char *same = calloc(n, 1);
+	struct cps_key_state **cached = calloc(n ? n : 1, sizeof(*cached));
+	uint64_t *known = calloc(n ? n : 1, sizeof(*known));
+	unsigned char *same = calloc(n ? n : 1, 1);
 	size_t hits = 0, stale = 0;
 	int rc;
 
@@ -145,12 +218,19 @@ static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size
 	}
 	for (size_t i = 0; w->cache && i < n; i++) {
 		char k[CPS_NAME_MAX + 2048];
+		struct cps_cached c;
 
-		snprintf(k, sizeof(k), "%s/%s", a->states[i]->entity, a->states[i]->key);
-		cached[i] = cps_state_cache_take(w->cache, k, &known[i]);
+		index_key(a->states[i]->entity, a->states[i]->key, k, sizeof(k));
+		c = cps_state_cache_take(w->cache, k, &known[i]);
+		cached[i] = c.json;
+		if (!c.json) { /* nothing, or a typed copy this key cannot use */
+			known[i] = 0;
+			cps_cached_free(c);
+		}
 	}
-	rc = cps_store_load_states_known(w->store, a->states, n, known, NULL, same, errstr,
-	                                 errstr_size);
+	rc = n ? cps_store_load_states_known(w->store, a->states, n, known, NULL, same, errstr,
+	                                     errstr_size)
+	       : CPS_OK;
 	for (size_t i = 0; i < n; i++) {
 		struct cps_key_state *drop = cached[i];
 
@@ -165,7 +245,7 @@ static int load_or_reuse(struct worker *w, struct attempt *a, char *errstr, size
 			free(drop);
 		}
 	}
-	if (rc == CPS_OK)
+	if (rc == CPS_OK && n)
 		cps_state_cache_count_lookups(w->cache, hits, stale, n - hits - stale);
 out:
 	free(cached);
@@ -174,80 +254,171 @@ out:
 	return rc;
 }
 
-/* Gives each event to apply the index of its key's state in the attempt (one
- * state per entity/key, in order of first appearance) and loads those
- * states from the store. */
+/* Loads the attempt's typed states as load_json does. A key whose row has
+ * no typed form (written by an older cpsync, or a shape the typed state
+ * does not hold) becomes a JSON state, loaded with the others. */
+static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, char *errstr,
+                      size_t errstr_size)
+{
+	size_t n = a->n_tstates, kept = 0, hits = 0, stale = 0;
+	struct cps_tstate **cached = calloc(n, sizeof(*cached));
+	uint64_t *known = calloc(n, sizeof(*known));
+	unsigned char *same = calloc(n, 1), *typed = calloc(n, 1);
+	int rc = CPS_OK;
+
+	if (!cached || !known || !same || !typed) {
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; w->cache && i < n; i++) {
+		char k[CPS_NAME_MAX + 2048];
+		struct cps_cached c;
+
+		index_key(a->tstates[i]->entity, a->tstates[i]->key, k, sizeof(k));
+		c = cps_state_cache_take(w->cache, k, &known[i]);
+		cached[i] = c.typed;
+		if (!c.typed) {
+			known[i] = 0;
+			cps_cached_free(c);
+		}
+	}
+	rc = cps_store_load_tstates(w->store, a->tstates, n, known, NULL, same, typed, errstr,
+	                            errstr_size);
+	for (size_t i = 0; i < n; i++) {
+		struct cps_tstate *ts = a->tstates[i];
+		char k[CPS_NAME_MAX + 2048];
+
+		if (rc != CPS_OK) {
+			if (cached[i])
+				cps_tslot_free(cached[i]);
+			continue;
+		}
+		if (same[i] && cached[i]) {
+			cps_tslot_free(ts);
+			ts = cached[i];
+			hits++;
+		} else {
+			if (cached[i])
+				cps_tslot_free(cached[i]);
+			stale += cached[i] != NULL;
+			cps_tslot_loaded(ts);
+		}
+		index_key(ts->entity, ts->key, k, sizeof(k));
+		if (ts == cached[i] || typed[i]) {
+			a->tstates[kept] = ts;
+			if (index_set(a, k, true, kept++))
+				rc =
+				    cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+			continue;
+		}
+		if (add_json_state(a, cap_states, ts->entity, ts->key) != CPS_OK)
+			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+		cps_tslot_free(ts);
+	}
+	if (rc == CPS_OK) {
+		a->n_tstates = kept;
+		cps_state_cache_count_lookups(w->cache, hits, stale, n - hits - stale);
+	}
+out:
+	free(cached);
+	free(known);
+	free(same);
+	free(typed);
+	return rc;
+}
+
+/* Gives each event to apply the state of its key in the attempt (one per
+ * entity/key, in order of first appearance: typed where its entity has a
+ * typed form, else JSON) and loads those states from the store. */
 static int attempt_load_states(struct worker *w, struct item *items, size_t n, struct attempt *a,
                                char *errstr, size_t errstr_size)
 {
 	size_t cap_states = 0;
+	int rc;
 
 	for (size_t i = 0; i < n; i++) {
+		const struct cps_record_schema *rs;
 		char k[CPS_NAME_MAX + 2048];
-		json_t *idx;
 
 		if (!items[i].ok || items[i].skip)
 			continue;
-		snprintf(k, sizeof(k), "%s/%s", items[i].ev.entity, items[i].ev.key);
-		idx = json_object_get(a->index, k);
-		if (idx) {
-			items[i].state = (size_t)json_integer_value(idx);
+		index_key(items[i].ev.entity, items[i].ev.key, k, sizeof(k));
+		if (json_object_get(a->index, k))
 			continue;
-		}
-		if (cps_grow(&a->states, &cap_states, a->n_states + 1, sizeof(*a->states)))
+		rs = cps_worker_typed_schema(w, items[i].ev.entity);
+		rc = rs ? add_typed_state(a, rs, items[i].ev.entity, items[i].ev.key)
+		        : add_json_state(a, &cap_states, items[i].ev.entity, items[i].ev.key);
+		if (rc != CPS_OK)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		a->states[a->n_states] = calloc(1, sizeof(struct cps_key_state));
-		if (!a->states[a->n_states])
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		if (cps_key_state_init(a->states[a->n_states], items[i].ev.entity,
-		                       items[i].ev.key) != CPS_OK) {
-			free(a->states[a->n_states]);
-			a->states[a->n_states] = NULL;
-			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-		}
-		items[i].state = a->n_states++;
-		json_object_set_new(a->index, k, json_integer((json_int_t)items[i].state));
 	}
-	if (!a->n_states)
+	if (!a->n_states && !a->n_tstates)
 		return CPS_OK;
 	/* states another writer changes from here on fail this batch's commit */
 	if (cps_store_load_fence(w->store, errstr, errstr_size) != CPS_OK)
 		return CPS_ERR_RETRIABLE;
-	return load_or_reuse(w, a, errstr, errstr_size);
+	if (a->n_tstates && (rc = load_typed(w, a, &cap_states, errstr, errstr_size)) != CPS_OK)
+		return rc;
+	if ((rc = load_json(w, a, errstr, errstr_size)) != CPS_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char k[CPS_NAME_MAX + 2048];
+		json_int_t at;
+
+		if (!items[i].ok || items[i].skip)
+			continue;
+		index_key(items[i].ev.entity, items[i].ev.key, k, sizeof(k));
+		at = json_integer_value(json_object_get(a->index, k));
+		items[i].typed = at < 0;
+		items[i].state = (size_t)(at < 0 ? -1 - at : at);
+	}
+	return CPS_OK;
 }
 
-/* Adds the unified version `buf` of state `st` (after outcome `o`) to the
- * attempt's emits: a copy of the payload, snapshots of the record and its
- * provenance (later events of the batch change the state), the topic.
- * CPS_ERR_FATAL when out of memory. */
-int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
-                                const struct cps_reconcile_outcome *o, const struct cps_buf *buf)
+struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct attempt *a,
+                                                   const char *entity, const char *key,
+                                                   const struct cps_buf *buf)
 {
 	struct cps_store_emit *e;
 	uint8_t **pp;
 	json_t *topic;
 
 	if (cps_grow(&a->emits, &a->cap_emits, a->n_emits + 1, sizeof(*a->emits)))
-		return CPS_ERR_FATAL;
+		return NULL;
 	/* the payload array grows along with emits */
 	pp = realloc(a->payloads, a->cap_emits * sizeof(*pp));
 	if (!pp)
-		return CPS_ERR_FATAL;
+		return NULL;
 	a->payloads = pp;
-	a->payloads[a->n_emits] = malloc(buf->len ? buf->len : 1);
-	if (!a->payloads[a->n_emits])
-		return CPS_ERR_FATAL;
+	topic = json_sprintf("%s%s", p->conf.unified_topic_prefix, entity);
+	if (!topic || json_array_append_new(a->keep, topic) ||
+	    !(a->payloads[a->n_emits] = malloc(buf->len ? buf->len : 1)))
+		return NULL;
 	memcpy(a->payloads[a->n_emits], buf->data, buf->len);
 	e = &a->emits[a->n_emits++];
 	memset(e, 0, sizeof(*e));
-	e->entity = st->entity;
-	e->key = st->key;
+	e->entity = entity;
+	e->key = key;
+	e->topic = json_string_value(topic);
+	e->payload = a->payloads[a->n_emits - 1];
+	e->payload_len = buf->len;
+	return e;
+}
+
+/* Adds the unified version `buf` of state `st` (after outcome `o`) to the
+ * attempt's emits, with snapshots of the record and its provenance (later
+ * events of the batch change the state). CPS_ERR_FATAL when out of memory. */
+int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
+                                const struct cps_reconcile_outcome *o, const struct cps_buf *buf)
+{
+	struct cps_store_emit *e = cps_worker_attempt_new_emit(p, a, st->entity, st->key, buf);
+
+	if (!e)
+		return CPS_ERR_FATAL;
 	e->version = o->version;
 	e->op = o->op;
-	/* Snapshots: later events of the batch change the state. Reconciliation
-	 * replaces a record and provenance entries rather than changing them
-	 * (reconcile.c), so the record is shared and the provenance object
-	 * copied one level deep. */
+	/* Reconciliation replaces a record and provenance entries rather than
+	 * changing them (reconcile.c), so the record is shared and the
+	 * provenance object copied one level deep. */
 	e->record =
 	    o->op == CPS_OP_DELETE || json_is_null(st->record) ? NULL : json_incref(st->record);
 	e->provenance = json_copy(st->provenance);
@@ -255,11 +426,6 @@ int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct
 	json_array_append(a->keep, o->changed_fields);
 	json_array_append_new(a->keep, e->record ? e->record : json_null());
 	json_array_append_new(a->keep, e->provenance ? e->provenance : json_null());
-	topic = json_sprintf("%s%s", p->conf.unified_topic_prefix, st->entity);
-	e->topic = json_string_value(topic);
-	json_array_append_new(a->keep, topic);
-	e->payload = a->payloads[a->n_emits - 1];
-	e->payload_len = buf->len;
 	return CPS_OK;
 }
 
@@ -274,6 +440,7 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 
 	a->keep = json_array();
 	a->index = json_object();
+	cps_arena_init(&a->texts, 0);
 	cps_buf_init(&buf, 0);
 	if (!a->keep || !a->index)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
@@ -287,6 +454,13 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 
 		if (!items[i].ok || items[i].skip)
 			continue;
+		if (items[i].typed) {
+			rc = cps_worker_apply_typed(w, a, &items[i], rules, now, opened, &buf,
+			                            errstr, errstr_size);
+			if (rc != CPS_OK)
+				goto out;
+			continue;
+		}
 		st = a->states[items[i].state];
 		cps_reconcile_outcome_init(&o);
 		rc = cps_reconcile_apply(rules, st, &items[i].ev, &o, why, sizeof(why));
@@ -316,10 +490,7 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 			if (rc != CPS_OK)
 				goto oom;
 		}
-		json_array_append(a->keep, o.opened);
-		json_array_append(a->keep, o.updated);
-		json_array_append(a->keep, o.closed);
-		rc = add_conflicts(a, st, &o, opened);
+		rc = cps_worker_attempt_add_conflicts(a, st->entity, st->key, &o, opened);
 		cps_reconcile_outcome_release(&o);
 		if (rc != CPS_OK)
 			goto oom;

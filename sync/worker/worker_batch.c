@@ -160,6 +160,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 			    .n_offsets = n_offs,
 			    .policy = a.policy,
 			    .n_policy = a.n_policy,
+			    .tstates = a.tstates,
+			    .n_tstates = a.n_tstates,
 			};
 
 			rc = cps_store_commit_batch(w->store, &b, &xid, errstr, sizeof(errstr));

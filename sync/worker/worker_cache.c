@@ -4,8 +4,9 @@
  * them, so that the next batch on the same keys asks the store only
  * whether that transaction is still each row's last writer instead of
  * loading and parsing the state again. Bounded in bytes (an estimate from
- * the state's stored size), least recently committed out first; emptied
- * when the worker's partitions are revoked.
+ * the stored size for a JSON state, its arena for a typed one), least
+ * recently committed out first; emptied when the worker's partitions are
+ * revoked.
  */
 #include "worker/worker_int.h"
 
@@ -15,7 +16,7 @@
 struct cache_entry {
 	char *key; /* "entity/key" */
 	uint64_t hash;
-	struct cps_key_state *st;
+	struct cps_cached st;
 	uint64_t xid;
 	size_t bytes;
 	struct cache_entry *older, *newer; /* the eviction order */
@@ -29,12 +30,25 @@ struct cps_state_cache {
 	struct cps_link_cache *stats; /* NULL: none */
 };
 
-/* What a state costs in memory: its jansson trees take 6.6 times their
+/* What a state costs in memory: a JSON state's trees take 6.6 times their
  * stored text (200 demo person and household states parsed under a counting
- * allocator: 5.9 KB of text, 39.5 KB of heap on average). */
-static size_t state_bytes(const struct cps_key_state *st)
+ * allocator: 5.9 KB of text, 39.5 KB of heap on average); a typed one its
+ * arena. */
+static size_t state_bytes(struct cps_cached s)
 {
-	return 7 * (st->mem_hint ? st->mem_hint : 1024) + 256;
+	if (s.typed)
+		return cps_tslot_bytes(s.typed) + 256;
+	return 7 * (s.json->mem_hint ? s.json->mem_hint : 1024) + 256;
+}
+
+void cps_cached_free(struct cps_cached s)
+{
+	if (s.json) {
+		cps_key_state_release(s.json);
+		free(s.json);
+	}
+	if (s.typed)
+		cps_tslot_free(s.typed);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -78,8 +92,7 @@ void cps_state_cache_count_lookups(struct cps_state_cache *c, size_t hits, size_
 
 static void entry_free(struct cache_entry *e)
 {
-	cps_key_state_release(e->st);
-	free(e->st);
+	cps_cached_free(e->st);
 	free(e->key);
 	free(e);
 }
@@ -159,30 +172,28 @@ static int grow(struct cps_state_cache *c)
 	return 0;
 }
 
-struct cps_key_state *cps_state_cache_take(struct cps_state_cache *c, const char *key,
-                                           uint64_t *xid)
+struct cps_cached cps_state_cache_take(struct cps_state_cache *c, const char *key, uint64_t *xid)
 {
-	struct cps_key_state *st;
+	struct cps_cached st = {0};
 	struct cache_entry *e;
 	size_t i;
 
 	*xid = 0;
 	if (!c || !c->n)
-		return NULL;
+		return st;
 	i = find_slot(c, key, fnv1a(key));
 	e = c->slots[i];
 	if (!e)
-		return NULL;
+		return st;
 	entry_remove(c, i);
 	st = e->st;
 	*xid = e->xid;
-	e->st = NULL;
 	free(e->key);
 	free(e);
 	return st;
 }
 
-void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_key_state *st,
+void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_cached st,
                          uint64_t xid)
 {
 	struct cache_entry *e;
@@ -229,8 +240,7 @@ void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_
 	}
 	return;
 drop:
-	cps_key_state_release(st);
-	free(st);
+	cps_cached_free(st);
 }
 
 void cps_state_cache_clear(struct cps_state_cache *c)

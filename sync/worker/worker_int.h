@@ -12,6 +12,8 @@
 #include "base/arena.h"
 #include "base/common.h"
 #include "model/event.h"
+#include "model/entity.h"
+#include "reconcile/typed_state.h"
 #include "reconcile/unified.h"
 #include "store/store.h"
 
@@ -42,6 +44,10 @@ struct worker {
 	int paused;  /* its assignment is paused (the pool's `paused` seen) */
 	struct cps_worker_policy *policy; /* worker_policy.c, made on first use */
 	struct cps_state_cache *cache;    /* worker_cache.c; NULL: none */
+	/* worker_typed.c: the entities' record schemas for typed states, made
+	 * on first use (typed_tried: made or found missing) */
+	struct cps_record_schema *typed_rs[CPS_N_ENTITIES];
+	bool typed_tried[CPS_N_ENTITIES];
 };
 
 struct cps_workers {
@@ -81,7 +87,19 @@ struct item {
 	int skip;     /* dead-lettered (undecodable, or refused by reconcile/encode) */
 	char *reason; /* why, for the dead letter */
 	char origin[256];
-	size_t state; /* index in the attempt's states */
+	bool typed;   /* its state is a typed one (a->tstates) */
+	size_t state; /* index in the attempt's states or tstates */
+};
+
+/* A typed key state with an arena of its own, so that the state cache can
+ * keep it whole. Applying only adds to the arena; `loaded` is what it held
+ * when loaded, so that a state grown well past it is dropped rather than
+ * kept (the next batch loads it compact). `st` comes first: the attempt's
+ * and the store batch's struct cps_tstate pointers are tslots. */
+struct tslot {
+	struct cps_tstate st;
+	struct cps_arena arena;
+	size_t loaded;
 };
 
 /* What one attempt builds; everything borrowed by the store batch is owned
@@ -99,7 +117,24 @@ struct attempt {
 	struct cps_store_policy *policy; /* the changed records' findings (worker_policy.c) */
 	size_t n_policy;
 	json_t *keep;
-	json_t *index; /* "entity/key" -> state index */
+	json_t *index; /* "entity/key" -> i for states[i], -1 - i for tstates[i] */
+	/* the typed states (struct tslot each), and their records as Avro JSON,
+	 * made when the policy asks (cps_worker_attempt_view) */
+	struct cps_tstate **tstates;
+	size_t n_tstates, cap_tstates;
+	json_t **trecords;
+	/* what the typed states' emits carry written down */
+	struct cps_arena texts;
+};
+
+/* What the policy reads of a key's state in the attempt, JSON or typed.
+ * `flat` numbers the attempt's states: states[i] as i, tstates[i] as
+ * n_states + i. */
+struct slot_view {
+	const char *entity, *key;
+	json_t *record; /* borrowed (the attempt keeps it); JSON null: none */
+	bool deleted;
+	size_t flat;
 };
 
 /* ---- worker_cache.c ------------------------------------------------------ */
@@ -111,14 +146,20 @@ struct attempt {
  * reports. */
 struct cps_state_cache *cps_state_cache_new(size_t cap_bytes, struct cps_link_cache *stats);
 void cps_state_cache_free(struct cps_state_cache *c);
-/* Removes and returns the state of `key` (the caller owns it) and the id of
- * its writer, or NULL. */
-struct cps_key_state *cps_state_cache_take(struct cps_state_cache *c, const char *key,
-                                           uint64_t *xid);
-/* Keeps `st` (owned by the cache from now on; freed at once when it cannot
+/* A state the cache keeps: a JSON one or a typed one (a tslot's). */
+struct cps_cached {
+	struct cps_key_state *json;
+	struct cps_tstate *typed;
+};
+/* Removes and returns the state of `key` (the caller owns it; both NULL:
+ * none) and the id of its writer. */
+struct cps_cached cps_state_cache_take(struct cps_state_cache *c, const char *key, uint64_t *xid);
+/* Keeps `s` (owned by the cache from now on; freed at once when it cannot
  * be kept: no cache, xid 0, too large or out of memory). */
-void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_key_state *st,
+void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_cached s,
                          uint64_t xid);
+/* Frees a state taken from the cache. */
+void cps_cached_free(struct cps_cached s);
 void cps_state_cache_clear(struct cps_state_cache *c);
 /* A batch's lookups: found and still current, found but written since by
  * another transaction, not found. */
@@ -128,6 +169,34 @@ void cps_state_cache_count_lookups(struct cps_state_cache *c, size_t hits, size_
  * worker's cache (the attempt no longer holds them). */
 void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid);
 size_t cps_state_cache_count(const struct cps_state_cache *c);
+
+/* ---- worker_typed.c ------------------------------------------------------ */
+
+/* The record schema of `entity` for its typed state; NULL: the entity stays
+ * on the JSON path (alerts, which the policy's alerts change as JSON, and
+ * an entity whose schema does not compile, logged once). */
+const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const char *entity);
+/* A new empty typed state of (entity, key) in a tslot of its own; NULL when
+ * memory is out. */
+struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
+                                 const char *key);
+void cps_tslot_free(struct cps_tstate *ts);
+/* Notes what a freshly loaded state's arena holds. */
+void cps_tslot_loaded(struct cps_tstate *ts);
+/* Whether a committed typed state is worth keeping in the cache (it has
+ * not grown far past what it held when loaded). */
+bool cps_tslot_compact(const struct cps_tstate *ts);
+size_t cps_tslot_bytes(const struct cps_tstate *ts);
+/* Applies item `it` to its typed state: the typed event made from the
+ * ingest event, the typed engine's apply, and for a change its unified
+ * event, emit and conflict rows. Errors as cps_worker_attempt_build's
+ * (an event refused: marked skip, CPS_ERR_INVALID). */
+int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
+                           const struct cps_rules *rules, int64_t now, int64_t *opened,
+                           struct cps_buf *buf, char *errstr, size_t errstr_size);
+/* The view of the state of "entity/key" `k` in the attempt; false when
+ * the attempt has no such state or memory is out. */
+bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out);
 
 /* ---- worker_store.c ------------------------------------------------------ */
 
@@ -161,6 +230,14 @@ int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, str
  * attempt's emits (copies; CPS_ERR_FATAL when out of memory). */
 int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
                                 const struct cps_reconcile_outcome *o, const struct cps_buf *buf);
+/* A new emit of (entity, key) with a copy of payload `buf` and its topic;
+ * the caller fills in the rest. NULL when out of memory. */
+struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct attempt *a,
+                                                   const char *entity, const char *key,
+                                                   const struct cps_buf *buf);
+/* The conflict rows and audit entries of outcome `o` of (entity, key). */
+int cps_worker_attempt_add_conflicts(struct attempt *a, const char *entity, const char *key,
+                                     const struct cps_reconcile_outcome *o, int64_t *opened);
 
 /* ---- worker_policy.c ----------------------------------------------------- */
 

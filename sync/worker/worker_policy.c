@@ -103,11 +103,11 @@ struct lookup {
 static json_t *record_of(struct lookup *l, const char *entity, const char *key)
 {
 	char k[CPS_NAME_MAX + 256];
-	json_t *idx;
+	struct slot_view v;
 
 	snprintf(k, sizeof(k), "%s/%s", entity, key);
-	if (l->a && (idx = json_object_get(l->a->index, k)))
-		return l->a->states[json_integer_value(idx)]->record;
+	if (l->a && cps_worker_attempt_view(l->a, k, &v))
+		return v.record;
 	return json_object_get(l->loaded, k);
 }
 
@@ -185,10 +185,10 @@ static int load(struct lookup *l, json_t *want, char *errstr, size_t errstr_size
 	return rc;
 }
 
-/* Whether the checks read records of s's entity as the changed record. */
-static bool checked_entity(const struct cps_key_state *s)
+/* Whether the checks read records of `entity` as the changed record. */
+static bool checked_entity(const char *entity)
 {
-	return !strcmp(s->entity, "enrolment") || !strcmp(s->entity, "verification");
+	return !strcmp(entity, "enrolment") || !strcmp(entity, "verification");
 }
 
 /* A record to check: one the batch changed (version 0), or a stored
@@ -260,19 +260,17 @@ static int add_rechecks(struct lookup *l, const bool *changed, struct target *t,
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (i = 0; rc == CPS_OK && i < a->n_emits; i++) {
 		char k[CPS_NAME_MAX + 256];
-		json_t *idx;
-		const struct cps_key_state *s;
+		struct slot_view s;
 
 		snprintf(k, sizeof(k), "%s/%s", a->emits[i].entity, a->emits[i].key);
-		if (!(idx = json_object_get(a->index, k)))
+		if (!cps_worker_attempt_view(a, k, &s))
 			continue;
-		s = a->states[json_integer_value(idx)];
-		if (!strcmp(s->entity, "person")) {
-			add_once(subjects, seen, s->key);
-			add_once(subjects, seen, jstr(s->record, "household_id"));
-		} else if (!strcmp(s->entity, "household")) {
-			add_once(subjects, seen, s->key);
-			json_array_append_new(households, json_string(s->key));
+		if (!strcmp(s.entity, "person")) {
+			add_once(subjects, seen, s.key);
+			add_once(subjects, seen, jstr(s.record, "household_id"));
+		} else if (!strcmp(s.entity, "household")) {
+			add_once(subjects, seen, s.key);
+			json_array_append_new(households, json_string(s.key));
 		}
 	}
 	if (rc == CPS_OK && json_array_size(subjects))
@@ -281,10 +279,10 @@ static int add_rechecks(struct lookup *l, const bool *changed, struct target *t,
 	json_array_foreach (rows, i, row) {
 		char k[CPS_NAME_MAX + 256];
 		const char *key = json_string_value(json_array_get(row, 0));
-		json_t *idx;
+		struct slot_view s;
 
 		snprintf(k, sizeof(k), "enrolment/%s", key);
-		if ((idx = json_object_get(a->index, k)) && changed[json_integer_value(idx)])
+		if (cps_worker_attempt_view(a, k, &s) && changed[s.flat])
 			continue; /* checked as the batch's own change */
 		if (i >= RECHECK_MAX) {
 			skipped++;
@@ -314,17 +312,14 @@ static size_t batch_targets(struct attempt *a, bool *changed, struct target *t)
 
 	for (size_t i = 0; i < a->n_emits; i++) {
 		char k[CPS_NAME_MAX + 256];
-		json_t *idx;
-		struct cps_key_state *s;
+		struct slot_view s;
 
 		snprintf(k, sizeof(k), "%s/%s", a->emits[i].entity, a->emits[i].key);
-		if (!(idx = json_object_get(a->index, k)))
+		if (!checked_entity(a->emits[i].entity) || !cps_worker_attempt_view(a, k, &s) ||
+		    changed[s.flat])
 			continue;
-		s = a->states[json_integer_value(idx)];
-		if (!checked_entity(s) || changed[json_integer_value(idx)])
-			continue;
-		changed[json_integer_value(idx)] = true;
-		t[n++] = (struct target){s->entity, s->key, s->record, s->deleted, 0};
+		changed[s.flat] = true;
+		t[n++] = (struct target){s.entity, s.key, s.record, s.deleted, 0};
 	}
 	return n;
 }
@@ -383,7 +378,7 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 	struct cps_live *live = w->pool->conf.policy_live;
 	const struct cps_policy *policy = live ? cps_live_take(live) : w->pool->conf.policy;
 	struct lookup l = {w->pool->conf.catalog, NULL, w->store, a, json_object()};
-	bool *changed = calloc(a->n_states ? a->n_states : 1, sizeof(*changed));
+	bool *changed = calloc(a->n_states + a->n_tstates + 1, sizeof(*changed));
 	struct target *t = calloc(a->n_emits + RECHECK_MAX + 1, sizeof(*t));
 	size_t n = 0;
 	int rc = CPS_OK;
@@ -445,7 +440,7 @@ int cps_policy_checker_check(void *ctx, struct cps_store *s, const struct cps_ke
 	int rc = CPS_OK;
 
 	*findings = NULL;
-	if (!policy || !checked_entity(st))
+	if (!policy || !checked_entity(st->entity))
 		goto out; /* no policy in force, or an entity it does not check */
 	if (!l.loaded || !(*findings = json_array()))
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");

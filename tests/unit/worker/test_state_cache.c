@@ -5,6 +5,8 @@
  * least recently put first; clear empties it; a state it cannot keep is
  * freed (ASan sees leaks and double frees); the figures /status and
  * /metrics show (entries, bytes, evictions, lookups) follow all of that.
+ * Typed states (a tslot each) are kept beside JSON ones, costing their
+ * arena.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <cmocka.h>
 
 #include "worker/worker_int.h"
+#include "testengines.h"
 
 static struct cps_key_state *state(const char *key, size_t mem_hint)
 {
@@ -32,27 +35,41 @@ static void drop(struct cps_key_state *st)
 	free(st);
 }
 
+/* The cache's calls on JSON states. */
+static struct cps_key_state *take(struct cps_state_cache *c, const char *key, uint64_t *xid)
+{
+	struct cps_cached got = cps_state_cache_take(c, key, xid);
+
+	assert_null(got.typed);
+	return got.json;
+}
+
+static void put(struct cps_state_cache *c, const char *key, struct cps_key_state *st, uint64_t xid)
+{
+	cps_state_cache_put(c, key, (struct cps_cached){.json = st}, xid);
+}
+
 static void test_take_put_replace(void **unused)
 {
 	struct cps_state_cache *c = cps_state_cache_new(1 << 20, NULL);
 	struct cps_key_state *a = state("A", 100), *b = state("B", 100), *got;
 	uint64_t xid;
 
-	assert_null(cps_state_cache_take(c, "person/A", &xid));
+	assert_null(take(c, "person/A", &xid));
 	assert_true(xid == 0);
-	cps_state_cache_put(c, "person/A", a, 7);
-	cps_state_cache_put(c, "person/B", b, 8);
+	put(c, "person/A", a, 7);
+	put(c, "person/B", b, 8);
 	assert_int_equal(cps_state_cache_count(c), 2);
-	got = cps_state_cache_take(c, "person/A", &xid);
+	got = take(c, "person/A", &xid);
 	assert_ptr_equal(got, a);
 	assert_true(xid == 7);
-	assert_null(cps_state_cache_take(c, "person/A", &xid)); /* taken: gone */
-	cps_state_cache_put(c, "person/A", got, 9);
-	cps_state_cache_put(c, "person/B", state("B", 100), 10); /* replaces (and frees) b */
-	got = cps_state_cache_take(c, "person/B", &xid);
+	assert_null(take(c, "person/A", &xid)); /* taken: gone */
+	put(c, "person/A", got, 9);
+	put(c, "person/B", state("B", 100), 10); /* replaces (and frees) b */
+	got = take(c, "person/B", &xid);
 	assert_true(xid == 10);
 	drop(got);
-	cps_state_cache_put(c, "person/C", state("C", 100), 0); /* no writer: not kept */
+	put(c, "person/C", state("C", 100), 0); /* no writer: not kept */
 	assert_int_equal(cps_state_cache_count(c), 1);
 	cps_state_cache_free(c);
 }
@@ -67,7 +84,7 @@ static void test_cap_evicts_oldest(void **unused)
 
 	for (int i = 0; i < 5; i++) {
 		snprintf(key, sizeof(key), "person/%d", i);
-		cps_state_cache_put(c, key, state(key + 7, 1000), (uint64_t)i + 1);
+		put(c, key, state(key + 7, 1000), (uint64_t)i + 1);
 	}
 	assert_int_equal(cps_state_cache_count(c), 3);
 	assert_int_equal(stats.entries, 3);
@@ -77,7 +94,7 @@ static void test_cap_evicts_oldest(void **unused)
 		struct cps_key_state *st;
 
 		snprintf(key, sizeof(key), "person/%d", i);
-		st = cps_state_cache_take(c, key, &xid);
+		st = take(c, key, &xid);
 		if (i < 2) {
 			assert_null(st);
 		} else {
@@ -88,9 +105,9 @@ static void test_cap_evicts_oldest(void **unused)
 	}
 	assert_int_equal(stats.entries, 0); /* all taken */
 	assert_int_equal(stats.bytes, 0);
-	cps_state_cache_put(c, "person/big", state("big", 1 << 20), 1); /* over the cap alone */
+	put(c, "person/big", state("big", 1 << 20), 1); /* over the cap alone */
 	assert_int_equal(cps_state_cache_count(c), 0);
-	cps_state_cache_put(c, "person/5", state("5", 1000), 6);
+	put(c, "person/5", state("5", 1000), 6);
 	cps_state_cache_clear(c); /* a revocation */
 	assert_int_equal(stats.entries, 0);
 	assert_int_equal(stats.bytes, 0);
@@ -112,17 +129,17 @@ static void test_many_keys(void **unused)
 
 	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "person/%d", i);
-		cps_state_cache_put(c, key, state(key + 7, 10), (uint64_t)i + 1);
+		put(c, key, state(key + 7, 10), (uint64_t)i + 1);
 	}
 	for (int i = 0; i < 5000; i += 3) {
 		snprintf(key, sizeof(key), "person/%d", i);
-		drop(cps_state_cache_take(c, key, &xid));
+		drop(take(c, key, &xid));
 	}
 	for (int i = 0; i < 5000; i++) {
 		struct cps_key_state *st;
 
 		snprintf(key, sizeof(key), "person/%d", i);
-		st = cps_state_cache_take(c, key, &xid);
+		st = take(c, key, &xid);
 		if (i % 3 == 0) {
 			assert_null(st);
 			continue;
@@ -130,13 +147,43 @@ static void test_many_keys(void **unused)
 		assert_non_null(st);
 		assert_true(xid == (uint64_t)i + 1);
 		assert_string_equal(st->key, key + 7);
-		cps_state_cache_put(c, key, st, xid);
+		put(c, key, st, xid);
 	}
 	assert_int_equal(cps_state_cache_count(c), 5000 - 1667);
 	cps_state_cache_clear(c);
 	assert_int_equal(cps_state_cache_count(c), 0);
-	assert_null(cps_state_cache_take(c, "person/1", &xid));
+	assert_null(take(c, "person/1", &xid));
 	cps_state_cache_free(c);
+}
+
+/* A typed state is kept whole with its arena, costs what the arena holds,
+ * and is freed by the cache like a JSON one. */
+static void test_typed_states(void **unused)
+{
+	struct cps_link_cache stats = {0};
+	struct cps_state_cache *c = cps_state_cache_new(1 << 20, &stats);
+	const struct cps_record_schema *rs = cps_test_entity_schema("person");
+	struct cps_tstate *t = cps_tslot_new(rs, "person", "T"),
+	                  *u = cps_tslot_new(rs, "person", "U");
+	struct cps_cached got;
+	uint64_t xid;
+
+	assert_non_null(t);
+	assert_non_null(u);
+	assert_true(cps_tslot_compact(t));
+	cps_state_cache_put(c, "person/T", (struct cps_cached){.typed = t}, 3);
+	cps_state_cache_put(c, "person/U", (struct cps_cached){.typed = u}, 4);
+	put(c, "person/J", state("J", 100), 5);
+	assert_int_equal(stats.entries, 3);
+	assert_int_equal(stats.bytes, 2 * (cps_tslot_bytes(t) + 256) + 7 * 100 + 256);
+	got = cps_state_cache_take(c, "person/T", &xid);
+	assert_ptr_equal(got.typed, t);
+	assert_null(got.json);
+	assert_true(xid == 3);
+	assert_string_equal(got.typed->key, "T");
+	cps_cached_free(got);
+	cps_state_cache_free(c); /* frees U and J */
+	cps_test_entity_schemas_free();
 }
 
 int main(void)
@@ -145,6 +192,7 @@ int main(void)
 	    cmocka_unit_test(test_take_put_replace),
 	    cmocka_unit_test(test_cap_evicts_oldest),
 	    cmocka_unit_test(test_many_keys),
+	    cmocka_unit_test(test_typed_states),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,246 @@
+/*
+ * The typed path of an attempt (ENGINE.md "Next: the typed key state",
+ * step 4): key states held as typed states (reconcile/typed_state.h), each
+ * in a tslot with an arena of its own; an event applied by the typed engine;
+ * its unified event written from the typed state, and what the store
+ * writes of the version — record jsonb text, provenance bytes, changed
+ * fields — written down at once, since later events of the batch change
+ * the state in place. JSON is made only for the policy (the records it
+ * checks) and for conflicts (their rows and audit entries).
+ */
+#include "worker/worker_int.h"
+#include "base/log.h"
+#include "codec/schema.h"
+#include "reconcile/typed_reconcile.h"
+#include "store/jsonb.h"
+#include "store/state_typed.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A typed state's arena grows in steps of this: a person's state is 4 to
+ * 6 KiB. */
+#define TSLOT_CHUNK 4096
+/* A committed state is kept while its arena holds at most this many times
+ * what it held when loaded, plus TSLOT_SLACK: a key changed many times over
+ * is dropped and loaded compact again. */
+#define TSLOT_GROWTH 3
+#define TSLOT_SLACK  (8u << 10)
+
+const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const char *entity)
+{
+	int e = cps_entity_index(entity);
+	char err[CPS_ERRSTR_SIZE];
+
+	if (e < 0 || !strcmp(entity, "alert"))
+		return NULL;
+	if (!w->typed_tried[e]) {
+		struct cps_schema *s = cps_catalog_by_entity(w->pool->conf.catalog, entity);
+
+		w->typed_tried[e] = true;
+		if (!s)
+			cps_log_warn(FAC, "no schema of %s: its states stay on the JSON path",
+			             entity);
+		else if (cps_record_schema_new(s, &w->typed_rs[e], err, sizeof(err)) != CPS_OK)
+			cps_log_warn(FAC, "schema of %s: %s: its states stay on the JSON path",
+			             entity, err);
+	}
+	return w->typed_rs[e];
+}
+
+struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
+                                 const char *key)
+{
+	struct tslot *t = malloc(sizeof(*t));
+
+	if (!t)
+		return NULL;
+	cps_arena_init(&t->arena, TSLOT_CHUNK);
+	if (cps_tstate_init(&t->st, rs, entity, key, &t->arena, NULL, 0) != CPS_OK) {
+		cps_arena_release(&t->arena);
+		free(t);
+		return NULL;
+	}
+	t->loaded = cps_arena_used(&t->arena);
+	return &t->st;
+}
+
+void cps_tslot_free(struct cps_tstate *ts)
+{
+	struct tslot *t = (struct tslot *)ts;
+
+	cps_arena_release(&t->arena);
+	free(t);
+}
+
+void cps_tslot_loaded(struct cps_tstate *ts)
+{
+	struct tslot *t = (struct tslot *)ts;
+
+	t->loaded = cps_arena_used(&t->arena);
+}
+
+bool cps_tslot_compact(const struct cps_tstate *ts)
+{
+	const struct tslot *t = (const struct tslot *)ts;
+
+	return cps_arena_used(&t->arena) <= TSLOT_GROWTH * t->loaded + TSLOT_SLACK;
+}
+
+size_t cps_tslot_bytes(const struct cps_tstate *ts)
+{
+	const struct tslot *t = (const struct tslot *)ts;
+
+	return sizeof(*t) + cps_arena_used(&t->arena);
+}
+
+/* A copy of b's bytes in the attempt's texts, NUL-terminated; NULL when
+ * memory is out. */
+static const char *texts_keep(struct attempt *a, const struct cps_buf *b)
+{
+	char *p = cps_arena_alloc(&a->texts, b->len + 1);
+
+	if (p) {
+		memcpy(p, b->data, b->len);
+		p[b->len] = '\0';
+	}
+	return p;
+}
+
+/* The changed fields' names as a jsonb array's text, into b. */
+static int changed_text(const struct cps_tstate *ts, const struct cps_toutcome *to,
+                        struct cps_buf *b)
+{
+	int bad = cps_buf_append_byte(b, '[');
+
+	for (uint32_t i = 0; !bad && i < to->n_changed; i++) {
+		const char *name = ts->rs->root->fields[to->changed_fields[i]].name;
+
+		bad = (i && cps_buf_append(b, ", ", 2)) ||
+		      cps_jsonb_put_string(b, name, strlen(name));
+	}
+	return bad || cps_buf_append_byte(b, ']');
+}
+
+/* Adds the version `to` made of ts, its unified event in `event`, to the
+ * attempt's emits with what the store writes of it. */
+static int add_typed_emit(struct worker *w, struct attempt *a, const struct cps_tstate *ts,
+                          const struct cps_toutcome *to, const struct cps_buf *event, char *errstr,
+                          size_t errstr_size)
+{
+	struct cps_store_emit *e =
+	    cps_worker_attempt_new_emit(w->pool, a, ts->entity, ts->key, event);
+	struct cps_buf b;
+	int rc = CPS_OK;
+
+	if (!e)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	e->version = to->version;
+	e->op = to->op;
+	e->encoded = true;
+	cps_buf_init(&b, 0);
+	if (to->op != CPS_OP_DELETE && ts->has_record) {
+		rc = cps_tstate_record_jsonb(ts, &b, errstr, errstr_size);
+		if (rc == CPS_OK && !(e->record_text = texts_keep(a, &b)))
+			rc = CPS_ERR_FATAL;
+	}
+	cps_buf_reset(&b);
+	if (rc == CPS_OK && (rc = cps_tstate_prov_encode(ts, &b, errstr, errstr_size)) == CPS_OK) {
+		e->prov_bin = (const uint8_t *)texts_keep(a, &b);
+		e->prov_len = b.len;
+		rc = e->prov_bin ? CPS_OK : CPS_ERR_FATAL;
+	}
+	cps_buf_reset(&b);
+	if (rc == CPS_OK)
+		rc = changed_text(ts, to, &b) || !(e->changed_text = texts_keep(a, &b))
+		         ? CPS_ERR_FATAL
+		         : CPS_OK;
+	cps_buf_release(&b);
+	if (rc == CPS_ERR_FATAL)
+		cps_seterr(rc, errstr, errstr_size, "out of memory");
+	return rc;
+}
+
+/* The conflict rows and audit entries of `to`, by way of its JSON view. */
+static int add_typed_conflicts(struct attempt *a, const struct cps_tstate *ts,
+                               const struct cps_toutcome *to, int64_t *opened, char *errstr,
+                               size_t errstr_size)
+{
+	struct cps_reconcile_outcome o;
+	int rc;
+
+	if (!to->n_conflicts)
+		return CPS_OK;
+	rc = cps_toutcome_to_json(ts, to, &o, errstr, errstr_size);
+	if (rc == CPS_OK &&
+	    cps_worker_attempt_add_conflicts(a, ts->entity, ts->key, &o, opened) != CPS_OK)
+		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_reconcile_outcome_release(&o);
+	return rc;
+}
+
+/* Marks `it` refused for `why` and logs it; CPS_ERR_INVALID (the attempt is
+ * made again without it), or CPS_ERR_FATAL when out of memory. */
+static int refuse(struct item *it, const char *what, const char *why, char *errstr,
+                  size_t errstr_size)
+{
+	if (cps_worker_item_refuse(it, why) != CPS_OK)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	cps_log_warn(FAC, "dead-lettered %s: %s%s", it->origin, what, why);
+	return CPS_ERR_INVALID;
+}
+
+int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
+                           const struct cps_rules *rules, int64_t now, int64_t *opened,
+                           struct cps_buf *buf, char *errstr, size_t errstr_size)
+{
+	struct cps_tstate *ts = a->tstates[it->state];
+	char why[CPS_ERRSTR_SIZE];
+	struct cps_toutcome to;
+	struct cps_tevent ev;
+	int rc;
+
+	rc = cps_tevent_from_json(ts, &it->ev, &ev, why, sizeof(why));
+	if (rc == CPS_OK)
+		rc = cps_treconcile_apply(rules, ts, &ev, &to, why, sizeof(why));
+	if (rc == CPS_ERR_INVALID)
+		return refuse(it, "", why, errstr, errstr_size);
+	if (rc != CPS_OK)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (to.changed) {
+		cps_buf_reset(buf);
+		rc = cps_unified_encode_typed(w->uni, ts, &to, now, buf, why, sizeof(why));
+		if (rc != CPS_OK)
+			return refuse(it, "unified event: ", why, errstr, errstr_size);
+		rc = add_typed_emit(w, a, ts, &to, buf, errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	return add_typed_conflicts(a, ts, &to, opened, errstr, errstr_size);
+}
+
+bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out)
+{
+	json_t *at = json_object_get(a->index, k);
+	json_int_t i = json_integer_value(at);
+	const struct cps_tstate *ts;
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!at)
+		return false;
+	if (i >= 0) {
+		const struct cps_key_state *st = a->states[i];
+
+		*out = (struct slot_view){st->entity, st->key, st->record, st->deleted, (size_t)i};
+		return true;
+	}
+	i = -1 - i;
+	ts = a->tstates[i];
+	if (!a->trecords[i] && !(a->trecords[i] = cps_tstate_record_json(ts, err, sizeof(err)))) {
+		cps_log_warn(FAC, "policy: a %s record has no JSON view: %s", ts->entity, err);
+		return false;
+	}
+	*out = (struct slot_view){ts->entity, ts->key, a->trecords[i], ts->deleted,
+	                          a->n_states + (size_t)i};
+	return true;
+}
