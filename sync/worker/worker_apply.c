@@ -1,8 +1,10 @@
 /*
  * Applying a batch in memory (one attempt): the states of the batch's keys
- * loaded from the store, every event applied in order by reconcile.c, and
- * what the store commits in one transaction — unified versions to emit,
- * conflict rows and audit entries — owned by struct attempt.
+ * loaded from the worker's cache or the store — typed states where the
+ * entity and the stored row have a typed form, JSON ones otherwise — and
+ * every event applied in order, by the typed engine (worker_typed.c) or by
+ * reconcile.c, into what the store commits in one transaction
+ * (worker_attempt.c); after the commit the states go to the cache.
  */
 #include "worker/worker_int.h"
 #include "base/clock.h"
@@ -14,35 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void cps_worker_attempt_release(struct attempt *a)
-{
-	for (size_t i = 0; i < a->n_states; i++) {
-		if (!a->states[i])
-			continue; /* kept by the cache */
-		cps_key_state_release(a->states[i]);
-		free(a->states[i]);
-	}
-	for (size_t i = 0; i < a->n_tstates; i++) {
-		if (a->tstates[i])
-			cps_tslot_free(a->tstates[i]);
-		json_decref(a->trecords[i]);
-	}
-	for (size_t i = 0; i < a->n_emits; i++)
-		free(a->payloads[i]);
-	free(a->tstates);
-	free(a->trecords);
-	cps_arena_release(&a->texts);
-	free(a->states);
-	free(a->emits);
-	free(a->payloads);
-	free(a->conflicts);
-	free(a->audits);
-	free(a->policy);
-	json_decref(a->keep);
-	json_decref(a->index);
-	memset(a, 0, sizeof(*a));
-}
 
 void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid)
 {
@@ -63,86 +36,6 @@ void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid)
 		cps_state_cache_put(w->cache, k, (struct cps_cached){.typed = a->tstates[i]}, xid);
 		a->tstates[i] = NULL;
 	}
-}
-
-static const char *kept_string(struct attempt *a, json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_string(v))
-		return NULL;
-	json_array_append(a->keep, obj);
-	return json_string_value(v);
-}
-
-int cps_worker_attempt_add_conflicts(struct attempt *a, const char *entity, const char *key,
-                                     const struct cps_reconcile_outcome *o, int64_t *opened)
-{
-	struct {
-		json_t *list;
-		enum cps_conflict_change_kind kind;
-	} groups[] = {{o->opened, CPS_CONFLICT_OPEN},
-	              {o->updated, CPS_CONFLICT_UPDATE},
-	              {o->closed, CPS_CONFLICT_CLOSE}};
-
-	for (size_t g = 0; g < CPS_ARRAY_SIZE(groups); g++) {
-		size_t i;
-		json_t *c;
-
-		json_array_append(a->keep, groups[g].list);
-		json_array_foreach (groups[g].list, i, c) {
-			struct cps_store_conflict *sc;
-			struct cps_store_audit *au;
-			const char *how;
-
-			if (cps_grow(&a->conflicts, &a->cap_conflicts, a->n_conflicts + 1,
-			             sizeof(*a->conflicts)) ||
-			    cps_grow(&a->audits, &a->cap_audits, a->n_audits + 1,
-			             sizeof(*a->audits)))
-				return CPS_ERR_FATAL;
-			sc = &a->conflicts[a->n_conflicts++];
-			memset(sc, 0, sizeof(*sc));
-			sc->kind = groups[g].kind;
-			sc->entity = entity;
-			sc->key = key;
-			sc->field = kept_string(a, c, "field");
-			sc->candidates = json_object_get(c, "candidates");
-			sc->rule = kept_string(a, c, "rule");
-			how = kept_string(a, c, "how");
-			sc->how = how ? how : "auto";
-			au = &a->audits[a->n_audits++];
-			memset(au, 0, sizeof(*au));
-			au->actor = "cpsync";
-			au->entity = entity;
-			au->key = key;
-			au->field = sc->field;
-			switch (sc->kind) {
-			case CPS_CONFLICT_OPEN:
-				au->action = "conflict.opened";
-				au->after = sc->candidates;
-				(*opened)++;
-				break;
-			case CPS_CONFLICT_UPDATE:
-				au->action = "conflict.updated";
-				au->after = sc->candidates;
-				break;
-			case CPS_CONFLICT_CLOSE:
-				au->action = !strcmp(sc->how, "auto")       ? "conflict.auto_closed"
-				             : !strcmp(sc->how, "resolved") ? "conflict.resolved"
-				                                            : "conflict.dismissed";
-				break;
-			}
-		}
-	}
-	return CPS_OK;
-}
-
-int cps_worker_item_refuse(struct item *it, const char *why)
-{
-	it->skip = 1;
-	free(it->reason);
-	it->reason = strdup(why);
-	return it->reason ? CPS_OK : CPS_ERR_FATAL;
 }
 
 /* The index entry of a key's state: states[i] as i, tstates[i] as -1 - i. */
@@ -200,6 +93,23 @@ static int add_typed_state(struct attempt *a, const struct cps_record_schema *rs
 	return index_set(a, k, true, a->n_tstates++) ? CPS_ERR_FATAL : CPS_OK;
 }
 
+/* The cache's copy of (entity, key) in the form wanted, and the id of its
+ * writer in *xid; a copy in the other form is dropped (none: *xid 0). */
+static struct cps_cached cache_take(struct worker *w, const char *entity, const char *key,
+                                    bool typed, uint64_t *xid)
+{
+	char k[CPS_NAME_MAX + 2048];
+	struct cps_cached c;
+
+	index_key(entity, key, k, sizeof(k));
+	c = cps_state_cache_take(w->cache, k, xid);
+	if (typed ? c.typed != NULL : c.json != NULL)
+		return c;
+	cps_cached_free(c);
+	*xid = 0;
+	return (struct cps_cached){0};
+}
+
 /* Loads the attempt's JSON states, each from the worker's cache where the
  * store says the transaction that wrote the cached copy is still its row's
  * last writer (then the row is not even sent), else from the store. */
@@ -216,18 +126,9 @@ static int load_json(struct worker *w, struct attempt *a, char *errstr, size_t e
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; w->cache && i < n; i++) {
-		char k[CPS_NAME_MAX + 2048];
-		struct cps_cached c;
-
-		index_key(a->states[i]->entity, a->states[i]->key, k, sizeof(k));
-		c = cps_state_cache_take(w->cache, k, &known[i]);
-		cached[i] = c.json;
-		if (!c.json) { /* nothing, or a typed copy this key cannot use */
-			known[i] = 0;
-			cps_cached_free(c);
-		}
-	}
+	for (size_t i = 0; w->cache && i < n; i++)
+		cached[i] =
+		    cache_take(w, a->states[i]->entity, a->states[i]->key, false, &known[i]).json;
 	rc = n ? cps_store_load_states_known(w->store, a->states, n, known, NULL, same, errstr,
 	                                     errstr_size)
 	       : CPS_OK;
@@ -270,18 +171,9 @@ static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, c
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; w->cache && i < n; i++) {
-		char k[CPS_NAME_MAX + 2048];
-		struct cps_cached c;
-
-		index_key(a->tstates[i]->entity, a->tstates[i]->key, k, sizeof(k));
-		c = cps_state_cache_take(w->cache, k, &known[i]);
-		cached[i] = c.typed;
-		if (!c.typed) {
-			known[i] = 0;
-			cps_cached_free(c);
-		}
-	}
+	for (size_t i = 0; w->cache && i < n; i++)
+		cached[i] =
+		    cache_take(w, a->tstates[i]->entity, a->tstates[i]->key, true, &known[i]).typed;
 	rc = cps_store_load_tstates(w->store, a->tstates, n, known, NULL, same, typed, errstr,
 	                            errstr_size);
 	for (size_t i = 0; i < n; i++) {
@@ -318,6 +210,13 @@ static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, c
 	if (rc == CPS_OK) {
 		a->n_tstates = kept;
 		cps_state_cache_count_lookups(w->cache, hits, stale, n - hits - stale);
+	}
+	if (rc == CPS_OK && kept < n && !w->older_rows_seen) {
+		w->older_rows_seen = true;
+		cps_log_info(
+		    FAC,
+		    "worker %d: key states stored by an older cpsync are applied the JSON way and written in the current form as they change",
+		    w->idx);
 	}
 out:
 	free(cached);
@@ -371,61 +270,6 @@ static int attempt_load_states(struct worker *w, struct item *items, size_t n, s
 		items[i].typed = at < 0;
 		items[i].state = (size_t)(at < 0 ? -1 - at : at);
 	}
-	return CPS_OK;
-}
-
-struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct attempt *a,
-                                                   const char *entity, const char *key,
-                                                   const struct cps_buf *buf)
-{
-	struct cps_store_emit *e;
-	uint8_t **pp;
-	json_t *topic;
-
-	if (cps_grow(&a->emits, &a->cap_emits, a->n_emits + 1, sizeof(*a->emits)))
-		return NULL;
-	/* the payload array grows along with emits */
-	pp = realloc(a->payloads, a->cap_emits * sizeof(*pp));
-	if (!pp)
-		return NULL;
-	a->payloads = pp;
-	topic = json_sprintf("%s%s", p->conf.unified_topic_prefix, entity);
-	if (!topic || json_array_append_new(a->keep, topic) ||
-	    !(a->payloads[a->n_emits] = malloc(buf->len ? buf->len : 1)))
-		return NULL;
-	memcpy(a->payloads[a->n_emits], buf->data, buf->len);
-	e = &a->emits[a->n_emits++];
-	memset(e, 0, sizeof(*e));
-	e->entity = entity;
-	e->key = key;
-	e->topic = json_string_value(topic);
-	e->payload = a->payloads[a->n_emits - 1];
-	e->payload_len = buf->len;
-	return e;
-}
-
-/* Adds the unified version `buf` of state `st` (after outcome `o`) to the
- * attempt's emits, with snapshots of the record and its provenance (later
- * events of the batch change the state). CPS_ERR_FATAL when out of memory. */
-int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
-                                const struct cps_reconcile_outcome *o, const struct cps_buf *buf)
-{
-	struct cps_store_emit *e = cps_worker_attempt_new_emit(p, a, st->entity, st->key, buf);
-
-	if (!e)
-		return CPS_ERR_FATAL;
-	e->version = o->version;
-	e->op = o->op;
-	/* Reconciliation replaces a record and provenance entries rather than
-	 * changing them (reconcile.c), so the record is shared and the
-	 * provenance object copied one level deep. */
-	e->record =
-	    o->op == CPS_OP_DELETE || json_is_null(st->record) ? NULL : json_incref(st->record);
-	e->provenance = json_copy(st->provenance);
-	e->changed_fields = o->changed_fields;
-	json_array_append(a->keep, o->changed_fields);
-	json_array_append_new(a->keep, e->record ? e->record : json_null());
-	json_array_append_new(a->keep, e->provenance ? e->provenance : json_null());
 	return CPS_OK;
 }
 

@@ -3,7 +3,11 @@
  * the files that split it by concept — lifecycle (worker.c), consuming
  * (worker_consume.c), where partitions start and what a batch commits as
  * offsets (worker_offsets.c), one batch (worker_batch.c), applying it
- * (worker_apply.c), and the store connection (worker_store.c).
+ * (worker_apply.c: loading the keys' states, each event in order) to what
+ * the attempt holds and commits (worker_attempt.c), an event on a typed
+ * state (worker_typed.c, in a tslot: worker_tslot.c), the policy's checks
+ * and alerts (worker_policy.c, worker_alerts.c), the state cache
+ * (worker_cache.c) and the store connection (worker_store.c).
  */
 #ifndef CPS_WORKER_INT_H
 #define CPS_WORKER_INT_H
@@ -48,6 +52,7 @@ struct worker {
 	 * on first use (typed_tried: made or found missing) */
 	struct cps_record_schema *typed_rs[CPS_N_ENTITIES];
 	bool typed_tried[CPS_N_ENTITIES];
+	bool older_rows_seen; /* a state with no typed form was loaded (logged once) */
 };
 
 struct cps_workers {
@@ -170,34 +175,6 @@ void cps_state_cache_count_lookups(struct cps_state_cache *c, size_t hits, size_
 void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid);
 size_t cps_state_cache_count(const struct cps_state_cache *c);
 
-/* ---- worker_typed.c ------------------------------------------------------ */
-
-/* The record schema of `entity` for its typed state; NULL: the entity stays
- * on the JSON path (alerts, which the policy's alerts change as JSON, and
- * an entity whose schema does not compile, logged once). */
-const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const char *entity);
-/* A new empty typed state of (entity, key) in a tslot of its own; NULL when
- * memory is out. */
-struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
-                                 const char *key);
-void cps_tslot_free(struct cps_tstate *ts);
-/* Notes what a freshly loaded state's arena holds. */
-void cps_tslot_loaded(struct cps_tstate *ts);
-/* Whether a committed typed state is worth keeping in the cache (it has
- * not grown far past what it held when loaded). */
-bool cps_tslot_compact(const struct cps_tstate *ts);
-size_t cps_tslot_bytes(const struct cps_tstate *ts);
-/* Applies item `it` to its typed state: the typed event made from the
- * ingest event, the typed engine's apply, and for a change its unified
- * event, emit and conflict rows. Errors as cps_worker_attempt_build's
- * (an event refused: marked skip, CPS_ERR_INVALID). */
-int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
-                           const struct cps_rules *rules, int64_t now, int64_t *opened,
-                           struct cps_buf *buf, char *errstr, size_t errstr_size);
-/* The view of the state of "entity/key" `k` in the attempt; false when
- * the attempt has no such state or memory is out. */
-bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out);
-
 /* ---- worker_store.c ------------------------------------------------------ */
 
 /* Reports a failure: log, and the reconcile link FAILED with the message. */
@@ -219,13 +196,25 @@ size_t cps_worker_batch_offsets(struct cps_workers *p, struct item *items, size_
 /* Commits the offsets to Kafka too, asynchronously: for lag figures only. */
 void cps_worker_commit_for_lag(struct worker *w, const struct cps_store_offset *offs, size_t k);
 
-/* ---- worker_apply.c ------------------------------------------------------ */
+/* ---- worker_tslot.c ------------------------------------------------------ */
+
+/* A new empty typed state of (entity, key) in a tslot of its own; NULL when
+ * memory is out. */
+struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
+                                 const char *key);
+void cps_tslot_free(struct cps_tstate *ts);
+/* Notes what a freshly loaded state's arena holds. */
+void cps_tslot_loaded(struct cps_tstate *ts);
+/* Whether a committed typed state is worth keeping in the cache (it has
+ * not grown far past what it held when loaded). */
+bool cps_tslot_compact(const struct cps_tstate *ts);
+size_t cps_tslot_bytes(const struct cps_tstate *ts);
+
+/* ---- worker_attempt.c ---------------------------------------------------- */
 
 void cps_worker_attempt_release(struct attempt *a);
 /* Marks an item dead-lettered with `why`; CPS_ERR_FATAL when out of memory. */
 int cps_worker_item_refuse(struct item *it, const char *why);
-int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
-                             int64_t *opened, char *errstr, size_t errstr_size);
 /* Adds the unified version `buf` of state `st` (after outcome `o`) to the
  * attempt's emits (copies; CPS_ERR_FATAL when out of memory). */
 int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,
@@ -238,6 +227,31 @@ struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct
 /* The conflict rows and audit entries of outcome `o` of (entity, key). */
 int cps_worker_attempt_add_conflicts(struct attempt *a, const char *entity, const char *key,
                                      const struct cps_reconcile_outcome *o, int64_t *opened);
+/* The view of the state of "entity/key" `k` in the attempt; false when
+ * the attempt has no such state or memory is out. */
+bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out);
+
+/* ---- worker_typed.c ------------------------------------------------------ */
+
+/* The record schema of `entity` for its typed state; NULL: the entity stays
+ * on the JSON path (alerts, which the policy's alerts change as JSON, and
+ * an entity whose schema does not compile, logged once). */
+const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const char *entity);
+/* Applies item `it` to its typed state: the typed event made from the
+ * ingest event, the typed engine's apply, and for a change its unified
+ * event, emit and conflict rows. Errors as cps_worker_attempt_build's
+ * (an event refused: marked skip, CPS_ERR_INVALID). */
+int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
+                           const struct cps_rules *rules, int64_t now, int64_t *opened,
+                           struct cps_buf *buf, char *errstr, size_t errstr_size);
+
+/* ---- worker_apply.c ------------------------------------------------------ */
+
+/* Loads states and applies every event in order. CPS_OK: the attempt is
+ * ready to commit; CPS_ERR_INVALID: an event was refused (marked skip), redo;
+ * else a store (or memory) error. */
+int cps_worker_attempt_build(struct worker *w, struct item *items, size_t n, struct attempt *a,
+                             int64_t *opened, char *errstr, size_t errstr_size);
 
 /* ---- worker_policy.c ----------------------------------------------------- */
 

@@ -18,15 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A typed state's arena grows in steps of this: a person's state is 4 to
- * 6 KiB. */
-#define TSLOT_CHUNK 4096
-/* A committed state is kept while its arena holds at most this many times
- * what it held when loaded, plus TSLOT_SLACK: a key changed many times over
- * is dropped and loaded compact again. */
-#define TSLOT_GROWTH 3
-#define TSLOT_SLACK  (8u << 10)
-
 const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const char *entity)
 {
 	int e = cps_entity_index(entity);
@@ -46,52 +37,6 @@ const struct cps_record_schema *cps_worker_typed_schema(struct worker *w, const 
 			             entity, err);
 	}
 	return w->typed_rs[e];
-}
-
-struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
-                                 const char *key)
-{
-	struct tslot *t = malloc(sizeof(*t));
-
-	if (!t)
-		return NULL;
-	cps_arena_init(&t->arena, TSLOT_CHUNK);
-	if (cps_tstate_init(&t->st, rs, entity, key, &t->arena, NULL, 0) != CPS_OK) {
-		cps_arena_release(&t->arena);
-		free(t);
-		return NULL;
-	}
-	t->loaded = cps_arena_used(&t->arena);
-	return &t->st;
-}
-
-void cps_tslot_free(struct cps_tstate *ts)
-{
-	struct tslot *t = (struct tslot *)ts;
-
-	cps_arena_release(&t->arena);
-	free(t);
-}
-
-void cps_tslot_loaded(struct cps_tstate *ts)
-{
-	struct tslot *t = (struct tslot *)ts;
-
-	t->loaded = cps_arena_used(&t->arena);
-}
-
-bool cps_tslot_compact(const struct cps_tstate *ts)
-{
-	const struct tslot *t = (const struct tslot *)ts;
-
-	return cps_arena_used(&t->arena) <= TSLOT_GROWTH * t->loaded + TSLOT_SLACK;
-}
-
-size_t cps_tslot_bytes(const struct cps_tstate *ts)
-{
-	const struct tslot *t = (const struct tslot *)ts;
-
-	return sizeof(*t) + cps_arena_used(&t->arena);
 }
 
 /* A copy of b's bytes in the attempt's texts, NUL-terminated; NULL when
@@ -217,30 +162,4 @@ int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
 			return rc;
 	}
 	return add_typed_conflicts(a, ts, &to, opened, errstr, errstr_size);
-}
-
-bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out)
-{
-	json_t *at = json_object_get(a->index, k);
-	json_int_t i = json_integer_value(at);
-	const struct cps_tstate *ts;
-	char err[CPS_ERRSTR_SIZE];
-
-	if (!at)
-		return false;
-	if (i >= 0) {
-		const struct cps_key_state *st = a->states[i];
-
-		*out = (struct slot_view){st->entity, st->key, st->record, st->deleted, (size_t)i};
-		return true;
-	}
-	i = -1 - i;
-	ts = a->tstates[i];
-	if (!a->trecords[i] && !(a->trecords[i] = cps_tstate_record_json(ts, err, sizeof(err)))) {
-		cps_log_warn(FAC, "policy: a %s record has no JSON view: %s", ts->entity, err);
-		return false;
-	}
-	*out = (struct slot_view){ts->entity, ts->key, a->trecords[i], ts->deleted,
-	                          a->n_states + (size_t)i};
-	return true;
 }

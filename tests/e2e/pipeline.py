@@ -143,8 +143,22 @@ def run(args, schemas, broker, db, cps):
     p1 = L.national_id("440305", "19680314", 317)
     p2 = L.national_id("440304", "19711102", 208)
     p3 = L.national_id("441521", "19850921", 573)
+    p4 = L.national_id("440306", "19790101", 112)
     h1, e1 = "H440305202100123", "H440305202100123:DIBAO"
     msgs = []  # (platform, entity, key, record or None, effective offset in s)
+
+    # P4: a row as an older cpsync wrote it (the platforms' facts as JSON, no
+    # binary facts or provenance), which the typed state cannot load: the
+    # worker applies the province's event to it the JSON way and writes the
+    # row in the current form, which the typed state loads on P4's next event
+    db.execute("INSERT INTO cpsync.records (entity, key, version, record, platforms) VALUES "
+               "('person', %s, 1, %s, %s)", (p4, json.dumps({"national_id": p4, "name": "王芳"}),
+                                             json.dumps({"city": {
+                                                 "withdrawn": False, "eff": T0 + 5000,
+                                                 "src": T0 + 5000, "pos": None, "fields": {
+                                                     "name": {"v": "王芳", "eff": T0 + 5000,
+                                                              "src": T0 + 5000, "pos": None}}}})))
+    msgs.append(("province", "person", p4, person(p4, "王芳", phone="13900000004"), 10))
 
     # P1: city and province disagree on name (manual), labour_capacity
     # (precedence city first) and phone (latest: the province's is newer)
@@ -167,6 +181,20 @@ def run(args, schemas, broker, db, cps):
     msgs.append(("city", "enrolment", e1, enrolment(e1, h1, "APPLIED", 80000), 10))
     msgs.append(("shenshan", "enrolment", e1, enrolment(e1, h1, "ACTIVE", 81000), 15))
 
+    t_start = time.monotonic()
+    produce(schemas, broker, msgs)
+    wait_applied(db, broker, cps, msgs, 6)
+    # P4's row, now in the current form, takes its next event the typed way
+    msgs.append(("province", "person", p4, person(p4, "王芳", phone="13900000044"), 50))
+    produce(schemas, broker, msgs[-1:])
+    wait_applied(db, broker, cps, msgs, 6)
+    L.info("applied in %.1f s" % (time.monotonic() - t_start))
+    expect("stored by an older cpsync are applied the JSON way" in cps.tail(1 << 24),
+           "the worker says it met a row of an older cpsync")
+    check(schemas, broker, db, msgs, p1, p2, p3, p4, h1, e1)
+
+
+def produce(schemas, broker, msgs):
     out = []
     for plat, ent, key, rec, eff in msgs:
         framing = PLATFORMS[plat][0]
@@ -174,10 +202,11 @@ def run(args, schemas, broker, db, cps):
         ts = T0 + eff * 1000
         out.append((TOPIC[(plat, ent)], key.encode(), value,
                     [("effective_time", str(ts).encode())], ts))
-    t_start = time.monotonic()
     L.produce_all(L.producer(broker.bootstrap), out)
 
-    # wait for: every message accepted by its source, the store at rest
+
+def wait_applied(db, broker, cps, msgs, n_records):
+    """Until every message is accepted by its source and the store is at rest."""
     expect_accepted = {p: sum(1 for m in msgs if m[0] == p) for p in PLATFORMS}
     deadline = time.monotonic() + 90
     while True:
@@ -188,15 +217,17 @@ def run(args, schemas, broker, db, cps):
                      for p, n in expect_accepted.items())
             applied = db.query("SELECT count(*) FROM cpsync.records")[0][0]
             pending = db.query("SELECT count(*) FROM cpsync.outbox")[0][0]
-            if ok and applied == 5 and pending == 0 and settled(db, broker, len(msgs)):
+            if ok and applied == n_records and pending == 0 and \
+                    settled(db, broker, len(msgs)):
                 break
         if not cps.alive() or time.monotonic() > deadline:
             L.fail("records not applied: %s\ndead letters: %s\n%s" % (
                 json.dumps(doc), db.query("SELECT origin, reason FROM cpsync.dead_letters"),
                 cps.tail()))
         time.sleep(0.3)
-    L.info("applied in %.1f s" % (time.monotonic() - t_start))
 
+
+def check(schemas, broker, db, msgs, p1, p2, p3, p4, h1, e1):
     dead = db.query("SELECT count(*) FROM cpsync.dead_letters")[0][0]
     if dead:
         L.fail("%d dead letters for valid input: %s" % (
@@ -220,6 +251,14 @@ def run(args, schemas, broker, db, cps):
     r = plain(rows[("person", p2)][2])
     expect(r["residence_address"] == "福田区香蜜湖街道1号", "P2 address updated")
     expect(rows[("person", p3)][1] is True, "P3 deleted after Shenshan's tombstone")
+    r = plain(rows[("person", p4)][2])
+    expect(rows[("person", p4)][0] == 3 and r["name"] == "王芳" and r["phone"] == "13900000044"
+           and r["gender"] == "MALE", "P4 (an older cpsync's row) took both events: %s"
+           % (rows[("person", p4)][:2],))
+    expect(sorted(rows[("person", p4)][4]) == ["city", "province"]
+           and rows[("person", p4)][3]["name"]["platform"] in ("city", "province"),
+           "P4's row is in the current form, the older row's facts kept: %s"
+           % sorted(rows[("person", p4)][4] or []))
     r = plain(rows[("household", h1)][2])
     expect(r["per_capita_monthly_income"] == L.avro_json_bytes(L.money(120000)),
            "H1 income is the city's (precedence)")
@@ -250,8 +289,9 @@ def run(args, schemas, broker, db, cps):
         hist.setdefault((e, k), []).append((v, op, rec, changed))
     for ek, (ver, deleted, rec, _, _) in rows.items():
         vs = [h[0] for h in hist.get(ek, [])]
-        expect(vs == list(range(1, ver + 1)), "history of %s is versions 1..%d (got %s)"
-               % (ek[0], ver, vs))
+        first = 2 if ek == ("person", p4) else 1  # its version 1 is the older cpsync's
+        expect(vs == list(range(first, ver + 1)), "history of %s is versions %d..%d (got %s)"
+               % (ek[0], first, ver, vs))
     expect(hist[("person", p3)][-1][1] == "delete", "P3's last history row is a delete")
     expect(hist[("person", p2)][-1][0] == 2, "P2 has exactly two versions")
 
@@ -269,17 +309,18 @@ def run(args, schemas, broker, db, cps):
     expect(set(seen) == store_versions, "unified events (by key, version) equal the history: "
            "%d events, %d history rows" % (len(seen), len(store_versions)))
     for (e, k, v), ev in seen.items():
-        rows_rec = plain(hist[(e, k)][v - 1][2])
+        h = {x[0]: x for x in hist[(e, k)]}[v]
+        rows_rec = plain(h[2])
         if ev["operation"] == "DELETE":
             expect(ev["record"] is None, "a DELETE event carries no record")
         else:
             expect(from_avro(ev["record"]) == rows_rec,
                    "event %s v%d record equals the history's" % (e, v))
         # what the sinks' no-echo rule reads: the change log's changed fields
-        expect(sorted(ev["changed_fields"]) == sorted(hist[(e, k)][v - 1][3] or [])
+        expect(sorted(ev["changed_fields"]) == sorted(h[3] or [])
                and (ev["prior_platforms"] == []) == (ev["operation"] == "UPSERT"),
                "event %s v%d: changed_fields %s, the history's %s, prior_platforms %s"
-               % (e, v, ev["changed_fields"], hist[(e, k)][v - 1][3], ev["prior_platforms"]))
+               % (e, v, ev["changed_fields"], h[3], ev["prior_platforms"]))
     p3_delete = seen[("person", p3, rows[("person", p3)][0])]
     expect(p3_delete["operation"] == "DELETE" and p3_delete["prior_platforms"] == ["SHENSHAN"]
            and p3_delete["changed_fields"] == [],
