@@ -87,6 +87,10 @@ struct cps_store_emit {
 	const uint8_t *prov_bin;
 	size_t prov_len;
 	const char *changed_text;
+	/* Instead of record_text and prov_bin: the version is its typed state's
+	 * as the batch commits it (nothing changed the state since), so the
+	 * change-log row takes the state's record and provenance. */
+	bool as_state;
 };
 
 enum cps_conflict_change_kind {

@@ -127,8 +127,8 @@ static struct state_slot *state_of_emit(const struct state_index *t, const struc
 	const char *k;
 	json_t *v;
 
-	if (x && x->ts) /* an emit of a typed state: its last version is the state's */
-		return x->ts->version == e->version && e->encoded && e->record_text ? x : NULL;
+	if (x && x->ts) /* an emit of a typed state says whether it is the state's */
+		return x->ts->version == e->version && e->as_state ? x : NULL;
 	if (!x || x->st->version != e->version || !e->record || e->record != x->st->record ||
 	    !json_is_object(e->provenance) || !json_is_object(x->st->provenance) ||
 	    json_object_size(e->provenance) != json_object_size(x->st->provenance))
@@ -334,6 +334,14 @@ static int send_emit(struct cps_store *s, const struct cps_store_emit *e, char *
 	params_row(&p, e->entity, e->key, e->version);
 	rc = params_emit(&p, e, errstr, errstr_size);
 	if (rc != CPS_OK) {
+		cps_pg_params_clear(&p);
+		return rc;
+	}
+	if (e->as_state) {
+		rc = cps_seterr(
+		    CPS_ERR_FATAL, errstr, errstr_size,
+		    "store: an emit of %s version %lld stands for a state the batch lacks",
+		    e->entity, (long long)e->version);
 		cps_pg_params_clear(&p);
 		return rc;
 	}

@@ -80,14 +80,17 @@ static int add_typed_state(struct attempt *a, const struct cps_record_schema *rs
 		return CPS_ERR_FATAL;
 	if (cap != a->cap_tstates) {
 		json_t **r = realloc(a->trecords, a->cap_tstates * sizeof(*r));
+		size_t *p = r ? realloc(a->tpending, a->cap_tstates * sizeof(*p)) : NULL;
 
-		if (!r)
+		a->trecords = r ? r : a->trecords;
+		a->tpending = p ? p : a->tpending;
+		if (!p)
 			return CPS_ERR_FATAL;
-		a->trecords = r;
 	}
 	if (!(ts = cps_tslot_new(rs, entity, key)))
 		return CPS_ERR_FATAL;
 	a->trecords[a->n_tstates] = NULL;
+	a->tpending[a->n_tstates] = SIZE_MAX;
 	a->tstates[a->n_tstates] = ts;
 	index_key(entity, key, k, sizeof(k));
 	return index_set(a, k, true, a->n_tstates++) ? CPS_ERR_FATAL : CPS_OK;

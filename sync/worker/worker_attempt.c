@@ -28,6 +28,7 @@ void cps_worker_attempt_release(struct attempt *a)
 		free(a->payloads[i]);
 	free(a->tstates);
 	free(a->trecords);
+	free(a->tpending);
 	cps_arena_release(&a->texts);
 	free(a->states);
 	free(a->emits);

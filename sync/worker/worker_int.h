@@ -128,6 +128,9 @@ struct attempt {
 	struct cps_tstate **tstates;
 	size_t n_tstates, cap_tstates;
 	json_t **trecords;
+	/* per typed state, its emit that stands for it as it is (as_state):
+	 * written down before the state changes again; SIZE_MAX: none */
+	size_t *tpending;
 	/* what the typed states' emits carry written down */
 	struct cps_arena texts;
 };

@@ -2,11 +2,13 @@
  * The typed path of an attempt (ENGINE.md "Next: the typed key state",
  * step 4): key states held as typed states (reconcile/typed_state.h), each
  * in a tslot with an arena of its own; an event applied by the typed engine;
- * its unified event written from the typed state, and what the store
- * writes of the version — record jsonb text, provenance bytes, changed
- * fields — written down at once, since later events of the batch change
- * the state in place. JSON is made only for the policy (the records it
- * checks) and for conflicts (their rows and audit entries).
+ * its unified event written from the typed state. A version's emit stands
+ * for its state as it is until another event of the batch changes the
+ * state in place: only then is what the store keeps of the version (record
+ * jsonb text, provenance bytes) written down; the batch's last version of
+ * a key is the state's own, which the store writes once. JSON is made only
+ * for the policy (the records it checks) and for conflicts (their rows and
+ * audit entries).
  */
 #include "worker/worker_int.h"
 #include "base/log.h"
@@ -67,24 +69,16 @@ static int changed_text(const struct cps_tstate *ts, const struct cps_toutcome *
 	return bad || cps_buf_append_byte(b, ']');
 }
 
-/* Adds the version `to` made of ts, its unified event in `event`, to the
- * attempt's emits with what the store writes of it. */
-static int add_typed_emit(struct worker *w, struct attempt *a, const struct cps_tstate *ts,
-                          const struct cps_toutcome *to, const struct cps_buf *event, char *errstr,
-                          size_t errstr_size)
+/* Writes down what the store keeps of emit e, the version ts stands at:
+ * its record's jsonb text and its provenance (ts is about to change). */
+static int write_down(struct attempt *a, const struct cps_tstate *ts, struct cps_store_emit *e,
+                      char *errstr, size_t errstr_size)
 {
-	struct cps_store_emit *e =
-	    cps_worker_attempt_new_emit(w->pool, a, ts->entity, ts->key, event);
 	struct cps_buf b;
 	int rc = CPS_OK;
 
-	if (!e)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	e->version = to->version;
-	e->op = to->op;
-	e->encoded = true;
 	cps_buf_init(&b, 0);
-	if (to->op != CPS_OP_DELETE && ts->has_record) {
+	if (e->op != CPS_OP_DELETE && ts->has_record) {
 		rc = cps_tstate_record_jsonb(ts, &b, errstr, errstr_size);
 		if (rc == CPS_OK && !(e->record_text = texts_keep(a, &b)))
 			rc = CPS_ERR_FATAL;
@@ -95,15 +89,36 @@ static int add_typed_emit(struct worker *w, struct attempt *a, const struct cps_
 		e->prov_len = b.len;
 		rc = e->prov_bin ? CPS_OK : CPS_ERR_FATAL;
 	}
-	cps_buf_reset(&b);
-	if (rc == CPS_OK)
-		rc = changed_text(ts, to, &b) || !(e->changed_text = texts_keep(a, &b))
-		         ? CPS_ERR_FATAL
-		         : CPS_OK;
 	cps_buf_release(&b);
+	e->as_state = false;
 	if (rc == CPS_ERR_FATAL)
 		cps_seterr(rc, errstr, errstr_size, "out of memory");
 	return rc;
+}
+
+/* Adds the version `to` made of state i, its unified event in `event`, to
+ * the attempt's emits, standing for the state until it changes again. */
+static int add_typed_emit(struct worker *w, struct attempt *a, size_t i,
+                          const struct cps_toutcome *to, const struct cps_buf *event, char *errstr,
+                          size_t errstr_size)
+{
+	const struct cps_tstate *ts = a->tstates[i];
+	struct cps_store_emit *e =
+	    cps_worker_attempt_new_emit(w->pool, a, ts->entity, ts->key, event);
+	struct cps_buf b;
+	int bad;
+
+	if (!e)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	e->version = to->version;
+	e->op = to->op;
+	e->encoded = true;
+	e->as_state = true;
+	a->tpending[i] = a->n_emits - 1;
+	cps_buf_init(&b, 0);
+	bad = changed_text(ts, to, &b) || !(e->changed_text = texts_keep(a, &b));
+	cps_buf_release(&b);
+	return bad ? cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory") : CPS_OK;
 }
 
 /* The conflict rows and audit entries of `to`, by way of its JSON view. */
@@ -145,6 +160,12 @@ int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
 	struct cps_tevent ev;
 	int rc;
 
+	if (a->tpending[it->state] != SIZE_MAX) {
+		rc = write_down(a, ts, &a->emits[a->tpending[it->state]], errstr, errstr_size);
+		a->tpending[it->state] = SIZE_MAX;
+		if (rc != CPS_OK)
+			return rc;
+	}
 	rc = cps_tevent_from_json(ts, &it->ev, &ev, why, sizeof(why));
 	if (rc == CPS_OK)
 		rc = cps_treconcile_apply(rules, ts, &ev, &to, why, sizeof(why));
@@ -157,7 +178,7 @@ int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
 		rc = cps_unified_encode_typed(w->uni, ts, &to, now, buf, why, sizeof(why));
 		if (rc != CPS_OK)
 			return refuse(it, "unified event: ", why, errstr, errstr_size);
-		rc = add_typed_emit(w, a, ts, &to, buf, errstr, errstr_size);
+		rc = add_typed_emit(w, a, it->state, &to, buf, errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
 	}

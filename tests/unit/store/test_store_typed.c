@@ -8,9 +8,10 @@
  * to the JSON path (typed 0), as is a row whose facts do not read; a key
  * whose row the caller's copy already is (known xid) is not sent. The typed
  * commit: the same states as typed states, with emits of their versions
- * written down (as the worker will make them), committed and loaded back
- * the JSON way, give the JSON states; the change log holds each version
- * once, the state's own with the state's record and provenance.
+ * written down or standing for the state (as the worker makes them),
+ * committed and loaded back the JSON way, give the JSON states; the change
+ * log holds each version once, the state's own with the state's record and
+ * provenance; an emit standing for a state the batch lacks is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,6 +269,8 @@ static void test_typed_commit(void **state)
 			                            .encoded = true,
 			                            .record_text = "{\"name\": \"earlier\"}",
 			                            .changed_text = "[\"name\"]"};
+		/* the state's own version: written down (odd cases) or standing for
+		 * the state as committed (even ones) */
 		emits[n_emits++] = (struct cps_store_emit){
 		    .entity = typed[i].entity,
 		    .key = typed[i].key,
@@ -277,10 +280,12 @@ static void test_typed_commit(void **state)
 		    .payload = (const uint8_t *)"v",
 		    .payload_len = 1,
 		    .encoded = true,
-		    .record_text = typed[i].has_record ? (const char *)texts[i].data : NULL,
-		    .prov_bin = provs[i].data,
-		    .prov_len = provs[i].len,
-		    .changed_text = "[]"};
+		    .record_text =
+		        i % 2 && typed[i].has_record ? (const char *)texts[i].data : NULL,
+		    .prov_bin = i % 2 ? provs[i].data : NULL,
+		    .prov_len = i % 2 ? provs[i].len : 0,
+		    .changed_text = "[]",
+		    .as_state = i % 2 == 0};
 	}
 	globfree(&g);
 	assert_int_equal(cps_store_open(testdb.conninfo, &s, err, sizeof(err)), CPS_OK);
@@ -319,6 +324,12 @@ static void test_typed_commit(void **state)
 	              "ORDER BY version LIMIT 1");
 	assert_string_equal(v, "earlier");
 	free(v);
+	/* an emit standing for a state the batch does not carry is refused */
+	emits[0].version = 999;
+	emits[0].as_state = true;
+	batch = (struct cps_store_batch){.emits = emits, .n_emits = 1};
+	assert_int_equal(cps_store_commit_batch(s, &batch, NULL, err, sizeof(err)), CPS_ERR_FATAL);
+	assert_non_null(strstr(err, "stands for a state the batch lacks"));
 	for (size_t i = 0; i < n; i++) {
 		cps_key_state_release(&written[i]);
 		cps_key_state_release(&loaded[i]);
