@@ -123,6 +123,11 @@ struct cps_tstate {
 int cps_tstate_init(struct cps_tstate *st, const struct cps_record_schema *rs, const char *entity,
                     const char *key, struct cps_arena *arena, char *errstr, size_t errstr_size);
 
+/* A copy of `src` in `arena` holding only what src refers to (its arena
+ * also holds what events replaced since). CPS_ERR_FATAL when memory is out
+ * (the arena keeps what was allocated until its reset). */
+int cps_tstate_clone(const struct cps_tstate *src, struct cps_arena *arena, struct cps_tstate *dst);
+
 /* The index of stamp (eff, src, pos) in st's table, added when new;
  * CPS_TSTATE_NONE when memory is out. `pos` is copied. */
 uint32_t cps_tstate_stamp(struct cps_tstate *st, int64_t eff, int64_t src, const char *pos);

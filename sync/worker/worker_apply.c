@@ -28,13 +28,14 @@ void cps_worker_attempt_keep(struct worker *w, struct attempt *a, uint64_t xid)
 		a->states[i] = NULL;
 	}
 	for (size_t i = 0; w->cache && i < a->n_tstates; i++) {
+		struct cps_tstate *ts = cps_tslot_compacted(a->tstates[i]);
 		char k[CPS_NAME_MAX + 2048];
 
-		if (!cps_tslot_compact(a->tstates[i]))
-			continue; /* freed with the attempt: the next batch loads it compact */
-		snprintf(k, sizeof(k), "%s/%s", a->tstates[i]->entity, a->tstates[i]->key);
-		cps_state_cache_put(w->cache, k, (struct cps_cached){.typed = a->tstates[i]}, xid);
 		a->tstates[i] = NULL;
+		if (!ts)
+			continue; /* out of memory: the next batch loads it */
+		snprintf(k, sizeof(k), "%s/%s", ts->entity, ts->key);
+		cps_state_cache_put(w->cache, k, (struct cps_cached){.typed = ts}, xid);
 	}
 }
 

@@ -98,9 +98,9 @@ struct item {
 
 /* A typed key state with an arena of its own, so that the state cache can
  * keep it whole. Applying only adds to the arena; `loaded` is what it held
- * when loaded, so that a state grown well past it is dropped rather than
- * kept (the next batch loads it compact). `st` comes first: the attempt's
- * and the store batch's struct cps_tstate pointers are tslots. */
+ * when loaded (or last copied), so that a state grown well past it is
+ * copied compact before it is kept. `st` comes first: the attempt's and the
+ * store batch's struct cps_tstate pointers are tslots. */
 struct tslot {
 	struct cps_tstate st;
 	struct cps_arena arena;
@@ -208,9 +208,11 @@ struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char 
 void cps_tslot_free(struct cps_tstate *ts);
 /* Notes what a freshly loaded state's arena holds. */
 void cps_tslot_loaded(struct cps_tstate *ts);
-/* Whether a committed typed state is worth keeping in the cache (it has
- * not grown far past what it held when loaded). */
-bool cps_tslot_compact(const struct cps_tstate *ts);
+/* A committed typed state to keep: ts itself, or when its arena has grown
+ * well past what it held when loaded, a compact copy (ts freed); NULL when
+ * memory is out (ts freed). */
+struct cps_tstate *cps_tslot_compacted(struct cps_tstate *ts);
+/* What a typed state's tslot takes in memory. */
 size_t cps_tslot_bytes(const struct cps_tstate *ts);
 
 /* ---- worker_attempt.c ---------------------------------------------------- */

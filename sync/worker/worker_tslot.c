@@ -1,7 +1,7 @@
 /*
  * A typed key state in a tslot (worker_int.h): the state with an arena of
- * its own, so that the state cache can keep it whole, and when a committed
- * state is worth keeping.
+ * its own, so that the state cache can keep it whole, copied now and then
+ * to stay compact.
  */
 #include "worker/worker_int.h"
 
@@ -9,12 +9,12 @@
 
 /* A typed state's arena grows in steps of this: a person's state is 4 to
  * 6 KiB. */
-#define TSLOT_CHUNK 4096
-/* A committed state is kept while its arena holds at most this many times
- * what it held when loaded, plus TSLOT_SLACK: a key changed many times over
- * is dropped and loaded compact again. */
-#define TSLOT_GROWTH 3
-#define TSLOT_SLACK  (8u << 10)
+#define TSLOT_CHUNK 2048
+/* A committed state is kept as it is while its arena holds at most this
+ * many times what it held when loaded or last copied, plus TSLOT_SLACK;
+ * past that it is copied, leaving behind what events replaced. */
+#define TSLOT_GROWTH 2
+#define TSLOT_SLACK  1024
 
 struct cps_tstate *cps_tslot_new(const struct cps_record_schema *rs, const char *entity,
                                  const char *key)
@@ -48,16 +48,32 @@ void cps_tslot_loaded(struct cps_tstate *ts)
 	t->loaded = cps_arena_used(&t->arena);
 }
 
-bool cps_tslot_compact(const struct cps_tstate *ts)
+struct cps_tstate *cps_tslot_compacted(struct cps_tstate *ts)
 {
-	const struct tslot *t = (const struct tslot *)ts;
+	struct tslot *t = (struct tslot *)ts, *c;
 
-	return cps_arena_used(&t->arena) <= TSLOT_GROWTH * t->loaded + TSLOT_SLACK;
+	if (cps_arena_used(&t->arena) <= TSLOT_GROWTH * t->loaded + TSLOT_SLACK)
+		return ts;
+	c = malloc(sizeof(*c));
+	if (c) {
+		cps_arena_init(&c->arena, TSLOT_CHUNK);
+		if (cps_tstate_clone(ts, &c->arena, &c->st) == CPS_OK) {
+			c->loaded = cps_arena_used(&c->arena);
+			cps_tslot_free(ts);
+			return &c->st;
+		}
+		cps_arena_release(&c->arena);
+		free(c);
+	}
+	cps_tslot_free(ts);
+	return NULL;
 }
 
 size_t cps_tslot_bytes(const struct cps_tstate *ts)
 {
 	const struct tslot *t = (const struct tslot *)ts;
+	size_t used = cps_arena_used(&t->arena);
 
-	return sizeof(*t) + cps_arena_used(&t->arena);
+	/* the arena's chunks, not only what was handed out of them */
+	return sizeof(*t) + (used + TSLOT_CHUNK - 1) / TSLOT_CHUNK * TSLOT_CHUNK;
 }

@@ -318,6 +318,26 @@ static void events_agree(const struct cps_tstate *ts, const struct cps_key_state
 	cps_buf_release(&b);
 }
 
+/* A copy of ts (cps_tstate_clone) made from a first copy whose arena is
+ * then released: the same state, and nothing of it left in the arena it
+ * came from (ASan sees a use after free). */
+static void clone_same(const struct cps_tstate *ts, const struct cps_key_state *st,
+                       const char *after)
+{
+	struct cps_arena a1, a2;
+	struct cps_tstate c1, c2;
+
+	cps_arena_init(&a1, 0);
+	cps_arena_init(&a2, 0);
+	if (cps_tstate_clone(ts, &a1, &c1) != CPS_OK || cps_tstate_clone(&c1, &a2, &c2) != CPS_OK)
+		fail_msg("%s: the typed state has no copy", after);
+	cps_arena_release(&a1);
+	cps_test_typed_same(&c2, st, after);
+	if (cps_arena_used(&a2) > cps_arena_used(ts->arena))
+		fail_msg("%s: a copy of the typed state takes more than the state", after);
+	cps_arena_release(&a2);
+}
+
 /* The typed outcome `to` of ts against the JSON engine's `jo`, and the states. */
 static void typed_agrees(struct cps_tstate *ts, const struct cps_key_state *st,
                          const struct cps_toutcome *to, const struct cps_reconcile_outcome *jo,
@@ -330,6 +350,7 @@ static void typed_agrees(struct cps_tstate *ts, const struct cps_key_state *st,
 		fail_msg("%s: typed outcome: %s", after, err);
 	outcomes_agree(jo, &tj, after);
 	cps_test_typed_same(ts, st, after);
+	clone_same(ts, st, after);
 	events_agree(ts, st, to, jo, after);
 	cps_reconcile_outcome_release(&tj);
 }

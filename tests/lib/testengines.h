@@ -28,7 +28,9 @@ void cps_test_typed_round_trip(const struct cps_key_state *st, const char *after
  * applied by the typed engine to `ts`: the same state and outcome (its
  * lists as sets: the typed engine lists fields in the schema's order and
  * platforms in the state's, the JSON engine in the order it met them), and
- * when it changed, the same unified event, byte for byte. */
+ * when it changed, the same unified event, byte for byte; a copy of the
+ * state in another arena (cps_tstate_clone) is the same state, no larger,
+ * sharing nothing. */
 void cps_test_engines_agree(const struct cps_rules *rules, struct cps_tstate *ts,
                             const struct cps_key_state *st, const struct cps_ingest_event *ev,
                             const struct cps_reconcile_outcome *jo, const char *after);
