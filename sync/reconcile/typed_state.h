@@ -185,6 +185,18 @@ json_t *cps_tstate_value_json(const struct cps_tstate *st, uint32_t f, struct cp
  * memory is out. */
 json_t *cps_tstate_record_json(const struct cps_tstate *st, char *errstr, size_t errstr_size);
 
+/* The record as a typed value (codec/record.h) of st's record type in
+ * `arena`, its strings pointing into st's values. CPS_ERR_INVALID when there
+ * is no record, it lacks a field, or a value does not decode. */
+int cps_tstate_record_tval(const struct cps_tstate *st, struct cps_arena *arena,
+                           struct cps_tval *out, char *errstr, size_t errstr_size);
+
+/* The text of string or enum field `name` of the record (a union's branch
+ * unwrapped), NUL-terminated in `arena` (an enum's symbol: the schema's);
+ * NULL when the record lacks it, it is null or of another type. */
+const char *cps_tstate_field_text(const struct cps_tstate *st, const char *name,
+                                  struct cps_arena *arena);
+
 /* The candidates of field f's open conflict as reconcile.h's conflicts keep
  * them ([{platform, v, eff, src, pos}]), a new reference; NULL with errstr
  * set (CPS_ERR_INVALID's reason, or out of memory). */

@@ -288,3 +288,52 @@ json_t *cps_tstate_candidates_json(const struct cps_tstate *st, uint32_t f, char
 	}
 	return j;
 }
+
+int cps_tstate_record_tval(const struct cps_tstate *st, struct cps_arena *arena,
+                           struct cps_tval *out, char *errstr, size_t errstr_size)
+{
+	const struct cps_rtype *root = st->rs->root;
+	struct cps_tval *fields;
+
+	if (!st->has_record)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size, "the %.32s has no record",
+		                  st->entity);
+	if (!(fields = cps_arena_calloc(arena, st->n_fields, sizeof(*fields))))
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	for (uint32_t f = 0; f < st->n_fields; f++) {
+		int rc;
+
+		if (!st->record[f].p)
+			return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+			                  "the %.32s record lacks field '%.64s'", st->entity,
+			                  root->fields[f].name);
+		rc = cps_record_decode_at(root->fields[f].type, st->record[f].p, st->record[f].len,
+		                          NULL, 0, arena, &fields[f], errstr, errstr_size);
+		if (rc != CPS_OK)
+			return rc;
+	}
+	*out = (struct cps_tval){
+	    .kind = CPS_RK_RECORD, .logical = (uint8_t)root->logical, .branch = -1};
+	out->u.list.v = fields;
+	out->u.list.n = st->n_fields;
+	return CPS_OK;
+}
+
+const char *cps_tstate_field_text(const struct cps_tstate *st, const char *name,
+                                  struct cps_arena *arena)
+{
+	const struct cps_rfield *f = cps_rtype_field(st->rs->root, name);
+	const struct cps_rtype *t;
+	struct cps_tval v;
+
+	if (!f || !st->has_record || !st->record[f->index].p ||
+	    cps_record_decode_at(f->type, st->record[f->index].p, st->record[f->index].len, NULL, 0,
+	                         arena, &v, NULL, 0) != CPS_OK)
+		return NULL;
+	t = v.branch >= 0 ? f->type->branches[v.branch] : f->type;
+	if (v.kind == CPS_RK_STRING)
+		return cps_arena_strndup(arena, (const char *)v.u.b.ptr, v.u.b.len);
+	if (v.kind == CPS_RK_ENUM && v.u.i >= 0 && (size_t)v.u.i < t->n)
+		return t->symbols[v.u.i];
+	return NULL;
+}

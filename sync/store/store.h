@@ -138,7 +138,8 @@ struct cps_store_policy {
 	 * rechecked, at this stored version: its findings are written only while
 	 * the record is still at it (another worker may have changed it since) */
 	int64_t version;
-	json_t *record; /* borrowed: the checked record (Avro JSON), for its alerts */
+	json_t *record; /* borrowed: the checked record (Avro JSON), for its alerts;
+	                 * NULL: the batch's own typed state's */
 };
 
 /* The enrolments whose policy checks read the persons or households a batch

@@ -233,6 +233,18 @@ static void drop_unraised(struct attempt *a, size_t first)
 	a->n_states = kept;
 }
 
+/* The record change c's finding is about: a stored one the batch
+ * rechecked, or the batch's own (a typed state's by way of its JSON view). */
+static json_t *checked_record(struct attempt *a, const struct change *c)
+{
+	char k[CPS_NAME_MAX + 256];
+
+	if (c->record->record)
+		return c->record->record;
+	snprintf(k, sizeof(k), "%s/%s", c->record->entity, c->record->key);
+	return cps_worker_attempt_record_json(a, k);
+}
+
 int cps_worker_policy_alerts(struct worker *w, struct attempt *a, char *errstr, size_t errstr_size)
 {
 	json_t *records = json_array(), *open = NULL;
@@ -268,9 +280,9 @@ int cps_worker_policy_alerts(struct worker *w, struct attempt *a, char *errstr, 
 	}
 	if (rc == CPS_OK && n)
 		rc = load_alerts(w, a, changes, n, idx, errstr, errstr_size);
-	for (size_t i = 0; rc == CPS_OK && i < n; i++) /* the checked record: batch's or stored */
-		rc = emit_alert(w, a, a->states[idx[i]], &changes[i], changes[i].record->record,
-		                now, &buf, errstr, errstr_size);
+	for (size_t i = 0; rc == CPS_OK && i < n; i++)
+		rc = emit_alert(w, a, a->states[idx[i]], &changes[i],
+		                checked_record(a, &changes[i]), now, &buf, errstr, errstr_size);
 	if (rc == CPS_OK)
 		drop_unraised(a, first);
 	cps_buf_release(&buf);

@@ -181,23 +181,36 @@ bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view 
 	json_t *at = json_object_get(a->index, k);
 	json_int_t i = json_integer_value(at);
 	const struct cps_tstate *ts;
-	char err[CPS_ERRSTR_SIZE];
 
 	if (!at)
 		return false;
 	if (i >= 0) {
 		const struct cps_key_state *st = a->states[i];
 
-		*out = (struct slot_view){st->entity, st->key, st->record, st->deleted, (size_t)i};
+		*out = (struct slot_view){st->entity, st->key,     st->record,
+		                          NULL,       st->deleted, (size_t)i};
 		return true;
 	}
 	i = -1 - i;
 	ts = a->tstates[i];
-	if (!a->trecords[i] && !(a->trecords[i] = cps_tstate_record_json(ts, err, sizeof(err)))) {
-		cps_log_warn(FAC, "policy: a %s record has no JSON view: %s", ts->entity, err);
-		return false;
-	}
-	*out = (struct slot_view){ts->entity, ts->key, a->trecords[i], ts->deleted,
-	                          a->n_states + (size_t)i};
+	*out =
+	    (struct slot_view){ts->entity, ts->key, NULL, ts, ts->deleted, a->n_states + (size_t)i};
 	return true;
+}
+
+json_t *cps_worker_attempt_record_json(struct attempt *a, const char *k)
+{
+	json_t *at = json_object_get(a->index, k);
+	json_int_t i = json_integer_value(at);
+	char err[CPS_ERRSTR_SIZE];
+
+	if (!at)
+		return NULL;
+	if (i >= 0)
+		return a->states[i]->record;
+	i = -1 - i;
+	if (!a->trecords[i] &&
+	    !(a->trecords[i] = cps_tstate_record_json(a->tstates[i], err, sizeof(err))))
+		cps_log_warn(FAC, "a %s record has no JSON view: %s", a->tstates[i]->entity, err);
+	return a->trecords[i];
 }

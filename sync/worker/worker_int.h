@@ -124,7 +124,7 @@ struct attempt {
 	json_t *keep;
 	json_t *index; /* "entity/key" -> i for states[i], -1 - i for tstates[i] */
 	/* the typed states (struct tslot each), and their records as Avro JSON,
-	 * made when the policy asks (cps_worker_attempt_view) */
+	 * made when an alert asks (cps_worker_attempt_record_json) */
 	struct cps_tstate **tstates;
 	size_t n_tstates, cap_tstates;
 	json_t **trecords;
@@ -140,7 +140,8 @@ struct attempt {
  * n_states + i. */
 struct slot_view {
 	const char *entity, *key;
-	json_t *record; /* borrowed (the attempt keeps it); JSON null: none */
+	json_t *record;              /* a JSON state's (JSON null: none); NULL: typed */
+	const struct cps_tstate *ts; /* a typed state; NULL: JSON */
 	bool deleted;
 	size_t flat;
 };
@@ -233,8 +234,12 @@ struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct
 int cps_worker_attempt_add_conflicts(struct attempt *a, const char *entity, const char *key,
                                      const struct cps_reconcile_outcome *o, int64_t *opened);
 /* The view of the state of "entity/key" `k` in the attempt; false when
- * the attempt has no such state or memory is out. */
+ * the attempt has no such state. */
 bool cps_worker_attempt_view(struct attempt *a, const char *k, struct slot_view *out);
+/* The record of the state of "entity/key" `k` as Avro JSON (JSON null:
+ * none), kept by the attempt; NULL when the attempt has no such state, or
+ * a typed record has no JSON view (logged). */
+json_t *cps_worker_attempt_record_json(struct attempt *a, const char *k);
 
 /* ---- worker_typed.c ------------------------------------------------------ */
 

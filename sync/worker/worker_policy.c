@@ -6,8 +6,10 @@
  * them), with the person and household its checks read — the batch's own
  * states first, the store's for the rest, in at most two more queries. What
  * is found goes into the batch's own transaction (cpsync.policy_findings),
- * so findings and the version they are about commit together. Records
- * become typed through their Avro encoding (the engine's state is Avro JSON).
+ * so findings and the version they are about commit together. A typed
+ * state's record is read field by field from its values; a record in Avro
+ * JSON (a JSON state's, or the store's) becomes typed through its Avro
+ * encoding.
  */
 #include "worker/worker_int.h"
 #include "base/live.h"
@@ -100,23 +102,76 @@ struct lookup {
 	json_t *loaded;    /* "entity/key" -> record (Avro JSON) read from the store */
 };
 
-static json_t *record_of(struct lookup *l, const char *entity, const char *key)
+/* A string field of Avro JSON record r (a union's branch unwrapped). */
+static const char *jstr(json_t *r, const char *field)
+{
+	json_t *v = json_object_get(r, field);
+
+	if (json_is_object(v) && json_object_size(v) == 1)
+		v = json_object_iter_value(json_object_iter(v));
+	return json_string_value(v);
+}
+
+/* A record the checks read: a typed state's of the batch, or Avro JSON (a
+ * JSON state's of the batch, or one read from the store); neither: none. */
+struct rec {
+	json_t *json;
+	const struct cps_tstate *ts;
+};
+
+static struct rec rec_of(struct lookup *l, const char *entity, const char *key)
 {
 	char k[CPS_NAME_MAX + 256];
 	struct slot_view v;
 
 	snprintf(k, sizeof(k), "%s/%s", entity, key);
 	if (l->a && cps_worker_attempt_view(l->a, k, &v))
-		return v.record;
-	return json_object_get(l->loaded, k);
+		return (struct rec){v.record, v.ts};
+	return (struct rec){json_object_get(l->loaded, k), NULL};
+}
+
+/* The typed form of record r of `entity` in wp's arena; 0 when there is
+ * none or it cannot be made (logged). A typed state's record is decoded
+ * field by field; one that lacks a field goes the JSON way, as a JSON
+ * state's would. */
+static int rec_typed(struct lookup *l, const char *entity, struct rec r,
+                     struct cps_policy_record *out)
+{
+	char err[CPS_ERRSTR_SIZE];
+	struct cps_tval *v;
+	json_t *j;
+	int ok;
+
+	if (!r.ts)
+		return r.json && !json_is_null(r.json) &&
+		       typed(l->catalog, l->wp, entity, r.json, out);
+	if (!r.ts->has_record)
+		return 0;
+	if ((v = cps_arena_alloc(&l->wp->arena, sizeof(*v))) &&
+	    cps_tstate_record_tval(r.ts, &l->wp->arena, v, err, sizeof(err)) == CPS_OK) {
+		out->type = r.ts->rs->root;
+		out->value = v;
+		return 1;
+	}
+	if (!(j = cps_tstate_record_json(r.ts, err, sizeof(err)))) {
+		cps_log_warn(FAC, "policy: a %s record could not be checked: %s", entity, err);
+		return 0;
+	}
+	ok = typed(l->catalog, l->wp, entity, j, out);
+	json_decref(j);
+	return ok;
+}
+
+/* A string (or enum) field of record r, NULL when it has none. */
+static const char *rec_str(struct lookup *l, struct rec r, const char *field)
+{
+	return r.ts ? cps_tstate_field_text(r.ts, field, &l->wp->arena) : jstr(r.json, field);
 }
 
 static int find(struct lookup *l, const char *entity, const char *key,
                 struct cps_policy_record *out)
 {
-	json_t *r = record_of(l, entity, key);
-
-	return r && !json_is_null(r) && typed(l->catalog, l->wp, entity, r, out);
+	return rec_typed(l, entity, rec_of(l, entity, key), out);
 }
 
 static int person_of(void *ctx, const char *id, struct cps_policy_record *out)
@@ -127,16 +182,6 @@ static int person_of(void *ctx, const char *id, struct cps_policy_record *out)
 static int household_of(void *ctx, const char *id, struct cps_policy_record *out)
 {
 	return find(ctx, "household", id, out);
-}
-
-/* A string field of Avro JSON record r (a union's branch unwrapped). */
-static const char *jstr(json_t *r, const char *field)
-{
-	json_t *v = json_object_get(r, field);
-
-	if (json_is_object(v) && json_object_size(v) == 1)
-		v = json_object_iter_value(json_object_iter(v));
-	return json_string_value(v);
 }
 
 /* Adds (entity, key) to `want` unless the batch or l->loaded has it. */
@@ -195,7 +240,7 @@ static bool checked_entity(const char *entity)
  * enrolment rechecked at its stored version. */
 struct target {
 	const char *entity, *key;
-	json_t *record;
+	struct rec record;
 	int deleted;
 	int64_t version;
 };
@@ -212,8 +257,9 @@ static int preload(struct lookup *l, const struct target *t, size_t n, char *err
 		if (!want)
 			return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		for (size_t i = 0; i < n; i++) {
-			json_t *r = t[i].record, *subject;
-			const char *type = jstr(r, "subject_type"), *id = jstr(r, "subject_id");
+			struct rec r = t[i].record, subject;
+			const char *type = rec_str(l, r, "subject_type"),
+			           *id = rec_str(l, r, "subject_id");
 			bool person = type && !strcmp(type, "PERSON");
 
 			if (strcmp(t[i].entity, "enrolment") || !id)
@@ -222,11 +268,12 @@ static int preload(struct lookup *l, const struct target *t, size_t n, char *err
 				want_key(l, want, person ? "person" : "household", id);
 				continue;
 			}
-			subject = record_of(l, person ? "person" : "household", id);
+			subject = rec_of(l, person ? "person" : "household", id);
 			if (person)
-				want_key(l, want, "household", jstr(subject, "household_id"));
+				want_key(l, want, "household", rec_str(l, subject, "household_id"));
 			else
-				want_key(l, want, "person", jstr(subject, "head_national_id"));
+				want_key(l, want, "person",
+				         rec_str(l, subject, "head_national_id"));
 		}
 		rc = load(l, want, errstr, errstr_size);
 		json_decref(want);
@@ -267,7 +314,8 @@ static int add_rechecks(struct lookup *l, const bool *changed, struct target *t,
 			continue;
 		if (!strcmp(s.entity, "person")) {
 			add_once(subjects, seen, s.key);
-			add_once(subjects, seen, jstr(s.record, "household_id"));
+			add_once(subjects, seen,
+			         rec_str(l, (struct rec){s.record, s.ts}, "household_id"));
 		} else if (!strcmp(s.entity, "household")) {
 			add_once(subjects, seen, s.key);
 			json_array_append_new(households, json_string(s.key));
@@ -288,7 +336,10 @@ static int add_rechecks(struct lookup *l, const bool *changed, struct target *t,
 			skipped++;
 			continue;
 		}
-		t[(*n)++] = (struct target){"enrolment", key, json_array_get(row, 2), 0,
+		t[(*n)++] = (struct target){"enrolment",
+		                            key,
+		                            {json_array_get(row, 2), NULL},
+		                            0,
 		                            json_integer_value(json_array_get(row, 1))};
 	}
 	if (skipped)
@@ -319,7 +370,7 @@ static size_t batch_targets(struct attempt *a, bool *changed, struct target *t)
 		    changed[s.flat])
 			continue;
 		changed[s.flat] = true;
-		t[n++] = (struct target){s.entity, s.key, s.record, s.deleted, 0};
+		t[n++] = (struct target){s.entity, s.key, {s.record, s.ts}, s.deleted, 0};
 	}
 	return n;
 }
@@ -362,12 +413,12 @@ static int evaluate_targets(struct lookup *l, const struct cps_policy *policy,
 		json_t *findings = json_array();
 
 		json_array_append_new(a->keep, findings);
-		if (!t[i].deleted && typed(l->catalog, l->wp, t[i].entity, t[i].record, &rec) &&
+		if (!t[i].deleted && rec_typed(l, t[i].entity, t[i].record, &rec) &&
 		    cps_policy_evaluate(policy, t[i].entity, t[i].key, &rec, &lk, day, findings) !=
 		        CPS_OK)
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		a->policy[a->n_policy++] = (struct cps_store_policy){
-		    t[i].entity, t[i].key, findings, t[i].version, t[i].record};
+		    t[i].entity, t[i].key, findings, t[i].version, t[i].record.json};
 		cps_arena_reset(&l->wp->arena);
 	}
 	return rc;
@@ -387,11 +438,11 @@ int cps_worker_policy_pass(struct worker *w, struct attempt *a, char *errstr, si
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (rc == CPS_OK)
 		n = batch_targets(a, changed, t);
-	if (rc == CPS_OK && changes_registers(a))
-		rc = add_rechecks(&l, changed, t, &n, errstr, errstr_size);
-	if (rc == CPS_OK && n)
+	if (rc == CPS_OK)
 		rc = policy_init(&w->policy, errstr, errstr_size);
 	l.wp = w->policy;
+	if (rc == CPS_OK && changes_registers(a))
+		rc = add_rechecks(&l, changed, t, &n, errstr, errstr_size);
 	if (rc == CPS_OK && n)
 		rc = preload(&l, t, n, errstr, errstr_size);
 	if (rc == CPS_OK && n)
@@ -435,7 +486,7 @@ int cps_policy_checker_check(void *ctx, struct cps_store *s, const struct cps_ke
 {
 	struct cps_policy_checker *pc = ctx;
 	const struct cps_policy *policy = cps_live_take(pc->policy_live);
-	struct target t = {st->entity, st->key, st->record, st->deleted, 0};
+	struct target t = {st->entity, st->key, {st->record, NULL}, st->deleted, 0};
 	struct lookup l = {pc->catalog, NULL, s, NULL, json_object()};
 	int rc = CPS_OK;
 

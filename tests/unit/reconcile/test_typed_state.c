@@ -11,7 +11,9 @@
  * the person's encodings and reads or refuses 3,000 byte-flipped copies of
  * each, under ASan; a typed event made from the person's record as Avro
  * binary refuses every truncation of it; the record's jsonb text escapes a
- * name of quotes, control characters, U+0000 and U+E000 as jsonb.c does. (testengines.c holds the typed state and its codec to
+ * name of quotes, control characters, U+0000 and U+E000 as jsonb.c does;
+ * the policy's reads of a typed record (the record as a typed value, a
+ * string or enum field as text) give what its JSON says. (testengines.c holds the typed state and its codec to
  * the JSON ones on every state of every reconcile case and random stream.)
  */
 #include <stdarg.h>
@@ -146,6 +148,56 @@ static void test_person_round_trips(void **state)
 	assert_true(json_equal(back.conflicts, st.conflicts));
 	assert_true(json_object_size(st.conflicts) > 0);
 	cps_key_state_release(&back);
+	cps_key_state_release(&st);
+	cps_arena_release(&arena);
+}
+
+/* What the policy reads of a typed record: the whole record as a typed
+ * value (its encoding is the fields' bytes in order) and single string or
+ * enum fields as text, null ones as NULL. */
+static void test_record_reads(void **state)
+{
+	struct cps_key_state st;
+	struct cps_arena arena;
+	struct cps_tstate ts;
+	struct cps_tval v;
+	struct cps_buf whole, fields;
+	char err[CPS_ERRSTR_SIZE];
+	const char *text;
+	(void)state;
+
+	person_state(&st);
+	cps_arena_init(&arena, 0);
+	cps_buf_init(&whole, 0);
+	cps_buf_init(&fields, 0);
+	assert_int_equal(cps_tstate_from_json(&st, person, &arena, &ts, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_tstate_record_tval(&ts, &arena, &v, err, sizeof(err)), CPS_OK);
+	assert_int_equal(cps_record_encode(person, &v, &whole, err, sizeof(err)), CPS_OK);
+	for (uint32_t f = 0; f < ts.n_fields; f++)
+		assert_int_equal(cps_buf_append(&fields, ts.record[f].p, ts.record[f].len), 0);
+	assert_int_equal(whole.len, fields.len);
+	assert_memory_equal(whole.data, fields.data, whole.len);
+	text = cps_tstate_field_text(&ts, "name", &arena);
+	assert_non_null(text);
+	assert_string_equal(text, json_string_value(json_object_get(st.record, "name")));
+	text = cps_tstate_field_text(&ts, "gender", &arena); /* an enum */
+	assert_non_null(text);
+	assert_string_equal(text, json_string_value(json_object_get(st.record, "gender")));
+	{ /* a nullable field set to null: its union's null branch */
+		const struct cps_rfield *f = cps_rtype_field(person->root, "household_id");
+		static const uint8_t null_branch0 = 0;
+
+		assert_true(f && f->nullable && f->type->null_branch == 0);
+		ts.record[f->index] = (struct cps_tbytes){&null_branch0, 1};
+		assert_null(cps_tstate_field_text(&ts, "household_id", &arena));
+	}
+	assert_null(cps_tstate_field_text(&ts, "no_such_field", &arena));
+	ts.record[0].p = NULL; /* a record lacking a field has no typed value */
+	assert_int_equal(cps_tstate_record_tval(&ts, &arena, &v, err, sizeof(err)),
+	                 CPS_ERR_INVALID);
+	assert_non_null(strstr(err, "lacks field"));
+	cps_buf_release(&whole);
+	cps_buf_release(&fields);
 	cps_key_state_release(&st);
 	cps_arena_release(&arena);
 }
@@ -390,6 +442,7 @@ int main(void)
 {
 	static const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_person_round_trips),
+	    cmocka_unit_test(test_record_reads),
 	    cmocka_unit_test(test_typed_is_smaller),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_codec_hostile_bytes),
