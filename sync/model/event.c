@@ -36,8 +36,10 @@ void cps_ingest_event_release(struct cps_ingest_event *ev)
 	free(ev->key);
 	free(ev->source_position);
 	json_decref(ev->record);
+	free(ev->record_bytes);
 	ev->key = ev->source_position = NULL;
 	ev->record = NULL;
+	ev->record_bytes = NULL;
 }
 
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out)
@@ -215,8 +217,38 @@ static json_t *payload_typed(struct cps_event_codec *ec, int ei, const void *p, 
 	return record;
 }
 
-int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
-                            struct cps_ingest_event *out, char *errstr, size_t errstr_size)
+/* Keeps payload p[0..n) (written with the current schema) as the event's
+ * record bytes when the typed decoder reads it; 0 when it does not (the
+ * Avro C path then decides). */
+static int payload_kept(struct cps_event_codec *ec, int ei, const void *p, size_t n,
+                        struct cps_ingest_event *out)
+{
+	struct cps_tval v;
+
+	cps_arena_reset(&ec->arena);
+	if (cps_record_decode(ec->typed[ei], p, n, NULL, 0, &ec->arena, &v, NULL, 0) != CPS_OK ||
+	    !(out->record_bytes = malloc(n ? n : 1)))
+		return 0;
+	memcpy(out->record_bytes, p, n);
+	out->record_bytes_len = n;
+	return 1;
+}
+
+int cps_ingest_event_record(struct cps_event_codec *ec, struct cps_ingest_event *ev, char *errstr,
+                            size_t errstr_size)
+{
+	int ei = cps_entity_index(ev->entity);
+
+	if (ev->record || !ev->record_bytes)
+		return CPS_OK;
+	if (ei < 0 || !(ev->record = payload_typed(ec, ei, ev->record_bytes, ev->record_bytes_len)))
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "the %s record's bytes do not decode", ev->entity);
+	return CPS_OK;
+}
+
+static int decode(struct cps_event_codec *ec, const void *buf, size_t len, bool keep_bytes,
+                  struct cps_ingest_event *out, char *errstr, size_t errstr_size)
 {
 	avro_value_t *rec, f, branch;
 	int64_t fp = 0;
@@ -271,6 +303,9 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 		}
 		avro_value_get_current_branch(&f, &branch);
 		avro_value_get_bytes(&branch, &p, &n);
+		if (writer == cps_codec_schema(ec->entity[ei]) && keep_bytes &&
+		    payload_kept(ec, ei, p, n, out))
+			return CPS_OK;
 		out->record =
 		    writer == cps_codec_schema(ec->entity[ei]) ? payload_typed(ec, ei, p, n) : NULL;
 		if (!out->record) {
@@ -295,4 +330,16 @@ int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t 
 fail:
 	cps_ingest_event_release(out);
 	return rc;
+}
+
+int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
+                            struct cps_ingest_event *out, char *errstr, size_t errstr_size)
+{
+	return decode(ec, buf, len, false, out, errstr, errstr_size);
+}
+
+int cps_ingest_event_decode_bytes(struct cps_event_codec *ec, const void *buf, size_t len,
+                                  struct cps_ingest_event *out, char *errstr, size_t errstr_size)
+{
+	return decode(ec, buf, len, true, out, errstr, errstr_size);
 }

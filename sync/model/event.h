@@ -36,6 +36,11 @@ struct cps_ingest_event {
 	 * outlive the encode; not released; decode leaves it NULL). */
 	const void *payload;
 	size_t payload_len;
+	/* Decode only (cps_ingest_event_decode_bytes), instead of `record`: the
+	 * record's Avro binary in the entity's current schema, as received
+	 * (owned; NULL: `record` holds it). */
+	uint8_t *record_bytes;
+	size_t record_bytes_len;
 };
 
 void cps_ingest_event_release(struct cps_ingest_event *ev);
@@ -56,6 +61,17 @@ int cps_ingest_event_encode(struct cps_event_codec *ec, const struct cps_ingest_
                             struct cps_buf *out, char *errstr, size_t errstr_size);
 int cps_ingest_event_decode(struct cps_event_codec *ec, const void *buf, size_t len,
                             struct cps_ingest_event *out, char *errstr, size_t errstr_size);
+/* The same, but a payload written with the entity's current schema (the
+ * common case) is checked by the typed decoder and kept as its bytes in
+ * out->record_bytes, with no Avro JSON made: for a reader that takes the
+ * bytes (the typed engine). A payload of another writer is resolved to
+ * Avro JSON in out->record as cps_ingest_event_decode does. */
+int cps_ingest_event_decode_bytes(struct cps_event_codec *ec, const void *buf, size_t len,
+                                  struct cps_ingest_event *out, char *errstr, size_t errstr_size);
+/* Makes ev->record from ev->record_bytes when it has only the bytes, for a
+ * reader of Avro JSON. CPS_ERR_INVALID (worded) when they do not decode. */
+int cps_ingest_event_record(struct cps_event_codec *ec, struct cps_ingest_event *ev, char *errstr,
+                            size_t errstr_size);
 
 /* The ingest topic's message key: "<entity>/<key>". */
 int cps_ingest_key(const char *entity, const char *key, struct cps_buf *out);

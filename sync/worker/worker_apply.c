@@ -311,7 +311,9 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 		}
 		st = a->states[items[i].state];
 		cps_reconcile_outcome_init(&o);
-		rc = cps_reconcile_apply(rules, st, &items[i].ev, &o, why, sizeof(why));
+		rc = cps_ingest_event_record(w->ec, &items[i].ev, why, sizeof(why));
+		if (rc == CPS_OK)
+			rc = cps_reconcile_apply(rules, st, &items[i].ev, &o, why, sizeof(why));
 		if (rc != CPS_OK) {
 			cps_reconcile_outcome_release(&o);
 			if (cps_worker_item_refuse(&items[i], why) != CPS_OK)

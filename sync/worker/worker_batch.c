@@ -116,8 +116,8 @@ void cps_worker_process_batch(struct worker *w, rd_kafka_message_t **msgs, size_
 		it->m = msgs[i];
 		snprintf(it->origin, sizeof(it->origin), "ingest:%s/%" PRId32 "@%" PRId64,
 		         rd_kafka_topic_name(it->m->rkt), it->m->partition, it->m->offset);
-		if (cps_ingest_event_decode(w->ec, it->m->payload, it->m->len, &it->ev, errstr,
-		                            sizeof(errstr)) != CPS_OK) {
+		if (cps_ingest_event_decode_bytes(w->ec, it->m->payload, it->m->len, &it->ev,
+		                                  errstr, sizeof(errstr)) != CPS_OK) {
 			cps_log_warn(FAC, "dead-lettered %s: %s", it->origin, errstr);
 			cps_worker_item_refuse(it, errstr);
 			continue;

@@ -166,7 +166,10 @@ int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
 		if (rc != CPS_OK)
 			return rc;
 	}
-	rc = cps_tevent_from_json(ts, &it->ev, &ev, why, sizeof(why));
+	rc = it->ev.record_bytes
+	         ? cps_tevent_from_avro(ts, &it->ev, it->ev.record_bytes, it->ev.record_bytes_len,
+	                                &ev, why, sizeof(why))
+	         : cps_tevent_from_json(ts, &it->ev, &ev, why, sizeof(why));
 	if (rc == CPS_OK)
 		rc = cps_treconcile_apply(rules, ts, &ev, &to, why, sizeof(why));
 	if (rc == CPS_ERR_INVALID)

@@ -2,7 +2,8 @@
  * The typed ingest path against today's JSON round trip, without Kafka: each
  * message goes through cps_ingest_message_encode of two runners, one forced
  * the JSON way (json_path), and both must agree — the same IngestEvent (the
- * typed one carrying the body as received) or the same dead-letter reason.
+ * typed one carrying the body as received) or the same dead-letter reason;
+ * the worker's decode keeps a record's bytes, which read as the same record.
  * Cases: valid records of three entities and framings, each validation rule,
  * bytes without a JSON form, hostile bytes, and 3,000 seeded mutations.
  */
@@ -186,6 +187,15 @@ static bool agree(struct cps_ingest *typed, struct cps_ingest *json, const char 
 		assert_int_equal(ea.effective_ms, eb.effective_ms);
 		assert_int_equal(ea.source_ms, eb.source_ms);
 		assert_int_equal(ea.op, eb.op);
+		assert_true(json_equal(ea.record, eb.record));
+		cps_ingest_event_release(&ea);
+		/* the worker's decode keeps the record's bytes, which read as the same */
+		assert_int_equal(cps_ingest_event_decode_bytes(typed->events, a.value.data,
+		                                               a.value.len, &ea, err, sizeof(err)),
+		                 CPS_OK);
+		assert_true(ea.op == CPS_OP_DELETE || (ea.record_bytes && !ea.record));
+		assert_int_equal(cps_ingest_event_record(typed->events, &ea, err, sizeof(err)),
+		                 CPS_OK);
 		assert_true(json_equal(ea.record, eb.record));
 		cps_ingest_event_release(&ea);
 		cps_ingest_event_release(&eb);
