@@ -171,13 +171,15 @@ const struct cps_config_key cps_config_keys[] = {
      "Reconcile worker threads of this instance (each a member of `kafka.group_id`)."},
     {"reconcile.state_cache_mb", CPS_CFG_INT, "0", 0, 65536, NULL, 0,
      "Memory for the key states the reconcile workers keep between batches (split among "
-     "them; a state counts as 7 times its stored size, what its JSON trees take in memory; "
-     "about 40 KiB for a person); `0`, the default, keeps none and loads every batch's states "
-     "from the store. A cached state is used only while the transaction that wrote it is "
-     "still its row's last writer (the store says so without sending the state). It pays "
-     "only where keys come back within the few thousand states it holds: with 100,000 keys "
-     "changing (`deploy/bench.sh`) 24 MiB never hit and cost ~10% CPU and 57 MiB. Whether it "
-     "pays shows in `/status` (the reconcile link's `state_cache`) and `/metrics` "
+     "them; a typed state counts as its arena, about 6.4 KiB for a person; a JSON state, of "
+     "a row an older cpsync wrote, as 7 times its stored size); `0`, the default, keeps none "
+     "and loads every batch's states from the store. A cached state is used only while the "
+     "transaction that wrote it is still its row's last writer (the store says so without "
+     "sending the state). It pays only where keys come back within the states it holds: "
+     "with 5,000 keys changing 64 MiB held all of them, 86% of lookups hit and cpsync took "
+     "72 instead of 85 CPU-s per million events; with 50,000 keys changing in turn 32 MiB "
+     "never hit, saved nothing and cost 41 MiB. Whether it pays shows in `/status` (the "
+     "reconcile link's `state_cache`) and `/metrics` "
      "(`cpsync_state_cache_lookups_total{result=\"hit|stale|miss\"}`)."},
 
     {"sinks.retry_attempts", CPS_CFG_INT, "3", 1, 100, NULL, 0,
