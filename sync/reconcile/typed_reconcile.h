@@ -1,5 +1,5 @@
 /*
- * Reconciliation on the typed key state (ENGINE.md "Next: the typed key
+ * Reconciliation on the typed key state (ENGINE.md "The typed key
  * state", step 3): the rules of reconcile.h — facts newest-stamp-wins,
  * precedence / latest / manual with on_disagree, cases, steward decisions
  * holding until a newer fact, deletion when every platform withdrew, a

@@ -1,5 +1,5 @@
 /*
- * The typed key state (ENGINE.md "Next: the typed key state", step 1):
+ * The typed key state (ENGINE.md "The typed key state", step 1):
  * what struct cps_key_state holds as four jansson trees, as arrays indexed
  * by the entity's compiled schema, in an arena — no node per member, no
  * stamp copied into every fact.

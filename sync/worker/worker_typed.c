@@ -1,5 +1,5 @@
 /*
- * The typed path of an attempt (ENGINE.md "Next: the typed key state",
+ * The typed path of an attempt (ENGINE.md "The typed key state",
  * step 4): key states held as typed states (reconcile/typed_state.h), each
  * in a tslot with an arena of its own; an event applied by the typed engine;
  * its unified event written from the typed state. A version's emit stands
