@@ -165,7 +165,7 @@ out:
 static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, char *errstr,
                       size_t errstr_size)
 {
-	size_t n = a->n_tstates, kept = 0, hits = 0, stale = 0;
+	size_t n = a->n_tstates, kept = 0, hits = 0, stale = 0, i = 0;
 	struct cps_tstate **cached = calloc(n, sizeof(*cached));
 	uint64_t *known = calloc(n, sizeof(*known));
 	unsigned char *same = calloc(n, 1), *typed = calloc(n, 1);
@@ -175,32 +175,30 @@ static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, c
 		rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; w->cache && i < n; i++)
+	for (i = 0; w->cache && i < n; i++)
 		cached[i] =
 		    cache_take(w, a->tstates[i]->entity, a->tstates[i]->key, true, &known[i]).typed;
 	rc = cps_store_load_tstates(w->store, a->tstates, n, known, NULL, same, typed, errstr,
 	                            errstr_size);
-	for (size_t i = 0; i < n; i++) {
+	/* each state to its place among the kept (kept <= i), or to the JSON ones */
+	for (i = 0; rc == CPS_OK && i < n; i++) {
 		struct cps_tstate *ts = a->tstates[i];
 		char k[CPS_NAME_MAX + 2048];
+		bool hit = same[i] && cached[i];
 
-		if (rc != CPS_OK) {
-			if (cached[i])
-				cps_tslot_free(cached[i]);
-			continue;
-		}
-		if (same[i] && cached[i]) {
+		a->tstates[i] = NULL;
+		if (cached[i] && !hit)
+			cps_tslot_free(cached[i]);
+		if (hit) {
 			cps_tslot_free(ts);
 			ts = cached[i];
 			hits++;
 		} else {
-			if (cached[i])
-				cps_tslot_free(cached[i]);
 			stale += cached[i] != NULL;
 			cps_tslot_loaded(ts);
 		}
 		index_key(ts->entity, ts->key, k, sizeof(k));
-		if (ts == cached[i] || typed[i]) {
+		if (hit || typed[i]) {
 			a->tstates[kept] = ts;
 			if (index_set(a, k, true, kept++))
 				rc =
@@ -211,6 +209,9 @@ static int load_typed(struct worker *w, struct attempt *a, size_t *cap_states, c
 			rc = cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 		cps_tslot_free(ts);
 	}
+	for (; i < n; i++) /* not reached: a failure */
+		if (cached[i])
+			cps_tslot_free(cached[i]);
 	if (rc == CPS_OK) {
 		a->n_tstates = kept;
 		cps_state_cache_count_lookups(w->cache, hits, stale, n - hits - stale);

@@ -7,8 +7,8 @@
  * state in place: only then is what the store keeps of the version (record
  * jsonb text, provenance bytes) written down; the batch's last version of
  * a key is the state's own, which the store writes once. JSON is made only
- * for the policy (the records it checks) and for conflicts (their rows and
- * audit entries).
+ * for conflicts (their rows and audit entries) and for the records of
+ * alerts.
  */
 #include "worker/worker_int.h"
 #include "base/log.h"
