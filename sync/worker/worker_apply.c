@@ -317,11 +317,7 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 			rc = cps_reconcile_apply(rules, st, &items[i].ev, &o, why, sizeof(why));
 		if (rc != CPS_OK) {
 			cps_reconcile_outcome_release(&o);
-			if (cps_worker_item_refuse(&items[i], why) != CPS_OK)
-				return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-				                  "out of memory");
-			cps_log_warn(FAC, "dead-lettered %s: %s", items[i].origin, why);
-			rc = CPS_ERR_INVALID;
+			rc = cps_worker_item_refused(&items[i], false, why, errstr, errstr_size);
 			goto out;
 		}
 		if (o.changed) {
@@ -329,12 +325,8 @@ static int attempt_apply(struct worker *w, struct item *items, size_t n, struct 
 			rc = cps_unified_encode(w->uni, st, &o, now, &buf, why, sizeof(why));
 			if (rc != CPS_OK) {
 				cps_reconcile_outcome_release(&o);
-				if (cps_worker_item_refuse(&items[i], why) != CPS_OK)
-					return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-					                  "out of memory");
-				cps_log_error(FAC, "dead-lettered %s: unified event: %s",
-				              items[i].origin, why);
-				rc = CPS_ERR_INVALID;
+				rc = cps_worker_item_refused(&items[i], true, why, errstr,
+				                             errstr_size);
 				goto out;
 			}
 			rc = cps_worker_attempt_add_emit(p, a, st, &o, &buf);

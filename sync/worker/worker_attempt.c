@@ -121,6 +121,18 @@ int cps_worker_item_refuse(struct item *it, const char *why)
 	return it->reason ? CPS_OK : CPS_ERR_FATAL;
 }
 
+int cps_worker_item_refused(struct item *it, bool unified, const char *why, char *errstr,
+                            size_t errstr_size)
+{
+	if (cps_worker_item_refuse(it, why) != CPS_OK)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
+	if (unified)
+		cps_log_error(FAC, "dead-lettered %s: unified event: %s", it->origin, why);
+	else
+		cps_log_warn(FAC, "dead-lettered %s: %s", it->origin, why);
+	return CPS_ERR_INVALID;
+}
+
 struct cps_store_emit *cps_worker_attempt_new_emit(struct cps_workers *p, struct attempt *a,
                                                    const char *entity, const char *key,
                                                    const struct cps_buf *buf)

@@ -221,6 +221,11 @@ size_t cps_tslot_bytes(const struct cps_tstate *ts);
 void cps_worker_attempt_release(struct attempt *a);
 /* Marks an item dead-lettered with `why`; CPS_ERR_FATAL when out of memory. */
 int cps_worker_item_refuse(struct item *it, const char *why);
+/* The same for an event an attempt refused, logged (an error when its
+ * unified event could not be written: a reconciler bug): CPS_ERR_INVALID,
+ * the attempt is made again without it; CPS_ERR_FATAL when out of memory. */
+int cps_worker_item_refused(struct item *it, bool unified, const char *why, char *errstr,
+                            size_t errstr_size);
 /* Adds the unified version `buf` of state `st` (after outcome `o`) to the
  * attempt's emits (copies; CPS_ERR_FATAL when out of memory). */
 int cps_worker_attempt_add_emit(struct cps_workers *p, struct attempt *a, struct cps_key_state *st,

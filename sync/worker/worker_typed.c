@@ -139,17 +139,6 @@ static int add_typed_conflicts(struct attempt *a, const struct cps_tstate *ts,
 	return rc;
 }
 
-/* Marks `it` refused for `why` and logs it; CPS_ERR_INVALID (the attempt is
- * made again without it), or CPS_ERR_FATAL when out of memory. */
-static int refuse(struct item *it, const char *what, const char *why, char *errstr,
-                  size_t errstr_size)
-{
-	if (cps_worker_item_refuse(it, why) != CPS_OK)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
-	cps_log_warn(FAC, "dead-lettered %s: %s%s", it->origin, what, why);
-	return CPS_ERR_INVALID;
-}
-
 int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
                            const struct cps_rules *rules, int64_t now, int64_t *opened,
                            struct cps_buf *buf, char *errstr, size_t errstr_size)
@@ -173,14 +162,14 @@ int cps_worker_apply_typed(struct worker *w, struct attempt *a, struct item *it,
 	if (rc == CPS_OK)
 		rc = cps_treconcile_apply(rules, ts, &ev, &to, why, sizeof(why));
 	if (rc == CPS_ERR_INVALID)
-		return refuse(it, "", why, errstr, errstr_size);
+		return cps_worker_item_refused(it, false, why, errstr, errstr_size);
 	if (rc != CPS_OK)
 		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	if (to.changed) {
 		cps_buf_reset(buf);
 		rc = cps_unified_encode_typed(w->uni, ts, &to, now, buf, why, sizeof(why));
 		if (rc != CPS_OK)
-			return refuse(it, "unified event: ", why, errstr, errstr_size);
+			return cps_worker_item_refused(it, true, why, errstr, errstr_size);
 		rc = add_typed_emit(w, a, it->state, &to, buf, errstr, errstr_size);
 		if (rc != CPS_OK)
 			return rc;
