@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """rules.lifecycle: `cpsync rules diff` predicts exactly what `rules apply` does.
 
-Runs `cpsync demo --people 150` on a fresh store database and, once records
-are stored:
+Runs `cpsync demo --people 150` on a fresh store database and, once its
+initial load from the three platforms is stored:
 1. with the platform sources paused and the workers idle, diffs a changed
    rule set (as a steward: keys and values; as an operator: masked; a viewer
    is refused), applies it (operator), and compares: the apply's report
@@ -76,6 +76,21 @@ def reconcile_records(port):
         if l.get("name") == "reconcile":
             return l.get("records", 0)
     return 0
+
+
+def wait_settled(conn, seconds=3, timeout=90):
+    """Until persons stated by more than one platform are stored and their
+    number has not grown for `seconds` (the initial load taken in)."""
+    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+    while time.monotonic() < deadline:
+        n = q(conn, "SELECT count(*) FROM cpsync.records WHERE entity = 'person' AND "
+                    "(SELECT count(*) FROM jsonb_object_keys(cpsync.facts_json(facts))) > 1")[0][0]
+        if n != last:
+            last, since = n, time.monotonic()
+        elif n and time.monotonic() - since >= seconds:
+            return n
+        time.sleep(0.5)
+    C.fail("the demo's initial load never settled in the store")
 
 
 def wait_quiet(conn, seconds=4, timeout=90):
@@ -274,6 +289,12 @@ def main():
         C.wait_for("150 people stored", lambda: q(
             conn, "SELECT count(*) FROM cpsync.records WHERE entity = 'person'")[0][0] >= 150,
             timeout=90)
+        # the rules' diff needs the platforms' disagreements in the store: the
+        # whole initial load written by the demo and taken in, not only the
+        # first platform's share of it (a fast engine stores 150 people first)
+        C.wait_for("the demo's initial load", lambda: "initial load acknowledged" in
+                   open(log_path, errors="replace").read(), timeout=90)
+        wait_settled(conn)
         rules0 = C.http_get(port, "/api/v1/rules", token=VIEWER)[1]["rules"]
         phase_exact(port, conn, rules0)
         phase_streaming(port, conn, rules0)
