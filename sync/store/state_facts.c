@@ -269,6 +269,22 @@ static int put_platform(struct cps_buf *b, const json_t *p)
 	return rc;
 }
 
+/* The outcome of an encode whose put_*() returned `rc`: -2 a value too
+ * deep, another nonzero no memory (or the buffer's cap). */
+static int encoded(int rc, const char *what, const struct cps_buf *out, char *errstr,
+                   size_t errstr_size)
+{
+	if (rc == -2)
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s: a value nests deeper than %d levels", what,
+		                  CPS_FACTS_MAX_DEPTH);
+	if (rc)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
+		                  "%s: out of memory (or past %zu bytes) encoding", what,
+		                  out->limit);
+	return CPS_OK;
+}
+
 int cps_facts_encode(json_t *platforms, struct cps_buf *out, char *errstr, size_t errstr_size)
 {
 	const char *k;
@@ -288,14 +304,7 @@ int cps_facts_encode(json_t *platforms, struct cps_buf *out, char *errstr, size_
 				break;
 			rc = cps_tag_put_str(out, k, klen) ? -1 : put_platform(out, p);
 		}
-	if (rc == -2)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "facts: a value nests deeper than %d levels",
-		                  CPS_FACTS_MAX_DEPTH);
-	if (rc)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "facts: out of memory (or past %zu bytes) encoding", out->limit);
-	return CPS_OK;
+	return encoded(rc, "facts", out, errstr, errstr_size);
 }
 
 /* ---- decoding ------------------------------------------------------------ */
@@ -592,46 +601,67 @@ static int get_platform(struct cur *c, json_t *platforms)
 	return 0;
 }
 
-/* A decode that failed: *out dropped, CPS_ERR_INVALID naming where. */
-static int refused(const struct cur *c, json_t **out, const char *what, int layout, char *errstr,
-                   size_t errstr_size)
+/* What a decode's errors name: the encoding, the layout byte it opens
+ * with, and what bytes left over at its end follow. */
+struct layout {
+	const char *what;
+	uint8_t layout;
+	const char *trailing;
+};
+
+static const struct layout facts_layout = {"facts", CPS_FACTS_LAYOUT,
+                                           "bytes after the last platform"};
+static const struct layout prov_layout = {"provenance", CPS_PROV_LAYOUT, "bytes after the object"};
+
+static int get_layout(struct cur *c, const struct layout *l)
 {
-	json_decref(*out);
-	*out = NULL;
-	return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-	                  "%s: %s at byte %zu of %zu (layout %d expected)", what, c->r.err, c->r.at,
-	                  c->r.n, layout);
+	uint8_t layout;
+
+	return get_byte(c, &layout) || (layout != l->layout && fail(c, "unknown layout"));
+}
+
+/* Ends a decode into *out: when it `read` and used every byte, the JSON
+ * size estimate in *json_size (if asked); else *out dropped and
+ * CPS_ERR_INVALID naming where. */
+static int decode_end(struct cur *c, int read, const struct layout *l, json_t **out,
+                      size_t *json_size, char *errstr, size_t errstr_size)
+{
+	int bad = !read || (c->r.at != c->r.n && fail(c, l->trailing));
+
+	cps_json_intern_free(c->intern);
+	if (bad) {
+		json_decref(*out);
+		*out = NULL;
+		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
+		                  "%s: %s at byte %zu of %zu (layout %d expected)", l->what,
+		                  c->r.err, c->r.at, c->r.n, l->layout);
+	}
+	if (json_size)
+		*json_size = c->size;
+	return CPS_OK;
 }
 
 int cps_facts_decode_sized(const uint8_t *p, size_t n, json_t **platforms, size_t *json_size,
                            char *errstr, size_t errstr_size)
 {
 	struct cur c = {.r = {.p = p, .n = p ? n : 0}};
-	uint8_t layout;
 	size_t count;
+	int read = 0;
 
 	*platforms = NULL;
-	if (get_byte(&c, &layout) || (layout != CPS_FACTS_LAYOUT && fail(&c, "unknown layout")))
-		goto bad;
+	if (get_layout(&c, &facts_layout))
+		goto out;
 	if (get_count(&c, 3, &count) || !(*platforms = json_object())) {
 		fail(&c, "out of memory");
-		goto bad;
+		goto out;
 	}
 	c.size = 2 + count;
 	for (size_t i = 0; i < count; i++)
 		if (get_platform(&c, *platforms))
-			goto bad;
-	if (c.r.at != c.r.n) {
-		fail(&c, "bytes after the last platform");
-		goto bad;
-	}
-	if (json_size)
-		*json_size = c.size;
-	cps_json_intern_free(c.intern);
-	return CPS_OK;
-bad:
-	cps_json_intern_free(c.intern);
-	return refused(&c, platforms, "facts", CPS_FACTS_LAYOUT, errstr, errstr_size);
+			goto out;
+	read = 1;
+out:
+	return decode_end(&c, read, &facts_layout, platforms, json_size, errstr, errstr_size);
 }
 
 int cps_facts_decode(const uint8_t *p, size_t n, json_t **platforms, char *errstr,
@@ -650,44 +680,19 @@ int cps_prov_encode(json_t *prov, struct cps_buf *out, char *errstr, size_t errs
 		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
 		                  "provenance: not a JSON object");
 	rc = cps_buf_append_byte(out, CPS_PROV_LAYOUT) ? -1 : put_value(out, prov, 0);
-	if (rc == -2)
-		return cps_seterr(CPS_ERR_INVALID, errstr, errstr_size,
-		                  "provenance: a value nests deeper than %d levels",
-		                  CPS_FACTS_MAX_DEPTH);
-	if (rc)
-		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size,
-		                  "provenance: out of memory (or past %zu bytes) encoding",
-		                  out->limit);
-	return CPS_OK;
+	return encoded(rc, "provenance", out, errstr, errstr_size);
 }
 
 int cps_prov_decode(const uint8_t *p, size_t n, json_t **prov, size_t *json_size, char *errstr,
                     size_t errstr_size)
 {
 	struct cur c = {.r = {.p = p, .n = p ? n : 0}};
-	uint8_t layout;
+	int read = 0;
 
 	*prov = NULL;
-	if (get_byte(&c, &layout) || (layout != CPS_PROV_LAYOUT && fail(&c, "unknown layout")))
-		goto bad;
-	*prov = get_value(&c, 0);
-	if (!*prov)
-		goto bad;
-	if (!json_is_object(*prov)) {
-		fail(&c, "not an object");
-		goto bad;
-	}
-	if (c.r.at != c.r.n) {
-		fail(&c, "bytes after the object");
-		goto bad;
-	}
-	if (json_size)
-		*json_size = c.size;
-	cps_json_intern_free(c.intern);
-	return CPS_OK;
-bad:
-	cps_json_intern_free(c.intern);
-	return refused(&c, prov, "provenance", CPS_PROV_LAYOUT, errstr, errstr_size);
+	if (!get_layout(&c, &prov_layout) && (*prov = get_value(&c, 0)))
+		read = json_is_object(*prov) || !fail(&c, "not an object");
+	return decode_end(&c, read, &prov_layout, prov, json_size, errstr, errstr_size);
 }
 
 /* ---- one value, for the typed codec ---------------------------------------- */
