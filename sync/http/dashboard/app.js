@@ -308,6 +308,20 @@
     if (e.status === 403) return t(role === "operator" ? "need_operator" : role === "steward" ? "need_steward" : "forbidden");
     return e.message;
   }
+  // GET `path` for a view every role reads: the document, or null once
+  // `msg` says why not (no token, no access, an error) and `clear()` ran
+  async function viewGet(msg, path, clear) {
+    if (!token) { note(msg, t("no_token")); clear(); return null; }
+    try {
+      const doc = await api("GET", path);
+      note(msg, "");
+      return doc;
+    } catch (e) {
+      note(msg, accessNote(e, "viewer"), "bad");
+      clear();
+      return null;
+    }
+  }
   function note(box, text, kind) {
     box.hidden = !text;
     box.className = "note" + (kind ? " " + kind : "");
@@ -690,7 +704,7 @@
     return r;
   }
   window.cpsync = {
-    el, t, api, head, fill, grid, num, note, banner, accessNote, fmtTime, fmtAge, show, loadSchema, showRecord, role,
+    el, t, api, viewGet, head, fill, grid, num, note, banner, accessNote, fmtTime, fmtAge, show, loadSchema, showRecord, role,
     lang: () => lang,
     token: () => token,
     view(name, v) {

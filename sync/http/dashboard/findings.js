@@ -72,28 +72,18 @@
     const table = document.getElementById("findings");
     const msg = document.getElementById("findings-msg");
     C.head(table, ["id", "entity", "key", "fields", "f_rule", "f_severity", "f_category?", "opened"]);
-    if (!C.token()) {
-      C.note(msg, C.t("no_token"));
-      C.fill(table.tBodies[0], [], 8);
-      return;
-    }
     const status = document.getElementById("f-status").value || "open";
     const check = document.getElementById("f-check").value;
     let q = "/api/v1/findings?limit=100&status=" + encodeURIComponent(status);
     if (check) q += "&check=" + encodeURIComponent(check);
     if (cursor) q += "&cursor=" + encodeURIComponent(cursor);
-    try {
-      const doc = await C.api("GET", q);
-      C.note(msg, "");
-      nextCursor = doc.next_cursor;
-      document.getElementById("f-next").disabled = !nextCursor;
-      document.getElementById("f-first").disabled = !cursor;
-      chips(doc.items);
-      C.fill(table.tBodies[0], rows(doc.items), 8, "f_none");
-    } catch (e) {
-      C.note(msg, C.accessNote(e, "viewer"), "bad");
-      C.fill(table.tBodies[0], [], 8);
-    }
+    const doc = await C.viewGet(msg, q, () => C.fill(table.tBodies[0], [], 8));
+    if (!doc) return;
+    nextCursor = doc.next_cursor;
+    document.getElementById("f-next").disabled = !nextCursor;
+    document.getElementById("f-first").disabled = !cursor;
+    chips(doc.items);
+    C.fill(table.tBodies[0], rows(doc.items), 8, "f_none");
   }
 
   C.view("findings", {

@@ -16,16 +16,8 @@
   async function load() {
     const msg = $("rules-msg"), box = $("rules-current");
     $("rules-diff-box").hidden = true;
-    if (!C.token()) { C.note(msg, C.t("no_token")); box.replaceChildren(); return; }
-    let r;
-    try {
-      r = await C.api("GET", "/api/v1/rules");
-    } catch (e) {
-      C.note(msg, C.accessNote(e, "viewer"), "bad");
-      box.replaceChildren();
-      return;
-    }
-    C.note(msg, "");
+    const r = await C.viewGet(msg, "/api/v1/rules", () => box.replaceChildren());
+    if (!r) return;
     inForce = r.rules;
     const ents = Object.keys(r.rules || {}); // canonical form: entity -> {default, fields, cases}
     box.replaceChildren(

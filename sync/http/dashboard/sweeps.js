@@ -29,16 +29,8 @@
     const table = $("sweeps"), msg = $("sweeps-msg");
     C.head(table, ["id", "sw_started", "sw_state", "sw_trigger", "#sw_duration", "#sw_total"]);
     $("sweep-run").hidden = true;
-    if (!C.token()) { C.note(msg, C.t("no_token")); C.fill(table.tBodies[0], [], 6); return; }
-    let doc;
-    try {
-      doc = await C.api("GET", "/api/v1/sweeps?limit=20");
-    } catch (e) {
-      C.note(msg, C.accessNote(e, "viewer"), "bad");
-      C.fill(table.tBodies[0], [], 6);
-      return;
-    }
-    C.note(msg, "");
+    const doc = await C.viewGet(msg, "/api/v1/sweeps?limit=20", () => C.fill(table.tBodies[0], [], 6));
+    if (!doc) return;
     $("sweeps-info").textContent = C.t("sw_schedule") + ": " + every(doc.schedule_ms) +
       (doc.running ? " · " + C.t("sw_running") : "");
     $("sweep-run").hidden = (await C.role()) !== "operator";
