@@ -460,6 +460,22 @@ def copy_baseline(conninfo, rows, workdir):
     return rows / took, took
 
 
+STORE_FLOOR_SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "store_floor.sql")
+
+
+def store_floor(conninfo, sample, batch):
+    """The store's two writes an event, PostgreSQL alone (store_floor.sql):
+    {"keys", "us_per_key"}, or None when the store has no keys to copy."""
+    out = subprocess.run(["psql", "-X", "-q", "-d", conninfo, "-v", "sample=%d" % sample,
+                          "-v", "batch=%d" % batch, "-f", STORE_FLOOR_SQL],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    m = re.search(r"store floor: (\d+) keys in (\d+) us", out.stderr.decode())
+    if not m:
+        raise RuntimeError("store floor: no figure in psql's output: %s" % out.stderr.decode())
+    keys, us = int(m.group(1)), int(m.group(2))
+    return {"keys": keys, "batch": batch, "us_per_key": us / keys} if keys else None
+
+
 def percentile(sorted_vals, q):
     if not sorted_vals:
         return None

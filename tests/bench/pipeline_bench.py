@@ -644,6 +644,14 @@ def report(a, r):
                  ("keys stored after the fill", fmt(fl["keys_stored"])),
                  ("cpsync peak RSS (VmHWM) with the keys stored",
                   fmt(fl["peak_rss_mib"], " MiB", 1))]
+    sf = r.get("store_floor")
+    if sf:
+        rows += [("the store's two writes an event, PostgreSQL alone",
+                  "%s us a key state (%s keys, batches of %d): at most %s events/s a core"
+                  % (fmt(sf["us_per_key"], "", 1), fmt(sf["keys"]), sf["batch"],
+                     fmt(1e6 / sf["us_per_key"]))),
+                 ("  at %s events/s (the target) they alone take" % fmt(TARGET_EVENTS_PER_S),
+                  "%s cores" % fmt(TARGET_EVENTS_PER_S * sf["us_per_key"] / 1e6, "", 2))]
     w = max(len(k) for k, _ in rows)
     print("%s: figures (same run, same PostgreSQL; noisy when other work shares the cores)"
           % a.name)
@@ -678,7 +686,8 @@ def harness_check(r):
     need = {"copy rows/s": r["copy"]["rows_per_s"], "burst unified events": b["unified_events"],
             "cpsync CPU": b["cpu_s"], "peak RSS": b["peak_rss_mib"],
             "keys stored": b["keys_stored"], "PostgreSQL CPU": b.get("pg_cpu_s"),
-            "latency samples": lt["latency_ms"]["n"], "latency p99": lt["latency_ms"]["p99"]}
+            "latency samples": lt["latency_ms"]["n"], "latency p99": lt["latency_ms"]["p99"],
+            "store floor": r.get("store_floor")}
     if r["fill"]["events"]:
         need["keys stored after the fill"] = r["fill"]["keys_stored"]
     if b["finished"]:
@@ -707,6 +716,13 @@ def stop(cps, timeout=60):
         cps.proc.kill()
         cps.proc.wait()
         return "killed: no exit within %d s of SIGTERM" % timeout
+
+
+# The store floor's sample of keys and its batch (about the mean batch of
+# the burst): enough for a steady figure in a few seconds.
+FLOOR_SAMPLE = 20000
+FLOOR_BATCH = 100
+TARGET_EVENTS_PER_S = 35000  # the engine issue's end-to-end target
 
 
 def main():
@@ -763,6 +779,8 @@ def main():
         reader.stop()
         mon.stop_flag.set()
         r["cpsync_exit"] = stop(cps)
+        L.info("store floor: the store's two writes an event, PostgreSQL alone")
+        r["store_floor"] = B.store_floor(store.conninfo, FLOOR_SAMPLE, FLOOR_BATCH)
     finally:
         if reader and reader.is_alive():
             reader.stop()
