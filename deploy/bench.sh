@@ -7,7 +7,9 @@
 # files, every sink on) with a burst of events (throughput, its ratio to COPY,
 # each sink's rate, CPU per million events of cpsync and PostgreSQL, peak RSS)
 # and a fixed offered rate (latency p50/p95/p99), then grows the store to
-# 1,000,000 keys with a backlog of new keys (peak RSS with them stored).
+# 1,000,000 keys with a backlog of new keys (peak RSS with them stored), and,
+# with cpsync stopped, the store's floor: PostgreSQL alone running cpsync's
+# merge on copies of the run's keys (tests/bench/store_floor.sql).
 # Prints a table and writes the figures to var/bench/pipeline-<time>.json
 # and var/bench/latest.json.
 #
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
 		args+=("$1" "${2:?$1 wants a number}"); shift 2 ;;
 	--set) args+=("$1" "${2:?$1 wants KEY=VALUE}"); shift 2 ;;
 	--small) args+=(--events 30000 --keys 5000 --latency-rate 1000 --latency-seconds 20 --fill-keys 50000); shift ;;
-	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
