@@ -7,21 +7,59 @@
  * guards in its own table (its version column).
  */
 #include "sink/sink_runner_int.h"
+#include "base/hash.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The newest version put since the last flush for o's key, 0 when none. */
-static int64_t noted_version(const struct cps_sink_runner *r, const struct out_rec *o)
+/* The guard's map while it filters one poll: for each (entity, key) of the
+ * poll, the newest version put since the last flush or kept earlier in the
+ * poll. Open addressing over at least twice as many slots as keys, so
+ * filtering is linear in the poll and the versions put (a poll of 1,000
+ * records had taken ~500,000 key comparisons). */
+static struct sink_guard_slot *slot_of(struct cps_sink_runner *r, int ei, const char *key)
 {
-	int64_t v = 0;
+	uint64_t h = cps_fnv1a_with(CPS_FNV1A_SEED ^ (uint64_t)ei, key);
+	size_t mask = r->n_guard_slots - 1;
 
-	for (size_t i = 0; i < r->n_written; i++)
-		if (r->written[i].ei == o->ei && r->written[i].version > v &&
-		    !strcmp(r->written[i].key, o->key))
-			v = r->written[i].version;
-	return v;
+	for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+		struct sink_guard_slot *s = &r->guard_slots[i];
+
+		if (!s->key) {
+			*s = (struct sink_guard_slot){key, h, ei, 0};
+			return s;
+		}
+		if (s->hash == h && s->ei == ei && !strcmp(s->key, key))
+			return s;
+	}
+}
+
+/* An empty map with room for `keys` keys, then the versions put since the
+ * last flush. -1 when out of memory. */
+static int map_start(struct cps_sink_runner *r, size_t keys)
+{
+	size_t want = 16;
+
+	while (want < 2 * keys)
+		want *= 2;
+	if (want > r->n_guard_slots) {
+		struct sink_guard_slot *slots = malloc(want * sizeof(*slots));
+
+		if (!slots)
+			return -1;
+		free(r->guard_slots);
+		r->guard_slots = slots;
+		r->n_guard_slots = want;
+	}
+	memset(r->guard_slots, 0, r->n_guard_slots * sizeof(*r->guard_slots));
+	for (size_t i = 0; i < r->n_written; i++) {
+		struct sink_guard_slot *s = slot_of(r, r->written[i].ei, r->written[i].key);
+
+		if (r->written[i].version > s->version)
+			s->version = r->written[i].version;
+	}
+	return 0;
 }
 
 int cps_sink_guard_filter(struct cps_sink_runner *r, size_t *n, char *errstr, size_t errstr_size)
@@ -47,24 +85,20 @@ int cps_sink_guard_filter(struct cps_sink_runner *r, size_t *n, char *errstr, si
 			return rc;
 		}
 	}
+	if (map_start(r, *n + r->n_written) < 0)
+		return cps_seterr(CPS_ERR_FATAL, errstr, errstr_size, "out of memory");
 	for (size_t k = 0; k < *n; k++) {
 		size_t j = r->out_of[k];
 		const struct out_rec *o = &r->out[j];
-		int64_t last = r->last_written[k], noted = noted_version(r, o);
+		struct sink_guard_slot *s = slot_of(r, o->ei, o->key);
 
-		if (noted > last)
-			last = noted;
-		/* an earlier record of this poll that is sent */
-		for (size_t e = 0; e < kept; e++) {
-			const struct out_rec *p = &r->out[r->out_of[e]];
-
-			if (p->ei == o->ei && p->v > last && !strcmp(p->key, o->key))
-				last = p->v;
-		}
-		if (o->v <= last) {
+		/* written before (the store), put since the last flush, or an
+		 * earlier record of this poll that is sent */
+		if (o->v <= r->last_written[k] || o->v <= s->version) {
 			drop_add(r, &r->stats.superseded, CPS_DROP_SUPERSEDED);
 			continue;
 		}
+		s->version = o->v;
 		r->recs[kept] = r->recs[k];
 		r->out_of[kept] = j;
 		kept++;

@@ -353,6 +353,7 @@ static void runner_free(struct cps_sink_runner *r)
 	cps_arena_release(&r->written_keys);
 	free(r->pending);
 	free(r->written);
+	free(r->guard_slots);
 	for (int i = 0; i < CPS_N_ENTITIES; i++)
 		free(r->allow[i]);
 	cps_unified_free(r->unified);

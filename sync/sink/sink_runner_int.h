@@ -44,6 +44,14 @@ struct sink_written {
 	int64_t version;
 };
 
+/* A key of the guard's map while it filters a poll (sink_guard.c). */
+struct sink_guard_slot {
+	const char *key; /* borrowed from the poll or `written`; NULL: empty */
+	uint64_t hash;
+	int ei;
+	int64_t version; /* the newest put since the last flush or kept in the poll */
+};
+
 /* A replay waiting for the runner's thread (cps_sink_runner_replay). The
  * caller owns it: it withdraws it before it is taken or waits until done. */
 struct sink_replay {
@@ -87,6 +95,8 @@ struct cps_sink_runner {
 	size_t n_written, cap_written;
 	struct cps_arena written_keys;
 	int64_t *last_written;
+	struct sink_guard_slot *guard_slots; /* the guard's map: a power of two of them */
+	size_t n_guard_slots;
 	pthread_mutex_t replay_lock;
 	pthread_cond_t replay_cond;
 	struct sink_replay *replay; /* waiting to be taken; NULL when none */

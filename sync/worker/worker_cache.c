@@ -9,6 +9,7 @@
  * revoked.
  */
 #include "worker/worker_int.h"
+#include "base/hash.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +50,6 @@ void cps_cached_free(struct cps_cached s)
 	}
 	if (s.typed)
 		cps_tslot_free(s.typed);
-}
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h;
 }
 
 struct cps_state_cache *cps_state_cache_new(size_t cap_bytes, struct cps_link_cache *stats)
@@ -181,7 +173,7 @@ struct cps_cached cps_state_cache_take(struct cps_state_cache *c, const char *ke
 	*xid = 0;
 	if (!c || !c->n)
 		return st;
-	i = find_slot(c, key, fnv1a(key));
+	i = find_slot(c, key, cps_fnv1a(key));
 	e = c->slots[i];
 	if (!e)
 		return st;
@@ -197,7 +189,7 @@ void cps_state_cache_put(struct cps_state_cache *c, const char *key, struct cps_
                          uint64_t xid)
 {
 	struct cache_entry *e;
-	uint64_t h = fnv1a(key);
+	uint64_t h = cps_fnv1a(key);
 	size_t i;
 
 	if (!c || !xid || state_bytes(st) > c->cap_bytes ||

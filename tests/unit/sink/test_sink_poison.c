@@ -225,6 +225,7 @@ struct runner_opts {
 	const char *topic;
 	const char *framing;
 	const char *max_bytes; /* properties.message.max.bytes, or NULL */
+	const char *flush_ms;  /* the sink's flush_ms, or NULL */
 	struct cps_registry *registry;
 	struct cps_catalog *catalog;
 	struct cps_link *link;
@@ -248,6 +249,8 @@ static struct cps_sink_runner *start_runner(struct cps_broker *broker, const str
 		cps_settings_set(&s, "framing", o->framing);
 	if (o->max_bytes)
 		cps_settings_set(&s, "properties.message.max.bytes", o->max_bytes);
+	if (o->flush_ms)
+		cps_settings_set(&s, "flush_ms", o->flush_ms);
 	rc.platform = "province";
 	rc.ops = cps_connector_find("kafka");
 	rc.settings = &s;
@@ -524,8 +527,8 @@ static void test_dead_letters(void **state)
 /* ---- version guard ----------------------------------------------------------- */
 
 /* The Kafka sink never writes a version of a key older than or equal to one
- * it wrote, within a poll, across polls and across a restart (the store's
- * cpsync.sink_versions). */
+ * it wrote, within a poll, across polls (put and not yet flushed, too) and
+ * across a restart (the store's cpsync.sink_versions). */
 static void test_version_guard(void **state)
 {
 	const char *topics[] = {"cpsync.unified.person", "province.vg.person"};
@@ -575,14 +578,33 @@ static void test_version_guard(void **state)
 	cps_sink_runner_stop(r);
 	assert_int_equal(atomic_load(&link->dropped[CPS_DROP_SUPERSEDED]), 3);
 
+	/* versions put and not flushed yet (an hour's flush_ms) guard the
+	 * polls after them: G3 v2, then in a later poll G3 v1 and v2 again */
+	r = start_runner(broker, &(struct runner_opts){.topic = topics[1],
+	                                               .catalog = catalog,
+	                                               .link = link,
+	                                               .flush_ms = "3600000"});
+	evs[0] = event("G3", 2, "Put");
+	produce_events(broker, catalog, evs, 1);
+	wait_settled(r, 1, 0); /* consumed and put: "sent" counts at a flush */
+	evs[0] = event("G3", 1, "Older");
+	evs[1] = event("G3", 2, "Put");
+	produce_events(broker, catalog, evs, 2);
+	wait_settled(r, 3, 2);
+	cps_sink_runner_stats(r, &st);
+	assert_int_equal(st.superseded, 2);
+	cps_sink_runner_stop(r); /* delivers what was put */
+
 	n = consume(broker, topics[1], got, 8, 30000);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_string_equal(got[0].key, "G1");
 	assert_int_equal(got[0].version, 2);
 	assert_string_equal(got[1].key, "G2");
 	assert_int_equal(got[1].version, 1);
 	assert_string_equal(got[2].key, "G1");
 	assert_int_equal(got[2].version, 3);
+	assert_string_equal(got[3].key, "G3");
+	assert_int_equal(got[3].version, 2);
 
 	cps_broker_stop(broker);
 	cps_status_free(status);
