@@ -148,6 +148,11 @@ static void test_compile_catalog(void **state)
 		}
 		assert_int_equal(rs->root->kind, CPS_RK_RECORD);
 		assert_string_equal(rs->root->name, s->name);
+		/* every field found by its name, and only its names */
+		for (size_t k = 0; k < rs->root->n; k++)
+			assert_ptr_equal(cps_rtype_field(rs->root, rs->root->fields[k].name),
+			                 &rs->root->fields[k]);
+		assert_null(cps_rtype_field(rs->root, ""));
 		cps_record_schema_free(rs);
 	}
 
