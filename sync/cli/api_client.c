@@ -68,7 +68,8 @@ void cps_api_client_release(struct cps_api_client *c)
 	free(c->base_url);
 	free(c->ca_file);
 	if (c->token) {
-		memset(c->token, 0, strlen(c->token));
+		/* not memset: a store just before free may be optimised away */
+		explicit_bzero(c->token, strlen(c->token));
 		free(c->token);
 	}
 	memset(c, 0, sizeof(*c));

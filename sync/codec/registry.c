@@ -139,7 +139,8 @@ void cps_registry_free(struct cps_registry *r)
 	free(r->url);
 	free(r->username);
 	if (r->password) {
-		memset(r->password, 0, strlen(r->password));
+		/* not memset: a store just before free may be optimised away */
+		explicit_bzero(r->password, strlen(r->password));
 		free(r->password);
 	}
 	free(r->ca_file);
