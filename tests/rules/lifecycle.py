@@ -78,32 +78,32 @@ def reconcile_records(port):
     return 0
 
 
-def wait_settled(conn, seconds=3, timeout=90):
-    """Until persons stated by more than one platform are stored and their
-    number has not grown for `seconds` (the initial load taken in)."""
+def wait_steady(conn, sql, seconds, failure, timeout=90):
+    """Until the figure `sql` reads is nonzero and has not changed for
+    `seconds`; that figure."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
-        n = q(conn, "SELECT count(*) FROM cpsync.records WHERE entity = 'person' AND "
-                    "(SELECT count(*) FROM jsonb_object_keys(cpsync.facts_json(facts))) > 1")[0][0]
+        n = q(conn, sql)[0][0]
         if n != last:
             last, since = n, time.monotonic()
         elif n and time.monotonic() - since >= seconds:
             return n
         time.sleep(0.5)
-    C.fail("the demo's initial load never settled in the store")
+    C.fail(failure)
 
 
-def wait_quiet(conn, seconds=4, timeout=90):
-    """Until the change log has not grown for `seconds`."""
-    deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
-    while time.monotonic() < deadline:
-        n = q(conn, "SELECT COALESCE(max(seq), 0) FROM cpsync.changes")[0][0]
-        if n != last:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= seconds:
-            return n
-        time.sleep(0.5)
-    C.fail("the store never went quiet with the sources paused")
+def wait_settled(conn):
+    """Until persons stated by more than one platform are stored and their
+    number has not grown for 3 s (the initial load taken in)."""
+    return wait_steady(conn, "SELECT count(*) FROM cpsync.records WHERE entity = 'person' AND "
+                       "(SELECT count(*) FROM jsonb_object_keys(cpsync.facts_json(facts))) > 1",
+                       3, "the demo's initial load never settled in the store")
+
+
+def wait_quiet(conn):
+    """Until the change log has not grown for 4 s."""
+    return wait_steady(conn, "SELECT COALESCE(max(seq), 0) FROM cpsync.changes", 4,
+                       "the store never went quiet with the sources paused")
 
 
 def assert_gapless(conn):
